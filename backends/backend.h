@@ -1,0 +1,110 @@
+// Backend: where a worker runs task attempts. The shape is ninja's
+// CommandRunner (src/build.h): start, capacity, submit, cancel, shut down,
+// and completion events.
+//
+// Threading: Submit, Cancel and Shutdown are called from the worker's I/O
+// thread. A backend runs its work on threads of its own and reports through
+// BackendEvents, from any of its threads.
+#ifndef DROVER_BACKENDS_BACKEND_H_
+#define DROVER_BACKENDS_BACKEND_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/base/clock.h"
+#include "core/base/outcome.h"
+#include "core/base/status.h"
+
+namespace drover {
+
+// One attempt to run a task, as a backend receives it.
+struct TaskAttempt {
+  uint64_t attempt_id = 0;  // unique per coordinator; names the attempt
+  std::string job_id;
+  std::string task;         // the instance name
+  uint32_t number = 1;      // 1 for the first attempt of the task
+
+  // spawn backend
+  std::vector<std::string> argv;
+  std::vector<std::pair<std::string, std::string>> env;  // added to the worker's
+  std::string cwd;                                        // empty: inherit
+  Duration timeout{0};                                    // 0: none
+  Duration kill_grace = std::chrono::seconds(5);
+  uint64_t output_limit = 8ull << 20;  // bytes kept per stream
+
+  // Where the backend writes the captured stdout and stderr. The files are
+  // created only when the stream produces output.
+  std::filesystem::path stdout_path;
+  std::filesystem::path stderr_path;
+};
+
+// Receives a backend's events. Implementations must be thread-safe and
+// return quickly (they are called on the backend's own threads).
+class BackendEvents {
+ public:
+  virtual ~BackendEvents() = default;
+  // The attempt is running (pid of its process, or 0 when there is none).
+  virtual void OnStarted(uint64_t attempt_id, int pid) = 0;
+  // The attempt ended. Called exactly once per submitted attempt, also for
+  // a launch failure, a timeout, a cancel and at Shutdown.
+  virtual void OnFinished(uint64_t attempt_id, AttemptOutcome outcome) = 0;
+};
+
+struct BackendConfig {
+  int slots = 1;  // attempts that may run at once
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // Starts the backend's threads. `events` must outlive the backend.
+  // On failure nothing is running.
+  virtual Status Start(BackendEvents* events) = 0;
+  // How many attempts may run at once.
+  virtual int Capacity() const = 0;
+  // Queues an attempt; never blocks on the attempt itself. A failure to
+  // launch it is reported through OnFinished(kLaunchFailed), not here; a
+  // non-ok Status means the call itself was wrong (not started, at
+  // capacity, duplicate id) and no event will follow.
+  virtual Status Submit(TaskAttempt attempt) = 0;
+  // Asks for the attempt to stop (TERM to its process group, the attempt's
+  // kill_grace, then KILL). OnFinished(kCancelled) follows unless it
+  // finished first. Unknown ids are ignored.
+  virtual void Cancel(uint64_t attempt_id) = 0;
+  // Cancels everything still running, waits up to `grace` for it to stop,
+  // kills what is left, and joins the backend's threads. Every submitted
+  // attempt has had its OnFinished when this returns. Idempotent.
+  virtual void Shutdown(Duration grace) = 0;
+};
+
+using BackendFactory =
+    std::function<Result<std::unique_ptr<Backend>>(const BackendConfig&)>;
+
+// Maps the backend names used in job specs to factories. A worker builds one
+// registry; a new backend is one folder plus one Register call.
+class BackendRegistry {
+ public:
+  // Fails with kAlreadyExists on a duplicate name.
+  Status Register(std::string name, BackendFactory factory);
+  Result<std::unique_ptr<Backend>> Create(const std::string& name,
+                                          const BackendConfig& config) const;
+  bool Has(const std::string& name) const;
+  std::vector<std::string> Names() const;
+
+ private:
+  std::map<std::string, BackendFactory> factories_;
+};
+
+// Registers every backend compiled into this build (today: spawn).
+void RegisterBuiltinBackends(BackendRegistry& registry);
+
+}  // namespace drover
+
+#endif  // DROVER_BACKENDS_BACKEND_H_

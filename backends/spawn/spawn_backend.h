@@ -1,0 +1,39 @@
+// SpawnBackend: runs each attempt as a fresh child process (posix_spawn).
+//
+// Each child is the leader of its own process group, with stdin from
+// /dev/null and stdout/stderr read through pipes into per-attempt files
+// capped at output_limit (the tail is kept). A timeout sends SIGTERM to the
+// whole group, waits kill_grace, then sends SIGKILL. When the leader exits,
+// whatever is left of its group is killed, so no grandchild is orphaned.
+//
+// One thread (the reactor) owns every child, pipe and timer; it waits in
+// epoll on pidfds, pipes, a timerfd and an eventfd that Submit/Cancel use.
+#ifndef DROVER_BACKENDS_SPAWN_SPAWN_BACKEND_H_
+#define DROVER_BACKENDS_SPAWN_SPAWN_BACKEND_H_
+
+#include <memory>
+
+#include "backends/backend.h"
+
+namespace drover {
+
+class SpawnBackend final : public Backend {
+ public:
+  explicit SpawnBackend(const BackendConfig& config);
+  ~SpawnBackend() override;  // calls Shutdown(0)
+
+  Status Start(BackendEvents* events) override;
+  int Capacity() const override;
+  Status Submit(TaskAttempt attempt) override;
+  void Cancel(uint64_t attempt_id) override;
+  void Shutdown(Duration grace) override;
+
+ private:
+  class Reactor;
+  std::unique_ptr<Reactor> reactor_;
+  int slots_;
+};
+
+}  // namespace drover
+
+#endif  // DROVER_BACKENDS_SPAWN_SPAWN_BACKEND_H_

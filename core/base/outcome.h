@@ -1,0 +1,62 @@
+// The vocabulary of how one attempt of a task ended, shared by the backends,
+// the wire protocol, the store and the CLI.
+#ifndef DROVER_CORE_BASE_OUTCOME_H_
+#define DROVER_CORE_BASE_OUTCOME_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/base/clock.h"
+
+namespace drover {
+
+// Why an attempt did not succeed. The names (ReasonName) are part of the
+// public surface: they appear in `drover status`, its JSON and the protocol.
+enum class FailureReason : uint8_t {
+  kNone = 0,         // succeeded
+  kExit,             // exited with a non-zero code
+  kSignal,           // killed by a signal it did not ask for
+  kTimeout,          // ran past its timeout and was killed
+  kCancelled,        // cancelled by a user or by fail_fast
+  kWorkerLost,       // the worker running it died or was cut off
+  kLaunchFailed,     // could not be started (command not found, bad cwd, ...)
+  kProcessCrashed,   // a pool process died mid-task (fork backend)
+  kInternal,         // drover itself failed to run it; see the message
+};
+
+std::string_view ReasonName(FailureReason reason);  // "exit", "worker-lost", ...
+std::optional<FailureReason> ParseReason(std::string_view name);
+
+// One captured output stream of an attempt.
+struct StreamInfo {
+  uint64_t bytes = 0;    // bytes kept (at most the output limit)
+  uint64_t dropped = 0;  // bytes dropped from the head when the limit was hit
+};
+
+struct AttemptOutcome {
+  FailureReason reason = FailureReason::kNone;
+  int exit_code = -1;    // valid when the process exited (reason kNone/kExit)
+  int signal = 0;        // the signal that ended it, or 0
+  std::string message;   // human detail: errno text, "timed out after 30s"
+  Duration wall{0};
+  Duration cpu_user{0};
+  Duration cpu_sys{0};
+  int64_t max_rss_kb = 0;
+  StreamInfo out;
+  StreamInfo err;
+  std::string result_json;  // the returned value (threads/fork backends)
+
+  bool ok() const { return reason == FailureReason::kNone; }
+  // "exit 3", "signal SIGKILL", "timeout after 2.00s", "launch-failed: ..."
+  std::string Describe() const;
+};
+
+// Whether a failure with this reason may be retried under `retries:`.
+// Every reason but kCancelled is retryable.
+bool IsRetryable(FailureReason reason);
+
+}  // namespace drover
+
+#endif  // DROVER_CORE_BASE_OUTCOME_H_

@@ -1,0 +1,150 @@
+#include "core/protocol/codec.h"
+
+#include <array>
+#include <utility>
+
+namespace drover::protocol {
+namespace {
+
+constexpr std::array<std::pair<Command, std::string_view>, 13> kCommands = {{
+    {Command::kHello, "HELLO"},
+    {Command::kWelcome, "WELCOME"},
+    {Command::kDispatch, "DISPATCH"},
+    {Command::kResult, "RESULT"},
+    {Command::kAck, "ACK"},
+    {Command::kCancel, "CANCEL"},
+    {Command::kHeartbeat, "HEARTBEAT"},
+    {Command::kDisconnect, "DISCONNECT"},
+    {Command::kSubmit, "SUBMIT"},
+    {Command::kSubmitted, "SUBMITTED"},
+    {Command::kTaskEvent, "TASK-EVENT"},
+    {Command::kJobEvent, "JOB-EVENT"},
+    {Command::kError, "ERROR"},
+}};
+
+bool KnownCommand(uint8_t byte) {
+  for (const auto& [c, _] : kCommands) {
+    if (static_cast<uint8_t>(c) == byte) return true;
+  }
+  return false;
+}
+
+std::string HeaderFrame() {
+  std::string h(kHeaderPrefix);
+  h.push_back(static_cast<char>(kVersion));
+  return h;
+}
+
+// Drains the remaining frames of a multipart message after an error.
+void DrainRest(zmq::socket_t& socket, zmq::message_t& last) {
+  while (last.more()) {
+    if (!socket.recv(last, zmq::recv_flags::none)) return;
+  }
+}
+
+// Receives the next frame of a multipart message whose first frame arrived;
+// ZeroMQ delivers multipart messages whole, so this does not wait.
+void NextFrame(zmq::socket_t& socket, zmq::message_t& frame) {
+  if (!socket.recv(frame, zmq::recv_flags::none)) {
+    throw zmq::error_t();  // only on EAGAIN, which cannot happen mid-message
+  }
+}
+
+}  // namespace
+
+std::string_view CommandName(Command c) {
+  for (const auto& [cmd, name] : kCommands) {
+    if (cmd == c) return name;
+  }
+  return "UNKNOWN";
+}
+
+Status Send(zmq::socket_t& socket, const Message& m) {
+  static const std::string header = HeaderFrame();
+  const uint8_t command = static_cast<uint8_t>(m.command);
+  try {
+    const auto flags = zmq::send_flags::dontwait | zmq::send_flags::sndmore;
+    if (!m.routing_id.empty()) {
+      if (!socket.send(zmq::buffer(m.routing_id), flags)) {
+        return Unavailable("peer queue full");
+      }
+    }
+    if (!socket.send(zmq::buffer(header), flags)) return Unavailable("peer queue full");
+    // Once the first frame is queued, the rest of the message goes too
+    // (ZeroMQ queues multipart messages atomically).
+    socket.send(zmq::buffer(&command, 1), zmq::send_flags::sndmore);
+    const bool has_payloads = !m.payloads.empty();
+    socket.send(zmq::buffer(m.body),
+                has_payloads ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    for (size_t i = 0; i < m.payloads.size(); ++i) {
+      const bool last = i + 1 == m.payloads.size();
+      socket.send(zmq::buffer(m.payloads[i]),
+                  last ? zmq::send_flags::none : zmq::send_flags::sndmore);
+    }
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EHOSTUNREACH) return Unavailable("peer is gone");
+    return Unavailable(std::string("send failed: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+std::optional<Result<Message>> Receive(zmq::socket_t& socket, bool router,
+                                       const Limits& limits) {
+  Message m;
+  zmq::message_t frame;
+  try {
+    if (!socket.recv(frame, zmq::recv_flags::dontwait)) return std::nullopt;
+    size_t total = frame.size();
+    if (router) {
+      m.routing_id.assign(frame.data<char>(), frame.size());
+      if (!frame.more()) return Result<Message>(InvalidArgument("empty message"));
+      NextFrame(socket, frame);
+      total += frame.size();
+    }
+    // Header frame.
+    const std::string_view header(frame.data<char>(), frame.size());
+    if (header.size() != kHeaderPrefix.size() + 1 ||
+        header.substr(0, kHeaderPrefix.size()) != kHeaderPrefix) {
+      DrainRest(socket, frame);
+      return Result<Message>(InvalidArgument("not a drover message (bad header frame)"));
+    }
+    const uint8_t version = static_cast<uint8_t>(header.back());
+    if (version != kVersion) {
+      DrainRest(socket, frame);
+      return Result<Message>(InvalidArgument(
+          "protocol version " + std::to_string(version) + " is not supported (this is " +
+          std::to_string(kVersion) + ")"));
+    }
+    if (!frame.more()) return Result<Message>(InvalidArgument("missing command frame"));
+    NextFrame(socket, frame);
+    total += frame.size();
+    if (frame.size() != 1 || !KnownCommand(*frame.data<uint8_t>())) {
+      DrainRest(socket, frame);
+      return Result<Message>(InvalidArgument("unknown command"));
+    }
+    m.command = static_cast<Command>(*frame.data<uint8_t>());
+    if (!frame.more()) return Result<Message>(InvalidArgument("missing body frame"));
+    NextFrame(socket, frame);
+    total += frame.size();
+    if (frame.size() > limits.max_body) {
+      DrainRest(socket, frame);
+      return Result<Message>(InvalidArgument("body of " + std::to_string(frame.size()) +
+                                             " bytes is over the limit"));
+    }
+    m.body.assign(frame.data<char>(), frame.size());
+    while (frame.more()) {
+      NextFrame(socket, frame);
+      total += frame.size();
+      if (m.payloads.size() >= limits.max_payload_frames || total > limits.max_message) {
+        DrainRest(socket, frame);
+        return Result<Message>(InvalidArgument("message over the size or frame limit"));
+      }
+      m.payloads.emplace_back(frame.data<char>(), frame.size());
+    }
+  } catch (const zmq::error_t& e) {
+    return Result<Message>(Unavailable(std::string("receive failed: ") + e.what()));
+  }
+  return Result<Message>(std::move(m));
+}
+
+}  // namespace drover::protocol

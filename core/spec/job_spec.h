@@ -1,0 +1,110 @@
+// JobSpec: a validated, matrix-expanded job, as the coordinator runs it.
+//
+// core/spec is the only place that includes yaml-cpp. Load* parse the YAML,
+// check every rule of docs/spec.md, report every error of a file in one pass
+// (FILE:LINE:COL: message), and expand `matrix` into task instances.
+#ifndef DROVER_CORE_SPEC_JOB_SPEC_H_
+#define DROVER_CORE_SPEC_JOB_SPEC_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/base/clock.h"
+
+namespace drover::spec {
+
+struct SourceLocation {
+  std::string file;
+  int line = 0;    // 1-based; 0 when unknown
+  int column = 0;  // 1-based; 0 when unknown
+};
+
+struct SpecError {
+  SourceLocation where;
+  std::string message;
+  // "job.yaml:12:5: unknown key 'neds' in task 'build' (did you mean 'needs'?)"
+  std::string ToString() const;
+};
+
+using EnvList = std::vector<std::pair<std::string, std::string>>;
+
+// One runnable task instance. A task without `matrix` is one instance named
+// like the task; a matrix task `shards` with matrix {shard: [0, 1]} gives the
+// instances "shards[shard=0]" and "shards[shard=1]" (keys in the order of
+// the file).
+struct TaskSpec {
+  std::string name;       // the instance name; unique within the job
+  std::string base_name;  // the task's key in `tasks:`
+  EnvList matrix;         // this instance's matrix values, in key order
+
+  std::string backend = "spawn";
+  // The process to start. `run: "echo hi"` (a string) becomes
+  // {"/bin/sh", "-c", "echo hi"}; `run: [echo, hi]` is the argv itself.
+  std::vector<std::string> argv;
+  bool shell = false;     // true when `run` was a string
+  EnvList env;            // added to the environment inherited from the worker
+  std::string cwd;        // empty: the worker's working directory
+
+  std::optional<Duration> timeout;      // none: no timeout
+  Duration kill_grace = std::chrono::seconds(5);  // TERM -> KILL grace
+  int retries = 0;                      // extra attempts after the first
+  Duration retry_backoff = std::chrono::seconds(1);     // first delay
+  Duration retry_backoff_max = std::chrono::seconds(60);
+  uint64_t output_limit = 8ull << 20;   // bytes kept per stream (the tail)
+
+  // Indices into JobSpec::tasks of the instances this one waits for. A
+  // dependency on a matrix task is a dependency on all of its instances.
+  std::vector<uint32_t> needs;
+
+  SourceLocation where;   // of the task's key in the file
+
+  // A stable 64-bit fingerprint of everything that decides how the task
+  // runs (argv, env, cwd, backend, timeout, ...; not `retries`). `--resume`
+  // re-runs a task whose fingerprint changed. Stable across builds and hosts.
+  uint64_t Fingerprint() const;
+};
+
+struct JobSpec {
+  int version = 1;
+  std::string name;          // `name:`, or the file's stem when absent
+  std::string file;          // the path it was loaded from (as given)
+  bool fail_fast = false;
+  int priority = 0;
+  // Instances in file order, matrix instances in expansion order. Every
+  // `needs` index is valid and the graph is acyclic.
+  std::vector<TaskSpec> tasks;
+
+  // The index of the instance called `name`, if any. O(n).
+  std::optional<uint32_t> Find(std::string_view name) const;
+};
+
+struct LoadOptions {
+  // A job whose matrices expand to more instances than this is refused.
+  uint64_t max_instances = 100'000;
+};
+
+struct LoadResult {
+  std::optional<JobSpec> spec;   // set iff errors is empty
+  std::vector<SpecError> errors; // every error found, in file order
+  bool ok() const { return errors.empty(); }
+};
+
+// Parses and validates `text` as if read from `file` (used in messages).
+LoadResult LoadString(std::string_view text, std::string file,
+                      const LoadOptions& options = {});
+// Reads `path` and calls LoadString. A missing or unreadable file is one
+// error at line 0.
+LoadResult LoadFile(const std::filesystem::path& path,
+                    const LoadOptions& options = {});
+
+// Parses "500ms", "30s", "5m", "1h", "1m30s" ("0" is not a duration).
+std::optional<Duration> ParseDuration(std::string_view text);
+
+}  // namespace drover::spec
+
+#endif  // DROVER_CORE_SPEC_JOB_SPEC_H_

@@ -1,0 +1,135 @@
+// Store: drover's state in one SQLite file, <state-dir>/state.db, in WAL
+// mode. The schema and its migrations are specified in docs/operations.md
+// ("State directory") and in store.cc.
+//
+// Writes are batched: the coordinator calls Begin() at the start of a loop
+// turn and Commit() at its end, so a turn's rows are one transaction. A
+// result is ACKed only after the Commit() that holds it returned ok.
+//
+// Not thread-safe: one owner (the coordinator loop, or a CLI command that
+// reads). Several processes may open the same file; SQLite's locking
+// serializes them (busy timeout 5 s).
+#ifndef DROVER_CORE_STORE_STORE_H_
+#define DROVER_CORE_STORE_STORE_H_
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/base/outcome.h"
+#include "core/base/status.h"
+
+namespace drover::store {
+
+struct JobRecord {
+  std::string id;           // "20261126-083342-7f3a": sortable by creation
+  std::string name;
+  std::string spec_file;
+  std::string spec_text;    // the YAML as submitted
+  std::string cwd;          // the submitting client's working directory
+  std::string state;        // running, succeeded, failed, cancelled
+  int priority = 0;
+  int64_t created_ms = 0;   // Unix milliseconds
+  int64_t finished_ms = 0;  // 0 while running
+};
+
+struct TaskRecord {
+  std::string job_id;
+  uint32_t index = 0;       // position in the expanded JobSpec
+  std::string name;         // the instance name
+  uint64_t fingerprint = 0; // TaskSpec::Fingerprint()
+  std::string state;        // a dag::TaskStateName
+  uint32_t attempts = 0;
+  // The last finished attempt (empty/zero until one finishes).
+  std::string reason;       // ReasonName, "" before any attempt ended
+  int exit_code = -1;
+  int signal = 0;
+  std::string detail;       // AttemptOutcome::Describe()
+  int64_t wall_us = 0;
+  std::string result_json;
+  std::string worker;
+  int64_t started_ms = 0;   // first attempt's start
+  int64_t finished_ms = 0;
+  std::string pending_reason;  // why a ready task is not placed, "" if none
+};
+
+struct AttemptRecord {
+  uint64_t id = 0;          // unique across the state directory
+  std::string job_id;
+  std::string task;
+  uint32_t number = 0;      // 1-based per task
+  std::string worker;
+  bool finished = false;
+  int64_t started_ms = 0;
+  int64_t finished_ms = 0;
+  AttemptOutcome outcome;   // meaningful when finished
+};
+
+class Store {
+ public:
+  // Opens or creates <state_dir>/state.db (creating state_dir), sets WAL,
+  // synchronous=NORMAL, foreign keys, a busy timeout, and runs the
+  // migrations up to the current schema version. Fails with a clear message
+  // when the file is not a drover database or is from a newer drover.
+  static Result<std::unique_ptr<Store>> Open(const std::filesystem::path& state_dir);
+  ~Store();
+
+  const std::filesystem::path& dir() const;
+  int SchemaVersion() const;
+
+  // Batching. Between Begin() and Commit() every write is part of one
+  // transaction; outside, each write commits on its own. Rollback() drops
+  // the batch. Begin() while a batch is open is an error.
+  Status Begin();
+  Status Commit();
+  Status Rollback();
+  bool InBatch() const;
+
+  // Jobs.
+  Status InsertJob(const JobRecord& job, const std::vector<TaskRecord>& tasks);
+  Status SetJobState(const std::string& job_id, const std::string& state,
+                     int64_t finished_ms);
+  // Replaces a job's spec and task rows for a resume: rows of tasks that no
+  // longer exist are deleted, new ones inserted, existing ones updated to
+  // the given record (attempt rows are kept).
+  Status ReplaceTasks(const JobRecord& job, const std::vector<TaskRecord>& tasks);
+  Result<std::optional<JobRecord>> GetJob(const std::string& job_id);
+  // The most recently created job; with `name`, the latest of that name.
+  Result<std::optional<JobRecord>> LatestJob(const std::string& name = "");
+  Result<std::vector<JobRecord>> JobsInState(const std::string& state);
+
+  // Tasks.
+  Status UpdateTask(const TaskRecord& task);  // by (job_id, name)
+  Result<std::vector<TaskRecord>> Tasks(const std::string& job_id);  // by index
+
+  // Attempts.
+  Status InsertAttempt(const AttemptRecord& attempt);
+  // Records the outcome of attempt `id`. Exactly once: returns false and
+  // changes nothing when the attempt is unknown or already finished.
+  Result<bool> FinishAttempt(uint64_t id, const std::string& worker,
+                             const AttemptOutcome& outcome, int64_t finished_ms);
+  Result<std::vector<AttemptRecord>> Attempts(const std::string& job_id,
+                                              const std::string& task);
+  // Attempts not finished, across all jobs (coordinator recovery).
+  Result<std::vector<AttemptRecord>> UnfinishedAttempts();
+  // The largest attempt id ever used (0 for a new store).
+  Result<uint64_t> MaxAttemptId();
+
+  // Where the captured output of an attempt lives:
+  // <state_dir>/logs/<job>/<task>/<number>.out|.err, with '/' and other
+  // unsafe characters of the task name percent-encoded.
+  std::filesystem::path LogPath(const std::string& job_id, const std::string& task,
+                                uint32_t number, bool stderr_stream) const;
+
+ private:
+  class Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace drover::store
+
+#endif  // DROVER_CORE_STORE_STORE_H_
