@@ -1,0 +1,412 @@
+#include "worker/worker.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <deque>
+#include <fstream>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "core/protocol/codec.h"
+#include "core/protocol/convert.h"
+
+namespace drover {
+namespace {
+
+using protocol::Command;
+using protocol::Message;
+
+std::string DefaultName() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "worker");
+  return std::string(host) + "-" + std::to_string(::getpid());
+}
+
+std::string RandomSession() {
+  std::random_device rd;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
+  return buf;
+}
+
+// Reads the captured stream at `path` (absent: empty) and removes the file.
+std::string TakeFile(const std::filesystem::path& path) {
+  std::string data;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return data;
+  in.seekg(0, std::ios::end);
+  const auto size = in.tellg();
+  in.seekg(0, std::ios::beg);
+  if (size > 0) {
+    const auto keep = std::min<std::streamoff>(size, static_cast<std::streamoff>(kMaxResultStream));
+    in.seekg(size - keep, std::ios::beg);
+    data.resize(static_cast<size_t>(keep));
+    in.read(data.data(), keep);
+    data.resize(static_cast<size_t>(in.gcount()));
+  }
+  in.close();
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
+  return data;
+}
+
+}  // namespace
+
+class Worker::Loop final : public BackendEvents {
+ public:
+  Loop(zmq::context_t& context, WorkerOptions options, const BackendRegistry& registry,
+       const Clock& clock)
+      : context_(context), options_(std::move(options)), registry_(registry), clock_(clock) {
+    if (options_.name.empty()) options_.name = DefaultName();
+    session_ = RandomSession();
+  }
+  ~Loop() override {
+    for (auto& [name, b] : backends_) b->Shutdown(Duration(0));
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+  }
+
+  Status Start();
+  Status Run();
+  void Stop() {
+    stop_.store(true, std::memory_order_release);
+    Wake();
+  }
+  const std::string& name() const { return options_.name; }
+
+  // BackendEvents: called on backend threads.
+  void OnStarted(uint64_t, int) override {}
+  void OnFinished(uint64_t attempt_id, AttemptOutcome outcome) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_.emplace_back(attempt_id, std::move(outcome));
+    }
+    Wake();
+  }
+
+ private:
+  struct Running {
+    std::string backend;
+    std::filesystem::path out, err;
+  };
+
+  void Wake() {
+    const uint64_t one = 1;
+    if (wake_fd_ >= 0) (void)!::write(wake_fd_, &one, sizeof one);
+  }
+  void Connect();
+  void SendHello();
+  void Send(const Message& m);
+  void Handle(const Message& m);
+  void HandleDispatch(const Message& m);
+  void Complete(uint64_t id, AttemptOutcome outcome);
+  void DrainCompletions();
+
+  zmq::context_t& context_;
+  WorkerOptions options_;
+  const BackendRegistry& registry_;
+  const Clock& clock_;
+  std::string session_;
+  std::atomic<bool> stop_{false};
+  int wake_fd_ = -1;
+  std::optional<zmq::socket_t> dealer_;
+  std::map<std::string, std::unique_ptr<Backend>> backends_;
+
+  std::mutex mu_;
+  std::deque<std::pair<uint64_t, AttemptOutcome>> done_;  // GUARDED_BY(mu_)
+
+  std::unordered_map<uint64_t, Running> running_;
+  std::map<uint64_t, Message> unacked_;  // RESULTs until ACKed, in order
+  bool registered_ = false;
+  SteadyTime last_heard_{};
+  SteadyTime next_heartbeat_{};
+  SteadyTime next_hello_{};
+  Duration backoff_{};
+};
+
+Status Worker::Loop::Start() {
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) return ErrnoError("eventfd", errno);
+  std::error_code ec;
+  std::filesystem::create_directories(options_.spool_dir, ec);
+  if (ec) {
+    return IoError("cannot create the spool directory " + options_.spool_dir.string() +
+                   ": " + ec.message());
+  }
+  for (const auto& [name, slots] : options_.slots) {
+    if (slots <= 0) continue;
+    BackendConfig config;
+    config.slots = slots;
+    auto backend = registry_.Create(name, config);
+    Status s = backend.ok() ? (*backend)->Start(this) : backend.status();
+    if (!s.ok()) {
+      for (auto& [n, b] : backends_) b->Shutdown(Duration(0));
+      backends_.clear();
+      return s.WithContext("backend " + name);
+    }
+    backends_.emplace(name, std::move(backend.value()));
+  }
+  if (backends_.empty()) return InvalidArgument("the worker has no slots for any backend");
+  return Status::Ok();
+}
+
+void Worker::Loop::Connect() {
+  dealer_.reset();
+  dealer_.emplace(context_, zmq::socket_type::dealer);
+  dealer_->set(zmq::sockopt::linger, 0);
+  dealer_->set(zmq::sockopt::sndhwm, 0);
+  dealer_->set(zmq::sockopt::rcvhwm, 0);
+  dealer_->connect(options_.coordinator);
+  registered_ = false;
+}
+
+void Worker::Loop::Send(const Message& m) {
+  const Status s = protocol::Send(*dealer_, m);
+  if (!s.ok()) {
+    spdlog::debug("worker {}: {} not sent: {}", options_.name,
+                  protocol::CommandName(m.command), s.message());
+  }
+}
+
+void Worker::Loop::SendHello() {
+  wire::Hello hello;
+  hello.set_name(options_.name);
+  char host[256] = {};
+  (void)::gethostname(host, sizeof host - 1);
+  hello.set_hostname(host);
+  hello.set_pid(static_cast<uint32_t>(::getpid()));
+  hello.set_session(session_);
+  for (const auto& [name, b] : backends_) {
+    (*hello.mutable_slots())[name] = static_cast<uint32_t>(b->Capacity());
+  }
+  for (const auto& [k, v] : options_.labels) (*hello.mutable_labels())[k] = v;
+  for (const auto& [id, r] : running_) hello.add_running(id);
+  for (const auto& [id, m] : unacked_) hello.add_running(id);
+  hello.set_heartbeat_ms(static_cast<uint32_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(options_.heartbeat_interval)
+          .count()));
+#ifdef DROVER_VERSION
+  hello.set_version(DROVER_VERSION);
+#endif
+  Send(protocol::Make(Command::kHello, hello));
+  // Until a WELCOME arrives, say HELLO again with growing pauses.
+  next_hello_ = clock_.Now() + backoff_;
+  backoff_ = std::min(backoff_ * 2, options_.reconnect_max);
+}
+
+Status Worker::Loop::Run() {
+  if (wake_fd_ < 0 || backends_.empty()) return FailedPrecondition("Run() before Start()");
+  try {
+    Connect();
+  } catch (const zmq::error_t& e) {
+    return Unavailable("cannot connect to " + options_.coordinator + ": " + e.what());
+  }
+  const SteadyTime start = clock_.Now();
+  last_heard_ = start;
+  next_heartbeat_ = start + options_.heartbeat_interval;
+  backoff_ = options_.reconnect_min;
+  SendHello();
+
+  while (!stop_.load(std::memory_order_acquire)) {
+    const SteadyTime now0 = clock_.Now();
+    SteadyTime deadline = next_heartbeat_;
+    if (!registered_) deadline = std::min(deadline, next_hello_);
+    deadline = std::min(deadline, last_heard_ + options_.heartbeat_interval * options_.liveness);
+    const auto wait = std::max<long>(
+        0, std::chrono::ceil<std::chrono::milliseconds>(deadline - now0).count());
+    zmq::pollitem_t items[] = {{dealer_->handle(), 0, ZMQ_POLLIN, 0},
+                               {nullptr, wake_fd_, ZMQ_POLLIN, 0}};
+    try {
+      zmq::poll(items, 2, std::chrono::milliseconds(wait));
+    } catch (const zmq::error_t& e) {
+      if (e.num() == ETERM) break;
+      continue;
+    }
+    if (items[1].revents & ZMQ_POLLIN) {
+      uint64_t n;
+      (void)!::read(wake_fd_, &n, sizeof n);
+    }
+    DrainCompletions();
+    for (int i = 0; i < 4096; ++i) {
+      auto received = protocol::Receive(*dealer_, /*router=*/false);
+      if (!received) break;
+      last_heard_ = clock_.Now();
+      if (!received->ok()) {
+        spdlog::warn("worker {}: dropped a malformed message: {}", options_.name,
+                     received->status().message());
+        continue;
+      }
+      Handle(received->value());
+    }
+
+    const SteadyTime now = clock_.Now();
+    if (now - last_heard_ > options_.heartbeat_interval * options_.liveness) {
+      // The coordinator is silent: start over on a fresh connection.
+      spdlog::warn("worker {}: no word from the coordinator at {} for {}; reconnecting",
+                   options_.name, options_.coordinator, FormatDuration(now - last_heard_));
+      Connect();
+      last_heard_ = now;
+      SendHello();
+    } else if (!registered_ && now >= next_hello_) {
+      SendHello();
+    }
+    if (now >= next_heartbeat_) {
+      Message hb;
+      hb.command = Command::kHeartbeat;
+      Send(hb);
+      next_heartbeat_ = now + options_.heartbeat_interval;
+    }
+  }
+
+  // Shut down: running attempts get shutdown_grace, then their results and a
+  // DISCONNECT go out (best effort: the coordinator may be gone already).
+  for (auto& [name, b] : backends_) b->Shutdown(options_.shutdown_grace);
+  DrainCompletions();
+  wire::Disconnect bye;
+  bye.set_reason("worker stopping");
+  Send(protocol::Make(Command::kDisconnect, bye));
+  return Status::Ok();
+}
+
+void Worker::Loop::Handle(const Message& m) {
+  switch (m.command) {
+    case Command::kWelcome: {
+      auto welcome = protocol::Parse<wire::Welcome>(m);
+      if (!welcome.ok()) return;
+      if (!registered_) {
+        spdlog::info("worker {}: registered with {}", options_.name, options_.coordinator);
+      }
+      registered_ = true;
+      backoff_ = options_.reconnect_min;
+      for (uint64_t id : welcome->unknown()) {
+        // The coordinator no longer wants these: stop them, forget results.
+        auto r = running_.find(id);
+        if (r != running_.end()) backends_[r->second.backend]->Cancel(id);
+        unacked_.erase(id);
+      }
+      for (const auto& [id, result] : unacked_) Send(result);
+      return;
+    }
+    case Command::kDispatch:
+      return HandleDispatch(m);
+    case Command::kCancel: {
+      auto cancel = protocol::Parse<wire::Cancel>(m);
+      if (!cancel.ok()) return;
+      for (uint64_t id : cancel->attempt_ids()) {
+        auto r = running_.find(id);
+        if (r != running_.end()) backends_[r->second.backend]->Cancel(id);
+      }
+      return;
+    }
+    case Command::kAck: {
+      auto ack = protocol::Parse<wire::Ack>(m);
+      if (!ack.ok()) return;
+      for (uint64_t id : ack->attempt_ids()) unacked_.erase(id);
+      return;
+    }
+    case Command::kHeartbeat:
+      return;
+    case Command::kDisconnect: {
+      auto d = protocol::Parse<wire::Disconnect>(m);
+      spdlog::info("worker {}: the coordinator says: {}; registering again", options_.name,
+                   d.ok() ? d->reason() : std::string("disconnect"));
+      registered_ = false;
+      SendHello();
+      return;
+    }
+    case Command::kError: {
+      auto e = protocol::Parse<wire::Error>(m);
+      spdlog::error("worker {}: coordinator error: {}", options_.name,
+                    e.ok() ? e->message() : std::string("?"));
+      return;
+    }
+    default:
+      spdlog::warn("worker {}: unexpected {} from the coordinator", options_.name,
+                   protocol::CommandName(m.command));
+  }
+}
+
+void Worker::Loop::HandleDispatch(const Message& m) {
+  auto d = protocol::Parse<wire::Dispatch>(m);
+  if (!d.ok()) {
+    spdlog::warn("worker {}: {}", options_.name, d.status().message());
+    return;
+  }
+  const uint64_t id = d->attempt_id();
+  if (running_.count(id)) return;  // a duplicate: already running
+  if (unacked_.count(id)) {
+    Send(unacked_[id]);  // already done: the result went astray
+    return;
+  }
+  TaskAttempt a;
+  a.attempt_id = id;
+  a.job_id = d->job_id();
+  a.task = d->task();
+  a.number = d->attempt();
+  a.argv.assign(d->argv().begin(), d->argv().end());
+  for (const auto& e : d->env()) a.env.emplace_back(e.name(), e.value());
+  a.cwd = d->cwd();
+  a.timeout = std::chrono::milliseconds(d->timeout_ms());
+  a.kill_grace = std::chrono::milliseconds(d->kill_grace_ms());
+  a.output_limit = std::min<uint64_t>(d->output_limit() ? d->output_limit() : kMaxResultStream,
+                                      kMaxResultStream);
+  const std::string stem = std::to_string(id);
+  a.stdout_path = options_.spool_dir / (stem + ".out");
+  a.stderr_path = options_.spool_dir / (stem + ".err");
+
+  auto b = backends_.find(d->backend());
+  if (b == backends_.end()) {
+    AttemptOutcome o;
+    o.reason = FailureReason::kLaunchFailed;
+    o.message = "worker " + options_.name + " has no '" + d->backend() + "' backend";
+    running_[id] = Running{d->backend(), a.stdout_path, a.stderr_path};
+    return Complete(id, std::move(o));
+  }
+  running_[id] = Running{d->backend(), a.stdout_path, a.stderr_path};
+  const Status s = b->second->Submit(std::move(a));
+  if (!s.ok()) {
+    AttemptOutcome o;
+    o.reason = FailureReason::kInternal;
+    o.message = s.ToString();
+    Complete(id, std::move(o));
+  }
+}
+
+void Worker::Loop::DrainCompletions() {
+  std::deque<std::pair<uint64_t, AttemptOutcome>> done;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    done.swap(done_);
+  }
+  for (auto& [id, outcome] : done) Complete(id, std::move(outcome));
+}
+
+void Worker::Loop::Complete(uint64_t id, AttemptOutcome outcome) {
+  auto r = running_.find(id);
+  if (r == running_.end()) return;
+  Message m = protocol::Make(Command::kResult,
+                             protocol::OutcomeToWire(id, options_.name, outcome));
+  m.payloads.push_back(TakeFile(r->second.out));
+  m.payloads.push_back(TakeFile(r->second.err));
+  running_.erase(r);
+  if (registered_) Send(m);
+  unacked_.emplace(id, std::move(m));
+}
+
+Worker::Worker(zmq::context_t& context, WorkerOptions options,
+               const BackendRegistry& registry, const Clock& clock)
+    : loop_(std::make_unique<Loop>(context, std::move(options), registry, clock)) {}
+Worker::~Worker() = default;
+Status Worker::Start() { return loop_->Start(); }
+Status Worker::Run() { return loop_->Run(); }
+void Worker::Stop() { loop_->Stop(); }
+const std::string& Worker::name() const { return loop_->name(); }
+
+}  // namespace drover

@@ -12,12 +12,24 @@
 //   with fail_fast, a failure also makes every task that has not started
 //   `skipped` (running tasks are left to the caller to cancel).
 //
+// Once fail_fast has fired or CancelPending was called the plan is halted:
+// no task starts again. A running task that then fails does not retry (it
+// becomes failed) and one that is Unstart-ed becomes skipped, so the job
+// still reaches Finished() once the caller's cancels come back.
+//
+// A call whose precondition does not hold (an index out of range, Start on a
+// task that is not ready, ...) changes nothing: the coordinator may see late
+// or duplicate results and must not be able to corrupt the plan with them.
+//
+// Cost: construction O(tasks + edges); every transition O(1) amortized,
+// except blocking (O(dependents reached)) and halting (O(tasks), once).
+//
 // Not thread-safe: owned by the coordinator's loop.
 #ifndef DROVER_CORE_DAG_PLAN_H_
 #define DROVER_CORE_DAG_PLAN_H_
 
 #include <cstdint>
-#include <deque>
+#include <deque>  // kept: includers may rely on it
 #include <optional>
 #include <random>
 #include <string_view>
@@ -67,8 +79,8 @@ class Plan {
   Plan(std::vector<PlanTask> tasks, PlanOptions options);
 
   uint32_t size() const;
-  TaskState state(uint32_t task) const;
-  int attempts(uint32_t task) const;  // attempts started so far
+  TaskState state(uint32_t task) const;  // kSkipped when out of range
+  int attempts(uint32_t task) const;  // attempts started so far; 0 if out of range
   const PlanCounts& counts() const;
   // True when every task is in a terminal state.
   bool Finished() const;
@@ -95,7 +107,8 @@ class Plan {
   // The delay is backoff * 2^(attempt-1), capped at backoff_max, with up to
   // +-20% jitter.
   std::optional<SteadyTime> OnFailed(uint32_t task, SteadyTime now, bool retryable);
-  // running -> cancelled, blocking dependents.
+  // running -> cancelled, blocking dependents. Does not trigger fail_fast:
+  // cancelling is the caller's decision, not a failure of the task.
   void OnCancelled(uint32_t task);
   // Every task that has not started (waiting, ready, retry-wait) -> skipped.
   // Running tasks are returned so the caller can cancel them.
@@ -106,25 +119,58 @@ class Plan {
   // The earliest retry time of a retry-wait task, if any.
   std::optional<SteadyTime> NextRetryAt() const;
 
+  // True once fail_fast fired or CancelPending was called (see above).
+  bool halted() const;
+
  private:
+  static constexpr uint32_t kNil = UINT32_MAX;
+
+  // Per-task mutable state, kept small: a 100,000-task plan is a few MB.
   struct Node {
-    std::vector<uint32_t> dependents;
-    uint32_t unmet = 0;  // dependencies not yet succeeded
-    int attempts = 0;
+    uint32_t unmet = 0;       // dependencies not yet succeeded
+    uint32_t prev = kNil;     // ready list links, valid while kReady
+    uint32_t next = kNil;
+    int32_t attempts = 0;
     TaskState state = TaskState::kWaiting;
-    SteadyTime retry_at{};
+  };
+  struct RetryPolicy {
+    int retries = 0;
+    Duration backoff{0};
+    Duration backoff_max{0};
+  };
+  struct RetryEntry {
+    SteadyTime at;
+    uint32_t task;
   };
 
+  static bool RetryLater(const RetryEntry& a, const RetryEntry& b);
+  bool Valid(uint32_t task) const { return task < nodes_.size(); }
+  uint32_t& Count(TaskState s);
   void SetState(uint32_t task, TaskState s);
   void MakeReady(uint32_t task);
+  void Unlink(uint32_t task);  // removes a ready task from the ready list
   void Release(uint32_t task);  // a task succeeded: unblock dependents
   void Block(uint32_t task);    // a task failed: block its dependents
+  // Skips every waiting, ready and retry-wait task and halts the plan.
+  void SkipPending();
+  Duration RetryDelay(uint32_t task);
 
-  std::vector<PlanTask> tasks_;
   std::vector<Node> nodes_;
+  std::vector<RetryPolicy> policies_;
+  // Dependents in compressed form: those of task t are
+  // dependents_[dep_begin_[t] .. dep_begin_[t + 1]).
+  std::vector<size_t> dep_begin_;
+  std::vector<uint32_t> dependents_;
   PlanOptions options_;
   PlanCounts counts_;
-  std::deque<uint32_t> ready_;  // may hold stale entries; PeekReady skips
+  // Ready tasks as an intrusive FIFO list through Node::prev/next: O(1)
+  // removal of any ready task (Start, MarkSucceeded) and no stale entries.
+  uint32_t ready_head_ = kNil;
+  uint32_t ready_tail_ = kNil;
+  // Min-heap on (at, task) of the retry-wait tasks. Exact: a task leaves
+  // retry-wait only through Promote (pops it) or SkipPending (clears all).
+  std::vector<RetryEntry> retry_heap_;
+  bool halted_ = false;
   std::mt19937_64 rng_;
 };
 

@@ -6,7 +6,7 @@
 namespace drover::protocol {
 namespace {
 
-constexpr std::array<std::pair<Command, std::string_view>, 13> kCommands = {{
+constexpr std::array<std::pair<Command, std::string_view>, 14> kCommands = {{
     {Command::kHello, "HELLO"},
     {Command::kWelcome, "WELCOME"},
     {Command::kDispatch, "DISPATCH"},
@@ -19,6 +19,7 @@ constexpr std::array<std::pair<Command, std::string_view>, 13> kCommands = {{
     {Command::kSubmitted, "SUBMITTED"},
     {Command::kTaskEvent, "TASK-EVENT"},
     {Command::kJobEvent, "JOB-EVENT"},
+    {Command::kCancelJob, "CANCEL-JOB"},
     {Command::kError, "ERROR"},
 }};
 

@@ -36,6 +36,7 @@ enum class Command : uint8_t {
   kSubmitted = 0x11,
   kTaskEvent = 0x12,
   kJobEvent = 0x13,
+  kCancelJob = 0x14,
   kError = 0x1F,
 };
 

@@ -1,0 +1,238 @@
+// Unit tests of core/base: Status/Result, durations, failure reasons, clocks.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/base/clock.h"
+#include "core/base/outcome.h"
+#include "core/base/status.h"
+
+namespace drover {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::microseconds;
+using std::chrono::milliseconds;
+using std::chrono::minutes;
+using std::chrono::nanoseconds;
+using std::chrono::seconds;
+
+const std::vector<FailureReason> kAllReasons = {
+    FailureReason::kNone,         FailureReason::kExit,
+    FailureReason::kSignal,       FailureReason::kTimeout,
+    FailureReason::kCancelled,    FailureReason::kWorkerLost,
+    FailureReason::kLaunchFailed, FailureReason::kProcessCrashed,
+    FailureReason::kInternal,
+};
+
+// Given a default Status, should be ok with an empty message and print "ok".
+TEST(StatusTest, DefaultIsOk) {
+  Status s;
+  EXPECT_TRUE(s.ok());
+  EXPECT_EQ(s.code(), StatusCode::kOk);
+  EXPECT_EQ(s.message(), "");
+  EXPECT_EQ(s.ToString(), "ok");
+  EXPECT_TRUE(Status::Ok().ok());
+}
+
+// Given an error Status, should keep its code and message and print both.
+TEST(StatusTest, ErrorKeepsCodeAndMessage) {
+  Status s = NotFound("job j-123 is not in the state directory");
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), StatusCode::kNotFound);
+  EXPECT_EQ(s.message(), "job j-123 is not in the state directory");
+  EXPECT_EQ(s.ToString(), "not-found: job j-123 is not in the state directory");
+}
+
+// Given each error factory, should produce its code, named distinctly.
+TEST(StatusTest, FactoriesProduceTheirCodes) {
+  const std::vector<std::pair<Status, std::string>> cases = {
+      {InvalidArgument("m"), "invalid-argument: m"},
+      {NotFound("m"), "not-found: m"},
+      {AlreadyExists("m"), "already-exists: m"},
+      {FailedPrecondition("m"), "failed-precondition: m"},
+      {Unavailable("m"), "unavailable: m"},
+      {DeadlineExceeded("m"), "deadline-exceeded: m"},
+      {Cancelled("m"), "cancelled: m"},
+      {IoError("m"), "io-error: m"},
+      {Internal("m"), "internal: m"},
+  };
+  std::set<StatusCode> codes;
+  for (const auto& [status, text] : cases) {
+    EXPECT_FALSE(status.ok()) << text;
+    EXPECT_EQ(status.ToString(), text);
+    codes.insert(status.code());
+  }
+  EXPECT_EQ(codes.size(), cases.size());
+}
+
+// Given an error, WithContext should prefix the message and keep the code;
+// given ok, it should stay ok.
+TEST(StatusTest, WithContextPrefixesMessage) {
+  Status s = InvalidArgument("bad duration").WithContext("job.yaml:3:5");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "job.yaml:3:5: bad duration");
+  EXPECT_EQ(s.WithContext("load").message(), "load: job.yaml:3:5: bad duration");
+
+  Status ok = Status().WithContext("load");
+  EXPECT_TRUE(ok.ok());
+  EXPECT_EQ(ok.message(), "");
+}
+
+// Given an errno, ErrnoError should be an I/O error "what: strerror".
+TEST(StatusTest, ErrnoErrorCarriesStrerror) {
+  Status s = ErrnoError("open /nonexistent", ENOENT);
+  EXPECT_EQ(s.code(), StatusCode::kIoError);
+  EXPECT_EQ(s.message(), std::string("open /nonexistent: ") + std::strerror(ENOENT));
+  EXPECT_EQ(s.ToString(), "io-error: " + s.message());
+}
+
+Status FailIf(bool fail, int* reached) {
+  DROVER_RETURN_IF_ERROR(fail ? Unavailable("down") : Status());
+  ++*reached;
+  return Status();
+}
+
+// Given an error, DROVER_RETURN_IF_ERROR should return it early; given ok,
+// it should fall through.
+TEST(StatusTest, ReturnIfErrorReturnsEarly) {
+  int reached = 0;
+  EXPECT_TRUE(FailIf(false, &reached).ok());
+  EXPECT_EQ(reached, 1);
+  Status s = FailIf(true, &reached);
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(reached, 1);
+}
+
+// Given a value, a Result should be ok and hand the value out.
+TEST(ResultTest, HoldsValue) {
+  Result<std::string> r(std::string("drover"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r.status().ok());
+  EXPECT_EQ(r.value(), "drover");
+  EXPECT_EQ(*r, "drover");
+  EXPECT_EQ(r->size(), 6u);
+  r.value() += "!";
+  EXPECT_EQ(*r, "drover!");
+  std::string moved = std::move(r).value();
+  EXPECT_EQ(moved, "drover!");
+}
+
+// Given an error Status, a Result should not be ok and return that status.
+TEST(ResultTest, HoldsError) {
+  Result<int> r = NotFound("no such task");
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(r.status().message(), "no such task");
+}
+
+// Given durations of every magnitude, FormatDuration should pick the unit
+// for humans: us, ms, s with two decimals, m+s, h+m.
+TEST(ClockTest, FormatDurationByMagnitude) {
+  EXPECT_EQ(FormatDuration(nanoseconds(0)), "0us");
+  EXPECT_EQ(FormatDuration(microseconds(999)), "999us");
+  EXPECT_EQ(FormatDuration(milliseconds(1)), "1ms");
+  EXPECT_EQ(FormatDuration(milliseconds(250)), "250ms");
+  EXPECT_EQ(FormatDuration(milliseconds(999)), "999ms");
+  EXPECT_EQ(FormatDuration(milliseconds(1500)), "1.50s");
+  EXPECT_EQ(FormatDuration(seconds(2)), "2.00s");
+  EXPECT_EQ(FormatDuration(seconds(59)), "59.00s");
+  EXPECT_EQ(FormatDuration(seconds(60)), "1m00s");
+  EXPECT_EQ(FormatDuration(seconds(123)), "2m03s");
+  EXPECT_EQ(FormatDuration(minutes(59) + seconds(59)), "59m59s");
+  EXPECT_EQ(FormatDuration(hours(1)), "1h00m");
+  EXPECT_EQ(FormatDuration(hours(1) + minutes(2) + seconds(30)), "1h02m");
+  EXPECT_EQ(FormatDuration(hours(30)), "30h00m");
+}
+
+// Given a FakeClock, Advance should move both Now and WallNow by exactly the
+// given amount, and nothing else should move them.
+TEST(ClockTest, FakeClockAdvanceMovesBothClocks) {
+  FakeClock clock;
+  const SteadyTime steady0 = clock.Now();
+  const WallTime wall0 = clock.WallNow();
+  EXPECT_EQ(clock.Now(), steady0);
+  EXPECT_EQ(clock.WallNow(), wall0);
+
+  clock.Advance(milliseconds(1500));
+  EXPECT_EQ(clock.Now() - steady0, milliseconds(1500));
+  EXPECT_EQ(clock.WallNow() - wall0, milliseconds(1500));
+  EXPECT_EQ(ToUnixMillis(clock.WallNow()) - ToUnixMillis(wall0), 1500);
+
+  clock.Advance(hours(2));
+  EXPECT_EQ(clock.Now() - steady0, hours(2) + milliseconds(1500));
+  EXPECT_EQ(clock.WallNow() - wall0, hours(2) + milliseconds(1500));
+}
+
+// Given every FailureReason, its name should parse back to it, and every
+// name should be distinct; an unknown name should not parse.
+TEST(OutcomeTest, ReasonNamesRoundTrip) {
+  std::set<std::string> names;
+  for (FailureReason r : kAllReasons) {
+    const std::string_view name = ReasonName(r);
+    EXPECT_NE(name, "unknown");
+    names.insert(std::string(name));
+    const auto parsed = ParseReason(name);
+    ASSERT_TRUE(parsed.has_value()) << name;
+    EXPECT_EQ(*parsed, r) << name;
+  }
+  EXPECT_EQ(names.size(), kAllReasons.size());
+  EXPECT_EQ(ReasonName(FailureReason::kWorkerLost), "worker-lost");
+  EXPECT_EQ(ReasonName(FailureReason::kLaunchFailed), "launch-failed");
+  EXPECT_FALSE(ParseReason("").has_value());
+  EXPECT_FALSE(ParseReason("Exit").has_value());
+  EXPECT_FALSE(ParseReason("worker_lost").has_value());
+}
+
+// Given each failure reason, only a cancel should not be retryable (and a
+// success is not a failure to retry).
+TEST(OutcomeTest, EveryFailureButCancelIsRetryable) {
+  for (FailureReason r : kAllReasons) {
+    const bool want = r != FailureReason::kCancelled && r != FailureReason::kNone;
+    EXPECT_EQ(IsRetryable(r), want) << ReasonName(r);
+  }
+}
+
+// Given outcomes of each kind, Describe should say how the attempt ended.
+TEST(OutcomeTest, DescribeSaysHowItEnded) {
+  AttemptOutcome ok;
+  ok.exit_code = 0;
+  EXPECT_TRUE(ok.ok());
+  EXPECT_EQ(ok.Describe(), "exit 0");
+
+  AttemptOutcome exited;
+  exited.reason = FailureReason::kExit;
+  exited.exit_code = 3;
+  exited.message = "ignored for exits";
+  EXPECT_FALSE(exited.ok());
+  EXPECT_EQ(exited.Describe(), "exit 3");
+
+  AttemptOutcome killed;
+  killed.reason = FailureReason::kSignal;
+  killed.signal = SIGKILL;
+  EXPECT_EQ(killed.Describe(), "signal SIGKILL");
+
+  AttemptOutcome timed_out;
+  timed_out.reason = FailureReason::kTimeout;
+  timed_out.signal = SIGTERM;
+  timed_out.message = "after 2.00s";
+  EXPECT_EQ(timed_out.Describe(), "timeout: after 2.00s");
+
+  AttemptOutcome not_found;
+  not_found.reason = FailureReason::kLaunchFailed;
+  not_found.message = "no-such-command: No such file or directory";
+  EXPECT_EQ(not_found.Describe(),
+            "launch-failed: no-such-command: No such file or directory");
+
+  AttemptOutcome lost;
+  lost.reason = FailureReason::kWorkerLost;
+  EXPECT_EQ(lost.Describe(), "worker-lost");
+}
+
+}  // namespace
+}  // namespace drover

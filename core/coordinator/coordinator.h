@@ -1,0 +1,86 @@
+// Coordinator: accepts jobs from clients, keeps their state in the Store,
+// and dispatches their tasks to workers over the drover protocol
+// (docs/protocol.md).
+//
+// The coordinator is one poll loop on one thread. That thread owns the
+// ROUTER socket every worker and client connects to, the Store, and every
+// job's Plan. `drover run` runs it on an inproc:// endpoint next to an
+// embedded worker; `drover coordinator` runs the same loop on tcp://.
+//
+// One loop turn:
+//   1. wait for a message, a timer (heartbeat, liveness, retry) or Stop();
+//   2. in one store transaction: handle every queued message, expire dead
+//      workers, promote retries, and place ready tasks on free slots;
+//   3. commit; only then send the turn's ACKs, DISPATCHes and events.
+// So a result is ACKed only once it is durable, and a worker never runs an
+// attempt the store does not know.
+#ifndef DROVER_CORE_COORDINATOR_COORDINATOR_H_
+#define DROVER_CORE_COORDINATOR_COORDINATOR_H_
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "core/base/clock.h"
+#include "core/base/status.h"
+#include "core/spec/job_spec.h"
+
+namespace drover {
+
+struct CoordinatorOptions {
+  // Endpoints to bind, e.g. "inproc://drover" or "tcp://127.0.0.1:7700".
+  std::vector<std::string> endpoints;
+  std::filesystem::path state_dir = ".drover";
+  Duration heartbeat_interval = std::chrono::seconds(1);
+  int liveness = 5;  // heartbeat intervals of silence before a worker is dead
+  spec::LoadOptions spec_options;
+  // Seeds the retry jitter of every job (tests pin it); 0 = random.
+  uint64_t jitter_seed = 0;
+};
+
+// Counters of what the loop dropped or ignored; readable from any thread.
+struct CoordinatorStats {
+  std::atomic<uint64_t> malformed{0};       // messages that failed to decode
+  std::atomic<uint64_t> stale_results{0};   // results for non-current attempts
+  std::atomic<uint64_t> results{0};         // results recorded
+  std::atomic<uint64_t> dispatched{0};
+  std::atomic<uint64_t> workers_lost{0};
+};
+
+class Coordinator {
+ public:
+  Coordinator(zmq::context_t& context, CoordinatorOptions options, const Clock& clock);
+  ~Coordinator();
+  Coordinator(const Coordinator&) = delete;
+  Coordinator& operator=(const Coordinator&) = delete;
+
+  // Opens the store and binds every endpoint. On failure nothing is bound.
+  // Jobs that a previous coordinator left running in the store are marked
+  // interrupted (their running tasks failed as worker-lost), so that
+  // `--resume` re-runs them.
+  Status Open();
+  // The bound endpoints, with tcp port 0 replaced by the port chosen.
+  std::vector<std::string> endpoints() const;
+
+  // Runs the loop until Stop(). Call from one thread, after Open().
+  Status Run();
+  // Makes Run() return after its current turn. Thread-safe.
+  void Stop();
+
+  const CoordinatorStats& stats() const;
+
+ private:
+  class Loop;
+  std::unique_ptr<Loop> loop_;
+};
+
+}  // namespace drover
+
+#endif  // DROVER_CORE_COORDINATOR_COORDINATOR_H_

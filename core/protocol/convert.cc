@@ -1,0 +1,61 @@
+#include "core/protocol/convert.h"
+
+#include <chrono>
+
+namespace drover::protocol {
+namespace {
+
+uint64_t Micros(Duration d) {
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+  return us > 0 ? static_cast<uint64_t>(us) : 0;
+}
+
+Duration FromMicros(uint64_t us) {
+  return std::chrono::microseconds(static_cast<int64_t>(us));
+}
+
+}  // namespace
+
+wire::Result OutcomeToWire(uint64_t id, const std::string& worker,
+                           const AttemptOutcome& o) {
+  wire::Result r;
+  r.set_attempt_id(id);
+  r.set_reason(std::string(ReasonName(o.reason)));
+  r.set_exit_code(o.exit_code);
+  r.set_signal(o.signal);
+  r.set_message(o.message);
+  r.set_wall_us(Micros(o.wall));
+  r.set_cpu_user_us(Micros(o.cpu_user));
+  r.set_cpu_sys_us(Micros(o.cpu_sys));
+  r.set_max_rss_kb(o.max_rss_kb);
+  r.mutable_stdout()->set_bytes(o.out.bytes);
+  r.mutable_stdout()->set_dropped(o.out.dropped);
+  r.mutable_stderr()->set_bytes(o.err.bytes);
+  r.mutable_stderr()->set_dropped(o.err.dropped);
+  r.set_result_json(o.result_json);
+  r.set_worker(worker);
+  return r;
+}
+
+AttemptOutcome OutcomeFromWire(const wire::Result& r) {
+  AttemptOutcome o;
+  if (auto reason = ParseReason(r.reason())) {
+    o.reason = *reason;
+    o.message = r.message();
+  } else {
+    o.reason = FailureReason::kInternal;
+    o.message = "unknown failure reason '" + r.reason() + "': " + r.message();
+  }
+  o.exit_code = r.exit_code();
+  o.signal = r.signal();
+  o.wall = FromMicros(r.wall_us());
+  o.cpu_user = FromMicros(r.cpu_user_us());
+  o.cpu_sys = FromMicros(r.cpu_sys_us());
+  o.max_rss_kb = r.max_rss_kb();
+  o.out = StreamInfo{r.stdout().bytes(), r.stdout().dropped()};
+  o.err = StreamInfo{r.stderr().bytes(), r.stderr().dropped()};
+  o.result_json = r.result_json();
+  return o;
+}
+
+}  // namespace drover::protocol

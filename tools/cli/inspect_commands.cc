@@ -1,0 +1,146 @@
+// `drover validate`, `drover status` and `drover logs`: read-only views of
+// spec files and of the state directory.
+#include <cstdio>
+#include <fstream>
+
+#include "core/spec/job_spec.h"
+#include "core/store/store.h"
+#include "tools/cli/commands.h"
+#include "tools/cli/render.h"
+
+namespace drover::cli {
+namespace {
+
+// Opens the store of an existing state directory (a missing one is an
+// error here: reading must not create it).
+Result<std::unique_ptr<store::Store>> OpenExisting(const std::string& dir) {
+  if (!std::filesystem::exists(std::filesystem::path(dir) / "state.db")) {
+    return NotFound("no drover state in " + dir + " (run a job first, or pass --state-dir)");
+  }
+  return store::Store::Open(dir);
+}
+
+Result<store::JobRecord> FindJob(store::Store& store, const std::string& id) {
+  if (id.empty()) {
+    auto latest = store.LatestJob();
+    if (!latest.ok()) return latest.status();
+    if (!*latest) return NotFound("no jobs in " + store.dir().string());
+    return **latest;
+  }
+  auto job = store.GetJob(id);
+  if (!job.ok()) return job.status();
+  if (!*job) return NotFound("no job " + id + " in " + store.dir().string());
+  return **job;
+}
+
+bool CopyFile(const std::filesystem::path& path, std::FILE* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  char buf[1 << 16];
+  while (in) {
+    in.read(buf, sizeof buf);
+    std::fwrite(buf, 1, static_cast<size_t>(in.gcount()), out);
+  }
+  std::fflush(out);
+  return true;
+}
+
+}  // namespace
+
+int ValidateCommand(const std::vector<std::string>& files) {
+  int rc = kExitOk;
+  for (const auto& file : files) {
+    auto loaded = spec::LoadFile(file);
+    if (!loaded.ok()) {
+      for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.ToString().c_str());
+      rc = kExitUsage;
+      continue;
+    }
+    std::printf("%s: ok, job '%s' with %zu tasks\n", file.c_str(), loaded.spec->name.c_str(),
+                loaded.spec->tasks.size());
+  }
+  return rc;
+}
+
+int StatusCommand(const StatusArgs& args) {
+  auto store = OpenExisting(args.state_dir);
+  if (!store.ok()) {
+    std::fprintf(stderr, "drover: %s\n", store.status().message().c_str());
+    return kExitFailed;
+  }
+  auto job = FindJob(**store, args.job);
+  if (!job.ok()) {
+    std::fprintf(stderr, "drover: %s\n", job.status().message().c_str());
+    return kExitFailed;
+  }
+  auto tasks = (*store)->Tasks(job->id);
+  if (!tasks.ok()) {
+    std::fprintf(stderr, "drover: %s\n", tasks.status().ToString().c_str());
+    return kExitFailed;
+  }
+  if (args.json) {
+    std::printf("%s\n", JobJson(*job, *tasks).c_str());
+  } else {
+    PrintJobTable(stdout, *job, *tasks, /*brief=*/false);
+  }
+  return kExitOk;
+}
+
+int LogsCommand(const LogsArgs& args) {
+  if (args.positional.empty() || args.positional.size() > 2) {
+    std::fprintf(stderr, "drover logs: give TASK or JOB TASK\n");
+    return kExitUsage;
+  }
+  const std::string job_id = args.positional.size() == 2 ? args.positional[0] : "";
+  const std::string task = args.positional.back();
+  auto store = OpenExisting(args.state_dir);
+  if (!store.ok()) {
+    std::fprintf(stderr, "drover: %s\n", store.status().message().c_str());
+    return kExitFailed;
+  }
+  auto job = FindJob(**store, job_id);
+  if (!job.ok()) {
+    std::fprintf(stderr, "drover: %s\n", job.status().message().c_str());
+    return kExitFailed;
+  }
+  auto attempts = (*store)->Attempts(job->id, task);
+  if (!attempts.ok()) {
+    std::fprintf(stderr, "drover: %s\n", attempts.status().ToString().c_str());
+    return kExitFailed;
+  }
+  if (attempts->empty()) {
+    std::fprintf(stderr, "drover: task '%s' of job %s has no attempts\n", task.c_str(),
+                 job->id.c_str());
+    return kExitFailed;
+  }
+  const store::AttemptRecord* chosen = &attempts->back();
+  if (args.attempt > 0) {
+    chosen = nullptr;
+    for (const auto& a : *attempts) {
+      if (a.number == static_cast<uint32_t>(args.attempt)) chosen = &a;
+    }
+    if (!chosen) {
+      std::fprintf(stderr, "drover: task '%s' has no attempt %d (it has %zu)\n", task.c_str(),
+                   args.attempt, attempts->size());
+      return kExitFailed;
+    }
+  }
+  const auto& o = chosen->outcome;
+  if (args.stream != "err") {
+    if (o.out.dropped) {
+      std::fprintf(stderr, "[drover: the first %llu bytes of stdout were dropped (output_limit)]\n",
+                   static_cast<unsigned long long>(o.out.dropped));
+    }
+    CopyFile((*store)->LogPath(job->id, task, chosen->number, false), stdout);
+  }
+  if (args.stream != "out") {
+    if (o.err.dropped) {
+      std::fprintf(stderr, "[drover: the first %llu bytes of stderr were dropped (output_limit)]\n",
+                   static_cast<unsigned long long>(o.err.dropped));
+    }
+    CopyFile((*store)->LogPath(job->id, task, chosen->number, true), stderr);
+  }
+  return kExitOk;
+}
+
+}  // namespace drover::cli

@@ -1,0 +1,102 @@
+#include "tools/cli/render.h"
+
+#include <algorithm>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "core/base/clock.h"
+
+namespace drover::cli {
+namespace {
+
+constexpr size_t kBriefRows = 30;
+
+std::string ExitOrReason(const store::TaskRecord& t) {
+  if (t.reason.empty()) return "-";
+  if (t.reason == "ok") return "0";
+  return t.detail.empty() ? t.reason : t.detail;
+}
+
+}  // namespace
+
+std::string Micros(int64_t us) {
+  if (us <= 0) return "-";
+  return FormatDuration(std::chrono::microseconds(us));
+}
+
+void PrintJobTable(std::FILE* out, const store::JobRecord& job,
+                   const std::vector<store::TaskRecord>& tasks, bool brief) {
+  std::map<std::string, size_t> by_state;
+  for (const auto& t : tasks) ++by_state[t.state];
+  std::string counts;
+  for (const auto& [state, n] : by_state) {
+    if (!counts.empty()) counts += ", ";
+    counts += std::to_string(n) + " " + state;
+  }
+  std::fprintf(out, "job %s (%s): %s, %zu tasks: %s\n", job.id.c_str(), job.name.c_str(),
+               job.state.c_str(), tasks.size(), counts.c_str());
+
+  std::vector<const store::TaskRecord*> rows;
+  for (const auto& t : tasks) {
+    if (!brief || tasks.size() <= kBriefRows || t.state != "succeeded") rows.push_back(&t);
+  }
+  const size_t hidden_ok = tasks.size() - rows.size();
+  size_t cut = 0;
+  if (brief && rows.size() > kBriefRows) {
+    cut = rows.size() - kBriefRows;
+    rows.resize(kBriefRows);
+  }
+  size_t width = 4;
+  for (const auto* t : rows) width = std::max(width, t->name.size());
+  width = std::min<size_t>(width, 60);
+  std::fprintf(out, "%-*s  %-10s  %8s  %9s  %s\n", static_cast<int>(width), "TASK",
+               "STATUS", "ATTEMPTS", "DURATION", "EXIT/REASON");
+  for (const auto* t : rows) {
+    std::fprintf(out, "%-*s  %-10s  %8u  %9s  %s\n", static_cast<int>(width),
+                 t->name.c_str(), t->state.c_str(), t->attempts, Micros(t->wall_us).c_str(),
+                 ExitOrReason(*t).c_str());
+  }
+  if (cut) std::fprintf(out, "... and %zu more tasks that did not succeed\n", cut);
+  if (hidden_ok) std::fprintf(out, "... and %zu succeeded tasks (drover status shows all)\n", hidden_ok);
+}
+
+std::string JobJson(const store::JobRecord& job, const std::vector<store::TaskRecord>& tasks) {
+  nlohmann::ordered_json doc;
+  doc["job"] = {{"id", job.id},
+                {"name", job.name},
+                {"state", job.state},
+                {"spec_file", job.spec_file},
+                {"created_ms", job.created_ms},
+                {"finished_ms", job.finished_ms}};
+  auto& list = doc["tasks"] = nlohmann::ordered_json::array();
+  for (const auto& t : tasks) {
+    nlohmann::ordered_json j;
+    j["name"] = t.name;
+    j["status"] = t.state;
+    j["attempts"] = t.attempts;
+    if (t.reason.empty()) {
+      j["exit_code"] = nullptr;
+      j["reason"] = nullptr;
+    } else {
+      j["exit_code"] = (t.reason == "ok" || t.reason == "exit" || t.reason == "signal")
+                           ? nlohmann::ordered_json(t.exit_code)
+                           : nlohmann::ordered_json(nullptr);
+      j["reason"] = t.reason;
+    }
+    j["signal"] = t.signal ? nlohmann::ordered_json(t.signal) : nlohmann::ordered_json(nullptr);
+    j["detail"] = t.detail;
+    j["duration_us"] = t.wall_us;
+    j["worker"] = t.worker;
+    if (t.result_json.empty()) {
+      j["result"] = nullptr;
+    } else {
+      auto parsed = nlohmann::ordered_json::parse(t.result_json, nullptr, false);
+      j["result"] = parsed.is_discarded() ? nlohmann::ordered_json(t.result_json) : parsed;
+    }
+    list.push_back(std::move(j));
+  }
+  return doc.dump(2);
+}
+
+}  // namespace drover::cli

@@ -1,0 +1,28 @@
+// How the CLI shows jobs and tasks: the summary table, the JSON document of
+// `drover status --output json`, and the per-task lines of `drover run`.
+#ifndef DROVER_TOOLS_CLI_RENDER_H_
+#define DROVER_TOOLS_CLI_RENDER_H_
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "core/store/store.h"
+
+namespace drover::cli {
+
+// Prints the job's header line and its task table. With `brief`, a job with
+// many tasks shows only the tasks that did not succeed (up to a screenful)
+// and a count of the rest.
+void PrintJobTable(std::FILE* out, const store::JobRecord& job,
+                   const std::vector<store::TaskRecord>& tasks, bool brief);
+
+// The JSON document of `drover status --output json` (docs/operations.md).
+std::string JobJson(const store::JobRecord& job, const std::vector<store::TaskRecord>& tasks);
+
+// "1.25s" for a duration in microseconds; "-" for none.
+std::string Micros(int64_t us);
+
+}  // namespace drover::cli
+
+#endif  // DROVER_TOOLS_CLI_RENDER_H_

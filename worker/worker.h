@@ -1,0 +1,73 @@
+// Worker: connects to a coordinator, registers its backends' slots, runs the
+// attempts it is dispatched, and reports their results (docs/protocol.md).
+//
+// One I/O thread (Run) owns the DEALER socket and talks to the coordinator;
+// it heartbeats from that loop whether or not tasks run. Backends run
+// attempts on their own threads and hand completions back through a queue
+// and an eventfd. Every RESULT is kept until the coordinator ACKs it and is
+// resent after a re-registration, so no result is lost to a reconnect.
+#ifndef DROVER_WORKER_WORKER_H_
+#define DROVER_WORKER_WORKER_H_
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "backends/backend.h"
+#include "core/base/clock.h"
+#include "core/base/status.h"
+
+namespace drover {
+
+struct WorkerOptions {
+  std::string coordinator;                  // endpoint to connect to
+  std::string name;                         // empty: HOSTNAME-PID
+  std::map<std::string, int> slots;         // backend -> slots
+  std::map<std::string, std::string> labels;
+  // Where backends write captured output before it is sent with the RESULT.
+  std::filesystem::path spool_dir = ".drover/spool";
+  Duration heartbeat_interval = std::chrono::seconds(1);
+  int liveness = 5;  // intervals without a word from the coordinator
+  Duration reconnect_min = std::chrono::seconds(1);
+  Duration reconnect_max = std::chrono::seconds(32);
+  // How long Run() waits for running attempts after Stop() before it kills
+  // them.
+  Duration shutdown_grace = std::chrono::seconds(5);
+};
+
+// The largest captured stream a RESULT carries (the tail is kept). Keeps
+// every RESULT under the protocol's 64 MiB message limit.
+inline constexpr uint64_t kMaxResultStream = 16ull << 20;
+
+class Worker {
+ public:
+  Worker(zmq::context_t& context, WorkerOptions options, const BackendRegistry& registry,
+         const Clock& clock);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Creates and starts a backend per entry of options.slots. On failure no
+  // backend is left running.
+  Status Start();
+  // The I/O loop: connect, HELLO, then serve until Stop(). Before returning
+  // it shuts the backends down (running attempts are cancelled after
+  // shutdown_grace), sends their results and a DISCONNECT.
+  Status Run();
+  // Makes Run() return. Thread-safe.
+  void Stop();
+
+  const std::string& name() const;
+
+ private:
+  class Loop;
+  std::unique_ptr<Loop> loop_;
+};
+
+}  // namespace drover
+
+#endif  // DROVER_WORKER_WORKER_H_
