@@ -393,8 +393,10 @@ void Worker::Loop::Complete(uint64_t id, AttemptOutcome outcome) {
   if (r == running_.end()) return;
   Message m = protocol::Make(Command::kResult,
                              protocol::OutcomeToWire(id, options_.name, outcome));
-  m.payloads.push_back(TakeFile(r->second.out));
-  m.payloads.push_back(TakeFile(r->second.err));
+  // A stream that produced nothing has no file (the backend creates it on
+  // the first byte), so skip the syscalls.
+  m.payloads.push_back(outcome.out.bytes ? TakeFile(r->second.out) : std::string());
+  m.payloads.push_back(outcome.err.bytes ? TakeFile(r->second.err) : std::string());
   running_.erase(r);
   if (registered_) Send(m);
   unacked_.emplace(id, std::move(m));

@@ -53,7 +53,7 @@ class FakeClock final : public Clock {
   std::atomic<int64_t> wall_ns_{1'780'000'000'000'000'000};  // 2026
 };
 
-// "1.5s", "250ms", "2m03s", "1h02m": for humans, never parsed back.
+// "1.50s", "250ms", "2m03s", "1h02m": for humans, never parsed back.
 std::string FormatDuration(Duration d);
 // Milliseconds since the Unix epoch; the form stored in the state database.
 int64_t ToUnixMillis(WallTime t);

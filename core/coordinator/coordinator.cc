@@ -1,6 +1,8 @@
 #include "core/coordinator/coordinator.h"
 
+#include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -83,12 +85,16 @@ class Coordinator::Loop {
 
   ~Loop() {
     if (wake_fd_ >= 0) ::close(wake_fd_);
+    if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
   }
 
   Status Open();
   Status Run();
   void Stop() {
     stop_.store(true, std::memory_order_release);
+    Poke();
+  }
+  void Poke() {
     const uint64_t one = 1;
     if (wake_fd_ >= 0) (void)!::write(wake_fd_, &one, sizeof one);
   }
@@ -168,6 +174,7 @@ class Coordinator::Loop {
   CoordinatorStats stats_;
   std::atomic<bool> stop_{false};
   int wake_fd_ = -1;
+  int lock_fd_ = -1;  // flock on <state_dir>/coordinator.lock while open
   std::optional<zmq::socket_t> router_;
   std::vector<std::string> bound_;
   std::unique_ptr<store::Store> store_;
@@ -187,6 +194,25 @@ class Coordinator::Loop {
 // ---- set-up --------------------------------------------------------------
 
 Status Coordinator::Loop::Open() {
+  // One coordinator per state directory: a second one would take the first
+  // one's running jobs for interrupted ones.
+  std::error_code ec;
+  std::filesystem::create_directories(options_.state_dir, ec);
+  const auto lock_path = options_.state_dir / "coordinator.lock";
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0) return ErrnoError("open " + lock_path.string(), errno);
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    char owner[32] = {};
+    (void)!::pread(lock_fd_, owner, sizeof owner - 1, 0);
+    return FailedPrecondition("the state directory " + options_.state_dir.string() +
+                              " is in use by another drover (pid " +
+                              std::string(owner).substr(0, std::string(owner).find('\n')) +
+                              "); wait for it or pass another --state-dir");
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  (void)!::ftruncate(lock_fd_, 0);
+  (void)!::pwrite(lock_fd_, pid.data(), pid.size(), 0);
+
   auto store = store::Store::Open(options_.state_dir);
   if (!store.ok()) return store.status();
   store_ = std::move(store.value());
@@ -860,6 +886,7 @@ Status Coordinator::Open() { return loop_->Open(); }
 std::vector<std::string> Coordinator::endpoints() const { return loop_->endpoints(); }
 Status Coordinator::Run() { return loop_->Run(); }
 void Coordinator::Stop() { loop_->Stop(); }
+void Coordinator::Poke() { loop_->Poke(); }
 const CoordinatorStats& Coordinator::stats() const { return loop_->stats(); }
 
 }  // namespace drover

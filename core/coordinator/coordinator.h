@@ -73,6 +73,9 @@ class Coordinator {
   Status Run();
   // Makes Run() return after its current turn. Thread-safe.
   void Stop();
+  // Makes the loop take a turn now (re-reading the clock). Thread-safe; for
+  // tests that advance a FakeClock.
+  void Poke();
 
   const CoordinatorStats& stats() const;
 

@@ -194,7 +194,7 @@ int RunCommand(const RunArgs& args) {
   copt.state_dir = args.state_dir;
   Coordinator coordinator(context, copt, clock);
   if (Status s = coordinator.Open(); !s.ok()) {
-    std::fprintf(stderr, "drover: %s\n", s.ToString().c_str());
+    std::fprintf(stderr, "drover: %s\n", s.message().c_str());
     return kExitFailed;
   }
 
@@ -207,7 +207,7 @@ int RunCommand(const RunArgs& args) {
   wopt.spool_dir = std::filesystem::path(args.state_dir) / "spool";
   Worker worker(context, wopt, registry, clock);
   if (Status s = worker.Start(); !s.ok()) {
-    std::fprintf(stderr, "drover: %s\n", s.ToString().c_str());
+    std::fprintf(stderr, "drover: %s\n", s.message().c_str());
     return kExitFailed;
   }
 
