@@ -446,22 +446,24 @@ void Coordinator::Loop::HandleHello(const Message& m) {
     stats_.malformed.fetch_add(1, std::memory_order_relaxed);
     return ReplyError(m.routing_id, hello.status().message());
   }
-  // The same worker process on a new connection adopts its attempts; a
-  // different process under the same name replaces the old one.
+  // The same worker process (same session) on a new connection adopts its
+  // attempts.
   std::unordered_set<uint64_t> adopted;
   for (auto it = workers_.begin(); it != workers_.end();) {
     if (it->second.name != hello->name() || it->first == m.routing_id) {
       ++it;
       continue;
     }
-    if (it->second.session == hello->session()) {
-      adopted = std::move(it->second.attempts);
-      it->second.attempts.clear();
-      it = workers_.erase(it);
-    } else {
-      DropWorker(it->second, "replaced by a new worker process of the same name");
-      it = workers_.erase(it);
+    if (it->second.session != hello->session()) {
+      // Another live process has this name. Names identify workers in the
+      // store and in `drover workers`, so the newcomer waits (it retries
+      // HELLO) until the old registration is gone or expires.
+      return ReplyError(m.routing_id, "worker name \"" + hello->name() +
+                                          "\" is in use by a live worker");
     }
+    adopted = std::move(it->second.attempts);
+    it->second.attempts.clear();
+    it = workers_.erase(it);
   }
   WorkerConn& w = workers_[m.routing_id];
   const bool known = !w.name.empty();
@@ -538,6 +540,12 @@ void Coordinator::Loop::HandleResult(WorkerConn& w, const Message& m) {
   if (!result.ok()) {
     stats_.malformed.fetch_add(1, std::memory_order_relaxed);
     spdlog::warn("coordinator: worker {}: {}", w.name, result.status().message());
+    return;
+  }
+  if (m.payloads.size() != 2) {
+    stats_.malformed.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("coordinator: worker {}: RESULT with {} payload frames (2 expected), "
+                 "dropped", w.name, m.payloads.size());
     return;
   }
   const uint64_t id = result->attempt_id();
