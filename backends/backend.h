@@ -38,6 +38,14 @@ struct TaskAttempt {
   Duration kill_grace = std::chrono::seconds(5);
   uint64_t output_limit = 8ull << 20;  // bytes kept per stream
 
+  // threads backend (and fork pools in `cow` mode): the registered function
+  // to call and its arguments, as JSON text.
+  std::string fn;
+  std::string args_json;
+  // fork backend: the pool to send the message to, and the message as JSON.
+  std::string pool;
+  std::string message_json;
+
   // Where the backend writes the captured stdout and stderr. The files are
   // created only when the stream produces output.
   std::filesystem::path stdout_path;
@@ -58,6 +66,9 @@ class BackendEvents {
 
 struct BackendConfig {
   int slots = 1;  // attempts that may run at once
+  // threads backend: shared libraries to load functions from (plugin ABI,
+  // include/drover/plugin.h), in order.
+  std::vector<std::filesystem::path> plugins;
 };
 
 class Backend {

@@ -7,7 +7,19 @@
 // whatever is left of its group is killed, so no grandchild is orphaned.
 //
 // One thread (the reactor) owns every child, pipe and timer; it waits in
-// epoll on pidfds, pipes, a timerfd and an eventfd that Submit/Cancel use.
+// epoll on pidfds, pipes and an eventfd that Submit/Cancel use, with the
+// epoll timeout set to the nearest deadline (steady clock).
+//
+// Details callers may rely on:
+//   - A stream whose path is empty goes to /dev/null (no pipe, no file).
+//   - A launch failure (command not found, bad cwd, empty argv, ...) gets
+//     OnFinished(kLaunchFailed) and no OnStarted.
+//   - Submit refuses with kFailedPrecondition (not started, shut down),
+//     kAlreadyExists (the id is in flight) or kUnavailable (all slots busy);
+//     a slot is free again before the OnFinished of the attempt that held it.
+//   - After a timeout or cancel the exit status is not trusted: the reason
+//     stays kTimeout / kCancelled whatever the process did on SIGTERM.
+//   - PATH lookup uses the worker's PATH, not the attempt's env.
 #ifndef DROVER_BACKENDS_SPAWN_SPAWN_BACKEND_H_
 #define DROVER_BACKENDS_SPAWN_SPAWN_BACKEND_H_
 

@@ -1,0 +1,468 @@
+// The Store over the sqlite3 C API. The schema and its migrations live in
+// schema.cc, the statement helpers in sqlite_util.cc, the mapping between
+// records and columns in rows.cc; this file holds the statements of every
+// operation, prepared once at Open and reused, and the transaction
+// discipline (batches, and atomic multi-row operations).
+#include "core/store/store.h"
+
+#include <sqlite3.h>
+
+#include <limits>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <unordered_set>
+#include <utility>
+
+#include "core/store/log_path.h"
+#include "core/store/rows.h"
+#include "core/store/schema.h"
+#include "core/store/sqlite_util.h"
+
+namespace drover::store {
+namespace {
+
+// Names the row in a failed status. Builds no string when `s` is ok: these
+// calls sit on the coordinator's per-task hot path.
+template <typename Name>
+Status Context(Status s, std::string_view what, const Name& name) {
+  if (s.ok()) return s;
+  std::string context(what);
+  context += ' ';
+  if constexpr (std::is_integral_v<Name>) {
+    context += std::to_string(name);
+  } else {
+    context += name;
+  }
+  return s.WithContext(context);
+}
+
+}  // namespace
+
+class Store::Impl {
+ public:
+  struct Closer {
+    void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+  };
+
+  // Declared first so it is destroyed last, after every statement below has
+  // been finalized; sqlite3_close then really closes.
+  std::unique_ptr<sqlite3, Closer> db;
+  std::filesystem::path dir;
+  int version = 0;
+  bool in_batch = false;
+
+  Statement begin, commit, rollback, savepoint, release, rollback_to;
+  Statement insert_job, set_job_state, replace_job, get_job, latest_job, latest_job_named,
+      jobs_in_state;
+  Statement insert_task, insert_tasks, upsert_task, upsert_tasks, update_task,
+      delete_task, task_names, tasks;
+  Statement insert_attempt, finish_attempt, attempts, unfinished_attempts, max_attempt_id;
+
+  ~Impl() {
+    // An open batch is dropped, never half-kept: roll it back explicitly
+    // rather than leave it to sqlite3_close.
+    if (db != nullptr && sqlite3_get_autocommit(db.get()) == 0) {
+      Statement::Use u(rollback);
+      (void)u.Run();
+    }
+  }
+
+  Status PrepareStatements();
+
+  // Every write first checks that a batch it belongs to still exists:
+  // SQLite rolls a transaction back by itself after some errors (disk
+  // full, I/O error), and the later writes must not silently autocommit.
+  Status CheckBatch() const {
+    if (in_batch && sqlite3_get_autocommit(db.get()) != 0) {
+      return FailedPrecondition(
+          "store: the open batch was rolled back by SQLite after an earlier error; "
+          "call Rollback()");
+    }
+    return Status::Ok();
+  }
+
+  // Runs `fn` atomically: in its own IMMEDIATE transaction outside a
+  // batch, under a savepoint inside one (so a failure undoes only `fn`).
+  template <typename Fn>
+  Status Atomically(Fn&& fn) {
+    DROVER_RETURN_IF_ERROR(CheckBatch());
+    const bool own = sqlite3_get_autocommit(db.get()) != 0;
+    {
+      Statement::Use u(own ? begin : savepoint);
+      DROVER_RETURN_IF_ERROR(u.Run());
+    }
+    Status s = fn();
+    if (s.ok()) {
+      Statement::Use u(own ? commit : release);
+      s = u.Run();
+      if (s.ok()) return s;
+    }
+    if (own) {
+      if (sqlite3_get_autocommit(db.get()) == 0) {
+        Statement::Use u(rollback);
+        (void)u.Run();
+      }
+    } else {
+      Statement::Use undo(rollback_to);
+      (void)undo.Run();
+      Statement::Use u(release);
+      (void)u.Run();
+    }
+    return s;
+  }
+
+  // Writes `tasks` under job.id, kTaskChunk rows per `chunk` statement and
+  // the rest with `one` (insert_tasks/insert_task or the upserts).
+  Status InsertTaskRows(Statement& one, Statement& chunk, const JobRecord& job,
+                        const std::vector<TaskRecord>& tasks);
+};
+
+Status Store::Impl::PrepareStatements() {
+  struct Def {
+    Statement Impl::*member;
+    std::string sql;
+    const char* op;
+  };
+  const Def defs[] = {
+      {&Impl::begin, "BEGIN IMMEDIATE", "begin"},
+      {&Impl::commit, "COMMIT", "commit"},
+      {&Impl::rollback, "ROLLBACK", "rollback"},
+      {&Impl::savepoint, "SAVEPOINT store_op", "savepoint"},
+      {&Impl::release, "RELEASE store_op", "release savepoint"},
+      {&Impl::rollback_to, "ROLLBACK TO store_op", "rollback to savepoint"},
+      {&Impl::insert_job,
+       Sql({"INSERT INTO jobs (", kJobCols,
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"}),
+       "insert into jobs"},
+      {&Impl::set_job_state, "UPDATE jobs SET state = ?2, finished_ms = ?3 WHERE id = ?1",
+       "update jobs (state)"},
+      {&Impl::replace_job,
+       "UPDATE jobs SET spec_text = ?2, state = ?3, finished_ms = ?4 WHERE id = ?1",
+       "update jobs (spec)"},
+      {&Impl::get_job, Sql({"SELECT ", kJobCols, " FROM jobs WHERE id = ?1"}),
+       "select from jobs by id"},
+      {&Impl::latest_job,
+       Sql({"SELECT ", kJobCols, " FROM jobs ORDER BY created_ms DESC, id DESC LIMIT 1"}),
+       "select latest job"},
+      {&Impl::latest_job_named,
+       Sql({"SELECT ", kJobCols,
+            " FROM jobs WHERE name = ?1 ORDER BY created_ms DESC, id DESC LIMIT 1"}),
+       "select latest job by name"},
+      {&Impl::jobs_in_state,
+       Sql({"SELECT ", kJobCols, " FROM jobs WHERE state = ?1 ORDER BY created_ms, id"}),
+       "select jobs by state"},
+      {&Impl::insert_task, InsertTasksSql(1, false), "insert into tasks"},
+      {&Impl::insert_tasks, InsertTasksSql(kTaskChunk, false), "insert into tasks"},
+      {&Impl::upsert_task, InsertTasksSql(1, true), "upsert into tasks"},
+      {&Impl::upsert_tasks, InsertTasksSql(kTaskChunk, true), "upsert into tasks"},
+      {&Impl::update_task,
+       Sql({"UPDATE tasks SET ", kTaskProgressSet, " WHERE job_id = ?1 AND name = ?2"}),
+       "update tasks"},
+      {&Impl::delete_task, "DELETE FROM tasks WHERE job_id = ?1 AND name = ?2",
+       "delete from tasks"},
+      {&Impl::task_names, "SELECT name FROM tasks WHERE job_id = ?1",
+       "select task names"},
+      {&Impl::tasks,
+       Sql({"SELECT ", kTaskCols, " FROM tasks WHERE job_id = ?1 ORDER BY idx"}),
+       "select tasks"},
+      {&Impl::insert_attempt,
+       Sql({"INSERT INTO attempts (", kAttemptCols, ") VALUES (", kAttemptValues, ")"}),
+       "insert into attempts"},
+      {&Impl::finish_attempt,
+       Sql({"UPDATE attempts SET finished = 1, worker = COALESCE(NULLIF(?5, ''), "
+            "worker), "
+            "finished_ms = ?8, ",
+            kOutcomeSet, " WHERE id = ?1 AND finished = 0"}),
+       "update attempts (finish)"},
+      {&Impl::attempts,
+       Sql({"SELECT ", kAttemptCols,
+            " FROM attempts WHERE job_id = ?1 AND task = ?2 ORDER BY number, id"}),
+       "select attempts"},
+      {&Impl::unfinished_attempts,
+       Sql({"SELECT ", kAttemptCols, " FROM attempts WHERE finished = 0 ORDER BY id"}),
+       "select unfinished attempts"},
+      {&Impl::max_attempt_id, "SELECT COALESCE(MAX(id), 0) FROM attempts",
+       "select max attempt id"},
+  };
+  for (const Def& d : defs) {
+    DROVER_RETURN_IF_ERROR((this->*d.member).Prepare(db.get(), d.sql.c_str(), d.op));
+  }
+  return Status::Ok();
+}
+
+Status Store::Impl::InsertTaskRows(Statement& one, Statement& chunk, const JobRecord& job,
+                                   const std::vector<TaskRecord>& tasks) {
+  for (const TaskRecord& t : tasks) {
+    if (!t.job_id.empty() && t.job_id != job.id) {
+      return InvalidArgument("store: task " + t.name + " belongs to job " + t.job_id +
+                             ", not " + job.id);
+    }
+  }
+  size_t i = 0;
+  for (; i + kTaskChunk <= tasks.size(); i += kTaskChunk) {
+    Statement::Use u(chunk);
+    for (size_t k = 0; k < kTaskChunk; ++k) {
+      BindTask(u, static_cast<int>(k) * kTaskParams, job.id, tasks[i + k]);
+    }
+    Status s = u.Run();
+    if (!s.ok()) {
+      return s.WithContext("tasks " + tasks[i].name + " .. " +
+                           tasks[i + kTaskChunk - 1].name);
+    }
+  }
+  for (; i < tasks.size(); ++i) {
+    Statement::Use u(one);
+    BindTask(u, 0, job.id, tasks[i]);
+    DROVER_RETURN_IF_ERROR(Context(u.Run(), "task", tasks[i].name));
+  }
+  return Status::Ok();
+}
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& state_dir) {
+  auto impl = std::make_unique<Impl>();
+  std::error_code ec;
+  impl->dir = std::filesystem::absolute(state_dir, ec);
+  if (ec) return IoError("state directory " + state_dir.string() + ": " + ec.message());
+  std::filesystem::create_directories(impl->dir / "logs", ec);
+  if (ec) {
+    return IoError("cannot create state directory " + (impl->dir / "logs").string() +
+                   ": " + ec.message());
+  }
+  const std::string db_path = (impl->dir / "state.db").string();
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(
+      db_path.c_str(), &raw,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  impl->db.reset(raw);  // sqlite3 allocates a handle even when open fails
+  if (rc != SQLITE_OK) return SqliteError(raw, rc, "open " + db_path);
+
+  Result<int> version = PrepareDatabase(raw, db_path);
+  if (!version.ok()) return version.status();
+  impl->version = *version;
+  DROVER_RETURN_IF_ERROR(impl->PrepareStatements().WithContext(db_path));
+  return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+const std::filesystem::path& Store::dir() const { return impl_->dir; }
+int Store::SchemaVersion() const { return impl_->version; }
+
+Status Store::Begin() {
+  if (impl_->in_batch) return FailedPrecondition("store: Begin: a batch is already open");
+  Statement::Use u(impl_->begin);
+  DROVER_RETURN_IF_ERROR(u.Run());
+  impl_->in_batch = true;
+  return Status::Ok();
+}
+
+Status Store::Commit() {
+  if (!impl_->in_batch) return FailedPrecondition("store: Commit: no batch is open");
+  sqlite3* db = impl_->db.get();
+  if (sqlite3_get_autocommit(db) != 0) {
+    impl_->in_batch = false;
+    return IoError(
+        "store: Commit: the batch was rolled back by SQLite after an earlier error; its "
+        "writes are lost");
+  }
+  Statement::Use u(impl_->commit);
+  Status s = u.Run();
+  // A failed COMMIT may leave the transaction open (busy: retry Commit or
+  // Rollback) or may have ended it; follow SQLite's view.
+  impl_->in_batch = sqlite3_get_autocommit(db) == 0;
+  return s;
+}
+
+Status Store::Rollback() {
+  if (!impl_->in_batch) return FailedPrecondition("store: Rollback: no batch is open");
+  sqlite3* db = impl_->db.get();
+  Status s;
+  if (sqlite3_get_autocommit(db) == 0) {
+    Statement::Use u(impl_->rollback);
+    s = u.Run();
+  }
+  impl_->in_batch = sqlite3_get_autocommit(db) == 0;
+  return s;
+}
+
+bool Store::InBatch() const { return impl_->in_batch; }
+
+Status Store::InsertJob(const JobRecord& job, const std::vector<TaskRecord>& tasks) {
+  return impl_->Atomically([&]() -> Status {
+    {
+      Statement::Use u(impl_->insert_job);
+      BindJob(u, job);
+      DROVER_RETURN_IF_ERROR(Context(u.Run(), "job", job.id));
+    }
+    // Plain INSERT, not the upsert: a duplicate name in `tasks` is an error.
+    return impl_->InsertTaskRows(impl_->insert_task, impl_->insert_tasks, job, tasks);
+  });
+}
+
+Status Store::SetJobState(const std::string& job_id, const std::string& state,
+                          int64_t finished_ms) {
+  DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
+  Statement::Use u(impl_->set_job_state);
+  u.Bind(1, job_id).Bind(2, state).Bind(3, finished_ms);
+  DROVER_RETURN_IF_ERROR(u.Run());
+  if (u.Changes() == 0) return NotFound("store: no job " + job_id);
+  return Status::Ok();
+}
+
+Status Store::ReplaceTasks(const JobRecord& job, const std::vector<TaskRecord>& tasks) {
+  return impl_->Atomically([&]() -> Status {
+    {
+      Statement::Use u(impl_->replace_job);
+      u.Bind(1, job.id)
+          .Bind(2, job.spec_text)
+          .Bind(3, job.state)
+          .Bind(4, job.finished_ms);
+      DROVER_RETURN_IF_ERROR(u.Run());
+      if (u.Changes() == 0) return NotFound("store: no job " + job.id);
+    }
+    std::unordered_set<std::string_view> keep;
+    keep.reserve(tasks.size());
+    for (const TaskRecord& t : tasks) {
+      // The upsert would quietly keep the last of two rows with one name.
+      if (!keep.insert(t.name).second) {
+        return AlreadyExists("store: task " + t.name + " appears twice");
+      }
+    }
+    std::vector<std::string> stale;
+    {
+      Statement::Use u(impl_->task_names);
+      u.Bind(1, job.id);
+      for (;;) {
+        Result<bool> row = u.Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        std::string name = u.Text(0);
+        if (!keep.contains(name)) stale.push_back(std::move(name));
+      }
+    }
+    for (const std::string& name : stale) {
+      Statement::Use u(impl_->delete_task);
+      u.Bind(1, job.id).Bind(2, name);
+      DROVER_RETURN_IF_ERROR(Context(u.Run(), "task", name));
+    }
+    return impl_->InsertTaskRows(impl_->upsert_task, impl_->upsert_tasks, job, tasks);
+  });
+}
+
+Result<std::optional<JobRecord>> Store::GetJob(const std::string& job_id) {
+  Statement::Use u(impl_->get_job);
+  u.Bind(1, job_id);
+  Result<bool> row = u.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<JobRecord>();
+  return std::optional<JobRecord>(ReadJob(u));
+}
+
+Result<std::optional<JobRecord>> Store::LatestJob(const std::string& name) {
+  Statement::Use u(name.empty() ? impl_->latest_job : impl_->latest_job_named);
+  if (!name.empty()) u.Bind(1, name);
+  Result<bool> row = u.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<JobRecord>();
+  return std::optional<JobRecord>(ReadJob(u));
+}
+
+Result<std::vector<JobRecord>> Store::JobsInState(const std::string& state) {
+  Statement::Use u(impl_->jobs_in_state);
+  u.Bind(1, state);
+  std::vector<JobRecord> out;
+  for (;;) {
+    Result<bool> row = u.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back(ReadJob(u));
+  }
+}
+
+Status Store::UpdateTask(const TaskRecord& task) {
+  DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
+  Statement::Use u(impl_->update_task);
+  BindTask(u, 0, task.job_id, task);
+  DROVER_RETURN_IF_ERROR(Context(u.Run(), "task", task.name));
+  if (u.Changes() == 0) {
+    return NotFound("store: no task " + task.name + " in job " + task.job_id);
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<TaskRecord>> Store::Tasks(const std::string& job_id) {
+  Statement::Use u(impl_->tasks);
+  u.Bind(1, job_id);
+  std::vector<TaskRecord> out;
+  for (;;) {
+    Result<bool> row = u.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back(ReadTask(u));
+  }
+}
+
+Status Store::InsertAttempt(const AttemptRecord& a) {
+  if (a.id > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return InvalidArgument("store: attempt id " + std::to_string(a.id) + " out of range");
+  }
+  DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
+  Statement::Use u(impl_->insert_attempt);
+  u.Bind(1, AsStored(a.id)).Bind(2, a.job_id).Bind(3, a.task).Bind(4, int64_t{a.number});
+  u.Bind(5, a.worker).Bind(6, int64_t{a.finished ? 1 : 0}).Bind(7, a.started_ms);
+  u.Bind(8, a.finished_ms);
+  BindOutcome(u, a.outcome, a.finished);
+  return Context(u.Run(), "attempt", a.id);
+}
+
+Result<bool> Store::FinishAttempt(uint64_t id, const std::string& worker,
+                                  const AttemptOutcome& outcome, int64_t finished_ms) {
+  if (id > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return false;
+  DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
+  Statement::Use u(impl_->finish_attempt);
+  u.Bind(1, AsStored(id)).Bind(5, worker).Bind(8, finished_ms);
+  BindOutcome(u, outcome, /*finished=*/true);
+  DROVER_RETURN_IF_ERROR(Context(u.Run(), "attempt", id));
+  return u.Changes() == 1;
+}
+
+Result<std::vector<AttemptRecord>> Store::Attempts(const std::string& job_id,
+                                                   const std::string& task) {
+  Statement::Use u(impl_->attempts);
+  u.Bind(1, job_id).Bind(2, task);
+  std::vector<AttemptRecord> out;
+  for (;;) {
+    Result<bool> row = u.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back(ReadAttempt(u));
+  }
+}
+
+Result<std::vector<AttemptRecord>> Store::UnfinishedAttempts() {
+  Statement::Use u(impl_->unfinished_attempts);
+  std::vector<AttemptRecord> out;
+  for (;;) {
+    Result<bool> row = u.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back(ReadAttempt(u));
+  }
+}
+
+Result<uint64_t> Store::MaxAttemptId() {
+  Statement::Use u(impl_->max_attempt_id);
+  Result<bool> row = u.Step();
+  if (!row.ok()) return row.status();
+  return *row ? FromStored(u.Int(0)) : uint64_t{0};
+}
+
+std::filesystem::path Store::LogPath(const std::string& job_id, const std::string& task,
+                                     uint32_t number, bool stderr_stream) const {
+  return impl_->dir / "logs" / EncodePathComponent(job_id) / EncodePathComponent(task) /
+         (std::to_string(number) + (stderr_stream ? ".err" : ".out"));
+}
+
+}  // namespace drover::store

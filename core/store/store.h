@@ -1,6 +1,6 @@
 // Store: drover's state in one SQLite file, <state-dir>/state.db, in WAL
-// mode. The schema and its migrations are specified in docs/operations.md
-// ("State directory") and in store.cc.
+// mode. The directory layout, the schema and the migration policy are
+// specified in docs/state.md; the migrations themselves are in schema.cc.
 //
 // Writes are batched: the coordinator calls Begin() at the start of a loop
 // turn and Commit() at its end, so a turn's rows are one transaction. A
@@ -9,6 +9,11 @@
 // Not thread-safe: one owner (the coordinator loop, or a CLI command that
 // reads). Several processes may open the same file; SQLite's locking
 // serializes them (busy timeout 5 s).
+//
+// Errors: every failed SQLite call comes back as a Status naming the
+// operation and SQLite's message. Duplicate keys are kAlreadyExists, a row
+// for a job that does not exist kNotFound, a database busy beyond the
+// timeout kUnavailable, other SQLite failures kIoError. Nothing throws.
 #ifndef DROVER_CORE_STORE_STORE_H_
 #define DROVER_CORE_STORE_STORE_H_
 
@@ -82,19 +87,27 @@ class Store {
 
   // Batching. Between Begin() and Commit() every write is part of one
   // transaction; outside, each write commits on its own. Rollback() drops
-  // the batch. Begin() while a batch is open is an error.
+  // the batch. Begin() while a batch is open is an error, as are Commit()
+  // and Rollback() without one (kFailedPrecondition). A failed write inside
+  // a batch undoes only itself; if SQLite had to abandon the whole
+  // transaction (disk full, I/O error), later writes and Commit() fail
+  // until Rollback(). Destroying the Store with a batch open rolls it back.
   Status Begin();
   Status Commit();
   Status Rollback();
   bool InBatch() const;
 
   // Jobs.
+  // Inserts the job and its task rows atomically (all or nothing, also
+  // inside a batch). A TaskRecord's job_id must be job.id or empty.
   Status InsertJob(const JobRecord& job, const std::vector<TaskRecord>& tasks);
   Status SetJobState(const std::string& job_id, const std::string& state,
                      int64_t finished_ms);
   // Replaces a job's spec and task rows for a resume: rows of tasks that no
   // longer exist are deleted, new ones inserted, existing ones updated to
-  // the given record (attempt rows are kept).
+  // the given record (attempt rows are kept). Of `job`, spec_text, state
+  // and finished_ms are written; the other fields stay. Atomic; kNotFound
+  // when the job does not exist.
   Status ReplaceTasks(const JobRecord& job, const std::vector<TaskRecord>& tasks);
   Result<std::optional<JobRecord>> GetJob(const std::string& job_id);
   // The most recently created job; with `name`, the latest of that name.
@@ -102,13 +115,18 @@ class Store {
   Result<std::vector<JobRecord>> JobsInState(const std::string& state);
 
   // Tasks.
-  Status UpdateTask(const TaskRecord& task);  // by (job_id, name)
+  // Writes a task's progress, found by (job_id, name): every field but
+  // index and fingerprint, which only ReplaceTasks changes. kNotFound when
+  // there is no such task.
+  Status UpdateTask(const TaskRecord& task);
   Result<std::vector<TaskRecord>> Tasks(const std::string& job_id);  // by index
 
   // Attempts.
   Status InsertAttempt(const AttemptRecord& attempt);
   // Records the outcome of attempt `id`. Exactly once: returns false and
-  // changes nothing when the attempt is unknown or already finished.
+  // changes nothing when the attempt is unknown or already finished. An
+  // empty `worker` keeps the worker stored at InsertAttempt. Durations are
+  // stored in whole microseconds.
   Result<bool> FinishAttempt(uint64_t id, const std::string& worker,
                              const AttemptOutcome& outcome, int64_t finished_ms);
   Result<std::vector<AttemptRecord>> Attempts(const std::string& job_id,
@@ -120,7 +138,8 @@ class Store {
 
   // Where the captured output of an attempt lives:
   // <state_dir>/logs/<job>/<task>/<number>.out|.err, with '/' and other
-  // unsafe characters of the task name percent-encoded.
+  // unsafe characters of the task name percent-encoded. The job id is
+  // encoded the same way. Pure: creates no directory.
   std::filesystem::path LogPath(const std::string& job_id, const std::string& task,
                                 uint32_t number, bool stderr_stream) const;
 

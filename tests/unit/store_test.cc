@@ -1,0 +1,813 @@
+// Unit tests of the SQLite state store, on real database files in a fresh
+// temporary directory per test.
+#include "core/store/store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace drover::store {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::microseconds;
+
+auto Tie(const JobRecord& j) {
+  return std::make_tuple(j.id, j.name, j.spec_file, j.spec_text, j.cwd, j.state,
+                         j.priority, j.created_ms, j.finished_ms);
+}
+
+auto Tie(const TaskRecord& t) {
+  return std::make_tuple(t.job_id, t.index, t.name, t.fingerprint, t.state, t.attempts,
+                         t.reason, t.exit_code, t.signal, t.detail, t.wall_us,
+                         t.result_json, t.worker, t.started_ms, t.finished_ms,
+                         t.pending_reason);
+}
+
+auto Tie(const AttemptOutcome& o) {
+  return std::make_tuple(static_cast<int>(o.reason), o.exit_code, o.signal, o.message,
+                         o.wall.count(), o.cpu_user.count(), o.cpu_sys.count(),
+                         o.max_rss_kb, o.out.bytes, o.out.dropped, o.err.bytes,
+                         o.err.dropped, o.result_json);
+}
+
+auto Tie(const AttemptRecord& a) {
+  return std::tuple_cat(std::make_tuple(a.id, a.job_id, a.task, a.number, a.worker,
+                                        a.finished, a.started_ms, a.finished_ms),
+                        Tie(a.outcome));
+}
+
+JobRecord MakeJob(const std::string& id, const std::string& name, int64_t created_ms) {
+  JobRecord j;
+  j.id = id;
+  j.name = name;
+  j.spec_file = "jobs/" + name + ".yaml";
+  j.spec_text = "version: 1\nname: " + name + "\n";
+  j.cwd = "/home/user/project";
+  j.state = "running";
+  j.priority = 3;
+  j.created_ms = created_ms;
+  return j;
+}
+
+TaskRecord MakeTask(const std::string& job_id, uint32_t index, const std::string& name) {
+  TaskRecord t;
+  t.job_id = job_id;
+  t.index = index;
+  t.name = name;
+  t.fingerprint =
+      0x9E3779B97F4A7C15ull + index;  // high bit set: checks the uint64 mapping
+  t.state = "waiting";
+  return t;
+}
+
+AttemptRecord MakeAttempt(uint64_t id, const std::string& job_id, const std::string& task,
+                          uint32_t number) {
+  AttemptRecord a;
+  a.id = id;
+  a.job_id = job_id;
+  a.task = task;
+  a.number = number;
+  a.worker = "worker-1";
+  a.started_ms = 1'780'000'000'000 + static_cast<int64_t>(id);
+  return a;
+}
+
+// Every field set to a value other than its default.
+AttemptOutcome FullOutcome() {
+  AttemptOutcome o;
+  o.reason = FailureReason::kTimeout;
+  o.exit_code = 143;
+  o.signal = 15;
+  o.message = "timed out after 30s";
+  o.wall = microseconds(30'000'123);
+  o.cpu_user = microseconds(1'234'567);
+  o.cpu_sys = microseconds(89'012);
+  o.max_rss_kb = 204'800;
+  o.out = {.bytes = (uint64_t{1} << 40) + 7, .dropped = 0xFFFF'FFFF'FFFF'0000ull};
+  o.err = {.bytes = 1'048'576, .dropped = 3};
+  o.result_json = R"({"sorted":[1,2,3],"note":"ü"})";
+  return o;
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "drover-store-test.XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    root_ = tmpl;
+    dir_ = root_ / "state";
+  }
+
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+
+  // nullptr (with a test failure) when the store does not open.
+  std::unique_ptr<Store> Open() {
+    Result<std::unique_ptr<Store>> s = Store::Open(dir_);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+
+  fs::path DbPath() const { return dir_ / "state.db"; }
+
+  // Runs SQL on the database file directly, bypassing the Store; returns
+  // the first column of the last row as text ("" when none).
+  std::string RawSql(const std::string& sql) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
+    std::string out;
+    char* err = nullptr;
+    int rc = sqlite3_exec(
+        db, sql.c_str(),
+        [](void* arg, int n, char** values, char**) {
+          if (n > 0 && values[0] != nullptr) *static_cast<std::string*>(arg) = values[0];
+          return 0;
+        },
+        &out, &err);
+    EXPECT_EQ(rc, SQLITE_OK) << sql << ": " << (err ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(db);
+    return out;
+  }
+
+  std::string ReadFile(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  fs::path root_;
+  fs::path dir_;
+};
+
+// Given a state directory that does not exist, Open should create it with
+// logs/ and a WAL database stamped with drover's application id and schema.
+TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->SchemaVersion(), 1);
+  EXPECT_EQ(store->dir(), fs::absolute(dir_));
+  EXPECT_TRUE(fs::is_directory(dir_ / "logs"));
+  EXPECT_TRUE(fs::is_regular_file(DbPath()));
+  Result<uint64_t> max_id = store->MaxAttemptId();
+  ASSERT_TRUE(max_id.ok());
+  EXPECT_EQ(*max_id, 0u);
+  store.reset();
+
+  EXPECT_EQ(RawSql("PRAGMA application_id"), std::to_string(0x44525652));
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "1");
+  EXPECT_EQ(RawSql("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(RawSql("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
+                   "WHERE type = 'table' ORDER BY name)"),
+            "attempts,jobs,tasks");
+  EXPECT_EQ(RawSql("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN "
+                   "('tasks_by_index', 'attempts_by_task', 'attempts_unfinished')"),
+            "3");
+}
+
+// Given a job with tasks and attempts, some running, should read everything
+// back identical after the Store is destroyed and the directory reopened.
+TEST_F(StoreTest, ReopenRecoversJobsTasksAndAttempts) {
+  JobRecord job = MakeJob("20261126-083342-7f3a", "seed-tour", 1000);
+  std::vector<TaskRecord> tasks = {MakeTask(job.id, 0, "build"),
+                                   MakeTask(job.id, 1, "test"),
+                                   MakeTask(job.id, 2, "shards[shard=0]")};
+  AttemptRecord done = MakeAttempt(1, job.id, "build", 1);
+  AttemptRecord running_a = MakeAttempt(2, job.id, "test", 1);
+  AttemptRecord running_b = MakeAttempt(5, job.id, "shards[shard=0]", 1);
+  AttemptRecord retried = MakeAttempt(7, job.id, "build", 2);
+  retried.finished = true;
+  retried.finished_ms = retried.started_ms + 40;
+  retried.outcome.reason = FailureReason::kNone;
+  retried.outcome.exit_code = 0;
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->InsertJob(job, tasks).ok());
+    ASSERT_TRUE(store->Begin().ok());
+    for (const AttemptRecord* a : {&done, &running_a, &running_b, &retried}) {
+      ASSERT_TRUE(store->InsertAttempt(*a).ok()) << a->id;
+    }
+    done.finished = true;
+    done.finished_ms = done.started_ms + 20;
+    done.outcome = FullOutcome();
+    Result<bool> finished =
+        store->FinishAttempt(done.id, done.worker, done.outcome, done.finished_ms);
+    ASSERT_TRUE(finished.ok() && *finished);
+    tasks[0].state = "succeeded";
+    tasks[0].attempts = 2;
+    tasks[0].reason = "ok";
+    tasks[0].exit_code = 0;
+    tasks[0].detail = "exit 0";
+    tasks[0].worker = "worker-1";
+    tasks[0].started_ms = done.started_ms;
+    tasks[0].finished_ms = retried.finished_ms;
+    ASSERT_TRUE(store->UpdateTask(tasks[0]).ok());
+    ASSERT_TRUE(store->Commit().ok());
+  }
+
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  Result<std::optional<JobRecord>> got = store->GetJob(job.id);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ(Tie(**got), Tie(job));
+  Result<std::vector<TaskRecord>> got_tasks = store->Tasks(job.id);
+  ASSERT_TRUE(got_tasks.ok());
+  ASSERT_EQ(got_tasks->size(), tasks.size());
+  for (size_t i = 0; i < tasks.size(); ++i)
+    EXPECT_EQ(Tie((*got_tasks)[i]), Tie(tasks[i]));
+
+  Result<std::vector<AttemptRecord>> build = store->Attempts(job.id, "build");
+  ASSERT_TRUE(build.ok());
+  ASSERT_EQ(build->size(), 2u);
+  EXPECT_EQ(Tie((*build)[0]), Tie(done));
+  EXPECT_EQ(Tie((*build)[1]), Tie(retried));
+
+  Result<std::vector<AttemptRecord>> unfinished = store->UnfinishedAttempts();
+  ASSERT_TRUE(unfinished.ok());
+  ASSERT_EQ(unfinished->size(), 2u);
+  EXPECT_EQ(Tie((*unfinished)[0]), Tie(running_a));
+  EXPECT_EQ(Tie((*unfinished)[1]), Tie(running_b));
+
+  Result<uint64_t> max_id = store->MaxAttemptId();
+  ASSERT_TRUE(max_id.ok());
+  EXPECT_EQ(*max_id, 7u);
+}
+
+// Given a running attempt, FinishAttempt should record the first outcome and
+// refuse (false, nothing changed) a second one.
+TEST_F(StoreTest, FinishAttemptRecordsExactlyOnce) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->InsertJob(MakeJob("j1", "job", 1), {MakeTask("j1", 0, "t")}).ok());
+  ASSERT_TRUE(store->InsertAttempt(MakeAttempt(1, "j1", "t", 1)).ok());
+
+  AttemptOutcome first;
+  first.reason = FailureReason::kExit;
+  first.exit_code = 3;
+  Result<bool> r = store->FinishAttempt(1, "worker-1", first, 500);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(*r);
+
+  AttemptOutcome second = FullOutcome();
+  r = store->FinishAttempt(1, "worker-2", second, 900);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(*r);
+
+  Result<std::vector<AttemptRecord>> attempts = store->Attempts("j1", "t");
+  ASSERT_TRUE(attempts.ok());
+  ASSERT_EQ(attempts->size(), 1u);
+  const AttemptRecord& a = (*attempts)[0];
+  EXPECT_TRUE(a.finished);
+  EXPECT_EQ(a.worker, "worker-1");
+  EXPECT_EQ(a.finished_ms, 500);
+  EXPECT_EQ(Tie(a.outcome), Tie(first));
+}
+
+// Given no attempt with that id, FinishAttempt should return false.
+TEST_F(StoreTest, FinishAttemptOfUnknownIdReturnsFalse) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  Result<bool> r = store->FinishAttempt(42, "worker-1", AttemptOutcome{}, 1);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(*r);
+}
+
+// Given an outcome reported without a worker name, FinishAttempt should keep
+// the worker the attempt was dispatched to.
+TEST_F(StoreTest, FinishAttemptWithoutWorkerKeepsDispatchWorker) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->InsertJob(MakeJob("j1", "job", 1), {MakeTask("j1", 0, "t")}).ok());
+  ASSERT_TRUE(store->InsertAttempt(MakeAttempt(1, "j1", "t", 1)).ok());
+  AttemptOutcome lost;
+  lost.reason = FailureReason::kWorkerLost;
+  ASSERT_TRUE(store->FinishAttempt(1, "", lost, 10).ok());
+  Result<std::vector<AttemptRecord>> attempts = store->Attempts("j1", "t");
+  ASSERT_TRUE(attempts.ok() && attempts->size() == 1);
+  EXPECT_EQ((*attempts)[0].worker, "worker-1");
+  EXPECT_EQ((*attempts)[0].outcome.reason, FailureReason::kWorkerLost);
+}
+
+// Given every field of an AttemptOutcome set, and every failure reason,
+// should read the same values back (durations at microsecond precision).
+TEST_F(StoreTest, AttemptOutcomeRoundTripsEveryField) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->InsertJob(MakeJob("j1", "job", 1), {MakeTask("j1", 0, "t")}).ok());
+
+  AttemptOutcome full = FullOutcome();
+  ASSERT_TRUE(store->InsertAttempt(MakeAttempt(1, "j1", "t", 1)).ok());
+  ASSERT_TRUE(store->FinishAttempt(1, "worker-9", full, 77).ok());
+  AttemptRecord inserted = MakeAttempt(2, "j1", "t", 2);
+  inserted.finished = true;
+  inserted.finished_ms = 88;
+  inserted.outcome = full;
+  inserted.outcome.reason = FailureReason::kLaunchFailed;
+  ASSERT_TRUE(store->InsertAttempt(inserted).ok());
+
+  const FailureReason reasons[] = {
+      FailureReason::kNone,         FailureReason::kExit,
+      FailureReason::kSignal,       FailureReason::kTimeout,
+      FailureReason::kCancelled,    FailureReason::kWorkerLost,
+      FailureReason::kLaunchFailed, FailureReason::kProcessCrashed,
+      FailureReason::kInternal};
+  uint64_t id = 10;
+  for (FailureReason reason : reasons) {
+    ASSERT_TRUE(
+        store->InsertAttempt(MakeAttempt(id, "j1", "t", static_cast<uint32_t>(id))).ok());
+    AttemptOutcome o;
+    o.reason = reason;
+    ASSERT_TRUE(store->FinishAttempt(id, "w", o, 1).ok());
+    ++id;
+  }
+
+  Result<std::vector<AttemptRecord>> attempts = store->Attempts("j1", "t");
+  ASSERT_TRUE(attempts.ok());
+  ASSERT_EQ(attempts->size(), 2u + std::size(reasons));
+  EXPECT_EQ((*attempts)[0].worker, "worker-9");
+  EXPECT_EQ((*attempts)[0].finished_ms, 77);
+  EXPECT_EQ(Tie((*attempts)[0].outcome), Tie(full));
+  EXPECT_EQ(Tie((*attempts)[1]), Tie(inserted));
+  for (size_t i = 0; i < std::size(reasons); ++i) {
+    EXPECT_EQ((*attempts)[2 + i].outcome.reason, reasons[i]) << ReasonName(reasons[i]);
+  }
+}
+
+// Given a second connection opened on the same directory while a batch is
+// open (`drover status` during a run), the batch's writes should be
+// invisible to it until Commit and visible after.
+TEST_F(StoreTest, BatchIsVisibleOnlyAfterCommit) {
+  auto writer = Open();
+  ASSERT_NE(writer, nullptr);
+  ASSERT_TRUE(writer->Begin().ok());
+  EXPECT_TRUE(writer->InBatch());
+  ASSERT_TRUE(writer->InsertJob(MakeJob("j1", "job", 1), {MakeTask("j1", 0, "t")}).ok());
+  ASSERT_TRUE(writer->InsertAttempt(MakeAttempt(1, "j1", "t", 1)).ok());
+  auto reader = Open();
+  ASSERT_NE(reader, nullptr);
+  // The writer sees its own batch; the reader does not.
+  Result<std::optional<JobRecord>> mine = writer->GetJob("j1");
+  ASSERT_TRUE(mine.ok());
+  EXPECT_TRUE(mine->has_value());
+  Result<std::optional<JobRecord>> theirs = reader->GetJob("j1");
+  ASSERT_TRUE(theirs.ok());
+  EXPECT_FALSE(theirs->has_value());
+
+  ASSERT_TRUE(writer->Commit().ok());
+  EXPECT_FALSE(writer->InBatch());
+  theirs = reader->GetJob("j1");
+  ASSERT_TRUE(theirs.ok());
+  EXPECT_TRUE(theirs->has_value());
+  Result<std::vector<AttemptRecord>> unfinished = reader->UnfinishedAttempts();
+  ASSERT_TRUE(unfinished.ok());
+  EXPECT_EQ(unfinished->size(), 1u);
+}
+
+// Given committed rows and a batch that is rolled back, should keep the
+// committed rows and nothing of the batch.
+TEST_F(StoreTest, RollbackDropsOnlyTheBatch) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  TaskRecord task = MakeTask("j1", 0, "t");
+  ASSERT_TRUE(store->InsertJob(MakeJob("j1", "job", 1), {task}).ok());
+
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->InsertJob(MakeJob("j2", "job", 2), {MakeTask("j2", 0, "t")}).ok());
+  TaskRecord changed = task;
+  changed.state = "running";
+  ASSERT_TRUE(store->UpdateTask(changed).ok());
+  ASSERT_TRUE(store->Rollback().ok());
+  EXPECT_FALSE(store->InBatch());
+
+  Result<std::optional<JobRecord>> j2 = store->GetJob("j2");
+  ASSERT_TRUE(j2.ok());
+  EXPECT_FALSE(j2->has_value());
+  Result<std::vector<TaskRecord>> tasks = store->Tasks("j1");
+  ASSERT_TRUE(tasks.ok() && tasks->size() == 1);
+  EXPECT_EQ((*tasks)[0].state, "waiting");
+}
+
+// Given a store destroyed while a batch is open (a crash between Begin and
+// Commit), should lose that batch and keep every earlier commit.
+TEST_F(StoreTest, DestroyedWithOpenBatchKeepsEarlierCommits) {
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Begin().ok());
+    ASSERT_TRUE(store->InsertJob(MakeJob("j1", "job", 1), {MakeTask("j1", 0, "t")}).ok());
+    ASSERT_TRUE(store->InsertAttempt(MakeAttempt(1, "j1", "t", 1)).ok());
+    ASSERT_TRUE(store->Commit().ok());
+    ASSERT_TRUE(store->Begin().ok());
+    ASSERT_TRUE(store->InsertJob(MakeJob("j2", "job", 2), {}).ok());
+    ASSERT_TRUE(store->FinishAttempt(1, "worker-1", FullOutcome(), 5).ok());
+    ASSERT_TRUE(store->InsertAttempt(MakeAttempt(2, "j1", "t", 2)).ok());
+  }
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  Result<std::optional<JobRecord>> j1 = store->GetJob("j1");
+  Result<std::optional<JobRecord>> j2 = store->GetJob("j2");
+  ASSERT_TRUE(j1.ok() && j2.ok());
+  EXPECT_TRUE(j1->has_value());
+  EXPECT_FALSE(j2->has_value());
+  Result<std::vector<AttemptRecord>> unfinished = store->UnfinishedAttempts();
+  ASSERT_TRUE(unfinished.ok());
+  ASSERT_EQ(unfinished->size(), 1u);
+  EXPECT_EQ((*unfinished)[0].id, 1u);
+  Result<uint64_t> max_id = store->MaxAttemptId();
+  ASSERT_TRUE(max_id.ok());
+  EXPECT_EQ(*max_id, 1u);
+}
+
+// Given Commit or Rollback without a batch, or Begin inside one, should fail
+// with failed-precondition and leave an open batch usable.
+TEST_F(StoreTest, BatchMisuseIsAnError) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->Commit().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store->Rollback().code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(store->Begin().ok());
+  EXPECT_EQ(store->Begin().code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(store->InBatch());
+  ASSERT_TRUE(store->InsertJob(MakeJob("j1", "job", 1), {}).ok());
+  ASSERT_TRUE(store->Commit().ok());
+  Result<std::optional<JobRecord>> j1 = store->GetJob("j1");
+  ASSERT_TRUE(j1.ok());
+  EXPECT_TRUE(j1->has_value());
+}
+
+// Given a task list with a duplicate name, InsertJob should fail and leave no
+// trace of the job, without disturbing the open batch around it.
+TEST_F(StoreTest, FailedInsertJobIsAtomic) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  std::vector<TaskRecord> dup = {MakeTask("j1", 0, "t"), MakeTask("j1", 1, "t")};
+  EXPECT_EQ(store->InsertJob(MakeJob("j1", "job", 1), dup).code(),
+            StatusCode::kAlreadyExists);
+  Result<std::optional<JobRecord>> j1 = store->GetJob("j1");
+  ASSERT_TRUE(j1.ok());
+  EXPECT_FALSE(j1->has_value());
+
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->InsertJob(MakeJob("j0", "job", 1), {MakeTask("j0", 0, "t")}).ok());
+  EXPECT_FALSE(store->InsertJob(MakeJob("j1", "job", 2), dup).ok());
+  EXPECT_EQ(store->InsertJob(MakeJob("j0", "job", 3), {}).code(),
+            StatusCode::kAlreadyExists);
+  ASSERT_TRUE(store->Commit().ok());
+  Result<std::optional<JobRecord>> j0 = store->GetJob("j0");
+  j1 = store->GetJob("j1");
+  ASSERT_TRUE(j0.ok() && j1.ok());
+  EXPECT_TRUE(j0->has_value());
+  EXPECT_FALSE(j1->has_value());
+  Result<std::vector<TaskRecord>> tasks = store->Tasks("j1");
+  ASSERT_TRUE(tasks.ok());
+  EXPECT_TRUE(tasks->empty());
+}
+
+// Given a 100-task list with a duplicate name inside the first 62 (the rows
+// written by one multi-row statement), InsertJob should fail atomically.
+TEST_F(StoreTest, DuplicateInsideAChunkFailsInsertJob) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  std::vector<TaskRecord> tasks;
+  for (uint32_t i = 0; i < 100; ++i)
+    tasks.push_back(MakeTask("j1", i, "t" + std::to_string(i)));
+  tasks[40].name = "t3";
+  Status s = store->InsertJob(MakeJob("j1", "job", 1), tasks);
+  EXPECT_EQ(s.code(), StatusCode::kAlreadyExists) << s.ToString();
+  Result<std::optional<JobRecord>> j1 = store->GetJob("j1");
+  ASSERT_TRUE(j1.ok());
+  EXPECT_FALSE(j1->has_value());
+  Result<std::vector<TaskRecord>> rows = store->Tasks("j1");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_TRUE(rows->empty());
+}
+
+// Given a job of 200 tasks resumed with 150 (50 dropped, 100 kept and
+// changed, 50 new), ReplaceTasks should leave exactly the new 150 rows.
+TEST_F(StoreTest, ReplaceTasksOfALargeJob) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  std::vector<TaskRecord> before;
+  for (uint32_t i = 0; i < 200; ++i)
+    before.push_back(MakeTask("j1", i, "t" + std::to_string(i)));
+  JobRecord job = MakeJob("j1", "job", 1);
+  ASSERT_TRUE(store->InsertJob(job, before).ok());
+
+  std::vector<TaskRecord> after;
+  for (uint32_t i = 0; i < 150; ++i) {
+    TaskRecord t = MakeTask("j1", i, "t" + std::to_string(i + 100));  // t100..t249
+    t.state = i % 2 == 0 ? "succeeded" : "waiting";
+    t.fingerprint = i;
+    after.push_back(t);
+  }
+  ASSERT_TRUE(store->ReplaceTasks(job, after).ok());
+  Result<std::vector<TaskRecord>> rows = store->Tasks("j1");
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), after.size());
+  for (size_t i = 0; i < after.size(); ++i)
+    EXPECT_EQ(Tie((*rows)[i]), Tie(after[i])) << i;
+}
+
+// Given an attempt for a job that does not exist, or an attempt id already
+// used, InsertAttempt should refuse it.
+TEST_F(StoreTest, InsertAttemptRefusesUnknownJobAndDuplicateId) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->InsertAttempt(MakeAttempt(1, "nope", "t", 1)).code(),
+            StatusCode::kNotFound);
+  ASSERT_TRUE(store->InsertJob(MakeJob("j1", "job", 1), {MakeTask("j1", 0, "t")}).ok());
+  ASSERT_TRUE(store->InsertAttempt(MakeAttempt(1, "j1", "t", 1)).ok());
+  Status dup = store->InsertAttempt(MakeAttempt(1, "j1", "t", 2));
+  EXPECT_EQ(dup.code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(dup.message().find("insert into attempts"), std::string::npos)
+      << dup.message();
+}
+
+// Given a task row, UpdateTask should store every progress field but keep
+// index and fingerprint (the spec's); given an unknown task, not-found.
+TEST_F(StoreTest, UpdateTaskStoresProgressAndRefusesUnknownTask) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  TaskRecord t = MakeTask("j1", 0, "t");
+  t.fingerprint = 0xFEDCBA9876543210ull;
+  ASSERT_TRUE(store->InsertJob(MakeJob("j1", "job", 1), {t}).ok());
+  t.state = "failed";
+  t.attempts = 3;
+  t.reason = "signal";
+  t.exit_code = -1;
+  t.signal = 9;
+  t.detail = "signal SIGKILL";
+  t.wall_us = 12'345'678;
+  t.result_json = "[1,2]";
+  t.worker = "host-b/1";
+  t.started_ms = 11;
+  t.finished_ms = 22;
+  t.pending_reason = "no worker with label gpu";
+  TaskRecord update = t;
+  update.index = 4;
+  update.fingerprint = 1;
+  ASSERT_TRUE(store->UpdateTask(update).ok());
+  Result<std::vector<TaskRecord>> tasks = store->Tasks("j1");
+  ASSERT_TRUE(tasks.ok() && tasks->size() == 1);
+  EXPECT_EQ(Tie((*tasks)[0]), Tie(t));
+
+  EXPECT_EQ(store->UpdateTask(MakeTask("j1", 0, "other")).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store->UpdateTask(MakeTask("j9", 0, "t")).code(), StatusCode::kNotFound);
+}
+
+// Given a resumed job whose spec dropped, kept and added tasks, ReplaceTasks
+// should update the job and leave exactly the new task rows, keeping attempts.
+TEST_F(StoreTest, ReplaceTasksAddsRemovesAndUpdates) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  JobRecord job = MakeJob("j1", "job", 1);
+  ASSERT_TRUE(store
+                  ->InsertJob(job, {MakeTask("j1", 0, "a"), MakeTask("j1", 1, "b"),
+                                    MakeTask("j1", 2, "c")})
+                  .ok());
+  ASSERT_TRUE(store->InsertAttempt(MakeAttempt(1, "j1", "c", 1)).ok());
+  ASSERT_TRUE(store->SetJobState("j1", "failed", 99).ok());
+
+  JobRecord resumed = job;
+  resumed.spec_text = "version: 1\nname: job\n# fixed\n";
+  resumed.state = "running";
+  resumed.finished_ms = 0;
+  TaskRecord b = MakeTask("", 0, "b");  // an empty job_id means job.id
+  b.state = "succeeded";
+  b.attempts = 1;
+  b.fingerprint = 77;
+  TaskRecord d = MakeTask("j1", 1, "d");
+  ASSERT_TRUE(store->ReplaceTasks(resumed, {b, d}).ok());
+
+  Result<std::optional<JobRecord>> got = store->GetJob("j1");
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ(Tie(**got), Tie(resumed));
+  Result<std::vector<TaskRecord>> tasks = store->Tasks("j1");
+  ASSERT_TRUE(tasks.ok());
+  ASSERT_EQ(tasks->size(), 2u);
+  b.job_id = "j1";
+  EXPECT_EQ(Tie((*tasks)[0]), Tie(b));
+  EXPECT_EQ(Tie((*tasks)[1]), Tie(d));
+  Result<std::vector<AttemptRecord>> c_attempts = store->Attempts("j1", "c");
+  ASSERT_TRUE(c_attempts.ok());
+  EXPECT_EQ(c_attempts->size(), 1u);
+
+  EXPECT_EQ(store->ReplaceTasks(MakeJob("j9", "job", 1), {}).code(),
+            StatusCode::kNotFound);
+  TaskRecord foreign = MakeTask("j2", 0, "x");
+  EXPECT_EQ(store->ReplaceTasks(resumed, {foreign}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->ReplaceTasks(resumed, {b, d, b}).code(), StatusCode::kAlreadyExists);
+  tasks = store->Tasks("j1");
+  ASSERT_TRUE(tasks.ok());
+  EXPECT_EQ(tasks->size(), 2u);  // the failed replaces changed nothing
+}
+
+// Given jobs created at various times, LatestJob should return the newest
+// (ties broken by the larger id), overall or of one name, and none if absent.
+TEST_F(StoreTest, LatestJobWithAndWithoutName) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  Result<std::optional<JobRecord>> latest = store->LatestJob();
+  ASSERT_TRUE(latest.ok());
+  EXPECT_FALSE(latest->has_value());
+
+  ASSERT_TRUE(store->InsertJob(MakeJob("j-a1", "a", 100), {}).ok());
+  ASSERT_TRUE(store->InsertJob(MakeJob("j-a2", "a", 300), {}).ok());
+  ASSERT_TRUE(store->InsertJob(MakeJob("j-b3", "b", 300), {}).ok());
+  ASSERT_TRUE(store->InsertJob(MakeJob("j-b1", "b", 200), {}).ok());
+
+  latest = store->LatestJob();
+  ASSERT_TRUE(latest.ok() && latest->has_value());
+  EXPECT_EQ((*latest)->id, "j-b3");
+  latest = store->LatestJob("a");
+  ASSERT_TRUE(latest.ok() && latest->has_value());
+  EXPECT_EQ((*latest)->id, "j-a2");
+  latest = store->LatestJob("b");
+  ASSERT_TRUE(latest.ok() && latest->has_value());
+  EXPECT_EQ((*latest)->id, "j-b3");
+  latest = store->LatestJob("c");
+  ASSERT_TRUE(latest.ok());
+  EXPECT_FALSE(latest->has_value());
+}
+
+// Given jobs in several states, JobsInState should list those in one state
+// by creation; SetJobState of an unknown job should fail with not-found.
+TEST_F(StoreTest, JobsInStateFollowsSetJobState) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->InsertJob(MakeJob("j3", "x", 30), {}).ok());
+  ASSERT_TRUE(store->InsertJob(MakeJob("j1", "x", 10), {}).ok());
+  ASSERT_TRUE(store->InsertJob(MakeJob("j2", "x", 20), {}).ok());
+  ASSERT_TRUE(store->SetJobState("j2", "succeeded", 500).ok());
+
+  Result<std::vector<JobRecord>> running = store->JobsInState("running");
+  ASSERT_TRUE(running.ok());
+  ASSERT_EQ(running->size(), 2u);
+  EXPECT_EQ((*running)[0].id, "j1");
+  EXPECT_EQ((*running)[1].id, "j3");
+  Result<std::vector<JobRecord>> done = store->JobsInState("succeeded");
+  ASSERT_TRUE(done.ok());
+  ASSERT_EQ(done->size(), 1u);
+  EXPECT_EQ((*done)[0].finished_ms, 500);
+  EXPECT_EQ(store->SetJobState("nope", "failed", 1).code(), StatusCode::kNotFound);
+  Result<std::optional<JobRecord>> none = store->GetJob("nope");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+}
+
+// Given a state.db that is not a SQLite file, Open should refuse it with a
+// message naming the path, and leave the file untouched.
+TEST_F(StoreTest, RefusesNonDatabaseFile) {
+  fs::create_directories(dir_);
+  const std::string text = "this is a text file someone put here, not a database\n";
+  std::ofstream(DbPath()) << text;
+  Result<std::unique_ptr<Store>> s = Store::Open(dir_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.status().message().find(fs::absolute(DbPath()).string()), std::string::npos)
+      << s.status().message();
+  EXPECT_NE(s.status().message().find("not a drover state database"), std::string::npos)
+      << s.status().message();
+  EXPECT_EQ(ReadFile(DbPath()), text);
+}
+
+// Given a SQLite database of another application (no application id, or a
+// different one), Open should refuse it and leave it in its journal mode.
+TEST_F(StoreTest, RefusesForeignSqliteDatabase) {
+  fs::create_directories(dir_);
+  RawSql("CREATE TABLE photos (id INTEGER PRIMARY KEY)");
+  Result<std::unique_ptr<Store>> s = Store::Open(dir_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.status().message().find(fs::absolute(DbPath()).string()), std::string::npos)
+      << s.status().message();
+  EXPECT_NE(s.status().message().find("another application"), std::string::npos)
+      << s.status().message();
+  EXPECT_EQ(RawSql("PRAGMA journal_mode"), "delete");
+
+  fs::remove(DbPath());
+  RawSql("PRAGMA application_id = 1234");  // an empty file, but someone else's
+  s = Store::Open(dir_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("0x000004d2"), std::string::npos)
+      << s.status().message();
+}
+
+// Given a database whose user_version is newer than this drover's schema,
+// Open should refuse it with a clear message and not touch the version.
+TEST_F(StoreTest, RefusesNewerSchemaVersion) {
+  ASSERT_NE(Open(), nullptr);
+  RawSql("PRAGMA user_version = 2");
+  Result<std::unique_ptr<Store>> s = Store::Open(dir_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.status().message().find(fs::absolute(DbPath()).string()), std::string::npos)
+      << s.status().message();
+  EXPECT_NE(s.status().message().find("newer drover"), std::string::npos)
+      << s.status().message();
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "2");
+}
+
+// Given an empty state.db (zero bytes), Open should initialise it.
+TEST_F(StoreTest, InitialisesEmptyFile) {
+  fs::create_directories(dir_);
+  std::ofstream(DbPath()).close();
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->SchemaVersion(), 1);
+}
+
+// Given a state directory path that is a regular file, Open should fail with
+// an io-error naming it.
+TEST_F(StoreTest, RefusesStateDirThatIsAFile) {
+  std::ofstream(dir_) << "x";
+  Result<std::unique_ptr<Store>> s = Store::Open(dir_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kIoError);
+  EXPECT_NE(s.status().message().find(dir_.string()), std::string::npos)
+      << s.status().message();
+}
+
+// Given task names with '/', "..", a leading '.', '%' and non-ASCII bytes,
+// LogPath should encode them so that every path stays in logs/<job>/.
+TEST_F(StoreTest, LogPathEncodesUnsafeNames) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  const fs::path logs = fs::absolute(dir_) / "logs";
+  EXPECT_EQ(store->LogPath("j1", "build", 1, false), logs / "j1" / "build" / "1.out");
+  EXPECT_EQ(store->LogPath("j1", "build", 12, true), logs / "j1" / "build" / "12.err");
+
+  const std::pair<std::string, std::string> cases[] = {
+      {"shards[shard=0]", "shards[shard=0]"},
+      {"a-b_c.d,e", "a-b_c.d,e"},
+      {"../x", "%2E.%2Fx"},
+      {"a/b", "a%2Fb"},
+      {".", "%2E"},
+      {"..", "%2E."},
+      {".hidden", "%2Ehidden"},
+      {"a%2Fb", "a%252Fb"},
+      {"sp ace", "sp%20ace"},
+      {"\xC3\xBC", "%C3%BC"},
+      {std::string("n\0l", 3), "n%00l"},
+      {"", "%"},
+  };
+  for (const auto& [name, encoded] : cases) {
+    fs::path p = store->LogPath("j1", name, 1, false);
+    EXPECT_EQ(p, logs / "j1" / encoded / "1.out") << name;
+    EXPECT_EQ(p.lexically_normal(), p) << name;
+  }
+  // The job id is encoded the same way.
+  EXPECT_EQ(store->LogPath("../..", "t", 1, false), logs / "%2E.%2F.." / "t" / "1.out");
+
+  // Long names are shortened, and two that share a long prefix stay apart.
+  std::string long_a(300, 'x');
+  std::string long_b = long_a + "y";
+  fs::path pa = store->LogPath("j1", long_a, 1, false);
+  fs::path pb = store->LogPath("j1", long_b, 1, false);
+  EXPECT_LE(pa.parent_path().filename().string().size(), 200u);
+  EXPECT_NE(pa, pb);
+  EXPECT_EQ(pa.parent_path().parent_path(), logs / "j1");
+}
+
+// Given a job of 100,000 tasks, InsertJob should store them all (the time it
+// took is recorded as a test property, not asserted).
+TEST_F(StoreTest, InsertJobOfHundredThousandTasks) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  constexpr uint32_t kTasks = 100'000;
+  std::vector<TaskRecord> tasks;
+  tasks.reserve(kTasks);
+  for (uint32_t i = 0; i < kTasks; ++i) {
+    tasks.push_back(MakeTask("big", i, "shards[shard=" + std::to_string(i) + "]"));
+  }
+  auto start = std::chrono::steady_clock::now();
+  Status s = store->InsertJob(MakeJob("big", "big", 1), tasks);
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  RecordProperty(
+      "insert_ms",
+      static_cast<int>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()));
+
+  Result<std::vector<TaskRecord>> got = store->Tasks("big");
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->size(), kTasks);
+  for (uint32_t i = 0; i < kTasks; i += 9'973) {
+    EXPECT_EQ(Tie((*got)[i]), Tie(tasks[i])) << i;
+  }
+  EXPECT_EQ(Tie(got->back()), Tie(tasks.back()));
+}
+
+}  // namespace
+}  // namespace drover::store

@@ -1,0 +1,244 @@
+#include "backends/spawn/child_launcher.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+extern char** environ;
+
+namespace drover {
+namespace {
+
+// Moves `fd` to a number above 2. Only needed when the worker runs with
+// stdin/stdout/stderr closed: a pipe end numbered 0..2 would be clobbered by
+// the child's own dup2 of another stream before being dup'ed itself.
+int AboveStdio(int fd) {
+  if (fd < 0 || fd > 2) return fd;
+  int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  ::close(fd);
+  return moved;
+}
+
+// A pipe for one output stream: the read end (ours) is non-blocking so that
+// draining after the leader exits never waits on a grandchild that still
+// holds the write end; the write end stays blocking for the child.
+Status MakePipe(UniqueFd* read_end, UniqueFd* write_end) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
+  read_end->Reset(AboveStdio(fds[0]));
+  write_end->Reset(AboveStdio(fds[1]));
+  if (!read_end->valid() || !write_end->valid()) {
+    return ErrnoError("pipe", errno);
+  }
+  if (::fcntl(read_end->get(), F_SETFL, O_NONBLOCK) != 0) {
+    return ErrnoError("pipe", errno);
+  }
+  return Status::Ok();
+}
+
+// The environment for one attempt: the worker's, with `env` added or
+// overriding (the last value of a repeated key wins). Returns environ
+// itself when there is nothing to add, so the common case copies nothing.
+char* const* BuildEnv(const std::vector<std::pair<std::string, std::string>>& env,
+                      std::vector<std::string>* storage, std::vector<char*>* envp) {
+  if (env.empty()) return environ;
+  storage->reserve(env.size());
+  std::vector<size_t> key_len;
+  key_len.reserve(env.size());
+  for (const auto& [key, value] : env) {
+    std::string entry = key + "=" + value;
+    bool replaced = false;
+    for (size_t i = 0; i < storage->size(); ++i) {
+      if (key_len[i] == key.size() && (*storage)[i].compare(0, key.size(), key) == 0) {
+        (*storage)[i] = std::move(entry);
+        replaced = true;
+        break;
+      }
+    }
+    if (!replaced) {
+      storage->push_back(std::move(entry));
+      key_len.push_back(key.size());
+    }
+  }
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view inherited(*e);
+    bool overridden = false;
+    for (size_t i = 0; i < storage->size(); ++i) {
+      size_t n = key_len[i];
+      if (inherited.size() > n && inherited[n] == '=' &&
+          inherited.compare(0, n, std::string_view((*storage)[i]).substr(0, n)) == 0) {
+        overridden = true;
+        break;
+      }
+    }
+    if (!overridden) envp->push_back(*e);
+  }
+  for (std::string& entry : *storage) envp->push_back(entry.data());
+  envp->push_back(nullptr);
+  return envp->data();
+}
+
+std::string CwdError(const std::string& cwd, int err) {
+  return "cwd '" + cwd + "': " + std::strerror(err);
+}
+
+// Checks the attempt's cwd before spawning: a chdir failure inside the
+// child comes back as a bare errno that would read like a missing command.
+Status CheckCwd(const std::string& cwd) {
+  struct stat st;
+  if (::stat(cwd.c_str(), &st) != 0) {
+    return InvalidArgument(CwdError(cwd, errno));
+  }
+  if (!S_ISDIR(st.st_mode)) return InvalidArgument(CwdError(cwd, ENOTDIR));
+  return Status::Ok();
+}
+
+// Names the cause of a posix_spawnp failure the way a shell user expects.
+Status SpawnError(const TaskAttempt& attempt, int err) {
+  const std::string& cmd = attempt.argv[0];
+  const std::string& cwd = attempt.cwd;
+  if (!cwd.empty() && (err == ENOENT || err == EACCES || err == ENOTDIR)) {
+    // The cwd passed CheckCwd, but may have changed since, or may not be
+    // searchable: attribute the error to it when it is the cwd's fault.
+    Status cwd_status = CheckCwd(cwd);
+    if (!cwd_status.ok()) return cwd_status;
+    if (err == EACCES && ::access(cwd.c_str(), X_OK) != 0) {
+      return InvalidArgument(CwdError(cwd, EACCES));
+    }
+  }
+  switch (err) {
+    case ENOENT:
+      // A path that exists but cannot be executed for ENOENT has a missing
+      // interpreter (#!/no/such/shell).
+      if (cmd.find('/') != std::string::npos && ::access(cmd.c_str(), F_OK) == 0) {
+        return NotFound("'" + cmd + "': bad interpreter: No such file or directory");
+      }
+      return NotFound("command not found: " + cmd);
+    case EACCES:
+      return InvalidArgument("permission denied: " + cmd);
+    default:
+      return InvalidArgument(cmd + ": " + std::strerror(err));
+  }
+}
+
+// glibc 2.36 has pidfd_open(), older ones do not; the syscall works on both.
+int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+}  // namespace
+
+ChildLauncher::~ChildLauncher() {
+  if (attr_ready_) posix_spawnattr_destroy(&attr_);
+}
+
+Status ChildLauncher::Init() {
+  if (attr_ready_) {  // a retried Start
+    posix_spawnattr_destroy(&attr_);
+    attr_ready_ = false;
+  }
+  int fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("open /dev/null", errno);
+  devnull_.Reset(AboveStdio(fd));
+  if (!devnull_.valid()) return ErrnoError("open /dev/null", errno);
+
+  if (int rc = posix_spawnattr_init(&attr_); rc != 0) {
+    return ErrnoError("posix_spawnattr_init", rc);
+  }
+  attr_ready_ = true;
+  sigset_t empty;
+  sigemptyset(&empty);
+  // The worker may block or ignore these; a task must start with the
+  // defaults so that our SIGTERM works and shells behave normally.
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD}) {
+    sigaddset(&defaults, sig);
+  }
+  short flags = POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  int rc = posix_spawnattr_setflags(&attr_, flags);
+  if (rc == 0) rc = posix_spawnattr_setpgroup(&attr_, 0);
+  if (rc == 0) rc = posix_spawnattr_setsigmask(&attr_, &empty);
+  if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr_, &defaults);
+  if (rc != 0) return ErrnoError("posix_spawnattr", rc);
+  return Status::Ok();
+}
+
+Result<LaunchedChild> ChildLauncher::Launch(const TaskAttempt& attempt) {
+  if (attempt.argv.empty()) return InvalidArgument("empty command");
+  if (!devnull_.valid() || !attr_ready_) {
+    return Internal("spawn launcher is not initialised");
+  }
+  if (!attempt.cwd.empty()) DROVER_RETURN_IF_ERROR(CheckCwd(attempt.cwd));
+
+  LaunchedChild child;
+  UniqueFd out_w, err_w;
+  if (!attempt.stdout_path.empty()) {
+    Status s = MakePipe(&child.out, &out_w);
+    if (!s.ok()) return InvalidArgument(s.message());
+  }
+  if (!attempt.stderr_path.empty()) {
+    Status s = MakePipe(&child.err, &err_w);
+    if (!s.ok()) return InvalidArgument(s.message());
+  }
+
+  std::vector<char*> argv;
+  argv.reserve(attempt.argv.size() + 1);
+  for (const std::string& arg : attempt.argv) {
+    argv.push_back(const_cast<char*>(arg.c_str()));
+  }
+  argv.push_back(nullptr);
+  std::vector<std::string> env_storage;
+  std::vector<char*> envp_storage;
+  char* const* envp = BuildEnv(attempt.env, &env_storage, &envp_storage);
+
+  posix_spawn_file_actions_t actions;
+  if (int rc = posix_spawn_file_actions_init(&actions); rc != 0) {
+    return InvalidArgument(std::string("posix_spawn: ") + std::strerror(rc));
+  }
+  // dup2 clears close-on-exec on the target, so 0..2 survive the exec and
+  // every other descriptor of ours (all O_CLOEXEC) does not.
+  int rc = posix_spawn_file_actions_adddup2(&actions, devnull_.get(), 0);
+  if (rc == 0) {
+    rc = posix_spawn_file_actions_adddup2(
+        &actions, out_w.valid() ? out_w.get() : devnull_.get(), 1);
+  }
+  if (rc == 0) {
+    rc = posix_spawn_file_actions_adddup2(
+        &actions, err_w.valid() ? err_w.get() : devnull_.get(), 2);
+  }
+  if (rc == 0 && !attempt.cwd.empty()) {
+    rc = posix_spawn_file_actions_addchdir_np(&actions, attempt.cwd.c_str());
+  }
+  if (rc == 0) {
+    rc = posix_spawnp(&child.pid, argv[0], &actions, &attr_, argv.data(), envp);
+  }
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) return SpawnError(attempt, rc);
+
+  // Only the child may hold the write ends, or EOF would never come.
+  out_w.Reset();
+  err_w.Reset();
+
+  child.pidfd.Reset(PidfdOpen(child.pid));
+  if (!child.pidfd.valid()) {
+    int err = errno;
+    // Without a pidfd the reactor cannot watch the child: stop it now.
+    ::kill(-child.pid, SIGKILL);
+    while (::waitpid(child.pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return Internal(std::string("cannot watch the child: pidfd_open: ") +
+                    std::strerror(err));
+  }
+  return child;
+}
+
+}  // namespace drover

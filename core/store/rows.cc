@@ -1,0 +1,158 @@
+#include "core/store/rows.h"
+
+#include <chrono>
+#include <optional>
+
+namespace drover::store {
+namespace {
+
+// "(?1, ..., ?16), (?17, ..., ?32), ...": `rows` tuples of task parameters.
+std::string TaskValues(size_t rows) {
+  std::string s;
+  int n = 0;
+  for (size_t r = 0; r < rows; ++r) {
+    s += r == 0 ? "(" : ", (";
+    for (int c = 0; c < kTaskParams; ++c) {
+      if (c > 0) s += ", ";
+      s += "?" + std::to_string(++n);
+    }
+    s += ")";
+  }
+  return s;
+}
+
+int64_t Micros(Duration d) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+}
+Duration FromMicros(int64_t us) { return std::chrono::microseconds(us); }
+
+}  // namespace
+
+std::string Sql(std::initializer_list<std::string_view> parts) {
+  std::string s;
+  for (std::string_view p : parts) s += p;
+  return s;
+}
+
+std::string InsertTasksSql(size_t rows, bool upsert) {
+  std::string sql =
+      Sql({"INSERT INTO tasks (", kTaskCols, ") VALUES ", TaskValues(rows)});
+  if (upsert) {
+    sql +=
+        " ON CONFLICT (job_id, name) DO UPDATE SET idx = excluded.idx, "
+        "fingerprint = excluded.fingerprint, state = excluded.state, "
+        "attempts = excluded.attempts, reason = excluded.reason, "
+        "exit_code = excluded.exit_code, signal = excluded.signal, "
+        "detail = excluded.detail, wall_us = excluded.wall_us, "
+        "result_json = excluded.result_json, worker = excluded.worker, "
+        "started_ms = excluded.started_ms, finished_ms = excluded.finished_ms, "
+        "pending_reason = excluded.pending_reason";
+  }
+  return sql;
+}
+
+void BindJob(Statement::Use& u, const JobRecord& j) {
+  u.Bind(1, j.id)
+      .Bind(2, j.name)
+      .Bind(3, j.spec_file)
+      .Bind(4, j.spec_text)
+      .Bind(5, j.cwd);
+  u.Bind(6, j.state).Bind(7, j.priority).Bind(8, j.created_ms).Bind(9, j.finished_ms);
+}
+
+JobRecord ReadJob(const Statement::Use& u) {
+  JobRecord j;
+  j.id = u.Text(0);
+  j.name = u.Text(1);
+  j.spec_file = u.Text(2);
+  j.spec_text = u.Text(3);
+  j.cwd = u.Text(4);
+  j.state = u.Text(5);
+  j.priority = static_cast<int>(u.Int(6));
+  j.created_ms = u.Int(7);
+  j.finished_ms = u.Int(8);
+  return j;
+}
+
+void BindTask(Statement::Use& u, int base, const std::string& job_id,
+              const TaskRecord& t) {
+  u.Bind(base + 1, job_id).Bind(base + 2, t.name).Bind(base + 3, int64_t{t.index});
+  u.Bind(base + 4, AsStored(t.fingerprint)).Bind(base + 5, t.state);
+  u.Bind(base + 6, int64_t{t.attempts})
+      .Bind(base + 7, t.reason)
+      .Bind(base + 8, t.exit_code);
+  u.Bind(base + 9, t.signal).Bind(base + 10, t.detail).Bind(base + 11, t.wall_us);
+  u.Bind(base + 12, t.result_json)
+      .Bind(base + 13, t.worker)
+      .Bind(base + 14, t.started_ms);
+  u.Bind(base + 15, t.finished_ms).Bind(base + 16, t.pending_reason);
+}
+
+TaskRecord ReadTask(const Statement::Use& u) {
+  TaskRecord t;
+  t.job_id = u.Text(0);
+  t.name = u.Text(1);
+  t.index = static_cast<uint32_t>(u.Int(2));
+  t.fingerprint = FromStored(u.Int(3));
+  t.state = u.Text(4);
+  t.attempts = static_cast<uint32_t>(u.Int(5));
+  t.reason = u.Text(6);
+  t.exit_code = static_cast<int>(u.Int(7));
+  t.signal = static_cast<int>(u.Int(8));
+  t.detail = u.Text(9);
+  t.wall_us = u.Int(10);
+  t.result_json = u.Text(11);
+  t.worker = u.Text(12);
+  t.started_ms = u.Int(13);
+  t.finished_ms = u.Int(14);
+  t.pending_reason = u.Text(15);
+  return t;
+}
+
+void BindOutcome(Statement::Use& u, const AttemptOutcome& o, bool finished) {
+  u.Bind(9, finished ? ReasonName(o.reason) : std::string_view());
+  u.Bind(10, o.exit_code).Bind(11, o.signal).Bind(12, o.message);
+  u.Bind(13, Micros(o.wall)).Bind(14, Micros(o.cpu_user)).Bind(15, Micros(o.cpu_sys));
+  u.Bind(16, o.max_rss_kb)
+      .Bind(17, AsStored(o.out.bytes))
+      .Bind(18, AsStored(o.out.dropped));
+  u.Bind(19, AsStored(o.err.bytes))
+      .Bind(20, AsStored(o.err.dropped))
+      .Bind(21, o.result_json);
+}
+
+AttemptRecord ReadAttempt(const Statement::Use& u) {
+  AttemptRecord a;
+  a.id = FromStored(u.Int(0));
+  a.job_id = u.Text(1);
+  a.task = u.Text(2);
+  a.number = static_cast<uint32_t>(u.Int(3));
+  a.worker = u.Text(4);
+  a.finished = u.Int(5) != 0;
+  a.started_ms = u.Int(6);
+  a.finished_ms = u.Int(7);
+  AttemptOutcome& o = a.outcome;
+  std::string reason = u.Text(8);
+  if (!reason.empty()) {
+    // A name this drover does not know can only come from a hand-edited
+    // file; keep the row readable and say what was there.
+    std::optional<FailureReason> parsed = ParseReason(reason);
+    o.reason = parsed.value_or(FailureReason::kInternal);
+    if (!parsed) o.message = "unknown failure reason \"" + reason + "\": ";
+  }
+  o.exit_code = static_cast<int>(u.Int(9));
+  o.signal = static_cast<int>(u.Int(10));
+  o.message += u.Text(11);
+  o.wall = FromMicros(u.Int(12));
+  o.cpu_user = FromMicros(u.Int(13));
+  o.cpu_sys = FromMicros(u.Int(14));
+  o.max_rss_kb = u.Int(15);
+  o.out.bytes = FromStored(u.Int(16));
+  o.out.dropped = FromStored(u.Int(17));
+  o.err.bytes = FromStored(u.Int(18));
+  o.err.dropped = FromStored(u.Int(19));
+  o.result_json = u.Text(20);
+  return a;
+}
+
+}  // namespace drover::store

@@ -1,0 +1,81 @@
+// The mapping between the store's records and the columns of its tables:
+// column lists in the order the Bind*/Read* functions use them, and the SQL
+// that is built from them. Internal to core/store.
+#ifndef DROVER_CORE_STORE_ROWS_H_
+#define DROVER_CORE_STORE_ROWS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+
+#include "core/base/clock.h"
+#include "core/base/outcome.h"
+#include "core/store/sqlite_util.h"
+#include "core/store/store.h"
+
+namespace drover::store {
+
+// Column lists, in the order the Bind*/Read* functions below use them.
+inline constexpr std::string_view kJobCols =
+    "id, name, spec_file, spec_text, cwd, state, priority, created_ms, finished_ms";
+inline constexpr std::string_view kTaskCols =
+    "job_id, name, idx, fingerprint, state, attempts, reason, exit_code, signal, detail, "
+    "wall_us, result_json, worker, started_ms, finished_ms, pending_reason";
+inline constexpr int kTaskParams = 16;  // columns in kTaskCols
+// InsertJob and ReplaceTasks write task rows kTaskChunk per statement: the
+// per-statement cost (step, statement journal, reset) was a third of
+// inserting a 100,000-task job one row at a time. 62 rows are 992
+// parameters, under the 999 that SQLite builds before 3.32 allow.
+inline constexpr size_t kTaskChunk = 62;
+// What UpdateTask writes: the task's progress, not idx and fingerprint,
+// which only a spec change (ReplaceTasks) alters. Leaving idx out of the SET
+// spares the tasks_by_index update that otherwise doubled UpdateTask's cost.
+inline constexpr std::string_view kTaskProgressSet =
+    "state = ?5, attempts = ?6, reason = ?7, exit_code = ?8, signal = ?9, detail = ?10, "
+    "wall_us = ?11, result_json = ?12, worker = ?13, started_ms = ?14, finished_ms = "
+    "?15, "
+    "pending_reason = ?16";
+inline constexpr std::string_view kAttemptCols =
+    "id, job_id, task, number, worker, finished, started_ms, finished_ms, reason, "
+    "exit_code, "
+    "signal, message, wall_us, cpu_user_us, cpu_sys_us, max_rss_kb, stdout_bytes, "
+    "stdout_dropped, stderr_bytes, stderr_dropped, result_json";
+inline constexpr std::string_view kAttemptValues =
+    "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+    "?19, "
+    "?20, ?21";
+// The outcome columns, ?9..?21 as in kAttemptCols.
+inline constexpr std::string_view kOutcomeSet =
+    "reason = ?9, exit_code = ?10, signal = ?11, message = ?12, wall_us = ?13, "
+    "cpu_user_us = ?14, cpu_sys_us = ?15, max_rss_kb = ?16, stdout_bytes = ?17, "
+    "stdout_dropped = ?18, stderr_bytes = ?19, stderr_dropped = ?20, result_json = ?21";
+
+std::string Sql(std::initializer_list<std::string_view> parts);
+
+// INSERT of `rows` task rows (?1..?16 for the first, ?17..?32 for the
+// second, ...); with `upsert`, an existing (job_id, name) row is updated to
+// the new values instead of failing.
+std::string InsertTasksSql(size_t rows, bool upsert);
+
+// uint64 values (ids, fingerprints, byte counts) are stored as the int64
+// with the same bits; the cast back restores them exactly.
+inline int64_t AsStored(uint64_t v) { return static_cast<int64_t>(v); }
+inline uint64_t FromStored(int64_t v) { return static_cast<uint64_t>(v); }
+
+// Binds kJobCols to ?1..?9.
+void BindJob(Statement::Use& u, const JobRecord& j);
+JobRecord ReadJob(const Statement::Use& u);
+// Binds kTaskCols to ?base+1 .. ?base+16, with `job_id` for the job_id column.
+void BindTask(Statement::Use& u, int base, const std::string& job_id,
+              const TaskRecord& t);
+TaskRecord ReadTask(const Statement::Use& u);
+// Binds the outcome columns, ?9..?21 of kAttemptCols. An unfinished
+// attempt stores reason '' rather than "ok".
+void BindOutcome(Statement::Use& u, const AttemptOutcome& o, bool finished);
+AttemptRecord ReadAttempt(const Statement::Use& u);
+
+}  // namespace drover::store
+
+#endif  // DROVER_CORE_STORE_ROWS_H_

@@ -1,0 +1,212 @@
+#include "core/store/schema.h"
+
+#include <array>
+#include <cstdio>
+#include <string_view>
+
+#include "core/store/sqlite_util.h"
+
+namespace drover::store {
+namespace {
+
+struct Migration {
+  int version;  // user_version after this migration
+  const char* sql;
+};
+
+// Append only. A released migration is never edited: a database that ran it
+// must end up with the same schema as one created afresh (docs/state.md).
+constexpr std::array<Migration, kSchemaVersion> kMigrations = {{
+    {1, R"sql(
+CREATE TABLE jobs (
+  id          TEXT PRIMARY KEY NOT NULL,
+  name        TEXT NOT NULL,
+  spec_file   TEXT NOT NULL DEFAULT '',
+  spec_text   TEXT NOT NULL DEFAULT '',
+  cwd         TEXT NOT NULL DEFAULT '',
+  state       TEXT NOT NULL,
+  priority    INTEGER NOT NULL DEFAULT 0,
+  created_ms  INTEGER NOT NULL,
+  finished_ms INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX jobs_by_created ON jobs (created_ms, id);
+CREATE INDEX jobs_by_name ON jobs (name, created_ms, id);
+CREATE INDEX jobs_by_state ON jobs (state, created_ms);
+
+CREATE TABLE tasks (
+  job_id         TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  name           TEXT NOT NULL,
+  idx            INTEGER NOT NULL,
+  fingerprint    INTEGER NOT NULL,
+  state          TEXT NOT NULL,
+  attempts       INTEGER NOT NULL DEFAULT 0,
+  reason         TEXT NOT NULL DEFAULT '',
+  exit_code      INTEGER NOT NULL DEFAULT -1,
+  signal         INTEGER NOT NULL DEFAULT 0,
+  detail         TEXT NOT NULL DEFAULT '',
+  wall_us        INTEGER NOT NULL DEFAULT 0,
+  result_json    TEXT NOT NULL DEFAULT '',
+  worker         TEXT NOT NULL DEFAULT '',
+  started_ms     INTEGER NOT NULL DEFAULT 0,
+  finished_ms    INTEGER NOT NULL DEFAULT 0,
+  pending_reason TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (job_id, name)
+);
+CREATE INDEX tasks_by_index ON tasks (job_id, idx);
+
+CREATE TABLE attempts (
+  id             INTEGER PRIMARY KEY NOT NULL,
+  job_id         TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  task           TEXT NOT NULL,
+  number         INTEGER NOT NULL,
+  worker         TEXT NOT NULL DEFAULT '',
+  finished       INTEGER NOT NULL DEFAULT 0,
+  started_ms     INTEGER NOT NULL DEFAULT 0,
+  finished_ms    INTEGER NOT NULL DEFAULT 0,
+  reason         TEXT NOT NULL DEFAULT '',
+  exit_code      INTEGER NOT NULL DEFAULT -1,
+  signal         INTEGER NOT NULL DEFAULT 0,
+  message        TEXT NOT NULL DEFAULT '',
+  wall_us        INTEGER NOT NULL DEFAULT 0,
+  cpu_user_us    INTEGER NOT NULL DEFAULT 0,
+  cpu_sys_us     INTEGER NOT NULL DEFAULT 0,
+  max_rss_kb     INTEGER NOT NULL DEFAULT 0,
+  stdout_bytes   INTEGER NOT NULL DEFAULT 0,
+  stdout_dropped INTEGER NOT NULL DEFAULT 0,
+  stderr_bytes   INTEGER NOT NULL DEFAULT 0,
+  stderr_dropped INTEGER NOT NULL DEFAULT 0,
+  result_json    TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX attempts_by_task ON attempts (job_id, task, number);
+CREATE INDEX attempts_unfinished ON attempts (id) WHERE finished = 0;
+)sql"},
+}};
+
+Result<int64_t> ReadInt(sqlite3* db, const char* sql, std::string_view op) {
+  Statement s;
+  DROVER_RETURN_IF_ERROR(s.Prepare(db, sql, std::string(op)));
+  Statement::Use use(s);
+  Result<bool> row = use.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return Internal(std::string(op) + ": no row");
+  return use.Int(0);
+}
+
+struct Header {
+  int64_t application_id = 0;
+  int64_t user_version = 0;
+  int64_t objects = 0;  // tables, indexes, views, triggers
+};
+
+Result<Header> ReadHeader(sqlite3* db, const std::string& db_path) {
+  Header h;
+  // The first read of page 1: a file that is not SQLite fails here, before
+  // anything has been written to it.
+  Result<int64_t> app = ReadInt(db, "PRAGMA application_id", "read application_id");
+  if (!app.ok() && app.status().code() == StatusCode::kFailedPrecondition) {
+    return FailedPrecondition(db_path + ": not a drover state database (" +
+                              app.status().message() +
+                              "); move it away or choose another state directory");
+  }
+  if (!app.ok()) return app.status().WithContext(db_path);
+  h.application_id = *app;
+  Result<int64_t> version = ReadInt(db, "PRAGMA user_version", "read user_version");
+  if (!version.ok()) return version.status().WithContext(db_path);
+  h.user_version = *version;
+  Result<int64_t> objects =
+      ReadInt(db, "SELECT count(*) FROM sqlite_schema", "count schema objects");
+  if (!objects.ok()) return objects.status().WithContext(db_path);
+  h.objects = *objects;
+  return h;
+}
+
+// Whether the file may be used: ours and not from a newer drover, or an
+// empty SQLite file that is ours to initialise.
+Status CheckHeader(const Header& h, const std::string& db_path) {
+  bool empty = h.application_id == 0 && h.user_version == 0 && h.objects == 0;
+  if (h.application_id != kApplicationId && !empty) {
+    char id[16];
+    std::snprintf(
+        id, sizeof id, "0x%08llx",
+        static_cast<unsigned long long>(static_cast<uint32_t>(h.application_id)));
+    return FailedPrecondition(
+        db_path + ": a SQLite database of another application (application_id " + id +
+        ", drover's is 0x44525652), not a drover state database; move it away or "
+        "choose another state directory");
+  }
+  if (h.user_version > kSchemaVersion) {
+    return FailedPrecondition(
+        db_path + ": schema version " + std::to_string(h.user_version) +
+        " was written by a newer drover; this drover knows versions up to " +
+        std::to_string(kSchemaVersion) +
+        ". Use a newer drover or another state directory");
+  }
+  return Status::Ok();
+}
+
+Status Migrate(sqlite3* db, const std::string& db_path) {
+  // IMMEDIATE takes the write lock first, so the header read below is the
+  // one the migrations apply to even if another process raced us here.
+  DROVER_RETURN_IF_ERROR(
+      ExecSql(db, "BEGIN IMMEDIATE", "begin migration").WithContext(db_path));
+  auto fail = [&](const Status& s) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    return s;
+  };
+  Result<Header> h = ReadHeader(db, db_path);
+  if (!h.ok()) return fail(h.status());
+  Status checked = CheckHeader(*h, db_path);
+  if (!checked.ok()) return fail(checked);
+  for (const Migration& m : kMigrations) {
+    if (m.version <= h->user_version) continue;
+    Status s =
+        ExecSql(db, m.sql, "migration to schema version " + std::to_string(m.version));
+    if (!s.ok()) return fail(s.WithContext(db_path));
+  }
+  std::string stamp = "PRAGMA application_id = " + std::to_string(kApplicationId) +
+                      "; PRAGMA user_version = " + std::to_string(kSchemaVersion);
+  Status s = ExecSql(db, stamp.c_str(), "set schema version");
+  if (!s.ok()) return fail(s.WithContext(db_path));
+  s = ExecSql(db, "COMMIT", "commit migration");
+  if (!s.ok()) return fail(s.WithContext(db_path));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<int> PrepareDatabase(sqlite3* db, const std::string& db_path) {
+  int rc = sqlite3_busy_timeout(db, 5000);
+  if (rc != SQLITE_OK) return SqliteError(db, rc, db_path + ": set busy timeout");
+
+  Result<Header> h = ReadHeader(db, db_path);
+  if (!h.ok()) return h.status();
+  DROVER_RETURN_IF_ERROR(CheckHeader(*h, db_path));
+
+  // journal_mode answers with the mode in force; anything but "wal" means
+  // the file system cannot do WAL (no shared memory), which the concurrent
+  // reader/writer design relies on.
+  {
+    Statement s;
+    DROVER_RETURN_IF_ERROR(s.Prepare(db, "PRAGMA journal_mode = WAL", "set journal_mode")
+                               .WithContext(db_path));
+    Statement::Use use(s);
+    Result<bool> row = use.Step();
+    if (!row.ok()) return row.status().WithContext(db_path);
+    std::string mode = *row ? use.Text(0) : std::string();
+    if (mode != "wal") {
+      return IoError(db_path + ": cannot use WAL journal mode (got \"" + mode +
+                     "\"); put the state directory on a local file system");
+    }
+  }
+  DROVER_RETURN_IF_ERROR(
+      ExecSql(db, "PRAGMA synchronous = NORMAL", "set synchronous").WithContext(db_path));
+  DROVER_RETURN_IF_ERROR(
+      ExecSql(db, "PRAGMA foreign_keys = ON", "set foreign_keys").WithContext(db_path));
+
+  if (h->application_id != kApplicationId || h->user_version < kSchemaVersion) {
+    DROVER_RETURN_IF_ERROR(Migrate(db, db_path));
+  }
+  return kSchemaVersion;
+}
+
+}  // namespace drover::store
