@@ -351,6 +351,12 @@ void Worker::Loop::HandleDispatch(const Message& m) {
   a.task = d->task();
   a.number = d->attempt();
   a.argv.assign(d->argv().begin(), d->argv().end());
+  // What every task can read about itself, like Slurm's SLURM_JOB_ID; the
+  // task's own env comes after, so a spec may override them.
+  a.env.emplace_back("DROVER_JOB_ID", d->job_id());
+  a.env.emplace_back("DROVER_TASK", d->task());
+  a.env.emplace_back("DROVER_ATTEMPT", std::to_string(d->attempt()));
+  a.env.emplace_back("DROVER_WORKER", options_.name);
   for (const auto& e : d->env()) a.env.emplace_back(e.name(), e.value());
   a.cwd = d->cwd();
   a.timeout = std::chrono::milliseconds(d->timeout_ms());

@@ -1,0 +1,199 @@
+// The plain-data half of core/spec: error formatting, fingerprints, and the
+// duration and size grammars. The YAML half is in loader.cc.
+#include "core/spec/job_spec.h"
+
+#include <algorithm>
+#include <cctype>
+#include <limits>
+
+namespace drover::spec {
+namespace {
+
+// FNV-1a, 64-bit (http://www.isthe.com/chongo/tech/comp/fnv/). Chosen for
+// being tiny, fast on short inputs and fully specified: a fingerprint must
+// not change between builds, compilers or hosts (std::hash may).
+class Fnv1a64 {
+ public:
+  void Bytes(std::string_view bytes) {
+    for (unsigned char c : bytes) {
+      hash_ ^= c;
+      hash_ *= 0x100000001b3ull;
+    }
+  }
+  // Integers are fed as 8 little-endian bytes whatever the host's order.
+  void U64(uint64_t v) {
+    for (int i = 0; i < 8; ++i) {
+      const char byte = static_cast<char>((v >> (8 * i)) & 0xFF);
+      Bytes(std::string_view(&byte, 1));
+    }
+  }
+  void I64(int64_t v) { U64(static_cast<uint64_t>(v)); }
+  // Length-prefixed, so that {"ab", "c"} and {"a", "bc"} differ.
+  void Str(std::string_view s) {
+    U64(s.size());
+    Bytes(s);
+  }
+  uint64_t value() const { return hash_; }
+
+ private:
+  uint64_t hash_ = 0xcbf29ce484222325ull;
+};
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+}  // namespace
+
+std::string SpecError::ToString() const {
+  std::string out = where.file;
+  if (where.line > 0) {
+    out += ":" + std::to_string(where.line);
+    if (where.column > 0) out += ":" + std::to_string(where.column);
+  }
+  if (!out.empty()) out += ": ";
+  out += message;
+  return out;
+}
+
+// The canonical encoding, version 1 (changing it re-runs every task on the
+// next --resume, so only ever append a new version):
+//   u64 1 (the encoding version)
+//   u64 argc, then each argv element as u64 length + bytes
+//   u64 shell (0 or 1)
+//   u64 env count, then each (name, value) sorted by name, as two strings
+//   string cwd, string backend
+//   u64 has_timeout (0 or 1), i64 timeout in ns (0 when none)
+//   i64 kill_grace in ns, u64 output_limit
+// where u64/i64 are 8 little-endian bytes and a string is u64 length + bytes.
+// Retries and backoff are left out on purpose: they decide how often a task
+// is tried, not what it does, so changing them must not re-run it.
+uint64_t TaskSpec::Fingerprint() const {
+  Fnv1a64 h;
+  h.U64(1);
+  h.U64(argv.size());
+  for (const std::string& arg : argv) h.Str(arg);
+  h.U64(shell ? 1 : 0);
+  std::vector<const std::pair<std::string, std::string>*> sorted_env;
+  sorted_env.reserve(env.size());
+  for (const auto& kv : env) sorted_env.push_back(&kv);
+  std::stable_sort(sorted_env.begin(), sorted_env.end(),
+                   [](const auto* a, const auto* b) { return a->first < b->first; });
+  h.U64(sorted_env.size());
+  for (const auto* kv : sorted_env) {
+    h.Str(kv->first);
+    h.Str(kv->second);
+  }
+  h.Str(cwd);
+  h.Str(backend);
+  h.U64(timeout.has_value() ? 1 : 0);
+  h.I64(timeout.has_value() ? timeout->count() : 0);
+  h.I64(kill_grace.count());
+  h.U64(output_limit);
+  return h.value();
+}
+
+std::optional<uint32_t> JobSpec::Find(std::string_view task_name) const {
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    if (tasks[i].name == task_name) return static_cast<uint32_t>(i);
+  }
+  return std::nullopt;
+}
+
+// duration = component+ ; component = digits ["." digits] unit ;
+// unit = "h" | "m" | "s" | "ms". A fraction is exact to the nanosecond.
+std::optional<Duration> ParseDuration(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  int64_t total = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (!std::isdigit(static_cast<unsigned char>(text[i]))) return std::nullopt;
+    int64_t whole = 0;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+      if (__builtin_mul_overflow(whole, 10, &whole) ||
+          __builtin_add_overflow(whole, text[i] - '0', &whole)) {
+        return std::nullopt;
+      }
+      ++i;
+    }
+    std::string_view fraction;
+    if (i < text.size() && text[i] == '.') {
+      const size_t start = ++i;
+      while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+      fraction = text.substr(start, i - start);
+      if (fraction.empty()) return std::nullopt;
+    }
+    const std::string_view rest = text.substr(i);
+    int64_t unit = 0;
+    if (StartsWith(rest, "ms")) {
+      unit = 1'000'000;
+      i += 2;
+    } else if (StartsWith(rest, "s")) {
+      unit = 1'000'000'000;
+      i += 1;
+    } else if (StartsWith(rest, "m")) {
+      unit = 60'000'000'000;
+      i += 1;
+    } else if (StartsWith(rest, "h")) {
+      unit = 3'600'000'000'000;
+      i += 1;
+    } else {
+      return std::nullopt;  // a bare number has no unit: "30" is refused
+    }
+    int64_t ns = 0;
+    if (__builtin_mul_overflow(whole, unit, &ns)) return std::nullopt;
+    // Every unit is a multiple of 10^6 ns, so dividing the scale by ten per
+    // digit stays exact down to the nanosecond; finer digits are dropped.
+    int64_t scale = unit;
+    for (char digit : fraction) {
+      scale /= 10;
+      if (__builtin_add_overflow(ns, (digit - '0') * scale, &ns)) return std::nullopt;
+    }
+    if (ns > kMax - total) return std::nullopt;
+    total += ns;
+  }
+  return Duration(total);
+}
+
+std::optional<uint64_t> ParseSize(std::string_view text) {
+  size_t i = 0;
+  uint64_t number = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+    if (__builtin_mul_overflow(number, 10u, &number) ||
+        __builtin_add_overflow(number, static_cast<unsigned>(text[i] - '0'), &number)) {
+      return std::nullopt;
+    }
+    ++i;
+  }
+  if (i == 0) return std::nullopt;
+  // "8 MiB" reads naturally too; a trailing space alone is not a unit.
+  if (i + 1 < text.size() && text[i] == ' ') ++i;
+  std::string unit;
+  for (; i < text.size(); ++i) {
+    unit.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(text[i]))));
+  }
+  struct Unit {
+    const char* name;
+    uint64_t factor;
+  };
+  static constexpr Unit kUnits[] = {
+      {"", 1},           {"b", 1},
+      {"kb", 1000},      {"kib", 1ull << 10},
+      {"mb", 1000'000},  {"mib", 1ull << 20},
+      {"gb", 1000'000'000}, {"gib", 1ull << 30},
+      {"tb", 1000'000'000'000}, {"tib", 1ull << 40},
+  };
+  for (const Unit& u : kUnits) {
+    if (unit != u.name) continue;
+    uint64_t bytes = 0;
+    if (__builtin_mul_overflow(number, u.factor, &bytes) ||
+        bytes > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return std::nullopt;
+    }
+    return bytes;
+  }
+  return std::nullopt;
+}
+
+}  // namespace drover::spec

@@ -54,7 +54,7 @@ struct TaskSpec {
   Duration kill_grace = std::chrono::seconds(5);  // TERM -> KILL grace
   int retries = 0;                      // extra attempts after the first
   Duration retry_backoff = std::chrono::seconds(1);     // first delay
-  Duration retry_backoff_max = std::chrono::seconds(60);
+  Duration retry_backoff_max = std::chrono::seconds(60);  // or retry_backoff if longer
   uint64_t output_limit = 8ull << 20;   // bytes kept per stream (the tail)
 
   // Indices into JobSpec::tasks of the instances this one waits for. A
@@ -86,6 +86,11 @@ struct JobSpec {
 struct LoadOptions {
   // A job whose matrices expand to more instances than this is refused.
   uint64_t max_instances = 100'000;
+  // A job with more dependency edges between instances than this is
+  // refused. A matrix task that needs another matrix task needs every one
+  // of its instances, so two large matrices multiply; this bounds the
+  // memory the expanded `needs` lists take (4 bytes an edge).
+  uint64_t max_edges = 10'000'000;
 };
 
 struct LoadResult {
@@ -102,8 +107,14 @@ LoadResult LoadString(std::string_view text, std::string file,
 LoadResult LoadFile(const std::filesystem::path& path,
                     const LoadOptions& options = {});
 
-// Parses "500ms", "30s", "5m", "1h", "1m30s" ("0" is not a duration).
+// Parses "500ms", "30s", "5m", "1h", "1m30s", "1.5s" ("0" is not a
+// duration: a bare number has no unit).
 std::optional<Duration> ParseDuration(std::string_view text);
+
+// Parses a byte count: "1048576", "64KiB", "8MiB", "1GiB", "10MB" (KB, MB,
+// GB, TB are powers of 1000; KiB, MiB, GiB, TiB powers of 1024; units are
+// case-insensitive, "B" is bytes). Nullopt when malformed or over 2^63.
+std::optional<uint64_t> ParseSize(std::string_view text);
 
 }  // namespace drover::spec
 

@@ -1,0 +1,105 @@
+// LoadString / LoadFile: bytes -> UTF-8 check -> yaml-cpp -> RawJob
+// (yaml_reader.cc, task_reader.cc) -> graph checks (graph.cc) -> JobSpec
+// (expand.cc). yaml-cpp's exceptions stop in yaml_doc.cc.
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "core/spec/job_spec.h"
+#include "core/spec/raw_job.h"
+#include "core/spec/text.h"
+#include "core/spec/yaml_doc.h"
+#include "core/spec/yaml_reader.h"
+
+namespace drover::spec {
+namespace {
+
+using internal::ErrorSink;
+using internal::Pos;
+
+std::string HexByte(unsigned char c) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  return std::string("0x") + kHex[c >> 4] + kHex[c & 0xF];
+}
+
+std::string DefaultName(const std::string& file) {
+  std::string stem = std::filesystem::path(file).stem().string();
+  return stem.empty() ? "job" : stem;
+}
+
+LoadResult Finish(ErrorSink* errors) {
+  LoadResult result;
+  result.errors = errors->Take();
+  return result;
+}
+
+}  // namespace
+
+LoadResult LoadString(std::string_view text, std::string file, const LoadOptions& options) {
+  ErrorSink errors(file);
+  if (text.size() >= internal::YamlDoc::kNoOffset) {  // offsets are 32-bit
+    errors.Add(Pos{}, "the file is too large (4 GiB or more)");
+    return Finish(&errors);
+  }
+
+  // yaml-cpp reads invalid UTF-8 without complaint, so check first, and
+  // point at the byte an editor would show as broken.
+  const size_t bad = internal::FindInvalidUtf8(text);
+  if (bad != std::string_view::npos) {
+    const internal::TextIndex index(text);
+    errors.Add(Pos{index.Line(bad), index.Column(bad)},
+               "the file is not valid UTF-8 (byte " +
+                   HexByte(static_cast<unsigned char>(text[bad])) + ")");
+    return Finish(&errors);
+  }
+  const size_t bom = text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;
+  internal::YamlReader reader(text, bom, &errors);
+
+  internal::YamlParse parsed = internal::ParseYaml(text);
+  if (parsed.failed) {
+    errors.Add(reader.At(parsed.error_offset), "not valid YAML: " + parsed.error);
+    return Finish(&errors);
+  }
+  if (!parsed.doc) {
+    errors.Add(Pos{1, 1}, "the file is empty: a job needs 'version: 1' and 'tasks'");
+    return Finish(&errors);
+  }
+  if (parsed.second_document != internal::YamlDoc::kNoOffset) {
+    errors.Add(reader.At(parsed.second_document),
+               "a job file holds one YAML document; this is a second one");
+  }
+  internal::RawJob job;
+  reader.ReadJob(parsed.doc->root(), &job);
+  parsed.doc.reset();  // the tree is not needed for expansion: free it first
+  if (job.name.empty()) job.name = DefaultName(file);
+
+  internal::CheckGraph(&job, options, &errors);
+  if (!errors.empty()) return Finish(&errors);
+  LoadResult result;
+  result.spec = internal::Expand(std::move(job), file);
+  return result;
+}
+
+LoadResult LoadFile(const std::filesystem::path& path, const LoadOptions& options) {
+  const std::string file = path.string();
+  std::string text;
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(file.c_str(), "rb"),
+                                                     &std::fclose);
+  int err = f ? 0 : errno;
+  if (f) {
+    errno = 0;
+    char buffer[64 * 1024];
+    size_t n = 0;
+    while ((n = std::fread(buffer, 1, sizeof buffer, f.get())) > 0) text.append(buffer, n);
+    if (std::ferror(f.get())) err = errno != 0 ? errno : EIO;
+  }
+  if (err != 0) {
+    ErrorSink errors(file);
+    errors.Add(Pos{}, std::string("cannot read the file: ") + std::strerror(err));
+    return Finish(&errors);
+  }
+  return LoadString(text, file, options);
+}
+
+}  // namespace drover::spec

@@ -1,0 +1,111 @@
+// Matrix expansion: RawJob -> JobSpec. Runs only on a job without errors.
+// Linear in the output: every instance is built once, in place, and the
+// values it shares with its siblings are computed once per task.
+#include <algorithm>
+
+#include "core/spec/raw_job.h"
+
+namespace drover::spec::internal {
+namespace {
+
+std::string Instantiate(const Template& t, const std::vector<const std::string*>& values) {
+  return t.constant() ? t.text() : t.Render(values);
+}
+
+}  // namespace
+
+JobSpec Expand(RawJob&& job, const std::string& file) {
+  JobSpec spec;
+  spec.name = std::move(job.name);
+  spec.file = file;
+  spec.fail_fast = job.fail_fast;
+  spec.priority = job.priority;
+
+  // Instances of task i are spec.tasks[first[i] .. first[i] + count[i]).
+  std::vector<uint32_t> first(job.tasks.size());
+  std::vector<uint32_t> count(job.tasks.size());
+  uint64_t total = 0;
+  for (size_t i = 0; i < job.tasks.size(); ++i) {
+    first[i] = static_cast<uint32_t>(total);
+    count[i] = static_cast<uint32_t>(job.tasks[i].instances);
+    total += job.tasks[i].instances;
+  }
+  spec.tasks.reserve(total);
+
+  for (RawTask& task : job.tasks) {
+    TaskSpec proto;
+    proto.base_name = task.name;
+    proto.backend = task.backend;
+    proto.shell = task.shell;
+    proto.timeout = task.timeout;
+    proto.kill_grace = task.kill_grace;
+    proto.retries = task.retries;
+    proto.retry_backoff = task.retry_backoff;
+    // Delays double from retry_backoff; a first delay above the usual cap
+    // raises the cap rather than being cut short by it.
+    proto.retry_backoff_max = std::max(proto.retry_backoff_max, proto.retry_backoff);
+    proto.output_limit = task.output_limit;
+    for (const NeedRef& need : task.needs) {
+      for (uint32_t k = 0; k < count[need.target]; ++k) {
+        proto.needs.push_back(first[need.target] + k);
+      }
+    }
+    proto.where.file = file;
+    proto.where.line = task.where.line;
+    proto.where.column = task.where.column;
+
+    const size_t keys = task.matrix_keys.size();
+    std::vector<size_t> odometer(keys, 0);
+    std::vector<const std::string*> values(keys);
+    for (size_t k = 0; k < keys; ++k) values[k] = &task.matrix_values[k][0];
+
+    for (uint64_t n = 0; n < task.instances; ++n) {
+      const bool last = n + 1 == task.instances;
+      // The last instance takes the prototype's buffers instead of copying.
+      TaskSpec instance = last ? std::move(proto) : proto;
+      if (keys == 0) {
+        instance.name = task.name;
+      } else {
+        size_t size = task.name.size() + 2;
+        for (size_t k = 0; k < keys; ++k) {
+          size += task.matrix_keys[k].size() + values[k]->size() + 2;
+        }
+        instance.name.reserve(size);
+        instance.name = task.name;
+        instance.name += '[';
+        instance.matrix.reserve(keys);
+        for (size_t k = 0; k < keys; ++k) {
+          if (k > 0) instance.name += ',';
+          instance.name += task.matrix_keys[k];
+          instance.name += '=';
+          instance.name += *values[k];
+          instance.matrix.emplace_back(task.matrix_keys[k], *values[k]);
+        }
+        instance.name += ']';
+      }
+      instance.argv.reserve(task.argv.size());
+      for (const Template& arg : task.argv) instance.argv.push_back(Instantiate(arg, values));
+      instance.env.reserve(task.env.size());
+      for (const auto& [name, value] : task.env) {
+        instance.env.emplace_back(name, Instantiate(value, values));
+      }
+      instance.cwd = Instantiate(task.cwd, values);
+      spec.tasks.push_back(std::move(instance));
+
+      // Advance: the last key varies fastest, like nested loops written in
+      // key order.
+      for (size_t k = keys; k-- > 0;) {
+        if (++odometer[k] < task.matrix_values[k].size()) {
+          values[k] = &task.matrix_values[k][odometer[k]];
+          break;
+        }
+        odometer[k] = 0;
+        values[k] = &task.matrix_values[k][0];
+      }
+    }
+    task = RawTask();  // done with it: keep the peak low on large files
+  }
+  return spec;
+}
+
+}  // namespace drover::spec::internal

@@ -1,0 +1,89 @@
+// YamlDoc: a parsed YAML document as a compact, read-only tree.
+//
+// Built from yaml-cpp's parser events rather than with YAML::Load: a
+// YAML::Node costs some 300 bytes and a shared_ptr per value, which made a
+// 100,000-task file take ~300 MB and seconds to load. Here a value is 16
+// bytes plus its text. Aliases (*x) share the anchored node; nothing is
+// copied. yaml_doc.cc is the only file of drover that includes yaml-cpp.
+#ifndef DROVER_CORE_SPEC_YAML_DOC_H_
+#define DROVER_CORE_SPEC_YAML_DOC_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace drover::spec::internal {
+
+class YamlDoc {
+ public:
+  enum class Kind : uint8_t { kNull, kScalar, kSequence, kMap };
+  static constexpr uint32_t kNoOffset = UINT32_MAX;
+
+ private:
+  struct Rec {
+    Kind kind = Kind::kNull;
+    uint32_t offset = kNoOffset;
+    uint32_t first = 0;  // scalar: index in scalars_; container: in children_
+    uint32_t count = 0;  // container: items, or pairs of a map
+  };
+
+ public:
+  // A value in the document: a cheap handle, valid while its YamlDoc lives.
+  class Node {
+   public:
+    Kind kind() const { return rec().kind; }
+    // Null covers `key:` with nothing after it, `~` and a plain `null`.
+    bool IsNull() const { return kind() == Kind::kNull; }
+    bool IsScalar() const { return kind() == Kind::kScalar; }
+    bool IsSequence() const { return kind() == Kind::kSequence; }
+    bool IsMap() const { return kind() == Kind::kMap; }
+    // The text as written (without quotes); empty unless a scalar.
+    const std::string& Scalar() const;
+    // Items of a sequence, pairs of a map, 0 for anything else.
+    size_t size() const { return IsSequence() || IsMap() ? rec().count : 0; }
+    Node Item(size_t i) const { return Child(i); }       // sequence item i
+    Node Key(size_t i) const { return Child(2 * i); }    // map pair i
+    Node Value(size_t i) const { return Child(2 * i + 1); }
+    // Byte offset where the value starts in the parsed text (yaml-cpp skips
+    // a byte order mark before counting), or kNoOffset.
+    uint32_t offset() const { return rec().offset; }
+
+   private:
+    friend class YamlDoc;
+    Node(const YamlDoc* doc, uint32_t index) : doc_(doc), index_(index) {}
+    const Rec& rec() const { return doc_->nodes_[index_]; }
+    Node Child(size_t i) const {
+      return Node(doc_, doc_->children_[rec().first + static_cast<uint32_t>(i)]);
+    }
+
+    const YamlDoc* doc_;
+    uint32_t index_;
+  };
+
+  Node root() const { return Node(this, root_); }
+
+ private:
+  friend class DocBuilder;
+
+  std::vector<Rec> nodes_;
+  std::vector<uint32_t> children_;  // a map's are key, value, key, value, ...
+  std::vector<std::string> scalars_;
+  uint32_t root_ = 0;
+};
+
+struct YamlParse {
+  std::optional<YamlDoc> doc;        // the first document; none if the text has none
+  uint32_t second_document = YamlDoc::kNoOffset;  // where a second one starts
+  bool failed = false;               // not YAML: then `error` and `error_offset`
+  std::string error;
+  uint32_t error_offset = YamlDoc::kNoOffset;
+};
+
+// Parses `text`. Never throws: yaml-cpp's exceptions become `failed`.
+YamlParse ParseYaml(std::string_view text);
+
+}  // namespace drover::spec::internal
+
+#endif  // DROVER_CORE_SPEC_YAML_DOC_H_

@@ -1,0 +1,352 @@
+// YamlReader, part one: maps, typed values, the top level, `defaults` and
+// the settings a task shares with it. Tasks themselves: task_reader.cc.
+#include "core/spec/yaml_reader.h"
+
+#include <algorithm>
+#include <limits>
+#include <unordered_map>
+
+#include "core/spec/text.h"
+
+namespace drover::spec::internal {
+namespace {
+
+// The reserved top-level keys belong to backends that are designed (see
+// DESIGN.md) but not built: say so, rather than "unknown key".
+constexpr PlannedKey kPlannedTopKeys[] = {
+    {"services", "cluster"}, {"pools", "fork"}, {"plugins", "threads"}};
+
+constexpr std::string_view kBackends[] = {"spawn", "fork", "threads", "cluster"};
+
+constexpr PlannedKey kPlannedTaskKeys[] = {
+    {"pool", "fork"},      {"message", "fork"},     {"fn", "threads"},
+    {"args", "threads"},   {"service", "cluster"}, {"request", "cluster"}};
+
+}  // namespace
+
+std::string Got(const YNode& node) {
+  switch (node.kind()) {
+    case YamlDoc::Kind::kScalar:
+      return "got " + Quoted(node.Scalar());
+    case YamlDoc::Kind::kSequence:
+      return "got a list";
+    case YamlDoc::Kind::kMap:
+      return "got a map";
+    case YamlDoc::Kind::kNull:
+      break;
+  }
+  return "got nothing";
+}
+
+const PlannedKey* FindPlannedTaskKey(std::string_view key) {
+  for (const PlannedKey& planned : kPlannedTaskKeys) {
+    if (planned.key == key) return &planned;
+  }
+  return nullptr;
+}
+
+std::string PlannedTaskKeyMessage(const PlannedKey& planned, std::string_view context) {
+  return "'" + std::string(planned.key) + "'" + std::string(context) +
+         " is not available yet: it belongs to the " + std::string(planned.backend) +
+         " backend, which is planned";
+}
+
+Pos YamlReader::At(uint32_t offset) const {
+  if (offset == YamlDoc::kNoOffset) return Pos{};
+  // yaml-cpp counts offsets after a BOM, and columns in bytes; an editor
+  // counts characters.
+  const size_t at = static_cast<size_t>(offset) + bom_;
+  return Pos{index_.Line(at), index_.Column(at)};
+}
+
+std::vector<YamlReader::Entry> YamlReader::Entries(const YNode& map,
+                                                   std::string_view context,
+                                                   MapKind kind) {
+  std::vector<Entry> entries;
+  entries.reserve(map.size());
+  std::unordered_map<std::string, int> first_line;
+  for (size_t i = 0; i < map.size(); ++i) {
+    const YNode key = map.Key(i);
+    const YNode value = map.Value(i);
+    const Pos key_pos = At(key);
+    if (!key.IsScalar()) {
+      Error(key_pos, kind == MapKind::kTasks
+                         ? "a task name must be a string, " + Got(key)
+                         : "keys" + std::string(context) + " must be strings, " + Got(key));
+      continue;
+    }
+    const auto [seen, inserted] = first_line.emplace(key.Scalar(), key_pos.line);
+    if (!inserted) {
+      Error(key_pos, kind == MapKind::kTasks
+                         ? "duplicate task " + Quoted(key.Scalar()) +
+                               " (first defined at line " + std::to_string(seen->second) + ")"
+                         : "duplicate key " + Quoted(key.Scalar()) + std::string(context) +
+                               " (first at line " + std::to_string(seen->second) + ")");
+      continue;
+    }
+    entries.push_back(Entry{key.Scalar(), key_pos, value,
+                            IsEmpty(value) ? key_pos : At(value)});
+  }
+  return entries;
+}
+
+void YamlReader::UnknownKey(const Entry& e, std::string_view context,
+                            const std::vector<std::string_view>& candidates) {
+  if (e.key == "<<") {
+    Error(e.key_pos,
+          "YAML merge keys ('<<') are not supported: put settings shared by "
+          "tasks in 'defaults'");
+    return;
+  }
+  Error(e.key_pos, "unknown key " + Quoted(e.key) + std::string(context) +
+                       DidYouMean(e.key, candidates));
+}
+
+std::optional<std::string> YamlReader::Scalar(const Entry& e, std::string_view context,
+                                              std::string_view expected) {
+  if (IsEmpty(e.value)) {
+    Error(e.value_pos, Quoted(e.key) + std::string(context) + " has no value");
+    return std::nullopt;
+  }
+  if (!e.value.IsScalar()) {
+    Error(e.value_pos, Quoted(e.key) + std::string(context) + " must be " +
+                           std::string(expected) + ", " + Got(e.value));
+    return std::nullopt;
+  }
+  return e.value.Scalar();
+}
+
+std::optional<int64_t> YamlReader::Integer(const Entry& e, std::string_view context,
+                                           std::string_view expected, int64_t min,
+                                           int64_t max) {
+  const std::optional<std::string> text = Scalar(e, context, expected);
+  if (!text) return std::nullopt;
+  const std::optional<int64_t> value = ParseInt(*text);
+  if (!value || *value < min) {
+    Error(e.value_pos, Quoted(e.key) + std::string(context) + " must be " +
+                           std::string(expected) + ", " + Got(e.value));
+    return std::nullopt;
+  }
+  if (*value > max) {
+    Error(e.value_pos, Quoted(e.key) + std::string(context) + " must be at most " +
+                           WithCommas(static_cast<uint64_t>(max)) + ", " + Got(e.value));
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<bool> YamlReader::Bool(const Entry& e, std::string_view context) {
+  const std::optional<std::string> text = Scalar(e, context, "true or false");
+  if (!text) return std::nullopt;
+  // YAML 1.1's spellings, as yaml-cpp reads them.
+  for (std::string_view yes : {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"}) {
+    if (*text == yes) return true;
+  }
+  for (std::string_view no : {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"}) {
+    if (*text == no) return false;
+  }
+  Error(e.value_pos,
+        Quoted(e.key) + std::string(context) + " must be true or false, " + Got(e.value));
+  return std::nullopt;
+}
+
+std::optional<Duration> YamlReader::DurationValue(const Entry& e,
+                                                  std::string_view context,
+                                                  bool allow_zero) {
+  constexpr std::string_view kExpected = "a duration such as 500ms, 30s, 5m or 1h30m";
+  const std::optional<std::string> text = Scalar(e, context, kExpected);
+  if (!text) return std::nullopt;
+  const std::optional<Duration> value = ParseDuration(*text);
+  if (!value) {
+    Error(e.value_pos, Quoted(e.key) + std::string(context) + " must be " +
+                           std::string(kExpected) + ", " + Got(e.value));
+    return std::nullopt;
+  }
+  if (!allow_zero && value->count() == 0) {
+    Error(e.value_pos, Quoted(e.key) + std::string(context) + " must be longer than 0s");
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<uint64_t> YamlReader::SizeValue(const Entry& e, std::string_view context) {
+  constexpr std::string_view kExpected =
+      "a size such as 65536 (bytes), 64KiB, 8MiB, 1GiB or 10MB";
+  const std::optional<std::string> text = Scalar(e, context, kExpected);
+  if (!text) return std::nullopt;
+  const std::optional<uint64_t> value = ParseSize(*text);
+  if (!value) {
+    Error(e.value_pos, Quoted(e.key) + std::string(context) + " must be " +
+                           std::string(kExpected) + ", " + Got(e.value));
+    return std::nullopt;
+  }
+  if (*value == 0) {
+    Error(e.value_pos, Quoted(e.key) + std::string(context) + " must be at least 1 byte");
+    return std::nullopt;
+  }
+  return value;
+}
+
+bool YamlReader::ReadSetting(const Entry& e, std::string_view context,
+                             Settings* settings) {
+  const std::string& key = e.key;
+  if (key == "backend") {
+    ReadBackend(e, context, settings);
+  } else if (key == "env") {
+    ReadEnv(e, context, settings);
+  } else if (key == "cwd") {
+    if (auto text = Scalar(e, context, "a directory")) {
+      settings->cwd = Located{std::move(*text), e.value_pos};
+    }
+  } else if (key == "timeout") {
+    settings->timeout = DurationValue(e, context, /*allow_zero=*/false);
+  } else if (key == "kill_grace") {
+    settings->kill_grace = DurationValue(e, context, /*allow_zero=*/true);
+  } else if (key == "retries") {
+    if (auto n = Integer(e, context, "a non-negative integer", 0, kMaxRetries)) {
+      settings->retries = static_cast<int>(*n);
+    }
+  } else if (key == "retry_backoff") {
+    settings->retry_backoff = DurationValue(e, context, /*allow_zero=*/true);
+  } else if (key == "output_limit") {
+    settings->output_limit = SizeValue(e, context);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+void YamlReader::ReadBackend(const Entry& e, std::string_view context,
+                             Settings* settings) {
+  const std::optional<std::string> name = Scalar(e, context, "a backend name");
+  if (!name) return;
+  if (*name == "spawn") {
+    settings->backend = *name;
+  } else if (*name == "fork" || *name == "threads" || *name == "cluster") {
+    Error(e.value_pos, "backend '" + *name +
+                           "' is not available yet in this version of drover "
+                           "(only 'spawn' is)");
+  } else {
+    const std::vector<std::string_view> names(std::begin(kBackends), std::end(kBackends));
+    std::string hint = DidYouMean(*name, names);
+    if (hint.empty()) hint = " (the backend is 'spawn')";
+    Error(e.value_pos, "unknown backend " + Quoted(*name) + std::string(context) + hint);
+  }
+}
+
+void YamlReader::ReadEnv(const Entry& e, std::string_view context, Settings* settings) {
+  if (IsEmpty(e.value) || !e.value.IsMap()) {
+    Error(e.value_pos, "'env'" + std::string(context) +
+                           " must be a map of NAME: value, " + Got(e.value));
+    return;
+  }
+  const std::string env_context = " in the env" + std::string(context);
+  RawEnv env;
+  for (const Entry& var : Entries(e.value, env_context, MapKind::kKeys)) {
+    const bool bad_name =
+        var.key.empty() || var.key.find('=') != std::string::npos ||
+        std::any_of(var.key.begin(), var.key.end(),
+                    [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+    if (bad_name) {
+      Error(var.key_pos, "invalid environment variable name " + Quoted(var.key) +
+                             std::string(context) +
+                             " (it must be non-empty, without '=' or control characters)");
+      continue;
+    }
+    if (IsEmpty(var.value)) {
+      Error(var.value_pos, "env " + Quoted(var.key) + std::string(context) +
+                               " has no value (write " + var.key +
+                               ": \"\" for an empty one)");
+      continue;
+    }
+    if (!var.value.IsScalar()) {
+      Error(var.value_pos, "env " + Quoted(var.key) + std::string(context) +
+                               " must be a string, " + Got(var.value));
+      continue;
+    }
+    env.emplace_back(var.key, Located{var.value.Scalar(), var.value_pos});
+  }
+  settings->env = std::move(env);
+}
+
+void YamlReader::ReadDefaults(const Entry& e) {
+  constexpr std::string_view kContext = " in 'defaults'";
+  if (IsEmpty(e.value) || !e.value.IsMap()) {
+    Error(e.value_pos, "'defaults' must be a map of task settings, " + Got(e.value));
+    return;
+  }
+  std::vector<std::string_view> candidates(std::begin(kSettingKeys), std::end(kSettingKeys));
+  for (const Entry& entry : Entries(e.value, kContext, MapKind::kKeys)) {
+    if (ReadSetting(entry, kContext, &defaults_)) continue;
+    if (entry.key == "run" || entry.key == "needs" || entry.key == "matrix") {
+      Error(entry.key_pos, "'" + entry.key + "' cannot be in 'defaults': it is set per task");
+    } else if (const PlannedKey* planned = FindPlannedTaskKey(entry.key)) {
+      Error(entry.key_pos, PlannedTaskKeyMessage(*planned, kContext));
+    } else {
+      UnknownKey(entry, kContext, candidates);
+    }
+  }
+}
+
+void YamlReader::ReadJob(const YNode& root, RawJob* job) {
+  if (!root.IsMap()) {
+    const Pos where = IsEmpty(root) ? Pos{1, 1} : At(root);
+    Error(where, "the top level must be a map with 'version' and 'tasks', " + Got(root));
+    return;
+  }
+  std::vector<std::string_view> candidates = {"version",  "name",  "defaults",
+                                              "fail_fast", "priority", "tasks"};
+  for (const PlannedKey& p : kPlannedTopKeys) candidates.push_back(p.key);
+
+  bool has_version = false;
+  std::optional<Entry> tasks;
+  for (const Entry& e : Entries(root, "", MapKind::kKeys)) {
+    if (e.key == "version") {
+      has_version = true;
+      const std::optional<int64_t> version =
+          Integer(e, "", "1", std::numeric_limits<int64_t>::min(),
+                  std::numeric_limits<int64_t>::max());
+      if (version && *version != 1) {
+        Error(e.value_pos, "unsupported version " + std::to_string(*version) +
+                               ": this version of drover reads version 1");
+      }
+    } else if (e.key == "name") {
+      if (auto name = Scalar(e, "", "a string")) {
+        if (name->empty()) {
+          Error(e.value_pos, "'name' is empty");
+        } else {
+          job->name = std::move(*name);
+        }
+      }
+    } else if (e.key == "defaults") {
+      ReadDefaults(e);
+    } else if (e.key == "fail_fast") {
+      job->fail_fast = Bool(e, "").value_or(false);
+    } else if (e.key == "priority") {
+      job->priority = static_cast<int>(
+          Integer(e, "", "an integer", std::numeric_limits<int>::min(),
+                  std::numeric_limits<int>::max())
+              .value_or(0));
+    } else if (e.key == "tasks") {
+      tasks = e;  // read after `defaults`, wherever that is in the file
+    } else {
+      bool planned = false;
+      for (const PlannedKey& p : kPlannedTopKeys) {
+        if (e.key == p.key) {
+          Error(e.key_pos, "'" + e.key + "' is not available yet: the " +
+                               std::string(p.backend) + " backend is planned");
+          planned = true;
+        }
+      }
+      if (!planned) UnknownKey(e, "", candidates);
+    }
+  }
+  if (!has_version) Error(At(root), "missing 'version': start the file with 'version: 1'");
+  if (!tasks) {
+    Error(At(root), "missing 'tasks': a job needs at least one task");
+    return;
+  }
+  ReadTasks(*tasks, job);
+}
+
+}  // namespace drover::spec::internal
