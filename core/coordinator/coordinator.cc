@@ -561,6 +561,14 @@ void Coordinator::Loop::HandleResult(WorkerConn& w, const Message& m) {
                  id, w.name, recorded.ok() && *recorded ? " (recorded in history)" : "");
     return;
   }
+  if (attempts_[id].worker_rid != w.rid) {
+    // Only the worker holding an attempt may finish it; anything else would
+    // free a slot that is still busy.
+    stats_.stale_results.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("coordinator: worker {} sent a result for attempt {}, which it does "
+                 "not hold; ignored", w.name, id);
+    return;
+  }
   std::vector<std::string> payloads = m.payloads;
   Finish(id, outcome, w.name, &payloads);
 }
