@@ -1,6 +1,7 @@
 #include "backends/backend.h"
 
 #include "backends/spawn/spawn_backend.h"
+#include "backends/threads/threads_backend.h"
 
 namespace drover {
 
@@ -35,6 +36,12 @@ void RegisterBuiltinBackends(BackendRegistry& registry) {
   (void)registry.Register("spawn", [](const BackendConfig& config)
                               -> Result<std::unique_ptr<Backend>> {
     return std::unique_ptr<Backend>(std::make_unique<SpawnBackend>(config));
+  });
+  (void)registry.Register("threads", [](const BackendConfig& config)
+                              -> Result<std::unique_ptr<Backend>> {
+    auto backend = ThreadsBackend::Create(config);
+    if (!backend.ok()) return backend.status();
+    return std::unique_ptr<Backend>(std::move(backend).value());
   });
 }
 

@@ -23,6 +23,22 @@
 
 namespace drover {
 
+// A pool of warm worker processes for the fork backend, as declared under
+// `pools:` in a job spec or in a worker's configuration (docs/spec.md).
+struct PoolSpec {
+  std::string name;
+  // "process": each instance runs `command` and speaks the IPC channel on
+  // fd 3 (NODE_CHANNEL_FD). "cow": instances are forked from the worker's
+  // zygote and run registered functions (like the threads backend).
+  std::string mode = "process";
+  std::vector<std::string> command;  // argv; empty in cow mode
+  int instances = 1;                 // processes kept warm
+  int max_tasks = 0;                 // recycle a process after N tasks; 0: never
+  Duration idle_timeout{0};          // stop idle processes after this; 0: never
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string cwd;
+};
+
 // One attempt to run a task, as a backend receives it.
 struct TaskAttempt {
   uint64_t attempt_id = 0;  // unique per coordinator; names the attempt
@@ -42,8 +58,13 @@ struct TaskAttempt {
   // to call and its arguments, as JSON text.
   std::string fn;
   std::string args_json;
-  // fork backend: the pool to send the message to, and the message as JSON.
+  // threads backend: plugins (shared libraries) the job asks for; loaded
+  // once per worker, in order, before the function is looked up.
+  std::vector<std::string> plugins;
+  // fork backend: the pool to send the message to (its full declaration, so
+  // a worker can start a pool it has not seen), and the message as JSON.
   std::string pool;
+  PoolSpec pool_spec;
   std::string message_json;
 
   // Where the backend writes the captured stdout and stderr. The files are
@@ -64,11 +85,17 @@ class BackendEvents {
   virtual void OnFinished(uint64_t attempt_id, AttemptOutcome outcome) = 0;
 };
 
+class Zygote;  // backends/fork/zygote.h
+
 struct BackendConfig {
   int slots = 1;  // attempts that may run at once
   // threads backend: shared libraries to load functions from (plugin ABI,
   // include/drover/plugin.h), in order.
   std::vector<std::filesystem::path> plugins;
+  // fork backend: the zygote that `cow` pools fork their processes from
+  // (StartZygote, called by the worker's main before any thread starts).
+  // Null: cow pools fail their attempts with launch-failed.
+  std::shared_ptr<Zygote> zygote;
 };
 
 class Backend {
@@ -113,7 +140,8 @@ class BackendRegistry {
   std::map<std::string, BackendFactory> factories_;
 };
 
-// Registers every backend compiled into this build (today: spawn).
+// Registers every backend compiled into this build: spawn, threads (and
+// fork once it lands).
 void RegisterBuiltinBackends(BackendRegistry& registry);
 
 }  // namespace drover

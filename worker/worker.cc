@@ -363,6 +363,22 @@ void Worker::Loop::HandleDispatch(const Message& m) {
   a.kill_grace = std::chrono::milliseconds(d->kill_grace_ms());
   a.output_limit = std::min<uint64_t>(d->output_limit() ? d->output_limit() : kMaxResultStream,
                                       kMaxResultStream);
+  a.fn = d->fn();
+  a.args_json = d->args_json();
+  a.plugins.assign(d->plugins().begin(), d->plugins().end());
+  a.pool = d->pool();
+  a.message_json = d->message_json();
+  if (d->has_pool_spec()) {
+    const wire::Pool& p = d->pool_spec();
+    a.pool_spec.name = p.name();
+    a.pool_spec.mode = p.mode().empty() ? "process" : p.mode();
+    a.pool_spec.command.assign(p.command().begin(), p.command().end());
+    a.pool_spec.instances = static_cast<int>(std::max<uint32_t>(1, p.instances()));
+    a.pool_spec.max_tasks = static_cast<int>(p.max_tasks());
+    a.pool_spec.idle_timeout = std::chrono::milliseconds(p.idle_timeout_ms());
+    for (const auto& e : p.env()) a.pool_spec.env.emplace_back(e.name(), e.value());
+    a.pool_spec.cwd = p.cwd();
+  }
   const std::string stem = std::to_string(id);
   a.stdout_path = options_.spool_dir / (stem + ".out");
   a.stderr_path = options_.spool_dir / (stem + ".err");

@@ -2,6 +2,7 @@
 // Linear in the output: every instance is built once, in place, and the
 // values it shares with its siblings are computed once per task.
 #include <algorithm>
+#include <unordered_map>
 
 #include "core/spec/raw_job.h"
 
@@ -12,6 +13,13 @@ std::string Instantiate(const Template& t, const std::vector<const std::string*>
   return t.constant() ? t.text() : t.Render(values);
 }
 
+std::string Instantiate(const std::optional<JsonTemplate>& t,
+                        const std::vector<const std::string*>& values,
+                        const std::vector<const std::string*>& json) {
+  if (!t) return std::string();
+  return t->constant() ? t->text() : t->Render(values, json);
+}
+
 }  // namespace
 
 JobSpec Expand(RawJob&& job, const std::string& file) {
@@ -20,6 +28,10 @@ JobSpec Expand(RawJob&& job, const std::string& file) {
   spec.file = file;
   spec.fail_fast = job.fail_fast;
   spec.priority = job.priority;
+  spec.plugins = std::move(job.plugins);
+  spec.pools = std::move(job.pools);
+  std::unordered_map<std::string_view, uint64_t> pool_fingerprints;
+  for (const PoolDecl& pool : spec.pools) pool_fingerprints[pool.name] = pool.Fingerprint();
 
   // Instances of task i are spec.tasks[first[i] .. first[i] + count[i]).
   std::vector<uint32_t> first(job.tasks.size());
@@ -45,6 +57,9 @@ JobSpec Expand(RawJob&& job, const std::string& file) {
     // raises the cap rather than being cut short by it.
     proto.retry_backoff_max = std::max(proto.retry_backoff_max, proto.retry_backoff);
     proto.output_limit = task.output_limit;
+    proto.fn = task.fn;
+    proto.pool = task.pool;
+    if (!task.pool.empty()) proto.pool_fingerprint = pool_fingerprints.at(task.pool);
     for (const NeedRef& need : task.needs) {
       for (uint32_t k = 0; k < count[need.target]; ++k) {
         proto.needs.push_back(first[need.target] + k);
@@ -57,7 +72,11 @@ JobSpec Expand(RawJob&& job, const std::string& file) {
     const size_t keys = task.matrix_keys.size();
     std::vector<size_t> odometer(keys, 0);
     std::vector<const std::string*> values(keys);
-    for (size_t k = 0; k < keys; ++k) values[k] = &task.matrix_values[k][0];
+    std::vector<const std::string*> json(keys);  // the JSON form of each of `values`
+    for (size_t k = 0; k < keys; ++k) {
+      values[k] = &task.matrix_values[k][0];
+      json[k] = &task.matrix_json[k][0];
+    }
 
     for (uint64_t n = 0; n < task.instances; ++n) {
       const bool last = n + 1 == task.instances;
@@ -90,6 +109,8 @@ JobSpec Expand(RawJob&& job, const std::string& file) {
         instance.env.emplace_back(name, Instantiate(value, values));
       }
       instance.cwd = Instantiate(task.cwd, values);
+      instance.args_json = Instantiate(task.args, values, json);
+      instance.message_json = Instantiate(task.message, values, json);
       spec.tasks.push_back(std::move(instance));
 
       // Advance: the last key varies fastest, like nested loops written in
@@ -97,10 +118,12 @@ JobSpec Expand(RawJob&& job, const std::string& file) {
       for (size_t k = keys; k-- > 0;) {
         if (++odometer[k] < task.matrix_values[k].size()) {
           values[k] = &task.matrix_values[k][odometer[k]];
+          json[k] = &task.matrix_json[k][odometer[k]];
           break;
         }
         odometer[k] = 0;
         values[k] = &task.matrix_values[k][0];
+        json[k] = &task.matrix_json[k][0];
       }
     }
     task = RawTask();  // done with it: keep the peak low on large files

@@ -39,6 +39,21 @@ class Fnv1a64 {
   uint64_t hash_ = 0xcbf29ce484222325ull;
 };
 
+// Feeds `env` sorted by name (stable: a name given twice keeps its order),
+// as a count and then (name, value) string pairs.
+void HashEnv(const EnvList& env, Fnv1a64* h) {
+  std::vector<const std::pair<std::string, std::string>*> sorted;
+  sorted.reserve(env.size());
+  for (const auto& kv : env) sorted.push_back(&kv);
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto* a, const auto* b) { return a->first < b->first; });
+  h->U64(sorted.size());
+  for (const auto* kv : sorted) {
+    h->Str(kv->first);
+    h->Str(kv->second);
+  }
+}
+
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
@@ -65,7 +80,13 @@ std::string SpecError::ToString() const {
 //   string cwd, string backend
 //   u64 has_timeout (0 or 1), i64 timeout in ns (0 when none)
 //   i64 kill_grace in ns, u64 output_limit
+// then, only for tasks that have them (so that the fingerprints of spawn
+// tasks did not change when they were added):
+//   if fn or args_json is not empty:       u64 2, string fn, string args_json
+//   if pool or message_json is not empty:  u64 3, string pool,
+//                                          u64 pool_fingerprint, string message_json
 // where u64/i64 are 8 little-endian bytes and a string is u64 length + bytes.
+// The tags 2 and 3 keep the two sections apart when only one is present.
 // Retries and backoff are left out on purpose: they decide how often a task
 // is tried, not what it does, so changing them must not re-run it.
 uint64_t TaskSpec::Fingerprint() const {
@@ -74,22 +95,45 @@ uint64_t TaskSpec::Fingerprint() const {
   h.U64(argv.size());
   for (const std::string& arg : argv) h.Str(arg);
   h.U64(shell ? 1 : 0);
-  std::vector<const std::pair<std::string, std::string>*> sorted_env;
-  sorted_env.reserve(env.size());
-  for (const auto& kv : env) sorted_env.push_back(&kv);
-  std::stable_sort(sorted_env.begin(), sorted_env.end(),
-                   [](const auto* a, const auto* b) { return a->first < b->first; });
-  h.U64(sorted_env.size());
-  for (const auto* kv : sorted_env) {
-    h.Str(kv->first);
-    h.Str(kv->second);
-  }
+  HashEnv(env, &h);
   h.Str(cwd);
   h.Str(backend);
   h.U64(timeout.has_value() ? 1 : 0);
   h.I64(timeout.has_value() ? timeout->count() : 0);
   h.I64(kill_grace.count());
   h.U64(output_limit);
+  if (!fn.empty() || !args_json.empty()) {
+    h.U64(2);
+    h.Str(fn);
+    h.Str(args_json);
+  }
+  if (!pool.empty() || !message_json.empty()) {
+    h.U64(3);
+    h.Str(pool);
+    h.U64(pool_fingerprint);
+    h.Str(message_json);
+  }
+  return h.value();
+}
+
+// The canonical encoding of a pool, version 1:
+//   string "pool/1"
+//   string name, string mode
+//   u64 argc, then each command element as a string
+//   u64 env count, then each (name, value) sorted by name, as two strings
+//   string cwd, i64 max_tasks
+// `instances` and `idle_timeout` are left out for the reason retries are
+// left out of a task's: they decide how much runs, not what a process does.
+uint64_t PoolDecl::Fingerprint() const {
+  Fnv1a64 h;
+  h.Str("pool/1");
+  h.Str(name);
+  h.Str(mode);
+  h.U64(command.size());
+  for (const std::string& arg : command) h.Str(arg);
+  HashEnv(env, &h);
+  h.Str(cwd);
+  h.I64(max_tasks);
   return h.value();
 }
 
@@ -98,6 +142,13 @@ std::optional<uint32_t> JobSpec::Find(std::string_view task_name) const {
     if (tasks[i].name == task_name) return static_cast<uint32_t>(i);
   }
   return std::nullopt;
+}
+
+const PoolDecl* JobSpec::FindPool(std::string_view pool_name) const {
+  for (const PoolDecl& pool : pools) {
+    if (pool.name == pool_name) return &pool;
+  }
+  return nullptr;
 }
 
 // duration = component+ ; component = digits ["." digits] unit ;

@@ -33,6 +33,34 @@ struct SpecError {
 
 using EnvList = std::vector<std::pair<std::string, std::string>>;
 
+// A pool of warm worker processes for the fork backend, declared under
+// `pools:`. It mirrors drover::PoolSpec (backends/backend.h) field for field
+// so that the coordinator can copy it into a task attempt; core does not
+// depend on backends/, hence the twin.
+struct PoolDecl {
+  std::string name;  // its key in `pools:`
+  // "process": each instance runs `command` and speaks the IPC channel on
+  // fd 3. "cow": instances are forked from the worker's zygote and call
+  // registered functions (`fn` and `args` of the task).
+  std::string mode = "process";
+  // The argv of each process; empty in cow mode. `command: "node x.js"` (a
+  // string) becomes {"/bin/sh", "-c", "node x.js"}.
+  std::vector<std::string> command;
+  int instances = 1;      // processes kept warm, >= 1
+  int max_tasks = 0;      // recycle a process after this many tasks; 0: never
+  Duration idle_timeout{0};  // stop a process idle this long; 0: never
+  EnvList env;            // added to the environment inherited from the worker
+  std::string cwd;        // empty: the worker's working directory
+
+  SourceLocation where;   // of the pool's key in the file
+
+  // A stable 64-bit fingerprint of what decides how the pool's processes
+  // behave (mode, command, env, cwd, max_tasks; not `instances` or
+  // `idle_timeout`, which only decide how many run and for how long).
+  // Part of the fingerprint of every task that uses the pool.
+  uint64_t Fingerprint() const;
+};
+
 // One runnable task instance. A task without `matrix` is one instance named
 // like the task; a matrix task `shards` with matrix {shard: [0, 1]} gives the
 // instances "shards[shard=0]" and "shards[shard=1]" (keys in the order of
@@ -57,6 +85,21 @@ struct TaskSpec {
   Duration retry_backoff_max = std::chrono::seconds(60);  // or retry_backoff if longer
   uint64_t output_limit = 8ull << 20;   // bytes kept per stream (the tail)
 
+  // threads backend, and fork tasks on a `cow` pool: the registered
+  // function to call, and its `args` as compact JSON text ("null" when the
+  // task has no `args`). Both empty for other tasks.
+  std::string fn;
+  std::string args_json;
+  // fork backend: the pool (a name in JobSpec::pools) and, for a process
+  // pool, the `message` as compact JSON text ("null" when the task has no
+  // `message`). Empty for other tasks.
+  std::string pool;
+  std::string message_json;
+  // PoolDecl::Fingerprint() of `pool`, so that a task's fingerprint changes
+  // when its pool's declaration does; 0 when `pool` is empty. Set by the
+  // loader.
+  uint64_t pool_fingerprint = 0;
+
   // Indices into JobSpec::tasks of the instances this one waits for. A
   // dependency on a matrix task is a dependency on all of its instances.
   std::vector<uint32_t> needs;
@@ -64,7 +107,8 @@ struct TaskSpec {
   SourceLocation where;   // of the task's key in the file
 
   // A stable 64-bit fingerprint of everything that decides how the task
-  // runs (argv, env, cwd, backend, timeout, ...; not `retries`). `--resume`
+  // runs (argv, env, cwd, backend, timeout, fn, args, pool and its
+  // declaration, message, ...; not `retries`). `--resume`
   // re-runs a task whose fingerprint changed. Stable across builds and hosts.
   uint64_t Fingerprint() const;
 };
@@ -78,9 +122,18 @@ struct JobSpec {
   // Instances in file order, matrix instances in expansion order. Every
   // `needs` index is valid and the graph is acyclic.
   std::vector<TaskSpec> tasks;
+  // `pools:`, in file order; every TaskSpec::pool names one of them.
+  std::vector<PoolDecl> pools;
+  // `plugins:`, shared libraries for the threads backend (and cow pools),
+  // in file order, as written: a relative path is resolved by the worker
+  // against its own working directory.
+  std::vector<std::string> plugins;
 
   // The index of the instance called `name`, if any. O(n).
   std::optional<uint32_t> Find(std::string_view name) const;
+  // The pool called `name`, or nullptr. O(pools). The pointer is valid
+  // while `pools` is not modified.
+  const PoolDecl* FindPool(std::string_view name) const;
 };
 
 struct LoadOptions {

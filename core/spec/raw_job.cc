@@ -21,6 +21,15 @@ std::vector<SpecError> ErrorSink::Take() {
                      if (a.where.line != b.where.line) return a.where.line < b.where.line;
                      return a.where.column < b.where.column;
                    });
+  // A value reached twice through a YAML alias would report its error
+  // twice, at the same place.
+  errors_.erase(std::unique(errors_.begin(), errors_.end(),
+                            [](const SpecError& a, const SpecError& b) {
+                              return a.where.line == b.where.line &&
+                                     a.where.column == b.where.column &&
+                                     a.message == b.message;
+                            }),
+                errors_.end());
   return std::move(errors_);
 }
 

@@ -16,6 +16,7 @@
 
 #include "core/base/clock.h"
 #include "core/spec/job_spec.h"
+#include "core/spec/json_template.h"
 
 namespace drover::spec::internal {
 
@@ -36,7 +37,7 @@ class ErrorSink {
   size_t size() const { return errors_.size(); }
   const std::string& file() const { return file_; }
   // The errors sorted by (line, column); errors at the same position keep
-  // the order they were found in.
+  // the order they were found in, and one reported twice there is kept once.
   std::vector<SpecError> Take();
 
  private:
@@ -65,6 +66,10 @@ class Template {
   const std::string& text() const { return parts_.front(); }
   // The text with references replaced: values[k] is the value of key k.
   std::string Render(const std::vector<const std::string*>& values) const;
+  // The literal pieces around the references (refs().size() + 1 of them),
+  // and the matrix key index of each reference.
+  const std::vector<std::string>& parts() const { return parts_; }
+  const std::vector<uint32_t>& refs() const { return refs_; }
 
  private:
   std::vector<std::string> parts_{std::string()};  // refs_.size() + 1 parts
@@ -79,9 +84,21 @@ struct Located {
 
 using RawEnv = std::vector<std::pair<std::string, Located>>;
 
+// A name a task or `defaults` refers to (`fn`, `pool`), with where it was
+// written. `ok` is false when it was already reported as wrong: whoever
+// inherits it must not report it again.
+struct NameRef {
+  std::string name;
+  Pos key;  // of the key, for "does not apply" errors
+  bool ok = true;
+};
+
 // The keys a task and `defaults` share. Unset means "not written here".
 struct Settings {
   std::optional<std::string> backend;
+  bool backend_invalid = false;  // `backend` was written, and was wrong
+  std::optional<NameRef> fn;
+  std::optional<NameRef> pool;
   std::optional<RawEnv> env;
   std::optional<Located> cwd;
   std::optional<Duration> timeout;
@@ -110,6 +127,9 @@ struct RawTask {
   Pos matrix_where;
   std::vector<std::string> matrix_keys;                 // in file order
   std::vector<std::vector<std::string>> matrix_values;  // one list per key
+  // The JSON form of each matrix value (json_template.h: typed when written
+  // plain, a string when quoted), or "" for a number JSON cannot hold.
+  std::vector<std::vector<std::string>> matrix_json;
 
   // The task's settings, its own keys applied over `defaults` over the
   // built-in defaults. What to run, with `${matrix.KEY}` resolved to keys.
@@ -122,6 +142,12 @@ struct RawTask {
   std::vector<Template> argv;
   std::vector<std::pair<std::string, Template>> env;
   Template cwd;
+  // threads tasks and fork tasks on a cow pool: fn and args; fork tasks on
+  // a process pool: pool and message. Unset templates are left empty.
+  std::string fn;
+  std::string pool;
+  std::optional<JsonTemplate> args;
+  std::optional<JsonTemplate> message;
 
   uint64_t instances = 1;  // product of the matrix lists (saturating)
 };
@@ -132,6 +158,8 @@ struct RawJob {
   int priority = 0;
   Pos tasks_where;
   std::vector<RawTask> tasks;  // in file order; duplicates left out
+  std::vector<PoolDecl> pools;  // the well-formed ones, in file order
+  std::vector<std::string> plugins;
 };
 
 // graph.cc: resolves every `needs` name to a task index, reporting unknown

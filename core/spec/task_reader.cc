@@ -1,4 +1,5 @@
 // YamlReader, part two: `tasks` and each task's run, needs and matrix.
+// The keys that depend on a task's backend: backend_keys.cc.
 #include <algorithm>
 #include <limits>
 #include <unordered_map>
@@ -9,7 +10,8 @@
 namespace drover::spec::internal {
 namespace {
 
-constexpr std::string_view kTaskOnlyKeys[] = {"run", "needs", "matrix"};
+constexpr std::string_view kTaskOnlyKeys[] = {"run", "needs", "matrix", "args", "message"};
+
 
 std::string TaskRef(std::string_view name) { return "task " + Quoted(name); }
 
@@ -78,46 +80,52 @@ void YamlReader::ReadTask(const Entry& e, RawTask* out) {
   }
   std::vector<std::string_view> candidates(std::begin(kTaskOnlyKeys), std::end(kTaskOnlyKeys));
   candidates.insert(candidates.end(), std::begin(kSettingKeys), std::end(kSettingKeys));
-  bool has_run = false;
-  std::vector<Located> run;
+  TaskParts parts;
+  parts.key_pos = e.key_pos;
   Settings own;
   for (const Entry& entry : entries) {
     if (entry.key == "matrix") continue;
+    // Whether these are allowed, and what they mean, depends on the
+    // backend, which may come later in the task or from `defaults`.
     if (entry.key == "run") {
-      has_run = true;
-      ReadRun(entry, context, &task, &run);
+      parts.run = &entry;
+    } else if (entry.key == "args") {
+      parts.args = &entry;
+    } else if (entry.key == "message") {
+      parts.message = &entry;
     } else if (entry.key == "needs") {
       ReadNeeds(entry, context, &task);
     } else if (ReadSetting(entry, context, &own)) {
-      continue;
+      if (entry.key == "env") parts.env = &entry;
+      if (entry.key == "cwd") parts.cwd = &entry;
     } else if (const PlannedKey* planned = FindPlannedTaskKey(entry.key)) {
       Error(entry.key_pos, PlannedTaskKeyMessage(*planned, context));
     } else {
       UnknownKey(entry, context, candidates);
     }
   }
-  if (!has_run) Error(e.key_pos, TaskRef(task.name) + " has no 'run' (the command to run)");
-  Finish(std::move(own), run, &task);
+  Finish(std::move(own), parts, &task);
 }
 
-void YamlReader::ReadRun(const Entry& e, std::string_view context, RawTask* task,
-                         std::vector<Located>* run) {
+void YamlReader::ReadArgv(const Entry& e, std::string_view context, bool* shell,
+                          std::vector<Located>* argv) {
+  const std::string key = "'" + e.key + "'";
   if (IsEmpty(e.value) || (e.value.IsScalar() && IsBlank(e.value.Scalar()))) {
-    Error(e.value_pos, "'run'" + std::string(context) + " is empty");
+    Error(e.value_pos, key + std::string(context) + " is empty");
     return;
   }
   if (e.value.IsScalar()) {
-    task->shell = true;
-    run->push_back(Located{e.value.Scalar(), e.value_pos});
+    *shell = true;
+    argv->push_back(Located{e.value.Scalar(), e.value_pos});
     return;
   }
   if (!e.value.IsSequence()) {
-    Error(e.value_pos, "'run'" + std::string(context) +
+    Error(e.value_pos, key + std::string(context) +
                            " must be a command line or a list of arguments, " + Got(e.value));
     return;
   }
   if (e.value.size() == 0) {
-    Error(e.value_pos, "'run'" + std::string(context) + " is an empty list");
+    Error(e.value_pos, key + std::string(context) + " is an empty list");
     return;
   }
   for (size_t i = 0; i < e.value.size(); ++i) {
@@ -125,14 +133,14 @@ void YamlReader::ReadRun(const Entry& e, std::string_view context, RawTask* task
     const size_t number = i + 1;
     const Pos where = IsEmpty(item) ? e.value_pos : At(item);
     if (!item.IsScalar()) {
-      Error(where, "'run' item " + std::to_string(number) + std::string(context) +
+      Error(where, key + " item " + std::to_string(number) + std::string(context) +
                        " must be a string, " + Got(item));
       continue;
     }
     if (number == 1 && item.Scalar().empty()) {
-      Error(where, "the program ('run' item 1)" + std::string(context) + " is empty");
+      Error(where, "the program (" + key + " item 1)" + std::string(context) + " is empty");
     }
-    run->push_back(Located{item.Scalar(), where});
+    argv->push_back(Located{item.Scalar(), where});
   }
 }
 
@@ -191,6 +199,8 @@ void YamlReader::ReadMatrix(const Entry& e, std::string_view context, RawTask* t
     }
     std::vector<std::string> values;
     values.reserve(key.value.size());
+    std::vector<std::string> json;  // the JSON form of each of `values`
+    json.reserve(key.value.size());
     // Views into `values`, which never reallocates (reserved above).
     std::unordered_map<std::string_view, int> first_line;
     first_line.reserve(key.value.size());
@@ -223,65 +233,23 @@ void YamlReader::ReadMatrix(const Entry& e, std::string_view context, RawTask* t
         Error(where, "duplicate value " + Quoted(value) + " for " + key_ref +
                          " (first at line " + std::to_string(seen->second) + ")");
         values.pop_back();
+        continue;
+      }
+      if (item.IsPlain()) {
+        json.push_back(PlainScalarJson(value).value_or(std::string()));
+      } else {
+        json.emplace_back();
+        AppendJsonString(value, &json.back());
       }
     }
     if (key_ok && !values.empty()) {
       task->matrix_keys.push_back(key.key);
       task->matrix_values.push_back(std::move(values));
+      task->matrix_json.push_back(std::move(json));
     }
   }
   if (errors_->size() != errors_before || task->matrix_keys.empty()) task->matrix_ok = false;
   task->instances = SaturatingProduct(task->matrix_values);
-}
-
-void YamlReader::Finish(Settings s, const std::vector<Located>& run, RawTask* task) {
-  // Task keys win over `defaults`, one by one; env merges per variable.
-  task->backend = s.backend.value_or(defaults_.backend.value_or("spawn"));
-  task->timeout = s.timeout ? s.timeout : defaults_.timeout;
-  if (auto v = s.kill_grace ? s.kill_grace : defaults_.kill_grace) task->kill_grace = *v;
-  if (auto v = s.retries ? s.retries : defaults_.retries) task->retries = *v;
-  if (auto v = s.retry_backoff ? s.retry_backoff : defaults_.retry_backoff) {
-    task->retry_backoff = *v;
-  }
-  if (auto v = s.output_limit ? s.output_limit : defaults_.output_limit) {
-    task->output_limit = *v;
-  }
-  if (!s.cwd) s.cwd = defaults_.cwd;
-  if (defaults_.env) {
-    RawEnv merged = *defaults_.env;
-    if (s.env) {
-      for (auto& [name, value] : *s.env) {
-        auto same = std::find_if(merged.begin(), merged.end(),
-                                 [&name = name](const auto& kv) { return kv.first == name; });
-        if (same != merged.end()) {
-          same->second = std::move(value);
-        } else {
-          merged.emplace_back(std::move(name), std::move(value));
-        }
-      }
-    }
-    s.env = std::move(merged);
-  }
-
-  std::vector<std::string> messages;
-  auto compile = [&](const Located& located) {
-    messages.clear();
-    Template t = Template::Compile(located.text, task->matrix_keys, task->has_matrix,
-                                   !task->matrix_ok, task->name, &messages);
-    for (std::string& message : messages) Error(located.where, std::move(message));
-    return t;
-  };
-  if (task->shell && !run.empty()) {
-    task->argv.push_back(Template::Literal("/bin/sh"));
-    task->argv.push_back(Template::Literal("-c"));
-    task->argv.push_back(compile(run.front()));
-  } else {
-    for (const Located& arg : run) task->argv.push_back(compile(arg));
-  }
-  if (s.env) {
-    for (const auto& [name, value] : *s.env) task->env.emplace_back(name, compile(value));
-  }
-  if (s.cwd) task->cwd = compile(*s.cwd);
 }
 
 }  // namespace drover::spec::internal

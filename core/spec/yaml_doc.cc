@@ -74,9 +74,12 @@ class DocBuilder : public YAML::EventHandler {
       Add(NewNode(YamlDoc::Kind::kNull, mark, YAML::NullAnchor));
     }
   }
-  void OnScalar(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t anchor,
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                 const std::string& value) override {
     const uint32_t index = NewNode(YamlDoc::Kind::kScalar, mark, anchor);
+    // yaml-cpp tags a plain scalar "?" and a quoted or block one "!"; an
+    // explicit tag (!!str, !foo) comes through as written.
+    doc_->nodes_[index].plain = tag == "?";
     doc_->nodes_[index].first = static_cast<uint32_t>(doc_->scalars_.size());
     doc_->scalars_.push_back(value);
     Add(index);

@@ -24,6 +24,7 @@ class YamlDoc {
  private:
   struct Rec {
     Kind kind = Kind::kNull;
+    bool plain = false;  // a scalar written without quotes, block style or tag
     uint32_t offset = kNoOffset;
     uint32_t first = 0;  // scalar: index in scalars_; container: in children_
     uint32_t count = 0;  // container: items, or pairs of a map
@@ -41,6 +42,10 @@ class YamlDoc {
     bool IsMap() const { return kind() == Kind::kMap; }
     // The text as written (without quotes); empty unless a scalar.
     const std::string& Scalar() const;
+    // A scalar written plain: not quoted, not a block scalar (| or >), no
+    // explicit tag. Only plain scalars are typed (YAML's core schema), so
+    // that `"5"` stays a string where `5` is a number.
+    bool IsPlain() const { return IsScalar() && rec().plain; }
     // Items of a sequence, pairs of a map, 0 for anything else.
     size_t size() const { return IsSequence() || IsMap() ? rec().count : 0; }
     Node Item(size_t i) const { return Child(i); }       // sequence item i

@@ -11,16 +11,16 @@
 namespace drover::spec::internal {
 namespace {
 
-// The reserved top-level keys belong to backends that are designed (see
-// DESIGN.md) but not built: say so, rather than "unknown key".
-constexpr PlannedKey kPlannedTopKeys[] = {
-    {"services", "cluster"}, {"pools", "fork"}, {"plugins", "threads"}};
+// The reserved keys belong to a backend that is designed (see DESIGN.md)
+// but not built: say so, rather than "unknown key".
+constexpr PlannedKey kPlannedTopKeys[] = {{"services", "cluster"}};
 
 constexpr std::string_view kBackends[] = {"spawn", "fork", "threads", "cluster"};
 
-constexpr PlannedKey kPlannedTaskKeys[] = {
-    {"pool", "fork"},      {"message", "fork"},     {"fn", "threads"},
-    {"args", "threads"},   {"service", "cluster"}, {"request", "cluster"}};
+constexpr PlannedKey kPlannedTaskKeys[] = {{"service", "cluster"}, {"request", "cluster"}};
+
+// Keys of a task that `defaults` cannot hold: they say what one task does.
+constexpr std::string_view kPerTaskKeys[] = {"run", "needs", "matrix", "args", "message"};
 
 }  // namespace
 
@@ -210,6 +210,10 @@ bool YamlReader::ReadSetting(const Entry& e, std::string_view context,
     settings->retry_backoff = DurationValue(e, context, /*allow_zero=*/true);
   } else if (key == "output_limit") {
     settings->output_limit = SizeValue(e, context);
+  } else if (key == "fn") {
+    settings->fn = ReadFnName(e, context);
+  } else if (key == "pool") {
+    settings->pool = ReadPoolName(e, context);
   } else {
     return false;
   }
@@ -218,20 +222,57 @@ bool YamlReader::ReadSetting(const Entry& e, std::string_view context,
 
 void YamlReader::ReadBackend(const Entry& e, std::string_view context,
                              Settings* settings) {
+  settings->backend_invalid = true;  // until proven otherwise
   const std::optional<std::string> name = Scalar(e, context, "a backend name");
   if (!name) return;
-  if (*name == "spawn") {
+  if (*name == "spawn" || *name == "fork" || *name == "threads") {
     settings->backend = *name;
-  } else if (*name == "fork" || *name == "threads" || *name == "cluster") {
-    Error(e.value_pos, "backend '" + *name +
-                           "' is not available yet in this version of drover "
-                           "(only 'spawn' is)");
+    settings->backend_invalid = false;
+  } else if (*name == "cluster") {
+    Error(e.value_pos, "backend 'cluster' is not available yet in this version of drover "
+                       "(use spawn, fork or threads)");
   } else {
     const std::vector<std::string_view> names(std::begin(kBackends), std::end(kBackends));
     std::string hint = DidYouMean(*name, names);
-    if (hint.empty()) hint = " (the backend is 'spawn')";
+    if (hint.empty()) hint = " (the backends are spawn, fork and threads)";
     Error(e.value_pos, "unknown backend " + Quoted(*name) + std::string(context) + hint);
   }
+}
+
+NameRef YamlReader::ReadFnName(const Entry& e, std::string_view context) {
+  NameRef ref{std::string(), e.key_pos, /*ok=*/false};
+  const std::optional<std::string> name = Scalar(e, context, "a function name");
+  if (!name) return ref;
+  ref.name = *name;
+  if (!IsValidName(*name)) {
+    Error(e.value_pos, "invalid function name " + Quoted(*name) + std::string(context) +
+                           ": use letters, digits, '_', '.' and '-'");
+    return ref;
+  }
+  ref.ok = true;
+  return ref;
+}
+
+NameRef YamlReader::ReadPoolName(const Entry& e, std::string_view context) {
+  NameRef ref{std::string(), e.key_pos, /*ok=*/false};
+  const std::optional<std::string> name = Scalar(e, context, "a pool name");
+  if (!name) return ref;
+  ref.name = *name;
+  const auto found = pools_.find(*name);
+  if (found != pools_.end()) {
+    ref.ok = found->second.ok;  // a broken pool was reported where it is declared
+    return ref;
+  }
+  if (pools_unreadable_) return ref;  // `pools` itself was reported
+  std::string hint;
+  if (pool_names_.empty()) {
+    hint = " (no pools are declared: add it under 'pools:')";
+  } else {
+    const std::vector<std::string_view> names(pool_names_.begin(), pool_names_.end());
+    hint = DidYouMean(*name, names);
+  }
+  Error(e.value_pos, "unknown pool " + Quoted(*name) + std::string(context) + hint);
+  return ref;
 }
 
 void YamlReader::ReadEnv(const Entry& e, std::string_view context, Settings* settings) {
@@ -278,7 +319,8 @@ void YamlReader::ReadDefaults(const Entry& e) {
   std::vector<std::string_view> candidates(std::begin(kSettingKeys), std::end(kSettingKeys));
   for (const Entry& entry : Entries(e.value, kContext, MapKind::kKeys)) {
     if (ReadSetting(entry, kContext, &defaults_)) continue;
-    if (entry.key == "run" || entry.key == "needs" || entry.key == "matrix") {
+    if (std::find(std::begin(kPerTaskKeys), std::end(kPerTaskKeys), entry.key) !=
+        std::end(kPerTaskKeys)) {
       Error(entry.key_pos, "'" + entry.key + "' cannot be in 'defaults': it is set per task");
     } else if (const PlannedKey* planned = FindPlannedTaskKey(entry.key)) {
       Error(entry.key_pos, PlannedTaskKeyMessage(*planned, kContext));
@@ -294,12 +336,14 @@ void YamlReader::ReadJob(const YNode& root, RawJob* job) {
     Error(where, "the top level must be a map with 'version' and 'tasks', " + Got(root));
     return;
   }
-  std::vector<std::string_view> candidates = {"version",  "name",  "defaults",
-                                              "fail_fast", "priority", "tasks"};
+  std::vector<std::string_view> candidates = {"version",  "name",  "defaults", "fail_fast",
+                                              "priority", "tasks", "pools",    "plugins"};
   for (const PlannedKey& p : kPlannedTopKeys) candidates.push_back(p.key);
 
   bool has_version = false;
-  std::optional<Entry> tasks;
+  // Read after the loop, wherever they are in the file: tasks refer to
+  // pools, and take defaults.
+  std::optional<Entry> pools, defaults, tasks;
   for (const Entry& e : Entries(root, "", MapKind::kKeys)) {
     if (e.key == "version") {
       has_version = true;
@@ -319,7 +363,11 @@ void YamlReader::ReadJob(const YNode& root, RawJob* job) {
         }
       }
     } else if (e.key == "defaults") {
-      ReadDefaults(e);
+      defaults = e;
+    } else if (e.key == "pools") {
+      pools = e;
+    } else if (e.key == "plugins") {
+      ReadPlugins(e, job);
     } else if (e.key == "fail_fast") {
       job->fail_fast = Bool(e, "").value_or(false);
     } else if (e.key == "priority") {
@@ -328,7 +376,7 @@ void YamlReader::ReadJob(const YNode& root, RawJob* job) {
                   std::numeric_limits<int>::max())
               .value_or(0));
     } else if (e.key == "tasks") {
-      tasks = e;  // read after `defaults`, wherever that is in the file
+      tasks = e;
     } else {
       bool planned = false;
       for (const PlannedKey& p : kPlannedTopKeys) {
@@ -342,6 +390,8 @@ void YamlReader::ReadJob(const YNode& root, RawJob* job) {
     }
   }
   if (!has_version) Error(At(root), "missing 'version': start the file with 'version: 1'");
+  if (pools) ReadPools(*pools, job);
+  if (defaults) ReadDefaults(*defaults);
   if (!tasks) {
     Error(At(root), "missing 'tasks': a job needs at least one task");
     return;

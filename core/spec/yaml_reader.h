@@ -4,9 +4,11 @@
 #ifndef DROVER_CORE_SPEC_YAML_READER_H_
 #define DROVER_CORE_SPEC_YAML_READER_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/spec/raw_job.h"
@@ -18,9 +20,21 @@ namespace drover::spec::internal {
 // The keys a task shares with `defaults`.
 inline constexpr std::string_view kSettingKeys[] = {
     "backend", "env", "cwd", "timeout", "kill_grace", "retries", "retry_backoff",
-    "output_limit"};
+    "output_limit", "pool", "fn"};
 // Bounds `retries` so that attempt counters cannot overflow.
 inline constexpr int kMaxRetries = 1000;
+// Bounds a pool's `instances`: each is a process on every worker using it.
+inline constexpr int kMaxPoolInstances = 1000;
+// The JSON text of one `args` or `message`, per instance; a task attempt
+// must fit in a protocol message (docs/protocol.md: 4 MiB bodies).
+inline constexpr size_t kMaxJsonBytes = 1 << 20;
+// The JSON of every instance of every task together: YAML aliases can
+// make a small file expand to a lot of JSON, and every instance holds its
+// own copy.
+inline constexpr uint64_t kMaxJobJsonBytes = 256ull << 20;
+// How deep `args` and `message` may nest (YAML aliases can even refer to
+// themselves: `&a [*a]`).
+inline constexpr int kMaxJsonDepth = 128;
 
 using YNode = YamlDoc::Node;
 
@@ -29,8 +43,8 @@ std::string Got(const YNode& node);
 // True for `key:` with nothing after it, `~` and `null`.
 inline bool IsEmpty(const YNode& node) { return node.IsNull(); }
 
-// Task keys of the backends that are designed but not built yet (fork:
-// pool, message; threads: fn, args; cluster: service, request).
+// Task keys of the backends that are designed but not built yet (cluster:
+// service, request).
 struct PlannedKey {
   std::string_view key;
   std::string_view backend;
@@ -62,6 +76,21 @@ class YamlReader {
     Pos value_pos;  // the key's position when the value is empty
   };
   enum class MapKind { kKeys, kTasks };
+  // What a task's `pool` names, once `pools` is read.
+  struct PoolRef {
+    bool ok = false;   // declared without errors
+    bool cow = false;  // mode cow (meaningful when ok)
+  };
+  // The keys of a task whose meaning depends on its backend.
+  struct TaskParts {
+    Pos key_pos;  // of the task's key
+    const Entry* run = nullptr;
+    const Entry* args = nullptr;
+    const Entry* message = nullptr;
+    const Entry* env = nullptr;
+    const Entry* cwd = nullptr;
+  };
+  struct JsonBuild;  // json_reader.cc
 
   void Error(Pos where, std::string message) { errors_->Add(where, std::move(message)); }
 
@@ -87,23 +116,53 @@ class YamlReader {
   bool ReadSetting(const Entry& e, std::string_view context, Settings* settings);
   void ReadBackend(const Entry& e, std::string_view context, Settings* settings);
   void ReadEnv(const Entry& e, std::string_view context, Settings* settings);
+  NameRef ReadFnName(const Entry& e, std::string_view context);
+  NameRef ReadPoolName(const Entry& e, std::string_view context);
+
+  // pool_reader.cc: `pools` and `plugins`.
+  void ReadPools(const Entry& e, RawJob* job);
+  void ReadPool(const Entry& e, RawJob* job);
+  void ReadPlugins(const Entry& e, RawJob* job);
 
   void ReadDefaults(const Entry& e);
   void ReadTasks(const Entry& e, RawJob* job);
   void ReadTask(const Entry& e, RawTask* task);
-  // Reads `run` into `run` (one string for the shell, or the argv items).
-  void ReadRun(const Entry& e, std::string_view context, RawTask* task,
-               std::vector<Located>* run);
+  // Reads a command (`run` of a task, `command` of a pool) into `argv`:
+  // one string for the shell (then `*shell` is set), or the argv items.
+  void ReadArgv(const Entry& e, std::string_view context, bool* shell,
+                std::vector<Located>* argv);
   void ReadNeeds(const Entry& e, std::string_view context, RawTask* task);
   void ReadMatrix(const Entry& e, std::string_view context, RawTask* task);
-  // Applies `defaults` under the task's own settings and resolves the
-  // `${matrix.KEY}` references of run, env and cwd.
-  void Finish(Settings own, const std::vector<Located>& run, RawTask* task);
+  // backend_keys.cc: applies `defaults` under the task's own settings,
+  // checks the keys that depend on the task's backend, and resolves the
+  // `${matrix.KEY}` references of run, env, cwd, args and message.
+  void Finish(Settings own, const TaskParts& parts, RawTask* task);
+  // Finish's part for each backend.
+  void FinishSpawn(Settings s, const TaskParts& parts, RawTask* task);
+  void FinishThreads(const Settings& s, const TaskParts& parts, RawTask* task);
+  void FinishFork(const Settings& s, const TaskParts& parts, RawTask* task);
+  // "'KEY' in task 'a' only applies to backend B; this task's backend is C"
+  void NotForBackend(const Entry& e, std::string_view applies_to, const RawTask& task);
+  void NotForBackend(const NameRef& ref, std::string_view key,
+                     std::string_view applies_to, const RawTask& task);
+  Template Compile(const Located& located, RawTask* task);
+
+  // json_reader.cc: `args` or `message` (any YAML value) as JSON text.
+  JsonTemplate ReadJson(const Entry& e, RawTask* task);
+  void AppendJson(const YNode& node, Pos where, int depth, JsonBuild* b);
+  void AppendJsonScalar(const YNode& node, Pos where, JsonBuild* b);
 
   TextIndex index_;
   size_t bom_;
   ErrorSink* errors_;
   Settings defaults_;
+  // Every pool declared, well-formed or not, by name; and their names in
+  // file order, for "did you mean".
+  std::unordered_map<std::string, PoolRef> pools_;
+  std::vector<std::string> pool_names_;
+  bool pools_unreadable_ = false;  // `pools` was not a map: names are unknown
+  uint64_t json_bytes_ = 0;        // of every instance's args and message so far
+  bool json_over_job_cap_ = false;
 };
 
 }  // namespace drover::spec::internal

@@ -501,34 +501,27 @@ TEST(SpecErrorTest, DirectoryIsUnreadable) {
   EXPECT_TRUE(HasOnlyError(r, 0, 0, {"cannot read", "directory"}));
 }
 
-// Given the reserved top-level keys of planned backends, should say they
-// are not available yet and which backend they belong to.
-TEST(SpecErrorTest, PlannedTopLevelKeys) {
+// Given `services` (the cluster backend's, still planned) beside `pools`
+// and `plugins` (which work), should refuse only `services`, saying why.
+TEST(SpecErrorTest, PlannedTopLevelKey) {
   const LoadResult r = Load(R"(
 version: 1
 services: {hello: {}}
-pools: {sorter: {}}
-plugins: {}
+pools: {sorter: {command: [node, sort.js]}}
+plugins: [lib/fns.so]
 tasks: {a: {run: x}}
 )");
-  ASSERT_EQ(r.errors.size(), 3u) << Dump(r);
+  ASSERT_EQ(r.errors.size(), 1u) << Dump(r);
   EXPECT_EQ(r.errors[0].ToString(),
             "job.yaml:2:1: 'services' is not available yet: the cluster backend is planned");
-  EXPECT_EQ(r.errors[1].ToString(),
-            "job.yaml:3:1: 'pools' is not available yet: the fork backend is planned");
-  EXPECT_EQ(r.errors[2].ToString(),
-            "job.yaml:4:1: 'plugins' is not available yet: the threads backend is planned");
 }
 
-// Given each reserved backend name, should say it is not available yet.
-TEST(SpecErrorTest, PlannedBackends) {
-  for (std::string_view backend : {"fork", "threads", "cluster"}) {
-    const LoadResult r = Load("version: 1\ntasks: {a: {run: x, backend: " +
-                              std::string(backend) + "}}\n");
-    EXPECT_TRUE(HasOnlyError(r, 2, 30, {"backend '" + std::string(backend) +
-                                        "' is not available yet in this version of drover"}))
-        << backend;
-  }
+// Given the reserved backend name `cluster`, should say it is not
+// available yet (fork and threads are: see spec_backends_test.cc).
+TEST(SpecErrorTest, PlannedBackend) {
+  const LoadResult r = Load("version: 1\ntasks: {a: {run: x, backend: cluster}}\n");
+  EXPECT_TRUE(HasOnlyError(r, 2, 30, {"backend 'cluster' is not available yet in this "
+                                      "version of drover", "use spawn, fork or threads"}));
 }
 
 // Given a misspelt backend, should call it unknown and suggest `spawn`.
@@ -540,13 +533,14 @@ tasks: {a: {run: x, backend: spwan}}
   EXPECT_TRUE(HasOnlyError(r, 2, 30, {"unknown backend 'spwan'", "did you mean 'spawn'?"}));
 }
 
-// Given a task key of a planned backend, should say it is not available.
+// Given a task key of the planned cluster backend, should say it is not
+// available.
 TEST(SpecErrorTest, PlannedTaskKey) {
   const LoadResult r = Load(R"(
 version: 1
-tasks: {a: {run: x, pool: sorter}}
+tasks: {a: {run: x, service: hello}}
 )");
-  EXPECT_TRUE(HasOnlyError(r, 2, 21, {"'pool'", "not available yet", "fork backend"}));
+  EXPECT_TRUE(HasOnlyError(r, 2, 21, {"'service'", "not available yet", "cluster backend"}));
 }
 
 // Given no `version`, should ask for `version: 1`.
@@ -723,10 +717,9 @@ tasks:
       "job.yaml:7:14: 'timeout' in task 'a' must be a duration such as 500ms, 30s, 5m or "
       "1h30m, got 'soon'",
       "job.yaml:8:5: unknown key 'neds' in task 'a' (did you mean 'needs'?)",
-      "job.yaml:9:3: task 'b' has no 'run' (the command to run)",
+      "job.yaml:9:3: task 'b' has backend fork but no 'pool' (the pool of processes to send "
+      "its message to)",
       "job.yaml:10:13: dependency cycle: b -> c -> b (each task needs the next)",
-      "job.yaml:11:14: backend 'fork' is not available yet in this version of drover "
-      "(only 'spawn' is)",
       "job.yaml:12:3: duplicate task 'a' (first defined at line 4)",
   };
   EXPECT_EQ(got, want);

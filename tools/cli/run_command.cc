@@ -200,10 +200,19 @@ int RunCommand(const RunArgs& args) {
 
   BackendRegistry registry;
   RegisterBuiltinBackends(registry);
+  // The embedded worker must be able to run every task, or the job would
+  // wait for a worker that never comes.
+  for (const auto& task : loaded.spec->tasks) {
+    if (!registry.Has(task.backend)) {
+      std::fprintf(stderr, "%s: task '%s' uses the '%s' backend, which this drover does "
+                   "not have\n", args.file.c_str(), task.name.c_str(), task.backend.c_str());
+      return kExitUsage;
+    }
+  }
   WorkerOptions wopt;
   wopt.coordinator = endpoint;
   wopt.name = "local";
-  wopt.slots = {{"spawn", slots}};
+  for (const auto& name : registry.Names()) wopt.slots[name] = slots;
   wopt.spool_dir = std::filesystem::path(args.state_dir) / "spool";
   Worker worker(context, wopt, registry, clock);
   if (Status s = worker.Start(); !s.ok()) {

@@ -1,0 +1,31 @@
+// The built-in functions of the threads backend (and of `cow` fork pools).
+// docs/backends/threads.md documents each one's args and result.
+//
+//   noop       -> null                                       (any args)
+//   sleep      {"seconds": 0.5} | {"ms": 500} | 0.5  -> null  (cooperative)
+//   sort       {"numbers": [3, 1, 2]} | [3, 1, 2]    -> [1, 2, 3]
+//   sha256     {"string": "abc"} | {"file": PATH}   -> "ba7816bf..." (hex)
+//   wordcount  {"file": PATH} | {"string": S}       -> {"lines", "words", "bytes"}
+//   fib        {"n": 30} | 30                        -> 832040 (naive recursion)
+//
+// Every long-running one (sleep, sha256 and wordcount on a file, fib)
+// checks its cancellation token and returns a Cancelled error soon after it
+// fires. Bad args are an InvalidArgument error naming the function.
+#ifndef DROVER_BACKENDS_FUNCTIONS_BUILTINS_H_
+#define DROVER_BACKENDS_FUNCTIONS_BUILTINS_H_
+
+#include "backends/functions/registry.h"
+#include "core/base/status.h"
+
+namespace drover {
+
+// The `source` the built-ins are registered with.
+inline constexpr char kBuiltinSource[] = "built-in";
+
+// Adds every built-in to `registry`. Fails (kAlreadyExists) only if one of
+// their names is taken already.
+Status RegisterBuiltins(FunctionRegistry& registry);
+
+}  // namespace drover
+
+#endif  // DROVER_BACKENDS_FUNCTIONS_BUILTINS_H_

@@ -1,0 +1,1024 @@
+// core/spec: the keys of the threads and fork backends (docs/spec.md):
+// `pools`, `plugins`, and a task's fn, args, pool and message.
+//
+// Error tests assert the exact line:column and the key words of the
+// message. YAML snippets start on the line after R"( so that line 1 of the
+// snippet is the first line written.
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/spec/job_spec.h"
+
+namespace drover::spec {
+namespace {
+
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+LoadResult Load(std::string_view yaml) {
+  if (!yaml.empty() && yaml.front() == '\n') yaml.remove_prefix(1);
+  return LoadString(yaml, "job.yaml");
+}
+
+std::string Dump(const LoadResult& result) {
+  std::string out;
+  for (const SpecError& e : result.errors) out += "  " + e.ToString() + "\n";
+  return out;
+}
+
+// Exactly one error, at line:column, whose message holds every word.
+::testing::AssertionResult HasOnlyError(const LoadResult& result, int line, int column,
+                                        std::initializer_list<std::string_view> words) {
+  if (result.errors.size() != 1) {
+    return ::testing::AssertionFailure()
+           << "expected 1 error, got " << result.errors.size() << ":\n" << Dump(result);
+  }
+  if (result.spec.has_value()) return ::testing::AssertionFailure() << "spec set despite an error";
+  const SpecError& e = result.errors.front();
+  if (e.where.line != line || e.where.column != column) {
+    return ::testing::AssertionFailure() << "expected the error at " << line << ":" << column
+                                         << ", got " << e.ToString();
+  }
+  for (std::string_view word : words) {
+    if (e.message.find(word) == std::string::npos) {
+      return ::testing::AssertionFailure() << "no \"" << word << "\" in: " << e.ToString();
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+const JobSpec& Spec(const LoadResult& result) {
+  EXPECT_TRUE(result.ok()) << Dump(result);
+  static const JobSpec kEmpty;
+  return result.spec ? *result.spec : kEmpty;
+}
+
+// The args_json of the only task of `yaml` (a threads task with `fn: f`).
+std::string ArgsJson(const std::string& args_yaml) {
+  const LoadResult r =
+      Load("version: 1\ntasks:\n  a:\n    backend: threads\n    fn: f\n    args:" + args_yaml);
+  const JobSpec& spec = Spec(r);
+  return spec.tasks.empty() ? "<no task>" : spec.tasks[0].args_json;
+}
+
+// ------------------------------------------------------------ pools: errors
+
+// Given `pools` as a list, should say it must be a map.
+TEST(SpecPoolErrorTest, PoolsNotAMap) {
+  const LoadResult r = Load(R"(
+version: 1
+pools: [sorter]
+tasks: {a: {run: x}}
+)");
+  EXPECT_TRUE(HasOnlyError(r, 2, 8, {"'pools' must be a map of pool name to pool", "got a list"}));
+}
+
+// Given `pools` that is not a map, should not also call every pool a task
+// names unknown.
+TEST(SpecPoolErrorTest, UnreadablePoolsDoNotMakeTaskPoolsUnknown) {
+  const LoadResult r = Load(R"(
+version: 1
+pools: sorter
+tasks: {a: {backend: fork, pool: sorter}}
+)");
+  EXPECT_TRUE(HasOnlyError(r, 2, 8, {"'pools' must be a map", "got 'sorter'"}));
+}
+
+// Given a process pool without `command`, should say it has none, at the
+// pool's name.
+TEST(SpecPoolErrorTest, ProcessPoolWithoutCommand) {
+  const LoadResult r = Load(R"(
+version: 1
+pools:
+  sorter:
+    instances: 2
+tasks: {a: {run: x}}
+)");
+  EXPECT_TRUE(HasOnlyError(r, 3, 3, {"pool 'sorter' has no 'command'", "mode: cow"}));
+}
+
+// Given `instances: 0`, should ask for an integer of at least 1.
+TEST(SpecPoolErrorTest, ZeroInstances) {
+  const LoadResult r = Load(R"(
+version: 1
+pools:
+  sorter:
+    command: [node, sort.js]
+    instances: 0
+tasks: {a: {run: x}}
+)");
+  EXPECT_TRUE(HasOnlyError(r, 5, 16, {"'instances' in pool 'sorter'",
+                                      "must be an integer of at least 1", "got '0'"}));
+}
+
+// Given more instances than the cap, or a non-number, should refuse them.
+TEST(SpecPoolErrorTest, InstancesOverCapOrNotANumber) {
+  const LoadResult over = Load(R"(
+version: 1
+pools: {p: {command: x, instances: 1001}}
+tasks: {a: {run: x}}
+)");
+  EXPECT_TRUE(HasOnlyError(over, 2, 36, {"'instances' in pool 'p'", "at most 1,000"}));
+  const LoadResult word = Load(R"(
+version: 1
+pools: {p: {command: x, instances: two}}
+tasks: {a: {run: x}}
+)");
+  EXPECT_TRUE(HasOnlyError(word, 2, 36, {"'instances' in pool 'p'", "got 'two'"}));
+}
+
+// Given a typo in a pool's keys, should suggest the key.
+TEST(SpecPoolErrorTest, UnknownPoolKeySuggestsClosest) {
+  const LoadResult r = Load(R"(
+version: 1
+pools:
+  sorter:
+    command: [node, sort.js]
+    instanses: 2
+tasks: {a: {run: x}}
+)");
+  EXPECT_TRUE(HasOnlyError(r, 5, 5, {"unknown key 'instanses' in pool 'sorter'",
+                                     "did you mean 'instances'?"}));
+}
+
+// Given a mode other than process or cow, should suggest the closest.
+TEST(SpecPoolErrorTest, UnknownModeSuggestsClosest) {
+  const LoadResult r = Load(R"(
+version: 1
+pools: {z: {mode: cwo}}
+tasks: {a: {run: x}}
+)");
+  EXPECT_TRUE(HasOnlyError(r, 2, 19, {"unknown mode 'cwo' in pool 'z'", "did you mean 'cow'?"}));
+}
+
+// Given a cow pool with a command, should say cow pools run functions.
+TEST(SpecPoolErrorTest, CowPoolWithCommand) {
+  const LoadResult r = Load(R"(
+version: 1
+pools:
+  iso:
+    mode: cow
+    command: [node, x.js]
+tasks: {a: {run: x}}
+)");
+  EXPECT_TRUE(HasOnlyError(r, 5, 5, {"'command' in pool 'iso'", "does not apply to mode cow"}));
+}
+
+// Given `idle_timeout: 0s`, should refuse it (leave the key out for none).
+TEST(SpecPoolErrorTest, ZeroIdleTimeout) {
+  const LoadResult r = Load(R"(
+version: 1
+pools: {p: {command: x, idle_timeout: 0s}}
+tasks: {a: {run: x}}
+)");
+  EXPECT_TRUE(HasOnlyError(r, 2, 39, {"'idle_timeout' in pool 'p'", "longer than 0s"}));
+}
+
+// Given a negative max_tasks, should ask for a non-negative integer.
+TEST(SpecPoolErrorTest, NegativeMaxTasks) {
+  const LoadResult r = Load(R"(
+version: 1
+pools: {p: {command: x, max_tasks: -1}}
+tasks: {a: {run: x}}
+)");
+  EXPECT_TRUE(HasOnlyError(r, 2, 36, {"'max_tasks' in pool 'p'", "non-negative integer"}));
+}
+
+// Given a pool name with a space and a pool that is a string, should
+// report both; an empty command list too.
+TEST(SpecPoolErrorTest, BadNamesAndShapes) {
+  const LoadResult r = Load(R"(
+version: 1
+pools:
+  "my pool": {command: x}
+  short: node x.js
+  empty: {command: []}
+tasks: {a: {run: x}}
+)");
+  ASSERT_EQ(r.errors.size(), 3u) << Dump(r);
+  EXPECT_EQ(r.errors[0].ToString(),
+            "job.yaml:3:3: invalid pool name 'my pool': use letters, digits, '_', '.' and '-'");
+  EXPECT_EQ(r.errors[1].ToString(),
+            "job.yaml:4:10: pool 'short' must be a map with at least 'command', got 'node x.js'");
+  EXPECT_EQ(r.errors[2].ToString(), "job.yaml:5:20: 'command' in pool 'empty' is an empty list");
+}
+
+// ---------------------------------------------------------- plugins: errors
+
+// Given `plugins` as one string, should ask for a list.
+TEST(SpecPluginErrorTest, PluginsNotAList) {
+  const LoadResult r = Load(R"(
+version: 1
+plugins: lib/fns.so
+tasks: {a: {run: x}}
+)");
+  EXPECT_TRUE(HasOnlyError(r, 2, 10, {"'plugins' must be a list of paths", "got 'lib/fns.so'"}));
+}
+
+// Given a map, an empty string and a repeat among the plugins, should
+// report each at its item.
+TEST(SpecPluginErrorTest, PluginItemsNotPaths) {
+  const LoadResult r = Load(R"(
+version: 1
+plugins:
+  - a.so
+  - {path: b.so}
+  - ""
+  - a.so
+tasks: {a: {run: x}}
+)");
+  ASSERT_EQ(r.errors.size(), 3u) << Dump(r);
+  EXPECT_EQ(r.errors[0].ToString(),
+            "job.yaml:4:5: 'plugins' item 2 must be a path (a string), got a map");
+  EXPECT_EQ(r.errors[1].ToString(), "job.yaml:5:5: 'plugins' item 3 is empty");
+  EXPECT_EQ(r.errors[2].ToString(), "job.yaml:6:5: duplicate plugin 'a.so' (first at line 3)");
+}
+
+// ------------------------------------------------------------ tasks: errors
+
+// Given a fork task without a pool, should say it needs one, at the task.
+TEST(SpecBackendErrorTest, ForkTaskWithoutPool) {
+  const LoadResult r = Load(R"(
+version: 1
+tasks:
+  a:
+    backend: fork
+    message: [1, 2]
+)");
+  EXPECT_TRUE(HasOnlyError(r, 3, 3, {"task 'a' has backend fork but no 'pool'"}));
+}
+
+// Given a pool name one typo away from a declared pool, should suggest it.
+TEST(SpecBackendErrorTest, UnknownPoolSuggestsClosest) {
+  const LoadResult r = Load(R"(
+version: 1
+pools: {sorter: {command: [node, sort.js]}}
+tasks:
+  a: {backend: fork, pool: sortr}
+)");
+  EXPECT_TRUE(HasOnlyError(r, 4, 28, {"unknown pool 'sortr' in task 'a'",
+                                      "did you mean 'sorter'?"}));
+}
+
+// Given a pool name when no pool is declared, should say where to declare it.
+TEST(SpecBackendErrorTest, UnknownPoolWithoutPools) {
+  const LoadResult r = Load(R"(
+version: 1
+tasks:
+  a: {backend: fork, pool: sorter}
+)");
+  EXPECT_TRUE(HasOnlyError(r, 3, 28, {"unknown pool 'sorter'", "no pools are declared",
+                                      "'pools:'"}));
+}
+
+// Given `run` in a threads task, should say threads tasks call `fn`.
+TEST(SpecBackendErrorTest, RunWithThreads) {
+  const LoadResult r = Load(R"(
+version: 1
+tasks:
+  a:
+    backend: threads
+    fn: sort
+    run: sort -n
+)");
+  EXPECT_TRUE(HasOnlyError(r, 6, 5, {"'run' in task 'a' does not apply to backend threads",
+                                     "'fn'"}));
+}
+
+// Given `run` in a fork task, should say fork tasks send a message.
+TEST(SpecBackendErrorTest, RunWithFork) {
+  const LoadResult r = Load(R"(
+version: 1
+pools: {p: {command: x}}
+tasks: {a: {backend: fork, pool: p, run: x}}
+)");
+  EXPECT_TRUE(HasOnlyError(r, 3, 37, {"'run' in task 'a' does not apply to backend fork"}));
+}
+
+// Given a threads task without `fn`, should say it has nothing to call.
+TEST(SpecBackendErrorTest, ThreadsTaskWithoutFn) {
+  const LoadResult r = Load(R"(
+version: 1
+tasks:
+  a:
+    backend: threads
+    args: [1]
+)");
+  EXPECT_TRUE(HasOnlyError(r, 3, 3, {"task 'a' has backend threads but no 'fn'"}));
+}
+
+// Given `fn` on a spawn task (the default backend), should say where it
+// applies and which backend the task has.
+TEST(SpecBackendErrorTest, FnWithSpawn) {
+  const LoadResult r = Load(R"(
+version: 1
+tasks:
+  a:
+    run: x
+    fn: sort
+)");
+  EXPECT_TRUE(HasOnlyError(r, 5, 5, {"'fn' in task 'a' only applies to backend threads",
+                                     "this task's backend is spawn"}));
+}
+
+// Given args, pool and message on a spawn task, should report each.
+TEST(SpecBackendErrorTest, ArgsPoolAndMessageWithSpawn) {
+  const LoadResult r = Load(R"(
+version: 1
+pools: {p: {command: x}}
+tasks:
+  a:
+    run: x
+    args: 1
+    pool: p
+    message: 2
+)");
+  ASSERT_EQ(r.errors.size(), 3u) << Dump(r);
+  EXPECT_EQ(r.errors[0].ToString(),
+            "job.yaml:6:5: 'args' in task 'a' only applies to backend threads (and fork "
+            "tasks on a cow pool); this task's backend is spawn");
+  EXPECT_EQ(r.errors[1].ToString(),
+            "job.yaml:7:5: 'pool' in task 'a' only applies to backend fork; this task's "
+            "backend is spawn");
+  EXPECT_EQ(r.errors[2].ToString(),
+            "job.yaml:8:5: 'message' in task 'a' only applies to backend fork; this task's "
+            "backend is spawn");
+}
+
+// Given pool, message, env and cwd on a threads task, should report each:
+// a function runs inside the worker, with the worker's environment.
+TEST(SpecBackendErrorTest, ForkAndSpawnKeysWithThreads) {
+  const LoadResult r = Load(R"(
+version: 1
+pools: {p: {command: x}}
+tasks:
+  a:
+    backend: threads
+    fn: noop
+    pool: p
+    message: 1
+    env: {A: b}
+    cwd: /tmp
+)");
+  ASSERT_EQ(r.errors.size(), 4u) << Dump(r);
+  EXPECT_EQ(r.errors[0].ToString(),
+            "job.yaml:7:5: 'pool' in task 'a' only applies to backend fork; this task's "
+            "backend is threads");
+  EXPECT_EQ(r.errors[1].ToString(),
+            "job.yaml:8:5: 'message' in task 'a' only applies to backend fork; this task's "
+            "backend is threads");
+  EXPECT_EQ(r.errors[2].ToString(),
+            "job.yaml:9:5: 'env' in task 'a' only applies to backend spawn; this task's "
+            "backend is threads");
+  EXPECT_EQ(r.errors[3].ToString(),
+            "job.yaml:10:5: 'cwd' in task 'a' only applies to backend spawn; this task's "
+            "backend is threads");
+}
+
+// Given fn and args on a fork task whose pool runs a command, should say
+// such a pool takes a message.
+TEST(SpecBackendErrorTest, FnOnProcessPool) {
+  const LoadResult r = Load(R"(
+version: 1
+pools: {p: {command: x}}
+tasks:
+  a: {backend: fork, pool: p, fn: sort, args: [1]}
+)");
+  ASSERT_EQ(r.errors.size(), 2u) << Dump(r);
+  EXPECT_EQ(r.errors[0].ToString(),
+            "job.yaml:4:31: 'fn' in task 'a' only applies to backend threads (and fork tasks "
+            "on a cow pool); pool 'p' is a process pool: send it a 'message'");
+  EXPECT_EQ(r.errors[1].ToString(),
+            "job.yaml:4:41: 'args' in task 'a' only applies to backend threads (and fork "
+            "tasks on a cow pool); pool 'p' is a process pool: send it a 'message'");
+}
+
+// Given a message for a cow pool, and a cow task without fn, should say a
+// cow pool calls `fn` with `args`.
+TEST(SpecBackendErrorTest, CowPoolTakesFnNotMessage) {
+  const LoadResult r = Load(R"(
+version: 1
+pools: {iso: {mode: cow}}
+tasks:
+  a: {backend: fork, pool: iso, message: [1]}
+)");
+  ASSERT_EQ(r.errors.size(), 2u) << Dump(r);
+  EXPECT_EQ(r.errors[0].ToString(),
+            "job.yaml:4:3: task 'a' uses cow pool 'iso' but has no 'fn' (the function its "
+            "processes call)");
+  EXPECT_EQ(r.errors[1].ToString(),
+            "job.yaml:4:33: 'message' in task 'a' does not apply to cow pool 'iso': its "
+            "processes call 'fn' with 'args'");
+}
+
+// Given a function name with a space, should list the allowed characters.
+TEST(SpecBackendErrorTest, InvalidFnName) {
+  const LoadResult r = Load(R"(
+version: 1
+tasks: {a: {backend: threads, fn: "my fn"}}
+)");
+  EXPECT_TRUE(HasOnlyError(r, 2, 35, {"invalid function name 'my fn' in task 'a'",
+                                      "letters, digits"}));
+}
+
+// Given a task naming a pool that has errors of its own, should report
+// only the pool's errors.
+TEST(SpecBackendErrorTest, BrokenPoolIsReportedOnce) {
+  const LoadResult r = Load(R"(
+version: 1
+pools: {p: {command: x, instances: 0}}
+tasks: {a: {backend: fork, pool: p, message: 1}}
+)");
+  EXPECT_TRUE(HasOnlyError(r, 2, 36, {"'instances' in pool 'p'"}));
+}
+
+// Given a misspelt backend with fn, should report the backend only, not
+// that fn does not belong or that run is missing.
+TEST(SpecBackendErrorTest, BadBackendDoesNotCascade) {
+  const LoadResult r = Load(R"(
+version: 1
+tasks: {a: {backend: thread, fn: sort}}
+)");
+  EXPECT_TRUE(HasOnlyError(r, 2, 22, {"unknown backend 'thread'", "did you mean 'threads'?"}));
+}
+
+// Given `args` or `message` in defaults, should say they are set per task.
+TEST(SpecBackendErrorTest, ArgsAndMessageNotInDefaults) {
+  const LoadResult r = Load(R"(
+version: 1
+defaults: {backend: threads, fn: noop, args: 1, message: 2}
+tasks: {a: {}}
+)");
+  ASSERT_EQ(r.errors.size(), 2u) << Dump(r);
+  EXPECT_EQ(r.errors[0].ToString(),
+            "job.yaml:2:40: 'args' cannot be in 'defaults': it is set per task");
+  EXPECT_EQ(r.errors[1].ToString(),
+            "job.yaml:2:49: 'message' cannot be in 'defaults': it is set per task");
+}
+
+// Given an unknown pool in defaults, should report it once, at defaults,
+// not again for each task that inherits it.
+TEST(SpecBackendErrorTest, UnknownPoolInDefaultsReportedOnce) {
+  const LoadResult r = Load(R"(
+version: 1
+pools: {sorter: {command: x}}
+defaults: {backend: fork, pool: sortre}
+tasks:
+  a: {message: 1}
+  b: {message: 2}
+)");
+  EXPECT_TRUE(HasOnlyError(r, 3, 33, {"unknown pool 'sortre' in 'defaults'",
+                                      "did you mean 'sorter'?"}));
+}
+
+// Given `.inf` and a hex number past 64 bits in args, should say JSON
+// cannot hold them and how to send a string.
+TEST(SpecBackendErrorTest, NumbersJsonCannotHold) {
+  const LoadResult r = Load(R"(
+version: 1
+tasks:
+  a:
+    backend: threads
+    fn: f
+    args: [.inf, 0x10000000000000000, ".nan"]
+)");
+  ASSERT_EQ(r.errors.size(), 2u) << Dump(r);
+  EXPECT_EQ(r.errors[0].ToString(),
+            "job.yaml:6:12: '.inf' in 'args' in task 'a' is a number JSON cannot hold "
+            "(infinity, NaN, or a hex or octal number above 2^64-1): quote it to send a string");
+  EXPECT_EQ(r.errors[1].where.column, 18);
+  EXPECT_NE(r.errors[1].message.find("'0x10000000000000000'"), std::string::npos);
+}
+
+// Given `${matrix.KEY}` alone where a matrix value is `.nan`, should point
+// at the reference and name the value.
+TEST(SpecBackendErrorTest, MatrixValueJsonCannotHold) {
+  const LoadResult r = Load(R"(
+version: 1
+tasks:
+  a:
+    matrix: {x: [1, .nan]}
+    backend: threads
+    fn: f
+    args: {x: "${matrix.x}"}
+)");
+  EXPECT_TRUE(HasOnlyError(r, 7, 15, {"'${matrix.x}' in 'args' in task 'a'",
+                                      "matrix value '.nan'", "quote it in the matrix"}));
+}
+
+// Given a misspelt matrix key inside args, should report it like in `run`.
+TEST(SpecBackendErrorTest, UnknownMatrixKeyInMessage) {
+  const LoadResult r = Load(R"(
+version: 1
+pools: {p: {command: x}}
+tasks:
+  a:
+    matrix: {shard: [1, 2]}
+    backend: fork
+    pool: p
+    message: {n: "${matrix.shrad}"}
+)");
+  EXPECT_TRUE(HasOnlyError(r, 8, 18, {"'${matrix.shrad}'", "no key 'shrad'",
+                                      "did you mean 'shard'?"}));
+}
+
+// Given a null key and a repeated key in args, should report both: JSON
+// keys are strings, and a repeat would be lost.
+TEST(SpecBackendErrorTest, ArgsKeysNullOrRepeated) {
+  const LoadResult r = Load(R"(
+version: 1
+tasks:
+  a:
+    backend: threads
+    fn: f
+    args:
+      ~: 1
+      k: 2
+      k: 3
+)");
+  ASSERT_EQ(r.errors.size(), 2u) << Dump(r);
+  EXPECT_EQ(r.errors[0].ToString(),
+            "job.yaml:7:7: keys in 'args' in task 'a' must be strings, got nothing");
+  EXPECT_EQ(r.errors[1].ToString(),
+            "job.yaml:9:7: duplicate key 'k' in 'args' in task 'a' (first at line 8)");
+}
+
+// Given an alias that refers to itself, should stop at the depth limit
+// with an error instead of recursing forever.
+TEST(SpecBackendErrorTest, SelfReferentialAliasInArgs) {
+  const LoadResult r = Load(R"(
+version: 1
+tasks:
+  a:
+    backend: threads
+    fn: f
+    args: &loop [1, *loop]
+)");
+  ASSERT_EQ(r.errors.size(), 1u) << Dump(r);
+  EXPECT_NE(r.errors[0].message.find("nests more than 128 levels deep"), std::string::npos)
+      << Dump(r);
+}
+
+// Given aliases that double at each level (a few lines standing for 2^40
+// items), should refuse the args at the size cap, quickly.
+TEST(SpecBackendErrorTest, AliasBombInArgsHitsTheSizeCap) {
+  std::string yaml = "version: 1\ndefaults:\n  timeout: 1s\ntasks:\n  a:\n    backend: threads\n"
+         "    fn: f\n    args:\n      - &x0 [1, 1]\n";
+  for (int i = 1; i <= 40; ++i) {
+    yaml += "      - &x" + std::to_string(i) + " [*x" + std::to_string(i - 1) + ", *x" +
+            std::to_string(i - 1) + "]\n";
+  }
+  const LoadResult r = Load(yaml);
+  ASSERT_EQ(r.errors.size(), 1u) << Dump(r);
+  EXPECT_NE(r.errors[0].message.find("'args' in task 'a' is more than 1,048,576 bytes as "
+                                     "JSON"),
+            std::string::npos)
+      << Dump(r);
+}
+
+// Given a matrix whose instances' args add up past the job-wide cap,
+// should refuse the job once.
+TEST(SpecBackendErrorTest, JsonOfAllInstancesOverTheJobCap) {
+  const std::string big(600'000, 'x');  // 600 KB of args per instance
+  std::string yaml = "version: 1\ntasks:\n  a:\n    backend: threads\n    fn: f\n"
+                     "    args: [\"" + big + "\"]\n    matrix:\n      i: [";
+  for (int i = 0; i < 500; ++i) yaml += (i ? ", " : "") + std::to_string(i);
+  yaml += "]\n";
+  const LoadResult r = Load(yaml);
+  EXPECT_TRUE(HasOnlyError(r, 6, 11, {"add up to more than 268,435,456 bytes of JSON",
+                                      "'args' in task 'a'"}));
+}
+
+// Given every kind of backend mistake in one file, should report all of
+// them in one pass, sorted by position.
+TEST(SpecBackendErrorTest, AllErrorsInOnePass) {
+  const LoadResult r = Load(R"(
+version: 1
+plugins: {a: b}
+pools:
+  sorter: {instances: 0}
+tasks:
+  t1: {backend: threads, run: x}
+  t2: {backend: fork, pool: srter}
+  t3: {run: x, fn: sort}
+)");
+  std::vector<std::string> got;
+  for (const SpecError& e : r.errors) got.push_back(e.ToString());
+  const std::vector<std::string> want = {
+      "job.yaml:2:10: 'plugins' must be a list of paths to shared libraries, got a map",
+      "job.yaml:4:3: pool 'sorter' has no 'command' (the program its processes run; or give "
+      "it 'mode: cow')",
+      "job.yaml:4:23: 'instances' in pool 'sorter' must be an integer of at least 1, got '0'",
+      "job.yaml:6:3: task 't1' has backend threads but no 'fn' (the function to call)",
+      "job.yaml:6:26: 'run' in task 't1' does not apply to backend threads: it calls the "
+      "function named by 'fn'",
+      "job.yaml:7:29: unknown pool 'srter' in task 't2' (did you mean 'sorter'?)",
+      "job.yaml:8:16: 'fn' in task 't3' only applies to backend threads (and fork tasks on a "
+      "cow pool); this task's backend is spawn",
+  };
+  EXPECT_EQ(got, want);
+  EXPECT_FALSE(r.spec.has_value());
+}
+
+// ---------------------------------------------------------- the happy path
+
+// Given pools with every key, a string command and a cow pool, should fill
+// PoolDecl, with the documented defaults where a key is left out.
+TEST(SpecPoolTest, EveryKeyAndDefaults) {
+  const LoadResult r = Load(R"(
+version: 1
+pools:
+  sorter:
+    command: [node, configs/examples/fork_sort.js]
+    instances: 4
+    max_tasks: 100
+    idle_timeout: 5m
+    mode: process
+    env: {NODE_ENV: production, N: 1}
+    cwd: /srv
+  shell:
+    command: exec python3 worker.py
+  iso:
+    mode: cow
+    instances: 2
+tasks: {a: {run: x}}
+)");
+  const JobSpec& spec = Spec(r);
+  ASSERT_EQ(spec.pools.size(), 3u);
+  const PoolDecl& sorter = spec.pools[0];
+  EXPECT_EQ(sorter.name, "sorter");
+  EXPECT_EQ(sorter.mode, "process");
+  EXPECT_EQ(sorter.command, (std::vector<std::string>{"node", "configs/examples/fork_sort.js"}));
+  EXPECT_EQ(sorter.instances, 4);
+  EXPECT_EQ(sorter.max_tasks, 100);
+  EXPECT_EQ(sorter.idle_timeout, minutes(5));
+  EXPECT_EQ(sorter.env, (EnvList{{"NODE_ENV", "production"}, {"N", "1"}}));
+  EXPECT_EQ(sorter.cwd, "/srv");
+  EXPECT_EQ(sorter.where.file, "job.yaml");
+  EXPECT_EQ(sorter.where.line, 3);
+  EXPECT_EQ(sorter.where.column, 3);
+
+  const PoolDecl& shell = spec.pools[1];
+  EXPECT_EQ(shell.command,
+            (std::vector<std::string>{"/bin/sh", "-c", "exec python3 worker.py"}));
+  EXPECT_EQ(shell.mode, "process");
+  EXPECT_EQ(shell.instances, 1);
+  EXPECT_EQ(shell.max_tasks, 0);
+  EXPECT_EQ(shell.idle_timeout, seconds(0));
+  EXPECT_TRUE(shell.env.empty());
+  EXPECT_EQ(shell.cwd, "");
+
+  const PoolDecl& iso = spec.pools[2];
+  EXPECT_EQ(iso.mode, "cow");
+  EXPECT_TRUE(iso.command.empty());
+  EXPECT_EQ(iso.instances, 2);
+
+  EXPECT_EQ(spec.FindPool("iso"), &spec.pools[2]);
+  EXPECT_EQ(spec.FindPool("nope"), nullptr);
+}
+
+// Given plugins, should keep them in order and as written (relative paths
+// are resolved by the worker, not the loader).
+TEST(SpecPoolTest, PluginsKeptAsWritten) {
+  const LoadResult r = Load(R"(
+version: 1
+plugins: [build/plugins/fns.so, /opt/drover/more.so, ./local.so]
+tasks: {a: {run: x}}
+)");
+  EXPECT_EQ(Spec(r).plugins, (std::vector<std::string>{"build/plugins/fns.so",
+                                                       "/opt/drover/more.so", "./local.so"}));
+}
+
+// Given a threads task, should set fn and args as JSON, no argv, no pool.
+TEST(SpecBackendTest, ThreadsTask) {
+  const LoadResult r = Load(R"(
+version: 1
+tasks:
+  sort-in-thread:
+    backend: threads
+    fn: sort
+    args: {numbers: [5, 3, 1]}
+    timeout: 2s
+  noop: {backend: threads, fn: noop}
+)");
+  const JobSpec& spec = Spec(r);
+  ASSERT_EQ(spec.tasks.size(), 2u);
+  const TaskSpec& t = spec.tasks[0];
+  EXPECT_EQ(t.backend, "threads");
+  EXPECT_EQ(t.fn, "sort");
+  EXPECT_EQ(t.args_json, R"({"numbers":[5,3,1]})");
+  EXPECT_TRUE(t.argv.empty());
+  EXPECT_EQ(t.pool, "");
+  EXPECT_EQ(t.message_json, "");
+  EXPECT_EQ(t.pool_fingerprint, 0u);
+  EXPECT_EQ(t.timeout, seconds(2));
+  EXPECT_EQ(spec.tasks[1].args_json, "null");  // no args
+}
+
+// Given fork tasks on a process pool, should set pool and the message as
+// JSON ("null" without one), and the pool's fingerprint.
+TEST(SpecBackendTest, ForkTaskOnProcessPool) {
+  const LoadResult r = Load(R"(
+version: 1
+pools:
+  sorter: {command: [node, sort.js], instances: 2}
+tasks:
+  sort-in-child: {backend: fork, pool: sorter, message: [1, 5, 2, 3, 4]}
+  ping: {backend: fork, pool: sorter}
+)");
+  const JobSpec& spec = Spec(r);
+  ASSERT_EQ(spec.tasks.size(), 2u);
+  const TaskSpec& t = spec.tasks[0];
+  EXPECT_EQ(t.backend, "fork");
+  EXPECT_EQ(t.pool, "sorter");
+  EXPECT_EQ(t.message_json, "[1,5,2,3,4]");
+  EXPECT_EQ(t.fn, "");
+  EXPECT_EQ(t.args_json, "");
+  EXPECT_TRUE(t.argv.empty());
+  ASSERT_EQ(spec.pools.size(), 1u);
+  EXPECT_EQ(t.pool_fingerprint, spec.pools[0].Fingerprint());
+  EXPECT_EQ(spec.tasks[1].message_json, "null");
+}
+
+// Given a fork task on a cow pool, should set pool, fn and args.
+TEST(SpecBackendTest, ForkTaskOnCowPool) {
+  const LoadResult r = Load(R"(
+version: 1
+pools: {isolated: {mode: cow, instances: 2}}
+tasks:
+  untrusted: {backend: fork, pool: isolated, fn: reverse, args: {string: hello}}
+)");
+  const JobSpec& spec = Spec(r);
+  ASSERT_EQ(spec.tasks.size(), 1u);
+  const TaskSpec& t = spec.tasks[0];
+  EXPECT_EQ(t.pool, "isolated");
+  EXPECT_EQ(t.fn, "reverse");
+  EXPECT_EQ(t.args_json, R"({"string":"hello"})");
+  EXPECT_EQ(t.message_json, "");
+}
+
+// Given backend, pool and fn in defaults, should apply each where it
+// belongs: pool to fork tasks, fn to threads tasks; a spawn task takes
+// neither, and the defaults' env reaches only spawn tasks.
+TEST(SpecBackendTest, DefaultsSetBackendPoolAndFn) {
+  const LoadResult r = Load(R"(
+version: 1
+pools: {p: {command: x}}
+defaults:
+  backend: fork
+  pool: p
+  fn: noop
+  env: {LANG: C}
+tasks:
+  send: {message: hi}
+  call: {backend: threads}
+  shell: {backend: spawn, run: "true"}
+)");
+  const JobSpec& spec = Spec(r);
+  ASSERT_EQ(spec.tasks.size(), 3u);
+  EXPECT_EQ(spec.tasks[0].backend, "fork");
+  EXPECT_EQ(spec.tasks[0].pool, "p");
+  EXPECT_EQ(spec.tasks[0].fn, "");
+  EXPECT_EQ(spec.tasks[0].message_json, R"("hi")");
+  EXPECT_TRUE(spec.tasks[0].env.empty());
+  EXPECT_EQ(spec.tasks[1].backend, "threads");
+  EXPECT_EQ(spec.tasks[1].fn, "noop");
+  EXPECT_EQ(spec.tasks[1].pool, "");
+  EXPECT_TRUE(spec.tasks[1].env.empty());
+  EXPECT_EQ(spec.tasks[2].backend, "spawn");
+  EXPECT_EQ(spec.tasks[2].fn, "");
+  EXPECT_EQ(spec.tasks[2].pool, "");
+  EXPECT_EQ(spec.tasks[2].env, (EnvList{{"LANG", "C"}}));
+}
+
+// ------------------------------------------------------------ YAML -> JSON
+
+// Given scalars of every core-schema type, should type plain ones and keep
+// quoted, block and tagged ones strings, numbers in JSON's grammar.
+TEST(SpecJsonTest, ScalarTyping) {
+  EXPECT_EQ(ArgsJson(R"(
+      - null
+      - ~
+      -
+      - Null
+      - true
+      - False
+      - TRUE
+      - yes
+      - off
+      - 42
+      - -7
+      - +5
+      - 007
+      - 0x1F
+      - 0o17
+      - 18446744073709551616
+      - 1.5
+      - .5
+      - -.5e-3
+      - 5.
+      - 1E+3
+      - 1_000
+      - 1.2.3
+      - 0x
+      - "5"
+      - 'true'
+      - "null"
+      - !!str 5
+      - |
+        block
+      - hello world
+)"),
+            "[null,null,null,null,true,false,true,\"yes\",\"off\",42,-7,5,7,31,15,"
+            "18446744073709551616,1.5,0.5,-0.5e-3,5,1E+3,\"1_000\",\"1.2.3\",\"0x\",\"5\","
+            "\"true\",\"null\",\"5\",\"block\\n\",\"hello world\"]");
+}
+
+// Given strings that need escaping and multi-byte characters, should
+// escape quotes, backslashes and control characters, and pass UTF-8.
+TEST(SpecJsonTest, StringEscaping) {
+  EXPECT_EQ(ArgsJson(R"( "q\"b\\s\n\t\r\x01 \u00e9 \U0001F600")"),
+            "\"q\\\"b\\\\s\\n\\t\\r\\u0001 \xC3\xA9 \xF0\x9F\x98\x80\"");
+}
+
+// Given nested maps and lists, should keep file order, make every key a
+// string, and write {} and [] for empty ones.
+TEST(SpecJsonTest, MapsAndSequences) {
+  EXPECT_EQ(ArgsJson(R"(
+      zeta: 1
+      alpha: [1, [2, {x: y}], []]
+      1: one
+      true: false
+      "quoted key": {}
+      empty:
+)"),
+            R"({"zeta":1,"alpha":[1,[2,{"x":"y"}],[]],"1":"one","true":false,)"
+            R"("quoted key":{},"empty":null})");
+}
+
+// Given a scalar args, should give that one JSON value.
+TEST(SpecJsonTest, ScalarArgs) {
+  EXPECT_EQ(ArgsJson(" 30"), "30");
+  EXPECT_EQ(ArgsJson(" abc"), "\"abc\"");
+  EXPECT_EQ(ArgsJson(""), "null");
+}
+
+// Given YAML anchors and aliases, should repeat the aliased value.
+TEST(SpecJsonTest, AliasesRepeatTheValue) {
+  EXPECT_EQ(ArgsJson(R"(
+      a: &v {n: [1, 2]}
+      b: *v
+)"),
+            R"({"a":{"n":[1,2]},"b":{"n":[1,2]}})");
+}
+
+// Given `${matrix.KEY}` alone and inside text, should keep the matrix
+// value's type when alone (quoted or not) and make a string otherwise,
+// escaping the value; other `$` text stays as written.
+TEST(SpecJsonTest, MatrixInterpolation) {
+  const LoadResult r = Load(R"(
+version: 1
+tasks:
+  a:
+    backend: threads
+    fn: f
+    matrix:
+      n: [1, "2", x, 'a"b', true]
+    args:
+      whole: ${matrix.n}
+      quoted: "${matrix.n}"
+      text: n-${matrix.n}!
+      list: ["${matrix.n}${matrix.n}", "${HOME}"]
+)");
+  const JobSpec& spec = Spec(r);
+  ASSERT_EQ(spec.tasks.size(), 5u);
+  EXPECT_EQ(spec.tasks[0].args_json,
+            R"({"whole":1,"quoted":1,"text":"n-1!","list":["11","${HOME}"]})");
+  EXPECT_EQ(spec.tasks[1].args_json,
+            R"({"whole":"2","quoted":"2","text":"n-2!","list":["22","${HOME}"]})");
+  EXPECT_EQ(spec.tasks[2].args_json,
+            R"({"whole":"x","quoted":"x","text":"n-x!","list":["xx","${HOME}"]})");
+  EXPECT_EQ(spec.tasks[3].args_json,
+            R"({"whole":"a\"b","quoted":"a\"b","text":"n-a\"b!","list":["a\"ba\"b","${HOME}"]})");
+  EXPECT_EQ(spec.tasks[4].args_json,
+            R"({"whole":true,"quoted":true,"text":"n-true!","list":["truetrue","${HOME}"]})");
+}
+
+// Given `${matrix.KEY}` in a fork task's message, should fill it per
+// instance, and keep the rest of the message shared.
+TEST(SpecJsonTest, MatrixInterpolationInMessage) {
+  const LoadResult r = Load(R"(
+version: 1
+pools: {p: {command: x}}
+tasks:
+  send:
+    backend: fork
+    pool: p
+    matrix: {shard: [0, 1], mode: [fast]}
+    message:
+      - ${matrix.shard}
+      - mode=${matrix.mode}
+)");
+  const JobSpec& spec = Spec(r);
+  ASSERT_EQ(spec.tasks.size(), 2u);
+  EXPECT_EQ(spec.tasks[0].name, "send[shard=0,mode=fast]");
+  EXPECT_EQ(spec.tasks[0].message_json, R"([0,"mode=fast"])");
+  EXPECT_EQ(spec.tasks[1].message_json, R"([1,"mode=fast"])");
+}
+
+// ------------------------------------------------------------ fingerprints
+
+JobSpec LoadPoolJob(std::string_view pool, std::string_view message = "[1, 2]") {
+  const std::string yaml = "version: 1\npools:\n  p: " + std::string(pool) +
+                           "\ntasks:\n  a: {backend: fork, pool: p, message: " +
+                           std::string(message) + "}\n";
+  const LoadResult r = LoadString(yaml, "job.yaml");
+  EXPECT_TRUE(r.ok()) << Dump(r);
+  return r.spec ? *r.spec : JobSpec();
+}
+
+uint64_t FirstFingerprint(const JobSpec& spec) {
+  return spec.tasks.empty() ? 0 : spec.tasks[0].Fingerprint();
+}
+
+// Given a change to a fork task's pool that changes what its processes do
+// (command, env, cwd, mode, max_tasks), should change the task's
+// fingerprint; given one to how many run or for how long, should not.
+TEST(SpecBackendFingerprintTest, PoolDeclarationIsPartOfTheTask) {
+  const uint64_t base = FirstFingerprint(LoadPoolJob("{command: [node, a.js]}"));
+  ASSERT_NE(base, 0u);
+  EXPECT_NE(FirstFingerprint(LoadPoolJob("{command: [node, b.js]}")), base);
+  EXPECT_NE(FirstFingerprint(LoadPoolJob("{command: [node, a.js], env: {A: b}}")), base);
+  EXPECT_NE(FirstFingerprint(LoadPoolJob("{command: [node, a.js], cwd: /tmp}")), base);
+  EXPECT_NE(FirstFingerprint(LoadPoolJob("{command: [node, a.js], max_tasks: 5}")), base);
+  EXPECT_NE(FirstFingerprint(LoadPoolJob("{command: [node, a.js]}", "[2, 1]")), base);
+  EXPECT_EQ(FirstFingerprint(LoadPoolJob("{command: [node, a.js], instances: 8}")), base);
+  EXPECT_EQ(FirstFingerprint(LoadPoolJob("{command: [node, a.js], idle_timeout: 1m}")), base);
+  EXPECT_EQ(FirstFingerprint(LoadPoolJob("{command: [node, a.js]}")), base);
+}
+
+// Given the same threads task with other fn or args, should differ; given
+// fields only a fork task has, should differ from a threads task with the
+// same text in its own fields (the sections are tagged).
+TEST(SpecBackendFingerprintTest, FnArgsPoolAndMessageCount) {
+  TaskSpec t;
+  t.backend = "threads";
+  t.fn = "sort";
+  t.args_json = "[1]";
+  const uint64_t base = t.Fingerprint();
+  TaskSpec fn = t;
+  fn.fn = "noop";
+  EXPECT_NE(fn.Fingerprint(), base);
+  TaskSpec args = t;
+  args.args_json = "[2]";
+  EXPECT_NE(args.Fingerprint(), base);
+
+  TaskSpec as_fork = t;
+  as_fork.fn.clear();
+  as_fork.args_json.clear();
+  as_fork.pool = "sort";
+  as_fork.message_json = "[1]";
+  EXPECT_NE(as_fork.Fingerprint(), base);
+  TaskSpec other_pool = as_fork;
+  other_pool.pool_fingerprint = 1;
+  EXPECT_NE(other_pool.Fingerprint(), as_fork.Fingerprint());
+
+  // Without any of them, the encoding is the spawn one: unchanged.
+  TaskSpec plain;
+  TaskSpec plain_again;
+  plain_again.pool_fingerprint = 7;  // counted only with a pool or message
+  EXPECT_EQ(plain.Fingerprint(), plain_again.Fingerprint());
+}
+
+// Given the example that shows the threads and fork backends, should load
+// the tasks and pools it documents.
+TEST(SpecBackendExampleTest, ThreadsAndForkExample) {
+  const LoadResult r = LoadFile("configs/examples/threads_and_fork.yaml");
+  const JobSpec& spec = Spec(r);
+  ASSERT_EQ(spec.pools.size(), 2u);
+  EXPECT_EQ(spec.pools[0].command,
+            (std::vector<std::string>{"node", "configs/examples/fork_sort.js"}));
+  EXPECT_EQ(spec.pools[1].command,
+            (std::vector<std::string>{"python3", "configs/examples/ipc_worker.py"}));
+  const std::optional<uint32_t> thread = spec.Find("sort-in-thread");
+  ASSERT_TRUE(thread.has_value());
+  EXPECT_EQ(spec.tasks[*thread].fn, "sort");
+  EXPECT_EQ(spec.tasks[*thread].args_json, R"({"numbers":[5,3,1]})");
+  const std::optional<uint32_t> node = spec.Find("sort-in-node");
+  ASSERT_TRUE(node.has_value());
+  EXPECT_EQ(spec.tasks[*node].pool, "node-sorter");
+  const std::optional<uint32_t> matrix = spec.Find("sort-in-node-matrix[n=-5]");
+  ASSERT_TRUE(matrix.has_value());
+  EXPECT_EQ(spec.tasks[*matrix].message_json, "[30,10,-5]");
+  const std::optional<uint32_t> report = spec.Find("report");
+  ASSERT_TRUE(report.has_value());
+  EXPECT_EQ(spec.tasks[*report].backend, "spawn");
+  EXPECT_EQ(spec.tasks[*report].needs.size(), 5u);
+}
+
+}  // namespace
+}  // namespace drover::spec
