@@ -996,8 +996,63 @@ TEST(SpecBackendFingerprintTest, FnArgsPoolAndMessageCount) {
 
 // Given the example that shows the threads and fork backends, should load
 // the tasks and pools it documents.
+// The job of configs/examples/threads_and_fork.yaml, inline so that this
+// unit test does not depend on the examples folder.
+constexpr std::string_view kThreadsAndFork = R"yaml(version: 1
+name: threads-and-fork
+
+defaults:
+  timeout: 30s
+
+pools:
+  node-sorter:
+    command: [node, configs/examples/fork_sort.js]
+    instances: 2          # two warm processes; a task goes to a free one
+    max_tasks: 1000       # replace a process after 1000 messages
+    idle_timeout: 5m      # stop a process nobody used for 5 minutes
+  python:
+    command: [python3, configs/examples/ipc_worker.py]
+
+tasks:
+  # Sorts in a thread of the worker: args {"numbers":[5,3,1]}.
+  sort-in-thread:
+    backend: threads
+    fn: sort
+    args: {numbers: [5, 3, 1]}
+
+  # Sorts in a Node process: the message is the JSON array [5,4,3,2,1].
+  sort-in-node:
+    backend: fork
+    pool: node-sorter
+    message: [5, 4, 3, 2, 1]
+
+  # One message per matrix value. `${matrix.n}` alone keeps the value's
+  # type, so the messages are [30,10,20] and [30,10,-5] (numbers, not
+  # strings).
+  sort-in-node-matrix:
+    backend: fork
+    pool: node-sorter
+    matrix:
+      n: [20, -5]
+    message:
+      - 30
+      - 10
+      - ${matrix.n}
+
+  # The same channel, served by a Python process.
+  ask-python:
+    backend: fork
+    pool: python
+    message: [3, 1, 2]
+
+  # A plain command, after everything above has succeeded.
+  report:
+    needs: [sort-in-thread, sort-in-node, sort-in-node-matrix, ask-python]
+    run: echo "the thread, the Node pool and the Python pool all answered"
+)yaml";
+
 TEST(SpecBackendExampleTest, ThreadsAndForkExample) {
-  const LoadResult r = LoadFile("configs/examples/threads_and_fork.yaml");
+  const LoadResult r = LoadString(kThreadsAndFork, "threads_and_fork.yaml");
   const JobSpec& spec = Spec(r);
   ASSERT_EQ(spec.pools.size(), 2u);
   EXPECT_EQ(spec.pools[0].command,
