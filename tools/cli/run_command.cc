@@ -209,9 +209,13 @@ int RunCommand(const RunArgs& args) {
       return kExitUsage;
     }
   }
+  loaded.spec.reset();  // the coordinator loads its own copy; keep one in memory
   WorkerOptions wopt;
   wopt.coordinator = endpoint;
   wopt.name = "local";
+  // The worker stops only once the job has ended, or at a second Ctrl-C,
+  // which means "now": what still runs is killed at once.
+  wopt.shutdown_grace = Duration(0);
   for (const auto& name : registry.Names()) wopt.slots[name] = slots;
   wopt.spool_dir = std::filesystem::path(args.state_dir) / "spool";
   Worker worker(context, wopt, registry, clock);
