@@ -337,12 +337,14 @@ Status Coordinator::Loop::Run() {
     // 2. One transaction for everything this turn decides.
     Check(store_->Begin(), "begin");
     for (int i = 0; i < kMaxMessagesPerTurn; ++i) {
-      auto received = protocol::Receive(*router_, /*router=*/true);
+      std::optional<std::string> wrong_version;
+      auto received = protocol::Receive(*router_, /*router=*/true, {}, &wrong_version);
       if (!received) break;
       if (!received->ok()) {
         stats_.malformed.fetch_add(1, std::memory_order_relaxed);
         spdlog::warn("coordinator: dropped a malformed message: {}",
                      received->status().message());
+        if (wrong_version) ReplyError(*wrong_version, received->status().message());
         continue;
       }
       Handle(std::move(received->value()));

@@ -90,7 +90,9 @@ Status Send(zmq::socket_t& socket, const Message& m) {
 }
 
 std::optional<Result<Message>> Receive(zmq::socket_t& socket, bool router,
-                                       const Limits& limits) {
+                                       const Limits& limits,
+                                       std::optional<std::string>* wrong_version) {
+  if (wrong_version) wrong_version->reset();
   Message m;
   zmq::message_t frame;
   try {
@@ -112,6 +114,7 @@ std::optional<Result<Message>> Receive(zmq::socket_t& socket, bool router,
     const uint8_t version = static_cast<uint8_t>(header.back());
     if (version != kVersion) {
       DrainRest(socket, frame);
+      if (wrong_version) *wrong_version = m.routing_id;
       return Result<Message>(InvalidArgument(
           "protocol version " + std::to_string(version) + " is not supported (this is " +
           std::to_string(kVersion) + ")"));

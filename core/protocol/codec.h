@@ -87,8 +87,14 @@ Status Send(zmq::socket_t& socket, const Message& m);
 // when nothing is queued. `router` says whether the first frame is a routing
 // id. A malformed message (bad header, unknown version or command, limits
 // exceeded) is consumed and returned as an error naming the reason.
+//
+// When `wrong_version` is given and a message is refused because its header
+// carries another protocol version, *wrong_version receives the sender's
+// routing id (ROUTER) so that the caller can answer with an ERROR, as
+// docs/protocol.md ("Versioning") asks; it is cleared otherwise.
 std::optional<Result<Message>> Receive(zmq::socket_t& socket, bool router,
-                                       const Limits& limits = {});
+                                       const Limits& limits = {},
+                                       std::optional<std::string>* wrong_version = nullptr);
 
 }  // namespace drover::protocol
 

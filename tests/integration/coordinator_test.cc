@@ -640,7 +640,8 @@ TEST_F(CoordinatorTest, UnregisteredPeerIsToldToRegister) {
 }
 
 // Given a bad header frame, a wrong protocol version and a RESULT with a
-// garbage body, should drop and count each, and keep serving.
+// garbage body, should drop and count each, answer the wrong version with an
+// ERROR naming both versions, and keep serving.
 TEST_F(CoordinatorTest, MalformedMessagesAreDroppedAndCounted) {
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
   FakeWorker& worker = AddWorker("w1", 1);
@@ -652,6 +653,11 @@ TEST_F(CoordinatorTest, MalformedMessagesAreDroppedAndCounted) {
 
   worker.SendRawFrames({"NOTDRV\x01", hb_byte, ""});
   worker.SendRawFrames({std::string("DROVER") + '\x02', hb_byte, ""});
+  // A peer of another protocol version is told so, in version 1.
+  auto refused = worker.Expect(testing::Command::kError);
+  ASSERT_TRUE(refused);
+  EXPECT_THAT(testing::Body<wire::Error>(*refused).message(),
+              HasSubstr("protocol version 2 is not supported (this is 1)"));
   worker.SendRawFrames({std::string("DROVER") + '\x01', result_byte, garbage, "", ""});
   // Same connection, so by its WELCOME the three were handled.
   ASSERT_TRUE(worker.Register("session-1", 1));

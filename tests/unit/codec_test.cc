@@ -479,6 +479,35 @@ TEST_F(CodecTest, WrongVersionIsRejectedNamingBothVersions) {
                                  "version 2 is not supported (this is 1)");
 }
 
+// Given version byte 2 on a ROUTER, should hand back the sender's routing id
+// so that the caller can answer with ERROR; a good message clears it.
+TEST_F(CodecTest, WrongVersionReportsTheSenderToAnswer) {
+  zmq::socket_t router(ctx_, zmq::socket_type::router);
+  router.set(zmq::sockopt::linger, 0);
+  router.bind("inproc://wrong-version");
+  zmq::socket_t dealer(ctx_, zmq::socket_type::dealer);
+  dealer.set(zmq::sockopt::linger, 0);
+  dealer.set(zmq::sockopt::routing_id, "old-peer");
+  dealer.connect("inproc://wrong-version");
+  dealer.send(zmq::buffer(Header(2)), zmq::send_flags::sndmore);
+  dealer.send(zmq::buffer(CommandFrame(Command::kHello)), zmq::send_flags::sndmore);
+  dealer.send(zmq::buffer(std::string()), zmq::send_flags::none);
+  zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
+  ASSERT_EQ(zmq::poll(&item, 1, std::chrono::milliseconds(5000)), 1);
+  std::optional<std::string> wrong;
+  auto rejected = Receive(router, true, {}, &wrong);
+  ASSERT_TRUE(rejected.has_value());
+  EXPECT_FALSE(rejected->ok());
+  ASSERT_TRUE(wrong.has_value());
+  EXPECT_EQ(*wrong, "old-peer");
+
+  ASSERT_TRUE(Send(dealer, Make(Command::kHeartbeat, wire::Heartbeat())).ok());
+  ASSERT_EQ(zmq::poll(&item, 1, std::chrono::milliseconds(5000)), 1);
+  auto good = Receive(router, true, {}, &wrong);
+  ASSERT_TRUE(good.has_value() && good->ok());
+  EXPECT_FALSE(wrong.has_value());
+}
+
 // Given version byte 0, should reject it too.
 TEST_F(CodecTest, VersionZeroIsRejected) {
   ExpectRejectedThenNextReceived({Header(0), CommandFrame(Command::kHello), ""}, "version 0");
