@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "core/spec/job_spec.h"
+#include "tests/unit/spec_test_util.h"
 
 namespace drover::spec {
 namespace {
@@ -19,43 +20,10 @@ namespace {
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-LoadResult Load(std::string_view yaml) {
-  if (!yaml.empty() && yaml.front() == '\n') yaml.remove_prefix(1);
-  return LoadString(yaml, "job.yaml");
-}
-
-std::string Dump(const LoadResult& result) {
-  std::string out;
-  for (const SpecError& e : result.errors) out += "  " + e.ToString() + "\n";
-  return out;
-}
-
-// Exactly one error, at line:column, whose message holds every word.
-::testing::AssertionResult HasOnlyError(const LoadResult& result, int line, int column,
-                                        std::initializer_list<std::string_view> words) {
-  if (result.errors.size() != 1) {
-    return ::testing::AssertionFailure()
-           << "expected 1 error, got " << result.errors.size() << ":\n" << Dump(result);
-  }
-  if (result.spec.has_value()) return ::testing::AssertionFailure() << "spec set despite an error";
-  const SpecError& e = result.errors.front();
-  if (e.where.line != line || e.where.column != column) {
-    return ::testing::AssertionFailure() << "expected the error at " << line << ":" << column
-                                         << ", got " << e.ToString();
-  }
-  for (std::string_view word : words) {
-    if (e.message.find(word) == std::string::npos) {
-      return ::testing::AssertionFailure() << "no \"" << word << "\" in: " << e.ToString();
-    }
-  }
-  return ::testing::AssertionSuccess();
-}
-
-const JobSpec& Spec(const LoadResult& result) {
-  EXPECT_TRUE(result.ok()) << Dump(result);
-  static const JobSpec kEmpty;
-  return result.spec ? *result.spec : kEmpty;
-}
+using test_util::Dump;
+using test_util::HasOnlyError;
+using test_util::Load;
+using test_util::Spec;
 
 // The args_json of the only task of `yaml` (a threads task with `fn: f`).
 std::string ArgsJson(const std::string& args_yaml) {

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "core/spec/job_spec.h"
+#include "tests/unit/spec_test_util.h"
 
 namespace drover::spec {
 namespace {
@@ -21,43 +22,10 @@ using std::chrono::milliseconds;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-LoadResult Load(std::string_view yaml, const LoadOptions& options = {}) {
-  if (!yaml.empty() && yaml.front() == '\n') yaml.remove_prefix(1);
-  return LoadString(yaml, "job.yaml", options);
-}
-
-std::string Dump(const LoadResult& result) {
-  std::string out;
-  for (const SpecError& e : result.errors) out += "  " + e.ToString() + "\n";
-  return out;
-}
-
-// Exactly one error, at line:column, whose message holds every word.
-::testing::AssertionResult HasOnlyError(const LoadResult& result, int line, int column,
-                                        std::initializer_list<std::string_view> words) {
-  if (result.errors.size() != 1) {
-    return ::testing::AssertionFailure()
-           << "expected 1 error, got " << result.errors.size() << ":\n" << Dump(result);
-  }
-  if (result.spec.has_value()) return ::testing::AssertionFailure() << "spec set despite an error";
-  const SpecError& e = result.errors.front();
-  if (e.where.line != line || e.where.column != column) {
-    return ::testing::AssertionFailure() << "expected the error at " << line << ":" << column
-                                         << ", got " << e.ToString();
-  }
-  for (std::string_view word : words) {
-    if (e.message.find(word) == std::string::npos) {
-      return ::testing::AssertionFailure() << "no \"" << word << "\" in: " << e.ToString();
-    }
-  }
-  return ::testing::AssertionSuccess();
-}
-
-const JobSpec& Spec(const LoadResult& result) {
-  EXPECT_TRUE(result.ok()) << Dump(result);
-  static const JobSpec kEmpty;
-  return result.spec ? *result.spec : kEmpty;
-}
+using test_util::Dump;
+using test_util::HasOnlyError;
+using test_util::Load;
+using test_util::Spec;
 
 std::vector<std::string> Names(const JobSpec& spec) {
   std::vector<std::string> names;
