@@ -140,8 +140,7 @@ class BackendRegistry {
   std::map<std::string, BackendFactory> factories_;
 };
 
-// Registers every backend compiled into this build: spawn, threads (and
-// fork once it lands).
+// Registers every backend compiled into this build: spawn, fork, threads.
 void RegisterBuiltinBackends(BackendRegistry& registry);
 
 }  // namespace drover

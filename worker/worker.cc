@@ -144,6 +144,7 @@ Status Worker::Loop::Start() {
     if (slots <= 0) continue;
     BackendConfig config;
     config.slots = slots;
+    config.zygote = options_.zygote;
     auto backend = registry_.Create(name, config);
     Status s = backend.ok() ? (*backend)->Start(this) : backend.status();
     if (!s.ok()) {

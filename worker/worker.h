@@ -37,6 +37,9 @@ struct WorkerOptions {
   // How long Run() waits for running attempts after Stop() before it kills
   // them.
   Duration shutdown_grace = std::chrono::seconds(5);
+  // The zygote `cow` fork pools fork from; started by main before any
+  // thread (backends/fork/zygote.h). Null: cow pools fail their tasks.
+  std::shared_ptr<Zygote> zygote;
 };
 
 // The largest captured stream a RESULT carries (the tail is kept). Keeps

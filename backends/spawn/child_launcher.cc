@@ -172,7 +172,7 @@ Status ChildLauncher::Init() {
   return Status::Ok();
 }
 
-Result<LaunchedChild> ChildLauncher::Launch(const TaskAttempt& attempt) {
+Result<LaunchedChild> ChildLauncher::Launch(const TaskAttempt& attempt, int channel_fd) {
   if (attempt.argv.empty()) return InvalidArgument("empty command");
   if (!devnull_.valid() || !attr_ready_) {
     return Internal("spawn launcher is not initialised");
@@ -214,6 +214,9 @@ Result<LaunchedChild> ChildLauncher::Launch(const TaskAttempt& attempt) {
   if (rc == 0) {
     rc = posix_spawn_file_actions_adddup2(
         &actions, err_w.valid() ? err_w.get() : devnull_.get(), 2);
+  }
+  if (rc == 0 && channel_fd > 3) {
+    rc = posix_spawn_file_actions_adddup2(&actions, channel_fd, 3);
   }
   if (rc == 0 && !attempt.cwd.empty()) {
     rc = posix_spawn_file_actions_addchdir_np(&actions, attempt.cwd.c_str());

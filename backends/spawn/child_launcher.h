@@ -45,7 +45,10 @@ class ChildLauncher {
   // or "argv0: <errno text>". The code is kInternal when drover itself
   // failed (the child could not be watched), another code when the attempt
   // could not be launched.
-  Result<LaunchedChild> Launch(const TaskAttempt& attempt);
+  //
+  // `channel_fd` (the fork backend's IPC channel), when >= 0, becomes the
+  // child's fd 3; it must be a descriptor numbered above 3.
+  Result<LaunchedChild> Launch(const TaskAttempt& attempt, int channel_fd = -1);
 
  private:
   UniqueFd devnull_;  // O_RDWR: stdin, and stdout/stderr nobody captures

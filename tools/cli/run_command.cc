@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "backends/backend.h"
+#include "backends/fork/zygote.h"
 #include "core/coordinator/coordinator.h"
 #include "core/protocol/codec.h"
 #include "core/spec/job_spec.h"
@@ -185,6 +186,22 @@ int RunCommand(const RunArgs& args) {
   const int slots = args.jobs > 0 ? args.jobs
                                   : std::max(1u, std::thread::hardware_concurrency());
 
+  // `cow` pools fork from a zygote, which must be forked now, while this
+  // process has a single thread (no ZeroMQ context, no backend yet).
+  std::shared_ptr<Zygote> zygote;
+  for (const auto& pool : loaded.spec->pools) {
+    if (pool.mode != "cow" || zygote) continue;
+    ZygoteOptions zopt;
+    for (const auto& p : loaded.spec->plugins) zopt.plugins.emplace_back(p);
+    auto started = StartZygote(std::move(zopt));
+    if (started.ok()) {
+      zygote = std::move(started.value());
+    } else {
+      // The job runs; its cow tasks fail with this reason.
+      spdlog::error("cannot start the zygote for cow pools: {}", started.status().message());
+    }
+  }
+
   RealClock clock;
   zmq::context_t context;
   const std::string endpoint = "inproc://drover-run";
@@ -216,6 +233,7 @@ int RunCommand(const RunArgs& args) {
   // The worker stops only once the job has ended, or at a second Ctrl-C,
   // which means "now": what still runs is killed at once.
   wopt.shutdown_grace = Duration(0);
+  wopt.zygote = zygote;
   for (const auto& name : registry.Names()) wopt.slots[name] = slots;
   wopt.spool_dir = std::filesystem::path(args.state_dir) / "spool";
   Worker worker(context, wopt, registry, clock);

@@ -1,0 +1,525 @@
+// The fork reactor's loop, commands, pools and timers (fork_reactor.h).
+#include "backends/fork/fork_reactor.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <stdexcept>
+
+#include "backends/fork/json_scan.h"
+#include "backends/fork/pool.h"
+
+namespace drover {
+namespace {
+
+using std::chrono::steady_clock;
+
+constexpr int kMaxEvents = 64;
+constexpr std::string_view kNull = "null";
+
+}  // namespace
+
+ForkReactor::ForkReactor(int slots, std::shared_ptr<Zygote> zygote)
+    : slots_(slots), zygote_(std::move(zygote)) {}
+
+// ---------------------------------------------------------------------------
+// Caller side.
+
+Status ForkReactor::Start(BackendEvents* events) {
+  if (events == nullptr) return InvalidArgument("fork backend: no events sink");
+  if (slots_ < 1) {
+    return InvalidArgument("fork backend: slots must be at least 1, got " +
+                           std::to_string(slots_));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_ != State::kNew) {
+    return FailedPrecondition("fork backend: Start called twice or after Shutdown");
+  }
+  DROVER_RETURN_IF_ERROR(launcher_.Init());
+  epoll_fd_.Reset(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_fd_.valid()) return ErrnoError("epoll_create1", errno);
+  wake_fd_.Reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_fd_.valid()) return ErrnoError("eventfd", errno);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kWakeToken;
+  if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, wake_fd_.get(), &ev) != 0) {
+    return ErrnoError("epoll_ctl", errno);
+  }
+  buffer_ = std::make_unique_for_overwrite<char[]>(64 * 1024);
+  events_ = events;
+  try {
+    thread_ = std::thread(&ForkReactor::Run, this);
+  } catch (const std::exception& e) {
+    return Internal(std::string("fork backend: cannot start its thread: ") + e.what());
+  }
+  state_ = State::kRunning;
+  return Status::Ok();
+}
+
+void ForkReactor::Wake() {
+  uint64_t one = 1;
+  // Fails only if the counter would overflow, and then it is non-zero.
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
+}
+
+Status ForkReactor::Submit(TaskAttempt attempt) {
+  const uint64_t id = attempt.attempt_id;
+  const bool on_reactor = std::this_thread::get_id() == reactor_id_.load();
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ == State::kNew) return FailedPrecondition("fork backend is not started");
+    if (state_ != State::kRunning) return FailedPrecondition("fork backend is shut down");
+    if (in_flight_.count(id) != 0) {
+      return AlreadyExists("attempt " + std::to_string(id) +
+                           " is already running on this backend");
+    }
+    if (in_flight_.size() >= static_cast<size_t>(slots_)) {
+      return Unavailable("fork backend is at capacity (" + std::to_string(slots_) +
+                         " slots busy)");
+    }
+    in_flight_.insert(id);
+    // From an event callback the reactor picks the command up at the end of
+    // its turn: no eventfd round trip. Otherwise only the first command of
+    // a batch needs to wake it.
+    wake = !on_reactor && queue_.empty();
+    Command command;
+    command.kind = Command::Kind::kSubmit;
+    command.attempt = std::move(attempt);
+    queue_.push_back(std::move(command));
+  }
+  if (on_reactor) more_commands_ = true;
+  if (wake) Wake();
+  return Status::Ok();
+}
+
+void ForkReactor::Cancel(uint64_t attempt_id) {
+  const bool on_reactor = std::this_thread::get_id() == reactor_id_.load();
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ != State::kRunning || in_flight_.count(attempt_id) == 0) return;
+    wake = !on_reactor && queue_.empty();
+    Command command;
+    command.kind = Command::Kind::kCancel;
+    command.attempt_id = attempt_id;
+    queue_.push_back(std::move(command));
+  }
+  if (on_reactor) more_commands_ = true;
+  if (wake) Wake();
+}
+
+void ForkReactor::Shutdown(Duration grace) {
+  // From an event callback the reactor cannot join itself: it only queues
+  // the shutdown; the owner's Shutdown (at the latest its destructor's)
+  // joins.
+  const bool on_reactor = std::this_thread::get_id() == reactor_id_.load();
+  std::unique_lock<std::mutex> serial(shutdown_mu_, std::defer_lock);
+  if (!on_reactor) serial.lock();
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ == State::kNew || state_ == State::kStopped) {
+      state_ = State::kStopped;
+      return;
+    }
+    if (state_ == State::kRunning) {
+      state_ = State::kStopping;
+      wake = queue_.empty();
+      Command command;
+      command.kind = Command::Kind::kShutdown;
+      command.grace = std::max(grace, Duration(0));
+      queue_.push_back(std::move(command));
+    }
+  }
+  if (on_reactor) {
+    more_commands_ = true;
+    return;
+  }
+  if (wake) Wake();
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  state_ = State::kStopped;
+}
+
+// ---------------------------------------------------------------------------
+// Reactor thread: the loop.
+
+void ForkReactor::Run() {
+  reactor_id_.store(std::this_thread::get_id());
+  pthread_setname_np(pthread_self(), "drover-fork");
+  std::string failure;
+  try {
+    Loop();
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (failure.empty() && shutting_down_ && procs_.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.clear();  // only Cancels can be left: Submit is refused by now
+    return;
+  }
+  if (failure.empty()) failure = "its event loop failed";
+  spdlog::error("fork backend: {}; stopping every pool", failure);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ == State::kRunning) state_ = State::kStopping;
+    queue_.clear();
+  }
+  try {
+    shutting_down_ = true;
+    give_up_at_ = steady_clock::now();
+    KillRemaining();
+    std::vector<uint64_t> unreported;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      unreported.assign(in_flight_.begin(), in_flight_.end());
+    }
+    for (uint64_t id : unreported) {
+      Report(id, Failed(FailureReason::kInternal, "fork backend failed: " + failure));
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("fork backend: cleanup failed: {}", e.what());
+  }
+}
+
+void ForkReactor::Loop() {
+  std::array<epoll_event, kMaxEvents> events;
+  while (!(shutting_down_ && procs_.empty())) {
+    int n = ::epoll_wait(epoll_fd_.get(), events.data(), kMaxEvents,
+                         TimeoutMs(steady_clock::now()));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::runtime_error(std::string("epoll_wait: ") + std::strerror(errno));
+    }
+    // Output, then replies, then exits, then commands (fork_reactor.h).
+    bool wake = false;
+    for (int i = 0; i < n; ++i) {
+      const uint64_t token = events[i].data.u64;
+      const uint64_t kind = token & 3;
+      if (token == kWakeToken) {
+        wake = true;
+      } else if (kind == kOut || kind == kErr) {
+        if (Proc* proc = FindProc(token >> 2)) OnOutput(*proc, kind == kErr, 16);
+      }
+    }
+    for (int i = 0; i < n; ++i) {
+      const uint64_t token = events[i].data.u64;
+      if (token == kWakeToken || (token & 3) != kChannel) continue;
+      if (Proc* proc = FindProc(token >> 2)) OnChannel(*proc, events[i].events);
+    }
+    for (int i = 0; i < n; ++i) {
+      const uint64_t token = events[i].data.u64;
+      if (token == kWakeToken || (token & 3) != kPidfd) continue;
+      if (Proc* proc = FindProc(token >> 2)) Reap(*proc);
+    }
+    if (wake || more_commands_) HandleCommands(wake);
+    const SteadyTime now = steady_clock::now();
+    Expire(now);
+    if (shutting_down_ && !procs_.empty() && now >= give_up_at_) KillRemaining();
+  }
+}
+
+int ForkReactor::TimeoutMs(SteadyTime now) const {
+  if (more_commands_) return 0;
+  std::optional<SteadyTime> next;
+  if (!deadlines_.empty()) next = deadlines_.begin()->first;
+  if (!restarts_.empty() && (!next || std::get<0>(*restarts_.begin()) < *next)) {
+    next = std::get<0>(*restarts_.begin());
+  }
+  if (shutting_down_ && (!next || give_up_at_ < *next)) next = give_up_at_;
+  if (!next) return -1;
+  if (*next <= now) return 0;
+  // Round up: a little late is fine, spinning with zero timeouts is not.
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(*next - now).count();
+  return static_cast<int>(std::min<int64_t>(ms, INT_MAX));
+}
+
+void ForkReactor::HandleCommands(bool read_wake) {
+  if (read_wake) {
+    uint64_t count;
+    // Reset the eventfd before taking the queue: a command queued after
+    // the swap writes it again, so no wake-up is lost.
+    [[maybe_unused]] ssize_t n = ::read(wake_fd_.get(), &count, sizeof count);
+  }
+  more_commands_ = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    batch_.swap(queue_);
+  }
+  const SteadyTime now = steady_clock::now();
+  for (const Command& command : batch_) {
+    if (command.kind == Command::Kind::kShutdown) BeginShutdown(command.grace, now);
+  }
+  // Commands that callbacks queue while this batch runs set more_commands_
+  // and wait for the next turn, so a callback that always resubmits cannot
+  // starve the timers.
+  for (Command& command : batch_) {
+    switch (command.kind) {
+      case Command::Kind::kSubmit:
+        Enqueue(std::move(command.attempt));
+        break;
+      case Command::Kind::kCancel:
+        CancelAttempt(command.attempt_id);
+        break;
+      case Command::Kind::kShutdown:
+        break;  // handled above
+    }
+  }
+  batch_.clear();
+}
+
+// ---------------------------------------------------------------------------
+// Pools.
+
+void ForkReactor::Enqueue(TaskAttempt attempt) {
+  const uint64_t id = attempt.attempt_id;
+  if (shutting_down_) {
+    Report(id, Failed(FailureReason::kCancelled, "cancelled at shutdown before it started"));
+    return;
+  }
+  if (attempt.pool.empty()) {
+    Report(id, Failed(FailureReason::kLaunchFailed, "a fork task must name its pool"));
+    return;
+  }
+  PoolSpec spec = attempt.pool_spec;
+  if (spec.name.empty()) spec.name = attempt.pool;
+  // Built only for a failure: this runs for every attempt.
+  auto label = [&attempt] { return PoolLabel(attempt.pool); };
+  if (spec.name != attempt.pool) {
+    Report(id, Failed(FailureReason::kLaunchFailed,
+                      "the task names " + label() + " but carries the declaration of " +
+                          PoolLabel(spec.name)));
+    return;
+  }
+  if (Status s = CheckPoolSpec(spec); !s.ok()) {
+    Report(id, Failed(FailureReason::kLaunchFailed, label() + ": " + s.message()));
+    return;
+  }
+  if (spec.mode == "cow") {
+    if (attempt.fn.empty()) {
+      Report(id, Failed(FailureReason::kLaunchFailed,
+                        label() + " is a cow pool: the task must name a function (fn)"));
+      return;
+    }
+    if (!attempt.plugins.empty()) {
+      if (Status s = EnsureZygotePlugins(attempt.plugins); !s.ok()) {
+        Report(id, Failed(FailureReason::kLaunchFailed, label() + ": " + s.message()));
+        return;
+      }
+    }
+    const size_t size = attempt.fn.size() + attempt.args_json.size() + 16;
+    if (size > kMaxMessageBytes) {
+      Report(id, Failed(FailureReason::kLaunchFailed,
+                        label() + ": the task's args are " + std::to_string(size) +
+                            " bytes, over the " + std::to_string(kMaxMessageBytes >> 20) +
+                            " MiB message cap"));
+      return;
+    }
+  } else {
+    std::string_view message = attempt.message_json.empty()
+                                   ? kNull
+                                   : std::string_view(attempt.message_json);
+    if (message.size() > kMaxMessageBytes) {
+      Report(id, Failed(FailureReason::kLaunchFailed,
+                        label() + ": the task's message is " + std::to_string(message.size()) +
+                            " bytes, over the " + std::to_string(kMaxMessageBytes >> 20) +
+                            " MiB message cap"));
+      return;
+    }
+    // An unmodified Node child dies on a line it cannot JSON.parse: refuse
+    // the message here, with the reason, rather than crash the process.
+    if (Status s = ValidateJson(message); !s.ok()) {
+      Report(id, Failed(FailureReason::kLaunchFailed,
+                        label() + ": the task's message is not valid JSON: " + s.message()));
+      return;
+    }
+  }
+  Pool& pool = PoolFor(spec);
+  pool.queue.push_back(std::move(attempt));
+  const uint64_t pool_id = pool.id;
+  Replenish(pool_id);
+}
+
+ForkReactor::Pool& ForkReactor::PoolFor(const PoolSpec& spec) {
+  char fingerprint[17];
+  std::snprintf(fingerprint, sizeof fingerprint, "%016llx",
+                static_cast<unsigned long long>(PoolFingerprint(spec)));
+  const std::string key = spec.name + "#" + fingerprint;
+  if (auto it = pool_by_key_.find(key); it != pool_by_key_.end()) {
+    if (Pool* pool = FindPool(it->second)) return *pool;
+  }
+  auto pool = std::make_unique<Pool>();
+  pool->id = next_pool_id_++;
+  pool->key = key;
+  pool->spec = spec;
+  pool->cow = spec.mode == "cow";
+  pool->slots.resize(static_cast<size_t>(spec.instances));
+  Pool& ref = *pool;
+  pools_.emplace(ref.id, std::move(pool));
+  pool_by_key_[key] = ref.id;
+  // A changed declaration of the same name: the old pool serves what it
+  // has queued, then stops.
+  if (auto it = current_pool_.find(spec.name); it != current_pool_.end()) {
+    if (Pool* old = FindPool(it->second)) {
+      old->superseded = true;
+      pool_by_key_.erase(old->key);
+      RetireIdle(*old);
+      spdlog::info("{}: declaration changed; replacing its processes", PoolLabel(spec.name));
+      const uint64_t old_id = old->id;
+      current_pool_[spec.name] = ref.id;
+      MaybeDropPool(old_id);  // now, if it has nothing left to finish
+    }
+  }
+  current_pool_[spec.name] = ref.id;
+  return ref;
+}
+
+void ForkReactor::Fill(Pool& pool) {
+  if (shutting_down_) return;
+  for (size_t i = 0; i < pool.slots.size(); ++i) {
+    Slot& slot = pool.slots[i];
+    if (slot.proc != 0 || !slot.wanted || slot.restart_at) continue;
+    if (!SpawnInto(pool, i)) return;  // launch failure: reported, slots idle
+  }
+}
+
+void ForkReactor::Dispatch(Pool& pool) {
+  while (!pool.queue.empty()) {
+    Proc* idle = nullptr;
+    for (const Slot& slot : pool.slots) {
+      if (slot.proc == 0) continue;
+      Proc* proc = FindProc(slot.proc);
+      if (proc != nullptr && !proc->running && proc->stop == StopKind::kNone &&
+          !proc->exited) {
+        idle = proc;
+        break;
+      }
+    }
+    if (idle == nullptr) {
+      // No free process: start one in an empty slot (after an idle
+      // timeout, or a launch failure), unless it is backing off.
+      if (shutting_down_) return;
+      for (size_t i = 0; i < pool.slots.size() && idle == nullptr; ++i) {
+        Slot& slot = pool.slots[i];
+        if (slot.proc != 0 || slot.restart_at) continue;
+        slot.wanted = true;
+        if (!SpawnInto(pool, i)) return;
+        idle = FindProc(slot.proc);
+      }
+      if (idle == nullptr) return;  // all busy, starting later, or backing off
+    }
+    TaskAttempt attempt = std::move(pool.queue.front());
+    pool.queue.pop_front();
+    Assign(*idle, std::move(attempt));
+  }
+}
+
+void ForkReactor::Replenish(uint64_t pool_id) {
+  if (Pool* pool = FindPool(pool_id)) Fill(*pool);
+  if (Pool* pool = FindPool(pool_id)) Dispatch(*pool);
+}
+
+void ForkReactor::RetireIdle(Pool& pool) {
+  for (Slot& slot : pool.slots) {
+    slot.wanted = false;
+    if (slot.proc == 0) continue;
+    Proc* proc = FindProc(slot.proc);
+    if (proc != nullptr && !proc->running && proc->stop == StopKind::kNone) {
+      Stop(*proc, StopKind::kRetire, "", kRetireGrace);
+    }
+  }
+}
+
+void ForkReactor::FailQueued(Pool& pool, FailureReason reason, const std::string& message) {
+  std::deque<TaskAttempt> queued;
+  queued.swap(pool.queue);
+  for (TaskAttempt& attempt : queued) Report(attempt.attempt_id, Failed(reason, message));
+}
+
+void ForkReactor::MaybeDropPool(uint64_t pool_id) {
+  Pool* pool = FindPool(pool_id);
+  if (pool == nullptr || !pool->superseded || !pool->queue.empty() || pool->procs > 0) {
+    return;
+  }
+  if (auto it = current_pool_.find(pool->spec.name);
+      it != current_pool_.end() && it->second == pool_id) {
+    current_pool_.erase(it);
+  }
+  for (auto it = restarts_.begin(); it != restarts_.end();) {
+    it = std::get<1>(*it) == pool_id ? restarts_.erase(it) : std::next(it);
+  }
+  pools_.erase(pool_id);
+}
+
+Status ForkReactor::EnsureZygotePlugins(const std::vector<std::string>& paths) {
+  std::vector<std::string> missing;
+  for (const std::string& path : paths) {
+    if (zygote_plugins_.count(path) == 0) missing.push_back(path);
+  }
+  if (missing.empty()) return Status::Ok();  // the common case: a set lookup
+  if (zygote_ == nullptr) {
+    return FailedPrecondition(
+        "mode cow needs the worker's zygote, and this worker started none");
+  }
+  DROVER_RETURN_IF_ERROR(zygote_->LoadPlugins(missing));
+  zygote_plugins_.insert(missing.begin(), missing.end());
+  ++zygote_generation_;
+  RetireStale();
+  return Status::Ok();
+}
+
+void ForkReactor::RetireStale() {
+  // Cow processes forked before the load lack the new functions: idle ones
+  // go now (their slots refill with fresh forks), busy ones after their
+  // task (AfterTask).
+  std::vector<uint64_t> stale;
+  for (const auto& [serial, proc] : procs_) {
+    if (proc->cow && proc->generation < zygote_generation_ && !proc->running &&
+        proc->stop == StopKind::kNone && !proc->exited) {
+      stale.push_back(serial);
+    }
+  }
+  std::set<uint64_t> pools;
+  for (uint64_t serial : stale) {
+    Proc* proc = FindProc(serial);
+    if (proc == nullptr) continue;
+    pools.insert(proc->pool_id);
+    Stop(*proc, StopKind::kRetire, "", kRetireGrace);
+  }
+  for (uint64_t pool_id : pools) Replenish(pool_id);
+}
+
+ForkReactor::Proc* ForkReactor::FindProc(uint64_t serial) {
+  auto it = procs_.find(serial);
+  return it == procs_.end() ? nullptr : it->second.get();
+}
+
+ForkReactor::Pool* ForkReactor::FindPool(uint64_t id) {
+  auto it = pools_.find(id);
+  return it == pools_.end() ? nullptr : it->second.get();
+}
+
+void ForkReactor::Report(uint64_t attempt_id, AttemptOutcome outcome) {
+  {
+    // Free the slot before the event: the receiver may Submit at once.
+    std::lock_guard<std::mutex> lock(mu_);
+    in_flight_.erase(attempt_id);
+  }
+  events_->OnFinished(attempt_id, std::move(outcome));
+}
+
+}  // namespace drover

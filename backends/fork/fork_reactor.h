@@ -1,0 +1,245 @@
+// The fork backend's reactor: one thread that owns every pool, process,
+// descriptor and timer of a ForkBackend (fork_backend.h has the contract).
+// Private to backends/fork.
+//
+// Each turn of the loop waits in epoll on an eventfd (commands from other
+// threads), and per process on its pidfd, its IPC channel and its stdout
+// and stderr pipes, with the timeout set to the nearest timer: a task's
+// timeout, an idle timeout, a kill grace, or the end of a crash-loop
+// backoff. Within a turn, output is read before replies and replies before
+// exits, so that what a process printed before replying belongs to the
+// task, and a reply written just before exiting still counts.
+//
+// fork_reactor.cc holds the loop, commands and pools; fork_stops.cc the
+// timers, Cancel and Shutdown; pool_process.cc the life of one process
+// (start, message, reply, stop, reap).
+#ifndef DROVER_BACKENDS_FORK_FORK_REACTOR_H_
+#define DROVER_BACKENDS_FORK_FORK_REACTOR_H_
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <tuple>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "backends/backend.h"
+#include "backends/fork/ipc_channel.h"
+#include "backends/fork/zygote.h"
+#include "backends/spawn/child_launcher.h"
+#include "backends/spawn/output_capture.h"
+#include "backends/spawn/unique_fd.h"
+
+namespace drover {
+
+class ForkReactor {
+ public:
+  ForkReactor(int slots, std::shared_ptr<Zygote> zygote);
+  ~ForkReactor() = default;  // the owner has called Shutdown (joined)
+
+  ForkReactor(const ForkReactor&) = delete;
+  ForkReactor& operator=(const ForkReactor&) = delete;
+
+  Status Start(BackendEvents* events);
+  Status Submit(TaskAttempt attempt);
+  void Cancel(uint64_t attempt_id);
+  void Shutdown(Duration grace);
+
+ private:
+  enum class State { kNew, kRunning, kStopping, kStopped };
+
+  // epoll tokens: a process's descriptors are serial << 2 | kind; token 0
+  // (serial 0 is never a process's) is the eventfd.
+  enum FdKind : uint64_t { kPidfd = 0, kChannel = 1, kOut = 2, kErr = 3 };
+  static uint64_t Token(uint64_t serial, FdKind kind) { return serial << 2 | kind; }
+  static constexpr uint64_t kWakeToken = 0;
+
+  struct Command {
+    enum class Kind { kSubmit, kCancel, kShutdown };
+    Kind kind = Kind::kSubmit;
+    TaskAttempt attempt;      // kSubmit
+    uint64_t attempt_id = 0;  // kCancel
+    Duration grace{0};        // kShutdown
+  };
+
+  // Why the backend is stopping a process. Every kind but kChannelLost
+  // detaches it from its slot at once, so a replacement can start while
+  // it is still on its way out.
+  enum class StopKind {
+    kNone,
+    kChannelLost,  // its channel closed or broke: it should be exiting
+    kOversize,     // it replied past the cap: the channel is out of step
+    kTimeout,
+    kCancel,
+    kShutdown,
+    kRetire,       // max_tasks, idle_timeout, a superseded pool, shutdown
+  };
+
+  enum class Phase {
+    kAlive,        // no signal sent
+    kTerminating,  // SIGTERM sent, waiting out the grace
+    kKilled,       // SIGKILL sent
+  };
+
+  // An attempt held by a process.
+  struct Running {
+    explicit Running(TaskAttempt a);
+    TaskAttempt attempt;
+    OutputCapture out;
+    OutputCapture err;
+    bool keep_out;  // the attempt has a stdout path (else output is dropped)
+    bool keep_err;
+    SteadyTime started;
+    std::string head;       // cow: {"fn":"NAME","args":
+    std::string body_copy;  // the payload with its newlines made spaces
+    FailureReason stop_reason = FailureReason::kNone;  // timeout, cancel, ...
+    std::string stop_message;
+  };
+
+  // One pool process.
+  struct Proc {
+    uint64_t serial = 0;
+    uint64_t pool_id = 0;
+    std::string pool_name;
+    bool cow = false;
+    int slot = -1;  // index in its pool's slots while attached
+    pid_t pid = -1;
+    UniqueFd pidfd;
+    UniqueFd channel;
+    UniqueFd out;
+    UniqueFd err;
+    LineReader reader;
+    MessageWriter writer;
+    bool writing = false;  // a message is partly written: EPOLLOUT is on
+    std::unique_ptr<Running> running;
+    int tasks = 0;  // tasks it answered
+    SteadyTime started;
+    std::optional<SteadyTime> deadline;  // its entry in deadlines_
+    StopKind stop = StopKind::kNone;
+    Phase phase = Phase::kAlive;
+    bool term_ignored = false;  // needed SIGKILL after the grace
+    bool exited = false;        // being reaped: takes no more work
+    std::string note;           // why its channel went away
+    uint64_t generation = 0;    // cow: the zygote's plugin generation it has
+  };
+
+  // A place for one process in a pool.
+  struct Slot {
+    uint64_t proc = 0;     // serial of its process, 0 when empty
+    bool wanted = true;    // keep a process here (false after idle_timeout)
+    int quick_exits = 0;   // quick exits in a row
+    std::optional<SteadyTime> restart_at;  // crash-loop backoff
+  };
+
+  struct Pool {
+    uint64_t id = 0;
+    std::string key;  // name#fingerprint
+    PoolSpec spec;
+    bool cow = false;
+    std::vector<Slot> slots;
+    std::deque<TaskAttempt> queue;
+    bool superseded = false;  // a newer declaration of the name exists
+    int procs = 0;            // processes of this pool not reaped yet
+  };
+
+  // Caller threads.
+  void Wake();
+
+  // Reactor thread: fork_reactor.cc and fork_stops.cc.
+  void Run();
+  void Loop();
+  int TimeoutMs(SteadyTime now) const;
+  void HandleCommands(bool read_wake);
+  void Enqueue(TaskAttempt attempt);
+  Pool& PoolFor(const PoolSpec& spec);
+  void Fill(Pool& pool);
+  void Dispatch(Pool& pool);
+  void Replenish(uint64_t pool_id);  // Fill + Dispatch, if the pool exists
+  void RetireIdle(Pool& pool);
+  void FailQueued(Pool& pool, FailureReason reason, const std::string& message);
+  void MaybeDropPool(uint64_t pool_id);
+  Status EnsureZygotePlugins(const std::vector<std::string>& paths);
+  void RetireStale();
+  void Expire(SteadyTime now);
+  void CancelAttempt(uint64_t attempt_id);
+  void BeginShutdown(Duration grace, SteadyTime now);
+  void KillRemaining();
+  void Report(uint64_t attempt_id, AttemptOutcome outcome);
+  Proc* FindProc(uint64_t serial);
+  Pool* FindPool(uint64_t id);
+
+  // Reactor thread: pool_process.cc.
+  bool SpawnInto(Pool& pool, size_t slot);
+  Status StartProcess(const Pool& pool, Proc& proc);
+  void Assign(Proc& proc, TaskAttempt attempt);
+  void Flush(Proc& proc);
+  void OnChannel(Proc& proc, uint32_t events);
+  void OnLine(Proc& proc, std::string_view line);
+  void OnOutput(Proc& proc, bool is_err, int max_reads);
+  void Finish(Proc& proc, AttemptOutcome outcome);
+  void AfterTask(Proc& proc);
+  void ChannelLost(Proc& proc, std::string note);
+  void Oversize(Proc& proc);
+  void Stop(Proc& proc, StopKind kind, std::string message, Duration grace);
+  void Detach(Proc& proc);
+  void Reap(Proc& proc);
+  void Forget(Proc& proc);
+  void SetDeadline(Proc& proc, std::optional<SteadyTime> when);
+  Status Watch(int fd, uint64_t token, uint32_t events, int op);
+  void CloseFd(UniqueFd& fd);
+
+  const int slots_;
+  const std::shared_ptr<Zygote> zygote_;
+  BackendEvents* events_ = nullptr;  // set by Start, before the thread runs
+
+  std::mutex mu_;
+  State state_ = State::kNew;               // guarded by mu_
+  std::vector<Command> queue_;              // guarded by mu_
+  std::unordered_set<uint64_t> in_flight_;  // guarded by mu_: not reported yet
+
+  std::mutex shutdown_mu_;  // serialises Shutdown calls
+  std::thread thread_;
+  // The reactor thread's id (set as it starts), read by callers to tell a
+  // call from inside an event callback.
+  std::atomic<std::thread::id> reactor_id_{};
+  UniqueFd wake_fd_;  // eventfd: written by callers, read by the reactor
+  UniqueFd epoll_fd_;
+
+  // Owned by the reactor thread (Start sets them up before it runs).
+  ChildLauncher launcher_;
+  std::unique_ptr<char[]> buffer_;  // output reads
+  std::map<uint64_t, std::unique_ptr<Pool>> pools_;        // by id
+  std::unordered_map<std::string, uint64_t> pool_by_key_;  // key -> id
+  std::unordered_map<std::string, uint64_t> current_pool_; // name -> id
+  std::unordered_map<uint64_t, std::unique_ptr<Proc>> procs_;  // by serial
+  std::unordered_map<uint64_t, uint64_t> running_in_;  // attempt id -> serial
+  std::set<std::pair<SteadyTime, uint64_t>> deadlines_;  // (when, serial)
+  std::set<std::tuple<SteadyTime, uint64_t, size_t>> restarts_;  // (when, pool, slot)
+  uint64_t next_serial_ = 1;
+  uint64_t next_pool_id_ = 1;
+  // Job plugins loaded into the zygote, as jobs spell them; each load that
+  // added one starts a new generation of cow processes.
+  std::set<std::string, std::less<>> zygote_plugins_;
+  uint64_t zygote_generation_ = 0;
+  bool shutting_down_ = false;
+  Duration shutdown_grace_{0};
+  SteadyTime give_up_at_;
+  bool more_commands_ = false;  // queue_ got commands during this turn
+  std::vector<Command> batch_;  // commands of the current turn (reused)
+};
+
+}  // namespace drover
+
+#endif  // DROVER_BACKENDS_FORK_FORK_REACTOR_H_

@@ -1,0 +1,321 @@
+#include "backends/fork/json_scan.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <system_error>
+
+namespace drover {
+namespace {
+
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// One pass over a JSON text, with an explicit stack instead of recursion
+// (a hostile reply cannot overflow ours).
+class Validator {
+ public:
+  explicit Validator(std::string_view text) : s_(text.data()), n_(text.size()) {}
+
+  Status Run() {
+    Next next = Next::kValue;
+    SkipSpace();
+    while (true) {
+      switch (next) {
+        case Next::kValue:
+          if (!Value(&next)) return Failure();
+          break;
+        case Next::kKey:
+          if (i_ >= n_ || s_[i_] != '"') return Fail("expected a string key");
+          if (!String()) return Failure();
+          SkipSpace();
+          if (i_ >= n_ || s_[i_] != ':') return Fail("expected ':'");
+          ++i_;
+          SkipSpace();
+          next = Next::kValue;
+          break;
+        case Next::kAfter: {
+          SkipSpace();
+          if (stack_.empty()) {
+            if (i_ != n_) return Fail("unexpected text after the value");
+            return Status::Ok();
+          }
+          if (i_ >= n_) return Fail("text ends inside an array or object");
+          const char open = stack_.back();
+          const char c = s_[i_];
+          if (c == ',') {
+            ++i_;
+            SkipSpace();
+            next = open == '{' ? Next::kKey : Next::kValue;
+          } else if (c == (open == '{' ? '}' : ']')) {
+            ++i_;
+            stack_.pop_back();
+          } else {
+            return Fail(open == '{' ? "expected ',' or '}'" : "expected ',' or ']'");
+          }
+          break;
+        }
+      }
+    }
+  }
+
+ private:
+  enum class Next { kValue, kKey, kAfter };
+
+  // Parses the value at i_ (whitespace skipped). Sets *next to what follows:
+  // a key (an object was opened), another value (an array was opened) or
+  // the continuation after a complete value.
+  bool Value(Next* next) {
+    if (i_ >= n_) return SetError("text ends where a value should start");
+    const char c = s_[i_];
+    switch (c) {
+      case '{':
+      case '[':
+        if (stack_.size() >= kMaxJsonDepth) {
+          return SetError("nesting deeper than " + std::to_string(kMaxJsonDepth) +
+                          " levels");
+        }
+        ++i_;
+        SkipSpace();
+        if (i_ < n_ && s_[i_] == (c == '{' ? '}' : ']')) {
+          ++i_;
+          *next = Next::kAfter;
+          return true;
+        }
+        stack_.push_back(c);
+        *next = c == '{' ? Next::kKey : Next::kValue;
+        return true;
+      case '"':
+        *next = Next::kAfter;
+        return String();
+      case 't':
+        *next = Next::kAfter;
+        return Literal("true");
+      case 'f':
+        *next = Next::kAfter;
+        return Literal("false");
+      case 'n':
+        *next = Next::kAfter;
+        return Literal("null");
+      default:
+        *next = Next::kAfter;
+        if (c == '-' || IsDigit(c)) return Number();
+        return SetError("unexpected character");
+    }
+  }
+
+  void SkipSpace() {
+    while (i_ < n_ && IsSpace(s_[i_])) ++i_;
+  }
+
+  bool Literal(std::string_view word) {
+    if (n_ - i_ < word.size() || std::memcmp(s_ + i_, word.data(), word.size()) != 0) {
+      return SetError("unexpected character");
+    }
+    i_ += word.size();
+    return true;
+  }
+
+  bool Digits() {
+    if (i_ >= n_ || !IsDigit(s_[i_])) return SetError("malformed number");
+    while (i_ < n_ && IsDigit(s_[i_])) ++i_;
+    return true;
+  }
+
+  bool Number() {
+    if (s_[i_] == '-') ++i_;
+    if (i_ < n_ && s_[i_] == '0') {
+      ++i_;
+    } else if (!Digits()) {
+      return false;
+    }
+    if (i_ < n_ && s_[i_] == '.') {
+      ++i_;
+      if (!Digits()) return false;
+    }
+    if (i_ < n_ && (s_[i_] == 'e' || s_[i_] == 'E')) {
+      ++i_;
+      if (i_ < n_ && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
+      if (!Digits()) return false;
+    }
+    return true;
+  }
+
+  // Four hex digits at s_[at..at+4), or -1.
+  int Hex4(size_t at) const {
+    if (at > n_ || n_ - at < 4) return -1;
+    int v = 0;
+    for (size_t k = 0; k < 4; ++k) {
+      int h = HexValue(s_[at + k]);
+      if (h < 0) return -1;
+      v = v << 4 | h;
+    }
+    return v;
+  }
+
+  bool Escape() {
+    if (i_ + 1 >= n_) return SetError("text ends inside a string");
+    const char e = s_[i_ + 1];
+    if (e != '\0' && std::strchr("\"\\/bfnrt", e) != nullptr) {
+      i_ += 2;
+      return true;
+    }
+    if (e != 'u') return SetError("bad escape in a string");
+    const int unit = Hex4(i_ + 2);
+    if (unit < 0) return SetError("bad \\u escape in a string");
+    i_ += 6;
+    if (unit >= 0xDC00 && unit <= 0xDFFF) return SetError("lone UTF-16 surrogate escape");
+    if (unit >= 0xD800 && unit <= 0xDBFF) {
+      if (n_ - i_ < 6 || s_[i_] != '\\' || s_[i_ + 1] != 'u') {
+        return SetError("lone UTF-16 surrogate escape");
+      }
+      const int low = Hex4(i_ + 2);
+      if (low < 0xDC00 || low > 0xDFFF) return SetError("lone UTF-16 surrogate escape");
+      i_ += 6;
+    }
+    return true;
+  }
+
+  // One UTF-8 sequence of 2 to 4 bytes at i_ (RFC 3629: no overlongs, no
+  // surrogates, nothing past U+10FFFF).
+  bool Utf8() {
+    const auto b = [&](size_t k) { return static_cast<unsigned char>(s_[i_ + k]); };
+    const unsigned char c = b(0);
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return SetError("invalid UTF-8");
+    }
+    if (n_ - i_ < len) return SetError("invalid UTF-8");
+    if (b(1) < lo || b(1) > hi) return SetError("invalid UTF-8");
+    for (size_t k = 2; k < len; ++k) {
+      if (b(k) < 0x80 || b(k) > 0xBF) return SetError("invalid UTF-8");
+    }
+    i_ += len;
+    return true;
+  }
+
+  bool String() {
+    ++i_;  // the opening quote
+    while (i_ < n_) {
+      const auto c = static_cast<unsigned char>(s_[i_]);
+      if (c == '"') {
+        ++i_;
+        return true;
+      }
+      if (c == '\\') {
+        if (!Escape()) return false;
+      } else if (c < 0x20) {
+        return SetError("control character in a string");
+      } else if (c < 0x80) {
+        ++i_;
+      } else if (!Utf8()) {
+        return false;
+      }
+    }
+    return SetError("text ends inside a string");
+  }
+
+  bool SetError(std::string what) {
+    error_ = std::move(what);
+    return false;
+  }
+  Status Fail(std::string what) {
+    SetError(std::move(what));
+    return Failure();
+  }
+  Status Failure() const {
+    std::string where = i_ < n_ ? " at byte " + std::to_string(i_) : " at the end";
+    return InvalidArgument(error_ + where);
+  }
+
+  const char* s_;
+  size_t n_;
+  size_t i_ = 0;
+  std::vector<char> stack_;  // '{' or '[' per open container
+  std::string error_;
+};
+
+}  // namespace
+
+Status ValidateJson(std::string_view text) {
+  if (text.empty()) return InvalidArgument("empty text");
+  return Validator(text).Run();
+}
+
+std::optional<std::vector<int64_t>> ParseIntArray(std::string_view text) {
+  const char* s = text.data();
+  const size_t n = text.size();
+  size_t i = 0;
+  auto skip = [&] {
+    while (i < n && IsSpace(s[i])) ++i;
+  };
+  skip();
+  if (i >= n || s[i] != '[') return std::nullopt;
+  ++i;
+  std::vector<int64_t> numbers;
+  // One pass to size the vector exactly: cheaper than regrowing it.
+  numbers.reserve(static_cast<size_t>(std::count(s + i, s + n, ',')) + 1);
+  skip();
+  if (i < n && s[i] == ']') {
+    ++i;
+  } else {
+    while (true) {
+      skip();
+      const size_t start = i;
+      if (i < n && s[i] == '-') ++i;
+      if (i >= n || !IsDigit(s[i])) return std::nullopt;
+      if (s[i] == '0' && i + 1 < n && IsDigit(s[i + 1])) return std::nullopt;
+      while (i < n && IsDigit(s[i])) ++i;
+      if (i < n && (s[i] == '.' || s[i] == 'e' || s[i] == 'E')) return std::nullopt;
+      int64_t value;
+      auto [end, ec] = std::from_chars(s + start, s + i, value);
+      if (ec != std::errc() || end != s + i) return std::nullopt;  // out of range
+      numbers.push_back(value);
+      skip();
+      if (i >= n) return std::nullopt;
+      if (s[i] == ',') {
+        ++i;
+        continue;
+      }
+      if (s[i] != ']') return std::nullopt;
+      ++i;
+      break;
+    }
+  }
+  skip();
+  if (i != n) return std::nullopt;
+  return numbers;
+}
+
+void AppendIntArray(const std::vector<int64_t>& numbers, std::string* out) {
+  out->reserve(out->size() + numbers.size() * 12 + 2);
+  out->push_back('[');
+  char digits[24];
+  for (size_t k = 0; k < numbers.size(); ++k) {
+    if (k > 0) out->push_back(',');
+    // 24 bytes hold any int64: to_chars cannot fail here.
+    const char* end = std::to_chars(digits, digits + sizeof digits, numbers[k]).ptr;
+    out->append(digits, static_cast<size_t>(end - digits));
+  }
+  out->push_back(']');
+}
+
+}  // namespace drover

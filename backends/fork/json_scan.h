@@ -1,0 +1,44 @@
+// Fast JSON checks for the fork backend's hot path.
+//
+// Every reply of a process pool is validated before it becomes a task's
+// result, and every message before it is sent (an unmodified Node child
+// dies on a line it cannot JSON.parse). A sort of a million numbers moves
+// about 10 MB each way, where a DOM parser costs hundreds of milliseconds;
+// these scanners look at each byte once and allocate nothing (beyond the
+// nesting stack).
+#ifndef DROVER_BACKENDS_FORK_JSON_SCAN_H_
+#define DROVER_BACKENDS_FORK_JSON_SCAN_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/base/status.h"
+
+namespace drover {
+
+// Nesting deeper than this is refused (a reply is data, not a stack test).
+inline constexpr size_t kMaxJsonDepth = 1000;
+
+// Ok when `text` is exactly one JSON value (RFC 8259) with optional
+// surrounding whitespace, in valid UTF-8. What it accepts nlohmann::json
+// parses too: a \u escape of a UTF-16 surrogate must be a proper pair.
+// Otherwise kInvalidArgument, e.g. "unexpected 'x' at byte 12", "text
+// ends inside a string", "nesting deeper than 1000 levels".
+Status ValidateJson(std::string_view text);
+
+// `text` as a list of integers when it is exactly a JSON array of JSON
+// integers (no fraction or exponent) that each fit in int64; nothing
+// otherwise (including invalid JSON), so the caller falls back to a full
+// parser.
+std::optional<std::vector<int64_t>> ParseIntArray(std::string_view text);
+
+// Appends `numbers` as a compact JSON array ("[1,-2,3]"), byte for byte
+// what nlohmann::json(numbers).dump() gives.
+void AppendIntArray(const std::vector<int64_t>& numbers, std::string* out);
+
+}  // namespace drover
+
+#endif  // DROVER_BACKENDS_FORK_JSON_SCAN_H_

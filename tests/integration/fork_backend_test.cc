@@ -1,0 +1,947 @@
+// ForkBackend against real pool processes: Node children written for
+// child_process.fork, Python workers, and cow children of a real zygote.
+// Every wait is on an event (or a bounded poll of a condition) with a
+// deadline; nothing sleeps to synchronise. Each test ends by shutting the
+// backend down and checking that no process it started is left.
+#include "backends/fork/fork_backend.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "backends/fork/cow_child.h"
+#include "backends/fork/ipc_channel.h"
+#include "backends/fork/json_scan.h"
+#include "backends/fork/pool.h"
+#include "backends/fork/zygote.h"
+#include "backends/functions/builtins.h"
+
+namespace drover {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using std::chrono::steady_clock;
+
+const fs::path kSource = DROVER_SOURCE_DIR;
+constexpr Duration kWait = seconds(30);  // generous: the machine may be loaded
+
+SteadyTime In(Duration d) { return steady_clock::now() + d; }
+
+// ---------------------------------------------------------------------------
+// The zygote, forked once per test process before any thread exists.
+
+std::shared_ptr<Zygote>* g_zygote = nullptr;
+
+Status AddTestFunctions(FunctionRegistry& registry) {
+  // A crash the threads backend could not survive; here it takes down one
+  // pool process only.
+  DROVER_RETURN_IF_ERROR(registry.Add(
+      "test.crash",
+      [](const json&, const CancelToken&) -> Result<json> {
+        ::raise(SIGSEGV);
+        return json(nullptr);
+      },
+      "test"));
+  DROVER_RETURN_IF_ERROR(registry.Add(
+      "test.pid", [](const json&, const CancelToken&) -> Result<json> { return json(::getpid()); },
+      "test"));
+  return registry.Add(
+      "test.print",
+      [](const json& args, const CancelToken&) -> Result<json> {
+        std::cout << args.value("out", "") << "\n";
+        std::fprintf(stderr, "%s\n", args.value("err", "").c_str());
+        return json("printed");
+      },
+      "test");
+}
+
+class ZygoteEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    ZygoteOptions options;
+    options.add_functions = AddTestFunctions;
+    Result<std::shared_ptr<Zygote>> zygote = StartZygote(options);
+    ASSERT_TRUE(zygote.ok()) << zygote.status().ToString();
+    zygote_ = *zygote;
+    g_zygote = &zygote_;
+  }
+  void TearDown() override {
+    g_zygote = nullptr;
+    zygote_.reset();
+  }
+
+ private:
+  std::shared_ptr<Zygote> zygote_;
+};
+
+const ::testing::Environment* const kZygoteEnv =
+    ::testing::AddGlobalTestEnvironment(new ZygoteEnvironment);
+
+// ---------------------------------------------------------------------------
+// Helpers.
+
+// Records the backend's events; waits on them with deadlines.
+class RecordingEvents : public BackendEvents {
+ public:
+  void OnStarted(uint64_t attempt_id, int pid) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    started_[attempt_id] = pid;
+    start_order_.push_back(attempt_id);
+    cv_.notify_all();
+  }
+  void OnFinished(uint64_t attempt_id, AttemptOutcome outcome) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    finished_[attempt_id].push_back(std::move(outcome));
+    finish_time_[attempt_id] = steady_clock::now();
+    cv_.notify_all();
+  }
+
+  std::optional<AttemptOutcome> WaitFor(uint64_t id, Duration within = kWait) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_until(lock, In(within), [&] { return finished_.count(id) != 0; })) {
+      return std::nullopt;
+    }
+    return finished_[id].front();
+  }
+  std::optional<int> WaitStarted(uint64_t id, Duration within = kWait) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_until(lock, In(within), [&] { return started_.count(id) != 0; })) {
+      return std::nullopt;
+    }
+    return started_[id];
+  }
+  size_t FinishCount(uint64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = finished_.find(id);
+    return it == finished_.end() ? 0 : it->second.size();
+  }
+  bool WasStarted(uint64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return started_.count(id) != 0;
+  }
+  std::vector<uint64_t> StartOrder() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return start_order_;
+  }
+  SteadyTime FinishedAt(uint64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return finish_time_.at(id);
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<uint64_t, int> started_;
+  std::vector<uint64_t> start_order_;
+  std::map<uint64_t, std::vector<AttemptOutcome>> finished_;
+  std::map<uint64_t, SteadyTime> finish_time_;
+};
+
+// Children of this process (any thread), from /proc.
+std::set<int> ChildPids() {
+  std::set<int> pids;
+  std::error_code ec;
+  for (fs::directory_iterator it("/proc/self/task", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::ifstream in(it->path() / "children");
+    int pid;
+    while (in >> pid) pids.insert(pid);
+  }
+  return pids;
+}
+
+bool Gone(int pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
+
+// Polls until `pid` no longer exists (it was reaped), up to `within`.
+bool WaitGone(int pid, Duration within = kWait) {
+  const SteadyTime deadline = In(within);
+  while (!Gone(pid)) {
+    if (steady_clock::now() >= deadline) return false;
+    std::this_thread::yield();
+    // Bounded polling of a condition: this is not a synchronising sleep,
+    // it only keeps the loop from spinning a core.
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return true;
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A Python pool process with test behaviours, chosen by the message's "op".
+constexpr char kTestWorker[] = R"PY(
+import json, os, signal, sys, time
+fd = int(os.environ["NODE_CHANNEL_FD"])
+out = os.fdopen(os.dup(fd), "wb")
+def send(text):
+    out.write(text.encode() + b"\n"); out.flush()
+for line in os.fdopen(fd, "rb"):
+    m = json.loads(line)
+    op = m.get("op") if isinstance(m, dict) else None
+    if op == "pid": send(json.dumps(os.getpid()))
+    elif op == "exit": os._exit(m["code"])
+    elif op == "signal": os.kill(os.getpid(), getattr(signal, m["name"]))
+    elif op == "sleep": time.sleep(m["seconds"]); send("null")
+    elif op == "trap":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(m["seconds"]); send("null")
+    elif op == "print":
+        print(m["out"], flush=True); print(m["err"], file=sys.stderr, flush=True)
+        send(json.dumps("printed"))
+    elif op == "bad": send("{this is not json")
+    elif op == "big": out.write(b"[" + b"1," * m["n"] + b"1]\n"); out.flush()
+    elif op == "env": send(json.dumps(os.environ.get(m["name"])))
+    else: send(json.dumps(m))
+)PY";
+
+class ForkBackendTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("drover-fork-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    worker_ = dir_ / "test_worker.py";
+    std::ofstream(worker_) << kTestWorker;
+  }
+
+  void TearDown() override {
+    if (backend_) backend_->Shutdown(seconds(5));
+    backend_.reset();
+    // Every process the backend started is reaped by Shutdown.
+    std::set<int> left = ChildPids();
+    if (g_zygote != nullptr && *g_zygote) left.erase((*g_zygote)->pid());
+    EXPECT_TRUE(left.empty()) << "processes left behind: " << left.size();
+    for (int pid : left) ::kill(pid, SIGKILL);
+    fs::remove_all(dir_);
+  }
+
+  void StartBackend(int slots, bool with_zygote = true) {
+    BackendConfig config;
+    config.slots = slots;
+    if (with_zygote && g_zygote != nullptr) config.zygote = *g_zygote;
+    backend_ = std::make_unique<ForkBackend>(config);
+    ASSERT_TRUE(backend_->Start(&events_).ok());
+  }
+
+  PoolSpec PythonPool(const std::string& name, int instances = 1) {
+    PoolSpec spec;
+    spec.name = name;
+    spec.command = {"python3", worker_.string()};
+    spec.instances = instances;
+    return spec;
+  }
+
+  PoolSpec CowPool(const std::string& name, int instances = 1) {
+    PoolSpec spec;
+    spec.name = name;
+    spec.mode = "cow";
+    spec.instances = instances;
+    return spec;
+  }
+
+  // Submits a message to a process pool; asserts it was accepted.
+  void Send(uint64_t id, const PoolSpec& spec, const std::string& message,
+            Duration timeout = Duration(0), Duration kill_grace = seconds(5)) {
+    TaskAttempt attempt;
+    attempt.attempt_id = id;
+    attempt.task = "t" + std::to_string(id);
+    attempt.pool = spec.name;
+    attempt.pool_spec = spec;
+    attempt.message_json = message;
+    attempt.timeout = timeout;
+    attempt.kill_grace = kill_grace;
+    attempt.stdout_path = dir_ / (std::to_string(id) + ".out");
+    attempt.stderr_path = dir_ / (std::to_string(id) + ".err");
+    Status s = backend_->Submit(std::move(attempt));
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+
+  // Submits a function call to a cow pool.
+  void Call(uint64_t id, const PoolSpec& spec, const std::string& fn,
+            const std::string& args, Duration timeout = Duration(0)) {
+    TaskAttempt attempt;
+    attempt.attempt_id = id;
+    attempt.pool = spec.name;
+    attempt.pool_spec = spec;
+    attempt.fn = fn;
+    attempt.args_json = args;
+    attempt.timeout = timeout;
+    attempt.stdout_path = dir_ / (std::to_string(id) + ".out");
+    attempt.stderr_path = dir_ / (std::to_string(id) + ".err");
+    Status s = backend_->Submit(std::move(attempt));
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+
+  // Waits for a successful outcome and returns its result JSON.
+  std::string ResultOf(uint64_t id) {
+    std::optional<AttemptOutcome> o = events_.WaitFor(id);
+    if (!o) {
+      ADD_FAILURE() << "attempt " << id << " did not finish";
+      return "";
+    }
+    EXPECT_TRUE(o->ok()) << o->Describe();
+    return o->result_json;
+  }
+
+  fs::path dir_;
+  fs::path worker_;
+  RecordingEvents events_;
+  std::unique_ptr<ForkBackend> backend_;
+};
+
+// ---------------------------------------------------------------------------
+// Process pools: Node and Python.
+
+// Given the classic Node fork child, should return the message sorted.
+TEST_F(ForkBackendTest, NodeSortChildReturnsSortedNumbers) {
+  StartBackend(2);
+  PoolSpec spec;
+  spec.name = "sorter";
+  spec.command = {"node", (kSource / "configs/examples/fork_sort.js").string()};
+  spec.instances = 2;
+  Send(1, spec, "[5, 3, 10, 1, 4]");
+  Send(2, spec, "[2,\n1]");  // a newline in the message must not split it
+  EXPECT_EQ(ResultOf(1), "[1,3,4,5,10]");
+  EXPECT_EQ(ResultOf(2), "[1,2]");
+  std::optional<int> pid = events_.WaitStarted(1);
+  ASSERT_TRUE(pid.has_value());
+  EXPECT_GT(*pid, 0);
+}
+
+// Given a Node child that sends one of Node's internal messages before its
+// reply, should ignore it and take the reply; its console.log output
+// should be the task's stdout.
+TEST_F(ForkBackendTest, NodeInternalMessageIsIgnoredAndOutputCaptured) {
+  const fs::path script = dir_ / "chatty.js";
+  std::ofstream(script) << "process.on('message', (m) => {\n"
+                           "  console.log('got', JSON.stringify(m));\n"
+                           "  process.send({cmd: 'NODE_TEST_INTERNAL', x: 1});\n"
+                           "  process.send({answer: m.q * 2});\n"
+                           "});\n";
+  StartBackend(1);
+  PoolSpec spec;
+  spec.name = "chatty";
+  spec.command = {"node", script.string()};
+  Send(1, spec, R"({"q": 21})");
+  EXPECT_EQ(ResultOf(1), R"({"answer":42})");
+  EXPECT_EQ(ReadFile(dir_ / "1.out"), "got {\"q\":21}\n");
+}
+
+// Given the example Python worker, should answer text and number messages.
+TEST_F(ForkBackendTest, PythonExampleWorkerAnswers) {
+  StartBackend(2);
+  PoolSpec spec;
+  spec.name = "stats";
+  spec.command = {"python3", (kSource / "configs/examples/ipc_worker.py").string()};
+  Send(1, spec, "[4, 8, 15, 16, 23, 42]");
+  Send(2, spec, R"({"text": "the cat and the hat\nthe end"})");
+  json stats = json::parse(ResultOf(1));
+  EXPECT_EQ(stats["count"], 6);
+  EXPECT_EQ(stats["sum"], 108.0);
+  EXPECT_EQ(stats["max"], 42.0);
+  json text = json::parse(ResultOf(2));
+  EXPECT_EQ(text["lines"], 2);
+  EXPECT_EQ(text["words"], 7);
+  EXPECT_EQ(text["top"][0], json::array({"the", 3}));
+}
+
+// Given a pool process that prints while it holds a task, should capture
+// stdout and stderr into that attempt's files.
+TEST_F(ForkBackendTest, OutputIsCapturedPerAttempt) {
+  StartBackend(1);
+  PoolSpec spec = PythonPool("printer");
+  Send(1, spec, R"({"op": "print", "out": "hello out", "err": "hello err"})");
+  EXPECT_EQ(ResultOf(1), R"("printed")");
+  EXPECT_EQ(ReadFile(dir_ / "1.out"), "hello out\n");
+  EXPECT_EQ(ReadFile(dir_ / "1.err"), "hello err\n");
+  Send(2, spec, R"({"op": "pid"})");
+  ResultOf(2);
+  EXPECT_FALSE(fs::exists(dir_ / "2.out"));  // printed nothing: no file
+}
+
+// Given a pool with room for one process and three tasks, should run them
+// one at a time in submission order on the same warm process.
+TEST_F(ForkBackendTest, QueuedAttemptsRunInOrderOnTheWarmProcess) {
+  StartBackend(3);
+  PoolSpec spec = PythonPool("fifo");
+  Send(1, spec, R"({"op": "pid"})");
+  Send(2, spec, R"({"op": "pid"})");
+  Send(3, spec, R"({"op": "pid"})");
+  const std::string pid = ResultOf(1);
+  EXPECT_EQ(ResultOf(2), pid);
+  EXPECT_EQ(ResultOf(3), pid);
+  EXPECT_EQ(events_.StartOrder(), (std::vector<uint64_t>{1, 2, 3}));
+}
+
+// Given the backend's slots are all taken, Submit should refuse the next
+// attempt with kUnavailable.
+TEST_F(ForkBackendTest, SubmitBeyondCapacityIsRefused) {
+  StartBackend(1);
+  PoolSpec spec = PythonPool("full");
+  Send(1, spec, R"({"op": "sleep", "seconds": 0.2})");
+  TaskAttempt extra;
+  extra.attempt_id = 2;
+  extra.pool = spec.name;
+  extra.pool_spec = spec;
+  EXPECT_EQ(backend_->Submit(std::move(extra)).code(), StatusCode::kUnavailable);
+  ResultOf(1);
+}
+
+// Given max_tasks 2, should recycle the process after two tasks: the third
+// runs on a new pid and the old process is gone.
+TEST_F(ForkBackendTest, MaxTasksRecyclesTheProcess) {
+  StartBackend(3);
+  PoolSpec spec = PythonPool("recycled");
+  spec.max_tasks = 2;
+  for (uint64_t id = 1; id <= 3; ++id) Send(id, spec, R"({"op": "pid"})");
+  const int first = std::stoi(ResultOf(1));
+  EXPECT_EQ(std::stoi(ResultOf(2)), first);
+  const int third = std::stoi(ResultOf(3));
+  EXPECT_NE(third, first);
+  EXPECT_TRUE(WaitGone(first));
+}
+
+// Given a process that exits mid-task, should fail that task with
+// process-crashed naming the exit code, and the next task should succeed
+// on a new process.
+TEST_F(ForkBackendTest, ProcessDyingMidTaskFailsOnlyThatTask) {
+  StartBackend(1);
+  PoolSpec spec = PythonPool("fragile");
+  Send(1, spec, R"({"op": "pid"})");
+  const int first = std::stoi(ResultOf(1));
+  Send(3, spec, R"({"op": "exit", "code": 3})");
+  std::optional<AttemptOutcome> crashed = events_.WaitFor(3);
+  ASSERT_TRUE(crashed.has_value());
+  EXPECT_EQ(crashed->reason, FailureReason::kProcessCrashed);
+  EXPECT_EQ(crashed->exit_code, 3);
+  EXPECT_NE(crashed->message.find("exited with code 3"), std::string::npos)
+      << crashed->message;
+  EXPECT_EQ(crashed->message.find("crash-looping"), std::string::npos);
+  Send(4, spec, R"({"op": "pid"})");
+  EXPECT_NE(std::stoi(ResultOf(4)), first);
+  EXPECT_TRUE(Gone(first));
+}
+
+// Given a process killed by a signal mid-task, the failure should name it.
+TEST_F(ForkBackendTest, DeathBySignalIsNamed) {
+  StartBackend(1);
+  PoolSpec spec = PythonPool("segv");
+  Send(1, spec, R"({"op": "signal", "name": "SIGSEGV"})");
+  std::optional<AttemptOutcome> o = events_.WaitFor(1);
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->reason, FailureReason::kProcessCrashed);
+  EXPECT_EQ(o->signal, SIGSEGV);
+  EXPECT_NE(o->message.find("SIGSEGV"), std::string::npos) << o->message;
+}
+
+// Given a command that exits at once, should restart it with a growing
+// backoff and say that the pool is crash-looping.
+TEST_F(ForkBackendTest, CrashLoopIsBackedOffAndReported) {
+  StartBackend(1);
+  PoolSpec spec;
+  spec.name = "looping";
+  spec.command = {"sh", "-c", "exit 7"};
+  std::vector<AttemptOutcome> outcomes;
+  std::vector<SteadyTime> finished;
+  for (uint64_t id = 1; id <= 3; ++id) {
+    Send(id, spec, "1");
+    std::optional<AttemptOutcome> o = events_.WaitFor(id);
+    ASSERT_TRUE(o.has_value());
+    outcomes.push_back(*o);
+    finished.push_back(events_.FinishedAt(id));
+  }
+  for (const AttemptOutcome& o : outcomes) {
+    EXPECT_EQ(o.reason, FailureReason::kProcessCrashed) << o.Describe();
+    EXPECT_EQ(o.exit_code, 7);
+  }
+  EXPECT_EQ(outcomes[0].message.find("crash-looping"), std::string::npos);
+  EXPECT_NE(outcomes[1].message.find("crash-looping (2 quick exits in a row), next start in 200ms"),
+            std::string::npos)
+      << outcomes[1].message;
+  EXPECT_NE(outcomes[2].message.find("(3 quick exits in a row), next start in 400ms"),
+            std::string::npos)
+      << outcomes[2].message;
+  // The restarts waited out their backoff (a lower bound, never flaky).
+  EXPECT_GE(finished[1] - finished[0], milliseconds(100));
+  EXPECT_GE(finished[2] - finished[1], milliseconds(200));
+}
+
+// Given a task that runs past its timeout, should kill the process (TERM),
+// report timeout, and serve the next task from a new process.
+TEST_F(ForkBackendTest, TimeoutKillsAndReplacesTheProcess) {
+  StartBackend(1);
+  PoolSpec spec = PythonPool("slow");
+  Send(1, spec, R"({"op": "sleep", "seconds": 60})", milliseconds(300));
+  std::optional<int> pid = events_.WaitStarted(1);
+  ASSERT_TRUE(pid.has_value());
+  std::optional<AttemptOutcome> o = events_.WaitFor(1);
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->reason, FailureReason::kTimeout);
+  EXPECT_EQ(o->message, "timed out after 0.30s");
+  EXPECT_EQ(o->signal, SIGTERM);
+  EXPECT_TRUE(Gone(*pid));
+  Send(2, spec, R"({"op": "pid"})");
+  EXPECT_NE(std::stoi(ResultOf(2)), *pid);
+}
+
+// Given a process that ignores SIGTERM at its timeout, should SIGKILL it
+// after the kill grace and say so.
+TEST_F(ForkBackendTest, TimeoutKillsAProcessThatIgnoresTerm) {
+  StartBackend(1);
+  PoolSpec spec = PythonPool("stubborn");
+  Send(1, spec, R"({"op": "pid"})");  // the process is up and reading
+  ResultOf(1);
+  Send(2, spec, R"({"op": "trap", "seconds": 60})", milliseconds(500), milliseconds(200));
+  std::optional<AttemptOutcome> o = events_.WaitFor(2);
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->reason, FailureReason::kTimeout);
+  EXPECT_EQ(o->signal, SIGKILL);
+  EXPECT_NE(o->message.find("killed after ignoring SIGTERM"), std::string::npos);
+}
+
+// Given a running task and a queued one, Cancel should stop the running
+// one's process (cancelled) and drop the queued one without starting it.
+TEST_F(ForkBackendTest, CancelStopsRunningAndDropsQueued) {
+  StartBackend(2);
+  PoolSpec spec = PythonPool("cancel");
+  Send(1, spec, R"({"op": "sleep", "seconds": 60})");
+  Send(2, spec, R"({"op": "pid"})");
+  std::optional<int> pid = events_.WaitStarted(1);
+  ASSERT_TRUE(pid.has_value());
+  backend_->Cancel(2);
+  std::optional<AttemptOutcome> queued = events_.WaitFor(2);
+  ASSERT_TRUE(queued.has_value());
+  EXPECT_EQ(queued->reason, FailureReason::kCancelled);
+  EXPECT_FALSE(events_.WasStarted(2));
+  backend_->Cancel(1);
+  std::optional<AttemptOutcome> running = events_.WaitFor(1);
+  ASSERT_TRUE(running.has_value());
+  EXPECT_EQ(running->reason, FailureReason::kCancelled);
+  EXPECT_TRUE(Gone(*pid));
+  Send(3, spec, R"({"op": "pid"})");
+  EXPECT_NE(std::stoi(ResultOf(3)), *pid);
+}
+
+// Given a reply that is not JSON, should fail the task (internal, with the
+// reason) and keep the process, which answers the next task.
+TEST_F(ForkBackendTest, InvalidJsonReplyFailsTheTaskOnly) {
+  StartBackend(1);
+  PoolSpec spec = PythonPool("garbled");
+  Send(1, spec, R"({"op": "pid"})");
+  const std::string pid = ResultOf(1);
+  Send(2, spec, R"({"op": "bad"})");
+  std::optional<AttemptOutcome> o = events_.WaitFor(2);
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->reason, FailureReason::kInternal);
+  EXPECT_EQ(o->message.rfind("pool 'garbled' replied with invalid JSON (", 0), 0u)
+      << o->message;
+  EXPECT_NE(o->message.find("{this is not json"), std::string::npos);
+  Send(3, spec, R"({"op": "pid"})");
+  EXPECT_EQ(ResultOf(3), pid);
+}
+
+// Given a reply over the 16 MiB cap, should fail the task and replace the
+// process, whose channel is out of step.
+TEST_F(ForkBackendTest, OversizeReplyReplacesTheProcess) {
+  StartBackend(1);
+  PoolSpec spec = PythonPool("bloated");
+  Send(1, spec, R"({"op": "pid"})");
+  const int pid = std::stoi(ResultOf(1));
+  Send(2, spec, R"({"op": "big", "n": 9000000})");  // 18 MB
+  std::optional<AttemptOutcome> o = events_.WaitFor(2);
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->reason, FailureReason::kInternal);
+  EXPECT_NE(o->message.find("over the 16 MiB cap"), std::string::npos) << o->message;
+  Send(3, spec, R"({"op": "pid"})");
+  EXPECT_NE(std::stoi(ResultOf(3)), pid);
+  EXPECT_TRUE(WaitGone(pid));
+}
+
+// Given a pool whose command does not exist, should fail its attempts with
+// launch-failed naming the pool and the command, without OnStarted.
+TEST_F(ForkBackendTest, CommandNotFoundFailsQueuedAttempts) {
+  StartBackend(2);
+  PoolSpec spec;
+  spec.name = "sorter";
+  spec.command = {"drover-no-such-command"};
+  spec.instances = 1;
+  Send(1, spec, "[1]");
+  Send(2, spec, "[2]");
+  for (uint64_t id : {1, 2}) {
+    std::optional<AttemptOutcome> o = events_.WaitFor(id);
+    ASSERT_TRUE(o.has_value());
+    EXPECT_EQ(o->reason, FailureReason::kLaunchFailed);
+    EXPECT_EQ(o->message, "pool 'sorter': command not found: drover-no-such-command");
+    EXPECT_FALSE(events_.WasStarted(id));
+  }
+}
+
+// Given a message that is not JSON, should refuse it (launch-failed) rather
+// than send a line that would crash a Node child.
+TEST_F(ForkBackendTest, MessageThatIsNotJsonIsRefused) {
+  StartBackend(1);
+  Send(1, PythonPool("strict"), "[1, 2");
+  std::optional<AttemptOutcome> o = events_.WaitFor(1);
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->reason, FailureReason::kLaunchFailed);
+  EXPECT_NE(o->message.find("message is not valid JSON"), std::string::npos) << o->message;
+}
+
+// Given a changed declaration under the same name, should start a new pool
+// (new process, new env) and stop the old one's process.
+TEST_F(ForkBackendTest, ChangedDeclarationIsANewPool) {
+  StartBackend(1);
+  PoolSpec spec = PythonPool("evolving");
+  spec.env = {{"FLAVOUR", "one"}};
+  Send(1, spec, R"({"op": "pid"})");
+  const int first = std::stoi(ResultOf(1));
+  Send(2, spec, R"({"op": "env", "name": "FLAVOUR"})");
+  EXPECT_EQ(ResultOf(2), R"("one")");
+  spec.env = {{"FLAVOUR", "two"}};
+  Send(3, spec, R"({"op": "env", "name": "FLAVOUR"})");
+  EXPECT_EQ(ResultOf(3), R"("two")");
+  EXPECT_TRUE(WaitGone(first));
+  Send(4, spec, R"({"op": "env", "name": "NODE_CHANNEL_SERIALIZATION_MODE"})");
+  EXPECT_EQ(ResultOf(4), R"("json")");
+}
+
+// Given idle_timeout, should stop an idle process and start a new one when
+// work arrives.
+TEST_F(ForkBackendTest, IdleTimeoutStopsIdleProcesses) {
+  StartBackend(1);
+  PoolSpec spec = PythonPool("sleepy");
+  spec.idle_timeout = milliseconds(300);
+  Send(1, spec, R"({"op": "pid"})");
+  const int first = std::stoi(ResultOf(1));
+  EXPECT_TRUE(WaitGone(first));
+  Send(2, spec, R"({"op": "pid"})");
+  EXPECT_NE(std::stoi(ResultOf(2)), first);
+}
+
+// Given running tasks, Shutdown should cancel them, stop every process and
+// return only when all are reaped.
+TEST_F(ForkBackendTest, ShutdownCancelsRunningTasks) {
+  StartBackend(3);
+  PoolSpec spec = PythonPool("busy", 2);
+  Send(1, spec, R"({"op": "sleep", "seconds": 60})");
+  Send(2, spec, R"({"op": "trap", "seconds": 60})");
+  Send(3, spec, R"({"op": "pid"})");  // queued behind them
+  std::optional<int> a = events_.WaitStarted(1);
+  std::optional<int> b = events_.WaitStarted(2);
+  ASSERT_TRUE(a && b);
+  backend_->Shutdown(milliseconds(300));
+  for (uint64_t id : {1, 2, 3}) {
+    std::optional<AttemptOutcome> o = events_.WaitFor(id, Duration(0));
+    ASSERT_TRUE(o.has_value()) << id;
+    EXPECT_EQ(o->reason, FailureReason::kCancelled);
+    EXPECT_EQ(events_.FinishCount(id), 1u);
+  }
+  EXPECT_TRUE(Gone(*a));
+  EXPECT_TRUE(Gone(*b));
+  EXPECT_EQ(backend_->Submit(TaskAttempt{}).code(), StatusCode::kFailedPrecondition);
+}
+
+// ---------------------------------------------------------------------------
+// cow pools: children of the zygote.
+
+// Given a cow pool, should run built-in functions in zygote children.
+TEST_F(ForkBackendTest, CowPoolRunsFunctions) {
+  StartBackend(2);
+  PoolSpec spec = CowPool("cow", 2);
+  Call(1, spec, "noop", "");
+  Call(2, spec, "sort", "[5, 1, 4]");
+  EXPECT_EQ(ResultOf(1), "null");
+  EXPECT_EQ(ResultOf(2), "[1,4,5]");
+  Call(3, spec, "sort", R"({"numbers": [2.5, 1]})");  // not the fast path
+  EXPECT_EQ(ResultOf(3), "[1,2.5]");
+  Call(4, spec, "test.pid", "null");
+  const int pid = std::stoi(ResultOf(4));
+  EXPECT_NE(pid, ::getpid());
+  EXPECT_NE(pid, (*g_zygote)->pid());
+  EXPECT_EQ(events_.WaitStarted(4), pid);
+}
+
+// Given a cow function that crashes with SIGSEGV, should fail only its task
+// (process-crashed, SIGSEGV) while the pool's other process finishes its
+// own, and replace the crashed process.
+TEST_F(ForkBackendTest, CowCrashFailsOnlyItsTask) {
+  StartBackend(2);
+  PoolSpec spec = CowPool("isolated", 2);
+  Call(1, spec, "sleep", R"({"ms": 300})");
+  Call(2, spec, "test.crash", "null");
+  std::optional<AttemptOutcome> crashed = events_.WaitFor(2);
+  ASSERT_TRUE(crashed.has_value());
+  EXPECT_EQ(crashed->reason, FailureReason::kProcessCrashed);
+  EXPECT_EQ(crashed->signal, SIGSEGV);
+  EXPECT_NE(crashed->message.find("signal SIGSEGV"), std::string::npos) << crashed->message;
+  EXPECT_EQ(ResultOf(1), "null");
+  const int crashed_pid = *events_.WaitStarted(2);
+  Call(3, spec, "test.pid", "null");
+  Call(4, spec, "test.pid", "null");
+  EXPECT_NE(std::stoi(ResultOf(3)), crashed_pid);
+  EXPECT_NE(std::stoi(ResultOf(4)), crashed_pid);
+}
+
+// Given cow functions that fail, should map them like the threads backend:
+// unknown name launch-failed, an error exit 1.
+TEST_F(ForkBackendTest, CowFunctionErrorsAreMapped) {
+  StartBackend(2);
+  PoolSpec spec = CowPool("errors");
+  Call(1, spec, "no-such-function", "null");
+  Call(2, spec, "sort", R"("not numbers")");
+  std::optional<AttemptOutcome> unknown = events_.WaitFor(1);
+  ASSERT_TRUE(unknown.has_value());
+  EXPECT_EQ(unknown->reason, FailureReason::kLaunchFailed);
+  EXPECT_NE(unknown->message.find("no function 'no-such-function'"), std::string::npos);
+  std::optional<AttemptOutcome> bad = events_.WaitFor(2);
+  ASSERT_TRUE(bad.has_value());
+  EXPECT_EQ(bad->reason, FailureReason::kExit);
+  EXPECT_EQ(bad->exit_code, 1);
+}
+
+// Given a cow function that prints, its output should be the task's.
+TEST_F(ForkBackendTest, CowOutputIsCaptured) {
+  StartBackend(1);
+  Call(1, CowPool("printing"), "test.print", R"({"out": "to stdout", "err": "to stderr"})");
+  EXPECT_EQ(ResultOf(1), R"("printed")");
+  EXPECT_EQ(ReadFile(dir_ / "1.out"), "to stdout\n");
+  EXPECT_EQ(ReadFile(dir_ / "1.err"), "to stderr\n");
+}
+
+// Given a cow task that runs past its timeout, should kill its process.
+TEST_F(ForkBackendTest, CowTimeoutKillsTheChild) {
+  StartBackend(1);
+  PoolSpec spec = CowPool("cow-slow");
+  Call(1, spec, "sleep", R"({"seconds": 60})", milliseconds(300));
+  std::optional<AttemptOutcome> o = events_.WaitFor(1);
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->reason, FailureReason::kTimeout);
+  EXPECT_TRUE(Gone(*events_.WaitStarted(1)));
+  Call(2, spec, "noop", "null");
+  EXPECT_EQ(ResultOf(2), "null");
+}
+
+// Given a job plugin, a cow task should load it into the zygote and run its
+// function in a freshly forked process; a missing plugin fails to launch.
+TEST_F(ForkBackendTest, CowLoadsJobPlugins) {
+  StartBackend(1);
+  PoolSpec spec = CowPool("plugged");
+  Call(1, spec, "test.pid", "null");
+  const int before = std::stoi(ResultOf(1));
+  TaskAttempt attempt;
+  attempt.attempt_id = 2;
+  attempt.pool = spec.name;
+  attempt.pool_spec = spec;
+  attempt.fn = "sum";
+  attempt.args_json = "[1, 2, 3]";
+  attempt.plugins = {DROVER_EXAMPLE_PLUGIN};
+  ASSERT_TRUE(backend_->Submit(attempt).ok());
+  EXPECT_EQ(ResultOf(2), "6");
+  EXPECT_NE(*events_.WaitStarted(2), before);  // forked after the load
+  EXPECT_TRUE(WaitGone(before));
+  attempt.attempt_id = 3;
+  attempt.plugins = {(dir_ / "missing.so").string()};
+  ASSERT_TRUE(backend_->Submit(attempt).ok());
+  std::optional<AttemptOutcome> o = events_.WaitFor(3);
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->reason, FailureReason::kLaunchFailed);
+  EXPECT_NE(o->message.find("missing.so"), std::string::npos) << o->message;
+}
+
+// Given no zygote, a cow pool should fail its attempts with a clear
+// launch-failed message.
+TEST_F(ForkBackendTest, CowWithoutZygoteFailsToLaunch) {
+  StartBackend(1, /*with_zygote=*/false);
+  Call(1, CowPool("orphan"), "noop", "null");
+  std::optional<AttemptOutcome> o = events_.WaitFor(1);
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->reason, FailureReason::kLaunchFailed);
+  EXPECT_EQ(o->message,
+            "pool 'orphan': mode cow needs the worker's zygote, and this worker started none");
+}
+
+// Given another thread is running, StartZygote should refuse to fork.
+TEST(ZygoteTest, RefusesToStartWithThreads) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::thread other([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return release; });
+  });
+  Result<std::shared_ptr<Zygote>> zygote = StartZygote();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  other.join();
+  ASSERT_FALSE(zygote.ok());
+  EXPECT_EQ(zygote.status().code(), StatusCode::kFailedPrecondition);
+}
+
+// ---------------------------------------------------------------------------
+// The pure pieces: framing, JSON checks, the cow request handler, policy.
+
+// Given valid and invalid JSON texts, ValidateJson should agree with
+// nlohmann::json::accept on each.
+TEST(JsonScanTest, ValidateAgreesWithNlohmann) {
+  const std::vector<std::string> texts = {
+      "null", "true", "false", "0", "-0", "12", "-12.5e+3", "1E9", " [1, 2] ", "{}",
+      "[]", R"({"a": [1, {"b": null}], "c": "x\"y\\u00e9"})", "\"\xc3\xa9\"",
+      "\"\xf0\x9f\x98\x80\"", R"("\ud83d\ude00")", "[[[[]]]]",
+      // invalid
+      "", " ", "nul", "01", "1.", ".5", "-", "1e", "[1,]", "[1 2]", "{\"a\" 1}", "{a:1}",
+      "{\"a\":1,}", "[", "]", "\"abc", "\"\x01\"", "\"\xc3\"", "\"\xed\xa0\x80\"",
+      "\"\xc0\xaf\"", R"("\ud800")", R"("\udc00x")", R"("\x")", "1 2", "[1]]", "tru",
+      "\"\xf4\x90\x80\x80\""};
+  for (const std::string& text : texts) {
+    EXPECT_EQ(ValidateJson(text).ok(), json::accept(text)) << "text: " << text;
+  }
+  EXPECT_EQ(ValidateJson("[1, x]").message(), "unexpected character at byte 4");
+  EXPECT_FALSE(ValidateJson(std::string(2000, '[') + std::string(2000, ']')).ok());
+}
+
+// Given random integer arrays, the fast codec should parse them and print
+// exactly what nlohmann prints, and refuse anything that is not one.
+TEST(JsonScanTest, IntArrayCodecMatchesNlohmann) {
+  std::mt19937_64 rng(42);
+  for (int round = 0; round < 50; ++round) {
+    std::vector<int64_t> numbers(static_cast<size_t>(rng() % 100));
+    for (int64_t& n : numbers) n = static_cast<int64_t>(rng());
+    const std::string text = json(numbers).dump(round % 2 ? 1 : -1);
+    std::optional<std::vector<int64_t>> parsed = ParseIntArray(text);
+    ASSERT_TRUE(parsed.has_value()) << text;
+    EXPECT_EQ(*parsed, numbers);
+    std::string out;
+    AppendIntArray(numbers, &out);
+    EXPECT_EQ(out, json(numbers).dump());
+  }
+  for (const char* text : {"[1.5]", "[1e3]", "[01]", "[1,]", "{}", "[\"1\"]",
+                           "[9223372036854775808]", "[1] x", "[[1]]"}) {
+    EXPECT_FALSE(ParseIntArray(text).has_value()) << text;
+  }
+}
+
+// Given requests, the cow handler should answer like the registry, with
+// the sort fast path giving byte-identical results.
+TEST(CowChildTest, RequestsAreAnsweredLikeTheRegistry) {
+  FunctionRegistry registry;
+  ASSERT_TRUE(RegisterBuiltins(registry).ok());
+  std::string reply;
+  HandleCowRequest(registry, R"({"fn":"sort","args":[3,-1,2]})", &reply);
+  EXPECT_EQ(reply, "{\"result\":[-1,2,3]}\n");
+  reply.clear();
+  HandleCowRequest(registry, R"({ "args": {"numbers": [3, 1]}, "fn": "sort" })", &reply);
+  EXPECT_EQ(reply, "{\"result\":[1,3]}\n");
+  reply.clear();
+  HandleCowRequest(registry, R"({"fn":"nope","args":null})", &reply);
+  json error = json::parse(reply);
+  EXPECT_EQ(error["reason"], "launch-failed");
+  reply.clear();
+  HandleCowRequest(registry, "not json", &reply);
+  EXPECT_EQ(json::parse(reply)["reason"], "launch-failed");
+
+  std::mt19937_64 rng(7);
+  std::vector<int64_t> numbers(1000);
+  for (int64_t& n : numbers) n = static_cast<int64_t>(rng() % 2000) - 1000;
+  const std::string args = json(numbers).dump();
+  reply.clear();
+  HandleCowRequest(registry, R"({"fn":"sort","args":)" + args + "}", &reply);
+  CancelToken token;
+  AttemptOutcome slow = registry.Invoke("sort", args, token);
+  EXPECT_EQ(reply, "{\"result\":" + slow.result_json + "}\n");
+}
+
+// Given bytes arriving in pieces, LineReader should hand out whole lines.
+TEST(IpcChannelTest, LineReaderSplitsAStream) {
+  UniqueFd a, b;
+  ASSERT_TRUE(MakeSocketPair(SOCK_STREAM, &a, &b).ok());
+  LineReader reader;
+  std::string_view line;
+  ASSERT_EQ(::write(a.get(), "[1,", 3), 3);
+  ASSERT_EQ(reader.FillFrom(b.get()), LineReader::Fill::kData);
+  EXPECT_FALSE(reader.NextLine(&line));
+  ASSERT_EQ(::write(a.get(), "2]\n\"x\"\n{", 8), 8);
+  ASSERT_EQ(reader.FillFrom(b.get()), LineReader::Fill::kData);
+  ASSERT_TRUE(reader.NextLine(&line));
+  EXPECT_EQ(line, "[1,2]");
+  ASSERT_TRUE(reader.NextLine(&line));
+  EXPECT_EQ(line, "\"x\"");
+  EXPECT_FALSE(reader.NextLine(&line));
+  EXPECT_EQ(reader.pending(), 1u);
+  a.Reset();
+  EXPECT_EQ(reader.FillFrom(b.get()), LineReader::Fill::kEof);
+}
+
+// Given Node's internal messages and look-alikes, should tell them apart.
+TEST(IpcChannelTest, RecognisesNodeInternalMessages) {
+  EXPECT_TRUE(IsNodeInternalMessage(R"({"cmd":"NODE_HANDLE_ACK"})"));
+  EXPECT_TRUE(IsNodeInternalMessage(R"({"x":1,"cmd":"NODE_CLUSTER"})"));
+  EXPECT_FALSE(IsNodeInternalMessage(R"({"cmd":"NODE_"})"));
+  EXPECT_FALSE(IsNodeInternalMessage(R"({"cmd":"node_x"})"));
+  EXPECT_FALSE(IsNodeInternalMessage(R"(["NODE_X"])"));
+  EXPECT_FALSE(IsNodeInternalMessage(R"({"note":"NODE_X"})"));
+}
+
+// Given repeated quick exits, the backoff should double from 100 ms to 30 s.
+TEST(PoolTest, CrashBackoffDoublesUpToTheCap) {
+  EXPECT_EQ(CrashBackoff(1), milliseconds(100));
+  EXPECT_EQ(CrashBackoff(2), milliseconds(200));
+  EXPECT_EQ(CrashBackoff(5), milliseconds(1600));
+  EXPECT_EQ(CrashBackoff(20), seconds(30));
+  EXPECT_EQ(CrashBackoff(1000), seconds(30));
+}
+
+// Given two declarations that differ in any field, their fingerprints
+// should differ; equal ones should match.
+TEST(PoolTest, FingerprintCoversTheDeclaration) {
+  PoolSpec a;
+  a.name = "p";
+  a.command = {"node", "x.js"};
+  PoolSpec b = a;
+  EXPECT_EQ(PoolFingerprint(a), PoolFingerprint(b));
+  b.command = {"node", "y.js"};
+  EXPECT_NE(PoolFingerprint(a), PoolFingerprint(b));
+  b = a;
+  b.instances = 2;
+  EXPECT_NE(PoolFingerprint(a), PoolFingerprint(b));
+  b = a;
+  b.env = {{"A", "1"}};
+  EXPECT_NE(PoolFingerprint(a), PoolFingerprint(b));
+  b = a;
+  b.command = {"node x.js"};  // not the same argv
+  EXPECT_NE(PoolFingerprint(a), PoolFingerprint(b));
+}
+
+}  // namespace
+}  // namespace drover
