@@ -43,7 +43,8 @@ std::string AttemptOutcome::Describe() const {
   std::string out;
   switch (reason) {
     case FailureReason::kNone:
-      out = "exit 0";
+      // A process exited 0; a function or a pool reply has no exit code.
+      out = exit_code >= 0 ? "exit 0" : "ok";
       break;
     case FailureReason::kExit:
       out = "exit " + std::to_string(exit_code);

@@ -49,7 +49,8 @@ struct AttemptOutcome {
   std::string result_json;  // the returned value (threads/fork backends)
 
   bool ok() const { return reason == FailureReason::kNone; }
-  // "exit 3", "signal SIGKILL", "timeout: timed out after 2.00s",
+  // "exit 0" (a process) or "ok" (a function or a pool reply), "exit 3",
+  // "signal SIGKILL", "timeout: timed out after 2.00s",
   // "launch-failed: command not found: foo"
   std::string Describe() const;
 };

@@ -205,6 +205,10 @@ TEST(OutcomeTest, DescribeSaysHowItEnded) {
   EXPECT_TRUE(ok.ok());
   EXPECT_EQ(ok.Describe(), "exit 0");
 
+  AttemptOutcome returned;  // a function's result: no process, no exit code
+  EXPECT_TRUE(returned.ok());
+  EXPECT_EQ(returned.Describe(), "ok");
+
   AttemptOutcome exited;
   exited.reason = FailureReason::kExit;
   exited.exit_code = 3;

@@ -14,7 +14,7 @@ constexpr size_t kBriefRows = 30;
 
 std::string ExitOrReason(const store::TaskRecord& t) {
   if (t.reason.empty()) return "-";
-  if (t.reason == "ok") return "0";
+  if (t.reason == "ok") return t.exit_code >= 0 ? "0" : "ok";
   return t.detail.empty() ? t.reason : t.detail;
 }
 
