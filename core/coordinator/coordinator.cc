@@ -15,7 +15,9 @@
 #include <spdlog/spdlog.h>
 
 #include "core/base/outcome.h"
+#include "core/coordinator/dispatch_wire.h"
 #include "core/coordinator/job_ids.h"
+#include "core/coordinator/job_state.h"
 #include "core/dag/plan.h"
 #include "core/protocol/codec.h"
 #include "core/protocol/convert.h"
@@ -35,68 +37,6 @@ int64_t WallMillis(const Clock& clock) { return ToUnixMillis(clock.WallNow()); }
 
 bool IsClientCommand(Command c) {
   return c == Command::kSubmit || c == Command::kCancelJob;
-}
-
-wire::Counts ToWire(const dag::PlanCounts& c) {
-  wire::Counts out;
-  out.set_total(c.total);
-  out.set_succeeded(c.succeeded);
-  out.set_failed(c.failed);
-  out.set_running(c.running);
-  out.set_pending(c.waiting + c.ready + c.retry_wait);
-  out.set_other(c.blocked + c.skipped + c.cancelled);
-  return out;
-}
-
-uint64_t Millis(Duration d) {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
-}
-
-void AddEnv(const spec::EnvList& env,
-            google::protobuf::RepeatedPtrField<wire::EnvVar>* out) {
-  for (const auto& [k, v] : env) {
-    auto* e = out->Add();
-    e->set_name(k);
-    e->set_value(v);
-  }
-}
-
-wire::Dispatch ToWire(const spec::JobSpec& job, const std::string& job_id,
-                      const spec::TaskSpec& ts, uint64_t id, uint32_t number) {
-  wire::Dispatch d;
-  d.set_attempt_id(id);
-  d.set_job_id(job_id);
-  d.set_task(ts.name);
-  d.set_attempt(number);
-  d.set_backend(ts.backend);
-  for (const auto& a : ts.argv) d.add_argv(a);
-  AddEnv(ts.env, d.mutable_env());
-  d.set_cwd(ts.cwd);
-  d.set_fn(ts.fn);
-  d.set_args_json(ts.args_json);
-  if (!ts.pool.empty()) {
-    d.set_pool(ts.pool);
-    d.set_message_json(ts.message_json);
-    if (const spec::PoolDecl* pool = job.FindPool(ts.pool)) {
-      wire::Pool* p = d.mutable_pool_spec();
-      p->set_name(pool->name);
-      p->set_mode(pool->mode);
-      for (const auto& a : pool->command) p->add_command(a);
-      p->set_instances(static_cast<uint32_t>(pool->instances));
-      p->set_max_tasks(static_cast<uint32_t>(pool->max_tasks));
-      p->set_idle_timeout_ms(Millis(pool->idle_timeout));
-      AddEnv(pool->env, p->mutable_env());
-      p->set_cwd(pool->cwd);
-    }
-  }
-  if (ts.backend != "spawn") {
-    for (const auto& plugin : job.plugins) d.add_plugins(plugin);
-  }
-  d.set_timeout_ms(ts.timeout ? std::max<uint64_t>(1, Millis(*ts.timeout)) : 0);
-  d.set_kill_grace_ms(Millis(ts.kill_grace));
-  d.set_output_limit(ts.output_limit);
-  return d;
 }
 
 }  // namespace
@@ -139,16 +79,7 @@ class Coordinator::Loop {
     SteadyTime last_seen{};
   };
 
-  struct Job {
-    store::JobRecord record;
-    spec::JobSpec spec;
-    std::unique_ptr<dag::Plan> plan;
-    std::vector<store::TaskRecord> rows;  // mirror of the task rows
-    std::vector<uint64_t> current;        // current attempt id per task, or 0
-    std::vector<uint32_t> attempt_base;   // attempts made by earlier runs
-    std::set<std::string> watchers;       // routing ids of watching clients
-    bool cancelling = false;
-  };
+  using Job = JobState;
 
   struct AttemptRef {
     Job* job = nullptr;
@@ -706,7 +637,7 @@ void Coordinator::Loop::EmitTask(Job& job, uint32_t t, const AttemptOutcome* out
         std::chrono::duration_cast<std::chrono::microseconds>(outcome->wall).count()));
     ev.set_worker(job.rows[t].worker);
   }
-  *ev.mutable_counts() = ToWire(job.plan->counts());
+  *ev.mutable_counts() = CountsToWire(job.plan->counts());
   for (const auto& rid : job.watchers) Reply(rid, Command::kTaskEvent, ev);
 }
 
@@ -722,7 +653,7 @@ void Coordinator::Loop::MaybeFinishJob(Job& job) {
   wire::JobEvent ev;
   ev.set_job_id(job.record.id);
   ev.set_state(job.record.state);
-  *ev.mutable_counts() = ToWire(job.plan->counts());
+  *ev.mutable_counts() = CountsToWire(job.plan->counts());
   for (const auto& rid : job.watchers) Reply(rid, Command::kJobEvent, ev);
 }
 
@@ -787,7 +718,8 @@ void Coordinator::Loop::Dispatch(Job& job, uint32_t t, WorkerConn& w) {
   job.current[t] = id;
   stats_.dispatched.fetch_add(1, std::memory_order_relaxed);
 
-  Message m = protocol::Make(Command::kDispatch, ToWire(job.spec, job.record.id, ts, id, number));
+  Message m = protocol::Make(Command::kDispatch,
+                             DispatchToWire(job.spec, job.record.id, ts, id, number));
   m.routing_id = w.rid;
   Queue(std::move(m));
 }
@@ -838,46 +770,8 @@ void Coordinator::Loop::HandleSubmit(const Message& m) {
   rec.priority = spec.priority;
   rec.created_ms = previous ? previous->created_ms : WallMillis(clock_);
 
-  std::vector<dag::PlanTask> plan_tasks(n);
-  job->rows.resize(n);
-  job->current.assign(n, 0);
-  job->attempt_base.assign(n, 0);
-  std::vector<uint32_t> carried;
-  for (uint32_t i = 0; i < n; ++i) {
-    const spec::TaskSpec& ts = spec.tasks[i];
-    plan_tasks[i].needs = ts.needs;
-    plan_tasks[i].retries = ts.retries;
-    plan_tasks[i].backoff = ts.retry_backoff;
-    plan_tasks[i].backoff_max = ts.retry_backoff_max;
-    store::TaskRecord& row = job->rows[i];
-    const uint64_t fp = ts.Fingerprint();
-    auto old = old_rows.find(ts.name);
-    if (old != old_rows.end()) {
-      job->attempt_base[i] = old->second.attempts;
-      if (old->second.state == "succeeded" && old->second.fingerprint == fp) {
-        row = old->second;
-        carried.push_back(i);
-      }
-    }
-    row.job_id = rec.id;
-    row.index = i;
-    row.name = ts.name;
-    row.fingerprint = fp;
-    if (row.state != "succeeded") {
-      row = store::TaskRecord{};
-      row.job_id = rec.id;
-      row.index = i;
-      row.name = ts.name;
-      row.fingerprint = fp;
-      row.state = "waiting";
-      row.attempts = job->attempt_base[i];
-    }
-  }
-  dag::PlanOptions plan_options;
-  plan_options.fail_fast = spec.fail_fast;
-  plan_options.jitter_seed = options_.jitter_seed ? options_.jitter_seed : rng_();
-  job->plan = std::make_unique<dag::Plan>(std::move(plan_tasks), plan_options);
-  for (uint32_t i : carried) job->plan->MarkSucceeded(i);
+  const std::vector<uint32_t> carried = InitJobState(
+      *job, old_rows, options_.jitter_seed ? options_.jitter_seed : rng_());
 
   const Status stored = previous ? store_->ReplaceTasks(rec, job->rows)
                                  : store_->InsertJob(rec, job->rows);

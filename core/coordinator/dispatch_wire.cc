@@ -1,0 +1,75 @@
+#include "core/coordinator/dispatch_wire.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace drover {
+
+wire::Counts CountsToWire(const dag::PlanCounts& c) {
+  wire::Counts out;
+  out.set_total(c.total);
+  out.set_succeeded(c.succeeded);
+  out.set_failed(c.failed);
+  out.set_running(c.running);
+  out.set_pending(c.waiting + c.ready + c.retry_wait);
+  out.set_other(c.blocked + c.skipped + c.cancelled);
+  return out;
+}
+
+namespace {
+
+uint64_t Millis(Duration d) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+}
+
+void AddEnv(const spec::EnvList& env,
+            google::protobuf::RepeatedPtrField<wire::EnvVar>* out) {
+  for (const auto& [k, v] : env) {
+    auto* e = out->Add();
+    e->set_name(k);
+    e->set_value(v);
+  }
+}
+
+}  // namespace
+
+wire::Dispatch DispatchToWire(const spec::JobSpec& job, const std::string& job_id,
+                      const spec::TaskSpec& ts, uint64_t id, uint32_t number) {
+  wire::Dispatch d;
+  d.set_attempt_id(id);
+  d.set_job_id(job_id);
+  d.set_task(ts.name);
+  d.set_attempt(number);
+  d.set_backend(ts.backend);
+  for (const auto& a : ts.argv) d.add_argv(a);
+  AddEnv(ts.env, d.mutable_env());
+  d.set_cwd(ts.cwd);
+  d.set_fn(ts.fn);
+  d.set_args_json(ts.args_json);
+  if (!ts.pool.empty()) {
+    d.set_pool(ts.pool);
+    d.set_message_json(ts.message_json);
+    if (const spec::PoolDecl* pool = job.FindPool(ts.pool)) {
+      wire::Pool* p = d.mutable_pool_spec();
+      p->set_name(pool->name);
+      p->set_mode(pool->mode);
+      for (const auto& a : pool->command) p->add_command(a);
+      p->set_instances(static_cast<uint32_t>(pool->instances));
+      p->set_max_tasks(static_cast<uint32_t>(pool->max_tasks));
+      p->set_idle_timeout_ms(Millis(pool->idle_timeout));
+      AddEnv(pool->env, p->mutable_env());
+      p->set_cwd(pool->cwd);
+    }
+  }
+  if (ts.backend != "spawn") {
+    for (const auto& plugin : job.plugins) d.add_plugins(plugin);
+  }
+  d.set_timeout_ms(ts.timeout ? std::max<uint64_t>(1, Millis(*ts.timeout)) : 0);
+  d.set_kill_grace_ms(Millis(ts.kill_grace));
+  d.set_output_limit(ts.output_limit);
+  return d;
+}
+
+
+}  // namespace drover
