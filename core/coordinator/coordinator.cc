@@ -285,7 +285,12 @@ Status Coordinator::Loop::Run() {
     for (Job* job : order_) job->plan->Promote(now);
     Schedule();
     if (now >= next_heartbeat_) {
-      for (const auto& [rid, w] : workers_) {
+      // Workers, and the clients watching a job, so that they can tell a
+      // quiet job from a dead coordinator.
+      std::set<std::string> peers;
+      for (const auto& [rid, w] : workers_) peers.insert(rid);
+      for (const Job* job : order_) peers.insert(job->watchers.begin(), job->watchers.end());
+      for (const auto& rid : peers) {
         Message hb;
         hb.routing_id = rid;
         hb.command = Command::kHeartbeat;

@@ -562,6 +562,24 @@ TEST_F(CoordinatorTest, FailFastCancelsRunningAndSkipsPending) {
   EXPECT_EQ(JobState(job), "failed");
 }
 
+// Given a client watching a job that is quiet (its only task is running),
+// should send that client a HEARTBEAT every heartbeat interval, so that it
+// can tell a quiet job from a dead coordinator.
+TEST_F(CoordinatorTest, WatchingClientIsHeartbeated) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& worker = AddWorker("w1", 1);
+  FakeClient& client = AddClient();
+  auto submitted = client.Submit(IndependentTasks("quiet", 1));
+  ASSERT_TRUE(submitted);
+  ASSERT_TRUE(worker.ExpectDispatch());
+  const int before = client.heartbeats();
+  clock_.Advance(std::chrono::milliseconds(1100));  // past one interval
+  coordinator_->Poke();
+  Sync();
+  EXPECT_TRUE(client.Queued().empty());  // nothing but heartbeats
+  EXPECT_GT(client.heartbeats(), before);
+}
+
 // Given a running job, should on CANCEL-JOB send CANCEL for its running
 // attempt, skip its pending tasks, and report the job cancelled once the
 // cancelled RESULT is in.
