@@ -143,6 +143,7 @@ class Coordinator::Loop {
   std::vector<Message> outbox_;
   std::map<std::string, std::vector<uint64_t>> acks_;     // by worker rid
   uint64_t next_attempt_id_ = 1;
+  std::string instance_;  // new at every Open(): Welcome.coordinator
   SteadyTime next_heartbeat_{};
   std::mt19937_64 rng_{std::random_device{}()};
 };
@@ -168,6 +169,11 @@ Status Coordinator::Loop::Open() {
   const std::string pid = std::to_string(::getpid()) + "\n";
   (void)!::ftruncate(lock_fd_, 0);
   (void)!::pwrite(lock_fd_, pid.data(), pid.size(), 0);
+
+  char instance[17];
+  std::snprintf(instance, sizeof instance, "%016llx",
+                static_cast<unsigned long long>(rng_()));
+  instance_ = instance;
 
   auto store = store::Store::Open(options_.state_dir);
   if (!store.ok()) return store.status();
@@ -445,6 +451,7 @@ void Coordinator::Loop::HandleHello(const Message& m) {
       std::chrono::duration_cast<std::chrono::milliseconds>(options_.heartbeat_interval)
           .count()));
   welcome.set_liveness(static_cast<uint32_t>(options_.liveness));
+  welcome.set_coordinator(instance_);
   w.used.clear();
   for (uint64_t id : w.attempts) {
     auto a = attempts_.find(id);

@@ -209,6 +209,7 @@ class CoordinatorTest : public ::testing::Test {
 TEST_F(CoordinatorTest, DispatchIsCreditBased) {
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
   FakeWorker& worker = AddWorker("w1", 2);
+  EXPECT_EQ(worker.welcome().coordinator().size(), 16u);  // its instance id
   FakeClient& client = AddClient();
   auto submitted = client.Submit(IndependentTasks("credit", 5));
   ASSERT_TRUE(submitted);
