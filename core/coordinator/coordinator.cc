@@ -578,6 +578,7 @@ void Coordinator::Loop::Finish(uint64_t id, const AttemptOutcome& outcome,
   }
 
   dag::Plan& plan = *job.plan;
+  const uint32_t silent_before = plan.counts().blocked + plan.counts().skipped;
   bool failed_for_good = false;
   if (outcome.ok()) {
     plan.OnSucceeded(t);
@@ -606,7 +607,10 @@ void Coordinator::Loop::Finish(uint64_t id, const AttemptOutcome& outcome,
     if (job.spec.fail_fast && !job.cancelling) {
       CancelRunning(job, plan.CancelPending());
     }
-    SyncRows(job);  // dependents are blocked (and, with fail_fast, skipped)
+    // Dependents were blocked (and, with fail_fast, the rest skipped): their
+    // rows follow. A failure that moved nothing (the common case in a big
+    // matrix) skips the O(tasks) scan.
+    if (plan.counts().blocked + plan.counts().skipped != silent_before) SyncRows(job);
   }
   MaybeFinishJob(job);
 }

@@ -7,6 +7,8 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -184,13 +186,20 @@ ProcessResult ChildProcess::Wait(Millis timeout) {
       pid_ = -1;
       break;
     }
-    if (Clock::now() >= deadline) {
+    const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
+    if (left.count() <= 0) {
       ADD_FAILURE() << "'" << Describe() << "' did not finish within " << timeout.count()
                     << "ms; killed its process group";
       KillGroupAndReap();
       break;
     }
-    std::this_thread::sleep_for(kPollInterval);
+    // Wait for the exit itself: a pidfd becomes readable when the child
+    // terminates. (Should pidfd_open fail, the loop re-checks each tick.)
+    const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+    pollfd pfd{pidfd, POLLIN, 0};
+    ::poll(&pfd, pidfd >= 0 ? 1 : 0,
+           static_cast<int>(pidfd >= 0 ? left.count() : kPollInterval.count()));
+    if (pidfd >= 0) ::close(pidfd);
   }
   result.elapsed = std::chrono::duration_cast<Millis>(Clock::now() - started_);
   result.out = ReadOrEmpty(out_path_);
