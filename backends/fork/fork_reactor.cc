@@ -20,6 +20,7 @@
 
 #include "backends/fork/json_scan.h"
 #include "backends/fork/pool.h"
+#include "backends/spawn/epoll_wake.h"
 
 namespace drover {
 namespace {
@@ -48,16 +49,7 @@ Status ForkReactor::Start(BackendEvents* events) {
     return FailedPrecondition("fork backend: Start called twice or after Shutdown");
   }
   DROVER_RETURN_IF_ERROR(launcher_.Init());
-  epoll_fd_.Reset(::epoll_create1(EPOLL_CLOEXEC));
-  if (!epoll_fd_.valid()) return ErrnoError("epoll_create1", errno);
-  wake_fd_.Reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!wake_fd_.valid()) return ErrnoError("eventfd", errno);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = kWakeToken;
-  if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, wake_fd_.get(), &ev) != 0) {
-    return ErrnoError("epoll_ctl", errno);
-  }
+  DROVER_RETURN_IF_ERROR(OpenEpollWithWake(epoll_fd_, wake_fd_, kWakeToken));
   buffer_ = std::make_unique_for_overwrite<char[]>(64 * 1024);
   events_ = events;
   try {

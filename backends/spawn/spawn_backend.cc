@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "backends/spawn/child_launcher.h"
+#include "backends/spawn/epoll_wake.h"
 #include "backends/spawn/output_capture.h"
 #include "backends/spawn/unique_fd.h"
 
@@ -204,16 +205,7 @@ Status SpawnBackend::Reactor::Start(BackendEvents* events) {
     return FailedPrecondition("spawn backend: Start called twice or after Shutdown");
   }
   DROVER_RETURN_IF_ERROR(launcher_.Init());
-  epoll_fd_.Reset(::epoll_create1(EPOLL_CLOEXEC));
-  if (!epoll_fd_.valid()) return ErrnoError("epoll_create1", errno);
-  wake_fd_.Reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!wake_fd_.valid()) return ErrnoError("eventfd", errno);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = kWakeToken;
-  if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, wake_fd_.get(), &ev) != 0) {
-    return ErrnoError("epoll_ctl", errno);
-  }
+  DROVER_RETURN_IF_ERROR(OpenEpollWithWake(epoll_fd_, wake_fd_, kWakeToken));
   buffer_ = std::make_unique<char[]>(kReadBufferSize);
   events_ = events;
   try {
