@@ -5,6 +5,8 @@
 #include <cstring>
 #include <system_error>
 
+#include "core/base/utf8.h"
+
 namespace drover {
 namespace {
 
@@ -186,28 +188,8 @@ class Validator {
   // One UTF-8 sequence of 2 to 4 bytes at i_ (RFC 3629: no overlongs, no
   // surrogates, nothing past U+10FFFF).
   bool Utf8() {
-    const auto b = [&](size_t k) { return static_cast<unsigned char>(s_[i_ + k]); };
-    const unsigned char c = b(0);
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return SetError("invalid UTF-8");
-    }
-    if (n_ - i_ < len) return SetError("invalid UTF-8");
-    if (b(1) < lo || b(1) > hi) return SetError("invalid UTF-8");
-    for (size_t k = 2; k < len; ++k) {
-      if (b(k) < 0x80 || b(k) > 0xBF) return SetError("invalid UTF-8");
-    }
+    const size_t len = Utf8SequenceLength(std::string_view(s_, n_), i_);
+    if (len == 0) return SetError("invalid UTF-8");
     i_ += len;
     return true;
   }
