@@ -828,6 +828,8 @@ TEST(JsonScanTest, ValidateAgreesWithNlohmann) {
     EXPECT_EQ(ValidateJson(text).ok(), json::accept(text)) << "text: " << text;
   }
   EXPECT_EQ(ValidateJson("[1, x]").message(), "unexpected character at byte 4");
+  EXPECT_TRUE(ValidateJson("\"caf\xC3\xA9 \xF0\x9F\x98\x80\"").ok());
+  EXPECT_EQ(ValidateJson("\"\xC0\xAF\"").message(), "invalid UTF-8 at byte 1");
   EXPECT_FALSE(ValidateJson(std::string(2000, '[') + std::string(2000, ']')).ok());
 }
 

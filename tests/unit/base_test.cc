@@ -11,6 +11,7 @@
 #include "core/base/clock.h"
 #include "core/base/outcome.h"
 #include "core/base/status.h"
+#include "core/base/utf8.h"
 
 namespace drover {
 namespace {
@@ -236,6 +237,29 @@ TEST(OutcomeTest, DescribeSaysHowItEnded) {
   AttemptOutcome lost;
   lost.reason = FailureReason::kWorkerLost;
   EXPECT_EQ(lost.Describe(), "worker-lost");
+}
+
+}  // namespace
+}  // namespace drover
+
+namespace drover {
+namespace {
+
+// Given well-formed sequences of each length and the classic malformed
+// ones, Utf8SequenceLength should give the length or 0.
+TEST(Utf8Test, SequenceLengthAcceptsWellFormedAndRejectsMalformed) {
+  EXPECT_EQ(Utf8SequenceLength("a", 0), 1u);
+  EXPECT_EQ(Utf8SequenceLength("\xC3\xA9", 0), 2u);          // é
+  EXPECT_EQ(Utf8SequenceLength("\xE2\x82\xAC", 0), 3u);      // €
+  EXPECT_EQ(Utf8SequenceLength("\xF0\x9F\x98\x80", 0), 4u);  // 😀
+  EXPECT_EQ(Utf8SequenceLength("x\xC3\xA9", 1), 2u);         // at an offset
+  EXPECT_EQ(Utf8SequenceLength("\xC0\xAF", 0), 0u);          // overlong '/'
+  EXPECT_EQ(Utf8SequenceLength("\xE0\x80\xAF", 0), 0u);      // overlong, 3 bytes
+  EXPECT_EQ(Utf8SequenceLength("\xED\xA0\x80", 0), 0u);      // a surrogate
+  EXPECT_EQ(Utf8SequenceLength("\xF4\x90\x80\x80", 0), 0u);  // above U+10FFFF
+  EXPECT_EQ(Utf8SequenceLength("\xE2\x82", 0), 0u);          // truncated
+  EXPECT_EQ(Utf8SequenceLength("\xE2\x28\xA1", 0), 0u);      // bad continuation
+  EXPECT_EQ(Utf8SequenceLength("\x80", 0), 0u);              // a lone continuation
 }
 
 }  // namespace
