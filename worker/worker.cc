@@ -164,6 +164,11 @@ void Worker::Loop::Connect() {
   dealer_->set(zmq::sockopt::linger, 0);
   dealer_->set(zmq::sockopt::sndhwm, 0);
   dealer_->set(zmq::sockopt::rcvhwm, 0);
+  if (options_.configure_socket) {
+    if (Status s = options_.configure_socket(*dealer_); !s.ok()) {
+      spdlog::error("worker {}: cannot configure the connection: {}", options_.name, s.message());
+    }
+  }
   dealer_->connect(options_.coordinator);
   registered_ = false;
 }

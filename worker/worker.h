@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -40,6 +41,9 @@ struct WorkerOptions {
   // The zygote `cow` fork pools fork from; started by main before any
   // thread (backends/fork/zygote.h). Null: cow pools fail their tasks.
   std::shared_ptr<Zygote> zygote;
+  // Called on every new DEALER socket before it connects (CURVE client
+  // keys). An error is logged and the connection retried with backoff.
+  std::function<Status(zmq::socket_t&)> configure_socket;
 };
 
 // The largest captured stream a RESULT carries (the tail is kept). Keeps

@@ -193,6 +193,12 @@ Status Coordinator::Loop::Open() {
     router_->set(zmq::sockopt::sndhwm, 0);  // events are bounded by jobs
     router_->set(zmq::sockopt::rcvhwm, 0);
     router_->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(protocol::Limits{}.max_message));
+    if (options_.configure_socket) {
+      if (Status s = options_.configure_socket(*router_); !s.ok()) {
+        router_.reset();
+        return s;
+      }
+    }
     for (const auto& ep : options_.endpoints) {
       router_->bind(ep);
       bound_.push_back(router_->get(zmq::sockopt::last_endpoint));

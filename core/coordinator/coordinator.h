@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -43,6 +44,9 @@ struct CoordinatorOptions {
   spec::LoadOptions spec_options;
   // Seeds the retry jitter of every job (tests pin it); 0 = random.
   uint64_t jitter_seed = 0;
+  // Called on the ROUTER socket before it binds (CURVE server keys, ZAP
+  // domain). An error fails Open().
+  std::function<Status(zmq::socket_t&)> configure_socket;
 };
 
 // Counters of what the loop dropped or ignored; readable from any thread.

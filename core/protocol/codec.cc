@@ -6,7 +6,7 @@
 namespace drover::protocol {
 namespace {
 
-constexpr std::array<std::pair<Command, std::string_view>, 14> kCommands = {{
+constexpr std::array<std::pair<Command, std::string_view>, 26> kCommands = {{
     {Command::kHello, "HELLO"},
     {Command::kWelcome, "WELCOME"},
     {Command::kDispatch, "DISPATCH"},
@@ -20,7 +20,18 @@ constexpr std::array<std::pair<Command, std::string_view>, 14> kCommands = {{
     {Command::kTaskEvent, "TASK-EVENT"},
     {Command::kJobEvent, "JOB-EVENT"},
     {Command::kCancelJob, "CANCEL-JOB"},
+    {Command::kWatch, "WATCH"},
+    {Command::kStatusRequest, "STATUS"},
+    {Command::kStatusReply, "STATUS-REPLY"},
+    {Command::kWorkersRequest, "WORKERS"},
+    {Command::kWorkersReply, "WORKERS-REPLY"},
+    {Command::kRetryJob, "RETRY-JOB"},
+    {Command::kLogsRequest, "LOGS-REQUEST"},
+    {Command::kLogs, "LOGS"},
+    {Command::kOk, "OK"},
     {Command::kError, "ERROR"},
+    {Command::kDraining, "DRAINING"},
+    {Command::kOutput, "OUTPUT"},
 }};
 
 bool KnownCommand(uint8_t byte) {

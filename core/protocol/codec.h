@@ -37,7 +37,18 @@ enum class Command : uint8_t {
   kTaskEvent = 0x12,
   kJobEvent = 0x13,
   kCancelJob = 0x14,
+  kWatch = 0x15,
+  kStatusRequest = 0x16,
+  kStatusReply = 0x17,
+  kWorkersRequest = 0x18,
+  kWorkersReply = 0x19,
+  kRetryJob = 0x1A,
+  kLogsRequest = 0x1B,
+  kLogs = 0x1C,
+  kOk = 0x1E,
   kError = 0x1F,
+  kDraining = 0x09,
+  kOutput = 0x0A,
 };
 
 std::string_view CommandName(Command c);  // "HELLO", "DISPATCH", ...
