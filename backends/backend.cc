@@ -1,5 +1,6 @@
 #include "backends/backend.h"
 
+#include "backends/cluster/cluster_backend.h"
 #include "backends/fork/fork_backend.h"
 #include "backends/spawn/spawn_backend.h"
 #include "backends/threads/threads_backend.h"
@@ -41,6 +42,10 @@ void RegisterBuiltinBackends(BackendRegistry& registry) {
   (void)registry.Register("fork", [](const BackendConfig& config)
                               -> Result<std::unique_ptr<Backend>> {
     return std::unique_ptr<Backend>(std::make_unique<ForkBackend>(config));
+  });
+  (void)registry.Register("cluster", [](const BackendConfig& config)
+                              -> Result<std::unique_ptr<Backend>> {
+    return std::unique_ptr<Backend>(std::make_unique<ClusterBackend>(config));
   });
   (void)registry.Register("threads", [](const BackendConfig& config)
                               -> Result<std::unique_ptr<Backend>> {

@@ -39,6 +39,34 @@ struct PoolSpec {
   std::string cwd;
 };
 
+// A service of the cluster backend, as declared under `services:` in a job
+// spec (docs/spec.md): N supervised instances of a server sharing a port.
+// The worker starts it for a job when a task of that job needs it.
+struct ServiceConfig {
+  std::string name;
+  std::vector<std::string> command;  // argv
+  int instances = 1;
+  std::string host = "127.0.0.1";
+  int port = 0;                      // 0: a free port
+  std::string mode = "reuseport";    // reuseport | shared | round-robin
+  std::string ready = "tcp";         // tcp | http
+  std::string ready_path = "/";      // http: GET this, expect 2xx
+  Duration ready_timeout = std::chrono::seconds(30);
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string cwd;
+  Duration idle_timeout = std::chrono::seconds(60);  // stop when unused this long
+};
+
+// A cluster task's HTTP request.
+struct HttpRequestSpec {
+  std::string method = "GET";
+  std::string path = "/";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  int expect = 200;
+  Duration timeout{0};  // 0: the attempt's timeout, else 30s
+};
+
 // One attempt to run a task, as a backend receives it.
 struct TaskAttempt {
   uint64_t attempt_id = 0;  // unique per coordinator; names the attempt
@@ -66,6 +94,13 @@ struct TaskAttempt {
   std::string pool;
   PoolSpec pool_spec;
   std::string message_json;
+  // Any backend: the services the task needs up on the worker (the
+  // cluster backend starts them, and replaces ${services.NAME.port|host}
+  // in the fields above before the attempt is submitted). cluster backend:
+  // the service to send `request` to.
+  std::vector<ServiceConfig> services;
+  std::string service;
+  HttpRequestSpec request;
 
   // Where the backend writes the captured stdout and stderr. The files are
   // created only when the stream produces output.
@@ -140,7 +175,8 @@ class BackendRegistry {
   std::map<std::string, BackendFactory> factories_;
 };
 
-// Registers every backend compiled into this build: spawn, fork, threads.
+// Registers every backend compiled into this build: spawn, fork, threads,
+// cluster.
 void RegisterBuiltinBackends(BackendRegistry& registry);
 
 }  // namespace drover

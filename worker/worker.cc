@@ -16,7 +16,9 @@
 #include <spdlog/spdlog.h>
 
 #include "core/protocol/codec.h"
+#include "backends/cluster/attempt_hook.h"
 #include "core/protocol/convert.h"
+#include "worker/output_tail.h"
 
 namespace drover {
 namespace {
@@ -28,6 +30,16 @@ std::string DefaultName() {
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "worker");
   return std::string(host) + "-" + std::to_string(::getpid());
+}
+
+// How often running attempts' output is looked at and streamed, and the
+// most one OUTPUT carries: live enough for `drover logs -f`, cheap for a
+// worker running thousands of quiet tasks.
+constexpr Duration kOutputInterval = std::chrono::milliseconds(250);
+constexpr size_t kMaxOutputChunk = 1 << 20;
+
+int64_t ToMillis(Duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
 std::string RandomSession() {
@@ -79,6 +91,14 @@ class Worker::Loop final : public BackendEvents {
     stop_.store(true, std::memory_order_release);
     Wake();
   }
+  void Drain(Duration timeout) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (drain_timeout_) return;
+      drain_timeout_ = timeout;
+    }
+    Wake();
+  }
   const std::string& name() const { return options_.name; }
 
   // BackendEvents: called on backend threads.
@@ -95,6 +115,7 @@ class Worker::Loop final : public BackendEvents {
   struct Running {
     std::string backend;
     std::filesystem::path out, err;
+    OutputTail out_tail, err_tail;  // what was streamed as OUTPUT so far
   };
 
   void Wake() {
@@ -108,6 +129,15 @@ class Worker::Loop final : public BackendEvents {
   void HandleDispatch(const Message& m);
   void Complete(uint64_t id, AttemptOutcome outcome);
   void DrainCompletions();
+  void SendDraining(SteadyTime now);
+  // Sends OUTPUT chunks of what running attempts printed since last time.
+  void StreamOutput();
+  void StreamOutputOf(uint64_t id, Running& r);
+  // One step of a drain; true when Run() may say goodbye.
+  bool DrainStep(SteadyTime now);
+  // The attempt's pool: the job's declaration when the DISPATCH carries
+  // one, else the worker's own; nullopt when neither has it.
+  std::optional<PoolSpec> ResolvePool(const wire::Dispatch& d) const;
 
   zmq::context_t& context_;
   WorkerOptions options_;
@@ -121,6 +151,14 @@ class Worker::Loop final : public BackendEvents {
 
   std::mutex mu_;
   std::deque<std::pair<uint64_t, AttemptOutcome>> done_;  // GUARDED_BY(mu_)
+  std::optional<Duration> drain_timeout_;                 // GUARDED_BY(mu_)
+
+  // The drain, once Run() has seen the request (loop thread only).
+  bool draining_ = false;
+  bool drain_cancelled_ = false;          // the rest was cancelled at the deadline
+  SteadyTime drain_deadline_{};           // running attempts get until then
+  std::optional<SteadyTime> ack_deadline_;  // set once nothing runs any more
+  SteadyTime next_output_{};                // next look at running output
 
   std::unordered_map<uint64_t, Running> running_;
   std::map<uint64_t, Message> unacked_;  // RESULTs until ACKed, in order
@@ -145,6 +183,7 @@ Status Worker::Loop::Start() {
     BackendConfig config;
     config.slots = slots;
     config.zygote = options_.zygote;
+    config.plugins = options_.plugins;
     auto backend = registry_.Create(name, config);
     Status s = backend.ok() ? (*backend)->Start(this) : backend.status();
     if (!s.ok()) {
@@ -164,6 +203,10 @@ void Worker::Loop::Connect() {
   dealer_->set(zmq::sockopt::linger, 0);
   dealer_->set(zmq::sockopt::sndhwm, 0);
   dealer_->set(zmq::sockopt::rcvhwm, 0);
+  // libzmq's own TCP reconnects back off like our HELLOs do.
+  dealer_->set(zmq::sockopt::reconnect_ivl, static_cast<int>(ToMillis(options_.reconnect_min)));
+  dealer_->set(zmq::sockopt::reconnect_ivl_max,
+               static_cast<int>(ToMillis(options_.reconnect_max)));
   if (options_.configure_socket) {
     if (Status s = options_.configure_socket(*dealer_); !s.ok()) {
       spdlog::error("worker {}: cannot configure the connection: {}", options_.name, s.message());
@@ -220,11 +263,15 @@ Status Worker::Loop::Run() {
   backoff_ = options_.reconnect_min;
   SendHello();
 
+  bool drained = false;
   while (!stop_.load(std::memory_order_acquire)) {
     const SteadyTime now0 = clock_.Now();
     SteadyTime deadline = next_heartbeat_;
     if (!registered_) deadline = std::min(deadline, next_hello_);
     deadline = std::min(deadline, last_heard_ + options_.heartbeat_interval * options_.liveness);
+    if (draining_ && !drain_cancelled_) deadline = std::min(deadline, drain_deadline_);
+    if (ack_deadline_) deadline = std::min(deadline, *ack_deadline_);
+    if (!running_.empty() && registered_) deadline = std::min(deadline, next_output_);
     const auto wait = std::max<long>(
         0, std::chrono::ceil<std::chrono::milliseconds>(deadline - now0).count());
     zmq::pollitem_t items[] = {{dealer_->handle(), 0, ZMQ_POLLIN, 0},
@@ -269,16 +316,92 @@ Status Worker::Loop::Run() {
       Send(hb);
       next_heartbeat_ = now + options_.heartbeat_interval;
     }
+    if (now >= next_output_) {
+      StreamOutput();
+      next_output_ = now + kOutputInterval;
+    }
+    if (DrainStep(now)) {
+      drained = true;
+      break;
+    }
   }
 
   // Shut down: running attempts get shutdown_grace, then their results and a
   // DISCONNECT go out (best effort: the coordinator may be gone already).
+  // After a drain nothing runs any more.
   for (auto& [name, b] : backends_) b->Shutdown(options_.shutdown_grace);
   DrainCompletions();
   wire::Disconnect bye;
-  bye.set_reason("worker stopping");
+  bye.set_reason(drained ? "worker drained" : "worker stopping");
+  bye.set_drained(drained && unacked_.empty());
+  if (drained && !unacked_.empty()) {
+    spdlog::error("worker {}: {} results were not acknowledged by {}; their tasks will be "
+                  "re-run",
+                  options_.name, unacked_.size(), options_.coordinator);
+  }
   Send(protocol::Make(Command::kDisconnect, bye));
+  // The goodbye (and any last RESULT) must leave before the socket closes:
+  // give them a bounded linger instead of the usual none.
+  try {
+    dealer_->set(zmq::sockopt::linger, 1000);
+  } catch (const zmq::error_t&) {
+  }
   return Status::Ok();
+}
+
+void Worker::Loop::StreamOutput() {
+  if (!registered_) return;
+  for (auto& [id, r] : running_) StreamOutputOf(id, r);
+}
+
+void Worker::Loop::StreamOutputOf(uint64_t id, Running& r) {
+  for (uint32_t stream : {1u, 2u}) {
+    OutputTail& tail = stream == 1 ? r.out_tail : r.err_tail;
+    wire::Output out;
+    out.set_attempt_id(id);
+    out.set_stream(stream);
+    out.set_offset(tail.offset());
+    std::string chunk = tail.Read(kMaxOutputChunk);
+    if (chunk.empty()) continue;
+    Message m = protocol::Make(Command::kOutput, out);
+    m.payloads.push_back(std::move(chunk));
+    Send(m);
+  }
+}
+
+void Worker::Loop::SendDraining(SteadyTime now) {
+  wire::Draining d;
+  d.set_deadline_ms(static_cast<uint64_t>(
+      std::max<int64_t>(0, ToMillis(drain_deadline_ - now))));
+  Send(protocol::Make(Command::kDraining, d));
+}
+
+bool Worker::Loop::DrainStep(SteadyTime now) {
+  if (!draining_) {
+    std::optional<Duration> timeout;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      timeout = drain_timeout_;
+    }
+    if (!timeout) return false;
+    draining_ = true;
+    drain_deadline_ = now + *timeout;
+    spdlog::info("worker {}: draining: {} attempts running, waiting up to {}", options_.name,
+                 running_.size(), FormatDuration(*timeout));
+    if (registered_) SendDraining(now);
+  }
+  if (!running_.empty()) {
+    if (!drain_cancelled_ && now >= drain_deadline_) {
+      spdlog::warn("worker {}: drain deadline reached; cancelling {} attempts", options_.name,
+                   running_.size());
+      for (const auto& [id, r] : running_) backends_[r.backend]->Cancel(id);
+      drain_cancelled_ = true;
+    }
+    return false;
+  }
+  // Nothing runs: wait (bounded) for the last results' ACKs.
+  if (!ack_deadline_) ack_deadline_ = now + options_.drain_ack_timeout;
+  return unacked_.empty() || now >= *ack_deadline_;
 }
 
 void Worker::Loop::Handle(const Message& m) {
@@ -294,10 +417,20 @@ void Worker::Loop::Handle(const Message& m) {
       for (uint64_t id : welcome->unknown()) {
         // The coordinator no longer wants these: stop them, forget results.
         auto r = running_.find(id);
-        if (r != running_.end()) backends_[r->second.backend]->Cancel(id);
-        unacked_.erase(id);
+        if (r != running_.end()) {
+          spdlog::info("worker {}: attempt {} is no longer current at the coordinator; "
+                       "cancelling it",
+                       options_.name, id);
+          backends_[r->second.backend]->Cancel(id);
+        }
+        if (unacked_.erase(id)) {
+          spdlog::info("worker {}: attempt {} is no longer current at the coordinator; "
+                       "its result is dropped",
+                       options_.name, id);
+        }
       }
       for (const auto& [id, result] : unacked_) Send(result);
+      if (draining_) SendDraining(clock_.Now());
       return;
     }
     case Command::kDispatch:
@@ -351,6 +484,14 @@ void Worker::Loop::HandleDispatch(const Message& m) {
     Send(unacked_[id]);  // already done: the result went astray
     return;
   }
+  if (draining_) {
+    // It crossed our DRAINING on the wire (docs/protocol.md): hand it back.
+    AttemptOutcome o;
+    o.reason = FailureReason::kWorkerLost;
+    o.message = "worker " + options_.name + " is draining";
+    running_[id] = Running{d->backend(), {}, {}};
+    return Complete(id, std::move(o));
+  }
   TaskAttempt a;
   a.attempt_id = id;
   a.job_id = d->job_id();
@@ -374,16 +515,18 @@ void Worker::Loop::HandleDispatch(const Message& m) {
   a.plugins.assign(d->plugins().begin(), d->plugins().end());
   a.pool = d->pool();
   a.message_json = d->message_json();
-  if (d->has_pool_spec()) {
-    const wire::Pool& p = d->pool_spec();
-    a.pool_spec.name = p.name();
-    a.pool_spec.mode = p.mode().empty() ? "process" : p.mode();
-    a.pool_spec.command.assign(p.command().begin(), p.command().end());
-    a.pool_spec.instances = static_cast<int>(std::max<uint32_t>(1, p.instances()));
-    a.pool_spec.max_tasks = static_cast<int>(p.max_tasks());
-    a.pool_spec.idle_timeout = std::chrono::milliseconds(p.idle_timeout_ms());
-    for (const auto& e : p.env()) a.pool_spec.env.emplace_back(e.name(), e.value());
-    a.pool_spec.cwd = p.cwd();
+  std::optional<PoolSpec> pool;
+  if (!a.pool.empty()) {
+    pool = ResolvePool(*d);
+    if (!pool) {
+      AttemptOutcome o;
+      o.reason = FailureReason::kLaunchFailed;
+      o.message = "pool '" + a.pool + "' is declared neither by the job nor by worker " +
+                  options_.name + "'s configuration";
+      running_[id] = Running{d->backend(), {}, {}};
+      return Complete(id, std::move(o));
+    }
+    a.pool_spec = std::move(*pool);
   }
   const std::string stem = std::to_string(id);
   a.stdout_path = options_.spool_dir / (stem + ".out");
@@ -397,14 +540,37 @@ void Worker::Loop::HandleDispatch(const Message& m) {
     running_[id] = Running{d->backend(), a.stdout_path, a.stderr_path};
     return Complete(id, std::move(o));
   }
-  running_[id] = Running{d->backend(), a.stdout_path, a.stderr_path};
-  const Status s = b->second->Submit(std::move(a));
+  running_[id] = Running{d->backend(), a.stdout_path, a.stderr_path,
+                        OutputTail(a.stdout_path, a.output_limit),
+                        OutputTail(a.stderr_path, a.output_limit)};
+  // Through the cluster backend's hook: the cluster fields, and the job's
+  // services the task needs (started, ${services.NAME.port} replaced).
+  const Status s = cluster::SubmitAttempt(*d, backends_, *b->second, std::move(a));
   if (!s.ok()) {
     AttemptOutcome o;
     o.reason = FailureReason::kInternal;
     o.message = s.ToString();
     Complete(id, std::move(o));
   }
+}
+
+std::optional<PoolSpec> Worker::Loop::ResolvePool(const wire::Dispatch& d) const {
+  if (d.has_pool_spec()) {
+    const wire::Pool& p = d.pool_spec();
+    PoolSpec spec;
+    spec.name = p.name();
+    spec.mode = p.mode().empty() ? "process" : p.mode();
+    spec.command.assign(p.command().begin(), p.command().end());
+    spec.instances = static_cast<int>(std::max<uint32_t>(1, p.instances()));
+    spec.max_tasks = static_cast<int>(p.max_tasks());
+    spec.idle_timeout = std::chrono::milliseconds(p.idle_timeout_ms());
+    for (const auto& e : p.env()) spec.env.emplace_back(e.name(), e.value());
+    spec.cwd = p.cwd();
+    return spec;
+  }
+  auto it = options_.pools.find(d.pool());
+  if (it == options_.pools.end()) return std::nullopt;
+  return it->second;
 }
 
 void Worker::Loop::DrainCompletions() {
@@ -419,6 +585,9 @@ void Worker::Loop::DrainCompletions() {
 void Worker::Loop::Complete(uint64_t id, AttemptOutcome outcome) {
   auto r = running_.find(id);
   if (r == running_.end()) return;
+  // What was printed since the last OUTPUT goes out before the RESULT, so
+  // a follower (`submit --follow`, `logs -f`) sees short tasks' output too.
+  if (registered_ && (outcome.out.bytes || outcome.err.bytes)) StreamOutputOf(id, r->second);
   Message m = protocol::Make(Command::kResult,
                              protocol::OutcomeToWire(id, options_.name, outcome));
   // A stream that produced nothing has no file (the backend creates it on
@@ -426,6 +595,7 @@ void Worker::Loop::Complete(uint64_t id, AttemptOutcome outcome) {
   m.payloads.push_back(outcome.out.bytes ? TakeFile(r->second.out) : std::string());
   m.payloads.push_back(outcome.err.bytes ? TakeFile(r->second.err) : std::string());
   running_.erase(r);
+  cluster::AttemptEnded(backends_, id);  // its services may go idle
   if (registered_) Send(m);
   unacked_.emplace(id, std::move(m));
 }
@@ -437,6 +607,7 @@ Worker::~Worker() = default;
 Status Worker::Start() { return loop_->Start(); }
 Status Worker::Run() { return loop_->Run(); }
 void Worker::Stop() { loop_->Stop(); }
+void Worker::Drain(Duration timeout) { loop_->Drain(timeout); }
 const std::string& Worker::name() const { return loop_->name(); }
 
 }  // namespace drover

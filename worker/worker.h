@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <zmq.hpp>
 
@@ -44,6 +45,16 @@ struct WorkerOptions {
   // Called on every new DEALER socket before it connects (CURVE client
   // keys). An error is logged and the connection retried with backoff.
   std::function<Status(zmq::socket_t&)> configure_socket;
+  // Pools declared by the worker's configuration (core/spec/worker_config.h),
+  // by name: a fork task naming one of them runs on it when its job does not
+  // declare that pool itself (the job's declaration wins).
+  std::map<std::string, PoolSpec> pools;
+  // Plugins of the worker's configuration, loaded by every backend that
+  // runs functions (threads) at Start().
+  std::vector<std::filesystem::path> plugins;
+  // During a drain, how long Run() waits for the coordinator to ACK the
+  // last results before it says goodbye anyway.
+  Duration drain_ack_timeout = std::chrono::seconds(5);
 };
 
 // The largest captured stream a RESULT carries (the tail is kept). Keeps
@@ -67,6 +78,12 @@ class Worker {
   Status Run();
   // Makes Run() return. Thread-safe.
   void Stop();
+  // Starts a drain (SIGTERM): Run() sends DRAINING so no new attempt comes,
+  // lets running attempts finish for up to `timeout`, cancels the rest,
+  // sends their RESULTs, waits up to drain_ack_timeout for their ACKs, then
+  // sends DISCONNECT (drained = true) and returns. A later Stop() still
+  // stops at once. Thread-safe; a second call is ignored.
+  void Drain(Duration timeout);
 
   const std::string& name() const;
 

@@ -7,7 +7,7 @@
 namespace drover {
 namespace {
 
-constexpr std::array<std::pair<FailureReason, std::string_view>, 9> kNames = {{
+constexpr std::array<std::pair<FailureReason, std::string_view>, 10> kNames = {{
     {FailureReason::kNone, "ok"},
     {FailureReason::kExit, "exit"},
     {FailureReason::kSignal, "signal"},
@@ -17,6 +17,7 @@ constexpr std::array<std::pair<FailureReason, std::string_view>, 9> kNames = {{
     {FailureReason::kLaunchFailed, "launch-failed"},
     {FailureReason::kProcessCrashed, "process-crashed"},
     {FailureReason::kInternal, "internal"},
+    {FailureReason::kRequestFailed, "request-failed"},
 }};
 
 }  // namespace

@@ -24,6 +24,8 @@ enum class FailureReason : uint8_t {
   kLaunchFailed,     // could not be started (command not found, bad cwd, ...)
   kProcessCrashed,   // a pool process died mid-task (fork backend)
   kInternal,         // drover itself failed to run it; see the message
+  kRequestFailed,    // cluster backend: the service answered with another
+                     // status than expected, or refused or reset the connection
 };
 
 std::string_view ReasonName(FailureReason reason);  // "exit", "worker-lost", ...

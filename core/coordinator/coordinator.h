@@ -47,6 +47,14 @@ struct CoordinatorOptions {
   // Called on the ROUTER socket before it binds (CURVE server keys, ZAP
   // domain). An error fails Open().
   std::function<Status(zmq::socket_t&)> configure_socket;
+  // What Open() does with jobs a previous coordinator left running in the
+  // store. true (`drover coordinator`): keep running them; their running
+  // attempts wait heartbeat_interval * liveness for their workers to
+  // register again and claim them (docs/protocol.md, "Coordinator
+  // restart"). false (the coordinator embedded in `drover run`, whose
+  // worker died with it): mark them interrupted, so that `--resume`
+  // re-runs what did not finish.
+  bool recover_jobs = true;
 };
 
 // Counters of what the loop dropped or ignored; readable from any thread.
@@ -56,6 +64,9 @@ struct CoordinatorStats {
   std::atomic<uint64_t> results{0};         // results recorded
   std::atomic<uint64_t> dispatched{0};
   std::atomic<uint64_t> workers_lost{0};
+  std::atomic<uint64_t> recovered_jobs{0};     // jobs kept running by Open()
+  std::atomic<uint64_t> claimed_attempts{0};   // recovered attempts re-claimed
+  std::atomic<uint64_t> outputs{0};            // OUTPUT chunks received
 };
 
 class Coordinator {
@@ -66,9 +77,8 @@ class Coordinator {
   Coordinator& operator=(const Coordinator&) = delete;
 
   // Opens the store and binds every endpoint. On failure nothing is bound.
-  // Jobs that a previous coordinator left running in the store are marked
-  // interrupted (their running tasks failed as worker-lost), so that
-  // `--resume` re-runs them.
+  // Jobs that a previous coordinator left running in the store are
+  // recovered or marked interrupted, as options.recover_jobs says.
   Status Open();
   // The bound endpoints, with tcp port 0 replaced by the port chosen.
   std::vector<std::string> endpoints() const;

@@ -32,6 +32,37 @@ void AddEnv(const spec::EnvList& env,
   }
 }
 
+// The cluster backend's fields: the declarations of the services the task
+// needs, and a cluster task's service and request.
+void AddServices(const spec::JobSpec& job, const spec::TaskSpec& ts, wire::Dispatch* d) {
+  for (const std::string& name : ts.services) {
+    const spec::ServiceDecl* decl = job.FindService(name);
+    if (decl == nullptr) continue;  // the loader guarantees it exists
+    wire::Service* s = d->add_services();
+    s->set_name(decl->name);
+    for (const auto& a : decl->command) s->add_command(a);
+    s->set_instances(static_cast<uint32_t>(decl->instances));
+    s->set_host(decl->host);
+    s->set_port(static_cast<uint32_t>(decl->port));
+    s->set_mode(decl->mode);
+    s->set_ready(decl->ready);
+    s->set_ready_path(decl->ready_path);
+    s->set_ready_timeout_ms(Millis(decl->ready_timeout));
+    AddEnv(decl->env, s->mutable_env());
+    s->set_cwd(decl->cwd);
+    s->set_idle_timeout_ms(Millis(decl->idle_timeout));
+  }
+  if (ts.backend != "cluster") return;
+  d->set_service(ts.service);
+  wire::Request* r = d->mutable_request();
+  r->set_method(ts.request.method);
+  r->set_path(ts.request.path);
+  AddEnv(ts.request.headers, r->mutable_headers());
+  r->set_body(ts.request.body);
+  r->set_expect(static_cast<uint32_t>(ts.request.expect));
+  if (ts.request.timeout) r->set_timeout_ms(std::max<uint64_t>(1, Millis(*ts.request.timeout)));
+}
+
 }  // namespace
 
 wire::Dispatch DispatchToWire(const spec::JobSpec& job, const std::string& job_id,
@@ -65,6 +96,7 @@ wire::Dispatch DispatchToWire(const spec::JobSpec& job, const std::string& job_i
   if (ts.backend != "spawn") {
     for (const auto& plugin : job.plugins) d.add_plugins(plugin);
   }
+  AddServices(job, ts, &d);
   d.set_timeout_ms(ts.timeout ? std::max<uint64_t>(1, Millis(*ts.timeout)) : 0);
   d.set_kill_grace_ms(Millis(ts.kill_grace));
   d.set_output_limit(ts.output_limit);

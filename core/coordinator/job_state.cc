@@ -1,22 +1,61 @@
 #include "core/coordinator/job_state.h"
 
-namespace drover {
+#include <string_view>
 
-std::vector<uint32_t> InitJobState(
-    JobState& job, const std::unordered_map<std::string, store::TaskRecord>& old_rows,
-    uint64_t jitter_seed) {
+namespace drover {
+namespace {
+
+// The plan's tasks of job.spec, with each task's queue: tasks with equal
+// backend, labels and slots share one. Fills job.queues.
+std::vector<dag::PlanTask> PlanTasks(JobState& job) {
   const uint32_t n = static_cast<uint32_t>(job.spec.tasks.size());
   std::vector<dag::PlanTask> plan_tasks(n);
-  job.rows.resize(n);
-  job.current.assign(n, 0);
-  job.attempt_base.assign(n, 0);
-  std::vector<uint32_t> carried;
+  std::unordered_map<std::string, uint32_t> queue_of;
+  job.queues.clear();
+  std::string key;
   for (uint32_t i = 0; i < n; ++i) {
     const spec::TaskSpec& ts = job.spec.tasks[i];
     plan_tasks[i].needs = ts.needs;
     plan_tasks[i].retries = ts.retries;
     plan_tasks[i].backoff = ts.retry_backoff;
     plan_tasks[i].backoff_max = ts.retry_backoff_max;
+    // NUL separates the parts: names and labels never contain one.
+    key.assign(ts.backend);
+    key += '\0';
+    key += std::to_string(ts.slots);
+    for (const auto& [k, v] : ts.on) {
+      key += '\0';
+      key += k;
+      key += '=';
+      key += v;
+    }
+    auto [it, added] = queue_of.emplace(key, static_cast<uint32_t>(job.queues.size()));
+    if (added) job.queues.push_back(Placement{ts.backend, ts.on, std::max(1u, ts.slots)});
+    plan_tasks[i].queue = it->second;
+  }
+  if (job.queues.empty()) job.queues.push_back(Placement{"spawn", {}, 1});
+  return plan_tasks;
+}
+
+void MakePlan(JobState& job, std::vector<dag::PlanTask> plan_tasks, uint64_t jitter_seed) {
+  dag::PlanOptions plan_options;
+  plan_options.fail_fast = job.spec.fail_fast;
+  plan_options.jitter_seed = jitter_seed;
+  job.plan = std::make_unique<dag::Plan>(std::move(plan_tasks), plan_options);
+}
+
+}  // namespace
+
+std::vector<uint32_t> InitJobState(
+    JobState& job, const std::unordered_map<std::string, store::TaskRecord>& old_rows,
+    uint64_t jitter_seed) {
+  const uint32_t n = static_cast<uint32_t>(job.spec.tasks.size());
+  job.rows.resize(n);
+  job.current.assign(n, 0);
+  job.attempt_base.assign(n, 0);
+  std::vector<uint32_t> carried;
+  for (uint32_t i = 0; i < n; ++i) {
+    const spec::TaskSpec& ts = job.spec.tasks[i];
     store::TaskRecord& row = job.rows[i];
     const uint64_t fp = ts.Fingerprint();
     auto old = old_rows.find(ts.name);
@@ -26,6 +65,7 @@ std::vector<uint32_t> InitJobState(
       row = old->second;  // carried over: its result, attempts and logs stay
       carried.push_back(i);
     } else {
+      row = store::TaskRecord();
       row.state = "waiting";
       row.attempts = job.attempt_base[i];
     }
@@ -34,12 +74,95 @@ std::vector<uint32_t> InitJobState(
     row.name = ts.name;
     row.fingerprint = fp;
   }
-  dag::PlanOptions plan_options;
-  plan_options.fail_fast = job.spec.fail_fast;
-  plan_options.jitter_seed = jitter_seed;
-  job.plan = std::make_unique<dag::Plan>(std::move(plan_tasks), plan_options);
+  MakePlan(job, PlanTasks(job), jitter_seed);
   for (uint32_t i : carried) job.plan->MarkSucceeded(i);
   return carried;
+}
+
+Result<std::vector<uint32_t>> RestoreJobState(JobState& job,
+                                              std::vector<store::TaskRecord> rows,
+                                              uint64_t jitter_seed, SteadyTime now) {
+  const uint32_t n = static_cast<uint32_t>(job.spec.tasks.size());
+  if (rows.size() != n) {
+    return FailedPrecondition("job " + job.record.id + " has " +
+                              std::to_string(rows.size()) + " task rows, its spec " +
+                              std::to_string(n) + " tasks");
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    if (rows[i].name != job.spec.tasks[i].name) {
+      return FailedPrecondition("job " + job.record.id + ": task row " +
+                                std::to_string(i) + " is '" + rows[i].name +
+                                "', the spec says '" + job.spec.tasks[i].name + "'");
+    }
+  }
+  job.rows = std::move(rows);
+  job.current.assign(n, 0);
+  // Row attempts count every attempt of the task in this job id, earlier
+  // resumed runs included; the plan counts them all against retries.
+  job.attempt_base.assign(n, 0);
+  MakePlan(job, PlanTasks(job), jitter_seed);
+  dag::Plan& plan = *job.plan;
+
+  // In an order that keeps every transition legal: successes release their
+  // dependents, so that running and failed tasks are ready to be started.
+  auto is = [&](uint32_t i, std::string_view s) { return job.rows[i].state == s; };
+  bool skipped = false;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (is(i, "succeeded")) plan.MarkSucceeded(i);
+    skipped = skipped || is(i, "skipped");
+  }
+  std::vector<uint32_t> running;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (!is(i, "running") || plan.state(i) != dag::TaskState::kReady) continue;
+    plan.Start(i);
+    plan.RestoreAttempts(i, static_cast<int>(job.rows[i].attempts));
+    running.push_back(i);
+  }
+  bool failed = false;
+  for (uint32_t i = 0; i < n; ++i) {
+    const bool cancelled = is(i, "cancelled");
+    if (!cancelled && !is(i, "failed")) continue;
+    if (plan.state(i) != dag::TaskState::kReady) continue;
+    plan.Start(i);
+    plan.RestoreAttempts(i, static_cast<int>(job.rows[i].attempts));
+    if (cancelled) {
+      plan.OnCancelled(i);
+    } else {
+      plan.OnFailed(i, now, /*retryable=*/false);
+      failed = true;
+    }
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    // Tasks waiting for a retry, or ready: attempts made still count.
+    if (!dag::IsTerminal(plan.state(i)) && plan.state(i) != dag::TaskState::kRunning) {
+      plan.RestoreAttempts(i, static_cast<int>(job.rows[i].attempts));
+    }
+  }
+  if (skipped && !(failed && job.spec.fail_fast)) {
+    job.cancelling = true;
+    plan.CancelPending();
+  }
+  return running;
+}
+
+dag::PlanCounts CountRows(const std::vector<store::TaskRecord>& rows) {
+  dag::PlanCounts c;
+  c.total = static_cast<uint32_t>(rows.size());
+  for (const auto& r : rows) {
+    const auto s = dag::ParseTaskState(r.state).value_or(dag::TaskState::kWaiting);
+    switch (s) {
+      case dag::TaskState::kWaiting: ++c.waiting; break;
+      case dag::TaskState::kReady: ++c.ready; break;
+      case dag::TaskState::kRunning: ++c.running; break;
+      case dag::TaskState::kRetryWait: ++c.retry_wait; break;
+      case dag::TaskState::kSucceeded: ++c.succeeded; break;
+      case dag::TaskState::kFailed: ++c.failed; break;
+      case dag::TaskState::kBlocked: ++c.blocked; break;
+      case dag::TaskState::kSkipped: ++c.skipped; break;
+      case dag::TaskState::kCancelled: ++c.cancelled; break;
+    }
+  }
+  return c;
 }
 
 }  // namespace drover

@@ -3,17 +3,28 @@
 #define DROVER_CORE_COORDINATOR_JOB_STATE_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "core/base/status.h"
 #include "core/dag/plan.h"
 #include "core/spec/job_spec.h"
 #include "core/store/store.h"
 
 namespace drover {
+
+// What a worker must offer to take a task: a placement class. The tasks of
+// a job that share one are one ready queue of its Plan (PlanTask::queue),
+// so the scheduler looks at a class once per turn, not at each task.
+struct Placement {
+  std::string backend;
+  spec::EnvList on;    // labels the worker must have, sorted by key
+  uint32_t slots = 1;  // slots of `backend` the task holds
+};
 
 struct JobState {
   store::JobRecord record;
@@ -22,19 +33,44 @@ struct JobState {
   std::vector<store::TaskRecord> rows;  // mirror of the task rows in the store
   std::vector<uint64_t> current;        // current attempt id per task, or 0
   std::vector<uint32_t> attempt_base;   // attempts made by earlier runs
+  std::vector<Placement> queues;        // by Plan queue index
   std::set<std::string> watchers;       // routing ids of watching clients
+  std::set<std::string> output_watchers;  // watchers that asked for OUTPUT
+  // `drover logs -f`: routing ids following the next or current attempt of
+  // a task, by task index. They get LOGS done=true when it ends.
+  std::map<uint32_t, std::set<std::string>> log_followers;
+  // Running tasks a CANCEL-JOB of one task asked to stop: their attempt
+  // ends as cancelled whatever the worker reports (unless it succeeded).
+  std::set<uint32_t> cancel_requested;
   bool cancelling = false;
 };
 
-// Builds rows, current, attempt_base and plan of `job` from job.spec and
-// job.record.id. `old_rows` (by task name) are the rows of the run being
-// resumed, empty for a new job: a task that succeeded there with the same
-// fingerprint is carried over (its row kept, marked succeeded in the plan),
-// and every other task continues its attempt numbering. Returns the
-// indices of the carried-over tasks.
+// Builds rows, current, attempt_base, queues and plan of `job` from
+// job.spec and job.record.id. `old_rows` (by task name) are the rows of the
+// run being resumed or retried, empty for a new job: a task that succeeded
+// there with the same fingerprint is carried over (its row kept, marked
+// succeeded in the plan), and every other task continues its attempt
+// numbering. Returns the indices of the carried-over tasks.
 std::vector<uint32_t> InitJobState(
     JobState& job, const std::unordered_map<std::string, store::TaskRecord>& old_rows,
     uint64_t jitter_seed);
+
+// Rebuilds a running job after a coordinator restart from job.spec and
+// its task rows as stored (`rows`, in index order): succeeded, failed and
+// cancelled tasks keep their state (dependents stay blocked), rows that
+// say `running` are started again in the plan with their attempts counted,
+// and the rest is planned afresh (a task in retry-wait is ready at once).
+// A job with skipped tasks and no fail_fast failure was being cancelled:
+// it is cancelled again (job.cancelling). Returns the running tasks, whose
+// attempts the caller places; kFailedPrecondition when the rows do not
+// match the spec (another drover wrote them).
+Result<std::vector<uint32_t>> RestoreJobState(JobState& job,
+                                              std::vector<store::TaskRecord> rows,
+                                              uint64_t jitter_seed, SteadyTime now);
+
+// Counts of rows by state, as CountsToWire groups them; for jobs that are
+// no longer in memory.
+dag::PlanCounts CountRows(const std::vector<store::TaskRecord>& rows);
 
 }  // namespace drover
 

@@ -89,6 +89,12 @@ Plan::Plan(std::vector<PlanTask> tasks, PlanOptions options)
     // to keep the construction peak of a large plan down.
     std::vector<uint32_t>().swap(tasks[t].needs);
   }
+  uint32_t queues = 1;
+  for (size_t t = 0; t < n; ++t) {
+    nodes_[t].queue = tasks[t].queue;
+    queues = std::max(queues, tasks[t].queue + 1);
+  }
+  ready_.assign(queues, Queue{});
   counts_.total = static_cast<uint32_t>(n);
   counts_.waiting = static_cast<uint32_t>(n);
   for (size_t t = 0; t < n; ++t) {
@@ -130,8 +136,33 @@ void Plan::MarkSucceeded(uint32_t task) {
 }
 
 std::optional<uint32_t> Plan::PeekReady() const {
-  if (ready_head_ == kNil) return std::nullopt;
-  return ready_head_;
+  std::optional<uint32_t> oldest;
+  for (const Queue& q : ready_) {
+    if (q.head == kNil) continue;
+    if (!oldest || nodes_[q.head].ready_seq < nodes_[*oldest].ready_seq) oldest = q.head;
+  }
+  return oldest;
+}
+
+std::optional<uint32_t> Plan::PeekReady(uint32_t queue) const {
+  if (queue >= ready_.size() || ready_[queue].head == kNil) return std::nullopt;
+  return ready_[queue].head;
+}
+
+uint32_t Plan::queues() const { return static_cast<uint32_t>(ready_.size()); }
+
+uint32_t Plan::queue(uint32_t task) const { return Valid(task) ? nodes_[task].queue : 0; }
+
+bool Plan::CancelNotStarted(uint32_t task) {
+  if (!Valid(task) || !NotStarted(nodes_[task].state)) return false;
+  if (nodes_[task].state == TaskState::kReady) Unlink(task);
+  SetState(task, TaskState::kCancelled);
+  Block(task);
+  return true;
+}
+
+void Plan::RestoreAttempts(uint32_t task, int attempts) {
+  if (Valid(task)) nodes_[task].attempts = std::max(0, attempts);
 }
 
 void Plan::Start(uint32_t task) {
@@ -241,25 +272,28 @@ void Plan::SetState(uint32_t task, TaskState s) {
 void Plan::MakeReady(uint32_t task) {
   SetState(task, TaskState::kReady);
   Node& node = nodes_[task];
-  node.prev = ready_tail_;
+  Queue& q = ready_[node.queue];
+  node.ready_seq = next_ready_seq_++;
+  node.prev = q.tail;
   node.next = kNil;
-  if (ready_tail_ == kNil) {
-    ready_head_ = task;
+  if (q.tail == kNil) {
+    q.head = task;
   } else {
-    nodes_[ready_tail_].next = task;
+    nodes_[q.tail].next = task;
   }
-  ready_tail_ = task;
+  q.tail = task;
 }
 
 void Plan::Unlink(uint32_t task) {
   Node& node = nodes_[task];
+  Queue& q = ready_[node.queue];
   if (node.prev == kNil) {
-    ready_head_ = node.next;
+    q.head = node.next;
   } else {
     nodes_[node.prev].next = node.next;
   }
   if (node.next == kNil) {
-    ready_tail_ = node.prev;
+    q.tail = node.prev;
   } else {
     nodes_[node.next].prev = node.prev;
   }
@@ -308,7 +342,7 @@ void Plan::SkipPending() {
       nodes_[t].prev = nodes_[t].next = kNil;
     }
   }
-  ready_head_ = ready_tail_ = kNil;
+  for (Queue& q : ready_) q = Queue{};
   retry_heap_.clear();
 }
 

@@ -60,6 +60,10 @@ struct PlanTask {
   int retries = 0;              // extra attempts allowed after the first
   Duration backoff = std::chrono::seconds(1);       // delay before retry 1
   Duration backoff_max = std::chrono::seconds(60);  // cap on the delay
+  // The ready queue the task joins (a placement class of the coordinator:
+  // tasks that fit the same workers). Queues are 0..max(queue); each is
+  // FIFO, so a class no worker can take does not hold up the others.
+  uint32_t queue = 0;
 };
 
 struct PlanOptions {
@@ -92,8 +96,14 @@ class Plan {
   void MarkSucceeded(uint32_t task);
 
   // The oldest ready task (FIFO in the order tasks became ready), without
-  // removing it; nullopt when none is ready.
+  // removing it; nullopt when none is ready. O(queues).
   std::optional<uint32_t> PeekReady() const;
+  // The oldest ready task of `queue`; nullopt when it has none. O(1).
+  std::optional<uint32_t> PeekReady(uint32_t queue) const;
+  // Number of ready queues (1 + the largest PlanTask::queue).
+  uint32_t queues() const;
+  // The queue of `task` (0 when out of range).
+  uint32_t queue(uint32_t task) const;
   // ready -> running; counts an attempt. Precondition: state(task) == kReady.
   void Start(uint32_t task);
   // running -> ready without counting the attempt (a dispatch that never
@@ -113,6 +123,15 @@ class Plan {
   // Every task that has not started (waiting, ready, retry-wait) -> skipped.
   // Running tasks are returned so the caller can cancel them.
   std::vector<uint32_t> CancelPending();
+  // One task that has not started (waiting, ready, retry-wait) ->
+  // cancelled, blocking its dependents; the plan is not halted. Returns
+  // false and changes nothing for a task in any other state.
+  bool CancelNotStarted(uint32_t task);
+
+  // Recovery: sets the attempts counted for `task` (a coordinator restart
+  // rebuilds the plan from the store, where earlier attempts are recorded,
+  // so that retries stay counted). Precondition: attempts >= 0.
+  void RestoreAttempts(uint32_t task, int attempts);
 
   // Moves retry-wait tasks whose time has come to ready.
   void Promote(SteadyTime now);
@@ -127,11 +146,17 @@ class Plan {
 
   // Per-task mutable state, kept small: a 100,000-task plan is a few MB.
   struct Node {
+    uint64_t ready_seq = 0;   // when it last became ready (global FIFO order)
     uint32_t unmet = 0;       // dependencies not yet succeeded
     uint32_t prev = kNil;     // ready list links, valid while kReady
     uint32_t next = kNil;
+    uint32_t queue = 0;       // its ready queue
     int32_t attempts = 0;
     TaskState state = TaskState::kWaiting;
+  };
+  struct Queue {
+    uint32_t head = kNil;
+    uint32_t tail = kNil;
   };
   struct RetryPolicy {
     int retries = 0;
@@ -163,12 +188,14 @@ class Plan {
   std::vector<uint32_t> dependents_;
   PlanOptions options_;
   PlanCounts counts_;
-  // Ready tasks as an intrusive FIFO list through Node::prev/next: O(1)
-  // removal of any ready task (Start, MarkSucceeded) and no stale entries.
-  uint32_t ready_head_ = kNil;
-  uint32_t ready_tail_ = kNil;
-  // Min-heap on (at, task) of the retry-wait tasks. Exact: a task leaves
-  // retry-wait only through Promote (pops it) or SkipPending (clears all).
+  // Ready tasks as one intrusive FIFO list per queue through
+  // Node::prev/next: O(1) removal of any ready task (Start, MarkSucceeded)
+  // and no stale entries.
+  std::vector<Queue> ready_;
+  uint64_t next_ready_seq_ = 0;
+  // Min-heap on (at, task) of the retry-wait tasks. A task leaves
+  // retry-wait through Promote (pops it), SkipPending (clears all) or
+  // CancelNotStarted (leaves a stale entry that Promote discards).
   std::vector<RetryEntry> retry_heap_;
   bool halted_ = false;
   std::mt19937_64 rng_;

@@ -14,6 +14,7 @@ namespace {
 constexpr std::string_view kFnBackends = "backend threads (and fork tasks on a cow pool)";
 constexpr std::string_view kForkBackend = "backend fork";
 constexpr std::string_view kSpawnBackend = "backend spawn";
+constexpr std::string_view kClusterBackend = "backend cluster";
 
 std::string TaskRef(std::string_view name) { return "task " + Quoted(name); }
 
@@ -44,6 +45,10 @@ void YamlReader::Finish(Settings s, const TaskParts& parts, RawTask* task) {
     task->output_limit = *v;
   }
 
+  if (!s.backend_invalid && task->backend != "cluster") {
+    if (s.service) NotForBackend(*s.service, "service", kClusterBackend, *task);
+    if (parts.request != nullptr) NotForBackend(*parts.request, kClusterBackend, *task);
+  }
   if (s.backend_invalid) {
     // Already reported; what the task may hold depends on the backend it
     // was meant to have, so only check what stands on its own.
@@ -56,9 +61,12 @@ void YamlReader::Finish(Settings s, const TaskParts& parts, RawTask* task) {
     FinishThreads(s, parts, task);
   } else if (task->backend == "fork") {
     FinishFork(s, parts, task);
+  } else if (task->backend == "cluster") {
+    FinishCluster(s, parts, task);
   } else {
     FinishSpawn(std::move(s), parts, task);
   }
+  SortServices(task);
 }
 
 void YamlReader::NotForBackend(const Entry& e, std::string_view applies_to,
@@ -102,6 +110,11 @@ void YamlReader::FinishSpawn(Settings s, const TaskParts& parts, RawTask* task) 
     s.env = std::move(merged);
   }
 
+  for (const Located& arg : run) NoteServiceRefs(arg.text, arg.where, task);
+  if (s.env) {
+    for (const auto& [name, value] : *s.env) NoteServiceRefs(value.text, value.where, task);
+  }
+  if (s.cwd) NoteServiceRefs(s.cwd->text, s.cwd->where, task);
   if (task->shell && !run.empty()) {
     task->argv.push_back(Template::Literal("/bin/sh"));
     task->argv.push_back(Template::Literal("-c"));
@@ -138,6 +151,7 @@ void YamlReader::FinishThreads(const Settings& s, const TaskParts& parts, RawTas
     task->fn = fn->name;
   }
   task->args = parts.args != nullptr ? ReadJson(*parts.args, task) : JsonTemplate::Literal("null");
+  if (parts.args != nullptr) NoteServiceRefs(*task->args, parts.args->value_pos, task);
 }
 
 // A fork task sends a message to a warm process of its pool, or, on a cow
@@ -168,6 +182,19 @@ void YamlReader::FinishFork(const Settings& s, const TaskParts& parts, RawTask* 
   }
   task->pool = pool->name;
   const std::string pool_ref = "pool " + Quoted(pool->name);
+  if (undeclared_pools_ && pools_.find(pool->name) == pools_.end()) {
+    // A worker's pool, of a mode we cannot know: `fn` (and `args`) mean a
+    // cow pool, else the task sends its `message`.
+    const std::optional<NameRef>& fn = s.fn ? s.fn : defaults_.fn;
+    if (fn && fn->ok) task->fn = fn->name;
+    if (fn) {
+      task->args =
+          parts.args != nullptr ? ReadJson(*parts.args, task) : JsonTemplate::Literal("null");
+    }
+    task->message = parts.message != nullptr ? ReadJson(*parts.message, task)
+                                             : JsonTemplate::Literal("null");
+    return;
+  }
   if (!pools_[pool->name].cow) {
     const std::string why = "; " + pool_ref + " is a process pool: send it a 'message'";
     if (s.fn) {
@@ -179,6 +206,9 @@ void YamlReader::FinishFork(const Settings& s, const TaskParts& parts, RawTask* 
     }
     task->message = parts.message != nullptr ? ReadJson(*parts.message, task)
                                              : JsonTemplate::Literal("null");
+    if (parts.message != nullptr) {
+      NoteServiceRefs(*task->message, parts.message->value_pos, task);
+    }
     return;
   }
   if (parts.message != nullptr) {
@@ -193,6 +223,7 @@ void YamlReader::FinishFork(const Settings& s, const TaskParts& parts, RawTask* 
     task->fn = fn->name;
   }
   task->args = parts.args != nullptr ? ReadJson(*parts.args, task) : JsonTemplate::Literal("null");
+  if (parts.args != nullptr) NoteServiceRefs(*task->args, parts.args->value_pos, task);
 }
 
 }  // namespace drover::spec::internal

@@ -30,6 +30,11 @@ JobSpec Expand(RawJob&& job, const std::string& file) {
   spec.priority = job.priority;
   spec.plugins = std::move(job.plugins);
   spec.pools = std::move(job.pools);
+  spec.services = std::move(job.services);
+  std::unordered_map<std::string_view, uint64_t> service_fingerprints;
+  for (const ServiceDecl& service : spec.services) {
+    service_fingerprints[service.name] = service.Fingerprint();
+  }
   std::unordered_map<std::string_view, uint64_t> pool_fingerprints;
   for (const PoolDecl& pool : spec.pools) pool_fingerprints[pool.name] = pool.Fingerprint();
 
@@ -59,7 +64,25 @@ JobSpec Expand(RawJob&& job, const std::string& file) {
     proto.output_limit = task.output_limit;
     proto.fn = task.fn;
     proto.pool = task.pool;
-    if (!task.pool.empty()) proto.pool_fingerprint = pool_fingerprints.at(task.pool);
+    proto.on = task.on;
+    proto.slots = task.slots;
+    // A pool no declaration of the job names is a worker's (fingerprint 0).
+    if (auto fp = pool_fingerprints.find(task.pool); fp != pool_fingerprints.end()) {
+      proto.pool_fingerprint = fp->second;
+    }
+    proto.service = task.service;
+    proto.request = task.request;
+    if (proto.backend == "cluster" && proto.request.path.empty()) proto.request.path = "/";
+    proto.services = task.services;
+    if (!task.services.empty()) {
+      // Folds the declarations' fingerprints in the services' (sorted)
+      // order, so that it is as stable as each of them.
+      uint64_t h = 0xcbf29ce484222325ull;
+      for (const std::string& name : task.services) {
+        h = (h ^ service_fingerprints.at(name)) * 0x100000001b3ull;
+      }
+      proto.services_fingerprint = h;
+    }
     for (const NeedRef& need : task.needs) {
       for (uint32_t k = 0; k < count[need.target]; ++k) {
         proto.needs.push_back(first[need.target] + k);
@@ -111,6 +134,15 @@ JobSpec Expand(RawJob&& job, const std::string& file) {
       instance.cwd = Instantiate(task.cwd, values);
       instance.args_json = Instantiate(task.args, values, json);
       instance.message_json = Instantiate(task.message, values, json);
+      if (instance.backend == "cluster") {
+        const std::string path = Instantiate(task.request_path, values);
+        instance.request.path = path.empty() ? "/" : path;
+        instance.request.body = Instantiate(task.request_body, values);
+        instance.request.headers.reserve(task.request_headers.size());
+        for (const auto& [name, value] : task.request_headers) {
+          instance.request.headers.emplace_back(name, Instantiate(value, values));
+        }
+      }
       spec.tasks.push_back(std::move(instance));
 
       // Advance: the last key varies fastest, like nested loops written in

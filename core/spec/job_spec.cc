@@ -85,6 +85,15 @@ std::string SpecError::ToString() const {
 //   if fn or args_json is not empty:       u64 2, string fn, string args_json
 //   if pool or message_json is not empty:  u64 3, string pool,
 //                                          u64 pool_fingerprint, string message_json
+//   if services is not empty or backend is cluster:
+//                                          u64 4, string service,
+//                                          u64 services count, each name as a string,
+//                                          u64 services_fingerprint,
+//                                          string method, string path,
+//                                          u64 headers count, each (name, value) in
+//                                          order as two strings, string body,
+//                                          i64 expect, u64 has_request_timeout,
+//                                          i64 request timeout in ns (0 when none)
 // where u64/i64 are 8 little-endian bytes and a string is u64 length + bytes.
 // The tags 2 and 3 keep the two sections apart when only one is present.
 // Retries and backoff are left out on purpose: they decide how often a task
@@ -113,6 +122,24 @@ uint64_t TaskSpec::Fingerprint() const {
     h.U64(pool_fingerprint);
     h.Str(message_json);
   }
+  if (!services.empty() || backend == "cluster") {
+    h.U64(4);
+    h.Str(service);
+    h.U64(services.size());
+    for (const std::string& name : services) h.Str(name);
+    h.U64(services_fingerprint);
+    h.Str(request.method);
+    h.Str(request.path);
+    h.U64(request.headers.size());
+    for (const auto& [name, value] : request.headers) {
+      h.Str(name);
+      h.Str(value);
+    }
+    h.Str(request.body);
+    h.I64(request.expect);
+    h.U64(request.timeout.has_value() ? 1 : 0);
+    h.I64(request.timeout.has_value() ? request.timeout->count() : 0);
+  }
   return h.value();
 }
 
@@ -135,6 +162,37 @@ uint64_t PoolDecl::Fingerprint() const {
   h.Str(cwd);
   h.I64(max_tasks);
   return h.value();
+}
+
+// The canonical encoding of a service, version 1:
+//   string "service/1", string name
+//   u64 argc, then each command element as a string
+//   u64 env count, then each (name, value) sorted by name, as two strings
+//   string cwd, string host, i64 port, string mode,
+//   string ready, string ready_path, i64 ready_timeout in ns
+// `instances` and `idle_timeout` are left out, as for a pool.
+uint64_t ServiceDecl::Fingerprint() const {
+  Fnv1a64 h;
+  h.Str("service/1");
+  h.Str(name);
+  h.U64(command.size());
+  for (const std::string& arg : command) h.Str(arg);
+  HashEnv(env, &h);
+  h.Str(cwd);
+  h.Str(host);
+  h.I64(port);
+  h.Str(mode);
+  h.Str(ready);
+  h.Str(ready_path);
+  h.I64(ready_timeout.count());
+  return h.value();
+}
+
+const ServiceDecl* JobSpec::FindService(std::string_view service_name) const {
+  for (const ServiceDecl& service : services) {
+    if (service.name == service_name) return &service;
+  }
+  return nullptr;
 }
 
 std::optional<uint32_t> JobSpec::Find(std::string_view task_name) const {

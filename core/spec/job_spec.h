@@ -61,6 +61,49 @@ struct PoolDecl {
   uint64_t Fingerprint() const;
 };
 
+// A service for the cluster backend, declared under `services:`: N
+// supervised instances of a server program sharing one listening port
+// (backends/cluster/service.h). A twin of what the worker's cluster backend
+// starts, for the same reason as PoolDecl.
+struct ServiceDecl {
+  std::string name;  // its key in `services:`
+  // The argv of each instance. `command: "node x.js"` (a string) becomes
+  // {"/bin/sh", "-c", "node x.js"}.
+  std::vector<std::string> command;
+  int instances = 1;
+  std::string host = "127.0.0.1";  // of `listen: HOST:PORT`
+  int port = 0;                     // 0: a free port, picked per worker
+  std::string mode = "reuseport";   // reuseport | shared | round-robin
+  // When an instance counts as serving: "tcp" (a connect succeeds) or
+  // "http" (GET ready_path answers 2xx), within ready_timeout.
+  std::string ready = "tcp";
+  std::string ready_path;           // "http" only
+  Duration ready_timeout = std::chrono::seconds(30);
+  EnvList env;         // added to the environment inherited from the worker
+  std::string cwd;     // empty: the worker's working directory
+  // A worker stops the service when no task of the job has used it for
+  // this long (docs/backends/cluster.md: workers are not told when a job
+  // ends), and at worker shutdown.
+  Duration idle_timeout = std::chrono::seconds(60);
+
+  SourceLocation where;  // of the service's key in the file
+
+  // A stable 64-bit fingerprint of what decides how the service behaves
+  // (command, env, cwd, listen, mode, ready; not `instances` or
+  // `idle_timeout`). Part of the fingerprint of every task that needs it.
+  uint64_t Fingerprint() const;
+};
+
+// The HTTP request of a cluster task (`request:`).
+struct RequestSpec {
+  std::string method = "GET";
+  std::string path = "/";
+  EnvList headers;                 // name -> value, in file order
+  std::string body;
+  int expect = 200;                // the status that means success
+  std::optional<Duration> timeout;  // none: the task's timeout, else 30s
+};
+
 // One runnable task instance. A task without `matrix` is one instance named
 // like the task; a matrix task `shards` with matrix {shard: [0, 1]} gives the
 // instances "shards[shard=0]" and "shards[shard=1]" (keys in the order of
@@ -99,6 +142,25 @@ struct TaskSpec {
   // when its pool's declaration does; 0 when `pool` is empty. Set by the
   // loader.
   uint64_t pool_fingerprint = 0;
+  // cluster backend: the service to send `request` to. Empty for other
+  // tasks.
+  std::string service;
+  RequestSpec request;
+  // Every service the task needs up on its worker: `service`, and each one
+  // its run, env, cwd, args, message or request refer to as
+  // `${services.NAME.port}` or `${services.NAME.host}`; sorted, unique,
+  // each declared in JobSpec::services. The worker starts them before the
+  // attempt and replaces those references (they stay literal text here).
+  std::vector<std::string> services;
+  // A fingerprint of the declarations of `services`, so that a task's
+  // fingerprint changes when one of them does; 0 when `services` is empty.
+  uint64_t services_fingerprint = 0;
+
+  // Placement (docs/spec.md, "on and slots"): the labels a worker must
+  // have, sorted by key, and the slots of `backend` the task holds on it.
+  // They decide where the task runs, not how: not in the fingerprint.
+  EnvList on;
+  uint32_t slots = 1;
 
   // Indices into JobSpec::tasks of the instances this one waits for. A
   // dependency on a matrix task is a dependency on all of its instances.
@@ -124,6 +186,8 @@ struct JobSpec {
   std::vector<TaskSpec> tasks;
   // `pools:`, in file order; every TaskSpec::pool names one of them.
   std::vector<PoolDecl> pools;
+  // `services:`, in file order; every name in a TaskSpec::services is one.
+  std::vector<ServiceDecl> services;
   // `plugins:`, shared libraries for the threads backend (and cow pools),
   // in file order, as written: a relative path is resolved by the worker
   // against its own working directory.
@@ -134,6 +198,8 @@ struct JobSpec {
   // The pool called `name`, or nullptr. O(pools). The pointer is valid
   // while `pools` is not modified.
   const PoolDecl* FindPool(std::string_view name) const;
+  // The service called `name`, or nullptr. O(services).
+  const ServiceDecl* FindService(std::string_view name) const;
 };
 
 struct LoadOptions {
@@ -144,6 +210,12 @@ struct LoadOptions {
   // of its instances, so two large matrices multiply; this bounds the
   // memory the expanded `needs` lists take (4 bytes an edge).
   uint64_t max_edges = 10'000'000;
+  // A fork task may name a pool its job does not declare, because a
+  // worker's configuration declares it (`drover coordinator` sets this;
+  // core/spec/worker_config.h). Such a task may carry `message` or `fn` and
+  // `args` (the pool's mode is the worker's to know); a worker without the
+  // pool fails it as launch-failed.
+  bool undeclared_pools = false;
 };
 
 struct LoadResult {

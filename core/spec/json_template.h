@@ -52,6 +52,8 @@ class JsonTemplate {
     Hole kind;
   };
   const std::vector<HoleRef>& holes() const { return holes_; }
+  // The literal pieces around the holes (holes().size() + 1 of them).
+  const std::vector<std::string>& parts() const { return parts_; }
 
   // The text with its holes filled: `values[k]` is the value of key k as
   // written, `json[k]` its JSON form.

@@ -55,6 +55,7 @@ LoadResult LoadString(std::string_view text, std::string file, const LoadOptions
   }
   const size_t bom = text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;
   internal::YamlReader reader(text, bom, &errors);
+  reader.set_undeclared_pools(options.undeclared_pools);
 
   internal::YamlParse parsed = internal::ParseYaml(text);
   if (parsed.failed) {

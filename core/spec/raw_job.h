@@ -99,6 +99,7 @@ struct Settings {
   bool backend_invalid = false;  // `backend` was written, and was wrong
   std::optional<NameRef> fn;
   std::optional<NameRef> pool;
+  std::optional<NameRef> service;
   std::optional<RawEnv> env;
   std::optional<Located> cwd;
   std::optional<Duration> timeout;
@@ -148,6 +149,18 @@ struct RawTask {
   std::string pool;
   std::optional<JsonTemplate> args;
   std::optional<JsonTemplate> message;
+  // cluster tasks: the service and the request (path, header values and
+  // body may hold `${matrix.KEY}`).
+  std::string service;
+  RequestSpec request;  // path, headers and body unused: see below
+  Template request_path;
+  std::vector<std::pair<std::string, Template>> request_headers;
+  Template request_body;
+  // Every service the task needs (service_reader.cc), sorted, unique.
+  std::vector<std::string> services;
+  // `on` (sorted by key) and `slots`: placement, copied to every instance.
+  EnvList on;
+  uint32_t slots = 1;
 
   uint64_t instances = 1;  // product of the matrix lists (saturating)
 };
@@ -159,6 +172,7 @@ struct RawJob {
   Pos tasks_where;
   std::vector<RawTask> tasks;  // in file order; duplicates left out
   std::vector<PoolDecl> pools;  // the well-formed ones, in file order
+  std::vector<ServiceDecl> services;  // the well-formed ones, in file order
   std::vector<std::string> plugins;
 };
 

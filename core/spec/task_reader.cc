@@ -10,7 +10,11 @@
 namespace drover::spec::internal {
 namespace {
 
-constexpr std::string_view kTaskOnlyKeys[] = {"run", "needs", "matrix", "args", "message"};
+constexpr std::string_view kTaskOnlyKeys[] = {"run", "needs", "matrix", "args", "message",
+                                               "on", "slots", "request"};
+// Bounds `slots`: more than any worker offers is legal (the task then waits
+// with a reason), but a value past this is a typo.
+constexpr int64_t kMaxTaskSlots = 1'000'000;
 
 
 std::string TaskRef(std::string_view name) { return "task " + Quoted(name); }
@@ -93,13 +97,36 @@ void YamlReader::ReadTask(const Entry& e, RawTask* out) {
       parts.args = &entry;
     } else if (entry.key == "message") {
       parts.message = &entry;
+    } else if (entry.key == "request") {
+      parts.request = &entry;
     } else if (entry.key == "needs") {
       ReadNeeds(entry, context, &task);
+    } else if (entry.key == "slots") {
+      if (auto n = Integer(entry, context, "a positive integer", 1, kMaxTaskSlots)) {
+        task.slots = static_cast<uint32_t>(*n);
+      }
+    } else if (entry.key == "on") {
+      // Labels a worker must have: `on: {zone: a, gpu: "yes"}`.
+      if (IsEmpty(entry.value) || !entry.value.IsMap()) {
+        Error(entry.value_pos, "'on'" + context +
+                                   " must be a map of worker label to value, " +
+                                   Got(entry.value));
+        continue;
+      }
+      for (const Entry& label : Entries(entry.value, " in 'on'" + context, MapKind::kKeys)) {
+        if (!IsValidName(label.key)) {
+          Error(label.key_pos, "invalid label " + Quoted(label.key) + " in 'on'" + context +
+                                   ": use letters, digits, '_', '.' and '-'");
+          continue;
+        }
+        if (auto value = Scalar(label, " in 'on'" + context, "a label value")) {
+          task.on.emplace_back(label.key, std::move(*value));
+        }
+      }
+      std::sort(task.on.begin(), task.on.end());
     } else if (ReadSetting(entry, context, &own)) {
       if (entry.key == "env") parts.env = &entry;
       if (entry.key == "cwd") parts.cwd = &entry;
-    } else if (const PlannedKey* planned = FindPlannedTaskKey(entry.key)) {
-      Error(entry.key_pos, PlannedTaskKeyMessage(*planned, context));
     } else {
       UnknownKey(entry, context, candidates);
     }

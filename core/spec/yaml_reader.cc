@@ -11,16 +11,11 @@
 namespace drover::spec::internal {
 namespace {
 
-// The reserved keys belong to a backend that is designed (see DESIGN.md)
-// but not built: say so, rather than "unknown key".
-constexpr PlannedKey kPlannedTopKeys[] = {{"services", "cluster"}};
-
 constexpr std::string_view kBackends[] = {"spawn", "fork", "threads", "cluster"};
 
-constexpr PlannedKey kPlannedTaskKeys[] = {{"service", "cluster"}, {"request", "cluster"}};
-
 // Keys of a task that `defaults` cannot hold: they say what one task does.
-constexpr std::string_view kPerTaskKeys[] = {"run", "needs", "matrix", "args", "message"};
+constexpr std::string_view kPerTaskKeys[] = {"run", "needs", "matrix", "args", "message",
+                                             "request"};
 
 }  // namespace
 
@@ -36,19 +31,6 @@ std::string Got(const YNode& node) {
       break;
   }
   return "got nothing";
-}
-
-const PlannedKey* FindPlannedTaskKey(std::string_view key) {
-  for (const PlannedKey& planned : kPlannedTaskKeys) {
-    if (planned.key == key) return &planned;
-  }
-  return nullptr;
-}
-
-std::string PlannedTaskKeyMessage(const PlannedKey& planned, std::string_view context) {
-  return "'" + std::string(planned.key) + "'" + std::string(context) +
-         " is not available yet: it belongs to the " + std::string(planned.backend) +
-         " backend, which is planned";
 }
 
 Pos YamlReader::At(uint32_t offset) const {
@@ -214,6 +196,8 @@ bool YamlReader::ReadSetting(const Entry& e, std::string_view context,
     settings->fn = ReadFnName(e, context);
   } else if (key == "pool") {
     settings->pool = ReadPoolName(e, context);
+  } else if (key == "service") {
+    settings->service = ReadServiceName(e, context);
   } else {
     return false;
   }
@@ -225,16 +209,13 @@ void YamlReader::ReadBackend(const Entry& e, std::string_view context,
   settings->backend_invalid = true;  // until proven otherwise
   const std::optional<std::string> name = Scalar(e, context, "a backend name");
   if (!name) return;
-  if (*name == "spawn" || *name == "fork" || *name == "threads") {
+  if (*name == "spawn" || *name == "fork" || *name == "threads" || *name == "cluster") {
     settings->backend = *name;
     settings->backend_invalid = false;
-  } else if (*name == "cluster") {
-    Error(e.value_pos, "backend 'cluster' is not available yet in this version of drover "
-                       "(use spawn, fork or threads)");
   } else {
     const std::vector<std::string_view> names(std::begin(kBackends), std::end(kBackends));
     std::string hint = DidYouMean(*name, names);
-    if (hint.empty()) hint = " (the backends are spawn, fork and threads)";
+    if (hint.empty()) hint = " (the backends are spawn, fork, threads and cluster)";
     Error(e.value_pos, "unknown backend " + Quoted(*name) + std::string(context) + hint);
   }
 }
@@ -264,6 +245,10 @@ NameRef YamlReader::ReadPoolName(const Entry& e, std::string_view context) {
     return ref;
   }
   if (pools_unreadable_) return ref;  // `pools` itself was reported
+  if (undeclared_pools_) {  // a worker's pool (LoadOptions::undeclared_pools)
+    ref.ok = true;
+    return ref;
+  }
   std::string hint;
   if (pool_names_.empty()) {
     hint = " (no pools are declared: add it under 'pools:')";
@@ -322,8 +307,6 @@ void YamlReader::ReadDefaults(const Entry& e) {
     if (std::find(std::begin(kPerTaskKeys), std::end(kPerTaskKeys), entry.key) !=
         std::end(kPerTaskKeys)) {
       Error(entry.key_pos, "'" + entry.key + "' cannot be in 'defaults': it is set per task");
-    } else if (const PlannedKey* planned = FindPlannedTaskKey(entry.key)) {
-      Error(entry.key_pos, PlannedTaskKeyMessage(*planned, kContext));
     } else {
       UnknownKey(entry, kContext, candidates);
     }
@@ -336,14 +319,14 @@ void YamlReader::ReadJob(const YNode& root, RawJob* job) {
     Error(where, "the top level must be a map with 'version' and 'tasks', " + Got(root));
     return;
   }
-  std::vector<std::string_view> candidates = {"version",  "name",  "defaults", "fail_fast",
-                                              "priority", "tasks", "pools",    "plugins"};
-  for (const PlannedKey& p : kPlannedTopKeys) candidates.push_back(p.key);
+  const std::vector<std::string_view> candidates = {"version", "name",  "defaults", "fail_fast",
+                                                    "priority", "tasks", "pools",    "plugins",
+                                                    "services"};
 
   bool has_version = false;
   // Read after the loop, wherever they are in the file: tasks refer to
   // pools, and take defaults.
-  std::optional<Entry> pools, defaults, tasks;
+  std::optional<Entry> pools, services, defaults, tasks;
   for (const Entry& e : Entries(root, "", MapKind::kKeys)) {
     if (e.key == "version") {
       has_version = true;
@@ -366,6 +349,8 @@ void YamlReader::ReadJob(const YNode& root, RawJob* job) {
       defaults = e;
     } else if (e.key == "pools") {
       pools = e;
+    } else if (e.key == "services") {
+      services = e;
     } else if (e.key == "plugins") {
       ReadPlugins(e, job);
     } else if (e.key == "fail_fast") {
@@ -378,19 +363,12 @@ void YamlReader::ReadJob(const YNode& root, RawJob* job) {
     } else if (e.key == "tasks") {
       tasks = e;
     } else {
-      bool planned = false;
-      for (const PlannedKey& p : kPlannedTopKeys) {
-        if (e.key == p.key) {
-          Error(e.key_pos, "'" + e.key + "' is not available yet: the " +
-                               std::string(p.backend) + " backend is planned");
-          planned = true;
-        }
-      }
-      if (!planned) UnknownKey(e, "", candidates);
+      UnknownKey(e, "", candidates);
     }
   }
   if (!has_version) Error(At(root), "missing 'version': start the file with 'version: 1'");
   if (pools) ReadPools(*pools, job);
+  if (services) ReadServices(*services, job);
   if (defaults) ReadDefaults(*defaults);
   if (!tasks) {
     Error(At(root), "missing 'tasks': a job needs at least one task");

@@ -15,12 +15,16 @@
 #include "core/spec/text.h"
 #include "core/spec/yaml_doc.h"
 
+namespace drover::spec {
+struct WorkerConfig;  // worker_config.h
+}  // namespace drover::spec
+
 namespace drover::spec::internal {
 
 // The keys a task shares with `defaults`.
 inline constexpr std::string_view kSettingKeys[] = {
     "backend", "env", "cwd", "timeout", "kill_grace", "retries", "retry_backoff",
-    "output_limit", "pool", "fn"};
+    "output_limit", "pool", "fn", "service"};
 // Bounds `retries` so that attempt counters cannot overflow.
 inline constexpr int kMaxRetries = 1000;
 // Bounds a pool's `instances`: each is a process on every worker using it.
@@ -43,14 +47,9 @@ std::string Got(const YNode& node);
 // True for `key:` with nothing after it, `~` and `null`.
 inline bool IsEmpty(const YNode& node) { return node.IsNull(); }
 
-// Task keys of the backends that are designed but not built yet (cluster:
-// service, request).
-struct PlannedKey {
-  std::string_view key;
-  std::string_view backend;
-};
-const PlannedKey* FindPlannedTaskKey(std::string_view key);
-std::string PlannedTaskKeyMessage(const PlannedKey& planned, std::string_view context);
+// Bounds a service's `instances`: each is a server process on every worker
+// that runs a task needing it.
+inline constexpr int kMaxServiceInstances = 1000;
 
 class YamlReader {
  public:
@@ -62,6 +61,11 @@ class YamlReader {
   // Reads the document's root into `job`. `job->name` is left empty when
   // the file has no `name:`.
   void ReadJob(const YNode& root, RawJob* job);
+  // worker_config.cc: reads a worker configuration file's root (its pools
+  // and plugins through the job's own readers).
+  void ReadWorkerConfig(const YNode& root, WorkerConfig* config);
+  // LoadOptions::undeclared_pools.
+  void set_undeclared_pools(bool allow) { undeclared_pools_ = allow; }
 
   // The 1-based line and character column of a byte offset as yaml-cpp
   // counts it (after a byte order mark), or of a node.
@@ -89,6 +93,7 @@ class YamlReader {
     const Entry* message = nullptr;
     const Entry* env = nullptr;
     const Entry* cwd = nullptr;
+    const Entry* request = nullptr;
   };
   struct JsonBuild;  // json_reader.cc
 
@@ -118,6 +123,21 @@ class YamlReader {
   void ReadEnv(const Entry& e, std::string_view context, Settings* settings);
   NameRef ReadFnName(const Entry& e, std::string_view context);
   NameRef ReadPoolName(const Entry& e, std::string_view context);
+  NameRef ReadServiceName(const Entry& e, std::string_view context);
+
+  // service_reader.cc: `services`, a cluster task's `request`, and the
+  // `${services.NAME.port|host}` references of any task.
+  void ReadServices(const Entry& e, RawJob* job);
+  void ReadService(const Entry& e, RawJob* job);
+  bool ReadListen(const Entry& e, std::string_view context, ServiceDecl* service);
+  bool ReadReady(const Entry& e, std::string_view context, ServiceDecl* service);
+  void ReadRequest(const Entry& e, RawTask* task);
+  // Checks every `${services.` reference in `text` (a value written at
+  // `where`) and adds the services it names to task->services.
+  void NoteServiceRefs(std::string_view text, Pos where, RawTask* task);
+  void NoteServiceRefs(const JsonTemplate& json, Pos where, RawTask* task);
+  // Sorts task->services and drops repeats.
+  static void SortServices(RawTask* task);
 
   // pool_reader.cc: `pools` and `plugins`.
   void ReadPools(const Entry& e, RawJob* job);
@@ -141,6 +161,7 @@ class YamlReader {
   void FinishSpawn(Settings s, const TaskParts& parts, RawTask* task);
   void FinishThreads(const Settings& s, const TaskParts& parts, RawTask* task);
   void FinishFork(const Settings& s, const TaskParts& parts, RawTask* task);
+  void FinishCluster(const Settings& s, const TaskParts& parts, RawTask* task);
   // "'KEY' in task 'a' only applies to backend B; this task's backend is C"
   void NotForBackend(const Entry& e, std::string_view applies_to, const RawTask& task);
   void NotForBackend(const NameRef& ref, std::string_view key,
@@ -161,8 +182,13 @@ class YamlReader {
   std::unordered_map<std::string, PoolRef> pools_;
   std::vector<std::string> pool_names_;
   bool pools_unreadable_ = false;  // `pools` was not a map: names are unknown
+  // The same for `services`: name -> declared without errors.
+  std::unordered_map<std::string, bool> services_;
+  std::vector<std::string> service_names_;
+  bool services_unreadable_ = false;
   uint64_t json_bytes_ = 0;        // of every instance's args and message so far
   bool json_over_job_cap_ = false;
+  bool undeclared_pools_ = false;  // LoadOptions::undeclared_pools
 };
 
 }  // namespace drover::spec::internal

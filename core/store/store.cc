@@ -54,7 +54,7 @@ class Store::Impl {
 
   Statement begin, commit, rollback, savepoint, release, rollback_to;
   Statement insert_job, set_job_state, replace_job, get_job, latest_job, latest_job_named,
-      jobs_in_state;
+      jobs_in_state, recent_jobs;
   Statement insert_task, insert_tasks, upsert_task, upsert_tasks, update_task,
       delete_task, task_names, tasks;
   Statement insert_attempt, finish_attempt, attempts, unfinished_attempts, max_attempt_id;
@@ -152,6 +152,9 @@ Status Store::Impl::PrepareStatements() {
       {&Impl::jobs_in_state,
        Sql({"SELECT ", kJobCols, " FROM jobs WHERE state = ?1 ORDER BY created_ms, id"}),
        "select jobs by state"},
+      {&Impl::recent_jobs,
+       Sql({"SELECT ", kJobCols, " FROM jobs ORDER BY created_ms DESC, id DESC LIMIT ?1"}),
+       "select recent jobs"},
       {&Impl::insert_task, InsertTasksSql(1, false), "insert into tasks"},
       {&Impl::insert_tasks, InsertTasksSql(kTaskChunk, false), "insert into tasks"},
       {&Impl::upsert_task, InsertTasksSql(1, true), "upsert into tasks"},
@@ -372,6 +375,18 @@ Result<std::optional<JobRecord>> Store::LatestJob(const std::string& name) {
 Result<std::vector<JobRecord>> Store::JobsInState(const std::string& state) {
   Statement::Use u(impl_->jobs_in_state);
   u.Bind(1, state);
+  std::vector<JobRecord> out;
+  for (;;) {
+    Result<bool> row = u.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back(ReadJob(u));
+  }
+}
+
+Result<std::vector<JobRecord>> Store::RecentJobs(uint32_t limit) {
+  Statement::Use u(impl_->recent_jobs);
+  u.Bind(1, int64_t{limit});
   std::vector<JobRecord> out;
   for (;;) {
     Result<bool> row = u.Step();

@@ -113,6 +113,8 @@ class Store {
   // The most recently created job; with `name`, the latest of that name.
   Result<std::optional<JobRecord>> LatestJob(const std::string& name = "");
   Result<std::vector<JobRecord>> JobsInState(const std::string& state);
+  // The `limit` most recently created jobs, newest first (`drover status`).
+  Result<std::vector<JobRecord>> RecentJobs(uint32_t limit);
 
   // Tasks.
   // Writes a task's progress, found by (job_id, name): every field but

@@ -1,31 +1,10 @@
-// Protocol tests of the coordinator: the real Coordinator loop on its own
-// thread, driven over inproc:// by scripted fake workers and clients
-// (fake_peer.h), with a real SQLite state directory per test and a
-// FakeClock for heartbeat, liveness and retry time.
-//
-// Synchronisation: every wait is on a message with a real-time deadline.
-// "Nothing was sent" is checked after Sync(), two round trips through the
-// loop on a separate probe socket: the second answer comes from a turn that
-// began after the previous turn had sent everything it decided, so whatever
-// the coordinator would send by then is already queued on our sockets.
-#include "core/coordinator/coordinator.h"
-
+// Protocol tests of the coordinator: dispatch, results, liveness, retries,
+// failure, cancellation, misbehaving peers, submission and the state
+// directory. The fixture is coordinator_fixture.h.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <algorithm>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
-#include <memory>
-#include <set>
-#include <string>
-#include <thread>
-#include <vector>
-
-#include "core/store/store.h"
-#include "tests/integration/fake_peer.h"
+#include "tests/integration/coordinator_fixture.h"
 
 namespace drover {
 namespace {
@@ -35,171 +14,15 @@ using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
+using testing::CoordinatorTest;
+using testing::Exit;
 using testing::FakeClient;
 using testing::FakePeer;
 using testing::FakeWorker;
-
-AttemptOutcome Ok() {
-  AttemptOutcome o;
-  o.reason = FailureReason::kNone;
-  o.exit_code = 0;
-  o.wall = std::chrono::milliseconds(12);
-  return o;
-}
-
-AttemptOutcome Exit(int code) {
-  AttemptOutcome o;
-  o.reason = FailureReason::kExit;
-  o.exit_code = code;
-  o.wall = std::chrono::milliseconds(7);
-  return o;
-}
-
-AttemptOutcome Cancelled() {
-  AttemptOutcome o;
-  o.reason = FailureReason::kCancelled;
-  o.signal = 15;
-  o.message = "cancelled";
-  return o;
-}
-
-std::optional<std::string> ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// A job of `n` independent tasks t1..tn.
-std::string IndependentTasks(const std::string& name, int n, const std::string& extra = "") {
-  std::string yaml = "version: 1\nname: " + name + "\n" + extra + "tasks:\n";
-  for (int i = 1; i <= n; ++i) {
-    yaml += "  t" + std::to_string(i) + ": {run: echo " + std::to_string(i) + "}\n";
-  }
-  return yaml;
-}
-
-class CoordinatorTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "drover-coord-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    state_dir_ = tmpl;
-    options_.endpoints = {kEndpoint};
-    options_.state_dir = state_dir_;
-    options_.heartbeat_interval = std::chrono::seconds(1);
-    // Workers outlive every FakeClock advance unless a test lowers this.
-    options_.liveness = 1000;
-    options_.jitter_seed = 42;
-  }
-
-  void TearDown() override {
-    StopCoordinator();
-    reader_.reset();
-    workers_.clear();
-    clients_.clear();
-    probe_.reset();
-    std::error_code ec;
-    if (!state_dir_.empty()) fs::remove_all(state_dir_, ec);
-  }
-
-  // Opens the coordinator, runs its loop on a thread, and opens the reader
-  // store. Call through ASSERT_NO_FATAL_FAILURE.
-  void StartCoordinator() {
-    coordinator_ = std::make_unique<Coordinator>(context_, options_, clock_);
-    const Status opened = coordinator_->Open();
-    ASSERT_TRUE(opened.ok()) << opened.ToString();
-    loop_ = std::thread([this] { run_status_ = coordinator_->Run(); });
-    probe_ = std::make_unique<FakePeer>(context_, kEndpoint);
-    auto reader = store::Store::Open(state_dir_);
-    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
-    reader_ = std::move(reader.value());
-  }
-
-  void StopCoordinator() {
-    if (!coordinator_) return;
-    coordinator_->Stop();
-    if (loop_.joinable()) loop_.join();
-    EXPECT_TRUE(run_status_.ok()) << run_status_.ToString();
-    coordinator_.reset();
-  }
-
-  FakeWorker& AddWorker(const std::string& name, uint32_t slots,
-                        const std::string& session = "session-1") {
-    workers_.push_back(std::make_unique<FakeWorker>(context_, kEndpoint, name));
-    EXPECT_TRUE(workers_.back()->Register(session, slots)) << name;
-    return *workers_.back();
-  }
-
-  FakeClient& AddClient() {
-    clients_.push_back(std::make_unique<FakeClient>(context_, kEndpoint));
-    return *clients_.back();
-  }
-
-  // Two round trips through the loop (see the file comment).
-  void Sync() {
-    for (int i = 0; i < 2; ++i) {
-      wire::CancelJob ping;
-      ping.set_job_id("no-such-job");
-      probe_->Send(testing::Command::kCancelJob, ping);
-      ASSERT_TRUE(probe_->Expect(testing::Command::kError)) << "sync round trip " << i;
-    }
-  }
-
-  // Asserts that nothing but HEARTBEATs reached `peer` by the last Sync().
-  static void ExpectNothingQueued(FakePeer& peer, const std::string& who) {
-    for (const auto& m : peer.Queued()) {
-      ADD_FAILURE() << who << " got an unexpected " << testing::Name(m.command);
-    }
-  }
-
-  // A second Store on the state directory, reading what was committed.
-  // Open after a successful StartCoordinator().
-  store::Store& Reader() { return *reader_; }
-
-  store::TaskRecord Task(const std::string& job_id, const std::string& name) {
-    auto tasks = Reader().Tasks(job_id);
-    EXPECT_TRUE(tasks.ok()) << tasks.status().ToString();
-    if (tasks.ok()) {
-      for (const auto& t : *tasks) {
-        if (t.name == name) return t;
-      }
-    }
-    ADD_FAILURE() << "no task " << name << " in job " << job_id;
-    return {};
-  }
-
-  std::vector<store::AttemptRecord> Attempts(const std::string& job_id,
-                                             const std::string& task) {
-    auto attempts = Reader().Attempts(job_id, task);
-    EXPECT_TRUE(attempts.ok()) << attempts.status().ToString();
-    return attempts.ok() ? *attempts : std::vector<store::AttemptRecord>{};
-  }
-
-  std::string JobState(const std::string& job_id) {
-    auto job = Reader().GetJob(job_id);
-    EXPECT_TRUE(job.ok()) << job.status().ToString();
-    if (!job.ok() || !*job) return "<no job>";
-    return (*job)->state;
-  }
-
-  uint64_t Stat(const std::atomic<uint64_t> CoordinatorStats::*counter) const {
-    return (coordinator_->stats().*counter).load();
-  }
-
-  static constexpr const char* kEndpoint = "inproc://coordinator-test";
-
-  zmq::context_t context_;  // first member: outlives every socket below
-  FakeClock clock_;
-  fs::path state_dir_;
-  CoordinatorOptions options_;
-  std::unique_ptr<Coordinator> coordinator_;
-  std::thread loop_;
-  Status run_status_;
-  std::unique_ptr<FakePeer> probe_;
-  std::vector<std::unique_ptr<FakeWorker>> workers_;
-  std::vector<std::unique_ptr<FakeClient>> clients_;
-  std::unique_ptr<store::Store> reader_;
-};
+using testing::IndependentTasks;
+using testing::Ok;
+using testing::ReadFile;
+using testing::Cancelled;
 
 // ---- dispatch and results ------------------------------------------------
 
@@ -581,9 +404,9 @@ TEST_F(CoordinatorTest, WatchingClientIsHeartbeated) {
   EXPECT_GT(client.heartbeats(), before);
 }
 
-// Given a running job, should on CANCEL-JOB send CANCEL for its running
-// attempt, skip its pending tasks, and report the job cancelled once the
-// cancelled RESULT is in.
+// Given a running job, should on CANCEL-JOB answer OK, send CANCEL for its
+// running attempt, skip its pending tasks, and report the job cancelled
+// once the cancelled RESULT is in.
 TEST_F(CoordinatorTest, CancelJobCancelsRunningAndSkipsPending) {
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
   FakeWorker& worker = AddWorker("w1", 1);
@@ -595,6 +418,9 @@ TEST_F(CoordinatorTest, CancelJobCancelsRunningAndSkipsPending) {
   ASSERT_TRUE(running);
 
   client.CancelJob(job);
+  auto ok = client.Expect(testing::Command::kOk);
+  ASSERT_TRUE(ok);
+  EXPECT_THAT(testing::Body<wire::Ok>(*ok).message(), HasSubstr("cancelling job " + job));
   auto cancel = worker.ExpectCancel();
   ASSERT_TRUE(cancel);
   EXPECT_THAT(*cancel, ElementsAre(running->attempt_id()));
@@ -807,8 +633,9 @@ TEST_F(CoordinatorTest, SecondCoordinatorOnTheSameStateDirIsRefused) {
 }
 
 // Given a job left running in the store by a coordinator destroyed mid-job,
-// should have the next coordinator's Open() mark it interrupted and record
-// its unfinished attempt as worker-lost.
+// should have the next coordinator's Open() with recover_jobs = false (as
+// `drover run` opens it) mark it interrupted and record its unfinished
+// attempt as worker-lost.
 TEST_F(CoordinatorTest, OpenMarksJobsOfAStoppedCoordinatorInterrupted) {
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
   FakeWorker& worker = AddWorker("w1", 1);
@@ -823,6 +650,7 @@ TEST_F(CoordinatorTest, OpenMarksJobsOfAStoppedCoordinatorInterrupted) {
 
   CoordinatorOptions next = options_;
   next.endpoints = {"inproc://next-coordinator"};
+  next.recover_jobs = false;
   Coordinator successor(context_, next, clock_);
   const Status opened = successor.Open();
   ASSERT_TRUE(opened.ok()) << opened.ToString();

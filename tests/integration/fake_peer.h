@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -167,12 +168,21 @@ class FakeWorker : public FakePeer {
   // Sends HELLO with `spawn_slots` slots of the spawn backend and waits for
   // WELCOME. False (with a failure recorded) when none comes.
   bool Register(const std::string& session, uint32_t spawn_slots) {
+    return RegisterWith(session, {{"spawn", spawn_slots}});
+  }
+  // HELLO with these slots, labels and held attempts; waits for WELCOME.
+  bool RegisterWith(const std::string& session, const std::map<std::string, uint32_t>& slots,
+                    const std::map<std::string, std::string>& labels = {},
+                    const std::vector<uint64_t>& running = {}) {
     wire::Hello hello;
     hello.set_name(name_);
     hello.set_hostname("fake-host");
     hello.set_pid(4242);
     hello.set_session(session);
-    (*hello.mutable_slots())["spawn"] = spawn_slots;
+    hello.set_version("test");
+    for (const auto& [b, n] : slots) (*hello.mutable_slots())[b] = n;
+    for (const auto& [k, v] : labels) (*hello.mutable_labels())[k] = v;
+    for (uint64_t id : running) hello.add_running(id);
     hello.set_heartbeat_ms(1000);
     Send(Command::kHello, hello);
     auto welcome = Expect(Command::kWelcome);
@@ -216,6 +226,25 @@ class FakeWorker : public FakePeer {
     hb.command = Command::kHeartbeat;
     SendMessage(hb);
   }
+  void SendDraining(uint64_t deadline_ms = 30000) {
+    wire::Draining d;
+    d.set_deadline_ms(deadline_ms);
+    Send(Command::kDraining, d);
+  }
+  void SendDisconnect(bool drained, const std::string& reason = "shutdown") {
+    wire::Disconnect d;
+    d.set_drained(drained);
+    d.set_reason(reason);
+    Send(Command::kDisconnect, d);
+  }
+  // OUTPUT: a chunk of attempt `id`'s stdout (stream 1) or stderr (2).
+  void SendOutput(uint64_t id, uint32_t stream, uint64_t offset, std::string bytes) {
+    wire::Output o;
+    o.set_attempt_id(id);
+    o.set_stream(stream);
+    o.set_offset(offset);
+    Send(Command::kOutput, o, {std::move(bytes)});
+  }
 
  private:
   std::string name_;
@@ -242,10 +271,78 @@ class FakeClient : public FakePeer {
     return Body<wire::Submitted>(*m);
   }
 
-  void CancelJob(const std::string& job_id) {
+  void CancelJob(const std::string& job_id, const std::string& task = "") {
     wire::CancelJob cancel;
     cancel.set_job_id(job_id);
+    cancel.set_task(task);
     Send(Command::kCancelJob, cancel);
+  }
+
+  // Sends `request` and waits for `reply` (its body parsed as Reply).
+  // Records a failure and returns nullopt on any other answer (an ERROR's
+  // text goes into the failure message) or none.
+  template <typename Reply>
+  std::optional<Reply> Ask(Command command, const google::protobuf::Message& request,
+                           Command reply, Message* raw = nullptr) {
+    Send(command, request);
+    auto m = Next(kDeadline);
+    if (!m) {
+      ADD_FAILURE() << "no answer to " << Name(command);
+      return std::nullopt;
+    }
+    if (m->command != reply) {
+      ADD_FAILURE() << "expected " << Name(reply) << " for " << Name(command) << ", got "
+                    << Name(m->command)
+                    << (m->command == Command::kError
+                            ? ": " + Body<wire::Error>(*m).message()
+                            : std::string());
+      return std::nullopt;
+    }
+    if (raw) *raw = *m;
+    return Body<Reply>(*m);
+  }
+  // Sends `request` and expects an ERROR; returns its message ("" on failure).
+  std::string AskError(Command command, const google::protobuf::Message& request) {
+    Send(command, request);
+    auto m = Expect(Command::kError);
+    return m ? Body<wire::Error>(*m).message() : std::string();
+  }
+
+  std::optional<wire::StatusReply> Status(const std::string& job_id, bool tasks = true,
+                                          uint32_t limit = 0) {
+    wire::StatusRequest req;
+    req.set_job_id(job_id);
+    req.set_tasks(tasks);
+    req.set_limit(limit);
+    return Ask<wire::StatusReply>(Command::kStatusRequest, req, Command::kStatusReply);
+  }
+  std::optional<wire::WorkersReply> Workers() {
+    return Ask<wire::WorkersReply>(Command::kWorkersRequest, wire::WorkersRequest(),
+                                   Command::kWorkersReply);
+  }
+  void Watch(const std::string& job_id, bool output = false) {
+    wire::Watch w;
+    w.set_job_id(job_id);
+    w.set_output(output);
+    Send(Command::kWatch, w);
+  }
+  std::optional<wire::Submitted> Retry(const std::string& job_id, bool watch = true) {
+    wire::RetryJob r;
+    r.set_job_id(job_id);
+    r.set_watch(watch);
+    return Ask<wire::Submitted>(Command::kRetryJob, r, Command::kSubmitted);
+  }
+  // LOGS-REQUEST; the LOGS message (body and its two payload frames).
+  std::optional<Message> Logs(const std::string& job_id, const std::string& task,
+                              uint32_t attempt = 0, bool follow = false) {
+    wire::LogsRequest r;
+    r.set_job_id(job_id);
+    r.set_task(task);
+    r.set_attempt(attempt);
+    r.set_follow(follow);
+    Message raw;
+    if (!Ask<wire::Logs>(Command::kLogsRequest, r, Command::kLogs, &raw)) return std::nullopt;
+    return raw;
   }
 
   // Reads events until a TASK-EVENT for `task` in `state`. Events read on

@@ -28,7 +28,7 @@ const std::vector<FailureReason> kAllReasons = {
     FailureReason::kSignal,       FailureReason::kTimeout,
     FailureReason::kCancelled,    FailureReason::kWorkerLost,
     FailureReason::kLaunchFailed, FailureReason::kProcessCrashed,
-    FailureReason::kInternal,
+    FailureReason::kInternal,     FailureReason::kRequestFailed,
 };
 
 // Given a default Status, should be ok with an empty message and print "ok".

@@ -611,6 +611,13 @@ TEST(CommandNameTest, EveryCommandHasItsByteAndName) {
       {Command::kHeartbeat, 0x07, "HEARTBEAT"}, {Command::kDisconnect, 0x08, "DISCONNECT"},
       {Command::kSubmit, 0x10, "SUBMIT"},       {Command::kSubmitted, 0x11, "SUBMITTED"},
       {Command::kTaskEvent, 0x12, "TASK-EVENT"}, {Command::kJobEvent, 0x13, "JOB-EVENT"},
+      {Command::kCancelJob, 0x14, "CANCEL-JOB"}, {Command::kWatch, 0x15, "WATCH"},
+      {Command::kStatusRequest, 0x16, "STATUS"}, {Command::kStatusReply, 0x17, "STATUS-REPLY"},
+      {Command::kWorkersRequest, 0x18, "WORKERS"},
+      {Command::kWorkersReply, 0x19, "WORKERS-REPLY"},
+      {Command::kRetryJob, 0x1A, "RETRY-JOB"},  {Command::kLogsRequest, 0x1B, "LOGS-REQUEST"},
+      {Command::kLogs, 0x1C, "LOGS"},           {Command::kOk, 0x1E, "OK"},
+      {Command::kDraining, 0x09, "DRAINING"},   {Command::kOutput, 0x0A, "OUTPUT"},
       {Command::kError, 0x1F, "ERROR"},
   };
   for (const auto& row : kTable) {

@@ -742,3 +742,74 @@ TEST_F(PlanTest, CountsStayExactThroughRandomRuns) {
 
 }  // namespace
 }  // namespace drover::dag
+
+namespace drover::dag {
+namespace {
+
+PlanTask InQueue(uint32_t queue, std::vector<uint32_t> needs = {}) {
+  PlanTask t;
+  t.needs = std::move(needs);
+  t.queue = queue;
+  return t;
+}
+
+// Given tasks in two queues, should keep one FIFO per queue (PeekReady(q))
+// while PeekReady() still returns the oldest ready task of any queue.
+TEST(PlanQueuesTest, EachQueueIsFifoAndPeekReadyIsGlobalFifo) {
+  Plan plan({InQueue(1), InQueue(0), InQueue(1), InQueue(0, {0})}, {});
+  EXPECT_EQ(plan.queues(), 2u);
+  EXPECT_EQ(plan.queue(2), 1u);
+  EXPECT_EQ(plan.PeekReady(), 0u);
+  EXPECT_EQ(plan.PeekReady(0), 1u);
+  EXPECT_EQ(plan.PeekReady(1), 0u);
+  EXPECT_EQ(plan.PeekReady(7), std::nullopt);
+  plan.Start(0);
+  EXPECT_EQ(plan.PeekReady(1), 2u);
+  EXPECT_EQ(plan.PeekReady(), 1u);
+  plan.OnSucceeded(0);  // task 3 (queue 0) becomes ready after task 1
+  plan.Start(1);
+  EXPECT_EQ(plan.PeekReady(0), 3u);
+  EXPECT_EQ(plan.PeekReady(), 2u);  // ready before task 3
+  plan.Start(2);
+  plan.Start(3);
+  EXPECT_EQ(plan.PeekReady(), std::nullopt);
+  EXPECT_EQ(plan.PeekReady(0), std::nullopt);
+  EXPECT_EQ(plan.PeekReady(1), std::nullopt);
+}
+
+// Given a ready task with a dependent, a running task and a finished one,
+// CancelNotStarted should cancel only the not-started task (blocking its
+// dependent, removing it from its queue) and leave the plan not halted.
+TEST(PlanQueuesTest, CancelNotStartedCancelsOnlyPendingTasks) {
+  Plan plan({InQueue(0), InQueue(0, {0}), InQueue(0), InQueue(0)}, {});
+  plan.Start(2);
+  plan.Start(3);
+  plan.OnSucceeded(3);
+  EXPECT_TRUE(plan.CancelNotStarted(0));
+  EXPECT_EQ(plan.state(0), TaskState::kCancelled);
+  EXPECT_EQ(plan.state(1), TaskState::kBlocked);
+  EXPECT_FALSE(plan.CancelNotStarted(2));  // running: the caller cancels it
+  EXPECT_FALSE(plan.CancelNotStarted(3));  // finished
+  EXPECT_FALSE(plan.CancelNotStarted(99));
+  EXPECT_EQ(plan.PeekReady(), std::nullopt);
+  EXPECT_FALSE(plan.halted());
+  plan.OnSucceeded(2);
+  EXPECT_TRUE(plan.Finished());
+  EXPECT_FALSE(plan.Succeeded());
+}
+
+// Given a task with retries: 1 whose attempts are restored to 2 (a restart
+// found two attempts in the store), should not retry its next failure.
+TEST(PlanQueuesTest, RestoredAttemptsCountAgainstRetries) {
+  PlanTask t;
+  t.retries = 1;
+  Plan plan({t}, {});
+  plan.Start(0);
+  plan.RestoreAttempts(0, 2);
+  EXPECT_EQ(plan.attempts(0), 2);
+  EXPECT_EQ(plan.OnFailed(0, SteadyTime{}, /*retryable=*/true), std::nullopt);
+  EXPECT_EQ(plan.state(0), TaskState::kFailed);
+}
+
+}  // namespace
+}  // namespace drover::dag

@@ -469,29 +469,6 @@ TEST(SpecErrorTest, DirectoryIsUnreadable) {
   EXPECT_TRUE(HasOnlyError(r, 0, 0, {"cannot read", "directory"}));
 }
 
-// Given `services` (the cluster backend's, still planned) beside `pools`
-// and `plugins` (which work), should refuse only `services`, saying why.
-TEST(SpecErrorTest, PlannedTopLevelKey) {
-  const LoadResult r = Load(R"(
-version: 1
-services: {hello: {}}
-pools: {sorter: {command: [node, sort.js]}}
-plugins: [lib/fns.so]
-tasks: {a: {run: x}}
-)");
-  ASSERT_EQ(r.errors.size(), 1u) << Dump(r);
-  EXPECT_EQ(r.errors[0].ToString(),
-            "job.yaml:2:1: 'services' is not available yet: the cluster backend is planned");
-}
-
-// Given the reserved backend name `cluster`, should say it is not
-// available yet (fork and threads are: see spec_backends_test.cc).
-TEST(SpecErrorTest, PlannedBackend) {
-  const LoadResult r = Load("version: 1\ntasks: {a: {run: x, backend: cluster}}\n");
-  EXPECT_TRUE(HasOnlyError(r, 2, 30, {"backend 'cluster' is not available yet in this "
-                                      "version of drover", "use spawn, fork or threads"}));
-}
-
 // Given a misspelt backend, should call it unknown and suggest `spawn`.
 TEST(SpecErrorTest, UnknownBackendSuggestsSpawn) {
   const LoadResult r = Load(R"(
@@ -499,16 +476,6 @@ version: 1
 tasks: {a: {run: x, backend: spwan}}
 )");
   EXPECT_TRUE(HasOnlyError(r, 2, 30, {"unknown backend 'spwan'", "did you mean 'spawn'?"}));
-}
-
-// Given a task key of the planned cluster backend, should say it is not
-// available.
-TEST(SpecErrorTest, PlannedTaskKey) {
-  const LoadResult r = Load(R"(
-version: 1
-tasks: {a: {run: x, service: hello}}
-)");
-  EXPECT_TRUE(HasOnlyError(r, 2, 21, {"'service'", "not available yet", "cluster backend"}));
 }
 
 // Given no `version`, should ask for `version: 1`.

@@ -811,3 +811,36 @@ TEST_F(StoreTest, InsertJobOfHundredThousandTasks) {
 
 }  // namespace
 }  // namespace drover::store
+
+namespace drover::store {
+namespace {
+
+// Given three jobs created at different times, RecentJobs should return
+// them newest first, at most `limit` of them.
+TEST(StoreRecentJobsTest, NewestFirstUpToLimit) {
+  std::string tmpl = (fs::temp_directory_path() / "drover-store-recent.XXXXXX").string();
+  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+  const fs::path root = tmpl;
+  {
+    auto opened = Store::Open(root / "state");
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    Store& store = **opened;
+    ASSERT_TRUE(store.InsertJob(MakeJob("j-old", "a", 1000), {}).ok());
+    ASSERT_TRUE(store.InsertJob(MakeJob("j-new", "b", 3000), {}).ok());
+    ASSERT_TRUE(store.InsertJob(MakeJob("j-mid", "a", 2000), {}).ok());
+    auto two = store.RecentJobs(2);
+    ASSERT_TRUE(two.ok()) << two.status().ToString();
+    ASSERT_EQ(two->size(), 2u);
+    EXPECT_EQ((*two)[0].id, "j-new");
+    EXPECT_EQ((*two)[1].id, "j-mid");
+    auto all = store.RecentJobs(10);
+    ASSERT_TRUE(all.ok());
+    ASSERT_EQ(all->size(), 3u);
+    EXPECT_EQ((*all)[2].id, "j-old");
+  }
+  std::error_code ec;
+  fs::remove_all(root, ec);
+}
+
+}  // namespace
+}  // namespace drover::store

@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "core/base/clock.h"
+#include "core/base/status.h"
+
 namespace drover::cli {
 
 inline constexpr int kExitOk = 0;
@@ -38,6 +41,40 @@ struct LogsArgs {
   std::string state_dir = ".drover";
 };
 int LogsCommand(const LogsArgs& args);
+
+// ---- daemons (daemon_commands.cc) ------------------------------------------
+
+struct CoordinatorArgs {
+  std::vector<std::string> listen;  // endpoints to bind
+  std::string state_dir = ".drover";
+  std::string heartbeat = "1s";
+  int liveness = 5;
+  std::string curve_secret;     // the coordinator's secret key file
+  std::string authorized_keys;  // the public keys it accepts
+  bool insecure = false;        // allow a non-loopback endpoint without CURVE
+};
+int CoordinatorCommand(const CoordinatorArgs& args);
+
+struct WorkerArgs {
+  std::string connect;  // coordinator endpoint (flag, else config, else env)
+  std::vector<std::string> slots;   // BACKEND=N
+  std::vector<std::string> labels;  // KEY=VALUE
+  std::string name;
+  std::string config;         // worker config YAML (core/spec/worker_config.h)
+  std::string drain_timeout;  // empty: the config's, else 30s
+  std::string spool_dir;
+  std::string heartbeat = "1s";
+  int liveness = 5;
+  std::string curve_secret;      // this worker's secret key file
+  std::string curve_server_key;  // the coordinator's public key file
+};
+int WorkerCommand(const WorkerArgs& args);
+
+// "30s" -> 30 s; an error naming `flag` otherwise.
+Result<Duration> ParseDurationFlag(const std::string& flag, const std::string& text);
+
+// keygen_command.cc: writes NAME.key and NAME.pub.
+int KeygenCommand(const std::string& name);
 
 }  // namespace drover::cli
 

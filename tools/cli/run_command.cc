@@ -209,6 +209,9 @@ int RunCommand(const RunArgs& args) {
   CoordinatorOptions copt;
   copt.endpoints = {endpoint};
   copt.state_dir = args.state_dir;
+  // The embedded worker died with an earlier `drover run`: its jobs are
+  // interrupted, and --resume re-runs what did not finish.
+  copt.recover_jobs = false;
   Coordinator coordinator(context, copt, clock);
   if (Status s = coordinator.Open(); !s.ok()) {
     std::fprintf(stderr, "drover: %s\n", s.message().c_str());

@@ -1,0 +1,255 @@
+#include "backends/cluster/cluster_backend.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "backends/cluster/service_refs.h"
+
+namespace drover {
+namespace {
+
+// Requests block a thread each; service start-ups of other backends'
+// attempts take one more, so they are not starved by requests.
+constexpr int kMaxThreads = 256;
+// How often the janitor looks for idle services when none is idle yet.
+constexpr Duration kJanitorPeriod = std::chrono::seconds(1);
+
+AttemptOutcome Failed(FailureReason reason, std::string message) {
+  AttemptOutcome o;
+  o.reason = reason;
+  o.message = std::move(message);
+  return o;
+}
+
+}  // namespace
+
+ClusterBackend::ClusterBackend(const BackendConfig& config)
+    : slots_(std::max(1, config.slots)) {}
+
+ClusterBackend::~ClusterBackend() { Shutdown(Duration(0)); }
+
+Status ClusterBackend::Start(BackendEvents* events) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_ != State::kNew) return FailedPrecondition("cluster backend started twice");
+  events_ = events;
+  state_ = State::kRunning;
+  const int n = std::clamp(slots_ + 1, 2, kMaxThreads);
+  threads_.reserve(n);
+  for (int i = 0; i < n; ++i) threads_.emplace_back([this] { RunWorker(); });
+  janitor_ = std::thread([this] { RunJanitor(); });
+  return Status::Ok();
+}
+
+Status ClusterBackend::Submit(TaskAttempt attempt) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_ == State::kNew) return FailedPrecondition("cluster backend is not started");
+  if (state_ != State::kRunning) return FailedPrecondition("cluster backend is shut down");
+  const uint64_t id = attempt.attempt_id;
+  if (cluster_attempts_.count(id) != 0) {
+    return AlreadyExists("attempt " + std::to_string(id) + " is already running on this backend");
+  }
+  if (cluster_attempts_.size() >= static_cast<size_t>(slots_)) {
+    return Unavailable("cluster backend is at capacity (" + std::to_string(slots_) +
+                       " slots busy)");
+  }
+  cluster_attempts_.insert(id);
+  queue_.push_back(Work{std::move(attempt), nullptr});
+  cv_.notify_one();
+  return Status::Ok();
+}
+
+Status ClusterBackend::SubmitVia(Backend* target, TaskAttempt attempt) {
+  const uint64_t id = attempt.attempt_id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ != State::kRunning) return FailedPrecondition("cluster backend is not running");
+  }
+  // The common case once a job's services are up: no thread hop.
+  if (auto lease = registry_.TryAcquire(attempt.job_id, attempt.services)) {
+    cluster::ReplaceServiceRefs(lease->addresses, &attempt);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      leases_[id] = *lease;
+    }
+    const Status s = target->Submit(std::move(attempt));
+    if (!s.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      leases_.erase(id);
+      registry_.Release(*lease);
+    }
+    return s;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  queue_.push_back(Work{std::move(attempt), target});
+  cv_.notify_one();
+  return Status::Ok();
+}
+
+void ClusterBackend::AttemptEnded(uint64_t attempt_id) {
+  std::optional<cluster::Lease> lease;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto found = leases_.find(attempt_id);
+    if (found == leases_.end()) return;
+    lease = std::move(found->second);
+    leases_.erase(found);
+    cv_.notify_all();  // the janitor recomputes its deadline
+  }
+  registry_.Release(*lease);
+}
+
+void ClusterBackend::Cancel(uint64_t attempt_id) {
+  std::shared_ptr<cluster::RequestControl> control;
+  bool was_queued = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto queued = std::find_if(queue_.begin(), queue_.end(), [&](const Work& w) {
+      return w.target == nullptr && w.attempt.attempt_id == attempt_id;
+    });
+    if (queued != queue_.end()) {
+      queue_.erase(queued);
+      cluster_attempts_.erase(attempt_id);
+      was_queued = true;
+    } else if (const auto found = active_.find(attempt_id); found != active_.end()) {
+      control = found->second;
+    }
+  }
+  if (was_queued) {
+    events_->OnFinished(attempt_id, Failed(FailureReason::kCancelled, "cancelled before it ran"));
+  } else if (control) {
+    control->Cancel();
+  }
+}
+
+void ClusterBackend::Shutdown(Duration grace) {
+  std::deque<Work> dropped;
+  std::vector<std::shared_ptr<cluster::RequestControl>> in_flight;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ == State::kStopped) return;
+    const bool started = state_ == State::kRunning;
+    state_ = State::kStopped;
+    if (!started) return;
+    dropped.swap(queue_);
+    for (auto& [id, control] : active_) in_flight.push_back(control);
+    cv_.notify_all();
+  }
+  for (Work& w : dropped) {
+    if (w.target == nullptr) {
+      std::lock_guard<std::mutex> lock(mu_);
+      cluster_attempts_.erase(w.attempt.attempt_id);
+    }
+    events_->OnFinished(w.attempt.attempt_id,
+                        Failed(FailureReason::kCancelled, "the worker is shutting down"));
+  }
+  for (auto& control : in_flight) control->Cancel();
+  // Wakes the threads waiting for a service to become ready.
+  registry_.Shutdown(grace);
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+  if (janitor_.joinable()) janitor_.join();
+}
+
+void ClusterBackend::RunWorker() {
+  while (true) {
+    Work work;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return state_ != State::kRunning || !queue_.empty(); });
+      if (state_ != State::kRunning) return;
+      work = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    if (work.target == nullptr) {
+      RunRequest(std::move(work.attempt));
+    } else {
+      RunDeferred(work.target, std::move(work.attempt));
+    }
+  }
+}
+
+void ClusterBackend::RunRequest(TaskAttempt attempt) {
+  const uint64_t id = attempt.attempt_id;
+  const auto target = std::find_if(attempt.services.begin(), attempt.services.end(),
+                                   [&](const ServiceConfig& s) { return s.name == attempt.service; });
+  if (attempt.service.empty() || target == attempt.services.end()) {
+    return Finish(id, Failed(FailureReason::kLaunchFailed,
+                             "the task names service '" + attempt.service +
+                                 "' but its declaration did not come with it"));
+  }
+  auto lease = registry_.Acquire(attempt.job_id, attempt.services);
+  if (!lease.ok()) {
+    return Finish(id, Failed(FailureReason::kLaunchFailed, lease.status().message()));
+  }
+  cluster::ReplaceServiceRefs(lease->addresses, &attempt);
+  auto control = std::make_shared<cluster::RequestControl>();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    active_[id] = control;
+    if (state_ != State::kRunning) control->Cancel();  // Shutdown ran meanwhile
+  }
+  events_->OnStarted(id, 0);
+  AttemptOutcome outcome = cluster::SendRequest(attempt, lease->addresses[attempt.service],
+                                                control.get());
+  registry_.Release(*lease);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    active_.erase(id);
+  }
+  Finish(id, std::move(outcome));
+}
+
+void ClusterBackend::RunDeferred(Backend* target, TaskAttempt attempt) {
+  const uint64_t id = attempt.attempt_id;
+  auto lease = registry_.Acquire(attempt.job_id, attempt.services);
+  if (!lease.ok()) {
+    events_->OnFinished(id, Failed(FailureReason::kLaunchFailed, lease.status().message()));
+    return;
+  }
+  cluster::ReplaceServiceRefs(lease->addresses, &attempt);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ != State::kRunning) {
+      registry_.Release(*lease);
+      events_->OnFinished(id, Failed(FailureReason::kCancelled, "the worker is shutting down"));
+      return;
+    }
+    leases_[id] = *lease;
+  }
+  // Backends' Submit is thread-safe (it queues); `target` outlives this
+  // backend's threads, which Shutdown joins first (docs/backends/cluster.md).
+  const Status s = target->Submit(std::move(attempt));
+  if (!s.ok()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      leases_.erase(id);
+    }
+    registry_.Release(*lease);
+    events_->OnFinished(id, Failed(FailureReason::kInternal, s.ToString()));
+  }
+}
+
+void ClusterBackend::Finish(uint64_t attempt_id, AttemptOutcome outcome) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cluster_attempts_.erase(attempt_id);
+  }
+  events_->OnFinished(attempt_id, std::move(outcome));
+}
+
+void ClusterBackend::RunJanitor() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (state_ == State::kRunning) {
+    lock.unlock();
+    const int stopped = registry_.StopIdle();
+    if (stopped > 0) spdlog::info("cluster: stopped {} idle service(s)", stopped);
+    const std::optional<SteadyTime> next = registry_.NextIdleDeadline();
+    lock.lock();
+    const SteadyTime now = clock_.Now();
+    const SteadyTime wake = next ? std::min(*next, now + kJanitorPeriod) : now + kJanitorPeriod;
+    cv_.wait_for(lock, wake - now, [&] { return state_ != State::kRunning; });
+  }
+}
+
+}  // namespace drover

@@ -1,0 +1,56 @@
+// Listening sockets for services, and the /proc views of TCP sockets that
+// the ready probes use to tell which process accepted a connection.
+#ifndef DROVER_BACKENDS_CLUSTER_LISTEN_SOCKET_H_
+#define DROVER_BACKENDS_CLUSTER_LISTEN_SOCKET_H_
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "backends/spawn/unique_fd.h"
+#include "core/base/status.h"
+
+namespace drover::cluster {
+
+// A resolved numeric address to bind or connect to.
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  int family = 0;
+};
+
+// Resolves `host` (a numeric address or a name such as "localhost") with
+// `port`. InvalidArgument names the host and the resolver's reason.
+Result<SocketAddress> ResolveHost(const std::string& host, int port);
+
+// A listening TCP socket bound to `address` (close-on-exec, blocking) with
+// SO_REUSEADDR, and SO_REUSEPORT when `reuseport`. The message of an error
+// names host:port and the reason ("address already in use").
+Result<UniqueFd> BindListener(const SocketAddress& address, const std::string& host,
+                              bool reuseport, int backlog = 4096);
+
+// The local port of a bound socket, or -1.
+int LocalPort(int fd);
+
+// "127.0.0.1:8080", "[::1]:8080".
+std::string HostPort(const std::string& host, int port);
+
+// The inode of the kernel socket behind `fd` (what /proc/PID/fd shows as
+// "socket:[INODE]"), or 0.
+uint64_t SocketInode(int fd);
+
+// The inode of the server side of the TCP connection from local port
+// `client_port` to `server_port` on this host, read from /proc/net/tcp and
+// /proc/net/tcp6: 0 while the connection waits in a listen queue (no
+// process has accepted it yet), nothing when no such connection is listed.
+std::optional<uint64_t> AcceptedInode(int server_port, int client_port);
+
+// Whether process `pid` holds a descriptor for socket `inode`.
+bool ProcessHoldsSocket(pid_t pid, uint64_t inode);
+
+}  // namespace drover::cluster
+
+#endif  // DROVER_BACKENDS_CLUSTER_LISTEN_SOCKET_H_

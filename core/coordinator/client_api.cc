@@ -1,0 +1,359 @@
+// Coordinator::Loop, the client API: SUBMIT, RETRY-JOB, CANCEL-JOB, WATCH,
+// STATUS and LOGS-REQUEST (docs/protocol.md, "Client dialogs"). WORKERS is
+// answered in workers.cc.
+#include <algorithm>
+
+#include "core/coordinator/dispatch_wire.h"
+#include "core/coordinator/job_ids.h"
+#include "core/coordinator/loop.h"
+
+namespace drover {
+namespace {
+
+// A STATUS-REPLY lists tasks while its body stays under this, well below
+// the 4 MiB body limit of the protocol; jobs are always listed.
+constexpr size_t kMaxStatusBytes = 3u << 20;
+constexpr uint32_t kDefaultStatusLimit = 20;
+
+}  // namespace
+
+void Coordinator::Loop::HandleSubmit(const Message& m) {
+  auto submit = protocol::Parse<wire::Submit>(m);
+  if (!submit.ok()) return ReplyError(m.routing_id, submit.status().message());
+  auto loaded = spec::LoadString(submit->spec_text(), submit->spec_file(),
+                                 options_.spec_options);
+  if (!loaded.ok()) {
+    wire::Submitted reply;
+    for (const auto& e : loaded.errors) reply.add_errors(e.ToString());
+    return Reply(m.routing_id, Command::kSubmitted, reply);
+  }
+
+  auto job = std::make_unique<Job>();
+  job->spec = std::move(*loaded.spec);
+  const spec::JobSpec& spec = job->spec;
+
+  // Resume: the latest job of this name gives the tasks already done.
+  std::optional<store::JobRecord> previous;
+  std::unordered_map<std::string, store::TaskRecord> old_rows;
+  if (submit->resume()) {
+    auto latest = store_->LatestJob(spec.name);
+    if (!latest.ok()) return ReplyError(m.routing_id, latest.status().ToString());
+    if (*latest) {
+      if (jobs_.count((*latest)->id)) {
+        return ReplyError(m.routing_id, "job " + (*latest)->id + " (" + spec.name +
+                                            ") is still running; cannot resume it");
+      }
+      previous = **latest;
+      auto rows = store_->Tasks(previous->id);
+      if (!rows.ok()) return ReplyError(m.routing_id, rows.status().ToString());
+      for (auto& r : *rows) old_rows.emplace(r.name, std::move(r));
+    }
+  }
+
+  store::JobRecord& rec = job->record;
+  rec.id = previous ? previous->id : NewJobId(clock_.WallNow(), rng_);
+  rec.name = spec.name;
+  rec.spec_file = submit->spec_file();
+  rec.spec_text = submit->spec_text();
+  rec.cwd = submit->cwd();
+  rec.state = "running";
+  rec.priority = spec.priority;
+  rec.created_ms = previous ? previous->created_ms : WallMillis(clock_);
+
+  const std::vector<uint32_t> carried = InitJobState(
+      *job, old_rows, options_.jitter_seed ? options_.jitter_seed : rng_());
+  Admit(std::move(job), previous.has_value(), m.routing_id, submit->watch(),
+        static_cast<uint32_t>(carried.size()));
+}
+
+void Coordinator::Loop::HandleRetryJob(const Message& m) {
+  auto req = protocol::Parse<wire::RetryJob>(m);
+  if (!req.ok()) return ReplyError(m.routing_id, req.status().message());
+  if (jobs_.count(req->job_id())) {
+    return ReplyError(m.routing_id, "job " + req->job_id() +
+                                        " is still running; wait for it or cancel it first");
+  }
+  auto found = store_->GetJob(req->job_id());
+  if (!found.ok()) return ReplyError(m.routing_id, found.status().ToString());
+  if (!*found) return ReplyError(m.routing_id, "no job " + req->job_id());
+  const store::JobRecord& old = **found;
+  auto loaded = spec::LoadString(old.spec_text, old.spec_file, options_.spec_options);
+  if (!loaded.ok()) {
+    return ReplyError(m.routing_id, "the spec of job " + old.id + " no longer loads: " +
+                                        loaded.errors.front().ToString());
+  }
+  auto rows = store_->Tasks(old.id);
+  if (!rows.ok()) return ReplyError(m.routing_id, rows.status().ToString());
+  std::unordered_map<std::string, store::TaskRecord> old_rows;
+  for (auto& r : *rows) old_rows.emplace(r.name, std::move(r));
+
+  auto job = std::make_unique<Job>();
+  job->spec = std::move(*loaded.spec);
+  store::JobRecord& rec = job->record;
+  rec.id = NewJobId(clock_.WallNow(), rng_);
+  while (jobs_.count(rec.id) || rec.id == old.id) rec.id = NewJobId(clock_.WallNow(), rng_);
+  rec.name = job->spec.name;
+  rec.spec_file = old.spec_file;
+  rec.spec_text = old.spec_text;
+  rec.cwd = old.cwd;
+  rec.state = "running";
+  rec.priority = job->spec.priority;
+  rec.created_ms = WallMillis(clock_);
+  const std::vector<uint32_t> carried = InitJobState(
+      *job, old_rows, options_.jitter_seed ? options_.jitter_seed : rng_());
+  spdlog::info("coordinator: job {} retries job {}", rec.id, old.id);
+  Admit(std::move(job), /*replace=*/false, m.routing_id, req->watch(),
+        static_cast<uint32_t>(carried.size()));
+}
+
+void Coordinator::Loop::Admit(std::unique_ptr<Job> job, bool replace, const std::string& rid,
+                              bool watch, uint32_t carried) {
+  store::JobRecord& rec = job->record;
+  const Status stored = replace ? store_->ReplaceTasks(rec, job->rows)
+                                : store_->InsertJob(rec, job->rows);
+  if (!stored.ok()) return ReplyError(rid, "cannot store the job: " + stored.ToString());
+  if (replace) Check(store_->SetJobState(rec.id, "running", 0), "reopen job");
+  wire::Submitted reply;
+  reply.set_job_id(rec.id);
+  reply.set_tasks(static_cast<uint32_t>(job->rows.size()));
+  reply.set_carried_over(carried);
+  Reply(rid, Command::kSubmitted, reply);
+  if (watch) job->watchers.insert(rid);
+  spdlog::info("coordinator: job {} ({}) submitted: {} tasks, {} carried over", rec.id,
+               rec.name, job->rows.size(), carried);
+  Job* raw = job.get();
+  jobs_.emplace(rec.id, std::move(job));
+  order_.push_back(raw);
+  OrderJobs();
+  MaybeFinishJob(*raw);  // everything carried over: done at once
+}
+
+void Coordinator::Loop::HandleCancelJob(const Message& m) {
+  auto req = protocol::Parse<wire::CancelJob>(m);
+  if (!req.ok()) return ReplyError(m.routing_id, req.status().message());
+  auto it = jobs_.find(req->job_id());
+  if (it == jobs_.end()) {
+    auto found = store_->GetJob(req->job_id());
+    if (found.ok() && *found) {
+      return ReplyError(m.routing_id, "job " + req->job_id() + " has already finished (" +
+                                          (*found)->state + ")");
+    }
+    return ReplyError(m.routing_id, "job " + req->job_id() + " is not running");
+  }
+  Job& job = *it->second;
+  wire::Ok ok;
+  if (req->task().empty()) {
+    job.watchers.insert(m.routing_id);  // it gets the JOB-EVENT
+    ok.set_message(job.cancelling ? "job " + job.record.id + " is already being cancelled"
+                                  : "cancelling job " + job.record.id);
+    Reply(m.routing_id, Command::kOk, ok);
+    if (job.cancelling) return;
+    job.cancelling = true;
+    CancelRunning(job, job.plan->CancelPending());
+    SyncRows(job);
+    MaybeFinishJob(job);
+    return;
+  }
+
+  const auto found = job.spec.Find(req->task());
+  if (!found) {
+    return ReplyError(m.routing_id, "job " + job.record.id + " has no task '" +
+                                        req->task() + "'");
+  }
+  const uint32_t t = *found;
+  dag::Plan& plan = *job.plan;
+  const dag::TaskState s = plan.state(t);
+  if (dag::IsTerminal(s)) {
+    return ReplyError(m.routing_id, "task '" + req->task() + "' has already finished (" +
+                                        std::string(dag::TaskStateName(s)) + ")");
+  }
+  if (s == dag::TaskState::kRunning) {
+    if (!job.cancel_requested.insert(t).second) {
+      ok.set_message("task '" + req->task() + "' is already being cancelled");
+    } else {
+      CancelRunning(job, {t});
+      ok.set_message("cancelling task '" + req->task() + "' (attempt " +
+                     std::to_string(job.rows[t].attempts) + " on worker " +
+                     job.rows[t].worker + ")");
+    }
+    return Reply(m.routing_id, Command::kOk, ok);
+  }
+  const uint32_t blocked_before = plan.counts().blocked;
+  plan.CancelNotStarted(t);
+  store::TaskRecord& row = job.rows[t];
+  row.state = std::string(dag::TaskStateName(plan.state(t)));
+  row.reason = std::string(ReasonName(FailureReason::kCancelled));
+  row.detail = "cancelled before it started";
+  row.finished_ms = WallMillis(clock_);
+  Check(store_->UpdateTask(row), "update task");
+  ok.set_message("task '" + req->task() + "' cancelled before it started");
+  Reply(m.routing_id, Command::kOk, ok);
+  EmitTask(job, t, nullptr);
+  if (plan.counts().blocked != blocked_before) SyncRows(job);
+  MaybeFinishJob(job);
+}
+
+void Coordinator::Loop::HandleWatch(const Message& m) {
+  auto req = protocol::Parse<wire::Watch>(m);
+  if (!req.ok()) return ReplyError(m.routing_id, req.status().message());
+  if (auto it = jobs_.find(req->job_id()); it != jobs_.end()) {
+    it->second->watchers.insert(m.routing_id);
+    if (req->output()) it->second->output_watchers.insert(m.routing_id);
+    return;
+  }
+  auto found = store_->GetJob(req->job_id());
+  if (!found.ok()) return ReplyError(m.routing_id, found.status().ToString());
+  if (!*found) return ReplyError(m.routing_id, "no job " + req->job_id());
+  auto rows = store_->Tasks(req->job_id());
+  if (!rows.ok()) return ReplyError(m.routing_id, rows.status().ToString());
+  wire::JobEvent ev;
+  ev.set_job_id((*found)->id);
+  ev.set_state((*found)->state);
+  *ev.mutable_counts() = CountsToWire(CountRows(*rows));
+  Reply(m.routing_id, Command::kJobEvent, ev);
+}
+
+wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool with_tasks) {
+  auto live = jobs_.find(stored.id);
+  const Job* job = live == jobs_.end() ? nullptr : live->second.get();
+  const store::JobRecord& record = job ? job->record : stored;
+  wire::JobStatus js;
+  js.set_job_id(record.id);
+  js.set_name(record.name);
+  js.set_state(record.state);
+  js.set_priority(record.priority);
+  js.set_submitted_unix_ms(record.created_ms);
+  js.set_finished_unix_ms(record.finished_ms);
+  js.set_spec_file(record.spec_file);
+  if (job) {
+    *js.mutable_counts() = CountsToWire(job->plan->counts());
+    if (!with_tasks) return js;
+    const dag::Plan& plan = *job->plan;
+    // One reason per placement class, computed when first needed.
+    std::vector<std::optional<std::string>> reasons(plan.queues());
+    size_t bytes = js.ByteSizeLong();
+    for (uint32_t t = 0; t < job->rows.size() && bytes < kMaxStatusBytes; ++t) {
+      const store::TaskRecord& row = job->rows[t];
+      wire::TaskStatus* ts = js.add_tasks();
+      ts->set_name(row.name);
+      ts->set_state(std::string(dag::TaskStateName(plan.state(t))));
+      ts->set_attempts(job->attempt_base[t] + static_cast<uint32_t>(plan.attempts(t)));
+      ts->set_reason(row.reason);
+      ts->set_detail(row.detail);
+      ts->set_worker(row.worker);
+      ts->set_wall_us(static_cast<uint64_t>(std::max<int64_t>(0, row.wall_us)));
+      ts->set_backend(job->spec.tasks[t].backend);
+      if (plan.state(t) == dag::TaskState::kReady) {
+        auto& reason = reasons[plan.queue(t)];
+        if (!reason) reason = PendingReason(job->queues[plan.queue(t)]);
+        ts->set_pending_reason(*reason);
+      }
+      bytes += ts->ByteSizeLong() + 4;
+    }
+    return js;
+  }
+  auto rows = store_->Tasks(record.id);
+  if (!rows.ok()) {
+    spdlog::warn("coordinator: status of job {}: {}", record.id, rows.status().ToString());
+    return js;
+  }
+  *js.mutable_counts() = CountsToWire(CountRows(*rows));
+  if (!with_tasks) return js;
+  size_t bytes = js.ByteSizeLong();
+  for (const auto& row : *rows) {
+    if (bytes >= kMaxStatusBytes) break;
+    wire::TaskStatus* ts = js.add_tasks();
+    ts->set_name(row.name);
+    ts->set_state(row.state);
+    ts->set_attempts(row.attempts);
+    ts->set_reason(row.reason);
+    ts->set_detail(row.detail);
+    ts->set_worker(row.worker);
+    ts->set_wall_us(static_cast<uint64_t>(std::max<int64_t>(0, row.wall_us)));
+    ts->set_pending_reason(row.pending_reason);
+    bytes += ts->ByteSizeLong() + 4;
+  }
+  return js;
+}
+
+void Coordinator::Loop::HandleStatus(const Message& m) {
+  auto req = protocol::Parse<wire::StatusRequest>(m);
+  if (!req.ok()) return ReplyError(m.routing_id, req.status().message());
+  wire::StatusReply reply;
+  if (!req->job_id().empty()) {
+    auto found = req->job_id() == "latest" ? store_->LatestJob() : store_->GetJob(req->job_id());
+    if (!found.ok()) return ReplyError(m.routing_id, found.status().ToString());
+    if (!*found) {
+      return ReplyError(m.routing_id, req->job_id() == "latest" ? "no job has been submitted"
+                                                                : "no job " + req->job_id());
+    }
+    *reply.add_jobs() = StatusOf(**found, req->tasks());
+  } else {
+    const uint32_t limit = req->limit() ? req->limit() : kDefaultStatusLimit;
+    auto recent = store_->RecentJobs(limit);
+    if (!recent.ok()) return ReplyError(m.routing_id, recent.status().ToString());
+    size_t bytes = 0;
+    for (const auto& record : *recent) {
+      if (bytes >= kMaxStatusBytes) break;
+      wire::JobStatus* js = reply.add_jobs();
+      *js = StatusOf(record, req->tasks());
+      bytes += js->ByteSizeLong();
+    }
+  }
+  Reply(m.routing_id, Command::kStatusReply, reply);
+}
+
+void Coordinator::Loop::HandleLogs(const Message& m) {
+  auto req = protocol::Parse<wire::LogsRequest>(m);
+  if (!req.ok()) return ReplyError(m.routing_id, req.status().message());
+  Job* job = nullptr;
+  store::JobRecord record;
+  store::TaskRecord row;
+  std::string state;
+  uint32_t t = 0;
+  if (auto it = jobs_.find(req->job_id()); it != jobs_.end()) {
+    job = it->second.get();
+    const auto found = job->spec.Find(req->task());
+    if (!found) {
+      return ReplyError(m.routing_id, "job " + req->job_id() + " has no task '" +
+                                          req->task() + "'");
+    }
+    t = *found;
+    record = job->record;
+    row = job->rows[t];
+    state = std::string(dag::TaskStateName(job->plan->state(t)));
+  } else {
+    auto found = store_->GetJob(req->job_id());
+    if (!found.ok()) return ReplyError(m.routing_id, found.status().ToString());
+    if (!*found) return ReplyError(m.routing_id, "no job " + req->job_id());
+    record = **found;
+    auto rows = store_->Tasks(record.id);
+    if (!rows.ok()) return ReplyError(m.routing_id, rows.status().ToString());
+    auto r = std::find_if(rows->begin(), rows->end(),
+                          [&](const store::TaskRecord& x) { return x.name == req->task(); });
+    if (r == rows->end()) {
+      return ReplyError(m.routing_id, "job " + req->job_id() + " has no task '" +
+                                          req->task() + "'");
+    }
+    row = *r;
+    state = row.state;
+  }
+  if (req->attempt() > row.attempts) {
+    return ReplyError(m.routing_id, "task '" + row.name + "' has no attempt " +
+                                        std::to_string(req->attempt()) + " (it has made " +
+                                        std::to_string(row.attempts) + ")");
+  }
+  const uint32_t number = req->attempt() ? req->attempt() : row.attempts;
+  // Still to come: the latest attempt while it runs, or the next one of a
+  // task that has not ended.
+  bool done = true;
+  if (job) {
+    const bool running = job->current[t] != 0 && number == row.attempts;
+    const bool pending = !dag::IsTerminal(job->plan->state(t)) && req->attempt() == 0;
+    done = !running && !pending;
+  }
+  SendLogs(m.routing_id, record, row, number, done, state, nullptr);
+  if (req->follow() && !done) job->log_followers[t].insert(m.routing_id);
+}
+
+}  // namespace drover

@@ -1,0 +1,204 @@
+// Coordinator::Loop: the coordinator's state and its loop. Private to
+// core/coordinator (coordinator.h is the public face); its methods are
+// spread over files by concern:
+//   coordinator.cc  set-up, the loop turn, sending, message routing
+//   workers.cc      registration, heartbeats, draining, loss, WORKERS
+//   results.cc      RESULT, OUTPUT, attempt outcomes, events to clients
+//   placement.cc    scheduling, placement, pending reasons
+//   client_api.cc   SUBMIT, WATCH, STATUS, RETRY-JOB, CANCEL-JOB, LOGS
+//   recovery.cc     what a restarted coordinator does with the store
+// Everything runs on the loop thread, except Stop() and Poke() (an atomic
+// and an eventfd write).
+#ifndef DROVER_CORE_COORDINATOR_LOOP_H_
+#define DROVER_CORE_COORDINATOR_LOOP_H_
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+#include <zmq.hpp>
+
+#include "core/base/outcome.h"
+#include "core/coordinator/coordinator.h"
+#include "core/coordinator/job_state.h"
+#include "core/protocol/codec.h"
+#include "core/store/store.h"
+
+namespace drover {
+
+inline int64_t WallMillis(const Clock& clock) { return ToUnixMillis(clock.WallNow()); }
+
+class Coordinator::Loop {
+ public:
+  Loop(zmq::context_t& context, CoordinatorOptions options, const Clock& clock)
+      : context_(context), options_(std::move(options)), clock_(clock) {}
+
+  ~Loop() {
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+    if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+  }
+
+  Status Open();
+  Status Run();
+  void Stop() {
+    stop_.store(true, std::memory_order_release);
+    Poke();
+  }
+  void Poke() {
+    const uint64_t one = 1;
+    if (wake_fd_ >= 0) (void)!::write(wake_fd_, &one, sizeof one);
+  }
+  std::vector<std::string> endpoints() const { return bound_; }
+  const CoordinatorStats& stats() const { return stats_; }
+
+ private:
+  using Message = protocol::Message;
+  using Command = protocol::Command;
+  using Job = JobState;
+
+  struct WorkerConn {
+    std::string rid;      // ROUTER routing id of its connection
+    std::string name;
+    std::string session;
+    std::string hostname;
+    std::string version;
+    uint32_t pid = 0;
+    std::map<std::string, uint32_t> slots;
+    std::map<std::string, uint32_t> used;
+    std::map<std::string, std::string> labels;
+    std::unordered_set<uint64_t> attempts;
+    SteadyTime last_seen{};
+    bool draining = false;  // said DRAINING: gets no more DISPATCH
+  };
+
+  // A worker that left (drained, lost), shown by WORKERS for a while.
+  struct Departed {
+    wire::WorkerInfo info;
+    SteadyTime at{};
+  };
+
+  struct AttemptRef {
+    Job* job = nullptr;
+    uint32_t task = 0;
+    uint32_t number = 0;
+    std::string worker_rid;  // empty while an orphan (recovery.cc)
+    std::string backend;
+    uint32_t slots = 1;
+    std::string owner;       // the worker's name
+  };
+
+  // coordinator.cc
+  void Handle(Message m);
+  void Queue(Message m) { outbox_.push_back(std::move(m)); }
+  void Reply(const std::string& rid, Command c, const google::protobuf::Message& body,
+             std::vector<std::string> payloads = {});
+  void ReplyError(const std::string& rid, const std::string& text);
+  void Flush();
+  void SendHeartbeats();
+  void Check(const Status& s, const char* what) {
+    if (!s.ok()) {
+      spdlog::error("coordinator: {}: {}", what, s.ToString());
+      store_failed_ = true;
+    }
+  }
+  std::optional<SteadyTime> NextDeadline() const;
+
+  // workers.cc
+  void HandleHello(const Message& m);
+  void HandleDisconnect(WorkerConn& w, const Message& m);
+  void HandleDraining(WorkerConn& w, const Message& m);
+  void HandleWorkersRequest(const Message& m);
+  void ExpireWorkers(SteadyTime now);
+  // Fails every attempt of `w` as worker-lost, remembers it as departed
+  // in `state`, and erases it.
+  void RemoveWorker(WorkerConn& w, const std::string& why, const std::string& state);
+  wire::WorkerInfo Info(const WorkerConn& w, SteadyTime now) const;
+
+  // results.cc
+  void HandleResult(WorkerConn& w, const Message& m);
+  void HandleOutput(WorkerConn& w, const Message& m);
+  // Applies the outcome of the current attempt `id` (a result, a lost
+  // worker, a cancel that never reached a worker).
+  void Finish(uint64_t id, const AttemptOutcome& outcome, const std::string& worker,
+              const std::vector<std::string>* payloads);
+  void MaybeFinishJob(Job& job);
+  void SyncRows(Job& job);  // store rows of tasks the plan moved silently
+  void EmitTask(Job& job, uint32_t task, const AttemptOutcome* outcome);
+  void CancelRunning(Job& job, const std::vector<uint32_t>& tasks);
+  // Sends LOGS for attempt `number` of task `t` to `rid`, with the output
+  // kept in the log files (or `payloads` when given).
+  void SendLogs(const std::string& rid, const store::JobRecord& record,
+                const store::TaskRecord& row, uint32_t number, bool done,
+                const std::string& state, const std::vector<std::string>* payloads);
+
+  // placement.cc
+  void Schedule();
+  WorkerConn* PickWorker(const Placement& p);
+  void Dispatch(Job& job, uint32_t task, WorkerConn& w);
+  // Why a ready task of class `p` is not placed; cheap (O(workers)).
+  std::string PendingReason(const Placement& p) const;
+  void OrderJobs();
+
+  // client_api.cc
+  void HandleSubmit(const Message& m);
+  void HandleRetryJob(const Message& m);
+  void HandleCancelJob(const Message& m);
+  void HandleWatch(const Message& m);
+  void HandleStatus(const Message& m);
+  void HandleLogs(const Message& m);
+  // Stores a job built by InitJobState (inserting it, or replacing the
+  // rows of the job being resumed), answers SUBMITTED and makes it run.
+  void Admit(std::unique_ptr<Job> job, bool replace, const std::string& rid, bool watch,
+             uint32_t carried);
+  wire::JobStatus StatusOf(const store::JobRecord& record, bool with_tasks);
+
+  // recovery.cc
+  void Recover();    // keeps the jobs left running (options_.recover_jobs)
+  void Interrupt();  // marks them interrupted (!options_.recover_jobs)
+  // Fails the orphaned attempts no worker claimed within the grace.
+  void ExpireOrphans(SteadyTime now);
+
+  zmq::context_t& context_;
+  CoordinatorOptions options_;
+  const Clock& clock_;
+  CoordinatorStats stats_;
+  std::atomic<bool> stop_{false};
+  int wake_fd_ = -1;
+  int lock_fd_ = -1;  // flock on <state_dir>/coordinator.lock while open
+  std::optional<zmq::socket_t> router_;
+  std::vector<std::string> bound_;
+  std::unique_ptr<store::Store> store_;
+  bool store_failed_ = false;
+
+  std::unordered_map<std::string, WorkerConn> workers_;  // by routing id
+  std::deque<Departed> departed_;                          // oldest first
+  std::map<std::string, std::unique_ptr<Job>> jobs_;      // running jobs by id
+  std::vector<Job*> order_;  // running jobs by priority, then submission
+  std::unordered_map<uint64_t, AttemptRef> attempts_;     // current attempts
+  // Recovered attempts not yet claimed by a worker, by worker name; the
+  // grace ends at orphan_deadline_.
+  std::map<std::string, std::set<uint64_t>> orphans_;
+  SteadyTime orphan_deadline_{};
+  std::vector<Message> outbox_;
+  std::map<std::string, std::vector<uint64_t>> acks_;     // by worker rid
+  uint64_t next_attempt_id_ = 1;
+  std::string instance_;  // new at every Open(): Welcome.coordinator
+  SteadyTime next_heartbeat_{};
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+}  // namespace drover
+
+#endif  // DROVER_CORE_COORDINATOR_LOOP_H_

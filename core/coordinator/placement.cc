@@ -1,0 +1,153 @@
+// Coordinator::Loop, placement: which ready task goes to which worker.
+//
+// Jobs are taken by priority (higher first), then in submission order.
+// Within a job, each placement class (backend, `on:` labels, `slots:`) is
+// its own FIFO ready queue of the Plan: a class that no worker can take
+// now is passed over after one look, so it never holds up the others and a
+// turn costs O(jobs * classes + dispatches * workers), not O(ready tasks).
+// A task goes to the least loaded of the live, non-draining workers that
+// have its labels and enough free slots of its backend.
+#include <algorithm>
+
+#include "core/coordinator/dispatch_wire.h"
+#include "core/coordinator/loop.h"
+
+namespace drover {
+namespace {
+
+bool HasLabels(const std::map<std::string, std::string>& labels, const spec::EnvList& on) {
+  for (const auto& [k, v] : on) {
+    auto it = labels.find(k);
+    if (it == labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void Coordinator::Loop::OrderJobs() {
+  // Stable: jobs of one priority keep their submission order.
+  std::stable_sort(order_.begin(), order_.end(), [](const Job* a, const Job* b) {
+    return a->record.priority > b->record.priority;
+  });
+}
+
+Coordinator::Loop::WorkerConn* Coordinator::Loop::PickWorker(const Placement& p) {
+  WorkerConn* best = nullptr;
+  double best_load = 2.0;
+  for (auto& [rid, w] : workers_) {
+    if (w.draining) continue;
+    auto s = w.slots.find(p.backend);
+    if (s == w.slots.end() || s->second < p.slots) continue;
+    const uint32_t used = w.used[p.backend];
+    if (used + p.slots > s->second) continue;
+    if (!HasLabels(w.labels, p.on)) continue;
+    const double load = static_cast<double>(used) / s->second;
+    if (load < best_load) {
+      best_load = load;
+      best = &w;
+    }
+  }
+  return best;
+}
+
+void Coordinator::Loop::Schedule() {
+  if (workers_.empty()) return;
+  for (Job* job : order_) {
+    if (job->cancelling) continue;
+    dag::Plan& plan = *job->plan;
+    for (uint32_t q = 0; q < plan.queues(); ++q) {
+      while (auto t = plan.PeekReady(q)) {
+        WorkerConn* w = PickWorker(job->queues[q]);
+        if (!w) break;  // nothing fits this class now: the next class
+        Dispatch(*job, *t, *w);
+      }
+    }
+  }
+}
+
+std::string Coordinator::Loop::PendingReason(const Placement& p) const {
+  const std::string& b = p.backend;
+  std::vector<const WorkerConn*> offering;
+  size_t draining = 0;
+  for (const auto& [rid, w] : workers_) {
+    auto s = w.slots.find(b);
+    if (s == w.slots.end() || s->second == 0) continue;
+    if (w.draining) {
+      ++draining;
+      continue;
+    }
+    offering.push_back(&w);
+  }
+  if (offering.empty()) {
+    std::string why = "no live worker offers backend " + b;
+    if (draining) why += " (" + std::to_string(draining) + " draining)";
+    return why;
+  }
+  std::vector<const WorkerConn*> matching;
+  for (const WorkerConn* w : offering) {
+    if (HasLabels(w->labels, p.on)) matching.push_back(w);
+  }
+  if (matching.empty()) {
+    // Name the first label nobody has; if each exists somewhere, the
+    // combination is what is missing.
+    for (const auto& [k, v] : p.on) {
+      const bool somewhere = std::any_of(offering.begin(), offering.end(), [&](auto* w) {
+        auto it = w->labels.find(k);
+        return it != w->labels.end() && it->second == v;
+      });
+      if (!somewhere) return "no worker with label " + k + "=" + v + " offers backend " + b;
+    }
+    std::string all;
+    for (const auto& [k, v] : p.on) all += (all.empty() ? "" : ",") + k + "=" + v;
+    return "no worker with all of the labels " + all + " offers backend " + b;
+  }
+  uint32_t largest = 0;
+  for (const WorkerConn* w : matching) largest = std::max(largest, w->slots.at(b));
+  if (largest < p.slots) {
+    return "needs " + std::to_string(p.slots) + " " + b + " slots, largest worker has " +
+           std::to_string(largest);
+  }
+  return p.slots == 1 ? "waiting for a free " + b + " slot"
+                      : "waiting for " + std::to_string(p.slots) + " free " + b +
+                            " slots on one worker";
+}
+
+void Coordinator::Loop::Dispatch(Job& job, uint32_t t, WorkerConn& w) {
+  const spec::TaskSpec& ts = job.spec.tasks[t];
+  const Placement& p = job.queues[job.plan->queue(t)];
+  job.plan->Start(t);
+  const uint64_t id = next_attempt_id_++;
+  const uint32_t number = job.attempt_base[t] + static_cast<uint32_t>(job.plan->attempts(t));
+  const int64_t now_ms = WallMillis(clock_);
+
+  store::AttemptRecord rec;
+  rec.id = id;
+  rec.job_id = job.record.id;
+  rec.task = ts.name;
+  rec.number = number;
+  rec.worker = w.name;
+  rec.started_ms = now_ms;
+  Check(store_->InsertAttempt(rec), "insert attempt");
+
+  store::TaskRecord& row = job.rows[t];
+  row.state = "running";
+  row.attempts = number;
+  row.worker = w.name;
+  if (row.started_ms == 0) row.started_ms = now_ms;
+  Check(store_->UpdateTask(row), "update task");
+
+  attempts_[id] = AttemptRef{&job, t, number, w.rid, ts.backend, p.slots, w.name};
+  w.attempts.insert(id);
+  w.used[ts.backend] += p.slots;
+  job.current[t] = id;
+  stats_.dispatched.fetch_add(1, std::memory_order_relaxed);
+
+  wire::Dispatch body = DispatchToWire(job.spec, job.record.id, ts, id, number);
+  body.set_slots(p.slots);
+  Message m = protocol::Make(Command::kDispatch, body);
+  m.routing_id = w.rid;
+  Queue(std::move(m));
+}
+
+}  // namespace drover

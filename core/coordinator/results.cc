@@ -1,0 +1,274 @@
+// Coordinator::Loop, results: RESULT (recorded once, ACKed after commit),
+// OUTPUT forwarding, the outcome of an attempt applied to its task and
+// job, and the events watching clients get.
+#include <fstream>
+#include <iterator>
+
+#include "core/coordinator/dispatch_wire.h"
+#include "core/coordinator/loop.h"
+#include "core/protocol/convert.h"
+
+namespace drover {
+namespace {
+
+std::string ReadLog(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::string();
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+void Coordinator::Loop::HandleResult(WorkerConn& w, const Message& m) {
+  auto result = protocol::Parse<wire::Result>(m);
+  if (!result.ok()) {
+    stats_.malformed.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("coordinator: worker {}: {}", w.name, result.status().message());
+    return;
+  }
+  if (m.payloads.size() != 2) {
+    stats_.malformed.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("coordinator: worker {}: RESULT with {} payload frames (2 expected), "
+                 "dropped", w.name, m.payloads.size());
+    return;
+  }
+  const uint64_t id = result->attempt_id();
+  acks_[w.rid].push_back(id);  // committed below, or stale: ACK either way
+  const AttemptOutcome outcome = protocol::OutcomeFromWire(*result);
+  auto current = attempts_.find(id);
+  if (current == attempts_.end()) {
+    // Not current: re-queued meanwhile, or from before a restart. Record it
+    // if the store still waits for it, never apply it to the task.
+    stats_.stale_results.fetch_add(1, std::memory_order_relaxed);
+    auto recorded = store_->FinishAttempt(id, w.name, outcome, WallMillis(clock_));
+    spdlog::info("coordinator: ignored the result of attempt {} from {}: it is no "
+                 "longer current{}",
+                 id, w.name, recorded.ok() && *recorded ? " (recorded in history)" : "");
+    return;
+  }
+  if (current->second.worker_rid != w.rid) {
+    // Only the worker holding an attempt may finish it; anything else would
+    // free a slot that is still busy.
+    stats_.stale_results.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("coordinator: worker {} sent a result for attempt {}, which it does "
+                 "not hold; ignored", w.name, id);
+    return;
+  }
+  std::vector<std::string> payloads = m.payloads;
+  Finish(id, outcome, w.name, &payloads);
+}
+
+void Coordinator::Loop::HandleOutput(WorkerConn& w, const Message& m) {
+  auto out = protocol::Parse<wire::Output>(m);
+  if (!out.ok() || m.payloads.size() != 1) {
+    stats_.malformed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  stats_.outputs.fetch_add(1, std::memory_order_relaxed);
+  auto a = attempts_.find(out->attempt_id());
+  // Output of an attempt that is not current, or not this worker's, is
+  // dropped like its RESULT would be.
+  if (a == attempts_.end() || a->second.worker_rid != w.rid) return;
+  Job& job = *a->second.job;
+  std::set<std::string> to = job.output_watchers;
+  if (auto f = job.log_followers.find(a->second.task); f != job.log_followers.end()) {
+    to.insert(f->second.begin(), f->second.end());
+  }
+  if (to.empty()) return;
+  wire::Output fwd = *out;
+  fwd.set_job_id(job.record.id);
+  fwd.set_task(job.rows[a->second.task].name);
+  for (const auto& rid : to) Reply(rid, Command::kOutput, fwd, {m.payloads[0]});
+}
+
+void Coordinator::Loop::Finish(uint64_t id, const AttemptOutcome& reported,
+                               const std::string& worker,
+                               const std::vector<std::string>* payloads) {
+  auto it = attempts_.find(id);
+  if (it == attempts_.end()) return;
+  const AttemptRef ref = it->second;
+  attempts_.erase(it);
+  if (auto w = workers_.find(ref.worker_rid); w != workers_.end()) {
+    w->second.attempts.erase(id);
+    auto& used = w->second.used[ref.backend];
+    used = used > ref.slots ? used - ref.slots : 0;
+  }
+  if (auto o = orphans_.find(ref.owner); o != orphans_.end()) {
+    o->second.erase(id);
+    if (o->second.empty()) orphans_.erase(o);
+  }
+  Job& job = *ref.job;
+  const uint32_t t = ref.task;
+  job.current[t] = 0;
+  stats_.results.fetch_add(1, std::memory_order_relaxed);
+
+  // A task whose cancel was asked for ends cancelled, whatever killing it
+  // looked like to the worker (a signal, an exit code); a success stands.
+  AttemptOutcome outcome = reported;
+  if (job.cancel_requested.erase(t) && !outcome.ok() &&
+      outcome.reason != FailureReason::kCancelled) {
+    outcome.message = "cancelled (" + outcome.Describe() + ")";
+    outcome.reason = FailureReason::kCancelled;
+  }
+
+  auto recorded = store_->FinishAttempt(id, worker, outcome, WallMillis(clock_));
+  Check(recorded.status(), "record result");
+
+  // Captured output: the RESULT's two payload frames, stdout then stderr.
+  if (payloads) {
+    for (size_t s = 0; s < 2 && s < payloads->size(); ++s) {
+      const std::string& data = (*payloads)[s];
+      if (data.empty()) continue;
+      const auto path = store_->LogPath(job.record.id, job.rows[t].name, ref.number, s == 1);
+      std::error_code ec;
+      std::filesystem::create_directories(path.parent_path(), ec);
+      std::ofstream out(path, std::ios::binary | std::ios::trunc);
+      out.write(data.data(), static_cast<std::streamsize>(data.size()));
+      if (!out) spdlog::error("coordinator: cannot write {}", path.string());
+    }
+  }
+
+  dag::Plan& plan = *job.plan;
+  const uint32_t silent_before = plan.counts().blocked + plan.counts().skipped;
+  bool failed_for_good = false;
+  if (outcome.ok()) {
+    plan.OnSucceeded(t);
+  } else if (outcome.reason == FailureReason::kCancelled || job.cancelling) {
+    plan.OnCancelled(t);
+    failed_for_good = true;
+  } else {
+    const auto retry_at = plan.OnFailed(t, clock_.Now(), IsRetryable(outcome.reason));
+    failed_for_good = !retry_at.has_value();
+  }
+
+  store::TaskRecord& row = job.rows[t];
+  row.state = std::string(dag::TaskStateName(plan.state(t)));
+  row.reason = std::string(ReasonName(outcome.reason));
+  row.exit_code = outcome.exit_code;
+  row.signal = outcome.signal;
+  row.detail = outcome.Describe();
+  row.wall_us = std::chrono::duration_cast<std::chrono::microseconds>(outcome.wall).count();
+  row.result_json = outcome.result_json;
+  row.worker = worker;
+  row.finished_ms = WallMillis(clock_);
+  Check(store_->UpdateTask(row), "update task");
+  EmitTask(job, t, &outcome);
+
+  // `drover logs -f` of this task: the attempt is over.
+  if (auto f = job.log_followers.find(t); f != job.log_followers.end()) {
+    const std::set<std::string> followers = std::move(f->second);
+    job.log_followers.erase(f);
+    const std::vector<std::string> none{std::string(), std::string()};
+    for (const auto& rid : followers) {
+      SendLogs(rid, job.record, row, ref.number, /*done=*/true, row.state,
+               payloads ? payloads : &none);
+    }
+  }
+
+  if (failed_for_good) {
+    if (job.spec.fail_fast && !job.cancelling) {
+      CancelRunning(job, plan.CancelPending());
+    }
+    // Dependents were blocked (and, with fail_fast, the rest skipped): their
+    // rows follow. A failure that moved nothing (the common case in a big
+    // matrix) skips the O(tasks) scan.
+    if (plan.counts().blocked + plan.counts().skipped != silent_before) SyncRows(job);
+  }
+  MaybeFinishJob(job);
+}
+
+void Coordinator::Loop::SendLogs(const std::string& rid, const store::JobRecord& record,
+                                 const store::TaskRecord& row, uint32_t number, bool done,
+                                 const std::string& state,
+                                 const std::vector<std::string>* payloads) {
+  wire::Logs logs;
+  logs.set_job_id(record.id);
+  logs.set_task(row.name);
+  logs.set_attempt(number);
+  logs.set_done(done);
+  logs.set_state(state);
+  std::vector<std::string> frames;
+  if (payloads && payloads->size() == 2) {
+    frames = *payloads;
+  } else if (number > 0) {
+    frames.push_back(ReadLog(store_->LogPath(record.id, row.name, number, false)));
+    frames.push_back(ReadLog(store_->LogPath(record.id, row.name, number, true)));
+  } else {
+    frames = {std::string(), std::string()};
+  }
+  Reply(rid, Command::kLogs, logs, std::move(frames));
+}
+
+void Coordinator::Loop::CancelRunning(Job& job, const std::vector<uint32_t>& tasks) {
+  std::map<std::string, wire::Cancel> by_worker;
+  for (uint32_t t : tasks) {
+    const uint64_t id = job.current[t];
+    if (!id) continue;
+    auto a = attempts_.find(id);
+    if (a == attempts_.end()) continue;
+    // An orphan has no connection yet: it gets its CANCEL when a worker
+    // claims it (HandleHello).
+    if (a->second.worker_rid.empty()) continue;
+    by_worker[a->second.worker_rid].add_attempt_ids(id);
+  }
+  for (auto& [rid, cancel] : by_worker) Reply(rid, Command::kCancel, cancel);
+}
+
+void Coordinator::Loop::SyncRows(Job& job) {
+  for (uint32_t t = 0; t < job.rows.size(); ++t) {
+    const dag::TaskState s = job.plan->state(t);
+    if (s != dag::TaskState::kBlocked && s != dag::TaskState::kSkipped &&
+        s != dag::TaskState::kCancelled) {
+      continue;
+    }
+    const std::string_view name = dag::TaskStateName(s);
+    if (job.rows[t].state == name) continue;
+    job.rows[t].state = std::string(name);
+    Check(store_->UpdateTask(job.rows[t]), "update task");
+    EmitTask(job, t, nullptr);
+  }
+}
+
+void Coordinator::Loop::EmitTask(Job& job, uint32_t t, const AttemptOutcome* outcome) {
+  if (job.watchers.empty()) return;
+  wire::TaskEvent ev;
+  ev.set_job_id(job.record.id);
+  ev.set_task(job.rows[t].name);
+  ev.set_state(std::string(dag::TaskStateName(job.plan->state(t))));
+  ev.set_attempt(job.attempt_base[t] + static_cast<uint32_t>(job.plan->attempts(t)));
+  if (outcome) {
+    ev.set_reason(std::string(ReasonName(outcome->reason)));
+    ev.set_detail(outcome->Describe());
+    ev.set_wall_us(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(outcome->wall).count()));
+    ev.set_worker(job.rows[t].worker);
+  }
+  *ev.mutable_counts() = CountsToWire(job.plan->counts());
+  for (const auto& rid : job.watchers) Reply(rid, Command::kTaskEvent, ev);
+}
+
+void Coordinator::Loop::MaybeFinishJob(Job& job) {
+  if (!job.plan->Finished() || job.record.state != "running") return;
+  job.record.state = job.cancelling          ? "cancelled"
+                     : job.plan->Succeeded() ? "succeeded"
+                                             : "failed";
+  job.record.finished_ms = WallMillis(clock_);
+  Check(store_->SetJobState(job.record.id, job.record.state, job.record.finished_ms),
+        "finish job");
+  spdlog::info("coordinator: job {} {}", job.record.id, job.record.state);
+  wire::JobEvent ev;
+  ev.set_job_id(job.record.id);
+  ev.set_state(job.record.state);
+  *ev.mutable_counts() = CountsToWire(job.plan->counts());
+  for (const auto& rid : job.watchers) Reply(rid, Command::kJobEvent, ev);
+  // Followers of tasks that will never run again.
+  for (auto& [t, rids] : job.log_followers) {
+    for (const auto& rid : rids) {
+      SendLogs(rid, job.record, job.rows[t], job.rows[t].attempts, /*done=*/true,
+               job.rows[t].state, nullptr);
+    }
+  }
+  job.log_followers.clear();
+}
+
+}  // namespace drover

@@ -1,0 +1,227 @@
+// Coordinator::Loop, workers: registration (HELLO/WELCOME, adopting the
+// attempts of a reconnect or of a coordinator restart), draining, leaving,
+// liveness, and the WORKERS listing.
+#include <algorithm>
+
+#include "core/coordinator/loop.h"
+#include "core/protocol/codec.h"
+
+namespace drover {
+namespace {
+
+// How long WORKERS keeps showing a worker that drained or was lost, and
+// how many such entries it keeps at most.
+constexpr Duration kDepartedKeep = std::chrono::minutes(5);
+constexpr size_t kMaxDeparted = 256;
+
+uint32_t Millis(Duration d) {
+  return static_cast<uint32_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+}
+
+}  // namespace
+
+void Coordinator::Loop::HandleHello(const Message& m) {
+  auto hello = protocol::Parse<wire::Hello>(m);
+  if (!hello.ok()) {
+    stats_.malformed.fetch_add(1, std::memory_order_relaxed);
+    return ReplyError(m.routing_id, hello.status().message());
+  }
+  // The same worker process (same session) on a new connection adopts its
+  // attempts.
+  std::unordered_set<uint64_t> adopted;
+  bool draining = false;
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    if (it->second.name != hello->name() || it->first == m.routing_id) {
+      ++it;
+      continue;
+    }
+    if (it->second.session != hello->session()) {
+      // Another live process has this name. Names identify workers in the
+      // store and in `drover workers`, so the newcomer waits (it retries
+      // HELLO) until the old registration is gone or expires.
+      return ReplyError(m.routing_id, "worker name \"" + hello->name() +
+                                          "\" is in use by a live worker");
+    }
+    adopted = std::move(it->second.attempts);
+    draining = it->second.draining;
+    it->second.attempts.clear();
+    it = workers_.erase(it);
+  }
+  WorkerConn& w = workers_[m.routing_id];
+  const bool known = !w.name.empty();
+  if (known && w.session == hello->session()) draining = draining || w.draining;
+  w.rid = m.routing_id;
+  w.name = hello->name();
+  w.session = hello->session();
+  w.hostname = hello->hostname();
+  w.version = hello->version();
+  w.pid = hello->pid();
+  w.draining = draining;
+  w.slots.clear();
+  for (const auto& [backend, n] : hello->slots()) w.slots[backend] = n;
+  w.labels.clear();
+  for (const auto& [k, v] : hello->labels()) w.labels[k] = v;
+  w.last_seen = clock_.Now();
+  for (uint64_t id : adopted) w.attempts.insert(id);
+  departed_.erase(std::remove_if(departed_.begin(), departed_.end(),
+                                 [&](const Departed& d) { return d.info.name() == w.name; }),
+                  departed_.end());
+
+  const std::unordered_set<uint64_t> running(hello->running().begin(),
+                                             hello->running().end());
+  // After a coordinator restart: the attempts the store says this worker
+  // ran are claimed if it still holds them, lost otherwise.
+  wire::Cancel cancel;
+  if (auto o = orphans_.find(w.name); o != orphans_.end()) {
+    std::vector<uint64_t> lost;
+    for (uint64_t id : o->second) {
+      auto a = attempts_.find(id);
+      if (a == attempts_.end()) continue;
+      if (running.count(id)) {
+        a->second.worker_rid = w.rid;
+        w.attempts.insert(id);
+        stats_.claimed_attempts.fetch_add(1, std::memory_order_relaxed);
+        const Job& job = *a->second.job;
+        if (job.cancelling || job.cancel_requested.count(a->second.task)) {
+          cancel.add_attempt_ids(id);  // asked for while it was unclaimed
+        }
+      } else {
+        lost.push_back(id);
+      }
+    }
+    const size_t total = o->second.size();
+    orphans_.erase(o);
+    AttemptOutcome outcome;
+    outcome.reason = FailureReason::kWorkerLost;
+    outcome.message = "worker " + w.name +
+                      " registered again without the attempt (coordinator restart)";
+    for (uint64_t id : lost) Finish(id, outcome, w.name, nullptr);
+    spdlog::info("coordinator: worker {} claimed {} of its {} recovered attempts", w.name,
+                 total - lost.size(), total);
+  }
+
+  wire::Welcome welcome;
+  welcome.set_heartbeat_ms(Millis(options_.heartbeat_interval));
+  welcome.set_liveness(static_cast<uint32_t>(options_.liveness));
+  welcome.set_coordinator(instance_);
+  w.used.clear();
+  for (uint64_t id : w.attempts) {
+    auto a = attempts_.find(id);
+    if (a != attempts_.end()) {
+      a->second.worker_rid = w.rid;
+      w.used[a->second.backend] += a->second.slots;
+    }
+  }
+  for (uint64_t id : hello->running()) {
+    if (!w.attempts.count(id)) welcome.add_unknown(id);
+  }
+  Reply(m.routing_id, Command::kWelcome, welcome);
+  if (cancel.attempt_ids_size() > 0) Reply(m.routing_id, Command::kCancel, cancel);
+  if (!known) {
+    spdlog::info("coordinator: worker {} ({}) registered", w.name, w.hostname);
+  }
+}
+
+void Coordinator::Loop::HandleDraining(WorkerConn& w, const Message& m) {
+  auto d = protocol::Parse<wire::Draining>(m);
+  if (!d.ok()) {
+    stats_.malformed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (!w.draining) {
+    spdlog::info("coordinator: worker {} is draining ({} attempts running, deadline {} ms)",
+                 w.name, w.attempts.size(), d->deadline_ms());
+  }
+  w.draining = true;
+}
+
+void Coordinator::Loop::HandleDisconnect(WorkerConn& w, const Message& m) {
+  auto d = protocol::Parse<wire::Disconnect>(m);
+  const bool drained = d.ok() && d->drained();
+  spdlog::info("coordinator: worker {} disconnected{}: {}", w.name,
+               drained ? " (drained)" : "", d.ok() ? d->reason() : std::string("?"));
+  RemoveWorker(w, "worker " + w.name + " disconnected", drained ? "drained" : "lost");
+}
+
+void Coordinator::Loop::ExpireWorkers(SteadyTime now) {
+  const auto limit = options_.heartbeat_interval * options_.liveness;
+  std::vector<WorkerConn*> dead;
+  for (auto& [rid, w] : workers_) {
+    if (now - w.last_seen > limit) dead.push_back(&w);
+  }
+  for (WorkerConn* w : dead) {
+    stats_.workers_lost.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("coordinator: worker {} missed {} heartbeats; its attempts are lost",
+                 w->name, options_.liveness);
+    RemoveWorker(*w, "worker " + w->name + " stopped heartbeating", "lost");
+  }
+  while (!departed_.empty() &&
+         (now - departed_.front().at > kDepartedKeep || departed_.size() > kMaxDeparted)) {
+    departed_.pop_front();
+  }
+}
+
+void Coordinator::Loop::RemoveWorker(WorkerConn& w, const std::string& why,
+                                     const std::string& state) {
+  const SteadyTime now = clock_.Now();
+  Departed d;
+  d.info = Info(w, now);
+  d.info.set_state(state);
+  d.info.set_running(0);
+  for (auto& [backend, slots] : *d.info.mutable_slots()) slots.set_used(0);
+  d.at = now;
+  departed_.push_back(std::move(d));
+
+  AttemptOutcome lost;
+  lost.reason = FailureReason::kWorkerLost;
+  lost.message = why;
+  const std::vector<uint64_t> ids(w.attempts.begin(), w.attempts.end());
+  const std::string name = w.name;
+  const std::string rid = w.rid;
+  for (uint64_t id : ids) Finish(id, lost, name, nullptr);
+  workers_.erase(rid);
+}
+
+wire::WorkerInfo Coordinator::Loop::Info(const WorkerConn& w, SteadyTime now) const {
+  wire::WorkerInfo info;
+  info.set_name(w.name);
+  info.set_hostname(w.hostname);
+  info.set_pid(w.pid);
+  info.set_version(w.version);
+  for (const auto& [k, v] : w.labels) (*info.mutable_labels())[k] = v;
+  for (const auto& [backend, total] : w.slots) {
+    wire::BackendSlots& s = (*info.mutable_slots())[backend];
+    s.set_total(total);
+    auto used = w.used.find(backend);
+    s.set_used(used == w.used.end() ? 0 : used->second);
+  }
+  const auto ago = now - w.last_seen;
+  info.set_last_heartbeat_ms_ago(static_cast<uint64_t>(std::max<int64_t>(
+      0, std::chrono::duration_cast<std::chrono::milliseconds>(ago).count())));
+  info.set_state(w.draining ? "draining" : "ready");
+  info.set_running(static_cast<uint32_t>(w.attempts.size()));
+  return info;
+}
+
+void Coordinator::Loop::HandleWorkersRequest(const Message& m) {
+  const SteadyTime now = clock_.Now();
+  wire::WorkersReply reply;
+  std::vector<const WorkerConn*> live;
+  for (const auto& [rid, w] : workers_) live.push_back(&w);
+  std::sort(live.begin(), live.end(),
+            [](const WorkerConn* a, const WorkerConn* b) { return a->name < b->name; });
+  for (const WorkerConn* w : live) *reply.add_workers() = Info(*w, now);
+  // Departed ones after the live ones, most recent first; their last
+  // heartbeat age keeps growing.
+  for (auto it = departed_.rbegin(); it != departed_.rend(); ++it) {
+    wire::WorkerInfo info = it->info;
+    const auto since = std::chrono::duration_cast<std::chrono::milliseconds>(now - it->at);
+    info.set_last_heartbeat_ms_ago(info.last_heartbeat_ms_ago() +
+                                   static_cast<uint64_t>(std::max<int64_t>(0, since.count())));
+    *reply.add_workers() = std::move(info);
+  }
+  Reply(m.routing_id, Command::kWorkersReply, reply);
+}
+
+}  // namespace drover

@@ -1,0 +1,410 @@
+// Protocol tests of the coordinator's client API: WATCH, STATUS, WORKERS,
+// RETRY-JOB, CANCEL-JOB of one task, LOGS-REQUEST (with follow), OUTPUT
+// forwarding and worker drains. The fixture is coordinator_fixture.h.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/integration/coordinator_fixture.h"
+
+namespace drover {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAre;
+using testing::Body;
+using testing::Command;
+using testing::CoordinatorTest;
+using testing::Exit;
+using testing::FakeClient;
+using testing::FakeWorker;
+using testing::IndependentTasks;
+using testing::Message;
+using testing::Ok;
+
+const wire::TaskStatus* FindTask(const wire::JobStatus& job, const std::string& name) {
+  for (const auto& t : job.tasks()) {
+    if (t.name() == name) return &t;
+  }
+  ADD_FAILURE() << "no task " << name << " in the status of " << job.job_id();
+  return nullptr;
+}
+
+// Given a running job, should send a client that WATCHes it every later
+// TASK-EVENT and the JOB-EVENT; and answer a WATCH of a finished job with
+// its JOB-EVENT at once, and of an unknown job with an ERROR.
+TEST_F(CoordinatorTest, WatchFollowsRunningJobAndAnswersFinishedOne) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& worker = AddWorker("w1", 1);
+  FakeClient& submitter = AddClient();
+  wire::Submit submit;
+  submit.set_spec_file("job.yaml");
+  submit.set_spec_text(IndependentTasks("watched", 1));
+  submit.set_watch(false);
+  auto submitted = submitter.Ask<wire::Submitted>(Command::kSubmit, submit,
+                                                  Command::kSubmitted);
+  ASSERT_TRUE(submitted);
+  const std::string job = submitted->job_id();
+  auto d = worker.ExpectDispatch();
+  ASSERT_TRUE(d);
+
+  FakeClient& watcher = AddClient();
+  watcher.Watch(job);
+  Sync();  // the WATCH is handled before the result
+  worker.SendResult(d->attempt_id(), Ok());
+  ASSERT_TRUE(worker.ExpectAck());
+  auto ev = watcher.WaitTaskEvent("t1", "succeeded");
+  ASSERT_TRUE(ev);
+  auto done = watcher.WaitJobEvent();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->state(), "succeeded");
+  Sync();
+  ExpectNothingQueued(submitter, "a client that submitted without watch");
+
+  FakeClient& late = AddClient();
+  late.Watch(job);
+  auto at_once = late.Expect(Command::kJobEvent);
+  ASSERT_TRUE(at_once);
+  const auto body = Body<wire::JobEvent>(*at_once);
+  EXPECT_EQ(body.job_id(), job);
+  EXPECT_EQ(body.state(), "succeeded");
+  EXPECT_EQ(body.counts().total(), 1u);
+  EXPECT_EQ(body.counts().succeeded(), 1u);
+
+  wire::Watch unknown;
+  unknown.set_job_id("no-such-job");
+  EXPECT_THAT(late.AskError(Command::kWatch, unknown), HasSubstr("no job no-such-job"));
+}
+
+// Given one client watching with output and one without, should forward a
+// worker's OUTPUT chunk (with job id and task name) to the first only, and
+// drop OUTPUT for an attempt the worker does not hold.
+TEST_F(CoordinatorTest, OutputIsForwardedToClientsThatAskedForIt) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& worker = AddWorker("w1", 1);
+  FakeClient& plain = AddClient();
+  auto submitted = plain.Submit(IndependentTasks("output", 1));
+  ASSERT_TRUE(submitted);
+  auto d = worker.ExpectDispatch();
+  ASSERT_TRUE(d);
+  FakeClient& tail = AddClient();
+  tail.Watch(submitted->job_id(), /*output=*/true);
+  Sync();
+
+  worker.SendOutput(d->attempt_id(), 1, 0, "hello\n");
+  worker.SendOutput(d->attempt_id() + 100, 1, 0, "forged\n");
+  auto out = tail.Expect(Command::kOutput);
+  ASSERT_TRUE(out);
+  const auto body = Body<wire::Output>(*out);
+  EXPECT_EQ(body.attempt_id(), d->attempt_id());
+  EXPECT_EQ(body.job_id(), submitted->job_id());
+  EXPECT_EQ(body.task(), "t1");
+  EXPECT_EQ(body.stream(), 1u);
+  ASSERT_EQ(out->payloads.size(), 1u);
+  EXPECT_EQ(out->payloads[0], "hello\n");
+  Sync();
+  ExpectNothingQueued(tail, "the output watcher after the forged chunk");
+  ExpectNothingQueued(plain, "a watcher that did not ask for output");
+  EXPECT_EQ(Stat(&CoordinatorStats::outputs), 2u);
+}
+
+// Given a running job with a running, a ready and a waiting task, should
+// answer STATUS with live states, backends and the ready task's pending
+// reason; list recent jobs newest first; and answer an unknown job with an
+// ERROR.
+TEST_F(CoordinatorTest, StatusReportsLiveTasksAndStoredJobs) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& worker = AddWorker("w1", 1);
+  FakeClient& client = AddClient();
+  auto first = client.Submit(IndependentTasks("first", 1));
+  ASSERT_TRUE(first);
+  auto d = worker.ExpectDispatch();
+  ASSERT_TRUE(d);
+  worker.SendResult(d->attempt_id(), Exit(2), "", "bad\n");
+  ASSERT_TRUE(worker.ExpectAck());
+  ASSERT_TRUE(client.WaitJobEvent());
+
+  clock_.Advance(std::chrono::seconds(2));  // a later creation time
+  auto second = client.Submit(
+      "version: 1\nname: second\ntasks:\n"
+      "  a: {run: echo a}\n  b: {run: echo b}\n  c: {run: echo c, needs: a}\n");
+  ASSERT_TRUE(second);
+  auto running = worker.ExpectDispatch();
+  ASSERT_TRUE(running);
+  ASSERT_EQ(running->task(), "a");
+
+  FakeClient& asker = AddClient();
+  auto status = asker.Status(second->job_id());
+  ASSERT_TRUE(status);
+  ASSERT_EQ(status->jobs_size(), 1);
+  const wire::JobStatus& job = status->jobs(0);
+  EXPECT_EQ(job.name(), "second");
+  EXPECT_EQ(job.state(), "running");
+  EXPECT_EQ(job.counts().total(), 3u);
+  EXPECT_EQ(job.counts().running(), 1u);
+  EXPECT_EQ(job.counts().pending(), 2u);
+  ASSERT_EQ(job.tasks_size(), 3);
+  const auto* a = FindTask(job, "a");
+  const auto* b = FindTask(job, "b");
+  const auto* c = FindTask(job, "c");
+  ASSERT_TRUE(a && b && c);
+  EXPECT_EQ(a->state(), "running");
+  EXPECT_EQ(a->worker(), "w1");
+  EXPECT_EQ(a->attempts(), 1u);
+  EXPECT_EQ(a->backend(), "spawn");
+  EXPECT_EQ(b->state(), "ready");
+  EXPECT_EQ(b->pending_reason(), "waiting for a free spawn slot");
+  EXPECT_EQ(c->state(), "waiting");
+  EXPECT_EQ(c->pending_reason(), "");
+
+  auto listing = asker.Status("", /*tasks=*/false);
+  ASSERT_TRUE(listing);
+  ASSERT_EQ(listing->jobs_size(), 2);
+  EXPECT_EQ(listing->jobs(0).job_id(), second->job_id());
+  EXPECT_EQ(listing->jobs(1).job_id(), first->job_id());
+  EXPECT_EQ(listing->jobs(1).state(), "failed");
+  EXPECT_EQ(listing->jobs(1).counts().failed(), 1u);
+  EXPECT_EQ(listing->jobs(1).tasks_size(), 0);
+
+  auto latest = asker.Status("latest");
+  ASSERT_TRUE(latest);
+  ASSERT_EQ(latest->jobs_size(), 1);
+  EXPECT_EQ(latest->jobs(0).job_id(), second->job_id());
+
+  auto stored = asker.Status(first->job_id());
+  ASSERT_TRUE(stored);
+  const auto* t1 = FindTask(stored->jobs(0), "t1");
+  ASSERT_TRUE(t1);
+  EXPECT_EQ(t1->state(), "failed");
+  EXPECT_EQ(t1->reason(), "exit");
+  EXPECT_EQ(t1->detail(), "exit 2");
+
+  wire::StatusRequest unknown;
+  unknown.set_job_id("nope");
+  EXPECT_THAT(asker.AskError(Command::kStatusRequest, unknown), HasSubstr("no job nope"));
+}
+
+// Given a worker that says DRAINING, should dispatch nothing more to it,
+// show it draining in WORKERS, and after DISCONNECT drained=true show it
+// drained (not lost) while a silent worker shows lost.
+TEST_F(CoordinatorTest, DrainingWorkerGetsNoWorkAndEndsDrainedNotLost) {
+  options_.liveness = 5;
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& draining = AddWorker("w1", 2);
+  FakeClient& client = AddClient();
+  auto submitted = client.Submit(IndependentTasks("drain", 3));
+  ASSERT_TRUE(submitted);
+  auto d1 = draining.ExpectDispatch();
+  auto d2 = draining.ExpectDispatch();
+  ASSERT_TRUE(d1 && d2);
+  draining.SendDraining();
+  Sync();
+  draining.SendResult(d1->attempt_id(), Ok());
+  ASSERT_TRUE(draining.ExpectAck());
+  Sync();
+  ExpectNothingQueued(draining, "a draining worker with a free slot");
+
+  FakeClient& admin = AddClient();
+  auto workers = admin.Workers();
+  ASSERT_TRUE(workers);
+  ASSERT_EQ(workers->workers_size(), 1);
+  EXPECT_EQ(workers->workers(0).name(), "w1");
+  EXPECT_EQ(workers->workers(0).state(), "draining");
+  EXPECT_EQ(workers->workers(0).running(), 1u);
+  EXPECT_EQ(workers->workers(0).slots().at("spawn").total(), 2u);
+  EXPECT_EQ(workers->workers(0).slots().at("spawn").used(), 1u);
+  EXPECT_EQ(workers->workers(0).version(), "test");
+
+  // The third task waits for a worker that takes work.
+  auto status = admin.Status(submitted->job_id());
+  ASSERT_TRUE(status);
+  for (const auto& t : status->jobs(0).tasks()) {
+    if (t.state() == "ready") {
+      EXPECT_EQ(t.pending_reason(), "no live worker offers backend spawn (1 draining)");
+    }
+  }
+
+  FakeWorker& fresh = AddWorker("w2", 1, "session-2");
+  auto d3 = fresh.ExpectDispatch();
+  ASSERT_TRUE(d3);
+  draining.SendResult(d2->attempt_id(), Ok());
+  ASSERT_TRUE(draining.ExpectAck());
+  draining.SendDisconnect(/*drained=*/true, "drained");
+  Sync();
+
+  // w2 goes silent: lost after 5 s.
+  clock_.Advance(std::chrono::seconds(6));
+  coordinator_->Poke();
+  auto retried = client.WaitTaskEvent(d3->task(), "failed");
+  ASSERT_TRUE(retried);
+  EXPECT_EQ(retried->reason(), "worker-lost");
+  workers = admin.Workers();
+  ASSERT_TRUE(workers);
+  std::map<std::string, std::string> states;
+  for (const auto& w : workers->workers()) states[w.name()] = w.state();
+  EXPECT_EQ(states, (std::map<std::string, std::string>{{"w1", "drained"}, {"w2", "lost"}}));
+}
+
+// Given a finished job with one failed task, should answer RETRY-JOB with a
+// new job that carries the succeeded tasks over and runs only the failed
+// one; and refuse to retry a running job or an unknown one.
+TEST_F(CoordinatorTest, RetryJobRerunsOnlyWhatDidNotSucceed) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& worker = AddWorker("w1", 2);
+  FakeClient& client = AddClient();
+  auto submitted = client.Submit(IndependentTasks("retry", 2));
+  ASSERT_TRUE(submitted);
+  const std::string old_job = submitted->job_id();
+  for (int i = 0; i < 2; ++i) {
+    auto d = worker.ExpectDispatch();
+    ASSERT_TRUE(d);
+    worker.SendResult(d->attempt_id(), d->task() == "t2" ? Exit(1) : Ok());
+  }
+  auto first = client.WaitJobEvent();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->state(), "failed");
+
+  auto retried = client.Retry(old_job);
+  ASSERT_TRUE(retried);
+  EXPECT_NE(retried->job_id(), old_job);
+  EXPECT_FALSE(retried->job_id().empty());
+  EXPECT_EQ(retried->tasks(), 2u);
+  EXPECT_EQ(retried->carried_over(), 1u);
+  // Running: a second retry is refused.
+  wire::RetryJob again;
+  again.set_job_id(retried->job_id());
+  EXPECT_THAT(client.AskError(Command::kRetryJob, again), HasSubstr("still running"));
+
+  std::optional<wire::Dispatch> d;
+  for (int i = 0; i < 3 && !d; ++i) {  // ACKs of the first run may come first
+    auto m = worker.Next(testing::kDeadline);
+    ASSERT_TRUE(m);
+    if (m->command == Command::kDispatch) d = Body<wire::Dispatch>(*m);
+  }
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->task(), "t2");
+  EXPECT_EQ(d->job_id(), retried->job_id());
+  EXPECT_EQ(d->attempt(), 2u);
+  worker.SendResult(d->attempt_id(), Ok());
+  auto done = client.WaitJobEvent();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->job_id(), retried->job_id());
+  EXPECT_EQ(done->state(), "succeeded");
+  EXPECT_EQ(JobState(old_job), "failed");
+  EXPECT_EQ(Task(retried->job_id(), "t1").state, "succeeded");
+  EXPECT_EQ(Task(retried->job_id(), "t1").attempts, 1u);
+
+  wire::RetryJob unknown;
+  unknown.set_job_id("nope");
+  EXPECT_THAT(client.AskError(Command::kRetryJob, unknown), HasSubstr("no job nope"));
+}
+
+// Given a job a -> b and an independent c, should on CANCEL-JOB of task a
+// (running) answer OK, send CANCEL, and record a's non-zero exit as
+// cancelled with b blocked; on CANCEL-JOB of c (not started) answer OK and
+// cancel it at once; and refuse a finished task with an ERROR naming why.
+TEST_F(CoordinatorTest, CancelOneTaskOfAJob) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& worker = AddWorker("w1", 1);
+  FakeClient& client = AddClient();
+  auto submitted = client.Submit(
+      "version: 1\nname: one\ntasks:\n"
+      "  a: {run: sleep 9, retries: 3}\n  b: {run: echo b, needs: a}\n  c: {run: echo c}\n");
+  ASSERT_TRUE(submitted);
+  const std::string job = submitted->job_id();
+  auto d = worker.ExpectDispatch();
+  ASSERT_TRUE(d);
+  ASSERT_EQ(d->task(), "a");
+
+  auto ok = client.Ask<wire::Ok>(Command::kCancelJob, [&] {
+    wire::CancelJob c;
+    c.set_job_id(job);
+    c.set_task("c");
+    return c;
+  }(), Command::kOk);
+  ASSERT_TRUE(ok);
+  EXPECT_THAT(ok->message(), HasSubstr("cancelled before it started"));
+  auto c_event = client.WaitTaskEvent("c", "cancelled");
+  ASSERT_TRUE(c_event);
+  EXPECT_EQ(Task(job, "c").state, "cancelled");
+
+  client.CancelJob(job, "a");
+  auto ok_a = client.Expect(Command::kOk);
+  ASSERT_TRUE(ok_a);
+  EXPECT_THAT(Body<wire::Ok>(*ok_a).message(), HasSubstr("cancelling task 'a'"));
+  auto cancel = worker.ExpectCancel();
+  ASSERT_TRUE(cancel);
+  EXPECT_THAT(*cancel, ElementsAre(d->attempt_id()));
+  worker.SendResult(d->attempt_id(), Exit(143));
+  ASSERT_TRUE(worker.ExpectAck());
+  auto a_event = client.WaitTaskEvent("a", "cancelled");
+  ASSERT_TRUE(a_event);
+  EXPECT_EQ(a_event->reason(), "cancelled");
+  auto done = client.WaitJobEvent();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->state(), "failed");
+  EXPECT_EQ(Task(job, "b").state, "blocked");
+  Sync();
+  ExpectNothingQueued(worker, "the worker after a cancelled task (no retry)");
+
+  wire::CancelJob finished;
+  finished.set_job_id(job);
+  EXPECT_THAT(client.AskError(Command::kCancelJob, finished), HasSubstr("already finished"));
+}
+
+// Given a finished attempt with output, should answer LOGS-REQUEST with its
+// stdout and stderr; and given a running attempt followed with -f, should
+// send LOGS (not done), forward the worker's OUTPUT, then LOGS done=true
+// with the final output when the attempt ends.
+TEST_F(CoordinatorTest, LogsServesStoredOutputAndFollowsARunningAttempt) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& worker = AddWorker("w1", 1);
+  FakeClient& client = AddClient();
+  auto submitted = client.Submit(IndependentTasks("logs", 2));
+  ASSERT_TRUE(submitted);
+  const std::string job = submitted->job_id();
+  auto d1 = worker.ExpectDispatch();
+  ASSERT_TRUE(d1);
+  worker.SendResult(d1->attempt_id(), Ok(), "out one\n", "err one\n");
+  ASSERT_TRUE(worker.ExpectAck());
+  auto d2 = worker.ExpectDispatch();
+  ASSERT_TRUE(d2);
+
+  FakeClient& reader = AddClient();
+  auto stored = reader.Logs(job, d1->task());
+  ASSERT_TRUE(stored);
+  auto body = Body<wire::Logs>(*stored);
+  EXPECT_EQ(body.attempt(), 1u);
+  EXPECT_TRUE(body.done());
+  EXPECT_EQ(body.state(), "succeeded");
+  EXPECT_THAT(stored->payloads, ElementsAre("out one\n", "err one\n"));
+
+  auto follow = reader.Logs(job, d2->task(), 0, /*follow=*/true);
+  ASSERT_TRUE(follow);
+  body = Body<wire::Logs>(*follow);
+  EXPECT_FALSE(body.done());
+  EXPECT_EQ(body.state(), "running");
+  worker.SendOutput(d2->attempt_id(), 1, 0, "partial");
+  auto chunk = reader.Expect(Command::kOutput);
+  ASSERT_TRUE(chunk);
+  EXPECT_EQ(Body<wire::Output>(*chunk).task(), d2->task());
+  worker.SendResult(d2->attempt_id(), Exit(1), "partial end\n", "");
+  auto last = reader.Expect(Command::kLogs);
+  ASSERT_TRUE(last);
+  body = Body<wire::Logs>(*last);
+  EXPECT_TRUE(body.done());
+  EXPECT_EQ(body.state(), "failed");
+  EXPECT_EQ(body.attempt(), 1u);
+  EXPECT_THAT(last->payloads, ElementsAre("partial end\n", ""));
+
+  wire::LogsRequest bad;
+  bad.set_job_id(job);
+  bad.set_task("t9");
+  EXPECT_THAT(reader.AskError(Command::kLogsRequest, bad), HasSubstr("no task 't9'"));
+  bad.set_task(d1->task());
+  bad.set_attempt(5);
+  EXPECT_THAT(reader.AskError(Command::kLogsRequest, bad), HasSubstr("no attempt 5"));
+}
+
+}  // namespace
+}  // namespace drover

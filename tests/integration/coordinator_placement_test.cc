@@ -1,0 +1,164 @@
+// Protocol tests of the coordinator's placement: `on:` labels, `slots:`,
+// least-loaded choice, priorities between jobs, and the pending reason of a
+// task no worker can take. The fixture is coordinator_fixture.h.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/integration/coordinator_fixture.h"
+
+namespace drover {
+namespace {
+
+using ::testing::ElementsAre;
+using testing::Body;
+using testing::Command;
+using testing::CoordinatorTest;
+using testing::FakeClient;
+using testing::FakeWorker;
+using testing::IndependentTasks;
+using testing::Ok;
+
+std::map<std::string, std::string> PendingReasons(const wire::StatusReply& status) {
+  std::map<std::string, std::string> out;
+  for (const auto& t : status.jobs(0).tasks()) {
+    if (t.state() == "ready") out[t.name()] = t.pending_reason();
+  }
+  return out;
+}
+
+// Given workers labelled zone=a and zone=b and tasks on each zone plus one
+// on zone=c, should send each task to the worker of its zone, keep the
+// zone=c task pending with the reason naming the label, and not let it hold
+// up the tasks behind it.
+TEST_F(CoordinatorTest, LabelsChooseTheWorkerAndAMissingLabelIsAReason) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  workers_.push_back(std::make_unique<FakeWorker>(context_, endpoint_, "wa"));
+  FakeWorker& wa = *workers_.back();
+  ASSERT_TRUE(wa.RegisterWith("sa", {{"spawn", 4}}, {{"zone", "a"}, {"disk", "ssd"}}));
+  workers_.push_back(std::make_unique<FakeWorker>(context_, endpoint_, "wb"));
+  FakeWorker& wb = *workers_.back();
+  ASSERT_TRUE(wb.RegisterWith("sb", {{"spawn", 4}}, {{"zone", "b"}}));
+
+  FakeClient& client = AddClient();
+  auto submitted = client.Submit(
+      "version: 1\nname: zones\ntasks:\n"
+      "  first: {run: echo c, on: {zone: c}}\n"
+      "  in-a: {run: echo a, on: {zone: a, disk: ssd}}\n"
+      "  in-b: {run: echo b, on: {zone: b}}\n"
+      "  both: {run: echo x, on: {zone: b, disk: ssd}}\n"
+      "  fork: {backend: fork, pool: p, message: 1}\n"
+      "pools:\n  p: {command: [cat]}\n");
+  ASSERT_TRUE(submitted);
+  auto da = wa.ExpectDispatch();
+  auto db = wb.ExpectDispatch();
+  ASSERT_TRUE(da && db);
+  EXPECT_EQ(da->task(), "in-a");
+  EXPECT_EQ(db->task(), "in-b");
+  Sync();
+  ExpectNothingQueued(wa, "worker zone=a");
+  ExpectNothingQueued(wb, "worker zone=b");
+
+  auto status = client.Status(submitted->job_id());
+  ASSERT_TRUE(status);
+  EXPECT_EQ(PendingReasons(*status),
+            (std::map<std::string, std::string>{
+                {"first", "no worker with label zone=c offers backend spawn"},
+                {"both", "no worker with all of the labels disk=ssd,zone=b offers backend "
+                         "spawn"},
+                {"fork", "no live worker offers backend fork"}}));
+
+  // A worker of zone c arrives: the waiting task goes to it.
+  workers_.push_back(std::make_unique<FakeWorker>(context_, endpoint_, "wc"));
+  FakeWorker& wc = *workers_.back();
+  ASSERT_TRUE(wc.RegisterWith("sc", {{"spawn", 1}}, {{"zone", "c"}}));
+  auto dc = wc.ExpectDispatch();
+  ASSERT_TRUE(dc);
+  EXPECT_EQ(dc->task(), "first");
+}
+
+// Given a worker with 4 spawn slots and tasks asking for 3, 2 and 8 slots,
+// should send `slots` in DISPATCH, hold that many slots per attempt (so the
+// 2-slot task waits while the 3-slot one runs), and give the 8-slot task
+// the reason that no worker is large enough.
+TEST_F(CoordinatorTest, TasksHoldTheirSlotCount) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& worker = AddWorker("w1", 4);
+  FakeClient& client = AddClient();
+  auto submitted = client.Submit(
+      "version: 1\nname: slots\ntasks:\n"
+      "  big: {run: echo big, slots: 3}\n"
+      "  mid: {run: echo mid, slots: 2}\n"
+      "  huge: {run: echo huge, slots: 8}\n");
+  ASSERT_TRUE(submitted);
+  auto big = worker.ExpectDispatch();
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->task(), "big");
+  EXPECT_EQ(big->slots(), 3u);
+  Sync();
+  ExpectNothingQueued(worker, "a worker with 1 of 4 slots free");
+  auto status = client.Status(submitted->job_id());
+  ASSERT_TRUE(status);
+  EXPECT_EQ(PendingReasons(*status),
+            (std::map<std::string, std::string>{
+                {"mid", "waiting for 2 free spawn slots on one worker"},
+                {"huge", "needs 8 spawn slots, largest worker has 4"}}));
+  auto workers = client.Workers();
+  ASSERT_TRUE(workers);
+  EXPECT_EQ(workers->workers(0).slots().at("spawn").used(), 3u);
+
+  worker.SendResult(big->attempt_id(), Ok());
+  ASSERT_TRUE(worker.ExpectAck());
+  auto mid = worker.ExpectDispatch();
+  ASSERT_TRUE(mid);
+  EXPECT_EQ(mid->task(), "mid");
+  EXPECT_EQ(mid->slots(), 2u);
+}
+
+// Given two idle workers with 2 slots each, should place two tasks one on
+// each (least loaded first), not both on one.
+TEST_F(CoordinatorTest, PlacementPrefersTheLeastLoadedWorker) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& w1 = AddWorker("w1", 2, "s1");
+  FakeWorker& w2 = AddWorker("w2", 2, "s2");
+  FakeClient& client = AddClient();
+  ASSERT_TRUE(client.Submit(IndependentTasks("spread", 2)));
+  ASSERT_TRUE(w1.ExpectDispatch());
+  ASSERT_TRUE(w2.ExpectDispatch());
+}
+
+// Given a busy single-slot worker and jobs submitted as low A, low B, high
+// C, should dispatch C first, then A, then B (priority, then FIFO).
+TEST_F(CoordinatorTest, HigherPriorityFirstThenSubmissionOrder) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& worker = AddWorker("w1", 1);
+  FakeClient& client = AddClient();
+  ASSERT_TRUE(client.Submit(IndependentTasks("busy", 1)));
+  auto busy = worker.ExpectDispatch();
+  ASSERT_TRUE(busy);
+  std::map<std::string, std::string> job_name;
+  for (const auto& [name, priority] :
+       std::vector<std::pair<std::string, int>>{{"low-a", 0}, {"low-b", 0}, {"high-c", 5}}) {
+    auto s = client.Submit(IndependentTasks(name, 1, "priority: " + std::to_string(priority) +
+                                                         "\n"));
+    ASSERT_TRUE(s);
+    job_name[s->job_id()] = name;
+  }
+  std::vector<std::string> order;
+  uint64_t running = busy->attempt_id();
+  for (int i = 0; i < 3; ++i) {
+    worker.SendResult(running, Ok());
+    std::optional<wire::Dispatch> d;
+    for (int k = 0; k < 3 && !d; ++k) {
+      auto m = worker.Next(testing::kDeadline);
+      ASSERT_TRUE(m);
+      if (m->command == Command::kDispatch) d = Body<wire::Dispatch>(*m);
+    }
+    ASSERT_TRUE(d);
+    order.push_back(job_name[d->job_id()]);
+    running = d->attempt_id();
+  }
+  EXPECT_THAT(order, ElementsAre("high-c", "low-a", "low-b"));
+}
+
+}  // namespace
+}  // namespace drover

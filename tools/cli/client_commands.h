@@ -1,0 +1,64 @@
+// The client commands that talk to a coordinator (docs/operations.md,
+// "Several hosts"). Each returns the process exit code (commands.h).
+#ifndef DROVER_TOOLS_CLI_CLIENT_COMMANDS_H_
+#define DROVER_TOOLS_CLI_CLIENT_COMMANDS_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "tools/cli/client.h"
+#include "tools/cli/commands.h"
+
+namespace drover::cli {
+
+// A zmq context and a connected Client, for one command.
+class ClientSession {
+ public:
+  static Result<std::unique_ptr<ClientSession>> Open(const ConnectionArgs& args);
+  Client& client() { return *client_; }
+
+ private:
+  ClientSession() = default;
+  zmq::context_t context_;          // outlives client_
+  std::unique_ptr<Client> client_;
+};
+
+// Prints "drover: MESSAGE"; returns 2 for a usage error, else 1.
+int PrintError(const Status& s);
+
+struct SubmitArgs {
+  std::string file;
+  bool wait = false;
+  bool follow = false;
+  bool resume = false;
+  std::string lost_timeout = "5m";  // while waiting: how long the coordinator may be away
+  ConnectionArgs connection;
+};
+int SubmitCommand(const SubmitArgs& args);
+
+struct RetryArgs {
+  std::string job;
+  bool wait = false;
+  std::string lost_timeout = "5m";
+  ConnectionArgs connection;
+};
+int RetryCommand(const RetryArgs& args);
+
+struct CancelArgs {
+  std::string target;  // JOB or JOB/TASK
+  ConnectionArgs connection;
+};
+int CancelCommand(const CancelArgs& args);
+
+// remote_views.cc
+int RemoteStatusCommand(const std::string& job, bool json, const ConnectionArgs& connection);
+int RemoteLogsCommand(const std::vector<std::string>& positional, int attempt,
+                      const std::string& stream, bool follow, const ConnectionArgs& connection);
+int WorkersCommand(bool json, const ConnectionArgs& connection);
+
+}  // namespace drover::cli
+
+#endif  // DROVER_TOOLS_CLI_CLIENT_COMMANDS_H_

@@ -1,0 +1,364 @@
+// `drover coordinator` and `drover worker`: the daemons of a distributed
+// deployment (docs/operations.md, "Several hosts"). Both run the loop that
+// `drover run` embeds, on tcp:// instead of inproc://.
+//
+// Signals: both block SIGINT and SIGTERM in every thread before any starts
+// and take them synchronously on the main thread (sigtimedwait), so no code
+// runs in a signal handler and the loops' threads are never interrupted.
+// Spawned tasks get an empty signal mask from the backends.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "backends/backend.h"
+#include "backends/fork/zygote.h"
+#include "core/coordinator/coordinator.h"
+#include "core/protocol/security.h"
+#include "core/spec/job_spec.h"
+#include "core/spec/worker_config.h"
+#include "tools/cli/commands.h"
+#include "worker/worker.h"
+
+namespace drover::cli {
+namespace {
+
+// Blocks the stop signals in this thread and every thread started after;
+// returns the set, for WaitForSignal.
+sigset_t BlockStopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGUSR1);  // the loop thread's "I returned" nudge
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+// Waits for a signal of `set`; 0 when `done` became true first (checked
+// every 200 ms, in case the loop ended without a nudge).
+int WaitForSignal(const sigset_t& set, const std::atomic<bool>& done) {
+  while (!done.load()) {
+    const timespec tick = {0, 200'000'000};
+    const int sig = sigtimedwait(&set, nullptr, &tick);
+    if (sig > 0) return sig;
+  }
+  return 0;
+}
+
+const char* SignalName(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "signal"; }
+
+// The security set-up of a listening coordinator. Returns a non-ok Status
+// (a usage error) when the flags do not make a safe, consistent choice.
+Status CheckListenSecurity(const CoordinatorArgs& args) {
+  if (!args.curve_secret.empty() && args.insecure) {
+    return InvalidArgument("--insecure and --curve-secret exclude each other");
+  }
+  if (!args.curve_secret.empty() && args.authorized_keys.empty()) {
+    return InvalidArgument(
+        "--curve-secret needs --authorized-keys FILE (the public keys of the workers and "
+        "clients to accept, one per line)");
+  }
+  if (args.curve_secret.empty() && !args.authorized_keys.empty()) {
+    return InvalidArgument("--authorized-keys needs --curve-secret FILE (the coordinator's key)");
+  }
+  if (!args.curve_secret.empty() || args.insecure) return Status::Ok();
+  for (const auto& endpoint : args.listen) {
+    if (!protocol::IsLoopbackEndpoint(endpoint)) {
+      return InvalidArgument(
+          "refusing to listen on " + endpoint +
+          " without CURVE: anyone who reaches it could run commands on your workers. Give "
+          "--curve-secret FILE --authorized-keys FILE (make keys with `drover keygen NAME`), "
+          "or --insecure on a network you trust");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Duration> ParseDurationFlag(const std::string& flag, const std::string& text) {
+  auto d = spec::ParseDuration(text);
+  if (!d) {
+    return InvalidArgument(flag + ": '" + text + "' is not a duration (e.g. 500ms, 30s, 5m)");
+  }
+  return *d;
+}
+
+int CoordinatorCommand(const CoordinatorArgs& args) {
+  if (Status s = CheckListenSecurity(args); !s.ok()) {
+    std::fprintf(stderr, "drover coordinator: %s\n", s.message().c_str());
+    return kExitUsage;
+  }
+  auto heartbeat = ParseDurationFlag("--heartbeat", args.heartbeat);
+  if (!heartbeat.ok()) {
+    std::fprintf(stderr, "drover coordinator: %s\n", heartbeat.status().message().c_str());
+    return kExitUsage;
+  }
+  std::string secret;
+  if (!args.curve_secret.empty()) {
+    auto key = protocol::ReadSecretKeyFile(args.curve_secret);
+    if (!key.ok()) {
+      std::fprintf(stderr, "drover coordinator: %s\n", key.status().message().c_str());
+      return kExitUsage;
+    }
+    secret = *key;
+  }
+
+  const sigset_t signals = BlockStopSignals();
+  RealClock clock;
+  zmq::context_t context;
+  // The ZAP handler must be bound in this context before the ROUTER binds.
+  std::unique_ptr<protocol::ZapHandler> zap;
+  CoordinatorOptions options;
+  if (!secret.empty()) {
+    auto started = protocol::ZapHandler::Start(context, args.authorized_keys);
+    if (!started.ok()) {
+      std::fprintf(stderr, "drover coordinator: %s\n", started.status().message().c_str());
+      return kExitUsage;
+    }
+    zap = std::move(*started);
+    options.configure_socket = [secret](zmq::socket_t& socket) {
+      return protocol::ConfigureCurveServer(socket, secret);
+    };
+  }
+  options.endpoints = args.listen;
+  options.state_dir = args.state_dir;
+  options.heartbeat_interval = *heartbeat;
+  options.liveness = args.liveness;
+  // Workers may declare pools in their configuration; a job may use them.
+  options.spec_options.undeclared_pools = true;
+  Coordinator coordinator(context, options, clock);
+  if (Status s = coordinator.Open(); !s.ok()) {
+    std::fprintf(stderr, "drover coordinator: %s\n", s.message().c_str());
+    return kExitFailed;
+  }
+  // The first line of stdout is the bound endpoint (port 0 resolved), so
+  // that a script or a test can connect to it.
+  for (const auto& endpoint : coordinator.endpoints()) std::printf("%s\n", endpoint.c_str());
+  std::fflush(stdout);
+  spdlog::info("coordinator: listening on {} ({}), state in {}", coordinator.endpoints().front(),
+               secret.empty() ? "no CURVE" : "CURVE", args.state_dir);
+
+  std::atomic<bool> done{false};
+  Status result;
+  const pthread_t main_thread = pthread_self();
+  std::thread loop([&] {
+    result = coordinator.Run();
+    done.store(true);
+    pthread_kill(main_thread, SIGUSR1);
+  });
+  const int sig = WaitForSignal(signals, done);
+  if (sig == SIGINT || sig == SIGTERM) {
+    spdlog::info("coordinator: {}: stopping", SignalName(sig));
+  }
+  coordinator.Stop();
+  loop.join();
+  if (!result.ok()) {
+    spdlog::error("coordinator: {}", result.ToString());
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
+namespace {
+
+// Splits "KEY=VALUE" flags. Errors name the flag.
+Result<std::pair<std::string, std::string>> SplitPair(const std::string& flag,
+                                                      const std::string& text) {
+  const size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    return InvalidArgument(flag + " '" + text + "': expected KEY=VALUE");
+  }
+  return std::make_pair(text.substr(0, eq), text.substr(eq + 1));
+}
+
+PoolSpec ToPoolSpec(const spec::PoolDecl& d) {
+  PoolSpec p;
+  p.name = d.name;
+  p.mode = d.mode;
+  p.command = d.command;
+  p.instances = d.instances;
+  p.max_tasks = d.max_tasks;
+  p.idle_timeout = d.idle_timeout;
+  p.env = d.env;
+  p.cwd = d.cwd;
+  return p;
+}
+
+// WorkerOptions from the config file (if any) overlaid with the flags, the
+// flags winning. A usage error names the flag or FILE:LINE:COL.
+Status BuildWorkerOptions(const WorkerArgs& args, const BackendRegistry& registry,
+                          WorkerOptions* options, Duration* drain_timeout) {
+  *drain_timeout = std::chrono::seconds(30);
+  if (!args.config.empty()) {
+    auto loaded = spec::LoadWorkerConfigFile(args.config);
+    if (!loaded.ok()) {
+      std::string text;
+      for (const auto& e : loaded.errors) text += (text.empty() ? "" : "\n") + e.ToString();
+      return InvalidArgument(text);
+    }
+    const spec::WorkerConfig& c = *loaded.config;
+    options->name = c.name;
+    options->coordinator = c.coordinator;
+    options->slots = c.slots;
+    options->labels = c.labels;
+    if (c.drain_timeout) *drain_timeout = *c.drain_timeout;
+    if (!c.spool_dir.empty()) options->spool_dir = c.spool_dir;
+    for (const auto& p : c.pools) options->pools.emplace(p.name, ToPoolSpec(p));
+    for (const auto& p : c.plugins) options->plugins.emplace_back(p);
+  }
+  if (!args.connect.empty()) options->coordinator = args.connect;
+  if (options->coordinator.empty()) {
+    return InvalidArgument(
+        "no coordinator: give --connect tcp://HOST:PORT (or `coordinator:` in --config, or "
+        "DROVER_COORDINATOR)");
+  }
+  if (!args.name.empty()) options->name = args.name;
+  if (!args.spool_dir.empty()) options->spool_dir = args.spool_dir;
+  if (!args.drain_timeout.empty()) {
+    auto d = ParseDurationFlag("--drain-timeout", args.drain_timeout);
+    if (!d.ok()) return d.status();
+    *drain_timeout = *d;
+  }
+  auto heartbeat = ParseDurationFlag("--heartbeat", args.heartbeat);
+  if (!heartbeat.ok()) return heartbeat.status();
+  options->heartbeat_interval = *heartbeat;
+  options->liveness = args.liveness;
+  for (const auto& text : args.slots) {
+    auto kv = SplitPair("--slots", text);
+    if (!kv.ok()) return kv.status();
+    int n = -1;
+    try {
+      size_t used = 0;
+      n = std::stoi(kv->second, &used);
+      if (used != kv->second.size()) n = -1;
+    } catch (const std::exception&) {
+      n = -1;
+    }
+    if (n < 0 || n > 100000) {
+      return InvalidArgument("--slots " + text + ": the count must be an integer from 0");
+    }
+    options->slots[kv->first] = n;
+  }
+  for (const auto& text : args.labels) {
+    auto kv = SplitPair("--label", text);
+    if (!kv.ok()) return kv.status();
+    options->labels[kv->first] = kv->second;
+  }
+  for (const auto& [backend, n] : options->slots) {
+    if (!registry.Has(backend)) {
+      std::string names;
+      for (const auto& name : registry.Names()) names += (names.empty() ? "" : ", ") + name;
+      return InvalidArgument("--slots: unknown backend '" + backend + "' (this drover has " +
+                             names + ")");
+    }
+  }
+  if (options->slots.empty()) {
+    // Like `drover run`: every backend, one slot per core.
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    for (const auto& name : registry.Names()) options->slots[name] = cores;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+int WorkerCommand(const WorkerArgs& args) {
+  BackendRegistry registry;
+  RegisterBuiltinBackends(registry);
+  WorkerOptions options;
+  Duration drain_timeout{};
+  if (Status s = BuildWorkerOptions(args, registry, &options, &drain_timeout); !s.ok()) {
+    std::fprintf(stderr, "drover worker: %s\n", s.message().c_str());
+    return kExitUsage;
+  }
+  std::string secret, server_key;
+  if (!args.curve_secret.empty() || !args.curve_server_key.empty()) {
+    if (args.curve_secret.empty() || args.curve_server_key.empty()) {
+      std::fprintf(stderr,
+                   "drover worker: CURVE needs both --curve-secret FILE (this worker's key) and "
+                   "--curve-server-key FILE (the coordinator's public key)\n");
+      return kExitUsage;
+    }
+    auto s = protocol::ReadSecretKeyFile(args.curve_secret);
+    auto p = s.ok() ? protocol::ReadPublicKeyFile(args.curve_server_key) : s;
+    if (!p.ok()) {
+      std::fprintf(stderr, "drover worker: %s\n", p.status().message().c_str());
+      return kExitUsage;
+    }
+    secret = *s;
+    server_key = *p;
+    options.configure_socket = [secret, server_key](zmq::socket_t& socket) {
+      return protocol::ConfigureCurveClient(socket, secret, server_key);
+    };
+  }
+
+  // `cow` pools fork from a zygote, which must be forked now, while this
+  // process has a single thread (no ZeroMQ context, no backend yet). Any
+  // job may bring a cow pool, so a worker with fork slots always has one.
+  auto fork_slots = options.slots.find("fork");
+  if (fork_slots != options.slots.end() && fork_slots->second > 0) {
+    ZygoteOptions zopt;
+    zopt.plugins = options.plugins;
+    auto started = StartZygote(std::move(zopt));
+    if (started.ok()) {
+      options.zygote = std::move(started.value());
+    } else {
+      // The worker runs; its cow tasks fail with this reason.
+      spdlog::error("worker: cannot start the zygote for cow pools: {}",
+                    started.status().message());
+    }
+  }
+  // The second signal means "now": what still runs is killed at once.
+  options.shutdown_grace = Duration(0);
+
+  const sigset_t signals = BlockStopSignals();
+  RealClock clock;
+  zmq::context_t context;
+  Worker worker(context, options, registry, clock);
+  if (Status s = worker.Start(); !s.ok()) {
+    std::fprintf(stderr, "drover worker: %s\n", s.message().c_str());
+    return kExitFailed;
+  }
+  std::string slots;
+  for (const auto& [backend, n] : options.slots) {
+    slots += (slots.empty() ? "" : ", ") + backend + "=" + std::to_string(n);
+  }
+  spdlog::info("worker {}: connecting to {} ({}), slots {}", worker.name(), options.coordinator,
+               secret.empty() ? "no CURVE" : "CURVE", slots);
+
+  std::atomic<bool> done{false};
+  Status result;
+  const pthread_t main_thread = pthread_self();
+  std::thread loop([&] {
+    result = worker.Run();
+    done.store(true);
+    pthread_kill(main_thread, SIGUSR1);
+  });
+  bool stopped_at_once = false;
+  int sig = WaitForSignal(signals, done);
+  if (sig == SIGINT || sig == SIGTERM) {
+    spdlog::info("worker {}: {}: draining (up to {}; {} again to stop at once)", worker.name(),
+                 SignalName(sig), FormatDuration(drain_timeout), SignalName(sig));
+    worker.Drain(drain_timeout);
+    sig = WaitForSignal(signals, done);
+    if (sig == SIGINT || sig == SIGTERM) {
+      spdlog::warn("worker {}: {} again: stopping now", worker.name(), SignalName(sig));
+      stopped_at_once = true;
+    }
+  }
+  worker.Stop();
+  loop.join();
+  if (!result.ok()) {
+    spdlog::error("worker {}: {}", worker.name(), result.ToString());
+    return kExitFailed;
+  }
+  return stopped_at_once ? kExitFailed : kExitOk;
+}
+
+}  // namespace drover::cli
