@@ -55,7 +55,7 @@ Status ClusterBackend::Submit(TaskAttempt attempt) {
   }
   cluster_attempts_.insert(id);
   queue_.push_back(Work{std::move(attempt), nullptr});
-  cv_.notify_one();
+  cv_.notify_all();  // not notify_one: the janitor shares cv_ (see SubmitVia)
   return Status::Ok();
 }
 
@@ -82,7 +82,9 @@ Status ClusterBackend::SubmitVia(Backend* target, TaskAttempt attempt) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   queue_.push_back(Work{std::move(attempt), target});
-  cv_.notify_one();
+  // notify_all: the janitor waits on the same condition variable, and a
+  // notify_one that woke only the janitor would leave this work unclaimed.
+  cv_.notify_all();
   return Status::Ok();
 }
 

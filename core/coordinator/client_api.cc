@@ -213,6 +213,33 @@ void Coordinator::Loop::HandleWatch(const Message& m) {
   Reply(m.routing_id, Command::kJobEvent, ev);
 }
 
+void Coordinator::Loop::FillLastAttempt(const store::TaskRecord& row, wire::TaskStatus* ts) {
+  const bool has_code = row.reason == "ok" || row.reason == "exit" || row.reason == "signal";
+  ts->set_exit_code(has_code ? row.exit_code : -1);
+  ts->set_signal(row.signal);
+  ts->set_result_json(row.result_json);
+  if (row.attempts < 2) return;
+  auto attempts = store_->Attempts(row.job_id, row.name);
+  if (!attempts.ok()) {
+    spdlog::warn("coordinator: attempts of {}/{}: {}", row.job_id, row.name,
+                 attempts.status().ToString());
+    return;
+  }
+  // Every finished attempt but the newest, which the row already shows.
+  uint32_t newest = 0;
+  for (const auto& a : *attempts) {
+    if (a.finished) newest = std::max(newest, a.number);
+  }
+  for (const auto& a : *attempts) {
+    if (!a.finished || a.number == newest) continue;
+    wire::AttemptSummary* s = ts->add_earlier();
+    s->set_attempt(a.number);
+    s->set_reason(std::string(ReasonName(a.outcome.reason)));
+    s->set_detail(a.outcome.Describe());
+    s->set_worker(a.worker);
+  }
+}
+
 wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool with_tasks) {
   auto live = jobs_.find(stored.id);
   const Job* job = live == jobs_.end() ? nullptr : live->second.get();
@@ -248,6 +275,7 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
         if (!reason) reason = PendingReason(job->queues[plan.queue(t)]);
         ts->set_pending_reason(*reason);
       }
+      FillLastAttempt(row, ts);
       bytes += ts->ByteSizeLong() + 4;
     }
     return js;
@@ -271,6 +299,7 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
     ts->set_worker(row.worker);
     ts->set_wall_us(static_cast<uint64_t>(std::max<int64_t>(0, row.wall_us)));
     ts->set_pending_reason(row.pending_reason);
+    FillLastAttempt(row, ts);
     bytes += ts->ByteSizeLong() + 4;
   }
   return js;

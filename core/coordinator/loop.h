@@ -163,6 +163,9 @@ class Coordinator::Loop {
   void Admit(std::unique_ptr<Job> job, bool replace, const std::string& rid, bool watch,
              uint32_t carried);
   wire::JobStatus StatusOf(const store::JobRecord& record, bool with_tasks);
+  // The last finished attempt's outcome and, for a retried task, the
+  // attempts before it (read from the store: only tasks with several).
+  void FillLastAttempt(const store::TaskRecord& row, wire::TaskStatus* ts);
 
   // recovery.cc
   void Recover();    // keeps the jobs left running (options_.recover_jobs)

@@ -28,6 +28,21 @@ Json TaskJson(const wire::TaskStatus& t) {
   j["worker"] = t.worker();
   j["backend"] = t.backend();
   j["pending_reason"] = t.pending_reason().empty() ? Json(nullptr) : Json(t.pending_reason());
+  j["exit_code"] = t.reason().empty() || t.exit_code() < 0 ? Json(nullptr) : Json(t.exit_code());
+  j["signal"] = t.signal() ? Json(t.signal()) : Json(nullptr);
+  if (t.result_json().empty()) {
+    j["result"] = nullptr;
+  } else {
+    Json parsed = Json::parse(t.result_json(), nullptr, false);
+    j["result"] = parsed.is_discarded() ? Json(t.result_json()) : parsed;
+  }
+  auto& earlier = j["earlier_attempts"] = Json::array();
+  for (const auto& a : t.earlier()) {
+    earlier.push_back({{"attempt", a.attempt()},
+                       {"reason", a.reason()},
+                       {"detail", a.detail()},
+                       {"worker", a.worker()}});
+  }
   return j;
 }
 
@@ -58,6 +73,10 @@ void PrintJobStatus(const wire::JobStatus& job) {
     std::string detail = t.detail();
     if (!t.pending_reason().empty()) {
       detail = "waiting: " + t.pending_reason();
+    }
+    for (const auto& a : t.earlier()) {
+      detail += "; attempt " + std::to_string(a.attempt()) + ": " + a.detail();
+      if (!a.worker().empty()) detail += " on " + a.worker();
     }
     std::printf("%-*s  %-10s  %8u  %9s  %-12s  %s\n", static_cast<int>(width), t.name().c_str(),
                 t.state().c_str(), t.attempts(),
