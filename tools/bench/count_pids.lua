@@ -1,6 +1,8 @@
 -- wrk script of `tools/bench/bench cluster`: counts responses per instance
 -- by their X-Drover-Pid header, per wrk thread, and prints the totals.
-local counts = {}
+-- `counts` must be a global: thread:get() in done() reads the globals of
+-- each thread's own Lua state.
+counts = {}
 local threads = {}
 
 function setup(thread)
@@ -15,7 +17,7 @@ end
 function done(summary, latency, requests)
   local total = {}
   for _, thread in ipairs(threads) do
-    local c = thread:get("counts")
+    local c = thread:get("counts") or {}
     for pid, n in pairs(c) do total[pid] = (total[pid] or 0) + n end
   end
   local line = "instances:"
