@@ -85,17 +85,7 @@ LoadResult LoadString(std::string_view text, std::string file, const LoadOptions
 LoadResult LoadFile(const std::filesystem::path& path, const LoadOptions& options) {
   const std::string file = path.string();
   std::string text;
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(file.c_str(), "rb"),
-                                                     &std::fclose);
-  int err = f ? 0 : errno;
-  if (f) {
-    errno = 0;
-    char buffer[64 * 1024];
-    size_t n = 0;
-    while ((n = std::fread(buffer, 1, sizeof buffer, f.get())) > 0) text.append(buffer, n);
-    if (std::ferror(f.get())) err = errno != 0 ? errno : EIO;
-  }
-  if (err != 0) {
+  if (const int err = internal::ReadWholeFile(file, &text); err != 0) {
     ErrorSink errors(file);
     errors.Add(Pos{}, std::string("cannot read the file: ") + std::strerror(err));
     return Finish(&errors);
