@@ -494,6 +494,33 @@ TEST_F(DroverCliTest, StatusInEmptyDirectoryFails) {
   EXPECT_FALSE(fs::exists(work_ / ".drover")) << "reading must not create the state";
 }
 
+// Given a task that asks for worker labels or more slots than -j gives,
+// `drover run` should refuse the spec up front (exit 2, the task's
+// FILE:LINE:COL and the labels) instead of leaving the task pending for ever.
+TEST_F(DroverCliTest, RunRefusesTasksItsWorkerCannotTake) {
+  const std::string labels = Spec("labels.yaml", R"(version: 1
+name: labels
+tasks:
+  anywhere: {run: echo hi}
+  zoned:
+    run: echo zone b
+    on: {zone: b}
+)");
+  const ProcessResult r = Run(labels);
+  EXPECT_EQ(r.exit_code, 2) << r.Describe();
+  EXPECT_NE(r.err.find("labels.yaml:5:3: task 'zoned'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("zone=b"), std::string::npos) << r.err;
+
+  const std::string big = Spec("big.yaml", R"(version: 1
+name: big
+tasks:
+  wide: {run: echo wide, slots: 3}
+)");
+  const ProcessResult w = Drover({"run", big, "-j", "2", "--state-dir", state_.string()});
+  EXPECT_EQ(w.exit_code, 2) << w.Describe();
+  EXPECT_NE(w.err.find("needs 3 spawn slots"), std::string::npos) << w.err;
+}
+
 // Given a finished run, `drover logs` for a task the job does not have
 // should exit 1 and name the task.
 TEST_F(DroverCliTest, LogsForUnknownTaskFails) {

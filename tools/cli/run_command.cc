@@ -228,6 +228,24 @@ int RunCommand(const RunArgs& args) {
                    "not have\n", args.file.c_str(), task.name.c_str(), task.backend.c_str());
       return kExitUsage;
     }
+    // The embedded worker has no labels and `slots` slots per backend: a
+    // task that asks for more would stay pending for ever.
+    const std::string at = args.file + ":" + std::to_string(task.where.line) + ":" +
+                           std::to_string(task.where.column);
+    if (!task.on.empty()) {
+      std::string labels;
+      for (const auto& [k, v] : task.on) labels += (labels.empty() ? "" : ",") + k + "=" + v;
+      std::fprintf(stderr, "%s: task '%s' asks for a worker with labels %s (on:), but drover run's "
+                   "embedded worker has no labels; run it with drover submit on a drover worker "
+                   "--label %s\n", at.c_str(), task.name.c_str(), labels.c_str(), labels.c_str());
+      return kExitUsage;
+    }
+    if (task.slots > static_cast<uint32_t>(slots)) {
+      std::fprintf(stderr, "%s: task '%s' needs %u %s slots (slots:), but drover run -j %d gives "
+                   "the embedded worker %d\n", at.c_str(), task.name.c_str(), task.slots,
+                   task.backend.c_str(), slots, slots);
+      return kExitUsage;
+    }
   }
   loaded.spec.reset();  // the coordinator loads its own copy; keep one in memory
   WorkerOptions wopt;
