@@ -73,6 +73,7 @@ class Coordinator::Loop {
     std::string name;
     std::string session;
     std::string hostname;
+    std::string address;  // transport address of its connection, "" on inproc
     std::string version;
     uint32_t pid = 0;
     std::map<std::string, uint32_t> slots;

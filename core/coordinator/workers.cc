@@ -55,6 +55,7 @@ void Coordinator::Loop::HandleHello(const Message& m) {
   w.name = hello->name();
   w.session = hello->session();
   w.hostname = hello->hostname();
+  w.address = m.peer_address;
   w.version = hello->version();
   w.pid = hello->pid();
   w.draining = draining;
@@ -187,6 +188,7 @@ wire::WorkerInfo Coordinator::Loop::Info(const WorkerConn& w, SteadyTime now) co
   wire::WorkerInfo info;
   info.set_name(w.name);
   info.set_hostname(w.hostname);
+  info.set_address(w.address);
   info.set_pid(w.pid);
   info.set_version(w.version);
   for (const auto& [k, v] : w.labels) (*info.mutable_labels())[k] = v;

@@ -138,6 +138,11 @@ std::optional<Result<Message>> Receive(zmq::socket_t& socket, bool router,
       return Result<Message>(InvalidArgument("unknown command"));
     }
     m.command = static_cast<Command>(*frame.data<uint8_t>());
+    if (m.command == Command::kHello) {
+      // Only tcp:// (and ipc://) connections carry a peer address.
+      const char* address = zmq_msg_gets(frame.handle(), "Peer-Address");
+      if (address != nullptr) m.peer_address = address;
+    }
     if (!frame.more()) return Result<Message>(InvalidArgument("missing body frame"));
     NextFrame(socket, frame);
     total += frame.size();

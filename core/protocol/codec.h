@@ -67,6 +67,10 @@ struct Message {
   Command command = Command::kHeartbeat;
   std::string body;                  // serialized protobuf
   std::vector<std::string> payloads;
+  // The sender's transport address ("127.0.0.1" for tcp), read from the
+  // connection's ZeroMQ metadata on receive, for HELLO only (it is shown by
+  // `drover workers`). Empty for inproc and for other commands.
+  std::string peer_address;
 };
 
 // Serializes `body` into a Message.

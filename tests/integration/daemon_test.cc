@@ -105,7 +105,7 @@ TEST_F(DistributedTest, SubmitFollowStreamsOutput) {
 }
 
 // Given two workers with labels and slots, `drover workers` should list
-// each with its labels, slots and state, as a table and as JSON.
+// each with its address, labels, slots and state, as a table and as JSON.
 TEST_F(DistributedTest, WorkersListsLabelsSlotsAndState) {
   ASSERT_TRUE(StartCoordinator());
   ASSERT_TRUE(StartWorker("w1", "spawn=2", {"--label", "zone=a"}));
@@ -117,6 +117,8 @@ TEST_F(DistributedTest, WorkersListsLabelsSlotsAndState) {
   EXPECT_EQ(workers["w1"]["slots"]["spawn"]["total"], 2) << json(workers).dump(2);
   EXPECT_EQ(workers["w1"]["slots"]["spawn"]["free"], 2) << json(workers).dump(2);
   EXPECT_EQ(workers["w2"]["slots"]["threads"]["total"], 3) << json(workers).dump(2);
+  // The address the coordinator sees the worker's connection come from.
+  EXPECT_EQ(workers["w1"]["address"], "127.0.0.1") << json(workers).dump(2);
 
   const ProcessResult table = Drover({"workers"});
   ASSERT_EQ(table.exit_code, 0) << table.Describe();
