@@ -116,6 +116,9 @@ class Worker::Loop final : public BackendEvents {
     std::string backend;
     std::filesystem::path out, err;
     OutputTail out_tail, err_tail;  // what was streamed as OUTPUT so far
+    // It holds a lease on the job's services (Dispatch.services), which the
+    // cluster backend releases when it ends.
+    bool uses_services = false;
   };
 
   void Wake() {
@@ -542,7 +545,8 @@ void Worker::Loop::HandleDispatch(const Message& m) {
   }
   running_[id] = Running{d->backend(), a.stdout_path, a.stderr_path,
                         OutputTail(a.stdout_path, a.output_limit),
-                        OutputTail(a.stderr_path, a.output_limit)};
+                        OutputTail(a.stderr_path, a.output_limit),
+                        d->services_size() > 0};
   // Through the cluster backend's hook: the cluster fields, and the job's
   // services the task needs (started, ${services.NAME.port} replaced).
   const Status s = cluster::SubmitAttempt(*d, backends_, *b->second, std::move(a));
@@ -594,8 +598,11 @@ void Worker::Loop::Complete(uint64_t id, AttemptOutcome outcome) {
   // the first byte), so skip the syscalls.
   m.payloads.push_back(outcome.out.bytes ? TakeFile(r->second.out) : std::string());
   m.payloads.push_back(outcome.err.bytes ? TakeFile(r->second.err) : std::string());
+  const bool uses_services = r->second.uses_services;
   running_.erase(r);
-  cluster::AttemptEnded(backends_, id);  // its services may go idle
+  // Its services may go idle. Only attempts that hold a lease: the others
+  // need not take the cluster backend's lock at all.
+  if (uses_services) cluster::AttemptEnded(backends_, id);
   if (registered_) Send(m);
   unacked_.emplace(id, std::move(m));
 }
