@@ -122,6 +122,19 @@ class Service {
   // connection is refused meanwhile. Blocks until done or failed (a new
   // instance that never becomes ready is killed and the old one kept).
   virtual Status Reload() = 0;
+  // Reload() with a changed spec (a worker's configuration re-read on
+  // SIGHUP): `next` may change command, env, cwd, log_path, ready,
+  // instances, drain, kill_grace and the backoff. Its name, host and mode
+  // must be the running service's, and its port too unless it is 0 (keep
+  // the bound one): the sockets stay, so clients never see the port close.
+  // Otherwise InvalidArgument and nothing changes. Slots are replaced one
+  // at a time as in Reload(); slots added are started and waited for;
+  // slots removed are retired (SIGTERM, `drain`) last. On success spec()
+  // is `next`; on a failure the error says how far it got, and the slots
+  // not yet replaced keep running the old spec.
+  virtual Status Reload(const ServiceSpec& next) = 0;
+  // The spec the service runs now (port resolved).
+  virtual ServiceSpec spec() const = 0;
   // SIGTERM every instance, wait up to `grace`, SIGKILL the rest, reap all,
   // close the sockets. Idempotent; later calls return at once.
   virtual void Shutdown(Duration grace) = 0;

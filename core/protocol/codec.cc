@@ -6,7 +6,7 @@
 namespace drover::protocol {
 namespace {
 
-constexpr std::array<std::pair<Command, std::string_view>, 25> kCommands = {{
+constexpr std::array<std::pair<Command, std::string_view>, 28> kCommands = {{
     {Command::kHello, "HELLO"},
     {Command::kWelcome, "WELCOME"},
     {Command::kDispatch, "DISPATCH"},
@@ -32,6 +32,9 @@ constexpr std::array<std::pair<Command, std::string_view>, 25> kCommands = {{
     {Command::kError, "ERROR"},
     {Command::kDraining, "DRAINING"},
     {Command::kOutput, "OUTPUT"},
+    {Command::kJobDone, "JOB-DONE"},
+    {Command::kServiceReloaded, "SERVICE-RELOADED"},
+    {Command::kServiceReload, "SERVICE-RELOAD"},
 }};
 
 bool KnownCommand(uint8_t byte) {

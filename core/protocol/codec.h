@@ -49,6 +49,9 @@ enum class Command : uint8_t {
   kError = 0x1F,
   kDraining = 0x09,
   kOutput = 0x0A,
+  kJobDone = 0x0B,
+  kServiceReloaded = 0x0C,
+  kServiceReload = 0x1D,
 };
 
 std::string_view CommandName(Command c);  // "HELLO", "DISPATCH", ...

@@ -618,7 +618,9 @@ TEST(CommandNameTest, EveryCommandHasItsByteAndName) {
       {Command::kRetryJob, 0x1A, "RETRY-JOB"},  {Command::kLogsRequest, 0x1B, "LOGS-REQUEST"},
       {Command::kLogs, 0x1C, "LOGS"},           {Command::kOk, 0x1E, "OK"},
       {Command::kDraining, 0x09, "DRAINING"},   {Command::kOutput, 0x0A, "OUTPUT"},
-      {Command::kError, 0x1F, "ERROR"},
+      {Command::kError, 0x1F, "ERROR"},          {Command::kJobDone, 0x0B, "JOB-DONE"},
+      {Command::kServiceReloaded, 0x0C, "SERVICE-RELOADED"},
+      {Command::kServiceReload, 0x1D, "SERVICE-RELOAD"},
   };
   for (const auto& row : kTable) {
     EXPECT_EQ(static_cast<uint8_t>(row.command), row.byte) << row.name;
