@@ -1,11 +1,9 @@
 // The fork reactor's loop, commands, pools and timers (fork_reactor.h).
 #include "backends/fork/fork_reactor.h"
 
-#include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,7 +18,6 @@
 
 #include "backends/fork/json_scan.h"
 #include "backends/fork/pool.h"
-#include "backends/spawn/epoll_wake.h"
 
 namespace drover {
 namespace {
@@ -33,126 +30,27 @@ constexpr std::string_view kNull = "null";
 }  // namespace
 
 ForkReactor::ForkReactor(int slots, std::shared_ptr<Zygote> zygote)
-    : slots_(slots), zygote_(std::move(zygote)) {}
+    : mailbox_("fork", slots), zygote_(std::move(zygote)) {}
 
 // ---------------------------------------------------------------------------
 // Caller side.
 
 Status ForkReactor::Start(BackendEvents* events) {
   if (events == nullptr) return InvalidArgument("fork backend: no events sink");
-  if (slots_ < 1) {
-    return InvalidArgument("fork backend: slots must be at least 1, got " +
-                           std::to_string(slots_));
-  }
-  std::lock_guard<std::mutex> lock(mu_);
-  if (state_ != State::kNew) {
-    return FailedPrecondition("fork backend: Start called twice or after Shutdown");
-  }
-  DROVER_RETURN_IF_ERROR(launcher_.Init());
-  DROVER_RETURN_IF_ERROR(OpenEpollWithWake(epoll_fd_, wake_fd_, kWakeToken));
-  buffer_ = std::make_unique_for_overwrite<char[]>(64 * 1024);
-  events_ = events;
-  try {
-    thread_ = std::thread(&ForkReactor::Run, this);
-  } catch (const std::exception& e) {
-    return Internal(std::string("fork backend: cannot start its thread: ") + e.what());
-  }
-  state_ = State::kRunning;
-  return Status::Ok();
-}
-
-void ForkReactor::Wake() {
-  uint64_t one = 1;
-  // Fails only if the counter would overflow, and then it is non-zero.
-  [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
-}
-
-Status ForkReactor::Submit(TaskAttempt attempt) {
-  const uint64_t id = attempt.attempt_id;
-  const bool on_reactor = std::this_thread::get_id() == reactor_id_.load();
-  bool wake = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (state_ == State::kNew) return FailedPrecondition("fork backend is not started");
-    if (state_ != State::kRunning) return FailedPrecondition("fork backend is shut down");
-    if (in_flight_.count(id) != 0) {
-      return AlreadyExists("attempt " + std::to_string(id) +
-                           " is already running on this backend");
-    }
-    if (in_flight_.size() >= static_cast<size_t>(slots_)) {
-      return Unavailable("fork backend is at capacity (" + std::to_string(slots_) +
-                         " slots busy)");
-    }
-    in_flight_.insert(id);
-    // From an event callback the reactor picks the command up at the end of
-    // its turn: no eventfd round trip. Otherwise only the first command of
-    // a batch needs to wake it.
-    wake = !on_reactor && queue_.empty();
-    Command command;
-    command.kind = Command::Kind::kSubmit;
-    command.attempt = std::move(attempt);
-    queue_.push_back(std::move(command));
-  }
-  if (on_reactor) more_commands_ = true;
-  if (wake) Wake();
-  return Status::Ok();
-}
-
-void ForkReactor::Cancel(uint64_t attempt_id) {
-  const bool on_reactor = std::this_thread::get_id() == reactor_id_.load();
-  bool wake = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (state_ != State::kRunning || in_flight_.count(attempt_id) == 0) return;
-    wake = !on_reactor && queue_.empty();
-    Command command;
-    command.kind = Command::Kind::kCancel;
-    command.attempt_id = attempt_id;
-    queue_.push_back(std::move(command));
-  }
-  if (on_reactor) more_commands_ = true;
-  if (wake) Wake();
-}
-
-void ForkReactor::Shutdown(Duration grace) {
-  // From an event callback the reactor cannot join itself: it only queues
-  // the shutdown; the owner's Shutdown (at the latest its destructor's)
-  // joins.
-  const bool on_reactor = std::this_thread::get_id() == reactor_id_.load();
-  std::unique_lock<std::mutex> serial(shutdown_mu_, std::defer_lock);
-  if (!on_reactor) serial.lock();
-  bool wake = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (state_ == State::kNew || state_ == State::kStopped) {
-      state_ = State::kStopped;
-      return;
-    }
-    if (state_ == State::kRunning) {
-      state_ = State::kStopping;
-      wake = queue_.empty();
-      Command command;
-      command.kind = Command::Kind::kShutdown;
-      command.grace = std::max(grace, Duration(0));
-      queue_.push_back(std::move(command));
-    }
-  }
-  if (on_reactor) {
-    more_commands_ = true;
-    return;
-  }
-  if (wake) Wake();
-  if (thread_.joinable()) thread_.join();
-  std::lock_guard<std::mutex> lock(mu_);
-  state_ = State::kStopped;
+  return mailbox_.Start(
+      [&]() -> Status {
+        DROVER_RETURN_IF_ERROR(launcher_.Init());
+        buffer_ = std::make_unique_for_overwrite<char[]>(64 * 1024);
+        events_ = events;
+        return Status::Ok();
+      },
+      [this] { Run(); }, "drover-fork");
 }
 
 // ---------------------------------------------------------------------------
 // Reactor thread: the loop.
 
 void ForkReactor::Run() {
-  reactor_id_.store(std::this_thread::get_id());
-  pthread_setname_np(pthread_self(), "drover-fork");
   std::string failure;
   try {
     Loop();
@@ -160,27 +58,17 @@ void ForkReactor::Run() {
     failure = e.what();
   }
   if (failure.empty() && shutting_down_ && procs_.empty()) {
-    std::lock_guard<std::mutex> lock(mu_);
-    queue_.clear();  // only Cancels can be left: Submit is refused by now
+    mailbox_.DropQueued();  // only Cancels can be left: Submit is refused by now
     return;
   }
   if (failure.empty()) failure = "its event loop failed";
   spdlog::error("fork backend: {}; stopping every pool", failure);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (state_ == State::kRunning) state_ = State::kStopping;
-    queue_.clear();
-  }
+  mailbox_.Abandon();
   try {
     shutting_down_ = true;
     give_up_at_ = steady_clock::now();
     KillRemaining();
-    std::vector<uint64_t> unreported;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      unreported.assign(in_flight_.begin(), in_flight_.end());
-    }
-    for (uint64_t id : unreported) {
+    for (uint64_t id : mailbox_.InFlight()) {
       Report(id, Failed(FailureReason::kInternal, "fork backend failed: " + failure));
     }
   } catch (const std::exception& e) {
@@ -191,7 +79,7 @@ void ForkReactor::Run() {
 void ForkReactor::Loop() {
   std::array<epoll_event, kMaxEvents> events;
   while (!(shutting_down_ && procs_.empty())) {
-    int n = ::epoll_wait(epoll_fd_.get(), events.data(), kMaxEvents,
+    int n = ::epoll_wait(mailbox_.epoll_fd(), events.data(), kMaxEvents,
                          TimeoutMs(steady_clock::now()));
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -218,7 +106,7 @@ void ForkReactor::Loop() {
       if (token == kWakeToken || (token & 3) != kPidfd) continue;
       if (Proc* proc = FindProc(token >> 2)) Reap(*proc);
     }
-    if (wake || more_commands_) HandleCommands(wake);
+    if (wake || mailbox_.more()) HandleCommands(wake);
     const SteadyTime now = steady_clock::now();
     Expire(now);
     if (shutting_down_ && !procs_.empty() && now >= give_up_at_) KillRemaining();
@@ -226,7 +114,7 @@ void ForkReactor::Loop() {
 }
 
 int ForkReactor::TimeoutMs(SteadyTime now) const {
-  if (more_commands_) return 0;
+  if (mailbox_.more()) return 0;
   std::optional<SteadyTime> next;
   if (!deadlines_.empty()) next = deadlines_.begin()->first;
   if (!restarts_.empty() && (!next || std::get<0>(*restarts_.begin()) < *next)) {
@@ -241,25 +129,15 @@ int ForkReactor::TimeoutMs(SteadyTime now) const {
 }
 
 void ForkReactor::HandleCommands(bool read_wake) {
-  if (read_wake) {
-    uint64_t count;
-    // Reset the eventfd before taking the queue: a command queued after
-    // the swap writes it again, so no wake-up is lost.
-    [[maybe_unused]] ssize_t n = ::read(wake_fd_.get(), &count, sizeof count);
-  }
-  more_commands_ = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    batch_.swap(queue_);
-  }
+  std::vector<Command>& batch = mailbox_.Take(read_wake);
   const SteadyTime now = steady_clock::now();
-  for (const Command& command : batch_) {
+  for (const Command& command : batch) {
     if (command.kind == Command::Kind::kShutdown) BeginShutdown(command.grace, now);
   }
-  // Commands that callbacks queue while this batch runs set more_commands_
+  // Commands that callbacks queue while this batch runs set mailbox_.more()
   // and wait for the next turn, so a callback that always resubmits cannot
   // starve the timers.
-  for (Command& command : batch_) {
+  for (Command& command : batch) {
     switch (command.kind) {
       case Command::Kind::kSubmit:
         Enqueue(std::move(command.attempt));
@@ -271,7 +149,6 @@ void ForkReactor::HandleCommands(bool read_wake) {
         break;  // handled above
     }
   }
-  batch_.clear();
 }
 
 // ---------------------------------------------------------------------------
@@ -506,11 +383,7 @@ ForkReactor::Pool* ForkReactor::FindPool(uint64_t id) {
 }
 
 void ForkReactor::Report(uint64_t attempt_id, AttemptOutcome outcome) {
-  {
-    // Free the slot before the event: the receiver may Submit at once.
-    std::lock_guard<std::mutex> lock(mu_);
-    in_flight_.erase(attempt_id);
-  }
+  mailbox_.Release(attempt_id);  // before the event: the receiver may Submit at once
   events_->OnFinished(attempt_id, std::move(outcome));
 }
 

@@ -18,20 +18,16 @@
 
 #include <sys/types.h>
 
-#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <tuple>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -40,6 +36,7 @@
 #include "backends/fork/zygote.h"
 #include "backends/spawn/child_launcher.h"
 #include "backends/spawn/output_capture.h"
+#include "backends/spawn/reactor_mailbox.h"
 #include "backends/spawn/unique_fd.h"
 
 namespace drover {
@@ -53,26 +50,18 @@ class ForkReactor {
   ForkReactor& operator=(const ForkReactor&) = delete;
 
   Status Start(BackendEvents* events);
-  Status Submit(TaskAttempt attempt);
-  void Cancel(uint64_t attempt_id);
-  void Shutdown(Duration grace);
+  Status Submit(TaskAttempt attempt) { return mailbox_.Submit(std::move(attempt)); }
+  void Cancel(uint64_t attempt_id) { mailbox_.Cancel(attempt_id); }
+  void Shutdown(Duration grace) { mailbox_.Shutdown(grace); }
 
  private:
-  enum class State { kNew, kRunning, kStopping, kStopped };
+  using Command = ReactorMailbox::Command;
 
   // epoll tokens: a process's descriptors are serial << 2 | kind; token 0
   // (serial 0 is never a process's) is the eventfd.
   enum FdKind : uint64_t { kPidfd = 0, kChannel = 1, kOut = 2, kErr = 3 };
   static uint64_t Token(uint64_t serial, FdKind kind) { return serial << 2 | kind; }
-  static constexpr uint64_t kWakeToken = 0;
-
-  struct Command {
-    enum class Kind { kSubmit, kCancel, kShutdown };
-    Kind kind = Kind::kSubmit;
-    TaskAttempt attempt;      // kSubmit
-    uint64_t attempt_id = 0;  // kCancel
-    Duration grace{0};        // kShutdown
-  };
+  static constexpr uint64_t kWakeToken = ReactorMailbox::kWakeToken;
 
   // Why the backend is stopping a process. Every kind but kChannelLost
   // detaches it from its slot at once, so a replacement can start while
@@ -154,9 +143,6 @@ class ForkReactor {
     int procs = 0;            // processes of this pool not reaped yet
   };
 
-  // Caller threads.
-  void Wake();
-
   // Reactor thread: fork_reactor.cc and fork_stops.cc.
   void Run();
   void Loop();
@@ -200,22 +186,9 @@ class ForkReactor {
   Status Watch(int fd, uint64_t token, uint32_t events, int op);
   void CloseFd(UniqueFd& fd);
 
-  const int slots_;
+  ReactorMailbox mailbox_;
   const std::shared_ptr<Zygote> zygote_;
   BackendEvents* events_ = nullptr;  // set by Start, before the thread runs
-
-  std::mutex mu_;
-  State state_ = State::kNew;               // guarded by mu_
-  std::vector<Command> queue_;              // guarded by mu_
-  std::unordered_set<uint64_t> in_flight_;  // guarded by mu_: not reported yet
-
-  std::mutex shutdown_mu_;  // serialises Shutdown calls
-  std::thread thread_;
-  // The reactor thread's id (set as it starts), read by callers to tell a
-  // call from inside an event callback.
-  std::atomic<std::thread::id> reactor_id_{};
-  UniqueFd wake_fd_;  // eventfd: written by callers, read by the reactor
-  UniqueFd epoll_fd_;
 
   // Owned by the reactor thread (Start sets them up before it runs).
   ChildLauncher launcher_;
@@ -236,8 +209,6 @@ class ForkReactor {
   bool shutting_down_ = false;
   Duration shutdown_grace_{0};
   SteadyTime give_up_at_;
-  bool more_commands_ = false;  // queue_ got commands during this turn
-  std::vector<Command> batch_;  // commands of the current turn (reused)
 };
 
 }  // namespace drover

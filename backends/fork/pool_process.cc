@@ -608,7 +608,7 @@ Status ForkReactor::Watch(int fd, uint64_t token, uint32_t events, int op) {
   epoll_event ev{};
   ev.events = events;
   ev.data.u64 = token;
-  if (::epoll_ctl(epoll_fd_.get(), op, fd, &ev) != 0) return ErrnoError("epoll_ctl", errno);
+  if (::epoll_ctl(mailbox_.epoll_fd(), op, fd, &ev) != 0) return ErrnoError("epoll_ctl", errno);
   return Status::Ok();
 }
 
@@ -616,7 +616,7 @@ void ForkReactor::CloseFd(UniqueFd& fd) {
   if (!fd.valid()) return;
   // Removed explicitly: epoll drops a closed fd only when no other
   // descriptor (in any process) shares its open file description.
-  ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, fd.get(), nullptr);
+  ::epoll_ctl(mailbox_.epoll_fd(), EPOLL_CTL_DEL, fd.get(), nullptr);
   fd.Reset();
 }
 

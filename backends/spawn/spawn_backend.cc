@@ -2,7 +2,8 @@
 // deadline of the backend.
 //
 // Each turn of the loop waits in epoll on:
-//   - an eventfd that Submit/Cancel/Shutdown write after queuing a command,
+//   - the mailbox's eventfd, written by Submit/Cancel/Shutdown after they
+//     queue a command (reactor_mailbox.h),
 //   - one pidfd per child (readable when the leader exits),
 //   - the read ends of each child's stdout/stderr pipes,
 // with the epoll timeout set to the nearest deadline (a task's timeout or
@@ -11,11 +12,9 @@
 #include "backends/spawn/spawn_backend.h"
 
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,19 +27,16 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "backends/spawn/child_launcher.h"
-#include "backends/spawn/epoll_wake.h"
 #include "backends/spawn/output_capture.h"
+#include "backends/spawn/reactor_mailbox.h"
 #include "backends/spawn/unique_fd.h"
 
 namespace drover {
@@ -59,8 +55,9 @@ constexpr int kMaxDrainReads = 256;
 // an internal error) before reporting them and giving up on reaping them.
 constexpr Duration kKillWait = std::chrono::seconds(5);
 
-// epoll tokens: 0 is the eventfd; a child's fds are serial << 2 | kind.
-constexpr uint64_t kWakeToken = 0;
+// epoll tokens: 0 is the mailbox's eventfd; a child's fds are
+// serial << 2 | kind.
+constexpr uint64_t kWakeToken = ReactorMailbox::kWakeToken;
 enum FdKind : uint64_t { kPidfd = 1, kOut = 2, kErr = 3 };
 uint64_t Token(uint64_t serial, FdKind kind) { return serial << 2 | kind; }
 
@@ -91,27 +88,19 @@ void SignalGroup(pid_t pgid, int sig) {
 
 class SpawnBackend::Reactor {
  public:
-  explicit Reactor(int slots) : slots_(slots) {}
+  explicit Reactor(int slots) : mailbox_("spawn", slots) {}
   ~Reactor() = default;  // SpawnBackend's destructor has joined the thread
 
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
 
   Status Start(BackendEvents* events);
-  Status Submit(TaskAttempt attempt);
-  void Cancel(uint64_t attempt_id);
-  void Shutdown(Duration grace);
+  Status Submit(TaskAttempt attempt) { return mailbox_.Submit(std::move(attempt)); }
+  void Cancel(uint64_t attempt_id) { mailbox_.Cancel(attempt_id); }
+  void Shutdown(Duration grace) { mailbox_.Shutdown(grace); }
 
  private:
-  enum class State { kNew, kRunning, kStopping, kStopped };
-
-  struct Command {
-    enum class Kind { kSubmit, kCancel, kShutdown };
-    Kind kind = Kind::kSubmit;
-    TaskAttempt attempt;      // kSubmit
-    uint64_t attempt_id = 0;  // kCancel
-    Duration grace{0};        // kShutdown
-  };
+  using Command = ReactorMailbox::Command;
 
   struct Stream {
     UniqueFd fd;  // read end of the pipe, or none once closed
@@ -144,14 +133,11 @@ class SpawnBackend::Reactor {
     std::string stop_message;
   };
 
-  // Caller threads.
-  void Wake();
-
   // Reactor thread.
   void Run();
   void Loop();
   int TimeoutMs(SteadyTime now) const;
-  void HandleCommands();
+  void HandleCommands(bool read_wake);
   void Launch(TaskAttempt attempt);
   void ReadStream(Child& child, Stream& stream, int max_reads);
   void CloseFd(UniqueFd& fd);
@@ -166,18 +152,8 @@ class SpawnBackend::Reactor {
   void Report(uint64_t attempt_id, AttemptOutcome outcome);
   Child* Find(uint64_t serial);
 
-  const int slots_;
+  ReactorMailbox mailbox_;
   BackendEvents* events_ = nullptr;  // set by Start, before the thread runs
-
-  std::mutex mu_;
-  State state_ = State::kNew;               // guarded by mu_
-  std::vector<Command> queue_;              // guarded by mu_
-  std::unordered_set<uint64_t> in_flight_;  // guarded by mu_: not reported yet
-
-  std::mutex shutdown_mu_;  // serialises Shutdown calls
-  std::thread thread_;
-  UniqueFd wake_fd_;  // eventfd: written by callers, read by the reactor
-  UniqueFd epoll_fd_;
 
   // Owned by the reactor thread (Start sets them up before it runs).
   ChildLauncher launcher_;
@@ -187,8 +163,7 @@ class SpawnBackend::Reactor {
   std::set<std::pair<SteadyTime, uint64_t>> deadlines_;            // (when, serial)
   uint64_t next_serial_ = 1;
   bool shutting_down_ = false;
-  SteadyTime give_up_at_;       // shutdown: stop waiting for killed children
-  std::vector<Command> batch_;  // commands of the current turn (reused)
+  SteadyTime give_up_at_;  // shutdown: stop waiting for killed children
 };
 
 // ---------------------------------------------------------------------------
@@ -196,115 +171,20 @@ class SpawnBackend::Reactor {
 
 Status SpawnBackend::Reactor::Start(BackendEvents* events) {
   if (events == nullptr) return InvalidArgument("spawn backend: no events sink");
-  if (slots_ < 1) {
-    return InvalidArgument("spawn backend: slots must be at least 1, got " +
-                           std::to_string(slots_));
-  }
-  std::lock_guard<std::mutex> lock(mu_);
-  if (state_ != State::kNew) {
-    return FailedPrecondition("spawn backend: Start called twice or after Shutdown");
-  }
-  DROVER_RETURN_IF_ERROR(launcher_.Init());
-  DROVER_RETURN_IF_ERROR(OpenEpollWithWake(epoll_fd_, wake_fd_, kWakeToken));
-  buffer_ = std::make_unique<char[]>(kReadBufferSize);
-  events_ = events;
-  try {
-    thread_ = std::thread(&Reactor::Run, this);
-  } catch (const std::exception& e) {
-    return Internal(std::string("spawn backend: cannot start its thread: ") + e.what());
-  }
-  state_ = State::kRunning;
-  return Status::Ok();
-}
-
-void SpawnBackend::Reactor::Wake() {
-  uint64_t one = 1;
-  // Can only fail if the counter would overflow, and then it is non-zero
-  // anyway: the reactor will wake.
-  [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
-}
-
-Status SpawnBackend::Reactor::Submit(TaskAttempt attempt) {
-  const uint64_t id = attempt.attempt_id;
-  bool wake = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (state_ == State::kNew) {
-      return FailedPrecondition("spawn backend is not started");
-    }
-    if (state_ != State::kRunning) {
-      return FailedPrecondition("spawn backend is shut down");
-    }
-    if (in_flight_.count(id) != 0) {
-      return AlreadyExists("attempt " + std::to_string(id) +
-                           " is already running on this backend");
-    }
-    if (in_flight_.size() >= static_cast<size_t>(slots_)) {
-      return Unavailable("spawn backend is at capacity (" + std::to_string(slots_) +
-                         " slots busy)");
-    }
-    in_flight_.insert(id);
-    // The reactor empties the whole queue per wake-up: only the first
-    // command of a batch needs to write the eventfd.
-    wake = queue_.empty();
-    Command command;
-    command.kind = Command::Kind::kSubmit;
-    command.attempt = std::move(attempt);
-    queue_.push_back(std::move(command));
-  }
-  if (wake) Wake();
-  return Status::Ok();
-}
-
-void SpawnBackend::Reactor::Cancel(uint64_t attempt_id) {
-  bool wake = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (state_ != State::kRunning || in_flight_.count(attempt_id) == 0) return;
-    wake = queue_.empty();
-    Command command;
-    command.kind = Command::Kind::kCancel;
-    command.attempt_id = attempt_id;
-    queue_.push_back(std::move(command));
-  }
-  if (wake) Wake();
-}
-
-void SpawnBackend::Reactor::Shutdown(Duration grace) {
-  // From an event callback the reactor cannot join itself: it only queues
-  // the shutdown, and the owner's Shutdown (at the latest the destructor's)
-  // joins it.
-  const bool on_reactor = thread_.get_id() == std::this_thread::get_id();
-  std::unique_lock<std::mutex> serial(shutdown_mu_, std::defer_lock);
-  if (!on_reactor) serial.lock();
-  bool wake = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (state_ == State::kNew || state_ == State::kStopped) {
-      state_ = State::kStopped;
-      return;
-    }
-    if (state_ == State::kRunning) {
-      state_ = State::kStopping;
-      wake = queue_.empty();
-      Command command;
-      command.kind = Command::Kind::kShutdown;
-      command.grace = std::max(grace, Duration(0));
-      queue_.push_back(std::move(command));
-    }
-  }
-  if (wake) Wake();
-  if (on_reactor) return;
-  if (thread_.joinable()) thread_.join();
-  std::lock_guard<std::mutex> lock(mu_);
-  state_ = State::kStopped;
+  return mailbox_.Start(
+      [&]() -> Status {
+        DROVER_RETURN_IF_ERROR(launcher_.Init());
+        buffer_ = std::make_unique<char[]>(kReadBufferSize);
+        events_ = events;
+        return Status::Ok();
+      },
+      [this] { Run(); }, "drover-spawn");
 }
 
 // ---------------------------------------------------------------------------
 // Reactor thread.
 
 void SpawnBackend::Reactor::Run() {
-  pthread_setname_np(pthread_self(), "drover-spawn");  // for ps/gdb/perf
   std::string failure;
   try {
     Loop();
@@ -313,30 +193,18 @@ void SpawnBackend::Reactor::Run() {
   }
   if (failure.empty() && shutting_down_ && children_.empty()) {
     // The normal exit: Shutdown was processed and every child reported.
-    // Commands queued behind it can only be Cancels (Submit is refused once
-    // the backend is stopping).
-    std::lock_guard<std::mutex> lock(mu_);
-    queue_.clear();
+    mailbox_.DropQueued();
     return;
   }
   if (failure.empty()) failure = "its event loop failed";
   spdlog::error("spawn backend: {}; stopping every attempt", failure);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (state_ == State::kRunning) state_ = State::kStopping;  // refuse Submit
-    queue_.clear();
-  }
+  mailbox_.Abandon();
   try {
     const std::string message = "spawn backend failed: " + failure;
     KillRemaining(FailureReason::kInternal, message, steady_clock::now() + kKillWait);
     // Whatever is still in flight was queued or half-handled when the loop
     // failed; every attempt still gets its one OnFinished.
-    std::vector<uint64_t> unreported;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      unreported.assign(in_flight_.begin(), in_flight_.end());
-    }
-    for (uint64_t id : unreported) {
+    for (uint64_t id : mailbox_.InFlight()) {
       AttemptOutcome outcome;
       outcome.reason = FailureReason::kInternal;
       outcome.message = message;
@@ -350,7 +218,7 @@ void SpawnBackend::Reactor::Run() {
 void SpawnBackend::Reactor::Loop() {
   std::array<epoll_event, kMaxEvents> events;
   while (!(shutting_down_ && children_.empty())) {
-    int n = ::epoll_wait(epoll_fd_.get(), events.data(), kMaxEvents,
+    int n = ::epoll_wait(mailbox_.epoll_fd(), events.data(), kMaxEvents,
                          TimeoutMs(steady_clock::now()));
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -372,9 +240,9 @@ void SpawnBackend::Reactor::Loop() {
       if ((token & 3) != kPidfd) continue;
       if (Child* child = Find(token >> 2)) Reap(*child);
     }
-    for (int i = 0; i < n; ++i) {
-      if (events[i].data.u64 == kWakeToken) HandleCommands();
-    }
+    bool wake = false;
+    for (int i = 0; i < n; ++i) wake = wake || events[i].data.u64 == kWakeToken;
+    if (wake || mailbox_.more()) HandleCommands(wake);
     SteadyTime now = steady_clock::now();
     Expire(now);
     if (shutting_down_ && !children_.empty() && now >= give_up_at_) {
@@ -400,22 +268,18 @@ SpawnBackend::Reactor::Child* SpawnBackend::Reactor::Find(uint64_t serial) {
   return it == children_.end() ? nullptr : it->second.get();
 }
 
-void SpawnBackend::Reactor::HandleCommands() {
-  uint64_t count;
-  // Reset the eventfd before taking the queue: a command queued after the
-  // swap writes it again, so no wake-up is lost.
-  [[maybe_unused]] ssize_t n = ::read(wake_fd_.get(), &count, sizeof count);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    batch_.swap(queue_);
-  }
+void SpawnBackend::Reactor::HandleCommands(bool read_wake) {
+  // Commands that callbacks queue while this batch runs wait for the next
+  // turn (mailbox_.more()), so a callback that always resubmits cannot
+  // starve the timers.
+  std::vector<Command>& batch = mailbox_.Take(read_wake);
   SteadyTime now = steady_clock::now();
-  for (const Command& command : batch_) {
+  for (const Command& command : batch) {
     if (command.kind == Command::Kind::kShutdown) {
       BeginShutdown(command.grace, now);
     }
   }
-  for (Command& command : batch_) {
+  for (Command& command : batch) {
     switch (command.kind) {
       case Command::Kind::kSubmit:
         if (shutting_down_) {
@@ -440,7 +304,6 @@ void SpawnBackend::Reactor::HandleCommands() {
         break;  // handled above
     }
   }
-  batch_.clear();
 }
 
 void SpawnBackend::Reactor::Launch(TaskAttempt attempt) {
@@ -471,7 +334,7 @@ void SpawnBackend::Reactor::Launch(TaskAttempt attempt) {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = Token(child->serial, kind);
-    if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd->get(), &ev) != 0) {
+    if (::epoll_ctl(mailbox_.epoll_fd(), EPOLL_CTL_ADD, fd->get(), &ev) != 0) {
       // Cannot watch it: stop it at once rather than lose track of it.
       int err = errno;
       SignalGroup(child->pid, SIGKILL);
@@ -500,7 +363,7 @@ void SpawnBackend::Reactor::CloseFd(UniqueFd& fd) {
   if (!fd.valid()) return;
   // Removed explicitly: epoll drops a closed fd only when no other
   // descriptor (in any process) shares its open file description.
-  ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, fd.get(), nullptr);
+  ::epoll_ctl(mailbox_.epoll_fd(), EPOLL_CTL_DEL, fd.get(), nullptr);
   fd.Reset();
 }
 
@@ -608,11 +471,7 @@ void SpawnBackend::Reactor::Forget(Child& child) {
 }
 
 void SpawnBackend::Reactor::Report(uint64_t attempt_id, AttemptOutcome outcome) {
-  {
-    // Free the slot before the event: the receiver may Submit at once.
-    std::lock_guard<std::mutex> lock(mu_);
-    in_flight_.erase(attempt_id);
-  }
+  mailbox_.Release(attempt_id);  // before the event: the receiver may Submit at once
   events_->OnFinished(attempt_id, std::move(outcome));
 }
 
