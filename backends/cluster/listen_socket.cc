@@ -2,15 +2,17 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <string_view>
 
 namespace drover::cluster {
@@ -89,45 +91,70 @@ uint64_t SocketInode(int fd) {
   return static_cast<uint64_t>(st.st_ino);
 }
 
-namespace {
-
-// The port of a /proc/net/tcp address "0100007F:1F90" (the part after ':').
-int HexPort(std::string_view address) {
-  size_t colon = address.rfind(':');
-  if (colon == std::string_view::npos) return -1;
-  unsigned value = 0;
-  for (char c : address.substr(colon + 1)) {
-    value <<= 4;
-    if (c >= '0' && c <= '9') value |= c - '0';
-    else if (c >= 'A' && c <= 'F') value |= c - 'A' + 10;
-    else if (c >= 'a' && c <= 'f') value |= c - 'a' + 10;
-    else return -1;
+std::optional<uint64_t> AcceptedInode(int client_fd) {
+  sockaddr_storage client{}, server{};
+  socklen_t client_len = sizeof client, server_len = sizeof server;
+  if (::getsockname(client_fd, reinterpret_cast<sockaddr*>(&client), &client_len) != 0 ||
+      ::getpeername(client_fd, reinterpret_cast<sockaddr*>(&server), &server_len) != 0 ||
+      client.ss_family != server.ss_family ||
+      (client.ss_family != AF_INET && client.ss_family != AF_INET6)) {
+    return std::nullopt;
   }
-  return static_cast<int>(value);
-}
-
-std::optional<uint64_t> FindInTable(const char* path, int server_port, int client_port) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);  // the header
-  while (std::getline(in, line)) {
-    // sl local rem st tx:rx tr:when retr uid timeout inode ...
-    char local[64], remote[64];
-    unsigned long long inode = 0;
-    if (std::sscanf(line.c_str(), " %*s %63s %63s %*s %*s %*s %*s %*s %*s %llu", local, remote,
-                    &inode) != 3) {
-      continue;
-    }
-    if (HexPort(local) == server_port && HexPort(remote) == client_port) return inode;
+  // One exact lookup (no NLM_F_DUMP) of the server side: its local end is
+  // the client's peer, its remote end the client. Ports and addresses are
+  // in network order in both the sockaddrs and the request.
+  struct {
+    nlmsghdr header;
+    inet_diag_req_v2 body;
+  } request{};
+  request.header.nlmsg_len = sizeof request;
+  request.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  request.header.nlmsg_flags = NLM_F_REQUEST;
+  inet_diag_req_v2& req = request.body;
+  req.sdiag_family = static_cast<uint8_t>(client.ss_family);
+  req.sdiag_protocol = IPPROTO_TCP;
+  req.idiag_states = ~0u;
+  req.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+  req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  if (client.ss_family == AF_INET) {
+    const auto& c = reinterpret_cast<const sockaddr_in&>(client);
+    const auto& s = reinterpret_cast<const sockaddr_in&>(server);
+    req.id.idiag_sport = s.sin_port;
+    req.id.idiag_dport = c.sin_port;
+    std::memcpy(req.id.idiag_src, &s.sin_addr, sizeof s.sin_addr);
+    std::memcpy(req.id.idiag_dst, &c.sin_addr, sizeof c.sin_addr);
+  } else {
+    const auto& c = reinterpret_cast<const sockaddr_in6&>(client);
+    const auto& s = reinterpret_cast<const sockaddr_in6&>(server);
+    req.id.idiag_sport = s.sin6_port;
+    req.id.idiag_dport = c.sin6_port;
+    std::memcpy(req.id.idiag_src, &s.sin6_addr, sizeof s.sin6_addr);
+    std::memcpy(req.id.idiag_dst, &c.sin6_addr, sizeof c.sin6_addr);
   }
-  return std::nullopt;
-}
-
-}  // namespace
-
-std::optional<uint64_t> AcceptedInode(int server_port, int client_port) {
-  if (auto inode = FindInTable("/proc/net/tcp", server_port, client_port)) return inode;
-  return FindInTable("/proc/net/tcp6", server_port, client_port);
+  UniqueFd netlink(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+  if (!netlink.valid()) return std::nullopt;
+  // The kernel answers within sendto; the timeout only bounds a surprise.
+  const timeval timeout{1, 0};
+  ::setsockopt(netlink.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (::sendto(netlink.get(), &request, sizeof request, 0, reinterpret_cast<sockaddr*>(&kernel),
+               sizeof kernel) != static_cast<ssize_t>(sizeof request)) {
+    return std::nullopt;
+  }
+  alignas(nlmsghdr) char buffer[8192];
+  const ssize_t n = ::recv(netlink.get(), buffer, sizeof buffer, 0);
+  if (n < static_cast<ssize_t>(sizeof(nlmsghdr))) return std::nullopt;
+  const auto* reply = reinterpret_cast<const nlmsghdr*>(buffer);
+  if (!NLMSG_OK(reply, static_cast<unsigned>(n)) || reply->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+      reply->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg))) {
+    return std::nullopt;  // NLMSG_ERROR (ENOENT): no such connection
+  }
+  const auto* found = static_cast<const inet_diag_msg*>(NLMSG_DATA(reply));
+  // With the connection gone the lookup falls back to the listening
+  // socket, whose remote port is 0: that is not the connection.
+  if (found->id.idiag_dport != req.id.idiag_dport) return std::nullopt;
+  return static_cast<uint64_t>(found->idiag_inode);
 }
 
 bool ProcessHoldsSocket(pid_t pid, uint64_t inode) {

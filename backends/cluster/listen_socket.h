@@ -42,11 +42,13 @@ std::string HostPort(const std::string& host, int port);
 // "socket:[INODE]"), or 0.
 uint64_t SocketInode(int fd);
 
-// The inode of the server side of the TCP connection from local port
-// `client_port` to `server_port` on this host, read from /proc/net/tcp and
-// /proc/net/tcp6: 0 while the connection waits in a listen queue (no
-// process has accepted it yet), nothing when no such connection is listed.
-std::optional<uint64_t> AcceptedInode(int server_port, int client_port);
+// The inode of the server side of the loopback TCP connection whose client
+// end is `client_fd`: 0 while the connection waits in a listen queue (no
+// process has accepted it yet), nothing when the kernel has no such
+// connection. One exact sock_diag lookup (NETLINK_SOCK_DIAG), so its cost
+// does not grow with the host's sockets as a /proc/net/tcp scan's does
+// (a benchmark leaves tens of thousands in TIME_WAIT).
+std::optional<uint64_t> AcceptedInode(int client_fd);
 
 // Whether process `pid` holds a descriptor for socket `inode`.
 bool ProcessHoldsSocket(pid_t pid, uint64_t inode);

@@ -114,12 +114,11 @@ Status ProbeInherited(const ProbeTarget& target, const ReadyCheck& check,
   const std::string where = HostPort(target.host, target.port);
   Result<UniqueFd> probe = Connect(target.address, where, deadline, stop);
   if (!probe.ok()) return probe.status();
-  const int client_port = LocalPort(probe->get());
   uint64_t inode = 0;
   bool listed = false;
   PollCondition(
       [&] {
-        std::optional<uint64_t> found = AcceptedInode(target.port, client_port);
+        std::optional<uint64_t> found = AcceptedInode(probe->get());
         listed = found.has_value();
         inode = found.value_or(0);
         return inode != 0;
@@ -129,7 +128,8 @@ Status ProbeInherited(const ProbeTarget& target, const ReadyCheck& check,
   if (inode == 0) {
     return Unavailable(listed ? "a connection to " + where +
                                     " waits in the listen queue: no process accepts it"
-                              : "the connection to " + where + " is not in /proc/net/tcp");
+                              : "the kernel lists no connection to " + where +
+                                    " for the probe (it was reset)");
   }
   if (!target.any_instance) {
     // accept() shows the inode a moment before the descriptor is installed.

@@ -4,7 +4,7 @@
 // for an HTTP check a GET answered 2xx on that same connection.
 //   - Inherited sockets (reuseport, shared): the probe connects to the
 //     port; the kernel picks the socket and the process that accepts it.
-//     /proc/net/tcp shows the server side's inode once a process accepted
+//     sock_diag shows the server side's inode once a process accepted
 //     it (0 while it waits in a listen queue), and /proc/PID/fd tells
 //     whether that process is the instance under test. A probe accepted by
 //     another instance is retried with a new one.
