@@ -129,7 +129,9 @@ class Service {
   // the bound one): the sockets stay, so clients never see the port close.
   // Otherwise InvalidArgument and nothing changes. Slots are replaced one
   // at a time as in Reload(); slots added are started and waited for;
-  // slots removed are retired (SIGTERM, `drain`) last. On success spec()
+  // slots removed are retired (SIGTERM, `drain`) last, and Reload returns
+  // once they have exited (reuseport: their sockets leave the kernel's
+  // group only then; see docs/backends/cluster.md). On success spec()
   // is `next`; on a failure the error says how far it got, and the slots
   // not yet replaced keep running the old spec.
   virtual Status Reload(const ServiceSpec& next) = 0;
