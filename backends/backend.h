@@ -99,6 +99,10 @@ struct TaskAttempt {
   // in the fields above before the attempt is submitted). cluster backend:
   // the service to send `request` to.
   std::vector<ServiceConfig> services;
+  // Any backend: the worker's own services (its configuration's
+  // `services:`) the task needs, by name (Dispatch.worker_services); held
+  // and replaced like `services`.
+  std::vector<std::string> worker_services;
   std::string service;
   HttpRequestSpec request;
 

@@ -15,10 +15,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/protocol/codec.h"
 #include "backends/cluster/attempt_hook.h"
+#include "backends/cluster/cluster_backend.h"
+#include "core/protocol/codec.h"
 #include "core/protocol/convert.h"
 #include "worker/output_tail.h"
+#include "worker/worker_loop.h"
 
 namespace drover {
 namespace {
@@ -72,105 +74,13 @@ std::string TakeFile(const std::filesystem::path& path) {
 
 }  // namespace
 
-class Worker::Loop final : public BackendEvents {
- public:
-  Loop(zmq::context_t& context, WorkerOptions options, const BackendRegistry& registry,
-       const Clock& clock)
-      : context_(context), options_(std::move(options)), registry_(registry), clock_(clock) {
-    if (options_.name.empty()) options_.name = DefaultName();
-    session_ = RandomSession();
-  }
-  ~Loop() override {
-    for (auto& [name, b] : backends_) b->Shutdown(Duration(0));
-    if (wake_fd_ >= 0) ::close(wake_fd_);
-  }
 
-  Status Start();
-  Status Run();
-  void Stop() {
-    stop_.store(true, std::memory_order_release);
-    Wake();
-  }
-  void Drain(Duration timeout) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (drain_timeout_) return;
-      drain_timeout_ = timeout;
-    }
-    Wake();
-  }
-  const std::string& name() const { return options_.name; }
-
-  // BackendEvents: called on backend threads.
-  void OnStarted(uint64_t, int) override {}
-  void OnFinished(uint64_t attempt_id, AttemptOutcome outcome) override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      done_.emplace_back(attempt_id, std::move(outcome));
-    }
-    Wake();
-  }
-
- private:
-  struct Running {
-    std::string backend;
-    std::filesystem::path out, err;
-    OutputTail out_tail, err_tail;  // what was streamed as OUTPUT so far
-    // It holds a lease on the job's services (Dispatch.services), which the
-    // cluster backend releases when it ends.
-    bool uses_services = false;
-  };
-
-  void Wake() {
-    const uint64_t one = 1;
-    if (wake_fd_ >= 0) (void)!::write(wake_fd_, &one, sizeof one);
-  }
-  void Connect();
-  void SendHello();
-  void Send(const Message& m);
-  void Handle(const Message& m);
-  void HandleDispatch(const Message& m);
-  void Complete(uint64_t id, AttemptOutcome outcome);
-  void DrainCompletions();
-  void SendDraining(SteadyTime now);
-  // Sends OUTPUT chunks of what running attempts printed since last time.
-  void StreamOutput();
-  void StreamOutputOf(uint64_t id, Running& r);
-  // One step of a drain; true when Run() may say goodbye.
-  bool DrainStep(SteadyTime now);
-  // The attempt's pool: the job's declaration when the DISPATCH carries
-  // one, else the worker's own; nullopt when neither has it.
-  std::optional<PoolSpec> ResolvePool(const wire::Dispatch& d) const;
-
-  zmq::context_t& context_;
-  WorkerOptions options_;
-  const BackendRegistry& registry_;
-  const Clock& clock_;
-  std::string session_;
-  std::atomic<bool> stop_{false};
-  int wake_fd_ = -1;
-  std::optional<zmq::socket_t> dealer_;
-  std::map<std::string, std::unique_ptr<Backend>> backends_;
-
-  std::mutex mu_;
-  std::deque<std::pair<uint64_t, AttemptOutcome>> done_;  // GUARDED_BY(mu_)
-  std::optional<Duration> drain_timeout_;                 // GUARDED_BY(mu_)
-
-  // The drain, once Run() has seen the request (loop thread only).
-  bool draining_ = false;
-  bool drain_cancelled_ = false;          // the rest was cancelled at the deadline
-  SteadyTime drain_deadline_{};           // running attempts get until then
-  std::optional<SteadyTime> ack_deadline_;  // set once nothing runs any more
-  SteadyTime next_output_{};                // next look at running output
-
-  std::unordered_map<uint64_t, Running> running_;
-  std::map<uint64_t, Message> unacked_;  // RESULTs until ACKed, in order
-  bool registered_ = false;
-  SteadyTime last_heard_{};
-  SteadyTime next_heartbeat_{};
-  SteadyTime next_hello_{};
-  Duration backoff_{};
-};
+Worker::Loop::Loop(zmq::context_t& context, WorkerOptions options,
+                   const BackendRegistry& registry, const Clock& clock)
+    : context_(context), options_(std::move(options)), registry_(registry), clock_(clock) {
+  if (options_.name.empty()) options_.name = DefaultName();
+  session_ = RandomSession();
+}
 
 Status Worker::Loop::Start() {
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -181,8 +91,13 @@ Status Worker::Loop::Start() {
     return IoError("cannot create the spool directory " + options_.spool_dir.string() +
                    ": " + ec.message());
   }
-  for (const auto& [name, slots] : options_.slots) {
-    if (slots <= 0) continue;
+  // The worker's own services run in the cluster backend, which then runs
+  // even without cluster slots (it offers none in HELLO).
+  const bool own_services = !options_.services.empty() || !options_.services_file.empty();
+  std::map<std::string, int> slot_map = options_.slots;
+  if (own_services) slot_map.emplace("cluster", 0);
+  for (const auto& [name, slots] : slot_map) {
+    if (slots <= 0 && !(name == "cluster" && own_services)) continue;
     BackendConfig config;
     config.slots = slots;
     config.zygote = options_.zygote;
@@ -196,7 +111,18 @@ Status Worker::Loop::Start() {
     }
     backends_.emplace(name, std::move(backend.value()));
   }
-  if (backends_.empty()) return InvalidArgument("the worker has no slots for any backend");
+  const bool offers_slots = std::any_of(backends_.begin(), backends_.end(),
+                                        [](const auto& b) { return b.second->Capacity() > 0; });
+  if (!offers_slots && options_.services.empty()) {
+    for (auto& [n, b] : backends_) b->Shutdown(Duration(0));
+    backends_.clear();
+    return InvalidArgument("the worker has no slots for any backend");
+  }
+  if (Status s = StartServices(); !s.ok()) {
+    for (auto& [n, b] : backends_) b->Shutdown(Duration(0));
+    backends_.clear();
+    return s;
+  }
   return Status::Ok();
 }
 
@@ -236,8 +162,11 @@ void Worker::Loop::SendHello() {
   hello.set_pid(static_cast<uint32_t>(::getpid()));
   hello.set_session(session_);
   for (const auto& [name, b] : backends_) {
-    (*hello.mutable_slots())[name] = static_cast<uint32_t>(b->Capacity());
+    // A cluster backend kept for the worker's own services alone offers
+    // no slots.
+    if (b->Capacity() > 0) (*hello.mutable_slots())[name] = static_cast<uint32_t>(b->Capacity());
   }
+  for (std::string& service : ServiceNames()) hello.add_services(std::move(service));
   for (const auto& [k, v] : options_.labels) (*hello.mutable_labels())[k] = v;
   for (const auto& [id, r] : running_) hello.add_running(id);
   for (const auto& [id, m] : unacked_) hello.add_running(id);
@@ -290,6 +219,7 @@ Status Worker::Loop::Run() {
       (void)!::read(wake_fd_, &n, sizeof n);
     }
     DrainCompletions();
+    DrainOutbox();
     for (int i = 0; i < 4096; ++i) {
       auto received = protocol::Receive(*dealer_, /*router=*/false);
       if (!received) break;
@@ -443,10 +373,25 @@ void Worker::Loop::Handle(const Message& m) {
       if (!cancel.ok()) return;
       for (uint64_t id : cancel->attempt_ids()) {
         auto r = running_.find(id);
-        if (r != running_.end()) backends_[r->second.backend]->Cancel(id);
+        if (r == running_.end()) continue;
+        // One still waiting in the cluster backend for its services has
+        // not reached its own backend yet: the cluster backend ends it.
+        if (r->second.uses_services && cluster::CancelDeferred(backends_, id)) continue;
+        backends_[r->second.backend]->Cancel(id);
       }
       return;
     }
+    case Command::kJobDone: {
+      auto done = protocol::Parse<wire::JobDone>(m);
+      if (!done.ok() || done->job_id().empty()) return;
+      // Off this thread: stopping services takes their grace periods.
+      if (ClusterBackend* cluster = cluster::FindCluster(backends_)) {
+        cluster->JobDone(done->job_id());
+      }
+      return;
+    }
+    case Command::kServiceReload:
+      return HandleServiceReload(m);
     case Command::kAck: {
       auto ack = protocol::Parse<wire::Ack>(m);
       if (!ack.ok()) return;
@@ -531,6 +476,13 @@ void Worker::Loop::HandleDispatch(const Message& m) {
     }
     a.pool_spec = std::move(*pool);
   }
+  if (std::optional<std::string> missing = MissingWorkerService(*d)) {
+    AttemptOutcome o;
+    o.reason = FailureReason::kLaunchFailed;
+    o.message = std::move(*missing);
+    running_[id] = Running{d->backend(), {}, {}};
+    return Complete(id, std::move(o));
+  }
   const std::string stem = std::to_string(id);
   a.stdout_path = options_.spool_dir / (stem + ".out");
   a.stderr_path = options_.spool_dir / (stem + ".err");
@@ -546,7 +498,7 @@ void Worker::Loop::HandleDispatch(const Message& m) {
   running_[id] = Running{d->backend(), a.stdout_path, a.stderr_path,
                         OutputTail(a.stdout_path, a.output_limit),
                         OutputTail(a.stderr_path, a.output_limit),
-                        d->services_size() > 0};
+                        d->services_size() > 0 || d->worker_services_size() > 0};
   // Through the cluster backend's hook: the cluster fields, and the job's
   // services the task needs (started, ${services.NAME.port} replaced).
   const Status s = cluster::SubmitAttempt(*d, backends_, *b->second, std::move(a));
@@ -615,6 +567,10 @@ Status Worker::Start() { return loop_->Start(); }
 Status Worker::Run() { return loop_->Run(); }
 void Worker::Stop() { loop_->Stop(); }
 void Worker::Drain(Duration timeout) { loop_->Drain(timeout); }
+std::vector<Status> Worker::UpdateServices(const std::vector<cluster::WorkerService>& next) {
+  return loop_->UpdateServices(next);
+}
+std::vector<std::string> Worker::ServiceNames() const { return loop_->ServiceNames(); }
 const std::string& Worker::name() const { return loop_->name(); }
 
 }  // namespace drover

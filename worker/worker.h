@@ -3,8 +3,9 @@
 //
 // One I/O thread (Run) owns the DEALER socket and talks to the coordinator;
 // it heartbeats from that loop whether or not tasks run. Backends run
-// attempts on their own threads and hand completions back through a queue
-// and an eventfd. Every RESULT is kept until the coordinator ACKs it and is
+// attempts on their own threads and hand completions (and other messages
+// for the coordinator, such as SERVICE-RELOADED) back through queues and
+// an eventfd. Every RESULT is kept until the coordinator ACKs it and is
 // resent after a re-registration, so no result is lost to a reconnect.
 #ifndef DROVER_WORKER_WORKER_H_
 #define DROVER_WORKER_WORKER_H_
@@ -20,6 +21,7 @@
 #include <zmq.hpp>
 
 #include "backends/backend.h"
+#include "backends/cluster/service_registry.h"
 #include "core/base/clock.h"
 #include "core/base/status.h"
 
@@ -49,6 +51,15 @@ struct WorkerOptions {
   // by name: a fork task naming one of them runs on it when its job does not
   // declare that pool itself (the job's declaration wins).
   std::map<std::string, PoolSpec> pools;
+  // Services declared by the worker's configuration (`services:`, in
+  // docs/operations.md): started by Start() and waited for, kept until the
+  // worker stops, offered in HELLO. A task uses one when its job names it
+  // `from: worker` (Dispatch.worker_services). They need the cluster
+  // backend, which runs even with 0 cluster slots for them.
+  std::vector<cluster::WorkerService> services;
+  // The configuration file they come from. Non-empty: UpdateServices may
+  // bring services later (SIGHUP), so the cluster backend always runs.
+  std::string services_file;
   // Plugins of the worker's configuration, loaded by every backend that
   // runs functions (threads) at Start().
   std::vector<std::filesystem::path> plugins;
@@ -69,8 +80,10 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Creates and starts a backend per entry of options.slots. On failure no
-  // backend is left running.
+  // Creates and starts a backend per entry of options.slots (and the
+  // cluster backend for options.services), then starts those services and
+  // waits until they are ready. On failure no backend or service is left
+  // running, and the error names what failed.
   Status Start();
   // The I/O loop: connect, HELLO, then serve until Stop(). Before returning
   // it shuts the backends down (running attempts are cancelled after
@@ -78,6 +91,16 @@ class Worker {
   Status Run();
   // Makes Run() return. Thread-safe.
   void Stop();
+  // The configuration was re-read (SIGHUP): brings the worker's own
+  // services to `next` (cluster::ServiceRegistry::UpdateWorkerServices:
+  // unchanged ones stay, changed ones are reloaded, new ones start,
+  // removed ones stop), then has Run() send HELLO again with the new list.
+  // Blocks while services start or reload: call it from a thread other
+  // than Run()'s. Returns one error per service it could not change;
+  // FailedPrecondition when the worker has no cluster backend.
+  std::vector<Status> UpdateServices(const std::vector<cluster::WorkerService>& next);
+  // The worker's own services that run now, by name.
+  std::vector<std::string> ServiceNames() const;
   // Starts a drain (SIGTERM): Run() sends DRAINING so no new attempt comes,
   // lets running attempts finish for up to `timeout`, cancels the rest,
   // sends their RESULTs, waits up to drain_ack_timeout for their ACKs, then

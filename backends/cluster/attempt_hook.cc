@@ -9,12 +9,6 @@ namespace {
 
 Duration Millis(uint64_t ms) { return std::chrono::milliseconds(static_cast<int64_t>(ms)); }
 
-ClusterBackend* FindCluster(const BackendMap& backends) {
-  const auto found = backends.find("cluster");
-  if (found == backends.end()) return nullptr;
-  return dynamic_cast<ClusterBackend*>(found->second.get());
-}
-
 void FromWire(const wire::Dispatch& d, TaskAttempt* a) {
   for (const wire::Service& s : d.services()) {
     ServiceConfig& c = a->services.emplace_back();
@@ -31,6 +25,7 @@ void FromWire(const wire::Dispatch& d, TaskAttempt* a) {
     c.cwd = s.cwd();
     if (s.idle_timeout_ms() > 0) c.idle_timeout = Millis(s.idle_timeout_ms());
   }
+  a->worker_services.assign(d.worker_services().begin(), d.worker_services().end());
   a->service = d.service();
   if (d.has_request()) {
     const wire::Request& r = d.request();
@@ -45,15 +40,24 @@ void FromWire(const wire::Dispatch& d, TaskAttempt* a) {
 
 }  // namespace
 
+ClusterBackend* FindCluster(const BackendMap& backends) {
+  const auto found = backends.find("cluster");
+  if (found == backends.end()) return nullptr;
+  return dynamic_cast<ClusterBackend*>(found->second.get());
+}
+
 Status SubmitAttempt(const wire::Dispatch& dispatch, const BackendMap& backends,
                      Backend& target, TaskAttempt attempt) {
   FromWire(dispatch, &attempt);
-  if (attempt.services.empty() || dispatch.backend() == "cluster") {
+  if ((attempt.services.empty() && attempt.worker_services.empty()) ||
+      dispatch.backend() == "cluster") {
     return target.Submit(std::move(attempt));
   }
   ClusterBackend* cluster = FindCluster(backends);
   if (cluster == nullptr) {
-    return FailedPrecondition("the task needs service '" + attempt.services.front().name +
+    const std::string& name = attempt.services.empty() ? attempt.worker_services.front()
+                                                       : attempt.services.front().name;
+    return FailedPrecondition("the task needs service '" + name +
                               "', and this worker has no cluster backend to run it (give it "
                               "cluster slots)");
   }
@@ -62,6 +66,11 @@ Status SubmitAttempt(const wire::Dispatch& dispatch, const BackendMap& backends,
 
 void AttemptEnded(const BackendMap& backends, uint64_t attempt_id) {
   if (ClusterBackend* cluster = FindCluster(backends)) cluster->AttemptEnded(attempt_id);
+}
+
+bool CancelDeferred(const BackendMap& backends, uint64_t attempt_id) {
+  ClusterBackend* cluster = FindCluster(backends);
+  return cluster != nullptr && cluster->CancelDeferred(attempt_id);
 }
 
 }  // namespace drover::cluster

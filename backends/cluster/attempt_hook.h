@@ -14,11 +14,19 @@
 #include "backends/backend.h"
 #include "core/protocol/drover.pb.h"
 
+namespace drover {
+class ClusterBackend;
+}
+
 namespace drover::cluster {
 
 using BackendMap = std::map<std::string, std::unique_ptr<Backend>>;
 
-// Copies the cluster fields of `dispatch` (services, service, request)
+// The "cluster" backend of `backends`, or nullptr.
+ClusterBackend* FindCluster(const BackendMap& backends);
+
+// Copies the cluster fields of `dispatch` (services, worker_services,
+// service, request)
 // into `attempt`, then submits it: straight to `target` when it needs no
 // service, else through the "cluster" backend of `backends`. Returns what
 // the Submit returned; FailedPrecondition when services are needed and the
@@ -28,6 +36,10 @@ Status SubmitAttempt(const wire::Dispatch& dispatch, const BackendMap& backends,
 
 // The attempt ended (its RESULT is out): lets the services it held go idle.
 void AttemptEnded(const BackendMap& backends, uint64_t attempt_id);
+// A CANCEL for an attempt that needs services: true when the cluster
+// backend still held it (waiting for them) and ended it as cancelled;
+// false when its own backend is the one to cancel it.
+bool CancelDeferred(const BackendMap& backends, uint64_t attempt_id);
 
 }  // namespace drover::cluster
 

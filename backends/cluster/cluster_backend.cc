@@ -24,8 +24,10 @@ AttemptOutcome Failed(FailureReason reason, std::string message) {
 
 }  // namespace
 
+// 0 slots: a worker that runs only its own services (no cluster task is
+// dispatched to it, yet other backends' tasks use those services).
 ClusterBackend::ClusterBackend(const BackendConfig& config)
-    : slots_(std::max(1, config.slots)) {}
+    : slots_(std::max(0, config.slots)) {}
 
 ClusterBackend::~ClusterBackend() { Shutdown(Duration(0)); }
 
@@ -66,7 +68,8 @@ Status ClusterBackend::SubmitVia(Backend* target, TaskAttempt attempt) {
     if (state_ != State::kRunning) return FailedPrecondition("cluster backend is not running");
   }
   // The common case once a job's services are up: no thread hop.
-  if (auto lease = registry_.TryAcquire(attempt.job_id, attempt.services)) {
+  if (auto lease =
+          registry_.TryAcquire(attempt.job_id, attempt.services, attempt.worker_services)) {
     cluster::ReplaceServiceRefs(lease->addresses, &attempt);
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -81,6 +84,7 @@ Status ClusterBackend::SubmitVia(Backend* target, TaskAttempt attempt) {
     return s;
   }
   std::lock_guard<std::mutex> lock(mu_);
+  deferred_.insert(id);
   queue_.push_back(Work{std::move(attempt), target});
   // notify_all: the janitor waits on the same condition variable, and a
   // notify_one that woke only the janitor would leave this work unclaimed.
@@ -99,6 +103,42 @@ void ClusterBackend::AttemptEnded(uint64_t attempt_id) {
     cv_.notify_all();  // the janitor recomputes its deadline
   }
   registry_.Release(*lease);
+}
+
+bool ClusterBackend::CancelDeferred(uint64_t attempt_id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (deferred_.erase(attempt_id) == 0) return false;
+    // Still queued: drop it. Else RunDeferred is acquiring its services;
+    // it sees the attempt is no longer deferred and lets go of them.
+    const auto queued = std::find_if(queue_.begin(), queue_.end(), [&](const Work& w) {
+      return w.target != nullptr && w.attempt.attempt_id == attempt_id;
+    });
+    if (queued != queue_.end()) queue_.erase(queued);
+  }
+  events_->OnFinished(attempt_id, Failed(FailureReason::kCancelled,
+                                         "cancelled while waiting for its services"));
+  return true;
+}
+
+void ClusterBackend::JobDone(std::string job_id) {
+  AddChore([this, job_id = std::move(job_id)] {
+    const int stopped = registry_.StopJob(job_id);
+    if (stopped > 0) spdlog::info("cluster: job {} ended: stopped {} service(s)", job_id, stopped);
+  });
+}
+
+void ClusterBackend::ReloadAsync(std::string job_id, std::string name, ReloadDone done) {
+  AddChore([this, job_id = std::move(job_id), name = std::move(name), done = std::move(done)] {
+    done(registry_.Reload(job_id, name));
+  });
+}
+
+void ClusterBackend::AddChore(std::function<void()> chore) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_ != State::kRunning) return;
+  chores_.push_back(std::move(chore));
+  cv_.notify_all();
 }
 
 void ClusterBackend::Cancel(uint64_t attempt_id) {
@@ -134,13 +174,18 @@ void ClusterBackend::Shutdown(Duration grace) {
     state_ = State::kStopped;
     if (!started) return;
     dropped.swap(queue_);
+    chores_.clear();
     for (auto& [id, control] : active_) in_flight.push_back(control);
     cv_.notify_all();
   }
   for (Work& w : dropped) {
-    if (w.target == nullptr) {
+    {
       std::lock_guard<std::mutex> lock(mu_);
-      cluster_attempts_.erase(w.attempt.attempt_id);
+      if (w.target == nullptr) {
+        cluster_attempts_.erase(w.attempt.attempt_id);
+      } else if (deferred_.erase(w.attempt.attempt_id) == 0) {
+        continue;  // cancelled already (CancelDeferred reported it)
+      }
     }
     events_->OnFinished(w.attempt.attempt_id,
                         Failed(FailureReason::kCancelled, "the worker is shutting down"));
@@ -175,12 +220,15 @@ void ClusterBackend::RunRequest(TaskAttempt attempt) {
   const uint64_t id = attempt.attempt_id;
   const auto target = std::find_if(attempt.services.begin(), attempt.services.end(),
                                    [&](const ServiceConfig& s) { return s.name == attempt.service; });
-  if (attempt.service.empty() || target == attempt.services.end()) {
+  const bool workers_own =
+      std::find(attempt.worker_services.begin(), attempt.worker_services.end(),
+                attempt.service) != attempt.worker_services.end();
+  if (attempt.service.empty() || (target == attempt.services.end() && !workers_own)) {
     return Finish(id, Failed(FailureReason::kLaunchFailed,
                              "the task names service '" + attempt.service +
                                  "' but its declaration did not come with it"));
   }
-  auto lease = registry_.Acquire(attempt.job_id, attempt.services);
+  auto lease = registry_.Acquire(attempt.job_id, attempt.services, attempt.worker_services);
   if (!lease.ok()) {
     return Finish(id, Failed(FailureReason::kLaunchFailed, lease.status().message()));
   }
@@ -204,29 +252,37 @@ void ClusterBackend::RunRequest(TaskAttempt attempt) {
 
 void ClusterBackend::RunDeferred(Backend* target, TaskAttempt attempt) {
   const uint64_t id = attempt.attempt_id;
-  auto lease = registry_.Acquire(attempt.job_id, attempt.services);
+  auto lease = registry_.Acquire(attempt.job_id, attempt.services, attempt.worker_services);
+  std::unique_lock<std::mutex> lock(mu_);
+  if (deferred_.erase(id) == 0) {
+    // Cancelled meanwhile (CancelDeferred reported it) or dropped by
+    // Shutdown: only the services are left to let go of.
+    lock.unlock();
+    if (lease.ok()) registry_.Release(*lease);
+    return;
+  }
   if (!lease.ok()) {
+    lock.unlock();
     events_->OnFinished(id, Failed(FailureReason::kLaunchFailed, lease.status().message()));
     return;
   }
-  cluster::ReplaceServiceRefs(lease->addresses, &attempt);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (state_ != State::kRunning) {
-      registry_.Release(*lease);
-      events_->OnFinished(id, Failed(FailureReason::kCancelled, "the worker is shutting down"));
-      return;
-    }
-    leases_[id] = *lease;
+  if (state_ != State::kRunning) {
+    lock.unlock();
+    registry_.Release(*lease);
+    events_->OnFinished(id, Failed(FailureReason::kCancelled, "the worker is shutting down"));
+    return;
   }
-  // Backends' Submit is thread-safe (it queues); `target` outlives this
-  // backend's threads, which Shutdown joins first (docs/backends/cluster.md).
+  cluster::ReplaceServiceRefs(lease->addresses, &attempt);
+  leases_[id] = *lease;
+  // Submitted with mu_ held, so that a CANCEL finds the attempt either here
+  // (CancelDeferred) or in `target`, never in between. Backends' Submit is
+  // thread-safe, only queues and never calls into this backend; `target`
+  // outlives this backend's threads, which Shutdown joins first
+  // (docs/backends/cluster.md).
   const Status s = target->Submit(std::move(attempt));
   if (!s.ok()) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      leases_.erase(id);
-    }
+    leases_.erase(id);
+    lock.unlock();
     registry_.Release(*lease);
     events_->OnFinished(id, Failed(FailureReason::kInternal, s.ToString()));
   }
@@ -243,6 +299,14 @@ void ClusterBackend::Finish(uint64_t attempt_id, AttemptOutcome outcome) {
 void ClusterBackend::RunJanitor() {
   std::unique_lock<std::mutex> lock(mu_);
   while (state_ == State::kRunning) {
+    if (!chores_.empty()) {
+      std::function<void()> chore = std::move(chores_.front());
+      chores_.pop_front();
+      lock.unlock();
+      chore();
+      lock.lock();
+      continue;
+    }
     lock.unlock();
     const int stopped = registry_.StopIdle();
     if (stopped > 0) spdlog::info("cluster: stopped {} idle service(s)", stopped);
@@ -250,7 +314,8 @@ void ClusterBackend::RunJanitor() {
     lock.lock();
     const SteadyTime now = clock_.Now();
     const SteadyTime wake = next ? std::min(*next, now + kJanitorPeriod) : now + kJanitorPeriod;
-    cv_.wait_for(lock, wake - now, [&] { return state_ != State::kRunning; });
+    cv_.wait_for(lock, wake - now,
+                 [&] { return state_ != State::kRunning || !chores_.empty(); });
   }
 }
 

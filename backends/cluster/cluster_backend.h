@@ -15,15 +15,23 @@
 // backend. The worker tells AttemptEnded when such an attempt is over, so
 // that a service's idle time counts from its last user.
 //
-// Threading: Submit, SubmitVia, Cancel, AttemptEnded and Shutdown are
-// called from the worker's I/O thread and never block on a service or a
-// request. Requests and service start-ups run on this backend's threads;
-// events are reported from them.
+// The coordinator tells the worker when a job ends (JOB-DONE: JobDone stops
+// its services) and asks for reloads (SERVICE-RELOAD: ReloadAsync). Both
+// run on the janitor thread, which also stops job services left idle (the
+// safety net when no JOB-DONE came). The worker's own services (its
+// configuration's `services:`) live in the same registry; Start does not
+// start them, the worker does (services().StartWorkerService).
+//
+// Threading: Submit, SubmitVia, Cancel, CancelDeferred, AttemptEnded,
+// JobDone, ReloadAsync and Shutdown are called from the worker's I/O
+// thread and never block on a service or a request. Requests and service
+// start-ups run on this backend's threads; events are reported from them.
 #ifndef DROVER_BACKENDS_CLUSTER_CLUSTER_BACKEND_H_
 #define DROVER_BACKENDS_CLUSTER_CLUSTER_BACKEND_H_
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -62,6 +70,21 @@ class ClusterBackend final : public Backend {
   // The attempt `attempt_id` (of any backend) has ended on this worker.
   // Unknown ids are ignored.
   void AttemptEnded(uint64_t attempt_id);
+  // A CANCEL for an attempt SubmitVia still holds (waiting for its
+  // services): it ends as kCancelled at once, and true is returned. False
+  // when SubmitVia does not hold it (it reached its own backend, which is
+  // the one to cancel it, or it is unknown).
+  bool CancelDeferred(uint64_t attempt_id);
+
+  // JOB-DONE: stops the job's services, on the janitor thread.
+  void JobDone(std::string job_id);
+  // SERVICE-RELOAD: reloads the services called `name` (job `job_id`'s, or
+  // every job's and the worker's own when it is empty; see
+  // ServiceRegistry::Reload) on the janitor thread, then calls `done` there
+  // with what happened. `done` is not called when the backend shuts down
+  // first.
+  using ReloadDone = std::function<void(std::vector<cluster::ReloadOutcome>)>;
+  void ReloadAsync(std::string job_id, std::string name, ReloadDone done);
 
   cluster::ServiceRegistry& services() { return registry_; }
 
@@ -73,6 +96,7 @@ class ClusterBackend final : public Backend {
 
   void RunWorker();
   void RunJanitor();
+  void AddChore(std::function<void()> chore);
   void RunRequest(TaskAttempt attempt);
   void RunDeferred(Backend* target, TaskAttempt attempt);
   void Finish(uint64_t attempt_id, AttemptOutcome outcome);
@@ -91,6 +115,11 @@ class ClusterBackend final : public Backend {
   std::map<uint64_t, std::shared_ptr<cluster::RequestControl>> active_;  // GUARDED_BY(mu_)
   // Attempts of other backends holding services, until AttemptEnded.
   std::map<uint64_t, cluster::Lease> leases_;          // GUARDED_BY(mu_)
+  // Attempts of other backends waiting (queued or in RunDeferred) for
+  // their services; CancelDeferred takes them out.
+  std::set<uint64_t> deferred_;                        // GUARDED_BY(mu_)
+  // JobDone and ReloadAsync work for the janitor, in order.
+  std::deque<std::function<void()>> chores_;           // GUARDED_BY(mu_)
   std::vector<std::thread> threads_;
   std::thread janitor_;
 };

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
 namespace drover::cluster {
@@ -10,6 +11,8 @@ namespace {
 // WaitReady's bound beyond the per-instance ready timeout: spawning the
 // instances and the supervisor's own checks take a moment too.
 constexpr Duration kReadyMargin = std::chrono::seconds(2);
+// The job id of the worker's own services: no job has it.
+constexpr std::string_view kWorkerJob = "";
 
 // The path of the running executable, or "" when it cannot be read.
 std::string SelfExe() {
@@ -45,74 +48,97 @@ Result<ServiceSpec> ToServiceSpec(const ServiceConfig& config) {
 }
 
 Result<Lease> ServiceRegistry::Acquire(const std::string& job_id,
-                                       const std::vector<ServiceConfig>& configs) {
+                                       const std::vector<ServiceConfig>& configs,
+                                       const std::vector<std::string>& worker_names) {
   Lease lease;
   lease.job_id = job_id;
   std::unique_lock<std::mutex> lock(mu_);
+  auto fail = [&](Status status) -> Result<Lease> {
+    ReleaseLocked(lease);
+    return status;
+  };
   for (const ServiceConfig& config : configs) {
     const Key key{job_id, config.name};
     if (shut_down_) {
-      ReleaseLocked(job_id, lease.names);
-      return Unavailable("service '" + config.name + "': the worker is shutting down");
+      return fail(Unavailable("service '" + config.name + "': the worker is shutting down"));
     }
-    std::shared_ptr<Entry> entry;
     const auto found = entries_.find(key);
     if (found == entries_.end()) {
-      entry = std::make_shared<Entry>();
+      auto entry = std::make_shared<Entry>();
       entry->idle_timeout = config.idle_timeout;
       entries_[key] = entry;
       lock.unlock();
-      const Status started = StartOne(key, config, entry);
+      const Status started = StartOne(key, config, entry, /*users=*/1);
       lock.lock();
-      if (!started.ok()) {
-        ReleaseLocked(job_id, lease.names);
-        return started;
-      }
+      if (!started.ok()) return fail(started);
+      lease.addresses[config.name] = entry->address;
     } else {
-      entry = found->second;
-      // Bounded: the thread starting it settles the state within the
-      // service's ready timeout, and Shutdown wakes everyone.
-      cv_.wait(lock, [&] { return entry->state != Entry::State::kStarting || shut_down_; });
-      if (entry->state == Entry::State::kFailed) {
-        ReleaseLocked(job_id, lease.names);
-        return entry->error;
+      const std::shared_ptr<Entry> entry = found->second;
+      if (Status joined = JoinLocked(lock, config.name, entry); !joined.ok()) {
+        return fail(joined);
       }
-      if (entry->state != Entry::State::kReady) {
-        ReleaseLocked(job_id, lease.names);
-        return Unavailable("service '" + config.name + "': the worker is shutting down");
-      }
-      ++entry->users;
+      lease.addresses[config.name] = entry->address;
     }
     lease.names.push_back(config.name);
-    lease.addresses[config.name] = entry->address;
+  }
+  for (const std::string& name : worker_names) {
+    if (shut_down_) return fail(Unavailable("service '" + name + "': the worker is shutting down"));
+    const auto found = entries_.find(Key{std::string(kWorkerJob), name});
+    if (found == entries_.end()) {
+      return fail(NotFound("the worker runs no service '" + name + "'"));
+    }
+    const std::shared_ptr<Entry> entry = found->second;
+    if (Status joined = JoinLocked(lock, name, entry); !joined.ok()) return fail(joined);
+    lease.worker_names.push_back(name);
+    lease.addresses[name] = entry->address;
   }
   return lease;
 }
 
+Status ServiceRegistry::JoinLocked(std::unique_lock<std::mutex>& lock, const std::string& name,
+                                   const std::shared_ptr<Entry>& entry) {
+  // Bounded: the thread starting it settles the state within the service's
+  // ready timeout, and Shutdown wakes everyone.
+  cv_.wait(lock, [&] { return entry->state != Entry::State::kStarting || shut_down_; });
+  if (entry->state == Entry::State::kFailed) return entry->error;
+  if (entry->state != Entry::State::kReady || shut_down_) {
+    return Unavailable("service '" + name + "': the worker is shutting down");
+  }
+  ++entry->users;
+  return Status::Ok();
+}
+
 std::optional<Lease> ServiceRegistry::TryAcquire(const std::string& job_id,
-                                                 const std::vector<ServiceConfig>& configs) {
+                                                 const std::vector<ServiceConfig>& configs,
+                                                 const std::vector<std::string>& worker_names) {
   std::lock_guard<std::mutex> lock(mu_);
   if (shut_down_) return std::nullopt;
-  std::vector<Entry*> ready;
+  std::vector<std::pair<std::string, Entry*>> ready;
+  auto find_ready = [&](const Key& key) {
+    const auto found = entries_.find(key);
+    if (found == entries_.end() || found->second->state != Entry::State::kReady) return false;
+    ready.emplace_back(key.second, found->second.get());
+    return true;
+  };
   for (const ServiceConfig& config : configs) {
-    const auto found = entries_.find(Key{job_id, config.name});
-    if (found == entries_.end() || found->second->state != Entry::State::kReady) {
-      return std::nullopt;
-    }
-    ready.push_back(found->second.get());
+    if (!find_ready(Key{job_id, config.name})) return std::nullopt;
+  }
+  for (const std::string& name : worker_names) {
+    if (!find_ready(Key{std::string(kWorkerJob), name})) return std::nullopt;
   }
   Lease lease;
   lease.job_id = job_id;
-  for (size_t i = 0; i < configs.size(); ++i) {
-    ++ready[i]->users;
-    lease.names.push_back(configs[i].name);
-    lease.addresses[configs[i].name] = ready[i]->address;
+  for (size_t i = 0; i < ready.size(); ++i) {
+    auto& [name, entry] = ready[i];
+    ++entry->users;
+    (i < configs.size() ? lease.names : lease.worker_names).push_back(name);
+    lease.addresses[name] = entry->address;
   }
   return lease;
 }
 
 Status ServiceRegistry::StartOne(const Key& key, const ServiceConfig& config,
-                                 const std::shared_ptr<Entry>& entry) {
+                                 const std::shared_ptr<Entry>& entry, int users) {
   const std::string what = "service '" + config.name + "'";
   auto fail = [&](Status status) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -158,14 +184,19 @@ Status ServiceRegistry::StartOne(const Key& key, const ServiceConfig& config,
   }
   entry->state = Entry::State::kReady;
   entry->address = ServiceAddress{ConnectableHost(config.host), service->port()};
-  entry->users = 1;
+  entry->users = users;
   cv_.notify_all();
   return Status::Ok();
 }
 
 void ServiceRegistry::Release(const Lease& lease) {
   std::lock_guard<std::mutex> lock(mu_);
+  ReleaseLocked(lease);
+}
+
+void ServiceRegistry::ReleaseLocked(const Lease& lease) {
   ReleaseLocked(lease.job_id, lease.names);
+  ReleaseLocked(std::string(kWorkerJob), lease.worker_names);
 }
 
 void ServiceRegistry::ReleaseLocked(const std::string& job_id,
@@ -186,7 +217,7 @@ int ServiceRegistry::StopIdle() {
     const SteadyTime now = clock_.Now();
     for (auto it = entries_.begin(); it != entries_.end();) {
       const Entry& entry = *it->second;
-      if (entry.state == Entry::State::kReady && entry.users == 0 &&
+      if (!entry.pinned && entry.state == Entry::State::kReady && entry.users == 0 &&
           now - entry.idle_since >= entry.idle_timeout) {
         stop.emplace_back(entry.service, entry.kill_grace);
         it = entries_.erase(it);
@@ -203,7 +234,7 @@ std::optional<SteadyTime> ServiceRegistry::NextIdleDeadline() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::optional<SteadyTime> next;
   for (const auto& [key, entry] : entries_) {
-    if (entry->state != Entry::State::kReady || entry->users > 0) continue;
+    if (entry->pinned || entry->state != Entry::State::kReady || entry->users > 0) continue;
     const SteadyTime at = entry->idle_since + entry->idle_timeout;
     if (!next || at < *next) next = at;
   }
@@ -211,23 +242,178 @@ std::optional<SteadyTime> ServiceRegistry::NextIdleDeadline() const {
 }
 
 void ServiceRegistry::Shutdown(Duration grace) {
-  std::vector<std::shared_ptr<Service>> stop;
+  std::vector<std::pair<std::shared_ptr<Service>, Duration>> stop;
   {
     std::lock_guard<std::mutex> lock(mu_);
     shut_down_ = true;
     for (auto& [key, entry] : entries_) {
-      if (entry->service) stop.push_back(entry->service);
+      if (entry->service) stop.emplace_back(entry->service, grace);
     }
     entries_.clear();
     cv_.notify_all();
   }
-  // In parallel: each takes up to `grace`, and they are independent.
+  StopAll(std::move(stop));
+}
+
+void ServiceRegistry::StopAll(std::vector<std::pair<std::shared_ptr<Service>, Duration>> stop) {
+  if (stop.size() == 1) return stop.front().first->Shutdown(stop.front().second);
+  // In parallel: each takes up to its grace, and they are independent.
   std::vector<std::thread> stoppers;
   stoppers.reserve(stop.size());
-  for (auto& service : stop) {
-    stoppers.emplace_back([service, grace] { service->Shutdown(grace); });
+  for (auto& [service, grace] : stop) {
+    stoppers.emplace_back([service = service, grace = grace] { service->Shutdown(grace); });
   }
   for (std::thread& t : stoppers) t.join();
+}
+
+Status ServiceRegistry::StartWorkerService(const WorkerService& service) {
+  const Key key{std::string(kWorkerJob), service.config.name};
+  auto entry = std::make_shared<Entry>();
+  entry->pinned = true;
+  entry->config = service.config;
+  entry->origin = service.origin;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shut_down_) {
+      return Unavailable("service '" + key.second + "': the worker is shutting down");
+    }
+    if (!entries_.emplace(key, entry).second) {
+      return AlreadyExists(service.origin + ": service '" + key.second + "' already runs");
+    }
+  }
+  return StartOne(key, service.config, entry, /*users=*/0)
+      .WithContext(service.origin + ": the worker's own service");
+}
+
+std::vector<std::string> ServiceRegistry::WorkerServiceNames() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> names;
+  for (const auto& [key, entry] : entries_) {
+    if (entry->pinned) names.push_back(key.second);  // the map keeps them sorted
+  }
+  return names;
+}
+
+namespace {
+
+// Whether a running service must be replaced to run `b` instead of `a`
+// (idle_timeout means nothing to a worker's own service).
+bool SameRun(const ServiceConfig& a, const ServiceConfig& b) {
+  return a.command == b.command && a.instances == b.instances && a.ready == b.ready &&
+         a.ready_path == b.ready_path && a.ready_timeout == b.ready_timeout &&
+         a.env == b.env && a.cwd == b.cwd && a.host == b.host && a.port == b.port &&
+         a.mode == b.mode;
+}
+
+}  // namespace
+
+std::vector<Status> ServiceRegistry::UpdateWorkerServices(const std::vector<WorkerService>& next) {
+  std::vector<Status> errors;
+  std::map<std::string, std::shared_ptr<Entry>> current;
+  std::vector<std::pair<std::shared_ptr<Service>, Duration>> stop;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shut_down_) return {Unavailable("the worker is shutting down")};
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      if (!it->second->pinned) {
+        ++it;
+        continue;
+      }
+      const bool kept = std::any_of(next.begin(), next.end(), [&](const WorkerService& s) {
+        return s.config.name == it->first.second;
+      });
+      if (kept) {
+        current.emplace(it->first.second, it->second);
+        ++it;
+      } else {
+        if (it->second->service) stop.emplace_back(it->second->service, it->second->kill_grace);
+        it = entries_.erase(it);
+      }
+    }
+  }
+  StopAll(std::move(stop));
+  for (const WorkerService& want : next) {
+    const std::string& name = want.config.name;
+    const auto found = current.find(name);
+    if (found == current.end()) {
+      if (Status s = StartWorkerService(want); !s.ok()) errors.push_back(s);
+      continue;
+    }
+    const std::shared_ptr<Entry>& entry = found->second;
+    ServiceConfig running;
+    std::shared_ptr<Service> service;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      running = entry->config;
+      service = entry->service;
+      if (SameRun(running, want.config)) entry->origin = want.origin;
+    }
+    if (SameRun(running, want.config) || service == nullptr) continue;
+    if (running.host != want.config.host || running.port != want.config.port ||
+        running.mode != want.config.mode) {
+      errors.push_back(FailedPrecondition(
+          want.origin + ": service '" + name + "' changes its listen address or mode (" +
+          running.host + ":" + std::to_string(running.port) + " " + running.mode + " -> " +
+          want.config.host + ":" + std::to_string(want.config.port) + " " + want.config.mode +
+          "), which needs a worker restart; the running one is kept"));
+      continue;
+    }
+    auto spec = ToServiceSpec(want.config);
+    if (!spec.ok()) {
+      errors.push_back(spec.status().WithContext(want.origin));
+      continue;
+    }
+    if (Status s = service->Reload(*spec); !s.ok()) {
+      errors.push_back(s.WithContext(want.origin + ": service '" + name + "' reload"));
+      continue;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    entry->config = want.config;
+    entry->origin = want.origin;
+  }
+  return errors;
+}
+
+int ServiceRegistry::StopJob(const std::string& job_id) {
+  if (job_id == kWorkerJob) return 0;
+  std::vector<std::pair<std::shared_ptr<Service>, Duration>> stop;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = entries_.lower_bound(Key{job_id, ""});
+         it != entries_.end() && it->first.first == job_id;) {
+      if (it->second->state == Entry::State::kReady) {
+        stop.emplace_back(it->second->service, it->second->kill_grace);
+        it = entries_.erase(it);
+      } else {
+        ++it;  // starting: its idle timeout stops it
+      }
+    }
+  }
+  const int n = static_cast<int>(stop.size());
+  StopAll(std::move(stop));
+  return n;
+}
+
+std::vector<ReloadOutcome> ServiceRegistry::Reload(const std::string& job_id,
+                                                   const std::string& name) {
+  std::vector<std::pair<std::string, std::shared_ptr<Service>>> targets;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [key, entry] : entries_) {
+      if (key.second != name || entry->state != Entry::State::kReady) continue;
+      if (!job_id.empty() && key.first != job_id) continue;
+      targets.emplace_back(key.first, entry->service);
+    }
+  }
+  std::vector<ReloadOutcome> outcomes;
+  for (auto& [job, service] : targets) {
+    ReloadOutcome& o = outcomes.emplace_back();
+    o.job_id = job;
+    o.name = name;
+    o.status = service->Reload();
+    o.describe = service->Describe();
+  }
+  return outcomes;
 }
 
 size_t ServiceRegistry::size() const {

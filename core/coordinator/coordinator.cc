@@ -140,6 +140,7 @@ Status Coordinator::Loop::Run() {
     const SteadyTime now = clock_.Now();
     ExpireWorkers(now);
     ExpireOrphans(now);
+    ExpireReloads(now);
     for (Job* job : order_) job->plan->Promote(now);
     Schedule();
     if (now >= next_heartbeat_) {
@@ -179,14 +180,19 @@ std::optional<SteadyTime> Coordinator::Loop::NextDeadline() const {
     if (auto t = job->plan->NextRetryAt(); t && *t < *next) next = t;
   }
   if (!orphans_.empty() && orphan_deadline_ < *next) next = orphan_deadline_;
+  for (const auto& [id, reload] : reloads_) {
+    if (reload.deadline < *next) next = reload.deadline;
+  }
   return next;
 }
 
 void Coordinator::Loop::SendHeartbeats() {
-  // Workers, and the clients watching a job or following a log, so that
-  // they can tell a quiet job from a dead coordinator.
+  // Workers, and the clients watching a job, following a log or waiting
+  // for a reload, so that they can tell a quiet wait from a dead
+  // coordinator (and we learn when they are gone).
   std::set<std::string> peers;
   for (const auto& [rid, w] : workers_) peers.insert(rid);
+  for (const auto& [id, reload] : reloads_) peers.insert(reload.client);
   for (const Job* job : order_) {
     peers.insert(job->watchers.begin(), job->watchers.end());
     for (const auto& [t, rids] : job->log_followers) peers.insert(rids.begin(), rids.end());
@@ -219,7 +225,9 @@ void Coordinator::Loop::Flush() {
     }
   }
   outbox_.clear();
-  // A client that went away stops watching and following.
+  // A client that went away stops watching and following, and its
+  // reloads are forgotten.
+  if (!gone.empty()) DropReloads(gone);
   for (const auto& rid : gone) {
     for (auto& [id, job] : jobs_) {
       job->watchers.erase(rid);
@@ -259,6 +267,7 @@ void Coordinator::Loop::Handle(Message m) {
     case Command::kWorkersRequest: return HandleWorkersRequest(m);
     case Command::kRetryJob: return HandleRetryJob(m);
     case Command::kLogsRequest: return HandleLogs(m);
+    case Command::kServiceReload: return HandleServiceReload(m);
     default: break;
   }
   auto it = workers_.find(m.routing_id);
@@ -286,6 +295,8 @@ void Coordinator::Loop::Handle(Message m) {
       return HandleDraining(w, m);
     case Command::kDisconnect:
       return HandleDisconnect(w, m);
+    case Command::kServiceReloaded:
+      return HandleServiceReloaded(w, m);
     case Command::kError: {
       auto e = protocol::Parse<wire::Error>(m);
       spdlog::warn("coordinator: worker {} reports an error: {}", w.name,

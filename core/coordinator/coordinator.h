@@ -55,6 +55,12 @@ struct CoordinatorOptions {
   // worker died with it): mark them interrupted, so that `--resume`
   // re-runs what did not finish.
   bool recover_jobs = true;
+  // How long a client's SERVICE-RELOAD waits for its workers' answers
+  // before it is answered with the rest listed as missing. A reload waits
+  // for every new instance to be ready, one at a time, so this is long.
+  Duration reload_timeout = std::chrono::minutes(10);
+  // SERVICE-RELOADs waiting for answers at most; more are refused.
+  size_t max_pending_reloads = 1024;
 };
 
 // Counters of what the loop dropped or ignored; readable from any thread.

@@ -33,11 +33,16 @@ void AddEnv(const spec::EnvList& env,
 }
 
 // The cluster backend's fields: the declarations of the services the task
-// needs, and a cluster task's service and request.
+// needs (by name only for the worker's own, `from: worker`), and a
+// cluster task's service and request.
 void AddServices(const spec::JobSpec& job, const spec::TaskSpec& ts, wire::Dispatch* d) {
   for (const std::string& name : ts.services) {
     const spec::ServiceDecl* decl = job.FindService(name);
     if (decl == nullptr) continue;  // the loader guarantees it exists
+    if (decl->from_worker) {
+      d->add_worker_services(name);  // ts.services is sorted and unique
+      continue;
+    }
     wire::Service* s = d->add_services();
     s->set_name(decl->name);
     for (const auto& a : decl->command) s->add_command(a);

@@ -6,7 +6,7 @@ namespace drover {
 namespace {
 
 // The plan's tasks of job.spec, with each task's queue: tasks with equal
-// backend, labels and slots share one. Fills job.queues.
+// backend, labels, slots and worker services share one. Fills job.queues.
 std::vector<dag::PlanTask> PlanTasks(JobState& job) {
   const uint32_t n = static_cast<uint32_t>(job.spec.tasks.size());
   std::vector<dag::PlanTask> plan_tasks(n);
@@ -29,8 +29,17 @@ std::vector<dag::PlanTask> PlanTasks(JobState& job) {
       key += '=';
       key += v;
     }
+    // '\1' starts the worker services: no label holds one either.
+    std::vector<std::string> worker_services = job.spec.WorkerServices(ts);
+    for (const std::string& name : worker_services) {
+      key += '\1';
+      key += name;
+    }
     auto [it, added] = queue_of.emplace(key, static_cast<uint32_t>(job.queues.size()));
-    if (added) job.queues.push_back(Placement{ts.backend, ts.on, std::max(1u, ts.slots)});
+    if (added) {
+      job.queues.push_back(
+          Placement{ts.backend, ts.on, std::max(1u, ts.slots), std::move(worker_services)});
+    }
     plan_tasks[i].queue = it->second;
   }
   if (job.queues.empty()) job.queues.push_back(Placement{"spawn", {}, 1});

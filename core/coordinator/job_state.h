@@ -24,6 +24,9 @@ struct Placement {
   std::string backend;
   spec::EnvList on;    // labels the worker must have, sorted by key
   uint32_t slots = 1;  // slots of `backend` the task holds
+  // Services the worker must offer itself (Hello.services): the task's
+  // `from: worker` ones, sorted.
+  std::vector<std::string> worker_services;
 };
 
 struct JobState {

@@ -7,6 +7,7 @@
 //   placement.cc    scheduling, placement, pending reasons
 //   client_api.cc   SUBMIT, WATCH, STATUS, RETRY-JOB, CANCEL-JOB, LOGS
 //   recovery.cc     what a restarted coordinator does with the store
+//   services.cc     JOB-DONE, SERVICE-RELOAD fan-out and gathering
 // Everything runs on the loop thread, except Stop() and Poke() (an atomic
 // and an eventfd write).
 #ifndef DROVER_CORE_COORDINATOR_LOOP_H_
@@ -79,6 +80,7 @@ class Coordinator::Loop {
     std::map<std::string, uint32_t> slots;
     std::map<std::string, uint32_t> used;
     std::map<std::string, std::string> labels;
+    std::set<std::string> services;  // its own (Hello.services)
     std::unordered_set<uint64_t> attempts;
     SteadyTime last_seen{};
     bool draining = false;  // said DRAINING: gets no more DISPATCH
@@ -88,6 +90,17 @@ class Coordinator::Loop {
   struct Departed {
     wire::WorkerInfo info;
     SteadyTime at{};
+  };
+
+  // A client's SERVICE-RELOAD, forwarded to workers and waiting for their
+  // SERVICE-RELOADED (services.cc).
+  struct PendingReload {
+    std::string client;   // routing id of the client that asked
+    std::string job_id;   // as asked; empty: every job's and the workers' own
+    std::string service;
+    std::map<std::string, std::string> waiting;  // worker rid -> worker name
+    wire::ServiceReloaded reply;                 // what the answers gathered
+    SteadyTime deadline{};
   };
 
   struct AttemptRef {
@@ -168,6 +181,24 @@ class Coordinator::Loop {
   // attempts before it (read from the store: only tasks with several).
   void FillLastAttempt(const store::TaskRecord& row, wire::TaskStatus* ts);
 
+  // services.cc
+  // JOB-DONE {job_id} to every registered worker, when `job` declares
+  // services of its own (its workers then stop them).
+  void SendJobDone(const Job& job);
+  // JOB-DONE of the jobs that ended while recovering to a worker that
+  // registers during the recovery grace.
+  void SendRecoveredJobDone(const std::string& rid);
+  void HandleServiceReload(const Message& m);
+  void HandleServiceReloaded(WorkerConn& w, const Message& m);
+  // `w` will not answer the pending reloads it was asked (lost, left or on
+  // a new connection): it is listed as missing with `why`.
+  void AbandonReloads(const WorkerConn& w, const std::string& why);
+  // Answers the reloads past their deadline, listing who did not answer.
+  void ExpireReloads(SteadyTime now);
+  // Drops the reloads asked by clients in `gone` (their connection left).
+  void DropReloads(const std::set<std::string>& gone);
+  void FinishReload(uint64_t id);
+
   // recovery.cc
   void Recover();    // keeps the jobs left running (options_.recover_jobs)
   void Interrupt();  // marks them interrupted (!options_.recover_jobs)
@@ -195,6 +226,12 @@ class Coordinator::Loop {
   // grace ends at orphan_deadline_.
   std::map<std::string, std::set<uint64_t>> orphans_;
   SteadyTime orphan_deadline_{};
+  // Jobs with services of their own that ended in Recover(), before any
+  // worker could register: workers registering before orphan_deadline_ get
+  // their JOB-DONE (services.cc).
+  std::vector<std::string> recovered_done_;
+  std::map<uint64_t, PendingReload> reloads_;  // by the request_id sent to workers
+  uint64_t next_reload_id_ = 1;
   std::vector<Message> outbox_;
   std::map<std::string, std::vector<uint64_t>> acks_;     // by worker rid
   uint64_t next_attempt_id_ = 1;

@@ -1,12 +1,14 @@
 // Coordinator::Loop, placement: which ready task goes to which worker.
 //
 // Jobs are taken by priority (higher first), then in submission order.
-// Within a job, each placement class (backend, `on:` labels, `slots:`) is
+// Within a job, each placement class (backend, `on:` labels, `slots:`, the
+// `from: worker` services it needs) is
 // its own FIFO ready queue of the Plan: a class that no worker can take
 // now is passed over after one look, so it never holds up the others and a
 // turn costs O(jobs * classes + dispatches * workers), not O(ready tasks).
 // A task goes to the least loaded of the live, non-draining workers that
-// have its labels and enough free slots of its backend.
+// have its labels, offer its worker services and have enough free slots of
+// its backend.
 #include <algorithm>
 
 #include "core/coordinator/dispatch_wire.h"
@@ -21,6 +23,11 @@ bool HasLabels(const std::map<std::string, std::string>& labels, const spec::Env
     if (it == labels.end() || it->second != v) return false;
   }
   return true;
+}
+
+bool HasServices(const std::set<std::string>& offered, const std::vector<std::string>& needed) {
+  return std::all_of(needed.begin(), needed.end(),
+                     [&](const std::string& name) { return offered.count(name) > 0; });
 }
 
 }  // namespace
@@ -42,6 +49,7 @@ Coordinator::Loop::WorkerConn* Coordinator::Loop::PickWorker(const Placement& p)
     const uint32_t used = w.used[p.backend];
     if (used + p.slots > s->second) continue;
     if (!HasLabels(w.labels, p.on)) continue;
+    if (!HasServices(w.services, p.worker_services)) continue;
     const double load = static_cast<double>(used) / s->second;
     if (load < best_load) {
       best_load = load;
@@ -101,6 +109,31 @@ std::string Coordinator::Loop::PendingReason(const Placement& p) const {
     std::string all;
     for (const auto& [k, v] : p.on) all += (all.empty() ? "" : ",") + k + "=" + v;
     return "no worker with all of the labels " + all + " offers backend " + b;
+  }
+  if (!p.worker_services.empty()) {
+    std::vector<const WorkerConn*> serving;
+    for (const WorkerConn* w : matching) {
+      if (HasServices(w->services, p.worker_services)) serving.push_back(w);
+    }
+    if (serving.empty()) {
+      // Name the first service none of them offers; if each is offered
+      // somewhere, no one worker offers them all.
+      const std::string where = p.on.empty() ? "" : " with the labels it needs";
+      for (const std::string& name : p.worker_services) {
+        const bool somewhere = std::any_of(matching.begin(), matching.end(), [&](auto* w) {
+          return w->services.count(name) > 0;
+        });
+        if (!somewhere) {
+          return "no live worker" + where + " offers service '" + name + "'";
+        }
+      }
+      std::string all;
+      for (const std::string& name : p.worker_services) {
+        all += (all.empty() ? "'" : ", '") + name + "'";
+      }
+      return "no live worker" + where + " offers all of the services " + all;
+    }
+    matching = std::move(serving);
   }
   uint32_t largest = 0;
   for (const WorkerConn* w : matching) largest = std::max(largest, w->slots.at(b));

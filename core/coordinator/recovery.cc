@@ -62,6 +62,7 @@ void Coordinator::Loop::Recover() {
       spdlog::error("coordinator: cannot recover job {}: {}; marked interrupted", record.id,
                     restored.status().ToString());
       Check(store_->SetJobState(record.id, "interrupted", now_ms), "interrupt job");
+      if (loaded.ok() && job->spec.DeclaresServices()) recovered_done_.push_back(record.id);
       continue;
     }
     Job& j = *job;
@@ -102,12 +103,20 @@ void Coordinator::Loop::Recover() {
   }
   // Jobs whose every task had ended (the coordinator died before it noted
   // the job's end) end now.
-  for (Job* job : std::vector<Job*>(order_)) MaybeFinishJob(*job);
+  // No worker is registered yet to be told: the ones with services of their
+  // own are told as they register (SendRecoveredJobDone).
+  for (Job* job : std::vector<Job*>(order_)) {
+    MaybeFinishJob(*job);
+    if (job->record.state != "running" && job->spec.DeclaresServices()) {
+      recovered_done_.push_back(job->record.id);
+    }
+  }
   Check(store_->Commit(), "commit");
   orphan_deadline_ = now + options_.heartbeat_interval * options_.liveness;
 }
 
 void Coordinator::Loop::ExpireOrphans(SteadyTime now) {
+  if (now >= orphan_deadline_) recovered_done_.clear();
   if (orphans_.empty() || now < orphan_deadline_) return;
   std::vector<std::pair<uint64_t, std::string>> expired;
   for (const auto& [name, ids] : orphans_) {

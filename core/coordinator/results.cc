@@ -261,6 +261,7 @@ void Coordinator::Loop::MaybeFinishJob(Job& job) {
   ev.set_state(job.record.state);
   *ev.mutable_counts() = CountsToWire(job.plan->counts());
   for (const auto& rid : job.watchers) Reply(rid, Command::kJobEvent, ev);
+  SendJobDone(job);
   // Followers of tasks that will never run again.
   for (auto& [t, rids] : job.log_followers) {
     for (const auto& rid : rids) {

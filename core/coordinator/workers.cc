@@ -46,6 +46,8 @@ void Coordinator::Loop::HandleHello(const Message& m) {
     adopted = std::move(it->second.attempts);
     draining = it->second.draining;
     it->second.attempts.clear();
+    // Its answer to a reload, if any, would come on the old connection.
+    AbandonReloads(it->second, "reconnected before answering");
     it = workers_.erase(it);
   }
   WorkerConn& w = workers_[m.routing_id];
@@ -63,6 +65,10 @@ void Coordinator::Loop::HandleHello(const Message& m) {
   for (const auto& [backend, n] : hello->slots()) w.slots[backend] = n;
   w.labels.clear();
   for (const auto& [k, v] : hello->labels()) w.labels[k] = v;
+  // A HELLO on a registered connection (a worker whose configuration was
+  // reloaded) replaces its offer and keeps its attempts.
+  w.services.clear();
+  for (const auto& name : hello->services()) w.services.insert(name);
   w.last_seen = clock_.Now();
   for (uint64_t id : adopted) w.attempts.insert(id);
   departed_.erase(std::remove_if(departed_.begin(), departed_.end(),
@@ -74,8 +80,8 @@ void Coordinator::Loop::HandleHello(const Message& m) {
   // After a coordinator restart: the attempts the store says this worker
   // ran are claimed if it still holds them, lost otherwise.
   wire::Cancel cancel;
+  std::vector<uint64_t> lost;
   if (auto o = orphans_.find(w.name); o != orphans_.end()) {
-    std::vector<uint64_t> lost;
     for (uint64_t id : o->second) {
       auto a = attempts_.find(id);
       if (a == attempts_.end()) continue;
@@ -93,11 +99,6 @@ void Coordinator::Loop::HandleHello(const Message& m) {
     }
     const size_t total = o->second.size();
     orphans_.erase(o);
-    AttemptOutcome outcome;
-    outcome.reason = FailureReason::kWorkerLost;
-    outcome.message = "worker " + w.name +
-                      " registered again without the attempt (coordinator restart)";
-    for (uint64_t id : lost) Finish(id, outcome, w.name, nullptr);
     spdlog::info("coordinator: worker {} claimed {} of its {} recovered attempts", w.name,
                  total - lost.size(), total);
   }
@@ -119,8 +120,19 @@ void Coordinator::Loop::HandleHello(const Message& m) {
   }
   Reply(m.routing_id, Command::kWelcome, welcome);
   if (cancel.attempt_ids_size() > 0) Reply(m.routing_id, Command::kCancel, cancel);
+  // After WELCOME: ending a job here may send this worker JOB-DONE, which
+  // must not come before it is registered. The lost attempts held no slot
+  // of w, so WELCOME is the same either way.
+  if (!lost.empty()) {
+    AttemptOutcome outcome;
+    outcome.reason = FailureReason::kWorkerLost;
+    outcome.message = "worker " + w.name +
+                      " registered again without the attempt (coordinator restart)";
+    for (uint64_t id : lost) Finish(id, outcome, w.name, nullptr);
+  }
   if (!known) {
     spdlog::info("coordinator: worker {} ({}) registered", w.name, w.hostname);
+    SendRecoveredJobDone(w.rid);
   }
 }
 
@@ -180,6 +192,7 @@ void Coordinator::Loop::RemoveWorker(WorkerConn& w, const std::string& why,
   const std::vector<uint64_t> ids(w.attempts.begin(), w.attempts.end());
   const std::string name = w.name;
   const std::string rid = w.rid;
+  AbandonReloads(w, state == "drained" ? "left (drained)" : why);
   for (uint64_t id : ids) Finish(id, lost, name, nullptr);
   workers_.erase(rid);
 }
@@ -192,6 +205,7 @@ wire::WorkerInfo Coordinator::Loop::Info(const WorkerConn& w, SteadyTime now) co
   info.set_pid(w.pid);
   info.set_version(w.version);
   for (const auto& [k, v] : w.labels) (*info.mutable_labels())[k] = v;
+  for (const auto& name : w.services) info.add_services(name);
   for (const auto& [backend, total] : w.slots) {
     wire::BackendSlots& s = (*info.mutable_slots())[backend];
     s.set_total(total);

@@ -171,8 +171,16 @@ uint64_t PoolDecl::Fingerprint() const {
 //   string cwd, string host, i64 port, string mode,
 //   string ready, string ready_path, i64 ready_timeout in ns
 // `instances` and `idle_timeout` are left out, as for a pool.
+// A `from: worker` service, version 1: string "worker-service/1", string
+// name. What it runs is the worker's configuration, which the job cannot
+// see.
 uint64_t ServiceDecl::Fingerprint() const {
   Fnv1a64 h;
+  if (from_worker) {
+    h.Str("worker-service/1");
+    h.Str(name);
+    return h.value();
+  }
   h.Str("service/1");
   h.Str(name);
   h.U64(command.size());
@@ -186,6 +194,22 @@ uint64_t ServiceDecl::Fingerprint() const {
   h.Str(ready_path);
   h.I64(ready_timeout.count());
   return h.value();
+}
+
+bool JobSpec::DeclaresServices() const {
+  for (const ServiceDecl& service : services) {
+    if (!service.from_worker) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> JobSpec::WorkerServices(const TaskSpec& ts) const {
+  std::vector<std::string> names;
+  for (const std::string& name : ts.services) {
+    const ServiceDecl* decl = FindService(name);
+    if (decl != nullptr && decl->from_worker) names.push_back(name);
+  }
+  return names;
 }
 
 const ServiceDecl* JobSpec::FindService(std::string_view service_name) const {

@@ -82,15 +82,22 @@ struct ServiceDecl {
   EnvList env;         // added to the environment inherited from the worker
   std::string cwd;     // empty: the worker's working directory
   // A worker stops the service when no task of the job has used it for
-  // this long (docs/backends/cluster.md: workers are not told when a job
-  // ends), and at worker shutdown.
+  // this long (a safety net: the coordinator's JOB-DONE normally stops it
+  // when the job ends), and at worker shutdown.
   Duration idle_timeout = std::chrono::seconds(60);
+  // `NAME: {from: worker}`: not declared by the job but the workers' own
+  // service NAME (their configuration's `services:`). Every other field
+  // keeps its default: the worker knows how to run it. A task needing such
+  // a service is placed only on a worker whose HELLO offers it, and its
+  // DISPATCH names it in `worker_services` instead of `services`.
+  bool from_worker = false;
 
   SourceLocation where;  // of the service's key in the file
 
   // A stable 64-bit fingerprint of what decides how the service behaves
   // (command, env, cwd, listen, mode, ready; not `instances` or
-  // `idle_timeout`). Part of the fingerprint of every task that needs it.
+  // `idle_timeout`); of the name and the flag alone for a `from: worker`
+  // one. Part of the fingerprint of every task that needs it.
   uint64_t Fingerprint() const;
 };
 
@@ -188,6 +195,12 @@ struct JobSpec {
   std::vector<PoolDecl> pools;
   // `services:`, in file order; every name in a TaskSpec::services is one.
   std::vector<ServiceDecl> services;
+  // Whether any of `services` is the job's own (not `from: worker`): the
+  // workers that ran the job then get JOB-DONE when it ends.
+  bool DeclaresServices() const;
+  // The names of `ts.services` that are `from: worker`, sorted (as
+  // ts.services is). O(|ts.services| * services).
+  std::vector<std::string> WorkerServices(const TaskSpec& ts) const;
   // `plugins:`, shared libraries for the threads backend (and cow pools),
   // in file order, as written: a relative path is resolved by the worker
   // against its own working directory.

@@ -13,8 +13,9 @@
 namespace drover::spec::internal {
 namespace {
 
-constexpr std::string_view kServiceKeys[] = {"command", "instances", "listen", "mode",
-                                             "ready",   "env",       "cwd",    "idle_timeout"};
+constexpr std::string_view kServiceKeys[] = {"command", "instances", "listen",       "mode",
+                                             "ready",   "env",       "cwd",          "idle_timeout",
+                                             "from"};
 constexpr std::string_view kServiceModes[] = {"reuseport", "shared", "round-robin"};
 constexpr std::string_view kReadyKeys[] = {"http", "timeout"};
 constexpr std::string_view kRequestKeys[] = {"method", "path", "headers",
@@ -102,6 +103,15 @@ void YamlReader::ReadService(const Entry& e, RawJob* job) {
   const std::vector<std::string_view> candidates(std::begin(kServiceKeys),
                                                  std::end(kServiceKeys));
   const std::vector<Entry> entries = Entries(e.value, context, MapKind::kKeys);
+  const auto from = std::find_if(entries.begin(), entries.end(),
+                                 [](const Entry& entry) { return entry.key == "from"; });
+  if (from != entries.end()) {
+    ReadWorkerService(e, *from, entries, &service);
+    if (errors_->size() != errors_before) return;
+    services_[e.key] = true;
+    job->services.push_back(std::move(service));
+    return;
+  }
   const Entry* command = nullptr;  // into `entries`
   for (const Entry& entry : entries) {
     const std::string& key = entry.key;
@@ -159,6 +169,28 @@ void YamlReader::ReadService(const Entry& e, RawJob* job) {
   if (errors_->size() != errors_before) return;
   services_[e.key] = true;
   job->services.push_back(std::move(service));
+}
+
+// `NAME: {from: worker}`: the workers' own service NAME. The worker's
+// configuration says how to run it, so no other key may come with it.
+void YamlReader::ReadWorkerService(const Entry& e, const Entry& from,
+                                   const std::vector<Entry>& entries, ServiceDecl* service) {
+  const std::string context = " in " + ServiceRefText(e.key);
+  if (const std::optional<std::string> source = Scalar(from, context, "worker")) {
+    if (*source == "worker") {
+      service->from_worker = true;
+    } else {
+      Error(from.value_pos, "'from'" + context +
+                                " must be 'worker' (the workers' own service of that name), "
+                                "got " + Quoted(*source));
+    }
+  }
+  for (const Entry& entry : entries) {
+    if (entry.key == "from") continue;
+    Error(entry.key_pos, Quoted(entry.key) + context +
+                             " does not go with 'from: worker': the worker's configuration "
+                             "declares that service");
+  }
 }
 
 // `listen: HOST:PORT`, `[IPV6]:PORT`, or `PORT` alone (on 127.0.0.1).

@@ -1,6 +1,7 @@
 // The worker configuration file (worker_config.h): the same UTF-8 check,
 // YAML parse and error reporting as a job spec, and the job's own readers
-// for `pools` and `plugins`, so both files mean the same by them.
+// for `pools`, `services` and `plugins`, so both files mean the same by
+// them.
 #include "core/spec/worker_config.h"
 
 #include <cerrno>
@@ -21,7 +22,7 @@ using internal::Pos;
 
 constexpr std::string_view kConfigKeys[] = {"name",      "coordinator",   "slots",
                                             "labels",    "drain_timeout", "spool_dir",
-                                            "pools",     "plugins"};
+                                            "pools",     "services",      "plugins"};
 // A worker offers at most this many slots of one backend.
 constexpr int64_t kMaxSlots = 100'000;
 
@@ -93,6 +94,20 @@ void YamlReader::ReadWorkerConfig(const YNode& root, WorkerConfig* config) {
       config->drain_timeout = DurationValue(e, "", /*allow_zero=*/true);
     } else if (key == "spool_dir") {
       if (auto text = Scalar(e, "", "a directory")) config->spool_dir = std::move(*text);
+    } else if (key == "services") {
+      RawJob job;
+      ReadServices(e, &job);
+      for (ServiceDecl& service : job.services) {
+        if (service.from_worker) {
+          Error(Pos{service.where.line, service.where.column},
+                "service " + Quoted(service.name) +
+                    ": 'from: worker' is for a job spec (the workers' own service); a "
+                    "worker configuration declares the service itself (command, instances, "
+                    "listen, ...)");
+          continue;
+        }
+        config->services.push_back(std::move(service));
+      }
     } else if (key == "pools" || key == "plugins") {
       RawJob job;
       if (key == "pools") {

@@ -9,13 +9,17 @@
 //   spool_dir: /var/lib/drover/spool
 //   pools:            # the schema of a job spec's `pools:` (docs/spec.md)
 //     sorter: {command: [node, fork_sort.js], instances: 2}
+//   services:         # the schema of a job spec's `services:`
+//     api: {command: [drover, serve, hello], instances: 2, listen: 127.0.0.1:8080}
 //   plugins: [/usr/lib/drover/libmyfns.so]
 //
 // Every key is optional; unknown keys are errors with "did you mean". The
 // pools and plugins are offered to every task the worker runs: a fork task
 // naming a pool its job does not declare uses the worker's (the job's own
 // declaration wins), and the threads backend and the cow zygote load the
-// plugins at start. Like job specs, it is read by core/spec (the only
+// plugins at start. The services run as long as the worker does, for the
+// tasks of jobs that name them `from: worker` (which a worker
+// configuration itself may not say). Like job specs, it is read by core/spec (the only
 // module that includes yaml-cpp), and every error is FILE:LINE:COL.
 #ifndef DROVER_CORE_SPEC_WORKER_CONFIG_H_
 #define DROVER_CORE_SPEC_WORKER_CONFIG_H_
@@ -41,6 +45,7 @@ struct WorkerConfig {
   std::optional<Duration> drain_timeout;
   std::string spool_dir;    // empty: not set
   std::vector<PoolDecl> pools;       // in file order
+  std::vector<ServiceDecl> services; // in file order; none is from_worker
   std::vector<std::string> plugins;  // in file order, as written
 };
 

@@ -129,6 +129,8 @@ class YamlReader {
   // `${services.NAME.port|host}` references of any task.
   void ReadServices(const Entry& e, RawJob* job);
   void ReadService(const Entry& e, RawJob* job);
+  void ReadWorkerService(const Entry& e, const Entry& from, const std::vector<Entry>& entries,
+                         ServiceDecl* service);
   bool ReadListen(const Entry& e, std::string_view context, ServiceDecl* service);
   bool ReadReady(const Entry& e, std::string_view context, ServiceDecl* service);
   void ReadRequest(const Entry& e, RawTask* task);

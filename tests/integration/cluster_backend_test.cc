@@ -277,6 +277,55 @@ TEST_F(ClusterBackendTest, IdleServiceStopsAndRestarts) {
   EXPECT_TRUE(again->ok()) << again->Describe();
 }
 
+// Given a spawn attempt waiting in the cluster backend for a service that
+// is never ready, CancelDeferred should end it as cancelled at once (not
+// after the ready timeout), and the spawn backend should never see it.
+TEST_F(ClusterBackendTest, CancelEndsAnAttemptWaitingForItsServices) {
+  BackendConfig config;
+  config.slots = 1;
+  SpawnBackend spawn(config);
+  ASSERT_TRUE(spawn.Start(&events_).ok());
+  ServiceConfig asleep;
+  asleep.name = "asleep";
+  asleep.command = {"sleep", "60"};
+  asleep.ready = "http";
+  asleep.ready_path = "/health";
+  asleep.ready_timeout = seconds(30);
+  TaskAttempt a = Request(5, asleep);
+  a.service.clear();
+  a.argv = {"sh", "-c", "echo ran > " + (dir_ / "ran").string()};
+  ASSERT_TRUE(backend_->SubmitVia(&spawn, std::move(a)).ok());
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(backend_->CancelDeferred(5));
+  const auto outcome = events_.Wait(5, seconds(5));
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->reason, FailureReason::kCancelled) << outcome->Describe();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(5));
+  EXPECT_FALSE(backend_->CancelDeferred(5));  // once
+  EXPECT_FALSE(backend_->CancelDeferred(99));  // unknown
+  backend_->Shutdown(seconds(1));  // before the spawn backend it submits to
+  spawn.Shutdown(seconds(1));
+  EXPECT_FALSE(fs::exists(dir_ / "ran"));
+}
+
+// Given two jobs' services and JobDone for one, should stop that job's
+// service and keep the other's.
+TEST_F(ClusterBackendTest, JobDoneStopsThatJobsServices) {
+  ASSERT_TRUE(backend_->Submit(Request(1, Hello(), "job1")).ok());
+  ASSERT_TRUE(backend_->Submit(Request(2, Hello(), "job2")).ok());
+  ASSERT_TRUE(events_.Wait(1).has_value());
+  ASSERT_TRUE(events_.Wait(2).has_value());
+  ASSERT_EQ(backend_->services().size(), 2u);
+  backend_->JobDone("job1");
+  EXPECT_TRUE(testing::WaitUntil([&] { return backend_->services().size() == 1; },
+                                 milliseconds(10'000)));
+  ASSERT_TRUE(backend_->Submit(Request(3, Hello(), "job2")).ok());
+  const auto again = events_.Wait(3);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_TRUE(again->ok()) << again->Describe();
+  EXPECT_EQ(backend_->services().size(), 1u);
+}
+
 // Given a job with a node hello service, a spawn task using its port and a
 // cluster task that expects the wrong status with one retry, `drover run`
 // should run the spawn task, retry the cluster task once, and fail the job

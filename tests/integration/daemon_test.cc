@@ -123,9 +123,31 @@ TEST_F(DistributedTest, WorkersListsLabelsSlotsAndState) {
   const ProcessResult table = Drover({"workers"});
   ASSERT_EQ(table.exit_code, 0) << table.Describe();
   EXPECT_NE(table.out.find("NAME"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("SERVICES"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("zone=a"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("spawn 0/2"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("threads 0/3"), std::string::npos) << table.out;
+}
+
+// Given a coordinator without workers, `drover service reload` should
+// exit 1 at once with the coordinator's reason; with a worker, a reload
+// for a job that is not running should too. (Reloads that reach a worker's
+// services are tested end to end with the cluster backend.)
+TEST_F(DistributedTest, ServiceReloadReportsTheCoordinatorsRefusal) {
+  ASSERT_TRUE(StartCoordinator());
+  const ProcessResult none = Drover({"service", "reload", "hello"}, Millis(15'000));
+  EXPECT_EQ(none.exit_code, 1) << none.Describe();
+  EXPECT_NE(none.err.find("drover: no worker is registered"), std::string::npos) << none.err;
+  EXPECT_LT(none.elapsed.count(), 10'000);
+
+  ASSERT_TRUE(StartWorker("w1", "spawn=1"));
+  ASSERT_TRUE(WaitForWorkerState("w1", "ready", kEventDeadline));
+  const ProcessResult job = Drover({"service", "reload", "hello", "--job", "nope"});
+  EXPECT_EQ(job.exit_code, 1) << job.Describe();
+  EXPECT_NE(job.err.find("no running job nope"), std::string::npos) << job.err;
+
+  const ProcessResult usage = Drover({"service", "reload"});
+  EXPECT_EQ(usage.exit_code, 2) << usage.Describe();
 }
 
 // Given a running job, `drover cancel JOB` should answer at once and the

@@ -521,6 +521,28 @@ tasks:
   EXPECT_NE(w.err.find("needs 3 spawn slots"), std::string::npos) << w.err;
 }
 
+// Given a task that needs the workers' own service (`from: worker`),
+// `drover run` should refuse the spec up front (exit 2, the task's
+// FILE:LINE:COL and the service): its embedded worker has no services of
+// its own, so the task would stay pending for ever.
+TEST_F(DroverCliTest, RunRefusesTasksNeedingAWorkersService) {
+  const std::string path = Spec("worker-service.yaml", R"(version: 1
+name: worker-service
+services:
+  api: {from: worker}
+tasks:
+  plain: {run: echo hi}
+  call:
+    run: echo ${services.api.port}
+)");
+  const ProcessResult r = Run(path);
+  EXPECT_EQ(r.exit_code, 2) << r.Describe();
+  EXPECT_NE(r.err.find("worker-service.yaml:7:3: task 'call' needs the workers' own service "
+                       "'api' (from: worker)"),
+            std::string::npos)
+      << r.err;
+}
+
 // Given a finished run, `drover logs` for a task the job does not have
 // should exit 1 and name the task.
 TEST_F(DroverCliTest, LogsForUnknownTaskFails) {

@@ -368,6 +368,93 @@ TEST(SpecServicesTest, ServiceDeclarationInFingerprint) {
   EXPECT_EQ(base.first, more_instances.first);
 }
 
+// Given a service `from: worker` used by a cluster task and referred to by
+// another, should mark it from_worker, keep the other fields at their
+// defaults, and list it among the task's worker services; a job with only
+// such services declares none of its own.
+TEST(SpecServicesTest, FromWorkerNamesTheWorkersOwnService) {
+  const LoadResult r = Load(R"(
+version: 1
+services:
+  api: {from: worker}
+  own: {command: x}
+tasks:
+  a: {backend: cluster, service: api}
+  b: {run: "echo ${services.own.port} ${services.api.host}"}
+  c: {run: "echo ${services.own.port}"}
+)");
+  const JobSpec& spec = Spec(r);
+  ASSERT_EQ(spec.services.size(), 2u);
+  const ServiceDecl& api = spec.services[0];
+  EXPECT_TRUE(api.from_worker);
+  EXPECT_TRUE(api.command.empty());
+  EXPECT_EQ(api.where.line, 3);
+  EXPECT_FALSE(spec.services[1].from_worker);
+  ASSERT_EQ(spec.tasks.size(), 3u);
+  EXPECT_EQ(spec.tasks[0].service, "api");
+  EXPECT_EQ(spec.tasks[0].services, (std::vector<std::string>{"api"}));
+  EXPECT_EQ(spec.WorkerServices(spec.tasks[0]), (std::vector<std::string>{"api"}));
+  EXPECT_EQ(spec.tasks[1].services, (std::vector<std::string>{"api", "own"}));
+  EXPECT_EQ(spec.WorkerServices(spec.tasks[1]), (std::vector<std::string>{"api"}));
+  EXPECT_TRUE(spec.WorkerServices(spec.tasks[2]).empty());
+  EXPECT_TRUE(spec.DeclaresServices());
+
+  const JobSpec& only = Spec(Load(R"(
+version: 1
+services: {api: {from: worker}}
+tasks: {a: {backend: cluster, service: api}}
+)"));
+  EXPECT_FALSE(only.DeclaresServices());
+}
+
+// Given `from: worker` with other keys, or `from` naming anything but
+// worker, should report each at its FILE:LINE:COL.
+TEST(SpecServicesTest, FromWorkerTakesNoOtherKey) {
+  const LoadResult extra = Load(R"(
+version: 1
+services:
+  api: {from: worker, command: x, instances: 2}
+tasks: {a: {backend: cluster, service: api}}
+)");
+  ASSERT_EQ(extra.errors.size(), 2u) << Dump(extra);
+  EXPECT_EQ(extra.errors[0].ToString(),
+            "job.yaml:3:23: 'command' in service 'api' does not go with 'from: worker': the "
+            "worker's configuration declares that service");
+  EXPECT_EQ(extra.errors[1].where.line, 3);
+  EXPECT_EQ(extra.errors[1].where.column, 35);
+
+  const LoadResult other = Load(R"(
+version: 1
+services: {api: {from: elsewhere}}
+tasks: {a: {backend: cluster, service: api}}
+)");
+  EXPECT_TRUE(HasOnlyError(other, 2, 24, {"'from' in service 'api' must be 'worker'",
+                                          "'elsewhere'"}));
+}
+
+// Given a `from: worker` service, should fingerprint its name and the flag
+// only: a task's fingerprint differs from one using a declared service of
+// that name, and from one using another worker service.
+TEST(SpecServicesTest, FromWorkerFingerprint) {
+  auto fingerprint = [](const std::string& services, const std::string& name) {
+    const std::string yaml = "version: 1\nservices: {" + services +
+                             "}\ntasks: {a: {backend: cluster, service: " + name + "}}\n";
+    const LoadResult r = LoadString(yaml, "job.yaml");
+    EXPECT_TRUE(r.ok()) << Dump(r);
+    return r.ok() ? r.spec->tasks[0].Fingerprint() : 0;
+  };
+  const uint64_t api = fingerprint("api: {from: worker}", "api");
+  EXPECT_EQ(api, fingerprint("api: {from: worker}, other: {command: x}", "api"));
+  EXPECT_NE(api, fingerprint("api: {command: x}", "api"));
+  EXPECT_NE(api, fingerprint("db: {from: worker}", "db"));
+  ServiceDecl a;
+  a.name = "api";
+  a.from_worker = true;
+  ServiceDecl b = a;
+  b.command = {"ignored"};
+  EXPECT_EQ(a.Fingerprint(), b.Fingerprint());
+}
+
 // Given `services` that is not a map, should report it once and not repeat
 // it for the tasks naming a service.
 TEST(SpecServicesTest, UnreadableServicesReportedOnce) {

@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -148,6 +149,50 @@ tasks:
   EXPECT_EQ(spec.tasks[1].fn, "sort");
   EXPECT_EQ(spec.tasks[1].args_json, R"({"numbers":[2,1]})");
   EXPECT_EQ(spec.FindPool("sorter"), nullptr);
+}
+
+// Given `services:`, should read them with the job spec's schema, each
+// with where it is declared.
+TEST(WorkerConfigTest, ReadsServicesWithTheJobSchema) {
+  const auto r = Load(R"(
+services:
+  api:
+    command: [drover, serve, hello]
+    instances: 3
+    listen: 127.0.0.1:8080
+    mode: round-robin
+  web: {command: node web.js}
+)");
+  ASSERT_TRUE(r.ok()) << Dump(r);
+  ASSERT_EQ(r.config->services.size(), 2u);
+  const ServiceDecl& api = r.config->services[0];
+  EXPECT_EQ(api.name, "api");
+  EXPECT_EQ(api.command, (std::vector<std::string>{"drover", "serve", "hello"}));
+  EXPECT_EQ(api.instances, 3);
+  EXPECT_EQ(api.port, 8080);
+  EXPECT_EQ(api.mode, "round-robin");
+  EXPECT_EQ(api.where.file, "worker.yaml");
+  EXPECT_EQ(api.where.line, 2);
+  EXPECT_EQ(api.where.column, 3);
+  EXPECT_EQ(r.config->services[1].command,
+            (std::vector<std::string>{"/bin/sh", "-c", "node web.js"}));
+}
+
+// Given `from: worker` in a worker configuration, should refuse it at the
+// service's line:column: the worker is where services are declared.
+TEST(WorkerConfigTest, FromWorkerIsAnErrorInAWorkerConfig) {
+  const auto r = Load(R"(
+services:
+  ok: {command: [drover, serve, hello]}
+  api: {from: worker}
+)");
+  ASSERT_EQ(r.errors.size(), 1u) << Dump(r);
+  EXPECT_EQ(r.errors[0].where.line, 3);
+  EXPECT_EQ(r.errors[0].where.column, 3);
+  EXPECT_NE(r.errors[0].message.find("service 'api': 'from: worker' is for a job spec"),
+            std::string::npos)
+      << Dump(r);
+  EXPECT_FALSE(r.config.has_value());
 }
 
 // Given the shipped example, should load without errors.

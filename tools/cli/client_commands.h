@@ -53,6 +53,14 @@ struct CancelArgs {
 };
 int CancelCommand(const CancelArgs& args);
 
+// service_commands.cc: `drover service reload NAME [--job JOB]`.
+struct ServiceReloadArgs {
+  std::string service;
+  std::string job;  // empty: every running job's service NAME and the workers' own
+  ConnectionArgs connection;
+};
+int ServiceReloadCommand(const ServiceReloadArgs& args);
+
 // remote_views.cc
 int RemoteStatusCommand(const std::string& job, bool json, const ConnectionArgs& connection);
 int RemoteLogsCommand(const std::vector<std::string>& positional, int attempt,

@@ -5,6 +5,8 @@
 // Signals: both block SIGINT and SIGTERM in every thread before any starts
 // and take them synchronously on the main thread (sigtimedwait), so no code
 // runs in a signal handler and the loops' threads are never interrupted.
+// The worker takes SIGHUP the same way: it re-reads its configuration's
+// `services:`.
 // Spawned tasks get an empty signal mask from the backends.
 #include <signal.h>
 #include <unistd.h>
@@ -177,6 +179,34 @@ Result<std::pair<std::string, std::string>> SplitPair(const std::string& flag,
   return std::make_pair(text.substr(0, eq), text.substr(eq + 1));
 }
 
+ServiceConfig ToServiceConfig(const spec::ServiceDecl& d) {
+  ServiceConfig c;
+  c.name = d.name;
+  c.command = d.command;
+  c.instances = d.instances;
+  c.host = d.host;
+  c.port = d.port;
+  c.mode = d.mode;
+  c.ready = d.ready;
+  if (!d.ready_path.empty()) c.ready_path = d.ready_path;
+  c.ready_timeout = d.ready_timeout;
+  c.env = d.env;
+  c.cwd = d.cwd;
+  c.idle_timeout = d.idle_timeout;  // unused: a worker's own service never idles out
+  return c;
+}
+
+// The worker's own services of a loaded configuration.
+std::vector<cluster::WorkerService> WorkerServices(const spec::WorkerConfig& c) {
+  std::vector<cluster::WorkerService> services;
+  for (const spec::ServiceDecl& d : c.services) {
+    services.push_back(cluster::WorkerService{
+        ToServiceConfig(d), d.where.file + ":" + std::to_string(d.where.line) + ":" +
+                                std::to_string(d.where.column)});
+  }
+  return services;
+}
+
 PoolSpec ToPoolSpec(const spec::PoolDecl& d) {
   PoolSpec p;
   p.name = d.name;
@@ -211,6 +241,8 @@ Status BuildWorkerOptions(const WorkerArgs& args, const BackendRegistry& registr
     if (!c.spool_dir.empty()) options->spool_dir = c.spool_dir;
     for (const auto& p : c.pools) options->pools.emplace(p.name, ToPoolSpec(p));
     for (const auto& p : c.plugins) options->plugins.emplace_back(p);
+    options->services = WorkerServices(c);
+    options->services_file = args.config;
   }
   if (!args.connect.empty()) options->coordinator = args.connect;
   if (options->coordinator.empty()) {
@@ -229,7 +261,17 @@ Status BuildWorkerOptions(const WorkerArgs& args, const BackendRegistry& registr
   if (!heartbeat.ok()) return heartbeat.status();
   options->heartbeat_interval = *heartbeat;
   options->liveness = args.liveness;
-  for (const auto& text : args.slots) {
+  // `--slots spawn=2 --slots cluster=1` or `--slots spawn=2,cluster=1`.
+  std::vector<std::string> slot_items;
+  for (const auto& flag : args.slots) {
+    size_t start = 0;
+    while (start <= flag.size()) {  // bounded: start grows every turn
+      const size_t comma = std::min(flag.find(',', start), flag.size());
+      slot_items.push_back(flag.substr(start, comma - start));
+      start = comma + 1;
+    }
+  }
+  for (const auto& text : slot_items) {
     auto kv = SplitPair("--slots", text);
     if (!kv.ok()) return kv.status();
     int n = -1;
@@ -264,6 +306,35 @@ Status BuildWorkerOptions(const WorkerArgs& args, const BackendRegistry& registr
     for (const auto& name : registry.Names()) options->slots[name] = cores;
   }
   return Status::Ok();
+}
+
+// SIGHUP: re-reads `services:` of the configuration file and applies it.
+// The other keys are not re-read. A file that no longer parses changes
+// nothing.
+void ReloadWorkerServices(const WorkerArgs& args, Worker& worker) {
+  if (args.config.empty()) {
+    spdlog::warn("worker {}: SIGHUP: no --config file to re-read; nothing changes",
+                 worker.name());
+    return;
+  }
+  auto loaded = spec::LoadWorkerConfigFile(args.config);
+  if (!loaded.ok()) {
+    for (const auto& e : loaded.errors) {
+      spdlog::error("worker {}: SIGHUP: {}", worker.name(), e.ToString());
+    }
+    spdlog::error("worker {}: SIGHUP: {} has errors; nothing changes", worker.name(),
+                  args.config);
+    return;
+  }
+  spdlog::info("worker {}: SIGHUP: re-reading the services of {} (its other settings need a "
+               "restart)",
+               worker.name(), args.config);
+  const std::vector<Status> errors = worker.UpdateServices(WorkerServices(*loaded.config));
+  for (const Status& e : errors) spdlog::error("worker {}: SIGHUP: {}", worker.name(), e.message());
+  std::string names;
+  for (const std::string& n : worker.ServiceNames()) names += (names.empty() ? "" : ", ") + n;
+  spdlog::info("worker {}: SIGHUP: done ({} error(s)); services now: {}", worker.name(),
+               errors.size(), names.empty() ? "none" : names);
 }
 
 }  // namespace
@@ -317,7 +388,13 @@ int WorkerCommand(const WorkerArgs& args) {
   // The second signal means "now": what still runs is killed at once.
   options.shutdown_grace = Duration(0);
 
-  const sigset_t signals = BlockStopSignals();
+  sigset_t signals = BlockStopSignals();
+  // SIGHUP too, for the worker only (the coordinator keeps the default).
+  sigset_t hup;
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &hup, nullptr);
+  sigaddset(&signals, SIGHUP);
   RealClock clock;
   zmq::context_t context;
   Worker worker(context, options, registry, clock);
@@ -342,11 +419,18 @@ int WorkerCommand(const WorkerArgs& args) {
   });
   bool stopped_at_once = false;
   int sig = WaitForSignal(signals, done);
+  // Bounded by the signals sent: each SIGHUP is one re-read.
+  while (sig == SIGHUP) {
+    ReloadWorkerServices(args, worker);
+    sig = WaitForSignal(signals, done);
+  }
   if (sig == SIGINT || sig == SIGTERM) {
     spdlog::info("worker {}: {}: draining (up to {}; {} again to stop at once)", worker.name(),
                  SignalName(sig), FormatDuration(drain_timeout), SignalName(sig));
     worker.Drain(drain_timeout);
-    sig = WaitForSignal(signals, done);
+    do {
+      sig = WaitForSignal(signals, done);
+    } while (sig == SIGHUP);  // no re-read while draining
     if (sig == SIGINT || sig == SIGTERM) {
       spdlog::warn("worker {}: {} again: stopping now", worker.name(), SignalName(sig));
       stopped_at_once = true;

@@ -192,6 +192,25 @@ int main(int argc, char** argv) {
   ConnectionArgs workers_conn;
   AddConnectionOptions(workers_cmd, &workers_conn);
 
+  ServiceReloadArgs service_reload;
+  // A reload waits for every new instance to be ready: the coordinator
+  // answers within 10 minutes, listing the workers that did not.
+  service_reload.connection.timeout = "11m";
+  auto* service_cmd = app.add_subcommand("service", "Act on the cluster backend's services");
+  service_cmd->require_subcommand(1);
+  auto* reload_cmd = service_cmd->add_subcommand(
+      "reload", "Replace a service's instances one at a time, without refusing a request");
+  reload_cmd->add_option("NAME", service_reload.service, "the service")->required();
+  reload_cmd->add_option("--job", service_reload.job,
+                         "only this job's service (default: every running job's, and the "
+                         "workers' own)");
+  AddConnectionOptions(reload_cmd, &service_reload.connection);
+  reload_cmd->footer(
+      "Prints one line per service reloaded (worker, job, name, state) and the workers\n"
+      "that did not answer. Exit status: 0 at least one reloaded and none failed or\n"
+      "missing, 1 otherwise.\n"
+      "Example:\n  drover service reload hello --coordinator tcp://coord:7700");
+
   std::string keygen_name;
   auto* keygen_cmd = app.add_subcommand("keygen", "Make a CURVE key pair: NAME.key, NAME.pub");
   keygen_cmd->add_option("NAME", keygen_name, "path prefix of the key files")->required();
@@ -243,6 +262,7 @@ int main(int argc, char** argv) {
   if (*coord_cmd) return CoordinatorCommand(coord);
   if (*worker_cmd) return WorkerCommand(wargs);
   if (*keygen_cmd) return KeygenCommand(keygen_name);
+  if (*reload_cmd) return ServiceReloadCommand(service_reload);
   if (*serve.command) return ServeCommand(*serve.args);
   return kExitUsage;
 }

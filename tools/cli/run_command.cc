@@ -240,6 +240,14 @@ int RunCommand(const RunArgs& args) {
                    "--label %s\n", at.c_str(), task.name.c_str(), labels.c_str(), labels.c_str());
       return kExitUsage;
     }
+    // Nor does it have services of its own (a worker configuration's).
+    if (const auto own = loaded.spec->WorkerServices(task); !own.empty()) {
+      std::fprintf(stderr, "%s: task '%s' needs the workers' own service '%s' (from: worker), "
+                   "but drover run's embedded worker has none; declare the service in the job "
+                   "or run it with drover submit on a drover worker whose --config declares "
+                   "it\n", at.c_str(), task.name.c_str(), own.front().c_str());
+      return kExitUsage;
+    }
     if (task.slots > static_cast<uint32_t>(slots)) {
       std::fprintf(stderr, "%s: task '%s' needs %u %s slots (slots:), but drover run -j %d gives "
                    "the embedded worker %d\n", at.c_str(), task.name.c_str(), task.slots,

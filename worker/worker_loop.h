@@ -1,0 +1,149 @@
+// Worker::Loop, the worker's I/O loop and everything it owns (worker.h
+// says how it works). Internal to worker/: worker.cc has the connection,
+// dispatch and results; worker_services.cc the cluster services side
+// (the worker's own services, SIGHUP, SERVICE-RELOAD, JOB-DONE).
+#ifndef DROVER_WORKER_WORKER_LOOP_H_
+#define DROVER_WORKER_WORKER_LOOP_H_
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "backends/backend.h"
+#include "backends/cluster/attempt_hook.h"
+#include "backends/cluster/cluster_backend.h"
+#include "core/protocol/codec.h"
+#include "core/protocol/drover.pb.h"
+#include "worker/output_tail.h"
+#include "worker/worker.h"
+
+namespace drover {
+
+class Worker::Loop final : public BackendEvents {
+ public:
+  Loop(zmq::context_t& context, WorkerOptions options, const BackendRegistry& registry,
+       const Clock& clock);
+  ~Loop() override {
+    for (auto& [name, b] : backends_) b->Shutdown(Duration(0));
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+  }
+
+  Status Start();
+  Status Run();
+  void Stop() {
+    stop_.store(true, std::memory_order_release);
+    Wake();
+  }
+  void Drain(Duration timeout) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (drain_timeout_) return;
+      drain_timeout_ = timeout;
+    }
+    Wake();
+  }
+  const std::string& name() const { return options_.name; }
+  std::vector<Status> UpdateServices(const std::vector<cluster::WorkerService>& next);
+  std::vector<std::string> ServiceNames() const {
+    ClusterBackend* cluster = cluster::FindCluster(backends_);
+    return cluster ? cluster->services().WorkerServiceNames() : std::vector<std::string>();
+  }
+
+  // BackendEvents: called on backend threads.
+  void OnStarted(uint64_t, int) override {}
+  void OnFinished(uint64_t attempt_id, AttemptOutcome outcome) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_.emplace_back(attempt_id, std::move(outcome));
+    }
+    Wake();
+  }
+
+ private:
+  struct Running {
+    std::string backend;
+    std::filesystem::path out, err;
+    OutputTail out_tail, err_tail;  // what was streamed as OUTPUT so far
+    // It holds a lease on services (Dispatch.services or worker_services),
+    // which the cluster backend releases when it ends.
+    bool uses_services = false;
+  };
+
+  void Wake() {
+    const uint64_t one = 1;
+    if (wake_fd_ >= 0) (void)!::write(wake_fd_, &one, sizeof one);
+  }
+  void Connect();
+  void SendHello();
+  // Queues `m` for the coordinator from any thread; Run() sends it.
+  void Post(protocol::Message m);
+  // Sends what Post queued, and HELLO again when UpdateServices asked.
+  void DrainOutbox();
+  void HandleServiceReload(const protocol::Message& m);
+  // Why the DISPATCH cannot run here: a worker_services name this worker
+  // does not run (SIGHUP may have removed it since the last HELLO).
+  std::optional<std::string> MissingWorkerService(const wire::Dispatch& d) const;
+  // Starts the worker's own services (Start()).
+  Status StartServices();
+  void Send(const protocol::Message& m);
+  void Handle(const protocol::Message& m);
+  void HandleDispatch(const protocol::Message& m);
+  void Complete(uint64_t id, AttemptOutcome outcome);
+  void DrainCompletions();
+  void SendDraining(SteadyTime now);
+  // Sends OUTPUT chunks of what running attempts printed since last time.
+  void StreamOutput();
+  void StreamOutputOf(uint64_t id, Running& r);
+  // One step of a drain; true when Run() may say goodbye.
+  bool DrainStep(SteadyTime now);
+  // The attempt's pool: the job's declaration when the DISPATCH carries
+  // one, else the worker's own; nullopt when neither has it.
+  std::optional<PoolSpec> ResolvePool(const wire::Dispatch& d) const;
+
+  zmq::context_t& context_;
+  WorkerOptions options_;
+  const BackendRegistry& registry_;
+  const Clock& clock_;
+  std::string session_;
+  std::atomic<bool> stop_{false};
+  int wake_fd_ = -1;
+  std::optional<zmq::socket_t> dealer_;
+  std::map<std::string, std::unique_ptr<Backend>> backends_;
+
+  std::mutex mu_;
+  std::deque<std::pair<uint64_t, AttemptOutcome>> done_;  // GUARDED_BY(mu_)
+  std::optional<Duration> drain_timeout_;                 // GUARDED_BY(mu_)
+  std::deque<protocol::Message> outbox_;                  // GUARDED_BY(mu_)
+  bool hello_again_ = false;                              // GUARDED_BY(mu_)
+
+  // The drain, once Run() has seen the request (loop thread only).
+  bool draining_ = false;
+  bool drain_cancelled_ = false;          // the rest was cancelled at the deadline
+  SteadyTime drain_deadline_{};           // running attempts get until then
+  std::optional<SteadyTime> ack_deadline_;  // set once nothing runs any more
+  SteadyTime next_output_{};                // next look at running output
+
+  std::unordered_map<uint64_t, Running> running_;
+  std::map<uint64_t, protocol::Message> unacked_;  // RESULTs until ACKed, in order
+  bool registered_ = false;
+  SteadyTime last_heard_{};
+  SteadyTime next_heartbeat_{};
+  SteadyTime next_hello_{};
+  Duration backoff_{};
+};
+
+}  // namespace drover
+
+#endif  // DROVER_WORKER_WORKER_LOOP_H_
