@@ -556,9 +556,12 @@ TEST_F(WorkerServicesTest, SighupReloadsChangedServices) {
   EXPECT_EQ(third->services(0), "api");
   EXPECT_TRUE(testing::ProcessGone(extra_pids[0]));
   EXPECT_EQ(Pids(pids2).size(), 2u);
-  EXPECT_NE(worker.StderrSoFar().find(config.string() + ":2:3: service 'api' changes its "
-                                      "listen address or mode"),
-            std::string::npos)
+  // The worker logs the errors of a re-read after it has applied it, so
+  // after the HELLO the test may still have to wait for that line.
+  const std::string listen_error =
+      config.string() + ":2:3: service 'api' changes its listen address or mode";
+  EXPECT_TRUE(testing::WaitUntil(
+      [&] { return worker.StderrSoFar().find(listen_error) != std::string::npos; }, kDeadline))
       << worker.StderrSoFar();
   EXPECT_TRUE(Accepts(port));
 }
