@@ -175,12 +175,17 @@ Status ServiceRegistry::StartOne(const Key& key, const ServiceConfig& config,
     service->Shutdown(std::min<Duration>(entry->kill_grace, std::chrono::seconds(1)));
     return fail(FailedPrecondition(what + " is not serving: " + ready.message()));
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   if (shut_down_) {
     entry->state = Entry::State::kFailed;
     entry->error = Unavailable(what + ": the worker is shutting down");
     cv_.notify_all();
     return entry->error;
+  }
+  if (entry->job_done) {
+    lock.unlock();
+    service->Shutdown(entry->kill_grace);
+    return fail(Cancelled(what + ": job " + key.first + " ended while it started"));
   }
   entry->state = Entry::State::kReady;
   entry->address = ServiceAddress{ConnectableHost(config.host), service->port()};
@@ -385,7 +390,8 @@ int ServiceRegistry::StopJob(const std::string& job_id) {
         stop.emplace_back(it->second->service, it->second->kill_grace);
         it = entries_.erase(it);
       } else {
-        ++it;  // starting: its idle timeout stops it
+        it->second->job_done = true;  // starting: StartOne stops it when started
+        ++it;
       }
     }
   }

@@ -105,8 +105,9 @@ class ServiceRegistry {
 
   // Stops the services of job `job_id` (SIGTERM, their grace, SIGKILL), in
   // parallel, whoever still uses them. Returns how many it stopped. A
-  // service still starting is left to its idle timeout. The empty job id
-  // (the worker's own) is ignored.
+  // service still starting is stopped as soon as it has started, and the
+  // attempts waiting for it fail. The empty job id (the worker's own) is
+  // ignored.
   int StopJob(const std::string& job_id);
   // Reloads (Service::Reload(), a rolling replacement) every ready service
   // called `name`: job `job_id`'s, or when `job_id` is empty every job's
@@ -145,6 +146,8 @@ class ServiceRegistry {
     bool pinned = false;
     ServiceConfig config;
     std::string origin;
+    // JOB-DONE came while it was starting: StartOne stops it once started.
+    bool job_done = false;
   };
   using Key = std::pair<std::string, std::string>;  // job id, service name
 

@@ -326,6 +326,28 @@ TEST_F(ClusterBackendTest, JobDoneStopsThatJobsServices) {
   EXPECT_EQ(backend_->services().size(), 1u);
 }
 
+// Given JobDone while the job's service is still starting (its instances
+// take a second to listen), should stop the service as soon as it has
+// started and fail the attempt waiting for it, not leave it running until
+// its idle timeout.
+TEST_F(ClusterBackendTest, JobDoneWhileStartingStopsTheServiceOnceStarted) {
+  ServiceConfig slow = Hello("slow");
+  slow.command = {"sh", "-c", std::string("sleep 1; exec '") + DROVER_BIN + "' serve hello"};
+  slow.idle_timeout = seconds(600);
+  ASSERT_TRUE(backend_->Submit(Request(1, slow, "job1")).ok());
+  // The registry lists it from the moment it starts starting.
+  ASSERT_TRUE(testing::WaitUntil([&] { return backend_->services().size() == 1; },
+                                 milliseconds(10'000)));
+  backend_->JobDone("job1");
+  const auto outcome = events_.Wait(1);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_FALSE(outcome->ok()) << outcome->Describe();
+  EXPECT_NE(outcome->message.find("job job1 ended while it started"), std::string::npos)
+      << outcome->Describe();
+  EXPECT_TRUE(testing::WaitUntil([&] { return backend_->services().size() == 0; },
+                                 milliseconds(10'000)));
+}
+
 // Given a job with a node hello service, a spawn task using its port and a
 // cluster task that expects the wrong status with one retry, `drover run`
 // should run the spawn task, retry the cluster task once, and fail the job
