@@ -167,6 +167,9 @@ void Worker::Loop::SendHello() {
     if (b->Capacity() > 0) (*hello.mutable_slots())[name] = static_cast<uint32_t>(b->Capacity());
   }
   for (std::string& service : ServiceNames()) hello.add_services(std::move(service));
+  // Its own pools: fork tasks naming a pool their job does not declare are
+  // placed only on workers that have it (options_.pools is sorted by name).
+  for (const auto& [name, pool] : options_.pools) hello.add_pools(name);
   for (const auto& [k, v] : options_.labels) (*hello.mutable_labels())[k] = v;
   for (const auto& [id, r] : running_) hello.add_running(id);
   for (const auto& [id, m] : unacked_) hello.add_running(id);

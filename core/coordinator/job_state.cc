@@ -35,10 +35,18 @@ std::vector<dag::PlanTask> PlanTasks(JobState& job) {
       key += '\1';
       key += name;
     }
+    // '\2' the pool of the workers' configuration, when the job does not
+    // declare the task's pool.
+    std::string worker_pool;
+    if (!ts.pool.empty() && job.spec.FindPool(ts.pool) == nullptr) {
+      worker_pool = ts.pool;
+      key += '\2';
+      key += worker_pool;
+    }
     auto [it, added] = queue_of.emplace(key, static_cast<uint32_t>(job.queues.size()));
     if (added) {
-      job.queues.push_back(
-          Placement{ts.backend, ts.on, std::max(1u, ts.slots), std::move(worker_services)});
+      job.queues.push_back(Placement{ts.backend, ts.on, std::max(1u, ts.slots),
+                                     std::move(worker_services), std::move(worker_pool)});
     }
     plan_tasks[i].queue = it->second;
   }

@@ -27,6 +27,9 @@ struct Placement {
   // Services the worker must offer itself (Hello.services): the task's
   // `from: worker` ones, sorted.
   std::vector<std::string> worker_services;
+  // A fork pool the worker must offer itself (Hello.pools): the task's
+  // `pool` when its job does not declare it; empty otherwise.
+  std::string worker_pool;
 };
 
 struct JobState {

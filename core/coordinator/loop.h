@@ -81,6 +81,7 @@ class Coordinator::Loop {
     std::map<std::string, uint32_t> used;
     std::map<std::string, std::string> labels;
     std::set<std::string> services;  // its own (Hello.services)
+    std::set<std::string> pools;     // its own (Hello.pools)
     std::unordered_set<uint64_t> attempts;
     SteadyTime last_seen{};
     bool draining = false;  // said DRAINING: gets no more DISPATCH

@@ -7,8 +7,8 @@
 // now is passed over after one look, so it never holds up the others and a
 // turn costs O(jobs * classes + dispatches * workers), not O(ready tasks).
 // A task goes to the least loaded of the live, non-draining workers that
-// have its labels, offer its worker services and have enough free slots of
-// its backend.
+// have its labels, offer its worker services (and the pool of their own it
+// names, if any) and have enough free slots of its backend.
 #include <algorithm>
 
 #include "core/coordinator/dispatch_wire.h"
@@ -50,6 +50,7 @@ Coordinator::Loop::WorkerConn* Coordinator::Loop::PickWorker(const Placement& p)
     if (used + p.slots > s->second) continue;
     if (!HasLabels(w.labels, p.on)) continue;
     if (!HasServices(w.services, p.worker_services)) continue;
+    if (!p.worker_pool.empty() && w.pools.count(p.worker_pool) == 0) continue;
     const double load = static_cast<double>(used) / s->second;
     if (load < best_load) {
       best_load = load;
@@ -134,6 +135,18 @@ std::string Coordinator::Loop::PendingReason(const Placement& p) const {
       return "no live worker" + where + " offers all of the services " + all;
     }
     matching = std::move(serving);
+  }
+  if (!p.worker_pool.empty()) {
+    std::vector<const WorkerConn*> pooled;
+    for (const WorkerConn* w : matching) {
+      if (w->pools.count(p.worker_pool) > 0) pooled.push_back(w);
+    }
+    if (pooled.empty()) {
+      return "no live worker" + std::string(p.on.empty() ? "" : " with the labels it needs") +
+             " offers pool '" + p.worker_pool +
+             "' (the job does not declare it: it must come from a worker's configuration)";
+    }
+    matching = std::move(pooled);
   }
   uint32_t largest = 0;
   for (const WorkerConn* w : matching) largest = std::max(largest, w->slots.at(b));

@@ -69,6 +69,8 @@ void Coordinator::Loop::HandleHello(const Message& m) {
   // reloaded) replaces its offer and keeps its attempts.
   w.services.clear();
   for (const auto& name : hello->services()) w.services.insert(name);
+  w.pools.clear();
+  for (const auto& name : hello->pools()) w.pools.insert(name);
   w.last_seen = clock_.Now();
   for (uint64_t id : adopted) w.attempts.insert(id);
   departed_.erase(std::remove_if(departed_.begin(), departed_.end(),
@@ -206,6 +208,7 @@ wire::WorkerInfo Coordinator::Loop::Info(const WorkerConn& w, SteadyTime now) co
   info.set_version(w.version);
   for (const auto& [k, v] : w.labels) (*info.mutable_labels())[k] = v;
   for (const auto& name : w.services) info.add_services(name);
+  for (const auto& name : w.pools) info.add_pools(name);
   for (const auto& [backend, total] : w.slots) {
     wire::BackendSlots& s = (*info.mutable_slots())[backend];
     s.set_total(total);

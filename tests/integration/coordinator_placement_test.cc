@@ -76,6 +76,61 @@ TEST_F(CoordinatorTest, LabelsChooseTheWorkerAndAMissingLabelIsAReason) {
   EXPECT_EQ(dc->task(), "first");
 }
 
+// Given a fork task naming a pool its job does not declare (a workers'
+// configuration pool), a worker without that pool and, later, one that
+// lists it in HELLO, should keep the task pending with a reason naming the
+// pool, run the job's own-pool task on either, then place the first on the
+// worker offering the pool; WORKERS shows each worker's pools.
+TEST_F(CoordinatorTest, WorkerPoolTaskGoesOnlyToAWorkerOfferingIt) {
+  options_.spec_options.undeclared_pools = true;  // as `drover coordinator` sets it
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  workers_.push_back(std::make_unique<FakeWorker>(context_, endpoint_, "plain"));
+  FakeWorker& plain = *workers_.back();
+  ASSERT_TRUE(plain.RegisterWith("s-plain", {{"fork", 2}}));
+  FakeClient& client = AddClient();
+  auto job = client.Submit(
+      "version: 1\nname: pools\ntasks:\n"
+      "  theirs: {backend: fork, pool: py, message: 1}\n"
+      "  ours: {backend: fork, pool: own, message: 2}\n"
+      "pools:\n  own: {command: [cat]}\n");
+  ASSERT_TRUE(job);
+  auto ours = plain.ExpectDispatch();
+  ASSERT_TRUE(ours);
+  EXPECT_EQ(ours->task(), "ours");
+  Sync();
+  ExpectNothingQueued(plain, "the worker without pool py");
+  auto status = client.Status(job->job_id());
+  ASSERT_TRUE(status);
+  EXPECT_EQ(PendingReasons(*status),
+            (std::map<std::string, std::string>{
+                {"theirs", "no live worker offers pool 'py' (the job does not declare it: it "
+                           "must come from a worker's configuration)"}}));
+
+  workers_.push_back(std::make_unique<FakeWorker>(context_, endpoint_, "pooled"));
+  FakeWorker& pooled = *workers_.back();
+  wire::Hello hello;
+  hello.set_name("pooled");
+  hello.set_session("s-pooled");
+  (*hello.mutable_slots())["fork"] = 2;
+  hello.add_pools("py");
+  pooled.Send(Command::kHello, hello);
+  ASSERT_TRUE(pooled.Expect(Command::kWelcome));
+  auto theirs = pooled.ExpectDispatch();
+  ASSERT_TRUE(theirs);
+  EXPECT_EQ(theirs->task(), "theirs");
+  EXPECT_EQ(theirs->pool(), "py");
+  EXPECT_FALSE(theirs->has_pool_spec());
+
+  auto workers = client.Workers();
+  ASSERT_TRUE(workers);
+  std::map<std::string, std::vector<std::string>> pools;
+  for (const auto& w : workers->workers()) {
+    pools[w.name()].assign(w.pools().begin(), w.pools().end());
+  }
+  EXPECT_EQ(pools, (std::map<std::string, std::vector<std::string>>{
+                       {"plain", {}}, {"pooled", {"py"}}}));
+}
+
 // Given a worker with 4 spawn slots and tasks asking for 3, 2 and 8 slots,
 // should send `slots` in DISPATCH, hold that many slots per attempt (so the
 // 2-slot task waits while the 3-slot one runs), and give the 8-slot task

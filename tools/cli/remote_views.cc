@@ -212,6 +212,8 @@ int WorkersCommand(bool json, const ConnectionArgs& connection) {
       for (const auto& [k, v] : w.labels()) j["labels"][k] = v;
       j["services"] = Json::array();
       for (const auto& name : w.services()) j["services"].push_back(name);
+      j["pools"] = Json::array();
+      for (const auto& name : w.pools()) j["pools"].push_back(name);
       j["slots"] = Json::object();
       for (const auto& [backend, s] : w.slots()) {
         j["slots"][backend] = {{"total", s.total()},
@@ -226,26 +228,27 @@ int WorkersCommand(bool json, const ConnectionArgs& connection) {
     std::printf("%s\n", Json{{"workers", doc}}.dump(2).c_str());
     return kExitOk;
   }
-  std::printf("%-16s  %-22s  %-8s  %-24s  %-20s  %-16s  %s\n", "NAME", "ADDRESS", "STATE",
-              "SLOTS", "LABELS", "SERVICES", "HEARTBEAT");
+  std::printf("%-16s  %-22s  %-8s  %-24s  %-20s  %-16s  %-16s  %s\n", "NAME", "ADDRESS",
+              "STATE", "SLOTS", "LABELS", "SERVICES", "POOLS", "HEARTBEAT");
   for (const auto& w : reply->workers()) {
     // Sorted for a stable display (protobuf maps have no order).
     std::map<std::string, std::string> labels(w.labels().begin(), w.labels().end());
     std::map<std::string, wire::BackendSlots> slots(w.slots().begin(), w.slots().end());
-    std::string label_text, slot_text, service_text;
+    std::string label_text, slot_text, service_text, pool_text;
     for (const auto& name : w.services()) {
       service_text += (service_text.empty() ? "" : ",") + name;
     }
+    for (const auto& name : w.pools()) pool_text += (pool_text.empty() ? "" : ",") + name;
     for (const auto& [k, v] : labels) label_text += (label_text.empty() ? "" : ",") + k + "=" + v;
     for (const auto& [backend, s] : slots) {
       slot_text += (slot_text.empty() ? "" : " ") + backend + " " + std::to_string(s.used()) +
                    "/" + std::to_string(s.total());
     }
-    std::printf("%-16s  %-22s  %-8s  %-24s  %-20s  %-16s  %s\n", w.name().c_str(),
+    std::printf("%-16s  %-22s  %-8s  %-24s  %-20s  %-16s  %-16s  %s\n", w.name().c_str(),
                 w.address().c_str(), w.state().c_str(), slot_text.c_str(),
                 label_text.empty() ? "-" : label_text.c_str(),
                 service_text.empty() ? "-" : service_text.c_str(),
-                Ago(w.last_heartbeat_ms_ago()).c_str());
+                pool_text.empty() ? "-" : pool_text.c_str(), Ago(w.last_heartbeat_ms_ago()).c_str());
   }
   return kExitOk;
 }
