@@ -1,179 +1,27 @@
 // Unit tests of the SQLite state store, on real database files in a fresh
-// temporary directory per test.
-#include "core/store/store.h"
-
+// temporary directory per test: records, attempts, batches and queries.
+// Opening, creating and refusing state files is in store_open_test.cc.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
-#include <stdlib.h>
 
-#include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
-#include <tuple>
 #include <vector>
+
+#include "core/store/store.h"
+#include "tests/unit/store_test_util.h"
 
 namespace drover::store {
 namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::microseconds;
-
-auto Tie(const JobRecord& j) {
-  return std::make_tuple(j.id, j.name, j.spec_file, j.spec_text, j.cwd, j.state,
-                         j.priority, j.created_ms, j.finished_ms);
-}
-
-auto Tie(const TaskRecord& t) {
-  return std::make_tuple(t.job_id, t.index, t.name, t.fingerprint, t.state, t.attempts,
-                         t.reason, t.exit_code, t.signal, t.detail, t.wall_us,
-                         t.result_json, t.worker, t.started_ms, t.finished_ms,
-                         t.pending_reason);
-}
-
-auto Tie(const AttemptOutcome& o) {
-  return std::make_tuple(static_cast<int>(o.reason), o.exit_code, o.signal, o.message,
-                         o.wall.count(), o.cpu_user.count(), o.cpu_sys.count(),
-                         o.max_rss_kb, o.out.bytes, o.out.dropped, o.err.bytes,
-                         o.err.dropped, o.result_json);
-}
-
-auto Tie(const AttemptRecord& a) {
-  return std::tuple_cat(std::make_tuple(a.id, a.job_id, a.task, a.number, a.worker,
-                                        a.finished, a.started_ms, a.finished_ms),
-                        Tie(a.outcome));
-}
-
-JobRecord MakeJob(const std::string& id, const std::string& name, int64_t created_ms) {
-  JobRecord j;
-  j.id = id;
-  j.name = name;
-  j.spec_file = "jobs/" + name + ".yaml";
-  j.spec_text = "version: 1\nname: " + name + "\n";
-  j.cwd = "/home/user/project";
-  j.state = "running";
-  j.priority = 3;
-  j.created_ms = created_ms;
-  return j;
-}
-
-TaskRecord MakeTask(const std::string& job_id, uint32_t index, const std::string& name) {
-  TaskRecord t;
-  t.job_id = job_id;
-  t.index = index;
-  t.name = name;
-  t.fingerprint =
-      0x9E3779B97F4A7C15ull + index;  // high bit set: checks the uint64 mapping
-  t.state = "waiting";
-  return t;
-}
-
-AttemptRecord MakeAttempt(uint64_t id, const std::string& job_id, const std::string& task,
-                          uint32_t number) {
-  AttemptRecord a;
-  a.id = id;
-  a.job_id = job_id;
-  a.task = task;
-  a.number = number;
-  a.worker = "worker-1";
-  a.started_ms = 1'780'000'000'000 + static_cast<int64_t>(id);
-  return a;
-}
-
-// Every field set to a value other than its default.
-AttemptOutcome FullOutcome() {
-  AttemptOutcome o;
-  o.reason = FailureReason::kTimeout;
-  o.exit_code = 143;
-  o.signal = 15;
-  o.message = "timed out after 30s";
-  o.wall = microseconds(30'000'123);
-  o.cpu_user = microseconds(1'234'567);
-  o.cpu_sys = microseconds(89'012);
-  o.max_rss_kb = 204'800;
-  o.out = {.bytes = (uint64_t{1} << 40) + 7, .dropped = 0xFFFF'FFFF'FFFF'0000ull};
-  o.err = {.bytes = 1'048'576, .dropped = 3};
-  o.result_json = R"({"sorted":[1,2,3],"note":"ü"})";
-  return o;
-}
-
-class StoreTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "drover-store-test.XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    root_ = tmpl;
-    dir_ = root_ / "state";
-  }
-
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-
-  // nullptr (with a test failure) when the store does not open.
-  std::unique_ptr<Store> Open() {
-    Result<std::unique_ptr<Store>> s = Store::Open(dir_);
-    EXPECT_TRUE(s.ok()) << s.status().ToString();
-    return s.ok() ? std::move(*s) : nullptr;
-  }
-
-  fs::path DbPath() const { return dir_ / "state.db"; }
-
-  // Runs SQL on the database file directly, bypassing the Store; returns
-  // the first column of the last row as text ("" when none).
-  std::string RawSql(const std::string& sql) {
-    sqlite3* db = nullptr;
-    EXPECT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
-    std::string out;
-    char* err = nullptr;
-    int rc = sqlite3_exec(
-        db, sql.c_str(),
-        [](void* arg, int n, char** values, char**) {
-          if (n > 0 && values[0] != nullptr) *static_cast<std::string*>(arg) = values[0];
-          return 0;
-        },
-        &out, &err);
-    EXPECT_EQ(rc, SQLITE_OK) << sql << ": " << (err ? err : "");
-    sqlite3_free(err);
-    sqlite3_close(db);
-    return out;
-  }
-
-  std::string ReadFile(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-
-  fs::path root_;
-  fs::path dir_;
-};
-
-// Given a state directory that does not exist, Open should create it with
-// logs/ and a WAL database stamped with drover's application id and schema.
-TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
-  auto store = Open();
-  ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->SchemaVersion(), 1);
-  EXPECT_EQ(store->dir(), fs::absolute(dir_));
-  EXPECT_TRUE(fs::is_directory(dir_ / "logs"));
-  EXPECT_TRUE(fs::is_regular_file(DbPath()));
-  Result<uint64_t> max_id = store->MaxAttemptId();
-  ASSERT_TRUE(max_id.ok());
-  EXPECT_EQ(*max_id, 0u);
-  store.reset();
-
-  EXPECT_EQ(RawSql("PRAGMA application_id"), std::to_string(0x44525652));
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "1");
-  EXPECT_EQ(RawSql("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(RawSql("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
-                   "WHERE type = 'table' ORDER BY name)"),
-            "attempts,jobs,tasks");
-  EXPECT_EQ(RawSql("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN "
-                   "('tasks_by_index', 'attempts_by_task', 'attempts_unfinished')"),
-            "3");
-}
+using test_util::FullOutcome;
+using test_util::MakeAttempt;
+using test_util::MakeJob;
+using test_util::MakeTask;
+using test_util::StoreTest;
+using test_util::Tie;
 
 // Given a job with tasks and attempts, some running, should read everything
 // back identical after the Store is destroyed and the directory reopened.
@@ -664,79 +512,6 @@ TEST_F(StoreTest, JobsInStateFollowsSetJobState) {
   Result<std::optional<JobRecord>> none = store->GetJob("nope");
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->has_value());
-}
-
-// Given a state.db that is not a SQLite file, Open should refuse it with a
-// message naming the path, and leave the file untouched.
-TEST_F(StoreTest, RefusesNonDatabaseFile) {
-  fs::create_directories(dir_);
-  const std::string text = "this is a text file someone put here, not a database\n";
-  std::ofstream(DbPath()) << text;
-  Result<std::unique_ptr<Store>> s = Store::Open(dir_);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(s.status().message().find(fs::absolute(DbPath()).string()), std::string::npos)
-      << s.status().message();
-  EXPECT_NE(s.status().message().find("not a drover state database"), std::string::npos)
-      << s.status().message();
-  EXPECT_EQ(ReadFile(DbPath()), text);
-}
-
-// Given a SQLite database of another application (no application id, or a
-// different one), Open should refuse it and leave it in its journal mode.
-TEST_F(StoreTest, RefusesForeignSqliteDatabase) {
-  fs::create_directories(dir_);
-  RawSql("CREATE TABLE photos (id INTEGER PRIMARY KEY)");
-  Result<std::unique_ptr<Store>> s = Store::Open(dir_);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(s.status().message().find(fs::absolute(DbPath()).string()), std::string::npos)
-      << s.status().message();
-  EXPECT_NE(s.status().message().find("another application"), std::string::npos)
-      << s.status().message();
-  EXPECT_EQ(RawSql("PRAGMA journal_mode"), "delete");
-
-  fs::remove(DbPath());
-  RawSql("PRAGMA application_id = 1234");  // an empty file, but someone else's
-  s = Store::Open(dir_);
-  ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.status().message().find("0x000004d2"), std::string::npos)
-      << s.status().message();
-}
-
-// Given a database whose user_version is newer than this drover's schema,
-// Open should refuse it with a clear message and not touch the version.
-TEST_F(StoreTest, RefusesNewerSchemaVersion) {
-  ASSERT_NE(Open(), nullptr);
-  RawSql("PRAGMA user_version = 2");
-  Result<std::unique_ptr<Store>> s = Store::Open(dir_);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(s.status().message().find(fs::absolute(DbPath()).string()), std::string::npos)
-      << s.status().message();
-  EXPECT_NE(s.status().message().find("newer drover"), std::string::npos)
-      << s.status().message();
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "2");
-}
-
-// Given an empty state.db (zero bytes), Open should initialise it.
-TEST_F(StoreTest, InitialisesEmptyFile) {
-  fs::create_directories(dir_);
-  std::ofstream(DbPath()).close();
-  auto store = Open();
-  ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->SchemaVersion(), 1);
-}
-
-// Given a state directory path that is a regular file, Open should fail with
-// an io-error naming it.
-TEST_F(StoreTest, RefusesStateDirThatIsAFile) {
-  std::ofstream(dir_) << "x";
-  Result<std::unique_ptr<Store>> s = Store::Open(dir_);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.status().code(), StatusCode::kIoError);
-  EXPECT_NE(s.status().message().find(dir_.string()), std::string::npos)
-      << s.status().message();
 }
 
 // Given task names with '/', "..", a leading '.', '%' and non-ASCII bytes,
