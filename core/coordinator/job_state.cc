@@ -1,5 +1,7 @@
 #include "core/coordinator/job_state.h"
 
+#include <algorithm>
+
 #include <string_view>
 
 namespace drover {
@@ -85,6 +87,7 @@ std::vector<uint32_t> InitJobState(
       row = store::TaskRecord();
       row.state = "waiting";
       row.attempts = job.attempt_base[i];
+      row.attempt_base = job.attempt_base[i];  // so a restart knows this run's
     }
     row.job_id = job.record.id;
     row.index = i;
@@ -115,8 +118,14 @@ Result<std::vector<uint32_t>> RestoreJobState(JobState& job,
   job.rows = std::move(rows);
   job.current.assign(n, 0);
   // Row attempts count every attempt of the task in this job id, earlier
-  // resumed runs included; the plan counts them all against retries.
+  // resumed runs included; only this run's count against retries.
   job.attempt_base.assign(n, 0);
+  for (uint32_t i = 0; i < n; ++i) {
+    job.attempt_base[i] = std::min(job.rows[i].attempt_base, job.rows[i].attempts);
+  }
+  auto this_run = [&](uint32_t i) {
+    return static_cast<int>(job.rows[i].attempts - job.attempt_base[i]);
+  };
   MakePlan(job, PlanTasks(job), jitter_seed);
   dag::Plan& plan = *job.plan;
 
@@ -132,7 +141,7 @@ Result<std::vector<uint32_t>> RestoreJobState(JobState& job,
   for (uint32_t i = 0; i < n; ++i) {
     if (!is(i, "running") || plan.state(i) != dag::TaskState::kReady) continue;
     plan.Start(i);
-    plan.RestoreAttempts(i, static_cast<int>(job.rows[i].attempts));
+    plan.RestoreAttempts(i, this_run(i));
     running.push_back(i);
   }
   bool failed = false;
@@ -141,7 +150,7 @@ Result<std::vector<uint32_t>> RestoreJobState(JobState& job,
     if (!cancelled && !is(i, "failed")) continue;
     if (plan.state(i) != dag::TaskState::kReady) continue;
     plan.Start(i);
-    plan.RestoreAttempts(i, static_cast<int>(job.rows[i].attempts));
+    plan.RestoreAttempts(i, this_run(i));
     if (cancelled) {
       plan.OnCancelled(i);
     } else {
@@ -152,7 +161,7 @@ Result<std::vector<uint32_t>> RestoreJobState(JobState& job,
   for (uint32_t i = 0; i < n; ++i) {
     // Tasks waiting for a retry, or ready: attempts made still count.
     if (!dag::IsTerminal(plan.state(i)) && plan.state(i) != dag::TaskState::kRunning) {
-      plan.RestoreAttempts(i, static_cast<int>(job.rows[i].attempts));
+      plan.RestoreAttempts(i, this_run(i));
     }
   }
   if (skipped && !(failed && job.spec.fail_fast)) {

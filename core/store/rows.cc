@@ -46,7 +46,7 @@ std::string InsertTasksSql(size_t rows, bool upsert) {
         "detail = excluded.detail, wall_us = excluded.wall_us, "
         "result_json = excluded.result_json, worker = excluded.worker, "
         "started_ms = excluded.started_ms, finished_ms = excluded.finished_ms, "
-        "pending_reason = excluded.pending_reason";
+        "pending_reason = excluded.pending_reason, attempt_base = excluded.attempt_base";
   }
   return sql;
 }
@@ -86,6 +86,7 @@ void BindTask(Statement::Use& u, int base, const std::string& job_id,
       .Bind(base + 13, t.worker)
       .Bind(base + 14, t.started_ms);
   u.Bind(base + 15, t.finished_ms).Bind(base + 16, t.pending_reason);
+  u.Bind(base + 17, int64_t{t.attempt_base});
 }
 
 TaskRecord ReadTask(const Statement::Use& u) {
@@ -106,6 +107,7 @@ TaskRecord ReadTask(const Statement::Use& u) {
   t.started_ms = u.Int(13);
   t.finished_ms = u.Int(14);
   t.pending_reason = u.Text(15);
+  t.attempt_base = static_cast<uint32_t>(u.Int(16));
   return t;
 }
 

@@ -22,8 +22,8 @@ inline constexpr std::string_view kJobCols =
     "id, name, spec_file, spec_text, cwd, state, priority, created_ms, finished_ms";
 inline constexpr std::string_view kTaskCols =
     "job_id, name, idx, fingerprint, state, attempts, reason, exit_code, signal, detail, "
-    "wall_us, result_json, worker, started_ms, finished_ms, pending_reason";
-inline constexpr int kTaskParams = 16;  // columns in kTaskCols
+    "wall_us, result_json, worker, started_ms, finished_ms, pending_reason, attempt_base";
+inline constexpr int kTaskParams = 17;  // columns in kTaskCols
 // InsertJob and ReplaceTasks write task rows kTaskChunk per statement: the
 // per-statement cost (step, statement journal, reset) was a third of
 // inserting a 100,000-task job one row at a time. 62 rows are 992
@@ -36,7 +36,7 @@ inline constexpr std::string_view kTaskProgressSet =
     "state = ?5, attempts = ?6, reason = ?7, exit_code = ?8, signal = ?9, detail = ?10, "
     "wall_us = ?11, result_json = ?12, worker = ?13, started_ms = ?14, finished_ms = "
     "?15, "
-    "pending_reason = ?16";
+    "pending_reason = ?16, attempt_base = ?17";
 inline constexpr std::string_view kAttemptCols =
     "id, job_id, task, number, worker, finished, started_ms, finished_ms, reason, "
     "exit_code, "

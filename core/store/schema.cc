@@ -80,6 +80,11 @@ CREATE TABLE attempts (
 CREATE INDEX attempts_by_task ON attempts (job_id, task, number);
 CREATE INDEX attempts_unfinished ON attempts (id) WHERE finished = 0;
 )sql"},
+    // Attempts made by earlier runs of a resumed job, so that a restarted
+    // coordinator counts only this run's attempts against retries.
+    {2, R"sql(
+ALTER TABLE tasks ADD COLUMN attempt_base INTEGER NOT NULL DEFAULT 0;
+)sql"},
 }};
 
 Result<int64_t> ReadInt(sqlite3* db, const char* sql, std::string_view op) {

@@ -47,7 +47,10 @@ struct TaskRecord {
   std::string name;         // the instance name
   uint64_t fingerprint = 0; // TaskSpec::Fingerprint()
   std::string state;        // a dag::TaskStateName
-  uint32_t attempts = 0;
+  uint32_t attempts = 0;     // every attempt of the task in this job id
+  // Of `attempts`, those made by earlier runs (before a `--resume`): they
+  // do not count against this run's retries.
+  uint32_t attempt_base = 0;
   // The last finished attempt (empty/zero until one finishes).
   std::string reason;       // ReasonName, "" before any attempt ended
   int exit_code = -1;

@@ -150,6 +150,53 @@ TEST_F(CoordinatorTest, UnclaimedAttemptIsLostAfterTheGrace) {
   EXPECT_EQ(Task(job, "only").state, "running");
 }
 
+// Given a job resumed after its task failed once (attempt 1, an earlier
+// run) with `retries: 1`, and a coordinator restarted while this run's
+// first attempt (attempt 2) runs, should count only this run's attempts
+// against retries: attempt 2 failing leaves the task a retry (attempt 3),
+// not a failure for good.
+TEST_F(CoordinatorTest, RestartCountsOnlyThisRunsAttemptsAgainstRetries) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& w1 = AddWorker("w1", 1);
+  FakeClient& client = AddClient();
+  auto first = client.Submit("version: 1\nname: resumed\ntasks:\n  only: {run: 'false'}\n");
+  ASSERT_TRUE(first);
+  const std::string job = first->job_id();
+  auto a1 = w1.ExpectDispatch();
+  ASSERT_TRUE(a1);
+  w1.SendResult(a1->attempt_id(), Exit(1));
+  ASSERT_TRUE(w1.ExpectAck());
+  Sync();
+  ASSERT_EQ(JobState(job), "failed");
+
+  auto resumed = AddClient().Submit(
+      "version: 1\nname: resumed\ntasks:\n  only: {run: 'false', retries: 1, "
+      "retry_backoff: 100ms}\n",
+      /*resume=*/true);
+  ASSERT_TRUE(resumed);
+  ASSERT_EQ(resumed->job_id(), job);
+  auto a2 = w1.ExpectDispatch();
+  ASSERT_TRUE(a2);
+  EXPECT_EQ(a2->attempt(), 2u);
+
+  ASSERT_NO_FATAL_FAILURE(RestartCoordinator());
+  FakeWorker& again = *workers_.emplace_back(
+      std::make_unique<FakeWorker>(context_, endpoint_, "w1"));
+  ASSERT_TRUE(again.RegisterWith("session-1", {{"spawn", 1}}, {}, {a2->attempt_id()}));
+  EXPECT_THAT(again.welcome().unknown(), IsEmpty());
+  again.SendResult(a2->attempt_id(), Exit(1));
+  ASSERT_TRUE(again.ExpectAck());
+  Sync();
+  EXPECT_EQ(JobState(job), "running");
+  EXPECT_EQ(Task(job, "only").state, "retry-wait");
+  clock_.Advance(std::chrono::milliseconds(200));
+  again.SendHeartbeat();
+  coordinator_->Poke();
+  auto a3 = again.ExpectDispatch();
+  ASSERT_TRUE(a3);
+  EXPECT_EQ(a3->attempt(), 3u);
+}
+
 // Given a restarted coordinator, should fail a recovered attempt at once
 // (not after the grace) when its worker registers again without it.
 TEST_F(CoordinatorTest, WorkerRegisteringWithoutItsAttemptLosesIt) {

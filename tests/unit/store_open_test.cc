@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/store/schema.h"
 #include "core/store/store.h"
 #include "tests/unit/store_test_util.h"
 
@@ -28,7 +29,7 @@ using test_util::Tie;
 TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->SchemaVersion(), 1);
+  EXPECT_EQ(store->SchemaVersion(), 2);
   EXPECT_EQ(store->dir(), fs::absolute(dir_));
   EXPECT_TRUE(fs::is_directory(dir_ / "logs"));
   EXPECT_TRUE(fs::is_regular_file(DbPath()));
@@ -38,7 +39,7 @@ TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   store.reset();
 
   EXPECT_EQ(RawSql("PRAGMA application_id"), std::to_string(0x44525652));
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "1");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "2");
   EXPECT_EQ(RawSql("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(RawSql("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
                    "WHERE type = 'table' ORDER BY name)"),
@@ -90,7 +91,7 @@ TEST_F(StoreTest, RefusesForeignSqliteDatabase) {
 // Open should refuse it with a clear message and not touch the version.
 TEST_F(StoreTest, RefusesNewerSchemaVersion) {
   ASSERT_NE(Open(), nullptr);
-  RawSql("PRAGMA user_version = 2");
+  RawSql("PRAGMA user_version = 3");
   Result<std::unique_ptr<Store>> s = Store::Open(dir_);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
@@ -98,7 +99,28 @@ TEST_F(StoreTest, RefusesNewerSchemaVersion) {
       << s.status().message();
   EXPECT_NE(s.status().message().find("newer drover"), std::string::npos)
       << s.status().message();
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "3");
+}
+
+// Given a state directory of schema version 1 (before tasks.attempt_base)
+// holding a job, Open should migrate it to version 2 in place: the column
+// exists with 0 for the old rows, and the rows are kept.
+TEST_F(StoreTest, MigratesSchemaVersion1) {
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->InsertJob(MakeJob("j1", "old", 1000), {MakeTask("j1", 0, "a")}).ok());
+  }
+  // What a version-1 drover left: the table without the column.
+  RawSql("ALTER TABLE tasks DROP COLUMN attempt_base; PRAGMA user_version = 1");
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawSql("PRAGMA user_version"), "2");
+  auto tasks = store->Tasks("j1");
+  ASSERT_TRUE(tasks.ok()) << tasks.status().ToString();
+  ASSERT_EQ(tasks->size(), 1u);
+  EXPECT_EQ((*tasks)[0].name, "a");
+  EXPECT_EQ((*tasks)[0].attempt_base, 0u);
 }
 
 // Given an empty state.db (zero bytes), Open should initialise it.
@@ -107,7 +129,7 @@ TEST_F(StoreTest, InitialisesEmptyFile) {
   std::ofstream(DbPath()).close();
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->SchemaVersion(), 1);
+  EXPECT_EQ(store->SchemaVersion(), kSchemaVersion);
 }
 
 // Given a state directory path that is a regular file, Open should fail with

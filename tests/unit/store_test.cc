@@ -54,6 +54,7 @@ TEST_F(StoreTest, ReopenRecoversJobsTasksAndAttempts) {
     ASSERT_TRUE(finished.ok() && *finished);
     tasks[0].state = "succeeded";
     tasks[0].attempts = 2;
+    tasks[0].attempt_base = 1;  // one of them by an earlier run
     tasks[0].reason = "ok";
     tasks[0].exit_code = 0;
     tasks[0].detail = "exit 0";
@@ -436,6 +437,8 @@ TEST_F(StoreTest, ReplaceTasksAddsRemovesAndUpdates) {
   b.attempts = 1;
   b.fingerprint = 77;
   TaskRecord d = MakeTask("j1", 1, "d");
+  d.attempts = 3;
+  d.attempt_base = 3;  // made by the run before this resume
   ASSERT_TRUE(store->ReplaceTasks(resumed, {b, d}).ok());
 
   Result<std::optional<JobRecord>> got = store->GetJob("j1");

@@ -33,7 +33,7 @@ inline auto Tie(const TaskRecord& t) {
   return std::make_tuple(t.job_id, t.index, t.name, t.fingerprint, t.state, t.attempts,
                          t.reason, t.exit_code, t.signal, t.detail, t.wall_us,
                          t.result_json, t.worker, t.started_ms, t.finished_ms,
-                         t.pending_reason);
+                         t.pending_reason, t.attempt_base);
 }
 
 inline auto Tie(const AttemptOutcome& o) {
