@@ -117,9 +117,11 @@ TEST_P(ModeTest, KilledInstanceIsRespawnedLosingOnlyInFlight) {
   ShutdownAndExpectReaped(service, all);
 }
 
-// Given two instances, over 1,000 short connections (each from its own
-// client port), should spread them within 1.3x max/min in reuseport and
-// round-robin modes; shared mode's figure is printed only.
+// Given two instances, over 1,000 short connections (each a new one; the
+// kernel may give a later one a client port an earlier one closed, as
+// loopback reuses ports in TIME_WAIT), should spread them within 1.3x
+// max/min in reuseport and round-robin modes; shared mode's figure is
+// printed only.
 TEST_P(ModeTest, BalanceOverAThousandConnections) {
   Result<std::unique_ptr<Service>> started = Service::Start(ServeSpec(GetParam(), 2), kClock);
   ASSERT_TRUE(started.ok()) << started.status().ToString();
@@ -144,7 +146,6 @@ TEST_P(ModeTest, BalanceOverAThousandConnections) {
               "max/min %.3f\n",
               std::string(ListenModeName(GetParam())).c_str(), client_ports.size(),
               served[pids[0]], served[pids[1]], ratio);
-  EXPECT_EQ(client_ports.size(), 1000u);
   if (GetParam() == ListenMode::kRoundRobin) {
     // The supervisor's own count agrees with what the clients saw.
     std::vector<InstanceStats> stats = service->Instances();
