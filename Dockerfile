@@ -34,11 +34,19 @@ RUN apt-get update \
 # A fixed uid/gid, so that volumes keep the same owner across rebuilds.
 # /var/lib/drover holds the coordinator's state (a named volume in
 # docker-compose.yml) and is the workers' working directory.
+# /etc/drover/keys/ROLE are where docker-compose.yml mounts the CURVE key
+# volumes: a new volume takes the owner and mode of the directory it is
+# mounted on, so these make the volumes the drover user's, private to it.
 RUN groupadd --system --gid 10001 drover \
  && useradd --system --uid 10001 --gid drover --home-dir /var/lib/drover \
       --shell /usr/sbin/nologin drover \
- && install -d -o drover -g drover -m 0750 /var/lib/drover
+ && install -d -o drover -g drover -m 0750 /var/lib/drover \
+ && install -d -m 0755 /etc/drover/keys \
+ && install -d -o drover -g drover -m 0700 /etc/drover/keys/coordinator \
+      /etc/drover/keys/worker /etc/drover/keys/client
 COPY --from=build /build/tools/cli/drover /usr/local/bin/drover
+# The `keys` service of docker-compose.yml: `drover keygen` for each role.
+COPY tools/compose-keys /usr/local/bin/drover-compose-keys
 COPY configs /opt/drover/configs
 # Relative paths such as configs/examples/matrix.yaml resolve here, so the
 # examples can be submitted as the docs show them.
