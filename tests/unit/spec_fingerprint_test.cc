@@ -16,12 +16,13 @@ namespace drover::spec {
 namespace {
 
 using test_util::Load;
+using test_util::Options;
 using test_util::Spec;
 
 std::vector<uint64_t> Fingerprints(const std::string& yaml, const LoadOptions& options = {}) {
   const LoadResult r = Load(yaml, options);
   std::vector<uint64_t> out;
-  for (const TaskSpec& t : Spec(r).tasks) out.push_back(t.Fingerprint());
+  for (const TaskSpec& t : Spec(r).tasks) out.push_back(t.fingerprint);
   return out;
 }
 
