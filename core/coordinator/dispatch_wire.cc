@@ -32,9 +32,8 @@ void AddEnv(const spec::EnvList& env,
   }
 }
 
-// The cluster backend's fields: the declarations of the services the task
-// needs (by name only for the worker's own, `from: worker`), and a
-// cluster task's service and request.
+// The declarations of the services the task needs (by name only for the
+// worker's own, `from: worker`).
 void AddServices(const spec::JobSpec& job, const spec::TaskSpec& ts, wire::Dispatch* d) {
   for (const std::string& name : ts.services) {
     const spec::ServiceDecl* decl = job.FindService(name);
@@ -57,15 +56,6 @@ void AddServices(const spec::JobSpec& job, const spec::TaskSpec& ts, wire::Dispa
     s->set_cwd(decl->cwd);
     s->set_idle_timeout_ms(Millis(decl->idle_timeout));
   }
-  if (ts.backend != "cluster") return;
-  d->set_service(ts.service);
-  wire::Request* r = d->mutable_request();
-  r->set_method(ts.request.method);
-  r->set_path(ts.request.path);
-  AddEnv(ts.request.headers, r->mutable_headers());
-  r->set_body(ts.request.body);
-  r->set_expect(static_cast<uint32_t>(ts.request.expect));
-  if (ts.request.timeout) r->set_timeout_ms(std::max<uint64_t>(1, Millis(*ts.request.timeout)));
 }
 
 }  // namespace
@@ -78,29 +68,7 @@ wire::Dispatch DispatchToWire(const spec::JobSpec& job, const std::string& job_i
   d.set_task(ts.name);
   d.set_attempt(number);
   d.set_backend(ts.backend);
-  for (const auto& a : ts.argv) d.add_argv(a);
-  AddEnv(ts.env, d.mutable_env());
-  d.set_cwd(ts.cwd);
-  d.set_fn(ts.fn);
-  d.set_args_json(ts.args_json);
-  if (!ts.pool.empty()) {
-    d.set_pool(ts.pool);
-    d.set_message_json(ts.message_json);
-    if (const spec::PoolDecl* pool = job.FindPool(ts.pool)) {
-      wire::Pool* p = d.mutable_pool_spec();
-      p->set_name(pool->name);
-      p->set_mode(pool->mode);
-      for (const auto& a : pool->command) p->add_command(a);
-      p->set_instances(static_cast<uint32_t>(pool->instances));
-      p->set_max_tasks(static_cast<uint32_t>(pool->max_tasks));
-      p->set_idle_timeout_ms(Millis(pool->idle_timeout));
-      AddEnv(pool->env, p->mutable_env());
-      p->set_cwd(pool->cwd);
-    }
-  }
-  if (ts.backend != "spawn") {
-    for (const auto& plugin : job.plugins) d.add_plugins(plugin);
-  }
+  d.set_payload(ts.payload);  // the backend's message, not read here
   AddServices(job, ts, &d);
   d.set_timeout_ms(ts.timeout ? std::max<uint64_t>(1, Millis(*ts.timeout)) : 0);
   d.set_kill_grace_ms(Millis(ts.kill_grace));

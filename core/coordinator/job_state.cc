@@ -39,9 +39,8 @@ std::vector<dag::PlanTask> PlanTasks(JobState& job) {
     }
     // '\2' the pool of the workers' configuration, when the job does not
     // declare the task's pool.
-    std::string worker_pool;
-    if (!ts.pool.empty() && job.spec.FindPool(ts.pool) == nullptr) {
-      worker_pool = ts.pool;
+    std::string worker_pool = ts.worker_pool;
+    if (!worker_pool.empty()) {
       key += '\2';
       key += worker_pool;
     }
@@ -76,7 +75,7 @@ std::vector<uint32_t> InitJobState(
   for (uint32_t i = 0; i < n; ++i) {
     const spec::TaskSpec& ts = job.spec.tasks[i];
     store::TaskRecord& row = job.rows[i];
-    const uint64_t fp = ts.Fingerprint();
+    const uint64_t fp = ts.fingerprint;
     auto old = old_rows.find(ts.name);
     if (old != old_rows.end()) job.attempt_base[i] = old->second.attempts;
     if (old != old_rows.end() && old->second.state == "succeeded" &&

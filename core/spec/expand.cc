@@ -4,24 +4,11 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "core/spec/fingerprint.h"
 #include "core/spec/raw_job.h"
+#include "core/spec/task_kind.h"
 
 namespace drover::spec::internal {
-namespace {
-
-std::string Instantiate(const Template& t, const std::vector<const std::string*>& values) {
-  return t.constant() ? t.text() : t.Render(values);
-}
-
-std::string Instantiate(const std::optional<JsonTemplate>& t,
-                        const std::vector<const std::string*>& values,
-                        const std::vector<const std::string*>& json) {
-  if (!t) return std::string();
-  return t->constant() ? t->text() : t->Render(values, json);
-}
-
-}  // namespace
-
 JobSpec Expand(RawJob&& job, const std::string& file) {
   JobSpec spec;
   spec.name = std::move(job.name);
@@ -35,8 +22,6 @@ JobSpec Expand(RawJob&& job, const std::string& file) {
   for (const ServiceDecl& service : spec.services) {
     service_fingerprints[service.name] = service.Fingerprint();
   }
-  std::unordered_map<std::string_view, uint64_t> pool_fingerprints;
-  for (const PoolDecl& pool : spec.pools) pool_fingerprints[pool.name] = pool.Fingerprint();
 
   // Instances of task i are spec.tasks[first[i] .. first[i] + count[i]).
   std::vector<uint32_t> first(job.tasks.size());
@@ -53,7 +38,6 @@ JobSpec Expand(RawJob&& job, const std::string& file) {
     TaskSpec proto;
     proto.base_name = task.name;
     proto.backend = task.backend;
-    proto.shell = task.shell;
     proto.timeout = task.timeout;
     proto.kill_grace = task.kill_grace;
     proto.retries = task.retries;
@@ -62,17 +46,8 @@ JobSpec Expand(RawJob&& job, const std::string& file) {
     // raises the cap rather than being cut short by it.
     proto.retry_backoff_max = std::max(proto.retry_backoff_max, proto.retry_backoff);
     proto.output_limit = task.output_limit;
-    proto.fn = task.fn;
-    proto.pool = task.pool;
     proto.on = task.on;
     proto.slots = task.slots;
-    // A pool no declaration of the job names is a worker's (fingerprint 0).
-    if (auto fp = pool_fingerprints.find(task.pool); fp != pool_fingerprints.end()) {
-      proto.pool_fingerprint = fp->second;
-    }
-    proto.service = task.service;
-    proto.request = task.request;
-    if (proto.backend == "cluster" && proto.request.path.empty()) proto.request.path = "/";
     proto.services = task.services;
     if (!task.services.empty()) {
       // Folds the declarations' fingerprints in the services' (sorted)
@@ -125,24 +100,10 @@ JobSpec Expand(RawJob&& job, const std::string& file) {
         }
         instance.name += ']';
       }
-      instance.argv.reserve(task.argv.size());
-      for (const Template& arg : task.argv) instance.argv.push_back(Instantiate(arg, values));
-      instance.env.reserve(task.env.size());
-      for (const auto& [name, value] : task.env) {
-        instance.env.emplace_back(name, Instantiate(value, values));
-      }
-      instance.cwd = Instantiate(task.cwd, values);
-      instance.args_json = Instantiate(task.args, values, json);
-      instance.message_json = Instantiate(task.message, values, json);
-      if (instance.backend == "cluster") {
-        const std::string path = Instantiate(task.request_path, values);
-        instance.request.path = path.empty() ? "/" : path;
-        instance.request.body = Instantiate(task.request_body, values);
-        instance.request.headers.reserve(task.request_headers.size());
-        for (const auto& [name, value] : task.request_headers) {
-          instance.request.headers.emplace_back(name, Instantiate(value, values));
-        }
-      }
+      // The kind's payload (and, for the built-in ones, its fingerprint);
+      // any other kind's fingerprint is the generic one.
+      task.compiled->Render(Instance(values, json), &instance);
+      if (instance.fingerprint == 0) instance.fingerprint = TaskFingerprint(instance);
       spec.tasks.push_back(std::move(instance));
 
       // Advance: the last key varies fastest, like nested loops written in

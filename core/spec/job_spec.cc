@@ -1,6 +1,9 @@
-// The plain-data half of core/spec: error formatting, fingerprints, and the
+// The plain-data half of core/spec: error formatting, pool and service
+// fingerprints, and the
 // duration and size grammars. The YAML half is in loader.cc.
 #include "core/spec/job_spec.h"
+
+#include "core/spec/fingerprint.h"
 
 #include <algorithm>
 #include <cctype>
@@ -8,51 +11,6 @@
 
 namespace drover::spec {
 namespace {
-
-// FNV-1a, 64-bit (http://www.isthe.com/chongo/tech/comp/fnv/). Chosen for
-// being tiny, fast on short inputs and fully specified: a fingerprint must
-// not change between builds, compilers or hosts (std::hash may).
-class Fnv1a64 {
- public:
-  void Bytes(std::string_view bytes) {
-    for (unsigned char c : bytes) {
-      hash_ ^= c;
-      hash_ *= 0x100000001b3ull;
-    }
-  }
-  // Integers are fed as 8 little-endian bytes whatever the host's order.
-  void U64(uint64_t v) {
-    for (int i = 0; i < 8; ++i) {
-      const char byte = static_cast<char>((v >> (8 * i)) & 0xFF);
-      Bytes(std::string_view(&byte, 1));
-    }
-  }
-  void I64(int64_t v) { U64(static_cast<uint64_t>(v)); }
-  // Length-prefixed, so that {"ab", "c"} and {"a", "bc"} differ.
-  void Str(std::string_view s) {
-    U64(s.size());
-    Bytes(s);
-  }
-  uint64_t value() const { return hash_; }
-
- private:
-  uint64_t hash_ = 0xcbf29ce484222325ull;
-};
-
-// Feeds `env` sorted by name (stable: a name given twice keeps its order),
-// as a count and then (name, value) string pairs.
-void HashEnv(const EnvList& env, Fnv1a64* h) {
-  std::vector<const std::pair<std::string, std::string>*> sorted;
-  sorted.reserve(env.size());
-  for (const auto& kv : env) sorted.push_back(&kv);
-  std::stable_sort(sorted.begin(), sorted.end(),
-                   [](const auto* a, const auto* b) { return a->first < b->first; });
-  h->U64(sorted.size());
-  for (const auto* kv : sorted) {
-    h->Str(kv->first);
-    h->Str(kv->second);
-  }
-}
 
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
@@ -71,78 +29,6 @@ std::string SpecError::ToString() const {
   return out;
 }
 
-// The canonical encoding, version 1 (changing it re-runs every task on the
-// next --resume, so only ever append a new version):
-//   u64 1 (the encoding version)
-//   u64 argc, then each argv element as u64 length + bytes
-//   u64 shell (0 or 1)
-//   u64 env count, then each (name, value) sorted by name, as two strings
-//   string cwd, string backend
-//   u64 has_timeout (0 or 1), i64 timeout in ns (0 when none)
-//   i64 kill_grace in ns, u64 output_limit
-// then, only for tasks that have them (so that the fingerprints of spawn
-// tasks did not change when they were added):
-//   if fn or args_json is not empty:       u64 2, string fn, string args_json
-//   if pool or message_json is not empty:  u64 3, string pool,
-//                                          u64 pool_fingerprint, string message_json
-//   if services is not empty or backend is cluster:
-//                                          u64 4, string service,
-//                                          u64 services count, each name as a string,
-//                                          u64 services_fingerprint,
-//                                          string method, string path,
-//                                          u64 headers count, each (name, value) in
-//                                          order as two strings, string body,
-//                                          i64 expect, u64 has_request_timeout,
-//                                          i64 request timeout in ns (0 when none)
-// where u64/i64 are 8 little-endian bytes and a string is u64 length + bytes.
-// The tags 2 and 3 keep the two sections apart when only one is present.
-// Retries and backoff are left out on purpose: they decide how often a task
-// is tried, not what it does, so changing them must not re-run it.
-uint64_t TaskSpec::Fingerprint() const {
-  Fnv1a64 h;
-  h.U64(1);
-  h.U64(argv.size());
-  for (const std::string& arg : argv) h.Str(arg);
-  h.U64(shell ? 1 : 0);
-  HashEnv(env, &h);
-  h.Str(cwd);
-  h.Str(backend);
-  h.U64(timeout.has_value() ? 1 : 0);
-  h.I64(timeout.has_value() ? timeout->count() : 0);
-  h.I64(kill_grace.count());
-  h.U64(output_limit);
-  if (!fn.empty() || !args_json.empty()) {
-    h.U64(2);
-    h.Str(fn);
-    h.Str(args_json);
-  }
-  if (!pool.empty() || !message_json.empty()) {
-    h.U64(3);
-    h.Str(pool);
-    h.U64(pool_fingerprint);
-    h.Str(message_json);
-  }
-  if (!services.empty() || backend == "cluster") {
-    h.U64(4);
-    h.Str(service);
-    h.U64(services.size());
-    for (const std::string& name : services) h.Str(name);
-    h.U64(services_fingerprint);
-    h.Str(request.method);
-    h.Str(request.path);
-    h.U64(request.headers.size());
-    for (const auto& [name, value] : request.headers) {
-      h.Str(name);
-      h.Str(value);
-    }
-    h.Str(request.body);
-    h.I64(request.expect);
-    h.U64(request.timeout.has_value() ? 1 : 0);
-    h.I64(request.timeout.has_value() ? request.timeout->count() : 0);
-  }
-  return h.value();
-}
-
 // The canonical encoding of a pool, version 1:
 //   string "pool/1"
 //   string name, string mode
@@ -158,7 +44,7 @@ uint64_t PoolDecl::Fingerprint() const {
   h.Str(mode);
   h.U64(command.size());
   for (const std::string& arg : command) h.Str(arg);
-  HashEnv(env, &h);
+  h.Env(env);
   h.Str(cwd);
   h.I64(max_tasks);
   return h.value();
@@ -185,7 +71,7 @@ uint64_t ServiceDecl::Fingerprint() const {
   h.Str(name);
   h.U64(command.size());
   for (const std::string& arg : command) h.Str(arg);
-  HashEnv(env, &h);
+  h.Env(env);
   h.Str(cwd);
   h.Str(host);
   h.I64(port);

@@ -101,16 +101,6 @@ struct ServiceDecl {
   uint64_t Fingerprint() const;
 };
 
-// The HTTP request of a cluster task (`request:`).
-struct RequestSpec {
-  std::string method = "GET";
-  std::string path = "/";
-  EnvList headers;                 // name -> value, in file order
-  std::string body;
-  int expect = 200;                // the status that means success
-  std::optional<Duration> timeout;  // none: the task's timeout, else 30s
-};
-
 // One runnable task instance. A task without `matrix` is one instance named
 // like the task; a matrix task `shards` with matrix {shard: [0, 1]} gives the
 // instances "shards[shard=0]" and "shards[shard=1]" (keys in the order of
@@ -120,13 +110,26 @@ struct TaskSpec {
   std::string base_name;  // the task's key in `tasks:`
   EnvList matrix;         // this instance's matrix values, in key order
 
+  // The backend, a name in the LoadOptions::kinds the job was loaded with.
   std::string backend = "spawn";
-  // The process to start. `run: "echo hi"` (a string) becomes
-  // {"/bin/sh", "-c", "echo hi"}; `run: [echo, hi]` is the argv itself.
-  std::vector<std::string> argv;
-  bool shell = false;     // true when `run` was a string
-  EnvList env;            // added to the environment inherited from the worker
-  std::string cwd;        // empty: the worker's working directory
+  // The backend's own message for this instance (for the built-in ones
+  // drover.spawn.SpawnTask, drover.threads.ThreadsTask, drover.fork.ForkTask,
+  // drover.cluster.ClusterTask), serialized; core carries it to the worker
+  // in Dispatch.payload without reading it. `${services.NAME.port|host}`
+  // references stay literal text in it: the worker replaces them.
+  std::string payload;
+  // A stable 64-bit fingerprint of everything that decides how the task
+  // runs (its payload, backend, timeout, kill_grace, output_limit, the
+  // declarations of its services ...; not `retries` or placement), set at
+  // load (core/spec/fingerprint.h). `--resume` re-runs a task whose
+  // fingerprint changed. Stable across builds and hosts.
+  uint64_t fingerprint = 0;
+  // fork tasks only: a pool the job does not declare (a worker's own,
+  // LoadOptions::undeclared_pools); placement needs a worker whose HELLO
+  // lists it. Empty otherwise.
+  std::string worker_pool;
+  // One line for humans: the command, the function, the request.
+  std::string summary;
 
   std::optional<Duration> timeout;      // none: no timeout
   Duration kill_grace = std::chrono::seconds(5);  // TERM -> KILL grace
@@ -135,26 +138,8 @@ struct TaskSpec {
   Duration retry_backoff_max = std::chrono::seconds(60);  // or retry_backoff if longer
   uint64_t output_limit = 8ull << 20;   // bytes kept per stream (the tail)
 
-  // threads backend, and fork tasks on a `cow` pool: the registered
-  // function to call, and its `args` as compact JSON text ("null" when the
-  // task has no `args`). Both empty for other tasks.
-  std::string fn;
-  std::string args_json;
-  // fork backend: the pool (a name in JobSpec::pools) and, for a process
-  // pool, the `message` as compact JSON text ("null" when the task has no
-  // `message`). Empty for other tasks.
-  std::string pool;
-  std::string message_json;
-  // PoolDecl::Fingerprint() of `pool`, so that a task's fingerprint changes
-  // when its pool's declaration does; 0 when `pool` is empty. Set by the
-  // loader.
-  uint64_t pool_fingerprint = 0;
-  // cluster backend: the service to send `request` to. Empty for other
-  // tasks.
-  std::string service;
-  RequestSpec request;
-  // Every service the task needs up on its worker: `service`, and each one
-  // its run, env, cwd, args, message or request refer to as
+  // Every service the task needs up on its worker: those its backend's
+  // keys name (a cluster task's `service`) or refer to as
   // `${services.NAME.port}` or `${services.NAME.host}`; sorted, unique,
   // each declared in JobSpec::services. The worker starts them before the
   // attempt and replaces those references (they stay literal text here).
@@ -174,12 +159,6 @@ struct TaskSpec {
   std::vector<uint32_t> needs;
 
   SourceLocation where;   // of the task's key in the file
-
-  // A stable 64-bit fingerprint of everything that decides how the task
-  // runs (argv, env, cwd, backend, timeout, fn, args, pool and its
-  // declaration, message, ...; not `retries`). `--resume`
-  // re-runs a task whose fingerprint changed. Stable across builds and hosts.
-  uint64_t Fingerprint() const;
 };
 
 struct JobSpec {
@@ -191,7 +170,7 @@ struct JobSpec {
   // Instances in file order, matrix instances in expansion order. Every
   // `needs` index is valid and the graph is acyclic.
   std::vector<TaskSpec> tasks;
-  // `pools:`, in file order; every TaskSpec::pool names one of them.
+  // `pools:`, in file order.
   std::vector<PoolDecl> pools;
   // `services:`, in file order; every name in a TaskSpec::services is one.
   std::vector<ServiceDecl> services;
@@ -215,7 +194,12 @@ struct JobSpec {
   const ServiceDecl* FindService(std::string_view name) const;
 };
 
+class TaskKinds;  // task_kind.h
+
 struct LoadOptions {
+  // The backends a task may name, and how each reads its keys. Required:
+  // backends/kinds.h registers the built-in ones.
+  const TaskKinds* kinds = nullptr;
   // A job whose matrices expand to more instances than this is refused.
   uint64_t max_instances = 100'000;
   // A job with more dependency edges between instances than this is

@@ -38,6 +38,10 @@ LoadResult Finish(ErrorSink* errors) {
 
 LoadResult LoadString(std::string_view text, std::string file, const LoadOptions& options) {
   ErrorSink errors(file);
+  if (options.kinds == nullptr) {  // a caller's bug, reported as a load error
+    errors.Add(Pos{}, "no backends to read tasks with (LoadOptions::kinds is not set)");
+    return Finish(&errors);
+  }
   if (text.size() >= internal::YamlDoc::kNoOffset) {  // offsets are 32-bit
     errors.Add(Pos{}, "the file is too large (4 GiB or more)");
     return Finish(&errors);
@@ -56,6 +60,7 @@ LoadResult LoadString(std::string_view text, std::string file, const LoadOptions
   const size_t bom = text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;
   internal::YamlReader reader(text, bom, &errors);
   reader.set_undeclared_pools(options.undeclared_pools);
+  reader.set_kinds(options.kinds);
 
   internal::YamlParse parsed = internal::ParseYaml(text);
   if (parsed.failed) {

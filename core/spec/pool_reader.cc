@@ -82,10 +82,8 @@ void YamlReader::ReadPool(const Entry& e, RawJob* job) {
       if (hint.empty()) hint = " (the modes are process and cow)";
       Error(entry.value_pos, "unknown mode " + Quoted(*mode) + context + hint);
     } else if (key == "env") {
-      Settings settings;
-      ReadEnv(entry, context, &settings);
-      if (settings.env) {
-        for (auto& [name, value] : *settings.env) pool.env.emplace_back(name, value.text);
+      if (std::optional<RawEnv> env = ReadEnv(entry, context)) {
+        for (auto& [name, value] : *env) pool.env.emplace_back(name, value.text);
       }
     } else if (key == "cwd") {
       if (auto text = Scalar(entry, context, "a directory")) pool.cwd = std::move(*text);

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,16 +18,13 @@
 #include "core/base/clock.h"
 #include "core/spec/job_spec.h"
 #include "core/spec/json_template.h"
+#include "core/spec/template.h"
+
+namespace drover::spec {
+class CompiledTask;  // task_kind.h
+}  // namespace drover::spec
 
 namespace drover::spec::internal {
-
-// A 1-based line and column (in characters); {0, 0} when unknown. Kept
-// apart from SourceLocation so that a large file does not carry a copy of
-// its own name for every value it holds.
-struct Pos {
-  int line = 0;
-  int column = 0;
-};
 
 // Collects the errors of one load, sorts them by position at the end.
 class ErrorSink {
@@ -45,68 +43,33 @@ class ErrorSink {
   std::vector<SpecError> errors_;
 };
 
-// A string in which every `${matrix.KEY}` was found and resolved to the
-// index of KEY in the task's matrix. Any other `$` is literal text, so that
-// shell variables such as ${HOME} reach the shell untouched.
-class Template {
- public:
-  Template() = default;
-  static Template Literal(std::string text);
-  // Splits `text`. A reference to a key that is not in `keys`, or an
-  // unterminated "${matrix.", adds a message to `errors` (`task` names the
-  // task in it); with `lenient`, unknown keys are not reported (the matrix
-  // itself was bad, so they would only repeat its error).
-  static Template Compile(std::string_view text,
-                          const std::vector<std::string>& keys, bool has_matrix,
-                          bool lenient, std::string_view task,
-                          std::vector<std::string>* errors);
-
-  bool constant() const { return refs_.empty(); }
-  // The text; only meaningful when constant().
-  const std::string& text() const { return parts_.front(); }
-  // The text with references replaced: values[k] is the value of key k.
-  std::string Render(const std::vector<const std::string*>& values) const;
-  // The literal pieces around the references (refs().size() + 1 of them),
-  // and the matrix key index of each reference.
-  const std::vector<std::string>& parts() const { return parts_; }
-  const std::vector<uint32_t>& refs() const { return refs_; }
-
- private:
-  std::vector<std::string> parts_{std::string()};  // refs_.size() + 1 parts
-  std::vector<uint32_t> refs_;
-};
-
-// A scalar as written, with where it was written.
-struct Located {
-  std::string text;
-  Pos where;
-};
-
-using RawEnv = std::vector<std::pair<std::string, Located>>;
-
-// A name a task or `defaults` refers to (`fn`, `pool`), with where it was
-// written. `ok` is false when it was already reported as wrong: whoever
-// inherits it must not report it again.
-struct NameRef {
-  std::string name;
-  Pos key;  // of the key, for "does not apply" errors
-  bool ok = true;
+// A key a task kind declares as a setting (task_kind.h), as read from a
+// task or `defaults`: one of `name`, `env` and `text` is set when the value
+// was readable (a name is set, with ok == false, even when it was not).
+struct KindSetting {
+  std::string key;
+  std::optional<NameRef> name;
+  std::optional<RawEnv> env;
+  std::optional<Located> text;
 };
 
 // The keys a task and `defaults` share. Unset means "not written here".
 struct Settings {
   std::optional<std::string> backend;
   bool backend_invalid = false;  // `backend` was written, and was wrong
-  std::optional<NameRef> fn;
-  std::optional<NameRef> pool;
-  std::optional<NameRef> service;
-  std::optional<RawEnv> env;
-  std::optional<Located> cwd;
   std::optional<Duration> timeout;
   std::optional<Duration> kill_grace;
   std::optional<int> retries;
   std::optional<Duration> retry_backoff;
   std::optional<uint64_t> output_limit;
+  std::vector<KindSetting> kind;  // in file order
+
+  const KindSetting* Find(std::string_view key) const {
+    for (const KindSetting& k : kind) {
+      if (k.key == key) return &k;
+    }
+    return nullptr;
+  }
 };
 
 constexpr uint32_t kNoTask = std::numeric_limits<uint32_t>::max();
@@ -120,7 +83,6 @@ struct NeedRef {
 struct RawTask {
   std::string name;
   Pos where;  // of the task's key
-  bool shell = false;  // `run` was a string
   std::vector<NeedRef> needs;
 
   bool has_matrix = false;
@@ -133,29 +95,15 @@ struct RawTask {
   std::vector<std::vector<std::string>> matrix_json;
 
   // The task's settings, its own keys applied over `defaults` over the
-  // built-in defaults. What to run, with `${matrix.KEY}` resolved to keys.
+  // built-in defaults.
   std::string backend = "spawn";
   std::optional<Duration> timeout;
   Duration kill_grace = std::chrono::seconds(5);
   int retries = 0;
   Duration retry_backoff = std::chrono::seconds(1);
   uint64_t output_limit = 8ull << 20;
-  std::vector<Template> argv;
-  std::vector<std::pair<std::string, Template>> env;
-  Template cwd;
-  // threads tasks and fork tasks on a cow pool: fn and args; fork tasks on
-  // a process pool: pool and message. Unset templates are left empty.
-  std::string fn;
-  std::string pool;
-  std::optional<JsonTemplate> args;
-  std::optional<JsonTemplate> message;
-  // cluster tasks: the service and the request (path, header values and
-  // body may hold `${matrix.KEY}`).
-  std::string service;
-  RequestSpec request;  // path, headers and body unused: see below
-  Template request_path;
-  std::vector<std::pair<std::string, Template>> request_headers;
-  Template request_body;
+  // What its backend's kind read (task_kind.h); null after an error.
+  std::shared_ptr<const CompiledTask> compiled;
   // Every service the task needs (service_reader.cc), sorted, unique.
   std::vector<std::string> services;
   // `on` (sorted by key) and `slots`: placement, copied to every instance.

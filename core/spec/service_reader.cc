@@ -1,7 +1,7 @@
-// YamlReader, part six: the cluster backend. The top-level `services`
-// (supervised servers sharing a port), a cluster task's `service` and
-// `request`, and the `${services.NAME.port}` / `${services.NAME.host}`
-// references any task may make. Such a reference is checked here and left
+// YamlReader, part six: services. The top-level `services` (supervised
+// servers sharing a port), a task's `service` name (backends/cluster's
+// kind reads the rest of a cluster task), and the `${services.NAME.port}` /
+// `${services.NAME.host}` references any task may make. Such a reference is checked here and left
 // in the text: the worker replaces it once the service is up on it, since
 // a port of 0 is only known there.
 #include <algorithm>
@@ -18,31 +18,16 @@ constexpr std::string_view kServiceKeys[] = {"command", "instances", "listen",  
                                              "from"};
 constexpr std::string_view kServiceModes[] = {"reuseport", "shared", "round-robin"};
 constexpr std::string_view kReadyKeys[] = {"http", "timeout"};
-constexpr std::string_view kRequestKeys[] = {"method", "path", "headers",
-                                             "body",   "expect", "timeout"};
 constexpr std::string_view kRefFields[] = {"port", "host"};
 constexpr std::string_view kRefOpen = "${services.";
 
 std::string ServiceRefText(std::string_view name) { return "service " + Quoted(name); }
 std::string TaskRef(std::string_view name) { return "task " + Quoted(name); }
 
-// An HTTP token (RFC 9110): what a method or a header name may be made of.
-bool IsToken(std::string_view text) {
-  static constexpr std::string_view kSpecials = "!#$%&'*+-.^_`|~";
-  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           kSpecials.find(c) != std::string_view::npos;
-  });
-}
-
 bool HasControlOrSpace(std::string_view text) {
   return std::any_of(text.begin(), text.end(), [](char c) {
     return static_cast<unsigned char>(c) <= 0x20 || c == 0x7F;
   });
-}
-
-bool HasLineBreak(std::string_view text) {
-  return text.find_first_of("\r\n") != std::string_view::npos;
 }
 
 }  // namespace
@@ -140,10 +125,8 @@ void YamlReader::ReadService(const Entry& e, RawJob* job) {
     } else if (key == "ready") {
       ReadReady(entry, context, &service);
     } else if (key == "env") {
-      Settings settings;
-      ReadEnv(entry, context, &settings);
-      if (settings.env) {
-        for (auto& [name, value] : *settings.env) service.env.emplace_back(name, value.text);
+      if (std::optional<RawEnv> env = ReadEnv(entry, context)) {
+        for (auto& [name, value] : *env) service.env.emplace_back(name, value.text);
       }
     } else if (key == "cwd") {
       if (auto text = Scalar(entry, context, "a directory")) service.cwd = std::move(*text);
@@ -282,111 +265,6 @@ bool YamlReader::ReadReady(const Entry& e, std::string_view context, ServiceDecl
     }
   }
   return ok;
-}
-
-void YamlReader::ReadRequest(const Entry& e, RawTask* task) {
-  const std::string context = " in 'request' in " + TaskRef(task->name);
-  if (IsEmpty(e.value) || !e.value.IsMap()) {
-    Error(e.value_pos, "'request' in " + TaskRef(task->name) +
-                           " must be a map such as {method: GET, path: /}, " + Got(e.value));
-    return;
-  }
-  const std::vector<std::string_view> candidates(std::begin(kRequestKeys),
-                                                 std::end(kRequestKeys));
-  for (const Entry& entry : Entries(e.value, context, MapKind::kKeys)) {
-    const std::string& key = entry.key;
-    if (key == "method") {
-      const std::optional<std::string> method = Scalar(entry, context, "an HTTP method");
-      if (!method) continue;
-      if (!IsToken(*method)) {
-        Error(entry.value_pos, "'method'" + context +
-                                   " must be an HTTP method such as GET or POST, got " +
-                                   Quoted(*method));
-        continue;
-      }
-      task->request.method = *method;
-    } else if (key == "path") {
-      const std::optional<std::string> path = Scalar(entry, context, "a path such as /");
-      if (!path) continue;
-      if (path->empty() || path->front() != '/' || HasControlOrSpace(*path)) {
-        Error(entry.value_pos, "'path'" + context +
-                                   " must start with '/' and hold no spaces, got " +
-                                   Quoted(*path));
-        continue;
-      }
-      const Located located{*path, entry.value_pos};
-      NoteServiceRefs(located.text, located.where, task);
-      task->request_path = Compile(located, task);
-    } else if (key == "headers") {
-      if (IsEmpty(entry.value) || !entry.value.IsMap()) {
-        Error(entry.value_pos, "'headers'" + context +
-                                   " must be a map of header name to value, " +
-                                   Got(entry.value));
-        continue;
-      }
-      const std::string header_context = " in 'headers'" + context;
-      for (const Entry& header : Entries(entry.value, header_context, MapKind::kKeys)) {
-        if (!IsToken(header.key)) {
-          Error(header.key_pos, "invalid header name " + Quoted(header.key) + header_context);
-          continue;
-        }
-        const std::optional<std::string> value = Scalar(header, header_context, "a string");
-        if (!value) continue;
-        if (HasLineBreak(*value)) {
-          Error(header.value_pos, "header " + Quoted(header.key) + header_context +
-                                      " cannot contain a line break");
-          continue;
-        }
-        const Located located{*value, header.value_pos};
-        NoteServiceRefs(located.text, located.where, task);
-        task->request_headers.emplace_back(header.key, Compile(located, task));
-      }
-    } else if (key == "body") {
-      const std::optional<std::string> body = Scalar(entry, context, "a string");
-      if (!body) continue;
-      const Located located{*body, entry.value_pos};
-      NoteServiceRefs(located.text, located.where, task);
-      task->request_body = Compile(located, task);
-    } else if (key == "expect") {
-      if (auto n = Integer(entry, context, "an HTTP status from 100 to 599", 100, 599)) {
-        task->request.expect = static_cast<int>(*n);
-      }
-    } else if (key == "timeout") {
-      task->request.timeout = DurationValue(entry, context, /*allow_zero=*/false);
-    } else {
-      UnknownKey(entry, context, candidates);
-    }
-  }
-}
-
-// A cluster task sends an HTTP request to an instance of its service; its
-// process is the service's, so it has no command, env or cwd of its own.
-void YamlReader::FinishCluster(const Settings& s, const TaskParts& parts, RawTask* task) {
-  const std::string context = " in " + TaskRef(task->name);
-  if (parts.run != nullptr) {
-    Error(parts.run->key_pos, "'run'" + context +
-                                  " does not apply to backend cluster: it sends its 'request' "
-                                  "to its 'service'");
-  }
-  if (s.fn) NotForBackend(*s.fn, "fn", "backend threads (and fork tasks on a cow pool)", *task);
-  if (parts.args != nullptr) {
-    NotForBackend(*parts.args, "backend threads (and fork tasks on a cow pool)", *task);
-  }
-  if (s.pool) NotForBackend(*s.pool, "pool", "backend fork", *task);
-  if (parts.message != nullptr) NotForBackend(*parts.message, "backend fork", *task);
-  if (parts.env != nullptr) NotForBackend(*parts.env, "backend spawn", *task);
-  if (parts.cwd != nullptr) NotForBackend(*parts.cwd, "backend spawn", *task);
-
-  const std::optional<NameRef>& service = s.service ? s.service : defaults_.service;
-  if (!service) {
-    Error(parts.key_pos, TaskRef(task->name) +
-                             " has backend cluster but no 'service' (the service to send its "
-                             "request to)");
-  } else if (service->ok) {
-    task->service = service->name;
-    task->services.push_back(service->name);
-  }
-  if (parts.request != nullptr) ReadRequest(*parts.request, task);
 }
 
 void YamlReader::NoteServiceRefs(std::string_view text, Pos where, RawTask* task) {

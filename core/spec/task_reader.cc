@@ -1,5 +1,6 @@
 // YamlReader, part two: `tasks` and each task's run, needs and matrix.
-// The keys that depend on a task's backend: backend_keys.cc.
+// The keys that depend on a task's backend: backend_keys.cc and the
+// backends' task kinds (task_kind.h).
 #include <algorithm>
 #include <limits>
 #include <unordered_map>
@@ -10,8 +11,9 @@
 namespace drover::spec::internal {
 namespace {
 
-constexpr std::string_view kTaskOnlyKeys[] = {"run", "needs", "matrix", "args", "message",
-                                               "on", "slots", "request"};
+// The keys every task has that `defaults` cannot hold; a task's kind adds
+// its own (task_kind.h).
+constexpr std::string_view kTaskOnlyKeys[] = {"needs", "matrix", "on", "slots"};
 // Bounds `slots`: more than any worker offers is legal (the task then waits
 // with a reason), but a value past this is a typo.
 constexpr int64_t kMaxTaskSlots = 1'000'000;
@@ -84,22 +86,11 @@ void YamlReader::ReadTask(const Entry& e, RawTask* out) {
   }
   std::vector<std::string_view> candidates(std::begin(kTaskOnlyKeys), std::end(kTaskOnlyKeys));
   candidates.insert(candidates.end(), std::begin(kSettingKeys), std::end(kSettingKeys));
-  TaskParts parts;
-  parts.key_pos = e.key_pos;
+  for (const TaskKey& key : kinds_->keys()) candidates.push_back(key.name);
   Settings own;
   for (const Entry& entry : entries) {
     if (entry.key == "matrix") continue;
-    // Whether these are allowed, and what they mean, depends on the
-    // backend, which may come later in the task or from `defaults`.
-    if (entry.key == "run") {
-      parts.run = &entry;
-    } else if (entry.key == "args") {
-      parts.args = &entry;
-    } else if (entry.key == "message") {
-      parts.message = &entry;
-    } else if (entry.key == "request") {
-      parts.request = &entry;
-    } else if (entry.key == "needs") {
+    if (entry.key == "needs") {
       ReadNeeds(entry, context, &task);
     } else if (entry.key == "slots") {
       if (auto n = Integer(entry, context, "a positive integer", 1, kMaxTaskSlots)) {
@@ -125,13 +116,15 @@ void YamlReader::ReadTask(const Entry& e, RawTask* out) {
       }
       std::sort(task.on.begin(), task.on.end());
     } else if (ReadSetting(entry, context, &own)) {
-      if (entry.key == "env") parts.env = &entry;
-      if (entry.key == "cwd") parts.cwd = &entry;
-    } else {
+      continue;
+    } else if (kinds_->FindKey(entry.key) == nullptr) {
+      // A kind's other keys: whether they are allowed, and what they mean,
+      // depends on the backend, which may come later in the task or from
+      // `defaults` (Finish).
       UnknownKey(entry, context, candidates);
     }
   }
-  Finish(std::move(own), parts, &task);
+  Finish(std::move(own), entries, &task);
 }
 
 void YamlReader::ReadArgv(const Entry& e, std::string_view context, bool* shell,

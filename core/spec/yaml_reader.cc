@@ -11,11 +11,19 @@
 namespace drover::spec::internal {
 namespace {
 
-constexpr std::string_view kBackends[] = {"spawn", "fork", "threads", "cluster"};
+// Keys of a task that `defaults` cannot hold: they say what one task does
+// (and so does every key of a kind that is not a setting).
+constexpr std::string_view kPerTaskKeys[] = {"needs", "matrix"};
 
-// Keys of a task that `defaults` cannot hold: they say what one task does.
-constexpr std::string_view kPerTaskKeys[] = {"run", "needs", "matrix", "args", "message",
-                                             "request"};
+// "a, b, c and d"
+std::string ListOf(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) out += i + 1 == names.size() ? " and " : ", ";
+    out += names[i];
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -174,12 +182,6 @@ bool YamlReader::ReadSetting(const Entry& e, std::string_view context,
   const std::string& key = e.key;
   if (key == "backend") {
     ReadBackend(e, context, settings);
-  } else if (key == "env") {
-    ReadEnv(e, context, settings);
-  } else if (key == "cwd") {
-    if (auto text = Scalar(e, context, "a directory")) {
-      settings->cwd = Located{std::move(*text), e.value_pos};
-    }
   } else if (key == "timeout") {
     settings->timeout = DurationValue(e, context, /*allow_zero=*/false);
   } else if (key == "kill_grace") {
@@ -192,16 +194,41 @@ bool YamlReader::ReadSetting(const Entry& e, std::string_view context,
     settings->retry_backoff = DurationValue(e, context, /*allow_zero=*/true);
   } else if (key == "output_limit") {
     settings->output_limit = SizeValue(e, context);
-  } else if (key == "fn") {
-    settings->fn = ReadFnName(e, context);
-  } else if (key == "pool") {
-    settings->pool = ReadPoolName(e, context);
-  } else if (key == "service") {
-    settings->service = ReadServiceName(e, context);
+  } else if (const TaskKey* k = kinds_ != nullptr ? kinds_->FindKey(key) : nullptr;
+             k != nullptr && k->setting) {
+    ReadKindSetting(e, context, k->type, k->expected, settings);
   } else {
     return false;
   }
   return true;
+}
+
+void YamlReader::ReadKindSetting(const Entry& e, std::string_view context, KeyType type,
+                                 std::string_view expected, Settings* settings) {
+  KindSetting& out = settings->kind.emplace_back();
+  out.key = e.key;
+  switch (type) {
+    case KeyType::kEnv:
+      out.env = ReadEnv(e, context);
+      break;
+    case KeyType::kText:
+      if (auto text = Scalar(e, context, expected)) {
+        out.text = Located{std::move(*text), e.value_pos};
+      }
+      break;
+    case KeyType::kFunctionName:
+      out.name = ReadFnName(e, context);
+      break;
+    case KeyType::kPoolName:
+      out.name = ReadPoolName(e, context);
+      break;
+    case KeyType::kServiceName:
+      out.name = ReadServiceName(e, context);
+      break;
+    case KeyType::kOther:
+    case KeyType::kArgv:
+      break;  // not a setting type (TaskKey::setting)
+  }
 }
 
 void YamlReader::ReadBackend(const Entry& e, std::string_view context,
@@ -209,13 +236,13 @@ void YamlReader::ReadBackend(const Entry& e, std::string_view context,
   settings->backend_invalid = true;  // until proven otherwise
   const std::optional<std::string> name = Scalar(e, context, "a backend name");
   if (!name) return;
-  if (*name == "spawn" || *name == "fork" || *name == "threads" || *name == "cluster") {
+  if (kinds_->Find(*name) != nullptr) {
     settings->backend = *name;
     settings->backend_invalid = false;
   } else {
-    const std::vector<std::string_view> names(std::begin(kBackends), std::end(kBackends));
+    const std::vector<std::string_view> names(kinds_->names().begin(), kinds_->names().end());
     std::string hint = DidYouMean(*name, names);
-    if (hint.empty()) hint = " (the backends are spawn, fork, threads and cluster)";
+    if (hint.empty()) hint = " (the backends are " + ListOf(kinds_->names()) + ")";
     Error(e.value_pos, "unknown backend " + Quoted(*name) + std::string(context) + hint);
   }
 }
@@ -260,11 +287,11 @@ NameRef YamlReader::ReadPoolName(const Entry& e, std::string_view context) {
   return ref;
 }
 
-void YamlReader::ReadEnv(const Entry& e, std::string_view context, Settings* settings) {
+std::optional<RawEnv> YamlReader::ReadEnv(const Entry& e, std::string_view context) {
   if (IsEmpty(e.value) || !e.value.IsMap()) {
     Error(e.value_pos, "'env'" + std::string(context) +
                            " must be a map of NAME: value, " + Got(e.value));
-    return;
+    return std::nullopt;
   }
   const std::string env_context = " in the env" + std::string(context);
   RawEnv env;
@@ -292,7 +319,7 @@ void YamlReader::ReadEnv(const Entry& e, std::string_view context, Settings* set
     }
     env.emplace_back(var.key, Located{var.value.Scalar(), var.value_pos});
   }
-  settings->env = std::move(env);
+  return env;
 }
 
 void YamlReader::ReadDefaults(const Entry& e) {
@@ -302,10 +329,15 @@ void YamlReader::ReadDefaults(const Entry& e) {
     return;
   }
   std::vector<std::string_view> candidates(std::begin(kSettingKeys), std::end(kSettingKeys));
+  for (const TaskKey& key : kinds_->keys()) {
+    if (key.setting) candidates.push_back(key.name);
+  }
   for (const Entry& entry : Entries(e.value, kContext, MapKind::kKeys)) {
     if (ReadSetting(entry, kContext, &defaults_)) continue;
-    if (std::find(std::begin(kPerTaskKeys), std::end(kPerTaskKeys), entry.key) !=
-        std::end(kPerTaskKeys)) {
+    const TaskKey* kind_key = kinds_->FindKey(entry.key);
+    if (kind_key != nullptr ||
+        std::find(std::begin(kPerTaskKeys), std::end(kPerTaskKeys), entry.key) !=
+            std::end(kPerTaskKeys)) {
       Error(entry.key_pos, "'" + entry.key + "' cannot be in 'defaults': it is set per task");
     } else {
       UnknownKey(entry, kContext, candidates);
@@ -314,6 +346,7 @@ void YamlReader::ReadDefaults(const Entry& e) {
 }
 
 void YamlReader::ReadJob(const YNode& root, RawJob* job) {
+  job_ = job;
   if (!root.IsMap()) {
     const Pos where = IsEmpty(root) ? Pos{1, 1} : At(root);
     Error(where, "the top level must be a map with 'version' and 'tasks', " + Got(root));

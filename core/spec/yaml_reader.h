@@ -12,19 +12,22 @@
 #include <vector>
 
 #include "core/spec/raw_job.h"
+#include "core/spec/task_kind.h"
 #include "core/spec/text.h"
 #include "core/spec/yaml_doc.h"
 
 namespace drover::spec {
 struct WorkerConfig;  // worker_config.h
+class TaskKinds;      // task_kind.h
+class TaskReader;     // task_kind.h
 }  // namespace drover::spec
 
 namespace drover::spec::internal {
 
-// The keys a task shares with `defaults`.
+// The keys a task shares with `defaults`, beside those its kinds declare
+// as settings (task_kind.h).
 inline constexpr std::string_view kSettingKeys[] = {
-    "backend", "env", "cwd", "timeout", "kill_grace", "retries", "retry_backoff",
-    "output_limit", "pool", "fn", "service"};
+    "backend", "timeout", "kill_grace", "retries", "retry_backoff", "output_limit"};
 // Bounds `retries` so that attempt counters cannot overflow.
 inline constexpr int kMaxRetries = 1000;
 // Bounds a pool's `instances`: each is a process on every worker using it.
@@ -51,6 +54,14 @@ inline bool IsEmpty(const YNode& node) { return node.IsNull(); }
 // that runs a task needing it.
 inline constexpr int kMaxServiceInstances = 1000;
 
+// A key and its value in a map, in file order.
+struct Entry {
+  std::string key;
+  Pos key_pos;
+  YNode value;
+  Pos value_pos;  // the key's position when the value is empty
+};
+
 class YamlReader {
  public:
   // `text` is the document's source (for lines and columns), `bom` the
@@ -66,6 +77,8 @@ class YamlReader {
   void ReadWorkerConfig(const YNode& root, WorkerConfig* config);
   // LoadOptions::undeclared_pools.
   void set_undeclared_pools(bool allow) { undeclared_pools_ = allow; }
+  // LoadOptions::kinds; required by ReadJob.
+  void set_kinds(const TaskKinds* kinds) { kinds_ = kinds; }
 
   // The 1-based line and character column of a byte offset as yaml-cpp
   // counts it (after a byte order mark), or of a node.
@@ -73,28 +86,14 @@ class YamlReader {
   Pos At(const YNode& node) const { return At(node.offset()); }
 
  private:
-  struct Entry {
-    std::string key;
-    Pos key_pos;
-    YNode value;
-    Pos value_pos;  // the key's position when the value is empty
-  };
+  using Entry = internal::Entry;
   enum class MapKind { kKeys, kTasks };
   // What a task's `pool` names, once `pools` is read.
   struct PoolRef {
     bool ok = false;   // declared without errors
     bool cow = false;  // mode cow (meaningful when ok)
   };
-  // The keys of a task whose meaning depends on its backend.
-  struct TaskParts {
-    Pos key_pos;  // of the task's key
-    const Entry* run = nullptr;
-    const Entry* args = nullptr;
-    const Entry* message = nullptr;
-    const Entry* env = nullptr;
-    const Entry* cwd = nullptr;
-    const Entry* request = nullptr;
-  };
+  friend class ::drover::spec::TaskReader;  // the kinds' view of a task
   struct JsonBuild;  // json_reader.cc
 
   void Error(Pos where, std::string message) { errors_->Add(where, std::move(message)); }
@@ -120,7 +119,10 @@ class YamlReader {
   // The keys a task shares with `defaults`. False when `e` is none of them.
   bool ReadSetting(const Entry& e, std::string_view context, Settings* settings);
   void ReadBackend(const Entry& e, std::string_view context, Settings* settings);
-  void ReadEnv(const Entry& e, std::string_view context, Settings* settings);
+  // A key some kind declares as a setting, read by its declared type.
+  void ReadKindSetting(const Entry& e, std::string_view context, KeyType type,
+                       std::string_view expected, Settings* settings);
+  std::optional<RawEnv> ReadEnv(const Entry& e, std::string_view context);
   NameRef ReadFnName(const Entry& e, std::string_view context);
   NameRef ReadPoolName(const Entry& e, std::string_view context);
   NameRef ReadServiceName(const Entry& e, std::string_view context);
@@ -133,7 +135,6 @@ class YamlReader {
                          ServiceDecl* service);
   bool ReadListen(const Entry& e, std::string_view context, ServiceDecl* service);
   bool ReadReady(const Entry& e, std::string_view context, ServiceDecl* service);
-  void ReadRequest(const Entry& e, RawTask* task);
   // Checks every `${services.` reference in `text` (a value written at
   // `where`) and adds the services it names to task->services.
   void NoteServiceRefs(std::string_view text, Pos where, RawTask* task);
@@ -156,18 +157,11 @@ class YamlReader {
   void ReadNeeds(const Entry& e, std::string_view context, RawTask* task);
   void ReadMatrix(const Entry& e, std::string_view context, RawTask* task);
   // backend_keys.cc: applies `defaults` under the task's own settings,
-  // checks the keys that depend on the task's backend, and resolves the
-  // `${matrix.KEY}` references of run, env, cwd, args and message.
-  void Finish(Settings own, const TaskParts& parts, RawTask* task);
-  // Finish's part for each backend.
-  void FinishSpawn(Settings s, const TaskParts& parts, RawTask* task);
-  void FinishThreads(const Settings& s, const TaskParts& parts, RawTask* task);
-  void FinishFork(const Settings& s, const TaskParts& parts, RawTask* task);
-  void FinishCluster(const Settings& s, const TaskParts& parts, RawTask* task);
+  // has the task's kind read its keys (task_kind.h), and reports the keys
+  // of other kinds the task holds. `entries` are the task's own.
+  void Finish(Settings own, const std::vector<Entry>& entries, RawTask* task);
   // "'KEY' in task 'a' only applies to backend B; this task's backend is C"
   void NotForBackend(const Entry& e, std::string_view applies_to, const RawTask& task);
-  void NotForBackend(const NameRef& ref, std::string_view key,
-                     std::string_view applies_to, const RawTask& task);
   Template Compile(const Located& located, RawTask* task);
 
   // json_reader.cc: `args` or `message` (any YAML value) as JSON text.
@@ -188,6 +182,8 @@ class YamlReader {
   std::unordered_map<std::string, bool> services_;
   std::vector<std::string> service_names_;
   bool services_unreadable_ = false;
+  const TaskKinds* kinds_ = nullptr;  // LoadOptions::kinds
+  const RawJob* job_ = nullptr;       // the job ReadJob fills
   uint64_t json_bytes_ = 0;        // of every instance's args and message so far
   bool json_over_job_cap_ = false;
   bool undeclared_pools_ = false;  // LoadOptions::undeclared_pools

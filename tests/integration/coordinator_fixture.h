@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "backends/kinds.h"
 #include "core/coordinator/coordinator.h"
 #include "core/store/store.h"
 #include "tests/integration/fake_peer.h"
@@ -79,6 +80,8 @@ class CoordinatorTest : public ::testing::Test {
     std::string tmpl = (fs::temp_directory_path() / "drover-coord-XXXXXX").string();
     ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     state_dir_ = tmpl;
+    AddBuiltinTaskKinds(&kinds_);
+    options_.spec_options.kinds = &kinds_;
     options_.endpoints = {kEndpoint};
     options_.state_dir = state_dir_;
     options_.heartbeat_interval = std::chrono::seconds(1);
@@ -205,6 +208,7 @@ class CoordinatorTest : public ::testing::Test {
   std::string endpoint_;  // the running coordinator's bound endpoint
   int restarts_ = 0;
   fs::path state_dir_;
+  spec::TaskKinds kinds_;  // options_.spec_options.kinds
   CoordinatorOptions options_;
   std::unique_ptr<Coordinator> coordinator_;
   std::thread loop_;

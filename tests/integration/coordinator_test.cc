@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "backends/spawn/spawn.pb.h"
 #include "tests/integration/coordinator_fixture.h"
 
 namespace drover {
@@ -94,7 +95,9 @@ TEST_F(CoordinatorTest, ResultIsCommittedBeforeItIsAcked) {
     EXPECT_EQ(d->attempt(), 1u);
     EXPECT_EQ(d->backend(), "spawn");
     const std::string n = d->task().substr(1);
-    EXPECT_THAT(std::vector<std::string>(d->argv().begin(), d->argv().end()),
+    spawn::SpawnTask task;  // the payload, the spawn backend's message
+    ASSERT_TRUE(task.ParseFromString(d->payload()));
+    EXPECT_THAT(std::vector<std::string>(task.argv().begin(), task.argv().end()),
                 ElementsAre("/bin/sh", "-c", "echo " + n));
 
     AttemptOutcome ok = Ok();

@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/spec/fingerprint.h"
 #include "core/spec/job_spec.h"
 #include "tests/unit/spec_test_util.h"
 
@@ -21,9 +22,11 @@ namespace {
 using std::chrono::minutes;
 using std::chrono::seconds;
 
+using test_util::Decode;
 using test_util::Dump;
 using test_util::HasOnlyError;
 using test_util::Load;
+using test_util::Options;
 using test_util::Spec;
 // ------------------------------------------------------------ tasks: errors
 
@@ -430,14 +433,15 @@ tasks:
   ASSERT_EQ(spec.tasks.size(), 2u);
   const TaskSpec& t = spec.tasks[0];
   EXPECT_EQ(t.backend, "threads");
-  EXPECT_EQ(t.fn, "sort");
-  EXPECT_EQ(t.args_json, R"({"numbers":[5,3,1]})");
-  EXPECT_TRUE(t.argv.empty());
-  EXPECT_EQ(t.pool, "");
-  EXPECT_EQ(t.message_json, "");
-  EXPECT_EQ(t.pool_fingerprint, 0u);
+  EXPECT_EQ(Decode(t).fn, "sort");
+  EXPECT_EQ(Decode(t).args_json, R"({"numbers":[5,3,1]})");
+  EXPECT_TRUE(Decode(t).argv.empty());
+  EXPECT_EQ(Decode(t).pool, "");
+  EXPECT_EQ(Decode(t).message_json, "");
+  EXPECT_FALSE(Decode(t).pool_spec.has_value());
+  EXPECT_EQ(t.worker_pool, "");
   EXPECT_EQ(t.timeout, seconds(2));
-  EXPECT_EQ(spec.tasks[1].args_json, "null");  // no args
+  EXPECT_EQ(Decode(spec.tasks[1]).args_json, "null");  // no args
 }
 
 // Given fork tasks on a process pool, should set pool and the message as
@@ -455,14 +459,15 @@ tasks:
   ASSERT_EQ(spec.tasks.size(), 2u);
   const TaskSpec& t = spec.tasks[0];
   EXPECT_EQ(t.backend, "fork");
-  EXPECT_EQ(t.pool, "sorter");
-  EXPECT_EQ(t.message_json, "[1,5,2,3,4]");
-  EXPECT_EQ(t.fn, "");
-  EXPECT_EQ(t.args_json, "");
-  EXPECT_TRUE(t.argv.empty());
+  EXPECT_EQ(Decode(t).pool, "sorter");
+  EXPECT_EQ(Decode(t).message_json, "[1,5,2,3,4]");
+  EXPECT_EQ(Decode(t).fn, "");
+  EXPECT_EQ(Decode(t).args_json, "");
+  EXPECT_TRUE(Decode(t).argv.empty());
   ASSERT_EQ(spec.pools.size(), 1u);
-  EXPECT_EQ(t.pool_fingerprint, spec.pools[0].Fingerprint());
-  EXPECT_EQ(spec.tasks[1].message_json, "null");
+  EXPECT_EQ(Decode(t).pool_spec, "sorter");  // the job's declaration goes with it
+  EXPECT_EQ(t.worker_pool, "");
+  EXPECT_EQ(Decode(spec.tasks[1]).message_json, "null");
 }
 
 // Given a fork task on a cow pool, should set pool, fn and args.
@@ -476,10 +481,10 @@ tasks:
   const JobSpec& spec = Spec(r);
   ASSERT_EQ(spec.tasks.size(), 1u);
   const TaskSpec& t = spec.tasks[0];
-  EXPECT_EQ(t.pool, "isolated");
-  EXPECT_EQ(t.fn, "reverse");
-  EXPECT_EQ(t.args_json, R"({"string":"hello"})");
-  EXPECT_EQ(t.message_json, "");
+  EXPECT_EQ(Decode(t).pool, "isolated");
+  EXPECT_EQ(Decode(t).fn, "reverse");
+  EXPECT_EQ(Decode(t).args_json, R"({"string":"hello"})");
+  EXPECT_EQ(Decode(t).message_json, "");
 }
 
 // Given backend, pool and fn in defaults, should apply each where it
@@ -502,18 +507,18 @@ tasks:
   const JobSpec& spec = Spec(r);
   ASSERT_EQ(spec.tasks.size(), 3u);
   EXPECT_EQ(spec.tasks[0].backend, "fork");
-  EXPECT_EQ(spec.tasks[0].pool, "p");
-  EXPECT_EQ(spec.tasks[0].fn, "");
-  EXPECT_EQ(spec.tasks[0].message_json, R"("hi")");
-  EXPECT_TRUE(spec.tasks[0].env.empty());
+  EXPECT_EQ(Decode(spec.tasks[0]).pool, "p");
+  EXPECT_EQ(Decode(spec.tasks[0]).fn, "");
+  EXPECT_EQ(Decode(spec.tasks[0]).message_json, R"("hi")");
+  EXPECT_TRUE(Decode(spec.tasks[0]).env.empty());
   EXPECT_EQ(spec.tasks[1].backend, "threads");
-  EXPECT_EQ(spec.tasks[1].fn, "noop");
-  EXPECT_EQ(spec.tasks[1].pool, "");
-  EXPECT_TRUE(spec.tasks[1].env.empty());
+  EXPECT_EQ(Decode(spec.tasks[1]).fn, "noop");
+  EXPECT_EQ(Decode(spec.tasks[1]).pool, "");
+  EXPECT_TRUE(Decode(spec.tasks[1]).env.empty());
   EXPECT_EQ(spec.tasks[2].backend, "spawn");
-  EXPECT_EQ(spec.tasks[2].fn, "");
-  EXPECT_EQ(spec.tasks[2].pool, "");
-  EXPECT_EQ(spec.tasks[2].env, (EnvList{{"LANG", "C"}}));
+  EXPECT_EQ(Decode(spec.tasks[2]).fn, "");
+  EXPECT_EQ(Decode(spec.tasks[2]).pool, "");
+  EXPECT_EQ(Decode(spec.tasks[2]).env, (EnvList{{"LANG", "C"}}));
 }
 
 // ------------------------------------------------------------ fingerprints
@@ -522,13 +527,13 @@ JobSpec LoadPoolJob(std::string_view pool, std::string_view message = "[1, 2]") 
   const std::string yaml = "version: 1\npools:\n  p: " + std::string(pool) +
                            "\ntasks:\n  a: {backend: fork, pool: p, message: " +
                            std::string(message) + "}\n";
-  const LoadResult r = LoadString(yaml, "job.yaml");
+  const LoadResult r = LoadString(yaml, "job.yaml", Options());
   EXPECT_TRUE(r.ok()) << Dump(r);
   return r.spec ? *r.spec : JobSpec();
 }
 
 uint64_t FirstFingerprint(const JobSpec& spec) {
-  return spec.tasks.empty() ? 0 : spec.tasks[0].Fingerprint();
+  return spec.tasks.empty() ? 0 : spec.tasks[0].fingerprint;
 }
 
 // Given a change to a fork task's pool that changes what its processes do
@@ -551,33 +556,35 @@ TEST(SpecBackendFingerprintTest, PoolDeclarationIsPartOfTheTask) {
 // fields only a fork task has, should differ from a threads task with the
 // same text in its own fields (the sections are tagged).
 TEST(SpecBackendFingerprintTest, FnArgsPoolAndMessageCount) {
-  TaskSpec t;
-  t.backend = "threads";
+  TaskSpec ts;
+  ts.backend = "threads";
+  TaskFingerprintV1Fields t;
   t.fn = "sort";
   t.args_json = "[1]";
-  const uint64_t base = t.Fingerprint();
-  TaskSpec fn = t;
+  const uint64_t base = TaskFingerprintV1(ts, t);
+  TaskFingerprintV1Fields fn = t;
   fn.fn = "noop";
-  EXPECT_NE(fn.Fingerprint(), base);
-  TaskSpec args = t;
+  EXPECT_NE(TaskFingerprintV1(ts, fn), base);
+  TaskFingerprintV1Fields args = t;
   args.args_json = "[2]";
-  EXPECT_NE(args.Fingerprint(), base);
+  EXPECT_NE(TaskFingerprintV1(ts, args), base);
 
-  TaskSpec as_fork = t;
+  TaskFingerprintV1Fields as_fork = t;
   as_fork.fn.clear();
   as_fork.args_json.clear();
   as_fork.pool = "sort";
   as_fork.message_json = "[1]";
-  EXPECT_NE(as_fork.Fingerprint(), base);
-  TaskSpec other_pool = as_fork;
+  EXPECT_NE(TaskFingerprintV1(ts, as_fork), base);
+  TaskFingerprintV1Fields other_pool = as_fork;
   other_pool.pool_fingerprint = 1;
-  EXPECT_NE(other_pool.Fingerprint(), as_fork.Fingerprint());
+  EXPECT_NE(TaskFingerprintV1(ts, other_pool), TaskFingerprintV1(ts, as_fork));
 
   // Without any of them, the encoding is the spawn one: unchanged.
   TaskSpec plain;
-  TaskSpec plain_again;
-  plain_again.pool_fingerprint = 7;  // counted only with a pool or message
-  EXPECT_EQ(plain.Fingerprint(), plain_again.Fingerprint());
+  TaskFingerprintV1Fields none;
+  TaskFingerprintV1Fields none_again;
+  none_again.pool_fingerprint = 7;  // counted only with a pool or message
+  EXPECT_EQ(TaskFingerprintV1(plain, none), TaskFingerprintV1(plain, none_again));
 }
 
 // Given the example that shows the threads and fork backends, should load
@@ -638,7 +645,7 @@ tasks:
 )yaml";
 
 TEST(SpecBackendExampleTest, ThreadsAndForkExample) {
-  const LoadResult r = LoadString(kThreadsAndFork, "threads_and_fork.yaml");
+  const LoadResult r = LoadString(kThreadsAndFork, "threads_and_fork.yaml", Options());
   const JobSpec& spec = Spec(r);
   ASSERT_EQ(spec.pools.size(), 2u);
   EXPECT_EQ(spec.pools[0].command,
@@ -647,14 +654,14 @@ TEST(SpecBackendExampleTest, ThreadsAndForkExample) {
             (std::vector<std::string>{"python3", "configs/examples/ipc_worker.py"}));
   const std::optional<uint32_t> thread = spec.Find("sort-in-thread");
   ASSERT_TRUE(thread.has_value());
-  EXPECT_EQ(spec.tasks[*thread].fn, "sort");
-  EXPECT_EQ(spec.tasks[*thread].args_json, R"({"numbers":[5,3,1]})");
+  EXPECT_EQ(Decode(spec.tasks[*thread]).fn, "sort");
+  EXPECT_EQ(Decode(spec.tasks[*thread]).args_json, R"({"numbers":[5,3,1]})");
   const std::optional<uint32_t> node = spec.Find("sort-in-node");
   ASSERT_TRUE(node.has_value());
-  EXPECT_EQ(spec.tasks[*node].pool, "node-sorter");
+  EXPECT_EQ(Decode(spec.tasks[*node]).pool, "node-sorter");
   const std::optional<uint32_t> matrix = spec.Find("sort-in-node-matrix[n=-5]");
   ASSERT_TRUE(matrix.has_value());
-  EXPECT_EQ(spec.tasks[*matrix].message_json, "[30,10,-5]");
+  EXPECT_EQ(Decode(spec.tasks[*matrix]).message_json, "[30,10,-5]");
   const std::optional<uint32_t> report = spec.Find("report");
   ASSERT_TRUE(report.has_value());
   EXPECT_EQ(spec.tasks[*report].backend, "spawn");

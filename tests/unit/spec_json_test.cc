@@ -14,7 +14,9 @@
 namespace drover::spec {
 namespace {
 
+using test_util::Decode;
 using test_util::Load;
+using test_util::Options;
 using test_util::Spec;
 
 
@@ -23,7 +25,7 @@ std::string ArgsJson(const std::string& args_yaml) {
   const LoadResult r =
       Load("version: 1\ntasks:\n  a:\n    backend: threads\n    fn: f\n    args:" + args_yaml);
   const JobSpec& spec = Spec(r);
-  return spec.tasks.empty() ? "<no task>" : spec.tasks[0].args_json;
+  return spec.tasks.empty() ? "<no task>" : Decode(spec.tasks[0]).args_json;
 }
 // ------------------------------------------------------------ YAML -> JSON
 
@@ -126,15 +128,15 @@ tasks:
 )");
   const JobSpec& spec = Spec(r);
   ASSERT_EQ(spec.tasks.size(), 5u);
-  EXPECT_EQ(spec.tasks[0].args_json,
+  EXPECT_EQ(Decode(spec.tasks[0]).args_json,
             R"({"whole":1,"quoted":1,"text":"n-1!","list":["11","${HOME}"]})");
-  EXPECT_EQ(spec.tasks[1].args_json,
+  EXPECT_EQ(Decode(spec.tasks[1]).args_json,
             R"({"whole":"2","quoted":"2","text":"n-2!","list":["22","${HOME}"]})");
-  EXPECT_EQ(spec.tasks[2].args_json,
+  EXPECT_EQ(Decode(spec.tasks[2]).args_json,
             R"({"whole":"x","quoted":"x","text":"n-x!","list":["xx","${HOME}"]})");
-  EXPECT_EQ(spec.tasks[3].args_json,
+  EXPECT_EQ(Decode(spec.tasks[3]).args_json,
             R"({"whole":"a\"b","quoted":"a\"b","text":"n-a\"b!","list":["a\"ba\"b","${HOME}"]})");
-  EXPECT_EQ(spec.tasks[4].args_json,
+  EXPECT_EQ(Decode(spec.tasks[4]).args_json,
             R"({"whole":true,"quoted":true,"text":"n-true!","list":["truetrue","${HOME}"]})");
 }
 
@@ -156,8 +158,8 @@ tasks:
   const JobSpec& spec = Spec(r);
   ASSERT_EQ(spec.tasks.size(), 2u);
   EXPECT_EQ(spec.tasks[0].name, "send[shard=0,mode=fast]");
-  EXPECT_EQ(spec.tasks[0].message_json, R"([0,"mode=fast"])");
-  EXPECT_EQ(spec.tasks[1].message_json, R"([1,"mode=fast"])");
+  EXPECT_EQ(Decode(spec.tasks[0]).message_json, R"([0,"mode=fast"])");
+  EXPECT_EQ(Decode(spec.tasks[1]).message_json, R"([1,"mode=fast"])");
 }
 
 }  // namespace

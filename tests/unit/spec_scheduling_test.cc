@@ -9,6 +9,7 @@ namespace {
 
 using test_util::HasOnlyError;
 using test_util::Load;
+using test_util::Options;
 using test_util::Spec;
 
 // Given `on:` and `slots:` on a matrix task, every instance should carry the
@@ -41,7 +42,7 @@ tasks:
 TEST(SpecSchedulingTest, PlacementIsNotInTheFingerprint) {
   const LoadResult a = Load("version: 1\ntasks:\n  t: {run: echo}\n");
   const LoadResult b = Load("version: 1\ntasks:\n  t: {run: echo, on: {zone: a}, slots: 2}\n");
-  EXPECT_EQ(Spec(a).tasks[0].Fingerprint(), Spec(b).tasks[0].Fingerprint());
+  EXPECT_EQ(Spec(a).tasks[0].fingerprint, Spec(b).tasks[0].fingerprint);
 }
 
 // Given bad values, each should be one located error.

@@ -8,9 +8,11 @@
 namespace drover::spec {
 namespace {
 
+using test_util::Decode;
 using test_util::Dump;
 using test_util::HasOnlyError;
 using test_util::Load;
+using test_util::Options;
 using test_util::Spec;
 
 // Given a service with every key, should read each into its declaration.
@@ -179,16 +181,16 @@ tasks:
   ASSERT_EQ(spec.tasks.size(), 1u);
   const TaskSpec& t = spec.tasks[0];
   EXPECT_EQ(t.backend, "cluster");
-  EXPECT_EQ(t.service, "hello");
+  EXPECT_EQ(Decode(t).service, "hello");
   EXPECT_EQ(t.services, (std::vector<std::string>{"hello"}));
-  EXPECT_EQ(t.request.method, "POST");
-  EXPECT_EQ(t.request.path, "/sort?n=3");
-  EXPECT_EQ(t.request.headers, (EnvList{{"Content-Type", "text/plain"}, {"X-Try", "1"}}));
-  EXPECT_EQ(t.request.body, "3 1 2");
-  EXPECT_EQ(t.request.expect, 201);
-  EXPECT_EQ(t.request.timeout, std::chrono::seconds(2));
+  EXPECT_EQ(Decode(t).request.method, "POST");
+  EXPECT_EQ(Decode(t).request.path, "/sort?n=3");
+  EXPECT_EQ(Decode(t).request.headers, (EnvList{{"Content-Type", "text/plain"}, {"X-Try", "1"}}));
+  EXPECT_EQ(Decode(t).request.body, "3 1 2");
+  EXPECT_EQ(Decode(t).request.expect, 201);
+  EXPECT_EQ(Decode(t).request.timeout, std::chrono::seconds(2));
   EXPECT_EQ(t.retries, 2);
-  EXPECT_TRUE(t.argv.empty());
+  EXPECT_TRUE(Decode(t).argv.empty());
 }
 
 // Given a cluster task without `request`, should send GET / and expect 200.
@@ -200,11 +202,11 @@ defaults: {service: hello}
 tasks: {hit: {backend: cluster}}
 )");
   const TaskSpec& t = Spec(r).tasks.at(0);
-  EXPECT_EQ(t.service, "hello");
-  EXPECT_EQ(t.request.method, "GET");
-  EXPECT_EQ(t.request.path, "/");
-  EXPECT_EQ(t.request.expect, 200);
-  EXPECT_FALSE(t.request.timeout.has_value());
+  EXPECT_EQ(Decode(t).service, "hello");
+  EXPECT_EQ(Decode(t).request.method, "GET");
+  EXPECT_EQ(Decode(t).request.path, "/");
+  EXPECT_EQ(Decode(t).request.expect, 200);
+  EXPECT_FALSE(Decode(t).request.timeout.has_value());
 }
 
 // Given a matrix cluster task, should resolve ${matrix.KEY} in the path.
@@ -221,9 +223,9 @@ tasks:
 )");
   const JobSpec& spec = Spec(r);
   ASSERT_EQ(spec.tasks.size(), 2u);
-  EXPECT_EQ(spec.tasks[0].request.path, "/item/1");
-  EXPECT_EQ(spec.tasks[1].request.path, "/item/2");
-  EXPECT_EQ(spec.tasks[1].request.body, "n=2");
+  EXPECT_EQ(Decode(spec.tasks[0]).request.path, "/item/1");
+  EXPECT_EQ(Decode(spec.tasks[1]).request.path, "/item/2");
+  EXPECT_EQ(Decode(spec.tasks[1]).request.body, "n=2");
 }
 
 // Given a cluster task naming a misspelt service, should suggest the
@@ -302,11 +304,11 @@ tasks:
 )");
   const JobSpec& spec = Spec(r);
   ASSERT_EQ(spec.tasks.size(), 2u);
-  EXPECT_EQ(spec.tasks[0].argv.back(),
+  EXPECT_EQ(Decode(spec.tasks[0]).argv.back(),
             "curl -s http://${services.api.host}:${services.api.port}/");
   EXPECT_EQ(spec.tasks[0].services, (std::vector<std::string>{"api", "db"}));
   EXPECT_TRUE(spec.tasks[1].services.empty());
-  EXPECT_NE(spec.tasks[0].Fingerprint(), 0u);
+  EXPECT_NE(spec.tasks[0].fingerprint, 0u);
 }
 
 // Given references in a threads task's args and a fork task's message,
@@ -323,7 +325,7 @@ tasks:
   const JobSpec& spec = Spec(r);
   EXPECT_EQ(spec.tasks[0].services, (std::vector<std::string>{"api"}));
   EXPECT_EQ(spec.tasks[1].services, (std::vector<std::string>{"api"}));
-  EXPECT_EQ(spec.tasks[1].message_json, "[\"${services.api.port}\"]");
+  EXPECT_EQ(Decode(spec.tasks[1]).message_json, "[\"${services.api.port}\"]");
 }
 
 // Given a reference to an undeclared service, or to an unknown field,
@@ -356,9 +358,9 @@ TEST(SpecServicesTest, ServiceDeclarationInFingerprint) {
     const std::string yaml = "version: 1\nservices: {s: {command: \"" + std::string(command) +
                              "\", instances: " + std::to_string(instances) +
                              "}}\ntasks: {a: {backend: cluster, service: s}, b: {run: x}}\n";
-    const LoadResult r = LoadString(yaml, "job.yaml");
+    const LoadResult r = LoadString(yaml, "job.yaml", Options());
     EXPECT_TRUE(r.ok()) << Dump(r);
-    return std::make_pair(r.spec->tasks[0].Fingerprint(), r.spec->tasks[1].Fingerprint());
+    return std::make_pair(r.spec->tasks[0].fingerprint, r.spec->tasks[1].fingerprint);
   };
   const auto base = fingerprints("srv", 1);
   const auto other_command = fingerprints("srv2", 1);
@@ -391,7 +393,7 @@ tasks:
   EXPECT_EQ(api.where.line, 3);
   EXPECT_FALSE(spec.services[1].from_worker);
   ASSERT_EQ(spec.tasks.size(), 3u);
-  EXPECT_EQ(spec.tasks[0].service, "api");
+  EXPECT_EQ(Decode(spec.tasks[0]).service, "api");
   EXPECT_EQ(spec.tasks[0].services, (std::vector<std::string>{"api"}));
   EXPECT_EQ(spec.WorkerServices(spec.tasks[0]), (std::vector<std::string>{"api"}));
   EXPECT_EQ(spec.tasks[1].services, (std::vector<std::string>{"api", "own"}));
@@ -439,9 +441,9 @@ TEST(SpecServicesTest, FromWorkerFingerprint) {
   auto fingerprint = [](const std::string& services, const std::string& name) {
     const std::string yaml = "version: 1\nservices: {" + services +
                              "}\ntasks: {a: {backend: cluster, service: " + name + "}}\n";
-    const LoadResult r = LoadString(yaml, "job.yaml");
+    const LoadResult r = LoadString(yaml, "job.yaml", Options());
     EXPECT_TRUE(r.ok()) << Dump(r);
-    return r.ok() ? r.spec->tasks[0].Fingerprint() : 0;
+    return r.ok() ? r.spec->tasks[0].fingerprint : 0;
   };
   const uint64_t api = fingerprint("api: {from: worker}", "api");
   EXPECT_EQ(api, fingerprint("api: {from: worker}, other: {command: x}", "api"));

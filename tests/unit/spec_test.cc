@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/spec/fingerprint.h"
 #include "core/spec/job_spec.h"
 #include "tests/unit/spec_test_util.h"
 
@@ -23,9 +24,11 @@ using std::chrono::milliseconds;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
+using test_util::Decode;
 using test_util::Dump;
 using test_util::HasOnlyError;
 using test_util::Load;
+using test_util::Options;
 using test_util::Spec;
 
 std::vector<std::string> Names(const JobSpec& spec) {
@@ -44,9 +47,9 @@ tasks: {hello: {run: "echo hi | tr a-z A-Z"}}
 )");
   const JobSpec& spec = Spec(r);
   ASSERT_EQ(spec.tasks.size(), 1u);
-  EXPECT_EQ(spec.tasks[0].argv,
+  EXPECT_EQ(Decode(spec.tasks[0]).argv,
             (std::vector<std::string>{"/bin/sh", "-c", "echo hi | tr a-z A-Z"}));
-  EXPECT_TRUE(spec.tasks[0].shell);
+  EXPECT_EQ(spec.tasks[0].summary, "echo hi | tr a-z A-Z");
 }
 
 // Given `run` as a list, should use it as the argv, numbers as written.
@@ -57,13 +60,13 @@ tasks: {nap: {run: [sleep, 0.1, "$HOME"]}}
 )");
   const JobSpec& spec = Spec(r);
   ASSERT_EQ(spec.tasks.size(), 1u);
-  EXPECT_EQ(spec.tasks[0].argv, (std::vector<std::string>{"sleep", "0.1", "$HOME"}));
-  EXPECT_FALSE(spec.tasks[0].shell);
+  EXPECT_EQ(Decode(spec.tasks[0]).argv, (std::vector<std::string>{"sleep", "0.1", "$HOME"}));
+  EXPECT_EQ(spec.tasks[0].summary, "sleep 0.1 $HOME");
 }
 
 // Given no settings, should apply the documented defaults.
 TEST(SpecLoadTest, BuiltInDefaults) {
-  const LoadResult r = LoadString("version: 1\ntasks: {a: {run: x}}\n", "dir/my-job.yaml");
+  const LoadResult r = LoadString("version: 1\ntasks: {a: {run: x}}\n", "dir/my-job.yaml", Options());
   const JobSpec& spec = Spec(r);
   ASSERT_EQ(spec.tasks.size(), 1u);
   EXPECT_EQ(spec.name, "my-job");
@@ -80,8 +83,8 @@ TEST(SpecLoadTest, BuiltInDefaults) {
   EXPECT_EQ(t.retries, 0);
   EXPECT_EQ(t.retry_backoff, seconds(1));
   EXPECT_EQ(t.output_limit, 8u << 20);
-  EXPECT_TRUE(t.env.empty());
-  EXPECT_EQ(t.cwd, "");
+  EXPECT_TRUE(Decode(t).env.empty());
+  EXPECT_EQ(Decode(t).cwd, "");
   EXPECT_EQ(t.where.file, "dir/my-job.yaml");
   EXPECT_EQ(t.where.line, 2);
   EXPECT_EQ(t.where.column, 9);
@@ -124,14 +127,14 @@ tasks:
   EXPECT_EQ(plain.retry_backoff_max, seconds(60));
   EXPECT_EQ(plain.kill_grace, seconds(0));
   EXPECT_EQ(plain.output_limit, 64u * 1024);
-  EXPECT_EQ(plain.cwd, "/tmp");
-  EXPECT_EQ(plain.env, (EnvList{{"LANG", "C"}, {"LEVEL", "low"}}));
+  EXPECT_EQ(Decode(plain).cwd, "/tmp");
+  EXPECT_EQ(Decode(plain).env, (EnvList{{"LANG", "C"}, {"LEVEL", "low"}}));
   const TaskSpec& custom = spec.tasks[1];
   EXPECT_EQ(custom.timeout, milliseconds(1500));
   EXPECT_EQ(custom.retries, 0);
   EXPECT_EQ(custom.retry_backoff, minutes(2));
   EXPECT_EQ(custom.retry_backoff_max, minutes(2));  // never below the first delay
-  EXPECT_EQ(custom.env, (EnvList{{"LANG", "C"}, {"LEVEL", "high"}, {"EXTRA", "1"}}));
+  EXPECT_EQ(Decode(custom).env, (EnvList{{"LANG", "C"}, {"LEVEL", "high"}, {"EXTRA", "1"}}));
 }
 
 // Given `needs` as one string, as a list, and with a repeat, should give
@@ -170,10 +173,10 @@ tasks:
 )");
   const JobSpec& spec = Spec(r);
   ASSERT_EQ(spec.tasks.size(), 2u);
-  EXPECT_EQ(spec.tasks[0].argv[2], "echo 7 ${HOME} $HOME ${matrix} ${MATRIX.n} $7");
-  EXPECT_EQ(spec.tasks[0].env, (EnvList{{"N", "n=7"}, {"H", "${HOME}"}}));
-  EXPECT_EQ(spec.tasks[0].cwd, "out/7");
-  EXPECT_EQ(spec.tasks[1].argv, (std::vector<std::string>{"printf", "%s-77", "${PATH}"}));
+  EXPECT_EQ(Decode(spec.tasks[0]).argv[2], "echo 7 ${HOME} $HOME ${matrix} ${MATRIX.n} $7");
+  EXPECT_EQ(Decode(spec.tasks[0]).env, (EnvList{{"N", "n=7"}, {"H", "${HOME}"}}));
+  EXPECT_EQ(Decode(spec.tasks[0]).cwd, "out/7");
+  EXPECT_EQ(Decode(spec.tasks[1]).argv, (std::vector<std::string>{"printf", "%s-77", "${PATH}"}));
 }
 
 // Given a two-key matrix, should expand the product with the last key
@@ -198,7 +201,7 @@ tasks:
   const TaskSpec& third = spec.tasks[3];
   EXPECT_EQ(third.base_name, "test");
   EXPECT_EQ(third.matrix, (EnvList{{"os", "mac"}, {"py", "3.11"}}));
-  EXPECT_EQ(third.argv, (std::vector<std::string>{"tox", "-e", "mac-py3.11"}));
+  EXPECT_EQ(Decode(third).argv, (std::vector<std::string>{"tox", "-e", "mac-py3.11"}));
   EXPECT_EQ(third.where.line, 4);
 }
 
@@ -250,7 +253,7 @@ TEST(SpecLoadTest, HundredThousandInstances) {
   EXPECT_EQ(spec.tasks[0].name, "noop[a=0,b=0]");
   EXPECT_EQ(spec.tasks[101].name, "noop[a=1,b=1]");
   EXPECT_EQ(spec.tasks[99'999].name, "noop[a=999,b=99]");
-  EXPECT_EQ(spec.tasks[99'999].argv[1], "999.99");
+  EXPECT_EQ(Decode(spec.tasks[99'999]).argv[1], "999.99");
   EXPECT_EQ(spec.tasks[100'000].needs.size(), 100'000u);
   EXPECT_EQ(spec.tasks[100'000].needs.back(), 99'999u);
 }
@@ -266,7 +269,7 @@ tasks:
 )");
   const JobSpec& spec = Spec(ok);
   ASSERT_EQ(spec.tasks.size(), 2u);
-  EXPECT_EQ(spec.tasks[1].env, (EnvList{{"SHARD", "2"}}));
+  EXPECT_EQ(Decode(spec.tasks[1]).env, (EnvList{{"SHARD", "2"}}));
 
   const LoadResult r = Load(R"(
 version: 1
@@ -293,7 +296,7 @@ tasks:
   const JobSpec& spec = Spec(r);
   ASSERT_EQ(spec.tasks.size(), 6u);
   EXPECT_EQ(spec.tasks[5].name, "b[m=2,n=2]");
-  EXPECT_EQ(spec.tasks[5].argv, (std::vector<std::string>{"echo", "2"}));
+  EXPECT_EQ(Decode(spec.tasks[5]).argv, (std::vector<std::string>{"echo", "2"}));
 }
 
 // Given a UTF-8 byte order mark and multi-byte characters, should load the
@@ -307,17 +310,22 @@ TEST(SpecLoadTest, ColumnsCountCharacters) {
 
 // ------------------------------------------------------------ fingerprints
 
-TaskSpec FixedTask() {
-  TaskSpec t;
-  t.name = "build";
-  t.base_name = "build";
-  t.argv = {"/bin/sh", "-c", "make all"};
-  t.shell = true;
-  t.env = {{"CC", "gcc"}};
-  t.cwd = "src";
-  t.timeout = seconds(30);
-  return t;
-}
+// A spawn task as the version-1 fingerprint sees it: the shared fields in
+// `ts`, the spawn backend's in `v1` (core/spec/fingerprint.h).
+struct FixedTask {
+  TaskSpec ts;
+  TaskFingerprintV1Fields v1;
+  FixedTask() {
+    ts.name = "build";
+    ts.base_name = "build";
+    ts.timeout = seconds(30);
+    v1.argv = {"/bin/sh", "-c", "make all"};
+    v1.shell = true;
+    v1.env = {{"CC", "gcc"}};
+    v1.cwd = "src";
+  }
+  uint64_t Fingerprint() const { return TaskFingerprintV1(ts, v1); }
+};
 
 // Given a fixed task, should give the value of the documented encoding
 // (FNV-1a 64), the same on every build and host.
@@ -329,29 +337,53 @@ TEST(FingerprintTest, FixedValueForFixedTask) {
 // it is retried or to its name, should not.
 TEST(FingerprintTest, ChangesWithArgvNotWithRetries) {
   const uint64_t base = FixedTask().Fingerprint();
-  TaskSpec argv = FixedTask();
-  argv.argv[2] = "make al";
+  FixedTask argv;
+  argv.v1.argv[2] = "make al";
   EXPECT_NE(argv.Fingerprint(), base);
-  TaskSpec split = FixedTask();
-  split.argv = {"/bin/sh", "-cmake all"};  // same bytes, other boundaries
+  FixedTask split;
+  split.v1.argv = {"/bin/sh", "-cmake all"};  // same bytes, other boundaries
   EXPECT_NE(split.Fingerprint(), base);
-  TaskSpec timeout = FixedTask();
-  timeout.timeout.reset();
+  FixedTask timeout;
+  timeout.ts.timeout.reset();
   EXPECT_NE(timeout.Fingerprint(), base);
-  TaskSpec env = FixedTask();
-  env.env[0].second = "clang";
+  FixedTask env;
+  env.v1.env[0].second = "clang";
   EXPECT_NE(env.Fingerprint(), base);
 
-  TaskSpec retries = FixedTask();
-  retries.retries = 5;
-  retries.retry_backoff = seconds(9);
-  retries.name = "other";
+  FixedTask retries;
+  retries.ts.retries = 5;
+  retries.ts.retry_backoff = seconds(9);
+  retries.ts.name = "other";
   EXPECT_EQ(retries.Fingerprint(), base);
-  TaskSpec reordered = FixedTask();
-  reordered.env = {{"LD", "ld"}, {"CC", "gcc"}};
-  TaskSpec ordered = FixedTask();
-  ordered.env = {{"CC", "gcc"}, {"LD", "ld"}};
+  FixedTask reordered;
+  reordered.v1.env = {{"LD", "ld"}, {"CC", "gcc"}};
+  FixedTask ordered;
+  ordered.v1.env = {{"CC", "gcc"}, {"LD", "ld"}};
   EXPECT_EQ(reordered.Fingerprint(), ordered.Fingerprint());
+}
+
+// Given a backend other than the built-in ones, should use the generic
+// formula: it changes with the payload and the shared fields, not with
+// retries or placement.
+TEST(FingerprintTest, GenericFormulaForOtherBackends) {
+  TaskSpec t;
+  t.backend = "echo";
+  t.payload = "hello";
+  const uint64_t base = TaskFingerprint(t);
+  TaskSpec payload = t;
+  payload.payload = "hellp";
+  EXPECT_NE(TaskFingerprint(payload), base);
+  TaskSpec backend = t;
+  backend.backend = "echo2";
+  EXPECT_NE(TaskFingerprint(backend), base);
+  TaskSpec timeout = t;
+  timeout.timeout = seconds(1);
+  EXPECT_NE(TaskFingerprint(timeout), base);
+  TaskSpec retries = t;
+  retries.retries = 3;
+  retries.slots = 4;
+  retries.on = {{"zone", "a"}};
+  EXPECT_EQ(TaskFingerprint(retries), base);
 }
 
 // Given the same YAML loaded twice, should give the same fingerprints.
@@ -361,8 +393,8 @@ TEST(FingerprintTest, SameSpecSameFingerprint) {
   const JobSpec second = Spec(Load(yaml));
   ASSERT_EQ(first.tasks.size(), 2u);
   ASSERT_EQ(second.tasks.size(), 2u);
-  EXPECT_EQ(first.tasks[0].Fingerprint(), second.tasks[0].Fingerprint());
-  EXPECT_NE(first.tasks[0].Fingerprint(), first.tasks[1].Fingerprint());
+  EXPECT_EQ(first.tasks[0].fingerprint, second.tasks[0].fingerprint);
+  EXPECT_NE(first.tasks[0].fingerprint, first.tasks[1].fingerprint);
 }
 
 // ------------------------------------------------------- durations, sizes
@@ -423,7 +455,7 @@ TEST(SpecExamplesTest, EveryExampleLoads) {
   std::sort(files.begin(), files.end());
   EXPECT_GE(files.size(), 3u);
   for (const auto& file : files) {
-    const LoadResult r = LoadFile(file);
+    const LoadResult r = LoadFile(file, Options());
     EXPECT_TRUE(r.ok()) << file << ":\n" << Dump(r);
     if (r.spec) {
       EXPECT_FALSE(r.spec->tasks.empty()) << file;

@@ -8,8 +8,13 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/spec_test_util.h"
+
 namespace drover::spec {
 namespace {
+
+using test_util::Decode;
+using test_util::Options;
 
 WorkerConfigResult Load(std::string_view yaml) {
   if (!yaml.empty() && yaml.front() == '\n') yaml.remove_prefix(1);
@@ -132,22 +137,23 @@ tasks:
   ask: {backend: fork, pool: sorter, message: [3, 1]}
   call: {backend: fork, pool: fns, fn: sort, args: {numbers: [2, 1]}}
 )";
-  const LoadResult strict = LoadString(yaml, "job.yaml");
+  const LoadResult strict = LoadString(yaml, "job.yaml", Options());
   ASSERT_FALSE(strict.ok());
   EXPECT_NE(strict.errors[0].message.find("unknown pool 'sorter'"), std::string::npos);
 
   LoadOptions options;
   options.undeclared_pools = true;
-  const LoadResult loose = LoadString(yaml, "job.yaml", options);
+  const LoadResult loose = LoadString(yaml, "job.yaml", Options(options));
   ASSERT_TRUE(loose.ok()) << loose.errors[0].ToString();
   const JobSpec& spec = *loose.spec;
   ASSERT_EQ(spec.tasks.size(), 2u);
-  EXPECT_EQ(spec.tasks[0].pool, "sorter");
-  EXPECT_EQ(spec.tasks[0].message_json, "[3,1]");
-  EXPECT_EQ(spec.tasks[0].pool_fingerprint, 0u);
-  EXPECT_EQ(spec.tasks[1].pool, "fns");
-  EXPECT_EQ(spec.tasks[1].fn, "sort");
-  EXPECT_EQ(spec.tasks[1].args_json, R"({"numbers":[2,1]})");
+  EXPECT_EQ(Decode(spec.tasks[0]).pool, "sorter");
+  EXPECT_EQ(Decode(spec.tasks[0]).message_json, "[3,1]");
+  EXPECT_FALSE(Decode(spec.tasks[0]).pool_spec.has_value());  // the worker's pool
+  EXPECT_EQ(spec.tasks[0].worker_pool, "sorter");
+  EXPECT_EQ(Decode(spec.tasks[1]).pool, "fns");
+  EXPECT_EQ(Decode(spec.tasks[1]).fn, "sort");
+  EXPECT_EQ(Decode(spec.tasks[1]).args_json, R"({"numbers":[2,1]})");
   EXPECT_EQ(spec.FindPool("sorter"), nullptr);
 }
 

@@ -19,6 +19,7 @@
 
 #include "backends/backend.h"
 #include "backends/fork/zygote.h"
+#include "backends/kinds.h"
 #include "core/coordinator/coordinator.h"
 #include "core/protocol/security.h"
 #include "core/spec/job_spec.h"
@@ -134,6 +135,9 @@ int CoordinatorCommand(const CoordinatorArgs& args) {
   options.liveness = args.liveness;
   // Workers may declare pools in their configuration; a job may use them.
   options.spec_options.undeclared_pools = true;
+  spec::TaskKinds kinds;
+  AddBuiltinTaskKinds(&kinds);
+  options.spec_options.kinds = &kinds;
   Coordinator coordinator(context, options, clock);
   if (Status s = coordinator.Open(); !s.ok()) {
     std::fprintf(stderr, "drover coordinator: %s\n", s.message().c_str());

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "backends/kinds.h"
 #include "core/spec/job_spec.h"
 #include "core/store/store.h"
 #include "tools/cli/commands.h"
@@ -49,8 +50,12 @@ bool CopyFile(const std::filesystem::path& path, std::FILE* out) {
 
 int ValidateCommand(const std::vector<std::string>& files) {
   int rc = kExitOk;
+  spec::TaskKinds kinds;
+  AddBuiltinTaskKinds(&kinds);
+  spec::LoadOptions options;
+  options.kinds = &kinds;
   for (const auto& file : files) {
-    auto loaded = spec::LoadFile(file);
+    auto loaded = spec::LoadFile(file, options);
     if (!loaded.ok()) {
       for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.ToString().c_str());
       rc = kExitUsage;

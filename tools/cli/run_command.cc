@@ -15,6 +15,7 @@
 
 #include "backends/backend.h"
 #include "backends/fork/zygote.h"
+#include "backends/kinds.h"
 #include "core/coordinator/coordinator.h"
 #include "core/protocol/codec.h"
 #include "core/spec/job_spec.h"
@@ -172,8 +173,13 @@ std::string Watch(zmq::socket_t& client, const RunArgs& args, Progress& progress
 }  // namespace
 
 int RunCommand(const RunArgs& args) {
+  // The backends a task may name, for this validation and the coordinator.
+  spec::TaskKinds kinds;
+  AddBuiltinTaskKinds(&kinds);
+  spec::LoadOptions spec_options;
+  spec_options.kinds = &kinds;
   // Validate here first: a bad spec is reported before anything starts.
-  auto loaded = spec::LoadFile(args.file);
+  auto loaded = spec::LoadFile(args.file, spec_options);
   if (!loaded.ok()) {
     for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.ToString().c_str());
     return kExitUsage;
@@ -209,6 +215,7 @@ int RunCommand(const RunArgs& args) {
   CoordinatorOptions copt;
   copt.endpoints = {endpoint};
   copt.state_dir = args.state_dir;
+  copt.spec_options = spec_options;
   // The embedded worker died with an earlier `drover run`: its jobs are
   // interrupted, and --resume re-runs what did not finish.
   copt.recover_jobs = false;

@@ -1,0 +1,189 @@
+// TaskReader (the kinds' view of a task, over YamlReader), Instance and
+// the TaskKinds registry.
+#include "core/spec/task_kind.h"
+
+#include <algorithm>
+
+#include "core/spec/text.h"
+#include "core/spec/yaml_reader.h"
+
+namespace drover::spec {
+
+using internal::Entry;
+
+const std::string& Field::key() const { return entry_->key; }
+Pos Field::key_pos() const { return entry_->key_pos; }
+Pos Field::value_pos() const { return entry_->value_pos; }
+
+TaskReader::TaskReader(internal::YamlReader* reader, internal::RawTask* task,
+                       const internal::Settings* own, const std::vector<Entry>* entries)
+    : reader_(reader), task_(task), own_(own), entries_(entries) {}
+
+const std::string& TaskReader::name() const { return task_->name; }
+const std::string& TaskReader::backend() const { return task_->backend; }
+Pos TaskReader::where() const { return task_->where; }
+std::string TaskReader::Ref() const { return "task " + internal::Quoted(task_->name); }
+std::string TaskReader::Context() const { return " in " + Ref(); }
+
+void TaskReader::Error(Pos where, std::string message) {
+  reader_->Error(where, std::move(message));
+}
+
+std::optional<Field> TaskReader::Own(std::string_view key) const {
+  for (const Entry& e : *entries_) {
+    if (e.key == key) return Field(&e);
+  }
+  return std::nullopt;
+}
+
+const NameRef* TaskReader::OwnName(std::string_view key) const {
+  const internal::KindSetting* own = own_->Find(key);
+  return own != nullptr && own->name ? &*own->name : nullptr;
+}
+
+const NameRef* TaskReader::Name(std::string_view key) const {
+  if (const NameRef* own = OwnName(key)) return own;
+  const internal::KindSetting* inherited = reader_->defaults_.Find(key);
+  return inherited != nullptr && inherited->name ? &*inherited->name : nullptr;
+}
+
+const Located* TaskReader::Text(std::string_view key) const {
+  const internal::KindSetting* own = own_->Find(key);
+  if (own != nullptr && own->text) return &*own->text;
+  const internal::KindSetting* inherited = reader_->defaults_.Find(key);
+  return inherited != nullptr && inherited->text ? &*inherited->text : nullptr;
+}
+
+std::optional<RawEnv> TaskReader::Env(std::string_view key) const {
+  const internal::KindSetting* own = own_->Find(key);
+  const internal::KindSetting* inherited = reader_->defaults_.Find(key);
+  std::optional<RawEnv> env;
+  if (own != nullptr) env = own->env;
+  if (inherited == nullptr || !inherited->env) return env;
+  RawEnv merged = *inherited->env;
+  if (env) {
+    for (auto& [name, value] : *env) {
+      auto same = std::find_if(merged.begin(), merged.end(),
+                               [&name = name](const auto& kv) { return kv.first == name; });
+      if (same != merged.end()) {
+        same->second = std::move(value);
+      } else {
+        merged.emplace_back(std::move(name), std::move(value));
+      }
+    }
+  }
+  return merged;
+}
+
+void TaskReader::Argv(const Field& f, bool* shell, std::vector<Located>* argv) {
+  reader_->ReadArgv(*f.entry_, Context(), shell, argv);
+}
+
+JsonTemplate TaskReader::Json(const Field& f) { return reader_->ReadJson(*f.entry_, task_); }
+
+bool TaskReader::IsMap(const Field& f) const {
+  return !internal::IsEmpty(f.entry_->value) && f.entry_->value.IsMap();
+}
+
+std::string TaskReader::Got(const Field& f) const { return internal::Got(f.entry_->value); }
+
+std::vector<Field> TaskReader::Entries(const Field& map, std::string_view context) {
+  std::vector<Entry>& entries = nested_.emplace_back(
+      reader_->Entries(map.entry_->value, context, internal::YamlReader::MapKind::kKeys));
+  std::vector<Field> fields;
+  fields.reserve(entries.size());
+  for (const Entry& e : entries) fields.push_back(Field(&e));
+  return fields;
+}
+
+std::optional<std::string> TaskReader::Scalar(const Field& f, std::string_view context,
+                                              std::string_view expected) {
+  return reader_->Scalar(*f.entry_, context, expected);
+}
+
+std::optional<int64_t> TaskReader::Integer(const Field& f, std::string_view context,
+                                           std::string_view expected, int64_t min,
+                                           int64_t max) {
+  return reader_->Integer(*f.entry_, context, expected, min, max);
+}
+
+std::optional<Duration> TaskReader::DurationValue(const Field& f, std::string_view context,
+                                                  bool allow_zero) {
+  return reader_->DurationValue(*f.entry_, context, allow_zero);
+}
+
+void TaskReader::UnknownKey(const Field& f, std::string_view context,
+                            const std::vector<std::string_view>& candidates) {
+  reader_->UnknownKey(*f.entry_, context, candidates);
+}
+
+Template TaskReader::Compile(const Located& text) {
+  reader_->NoteServiceRefs(text.text, text.where, task_);
+  return reader_->Compile(text, task_);
+}
+
+void TaskReader::NoteServiceRefs(std::string_view text, Pos where) {
+  reader_->NoteServiceRefs(text, where, task_);
+}
+
+void TaskReader::NoteServiceRefs(const JsonTemplate& json, Pos where) {
+  reader_->NoteServiceRefs(json, where, task_);
+}
+
+void TaskReader::NeedService(std::string name) { task_->services.push_back(std::move(name)); }
+
+const PoolDecl* TaskReader::FindPool(std::string_view pool) const {
+  for (const PoolDecl& decl : reader_->job_->pools) {
+    if (decl.name == pool) return &decl;
+  }
+  return nullptr;
+}
+
+const std::vector<std::string>& TaskReader::plugins() const { return reader_->job_->plugins; }
+
+std::string Instance::Render(const Template& t) const {
+  return t.constant() ? t.text() : t.Render(values_);
+}
+
+std::string Instance::Render(const std::optional<JsonTemplate>& t) const {
+  if (!t) return std::string();
+  return t->constant() ? t->text() : t->Render(values_, json_);
+}
+
+bool TaskKinds::Add(std::string name, std::unique_ptr<TaskKind> kind) {
+  if (Find(name) != nullptr) return false;
+  Registered r{std::move(kind), {}};
+  r.keys = r.kind->Keys();
+  for (const TaskKey& key : r.keys) {
+    if (FindKey(key.name) == nullptr) keys_.push_back(key);
+  }
+  names_.push_back(std::move(name));
+  kinds_.push_back(std::move(r));
+  return true;
+}
+
+const TaskKind* TaskKinds::Find(std::string_view name) const {
+  for (size_t i = 0; i < names_.size(); ++i) {
+    if (names_[i] == name) return kinds_[i].kind.get();
+  }
+  return nullptr;
+}
+
+const TaskKey* TaskKinds::FindKey(std::string_view key) const {
+  for (const TaskKey& k : keys_) {
+    if (k.name == key) return &k;
+  }
+  return nullptr;
+}
+
+bool TaskKinds::Declares(std::string_view name, std::string_view key) const {
+  for (size_t i = 0; i < names_.size(); ++i) {
+    if (names_[i] != name) continue;
+    const std::vector<TaskKey>& keys = kinds_[i].keys;
+    return std::any_of(keys.begin(), keys.end(),
+                       [key](const TaskKey& k) { return k.name == key; });
+  }
+  return false;
+}
+
+}  // namespace drover::spec
