@@ -56,7 +56,7 @@ void Coordinator::Loop::HandleSubmit(const Message& m) {
   rec.spec_file = submit->spec_file();
   rec.spec_text = submit->spec_text();
   rec.cwd = submit->cwd();
-  rec.state = "running";
+  rec.state = dag::JobStateName(dag::JobState::kRunning);
   rec.priority = spec.priority;
   rec.created_ms = previous ? previous->created_ms : WallMillis(clock_);
 
@@ -96,7 +96,7 @@ void Coordinator::Loop::HandleRetryJob(const Message& m) {
   rec.spec_file = old.spec_file;
   rec.spec_text = old.spec_text;
   rec.cwd = old.cwd;
-  rec.state = "running";
+  rec.state = dag::JobStateName(dag::JobState::kRunning);
   rec.priority = job->spec.priority;
   rec.created_ms = WallMillis(clock_);
   const std::vector<uint32_t> carried = InitJobState(
@@ -112,7 +112,11 @@ void Coordinator::Loop::Admit(std::unique_ptr<Job> job, bool replace, const std:
   const Status stored = replace ? store_->ReplaceTasks(rec, job->rows)
                                 : store_->InsertJob(rec, job->rows);
   if (!stored.ok()) return ReplyError(rid, "cannot store the job: " + stored.ToString());
-  if (replace) Check(store_->SetJobState(rec.id, "running", 0), "reopen job");
+  if (replace) {
+    Check(store_->SetJobState(rec.id,
+                              std::string(dag::JobStateName(dag::JobState::kRunning)), 0),
+          "reopen job");
+  }
   wire::Submitted reply;
   reply.set_job_id(rec.id);
   reply.set_tasks(static_cast<uint32_t>(job->rows.size()));

@@ -161,7 +161,7 @@ Status Coordinator::Loop::Run() {
     }
     // Jobs that finished this turn leave memory now that they are durable.
     for (auto it = jobs_.begin(); it != jobs_.end();) {
-      if (it->second->plan->Finished() && it->second->record.state != "running") {
+      if (it->second->plan->Finished() && !JobRunning(*it->second)) {
         order_.erase(std::remove(order_.begin(), order_.end(), it->second.get()),
                      order_.end());
         it = jobs_.erase(it);

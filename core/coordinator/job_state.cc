@@ -1,7 +1,7 @@
 #include "core/coordinator/job_state.h"
 
 #include <algorithm>
-
+#include <optional>
 #include <string_view>
 
 namespace drover {
@@ -78,13 +78,14 @@ std::vector<uint32_t> InitJobState(
     const uint64_t fp = ts.fingerprint;
     auto old = old_rows.find(ts.name);
     if (old != old_rows.end()) job.attempt_base[i] = old->second.attempts;
-    if (old != old_rows.end() && old->second.state == "succeeded" &&
+    if (old != old_rows.end() &&
+        dag::ParseTaskState(old->second.state) == dag::TaskState::kSucceeded &&
         old->second.fingerprint == fp) {
       row = old->second;  // carried over: its result, attempts and logs stay
       carried.push_back(i);
     } else {
       row = store::TaskRecord();
-      row.state = "waiting";
+      row.state = dag::TaskStateName(dag::TaskState::kWaiting);
       row.attempts = job.attempt_base[i];
       row.attempt_base = job.attempt_base[i];  // so a restart knows this run's
     }
@@ -130,23 +131,28 @@ Result<std::vector<uint32_t>> RestoreJobState(JobState& job,
 
   // In an order that keeps every transition legal: successes release their
   // dependents, so that running and failed tasks are ready to be started.
-  auto is = [&](uint32_t i, std::string_view s) { return job.rows[i].state == s; };
+  // The stored states, read once (a name this drover does not know matches
+  // none of them: the task is planned afresh).
+  std::vector<std::optional<dag::TaskState>> stored(n);
+  for (uint32_t i = 0; i < n; ++i) stored[i] = dag::ParseTaskState(job.rows[i].state);
+  auto is = [&](uint32_t i, dag::TaskState s) { return stored[i] == s; };
   bool skipped = false;
   for (uint32_t i = 0; i < n; ++i) {
-    if (is(i, "succeeded")) plan.MarkSucceeded(i);
-    skipped = skipped || is(i, "skipped");
+    if (is(i, dag::TaskState::kSucceeded)) plan.MarkSucceeded(i);
+    skipped = skipped || is(i, dag::TaskState::kSkipped);
   }
   std::vector<uint32_t> running;
   for (uint32_t i = 0; i < n; ++i) {
-    if (!is(i, "running") || plan.state(i) != dag::TaskState::kReady) continue;
+    if (!is(i, dag::TaskState::kRunning)) continue;
+    if (plan.state(i) != dag::TaskState::kReady) continue;
     plan.Start(i);
     plan.RestoreAttempts(i, this_run(i));
     running.push_back(i);
   }
   bool failed = false;
   for (uint32_t i = 0; i < n; ++i) {
-    const bool cancelled = is(i, "cancelled");
-    if (!cancelled && !is(i, "failed")) continue;
+    const bool cancelled = is(i, dag::TaskState::kCancelled);
+    if (!cancelled && !is(i, dag::TaskState::kFailed)) continue;
     if (plan.state(i) != dag::TaskState::kReady) continue;
     plan.Start(i);
     plan.RestoreAttempts(i, this_run(i));
@@ -168,6 +174,10 @@ Result<std::vector<uint32_t>> RestoreJobState(JobState& job,
     plan.CancelPending();
   }
   return running;
+}
+
+bool JobRunning(const JobState& job) {
+  return dag::ParseJobState(job.record.state) == dag::JobState::kRunning;
 }
 
 dag::PlanCounts CountRows(const std::vector<store::TaskRecord>& rows) {

@@ -74,6 +74,9 @@ Result<std::vector<uint32_t>> RestoreJobState(JobState& job,
                                               std::vector<store::TaskRecord> rows,
                                               uint64_t jitter_seed, SteadyTime now);
 
+// True until the job has ended: its record's state is `running`.
+bool JobRunning(const JobState& job);
+
 // Counts of rows by state, as CountsToWire groups them; for jobs that are
 // no longer in memory.
 dag::PlanCounts CountRows(const std::vector<store::TaskRecord>& rows);

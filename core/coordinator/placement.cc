@@ -177,7 +177,7 @@ void Coordinator::Loop::Dispatch(Job& job, uint32_t t, WorkerConn& w) {
   Check(store_->InsertAttempt(rec), "insert attempt");
 
   store::TaskRecord& row = job.rows[t];
-  row.state = "running";
+  row.state = dag::TaskStateName(dag::TaskState::kRunning);
   row.attempts = number;
   row.worker = w.name;
   if (row.started_ms == 0) row.started_ms = now_ms;

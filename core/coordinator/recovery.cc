@@ -17,7 +17,8 @@
 namespace drover {
 
 void Coordinator::Loop::Recover() {
-  auto running = store_->JobsInState("running");
+  auto running =
+      store_->JobsInState(std::string(dag::JobStateName(dag::JobState::kRunning)));
   if (!running.ok()) {
     Check(running.status(), "list running jobs");
     return;
@@ -61,7 +62,10 @@ void Coordinator::Loop::Recover() {
     if (!restored.ok()) {
       spdlog::error("coordinator: cannot recover job {}: {}; marked interrupted", record.id,
                     restored.status().ToString());
-      Check(store_->SetJobState(record.id, "interrupted", now_ms), "interrupt job");
+      Check(store_->SetJobState(
+                record.id, std::string(dag::JobStateName(dag::JobState::kInterrupted)),
+                now_ms),
+            "interrupt job");
       if (loaded.ok() && job->spec.DeclaresServices()) recovered_done_.push_back(record.id);
       continue;
     }
@@ -107,7 +111,7 @@ void Coordinator::Loop::Recover() {
   // own are told as they register (SendRecoveredJobDone).
   for (Job* job : std::vector<Job*>(order_)) {
     MaybeFinishJob(*job);
-    if (job->record.state != "running" && job->spec.DeclaresServices()) {
+    if (!JobRunning(*job) && job->spec.DeclaresServices()) {
       recovered_done_.push_back(job->record.id);
     }
   }
@@ -135,7 +139,8 @@ void Coordinator::Loop::ExpireOrphans(SteadyTime now) {
 }
 
 void Coordinator::Loop::Interrupt() {
-  auto running = store_->JobsInState("running");
+  auto running =
+      store_->JobsInState(std::string(dag::JobStateName(dag::JobState::kRunning)));
   if (!running.ok()) {
     Check(running.status(), "list running jobs");
     return;
@@ -156,14 +161,17 @@ void Coordinator::Loop::Interrupt() {
     auto tasks = store_->Tasks(job.id);
     if (!tasks.ok()) continue;
     for (auto row : *tasks) {
-      if (row.state == "running") {
-        row.state = "failed";
+      if (dag::ParseTaskState(row.state) == dag::TaskState::kRunning) {
+        row.state = dag::TaskStateName(dag::TaskState::kFailed);
         row.reason = std::string(ReasonName(FailureReason::kWorkerLost));
         row.detail = "worker-lost: interrupted";
         Check(store_->UpdateTask(row), "update interrupted task");
       }
     }
-    Check(store_->SetJobState(job.id, "interrupted", WallMillis(clock_)), "interrupt job");
+    Check(store_->SetJobState(job.id,
+                              std::string(dag::JobStateName(dag::JobState::kInterrupted)),
+                              WallMillis(clock_)),
+          "interrupt job");
     spdlog::warn("job {} was left running by an earlier coordinator; marked interrupted "
                  "(drover run --resume re-runs what did not finish)", job.id);
   }

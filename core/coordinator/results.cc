@@ -221,9 +221,8 @@ void Coordinator::Loop::SyncRows(Job& job) {
         s != dag::TaskState::kCancelled) {
       continue;
     }
-    const std::string_view name = dag::TaskStateName(s);
-    if (job.rows[t].state == name) continue;
-    job.rows[t].state = std::string(name);
+    if (dag::ParseTaskState(job.rows[t].state) == s) continue;
+    job.rows[t].state = dag::TaskStateName(s);
     Check(store_->UpdateTask(job.rows[t]), "update task");
     EmitTask(job, t, nullptr);
   }
@@ -248,10 +247,10 @@ void Coordinator::Loop::EmitTask(Job& job, uint32_t t, const AttemptOutcome* out
 }
 
 void Coordinator::Loop::MaybeFinishJob(Job& job) {
-  if (!job.plan->Finished() || job.record.state != "running") return;
-  job.record.state = job.cancelling          ? "cancelled"
-                     : job.plan->Succeeded() ? "succeeded"
-                                             : "failed";
+  if (!job.plan->Finished() || !JobRunning(job)) return;
+  job.record.state = dag::JobStateName(job.cancelling          ? dag::JobState::kCancelled
+                                       : job.plan->Succeeded() ? dag::JobState::kSucceeded
+                                                               : dag::JobState::kFailed);
   job.record.finished_ms = WallMillis(clock_);
   Check(store_->SetJobState(job.record.id, job.record.state, job.record.finished_ms),
         "finish job");

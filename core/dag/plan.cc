@@ -8,55 +8,12 @@
 namespace drover::dag {
 namespace {
 
-constexpr std::array<std::pair<TaskState, std::string_view>, 9> kStateNames = {{
-    {TaskState::kWaiting, "waiting"},
-    {TaskState::kReady, "ready"},
-    {TaskState::kRunning, "running"},
-    {TaskState::kRetryWait, "retry-wait"},
-    {TaskState::kSucceeded, "succeeded"},
-    {TaskState::kFailed, "failed"},
-    {TaskState::kBlocked, "blocked"},
-    {TaskState::kSkipped, "skipped"},
-    {TaskState::kCancelled, "cancelled"},
-}};
-
 bool NotStarted(TaskState s) {
   return s == TaskState::kWaiting || s == TaskState::kReady ||
          s == TaskState::kRetryWait;
 }
 
 }  // namespace
-
-std::string_view TaskStateName(TaskState s) {
-  for (const auto& [state, name] : kStateNames) {
-    if (state == s) return name;
-  }
-  return "unknown";
-}
-
-std::optional<TaskState> ParseTaskState(std::string_view name) {
-  for (const auto& [state, n] : kStateNames) {
-    if (n == name) return state;
-  }
-  return std::nullopt;
-}
-
-bool IsTerminal(TaskState s) {
-  switch (s) {
-    case TaskState::kSucceeded:
-    case TaskState::kFailed:
-    case TaskState::kBlocked:
-    case TaskState::kSkipped:
-    case TaskState::kCancelled:
-      return true;
-    case TaskState::kWaiting:
-    case TaskState::kReady:
-    case TaskState::kRunning:
-    case TaskState::kRetryWait:
-      return false;
-  }
-  return false;
-}
 
 Plan::Plan(std::vector<PlanTask> tasks, PlanOptions options)
     : options_(options), rng_(options.jitter_seed) {

@@ -36,24 +36,9 @@
 #include <vector>
 
 #include "core/base/clock.h"
+#include "core/dag/states.h"  // TaskState: includers of plan.h rely on it
 
 namespace drover::dag {
-
-enum class TaskState : uint8_t {
-  kWaiting,    // some dependency has not succeeded yet
-  kReady,      // may be dispatched
-  kRunning,    // an attempt is out
-  kRetryWait,  // failed, will be ready again at retry_at
-  kSucceeded,
-  kFailed,     // failed with no retries left
-  kBlocked,    // a dependency failed, was cancelled or blocked
-  kSkipped,    // not started because of fail_fast or a job cancel
-  kCancelled,  // its running attempt was cancelled
-};
-
-std::string_view TaskStateName(TaskState s);   // "waiting", "retry-wait", ...
-std::optional<TaskState> ParseTaskState(std::string_view name);
-bool IsTerminal(TaskState s);  // succeeded, failed, blocked, skipped, cancelled
 
 struct PlanTask {
   std::vector<uint32_t> needs;  // indices of tasks this one waits for

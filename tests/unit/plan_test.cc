@@ -9,6 +9,8 @@
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/base/clock.h"
@@ -49,6 +51,24 @@ TEST_F(PlanTest, StateNamesRoundTrip) {
   for (TaskState s : kAllStates) {
     EXPECT_EQ(IsTerminal(s), terminal.count(s) == 1) << TaskStateName(s);
   }
+}
+
+// Given every job state, its name should be the one the store and the wire
+// have always carried (docs/state.md) and parse back to it.
+TEST_F(PlanTest, JobStateNamesAreTheStoredOnes) {
+  const std::array<std::pair<JobState, std::string_view>, 5> stored = {{
+      {JobState::kRunning, "running"},
+      {JobState::kSucceeded, "succeeded"},
+      {JobState::kFailed, "failed"},
+      {JobState::kCancelled, "cancelled"},
+      {JobState::kInterrupted, "interrupted"},
+  }};
+  for (const auto& [state, name] : stored) {
+    EXPECT_EQ(JobStateName(state), name);
+    EXPECT_EQ(ParseJobState(name), state) << name;
+  }
+  EXPECT_FALSE(ParseJobState("retry-wait").has_value());
+  EXPECT_FALSE(ParseJobState("").has_value());
 }
 
 // Given an empty plan, should be finished and succeeded at once.

@@ -4,6 +4,7 @@
 #define DROVER_TOOLS_CLI_CLIENT_COMMANDS_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,20 @@ class ClientSession {
 
 // Prints "drover: MESSAGE"; returns 2 for a usage error, else 1.
 int PrintError(const Status& s);
+
+// The SUBMIT of `text`, the spec read from `file`, from the current
+// directory. kInvalidArgument (naming the file) when it is too large to send.
+Result<wire::Submit> MakeSubmit(const std::string& file, std::string text, bool resume,
+                                bool watch);
+
+// Takes a SUBMITTED answer: prints "drover: job ID: N tasks" on stderr (and,
+// with `print_id`, the id alone on stdout) and returns the job id; nullopt,
+// with the spec's errors printed, when the job was refused.
+std::optional<std::string> TakeSubmitted(const protocol::Message& m, bool print_id);
+
+// The exit code for a job that ended in `state` (a JOB-EVENT's): 0 when it
+// succeeded, else 1.
+int ExitForJobState(const std::string& state);
 
 struct SubmitArgs {
   std::string file;

@@ -10,6 +10,10 @@
 #include "core/base/clock.h"
 #include "core/base/status.h"
 
+namespace drover {
+class BackendRegistry;  // backends/backend.h
+}  // namespace drover
+
 namespace drover::cli {
 
 inline constexpr int kExitOk = 0;
@@ -23,7 +27,8 @@ struct RunArgs {
   std::string state_dir = ".drover";
   bool progress = true;  // a live line on a TTY (off: one line per task)
 };
-int RunCommand(const RunArgs& args);
+// The embedded worker runs the backends of `registry` (RunCli's).
+int RunCommand(const RunArgs& args, const BackendRegistry& registry);
 
 int ValidateCommand(const std::vector<std::string>& files);
 
@@ -68,7 +73,8 @@ struct WorkerArgs {
   std::string curve_secret;      // this worker's secret key file
   std::string curve_server_key;  // the coordinator's public key file
 };
-int WorkerCommand(const WorkerArgs& args);
+// The worker runs the backends of `registry` (RunCli's).
+int WorkerCommand(const WorkerArgs& args, const BackendRegistry& registry);
 
 // "30s" -> 30 s; an error naming `flag` otherwise.
 Result<Duration> ParseDurationFlag(const std::string& flag, const std::string& text);

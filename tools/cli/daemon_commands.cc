@@ -343,9 +343,7 @@ void ReloadWorkerServices(const WorkerArgs& args, Worker& worker) {
 
 }  // namespace
 
-int WorkerCommand(const WorkerArgs& args) {
-  BackendRegistry registry;
-  RegisterBuiltinBackends(registry);
+int WorkerCommand(const WorkerArgs& args, const BackendRegistry& registry) {
   WorkerOptions options;
   Duration drain_timeout{};
   if (Status s = BuildWorkerOptions(args, registry, &options, &drain_timeout); !s.ok()) {

@@ -20,6 +20,55 @@ std::string ExitOrReason(const store::TaskRecord& t) {
 
 }  // namespace
 
+std::string_view TaskTag(dag::TaskState s) {
+  switch (s) {
+    case dag::TaskState::kSucceeded:
+      return "ok";
+    case dag::TaskState::kFailed:
+      return "FAILED";
+    case dag::TaskState::kRetryWait:
+      return "retry";
+    case dag::TaskState::kCancelled:
+      return "cancel";
+    case dag::TaskState::kBlocked:
+      return "blocked";
+    case dag::TaskState::kSkipped:
+      return "skipped";
+    case dag::TaskState::kRunning:
+      return "start";
+    case dag::TaskState::kWaiting:
+    case dag::TaskState::kReady:
+      return "";
+  }
+  return "";
+}
+
+std::string TaskLine(const wire::TaskEvent& ev) {
+  const auto state = dag::ParseTaskState(ev.state());
+  if (!state) return "";
+  const std::string_view tag = TaskTag(*state);
+  if (tag.empty()) return "";
+  std::string detail;
+  switch (*state) {
+    case dag::TaskState::kSucceeded:
+      detail = Micros(static_cast<int64_t>(ev.wall_us()));
+      break;
+    case dag::TaskState::kFailed:
+    case dag::TaskState::kRetryWait:
+    case dag::TaskState::kCancelled:
+      detail = ev.detail() + " (attempt " + std::to_string(ev.attempt()) + ")";
+      break;
+    case dag::TaskState::kRunning:
+      if (!ev.worker().empty()) detail = "on " + ev.worker();
+      break;
+    default:
+      break;
+  }
+  char head[64];
+  std::snprintf(head, sizeof head, "%-7.*s ", static_cast<int>(tag.size()), tag.data());
+  return head + ev.task() + (detail.empty() ? "" : "  " + detail) + "\n";
+}
+
 std::string Micros(int64_t us) {
   if (us <= 0) return "-";
   return FormatDuration(std::chrono::microseconds(us));
@@ -39,7 +88,8 @@ void PrintJobTable(std::FILE* out, const store::JobRecord& job,
 
   std::vector<const store::TaskRecord*> rows;
   for (const auto& t : tasks) {
-    if (!brief || tasks.size() <= kBriefRows || t.state != "succeeded") rows.push_back(&t);
+    const bool succeeded = dag::ParseTaskState(t.state) == dag::TaskState::kSucceeded;
+    if (!brief || tasks.size() <= kBriefRows || !succeeded) rows.push_back(&t);
   }
   const size_t hidden_ok = tasks.size() - rows.size();
   size_t cut = 0;

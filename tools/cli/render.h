@@ -1,5 +1,8 @@
 // How the CLI shows jobs and tasks: the summary table, the JSON document of
-// `drover status --output json`, and the per-task lines of `drover run`.
+// `drover status --output json`, and the per-task lines of `drover run` and
+// `drover submit --wait/--follow`. The one place that turns a task state
+// into what a person reads: the tables and the JSON show the state's name
+// (core/dag/states.h), the task lines a tag (TaskTag).
 #ifndef DROVER_TOOLS_CLI_RENDER_H_
 #define DROVER_TOOLS_CLI_RENDER_H_
 
@@ -7,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "core/dag/states.h"
+#include "core/protocol/codec.h"
 #include "core/store/store.h"
 
 namespace drover::cli {
@@ -19,6 +24,16 @@ void PrintJobTable(std::FILE* out, const store::JobRecord& job,
 
 // The JSON document of `drover status --output json` (docs/operations.md).
 std::string JobJson(const store::JobRecord& job, const std::vector<store::TaskRecord>& tasks);
+
+// The tag that starts a task's line: "ok", "FAILED", "retry", "cancel",
+// "blocked", "skipped", "start" (running); empty for a state that has no
+// line of its own (waiting, ready).
+std::string_view TaskTag(dag::TaskState s);
+
+// The line of a TASK-EVENT, "TAG     TASK  DETAIL\n" (the detail: the
+// duration of a success, the reason and attempt of a failure, retry or
+// cancel, the worker a task started on); empty for a state without a tag.
+std::string TaskLine(const wire::TaskEvent& ev);
 
 // "1.25s" for a duration in microseconds; "-" for none.
 std::string Micros(int64_t us);

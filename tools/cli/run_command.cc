@@ -3,6 +3,7 @@
 // worker` run over TCP, and this thread as the client that submits the job
 // and watches it.
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -11,8 +12,6 @@
 #include <sstream>
 #include <thread>
 
-#include <spdlog/spdlog.h>
-
 #include "backends/backend.h"
 #include "backends/fork/zygote.h"
 #include "backends/kinds.h"
@@ -20,7 +19,10 @@
 #include "core/protocol/codec.h"
 #include "core/spec/job_spec.h"
 #include "core/store/store.h"
+#include "tools/cli/client.h"
+#include "tools/cli/client_commands.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/job_watcher.h"
 #include "tools/cli/render.h"
 #include "worker/worker.h"
 
@@ -37,64 +39,10 @@ void InstallInterruptHandler() {
   struct sigaction sa = {};
   sa.sa_handler = OnInterrupt;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;  // no SA_RESTART: the poll below wakes up
+  sa.sa_flags = 0;  // no SA_RESTART: a poll of this thread wakes up
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 }
-
-// Shows the job's progress: a live line on a terminal, else one line per
-// task that finished, failed or will be retried.
-class Progress {
- public:
-  explicit Progress(bool live) : live_(live), start_(std::chrono::steady_clock::now()) {}
-
-  void OnTask(const wire::TaskEvent& ev) {
-    counts_ = ev.counts();
-    const std::string& s = ev.state();
-    std::string line;
-    if (s == "succeeded") {
-      if (!live_) line = Format("ok", ev.task(), Micros(static_cast<int64_t>(ev.wall_us())));
-    } else if (s == "retry-wait") {
-      line = Format("retry", ev.task(),
-                    ev.detail() + " (attempt " + std::to_string(ev.attempt()) + ")");
-    } else if (s == "failed" || s == "cancelled") {
-      line = Format(s == "failed" ? "FAILED" : "cancel", ev.task(),
-                    ev.detail() + " (attempt " + std::to_string(ev.attempt()) + ")");
-    } else if (s == "blocked" || s == "skipped") {
-      if (!live_) line = Format(s, ev.task(), "");
-    }
-    if (!line.empty()) {
-      if (live_) std::fputs("\r\033[K", stdout);
-      std::fputs(line.c_str(), stdout);
-      if (!live_) std::fflush(stdout);
-    }
-    if (live_) Draw(false);
-  }
-
-  void Draw(bool final) {
-    if (!live_ || counts_.total() == 0) return;
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const uint32_t done = counts_.succeeded() + counts_.failed() + counts_.other();
-    std::printf("\r\033[K[%u/%u] %u ok, %u running, %u failed, %u pending  %.1f tasks/s",
-                done, counts_.total(), counts_.succeeded(), counts_.running(),
-                counts_.failed() + counts_.other(), counts_.pending(),
-                secs > 0 ? done / secs : 0.0);
-    if (final) std::fputs("\n", stdout);
-    std::fflush(stdout);
-  }
-
- private:
-  static std::string Format(const std::string& tag, const std::string& task,
-                            const std::string& detail) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%-7s ", tag.c_str());
-    return std::string(buf) + task + (detail.empty() ? "" : "  " + detail) + "\n";
-  }
-
-  bool live_;
-  std::chrono::steady_clock::time_point start_;
-  wire::Counts counts_;
-};
 
 Result<std::string> ReadText(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -104,75 +52,49 @@ Result<std::string> ReadText(const std::string& path) {
   return ss.str();
 }
 
-// Watches the job as a client of the embedded coordinator. Returns the
-// job's final state, or "" when the job was never accepted.
-std::string Watch(zmq::socket_t& client, const RunArgs& args, Progress& progress,
-                  std::string& job_id) {
-  bool cancel_sent = false;
-  while (true) {
-    if (g_interrupts.load() >= 2) return "interrupted";
-    if (g_interrupts.load() == 1 && !cancel_sent && !job_id.empty()) {
-      std::fprintf(stderr, "\ndrover: cancelling job %s (Ctrl-C again to quit at once)\n",
-                   job_id.c_str());
-      wire::CancelJob c;
-      c.set_job_id(job_id);
-      (void)protocol::Send(client, protocol::Make(Command::kCancelJob, c));
-      cancel_sent = true;
-    }
-    zmq::pollitem_t item{client.handle(), 0, ZMQ_POLLIN, 0};
-    try {
-      zmq::poll(&item, 1, std::chrono::milliseconds(args.progress ? 200 : 1000));
-    } catch (const zmq::error_t& e) {
-      if (e.num() == EINTR) continue;
-      throw;
-    }
-    progress.Draw(false);
-    while (auto received = protocol::Receive(client, /*router=*/false)) {
-      if (!received->ok()) continue;
-      const protocol::Message& m = received->value();
-      switch (m.command) {
-        case Command::kSubmitted: {
-          auto s = protocol::Parse<wire::Submitted>(m);
-          if (!s.ok()) return "";
-          if (s->errors_size() > 0) {
-            for (const auto& e : s->errors()) std::fprintf(stderr, "%s\n", e.c_str());
-            return "";
-          }
-          job_id = s->job_id();
-          std::fprintf(stderr, "drover: job %s: %u tasks", job_id.c_str(), s->tasks());
-          if (s->carried_over()) {
-            std::fprintf(stderr, " (%u succeeded earlier, not re-run)", s->carried_over());
-          }
-          std::fprintf(stderr, "\n");
-          break;
-        }
-        case Command::kTaskEvent: {
-          auto ev = protocol::Parse<wire::TaskEvent>(m);
-          if (ev.ok()) progress.OnTask(*ev);
-          break;
-        }
-        case Command::kJobEvent: {
-          auto ev = protocol::Parse<wire::JobEvent>(m);
-          if (!ev.ok()) break;
-          progress.Draw(true);
-          return ev->state();
-        }
-        case Command::kError: {
-          auto e = protocol::Parse<wire::Error>(m);
-          std::fprintf(stderr, "drover: %s\n", e.ok() ? e->message().c_str() : "error");
-          if (job_id.empty()) return "";
-          break;
-        }
-        default:
-          break;
-      }
-    }
+// This thread's part of `drover run`: the client of the embedded
+// coordinator at `endpoint`, as `drover submit --wait` is of a remote one
+// (the same Client and JobWatcher). Sets *job_id once the job is accepted.
+// Returns the job's end; kInvalidArgument when the job was refused (the
+// errors printed), kCancelled at a second Ctrl-C.
+Result<wire::JobEvent> SubmitAndWatch(zmq::context_t& context,
+                                      const std::string& endpoint, Duration heartbeat,
+                                      const RunArgs& args, std::string text,
+                                      std::string* job_id) {
+  ClientOptions options;
+  options.endpoint = endpoint;
+  // The coordinator is in this process: no network to wait for, only the
+  // time it takes to load and store a large job.
+  options.timeout = std::chrono::minutes(10);
+  options.heartbeat = heartbeat;
+  Client client(context, std::move(options));
+  if (Status s = client.Connect(); !s.ok()) return s;
+  auto submit = MakeSubmit(args.file, std::move(text), args.resume, /*watch=*/true);
+  if (!submit.ok()) {
+    std::fprintf(stderr, "%s\n", submit.status().message().c_str());
+    return InvalidArgument("refused");
   }
+  auto answer =
+      client.Call(protocol::Make(Command::kSubmit, *submit), {Command::kSubmitted});
+  if (!answer.ok()) {
+    std::fprintf(stderr, "drover: %s\n", answer.status().message().c_str());
+    return InvalidArgument("refused");
+  }
+  auto accepted = TakeSubmitted(*answer, /*print_id=*/false);
+  if (!accepted) return InvalidArgument("refused");
+  *job_id = *accepted;
+
+  WatchOptions watch;
+  watch.live = args.progress && ::isatty(STDOUT_FILENO);
+  watch.lines = watch.live ? TaskLines::kProblems : TaskLines::kEnded;
+  watch.interrupts = &g_interrupts;
+  watch.error_prefix = "drover: ";
+  return JobWatcher(client, *job_id, std::move(watch)).Run();
 }
 
 }  // namespace
 
-int RunCommand(const RunArgs& args) {
+int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
   // The backends a task may name, for this validation and the coordinator.
   spec::TaskKinds kinds;
   AddBuiltinTaskKinds(&kinds);
@@ -225,8 +147,6 @@ int RunCommand(const RunArgs& args) {
     return kExitFailed;
   }
 
-  BackendRegistry registry;
-  RegisterBuiltinBackends(registry);
   // The embedded worker must be able to run every task, or the job would
   // wait for a worker that never comes.
   for (const auto& task : loaded.spec->tasks) {
@@ -286,33 +206,27 @@ int RunCommand(const RunArgs& args) {
     if (Status s = worker.Run(); !s.ok()) spdlog::error("worker: {}", s.ToString());
   });
 
-  std::string state;
   std::string job_id;
-  {
-    zmq::socket_t client(context, zmq::socket_type::dealer);
-    client.set(zmq::sockopt::linger, 0);
-    client.set(zmq::sockopt::rcvhwm, 0);
-    client.connect(endpoint);
-    wire::Submit submit;
-    submit.set_spec_file(args.file);
-    submit.set_spec_text(*text);
-    submit.set_resume(args.resume);
-    submit.set_watch(true);
-    submit.set_cwd(std::filesystem::current_path().string());
-    (void)protocol::Send(client, protocol::Make(Command::kSubmit, submit));
-    Progress progress(args.progress && ::isatty(STDOUT_FILENO));
-    state = Watch(client, args, progress, job_id);
-  }
+  const Result<wire::JobEvent> end = SubmitAndWatch(
+      context, endpoint, copt.heartbeat_interval, args, std::move(*text), &job_id);
 
   worker.Stop();
   worker_thread.join();
   coordinator.Stop();
   coordinator_thread.join();
 
-  if (state.empty()) return kExitUsage;  // refused: the errors are printed
-  if (state == "interrupted") {
-    std::fprintf(stderr, "drover: interrupted; job %s left unfinished\n", job_id.c_str());
-    return 130;
+  if (!end.ok()) {
+    switch (end.status().code()) {
+      case StatusCode::kInvalidArgument:
+        return kExitUsage;  // refused: the errors are printed
+      case StatusCode::kCancelled:
+        std::fprintf(stderr, "drover: interrupted; job %s left unfinished\n",
+                     job_id.c_str());
+        return 130;
+      default:
+        std::fprintf(stderr, "drover: %s\n", end.status().message().c_str());
+        return kExitFailed;
+    }
   }
   auto store = store::Store::Open(args.state_dir);
   if (store.ok()) {
@@ -323,7 +237,7 @@ int RunCommand(const RunArgs& args) {
       PrintJobTable(stdout, **job, *tasks, /*brief=*/true);
     }
   }
-  return state == "succeeded" ? kExitOk : kExitFailed;
+  return ExitForJobState(end->state());
 }
 
 }  // namespace drover::cli
