@@ -201,8 +201,19 @@ void Coordinator::Loop::HandleWatch(const Message& m) {
   auto req = protocol::Parse<wire::Watch>(m);
   if (!req.ok()) return ReplyError(m.routing_id, req.status().message());
   if (auto it = jobs_.find(req->job_id()); it != jobs_.end()) {
-    it->second->watchers.insert(m.routing_id);
-    if (req->output()) it->second->output_watchers.insert(m.routing_id);
+    Job& job = *it->second;
+    if (job.record.state != "running") {
+      // It finished earlier in this turn (its JOB-EVENT went to the
+      // watchers of then) and leaves memory at the commit: answer as for
+      // any finished job.
+      wire::JobEvent ev;
+      ev.set_job_id(job.record.id);
+      ev.set_state(job.record.state);
+      *ev.mutable_counts() = CountsToWire(job.plan->counts());
+      return Reply(m.routing_id, Command::kJobEvent, ev);
+    }
+    job.watchers.insert(m.routing_id);
+    if (req->output()) job.output_watchers.insert(m.routing_id);
     return;
   }
   auto found = store_->GetJob(req->job_id());

@@ -4,6 +4,7 @@
 #include "core/coordinator/coordinator.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -22,6 +23,15 @@ namespace {
 // Messages handled per loop turn at most, so one turn's transaction stays
 // small and timers are not starved under a flood.
 constexpr int kMaxMessagesPerTurn = 4096;
+
+// Commands a worker sends once registered. From a peer that is not
+// registered they are answered with DISCONNECT, so that it says HELLO
+// (docs/protocol.md, "Registration").
+bool IsWorkerCommand(protocol::Command c) {
+  using protocol::Command;
+  return c == Command::kHeartbeat || c == Command::kResult || c == Command::kOutput ||
+         c == Command::kDraining || c == Command::kServiceReloaded;
+}
 
 }  // namespace
 
@@ -71,7 +81,9 @@ Status Coordinator::Loop::Open() {
     router_.emplace(context_, zmq::socket_type::router);
     router_->set(zmq::sockopt::router_mandatory, 1);
     router_->set(zmq::sockopt::linger, 0);
-    router_->set(zmq::sockopt::sndhwm, 0);  // events are bounded by jobs
+    // No count limit: what waits for each peer is bounded in bytes by
+    // peer_send_budget (Queue), which a count cannot do.
+    router_->set(zmq::sockopt::sndhwm, 0);
     router_->set(zmq::sockopt::rcvhwm, 0);
     router_->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(protocol::Limits{}.max_message));
     if (options_.configure_socket) {
@@ -100,6 +112,7 @@ Status Coordinator::Loop::Open() {
 Status Coordinator::Loop::Run() {
   if (!router_) return FailedPrecondition("Run() before a successful Open()");
   next_heartbeat_ = clock_.Now() + options_.heartbeat_interval;
+  version_errors_.emplace(options_.heartbeat_interval);
   while (!stop_.load(std::memory_order_acquire)) {
     // 1. Wait for a message, the wake fd or the next timer.
     long timeout_ms = -1;
@@ -126,13 +139,23 @@ Status Coordinator::Loop::Run() {
     Check(store_->Begin(), "begin");
     for (int i = 0; i < kMaxMessagesPerTurn; ++i) {
       std::optional<std::string> wrong_version;
-      auto received = protocol::Receive(*router_, /*router=*/true, {}, &wrong_version);
+      std::string from;
+      auto received =
+          protocol::Receive(*router_, /*router=*/true, {}, &wrong_version, &from);
       if (!received) break;
+      if (auto q = peer_queues_.find(from); q != peer_queues_.end() && q->second.dropped) {
+        stats_.ignored.fetch_add(1, std::memory_order_relaxed);
+        continue;  // a dropped peer is not heard (its drop was logged)
+      }
       if (!received->ok()) {
         stats_.malformed.fetch_add(1, std::memory_order_relaxed);
-        spdlog::warn("coordinator: dropped a malformed message: {}",
-                     received->status().message());
-        if (wrong_version) ReplyError(*wrong_version, received->status().message());
+        Note(from, "malformed", spdlog::level::warn,
+             "dropped a malformed message from " + PeerName(from) + ": " +
+                 received->status().message());
+        // One ERROR per peer per heartbeat interval (Versioning).
+        if (wrong_version && version_errors_->Allow(*wrong_version, "version", clock_.Now())) {
+          ReplyError(*wrong_version, received->status().message());
+        }
         continue;
       }
       Handle(std::move(received->value()));
@@ -146,6 +169,11 @@ Status Coordinator::Loop::Run() {
     if (now >= next_heartbeat_) {
       SendHeartbeats();
       next_heartbeat_ = now + options_.heartbeat_interval;
+      version_errors_->Prune(now);
+      for (const auto& s : log_limit_.Sweep(now)) {
+        spdlog::warn("coordinator: {}: {} more {} not logged in the last minute",
+                     PeerName(s.peer), s.suppressed, s.reason);
+      }
     }
 
     // 3. Commit, then tell the world.
@@ -157,6 +185,7 @@ Status Coordinator::Loop::Run() {
                     committed.ToString());
       acks_.clear();
       outbox_.clear();
+      for (auto& [rid, q] : peer_queues_) q.pending = 0;
       continue;
     }
     // Jobs that finished this turn leave memory now that they are durable.
@@ -217,14 +246,24 @@ void Coordinator::Loop::Flush() {
   std::set<std::string> gone;
   for (auto& m : outbox_) {
     if (gone.count(m.routing_id)) continue;
-    const Status s = protocol::Send(*router_, m);
+    PeerQueue& q = peer_queues_[m.routing_id];
+    if (q.dropped) {
+      // Dropped after this message was queued, by a later one.
+      stats_.unsent.fetch_add(1, std::memory_order_relaxed);
+      gone.insert(m.routing_id);
+      continue;
+    }
+    const Command command = m.command;
+    const Status s = protocol::SendCounted(*router_, std::move(m), q.in_zmq);
     if (!s.ok()) {
-      spdlog::debug("coordinator: {} not delivered: {}", protocol::CommandName(m.command),
+      spdlog::debug("coordinator: {} not delivered: {}", protocol::CommandName(command),
                     s.message());
       gone.insert(m.routing_id);
     }
   }
   outbox_.clear();
+  for (auto& [rid, q] : peer_queues_) q.pending = 0;
+  SweepPeers();
   // A client that went away stops watching and following, and its
   // reloads are forgotten.
   if (!gone.empty()) DropReloads(gone);
@@ -238,6 +277,93 @@ void Coordinator::Loop::Flush() {
       }
     }
   }
+}
+
+void Coordinator::Loop::Queue(Message m) {
+  PeerQueue& q = peer_queues_[m.routing_id];
+  if (q.dropped) {
+    stats_.unsent.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const auto bytes = static_cast<int64_t>(protocol::CountedBytes(m));
+  const int64_t queued = q.Queued();
+  if (queued > 0 && queued + bytes > static_cast<int64_t>(options_.peer_send_budget)) {
+    stats_.unsent.fetch_add(1, std::memory_order_relaxed);
+    return DropPeer(m.routing_id, q, static_cast<size_t>(bytes));
+  }
+  q.pending += bytes;
+  outbox_.push_back(std::move(m));
+}
+
+void Coordinator::Loop::DropPeer(const std::string& rid, PeerQueue& q, size_t next_bytes) {
+  q.dropped = true;
+  stats_.peers_dropped.fetch_add(1, std::memory_order_relaxed);
+  // One line per drop: a dropped peer is not heard again until it drained.
+  spdlog::warn("coordinator: {} is not reading: {} bytes are queued for it and the next "
+               "message ({} bytes) would pass its budget of {}; dropped (nothing more is "
+               "sent to it or read from it until its queue drains)",
+               PeerName(rid), q.Queued(), next_bytes, options_.peer_send_budget);
+}
+
+void Coordinator::Loop::SweepPeers() {
+  std::set<std::string> dropped;
+  for (auto it = peer_queues_.begin(); it != peer_queues_.end();) {
+    PeerQueue& q = it->second;
+    if (q.dropped) dropped.insert(it->first);
+    if (q.Queued() > 0) {
+      ++it;
+      continue;
+    }
+    if (q.dropped) {
+      spdlog::info("coordinator: {} (dropped) has nothing queued any more; forgotten",
+                   PeerName(it->first));
+      // The big buffers it held went back to malloc; give them back to the
+      // system too, so that a peer that was dropped costs nothing after.
+      ::malloc_trim(0);
+    }
+    it = peer_queues_.erase(it);
+  }
+  if (dropped.empty()) return;
+  // A dropped client stops watching and following, and its reloads are
+  // forgotten; a dropped worker is removed in the next turn (ExpireWorkers),
+  // where the store can record its lost attempts.
+  DropReloads(dropped);
+  for (const auto& rid : dropped) {
+    for (auto& [id, job] : jobs_) {
+      job->watchers.erase(rid);
+      job->output_watchers.erase(rid);
+      for (auto it = job->log_followers.begin(); it != job->log_followers.end();) {
+        it->second.erase(rid);
+        it = it->second.empty() ? job->log_followers.erase(it) : std::next(it);
+      }
+    }
+  }
+}
+
+void Coordinator::Loop::Note(const std::string& rid, std::string_view reason,
+                             spdlog::level::level_enum level, const std::string& text) {
+  uint64_t suppressed = 0;
+  if (!log_limit_.Allow(rid, reason, clock_.Now(), &suppressed)) {
+    stats_.log_lines_suppressed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (suppressed == 0) {
+    spdlog::log(level, "coordinator: {}", text);
+  } else {
+    spdlog::log(level, "coordinator: {} ({} more {} not logged before this one)", text,
+                suppressed, reason);
+  }
+}
+
+std::string Coordinator::Loop::PeerName(const std::string& rid) const {
+  if (auto w = workers_.find(rid); w != workers_.end()) return "worker " + w->second.name;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string name = "peer 0x";
+  for (unsigned char c : rid) {
+    name.push_back(kHex[c >> 4]);
+    name.push_back(kHex[c & 15]);
+  }
+  return name;
 }
 
 void Coordinator::Loop::Reply(const std::string& rid, Command c,
@@ -274,11 +400,17 @@ void Coordinator::Loop::Handle(Message m) {
   if (it == workers_.end()) {
     // A worker we do not know (we restarted, or we declared it dead): it
     // must say HELLO again before anything else counts. Never answer a
-    // DISCONNECT or an ERROR (no loops), nor what only clients receive.
-    if (m.command != Command::kDisconnect && m.command != Command::kError) {
+    // DISCONNECT or an ERROR (no loops), nor a command that no peer sends
+    // the coordinator (WELCOME, DISPATCH, ...): those are dropped.
+    if (IsWorkerCommand(m.command)) {
       wire::Disconnect d;
       d.set_reason("not registered: send HELLO");
       Reply(m.routing_id, Command::kDisconnect, d);
+    } else if (m.command != Command::kDisconnect && m.command != Command::kError) {
+      stats_.malformed.fetch_add(1, std::memory_order_relaxed);
+      Note(m.routing_id, "unexpected", spdlog::level::warn,
+           PeerName(m.routing_id) + " sent " + std::string(protocol::CommandName(m.command)) +
+               ", which the coordinator does not receive; dropped");
     }
     return;
   }
@@ -299,14 +431,16 @@ void Coordinator::Loop::Handle(Message m) {
       return HandleServiceReloaded(w, m);
     case Command::kError: {
       auto e = protocol::Parse<wire::Error>(m);
-      spdlog::warn("coordinator: worker {} reports an error: {}", w.name,
-                   e.ok() ? e->message() : std::string("(malformed)"));
+      Note(m.routing_id, "error reports", spdlog::level::warn,
+           "worker " + w.name + " reports an error: " +
+               (e.ok() ? e->message() : std::string("(malformed)")));
       return;
     }
     default:
       stats_.malformed.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("coordinator: worker {} sent {}, which workers do not send", w.name,
-                   protocol::CommandName(m.command));
+      Note(m.routing_id, "unexpected", spdlog::level::warn,
+           "worker " + w.name + " sent " + std::string(protocol::CommandName(m.command)) +
+               ", which workers do not send; dropped");
   }
 }
 

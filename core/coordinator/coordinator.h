@@ -61,6 +61,13 @@ struct CoordinatorOptions {
   Duration reload_timeout = std::chrono::minutes(10);
   // SERVICE-RELOADs waiting for answers at most; more are refused.
   size_t max_pending_reloads = 1024;
+  // Bytes that may wait in ZeroMQ's queues for one peer (the messages sent
+  // to it that it has not read, counted as protocol::CountedBytes). A
+  // message that would pass it is not sent and the peer is dropped
+  // (docs/protocol.md, "Outbound budget"); a message to a peer with nothing
+  // queued always goes, so one reply of any size the protocol allows
+  // reaches a client that reads.
+  size_t peer_send_budget = 32u << 20;
 };
 
 // Counters of what the loop dropped or ignored; readable from any thread.
@@ -73,6 +80,10 @@ struct CoordinatorStats {
   std::atomic<uint64_t> recovered_jobs{0};     // jobs kept running by Open()
   std::atomic<uint64_t> claimed_attempts{0};   // recovered attempts re-claimed
   std::atomic<uint64_t> outputs{0};            // OUTPUT chunks received
+  std::atomic<uint64_t> peers_dropped{0};      // peers over their send budget
+  std::atomic<uint64_t> unsent{0};             // messages not sent to a dropped peer
+  std::atomic<uint64_t> ignored{0};            // messages of a dropped peer, ignored
+  std::atomic<uint64_t> log_lines_suppressed{0};  // by the per-peer log limit
 };
 
 class Coordinator {

@@ -34,6 +34,7 @@
 #include "core/base/outcome.h"
 #include "core/coordinator/coordinator.h"
 #include "core/coordinator/job_state.h"
+#include "core/coordinator/log_limiter.h"
 #include "core/protocol/codec.h"
 #include "core/store/store.h"
 
@@ -84,7 +85,22 @@ class Coordinator::Loop {
     std::set<std::string> pools;     // its own (Hello.pools)
     std::unordered_set<uint64_t> attempts;
     SteadyTime last_seen{};
+    // Its own heartbeat interval (Hello.heartbeat_ms): it is dead after
+    // liveness of these without a message.
+    Duration heartbeat = std::chrono::seconds(1);
     bool draining = false;  // said DRAINING: gets no more DISPATCH
+  };
+
+  // What is queued for one peer: the bytes ZeroMQ holds (decremented by
+  // ZeroMQ's I/O threads as it frees them, see protocol::SendCounted) and
+  // the bytes of this turn's outbox, not yet handed over.
+  struct PeerQueue {
+    std::shared_ptr<std::atomic<int64_t>> in_zmq = std::make_shared<std::atomic<int64_t>>(0);
+    int64_t pending = 0;
+    // Over its budget: it gets nothing and is not heard until in_zmq has
+    // drained to 0 (it read what was queued, or its connection closed).
+    bool dropped = false;
+    int64_t Queued() const { return in_zmq->load(std::memory_order_relaxed) + pending; }
   };
 
   // A worker that left (drained, lost), shown by WORKERS for a while.
@@ -116,7 +132,20 @@ class Coordinator::Loop {
 
   // coordinator.cc
   void Handle(Message m);
-  void Queue(Message m) { outbox_.push_back(std::move(m)); }
+  // Puts `m` in this turn's outbox, unless its peer is dropped or `m`
+  // would take the peer past options_.peer_send_budget (then the peer is
+  // dropped: DropPeer).
+  void Queue(Message m);
+  void DropPeer(const std::string& rid, PeerQueue& q, size_t next_bytes);
+  // Forgets the dropped peers whose queue has drained (Flush), and the
+  // registration of a dropped worker (ExpireWorkers).
+  void SweepPeers();
+  // Logs `text` at `level` unless a line of `reason` from peer `rid` was
+  // logged in the last minute (LogLimiter); counts what it does not log.
+  void Note(const std::string& rid, std::string_view reason, spdlog::level::level_enum level,
+            const std::string& text);
+  // "worker w1" for a registered worker, else "peer 0x0080000029".
+  std::string PeerName(const std::string& rid) const;
   void Reply(const std::string& rid, Command c, const google::protobuf::Message& body,
              std::vector<std::string> payloads = {});
   void ReplyError(const std::string& rid, const std::string& text);
@@ -151,6 +180,9 @@ class Coordinator::Loop {
   void MaybeFinishJob(Job& job);
   void SyncRows(Job& job);  // store rows of tasks the plan moved silently
   void EmitTask(Job& job, uint32_t task, const AttemptOutcome* outcome);
+  // TASK-EVENT `running` of a task just dispatched, to the job's watchers
+  // that asked for output (docs/protocol.md, TASK-EVENT).
+  void EmitStarted(Job& job, uint32_t task, const std::string& worker);
   void CancelRunning(Job& job, const std::vector<uint32_t>& tasks);
   // Sends LOGS for attempt `number` of task `t` to `rid`, with the output
   // kept in the log files (or `payloads` when given).
@@ -234,6 +266,12 @@ class Coordinator::Loop {
   std::map<uint64_t, PendingReload> reloads_;  // by the request_id sent to workers
   uint64_t next_reload_id_ = 1;
   std::vector<Message> outbox_;
+  std::unordered_map<std::string, PeerQueue> peer_queues_;  // by routing id
+  // At most one log line per peer per reason per minute; at most one
+  // version ERROR per peer per heartbeat interval.
+  LogLimiter log_limit_{std::chrono::minutes(1)};
+  std::optional<LogLimiter> version_errors_;  // window: the heartbeat interval
+  SteadyTime next_log_sweep_{};
   std::map<std::string, std::vector<uint64_t>> acks_;     // by worker rid
   uint64_t next_attempt_id_ = 1;
   std::string instance_;  // new at every Open(): Welcome.coordinator

@@ -194,6 +194,7 @@ void Coordinator::Loop::Dispatch(Job& job, uint32_t t, WorkerConn& w) {
   Message m = protocol::Make(Command::kDispatch, body);
   m.routing_id = w.rid;
   Queue(std::move(m));
+  EmitStarted(job, t, w.name);
 }
 
 }  // namespace drover

@@ -23,13 +23,15 @@ void Coordinator::Loop::HandleResult(WorkerConn& w, const Message& m) {
   auto result = protocol::Parse<wire::Result>(m);
   if (!result.ok()) {
     stats_.malformed.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("coordinator: worker {}: {}", w.name, result.status().message());
+    Note(w.rid, "bad bodies", spdlog::level::warn,
+         "worker " + w.name + ": " + result.status().message());
     return;
   }
   if (m.payloads.size() != 2) {
     stats_.malformed.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("coordinator: worker {}: RESULT with {} payload frames (2 expected), "
-                 "dropped", w.name, m.payloads.size());
+    Note(w.rid, "unexpected", spdlog::level::warn,
+         "worker " + w.name + ": RESULT with " + std::to_string(m.payloads.size()) +
+             " payload frames (2 expected), dropped");
     return;
   }
   const uint64_t id = result->attempt_id();
@@ -41,17 +43,19 @@ void Coordinator::Loop::HandleResult(WorkerConn& w, const Message& m) {
     // if the store still waits for it, never apply it to the task.
     stats_.stale_results.fetch_add(1, std::memory_order_relaxed);
     auto recorded = store_->FinishAttempt(id, w.name, outcome, WallMillis(clock_));
-    spdlog::info("coordinator: ignored the result of attempt {} from {}: it is no "
-                 "longer current{}",
-                 id, w.name, recorded.ok() && *recorded ? " (recorded in history)" : "");
+    Note(w.rid, "stale results", spdlog::level::info,
+         "ignored the result of attempt " + std::to_string(id) + " from " + w.name +
+             ": it is no longer current" +
+             (recorded.ok() && *recorded ? " (recorded in history)" : ""));
     return;
   }
   if (current->second.worker_rid != w.rid) {
     // Only the worker holding an attempt may finish it; anything else would
     // free a slot that is still busy.
     stats_.stale_results.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("coordinator: worker {} sent a result for attempt {}, which it does "
-                 "not hold; ignored", w.name, id);
+    Note(w.rid, "results not held", spdlog::level::warn,
+         "worker " + w.name + " sent a result for attempt " + std::to_string(id) +
+             ", which it does not hold; ignored");
     return;
   }
   std::vector<std::string> payloads = m.payloads;
@@ -244,6 +248,18 @@ void Coordinator::Loop::EmitTask(Job& job, uint32_t t, const AttemptOutcome* out
   }
   *ev.mutable_counts() = CountsToWire(job.plan->counts());
   for (const auto& rid : job.watchers) Reply(rid, Command::kTaskEvent, ev);
+}
+
+void Coordinator::Loop::EmitStarted(Job& job, uint32_t t, const std::string& worker) {
+  if (job.output_watchers.empty()) return;
+  wire::TaskEvent ev;
+  ev.set_job_id(job.record.id);
+  ev.set_task(job.rows[t].name);
+  ev.set_state(std::string(dag::TaskStateName(job.plan->state(t))));
+  ev.set_attempt(job.attempt_base[t] + static_cast<uint32_t>(job.plan->attempts(t)));
+  ev.set_worker(worker);
+  *ev.mutable_counts() = CountsToWire(job.plan->counts());
+  for (const auto& rid : job.output_watchers) Reply(rid, Command::kTaskEvent, ev);
 }
 
 void Coordinator::Loop::MaybeFinishJob(Job& job) {

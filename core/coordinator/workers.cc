@@ -14,6 +14,13 @@ namespace {
 constexpr Duration kDepartedKeep = std::chrono::minutes(5);
 constexpr size_t kMaxDeparted = 256;
 
+// A worker's announced heartbeat (Hello.heartbeat_ms): 0 is the default;
+// longer ones are taken as this, so that a silent registration (and the
+// attempts placed on it) cannot be kept for days (docs/protocol.md,
+// "Heartbeating").
+constexpr Duration kDefaultWorkerHeartbeat = std::chrono::seconds(1);
+constexpr Duration kMaxWorkerHeartbeat = std::chrono::minutes(1);
+
 uint32_t Millis(Duration d) {
   return static_cast<uint32_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
@@ -26,6 +33,12 @@ void Coordinator::Loop::HandleHello(const Message& m) {
   if (!hello.ok()) {
     stats_.malformed.fetch_add(1, std::memory_order_relaxed);
     return ReplyError(m.routing_id, hello.status().message());
+  }
+  // Names identify workers in the store, in results and in `drover
+  // workers`: a worker without one is refused (docs/protocol.md, HELLO).
+  if (hello->name().empty()) {
+    stats_.malformed.fetch_add(1, std::memory_order_relaxed);
+    return ReplyError(m.routing_id, "HELLO without a name: a worker must name itself");
   }
   // The same worker process (same session) on a new connection adopts its
   // attempts.
@@ -72,6 +85,10 @@ void Coordinator::Loop::HandleHello(const Message& m) {
   w.pools.clear();
   for (const auto& name : hello->pools()) w.pools.insert(name);
   w.last_seen = clock_.Now();
+  w.heartbeat = hello->heartbeat_ms() == 0
+                    ? kDefaultWorkerHeartbeat
+                    : std::min<Duration>(std::chrono::milliseconds(hello->heartbeat_ms()),
+                                         kMaxWorkerHeartbeat);
   for (uint64_t id : adopted) w.attempts.insert(id);
   departed_.erase(std::remove_if(departed_.begin(), departed_.end(),
                                  [&](const Departed& d) { return d.info.name() == w.name; }),
@@ -160,16 +177,27 @@ void Coordinator::Loop::HandleDisconnect(WorkerConn& w, const Message& m) {
 }
 
 void Coordinator::Loop::ExpireWorkers(SteadyTime now) {
-  const auto limit = options_.heartbeat_interval * options_.liveness;
+  // Each worker by its own announced interval.
   std::vector<WorkerConn*> dead;
+  std::vector<WorkerConn*> unread;
   for (auto& [rid, w] : workers_) {
-    if (now - w.last_seen > limit) dead.push_back(&w);
+    auto q = peer_queues_.find(rid);
+    if (q != peer_queues_.end() && q->second.dropped) {
+      unread.push_back(&w);
+    } else if (now - w.last_seen > w.heartbeat * options_.liveness) {
+      dead.push_back(&w);
+    }
   }
   for (WorkerConn* w : dead) {
     stats_.workers_lost.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("coordinator: worker {} missed {} heartbeats; its attempts are lost",
-                 w->name, options_.liveness);
+    spdlog::warn("coordinator: worker {} missed {} heartbeats of {} ms; its attempts are lost",
+                 w->name, options_.liveness, Millis(w->heartbeat));
     RemoveWorker(*w, "worker " + w->name + " stopped heartbeating", "lost");
+  }
+  for (WorkerConn* w : unread) {
+    // Over its send budget (DropPeer logged it): it reads nothing we send.
+    stats_.workers_lost.fetch_add(1, std::memory_order_relaxed);
+    RemoveWorker(*w, "worker " + w->name + " stopped reading", "lost");
   }
   while (!departed_.empty() &&
          (now - departed_.front().at > kDepartedKeep || departed_.size() > kMaxDeparted)) {

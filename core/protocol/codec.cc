@@ -103,10 +103,83 @@ Status Send(zmq::socket_t& socket, const Message& m) {
   return Status::Ok();
 }
 
+namespace {
+
+// A frame handed to ZeroMQ by SendCounted: the bytes, and the counter they
+// are taken off when ZeroMQ frees them.
+struct CountedFrame {
+  std::string data;
+  int64_t counted = 0;
+  std::shared_ptr<std::atomic<int64_t>> queued;
+};
+
+void ReleaseCountedFrame(void* /*data*/, void* hint) {
+  auto* frame = static_cast<CountedFrame*>(hint);
+  frame->queued->fetch_sub(frame->counted, std::memory_order_relaxed);
+  delete frame;
+}
+
+zmq::message_t CountedMessage(std::string&& data, int64_t counted,
+                              const std::shared_ptr<std::atomic<int64_t>>& queued) {
+  auto* frame = new CountedFrame{std::move(data), counted, queued};
+  queued->fetch_add(counted, std::memory_order_relaxed);
+  // ZeroMQ owns `frame` from here: ReleaseCountedFrame deletes it, also
+  // when the message is never sent (the message_t's destructor closes it).
+  return zmq::message_t(frame->data.data(), frame->data.size(), &ReleaseCountedFrame, frame);
+}
+
+}  // namespace
+
+size_t CountedBytes(const Message& m) {
+  size_t n = kMessageOverhead + m.body.size();
+  for (const auto& p : m.payloads) n += p.size();
+  return n;
+}
+
+Status SendCounted(zmq::socket_t& socket, Message&& m,
+                   const std::shared_ptr<std::atomic<int64_t>>& queued) {
+  static const std::string header = HeaderFrame();
+  const uint8_t command = static_cast<uint8_t>(m.command);
+  // Every frame is built before the first is sent, so that nothing can
+  // fail once part of the message is queued.
+  std::vector<zmq::message_t> frames;
+  frames.reserve(1 + m.payloads.size());
+  const int64_t body_counted = static_cast<int64_t>(kMessageOverhead + m.body.size());
+  frames.push_back(CountedMessage(std::move(m.body), body_counted, queued));
+  for (auto& p : m.payloads) {
+    const auto size = static_cast<int64_t>(p.size());
+    frames.push_back(CountedMessage(std::move(p), size, queued));
+  }
+  m.body.clear();
+  m.payloads.clear();
+  try {
+    const auto flags = zmq::send_flags::dontwait | zmq::send_flags::sndmore;
+    if (!m.routing_id.empty()) {
+      if (!socket.send(zmq::buffer(m.routing_id), flags)) {
+        return Unavailable("peer queue full");
+      }
+    }
+    if (!socket.send(zmq::buffer(header), flags)) return Unavailable("peer queue full");
+    // Once the first frame is queued, the rest of the message goes too
+    // (ZeroMQ queues multipart messages atomically).
+    socket.send(zmq::buffer(&command, 1), zmq::send_flags::sndmore);
+    for (size_t i = 0; i < frames.size(); ++i) {
+      const bool last = i + 1 == frames.size();
+      socket.send(frames[i], last ? zmq::send_flags::none : zmq::send_flags::sndmore);
+    }
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EHOSTUNREACH) return Unavailable("peer is gone");
+    return Unavailable(std::string("send failed: ") + e.what());
+  }
+  return Status::Ok();
+}
+
 std::optional<Result<Message>> Receive(zmq::socket_t& socket, bool router,
                                        const Limits& limits,
-                                       std::optional<std::string>* wrong_version) {
+                                       std::optional<std::string>* wrong_version,
+                                       std::string* from) {
   if (wrong_version) wrong_version->reset();
+  if (from) from->clear();
   Message m;
   zmq::message_t frame;
   try {
@@ -114,6 +187,7 @@ std::optional<Result<Message>> Receive(zmq::socket_t& socket, bool router,
     size_t total = frame.size();
     if (router) {
       m.routing_id.assign(frame.data<char>(), frame.size());
+      if (from) *from = m.routing_id;
       if (!frame.more()) return Result<Message>(InvalidArgument("empty message"));
       NextFrame(socket, frame);
       total += frame.size();

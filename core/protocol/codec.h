@@ -7,7 +7,9 @@
 #ifndef DROVER_CORE_PROTOCOL_CODEC_H_
 #define DROVER_CORE_PROTOCOL_CODEC_H_
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -101,6 +103,23 @@ Result<Proto> Parse(const Message& m) {
 // queue is full or it is gone from a ROUTER) or the context is closing.
 Status Send(zmq::socket_t& socket, const Message& m);
 
+// Bytes a message is counted for by SendCounted: its body and payload
+// frames, plus a fixed allowance for ZeroMQ's own structures and the small
+// frames (routing id, header, command), so that a flood of empty messages
+// is counted too.
+inline constexpr size_t kMessageOverhead = 256;
+size_t CountedBytes(const Message& m);
+
+// Like Send, but moves m.body and m.payloads into ZeroMQ without copying
+// and keeps `*queued` equal to the bytes (CountedBytes) of the messages
+// ZeroMQ still holds: it adds them here and ZeroMQ subtracts each frame's
+// share when it frees the frame (written to the connection, read by an
+// inproc peer, or dropped with a connection that closed), from one of its
+// I/O threads. A message that is not sent is released at once. `m`'s body
+// and payloads are empty afterwards.
+Status SendCounted(zmq::socket_t& socket, Message&& m,
+                   const std::shared_ptr<std::atomic<int64_t>>& queued);
+
 // Receives one whole multipart message without blocking. Returns nullopt
 // when nothing is queued. `router` says whether the first frame is a routing
 // id. A malformed message (bad header, unknown version or command, limits
@@ -110,9 +129,14 @@ Status Send(zmq::socket_t& socket, const Message& m);
 // carries another protocol version, *wrong_version receives the sender's
 // routing id (ROUTER) so that the caller can answer with an ERROR, as
 // docs/protocol.md ("Versioning") asks; it is cleared otherwise.
+//
+// When `from` is given on a ROUTER, *from receives the sender's routing id
+// of every message received, a malformed one included (so that the caller
+// can count and log rejections per peer).
 std::optional<Result<Message>> Receive(zmq::socket_t& socket, bool router,
                                        const Limits& limits = {},
-                                       std::optional<std::string>* wrong_version = nullptr);
+                                       std::optional<std::string>* wrong_version = nullptr,
+                                       std::string* from = nullptr);
 
 }  // namespace drover::protocol
 

@@ -211,6 +211,7 @@ TEST_F(CoordinatorTest, WorkerRegisteringWithoutItsAttemptLosesIt) {
   ASSERT_NO_FATAL_FAILURE(RestartCoordinator());
   FakeClient& watcher = AddClient();
   watcher.Watch(submitted->job_id());
+  Sync();  // watching before the worker registers (different connections)
   FakeWorker& fresh = *workers_.emplace_back(
       std::make_unique<FakeWorker>(context_, endpoint_, "w1"));
   ASSERT_TRUE(fresh.RegisterWith("session-new", {{"spawn", 1}}));

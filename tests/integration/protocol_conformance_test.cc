@@ -1,0 +1,224 @@
+// docs/protocol.md (and the parts of operations.md and spec.md it leans
+// on) against the binary: one test per place where issue 14 found them
+// apart. Where a test reads a document, it checks the document's words
+// against the code's constants, so that neither can change alone.
+#include <regex>
+
+#include "core/spec/job_spec.h"
+#include "tests/integration/coordinator_fixture.h"
+#include "worker/worker.h"
+
+namespace drover {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::Body;
+using testing::Command;
+using testing::CoordinatorTest;
+using testing::FakeClient;
+using testing::FakePeer;
+using testing::FakeWorker;
+using testing::IndependentTasks;
+
+std::string Doc(const std::string& name) {
+  auto text = testing::ReadFile(std::filesystem::path(DROVER_SOURCE_DIR) / "docs" / name);
+  EXPECT_TRUE(text) << name;
+  return text.value_or("");
+}
+
+// Given the command table of protocol.md, should list exactly the codes
+// the codec knows, each with its name (0x0B JOB-DONE, 0x0C
+// SERVICE-RELOADED and 0x1D SERVICE-RELOAD included).
+TEST(ProtocolDocTest, CommandTableListsEveryCommandOfTheCodec) {
+  const std::string doc = Doc("protocol.md");
+  std::map<int, std::string> documented;
+  const std::regex row(R"(\| `0x([0-9A-F]{2})` \| ([A-Z-]+) +\|)");
+  for (auto it = std::sregex_iterator(doc.begin(), doc.end(), row); it != std::sregex_iterator();
+       ++it) {
+    documented[std::stoi((*it)[1].str(), nullptr, 16)] = (*it)[2].str();
+  }
+  std::map<int, std::string> known;
+  for (int c = 0; c < 256; ++c) {
+    const auto name = protocol::CommandName(static_cast<Command>(c));
+    if (name != "UNKNOWN") known[c] = std::string(name);
+  }
+  // STATUS and WORKERS are the names of the requests in both.
+  EXPECT_EQ(documented, known);
+}
+
+// Given the TaskStatus, JobStatus and WorkerInfo bodies, should find every
+// field of drover.proto documented with its number and name.
+TEST(ProtocolDocTest, StatusAndWorkerFieldsAreDocumented) {
+  // Field lists are prose wrapped at any space.
+  const std::string doc = std::regex_replace(Doc("protocol.md"), std::regex("\\s+"), " ");
+  for (const google::protobuf::Descriptor* d :
+       {wire::TaskStatus::descriptor(), wire::JobStatus::descriptor(),
+        wire::WorkerInfo::descriptor(), wire::AttemptSummary::descriptor()}) {
+    for (int i = 0; i < d->field_count(); ++i) {
+      const auto* f = d->field(i);
+      const std::string ref = std::to_string(f->number()) + " `" + std::string(f->name()) + "`";
+      EXPECT_NE(doc.find(ref), std::string::npos) << d->name() << ": " << ref;
+    }
+  }
+}
+
+// Given the reconnect backoff, should find the worker's cap in both
+// protocol.md and operations.md.
+TEST(ProtocolDocTest, ReconnectBackoffCapAgrees) {
+  const auto cap = std::chrono::duration_cast<std::chrono::seconds>(
+                       WorkerOptions{}.reconnect_max).count();
+  EXPECT_THAT(Doc("protocol.md"), HasSubstr("up to " + std::to_string(cap) + " s"));
+  EXPECT_THAT(Doc("operations.md"), HasSubstr("doubling to " + std::to_string(cap) + " s"));
+}
+
+// Given spec.md's list of the keys `defaults` may hold, should load a
+// default of each, and refuse `on` and `slots` there as the document says.
+TEST(ProtocolDocTest, SpecDefaultsKeysAgree) {
+  const std::string doc = Doc("spec.md");
+  const auto at = doc.find("`defaults` holds these task settings:");
+  ASSERT_NE(at, std::string::npos);
+  const std::string para = doc.substr(at, doc.find("Every other task key", at) - at);
+  std::set<std::string> keys;
+  const std::regex key("`([a-z_]+)`");
+  for (auto it = std::sregex_iterator(para.begin(), para.end(), key);
+       it != std::sregex_iterator(); ++it) {
+    if ((*it)[1].str() != "defaults") keys.insert((*it)[1].str());
+  }
+  EXPECT_EQ(keys, (std::set<std::string>{"backend", "cwd", "env", "fn", "kill_grace",
+                                         "output_limit", "pool", "retries", "retry_backoff",
+                                         "service", "timeout"}));
+  const std::string tail = "tasks:\n  t: {run: echo}\n";
+  const std::map<std::string, std::string> values = {
+      {"backend", "spawn"}, {"cwd", "/tmp"},         {"env", "{A: b}"},
+      {"fn", "sort"},       {"kill_grace", "1s"},    {"output_limit", "1MiB"},
+      {"retries", "2"},     {"retry_backoff", "1s"}, {"timeout", "5s"}};
+  for (const auto& [k, v] : values) {
+    auto loaded = spec::LoadString("version: 1\nname: d\ndefaults: {" + k + ": " + v + "}\n" +
+                                       tail,
+                                   "d.yaml");
+    EXPECT_TRUE(loaded.ok()) << k << ": "
+                             << (loaded.errors.empty() ? "" : loaded.errors[0].ToString());
+  }
+  for (const std::string refused : {"on: {a: b}", "slots: 2", "run: echo"}) {
+    auto loaded = spec::LoadString("version: 1\nname: d\ndefaults: {" + refused + "}\n" + tail,
+                                   "d.yaml");
+    EXPECT_FALSE(loaded.ok()) << refused;
+  }
+}
+
+// Given a job watched by one client plainly and by one with output, should
+// send `running` (with the worker) to the one with output only, never
+// `waiting` or `ready`, and the final state to both, as TASK-EVENT says.
+TEST_F(CoordinatorTest, TaskEventRunningGoesToOutputWatchers) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeClient& plain = AddClient();
+  auto submitted = plain.Submit(IndependentTasks("events", 1));
+  ASSERT_TRUE(submitted);
+  FakeClient& follower = AddClient();
+  follower.Watch(submitted->job_id(), /*output=*/true);
+  Sync();
+  FakeWorker& worker = AddWorker("w1", 1);
+  auto d = worker.ExpectDispatch();
+  ASSERT_TRUE(d);
+  auto running = follower.WaitTaskEvent("t1", "running");
+  ASSERT_TRUE(running);
+  EXPECT_EQ(running->worker(), "w1");
+  EXPECT_EQ(running->attempt(), 1u);
+  EXPECT_EQ(running->counts().running(), 1u);
+  Sync();
+  ExpectNothingQueued(plain, "a plain watcher");
+  worker.SendResult(d->attempt_id(), testing::Ok());
+  ASSERT_TRUE(plain.WaitJobEvent());
+  ASSERT_TRUE(follower.WaitJobEvent());
+  for (const auto* c : {&plain, &follower}) {
+    for (const auto& ev : c->events()) {
+      EXPECT_NE(ev.state(), "waiting");
+      EXPECT_NE(ev.state(), "ready");
+    }
+  }
+  EXPECT_EQ(plain.events().size(), 1u);  // succeeded
+}
+
+// Given an unregistered peer, should answer a worker command with
+// DISCONNECT, drop a command the coordinator never receives without a
+// reply, and answer a client request or HELLO whose body does not parse
+// with ERROR (docs/protocol.md, "Malformed messages").
+TEST_F(CoordinatorTest, RejectedMessagesGetTheDocumentedReplies) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakePeer peer(context_, endpoint_);
+  for (Command c : {Command::kWelcome, Command::kAck, Command::kDispatch, Command::kSubmitted,
+                    Command::kJobDone, Command::kOk}) {
+    peer.Send(c, wire::Ok());
+  }
+  Sync();
+  ExpectNothingQueued(peer, "a peer that sent commands the coordinator never receives");
+  for (Command c : {Command::kHeartbeat, Command::kResult, Command::kOutput,
+                    Command::kDraining, Command::kServiceReloaded}) {
+    peer.Send(c, wire::Heartbeat());
+    EXPECT_TRUE(peer.Expect(Command::kDisconnect)) << testing::Name(c);
+  }
+  protocol::Message bad;
+  bad.body = "\xff\xff\xff";
+  for (Command c : {Command::kSubmit, Command::kHello}) {
+    bad.command = c;
+    peer.SendMessage(bad);
+    auto e = peer.Expect(Command::kError);
+    ASSERT_TRUE(e) << testing::Name(c);
+    EXPECT_THAT(Body<wire::Error>(*e).message(), HasSubstr("malformed"));
+  }
+}
+
+// Given a registered worker that sends HELLO again on its connection,
+// should answer WELCOME and keep its attempt (the grammar's `W:HELLO
+// C:WELCOME` in traffic).
+TEST_F(CoordinatorTest, HelloWhileRegisteredIsWelcomedAndKeepsAttempts) {
+  EXPECT_THAT(Doc("protocol.md"), HasSubstr("/ W:HELLO C:WELCOME"));
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& worker = AddWorker("w1", 1);
+  FakeClient& client = AddClient();
+  ASSERT_TRUE(client.Submit(IndependentTasks("again", 1)));
+  auto d = worker.ExpectDispatch();
+  ASSERT_TRUE(d);
+  ASSERT_TRUE(worker.RegisterWith("session-1", {{"spawn", 1}}, {}, {d->attempt_id()}));
+  EXPECT_EQ(worker.welcome().unknown_size(), 0);
+  worker.SendResult(d->attempt_id(), testing::Ok());
+  ASSERT_TRUE(worker.ExpectAck());
+  auto done = client.WaitJobEvent();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->state(), "succeeded");
+}
+
+// Given a HELLO with no name (and no slots), should refuse it with ERROR
+// and register nothing, as HELLO's `name` says.
+TEST_F(CoordinatorTest, HelloWithoutNameIsRefused) {
+  EXPECT_THAT(Doc("protocol.md"), HasSubstr("A HELLO with an empty `name` is refused"));
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakePeer peer(context_, endpoint_);
+  peer.Send(Command::kHello, wire::Hello());
+  auto e = peer.Expect(Command::kError);
+  ASSERT_TRUE(e);
+  EXPECT_THAT(Body<wire::Error>(*e).message(), HasSubstr("without a name"));
+  auto workers = AddClient().Workers();
+  ASSERT_TRUE(workers);
+  EXPECT_EQ(workers->workers_size(), 0);
+}
+
+// Given 300 workers that registered and left, should list the 256 most
+// recent in WORKERS, as the document says.
+TEST_F(CoordinatorTest, WorkersListsAtMost256Departed) {
+  EXPECT_THAT(Doc("protocol.md"), HasSubstr("at most 256 of them"));
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  for (int i = 0; i < 300; ++i) {
+    FakeWorker w(context_, endpoint_, "w" + std::to_string(i));
+    ASSERT_TRUE(w.Register("s", 1));
+    w.SendDisconnect(/*drained=*/true);
+    Sync();
+  }
+  auto workers = AddClient().Workers();
+  ASSERT_TRUE(workers);
+  EXPECT_EQ(workers->workers_size(), 256);
+  EXPECT_EQ(workers->workers(0).name(), "w299");
+}
+
+}  // namespace
+}  // namespace drover
