@@ -73,6 +73,7 @@ struct CoordinatorStats {
   std::atomic<uint64_t> recovered_jobs{0};     // jobs kept running by Open()
   std::atomic<uint64_t> claimed_attempts{0};   // recovered attempts re-claimed
   std::atomic<uint64_t> outputs{0};            // OUTPUT chunks received
+  std::atomic<uint64_t> unauthorized{0};       // refused: outside the key's role
 };
 
 class Coordinator {

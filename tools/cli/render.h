@@ -20,6 +20,10 @@ void PrintJobTable(std::FILE* out, const store::JobRecord& job,
 // The JSON document of `drover status --output json` (docs/operations.md).
 std::string JobJson(const store::JobRecord& job, const std::vector<store::TaskRecord>& tasks);
 
+// Who submitted a job, for the line under a job's header: "NAME (key
+// KEY)", "key KEY" for a key without a name, "" when there was no key.
+std::string SubmitterText(const std::string& key, const std::string& name);
+
 // "1.25s" for a duration in microseconds; "-" for none.
 std::string Micros(int64_t us);
 
