@@ -8,7 +8,12 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <zmq.h>
 
+#include <zmq.hpp>
+
+#include "core/protocol/codec.h"
+#include "core/protocol/security.h"
 #include "tests/integration/distributed_test_util.h"
 
 namespace drover {
@@ -203,6 +208,47 @@ TEST_F(RolesTest, AdminKeyMayDoEverything) {
                                "submitter_key = " + testing::SqlQuote(Key("ops"))),
             3);
   EXPECT_EQ(coordinator()->Err().find("refused "), std::string::npos) << coordinator()->ErrTail();
+}
+
+// Given a read key whose client announces the ZMTP metadata property
+// X-Drover-Role: admin itself (ZMQ_METADATA), its SUBMIT should still be
+// refused as read's: the ZAP handler's properties come first and cannot be
+// replaced by the peer's.
+TEST_F(RolesTest, PeerCannotClaimARoleOfItsOwn) {
+  ASSERT_NO_FATAL_FAILURE(StartKeyedCoordinator());
+  auto secret = protocol::ReadSecretKeyFile(work_ / "reader.key");
+  auto server = protocol::ReadPublicKeyFile(work_ / "coord.pub");
+  ASSERT_TRUE(secret.ok() && server.ok());
+  zmq::context_t context;
+  zmq::socket_t socket(context, zmq::socket_type::dealer);
+  socket.set(zmq::sockopt::linger, 0);
+  ASSERT_TRUE(protocol::ConfigureCurveClient(socket, *secret, *server).ok());
+  // ZMQ_METADATA, a draft option of libzmq 4.3 (zmq.h hides its name
+  // unless ZMQ_BUILD_DRAFT_API; Debian's library accepts it).
+  constexpr int kZmqMetadata = 95;
+  for (const std::string property : {"X-Drover-Role:admin", "X-Drover-Key-Name:ops"}) {
+    if (zmq_setsockopt(socket.handle(), kZmqMetadata, property.data(), property.size()) != 0) {
+      GTEST_SKIP() << "this libzmq cannot announce metadata: " << zmq_strerror(zmq_errno());
+    }
+  }
+  socket.connect(endpoint_);
+  wire::Submit submit;
+  submit.set_spec_text("version: 1\ntasks:\n  t: {run: touch ran}\n");
+  submit.set_spec_file("job.yaml");
+  ASSERT_TRUE(protocol::Send(socket, protocol::Make(protocol::Command::kSubmit, submit)).ok());
+
+  zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
+  ASSERT_EQ(zmq::poll(&item, 1, kEventDeadline), 1) << "no answer to SUBMIT";
+  auto answer = protocol::Receive(socket, /*router=*/false);
+  ASSERT_TRUE(answer && answer->ok());
+  ASSERT_EQ((*answer)->command, protocol::Command::kError);
+  auto error = protocol::Parse<wire::Error>(**answer);
+  ASSERT_TRUE(error.ok());
+  EXPECT_NE(error->message().find("SUBMIT refused: this connection's key " + Key("reader") +
+                                  " (reader) has role read"),
+            std::string::npos)
+      << error->message();
+  EXPECT_EQ(Jobs(), 0);
 }
 
 }  // namespace
