@@ -56,6 +56,8 @@ void Coordinator::Loop::HandleSubmit(const Message& m) {
   rec.spec_file = submit->spec_file();
   rec.spec_text = submit->spec_text();
   rec.cwd = submit->cwd();
+  rec.submitter_key = m.peer.key;
+  rec.submitter_name = m.peer.name;
   rec.state = dag::JobStateName(dag::JobState::kRunning);
   rec.priority = spec.priority;
   rec.created_ms = previous ? previous->created_ms : WallMillis(clock_);
@@ -96,6 +98,8 @@ void Coordinator::Loop::HandleRetryJob(const Message& m) {
   rec.spec_file = old.spec_file;
   rec.spec_text = old.spec_text;
   rec.cwd = old.cwd;
+  rec.submitter_key = m.peer.key;  // who asked for the retry
+  rec.submitter_name = m.peer.name;
   rec.state = dag::JobStateName(dag::JobState::kRunning);
   rec.priority = job->spec.priority;
   rec.created_ms = WallMillis(clock_);
@@ -267,6 +271,8 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
   js.set_submitted_unix_ms(record.created_ms);
   js.set_finished_unix_ms(record.finished_ms);
   js.set_spec_file(record.spec_file);
+  js.set_submitter_key(record.submitter_key);
+  js.set_submitter_name(record.submitter_name);
   if (job) {
     *js.mutable_counts() = CountsToWire(job->plan->counts());
     if (!with_tasks) return js;

@@ -384,6 +384,8 @@ void Coordinator::Loop::ReplyError(const std::string& rid, const std::string& te
 }
 
 void Coordinator::Loop::Handle(Message m) {
+  // A command outside the sender's role reaches no handler (docs/security.md).
+  if (!Authorize(m)) return;
   switch (m.command) {
     case Command::kHello: return HandleHello(m);
     case Command::kSubmit: return HandleSubmit(m);

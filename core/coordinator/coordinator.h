@@ -84,6 +84,7 @@ struct CoordinatorStats {
   std::atomic<uint64_t> unsent{0};             // messages not sent to a dropped peer
   std::atomic<uint64_t> ignored{0};            // messages of a dropped peer, ignored
   std::atomic<uint64_t> log_lines_suppressed{0};  // by the per-peer log limit
+  std::atomic<uint64_t> unauthorized{0};       // refused: outside the key's role
 };
 
 class Coordinator {

@@ -2,6 +2,7 @@
 // core/coordinator (coordinator.h is the public face); its methods are
 // spread over files by concern:
 //   coordinator.cc  set-up, the loop turn, sending, message routing
+//   authorization.cc  the role check before routing (docs/security.md)
 //   workers.cc      registration, heartbeats, draining, loss, WORKERS
 //   results.cc      RESULT, OUTPUT, attempt outcomes, events to clients
 //   placement.cc    scheduling, placement, pending reasons
@@ -32,6 +33,7 @@
 #include <zmq.hpp>
 
 #include "core/base/outcome.h"
+#include "core/coordinator/authorization.h"
 #include "core/coordinator/coordinator.h"
 #include "core/coordinator/job_state.h"
 #include "core/coordinator/log_limiter.h"
@@ -159,6 +161,12 @@ class Coordinator::Loop {
   }
   std::optional<SteadyTime> NextDeadline() const;
 
+  // authorization.cc
+  // Whether m.peer's role allows m.command. When not: counts it, logs it
+  // (rate-limited by refusals_) and answers an ERROR to a request; the
+  // message must then be dropped before anything else sees it.
+  bool Authorize(const Message& m);
+
   // workers.cc
   void HandleHello(const Message& m);
   void HandleDisconnect(WorkerConn& w, const Message& m);
@@ -277,6 +285,7 @@ class Coordinator::Loop {
   std::string instance_;  // new at every Open(): Welcome.coordinator
   SteadyTime next_heartbeat_{};
   std::mt19937_64 rng_{std::random_device{}()};
+  RefusalLog refusals_;  // authorization.cc
 };
 
 }  // namespace drover

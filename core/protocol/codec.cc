@@ -215,6 +215,13 @@ std::optional<Result<Message>> Receive(zmq::socket_t& socket, bool router,
       return Result<Message>(InvalidArgument("unknown command"));
     }
     m.command = static_cast<Command>(*frame.data<uint8_t>());
+    // ZAP's User-Id is the CURVE key; the role and name come with it.
+    if (const char* key = zmq_msg_gets(frame.handle(), "User-Id"); key != nullptr) {
+      m.peer.key = key;
+      const char* role = zmq_msg_gets(frame.handle(), kRoleProperty);
+      m.peer.role = role != nullptr ? ParseRole(role).value_or(Role::kNone) : Role::kNone;
+      if (const char* name = zmq_msg_gets(frame.handle(), kKeyNameProperty)) m.peer.name = name;
+    }
     if (m.command == Command::kHello) {
       // Only tcp:// (and ipc://) connections carry a peer address.
       const char* address = zmq_msg_gets(frame.handle(), "Peer-Address");

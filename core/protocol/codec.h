@@ -19,6 +19,7 @@
 
 #include "core/base/status.h"
 #include "core/protocol/drover.pb.h"
+#include "core/protocol/roles.h"
 
 namespace drover::protocol {
 
@@ -65,6 +66,17 @@ struct Limits {
   size_t max_message = 64u << 20;    // bytes in all frames together
 };
 
+// The key a message came with, as the coordinator's ZAP handler vouched for
+// it (docs/security.md, "Keys and roles"): read from the connection's
+// metadata on receive. Without ZAP (inproc://, tcp:// with --insecure)
+// there is no key and the role is admin. With a key but no known role in
+// the metadata the role is kNone, which may send nothing.
+struct PeerKey {
+  std::string key;   // the CURVE public key (Z85; ZAP's User-Id), "" for none
+  std::string name;  // the key's name in authorized_keys, "" for none
+  Role role = Role::kAdmin;
+};
+
 // A decoded message. `routing_id` is the ROUTER identity frame, empty on a
 // DEALER.
 struct Message {
@@ -76,6 +88,7 @@ struct Message {
   // connection's ZeroMQ metadata on receive, for HELLO only (it is shown by
   // `drover workers`). Empty for inproc and for other commands.
   std::string peer_address;
+  PeerKey peer;
 };
 
 // Serializes `body` into a Message.

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -44,11 +45,18 @@ std::string_view FirstWord(std::string_view line) {
   return end == std::string_view::npos ? line : line.substr(0, end);
 }
 
-// One key per line, as described in the header. `want_one`: stop at the
-// first key (key files) instead of collecting all (authorized_keys).
-Result<std::set<std::string>> ParseKeys(std::string_view text, const std::string& file,
-                                        bool want_one) {
-  std::set<std::string> keys;
+std::string Where(const std::string& file, int line, int column) {
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": ";
+}
+
+constexpr const char* kNotAKey =
+    "not a CURVE key (expected 40 characters of Z85, as written by `drover keygen`)";
+
+// Calls `on_key(line_no, column, line)` for every line whose first word is
+// a key, `line` trimmed; skips blank lines and '#' comments. Stops at the
+// first error `on_key` returns, or when it returns kCancelled (stop, ok).
+Status ForEachKeyLine(std::string_view text, const std::string& file,
+                      const std::function<Status(int, int, std::string_view)>& on_key) {
   int line_no = 0;
   while (!text.empty()) {
     ++line_no;
@@ -57,30 +65,37 @@ Result<std::set<std::string>> ParseKeys(std::string_view text, const std::string
     text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
     const std::string_view line = Trim(raw);
     if (line.empty()) continue;
-    const std::string_view word = FirstWord(line);
+    const int column = static_cast<int>(line.data() - raw.data()) + 1;
     // '#' is in Z85's alphabet but cannot start a key (it would decode past
     // 2^32), so a line whose first word is a key is never a comment.
-    if (IsZ85Key(word)) {
-      keys.emplace(word);
-      if (want_one) return keys;
+    if (IsZ85Key(FirstWord(line))) {
+      Status s = on_key(line_no, column, line);
+      if (s.code() == StatusCode::kCancelled) return Status::Ok();
+      if (!s.ok()) return s;
       continue;
     }
     if (line.front() == '#') continue;
-    const int column = static_cast<int>(line.data() - raw.data()) + 1;
-    return InvalidArgument(file + ":" + std::to_string(line_no) + ":" + std::to_string(column) +
-                           ": not a CURVE key (expected 40 characters of Z85, as written by "
-                           "`drover keygen`)");
+    return InvalidArgument(Where(file, line_no, column) + kNotAKey);
   }
-  if (want_one && keys.empty()) return InvalidArgument(file + ": holds no CURVE key");
-  return keys;
+  return Status::Ok();
+}
+
+// The first key of a key file (`NAME.key`, `NAME.pub`).
+Result<std::string> ParseOneKey(std::string_view text, const std::string& file) {
+  std::string key;
+  Status s = ForEachKeyLine(text, file, [&](int, int, std::string_view line) {
+    key = std::string(FirstWord(line));
+    return Cancelled("found");
+  });
+  if (!s.ok()) return s;
+  if (key.empty()) return InvalidArgument(file + ": holds no CURVE key");
+  return key;
 }
 
 Result<std::string> ReadOneKey(const std::filesystem::path& path) {
   auto text = ReadText(path);
   if (!text.ok()) return text.status();
-  auto keys = ParseKeys(*text, path.string(), /*want_one=*/true);
-  if (!keys.ok()) return keys.status();
-  return *keys->begin();
+  return ParseOneKey(*text, path.string());
 }
 
 Status WriteFileExclusive(const std::filesystem::path& path, const std::string& text,
@@ -177,12 +192,64 @@ Result<std::string> ReadPublicKeyFile(const std::filesystem::path& path) {
   return ReadOneKey(path);
 }
 
-Result<std::set<std::string>> ParseAuthorizedKeys(std::string_view text,
-                                                  const std::string& file) {
-  return ParseKeys(text, file, /*want_one=*/false);
+Result<AuthorizedKeys> ParseAuthorizedKeys(std::string_view text, const std::string& file) {
+  AuthorizedKeys out;
+  constexpr std::string_view kRolePrefix = "role=";
+  Status s = ForEachKeyLine(text, file, [&](int line_no, int column, std::string_view line) {
+    AuthorizedKey k;
+    k.key = std::string(FirstWord(line));
+    k.line = line_no;
+    std::string_view rest = Trim(line.substr(k.key.size()));
+    const int rest_column = column + static_cast<int>(rest.data() - line.data());
+    if (FirstWord(rest).substr(0, kRolePrefix.size()) == kRolePrefix) {
+      const std::string_view word = FirstWord(rest);
+      auto role = ParseRole(word.substr(kRolePrefix.size()));
+      if (!role) {
+        return InvalidArgument(Where(file, line_no, rest_column) + "unknown role '" +
+                               std::string(word.substr(kRolePrefix.size())) +
+                               "' (roles: read, submit, worker, admin)");
+      }
+      k.role = *role;
+      k.role_given = true;
+      rest = Trim(rest.substr(word.size()));
+    }
+    // A role written after the name would silently not apply.
+    for (std::string_view r = rest; !r.empty();) {
+      const std::string_view word = FirstWord(r);
+      if (word.substr(0, kRolePrefix.size()) == kRolePrefix) {
+        return InvalidArgument(
+            Where(file, line_no, column + static_cast<int>(word.data() - line.data())) +
+            "'" + std::string(word) + "' must come right after the key (KEY role=ROLE NAME)");
+      }
+      r = Trim(r.substr(word.size()));
+    }
+    k.name = std::string(rest);
+    if (!k.role_given) k.role = kDefaultRole;
+    auto [it, added] = out.keys.emplace(k.key, k);
+    if (!added) {
+      if (it->second.role != k.role) {
+        return InvalidArgument(Where(file, line_no, column) + "key listed on line " +
+                               std::to_string(it->second.line) + " as " +
+                               std::string(RoleName(it->second.role)) + " is listed again as " +
+                               std::string(RoleName(k.role)));
+      }
+      return Status::Ok();
+    }
+    if (!k.role_given) {
+      out.warnings.push_back(
+          file + ":" + std::to_string(line_no) + ": key " + k.key +
+          (k.name.empty() ? std::string() : " (" + k.name + ")") + " has no role, so it may only " +
+          std::string(RoleName(kDefaultRole)) + " (" + std::string(RoleSummary(kDefaultRole)) +
+          "); write its line as `KEY role=ROLE NAME` with ROLE worker, submit, read or admin "
+          "(docs/security.md)");
+    }
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  return out;
 }
 
-Result<std::set<std::string>> ReadAuthorizedKeys(const std::filesystem::path& path) {
+Result<AuthorizedKeys> ReadAuthorizedKeys(const std::filesystem::path& path) {
   auto text = ReadText(path);
   if (!text.ok()) return text.status();
   return ParseAuthorizedKeys(*text, path.string());
@@ -259,7 +326,8 @@ class ZapHandler::Impl {
   Status Load() {
     auto keys = ReadAuthorizedKeys(path_);
     if (!keys.ok()) return keys.status();
-    keys_ = std::move(*keys);
+    for (const auto& w : keys->warnings) spdlog::warn("ZAP: {}", w);
+    keys_ = std::move(keys->keys);
     loaded_at_ = ModTime(path_);
     return Status::Ok();
   }
@@ -288,7 +356,8 @@ class ZapHandler::Impl {
                     keys.status().message());
       return;
     }
-    keys_ = std::move(*keys);
+    for (const auto& w : keys->warnings) spdlog::warn("ZAP: {}", w);
+    keys_ = std::move(keys->keys);
     spdlog::info("ZAP: reloaded {}: {} authorized keys", path_.string(), keys_.size());
   }
 
@@ -321,6 +390,7 @@ class ZapHandler::Impl {
     std::string code = "400";
     std::string text = "malformed ZAP request";
     std::string user;
+    std::string metadata;
     const std::string request_id = f.size() > 1 ? f[1].to_string() : std::string();
     if (f.size() >= 6 && f[0].to_string() == "1.0") {
       const std::string address = f[3].to_string();
@@ -332,12 +402,14 @@ class ZapHandler::Impl {
         char z85[kZ85KeyLength + 1] = {};
         zmq_z85_encode(z85, static_cast<const uint8_t*>(f[6].data()), 32);
         ReloadIfChanged();
-        if (keys_.count(z85)) {
+        if (auto it = keys_.find(z85); it != keys_.end()) {
           code = "200";
           text = "OK";
           user = z85;
+          metadata = Metadata(it->second);
           owner_->accepted_.fetch_add(1);
-          spdlog::debug("ZAP: accepted key {} from {}", z85, address);
+          spdlog::debug("ZAP: accepted key {} ({}, role {}) from {}", z85, it->second.name,
+                        RoleName(it->second.role), address);
         } else {
           text = "key not authorized";
           spdlog::warn("ZAP: refused CURVE key {} from {}: not in {}", z85, address,
@@ -346,16 +418,33 @@ class ZapHandler::Impl {
       }
     }
     if (code != "200") owner_->refused_.fetch_add(1);
-    const std::string reply[] = {"1.0", request_id, code, text, user, ""};
+    const std::string reply[] = {"1.0", request_id, code, text, user, metadata};
     for (size_t i = 0; i < 6; ++i) {
       socket_.send(zmq::buffer(reply[i]), i < 5 ? zmq::send_flags::sndmore : zmq::send_flags::none);
     }
   }
 
+  // The ZMTP property list of RFC 27's metadata frame: per property a
+  // 1-byte name length, the name, a 4-byte big-endian value length, the
+  // value.
+  static std::string Metadata(const AuthorizedKey& k) {
+    std::string out;
+    auto add = [&out](std::string_view name, std::string_view value) {
+      out += static_cast<char>(name.size());
+      out += name;
+      const uint32_t n = static_cast<uint32_t>(value.size());
+      for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((n >> shift) & 0xff);
+      out += value;
+    };
+    add(kRoleProperty, RoleName(k.role));
+    add(kKeyNameProperty, k.name);
+    return out;
+  }
+
   zmq::socket_t socket_;  // owned by thread_ once it runs
   std::filesystem::path path_;
   ZapHandler* owner_;
-  std::set<std::string> keys_;  // touched only by thread_ once it runs
+  std::map<std::string, AuthorizedKey> keys_;  // touched only by thread_ once it runs
   std::optional<std::filesystem::file_time_type> loaded_at_;
   std::atomic<bool> stop_{false};
   std::thread thread_;

@@ -15,14 +15,16 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <zmq.hpp>
 
 #include "core/base/status.h"
+#include "core/protocol/roles.h"
 
 namespace drover::protocol {
 
@@ -54,12 +56,39 @@ Status WriteKeyPair(const std::filesystem::path& prefix, const CurveKeyPair& key
 // mounted 0444, so refusing, as ssh does, would break that deployment).
 Result<std::string> ReadSecretKeyFile(const std::filesystem::path& path);
 Result<std::string> ReadPublicKeyFile(const std::filesystem::path& path);
-// Parses authorized_keys text: one public key per line (its first word;
-// the rest of the line is a free comment), blank lines and '#' comments.
-// Errors are "FILE:LINE:COL: message".
-Result<std::set<std::string>> ParseAuthorizedKeys(std::string_view text,
-                                                  const std::string& file);
-Result<std::set<std::string>> ReadAuthorizedKeys(const std::filesystem::path& path);
+// One line of authorized_keys (docs/security.md, "Keys and roles"):
+//
+//   KEY [role=ROLE] [NAME...]
+//
+// KEY is the Z85 public key; `role=ROLE`, when present, is the second
+// word, ROLE one of read, submit, worker, admin; the rest of the line is
+// the key's name (free text, shown as who submitted a job). Before roles
+// existed the rest of the line was a free comment, so an old file reads as
+// keys with names and no roles; and an older drover reads `role=worker`
+// as part of the comment, so a file with roles works with it too.
+struct AuthorizedKey {
+  std::string key;        // Z85
+  Role role = Role::kRead;
+  bool role_given = false;  // false: no role= on its line, so kDefaultRole
+  std::string name;       // "" when the line has none
+  int line = 0;           // 1-based, in its file
+};
+// The role of a key listed without one: the least, so that an old file
+// lets no key do more than read; the warnings say how to give roles.
+inline constexpr Role kDefaultRole = Role::kRead;
+
+struct AuthorizedKeys {
+  std::map<std::string, AuthorizedKey> keys;  // by key
+  // For the log: one line per key listed without a role, naming the file,
+  // the line, the key, the role it gets and how to give it one.
+  std::vector<std::string> warnings;
+};
+
+// Parses authorized_keys text: lines as above, blank lines and '#'
+// comments. A key listed twice must have the same role both times. Errors
+// are "FILE:LINE:COL: message".
+Result<AuthorizedKeys> ParseAuthorizedKeys(std::string_view text, const std::string& file);
+Result<AuthorizedKeys> ReadAuthorizedKeys(const std::filesystem::path& path);
 
 // Socket options, set before bind/connect. The server side also sets the ZAP
 // domain so that libzmq asks the ZAP handler about every client.
@@ -75,10 +104,16 @@ bool IsLoopbackEndpoint(std::string_view endpoint);
 // The ZAP handler (ZeroMQ RFC 27) of one zmq context: a REP socket on
 // inproc://zeromq.zap.01, served by a thread of its own, that accepts a
 // CURVE client only when its public key is in the authorized_keys file.
+// Its reply names the key as the User-Id and carries the key's role and
+// name as the metadata properties kRoleProperty and kKeyNameProperty
+// (roles.h), which libzmq attaches to every message of the connection.
 // The file is read again when its modification time changes, so a key can
-// be added or revoked without a restart (a file that then fails to parse
-// keeps the previous list and is logged). Every refusal is logged with the
-// peer's address and key. Other mechanisms (NULL, PLAIN) are refused.
+// be added, revoked or given another role without a restart; each applies
+// to the connections made after the change (ZAP is asked once, at the
+// handshake). A file that then fails to parse keeps the previous list and
+// is logged; keys without a role are logged as warnings at every load.
+// Every refusal is logged with the peer's address and key. Other
+// mechanisms (NULL, PLAIN) are refused.
 //
 // Start it before binding a socket that uses it. Destroying it stops the
 // thread (within its 100 ms poll). Thread-safe counters.

@@ -58,6 +58,7 @@ void BindJob(Statement::Use& u, const JobRecord& j) {
       .Bind(4, j.spec_text)
       .Bind(5, j.cwd);
   u.Bind(6, j.state).Bind(7, j.priority).Bind(8, j.created_ms).Bind(9, j.finished_ms);
+  u.Bind(10, j.submitter_key).Bind(11, j.submitter_name);
 }
 
 JobRecord ReadJob(const Statement::Use& u) {
@@ -71,6 +72,8 @@ JobRecord ReadJob(const Statement::Use& u) {
   j.priority = static_cast<int>(u.Int(6));
   j.created_ms = u.Int(7);
   j.finished_ms = u.Int(8);
+  j.submitter_key = u.Text(9);
+  j.submitter_name = u.Text(10);
   return j;
 }
 

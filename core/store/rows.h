@@ -19,7 +19,8 @@ namespace drover::store {
 
 // Column lists, in the order the Bind*/Read* functions below use them.
 inline constexpr std::string_view kJobCols =
-    "id, name, spec_file, spec_text, cwd, state, priority, created_ms, finished_ms";
+    "id, name, spec_file, spec_text, cwd, state, priority, created_ms, finished_ms, "
+    "submitter_key, submitter_name";
 inline constexpr std::string_view kTaskCols =
     "job_id, name, idx, fingerprint, state, attempts, reason, exit_code, signal, detail, "
     "wall_us, result_json, worker, started_ms, finished_ms, pending_reason, attempt_base";

@@ -85,6 +85,12 @@ CREATE INDEX attempts_unfinished ON attempts (id) WHERE finished = 0;
     {2, R"sql(
 ALTER TABLE tasks ADD COLUMN attempt_base INTEGER NOT NULL DEFAULT 0;
 )sql"},
+    // The key that submitted each job (docs/security.md); '' for jobs of
+    // clients without a key, and for every job before this version.
+    {3, R"sql(
+ALTER TABLE jobs ADD COLUMN submitter_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN submitter_name TEXT NOT NULL DEFAULT '';
+)sql"},
 }};
 
 Result<int64_t> ReadInt(sqlite3* db, const char* sql, std::string_view op) {

@@ -133,12 +133,13 @@ Status Store::Impl::PrepareStatements() {
       {&Impl::rollback_to, "ROLLBACK TO store_op", "rollback to savepoint"},
       {&Impl::insert_job,
        Sql({"INSERT INTO jobs (", kJobCols,
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"}),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"}),
        "insert into jobs"},
       {&Impl::set_job_state, "UPDATE jobs SET state = ?2, finished_ms = ?3 WHERE id = ?1",
        "update jobs (state)"},
       {&Impl::replace_job,
-       "UPDATE jobs SET spec_text = ?2, state = ?3, finished_ms = ?4 WHERE id = ?1",
+       "UPDATE jobs SET spec_text = ?2, state = ?3, finished_ms = ?4, submitter_key = ?5, "
+       "submitter_name = ?6 WHERE id = ?1",
        "update jobs (spec)"},
       {&Impl::get_job, Sql({"SELECT ", kJobCols, " FROM jobs WHERE id = ?1"}),
        "select from jobs by id"},
@@ -321,7 +322,9 @@ Status Store::ReplaceTasks(const JobRecord& job, const std::vector<TaskRecord>& 
       u.Bind(1, job.id)
           .Bind(2, job.spec_text)
           .Bind(3, job.state)
-          .Bind(4, job.finished_ms);
+          .Bind(4, job.finished_ms)
+          .Bind(5, job.submitter_key)
+          .Bind(6, job.submitter_name);
       DROVER_RETURN_IF_ERROR(u.Run());
       if (u.Changes() == 0) return NotFound("store: no job " + job.id);
     }

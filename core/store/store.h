@@ -39,6 +39,11 @@ struct JobRecord {
   int priority = 0;
   int64_t created_ms = 0;   // Unix milliseconds
   int64_t finished_ms = 0;  // 0 while running
+  // The key that submitted it (docs/security.md): its CURVE public key
+  // (Z85) and its name in authorized_keys; both "" when the client had no
+  // key (inproc, `drover run`, an endpoint without CURVE).
+  std::string submitter_key;
+  std::string submitter_name;
 };
 
 struct TaskRecord {
@@ -108,8 +113,9 @@ class Store {
                      int64_t finished_ms);
   // Replaces a job's spec and task rows for a resume: rows of tasks that no
   // longer exist are deleted, new ones inserted, existing ones updated to
-  // the given record (attempt rows are kept). Of `job`, spec_text, state
-  // and finished_ms are written; the other fields stay. Atomic; kNotFound
+  // the given record (attempt rows are kept). Of `job`, spec_text, state,
+  // finished_ms and the submitter (who resubmitted it) are written; the
+  // other fields stay. Atomic; kNotFound
   // when the job does not exist.
   Status ReplaceTasks(const JobRecord& job, const std::vector<TaskRecord>& tasks);
   Result<std::optional<JobRecord>> GetJob(const std::string& job_id);

@@ -224,8 +224,11 @@ TEST_F(DistributedTest, CurveAcceptsOnlyAuthorizedKeys) {
     const ProcessResult k = Drover({"keygen", name});
     ASSERT_EQ(k.exit_code, 0) << k.Describe();
   }
-  WriteFile(work_ / "authorized_keys", "# the fleet\n" + ReadFile(work_ / "w1.pub").value() +
-                                           ReadFile(work_ / "client.pub").value());
+  // Roles (roles_test.cc): w1 may work, the client may do everything.
+  WriteFile(work_ / "authorized_keys",
+            "# the fleet\n" + ReadFile(work_ / "w1.pub").value().substr(0, 40) +
+                " role=worker w1\n" + ReadFile(work_ / "client.pub").value().substr(0, 40) +
+                " role=admin client\n");
   ASSERT_TRUE(StartCoordinator({"--curve-secret", "coord.key", "--authorized-keys",
                                 "authorized_keys"}));
   const std::string intruder_pub = ReadFile(work_ / "intruder.pub").value().substr(0, 40);

@@ -1,7 +1,11 @@
-// core/protocol/security: key files, authorized_keys parsing, and which
-// endpoints count as loopback. No sockets: the ZAP handler itself is tested
-// with real processes in tests/integration/daemon_test.cc.
+// core/protocol/security and roles: key files, authorized_keys parsing with
+// roles, what each role may send, and which endpoints count as loopback. No
+// sockets: the ZAP handler itself is tested with real processes in
+// tests/integration/daemon_test.cc and roles_test.cc.
 #include "core/protocol/security.h"
+
+#include "core/protocol/codec.h"
+#include "core/protocol/roles.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -94,7 +98,11 @@ TEST(AuthorizedKeysTest, ParsesKeysCommentsAndHashKeys) {
   auto keys = ParseAuthorizedKeys("# workers\n\n" + a + " w1\n  " + hash_key + "\n# end\n",
                                   "authorized_keys");
   ASSERT_TRUE(keys.ok()) << keys.status().ToString();
-  EXPECT_EQ(*keys, (std::set<std::string>{a, hash_key}));
+  ASSERT_EQ(keys->keys.size(), 2u);
+  EXPECT_EQ(keys->keys.count(a), 1u);
+  EXPECT_EQ(keys->keys.count(hash_key), 1u);
+  EXPECT_EQ(keys->keys.at(a).name, "w1");
+  EXPECT_EQ(keys->keys.at(hash_key).name, "");
 }
 
 // Given a line that is neither a key nor a comment, should name the file,
@@ -104,6 +112,119 @@ TEST(AuthorizedKeysTest, BadLineNamesFileLineAndColumn) {
   ASSERT_FALSE(keys.ok());
   EXPECT_NE(keys.status().message().find("ak:2:3: not a CURVE key"), std::string::npos)
       << keys.status().message();
+}
+
+// Given `KEY role=ROLE NAME` lines for each role, should read each key's
+// role and its name (the rest of the line, spaces kept), with no warning.
+TEST(AuthorizedKeysTest, ReadsRoleAndNameOfEachKey) {
+  const std::string w(40, 'w'), s(40, 's'), r(40, 'r'), a(40, 'a');
+  auto keys = ParseAuthorizedKeys(w + " role=worker worker\n" + s + "\trole=submit  ci runner 2 \n" +
+                                      r + " role=read\n" + a + " role=admin ops\n",
+                                  "ak");
+  ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+  EXPECT_TRUE(keys->warnings.empty());
+  EXPECT_EQ(keys->keys.at(w).role, Role::kWorker);
+  EXPECT_EQ(keys->keys.at(w).name, "worker");
+  EXPECT_EQ(keys->keys.at(s).role, Role::kSubmit);
+  EXPECT_EQ(keys->keys.at(s).name, "ci runner 2");
+  EXPECT_EQ(keys->keys.at(r).role, Role::kRead);
+  EXPECT_EQ(keys->keys.at(r).name, "");
+  EXPECT_EQ(keys->keys.at(a).role, Role::kAdmin);
+  EXPECT_EQ(keys->keys.at(a).line, 4);
+  for (const auto& [key, k] : keys->keys) EXPECT_TRUE(k.role_given) << key;
+}
+
+// Given a file written before roles (`KEY NAME`, as `drover keygen`'s .pub
+// and the compose deployment's lines are), should give every key the least
+// role, read, keep the comment as its name, and warn once per key naming
+// the file, line, key and how to give a role.
+TEST(AuthorizedKeysTest, KeyWithoutRoleMayOnlyReadAndIsWarnedAbout) {
+  const std::string w(40, 'w'), c(40, 'c');
+  auto keys = ParseAuthorizedKeys("# old file\n" + w + " worker\n" + c + "\n", "ak");
+  ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+  EXPECT_EQ(kDefaultRole, Role::kRead);
+  EXPECT_EQ(keys->keys.at(w).role, Role::kRead);
+  EXPECT_FALSE(keys->keys.at(w).role_given);
+  EXPECT_EQ(keys->keys.at(w).name, "worker");  // a comment, not a role
+  EXPECT_EQ(keys->keys.at(c).role, Role::kRead);
+  ASSERT_EQ(keys->warnings.size(), 2u);
+  EXPECT_NE(keys->warnings[0].find("ak:2: key " + w + " (worker) has no role, so it may only read"),
+            std::string::npos)
+      << keys->warnings[0];
+  EXPECT_NE(keys->warnings[0].find("KEY role=ROLE NAME"), std::string::npos) << keys->warnings[0];
+  EXPECT_NE(keys->warnings[1].find("ak:3: key " + c + " has no role"), std::string::npos)
+      << keys->warnings[1];
+}
+
+// Given an unknown role, a role written after the name, or a key listed
+// twice with two roles, should refuse the file naming FILE:LINE:COL.
+TEST(AuthorizedKeysTest, BadRolesNameFileLineAndColumn) {
+  const std::string k(40, 'k');
+  auto unknown = ParseAuthorizedKeys(k + " role=root ops\n", "ak");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find(
+                "ak:1:42: unknown role 'root' (roles: read, submit, worker, admin)"),
+            std::string::npos)
+      << unknown.status().message();
+  EXPECT_FALSE(ParseAuthorizedKeys(k + " role=\n", "ak").ok());
+  EXPECT_FALSE(ParseAuthorizedKeys(k + " role=none\n", "ak").ok());
+
+  auto late = ParseAuthorizedKeys("\n" + k + " ops role=admin\n", "ak");
+  ASSERT_FALSE(late.ok());
+  EXPECT_NE(late.status().message().find("ak:2:46: 'role=admin' must come right after the key"),
+            std::string::npos)
+      << late.status().message();
+
+  auto twice = ParseAuthorizedKeys(k + " role=read a\n" + k + " role=admin b\n", "ak");
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.status().message().find(
+                "ak:2:1: key listed on line 1 as read is listed again as admin"),
+            std::string::npos)
+      << twice.status().message();
+  // The same role twice is harmless (an appended copy of a line).
+  auto same = ParseAuthorizedKeys(k + " role=read a\n" + k + " role=read a\n", "ak");
+  ASSERT_TRUE(same.ok()) << same.status().ToString();
+  EXPECT_EQ(same->keys.size(), 1u);
+}
+
+// Given each role, should allow exactly the commands of the table in
+// docs/security.md; an unknown role (kNone) nothing.
+TEST(RolesTest, EachRoleAllowsItsCommandsOnly) {
+  using C = Command;
+  const C read[] = {C::kWatch, C::kStatusRequest, C::kWorkersRequest, C::kLogsRequest};
+  const C control[] = {C::kCancelJob, C::kRetryJob, C::kServiceReload};
+  const C work[] = {C::kHello,    C::kResult,     C::kOutput,          C::kHeartbeat,
+                    C::kDraining, C::kDisconnect, C::kServiceReloaded, C::kError};
+  for (C c : read) {
+    EXPECT_TRUE(RoleAllows(Role::kRead, c)) << CommandName(c);
+    EXPECT_TRUE(RoleAllows(Role::kSubmit, c)) << CommandName(c);
+    EXPECT_FALSE(RoleAllows(Role::kWorker, c)) << CommandName(c);
+    EXPECT_TRUE(RoleAllows(Role::kAdmin, c)) << CommandName(c);
+  }
+  EXPECT_FALSE(RoleAllows(Role::kRead, C::kSubmit));
+  EXPECT_TRUE(RoleAllows(Role::kSubmit, C::kSubmit));
+  EXPECT_FALSE(RoleAllows(Role::kWorker, C::kSubmit));
+  EXPECT_TRUE(RoleAllows(Role::kAdmin, C::kSubmit));
+  for (C c : control) {
+    EXPECT_FALSE(RoleAllows(Role::kRead, c)) << CommandName(c);
+    EXPECT_FALSE(RoleAllows(Role::kSubmit, c)) << CommandName(c);
+    EXPECT_FALSE(RoleAllows(Role::kWorker, c)) << CommandName(c);
+    EXPECT_TRUE(RoleAllows(Role::kAdmin, c)) << CommandName(c);
+  }
+  for (C c : work) {
+    EXPECT_FALSE(RoleAllows(Role::kRead, c)) << CommandName(c);
+    EXPECT_FALSE(RoleAllows(Role::kSubmit, c)) << CommandName(c);
+    EXPECT_TRUE(RoleAllows(Role::kWorker, c)) << CommandName(c);
+    EXPECT_TRUE(RoleAllows(Role::kAdmin, c)) << CommandName(c);
+  }
+  for (C c : read) EXPECT_FALSE(RoleAllows(Role::kNone, c));
+  EXPECT_FALSE(RoleAllows(Role::kNone, C::kHello));
+  // Names round-trip; "none" cannot be written.
+  for (Role r : {Role::kRead, Role::kSubmit, Role::kWorker, Role::kAdmin}) {
+    EXPECT_EQ(ParseRole(RoleName(r)), r);
+  }
+  EXPECT_EQ(ParseRole("none"), std::nullopt);
+  EXPECT_EQ(ParseRole("Admin"), std::nullopt);
 }
 
 // Given a key file with no key in it, should say so, naming the file.

@@ -29,7 +29,7 @@ using test_util::Tie;
 TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->SchemaVersion(), 2);
+  EXPECT_EQ(store->SchemaVersion(), 3);
   EXPECT_EQ(store->dir(), fs::absolute(dir_));
   EXPECT_TRUE(fs::is_directory(dir_ / "logs"));
   EXPECT_TRUE(fs::is_regular_file(DbPath()));
@@ -39,7 +39,7 @@ TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   store.reset();
 
   EXPECT_EQ(RawSql("PRAGMA application_id"), std::to_string(0x44525652));
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "2");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "3");
   EXPECT_EQ(RawSql("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(RawSql("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
                    "WHERE type = 'table' ORDER BY name)"),
@@ -91,7 +91,7 @@ TEST_F(StoreTest, RefusesForeignSqliteDatabase) {
 // Open should refuse it with a clear message and not touch the version.
 TEST_F(StoreTest, RefusesNewerSchemaVersion) {
   ASSERT_NE(Open(), nullptr);
-  RawSql("PRAGMA user_version = 3");
+  RawSql("PRAGMA user_version = 4");
   Result<std::unique_ptr<Store>> s = Store::Open(dir_);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
@@ -99,12 +99,12 @@ TEST_F(StoreTest, RefusesNewerSchemaVersion) {
       << s.status().message();
   EXPECT_NE(s.status().message().find("newer drover"), std::string::npos)
       << s.status().message();
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "3");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "4");
 }
 
 // Given a state directory of schema version 1 (before tasks.attempt_base)
-// holding a job, Open should migrate it to version 2 in place: the column
-// exists with 0 for the old rows, and the rows are kept.
+// holding a job, Open should migrate it to the current version in place:
+// the column exists with 0 for the old rows, and the rows are kept.
 TEST_F(StoreTest, MigratesSchemaVersion1) {
   {
     auto store = Open();
@@ -112,15 +112,53 @@ TEST_F(StoreTest, MigratesSchemaVersion1) {
     ASSERT_TRUE(store->InsertJob(MakeJob("j1", "old", 1000), {MakeTask("j1", 0, "a")}).ok());
   }
   // What a version-1 drover left: the table without the column.
-  RawSql("ALTER TABLE tasks DROP COLUMN attempt_base; PRAGMA user_version = 1");
+  RawSql("ALTER TABLE tasks DROP COLUMN attempt_base; ALTER TABLE jobs DROP COLUMN "
+         "submitter_key; ALTER TABLE jobs DROP COLUMN submitter_name; PRAGMA user_version = 1");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "2");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "3");
   auto tasks = store->Tasks("j1");
   ASSERT_TRUE(tasks.ok()) << tasks.status().ToString();
   ASSERT_EQ(tasks->size(), 1u);
   EXPECT_EQ((*tasks)[0].name, "a");
   EXPECT_EQ((*tasks)[0].attempt_base, 0u);
+}
+
+// Given a state directory of schema version 2 (before jobs.submitter_key
+// and jobs.submitter_name) holding a job, Open should migrate it to version
+// 3 in place: the old job reads back with no submitter, and a new job
+// records its submitter.
+TEST_F(StoreTest, MigratesSchemaVersion2AddsJobSubmitter) {
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->InsertJob(MakeJob("j1", "old", 1000), {MakeTask("j1", 0, "a")}).ok());
+  }
+  // What a version-2 drover left: jobs without the two columns.
+  RawSql("ALTER TABLE jobs DROP COLUMN submitter_key; ALTER TABLE jobs DROP COLUMN "
+         "submitter_name; PRAGMA user_version = 2");
+  ASSERT_EQ(RawSql("SELECT count(*) FROM pragma_table_info('jobs') WHERE name LIKE "
+                   "'submitter%'"),
+            "0");
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "3");
+  auto old = store->GetJob("j1");
+  ASSERT_TRUE(old.ok() && *old) << old.status().ToString();
+  EXPECT_EQ((*old)->name, "old");
+  EXPECT_EQ((*old)->submitter_key, "");
+  EXPECT_EQ((*old)->submitter_name, "");
+  auto tasks = store->Tasks("j1");
+  ASSERT_TRUE(tasks.ok() && tasks->size() == 1u);
+
+  JobRecord job = MakeJob("j2", "new", 2000);
+  job.submitter_key = std::string(40, 'k');
+  job.submitter_name = "ci runner";
+  ASSERT_TRUE(store->InsertJob(job, {MakeTask("j2", 0, "a")}).ok());
+  auto fresh = store->GetJob("j2");
+  ASSERT_TRUE(fresh.ok() && *fresh);
+  EXPECT_EQ((*fresh)->submitter_key, std::string(40, 'k'));
+  EXPECT_EQ((*fresh)->submitter_name, "ci runner");
 }
 
 // Given an empty state.db (zero bytes), Open should initialise it.

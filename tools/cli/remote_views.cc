@@ -55,6 +55,12 @@ Json JobStatusJson(const wire::JobStatus& job) {
                 {"priority", job.priority()},
                 {"created_ms", job.submitted_unix_ms()},
                 {"finished_ms", job.finished_unix_ms()}};
+  // null when the client had no key (docs/security.md).
+  auto or_null = [&job](const std::string& s) {
+    return job.submitter_key().empty() ? Json(nullptr) : Json(s);
+  };
+  doc["job"]["submitter_key"] = or_null(job.submitter_key());
+  doc["job"]["submitter_name"] = or_null(job.submitter_name());
   auto& list = doc["tasks"] = Json::array();
   for (const auto& t : job.tasks()) list.push_back(TaskJson(t));
   return doc;
@@ -65,6 +71,10 @@ void PrintJobStatus(const wire::JobStatus& job) {
   std::printf("job %s (%s): %s, %u tasks: %u succeeded, %u failed, %u running, %u pending\n",
               job.job_id().c_str(), job.name().c_str(), job.state().c_str(), c.total(),
               c.succeeded(), c.failed(), c.running(), c.pending());
+  if (const std::string by = SubmitterText(job.submitter_key(), job.submitter_name());
+      !by.empty()) {
+    std::printf("submitted by %s\n", by.c_str());
+  }
   size_t width = 4;
   for (const auto& t : job.tasks()) width = std::max(width, t.name().size());
   std::printf("%-*s  %-10s  %8s  %9s  %-12s  %s\n", static_cast<int>(width), "TASK", "STATUS",

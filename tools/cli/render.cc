@@ -74,6 +74,11 @@ std::string Micros(int64_t us) {
   return FormatDuration(std::chrono::microseconds(us));
 }
 
+std::string SubmitterText(const std::string& key, const std::string& name) {
+  if (key.empty()) return "";
+  return name.empty() ? "key " + key : name + " (key " + key + ")";
+}
+
 void PrintJobTable(std::FILE* out, const store::JobRecord& job,
                    const std::vector<store::TaskRecord>& tasks, bool brief) {
   std::map<std::string, size_t> by_state;
@@ -85,6 +90,9 @@ void PrintJobTable(std::FILE* out, const store::JobRecord& job,
   }
   std::fprintf(out, "job %s (%s): %s, %zu tasks: %s\n", job.id.c_str(), job.name.c_str(),
                job.state.c_str(), tasks.size(), counts.c_str());
+  if (const std::string by = SubmitterText(job.submitter_key, job.submitter_name); !by.empty()) {
+    std::fprintf(out, "submitted by %s\n", by.c_str());
+  }
 
   std::vector<const store::TaskRecord*> rows;
   for (const auto& t : tasks) {
@@ -119,6 +127,13 @@ std::string JobJson(const store::JobRecord& job, const std::vector<store::TaskRe
                 {"spec_file", job.spec_file},
                 {"created_ms", job.created_ms},
                 {"finished_ms", job.finished_ms}};
+  // null when the client had no key (docs/security.md).
+  auto or_null = [&job](const std::string& s) {
+    return job.submitter_key.empty() ? nlohmann::ordered_json(nullptr)
+                                     : nlohmann::ordered_json(s);
+  };
+  doc["job"]["submitter_key"] = or_null(job.submitter_key);
+  doc["job"]["submitter_name"] = or_null(job.submitter_name);
   auto& list = doc["tasks"] = nlohmann::ordered_json::array();
   for (const auto& t : tasks) {
     nlohmann::ordered_json j;

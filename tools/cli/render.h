@@ -35,6 +35,10 @@ std::string_view TaskTag(dag::TaskState s);
 // cancel, the worker a task started on); empty for a state without a tag.
 std::string TaskLine(const wire::TaskEvent& ev);
 
+// Who submitted a job, for the line under a job's header: "NAME (key
+// KEY)", "key KEY" for a key without a name, "" when there was no key.
+std::string SubmitterText(const std::string& key, const std::string& name);
+
 // "1.25s" for a duration in microseconds; "-" for none.
 std::string Micros(int64_t us);
 

@@ -1,0 +1,72 @@
+#include "core/protocol/roles.h"
+
+#include "core/protocol/codec.h"
+
+namespace drover::protocol {
+namespace {
+
+// What each command asks for; a role is a set of these.
+enum class Permission { kRead, kSubmit, kControl, kWork };
+
+Permission Needed(Command command) {
+  switch (command) {
+    case Command::kWatch:
+    case Command::kStatusRequest:
+    case Command::kWorkersRequest:
+    case Command::kLogsRequest:
+      return Permission::kRead;
+    case Command::kSubmit:
+      return Permission::kSubmit;
+    case Command::kCancelJob:
+    case Command::kRetryJob:
+    case Command::kServiceReload:
+      return Permission::kControl;
+    default:
+      return Permission::kWork;
+  }
+}
+
+}  // namespace
+
+std::string_view RoleName(Role role) {
+  switch (role) {
+    case Role::kRead: return "read";
+    case Role::kSubmit: return "submit";
+    case Role::kWorker: return "worker";
+    case Role::kAdmin: return "admin";
+    case Role::kNone: break;
+  }
+  return "none";
+}
+
+std::optional<Role> ParseRole(std::string_view name) {
+  for (Role r : {Role::kRead, Role::kSubmit, Role::kWorker, Role::kAdmin}) {
+    if (name == RoleName(r)) return r;
+  }
+  return std::nullopt;
+}
+
+bool RoleAllows(Role role, Command command) {
+  const Permission p = Needed(command);
+  switch (role) {
+    case Role::kAdmin: return true;
+    case Role::kWorker: return p == Permission::kWork;
+    case Role::kSubmit: return p == Permission::kRead || p == Permission::kSubmit;
+    case Role::kRead: return p == Permission::kRead;
+    case Role::kNone: break;
+  }
+  return false;
+}
+
+std::string_view RoleSummary(Role role) {
+  switch (role) {
+    case Role::kRead: return "STATUS, WORKERS, LOGS and WATCH";
+    case Role::kSubmit: return "SUBMIT, STATUS, WORKERS, LOGS and WATCH";
+    case Role::kWorker: return "HELLO and a registered worker's messages";
+    case Role::kAdmin: return "everything";
+    case Role::kNone: break;
+  }
+  return "nothing";
+}
+
+}  // namespace drover::protocol
