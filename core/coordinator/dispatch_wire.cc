@@ -3,6 +3,12 @@
 #include <algorithm>
 #include <chrono>
 
+#include "backends/cluster/cluster.pb.h"
+#include "backends/fork/fork.pb.h"
+#include "backends/spawn/spawn.pb.h"
+#include "backends/threads/threads.pb.h"
+#include "core/protocol/convert.h"
+
 namespace drover {
 
 wire::Counts CountsToWire(const dag::PlanCounts& c) {
@@ -23,8 +29,8 @@ uint64_t Millis(Duration d) {
       std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
 }
 
-void AddEnv(const spec::EnvList& env,
-            google::protobuf::RepeatedPtrField<wire::EnvVar>* out) {
+template <typename EnvVar>
+void AddEnv(const spec::EnvList& env, google::protobuf::RepeatedPtrField<EnvVar>* out) {
   for (const auto& [k, v] : env) {
     auto* e = out->Add();
     e->set_name(k);
@@ -32,62 +38,33 @@ void AddEnv(const spec::EnvList& env,
   }
 }
 
-// The cluster backend's fields: the declarations of the services the task
-// needs (by name only for the worker's own, `from: worker`), and a
-// cluster task's service and request.
-void AddServices(const spec::JobSpec& job, const spec::TaskSpec& ts, wire::Dispatch* d) {
-  for (const std::string& name : ts.services) {
-    const spec::ServiceDecl* decl = job.FindService(name);
-    if (decl == nullptr) continue;  // the loader guarantees it exists
-    if (decl->from_worker) {
-      d->add_worker_services(name);  // ts.services is sorted and unique
-      continue;
-    }
-    wire::Service* s = d->add_services();
-    s->set_name(decl->name);
-    for (const auto& a : decl->command) s->add_command(a);
-    s->set_instances(static_cast<uint32_t>(decl->instances));
-    s->set_host(decl->host);
-    s->set_port(static_cast<uint32_t>(decl->port));
-    s->set_mode(decl->mode);
-    s->set_ready(decl->ready);
-    s->set_ready_path(decl->ready_path);
-    s->set_ready_timeout_ms(Millis(decl->ready_timeout));
-    AddEnv(decl->env, s->mutable_env());
-    s->set_cwd(decl->cwd);
-    s->set_idle_timeout_ms(Millis(decl->idle_timeout));
+// BRIDGE: replaced at merge by TaskSpec::payload
+// The backend's payload of `ts`, built from the backend fields TaskSpec
+// still has on this branch, as each backend's kind will build it at load.
+std::string BackendPayload(const spec::JobSpec& job, const spec::TaskSpec& ts) {
+  if (ts.backend == "spawn") {
+    spawn::SpawnTask t;
+    for (const auto& a : ts.argv) t.add_argv(a);
+    AddEnv(ts.env, t.mutable_env());
+    t.set_cwd(ts.cwd);
+    return t.SerializeAsString();
   }
-  if (ts.backend != "cluster") return;
-  d->set_service(ts.service);
-  wire::Request* r = d->mutable_request();
-  r->set_method(ts.request.method);
-  r->set_path(ts.request.path);
-  AddEnv(ts.request.headers, r->mutable_headers());
-  r->set_body(ts.request.body);
-  r->set_expect(static_cast<uint32_t>(ts.request.expect));
-  if (ts.request.timeout) r->set_timeout_ms(std::max<uint64_t>(1, Millis(*ts.request.timeout)));
-}
-
-}  // namespace
-
-wire::Dispatch DispatchToWire(const spec::JobSpec& job, const std::string& job_id,
-                      const spec::TaskSpec& ts, uint64_t id, uint32_t number) {
-  wire::Dispatch d;
-  d.set_attempt_id(id);
-  d.set_job_id(job_id);
-  d.set_task(ts.name);
-  d.set_attempt(number);
-  d.set_backend(ts.backend);
-  for (const auto& a : ts.argv) d.add_argv(a);
-  AddEnv(ts.env, d.mutable_env());
-  d.set_cwd(ts.cwd);
-  d.set_fn(ts.fn);
-  d.set_args_json(ts.args_json);
-  if (!ts.pool.empty()) {
-    d.set_pool(ts.pool);
-    d.set_message_json(ts.message_json);
+  if (ts.backend == "threads") {
+    threads::ThreadsTask t;
+    t.set_fn(ts.fn);
+    t.set_args_json(ts.args_json);
+    for (const auto& plugin : job.plugins) t.add_plugins(plugin);
+    return t.SerializeAsString();
+  }
+  if (ts.backend == "fork") {
+    fork::ForkTask t;
+    t.set_pool(ts.pool);
+    t.set_message_json(ts.message_json);
+    t.set_fn(ts.fn);
+    t.set_args_json(ts.args_json);
+    for (const auto& plugin : job.plugins) t.add_plugins(plugin);
     if (const spec::PoolDecl* pool = job.FindPool(ts.pool)) {
-      wire::Pool* p = d.mutable_pool_spec();
+      fork::Pool* p = t.mutable_pool_spec();
       p->set_name(pool->name);
       p->set_mode(pool->mode);
       for (const auto& a : pool->command) p->add_command(a);
@@ -97,16 +74,51 @@ wire::Dispatch DispatchToWire(const spec::JobSpec& job, const std::string& job_i
       AddEnv(pool->env, p->mutable_env());
       p->set_cwd(pool->cwd);
     }
+    return t.SerializeAsString();
   }
-  if (ts.backend != "spawn") {
-    for (const auto& plugin : job.plugins) d.add_plugins(plugin);
+  if (ts.backend == "cluster") {
+    cluster::ClusterTask t;
+    t.set_service(ts.service);
+    cluster::Request* r = t.mutable_request();
+    r->set_method(ts.request.method);
+    r->set_path(ts.request.path);
+    AddEnv(ts.request.headers, r->mutable_headers());
+    r->set_body(ts.request.body);
+    r->set_expect(static_cast<uint32_t>(ts.request.expect));
+    if (ts.request.timeout) {
+      r->set_timeout_ms(std::max<uint64_t>(1, Millis(*ts.request.timeout)));
+    }
+    return t.SerializeAsString();
   }
-  AddServices(job, ts, &d);
+  return std::string();
+}
+
+}  // namespace
+
+wire::Dispatch DispatchToWire(const spec::JobSpec& job, const std::string& job_id,
+                              const spec::TaskSpec& ts, uint64_t id, uint32_t number) {
+  wire::Dispatch d;
+  d.set_attempt_id(id);
+  d.set_job_id(job_id);
+  d.set_task(ts.name);
+  d.set_attempt(number);
+  d.set_backend(ts.backend);
+  d.set_payload(BackendPayload(job, ts));
+  // The services the task needs: the job's with their whole declarations,
+  // the worker's own (`from: worker`) by name.
+  for (const std::string& name : ts.services) {
+    const spec::ServiceDecl* decl = job.FindService(name);
+    if (decl == nullptr) continue;  // the loader guarantees it exists
+    if (decl->from_worker) {
+      d.add_worker_services(name);  // ts.services is sorted and unique
+    } else {
+      *d.add_services() = protocol::ServiceToWire(*decl);
+    }
+  }
   d.set_timeout_ms(ts.timeout ? std::max<uint64_t>(1, Millis(*ts.timeout)) : 0);
   d.set_kill_grace_ms(Millis(ts.kill_grace));
   d.set_output_limit(ts.output_limit);
   return d;
 }
-
 
 }  // namespace drover

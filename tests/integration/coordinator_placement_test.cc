@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "backends/fork/fork.pb.h"
 #include "tests/integration/coordinator_fixture.h"
 
 namespace drover {
@@ -118,8 +119,10 @@ TEST_F(CoordinatorTest, WorkerPoolTaskGoesOnlyToAWorkerOfferingIt) {
   auto theirs = pooled.ExpectDispatch();
   ASSERT_TRUE(theirs);
   EXPECT_EQ(theirs->task(), "theirs");
-  EXPECT_EQ(theirs->pool(), "py");
-  EXPECT_FALSE(theirs->has_pool_spec());
+  fork::ForkTask task;
+  ASSERT_TRUE(task.ParseFromString(theirs->payload()));
+  EXPECT_EQ(task.pool(), "py");
+  EXPECT_FALSE(task.has_pool_spec());
 
   auto workers = client.Workers();
   ASSERT_TRUE(workers);

@@ -1,4 +1,4 @@
-#include "backends/cluster/instance_launcher.h"
+#include "backends/services/instance_launcher.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -16,7 +16,7 @@
 
 extern char** environ;
 
-namespace drover::cluster {
+namespace drover::services {
 namespace {
 
 constexpr int kChildFd = 3;
@@ -254,4 +254,4 @@ Result<LaunchedInstance> LaunchInstance(const InstanceLaunch& launch) {
   return instance;
 }
 
-}  // namespace drover::cluster
+}  // namespace drover::services

@@ -23,13 +23,13 @@
 #include <algorithm>
 #include <cstring>
 
-#include "backends/cluster/service_internal.h"
+#include "backends/services/service_internal.h"
 
 #ifndef SO_DETACH_REUSEPORT_BPF
 #define SO_DETACH_REUSEPORT_BPF 68  // Linux 5.8
 #endif
 
-namespace drover::cluster::internal {
+namespace drover::services::internal {
 namespace {
 
 // After the steering program is attached, a handshake that was already
@@ -331,4 +331,4 @@ void ServiceImpl::WaitExitedLocked(std::unique_lock<std::mutex>& lock,
   });
 }
 
-}  // namespace drover::cluster::internal
+}  // namespace drover::services::internal

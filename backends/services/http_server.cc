@@ -1,4 +1,4 @@
-#include "backends/cluster/http_server.h"
+#include "backends/services/http_server.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -20,7 +20,7 @@
 #include "backends/spawn/unique_fd.h"
 #include "drover/handoff.h"
 
-namespace drover::cluster {
+namespace drover::services {
 
 Result<HttpHandler> ParseHttpHandler(std::string_view name) {
   if (name == "hello") return HttpHandler::kHello;
@@ -472,4 +472,4 @@ Result<uint64_t> RunHttpServer(const HttpServerOptions& options, int listen_fd, 
   return server.Run();
 }
 
-}  // namespace drover::cluster
+}  // namespace drover::services
