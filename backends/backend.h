@@ -73,6 +73,10 @@ struct TaskAttempt {
   std::filesystem::path stderr_path;
 };
 
+// The outcome of an attempt that ended without running (`reason`, e.g.
+// kLaunchFailed for a payload that does not decode, and why).
+AttemptOutcome AttemptFailure(FailureReason reason, std::string message);
+
 // Receives a backend's events. Implementations must be thread-safe and
 // return quickly (they are called on the backend's own threads).
 class BackendEvents {

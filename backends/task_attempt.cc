@@ -1,14 +1,24 @@
-// TaskAttempt's one helper: `${services.NAME.port|host}` expansion.
+// TaskAttempt's one helper, `${services.NAME.port|host}` expansion, and
+// AttemptFailure.
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "backends/backend.h"
 
 namespace drover {
 
+AttemptOutcome AttemptFailure(FailureReason reason, std::string message) {
+  AttemptOutcome o;
+  o.reason = reason;
+  o.message = std::move(message);
+  return o;
+}
+
 std::string TaskAttempt::ExpandServiceRefs(std::string_view text) const {
   constexpr std::string_view kOpen = "${services.";
-  if (text.find(kOpen) == std::string_view::npos) return std::string(text);  // the common case
+  if (text.find(kOpen) == std::string_view::npos)
+    return std::string(text);  // the common case
   std::string out;
   out.reserve(text.size());
   size_t i = 0;
@@ -17,7 +27,8 @@ std::string TaskAttempt::ExpandServiceRefs(std::string_view text) const {
     if (at == std::string_view::npos) break;
     const size_t close = text.find('}', at + kOpen.size());
     if (close == std::string_view::npos) break;
-    const std::string_view inner = text.substr(at + kOpen.size(), close - at - kOpen.size());
+    const std::string_view inner =
+        text.substr(at + kOpen.size(), close - at - kOpen.size());
     const size_t dot = inner.rfind('.');
     out.append(text.substr(i, at - i));
     i = close + 1;

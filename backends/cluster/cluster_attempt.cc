@@ -9,7 +9,8 @@ namespace drover::cluster {
 Result<ClusterAttempt> DecodeClusterAttempt(TaskAttempt attempt) {
   ClusterTask task;
   if (!task.ParseFromString(attempt.payload)) {
-    return InvalidArgument("the cluster task's payload is not a drover.cluster.ClusterTask");
+    return InvalidArgument(
+        "the cluster task's payload is not a drover.cluster.ClusterTask");
   }
   ClusterAttempt a;
   static_cast<TaskAttempt&>(a) = std::move(attempt);

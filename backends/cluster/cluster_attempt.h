@@ -25,7 +25,7 @@ struct HttpRequestSpec {
 };
 
 struct ClusterAttempt : TaskAttempt {
-  std::string service;     // the service to send `request` to
+  std::string service;  // the service to send `request` to
   HttpRequestSpec request;
   ServiceAddress address;  // where `service` is: services[service]
 };
@@ -40,7 +40,8 @@ Result<ClusterAttempt> DecodeClusterAttempt(TaskAttempt attempt);
 
 // A serialized ClusterTask (what a cluster task's DISPATCH carries), for
 // tests and tools.
-std::string ClusterPayload(const std::string& service, const HttpRequestSpec& request = {});
+std::string ClusterPayload(const std::string& service,
+                           const HttpRequestSpec& request = {});
 
 }  // namespace drover::cluster
 

@@ -8,13 +8,6 @@ namespace {
 // Requests block a thread each.
 constexpr int kMaxThreads = 256;
 
-AttemptOutcome Failed(FailureReason reason, std::string message) {
-  AttemptOutcome o;
-  o.reason = reason;
-  o.message = std::move(message);
-  return o;
-}
-
 }  // namespace
 
 ClusterBackend::ClusterBackend(const BackendConfig& config)
@@ -35,12 +28,15 @@ Status ClusterBackend::Start(BackendEvents* events) {
 
 Status ClusterBackend::Submit(TaskAttempt attempt) {
   const uint64_t id = attempt.attempt_id;
-  Result<cluster::ClusterAttempt> decoded = cluster::DecodeClusterAttempt(std::move(attempt));
+  Result<cluster::ClusterAttempt> decoded =
+      cluster::DecodeClusterAttempt(std::move(attempt));
   std::unique_lock<std::mutex> lock(mu_);
   if (state_ == State::kNew) return FailedPrecondition("cluster backend is not started");
-  if (state_ != State::kRunning) return FailedPrecondition("cluster backend is shut down");
+  if (state_ != State::kRunning)
+    return FailedPrecondition("cluster backend is shut down");
   if (attempts_.count(id) != 0) {
-    return AlreadyExists("attempt " + std::to_string(id) + " is already running on this backend");
+    return AlreadyExists("attempt " + std::to_string(id) +
+                         " is already running on this backend");
   }
   if (attempts_.size() >= static_cast<size_t>(slots_)) {
     return Unavailable("cluster backend is at capacity (" + std::to_string(slots_) +
@@ -48,7 +44,8 @@ Status ClusterBackend::Submit(TaskAttempt attempt) {
   }
   if (!decoded.ok()) {
     lock.unlock();
-    events_->OnFinished(id, Failed(FailureReason::kLaunchFailed, decoded.status().message()));
+    events_->OnFinished(
+        id, AttemptFailure(FailureReason::kLaunchFailed, decoded.status().message()));
     return Status::Ok();
   }
   attempts_.insert(id);
@@ -62,9 +59,9 @@ void ClusterBackend::Cancel(uint64_t attempt_id) {
   bool was_queued = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    const auto queued =
-        std::find_if(queue_.begin(), queue_.end(),
-                     [&](const cluster::ClusterAttempt& a) { return a.attempt_id == attempt_id; });
+    const auto queued = std::find_if(
+        queue_.begin(), queue_.end(),
+        [&](const cluster::ClusterAttempt& a) { return a.attempt_id == attempt_id; });
     if (queued != queue_.end()) {
       queue_.erase(queued);
       attempts_.erase(attempt_id);
@@ -74,7 +71,8 @@ void ClusterBackend::Cancel(uint64_t attempt_id) {
     }
   }
   if (was_queued) {
-    events_->OnFinished(attempt_id, Failed(FailureReason::kCancelled, "cancelled before it ran"));
+    events_->OnFinished(
+        attempt_id, AttemptFailure(FailureReason::kCancelled, "cancelled before it ran"));
   } else if (control) {
     control->Cancel();
   }
@@ -95,8 +93,8 @@ void ClusterBackend::Shutdown(Duration) {
     cv_.notify_all();
   }
   for (const auto& a : dropped) {
-    events_->OnFinished(a.attempt_id,
-                        Failed(FailureReason::kCancelled, "the worker is shutting down"));
+    events_->OnFinished(a.attempt_id, AttemptFailure(FailureReason::kCancelled,
+                                                     "the worker is shutting down"));
   }
   for (auto& control : in_flight) control->Cancel();
   for (std::thread& t : threads_) t.join();

@@ -56,10 +56,11 @@ class ClusterBackend final : public Backend {
   std::mutex mu_;
   std::condition_variable cv_;
   enum class State { kNew, kRunning, kStopped };
-  State state_ = State::kNew;                          // GUARDED_BY(mu_)
-  std::deque<cluster::ClusterAttempt> queue_;          // GUARDED_BY(mu_)
-  std::set<uint64_t> attempts_;                        // GUARDED_BY(mu_)
-  std::map<uint64_t, std::shared_ptr<cluster::RequestControl>> active_;  // GUARDED_BY(mu_)
+  State state_ = State::kNew;                  // GUARDED_BY(mu_)
+  std::deque<cluster::ClusterAttempt> queue_;  // GUARDED_BY(mu_)
+  std::set<uint64_t> attempts_;                // GUARDED_BY(mu_)
+  std::map<uint64_t, std::shared_ptr<cluster::RequestControl>>
+      active_;  // GUARDED_BY(mu_)
   std::vector<std::thread> threads_;
 };
 

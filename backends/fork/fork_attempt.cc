@@ -54,8 +54,8 @@ PoolSpec ToPoolSpec(const spec::PoolDecl& d) {
   return p;
 }
 
-Result<ForkAttempt> DecodeForkAttempt(TaskAttempt attempt,
-                                      const std::map<std::string, spec::PoolDecl>& worker_pools) {
+Result<ForkAttempt> DecodeForkAttempt(
+    TaskAttempt attempt, const std::map<std::string, spec::PoolDecl>& worker_pools) {
   fork::ForkTask task;
   if (!task.ParseFromString(attempt.payload)) {
     return InvalidArgument("the fork task's payload is not a drover.fork.ForkTask");
@@ -69,8 +69,9 @@ Result<ForkAttempt> DecodeForkAttempt(TaskAttempt attempt,
   } else if (!a.pool.empty()) {
     const auto own = worker_pools.find(a.pool);
     if (own == worker_pools.end()) {
-      return NotFound("pool '" + a.pool +
-                      "' is declared neither by the job nor by this worker's configuration");
+      return NotFound(
+          "pool '" + a.pool +
+          "' is declared neither by the job nor by this worker's configuration");
     }
     a.pool_spec = ToPoolSpec(own->second);
   }
@@ -112,7 +113,8 @@ std::string ForkCallPayload(const PoolSpec& pool, const std::string& fn,
   return task.SerializeAsString();
 }
 
-std::string ForkPayloadForWorkerPool(const std::string& name, const std::string& message_json) {
+std::string ForkPayloadForWorkerPool(const std::string& name,
+                                     const std::string& message_json) {
   fork::ForkTask task;
   task.set_pool(name);
   task.set_message_json(message_json);

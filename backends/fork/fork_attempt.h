@@ -49,8 +49,8 @@ struct ForkAttempt : TaskAttempt {
 // the one of `worker_pools` (the worker's configuration) of that name.
 // InvalidArgument when the payload is not a ForkTask; NotFound when the
 // pool is declared by neither.
-Result<ForkAttempt> DecodeForkAttempt(TaskAttempt attempt,
-                                      const std::map<std::string, spec::PoolDecl>& worker_pools);
+Result<ForkAttempt> DecodeForkAttempt(
+    TaskAttempt attempt, const std::map<std::string, spec::PoolDecl>& worker_pools);
 
 // The TaskAttempt that decodes to `attempt` (its pool, with pool_spec as the
 // declaration, message, function and plugins in the payload), for tests
@@ -65,7 +65,8 @@ std::string ForkCallPayload(const PoolSpec& pool, const std::string& fn,
                             const std::string& args_json,
                             const std::vector<std::string>& plugins = {});
 // A message for the worker's own pool `name` (no declaration carried).
-std::string ForkPayloadForWorkerPool(const std::string& name, const std::string& message_json);
+std::string ForkPayloadForWorkerPool(const std::string& name,
+                                     const std::string& message_json);
 
 }  // namespace drover
 

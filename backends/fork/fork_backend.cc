@@ -26,10 +26,8 @@ Status ForkBackend::Submit(TaskAttempt attempt) {
   const uint64_t id = attempt.attempt_id;
   Result<ForkAttempt> decoded = DecodeForkAttempt(std::move(attempt), worker_pools_);
   if (!decoded.ok()) {
-    AttemptOutcome outcome;
-    outcome.reason = FailureReason::kLaunchFailed;
-    outcome.message = decoded.status().message();
-    events_->OnFinished(id, std::move(outcome));
+    events_->OnFinished(
+        id, AttemptFailure(FailureReason::kLaunchFailed, decoded.status().message()));
     return Status::Ok();
   }
   return reactor_->Submit(std::move(decoded).value());

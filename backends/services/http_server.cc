@@ -319,7 +319,8 @@ void Server::Process(Conn& conn) {
       if (colon == std::string_view::npos) continue;
       std::string_view name = line.substr(0, colon);
       std::string_view value = line.substr(colon + 1);
-      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+        value.remove_prefix(1);
       if (IEquals(name, "content-length")) {
         content_length = 0;
         if (value.empty()) bad_length = true;

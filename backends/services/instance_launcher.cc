@@ -107,7 +107,8 @@ std::string DescribeWaitStatus(int status) {
   if (WIFSIGNALED(status)) {
     int sig = WTERMSIG(status);
     const char* name = ::sigdescr_np(sig);
-    return "signal " + std::to_string(sig) + (name != nullptr ? std::string(" (") + name + ")" : "");
+    return "signal " + std::to_string(sig) +
+           (name != nullptr ? std::string(" (") + name + ")" : "");
   }
   return "status " + std::to_string(status);
 }

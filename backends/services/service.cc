@@ -233,7 +233,8 @@ std::string ServiceImpl::DescribeLocked() const {
     if (slot.current && slot.current->ready) ++ready;
     restarts += slot.restarts;
     if (slot.respawn_at && slot.fast_exits >= 2) {
-      looping += ", instance " + std::to_string(i) + " crash-looping (last: " + slot.last_exit + ")";
+      looping += ", instance " + std::to_string(i) +
+                 " crash-looping (last: " + slot.last_exit + ")";
     }
   }
   return name_ + ": " + std::to_string(count) + " instance" + (count == 1 ? "" : "s") + " of `" +

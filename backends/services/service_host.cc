@@ -1,9 +1,9 @@
 #include "backends/services/service_host.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <optional>
-
-#include <spdlog/spdlog.h>
 
 namespace drover::services {
 namespace {
@@ -11,13 +11,6 @@ namespace {
 constexpr int kMaxThreads = 256;
 // How often the janitor looks for idle services when none is idle yet.
 constexpr Duration kJanitorPeriod = std::chrono::seconds(1);
-
-AttemptOutcome Failed(FailureReason reason, std::string message) {
-  AttemptOutcome o;
-  o.reason = reason;
-  o.message = std::move(message);
-  return o;
-}
 
 }  // namespace
 
@@ -41,7 +34,8 @@ Status ServiceHost::Submit(Backend& target, TaskAttempt attempt, ServiceNeeds ne
   const uint64_t id = attempt.attempt_id;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (state_ != State::kRunning) return FailedPrecondition("the worker's services are not running");
+    if (state_ != State::kRunning)
+      return FailedPrecondition("the worker's services are not running");
   }
   // The common case once a job's services are up: no thread hop.
   if (auto lease = registry_.TryAcquire(attempt.job_id, needs.job, needs.worker)) {
@@ -93,22 +87,23 @@ bool ServiceHost::Cancel(uint64_t attempt_id) {
     });
     if (queued != queue_.end()) queue_.erase(queued);
   }
-  events_->OnFinished(attempt_id, Failed(FailureReason::kCancelled,
-                                         "cancelled while waiting for its services"));
+  events_->OnFinished(attempt_id,
+                      AttemptFailure(FailureReason::kCancelled,
+                                     "cancelled while waiting for its services"));
   return true;
 }
 
 void ServiceHost::JobDone(std::string job_id) {
   AddChore([this, job_id = std::move(job_id)] {
     const int stopped = registry_.StopJob(job_id);
-    if (stopped > 0) spdlog::info("services: job {} ended: stopped {} service(s)", job_id, stopped);
+    if (stopped > 0)
+      spdlog::info("services: job {} ended: stopped {} service(s)", job_id, stopped);
   });
 }
 
 void ServiceHost::ReloadAsync(std::string job_id, std::string name, ReloadDone done) {
-  AddChore([this, job_id = std::move(job_id), name = std::move(name), done = std::move(done)] {
-    done(registry_.Reload(job_id, name));
-  });
+  AddChore([this, job_id = std::move(job_id), name = std::move(name),
+            done = std::move(done)] { done(registry_.Reload(job_id, name)); });
 }
 
 void ServiceHost::AddChore(std::function<void()> chore) {
@@ -135,8 +130,9 @@ void ServiceHost::Shutdown(Duration grace) {
       std::lock_guard<std::mutex> lock(mu_);
       if (deferred_.erase(w.attempt.attempt_id) == 0) continue;  // Cancel reported it
     }
-    events_->OnFinished(w.attempt.attempt_id,
-                        Failed(FailureReason::kCancelled, "the worker is shutting down"));
+    events_->OnFinished(
+        w.attempt.attempt_id,
+        AttemptFailure(FailureReason::kCancelled, "the worker is shutting down"));
   }
   // Wakes the threads waiting for a service to become ready.
   registry_.Shutdown(grace);
@@ -173,13 +169,15 @@ void ServiceHost::RunDeferred(Work work) {
   }
   if (!lease.ok()) {
     lock.unlock();
-    events_->OnFinished(id, Failed(FailureReason::kLaunchFailed, lease.status().message()));
+    events_->OnFinished(
+        id, AttemptFailure(FailureReason::kLaunchFailed, lease.status().message()));
     return;
   }
   if (state_ != State::kRunning) {
     lock.unlock();
     registry_.Release(*lease);
-    events_->OnFinished(id, Failed(FailureReason::kCancelled, "the worker is shutting down"));
+    events_->OnFinished(
+        id, AttemptFailure(FailureReason::kCancelled, "the worker is shutting down"));
     return;
   }
   attempt.services = lease->addresses;
@@ -193,7 +191,7 @@ void ServiceHost::RunDeferred(Work work) {
     leases_.erase(id);
     lock.unlock();
     registry_.Release(*lease);
-    events_->OnFinished(id, Failed(FailureReason::kInternal, s.ToString()));
+    events_->OnFinished(id, AttemptFailure(FailureReason::kInternal, s.ToString()));
   }
 }
 
@@ -214,7 +212,8 @@ void ServiceHost::RunJanitor() {
     const std::optional<SteadyTime> next = registry_.NextIdleDeadline();
     lock.lock();
     const SteadyTime now = clock_.Now();
-    const SteadyTime wake = next ? std::min(*next, now + kJanitorPeriod) : now + kJanitorPeriod;
+    const SteadyTime wake =
+        next ? std::min(*next, now + kJanitorPeriod) : now + kJanitorPeriod;
     cv_.wait_for(lock, wake - now,
                  [&] { return state_ != State::kRunning || !chores_.empty(); });
   }

@@ -115,15 +115,15 @@ class ServiceHost {
   std::mutex mu_;
   std::condition_variable cv_;
   enum class State { kNew, kRunning, kStopped };
-  State state_ = State::kNew;                   // GUARDED_BY(mu_)
-  std::deque<Work> queue_;                      // GUARDED_BY(mu_)
+  State state_ = State::kNew;  // GUARDED_BY(mu_)
+  std::deque<Work> queue_;     // GUARDED_BY(mu_)
   // Attempts holding services, until AttemptEnded.
-  std::map<uint64_t, Lease> leases_;            // GUARDED_BY(mu_)
+  std::map<uint64_t, Lease> leases_;  // GUARDED_BY(mu_)
   // Attempts waiting (queued or in RunDeferred) for their services; Cancel
   // takes them out.
-  std::set<uint64_t> deferred_;                 // GUARDED_BY(mu_)
+  std::set<uint64_t> deferred_;  // GUARDED_BY(mu_)
   // JobDone and ReloadAsync work for the janitor, in order.
-  std::deque<std::function<void()>> chores_;   // GUARDED_BY(mu_)
+  std::deque<std::function<void()>> chores_;  // GUARDED_BY(mu_)
   std::vector<std::thread> workers_;
   std::thread janitor_;
 };

@@ -127,8 +127,9 @@ ReactorMailbox<Attempt>::ReactorMailbox(std::string backend, int slots)
     : backend_(std::move(backend)), slots_(slots) {}
 
 template <typename Attempt>
-Status ReactorMailbox<Attempt>::Start(const std::function<Status()>& init, std::function<void()> run,
-                             const char* thread_name) {
+Status ReactorMailbox<Attempt>::Start(const std::function<Status()>& init,
+                                      std::function<void()> run,
+                                      const char* thread_name) {
   if (slots_ < 1) {
     return InvalidArgument(backend_ + " backend: slots must be at least 1, got " +
                            std::to_string(slots_));
@@ -232,7 +233,8 @@ void ReactorMailbox<Attempt>::Shutdown(Duration grace) {
 }
 
 template <typename Attempt>
-std::vector<typename ReactorMailbox<Attempt>::Command>& ReactorMailbox<Attempt>::Take(bool read_wake) {
+std::vector<typename ReactorMailbox<Attempt>::Command>& ReactorMailbox<Attempt>::Take(
+    bool read_wake) {
   if (read_wake) {
     uint64_t count;
     [[maybe_unused]] ssize_t n = ::read(wake_fd_.get(), &count, sizeof count);

@@ -14,7 +14,8 @@ Result<SpawnAttempt> DecodeSpawnAttempt(TaskAttempt attempt) {
   a.payload.clear();
   a.argv.reserve(task.argv_size());
   for (const std::string& arg : task.argv()) a.argv.push_back(a.ExpandServiceRefs(arg));
-  for (const auto& e : task.env()) a.env.emplace_back(e.name(), a.ExpandServiceRefs(e.value()));
+  for (const auto& e : task.env())
+    a.env.emplace_back(e.name(), a.ExpandServiceRefs(e.value()));
   a.cwd = a.ExpandServiceRefs(task.cwd());
   return a;
 }

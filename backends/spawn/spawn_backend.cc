@@ -600,10 +600,8 @@ Status SpawnBackend::Submit(TaskAttempt attempt) {
   const uint64_t id = attempt.attempt_id;
   Result<SpawnAttempt> decoded = DecodeSpawnAttempt(std::move(attempt));
   if (!decoded.ok()) {
-    AttemptOutcome outcome;
-    outcome.reason = FailureReason::kLaunchFailed;
-    outcome.message = decoded.status().message();
-    events_->OnFinished(id, std::move(outcome));
+    events_->OnFinished(
+        id, AttemptFailure(FailureReason::kLaunchFailed, decoded.status().message()));
     return Status::Ok();
   }
   return reactor_->Submit(std::move(decoded).value());

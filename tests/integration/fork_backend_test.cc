@@ -412,7 +412,8 @@ TEST_F(ForkBackendTest, SubmitBeyondCapacityIsRefused) {
   extra.attempt_id = 2;
   extra.pool = spec.name;
   extra.pool_spec = spec;
-  EXPECT_EQ(backend_->Submit(EncodeForkAttempt(std::move(extra))).code(), StatusCode::kUnavailable);
+  EXPECT_EQ(backend_->Submit(EncodeForkAttempt(std::move(extra))).code(),
+            StatusCode::kUnavailable);
   ResultOf(1);
 }
 
