@@ -14,103 +14,68 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "core/base/clock.h"
 #include "core/base/outcome.h"
 #include "core/base/status.h"
+#include "core/spec/job_spec.h"
 
 namespace drover {
 
-// A pool of warm worker processes for the fork backend, as declared under
-// `pools:` in a job spec or in a worker's configuration (docs/spec.md).
-struct PoolSpec {
-  std::string name;
-  // "process": each instance runs `command` and speaks the IPC channel on
-  // fd 3 (NODE_CHANNEL_FD). "cow": instances are forked from the worker's
-  // zygote and run registered functions (like the threads backend).
-  std::string mode = "process";
-  std::vector<std::string> command;  // argv; empty in cow mode
-  int instances = 1;                 // processes kept warm
-  int max_tasks = 0;                 // recycle a process after N tasks; 0: never
-  Duration idle_timeout{0};          // stop idle processes after this; 0: never
-  std::vector<std::pair<std::string, std::string>> env;
-  std::string cwd;
+// Where a task reaches a service the worker runs for it: a connectable host
+// (a wildcard listen address 0.0.0.0 / :: becomes 127.0.0.1 / ::1) and the
+// bound port.
+struct ServiceAddress {
+  std::string host;
+  int port = 0;
 };
 
-// A service of the cluster backend, as declared under `services:` in a job
-// spec (docs/spec.md): N supervised instances of a server sharing a port.
-// The worker starts it for a job when a task of that job needs it.
-struct ServiceConfig {
-  std::string name;
-  std::vector<std::string> command;  // argv
-  int instances = 1;
-  std::string host = "127.0.0.1";
-  int port = 0;                      // 0: a free port
-  std::string mode = "reuseport";    // reuseport | shared | round-robin
-  std::string ready = "tcp";         // tcp | http
-  std::string ready_path = "/";      // http: GET this, expect 2xx
-  Duration ready_timeout = std::chrono::seconds(30);
-  std::vector<std::pair<std::string, std::string>> env;
-  std::string cwd;
-  Duration idle_timeout = std::chrono::seconds(60);  // stop when unused this long
-};
-
-// A cluster task's HTTP request.
-struct HttpRequestSpec {
-  std::string method = "GET";
-  std::string path = "/";
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
-  int expect = 200;
-  Duration timeout{0};  // 0: the attempt's timeout, else 30s
-};
-
-// One attempt to run a task, as a backend receives it.
+// One attempt to run a task, as a backend receives it: what every backend
+// shares. What the task runs is the backend's own: `payload`, one message
+// of its .proto (backends/BACKEND/BACKEND.proto), which its Submit decodes
+// into its own attempt type.
 struct TaskAttempt {
   uint64_t attempt_id = 0;  // unique per coordinator; names the attempt
   std::string job_id;
   std::string task;         // the instance name
   uint32_t number = 1;      // 1 for the first attempt of the task
 
-  // spawn backend
-  std::vector<std::string> argv;
-  std::vector<std::pair<std::string, std::string>> env;  // added to the worker's
-  std::string cwd;                                        // empty: inherit
-  Duration timeout{0};                                    // 0: none
-  Duration kill_grace = std::chrono::seconds(5);
-  uint64_t output_limit = 8ull << 20;  // bytes kept per stream
+  Duration timeout{0};                            // 0: none
+  Duration kill_grace = std::chrono::seconds(5);  // TERM -> KILL
+  uint64_t output_limit = 8ull << 20;             // bytes kept per stream
 
-  // threads backend (and fork pools in `cow` mode): the registered function
-  // to call and its arguments, as JSON text.
-  std::string fn;
-  std::string args_json;
-  // threads backend: plugins (shared libraries) the job asks for; loaded
-  // once per worker, in order, before the function is looked up.
-  std::vector<std::string> plugins;
-  // fork backend: the pool to send the message to (its full declaration, so
-  // a worker can start a pool it has not seen), and the message as JSON.
-  std::string pool;
-  PoolSpec pool_spec;
-  std::string message_json;
-  // Any backend: the services the task needs up on the worker (the
-  // cluster backend starts them, and replaces ${services.NAME.port|host}
-  // in the fields above before the attempt is submitted). cluster backend:
-  // the service to send `request` to.
-  std::vector<ServiceConfig> services;
-  // Any backend: the worker's own services (its configuration's
-  // `services:`) the task needs, by name (Dispatch.worker_services); held
-  // and replaced like `services`.
-  std::vector<std::string> worker_services;
-  std::string service;
-  HttpRequestSpec request;
+  // The backend's task, serialized (Dispatch.payload). `${services.NAME.
+  // port|host}` references in it are still literal text: the backend
+  // expands them with ExpandServiceRefs.
+  std::string payload;
+
+  // The environment the worker gives every attempt (DROVER_JOB_ID,
+  // DROVER_TASK, DROVER_ATTEMPT, DROVER_WORKER), for backends that start
+  // processes; a task's own variables come after, so they may override.
+  std::vector<std::pair<std::string, std::string>> env;
+
+  // The services the task needs, up and ready for as long as the attempt
+  // runs (the worker starts them before Submit, backends/services/), by
+  // name.
+  std::map<std::string, ServiceAddress> services;
+
+  // `text` with every `${services.NAME.port}` / `${services.NAME.host}`
+  // whose NAME is in `services` replaced. Other text, and references to
+  // services not in `services`, are left as they are.
+  std::string ExpandServiceRefs(std::string_view text) const;
 
   // Where the backend writes the captured stdout and stderr. The files are
   // created only when the stream produces output.
   std::filesystem::path stdout_path;
   std::filesystem::path stderr_path;
 };
+
+// The outcome of an attempt that ended without running (`reason`, e.g.
+// kLaunchFailed for a payload that does not decode, and why).
+AttemptOutcome AttemptFailure(FailureReason reason, std::string message);
 
 // Receives a backend's events. Implementations must be thread-safe and
 // return quickly (they are called on the backend's own threads).
@@ -126,6 +91,8 @@ class BackendEvents {
 
 class Zygote;  // backends/fork/zygote.h
 
+// A backend's view of the worker: what it may need besides its slots. A
+// backend reads the fields that concern it and ignores the others.
 struct BackendConfig {
   int slots = 1;  // attempts that may run at once
   // threads backend: shared libraries to load functions from (plugin ABI,
@@ -135,6 +102,10 @@ struct BackendConfig {
   // (StartZygote, called by the worker's main before any thread starts).
   // Null: cow pools fail their attempts with launch-failed.
   std::shared_ptr<Zygote> zygote;
+  // fork backend: the pools of the worker's configuration (`pools:`), by
+  // name; a task naming a pool its job does not declare runs on one of
+  // these.
+  std::map<std::string, spec::PoolDecl> pools;
 };
 
 class Backend {
@@ -147,9 +118,10 @@ class Backend {
   // How many attempts may run at once.
   virtual int Capacity() const = 0;
   // Queues an attempt; never blocks on the attempt itself. A failure to
-  // launch it is reported through OnFinished(kLaunchFailed), not here; a
-  // non-ok Status means the call itself was wrong (not started, at
-  // capacity, duplicate id) and no event will follow.
+  // launch it, a payload that is not the backend's message among them, is
+  // reported through OnFinished(kLaunchFailed), not here; a non-ok Status
+  // means the call itself was wrong (not started, at capacity, duplicate
+  // id) and no event will follow.
   virtual Status Submit(TaskAttempt attempt) = 0;
   // Asks for the attempt to stop (TERM to its process group, the attempt's
   // kill_grace, then KILL). OnFinished(kCancelled) follows unless it
@@ -164,11 +136,15 @@ class Backend {
 using BackendFactory =
     std::function<Result<std::unique_ptr<Backend>>(const BackendConfig&)>;
 
-// Maps the backend names used in job specs to factories. A worker builds one
-// registry; a new backend is one folder plus one Register call.
+// Maps the backend names used in job specs to factories. tools/cli's main
+// builds one registry; a new backend is one folder plus one Register call.
 class BackendRegistry {
  public:
-  // Fails with kAlreadyExists on a duplicate name.
+  // Registers backend `name` in one call. Fails with kAlreadyExists on a
+  // duplicate name.
+  // MERGE (issue 10, spec side): the backend's spec kind (spec::TaskKinds,
+  // core/spec/task_kind.h) joins this call as a third argument, so that
+  // name, kind and factory are registered together.
   Status Register(std::string name, BackendFactory factory);
   Result<std::unique_ptr<Backend>> Create(const std::string& name,
                                           const BackendConfig& config) const;

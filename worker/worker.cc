@@ -15,8 +15,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "backends/cluster/attempt_hook.h"
-#include "backends/cluster/cluster_backend.h"
 #include "core/protocol/codec.h"
 #include "core/protocol/convert.h"
 #include "worker/output_tail.h"
@@ -72,12 +70,24 @@ std::string TakeFile(const std::filesystem::path& path) {
   return data;
 }
 
+// How many attempts may wait for their services at once: as many as the
+// worker runs.
+int ServiceThreads(const WorkerOptions& options) {
+  int slots = 0;
+  for (const auto& [name, n] : options.slots) slots += std::max(0, n);
+  return std::max(2, slots);
+}
+
 }  // namespace
 
 
 Worker::Loop::Loop(zmq::context_t& context, WorkerOptions options,
                    const BackendRegistry& registry, const Clock& clock)
-    : context_(context), options_(std::move(options)), registry_(registry), clock_(clock) {
+    : context_(context),
+      options_(std::move(options)),
+      registry_(registry),
+      clock_(clock),
+      services_(clock_, ServiceThreads(options_)) {
   if (options_.name.empty()) options_.name = DefaultName();
   session_ = RandomSession();
 }
@@ -91,17 +101,13 @@ Status Worker::Loop::Start() {
     return IoError("cannot create the spool directory " + options_.spool_dir.string() +
                    ": " + ec.message());
   }
-  // The worker's own services run in the cluster backend, which then runs
-  // even without cluster slots (it offers none in HELLO).
-  const bool own_services = !options_.services.empty() || !options_.services_file.empty();
-  std::map<std::string, int> slot_map = options_.slots;
-  if (own_services) slot_map.emplace("cluster", 0);
-  for (const auto& [name, slots] : slot_map) {
-    if (slots <= 0 && !(name == "cluster" && own_services)) continue;
+  for (const auto& [name, slots] : options_.slots) {
+    if (slots <= 0) continue;
     BackendConfig config;
     config.slots = slots;
     config.zygote = options_.zygote;
     config.plugins = options_.plugins;
+    config.pools = options_.pools;
     auto backend = registry_.Create(name, config);
     Status s = backend.ok() ? (*backend)->Start(this) : backend.status();
     if (!s.ok()) {
@@ -111,18 +117,18 @@ Status Worker::Loop::Start() {
     }
     backends_.emplace(name, std::move(backend.value()));
   }
-  const bool offers_slots = std::any_of(backends_.begin(), backends_.end(),
-                                        [](const auto& b) { return b.second->Capacity() > 0; });
-  if (!offers_slots && options_.services.empty()) {
-    for (auto& [n, b] : backends_) b->Shutdown(Duration(0));
-    backends_.clear();
+  if (backends_.empty() && options_.services.empty()) {
     return InvalidArgument("the worker has no slots for any backend");
   }
-  if (Status s = StartServices(); !s.ok()) {
+  Status s = services_.Start(this);
+  if (s.ok()) s = StartServices();
+  if (!s.ok()) {
+    services_.Shutdown(Duration(0));
     for (auto& [n, b] : backends_) b->Shutdown(Duration(0));
     backends_.clear();
     return s;
   }
+  started_ = true;
   return Status::Ok();
 }
 
@@ -162,9 +168,7 @@ void Worker::Loop::SendHello() {
   hello.set_pid(static_cast<uint32_t>(::getpid()));
   hello.set_session(session_);
   for (const auto& [name, b] : backends_) {
-    // A cluster backend kept for the worker's own services alone offers
-    // no slots.
-    if (b->Capacity() > 0) (*hello.mutable_slots())[name] = static_cast<uint32_t>(b->Capacity());
+    (*hello.mutable_slots())[name] = static_cast<uint32_t>(b->Capacity());
   }
   for (std::string& service : ServiceNames()) hello.add_services(std::move(service));
   // Its own pools: fork tasks naming a pool their job does not declare are
@@ -186,7 +190,7 @@ void Worker::Loop::SendHello() {
 }
 
 Status Worker::Loop::Run() {
-  if (wake_fd_ < 0 || backends_.empty()) return FailedPrecondition("Run() before Start()");
+  if (wake_fd_ < 0 || !started_) return FailedPrecondition("Run() before Start()");
   try {
     Connect();
   } catch (const zmq::error_t& e) {
@@ -264,7 +268,9 @@ Status Worker::Loop::Run() {
 
   // Shut down: running attempts get shutdown_grace, then their results and a
   // DISCONNECT go out (best effort: the coordinator may be gone already).
-  // After a drain nothing runs any more.
+  // After a drain nothing runs any more. The services first: their threads
+  // submit to the backends, and the attempts waiting for them end.
+  services_.Shutdown(options_.shutdown_grace);
   for (auto& [name, b] : backends_) b->Shutdown(options_.shutdown_grace);
   DrainCompletions();
   wire::Disconnect bye;
@@ -377,9 +383,9 @@ void Worker::Loop::Handle(const Message& m) {
       for (uint64_t id : cancel->attempt_ids()) {
         auto r = running_.find(id);
         if (r == running_.end()) continue;
-        // One still waiting in the cluster backend for its services has
-        // not reached its own backend yet: the cluster backend ends it.
-        if (r->second.uses_services && cluster::CancelDeferred(backends_, id)) continue;
+        // One still waiting for its services has not reached its backend
+        // yet: services_ ends it.
+        if (r->second.uses_services && services_.Cancel(id)) continue;
         backends_[r->second.backend]->Cancel(id);
       }
       return;
@@ -388,9 +394,7 @@ void Worker::Loop::Handle(const Message& m) {
       auto done = protocol::Parse<wire::JobDone>(m);
       if (!done.ok() || done->job_id().empty()) return;
       // Off this thread: stopping services takes their grace periods.
-      if (ClusterBackend* cluster = cluster::FindCluster(backends_)) {
-        cluster->JobDone(done->job_id());
-      }
+      services_.JobDone(done->job_id());
       return;
     }
     case Command::kServiceReload:
@@ -448,37 +452,18 @@ void Worker::Loop::HandleDispatch(const Message& m) {
   a.job_id = d->job_id();
   a.task = d->task();
   a.number = d->attempt();
-  a.argv.assign(d->argv().begin(), d->argv().end());
-  // What every task can read about itself, like Slurm's SLURM_JOB_ID; the
-  // task's own env comes after, so a spec may override them.
-  a.env.emplace_back("DROVER_JOB_ID", d->job_id());
-  a.env.emplace_back("DROVER_TASK", d->task());
-  a.env.emplace_back("DROVER_ATTEMPT", std::to_string(d->attempt()));
-  a.env.emplace_back("DROVER_WORKER", options_.name);
-  for (const auto& e : d->env()) a.env.emplace_back(e.name(), e.value());
-  a.cwd = d->cwd();
   a.timeout = std::chrono::milliseconds(d->timeout_ms());
   a.kill_grace = std::chrono::milliseconds(d->kill_grace_ms());
   a.output_limit = std::min<uint64_t>(d->output_limit() ? d->output_limit() : kMaxResultStream,
                                       kMaxResultStream);
-  a.fn = d->fn();
-  a.args_json = d->args_json();
-  a.plugins.assign(d->plugins().begin(), d->plugins().end());
-  a.pool = d->pool();
-  a.message_json = d->message_json();
-  std::optional<PoolSpec> pool;
-  if (!a.pool.empty()) {
-    pool = ResolvePool(*d);
-    if (!pool) {
-      AttemptOutcome o;
-      o.reason = FailureReason::kLaunchFailed;
-      o.message = "pool '" + a.pool + "' is declared neither by the job nor by worker " +
-                  options_.name + "'s configuration";
-      running_[id] = Running{d->backend(), {}, {}};
-      return Complete(id, std::move(o));
-    }
-    a.pool_spec = std::move(*pool);
-  }
+  // What every task can read about itself, like Slurm's SLURM_JOB_ID; the
+  // task's own env comes after (its backend appends it), so a spec may
+  // override them.
+  a.env.emplace_back("DROVER_JOB_ID", d->job_id());
+  a.env.emplace_back("DROVER_TASK", d->task());
+  a.env.emplace_back("DROVER_ATTEMPT", std::to_string(d->attempt()));
+  a.env.emplace_back("DROVER_WORKER", options_.name);
+  a.payload = std::move(*d->mutable_payload());
   if (std::optional<std::string> missing = MissingWorkerService(*d)) {
     AttemptOutcome o;
     o.reason = FailureReason::kLaunchFailed;
@@ -498,38 +483,22 @@ void Worker::Loop::HandleDispatch(const Message& m) {
     running_[id] = Running{d->backend(), a.stdout_path, a.stderr_path};
     return Complete(id, std::move(o));
   }
+  services::ServiceNeeds needs;
+  for (const wire::Service& s : d->services()) needs.job.push_back(protocol::ServiceFromWire(s));
+  needs.worker.assign(d->worker_services().begin(), d->worker_services().end());
   running_[id] = Running{d->backend(), a.stdout_path, a.stderr_path,
                         OutputTail(a.stdout_path, a.output_limit),
-                        OutputTail(a.stderr_path, a.output_limit),
-                        d->services_size() > 0 || d->worker_services_size() > 0};
-  // Through the cluster backend's hook: the cluster fields, and the job's
-  // services the task needs (started, ${services.NAME.port} replaced).
-  const Status s = cluster::SubmitAttempt(*d, backends_, *b->second, std::move(a));
+                        OutputTail(a.stderr_path, a.output_limit), !needs.empty()};
+  // An attempt that needs services reaches its backend through services_,
+  // once they are up (their addresses in a.services).
+  const Status s = needs.empty() ? b->second->Submit(std::move(a))
+                                 : services_.Submit(*b->second, std::move(a), std::move(needs));
   if (!s.ok()) {
     AttemptOutcome o;
     o.reason = FailureReason::kInternal;
     o.message = s.ToString();
     Complete(id, std::move(o));
   }
-}
-
-std::optional<PoolSpec> Worker::Loop::ResolvePool(const wire::Dispatch& d) const {
-  if (d.has_pool_spec()) {
-    const wire::Pool& p = d.pool_spec();
-    PoolSpec spec;
-    spec.name = p.name();
-    spec.mode = p.mode().empty() ? "process" : p.mode();
-    spec.command.assign(p.command().begin(), p.command().end());
-    spec.instances = static_cast<int>(std::max<uint32_t>(1, p.instances()));
-    spec.max_tasks = static_cast<int>(p.max_tasks());
-    spec.idle_timeout = std::chrono::milliseconds(p.idle_timeout_ms());
-    for (const auto& e : p.env()) spec.env.emplace_back(e.name(), e.value());
-    spec.cwd = p.cwd();
-    return spec;
-  }
-  auto it = options_.pools.find(d.pool());
-  if (it == options_.pools.end()) return std::nullopt;
-  return it->second;
 }
 
 void Worker::Loop::DrainCompletions() {
@@ -556,8 +525,8 @@ void Worker::Loop::Complete(uint64_t id, AttemptOutcome outcome) {
   const bool uses_services = r->second.uses_services;
   running_.erase(r);
   // Its services may go idle. Only attempts that hold a lease: the others
-  // need not take the cluster backend's lock at all.
-  if (uses_services) cluster::AttemptEnded(backends_, id);
+  // need not take services_' lock at all.
+  if (uses_services) services_.AttemptEnded(id);
   if (registered_) Send(m);
   unacked_.emplace(id, std::move(m));
 }
@@ -570,7 +539,7 @@ Status Worker::Start() { return loop_->Start(); }
 Status Worker::Run() { return loop_->Run(); }
 void Worker::Stop() { loop_->Stop(); }
 void Worker::Drain(Duration timeout) { loop_->Drain(timeout); }
-std::vector<Status> Worker::UpdateServices(const std::vector<cluster::WorkerService>& next) {
+std::vector<Status> Worker::UpdateServices(const std::vector<spec::ServiceDecl>& next) {
   return loop_->UpdateServices(next);
 }
 std::vector<std::string> Worker::ServiceNames() const { return loop_->ServiceNames(); }

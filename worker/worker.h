@@ -21,9 +21,9 @@
 #include <zmq.hpp>
 
 #include "backends/backend.h"
-#include "backends/cluster/service_registry.h"
 #include "core/base/clock.h"
 #include "core/base/status.h"
+#include "core/spec/job_spec.h"
 
 namespace drover {
 
@@ -49,16 +49,16 @@ struct WorkerOptions {
   std::function<Status(zmq::socket_t&)> configure_socket;
   // Pools declared by the worker's configuration (core/spec/worker_config.h),
   // by name: a fork task naming one of them runs on it when its job does not
-  // declare that pool itself (the job's declaration wins).
-  std::map<std::string, PoolSpec> pools;
+  // declare that pool itself (the job's declaration wins). Given to the
+  // backends (BackendConfig::pools).
+  std::map<std::string, spec::PoolDecl> pools;
   // Services declared by the worker's configuration (`services:`, in
   // docs/operations.md): started by Start() and waited for, kept until the
-  // worker stops, offered in HELLO. A task uses one when its job names it
-  // `from: worker` (Dispatch.worker_services). They need the cluster
-  // backend, which runs even with 0 cluster slots for them.
-  std::vector<cluster::WorkerService> services;
-  // The configuration file they come from. Non-empty: UpdateServices may
-  // bring services later (SIGHUP), so the cluster backend always runs.
+  // worker stops, offered in HELLO. A task of any backend uses one when its
+  // job names it `from: worker` (Dispatch.worker_services).
+  std::vector<spec::ServiceDecl> services;
+  // The configuration file they come from. UpdateServices may bring
+  // services later (SIGHUP).
   std::string services_file;
   // Plugins of the worker's configuration, loaded by every backend that
   // runs functions (threads) at Start().
@@ -80,9 +80,10 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Creates and starts a backend per entry of options.slots (and the
-  // cluster backend for options.services), then starts those services and
-  // waits until they are ready. On failure no backend or service is left
+  // Creates and starts a backend per entry of options.slots and the
+  // worker's services (backends/services/service_host.h), then starts the
+  // worker's own services (options.services) and waits until they are
+  // ready. On failure no backend or service is left
   // running, and the error names what failed.
   Status Start();
   // The I/O loop: connect, HELLO, then serve until Stop(). Before returning
@@ -92,13 +93,12 @@ class Worker {
   // Makes Run() return. Thread-safe.
   void Stop();
   // The configuration was re-read (SIGHUP): brings the worker's own
-  // services to `next` (cluster::ServiceRegistry::UpdateWorkerServices:
+  // services to `next` (services::ServiceRegistry::UpdateWorkerServices:
   // unchanged ones stay, changed ones are reloaded, new ones start,
   // removed ones stop), then has Run() send HELLO again with the new list.
   // Blocks while services start or reload: call it from a thread other
-  // than Run()'s. Returns one error per service it could not change;
-  // FailedPrecondition when the worker has no cluster backend.
-  std::vector<Status> UpdateServices(const std::vector<cluster::WorkerService>& next);
+  // than Run()'s. Returns one error per service it could not change.
+  std::vector<Status> UpdateServices(const std::vector<spec::ServiceDecl>& next);
   // The worker's own services that run now, by name.
   std::vector<std::string> ServiceNames() const;
   // Starts a drain (SIGTERM): Run() sends DRAINING so no new attempt comes,

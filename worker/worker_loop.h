@@ -1,7 +1,7 @@
 // Worker::Loop, the worker's I/O loop and everything it owns (worker.h
 // says how it works). Internal to worker/: worker.cc has the connection,
-// dispatch and results; worker_services.cc the cluster services side
-// (the worker's own services, SIGHUP, SERVICE-RELOAD, JOB-DONE).
+// dispatch and results; worker_services.cc the services side (the
+// worker's own services, SIGHUP, SERVICE-RELOAD, JOB-DONE).
 #ifndef DROVER_WORKER_WORKER_LOOP_H_
 #define DROVER_WORKER_WORKER_LOOP_H_
 
@@ -22,8 +22,7 @@
 #include <zmq.hpp>
 
 #include "backends/backend.h"
-#include "backends/cluster/attempt_hook.h"
-#include "backends/cluster/cluster_backend.h"
+#include "backends/services/service_host.h"
 #include "core/protocol/codec.h"
 #include "core/protocol/drover.pb.h"
 #include "worker/output_tail.h"
@@ -36,6 +35,8 @@ class Worker::Loop final : public BackendEvents {
   Loop(zmq::context_t& context, WorkerOptions options, const BackendRegistry& registry,
        const Clock& clock);
   ~Loop() override {
+    // The services first: their threads submit to the backends.
+    services_.Shutdown(Duration(0));
     for (auto& [name, b] : backends_) b->Shutdown(Duration(0));
     if (wake_fd_ >= 0) ::close(wake_fd_);
   }
@@ -55,10 +56,9 @@ class Worker::Loop final : public BackendEvents {
     Wake();
   }
   const std::string& name() const { return options_.name; }
-  std::vector<Status> UpdateServices(const std::vector<cluster::WorkerService>& next);
+  std::vector<Status> UpdateServices(const std::vector<spec::ServiceDecl>& next);
   std::vector<std::string> ServiceNames() const {
-    ClusterBackend* cluster = cluster::FindCluster(backends_);
-    return cluster ? cluster->services().WorkerServiceNames() : std::vector<std::string>();
+    return services_.registry().WorkerServiceNames();
   }
 
   // BackendEvents: called on backend threads.
@@ -77,7 +77,7 @@ class Worker::Loop final : public BackendEvents {
     std::filesystem::path out, err;
     OutputTail out_tail, err_tail;  // what was streamed as OUTPUT so far
     // It holds a lease on services (Dispatch.services or worker_services),
-    // which the cluster backend releases when it ends.
+    // which services_ releases when it ends.
     bool uses_services = false;
   };
 
@@ -108,9 +108,6 @@ class Worker::Loop final : public BackendEvents {
   void StreamOutputOf(uint64_t id, Running& r);
   // One step of a drain; true when Run() may say goodbye.
   bool DrainStep(SteadyTime now);
-  // The attempt's pool: the job's declaration when the DISPATCH carries
-  // one, else the worker's own; nullopt when neither has it.
-  std::optional<PoolSpec> ResolvePool(const wire::Dispatch& d) const;
 
   zmq::context_t& context_;
   WorkerOptions options_;
@@ -119,8 +116,12 @@ class Worker::Loop final : public BackendEvents {
   std::string session_;
   std::atomic<bool> stop_{false};
   int wake_fd_ = -1;
+  bool started_ = false;  // Start() succeeded
   std::optional<zmq::socket_t> dealer_;
   std::map<std::string, std::unique_ptr<Backend>> backends_;
+  // The services tasks of every backend use (declared after backends_, so
+  // destroyed before them: its threads submit to them).
+  services::ServiceHost services_;
 
   std::mutex mu_;
   std::deque<std::pair<uint64_t, AttemptOutcome>> done_;  // GUARDED_BY(mu_)

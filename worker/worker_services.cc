@@ -1,5 +1,5 @@
-// The worker's side of cluster services (docs/backends/cluster.md): its
-// own services (started at Start(), changed on SIGHUP, listed in HELLO),
+// The worker's side of services (docs/backends/cluster.md): its own
+// services (started at Start(), changed on SIGHUP, listed in HELLO),
 // SERVICE-RELOAD answered through the outbox, and the check of a
 // DISPATCH's worker_services. JOB-DONE is one call, in Handle().
 #include <algorithm>
@@ -14,26 +14,17 @@ using protocol::Command;
 using protocol::Message;
 
 Status Worker::Loop::StartServices() {
-  if (options_.services.empty()) return Status::Ok();
-  ClusterBackend* cluster = cluster::FindCluster(backends_);
-  if (cluster == nullptr) return Internal("the cluster backend did not start");
   // One after the other: a worker's services are few, and a failure stops
   // the worker before it offers anything.
-  for (const cluster::WorkerService& service : options_.services) {
-    if (Status s = cluster->services().StartWorkerService(service); !s.ok()) return s;
-    spdlog::info("worker {}: service {} is ready", options_.name, service.config.name);
+  for (const spec::ServiceDecl& service : options_.services) {
+    if (Status s = services_.registry().StartWorkerService(service); !s.ok()) return s;
+    spdlog::info("worker {}: service {} is ready", options_.name, service.name);
   }
   return Status::Ok();
 }
 
-std::vector<Status> Worker::Loop::UpdateServices(
-    const std::vector<cluster::WorkerService>& next) {
-  ClusterBackend* cluster = cluster::FindCluster(backends_);
-  if (cluster == nullptr) {
-    return {FailedPrecondition("the worker has no cluster backend to run services in (it was "
-                               "started without a configuration file)")};
-  }
-  std::vector<Status> errors = cluster->services().UpdateWorkerServices(next);
+std::vector<Status> Worker::Loop::UpdateServices(const std::vector<spec::ServiceDecl>& next) {
+  std::vector<Status> errors = services_.registry().UpdateWorkerServices(next);
   {
     std::lock_guard<std::mutex> lock(mu_);
     hello_again_ = true;  // the coordinator learns the new list
@@ -73,22 +64,16 @@ void Worker::Loop::HandleServiceReload(const Message& m) {
     return;
   }
   const uint64_t request_id = request->request_id();
-  ClusterBackend* cluster = cluster::FindCluster(backends_);
-  if (cluster == nullptr) {
-    wire::ServiceReloaded none;
-    none.set_request_id(request_id);
-    return Send(protocol::Make(Command::kServiceReloaded, none));
-  }
   spdlog::info("worker {}: reloading service {}{}", options_.name, request->service(),
                request->job_id().empty() ? "" : " of job " + request->job_id());
-  // Reloads run on the cluster backend's janitor thread (they block for
-  // the rolling replacement); the answer comes back through Post.
-  cluster->ReloadAsync(
+  // Reloads run on services_' janitor thread (they block for the rolling
+  // replacement); the answer comes back through Post.
+  services_.ReloadAsync(
       request->job_id(), request->service(),
-      [this, request_id](std::vector<cluster::ReloadOutcome> outcomes) {
+      [this, request_id](std::vector<services::ReloadOutcome> outcomes) {
         wire::ServiceReloaded answer;
         answer.set_request_id(request_id);
-        for (const cluster::ReloadOutcome& o : outcomes) {
+        for (const services::ReloadOutcome& o : outcomes) {
           wire::ReloadedService* s = answer.add_services();
           s->set_job_id(o.job_id);
           s->set_name(o.name);

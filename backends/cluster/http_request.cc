@@ -12,7 +12,7 @@ namespace {
 
 constexpr Duration kDefaultTimeout = std::chrono::seconds(30);
 
-std::string Target(const TaskAttempt& a, const ServiceAddress& address) {
+std::string Target(const ClusterAttempt& a, const ServiceAddress& address) {
   const bool v6 = address.host.find(':') != std::string::npos;
   return a.request.method + " " + a.request.path + " on service '" + a.service + "' (" +
          (v6 ? "[" + address.host + "]" : address.host) + ":" +
@@ -48,7 +48,7 @@ void RequestControl::Disarm() {
   stop_ = nullptr;
 }
 
-Duration RequestTimeout(const TaskAttempt& a) {
+Duration RequestTimeout(const ClusterAttempt& a) {
   const Duration own = a.request.timeout;
   const Duration task = a.timeout;
   if (own.count() > 0 && task.count() > 0) return std::min(own, task);
@@ -57,7 +57,7 @@ Duration RequestTimeout(const TaskAttempt& a) {
   return kDefaultTimeout;
 }
 
-AttemptOutcome SendRequest(const TaskAttempt& a, const ServiceAddress& address,
+AttemptOutcome SendRequest(const ClusterAttempt& a, const ServiceAddress& address,
                            RequestControl* control) {
   const auto start = std::chrono::steady_clock::now();
   const Duration timeout = RequestTimeout(a);

@@ -7,7 +7,7 @@
 #include <mutex>
 
 #include "backends/backend.h"
-#include "backends/cluster/service_refs.h"
+#include "backends/cluster/cluster_attempt.h"
 #include "core/base/outcome.h"
 
 namespace drover::cluster {
@@ -22,7 +22,7 @@ class RequestControl {
   bool cancelled() const;
 
  private:
-  friend AttemptOutcome SendRequest(const TaskAttempt&, const ServiceAddress&,
+  friend AttemptOutcome SendRequest(const ClusterAttempt&, const ServiceAddress&,
                                     RequestControl*);
   // Installs how to abort the request in flight; false when already
   // cancelled.
@@ -36,7 +36,7 @@ class RequestControl {
 
 // The request's deadline: its own timeout, the attempt's, the shorter of
 // the two when both are set, or 30s when neither is.
-Duration RequestTimeout(const TaskAttempt& attempt);
+Duration RequestTimeout(const ClusterAttempt& attempt);
 
 // Sends attempt.request to `address` and waits for the whole response. The
 // body goes to attempt.stdout_path, its last attempt.output_limit bytes
@@ -44,7 +44,7 @@ Duration RequestTimeout(const TaskAttempt& attempt);
 // status, a refused or reset connection fail with kRequestFailed, no
 // response in time with kTimeout, a Cancel with kCancelled, each with a
 // message that names the request, the service and what happened.
-AttemptOutcome SendRequest(const TaskAttempt& attempt, const ServiceAddress& address,
+AttemptOutcome SendRequest(const ClusterAttempt& attempt, const ServiceAddress& address,
                            RequestControl* control);
 
 }  // namespace drover::cluster

@@ -8,16 +8,29 @@ namespace drover {
 
 ForkBackend::ForkBackend(const BackendConfig& config)
     : reactor_(std::make_unique<ForkReactor>(config.slots, config.zygote)),
-      slots_(config.slots) {}
+      slots_(config.slots),
+      worker_pools_(config.pools) {}
 
 ForkBackend::~ForkBackend() { Shutdown(Duration(0)); }
 
-Status ForkBackend::Start(BackendEvents* events) { return reactor_->Start(events); }
+Status ForkBackend::Start(BackendEvents* events) {
+  Status s = reactor_->Start(events);
+  if (s.ok()) events_ = events;
+  return s;
+}
 
 int ForkBackend::Capacity() const { return slots_; }
 
 Status ForkBackend::Submit(TaskAttempt attempt) {
-  return reactor_->Submit(std::move(attempt));
+  if (events_ == nullptr) return FailedPrecondition("fork backend is not started");
+  const uint64_t id = attempt.attempt_id;
+  Result<ForkAttempt> decoded = DecodeForkAttempt(std::move(attempt), worker_pools_);
+  if (!decoded.ok()) {
+    events_->OnFinished(
+        id, AttemptFailure(FailureReason::kLaunchFailed, decoded.status().message()));
+    return Status::Ok();
+  }
+  return reactor_->Submit(std::move(decoded).value());
 }
 
 void ForkBackend::Cancel(uint64_t attempt_id) { reactor_->Cancel(attempt_id); }

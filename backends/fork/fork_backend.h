@@ -4,8 +4,12 @@
 // persistent workers and Celery's prefork pool. docs/backends/fork.md is the
 // user's guide.
 //
-// Pools. An attempt names its pool and carries the pool's declaration
-// (TaskAttempt::pool_spec). The first attempt for a declaration creates the
+// Pools. An attempt's payload (a drover.fork.ForkTask, decoded by
+// fork_attempt.h in Submit) names its pool and carries the pool's
+// declaration when the job declares it; otherwise the pool is the worker's
+// configuration's of that name (BackendConfig::pools), and a pool declared
+// by neither fails the attempt with kLaunchFailed
+// (ForkAttempt::pool_spec). The first attempt for a declaration creates the
 // pool and starts its `instances` processes; pools are keyed by name and
 // PoolFingerprint(), so a changed declaration is a new pool (the old one
 // finishes what it has and stops). Each process runs one attempt at a time;
@@ -17,7 +21,7 @@
 // backend's ChildLauncher): its own process group, stdin from /dev/null,
 // stdout/stderr into pipes, the IPC channel on fd 3 (ipc_channel.h). `mode:
 // cow` forks it from the worker's zygote (zygote.h); it runs registered
-// functions, TaskAttempt::fn and args_json.
+// functions, ForkAttempt::fn and args_json.
 //
 // Per attempt: the message (message_json, or {"fn","args"} for cow) goes
 // out as one line; the first reply line that is not a Node internal
@@ -57,9 +61,12 @@
 #ifndef DROVER_BACKENDS_FORK_FORK_BACKEND_H_
 #define DROVER_BACKENDS_FORK_FORK_BACKEND_H_
 
+#include <map>
 #include <memory>
+#include <string>
 
 #include "backends/backend.h"
+#include "backends/fork/fork_attempt.h"
 
 namespace drover {
 
@@ -84,6 +91,10 @@ class ForkBackend final : public Backend {
  private:
   std::unique_ptr<ForkReactor> reactor_;
   int slots_;
+  // The worker's configuration's pools, for tasks naming a pool their job
+  // does not declare (DecodeForkAttempt).
+  std::map<std::string, spec::PoolDecl> worker_pools_;
+  BackendEvents* events_ = nullptr;  // set by Start
 };
 
 }  // namespace drover

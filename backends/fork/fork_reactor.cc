@@ -154,7 +154,7 @@ void ForkReactor::HandleCommands(bool read_wake) {
 // ---------------------------------------------------------------------------
 // Pools.
 
-void ForkReactor::Enqueue(TaskAttempt attempt) {
+void ForkReactor::Enqueue(ForkAttempt attempt) {
   const uint64_t id = attempt.attempt_id;
   if (shutting_down_) {
     Report(id, Failed(FailureReason::kCancelled, "cancelled at shutdown before it started"));
@@ -291,7 +291,7 @@ void ForkReactor::Dispatch(Pool& pool) {
       }
       if (idle == nullptr) return;  // all busy, starting later, or backing off
     }
-    TaskAttempt attempt = std::move(pool.queue.front());
+    ForkAttempt attempt = std::move(pool.queue.front());
     pool.queue.pop_front();
     Assign(*idle, std::move(attempt));
   }
@@ -314,9 +314,9 @@ void ForkReactor::RetireIdle(Pool& pool) {
 }
 
 void ForkReactor::FailQueued(Pool& pool, FailureReason reason, const std::string& message) {
-  std::deque<TaskAttempt> queued;
+  std::deque<ForkAttempt> queued;
   queued.swap(pool.queue);
-  for (TaskAttempt& attempt : queued) Report(attempt.attempt_id, Failed(reason, message));
+  for (ForkAttempt& attempt : queued) Report(attempt.attempt_id, Failed(reason, message));
 }
 
 void ForkReactor::MaybeDropPool(uint64_t pool_id) {

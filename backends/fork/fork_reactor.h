@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/fork/fork_attempt.h"
 #include "backends/fork/ipc_channel.h"
 #include "backends/fork/zygote.h"
 #include "backends/spawn/child_launcher.h"
@@ -50,18 +51,19 @@ class ForkReactor {
   ForkReactor& operator=(const ForkReactor&) = delete;
 
   Status Start(BackendEvents* events);
-  Status Submit(TaskAttempt attempt) { return mailbox_.Submit(std::move(attempt)); }
+  Status Submit(ForkAttempt attempt) { return mailbox_.Submit(std::move(attempt)); }
   void Cancel(uint64_t attempt_id) { mailbox_.Cancel(attempt_id); }
   void Shutdown(Duration grace) { mailbox_.Shutdown(grace); }
 
  private:
-  using Command = ReactorMailbox::Command;
+  using Mailbox = ReactorMailbox<ForkAttempt>;
+  using Command = Mailbox::Command;
 
   // epoll tokens: a process's descriptors are serial << 2 | kind; token 0
   // (serial 0 is never a process's) is the eventfd.
   enum FdKind : uint64_t { kPidfd = 0, kChannel = 1, kOut = 2, kErr = 3 };
   static uint64_t Token(uint64_t serial, FdKind kind) { return serial << 2 | kind; }
-  static constexpr uint64_t kWakeToken = ReactorMailbox::kWakeToken;
+  static constexpr uint64_t kWakeToken = Mailbox::kWakeToken;
 
   // Why the backend is stopping a process. Every kind but kChannelLost
   // detaches it from its slot at once, so a replacement can start while
@@ -84,8 +86,8 @@ class ForkReactor {
 
   // An attempt held by a process.
   struct Running {
-    explicit Running(TaskAttempt a);
-    TaskAttempt attempt;
+    explicit Running(ForkAttempt a);
+    ForkAttempt attempt;
     OutputCapture out;
     OutputCapture err;
     bool keep_out;  // the attempt has a stdout path (else output is dropped)
@@ -138,7 +140,7 @@ class ForkReactor {
     PoolSpec spec;
     bool cow = false;
     std::vector<Slot> slots;
-    std::deque<TaskAttempt> queue;
+    std::deque<ForkAttempt> queue;
     bool superseded = false;  // a newer declaration of the name exists
     int procs = 0;            // processes of this pool not reaped yet
   };
@@ -148,7 +150,7 @@ class ForkReactor {
   void Loop();
   int TimeoutMs(SteadyTime now) const;
   void HandleCommands(bool read_wake);
-  void Enqueue(TaskAttempt attempt);
+  void Enqueue(ForkAttempt attempt);
   Pool& PoolFor(const PoolSpec& spec);
   void Fill(Pool& pool);
   void Dispatch(Pool& pool);
@@ -169,7 +171,7 @@ class ForkReactor {
   // Reactor thread: pool_process.cc.
   bool SpawnInto(Pool& pool, size_t slot);
   Status StartProcess(const Pool& pool, Proc& proc);
-  void Assign(Proc& proc, TaskAttempt attempt);
+  void Assign(Proc& proc, ForkAttempt attempt);
   void Flush(Proc& proc);
   void OnChannel(Proc& proc, uint32_t events);
   void OnLine(Proc& proc, std::string_view line);
@@ -186,7 +188,7 @@ class ForkReactor {
   Status Watch(int fd, uint64_t token, uint32_t events, int op);
   void CloseFd(UniqueFd& fd);
 
-  ReactorMailbox mailbox_;
+  Mailbox mailbox_;
   const std::shared_ptr<Zygote> zygote_;
   BackendEvents* events_ = nullptr;  // set by Start, before the thread runs
 

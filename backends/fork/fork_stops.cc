@@ -79,7 +79,7 @@ void ForkReactor::CancelAttempt(uint64_t attempt_id) {
   }
   for (auto& [id, pool] : pools_) {
     auto& queue = pool->queue;
-    auto it = std::find_if(queue.begin(), queue.end(), [&](const TaskAttempt& a) {
+    auto it = std::find_if(queue.begin(), queue.end(), [&](const ForkAttempt& a) {
       return a.attempt_id == attempt_id;
     });
     if (it == queue.end()) continue;

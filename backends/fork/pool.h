@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <string>
 
-#include "backends/backend.h"
+#include "backends/fork/fork_attempt.h"
 #include "core/base/clock.h"
 #include "core/base/outcome.h"
 #include "core/base/status.h"

@@ -105,7 +105,7 @@ AttemptOutcome CowOutcome(const std::string& pool, std::string_view line) {
 
 }  // namespace
 
-ForkReactor::Running::Running(TaskAttempt a)
+ForkReactor::Running::Running(ForkAttempt a)
     : attempt(std::move(a)),
       out(attempt.stdout_path, attempt.output_limit),
       err(attempt.stderr_path, attempt.output_limit),
@@ -195,7 +195,7 @@ Status ForkReactor::StartProcess(const Pool& pool, Proc& proc) {
       theirs.Reset(::fcntl(theirs.get(), F_DUPFD_CLOEXEC, kChannelFd + 1));
       if (!theirs.valid()) return ErrnoError("fcntl", errno);
     }
-    TaskAttempt launch;
+    SpawnAttempt launch;
     launch.argv = spec.command;
     launch.env = spec.env;
     launch.env.emplace_back(kChannelFdEnv, std::to_string(kChannelFd));
@@ -221,7 +221,7 @@ Status ForkReactor::StartProcess(const Pool& pool, Proc& proc) {
 // ---------------------------------------------------------------------------
 // Message out.
 
-void ForkReactor::Assign(Proc& proc, TaskAttempt attempt) {
+void ForkReactor::Assign(Proc& proc, ForkAttempt attempt) {
   auto running = std::make_unique<Running>(std::move(attempt));
   Running& r = *running;
   r.started = steady_clock::now();

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/fork/fork_attempt.h"
 #include "backends/functions/registry.h"
 #include "backends/spawn/unique_fd.h"
 #include "core/base/clock.h"

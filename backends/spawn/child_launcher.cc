@@ -104,7 +104,7 @@ Status CheckCwd(const std::string& cwd) {
 }
 
 // Names the cause of a posix_spawnp failure the way a shell user expects.
-Status SpawnError(const TaskAttempt& attempt, int err) {
+Status SpawnError(const SpawnAttempt& attempt, int err) {
   const std::string& cmd = attempt.argv[0];
   const std::string& cwd = attempt.cwd;
   if (!cwd.empty() && (err == ENOENT || err == EACCES || err == ENOTDIR)) {
@@ -172,7 +172,7 @@ Status ChildLauncher::Init() {
   return Status::Ok();
 }
 
-Result<LaunchedChild> ChildLauncher::Launch(const TaskAttempt& attempt, int channel_fd) {
+Result<LaunchedChild> ChildLauncher::Launch(const SpawnAttempt& attempt, int channel_fd) {
   if (attempt.argv.empty()) return InvalidArgument("empty command");
   if (!devnull_.valid() || !attr_ready_) {
     return Internal("spawn launcher is not initialised");

@@ -14,7 +14,7 @@
 #include <spawn.h>
 #include <sys/types.h>
 
-#include "backends/backend.h"
+#include "backends/spawn/spawn_attempt.h"
 #include "backends/spawn/unique_fd.h"
 #include "core/base/status.h"
 
@@ -48,7 +48,7 @@ class ChildLauncher {
   //
   // `channel_fd` (the fork backend's IPC channel), when >= 0, becomes the
   // child's fd 3; it must be a descriptor numbered above 3.
-  Result<LaunchedChild> Launch(const TaskAttempt& attempt, int channel_fd = -1);
+  Result<LaunchedChild> Launch(const SpawnAttempt& attempt, int channel_fd = -1);
 
  private:
   UniqueFd devnull_;  // O_RDWR: stdin, and stdout/stderr nobody captures

@@ -15,8 +15,13 @@
 #ifndef DROVER_BACKENDS_SPAWN_REACTOR_MAILBOX_H_
 #define DROVER_BACKENDS_SPAWN_REACTOR_MAILBOX_H_
 
+#include <pthread.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -25,18 +30,22 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/spawn/epoll_wake.h"
 #include "backends/spawn/unique_fd.h"
 #include "core/base/clock.h"
 #include "core/base/status.h"
 
 namespace drover {
 
+// `Attempt` is the backend's own attempt type (a TaskAttempt with its
+// decoded payload): SpawnAttempt, ForkAttempt.
+template <typename Attempt>
 class ReactorMailbox {
  public:
   struct Command {
     enum class Kind { kSubmit, kCancel, kShutdown };
     Kind kind = Kind::kSubmit;
-    TaskAttempt attempt;      // kSubmit
+    Attempt attempt;          // kSubmit
     uint64_t attempt_id = 0;  // kCancel
     Duration grace{0};        // kShutdown
   };
@@ -61,7 +70,7 @@ class ReactorMailbox {
   // Queues an attempt. FailedPrecondition before Start or once shutting
   // down, AlreadyExists for an id in flight, Unavailable when every slot
   // is busy.
-  Status Submit(TaskAttempt attempt);
+  Status Submit(Attempt attempt);
   // Queues a cancel of an attempt in flight; ignored otherwise.
   void Cancel(uint64_t attempt_id);
   // Queues a shutdown with `grace` and, unless called on the reactor's
@@ -110,6 +119,157 @@ class ReactorMailbox {
   bool more_ = false;
   std::vector<Command> batch_;
 };
+
+// ---- implementation (a template: every backend instantiates its own)
+
+template <typename Attempt>
+ReactorMailbox<Attempt>::ReactorMailbox(std::string backend, int slots)
+    : backend_(std::move(backend)), slots_(slots) {}
+
+template <typename Attempt>
+Status ReactorMailbox<Attempt>::Start(const std::function<Status()>& init,
+                                      std::function<void()> run,
+                                      const char* thread_name) {
+  if (slots_ < 1) {
+    return InvalidArgument(backend_ + " backend: slots must be at least 1, got " +
+                           std::to_string(slots_));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_ != State::kNew) {
+    return FailedPrecondition(backend_ + " backend: Start called twice or after Shutdown");
+  }
+  DROVER_RETURN_IF_ERROR(OpenEpollWithWake(epoll_fd_, wake_fd_, kWakeToken));
+  DROVER_RETURN_IF_ERROR(init());
+  try {
+    thread_ = std::thread([this, run = std::move(run), thread_name] {
+      reactor_id_.store(std::this_thread::get_id());
+      pthread_setname_np(pthread_self(), thread_name);  // for ps/gdb/perf
+      run();
+    });
+  } catch (const std::exception& e) {
+    return Internal(backend_ + " backend: cannot start its thread: " + e.what());
+  }
+  state_ = State::kRunning;
+  return Status::Ok();
+}
+
+template <typename Attempt>
+void ReactorMailbox<Attempt>::Wake() {
+  const uint64_t one = 1;
+  // Fails only if the counter would overflow, and then it is non-zero
+  // anyway: the reactor wakes.
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
+}
+
+template <typename Attempt>
+void ReactorMailbox<Attempt>::Push(Command command) {
+  // mu_ is held. The reactor empties the whole queue per turn: only the
+  // first command of a batch writes the eventfd, and one queued from the
+  // reactor's own thread needs no eventfd at all.
+  const bool from_reactor = on_reactor();
+  const bool wake = !from_reactor && queue_.empty();
+  queue_.push_back(std::move(command));
+  if (from_reactor) more_ = true;
+  if (wake) Wake();
+}
+
+template <typename Attempt>
+Status ReactorMailbox<Attempt>::Submit(Attempt attempt) {
+  const uint64_t id = attempt.attempt_id;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_ == State::kNew) return FailedPrecondition(backend_ + " backend is not started");
+  if (state_ != State::kRunning) return FailedPrecondition(backend_ + " backend is shut down");
+  if (in_flight_.count(id) != 0) {
+    return AlreadyExists("attempt " + std::to_string(id) + " is already running on this backend");
+  }
+  if (in_flight_.size() >= static_cast<size_t>(slots_)) {
+    return Unavailable(backend_ + " backend is at capacity (" + std::to_string(slots_) +
+                       " slots busy)");
+  }
+  in_flight_.insert(id);
+  Command command;
+  command.kind = Command::Kind::kSubmit;
+  command.attempt = std::move(attempt);
+  Push(std::move(command));
+  return Status::Ok();
+}
+
+template <typename Attempt>
+void ReactorMailbox<Attempt>::Cancel(uint64_t attempt_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_ != State::kRunning || in_flight_.count(attempt_id) == 0) return;
+  Command command;
+  command.kind = Command::Kind::kCancel;
+  command.attempt_id = attempt_id;
+  Push(std::move(command));
+}
+
+template <typename Attempt>
+void ReactorMailbox<Attempt>::Shutdown(Duration grace) {
+  // From an event callback the reactor cannot join itself: it only queues
+  // the shutdown, and the owner's Shutdown (at the latest its destructor's)
+  // joins.
+  const bool from_reactor = on_reactor();
+  std::unique_lock<std::mutex> serial(shutdown_mu_, std::defer_lock);
+  if (!from_reactor) serial.lock();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ == State::kNew || state_ == State::kStopped) {
+      state_ = State::kStopped;
+      return;
+    }
+    if (state_ == State::kRunning) {
+      state_ = State::kStopping;
+      Command command;
+      command.kind = Command::Kind::kShutdown;
+      command.grace = std::max(grace, Duration(0));
+      Push(std::move(command));
+    }
+  }
+  if (from_reactor) return;
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  state_ = State::kStopped;
+}
+
+template <typename Attempt>
+std::vector<typename ReactorMailbox<Attempt>::Command>& ReactorMailbox<Attempt>::Take(
+    bool read_wake) {
+  if (read_wake) {
+    uint64_t count;
+    [[maybe_unused]] ssize_t n = ::read(wake_fd_.get(), &count, sizeof count);
+  }
+  more_ = false;
+  batch_.clear();
+  std::lock_guard<std::mutex> lock(mu_);
+  batch_.swap(queue_);
+  return batch_;
+}
+
+template <typename Attempt>
+void ReactorMailbox<Attempt>::Release(uint64_t attempt_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  in_flight_.erase(attempt_id);
+}
+
+template <typename Attempt>
+void ReactorMailbox<Attempt>::Abandon() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_ == State::kRunning) state_ = State::kStopping;  // refuse Submit
+  queue_.clear();
+}
+
+template <typename Attempt>
+std::vector<uint64_t> ReactorMailbox<Attempt>::InFlight() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::vector<uint64_t>(in_flight_.begin(), in_flight_.end());
+}
+
+template <typename Attempt>
+void ReactorMailbox<Attempt>::DropQueued() {
+  std::lock_guard<std::mutex> lock(mu_);
+  queue_.clear();
+}
 
 }  // namespace drover
 

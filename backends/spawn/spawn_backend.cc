@@ -57,7 +57,7 @@ constexpr Duration kKillWait = std::chrono::seconds(5);
 
 // epoll tokens: 0 is the mailbox's eventfd; a child's fds are
 // serial << 2 | kind.
-constexpr uint64_t kWakeToken = ReactorMailbox::kWakeToken;
+constexpr uint64_t kWakeToken = ReactorMailbox<SpawnAttempt>::kWakeToken;
 enum FdKind : uint64_t { kPidfd = 1, kOut = 2, kErr = 3 };
 uint64_t Token(uint64_t serial, FdKind kind) { return serial << 2 | kind; }
 
@@ -95,12 +95,13 @@ class SpawnBackend::Reactor {
   Reactor& operator=(const Reactor&) = delete;
 
   Status Start(BackendEvents* events);
-  Status Submit(TaskAttempt attempt) { return mailbox_.Submit(std::move(attempt)); }
+  Status Submit(SpawnAttempt attempt) { return mailbox_.Submit(std::move(attempt)); }
   void Cancel(uint64_t attempt_id) { mailbox_.Cancel(attempt_id); }
   void Shutdown(Duration grace) { mailbox_.Shutdown(grace); }
 
  private:
-  using Command = ReactorMailbox::Command;
+  using Mailbox = ReactorMailbox<SpawnAttempt>;
+  using Command = Mailbox::Command;
 
   struct Stream {
     UniqueFd fd;  // read end of the pipe, or none once closed
@@ -114,12 +115,12 @@ class SpawnBackend::Reactor {
   };
 
   struct Child {
-    explicit Child(TaskAttempt a)
+    explicit Child(SpawnAttempt a)
         : attempt(std::move(a)),
           out{UniqueFd(), OutputCapture(attempt.stdout_path, attempt.output_limit)},
           err{UniqueFd(), OutputCapture(attempt.stderr_path, attempt.output_limit)} {}
 
-    TaskAttempt attempt;
+    SpawnAttempt attempt;
     uint64_t serial = 0;
     pid_t pid = -1;
     UniqueFd pidfd;
@@ -138,7 +139,7 @@ class SpawnBackend::Reactor {
   void Loop();
   int TimeoutMs(SteadyTime now) const;
   void HandleCommands(bool read_wake);
-  void Launch(TaskAttempt attempt);
+  void Launch(SpawnAttempt attempt);
   void ReadStream(Child& child, Stream& stream, int max_reads);
   void CloseFd(UniqueFd& fd);
   void Reap(Child& child);
@@ -152,7 +153,7 @@ class SpawnBackend::Reactor {
   void Report(uint64_t attempt_id, AttemptOutcome outcome);
   Child* Find(uint64_t serial);
 
-  ReactorMailbox mailbox_;
+  Mailbox mailbox_;
   BackendEvents* events_ = nullptr;  // set by Start, before the thread runs
 
   // Owned by the reactor thread (Start sets them up before it runs).
@@ -306,7 +307,7 @@ void SpawnBackend::Reactor::HandleCommands(bool read_wake) {
   }
 }
 
-void SpawnBackend::Reactor::Launch(TaskAttempt attempt) {
+void SpawnBackend::Reactor::Launch(SpawnAttempt attempt) {
   const uint64_t id = attempt.attempt_id;
   auto child = std::make_unique<Child>(std::move(attempt));
   child->started = steady_clock::now();
@@ -586,12 +587,24 @@ SpawnBackend::SpawnBackend(const BackendConfig& config)
 
 SpawnBackend::~SpawnBackend() { Shutdown(Duration(0)); }
 
-Status SpawnBackend::Start(BackendEvents* events) { return reactor_->Start(events); }
+Status SpawnBackend::Start(BackendEvents* events) {
+  Status s = reactor_->Start(events);
+  if (s.ok()) events_ = events;
+  return s;
+}
 
 int SpawnBackend::Capacity() const { return slots_; }
 
 Status SpawnBackend::Submit(TaskAttempt attempt) {
-  return reactor_->Submit(std::move(attempt));
+  if (events_ == nullptr) return FailedPrecondition("spawn backend is not started");
+  const uint64_t id = attempt.attempt_id;
+  Result<SpawnAttempt> decoded = DecodeSpawnAttempt(std::move(attempt));
+  if (!decoded.ok()) {
+    events_->OnFinished(
+        id, AttemptFailure(FailureReason::kLaunchFailed, decoded.status().message()));
+    return Status::Ok();
+  }
+  return reactor_->Submit(std::move(decoded).value());
 }
 
 void SpawnBackend::Cancel(uint64_t attempt_id) { reactor_->Cancel(attempt_id); }

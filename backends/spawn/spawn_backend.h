@@ -12,6 +12,8 @@
 //
 // Details callers may rely on:
 //   - A stream whose path is empty goes to /dev/null (no pipe, no file).
+//   - The payload is a drover.spawn.SpawnTask (spawn_attempt.h); one that
+//     does not decode is a launch failure.
 //   - A launch failure (command not found, bad cwd, empty argv, ...) gets
 //     OnFinished(kLaunchFailed) and no OnStarted.
 //   - Submit refuses with kFailedPrecondition (not started, shut down),
@@ -26,6 +28,7 @@
 #include <memory>
 
 #include "backends/backend.h"
+#include "backends/spawn/spawn_attempt.h"
 
 namespace drover {
 
@@ -44,6 +47,7 @@ class SpawnBackend final : public Backend {
   class Reactor;
   std::unique_ptr<Reactor> reactor_;
   int slots_;
+  BackendEvents* events_ = nullptr;  // set by Start
 };
 
 }  // namespace drover

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "backends/functions/plugin_loader.h"
+#include "backends/threads/threads.pb.h"
 
 namespace drover {
 namespace {
@@ -388,13 +389,24 @@ Status ThreadsBackend::Start(BackendEvents* events) {
 
 int ThreadsBackend::Capacity() const { return slots_; }
 
+std::string ThreadsPayload(const std::string& fn, const std::string& args_json,
+                           const std::vector<std::string>& plugins) {
+  threads::ThreadsTask task;
+  task.set_fn(fn);
+  task.set_args_json(args_json);
+  for (const std::string& plugin : plugins) task.add_plugins(plugin);
+  return task.SerializeAsString();
+}
+
 Status ThreadsBackend::Submit(TaskAttempt attempt) {
   // Built outside the lock: the critical section is a map insert and a push.
+  threads::ThreadsTask task;
+  const bool decoded = task.ParseFromString(attempt.payload);
   auto call = std::make_shared<Call>();
   call->id = attempt.attempt_id;
-  call->fn = std::move(attempt.fn);
-  call->args_json = std::move(attempt.args_json);
-  call->plugins = std::move(attempt.plugins);
+  call->fn = std::move(*task.mutable_fn());
+  call->args_json = attempt.ExpandServiceRefs(task.args_json());
+  call->plugins.assign(task.plugins().begin(), task.plugins().end());
   call->timeout = attempt.timeout;
   bool wake;
   {
@@ -403,6 +415,15 @@ Status ThreadsBackend::Submit(TaskAttempt attempt) {
       return FailedPrecondition(state_->life == State::Life::kNew
                                     ? "threads backend: not started"
                                     : "threads backend: shut down");
+    }
+    if (!decoded) {
+      // Reported by the supervisor thread, like a stop.
+      AttemptOutcome o;
+      o.reason = FailureReason::kLaunchFailed;
+      o.message = "the threads task's payload is not a drover.threads.ThreadsTask";
+      state_->reports.emplace_back(call->id, std::move(o));
+      state_->supervisor_cv.notify_one();
+      return Status::Ok();
     }
     if (!state_->live.try_emplace(call->id, call).second) {
       return AlreadyExists("threads backend: attempt " + std::to_string(call->id) +

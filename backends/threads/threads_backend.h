@@ -11,8 +11,10 @@
 //   - Submit never refuses for want of a free thread: attempts queue (FIFO)
 //     until a pool thread takes them. It refuses with kFailedPrecondition
 //     (not started, shut down) or kAlreadyExists (the id is in flight).
+//   - The payload is a drover.threads.ThreadsTask (ThreadsPayload below);
+//     one that does not decode gets OnFinished(kLaunchFailed).
 //   - Plugins: those of the BackendConfig load at Create. Those a job asks
-//     for (TaskAttempt::plugins) load on a pool thread, in order, before
+//     for (ThreadsTask.plugins) load on a pool thread, in order, before
 //     the function is looked up, once per backend: a file loaded already
 //     (by the config or another job, under any path) is not loaded again.
 //     A plugin that fails to load fails the attempt with kLaunchFailed and
@@ -51,6 +53,7 @@
 
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -99,6 +102,12 @@ class ThreadsBackend final : public Backend {
   std::vector<std::thread> pool_;
   std::thread supervisor_;
 };
+
+// A serialized ThreadsTask (backends/threads/threads.proto), the payload a
+// threads task's DISPATCH carries: call `fn` with `args_json` after loading
+// `plugins`. For tests and tools.
+std::string ThreadsPayload(const std::string& fn, const std::string& args_json = "null",
+                           const std::vector<std::string>& plugins = {});
 
 }  // namespace drover
 

@@ -23,7 +23,7 @@
 
 namespace drover::protocol {
 
-inline constexpr uint8_t kVersion = 1;
+inline constexpr uint8_t kVersion = 2;
 inline constexpr std::string_view kHeaderPrefix = "DROVER";
 
 enum class Command : uint8_t {

@@ -1,5 +1,6 @@
 #include "core/protocol/convert.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace drover::protocol {
@@ -56,6 +57,52 @@ AttemptOutcome OutcomeFromWire(const wire::Result& r) {
   o.err = StreamInfo{r.stderr().bytes(), r.stderr().dropped()};
   o.result_json = r.result_json();
   return o;
+}
+
+namespace {
+
+uint64_t Millis(Duration d) {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+}
+
+}  // namespace
+
+wire::Service ServiceToWire(const spec::ServiceDecl& decl) {
+  wire::Service s;
+  s.set_name(decl.name);
+  for (const auto& a : decl.command) s.add_command(a);
+  s.set_instances(static_cast<uint32_t>(decl.instances));
+  s.set_host(decl.host);
+  s.set_port(static_cast<uint32_t>(decl.port));
+  s.set_mode(decl.mode);
+  s.set_ready(decl.ready);
+  s.set_ready_path(decl.ready_path);
+  s.set_ready_timeout_ms(Millis(decl.ready_timeout));
+  for (const auto& [name, value] : decl.env) {
+    wire::EnvVar* e = s.add_env();
+    e->set_name(name);
+    e->set_value(value);
+  }
+  s.set_cwd(decl.cwd);
+  s.set_idle_timeout_ms(Millis(decl.idle_timeout));
+  return s;
+}
+
+spec::ServiceDecl ServiceFromWire(const wire::Service& s) {
+  spec::ServiceDecl d;
+  d.name = s.name();
+  d.command.assign(s.command().begin(), s.command().end());
+  d.instances = static_cast<int>(std::max<uint32_t>(1, s.instances()));
+  if (!s.host().empty()) d.host = s.host();
+  d.port = static_cast<int>(s.port());
+  if (!s.mode().empty()) d.mode = s.mode();
+  if (!s.ready().empty()) d.ready = s.ready();
+  d.ready_path = s.ready_path();
+  if (s.ready_timeout_ms() > 0) d.ready_timeout = std::chrono::milliseconds(s.ready_timeout_ms());
+  for (const auto& e : s.env()) d.env.emplace_back(e.name(), e.value());
+  d.cwd = s.cwd();
+  if (s.idle_timeout_ms() > 0) d.idle_timeout = std::chrono::milliseconds(s.idle_timeout_ms());
+  return d;
 }
 
 }  // namespace drover::protocol

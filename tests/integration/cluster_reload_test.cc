@@ -13,7 +13,7 @@
 
 #include "tests/integration/cluster_service_test_util.h"
 
-namespace drover::cluster {
+namespace drover::services {
 namespace {
 
 using std::chrono::milliseconds;
@@ -266,4 +266,4 @@ TEST(ServiceTest, FailedReloadKeepsTheOldInstancesServing) {
 }
 
 }  // namespace
-}  // namespace drover::cluster
+}  // namespace drover::services

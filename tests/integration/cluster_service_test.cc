@@ -16,7 +16,7 @@
 
 #include "tests/integration/cluster_service_test_util.h"
 
-namespace drover::cluster {
+namespace drover::services {
 namespace {
 
 using std::chrono::milliseconds;
@@ -296,4 +296,4 @@ TEST(ServiceTest, EchoAndSortServersAnswer) {
 }
 
 }  // namespace
-}  // namespace drover::cluster
+}  // namespace drover::services

@@ -25,10 +25,10 @@
 #include <thread>
 #include <vector>
 
-#include "backends/cluster/service.h"
+#include "backends/services/service.h"
 #include "core/base/clock.h"
 
-namespace drover::cluster::testing {
+namespace drover::services::testing {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -220,6 +220,6 @@ inline std::string ModeName(const ::testing::TestParamInfo<ListenMode>& info) {
   return name;
 }
 
-}  // namespace drover::cluster::testing
+}  // namespace drover::services::testing
 
 #endif  // DROVER_TESTS_INTEGRATION_CLUSTER_SERVICE_TEST_UTIL_H_

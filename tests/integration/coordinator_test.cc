@@ -500,13 +500,13 @@ TEST_F(CoordinatorTest, MalformedMessagesAreDroppedAndCounted) {
   ASSERT_FALSE(wire::Result().ParseFromString(garbage));
 
   worker.SendRawFrames({"NOTDRV\x01", hb_byte, ""});
-  worker.SendRawFrames({std::string("DROVER") + '\x02', hb_byte, ""});
-  // A peer of another protocol version is told so, in version 1.
+  worker.SendRawFrames({std::string("DROVER") + '\x01', hb_byte, ""});
+  // A peer of another protocol version is told so, in version 2.
   auto refused = worker.Expect(testing::Command::kError);
   ASSERT_TRUE(refused);
   EXPECT_THAT(testing::Body<wire::Error>(*refused).message(),
-              HasSubstr("protocol version 2 is not supported (this is 1)"));
-  worker.SendRawFrames({std::string("DROVER") + '\x01', result_byte, garbage, "", ""});
+              HasSubstr("protocol version 1 is not supported (this is 2)"));
+  worker.SendRawFrames({std::string("DROVER") + '\x02', result_byte, garbage, "", ""});
   // Same connection, so by its WELCOME the three were handled.
   ASSERT_TRUE(worker.Register("session-1", 1));
   EXPECT_EQ(Stat(&CoordinatorStats::malformed), 3u);

@@ -271,7 +271,7 @@ class ForkBackendTest : public ::testing::Test {
   // Submits a message to a process pool; asserts it was accepted.
   void Send(uint64_t id, const PoolSpec& spec, const std::string& message,
             Duration timeout = Duration(0), Duration kill_grace = seconds(5)) {
-    TaskAttempt attempt;
+    ForkAttempt attempt;
     attempt.attempt_id = id;
     attempt.task = "t" + std::to_string(id);
     attempt.pool = spec.name;
@@ -281,14 +281,14 @@ class ForkBackendTest : public ::testing::Test {
     attempt.kill_grace = kill_grace;
     attempt.stdout_path = dir_ / (std::to_string(id) + ".out");
     attempt.stderr_path = dir_ / (std::to_string(id) + ".err");
-    Status s = backend_->Submit(std::move(attempt));
+    Status s = backend_->Submit(EncodeForkAttempt(std::move(attempt)));
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
 
   // Submits a function call to a cow pool.
   void Call(uint64_t id, const PoolSpec& spec, const std::string& fn,
             const std::string& args, Duration timeout = Duration(0)) {
-    TaskAttempt attempt;
+    ForkAttempt attempt;
     attempt.attempt_id = id;
     attempt.pool = spec.name;
     attempt.pool_spec = spec;
@@ -297,7 +297,7 @@ class ForkBackendTest : public ::testing::Test {
     attempt.timeout = timeout;
     attempt.stdout_path = dir_ / (std::to_string(id) + ".out");
     attempt.stderr_path = dir_ / (std::to_string(id) + ".err");
-    Status s = backend_->Submit(std::move(attempt));
+    Status s = backend_->Submit(EncodeForkAttempt(std::move(attempt)));
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
 
@@ -408,11 +408,12 @@ TEST_F(ForkBackendTest, SubmitBeyondCapacityIsRefused) {
   StartBackend(1);
   PoolSpec spec = PythonPool("full");
   Send(1, spec, R"({"op": "sleep", "seconds": 0.2})");
-  TaskAttempt extra;
+  ForkAttempt extra;
   extra.attempt_id = 2;
   extra.pool = spec.name;
   extra.pool_spec = spec;
-  EXPECT_EQ(backend_->Submit(std::move(extra)).code(), StatusCode::kUnavailable);
+  EXPECT_EQ(backend_->Submit(EncodeForkAttempt(std::move(extra))).code(),
+            StatusCode::kUnavailable);
   ResultOf(1);
 }
 
@@ -757,20 +758,20 @@ TEST_F(ForkBackendTest, CowLoadsJobPlugins) {
   PoolSpec spec = CowPool("plugged");
   Call(1, spec, "test.pid", "null");
   const int before = std::stoi(ResultOf(1));
-  TaskAttempt attempt;
+  ForkAttempt attempt;
   attempt.attempt_id = 2;
   attempt.pool = spec.name;
   attempt.pool_spec = spec;
   attempt.fn = "sum";
   attempt.args_json = "[1, 2, 3]";
   attempt.plugins = {DROVER_EXAMPLE_PLUGIN};
-  ASSERT_TRUE(backend_->Submit(attempt).ok());
+  ASSERT_TRUE(backend_->Submit(EncodeForkAttempt(attempt)).ok());
   EXPECT_EQ(ResultOf(2), "6");
   EXPECT_NE(*events_.WaitStarted(2), before);  // forked after the load
   EXPECT_TRUE(WaitGone(before));
   attempt.attempt_id = 3;
   attempt.plugins = {(dir_ / "missing.so").string()};
-  ASSERT_TRUE(backend_->Submit(attempt).ok());
+  ASSERT_TRUE(backend_->Submit(EncodeForkAttempt(attempt)).ok());
   std::optional<AttemptOutcome> o = events_.WaitFor(3);
   ASSERT_TRUE(o.has_value());
   EXPECT_EQ(o->reason, FailureReason::kLaunchFailed);

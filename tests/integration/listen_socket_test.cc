@@ -1,7 +1,7 @@
 // backends/cluster/listen_socket: AcceptedInode, the sock_diag lookup the
 // ready probes use to tell which process accepted a probe connection, on
 // real loopback sockets.
-#include "backends/cluster/listen_socket.h"
+#include "backends/services/listen_socket.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -11,7 +11,7 @@
 
 #include <gtest/gtest.h>
 
-namespace drover::cluster {
+namespace drover::services {
 namespace {
 
 // A listener on HOST:0 and a client connected to it (the handshake is done
@@ -71,4 +71,4 @@ TEST(AcceptedInodeTest, NotAConnectedSocketIsNothing) {
 }
 
 }  // namespace
-}  // namespace drover::cluster
+}  // namespace drover::services

@@ -190,8 +190,8 @@ class SpawnBackendTest : public ::testing::Test {
     return *backend_;
   }
 
-  TaskAttempt Attempt(uint64_t id, std::vector<std::string> argv) {
-    TaskAttempt attempt;
+  SpawnAttempt Attempt(uint64_t id, std::vector<std::string> argv) {
+    SpawnAttempt attempt;
     attempt.attempt_id = id;
     attempt.job_id = "job";
     attempt.task = "task-" + std::to_string(id);
@@ -201,14 +201,14 @@ class SpawnBackendTest : public ::testing::Test {
     return attempt;
   }
 
-  TaskAttempt Shell(uint64_t id, const std::string& script) {
+  SpawnAttempt Shell(uint64_t id, const std::string& script) {
     return Attempt(id, {"sh", "-c", script});
   }
 
   // Submits and waits for the outcome (fails the test on a timeout).
-  AttemptOutcome Run(TaskAttempt attempt, Duration within = seconds(20)) {
+  AttemptOutcome Run(SpawnAttempt attempt, Duration within = seconds(20)) {
     uint64_t id = attempt.attempt_id;
-    Status s = backend_->Submit(std::move(attempt));
+    Status s = backend_->Submit(EncodeSpawnAttempt(std::move(attempt)));
     EXPECT_TRUE(s.ok()) << s.ToString();
     auto outcome = events_.WaitFor(id, In(within));
     EXPECT_TRUE(outcome.has_value()) << "attempt " << id << " never finished";
@@ -266,7 +266,7 @@ TEST_F(SpawnBackendTest, DeathBySigkillIsReported) {
 // machine's load; the next test covers the SIGKILL path deterministically.)
 TEST_F(SpawnBackendTest, TimeoutStopsAChildThatTrapsTerm) {
   Make();
-  TaskAttempt attempt = Shell(1, "trap '' TERM; sleep 30");
+  SpawnAttempt attempt = Shell(1, "trap '' TERM; sleep 30");
   attempt.timeout = milliseconds(200);
   attempt.kill_grace = milliseconds(200);
   auto started = steady_clock::now();
@@ -285,10 +285,10 @@ TEST_F(SpawnBackendTest, TimeoutStopsAChildThatTrapsTerm) {
 // escalate to SIGKILL after kill_grace and say so.
 TEST_F(SpawnBackendTest, StopEscalatesToSigkillAfterTheGrace) {
   SpawnBackend& backend = Make();
-  TaskAttempt attempt = Shell(1, "trap '' TERM; echo ready; sleep 30");
+  SpawnAttempt attempt = Shell(1, "trap '' TERM; echo ready; sleep 30");
   attempt.kill_grace = milliseconds(200);
   fs::path out = attempt.stdout_path;
-  ASSERT_TRUE(backend.Submit(std::move(attempt)).ok());
+  ASSERT_TRUE(backend.Submit(EncodeSpawnAttempt(std::move(attempt))).ok());
   ASSERT_TRUE(PollUntil([&] { return Slurp(out) == "ready\n"; }, In(seconds(10))));
   auto stopping = steady_clock::now();
   backend.Cancel(1);
@@ -305,7 +305,7 @@ TEST_F(SpawnBackendTest, StopEscalatesToSigkillAfterTheGrace) {
 // waiting for the (long) kill grace.
 TEST_F(SpawnBackendTest, TimeoutTerminatesAChildThatExitsOnTerm) {
   Make();
-  TaskAttempt attempt = Attempt(1, {"sleep", "30"});
+  SpawnAttempt attempt = Attempt(1, {"sleep", "30"});
   attempt.timeout = milliseconds(200);
   attempt.kill_grace = seconds(20);
   AttemptOutcome o = Run(std::move(attempt), seconds(15));
@@ -319,7 +319,7 @@ TEST_F(SpawnBackendTest, TimeoutTerminatesAChildThatExitsOnTerm) {
 // still report the timeout: the exit status after our signal is not trusted.
 TEST_F(SpawnBackendTest, ExitStatusAfterTimeoutIsNotTrusted) {
   Make();
-  TaskAttempt attempt = Shell(1, "trap 'exit 0' TERM; sleep 30 & wait");
+  SpawnAttempt attempt = Shell(1, "trap 'exit 0' TERM; sleep 30 & wait");
   attempt.timeout = milliseconds(200);
   attempt.kill_grace = seconds(10);
   AttemptOutcome o = Run(std::move(attempt), seconds(15));
@@ -349,7 +349,7 @@ TEST_F(SpawnBackendTest, OutputOverTheCapKeepsTheTail) {
   Make();
   std::string full;
   for (int i = 1; i <= 100000; ++i) full += std::to_string(i) + "\n";
-  TaskAttempt attempt = Attempt(1, {"seq", "1", "100000"});
+  SpawnAttempt attempt = Attempt(1, {"seq", "1", "100000"});
   attempt.output_limit = 1000;
   fs::path out = attempt.stdout_path;
   AttemptOutcome o = Run(std::move(attempt));
@@ -363,7 +363,7 @@ TEST_F(SpawnBackendTest, OutputOverTheCapKeepsTheTail) {
 // Given a task that prints nothing, should create no output files.
 TEST_F(SpawnBackendTest, SilentTaskCreatesNoFiles) {
   Make();
-  TaskAttempt attempt = Attempt(1, {"true"});
+  SpawnAttempt attempt = Attempt(1, {"true"});
   fs::path out = attempt.stdout_path, err = attempt.stderr_path;
   AttemptOutcome o = Run(std::move(attempt));
   EXPECT_EQ(o.reason, FailureReason::kNone);
@@ -375,7 +375,7 @@ TEST_F(SpawnBackendTest, SilentTaskCreatesNoFiles) {
 // Given writes to both streams, should capture each in its own file.
 TEST_F(SpawnBackendTest, StdoutAndStderrAreSeparate) {
   Make();
-  TaskAttempt attempt = Shell(1, "echo out; echo err >&2; echo more");
+  SpawnAttempt attempt = Shell(1, "echo out; echo err >&2; echo more");
   fs::path out = attempt.stdout_path, err = attempt.stderr_path;
   AttemptOutcome o = Run(std::move(attempt));
   EXPECT_EQ(o.reason, FailureReason::kNone);
@@ -391,7 +391,7 @@ TEST_F(SpawnBackendTest, EnvIsAddedAndOverrides) {
   ::setenv("DROVER_TEST_INHERITED", "inherited", 1);
   ::setenv("DROVER_TEST_OVERRIDDEN", "old", 1);
   Make();
-  TaskAttempt attempt =
+  SpawnAttempt attempt =
       Shell(1,
             "printf '%s,%s,%s,' \"$DROVER_TEST_INHERITED\" \"$DROVER_TEST_ADDED\" "
             "\"$DROVER_TEST_OVERRIDDEN\"; env | grep -c '^DROVER_TEST_OVERRIDDEN='");
@@ -408,7 +408,7 @@ TEST_F(SpawnBackendTest, EnvIsAddedAndOverrides) {
 TEST_F(SpawnBackendTest, RunsInTheGivenCwd) {
   Make();
   fs::create_directory(dir_ / "work");
-  TaskAttempt attempt = Shell(1, "pwd -P");
+  SpawnAttempt attempt = Shell(1, "pwd -P");
   attempt.cwd = (dir_ / "work").string();
   fs::path out = attempt.stdout_path;
   AttemptOutcome o = Run(std::move(attempt));
@@ -429,7 +429,7 @@ TEST_F(SpawnBackendTest, CommandNotFoundIsALaunchFailure) {
 // Given a cwd that does not exist, should report launch-failed naming it.
 TEST_F(SpawnBackendTest, BadCwdIsALaunchFailure) {
   Make();
-  TaskAttempt attempt = Attempt(1, {"true"});
+  SpawnAttempt attempt = Attempt(1, {"true"});
   attempt.cwd = (dir_ / "nope").string();
   AttemptOutcome o = Run(std::move(attempt));
   EXPECT_EQ(o.reason, FailureReason::kLaunchFailed);
@@ -460,9 +460,9 @@ TEST_F(SpawnBackendTest, EmptyArgvIsALaunchFailure) {
 // reason cancelled and leave nothing of its process group.
 TEST_F(SpawnBackendTest, CancelStopsTheWholeGroup) {
   SpawnBackend& backend = Make();
-  TaskAttempt attempt = Shell(1, "sleep 300 & echo $!; sleep 300");
+  SpawnAttempt attempt = Shell(1, "sleep 300 & echo $!; sleep 300");
   fs::path out = attempt.stdout_path;
-  ASSERT_TRUE(backend.Submit(std::move(attempt)).ok());
+  ASSERT_TRUE(backend.Submit(EncodeSpawnAttempt(std::move(attempt))).ok());
   auto pid = events_.WaitStarted(1, In(seconds(10)));
   ASSERT_TRUE(pid.has_value());
   // Cancel once the background child exists, so there is a group to stop.
@@ -485,13 +485,13 @@ TEST_F(SpawnBackendTest, CancelStopsTheWholeGroup) {
 // one of them before it returns, and refuse work afterwards.
 TEST_F(SpawnBackendTest, ShutdownReportsEveryRunningTask) {
   SpawnBackend& backend = Make(3);
-  ASSERT_TRUE(backend.Submit(Attempt(1, {"sleep", "30"})).ok());
-  TaskAttempt stubborn = Shell(2, "trap '' TERM; echo ready; sleep 30");
+  ASSERT_TRUE(backend.Submit(EncodeSpawnAttempt(Attempt(1, {"sleep", "30"}))).ok());
+  SpawnAttempt stubborn = Shell(2, "trap '' TERM; echo ready; sleep 30");
   fs::path stubborn_out = stubborn.stdout_path;
-  ASSERT_TRUE(backend.Submit(std::move(stubborn)).ok());
-  TaskAttempt long_grace = Attempt(3, {"sleep", "30"});
+  ASSERT_TRUE(backend.Submit(EncodeSpawnAttempt(std::move(stubborn))).ok());
+  SpawnAttempt long_grace = Attempt(3, {"sleep", "30"});
   long_grace.kill_grace = seconds(60);
-  ASSERT_TRUE(backend.Submit(std::move(long_grace)).ok());
+  ASSERT_TRUE(backend.Submit(EncodeSpawnAttempt(std::move(long_grace))).ok());
   std::vector<int> pids;
   for (uint64_t id : {1, 2, 3}) {
     auto pid = events_.WaitStarted(id, In(seconds(10)));
@@ -515,7 +515,7 @@ TEST_F(SpawnBackendTest, ShutdownReportsEveryRunningTask) {
   for (int pid : pids) {
     EXPECT_TRUE(PollUntil([&] { return GroupGone(pid); }, In(seconds(5)))) << pid;
   }
-  EXPECT_FALSE(backend.Submit(Attempt(4, {"true"})).ok());
+  EXPECT_FALSE(backend.Submit(EncodeSpawnAttempt(Attempt(4, {"true"}))).ok());
   backend.Shutdown(Duration(0));  // idempotent
   EXPECT_EQ(events_.FinishCount(4), 0u);
 }
@@ -527,23 +527,23 @@ TEST_F(SpawnBackendTest, SubmitRefusesWhatItCannotTake) {
   config.slots = 2;
   SpawnBackend unstarted(config);
   EXPECT_EQ(unstarted.Capacity(), 2);
-  EXPECT_FALSE(unstarted.Submit(Attempt(100, {"true"})).ok());
+  EXPECT_FALSE(unstarted.Submit(EncodeSpawnAttempt(Attempt(100, {"true"}))).ok());
 
   SpawnBackend& backend = Make(2);
   EXPECT_EQ(backend.Capacity(), 2);
-  ASSERT_TRUE(backend.Submit(Attempt(1, {"sleep", "30"})).ok());
-  Status duplicate = backend.Submit(Attempt(1, {"true"}));
+  ASSERT_TRUE(backend.Submit(EncodeSpawnAttempt(Attempt(1, {"sleep", "30"}))).ok());
+  Status duplicate = backend.Submit(EncodeSpawnAttempt(Attempt(1, {"true"})));
   EXPECT_EQ(duplicate.code(), StatusCode::kAlreadyExists) << duplicate.ToString();
-  ASSERT_TRUE(backend.Submit(Attempt(2, {"sleep", "30"})).ok());
-  Status full = backend.Submit(Attempt(3, {"true"}));
+  ASSERT_TRUE(backend.Submit(EncodeSpawnAttempt(Attempt(2, {"sleep", "30"}))).ok());
+  Status full = backend.Submit(EncodeSpawnAttempt(Attempt(3, {"true"})));
   EXPECT_FALSE(full.ok());
   backend.Cancel(1);
   ASSERT_TRUE(events_.WaitFor(1, In(seconds(10))).has_value());
   // The freed slot is usable as soon as OnFinished has been seen.
-  EXPECT_TRUE(backend.Submit(Attempt(4, {"true"})).ok());
+  EXPECT_TRUE(backend.Submit(EncodeSpawnAttempt(Attempt(4, {"true"}))).ok());
   ASSERT_TRUE(events_.WaitFor(4, In(seconds(10))).has_value());
   backend.Shutdown(Duration(0));
-  EXPECT_FALSE(backend.Submit(Attempt(5, {"true"})).ok());
+  EXPECT_FALSE(backend.Submit(EncodeSpawnAttempt(Attempt(5, {"true"}))).ok());
   EXPECT_EQ(events_.FinishCount(1), 1u);
   EXPECT_EQ(events_.FinishCount(2), 1u);
   EXPECT_EQ(events_.FinishCount(3), 0u);
@@ -569,7 +569,7 @@ TEST_F(SpawnBackendTest, ManyQuickTasksAreEachReportedOnce) {
   const SteadyTime deadline = In(seconds(60));
   while (next <= kTasks && steady_clock::now() < deadline) {
     size_t seen = events_.TotalFinished();
-    Status s = backend.Submit(Attempt(next, {"true"}));
+    Status s = backend.Submit(EncodeSpawnAttempt(Attempt(next, {"true"})));
     if (s.ok()) {
       ++next;
     } else {

@@ -167,9 +167,24 @@ bool PollUntil(const std::function<bool()>& condition, SteadyTime deadline = In(
   return true;
 }
 
-TaskAttempt Attempt(uint64_t id, std::string fn, std::string args = "",
-                    Duration timeout = Duration(0)) {
-  TaskAttempt a;
+// A threads attempt as these tests build it: the shared fields and the
+// ThreadsTask's, which Encode puts into the payload the backend decodes.
+struct Call : TaskAttempt {
+  std::string fn;
+  std::string args_json;
+  std::vector<std::string> plugins;
+};
+
+TaskAttempt Encode(Call call) {
+  std::string payload = ThreadsPayload(call.fn, call.args_json, call.plugins);
+  TaskAttempt a = std::move(static_cast<TaskAttempt&>(call));
+  a.payload = std::move(payload);
+  return a;
+}
+
+Call Attempt(uint64_t id, std::string fn, std::string args = "",
+             Duration timeout = Duration(0)) {
+  Call a;
   a.attempt_id = id;
   a.task = "t" + std::to_string(id);
   a.fn = std::move(fn);
@@ -231,11 +246,11 @@ class ThreadsBackendTest : public ::testing::Test {
 // with OnStarted (pid 0) before OnFinished, each exactly once.
 TEST_F(ThreadsBackendTest, RecordsResultJsonOfBuiltinsAndPlugins) {
   auto backend = Make(2);
-  ASSERT_TRUE(backend->Submit(Attempt(1, "sort", R"({"numbers": [5, 4, 3, 2, 1]})")).ok());
-  ASSERT_TRUE(backend->Submit(Attempt(2, "reverse", R"({"string": "héllo"})")).ok());
-  ASSERT_TRUE(backend->Submit(Attempt(3, "sum", "[1, 2, 3.5]")).ok());
-  ASSERT_TRUE(backend->Submit(Attempt(4, "sha256", R"({"string": "abc"})")).ok());
-  ASSERT_TRUE(backend->Submit(Attempt(5, "noop")).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(1, "sort", R"({"numbers": [5, 4, 3, 2, 1]})"))).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(2, "reverse", R"({"string": "héllo"})"))).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(3, "sum", "[1, 2, 3.5]"))).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(4, "sha256", R"({"string": "abc"})"))).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(5, "noop"))).ok());
 
   const std::map<uint64_t, std::string> expected = {
       {1, "[1,2,3,4,5]"},
@@ -260,11 +275,11 @@ TEST_F(ThreadsBackendTest, RecordsResultJsonOfBuiltinsAndPlugins) {
 // should fail each as `exit` 1 with the error text as message.
 TEST_F(ThreadsBackendTest, FunctionErrorsAreExitOneWithTheirMessage) {
   auto backend = Make(2);
-  ASSERT_TRUE(backend->Submit(Attempt(1, "throw")).ok());
-  ASSERT_TRUE(backend->Submit(Attempt(2, "fail_msg")).ok());
-  ASSERT_TRUE(backend->Submit(Attempt(3, "fail_code")).ok());
-  ASSERT_TRUE(backend->Submit(Attempt(4, "bad_json")).ok());
-  ASSERT_TRUE(backend->Submit(Attempt(5, "sort", R"({"numbers": ["x"]})")).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(1, "throw"))).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(2, "fail_msg"))).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(3, "fail_code"))).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(4, "bad_json"))).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(5, "sort", R"({"numbers": ["x"]})"))).ok());
 
   auto o = events_.WaitFor(1);
   ASSERT_TRUE(o.has_value());
@@ -301,8 +316,8 @@ TEST_F(ThreadsBackendTest, FunctionErrorsAreExitOneWithTheirMessage) {
 // launch-failed with a clear message and no OnStarted.
 TEST_F(ThreadsBackendTest, UnknownFunctionAndBadArgsAreLaunchFailed) {
   auto backend = Make(1);
-  ASSERT_TRUE(backend->Submit(Attempt(1, "sortt", "[1]")).ok());
-  ASSERT_TRUE(backend->Submit(Attempt(2, "sort", "[1, 2")).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(1, "sortt", "[1]"))).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(2, "sort", "[1, 2"))).ok());
 
   auto o = events_.WaitFor(1);
   ASSERT_TRUE(o.has_value());
@@ -326,7 +341,9 @@ TEST_F(ThreadsBackendTest, UnknownFunctionAndBadArgsAreLaunchFailed) {
 TEST_F(ThreadsBackendTest, CooperativeTimeoutIsReportedAtTheDeadline) {
   auto backend = Make(1);
   const SteadyTime submitted = steady_clock::now();
-  ASSERT_TRUE(backend->Submit(Attempt(1, "sleep", R"({"seconds": 3600})", milliseconds(200))).ok());
+  ASSERT_TRUE(
+      backend->Submit(Encode(Attempt(1, "sleep", R"({"seconds": 3600})", milliseconds(200))))
+          .ok());
   auto o = events_.WaitFor(1);
   ASSERT_TRUE(o.has_value());
   EXPECT_EQ(o->reason, FailureReason::kTimeout);
@@ -336,7 +353,7 @@ TEST_F(ThreadsBackendTest, CooperativeTimeoutIsReportedAtTheDeadline) {
 
   // The sleep saw its token and returned: the one slot works again.
   EXPECT_TRUE(PollUntil([&] { return backend->LostSlots() == 0; }));
-  ASSERT_TRUE(backend->Submit(Attempt(2, "fib", R"({"n": 20})")).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(2, "fib", R"({"n": 20})"))).ok());
   o = events_.WaitFor(2);
   ASSERT_TRUE(o.has_value());
   EXPECT_EQ(o->result_json, "6765");
@@ -348,7 +365,7 @@ TEST_F(ThreadsBackendTest, CooperativeTimeoutIsReportedAtTheDeadline) {
 // tasks on the other slot meanwhile, and discard its late result.
 TEST_F(ThreadsBackendTest, IgnoredTimeoutLosesOnlyThatSlot) {
   auto backend = Make(2);
-  ASSERT_TRUE(backend->Submit(Attempt(1, "stubborn", "", milliseconds(100))).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(1, "stubborn", "", milliseconds(100)))).ok());
   ASSERT_TRUE(gate_->WaitEntered(1));
   auto o = events_.WaitFor(1);
   ASSERT_TRUE(o.has_value());
@@ -360,7 +377,7 @@ TEST_F(ThreadsBackendTest, IgnoredTimeoutLosesOnlyThatSlot) {
 
   // Twenty tasks go through the remaining slot.
   for (uint64_t id = 10; id < 30; ++id) {
-    ASSERT_TRUE(backend->Submit(Attempt(id, "sort", "[3, 2, 1]")).ok());
+    ASSERT_TRUE(backend->Submit(Encode(Attempt(id, "sort", "[3, 2, 1]"))).ok());
   }
   for (uint64_t id = 10; id < 30; ++id) {
     auto r = events_.WaitFor(id);
@@ -382,9 +399,9 @@ TEST_F(ThreadsBackendTest, IgnoredTimeoutLosesOnlyThatSlot) {
 // new task queued (a lost slot takes no work) until the function returns.
 TEST_F(ThreadsBackendTest, LostSlotTakesNoWorkUntilTheFunctionReturns) {
   auto backend = Make(1);
-  ASSERT_TRUE(backend->Submit(Attempt(1, "stubborn", "", milliseconds(50))).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(1, "stubborn", "", milliseconds(50)))).ok());
   ASSERT_TRUE(events_.WaitFor(1).has_value());
-  ASSERT_TRUE(backend->Submit(Attempt(2, "noop")).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(2, "noop"))).ok());
   // Attempt 2 cannot start while the only thread is busy: it is queued,
   // and it stays queued as long as the gate is closed.
   EXPECT_EQ(backend->Queued(), 1u);
@@ -403,11 +420,11 @@ TEST_F(ThreadsBackendTest, LostSlotTakesNoWorkUntilTheFunctionReturns) {
 // one without OnStarted; unknown ids are ignored.
 TEST_F(ThreadsBackendTest, CancelReportsCancelledRunningOrQueued) {
   auto backend = Make(2);
-  ASSERT_TRUE(backend->Submit(Attempt(1, "sleep", R"({"seconds": 3600})")).ok());
-  ASSERT_TRUE(backend->Submit(Attempt(2, "stubborn")).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(1, "sleep", R"({"seconds": 3600})"))).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(2, "stubborn"))).ok());
   ASSERT_TRUE(events_.WaitStarted(1));
   ASSERT_TRUE(gate_->WaitEntered(1));
-  ASSERT_TRUE(backend->Submit(Attempt(3, "noop")).ok());  // both threads busy: queued
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(3, "noop"))).ok());  // both threads busy: queued
 
   backend->Cancel(3);
   auto o = events_.WaitFor(3);
@@ -443,11 +460,11 @@ TEST_F(ThreadsBackendTest, CancelReportsCancelledRunningOrQueued) {
 // should be reported when that function finally returns.
 TEST_F(ThreadsBackendTest, ShutdownReportsEverythingAndAbandonsAStubbornFunction) {
   auto backend = Make(2);
-  ASSERT_TRUE(backend->Submit(Attempt(1, "sleep", R"({"seconds": 3600})")).ok());
-  ASSERT_TRUE(backend->Submit(Attempt(2, "stubborn")).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(1, "sleep", R"({"seconds": 3600})"))).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(2, "stubborn"))).ok());
   ASSERT_TRUE(events_.WaitStarted(1));
   ASSERT_TRUE(gate_->WaitEntered(1));
-  ASSERT_TRUE(backend->Submit(Attempt(3, "noop")).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(3, "noop"))).ok());
 
   const SteadyTime t0 = steady_clock::now();
   backend->Shutdown(milliseconds(200));
@@ -457,7 +474,7 @@ TEST_F(ThreadsBackendTest, ShutdownReportsEverythingAndAbandonsAStubbornFunction
     auto o = events_.WaitFor(id);
     EXPECT_EQ(o->reason, FailureReason::kCancelled) << id;
   }
-  EXPECT_EQ(backend->Submit(Attempt(4, "noop")).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(backend->Submit(Encode(Attempt(4, "noop"))).code(), StatusCode::kFailedPrecondition);
   backend->Shutdown(seconds(1));  // idempotent
 
   // The abandoned function returns later, into a stopped backend.
@@ -473,9 +490,9 @@ TEST_F(ThreadsBackendTest, ShutdownReportsEverythingAndAbandonsAStubbornFunction
 // the deadline.
 TEST_F(ThreadsBackendTest, PluginCallbacksSeeTokenAndDeadline) {
   auto backend = Make(2);
-  ASSERT_TRUE(backend->Submit(Attempt(1, "echo", R"({"a": [1, 2]})")).ok());
-  ASSERT_TRUE(backend->Submit(Attempt(2, "remaining")).ok());
-  ASSERT_TRUE(backend->Submit(Attempt(3, "remaining", "", seconds(600))).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(1, "echo", R"({"a": [1, 2]})"))).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(2, "remaining"))).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(3, "remaining", "", seconds(600)))).ok());
   auto o = events_.WaitFor(1);
   ASSERT_TRUE(o.has_value());
   EXPECT_EQ(o->result_json, R"({"a":[1,2]})");
@@ -488,7 +505,7 @@ TEST_F(ThreadsBackendTest, PluginCallbacksSeeTokenAndDeadline) {
   EXPECT_GT(left, 0);
   EXPECT_LE(left, 600'000);
 
-  ASSERT_TRUE(backend->Submit(Attempt(4, "wait_cancel")).ok());
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(4, "wait_cancel"))).ok());
   ASSERT_TRUE(events_.WaitStarted(4));
   backend->Cancel(4);
   o = events_.WaitFor(4);
@@ -504,7 +521,7 @@ TEST_F(ThreadsBackendTest, ManyTasksEachReportedExactlyOnce) {
   auto backend = Make(4);
   constexpr uint64_t kTasks = 20'000;
   for (uint64_t id = 1; id <= kTasks; ++id) {
-    ASSERT_TRUE(backend->Submit(Attempt(id, id % 2 ? "noop" : "sum", id % 2 ? "" : "[1, 2]")).ok());
+    ASSERT_TRUE(backend->Submit(Encode(Attempt(id, id % 2 ? "noop" : "sum", id % 2 ? "" : "[1, 2]"))).ok());
   }
   ASSERT_TRUE(events_.WaitTotal(kTasks));
   backend->Shutdown(seconds(5));
@@ -519,12 +536,12 @@ TEST_F(ThreadsBackendTest, ManyTasksEachReportedExactlyOnce) {
 // Given misuse, Submit should refuse with a status and send no event.
 TEST_F(ThreadsBackendTest, SubmitRefusesBeforeStartAndDuplicateIds) {
   ThreadsBackend idle(1, Registry());
-  EXPECT_EQ(idle.Submit(Attempt(1, "noop")).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(idle.Submit(Encode(Attempt(1, "noop"))).code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(idle.Capacity(), 1);
 
   auto backend = Make(1);
-  ASSERT_TRUE(backend->Submit(Attempt(1, "stubborn")).ok());
-  EXPECT_EQ(backend->Submit(Attempt(1, "noop")).code(), StatusCode::kAlreadyExists);
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(1, "stubborn"))).ok());
+  EXPECT_EQ(backend->Submit(Encode(Attempt(1, "noop"))).code(), StatusCode::kAlreadyExists);
   EXPECT_EQ(backend->Start(&events_).code(), StatusCode::kFailedPrecondition);
   gate_->Open();
   ASSERT_TRUE(events_.WaitFor(1).has_value());
@@ -618,7 +635,7 @@ TEST(PluginLoaderTest, CreateLoadsConfiguredPlugins) {
   EXPECT_NE((*backend)->registry()->Find("fib"), nullptr);
   RecordingEvents events;
   ASSERT_TRUE((*backend)->Start(&events).ok());
-  ASSERT_TRUE((*backend)->Submit(Attempt(1, "sum", R"({"numbers": [40, 2]})")).ok());
+  ASSERT_TRUE((*backend)->Submit(Encode(Attempt(1, "sum", R"({"numbers": [40, 2]})"))).ok());
   auto o = events.WaitFor(1);
   ASSERT_TRUE(o.has_value());
   EXPECT_EQ(o->result_json, "42");
@@ -639,9 +656,9 @@ TEST(PluginLoaderTest, JobPluginsLoadOnceBeforeTheLookup) {
   RecordingEvents events;
   ASSERT_TRUE(backend.Start(&events).ok());
 
-  TaskAttempt a = Attempt(1, "reverse", R"({"string": "abc"})");
+  Call a = Attempt(1, "reverse", R"({"string": "abc"})");
   a.plugins = {DROVER_EXAMPLE_PLUGIN};
-  ASSERT_TRUE(backend.Submit(std::move(a)).ok());
+  ASSERT_TRUE(backend.Submit(Encode(std::move(a))).ok());
   auto o = events.WaitFor(1);
   ASSERT_TRUE(o.has_value());
   EXPECT_TRUE(o->ok()) << o->Describe();
@@ -649,11 +666,11 @@ TEST(PluginLoaderTest, JobPluginsLoadOnceBeforeTheLookup) {
 
   // Loaded for good: no plugins needed on the next attempt, and another
   // spelling of the same file is not a second copy (no duplicate names).
-  ASSERT_TRUE(backend.Submit(Attempt(2, "sum", "[1, 2]")).ok());
+  ASSERT_TRUE(backend.Submit(Encode(Attempt(2, "sum", "[1, 2]"))).ok());
   const fs::path example(DROVER_EXAMPLE_PLUGIN);
-  TaskAttempt b = Attempt(3, "reverse", R"("xy")");
+  Call b = Attempt(3, "reverse", R"("xy")");
   b.plugins = {(example.parent_path() / "." / example.filename()).string()};
-  ASSERT_TRUE(backend.Submit(std::move(b)).ok());
+  ASSERT_TRUE(backend.Submit(Encode(std::move(b))).ok());
   o = events.WaitFor(2);
   ASSERT_TRUE(o.has_value());
   EXPECT_EQ(o->result_json, "3");
@@ -662,9 +679,9 @@ TEST(PluginLoaderTest, JobPluginsLoadOnceBeforeTheLookup) {
   EXPECT_TRUE(o->ok()) << o->Describe();
   EXPECT_EQ(o->result_json, "\"yx\"");
 
-  TaskAttempt c = Attempt(4, "future");
+  Call c = Attempt(4, "future");
   c.plugins = {DROVER_WRONG_ABI_PLUGIN};
-  ASSERT_TRUE(backend.Submit(std::move(c)).ok());
+  ASSERT_TRUE(backend.Submit(Encode(std::move(c))).ok());
   o = events.WaitFor(4);
   ASSERT_TRUE(o.has_value());
   EXPECT_EQ(o->reason, FailureReason::kLaunchFailed);
@@ -681,9 +698,9 @@ TEST(PluginLoaderTest, JobPluginsLoadOnceBeforeTheLookup) {
   ASSERT_TRUE(second.ok());
   RecordingEvents events2;
   ASSERT_TRUE((*second)->Start(&events2).ok());
-  TaskAttempt d = Attempt(1, "sum", "[20, 22]");
+  Call d = Attempt(1, "sum", "[20, 22]");
   d.plugins = {DROVER_EXAMPLE_PLUGIN};
-  ASSERT_TRUE((*second)->Submit(std::move(d)).ok());
+  ASSERT_TRUE((*second)->Submit(Encode(std::move(d))).ok());
   o = events2.WaitFor(1);
   ASSERT_TRUE(o.has_value());
   EXPECT_EQ(o->result_json, "42") << o->Describe();

@@ -26,6 +26,7 @@
 #include <zmq.hpp>
 
 #include "backends/backend.h"
+#include "backends/spawn/spawn_attempt.h"
 #include "core/protocol/codec.h"
 #include "core/protocol/convert.h"
 #include "core/protocol/drover.pb.h"
@@ -188,8 +189,11 @@ wire::Service HelloWire(const std::string& name, const fs::path& pid_file, int i
   return s;
 }
 
-ServiceConfig HelloConfig(const std::string& name, const fs::path& pid_file, int instances = 2) {
-  ServiceConfig c;
+// The same as the worker's own, declared at `where`.
+spec::ServiceDecl HelloConfig(const std::string& name, const fs::path& pid_file,
+                              spec::SourceLocation where, int instances = 2) {
+  spec::ServiceDecl c;
+  c.where = std::move(where);
   c.name = name;
   c.command = {"sh", "-c",
                "echo $$ >> '" + pid_file.string() + "'; exec '" DROVER_BIN "' serve hello"};
@@ -206,11 +210,11 @@ wire::Dispatch PortTask(uint64_t id, const std::string& job, const std::string& 
   d.set_task("t" + std::to_string(id));
   d.set_attempt(1);
   d.set_backend("spawn");
-  d.add_argv("bash");
-  d.add_argv("-c");
-  d.add_argv("echo ${services." + name + ".port}; exec 3<>/dev/tcp/${services." + name +
-             ".host}/${services." + name +
-             ".port} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3");
+  d.set_payload(SpawnPayload(
+      {"bash", "-c",
+       "echo ${services." + name + ".port}; exec 3<>/dev/tcp/${services." + name +
+           ".host}/${services." + name +
+           ".port} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"}));
   d.set_timeout_ms(20'000);
   return d;
 }
@@ -374,7 +378,7 @@ TEST_F(WorkerServicesTest, ServiceReloadReplacesInstancesAndAnswers) {
 TEST_F(WorkerServicesTest, WorkerServicesStartAtStartAndServeTasks) {
   const fs::path pids = dir_ / "api.pids";
   options_.slots = {{"spawn", 2}};
-  options_.services = {{HelloConfig("api", pids), "worker.yaml:3:3"}};
+  options_.services = {HelloConfig("api", pids, {"worker.yaml", 3, 3})};
   worker_ = std::make_unique<Worker>(context_, options_, registry_, clock_);
   ASSERT_TRUE(worker_->Start().ok());
   EXPECT_EQ(Pids(pids).size(), 2u);  // started and ready before Start() returned
@@ -428,7 +432,7 @@ TEST_F(WorkerServicesTest, WorkerServicesStartAtStartAndServeTasks) {
   EXPECT_EQ(Pids(pids).size(), 4u);
 }
 
-// Given a spawn task waiting in the cluster backend for a job service that
+// Given a spawn task waiting in the worker for a job service that
 // never becomes ready, a CANCEL should end it as cancelled at once, not
 // after the service's ready timeout.
 TEST_F(WorkerServicesTest, CancelEndsAnAttemptWaitingForItsServices) {
@@ -455,11 +459,12 @@ TEST_F(WorkerServicesTest, CancelEndsAnAttemptWaitingForItsServices) {
 // Given a worker service that cannot start, Start() should fail naming the
 // service and where it is declared, and leave nothing running.
 TEST_F(WorkerServicesTest, WorkerServiceThatCannotStartFailsStart) {
-  ServiceConfig bad;
+  spec::ServiceDecl bad;
   bad.name = "bad";
   bad.command = {"sh", "-c", "exit 3"};
   bad.ready_timeout = seconds(2);
-  options_.services = {{bad, "worker.yaml:7:3"}};
+  bad.where = spec::SourceLocation{"worker.yaml", 7, 3};
+  options_.services = {bad};
   Worker worker(context_, options_, registry_, clock_);
   const Status s = worker.Start();
   ASSERT_FALSE(s.ok());

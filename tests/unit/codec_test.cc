@@ -163,7 +163,7 @@ TEST_F(CodecTest, SendWritesTheDocumentedFrames) {
 
   const std::vector<std::string> frames = ReceiveRaw(b_);
   ASSERT_EQ(frames.size(), 5u);
-  EXPECT_EQ(frames[0], std::string("DROVER\x01", 7));
+  EXPECT_EQ(frames[0], std::string("DROVER\x02", 7));
   EXPECT_EQ(frames[1], std::string("\x05", 1));
   EXPECT_EQ(frames[2], ack.SerializeAsString());
   EXPECT_EQ(frames[3], "one");
@@ -185,7 +185,7 @@ TEST(CodecConstantsTest, LimitsAndHeaderMatchTheSpecification) {
   EXPECT_EQ(limits.max_body, 4u * 1024 * 1024);
   EXPECT_EQ(limits.max_payload_frames, 4u);
   EXPECT_EQ(limits.max_message, 64u * 1024 * 1024);
-  EXPECT_EQ(kVersion, 1);
+  EXPECT_EQ(kVersion, 2);
   EXPECT_EQ(kHeaderPrefix, "DROVER");
 }
 
@@ -221,7 +221,7 @@ TEST_F(CodecTest, WelcomeRoundTrips) {
   RoundTrip(Command::kWelcome, welcome);
 }
 
-// Given a DISPATCH with argv, env and limits, should round trip it.
+// Given a DISPATCH with a binary payload and limits, should round trip it.
 TEST_F(CodecTest, DispatchRoundTrips) {
   wire::Dispatch d;
   d.set_attempt_id(123456789012345);
@@ -229,13 +229,8 @@ TEST_F(CodecTest, DispatchRoundTrips) {
   d.set_task("shards[shard=3]");
   d.set_attempt(2);
   d.set_backend("spawn");
-  d.add_argv("sh");
-  d.add_argv("-c");
-  d.add_argv("echo 'héllo' \"$X\"");
-  auto* env = d.add_env();
-  env->set_name("X");
-  env->set_value(std::string("a\0b", 3));
-  d.set_cwd("/tmp/work dir");
+  // A backend's message, opaque to the codec: any bytes, NULs included.
+  d.set_payload(std::string("\x0a\x02sh\x00\xff héllo", 13));
   d.set_timeout_ms(30000);
   d.set_kill_grace_ms(5000);
   d.set_output_limit(8u << 20);
@@ -341,7 +336,7 @@ TEST_F(CodecTest, EventsRoundTrip) {
 // Given an ERROR, should round trip it.
 TEST_F(CodecTest, ErrorRoundTrips) {
   wire::Error e;
-  e.set_message("protocol version 2 is not supported (this is 1)");
+  e.set_message("protocol version 1 is not supported (this is 2)");
   RoundTrip(Command::kError, e);
 }
 
@@ -473,10 +468,11 @@ TEST_F(CodecTest, SingleForeignFrameIsRejected) {
   ExpectRejectedThenNextReceived({std::string("\xff\x00\x00\x01", 4)}, "bad header");
 }
 
-// Given version byte 2, should reject it naming both versions.
+// Given version byte 1 (the version before this one), should reject it
+// naming both versions.
 TEST_F(CodecTest, WrongVersionIsRejectedNamingBothVersions) {
-  ExpectRejectedThenNextReceived({Header(2), CommandFrame(Command::kHello), "", "extra"},
-                                 "version 2 is not supported (this is 1)");
+  ExpectRejectedThenNextReceived({Header(1), CommandFrame(Command::kHello), "", "extra"},
+                                 "version 1 is not supported (this is 2)");
 }
 
 // Given version byte 2 on a ROUTER, should hand back the sender's routing id
@@ -489,7 +485,7 @@ TEST_F(CodecTest, WrongVersionReportsTheSenderToAnswer) {
   dealer.set(zmq::sockopt::linger, 0);
   dealer.set(zmq::sockopt::routing_id, "old-peer");
   dealer.connect("inproc://wrong-version");
-  dealer.send(zmq::buffer(Header(2)), zmq::send_flags::sndmore);
+  dealer.send(zmq::buffer(Header(1)), zmq::send_flags::sndmore);
   dealer.send(zmq::buffer(CommandFrame(Command::kHello)), zmq::send_flags::sndmore);
   dealer.send(zmq::buffer(std::string()), zmq::send_flags::none);
   zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};

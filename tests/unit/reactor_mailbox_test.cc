@@ -16,7 +16,7 @@
 namespace drover {
 namespace {
 
-using Kind = ReactorMailbox::Command::Kind;
+using Kind = ReactorMailbox<TaskAttempt>::Command::Kind;
 
 TaskAttempt Attempt(uint64_t id) {
   TaskAttempt a;
@@ -28,14 +28,14 @@ TaskAttempt Attempt(uint64_t id) {
 // `on_command` runs on the reactor thread for each command taken.
 class RecordingReactor {
  public:
-  explicit RecordingReactor(ReactorMailbox& mailbox) : mailbox_(mailbox) {}
+  explicit RecordingReactor(ReactorMailbox<TaskAttempt>& mailbox) : mailbox_(mailbox) {}
 
   void Run() {
     for (;;) {
       epoll_event ev{};
       const int n = ::epoll_wait(mailbox_.epoll_fd(), &ev, 1, mailbox_.more() ? 0 : 10'000);
       if (n < 0) continue;
-      std::vector<ReactorMailbox::Command>& batch = mailbox_.Take(n > 0);
+      std::vector<ReactorMailbox<TaskAttempt>::Command>& batch = mailbox_.Take(n > 0);
       std::lock_guard<std::mutex> lock(mu_);
       for (auto& c : batch) {
         seen_.push_back(c.kind);
@@ -48,10 +48,10 @@ class RecordingReactor {
     std::lock_guard<std::mutex> lock(mu_);
     return seen_;
   }
-  std::function<void(const ReactorMailbox::Command&)> on_command;
+  std::function<void(const ReactorMailbox<TaskAttempt>::Command&)> on_command;
 
  private:
-  ReactorMailbox& mailbox_;
+  ReactorMailbox<TaskAttempt>& mailbox_;
   std::mutex mu_;
   std::vector<Kind> seen_;
 };
@@ -59,11 +59,11 @@ class RecordingReactor {
 // Given a mailbox that is not started, should refuse work with a clear
 // error; given slots < 1, Start should fail and say why.
 TEST(ReactorMailboxTest, RefusesWorkBeforeStartAndBadSlots) {
-  ReactorMailbox idle("spawn", 2);
+  ReactorMailbox<TaskAttempt> idle("spawn", 2);
   EXPECT_EQ(idle.Submit(Attempt(1)).code(), StatusCode::kFailedPrecondition);
   idle.Shutdown(Duration(0));  // no thread: returns at once
 
-  ReactorMailbox none("fork", 0);
+  ReactorMailbox<TaskAttempt> none("fork", 0);
   const Status s = none.Start([] { return Status::Ok(); }, [] {}, "t");
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("fork backend: slots must be at least 1"), std::string::npos)
@@ -74,7 +74,7 @@ TEST(ReactorMailboxTest, RefusesWorkBeforeStartAndBadSlots) {
 // free a slot on Release, and deliver the commands in order; Shutdown joins
 // and refuses later work.
 TEST(ReactorMailboxTest, SlotsDuplicatesOrderAndShutdown) {
-  ReactorMailbox mailbox("spawn", 2);
+  ReactorMailbox<TaskAttempt> mailbox("spawn", 2);
   RecordingReactor reactor(mailbox);
   ASSERT_TRUE(mailbox.Start([] { return Status::Ok(); }, [&] { reactor.Run(); }, "t").ok());
   EXPECT_EQ(mailbox.Start([] { return Status::Ok(); }, [] {}, "t").code(),
@@ -101,10 +101,10 @@ TEST(ReactorMailboxTest, SlotsDuplicatesOrderAndShutdown) {
 // should set more() instead of writing the eventfd, and a Shutdown from
 // there should only queue (the owner's Shutdown joins).
 TEST(ReactorMailboxTest, CommandsFromTheReactorThreadNeedNoWakeUp) {
-  ReactorMailbox mailbox("fork", 4);
+  ReactorMailbox<TaskAttempt> mailbox("fork", 4);
   RecordingReactor reactor(mailbox);
   std::promise<bool> more_after_submit;
-  reactor.on_command = [&](const ReactorMailbox::Command& c) {
+  reactor.on_command = [&](const ReactorMailbox<TaskAttempt>::Command& c) {
     if (c.kind == Kind::kSubmit && c.attempt.attempt_id == 1) {
       EXPECT_TRUE(mailbox.on_reactor());
       EXPECT_TRUE(mailbox.Submit(Attempt(2)).ok());

@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "backends/cluster/service.h"
+#include "backends/services/service.h"
 
 int main(int argc, char** argv) {
-  using drover::cluster::ServiceSpec;
+  using drover::services::ServiceSpec;
   ServiceSpec spec;
   spec.name = "bench";
   spec.instances = 2;
@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: cluster_bench [--mode M] [--instances N] [--port P] -- CMD...\n");
     return 2;
   }
-  auto parsed = drover::cluster::ParseListenMode(mode);
+  auto parsed = drover::services::ParseListenMode(mode);
   if (!parsed.ok()) {
     std::fprintf(stderr, "cluster_bench: %s\n", parsed.status().message().c_str());
     return 2;
@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
   spec.mode = *parsed;
 
   drover::RealClock clock;
-  auto service = drover::cluster::Service::Start(spec, clock);
+  auto service = drover::services::Service::Start(spec, clock);
   if (!service.ok()) {
     std::fprintf(stderr, "cluster_bench: %s\n", service.status().message().c_str());
     return 1;

@@ -163,22 +163,21 @@ struct Figures {
   std::vector<double> ms;     // sort wall time, per run
 };
 
-TaskAttempt CowAttempt(const std::string& fn, std::string args) {
+TaskAttempt CowAttempt(const std::string& fn, const std::string& args) {
+  PoolSpec pool;
+  pool.name = "bench-cow";
+  pool.mode = "cow";
   TaskAttempt attempt;
-  attempt.pool = "bench-cow";
-  attempt.pool_spec.name = "bench-cow";
-  attempt.pool_spec.mode = "cow";
-  attempt.fn = fn;
-  attempt.args_json = std::move(args);
+  attempt.payload = ForkCallPayload(pool, fn, args);
   return attempt;
 }
 
-TaskAttempt NodeAttempt(std::string message) {
+TaskAttempt NodeAttempt(const std::string& message) {
+  PoolSpec pool;
+  pool.name = "bench-node";
+  pool.command = {"node", (kSource / "configs/examples/fork_sort.js").string()};
   TaskAttempt attempt;
-  attempt.pool = "bench-node";
-  attempt.pool_spec.name = "bench-node";
-  attempt.pool_spec.command = {"node", (kSource / "configs/examples/fork_sort.js").string()};
-  attempt.message_json = std::move(message);
+  attempt.payload = ForkMessagePayload(pool, message);
   return attempt;
 }
 

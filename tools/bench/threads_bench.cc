@@ -96,12 +96,14 @@ double Run(const Options& o, const std::shared_ptr<const FunctionRegistry>& regi
     std::fprintf(stderr, "start: %s\n", s.ToString().c_str());
     return -1;
   }
+  // Every task's payload is the same ThreadsTask: encoded once, decoded by
+  // the backend per task, as a worker's are.
+  const std::string payload = ThreadsPayload(o.fn, o.args);
   const auto t0 = std::chrono::steady_clock::now();
   for (uint64_t i = 1; i <= o.tasks; ++i) {
     TaskAttempt a;
     a.attempt_id = i;
-    a.fn = o.fn;
-    a.args_json = o.args;
+    a.payload = payload;
     if (Status s = backend.Submit(std::move(a)); !s.ok()) {
       std::fprintf(stderr, "submit: %s\n", s.ToString().c_str());
       return -1;

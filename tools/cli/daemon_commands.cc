@@ -183,47 +183,6 @@ Result<std::pair<std::string, std::string>> SplitPair(const std::string& flag,
   return std::make_pair(text.substr(0, eq), text.substr(eq + 1));
 }
 
-ServiceConfig ToServiceConfig(const spec::ServiceDecl& d) {
-  ServiceConfig c;
-  c.name = d.name;
-  c.command = d.command;
-  c.instances = d.instances;
-  c.host = d.host;
-  c.port = d.port;
-  c.mode = d.mode;
-  c.ready = d.ready;
-  if (!d.ready_path.empty()) c.ready_path = d.ready_path;
-  c.ready_timeout = d.ready_timeout;
-  c.env = d.env;
-  c.cwd = d.cwd;
-  c.idle_timeout = d.idle_timeout;  // unused: a worker's own service never idles out
-  return c;
-}
-
-// The worker's own services of a loaded configuration.
-std::vector<cluster::WorkerService> WorkerServices(const spec::WorkerConfig& c) {
-  std::vector<cluster::WorkerService> services;
-  for (const spec::ServiceDecl& d : c.services) {
-    services.push_back(cluster::WorkerService{
-        ToServiceConfig(d), d.where.file + ":" + std::to_string(d.where.line) + ":" +
-                                std::to_string(d.where.column)});
-  }
-  return services;
-}
-
-PoolSpec ToPoolSpec(const spec::PoolDecl& d) {
-  PoolSpec p;
-  p.name = d.name;
-  p.mode = d.mode;
-  p.command = d.command;
-  p.instances = d.instances;
-  p.max_tasks = d.max_tasks;
-  p.idle_timeout = d.idle_timeout;
-  p.env = d.env;
-  p.cwd = d.cwd;
-  return p;
-}
-
 // WorkerOptions from the config file (if any) overlaid with the flags, the
 // flags winning. A usage error names the flag or FILE:LINE:COL.
 Status BuildWorkerOptions(const WorkerArgs& args, const BackendRegistry& registry,
@@ -243,9 +202,9 @@ Status BuildWorkerOptions(const WorkerArgs& args, const BackendRegistry& registr
     options->labels = c.labels;
     if (c.drain_timeout) *drain_timeout = *c.drain_timeout;
     if (!c.spool_dir.empty()) options->spool_dir = c.spool_dir;
-    for (const auto& p : c.pools) options->pools.emplace(p.name, ToPoolSpec(p));
+    for (const auto& p : c.pools) options->pools.emplace(p.name, p);
     for (const auto& p : c.plugins) options->plugins.emplace_back(p);
-    options->services = WorkerServices(c);
+    options->services = c.services;
     options->services_file = args.config;
   }
   if (!args.connect.empty()) options->coordinator = args.connect;
@@ -333,7 +292,7 @@ void ReloadWorkerServices(const WorkerArgs& args, Worker& worker) {
   spdlog::info("worker {}: SIGHUP: re-reading the services of {} (its other settings need a "
                "restart)",
                worker.name(), args.config);
-  const std::vector<Status> errors = worker.UpdateServices(WorkerServices(*loaded.config));
+  const std::vector<Status> errors = worker.UpdateServices(loaded.config->services);
   for (const Status& e : errors) spdlog::error("worker {}: SIGHUP: {}", worker.name(), e.message());
   std::string names;
   for (const std::string& n : worker.ServiceNames()) names += (names.empty() ? "" : ", ") + n;

@@ -8,8 +8,8 @@
 #include <chrono>
 #include <cstdio>
 
-#include "backends/cluster/http_server.h"
-#include "backends/cluster/listen_socket.h"
+#include "backends/services/http_server.h"
+#include "backends/services/listen_socket.h"
 #include "drover/handoff.h"
 #include "tools/cli/commands.h"
 
@@ -66,7 +66,7 @@ ServeSubcommand AddServeCommand(CLI::App& app) {
 }
 
 int ServeCommand(const ServeArgs& args) {
-  Result<cluster::HttpHandler> handler = cluster::ParseHttpHandler(args.server);
+  Result<services::HttpHandler> handler = services::ParseHttpHandler(args.server);
   if (!handler.ok()) {
     std::fprintf(stderr, "drover serve: %s\n", handler.status().message().c_str());
     return kExitUsage;
@@ -81,8 +81,8 @@ int ServeCommand(const ServeArgs& args) {
                    args.listen.c_str());
       return kExitUsage;
     }
-    Result<cluster::SocketAddress> address = cluster::ResolveHost(host, port);
-    Result<UniqueFd> fd = address.ok() ? cluster::BindListener(*address, host, false)
+    Result<services::SocketAddress> address = services::ResolveHost(host, port);
+    Result<UniqueFd> fd = address.ok() ? services::BindListener(*address, host, false)
                                        : Result<UniqueFd>(address.status());
     if (!fd.ok()) {
       std::fprintf(stderr, "drover serve: %s\n", fd.status().message().c_str());
@@ -90,7 +90,7 @@ int ServeCommand(const ServeArgs& args) {
     }
     listen_fd = fd->Release();
     std::printf("drover serve %s: listening on %s\n", args.server.c_str(),
-                cluster::HostPort(host, cluster::LocalPort(listen_fd)).c_str());
+                services::HostPort(host, services::LocalPort(listen_fd)).c_str());
     std::fflush(stdout);
   } else if (int chan = drover_handoff_fd(); chan >= 0) {
     handoff_fd = chan;
@@ -113,11 +113,11 @@ int ServeCommand(const ServeArgs& args) {
   ::unsetenv("LISTEN_FDNAMES");
   ::unsetenv("DROVER_HANDOFF_FD");
 
-  cluster::HttpServerOptions options;
+  services::HttpServerOptions options;
   options.handler = *handler;
   options.drain = std::chrono::duration_cast<Duration>(
       std::chrono::duration<double>(args.drain_seconds > 0 ? args.drain_seconds : 0));
-  Result<uint64_t> served = cluster::RunHttpServer(options, listen_fd, handoff_fd);
+  Result<uint64_t> served = services::RunHttpServer(options, listen_fd, handoff_fd);
   if (!served.ok()) {
     std::fprintf(stderr, "drover serve: %s\n", served.status().message().c_str());
     return kExitFailed;

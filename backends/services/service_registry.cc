@@ -1,11 +1,11 @@
-#include "backends/cluster/service_registry.h"
+#include "backends/services/service_registry.h"
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <thread>
 
-namespace drover::cluster {
+namespace drover::services {
 namespace {
 
 // WaitReady's bound beyond the per-instance ready timeout: spawning the
@@ -13,6 +13,12 @@ namespace {
 constexpr Duration kReadyMargin = std::chrono::seconds(2);
 // The job id of the worker's own services: no job has it.
 constexpr std::string_view kWorkerJob = "";
+
+// "FILE:LINE:COL" of a worker's own service's declaration, for messages.
+std::string Origin(const spec::ServiceDecl& decl) {
+  return decl.where.file + ":" + std::to_string(decl.where.line) + ":" +
+         std::to_string(decl.where.column);
+}
 
 // The path of the running executable, or "" when it cannot be read.
 std::string SelfExe() {
@@ -23,7 +29,13 @@ std::string SelfExe() {
 
 }  // namespace
 
-Result<ServiceSpec> ToServiceSpec(const ServiceConfig& config) {
+std::string ConnectableHost(std::string_view listen_host) {
+  if (listen_host.empty() || listen_host == "0.0.0.0") return "127.0.0.1";
+  if (listen_host == "::" || listen_host == "[::]") return "::1";
+  return std::string(listen_host);
+}
+
+Result<ServiceSpec> ToServiceSpec(const spec::ServiceDecl& config) {
   ServiceSpec spec;
   spec.name = config.name;
   spec.command = config.command;
@@ -48,7 +60,7 @@ Result<ServiceSpec> ToServiceSpec(const ServiceConfig& config) {
 }
 
 Result<Lease> ServiceRegistry::Acquire(const std::string& job_id,
-                                       const std::vector<ServiceConfig>& configs,
+                                       const std::vector<spec::ServiceDecl>& configs,
                                        const std::vector<std::string>& worker_names) {
   Lease lease;
   lease.job_id = job_id;
@@ -57,7 +69,7 @@ Result<Lease> ServiceRegistry::Acquire(const std::string& job_id,
     ReleaseLocked(lease);
     return status;
   };
-  for (const ServiceConfig& config : configs) {
+  for (const spec::ServiceDecl& config : configs) {
     const Key key{job_id, config.name};
     if (shut_down_) {
       return fail(Unavailable("service '" + config.name + "': the worker is shutting down"));
@@ -109,7 +121,7 @@ Status ServiceRegistry::JoinLocked(std::unique_lock<std::mutex>& lock, const std
 }
 
 std::optional<Lease> ServiceRegistry::TryAcquire(const std::string& job_id,
-                                                 const std::vector<ServiceConfig>& configs,
+                                                 const std::vector<spec::ServiceDecl>& configs,
                                                  const std::vector<std::string>& worker_names) {
   std::lock_guard<std::mutex> lock(mu_);
   if (shut_down_) return std::nullopt;
@@ -120,7 +132,7 @@ std::optional<Lease> ServiceRegistry::TryAcquire(const std::string& job_id,
     ready.emplace_back(key.second, found->second.get());
     return true;
   };
-  for (const ServiceConfig& config : configs) {
+  for (const spec::ServiceDecl& config : configs) {
     if (!find_ready(Key{job_id, config.name})) return std::nullopt;
   }
   for (const std::string& name : worker_names) {
@@ -137,7 +149,7 @@ std::optional<Lease> ServiceRegistry::TryAcquire(const std::string& job_id,
   return lease;
 }
 
-Status ServiceRegistry::StartOne(const Key& key, const ServiceConfig& config,
+Status ServiceRegistry::StartOne(const Key& key, const spec::ServiceDecl& config,
                                  const std::shared_ptr<Entry>& entry, int users) {
   const std::string what = "service '" + config.name + "'";
   auto fail = [&](Status status) {
@@ -271,23 +283,23 @@ void ServiceRegistry::StopAll(std::vector<std::pair<std::shared_ptr<Service>, Du
   for (std::thread& t : stoppers) t.join();
 }
 
-Status ServiceRegistry::StartWorkerService(const WorkerService& service) {
-  const Key key{std::string(kWorkerJob), service.config.name};
+Status ServiceRegistry::StartWorkerService(const spec::ServiceDecl& service) {
+  const Key key{std::string(kWorkerJob), service.name};
+  const std::string origin = Origin(service);
   auto entry = std::make_shared<Entry>();
   entry->pinned = true;
-  entry->config = service.config;
-  entry->origin = service.origin;
+  entry->config = service;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (shut_down_) {
       return Unavailable("service '" + key.second + "': the worker is shutting down");
     }
     if (!entries_.emplace(key, entry).second) {
-      return AlreadyExists(service.origin + ": service '" + key.second + "' already runs");
+      return AlreadyExists(origin + ": service '" + key.second + "' already runs");
     }
   }
-  return StartOne(key, service.config, entry, /*users=*/0)
-      .WithContext(service.origin + ": the worker's own service");
+  return StartOne(key, service, entry, /*users=*/0)
+      .WithContext(origin + ": the worker's own service");
 }
 
 std::vector<std::string> ServiceRegistry::WorkerServiceNames() const {
@@ -303,7 +315,7 @@ namespace {
 
 // Whether a running service must be replaced to run `b` instead of `a`
 // (idle_timeout means nothing to a worker's own service).
-bool SameRun(const ServiceConfig& a, const ServiceConfig& b) {
+bool SameRun(const spec::ServiceDecl& a, const spec::ServiceDecl& b) {
   return a.command == b.command && a.instances == b.instances && a.ready == b.ready &&
          a.ready_path == b.ready_path && a.ready_timeout == b.ready_timeout &&
          a.env == b.env && a.cwd == b.cwd && a.host == b.host && a.port == b.port &&
@@ -312,7 +324,8 @@ bool SameRun(const ServiceConfig& a, const ServiceConfig& b) {
 
 }  // namespace
 
-std::vector<Status> ServiceRegistry::UpdateWorkerServices(const std::vector<WorkerService>& next) {
+std::vector<Status> ServiceRegistry::UpdateWorkerServices(
+    const std::vector<spec::ServiceDecl>& next) {
   std::vector<Status> errors;
   std::map<std::string, std::shared_ptr<Entry>> current;
   std::vector<std::pair<std::shared_ptr<Service>, Duration>> stop;
@@ -324,8 +337,8 @@ std::vector<Status> ServiceRegistry::UpdateWorkerServices(const std::vector<Work
         ++it;
         continue;
       }
-      const bool kept = std::any_of(next.begin(), next.end(), [&](const WorkerService& s) {
-        return s.config.name == it->first.second;
+      const bool kept = std::any_of(next.begin(), next.end(), [&](const spec::ServiceDecl& s) {
+        return s.name == it->first.second;
       });
       if (kept) {
         current.emplace(it->first.second, it->second);
@@ -337,44 +350,43 @@ std::vector<Status> ServiceRegistry::UpdateWorkerServices(const std::vector<Work
     }
   }
   StopAll(std::move(stop));
-  for (const WorkerService& want : next) {
-    const std::string& name = want.config.name;
+  for (const spec::ServiceDecl& want : next) {
+    const std::string& name = want.name;
+    const std::string origin = Origin(want);
     const auto found = current.find(name);
     if (found == current.end()) {
       if (Status s = StartWorkerService(want); !s.ok()) errors.push_back(s);
       continue;
     }
     const std::shared_ptr<Entry>& entry = found->second;
-    ServiceConfig running;
+    spec::ServiceDecl running;
     std::shared_ptr<Service> service;
     {
       std::lock_guard<std::mutex> lock(mu_);
       running = entry->config;
       service = entry->service;
-      if (SameRun(running, want.config)) entry->origin = want.origin;
+      if (SameRun(running, want)) entry->config = want;  // its new origin
     }
-    if (SameRun(running, want.config) || service == nullptr) continue;
-    if (running.host != want.config.host || running.port != want.config.port ||
-        running.mode != want.config.mode) {
+    if (SameRun(running, want) || service == nullptr) continue;
+    if (running.host != want.host || running.port != want.port || running.mode != want.mode) {
       errors.push_back(FailedPrecondition(
-          want.origin + ": service '" + name + "' changes its listen address or mode (" +
+          origin + ": service '" + name + "' changes its listen address or mode (" +
           running.host + ":" + std::to_string(running.port) + " " + running.mode + " -> " +
-          want.config.host + ":" + std::to_string(want.config.port) + " " + want.config.mode +
+          want.host + ":" + std::to_string(want.port) + " " + want.mode +
           "), which needs a worker restart; the running one is kept"));
       continue;
     }
-    auto spec = ToServiceSpec(want.config);
+    auto spec = ToServiceSpec(want);
     if (!spec.ok()) {
-      errors.push_back(spec.status().WithContext(want.origin));
+      errors.push_back(spec.status().WithContext(origin));
       continue;
     }
     if (Status s = service->Reload(*spec); !s.ok()) {
-      errors.push_back(s.WithContext(want.origin + ": service '" + name + "' reload"));
+      errors.push_back(s.WithContext(origin + ": service '" + name + "' reload"));
       continue;
     }
     std::lock_guard<std::mutex> lock(mu_);
-    entry->config = want.config;
-    entry->origin = want.origin;
+    entry->config = want;
   }
   return errors;
 }
@@ -427,4 +439,4 @@ size_t ServiceRegistry::size() const {
   return entries_.size();
 }
 
-}  // namespace drover::cluster
+}  // namespace drover::services

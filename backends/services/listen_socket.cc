@@ -1,4 +1,4 @@
-#include "backends/cluster/listen_socket.h"
+#include "backends/services/listen_socket.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -15,7 +15,7 @@
 #include <filesystem>
 #include <string_view>
 
-namespace drover::cluster {
+namespace drover::services {
 
 Result<SocketAddress> ResolveHost(const std::string& host, int port) {
   if (port < 0 || port > 65535) {
@@ -172,4 +172,4 @@ bool ProcessHoldsSocket(pid_t pid, uint64_t inode) {
   return false;
 }
 
-}  // namespace drover::cluster
+}  // namespace drover::services

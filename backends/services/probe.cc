@@ -1,4 +1,4 @@
-#include "backends/cluster/probe.h"
+#include "backends/services/probe.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 
 #include "drover/handoff.h"
 
-namespace drover::cluster {
+namespace drover::services {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
@@ -203,4 +203,4 @@ Status ProbeOnce(const ProbeTarget& target, const ReadyCheck& check,
   return ProbeInherited(target, check, deadline, stop);
 }
 
-}  // namespace drover::cluster
+}  // namespace drover::services

@@ -1,4 +1,4 @@
-// ServiceRegistry: the cluster services on one worker, of two kinds.
+// ServiceRegistry: the services on one worker, of two kinds.
 //
 // A job's service starts on a worker when the first attempt that needs it
 // arrives, is shared by every later attempt of that job on that worker, and
@@ -18,11 +18,10 @@
 //
 // Thread-safe. Acquire, StartWorkerService, UpdateWorkerServices, StopJob
 // and Reload block (up to the services' ready timeouts, grace and drain
-// periods) and are meant for the cluster backend's own threads or the
-// worker's main thread, never the worker's I/O thread; TryAcquire never
-// blocks.
-#ifndef DROVER_BACKENDS_CLUSTER_SERVICE_REGISTRY_H_
-#define DROVER_BACKENDS_CLUSTER_SERVICE_REGISTRY_H_
+// periods) and are meant for ServiceHost's threads or the worker's main
+// thread, never the worker's I/O thread; TryAcquire never blocks.
+#ifndef DROVER_BACKENDS_SERVICES_SERVICE_REGISTRY_H_
+#define DROVER_BACKENDS_SERVICES_SERVICE_REGISTRY_H_
 
 #include <condition_variable>
 #include <map>
@@ -30,16 +29,17 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "backends/backend.h"
-#include "backends/cluster/service.h"
-#include "backends/cluster/service_refs.h"
+#include "backends/services/service.h"
 #include "core/base/clock.h"
 #include "core/base/status.h"
+#include "core/spec/job_spec.h"
 
-namespace drover::cluster {
+namespace drover::services {
 
 // The services one attempt holds: released exactly once (Release).
 struct Lease {
@@ -47,12 +47,6 @@ struct Lease {
   std::vector<std::string> names;         // the job's services
   std::vector<std::string> worker_names;  // the worker's own services
   std::map<std::string, ServiceAddress> addresses;  // name -> where to reach it
-};
-
-// A service of the worker's configuration.
-struct WorkerService {
-  ServiceConfig config;
-  std::string origin;  // "FILE:LINE:COL" of its declaration, for messages
 };
 
 // What a SERVICE-RELOAD did to one service.
@@ -63,8 +57,14 @@ struct ReloadOutcome {
   std::string describe;  // Service::Describe() after the reload
 };
 
-// The supervisor's spec for a declaration. InvalidArgument for a bad mode.
-Result<ServiceSpec> ToServiceSpec(const ServiceConfig& config);
+// The supervisor's spec for a declaration: the one place a declaration
+// becomes what Service::Start runs (the mode parsed, `drover` resolved to
+// this executable, the ready check). InvalidArgument for a bad mode.
+Result<ServiceSpec> ToServiceSpec(const spec::ServiceDecl& decl);
+
+// The host a client on this machine connects to for a service listening
+// on `listen_host`.
+std::string ConnectableHost(std::string_view listen_host);
 
 class ServiceRegistry {
  public:
@@ -79,20 +79,21 @@ class ServiceRegistry {
   // held, and the status says which service failed and why.
   // `worker_names` are the worker's own services the attempt holds too; a
   // name the worker does not run is NotFound.
-  Result<Lease> Acquire(const std::string& job_id, const std::vector<ServiceConfig>& configs,
+  Result<Lease> Acquire(const std::string& job_id, const std::vector<spec::ServiceDecl>& configs,
                         const std::vector<std::string>& worker_names = {});
   // Acquire without blocking: nullopt when a service is not up and ready.
   std::optional<Lease> TryAcquire(const std::string& job_id,
-                                  const std::vector<ServiceConfig>& configs,
+                                  const std::vector<spec::ServiceDecl>& configs,
                                   const std::vector<std::string>& worker_names = {});
   // Ends the attempt's use of its services; their idle time starts when
   // their last user leaves.
   void Release(const Lease& lease);
 
-  // Starts the worker's own service and waits until it is ready (bounded by
-  // its ready timeout). On failure it is not kept, and the error names the
-  // service and its origin. AlreadyExists when one of that name runs.
-  Status StartWorkerService(const WorkerService& service);
+  // Starts the worker's own service (declared by its configuration; its
+  // `where` is the origin errors name) and waits until it is ready (bounded
+  // by its ready timeout). On failure it is not kept, and the error names
+  // the service and its origin. AlreadyExists when one of that name runs.
+  Status StartWorkerService(const spec::ServiceDecl& service);
   // The worker's own services, sorted by name.
   std::vector<std::string> WorkerServiceNames() const;
   // The worker's configuration was re-read: services not in `next` stop;
@@ -101,7 +102,7 @@ class ServiceRegistry {
   // naming its origin, and the old one keeps running); new ones start.
   // Returns one error per service it could not bring to `next`; what
   // could be done is done regardless.
-  std::vector<Status> UpdateWorkerServices(const std::vector<WorkerService>& next);
+  std::vector<Status> UpdateWorkerServices(const std::vector<spec::ServiceDecl>& next);
 
   // Stops the services of job `job_id` (SIGTERM, their grace, SIGKILL), in
   // parallel, whoever still uses them. Returns how many it stopped. A
@@ -141,11 +142,10 @@ class ServiceRegistry {
     SteadyTime idle_since{};
     Duration idle_timeout{};
     Duration kill_grace{};
-    // The worker's own: never idle-stopped; `config` and `origin` say what
-    // it runs now, for UpdateWorkerServices.
+    // The worker's own: never idle-stopped; `config` says what it runs
+    // now (and where it is declared), for UpdateWorkerServices.
     bool pinned = false;
-    ServiceConfig config;
-    std::string origin;
+    spec::ServiceDecl config;
     // JOB-DONE came while it was starting: StartOne stops it once started.
     bool job_done = false;
   };
@@ -153,7 +153,7 @@ class ServiceRegistry {
 
   // Starts one service and waits for it (called without mu_).
   // `users`: how many hold it once ready (1: the attempt that started it).
-  Status StartOne(const Key& key, const ServiceConfig& config,
+  Status StartOne(const Key& key, const spec::ServiceDecl& config,
                   const std::shared_ptr<Entry>& entry, int users);
   void ReleaseLocked(const std::string& job_id, const std::vector<std::string>& names);
   void ReleaseLocked(const Lease& lease);
@@ -171,6 +171,6 @@ class ServiceRegistry {
   bool shut_down_ = false;                         // GUARDED_BY(mu_)
 };
 
-}  // namespace drover::cluster
+}  // namespace drover::services
 
-#endif  // DROVER_BACKENDS_CLUSTER_SERVICE_REGISTRY_H_
+#endif  // DROVER_BACKENDS_SERVICES_SERVICE_REGISTRY_H_

@@ -23,13 +23,13 @@
 #include <algorithm>
 #include <cstring>
 
-#include "backends/cluster/service_internal.h"
+#include "backends/services/service_internal.h"
 
 #ifndef SO_DETACH_REUSEPORT_BPF
 #define SO_DETACH_REUSEPORT_BPF 68  // Linux 5.8
 #endif
 
-namespace drover::cluster::internal {
+namespace drover::services::internal {
 namespace {
 
 // After the steering program is attached, a handshake that was already
@@ -179,9 +179,9 @@ Status ServiceImpl::GrowLocked(std::unique_lock<std::mutex>& lock,
     for (const std::shared_ptr<Instance>& instance : fresh) {
       if (instance->ready) continue;
       std::string tail = Tail(instance->err_tail);
-      std::string why = instance->exited
-                            ? "exited: " + instance->exit_text + (tail.empty() ? "" : "; stderr: " + tail)
-                            : instance->check_error;
+      std::string why = instance->exited ? "exited: " + instance->exit_text +
+                                               (tail.empty() ? "" : "; stderr: " + tail)
+                                         : instance->check_error;
       failed = Unavailable("reload of service " + name_ + " stopped while adding instance " +
                            std::to_string(instance->slot) + ": its instance (pid " +
                            std::to_string(instance->pid) + ") " + why);
@@ -221,9 +221,9 @@ Status ServiceImpl::ReplaceLocked(std::unique_lock<std::mutex>& lock, size_t ind
   slot.incoming.reset();
   if (!fresh->ready) {
     std::string tail = Tail(fresh->err_tail);
-    std::string why = fresh->exited
-                          ? "exited: " + fresh->exit_text + (tail.empty() ? "" : "; stderr: " + tail)
-                          : fresh->check_error;
+    std::string why = fresh->exited ? "exited: " + fresh->exit_text +
+                                          (tail.empty() ? "" : "; stderr: " + tail)
+                                    : fresh->check_error;
     if (!fresh->exited) {
       fresh->retiring = true;
       fresh->stop_check = true;
@@ -331,4 +331,4 @@ void ServiceImpl::WaitExitedLocked(std::unique_lock<std::mutex>& lock,
   });
 }
 
-}  // namespace drover::cluster::internal
+}  // namespace drover::services::internal

@@ -1,7 +1,7 @@
 // Listening sockets for services, and the /proc views of TCP sockets that
 // the ready probes use to tell which process accepted a connection.
-#ifndef DROVER_BACKENDS_CLUSTER_LISTEN_SOCKET_H_
-#define DROVER_BACKENDS_CLUSTER_LISTEN_SOCKET_H_
+#ifndef DROVER_BACKENDS_SERVICES_LISTEN_SOCKET_H_
+#define DROVER_BACKENDS_SERVICES_LISTEN_SOCKET_H_
 
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -13,7 +13,7 @@
 #include "backends/spawn/unique_fd.h"
 #include "core/base/status.h"
 
-namespace drover::cluster {
+namespace drover::services {
 
 // A resolved numeric address to bind or connect to.
 struct SocketAddress {
@@ -53,6 +53,6 @@ std::optional<uint64_t> AcceptedInode(int client_fd);
 // Whether process `pid` holds a descriptor for socket `inode`.
 bool ProcessHoldsSocket(pid_t pid, uint64_t inode);
 
-}  // namespace drover::cluster
+}  // namespace drover::services
 
-#endif  // DROVER_BACKENDS_CLUSTER_LISTEN_SOCKET_H_
+#endif  // DROVER_BACKENDS_SERVICES_LISTEN_SOCKET_H_

@@ -1,4 +1,4 @@
-#include "backends/cluster/http_server.h"
+#include "backends/services/http_server.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -20,7 +20,7 @@
 #include "backends/spawn/unique_fd.h"
 #include "drover/handoff.h"
 
-namespace drover::cluster {
+namespace drover::services {
 
 Result<HttpHandler> ParseHttpHandler(std::string_view name) {
   if (name == "hello") return HttpHandler::kHello;
@@ -319,7 +319,8 @@ void Server::Process(Conn& conn) {
       if (colon == std::string_view::npos) continue;
       std::string_view name = line.substr(0, colon);
       std::string_view value = line.substr(colon + 1);
-      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+        value.remove_prefix(1);
       if (IEquals(name, "content-length")) {
         content_length = 0;
         if (value.empty()) bad_length = true;
@@ -472,4 +473,4 @@ Result<uint64_t> RunHttpServer(const HttpServerOptions& options, int listen_fd, 
   return server.Run();
 }
 
-}  // namespace drover::cluster
+}  // namespace drover::services

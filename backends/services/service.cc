@@ -2,17 +2,17 @@
 // spawning the first instances), WaitReady, Shutdown and the stats. The
 // reactor is in service_reactor.cc, Reload in service_reload.cc; the
 // locking rules are in service_internal.h.
-#include "backends/cluster/service.h"
+#include "backends/services/service.h"
 
 #include <fcntl.h>
 #include <sys/epoll.h>
 
 #include <algorithm>
 
-#include "backends/cluster/service_internal.h"
+#include "backends/services/service_internal.h"
 #include "backends/spawn/epoll_wake.h"
 
-namespace drover::cluster {
+namespace drover::services {
 
 std::string_view ListenModeName(ListenMode mode) {
   switch (mode) {
@@ -233,7 +233,8 @@ std::string ServiceImpl::DescribeLocked() const {
     if (slot.current && slot.current->ready) ++ready;
     restarts += slot.restarts;
     if (slot.respawn_at && slot.fast_exits >= 2) {
-      looping += ", instance " + std::to_string(i) + " crash-looping (last: " + slot.last_exit + ")";
+      looping += ", instance " + std::to_string(i) +
+                 " crash-looping (last: " + slot.last_exit + ")";
     }
   }
   return name_ + ": " + std::to_string(count) + " instance" + (count == 1 ? "" : "s") + " of `" +
@@ -257,4 +258,4 @@ Result<std::unique_ptr<Service>> Service::Start(ServiceSpec spec, const Clock& c
   return std::unique_ptr<Service>(std::move(service));
 }
 
-}  // namespace drover::cluster
+}  // namespace drover::services

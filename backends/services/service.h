@@ -20,8 +20,8 @@
 //
 // Thread-safety: every public method may be called from any thread. The
 // supervisor runs on its own thread (a pidfd + epoll reactor).
-#ifndef DROVER_BACKENDS_CLUSTER_SERVICE_H_
-#define DROVER_BACKENDS_CLUSTER_SERVICE_H_
+#ifndef DROVER_BACKENDS_SERVICES_SERVICE_H_
+#define DROVER_BACKENDS_SERVICES_SERVICE_H_
 
 #include <sys/types.h>
 
@@ -37,7 +37,7 @@
 #include "core/base/clock.h"
 #include "core/base/status.h"
 
-namespace drover::cluster {
+namespace drover::services {
 
 enum class ListenMode { kReuseport, kShared, kRoundRobin };
 
@@ -146,6 +146,6 @@ class Service {
   virtual std::string Describe() const = 0;
 };
 
-}  // namespace drover::cluster
+}  // namespace drover::services
 
-#endif  // DROVER_BACKENDS_CLUSTER_SERVICE_H_
+#endif  // DROVER_BACKENDS_SERVICES_SERVICE_H_

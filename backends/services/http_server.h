@@ -19,8 +19,8 @@
 // Not thread-safe: Run blocks the calling thread, which must be the only
 // thread of the process (it blocks SIGTERM and SIGINT to read them from a
 // signalfd).
-#ifndef DROVER_BACKENDS_CLUSTER_HTTP_SERVER_H_
-#define DROVER_BACKENDS_CLUSTER_HTTP_SERVER_H_
+#ifndef DROVER_BACKENDS_SERVICES_HTTP_SERVER_H_
+#define DROVER_BACKENDS_SERVICES_HTTP_SERVER_H_
 
 #include <chrono>
 #include <cstdint>
@@ -30,7 +30,7 @@
 #include "core/base/clock.h"
 #include "core/base/status.h"
 
-namespace drover::cluster {
+namespace drover::services {
 
 enum class HttpHandler {
   kHello,  // "Hello World"
@@ -59,6 +59,6 @@ Result<std::string> SortNumbers(std::string_view body);
 // signalfd setup. Returns the number of requests answered.
 Result<uint64_t> RunHttpServer(const HttpServerOptions& options, int listen_fd, int handoff_fd);
 
-}  // namespace drover::cluster
+}  // namespace drover::services
 
-#endif  // DROVER_BACKENDS_CLUSTER_HTTP_SERVER_H_
+#endif  // DROVER_BACKENDS_SERVICES_HTTP_SERVER_H_

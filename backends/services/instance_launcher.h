@@ -7,8 +7,8 @@
 // and between fork and exec the child only makes async-signal-safe calls.
 // An exec failure travels back over a close-on-exec pipe, so a missing
 // command is an error of Launch, not an instance that "exits 127".
-#ifndef DROVER_BACKENDS_CLUSTER_INSTANCE_LAUNCHER_H_
-#define DROVER_BACKENDS_CLUSTER_INSTANCE_LAUNCHER_H_
+#ifndef DROVER_BACKENDS_SERVICES_INSTANCE_LAUNCHER_H_
+#define DROVER_BACKENDS_SERVICES_INSTANCE_LAUNCHER_H_
 
 #include <sys/types.h>
 
@@ -20,7 +20,7 @@
 #include "backends/spawn/unique_fd.h"
 #include "core/base/status.h"
 
-namespace drover::cluster {
+namespace drover::services {
 
 struct InstanceLaunch {
   std::vector<std::string> command;
@@ -44,6 +44,6 @@ Result<LaunchedInstance> LaunchInstance(const InstanceLaunch& launch);
 // "exit 1", "signal 9 (Killed)" for a waitpid status.
 std::string DescribeWaitStatus(int status);
 
-}  // namespace drover::cluster
+}  // namespace drover::services
 
-#endif  // DROVER_BACKENDS_CLUSTER_INSTANCE_LAUNCHER_H_
+#endif  // DROVER_BACKENDS_SERVICES_INSTANCE_LAUNCHER_H_

@@ -13,19 +13,19 @@
 //     instance has it once it appears in /proc/PID/fd.
 // Probes block; the supervisor runs them on a checker thread. Every wait
 // is bounded by `deadline` and cut short when `stop` is set.
-#ifndef DROVER_BACKENDS_CLUSTER_PROBE_H_
-#define DROVER_BACKENDS_CLUSTER_PROBE_H_
+#ifndef DROVER_BACKENDS_SERVICES_PROBE_H_
+#define DROVER_BACKENDS_SERVICES_PROBE_H_
 
 #include <sys/types.h>
 
 #include <atomic>
 #include <string>
 
-#include "backends/cluster/listen_socket.h"
-#include "backends/cluster/service.h"
+#include "backends/services/listen_socket.h"
+#include "backends/services/service.h"
 #include "core/base/status.h"
 
-namespace drover::cluster {
+namespace drover::services {
 
 struct ProbeTarget {
   pid_t pid = 0;
@@ -48,6 +48,6 @@ Status ProbeOnce(const ProbeTarget& target, const ReadyCheck& check,
 // The status code of an HTTP/1.x response whose head is in `text`, or 0.
 int ParseHttpStatus(const std::string& text);
 
-}  // namespace drover::cluster
+}  // namespace drover::services
 
-#endif  // DROVER_BACKENDS_CLUSTER_PROBE_H_
+#endif  // DROVER_BACKENDS_SERVICES_PROBE_H_

@@ -15,11 +15,11 @@
 #include <algorithm>
 #include <cstring>
 
-#include "backends/cluster/instance_launcher.h"
-#include "backends/cluster/service_internal.h"
+#include "backends/services/instance_launcher.h"
+#include "backends/services/service_internal.h"
 #include "drover/handoff.h"
 
-namespace drover::cluster::internal {
+namespace drover::services::internal {
 
 Result<std::shared_ptr<Instance>> ServiceImpl::SpawnLocked(
     int slot_index, const std::shared_ptr<const Generation>& gen) {
@@ -503,4 +503,4 @@ void ServiceImpl::RunReactor() {
   }
 }
 
-}  // namespace drover::cluster::internal
+}  // namespace drover::services::internal

@@ -10,8 +10,8 @@
 // checker while holding mu_ (finished instances are joined by the reactor
 // after it lets go of the lock). reload_mu_ makes reloads one at a time,
 // and only a reload (or Init) changes the number of slots.
-#ifndef DROVER_BACKENDS_CLUSTER_SERVICE_INTERNAL_H_
-#define DROVER_BACKENDS_CLUSTER_SERVICE_INTERNAL_H_
+#ifndef DROVER_BACKENDS_SERVICES_SERVICE_INTERNAL_H_
+#define DROVER_BACKENDS_SERVICES_SERVICE_INTERNAL_H_
 
 #include <atomic>
 #include <condition_variable>
@@ -25,12 +25,12 @@
 #include <thread>
 #include <vector>
 
-#include "backends/cluster/listen_socket.h"
-#include "backends/cluster/probe.h"
-#include "backends/cluster/service.h"
+#include "backends/services/listen_socket.h"
+#include "backends/services/probe.h"
+#include "backends/services/service.h"
 #include "backends/spawn/unique_fd.h"
 
-namespace drover::cluster::internal {
+namespace drover::services::internal {
 
 constexpr uint64_t kWakeToken = 0;
 constexpr uint64_t kListenToken = 1;
@@ -200,6 +200,6 @@ class ServiceImpl final : public Service {
   std::once_flag shutdown_once_;
 };
 
-}  // namespace drover::cluster::internal
+}  // namespace drover::services::internal
 
-#endif  // DROVER_BACKENDS_CLUSTER_SERVICE_INTERNAL_H_
+#endif  // DROVER_BACKENDS_SERVICES_SERVICE_INTERNAL_H_

@@ -1,4 +1,4 @@
-#include "backends/cluster/instance_launcher.h"
+#include "backends/services/instance_launcher.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -16,7 +16,7 @@
 
 extern char** environ;
 
-namespace drover::cluster {
+namespace drover::services {
 namespace {
 
 constexpr int kChildFd = 3;
@@ -107,7 +107,8 @@ std::string DescribeWaitStatus(int status) {
   if (WIFSIGNALED(status)) {
     int sig = WTERMSIG(status);
     const char* name = ::sigdescr_np(sig);
-    return "signal " + std::to_string(sig) + (name != nullptr ? std::string(" (") + name + ")" : "");
+    return "signal " + std::to_string(sig) +
+           (name != nullptr ? std::string(" (") + name + ")" : "");
   }
   return "status " + std::to_string(status);
 }
@@ -254,4 +255,4 @@ Result<LaunchedInstance> LaunchInstance(const InstanceLaunch& launch) {
   return instance;
 }
 
-}  // namespace drover::cluster
+}  // namespace drover::services
