@@ -69,6 +69,9 @@ wire::Hello HelloOf(const std::string& name, uint32_t heartbeat_ms) {
   return hello;
 }
 
+// A version this coordinator does not speak.
+constexpr uint8_t kBadVersion = protocol::kVersion + 1;
+
 std::string Header(uint8_t version) { return std::string("DROVER") + char(version); }
 
 // Given a worker that announces a 6 s heartbeat (Hello.heartbeat_ms) to a
@@ -140,8 +143,8 @@ TEST_F(CoordinatorTest, FloodOfBadMessagesLogsBoundedLines) {
   constexpr int kEach = 300;
   for (int i = 0; i < kEach; ++i) {
     hostile.SendRawFrames({"garbage", std::string(1, char(i))});
-    hostile.SendRawFrames({Header(2), std::string(1, '\x07'), ""});
-    hostile.SendRawFrames({Header(1), std::string(1, '\x02'), ""});  // WELCOME
+    hostile.SendRawFrames({Header(kBadVersion), std::string(1, '\x07'), ""});
+    hostile.SendRawFrames({Header(protocol::kVersion), std::string(1, '\x02'), ""});  // WELCOME
     worker.SendResult(1000000 + i, testing::Ok());                      // forged
   }
   Sync();
@@ -157,7 +160,7 @@ TEST_F(CoordinatorTest, FloodOfBadMessagesLogsBoundedLines) {
   auto replies = hostile.Queued();
   ASSERT_EQ(replies.size(), 1u);
   EXPECT_EQ(replies[0].command, Command::kError);
-  EXPECT_THAT(Body<wire::Error>(replies[0]).message(), HasSubstr("version 2"));
+  EXPECT_THAT(Body<wire::Error>(replies[0]).message(), HasSubstr("version " + std::to_string(kBadVersion)));
 
   // 4 reasons (malformed, unexpected, stale results, and the probe's own
   // errors are not logged): a handful of lines, not 1,200.
@@ -171,8 +174,8 @@ TEST_F(CoordinatorTest, FloodOfBadMessagesLogsBoundedLines) {
   clock_.Advance(std::chrono::milliseconds(1100));
   coordinator_->Poke();
   Sync();
-  hostile.SendRawFrames({Header(2), std::string(1, '\x07'), ""});
-  hostile.SendRawFrames({Header(2), std::string(1, '\x07'), ""});
+  hostile.SendRawFrames({Header(kBadVersion), std::string(1, '\x07'), ""});
+  hostile.SendRawFrames({Header(kBadVersion), std::string(1, '\x07'), ""});
   Sync();
   replies = hostile.Queued();
   ASSERT_EQ(replies.size(), 1u);

@@ -4,6 +4,7 @@
 // against the code's constants, so that neither can change alone.
 #include <regex>
 
+#include "backends/kinds.h"
 #include "core/spec/job_spec.h"
 #include "tests/integration/coordinator_fixture.h"
 #include "worker/worker.h"
@@ -88,6 +89,10 @@ TEST(ProtocolDocTest, SpecDefaultsKeysAgree) {
                                          "output_limit", "pool", "retries", "retry_backoff",
                                          "service", "timeout"}));
   const std::string tail = "tasks:\n  t: {run: echo}\n";
+  spec::TaskKinds kinds;
+  AddBuiltinTaskKinds(&kinds);
+  spec::LoadOptions options;
+  options.kinds = &kinds;
   const std::map<std::string, std::string> values = {
       {"backend", "spawn"}, {"cwd", "/tmp"},         {"env", "{A: b}"},
       {"fn", "sort"},       {"kill_grace", "1s"},    {"output_limit", "1MiB"},
@@ -95,13 +100,13 @@ TEST(ProtocolDocTest, SpecDefaultsKeysAgree) {
   for (const auto& [k, v] : values) {
     auto loaded = spec::LoadString("version: 1\nname: d\ndefaults: {" + k + ": " + v + "}\n" +
                                        tail,
-                                   "d.yaml");
+                                   "d.yaml", options);
     EXPECT_TRUE(loaded.ok()) << k << ": "
                              << (loaded.errors.empty() ? "" : loaded.errors[0].ToString());
   }
   for (const std::string refused : {"on: {a: b}", "slots: 2", "run: echo"}) {
     auto loaded = spec::LoadString("version: 1\nname: d\ndefaults: {" + refused + "}\n" + tail,
-                                   "d.yaml");
+                                   "d.yaml", options);
     EXPECT_FALSE(loaded.ok()) << refused;
   }
 }
