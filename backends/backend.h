@@ -21,6 +21,7 @@
 #include "core/base/clock.h"
 #include "core/base/outcome.h"
 #include "core/base/status.h"
+#include "core/spec/task_kind.h"
 #include "core/spec/job_spec.h"
 
 namespace drover {
@@ -136,23 +137,31 @@ class Backend {
 using BackendFactory =
     std::function<Result<std::unique_ptr<Backend>>(const BackendConfig&)>;
 
-// Maps the backend names used in job specs to factories. tools/cli's main
-// builds one registry; a new backend is one folder plus one Register call.
+// Maps the backend names used in job specs to what each backend is: its
+// task kind (how the spec loader reads its keys into its wire payload,
+// core/spec/task_kind.h) and the factory a worker makes it with. tools/cli's
+// main builds one registry and hands it to every command; a new backend is
+// one folder plus one Register call (docs/backends/adding-a-backend.md).
+//
+// Filled at startup, then read-only: safe to share between threads.
 class BackendRegistry {
  public:
-  // Registers backend `name` in one call. Fails with kAlreadyExists on a
-  // duplicate name.
-  // MERGE (issue 10, spec side): the backend's spec kind (spec::TaskKinds,
-  // core/spec/task_kind.h) joins this call as a third argument, so that
-  // name, kind and factory are registered together.
-  Status Register(std::string name, BackendFactory factory);
+  // Registers backend `name`: its kind and its factory, together. Fails with
+  // kAlreadyExists (nothing registered) on a duplicate name, and with
+  // kInvalidArgument on a null kind or factory.
+  Status Register(std::string name, std::unique_ptr<spec::TaskKind> kind,
+                  BackendFactory factory);
   Result<std::unique_ptr<Backend>> Create(const std::string& name,
                                           const BackendConfig& config) const;
   bool Has(const std::string& name) const;
+  // In name order.
   std::vector<std::string> Names() const;
+  // The kinds of every registered backend, for spec::LoadOptions::kinds.
+  const spec::TaskKinds& kinds() const { return kinds_; }
 
  private:
   std::map<std::string, BackendFactory> factories_;
+  spec::TaskKinds kinds_;
 };
 
 // Registers every backend compiled into this build: spawn, fork, threads,

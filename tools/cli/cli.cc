@@ -235,7 +235,7 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
     run.progress = !no_progress;
     return RunCommand(run, registry);
   }
-  if (*validate_cmd) return ValidateCommand(validate_files);
+  if (*validate_cmd) return ValidateCommand(validate_files, registry);
   if (*status_cmd) {
     status.json = output == "json";
     if (!status_conn.coordinator.empty()) {
@@ -261,7 +261,7 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
     workers_json = workers_output == "json";
     return WorkersCommand(workers_json, workers_conn);
   }
-  if (*coord_cmd) return CoordinatorCommand(coord);
+  if (*coord_cmd) return CoordinatorCommand(coord, registry);
   if (*worker_cmd) return WorkerCommand(wargs, registry);
   if (*keygen_cmd) return KeygenCommand(keygen_name);
   if (*reload_cmd) return ServiceReloadCommand(service_reload);

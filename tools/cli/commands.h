@@ -30,7 +30,7 @@ struct RunArgs {
 // The embedded worker runs the backends of `registry` (RunCli's).
 int RunCommand(const RunArgs& args, const BackendRegistry& registry);
 
-int ValidateCommand(const std::vector<std::string>& files);
+int ValidateCommand(const std::vector<std::string>& files, const BackendRegistry& registry);
 
 struct StatusArgs {
   std::string job;  // empty: the latest
@@ -58,7 +58,7 @@ struct CoordinatorArgs {
   std::string authorized_keys;  // the public keys it accepts
   bool insecure = false;        // allow a non-loopback endpoint without CURVE
 };
-int CoordinatorCommand(const CoordinatorArgs& args);
+int CoordinatorCommand(const CoordinatorArgs& args, const BackendRegistry& registry);
 
 struct WorkerArgs {
   std::string connect;  // coordinator endpoint (flag, else config, else env)

@@ -19,7 +19,6 @@
 
 #include "backends/backend.h"
 #include "backends/fork/zygote.h"
-#include "backends/kinds.h"
 #include "core/coordinator/coordinator.h"
 #include "core/protocol/security.h"
 #include "core/spec/job_spec.h"
@@ -92,7 +91,7 @@ Result<Duration> ParseDurationFlag(const std::string& flag, const std::string& t
   return *d;
 }
 
-int CoordinatorCommand(const CoordinatorArgs& args) {
+int CoordinatorCommand(const CoordinatorArgs& args, const BackendRegistry& registry) {
   if (Status s = CheckListenSecurity(args); !s.ok()) {
     std::fprintf(stderr, "drover coordinator: %s\n", s.message().c_str());
     return kExitUsage;
@@ -135,9 +134,7 @@ int CoordinatorCommand(const CoordinatorArgs& args) {
   options.liveness = args.liveness;
   // Workers may declare pools in their configuration; a job may use them.
   options.spec_options.undeclared_pools = true;
-  spec::TaskKinds kinds;
-  AddBuiltinTaskKinds(&kinds);
-  options.spec_options.kinds = &kinds;
+  options.spec_options.kinds = &registry.kinds();
   Coordinator coordinator(context, options, clock);
   if (Status s = coordinator.Open(); !s.ok()) {
     std::fprintf(stderr, "drover coordinator: %s\n", s.message().c_str());

@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "backends/kinds.h"
+#include "backends/backend.h"
 #include "core/spec/job_spec.h"
 #include "core/store/store.h"
 #include "tools/cli/commands.h"
@@ -48,12 +48,10 @@ bool CopyFile(const std::filesystem::path& path, std::FILE* out) {
 
 }  // namespace
 
-int ValidateCommand(const std::vector<std::string>& files) {
+int ValidateCommand(const std::vector<std::string>& files, const BackendRegistry& registry) {
   int rc = kExitOk;
-  spec::TaskKinds kinds;
-  AddBuiltinTaskKinds(&kinds);
   spec::LoadOptions options;
-  options.kinds = &kinds;
+  options.kinds = &registry.kinds();
   for (const auto& file : files) {
     auto loaded = spec::LoadFile(file, options);
     if (!loaded.ok()) {

@@ -14,7 +14,6 @@
 
 #include "backends/backend.h"
 #include "backends/fork/zygote.h"
-#include "backends/kinds.h"
 #include "core/coordinator/coordinator.h"
 #include "core/protocol/codec.h"
 #include "core/spec/job_spec.h"
@@ -96,10 +95,8 @@ Result<wire::JobEvent> SubmitAndWatch(zmq::context_t& context,
 
 int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
   // The backends a task may name, for this validation and the coordinator.
-  spec::TaskKinds kinds;
-  AddBuiltinTaskKinds(&kinds);
   spec::LoadOptions spec_options;
-  spec_options.kinds = &kinds;
+  spec_options.kinds = &registry.kinds();
   // Validate here first: a bad spec is reported before anything starts.
   auto loaded = spec::LoadFile(args.file, spec_options);
   if (!loaded.ok()) {
