@@ -33,7 +33,6 @@
 #include <zmq.hpp>
 
 #include "core/base/outcome.h"
-#include "core/coordinator/authorization.h"
 #include "core/coordinator/coordinator.h"
 #include "core/coordinator/job_state.h"
 #include "core/coordinator/log_limiter.h"
@@ -163,7 +162,7 @@ class Coordinator::Loop {
 
   // authorization.cc
   // Whether m.peer's role allows m.command. When not: counts it, logs it
-  // (rate-limited by refusals_) and answers an ERROR to a request; the
+  // (rate-limited by log_limit_) and answers an ERROR to a request; the
   // message must then be dropped before anything else sees it.
   bool Authorize(const Message& m);
 
@@ -285,7 +284,6 @@ class Coordinator::Loop {
   std::string instance_;  // new at every Open(): Welcome.coordinator
   SteadyTime next_heartbeat_{};
   std::mt19937_64 rng_{std::random_device{}()};
-  RefusalLog refusals_;  // authorization.cc
 };
 
 }  // namespace drover
