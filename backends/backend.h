@@ -135,6 +135,10 @@ struct BackendConfig {
   // (StartZygote, called by the worker's main before any thread starts).
   // Null: cow pools fail their attempts with launch-failed.
   std::shared_ptr<Zygote> zygote;
+  // Where the backend reads time for its deadlines (timeouts, kill graces,
+  // idle timeouts, backoff); must outlive the backend. Null: the real
+  // steady clock. Tests pass a FakeClock.
+  const Clock* clock = nullptr;
 };
 
 class Backend {

@@ -10,7 +10,7 @@
 #include <algorithm>
 
 #include "backends/cluster/service_internal.h"
-#include "backends/spawn/epoll_wake.h"
+#include "backends/process/epoll_wake.h"
 
 namespace drover::cluster {
 

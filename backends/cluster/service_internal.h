@@ -28,7 +28,7 @@
 #include "backends/cluster/listen_socket.h"
 #include "backends/cluster/probe.h"
 #include "backends/cluster/service.h"
-#include "backends/spawn/unique_fd.h"
+#include "backends/process/unique_fd.h"
 
 namespace drover::cluster::internal {
 

@@ -12,8 +12,12 @@
 // cancels) a command is queued without the eventfd round trip: more()
 // tells the reactor to take it at the end of its turn. Shutdown from the
 // reactor's thread only queues; the owner's Shutdown joins.
-#ifndef DROVER_BACKENDS_SPAWN_REACTOR_MAILBOX_H_
-#define DROVER_BACKENDS_SPAWN_REACTOR_MAILBOX_H_
+//
+// The reactor reads time from the backend's Clock. When that clock jumps (a
+// test's FakeClock::Advance) the mailbox wakes the reactor as a command
+// would, so its epoll timeout, computed from the clock, is computed again.
+#ifndef DROVER_BACKENDS_PROCESS_REACTOR_MAILBOX_H_
+#define DROVER_BACKENDS_PROCESS_REACTOR_MAILBOX_H_
 
 #include <atomic>
 #include <cstdint>
@@ -25,13 +29,13 @@
 #include <vector>
 
 #include "backends/backend.h"
-#include "backends/spawn/unique_fd.h"
+#include "backends/process/unique_fd.h"
 #include "core/base/clock.h"
 #include "core/base/status.h"
 
 namespace drover {
 
-class ReactorMailbox {
+class ReactorMailbox final : private ClockListener {
  public:
   struct Command {
     enum class Kind { kSubmit, kCancel, kShutdown };
@@ -46,9 +50,9 @@ class ReactorMailbox {
   static constexpr uint64_t kWakeToken = 0;
 
   // `backend` names it in messages ("spawn"); `slots` bounds the attempts
-  // in flight.
-  ReactorMailbox(std::string backend, int slots);
-  ~ReactorMailbox() = default;  // the owner has called Shutdown (joined)
+  // in flight; `clock` (which must outlive the mailbox) is the reactor's.
+  ReactorMailbox(std::string backend, int slots, const Clock& clock);
+  ~ReactorMailbox() override;  // the owner has called Shutdown (joined)
   ReactorMailbox(const ReactorMailbox&) = delete;
   ReactorMailbox& operator=(const ReactorMailbox&) = delete;
 
@@ -69,6 +73,7 @@ class ReactorMailbox {
   void Shutdown(Duration grace);
 
   // ---- the reactor's side
+  const Clock& clock() const { return clock_; }
   int epoll_fd() const { return epoll_fd_.get(); }
   bool on_reactor() const { return std::this_thread::get_id() == reactor_id_.load(); }
   // Commands were queued from the reactor's thread during this turn.
@@ -92,11 +97,13 @@ class ReactorMailbox {
   enum class State { kNew, kRunning, kStopping, kStopped };
 
   void Wake();
+  void OnClockJump() override { Wake(); }
   // Appends `command` under mu_ and wakes the reactor when needed.
   void Push(Command command);
 
   const std::string backend_;
   const int slots_;
+  const Clock& clock_;
   std::mutex mu_;
   State state_ = State::kNew;               // GUARDED_BY(mu_)
   std::vector<Command> queue_;              // GUARDED_BY(mu_)
@@ -113,4 +120,4 @@ class ReactorMailbox {
 
 }  // namespace drover
 
-#endif  // DROVER_BACKENDS_SPAWN_REACTOR_MAILBOX_H_
+#endif  // DROVER_BACKENDS_PROCESS_REACTOR_MAILBOX_H_

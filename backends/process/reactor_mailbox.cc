@@ -1,4 +1,4 @@
-#include "backends/spawn/reactor_mailbox.h"
+#include "backends/process/reactor_mailbox.h"
 
 #include <pthread.h>
 #include <unistd.h>
@@ -7,12 +7,14 @@
 #include <exception>
 #include <utility>
 
-#include "backends/spawn/epoll_wake.h"
+#include "backends/process/epoll_wake.h"
 
 namespace drover {
 
-ReactorMailbox::ReactorMailbox(std::string backend, int slots)
-    : backend_(std::move(backend)), slots_(slots) {}
+ReactorMailbox::ReactorMailbox(std::string backend, int slots, const Clock& clock)
+    : backend_(std::move(backend)), slots_(slots), clock_(clock) {}
+
+ReactorMailbox::~ReactorMailbox() { clock_.Unsubscribe(this); }
 
 Status ReactorMailbox::Start(const std::function<Status()>& init, std::function<void()> run,
                              const char* thread_name) {
@@ -36,6 +38,7 @@ Status ReactorMailbox::Start(const std::function<Status()>& init, std::function<
     return Internal(backend_ + " backend: cannot start its thread: " + e.what());
   }
   state_ = State::kRunning;
+  clock_.Subscribe(this);
   return Status::Ok();
 }
 
@@ -109,6 +112,7 @@ void ReactorMailbox::Shutdown(Duration grace) {
   }
   if (from_reactor) return;
   if (thread_.joinable()) thread_.join();
+  clock_.Unsubscribe(this);
   std::lock_guard<std::mutex> lock(mu_);
   state_ = State::kStopped;
 }
