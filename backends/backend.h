@@ -107,6 +107,10 @@ struct BackendConfig {
   // name; a task naming a pool its job does not declare runs on one of
   // these.
   std::map<std::string, spec::PoolDecl> pools;
+  // Where the backend reads time for its deadlines (timeouts, kill graces,
+  // idle timeouts, backoff); must outlive the backend. Null: the real
+  // steady clock. Tests pass a FakeClock.
+  const Clock* clock = nullptr;
 };
 
 class Backend {

@@ -4,7 +4,7 @@
 // whole kept tail at the end.
 //
 // Capture files grow linearly up to the attempt's output limit and then
-// wrap in ring fashion (backends/spawn/output_capture.h): a tail follows the
+// wrap in ring fashion (backends/process/output_capture.h): a tail follows the
 // linear part only, and stops at the limit. A file that does not exist yet
 // (the stream printed nothing) reads as empty. Not thread-safe; the worker's
 // I/O thread owns it.

@@ -5,7 +5,7 @@
 #include <chrono>
 #include <utility>
 
-#include "backends/spawn/output_capture.h"
+#include "backends/process/output_capture.h"
 
 namespace drover::cluster {
 namespace {

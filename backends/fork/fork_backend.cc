@@ -7,7 +7,9 @@
 namespace drover {
 
 ForkBackend::ForkBackend(const BackendConfig& config)
-    : reactor_(std::make_unique<ForkReactor>(config.slots, config.zygote)),
+    : reactor_(std::make_unique<ForkReactor>(
+          config.slots, config.zygote,
+          config.clock != nullptr ? *config.clock : real_clock_)),
       slots_(config.slots),
       worker_pools_(config.pools) {}
 

@@ -89,6 +89,7 @@ class ForkBackend final : public Backend {
   void Shutdown(Duration grace) override;
 
  private:
+  RealClock real_clock_;  // used when the config gives no clock; before reactor_
   std::unique_ptr<ForkReactor> reactor_;
   int slots_;
   // The worker's configuration's pools, for tasks naming a pool their job

@@ -22,15 +22,13 @@
 namespace drover {
 namespace {
 
-using std::chrono::steady_clock;
-
 constexpr int kMaxEvents = 64;
 constexpr std::string_view kNull = "null";
 
 }  // namespace
 
-ForkReactor::ForkReactor(int slots, std::shared_ptr<Zygote> zygote)
-    : mailbox_("fork", slots), zygote_(std::move(zygote)) {}
+ForkReactor::ForkReactor(int slots, std::shared_ptr<Zygote> zygote, const Clock& clock)
+    : mailbox_("fork", slots, clock), clock_(clock), zygote_(std::move(zygote)) {}
 
 // ---------------------------------------------------------------------------
 // Caller side.
@@ -66,7 +64,7 @@ void ForkReactor::Run() {
   mailbox_.Abandon();
   try {
     shutting_down_ = true;
-    give_up_at_ = steady_clock::now();
+    give_up_at_ = clock_.Now();
     KillRemaining();
     for (uint64_t id : mailbox_.InFlight()) {
       Report(id, Failed(FailureReason::kInternal, "fork backend failed: " + failure));
@@ -80,7 +78,7 @@ void ForkReactor::Loop() {
   std::array<epoll_event, kMaxEvents> events;
   while (!(shutting_down_ && procs_.empty())) {
     int n = ::epoll_wait(mailbox_.epoll_fd(), events.data(), kMaxEvents,
-                         TimeoutMs(steady_clock::now()));
+                         TimeoutMs(clock_.Now()));
     if (n < 0) {
       if (errno == EINTR) continue;
       throw std::runtime_error(std::string("epoll_wait: ") + std::strerror(errno));
@@ -107,7 +105,7 @@ void ForkReactor::Loop() {
       if (Proc* proc = FindProc(token >> 2)) Reap(*proc);
     }
     if (wake || mailbox_.more()) HandleCommands(wake);
-    const SteadyTime now = steady_clock::now();
+    const SteadyTime now = clock_.Now();
     Expire(now);
     if (shutting_down_ && !procs_.empty() && now >= give_up_at_) KillRemaining();
   }
@@ -115,22 +113,15 @@ void ForkReactor::Loop() {
 
 int ForkReactor::TimeoutMs(SteadyTime now) const {
   if (mailbox_.more()) return 0;
-  std::optional<SteadyTime> next;
-  if (!deadlines_.empty()) next = deadlines_.begin()->first;
-  if (!restarts_.empty() && (!next || std::get<0>(*restarts_.begin()) < *next)) {
-    next = std::get<0>(*restarts_.begin());
-  }
-  if (shutting_down_ && (!next || give_up_at_ < *next)) next = give_up_at_;
-  if (!next) return -1;
-  if (*next <= now) return 0;
-  // Round up: a little late is fine, spinning with zero timeouts is not.
-  auto ms = std::chrono::ceil<std::chrono::milliseconds>(*next - now).count();
-  return static_cast<int>(std::min<int64_t>(ms, INT_MAX));
+  std::optional<SteadyTime> next = deadlines_.Next();
+  if (!restarts_.empty()) next = Earliest(next, std::get<0>(*restarts_.begin()));
+  if (shutting_down_) next = Earliest(next, give_up_at_);
+  return EpollTimeoutMs(next, now);
 }
 
 void ForkReactor::HandleCommands(bool read_wake) {
   std::vector<Command>& batch = mailbox_.Take(read_wake);
-  const SteadyTime now = steady_clock::now();
+  const SteadyTime now = clock_.Now();
   for (const Command& command : batch) {
     if (command.kind == Command::Kind::kShutdown) BeginShutdown(command.grace, now);
   }

@@ -6,7 +6,9 @@
 // threads), and per process on its pidfd, its IPC channel and its stdout
 // and stderr pipes, with the timeout set to the nearest timer: a task's
 // timeout, an idle timeout, a kill grace, or the end of a crash-loop
-// backoff. Within a turn, output is read before replies and replies before
+// backoff, on the backend's Clock (a FakeClock's Advance wakes it).
+// Launching, the process group and the TERM -> grace -> KILL stop are
+// backends/process's. Within a turn, output is read before replies and replies before
 // exits, so that what a process printed before replying belongs to the
 // task, and a reply written just before exiting still counts.
 //
@@ -35,16 +37,19 @@
 #include "backends/fork/fork_attempt.h"
 #include "backends/fork/ipc_channel.h"
 #include "backends/fork/zygote.h"
-#include "backends/spawn/child_launcher.h"
-#include "backends/spawn/output_capture.h"
-#include "backends/spawn/reactor_mailbox.h"
-#include "backends/spawn/unique_fd.h"
+#include "backends/process/child_launcher.h"
+#include "backends/process/deadline_set.h"
+#include "backends/process/group_stop.h"
+#include "backends/process/output_capture.h"
+#include "backends/process/reactor_mailbox.h"
+#include "backends/process/unique_fd.h"
 
 namespace drover {
 
 class ForkReactor {
  public:
-  ForkReactor(int slots, std::shared_ptr<Zygote> zygote);
+  // `clock` must outlive the reactor.
+  ForkReactor(int slots, std::shared_ptr<Zygote> zygote, const Clock& clock);
   ~ForkReactor() = default;  // the owner has called Shutdown (joined)
 
   ForkReactor(const ForkReactor&) = delete;
@@ -76,12 +81,6 @@ class ForkReactor {
     kCancel,
     kShutdown,
     kRetire,       // max_tasks, idle_timeout, a superseded pool, shutdown
-  };
-
-  enum class Phase {
-    kAlive,        // no signal sent
-    kTerminating,  // SIGTERM sent, waiting out the grace
-    kKilled,       // SIGKILL sent
   };
 
   // An attempt held by a process.
@@ -117,10 +116,8 @@ class ForkReactor {
     std::unique_ptr<Running> running;
     int tasks = 0;  // tasks it answered
     SteadyTime started;
-    std::optional<SteadyTime> deadline;  // its entry in deadlines_
     StopKind stop = StopKind::kNone;
-    Phase phase = Phase::kAlive;
-    bool term_ignored = false;  // needed SIGKILL after the grace
+    GroupStop signals;  // its timer (timeout, idle, grace) is in deadlines_
     bool exited = false;        // being reaped: takes no more work
     std::string note;           // why its channel went away
     uint64_t generation = 0;    // cow: the zygote's plugin generation it has
@@ -184,11 +181,11 @@ class ForkReactor {
   void Detach(Proc& proc);
   void Reap(Proc& proc);
   void Forget(Proc& proc);
-  void SetDeadline(Proc& proc, std::optional<SteadyTime> when);
   Status Watch(int fd, uint64_t token, uint32_t events, int op);
   void CloseFd(UniqueFd& fd);
 
   Mailbox mailbox_;
+  const Clock& clock_;
   const std::shared_ptr<Zygote> zygote_;
   BackendEvents* events_ = nullptr;  // set by Start, before the thread runs
 
@@ -200,7 +197,7 @@ class ForkReactor {
   std::unordered_map<std::string, uint64_t> current_pool_; // name -> id
   std::unordered_map<uint64_t, std::unique_ptr<Proc>> procs_;  // by serial
   std::unordered_map<uint64_t, uint64_t> running_in_;  // attempt id -> serial
-  std::set<std::pair<SteadyTime, uint64_t>> deadlines_;  // (when, serial)
+  DeadlineSet deadlines_;  // by serial
   std::set<std::tuple<SteadyTime, uint64_t, size_t>> restarts_;  // (when, pool, slot)
   uint64_t next_serial_ = 1;
   uint64_t next_pool_id_ = 1;

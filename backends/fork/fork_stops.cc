@@ -1,7 +1,6 @@
 // What stops work in the fork reactor (fork_reactor.h): timers (task
 // timeouts, idle timeouts, kill graces, crash-loop restarts), Cancel and
 // Shutdown.
-#include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
@@ -14,11 +13,10 @@
 
 #include "backends/fork/fork_reactor.h"
 #include "backends/fork/pool.h"
+#include "backends/process/process_group.h"
 
 namespace drover {
 namespace {
-
-using std::chrono::steady_clock;
 
 // How long the reactor waits for SIGKILLed processes at shutdown before
 // reporting them and giving up on reaping them.
@@ -27,21 +25,14 @@ constexpr Duration kKillWait = std::chrono::seconds(5);
 }  // namespace
 
 void ForkReactor::Expire(SteadyTime now) {
-  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-    const uint64_t serial = deadlines_.begin()->second;
-    deadlines_.erase(deadlines_.begin());
-    Proc* proc = FindProc(serial);
+  while (std::optional<uint64_t> serial = deadlines_.PopDue(now)) {
+    Proc* proc = FindProc(*serial);
     if (proc == nullptr) continue;
-    proc->deadline.reset();
-    if (proc->phase == Phase::kTerminating) {
-      SignalGroup(proc->pid, SIGKILL);
-      proc->phase = Phase::kKilled;
-      proc->term_ignored = true;
+    if (proc->signals.phase() == GroupStop::Phase::kTerminating) {
+      proc->signals.GraceOver();
     } else if (proc->stop == StopKind::kChannelLost) {
       // It closed its channel but did not exit: make it.
-      SignalGroup(proc->pid, SIGTERM);
-      proc->phase = Phase::kTerminating;
-      SetDeadline(*proc, After(now, kRetireGrace));
+      deadlines_.Set(*serial, proc->signals.Terminate(kRetireGrace, now));
     } else if (proc->stop == StopKind::kNone && proc->running) {
       const Duration timeout = proc->running->attempt.timeout;
       char text[64];
@@ -113,9 +104,8 @@ void ForkReactor::BeginShutdown(Duration grace, SteadyTime now) {
            std::min(grace, proc->running->attempt.kill_grace));
     } else if (proc->stop == StopKind::kNone || proc->stop == StopKind::kChannelLost) {
       Stop(*proc, StopKind::kRetire, "", std::min(grace, kRetireGrace));
-    } else if (proc->phase == Phase::kTerminating &&
-               (!proc->deadline || *proc->deadline > After(now, grace))) {
-      SetDeadline(*proc, After(now, grace));  // the shutdown grace caps it
+    } else if (proc->signals.phase() == GroupStop::Phase::kTerminating) {
+      deadlines_.Lower(serial, After(now, grace));  // the shutdown grace caps it
     }
   }
 }
@@ -123,25 +113,18 @@ void ForkReactor::BeginShutdown(Duration grace, SteadyTime now) {
 void ForkReactor::KillRemaining() {
   std::vector<uint64_t> serials;
   for (auto& [serial, proc] : procs_) {
-    SignalGroup(proc->pid, SIGKILL);
-    proc->phase = Phase::kKilled;
+    proc->signals.Kill();
     if (proc->running && proc->running->stop_reason == FailureReason::kNone) {
       proc->running->stop_reason = FailureReason::kCancelled;
       proc->running->stop_message = "cancelled at shutdown";
     }
     serials.push_back(serial);
   }
-  const SteadyTime give_up = std::max(give_up_at_, steady_clock::now() + kKillWait);
+  const SteadyTime give_up = std::max(give_up_at_, clock_.Now() + kKillWait);
   for (uint64_t serial : serials) {
     Proc* proc = FindProc(serial);
     if (proc == nullptr) continue;
-    auto left = std::chrono::ceil<std::chrono::milliseconds>(give_up - steady_clock::now());
-    pollfd p{proc->pidfd.get(), POLLIN, 0};
-    int ready;
-    do {
-      ready = ::poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 0)));
-    } while (ready < 0 && errno == EINTR);
-    if (ready > 0) {
+    if (WaitExited(proc->pidfd.get(), give_up - clock_.Now())) {
       Reap(*proc);
       continue;
     }

@@ -22,7 +22,7 @@
 #include <string_view>
 #include <vector>
 
-#include "backends/spawn/unique_fd.h"
+#include "backends/process/unique_fd.h"
 #include "core/base/status.h"
 
 namespace drover {

@@ -2,7 +2,6 @@
 
 #include <signal.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -99,18 +98,7 @@ std::string DescribeWaitStatus(int status) {
   return "ended with wait status " + std::to_string(status);
 }
 
-void SignalGroup(pid_t pgid, int sig) {
-  if (::kill(-pgid, sig) != 0 && errno == ESRCH) ::kill(pgid, sig);
-}
-
-int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-
 std::string PoolLabel(const std::string& name) { return "pool '" + name + "'"; }
-
-SteadyTime After(SteadyTime now, Duration d) {
-  if (d > SteadyTime::max() - now) return SteadyTime::max();
-  return now + d;
-}
 
 AttemptOutcome Failed(FailureReason reason, std::string message) {
   AttemptOutcome outcome;

@@ -50,19 +50,8 @@ std::string DescribeWaitStatus(int status);
 // "SIGSEGV", or "signal 77" for a number without a name.
 std::string SignalName(int sig);
 
-// Signals a pool process's group (its pid is the group id), or the process
-// alone if it left its group. Only called before the process is reaped,
-// so the pid cannot have been reused.
-void SignalGroup(pid_t pgid, int sig);
-
-// pidfd_open(2), which glibc 2.36 wraps and older ones do not.
-int PidfdOpen(pid_t pid);
-
 // "pool 'NAME'": how every message names a pool.
 std::string PoolLabel(const std::string& name);
-
-// now + d, saturating: a timeout or grace of "forever" must not wrap.
-SteadyTime After(SteadyTime now, Duration d);
 
 // An outcome that failed for `reason`, with `message`.
 AttemptOutcome Failed(FailureReason reason, std::string message);

@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,11 +19,10 @@
 #include "backends/fork/fork_reactor.h"
 #include "backends/fork/json_scan.h"
 #include "backends/fork/pool.h"
+#include "backends/process/process_group.h"
 
 namespace drover {
 namespace {
-
-using std::chrono::steady_clock;
 
 constexpr size_t kReadBufferSize = 64 * 1024;
 // Reads of one channel per turn: enough for a large reply to arrive in a
@@ -122,10 +120,11 @@ bool ForkReactor::SpawnInto(Pool& pool, size_t index) {
   proc->pool_name = pool.spec.name;
   proc->cow = pool.cow;
   proc->slot = static_cast<int>(index);
-  proc->started = steady_clock::now();
+  proc->started = clock_.Now();
   proc->generation = zygote_generation_;
   Status s = StartProcess(pool, *proc);
   if (s.ok()) {
+    proc->signals = GroupStop(proc->pid);
     const std::pair<const UniqueFd*, FdKind> watches[] = {
         {&proc->pidfd, kPidfd}, {&proc->channel, kChannel}, {&proc->out, kOut},
         {&proc->err, kErr}};
@@ -134,9 +133,7 @@ bool ForkReactor::SpawnInto(Pool& pool, size_t index) {
     }
     if (!s.ok()) {
       // Cannot watch it: stop it at once rather than lose track of it.
-      SignalGroup(proc->pid, SIGKILL);
-      while (::waitpid(proc->pid, nullptr, 0) < 0 && errno == EINTR) {
-      }
+      KillAndReap(proc->pid);
       s = Internal("cannot watch its process: " + s.message());
       proc.reset();  // closing the fds drops the registrations made
     }
@@ -156,7 +153,7 @@ bool ForkReactor::SpawnInto(Pool& pool, size_t index) {
     return false;
   }
   if (pool.spec.idle_timeout > Duration(0)) {
-    SetDeadline(*proc, After(proc->started, pool.spec.idle_timeout));
+    deadlines_.Set(proc->serial, After(proc->started, pool.spec.idle_timeout));
   }
   pool.slots[index].proc = proc->serial;
   ++pool.procs;
@@ -181,9 +178,7 @@ Status ForkReactor::StartProcess(const Pool& pool, Proc& proc) {
     proc.pidfd.Reset(PidfdOpen(proc.pid));
     if (!proc.pidfd.valid()) {
       const int err = errno;
-      SignalGroup(proc.pid, SIGKILL);
-      while (::waitpid(proc.pid, nullptr, 0) < 0 && errno == EINTR) {
-      }
+      KillAndReap(proc.pid);
       return Internal(std::string("pidfd_open: ") + std::strerror(err));
     }
     for (UniqueFd* fd : {&proc.out, &proc.err}) DROVER_RETURN_IF_ERROR(SetNonBlocking(fd->get()));
@@ -195,18 +190,17 @@ Status ForkReactor::StartProcess(const Pool& pool, Proc& proc) {
       theirs.Reset(::fcntl(theirs.get(), F_DUPFD_CLOEXEC, kChannelFd + 1));
       if (!theirs.valid()) return ErrnoError("fcntl", errno);
     }
-    SpawnAttempt launch;
-    launch.argv = spec.command;
-    launch.env = spec.env;
-    launch.env.emplace_back(kChannelFdEnv, std::to_string(kChannelFd));
-    launch.env.emplace_back(kChannelModeEnv, "json");
-    launch.env.emplace_back("DROVER_POOL", spec.name);
-    launch.cwd = spec.cwd;
-    // Non-empty paths make the launcher create stdout/stderr pipes; the
-    // files are the attempts' (Running), never these names.
-    launch.stdout_path = "pool-stdout";
-    launch.stderr_path = "pool-stderr";
-    Result<LaunchedChild> child = launcher_.Launch(launch, theirs.get());
+    std::vector<std::pair<std::string, std::string>> env = spec.env;
+    env.emplace_back(kChannelFdEnv, std::to_string(kChannelFd));
+    env.emplace_back(kChannelModeEnv, "json");
+    env.emplace_back("DROVER_POOL", spec.name);
+    // Output is piped; what it is written to is the attempts' (Running).
+    Result<LaunchedChild> child = launcher_.Launch(LaunchSpec{.argv = spec.command,
+                                                              .env = env,
+                                                              .cwd = spec.cwd,
+                                                              .capture_stdout = true,
+                                                              .capture_stderr = true,
+                                                              .channel_fd = theirs.get()});
     theirs.Reset();  // only the child may hold it, or EOF never comes
     if (!child.ok()) return child.status();
     proc.pid = child->pid;
@@ -224,7 +218,7 @@ Status ForkReactor::StartProcess(const Pool& pool, Proc& proc) {
 void ForkReactor::Assign(Proc& proc, ForkAttempt attempt) {
   auto running = std::make_unique<Running>(std::move(attempt));
   Running& r = *running;
-  r.started = steady_clock::now();
+  r.started = clock_.Now();
   std::string_view body;
   std::string_view tail = "\n";
   if (proc.cow) {
@@ -248,8 +242,8 @@ void ForkReactor::Assign(Proc& proc, ForkAttempt attempt) {
   const Duration timeout = r.attempt.timeout;
   proc.running = std::move(running);
   running_in_[id] = proc.serial;
-  SetDeadline(proc, timeout > Duration(0) ? std::optional(After(r.started, timeout))
-                                          : std::nullopt);
+  deadlines_.Set(proc.serial, timeout > Duration(0) ? std::optional(After(r.started, timeout))
+                                                    : std::nullopt);
   events_->OnStarted(id, proc.pid);
   Flush(proc);
 }
@@ -372,8 +366,8 @@ void ForkReactor::OnOutput(Proc& proc, bool is_err, int max_reads) {
 
 void ForkReactor::Finish(Proc& proc, AttemptOutcome outcome) {
   std::unique_ptr<Running> r = std::move(proc.running);
-  SetDeadline(proc, std::nullopt);
-  outcome.wall = steady_clock::now() - r->started;
+  deadlines_.Clear(proc.serial);
+  outcome.wall = clock_.Now() - r->started;
   for (auto [capture, name] :
        {std::pair{&r->out, "stdout"}, std::pair{&r->err, "stderr"}}) {
     Status s = capture->Finish();
@@ -407,7 +401,7 @@ void ForkReactor::AfterTask(Proc& proc) {
     return;
   }
   if (pool->spec.idle_timeout > Duration(0)) {
-    SetDeadline(proc, After(steady_clock::now(), pool->spec.idle_timeout));
+    deadlines_.Set(proc.serial, After(clock_.Now(), pool->spec.idle_timeout));
   }
   Dispatch(*pool);
 }
@@ -459,26 +453,23 @@ void ForkReactor::Stop(Proc& proc, StopKind kind, std::string message, Duration 
   // example) to exit, and means no reply can arrive any more.
   CloseFd(proc.channel);
   proc.writing = false;
-  const SteadyTime now = steady_clock::now();
+  const SteadyTime now = clock_.Now();
   if (kind == StopKind::kChannelLost) {
     // Probably exiting on its own: give it a moment before signals, and
     // keep its slot until it is reaped so a crash counts as one.
-    SetDeadline(proc, After(now, kChannelLostGrace));
+    deadlines_.Set(proc.serial, After(now, kChannelLostGrace));
     return;
   }
   Detach(proc);
-  if (proc.phase == Phase::kKilled) return;
-  if (grace <= Duration(0)) {
-    SignalGroup(proc.pid, SIGKILL);
-    proc.phase = Phase::kKilled;
-    SetDeadline(proc, std::nullopt);
-  } else if (proc.phase == Phase::kAlive) {
-    SignalGroup(proc.pid, SIGTERM);
-    SignalGroup(proc.pid, SIGCONT);  // a stopped process acts on TERM only once continued
-    proc.phase = Phase::kTerminating;
-    SetDeadline(proc, After(now, grace));
-  } else if (!proc.deadline || *proc.deadline > After(now, grace)) {
-    SetDeadline(proc, After(now, grace));
+  if (proc.signals.phase() == GroupStop::Phase::kKilled) return;
+  const bool alive = proc.signals.phase() == GroupStop::Phase::kAlive;
+  const std::optional<SteadyTime> kill_at = proc.signals.Terminate(grace, now);
+  if (!kill_at) {
+    deadlines_.Clear(proc.serial);  // SIGKILLed at once
+  } else if (alive) {
+    deadlines_.Set(proc.serial, kill_at);  // replaces a timeout or idle timer
+  } else {
+    deadlines_.Lower(proc.serial, *kill_at);  // already terminating: only sooner
   }
 }
 
@@ -492,7 +483,7 @@ void ForkReactor::Detach(Proc& proc) {
 }
 
 void ForkReactor::Reap(Proc& proc) {
-  const SteadyTime now = steady_clock::now();
+  const SteadyTime now = clock_.Now();
   proc.exited = true;
   // Nothing of its group may outlive it; the leader is a zombie until
   // wait4, so the group id is still its own.
@@ -508,16 +499,11 @@ void ForkReactor::Reap(Proc& proc) {
     }
   }
 
-  int status = 0;
-  rusage usage{};
-  pid_t r;
-  do {
-    r = ::wait4(proc.pid, &status, 0, &usage);
-  } while (r < 0 && errno == EINTR);
-  const int wait_errno = errno;
+  const Reaped reaped = drover::Reap(proc.pid);
+  const int status = reaped.status;
 
   const std::string label = PoolLabel(proc.pool_name);
-  const std::string what = r == proc.pid ? DescribeWaitStatus(status) : "could not be reaped";
+  const std::string what = reaped.ok ? DescribeWaitStatus(status) : "could not be reaped";
   const bool on_its_own =
       proc.stop == StopKind::kNone || proc.stop == StopKind::kChannelLost;
   std::string crash_loop;
@@ -547,17 +533,18 @@ void ForkReactor::Reap(Proc& proc) {
     Running& run = *proc.running;
     AttemptOutcome outcome;
     outcome.wall = now - run.started;
-    if (r == proc.pid) outcome.max_rss_kb = usage.ru_maxrss;
+    // Only the peak RSS: its CPU time is the process's, over every task.
+    if (reaped.ok) outcome.max_rss_kb = reaped.usage.ru_maxrss;
     if (run.stop_reason != FailureReason::kNone) {
       // After a timeout or cancel the exit status is not trusted.
       outcome.reason = run.stop_reason;
       outcome.message = run.stop_message;
-      if (proc.term_ignored) outcome.message += "; killed after ignoring SIGTERM";
-      if (r == proc.pid && WIFSIGNALED(status)) outcome.signal = WTERMSIG(status);
-    } else if (r != proc.pid) {
+      if (proc.signals.term_ignored()) outcome.message += "; killed after ignoring SIGTERM";
+      if (reaped.ok && WIFSIGNALED(status)) outcome.signal = WTERMSIG(status);
+    } else if (!reaped.ok) {
       outcome.reason = FailureReason::kInternal;
       outcome.message = "cannot reap pid " + std::to_string(proc.pid) + ": " +
-                        std::strerror(wait_errno);
+                        std::strerror(reaped.error);
     } else {
       outcome.reason = FailureReason::kProcessCrashed;
       outcome.message = label + " process " + std::to_string(proc.pid) + " " + what +
@@ -586,7 +573,7 @@ void ForkReactor::Reap(Proc& proc) {
 }
 
 void ForkReactor::Forget(Proc& proc) {
-  SetDeadline(proc, std::nullopt);
+  deadlines_.Clear(proc.serial);
   Detach(proc);
   if (Pool* pool = FindPool(proc.pool_id)) --pool->procs;
   if (proc.running) running_in_.erase(proc.running->attempt.attempt_id);
@@ -595,12 +582,6 @@ void ForkReactor::Forget(Proc& proc) {
   CloseFd(proc.out);
   CloseFd(proc.err);
   procs_.erase(proc.serial);
-}
-
-void ForkReactor::SetDeadline(Proc& proc, std::optional<SteadyTime> when) {
-  if (proc.deadline) deadlines_.erase({*proc.deadline, proc.serial});
-  proc.deadline = when;
-  if (when) deadlines_.emplace(*when, proc.serial);
 }
 
 Status ForkReactor::Watch(int fd, uint64_t token, uint32_t events, int op) {

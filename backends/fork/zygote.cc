@@ -28,6 +28,7 @@
 #include "backends/fork/ipc_channel.h"
 #include "backends/functions/builtins.h"
 #include "backends/functions/plugin_loader.h"
+#include "backends/process/process_group.h"
 
 namespace drover {
 namespace {
@@ -37,8 +38,6 @@ using nlohmann::json;
 constexpr size_t kMaxControlPacket = 256 * 1024;
 constexpr int kForkAnswerMs = 10'000;
 constexpr int kStopWaitMs = 2'000;
-
-int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
 // Threads of this process, from /proc/self/task; -1 when unknown.
 int CountThreads() {

@@ -43,7 +43,7 @@
 #include "backends/backend.h"
 #include "backends/fork/fork_attempt.h"
 #include "backends/functions/registry.h"
-#include "backends/spawn/unique_fd.h"
+#include "backends/process/unique_fd.h"
 #include "core/base/clock.h"
 #include "core/base/status.h"
 

@@ -17,7 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "backends/spawn/unique_fd.h"
+#include "backends/process/unique_fd.h"
 #include "drover/handoff.h"
 
 namespace drover::services {

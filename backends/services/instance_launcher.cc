@@ -1,106 +1,10 @@
 #include "backends/services/instance_launcher.h"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
-#include <unistd.h>
-
-#include <array>
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
-#include <string_view>
-
-extern char** environ;
 
 namespace drover::services {
-namespace {
-
-constexpr int kChildFd = 3;
-constexpr int kFirstPrivateFd = 4;
-
-// What the child reports over the exec-error pipe before it _exits.
-struct ChildFailure {
-  int stage;  // 1 chdir, 2 execve, 3 dup2
-  int err;
-};
-
-// Moves `fd` to a number >= kFirstPrivateFd, so that the child's dup2 onto
-// 0..3 never clobbers a descriptor it still has to copy.
-Status Lift(UniqueFd* fd) {
-  if (!fd->valid() || fd->get() >= kFirstPrivateFd) return Status::Ok();
-  int moved = ::fcntl(fd->get(), F_DUPFD_CLOEXEC, kFirstPrivateFd);
-  if (moved < 0) return ErrnoError("fcntl F_DUPFD", errno);
-  fd->Reset(moved);
-  return Status::Ok();
-}
-
-Result<UniqueFd> Dup(int fd) {
-  UniqueFd copy(::fcntl(fd, F_DUPFD_CLOEXEC, kFirstPrivateFd));
-  if (!copy.valid()) return ErrnoError("fcntl F_DUPFD", errno);
-  return copy;
-}
-
-// The program to exec: command[0] itself when it holds a '/', else the
-// first executable of that name on $PATH.
-Result<std::string> ResolveProgram(const std::string& name) {
-  if (name.empty()) return InvalidArgument("empty command");
-  if (name.find('/') != std::string::npos) {
-    if (::access(name.c_str(), F_OK) != 0) return NotFound("command not found: " + name);
-    if (::access(name.c_str(), X_OK) != 0) return InvalidArgument("permission denied: " + name);
-    return name;
-  }
-  const char* path_env = std::getenv("PATH");
-  std::string_view path = path_env != nullptr ? path_env : "/usr/local/bin:/usr/bin:/bin";
-  bool denied = false;
-  while (true) {
-    size_t colon = path.find(':');
-    std::string dir(path.substr(0, colon));
-    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
-    struct stat st;
-    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
-      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-      denied = true;
-    }
-    if (colon == std::string_view::npos) break;
-    path.remove_prefix(colon + 1);
-  }
-  if (denied) return InvalidArgument("permission denied: " + name);
-  return NotFound("command not found: " + name);
-}
-
-bool IsDroverSocketVar(std::string_view entry) {
-  for (std::string_view key : {"LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=",
-                               "DROVER_HANDOFF_FD="}) {
-    if (entry.substr(0, key.size()) == key) return true;
-  }
-  return false;
-}
-
-// Writes `value` in decimal at `out` (which has room for 20 digits and a
-// NUL). Async-signal-safe.
-void WriteDecimal(char* out, long value) {
-  char digits[24];
-  int n = 0;
-  do {
-    digits[n++] = static_cast<char>('0' + value % 10);
-    value /= 10;
-  } while (value > 0 && n < 20);
-  for (int i = 0; i < n; ++i) out[i] = digits[n - 1 - i];
-  out[n] = '\0';
-}
-
-[[noreturn]] void ChildFail(int report_fd, int stage) {
-  ChildFailure failure{stage, errno};
-  ssize_t ignored = ::write(report_fd, &failure, sizeof(failure));
-  (void)ignored;
-  ::_exit(127);
-}
-
-}  // namespace
 
 std::string DescribeWaitStatus(int status) {
   if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
@@ -114,145 +18,22 @@ std::string DescribeWaitStatus(int status) {
 }
 
 Result<LaunchedInstance> LaunchInstance(const InstanceLaunch& launch) {
-  if (launch.command.empty()) return InvalidArgument("empty command");
-  Result<std::string> program = ResolveProgram(launch.command[0]);
-  if (!program.ok()) return program.status();
-  if (!launch.cwd.empty()) {
-    struct stat st;
-    if (::stat(launch.cwd.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      return InvalidArgument("cwd '" + launch.cwd.string() + "': " +
-                             std::strerror(errno != 0 ? errno : ENOTDIR));
-    }
-  }
-
-  // Every descriptor the child copies onto 0..3, lifted above 3.
-  UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
-  if (!devnull.valid()) return ErrnoError("open /dev/null", errno);
-  DROVER_RETURN_IF_ERROR(Lift(&devnull));
-  Result<UniqueFd> socket = Dup(launch.socket_fd);
-  if (!socket.ok()) return socket.status();
-  UniqueFd log;
-  if (launch.log_fd >= 0) {
-    Result<UniqueFd> copy = Dup(launch.log_fd);
-    if (!copy.ok()) return copy.status();
-    log = std::move(*copy);
-  }
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
-  UniqueFd err_r(fds[0]), err_w(fds[1]);
-  if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
-  UniqueFd report_r(fds[0]), report_w(fds[1]);
-  DROVER_RETURN_IF_ERROR(Lift(&err_r));
-  DROVER_RETURN_IF_ERROR(Lift(&err_w));
-  DROVER_RETURN_IF_ERROR(Lift(&report_w));
-
-  std::vector<std::string> argv_storage = launch.command;
-  std::vector<char*> argv;
-  for (std::string& arg : argv_storage) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-
-  // The environment: ours without socket-passing variables of our own
-  // parent, then the spec's, then the socket's (which win).
-  std::vector<std::string> added;
-  for (const auto& [key, value] : launch.env) added.push_back(key + "=" + value);
+  ForkExecSpec spec;
+  spec.argv = launch.command;
+  // The socket's variables win over the spec's; those our own parent may
+  // have passed us are not inherited.
+  spec.env = launch.env;
+  spec.drop_env = {"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "DROVER_HANDOFF_FD"};
   if (launch.handoff) {
-    added.push_back("DROVER_HANDOFF_FD=3");
+    spec.env.emplace_back("DROVER_HANDOFF_FD", "3");
   } else {
-    added.push_back("LISTEN_FDS=1");
-    added.push_back("LISTEN_PID=" + std::string(24, '0'));  // digits written by the child
+    spec.env.emplace_back("LISTEN_FDS", "1");
+    spec.pid_env = "LISTEN_PID";
   }
-  std::vector<char*> envp;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    std::string_view entry(*e);
-    if (IsDroverSocketVar(entry)) continue;
-    size_t eq = entry.find('=');
-    bool overridden = false;
-    for (const std::string& a : added) {
-      if (eq != std::string_view::npos && a.size() > eq && a.compare(0, eq + 1, entry.substr(0, eq + 1)) == 0) {
-        overridden = true;
-        break;
-      }
-    }
-    if (!overridden) envp.push_back(*e);
-  }
-  for (std::string& a : added) envp.push_back(a.data());
-  envp.push_back(nullptr);
-  char* listen_pid_digits = launch.handoff ? nullptr : added.back().data() + strlen("LISTEN_PID=");
-
-  const int out_fd = log.valid() ? log.get() : devnull.get();
-  const int err_target = err_w.get();
-  const int socket_src = socket->get();
-  const int report_fd = report_w.get();
-  const char* cwd = launch.cwd.empty() ? nullptr : launch.cwd.c_str();
-  const char* path = program->c_str();
-
-  pid_t pid = ::fork();
-  if (pid < 0) return ErrnoError("fork", errno);
-  if (pid == 0) {
-    // The child: async-signal-safe calls only until execve.
-    ::setpgid(0, 0);
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; ++sig) {
-      if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
-    }
-    sigset_t empty;
-    sigemptyset(&empty);
-    ::sigprocmask(SIG_SETMASK, &empty, nullptr);
-    if (listen_pid_digits != nullptr) WriteDecimal(listen_pid_digits, ::getpid());
-    if (::dup2(devnull.get(), 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_target, 2) < 0 ||
-        ::dup2(socket_src, kChildFd) < 0) {
-      ChildFail(report_fd, 3);
-    }
-    // Nothing else of ours (or of whoever started us without O_CLOEXEC)
-    // reaches the server, except the exec-error pipe, closed by exec.
-    for (int fd = kFirstPrivateFd; fd < 1024; ++fd) {
-      if (fd != report_fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-    }
-    if (cwd != nullptr && ::chdir(cwd) != 0) ChildFail(report_fd, 1);
-    ::execve(path, argv.data(), envp.data());
-    ChildFail(report_fd, 2);
-  }
-
-  report_w.Reset();
-  err_w.Reset();
-  ChildFailure failure{};
-  ssize_t n;
-  do {
-    n = ::read(report_r.get(), &failure, sizeof(failure));
-  } while (n < 0 && errno == EINTR);
-  if (n == static_cast<ssize_t>(sizeof(failure))) {
-    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
-    switch (failure.stage) {
-      case 1:
-        return InvalidArgument("cwd '" + launch.cwd.string() + "': " + std::strerror(failure.err));
-      case 2:
-        if (failure.err == EACCES) return InvalidArgument("permission denied: " + launch.command[0]);
-        if (failure.err == ENOENT) return NotFound("command not found: " + launch.command[0]);
-        return InvalidArgument(launch.command[0] + ": " + std::strerror(failure.err));
-      default:
-        return ErrnoError("dup2 in the child", failure.err);
-    }
-  }
-
-  LaunchedInstance instance;
-  instance.pid = pid;
-  instance.pidfd.Reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-  if (!instance.pidfd.valid()) {
-    int err = errno;
-    ::kill(-pid, SIGKILL);
-    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
-    return ErrnoError("pidfd_open", err);
-  }
-  if (::fcntl(err_r.get(), F_SETFL, O_NONBLOCK) != 0) {
-    // Not fatal: the instance runs; its stderr is read non-blocking or not
-    // at all. Reading it blocking would stall the supervisor.
-    err_r.Reset();
-  }
-  instance.err = std::move(err_r);
-  return instance;
+  spec.cwd = launch.cwd;
+  spec.fd3 = launch.socket_fd;
+  spec.stdout_fd = launch.log_fd;
+  return ForkExec(spec);
 }
 
 }  // namespace drover::services

@@ -1,12 +1,9 @@
-// Starts one service instance with its socket on fd 3.
+// Starts one service instance with its socket on fd 3, as systemd socket
+// activation does (LISTEN_FDS, LISTEN_PID) or as a hand-off channel
+// (DROVER_HANDOFF_FD, include/drover/handoff.h).
 //
 // LISTEN_PID must be the instance's own pid, known only after fork, so this
-// uses fork + execve rather than posix_spawn. The supervisor is
-// multithreaded, so everything the child needs (argv, envp, the resolved
-// program path, the LISTEN_PID digits' buffer) is prepared before fork(),
-// and between fork and exec the child only makes async-signal-safe calls.
-// An exec failure travels back over a close-on-exec pipe, so a missing
-// command is an error of Launch, not an instance that "exits 127".
+// uses ForkExec (backends/process/fork_exec.h) rather than posix_spawn.
 #ifndef DROVER_BACKENDS_SERVICES_INSTANCE_LAUNCHER_H_
 #define DROVER_BACKENDS_SERVICES_INSTANCE_LAUNCHER_H_
 
@@ -17,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "backends/spawn/unique_fd.h"
+#include "backends/process/fork_exec.h"
 #include "core/base/status.h"
 
 namespace drover::services {
@@ -31,11 +28,7 @@ struct InstanceLaunch {
   int log_fd = -1;       // stdout of the child (O_APPEND file), or -1: /dev/null
 };
 
-struct LaunchedInstance {
-  pid_t pid = -1;  // leads its own process group; not reaped yet
-  UniqueFd pidfd;  // readable when it exits
-  UniqueFd err;    // read end of its stderr pipe, O_NONBLOCK
-};
+using LaunchedInstance = ForkedChild;
 
 // Starts the instance. Errors: "command not found: X", "permission denied:
 // X", "cwd 'D': ...", or the failing syscall. No process is left behind.

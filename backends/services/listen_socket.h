@@ -10,7 +10,7 @@
 #include <optional>
 #include <string>
 
-#include "backends/spawn/unique_fd.h"
+#include "backends/process/unique_fd.h"
 #include "core/base/status.h"
 
 namespace drover::services {

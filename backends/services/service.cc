@@ -10,7 +10,7 @@
 #include <algorithm>
 
 #include "backends/services/service_internal.h"
-#include "backends/spawn/epoll_wake.h"
+#include "backends/process/epoll_wake.h"
 
 namespace drover::services {
 

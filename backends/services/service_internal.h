@@ -28,7 +28,7 @@
 #include "backends/services/listen_socket.h"
 #include "backends/services/probe.h"
 #include "backends/services/service.h"
-#include "backends/spawn/unique_fd.h"
+#include "backends/process/unique_fd.h"
 
 namespace drover::services::internal {
 

@@ -17,6 +17,7 @@
 
 #include "backends/services/instance_launcher.h"
 #include "backends/services/service_internal.h"
+#include "backends/process/process_group.h"
 #include "drover/handoff.h"
 
 namespace drover::services::internal {
@@ -147,10 +148,7 @@ std::vector<std::shared_ptr<Instance>> ServiceImpl::KillAllNowLocked() {
   stopping_ = true;
   std::vector<std::shared_ptr<Instance>> dead;
   for (auto& [id, instance] : running_) {
-    ::kill(-instance->pid, SIGKILL);
-    ::kill(instance->pid, SIGKILL);
-    while (::waitpid(instance->pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
+    KillAndReap(instance->pid);
     instance->exited = true;
     instance->stop_check = true;
     dead.push_back(instance);
@@ -331,8 +329,7 @@ void ServiceImpl::OnExitLocked(const std::shared_ptr<Instance>& instance) {
 void ServiceImpl::TimersLocked(SteadyTime now) {
   for (auto& [id, instance] : running_) {
     if (instance->kill_at && now >= *instance->kill_at) {
-      ::kill(-instance->pid, SIGKILL);
-      ::kill(instance->pid, SIGKILL);  // in case it left its group
+      SignalGroup(instance->pid, SIGKILL);
       instance->kill_at.reset();
     }
   }

@@ -7,15 +7,15 @@
 //   - one pidfd per child (readable when the leader exits),
 //   - the read ends of each child's stdout/stderr pipes,
 // with the epoll timeout set to the nearest deadline (a task's timeout or
-// the end of its kill grace). Output is read before exits are handled, so a
-// child's last bytes are in its files before it is reported.
+// the end of its kill grace), on the backend's Clock. Output is read before
+// exits are handled, so a child's last bytes are in its files before it is
+// reported. Launching, the process group and the TERM -> grace -> KILL stop
+// are backends/process's.
 #include "backends/spawn/spawn_backend.h"
 
-#include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,26 +23,25 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
-#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <optional>
-#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
-#include "backends/spawn/child_launcher.h"
-#include "backends/spawn/output_capture.h"
-#include "backends/spawn/reactor_mailbox.h"
-#include "backends/spawn/unique_fd.h"
+#include "backends/process/child_launcher.h"
+#include "backends/process/deadline_set.h"
+#include "backends/process/group_stop.h"
+#include "backends/process/output_capture.h"
+#include "backends/process/process_group.h"
+#include "backends/process/reactor_mailbox.h"
+#include "backends/process/unique_fd.h"
 
 namespace drover {
 namespace {
-
-using std::chrono::steady_clock;
 
 // One read buffer for the whole reactor: memory does not grow with output.
 constexpr size_t kReadBufferSize = 64 * 1024;
@@ -67,28 +66,11 @@ std::string Seconds(Duration d) {
   return buffer;
 }
 
-// now + d, saturating: a timeout or grace of "forever" must not wrap.
-SteadyTime After(SteadyTime now, Duration d) {
-  if (d > SteadyTime::max() - now) return SteadyTime::max();
-  return now + d;
-}
-
-Duration FromTimeval(const timeval& tv) {
-  return std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec);
-}
-
-// Signals a child's process group. Only called while the leader is not
-// reaped, so its pid (= the group id) cannot have been reused. Falls back to
-// the leader alone if it moved itself out of the group.
-void SignalGroup(pid_t pgid, int sig) {
-  if (::kill(-pgid, sig) != 0 && errno == ESRCH) ::kill(pgid, sig);
-}
-
 }  // namespace
 
 class SpawnBackend::Reactor {
  public:
-  explicit Reactor(int slots) : mailbox_("spawn", slots) {}
+  Reactor(int slots, const Clock& clock) : mailbox_("spawn", slots, clock), clock_(clock) {}
   ~Reactor() = default;  // SpawnBackend's destructor has joined the thread
 
   Reactor(const Reactor&) = delete;
@@ -108,12 +90,6 @@ class SpawnBackend::Reactor {
     OutputCapture capture;
   };
 
-  enum class Phase {
-    kRunning,      // no signal sent yet
-    kTerminating,  // SIGTERM sent, waiting for kill_grace
-    kKilled,       // SIGKILL sent
-  };
-
   struct Child {
     explicit Child(SpawnAttempt a)
         : attempt(std::move(a)),
@@ -127,9 +103,7 @@ class SpawnBackend::Reactor {
     Stream out;
     Stream err;
     SteadyTime started;
-    std::optional<SteadyTime> deadline;  // its entry in deadlines_
-    Phase phase = Phase::kRunning;
-    bool term_ignored = false;  // SIGKILL was needed after the grace
+    GroupStop stop;  // its timer (timeout, then grace) is in deadlines_
     FailureReason stop_reason = FailureReason::kNone;  // timeout / cancel
     std::string stop_message;
   };
@@ -145,7 +119,6 @@ class SpawnBackend::Reactor {
   void Reap(Child& child);
   void Expire(SteadyTime now);
   void Stop(Child& child, FailureReason why, std::string message, SteadyTime now);
-  void SetDeadline(Child& child, std::optional<SteadyTime> when);
   void BeginShutdown(Duration grace, SteadyTime now);
   void KillRemaining(FailureReason reason, const std::string& message,
                      SteadyTime give_up_at);
@@ -154,6 +127,7 @@ class SpawnBackend::Reactor {
   Child* Find(uint64_t serial);
 
   Mailbox mailbox_;
+  const Clock& clock_;
   BackendEvents* events_ = nullptr;  // set by Start, before the thread runs
 
   // Owned by the reactor thread (Start sets them up before it runs).
@@ -161,7 +135,7 @@ class SpawnBackend::Reactor {
   std::unique_ptr<char[]> buffer_;
   std::unordered_map<uint64_t, std::unique_ptr<Child>> children_;  // by serial
   std::unordered_map<uint64_t, uint64_t> serial_of_;               // attempt id -> serial
-  std::set<std::pair<SteadyTime, uint64_t>> deadlines_;            // (when, serial)
+  DeadlineSet deadlines_;                                          // by serial
   uint64_t next_serial_ = 1;
   bool shutting_down_ = false;
   SteadyTime give_up_at_;  // shutdown: stop waiting for killed children
@@ -202,7 +176,7 @@ void SpawnBackend::Reactor::Run() {
   mailbox_.Abandon();
   try {
     const std::string message = "spawn backend failed: " + failure;
-    KillRemaining(FailureReason::kInternal, message, steady_clock::now() + kKillWait);
+    KillRemaining(FailureReason::kInternal, message, clock_.Now() + kKillWait);
     // Whatever is still in flight was queued or half-handled when the loop
     // failed; every attempt still gets its one OnFinished.
     for (uint64_t id : mailbox_.InFlight()) {
@@ -220,7 +194,7 @@ void SpawnBackend::Reactor::Loop() {
   std::array<epoll_event, kMaxEvents> events;
   while (!(shutting_down_ && children_.empty())) {
     int n = ::epoll_wait(mailbox_.epoll_fd(), events.data(), kMaxEvents,
-                         TimeoutMs(steady_clock::now()));
+                         TimeoutMs(clock_.Now()));
     if (n < 0) {
       if (errno == EINTR) continue;
       spdlog::error("spawn backend: epoll_wait: {}", std::strerror(errno));
@@ -244,7 +218,7 @@ void SpawnBackend::Reactor::Loop() {
     bool wake = false;
     for (int i = 0; i < n; ++i) wake = wake || events[i].data.u64 == kWakeToken;
     if (wake || mailbox_.more()) HandleCommands(wake);
-    SteadyTime now = steady_clock::now();
+    SteadyTime now = clock_.Now();
     Expire(now);
     if (shutting_down_ && !children_.empty() && now >= give_up_at_) {
       KillRemaining(FailureReason::kCancelled, "cancelled at shutdown", now);
@@ -253,15 +227,9 @@ void SpawnBackend::Reactor::Loop() {
 }
 
 int SpawnBackend::Reactor::TimeoutMs(SteadyTime now) const {
-  std::optional<SteadyTime> next;
-  if (!deadlines_.empty()) next = deadlines_.begin()->first;
-  if (shutting_down_ && (!next || give_up_at_ < *next)) next = give_up_at_;
-  if (!next) return -1;
-  if (*next <= now) return 0;
-  // Round up: waking a little late is fine, spinning until the deadline
-  // with zero timeouts is not.
-  auto ms = std::chrono::ceil<std::chrono::milliseconds>(*next - now).count();
-  return static_cast<int>(std::min<int64_t>(ms, INT_MAX));
+  std::optional<SteadyTime> next = deadlines_.Next();
+  if (shutting_down_) next = Earliest(next, give_up_at_);
+  return EpollTimeoutMs(next, now);
 }
 
 SpawnBackend::Reactor::Child* SpawnBackend::Reactor::Find(uint64_t serial) {
@@ -274,7 +242,7 @@ void SpawnBackend::Reactor::HandleCommands(bool read_wake) {
   // turn (mailbox_.more()), so a callback that always resubmits cannot
   // starve the timers.
   std::vector<Command>& batch = mailbox_.Take(read_wake);
-  SteadyTime now = steady_clock::now();
+  SteadyTime now = clock_.Now();
   for (const Command& command : batch) {
     if (command.kind == Command::Kind::kShutdown) {
       BeginShutdown(command.grace, now);
@@ -297,7 +265,7 @@ void SpawnBackend::Reactor::HandleCommands(bool read_wake) {
         auto it = serial_of_.find(command.attempt_id);
         if (it == serial_of_.end()) break;  // finished meanwhile
         if (Child* child = Find(it->second)) {
-          Stop(*child, FailureReason::kCancelled, "cancelled", steady_clock::now());
+          Stop(*child, FailureReason::kCancelled, "cancelled", clock_.Now());
         }
         break;
       }
@@ -310,20 +278,27 @@ void SpawnBackend::Reactor::HandleCommands(bool read_wake) {
 void SpawnBackend::Reactor::Launch(SpawnAttempt attempt) {
   const uint64_t id = attempt.attempt_id;
   auto child = std::make_unique<Child>(std::move(attempt));
-  child->started = steady_clock::now();
-  Result<LaunchedChild> launched = launcher_.Launch(child->attempt);
+  child->started = clock_.Now();
+  const SpawnAttempt& a = child->attempt;
+  Result<LaunchedChild> launched = launcher_.Launch(
+      LaunchSpec{.argv = a.argv,
+                 .env = a.env,
+                 .cwd = a.cwd,
+                 .capture_stdout = !a.stdout_path.empty(),
+                 .capture_stderr = !a.stderr_path.empty()});
   if (!launched.ok()) {
     AttemptOutcome outcome;
     outcome.reason = launched.status().code() == StatusCode::kInternal
                          ? FailureReason::kInternal
                          : FailureReason::kLaunchFailed;
     outcome.message = launched.status().message();
-    outcome.wall = steady_clock::now() - child->started;
+    outcome.wall = clock_.Now() - child->started;
     Report(id, std::move(outcome));
     return;
   }
   child->serial = next_serial_++;
   child->pid = launched->pid;
+  child->stop = GroupStop(child->pid);
   child->pidfd = std::move(launched->pidfd);
   child->out.fd = std::move(launched->out);
   child->err.fd = std::move(launched->err);
@@ -338,9 +313,7 @@ void SpawnBackend::Reactor::Launch(SpawnAttempt attempt) {
     if (::epoll_ctl(mailbox_.epoll_fd(), EPOLL_CTL_ADD, fd->get(), &ev) != 0) {
       // Cannot watch it: stop it at once rather than lose track of it.
       int err = errno;
-      SignalGroup(child->pid, SIGKILL);
-      while (::waitpid(child->pid, nullptr, 0) < 0 && errno == EINTR) {
-      }
+      KillAndReap(child->pid);
       AttemptOutcome outcome;
       outcome.reason = FailureReason::kInternal;
       outcome.message = std::string("epoll_ctl: ") + std::strerror(err);
@@ -355,7 +328,7 @@ void SpawnBackend::Reactor::Launch(SpawnAttempt attempt) {
   serial_of_[id] = ref.serial;
   children_.emplace(ref.serial, std::move(child));
   if (ref.attempt.timeout > Duration(0)) {
-    SetDeadline(ref, After(ref.started, ref.attempt.timeout));
+    deadlines_.Set(ref.serial, After(ref.started, ref.attempt.timeout));
   }
   events_->OnStarted(id, pid);
 }
@@ -390,9 +363,9 @@ void SpawnBackend::Reactor::ReadStream(Child& child, Stream& stream, int max_rea
 }
 
 void SpawnBackend::Reactor::Reap(Child& child) {
-  const SteadyTime exited = steady_clock::now();
+  const SteadyTime exited = clock_.Now();
   // Nothing of the group may outlive its leader. The leader is a zombie
-  // until wait4 below, so the group id cannot have been reused yet. The
+  // until Reap below, so the group id cannot have been reused yet. The
   // group is killed before the pipes are drained so that a grandchild
   // cannot keep the drain busy; what the leader wrote is in the pipe.
   SignalGroup(child.pid, SIGKILL);
@@ -403,37 +376,24 @@ void SpawnBackend::Reactor::Reap(Child& child) {
   CloseFd(child.out.fd);
   CloseFd(child.err.fd);
 
-  int status = 0;
-  rusage usage{};
-  pid_t r;
-  do {
-    r = ::wait4(child.pid, &status, WNOHANG, &usage);
-  } while (r < 0 && errno == EINTR);
-  if (r == 0) {
-    // The pidfd said it exited, so this returns at once.
-    do {
-      r = ::wait4(child.pid, &status, 0, &usage);
-    } while (r < 0 && errno == EINTR);
-  }
-
-  const int wait_errno = errno;
+  // The pidfd said it exited, so this returns at once.
+  const Reaped reaped = drover::Reap(child.pid);
   AttemptOutcome outcome;
   outcome.wall = exited - child.started;
-  if (r != child.pid) {
+  const int status = reaped.status;
+  if (!reaped.ok) {
     // ECHILD: someone else reaped it (e.g. SIGCHLD set to SIG_IGN).
     outcome.reason = FailureReason::kInternal;
     outcome.message =
-        "cannot reap pid " + std::to_string(child.pid) + ": " + std::strerror(wait_errno);
+        "cannot reap pid " + std::to_string(child.pid) + ": " + std::strerror(reaped.error);
   } else {
-    outcome.cpu_user = FromTimeval(usage.ru_utime);
-    outcome.cpu_sys = FromTimeval(usage.ru_stime);
-    outcome.max_rss_kb = usage.ru_maxrss;
+    SetUsage(reaped.usage, outcome);
     if (child.stop_reason != FailureReason::kNone) {
       // After a timeout or cancel the exit status is not trusted: the
       // process may have exited 0 in its SIGTERM handler.
       outcome.reason = child.stop_reason;
       outcome.message = child.stop_message;
-      if (child.term_ignored) outcome.message += "; killed after ignoring SIGTERM";
+      if (child.stop.term_ignored()) outcome.message += "; killed after ignoring SIGTERM";
       if (WIFSIGNALED(status)) outcome.signal = WTERMSIG(status);
     } else if (WIFEXITED(status)) {
       outcome.exit_code = WEXITSTATUS(status);
@@ -462,7 +422,7 @@ void SpawnBackend::Reactor::Reap(Child& child) {
 }
 
 void SpawnBackend::Reactor::Forget(Child& child) {
-  SetDeadline(child, std::nullopt);
+  deadlines_.Clear(child.serial);
   CloseFd(child.pidfd);
   CloseFd(child.out.fd);
   CloseFd(child.err.fd);
@@ -476,46 +436,25 @@ void SpawnBackend::Reactor::Report(uint64_t attempt_id, AttemptOutcome outcome) 
   events_->OnFinished(attempt_id, std::move(outcome));
 }
 
-void SpawnBackend::Reactor::SetDeadline(Child& child, std::optional<SteadyTime> when) {
-  if (child.deadline) deadlines_.erase({*child.deadline, child.serial});
-  child.deadline = when;
-  if (when) deadlines_.emplace(*when, child.serial);
-}
-
 void SpawnBackend::Reactor::Expire(SteadyTime now) {
-  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-    uint64_t serial = deadlines_.begin()->second;
-    deadlines_.erase(deadlines_.begin());
-    Child* child = Find(serial);
+  while (std::optional<uint64_t> serial = deadlines_.PopDue(now)) {
+    Child* child = Find(*serial);
     if (child == nullptr) continue;
-    child->deadline.reset();
-    if (child->phase == Phase::kRunning) {
+    if (child->stop.phase() == GroupStop::Phase::kAlive) {
       Stop(*child, FailureReason::kTimeout,
            "timed out after " + Seconds(child->attempt.timeout), now);
-    } else if (child->phase == Phase::kTerminating) {
-      SignalGroup(child->pid, SIGKILL);
-      child->phase = Phase::kKilled;
-      child->term_ignored = true;
+    } else {
+      child->stop.GraceOver();
     }
   }
 }
 
 void SpawnBackend::Reactor::Stop(Child& child, FailureReason why, std::string message,
                                  SteadyTime now) {
-  if (child.phase != Phase::kRunning) return;  // already stopping
+  if (child.stop.phase() != GroupStop::Phase::kAlive) return;  // already stopping
   child.stop_reason = why;
   child.stop_message = std::move(message);
-  if (child.attempt.kill_grace <= Duration(0)) {
-    SignalGroup(child.pid, SIGKILL);
-    child.phase = Phase::kKilled;
-    SetDeadline(child, std::nullopt);
-    return;
-  }
-  SignalGroup(child.pid, SIGTERM);
-  // A stopped process acts on SIGTERM only once continued.
-  SignalGroup(child.pid, SIGCONT);
-  child.phase = Phase::kTerminating;
-  SetDeadline(child, After(now, child.attempt.kill_grace));
+  deadlines_.Set(child.serial, child.stop.Terminate(child.attempt.kill_grace, now));
 }
 
 void SpawnBackend::Reactor::BeginShutdown(Duration grace, SteadyTime now) {
@@ -525,14 +464,12 @@ void SpawnBackend::Reactor::BeginShutdown(Duration grace, SteadyTime now) {
   give_up_at_ = After(kill_at, kKillWait);
   for (auto& [serial, child] : children_) {
     Stop(*child, FailureReason::kCancelled, "cancelled at shutdown", now);
-    if (child->phase != Phase::kTerminating) continue;
+    if (child->stop.phase() != GroupStop::Phase::kTerminating) continue;
     if (grace <= Duration(0)) {
-      SignalGroup(child->pid, SIGKILL);
-      child->phase = Phase::kKilled;
-      SetDeadline(*child, std::nullopt);
-    } else if (!child->deadline || *child->deadline > kill_at) {
-      // The shutdown grace overrides a longer kill_grace.
-      SetDeadline(*child, kill_at);
+      child->stop.Kill();
+      deadlines_.Clear(serial);
+    } else {
+      deadlines_.Lower(serial, kill_at);  // the shutdown grace caps a longer kill_grace
     }
   }
 }
@@ -546,21 +483,13 @@ void SpawnBackend::Reactor::KillRemaining(FailureReason reason,
       child->stop_reason = reason;
       child->stop_message = message;
     }
-    SignalGroup(child->pid, SIGKILL);
-    child->phase = Phase::kKilled;
+    child->stop.Kill();
     serials.push_back(serial);
   }
   for (uint64_t serial : serials) {
     Child* child = Find(serial);
     if (child == nullptr) continue;
-    auto left =
-        std::chrono::ceil<std::chrono::milliseconds>(give_up_at - steady_clock::now());
-    pollfd p{child->pidfd.get(), POLLIN, 0};
-    int ready;
-    do {
-      ready = ::poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 0)));
-    } while (ready < 0 && errno == EINTR);
-    if (ready > 0) {
+    if (WaitExited(child->pidfd.get(), give_up_at - clock_.Now())) {
       Reap(*child);
       continue;
     }
@@ -572,7 +501,7 @@ void SpawnBackend::Reactor::KillRemaining(FailureReason reason,
     outcome.reason = reason;
     outcome.message =
         message + "; pid " + std::to_string(child->pid) + " did not exit after SIGKILL";
-    outcome.wall = steady_clock::now() - child->started;
+    outcome.wall = clock_.Now() - child->started;
     const uint64_t id = child->attempt.attempt_id;
     Forget(*child);
     Report(id, std::move(outcome));
@@ -583,7 +512,9 @@ void SpawnBackend::Reactor::KillRemaining(FailureReason reason,
 // SpawnBackend: a thin front for the reactor.
 
 SpawnBackend::SpawnBackend(const BackendConfig& config)
-    : reactor_(std::make_unique<Reactor>(config.slots)), slots_(config.slots) {}
+    : reactor_(std::make_unique<Reactor>(
+          config.slots, config.clock != nullptr ? *config.clock : real_clock_)),
+      slots_(config.slots) {}
 
 SpawnBackend::~SpawnBackend() { Shutdown(Duration(0)); }
 

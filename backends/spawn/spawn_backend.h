@@ -8,7 +8,8 @@
 //
 // One thread (the reactor) owns every child, pipe and timer; it waits in
 // epoll on pidfds, pipes and an eventfd that Submit/Cancel use, with the
-// epoll timeout set to the nearest deadline (steady clock).
+// epoll timeout set to the nearest deadline on BackendConfig::clock (the
+// steady clock when null); a FakeClock's Advance wakes it.
 //
 // Details callers may rely on:
 //   - A stream whose path is empty goes to /dev/null (no pipe, no file).
@@ -45,6 +46,7 @@ class SpawnBackend final : public Backend {
 
  private:
   class Reactor;
+  RealClock real_clock_;  // used when the config gives no clock; before reactor_
   std::unique_ptr<Reactor> reactor_;
   int slots_;
   BackendEvents* events_ = nullptr;  // set by Start

@@ -215,6 +215,9 @@ for line in os.fdopen(fd, "rb"):
     elif op == "print":
         print(m["out"], flush=True); print(m["err"], file=sys.stderr, flush=True)
         send(json.dumps("printed"))
+    elif op == "note_term":
+        signal.signal(signal.SIGTERM, lambda *_: print("term", flush=True))
+        print("ready", flush=True); time.sleep(m["seconds"]); send("null")
     elif op == "bad": send("{this is not json")
     elif op == "big": out.write(b"[" + b"1," * m["n"] + b"1]\n"); out.flush()
     elif op == "env": send(json.dumps(os.environ.get(m["name"])))
@@ -244,9 +247,10 @@ class ForkBackendTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  void StartBackend(int slots, bool with_zygote = true) {
+  void StartBackend(int slots, bool with_zygote = true, const Clock* clock = nullptr) {
     BackendConfig config;
     config.slots = slots;
+    config.clock = clock;
     if (with_zygote && g_zygote != nullptr) config.zygote = *g_zygote;
     backend_ = std::make_unique<ForkBackend>(config);
     ASSERT_TRUE(backend_->Start(&events_).ok());
@@ -315,6 +319,7 @@ class ForkBackendTest : public ::testing::Test {
   fs::path dir_;
   fs::path worker_;
   RecordingEvents events_;
+  FakeClock clock_;  // for the tests that pass it to StartBackend; outlives backend_
   std::unique_ptr<ForkBackend> backend_;
 };
 
@@ -527,6 +532,42 @@ TEST_F(ForkBackendTest, TimeoutKillsAProcessThatIgnoresTerm) {
   EXPECT_EQ(o->reason, FailureReason::kTimeout);
   EXPECT_EQ(o->signal, SIGKILL);
   EXPECT_NE(o->message.find("killed after ignoring SIGTERM"), std::string::npos);
+}
+
+// Given a FakeClock, a 10 s timeout and a 5 s kill grace, and a pool
+// process that notes SIGTERM and goes on: SIGTERM should come only once the
+// clock is past the timeout and SIGKILL only once it is past the grace, the
+// reason timeout, the wall time the clock's. No sleeps: each Advance wakes
+// the reactor, and the test waits on what the process writes.
+TEST_F(ForkBackendTest, FakeClockTimeoutTermsThenKillsAfterTheGrace) {
+  FakeClock& clock = clock_;
+  StartBackend(1, true, &clock);
+  PoolSpec spec = PythonPool("fake-clock");
+  Send(1, spec, R"({"op": "note_term", "seconds": 60})", seconds(10), seconds(5));
+  const fs::path out = dir_ / "1.out";
+  auto out_is = [&](const std::string& text) {
+    for (SteadyTime end = In(kWait); steady_clock::now() < end;) {
+      if (ReadFile(out) == text) return true;
+      std::this_thread::sleep_for(milliseconds(5));  // a bounded poll of a file
+    }
+    return false;
+  };
+  ASSERT_TRUE(out_is("ready\n"));
+
+  clock.Advance(seconds(9));  // not yet
+  EXPECT_EQ(events_.FinishCount(1), 0u);
+  clock.Advance(seconds(1));  // the timeout: SIGTERM, which the process notes
+  ASSERT_TRUE(out_is("ready\nterm\n")) << ReadFile(out);
+  clock.Advance(seconds(4));  // within the grace
+  EXPECT_EQ(events_.FinishCount(1), 0u);
+  clock.Advance(seconds(1));  // the grace is over: SIGKILL
+
+  std::optional<AttemptOutcome> o = events_.WaitFor(1);
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->reason, FailureReason::kTimeout) << o->Describe();
+  EXPECT_EQ(o->message, "timed out after 10.00s; killed after ignoring SIGTERM");
+  EXPECT_EQ(o->signal, SIGKILL);
+  EXPECT_EQ(o->wall, seconds(15));
 }
 
 // Given a running task and a queued one, Cancel should stop the running

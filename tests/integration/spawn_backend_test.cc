@@ -181,9 +181,10 @@ class SpawnBackendTest : public ::testing::Test {
     fs::remove_all(dir_, ec);
   }
 
-  SpawnBackend& Make(int slots = 4) {
+  SpawnBackend& Make(int slots = 4, const Clock* clock = nullptr) {
     BackendConfig config;
     config.slots = slots;
+    config.clock = clock;
     backend_ = std::make_unique<SpawnBackend>(config);
     Status s = backend_->Start(&events_);
     EXPECT_TRUE(s.ok()) << s.ToString();
@@ -217,6 +218,7 @@ class SpawnBackendTest : public ::testing::Test {
 
   fs::path dir_;
   RecordingEvents events_;
+  FakeClock clock_;  // for the tests that pass it to Make; outlives backend_
   std::unique_ptr<SpawnBackend> backend_;
   std::vector<int> extra_pids_;
 };
@@ -299,6 +301,39 @@ TEST_F(SpawnBackendTest, StopEscalatesToSigkillAfterTheGrace) {
   EXPECT_EQ(o->message, "cancelled; killed after ignoring SIGTERM");
   EXPECT_EQ(o->signal, SIGKILL);
   EXPECT_EQ(o->out.bytes, 6u);
+}
+
+// Given a FakeClock, a 10 s timeout and a 5 s kill grace, and a child that
+// notes SIGTERM and goes on: SIGTERM should come only once the clock is past
+// the timeout and SIGKILL only once it is past the grace, the reason
+// timeout, the wall time the clock's. No sleeps: each Advance wakes the
+// reactor, and the test waits on what the child writes.
+TEST_F(SpawnBackendTest, FakeClockTimeoutTermsThenKillsAfterTheGrace) {
+  FakeClock& clock = clock_;
+  SpawnBackend& backend = Make(4, &clock);
+  SpawnAttempt attempt =
+      Shell(1, "trap 'echo term' TERM; echo ready; while :; do sleep 1; done");
+  attempt.timeout = seconds(10);
+  attempt.kill_grace = seconds(5);
+  const fs::path out = attempt.stdout_path;
+  ASSERT_TRUE(backend.Submit(EncodeSpawnAttempt(std::move(attempt))).ok());
+  ASSERT_TRUE(PollUntil([&] { return Slurp(out) == "ready\n"; }, In(seconds(10))));
+
+  clock.Advance(seconds(9));  // not yet
+  EXPECT_FALSE(events_.WaitFor(1, In(milliseconds(0))).has_value());
+  clock.Advance(seconds(1));  // the timeout: SIGTERM, which the trap notes
+  ASSERT_TRUE(PollUntil([&] { return Slurp(out) == "ready\nterm\n"; }, In(seconds(10))))
+      << Slurp(out);
+  clock.Advance(seconds(4));  // within the grace
+  EXPECT_FALSE(events_.WaitFor(1, In(milliseconds(0))).has_value());
+  clock.Advance(seconds(1));  // the grace is over: SIGKILL
+
+  std::optional<AttemptOutcome> o = events_.WaitFor(1, In(seconds(15)));
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->reason, FailureReason::kTimeout) << o->Describe();
+  EXPECT_EQ(o->message, "timed out after 10.00s; killed after ignoring SIGTERM");
+  EXPECT_EQ(o->signal, SIGKILL);
+  EXPECT_EQ(o->wall, seconds(15));
 }
 
 // Given a child that exits on SIGTERM, should report a timeout without

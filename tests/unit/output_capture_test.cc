@@ -1,5 +1,5 @@
 // OutputCapture: the tail-keeping, file-backed capture of one output stream.
-#include "backends/spawn/output_capture.h"
+#include "backends/process/output_capture.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
-// backends/spawn/reactor_mailbox: the caller side the spawn and fork
+// backends/process/reactor_mailbox: the caller side the spawn and fork
 // reactors share. A minimal reactor here (a thread waiting on the mailbox's
 // epoll) stands in for theirs, so the tests see exactly what a reactor
 // receives and when.
-#include "backends/spawn/reactor_mailbox.h"
+#include "backends/process/reactor_mailbox.h"
 
 #include <sys/epoll.h>
 
@@ -12,6 +12,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "backends/backend.h"
 
 namespace drover {
 namespace {
@@ -59,11 +61,12 @@ class RecordingReactor {
 // Given a mailbox that is not started, should refuse work with a clear
 // error; given slots < 1, Start should fail and say why.
 TEST(ReactorMailboxTest, RefusesWorkBeforeStartAndBadSlots) {
-  ReactorMailbox<TaskAttempt> idle("spawn", 2);
+  RealClock clock;
+  ReactorMailbox<TaskAttempt> idle("spawn", 2, clock);
   EXPECT_EQ(idle.Submit(Attempt(1)).code(), StatusCode::kFailedPrecondition);
   idle.Shutdown(Duration(0));  // no thread: returns at once
 
-  ReactorMailbox<TaskAttempt> none("fork", 0);
+  ReactorMailbox<TaskAttempt> none("fork", 0, clock);
   const Status s = none.Start([] { return Status::Ok(); }, [] {}, "t");
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("fork backend: slots must be at least 1"), std::string::npos)
@@ -74,7 +77,8 @@ TEST(ReactorMailboxTest, RefusesWorkBeforeStartAndBadSlots) {
 // free a slot on Release, and deliver the commands in order; Shutdown joins
 // and refuses later work.
 TEST(ReactorMailboxTest, SlotsDuplicatesOrderAndShutdown) {
-  ReactorMailbox<TaskAttempt> mailbox("spawn", 2);
+  RealClock clock;
+  ReactorMailbox<TaskAttempt> mailbox("spawn", 2, clock);
   RecordingReactor reactor(mailbox);
   ASSERT_TRUE(mailbox.Start([] { return Status::Ok(); }, [&] { reactor.Run(); }, "t").ok());
   EXPECT_EQ(mailbox.Start([] { return Status::Ok(); }, [] {}, "t").code(),
@@ -101,7 +105,8 @@ TEST(ReactorMailboxTest, SlotsDuplicatesOrderAndShutdown) {
 // should set more() instead of writing the eventfd, and a Shutdown from
 // there should only queue (the owner's Shutdown joins).
 TEST(ReactorMailboxTest, CommandsFromTheReactorThreadNeedNoWakeUp) {
-  ReactorMailbox<TaskAttempt> mailbox("fork", 4);
+  RealClock clock;
+  ReactorMailbox<TaskAttempt> mailbox("fork", 4, clock);
   RecordingReactor reactor(mailbox);
   std::promise<bool> more_after_submit;
   reactor.on_command = [&](const ReactorMailbox<TaskAttempt>::Command& c) {
@@ -118,6 +123,33 @@ TEST(ReactorMailboxTest, CommandsFromTheReactorThreadNeedNoWakeUp) {
   EXPECT_TRUE(more_after_submit.get_future().get());
   mailbox.Shutdown(Duration(0));  // joins
   EXPECT_EQ(reactor.seen(), (std::vector<Kind>{Kind::kSubmit, Kind::kSubmit, Kind::kShutdown}));
+}
+
+// Given a reactor asleep in epoll with no deadline, a jump of its FakeClock
+// should wake it (an empty batch), so that it re-reads the clock; after
+// Shutdown the clock no longer knows the mailbox.
+TEST(ReactorMailboxTest, FakeClockJumpWakesTheReactor) {
+  FakeClock clock;
+  ReactorMailbox<TaskAttempt> mailbox("spawn", 1, clock);
+  std::promise<void> woke;
+  std::atomic<bool> told{false};
+  auto run = [&] {
+    for (;;) {
+      epoll_event ev{};
+      const int n = ::epoll_wait(mailbox.epoll_fd(), &ev, 1, -1);  // no deadline
+      if (n < 0) continue;
+      std::vector<ReactorMailbox<TaskAttempt>::Command>& batch = mailbox.Take(n > 0);
+      if (batch.empty() && !told.exchange(true)) woke.set_value();
+      for (auto& c : batch) {
+        if (c.kind == Kind::kShutdown) return;
+      }
+    }
+  };
+  ASSERT_TRUE(mailbox.Start([] { return Status::Ok(); }, run, "t").ok());
+  clock.Advance(std::chrono::seconds(30));
+  woke.get_future().get();  // hangs (and the ctest timeout fails it) if not woken
+  mailbox.Shutdown(Duration(0));
+  clock.Advance(std::chrono::seconds(1));  // nobody to tell: must not touch the mailbox
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "backends/spawn/output_capture.h"
+#include "backends/process/output_capture.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

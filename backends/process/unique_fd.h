@@ -1,7 +1,7 @@
 // UniqueFd: owns one file descriptor and closes it on destruction.
 // Move-only; not thread-safe (one owner at a time).
-#ifndef DROVER_BACKENDS_SPAWN_UNIQUE_FD_H_
-#define DROVER_BACKENDS_SPAWN_UNIQUE_FD_H_
+#ifndef DROVER_BACKENDS_PROCESS_UNIQUE_FD_H_
+#define DROVER_BACKENDS_PROCESS_UNIQUE_FD_H_
 
 #include <unistd.h>
 
@@ -42,4 +42,4 @@ class UniqueFd {
 
 }  // namespace drover
 
-#endif  // DROVER_BACKENDS_SPAWN_UNIQUE_FD_H_
+#endif  // DROVER_BACKENDS_PROCESS_UNIQUE_FD_H_

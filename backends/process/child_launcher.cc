@@ -1,9 +1,8 @@
-#include "backends/spawn/child_launcher.h"
+#include "backends/process/child_launcher.h"
 
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,7 +13,8 @@
 #include <utility>
 #include <vector>
 
-extern char** environ;
+#include "backends/process/child_env.h"
+#include "backends/process/process_group.h"
 
 namespace drover {
 namespace {
@@ -46,48 +46,6 @@ Status MakePipe(UniqueFd* read_end, UniqueFd* write_end) {
   return Status::Ok();
 }
 
-// The environment for one attempt: the worker's, with `env` added or
-// overriding (the last value of a repeated key wins). Returns environ
-// itself when there is nothing to add, so the common case copies nothing.
-char* const* BuildEnv(const std::vector<std::pair<std::string, std::string>>& env,
-                      std::vector<std::string>* storage, std::vector<char*>* envp) {
-  if (env.empty()) return environ;
-  storage->reserve(env.size());
-  std::vector<size_t> key_len;
-  key_len.reserve(env.size());
-  for (const auto& [key, value] : env) {
-    std::string entry = key + "=" + value;
-    bool replaced = false;
-    for (size_t i = 0; i < storage->size(); ++i) {
-      if (key_len[i] == key.size() && (*storage)[i].compare(0, key.size(), key) == 0) {
-        (*storage)[i] = std::move(entry);
-        replaced = true;
-        break;
-      }
-    }
-    if (!replaced) {
-      storage->push_back(std::move(entry));
-      key_len.push_back(key.size());
-    }
-  }
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    std::string_view inherited(*e);
-    bool overridden = false;
-    for (size_t i = 0; i < storage->size(); ++i) {
-      size_t n = key_len[i];
-      if (inherited.size() > n && inherited[n] == '=' &&
-          inherited.compare(0, n, std::string_view((*storage)[i]).substr(0, n)) == 0) {
-        overridden = true;
-        break;
-      }
-    }
-    if (!overridden) envp->push_back(*e);
-  }
-  for (std::string& entry : *storage) envp->push_back(entry.data());
-  envp->push_back(nullptr);
-  return envp->data();
-}
-
 std::string CwdError(const std::string& cwd, int err) {
   return "cwd '" + cwd + "': " + std::strerror(err);
 }
@@ -104,9 +62,9 @@ Status CheckCwd(const std::string& cwd) {
 }
 
 // Names the cause of a posix_spawnp failure the way a shell user expects.
-Status SpawnError(const SpawnAttempt& attempt, int err) {
-  const std::string& cmd = attempt.argv[0];
-  const std::string& cwd = attempt.cwd;
+Status SpawnError(const LaunchSpec& spec, int err) {
+  const std::string& cmd = spec.argv[0];
+  const std::string cwd(spec.cwd);
   if (!cwd.empty() && (err == ENOENT || err == EACCES || err == ENOTDIR)) {
     // The cwd passed CheckCwd, but may have changed since, or may not be
     // searchable: attribute the error to it when it is the cwd's fault.
@@ -130,9 +88,6 @@ Status SpawnError(const SpawnAttempt& attempt, int err) {
       return InvalidArgument(cmd + ": " + std::strerror(err));
   }
 }
-
-// glibc 2.36 has pidfd_open(), older ones do not; the syscall works on both.
-int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
 }  // namespace
 
@@ -172,33 +127,32 @@ Status ChildLauncher::Init() {
   return Status::Ok();
 }
 
-Result<LaunchedChild> ChildLauncher::Launch(const SpawnAttempt& attempt, int channel_fd) {
-  if (attempt.argv.empty()) return InvalidArgument("empty command");
+Result<LaunchedChild> ChildLauncher::Launch(const LaunchSpec& spec) {
+  if (spec.argv.empty()) return InvalidArgument("empty command");
   if (!devnull_.valid() || !attr_ready_) {
     return Internal("spawn launcher is not initialised");
   }
-  if (!attempt.cwd.empty()) DROVER_RETURN_IF_ERROR(CheckCwd(attempt.cwd));
+  const std::string cwd(spec.cwd);
+  if (!cwd.empty()) DROVER_RETURN_IF_ERROR(CheckCwd(cwd));
 
   LaunchedChild child;
   UniqueFd out_w, err_w;
-  if (!attempt.stdout_path.empty()) {
+  if (spec.capture_stdout) {
     Status s = MakePipe(&child.out, &out_w);
     if (!s.ok()) return InvalidArgument(s.message());
   }
-  if (!attempt.stderr_path.empty()) {
+  if (spec.capture_stderr) {
     Status s = MakePipe(&child.err, &err_w);
     if (!s.ok()) return InvalidArgument(s.message());
   }
 
   std::vector<char*> argv;
-  argv.reserve(attempt.argv.size() + 1);
-  for (const std::string& arg : attempt.argv) {
+  argv.reserve(spec.argv.size() + 1);
+  for (const std::string& arg : spec.argv) {
     argv.push_back(const_cast<char*>(arg.c_str()));
   }
   argv.push_back(nullptr);
-  std::vector<std::string> env_storage;
-  std::vector<char*> envp_storage;
-  char* const* envp = BuildEnv(attempt.env, &env_storage, &envp_storage);
+  const ChildEnv env(spec.env);
 
   posix_spawn_file_actions_t actions;
   if (int rc = posix_spawn_file_actions_init(&actions); rc != 0) {
@@ -215,17 +169,17 @@ Result<LaunchedChild> ChildLauncher::Launch(const SpawnAttempt& attempt, int cha
     rc = posix_spawn_file_actions_adddup2(
         &actions, err_w.valid() ? err_w.get() : devnull_.get(), 2);
   }
-  if (rc == 0 && channel_fd > 3) {
-    rc = posix_spawn_file_actions_adddup2(&actions, channel_fd, 3);
+  if (rc == 0 && spec.channel_fd > 3) {
+    rc = posix_spawn_file_actions_adddup2(&actions, spec.channel_fd, 3);
   }
-  if (rc == 0 && !attempt.cwd.empty()) {
-    rc = posix_spawn_file_actions_addchdir_np(&actions, attempt.cwd.c_str());
+  if (rc == 0 && !cwd.empty()) {
+    rc = posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
   }
   if (rc == 0) {
-    rc = posix_spawnp(&child.pid, argv[0], &actions, &attr_, argv.data(), envp);
+    rc = posix_spawnp(&child.pid, argv[0], &actions, &attr_, argv.data(), env.envp());
   }
   posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return SpawnError(attempt, rc);
+  if (rc != 0) return SpawnError(spec, rc);
 
   // Only the child may hold the write ends, or EOF would never come.
   out_w.Reset();
@@ -235,9 +189,7 @@ Result<LaunchedChild> ChildLauncher::Launch(const SpawnAttempt& attempt, int cha
   if (!child.pidfd.valid()) {
     int err = errno;
     // Without a pidfd the reactor cannot watch the child: stop it now.
-    ::kill(-child.pid, SIGKILL);
-    while (::waitpid(child.pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
+    KillAndReap(child.pid);
     return Internal(std::string("cannot watch the child: pidfd_open: ") +
                     std::strerror(err));
   }

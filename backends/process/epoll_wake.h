@@ -1,8 +1,8 @@
 // The wake-up channel of a backend reactor (spawn, fork): an epoll instance
 // with an eventfd in it, which Submit/Cancel/Shutdown write to from other
 // threads after queueing a command.
-#ifndef DROVER_BACKENDS_SPAWN_EPOLL_WAKE_H_
-#define DROVER_BACKENDS_SPAWN_EPOLL_WAKE_H_
+#ifndef DROVER_BACKENDS_PROCESS_EPOLL_WAKE_H_
+#define DROVER_BACKENDS_PROCESS_EPOLL_WAKE_H_
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <cstdint>
 
-#include "backends/spawn/unique_fd.h"
+#include "backends/process/unique_fd.h"
 #include "core/base/status.h"
 
 namespace drover {
@@ -33,4 +33,4 @@ inline Status OpenEpollWithWake(UniqueFd& epoll_fd, UniqueFd& wake_fd, uint64_t 
 
 }  // namespace drover
 
-#endif  // DROVER_BACKENDS_SPAWN_EPOLL_WAKE_H_
+#endif  // DROVER_BACKENDS_PROCESS_EPOLL_WAKE_H_

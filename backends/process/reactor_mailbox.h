@@ -12,8 +12,12 @@
 // cancels) a command is queued without the eventfd round trip: more()
 // tells the reactor to take it at the end of its turn. Shutdown from the
 // reactor's thread only queues; the owner's Shutdown joins.
-#ifndef DROVER_BACKENDS_SPAWN_REACTOR_MAILBOX_H_
-#define DROVER_BACKENDS_SPAWN_REACTOR_MAILBOX_H_
+//
+// The reactor reads time from the backend's Clock. When that clock jumps (a
+// test's FakeClock::Advance) the mailbox wakes the reactor as a command
+// would, so its epoll timeout, computed from the clock, is computed again.
+#ifndef DROVER_BACKENDS_PROCESS_REACTOR_MAILBOX_H_
+#define DROVER_BACKENDS_PROCESS_REACTOR_MAILBOX_H_
 
 #include <pthread.h>
 #include <unistd.h>
@@ -27,11 +31,11 @@
 #include <string>
 #include <thread>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
-#include "backends/backend.h"
-#include "backends/spawn/epoll_wake.h"
-#include "backends/spawn/unique_fd.h"
+#include "backends/process/epoll_wake.h"
+#include "backends/process/unique_fd.h"
 #include "core/base/clock.h"
 #include "core/base/status.h"
 
@@ -40,7 +44,7 @@ namespace drover {
 // `Attempt` is the backend's own attempt type (a TaskAttempt with its
 // decoded payload): SpawnAttempt, ForkAttempt.
 template <typename Attempt>
-class ReactorMailbox {
+class ReactorMailbox final : private ClockListener {
  public:
   struct Command {
     enum class Kind { kSubmit, kCancel, kShutdown };
@@ -55,9 +59,9 @@ class ReactorMailbox {
   static constexpr uint64_t kWakeToken = 0;
 
   // `backend` names it in messages ("spawn"); `slots` bounds the attempts
-  // in flight.
-  ReactorMailbox(std::string backend, int slots);
-  ~ReactorMailbox() = default;  // the owner has called Shutdown (joined)
+  // in flight; `clock` (which must outlive the mailbox) is the reactor's.
+  ReactorMailbox(std::string backend, int slots, const Clock& clock);
+  ~ReactorMailbox() override;  // the owner has called Shutdown (joined)
   ReactorMailbox(const ReactorMailbox&) = delete;
   ReactorMailbox& operator=(const ReactorMailbox&) = delete;
 
@@ -78,6 +82,7 @@ class ReactorMailbox {
   void Shutdown(Duration grace);
 
   // ---- the reactor's side
+  const Clock& clock() const { return clock_; }
   int epoll_fd() const { return epoll_fd_.get(); }
   bool on_reactor() const { return std::this_thread::get_id() == reactor_id_.load(); }
   // Commands were queued from the reactor's thread during this turn.
@@ -101,11 +106,13 @@ class ReactorMailbox {
   enum class State { kNew, kRunning, kStopping, kStopped };
 
   void Wake();
+  void OnClockJump() override { Wake(); }
   // Appends `command` under mu_ and wakes the reactor when needed.
   void Push(Command command);
 
   const std::string backend_;
   const int slots_;
+  const Clock& clock_;
   std::mutex mu_;
   State state_ = State::kNew;               // GUARDED_BY(mu_)
   std::vector<Command> queue_;              // GUARDED_BY(mu_)
@@ -123,8 +130,13 @@ class ReactorMailbox {
 // ---- implementation (a template: every backend instantiates its own)
 
 template <typename Attempt>
-ReactorMailbox<Attempt>::ReactorMailbox(std::string backend, int slots)
-    : backend_(std::move(backend)), slots_(slots) {}
+ReactorMailbox<Attempt>::ReactorMailbox(std::string backend, int slots, const Clock& clock)
+    : backend_(std::move(backend)), slots_(slots), clock_(clock) {}
+
+template <typename Attempt>
+ReactorMailbox<Attempt>::~ReactorMailbox() {
+  clock_.Unsubscribe(this);
+}
 
 template <typename Attempt>
 Status ReactorMailbox<Attempt>::Start(const std::function<Status()>& init,
@@ -150,6 +162,7 @@ Status ReactorMailbox<Attempt>::Start(const std::function<Status()>& init,
     return Internal(backend_ + " backend: cannot start its thread: " + e.what());
   }
   state_ = State::kRunning;
+  clock_.Subscribe(this);
   return Status::Ok();
 }
 
@@ -228,6 +241,7 @@ void ReactorMailbox<Attempt>::Shutdown(Duration grace) {
   }
   if (from_reactor) return;
   if (thread_.joinable()) thread_.join();
+  clock_.Unsubscribe(this);
   std::lock_guard<std::mutex> lock(mu_);
   state_ = State::kStopped;
 }
@@ -273,4 +287,4 @@ void ReactorMailbox<Attempt>::DropQueued() {
 
 }  // namespace drover
 
-#endif  // DROVER_BACKENDS_SPAWN_REACTOR_MAILBOX_H_
+#endif  // DROVER_BACKENDS_PROCESS_REACTOR_MAILBOX_H_

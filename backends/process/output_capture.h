@@ -11,14 +11,14 @@
 // byte: a stream that prints nothing leaves no file behind.
 //
 // Not thread-safe: one owner (the spawn reactor) drives it.
-#ifndef DROVER_BACKENDS_SPAWN_OUTPUT_CAPTURE_H_
-#define DROVER_BACKENDS_SPAWN_OUTPUT_CAPTURE_H_
+#ifndef DROVER_BACKENDS_PROCESS_OUTPUT_CAPTURE_H_
+#define DROVER_BACKENDS_PROCESS_OUTPUT_CAPTURE_H_
 
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 
-#include "backends/spawn/unique_fd.h"
+#include "backends/process/unique_fd.h"
 #include "core/base/outcome.h"
 #include "core/base/status.h"
 
@@ -67,4 +67,4 @@ class OutputCapture {
 
 }  // namespace drover
 
-#endif  // DROVER_BACKENDS_SPAWN_OUTPUT_CAPTURE_H_
+#endif  // DROVER_BACKENDS_PROCESS_OUTPUT_CAPTURE_H_
