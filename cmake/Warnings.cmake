@@ -22,6 +22,13 @@ if(DROVER_SANITIZE OR DROVER_FUZZ)
   add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=undefined
                       -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
+  # gcc 12 under ASan reports -Wmaybe-uninitialized in libstdc++'s own
+  # <regex> and <functional> (std::function moved into a regex NFA state):
+  # false positives of the instrumented code. The -Werror build without
+  # sanitizers (.ci/run, stage 1) still checks that warning.
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    add_compile_options(-Wno-maybe-uninitialized)
+  endif()
 endif()
 if(DROVER_TSAN)
   add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
