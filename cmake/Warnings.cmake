@@ -4,9 +4,41 @@ add_compile_options(-Wall -Wextra -Wpedantic -Wno-missing-field-initializers)
 if(DROVER_WERROR)
   add_compile_options(-Werror)
 endif()
-if(DROVER_SANITIZE)
-  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer)
-  add_link_options(-fsanitize=address,undefined)
+# Sanitizer builds, each in its own build directory (.ci/run):
+#   DROVER_SANITIZE  ASan+UBSan, the whole suite
+#   DROVER_TSAN      ThreadSanitizer, the threaded tests (suppressions:
+#                    tests/tsan.supp, each with its reason)
+#   DROVER_FUZZ      clang only: libFuzzer coverage on every library plus
+#                    ASan+UBSan; the tests/fuzz targets link the libFuzzer
+#                    driver (tools/fuzz builds them into build-fuzz/)
+option(DROVER_TSAN "Build with the thread sanitizer" OFF)
+option(DROVER_FUZZ "Build the libFuzzer targets of tests/fuzz (clang)" OFF)
+if((DROVER_SANITIZE AND DROVER_TSAN) OR (DROVER_TSAN AND DROVER_FUZZ))
+  message(FATAL_ERROR "DROVER_TSAN cannot be combined with ASan (DROVER_SANITIZE, DROVER_FUZZ)")
+endif()
+if(DROVER_SANITIZE OR DROVER_FUZZ)
+  # UBSan findings abort, so that a test or a fuzz run cannot print one
+  # and pass.
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=undefined
+                      -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
+  # gcc 12 under ASan reports -Wmaybe-uninitialized in libstdc++'s own
+  # <regex> and <functional> (std::function moved into a regex NFA state):
+  # false positives of the instrumented code. The -Werror build without
+  # sanitizers (.ci/run, stage 1) still checks that warning.
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    add_compile_options(-Wno-maybe-uninitialized)
+  endif()
+endif()
+if(DROVER_TSAN)
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+endif()
+if(DROVER_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "DROVER_FUZZ needs clang (tools/fuzz configures it)")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link)
 endif()
 
 # drover_module(NAME SOURCES... DEPS ...) declares a static library whose

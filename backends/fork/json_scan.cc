@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <system_error>
 
@@ -132,20 +134,33 @@ class Validator {
   }
 
   bool Number() {
+    const size_t start = i_;
     if (s_[i_] == '-') ++i_;
     if (i_ < n_ && s_[i_] == '0') {
       ++i_;
     } else if (!Digits()) {
       return false;
     }
+    bool exponent = false;
     if (i_ < n_ && s_[i_] == '.') {
       ++i_;
       if (!Digits()) return false;
     }
     if (i_ < n_ && (s_[i_] == 'e' || s_[i_] == 'E')) {
+      exponent = true;
       ++i_;
       if (i_ < n_ && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
       if (!Digits()) return false;
+    }
+    // nlohmann::json refuses a number beyond the range of a double ("number
+    // overflow"), so this does too: only an exponent or more than 308
+    // digits can get there, so the common number costs nothing more.
+    if (exponent || i_ - start > 308) {
+      const std::string text(s_ + start, i_ - start);
+      if (std::isinf(std::strtod(text.c_str(), nullptr))) {
+        i_ = start;
+        return SetError("number out of the range of a double");
+      }
     }
     return true;
   }

@@ -24,7 +24,8 @@ inline constexpr size_t kMaxJsonDepth = 1000;
 
 // Ok when `text` is exactly one JSON value (RFC 8259) with optional
 // surrounding whitespace, in valid UTF-8. What it accepts nlohmann::json
-// parses too: a \u escape of a UTF-16 surrogate must be a proper pair.
+// parses too: a \u escape of a UTF-16 surrogate must be a proper pair,
+// and a number must be within the range of a double (1e999 is refused).
 // Otherwise kInvalidArgument, e.g. "unexpected 'x' at byte 12", "text
 // ends inside a string", "nesting deeper than 1000 levels".
 Status ValidateJson(std::string_view text);

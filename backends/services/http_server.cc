@@ -290,66 +290,15 @@ void Server::Process(Conn& conn) {
   while (!conn.close_after_write) {
     std::string_view in(conn.in);
     in.remove_prefix(consumed);
-    size_t head_end = in.find("\r\n\r\n");
-    if (head_end == std::string_view::npos) {
-      if (in.size() > kMaxHead) Respond(conn, 431, "Request Header Fields Too Large", "", true);
+    const HttpRequestParse request = ParseHttpRequest(in, options_.max_body);
+    if (request.state == HttpRequestParse::State::kIncomplete) break;
+    if (request.state == HttpRequestParse::State::kError) {
+      Respond(conn, request.status, request.reason, request.message, true);
       break;
     }
-    std::string_view head = in.substr(0, head_end);
-    size_t line_end = head.find("\r\n");
-    std::string_view request_line = head.substr(0, line_end);
-    size_t sp1 = request_line.find(' ');
-    size_t sp2 = request_line.rfind(' ');
-    if (sp1 == std::string_view::npos || sp2 == sp1) {
-      Respond(conn, 400, "Bad Request", "bad request line\n", true);
-      break;
-    }
-    std::string_view version = request_line.substr(sp2 + 1);
-    bool keep_alive = version == "HTTP/1.1";
-    size_t content_length = 0;
-    bool chunked = false;
-    bool bad_length = false;
-    std::string_view headers =
-        line_end == std::string_view::npos ? std::string_view() : head.substr(line_end + 2);
-    while (!headers.empty()) {
-      size_t eol = headers.find("\r\n");
-      std::string_view line = headers.substr(0, eol);
-      headers = eol == std::string_view::npos ? std::string_view() : headers.substr(eol + 2);
-      size_t colon = line.find(':');
-      if (colon == std::string_view::npos) continue;
-      std::string_view name = line.substr(0, colon);
-      std::string_view value = line.substr(colon + 1);
-      while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
-        value.remove_prefix(1);
-      if (IEquals(name, "content-length")) {
-        content_length = 0;
-        if (value.empty()) bad_length = true;
-        for (char c : value) {
-          if (c < '0' || c > '9' || content_length > options_.max_body) {
-            bad_length = true;
-            break;
-          }
-          content_length = content_length * 10 + static_cast<size_t>(c - '0');
-        }
-      } else if (IEquals(name, "connection")) {
-        if (IContains(value, "close")) keep_alive = false;
-        if (IContains(value, "keep-alive")) keep_alive = true;
-      } else if (IEquals(name, "transfer-encoding")) {
-        chunked = IContains(value, "chunked");
-      }
-    }
-    if (bad_length || content_length > options_.max_body) {
-      Respond(conn, 413, "Payload Too Large", "bad or too large Content-Length\n", true);
-      break;
-    }
-    if (chunked) {
-      Respond(conn, 501, "Not Implemented", "chunked request bodies are not supported\n", true);
-      break;
-    }
-    const size_t total = head_end + 4 + content_length;
-    if (in.size() < total) break;  // the body is still coming
-    std::string_view body = in.substr(head_end + 4, content_length);
-    consumed += total;
+    const bool keep_alive = request.keep_alive;
+    const std::string_view body = request.body;
+    consumed += request.size;
     ++conn.served;
     ++requests_;
     const bool close = !keep_alive || draining_;
@@ -471,6 +420,76 @@ void Server::DrainSweep() {
 Result<uint64_t> RunHttpServer(const HttpServerOptions& options, int listen_fd, int handoff_fd) {
   Server server(options, listen_fd, handoff_fd);
   return server.Run();
+}
+
+HttpRequestParse ParseHttpRequest(std::string_view in, size_t max_body) {
+  HttpRequestParse r;
+  auto error = [&r](int status, std::string_view reason, std::string_view message) {
+    r.state = HttpRequestParse::State::kError;
+    r.status = status;
+    r.reason = reason;
+    r.message = message;
+    return r;
+  };
+  size_t head_end = in.find("\r\n\r\n");
+  if (head_end == std::string_view::npos) {
+    if (in.size() > kMaxHead) return error(431, "Request Header Fields Too Large", "");
+    return r;
+  }
+  std::string_view head = in.substr(0, head_end);
+  size_t line_end = head.find("\r\n");
+  std::string_view request_line = head.substr(0, line_end);
+  size_t sp1 = request_line.find(' ');
+  size_t sp2 = request_line.rfind(' ');
+  if (sp1 == std::string_view::npos || sp2 == sp1) {
+    return error(400, "Bad Request", "bad request line\n");
+  }
+  std::string_view version = request_line.substr(sp2 + 1);
+  bool keep_alive = version == "HTTP/1.1";
+  size_t content_length = 0;
+  bool chunked = false;
+  bool bad_length = false;
+  std::string_view headers =
+      line_end == std::string_view::npos ? std::string_view() : head.substr(line_end + 2);
+  while (!headers.empty()) {
+    size_t eol = headers.find("\r\n");
+    std::string_view line = headers.substr(0, eol);
+    headers = eol == std::string_view::npos ? std::string_view() : headers.substr(eol + 2);
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view name = line.substr(0, colon);
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    if (IEquals(name, "content-length")) {
+      content_length = 0;
+      if (value.empty()) bad_length = true;
+      for (char c : value) {
+        if (c < '0' || c > '9' || content_length > max_body) {
+          bad_length = true;
+          break;
+        }
+        content_length = content_length * 10 + static_cast<size_t>(c - '0');
+      }
+    } else if (IEquals(name, "connection")) {
+      if (IContains(value, "close")) keep_alive = false;
+      if (IContains(value, "keep-alive")) keep_alive = true;
+    } else if (IEquals(name, "transfer-encoding")) {
+      chunked = IContains(value, "chunked");
+    }
+  }
+  if (bad_length || content_length > max_body) {
+    return error(413, "Payload Too Large", "bad or too large Content-Length\n");
+  }
+  if (chunked) {
+    return error(501, "Not Implemented", "chunked request bodies are not supported\n");
+  }
+  const size_t total = head_end + 4 + content_length;
+  if (in.size() < total) return r;  // the body is still coming
+  r.state = HttpRequestParse::State::kRequest;
+  r.size = total;
+  r.body = in.substr(head_end + 4, content_length);
+  r.keep_alive = keep_alive;
+  return r;
 }
 
 }  // namespace drover::services

@@ -53,6 +53,31 @@ struct HttpServerOptions {
 // first token that is not a number. Pure; exposed for unit tests.
 Result<std::string> SortNumbers(std::string_view body);
 
+// What ParseHttpRequest found at the front of a connection's input.
+struct HttpRequestParse {
+  enum class State {
+    kIncomplete,  // more bytes are needed
+    kRequest,     // a whole request of `size` bytes: `body`, `keep_alive`
+    kError,       // answer `status` `reason` with body `message`, then close
+  };
+  State state = State::kIncomplete;
+  size_t size = 0;
+  std::string_view body;  // points into the input
+  bool keep_alive = false;
+  int status = 0;
+  std::string_view reason;
+  std::string_view message;
+};
+
+// Parses the request at the front of `in`, a connection's unread bytes: the
+// request line, the headers (Content-Length, Connection and
+// Transfer-Encoding are read, others skipped) and a Content-Length body of
+// at most `max_body` bytes. A head over 64 KiB without its blank line is a
+// 431, a request line without two spaces a 400, a bad or too large
+// Content-Length a 413, a chunked body a 501. Pure; exposed for unit tests
+// and tests/fuzz.
+HttpRequestParse ParseHttpRequest(std::string_view in, size_t max_body);
+
 // Serves until a SIGTERM/SIGINT drain completes. Exactly one of
 // `listen_fd` (a listening socket) and `handoff_fd` (a hand-off channel)
 // is >= 0; the server takes ownership of it. Errors: a failed epoll or

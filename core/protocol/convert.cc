@@ -11,8 +11,12 @@ uint64_t Micros(Duration d) {
   return us > 0 ? static_cast<uint64_t>(us) : 0;
 }
 
+// A RESULT comes from a peer: a time longer than a Duration holds (about
+// 292 years) is clamped, not overflowed.
 Duration FromMicros(uint64_t us) {
-  return std::chrono::microseconds(static_cast<int64_t>(us));
+  constexpr auto kMax = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(Duration::max()).count());
+  return std::chrono::microseconds(static_cast<int64_t>(std::min(us, kMax)));
 }
 
 }  // namespace

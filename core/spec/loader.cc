@@ -67,6 +67,13 @@ LoadResult LoadString(std::string_view text, std::string file, const LoadOptions
     errors.Add(reader.At(parsed.error_offset), "not valid YAML: " + parsed.error);
     return Finish(&errors);
   }
+  if (parsed.nul_scalar != internal::YamlDoc::kNoOffset) {
+    // A C string ends at a NUL: `run: "echo a\0b"` would run `echo a`.
+    errors.Add(reader.At(parsed.nul_scalar),
+               "a string holds a NUL byte, which would cut a command, a path or an "
+               "environment entry short");
+    return Finish(&errors);
+  }
   if (!parsed.doc) {
     errors.Add(Pos{1, 1}, "the file is empty: a job needs 'version: 1' and 'tasks'");
     return Finish(&errors);

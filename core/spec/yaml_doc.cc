@@ -77,6 +77,9 @@ class DocBuilder : public YAML::EventHandler {
   void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                 const std::string& value) override {
     const uint32_t index = NewNode(YamlDoc::Kind::kScalar, mark, anchor);
+    if (nul_scalar_ == YamlDoc::kNoOffset && value.find('\0') != std::string::npos) {
+      nul_scalar_ = doc_->nodes_[index].offset;
+    }
     // yaml-cpp tags a plain scalar "?" and a quoted or block one "!"; an
     // explicit tag (!!str, !foo) comes through as written.
     doc_->nodes_[index].plain = tag == "?";
@@ -94,6 +97,8 @@ class DocBuilder : public YAML::EventHandler {
     Open(NewNode(YamlDoc::Kind::kMap, mark, anchor));
   }
   void OnMapEnd() override { Close(/*pairs=*/true); }
+
+  uint32_t nul_scalar() const { return nul_scalar_; }
 
  private:
   struct Open_ {
@@ -140,6 +145,7 @@ class DocBuilder : public YAML::EventHandler {
   std::vector<Open_> open_;
   std::vector<uint32_t> pending_;
   std::vector<uint32_t> anchors_;
+  uint32_t nul_scalar_ = YamlDoc::kNoOffset;
 };
 
 YamlParse ParseYaml(std::string_view text) {
@@ -151,6 +157,7 @@ YamlParse ParseYaml(std::string_view text) {
     YamlDoc doc;
     DocBuilder builder(&doc);
     if (!parser.HandleNextDocument(builder)) return result;
+    result.nul_scalar = builder.nul_scalar();
     result.doc = std::move(doc);
     StartRecorder second;
     if (parser.HandleNextDocument(second)) result.second_document = second.start;

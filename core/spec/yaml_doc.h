@@ -84,6 +84,9 @@ struct YamlParse {
   bool failed = false;               // not YAML: then `error` and `error_offset`
   std::string error;
   uint32_t error_offset = YamlDoc::kNoOffset;
+  // The first scalar of the first document that holds a NUL byte (raw, or
+  // written "\0", "\x00" or "\u0000"), or kNoOffset.
+  uint32_t nul_scalar = YamlDoc::kNoOffset;
 };
 
 // Parses `text`. Never throws: yaml-cpp's exceptions become `failed`.

@@ -3,6 +3,7 @@
 // Sockets are inproc:// inside one zmq::context_t per test: no network, no
 // processes. Every wait is a zmq_poll with a deadline, never a sleep.
 #include "core/protocol/codec.h"
+#include "core/protocol/convert.h"
 
 #include <chrono>
 #include <cstdint>
@@ -624,6 +625,22 @@ TEST(CommandNameTest, EveryCommandHasItsByteAndName) {
   }
   EXPECT_EQ(CommandName(static_cast<Command>(0x7e)), "UNKNOWN");
   EXPECT_EQ(CommandName(static_cast<Command>(0x00)), "UNKNOWN");
+}
+
+// Given a RESULT whose times are beyond what a Duration holds (a forged or
+// broken worker; found by tests/fuzz), OutcomeFromWire should clamp them to
+// the longest Duration instead of overflowing.
+TEST(ConvertTest, ResultTimesBeyondADurationAreClamped) {
+  wire::Result r;
+  r.set_reason("ok");
+  r.set_wall_us(UINT64_MAX);
+  r.set_cpu_user_us(uint64_t{1} << 63);
+  r.set_cpu_sys_us(12);
+  const AttemptOutcome o = OutcomeFromWire(r);
+  const auto longest = std::chrono::duration_cast<std::chrono::microseconds>(Duration::max());
+  EXPECT_EQ(std::chrono::duration_cast<std::chrono::microseconds>(o.wall), longest);
+  EXPECT_EQ(std::chrono::duration_cast<std::chrono::microseconds>(o.cpu_user), longest);
+  EXPECT_EQ(o.cpu_sys, std::chrono::microseconds(12));
 }
 
 }  // namespace

@@ -37,7 +37,9 @@ TEST(JsonScanTest, ValidateAgreesWithNlohmann) {
       "", " ", "nul", "01", "1.", ".5", "-", "1e", "[1,]", "[1 2]", "{\"a\" 1}", "{a:1}",
       "{\"a\":1,}", "[", "]", "\"abc", "\"\x01\"", "\"\xc3\"", "\"\xed\xa0\x80\"",
       "\"\xc0\xaf\"", R"("\ud800")", R"("\udc00x")", R"("\x")", "1 2", "[1]]", "tru",
-      "\"\xf4\x90\x80\x80\""};
+      "\"\xf4\x90\x80\x80\"",
+      // beyond a double (found by tests/fuzz), and just within
+      "[3333e331,3]", "1e309", "-1E+400", std::string(400, '9'), "1.7e308", "1e-400"};
   for (const std::string& text : texts) {
     EXPECT_EQ(ValidateJson(text).ok(), json::accept(text)) << "text: " << text;
   }

@@ -32,6 +32,20 @@ using test_util::Spec;
 
 // ---------------------------------------------------------------- errors
 
+// Given a NUL byte in a string, escaped or raw, in a command, an
+// environment entry or any other value (issue 14: `run: "echo a\0b"` ran
+// `echo a`; found again by tests/fuzz), should refuse the file at that
+// string.
+TEST(SpecErrorTest, NulByteInAStringIsRefused) {
+  EXPECT_TRUE(HasOnlyError(Load("version: 1\ntasks:\n  a: {run: \"echo a\\0b\"}\n"), 3, 12,
+                           {"NUL byte"}));
+  EXPECT_TRUE(HasOnlyError(Load("version: 1\ntasks:\n  a:\n    run: echo\n    env: {X: \"\\x00\"}\n"),
+                           5, 14, {"NUL byte"}));
+  EXPECT_TRUE(HasOnlyError(
+      Load(std::string_view("version: 1\ntasks:\n  a: {run: \"echo a\0b\"}\n", 41)), 3, 12,
+      {"NUL byte"}));
+}
+
 // Given a task key one typo away from `needs`, should name it and suggest `needs`.
 TEST(SpecErrorTest, UnknownTaskKeySuggestsClosestKey) {
   const LoadResult r = Load(R"(
