@@ -59,9 +59,11 @@ void WriteRecord(const std::string& path, const std::string& marker,
   ::prctl(PR_SET_NAME, "drover-guardian", 0, 0, 0);
   // Hold nothing else of the worker's: a socket kept open here (the
   // zygote's control socket, a listening port) would outlive the worker.
-  for (int fd = 3; fd < 65536; ++fd) {
-    if (fd == read_fd) continue;
-    if (::close(fd) != 0 && errno == EBADF && fd > 1024) break;
+  if ((read_fd > 3 && ::syscall(SYS_close_range, 3, read_fd - 1, 0) != 0) ||
+      ::syscall(SYS_close_range, read_fd + 1, ~0U, 0) != 0) {
+    for (int fd = 3; fd < 4096; ++fd) {  // kernels before 5.9
+      if (fd != read_fd) ::close(fd);
+    }
   }
 
   std::set<pid_t> groups;
@@ -89,7 +91,14 @@ void WriteRecord(const std::string& path, const std::string& marker,
     WriteRecord(spool_file, marker, groups);
   }
   for (pid_t g : groups) SignalGroup(g, SIGKILL);
-  if (!spool_file.empty()) ::unlink(spool_file.c_str());
+  // A worker restarted at once may already have its own record there:
+  // remove the file only while it is still ours.
+  if (!spool_file.empty()) {
+    std::ifstream in(spool_file);
+    std::string word, recorded;
+    in >> word >> recorded;
+    if (recorded == marker) ::unlink(spool_file.c_str());
+  }
   ::_exit(0);
 }
 

@@ -6,7 +6,7 @@
 //
 // Each task is a shell that starts a background sleep (a grandchild in the
 // task's process group) and then sleeps itself; both write their pids into
-// the test's work directory. The test waits for those files, kills the
+// the test's work directory (a fork pool process does the same). The test waits for those files, kills the
 // supervisor, and polls /proc for the pids with a deadline. Every process
 // of a task is killed by pid at the end whatever happened.
 #include <dirent.h>
@@ -116,6 +116,31 @@ TEST_F(DistributedTest, TaskDiesWithItsKilledDroverRun) {
   EXPECT_TRUE(WaitUntil([&] { return pids.AllGone(); }, kEventDeadline))
       << "the task (shell " << *pids.shell << ", grandchild " << *pids.grandchild
       << ") outlived drover run";
+}
+
+// Given a worker whose fork pool process (a shell that started a
+// grandchild) is busy with a task, when the worker is killed -9, then
+// neither the pool process nor its grandchild should be left running.
+TEST_F(DistributedTest, PoolProcessDiesWithItsKilledWorker) {
+  ASSERT_TRUE(StartCoordinator());
+  DaemonProcess* worker = StartWorker("w1", "fork=1");
+  ASSERT_TRUE(worker);
+  TaskPids pids;
+  ASSERT_FALSE(Submit(Spec("pool.yaml", R"(version: 1
+name: pool-orphans
+pools:
+  sleepy:
+    command: [sh, -c, 'sleep 300 & echo $! > grandchild.pid; echo $$ > shell.pid; while read -r line <&3; do sleep 300; done']
+tasks:
+  ask: {backend: fork, pool: sleepy, message: hi}
+)")).empty());
+  ASSERT_TRUE(pids.Read(work_));
+
+  const ProcessResult killed = worker->Crash();
+  EXPECT_EQ(killed.term_signal, SIGKILL) << killed.Describe();
+  EXPECT_TRUE(WaitUntil([&] { return pids.AllGone(); }, kEventDeadline))
+      << "the pool process (shell " << *pids.shell << ", grandchild " << *pids.grandchild
+      << ") outlived its worker";
 }
 
 // Given a worker and its guardian both killed -9 while a task runs (so the
