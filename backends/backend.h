@@ -90,7 +90,8 @@ class BackendEvents {
   virtual void OnFinished(uint64_t attempt_id, AttemptOutcome outcome) = 0;
 };
 
-class Zygote;  // backends/fork/zygote.h
+class Zygote;    // backends/fork/zygote.h
+class Guardian;  // backends/process/guardian.h
 
 // A backend's view of the worker: what it may need besides its slots. A
 // backend reads the fields that concern it and ignores the others.
@@ -103,6 +104,9 @@ struct BackendConfig {
   // (StartZygote, called by the worker's main before any thread starts).
   // Null: cow pools fail their attempts with launch-failed.
   std::shared_ptr<Zygote> zygote;
+  // spawn and fork backends: told each process group they start and reap,
+  // so that the groups die with the worker (guardian.h). Null: not told.
+  std::shared_ptr<Guardian> guardian;
   // fork backend: the pools of the worker's configuration (`pools:`), by
   // name; a task naming a pool its job does not declare runs on one of
   // these.

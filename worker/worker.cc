@@ -106,6 +106,7 @@ Status Worker::Loop::Start() {
     BackendConfig config;
     config.slots = slots;
     config.zygote = options_.zygote;
+    config.guardian = options_.guardian;
     config.plugins = options_.plugins;
     config.pools = options_.pools;
     auto backend = registry_.Create(name, config);

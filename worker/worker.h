@@ -44,6 +44,10 @@ struct WorkerOptions {
   // The zygote `cow` fork pools fork from; started by main before any
   // thread (backends/fork/zygote.h). Null: cow pools fail their tasks.
   std::shared_ptr<Zygote> zygote;
+  // The guardian that kills this worker's tasks when the worker dies, even
+  // by SIGKILL (backends/process/guardian.h); started by main before any
+  // thread, after the zygote. Null: tasks outlive a worker that is killed.
+  std::shared_ptr<Guardian> guardian;
   // Called on every new DEALER socket before it connects (CURVE client
   // keys). An error is logged and the connection retried with backoff.
   std::function<Status(zmq::socket_t&)> configure_socket;

@@ -9,7 +9,7 @@ namespace drover {
 ForkBackend::ForkBackend(const BackendConfig& config)
     : reactor_(std::make_unique<ForkReactor>(
           config.slots, config.zygote,
-          config.clock != nullptr ? *config.clock : real_clock_)),
+          config.clock != nullptr ? *config.clock : real_clock_, config.guardian)),
       slots_(config.slots),
       worker_pools_(config.pools) {}
 

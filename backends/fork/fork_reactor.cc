@@ -27,8 +27,12 @@ constexpr std::string_view kNull = "null";
 
 }  // namespace
 
-ForkReactor::ForkReactor(int slots, std::shared_ptr<Zygote> zygote, const Clock& clock)
-    : mailbox_("fork", slots, clock), clock_(clock), zygote_(std::move(zygote)) {}
+ForkReactor::ForkReactor(int slots, std::shared_ptr<Zygote> zygote, const Clock& clock,
+                         std::shared_ptr<Guardian> guardian)
+    : mailbox_("fork", slots, clock),
+      clock_(clock),
+      zygote_(std::move(zygote)),
+      guardian_(std::move(guardian)) {}
 
 // ---------------------------------------------------------------------------
 // Caller side.

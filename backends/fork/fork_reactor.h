@@ -40,6 +40,7 @@
 #include "backends/process/child_launcher.h"
 #include "backends/process/deadline_set.h"
 #include "backends/process/group_stop.h"
+#include "backends/process/guardian.h"
 #include "backends/process/output_capture.h"
 #include "backends/process/reactor_mailbox.h"
 #include "backends/process/unique_fd.h"
@@ -49,7 +50,8 @@ namespace drover {
 class ForkReactor {
  public:
   // `clock` must outlive the reactor.
-  ForkReactor(int slots, std::shared_ptr<Zygote> zygote, const Clock& clock);
+  ForkReactor(int slots, std::shared_ptr<Zygote> zygote, const Clock& clock,
+              std::shared_ptr<Guardian> guardian = nullptr);
   ~ForkReactor() = default;  // the owner has called Shutdown (joined)
 
   ForkReactor(const ForkReactor&) = delete;
@@ -187,6 +189,9 @@ class ForkReactor {
   Mailbox mailbox_;
   const Clock& clock_;
   const std::shared_ptr<Zygote> zygote_;
+  // Told each pool process group started and about to be reaped (may be
+  // null): backends/process/guardian.h.
+  const std::shared_ptr<Guardian> guardian_;
   BackendEvents* events_ = nullptr;  // set by Start, before the thread runs
 
   // Owned by the reactor thread (Start sets them up before it runs).

@@ -124,6 +124,7 @@ bool ForkReactor::SpawnInto(Pool& pool, size_t index) {
   proc->generation = zygote_generation_;
   Status s = StartProcess(pool, *proc);
   if (s.ok()) {
+    if (guardian_) guardian_->Watch(proc->pid);
     proc->signals = GroupStop(proc->pid);
     const std::pair<const UniqueFd*, FdKind> watches[] = {
         {&proc->pidfd, kPidfd}, {&proc->channel, kChannel}, {&proc->out, kOut},
@@ -133,6 +134,7 @@ bool ForkReactor::SpawnInto(Pool& pool, size_t index) {
     }
     if (!s.ok()) {
       // Cannot watch it: stop it at once rather than lose track of it.
+      if (guardian_) guardian_->Forget(proc->pid);
       KillAndReap(proc->pid);
       s = Internal("cannot watch its process: " + s.message());
       proc.reset();  // closing the fds drops the registrations made
@@ -499,6 +501,8 @@ void ForkReactor::Reap(Proc& proc) {
     }
   }
 
+  // The guardian learns it before the id can be reused (guardian.h).
+  if (guardian_) guardian_->Forget(proc.pid);
   const Reaped reaped = drover::Reap(proc.pid);
   const int status = reaped.status;
 

@@ -35,6 +35,7 @@
 #include "backends/process/child_launcher.h"
 #include "backends/process/deadline_set.h"
 #include "backends/process/group_stop.h"
+#include "backends/process/guardian.h"
 #include "backends/process/output_capture.h"
 #include "backends/process/process_group.h"
 #include "backends/process/reactor_mailbox.h"
@@ -70,7 +71,8 @@ std::string Seconds(Duration d) {
 
 class SpawnBackend::Reactor {
  public:
-  Reactor(int slots, const Clock& clock) : mailbox_("spawn", slots, clock), clock_(clock) {}
+  Reactor(int slots, const Clock& clock, std::shared_ptr<Guardian> guardian)
+      : mailbox_("spawn", slots, clock), clock_(clock), guardian_(std::move(guardian)) {}
   ~Reactor() = default;  // SpawnBackend's destructor has joined the thread
 
   Reactor(const Reactor&) = delete;
@@ -128,6 +130,8 @@ class SpawnBackend::Reactor {
 
   Mailbox mailbox_;
   const Clock& clock_;
+  // Told each group started and about to be reaped (may be null).
+  const std::shared_ptr<Guardian> guardian_;
   BackendEvents* events_ = nullptr;  // set by Start, before the thread runs
 
   // Owned by the reactor thread (Start sets them up before it runs).
@@ -298,6 +302,7 @@ void SpawnBackend::Reactor::Launch(SpawnAttempt attempt) {
   }
   child->serial = next_serial_++;
   child->pid = launched->pid;
+  if (guardian_) guardian_->Watch(child->pid);
   child->stop = GroupStop(child->pid);
   child->pidfd = std::move(launched->pidfd);
   child->out.fd = std::move(launched->out);
@@ -313,6 +318,7 @@ void SpawnBackend::Reactor::Launch(SpawnAttempt attempt) {
     if (::epoll_ctl(mailbox_.epoll_fd(), EPOLL_CTL_ADD, fd->get(), &ev) != 0) {
       // Cannot watch it: stop it at once rather than lose track of it.
       int err = errno;
+      if (guardian_) guardian_->Forget(child->pid);
       KillAndReap(child->pid);
       AttemptOutcome outcome;
       outcome.reason = FailureReason::kInternal;
@@ -376,6 +382,8 @@ void SpawnBackend::Reactor::Reap(Child& child) {
   CloseFd(child.out.fd);
   CloseFd(child.err.fd);
 
+  // The guardian learns it before the id can be reused (guardian.h).
+  if (guardian_) guardian_->Forget(child.pid);
   // The pidfd said it exited, so this returns at once.
   const Reaped reaped = drover::Reap(child.pid);
   AttemptOutcome outcome;
@@ -513,7 +521,7 @@ void SpawnBackend::Reactor::KillRemaining(FailureReason reason,
 
 SpawnBackend::SpawnBackend(const BackendConfig& config)
     : reactor_(std::make_unique<Reactor>(
-          config.slots, config.clock != nullptr ? *config.clock : real_clock_)),
+          config.slots, config.clock != nullptr ? *config.clock : real_clock_, config.guardian)),
       slots_(config.slots) {}
 
 SpawnBackend::~SpawnBackend() { Shutdown(Duration(0)); }

@@ -74,8 +74,9 @@ class DaemonProcess {
   // it records a test failure, SIGKILLs the group, reaps and returns with
   // finished == false. The output is everything read so far.
   ProcessResult Wait(Millis timeout);
-  // kill -9 of the process alone (what a crash does: the tasks it started,
-  // in their own groups, live on), then reaps it.
+  // kill -9 of the process alone (what a crash does), then reaps it. The
+  // tasks a worker started die with it only through its guardian
+  // (backends/process/guardian.h), which this does not touch.
   ProcessResult Crash();
 
   // Waits until `pred(stdout, stderr)` holds, the child's output ends, or

@@ -19,6 +19,7 @@
 
 #include "backends/backend.h"
 #include "backends/fork/zygote.h"
+#include "backends/process/guardian.h"
 #include "core/coordinator/coordinator.h"
 #include "core/protocol/security.h"
 #include "core/spec/job_spec.h"
@@ -327,6 +328,15 @@ int WorkerCommand(const WorkerArgs& args, const BackendRegistry& registry) {
     };
   }
 
+  // Tasks of an earlier worker on this spool that outlived it with its
+  // guardian (both killed at once) are killed before this one registers,
+  // or the coordinator's retry of them would run next to them.
+  if (int killed = KillRecordedGroups(options.spool_dir / kGuardianSpoolFile); killed > 0) {
+    spdlog::warn("worker: killed {} process(es) left running by an earlier worker on {}", killed,
+                 options.spool_dir.string());
+  }
+  // Every task, pool process and the zygote inherit the marker.
+  const std::string marker = SetGuardianMarker();
   // `cow` pools fork from a zygote, which must be forked now, while this
   // process has a single thread (no ZeroMQ context, no backend yet). Any
   // job may bring a cow pool, so a worker with fork slots always has one.
@@ -341,6 +351,20 @@ int WorkerCommand(const WorkerArgs& args, const BackendRegistry& registry) {
       // The worker runs; its cow tasks fail with this reason.
       spdlog::error("worker: cannot start the zygote for cow pools: {}",
                     started.status().message());
+    }
+  }
+  // The guardian is forked after the zygote, which must not hold its pipe,
+  // and before any thread. Without it the worker runs, unprotected.
+  {
+    std::error_code ec;
+    std::filesystem::create_directories(options.spool_dir, ec);
+    auto guardian = Guardian::Start(
+        GuardianOptions{marker, options.spool_dir / kGuardianSpoolFile});
+    if (guardian.ok()) {
+      options.guardian = std::move(guardian.value());
+    } else {
+      spdlog::error("worker: cannot start the guardian; tasks will outlive a killed worker: {}",
+                    guardian.status().message());
     }
   }
   // The second signal means "now": what still runs is killed at once.

@@ -14,6 +14,7 @@
 
 #include "backends/backend.h"
 #include "backends/fork/zygote.h"
+#include "backends/process/guardian.h"
 #include "core/coordinator/coordinator.h"
 #include "core/protocol/codec.h"
 #include "core/spec/job_spec.h"
@@ -111,6 +112,13 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
   const int slots = args.jobs > 0 ? args.jobs
                                   : std::max(1u, std::thread::hardware_concurrency());
 
+  // What an earlier `drover run` on this state directory left running
+  // when it was killed together with its guardian dies first.
+  const std::filesystem::path spool_dir = std::filesystem::path(args.state_dir) / "spool";
+  if (int killed = KillRecordedGroups(spool_dir / kGuardianSpoolFile); killed > 0) {
+    spdlog::warn("killed {} process(es) left running by an earlier drover run", killed);
+  }
+  const std::string marker = SetGuardianMarker();
   // `cow` pools fork from a zygote, which must be forked now, while this
   // process has a single thread (no ZeroMQ context, no backend yet).
   std::shared_ptr<Zygote> zygote;
@@ -124,6 +132,21 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
     } else {
       // The job runs; its cow tasks fail with this reason.
       spdlog::error("cannot start the zygote for cow pools: {}", started.status().message());
+    }
+  }
+
+  // The guardian kills the embedded worker's tasks if this process is
+  // killed (guardian.h); forked after the zygote, before any thread.
+  std::shared_ptr<Guardian> guardian;
+  {
+    std::error_code ec;
+    std::filesystem::create_directories(spool_dir, ec);
+    auto started = Guardian::Start(GuardianOptions{marker, spool_dir / kGuardianSpoolFile});
+    if (started.ok()) {
+      guardian = std::move(started.value());
+    } else {
+      spdlog::error("cannot start the guardian; tasks will outlive a killed drover run: {}",
+                    started.status().message());
     }
   }
 
@@ -187,8 +210,9 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
   // which means "now": what still runs is killed at once.
   wopt.shutdown_grace = Duration(0);
   wopt.zygote = zygote;
+  wopt.guardian = guardian;
   for (const auto& name : registry.Names()) wopt.slots[name] = slots;
-  wopt.spool_dir = std::filesystem::path(args.state_dir) / "spool";
+  wopt.spool_dir = spool_dir;
   Worker worker(context, wopt, registry, clock);
   if (Status s = worker.Start(); !s.ok()) {
     std::fprintf(stderr, "drover: %s\n", s.message().c_str());

@@ -1,0 +1,245 @@
+#include "backends/process/guardian.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+
+#include "backends/process/process_group.h"
+
+namespace drover {
+namespace {
+
+// One message: 'W' (watch) or 'F' (forget), then the pgid in host order.
+constexpr size_t kMessageBytes = 1 + sizeof(int32_t);
+
+// Rewrites the spool record: "marker TOKEN" then one pgid a line. Written
+// to a temporary name and renamed, so a reader never sees half of it.
+void WriteRecord(const std::string& path, const std::string& marker,
+                 const std::set<pid_t>& groups) {
+  if (path.empty()) return;
+  std::string text = "marker " + marker + "\n";
+  for (pid_t g : groups) text += std::to_string(g) + "\n";
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return;  // the record is a fallback; the guardian still works
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  if (ok) ::rename(tmp.c_str(), path.c_str());
+}
+
+// The guardian's whole life: read messages until the worker is gone, then
+// kill what it still knows. Never returns.
+[[noreturn]] void GuardianMain(int read_fd, const std::string& marker,
+                               const std::string& spool_file) {
+  // The worker's terminal or supervisor may signal its whole group; the
+  // guardian must outlive the worker to do its job, so only EOF ends it.
+  ::setpgid(0, 0);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2}) {
+    ::signal(sig, SIG_IGN);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::prctl(PR_SET_NAME, "drover-guardian", 0, 0, 0);
+  // Hold nothing else of the worker's: a socket kept open here (the
+  // zygote's control socket, a listening port) would outlive the worker.
+  if ((read_fd > 3 && ::syscall(SYS_close_range, 3, read_fd - 1, 0) != 0) ||
+      ::syscall(SYS_close_range, read_fd + 1, ~0U, 0) != 0) {
+    for (int fd = 3; fd < 4096; ++fd) {  // kernels before 5.9
+      if (fd != read_fd) ::close(fd);
+    }
+  }
+
+  std::set<pid_t> groups;
+  WriteRecord(spool_file, marker, groups);
+  char buf[kMessageBytes * 256];
+  size_t have = 0;
+  for (;;) {
+    ssize_t n = ::read(read_fd, buf + have, sizeof(buf) - have);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // EOF (or a broken pipe): the worker is gone
+    have += static_cast<size_t>(n);
+    size_t at = 0;
+    for (; have - at >= kMessageBytes; at += kMessageBytes) {
+      int32_t pgid;
+      std::memcpy(&pgid, buf + at + 1, sizeof(pgid));
+      if (pgid <= 1) continue;
+      if (buf[at] == 'W') {
+        groups.insert(pgid);
+      } else {
+        groups.erase(pgid);
+      }
+    }
+    std::memmove(buf, buf + at, have - at);
+    have -= at;
+    WriteRecord(spool_file, marker, groups);
+  }
+  for (pid_t g : groups) SignalGroup(g, SIGKILL);
+  // A worker restarted at once may already have its own record there:
+  // remove the file only while it is still ours.
+  if (!spool_file.empty()) {
+    std::ifstream in(spool_file);
+    std::string word, recorded;
+    in >> word >> recorded;
+    if (recorded == marker) ::unlink(spool_file.c_str());
+  }
+  ::_exit(0);
+}
+
+// The pgid of `pid` from /proc/PID/stat (field 5, after the command name,
+// which may itself contain ") "), or -1.
+pid_t ProcGroupOf(const std::string& pid) {
+  std::ifstream in("/proc/" + pid + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(close + 1));
+  std::string state;
+  long ppid = 0, pgrp = -1;
+  fields >> state >> ppid >> pgrp;
+  return fields ? static_cast<pid_t>(pgrp) : -1;
+}
+
+bool EnvironHas(const std::string& pid, const std::string& entry) {
+  std::ifstream in("/proc/" + pid + "/environ", std::ios::binary);
+  std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t start = 0;
+  while (start < env.size()) {
+    size_t end = env.find('\0', start);
+    if (end == std::string::npos) end = env.size();
+    if (env.compare(start, end - start, entry) == 0) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string SetGuardianMarker() {
+  unsigned char bytes[16] = {};
+  size_t got = 0;
+  while (got < sizeof(bytes)) {
+    ssize_t n = ::getrandom(bytes + got, sizeof(bytes) - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  std::string token;
+  char hex[3];
+  for (unsigned char b : bytes) {
+    std::snprintf(hex, sizeof(hex), "%02x", b);
+    token += hex;
+  }
+  // Without entropy the pid and time still tell two workers apart.
+  if (got < sizeof(bytes)) {
+    token += "-" + std::to_string(::getpid()) + "-" + std::to_string(::time(nullptr));
+  }
+  ::setenv(kGuardianMarkerEnv, token.c_str(), 1);
+  return token;
+}
+
+Result<std::shared_ptr<Guardian>> Guardian::Start(const GuardianOptions& options) {
+  // A socket pair rather than a pipe: send(MSG_NOSIGNAL) to a dead
+  // guardian fails with EPIPE instead of raising SIGPIPE in the worker, and
+  // SOCK_SEQPACKET keeps each message whole.
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) {
+    return ErrnoError("guardian: socketpair", errno);
+  }
+  UniqueFd read_end(fds[0]), write_end(fds[1]);
+  // Flushed now, or the child would inherit (and never write) our buffers.
+  std::fflush(nullptr);
+  const std::string spool = options.spool_file.string();
+  const pid_t pid = ::fork();
+  if (pid < 0) return ErrnoError("guardian: fork", errno);
+  if (pid == 0) {
+    write_end.Reset();
+    GuardianMain(read_end.get(), options.marker, spool);
+  }
+  read_end.Reset();
+  // The worker never reads from it: its end only writes.
+  ::shutdown(write_end.get(), SHUT_RD);
+  return std::shared_ptr<Guardian>(new Guardian(pid, std::move(write_end)));
+}
+
+Guardian::~Guardian() {
+  // EOF: the guardian kills what is left (normally nothing) and exits.
+  write_end_.Reset();
+  while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+  }
+}
+
+void Guardian::Watch(pid_t pgid) { Send('W', pgid); }
+void Guardian::Forget(pid_t pgid) { Send('F', pgid); }
+
+void Guardian::Send(char op, pid_t pgid) {
+  char msg[kMessageBytes];
+  msg[0] = op;
+  const int32_t value = pgid;
+  std::memcpy(msg + 1, &value, sizeof(value));
+  ssize_t n;
+  do {
+    // Never blocks, never raises SIGPIPE: a guardian that died or stalled
+    // must not stop the worker.
+    n = ::send(write_end_.get(), msg, sizeof(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  // A full socket means a stalled guardian; losing a message costs only the
+  // protection of that group, never a wrong kill (a lost Forget leaves a
+  // group whose leader is reaped, and SignalGroup on a free id is ESRCH;
+  // the ids are reused only after the pid space wraps).
+}
+
+int KillRecordedGroups(const std::filesystem::path& spool_file) {
+  std::ifstream in(spool_file);
+  if (!in) return 0;
+  std::string word, marker;
+  in >> word >> marker;
+  std::set<pid_t> groups;
+  long g;
+  while (in >> g) {
+    if (g > 1) groups.insert(static_cast<pid_t>(g));
+  }
+  in.close();
+  int killed = 0;
+  if (word == "marker" && !marker.empty() && !groups.empty()) {
+    const std::string entry = std::string(kGuardianMarkerEnv) + "=" + marker;
+    const std::string self = std::to_string(::getpid());
+    // A few rounds: a process may fork while we scan.
+    for (int round = 0; round < 5; ++round) {
+      int this_round = 0;
+      DIR* proc = ::opendir("/proc");
+      if (proc == nullptr) break;
+      while (dirent* d = ::readdir(proc)) {
+        const std::string name = d->d_name;
+        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+        if (name == self || groups.count(ProcGroupOf(name)) == 0) continue;
+        if (!EnvironHas(name, entry)) continue;
+        if (::kill(std::atoi(name.c_str()), SIGKILL) == 0) ++this_round;
+      }
+      ::closedir(proc);
+      killed += this_round;
+      if (this_round == 0) break;
+    }
+  }
+  std::error_code ec;
+  std::filesystem::remove(spool_file, ec);
+  return killed;
+}
+
+}  // namespace drover

@@ -1,0 +1,91 @@
+// Guardian: makes a worker's tasks die with the worker, even by kill -9.
+//
+// A process group cannot be told "die when your supervisor dies"
+// (PR_SET_PDEATHSIG covers one process, and only the leader), so the worker
+// forks a small guardian process at start, while it is still single-threaded
+// (like the zygote: backends/fork/zygote.h). The guardian holds one end of a
+// socket pair whose other end only the worker has (close-on-exec, so no
+// task inherits it; the guardian closes every other descriptor it got). The worker tells it each process group it starts (Watch)
+// and each one it is about to reap (Forget); when the worker dies, however
+// it dies, the socket reaches EOF and the guardian SIGKILLs every group it
+// still knows, then exits. Messages are ordered on the socket and the worker
+// sends Forget before it reaps the leader, so every group the guardian
+// kills is still the worker's (its leader not reaped: the id cannot have
+// been reused).
+//
+// The guardian also keeps the live groups in a spool file (`spool_file`),
+// with the worker's marker: a random token every task inherits in its
+// environment as DROVER_GUARDIAN=TOKEN. When worker and guardian both died
+// (the host's OOM killer, a kill of the whole session), a worker restarted
+// on the same spool calls KillRecordedGroups before it registers: it
+// SIGKILLs each process of a recorded group whose /proc/PID/environ carries
+// that token, and nothing else, so a recycled pid is never touched.
+//
+// Thread-safe: Watch and Forget are single non-blocking sends of one
+// 5-byte SOCK_SEQPACKET record, from any thread.
+#ifndef DROVER_BACKENDS_PROCESS_GUARDIAN_H_
+#define DROVER_BACKENDS_PROCESS_GUARDIAN_H_
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "backends/process/unique_fd.h"
+#include "core/base/status.h"
+
+namespace drover {
+
+// The guardian's record in a worker's spool directory.
+inline constexpr char kGuardianSpoolFile[] = "task-groups";
+
+// The environment variable that marks a worker's tasks.
+inline constexpr char kGuardianMarkerEnv[] = "DROVER_GUARDIAN";
+
+// Sets DROVER_GUARDIAN to a fresh random token in this process's
+// environment, so that every process started from now on (tasks, the
+// zygote and its pool processes) inherits it, and returns the token. Call
+// it before any thread exists (setenv is not thread-safe).
+std::string SetGuardianMarker();
+
+struct GuardianOptions {
+  std::string marker;                 // from SetGuardianMarker
+  std::filesystem::path spool_file;   // empty: no record on disk
+};
+
+class Guardian {
+ public:
+  ~Guardian();
+  Guardian(const Guardian&) = delete;
+  Guardian& operator=(const Guardian&) = delete;
+
+  // Starts the guardian. Call it from the main thread while the process
+  // has no other thread, after the zygote (which must not inherit the
+  // write end). On failure nothing is left running.
+  static Result<std::shared_ptr<Guardian>> Start(const GuardianOptions& options);
+
+  pid_t pid() const { return pid_; }
+
+  // The group led by `pgid` (just started) must die with the worker.
+  void Watch(pid_t pgid);
+  // The group led by `pgid` is about to be reaped: call before wait4.
+  void Forget(pid_t pgid);
+
+ private:
+  Guardian(pid_t pid, UniqueFd write_end) : pid_(pid), write_end_(std::move(write_end)) {}
+  void Send(char op, pid_t pgid);
+
+  const pid_t pid_;
+  UniqueFd write_end_;
+};
+
+// SIGKILLs what an earlier worker on `spool_file` left running: each
+// process in a recorded group whose environment carries the recorded
+// marker. Then removes the file. Returns how many processes it killed; a
+// missing file is not an error.
+int KillRecordedGroups(const std::filesystem::path& spool_file);
+
+}  // namespace drover
+
+#endif  // DROVER_BACKENDS_PROCESS_GUARDIAN_H_

@@ -1,0 +1,171 @@
+// Tasks die with the process that supervises them (issue 14, item 6): a
+// `drover worker` or `drover run` killed -9 leaves no process of its tasks,
+// grandchildren included (backends/process/guardian.h); and a worker
+// restarted on the same spool kills what an earlier one left when its
+// guardian died with it.
+//
+// Each task is a shell that starts a background sleep (a grandchild in the
+// task's process group) and then sleeps itself; both write their pids into
+// the test's work directory (a fork pool process does the same). The test waits for those files, kills the
+// supervisor, and polls /proc for the pids with a deadline. Every process
+// of a task is killed by pid at the end whatever happened.
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/integration/cli_test_util.h"
+#include "tests/integration/distributed_test_util.h"
+
+namespace drover {
+namespace {
+
+using testing::DaemonProcess;
+using testing::DistributedTest;
+using testing::Millis;
+using testing::ProcessGone;
+using testing::ProcessResult;
+using testing::WaitForPidFile;
+using testing::WaitUntil;
+
+constexpr Millis kEventDeadline{30'000};
+
+constexpr const char* kTaskSpec = R"(version: 1
+name: orphans
+tasks:
+  sleeper:
+    run: [sh, -c, 'sleep 300 & echo $! > grandchild.pid; echo $$ > shell.pid; sleep 300']
+)";
+
+// The pids a task wrote, killed (if still ours: a sleep or a sh) when the
+// test ends however it ends.
+class TaskPids {
+ public:
+  ~TaskPids() {
+    if (grandchild) testing::KillIfRunning(*grandchild, "sleep");
+    if (shell) testing::KillIfRunning(*shell, "sh");
+  }
+  bool Read(const std::filesystem::path& dir) {
+    grandchild = WaitForPidFile(dir / "grandchild.pid", kEventDeadline);
+    shell = WaitForPidFile(dir / "shell.pid", kEventDeadline);
+    return grandchild && shell;
+  }
+  bool AllGone() const { return ProcessGone(*grandchild) && ProcessGone(*shell); }
+
+  std::optional<pid_t> grandchild, shell;
+};
+
+// The worker's guardian: its child named drover-guardian, or -1.
+pid_t GuardianOf(pid_t worker) {
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return -1;
+  pid_t found = -1;
+  while (dirent* d = ::readdir(proc)) {
+    const std::string name = d->d_name;
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in("/proc/" + name + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t open = stat.find('('), close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 1));
+    std::string state;
+    long ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == worker && stat.substr(open + 1, close - open - 1) == "drover-guardian") {
+      found = std::stoi(name);
+      break;
+    }
+  }
+  ::closedir(proc);
+  return found;
+}
+
+// Given a worker running a task whose shell started a grandchild, when the
+// worker is killed -9, then neither the shell nor the grandchild should be
+// left running.
+TEST_F(DistributedTest, TaskDiesWithItsKilledWorker) {
+  ASSERT_TRUE(StartCoordinator());
+  DaemonProcess* worker = StartWorker("w1", "spawn=1");
+  ASSERT_TRUE(worker);
+  TaskPids pids;
+  ASSERT_FALSE(Submit(Spec("orphans.yaml", kTaskSpec)).empty());
+  ASSERT_TRUE(pids.Read(work_));
+
+  const ProcessResult killed = worker->Crash();
+  EXPECT_EQ(killed.term_signal, SIGKILL) << killed.Describe();
+  EXPECT_TRUE(WaitUntil([&] { return pids.AllGone(); }, kEventDeadline))
+      << "the task (shell " << *pids.shell << ", grandchild " << *pids.grandchild
+      << ") outlived its worker";
+}
+
+// Given `drover run` running a task whose shell started a grandchild, when
+// `drover run` is killed -9, then neither should be left running.
+TEST_F(DistributedTest, TaskDiesWithItsKilledDroverRun) {
+  DaemonProcess* run = StartClient({"run", Spec("orphans.yaml", kTaskSpec)});
+  ASSERT_TRUE(run);
+  TaskPids pids;
+  ASSERT_TRUE(pids.Read(work_));
+
+  const ProcessResult killed = run->Crash();
+  EXPECT_EQ(killed.term_signal, SIGKILL) << killed.Describe();
+  EXPECT_TRUE(WaitUntil([&] { return pids.AllGone(); }, kEventDeadline))
+      << "the task (shell " << *pids.shell << ", grandchild " << *pids.grandchild
+      << ") outlived drover run";
+}
+
+// Given a worker whose fork pool process (a shell that started a
+// grandchild) is busy with a task, when the worker is killed -9, then
+// neither the pool process nor its grandchild should be left running.
+TEST_F(DistributedTest, PoolProcessDiesWithItsKilledWorker) {
+  ASSERT_TRUE(StartCoordinator());
+  DaemonProcess* worker = StartWorker("w1", "fork=1");
+  ASSERT_TRUE(worker);
+  TaskPids pids;
+  ASSERT_FALSE(Submit(Spec("pool.yaml", R"(version: 1
+name: pool-orphans
+pools:
+  sleepy:
+    command: [sh, -c, 'sleep 300 & echo $! > grandchild.pid; echo $$ > shell.pid; while read -r line <&3; do sleep 300; done']
+tasks:
+  ask: {backend: fork, pool: sleepy, message: hi}
+)")).empty());
+  ASSERT_TRUE(pids.Read(work_));
+
+  const ProcessResult killed = worker->Crash();
+  EXPECT_EQ(killed.term_signal, SIGKILL) << killed.Describe();
+  EXPECT_TRUE(WaitUntil([&] { return pids.AllGone(); }, kEventDeadline))
+      << "the pool process (shell " << *pids.shell << ", grandchild " << *pids.grandchild
+      << ") outlived its worker";
+}
+
+// Given a worker and its guardian both killed -9 while a task runs (so the
+// task lives on), when the worker is restarted on the same spool, then it
+// should kill the task's shell and grandchild before it registers.
+TEST_F(DistributedTest, RestartedWorkerKillsTheGroupsInItsSpool) {
+  ASSERT_TRUE(StartCoordinator());
+  DaemonProcess* worker = StartWorker("w1", "spawn=1");
+  ASSERT_TRUE(worker);
+  TaskPids pids;
+  ASSERT_FALSE(Submit(Spec("orphans.yaml", kTaskSpec)).empty());
+  ASSERT_TRUE(pids.Read(work_));
+  const pid_t guardian = GuardianOf(worker->pid());
+  ASSERT_GT(guardian, 0) << "the worker has no drover-guardian child";
+  ASSERT_EQ(::kill(guardian, SIGKILL), 0);
+  ASSERT_TRUE(WaitUntil([&] { return ProcessGone(guardian); }, kEventDeadline));
+  worker->Crash();
+  ASSERT_FALSE(ProcessGone(*pids.shell)) << "nothing left for the restart to kill";
+
+  DaemonProcess* again = Restart(worker);
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(WaitUntil([&] { return pids.AllGone(); }, kEventDeadline))
+      << "the restarted worker left the earlier task (shell " << *pids.shell
+      << ", grandchild " << *pids.grandchild << ") running";
+}
+
+}  // namespace
+}  // namespace drover
