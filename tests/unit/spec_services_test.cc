@@ -401,12 +401,12 @@ tasks:
   EXPECT_TRUE(spec.WorkerServices(spec.tasks[2]).empty());
   EXPECT_TRUE(spec.DeclaresServices());
 
-  const JobSpec& only = Spec(Load(R"(
+  const LoadResult only_worker = Load(R"(
 version: 1
 services: {api: {from: worker}}
 tasks: {a: {backend: cluster, service: api}}
-)"));
-  EXPECT_FALSE(only.DeclaresServices());
+)");
+  EXPECT_FALSE(Spec(only_worker).DeclaresServices());
 }
 
 // Given `from: worker` with other keys, or `from` naming anything but
