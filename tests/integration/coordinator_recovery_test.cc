@@ -286,7 +286,9 @@ TEST_F(CoordinatorTest, RecoveredPlanKeepsFinishedTasks) {
 // its own, the attempt claimed (not re-run) and its result recorded once,
 // and the job finish.
 TEST_F(CoordinatorTest, RealWorkerOverTcpSurvivesACoordinatorRestart) {
-  RealClock real;
+  // The fixture stops the coordinator after the test body returns, so its
+  // clock must outlive the body.
+  static RealClock real;
   coordinator_clock_ = &real;
   options_.endpoints = {"tcp://127.0.0.1:0"};
   options_.heartbeat_interval = std::chrono::milliseconds(100);
