@@ -266,17 +266,7 @@ void Coordinator::Loop::Flush() {
   SweepPeers();
   // A client that went away stops watching and following, and its
   // reloads are forgotten.
-  if (!gone.empty()) DropReloads(gone);
-  for (const auto& rid : gone) {
-    for (auto& [id, job] : jobs_) {
-      job->watchers.erase(rid);
-      job->output_watchers.erase(rid);
-      for (auto it = job->log_followers.begin(); it != job->log_followers.end();) {
-        it->second.erase(rid);
-        it = it->second.empty() ? job->log_followers.erase(it) : std::next(it);
-      }
-    }
-  }
+  if (!gone.empty()) ForgetClients(gone);
 }
 
 void Coordinator::Loop::Queue(Message m) {
@@ -327,17 +317,7 @@ void Coordinator::Loop::SweepPeers() {
   // A dropped client stops watching and following, and its reloads are
   // forgotten; a dropped worker is removed in the next turn (ExpireWorkers),
   // where the store can record its lost attempts.
-  DropReloads(dropped);
-  for (const auto& rid : dropped) {
-    for (auto& [id, job] : jobs_) {
-      job->watchers.erase(rid);
-      job->output_watchers.erase(rid);
-      for (auto it = job->log_followers.begin(); it != job->log_followers.end();) {
-        it->second.erase(rid);
-        it = it->second.empty() ? job->log_followers.erase(it) : std::next(it);
-      }
-    }
-  }
+  ForgetClients(dropped);
 }
 
 void Coordinator::Loop::Note(const std::string& rid, std::string_view reason,
@@ -458,5 +438,19 @@ Status Coordinator::Run() { return loop_->Run(); }
 void Coordinator::Stop() { loop_->Stop(); }
 void Coordinator::Poke() { loop_->Poke(); }
 const CoordinatorStats& Coordinator::stats() const { return loop_->stats(); }
+
+void Coordinator::Loop::ForgetClients(const std::set<std::string>& gone) {
+  DropReloads(gone);
+  for (const auto& rid : gone) {
+    for (auto& [id, job] : jobs_) {
+      job->watchers.erase(rid);
+      job->output_watchers.erase(rid);
+      for (auto it = job->log_followers.begin(); it != job->log_followers.end();) {
+        it->second.erase(rid);
+        it = it->second.empty() ? job->log_followers.erase(it) : std::next(it);
+      }
+    }
+  }
+}
 
 }  // namespace drover

@@ -237,6 +237,9 @@ class Coordinator::Loop {
   void ExpireReloads(SteadyTime now);
   // Drops the reloads asked by clients in `gone` (their connection left).
   void DropReloads(const std::set<std::string>& gone);
+  // Peers in `gone` (disconnected, or dropped over their send budget) stop
+  // watching and following jobs, and their reloads are forgotten.
+  void ForgetClients(const std::set<std::string>& gone);
   void FinishReload(uint64_t id);
 
   // recovery.cc
