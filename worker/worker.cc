@@ -178,6 +178,7 @@ void Worker::Loop::SendHello() {
   for (const auto& [k, v] : options_.labels) (*hello.mutable_labels())[k] = v;
   for (const auto& [id, r] : running_) hello.add_running(id);
   for (const auto& [id, m] : unacked_) hello.add_running(id);
+  hello.set_max_batch(kMaxBatch);
   hello.set_heartbeat_ms(static_cast<uint32_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(options_.heartbeat_interval)
           .count()));
@@ -239,6 +240,9 @@ Status Worker::Loop::Run() {
       }
       Handle(received->value());
     }
+    // The results of this turn (completions, and dispatches refused at
+    // once), together.
+    SendResults();
 
     const SteadyTime now = clock_.Now();
     if (now - last_heard_ > options_.heartbeat_interval * options_.liveness) {
@@ -274,6 +278,7 @@ Status Worker::Loop::Run() {
   services_.Shutdown(options_.shutdown_grace);
   for (auto& [name, b] : backends_) b->Shutdown(options_.shutdown_grace);
   DrainCompletions();
+  SendResults();
   wire::Disconnect bye;
   bye.set_reason(drained ? "worker drained" : "worker stopping");
   bye.set_drained(drained && unacked_.empty());
@@ -357,6 +362,7 @@ void Worker::Loop::Handle(const Message& m) {
       }
       registered_ = true;
       backoff_ = options_.reconnect_min;
+      coordinator_batch_ = std::clamp<uint32_t>(welcome->max_batch(), 1, kMaxBatch);
       for (uint64_t id : welcome->unknown()) {
         // The coordinator no longer wants these: stop them, forget results.
         auto r = running_.find(id);
@@ -372,6 +378,8 @@ void Worker::Loop::Handle(const Message& m) {
                        options_.name, id);
         }
       }
+      // Every unACKed RESULT goes again, those of this turn too.
+      unsent_.clear();
       for (const auto& [id, result] : unacked_) Send(result);
       if (draining_) SendDraining(clock_.Now());
       return;
@@ -434,6 +442,22 @@ void Worker::Loop::HandleDispatch(const Message& m) {
     spdlog::warn("worker {}: {}", options_.name, d.status().message());
     return;
   }
+  // A batch (docs/protocol.md, "Batches"): the head, then each entry.
+  auto more = std::move(*d->mutable_more());
+  d->clear_more();
+  HandleOneDispatch(*d);
+  for (wire::Dispatch& entry : more) {
+    if (entry.more_size() > 0) {
+      spdlog::warn("worker {}: a DISPATCH entry with attempts of its own (attempt {}); dropped",
+                   options_.name, entry.attempt_id());
+      continue;
+    }
+    HandleOneDispatch(entry);
+  }
+}
+
+void Worker::Loop::HandleOneDispatch(wire::Dispatch& dispatch) {
+  wire::Dispatch* d = &dispatch;
   const uint64_t id = d->attempt_id();
   if (running_.count(id)) return;  // a duplicate: already running
   if (unacked_.count(id)) {
@@ -528,8 +552,71 @@ void Worker::Loop::Complete(uint64_t id, AttemptOutcome outcome) {
   // Its services may go idle. Only attempts that hold a lease: the others
   // need not take services_' lock at all.
   if (uses_services) services_.AttemptEnded(id);
-  if (registered_) Send(m);
+  if (registered_) unsent_.push_back(id);
   unacked_.emplace(id, std::move(m));
+}
+
+void Worker::Loop::SendResults() {
+  if (!registered_) {
+    unsent_.clear();  // they go after the next WELCOME, with every unACKed one
+    return;
+  }
+  // A batch stays far below the 4 MiB body limit; a result with much
+  // output goes alone, in its payload frames.
+  constexpr size_t kBatchBytes = 1 << 20;
+  constexpr size_t kInlineOutput = 64 << 10;
+  std::optional<wire::Result> batch;
+  std::vector<std::string> head_payloads;
+  size_t batch_bytes = 0;
+  auto flush = [&] {
+    if (!batch) return;
+    Message m = protocol::Make(Command::kResult, *batch);
+    m.payloads = std::move(head_payloads);
+    Send(m);
+    batch.reset();
+    head_payloads.clear();
+    batch_bytes = 0;
+  };
+  for (uint64_t id : unsent_) {
+    auto it = unacked_.find(id);
+    if (it == unacked_.end()) continue;  // forgotten meanwhile (Welcome.unknown)
+    const Message& m = it->second;
+    if (coordinator_batch_ <= 1) {
+      Send(m);
+      continue;
+    }
+    const size_t output = m.payloads[0].size() + m.payloads[1].size();
+    const size_t bytes = m.body.size() + output + 16;
+    if (batch && (static_cast<uint32_t>(batch->more_size()) + 1 >= coordinator_batch_ ||
+                  batch_bytes + bytes > kBatchBytes || output > kInlineOutput)) {
+      flush();
+    }
+    if (!batch && output > kInlineOutput) {
+      Send(m);
+      continue;
+    }
+    if (!batch) {
+      batch.emplace();
+      if (!batch->ParseFromString(m.body)) {  // our own encoding: cannot fail
+        batch.reset();
+        Send(m);
+        continue;
+      }
+      head_payloads = m.payloads;
+    } else {
+      wire::Result* entry = batch->add_more();
+      if (!entry->ParseFromString(m.body)) {
+        batch->mutable_more()->RemoveLast();
+        Send(m);
+        continue;
+      }
+      entry->set_stdout_data(m.payloads[0]);
+      entry->set_stderr_data(m.payloads[1]);
+    }
+    batch_bytes += bytes;
+  }
+  flush();
+  unsent_.clear();
 }
 
 Worker::Worker(zmq::context_t& context, WorkerOptions options,

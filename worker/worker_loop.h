@@ -100,7 +100,15 @@ class Worker::Loop final : public BackendEvents {
   void Send(const protocol::Message& m);
   void Handle(const protocol::Message& m);
   void HandleDispatch(const protocol::Message& m);
+  // One attempt of a DISPATCH (its head or an entry of Dispatch.more).
+  void HandleOneDispatch(wire::Dispatch& d);
+  // Ends attempt `id`: its RESULT is kept until ACKed and, when
+  // registered, goes out with SendResults.
   void Complete(uint64_t id, AttemptOutcome outcome);
+  // Sends the RESULTs Complete kept this turn: in batches of at most
+  // coordinator_batch_ (Result.more) when the coordinator takes them,
+  // else one each.
+  void SendResults();
   void DrainCompletions();
   void SendDraining(SteadyTime now);
   // Sends OUTPUT chunks of what running attempts printed since last time.
@@ -138,6 +146,11 @@ class Worker::Loop final : public BackendEvents {
 
   std::unordered_map<uint64_t, Running> running_;
   std::map<uint64_t, protocol::Message> unacked_;  // RESULTs until ACKed, in order
+  std::vector<uint64_t> unsent_;  // of unacked_: completed this turn, not yet sent
+  // Results the coordinator takes in one RESULT (Welcome.max_batch).
+  uint32_t coordinator_batch_ = 1;
+  // Attempts this worker takes in one DISPATCH (Hello.max_batch).
+  static constexpr uint32_t kMaxBatch = 256;
   bool registered_ = false;
   SteadyTime last_heard_{};
   SteadyTime next_heartbeat_{};

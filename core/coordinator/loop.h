@@ -71,6 +71,10 @@ class Coordinator::Loop {
   using Command = protocol::Command;
   using Job = JobState;
 
+  // The most attempts in one DISPATCH and results in one RESULT this
+  // coordinator sends and takes (docs/protocol.md, "Batches").
+  static constexpr uint32_t kMaxBatch = 256;
+
   struct WorkerConn {
     std::string rid;      // ROUTER routing id of its connection
     std::string name;
@@ -90,6 +94,13 @@ class Coordinator::Loop {
     // liveness of these without a message.
     Duration heartbeat = std::chrono::seconds(1);
     bool draining = false;  // said DRAINING: gets no more DISPATCH
+    // Attempts it takes in one DISPATCH (Hello.max_batch, at most
+    // kMaxBatch); 1: a DISPATCH each.
+    uint32_t max_batch = 1;
+    // This turn's DISPATCH to it, sent by FlushDispatches (placement.cc).
+    std::optional<wire::Dispatch> batch;
+    size_t batch_bytes = 0;
+    bool in_batched = false;  // listed in batched_
   };
 
   // What is queued for one peer: the bytes ZeroMQ holds (decremented by
@@ -178,7 +189,11 @@ class Coordinator::Loop {
   wire::WorkerInfo Info(const WorkerConn& w, SteadyTime now) const;
 
   // results.cc
-  void HandleResult(WorkerConn& w, const Message& m);
+  void HandleResult(WorkerConn& w, Message& m);  // takes m's payloads
+  // One result of a RESULT (its head or an entry of Result.more), with
+  // its stdout and stderr.
+  void HandleOneResult(WorkerConn& w, const wire::Result& result,
+                       std::vector<std::string> payloads);
   void HandleOutput(WorkerConn& w, const Message& m);
   // Applies the outcome of the current attempt `id` (a result, a lost
   // worker, a cancel that never reached a worker).
@@ -201,6 +216,11 @@ class Coordinator::Loop {
   void Schedule();
   WorkerConn* PickWorker(const Placement& p);
   void Dispatch(Job& job, uint32_t task, WorkerConn& w);
+  // Queues `body` for `w`: into this turn's batch when it takes batches,
+  // else as a DISPATCH of its own.
+  void QueueDispatch(WorkerConn& w, wire::Dispatch body);
+  // Queues the batches Dispatch gathered this turn, one DISPATCH each.
+  void FlushDispatches();
   // Why a ready task of class `p` is not placed; cheap (O(workers)).
   std::string PendingReason(const Placement& p) const;
   void OrderJobs();
@@ -276,6 +296,9 @@ class Coordinator::Loop {
   std::map<uint64_t, PendingReload> reloads_;  // by the request_id sent to workers
   uint64_t next_reload_id_ = 1;
   std::vector<Message> outbox_;
+  // Workers with a DISPATCH batch gathered this turn (placement.cc); only
+  // within Schedule(), where no worker is removed.
+  std::vector<WorkerConn*> batched_;
   std::unordered_map<std::string, PeerQueue> peer_queues_;  // by routing id
   // At most one log line per peer per reason per minute; at most one
   // version ERROR per peer per heartbeat interval.

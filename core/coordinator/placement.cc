@@ -73,6 +73,48 @@ void Coordinator::Loop::Schedule() {
       }
     }
   }
+  FlushDispatches();
+}
+
+void Coordinator::Loop::QueueDispatch(WorkerConn& w, wire::Dispatch body) {
+  if (w.max_batch <= 1) {
+    Message m = protocol::Make(Command::kDispatch, body);
+    m.routing_id = w.rid;
+    return Queue(std::move(m));
+  }
+  // A batch stays far below the 4 MiB body limit: a task's payload may be
+  // big (its args), and one that is sends its batch ahead of it.
+  constexpr size_t kBatchBytes = 1 << 20;
+  const size_t bytes = body.ByteSizeLong();
+  if (w.batch &&
+      (w.batch->more_size() + 1u >= w.max_batch || w.batch_bytes + bytes > kBatchBytes)) {
+    Message m = protocol::Make(Command::kDispatch, *w.batch);
+    m.routing_id = w.rid;
+    Queue(std::move(m));
+    w.batch.reset();
+  }
+  if (!w.batch) {
+    if (!w.in_batched) batched_.push_back(&w);
+    w.in_batched = true;
+    w.batch.emplace(std::move(body));
+    w.batch_bytes = bytes;
+  } else {
+    *w.batch->add_more() = std::move(body);
+    w.batch_bytes += bytes + 8;  // the entry's tag and length
+  }
+}
+
+void Coordinator::Loop::FlushDispatches() {
+  for (WorkerConn* w : batched_) {
+    w->in_batched = false;
+    if (!w->batch) continue;
+    Message m = protocol::Make(Command::kDispatch, *w->batch);
+    m.routing_id = w->rid;
+    Queue(std::move(m));
+    w->batch.reset();
+    w->batch_bytes = 0;
+  }
+  batched_.clear();
 }
 
 std::string Coordinator::Loop::PendingReason(const Placement& p) const {
@@ -191,9 +233,7 @@ void Coordinator::Loop::Dispatch(Job& job, uint32_t t, WorkerConn& w) {
 
   wire::Dispatch body = DispatchToWire(job.spec, job.record.id, ts, id, number);
   body.set_slots(p.slots);
-  Message m = protocol::Make(Command::kDispatch, body);
-  m.routing_id = w.rid;
-  Queue(std::move(m));
+  QueueDispatch(w, std::move(body));
   EmitStarted(job, t, w.name);
 }
 

@@ -19,7 +19,7 @@ std::string ReadLog(const std::filesystem::path& path) {
 
 }  // namespace
 
-void Coordinator::Loop::HandleResult(WorkerConn& w, const Message& m) {
+void Coordinator::Loop::HandleResult(WorkerConn& w, Message& m) {
   auto result = protocol::Parse<wire::Result>(m);
   if (!result.ok()) {
     stats_.malformed.fetch_add(1, std::memory_order_relaxed);
@@ -34,9 +34,30 @@ void Coordinator::Loop::HandleResult(WorkerConn& w, const Message& m) {
              " payload frames (2 expected), dropped");
     return;
   }
-  const uint64_t id = result->attempt_id();
+  // A batch (docs/protocol.md, "Batches"): the head's output is in the
+  // payload frames, each entry of `more` carries its own.
+  auto more = std::move(*result->mutable_more());
+  result->clear_more();
+  HandleOneResult(w, *result, {std::move(m.payloads[0]), std::move(m.payloads[1])});
+  for (wire::Result& entry : more) {
+    if (entry.more_size() > 0) {
+      stats_.malformed.fetch_add(1, std::memory_order_relaxed);
+      Note(w.rid, "unexpected", spdlog::level::warn,
+           "worker " + w.name + ": a RESULT entry with results of its own (attempt " +
+               std::to_string(entry.attempt_id()) + "), dropped");
+      continue;
+    }
+    std::vector<std::string> payloads{std::move(*entry.mutable_stdout_data()),
+                                      std::move(*entry.mutable_stderr_data())};
+    HandleOneResult(w, entry, std::move(payloads));
+  }
+}
+
+void Coordinator::Loop::HandleOneResult(WorkerConn& w, const wire::Result& result,
+                                        std::vector<std::string> payloads) {
+  const uint64_t id = result.attempt_id();
   acks_[w.rid].push_back(id);  // committed below, or stale: ACK either way
-  const AttemptOutcome outcome = protocol::OutcomeFromWire(*result);
+  const AttemptOutcome outcome = protocol::OutcomeFromWire(result);
   auto current = attempts_.find(id);
   if (current == attempts_.end()) {
     // Not current: re-queued meanwhile, or from before a restart. Record it
@@ -58,7 +79,6 @@ void Coordinator::Loop::HandleResult(WorkerConn& w, const Message& m) {
              ", which it does not hold; ignored");
     return;
   }
-  std::vector<std::string> payloads = m.payloads;
   Finish(id, outcome, w.name, &payloads);
 }
 

@@ -76,6 +76,7 @@ void Coordinator::Loop::HandleHello(const Message& m) {
   w.draining = draining;
   w.slots.clear();
   for (const auto& [backend, n] : hello->slots()) w.slots[backend] = n;
+  w.max_batch = std::clamp<uint32_t>(hello->max_batch(), 1, kMaxBatch);
   w.labels.clear();
   for (const auto& [k, v] : hello->labels()) w.labels[k] = v;
   // A HELLO on a registered connection (a worker whose configuration was
@@ -126,6 +127,7 @@ void Coordinator::Loop::HandleHello(const Message& m) {
   welcome.set_heartbeat_ms(Millis(options_.heartbeat_interval));
   welcome.set_liveness(static_cast<uint32_t>(options_.liveness));
   welcome.set_coordinator(instance_);
+  welcome.set_max_batch(kMaxBatch);
   w.used.clear();
   for (uint64_t id : w.attempts) {
     auto a = attempts_.find(id);

@@ -1,0 +1,146 @@
+// Batches (docs/protocol.md, "Batches"): several attempts in one DISPATCH
+// to a worker that takes them, several results in one RESULT to the
+// coordinator, and one attempt per message to a worker that did not say it
+// takes batches.
+#include "tests/integration/coordinator_fixture.h"
+
+namespace drover {
+namespace {
+
+using testing::Body;
+using testing::Command;
+using testing::CoordinatorTest;
+using testing::FakeClient;
+using testing::FakeWorker;
+using testing::IndependentTasks;
+
+// Registers `worker` with `spawn` slots, saying it takes `max_batch`
+// attempts per DISPATCH; returns the WELCOME (nullopt when none came).
+std::optional<wire::Welcome> RegisterBatching(FakeWorker& worker, uint32_t spawn,
+                                              uint32_t max_batch) {
+  wire::Hello hello;
+  hello.set_name(worker.name());
+  hello.set_session("session-1");
+  (*hello.mutable_slots())["spawn"] = spawn;
+  hello.set_heartbeat_ms(1000);
+  hello.set_max_batch(max_batch);
+  worker.Send(Command::kHello, hello);
+  auto welcome = worker.Expect(Command::kWelcome);
+  if (!welcome) return std::nullopt;
+  return Body<wire::Welcome>(*welcome);
+}
+
+// Every attempt of a DISPATCH: its head, then its `more`.
+std::vector<wire::Dispatch> Attempts(wire::Dispatch d) {
+  std::vector<wire::Dispatch> all;
+  auto more = std::move(*d.mutable_more());
+  d.clear_more();
+  all.push_back(std::move(d));
+  for (auto& e : more) all.push_back(std::move(e));
+  return all;
+}
+
+// Given a worker that takes batches of 8 and 4 ready tasks when it
+// registers, should get all 4 in one DISPATCH (no more than its slots), be
+// told the coordinator takes batched results, and have one RESULT of 4
+// results recorded, each with its own output, and ACKed together.
+TEST_F(CoordinatorTest, BatchedDispatchAndResultsAreEachRecorded) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeClient& client = AddClient();
+  auto submitted = client.Submit(IndependentTasks("batched", 5));
+  ASSERT_TRUE(submitted);
+  Sync();
+  FakeWorker worker(context_, endpoint_, "w1");
+  auto welcome = RegisterBatching(worker, /*spawn=*/4, /*max_batch=*/8);
+  ASSERT_TRUE(welcome);
+  EXPECT_GT(welcome->max_batch(), 1u);
+  auto d = worker.ExpectDispatch();
+  ASSERT_TRUE(d);
+  const std::vector<wire::Dispatch> attempts = Attempts(*d);
+  ASSERT_EQ(attempts.size(), 4u);  // its 4 slots, not the 5 ready tasks
+  Sync();
+  ExpectNothingQueued(worker, "a worker with no free slot");
+
+  // One RESULT: the head's output in the frames, each entry's inline.
+  auto result = [&](size_t i) {
+    AttemptOutcome o = testing::Ok();
+    const std::string out = "out " + attempts[i].task();
+    o.out.bytes = out.size();
+    wire::Result r = protocol::OutcomeToWire(attempts[i].attempt_id(), "w1", o);
+    if (i > 0) r.set_stdout_data(out);
+    return r;
+  };
+  wire::Result batch = result(0);
+  for (size_t i = 1; i < attempts.size(); ++i) *batch.add_more() = result(i);
+  worker.Send(Command::kResult, batch, {"out " + attempts[0].task(), ""});
+  auto acked = worker.ExpectAck();
+  ASSERT_TRUE(acked);
+  std::vector<uint64_t> want;
+  for (const auto& a : attempts) want.push_back(a.attempt_id());
+  std::sort(acked->begin(), acked->end());
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(*acked, want);
+  for (const auto& a : attempts) {
+    EXPECT_EQ(Task(submitted->job_id(), a.task()).state, "succeeded") << a.task();
+    auto log =
+        testing::ReadFile(Reader().LogPath(submitted->job_id(), a.task(), 1, false));
+    EXPECT_EQ(log.value_or("<none>"), "out " + a.task()) << a.task();
+  }
+
+  // The fifth task follows in a DISPATCH of its own.
+  auto last = worker.ExpectDispatch();
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->more_size(), 0);
+  worker.SendResult(last->attempt_id(), testing::Ok());
+  auto done = client.WaitJobEvent();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->state(), "succeeded");
+}
+
+// Given a worker that does not say it takes batches (an older version 2
+// worker), should get one attempt per DISPATCH however many are ready.
+TEST_F(CoordinatorTest, WorkerWithoutMaxBatchGetsOneAttemptPerDispatch) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeClient& client = AddClient();
+  ASSERT_TRUE(client.Submit(IndependentTasks("single", 3)));
+  Sync();
+  FakeWorker& worker = AddWorker("w1", 3);
+  for (int i = 0; i < 3; ++i) {
+    auto d = worker.ExpectDispatch();
+    ASSERT_TRUE(d) << i;
+    EXPECT_EQ(d->more_size(), 0) << i;
+  }
+}
+
+// Given a RESULT one of whose entries holds results of its own, should drop
+// that entry (counted as malformed) and record the others.
+TEST_F(CoordinatorTest, NestedResultEntryIsDroppedOthersRecorded) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeClient& client = AddClient();
+  auto submitted = client.Submit(IndependentTasks("nested", 2));
+  ASSERT_TRUE(submitted);
+  Sync();
+  FakeWorker worker(context_, endpoint_, "w1");
+  ASSERT_TRUE(RegisterBatching(worker, /*spawn=*/2, /*max_batch=*/8));
+  auto d = worker.ExpectDispatch();
+  ASSERT_TRUE(d);
+  const std::vector<wire::Dispatch> attempts = Attempts(*d);
+  ASSERT_EQ(attempts.size(), 2u);
+  const uint64_t malformed = Stat(&CoordinatorStats::malformed);
+  wire::Result batch =
+      protocol::OutcomeToWire(attempts[0].attempt_id(), "w1", testing::Ok());
+  wire::Result* bad = batch.add_more();
+  *bad = protocol::OutcomeToWire(attempts[1].attempt_id(), "w1", testing::Ok());
+  *bad->add_more() =
+      protocol::OutcomeToWire(attempts[1].attempt_id(), "w1", testing::Ok());
+  worker.Send(Command::kResult, batch, {"", ""});
+  auto acked = worker.ExpectAck();
+  ASSERT_TRUE(acked);
+  EXPECT_EQ(*acked, std::vector<uint64_t>{attempts[0].attempt_id()});
+  EXPECT_EQ(Stat(&CoordinatorStats::malformed), malformed + 1);
+  EXPECT_EQ(Task(submitted->job_id(), attempts[0].task()).state, "succeeded");
+  EXPECT_EQ(Task(submitted->job_id(), attempts[1].task()).state, "running");
+}
+
+}  // namespace
+}  // namespace drover
