@@ -31,7 +31,7 @@ std::optional<wire::Welcome> RegisterBatching(FakeWorker& worker, uint32_t spawn
 }
 
 // Every attempt of a DISPATCH: its head, then its `more`.
-std::vector<wire::Dispatch> Attempts(wire::Dispatch d) {
+std::vector<wire::Dispatch> Unbatch(wire::Dispatch d) {
   std::vector<wire::Dispatch> all;
   auto more = std::move(*d.mutable_more());
   d.clear_more();
@@ -56,7 +56,7 @@ TEST_F(CoordinatorTest, BatchedDispatchAndResultsAreEachRecorded) {
   EXPECT_GT(welcome->max_batch(), 1u);
   auto d = worker.ExpectDispatch();
   ASSERT_TRUE(d);
-  const std::vector<wire::Dispatch> attempts = Attempts(*d);
+  const std::vector<wire::Dispatch> attempts = Unbatch(*d);
   ASSERT_EQ(attempts.size(), 4u);  // its 4 slots, not the 5 ready tasks
   Sync();
   ExpectNothingQueued(worker, "a worker with no free slot");
@@ -124,7 +124,7 @@ TEST_F(CoordinatorTest, NestedResultEntryIsDroppedOthersRecorded) {
   ASSERT_TRUE(RegisterBatching(worker, /*spawn=*/2, /*max_batch=*/8));
   auto d = worker.ExpectDispatch();
   ASSERT_TRUE(d);
-  const std::vector<wire::Dispatch> attempts = Attempts(*d);
+  const std::vector<wire::Dispatch> attempts = Unbatch(*d);
   ASSERT_EQ(attempts.size(), 2u);
   const uint64_t malformed = Stat(&CoordinatorStats::malformed);
   wire::Result batch =
