@@ -308,7 +308,8 @@ Status Store::Impl::AllocateReserve() {
   ::close(fd);
   if (rc != 0) {
     ::unlink(path.c_str());
-    return ErrnoError("allocate " + std::to_string(reserve_bytes) + " bytes for " + path, rc);
+    return ErrnoError("allocate " + std::to_string(reserve_bytes) + " bytes for " + path,
+                      rc);
   }
   return Status::Ok();
 }
@@ -482,7 +483,8 @@ Status Store::ReplaceTasks(const JobRecord& job, const std::vector<TaskRecord>& 
                         [this, job, tasks] { return ReplaceTasksNow(job, tasks); });
 }
 
-Status Store::ReplaceTasksNow(const JobRecord& job, const std::vector<TaskRecord>& tasks) {
+Status Store::ReplaceTasksNow(const JobRecord& job,
+                              const std::vector<TaskRecord>& tasks) {
   return impl_->Atomically([&]() -> Status {
     {
       Statement::Use u(impl_->replace_job);
@@ -567,7 +569,8 @@ Result<std::vector<JobRecord>> Store::RecentJobs(uint32_t limit) {
 }
 
 Status Store::UpdateTask(const TaskRecord& task) {
-  return impl_->Journal(UpdateTaskNow(task), [this, task] { return UpdateTaskNow(task); });
+  return impl_->Journal(UpdateTaskNow(task),
+                        [this, task] { return UpdateTaskNow(task); });
 }
 
 Status Store::UpdateTaskNow(const TaskRecord& task) {
