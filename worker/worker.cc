@@ -87,7 +87,7 @@ Worker::Loop::Loop(zmq::context_t& context, WorkerOptions options,
       options_(std::move(options)),
       registry_(registry),
       clock_(clock),
-      services_(clock_, ServiceThreads(options_)) {
+      services_(clock_, ServiceThreads(options_), options_.guardian) {
   if (options_.name.empty()) options_.name = DefaultName();
   session_ = RandomSession();
 }
