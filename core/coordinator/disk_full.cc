@@ -157,7 +157,7 @@ Status Coordinator::Loop::KeepLogs(const std::string& job_id, const std::string&
   bool any = false;
   for (size_t s = 0; s < 2 && s < payloads.size(); ++s) any = any || !payloads[s].empty();
   if (!any) return Status::Ok();
-  if (store_->SpaceLow()) {
+  if (store_->SpaceLow() && !store_->RestoreReserve().ok()) {
     // What room is left is the store's: results must still be recorded.
     return Unavailable("state disk full: the output was not kept (" +
                        store_->dir().string() + " is short of space)");
@@ -184,15 +184,15 @@ Status Coordinator::Loop::KeepLogs(const std::string& job_id, const std::string&
 }
 
 void Coordinator::Loop::WatchSpace() {
-  if (!store_->SpaceLow()) return;
-  if (!space_low_logged_) {
+  if (store_->SpaceLow() && !space_low_logged_) {
     space_low_logged_ = true;
     spdlog::error(
         "coordinator: the state disk {} is full: its reserve went to the store; task "
         "output is not kept (those attempts fail) until there is room again",
         store_->dir().string());
   }
-  if (store_->RestoreReserve().ok()) {
+  if (store_->SpaceLow() && !store_->RestoreReserve().ok()) return;
+  if (space_low_logged_) {
     space_low_logged_ = false;
     spdlog::warn("coordinator: the state disk {} has room again; task output is kept",
                  store_->dir().string());
