@@ -80,7 +80,6 @@ int ServiceThreads(const WorkerOptions& options) {
 
 }  // namespace
 
-
 Worker::Loop::Loop(zmq::context_t& context, WorkerOptions options,
                    const BackendRegistry& registry, const Clock& clock)
     : context_(context),

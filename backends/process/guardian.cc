@@ -135,7 +135,8 @@ int KillMarked(const std::string& entry, pid_t spare) {
     if (proc == nullptr) break;
     while (dirent* d = ::readdir(proc)) {
       const std::string name = d->d_name;
-      if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+      if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)
+        continue;
       if (name == self || name == spared) continue;
       if (!EnvironHas(name, entry)) continue;
       if (::kill(std::atoi(name.c_str()), SIGKILL) == 0) ++this_round;

@@ -5,13 +5,12 @@
 // forks a small guardian process at start, while it is still single-threaded
 // (like the zygote: backends/fork/zygote.h). The guardian holds one end of a
 // socket pair whose other end only the worker has (close-on-exec, so no
-// task inherits it; the guardian closes every other descriptor it got). The worker tells it each process group it starts (Watch)
-// and each one it is about to reap (Forget); when the worker dies, however
-// it dies, the socket reaches EOF and the guardian SIGKILLs every group it
-// still knows, then exits. Messages are ordered on the socket and the worker
-// sends Forget before it reaps the leader, so every group the guardian
-// kills is still the worker's (its leader not reaped: the id cannot have
-// been reused).
+// task inherits it; the guardian closes every other descriptor it got). The worker tells
+// it each process group it starts (Watch) and each one it is about to reap (Forget); when
+// the worker dies, however it dies, the socket reaches EOF and the guardian SIGKILLs
+// every group it still knows, then exits. Messages are ordered on the socket and the
+// worker sends Forget before it reaps the leader, so every group the guardian kills is
+// still the worker's (its leader not reaped: the id cannot have been reused).
 //
 // The guardian also keeps the live groups in a spool file (`spool_file`),
 // with the worker's marker: a random token every task inherits in its
@@ -101,8 +100,8 @@ class Guardian {
 
 // SIGKILLs what an earlier worker on `spool_file` left running: each
 // process whose environment carries the recorded marker (in a recorded
-// group or escaped from it). Then removes the file. Returns how many processes it killed; a
-// missing file is not an error.
+// group or escaped from it). Then removes the file. Returns how many processes it killed;
+// a missing file is not an error.
 int KillRecordedGroups(const std::filesystem::path& spool_file);
 
 }  // namespace drover

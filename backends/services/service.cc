@@ -258,8 +258,8 @@ std::string ServiceImpl::Describe() const {
 Result<std::unique_ptr<Service>> Service::Start(ServiceSpec spec, const Clock& clock,
                                                 std::shared_ptr<Guardian> guardian) {
   if (spec.name.empty()) spec.name = "service";
-  auto service =
-      std::make_unique<internal::ServiceImpl>(std::move(spec), clock, std::move(guardian));
+  auto service = std::make_unique<internal::ServiceImpl>(std::move(spec), clock,
+                                                         std::move(guardian));
   Status status = service->Init();
   if (!status.ok()) return status;
   return std::unique_ptr<Service>(std::move(service));

@@ -110,8 +110,8 @@ class Service {
   // host:port and the reason. With a `guardian`, each instance's process
   // group is watched by it, so that instances die with the worker even
   // when it is killed -9 (backends/process/guardian.h).
-  static Result<std::unique_ptr<Service>> Start(ServiceSpec spec, const Clock& clock,
-                                                std::shared_ptr<Guardian> guardian = nullptr);
+  static Result<std::unique_ptr<Service>> Start(
+      ServiceSpec spec, const Clock& clock, std::shared_ptr<Guardian> guardian = nullptr);
 
   virtual ~Service() = default;  // a live Service is shut down with kill_grace
 

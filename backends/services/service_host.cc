@@ -14,7 +14,8 @@ constexpr Duration kJanitorPeriod = std::chrono::seconds(1);
 
 }  // namespace
 
-ServiceHost::ServiceHost(const Clock& clock, int threads, std::shared_ptr<Guardian> guardian)
+ServiceHost::ServiceHost(const Clock& clock, int threads,
+                         std::shared_ptr<Guardian> guardian)
     : clock_(clock),
       threads_(std::clamp(threads, 1, kMaxThreads)),
       registry_(clock_, std::move(guardian)) {}

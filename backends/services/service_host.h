@@ -55,7 +55,8 @@ class ServiceHost {
   // worker's slots is a good bound). `clock` must outlive the host.
   // `guardian` (may be null) watches the groups of every service instance
   // (backends/process/guardian.h).
-  ServiceHost(const Clock& clock, int threads, std::shared_ptr<Guardian> guardian = nullptr);
+  ServiceHost(const Clock& clock, int threads,
+              std::shared_ptr<Guardian> guardian = nullptr);
   ~ServiceHost();  // Shutdown(0)
   ServiceHost(const ServiceHost&) = delete;
   ServiceHost& operator=(const ServiceHost&) = delete;

@@ -15,10 +15,10 @@
 #include <algorithm>
 #include <cstring>
 
-#include "backends/services/instance_launcher.h"
-#include "backends/services/service_internal.h"
 #include "backends/process/guardian.h"
 #include "backends/process/process_group.h"
+#include "backends/services/instance_launcher.h"
+#include "backends/services/service_internal.h"
 #include "drover/handoff.h"
 
 namespace drover::services::internal {

@@ -69,7 +69,8 @@ std::string ConnectableHost(std::string_view listen_host);
 class ServiceRegistry {
  public:
   // `guardian`: watches every instance's group (Service::Start); may be null.
-  explicit ServiceRegistry(const Clock& clock, std::shared_ptr<Guardian> guardian = nullptr)
+  explicit ServiceRegistry(const Clock& clock,
+                           std::shared_ptr<Guardian> guardian = nullptr)
       : clock_(clock), guardian_(std::move(guardian)) {}
   ~ServiceRegistry() { Shutdown(std::chrono::seconds(5)); }
   ServiceRegistry(const ServiceRegistry&) = delete;

@@ -66,9 +66,10 @@ Status Coordinator::Loop::Open() {
   if (!store.ok()) return store.status();
   store_ = std::move(store.value());
   if (Status r = store_->KeepReserve(options_.state_reserve); !r.ok()) {
-    spdlog::warn("coordinator: no room for the state disk reserve: {}; task output is not "
-                 "kept until there is",
-                 r.ToString());
+    spdlog::warn(
+        "coordinator: no room for the state disk reserve: {}; task output is not "
+        "kept until there is",
+        r.ToString());
   }
   auto max_id = store_->MaxAttemptId();
   if (!max_id.ok()) return max_id.status();
