@@ -80,14 +80,13 @@ int ServiceThreads(const WorkerOptions& options) {
 
 }  // namespace
 
-
 Worker::Loop::Loop(zmq::context_t& context, WorkerOptions options,
                    const BackendRegistry& registry, const Clock& clock)
     : context_(context),
       options_(std::move(options)),
       registry_(registry),
       clock_(clock),
-      services_(clock_, ServiceThreads(options_)) {
+      services_(clock_, ServiceThreads(options_), options_.guardian) {
   if (options_.name.empty()) options_.name = DefaultName();
   session_ = RandomSession();
 }

@@ -16,7 +16,6 @@
 #include <cstring>
 #include <fstream>
 #include <set>
-#include <sstream>
 #include <string>
 #include <utility>
 
@@ -43,10 +42,16 @@ void WriteRecord(const std::string& path, const std::string& marker,
   if (ok) ::rename(tmp.c_str(), path.c_str());
 }
 
+// SIGKILLs every process but `spare` and ourselves whose environment holds
+// `entry` (NAME=VALUE). A few rounds: a process may fork while we scan.
+// Returns how many it killed.
+int KillMarked(const std::string& entry, pid_t spare);
+
 // The guardian's whole life: read messages until the worker is gone, then
 // kill what it still knows. Never returns.
 [[noreturn]] void GuardianMain(int read_fd, const std::string& marker,
                                const std::string& spool_file) {
+  const pid_t worker = ::getppid();
   // The worker's terminal or supervisor may signal its whole group; the
   // guardian must outlive the worker to do its job, so only EOF ends it.
   ::setpgid(0, 0);
@@ -91,6 +96,11 @@ void WriteRecord(const std::string& path, const std::string& marker,
     WriteRecord(spool_file, marker, groups);
   }
   for (pid_t g : groups) SignalGroup(g, SIGKILL);
+  // A process that left its group (setsid, setpgid: a daemonizing
+  // grandchild) escapes the group kill but not its environment: every
+  // process started under this worker inherits DROVER_GUARDIAN=marker
+  // unless it was exec'd with an environment of its own (guardian.h).
+  KillMarked(std::string(kGuardianMarkerEnv) + "=" + marker, worker);
   // A worker restarted at once may already have its own record there:
   // remove the file only while it is still ours.
   if (!spool_file.empty()) {
@@ -100,20 +110,6 @@ void WriteRecord(const std::string& path, const std::string& marker,
     if (recorded == marker) ::unlink(spool_file.c_str());
   }
   ::_exit(0);
-}
-
-// The pgid of `pid` from /proc/PID/stat (field 5, after the command name,
-// which may itself contain ") "), or -1.
-pid_t ProcGroupOf(const std::string& pid) {
-  std::ifstream in("/proc/" + pid + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t close = stat.rfind(')');
-  if (close == std::string::npos) return -1;
-  std::istringstream fields(stat.substr(close + 1));
-  std::string state;
-  long ppid = 0, pgrp = -1;
-  fields >> state >> ppid >> pgrp;
-  return fields ? static_cast<pid_t>(pgrp) : -1;
 }
 
 bool EnvironHas(const std::string& pid, const std::string& entry) {
@@ -127,6 +123,29 @@ bool EnvironHas(const std::string& pid, const std::string& entry) {
     start = end + 1;
   }
   return false;
+}
+
+int KillMarked(const std::string& entry, pid_t spare) {
+  const std::string self = std::to_string(::getpid());
+  const std::string spared = std::to_string(spare);
+  int killed = 0;
+  for (int round = 0; round < 5; ++round) {
+    int this_round = 0;
+    DIR* proc = ::opendir("/proc");
+    if (proc == nullptr) break;
+    while (dirent* d = ::readdir(proc)) {
+      const std::string name = d->d_name;
+      if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)
+        continue;
+      if (name == self || name == spared) continue;
+      if (!EnvironHas(name, entry)) continue;
+      if (::kill(std::atoi(name.c_str()), SIGKILL) == 0) ++this_round;
+    }
+    ::closedir(proc);
+    killed += this_round;
+    if (this_round == 0) break;
+  }
+  return killed;
 }
 
 }  // namespace
@@ -210,32 +229,12 @@ int KillRecordedGroups(const std::filesystem::path& spool_file) {
   if (!in) return 0;
   std::string word, marker;
   in >> word >> marker;
-  std::set<pid_t> groups;
-  long g;
-  while (in >> g) {
-    if (g > 1) groups.insert(static_cast<pid_t>(g));
-  }
   in.close();
   int killed = 0;
-  if (word == "marker" && !marker.empty() && !groups.empty()) {
-    const std::string entry = std::string(kGuardianMarkerEnv) + "=" + marker;
-    const std::string self = std::to_string(::getpid());
-    // A few rounds: a process may fork while we scan.
-    for (int round = 0; round < 5; ++round) {
-      int this_round = 0;
-      DIR* proc = ::opendir("/proc");
-      if (proc == nullptr) break;
-      while (dirent* d = ::readdir(proc)) {
-        const std::string name = d->d_name;
-        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-        if (name == self || groups.count(ProcGroupOf(name)) == 0) continue;
-        if (!EnvironHas(name, entry)) continue;
-        if (::kill(std::atoi(name.c_str()), SIGKILL) == 0) ++this_round;
-      }
-      ::closedir(proc);
-      killed += this_round;
-      if (this_round == 0) break;
-    }
+  // Every process with the marker is the earlier worker's: those still in a
+  // recorded group, and those that left it (setsid).
+  if (word == "marker" && !marker.empty()) {
+    killed = KillMarked(std::string(kGuardianMarkerEnv) + "=" + marker, -1);
   }
   std::error_code ec;
   std::filesystem::remove(spool_file, ec);

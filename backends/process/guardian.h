@@ -5,13 +5,12 @@
 // forks a small guardian process at start, while it is still single-threaded
 // (like the zygote: backends/fork/zygote.h). The guardian holds one end of a
 // socket pair whose other end only the worker has (close-on-exec, so no
-// task inherits it; the guardian closes every other descriptor it got). The worker tells it each process group it starts (Watch)
-// and each one it is about to reap (Forget); when the worker dies, however
-// it dies, the socket reaches EOF and the guardian SIGKILLs every group it
-// still knows, then exits. Messages are ordered on the socket and the worker
-// sends Forget before it reaps the leader, so every group the guardian
-// kills is still the worker's (its leader not reaped: the id cannot have
-// been reused).
+// task inherits it; the guardian closes every other descriptor it got). The worker tells
+// it each process group it starts (Watch) and each one it is about to reap (Forget); when
+// the worker dies, however it dies, the socket reaches EOF and the guardian SIGKILLs
+// every group it still knows, then exits. Messages are ordered on the socket and the
+// worker sends Forget before it reaps the leader, so every group the guardian kills is
+// still the worker's (its leader not reaped: the id cannot have been reused).
 //
 // The guardian also keeps the live groups in a spool file (`spool_file`),
 // with the worker's marker: a random token every task inherits in its
@@ -20,6 +19,25 @@
 // on the same spool calls KillRecordedGroups before it registers: it
 // SIGKILLs each process of a recorded group whose /proc/PID/environ carries
 // that token, and nothing else, so a recycled pid is never touched.
+//
+// Escapes. A process that leaves its group (setsid or setpgid, as a
+// daemonizing grandchild does) is not reached by the group kill, so after
+// it the guardian (and KillRecordedGroups) also SIGKILLs every process whose
+// /proc/PID/environ holds DROVER_GUARDIAN=TOKEN. What still escapes: a
+// process exec'd with an environment of its own that drops the variable
+// (env -i), one started after the last scan round, or one run as another
+// user whose environ we cannot read. Closing that needs a cgroup per
+// attempt (kill the cgroup), not done here.
+//
+// Not used: PR_SET_PDEATHSIG. The spawn backend starts tasks with
+// posix_spawn, which cannot set it; it covers one process, not its group;
+// and it fires when the parent *thread* that forked exits (a service host
+// thread, a reactor), not when the worker dies, so it would kill tasks and
+// service instances at the wrong time. The guardian sees the worker process
+// itself die (EOF on a socket only the worker holds). Nor
+// PR_SET_CHILD_SUBREAPER in the worker: orphaned grandchildren would become
+// the worker's children, which its backends (each reaping its own pids)
+// would leave as zombies, and a worker killed -9 hands them to init anyway.
 //
 // Thread-safe: Watch and Forget are single non-blocking sends of one
 // 5-byte SOCK_SEQPACKET record, from any thread.
@@ -81,9 +99,9 @@ class Guardian {
 };
 
 // SIGKILLs what an earlier worker on `spool_file` left running: each
-// process in a recorded group whose environment carries the recorded
-// marker. Then removes the file. Returns how many processes it killed; a
-// missing file is not an error.
+// process whose environment carries the recorded marker (in a recorded
+// group or escaped from it). Then removes the file. Returns how many processes it killed;
+// a missing file is not an error.
 int KillRecordedGroups(const std::filesystem::path& spool_file);
 
 }  // namespace drover

@@ -46,8 +46,13 @@ std::string CommandText(const std::vector<std::string>& command) {
   return text;
 }
 
-ServiceImpl::ServiceImpl(ServiceSpec spec, const Clock& clock)
-    : name_(spec.name), host_(spec.host), mode_(spec.mode), clock_(clock) {
+ServiceImpl::ServiceImpl(ServiceSpec spec, const Clock& clock,
+                         std::shared_ptr<Guardian> guardian)
+    : name_(spec.name),
+      host_(spec.host),
+      mode_(spec.mode),
+      clock_(clock),
+      guardian_(std::move(guardian)) {
   auto gen = std::make_shared<Generation>();
   gen->spec = std::move(spec);
   gen->log = std::make_shared<UniqueFd>();
@@ -250,9 +255,11 @@ std::string ServiceImpl::Describe() const {
 
 }  // namespace internal
 
-Result<std::unique_ptr<Service>> Service::Start(ServiceSpec spec, const Clock& clock) {
+Result<std::unique_ptr<Service>> Service::Start(ServiceSpec spec, const Clock& clock,
+                                                std::shared_ptr<Guardian> guardian) {
   if (spec.name.empty()) spec.name = "service";
-  auto service = std::make_unique<internal::ServiceImpl>(std::move(spec), clock);
+  auto service = std::make_unique<internal::ServiceImpl>(std::move(spec), clock,
+                                                         std::move(guardian));
   Status status = service->Init();
   if (!status.ok()) return status;
   return std::unique_ptr<Service>(std::move(service));

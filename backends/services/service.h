@@ -37,6 +37,10 @@
 #include "core/base/clock.h"
 #include "core/base/status.h"
 
+namespace drover {
+class Guardian;  // backends/process/guardian.h
+}  // namespace drover
+
 namespace drover::services {
 
 enum class ListenMode { kReuseport, kShared, kRoundRobin };
@@ -103,8 +107,11 @@ class Service {
   // Binds the socket(s), spawns the instances and returns at once; the
   // instances become ready in the background (see WaitReady). Errors: a bad
   // spec (empty command, instances < 1, bad host), a bind failure naming
-  // host:port and the reason.
-  static Result<std::unique_ptr<Service>> Start(ServiceSpec spec, const Clock& clock);
+  // host:port and the reason. With a `guardian`, each instance's process
+  // group is watched by it, so that instances die with the worker even
+  // when it is killed -9 (backends/process/guardian.h).
+  static Result<std::unique_ptr<Service>> Start(
+      ServiceSpec spec, const Clock& clock, std::shared_ptr<Guardian> guardian = nullptr);
 
   virtual ~Service() = default;  // a live Service is shut down with kill_grace
 

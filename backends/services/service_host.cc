@@ -14,8 +14,11 @@ constexpr Duration kJanitorPeriod = std::chrono::seconds(1);
 
 }  // namespace
 
-ServiceHost::ServiceHost(const Clock& clock, int threads)
-    : clock_(clock), threads_(std::clamp(threads, 1, kMaxThreads)) {}
+ServiceHost::ServiceHost(const Clock& clock, int threads,
+                         std::shared_ptr<Guardian> guardian)
+    : clock_(clock),
+      threads_(std::clamp(threads, 1, kMaxThreads)),
+      registry_(clock_, std::move(guardian)) {}
 
 ServiceHost::~ServiceHost() { Shutdown(Duration(0)); }
 

@@ -53,7 +53,10 @@ class ServiceHost {
  public:
   // `threads`: how many attempts may wait for their services at once (the
   // worker's slots is a good bound). `clock` must outlive the host.
-  ServiceHost(const Clock& clock, int threads);
+  // `guardian` (may be null) watches the groups of every service instance
+  // (backends/process/guardian.h).
+  ServiceHost(const Clock& clock, int threads,
+              std::shared_ptr<Guardian> guardian = nullptr);
   ~ServiceHost();  // Shutdown(0)
   ServiceHost(const ServiceHost&) = delete;
   ServiceHost& operator=(const ServiceHost&) = delete;
@@ -109,7 +112,7 @@ class ServiceHost {
 
   const Clock& clock_;
   const int threads_;
-  ServiceRegistry registry_{clock_};
+  ServiceRegistry registry_;
   BackendEvents* events_ = nullptr;
 
   std::mutex mu_;

@@ -103,7 +103,7 @@ struct Slot {
 
 class ServiceImpl final : public Service {
  public:
-  ServiceImpl(ServiceSpec spec, const Clock& clock);
+  ServiceImpl(ServiceSpec spec, const Clock& clock, std::shared_ptr<Guardian> guardian);
   ~ServiceImpl() override;
 
   Status Init();
@@ -175,6 +175,8 @@ class ServiceImpl final : public Service {
   const std::string host_;
   const ListenMode mode_;
   const Clock& clock_;
+  // Told of each instance's group after launch and before its reap.
+  const std::shared_ptr<Guardian> guardian_;
   // Set by Init, before any other thread runs; constant after.
   SocketAddress address_;
   int port_ = 0;

@@ -15,9 +15,10 @@
 #include <algorithm>
 #include <cstring>
 
+#include "backends/process/guardian.h"
+#include "backends/process/process_group.h"
 #include "backends/services/instance_launcher.h"
 #include "backends/services/service_internal.h"
-#include "backends/process/process_group.h"
 #include "drover/handoff.h"
 
 namespace drover::services::internal {
@@ -52,6 +53,7 @@ Result<std::shared_ptr<Instance>> ServiceImpl::SpawnLocked(
     return launched.status().WithContext("service " + name_ + ": instance " +
                                          std::to_string(slot_index));
   }
+  if (guardian_) guardian_->Watch(launched->pid);
   instance->id = next_id_++;
   instance->slot = slot_index;
   instance->gen = gen;
@@ -148,6 +150,8 @@ std::vector<std::shared_ptr<Instance>> ServiceImpl::KillAllNowLocked() {
   stopping_ = true;
   std::vector<std::shared_ptr<Instance>> dead;
   for (auto& [id, instance] : running_) {
+    // The guardian learns it before the id can be reused (guardian.h).
+    if (guardian_) guardian_->Forget(instance->pid);
     KillAndReap(instance->pid);
     instance->exited = true;
     instance->stop_check = true;
@@ -270,6 +274,16 @@ void ServiceImpl::RescueLocked(Instance& instance) {
 
 void ServiceImpl::OnExitLocked(const std::shared_ptr<Instance>& instance) {
   if (instance->exited) return;
+  // Exited? Asked without reaping, so that the guardian forgets the group
+  // while its id is still ours (guardian.h).
+  siginfo_t info{};
+  int peek;
+  do {
+    peek = ::waitid(P_PID, static_cast<id_t>(instance->pid), &info,
+                    WEXITED | WNOHANG | WNOWAIT);
+  } while (peek < 0 && errno == EINTR);
+  if (peek == 0 && info.si_pid == 0) return;  // spurious
+  if (guardian_) guardian_->Forget(instance->pid);
   int status = 0;
   pid_t rc;
   do {

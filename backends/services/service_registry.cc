@@ -166,7 +166,7 @@ Status ServiceRegistry::StartOne(const Key& key, const spec::ServiceDecl& config
   auto spec = ToServiceSpec(config);
   if (!spec.ok()) return fail(spec.status());
   entry->kill_grace = spec->kill_grace;
-  auto started = Service::Start(*spec, clock_);
+  auto started = Service::Start(*spec, clock_, guardian_);
   if (!started.ok()) {
     return fail(FailedPrecondition(what + " did not start: " + started.status().message()));
   }

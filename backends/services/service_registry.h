@@ -68,7 +68,10 @@ std::string ConnectableHost(std::string_view listen_host);
 
 class ServiceRegistry {
  public:
-  explicit ServiceRegistry(const Clock& clock) : clock_(clock) {}
+  // `guardian`: watches every instance's group (Service::Start); may be null.
+  explicit ServiceRegistry(const Clock& clock,
+                           std::shared_ptr<Guardian> guardian = nullptr)
+      : clock_(clock), guardian_(std::move(guardian)) {}
   ~ServiceRegistry() { Shutdown(std::chrono::seconds(5)); }
   ServiceRegistry(const ServiceRegistry&) = delete;
   ServiceRegistry& operator=(const ServiceRegistry&) = delete;
@@ -165,6 +168,7 @@ class ServiceRegistry {
   static void StopAll(std::vector<std::pair<std::shared_ptr<Service>, Duration>> stop);
 
   const Clock& clock_;
+  const std::shared_ptr<Guardian> guardian_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::map<Key, std::shared_ptr<Entry>> entries_;  // GUARDED_BY(mu_)

@@ -418,6 +418,10 @@ void SpawnBackend::Reactor::Reap(Child& child) {
        {std::pair{&child.out, "stdout"}, std::pair{&child.err, "stderr"}}) {
     Status s = stream->capture.Finish();
     if (!s.ok()) {
+      // Output that was lost (a full spool disk, most often) fails an
+      // attempt that would have succeeded: it must not pass for one that
+      // printed nothing (docs/operations.md, "When the state disk is full").
+      if (outcome.ok()) outcome.reason = FailureReason::kInternal;
       if (!outcome.message.empty()) outcome.message += "; ";
       outcome.message += std::string(name) + " not captured: " + s.message();
     }

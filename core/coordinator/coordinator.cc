@@ -65,6 +65,12 @@ Status Coordinator::Loop::Open() {
   auto store = store::Store::Open(options_.state_dir);
   if (!store.ok()) return store.status();
   store_ = std::move(store.value());
+  if (Status r = store_->KeepReserve(options_.state_reserve); !r.ok()) {
+    spdlog::warn(
+        "coordinator: no room for the state disk reserve: {}; task output is not "
+        "kept until there is",
+        r.ToString());
+  }
   auto max_id = store_->MaxAttemptId();
   if (!max_id.ok()) return max_id.status();
   next_attempt_id_ = *max_id + 1;
@@ -135,8 +141,15 @@ Status Coordinator::Loop::Run() {
       (void)!::read(wake_fd_, &n, sizeof n);
     }
 
+    // A turn whose commit found the state disk full is held (disk_full.cc).
+    if (stalled_ && !Unstall()) {
+      ServeStalled();
+      continue;
+    }
+
     // 2. One transaction for everything this turn decides.
     Check(store_->Begin(), "begin");
+    HandleDeferred();
     for (int i = 0; i < kMaxMessagesPerTurn; ++i) {
       std::optional<std::string> wrong_version;
       std::string from;
@@ -169,6 +182,7 @@ Status Coordinator::Loop::Run() {
     if (now >= next_heartbeat_) {
       SendHeartbeats();
       next_heartbeat_ = now + options_.heartbeat_interval;
+      WatchSpace();
       version_errors_->Prune(now);
       for (const auto& s : log_limit_.Sweep(now)) {
         spdlog::warn("coordinator: {}: {} more {} not logged in the last minute",
@@ -178,6 +192,10 @@ Status Coordinator::Loop::Run() {
 
     // 3. Commit, then tell the world.
     const Status committed = store_->Commit();
+    if (!committed.ok() && store_->Pending()) {
+      Stall(committed);
+      continue;
+    }
     if (!committed.ok()) {
       // Nothing of this turn is durable: do not ACK it. Workers resend
       // unACKed results; dispatches are dropped and their tasks re-run.

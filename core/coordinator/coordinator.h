@@ -68,6 +68,10 @@ struct CoordinatorOptions {
   // queued always goes, so one reply of any size the protocol allows
   // reaches a client that reads.
   size_t peer_send_budget = 32u << 20;
+  // Bytes of <state_dir>/reserve, a file given back to the store when a
+  // commit finds the state disk full, so that the failures can still be
+  // recorded (docs/operations.md, "When the state disk is full"). 0: none.
+  uint64_t state_reserve = 4u << 20;
 };
 
 // Counters of what the loop dropped or ignored; readable from any thread.

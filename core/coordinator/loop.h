@@ -9,6 +9,7 @@
 //   client_api.cc   SUBMIT, WATCH, STATUS, RETRY-JOB, CANCEL-JOB, LOGS
 //   recovery.cc     what a restarted coordinator does with the store
 //   services.cc     JOB-DONE, SERVICE-RELOAD fan-out and gathering
+//   disk_full.cc    a turn held while the state disk is full, kept logs
 // Everything runs on the loop thread, except Stop() and Poke() (an atomic
 // and an eventfd write).
 #ifndef DROVER_CORE_COORDINATOR_LOOP_H_
@@ -262,6 +263,28 @@ class Coordinator::Loop {
   void ForgetClients(const std::set<std::string>& gone);
   void FinishReload(uint64_t id);
 
+  // disk_full.cc
+  // The turn's commit found the state disk full (the store keeps the batch,
+  // Store::Pending): its ACKs and messages are held, not sent.
+  void Stall(const Status& why);
+  // Retries the held turn's commit; on success sends what it held. Returns
+  // whether the loop may go on with normal turns.
+  bool Unstall();
+  // A turn while stalled: heartbeats are kept up, clients get ERROR, worker
+  // messages that change state wait in deferred_ (bounded), OUTPUT is
+  // dropped. Nothing is written.
+  void ServeStalled();
+  // The messages ServeStalled put aside, handled in the turn open now.
+  void HandleDeferred();
+  // Writes the captured output of an attempt under <state_dir>/logs. Fails,
+  // writing nothing (a partial file is removed), with "state disk full: ..."
+  // when the disk has no room or the store is short of space.
+  Status KeepLogs(const std::string& job_id, const std::string& task, uint32_t number,
+                  const std::vector<std::string>& payloads);
+  // Once per heartbeat: logs when the store used its reserve, and gets the
+  // reserve back when the disk has room again.
+  void WatchSpace();
+
   // recovery.cc
   void Recover();    // keeps the jobs left running (options_.recover_jobs)
   void Interrupt();  // marks them interrupted (!options_.recover_jobs)
@@ -279,6 +302,13 @@ class Coordinator::Loop {
   std::vector<std::string> bound_;
   std::unique_ptr<store::Store> store_;
   bool store_failed_ = false;
+  // disk_full.cc: a turn is held (stalled_) because its commit found the
+  // state disk full; stall_reason_ says why; deferred_ holds the worker
+  // messages received meanwhile.
+  bool stalled_ = false;
+  std::string stall_reason_;
+  std::vector<Message> deferred_;
+  bool space_low_logged_ = false;
 
   std::unordered_map<std::string, WorkerConn> workers_;  // by routing id
   std::deque<Departed> departed_;                          // oldest first

@@ -135,22 +135,23 @@ void Coordinator::Loop::Finish(uint64_t id, const AttemptOutcome& reported,
     outcome.reason = FailureReason::kCancelled;
   }
 
-  auto recorded = store_->FinishAttempt(id, worker, outcome, WallMillis(clock_));
-  Check(recorded.status(), "record result");
-
   // Captured output: the RESULT's two payload frames, stdout then stderr.
+  // Output that cannot be kept fails the attempt: a success whose output
+  // is gone would be taken for one whose output was empty.
   if (payloads) {
-    for (size_t s = 0; s < 2 && s < payloads->size(); ++s) {
-      const std::string& data = (*payloads)[s];
-      if (data.empty()) continue;
-      const auto path = store_->LogPath(job.record.id, job.rows[t].name, ref.number, s == 1);
-      std::error_code ec;
-      std::filesystem::create_directories(path.parent_path(), ec);
-      std::ofstream out(path, std::ios::binary | std::ios::trunc);
-      out.write(data.data(), static_cast<std::streamsize>(data.size()));
-      if (!out) spdlog::error("coordinator: cannot write {}", path.string());
+    if (Status kept = KeepLogs(job.record.id, job.rows[t].name, ref.number, *payloads);
+        !kept.ok()) {
+      if (outcome.ok()) {
+        outcome.reason = FailureReason::kInternal;
+        outcome.message = kept.message();
+      } else {
+        outcome.message += (outcome.message.empty() ? "" : "; ") + kept.message();
+      }
     }
   }
+
+  auto recorded = store_->FinishAttempt(id, worker, outcome, WallMillis(clock_));
+  Check(recorded.status(), "record result");
 
   dag::Plan& plan = *job.plan;
   const uint32_t silent_before = plan.counts().blocked + plan.counts().skipped;

@@ -1,5 +1,6 @@
 #include "core/store/sqlite_util.h"
 
+#include <cerrno>
 #include <utility>
 
 namespace drover::store {
@@ -8,11 +9,20 @@ Status SqliteError(sqlite3* db, int rc, std::string_view op) {
   std::string msg(op);
   msg += ": ";
   int extended = rc;
+  int system_errno = 0;
   if (db != nullptr) {
     msg += sqlite3_errmsg(db);
     extended = sqlite3_extended_errcode(db);
+    system_errno = sqlite3_system_errno(db);
   } else {
     msg += sqlite3_errstr(rc);
+  }
+  // Out of space: SQLITE_FULL from a write, or an I/O error whose errno is
+  // ENOSPC (growing the -shm file, for one). Callers may retry once space
+  // returns, so it is kUnavailable, and says so first.
+  if ((extended & 0xff) == SQLITE_FULL ||
+      ((extended & 0xff) == SQLITE_IOERR && system_errno == ENOSPC)) {
+    return Unavailable(std::string(kDiskFull) + msg);
   }
   switch (extended) {
     case SQLITE_CONSTRAINT_PRIMARYKEY:

@@ -14,9 +14,13 @@
 
 namespace drover::store {
 
+// How a Status for a full disk begins (see SqliteError).
+inline constexpr std::string_view kDiskFull = "state disk full: ";
+
 // The Status for a failed sqlite3 call: "<op>: <sqlite3_errmsg>". Constraint
 // failures on a key become kAlreadyExists, foreign-key failures kNotFound,
-// a busy or locked database kUnavailable, a file that is not a database
+// a busy or locked database kUnavailable, a full disk kUnavailable with the
+// message prefixed by kDiskFull, a file that is not a database
 // kFailedPrecondition, everything else kIoError.
 // Must be called before any other call on `db`, which would replace the
 // error message.

@@ -5,8 +5,13 @@
 // discipline (batches, and atomic multi-row operations).
 #include "core/store/store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <functional>
 #include <limits>
 #include <string_view>
 #include <system_error>
@@ -52,6 +57,16 @@ class Store::Impl {
   int version = 0;
   bool in_batch = false;
 
+  // The writes of the open batch, in order, to redo them when SQLite rolled
+  // the batch back for want of space (see Commit). `pending`: such a batch
+  // waits to be redone by the next Begin().
+  std::vector<std::function<Status()>> journal;
+  bool replaying = false;
+  bool pending = false;
+  // KeepReserve: the reserve's size (0: none) and whether a commit used it.
+  uint64_t reserve_bytes = 0;
+  bool space_low = false;
+
   Statement begin, commit, rollback, savepoint, release, rollback_to;
   Statement insert_job, set_job_state, replace_job, get_job, latest_job, latest_job_named,
       jobs_in_state, recent_jobs;
@@ -73,14 +88,75 @@ class Store::Impl {
   // Every write first checks that a batch it belongs to still exists:
   // SQLite rolls a transaction back by itself after some errors (disk
   // full, I/O error), and the later writes must not silently autocommit.
+  // kUnavailable, like the full disk that usually causes it, so that the
+  // write is journaled and redone with its batch (Journal).
   Status CheckBatch() const {
     if (in_batch && sqlite3_get_autocommit(db.get()) != 0) {
-      return FailedPrecondition(
-          "store: the open batch was rolled back by SQLite after an earlier error; "
-          "call Rollback()");
+      return Unavailable(
+          "store: the open batch was rolled back by SQLite after an earlier error");
     }
     return Status::Ok();
   }
+
+  // Keeps `redo` in the batch's journal when the write belongs to the
+  // batch: it succeeded, or failed only for want of room (kUnavailable:
+  // a full disk, or a batch SQLite abandoned). Returns `s`.
+  Status Journal(Status s, std::function<Status()> redo) {
+    if (in_batch && !replaying && (s.ok() || s.code() == StatusCode::kUnavailable)) {
+      journal.push_back(std::move(redo));
+    }
+    return s;
+  }
+
+  void RollbackIfOpen() {
+    if (sqlite3_get_autocommit(db.get()) == 0) {
+      Statement::Use u(rollback);
+      (void)u.Run();
+    }
+  }
+
+  // COMMIT of the open batch; in_batch follows SQLite's view afterwards.
+  Status CommitOpen() {
+    if (sqlite3_get_autocommit(db.get()) != 0) {
+      in_batch = false;
+      return Unavailable(
+          "store: Commit: the batch was rolled back by SQLite after an earlier error");
+    }
+    Statement::Use u(commit);
+    Status s = u.Run();
+    // A failed COMMIT may leave the transaction open (busy: retry Commit or
+    // Rollback) or may have ended it; follow SQLite's view.
+    in_batch = sqlite3_get_autocommit(db.get()) == 0;
+    return s;
+  }
+
+  // Opens a transaction and redoes the journal in it. On failure the
+  // transaction is rolled back and the journal kept.
+  Status Redo() {
+    {
+      Statement::Use u(begin);
+      DROVER_RETURN_IF_ERROR(u.Run());
+    }
+    in_batch = true;
+    replaying = true;
+    Status s;
+    for (auto& write : journal) {
+      s = write();
+      // A write that fails for another reason failed the first time too
+      // (it was journaled for want of room) and undid itself: go on.
+      if (s.code() == StatusCode::kUnavailable) break;
+      s = Status::Ok();
+    }
+    replaying = false;
+    if (!s.ok()) {
+      RollbackIfOpen();
+      in_batch = false;
+    }
+    return s;
+  }
+
+  std::filesystem::path ReservePath() const { return dir / "reserve"; }
+  Status AllocateReserve();
 
   // Runs `fn` atomically: in its own IMMEDIATE transaction outside a
   // batch, under a savepoint inside one (so a failure undoes only `fn`).
@@ -223,6 +299,21 @@ Status Store::Impl::InsertTaskRows(Statement& one, Statement& chunk, const JobRe
   return Status::Ok();
 }
 
+Status Store::Impl::AllocateReserve() {
+  const std::string path = ReservePath().string();
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoError("create " + path, errno);
+  // Allocated, not sparse: its blocks are what a full disk gives back.
+  const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(reserve_bytes));
+  ::close(fd);
+  if (rc != 0) {
+    ::unlink(path.c_str());
+    return ErrnoError("allocate " + std::to_string(reserve_bytes) + " bytes for " + path,
+                      rc);
+  }
+  return Status::Ok();
+}
+
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::~Store() = default;
 
@@ -256,6 +347,13 @@ int Store::SchemaVersion() const { return impl_->version; }
 
 Status Store::Begin() {
   if (impl_->in_batch) return FailedPrecondition("store: Begin: a batch is already open");
+  if (impl_->pending) {
+    // The batch whose commit found no room comes first, whole.
+    DROVER_RETURN_IF_ERROR(impl_->Redo());
+    impl_->pending = false;
+    return Status::Ok();
+  }
+  impl_->journal.clear();
   Statement::Use u(impl_->begin);
   DROVER_RETURN_IF_ERROR(u.Run());
   impl_->in_batch = true;
@@ -264,18 +362,35 @@ Status Store::Begin() {
 
 Status Store::Commit() {
   if (!impl_->in_batch) return FailedPrecondition("store: Commit: no batch is open");
-  sqlite3* db = impl_->db.get();
-  if (sqlite3_get_autocommit(db) != 0) {
-    impl_->in_batch = false;
-    return IoError(
-        "store: Commit: the batch was rolled back by SQLite after an earlier error; its "
-        "writes are lost");
+  Status s = impl_->CommitOpen();
+  if (s.ok()) {
+    impl_->journal.clear();
+    return s;
   }
-  Statement::Use u(impl_->commit);
-  Status s = u.Run();
-  // A failed COMMIT may leave the transaction open (busy: retry Commit or
-  // Rollback) or may have ended it; follow SQLite's view.
-  impl_->in_batch = sqlite3_get_autocommit(db) == 0;
+  if (impl_->in_batch) return s;  // still open (busy): Commit again or Rollback
+  if (s.code() != StatusCode::kUnavailable) {
+    impl_->journal.clear();  // another failure: the batch is lost
+    return s;
+  }
+  // No room (or SQLite gave the batch up after a write found none): SQLite
+  // rolled it back. Free the reserve and redo it once; if that does not
+  // fit either, it waits for the next Begin().
+  impl_->RollbackIfOpen();
+  impl_->in_batch = false;
+  if (impl_->reserve_bytes > 0 && !impl_->space_low) {
+    impl_->space_low = true;
+    ::unlink(impl_->ReservePath().c_str());
+    Status redone = impl_->Redo();
+    if (redone.ok()) redone = impl_->CommitOpen();
+    if (redone.ok()) {
+      impl_->journal.clear();
+      return redone;
+    }
+    impl_->RollbackIfOpen();
+    impl_->in_batch = false;
+    if (redone.code() == StatusCode::kUnavailable) s = redone;
+  }
+  impl_->pending = true;
   return s;
 }
 
@@ -288,12 +403,52 @@ Status Store::Rollback() {
     s = u.Run();
   }
   impl_->in_batch = sqlite3_get_autocommit(db) == 0;
+  if (!impl_->in_batch) impl_->journal.clear();
   return s;
 }
 
 bool Store::InBatch() const { return impl_->in_batch; }
+bool Store::Pending() const { return impl_->pending; }
+
+Status Store::KeepReserve(uint64_t bytes) {
+  impl_->reserve_bytes = bytes;
+  impl_->space_low = false;
+  if (bytes == 0) {
+    ::unlink(impl_->ReservePath().c_str());
+    return Status::Ok();
+  }
+  Status s = impl_->AllocateReserve();
+  if (!s.ok()) impl_->space_low = true;
+  return s;
+}
+
+bool Store::SpaceLow() const { return impl_->space_low; }
+
+Status Store::RestoreReserve() {
+  if (!impl_->space_low || impl_->reserve_bytes == 0) return Status::Ok();
+  // Back only when the disk has room for the reserve twice over: a reserve
+  // that took the last free blocks would leave the next commit none.
+  struct statvfs fs {};
+  if (::statvfs(impl_->dir.c_str(), &fs) != 0) {
+    return ErrnoError("statvfs " + impl_->dir.string(), errno);
+  }
+  const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  if (free_bytes < 2 * impl_->reserve_bytes) {
+    return Unavailable(std::string(kDiskFull) + std::to_string(free_bytes) +
+                       " bytes free in " + impl_->dir.string() + ", " +
+                       std::to_string(2 * impl_->reserve_bytes) + " wanted");
+  }
+  DROVER_RETURN_IF_ERROR(impl_->AllocateReserve());
+  impl_->space_low = false;
+  return Status::Ok();
+}
 
 Status Store::InsertJob(const JobRecord& job, const std::vector<TaskRecord>& tasks) {
+  return impl_->Journal(InsertJobNow(job, tasks),
+                        [this, job, tasks] { return InsertJobNow(job, tasks); });
+}
+
+Status Store::InsertJobNow(const JobRecord& job, const std::vector<TaskRecord>& tasks) {
   return impl_->Atomically([&]() -> Status {
     {
       Statement::Use u(impl_->insert_job);
@@ -307,6 +462,14 @@ Status Store::InsertJob(const JobRecord& job, const std::vector<TaskRecord>& tas
 
 Status Store::SetJobState(const std::string& job_id, const std::string& state,
                           int64_t finished_ms) {
+  return impl_->Journal(SetJobStateNow(job_id, state, finished_ms),
+                        [this, job_id, state, finished_ms] {
+                          return SetJobStateNow(job_id, state, finished_ms);
+                        });
+}
+
+Status Store::SetJobStateNow(const std::string& job_id, const std::string& state,
+                             int64_t finished_ms) {
   DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
   Statement::Use u(impl_->set_job_state);
   u.Bind(1, job_id).Bind(2, state).Bind(3, finished_ms);
@@ -316,6 +479,12 @@ Status Store::SetJobState(const std::string& job_id, const std::string& state,
 }
 
 Status Store::ReplaceTasks(const JobRecord& job, const std::vector<TaskRecord>& tasks) {
+  return impl_->Journal(ReplaceTasksNow(job, tasks),
+                        [this, job, tasks] { return ReplaceTasksNow(job, tasks); });
+}
+
+Status Store::ReplaceTasksNow(const JobRecord& job,
+                              const std::vector<TaskRecord>& tasks) {
   return impl_->Atomically([&]() -> Status {
     {
       Statement::Use u(impl_->replace_job);
@@ -400,6 +569,11 @@ Result<std::vector<JobRecord>> Store::RecentJobs(uint32_t limit) {
 }
 
 Status Store::UpdateTask(const TaskRecord& task) {
+  return impl_->Journal(UpdateTaskNow(task),
+                        [this, task] { return UpdateTaskNow(task); });
+}
+
+Status Store::UpdateTaskNow(const TaskRecord& task) {
   DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
   Statement::Use u(impl_->update_task);
   BindTask(u, 0, task.job_id, task);
@@ -426,6 +600,10 @@ Status Store::InsertAttempt(const AttemptRecord& a) {
   if (a.id > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
     return InvalidArgument("store: attempt id " + std::to_string(a.id) + " out of range");
   }
+  return impl_->Journal(InsertAttemptNow(a), [this, a] { return InsertAttemptNow(a); });
+}
+
+Status Store::InsertAttemptNow(const AttemptRecord& a) {
   DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
   Statement::Use u(impl_->insert_attempt);
   u.Bind(1, AsStored(a.id)).Bind(2, a.job_id).Bind(3, a.task).Bind(4, int64_t{a.number});
@@ -438,6 +616,15 @@ Status Store::InsertAttempt(const AttemptRecord& a) {
 Result<bool> Store::FinishAttempt(uint64_t id, const std::string& worker,
                                   const AttemptOutcome& outcome, int64_t finished_ms) {
   if (id > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return false;
+  Result<bool> done = FinishAttemptNow(id, worker, outcome, finished_ms);
+  (void)impl_->Journal(done.status(), [this, id, worker, outcome, finished_ms] {
+    return FinishAttemptNow(id, worker, outcome, finished_ms).status();
+  });
+  return done;
+}
+
+Result<bool> Store::FinishAttemptNow(uint64_t id, const std::string& worker,
+                                     const AttemptOutcome& outcome, int64_t finished_ms) {
   DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
   Statement::Use u(impl_->finish_attempt);
   u.Bind(1, AsStored(id)).Bind(5, worker).Bind(8, finished_ms);

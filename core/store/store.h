@@ -13,7 +13,16 @@
 // Errors: every failed SQLite call comes back as a Status naming the
 // operation and SQLite's message. Duplicate keys are kAlreadyExists, a row
 // for a job that does not exist kNotFound, a database busy beyond the
-// timeout kUnavailable, other SQLite failures kIoError. Nothing throws.
+// timeout kUnavailable, a full disk kUnavailable with a message that starts
+// "state disk full: ", other SQLite failures kIoError. Nothing throws.
+//
+// A full disk (docs/state.md, "When the state disk is full"): a batch whose
+// COMMIT fails for want of space is not lost. SQLite rolls it back, so the
+// Store keeps a journal of the batch's writes and redoes them: at once,
+// after deleting its reserve file (KeepReserve) to make room, and, when
+// there is still no room, at the next Begin() (Pending() says so until a
+// Commit() succeeds). The writes of a batch are therefore applied exactly
+// once, in order, or not at all; already committed data is never touched.
 #ifndef DROVER_CORE_STORE_STORE_H_
 #define DROVER_CORE_STORE_STORE_H_
 
@@ -100,10 +109,30 @@ class Store {
   // a batch undoes only itself; if SQLite had to abandon the whole
   // transaction (disk full, I/O error), later writes and Commit() fail
   // until Rollback(). Destroying the Store with a batch open rolls it back.
+  //
+  // Space. When Commit() fails with the disk full (kUnavailable, "state
+  // disk full: ..."), the batch is rolled back but kept: Pending() is true,
+  // InBatch() false, and the next Begin() first redoes every write of it
+  // (failing as Commit() did while there is no room; the batch stays
+  // pending). Rollback() after Begin() drops it for good.
   Status Begin();
   Status Commit();
   Status Rollback();
   bool InBatch() const;
+  bool Pending() const;
+
+  // Keeps <state_dir>/reserve, a file of `bytes` (allocated, not sparse),
+  // that the first commit failing for want of space deletes before it
+  // redoes its batch: the coordinator can then still record why tasks
+  // fail. 0 removes it. Fails (and keeps no reserve) when the disk has no
+  // room for it; call again later (RestoreReserve).
+  Status KeepReserve(uint64_t bytes);
+  // Whether a commit had to use the reserve and it is not back yet: the
+  // state disk is short of space, and the coordinator keeps no task output.
+  bool SpaceLow() const;
+  // Re-creates the reserve after SpaceLow(); Ok (and SpaceLow() false) once
+  // the disk has room for it twice over.
+  Status RestoreReserve();
 
   // Jobs.
   // Inserts the job and its task rows atomically (all or nothing, also
@@ -157,6 +186,16 @@ class Store {
  private:
   class Impl;
   explicit Store(std::unique_ptr<Impl> impl);
+  // The writes themselves; the public ones above also journal them.
+  Status InsertJobNow(const JobRecord& job, const std::vector<TaskRecord>& tasks);
+  Status SetJobStateNow(const std::string& job_id, const std::string& state,
+                        int64_t finished_ms);
+  Status ReplaceTasksNow(const JobRecord& job, const std::vector<TaskRecord>& tasks);
+  Status UpdateTaskNow(const TaskRecord& task);
+  Status InsertAttemptNow(const AttemptRecord& attempt);
+  Result<bool> FinishAttemptNow(uint64_t id, const std::string& worker,
+                                const AttemptOutcome& outcome, int64_t finished_ms);
+
   std::unique_ptr<Impl> impl_;
 };
 

@@ -4,6 +4,10 @@
 // restarted on the same spool kills what an earlier one left when its
 // guardian died with it.
 //
+// A job's service instances (each in its own process group) die with the
+// worker too, and so does a grandchild that left the task's group with
+// setsid (found by the guardian marker in its environment).
+//
 // Each task is a shell that starts a background sleep (a grandchild in the
 // task's process group) and then sleeps itself; both write their pids into
 // the test's work directory (a fork pool process does the same). The test waits for those files, kills the
@@ -12,9 +16,11 @@
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -165,6 +171,105 @@ TEST_F(DistributedTest, RestartedWorkerKillsTheGroupsInItsSpool) {
   EXPECT_TRUE(WaitUntil([&] { return pids.AllGone(); }, kEventDeadline))
       << "the restarted worker left the earlier task (shell " << *pids.shell
       << ", grandchild " << *pids.grandchild << ") running";
+}
+
+// The `drover serve` children of `parent` (service instances), by pid.
+std::set<pid_t> ServeChildren(pid_t parent) {
+  std::set<pid_t> pids;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return pids;
+  while (dirent* d = ::readdir(proc)) {
+    const std::string name = d->d_name;
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in("/proc/" + name + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 1));
+    std::string state;
+    long ppid = 0;
+    rest >> state >> ppid;
+    if (ppid != parent || state == "Z") continue;
+    std::ifstream cmd("/proc/" + name + "/cmdline");
+    const std::string argv((std::istreambuf_iterator<char>(cmd)), {});
+    if (argv.find(std::string("serve\0", 6)) != std::string::npos) {
+      pids.insert(static_cast<pid_t>(std::stol(name)));
+    }
+  }
+  ::closedir(proc);
+  return pids;
+}
+
+// Given a worker running a job's service (two `drover serve` instances,
+// each in its own process group) for a task that holds it, when the worker
+// is killed -9, then no instance should be left running.
+TEST_F(DistributedTest, ServiceInstancesDieWithTheirKilledWorker) {
+  ASSERT_TRUE(StartCoordinator());
+  DaemonProcess* worker = StartWorker("w1", "spawn=1");
+  ASSERT_TRUE(worker);
+  TaskPids pids;
+  ASSERT_FALSE(Submit(Spec("served.yaml", R"(version: 1
+name: served
+services:
+  hello: {command: [drover, serve, hello], instances: 2}
+tasks:
+  holder:
+    run: [sh, -c, 'echo ${services.hello.port}; sleep 300 & echo $! > grandchild.pid; echo $$ > shell.pid; sleep 300']
+)")).empty());
+  ASSERT_TRUE(pids.Read(work_));
+  // The task runs once its service is ready: both instances are up.
+  const std::set<pid_t> instances = ServeChildren(worker->pid());
+  struct Cleanup {
+    const std::set<pid_t>& pids;
+    ~Cleanup() {
+      for (pid_t p : pids) testing::KillIfRunning(p, "serve");
+    }
+  } cleanup{instances};
+  ASSERT_EQ(instances.size(), 2u);
+
+  const ProcessResult killed = worker->Crash();
+  EXPECT_EQ(killed.term_signal, SIGKILL) << killed.Describe();
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        for (pid_t p : instances) {
+          if (!ProcessGone(p)) return false;
+        }
+        return pids.AllGone();
+      },
+      kEventDeadline))
+      << "a service instance or the task outlived its worker";
+}
+
+// Given a task that started a grandchild in a session of its own (setsid:
+// out of the task's process group, as a daemon does), when the worker is
+// killed -9, then the escaped grandchild should not be left running.
+TEST_F(DistributedTest, EscapedGrandchildDiesWithItsKilledWorker) {
+  ASSERT_TRUE(StartCoordinator());
+  DaemonProcess* worker = StartWorker("w1", "spawn=1");
+  ASSERT_TRUE(worker);
+  ASSERT_FALSE(Submit(Spec("escape.yaml", R"(version: 1
+name: escape
+tasks:
+  escaper:
+    run: [sh, -c, 'setsid sh -c "echo \$\$ > escaped.pid; exec sleep 300" & echo $$ > shell.pid; sleep 300']
+)")).empty());
+  const std::optional<pid_t> escaped = WaitForPidFile(work_ / "escaped.pid", kEventDeadline);
+  const std::optional<pid_t> shell = WaitForPidFile(work_ / "shell.pid", kEventDeadline);
+  ASSERT_TRUE(escaped && shell);
+  struct Cleanup {
+    pid_t escaped, shell;
+    ~Cleanup() {
+      testing::KillIfRunning(escaped, "sleep");
+      testing::KillIfRunning(shell, "sh");
+    }
+  } cleanup{*escaped, *shell};
+  ASSERT_EQ(::getsid(*escaped), *escaped) << "the grandchild did not leave the task's session";
+
+  const ProcessResult killed = worker->Crash();
+  EXPECT_EQ(killed.term_signal, SIGKILL) << killed.Describe();
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(*escaped) && ProcessGone(*shell); },
+                        kEventDeadline))
+      << "the escaped grandchild " << *escaped << " outlived its worker";
 }
 
 }  // namespace

@@ -1,0 +1,223 @@
+// A full state disk (docs/operations.md, "When the state disk is full"):
+// `drover coordinator` with its --state-dir on a small tmpfs that the
+// coordinator's task logs fill. The tmpfs is mounted in a private mount
+// namespace of this test process (unshare(CLONE_NEWNS) while it is still
+// single-threaded), which every process it starts inherits and which goes
+// away with them; it needs root (CAP_SYS_ADMIN), and the tests skip with a
+// reason without it.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "tests/integration/distributed_test_util.h"
+
+namespace drover {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::DistributedTest;
+using testing::Millis;
+using testing::ProcessResult;
+using testing::QueryStore;
+
+constexpr Millis kJobDeadline{60'000};
+
+// Writes zeros to `path` until the file system has no room left (ENOSPC),
+// so that the next allocation on it fails. Returns the bytes written.
+uint64_t FillDisk(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    ADD_FAILURE() << "open " << path << ": " << std::strerror(errno);
+    return 0;
+  }
+  std::vector<char> zeros(1 << 20);
+  uint64_t total = 0;
+  for (size_t chunk = zeros.size(); chunk >= 512;) {
+    const ssize_t n = ::write(fd, zeros.data(), chunk);
+    if (n > 0) {
+      total += static_cast<uint64_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    chunk /= 2;  // ENOSPC: the last blocks take smaller writes
+  }
+  ::close(fd);
+  return total;
+}
+
+class StateDiskTest : public DistributedTest {
+ protected:
+  void SetUp() override {
+    DistributedTest::SetUp();
+    if (::geteuid() != 0) GTEST_SKIP() << "SKIPPED: mounting a tmpfs needs root";
+    // Private: the tmpfs is seen by this process and its children only.
+    if (::unshare(CLONE_NEWNS) != 0) {
+      GTEST_SKIP() << "SKIPPED: unshare(CLONE_NEWNS): " << std::strerror(errno);
+    }
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+      GTEST_SKIP() << "SKIPPED: making / private: " << std::strerror(errno);
+    }
+    fs::create_directories(state_);
+    if (::mount("tmpfs", state_.c_str(), "tmpfs", 0, "size=24m,mode=0700") != 0) {
+      GTEST_SKIP() << "SKIPPED: mount tmpfs on " << state_ << ": "
+                   << std::strerror(errno);
+    }
+    mounted_ = true;
+  }
+  void TearDown() override {
+    DistributedTest::TearDown();  // stops every process, which may use the mount
+    if (mounted_) ::umount2(state_.c_str(), MNT_DETACH);
+  }
+
+  // A job of `tasks` tasks, each printing `bytes` bytes.
+  std::string Loud(const std::string& name, int tasks, int bytes) {
+    return Spec(
+        name + ".yaml", "version: 1\nname: " + name +
+                            "\ntasks:\n  loud:\n    matrix: {i: [" +
+                            [&] {
+                              std::string list;
+                              for (int i = 0; i < tasks; ++i)
+                                list += (i ? ", " : "") + std::to_string(i);
+                              return list;
+                            }() +
+                            "]}\n    run: head -c " + std::to_string(bytes) +
+                            " /dev/zero | tr '\\0' x\n");
+  }
+
+  // Whether the coordinator's reserve file is in place.
+  bool reserve_back() const {
+    std::error_code ec;
+    return fs::file_size(state_ / "reserve", ec) > 0 && !ec;
+  }
+
+  bool mounted_ = false;
+};
+
+// Given a coordinator whose state disk fills up with task output during a
+// job, should fail the attempts whose output it could not keep with
+// "state disk full", keep serving `drover status`, keep the SQLite file
+// consistent, and run a new job to completion on the same coordinator once
+// space returns.
+TEST_F(StateDiskTest, FullDiskFailsTasksClearlyAndRecoversWhenSpaceReturns) {
+  ASSERT_TRUE(StartCoordinator());
+  ASSERT_TRUE(StartWorker("w1", "spawn=2"));
+  // Leave about 6 MiB of room: 2 MiB of task output and the 4 MiB reserve.
+  const fs::path filler = state_ / "filler";
+  const uint64_t filled = FillDisk(filler);
+  ASSERT_GT(filled, 0u);
+  ASSERT_EQ(::truncate(filler.c_str(), static_cast<off_t>(filled - (6u << 20))), 0)
+      << std::strerror(errno);
+
+  // 12 tasks of 512 KiB: more than there is room for.
+  const std::string job = Submit(Loud("fill", 12, 512 << 10));
+  ASSERT_FALSE(job.empty());
+  EXPECT_EQ(WaitForJobState(job, {"failed", "succeeded"}, kJobDeadline), "failed");
+
+  // `drover status` answers, and names the cause of each failure.
+  auto tasks = Tasks(job);
+  ASSERT_EQ(tasks.size(), 12u);
+  int full = 0, ok = 0;
+  for (const auto& [name, t] : tasks) {
+    if (t.value("status", "") == "succeeded") {
+      ++ok;
+      continue;
+    }
+    EXPECT_NE(t.value("detail", "").find("state disk full"), std::string::npos)
+        << t.dump();
+    ++full;
+  }
+  EXPECT_GT(full, 0);
+  const ProcessResult table = Drover({"status", job});
+  EXPECT_NE(table.out.find("state disk full"), std::string::npos) << table.Describe();
+
+  // The store is consistent.
+  auto check = QueryStore(state_, "PRAGMA integrity_check");
+  ASSERT_TRUE(check && check->size() == 1) << "integrity_check gave no answer";
+  EXPECT_EQ(check->front().begin()->second, "ok");
+
+  // Space returns: the same coordinator keeps output again and a job of
+  // the same kind succeeds.
+  ASSERT_TRUE(fs::remove(filler));
+  ASSERT_TRUE(
+      testing::PollUntil([&] { return reserve_back(); }, kJobDeadline, Millis(50)))
+      << "the coordinator did not take its reserve back";
+  const std::string again = Submit(Loud("again", 2, 512 << 10));
+  ASSERT_FALSE(again.empty());
+  EXPECT_EQ(WaitForJobState(again, {"failed", "succeeded"}, kJobDeadline), "succeeded");
+  const ProcessResult logs = Drover({"logs", again, "loud[i=0]"});
+  EXPECT_EQ(logs.out.size(), 512u << 10) << logs.err;
+}
+
+// Given a state disk with no room left at all (the reserve used too),
+// should hold the turn that cannot commit instead of losing or
+// half-recording it, answer client requests with an ERROR naming the full
+// disk instead of hanging, and, once space returns, commit the held turn
+// and run new jobs, without a restart.
+TEST_F(StateDiskTest, NoRoomAtAllHoldsTheTurnAndAnswersClientsWithAnError) {
+  ASSERT_TRUE(StartCoordinator());
+  ASSERT_TRUE(StartWorker("w1", "spawn=2"));
+  Spec("small.yaml", "version: 1\nname: small\ntasks:\n  hi: {run: echo hi}\n");
+  ASSERT_FALSE(Submit("small.yaml").empty());  // the store has a job and a WAL
+
+  // Fill the disk; the first commit that finds no room gets the reserve,
+  // and the test takes that room too.
+  const fs::path filler = state_ / "filler";
+  ASSERT_GT(FillDisk(filler), 0u);
+  ASSERT_TRUE(fs::exists(state_ / "reserve"));
+  ASSERT_TRUE(testing::PollUntil(
+      [&] {
+        (void)Drover({"submit", "small.yaml"});
+        return !fs::exists(state_ / "reserve");
+      },
+      kJobDeadline, Millis(50)))
+      << "no commit needed the reserve";
+  const fs::path filler2 = state_ / "filler2";
+  FillDisk(filler2);
+
+  // A submission now cannot be committed: the turn that holds it is held
+  // (its client waits), or, when an earlier turn is held already, it is
+  // refused at once with the cause.
+  testing::DaemonProcess* held = StartClient({"submit", "small.yaml", "--wait"});
+  ASSERT_TRUE(held);
+  // Other requests get an ERROR that names the cause.
+  std::string refusal;
+  ASSERT_TRUE(testing::PollUntil(
+      [&] {
+        const ProcessResult r = Drover({"status"});
+        refusal = r.err;
+        return r.exit_code != 0 && r.err.find("state disk full") != std::string::npos;
+      },
+      kJobDeadline, testing::kClientPollInterval))
+      << "status was not refused with the cause: " << refusal;
+
+  auto check = QueryStore(state_, "PRAGMA integrity_check");
+  ASSERT_TRUE(check && check->size() == 1);
+  EXPECT_EQ(check->front().begin()->second, "ok");
+
+  // Space returns: the held turn commits, the held submission (if it was
+  // one) is answered and runs, and new work runs on the same coordinator.
+  ASSERT_TRUE(fs::remove(filler2));
+  ASSERT_TRUE(fs::remove(filler));
+  const ProcessResult first = held->Wait(kJobDeadline);
+  if (first.exit_code == 0) {
+    EXPECT_NE(first.err.find("succeeded"), std::string::npos) << first.Describe();
+  } else {
+    EXPECT_NE(first.err.find("state disk full"), std::string::npos) << first.Describe();
+  }
+  ASSERT_TRUE(testing::PollUntil([&] { return Drover({"status"}).exit_code == 0; },
+                                 kJobDeadline, testing::kClientPollInterval));
+  const ProcessResult again = Drover({"submit", "small.yaml", "--wait"});
+  EXPECT_EQ(again.exit_code, 0) << again.Describe();
+  EXPECT_NE(again.err.find("succeeded"), std::string::npos) << again.Describe();
+}
+
+}  // namespace
+}  // namespace drover
