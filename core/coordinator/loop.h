@@ -201,6 +201,11 @@ class Coordinator::Loop {
   void Schedule();
   WorkerConn* PickWorker(const Placement& p);
   void Dispatch(Job& job, uint32_t task, WorkerConn& w);
+  // Ends ready task `task` without a worker (an output it refers to is
+  // missing): an attempt is recorded with `reason` and `message`, and the
+  // task fails as if a worker had reported it.
+  void FailUndispatched(Job& job, uint32_t task, FailureReason reason,
+                        std::string message);
   // Why a ready task of class `p` is not placed; cheap (O(workers)).
   std::string PendingReason(const Placement& p) const;
   void OrderJobs();
