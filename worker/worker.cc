@@ -18,6 +18,7 @@
 #include "core/protocol/codec.h"
 #include "core/protocol/convert.h"
 #include "worker/output_tail.h"
+#include "worker/outputs.h"
 #include "worker/worker_loop.h"
 
 namespace drover {
@@ -498,6 +499,11 @@ void Worker::Loop::HandleOneDispatch(wire::Dispatch& dispatch) {
   const std::string stem = std::to_string(id);
   a.stdout_path = options_.spool_dir / (stem + ".out");
   a.stderr_path = options_.spool_dir / (stem + ".err");
+  // Where the task writes its outputs: created empty here, so that
+  // `echo k=v >> "$DROVER_OUTPUT"` works from the first line.
+  const std::filesystem::path outputs_file = options_.spool_dir / (stem + ".outputs");
+  std::ofstream(outputs_file, std::ios::binary | std::ios::trunc).close();
+  a.env.emplace_back("DROVER_OUTPUT", outputs_file.string());
 
   auto b = backends_.find(d->backend());
   if (b == backends_.end()) {
@@ -505,6 +511,7 @@ void Worker::Loop::HandleOneDispatch(wire::Dispatch& dispatch) {
     o.reason = FailureReason::kLaunchFailed;
     o.message = "worker " + options_.name + " has no '" + d->backend() + "' backend";
     running_[id] = Running{d->backend(), a.stdout_path, a.stderr_path};
+    running_[id].outputs_file = outputs_file;
     return Complete(id, std::move(o));
   }
   services::ServiceNeeds needs;
@@ -512,7 +519,8 @@ void Worker::Loop::HandleOneDispatch(wire::Dispatch& dispatch) {
   needs.worker.assign(d->worker_services().begin(), d->worker_services().end());
   running_[id] = Running{d->backend(), a.stdout_path, a.stderr_path,
                         OutputTail(a.stdout_path, a.output_limit),
-                        OutputTail(a.stderr_path, a.output_limit), !needs.empty()};
+                        OutputTail(a.stderr_path, a.output_limit), !needs.empty(),
+                        outputs_file};
   // An attempt that needs services reaches its backend through services_,
   // once they are up (their addresses in a.services).
   const Status s = needs.empty() ? b->second->Submit(std::move(a))
@@ -540,6 +548,7 @@ void Worker::Loop::Complete(uint64_t id, AttemptOutcome outcome) {
   // What was printed since the last OUTPUT goes out before the RESULT, so
   // a follower (`submit --follow`, `logs -f`) sees short tasks' output too.
   if (registered_ && (outcome.out.bytes || outcome.err.bytes)) StreamOutputOf(id, r->second);
+  CollectOutputs(r->second.outputs_file, &outcome);
   Message m = protocol::Make(Command::kResult,
                              protocol::OutcomeToWire(id, options_.name, outcome));
   // A stream that produced nothing has no file (the backend creates it on

@@ -79,6 +79,9 @@ class Worker::Loop final : public BackendEvents {
     // It holds a lease on services (Dispatch.services or worker_services),
     // which services_ releases when it ends.
     bool uses_services = false;
+    // Its $DROVER_OUTPUT file (worker/outputs.h), read and removed when it
+    // ends; empty for an attempt that never reached a backend.
+    std::filesystem::path outputs_file;
   };
 
   void Wake() {

@@ -64,6 +64,11 @@ AttemptOutcome SendRequest(const ClusterAttempt& a, const ServiceAddress& addres
   const auto deadline = start + timeout;
   AttemptOutcome outcome;
   OutputCapture body(a.stdout_path, a.output_limit);
+  // The body as output `body` (docs/spec.md, "Outputs"): kept in memory up
+  // to the outputs cap; a larger body is the task's stdout only.
+  std::string body_output;
+  bool body_fits = true;
+  int status = 0;
   bool past_deadline = false;
 
   try {
@@ -86,6 +91,12 @@ AttemptOutcome SendRequest(const ClusterAttempt& a, const ServiceAddress& addres
         return false;
       }
       (void)body.Append(data, n);
+      if (body_fits && body_output.size() + n <= kMaxOutputBytes - 16) {
+        body_output.append(data, n);
+      } else {
+        body_fits = false;
+        body_output.clear();
+      }
       return true;
     };
 
@@ -103,6 +114,7 @@ AttemptOutcome SendRequest(const ClusterAttempt& a, const ServiceAddress& addres
         outcome.message = Target(a, address) + " was cancelled";
       } else if (sent && res.status == a.request.expect) {
         outcome.reason = FailureReason::kNone;
+        status = res.status;
       } else if (sent) {
         outcome.reason = FailureReason::kRequestFailed;
         outcome.message = "status " + std::to_string(res.status) + ", expected " +
@@ -132,6 +144,10 @@ AttemptOutcome SendRequest(const ClusterAttempt& a, const ServiceAddress& addres
     outcome.message = "cannot write the response body: " + s.message();
   }
   outcome.out = body.info();
+  if (outcome.ok()) {
+    outcome.outputs["status"] = std::to_string(status);
+    if (body_fits) outcome.outputs["body"] = std::move(body_output);
+  }
   outcome.wall = std::chrono::steady_clock::now() - start;
   return outcome;
 }

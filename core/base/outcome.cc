@@ -7,7 +7,7 @@
 namespace drover {
 namespace {
 
-constexpr std::array<std::pair<FailureReason, std::string_view>, 10> kNames = {{
+constexpr std::array<std::pair<FailureReason, std::string_view>, 12> kNames = {{
     {FailureReason::kNone, "ok"},
     {FailureReason::kExit, "exit"},
     {FailureReason::kSignal, "signal"},
@@ -18,6 +18,8 @@ constexpr std::array<std::pair<FailureReason, std::string_view>, 10> kNames = {{
     {FailureReason::kProcessCrashed, "process-crashed"},
     {FailureReason::kInternal, "internal"},
     {FailureReason::kRequestFailed, "request-failed"},
+    {FailureReason::kBadOutputs, "bad-outputs"},
+    {FailureReason::kMissingInput, "missing-input"},
 }};
 
 }  // namespace
@@ -37,7 +39,8 @@ std::optional<FailureReason> ParseReason(std::string_view name) {
 }
 
 bool IsRetryable(FailureReason reason) {
-  return reason != FailureReason::kCancelled && reason != FailureReason::kNone;
+  return reason != FailureReason::kCancelled && reason != FailureReason::kNone &&
+         reason != FailureReason::kMissingInput;
 }
 
 std::string AttemptOutcome::Describe() const {

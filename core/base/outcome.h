@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "core/base/clock.h"
+#include "core/base/outputs.h"
 
 namespace drover {
 
@@ -26,6 +27,9 @@ enum class FailureReason : uint8_t {
   kInternal,         // drover itself failed to run it; see the message
   kRequestFailed,    // cluster backend: the service answered with another
                      // status than expected, or refused or reset the connection
+  kBadOutputs,      // its outputs are malformed ($DROVER_OUTPUT) or over the cap
+  kMissingInput,    // an output it refers to was not produced upstream; it
+                    // never ran (not retried: the upstream result stands)
 };
 
 std::string_view ReasonName(FailureReason reason);  // "exit", "worker-lost", ...
@@ -49,6 +53,8 @@ struct AttemptOutcome {
   StreamInfo out;
   StreamInfo err;
   std::string result_json;  // the returned value (threads/fork backends)
+  // Named values for dependents (core/base/outputs.h); set on success only.
+  Outputs outputs;
 
   bool ok() const { return reason == FailureReason::kNone; }
   // "exit 0" (a process) or "ok" (a function or a pool reply), "exit 3",
@@ -58,7 +64,7 @@ struct AttemptOutcome {
 };
 
 // Whether a failure with this reason may be retried under `retries:`.
-// Every reason but kCancelled is retryable.
+// Every reason but kCancelled and kMissingInput is retryable.
 bool IsRetryable(FailureReason reason);
 
 }  // namespace drover

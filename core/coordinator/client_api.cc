@@ -237,6 +237,9 @@ void Coordinator::Loop::FillLastAttempt(const store::TaskRecord& row, wire::Task
   ts->set_exit_code(has_code ? row.exit_code : -1);
   ts->set_signal(row.signal);
   ts->set_result_json(row.result_json);
+  if (std::optional<Outputs> outputs = OutputsFromJson(row.outputs_json)) {
+    for (auto& [k, v] : *outputs) (*ts->mutable_outputs())[k] = std::move(v);
+  }
   if (row.attempts < 2) return;
   auto attempts = store_->Attempts(row.job_id, row.name);
   if (!attempts.ok()) {

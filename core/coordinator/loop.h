@@ -222,6 +222,11 @@ class Coordinator::Loop {
   void QueueDispatch(WorkerConn& w, wire::Dispatch body);
   // Queues the batches Dispatch gathered this turn, one DISPATCH each.
   void FlushDispatches();
+  // Ends ready task `task` without a worker (an output it refers to is
+  // missing): an attempt is recorded with `reason` and `message`, and the
+  // task fails as if a worker had reported it.
+  void FailUndispatched(Job& job, uint32_t task, FailureReason reason,
+                        std::string message);
   // Why a ready task of class `p` is not placed; cheap (O(workers)).
   std::string PendingReason(const Placement& p) const;
   void OrderJobs();

@@ -13,6 +13,7 @@
 
 #include "core/coordinator/dispatch_wire.h"
 #include "core/coordinator/loop.h"
+#include "core/coordinator/upstream_outputs.h"
 
 namespace drover {
 namespace {
@@ -202,7 +203,18 @@ std::string Coordinator::Loop::PendingReason(const Placement& p) const {
 }
 
 void Coordinator::Loop::Dispatch(Job& job, uint32_t t, WorkerConn& w) {
-  const spec::TaskSpec& ts = job.spec.tasks[t];
+  const spec::TaskSpec* spec_of = &job.spec.tasks[t];
+  // A task that refers to upstream outputs is rendered now, when they are
+  // known (core/coordinator/upstream_outputs.h).
+  spec::TaskSpec rendered;
+  if (spec_of->deferred) {
+    rendered = *spec_of;
+    if (Status s = RenderUpstreamOutputs(job, t, &rendered); !s.ok()) {
+      return FailUndispatched(job, t, FailureReason::kMissingInput, s.message());
+    }
+    spec_of = &rendered;
+  }
+  const spec::TaskSpec& ts = *spec_of;
   const Placement& p = job.queues[job.plan->queue(t)];
   job.plan->Start(t);
   const uint64_t id = next_attempt_id_++;
@@ -235,6 +247,33 @@ void Coordinator::Loop::Dispatch(Job& job, uint32_t t, WorkerConn& w) {
   body.set_slots(p.slots);
   QueueDispatch(w, std::move(body));
   EmitStarted(job, t, w.name);
+}
+
+void Coordinator::Loop::FailUndispatched(Job& job, uint32_t t, FailureReason reason,
+                                         std::string message) {
+  const spec::TaskSpec& ts = job.spec.tasks[t];
+  const Placement& p = job.queues[job.plan->queue(t)];
+  job.plan->Start(t);
+  const uint64_t id = next_attempt_id_++;
+  const uint32_t number =
+      job.attempt_base[t] + static_cast<uint32_t>(job.plan->attempts(t));
+  // An attempt with no worker, so that history and `drover status` show why.
+  store::AttemptRecord rec;
+  rec.id = id;
+  rec.job_id = job.record.id;
+  rec.task = ts.name;
+  rec.number = number;
+  rec.started_ms = WallMillis(clock_);
+  Check(store_->InsertAttempt(rec), "insert attempt");
+  store::TaskRecord& row = job.rows[t];
+  row.attempts = number;
+  if (row.started_ms == 0) row.started_ms = rec.started_ms;
+  attempts_[id] = AttemptRef{&job, t, number, "", ts.backend, p.slots, ""};
+  job.current[t] = id;
+  AttemptOutcome outcome;
+  outcome.reason = reason;
+  outcome.message = std::move(message);
+  Finish(id, outcome, "", nullptr);
 }
 
 }  // namespace drover

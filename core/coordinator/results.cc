@@ -174,6 +174,8 @@ void Coordinator::Loop::Finish(uint64_t id, const AttemptOutcome& reported,
   row.detail = outcome.Describe();
   row.wall_us = std::chrono::duration_cast<std::chrono::microseconds>(outcome.wall).count();
   row.result_json = outcome.result_json;
+  // Only a success hands outputs on (a failed attempt's would be a half).
+  row.outputs_json = outcome.ok() ? OutputsToJson(outcome.outputs) : std::string();
   row.worker = worker;
   row.finished_ms = WallMillis(clock_);
   Check(store_->UpdateTask(row), "update task");

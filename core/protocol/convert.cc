@@ -39,6 +39,7 @@ wire::Result OutcomeToWire(uint64_t id, const std::string& worker,
   r.mutable_stderr()->set_dropped(o.err.dropped);
   r.set_result_json(o.result_json);
   r.set_worker(worker);
+  for (const auto& [k, v] : o.outputs) (*r.mutable_outputs())[k] = v;
   return r;
 }
 
@@ -60,6 +61,7 @@ AttemptOutcome OutcomeFromWire(const wire::Result& r) {
   o.out = StreamInfo{r.stdout().bytes(), r.stdout().dropped()};
   o.err = StreamInfo{r.stderr().bytes(), r.stderr().dropped()};
   o.result_json = r.result_json();
+  for (const auto& [k, v] : r.outputs()) o.outputs.emplace(k, v);
   return o;
 }
 

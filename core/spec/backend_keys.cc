@@ -16,7 +16,8 @@ std::string TaskRef(std::string_view name) { return "task " + Quoted(name); }
 Template YamlReader::Compile(const Located& located, RawTask* task) {
   std::vector<std::string> messages;
   Template t = Template::Compile(located.text, task->matrix_keys, task->has_matrix,
-                                 !task->matrix_ok, task->name, &messages);
+                                 !task->matrix_ok, task->name, &messages,
+                                 &task->output_refs, located.where);
   for (std::string& message : messages) Error(located.where, std::move(message));
   return t;
 }

@@ -69,11 +69,33 @@ JobSpec Expand(RawJob&& job, const std::string& file) {
 
     const size_t keys = task.matrix_keys.size();
     std::vector<size_t> odometer(keys, 0);
-    std::vector<const std::string*> values(keys);
-    std::vector<const std::string*> json(keys);  // the JSON form of each of `values`
+    // Past the matrix keys, each `${tasks...}` reference stands for its
+    // own text at load (outputs.h): as a value and as a JSON string.
+    const size_t refs = task.output_refs.size();
+    std::vector<std::string> ref_json(refs);
+    std::vector<const std::string*> values(keys + refs);
+    std::vector<const std::string*> json(keys +
+                                         refs);  // the JSON form of each of `values`
     for (size_t k = 0; k < keys; ++k) {
       values[k] = &task.matrix_values[k][0];
       json[k] = &task.matrix_json[k][0];
+    }
+    std::shared_ptr<DeferredRender> deferred;
+    if (refs > 0) {
+      deferred = std::make_shared<DeferredRender>();
+      deferred->compiled = task.compiled;
+      deferred->matrix_keys = keys;
+      deferred->refs = task.output_refs;
+      for (size_t r = 0; r < refs; ++r) {
+        OutputRef& ref = deferred->refs[r];
+        ref.first = first[ref.target];
+        ref.count = count[ref.target];
+        if (!ref.select.empty()) ref.pick = ref.first + ref.select_offset;
+        AppendJsonString(ref.text, &ref_json[r]);
+        values[keys + r] = &deferred->refs[r].text;
+        json[keys + r] = &ref_json[r];
+      }
+      proto.deferred = deferred;
     }
 
     for (uint64_t n = 0; n < task.instances; ++n) {
@@ -103,6 +125,10 @@ JobSpec Expand(RawJob&& job, const std::string& file) {
       // The kind's payload (and, for the built-in ones, its fingerprint);
       // any other kind's fingerprint is the generic one.
       task.compiled->Render(Instance(values, json), &instance);
+      if (deferred) {
+        instance.matrix_json.reserve(keys);
+        for (size_t k = 0; k < keys; ++k) instance.matrix_json.push_back(*json[k]);
+      }
       if (instance.fingerprint == 0) instance.fingerprint = TaskFingerprint(instance);
       spec.tasks.push_back(std::move(instance));
 

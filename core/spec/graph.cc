@@ -206,10 +206,100 @@ void CheckCaps(const RawJob& job, const LoadOptions& options, ErrorSink* errors)
   }
 }
 
+// Every `${tasks.NAME...}` reference (outputs.h) names a task the referring
+// one needs (directly: its outputs exist once it succeeded), and a
+// selector [K=V,...] names one instance of it.
+void CheckOutputRefs(RawJob* job, ErrorSink* errors) {
+  std::unordered_map<std::string_view, uint32_t> index;
+  index.reserve(job->tasks.size());
+  for (uint32_t i = 0; i < job->tasks.size(); ++i) index.emplace(job->tasks[i].name, i);
+  std::vector<std::string_view> names;
+  int suggestions_left = kMaxSuggestions;
+  for (RawTask& task : job->tasks) {
+    for (OutputRef& ref : task.output_refs) {
+      const std::string subject = ref.text + " in task '" + task.name + "'";
+      const auto found = index.find(ref.task);
+      if (found == index.end()) {
+        std::string message = subject + " refers to unknown task " + Quoted(ref.task);
+        if (suggestions_left-- > 0) {
+          if (names.empty()) {
+            for (const RawTask& t : job->tasks) names.push_back(t.name);
+          }
+          message += DidYouMean(ref.task, names);
+        }
+        errors->Add(ref.where, std::move(message));
+        continue;
+      }
+      ref.target = found->second;
+      const bool needed =
+          std::any_of(task.needs.begin(), task.needs.end(),
+                      [&](const NeedRef& n) { return n.target == ref.target; });
+      if (!needed) {
+        std::vector<std::string_view> needs;
+        for (const NeedRef& n : task.needs) needs.push_back(n.name);
+        std::string message = subject + ": task " + Quoted(ref.task) +
+                              " is not in its needs (add it: its outputs exist once it "
+                              "has succeeded)";
+        if (!needs.empty()) message += DidYouMean(ref.task, needs);
+        errors->Add(ref.where, std::move(message));
+        continue;
+      }
+      const RawTask& target = job->tasks[ref.target];
+      if (ref.select.empty()) continue;
+      if (!target.has_matrix) {
+        errors->Add(ref.where, subject + ": task '" + target.name +
+                                   "' has no matrix to pick an instance of (write "
+                                   "${tasks." +
+                                   target.name + ".outputs.KEY})");
+        continue;
+      }
+      if (!target.matrix_ok) continue;  // its matrix was reported
+      // The instance's offset: the last key varies fastest (expand.cc).
+      if (ref.select.size() != target.matrix_keys.size()) {
+        std::string keys;
+        for (const std::string& k : target.matrix_keys)
+          keys += (keys.empty() ? "" : ",") + k;
+        errors->Add(ref.where, subject + ": an instance of task '" + target.name +
+                                   "' is picked by every key of its matrix: [" + keys +
+                                   "], with one value each");
+        continue;
+      }
+      uint64_t offset = 0;
+      bool ok = true;
+      for (size_t k = 0; k < target.matrix_keys.size() && ok; ++k) {
+        const auto& [key, value] = ref.select[k];
+        if (key != target.matrix_keys[k]) {
+          std::vector<std::string_view> keys(target.matrix_keys.begin(),
+                                             target.matrix_keys.end());
+          errors->Add(ref.where, subject + ": key " + std::to_string(k + 1) +
+                                     " of the matrix of task '" + target.name + "' is '" +
+                                     target.matrix_keys[k] + "', not " + Quoted(key) +
+                                     DidYouMean(key, keys));
+          ok = false;
+          break;
+        }
+        const std::vector<std::string>& values = target.matrix_values[k];
+        const auto v = std::find(values.begin(), values.end(), value);
+        if (v == values.end()) {
+          std::vector<std::string_view> all(values.begin(), values.end());
+          errors->Add(ref.where, subject + ": the matrix of task '" + target.name +
+                                     "' has no value " + Quoted(value) + " for key '" +
+                                     key + "'" + DidYouMean(value, all));
+          ok = false;
+          break;
+        }
+        offset = offset * values.size() + static_cast<uint64_t>(v - values.begin());
+      }
+      if (ok) ref.select_offset = offset;
+    }
+  }
+}
+
 }  // namespace
 
 void CheckGraph(RawJob* job, const LoadOptions& options, ErrorSink* errors) {
   ResolveNeeds(job, errors);
+  CheckOutputRefs(job, errors);
   ReportCycles(job, errors);
   CheckCaps(*job, options, errors);
 }

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,6 +18,8 @@
 #include "core/base/clock.h"
 
 namespace drover::spec {
+
+struct DeferredRender;  // outputs.h
 
 struct SourceLocation {
   std::string file;
@@ -130,6 +133,14 @@ struct TaskSpec {
   std::string worker_pool;
   // One line for humans: the command, the function, the request.
   std::string summary;
+
+  // Set when the task refers to upstream outputs (`${tasks.NAME...}`,
+  // outputs.h): `payload` and `summary` then hold each reference as its
+  // own text, and the coordinator renders the real payload at dispatch
+  // with spec::RenderWithOutputs. `matrix_json` is then the JSON form of
+  // each `matrix` value (empty otherwise).
+  std::shared_ptr<const DeferredRender> deferred;
+  std::vector<std::string> matrix_json;
 
   std::optional<Duration> timeout;      // none: no timeout
   Duration kill_grace = std::chrono::seconds(5);  // TERM -> KILL grace

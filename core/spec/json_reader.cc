@@ -140,9 +140,18 @@ void YamlReader::AppendJson(const YNode& node, Pos where, int depth, JsonBuild* 
 void YamlReader::AppendJsonScalar(const YNode& node, Pos where, JsonBuild* b) {
   const std::string& text = node.Scalar();
   RawTask* task = b->task;
-  if (text.find("${matrix.") != std::string::npos) {
+  if (text.find("${matrix.") != std::string::npos ||
+      text.find(kTasksRefOpen) != std::string::npos) {
     const Template t = Compile(Located{text, where}, task);
     const std::vector<std::string>& parts = t.parts();
+    const size_t matrix_keys = task->matrix_keys.size();
+    if (t.refs().size() == 1 && parts[0].empty() && parts[1].empty() &&
+        t.refs()[0] >= matrix_keys) {
+      // Exactly one upstream output: its JSON form (OutputJson), known at
+      // dispatch; the outputs cap bounds its size.
+      b->out.AddHole(t.refs()[0], JsonTemplate::Hole::kWhole);
+      return;
+    }
     if (t.refs().size() == 1 && parts[0].empty() && parts[1].empty()) {
       // Exactly one reference: the value keeps the type it has in the
       // matrix (`n: [1, "2"]` gives 1 and "2").
@@ -170,7 +179,9 @@ void YamlReader::AppendJsonScalar(const YNode& node, Pos where, JsonBuild* b) {
         b->out.Text(piece);
         piece.clear();
         b->out.AddHole(t.refs()[k], JsonTemplate::Hole::kInString);
-        b->hole_bytes = SatAdd(b->hole_bytes, b->MaxEscaped(t.refs()[k]));
+        if (t.refs()[k] < matrix_keys) {
+          b->hole_bytes = SatAdd(b->hole_bytes, b->MaxEscaped(t.refs()[k]));
+        }
       }
       AppendJsonEscaped(parts.back(), &piece);
       piece += '"';

@@ -18,6 +18,7 @@
 #include "core/base/clock.h"
 #include "core/spec/job_spec.h"
 #include "core/spec/json_template.h"
+#include "core/spec/outputs.h"
 #include "core/spec/template.h"
 
 namespace drover::spec {
@@ -111,6 +112,10 @@ struct RawTask {
   uint32_t slots = 1;
 
   uint64_t instances = 1;  // product of the matrix lists (saturating)
+
+  // The `${tasks.NAME...}` references in its templates, each once, in the
+  // order first met (outputs.h); checked against `needs` by graph.cc.
+  std::vector<OutputRef> output_refs;
 };
 
 struct RawJob {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/spec/outputs.h"
 #include "core/spec/text.h"
 
 namespace drover::spec::internal {
@@ -15,12 +16,39 @@ Template Template::Literal(std::string text) {
 Template Template::Compile(std::string_view text,
                            const std::vector<std::string>& keys, bool has_matrix,
                            bool lenient, std::string_view task,
-                           std::vector<std::string>* errors) {
+                           std::vector<std::string>* errors, std::vector<OutputRef>* refs,
+                           Pos where) {
   static constexpr std::string_view kOpen = "${matrix.";
   Template t;
   size_t i = 0;
   while (true) {
-    const size_t at = text.find(kOpen, i);
+    size_t at = text.find(kOpen, i);
+    const size_t tasks_at =
+        refs != nullptr ? text.find(kTasksRefOpen, i) : std::string_view::npos;
+    if (tasks_at < at) {
+      // An upstream output: a hole after the matrix keys.
+      t.parts_.back().append(text.substr(i, tasks_at - i));
+      size_t length = 0;
+      Result<OutputRef> ref = ParseOutputRef(text.substr(tasks_at), &length);
+      if (!ref.ok()) {
+        errors->push_back(ref.status().message() + " in task '" + std::string(task) +
+                          "'");
+        t.parts_.back().append(text.substr(tasks_at, length ? length : text.size()));
+        if (length == 0) break;
+        i = tasks_at + length;
+        continue;
+      }
+      size_t k = 0;
+      while (k < refs->size() && (*refs)[k].text != ref->text) ++k;
+      if (k == refs->size()) {
+        ref->where = where;
+        refs->push_back(std::move(*ref));
+      }
+      t.refs_.push_back(static_cast<uint32_t>(keys.size() + k));
+      t.parts_.emplace_back();
+      i = tasks_at + length;
+      continue;
+    }
     if (at == std::string_view::npos) {
       t.parts_.back().append(text.substr(i));
       break;

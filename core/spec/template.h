@@ -10,6 +10,10 @@
 #include <utility>
 #include <vector>
 
+namespace drover::spec {
+struct OutputRef;  // outputs.h
+}  // namespace drover::spec
+
 namespace drover::spec::internal {
 
 // A 1-based line and column (in characters); {0, 0} when unknown. Kept
@@ -31,10 +35,15 @@ class Template {
   // unterminated "${matrix.", adds a message to `errors` (`task` names the
   // task in it); with `lenient`, unknown keys are not reported (the matrix
   // itself was bad, so they would only repeat its error).
-  static Template Compile(std::string_view text,
-                          const std::vector<std::string>& keys, bool has_matrix,
-                          bool lenient, std::string_view task,
-                          std::vector<std::string>* errors);
+  //
+  // With `refs`, `${tasks.NAME...}` references (outputs.h) are holes too:
+  // each distinct one is appended to *refs once (with `where`), and its hole
+  // stands for key keys.size() + its index in *refs. A malformed one adds
+  // a message. Without `refs` they are literal text.
+  static Template Compile(std::string_view text, const std::vector<std::string>& keys,
+                          bool has_matrix, bool lenient, std::string_view task,
+                          std::vector<std::string>* errors,
+                          std::vector<OutputRef>* refs = nullptr, Pos where = {});
 
   bool constant() const { return refs_.empty(); }
   // The text; only meaningful when constant().

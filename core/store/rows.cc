@@ -46,7 +46,8 @@ std::string InsertTasksSql(size_t rows, bool upsert) {
         "detail = excluded.detail, wall_us = excluded.wall_us, "
         "result_json = excluded.result_json, worker = excluded.worker, "
         "started_ms = excluded.started_ms, finished_ms = excluded.finished_ms, "
-        "pending_reason = excluded.pending_reason, attempt_base = excluded.attempt_base";
+        "pending_reason = excluded.pending_reason, attempt_base = excluded.attempt_base, "
+        "outputs_json = excluded.outputs_json";
   }
   return sql;
 }
@@ -90,6 +91,7 @@ void BindTask(Statement::Use& u, int base, const std::string& job_id,
       .Bind(base + 14, t.started_ms);
   u.Bind(base + 15, t.finished_ms).Bind(base + 16, t.pending_reason);
   u.Bind(base + 17, int64_t{t.attempt_base});
+  u.Bind(base + 18, t.outputs_json);
 }
 
 TaskRecord ReadTask(const Statement::Use& u) {
@@ -111,10 +113,12 @@ TaskRecord ReadTask(const Statement::Use& u) {
   t.finished_ms = u.Int(14);
   t.pending_reason = u.Text(15);
   t.attempt_base = static_cast<uint32_t>(u.Int(16));
+  t.outputs_json = u.Text(17);
   return t;
 }
 
-void BindOutcome(Statement::Use& u, const AttemptOutcome& o, bool finished) {
+void BindOutcome(Statement::Use& u, const AttemptOutcome& o, bool finished,
+                 const std::string& outputs_json) {
   u.Bind(9, finished ? ReasonName(o.reason) : std::string_view());
   u.Bind(10, o.exit_code).Bind(11, o.signal).Bind(12, o.message);
   u.Bind(13, Micros(o.wall)).Bind(14, Micros(o.cpu_user)).Bind(15, Micros(o.cpu_sys));
@@ -123,7 +127,8 @@ void BindOutcome(Statement::Use& u, const AttemptOutcome& o, bool finished) {
       .Bind(18, AsStored(o.out.dropped));
   u.Bind(19, AsStored(o.err.bytes))
       .Bind(20, AsStored(o.err.dropped))
-      .Bind(21, o.result_json);
+      .Bind(21, o.result_json)
+      .Bind(22, outputs_json);
 }
 
 AttemptRecord ReadAttempt(const Statement::Use& u) {
@@ -157,6 +162,8 @@ AttemptRecord ReadAttempt(const Statement::Use& u) {
   o.err.bytes = FromStored(u.Int(18));
   o.err.dropped = FromStored(u.Int(19));
   o.result_json = u.Text(20);
+  // Only this drover writes the column; a row it cannot read has none.
+  o.outputs = OutputsFromJson(u.Text(21)).value_or(Outputs());
   return a;
 }
 

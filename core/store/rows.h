@@ -23,13 +23,15 @@ inline constexpr std::string_view kJobCols =
     "submitter_key, submitter_name";
 inline constexpr std::string_view kTaskCols =
     "job_id, name, idx, fingerprint, state, attempts, reason, exit_code, signal, detail, "
-    "wall_us, result_json, worker, started_ms, finished_ms, pending_reason, attempt_base";
-inline constexpr int kTaskParams = 17;  // columns in kTaskCols
+    "wall_us, result_json, worker, started_ms, finished_ms, pending_reason, "
+    "attempt_base, "
+    "outputs_json";
+inline constexpr int kTaskParams = 18;  // columns in kTaskCols
 // InsertJob and ReplaceTasks write task rows kTaskChunk per statement: the
 // per-statement cost (step, statement journal, reset) was a third of
-// inserting a 100,000-task job one row at a time. 62 rows are 992
+// inserting a 100,000-task job one row at a time. 55 rows are 990
 // parameters, under the 999 that SQLite builds before 3.32 allow.
-inline constexpr size_t kTaskChunk = 62;
+inline constexpr size_t kTaskChunk = 55;
 // What UpdateTask writes: the task's progress, not idx and fingerprint,
 // which only a spec change (ReplaceTasks) alters. Leaving idx out of the SET
 // spares the tasks_by_index update that otherwise doubled UpdateTask's cost.
@@ -37,21 +39,22 @@ inline constexpr std::string_view kTaskProgressSet =
     "state = ?5, attempts = ?6, reason = ?7, exit_code = ?8, signal = ?9, detail = ?10, "
     "wall_us = ?11, result_json = ?12, worker = ?13, started_ms = ?14, finished_ms = "
     "?15, "
-    "pending_reason = ?16, attempt_base = ?17";
+    "pending_reason = ?16, attempt_base = ?17, outputs_json = ?18";
 inline constexpr std::string_view kAttemptCols =
     "id, job_id, task, number, worker, finished, started_ms, finished_ms, reason, "
     "exit_code, "
     "signal, message, wall_us, cpu_user_us, cpu_sys_us, max_rss_kb, stdout_bytes, "
-    "stdout_dropped, stderr_bytes, stderr_dropped, result_json";
+    "stdout_dropped, stderr_bytes, stderr_dropped, result_json, outputs_json";
 inline constexpr std::string_view kAttemptValues =
     "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
     "?19, "
-    "?20, ?21";
-// The outcome columns, ?9..?21 as in kAttemptCols.
+    "?20, ?21, ?22";
+// The outcome columns, ?9..?22 as in kAttemptCols.
 inline constexpr std::string_view kOutcomeSet =
     "reason = ?9, exit_code = ?10, signal = ?11, message = ?12, wall_us = ?13, "
     "cpu_user_us = ?14, cpu_sys_us = ?15, max_rss_kb = ?16, stdout_bytes = ?17, "
-    "stdout_dropped = ?18, stderr_bytes = ?19, stderr_dropped = ?20, result_json = ?21";
+    "stdout_dropped = ?18, stderr_bytes = ?19, stderr_dropped = ?20, result_json = ?21, "
+    "outputs_json = ?22";
 
 std::string Sql(std::initializer_list<std::string_view> parts);
 
@@ -72,9 +75,12 @@ JobRecord ReadJob(const Statement::Use& u);
 void BindTask(Statement::Use& u, int base, const std::string& job_id,
               const TaskRecord& t);
 TaskRecord ReadTask(const Statement::Use& u);
-// Binds the outcome columns, ?9..?21 of kAttemptCols. An unfinished
+// Binds the outcome columns, ?9..?22 of kAttemptCols. An unfinished
 // attempt stores reason '' rather than "ok".
-void BindOutcome(Statement::Use& u, const AttemptOutcome& o, bool finished);
+// `outputs_json` is OutputsToJson(o.outputs), which must outlive the
+// statement's run (bound without a copy).
+void BindOutcome(Statement::Use& u, const AttemptOutcome& o, bool finished,
+                 const std::string& outputs_json);
 AttemptRecord ReadAttempt(const Statement::Use& u);
 
 }  // namespace drover::store

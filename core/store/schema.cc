@@ -91,6 +91,12 @@ ALTER TABLE tasks ADD COLUMN attempt_base INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN submitter_key TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN submitter_name TEXT NOT NULL DEFAULT '';
 )sql"},
+    // Task outputs (docs/spec.md, "Outputs"): a JSON object of strings per
+    // attempt, and the last finished attempt's on its task; '' for none.
+    {4, R"sql(
+ALTER TABLE attempts ADD COLUMN outputs_json TEXT NOT NULL DEFAULT '';
+ALTER TABLE tasks ADD COLUMN outputs_json TEXT NOT NULL DEFAULT '';
+)sql"},
 }};
 
 Result<int64_t> ReadInt(sqlite3* db, const char* sql, std::string_view op) {

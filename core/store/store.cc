@@ -609,7 +609,8 @@ Status Store::InsertAttemptNow(const AttemptRecord& a) {
   u.Bind(1, AsStored(a.id)).Bind(2, a.job_id).Bind(3, a.task).Bind(4, int64_t{a.number});
   u.Bind(5, a.worker).Bind(6, int64_t{a.finished ? 1 : 0}).Bind(7, a.started_ms);
   u.Bind(8, a.finished_ms);
-  BindOutcome(u, a.outcome, a.finished);
+  const std::string outputs = OutputsToJson(a.outcome.outputs);
+  BindOutcome(u, a.outcome, a.finished, outputs);
   return Context(u.Run(), "attempt", a.id);
 }
 
@@ -628,7 +629,8 @@ Result<bool> Store::FinishAttemptNow(uint64_t id, const std::string& worker,
   DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
   Statement::Use u(impl_->finish_attempt);
   u.Bind(1, AsStored(id)).Bind(5, worker).Bind(8, finished_ms);
-  BindOutcome(u, outcome, /*finished=*/true);
+  const std::string outputs = OutputsToJson(outcome.outputs);
+  BindOutcome(u, outcome, /*finished=*/true, outputs);
   DROVER_RETURN_IF_ERROR(Context(u.Run(), "attempt", id));
   return u.Changes() == 1;
 }

@@ -72,6 +72,8 @@ struct TaskRecord {
   std::string detail;       // AttemptOutcome::Describe()
   int64_t wall_us = 0;
   std::string result_json;
+  // The last finished attempt's outputs (OutputsToJson), "" for none.
+  std::string outputs_json;
   std::string worker;
   int64_t started_ms = 0;   // first attempt's start
   int64_t finished_ms = 0;

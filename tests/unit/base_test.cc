@@ -29,6 +29,7 @@ const std::vector<FailureReason> kAllReasons = {
     FailureReason::kCancelled,    FailureReason::kWorkerLost,
     FailureReason::kLaunchFailed, FailureReason::kProcessCrashed,
     FailureReason::kInternal,     FailureReason::kRequestFailed,
+    FailureReason::kBadOutputs,   FailureReason::kMissingInput,
 };
 
 // Given a default Status, should be ok with an empty message and print "ok".
@@ -190,11 +191,13 @@ TEST(OutcomeTest, ReasonNamesRoundTrip) {
   EXPECT_FALSE(ParseReason("worker_lost").has_value());
 }
 
-// Given each failure reason, only a cancel should not be retryable (and a
-// success is not a failure to retry).
-TEST(OutcomeTest, EveryFailureButCancelIsRetryable) {
+// Given each failure reason, only a cancel and a missing input (the
+// upstream outputs stand, a retry would fail the same way) should not be
+// retryable (and a success is not a failure to retry).
+TEST(OutcomeTest, EveryFailureButCancelAndMissingInputIsRetryable) {
   for (FailureReason r : kAllReasons) {
-    const bool want = r != FailureReason::kCancelled && r != FailureReason::kNone;
+    const bool want = r != FailureReason::kCancelled && r != FailureReason::kNone &&
+                      r != FailureReason::kMissingInput;
     EXPECT_EQ(IsRetryable(r), want) << ReasonName(r);
   }
 }

@@ -29,7 +29,7 @@ using test_util::Tie;
 TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->SchemaVersion(), 3);
+  EXPECT_EQ(store->SchemaVersion(), 4);
   EXPECT_EQ(store->dir(), fs::absolute(dir_));
   EXPECT_TRUE(fs::is_directory(dir_ / "logs"));
   EXPECT_TRUE(fs::is_regular_file(DbPath()));
@@ -39,7 +39,7 @@ TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   store.reset();
 
   EXPECT_EQ(RawSql("PRAGMA application_id"), std::to_string(0x44525652));
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "3");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "4");
   EXPECT_EQ(RawSql("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(RawSql("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
                    "WHERE type = 'table' ORDER BY name)"),
@@ -91,7 +91,7 @@ TEST_F(StoreTest, RefusesForeignSqliteDatabase) {
 // Open should refuse it with a clear message and not touch the version.
 TEST_F(StoreTest, RefusesNewerSchemaVersion) {
   ASSERT_NE(Open(), nullptr);
-  RawSql("PRAGMA user_version = 4");
+  RawSql("PRAGMA user_version = 5");
   Result<std::unique_ptr<Store>> s = Store::Open(dir_);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
@@ -99,7 +99,7 @@ TEST_F(StoreTest, RefusesNewerSchemaVersion) {
       << s.status().message();
   EXPECT_NE(s.status().message().find("newer drover"), std::string::npos)
       << s.status().message();
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "4");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "5");
 }
 
 // Given a state directory of schema version 1 (before tasks.attempt_base)
@@ -113,10 +113,12 @@ TEST_F(StoreTest, MigratesSchemaVersion1) {
   }
   // What a version-1 drover left: the table without the column.
   RawSql("ALTER TABLE tasks DROP COLUMN attempt_base; ALTER TABLE jobs DROP COLUMN "
-         "submitter_key; ALTER TABLE jobs DROP COLUMN submitter_name; PRAGMA user_version = 1");
+         "submitter_key; ALTER TABLE jobs DROP COLUMN submitter_name; ALTER TABLE tasks DROP "
+         "COLUMN outputs_json; ALTER TABLE attempts DROP COLUMN outputs_json; PRAGMA "
+         "user_version = 1");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "3");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "4");
   auto tasks = store->Tasks("j1");
   ASSERT_TRUE(tasks.ok()) << tasks.status().ToString();
   ASSERT_EQ(tasks->size(), 1u);
@@ -136,13 +138,14 @@ TEST_F(StoreTest, MigratesSchemaVersion2AddsJobSubmitter) {
   }
   // What a version-2 drover left: jobs without the two columns.
   RawSql("ALTER TABLE jobs DROP COLUMN submitter_key; ALTER TABLE jobs DROP COLUMN "
-         "submitter_name; PRAGMA user_version = 2");
+         "submitter_name; ALTER TABLE tasks DROP COLUMN outputs_json; ALTER TABLE attempts "
+         "DROP COLUMN outputs_json; PRAGMA user_version = 2");
   ASSERT_EQ(RawSql("SELECT count(*) FROM pragma_table_info('jobs') WHERE name LIKE "
                    "'submitter%'"),
             "0");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "3");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "4");
   auto old = store->GetJob("j1");
   ASSERT_TRUE(old.ok() && *old) << old.status().ToString();
   EXPECT_EQ((*old)->name, "old");
@@ -159,6 +162,63 @@ TEST_F(StoreTest, MigratesSchemaVersion2AddsJobSubmitter) {
   ASSERT_TRUE(fresh.ok() && *fresh);
   EXPECT_EQ((*fresh)->submitter_key, std::string(40, 'k'));
   EXPECT_EQ((*fresh)->submitter_name, "ci runner");
+}
+
+// Given a state directory of schema version 3 (before outputs) holding a
+// finished attempt, Open should migrate it to version 4 in place: the old
+// task and attempt read back with no outputs, and new ones keep theirs.
+TEST_F(StoreTest, MigratesSchemaVersion3AddsOutputs) {
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(
+        store->InsertJob(MakeJob("j1", "old", 1000), {MakeTask("j1", 0, "a")}).ok());
+    AttemptRecord a;
+    a.id = 1;
+    a.job_id = "j1";
+    a.task = "a";
+    a.number = 1;
+    ASSERT_TRUE(store->InsertAttempt(a).ok());
+    AttemptOutcome done;
+    done.exit_code = 0;
+    ASSERT_TRUE(store->FinishAttempt(1, "w1", done, 2000).ok());
+  }
+  // What a version-3 drover left: attempts and tasks without outputs_json.
+  RawSql(
+      "ALTER TABLE tasks DROP COLUMN outputs_json; ALTER TABLE attempts DROP COLUMN "
+      "outputs_json; PRAGMA user_version = 3");
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "4");
+  auto tasks = store->Tasks("j1");
+  ASSERT_TRUE(tasks.ok() && tasks->size() == 1u) << tasks.status().ToString();
+  EXPECT_EQ((*tasks)[0].outputs_json, "");
+  auto attempts = store->Attempts("j1", "a");
+  ASSERT_TRUE(attempts.ok() && attempts->size() == 1u);
+  EXPECT_TRUE((*attempts)[0].outcome.outputs.empty());
+
+  TaskRecord row = (*tasks)[0];
+  row.outputs_json = OutputsToJson({{"version", "1.2"}});
+  ASSERT_TRUE(store->UpdateTask(row).ok());
+  AttemptRecord b;
+  b.id = 2;
+  b.job_id = "j1";
+  b.task = "a";
+  b.number = 2;
+  ASSERT_TRUE(store->InsertAttempt(b).ok());
+  AttemptOutcome done;
+  done.exit_code = 0;
+  done.outputs = {{"version", "1.2"}, {"notes", "two\nlines"}};
+  ASSERT_TRUE(store->FinishAttempt(2, "w1", done, 3000).ok());
+  store.reset();
+  store = Open();
+  ASSERT_NE(store, nullptr);
+  tasks = store->Tasks("j1");
+  ASSERT_TRUE(tasks.ok() && tasks->size() == 1u);
+  EXPECT_EQ((*tasks)[0].outputs_json, R"({"version":"1.2"})");
+  attempts = store->Attempts("j1", "a");
+  ASSERT_TRUE(attempts.ok() && attempts->size() == 2u);
+  EXPECT_EQ((*attempts)[1].outcome.outputs, done.outputs);
 }
 
 // Given an empty state.db (zero bytes), Open should initialise it.

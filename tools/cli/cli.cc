@@ -89,6 +89,24 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
       "coordinator when --coordinator (or DROVER_COORDINATOR) is given.\n"
       "Example:\n  drover logs 'shards[shard=2]' --attempt 1");
 
+  OutputsArgs outputs;
+  std::string outputs_format = "text";
+  auto* outputs_cmd = app.add_subcommand("outputs", "Print a task's outputs");
+  outputs_cmd
+      ->add_option("JOB_TASK", outputs.positional, "[JOB] TASK (JOB: default the latest)")
+      ->required()
+      ->expected(1, 2);
+  outputs_cmd->add_option("-o,--output", outputs_format, "'text' (default) or 'json'")
+      ->check(CLI::IsMember({"text", "json"}));
+  outputs_cmd->add_option("--state-dir", outputs.state_dir, "where state lives")
+      ->capture_default_str();
+  outputs_cmd->footer(
+      "Text is KEY=VALUE lines (KEY<<EOF ... EOF for a value with line breaks),\n"
+      "as a task writes them to $DROVER_OUTPUT. A matrix task's name gives every\n"
+      "instance's, each under a '# NAME' line.\n"
+      "Example:\n  drover outputs plan\n  drover outputs JOB 'build[os=linux]' --output "
+      "json");
+
   ServeSubcommand serve = AddServeCommand(app);
 
   CoordinatorArgs coord;
@@ -253,6 +271,10 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
       return kExitUsage;
     }
     return LogsCommand(logs);
+  }
+  if (*outputs_cmd) {
+    outputs.json = outputs_format == "json";
+    return OutputsCommand(outputs);
   }
   if (*submit_cmd) return SubmitCommand(submit);
   if (*retry_cmd) return RetryCommand(retry);

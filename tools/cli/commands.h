@@ -47,6 +47,14 @@ struct LogsArgs {
 };
 int LogsCommand(const LogsArgs& args);
 
+struct OutputsArgs {
+  std::vector<std::string> positional;  // [JOB] TASK
+  std::string state_dir = ".drover";
+  bool json = false;
+};
+// Prints the outputs of a task (or of every instance of a matrix task).
+int OutputsCommand(const OutputsArgs& args);
+
 // ---- daemons (daemon_commands.cc) ------------------------------------------
 
 struct CoordinatorArgs {

@@ -1,7 +1,8 @@
-// `drover validate`, `drover status` and `drover logs`: read-only views of
-// spec files and of the state directory.
+// `drover validate`, `drover status`, `drover logs` and `drover outputs`:
+// read-only views of spec files and of the state directory.
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "backends/backend.h"
 #include "core/spec/job_spec.h"
@@ -143,6 +144,50 @@ int LogsCommand(const LogsArgs& args) {
     }
     CopyFile((*store)->LogPath(job->id, task, chosen->number, true), stderr);
   }
+  return kExitOk;
+}
+
+int OutputsCommand(const OutputsArgs& args) {
+  if (args.positional.empty() || args.positional.size() > 2) {
+    std::fprintf(stderr, "drover outputs: give TASK or JOB TASK\n");
+    return kExitUsage;
+  }
+  const std::string job_id = args.positional.size() == 2 ? args.positional[0] : "";
+  const std::string& task = args.positional.back();
+  auto store = OpenExisting(args.state_dir);
+  if (!store.ok()) {
+    std::fprintf(stderr, "drover: %s\n", store.status().message().c_str());
+    return kExitFailed;
+  }
+  auto job = FindJob(**store, job_id);
+  if (!job.ok()) {
+    std::fprintf(stderr, "drover: %s\n", job.status().message().c_str());
+    return kExitFailed;
+  }
+  auto tasks = (*store)->Tasks(job->id);
+  if (!tasks.ok()) {
+    std::fprintf(stderr, "drover: %s\n", tasks.status().ToString().c_str());
+    return kExitFailed;
+  }
+  // The instance named `task`, else every instance of matrix task `task`.
+  std::vector<const store::TaskRecord*> chosen;
+  for (const auto& t : *tasks) {
+    if (t.name == task) chosen = {&t};
+  }
+  if (chosen.empty()) {
+    for (const auto& t : *tasks) {
+      if (t.name.size() > task.size() && t.name.starts_with(task) &&
+          t.name[task.size()] == '[') {
+        chosen.push_back(&t);
+      }
+    }
+  }
+  if (chosen.empty()) {
+    std::fprintf(stderr, "drover: job %s has no task '%s'\n", job->id.c_str(),
+                 task.c_str());
+    return kExitFailed;
+  }
+  PrintOutputs(stdout, job->id, chosen, args.json);
   return kExitOk;
 }
 

@@ -36,6 +36,8 @@ Json TaskJson(const wire::TaskStatus& t) {
     Json parsed = Json::parse(t.result_json(), nullptr, false);
     j["result"] = parsed.is_discarded() ? Json(t.result_json()) : parsed;
   }
+  j["outputs"] = Json::object();
+  for (const auto& [k, v] : t.outputs()) j["outputs"][k] = v;
   auto& earlier = j["earlier_attempts"] = Json::array();
   for (const auto& a : t.earlier()) {
     earlier.push_back({{"attempt", a.attempt()},

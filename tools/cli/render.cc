@@ -6,11 +6,36 @@
 #include <nlohmann/json.hpp>
 
 #include "core/base/clock.h"
+#include "core/base/outputs.h"
 
 namespace drover::cli {
 namespace {
 
 constexpr size_t kBriefRows = 30;
+
+// One line of a value in a table: line breaks shown as \n, long ones cut.
+std::string OneLine(const std::string& value) {
+  constexpr size_t kShown = 60;
+  std::string out;
+  for (char c : value) {
+    if (out.size() >= kShown) {
+      out += "...";
+      break;
+    }
+    if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+nlohmann::ordered_json OutputsJson(const std::string& outputs_json) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (const auto& [k, v] : OutputsFromJson(outputs_json).value_or(Outputs())) j[k] = v;
+  return j;
+}
 
 std::string ExitOrReason(const store::TaskRecord& t) {
   if (t.reason.empty()) return "-";
@@ -117,6 +142,15 @@ void PrintJobTable(std::FILE* out, const store::JobRecord& job,
   }
   if (cut) std::fprintf(out, "... and %zu more tasks that did not succeed\n", cut);
   if (hidden_ok) std::fprintf(out, "... and %zu succeeded tasks (drover status shows all)\n", hidden_ok);
+  // Outputs of the tasks shown, one line each (`drover outputs` has them whole).
+  bool header = false;
+  for (const auto* t : rows) {
+    for (const auto& [k, v] : OutputsFromJson(t->outputs_json).value_or(Outputs())) {
+      if (!header) std::fprintf(out, "OUTPUTS\n");
+      header = true;
+      std::fprintf(out, "  %s  %s=%s\n", t->name.c_str(), k.c_str(), OneLine(v).c_str());
+    }
+  }
 }
 
 std::string JobJson(const store::JobRecord& job, const std::vector<store::TaskRecord>& tasks) {
@@ -159,9 +193,41 @@ std::string JobJson(const store::JobRecord& job, const std::vector<store::TaskRe
       auto parsed = nlohmann::ordered_json::parse(t.result_json, nullptr, false);
       j["result"] = parsed.is_discarded() ? nlohmann::ordered_json(t.result_json) : parsed;
     }
+    j["outputs"] = OutputsJson(t.outputs_json);
     list.push_back(std::move(j));
   }
   return doc.dump(2);
+}
+
+void PrintOutputs(std::FILE* out, const std::string& job_id,
+                  const std::vector<const store::TaskRecord*>& tasks, bool json) {
+  if (json) {
+    nlohmann::ordered_json doc;
+    doc["job"] = job_id;
+    auto& list = doc["tasks"] = nlohmann::ordered_json::array();
+    for (const auto* t : tasks) {
+      list.push_back({{"name", t->name},
+                      {"state", t->state},
+                      {"outputs", OutputsJson(t->outputs_json)}});
+    }
+    std::fprintf(out, "%s\n", doc.dump(2).c_str());
+    return;
+  }
+  for (const auto* t : tasks) {
+    if (tasks.size() > 1) std::fprintf(out, "# %s\n", t->name.c_str());
+    for (const auto& [k, v] : OutputsFromJson(t->outputs_json).value_or(Outputs())) {
+      if (v.find('\n') == std::string::npos) {
+        std::fprintf(out, "%s=%s\n", k.c_str(), v.c_str());
+        continue;
+      }
+      // A delimiter that is no line of the value.
+      std::string delim = "EOF";
+      while (("\n" + v + "\n").find("\n" + delim + "\n") != std::string::npos)
+        delim += "_";
+      std::fprintf(out, "%s<<%s\n%s\n%s\n", k.c_str(), delim.c_str(), v.c_str(),
+                   delim.c_str());
+    }
+  }
 }
 
 }  // namespace drover::cli

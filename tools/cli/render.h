@@ -39,6 +39,13 @@ std::string TaskLine(const wire::TaskEvent& ev);
 // KEY)", "key KEY" for a key without a name, "" when there was no key.
 std::string SubmitterText(const std::string& key, const std::string& name);
 
+// `drover outputs`: the outputs of `tasks` of job `job_id`. As text, one
+// task's as KEY=VALUE lines (KEY<<DELIMITER ... for a value with a line
+// break), the $DROVER_OUTPUT syntax; several tasks' each under a "# NAME"
+// line. As JSON, {"job": ID, "tasks": [{"name", "state", "outputs"}]}.
+void PrintOutputs(std::FILE* out, const std::string& job_id,
+                  const std::vector<const store::TaskRecord*>& tasks, bool json);
+
 // "1.25s" for a duration in microseconds; "-" for none.
 std::string Micros(int64_t us);
 
