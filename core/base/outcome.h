@@ -26,6 +26,8 @@ enum class FailureReason : uint8_t {
   kInternal,         // drover itself failed to run it; see the message
   kRequestFailed,    // cluster backend: the service answered with another
                      // status than expected, or refused or reset the connection
+  kArtifactFailed,   // its artifacts could not be staged before it ran or
+                     // stored after it succeeded (docs/spec.md, artifacts)
 };
 
 std::string_view ReasonName(FailureReason reason);  // "exit", "worker-lost", ...

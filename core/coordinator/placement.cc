@@ -191,6 +191,7 @@ void Coordinator::Loop::Dispatch(Job& job, uint32_t t, WorkerConn& w) {
 
   wire::Dispatch body = DispatchToWire(job.spec, job.record.id, ts, id, number);
   body.set_slots(p.slots);
+  AddArtifacts(job, ts, &body);
   Message m = protocol::Make(Command::kDispatch, body);
   m.routing_id = w.rid;
   Queue(std::move(m));

@@ -130,6 +130,14 @@ struct TaskSpec {
   std::string worker_pool;
   // One line for humans: the command, the function, the request.
   std::string summary;
+  // `artifacts:` (spawn tasks): the paths and globs of the files an
+  // attempt that succeeds uploads, relative to its working directory,
+  // checked by artifacts::BadArtifactPath. Part of the fingerprint.
+  std::vector<std::string> artifacts;
+  // The working directory the task sets itself (spawn: `cwd`), which its
+  // artifacts are relative to; empty: the attempt's own fresh directory
+  // (or, for a task without artifacts or inputs, the worker's).
+  std::string cwd;
 
   std::optional<Duration> timeout;      // none: no timeout
   Duration kill_grace = std::chrono::seconds(5);  // TERM -> KILL grace
