@@ -17,6 +17,10 @@ namespace drover {
 struct ArtifactFile {
   std::string path;
   std::filesystem::path file;
+  // The file is the attempt's own (in its fresh working directory, removed
+  // when it ends), so once uploaded it may become the worker's cached copy
+  // (a hard link, made read-only). Never a file of a task's own `cwd`.
+  bool own = false;
 };
 
 // Expands `patterns` (paths or globs: * ? [..] within one component)

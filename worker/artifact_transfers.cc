@@ -178,7 +178,8 @@ void ArtifactTransfers::OnMessage(const protocol::Message& m) {
       if (!job->upload) return;  // a download ends with its last chunk
       // Stored. Keep a link in the cache too: a dependent on this worker
       // then stages it without a download.
-      if (!cache_->Has(done->sha256()) && artifacts::IsSha256Hex(done->sha256())) {
+      if (job->files[job->next].own && !cache_->Has(done->sha256()) &&
+          artifacts::IsSha256Hex(done->sha256())) {
         const fs::path blob = cache_->Path(done->sha256());
         std::error_code ec;
         fs::create_directories(blob.parent_path(), ec);

@@ -67,6 +67,9 @@ bool Worker::Loop::UploadArtifacts(uint64_t id, Running& r, AttemptOutcome& outc
     outcome.message = files.status().message();
     return false;
   }
+  if (r.artifacts_dir == r.work_dir) {
+    for (ArtifactFile& f : *files) f.own = true;
+  }
   r.uploading = true;
   transfers_->Upload(id, std::move(files.value()), [this, id, outcome](Status s) mutable {
     auto it = running_.find(id);

@@ -19,10 +19,6 @@ namespace drover::cli {
 namespace {
 namespace fs = std::filesystem;
 
-// A blob younger than this is never collected: the coordinator may have
-// just stored it and not yet committed its index row.
-constexpr std::chrono::seconds kGcGrace = std::chrono::minutes(10);
-
 int Fail(const std::string& what) {
   std::fprintf(stderr, "drover: %s\n", what.c_str());
   return kExitFailed;
@@ -234,6 +230,14 @@ int Gc(const ArtifactsArgs& a) {
     before_ms = ToUnixMillis(std::chrono::system_clock::now()) -
                 std::chrono::duration_cast<std::chrono::milliseconds>(*age).count();
   }
+  // A blob younger than this is never collected: the coordinator may have
+  // just stored it and not yet committed its index row.
+  const auto min_age = a.min_age == "0" ? std::optional<Duration>(Duration(0))
+                                        : spec::ParseDuration(a.min_age);
+  if (!min_age) {
+    std::fprintf(stderr, "drover gc: --min-age %s is not a duration\n", a.min_age.c_str());
+    return kExitUsage;
+  }
   auto store = OpenState(a.state_dir);
   if (!store.ok()) return Fail(store.status().message());
   auto forgotten = (*store)->ForgetArtifacts(a.keep_last, before_ms);
@@ -243,7 +247,8 @@ int Gc(const ArtifactsArgs& a) {
   auto blobs = artifacts::BlobStore::Open(fs::path(a.state_dir) / "artifacts");
   if (!blobs.ok()) return Fail(blobs.status().message());
   const std::set<std::string> keep(referenced->begin(), referenced->end());
-  const auto removed = (*blobs)->RemoveUnreferenced(keep, kGcGrace);
+  const auto removed = (*blobs)->RemoveUnreferenced(
+      keep, std::chrono::duration_cast<std::chrono::seconds>(*min_age));
   const auto left = (*blobs)->Scan();
   std::printf("gc: forgot %lld artifact rows, removed %llu blobs (%llu bytes); the store holds "
               "%llu blobs (%llu bytes)\n",
@@ -285,10 +290,13 @@ ArtifactsSubcommands AddArtifactsCommands(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   c.gc->add_option("--older-than", a.older_than,
                    "forget the artifacts of jobs created longer ago (7d, 12h, 30m)");
+  c.gc->add_option("--min-age", a.min_age,
+                   "keep blobs younger than this, which may not be indexed yet")
+      ->capture_default_str();
   c.gc->add_option("--state-dir", a.state_dir, "where state lives")->capture_default_str();
   c.gc->footer(
       "Forgets the index rows of those jobs, then removes every blob no row names\n"
-      "(and older than 10 minutes). Safe while the coordinator runs.\n"
+      "(and older than --min-age). Safe while the coordinator runs.\n"
       "Example:\n  drover gc --keep-last 20\n  drover gc --older-than 7d");
   return c;
 }

@@ -27,6 +27,7 @@ struct ArtifactsArgs {
   ConnectionArgs connection;      // get through a coordinator
   int keep_last = -1;             // gc
   std::string older_than;         // gc
+  std::string min_age = "10m";    // gc: younger blobs are kept
 };
 
 struct ArtifactsSubcommands {
