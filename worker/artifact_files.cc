@@ -25,8 +25,8 @@ std::string EscapeGlob(const std::string& text) {
 
 }  // namespace
 
-Result<std::vector<ArtifactFile>> FindArtifactFiles(const fs::path& dir,
-                                                    const std::vector<std::string>& patterns) {
+Result<std::vector<ArtifactFile>> FindArtifactFiles(
+    const fs::path& dir, const std::vector<std::string>& patterns) {
   std::error_code ec;
   const fs::path base = fs::weakly_canonical(fs::absolute(dir, ec), ec);
   std::map<std::string, fs::path> found;

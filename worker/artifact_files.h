@@ -29,8 +29,8 @@ struct ArtifactFile {
 // is sorted by path, without duplicates. Errors (kNotFound, kInvalidArgument)
 // name the pattern: one that matches nothing, a match outside `dir`, more
 // than artifacts::kMaxFilesPerAttempt files.
-Result<std::vector<ArtifactFile>> FindArtifactFiles(const std::filesystem::path& dir,
-                                                    const std::vector<std::string>& patterns);
+Result<std::vector<ArtifactFile>> FindArtifactFiles(
+    const std::filesystem::path& dir, const std::vector<std::string>& patterns);
 
 }  // namespace drover
 

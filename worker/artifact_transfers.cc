@@ -1,12 +1,12 @@
 #include "worker/artifact_transfers.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <system_error>
-
-#include <spdlog/spdlog.h>
 
 namespace drover {
 namespace fs = std::filesystem;
@@ -32,7 +32,8 @@ void ArtifactTransfers::Stage(uint64_t attempt, std::vector<wire::ArtifactRef> i
   Advance(attempt);
 }
 
-void ArtifactTransfers::Upload(uint64_t attempt, std::vector<ArtifactFile> files, DoneFn done) {
+void ArtifactTransfers::Upload(uint64_t attempt, std::vector<ArtifactFile> files,
+                               DoneFn done) {
   Job& job = jobs_[attempt];
   job.upload = true;
   job.files = std::move(files);
@@ -79,7 +80,9 @@ Status ArtifactTransfers::Place(const wire::ArtifactRef& ref, const fs::path& de
   fs::remove(dest, ec);
   if (::link(blob.c_str(), dest.c_str()) == 0) return Status::Ok();
   fs::copy_file(blob, dest, fs::copy_options::overwrite_existing, ec);
-  if (ec) return IoError("copy " + blob.string() + " to " + dest.string() + ": " + ec.message());
+  if (ec)
+    return IoError("copy " + blob.string() + " to " + dest.string() + ": " +
+                   ec.message());
   return Status::Ok();
 }
 
@@ -96,7 +99,8 @@ void ArtifactTransfers::Advance(uint64_t attempt) {
       if (job.next >= job.files.size()) return Finish(attempt);
       const ArtifactFile& f = job.files[job.next];
       auto source = artifacts::ChunkSource::Open(f.file);
-      if (!source.ok()) return Fail(attempt, "artifact '" + f.path + "': " + source.status().message());
+      if (!source.ok())
+        return Fail(attempt, "artifact '" + f.path + "': " + source.status().message());
       job.source = std::move(source.value());
       job.transfer_id = next_transfer_++;
       wire::ArtifactPut put;
@@ -111,24 +115,28 @@ void ArtifactTransfers::Advance(uint64_t attempt) {
     if (job.next >= job.inputs.size()) return Finish(attempt);
     const wire::ArtifactRef& ref = job.inputs[job.next];
     const fs::path dest = job.dir / ref.task() / ref.path();
-    if (auto bad = artifacts::BadArtifactPath(ref.path()); bad || ref.task().empty() ||
-                                                             ref.task().find('/') != std::string::npos) {
-      return Fail(attempt, "input '" + ref.task() + "/" + ref.path() + "' has a bad name");
+    if (auto bad = artifacts::BadArtifactPath(ref.path());
+        bad || ref.task().empty() || ref.task().find('/') != std::string::npos) {
+      return Fail(attempt,
+                  "input '" + ref.task() + "/" + ref.path() + "' has a bad name");
     }
     if (!artifacts::IsSha256Hex(ref.sha256())) {
-      return Fail(attempt, "input '" + ref.task() + "/" + ref.path() + "' has a bad sha256");
+      return Fail(attempt,
+                  "input '" + ref.task() + "/" + ref.path() + "' has a bad sha256");
     }
     if (cache_->Has(ref.sha256())) {
       if (Status s = Place(ref, dest); !s.ok()) {
-        return Fail(attempt, "input '" + ref.task() + "/" + ref.path() + "': " + s.message());
+        return Fail(attempt,
+                    "input '" + ref.task() + "/" + ref.path() + "': " + s.message());
       }
       ++job.next;
       continue;
     }
     auto writer = cache_->Begin();
     if (!writer.ok()) {
-      return Fail(attempt, "input '" + ref.task() + "/" + ref.path() +
-                               "': the worker cannot cache it: " + writer.status().message());
+      return Fail(attempt,
+                  "input '" + ref.task() + "/" + ref.path() +
+                      "': the worker cannot cache it: " + writer.status().message());
     }
     job.writer = std::move(writer.value());
     job.transfer_id = next_transfer_++;
@@ -141,7 +149,8 @@ void ArtifactTransfers::Advance(uint64_t attempt) {
   }
 }
 
-ArtifactTransfers::Job* ArtifactTransfers::ByTransfer(uint64_t transfer_id, uint64_t* attempt) {
+ArtifactTransfers::Job* ArtifactTransfers::ByTransfer(uint64_t transfer_id,
+                                                      uint64_t* attempt) {
   if (transfer_id == 0) return nullptr;
   for (auto& [id, job] : jobs_) {
     if (job.transfer_id == transfer_id) {
@@ -160,7 +169,8 @@ void ArtifactTransfers::OnMessage(const protocol::Message& m) {
       if (!credit.ok()) return;
       Job* job = ByTransfer(credit->transfer_id(), &attempt);
       if (job == nullptr || !job->upload) return;
-      job->credit = std::min<uint32_t>(job->credit + credit->chunks(), artifacts::kMaxCredit);
+      job->credit =
+          std::min<uint32_t>(job->credit + credit->chunks(), artifacts::kMaxCredit);
       return Pump();
     }
     case Command::kArtifactDone: {
@@ -201,7 +211,8 @@ void ArtifactTransfers::OnMessage(const protocol::Message& m) {
                                  std::to_string(job->writer->size()));
       }
       if (Status s = job->writer->Append(m.payloads[0]); !s.ok()) {
-        return Fail(attempt, "input '" + name + "': the worker cannot cache it: " + s.message());
+        return Fail(attempt,
+                    "input '" + name + "': the worker cannot cache it: " + s.message());
       }
       if (!chunk->last()) {
         wire::ArtifactCredit credit;
@@ -211,13 +222,14 @@ void ArtifactTransfers::OnMessage(const protocol::Message& m) {
         return;
       }
       if (chunk->sha256() != ref.sha256()) {
-        return Fail(attempt, "input '" + name + "': the coordinator sent " + chunk->sha256() +
-                                 " for " + ref.sha256());
+        return Fail(attempt, "input '" + name + "': the coordinator sent " +
+                                 chunk->sha256() + " for " + ref.sha256());
       }
       auto stored = job->writer->Commit(ref.sha256(), ref.size());
       job->writer.reset();
       job->transfer_id = 0;  // ended: nothing to abort
-      if (!stored.ok()) return Fail(attempt, "input '" + name + "': " + stored.status().message());
+      if (!stored.ok())
+        return Fail(attempt, "input '" + name + "': " + stored.status().message());
       if (Status s = Place(ref, job->dir / ref.task() / ref.path()); !s.ok()) {
         return Fail(attempt, "input '" + name + "': " + s.message());
       }
@@ -245,7 +257,8 @@ void ArtifactTransfers::Pump() {
       chunk.set_size(job.source->size());
       auto data = job.source->Next();
       if (!data.ok()) {
-        Fail(id, "artifact '" + job.files[job.next].path + "': " + data.status().message());
+        Fail(id,
+             "artifact '" + job.files[job.next].path + "': " + data.status().message());
         break;
       }
       if (job.source->done()) {
@@ -266,7 +279,8 @@ void ArtifactTransfers::Restart() {
   std::vector<uint64_t> ids;
   for (const auto& [id, job] : jobs_) ids.push_back(id);
   for (uint64_t id : ids) {
-    spdlog::info("artifacts: attempt {}: starting its transfer over after a reconnection", id);
+    spdlog::info("artifacts: attempt {}: starting its transfer over after a reconnection",
+                 id);
     Advance(id);
   }
 }

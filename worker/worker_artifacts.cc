@@ -3,9 +3,9 @@
 // succeeded, before its RESULT (docs/protocol.md, "Artifact transfer";
 // docs/spec.md, "artifacts"). The transfers themselves are
 // ArtifactTransfers'.
-#include <system_error>
-
 #include <spdlog/spdlog.h>
+
+#include <system_error>
 
 #include "worker/artifact_files.h"
 #include "worker/worker_loop.h"

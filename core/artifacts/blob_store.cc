@@ -50,7 +50,8 @@ Result<fs::path> BlobWriter::Commit(std::string_view sha256, uint64_t size) {
     return ErrnoError("close " + temp_.string(), err);
   }
   fd_ = -1;
-  const fs::path dest = root_ / "sha256" / std::string(sha256.substr(0, 2)) / std::string(sha256);
+  const fs::path dest =
+      root_ / "sha256" / std::string(sha256.substr(0, 2)) / std::string(sha256);
   std::error_code ec;
   fs::create_directories(dest.parent_path(), ec);
   if (ec) {
@@ -65,7 +66,8 @@ Result<fs::path> BlobWriter::Commit(std::string_view sha256, uint64_t size) {
   fs::rename(temp_, dest, ec);
   if (ec) {
     Abort();
-    return IoError("rename " + temp_.string() + " to " + dest.string() + ": " + ec.message());
+    return IoError("rename " + temp_.string() + " to " + dest.string() + ": " +
+                   ec.message());
   }
   done_ = true;
   return dest;
@@ -87,7 +89,9 @@ Result<std::unique_ptr<BlobStore>> BlobStore::Open(const fs::path& root) {
   std::error_code ec;
   fs::create_directories(root / "sha256", ec);
   if (!ec) fs::create_directories(root / "tmp", ec);
-  if (ec) return IoError("cannot create the artifact store " + root.string() + ": " + ec.message());
+  if (ec)
+    return IoError("cannot create the artifact store " + root.string() + ": " +
+                   ec.message());
   for (const auto& entry : fs::directory_iterator(root / "tmp", ec)) {
     std::error_code ignored;
     fs::remove(entry.path(), ignored);
@@ -110,8 +114,8 @@ Result<std::unique_ptr<BlobWriter>> BlobStore::Begin() {
   // random part (a restarted process must not reuse a live name).
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   const fs::path temp = root_ / "tmp" /
-                        (std::to_string(::getpid()) + "-" + std::to_string(next_temp_++) + "-" +
-                         std::to_string(rng() % 1000000) + ".part");
+                        (std::to_string(::getpid()) + "-" + std::to_string(next_temp_++) +
+                         "-" + std::to_string(rng() % 1000000) + ".part");
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoError("create " + temp.string(), errno);
   return std::make_unique<BlobWriter>(fd, temp, root_);

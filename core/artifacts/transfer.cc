@@ -13,7 +13,8 @@ std::optional<std::string> BadArtifactPath(std::string_view path) {
   if (path.size() > kMaxPathBytes) {
     return "an artifact path is at most " + std::to_string(kMaxPathBytes) + " bytes";
   }
-  if (path.find('\0') != std::string_view::npos) return "an artifact path cannot contain NUL";
+  if (path.find('\0') != std::string_view::npos)
+    return "an artifact path cannot contain NUL";
   if (path.front() == '/') {
     return "artifact path '" + std::string(path) +
            "' is absolute: artifacts are relative to the task's working directory";
@@ -35,7 +36,8 @@ std::optional<std::string> BadArtifactPath(std::string_view path) {
   return std::nullopt;
 }
 
-Result<std::unique_ptr<ChunkSource>> ChunkSource::Open(const std::filesystem::path& path) {
+Result<std::unique_ptr<ChunkSource>> ChunkSource::Open(
+    const std::filesystem::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError("open " + path.string(), errno);
   struct stat st {};
@@ -45,8 +47,9 @@ Result<std::unique_ptr<ChunkSource>> ChunkSource::Open(const std::filesystem::pa
   }
   // The whole file is read once, front to back.
   (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  return std::unique_ptr<ChunkSource>(new ChunkSource(
-      fd, path, static_cast<uint64_t>(st.st_size), static_cast<uint32_t>(st.st_mode & 07777)));
+  return std::unique_ptr<ChunkSource>(
+      new ChunkSource(fd, path, static_cast<uint64_t>(st.st_size),
+                      static_cast<uint32_t>(st.st_mode & 07777)));
 }
 
 ChunkSource::~ChunkSource() {
@@ -59,8 +62,8 @@ Result<std::string> ChunkSource::Next() {
   std::string chunk(want, '\0');
   size_t got = 0;
   while (got < want) {
-    const ssize_t n = ::pread(fd_, chunk.data() + got, want - got,
-                              static_cast<off_t>(offset_ + got));
+    const ssize_t n =
+        ::pread(fd_, chunk.data() + got, want - got, static_cast<off_t>(offset_ + got));
     if (n < 0) {
       if (errno == EINTR) continue;
       return ErrnoError("read " + path_.string(), errno);

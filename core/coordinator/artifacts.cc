@@ -9,6 +9,9 @@
 // only while its peer has credit left and room in its send budget.
 #include <sys/statvfs.h>
 
+#include <algorithm>
+#include <cstdio>
+
 #include "core/coordinator/loop.h"
 
 namespace drover {
@@ -69,7 +72,8 @@ void Coordinator::Loop::HandleArtifactPut(WorkerConn& w, const Message& m) {
              std::to_string(put->attempt_id()) + " from worker " + w.name + ": " + why);
     EndTransfer(w.rid, put->transfer_id(), why);
   };
-  if (uploads_.count(key)) return refuse("transfer id " + std::to_string(key.second) + " is in use");
+  if (uploads_.count(key))
+    return refuse("transfer id " + std::to_string(key.second) + " is in use");
   auto a = attempts_.find(put->attempt_id());
   if (a == attempts_.end() || a->second.worker_rid != w.rid) {
     return refuse("attempt " + std::to_string(put->attempt_id()) +
@@ -80,13 +84,15 @@ void Coordinator::Loop::HandleArtifactPut(WorkerConn& w, const Message& m) {
   if (::statvfs(blobs_->root().c_str(), &vfs) == 0) {
     const uint64_t free_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
     if (free_bytes < put->size() + kDiskReserve) {
-      return refuse("the coordinator's artifact store (" + blobs_->root().string() + ") has " +
-                    HumanBytes(free_bytes) + " free; " + HumanBytes(put->size()) +
-                    " plus a reserve of " + HumanBytes(kDiskReserve) + " are needed");
+      return refuse("the coordinator's artifact store (" + blobs_->root().string() +
+                    ") has " + HumanBytes(free_bytes) + " free; " +
+                    HumanBytes(put->size()) + " plus a reserve of " +
+                    HumanBytes(kDiskReserve) + " are needed");
     }
   }
   auto writer = blobs_->Begin();
-  if (!writer.ok()) return refuse("the coordinator cannot store it: " + writer.status().message());
+  if (!writer.ok())
+    return refuse("the coordinator cannot store it: " + writer.status().message());
   Upload& u = uploads_[key];
   u.attempt_id = put->attempt_id();
   u.path = put->path();
@@ -111,14 +117,15 @@ void Coordinator::Loop::HandleArtifactChunk(WorkerConn& w, const Message& m) {
     // Aborted here already (its ARTIFACT-DONE is on its way) or never
     // started: say so once more, so the sender stops.
     Note(w.rid, "unknown transfers", spdlog::level::info,
-         "worker " + w.name + " sent a chunk of unknown transfer " + std::to_string(key.second));
+         "worker " + w.name + " sent a chunk of unknown transfer " +
+             std::to_string(key.second));
     return EndTransfer(w.rid, key.second, "unknown transfer");
   }
   Upload& u = it->second;
   const std::string& data = m.payloads[0];
   auto fail = [&](const std::string& why) {
-    spdlog::warn("coordinator: upload of '{}' (attempt {}) from worker {} failed: {}", u.path,
-                 u.attempt_id, w.name, why);
+    spdlog::warn("coordinator: upload of '{}' (attempt {}) from worker {} failed: {}",
+                 u.path, u.attempt_id, w.name, why);
     EndTransfer(w.rid, key.second, why);
     uploads_.erase(it);  // the writer removes its temporary file
   };
@@ -161,11 +168,12 @@ void Coordinator::Loop::HandleArtifactChunk(WorkerConn& w, const Message& m) {
     ++blob_usage_.blobs;
     blob_usage_.bytes += u.size;
   }
-  spdlog::info("coordinator: stored artifact {}/{} {} ({}, sha256 {}{}); the store holds {} "
-               "blobs, {}",
-               rec.job_id, rec.task, rec.path, HumanBytes(rec.size), rec.sha256.substr(0, 12),
-               existed ? ", content already stored" : "", blob_usage_.blobs,
-               HumanBytes(blob_usage_.bytes));
+  spdlog::info(
+      "coordinator: stored artifact {}/{} {} ({}, sha256 {}{}); the store holds {} "
+      "blobs, {}",
+      rec.job_id, rec.task, rec.path, HumanBytes(rec.size), rec.sha256.substr(0, 12),
+      existed ? ", content already stored" : "", blob_usage_.blobs,
+      HumanBytes(blob_usage_.bytes));
   EndTransfer(w.rid, key.second, "", rec.sha256, rec.size);
   uploads_.erase(it);
 }
@@ -185,7 +193,8 @@ void Coordinator::Loop::HandleArtifactGet(const Message& m) {
   uint32_t mode = 0644;
   if (sha.empty()) {
     auto found = store_->Artifacts(get->job_id(), get->task());
-    if (!found.ok()) return EndTransfer(m.routing_id, key.second, found.status().message());
+    if (!found.ok())
+      return EndTransfer(m.routing_id, key.second, found.status().message());
     for (const auto& r : *found) {
       if (r.path == get->path()) {
         sha = r.sha256;
@@ -204,7 +213,8 @@ void Coordinator::Loop::HandleArtifactGet(const Message& m) {
                            " (removed by drover gc, or never stored)");
   }
   auto source = artifacts::ChunkSource::Open(blobs_->Path(sha));
-  if (!source.ok()) return EndTransfer(m.routing_id, key.second, source.status().message());
+  if (!source.ok())
+    return EndTransfer(m.routing_id, key.second, source.status().message());
   Download& d = downloads_[key];
   d.source = std::move(source.value());
   d.sha256 = sha;
@@ -223,8 +233,8 @@ void Coordinator::Loop::HandleArtifactCredit(const Message& m) {
   if (it == downloads_.end()) return;  // ended meanwhile
   // A peer granting more than the window is capped: it cannot make us
   // queue more than kMaxCredit chunks for it.
-  it->second.credit = std::min<uint32_t>(it->second.credit + credit->chunks(),
-                                         artifacts::kMaxCredit);
+  it->second.credit =
+      std::min<uint32_t>(it->second.credit + credit->chunks(), artifacts::kMaxCredit);
 }
 
 void Coordinator::Loop::HandleArtifactDone(const Message& m) {
@@ -247,7 +257,8 @@ void Coordinator::Loop::PumpDownloads() {
     bool ended = false;
     while (d.credit > 0) {
       PeerQueue& q = peer_queues_[rid];
-      if (q.dropped || q.Queued() + static_cast<int64_t>(artifacts::kChunkSize) > room) break;
+      if (q.dropped || q.Queued() + static_cast<int64_t>(artifacts::kChunkSize) > room)
+        break;
       wire::ArtifactChunk chunk;
       chunk.set_transfer_id(it->first.second);
       chunk.set_offset(d.source->offset());
@@ -255,17 +266,18 @@ void Coordinator::Loop::PumpDownloads() {
       chunk.set_mode(d.mode);
       auto data = d.source->Next();
       if (!data.ok()) {
-        EndTransfer(rid, it->first.second, "the coordinator cannot read it: " +
-                                               data.status().message());
+        EndTransfer(rid, it->first.second,
+                    "the coordinator cannot read it: " + data.status().message());
         ended = true;
         break;
       }
       if (d.source->done()) {
         const std::string got = d.source->Final();
         if (got != d.sha256) {
-          spdlog::error("coordinator: artifact blob {} is corrupt (its content hashes to {}); "
-                        "refusing to send it",
-                        d.sha256, got);
+          spdlog::error(
+              "coordinator: artifact blob {} is corrupt (its content hashes to {}); "
+              "refusing to send it",
+              d.sha256, got);
           EndTransfer(rid, it->first.second,
                       "the coordinator's copy of " + d.sha256 + " is corrupt");
           ended = true;

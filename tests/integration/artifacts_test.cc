@@ -82,12 +82,13 @@ tasks:
     on: {host: b}
     run: >-
       w=$(pwd) && cd "$DROVER_INPUTS/make" && sha256sum -c sums.txt &&
-      test "$(cat out/copy.txt)" = 'hello artifact' && test -x big.bin &&
-      test "$w" != "$(cat where.txt)" && ! test -e "$w/big.bin"
-)");
-  const std::string job = Submit(spec);
+      test "$(cat out/copy.txt)" = 'hello artifact' && test - x big.bin &&
+                                             test "$w" != "$(cat where.txt)" &&
+                                             !test - e "$w/big.bin") ");
+      const std::string job = Submit(spec);
   ASSERT_FALSE(job.empty());
-  ASSERT_EQ(WaitForJobState(job, {"succeeded", "failed"}, std::chrono::minutes(4)), "succeeded")
+  ASSERT_EQ(WaitForJobState(job, {"succeeded", "failed"}, std::chrono::minutes(4)),
+            "succeeded")
       << Status(job).dump(2);
 
   // Five files, four contents (copy.txt is greeting.txt's bytes).
@@ -124,13 +125,15 @@ tasks:
   ASSERT_EQ(list.exit_code, 0) << list.Describe();
   EXPECT_NE(list.out.find("result.txt"), std::string::npos) << list.out;
 
-  ProcessResult get = Drover({"artifacts", "get", job, "make", "result.txt", "-o", "got.txt"});
+  ProcessResult get =
+      Drover({"artifacts", "get", job, "make", "result.txt", "-o", "got.txt"});
   ASSERT_EQ(get.exit_code, 0) << get.Describe();
   std::ifstream in(work_ / "got.txt");
   std::string got((std::istreambuf_iterator<char>(in)), {});
   EXPECT_EQ(got, "some bytes");
 
-  ProcessResult missing = Drover({"artifacts", "get", job, "make", "nope.txt", "-o", "x.txt"});
+  ProcessResult missing =
+      Drover({"artifacts", "get", job, "make", "nope.txt", "-o", "x.txt"});
   EXPECT_EQ(missing.exit_code, 1) << missing.Describe();
   EXPECT_NE(missing.err.find("no artifact 'nope.txt'"), std::string::npos) << missing.err;
   EXPECT_FALSE(fs::exists(work_ / "x.txt"));

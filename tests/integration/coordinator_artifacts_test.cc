@@ -49,9 +49,10 @@ TEST_F(CoordinatorTest, CorruptedChunkIsRefusedAndTheRetryIsStored) {
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
   FakeWorker& w = AddWorker("w1", 2);
   FakeClient& c = AddClient();
-  ASSERT_TRUE(c.Submit("version: 1\nname: art\ntasks:\n"
-                       "  make: {run: 'true', artifacts: [out.bin]}\n"
-                       "  use: {run: 'true', needs: [make]}\n"));
+  ASSERT_TRUE(
+      c.Submit("version: 1\nname: art\ntasks:\n"
+               "  make: {run: 'true', artifacts: [out.bin]}\n"
+               "  use: {run: 'true', needs: [make]}\n"));
   auto d = w.ExpectDispatch();
   ASSERT_TRUE(d);
   ASSERT_EQ(d->artifacts_size(), 1);
@@ -67,7 +68,8 @@ TEST_F(CoordinatorTest, CorruptedChunkIsRefusedAndTheRetryIsStored) {
   w.Send(Command::kArtifactChunk, LastChunk(7, 0, good.size(), sha), {"0123456X89"});
   auto done = w.Expect(Command::kArtifactDone);
   ASSERT_TRUE(done);
-  EXPECT_NE(Body<wire::ArtifactDone>(*done).error().find("sha256 mismatch"), std::string::npos)
+  EXPECT_NE(Body<wire::ArtifactDone>(*done).error().find("sha256 mismatch"),
+            std::string::npos)
       << Body<wire::ArtifactDone>(*done).error();
   EXPECT_EQ(FilesUnder(state_dir_ / "artifacts" / "sha256"), 0u);
   EXPECT_EQ(FilesUnder(state_dir_ / "artifacts" / "tmp"), 0u);

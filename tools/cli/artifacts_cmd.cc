@@ -1,12 +1,11 @@
 #include "tools/cli/artifacts_cmd.h"
 
+#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <set>
-
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/artifacts/blob_store.h"
 #include "core/artifacts/sha256.h"
@@ -26,7 +25,8 @@ int Fail(const std::string& what) {
 
 Result<std::unique_ptr<store::Store>> OpenState(const std::string& dir) {
   if (!fs::exists(fs::path(dir) / "state.db")) {
-    return NotFound("no drover state in " + dir + " (run a job first, or pass --state-dir)");
+    return NotFound("no drover state in " + dir +
+                    " (run a job first, or pass --state-dir)");
   }
   return store::Store::Open(dir);
 }
@@ -60,8 +60,12 @@ int List(const ArtifactsArgs& a) {
   if (a.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& r : *rows) {
-      out.push_back({{"job", r.job_id}, {"task", r.task}, {"path", r.path},
-                     {"sha256", r.sha256}, {"size", r.size}, {"mode", r.mode},
+      out.push_back({{"job", r.job_id},
+                     {"task", r.task},
+                     {"path", r.path},
+                     {"sha256", r.sha256},
+                     {"size", r.size},
+                     {"mode", r.mode},
                      {"attempt_id", r.attempt_id}});
     }
     std::printf("%s\n", out.dump(2).c_str());
@@ -89,7 +93,8 @@ int WriteOut(const ArtifactsArgs& a, Fetch fetch) {
   if (!a.out.empty()) {
     temp = fs::path(a.out + ".drover-part");
     out = std::fopen(temp.c_str(), "wb");
-    if (out == nullptr) return Fail("cannot write " + temp.string() + ": " + std::strerror(errno));
+    if (out == nullptr)
+      return Fail("cannot write " + temp.string() + ": " + std::strerror(errno));
   }
   uint32_t mode = 0644;
   Status s = fetch(out, &mode);
@@ -101,7 +106,8 @@ int WriteOut(const ArtifactsArgs& a, Fetch fetch) {
     } else {
       fs::permissions(temp, static_cast<fs::perms>(mode & 0777), ec);
       fs::rename(temp, a.out, ec);
-      if (ec) s = IoError("rename " + temp.string() + " to " + a.out + ": " + ec.message());
+      if (ec)
+        s = IoError("rename " + temp.string() + " to " + a.out + ": " + ec.message());
     }
   } else {
     std::fflush(stdout);
@@ -139,7 +145,8 @@ int GetLocal(const ArtifactsArgs& a) {
     }
     const std::string got = (*source)->Final();
     if (got != found->sha256) {
-      return IoError("the stored blob " + found->sha256 + " is corrupt (it hashes to " + got + ")");
+      return IoError("the stored blob " + found->sha256 + " is corrupt (it hashes to " +
+                     got + ")");
     }
     return Status::Ok();
   });
@@ -161,8 +168,9 @@ int GetRemote(const ArtifactsArgs& a) {
     get.set_task(a.task);
     get.set_path(a.path);
     get.set_credit(artifacts::kWindow);
-    auto first = client.Call(protocol::Make(protocol::Command::kArtifactGet, get),
-                             {protocol::Command::kArtifactChunk, protocol::Command::kArtifactDone});
+    auto first = client.Call(
+        protocol::Make(protocol::Command::kArtifactGet, get),
+        {protocol::Command::kArtifactChunk, protocol::Command::kArtifactDone});
     if (!first.ok()) return first.status();
     artifacts::Sha256 hash;
     uint64_t offset = 0;
@@ -174,7 +182,8 @@ int GetRemote(const ArtifactsArgs& a) {
       }
       if (m.command == protocol::Command::kArtifactChunk) {
         auto chunk = protocol::Parse<wire::ArtifactChunk>(m);
-        if (!chunk.ok() || m.payloads.size() != 1) return InvalidArgument("malformed chunk");
+        if (!chunk.ok() || m.payloads.size() != 1)
+          return InvalidArgument("malformed chunk");
         if (chunk->offset() != offset) return InvalidArgument("chunk out of order");
         const std::string& data = m.payloads[0];
         hash.Update(data);
@@ -218,12 +227,14 @@ int Gc(const ArtifactsArgs& a) {
     if (!age && !a.older_than.empty() && a.older_than.back() == 'd') {
       // Days: the unit gc is usually given in.
       try {
-        age = std::chrono::hours(24) * std::stoll(a.older_than.substr(0, a.older_than.size() - 1));
+        age = std::chrono::hours(24) *
+              std::stoll(a.older_than.substr(0, a.older_than.size() - 1));
       } catch (...) {
       }
     }
     if (!age) {
-      std::fprintf(stderr, "drover gc: --older-than %s is not a duration (7d, 12h, 30m)\n",
+      std::fprintf(stderr,
+                   "drover gc: --older-than %s is not a duration (7d, 12h, 30m)\n",
                    a.older_than.c_str());
       return kExitUsage;
     }
@@ -235,7 +246,8 @@ int Gc(const ArtifactsArgs& a) {
   const auto min_age = a.min_age == "0" ? std::optional<Duration>(Duration(0))
                                         : spec::ParseDuration(a.min_age);
   if (!min_age) {
-    std::fprintf(stderr, "drover gc: --min-age %s is not a duration\n", a.min_age.c_str());
+    std::fprintf(stderr, "drover gc: --min-age %s is not a duration\n",
+                 a.min_age.c_str());
     return kExitUsage;
   }
   auto store = OpenState(a.state_dir);
@@ -250,12 +262,13 @@ int Gc(const ArtifactsArgs& a) {
   const auto removed = (*blobs)->RemoveUnreferenced(
       keep, std::chrono::duration_cast<std::chrono::seconds>(*min_age));
   const auto left = (*blobs)->Scan();
-  std::printf("gc: forgot %lld artifact rows, removed %llu blobs (%llu bytes); the store holds "
-              "%llu blobs (%llu bytes)\n",
-              static_cast<long long>(*forgotten), static_cast<unsigned long long>(removed.blobs),
-              static_cast<unsigned long long>(removed.bytes),
-              static_cast<unsigned long long>(left.blobs),
-              static_cast<unsigned long long>(left.bytes));
+  std::printf(
+      "gc: forgot %lld artifact rows, removed %llu blobs (%llu bytes); the store holds "
+      "%llu blobs (%llu bytes)\n",
+      static_cast<long long>(*forgotten), static_cast<unsigned long long>(removed.blobs),
+      static_cast<unsigned long long>(removed.bytes),
+      static_cast<unsigned long long>(left.blobs),
+      static_cast<unsigned long long>(left.bytes));
   return kExitOk;
 }
 
@@ -268,7 +281,8 @@ ArtifactsSubcommands AddArtifactsCommands(CLI::App& app) {
   c.list = app.add_subcommand("artifacts", "List a job's artifacts, or get one");
   c.list->add_option("JOB_TASK", a.list, "[JOB] [TASK] (JOB: default the latest)")
       ->expected(0, 2);
-  c.list->add_option("--state-dir", a.state_dir, "where state lives")->capture_default_str();
+  c.list->add_option("--state-dir", a.state_dir, "where state lives")
+      ->capture_default_str();
   c.list->add_flag("--json", a.json, "print JSON");
   c.list->footer(
       "Lists the files each task's succeeded attempt stored (docs/spec.md, artifacts).\n"
@@ -279,7 +293,8 @@ ArtifactsSubcommands AddArtifactsCommands(CLI::App& app) {
   c.get->add_option("TASK", a.task, "task instance")->required();
   c.get->add_option("PATH", a.path, "the artifact's path")->required();
   c.get->add_option("-o,--output", a.out, "file to write (default: stdout)");
-  c.get->add_option("--state-dir", a.state_dir, "where state lives")->capture_default_str();
+  c.get->add_option("--state-dir", a.state_dir, "where state lives")
+      ->capture_default_str();
   AddConnectionOptions(c.get, &a.connection);
   c.get->footer(
       "Reads --state-dir, or fetches through the coordinator when --coordinator (or\n"
@@ -293,7 +308,8 @@ ArtifactsSubcommands AddArtifactsCommands(CLI::App& app) {
   c.gc->add_option("--min-age", a.min_age,
                    "keep blobs younger than this, which may not be indexed yet")
       ->capture_default_str();
-  c.gc->add_option("--state-dir", a.state_dir, "where state lives")->capture_default_str();
+  c.gc->add_option("--state-dir", a.state_dir, "where state lives")
+      ->capture_default_str();
   c.gc->footer(
       "Forgets the index rows of those jobs, then removes every blob no row names\n"
       "(and older than --min-age). Safe while the coordinator runs.\n"
@@ -303,7 +319,8 @@ ArtifactsSubcommands AddArtifactsCommands(CLI::App& app) {
 
 std::optional<int> RunArtifactsCommands(const ArtifactsSubcommands& c) {
   if (*c.get) {
-    return c.args->connection.coordinator.empty() ? GetLocal(*c.args) : GetRemote(*c.args);
+    return c.args->connection.coordinator.empty() ? GetLocal(*c.args)
+                                                  : GetRemote(*c.args);
   }
   if (*c.list) return List(*c.args);
   if (*c.gc) return Gc(*c.args);

@@ -24,10 +24,10 @@ struct ArtifactsArgs {
   std::string out;                // get -o; empty: stdout
   std::string state_dir = ".drover";
   bool json = false;
-  ConnectionArgs connection;      // get through a coordinator
-  int keep_last = -1;             // gc
-  std::string older_than;         // gc
-  std::string min_age = "10m";    // gc: younger blobs are kept
+  ConnectionArgs connection;    // get through a coordinator
+  int keep_last = -1;           // gc
+  std::string older_than;       // gc
+  std::string min_age = "10m";  // gc: younger blobs are kept
 };
 
 struct ArtifactsSubcommands {
