@@ -65,7 +65,7 @@ TEST_F(ArtifactsTest, PassesA200MBArtifactBetweenWorkersWithBoundedCoordinatorMe
   const int64_t rss_start_kb = ProcStatusKb(coordinator_pid, "VmRSS");
   ASSERT_GT(rss_start_kb, 0);
 
-  const std::string spec = Spec("pipe.yaml", R"(version: 1
+  const std::string spec = Spec("pipe.yaml", R"yaml(version: 1
 name: pipe
 defaults: {timeout: 5m}
 tasks:
@@ -82,10 +82,10 @@ tasks:
     on: {host: b}
     run: >-
       w=$(pwd) && cd "$DROVER_INPUTS/make" && sha256sum -c sums.txt &&
-      test "$(cat out/copy.txt)" = 'hello artifact' && test - x big.bin &&
-                                             test "$w" != "$(cat where.txt)" &&
-                                             !test - e "$w/big.bin") ");
-      const std::string job = Submit(spec);
+      test "$(cat out/copy.txt)" = 'hello artifact' && test -x big.bin &&
+      test "$w" != "$(cat where.txt)" && ! test -e "$w/big.bin"
+)yaml");
+  const std::string job = Submit(spec);
   ASSERT_FALSE(job.empty());
   ASSERT_EQ(WaitForJobState(job, {"succeeded", "failed"}, std::chrono::minutes(4)),
             "succeeded")
@@ -112,11 +112,11 @@ tasks:
 // once nothing refers to them.
 TEST_F(ArtifactsTest, ListGetAndGc) {
   ASSERT_NO_FATAL_FAILURE(StartTwoWorkers());
-  const std::string spec = Spec("one.yaml", R"(version: 1
+  const std::string spec = Spec("one.yaml", R"yaml(version: 1
 name: one
 tasks:
   make: {run: "printf 'some bytes' > result.txt", artifacts: result.txt}
-)");
+)yaml");
   const std::string job = Submit(spec);
   ASSERT_FALSE(job.empty());
   ASSERT_EQ(WaitForJobState(job, {"succeeded", "failed"}, kDeadline * 6), "succeeded");
