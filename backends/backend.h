@@ -68,6 +68,11 @@ struct TaskAttempt {
   // services not in `services`, are left as they are.
   std::string ExpandServiceRefs(std::string_view text) const;
 
+  // A fresh directory the worker made for this attempt (an attempt that
+  // declares or receives artifacts), or empty. Backends that start
+  // processes run them there when the task sets no `cwd` of its own.
+  std::filesystem::path work_dir;
+
   // Where the backend writes the captured stdout and stderr. The files are
   // created only when the stream produces output.
   std::filesystem::path stdout_path;

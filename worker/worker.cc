@@ -90,6 +90,8 @@ Worker::Loop::Loop(zmq::context_t& context, WorkerOptions options,
       services_(clock_, ServiceThreads(options_), options_.guardian) {
   if (options_.name.empty()) options_.name = DefaultName();
   session_ = RandomSession();
+  transfers_ = std::make_unique<ArtifactTransfers>(
+      options_.spool_dir / "cache", [this](protocol::Message m) { Send(m); });
 }
 
 Status Worker::Loop::Start() {
@@ -101,6 +103,11 @@ Status Worker::Loop::Start() {
     return IoError("cannot create the spool directory " + options_.spool_dir.string() +
                    ": " + ec.message());
   }
+  // Attempts' own directories of an earlier run of this worker: their
+  // tasks died with it.
+  std::filesystem::remove_all(options_.spool_dir / "work", ec);
+  std::filesystem::remove_all(options_.spool_dir / "inputs", ec);
+  DROVER_RETURN_IF_ERROR(transfers_->Open());
   for (const auto& [name, slots] : options_.slots) {
     if (slots <= 0) continue;
     BackendConfig config;
@@ -150,6 +157,7 @@ void Worker::Loop::Connect() {
   }
   dealer_->connect(options_.coordinator);
   registered_ = false;
+  transfers_->Disconnected();
 }
 
 void Worker::Loop::Send(const Message& m) {
@@ -370,7 +378,7 @@ void Worker::Loop::Handle(const Message& m) {
           spdlog::info("worker {}: attempt {} is no longer current at the coordinator; "
                        "cancelling it",
                        options_.name, id);
-          backends_[r->second.backend]->Cancel(id);
+          if (!CancelTransfers(id, r->second)) backends_[r->second.backend]->Cancel(id);
         }
         if (unacked_.erase(id)) {
           spdlog::info("worker {}: attempt {} is no longer current at the coordinator; "
@@ -382,6 +390,8 @@ void Worker::Loop::Handle(const Message& m) {
       unsent_.clear();
       for (const auto& [id, result] : unacked_) Send(result);
       if (draining_) SendDraining(clock_.Now());
+      // Transfers cut by the reconnection start over.
+      transfers_->Restart();
       return;
     }
     case Command::kDispatch:
@@ -395,6 +405,7 @@ void Worker::Loop::Handle(const Message& m) {
         // One still waiting for its services has not reached its backend
         // yet: services_ ends it.
         if (r->second.uses_services && services_.Cancel(id)) continue;
+        if (CancelTransfers(id, r->second)) continue;
         backends_[r->second.backend]->Cancel(id);
       }
       return;
@@ -421,9 +432,14 @@ void Worker::Loop::Handle(const Message& m) {
       spdlog::info("worker {}: the coordinator says: {}; registering again", options_.name,
                    d.ok() ? d->reason() : std::string("disconnect"));
       registered_ = false;
+      transfers_->Disconnected();
       SendHello();
       return;
     }
+    case Command::kArtifactCredit:
+    case Command::kArtifactChunk:
+    case Command::kArtifactDone:
+      return transfers_->OnMessage(m);
     case Command::kError: {
       auto e = protocol::Parse<wire::Error>(m);
       spdlog::error("worker {}: coordinator error: {}", options_.name,
@@ -521,10 +537,22 @@ void Worker::Loop::HandleOneDispatch(wire::Dispatch& dispatch) {
                         OutputTail(a.stdout_path, a.output_limit),
                         OutputTail(a.stderr_path, a.output_limit), !needs.empty(),
                         outputs_file};
+  if (d->artifacts_size() == 0 && d->inputs_size() == 0) {
+    return SubmitAttempt(id, std::move(a), std::move(needs), *b->second);
+  }
+  Backend* backend = b->second.get();
+  auto held = std::make_shared<services::ServiceNeeds>(std::move(needs));
+  PrepareArtifacts(id, *d, a, [this, id, held, backend](TaskAttempt ready) {
+    SubmitAttempt(id, std::move(ready), std::move(*held), *backend);
+  });
+}
+
+void Worker::Loop::SubmitAttempt(uint64_t id, TaskAttempt a, services::ServiceNeeds needs,
+                                 Backend& backend) {
   // An attempt that needs services reaches its backend through services_,
   // once they are up (their addresses in a.services).
-  const Status s = needs.empty() ? b->second->Submit(std::move(a))
-                                 : services_.Submit(*b->second, std::move(a), std::move(needs));
+  const Status s = needs.empty() ? backend.Submit(std::move(a))
+                                 : services_.Submit(backend, std::move(a), std::move(needs));
   if (!s.ok()) {
     AttemptOutcome o;
     o.reason = FailureReason::kInternal;
@@ -545,6 +573,9 @@ void Worker::Loop::DrainCompletions() {
 void Worker::Loop::Complete(uint64_t id, AttemptOutcome outcome) {
   auto r = running_.find(id);
   if (r == running_.end()) return;
+  // A success is reported only once its artifacts are stored: the upload
+  // comes first, and calls Complete again (docs/protocol.md).
+  if (UploadArtifacts(id, r->second, outcome)) return;
   // What was printed since the last OUTPUT goes out before the RESULT, so
   // a follower (`submit --follow`, `logs -f`) sees short tasks' output too.
   if (registered_ && (outcome.out.bytes || outcome.err.bytes)) StreamOutputOf(id, r->second);
@@ -556,6 +587,7 @@ void Worker::Loop::Complete(uint64_t id, AttemptOutcome outcome) {
   m.payloads.push_back(outcome.out.bytes ? TakeFile(r->second.out) : std::string());
   m.payloads.push_back(outcome.err.bytes ? TakeFile(r->second.err) : std::string());
   const bool uses_services = r->second.uses_services;
+  RemoveAttemptDirs(r->second);
   running_.erase(r);
   // Its services may go idle. Only attempts that hold a lease: the others
   // need not take services_' lock at all.

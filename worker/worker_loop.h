@@ -25,6 +25,7 @@
 #include "backends/services/service_host.h"
 #include "core/protocol/codec.h"
 #include "core/protocol/drover.pb.h"
+#include "worker/artifact_transfers.h"
 #include "worker/output_tail.h"
 #include "worker/worker.h"
 
@@ -82,6 +83,14 @@ class Worker::Loop final : public BackendEvents {
     // Its $DROVER_OUTPUT file (worker/outputs.h), read and removed when it
     // ends; empty for an attempt that never reached a backend.
     std::filesystem::path outputs_file;
+    // Artifacts (worker_artifacts.cc): the patterns to upload after a
+    // success and the directory they are relative to; the attempt's own
+    // fresh working directory and its $DROVER_INPUTS (empty when none).
+    std::vector<std::string> artifacts;
+    std::filesystem::path artifacts_dir, work_dir, inputs_dir;
+    bool staging = false;    // its inputs are being staged: not started yet
+    bool uploading = false;  // it ended; its artifacts are being uploaded
+    bool uploaded = false;   // the upload ended (Complete may now report)
   };
 
   void Wake() {
@@ -107,6 +116,21 @@ class Worker::Loop final : public BackendEvents {
   void HandleOneDispatch(wire::Dispatch& d);
   // Ends attempt `id`: its RESULT is kept until ACKed and, when
   // registered, goes out with SendResults.
+  // Hands a dispatched attempt to its backend (through services_ when it
+  // needs services).
+  void SubmitAttempt(uint64_t id, TaskAttempt a, services::ServiceNeeds needs,
+                     Backend& backend);
+  // worker_artifacts.cc. Sets up the attempt's own directories when it
+  // declares or receives artifacts, and stages its inputs; calls `start`
+  // (now, or once they are staged). False when it failed the attempt.
+  void PrepareArtifacts(uint64_t id, const wire::Dispatch& d, TaskAttempt& a,
+                        std::function<void(TaskAttempt)> start);
+  // For Complete: true when the attempt's artifacts are being uploaded
+  // (Complete is called again with the final outcome when they are done).
+  bool UploadArtifacts(uint64_t id, Running& r, AttemptOutcome& outcome);
+  // Ends an attempt that is staging or uploading (CANCEL, WELCOME unknown).
+  bool CancelTransfers(uint64_t id, Running& r);
+  void RemoveAttemptDirs(const Running& r);
   void Complete(uint64_t id, AttemptOutcome outcome);
   // Sends the RESULTs Complete kept this turn: in batches of at most
   // coordinator_batch_ (Result.more) when the coordinator takes them,
@@ -148,6 +172,9 @@ class Worker::Loop final : public BackendEvents {
   SteadyTime next_output_{};                // next look at running output
 
   std::unordered_map<uint64_t, Running> running_;
+  // Uploads of finished attempts' artifacts and staging of inputs, from
+  // and to the cache in SPOOL/cache (created in the constructor).
+  std::unique_ptr<ArtifactTransfers> transfers_;
   std::map<uint64_t, protocol::Message> unacked_;  // RESULTs until ACKed, in order
   std::vector<uint64_t> unsent_;  // of unacked_: completed this turn, not yet sent
   // Results the coordinator takes in one RESULT (Welcome.max_batch).

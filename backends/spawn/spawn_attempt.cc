@@ -17,6 +17,7 @@ Result<SpawnAttempt> DecodeSpawnAttempt(TaskAttempt attempt) {
   for (const auto& e : task.env())
     a.env.emplace_back(e.name(), a.ExpandServiceRefs(e.value()));
   a.cwd = a.ExpandServiceRefs(task.cwd());
+  if (a.cwd.empty() && !a.work_dir.empty()) a.cwd = a.work_dir.string();
   return a;
 }
 

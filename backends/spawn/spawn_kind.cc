@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backends/spawn/spawn.pb.h"
+#include "core/artifacts/transfer.h"
 #include "core/spec/fingerprint.h"
 
 namespace drover::spawn {
@@ -21,8 +22,11 @@ class CompiledSpawnTask : public spec::CompiledTask {
   std::vector<spec::Template> argv;
   std::vector<std::pair<std::string, spec::Template>> env;
   spec::Template cwd;
+  std::vector<spec::Template> artifacts;
 
   void Render(const spec::Instance& instance, spec::TaskSpec* ts) const override {
+    ts->artifacts.reserve(artifacts.size());
+    for (const spec::Template& a : artifacts) ts->artifacts.push_back(instance.Render(a));
     spec::TaskFingerprintV1Fields v1;
     v1.shell = shell;
     v1.argv.reserve(argv.size());
@@ -47,6 +51,7 @@ class CompiledSpawnTask : public spec::CompiledTask {
       var->set_name(std::move(name));
       var->set_value(std::move(value));
     }
+    ts->cwd = v1.cwd;
     task.set_cwd(std::move(v1.cwd));
     task.SerializeToString(&ts->payload);
   }
@@ -59,6 +64,8 @@ class SpawnTaskKind : public spec::TaskKind {
         {"run", spec::KeyType::kArgv, false, {}, kSpawnBackend},
         {"env", spec::KeyType::kEnv, true, {}, kSpawnBackend},
         {"cwd", spec::KeyType::kText, true, "a directory", kSpawnBackend},
+        // Files, not settings: `defaults` cannot hold them.
+        {"artifacts", spec::KeyType::kOther, false, {}, kSpawnBackend},
     };
   }
 
@@ -84,6 +91,20 @@ class SpawnTaskKind : public spec::TaskKind {
       for (const auto& [name, value] : *env) task->env.emplace_back(name, r.Compile(value));
     }
     if (cwd != nullptr) task->cwd = r.Compile(*cwd);
+    if (const std::optional<spec::Field> f = r.Own("artifacts")) {
+      std::vector<spec::Located> paths = r.Strings(*f, "a path or glob");
+      if (paths.size() > artifacts::kMaxFilesPerAttempt) {
+        r.Error(f->value_pos(), "'artifacts'" + r.Context() + " lists more than " +
+                                    std::to_string(artifacts::kMaxFilesPerAttempt) + " paths");
+      }
+      for (const spec::Located& path : paths) {
+        if (std::optional<std::string> bad = artifacts::BadArtifactPath(path.text)) {
+          r.Error(path.where, *bad + r.Context());
+          continue;
+        }
+        task->artifacts.push_back(r.Compile(path));
+      }
+    }
     return task;
   }
 };

@@ -7,7 +7,7 @@
 namespace drover {
 namespace {
 
-constexpr std::array<std::pair<FailureReason, std::string_view>, 12> kNames = {{
+constexpr std::array<std::pair<FailureReason, std::string_view>, 13> kNames = {{
     {FailureReason::kNone, "ok"},
     {FailureReason::kExit, "exit"},
     {FailureReason::kSignal, "signal"},
@@ -20,6 +20,7 @@ constexpr std::array<std::pair<FailureReason, std::string_view>, 12> kNames = {{
     {FailureReason::kRequestFailed, "request-failed"},
     {FailureReason::kBadOutputs, "bad-outputs"},
     {FailureReason::kMissingInput, "missing-input"},
+    {FailureReason::kArtifactFailed, "artifact-failed"},
 }};
 
 }  // namespace

@@ -30,6 +30,8 @@ enum class FailureReason : uint8_t {
   kBadOutputs,      // its outputs are malformed ($DROVER_OUTPUT) or over the cap
   kMissingInput,    // an output it refers to was not produced upstream; it
                     // never ran (not retried: the upstream result stands)
+  kArtifactFailed,   // its artifacts could not be staged before it ran or
+                     // stored after it succeeded (docs/spec.md, artifacts)
 };
 
 std::string_view ReasonName(FailureReason reason);  // "exit", "worker-lost", ...

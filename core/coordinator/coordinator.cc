@@ -30,7 +30,8 @@ constexpr int kMaxMessagesPerTurn = 4096;
 bool IsWorkerCommand(protocol::Command c) {
   using protocol::Command;
   return c == Command::kHeartbeat || c == Command::kResult || c == Command::kOutput ||
-         c == Command::kDraining || c == Command::kServiceReloaded;
+         c == Command::kDraining || c == Command::kServiceReloaded ||
+         c == Command::kArtifactPut || c == Command::kArtifactChunk;
 }
 
 }  // namespace
@@ -74,6 +75,7 @@ Status Coordinator::Loop::Open() {
   auto max_id = store_->MaxAttemptId();
   if (!max_id.ok()) return max_id.status();
   next_attempt_id_ = *max_id + 1;
+  DROVER_RETURN_IF_ERROR(OpenArtifacts());
   if (options_.recover_jobs) {
     Recover();
   } else {
@@ -179,6 +181,7 @@ Status Coordinator::Loop::Run() {
     ExpireReloads(now);
     for (Job* job : order_) job->plan->Promote(now);
     Schedule();
+    PumpDownloads();
     if (now >= next_heartbeat_) {
       SendHeartbeats();
       next_heartbeat_ = now + options_.heartbeat_interval;
@@ -229,6 +232,13 @@ std::optional<SteadyTime> Coordinator::Loop::NextDeadline() const {
   if (!orphans_.empty() && orphan_deadline_ < *next) next = orphan_deadline_;
   for (const auto& [id, reload] : reloads_) {
     if (reload.deadline < *next) next = reload.deadline;
+  }
+  // A download with credit waits only for its peer's queue to drain.
+  for (const auto& [key, d] : downloads_) {
+    if (d.credit > 0) {
+      next = std::min(*next, clock_.Now() + std::chrono::milliseconds(2));
+      break;
+    }
   }
   return next;
 }
@@ -394,6 +404,9 @@ void Coordinator::Loop::Handle(Message m) {
     case Command::kRetryJob: return HandleRetryJob(m);
     case Command::kLogsRequest: return HandleLogs(m);
     case Command::kServiceReload: return HandleServiceReload(m);
+    case Command::kArtifactGet: return HandleArtifactGet(m);
+    case Command::kArtifactCredit: return HandleArtifactCredit(m);
+    case Command::kArtifactDone: return HandleArtifactDone(m);
     default: break;
   }
   auto it = workers_.find(m.routing_id);
@@ -429,6 +442,10 @@ void Coordinator::Loop::Handle(Message m) {
       return HandleDisconnect(w, m);
     case Command::kServiceReloaded:
       return HandleServiceReloaded(w, m);
+    case Command::kArtifactPut:
+      return HandleArtifactPut(w, m);
+    case Command::kArtifactChunk:
+      return HandleArtifactChunk(w, m);
     case Command::kError: {
       auto e = protocol::Parse<wire::Error>(m);
       Note(m.routing_id, "error reports", spdlog::level::warn,
@@ -459,6 +476,7 @@ const CoordinatorStats& Coordinator::stats() const { return loop_->stats(); }
 
 void Coordinator::Loop::ForgetClients(const std::set<std::string>& gone) {
   DropReloads(gone);
+  AbortTransfers(gone);
   for (const auto& rid : gone) {
     for (auto& [id, job] : jobs_) {
       job->watchers.erase(rid);

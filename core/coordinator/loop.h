@@ -10,6 +10,7 @@
 //   recovery.cc     what a restarted coordinator does with the store
 //   services.cc     JOB-DONE, SERVICE-RELOAD fan-out and gathering
 //   disk_full.cc    a turn held while the state disk is full, kept logs
+//   artifacts.cc    the artifact store: uploads, downloads, DISPATCH inputs
 // Everything runs on the loop thread, except Stop() and Poke() (an atomic
 // and an eventfd write).
 #ifndef DROVER_CORE_COORDINATOR_LOOP_H_
@@ -33,6 +34,8 @@
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
+#include "core/artifacts/blob_store.h"
+#include "core/artifacts/transfer.h"
 #include "core/base/outcome.h"
 #include "core/coordinator/coordinator.h"
 #include "core/coordinator/job_state.h"
@@ -289,6 +292,40 @@ class Coordinator::Loop {
   // Once per heartbeat: logs when the store used its reserve, and gets the
   // reserve back when the disk has room again.
   void WatchSpace();
+  // artifacts.cc
+  // An upload in progress (ARTIFACT-PUT received, ARTIFACT-DONE not sent).
+  struct Upload {
+    uint64_t attempt_id = 0;
+    std::string path;
+    uint64_t size = 0;
+    uint32_t mode = 0644;
+    std::unique_ptr<artifacts::BlobWriter> writer;
+  };
+  // A download in progress: chunks go out while `credit` lasts.
+  struct Download {
+    std::unique_ptr<artifacts::ChunkSource> source;
+    std::string sha256;
+    uint32_t mode = 0644;
+    uint32_t credit = 0;
+  };
+  using TransferKey = std::pair<std::string, uint64_t>;  // peer rid, transfer id
+  Status OpenArtifacts();
+  // ARTIFACT-PUT and ARTIFACT-CHUNK from a registered worker.
+  void HandleArtifactPut(WorkerConn& w, const Message& m);
+  void HandleArtifactChunk(WorkerConn& w, const Message& m);
+  // ARTIFACT-GET, ARTIFACT-CREDIT, ARTIFACT-DONE from any peer.
+  void HandleArtifactGet(const Message& m);
+  void HandleArtifactCredit(const Message& m);
+  void HandleArtifactDone(const Message& m);
+  // Sends the chunks downloads have credit for, while their peer's queue
+  // has room (half its budget): one chunk read per message, never a file.
+  void PumpDownloads();
+  // Ends every transfer of the peers in `gone` (left, lost, dropped).
+  void AbortTransfers(const std::set<std::string>& gone);
+  void EndTransfer(const std::string& rid, uint64_t transfer_id, const std::string& error,
+                   const std::string& sha256 = "", uint64_t size = 0);
+  // Fills a DISPATCH's artifacts, artifacts_dir and inputs.
+  void AddArtifacts(const Job& job, const spec::TaskSpec& ts, wire::Dispatch* body);
 
   // recovery.cc
   void Recover();    // keeps the jobs left running (options_.recover_jobs)
@@ -329,6 +366,11 @@ class Coordinator::Loop {
   // their JOB-DONE (services.cc).
   std::vector<std::string> recovered_done_;
   std::map<uint64_t, PendingReload> reloads_;  // by the request_id sent to workers
+  // The artifact store (STATE/artifacts) and its transfers (artifacts.cc).
+  std::unique_ptr<artifacts::BlobStore> blobs_;
+  artifacts::BlobStore::Usage blob_usage_;  // what it holds, kept up to date
+  std::map<TransferKey, Upload> uploads_;
+  std::map<TransferKey, Download> downloads_;
   uint64_t next_reload_id_ = 1;
   std::vector<Message> outbox_;
   // Workers with a DISPATCH batch gathered this turn (placement.cc); only

@@ -245,6 +245,7 @@ void Coordinator::Loop::Dispatch(Job& job, uint32_t t, WorkerConn& w) {
 
   wire::Dispatch body = DispatchToWire(job.spec, job.record.id, ts, id, number);
   body.set_slots(p.slots);
+  AddArtifacts(job, ts, &body);
   QueueDispatch(w, std::move(body));
   EmitStarted(job, t, w.name);
 }

@@ -225,6 +225,8 @@ void Coordinator::Loop::RemoveWorker(WorkerConn& w, const std::string& why,
   const std::string name = w.name;
   const std::string rid = w.rid;
   AbandonReloads(w, state == "drained" ? "left (drained)" : why);
+  // Its uploads end here: their temporary files go, nothing is indexed.
+  AbortTransfers({rid});
   for (uint64_t id : ids) Finish(id, lost, name, nullptr);
   workers_.erase(rid);
 }

@@ -6,7 +6,7 @@
 namespace drover::protocol {
 namespace {
 
-constexpr std::array<std::pair<Command, std::string_view>, 28> kCommands = {{
+constexpr std::array<std::pair<Command, std::string_view>, 33> kCommands = {{
     {Command::kHello, "HELLO"},
     {Command::kWelcome, "WELCOME"},
     {Command::kDispatch, "DISPATCH"},
@@ -35,6 +35,11 @@ constexpr std::array<std::pair<Command, std::string_view>, 28> kCommands = {{
     {Command::kJobDone, "JOB-DONE"},
     {Command::kServiceReloaded, "SERVICE-RELOADED"},
     {Command::kServiceReload, "SERVICE-RELOAD"},
+    {Command::kArtifactPut, "ARTIFACT-PUT"},
+    {Command::kArtifactGet, "ARTIFACT-GET"},
+    {Command::kArtifactChunk, "ARTIFACT-CHUNK"},
+    {Command::kArtifactCredit, "ARTIFACT-CREDIT"},
+    {Command::kArtifactDone, "ARTIFACT-DONE"},
 }};
 
 bool KnownCommand(uint8_t byte) {

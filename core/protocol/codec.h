@@ -55,6 +55,11 @@ enum class Command : uint8_t {
   kJobDone = 0x0B,
   kServiceReloaded = 0x0C,
   kServiceReload = 0x1D,
+  kArtifactPut = 0x20,
+  kArtifactGet = 0x21,
+  kArtifactChunk = 0x22,
+  kArtifactCredit = 0x23,
+  kArtifactDone = 0x24,
 };
 
 std::string_view CommandName(Command c);  // "HELLO", "DISPATCH", ...

@@ -6,7 +6,9 @@ namespace drover::protocol {
 namespace {
 
 // What each command asks for; a role is a set of these.
-enum class Permission { kRead, kSubmit, kControl, kWork };
+// kFetch is for the downloads of artifacts, which workers (staging inputs)
+// and readers (`drover artifacts get`) both make.
+enum class Permission { kRead, kSubmit, kControl, kWork, kFetch };
 
 Permission Needed(Command command) {
   switch (command) {
@@ -21,6 +23,10 @@ Permission Needed(Command command) {
     case Command::kRetryJob:
     case Command::kServiceReload:
       return Permission::kControl;
+    case Command::kArtifactGet:
+    case Command::kArtifactCredit:
+    case Command::kArtifactDone:
+      return Permission::kFetch;
     default:
       return Permission::kWork;
   }
@@ -50,9 +56,10 @@ bool RoleAllows(Role role, Command command) {
   const Permission p = Needed(command);
   switch (role) {
     case Role::kAdmin: return true;
-    case Role::kWorker: return p == Permission::kWork;
-    case Role::kSubmit: return p == Permission::kRead || p == Permission::kSubmit;
-    case Role::kRead: return p == Permission::kRead;
+    case Role::kWorker: return p == Permission::kWork || p == Permission::kFetch;
+    case Role::kSubmit:
+      return p == Permission::kRead || p == Permission::kSubmit || p == Permission::kFetch;
+    case Role::kRead: return p == Permission::kRead || p == Permission::kFetch;
     case Role::kNone: break;
   }
   return false;
@@ -60,8 +67,8 @@ bool RoleAllows(Role role, Command command) {
 
 std::string_view RoleSummary(Role role) {
   switch (role) {
-    case Role::kRead: return "STATUS, WORKERS, LOGS and WATCH";
-    case Role::kSubmit: return "SUBMIT, STATUS, WORKERS, LOGS and WATCH";
+    case Role::kRead: return "STATUS, WORKERS, LOGS, WATCH and artifact downloads";
+    case Role::kSubmit: return "SUBMIT, STATUS, WORKERS, LOGS, WATCH and artifact downloads";
     case Role::kWorker: return "HELLO and a registered worker's messages";
     case Role::kAdmin: return "everything";
     case Role::kNone: break;

@@ -5,10 +5,12 @@
 // command outside it before the command's handler runs.
 //
 //   role    may send
-//   read    WATCH, STATUS, WORKERS, LOGS-REQUEST
+//   read    WATCH, STATUS, WORKERS, LOGS-REQUEST, and artifact downloads
+//           (ARTIFACT-GET, ARTIFACT-CREDIT, ARTIFACT-DONE)
 //   submit  what read may, and SUBMIT
 //   worker  HELLO and what a registered worker sends (HEARTBEAT, RESULT,
-//           OUTPUT, DRAINING, DISCONNECT, SERVICE-RELOADED, ERROR)
+//           OUTPUT, DRAINING, DISCONNECT, SERVICE-RELOADED, ERROR,
+//           ARTIFACT-PUT, ARTIFACT-CHUNK), and artifact downloads
 //   admin   everything: the above, CANCEL-JOB, RETRY-JOB, SERVICE-RELOAD
 //
 // A connection without ZAP (inproc://, `drover run`, and tcp:// with

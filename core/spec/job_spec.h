@@ -133,6 +133,14 @@ struct TaskSpec {
   std::string worker_pool;
   // One line for humans: the command, the function, the request.
   std::string summary;
+  // `artifacts:` (spawn tasks): the paths and globs of the files an
+  // attempt that succeeds uploads, relative to its working directory,
+  // checked by artifacts::BadArtifactPath. Part of the fingerprint.
+  std::vector<std::string> artifacts;
+  // The working directory the task sets itself (spawn: `cwd`), which its
+  // artifacts are relative to; empty: the attempt's own fresh directory
+  // (or, for a task without artifacts or inputs, the worker's).
+  std::string cwd;
 
   // Set when the task refers to upstream outputs (`${tasks.NAME...}`,
   // outputs.h): `payload` and `summary` then hold each reference as its

@@ -81,6 +81,32 @@ void TaskReader::Argv(const Field& f, bool* shell, std::vector<Located>* argv) {
 
 JsonTemplate TaskReader::Json(const Field& f) { return reader_->ReadJson(*f.entry_, task_); }
 
+std::vector<Located> TaskReader::Strings(const Field& f, std::string_view expected) {
+  std::vector<Located> out;
+  const internal::YNode& v = f.entry_->value;
+  const std::string key = "'" + f.entry_->key + "'" + Context();
+  if (!internal::IsEmpty(v) && v.IsScalar()) {
+    out.push_back(Located{v.Scalar(), f.entry_->value_pos});
+    return out;
+  }
+  if (internal::IsEmpty(v) || !v.IsSequence()) {
+    Error(f.entry_->value_pos, key + " must be " + std::string(expected) + " or a list of them, " +
+                                   internal::Got(v));
+    return out;
+  }
+  for (size_t i = 0; i < v.size(); ++i) {
+    const internal::YNode item = v.Item(i);
+    const Pos where = internal::IsEmpty(item) ? f.entry_->value_pos : reader_->At(item);
+    if (internal::IsEmpty(item) || !item.IsScalar()) {
+      Error(where, key + ": item " + std::to_string(i + 1) + " must be " +
+                       std::string(expected) + ", " + internal::Got(item));
+      continue;
+    }
+    out.push_back(Located{item.Scalar(), where});
+  }
+  return out;
+}
+
 bool TaskReader::IsMap(const Field& f) const {
   return !internal::IsEmpty(f.entry_->value) && f.entry_->value.IsMap();
 }

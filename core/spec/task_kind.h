@@ -131,6 +131,9 @@ class TaskReader {
   // Any YAML value as JSON text, with holes for `${matrix.KEY}` (capped
   // in size and depth; "null" after an error).
   JsonTemplate Json(const Field& f);
+  // A string, or a list of strings (`expected` names one: "a path"). A
+  // list item that is not a string is reported and left out.
+  std::vector<Located> Strings(const Field& f, std::string_view expected);
   bool IsMap(const Field& f) const;   // a map (possibly empty), not nothing
   std::string Got(const Field& f) const;  // "got a list", for messages
   // The fields of a map, in file order; duplicates reported and left out.

@@ -97,6 +97,25 @@ ALTER TABLE jobs ADD COLUMN submitter_name TEXT NOT NULL DEFAULT '';
 ALTER TABLE attempts ADD COLUMN outputs_json TEXT NOT NULL DEFAULT '';
 ALTER TABLE tasks ADD COLUMN outputs_json TEXT NOT NULL DEFAULT '';
 )sql"},
+    // The artifact index (docs/state.md, "Artifacts"): one row per file an
+    // attempt uploaded; the bytes are the blob STATE/artifacts/sha256/..
+    // named by the row's sha256. No foreign key to attempts: the row is
+    // written when the upload ends, in the same batch as nothing else.
+    {5, R"sql(
+CREATE TABLE artifacts (
+  attempt_id INTEGER NOT NULL,
+  job_id     TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  task       TEXT NOT NULL,
+  path       TEXT NOT NULL,
+  sha256     TEXT NOT NULL,
+  size       INTEGER NOT NULL,
+  mode       INTEGER NOT NULL DEFAULT 420,
+  created_ms INTEGER NOT NULL,
+  PRIMARY KEY (attempt_id, path)
+);
+CREATE INDEX artifacts_by_task ON artifacts (job_id, task);
+CREATE INDEX artifacts_by_sha ON artifacts (sha256);
+)sql"},
 }};
 
 Result<int64_t> ReadInt(sqlite3* db, const char* sql, std::string_view op) {

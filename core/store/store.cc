@@ -666,6 +666,81 @@ Result<uint64_t> Store::MaxAttemptId() {
   return *row ? FromStored(u.Int(0)) : uint64_t{0};
 }
 
+Status Store::InsertArtifact(const ArtifactRecord& a) {
+  DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
+  Statement st;
+  DROVER_RETURN_IF_ERROR(st.Prepare(
+      impl_->db.get(),
+      "INSERT OR REPLACE INTO artifacts (attempt_id, job_id, task, path, sha256, size, mode, "
+      "created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+      "insert into artifacts"));
+  Statement::Use u(st);
+  u.Bind(1, AsStored(a.attempt_id)).Bind(2, a.job_id).Bind(3, a.task).Bind(4, a.path);
+  u.Bind(5, a.sha256).Bind(6, static_cast<int64_t>(a.size)).Bind(7, int64_t{a.mode});
+  u.Bind(8, a.created_ms);
+  return Context(u.Run(), "artifact", a.path);
+}
+
+Result<std::vector<ArtifactRecord>> Store::Artifacts(const std::string& job_id,
+                                                     const std::string& task) {
+  // The succeeded attempt of a task is its last one with reason 'ok':
+  // a task succeeds once per run; after a resume, the newest wins.
+  Statement st;
+  DROVER_RETURN_IF_ERROR(st.Prepare(
+      impl_->db.get(),
+      "SELECT a.attempt_id, a.job_id, a.task, a.path, a.sha256, a.size, a.mode, a.created_ms "
+      "FROM artifacts a WHERE a.job_id = ?1 AND (?2 = '' OR a.task = ?2) AND a.attempt_id = "
+      "(SELECT max(t.id) FROM attempts t WHERE t.job_id = a.job_id AND t.task = a.task "
+      "AND t.finished = 1 AND t.reason = 'ok') ORDER BY a.task, a.path",
+      "select artifacts"));
+  Statement::Use u(st);
+  u.Bind(1, job_id).Bind(2, task);
+  std::vector<ArtifactRecord> out;
+  for (;;) {
+    Result<bool> row = u.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    ArtifactRecord& r = out.emplace_back();
+    r.attempt_id = FromStored(u.Int(0));
+    r.job_id = u.Text(1);
+    r.task = u.Text(2);
+    r.path = u.Text(3);
+    r.sha256 = u.Text(4);
+    r.size = static_cast<uint64_t>(u.Int(5));
+    r.mode = static_cast<uint32_t>(u.Int(6));
+    r.created_ms = u.Int(7);
+  }
+}
+
+Result<std::vector<std::string>> Store::ReferencedBlobs() {
+  Statement st;
+  DROVER_RETURN_IF_ERROR(st.Prepare(impl_->db.get(), "SELECT DISTINCT sha256 FROM artifacts",
+                                    "select artifact blobs"));
+  Statement::Use u(st);
+  std::vector<std::string> out;
+  for (;;) {
+    Result<bool> row = u.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back(u.Text(0));
+  }
+}
+
+Result<int64_t> Store::ForgetArtifacts(int64_t keep_last, int64_t before_ms) {
+  DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
+  Statement st;
+  DROVER_RETURN_IF_ERROR(st.Prepare(
+      impl_->db.get(),
+      "DELETE FROM artifacts WHERE job_id IN (SELECT id FROM jobs WHERE "
+      "(?1 >= 0 AND id NOT IN (SELECT id FROM jobs ORDER BY created_ms DESC, id DESC "
+      "LIMIT ?1)) OR (?2 > 0 AND created_ms < ?2))",
+      "forget artifacts"));
+  Statement::Use u(st);
+  u.Bind(1, keep_last).Bind(2, before_ms);
+  DROVER_RETURN_IF_ERROR(u.Run());
+  return static_cast<int64_t>(u.Changes());
+}
+
 std::filesystem::path Store::LogPath(const std::string& job_id, const std::string& task,
                                      uint32_t number, bool stderr_stream) const {
   return impl_->dir / "logs" / EncodePathComponent(job_id) / EncodePathComponent(task) /

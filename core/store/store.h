@@ -92,6 +92,18 @@ struct AttemptRecord {
   AttemptOutcome outcome;   // meaningful when finished
 };
 
+// One file an attempt uploaded (docs/state.md, "Artifacts").
+struct ArtifactRecord {
+  uint64_t attempt_id = 0;
+  std::string job_id;
+  std::string task;     // the instance name
+  std::string path;     // relative to the task's working directory
+  std::string sha256;   // the blob's name: 64 lowercase hex digits
+  uint64_t size = 0;
+  uint32_t mode = 0644;
+  int64_t created_ms = 0;
+};
+
 class Store {
  public:
   // Opens or creates <state_dir>/state.db (creating state_dir), sets WAL,
@@ -177,6 +189,21 @@ class Store {
   Result<std::vector<AttemptRecord>> UnfinishedAttempts();
   // The largest attempt id ever used (0 for a new store).
   Result<uint64_t> MaxAttemptId();
+
+  // Artifacts.
+  // Records a stored file of attempt `a.attempt_id` (replacing a row of
+  // the same attempt and path).
+  Status InsertArtifact(const ArtifactRecord& a);
+  // The artifacts of the last succeeded attempt of each task of `job_id`
+  // (only of `task` when it is not empty), by task then path.
+  Result<std::vector<ArtifactRecord>> Artifacts(const std::string& job_id,
+                                                const std::string& task = "");
+  // The sha256 of every indexed artifact (gc keeps these blobs).
+  Result<std::vector<std::string>> ReferencedBlobs();
+  // Forgets the artifact rows of every job but the `keep_last` newest
+  // (keep_last < 0: keep all) and of every job created before
+  // `before_ms` (0: none). Returns how many rows went.
+  Result<int64_t> ForgetArtifacts(int64_t keep_last, int64_t before_ms);
 
   // Where the captured output of an attempt lives:
   // <state_dir>/logs/<job>/<task>/<number>.out|.err, with '/' and other

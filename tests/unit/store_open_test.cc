@@ -29,7 +29,7 @@ using test_util::Tie;
 TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->SchemaVersion(), 4);
+  EXPECT_EQ(store->SchemaVersion(), 5);
   EXPECT_EQ(store->dir(), fs::absolute(dir_));
   EXPECT_TRUE(fs::is_directory(dir_ / "logs"));
   EXPECT_TRUE(fs::is_regular_file(DbPath()));
@@ -39,11 +39,11 @@ TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   store.reset();
 
   EXPECT_EQ(RawSql("PRAGMA application_id"), std::to_string(0x44525652));
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "4");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "5");
   EXPECT_EQ(RawSql("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(RawSql("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
                    "WHERE type = 'table' ORDER BY name)"),
-            "attempts,jobs,tasks");
+            "artifacts,attempts,jobs,tasks");
   EXPECT_EQ(RawSql("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN "
                    "('tasks_by_index', 'attempts_by_task', 'attempts_unfinished')"),
             "3");
@@ -91,7 +91,7 @@ TEST_F(StoreTest, RefusesForeignSqliteDatabase) {
 // Open should refuse it with a clear message and not touch the version.
 TEST_F(StoreTest, RefusesNewerSchemaVersion) {
   ASSERT_NE(Open(), nullptr);
-  RawSql("PRAGMA user_version = 5");
+  RawSql("PRAGMA user_version = 6");
   Result<std::unique_ptr<Store>> s = Store::Open(dir_);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
@@ -99,7 +99,7 @@ TEST_F(StoreTest, RefusesNewerSchemaVersion) {
       << s.status().message();
   EXPECT_NE(s.status().message().find("newer drover"), std::string::npos)
       << s.status().message();
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "5");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "6");
 }
 
 // Given a state directory of schema version 1 (before tasks.attempt_base)
@@ -114,11 +114,11 @@ TEST_F(StoreTest, MigratesSchemaVersion1) {
   // What a version-1 drover left: the table without the column.
   RawSql("ALTER TABLE tasks DROP COLUMN attempt_base; ALTER TABLE jobs DROP COLUMN "
          "submitter_key; ALTER TABLE jobs DROP COLUMN submitter_name; ALTER TABLE tasks DROP "
-         "COLUMN outputs_json; ALTER TABLE attempts DROP COLUMN outputs_json; PRAGMA "
-         "user_version = 1");
+         "COLUMN outputs_json; ALTER TABLE attempts DROP COLUMN outputs_json; DROP TABLE "
+         "artifacts; PRAGMA user_version = 1");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "4");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "5");
   auto tasks = store->Tasks("j1");
   ASSERT_TRUE(tasks.ok()) << tasks.status().ToString();
   ASSERT_EQ(tasks->size(), 1u);
@@ -139,13 +139,13 @@ TEST_F(StoreTest, MigratesSchemaVersion2AddsJobSubmitter) {
   // What a version-2 drover left: jobs without the two columns.
   RawSql("ALTER TABLE jobs DROP COLUMN submitter_key; ALTER TABLE jobs DROP COLUMN "
          "submitter_name; ALTER TABLE tasks DROP COLUMN outputs_json; ALTER TABLE attempts "
-         "DROP COLUMN outputs_json; PRAGMA user_version = 2");
+         "DROP COLUMN outputs_json; DROP TABLE artifacts; PRAGMA user_version = 2");
   ASSERT_EQ(RawSql("SELECT count(*) FROM pragma_table_info('jobs') WHERE name LIKE "
                    "'submitter%'"),
             "0");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "4");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "5");
   auto old = store->GetJob("j1");
   ASSERT_TRUE(old.ok() && *old) << old.status().ToString();
   EXPECT_EQ((*old)->name, "old");
@@ -165,7 +165,7 @@ TEST_F(StoreTest, MigratesSchemaVersion2AddsJobSubmitter) {
 }
 
 // Given a state directory of schema version 3 (before outputs) holding a
-// finished attempt, Open should migrate it to version 4 in place: the old
+// finished attempt, Open should migrate it to the current version in place: the old
 // task and attempt read back with no outputs, and new ones keep theirs.
 TEST_F(StoreTest, MigratesSchemaVersion3AddsOutputs) {
   {
@@ -186,10 +186,10 @@ TEST_F(StoreTest, MigratesSchemaVersion3AddsOutputs) {
   // What a version-3 drover left: attempts and tasks without outputs_json.
   RawSql(
       "ALTER TABLE tasks DROP COLUMN outputs_json; ALTER TABLE attempts DROP COLUMN "
-      "outputs_json; PRAGMA user_version = 3");
+      "outputs_json; DROP TABLE artifacts; PRAGMA user_version = 3");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "4");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "5");
   auto tasks = store->Tasks("j1");
   ASSERT_TRUE(tasks.ok() && tasks->size() == 1u) << tasks.status().ToString();
   EXPECT_EQ((*tasks)[0].outputs_json, "");
@@ -239,6 +239,61 @@ TEST_F(StoreTest, RefusesStateDirThatIsAFile) {
   EXPECT_EQ(s.status().code(), StatusCode::kIoError);
   EXPECT_NE(s.status().message().find(dir_.string()), std::string::npos)
       << s.status().message();
+}
+
+}  // namespace
+}  // namespace drover::store
+
+namespace drover::store {
+namespace {
+
+// Given a state directory of schema version 4 (before the artifact index)
+// holding a job, Open should migrate it to version 5: the job is kept and
+// an artifact of one of its attempts can be indexed and listed once the
+// attempt succeeded.
+TEST_F(StoreTest, MigratesSchemaVersion4AddsArtifacts) {
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->InsertJob(MakeJob("j1", "old", 1000), {MakeTask("j1", 0, "a")}).ok());
+  }
+  RawSql("DROP TABLE artifacts; PRAGMA user_version = 4");
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "5");
+  AttemptRecord attempt;
+  attempt.id = 7;
+  attempt.job_id = "j1";
+  attempt.task = "a";
+  attempt.number = 1;
+  ASSERT_TRUE(store->InsertAttempt(attempt).ok());
+  ArtifactRecord art;
+  art.attempt_id = 7;
+  art.job_id = "j1";
+  art.task = "a";
+  art.path = "out/x.bin";
+  art.sha256 = std::string(64, 'a');
+  art.size = 12;
+  ASSERT_TRUE(store->InsertArtifact(art).ok());
+  // Not listed until its attempt succeeded.
+  auto listed = store->Artifacts("j1");
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  EXPECT_TRUE(listed->empty());
+  AttemptOutcome ok;
+  ok.exit_code = 0;
+  ASSERT_TRUE(store->FinishAttempt(7, "w1", ok, 2000).ok());
+  listed = store->Artifacts("j1", "a");
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].path, "out/x.bin");
+  EXPECT_EQ((*listed)[0].size, 12u);
+  auto blobs = store->ReferencedBlobs();
+  ASSERT_TRUE(blobs.ok());
+  EXPECT_EQ(blobs->size(), 1u);
+  auto forgotten = store->ForgetArtifacts(0, 0);
+  ASSERT_TRUE(forgotten.ok());
+  EXPECT_EQ(*forgotten, 1);
+  EXPECT_TRUE(store->Artifacts("j1")->empty());
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "core/base/logging.h"
 #include "tools/cli/client_commands.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/artifacts_cmd.h"
 #include "tools/cli/serve_command.h"
 
 namespace drover::cli {
@@ -231,6 +232,8 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
       "missing, 1 otherwise.\n"
       "Example:\n  drover service reload hello --coordinator tcp://coord:7700");
 
+  const ArtifactsSubcommands artifacts = AddArtifactsCommands(app);
+
   std::string keygen_name;
   auto* keygen_cmd = app.add_subcommand("keygen", "Make a CURVE key pair: NAME.key, NAME.pub");
   keygen_cmd->add_option("NAME", keygen_name, "path prefix of the key files")->required();
@@ -288,6 +291,7 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
   if (*keygen_cmd) return KeygenCommand(keygen_name);
   if (*reload_cmd) return ServiceReloadCommand(service_reload);
   if (*serve.command) return ServeCommand(*serve.args);
+  if (std::optional<int> rc = RunArtifactsCommands(artifacts)) return *rc;
   return kExitUsage;
 }
 

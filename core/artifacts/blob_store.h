@@ -1,0 +1,98 @@
+// BlobStore: content-addressed files, named by the sha256 of their bytes.
+// The coordinator keeps artifacts in one (STATE/artifacts, docs/state.md);
+// each worker keeps its cache of staged inputs in another (SPOOL/cache).
+//
+//   ROOT/sha256/ab/abcdef...   a blob: the file whose sha256 is abcdef...
+//   ROOT/tmp/NNN.part          a blob being written (never read)
+//
+// Details callers may rely on:
+//  - No partial blob is ever visible: a BlobWriter writes ROOT/tmp/, and
+//    Commit renames the file into place only after its size and sha256
+//    match what the sender announced. A writer destroyed without Commit,
+//    and a failed Commit, remove their temporary file.
+//  - The same content is stored once: committing a blob that exists
+//    already drops the new copy (same name, same bytes).
+//  - Blobs are not fsynced (a 2 GiB fsync would stall the coordinator's
+//    loop); after a power loss a blob may hold other bytes than its name
+//    says. Every reader verifies the sha256 of what it reads, so such a
+//    blob is refused, never passed on.
+//  - Open() removes what ROOT/tmp/ holds: uploads cut by a crash.
+//  - Not thread-safe; one owner. Several processes may read the same
+//    root; only one (the coordinator, or one worker) writes it.
+#ifndef DROVER_CORE_ARTIFACTS_BLOB_STORE_H_
+#define DROVER_CORE_ARTIFACTS_BLOB_STORE_H_
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "core/artifacts/sha256.h"
+#include "core/base/status.h"
+
+namespace drover::artifacts {
+
+class BlobWriter {
+ public:
+  BlobWriter(int fd, std::filesystem::path temp, std::filesystem::path root);
+  ~BlobWriter();
+  BlobWriter(const BlobWriter&) = delete;
+  BlobWriter& operator=(const BlobWriter&) = delete;
+
+  // Appends `data`. kIoError naming the cause ("No space left on device")
+  // when the write fails; the writer is then useless (Abort it).
+  Status Append(std::string_view data);
+  uint64_t size() const { return size_; }
+  // Checks the bytes appended against `sha256` and `size` and, when they
+  // match, makes them the blob `sha256`. kInvalidArgument ("sha256
+  // mismatch ...") or kIoError otherwise; either way the temporary file is
+  // gone afterwards. Returns the blob's path.
+  Result<std::filesystem::path> Commit(std::string_view sha256, uint64_t size);
+  // Removes the temporary file. Idempotent.
+  void Abort();
+
+ private:
+  int fd_;
+  std::filesystem::path temp_;
+  std::filesystem::path root_;
+  uint64_t size_ = 0;
+  Sha256 hash_;
+  bool done_ = false;
+};
+
+class BlobStore {
+ public:
+  // Creates ROOT/sha256 and ROOT/tmp and empties ROOT/tmp.
+  static Result<std::unique_ptr<BlobStore>> Open(const std::filesystem::path& root);
+
+  const std::filesystem::path& root() const { return root_; }
+  // Where blob `sha256` lives (whether or not it exists).
+  std::filesystem::path Path(std::string_view sha256) const;
+  bool Has(std::string_view sha256) const;
+  // A writer of a new blob in ROOT/tmp.
+  Result<std::unique_ptr<BlobWriter>> Begin();
+
+  struct Usage {
+    uint64_t blobs = 0;
+    uint64_t bytes = 0;
+  };
+  // What the store holds: blobs and their bytes. Walks ROOT/sha256.
+  Usage Scan() const;
+  // Removes every blob whose name is not in `referenced` and whose file is
+  // older than `min_age` (a blob just committed may not be indexed yet).
+  // Returns what was removed.
+  Usage RemoveUnreferenced(const std::set<std::string>& referenced,
+                           std::chrono::seconds min_age) const;
+
+ private:
+  explicit BlobStore(std::filesystem::path root) : root_(std::move(root)) {}
+  std::filesystem::path root_;
+  uint64_t next_temp_ = 0;
+};
+
+}  // namespace drover::artifacts
+
+#endif  // DROVER_CORE_ARTIFACTS_BLOB_STORE_H_
