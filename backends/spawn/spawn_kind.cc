@@ -1,8 +1,10 @@
 // A spawn task runs `run` as a fresh process group, with `env` added to the
-// worker's environment, in `cwd`. `run: "make all"` (a string) becomes
+// worker's environment, in `cwd`, under `limits` (resource_limits.h). `run: "make all"`
+// (a string) becomes
 // {"/bin/sh", "-c", "make all"}; a list is the argv itself.
 #include "backends/spawn/spawn_kind.h"
 
+#include <chrono>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,6 +23,7 @@ class CompiledSpawnTask : public spec::CompiledTask {
   std::vector<spec::Template> argv;
   std::vector<std::pair<std::string, spec::Template>> env;
   spec::Template cwd;
+  spec::TaskLimits limits;
 
   void Render(const spec::Instance& instance, spec::TaskSpec* ts) const override {
     spec::TaskFingerprintV1Fields v1;
@@ -30,6 +33,7 @@ class CompiledSpawnTask : public spec::CompiledTask {
     v1.env.reserve(env.size());
     for (const auto& [name, value] : env) v1.env.emplace_back(name, instance.Render(value));
     v1.cwd = instance.Render(cwd);
+    v1.limits = limits;
     ts->fingerprint = spec::TaskFingerprintV1(*ts, v1);
 
     if (shell && v1.argv.size() == 3) {
@@ -48,6 +52,16 @@ class CompiledSpawnTask : public spec::CompiledTask {
       var->set_value(std::move(value));
     }
     task.set_cwd(std::move(v1.cwd));
+    if (!limits.empty()) {
+      Limits* l = task.mutable_limits();
+      if (limits.cpu) {
+        l->set_cpu_seconds(static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::seconds>(*limits.cpu).count()));
+      }
+      l->set_memory_bytes(limits.memory.value_or(0));
+      l->set_files(limits.files.value_or(0));
+      l->set_processes(limits.processes.value_or(0));
+    }
     task.SerializeToString(&ts->payload);
   }
 };
@@ -59,6 +73,7 @@ class SpawnTaskKind : public spec::TaskKind {
         {"run", spec::KeyType::kArgv, false, {}, kSpawnBackend},
         {"env", spec::KeyType::kEnv, true, {}, kSpawnBackend},
         {"cwd", spec::KeyType::kText, true, "a directory", kSpawnBackend},
+        {"limits", spec::KeyType::kLimits, true, {}, kSpawnBackend},
     };
   }
 
@@ -84,6 +99,7 @@ class SpawnTaskKind : public spec::TaskKind {
       for (const auto& [name, value] : *env) task->env.emplace_back(name, r.Compile(value));
     }
     if (cwd != nullptr) task->cwd = r.Compile(*cwd);
+    task->limits = r.Limits("limits");
     return task;
   }
 };

@@ -7,7 +7,7 @@
 namespace drover {
 namespace {
 
-constexpr std::array<std::pair<FailureReason, std::string_view>, 10> kNames = {{
+constexpr std::array<std::pair<FailureReason, std::string_view>, 11> kNames = {{
     {FailureReason::kNone, "ok"},
     {FailureReason::kExit, "exit"},
     {FailureReason::kSignal, "signal"},
@@ -18,6 +18,7 @@ constexpr std::array<std::pair<FailureReason, std::string_view>, 10> kNames = {{
     {FailureReason::kProcessCrashed, "process-crashed"},
     {FailureReason::kInternal, "internal"},
     {FailureReason::kRequestFailed, "request-failed"},
+    {FailureReason::kLimit, "limit"},
 }};
 
 }  // namespace

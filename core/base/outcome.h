@@ -26,6 +26,8 @@ enum class FailureReason : uint8_t {
   kInternal,         // drover itself failed to run it; see the message
   kRequestFailed,    // cluster backend: the service answered with another
                      // status than expected, or refused or reset the connection
+  kLimit,            // ended by one of its `limits` (cpu, memory); the
+                     // message names it
 };
 
 std::string_view ReasonName(FailureReason reason);  // "exit", "worker-lost", ...

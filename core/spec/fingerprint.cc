@@ -40,6 +40,8 @@ void Fnv1a64::Env(const EnvList& env) {
 //                                          order as two strings, string body,
 //                                          i64 expect, u64 has_request_timeout,
 //                                          i64 request timeout in ns (0 when none)
+//   if any of limits is set:               u64 5, i64 cpu in ns, u64 memory,
+//                                          u64 files, u64 processes (0 when unset)
 // where u64/i64 are 8 little-endian bytes and a string is u64 length + bytes.
 // The tags 2 and 3 keep the two sections apart when only one is present.
 // Retries and backoff are left out on purpose: they decide how often a task
@@ -85,6 +87,13 @@ uint64_t TaskFingerprintV1(const TaskSpec& ts, const TaskFingerprintV1Fields& f)
     h.I64(f.request.expect);
     h.U64(f.request.timeout.has_value() ? 1 : 0);
     h.I64(f.request.timeout.has_value() ? f.request.timeout->count() : 0);
+  }
+  if (!f.limits.empty()) {
+    h.U64(5);
+    h.I64(f.limits.cpu ? f.limits.cpu->count() : 0);
+    h.U64(f.limits.memory.value_or(0));
+    h.U64(f.limits.files.value_or(0));
+    h.U64(f.limits.processes.value_or(0));
   }
   return h.value();
 }

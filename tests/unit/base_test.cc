@@ -29,6 +29,7 @@ const std::vector<FailureReason> kAllReasons = {
     FailureReason::kCancelled,    FailureReason::kWorkerLost,
     FailureReason::kLaunchFailed, FailureReason::kProcessCrashed,
     FailureReason::kInternal,     FailureReason::kRequestFailed,
+    FailureReason::kLimit,
 };
 
 // Given a default Status, should be ok with an empty message and print "ok".
