@@ -32,12 +32,12 @@ std::string AsUnprivileged(const std::string& script) {
 // task without limits, all five at once on one worker, `drover run` should exit 1 with
 // the four failing and the plain task succeeded; the CPU spinner and the
 // memory hog with reason `limit` naming their limit, the descriptor leak
-// and the fork bomb (which fail inside the task) with their exit and the
-// limit in force in their detail.
+// and the fork bomb (which fail inside the task, on EMFILE and EAGAIN) with
+// their own exit code (the bomb not by its timeout).
 TEST_F(DroverCliTest, EachLimitFailsItsTaskAlone) {
   const std::string bomb =
       AsUnprivileged("i=0; while [ $i -lt 100 ]; do sleep 20 & i=$((i+1)); done; wait");
-  const std::string spec = Spec("limits.yaml", R"(version: 1
+  const std::string spec = Spec("limits.yaml", R"yaml(version: 1
 name: limits
 defaults:
   limits: {files: 256}
@@ -57,8 +57,8 @@ tasks:
     limits: {processes: 16}
     timeout: 30s
     cwd: /
-    run: )" + bomb + R"(
-)");
+    run: )yaml" + bomb + R"yaml(
+)yaml");
   const ProcessResult r = Run(spec, {"--jobs", "5"});
   ASSERT_EQ(r.exit_code, 1) << r.Describe();
   EXPECT_EQ(LinesWith(r.out, "ok ", {" plain "}).size(), 1u) << r.out;
@@ -82,16 +82,10 @@ tasks:
       << tasks["hog"];
 
   EXPECT_EQ(tasks["leak"]["status"], "failed");
-  EXPECT_EQ(tasks["leak"]["reason"], "exit");
-  EXPECT_NE(tasks["leak"]["detail"].get<std::string>().find("limits in force: files 32"),
-            std::string::npos)
-      << tasks["leak"];
+  EXPECT_EQ(tasks["leak"]["reason"], "exit") << tasks["leak"];
 
   EXPECT_EQ(tasks["bomb"]["status"], "failed");
   EXPECT_EQ(tasks["bomb"]["reason"], "exit") << tasks["bomb"];
-  EXPECT_NE(tasks["bomb"]["detail"].get<std::string>().find("processes 16"),
-            std::string::npos)
-      << tasks["bomb"];
 }
 
 }  // namespace

@@ -87,7 +87,7 @@ tasks:
 // Given `limits` that is not a map, should say what it must be.
 TEST(SpecLimitsTest, LimitsMustBeAMap) {
   EXPECT_TRUE(
-      HasOnlyError(Load("version: 1\ntasks:\n  a: {run: x, limits: 5}\n"), 3, 27,
+      HasOnlyError(Load("version: 1\ntasks:\n  a: {run: x, limits: 5}\n"), 3, 23,
                    {"'limits' in task 'a' must be a map of cpu, memory, files and "
                     "processes, got '5'"}));
 }
@@ -100,18 +100,18 @@ TEST(SpecLimitsTest, BadValuesAreRefusedWhereWritten) {
     int column;
     std::string words;
   } cases[] = {
-      {"{cpu: 0s}", 24, "'cpu' in 'limits' in task 'a' must be longer than 0s"},
-      {"{cpu: 1500ms}", 24, "must be a whole number of seconds"},
-      {"{cpu: ten}", 24, "must be a duration"},
-      {"{cpu: 9000h}", 24, "at most 8760h"},
-      {"{memory: 0}", 27, "must be at least 1 byte"},
-      {"{memory: 512KiB}", 27, "between 1MiB and 1024TiB"},
-      {"{memory: lots}", 27, "must be a size"},
-      {"{files: -1}", 26, "must be a number of open files, at least 1, got '-1'"},
-      {"{files: 0}", 26, "at least 1"},
-      {"{files: 99999999}", 26, "must be at most 1,048,576"},
-      {"{processes: 0}", 30, "must be a number of processes, at least 1"},
-      {"{processes: many}", 30, "must be a number of processes"},
+      {"{cpu: 0s}", 29, "'cpu' in 'limits' in task 'a' must be longer than 0s"},
+      {"{cpu: 1500ms}", 29, "must be a whole number of seconds"},
+      {"{cpu: ten}", 29, "must be a duration"},
+      {"{cpu: 9000h}", 29, "at most 8760h"},
+      {"{memory: 0}", 32, "must be at least 1 byte"},
+      {"{memory: 512KiB}", 32, "between 1MiB and 1024TiB"},
+      {"{memory: lots}", 32, "must be a size"},
+      {"{files: -1}", 31, "must be a number of open files, at least 1, got '-1'"},
+      {"{files: 0}", 31, "at least 1"},
+      {"{files: 99999999}", 31, "must be at most 1,048,576"},
+      {"{processes: 0}", 35, "must be a number of processes, at least 1"},
+      {"{processes: many}", 35, "must be a number of processes"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.limits);
