@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "backends/process/child_env.h"
+#include "backends/process/fork_exec.h"
 #include "backends/process/process_group.h"
 
 namespace drover {
@@ -144,6 +145,22 @@ Result<LaunchedChild> ChildLauncher::Launch(const LaunchSpec& spec) {
   if (spec.capture_stderr) {
     Status s = MakePipe(&child.err, &err_w);
     if (!s.ok()) return InvalidArgument(s.message());
+  }
+
+  if (!spec.rlimits.empty()) {
+    ForkExecSpec fork_spec;
+    fork_spec.argv.assign(spec.argv.begin(), spec.argv.end());
+    fork_spec.env.assign(spec.env.begin(), spec.env.end());
+    fork_spec.cwd = cwd;
+    fork_spec.fd3 = spec.channel_fd > 3 ? spec.channel_fd : -1;
+    fork_spec.stdout_fd = out_w.valid() ? out_w.get() : devnull_.get();
+    fork_spec.stderr_fd = err_w.valid() ? err_w.get() : devnull_.get();
+    fork_spec.rlimits.assign(spec.rlimits.begin(), spec.rlimits.end());
+    Result<ForkedChild> forked = ForkExec(fork_spec);
+    if (!forked.ok()) return forked.status();
+    child.pid = forked->pid;
+    child.pidfd = std::move(forked->pidfd);
+    return child;  // out_w and err_w close here: only the child holds them
   }
 
   std::vector<char*> argv;

@@ -1,5 +1,7 @@
 // ChildLauncher: starts one child process with posix_spawnp (the spawn
-// backend's attempts, the fork backend's process pools).
+// backend's attempts, the fork backend's process pools), or with fork +
+// execve (fork_exec.h) when it must run under resource limits: setrlimit
+// has to happen in the child before the exec, which posix_spawn cannot do.
 //
 // The child leads a new process group (pgid = pid), starts with an empty
 // signal mask and default dispositions for the signals a supervisor relies
@@ -22,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "backends/process/resource_limits.h"
 #include "backends/process/unique_fd.h"
 #include "core/base/status.h"
 
@@ -37,6 +40,8 @@ struct LaunchSpec {
   // When >= 0, becomes the child's fd 3 (the fork backend's IPC channel); it
   // must be a descriptor numbered above 3.
   int channel_fd = -1;
+  // setrlimit calls the child makes before it execs (resource_limits.h).
+  std::span<const RlimitSetting> rlimits;
 };
 
 // A running child. The leader is not reaped yet: the caller owns that.

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,8 +25,9 @@ constexpr int kFirstPrivateFd = 4;
 
 // What the child reports over the exec-error pipe before it _exits.
 struct ChildFailure {
-  int stage;  // 1 chdir, 2 execve, 3 dup2
+  int stage;  // 1 chdir, 2 execve, 3 dup2, 4 setrlimit
   int err;
+  int resource;  // stage 4: the RLIMIT_* that failed
 };
 
 // Moves `fd` to a number >= kFirstPrivateFd, so that the child's dup2 onto
@@ -85,8 +87,23 @@ void WriteDecimal(char* out, long value) {
   out[n] = '\0';
 }
 
-[[noreturn]] void ChildFail(int report_fd, int stage) {
-  ChildFailure failure{stage, errno};
+const char* RlimitName(int resource) {
+  switch (resource) {
+    case RLIMIT_CPU:
+      return "RLIMIT_CPU";
+    case RLIMIT_DATA:
+      return "RLIMIT_DATA";
+    case RLIMIT_NOFILE:
+      return "RLIMIT_NOFILE";
+    case RLIMIT_NPROC:
+      return "RLIMIT_NPROC";
+    default:
+      return "RLIMIT_?";
+  }
+}
+
+[[noreturn]] void ChildFail(int report_fd, int stage, int resource = 0) {
+  ChildFailure failure{stage, errno, resource};
   ssize_t ignored = ::write(report_fd, &failure, sizeof(failure));
   (void)ignored;
   ::_exit(127);
@@ -110,8 +127,12 @@ Result<ForkedChild> ForkExec(const ForkExecSpec& spec) {
   UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!devnull.valid()) return ErrnoError("open /dev/null", errno);
   DROVER_RETURN_IF_ERROR(Lift(&devnull));
-  Result<UniqueFd> socket = Dup(spec.fd3);
-  if (!socket.ok()) return socket.status();
+  UniqueFd socket;
+  if (spec.fd3 >= 0) {
+    Result<UniqueFd> copy = Dup(spec.fd3);
+    if (!copy.ok()) return copy.status();
+    socket = std::move(*copy);
+  }
   UniqueFd log;
   if (spec.stdout_fd >= 0) {
     Result<UniqueFd> copy = Dup(spec.stdout_fd);
@@ -119,8 +140,16 @@ Result<ForkedChild> ForkExec(const ForkExecSpec& spec) {
     log = std::move(*copy);
   }
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
-  UniqueFd err_r(fds[0]), err_w(fds[1]);
+  UniqueFd err_r, err_w;
+  if (spec.stderr_fd >= 0) {
+    Result<UniqueFd> copy = Dup(spec.stderr_fd);
+    if (!copy.ok()) return copy.status();
+    err_w = std::move(*copy);
+  } else {
+    if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
+    err_r.Reset(fds[0]);
+    err_w.Reset(fds[1]);
+  }
   if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
   UniqueFd report_r(fds[0]), report_w(fds[1]);
   DROVER_RETURN_IF_ERROR(Lift(&err_r));
@@ -141,7 +170,8 @@ Result<ForkedChild> ForkExec(const ForkExecSpec& spec) {
 
   const int out_fd = log.valid() ? log.get() : devnull.get();
   const int err_target = err_w.get();
-  const int socket_src = socket->get();
+  const int socket_src = socket.valid() ? socket.get() : -1;
+  const std::vector<RlimitSetting>& rlimits = spec.rlimits;
   const int report_fd = report_w.get();
   const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
   const char* path = program->c_str();
@@ -160,16 +190,22 @@ Result<ForkedChild> ForkExec(const ForkExecSpec& spec) {
     sigemptyset(&empty);
     ::sigprocmask(SIG_SETMASK, &empty, nullptr);
     if (pid_digits != nullptr) WriteDecimal(pid_digits, ::getpid());
-    if (::dup2(devnull.get(), 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_target, 2) < 0 ||
-        ::dup2(socket_src, kChildFd) < 0) {
+    if (::dup2(devnull.get(), 0) < 0 || ::dup2(out_fd, 1) < 0 ||
+        ::dup2(err_target, 2) < 0 ||
+        (socket_src >= 0 && ::dup2(socket_src, kChildFd) < 0)) {
       ChildFail(report_fd, 3);
     }
     // Nothing else of ours (or of whoever started us without O_CLOEXEC)
     // reaches the server, except the exec-error pipe, closed by exec.
-    for (int fd = kFirstPrivateFd; fd < 1024; ++fd) {
+    for (int fd = socket_src >= 0 ? kFirstPrivateFd : kChildFd; fd < 1024; ++fd) {
       if (fd != report_fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
     if (cwd != nullptr && ::chdir(cwd) != 0) ChildFail(report_fd, 1);
+    // Last, so that nothing above runs under them (an RLIMIT_NOFILE below
+    // the report pipe's number must not stop the dup2s).
+    for (const RlimitSetting& r : rlimits) {
+      if (::setrlimit(r.resource, &r.value) != 0) ChildFail(report_fd, 4, r.resource);
+    }
     ::execve(path, argv.data(), envp);
     ChildFail(report_fd, 2);
   }
@@ -191,6 +227,9 @@ Result<ForkedChild> ForkExec(const ForkExecSpec& spec) {
         if (failure.err == EACCES) return InvalidArgument("permission denied: " + spec.argv[0]);
         if (failure.err == ENOENT) return NotFound("command not found: " + spec.argv[0]);
         return InvalidArgument(spec.argv[0] + ": " + std::strerror(failure.err));
+      case 4:
+        return InvalidArgument(std::string("setrlimit ") + RlimitName(failure.resource) +
+                               ": " + std::strerror(failure.err));
       default:
         return ErrnoError("dup2 in the child", failure.err);
     }
@@ -204,7 +243,7 @@ Result<ForkedChild> ForkExec(const ForkExecSpec& spec) {
     KillAndReap(pid);
     return ErrnoError("pidfd_open", err);
   }
-  if (::fcntl(err_r.get(), F_SETFL, O_NONBLOCK) != 0) {
+  if (err_r.valid() && ::fcntl(err_r.get(), F_SETFL, O_NONBLOCK) != 0) {
     // Not fatal: the child runs; its stderr is read non-blocking or not at
     // all. Reading it blocking would stall the supervisor.
     err_r.Reset();

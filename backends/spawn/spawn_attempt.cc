@@ -18,11 +18,18 @@ Result<SpawnAttempt> DecodeSpawnAttempt(TaskAttempt attempt) {
     a.env.emplace_back(e.name(), a.ExpandServiceRefs(e.value()));
   a.cwd = a.ExpandServiceRefs(task.cwd());
   if (a.cwd.empty() && !a.work_dir.empty()) a.cwd = a.work_dir.string();
+  if (task.has_limits()) {
+    a.limits.cpu_seconds = task.limits().cpu_seconds();
+    a.limits.memory_bytes = task.limits().memory_bytes();
+    a.limits.files = task.limits().files();
+    a.limits.processes = task.limits().processes();
+  }
   return a;
 }
 
 TaskAttempt EncodeSpawnAttempt(SpawnAttempt attempt) {
-  std::string payload = SpawnPayload(attempt.argv, attempt.env, attempt.cwd);
+  std::string payload =
+      SpawnPayload(attempt.argv, attempt.env, attempt.cwd, attempt.limits);
   TaskAttempt a = std::move(static_cast<TaskAttempt&>(attempt));
   a.env.clear();
   a.payload = std::move(payload);
@@ -31,7 +38,7 @@ TaskAttempt EncodeSpawnAttempt(SpawnAttempt attempt) {
 
 std::string SpawnPayload(const std::vector<std::string>& argv,
                          const std::vector<std::pair<std::string, std::string>>& env,
-                         const std::string& cwd) {
+                         const std::string& cwd, const ResourceLimits& limits) {
   spawn::SpawnTask task;
   for (const std::string& arg : argv) task.add_argv(arg);
   for (const auto& [name, value] : env) {
@@ -40,6 +47,13 @@ std::string SpawnPayload(const std::vector<std::string>& argv,
     e->set_value(value);
   }
   task.set_cwd(cwd);
+  if (!limits.empty()) {
+    spawn::Limits* l = task.mutable_limits();
+    l->set_cpu_seconds(limits.cpu_seconds);
+    l->set_memory_bytes(limits.memory_bytes);
+    l->set_files(limits.files);
+    l->set_processes(limits.processes);
+  }
   return task.SerializeAsString();
 }
 

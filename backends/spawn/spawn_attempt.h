@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/process/resource_limits.h"
 #include "core/base/status.h"
 
 namespace drover {
@@ -19,6 +20,7 @@ namespace drover {
 struct SpawnAttempt : TaskAttempt {
   std::vector<std::string> argv;  // argv[0] is looked up in the worker's PATH
   std::string cwd;                // empty: the worker's working directory
+  ResourceLimits limits;          // the task's `limits`; empty: none
 };
 
 // The spawn backend's attempt for `attempt`: its payload decoded, the
@@ -27,15 +29,15 @@ struct SpawnAttempt : TaskAttempt {
 // is not a SpawnTask.
 Result<SpawnAttempt> DecodeSpawnAttempt(TaskAttempt attempt);
 
-// The TaskAttempt that decodes to `attempt` (its argv, env and cwd in the
-// payload; `env` empty), for tests and tools that build a SpawnAttempt.
+// The TaskAttempt that decodes to `attempt` (its argv, env, cwd and limits
+// in the payload; `env` empty), for tests and tools that build a SpawnAttempt.
 TaskAttempt EncodeSpawnAttempt(SpawnAttempt attempt);
 
 // A serialized SpawnTask (what a spawn task's DISPATCH carries), for tests
 // and tools.
 std::string SpawnPayload(const std::vector<std::string>& argv,
                          const std::vector<std::pair<std::string, std::string>>& env = {},
-                         const std::string& cwd = "");
+                         const std::string& cwd = "", const ResourceLimits& limits = {});
 
 }  // namespace drover
 

@@ -39,6 +39,7 @@
 #include "backends/process/output_capture.h"
 #include "backends/process/process_group.h"
 #include "backends/process/reactor_mailbox.h"
+#include "backends/process/resource_limits.h"
 #include "backends/process/unique_fd.h"
 
 namespace drover {
@@ -136,6 +137,8 @@ class SpawnBackend::Reactor {
 
   // Owned by the reactor thread (Start sets them up before it runs).
   ChildLauncher launcher_;
+  // Whether RLIMIT_NPROC binds our children (not when we run as root).
+  const bool nproc_enforced_ = NprocEnforced();
   std::unique_ptr<char[]> buffer_;
   std::unordered_map<uint64_t, std::unique_ptr<Child>> children_;  // by serial
   std::unordered_map<uint64_t, uint64_t> serial_of_;               // attempt id -> serial
@@ -284,12 +287,14 @@ void SpawnBackend::Reactor::Launch(SpawnAttempt attempt) {
   auto child = std::make_unique<Child>(std::move(attempt));
   child->started = clock_.Now();
   const SpawnAttempt& a = child->attempt;
-  Result<LaunchedChild> launched = launcher_.Launch(
-      LaunchSpec{.argv = a.argv,
-                 .env = a.env,
-                 .cwd = a.cwd,
-                 .capture_stdout = !a.stdout_path.empty(),
-                 .capture_stderr = !a.stderr_path.empty()});
+  const std::vector<RlimitSetting> rlimits = PlanRlimits(a.limits);
+  Result<LaunchedChild> launched =
+      launcher_.Launch(LaunchSpec{.argv = a.argv,
+                                  .env = a.env,
+                                  .cwd = a.cwd,
+                                  .capture_stdout = !a.stdout_path.empty(),
+                                  .capture_stderr = !a.stderr_path.empty(),
+                                  .rlimits = rlimits});
   if (!launched.ok()) {
     AttemptOutcome outcome;
     outcome.reason = launched.status().code() == StatusCode::kInternal
@@ -412,6 +417,9 @@ void SpawnBackend::Reactor::Reap(Child& child) {
       outcome.signal = WTERMSIG(status);
       outcome.exit_code = 128 + outcome.signal;
       if (WCOREDUMP(status)) outcome.message = "core dumped";
+    }
+    if (child.stop_reason == FailureReason::kNone) {
+      ExplainByLimits(child.attempt.limits, nproc_enforced_, &outcome);
     }
   }
   for (auto [stream, name] :

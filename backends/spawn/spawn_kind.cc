@@ -1,8 +1,10 @@
 // A spawn task runs `run` as a fresh process group, with `env` added to the
-// worker's environment, in `cwd`. `run: "make all"` (a string) becomes
+// worker's environment, in `cwd`, under `limits` (resource_limits.h). `run: "make all"`
+// (a string) becomes
 // {"/bin/sh", "-c", "make all"}; a list is the argv itself.
 #include "backends/spawn/spawn_kind.h"
 
+#include <chrono>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,6 +25,7 @@ class CompiledSpawnTask : public spec::CompiledTask {
   std::vector<std::pair<std::string, spec::Template>> env;
   spec::Template cwd;
   std::vector<spec::Template> artifacts;
+  spec::TaskLimits limits;
 
   void Render(const spec::Instance& instance, spec::TaskSpec* ts) const override {
     ts->artifacts.reserve(artifacts.size());
@@ -34,6 +37,7 @@ class CompiledSpawnTask : public spec::CompiledTask {
     v1.env.reserve(env.size());
     for (const auto& [name, value] : env) v1.env.emplace_back(name, instance.Render(value));
     v1.cwd = instance.Render(cwd);
+    v1.limits = limits;
     ts->fingerprint = spec::TaskFingerprintV1(*ts, v1);
 
     if (shell && v1.argv.size() == 3) {
@@ -53,6 +57,16 @@ class CompiledSpawnTask : public spec::CompiledTask {
     }
     ts->cwd = v1.cwd;
     task.set_cwd(std::move(v1.cwd));
+    if (!limits.empty()) {
+      Limits* l = task.mutable_limits();
+      if (limits.cpu) {
+        l->set_cpu_seconds(static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::seconds>(*limits.cpu).count()));
+      }
+      l->set_memory_bytes(limits.memory.value_or(0));
+      l->set_files(limits.files.value_or(0));
+      l->set_processes(limits.processes.value_or(0));
+    }
     task.SerializeToString(&ts->payload);
   }
 };
@@ -66,6 +80,7 @@ class SpawnTaskKind : public spec::TaskKind {
         {"cwd", spec::KeyType::kText, true, "a directory", kSpawnBackend},
         // Files, not settings: `defaults` cannot hold them.
         {"artifacts", spec::KeyType::kOther, false, {}, kSpawnBackend},
+        {"limits", spec::KeyType::kLimits, true, {}, kSpawnBackend},
     };
   }
 
@@ -105,6 +120,7 @@ class SpawnTaskKind : public spec::TaskKind {
         task->artifacts.push_back(r.Compile(path));
       }
     }
+    task->limits = r.Limits("limits");
     return task;
   }
 };

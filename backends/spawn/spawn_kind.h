@@ -1,5 +1,6 @@
 // The spawn backend's task kind (core/spec/task_kind.h): `run`, `env` and
-// `cwd` of a task, into a drover.spawn.SpawnTask (backends/spawn/spawn.proto).
+// `cwd` and `limits` of a task, into a drover.spawn.SpawnTask
+// (backends/spawn/spawn.proto).
 #ifndef DROVER_BACKENDS_SPAWN_SPAWN_KIND_H_
 #define DROVER_BACKENDS_SPAWN_SPAWN_KIND_H_
 

@@ -7,7 +7,7 @@
 namespace drover {
 namespace {
 
-constexpr std::array<std::pair<FailureReason, std::string_view>, 13> kNames = {{
+constexpr std::array<std::pair<FailureReason, std::string_view>, 14> kNames = {{
     {FailureReason::kNone, "ok"},
     {FailureReason::kExit, "exit"},
     {FailureReason::kSignal, "signal"},
@@ -21,6 +21,7 @@ constexpr std::array<std::pair<FailureReason, std::string_view>, 13> kNames = {{
     {FailureReason::kBadOutputs, "bad-outputs"},
     {FailureReason::kMissingInput, "missing-input"},
     {FailureReason::kArtifactFailed, "artifact-failed"},
+    {FailureReason::kLimit, "limit"},
 }};
 
 }  // namespace

@@ -32,6 +32,8 @@ enum class FailureReason : uint8_t {
                     // never ran (not retried: the upstream result stands)
   kArtifactFailed,   // its artifacts could not be staged before it ran or
                      // stored after it succeeded (docs/spec.md, artifacts)
+  kLimit,            // ended by one of its `limits` (cpu, memory); the
+                     // message names it
 };
 
 std::string_view ReasonName(FailureReason reason);  // "exit", "worker-lost", ...

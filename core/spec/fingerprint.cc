@@ -41,6 +41,8 @@ void Fnv1a64::Env(const EnvList& env) {
 //                                          i64 expect, u64 has_request_timeout,
 //                                          i64 request timeout in ns (0 when none)
 //   if artifacts is not empty:             u64 5, u64 count, each pattern as a string
+//   if any of limits is set:               u64 6, i64 cpu in ns, u64 memory,
+//                                          u64 files, u64 processes (0 when unset)
 // where u64/i64 are 8 little-endian bytes and a string is u64 length + bytes.
 // The tags 2 and 3 keep the two sections apart when only one is present.
 // Retries and backoff are left out on purpose: they decide how often a task
@@ -91,6 +93,13 @@ uint64_t TaskFingerprintV1(const TaskSpec& ts, const TaskFingerprintV1Fields& f)
     h.U64(5);
     h.U64(ts.artifacts.size());
     for (const std::string& pattern : ts.artifacts) h.Str(pattern);
+  }
+  if (!f.limits.empty()) {
+    h.U64(6);
+    h.I64(f.limits.cpu ? f.limits.cpu->count() : 0);
+    h.U64(f.limits.memory.value_or(0));
+    h.U64(f.limits.files.value_or(0));
+    h.U64(f.limits.processes.value_or(0));
   }
   return h.value();
 }

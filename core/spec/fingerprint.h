@@ -73,6 +73,7 @@ struct TaskFingerprintV1Fields {
     int expect = 200;
     std::optional<Duration> timeout;
   } request;
+  TaskLimits limits;  // spawn
 };
 
 // The version-1 fingerprint (the encoding is in fingerprint.cc) of `ts`

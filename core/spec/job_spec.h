@@ -104,6 +104,18 @@ struct ServiceDecl {
   uint64_t Fingerprint() const;
 };
 
+// `limits` of a task (or of `defaults`): resource limits its process and
+// every process it starts run under (docs/spec.md, "limits"). Each is unset
+// when not written; a task's own keys win over `defaults`' one by one.
+struct TaskLimits {
+  std::optional<Duration> cpu;        // CPU time per process, whole seconds
+  std::optional<uint64_t> memory;     // bytes of data memory per process
+  std::optional<uint64_t> files;      // open file descriptors per process
+  std::optional<uint64_t> processes;  // processes of the task's user
+
+  bool empty() const { return !cpu && !memory && !files && !processes; }
+};
+
 // One runnable task instance. A task without `matrix` is one instance named
 // like the task; a matrix task `shards` with matrix {shard: [0, 1]} gives the
 // instances "shards[shard=0]" and "shards[shard=1]" (keys in the order of

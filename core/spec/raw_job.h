@@ -52,6 +52,7 @@ struct KindSetting {
   std::optional<NameRef> name;
   std::optional<RawEnv> env;
   std::optional<Located> text;
+  std::optional<TaskLimits> limits;
 };
 
 // The keys a task and `defaults` share. Unset means "not written here".

@@ -75,6 +75,20 @@ std::optional<RawEnv> TaskReader::Env(std::string_view key) const {
   return merged;
 }
 
+TaskLimits TaskReader::Limits(std::string_view key) const {
+  TaskLimits limits;
+  const internal::KindSetting* inherited = reader_->defaults_.Find(key);
+  if (inherited != nullptr && inherited->limits) limits = *inherited->limits;
+  const internal::KindSetting* own = own_->Find(key);
+  if (own == nullptr || !own->limits) return limits;
+  const TaskLimits& mine = *own->limits;
+  if (mine.cpu) limits.cpu = mine.cpu;
+  if (mine.memory) limits.memory = mine.memory;
+  if (mine.files) limits.files = mine.files;
+  if (mine.processes) limits.processes = mine.processes;
+  return limits;
+}
+
 void TaskReader::Argv(const Field& f, bool* shell, std::vector<Located>* argv) {
   reader_->ReadArgv(*f.entry_, Context(), shell, argv);
 }

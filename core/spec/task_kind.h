@@ -69,6 +69,8 @@ enum class KeyType : uint8_t {
   kFunctionName,  // the name of a registered function
   kPoolName,      // a name in `pools:` (or a worker's, with undeclared_pools)
   kServiceName,   // a name in `services:`
+  kLimits,        // a map of resource limits (TaskLimits); a task's merges
+                  // over `defaults`' per limit
 };
 
 // A key a kind reads in a task.
@@ -121,6 +123,9 @@ class TaskReader {
   const Located* Text(std::string_view key) const;
   // `defaults`' variables with the task's over them, one by one.
   std::optional<RawEnv> Env(std::string_view key) const;
+  // `defaults`' limits with the task's over them, one by one (empty when
+  // neither writes any).
+  TaskLimits Limits(std::string_view key) const;
 
   // Typed reads of a task's key or of a field of a map inside it. Each
   // reports its own error and returns nothing on failure. `context` ends a

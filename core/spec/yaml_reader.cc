@@ -225,6 +225,9 @@ void YamlReader::ReadKindSetting(const Entry& e, std::string_view context, KeyTy
     case KeyType::kServiceName:
       out.name = ReadServiceName(e, context);
       break;
+    case KeyType::kLimits:
+      out.limits = ReadLimits(e, context);
+      break;
     case KeyType::kOther:
     case KeyType::kArgv:
       break;  // not a setting type (TaskKey::setting)

@@ -123,6 +123,8 @@ class YamlReader {
   void ReadKindSetting(const Entry& e, std::string_view context, KeyType type,
                        std::string_view expected, Settings* settings);
   std::optional<RawEnv> ReadEnv(const Entry& e, std::string_view context);
+  // limits_reader.cc: `limits`, a map of cpu, memory, files and processes.
+  std::optional<TaskLimits> ReadLimits(const Entry& e, std::string_view context);
   NameRef ReadFnName(const Entry& e, std::string_view context);
   NameRef ReadPoolName(const Entry& e, std::string_view context);
   NameRef ReadServiceName(const Entry& e, std::string_view context);

@@ -624,5 +624,91 @@ TEST_F(SpawnBackendTest, ManyQuickTasksAreEachReportedOnce) {
   EXPECT_EQ(events_.TotalFinished(), kTasks);
 }
 
+// Given limits on an attempt, the process should run under them, as
+// /proc/self/limits shows them (cpu: soft the limit, hard 2 s more).
+TEST_F(SpawnBackendTest, LimitsAreInForceInTheChild) {
+  Make();
+  SpawnAttempt a = Attempt(1, {"cat", "/proc/self/limits"});
+  a.limits = {
+      .cpu_seconds = 7, .memory_bytes = 256ull << 20, .files = 48, .processes = 4000};
+  AttemptOutcome o = Run(std::move(a));
+  ASSERT_EQ(o.reason, FailureReason::kNone) << o.Describe();
+  const std::string limits = Slurp(dir_ / "logs" / "1.out");
+  auto row = [&limits](const std::string& name) {
+    const size_t at = limits.find(name);
+    if (at == std::string::npos) return std::string("missing");
+    std::istringstream in(limits.substr(at + name.size()));
+    std::string soft, hard;
+    in >> soft >> hard;
+    return soft + " " + hard;
+  };
+  EXPECT_EQ(row("Max cpu time"), "7 9") << limits;
+  EXPECT_EQ(row("Max data size"), "268435456 268435456") << limits;
+  EXPECT_EQ(row("Max open files"), "48 48") << limits;
+  EXPECT_EQ(row("Max processes"), "4000 4000") << limits;
+}
+
+// Given a CPU limit of 1s and a shell that spins, should end it with
+// reason limit, naming the limit and SIGXCPU.
+TEST_F(SpawnBackendTest, CpuLimitEndsASpinnerWithReasonLimit) {
+  Make();
+  SpawnAttempt a = Shell(1, "while :; do :; done");
+  a.limits.cpu_seconds = 1;
+  AttemptOutcome o = Run(std::move(a), seconds(120));
+  EXPECT_EQ(o.reason, FailureReason::kLimit) << o.Describe();
+  EXPECT_EQ(o.signal, SIGXCPU);
+  EXPECT_NE(o.message.find("cpu limit 1s exceeded (SIGXCPU)"), std::string::npos)
+      << o.message;
+}
+
+// Given a CPU limit of 1s and a spinner that ignores SIGXCPU, should end
+// it by the hard limit's SIGKILL, still with reason limit.
+TEST_F(SpawnBackendTest, CpuLimitKillsASpinnerThatIgnoresSigxcpu) {
+  Make();
+  SpawnAttempt a = Shell(1, "trap '' XCPU; while :; do :; done");
+  a.limits.cpu_seconds = 1;
+  AttemptOutcome o = Run(std::move(a), seconds(120));
+  EXPECT_EQ(o.reason, FailureReason::kLimit) << o.Describe();
+  EXPECT_EQ(o.signal, SIGKILL);
+  EXPECT_NE(o.message.find("SIGKILL after ignoring SIGXCPU"), std::string::npos)
+      << o.message;
+}
+
+// Given a memory limit and a pipeline whose tail buffers an endless line,
+// should fail with reason limit naming the memory limit.
+TEST_F(SpawnBackendTest, MemoryLimitFailsAHogWithReasonLimit) {
+  Make();
+  SpawnAttempt a = Shell(1, "head -c 1G /dev/zero | tail");
+  a.limits.memory_bytes = 64ull << 20;
+  AttemptOutcome o = Run(std::move(a), seconds(120));
+  EXPECT_EQ(o.reason, FailureReason::kLimit) << o.Describe();
+  EXPECT_NE(o.message.find("memory limit 64MiB reached"), std::string::npos) << o.message;
+}
+
+// Given a files limit of 16 and a shell that opens descriptors past it,
+// should fail on its own exit code with the limit in force in the message.
+TEST_F(SpawnBackendTest, FilesLimitFailureSaysTheLimitWasInForce) {
+  Make();
+  SpawnAttempt a = Attempt(
+      1, {"python3", "-c", "import os\nwhile True: os.open('/dev/null', os.O_RDONLY)"});
+  a.limits.files = 16;
+  AttemptOutcome o = Run(std::move(a));
+  EXPECT_EQ(o.reason, FailureReason::kExit) << o.Describe();
+  EXPECT_NE(o.message.find("limits in force: files 16"), std::string::npos) << o.message;
+  EXPECT_NE(Slurp(dir_ / "logs" / "1.err").find("Too many open files"),
+            std::string::npos);
+}
+
+// Given a command that cannot be found, with limits (the fork + exec
+// launch), should still be a launch failure naming the command.
+TEST_F(SpawnBackendTest, CommandNotFoundUnderLimitsIsALaunchFailure) {
+  Make();
+  SpawnAttempt a = Attempt(1, {"no-such-command-drover"});
+  a.limits.files = 64;
+  AttemptOutcome o = Run(std::move(a));
+  EXPECT_EQ(o.reason, FailureReason::kLaunchFailed);
+  EXPECT_EQ(o.message, "command not found: no-such-command-drover");
+}
+
 }  // namespace
 }  // namespace drover

@@ -30,6 +30,7 @@ const std::vector<FailureReason> kAllReasons = {
     FailureReason::kLaunchFailed, FailureReason::kProcessCrashed,
     FailureReason::kInternal,     FailureReason::kRequestFailed,
     FailureReason::kBadOutputs,   FailureReason::kMissingInput,
+    FailureReason::kArtifactFailed, FailureReason::kLimit,
 };
 
 // Given a default Status, should be ok with an empty message and print "ok".
