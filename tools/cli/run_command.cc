@@ -104,6 +104,14 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
     for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.ToString().c_str());
     return kExitUsage;
   }
+  if (loaded.spec->schedule) {
+    // A schedule is the coordinator's to keep (--pipelines); here it is
+    // one run, now (docs/spec.md, "Schedules").
+    std::fprintf(stderr,
+                 "drover: %s has a schedule (%s); drover run runs it once, now (drover "
+                 "coordinator --pipelines DIR runs it on its schedule)\n",
+                 args.file.c_str(), loaded.spec->schedule->schedule.c_str());
+  }
   auto text = ReadText(args.file);
   if (!text.ok()) {
     std::fprintf(stderr, "%s\n", text.status().message().c_str());
@@ -255,7 +263,7 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
     auto tasks = (*store)->Tasks(job_id);
     if (job.ok() && *job && tasks.ok()) {
       std::fputs("\n", stdout);
-      PrintJobTable(stdout, **job, *tasks, /*brief=*/true);
+      PrintJobTable(stdout, **job, *tasks, /*brief=*/true, {}, store->get());
     }
   }
   return ExitForJobState(end->state());
