@@ -124,7 +124,8 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
   // when it was killed together with its guardian dies first.
   const std::filesystem::path spool_dir = std::filesystem::path(args.state_dir) / "spool";
   if (int killed = KillRecordedGroups(spool_dir / kGuardianSpoolFile); killed > 0) {
-    spdlog::warn("killed {} process(es) left running by an earlier drover run", killed);
+    spdlog::warn("killed {} left running by an earlier drover run",
+                 Plural(static_cast<uint64_t>(killed), "process", "processes"));
   }
   const std::string marker = SetGuardianMarker();
   // `cow` pools fork from a zygote, which must be forked now, while this
