@@ -262,7 +262,12 @@ void Coordinator::Loop::FillLastAttempt(const store::TaskRecord& row, wire::Task
   }
 }
 
-wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool with_tasks) {
+wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool with_tasks,
+                                           const std::vector<std::string>& task_states) {
+  auto keep = [&task_states](std::string_view state) {
+    return task_states.empty() ||
+           std::find(task_states.begin(), task_states.end(), state) != task_states.end();
+  };
   auto live = jobs_.find(stored.id);
   const Job* job = live == jobs_.end() ? nullptr : live->second.get();
   const store::JobRecord& record = job ? job->record : stored;
@@ -285,6 +290,7 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
     size_t bytes = js.ByteSizeLong();
     for (uint32_t t = 0; t < job->rows.size() && bytes < kMaxStatusBytes; ++t) {
       const store::TaskRecord& row = job->rows[t];
+      if (!keep(dag::TaskStateName(plan.state(t)))) continue;
       wire::TaskStatus* ts = js.add_tasks();
       ts->set_name(row.name);
       ts->set_state(std::string(dag::TaskStateName(plan.state(t))));
@@ -314,6 +320,7 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
   size_t bytes = js.ByteSizeLong();
   for (const auto& row : *rows) {
     if (bytes >= kMaxStatusBytes) break;
+    if (!keep(row.state)) continue;
     wire::TaskStatus* ts = js.add_tasks();
     ts->set_name(row.name);
     ts->set_state(row.state);
@@ -332,6 +339,8 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
 void Coordinator::Loop::HandleStatus(const Message& m) {
   auto req = protocol::Parse<wire::StatusRequest>(m);
   if (!req.ok()) return ReplyError(m.routing_id, req.status().message());
+  const std::vector<std::string> task_states(req->task_states().begin(),
+                                             req->task_states().end());
   wire::StatusReply reply;
   if (!req->job_id().empty()) {
     auto found = req->job_id() == "latest" ? store_->LatestJob() : store_->GetJob(req->job_id());
@@ -340,16 +349,20 @@ void Coordinator::Loop::HandleStatus(const Message& m) {
       return ReplyError(m.routing_id, req->job_id() == "latest" ? "no job has been submitted"
                                                                 : "no job " + req->job_id());
     }
-    *reply.add_jobs() = StatusOf(**found, req->tasks());
+    *reply.add_jobs() = StatusOf(**found, req->tasks(), task_states);
   } else {
-    const uint32_t limit = req->limit() ? req->limit() : kDefaultStatusLimit;
-    auto recent = store_->RecentJobs(limit);
+    store::Store::JobQuery query;
+    query.state = req->state();
+    query.name = req->name();
+    query.since_ms = req->since_unix_ms();
+    query.limit = req->limit() ? req->limit() : kDefaultStatusLimit;
+    auto recent = store_->FindJobs(query);
     if (!recent.ok()) return ReplyError(m.routing_id, recent.status().ToString());
     size_t bytes = 0;
     for (const auto& record : *recent) {
       if (bytes >= kMaxStatusBytes) break;
       wire::JobStatus* js = reply.add_jobs();
-      *js = StatusOf(record, req->tasks());
+      *js = StatusOf(record, req->tasks(), task_states);
       bytes += js->ByteSizeLong();
     }
   }

@@ -245,7 +245,11 @@ class Coordinator::Loop {
   // rows of the job being resumed), answers SUBMITTED and makes it run.
   void Admit(std::unique_ptr<Job> job, bool replace, const std::string& rid, bool watch,
              uint32_t carried);
-  wire::JobStatus StatusOf(const store::JobRecord& record, bool with_tasks);
+  // `task_states`: with tasks, only the rows in these states (empty: all);
+  // filtered before the listing's size bound, so a big job's few failed
+  // tasks are all shown.
+  wire::JobStatus StatusOf(const store::JobRecord& record, bool with_tasks,
+                           const std::vector<std::string>& task_states = {});
   // The last finished attempt's outcome and, for a retried task, the
   // attempts before it (read from the store: only tasks with several).
   void FillLastAttempt(const store::TaskRecord& row, wire::TaskStatus* ts);

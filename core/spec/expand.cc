@@ -15,6 +15,7 @@ JobSpec Expand(RawJob&& job, const std::string& file) {
   spec.file = file;
   spec.fail_fast = job.fail_fast;
   spec.priority = job.priority;
+  spec.schedule = std::move(job.schedule);
   spec.plugins = std::move(job.plugins);
   spec.pools = std::move(job.pools);
   spec.services = std::move(job.services);

@@ -192,12 +192,25 @@ struct TaskSpec {
   SourceLocation where;   // of the task's key in the file
 };
 
+// `schedule:` and its companions (docs/spec.md, "Schedules"): a job spec
+// that `drover coordinator --pipelines DIR` runs on a schedule. Validated
+// by the loader (core/sched parses it again where it is used).
+struct ScheduleDecl {
+  std::string schedule;          // a cron line, an @name or "@every N{s,m,h}"
+  std::string timezone = "UTC";  // an IANA zone name
+  std::string concurrency = "skip";  // skip | queue | replace
+  bool catchup = false;
+  int line = 0;  // of `schedule:`
+  int column = 0;
+};
+
 struct JobSpec {
   int version = 1;
   std::string name;          // `name:`, or the file's stem when absent
   std::string file;          // the path it was loaded from (as given)
   bool fail_fast = false;
   int priority = 0;
+  std::optional<ScheduleDecl> schedule;  // `schedule:`, if the spec has one
   // Instances in file order, matrix instances in expansion order. Every
   // `needs` index is valid and the graph is acyclic.
   std::vector<TaskSpec> tasks;

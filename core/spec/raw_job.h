@@ -123,6 +123,7 @@ struct RawJob {
   std::string name;
   bool fail_fast = false;
   int priority = 0;
+  std::optional<ScheduleDecl> schedule;
   Pos tasks_where;
   std::vector<RawTask> tasks;  // in file order; duplicates left out
   std::vector<PoolDecl> pools;  // the well-formed ones, in file order

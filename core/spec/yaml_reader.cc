@@ -355,14 +355,15 @@ void YamlReader::ReadJob(const YNode& root, RawJob* job) {
     Error(where, "the top level must be a map with 'version' and 'tasks', " + Got(root));
     return;
   }
-  const std::vector<std::string_view> candidates = {"version", "name",  "defaults", "fail_fast",
-                                                    "priority", "tasks", "pools",    "plugins",
-                                                    "services"};
+  const std::vector<std::string_view> candidates = {
+      "version", "name",    "defaults", "fail_fast", "priority",    "tasks",
+      "pools",   "plugins", "services", "schedule",  "timezone", "concurrency", "catchup"};
 
   bool has_version = false;
   // Read after the loop, wherever they are in the file: tasks refer to
   // pools, and take defaults.
   std::optional<Entry> pools, services, defaults, tasks;
+  std::optional<Entry> schedule, timezone, concurrency, catchup;
   for (const Entry& e : Entries(root, "", MapKind::kKeys)) {
     if (e.key == "version") {
       has_version = true;
@@ -398,6 +399,14 @@ void YamlReader::ReadJob(const YNode& root, RawJob* job) {
               .value_or(0));
     } else if (e.key == "tasks") {
       tasks = e;
+    } else if (e.key == "schedule") {
+      schedule = e;
+    } else if (e.key == "timezone") {
+      timezone = e;
+    } else if (e.key == "concurrency") {
+      concurrency = e;
+    } else if (e.key == "catchup") {
+      catchup = e;
     } else {
       UnknownKey(e, "", candidates);
     }
@@ -406,6 +415,7 @@ void YamlReader::ReadJob(const YNode& root, RawJob* job) {
   if (pools) ReadPools(*pools, job);
   if (services) ReadServices(*services, job);
   if (defaults) ReadDefaults(*defaults);
+  ReadSchedule(schedule, timezone, concurrency, catchup, job);
   if (!tasks) {
     Error(At(root), "missing 'tasks': a job needs at least one task");
     return;

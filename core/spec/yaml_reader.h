@@ -129,6 +129,12 @@ class YamlReader {
   NameRef ReadPoolName(const Entry& e, std::string_view context);
   NameRef ReadServiceName(const Entry& e, std::string_view context);
 
+  // schedule_reader.cc: `schedule`, `timezone`, `concurrency`, `catchup`
+  // (any of them may be absent).
+  void ReadSchedule(const std::optional<Entry>& schedule, const std::optional<Entry>& timezone,
+                    const std::optional<Entry>& concurrency,
+                    const std::optional<Entry>& catchup, RawJob* job);
+
   // service_reader.cc: `services`, a cluster task's `request`, and the
   // `${services.NAME.port|host}` references of any task.
   void ReadServices(const Entry& e, RawJob* job);

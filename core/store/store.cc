@@ -69,7 +69,7 @@ class Store::Impl {
 
   Statement begin, commit, rollback, savepoint, release, rollback_to;
   Statement insert_job, set_job_state, replace_job, get_job, latest_job, latest_job_named,
-      jobs_in_state, recent_jobs;
+      jobs_in_state, recent_jobs, find_jobs, task_state_counts;
   Statement insert_task, insert_tasks, upsert_task, upsert_tasks, update_task,
       delete_task, task_names, tasks;
   Statement insert_attempt, finish_attempt, attempts, unfinished_attempts, max_attempt_id;
@@ -232,6 +232,14 @@ Status Store::Impl::PrepareStatements() {
       {&Impl::recent_jobs,
        Sql({"SELECT ", kJobCols, " FROM jobs ORDER BY created_ms DESC, id DESC LIMIT ?1"}),
        "select recent jobs"},
+      {&Impl::find_jobs,
+       Sql({"SELECT ", kJobCols,
+            " FROM jobs WHERE (?1 = '' OR state = ?1) AND (?2 = '' OR name = ?2) AND "
+            "created_ms >= ?3 ORDER BY created_ms DESC, id DESC LIMIT ?4"}),
+       "select jobs (query)"},
+      {&Impl::task_state_counts,
+       "SELECT state, COUNT(*) FROM tasks WHERE job_id = ?1 GROUP BY state ORDER BY state",
+       "count tasks by state"},
       {&Impl::insert_task, InsertTasksSql(1, false), "insert into tasks"},
       {&Impl::insert_tasks, InsertTasksSql(kTaskChunk, false), "insert into tasks"},
       {&Impl::upsert_task, InsertTasksSql(1, true), "upsert into tasks"},
@@ -565,6 +573,32 @@ Result<std::vector<JobRecord>> Store::RecentJobs(uint32_t limit) {
     if (!row.ok()) return row.status();
     if (!*row) return out;
     out.push_back(ReadJob(u));
+  }
+}
+
+Result<std::vector<JobRecord>> Store::FindJobs(const JobQuery& query) {
+  Statement::Use u(impl_->find_jobs);
+  u.Bind(1, query.state).Bind(2, query.name).Bind(3, query.since_ms);
+  u.Bind(4, int64_t{query.limit});
+  std::vector<JobRecord> out;
+  for (;;) {
+    Result<bool> row = u.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back(ReadJob(u));
+  }
+}
+
+Result<std::vector<std::pair<std::string, uint64_t>>> Store::TaskStateCounts(
+    const std::string& job_id) {
+  Statement::Use u(impl_->task_state_counts);
+  u.Bind(1, job_id);
+  std::vector<std::pair<std::string, uint64_t>> out;
+  for (;;) {
+    Result<bool> row = u.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.emplace_back(u.Text(0), static_cast<uint64_t>(u.Int(1)));
   }
 }
 

@@ -31,6 +31,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/base/outcome.h"
@@ -167,6 +168,18 @@ class Store {
   Result<std::vector<JobRecord>> JobsInState(const std::string& state);
   // The `limit` most recently created jobs, newest first (`drover status`).
   Result<std::vector<JobRecord>> RecentJobs(uint32_t limit);
+  // `drover jobs`: the jobs that match every non-empty field of `query`,
+  // newest first, at most `limit` of them (the by-created index serves it).
+  struct JobQuery {
+    std::string state;        // "" = any
+    std::string name;         // "" = any
+    int64_t since_ms = 0;     // created at or after (Unix ms); 0 = any
+    uint32_t limit = 100;
+  };
+  Result<std::vector<JobRecord>> FindJobs(const JobQuery& query);
+  // How many of a job's tasks are in each state (state name -> count), from
+  // the task rows; empty for an unknown job.
+  Result<std::vector<std::pair<std::string, uint64_t>>> TaskStateCounts(const std::string& job_id);
 
   // Tasks.
   // Writes a task's progress, found by (job_id, name): every field but

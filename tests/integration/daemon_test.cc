@@ -367,3 +367,61 @@ tasks:
 
 }  // namespace
 }  // namespace drover
+
+namespace drover {
+namespace {
+
+// Given a coordinator logging with --log-format json and a worker, a job
+// with a failing task should leave: stderr lines that are each one JSON
+// object (time, level, logger, message); `drover jobs` listing it through
+// the coordinator with its filters; `drover status --state failed` showing
+// only the failed task, with the end of its stderr.
+TEST_F(DistributedTest, JobsStatusStateAndJsonLogsThroughTheCoordinator) {
+  ASSERT_TRUE(StartCoordinator({"--log-format", "json"}));
+  ASSERT_TRUE(StartWorker("w1", "spawn=2", {"--log-format", "json"}));
+  Spec("mixed.yaml", R"(version: 1
+name: mixed
+tasks:
+  good: {run: 'true'}
+  bad: {run: 'echo "it broke here" >&2; exit 4'}
+)");
+  const std::string job = Submit("mixed.yaml");
+  ASSERT_FALSE(job.empty());
+  EXPECT_EQ(WaitForJobState(job, {"failed", "succeeded"}, kEventDeadline), "failed");
+
+  const ProcessResult failed = Drover({"jobs", "--state", "failed", "--output", "json"});
+  ASSERT_EQ(failed.exit_code, 0) << failed.Describe();
+  const json doc = json::parse(failed.out);
+  ASSERT_EQ(doc["jobs"].size(), 1u) << failed.out;
+  EXPECT_EQ(doc["jobs"][0]["id"], job);
+  EXPECT_EQ(doc["jobs"][0]["counts"]["failed"], 1);
+  const ProcessResult none = Drover({"jobs", "--name", "other", "--output", "json"});
+  EXPECT_EQ(json::parse(none.out)["jobs"].size(), 0u) << none.out;
+
+  const ProcessResult status = Drover({"status", job, "--state", "failed"});
+  ASSERT_EQ(status.exit_code, 0) << status.Describe();
+  EXPECT_NE(status.out.find("bad "), std::string::npos) << status.out;
+  EXPECT_EQ(status.out.find("good "), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("  | it broke here\n"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("(1 task of 2 shown)"), std::string::npos) << status.out;
+
+  for (DaemonProcess* d : {coordinator()}) {
+    const std::string err = d->Err();
+    size_t lines = 0;
+    for (size_t at = 0; at < err.size();) {
+      const size_t nl = err.find('\n', at);
+      if (nl == std::string::npos) break;  // still being written
+      const json line = json::parse(err.substr(at, nl - at), nullptr, false);
+      ASSERT_TRUE(line.is_object()) << err.substr(at, nl - at);
+      for (const char* key : {"time", "level", "logger", "message"}) {
+        EXPECT_TRUE(line.contains(key)) << key << " in " << line.dump();
+      }
+      ++lines;
+      at = nl + 1;
+    }
+    EXPECT_GT(lines, 0u) << "no log lines from " << d->label();
+  }
+}
+
+}  // namespace
+}  // namespace drover

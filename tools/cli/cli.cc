@@ -9,6 +9,7 @@
 #include "tools/cli/client_commands.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/artifacts_cmd.h"
+#include "tools/cli/jobs_command.h"
 #include "tools/cli/serve_command.h"
 
 namespace drover::cli {
@@ -61,13 +62,38 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
       ->check(CLI::IsMember({"table", "json"}));
   status_cmd->add_option("--state-dir", status.state_dir, "where state lives")
       ->capture_default_str();
+  status_cmd->add_option("--state", status.state,
+                         "show only tasks in these states, e.g. failed or failed,blocked");
   ConnectionArgs status_conn;
   AddConnectionOptions(status_cmd, &status_conn);
   status_cmd->footer(
       "Reads --state-dir, or asks the coordinator when --coordinator (or\n"
-      "DROVER_COORDINATOR) is given.\n"
+      "DROVER_COORDINATOR) is given. A failed task shows the last lines of its stderr.\n"
       "Example:\n  drover status --output json\n"
+      "  drover status --state failed\n"
       "  drover status JOB --coordinator tcp://coord:7700");
+
+  JobsArgs jobs;
+  std::string jobs_output;
+  auto* jobs_cmd = app.add_subcommand("jobs", "List jobs, newest first");
+  jobs_cmd->add_option("--state", jobs.state,
+                       "only jobs in this state: running, succeeded, failed, cancelled, "
+                       "interrupted");
+  jobs_cmd->add_option("--name", jobs.name, "only jobs of this name");
+  jobs_cmd->add_option("--since", jobs.since, "only jobs created within this long, e.g. 1h");
+  jobs_cmd->add_option("--limit", jobs.limit, "at most this many")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  jobs_cmd->add_option("-o,--output", jobs_output, "'table' (default) or 'json'")
+      ->check(CLI::IsMember({"table", "json"}));
+  jobs_cmd->add_option("--state-dir", jobs.state_dir, "where state lives")
+      ->capture_default_str();
+  AddConnectionOptions(jobs_cmd, &jobs.connection);
+  jobs_cmd->footer(
+      "Reads --state-dir, or asks the coordinator when --coordinator (or\n"
+      "DROVER_COORDINATOR) is given.\n"
+      "Example:\n  drover jobs --state failed --since 24h\n"
+      "  drover jobs --name nightly --output json");
 
   LogsArgs logs;
   auto* logs_cmd = app.add_subcommand("logs", "Print a task's captured output");
@@ -132,6 +158,11 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
       ->envname("DROVER_AUTHORIZED_KEYS");
   coord_cmd->add_flag("--insecure", coord.insecure,
                       "allow a non-loopback endpoint without CURVE (a trusted network only)");
+  std::string log_format = "text";
+  const auto log_formats = CLI::IsMember({"text", "json"});
+  coord_cmd->add_option("--log-format", log_format,
+                        "'text' (default) or 'json': one JSON object a line on stderr")
+      ->check(log_formats);
   coord_cmd->footer(
       "Prints the bound endpoint(s) on stdout, then logs to stderr. SIGTERM or SIGINT stops it.\n"
       "Example:\n"
@@ -167,6 +198,9 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
   worker_cmd->add_option("--curve-server-key", wargs.curve_server_key,
                          "the coordinator's CURVE public key file")
       ->envname("DROVER_CURVE_SERVER_KEY");
+  worker_cmd->add_option("--log-format", log_format,
+                         "'text' (default) or 'json': one JSON object a line on stderr")
+      ->check(log_formats);
   worker_cmd->footer(
       "SIGTERM drains: no new tasks, running ones finish (up to --drain-timeout), then it\n"
       "exits 0. A second SIGTERM or SIGINT stops at once (exit 1).\n"
@@ -249,7 +283,8 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
   }
   // Daemons say what they do; interactive commands only what went wrong.
   const bool daemon = *coord_cmd || *worker_cmd;
-  SetupLogging(log_level, daemon ? spdlog::level::info : spdlog::level::warn);
+  SetupLogging(log_level, daemon ? spdlog::level::info : spdlog::level::warn,
+               ParseLogFormat(log_format).value_or(LogFormat::kText));
   (void)json;
 
   if (*run_cmd) {
@@ -260,9 +295,13 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
   if (*status_cmd) {
     status.json = output == "json";
     if (!status_conn.coordinator.empty()) {
-      return RemoteStatusCommand(status.job, status.json, status_conn);
+      return RemoteStatusCommand(status.job, status.json, status.state, status_conn);
     }
     return StatusCommand(status);
+  }
+  if (*jobs_cmd) {
+    jobs.json = jobs_output == "json";
+    return JobsCommand(jobs);
   }
   if (*logs_cmd) {
     if (!logs_conn.coordinator.empty()) {

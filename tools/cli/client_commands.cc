@@ -14,6 +14,7 @@
 #include "core/dag/states.h"
 #include "tools/cli/client.h"
 #include "tools/cli/job_watcher.h"
+#include "tools/cli/render.h"
 
 namespace drover::cli {
 namespace {
@@ -28,9 +29,9 @@ int ExitForEnd(const std::string& job_id, const Result<wire::JobEvent>& end) {
     return kExitFailed;
   }
   const auto& c = end->counts();
-  std::fprintf(stderr, "job %s: %s, %u tasks: %u succeeded, %u failed, %u other\n",
-               job_id.c_str(), end->state().c_str(), c.total(), c.succeeded(), c.failed(),
-               c.other());
+  std::fprintf(stderr, "job %s: %s, %s: %u succeeded, %u failed, %u other\n",
+               job_id.c_str(), end->state().c_str(), Plural(c.total(), "task").c_str(),
+               c.succeeded(), c.failed(), c.other());
   return ExitForJobState(end->state());
 }
 
@@ -71,7 +72,8 @@ std::optional<std::string> TakeSubmitted(const Message& m, bool print_id) {
     std::printf("%s\n", s->job_id().c_str());
     std::fflush(stdout);
   }
-  std::fprintf(stderr, "drover: job %s: %u tasks", s->job_id().c_str(), s->tasks());
+  std::fprintf(stderr, "drover: job %s: %s", s->job_id().c_str(),
+               Plural(s->tasks(), "task").c_str());
   if (s->carried_over()) {
     std::fprintf(stderr, " (%u succeeded earlier, not re-run)", s->carried_over());
   }

@@ -77,7 +77,9 @@ struct ServiceReloadArgs {
 int ServiceReloadCommand(const ServiceReloadArgs& args);
 
 // remote_views.cc
-int RemoteStatusCommand(const std::string& job, bool json, const ConnectionArgs& connection);
+// `states`: --state, the task states to show ("" = all).
+int RemoteStatusCommand(const std::string& job, bool json, const std::string& states,
+                        const ConnectionArgs& connection);
 int RemoteLogsCommand(const std::vector<std::string>& positional, int attempt,
                       const std::string& stream, bool follow, const ConnectionArgs& connection);
 int WorkersCommand(bool json, const ConnectionArgs& connection);

@@ -36,6 +36,7 @@ struct StatusArgs {
   std::string job;  // empty: the latest
   std::string state_dir = ".drover";
   bool json = false;
+  std::string state;  // --state: comma-separated task states to show ("" = all)
 };
 int StatusCommand(const StatusArgs& args);
 

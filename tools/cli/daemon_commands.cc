@@ -25,6 +25,7 @@
 #include "core/spec/job_spec.h"
 #include "core/spec/worker_config.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/render.h"
 #include "worker/worker.h"
 
 namespace drover::cli {
@@ -294,8 +295,8 @@ void ReloadWorkerServices(const WorkerArgs& args, Worker& worker) {
   for (const Status& e : errors) spdlog::error("worker {}: SIGHUP: {}", worker.name(), e.message());
   std::string names;
   for (const std::string& n : worker.ServiceNames()) names += (names.empty() ? "" : ", ") + n;
-  spdlog::info("worker {}: SIGHUP: done ({} error(s)); services now: {}", worker.name(),
-               errors.size(), names.empty() ? "none" : names);
+  spdlog::info("worker {}: SIGHUP: done ({}); services now: {}", worker.name(),
+               Plural(errors.size(), "error"), names.empty() ? "none" : names);
 }
 
 }  // namespace
@@ -332,7 +333,8 @@ int WorkerCommand(const WorkerArgs& args, const BackendRegistry& registry) {
   // guardian (both killed at once) are killed before this one registers,
   // or the coordinator's retry of them would run next to them.
   if (int killed = KillRecordedGroups(options.spool_dir / kGuardianSpoolFile); killed > 0) {
-    spdlog::warn("worker: killed {} process(es) left running by an earlier worker on {}", killed,
+    spdlog::warn("worker: killed {} left running by an earlier worker on {}",
+                 Plural(static_cast<uint64_t>(killed), "process", "processes"),
                  options.spool_dir.string());
   }
   // Every task, pool process and the zygote inherit the marker.

@@ -17,7 +17,8 @@ namespace {
 // error here: reading must not create it).
 Result<std::unique_ptr<store::Store>> OpenExisting(const std::string& dir) {
   if (!std::filesystem::exists(std::filesystem::path(dir) / "state.db")) {
-    return NotFound("no drover state in " + dir + " (run a job first, or pass --state-dir)");
+    return NotFound("no drover state in " + dir +
+                    " (run a job first, or pass --state-dir)");
   }
   return store::Store::Open(dir);
 }
@@ -49,24 +50,31 @@ bool CopyFile(const std::filesystem::path& path, std::FILE* out) {
 
 }  // namespace
 
-int ValidateCommand(const std::vector<std::string>& files, const BackendRegistry& registry) {
+int ValidateCommand(const std::vector<std::string>& files,
+                    const BackendRegistry& registry) {
   int rc = kExitOk;
   spec::LoadOptions options;
   options.kinds = &registry.kinds();
   for (const auto& file : files) {
     auto loaded = spec::LoadFile(file, options);
     if (!loaded.ok()) {
-      for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.ToString().c_str());
+      for (const auto& e : loaded.errors)
+        std::fprintf(stderr, "%s\n", e.ToString().c_str());
       rc = kExitUsage;
       continue;
     }
-    std::printf("%s: ok, job '%s' with %zu tasks\n", file.c_str(), loaded.spec->name.c_str(),
-                loaded.spec->tasks.size());
+    std::printf("%s: ok, job '%s' with %s\n", file.c_str(), loaded.spec->name.c_str(),
+                Plural(loaded.spec->tasks.size(), "task").c_str());
   }
   return rc;
 }
 
 int StatusCommand(const StatusArgs& args) {
+  auto filter = ParseStateFilter(args.state);
+  if (!filter.ok()) {
+    std::fprintf(stderr, "drover status: %s\n", filter.status().message().c_str());
+    return kExitUsage;
+  }
   auto store = OpenExisting(args.state_dir);
   if (!store.ok()) {
     std::fprintf(stderr, "drover: %s\n", store.status().message().c_str());
@@ -83,9 +91,13 @@ int StatusCommand(const StatusArgs& args) {
     return kExitFailed;
   }
   if (args.json) {
-    std::printf("%s\n", JobJson(*job, *tasks).c_str());
+    std::vector<store::TaskRecord> kept;
+    for (auto& t : *tasks) {
+      if (Keeps(*filter, t.state)) kept.push_back(std::move(t));
+    }
+    std::printf("%s\n", JobJson(*job, kept).c_str());
   } else {
-    PrintJobTable(stdout, *job, *tasks, /*brief=*/false);
+    PrintJobTable(stdout, *job, *tasks, /*brief=*/false, *filter, store->get());
   }
   return kExitOk;
 }
@@ -124,23 +136,27 @@ int LogsCommand(const LogsArgs& args) {
       if (a.number == static_cast<uint32_t>(args.attempt)) chosen = &a;
     }
     if (!chosen) {
-      std::fprintf(stderr, "drover: task '%s' has no attempt %d (it has %zu)\n", task.c_str(),
-                   args.attempt, attempts->size());
+      std::fprintf(stderr, "drover: task '%s' has no attempt %d (it has %zu)\n",
+                   task.c_str(), args.attempt, attempts->size());
       return kExitFailed;
     }
   }
   const auto& o = chosen->outcome;
   if (args.stream != "err") {
     if (o.out.dropped) {
-      std::fprintf(stderr, "[drover: the first %llu bytes of stdout were dropped (output_limit)]\n",
-                   static_cast<unsigned long long>(o.out.dropped));
+      std::fprintf(
+          stderr,
+          "[drover: the first %llu bytes of stdout were dropped (output_limit)]\n",
+          static_cast<unsigned long long>(o.out.dropped));
     }
     CopyFile((*store)->LogPath(job->id, task, chosen->number, false), stdout);
   }
   if (args.stream != "out") {
     if (o.err.dropped) {
-      std::fprintf(stderr, "[drover: the first %llu bytes of stderr were dropped (output_limit)]\n",
-                   static_cast<unsigned long long>(o.err.dropped));
+      std::fprintf(
+          stderr,
+          "[drover: the first %llu bytes of stderr were dropped (output_limit)]\n",
+          static_cast<unsigned long long>(o.err.dropped));
     }
     CopyFile((*store)->LogPath(job->id, task, chosen->number, true), stderr);
   }

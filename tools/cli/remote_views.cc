@@ -3,8 +3,9 @@
 // The JSON documents keep the shape of the local `drover status --output
 // json` (render.cc), plus what only the coordinator knows (pending reasons,
 // workers).
+#include <algorithm>
 #include <cstdio>
-
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "tools/cli/client_commands.h"
@@ -27,8 +28,10 @@ Json TaskJson(const wire::TaskStatus& t) {
   j["duration_us"] = t.wall_us();
   j["worker"] = t.worker();
   j["backend"] = t.backend();
-  j["pending_reason"] = t.pending_reason().empty() ? Json(nullptr) : Json(t.pending_reason());
-  j["exit_code"] = t.reason().empty() || t.exit_code() < 0 ? Json(nullptr) : Json(t.exit_code());
+  j["pending_reason"] =
+      t.pending_reason().empty() ? Json(nullptr) : Json(t.pending_reason());
+  j["exit_code"] =
+      t.reason().empty() || t.exit_code() < 0 ? Json(nullptr) : Json(t.exit_code());
   j["signal"] = t.signal() ? Json(t.signal()) : Json(nullptr);
   if (t.result_json().empty()) {
     j["result"] = nullptr;
@@ -68,19 +71,35 @@ Json JobStatusJson(const wire::JobStatus& job) {
   return doc;
 }
 
-void PrintJobStatus(const wire::JobStatus& job) {
+// The end of the stderr of a failed task's last attempt, asked of the
+// coordinator (LOGS-REQUEST); "" when it cannot be had.
+std::string RemoteStderrTail(Client& client, const std::string& job,
+                             const std::string& task) {
+  wire::LogsRequest request;
+  request.set_job_id(job);
+  request.set_task(task);
+  auto answer =
+      client.Call(protocol::Make(Command::kLogsRequest, request), {Command::kLogs});
+  if (!answer.ok() || answer->payloads.size() < 2) return "";
+  return LastLines(answer->payloads[1], kStderrTailLines);
+}
+
+// `tails`: task name -> the end of its stderr, printed under its row.
+void PrintJobStatus(const wire::JobStatus& job,
+                    const std::map<std::string, std::string>& tails) {
   const auto& c = job.counts();
-  std::printf("job %s (%s): %s, %u tasks: %u succeeded, %u failed, %u running, %u pending\n",
-              job.job_id().c_str(), job.name().c_str(), job.state().c_str(), c.total(),
-              c.succeeded(), c.failed(), c.running(), c.pending());
+  std::printf("job %s (%s): %s, %s: %u succeeded, %u failed, %u running, %u pending\n",
+              job.job_id().c_str(), job.name().c_str(), job.state().c_str(),
+              Plural(c.total(), "task").c_str(), c.succeeded(), c.failed(), c.running(),
+              c.pending());
   if (const std::string by = SubmitterText(job.submitter_key(), job.submitter_name());
       !by.empty()) {
     std::printf("submitted by %s\n", by.c_str());
   }
   size_t width = 4;
   for (const auto& t : job.tasks()) width = std::max(width, t.name().size());
-  std::printf("%-*s  %-10s  %8s  %9s  %-12s  %s\n", static_cast<int>(width), "TASK", "STATUS",
-              "ATTEMPTS", "DURATION", "WORKER", "DETAIL");
+  std::printf("%-*s  %-10s  %8s  %9s  %-12s  %s\n", static_cast<int>(width), "TASK",
+              "STATUS", "ATTEMPTS", "DURATION", "WORKER", "DETAIL");
   for (const auto& t : job.tasks()) {
     std::string detail = t.detail();
     if (!t.pending_reason().empty()) {
@@ -90,10 +109,16 @@ void PrintJobStatus(const wire::JobStatus& job) {
       detail += "; attempt " + std::to_string(a.attempt()) + ": " + a.detail();
       if (!a.worker().empty()) detail += " on " + a.worker();
     }
-    std::printf("%-*s  %-10s  %8u  %9s  %-12s  %s\n", static_cast<int>(width), t.name().c_str(),
-                t.state().c_str(), t.attempts(),
+    std::printf("%-*s  %-10s  %8u  %9s  %-12s  %s\n", static_cast<int>(width),
+                t.name().c_str(), t.state().c_str(), t.attempts(),
                 t.wall_us() ? Micros(static_cast<int64_t>(t.wall_us())).c_str() : "-",
                 t.worker().empty() ? "-" : t.worker().c_str(), detail.c_str());
+    if (auto tail = tails.find(t.name()); tail != tails.end())
+      PrintTail(stdout, tail->second);
+  }
+  if (static_cast<uint32_t>(job.tasks_size()) < c.total()) {
+    std::printf("(%s of %s shown)\n", Plural(job.tasks_size(), "task").c_str(),
+                std::to_string(c.total()).c_str());
   }
 }
 
@@ -105,14 +130,22 @@ std::string Ago(uint64_t ms) {
 
 }  // namespace
 
-int RemoteStatusCommand(const std::string& job, bool json, const ConnectionArgs& connection) {
+int RemoteStatusCommand(const std::string& job, bool json, const std::string& states,
+                        const ConnectionArgs& connection) {
+  auto filter = ParseStateFilter(states);
+  if (!filter.ok()) {
+    std::fprintf(stderr, "drover status: %s\n", filter.status().message().c_str());
+    return kExitUsage;
+  }
   auto session = ClientSession::Open(connection);
   if (!session.ok()) return PrintError(session.status());
   wire::StatusRequest request;
   request.set_job_id(job.empty() ? "latest" : job);
   request.set_tasks(true);
-  auto answer = (*session)->client().Call(protocol::Make(Command::kStatusRequest, request),
-                                          {Command::kStatusReply});
+  for (dag::TaskState s : *filter)
+    request.add_task_states(std::string(dag::TaskStateName(s)));
+  auto answer = (*session)->client().Call(
+      protocol::Make(Command::kStatusRequest, request), {Command::kStatusReply});
   if (!answer.ok()) return PrintError(answer.status());
   auto reply = protocol::Parse<wire::StatusReply>(*answer);
   if (!reply.ok()) return PrintError(reply.status());
@@ -121,18 +154,35 @@ int RemoteStatusCommand(const std::string& job, bool json, const ConnectionArgs&
                  connection.coordinator.c_str());
     return kExitFailed;
   }
-  for (const auto& j : reply->jobs()) {
+  for (auto& j : *reply->mutable_jobs()) {
+    // A coordinator older than task_states sends every row: filter here too.
+    auto* rows = j.mutable_tasks();
+    rows->erase(std::remove_if(rows->begin(), rows->end(),
+                               [&](const wire::TaskStatus& t) {
+                                 return !Keeps(*filter, t.state());
+                               }),
+                rows->end());
     if (json) {
       std::printf("%s\n", JobStatusJson(j).dump(2).c_str());
-    } else {
-      PrintJobStatus(j);
+      continue;
     }
+    std::map<std::string, std::string> tails;
+    for (const auto& t : j.tasks()) {
+      if (tails.size() >= kStderrTailTasks) break;
+      if (dag::ParseTaskState(t.state()) != dag::TaskState::kFailed) continue;
+      if (std::string tail = RemoteStderrTail((*session)->client(), j.job_id(), t.name());
+          !tail.empty()) {
+        tails[t.name()] = std::move(tail);
+      }
+    }
+    PrintJobStatus(j, tails);
   }
   return kExitOk;
 }
 
 int RemoteLogsCommand(const std::vector<std::string>& positional, int attempt,
-                      const std::string& stream, bool follow, const ConnectionArgs& connection) {
+                      const std::string& stream, bool follow,
+                      const ConnectionArgs& connection) {
   if (positional.empty() || positional.size() > 2) {
     std::fprintf(stderr, "drover logs: give TASK or JOB TASK\n");
     return kExitUsage;
@@ -160,7 +210,8 @@ int RemoteLogsCommand(const std::vector<std::string>& positional, int attempt,
   request.set_task(positional.back());
   request.set_attempt(static_cast<uint32_t>(attempt));
   request.set_follow(follow);
-  auto answer = client.Call(protocol::Make(Command::kLogsRequest, request), {Command::kLogs});
+  auto answer =
+      client.Call(protocol::Make(Command::kLogsRequest, request), {Command::kLogs});
   if (!answer.ok()) return PrintError(answer.status());
   const bool want_out = stream != "err";
   const bool want_err = stream != "out";
@@ -207,7 +258,8 @@ int WorkersCommand(bool json, const ConnectionArgs& connection) {
   auto session = ClientSession::Open(connection);
   if (!session.ok()) return PrintError(session.status());
   auto answer = (*session)->client().Call(
-      protocol::Make(Command::kWorkersRequest, wire::WorkersRequest()), {Command::kWorkersReply});
+      protocol::Make(Command::kWorkersRequest, wire::WorkersRequest()),
+      {Command::kWorkersReply});
   if (!answer.ok()) return PrintError(answer.status());
   auto reply = protocol::Parse<wire::WorkersReply>(*answer);
   if (!reply.ok()) return PrintError(reply.status());
@@ -251,16 +303,18 @@ int WorkersCommand(bool json, const ConnectionArgs& connection) {
       service_text += (service_text.empty() ? "" : ",") + name;
     }
     for (const auto& name : w.pools()) pool_text += (pool_text.empty() ? "" : ",") + name;
-    for (const auto& [k, v] : labels) label_text += (label_text.empty() ? "" : ",") + k + "=" + v;
+    for (const auto& [k, v] : labels)
+      label_text += (label_text.empty() ? "" : ",") + k + "=" + v;
     for (const auto& [backend, s] : slots) {
-      slot_text += (slot_text.empty() ? "" : " ") + backend + " " + std::to_string(s.used()) +
-                   "/" + std::to_string(s.total());
+      slot_text += (slot_text.empty() ? "" : " ") + backend + " " +
+                   std::to_string(s.used()) + "/" + std::to_string(s.total());
     }
     std::printf("%-16s  %-22s  %-8s  %-24s  %-20s  %-16s  %-16s  %s\n", w.name().c_str(),
                 w.address().c_str(), w.state().c_str(), slot_text.c_str(),
                 label_text.empty() ? "-" : label_text.c_str(),
                 service_text.empty() ? "-" : service_text.c_str(),
-                pool_text.empty() ? "-" : pool_text.c_str(), Ago(w.last_heartbeat_ms_ago()).c_str());
+                pool_text.empty() ? "-" : pool_text.c_str(),
+                Ago(w.last_heartbeat_ms_ago()).c_str());
   }
   return kExitOk;
 }

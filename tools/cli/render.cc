@@ -1,8 +1,8 @@
 #include "tools/cli/render.h"
 
 #include <algorithm>
+#include <fstream>
 #include <map>
-
 #include <nlohmann/json.hpp>
 
 #include "core/base/clock.h"
@@ -44,6 +44,87 @@ std::string ExitOrReason(const store::TaskRecord& t) {
 }
 
 }  // namespace
+
+std::string Plural(uint64_t n, std::string_view one, std::string_view many) {
+  std::string out = std::to_string(n) + " ";
+  if (n == 1) return out.append(one);
+  if (many.empty()) return out.append(one).append("s");
+  return out.append(many);
+}
+
+Result<StateFilter> ParseStateFilter(std::string_view text) {
+  StateFilter filter;
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    std::string_view name = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    if (name.empty()) continue;
+    const auto state = dag::ParseTaskState(name);
+    if (!state) {
+      return InvalidArgument("unknown task state '" + std::string(name) +
+                             "' (states: waiting, ready, running, retry-wait, succeeded, "
+                             "failed, blocked, skipped, cancelled)");
+    }
+    filter.insert(*state);
+  }
+  return filter;
+}
+
+bool Keeps(const StateFilter& filter, std::string_view state_name) {
+  if (filter.empty()) return true;
+  const auto state = dag::ParseTaskState(state_name);
+  return state && filter.count(*state) > 0;
+}
+
+std::string LastLines(std::string_view text, size_t max_lines, size_t max_bytes) {
+  if (text.size() > max_bytes) {
+    // A byte cut lands mid-line: drop that partial first line.
+    text.remove_prefix(text.size() - max_bytes);
+    const size_t nl = text.find('\n');
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+  }
+  std::vector<std::string_view> lines;
+  while (!text.empty()) {
+    const size_t nl = text.find('\n');
+    lines.push_back(text.substr(0, nl));
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+  }
+  const size_t first = lines.size() > max_lines ? lines.size() - max_lines : 0;
+  std::string out;
+  for (size_t i = first; i < lines.size(); ++i) out.append(lines[i]).push_back('\n');
+  return out;
+}
+
+std::string FileTail(const std::filesystem::path& path, size_t max_lines,
+                     size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  if (size <= 0) return "";
+  const std::streamoff from =
+      std::max<std::streamoff>(0, size - static_cast<std::streamoff>(max_bytes));
+  in.seekg(from);
+  std::string text(static_cast<size_t>(size - from), '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  // Cut at a line start when the read began mid-file.
+  if (from > 0) {
+    const size_t nl = text.find('\n');
+    text.erase(0, nl == std::string::npos ? text.size() : nl + 1);
+  }
+  return LastLines(text, max_lines, text.size());
+}
+
+void PrintTail(std::FILE* out, std::string_view tail) {
+  while (!tail.empty()) {
+    const size_t nl = tail.find('\n');
+    const std::string_view line = tail.substr(0, nl);
+    std::fprintf(out, "  | %.*s\n", static_cast<int>(line.size()), line.data());
+    if (nl == std::string_view::npos) break;
+    tail.remove_prefix(nl + 1);
+  }
+}
 
 std::string_view TaskTag(dag::TaskState s) {
   switch (s) {
@@ -105,7 +186,8 @@ std::string SubmitterText(const std::string& key, const std::string& name) {
 }
 
 void PrintJobTable(std::FILE* out, const store::JobRecord& job,
-                   const std::vector<store::TaskRecord>& tasks, bool brief) {
+                   const std::vector<store::TaskRecord>& tasks, bool brief,
+                   const StateFilter& filter, const store::Store* logs) {
   std::map<std::string, size_t> by_state;
   for (const auto& t : tasks) ++by_state[t.state];
   std::string counts;
@@ -113,18 +195,24 @@ void PrintJobTable(std::FILE* out, const store::JobRecord& job,
     if (!counts.empty()) counts += ", ";
     counts += std::to_string(n) + " " + state;
   }
-  std::fprintf(out, "job %s (%s): %s, %zu tasks: %s\n", job.id.c_str(), job.name.c_str(),
-               job.state.c_str(), tasks.size(), counts.c_str());
-  if (const std::string by = SubmitterText(job.submitter_key, job.submitter_name); !by.empty()) {
+  std::fprintf(out, "job %s (%s): %s, %s: %s\n", job.id.c_str(), job.name.c_str(),
+               job.state.c_str(), Plural(tasks.size(), "task").c_str(), counts.c_str());
+  if (const std::string by = SubmitterText(job.submitter_key, job.submitter_name);
+      !by.empty()) {
     std::fprintf(out, "submitted by %s\n", by.c_str());
   }
 
   std::vector<const store::TaskRecord*> rows;
+  size_t filtered_out = 0;
   for (const auto& t : tasks) {
+    if (!Keeps(filter, t.state)) {
+      ++filtered_out;
+      continue;
+    }
     const bool succeeded = dag::ParseTaskState(t.state) == dag::TaskState::kSucceeded;
     if (!brief || tasks.size() <= kBriefRows || !succeeded) rows.push_back(&t);
   }
-  const size_t hidden_ok = tasks.size() - rows.size();
+  const size_t hidden_ok = tasks.size() - filtered_out - rows.size();
   size_t cut = 0;
   if (brief && rows.size() > kBriefRows) {
     cut = rows.size() - kBriefRows;
@@ -135,13 +223,30 @@ void PrintJobTable(std::FILE* out, const store::JobRecord& job,
   width = std::min<size_t>(width, 60);
   std::fprintf(out, "%-*s  %-10s  %8s  %9s  %s\n", static_cast<int>(width), "TASK",
                "STATUS", "ATTEMPTS", "DURATION", "EXIT/REASON");
+  size_t tails = 0;
   for (const auto* t : rows) {
     std::fprintf(out, "%-*s  %-10s  %8u  %9s  %s\n", static_cast<int>(width),
-                 t->name.c_str(), t->state.c_str(), t->attempts, Micros(t->wall_us).c_str(),
-                 ExitOrReason(*t).c_str());
+                 t->name.c_str(), t->state.c_str(), t->attempts,
+                 Micros(t->wall_us).c_str(), ExitOrReason(*t).c_str());
+    if (logs && t->attempts > 0 && tails < kStderrTailTasks &&
+        dag::ParseTaskState(t->state) == dag::TaskState::kFailed) {
+      ++tails;
+      PrintTail(out, FileTail(logs->LogPath(job.id, t->name, t->attempts, true),
+                              kStderrTailLines));
+    }
   }
-  if (cut) std::fprintf(out, "... and %zu more tasks that did not succeed\n", cut);
-  if (hidden_ok) std::fprintf(out, "... and %zu succeeded tasks (drover status shows all)\n", hidden_ok);
+  if (cut) {
+    std::fprintf(out, "... and %s that did not succeed\n",
+                 Plural(cut, "more task").c_str());
+  }
+  if (hidden_ok) {
+    std::fprintf(out, "... and %s (drover status shows all)\n",
+                 Plural(hidden_ok, "succeeded task").c_str());
+  }
+  if (filtered_out) {
+    std::fprintf(out, "(%s in other states not shown)\n",
+                 Plural(filtered_out, "task").c_str());
+  }
   // Outputs of the tasks shown, one line each (`drover outputs` has them whole).
   bool header = false;
   for (const auto* t : rows) {
@@ -153,7 +258,8 @@ void PrintJobTable(std::FILE* out, const store::JobRecord& job,
   }
 }
 
-std::string JobJson(const store::JobRecord& job, const std::vector<store::TaskRecord>& tasks) {
+std::string JobJson(const store::JobRecord& job,
+                    const std::vector<store::TaskRecord>& tasks) {
   nlohmann::ordered_json doc;
   doc["job"] = {{"id", job.id},
                 {"name", job.name},
@@ -183,7 +289,8 @@ std::string JobJson(const store::JobRecord& job, const std::vector<store::TaskRe
                            : nlohmann::ordered_json(nullptr);
       j["reason"] = t.reason;
     }
-    j["signal"] = t.signal ? nlohmann::ordered_json(t.signal) : nlohmann::ordered_json(nullptr);
+    j["signal"] =
+        t.signal ? nlohmann::ordered_json(t.signal) : nlohmann::ordered_json(nullptr);
     j["detail"] = t.detail;
     j["duration_us"] = t.wall_us;
     j["worker"] = t.worker;
@@ -191,7 +298,8 @@ std::string JobJson(const store::JobRecord& job, const std::vector<store::TaskRe
       j["result"] = nullptr;
     } else {
       auto parsed = nlohmann::ordered_json::parse(t.result_json, nullptr, false);
-      j["result"] = parsed.is_discarded() ? nlohmann::ordered_json(t.result_json) : parsed;
+      j["result"] =
+          parsed.is_discarded() ? nlohmann::ordered_json(t.result_json) : parsed;
     }
     j["outputs"] = OutputsJson(t.outputs_json);
     list.push_back(std::move(j));

@@ -104,6 +104,14 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
     for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.ToString().c_str());
     return kExitUsage;
   }
+  if (loaded.spec->schedule) {
+    // A schedule is the coordinator's to keep (--pipelines); here it is
+    // one run, now (docs/spec.md, "Schedules").
+    std::fprintf(stderr,
+                 "drover: %s has a schedule (%s); drover run runs it once, now (drover "
+                 "coordinator --pipelines DIR runs it on its schedule)\n",
+                 args.file.c_str(), loaded.spec->schedule->schedule.c_str());
+  }
   auto text = ReadText(args.file);
   if (!text.ok()) {
     std::fprintf(stderr, "%s\n", text.status().message().c_str());
@@ -116,7 +124,8 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
   // when it was killed together with its guardian dies first.
   const std::filesystem::path spool_dir = std::filesystem::path(args.state_dir) / "spool";
   if (int killed = KillRecordedGroups(spool_dir / kGuardianSpoolFile); killed > 0) {
-    spdlog::warn("killed {} process(es) left running by an earlier drover run", killed);
+    spdlog::warn("killed {} left running by an earlier drover run",
+                 Plural(static_cast<uint64_t>(killed), "process", "processes"));
   }
   const std::string marker = SetGuardianMarker();
   // `cow` pools fork from a zygote, which must be forked now, while this
@@ -255,7 +264,7 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
     auto tasks = (*store)->Tasks(job_id);
     if (job.ok() && *job && tasks.ok()) {
       std::fputs("\n", stdout);
-      PrintJobTable(stdout, **job, *tasks, /*brief=*/true);
+      PrintJobTable(stdout, **job, *tasks, /*brief=*/true, {}, store->get());
     }
   }
   return ExitForJobState(end->state());

@@ -12,6 +12,7 @@
 
 #include "tools/cli/client.h"
 #include "tools/cli/client_commands.h"
+#include "tools/cli/render.h"
 
 namespace drover::cli {
 namespace {
@@ -42,8 +43,8 @@ int PrintReloaded(const wire::ServiceReloaded& reply) {
     std::printf("missing  %s\n", missing.c_str());
   }
   if (reloaded == 0 || failed > 0 || reply.missing_size() > 0) {
-    std::fprintf(stderr, "drover: %d reloaded, %d failed, %d workers missing\n", reloaded,
-                 failed, reply.missing_size());
+    std::fprintf(stderr, "drover: %d reloaded, %d failed, %s missing\n", reloaded, failed,
+                 Plural(static_cast<uint64_t>(reply.missing_size()), "worker").c_str());
     return kExitFailed;
   }
   return kExitOk;
