@@ -114,6 +114,8 @@ void Coordinator::Loop::Finish(uint64_t id, const AttemptOutcome& reported,
     outcome.message = "cancelled (" + outcome.Describe() + ")";
     outcome.reason = FailureReason::kCancelled;
   }
+  metrics_.RecordResult(ref.backend, std::string(ReasonName(outcome.reason)),
+                        std::chrono::duration<double>(outcome.wall).count());
 
   auto recorded = store_->FinishAttempt(id, worker, outcome, WallMillis(clock_));
   Check(recorded.status(), "record result");
