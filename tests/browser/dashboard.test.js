@@ -77,7 +77,7 @@ tasks:
   prep: {run: echo prepared}
   work:
     needs: [prep]
-    run: 'echo started; while [ ! -f ${release} ]; do sleep 0.05; done; echo finished'
+    run: 'echo started; while [ ! -f ${release} ]; do echo waiting; sleep 0.2; done; echo finished'
   shard:
     needs: [prep]
     matrix: {i: [1, 2, 3, 4, 5, 6]}
@@ -108,15 +108,17 @@ tasks:
     await page.waitForSelector('#dag .node[data-group="work"][data-state="running"]');
     await page.waitForSelector('#dag .node[data-group="shard"]:has-text("shard ×6")');
     await page.waitForSelector('#tasks tr[data-task="work"] td.state.running');
-    // Its log, followed live while it runs.
+    // Its log, followed live while it runs (chunks from the moment the
+    // stream opens; the whole output when the attempt ends).
     await page.click('#tasks tr[data-task="work"] td:first-child');
-    await page.waitForSelector('#log-stdout:has-text("started")');
+    await page.waitForSelector('#log-stdout:has-text("waiting")');
     if (SHOTS) await page.screenshot({ path: path.join(SHOTS, 'dashboard-job.png'), fullPage: true });
 
     // Let it finish: the page shows it succeeded, and the rest of its log.
     fs.writeFileSync(release, '');
     await page.waitForSelector('#tasks tr[data-task="work"] td.state.succeeded');
     await page.waitForSelector('#dag .node[data-group="work"][data-state="succeeded"]');
+    await page.waitForSelector('#log-stdout:has-text("started")');
     await page.waitForSelector('#log-stdout:has-text("finished")');
 
     // Cancel `nap` from the page (admin token).
