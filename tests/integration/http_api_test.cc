@@ -16,6 +16,7 @@ namespace {
 
 using nlohmann::json;
 
+constexpr Millis kEventDeadline{30'000};
 constexpr char kRead[] = "read-token-0123456789";
 constexpr char kAdmin[] = "admin-token-0123456789";
 
@@ -123,7 +124,7 @@ tasks:
   EXPECT_EQ(page2["tasks"][0]["name"], "shard[i=3]");
   Body(Get("/api/v1/jobs/" + job + "/tasks?state=runing", kRead), 400);
 
-  const std::string task = httplib::detail::encode_url("shard[i=2]");
+  const std::string task = "shard%5Bi%3D2%5D";  // shard[i=2], URL-encoded
   json t = Body(Get("/api/v1/jobs/" + job + "/tasks/" + task, kRead), 200);
   EXPECT_EQ(t["state"], "succeeded");
   EXPECT_EQ(t["worker"], "w1");
