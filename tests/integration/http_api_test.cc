@@ -227,12 +227,12 @@ TEST_F(HttpApiTest, MetricsPassPromtool) {
     EXPECT_NE(text.find(family), std::string::npos) << family << "\n" << text;
   }
   WriteFile(work_ / "metrics.txt", text);
-  if (RunProcess({"sh", "-c", "command -v promtool"}, work_, work_, kDeadline)
+  if (RunProcess({"/bin/sh", "-c", "command -v promtool"}, work_, work_, kDeadline)
           .exit_code != 0) {
     RunProcess({std::string(DROVER_SOURCE_DIR) + "/tools/setup", "--promtool"},
                DROVER_SOURCE_DIR, work_, Millis(600'000));
   }
-  if (RunProcess({"sh", "-c", "command -v promtool"}, work_, work_, kDeadline)
+  if (RunProcess({"/bin/sh", "-c", "command -v promtool"}, work_, work_, kDeadline)
           .exit_code != 0) {
     GTEST_SKIP()
         << "SKIPPED: promtool is not installed and `tools/setup --promtool` could not "
