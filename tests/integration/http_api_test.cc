@@ -239,7 +239,7 @@ TEST_F(HttpApiTest, MetricsPassPromtool) {
            "install it (Debian package prometheus)";
   }
   const ProcessResult check = RunProcess(
-      {"sh", "-c", "promtool check metrics < metrics.txt"}, work_, work_, kDeadline);
+      {"/bin/sh", "-c", "promtool check metrics < metrics.txt"}, work_, work_, kDeadline);
   EXPECT_EQ(check.exit_code, 0) << check.Describe() << "\n" << text;
 }
 
