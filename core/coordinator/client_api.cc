@@ -5,6 +5,7 @@
 
 #include "core/coordinator/dispatch_wire.h"
 #include "core/coordinator/job_ids.h"
+#include "core/coordinator/job_views.h"
 #include "core/coordinator/loop.h"
 
 namespace drover {
@@ -263,11 +264,7 @@ void Coordinator::Loop::FillLastAttempt(const store::TaskRecord& row, wire::Task
 }
 
 wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool with_tasks,
-                                           const std::vector<std::string>& task_states) {
-  auto keep = [&task_states](std::string_view state) {
-    return task_states.empty() ||
-           std::find(task_states.begin(), task_states.end(), state) != task_states.end();
-  };
+                                           const TaskPage& page, bool with_groups) {
   auto live = jobs_.find(stored.id);
   const Job* job = live == jobs_.end() ? nullptr : live->second.get();
   const store::JobRecord& record = job ? job->record : stored;
@@ -281,18 +278,33 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
   js.set_spec_file(record.spec_file);
   js.set_submitter_key(record.submitter_key);
   js.set_submitter_name(record.submitter_name);
+  // Tasks that match `page`: counted all, listed from page.offset while the
+  // body stays under kMaxStatusBytes and page.limit allows.
+  uint32_t matched = 0;
+  size_t bytes = js.ByteSizeLong();
+  auto wants = [&](dag::TaskState s, const std::string& name) {
+    if (!page.Matches(s, name)) return false;
+    const uint32_t position = matched++;
+    if (position < page.offset || bytes >= kMaxStatusBytes) return false;
+    return page.limit == 0 || position - page.offset < page.limit;
+  };
   if (job) {
     *js.mutable_counts() = CountsToWire(job->plan->counts());
-    if (!with_tasks) return js;
     const dag::Plan& plan = *job->plan;
+    if (with_groups) {
+      for (auto& g : BuildGroups(job->spec, [&](uint32_t t) { return plan.state(t); })) {
+        *js.add_groups() = std::move(g);
+      }
+    }
+    if (!with_tasks) return js;
     // One reason per placement class, computed when first needed.
     std::vector<std::optional<std::string>> reasons(plan.queues());
-    size_t bytes = js.ByteSizeLong();
-    for (uint32_t t = 0; t < job->rows.size() && bytes < kMaxStatusBytes; ++t) {
+    for (uint32_t t = 0; t < job->rows.size(); ++t) {
       const store::TaskRecord& row = job->rows[t];
-      if (!keep(dag::TaskStateName(plan.state(t)))) continue;
+      if (!wants(plan.state(t), row.name)) continue;
       wire::TaskStatus* ts = js.add_tasks();
       ts->set_name(row.name);
+      ts->set_group(job->spec.tasks[t].base_name);
       ts->set_state(std::string(dag::TaskStateName(plan.state(t))));
       ts->set_attempts(job->attempt_base[t] + static_cast<uint32_t>(plan.attempts(t)));
       ts->set_reason(row.reason);
@@ -300,6 +312,8 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
       ts->set_worker(row.worker);
       ts->set_wall_us(static_cast<uint64_t>(std::max<int64_t>(0, row.wall_us)));
       ts->set_backend(job->spec.tasks[t].backend);
+      ts->set_started_unix_ms(row.started_ms);
+      ts->set_finished_unix_ms(row.finished_ms);
       if (plan.state(t) == dag::TaskState::kReady) {
         auto& reason = reasons[plan.queue(t)];
         if (!reason) reason = PendingReason(job->queues[plan.queue(t)]);
@@ -308,6 +322,7 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
       FillLastAttempt(row, ts);
       bytes += ts->ByteSizeLong() + 4;
     }
+    js.set_tasks_matched(matched);
     return js;
   }
   auto rows = store_->Tasks(record.id);
@@ -316,13 +331,26 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
     return js;
   }
   *js.mutable_counts() = CountsToWire(CountRows(*rows));
+  auto state_of = [](const store::TaskRecord& row) {
+    return dag::ParseTaskState(row.state).value_or(dag::TaskState::kWaiting);
+  };
+  if (with_groups) {
+    // A finished job's graph comes from its stored spec; its instances are
+    // its rows in spec order.
+    auto loaded = spec::LoadString(record.spec_text, record.spec_file, options_.spec_options);
+    if (loaded.ok() && loaded.spec->tasks.size() == rows->size()) {
+      for (auto& g : BuildGroups(*loaded.spec,
+                                 [&](uint32_t t) { return state_of((*rows)[t]); })) {
+        *js.add_groups() = std::move(g);
+      }
+    }
+  }
   if (!with_tasks) return js;
-  size_t bytes = js.ByteSizeLong();
   for (const auto& row : *rows) {
-    if (bytes >= kMaxStatusBytes) break;
-    if (!keep(row.state)) continue;
+    if (!wants(state_of(row), row.name)) continue;
     wire::TaskStatus* ts = js.add_tasks();
     ts->set_name(row.name);
+    ts->set_group(std::string(GroupOfInstance(row.name)));
     ts->set_state(row.state);
     ts->set_attempts(row.attempts);
     ts->set_reason(row.reason);
@@ -330,18 +358,22 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
     ts->set_worker(row.worker);
     ts->set_wall_us(static_cast<uint64_t>(std::max<int64_t>(0, row.wall_us)));
     ts->set_pending_reason(row.pending_reason);
+    ts->set_started_unix_ms(row.started_ms);
+    ts->set_finished_unix_ms(row.finished_ms);
     FillLastAttempt(row, ts);
     bytes += ts->ByteSizeLong() + 4;
   }
+  js.set_tasks_matched(matched);
   return js;
 }
 
 void Coordinator::Loop::HandleStatus(const Message& m) {
   auto req = protocol::Parse<wire::StatusRequest>(m);
   if (!req.ok()) return ReplyError(m.routing_id, req.status().message());
-  const std::vector<std::string> task_states(req->task_states().begin(),
-                                             req->task_states().end());
+  auto page = TaskPage::FromRequest(*req);
+  if (!page.ok()) return ReplyError(m.routing_id, page.status().message());
   wire::StatusReply reply;
+  if (req->metrics()) reply.set_metrics(MetricsText());
   if (!req->job_id().empty()) {
     auto found = req->job_id() == "latest" ? store_->LatestJob() : store_->GetJob(req->job_id());
     if (!found.ok()) return ReplyError(m.routing_id, found.status().ToString());
@@ -349,8 +381,8 @@ void Coordinator::Loop::HandleStatus(const Message& m) {
       return ReplyError(m.routing_id, req->job_id() == "latest" ? "no job has been submitted"
                                                                 : "no job " + req->job_id());
     }
-    *reply.add_jobs() = StatusOf(**found, req->tasks(), task_states);
-  } else {
+    *reply.add_jobs() = StatusOf(**found, req->tasks(), *page, req->groups());
+  } else if (req->limit() || !req->metrics()) {
     store::Store::JobQuery query;
     query.state = req->state();
     query.name = req->name();
@@ -362,7 +394,7 @@ void Coordinator::Loop::HandleStatus(const Message& m) {
     for (const auto& record : *recent) {
       if (bytes >= kMaxStatusBytes) break;
       wire::JobStatus* js = reply.add_jobs();
-      *js = StatusOf(record, req->tasks(), task_states);
+      *js = StatusOf(record, req->tasks(), *page, /*with_groups=*/false);
       bytes += js->ByteSizeLong();
     }
   }

@@ -194,12 +194,16 @@ Status Coordinator::Loop::Run() {
     }
 
     // 3. Commit, then tell the world.
+    const SteadyTime commit_start = clock_.Now();
     const Status committed = store_->Commit();
+    metrics_.commit_seconds.Observe(
+        std::chrono::duration<double>(clock_.Now() - commit_start).count());
     if (!committed.ok() && store_->Pending()) {
       Stall(committed);
       continue;
     }
     if (!committed.ok()) {
+      ++metrics_.commit_failures;
       // Nothing of this turn is durable: do not ACK it. Workers resend
       // unACKed results; dispatches are dropped and their tasks re-run.
       spdlog::error("coordinator: commit failed, this turn is lost: {}",

@@ -4,6 +4,8 @@
 #include <optional>
 #include <string_view>
 
+#include "core/coordinator/job_views.h"
+
 namespace drover {
 namespace {
 
@@ -182,20 +184,8 @@ bool JobRunning(const JobState& job) {
 
 dag::PlanCounts CountRows(const std::vector<store::TaskRecord>& rows) {
   dag::PlanCounts c;
-  c.total = static_cast<uint32_t>(rows.size());
   for (const auto& r : rows) {
-    const auto s = dag::ParseTaskState(r.state).value_or(dag::TaskState::kWaiting);
-    switch (s) {
-      case dag::TaskState::kWaiting: ++c.waiting; break;
-      case dag::TaskState::kReady: ++c.ready; break;
-      case dag::TaskState::kRunning: ++c.running; break;
-      case dag::TaskState::kRetryWait: ++c.retry_wait; break;
-      case dag::TaskState::kSucceeded: ++c.succeeded; break;
-      case dag::TaskState::kFailed: ++c.failed; break;
-      case dag::TaskState::kBlocked: ++c.blocked; break;
-      case dag::TaskState::kSkipped: ++c.skipped; break;
-      case dag::TaskState::kCancelled: ++c.cancelled; break;
-    }
+    CountState(c, dag::ParseTaskState(r.state).value_or(dag::TaskState::kWaiting));
   }
   return c;
 }

@@ -39,6 +39,8 @@
 #include "core/base/outcome.h"
 #include "core/coordinator/coordinator.h"
 #include "core/coordinator/job_state.h"
+#include "core/coordinator/job_views.h"
+#include "core/coordinator/metrics.h"
 #include "core/coordinator/log_limiter.h"
 #include "core/protocol/codec.h"
 #include "core/store/store.h"
@@ -245,14 +247,19 @@ class Coordinator::Loop {
   // rows of the job being resumed), answers SUBMITTED and makes it run.
   void Admit(std::unique_ptr<Job> job, bool replace, const std::string& rid, bool watch,
              uint32_t carried);
-  // `task_states`: with tasks, only the rows in these states (empty: all);
-  // filtered before the listing's size bound, so a big job's few failed
-  // tasks are all shown.
+  // The job's status; with `with_tasks` the tasks `page` selects (its
+  // states filter applied before the listing's size bound, so a big job's
+  // few failed tasks are all shown), with `with_groups` its DAG (job_views.h).
   wire::JobStatus StatusOf(const store::JobRecord& record, bool with_tasks,
-                           const std::vector<std::string>& task_states = {});
+                           const TaskPage& page, bool with_groups);
   // The last finished attempt's outcome and, for a retried task, the
   // attempts before it (read from the store: only tasks with several).
   void FillLastAttempt(const store::TaskRecord& row, wire::TaskStatus* ts);
+
+  // metrics_export.cc
+  // The Prometheus text of metrics_ and of gauges computed now from the
+  // jobs and workers in memory: O(tasks of running jobs + workers).
+  std::string MetricsText();
 
   // services.cc
   // JOB-DONE {job_id} to every registered worker, when `job` declares
@@ -341,6 +348,7 @@ class Coordinator::Loop {
   CoordinatorOptions options_;
   const Clock& clock_;
   CoordinatorStats stats_;
+  CoordinatorMetrics metrics_;  // metrics.h; loop thread only
   std::atomic<bool> stop_{false};
   int wake_fd_ = -1;
   int lock_fd_ = -1;  // flock on <state_dir>/coordinator.lock while open

@@ -242,6 +242,7 @@ void Coordinator::Loop::Dispatch(Job& job, uint32_t t, WorkerConn& w) {
   w.used[ts.backend] += p.slots;
   job.current[t] = id;
   stats_.dispatched.fetch_add(1, std::memory_order_relaxed);
+  metrics_.RecordDispatch(ts.backend);
 
   wire::Dispatch body = DispatchToWire(job.spec, job.record.id, ts, id, number);
   body.set_slots(p.slots);

@@ -134,6 +134,8 @@ void Coordinator::Loop::Finish(uint64_t id, const AttemptOutcome& reported,
     outcome.message = "cancelled (" + outcome.Describe() + ")";
     outcome.reason = FailureReason::kCancelled;
   }
+  metrics_.RecordResult(ref.backend, std::string(ReasonName(outcome.reason)),
+                        std::chrono::duration<double>(outcome.wall).count());
 
   // Captured output: the RESULT's two payload frames, stdout then stderr.
   // Output that cannot be kept fails the attempt: a success whose output

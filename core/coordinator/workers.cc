@@ -192,6 +192,7 @@ void Coordinator::Loop::ExpireWorkers(SteadyTime now) {
   }
   for (WorkerConn* w : dead) {
     stats_.workers_lost.fetch_add(1, std::memory_order_relaxed);
+    ++metrics_.workers_lost["heartbeat"];
     spdlog::warn("coordinator: worker {} missed {} heartbeats of {} ms; its attempts are lost",
                  w->name, options_.liveness, Millis(w->heartbeat));
     RemoveWorker(*w, "worker " + w->name + " stopped heartbeating", "lost");
@@ -199,6 +200,7 @@ void Coordinator::Loop::ExpireWorkers(SteadyTime now) {
   for (WorkerConn* w : unread) {
     // Over its send budget (DropPeer logged it): it reads nothing we send.
     stats_.workers_lost.fetch_add(1, std::memory_order_relaxed);
+    ++metrics_.workers_lost["unread"];
     RemoveWorker(*w, "worker " + w->name + " stopped reading", "lost");
   }
   while (!departed_.empty() &&

@@ -40,6 +40,11 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
   bool no_progress = false;
   run_cmd->add_flag("--no-progress", no_progress,
                     "one line per finished task even on a terminal");
+  run_cmd->add_option("--http", run.http.address,
+                      "serve the API, /metrics and the dashboard on HOST:PORT while it runs "
+                      "(docs/api.md)");
+  run_cmd->add_option("--http-token", run.http.token_file,
+                      "bearer tokens for --http, lines 'read TOKEN' / 'admin TOKEN'");
   run_cmd->footer(
       "Exit status: 0 all tasks succeeded, 1 a task failed, 2 bad spec or usage.\n"
       "Example:\n"
@@ -163,8 +168,15 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
   coord_cmd->add_option("--log-format", log_format,
                         "'text' (default) or 'json': one JSON object a line on stderr")
       ->check(log_formats);
+  coord_cmd->add_option("--http", coord.http.address,
+                        "serve the API, /metrics and the dashboard on HOST:PORT (docs/api.md; "
+                        "loopback unless --http-token)");
+  coord_cmd->add_option("--http-token", coord.http.token_file,
+                        "bearer tokens for --http, lines 'read TOKEN' / 'admin TOKEN'")
+      ->envname("DROVER_HTTP_TOKEN");
   coord_cmd->footer(
-      "Prints the bound endpoint(s) on stdout, then logs to stderr. SIGTERM or SIGINT stops it.\n"
+      "Prints the bound endpoint(s) on stdout (then the --http URL), then logs to stderr.\n"
+      "SIGTERM or SIGINT stops it.\n"
       "Example:\n"
       "  drover coordinator --listen tcp://127.0.0.1:7700 --state-dir /var/lib/drover\n"
       "  drover coordinator --listen tcp://0.0.0.0:7700 --curve-secret coord.key \\\n"

@@ -4,8 +4,11 @@
 #ifndef DROVER_TOOLS_CLI_COMMANDS_H_
 #define DROVER_TOOLS_CLI_COMMANDS_H_
 
+#include <memory>
 #include <string>
 #include <vector>
+
+#include <zmq.hpp>
 
 #include "core/base/clock.h"
 #include "core/base/status.h"
@@ -14,11 +17,22 @@ namespace drover {
 class BackendRegistry;  // backends/backend.h
 }  // namespace drover
 
+namespace drover::http {
+class HttpServer;
+}  // namespace drover::http
+
 namespace drover::cli {
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;
 inline constexpr int kExitUsage = 2;
+
+// --http ADDR and --http-token FILE of `run` and `coordinator`
+// (tools/http/server.h); address empty: no HTTP.
+struct HttpArgs {
+  std::string address;
+  std::string token_file;
+};
 
 struct RunArgs {
   std::string file;
@@ -26,6 +40,7 @@ struct RunArgs {
   bool resume = false;
   std::string state_dir = ".drover";
   bool progress = true;  // a live line on a TTY (off: one line per task)
+  HttpArgs http;         // --http, --http-token
 };
 // The embedded worker runs the backends of `registry` (RunCli's).
 int RunCommand(const RunArgs& args, const BackendRegistry& registry);
@@ -66,6 +81,7 @@ struct CoordinatorArgs {
   std::string curve_secret;     // the coordinator's secret key file
   std::string authorized_keys;  // the public keys it accepts
   bool insecure = false;        // allow a non-loopback endpoint without CURVE
+  HttpArgs http;                // --http, --http-token
 };
 int CoordinatorCommand(const CoordinatorArgs& args, const BackendRegistry& registry);
 
@@ -87,6 +103,15 @@ int WorkerCommand(const WorkerArgs& args, const BackendRegistry& registry);
 
 // "30s" -> 30 s; an error naming `flag` otherwise.
 Result<Duration> ParseDurationFlag(const std::string& flag, const std::string& text);
+
+// Starts the HTTP front end (tools/http/server.h) of `http` for the
+// coordinator at `endpoint` (an inproc:// one of this process); nullptr when
+// http.address is empty. kInvalidArgument for a bad address or token file,
+// or a non-loopback address without tokens; kUnavailable when it cannot
+// bind.
+Result<std::unique_ptr<http::HttpServer>> StartHttp(zmq::context_t& context,
+                                                    const HttpArgs& http,
+                                                    const std::string& endpoint);
 
 // keygen_command.cc: writes NAME.key and NAME.pub.
 int KeygenCommand(const std::string& name);

@@ -26,6 +26,7 @@
 #include "core/spec/worker_config.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/render.h"
+#include "tools/http/server.h"
 #include "worker/worker.h"
 
 namespace drover::cli {
@@ -93,6 +94,19 @@ Result<Duration> ParseDurationFlag(const std::string& flag, const std::string& t
   return *d;
 }
 
+Result<std::unique_ptr<http::HttpServer>> StartHttp(zmq::context_t& context,
+                                                    const HttpArgs& args,
+                                                    const std::string& endpoint) {
+  if (args.address.empty()) return std::unique_ptr<http::HttpServer>();
+  http::HttpOptions options;
+  options.address = args.address;
+  options.token_file = args.token_file;
+  options.coordinator = endpoint;
+  auto server = std::make_unique<http::HttpServer>(context, options);
+  if (Status s = server->Start(); !s.ok()) return s;
+  return server;
+}
+
 int CoordinatorCommand(const CoordinatorArgs& args, const BackendRegistry& registry) {
   if (Status s = CheckListenSecurity(args); !s.ok()) {
     std::fprintf(stderr, "drover coordinator: %s\n", s.message().c_str());
@@ -131,6 +145,11 @@ int CoordinatorCommand(const CoordinatorArgs& args, const BackendRegistry& regis
     };
   }
   options.endpoints = args.listen;
+  // The HTTP front end is a client like `drover status`, on an endpoint of
+  // its own in this process (inproc: no CURVE, admin role; it checks its
+  // own tokens).
+  const std::string http_endpoint = "inproc://drover-http";
+  if (!args.http.address.empty()) options.endpoints.push_back(http_endpoint);
   options.state_dir = args.state_dir;
   options.heartbeat_interval = *heartbeat;
   options.liveness = args.liveness;
@@ -144,7 +163,18 @@ int CoordinatorCommand(const CoordinatorArgs& args, const BackendRegistry& regis
   }
   // The first line of stdout is the bound endpoint (port 0 resolved), so
   // that a script or a test can connect to it.
-  for (const auto& endpoint : coordinator.endpoints()) std::printf("%s\n", endpoint.c_str());
+  for (const auto& endpoint : coordinator.endpoints()) {
+    if (endpoint != http_endpoint) std::printf("%s\n", endpoint.c_str());
+  }
+  auto http = StartHttp(context, args.http, http_endpoint);
+  if (!http.ok()) {
+    std::fprintf(stderr, "drover coordinator: %s\n", http.status().message().c_str());
+    return http.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
+  }
+  if (*http) {
+    std::printf("%s\n", (*http)->url().c_str());
+    spdlog::info("coordinator: dashboard and API at {}", (*http)->url());
+  }
   std::fflush(stdout);
   spdlog::info("coordinator: listening on {} ({}), state in {}", coordinator.endpoints().front(),
                secret.empty() ? "no CURVE" : "CURVE", args.state_dir);
@@ -161,6 +191,7 @@ int CoordinatorCommand(const CoordinatorArgs& args, const BackendRegistry& regis
   if (sig == SIGINT || sig == SIGTERM) {
     spdlog::info("coordinator: {}: stopping", SignalName(sig));
   }
+  if (*http) (*http)->Stop();  // its requests need the loop: stop it first
   coordinator.Stop();
   loop.join();
   if (!result.ok()) {

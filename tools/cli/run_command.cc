@@ -16,6 +16,7 @@
 #include "backends/fork/zygote.h"
 #include "backends/process/guardian.h"
 #include "core/coordinator/coordinator.h"
+#include "tools/http/server.h"
 #include "core/protocol/codec.h"
 #include "core/spec/job_spec.h"
 #include "core/store/store.h"
@@ -212,6 +213,13 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
     }
   }
   loaded.spec.reset();  // the coordinator loads its own copy; keep one in memory
+  auto http = StartHttp(context, args.http, endpoint);
+  if (!http.ok()) {
+    std::fprintf(stderr, "drover: %s\n", http.status().message().c_str());
+    return http.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
+  }
+  if (*http) std::fprintf(stderr, "drover: dashboard and API at %s\n", (*http)->url().c_str());
+
   WorkerOptions wopt;
   wopt.coordinator = endpoint;
   wopt.name = "local";
@@ -240,6 +248,7 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
   const Result<wire::JobEvent> end = SubmitAndWatch(
       context, endpoint, copt.heartbeat_interval, args, std::move(*text), &job_id);
 
+  if (*http) (*http)->Stop();
   worker.Stop();
   worker_thread.join();
   coordinator.Stop();

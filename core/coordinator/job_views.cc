@@ -1,0 +1,103 @@
+#include "core/coordinator/job_views.h"
+
+#include <map>
+#include <set>
+
+#include "core/coordinator/dispatch_wire.h"
+
+namespace drover {
+
+std::string_view GroupOfInstance(std::string_view instance) {
+  const size_t bracket = instance.find('[');
+  return bracket == std::string_view::npos ? instance : instance.substr(0, bracket);
+}
+
+void CountState(dag::PlanCounts& c, dag::TaskState s) {
+  ++c.total;
+  switch (s) {
+    case dag::TaskState::kWaiting:
+      ++c.waiting;
+      break;
+    case dag::TaskState::kReady:
+      ++c.ready;
+      break;
+    case dag::TaskState::kRunning:
+      ++c.running;
+      break;
+    case dag::TaskState::kRetryWait:
+      ++c.retry_wait;
+      break;
+    case dag::TaskState::kSucceeded:
+      ++c.succeeded;
+      break;
+    case dag::TaskState::kFailed:
+      ++c.failed;
+      break;
+    case dag::TaskState::kBlocked:
+      ++c.blocked;
+      break;
+    case dag::TaskState::kSkipped:
+      ++c.skipped;
+      break;
+    case dag::TaskState::kCancelled:
+      ++c.cancelled;
+      break;
+  }
+}
+
+Result<TaskPage> TaskPage::FromRequest(const wire::StatusRequest& req) {
+  TaskPage page;
+  page.offset = req.task_offset();
+  page.limit = req.task_limit();
+  page.group = req.task_group();
+  page.name = req.task_name();
+  if (!req.task_state().empty()) {
+    page.state = dag::ParseTaskState(req.task_state());
+    if (!page.state)
+      return InvalidArgument("unknown task state '" + req.task_state() + "'");
+  }
+  for (const std::string& name : req.task_states()) {
+    std::optional<dag::TaskState> s = dag::ParseTaskState(name);
+    if (!s) return InvalidArgument("unknown task state '" + name + "'");
+    page.states.push_back(*s);
+  }
+  return page;
+}
+
+std::vector<wire::TaskGroup> BuildGroups(
+    const spec::JobSpec& spec, const std::function<dag::TaskState(uint32_t)>& state_of) {
+  std::vector<wire::TaskGroup> groups;
+  std::map<std::string, size_t, std::less<>> index;  // key -> position in groups
+  std::vector<dag::PlanCounts> counts;
+  std::vector<std::set<std::string>> needs;
+  for (uint32_t t = 0; t < spec.tasks.size(); ++t) {
+    const spec::TaskSpec& ts = spec.tasks[t];
+    auto [it, added] = index.emplace(ts.base_name, groups.size());
+    if (added) {
+      wire::TaskGroup g;
+      g.set_name(ts.base_name);
+      g.set_backend(ts.backend);
+      groups.push_back(std::move(g));
+      counts.emplace_back();
+      needs.emplace_back();
+    }
+    const size_t gi = it->second;
+    wire::TaskGroup& g = groups[gi];
+    g.set_instances(g.instances() + 1);
+    if (!ts.matrix.empty()) g.set_matrix(true);
+    CountState(counts[gi], state_of(t));
+    for (uint32_t n : ts.needs) {
+      if (n < spec.tasks.size()) needs[gi].insert(spec.tasks[n].base_name);
+    }
+  }
+  for (size_t gi = 0; gi < groups.size(); ++gi) {
+    *groups[gi].mutable_counts() = CountsToWire(counts[gi]);
+    // Spec order, not alphabetical: a reader sees the file's order.
+    for (const auto& g : groups) {
+      if (needs[gi].count(g.name())) groups[gi].add_needs(g.name());
+    }
+  }
+  return groups;
+}
+
+}  // namespace drover

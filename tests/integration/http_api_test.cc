@@ -1,0 +1,258 @@
+// The HTTP front end end to end (docs/api.md): a real `drover coordinator
+// --http 127.0.0.1:0` (its URL read back from its stdout), a real worker,
+// jobs submitted with the CLI, and requests over loopback HTTP: the JSON
+// of each endpoint, paging, 401/403/404 bodies, a task cancelled through
+// the API, an event stream, and /metrics checked by `promtool check
+// metrics` (installed by `tools/setup --promtool` on first use).
+#include <httplib.h>
+
+#include <regex>
+#include <string>
+
+#include "tests/integration/distributed_test_util.h"
+
+namespace drover::testing {
+namespace {
+
+using nlohmann::json;
+
+constexpr Millis kEventDeadline{30'000};
+constexpr char kRead[] = "read-token-0123456789";
+constexpr char kAdmin[] = "admin-token-0123456789";
+
+class HttpApiTest : public DistributedTest {
+ protected:
+  // Starts a coordinator serving HTTP with the two tokens, and worker w1.
+  void StartAll() {
+    WriteFile(work_ / "tokens",
+              std::string("read ") + kRead + "\nadmin " + kAdmin + "\n");
+    DaemonProcess* c = StartCoordinator(
+        {"--http", "127.0.0.1:0", "--http-token", (work_ / "tokens").string()});
+    ASSERT_TRUE(c);
+    std::smatch m;
+    static const std::regex kUrl(R"(\nhttp://127\.0\.0\.1:([0-9]+)\n)");
+    ASSERT_TRUE(c->WaitForOutput(
+        [&](const std::string& out, const std::string&) {
+          return std::regex_search(out, m, kUrl);
+        },
+        kEventDeadline))
+        << c->Out() << c->ErrTail();
+    port_ = std::stoi(m[1]);
+    ASSERT_TRUE(StartWorker("w1", "spawn=4"));
+  }
+
+  httplib::Result Get(const std::string& path, const std::string& token) {
+    httplib::Client client("127.0.0.1", port_);
+    client.set_read_timeout(30, 0);
+    httplib::Headers headers;
+    if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+    return client.Get(path, headers);
+  }
+  httplib::Result Post(const std::string& path, const std::string& token) {
+    httplib::Client client("127.0.0.1", port_);
+    client.set_read_timeout(30, 0);
+    httplib::Headers headers;
+    if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+    return client.Post(path, headers, "", "application/json");
+  }
+  // The JSON body of a response with `status`; null and a failure otherwise.
+  json Body(const httplib::Result& r, int status) {
+    if (!r) {
+      ADD_FAILURE() << "no HTTP answer: " << httplib::to_string(r.error());
+      return json();
+    }
+    EXPECT_EQ(r->status, status) << r->body;
+    EXPECT_NE(r->get_header_value("Content-Type").find("application/json"),
+              std::string::npos);
+    json body = json::parse(r->body, nullptr, false);
+    EXPECT_FALSE(body.is_discarded()) << r->body;
+    return body;
+  }
+
+  int port_ = 0;
+};
+
+// Given a finished job with a matrix task, the API should list it, show its
+// DAG with the matrix as one node, page its instances, show one instance
+// and its log, list the worker, and answer errors as JSON with the right
+// status; without a token nothing is answered and nothing changes.
+TEST_F(HttpApiTest, ServesJobsGraphTasksLogsAndWorkers) {
+  StartAll();
+  Spec("m.yaml", R"(version: 1
+name: shards
+tasks:
+  prep: {run: echo prepared}
+  shard:
+    needs: [prep]
+    matrix: {i: [1, 2, 3]}
+    run: echo shard ${matrix.i}
+)");
+  const std::string job = Submit("m.yaml");
+  ASSERT_FALSE(job.empty());
+  ASSERT_EQ(WaitForJobState(job, {"succeeded", "failed"}, kEventDeadline), "succeeded");
+
+  // 401 without a token or with a wrong one, as JSON.
+  json unauth = Body(Get("/api/v1/jobs", ""), 401);
+  EXPECT_EQ(unauth["error"]["status"], 401);
+  Body(Get("/api/v1/jobs", "wrong-token-0123456789"), 401);
+  Body(Get("/metrics", ""), 401);
+
+  json jobs = Body(Get("/api/v1/jobs?state=succeeded&name=shard", kRead), 200);
+  ASSERT_EQ(jobs["jobs"].size(), 1u) << jobs.dump(2);
+  EXPECT_EQ(jobs["jobs"][0]["id"], job);
+  EXPECT_EQ(jobs["jobs"][0]["counts"]["succeeded"], 4);
+  EXPECT_EQ(jobs["jobs"][0]["progress"], 1.0);
+  EXPECT_EQ(Body(Get("/api/v1/jobs?state=failed", kRead), 200)["jobs"].size(), 0u);
+
+  json one = Body(Get("/api/v1/jobs/" + job, kRead), 200);
+  ASSERT_EQ(one["graph"]["nodes"].size(), 2u) << one.dump(2);
+  const json& shard = one["graph"]["nodes"][1];
+  EXPECT_EQ(shard["name"], "shard");
+  EXPECT_EQ(shard["matrix"], true);
+  EXPECT_EQ(shard["instances"], 3);
+  EXPECT_EQ(shard["needs"], json::array({"prep"}));
+  EXPECT_EQ(shard["counts"]["succeeded"], 3);
+
+  json page1 =
+      Body(Get("/api/v1/jobs/" + job + "/tasks?group=shard&limit=2", kRead), 200);
+  EXPECT_EQ(page1["total"], 3);
+  ASSERT_EQ(page1["tasks"].size(), 2u);
+  EXPECT_EQ(page1["tasks"][0]["name"], "shard[i=1]");
+  json page2 = Body(
+      Get("/api/v1/jobs/" + job + "/tasks?group=shard&limit=2&offset=2", kRead), 200);
+  ASSERT_EQ(page2["tasks"].size(), 1u);
+  EXPECT_EQ(page2["tasks"][0]["name"], "shard[i=3]");
+  Body(Get("/api/v1/jobs/" + job + "/tasks?state=runing", kRead), 400);
+
+  const std::string task = "shard%5Bi%3D2%5D";  // shard[i=2], URL-encoded
+  json t = Body(Get("/api/v1/jobs/" + job + "/tasks/" + task, kRead), 200);
+  EXPECT_EQ(t["state"], "succeeded");
+  EXPECT_EQ(t["worker"], "w1");
+  EXPECT_EQ(t["finished_attempts"].size(), 1u);
+  json log = Body(Get("/api/v1/jobs/" + job + "/tasks/" + task + "/log", kRead), 200);
+  EXPECT_EQ(log["stdout"], "shard 2\n");
+  EXPECT_EQ(log["done"], true);
+
+  json missing = Body(Get("/api/v1/jobs/20000101-000000-0000", kRead), 404);
+  EXPECT_NE(missing["error"]["message"].get<std::string>().find("no job"),
+            std::string::npos);
+  Body(Get("/api/v1/jobs/" + job + "/tasks/nope", kRead), 404);
+  Body(Get("/api/v1/nothing", kRead), 404);
+
+  json workers = Body(Get("/api/v1/workers", kRead), 200);
+  ASSERT_EQ(workers["workers"].size(), 1u);
+  EXPECT_EQ(workers["workers"][0]["name"], "w1");
+  EXPECT_EQ(workers["workers"][0]["slots"]["spawn"]["total"], 4);
+  EXPECT_EQ(workers["workers"][0]["state"], "ready");
+
+  // Actions: a read token is refused (403) and nothing happens; without a
+  // token 401; an admin token retries the job.
+  Body(Post("/api/v1/jobs/" + job + "/retry", kRead), 403);
+  Body(Post("/api/v1/jobs/" + job + "/retry", ""), 401);
+  EXPECT_EQ(StoreCount(state_, "SELECT count(*) FROM jobs"), 1);
+  json retried = Body(Post("/api/v1/jobs/" + job + "/retry", kAdmin), 201);
+  EXPECT_NE(retried["job"], job);
+  EXPECT_EQ(retried["carried_over"], 4);
+  EXPECT_EQ(StoreCount(state_, "SELECT count(*) FROM jobs"), 2);
+
+  // A finished job's event stream says how it ended, then ends.
+  httplib::Client client("127.0.0.1", port_);
+  client.set_read_timeout(30, 0);
+  std::string events;
+  auto r = client.Get("/api/v1/jobs/" + job + "/events?access_token=" + kRead,
+                      [&](const char* data, size_t n) {
+                        events.append(data, n);
+                        return true;
+                      });
+  ASSERT_TRUE(r);
+  EXPECT_NE(events.find("event: job\ndata: {"), std::string::npos) << events;
+  EXPECT_NE(events.find("\"state\":\"succeeded\""), std::string::npos) << events;
+}
+
+// Given a running task, POST .../tasks/NAME/cancel with the admin token
+// should cancel it: the API then shows it cancelled with its reason.
+TEST_F(HttpApiTest, CancelsARunningTask) {
+  StartAll();
+  Spec("slow.yaml", R"(version: 1
+name: slow
+tasks:
+  nap: {run: sleep 60}
+  quick: {run: echo quick}
+)");
+  const std::string job = Submit("slow.yaml");
+  ASSERT_FALSE(job.empty());
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        auto r = Get("/api/v1/jobs/" + job + "/tasks/nap", kRead);
+        return r && r->status == 200 && json::parse(r->body)["state"] == "running";
+      },
+      kEventDeadline, kClientPollInterval));
+  Body(Post("/api/v1/jobs/" + job + "/tasks/nap/cancel", kRead), 403);
+  json ok = Body(Post("/api/v1/jobs/" + job + "/tasks/nap/cancel", kAdmin), 202);
+  EXPECT_NE(ok["message"].get<std::string>().find("cancelling task 'nap'"),
+            std::string::npos);
+  EXPECT_EQ(WaitForJobState(job, {"succeeded", "failed", "cancelled"}, kEventDeadline),
+            "failed");
+  json t = Body(Get("/api/v1/jobs/" + job + "/tasks/nap", kRead), 200);
+  EXPECT_EQ(t["state"], "cancelled");
+  EXPECT_EQ(t["reason"], "cancelled");
+  // Cancelling it again is a conflict, as JSON.
+  json again = Body(Post("/api/v1/jobs/" + job + "/tasks/nap/cancel", kAdmin), 409);
+  EXPECT_EQ(again["error"]["status"], 409);
+}
+
+// Given jobs that ran, /metrics should be Prometheus text that promtool
+// accepts, with the families docs/operations.md lists.
+TEST_F(HttpApiTest, MetricsPassPromtool) {
+  StartAll();
+  Spec("ok.yaml",
+       "version: 1\nname: ok\ntasks:\n  a: {run: echo a}\n  b: {run: exit 3}\n");
+  const std::string job = Submit("ok.yaml");
+  ASSERT_EQ(WaitForJobState(job, {"succeeded", "failed"}, kEventDeadline), "failed");
+  auto r = Get("/metrics", kRead);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_NE(r->get_header_value("Content-Type").find("text/plain; version=0.0.4"),
+            std::string::npos);
+  const std::string& text = r->body;
+  for (const char* family :
+       {"drover_dispatches_total{backend=\"spawn\"} 2",
+        "drover_results_total{backend=\"spawn\",reason=\"ok\"} 1",
+        "drover_results_total{backend=\"spawn\",reason=\"exit\"} 1",
+        "drover_attempt_duration_seconds_count{backend=\"spawn\"} 2",
+        "drover_workers{state=\"ready\"} 1",
+        "drover_store_commit_duration_seconds_bucket", "drover_messages_rejected_total",
+        "drover_peer_queued_bytes", "drover_ready_queue_depth",
+        "drover_worker_heartbeats_missed"}) {
+    EXPECT_NE(text.find(family), std::string::npos) << family << "\n" << text;
+  }
+  WriteFile(work_ / "metrics.txt", text);
+  if (RunProcess({"/bin/sh", "-c", "command -v promtool"}, work_, work_, kDeadline)
+          .exit_code != 0) {
+    RunProcess({std::string(DROVER_SOURCE_DIR) + "/tools/setup", "--promtool"},
+               DROVER_SOURCE_DIR, work_, Millis(600'000));
+  }
+  if (RunProcess({"/bin/sh", "-c", "command -v promtool"}, work_, work_, kDeadline)
+          .exit_code != 0) {
+    GTEST_SKIP()
+        << "SKIPPED: promtool is not installed and `tools/setup --promtool` could not "
+           "install it (Debian package prometheus)";
+  }
+  const ProcessResult check = RunProcess(
+      {"/bin/sh", "-c", "promtool check metrics < metrics.txt"}, work_, work_, kDeadline);
+  EXPECT_EQ(check.exit_code, 0) << check.Describe() << "\n" << text;
+}
+
+// Given a non-loopback --http address without --http-token, the
+// coordinator should refuse to start, saying why.
+TEST_F(HttpApiTest, RefusesNonLoopbackWithoutTokens) {
+  const ProcessResult r = Drover({"coordinator", "--listen", "tcp://127.0.0.1:0",
+                                  "--state-dir", state_.string(), "--http", "0.0.0.0:0"});
+  EXPECT_EQ(r.exit_code, 2) << r.Describe();
+  EXPECT_NE(r.err.find("refusing to serve HTTP on 0.0.0.0 without tokens"),
+            std::string::npos)
+      << r.err;
+}
+
+}  // namespace
+}  // namespace drover::testing
