@@ -3,8 +3,8 @@
 // sends.
 //
 // The first byte picks the mode:
-// - bit 7 clear: body mode. The byte picks one of the 28 commands (modulo
-//   28), the rest of the input is its body frame, decoded with Parse<T> of
+// - bit 7 clear: body mode. The byte picks one of the 33 commands (modulo
+//   33), the rest of the input is its body frame, decoded with Parse<T> of
 //   that command's drover.proto message (and OutcomeFromWire for RESULT).
 // - bit 7 set: frames mode. The rest is a list of frames, each a 2-byte
 //   little-endian length and that many bytes (the last one takes what is
@@ -38,7 +38,7 @@ namespace protocol = drover::protocol;
 namespace wire = drover::wire;
 using protocol::Command;
 
-constexpr std::array<Command, 28> kCommands = {
+constexpr std::array<Command, 33> kCommands = {
     Command::kHello,         Command::kWelcome,        Command::kDispatch,
     Command::kResult,        Command::kAck,            Command::kCancel,
     Command::kHeartbeat,     Command::kDisconnect,     Command::kSubmit,
@@ -48,7 +48,8 @@ constexpr std::array<Command, 28> kCommands = {
     Command::kRetryJob,      Command::kLogsRequest,    Command::kLogs,
     Command::kOk,            Command::kError,          Command::kDraining,
     Command::kOutput,        Command::kJobDone,        Command::kServiceReloaded,
-    Command::kServiceReload,
+    Command::kServiceReload, Command::kArtifactPut,    Command::kArtifactGet,
+    Command::kArtifactChunk, Command::kArtifactCredit, Command::kArtifactDone,
 };
 
 template <typename Proto>
@@ -101,6 +102,11 @@ void DecodeBody(const protocol::Message& m) {
     case Command::kJobDone: return Decode<wire::JobDone>(m);
     case Command::kServiceReloaded: return Decode<wire::ServiceReloaded>(m);
     case Command::kServiceReload: return Decode<wire::ServiceReload>(m);
+    case Command::kArtifactPut: return Decode<wire::ArtifactPut>(m);
+    case Command::kArtifactGet: return Decode<wire::ArtifactGet>(m);
+    case Command::kArtifactChunk: return Decode<wire::ArtifactChunk>(m);
+    case Command::kArtifactCredit: return Decode<wire::ArtifactCredit>(m);
+    case Command::kArtifactDone: return Decode<wire::ArtifactDone>(m);
   }
   FUZZ_CHECK(false && "Receive returned an unknown command");
 }

@@ -90,6 +90,8 @@ TEST_F(CoordinatorTest, CorruptedChunkIsRefusedAndTheRetryIsStored) {
   EXPECT_EQ(FilesUnder(state_dir_ / "artifacts" / "sha256"), 1u);
 
   w.SendResult(d->attempt_id(), Ok());
+  auto ack = w.ExpectAck();  // committed first, then the dependent goes out
+  ASSERT_TRUE(ack);
   auto use = w.ExpectDispatch();
   ASSERT_TRUE(use);
   EXPECT_EQ(use->task(), "use");

@@ -92,7 +92,7 @@ tasks:
   auto tasks = TasksByName(Status());
   EXPECT_EQ(tasks["sort"]["outputs"]["result"], "[1,2,3]");
   const ProcessResult table = Drover({"status", "--state-dir", state_.string()});
-  EXPECT_EQ(LinesWith(table.out, "plan", {"numbers=[3, 1, 2]"}).size(), 1u) << table.out;
+  EXPECT_EQ(LinesWith(table.out, "  plan", {"numbers=[3, 1, 2]"}).size(), 1u) << table.out;
 }
 
 // Given a dependent referring to a key its upstream did not write, the
@@ -153,16 +153,17 @@ tasks:
 // in instance order, or one instance's with [KEY=VALUE].
 TEST_F(DroverCliTest, MatrixOutputsAreAListOrOneInstance) {
   const std::string spec =
-      Spec("matrix.yaml", R"(version: 1
+      Spec("matrix.yaml", R"Y(version: 1
 name: outputs-matrix
 tasks:
   sq:
     matrix: {n: [1, 2, 3]}
-    run: 'echo "v=$((${matrix.n} * ${matrix.n}))" >>
-                              "$DROVER_OUTPUT"' all:needs
-           : [sq] env
-           : {ALL : "${tasks.sq.outputs.v}", TWO : "${tasks.sq[n=2].outputs.v}"} run
-           : 'printf "%s %s" "$ALL" "$TWO" > seen.txt') ");
+    run: 'echo "v=$((${matrix.n} * ${matrix.n}))" >> "$DROVER_OUTPUT"'
+  all:
+    needs: [sq]
+    env: {ALL: "${tasks.sq.outputs.v}", TWO: "${tasks.sq[n=2].outputs.v}"}
+    run: 'printf "%s %s" "$ALL" "$TWO" > seen.txt'
+)Y");
       const ProcessResult r = Run(spec);
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
   EXPECT_EQ(ReadAll(work_ / "seen.txt"), "[1,4,9] 4");

@@ -86,7 +86,7 @@ TEST(ProtocolDocTest, SpecDefaultsKeysAgree) {
     if ((*it)[1].str() != "defaults") keys.insert((*it)[1].str());
   }
   EXPECT_EQ(keys, (std::set<std::string>{"backend", "cwd", "env", "fn", "kill_grace",
-                                         "output_limit", "pool", "retries", "retry_backoff",
+                                         "limits", "output_limit", "pool", "retries", "retry_backoff",
                                          "service", "timeout"}));
   const std::string tail = "tasks:\n  t: {run: echo}\n";
   spec::TaskKinds kinds;
@@ -96,7 +96,8 @@ TEST(ProtocolDocTest, SpecDefaultsKeysAgree) {
   const std::map<std::string, std::string> values = {
       {"backend", "spawn"}, {"cwd", "/tmp"},         {"env", "{A: b}"},
       {"fn", "sort"},       {"kill_grace", "1s"},    {"output_limit", "1MiB"},
-      {"retries", "2"},     {"retry_backoff", "1s"}, {"timeout", "5s"}};
+      {"retries", "2"},     {"retry_backoff", "1s"}, {"timeout", "5s"},
+      {"limits", "{files: 64}"}};
   for (const auto& [k, v] : values) {
     auto loaded = spec::LoadString("version: 1\nname: d\ndefaults: {" + k + ": " + v + "}\n" +
                                        tail,
