@@ -701,6 +701,10 @@ Result<uint64_t> Store::MaxAttemptId() {
 }
 
 Status Store::InsertArtifact(const ArtifactRecord& a) {
+  return impl_->Journal(InsertArtifactNow(a), [this, a] { return InsertArtifactNow(a); });
+}
+
+Status Store::InsertArtifactNow(const ArtifactRecord& a) {
   DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
   Statement st;
   DROVER_RETURN_IF_ERROR(st.Prepare(

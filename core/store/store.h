@@ -205,7 +205,8 @@ class Store {
 
   // Artifacts.
   // Records a stored file of attempt `a.attempt_id` (replacing a row of
-  // the same attempt and path).
+  // the same attempt and path). Journaled like every batch write: a commit
+  // that finds the disk full redoes it (docs/state.md).
   Status InsertArtifact(const ArtifactRecord& a);
   // The artifacts of the last succeeded attempt of each task of `job_id`
   // (only of `task` when it is not empty), by task then path.
@@ -234,6 +235,7 @@ class Store {
                         int64_t finished_ms);
   Status ReplaceTasksNow(const JobRecord& job, const std::vector<TaskRecord>& tasks);
   Status UpdateTaskNow(const TaskRecord& task);
+  Status InsertArtifactNow(const ArtifactRecord& a);
   Status InsertAttemptNow(const AttemptRecord& attempt);
   Result<bool> FinishAttemptNow(uint64_t id, const std::string& worker,
                                 const AttemptOutcome& outcome, int64_t finished_ms);

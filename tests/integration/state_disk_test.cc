@@ -207,10 +207,16 @@ TEST_F(StateDiskTest, NoRoomAtAllHoldsTheTurnAndAnswersClientsWithAnError) {
   ASSERT_TRUE(fs::remove(filler2));
   ASSERT_TRUE(fs::remove(filler));
   const ProcessResult first = held->Wait(kJobDeadline);
+  // Three outcomes are right: it was held and then ran; it was refused with
+  // the cause; or the turn stayed held past the client's own 10 s request
+  // timeout, and the client gave up saying so (the submission is not lost:
+  // it commits with the held turn).
   if (first.exit_code == 0) {
     EXPECT_NE(first.err.find("succeeded"), std::string::npos) << first.Describe();
   } else {
-    EXPECT_NE(first.err.find("state disk full"), std::string::npos) << first.Describe();
+    EXPECT_TRUE(first.err.find("state disk full") != std::string::npos ||
+                first.err.find("no answer from the coordinator") != std::string::npos)
+        << first.Describe();
   }
   ASSERT_TRUE(testing::PollUntil([&] { return Drover({"status"}).exit_code == 0; },
                                  kJobDeadline, testing::kClientPollInterval));
