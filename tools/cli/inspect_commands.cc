@@ -36,6 +36,25 @@ Result<store::JobRecord> FindJob(store::Store& store, const std::string& id) {
   return **job;
 }
 
+// Opens the store of the state directory `dir` and finds job `id` there
+// (the latest when empty). On failure prints why and returns false.
+bool OpenJob(const std::string& dir, const std::string& id,
+             std::unique_ptr<store::Store>* store, store::JobRecord* job) {
+  auto opened = OpenExisting(dir);
+  if (!opened.ok()) {
+    std::fprintf(stderr, "drover: %s\n", opened.status().message().c_str());
+    return false;
+  }
+  auto found = FindJob(**opened, id);
+  if (!found.ok()) {
+    std::fprintf(stderr, "drover: %s\n", found.status().message().c_str());
+    return false;
+  }
+  *store = std::move(*opened);
+  *job = std::move(*found);
+  return true;
+}
+
 bool CopyFile(const std::filesystem::path& path, std::FILE* out) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return false;
@@ -75,17 +94,10 @@ int StatusCommand(const StatusArgs& args) {
     std::fprintf(stderr, "drover status: %s\n", filter.status().message().c_str());
     return kExitUsage;
   }
-  auto store = OpenExisting(args.state_dir);
-  if (!store.ok()) {
-    std::fprintf(stderr, "drover: %s\n", store.status().message().c_str());
-    return kExitFailed;
-  }
-  auto job = FindJob(**store, args.job);
-  if (!job.ok()) {
-    std::fprintf(stderr, "drover: %s\n", job.status().message().c_str());
-    return kExitFailed;
-  }
-  auto tasks = (*store)->Tasks(job->id);
+  std::unique_ptr<store::Store> store;
+  store::JobRecord job;
+  if (!OpenJob(args.state_dir, args.job, &store, &job)) return kExitFailed;
+  auto tasks = store->Tasks(job.id);
   if (!tasks.ok()) {
     std::fprintf(stderr, "drover: %s\n", tasks.status().ToString().c_str());
     return kExitFailed;
@@ -95,9 +107,9 @@ int StatusCommand(const StatusArgs& args) {
     for (auto& t : *tasks) {
       if (Keeps(*filter, t.state)) kept.push_back(std::move(t));
     }
-    std::printf("%s\n", JobJson(*job, kept).c_str());
+    std::printf("%s\n", JobJson(job, kept).c_str());
   } else {
-    PrintJobTable(stdout, *job, *tasks, /*brief=*/false, *filter, store->get());
+    PrintJobTable(stdout, job, *tasks, /*brief=*/false, *filter, store.get());
   }
   return kExitOk;
 }
@@ -109,24 +121,17 @@ int LogsCommand(const LogsArgs& args) {
   }
   const std::string job_id = args.positional.size() == 2 ? args.positional[0] : "";
   const std::string task = args.positional.back();
-  auto store = OpenExisting(args.state_dir);
-  if (!store.ok()) {
-    std::fprintf(stderr, "drover: %s\n", store.status().message().c_str());
-    return kExitFailed;
-  }
-  auto job = FindJob(**store, job_id);
-  if (!job.ok()) {
-    std::fprintf(stderr, "drover: %s\n", job.status().message().c_str());
-    return kExitFailed;
-  }
-  auto attempts = (*store)->Attempts(job->id, task);
+  std::unique_ptr<store::Store> store;
+  store::JobRecord job;
+  if (!OpenJob(args.state_dir, job_id, &store, &job)) return kExitFailed;
+  auto attempts = store->Attempts(job.id, task);
   if (!attempts.ok()) {
     std::fprintf(stderr, "drover: %s\n", attempts.status().ToString().c_str());
     return kExitFailed;
   }
   if (attempts->empty()) {
     std::fprintf(stderr, "drover: task '%s' of job %s has no attempts\n", task.c_str(),
-                 job->id.c_str());
+                 job.id.c_str());
     return kExitFailed;
   }
   const store::AttemptRecord* chosen = &attempts->back();
@@ -149,7 +154,7 @@ int LogsCommand(const LogsArgs& args) {
           "[drover: the first %llu bytes of stdout were dropped (output_limit)]\n",
           static_cast<unsigned long long>(o.out.dropped));
     }
-    CopyFile((*store)->LogPath(job->id, task, chosen->number, false), stdout);
+    CopyFile(store->LogPath(job.id, task, chosen->number, false), stdout);
   }
   if (args.stream != "out") {
     if (o.err.dropped) {
@@ -158,7 +163,7 @@ int LogsCommand(const LogsArgs& args) {
           "[drover: the first %llu bytes of stderr were dropped (output_limit)]\n",
           static_cast<unsigned long long>(o.err.dropped));
     }
-    CopyFile((*store)->LogPath(job->id, task, chosen->number, true), stderr);
+    CopyFile(store->LogPath(job.id, task, chosen->number, true), stderr);
   }
   return kExitOk;
 }
@@ -170,17 +175,10 @@ int OutputsCommand(const OutputsArgs& args) {
   }
   const std::string job_id = args.positional.size() == 2 ? args.positional[0] : "";
   const std::string& task = args.positional.back();
-  auto store = OpenExisting(args.state_dir);
-  if (!store.ok()) {
-    std::fprintf(stderr, "drover: %s\n", store.status().message().c_str());
-    return kExitFailed;
-  }
-  auto job = FindJob(**store, job_id);
-  if (!job.ok()) {
-    std::fprintf(stderr, "drover: %s\n", job.status().message().c_str());
-    return kExitFailed;
-  }
-  auto tasks = (*store)->Tasks(job->id);
+  std::unique_ptr<store::Store> store;
+  store::JobRecord job;
+  if (!OpenJob(args.state_dir, job_id, &store, &job)) return kExitFailed;
+  auto tasks = store->Tasks(job.id);
   if (!tasks.ok()) {
     std::fprintf(stderr, "drover: %s\n", tasks.status().ToString().c_str());
     return kExitFailed;
@@ -199,11 +197,11 @@ int OutputsCommand(const OutputsArgs& args) {
     }
   }
   if (chosen.empty()) {
-    std::fprintf(stderr, "drover: job %s has no task '%s'\n", job->id.c_str(),
+    std::fprintf(stderr, "drover: job %s has no task '%s'\n", job.id.c_str(),
                  task.c_str());
     return kExitFailed;
   }
-  PrintOutputs(stdout, job->id, chosen, args.json);
+  PrintOutputs(stdout, job.id, chosen, args.json);
   return kExitOk;
 }
 
