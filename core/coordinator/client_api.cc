@@ -65,7 +65,8 @@ void Coordinator::Loop::HandleSubmit(const Message& m) {
 
   const std::vector<uint32_t> carried = InitJobState(
       *job, old_rows, options_.jitter_seed ? options_.jitter_seed : rng_());
-  Admit(std::move(job), previous.has_value(), m.routing_id, submit->watch(),
+  Admit(std::move(job), previous.has_value(), m.routing_id,
+        {.events = submit->watch(), .output = submit->watch() && submit->output()},
         static_cast<uint32_t>(carried.size()));
 }
 
@@ -107,12 +108,12 @@ void Coordinator::Loop::HandleRetryJob(const Message& m) {
   const std::vector<uint32_t> carried = InitJobState(
       *job, old_rows, options_.jitter_seed ? options_.jitter_seed : rng_());
   spdlog::info("coordinator: job {} retries job {}", rec.id, old.id);
-  Admit(std::move(job), /*replace=*/false, m.routing_id, req->watch(),
+  Admit(std::move(job), /*replace=*/false, m.routing_id, {.events = req->watch()},
         static_cast<uint32_t>(carried.size()));
 }
 
 void Coordinator::Loop::Admit(std::unique_ptr<Job> job, bool replace, const std::string& rid,
-                              bool watch, uint32_t carried) {
+                              WatchMode watch, uint32_t carried) {
   store::JobRecord& rec = job->record;
   const Status stored = replace ? store_->ReplaceTasks(rec, job->rows)
                                 : store_->InsertJob(rec, job->rows);
@@ -127,7 +128,9 @@ void Coordinator::Loop::Admit(std::unique_ptr<Job> job, bool replace, const std:
   reply.set_tasks(static_cast<uint32_t>(job->rows.size()));
   reply.set_carried_over(carried);
   Reply(rid, Command::kSubmitted, reply);
-  if (watch) job->watchers.insert(rid);
+  // Registered before the job can dispatch, so no event or line is missed.
+  if (watch.events) job->watchers.insert(rid);
+  if (watch.output) job->output_watchers.insert(rid);
   spdlog::info("coordinator: job {} ({}) submitted: {} tasks, {} carried over", rec.id,
                rec.name, job->rows.size(), carried);
   Job* raw = job.get();

@@ -243,9 +243,15 @@ class Coordinator::Loop {
   void HandleWatch(const Message& m);
   void HandleStatus(const Message& m);
   void HandleLogs(const Message& m);
+  // What the submitting client is sent about its job: TASK-EVENTs and the
+  // JOB-EVENT (`events`), and OUTPUT of the tasks (`output`).
+  struct WatchMode {
+    bool events = false;
+    bool output = false;
+  };
   // Stores a job built by InitJobState (inserting it, or replacing the
   // rows of the job being resumed), answers SUBMITTED and makes it run.
-  void Admit(std::unique_ptr<Job> job, bool replace, const std::string& rid, bool watch,
+  void Admit(std::unique_ptr<Job> job, bool replace, const std::string& rid, WatchMode watch,
              uint32_t carried);
   // The job's status; with `with_tasks` the tasks `page` selects (its
   // states filter applied before the listing's size bound, so a big job's

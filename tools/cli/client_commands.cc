@@ -114,6 +114,9 @@ int SubmitCommand(const SubmitArgs& args) {
     std::fprintf(stderr, "%s\n", submit.status().message().c_str());
     return kExitUsage;
   }
+  // Asked for in the SUBMIT itself: a WATCH sent after SUBMITTED would miss
+  // the lines of a task that ran in between.
+  submit->set_output(args.follow);
   auto answer =
       client.Call(protocol::Make(Command::kSubmit, *submit), {Command::kSubmitted});
   if (!answer.ok()) return PrintError(answer.status());
@@ -125,8 +128,6 @@ int SubmitCommand(const SubmitArgs& args) {
   options.output = args.follow;
   options.lost_timeout = *lost_timeout;
   JobWatcher watcher(client, *job_id, options);
-  // SUBMIT's watch brings events; output comes to a WATCH that asks for it.
-  if (args.follow) watcher.SendWatch();
   return ExitForEnd(*job_id, watcher.Run());
 }
 
