@@ -1,6 +1,6 @@
 #include "backends/process/child_env.h"
 
-extern char** environ;
+#include <unistd.h>  // environ (declared with _GNU_SOURCE, which g++ defines)
 
 namespace drover {
 namespace {

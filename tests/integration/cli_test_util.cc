@@ -3,11 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,8 +18,6 @@
 #include <sstream>
 #include <thread>
 #include <utility>
-
-extern char** environ;
 
 namespace drover::testing {
 namespace {
@@ -79,7 +77,8 @@ std::string ProcessResult::Describe() const {
   return s.str();
 }
 
-ChildProcess::ChildProcess(std::vector<std::string> argv, fs::path cwd, fs::path capture_dir)
+ChildProcess::ChildProcess(std::vector<std::string> argv, fs::path cwd,
+                           fs::path capture_dir)
     : argv_(std::move(argv)), cwd_(std::move(cwd)) {
   out_path_ = MakeCaptureFile(capture_dir, ".out");
   err_path_ = MakeCaptureFile(capture_dir, ".err");
@@ -129,8 +128,8 @@ bool ChildProcess::Start() {
   posix_spawnattr_setpgroup(&attr, 0);
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
-                                      POSIX_SPAWN_SETSIGMASK);
+  posix_spawnattr_setflags(
+      &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
 
   std::vector<char*> args;
   args.reserve(argv_.size() + 1);
@@ -268,7 +267,8 @@ bool ProcessGone(pid_t pid) {
 
 void KillIfRunning(pid_t pid, const std::string& needle) {
   if (pid <= 0 || ProcessGone(pid)) return;
-  std::string cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline").value_or("");
+  std::string cmdline =
+      ReadFile("/proc/" + std::to_string(pid) + "/cmdline").value_or("");
   for (char& c : cmdline) {
     if (c == '\0') c = ' ';
   }
@@ -298,8 +298,9 @@ std::vector<std::string> LinesWith(const std::string& text, const std::string& t
   std::string line;
   while (std::getline(in, line)) {
     if (line.rfind(tag, 0) != 0) continue;
-    if (std::all_of(parts.begin(), parts.end(),
-                    [&](const std::string& p) { return line.find(p) != std::string::npos; })) {
+    if (std::all_of(parts.begin(), parts.end(), [&](const std::string& p) {
+          return line.find(p) != std::string::npos;
+        })) {
       found.push_back(line);
     }
   }
@@ -316,7 +317,8 @@ size_t CountLines(const std::string& text, const std::string& line) {
 
 std::map<std::string, nlohmann::json> TasksByName(const nlohmann::json& doc) {
   std::map<std::string, nlohmann::json> tasks;
-  if (!doc.is_object() || !doc.contains("tasks") || !doc["tasks"].is_array()) return tasks;
+  if (!doc.is_object() || !doc.contains("tasks") || !doc["tasks"].is_array())
+    return tasks;
   for (const auto& t : doc["tasks"]) tasks[t.value("name", "")] = t;
   return tasks;
 }
@@ -350,9 +352,10 @@ ProcessResult DroverCliTest::Drover(const std::vector<std::string>& args, Millis
   return RunProcess(argv, cwd.empty() ? work_ : cwd, capture_, timeout);
 }
 
-ProcessResult DroverCliTest::Run(const std::string& spec, const std::vector<std::string>& extra,
-                                 Millis timeout) {
-  std::vector<std::string> args = {"run", spec, "--state-dir", state_.string(), "--no-progress"};
+ProcessResult DroverCliTest::Run(const std::string& spec,
+                                 const std::vector<std::string>& extra, Millis timeout) {
+  std::vector<std::string> args = {"run", spec, "--state-dir", state_.string(),
+                                   "--no-progress"};
   args.insert(args.end(), extra.begin(), extra.end());
   return Drover(args, timeout);
 }

@@ -20,8 +20,6 @@
 #include <sstream>
 #include <utility>
 
-extern char** environ;
-
 namespace drover::testing {
 namespace {
 
