@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "core/coordinator/dispatch_wire.h"
+#include "core/coordinator/fanout.h"
 #include "core/coordinator/job_ids.h"
 #include "core/coordinator/job_views.h"
 #include "core/coordinator/loop.h"
@@ -321,6 +322,9 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
         auto& reason = reasons[plan.queue(t)];
         if (!reason) reason = PendingReason(job->queues[plan.queue(t)]);
         ts->set_pending_reason(*reason);
+      } else if (plan.state(t) == dag::TaskState::kWaiting &&
+                 job->spec.tasks[t].dynamic) {
+        ts->set_pending_reason(row.pending_reason);  // what the fan-out waits for
       }
       FillLastAttempt(row, ts);
       bytes += ts->ByteSizeLong() + 4;
@@ -341,7 +345,8 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
     // A finished job's graph comes from its stored spec; its instances are
     // its rows in spec order.
     auto loaded = spec::LoadString(record.spec_text, record.spec_file, options_.spec_options);
-    if (loaded.ok() && loaded.spec->tasks.size() == rows->size()) {
+    if (loaded.ok() && ReplayFanouts(*loaded.spec, *rows).ok() &&
+        loaded.spec->tasks.size() == rows->size()) {
       for (auto& g : BuildGroups(*loaded.spec,
                                  [&](uint32_t t) { return state_of((*rows)[t]); })) {
         *js.add_groups() = std::move(g);

@@ -4,7 +4,9 @@
 #include <optional>
 #include <string_view>
 
+#include "core/coordinator/fanout.h"
 #include "core/coordinator/job_views.h"
+#include "core/spec/dynamic_matrix.h"
 
 namespace drover {
 namespace {
@@ -96,6 +98,17 @@ std::vector<uint32_t> InitJobState(
     row.name = ts.name;
     row.fingerprint = fp;
   }
+  job.fanouts = FanoutPlaceholders(job.spec);
+  job.fanout_old.clear();
+  for (uint32_t p : job.fanouts) {
+    job.rows[p].pending_reason = spec::FanoutWaitReason(job.spec.tasks[p]);
+    for (const auto& [name, old] : old_rows) {
+      if (name != job.spec.tasks[p].name &&
+          GroupOfInstance(name) == job.spec.tasks[p].base_name) {
+        job.fanout_old.emplace(name, old);
+      }
+    }
+  }
   MakePlan(job, PlanTasks(job), jitter_seed);
   for (uint32_t i : carried) job.plan->MarkSucceeded(i);
   return carried;
@@ -104,6 +117,8 @@ std::vector<uint32_t> InitJobState(
 Result<std::vector<uint32_t>> RestoreJobState(JobState& job,
                                               std::vector<store::TaskRecord> rows,
                                               uint64_t jitter_seed, SteadyTime now) {
+  DROVER_RETURN_IF_ERROR(ReplayFanouts(job.spec, rows));
+  job.fanouts = FanoutPlaceholders(job.spec);
   const uint32_t n = static_cast<uint32_t>(job.spec.tasks.size());
   if (rows.size() != n) {
     return FailedPrecondition("job " + job.record.id + " has " +

@@ -49,6 +49,11 @@ struct JobState {
   // ends as cancelled whatever the worker reports (unless it succeeded).
   std::set<uint32_t> cancel_requested;
   bool cancelling = false;
+  // Dynamic fan-out (fanout.h): the placeholders not expanded yet, and the
+  // rows of the run being resumed or retried that were instances of a
+  // dynamic task, by name (their attempts go on; a success may carry over).
+  std::vector<uint32_t> fanouts;
+  std::unordered_map<std::string, store::TaskRecord> fanout_old;
 };
 
 // Builds rows, current, attempt_base, queues and plan of `job` from
@@ -56,13 +61,15 @@ struct JobState {
 // run being resumed or retried, empty for a new job: a task that succeeded
 // there with the same fingerprint is carried over (its row kept, marked
 // succeeded in the plan), and every other task continues its attempt
-// numbering. Returns the indices of the carried-over tasks.
+// numbering. A dynamic task's placeholder row says what it waits for
+// (pending_reason). Returns the indices of the carried-over tasks.
 std::vector<uint32_t> InitJobState(
     JobState& job, const std::unordered_map<std::string, store::TaskRecord>& old_rows,
     uint64_t jitter_seed);
 
 // Rebuilds a running job after a coordinator restart from job.spec and
-// its task rows as stored (`rows`, in index order): succeeded, failed and
+// its task rows as stored (`rows`, in index order): the expansions of
+// dynamic tasks the rows show are made again (ReplayFanouts), succeeded, failed and
 // cancelled tasks keep their state (dependents stay blocked), rows that
 // say `running` are started again in the plan with their attempts counted,
 // and the rest is planned afresh (a task in retry-wait is ready at once).

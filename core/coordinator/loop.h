@@ -220,6 +220,10 @@ class Coordinator::Loop {
 
   // placement.cc
   void Schedule();
+  // Expands the job's fan-out placeholders whose upstream tasks have
+  // succeeded (fanout.h) and stores their rows; one that cannot be
+  // expanded fails as missing-input with the reason.
+  void ExpandFanouts(Job& job);
   WorkerConn* PickWorker(const Placement& p);
   void Dispatch(Job& job, uint32_t task, WorkerConn& w);
   // Queues `body` for `w`: into this turn's batch when it takes batches,

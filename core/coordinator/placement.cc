@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "core/coordinator/dispatch_wire.h"
+#include "core/coordinator/fanout.h"
 #include "core/coordinator/loop.h"
 #include "core/coordinator/upstream_outputs.h"
 
@@ -62,6 +63,11 @@ Coordinator::Loop::WorkerConn* Coordinator::Loop::PickWorker(const Placement& p)
 }
 
 void Coordinator::Loop::Schedule() {
+  // Before placement: a ready placeholder is never dispatched, it becomes
+  // its instances (even with no worker yet, so that status shows them).
+  for (Job* job : order_) {
+    if (!job->fanouts.empty()) ExpandFanouts(*job);
+  }
   if (workers_.empty()) return;
   for (Job* job : order_) {
     if (job->cancelling) continue;
@@ -75,6 +81,34 @@ void Coordinator::Loop::Schedule() {
     }
   }
   FlushDispatches();
+}
+
+void Coordinator::Loop::ExpandFanouts(Job& job) {
+  std::vector<uint32_t> waiting;
+  for (uint32_t t : std::vector<uint32_t>(std::move(job.fanouts))) {
+    const dag::TaskState s = job.plan->state(t);
+    if (s == dag::TaskState::kWaiting) waiting.push_back(t);
+    if (s != dag::TaskState::kReady) continue;  // waiting, or blocked/skipped: done
+    const std::string name = job.spec.tasks[t].name;
+    Result<std::vector<uint32_t>> instances = ExpandFanout(job, t, options_.spec_options);
+    if (!instances.ok()) {
+      spdlog::info("coordinator: job {}: fan-out of {} failed: {}", job.record.id, name,
+                   instances.status().message());
+      job.rows[t].pending_reason.clear();  // it waits no more
+      FailUndispatched(job, t, FailureReason::kMissingInput,
+                       "fan-out: " + instances.status().message());
+      continue;
+    }
+    // The placeholder's row is renamed and the new ones inserted: the
+    // whole set is written at once, in this turn's transaction.
+    Check(store_->ReplaceTasks(job.record, job.rows), "store a fan-out");
+    spdlog::info("coordinator: job {}: {} expanded to {} instances", job.record.id, name,
+                 instances->size());
+    for (uint32_t i : *instances) {
+      if (job.plan->state(i) == dag::TaskState::kSucceeded) EmitTask(job, i, nullptr);
+    }
+  }
+  job.fanouts = std::move(waiting);
 }
 
 void Coordinator::Loop::QueueDispatch(WorkerConn& w, wire::Dispatch body) {

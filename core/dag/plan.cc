@@ -118,6 +118,36 @@ bool Plan::CancelNotStarted(uint32_t task) {
   return true;
 }
 
+uint32_t Plan::Grow(uint32_t like, uint32_t count) {
+  const uint32_t first = size();
+  if (!Valid(like) || nodes_[like].state != TaskState::kReady ||
+      count > kNil - 1 - first) {
+    return first;
+  }
+  // The copies come last in the compressed dependents, so appending keeps
+  // the form: dep_begin_[first] == dependents_.size().
+  const size_t deps_begin = dep_begin_[like];
+  const size_t deps_end = dep_begin_[like + 1];
+  dependents_.reserve(dependents_.size() + count * (deps_end - deps_begin));
+  nodes_.reserve(nodes_.size() + count);
+  for (uint32_t k = 0; k < count; ++k) {
+    for (size_t i = deps_begin; i < deps_end; ++i) dependents_.push_back(dependents_[i]);
+    dep_begin_.push_back(dependents_.size());
+    Node node;
+    node.queue = nodes_[like].queue;
+    nodes_.push_back(node);
+    policies_.push_back(policies_[like]);
+    ++counts_.total;
+    ++counts_.waiting;
+    MakeReady(first + k);
+  }
+  for (size_t i = deps_begin; i < deps_end; ++i) {
+    Node& dep = nodes_[dependents_[i]];
+    if (dep.state == TaskState::kWaiting) dep.unmet += count;
+  }
+  return first;
+}
+
 void Plan::RestoreAttempts(uint32_t task, int attempts) {
   if (Valid(task)) nodes_[task].attempts = std::max(0, attempts);
 }

@@ -113,6 +113,17 @@ class Plan {
   // false and changes nothing for a task in any other state.
   bool CancelNotStarted(uint32_t task);
 
+  // Dynamic fan-out (docs/spec.md, "Dynamic matrix"): appends `count`
+  // tasks that are copies of `like`: its needs, its dependents, its queue
+  // and its retry policy. Returns the index of the first; they are
+  // size()-count .. size()-1. Precondition: state(like) == kReady (every
+  // need has succeeded), so the copies are ready at once, queued after
+  // every task ready now; each waiting dependent of `like` also waits for
+  // them. Changes nothing and returns size() when the precondition does
+  // not hold or the plan would pass 2^32-1 tasks.
+  // O(count * dependents(like)).
+  uint32_t Grow(uint32_t like, uint32_t count);
+
   // Recovery: sets the attempts counted for `task` (a coordinator restart
   // rebuilds the plan from the store, where earlier attempts are recorded,
   // so that retries stay counted). Precondition: attempts >= 0.

@@ -45,7 +45,8 @@ void ResolveNeeds(RawJob* job, ErrorSink* errors) {
     for (NeedRef& need : task.needs) {
       const auto found = index.find(need.name);
       if (found == index.end()) {
-        std::string message = "task '" + task.name + "' needs unknown task " + Quoted(need.name);
+        std::string message =
+            "task '" + task.name + "' needs unknown task " + Quoted(need.name);
         const size_t bracket = need.name.find('[');
         if (bracket != std::string::npos && bracket > 0 &&
             index.count(std::string_view(need.name).substr(0, bracket)) > 0) {
@@ -128,8 +129,10 @@ void ReportCycles(const RawJob* job, ErrorSink* errors) {
         stack.push_back({next, 0});
       } else if (color[next] == kGray && reported.size() < kMaxReported) {
         std::vector<uint32_t> cycle;
-        for (size_t k = depth_of[next]; k < stack.size(); ++k) cycle.push_back(stack[k].task);
-        std::rotate(cycle.begin(), std::min_element(cycle.begin(), cycle.end()), cycle.end());
+        for (size_t k = depth_of[next]; k < stack.size(); ++k)
+          cycle.push_back(stack[k].task);
+        std::rotate(cycle.begin(), std::min_element(cycle.begin(), cycle.end()),
+                    cycle.end());
         if (!reported.insert(cycle).second) continue;
         const RawTask& first = job->tasks[cycle[0]];
         const uint32_t second = cycle.size() > 1 ? cycle[1] : cycle[0];
@@ -150,8 +153,8 @@ void ReportCycles(const RawJob* job, ErrorSink* errors) {
 void CheckCaps(const RawJob& job, const LoadOptions& options, ErrorSink* errors) {
   if (job.tasks.empty()) return;
   // Indices are 32-bit, whatever the configured cap.
-  const uint64_t cap = std::min<uint64_t>(options.max_instances,
-                                          std::numeric_limits<uint32_t>::max() - 1);
+  const uint64_t cap =
+      std::min<uint64_t>(options.max_instances, std::numeric_limits<uint32_t>::max() - 1);
   uint64_t total = 0;
   size_t biggest = 0;
   for (size_t i = 0; i < job.tasks.size(); ++i) {
@@ -161,15 +164,14 @@ void CheckCaps(const RawJob& job, const LoadOptions& options, ErrorSink* errors)
   if (total > cap) {
     const RawTask& big = job.tasks[biggest];
     if (big.has_matrix) {
-      errors->Add(big.matrix_where,
-                  "the job expands to " + Count(total) +
-                      " task instances, more than the cap of " + WithCommas(cap) +
-                      " (the matrix of task '" + big.name + "' alone gives " +
-                      Count(big.instances) + ")");
+      errors->Add(big.matrix_where, "the job expands to " + Count(total) +
+                                        " task instances, more than the cap of " +
+                                        WithCommas(cap) + " (the matrix of task '" +
+                                        big.name + "' alone gives " +
+                                        Count(big.instances) + ")");
     } else {
       errors->Add(job.tasks_where, "the job has " + Count(total) +
-                                       " tasks, more than the cap of " +
-                                       WithCommas(cap));
+                                       " tasks, more than the cap of " + WithCommas(cap));
     }
   }
 
@@ -215,83 +217,109 @@ void CheckOutputRefs(RawJob* job, ErrorSink* errors) {
   for (uint32_t i = 0; i < job->tasks.size(); ++i) index.emplace(job->tasks[i].name, i);
   std::vector<std::string_view> names;
   int suggestions_left = kMaxSuggestions;
-  for (RawTask& task : job->tasks) {
-    for (OutputRef& ref : task.output_refs) {
-      const std::string subject = ref.text + " in task '" + task.name + "'";
-      const auto found = index.find(ref.task);
-      if (found == index.end()) {
-        std::string message = subject + " refers to unknown task " + Quoted(ref.task);
-        if (suggestions_left-- > 0) {
-          if (names.empty()) {
-            for (const RawTask& t : job->tasks) names.push_back(t.name);
-          }
-          message += DidYouMean(ref.task, names);
+  // `for_matrix`: the reference gives a dynamic matrix key its values.
+  auto check = [&](RawTask& task, OutputRef& ref, bool for_matrix) {
+    const std::string subject = ref.text + " in task '" + task.name + "'";
+    const auto found = index.find(ref.task);
+    if (found == index.end()) {
+      std::string message = subject + " refers to unknown task " + Quoted(ref.task);
+      if (suggestions_left-- > 0) {
+        if (names.empty()) {
+          for (const RawTask& t : job->tasks) names.push_back(t.name);
         }
-        errors->Add(ref.where, std::move(message));
-        continue;
+        message += DidYouMean(ref.task, names);
       }
-      ref.target = found->second;
-      const bool needed =
-          std::any_of(task.needs.begin(), task.needs.end(),
-                      [&](const NeedRef& n) { return n.target == ref.target; });
-      if (!needed) {
-        std::vector<std::string_view> needs;
-        for (const NeedRef& n : task.needs) needs.push_back(n.name);
-        std::string message = subject + ": task " + Quoted(ref.task) +
-                              " is not in its needs (add it: its outputs exist once it "
-                              "has succeeded)";
-        if (!needs.empty()) message += DidYouMean(ref.task, needs);
-        errors->Add(ref.where, std::move(message));
-        continue;
-      }
-      const RawTask& target = job->tasks[ref.target];
-      if (ref.select.empty()) continue;
-      if (!target.has_matrix) {
-        errors->Add(ref.where, subject + ": task '" + target.name +
-                                   "' has no matrix to pick an instance of (write "
-                                   "${tasks." +
-                                   target.name + ".outputs.KEY})");
-        continue;
-      }
-      if (!target.matrix_ok) continue;  // its matrix was reported
-      // The instance's offset: the last key varies fastest (expand.cc).
-      if (ref.select.size() != target.matrix_keys.size()) {
-        std::string keys;
-        for (const std::string& k : target.matrix_keys)
-          keys += (keys.empty() ? "" : ",") + k;
-        errors->Add(ref.where, subject + ": an instance of task '" + target.name +
-                                   "' is picked by every key of its matrix: [" + keys +
-                                   "], with one value each");
-        continue;
-      }
-      uint64_t offset = 0;
-      bool ok = true;
-      for (size_t k = 0; k < target.matrix_keys.size() && ok; ++k) {
-        const auto& [key, value] = ref.select[k];
-        if (key != target.matrix_keys[k]) {
-          std::vector<std::string_view> keys(target.matrix_keys.begin(),
-                                             target.matrix_keys.end());
-          errors->Add(ref.where, subject + ": key " + std::to_string(k + 1) +
-                                     " of the matrix of task '" + target.name + "' is '" +
-                                     target.matrix_keys[k] + "', not " + Quoted(key) +
-                                     DidYouMean(key, keys));
-          ok = false;
-          break;
-        }
-        const std::vector<std::string>& values = target.matrix_values[k];
-        const auto v = std::find(values.begin(), values.end(), value);
-        if (v == values.end()) {
-          std::vector<std::string_view> all(values.begin(), values.end());
-          errors->Add(ref.where, subject + ": the matrix of task '" + target.name +
-                                     "' has no value " + Quoted(value) + " for key '" +
-                                     key + "'" + DidYouMean(value, all));
-          ok = false;
-          break;
-        }
-        offset = offset * values.size() + static_cast<uint64_t>(v - values.begin());
-      }
-      if (ok) ref.select_offset = offset;
+      errors->Add(ref.where, std::move(message));
+      return;
     }
+    ref.target = found->second;
+    const bool needed =
+        std::any_of(task.needs.begin(), task.needs.end(),
+                    [&](const NeedRef& n) { return n.target == ref.target; });
+    if (!needed) {
+      std::vector<std::string_view> needs;
+      for (const NeedRef& n : task.needs) needs.push_back(n.name);
+      std::string message = subject + ": task " + Quoted(ref.task) +
+                            " is not in its needs (add it: its outputs exist once it "
+                            "has succeeded)";
+      if (!needs.empty()) message += DidYouMean(ref.task, needs);
+      errors->Add(ref.where, std::move(message));
+      return;
+    }
+    const RawTask& target = job->tasks[ref.target];
+    if (!target.dynamic_keys.empty()) {
+      if (for_matrix) {
+        errors->Add(ref.where, subject + ": task '" + target.name +
+                                   "' has a dynamic matrix itself; a dynamic matrix "
+                                   "cannot take its values from one (no nested fan-out)");
+      } else if (!ref.select.empty()) {
+        errors->Add(ref.where, subject + ": task '" + target.name +
+                                   "' has a dynamic matrix, whose instances are known "
+                                   "only at run time: no instance can be picked (write "
+                                   "${tasks." +
+                                   target.name + ".outputs." + ref.key +
+                                   "} for the list of all their outputs)");
+      }
+      return;
+    }
+    if (for_matrix && target.has_matrix && ref.select.empty()) {
+      errors->Add(ref.where,
+                  subject + ": task '" + target.name +
+                      "' has a matrix, so its output is one list per instance, "
+                      "not a list of values; pick one instance with ${tasks." +
+                      target.name + "[KEY=VALUE].outputs." + ref.key + "}");
+      return;
+    }
+    if (ref.select.empty()) return;
+    if (!target.has_matrix) {
+      errors->Add(ref.where, subject + ": task '" + target.name +
+                                 "' has no matrix to pick an instance of (write "
+                                 "${tasks." +
+                                 target.name + ".outputs.KEY})");
+      return;
+    }
+    if (!target.matrix_ok) return;  // its matrix was reported
+    // The instance's offset: the last key varies fastest (expand.cc).
+    if (ref.select.size() != target.matrix_keys.size()) {
+      std::string keys;
+      for (const std::string& k : target.matrix_keys)
+        keys += (keys.empty() ? "" : ",") + k;
+      errors->Add(ref.where, subject + ": an instance of task '" + target.name +
+                                 "' is picked by every key of its matrix: [" + keys +
+                                 "], with one value each");
+      return;
+    }
+    uint64_t offset = 0;
+    bool ok = true;
+    for (size_t k = 0; k < target.matrix_keys.size() && ok; ++k) {
+      const auto& [key, value] = ref.select[k];
+      if (key != target.matrix_keys[k]) {
+        std::vector<std::string_view> keys(target.matrix_keys.begin(),
+                                           target.matrix_keys.end());
+        errors->Add(ref.where, subject + ": key " + std::to_string(k + 1) +
+                                   " of the matrix of task '" + target.name + "' is '" +
+                                   target.matrix_keys[k] + "', not " + Quoted(key) +
+                                   DidYouMean(key, keys));
+        ok = false;
+        break;
+      }
+      const std::vector<std::string>& values = target.matrix_values[k];
+      const auto v = std::find(values.begin(), values.end(), value);
+      if (v == values.end()) {
+        std::vector<std::string_view> all(values.begin(), values.end());
+        errors->Add(ref.where, subject + ": the matrix of task '" + target.name +
+                                   "' has no value " + Quoted(value) + " for key '" +
+                                   key + "'" + DidYouMean(value, all));
+        ok = false;
+        break;
+      }
+      offset = offset * values.size() + static_cast<uint64_t>(v - values.begin());
+    }
+    if (ok) ref.select_offset = offset;
+  };
+  for (RawTask& task : job->tasks) {
+    for (OutputRef& ref : task.output_refs) check(task, ref, false);
+    for (DynamicKey& d : task.dynamic_keys) check(task, d.ref, true);
   }
 }
 

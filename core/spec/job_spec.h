@@ -20,6 +20,7 @@
 namespace drover::spec {
 
 struct DeferredRender;  // outputs.h
+struct DynamicMatrix;   // dynamic_matrix.h
 
 struct SourceLocation {
   std::string file;
@@ -161,6 +162,11 @@ struct TaskSpec {
   // each `matrix` value (empty otherwise).
   std::shared_ptr<const DeferredRender> deferred;
   std::vector<std::string> matrix_json;
+  // Set on the placeholder of a task with a dynamic matrix (`matrix: {k:
+  // "${tasks.plan.outputs.K}"}`, dynamic_matrix.h): the one instance the
+  // task has until the coordinator expands it, named like the task. It is
+  // never dispatched.
+  std::shared_ptr<const DynamicMatrix> dynamic;
 
   std::optional<Duration> timeout;      // none: no timeout
   Duration kill_grace = std::chrono::seconds(5);  // TERM -> KILL grace

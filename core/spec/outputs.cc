@@ -1,5 +1,7 @@
 #include "core/spec/outputs.h"
 
+#include <algorithm>
+
 #include "core/spec/json_template.h"
 #include "core/spec/task_kind.h"
 #include "core/spec/text.h"
@@ -101,10 +103,15 @@ Status RenderWithOutputs(const TaskSpec& ts, const OutputsOf& outputs_of, TaskSp
     if (outputs == nullptr) outputs = &kNone;
     auto it = outputs->find(ref.key);
     if (it == outputs->end()) {
-      const std::string which =
-          ref.count > 1 ? " (instance " + std::to_string(index - ref.first + 1) + " of " +
-                              std::to_string(ref.count) + ")"
-                        : std::string();
+      std::string which;
+      if (ref.dynamic) {
+        const auto at = std::find(ref.indices.begin(), ref.indices.end(), index);
+        which = " (instance " + std::to_string(at - ref.indices.begin() + 1) + " of " +
+                std::to_string(ref.indices.size()) + ")";
+      } else if (ref.count > 1) {
+        which = " (instance " + std::to_string(index - ref.first + 1) + " of " +
+                std::to_string(ref.count) + ")";
+      }
       return NotFound(ref.text + ": task " + internal::Quoted(ref.task) + which +
                       " produced no output " + internal::Quoted(ref.key) + " (" +
                       Keys(*outputs) + ")");
@@ -115,6 +122,23 @@ Status RenderWithOutputs(const TaskSpec& ts, const OutputsOf& outputs_of, TaskSp
     const OutputRef& ref = d.refs[r];
     std::string& value = owned_values[keys + r];
     std::string& json = owned_json[keys + r];
+    if (ref.dynamic) {
+      // A dynamic matrix task: the list of the instances it expanded to.
+      if (ref.indices.empty()) {
+        return NotFound(ref.text + ": task " + internal::Quoted(ref.task) +
+                        " has not been expanded (its dynamic matrix has no values yet)");
+      }
+      json = "[";
+      for (size_t i = 0; i < ref.indices.size(); ++i) {
+        Result<const std::string*> v = value_of(ref, ref.indices[i]);
+        if (!v.ok()) return v.status();
+        if (i > 0) json += ',';
+        json += OutputJson(**v);
+      }
+      json += ']';
+      value = json;
+      continue;
+    }
     if (ref.pick || ref.count == 1) {
       Result<const std::string*> v = value_of(ref, ref.pick ? *ref.pick : ref.first);
       if (!v.ok()) return v.status();

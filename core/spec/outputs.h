@@ -48,6 +48,12 @@ struct OutputRef {
   uint32_t first = 0;
   uint32_t count = 0;
   std::optional<uint32_t> pick;
+  // The target has a dynamic matrix (dynamic_matrix.h): its value is the
+  // JSON list of the outputs of `indices`, its instances, which the
+  // coordinator sets when it expands the target (they are not contiguous:
+  // the first is the placeholder's index, the others come last in the job).
+  bool dynamic = false;
+  std::vector<uint32_t> indices;
 };
 
 // Parses the reference starting at text[0] ("${tasks." ...). On success

@@ -82,6 +82,13 @@ struct NeedRef {
   uint32_t target = kNoTask;  // index into RawJob::tasks once resolved
 };
 
+// A dynamic matrix key (dynamic_matrix.h): the key's index in
+// RawTask::matrix_keys and the reference that gives its values.
+struct DynamicKey {
+  size_t key = 0;
+  OutputRef ref;
+};
+
 struct RawTask {
   std::string name;
   Pos where;  // of the task's key
@@ -113,6 +120,10 @@ struct RawTask {
   uint32_t slots = 1;
 
   uint64_t instances = 1;  // product of the matrix lists (saturating)
+  // Its dynamic matrix keys, in file order; a task with any has one
+  // instance at load (`instances` is 1), the placeholder. Each key's
+  // matrix_values list holds the reference's text alone.
+  std::vector<DynamicKey> dynamic_keys;
 
   // The `${tasks.NAME...}` references in its templates, each once, in the
   // order first met (outputs.h); checked against `needs` by graph.cc.
@@ -135,6 +146,18 @@ struct RawJob {
 // names and self-dependencies; then reports dependency cycles, and jobs
 // over the instance or edge caps.
 void CheckGraph(RawJob* job, const LoadOptions& options, ErrorSink* errors);
+
+// expand.cc: appends `count` instances of task `task` to *out, each a copy
+// of `proto` named task[k=v,...] with its `matrix`, rendered by `compiled`
+// with the values of `values` (and their JSON forms `json`, one list per
+// key) and with each of `deferred`'s references standing for its own text;
+// then fingerprinted. The last key varies fastest. Every list is non-empty
+// and `count` is the product of their sizes (1 without keys).
+void AppendInstances(std::string_view task, const std::vector<std::string>& keys,
+                     const std::vector<const std::vector<std::string>*>& values,
+                     const std::vector<const std::vector<std::string>*>& json,
+                     const CompiledTask& compiled, const DeferredRender* deferred,
+                     uint64_t count, TaskSpec proto, std::vector<TaskSpec>* out);
 
 // expand.cc: the JobSpec of a job that passed every check.
 JobSpec Expand(RawJob&& job, const std::string& file);

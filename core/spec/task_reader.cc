@@ -213,8 +213,14 @@ void YamlReader::ReadMatrix(const Entry& e, std::string_view context, RawTask* t
       Error(key.value_pos, key_ref + " has no values");
       continue;
     }
+    if (key.value.IsScalar() &&
+        key.value.Scalar().find(kTasksRefOpen) != std::string::npos) {
+      if (key_ok) ReadDynamicKey(key, key_ref, task);
+      continue;
+    }
     if (!key.value.IsSequence()) {
-      Error(key.value_pos, key_ref + " must be a list of values, " + Got(key.value));
+      Error(key.value_pos, key_ref + " must be a list of values, " + Got(key.value) +
+                               " (or one ${tasks.NAME.outputs.KEY}: a dynamic matrix)");
       continue;
     }
     std::vector<std::string> values;
@@ -269,7 +275,43 @@ void YamlReader::ReadMatrix(const Entry& e, std::string_view context, RawTask* t
     }
   }
   if (errors_->size() != errors_before || task->matrix_keys.empty()) task->matrix_ok = false;
-  task->instances = SaturatingProduct(task->matrix_values);
+  // A dynamic task is one placeholder until it is expanded.
+  task->instances =
+      task->dynamic_keys.empty() ? SaturatingProduct(task->matrix_values) : 1;
+}
+
+void YamlReader::ReadDynamicKey(const Entry& key, const std::string& key_ref,
+                                RawTask* task) {
+  const std::string& text = key.value.Scalar();
+  size_t length = 0;
+  std::optional<OutputRef> ref;
+  std::string why;
+  if (text.starts_with(kTasksRefOpen)) {
+    Result<OutputRef> parsed = ParseOutputRef(text, &length);
+    if (!parsed.ok()) {
+      why = ": " + parsed.status().message();
+    } else if (length == text.size()) {
+      ref = std::move(*parsed);
+    }
+  }
+  if (!ref) {
+    Error(key.value_pos,
+          key_ref +
+              " must be a list of values or exactly one reference "
+              "${tasks.NAME.outputs.KEY} or ${tasks.NAME.result} (a dynamic matrix), "
+              "got " +
+              Quoted(text) + why);
+    return;
+  }
+  ref->where = key.value_pos;
+  task->dynamic_keys.push_back(DynamicKey{task->matrix_keys.size(), std::move(*ref)});
+  // The reference's text stands for the key's value at load: in the
+  // placeholder's summary and wherever ${matrix.KEY} is checked.
+  std::string json;
+  AppendJsonString(text, &json);
+  task->matrix_keys.push_back(key.key);
+  task->matrix_values.push_back({text});
+  task->matrix_json.push_back({std::move(json)});
 }
 
 }  // namespace drover::spec::internal

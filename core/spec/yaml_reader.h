@@ -164,6 +164,9 @@ class YamlReader {
                 std::vector<Located>* argv);
   void ReadNeeds(const Entry& e, std::string_view context, RawTask* task);
   void ReadMatrix(const Entry& e, std::string_view context, RawTask* task);
+  // A matrix key written as a string holding `${tasks.`: a dynamic key
+  // when the string is exactly one reference, else an error.
+  void ReadDynamicKey(const Entry& key, const std::string& key_ref, RawTask* task);
   // backend_keys.cc: applies `defaults` under the task's own settings,
   // has the task's kind read its keys (task_kind.h), and reports the keys
   // of other kinds the task holds. `entries` are the task's own.

@@ -89,5 +89,50 @@ TEST_F(DistributedTest, OutputsSurviveCoordinatorRestart) {
   EXPECT_EQ(tasks["use"]["outputs"]["seen"], "wb " + token + " one\ntwo");
 }
 
+// Given a coordinator killed -9 after `plan` succeeded, when its dynamic
+// matrix had been expanded but no instance could be placed yet (no worker
+// had host=b), the restarted coordinator should rebuild every instance from
+// the store and run them, and the final task see all their outputs.
+TEST_F(DistributedTest, FanOutSurvivesCoordinatorRestart) {
+  ASSERT_TRUE(StartCoordinator());
+  ASSERT_TRUE(
+      StartWorker("wa", "spawn=1",
+                  {"--label", "host=a", "--spool-dir", (root_ / "spool-a").string()}));
+  const std::string job = Submit(Spec("fan.yaml", R"Y(version: 1
+name: fanout-restart
+tasks:
+  plan:
+    on: {host: a}
+    run: 'echo ''shards=["a","b","c"]'' >> "$DROVER_OUTPUT"'
+  work:
+    on: {host: b}
+    needs: [plan]
+    matrix: {shard: "${tasks.plan.outputs.shards}"}
+    run: 'echo "got=${matrix.shard}-$DROVER_WORKER" >> "$DROVER_OUTPUT"'
+  report:
+    on: {host: b}
+    needs: [work]
+    env: {ALL: "${tasks.work.outputs.got}"}
+    run: 'echo "all=$ALL" >> "$DROVER_OUTPUT"'
+)Y"));
+  ASSERT_FALSE(job.empty());
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        return StoreCount(state_,
+                          "SELECT count(*) FROM tasks WHERE name LIKE 'work[shard=%'") ==
+               3;
+      },
+      kJobDeadline, Millis(50)));
+  ASSERT_EQ(coordinator()->Crash().term_signal, SIGKILL);
+  ASSERT_TRUE(Restart(coordinator()));
+  ASSERT_TRUE(
+      StartWorker("wb", "spawn=2",
+                  {"--label", "host=b", "--spool-dir", (root_ / "spool-b").string()}));
+  ASSERT_EQ(WaitForJobState(job, {"succeeded", "failed"}, kJobDeadline), "succeeded");
+  auto tasks = Tasks(job);
+  EXPECT_EQ(tasks.size(), 5u);
+  EXPECT_EQ(tasks["report"]["outputs"]["all"], R"(["a-wb","b-wb","c-wb"])");
+}
+
 }  // namespace
 }  // namespace drover

@@ -6,6 +6,7 @@
 // `drover status`. Real processes, a real SQLite file, no sleeps.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -191,6 +192,85 @@ tasks:
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
   EXPECT_EQ(ReadAll(work_ / "plan.runs"), "x\n");  // plan ran once
   EXPECT_EQ(ReadAll(work_ / "seen.txt"), token);
+}
+
+// Given `plan` printing shards=["a","b","c"] and a dynamic matrix over
+// them, each instance should run once with its value and write its own
+// output, a final task should see them as a list in instance order, and
+// `drover status` list the instances.
+TEST_F(DroverCliTest, DynamicMatrixFansOutOverAnOutput) {
+  const std::string spec = Spec("fanout.yaml", R"Y(version: 1
+name: outputs-fanout
+tasks:
+  plan: {run: 'echo ''shards=["a","b","c"]'' >> "$DROVER_OUTPUT"'}
+  work:
+    needs: [plan]
+    matrix: {shard: "${tasks.plan.outputs.shards}"}
+    run: 'echo ${matrix.shard} >> ran.txt; echo "up=$(echo ${matrix.shard} | tr a-z A-Z)" >> "$DROVER_OUTPUT"'
+  report:
+    needs: [work]
+    env: {ALL: "${tasks.work.outputs.up}"}
+    run: 'printf "%s" "$ALL" > seen.txt'
+)Y");
+  const ProcessResult r = Run(spec);
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(ReadAll(work_ / "seen.txt"), R"(["A","B","C"])");
+  std::string ran = ReadAll(work_ / "ran.txt");
+  std::sort(ran.begin(), ran.end());
+  EXPECT_EQ(ran, "\n\n\nabc");  // each instance once
+  auto tasks = TasksByName(Status());
+  EXPECT_EQ(tasks.size(), 5u);
+  EXPECT_EQ(tasks["work[shard=b]"]["status"], "succeeded");
+  EXPECT_EQ(tasks["work[shard=b]"]["outputs"]["up"], "B");
+  EXPECT_EQ(tasks.count("work"), 0u);
+}
+
+// Given a fan-out whose upstream output is not a list, the task should fail
+// as missing-input with the reason and its dependent be blocked; with an
+// instance failing, `--resume` should re-run only that instance.
+TEST_F(DroverCliTest, DynamicMatrixFailuresAndResume) {
+  const std::string bad = Spec("fanbad.yaml", R"Y(version: 1
+name: outputs-fanbad
+tasks:
+  plan: {run: 'echo "shards=a b" >> "$DROVER_OUTPUT"'}
+  work:
+    needs: [plan]
+    matrix: {shard: "${tasks.plan.outputs.shards}"}
+    run: echo ${matrix.shard}
+  after: {needs: [work], run: echo after}
+)Y");
+  ProcessResult r = Run(bad);
+  ASSERT_EQ(r.exit_code, 1) << r.Describe();
+  auto tasks = TasksByName(Status());
+  EXPECT_EQ(tasks["work"]["status"], "failed");
+  EXPECT_EQ(tasks["work"]["reason"], "missing-input");
+  EXPECT_NE(tasks["work"]["detail"].get<std::string>().find("it is not JSON"),
+            std::string::npos)
+      << tasks["work"];
+  EXPECT_EQ(tasks["after"]["status"], "blocked");
+
+  const std::string flaky = Spec("fanflaky.yaml", R"Y(version: 1
+name: outputs-fanflaky
+tasks:
+  plan: {run: 'echo "shards=[1, 2, 3]" >> "$DROVER_OUTPUT"; echo x >> plan.runs'}
+  work:
+    needs: [plan]
+    matrix: {n: "${tasks.plan.outputs.shards}"}
+    run: 'echo ${matrix.n} >> work.runs; test ${matrix.n} != 2 || test -e go'
+)Y");
+  r = Run(flaky);
+  ASSERT_EQ(r.exit_code, 1) << r.Describe();
+  EXPECT_EQ(TasksByName(Status())["work[n=2]"]["status"], "failed");
+  std::ofstream(work_ / "go").close();
+  r = Run(flaky, {"--resume"});
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(ReadAll(work_ / "plan.runs"), "x\n");
+  std::string runs = ReadAll(work_ / "work.runs");
+  std::sort(runs.begin(), runs.end());
+  EXPECT_EQ(runs, "\n\n\n\n1223");  // 2 ran twice, 1 and 3 once
+  tasks = TasksByName(Status());
+  EXPECT_EQ(tasks["work[n=2]"]["attempts"], 2);
+  EXPECT_EQ(tasks["work[n=1]"]["attempts"], 1);
 }
 
 }  // namespace

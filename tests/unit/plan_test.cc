@@ -507,5 +507,47 @@ TEST_F(PlanTest, PreconditionViolationsChangeNothing) {
   EXPECT_TRUE(CountsMatchStates(plan));
 }
 
+// Given a ready task 1 (needing 0) with a dependent 2, Grow should append
+// ready copies of 1 in its queue, and 2 should wait for all of them: it is
+// ready only once 1 and every copy have succeeded.
+TEST_F(PlanTest, GrowAddsReadyCopiesTheDependentsWaitFor) {
+  std::vector<PlanTask> tasks = {Task(), Task({0}, /*retries=*/2), Task({1})};
+  Plan plan(std::move(tasks), PlanOptions{});
+  ASSERT_NO_FATAL_FAILURE(Run(plan, 0));
+  ASSERT_EQ(plan.state(1), S::kReady);
+  EXPECT_EQ(plan.Grow(1, 2), 3u);
+  EXPECT_EQ(plan.size(), 5u);
+  EXPECT_TRUE(CountsMatchStates(plan));
+  EXPECT_EQ(plan.state(3), S::kReady);
+  EXPECT_EQ(plan.state(4), S::kReady);
+  EXPECT_EQ(plan.queue(4), plan.queue(1));
+  ASSERT_NO_FATAL_FAILURE(Run(plan, 1));
+  ASSERT_NO_FATAL_FAILURE(Run(plan, 3));
+  EXPECT_EQ(plan.state(2), S::kWaiting);
+  // A copy keeps the retry policy: its first failure retries.
+  EXPECT_TRUE(Fail(plan, 4).has_value());
+  EXPECT_EQ(plan.state(2), S::kWaiting);
+  AdvanceTo(*plan.NextRetryAt());
+  plan.Promote(clock_.Now());
+  ASSERT_NO_FATAL_FAILURE(Run(plan, 4));
+  EXPECT_EQ(plan.state(2), S::kReady);
+}
+
+// Given a copy that fails for good, the dependent should be blocked; and
+// Grow of a task that is not ready should change nothing.
+TEST_F(PlanTest, GrowCopiesBlockDependentsAndNeedAReadyTask) {
+  std::vector<PlanTask> tasks = {Task(), Task({0}), Task({1})};
+  Plan plan(std::move(tasks), PlanOptions{});
+  EXPECT_EQ(plan.Grow(1, 3), 3u);  // 1 is waiting
+  EXPECT_EQ(plan.size(), 3u);
+  ASSERT_NO_FATAL_FAILURE(Run(plan, 0));
+  EXPECT_EQ(plan.Grow(1, 1), 3u);
+  ASSERT_NO_FATAL_FAILURE(Run(plan, 1));
+  EXPECT_FALSE(Fail(plan, 3, /*retryable=*/false).has_value());
+  EXPECT_EQ(plan.state(2), S::kBlocked);
+  EXPECT_TRUE(plan.Finished());
+  EXPECT_TRUE(CountsMatchStates(plan));
+}
+
 }  // namespace
 }  // namespace drover::dag

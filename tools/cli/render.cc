@@ -38,6 +38,11 @@ nlohmann::ordered_json OutputsJson(const std::string& outputs_json) {
 }
 
 std::string ExitOrReason(const store::TaskRecord& t) {
+  // A dynamic task's placeholder says what its fan-out waits for.
+  if (t.reason.empty() && !t.pending_reason.empty() &&
+      dag::ParseTaskState(t.state) == dag::TaskState::kWaiting) {
+    return "waiting: " + t.pending_reason;
+  }
   if (t.reason.empty()) return "-";
   if (t.reason == "ok") return t.exit_code >= 0 ? "0" : "ok";
   return t.detail.empty() ? t.reason : t.detail;
@@ -292,6 +297,10 @@ std::string JobJson(const store::JobRecord& job,
     j["signal"] =
         t.signal ? nlohmann::ordered_json(t.signal) : nlohmann::ordered_json(nullptr);
     j["detail"] = t.detail;
+    j["pending_reason"] = t.pending_reason.empty() ||
+                                  dag::ParseTaskState(t.state) != dag::TaskState::kWaiting
+                              ? nlohmann::ordered_json(nullptr)
+                              : nlohmann::ordered_json(t.pending_reason);
     j["duration_us"] = t.wall_us;
     j["worker"] = t.worker;
     if (t.result_json.empty()) {
