@@ -5,8 +5,8 @@
 // Signals: both block SIGINT and SIGTERM in every thread before any starts
 // and take them synchronously on the main thread (sigtimedwait), so no code
 // runs in a signal handler and the loops' threads are never interrupted.
-// The worker takes SIGHUP the same way: it re-reads its configuration's
-// `services:`.
+// SIGHUP is taken the same way: the worker re-reads its configuration's
+// `services:`, the coordinator its --pipelines directory.
 // Spawned tasks get an empty signal mask from the backends.
 #include <signal.h>
 #include <unistd.h>
@@ -54,6 +54,15 @@ int WaitForSignal(const sigset_t& set, const std::atomic<bool>& done) {
   }
   return 0;
 }
+// Blocks SIGHUP too (a reload, taken by WaitForSignal) and adds it to `set`.
+void AddHangupSignal(sigset_t* set) {
+  sigset_t hup;
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &hup, nullptr);
+  sigaddset(set, SIGHUP);
+}
+
 
 const char* SignalName(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "signal"; }
 
@@ -127,7 +136,8 @@ int CoordinatorCommand(const CoordinatorArgs& args, const BackendRegistry& regis
     secret = *key;
   }
 
-  const sigset_t signals = BlockStopSignals();
+  sigset_t signals = BlockStopSignals();
+  AddHangupSignal(&signals);
   RealClock clock;
   zmq::context_t context;
   // The ZAP handler must be bound in this context before the ROUTER binds.
@@ -156,6 +166,7 @@ int CoordinatorCommand(const CoordinatorArgs& args, const BackendRegistry& regis
   // Workers may declare pools in their configuration; a job may use them.
   options.spec_options.undeclared_pools = true;
   options.spec_options.kinds = &registry.kinds();
+  options.pipelines_dir = args.pipelines;
   Coordinator coordinator(context, options, clock);
   if (Status s = coordinator.Open(); !s.ok()) {
     std::fprintf(stderr, "drover coordinator: %s\n", s.message().c_str());
@@ -187,7 +198,12 @@ int CoordinatorCommand(const CoordinatorArgs& args, const BackendRegistry& regis
     done.store(true);
     pthread_kill(main_thread, SIGUSR1);
   });
-  const int sig = WaitForSignal(signals, done);
+  int sig = WaitForSignal(signals, done);
+  // Bounded by the signals sent: each SIGHUP is one re-read, in the loop.
+  while (sig == SIGHUP) {
+    coordinator.ReloadPipelines();
+    sig = WaitForSignal(signals, done);
+  }
   if (sig == SIGINT || sig == SIGTERM) {
     spdlog::info("coordinator: {}: stopping", SignalName(sig));
   }
@@ -404,12 +420,7 @@ int WorkerCommand(const WorkerArgs& args, const BackendRegistry& registry) {
   options.shutdown_grace = Duration(0);
 
   sigset_t signals = BlockStopSignals();
-  // SIGHUP too, for the worker only (the coordinator keeps the default).
-  sigset_t hup;
-  sigemptyset(&hup);
-  sigaddset(&hup, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &hup, nullptr);
-  sigaddset(&signals, SIGHUP);
+  AddHangupSignal(&signals);
   RealClock clock;
   zmq::context_t context;
   Worker worker(context, options, registry, clock);
