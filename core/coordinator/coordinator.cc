@@ -241,8 +241,9 @@ std::optional<SteadyTime> Coordinator::Loop::NextDeadline() const {
   }
   // A scheduled pipeline's next run: its wall time, as a steady deadline
   // (re-read every turn, so a wall clock that jumps is followed within a
-  // heartbeat interval).
-  if (pipelines_) {
+  // heartbeat interval). Not while stalled: no run starts then, and a due
+  // one would make the wait 0.
+  if (pipelines_ && !stalled_) {
     if (auto wake = pipelines_->NextWake()) {
       const auto left = std::max(
           Duration(0), std::chrono::duration_cast<Duration>(*wake - clock_.WallNow()));

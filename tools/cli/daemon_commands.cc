@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -124,6 +125,12 @@ int CoordinatorCommand(const CoordinatorArgs& args, const BackendRegistry& regis
   auto heartbeat = ParseDurationFlag("--heartbeat", args.heartbeat);
   if (!heartbeat.ok()) {
     std::fprintf(stderr, "drover coordinator: %s\n", heartbeat.status().message().c_str());
+    return kExitUsage;
+  }
+  if (std::error_code ec; !args.pipelines.empty() &&
+                          !std::filesystem::is_directory(args.pipelines, ec)) {
+    std::fprintf(stderr, "drover coordinator: --pipelines %s: not a directory%s%s\n",
+                 args.pipelines.c_str(), ec ? ": " : "", ec ? ec.message().c_str() : "");
     return kExitUsage;
   }
   std::string secret;
