@@ -52,7 +52,13 @@ TEST_F(DistributedTest, ScheduledPipelinesRunInRealTime) {
       kEventDeadline, Millis(200)))
       << coordinator()->ErrTail();
 
-  ProcessResult r = Drover({"pipelines", "--output", "json"});
+  auto ticks = testing::QueryStore(state_, "SELECT id FROM jobs WHERE name = 'tick' LIMIT 1");
+  ASSERT_TRUE(ticks && !ticks->empty());
+  ProcessResult r = Drover({"status", (*ticks)[0]["id"]});
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_NE(r.out.find("submitted by schedule"), std::string::npos) << r.out;
+
+  r = Drover({"pipelines", "--output", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
   const json doc = json::parse(r.out, nullptr, false);
   ASSERT_TRUE(doc.is_object()) << r.out;
