@@ -81,8 +81,9 @@ class HttpApiTest : public DistributedTest {
 // 400), and nothing without a token (401).
 TEST_F(HttpApiTest, ListsPipelines) {
   fs::create_directories(work_ / "pipelines");
-  WriteFile(work_ / "pipelines" / "yearly.yaml",
-            "version: 1\nname: yearly\nschedule: \"@yearly\"\ntasks:\n  t: {run: echo}\n");
+  WriteFile(
+      work_ / "pipelines" / "yearly.yaml",
+      "version: 1\nname: yearly\nschedule: \"@yearly\"\ntasks:\n  t: {run: echo}\n");
   StartAll({"--pipelines", (work_ / "pipelines").string()});
   json doc = Body(Get("/api/v1/pipelines?next=2", kRead), 200);
   EXPECT_EQ(doc["dir"], (work_ / "pipelines").string());

@@ -52,7 +52,8 @@ TEST_F(DistributedTest, ScheduledPipelinesRunInRealTime) {
       kEventDeadline, Millis(200)))
       << coordinator()->ErrTail();
 
-  auto ticks = testing::QueryStore(state_, "SELECT id FROM jobs WHERE name = 'tick' LIMIT 1");
+  auto ticks =
+      testing::QueryStore(state_, "SELECT id FROM jobs WHERE name = 'tick' LIMIT 1");
   ASSERT_TRUE(ticks && !ticks->empty());
   ProcessResult r = Drover({"status", (*ticks)[0]["id"]});
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
