@@ -66,9 +66,9 @@ void Coordinator::Loop::HandleSubmit(const Message& m) {
 
   const std::vector<uint32_t> carried = InitJobState(
       *job, old_rows, options_.jitter_seed ? options_.jitter_seed : rng_());
-  Admit(std::move(job), previous.has_value(), m.routing_id,
-        {.events = submit->watch(), .output = submit->watch() && submit->output()},
-        static_cast<uint32_t>(carried.size()));
+  (void)Admit(std::move(job), previous.has_value(), m.routing_id,
+              {.events = submit->watch(), .output = submit->watch() && submit->output()},
+              static_cast<uint32_t>(carried.size()));
 }
 
 void Coordinator::Loop::HandleRetryJob(const Message& m) {
@@ -109,16 +109,24 @@ void Coordinator::Loop::HandleRetryJob(const Message& m) {
   const std::vector<uint32_t> carried = InitJobState(
       *job, old_rows, options_.jitter_seed ? options_.jitter_seed : rng_());
   spdlog::info("coordinator: job {} retries job {}", rec.id, old.id);
-  Admit(std::move(job), /*replace=*/false, m.routing_id, {.events = req->watch()},
-        static_cast<uint32_t>(carried.size()));
+  (void)Admit(std::move(job), /*replace=*/false, m.routing_id, {.events = req->watch()},
+              static_cast<uint32_t>(carried.size()));
 }
 
-void Coordinator::Loop::Admit(std::unique_ptr<Job> job, bool replace, const std::string& rid,
+bool Coordinator::Loop::Admit(std::unique_ptr<Job> job, bool replace, const std::string& rid,
                               WatchMode watch, uint32_t carried) {
   store::JobRecord& rec = job->record;
   const Status stored = replace ? store_->ReplaceTasks(rec, job->rows)
                                 : store_->InsertJob(rec, job->rows);
-  if (!stored.ok()) return ReplyError(rid, "cannot store the job: " + stored.ToString());
+  if (!stored.ok()) {
+    const std::string why = "cannot store the job: " + stored.ToString();
+    if (rid.empty()) {
+      spdlog::error("coordinator: job {} ({}): {}", rec.id, rec.name, why);
+    } else {
+      ReplyError(rid, why);
+    }
+    return false;
+  }
   if (replace) {
     Check(store_->SetJobState(rec.id,
                               std::string(dag::JobStateName(dag::JobState::kRunning)), 0),
@@ -128,10 +136,10 @@ void Coordinator::Loop::Admit(std::unique_ptr<Job> job, bool replace, const std:
   reply.set_job_id(rec.id);
   reply.set_tasks(static_cast<uint32_t>(job->rows.size()));
   reply.set_carried_over(carried);
-  Reply(rid, Command::kSubmitted, reply);
+  if (!rid.empty()) Reply(rid, Command::kSubmitted, reply);
   // Registered before the job can dispatch, so no event or line is missed.
-  if (watch.events) job->watchers.insert(rid);
-  if (watch.output) job->output_watchers.insert(rid);
+  if (watch.events && !rid.empty()) job->watchers.insert(rid);
+  if (watch.output && !rid.empty()) job->output_watchers.insert(rid);
   spdlog::info("coordinator: job {} ({}) submitted: {} tasks, {} carried over", rec.id,
                rec.name, job->rows.size(), carried);
   Job* raw = job.get();
@@ -139,6 +147,7 @@ void Coordinator::Loop::Admit(std::unique_ptr<Job> job, bool replace, const std:
   order_.push_back(raw);
   OrderJobs();
   MaybeFinishJob(*raw);  // everything carried over: done at once
+  return true;
 }
 
 void Coordinator::Loop::HandleCancelJob(const Message& m) {
@@ -160,12 +169,7 @@ void Coordinator::Loop::HandleCancelJob(const Message& m) {
     ok.set_message(job.cancelling ? "job " + job.record.id + " is already being cancelled"
                                   : "cancelling job " + job.record.id);
     Reply(m.routing_id, Command::kOk, ok);
-    if (job.cancelling) return;
-    job.cancelling = true;
-    CancelRunning(job, job.plan->CancelPending());
-    SyncRows(job);
-    MaybeFinishJob(job);
-    return;
+    return CancelWholeJob(job);
   }
 
   const auto found = job.spec.Find(req->task());
@@ -203,6 +207,14 @@ void Coordinator::Loop::HandleCancelJob(const Message& m) {
   Reply(m.routing_id, Command::kOk, ok);
   EmitTask(job, t, nullptr);
   if (plan.counts().blocked != blocked_before) SyncRows(job);
+  MaybeFinishJob(job);
+}
+
+void Coordinator::Loop::CancelWholeJob(Job& job) {
+  if (job.cancelling) return;
+  job.cancelling = true;
+  CancelRunning(job, job.plan->CancelPending());
+  SyncRows(job);
   MaybeFinishJob(job);
 }
 

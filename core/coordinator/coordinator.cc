@@ -82,6 +82,7 @@ Status Coordinator::Loop::Open() {
     Interrupt();
   }
   if (store_failed_) return Internal("could not recover the state store");
+  DROVER_RETURN_IF_ERROR(OpenPipelines());
 
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) return ErrnoError("eventfd", errno);
@@ -180,6 +181,7 @@ Status Coordinator::Loop::Run() {
     ExpireOrphans(now);
     ExpireReloads(now);
     for (Job* job : order_) job->plan->Promote(now);
+    TickPipelines();  // after the messages: a run queued behind a job just ended starts
     Schedule();
     PumpDownloads();
     if (now >= next_heartbeat_) {
@@ -236,6 +238,17 @@ std::optional<SteadyTime> Coordinator::Loop::NextDeadline() const {
   if (!orphans_.empty() && orphan_deadline_ < *next) next = orphan_deadline_;
   for (const auto& [id, reload] : reloads_) {
     if (reload.deadline < *next) next = reload.deadline;
+  }
+  // A scheduled pipeline's next run: its wall time, as a steady deadline
+  // (re-read every turn, so a wall clock that jumps is followed within a
+  // heartbeat interval). Not while stalled: no run starts then, and a due
+  // one would make the wait 0.
+  if (pipelines_ && !stalled_) {
+    if (auto wake = pipelines_->NextWake()) {
+      const auto left = std::max(
+          Duration(0), std::chrono::duration_cast<Duration>(*wake - clock_.WallNow()));
+      next = std::min(*next, clock_.Now() + left);
+    }
   }
   // A download with credit waits only for its peer's queue to drain.
   for (const auto& [key, d] : downloads_) {
@@ -411,6 +424,8 @@ void Coordinator::Loop::Handle(Message m) {
     case Command::kArtifactGet: return HandleArtifactGet(m);
     case Command::kArtifactCredit: return HandleArtifactCredit(m);
     case Command::kArtifactDone: return HandleArtifactDone(m);
+    case Command::kPipelinesRequest: return HandlePipelines(m);
+    case Command::kPipelineRun: return HandlePipelineRun(m);
     default: break;
   }
   auto it = workers_.find(m.routing_id);
@@ -476,6 +491,7 @@ std::vector<std::string> Coordinator::endpoints() const { return loop_->endpoint
 Status Coordinator::Run() { return loop_->Run(); }
 void Coordinator::Stop() { loop_->Stop(); }
 void Coordinator::Poke() { loop_->Poke(); }
+void Coordinator::ReloadPipelines() { loop_->ReloadPipelines(); }
 const CoordinatorStats& Coordinator::stats() const { return loop_->stats(); }
 
 void Coordinator::Loop::ForgetClients(const std::set<std::string>& gone) {

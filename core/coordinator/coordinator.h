@@ -72,6 +72,10 @@ struct CoordinatorOptions {
   // commit finds the state disk full, so that the failures can still be
   // recorded (docs/operations.md, "When the state disk is full"). 0: none.
   uint64_t state_reserve = 4u << 20;
+  // `drover coordinator --pipelines DIR`: the directory of scheduled
+  // pipelines (core/coordinator/pipelines.h) run on their `schedule:`;
+  // empty: none. A bad spec in it is logged and skipped, never fatal.
+  std::filesystem::path pipelines_dir;
 };
 
 // Counters of what the loop dropped or ignored; readable from any thread.
@@ -112,6 +116,10 @@ class Coordinator {
   // Makes the loop take a turn now (re-reading the clock). Thread-safe; for
   // tests that advance a FakeClock.
   void Poke();
+  // Makes the loop re-read options.pipelines_dir at its next turn (SIGHUP):
+  // new, changed and removed pipelines are applied; a pipeline whose file
+  // no longer loads keeps its previous version. Thread-safe.
+  void ReloadPipelines();
 
   const CoordinatorStats& stats() const;
 

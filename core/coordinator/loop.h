@@ -11,8 +11,10 @@
 //   services.cc     JOB-DONE, SERVICE-RELOAD fan-out and gathering
 //   disk_full.cc    a turn held while the state disk is full, kept logs
 //   artifacts.cc    the artifact store: uploads, downloads, DISPATCH inputs
-// Everything runs on the loop thread, except Stop() and Poke() (an atomic
-// and an eventfd write).
+//   pipeline_api.cc scheduled pipelines (pipelines.h) hosted by the loop:
+//                   their jobs, PIPELINES, PIPELINE-RUN, SIGHUP's reload
+// Everything runs on the loop thread, except Stop(), Poke() and
+// ReloadPipelines() (an atomic and an eventfd write).
 #ifndef DROVER_CORE_COORDINATOR_LOOP_H_
 #define DROVER_CORE_COORDINATOR_LOOP_H_
 
@@ -41,6 +43,7 @@
 #include "core/coordinator/job_state.h"
 #include "core/coordinator/job_views.h"
 #include "core/coordinator/metrics.h"
+#include "core/coordinator/pipelines.h"
 #include "core/coordinator/log_limiter.h"
 #include "core/protocol/codec.h"
 #include "core/store/store.h"
@@ -49,7 +52,7 @@ namespace drover {
 
 inline int64_t WallMillis(const Clock& clock) { return ToUnixMillis(clock.WallNow()); }
 
-class Coordinator::Loop {
+class Coordinator::Loop : private PipelineHost {
  public:
   Loop(zmq::context_t& context, CoordinatorOptions options, const Clock& clock)
       : context_(context), options_(std::move(options)), clock_(clock) {}
@@ -68,6 +71,10 @@ class Coordinator::Loop {
   void Poke() {
     const uint64_t one = 1;
     if (wake_fd_ >= 0) (void)!::write(wake_fd_, &one, sizeof one);
+  }
+  void ReloadPipelines() {
+    reload_pipelines_.store(true, std::memory_order_release);
+    Poke();
   }
   std::vector<std::string> endpoints() const { return bound_; }
   const CoordinatorStats& stats() const { return stats_; }
@@ -255,7 +262,9 @@ class Coordinator::Loop {
   };
   // Stores a job built by InitJobState (inserting it, or replacing the
   // rows of the job being resumed), answers SUBMITTED and makes it run.
-  void Admit(std::unique_ptr<Job> job, bool replace, const std::string& rid, WatchMode watch,
+  // With an empty `rid` (a scheduled run) nothing is answered. Returns
+  // false, having answered ERROR, when the job could not be stored.
+  bool Admit(std::unique_ptr<Job> job, bool replace, const std::string& rid, WatchMode watch,
              uint32_t carried);
   // The job's status; with `with_tasks` the tasks `page` selects (its
   // states filter applied before the listing's size bound, so a big job's
@@ -265,6 +274,22 @@ class Coordinator::Loop {
   // The last finished attempt's outcome and, for a retried task, the
   // attempts before it (read from the store: only tasks with several).
   void FillLastAttempt(const store::TaskRecord& row, wire::TaskStatus* ts);
+
+  // Cancels every task of running `job` not yet ended (CANCEL-JOB of a
+  // whole job); does nothing when it is already being cancelled.
+  void CancelWholeJob(Job& job);
+
+  // pipeline_api.cc
+  // Loads options_.pipelines_dir, when set (Open()).
+  Status OpenPipelines();
+  // A loop turn's part: the reload SIGHUP asked for, then Pipelines::Tick.
+  void TickPipelines();
+  void HandlePipelines(const Message& m);
+  void HandlePipelineRun(const Message& m);
+  // PipelineHost
+  Result<std::string> StartPipelineJob(const PipelineDef& def) override;
+  bool PipelineJobRunning(const std::string& job_id) const override;
+  void CancelPipelineJob(const std::string& job_id) override;
 
   // metrics_export.cc
   // The Prometheus text of metrics_ and of gauges computed now from the
@@ -388,6 +413,9 @@ class Coordinator::Loop {
   // their JOB-DONE (services.cc).
   std::vector<std::string> recovered_done_;
   std::map<uint64_t, PendingReload> reloads_;  // by the request_id sent to workers
+  // Scheduled pipelines (pipeline_api.cc); null without options_.pipelines_dir.
+  std::unique_ptr<Pipelines> pipelines_;
+  std::atomic<bool> reload_pipelines_{false};  // SIGHUP: re-read the directory
   // The artifact store (STATE/artifacts) and its transfers (artifacts.cc).
   std::unique_ptr<artifacts::BlobStore> blobs_;
   artifacts::BlobStore::Usage blob_usage_;  // what it holds, kept up to date

@@ -6,7 +6,7 @@
 namespace drover::protocol {
 namespace {
 
-constexpr std::array<std::pair<Command, std::string_view>, 33> kCommands = {{
+constexpr std::array<std::pair<Command, std::string_view>, 36> kCommands = {{
     {Command::kHello, "HELLO"},
     {Command::kWelcome, "WELCOME"},
     {Command::kDispatch, "DISPATCH"},
@@ -40,6 +40,9 @@ constexpr std::array<std::pair<Command, std::string_view>, 33> kCommands = {{
     {Command::kArtifactChunk, "ARTIFACT-CHUNK"},
     {Command::kArtifactCredit, "ARTIFACT-CREDIT"},
     {Command::kArtifactDone, "ARTIFACT-DONE"},
+    {Command::kPipelinesRequest, "PIPELINES"},
+    {Command::kPipelinesReply, "PIPELINES-REPLY"},
+    {Command::kPipelineRun, "PIPELINE-RUN"},
 }};
 
 bool KnownCommand(uint8_t byte) {

@@ -60,6 +60,9 @@ enum class Command : uint8_t {
   kArtifactChunk = 0x22,
   kArtifactCredit = 0x23,
   kArtifactDone = 0x24,
+  kPipelinesRequest = 0x25,
+  kPipelinesReply = 0x26,
+  kPipelineRun = 0x27,
 };
 
 std::string_view CommandName(Command c);  // "HELLO", "DISPATCH", ...

@@ -16,8 +16,10 @@ Permission Needed(Command command) {
     case Command::kStatusRequest:
     case Command::kWorkersRequest:
     case Command::kLogsRequest:
+    case Command::kPipelinesRequest:
       return Permission::kRead;
     case Command::kSubmit:
+    case Command::kPipelineRun:
       return Permission::kSubmit;
     case Command::kCancelJob:
     case Command::kRetryJob:

@@ -5,9 +5,9 @@
 // command outside it before the command's handler runs.
 //
 //   role    may send
-//   read    WATCH, STATUS, WORKERS, LOGS-REQUEST, and artifact downloads
+//   read    WATCH, STATUS, WORKERS, LOGS-REQUEST, PIPELINES, and artifact downloads
 //           (ARTIFACT-GET, ARTIFACT-CREDIT, ARTIFACT-DONE)
-//   submit  what read may, and SUBMIT
+//   submit  what read may, SUBMIT and PIPELINE-RUN
 //   worker  HELLO and what a registered worker sends (HEARTBEAT, RESULT,
 //           OUTPUT, DRAINING, DISCONNECT, SERVICE-RELOADED, ERROR,
 //           ARTIFACT-PUT, ARTIFACT-CHUNK), and artifact downloads

@@ -16,7 +16,9 @@ struct Migration {
 
 // Append only. A released migration is never edited: a database that ran it
 // must end up with the same schema as one created afresh (docs/state.md).
-constexpr std::array<Migration, kSchemaVersion> kMigrations = {{
+// Versions may skip a number while branches land (6 is another change's);
+// the last one is kSchemaVersion.
+constexpr Migration kMigrations[] = {
     {1, R"sql(
 CREATE TABLE jobs (
   id          TEXT PRIMARY KEY NOT NULL,
@@ -116,7 +118,27 @@ CREATE TABLE artifacts (
 CREATE INDEX artifacts_by_task ON artifacts (job_id, task);
 CREATE INDEX artifacts_by_sha ON artifacts (sha256);
 )sql"},
-}};
+    // Scheduled pipelines (docs/state.md, "Pipeline runs"): one row per
+    // fire time the coordinator handled (started, queued or skipped) and
+    // per manual run, so that a restarted coordinator knows each
+    // pipeline's last run (catchup) and what waits. No foreign key to
+    // jobs: a skipped or queued run has none.
+    {7, R"sql(
+CREATE TABLE pipeline_runs (
+  id         INTEGER PRIMARY KEY NOT NULL,
+  pipeline   TEXT NOT NULL,
+  due_ms     INTEGER NOT NULL,
+  trigger    TEXT NOT NULL,
+  outcome    TEXT NOT NULL,
+  job_id     TEXT NOT NULL DEFAULT '',
+  started_ms INTEGER NOT NULL DEFAULT 0,
+  detail     TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX pipeline_runs_by_name ON pipeline_runs (pipeline, id);
+)sql"},
+};
+static_assert(std::size(kMigrations) > 0 &&
+              kMigrations[std::size(kMigrations) - 1].version == kSchemaVersion);
 
 Result<int64_t> ReadInt(sqlite3* db, const char* sql, std::string_view op) {
   Statement s;

@@ -785,4 +785,10 @@ std::filesystem::path Store::LogPath(const std::string& job_id, const std::strin
          (std::to_string(number) + (stderr_stream ? ".err" : ".out"));
 }
 
+sqlite3* Store::Db() const { return impl_->db.get(); }
+Status Store::CheckBatch() const { return impl_->CheckBatch(); }
+Status Store::Journal(Status s, std::function<Status()> redo) {
+  return impl_->Journal(std::move(s), std::move(redo));
+}
+
 }  // namespace drover::store

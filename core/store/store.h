@@ -28,6 +28,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,6 +37,8 @@
 
 #include "core/base/outcome.h"
 #include "core/base/status.h"
+
+struct sqlite3;
 
 namespace drover::store {
 
@@ -103,6 +106,31 @@ struct ArtifactRecord {
   uint64_t size = 0;
   uint32_t mode = 0644;
   int64_t created_ms = 0;
+};
+
+// One fire time of a scheduled pipeline that the coordinator handled, or
+// one manual run (docs/state.md, "Pipeline runs"). trigger and outcome are
+// the names below; the coordinator's enums map to them at this edge.
+struct PipelineRunRecord {
+  int64_t id = 0;          // assigned by the caller: MaxPipelineRunId() + 1, ...
+  std::string pipeline;    // the spec's name
+  int64_t due_ms = 0;      // the fire time; a manual run's: when it was asked
+  std::string trigger;     // schedule | catchup | manual
+  std::string outcome;     // started | queued | skipped | error
+  std::string job_id;      // of a started run, else ""
+  int64_t started_ms = 0;  // of a started run, else 0
+  std::string detail;      // why it was skipped, queued or not started
+};
+
+// What a restarted coordinator needs to know of one pipeline.
+struct PipelineHistory {
+  std::optional<PipelineRunRecord> last_started;  // the latest started run
+  // The latest run still queued (none started after it), if any.
+  std::optional<PipelineRunRecord> queued;
+  // The latest fire time handled (trigger schedule or catchup), whatever
+  // its outcome; 0 when none: what catchup counts from.
+  int64_t last_due_ms = 0;
+  uint64_t skipped = 0;  // runs with outcome skipped
 };
 
 class Store {
@@ -219,6 +247,19 @@ class Store {
   // `before_ms` (0: none). Returns how many rows went.
   Result<int64_t> ForgetArtifacts(int64_t keep_last, int64_t before_ms);
 
+  // Pipeline runs (scheduled pipelines; docs/state.md, "Pipeline runs").
+  // Records a run; kAlreadyExists for a used id. Journaled.
+  Status InsertPipelineRun(const PipelineRunRecord& run);
+  // Marks queued run `id` started as job `job_id` at `started_ms`;
+  // kNotFound when there is no such run. Journaled.
+  Status StartQueuedPipelineRun(int64_t id, const std::string& job_id,
+                                int64_t started_ms);
+  // The largest pipeline run id ever used (0 for none).
+  Result<int64_t> MaxPipelineRunId();
+  // A pipeline's last started run, queued run, last fire time and skipped
+  // count; all empty for a pipeline that never ran.
+  Result<PipelineHistory> PipelineHistoryOf(const std::string& pipeline);
+
   // Where the captured output of an attempt lives:
   // <state_dir>/logs/<job>/<task>/<number>.out|.err, with '/' and other
   // unsafe characters of the task name percent-encoded. The job id is
@@ -239,6 +280,15 @@ class Store {
   Status InsertAttemptNow(const AttemptRecord& attempt);
   Result<bool> FinishAttemptNow(uint64_t id, const std::string& worker,
                                 const AttemptOutcome& outcome, int64_t finished_ms);
+
+  Status InsertPipelineRunNow(const PipelineRunRecord& run);
+  Status StartQueuedPipelineRunNow(int64_t id, const std::string& job_id,
+                                   int64_t started_ms);
+  // For the methods defined outside store.cc (pipeline_runs.cc): the
+  // connection, the batch check every write makes first, and the journal.
+  sqlite3* Db() const;
+  Status CheckBatch() const;
+  Status Journal(Status s, std::function<Status()> redo);
 
   std::unique_ptr<Impl> impl_;
 };

@@ -3,8 +3,8 @@
 // sends.
 //
 // The first byte picks the mode:
-// - bit 7 clear: body mode. The byte picks one of the 33 commands (modulo
-//   33), the rest of the input is its body frame, decoded with Parse<T> of
+// - bit 7 clear: body mode. The byte picks one of the 36 commands (modulo
+//   36), the rest of the input is its body frame, decoded with Parse<T> of
 //   that command's drover.proto message (and OutcomeFromWire for RESULT).
 // - bit 7 set: frames mode. The rest is a list of frames, each a 2-byte
 //   little-endian length and that many bytes (the last one takes what is
@@ -38,7 +38,7 @@ namespace protocol = drover::protocol;
 namespace wire = drover::wire;
 using protocol::Command;
 
-constexpr std::array<Command, 33> kCommands = {
+constexpr std::array<Command, 36> kCommands = {
     Command::kHello,         Command::kWelcome,        Command::kDispatch,
     Command::kResult,        Command::kAck,            Command::kCancel,
     Command::kHeartbeat,     Command::kDisconnect,     Command::kSubmit,
@@ -50,6 +50,7 @@ constexpr std::array<Command, 33> kCommands = {
     Command::kOutput,        Command::kJobDone,        Command::kServiceReloaded,
     Command::kServiceReload, Command::kArtifactPut,    Command::kArtifactGet,
     Command::kArtifactChunk, Command::kArtifactCredit, Command::kArtifactDone,
+    Command::kPipelinesRequest, Command::kPipelinesReply, Command::kPipelineRun,
 };
 
 template <typename Proto>
@@ -107,6 +108,9 @@ void DecodeBody(const protocol::Message& m) {
     case Command::kArtifactChunk: return Decode<wire::ArtifactChunk>(m);
     case Command::kArtifactCredit: return Decode<wire::ArtifactCredit>(m);
     case Command::kArtifactDone: return Decode<wire::ArtifactDone>(m);
+    case Command::kPipelinesRequest: return Decode<wire::PipelinesRequest>(m);
+    case Command::kPipelinesReply: return Decode<wire::PipelinesReply>(m);
+    case Command::kPipelineRun: return Decode<wire::PipelineRun>(m);
   }
   FUZZ_CHECK(false && "Receive returned an unknown command");
 }

@@ -15,6 +15,7 @@ namespace drover::testing {
 namespace {
 
 using nlohmann::json;
+namespace fs = std::filesystem;
 
 constexpr Millis kEventDeadline{30'000};
 constexpr char kRead[] = "read-token-0123456789";
@@ -23,11 +24,14 @@ constexpr char kAdmin[] = "admin-token-0123456789";
 class HttpApiTest : public DistributedTest {
  protected:
   // Starts a coordinator serving HTTP with the two tokens, and worker w1.
-  void StartAll() {
+  // `extra`: more flags of the coordinator.
+  void StartAll(const std::vector<std::string>& extra = {}) {
     WriteFile(work_ / "tokens",
               std::string("read ") + kRead + "\nadmin " + kAdmin + "\n");
-    DaemonProcess* c = StartCoordinator(
-        {"--http", "127.0.0.1:0", "--http-token", (work_ / "tokens").string()});
+    std::vector<std::string> flags = {"--http", "127.0.0.1:0", "--http-token",
+                                      (work_ / "tokens").string()};
+    flags.insert(flags.end(), extra.begin(), extra.end());
+    DaemonProcess* c = StartCoordinator(flags);
     ASSERT_TRUE(c);
     std::smatch m;
     static const std::regex kUrl(R"(\nhttp://127\.0\.0\.1:([0-9]+)\n)");
@@ -71,6 +75,31 @@ class HttpApiTest : public DistributedTest {
 
   int port_ = 0;
 };
+
+// Given a coordinator with --pipelines, GET /api/v1/pipelines should list
+// the pipeline with as many next runs as `next` asks (a bad `next` is a
+// 400), and nothing without a token (401).
+TEST_F(HttpApiTest, ListsPipelines) {
+  fs::create_directories(work_ / "pipelines");
+  WriteFile(
+      work_ / "pipelines" / "yearly.yaml",
+      "version: 1\nname: yearly\nschedule: \"@yearly\"\ntasks:\n  t: {run: echo}\n");
+  StartAll({"--pipelines", (work_ / "pipelines").string()});
+  json doc = Body(Get("/api/v1/pipelines?next=2", kRead), 200);
+  EXPECT_EQ(doc["dir"], (work_ / "pipelines").string());
+  ASSERT_EQ(doc["pipelines"].size(), 1u) << doc.dump();
+  const json& p = doc["pipelines"][0];
+  EXPECT_EQ(p["name"], "yearly");
+  EXPECT_EQ(p["schedule"], "@yearly");
+  EXPECT_EQ(p["concurrency"], "skip");
+  EXPECT_EQ(p["next_runs_unix_ms"].size(), 2u);
+  EXPECT_TRUE(p["last_run"].is_null());
+  EXPECT_TRUE(p["error"].is_null());
+  Body(Get("/api/v1/pipelines?next=x", kRead), 400);
+  auto denied = Get("/api/v1/pipelines", "");
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->status, 401);
+}
 
 // Given a finished job with a matrix task, the API should list it, show its
 // DAG with the matrix as one node, page its instances, show one instance

@@ -29,7 +29,7 @@ using test_util::Tie;
 TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->SchemaVersion(), 5);
+  EXPECT_EQ(store->SchemaVersion(), 7);
   EXPECT_EQ(store->dir(), fs::absolute(dir_));
   EXPECT_TRUE(fs::is_directory(dir_ / "logs"));
   EXPECT_TRUE(fs::is_regular_file(DbPath()));
@@ -39,11 +39,11 @@ TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   store.reset();
 
   EXPECT_EQ(RawSql("PRAGMA application_id"), std::to_string(0x44525652));
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "5");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "7");
   EXPECT_EQ(RawSql("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(RawSql("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
                    "WHERE type = 'table' ORDER BY name)"),
-            "artifacts,attempts,jobs,tasks");
+            "artifacts,attempts,jobs,pipeline_runs,tasks");
   EXPECT_EQ(RawSql("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN "
                    "('tasks_by_index', 'attempts_by_task', 'attempts_unfinished')"),
             "3");
@@ -91,7 +91,7 @@ TEST_F(StoreTest, RefusesForeignSqliteDatabase) {
 // Open should refuse it with a clear message and not touch the version.
 TEST_F(StoreTest, RefusesNewerSchemaVersion) {
   ASSERT_NE(Open(), nullptr);
-  RawSql("PRAGMA user_version = 6");
+  RawSql("PRAGMA user_version = 8");
   Result<std::unique_ptr<Store>> s = Store::Open(dir_);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
@@ -99,7 +99,7 @@ TEST_F(StoreTest, RefusesNewerSchemaVersion) {
       << s.status().message();
   EXPECT_NE(s.status().message().find("newer drover"), std::string::npos)
       << s.status().message();
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "6");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "8");
 }
 
 // Given a state directory of schema version 1 (before tasks.attempt_base)
@@ -114,11 +114,11 @@ TEST_F(StoreTest, MigratesSchemaVersion1) {
   // What a version-1 drover left: the table without the column.
   RawSql("ALTER TABLE tasks DROP COLUMN attempt_base; ALTER TABLE jobs DROP COLUMN "
          "submitter_key; ALTER TABLE jobs DROP COLUMN submitter_name; ALTER TABLE tasks DROP "
-         "COLUMN outputs_json; ALTER TABLE attempts DROP COLUMN outputs_json; DROP TABLE "
+         "COLUMN outputs_json; ALTER TABLE attempts DROP COLUMN outputs_json; DROP TABLE pipeline_runs; DROP TABLE "
          "artifacts; PRAGMA user_version = 1");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "5");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "7");
   auto tasks = store->Tasks("j1");
   ASSERT_TRUE(tasks.ok()) << tasks.status().ToString();
   ASSERT_EQ(tasks->size(), 1u);
@@ -139,13 +139,13 @@ TEST_F(StoreTest, MigratesSchemaVersion2AddsJobSubmitter) {
   // What a version-2 drover left: jobs without the two columns.
   RawSql("ALTER TABLE jobs DROP COLUMN submitter_key; ALTER TABLE jobs DROP COLUMN "
          "submitter_name; ALTER TABLE tasks DROP COLUMN outputs_json; ALTER TABLE attempts "
-         "DROP COLUMN outputs_json; DROP TABLE artifacts; PRAGMA user_version = 2");
+         "DROP COLUMN outputs_json; DROP TABLE artifacts; DROP TABLE pipeline_runs; PRAGMA user_version = 2");
   ASSERT_EQ(RawSql("SELECT count(*) FROM pragma_table_info('jobs') WHERE name LIKE "
                    "'submitter%'"),
             "0");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "5");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "7");
   auto old = store->GetJob("j1");
   ASSERT_TRUE(old.ok() && *old) << old.status().ToString();
   EXPECT_EQ((*old)->name, "old");
@@ -186,10 +186,10 @@ TEST_F(StoreTest, MigratesSchemaVersion3AddsOutputs) {
   // What a version-3 drover left: attempts and tasks without outputs_json.
   RawSql(
       "ALTER TABLE tasks DROP COLUMN outputs_json; ALTER TABLE attempts DROP COLUMN "
-      "outputs_json; DROP TABLE artifacts; PRAGMA user_version = 3");
+      "outputs_json; DROP TABLE artifacts; DROP TABLE pipeline_runs; PRAGMA user_version = 3");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "5");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "7");
   auto tasks = store->Tasks("j1");
   ASSERT_TRUE(tasks.ok() && tasks->size() == 1u) << tasks.status().ToString();
   EXPECT_EQ((*tasks)[0].outputs_json, "");
@@ -257,10 +257,10 @@ TEST_F(StoreTest, MigratesSchemaVersion4AddsArtifacts) {
     ASSERT_NE(store, nullptr);
     ASSERT_TRUE(store->InsertJob(MakeJob("j1", "old", 1000), {MakeTask("j1", 0, "a")}).ok());
   }
-  RawSql("DROP TABLE artifacts; PRAGMA user_version = 4");
+  RawSql("DROP TABLE artifacts; DROP TABLE pipeline_runs; PRAGMA user_version = 4");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "5");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "7");
   AttemptRecord attempt;
   attempt.id = 7;
   attempt.job_id = "j1";
@@ -294,6 +294,62 @@ TEST_F(StoreTest, MigratesSchemaVersion4AddsArtifacts) {
   ASSERT_TRUE(forgotten.ok());
   EXPECT_EQ(*forgotten, 1);
   EXPECT_TRUE(store->Artifacts("j1")->empty());
+}
+
+// Given a state directory of schema version 5 (before pipeline runs),
+// Open should migrate it to version 7 (6 is another change's, not merged
+// yet); then pipeline runs are recorded and read back as a restarted
+// coordinator reads them: the last started run, a queued run until it
+// starts, the skipped count and the last fire time (manual runs aside).
+TEST_F(StoreTest, MigratesSchemaVersion5AddsPipelineRuns) {
+  ASSERT_NE(Open(), nullptr);
+  RawSql("DROP TABLE pipeline_runs; PRAGMA user_version = 5");
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "7");
+  ASSERT_EQ(*store->MaxPipelineRunId(), 0);
+  auto empty = store->PipelineHistoryOf("nightly");
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  EXPECT_FALSE(empty->last_started);
+  EXPECT_EQ(empty->last_due_ms, 0);
+
+  auto run = [](int64_t id, int64_t due, const char* trigger, const char* outcome,
+                const char* job) {
+    PipelineRunRecord r;
+    r.id = id;
+    r.pipeline = "nightly";
+    r.due_ms = due;
+    r.trigger = trigger;
+    r.outcome = outcome;
+    r.job_id = job;
+    r.started_ms = *job ? due + 5 : 0;
+    return r;
+  };
+  ASSERT_TRUE(store->InsertPipelineRun(run(1, 1000, "schedule", "started", "j1")).ok());
+  ASSERT_TRUE(store->InsertPipelineRun(run(2, 2000, "schedule", "skipped", "")).ok());
+  ASSERT_TRUE(store->InsertPipelineRun(run(3, 3000, "schedule", "queued", "")).ok());
+  ASSERT_TRUE(store->InsertPipelineRun(run(4, 3500, "manual", "skipped", "")).ok());
+  EXPECT_EQ(store->InsertPipelineRun(run(4, 1, "manual", "started", "jx")).code(),
+            StatusCode::kAlreadyExists);
+  auto h = store->PipelineHistoryOf("nightly");
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  ASSERT_TRUE(h->last_started);
+  EXPECT_EQ(h->last_started->job_id, "j1");
+  ASSERT_TRUE(h->queued);
+  EXPECT_EQ(h->queued->id, 3);
+  EXPECT_EQ(h->skipped, 2u);
+  EXPECT_EQ(h->last_due_ms, 3000);  // the manual run's time is no fire time
+
+  ASSERT_TRUE(store->StartQueuedPipelineRun(3, "j3", 9000).ok());
+  EXPECT_EQ(store->StartQueuedPipelineRun(99, "j9", 9000).code(), StatusCode::kNotFound);
+  h = store->PipelineHistoryOf("nightly");
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->last_started->job_id, "j3");
+  EXPECT_EQ(h->last_started->due_ms, 3000);
+  EXPECT_EQ(h->last_started->started_ms, 9000);
+  EXPECT_FALSE(h->queued);
+  EXPECT_EQ(*store->MaxPipelineRunId(), 4);
+  EXPECT_FALSE(store->PipelineHistoryOf("other")->last_started);
 }
 
 }  // namespace

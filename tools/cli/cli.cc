@@ -174,9 +174,12 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
   coord_cmd->add_option("--http-token", coord.http.token_file,
                         "bearer tokens for --http, lines 'read TOKEN' / 'admin TOKEN'")
       ->envname("DROVER_HTTP_TOKEN");
+  coord_cmd->add_option("--pipelines", coord.pipelines,
+                        "run the job specs with `schedule:` in DIR on their schedule "
+                        "(SIGHUP re-reads DIR)");
   coord_cmd->footer(
       "Prints the bound endpoint(s) on stdout (then the --http URL), then logs to stderr.\n"
-      "SIGTERM or SIGINT stops it.\n"
+      "SIGTERM or SIGINT stops it. SIGHUP re-reads the --pipelines directory.\n"
       "Example:\n"
       "  drover coordinator --listen tcp://127.0.0.1:7700 --state-dir /var/lib/drover\n"
       "  drover coordinator --listen tcp://0.0.0.0:7700 --curve-secret coord.key \\\n"
@@ -259,6 +262,27 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
   ConnectionArgs workers_conn;
   AddConnectionOptions(workers_cmd, &workers_conn);
 
+  PipelinesArgs pipelines;
+  std::string pipelines_output = "table";
+  auto* pipelines_cmd = app.add_subcommand(
+      "pipelines", "List the coordinator's scheduled pipelines (--pipelines DIR)");
+  pipelines_cmd->add_option("-o,--output", pipelines_output, "'table' (default) or 'json'")
+      ->check(CLI::IsMember({"table", "json"}));
+  pipelines_cmd->add_option("--next", pipelines.next, "next run times to show per pipeline")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  AddConnectionOptions(pipelines_cmd, &pipelines.connection);
+  auto* pipelines_run_cmd = pipelines_cmd->add_subcommand(
+      "run", "Start a run of a pipeline now (under its concurrency)");
+  pipelines_run_cmd->add_option("NAME", pipelines.run, "the pipeline")->required();
+  AddConnectionOptions(pipelines_run_cmd, &pipelines.connection);
+  pipelines_cmd->footer(
+      "Lists name, file, schedule, time zone, the next run times, the last run (job, state,\n"
+      "when) and the runs skipped. `run NAME` prints the job id (or that the run waits for\n"
+      "the running one, concurrency: queue). Exit status: 0 ok, 1 refused or failed.\n"
+      "Example:\n  drover pipelines --coordinator tcp://coord:7700\n"
+      "  drover pipelines run nightly-report --coordinator tcp://coord:7700");
+
   ServiceReloadArgs service_reload;
   // A reload waits for every new instance to be ready: the coordinator
   // answers within 10 minutes, listing the workers that did not.
@@ -336,6 +360,11 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
   if (*workers_cmd) {
     workers_json = workers_output == "json";
     return WorkersCommand(workers_json, workers_conn);
+  }
+  if (*pipelines_run_cmd) return PipelineRunCommand(pipelines);
+  if (*pipelines_cmd) {
+    pipelines.json = pipelines_output == "json";
+    return PipelinesCommand(pipelines);
   }
   if (*coord_cmd) return CoordinatorCommand(coord, registry);
   if (*worker_cmd) return WorkerCommand(wargs, registry);

@@ -84,6 +84,17 @@ int RemoteLogsCommand(const std::vector<std::string>& positional, int attempt,
                       const std::string& stream, bool follow, const ConnectionArgs& connection);
 int WorkersCommand(bool json, const ConnectionArgs& connection);
 
+// pipelines_command.cc: `drover pipelines [--output json] [--next N]` and
+// `drover pipelines run NAME`.
+struct PipelinesArgs {
+  bool json = false;
+  uint32_t next = 3;  // next run times per pipeline
+  std::string run;    // `run NAME`
+  ConnectionArgs connection;
+};
+int PipelinesCommand(const PipelinesArgs& args);
+int PipelineRunCommand(const PipelinesArgs& args);
+
 }  // namespace drover::cli
 
 #endif  // DROVER_TOOLS_CLI_CLIENT_COMMANDS_H_

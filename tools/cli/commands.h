@@ -82,6 +82,7 @@ struct CoordinatorArgs {
   std::string authorized_keys;  // the public keys it accepts
   bool insecure = false;        // allow a non-loopback endpoint without CURVE
   HttpArgs http;                // --http, --http-token
+  std::string pipelines;        // --pipelines DIR: scheduled pipelines; "" = none
 };
 int CoordinatorCommand(const CoordinatorArgs& args, const BackendRegistry& registry);
 

@@ -5,14 +5,15 @@
 // Signals: both block SIGINT and SIGTERM in every thread before any starts
 // and take them synchronously on the main thread (sigtimedwait), so no code
 // runs in a signal handler and the loops' threads are never interrupted.
-// The worker takes SIGHUP the same way: it re-reads its configuration's
-// `services:`.
+// SIGHUP is taken the same way: the worker re-reads its configuration's
+// `services:`, the coordinator its --pipelines directory.
 // Spawned tasks get an empty signal mask from the backends.
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -54,6 +55,15 @@ int WaitForSignal(const sigset_t& set, const std::atomic<bool>& done) {
   }
   return 0;
 }
+// Blocks SIGHUP too (a reload, taken by WaitForSignal) and adds it to `set`.
+void AddHangupSignal(sigset_t* set) {
+  sigset_t hup;
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &hup, nullptr);
+  sigaddset(set, SIGHUP);
+}
+
 
 const char* SignalName(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "signal"; }
 
@@ -117,6 +127,12 @@ int CoordinatorCommand(const CoordinatorArgs& args, const BackendRegistry& regis
     std::fprintf(stderr, "drover coordinator: %s\n", heartbeat.status().message().c_str());
     return kExitUsage;
   }
+  if (std::error_code ec; !args.pipelines.empty() &&
+                          !std::filesystem::is_directory(args.pipelines, ec)) {
+    std::fprintf(stderr, "drover coordinator: --pipelines %s: not a directory%s%s\n",
+                 args.pipelines.c_str(), ec ? ": " : "", ec ? ec.message().c_str() : "");
+    return kExitUsage;
+  }
   std::string secret;
   if (!args.curve_secret.empty()) {
     auto key = protocol::ReadSecretKeyFile(args.curve_secret);
@@ -127,7 +143,8 @@ int CoordinatorCommand(const CoordinatorArgs& args, const BackendRegistry& regis
     secret = *key;
   }
 
-  const sigset_t signals = BlockStopSignals();
+  sigset_t signals = BlockStopSignals();
+  AddHangupSignal(&signals);
   RealClock clock;
   zmq::context_t context;
   // The ZAP handler must be bound in this context before the ROUTER binds.
@@ -156,6 +173,7 @@ int CoordinatorCommand(const CoordinatorArgs& args, const BackendRegistry& regis
   // Workers may declare pools in their configuration; a job may use them.
   options.spec_options.undeclared_pools = true;
   options.spec_options.kinds = &registry.kinds();
+  options.pipelines_dir = args.pipelines;
   Coordinator coordinator(context, options, clock);
   if (Status s = coordinator.Open(); !s.ok()) {
     std::fprintf(stderr, "drover coordinator: %s\n", s.message().c_str());
@@ -187,7 +205,12 @@ int CoordinatorCommand(const CoordinatorArgs& args, const BackendRegistry& regis
     done.store(true);
     pthread_kill(main_thread, SIGUSR1);
   });
-  const int sig = WaitForSignal(signals, done);
+  int sig = WaitForSignal(signals, done);
+  // Bounded by the signals sent: each SIGHUP is one re-read, in the loop.
+  while (sig == SIGHUP) {
+    coordinator.ReloadPipelines();
+    sig = WaitForSignal(signals, done);
+  }
   if (sig == SIGINT || sig == SIGTERM) {
     spdlog::info("coordinator: {}: stopping", SignalName(sig));
   }
@@ -404,12 +427,7 @@ int WorkerCommand(const WorkerArgs& args, const BackendRegistry& registry) {
   options.shutdown_grace = Duration(0);
 
   sigset_t signals = BlockStopSignals();
-  // SIGHUP too, for the worker only (the coordinator keeps the default).
-  sigset_t hup;
-  sigemptyset(&hup);
-  sigaddset(&hup, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &hup, nullptr);
-  sigaddset(&signals, SIGHUP);
+  AddHangupSignal(&signals);
   RealClock clock;
   zmq::context_t context;
   Worker worker(context, options, registry, clock);

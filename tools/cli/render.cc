@@ -186,7 +186,9 @@ std::string Micros(int64_t us) {
 }
 
 std::string SubmitterText(const std::string& key, const std::string& name) {
-  if (key.empty()) return "";
+  // A name without a key is the coordinator's own: `schedule` (scheduled
+  // pipelines, docs/operations.md "Schedules").
+  if (key.empty()) return name;
   return name.empty() ? "key " + key : name + " (key " + key + ")";
 }
 

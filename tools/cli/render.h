@@ -72,7 +72,9 @@ std::string_view TaskTag(dag::TaskState s);
 std::string TaskLine(const wire::TaskEvent& ev);
 
 // Who submitted a job, for the line under a job's header: "NAME (key
-// KEY)", "key KEY" for a key without a name, "" when there was no key.
+// KEY)", "key KEY" for a key without a name, NAME alone for a name
+// without a key (the coordinator's own submitter, `schedule`), "" for
+// neither.
 std::string SubmitterText(const std::string& key, const std::string& name);
 
 // `drover outputs`: the outputs of `tasks` of job `job_id`. As text, one

@@ -94,6 +94,40 @@ json WorkerJson(const wire::WorkerInfo& w) {
           {"services", services},   {"pools", pools}};
 }
 
+namespace {
+
+json PipelineRunJson(const wire::PipelineRunInfo& r) {
+  return {{"job_id", r.job_id().empty() ? json(nullptr) : json(r.job_id())},
+          {"state", r.state()},
+          {"trigger", r.trigger()},
+          {"due_unix_ms", r.due_unix_ms()},
+          {"started_unix_ms", r.started_unix_ms()}};
+}
+
+}  // namespace
+
+json PipelinesJson(const wire::PipelinesReply& reply) {
+  json list = json::array();
+  for (const auto& p : reply.pipelines()) {
+    json next = json::array();
+    for (int64_t t : p.next_unix_ms()) next.push_back(t);
+    list.push_back(
+        {{"name", p.name()},
+         {"file", p.file()},
+         {"schedule", p.schedule()},
+         {"timezone", p.timezone()},
+         {"concurrency", p.concurrency()},
+         {"catchup", p.catchup()},
+         {"next_runs_unix_ms", next},
+         {"last_run", p.has_last_run() ? PipelineRunJson(p.last_run()) : json(nullptr)},
+         {"queued", p.has_queued() ? PipelineRunJson(p.queued()) : json(nullptr)},
+         {"skipped", p.skipped()},
+         {"error", p.error().empty() ? json(nullptr) : json(p.error())}});
+  }
+  return {{"dir", reply.dir().empty() ? json(nullptr) : json(reply.dir())},
+          {"pipelines", list}};
+}
+
 json ErrorJson(int status, const std::string& message) {
   return {{"error", {{"status", status}, {"message", message}}}};
 }

@@ -1,5 +1,6 @@
 // The JSON the HTTP API answers with (docs/api.md), made from the wire
-// messages of the coordinator's STATUS-REPLY, WORKERS-REPLY and LOGS. Plain
+// messages of the coordinator's STATUS-REPLY, WORKERS-REPLY, PIPELINES-REPLY
+// and LOGS. Plain
 // conversions; field names are snake_case and times are Unix milliseconds.
 #ifndef DROVER_TOOLS_HTTP_JSON_VIEWS_H_
 #define DROVER_TOOLS_HTTP_JSON_VIEWS_H_
@@ -18,6 +19,9 @@ nlohmann::json JobJson(const wire::JobStatus& js, int64_t now_ms);
 nlohmann::json TaskJson(const wire::TaskStatus& ts);
 nlohmann::json GroupJson(const wire::TaskGroup& g);
 nlohmann::json WorkerJson(const wire::WorkerInfo& w);
+// {"dir": ..., "pipelines": [...]}: GET /api/v1/pipelines and `drover
+// pipelines --output json` (docs/api.md).
+nlohmann::json PipelinesJson(const wire::PipelinesReply& reply);
 // A JSON error body: {"error": {"status": 404, "message": "..."}}.
 nlohmann::json ErrorJson(int status, const std::string& message);
 

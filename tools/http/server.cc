@@ -265,6 +265,18 @@ class HttpServer::Handlers {
     SendJson(res, 200, {{"workers", workers}});
   }
 
+  void Pipelines(const httplib::Request& req, httplib::Response& res) const {
+    const auto next = UintParam(req, "next", 3, 100);
+    if (!next) return SendError(res, 400, "next: a number of next run times, up to 100");
+    wire::PipelinesRequest request;
+    request.set_next_runs(*next);
+    auto m = Ask(Command::kPipelinesRequest, request, {Command::kPipelinesReply});
+    if (!m.ok()) return SendError(res, HttpStatusOf(m.status()), m.status().message());
+    auto reply = protocol::Parse<wire::PipelinesReply>(*m);
+    if (!reply.ok()) return SendError(res, 502, reply.status().message());
+    SendJson(res, 200, PipelinesJson(*reply));
+  }
+
   void Metrics(const httplib::Request&, httplib::Response& res) const {
     wire::StatusRequest sr;
     sr.set_metrics(true);
@@ -515,6 +527,7 @@ Status HttpServer::Start() {
   srv.Post(R"(/api/v1/jobs/([^/]+)/tasks/(.+)/cancel)",
            [&h](Req q, Res r) { h.Cancel(q, r, true); });
   srv.Get("/api/v1/workers", [&h](Req q, Res r) { h.Workers(q, r); });
+  srv.Get("/api/v1/pipelines", [&h](Req q, Res r) { h.Pipelines(q, r); });
   srv.Get("/api/v1/history", [&h](Req q, Res r) { h.History(q, r); });
   srv.Get("/api/v1/events", [&h](Req q, Res r) { h.Events(q, r); });
   srv.Get("/metrics", [&h](Req q, Res r) { h.Metrics(q, r); });
