@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/base/status.h"
+#include "core/coordinator/cache_key.h"
 #include "core/dag/plan.h"
 #include "core/spec/job_spec.h"
 #include "core/store/store.h"
@@ -49,20 +50,26 @@ struct JobState {
   // ends as cancelled whatever the worker reports (unless it succeeded).
   std::set<uint32_t> cancel_requested;
   bool cancelling = false;
+  // Caching (cache.cc): whether the client said --no-cache, the hashes of
+  // the `inputs` it sent, and the `cache: true` tasks already looked up in
+  // this run (a miss is not looked up again while it waits for a worker).
+  bool no_cache = false;
+  cache::InputHashes inputs;
+  std::vector<bool> cache_looked_up;
 };
 
 // Builds rows, current, attempt_base, queues and plan of `job` from
 // job.spec and job.record.id. `old_rows` (by task name) are the rows of the
 // run being resumed or retried, empty for a new job: a task that succeeded
-// there with the same fingerprint is carried over (its row kept, marked
-// succeeded in the plan), and every other task continues its attempt
+// (or was cached) there with the same fingerprint is carried over (its row
+// kept, marked so in the plan), and every other task continues its attempt
 // numbering. Returns the indices of the carried-over tasks.
 std::vector<uint32_t> InitJobState(
     JobState& job, const std::unordered_map<std::string, store::TaskRecord>& old_rows,
     uint64_t jitter_seed);
 
 // Rebuilds a running job after a coordinator restart from job.spec and
-// its task rows as stored (`rows`, in index order): succeeded, failed and
+// its task rows as stored (`rows`, in index order): succeeded, cached, failed and
 // cancelled tasks keep their state (dependents stay blocked), rows that
 // say `running` are started again in the plan with their attempts counted,
 // and the rest is planned afresh (a task in retry-wait is ready at once).

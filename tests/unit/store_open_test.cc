@@ -39,7 +39,7 @@ TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   store.reset();
 
   EXPECT_EQ(RawSql("PRAGMA application_id"), std::to_string(0x44525652));
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "5");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "6");
   EXPECT_EQ(RawSql("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(RawSql("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
                    "WHERE type = 'table' ORDER BY name)"),
@@ -115,10 +115,11 @@ TEST_F(StoreTest, MigratesSchemaVersion1) {
   RawSql("ALTER TABLE tasks DROP COLUMN attempt_base; ALTER TABLE jobs DROP COLUMN "
          "submitter_key; ALTER TABLE jobs DROP COLUMN submitter_name; ALTER TABLE tasks DROP "
          "COLUMN outputs_json; ALTER TABLE attempts DROP COLUMN outputs_json; DROP TABLE "
-         "artifacts; PRAGMA user_version = 1");
+         "artifacts; DROP TABLE cache_entries; DROP TABLE cache_decisions; "
+         "DROP TABLE job_inputs; PRAGMA user_version = 1");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "5");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "6");
   auto tasks = store->Tasks("j1");
   ASSERT_TRUE(tasks.ok()) << tasks.status().ToString();
   ASSERT_EQ(tasks->size(), 1u);
@@ -139,13 +140,15 @@ TEST_F(StoreTest, MigratesSchemaVersion2AddsJobSubmitter) {
   // What a version-2 drover left: jobs without the two columns.
   RawSql("ALTER TABLE jobs DROP COLUMN submitter_key; ALTER TABLE jobs DROP COLUMN "
          "submitter_name; ALTER TABLE tasks DROP COLUMN outputs_json; ALTER TABLE attempts "
-         "DROP COLUMN outputs_json; DROP TABLE artifacts; PRAGMA user_version = 2");
+         "DROP COLUMN outputs_json; DROP TABLE artifacts; "
+         "DROP TABLE cache_entries; DROP TABLE cache_decisions; "
+         "DROP TABLE job_inputs; PRAGMA user_version = 2");
   ASSERT_EQ(RawSql("SELECT count(*) FROM pragma_table_info('jobs') WHERE name LIKE "
                    "'submitter%'"),
             "0");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "5");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "6");
   auto old = store->GetJob("j1");
   ASSERT_TRUE(old.ok() && *old) << old.status().ToString();
   EXPECT_EQ((*old)->name, "old");
@@ -186,10 +189,11 @@ TEST_F(StoreTest, MigratesSchemaVersion3AddsOutputs) {
   // What a version-3 drover left: attempts and tasks without outputs_json.
   RawSql(
       "ALTER TABLE tasks DROP COLUMN outputs_json; ALTER TABLE attempts DROP COLUMN "
-      "outputs_json; DROP TABLE artifacts; PRAGMA user_version = 3");
+      "outputs_json; DROP TABLE artifacts; DROP TABLE cache_entries; "
+      "DROP TABLE cache_decisions; DROP TABLE job_inputs; PRAGMA user_version = 3");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "5");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "6");
   auto tasks = store->Tasks("j1");
   ASSERT_TRUE(tasks.ok() && tasks->size() == 1u) << tasks.status().ToString();
   EXPECT_EQ((*tasks)[0].outputs_json, "");
@@ -248,7 +252,7 @@ namespace drover::store {
 namespace {
 
 // Given a state directory of schema version 4 (before the artifact index)
-// holding a job, Open should migrate it to version 5: the job is kept and
+// holding a job, Open should migrate it to version 6 (5, then 6): the job is kept and
 // an artifact of one of its attempts can be indexed and listed once the
 // attempt succeeded.
 TEST_F(StoreTest, MigratesSchemaVersion4AddsArtifacts) {
@@ -257,10 +261,11 @@ TEST_F(StoreTest, MigratesSchemaVersion4AddsArtifacts) {
     ASSERT_NE(store, nullptr);
     ASSERT_TRUE(store->InsertJob(MakeJob("j1", "old", 1000), {MakeTask("j1", 0, "a")}).ok());
   }
-  RawSql("DROP TABLE artifacts; PRAGMA user_version = 4");
+  RawSql("DROP TABLE artifacts; DROP TABLE cache_entries; DROP TABLE cache_decisions; "
+         "DROP TABLE job_inputs; PRAGMA user_version = 4");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "5");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "6");
   AttemptRecord attempt;
   attempt.id = 7;
   attempt.job_id = "j1";
@@ -294,6 +299,58 @@ TEST_F(StoreTest, MigratesSchemaVersion4AddsArtifacts) {
   ASSERT_TRUE(forgotten.ok());
   EXPECT_EQ(*forgotten, 1);
   EXPECT_TRUE(store->Artifacts("j1")->empty());
+}
+
+// Given a state directory of schema version 5 (before caching) holding a
+// job with an indexed artifact, Open should migrate it to version 6: the
+// job and its artifact are kept, and cache entries, decisions and job
+// inputs can be written and read.
+TEST_F(StoreTest, MigratesSchemaVersion5AddsCache) {
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->InsertJob(MakeJob("j1", "old", 1000), {MakeTask("j1", 0, "a")}).ok());
+    AttemptRecord attempt;
+    attempt.id = 3;
+    attempt.job_id = "j1";
+    attempt.task = "a";
+    attempt.number = 1;
+    ASSERT_TRUE(store->InsertAttempt(attempt).ok());
+    ASSERT_TRUE(store->FinishAttempt(3, "w1", AttemptOutcome(), 2000).ok());
+    ASSERT_TRUE(
+        store->InsertArtifact({3, "j1", "a", "x.bin", std::string(64, 'a'), 1, 0644, 2000})
+            .ok());
+  }
+  RawSql("DROP TABLE cache_entries; DROP TABLE cache_decisions; DROP TABLE job_inputs; "
+         "PRAGMA user_version = 5");
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "6");
+  auto listed = store->Artifacts("j1", "a");
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->size(), 1u);
+  auto max_id = store->MaxAttemptId();
+  ASSERT_TRUE(max_id.ok());
+  EXPECT_EQ(*max_id, 3u);
+  CacheEntryRecord e;
+  e.attempt_id = 3;
+  e.key = std::string(64, 'k');
+  e.job_id = "j1";
+  e.job_name = "old";
+  e.task = "a";
+  e.parts_json = "[]";
+  ASSERT_TRUE(store->InsertCacheEntry(e).ok());
+  auto entries = store->CacheEntries(e.key, 1);
+  ASSERT_TRUE(entries.ok() && entries->size() == 1u);
+  CacheDecisionRecord d;
+  d.job_id = "j1";
+  d.task = "a";
+  d.explanation = "ran: no earlier successful attempt";
+  ASSERT_TRUE(store->PutCacheDecision(d).ok());
+  ASSERT_TRUE(store->PutJobInputs({"j1", false, "{}"}).ok());
+  auto read = store->CacheDecision("j1", "a");
+  ASSERT_TRUE(read.ok() && read->has_value());
+  EXPECT_EQ((*read)->explanation, d.explanation);
 }
 
 }  // namespace
