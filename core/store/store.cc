@@ -271,8 +271,11 @@ Status Store::Impl::PrepareStatements() {
        Sql({"SELECT ", kAttemptCols, " FROM attempts WHERE finished = 0 ORDER BY id"}),
        "select unfinished attempts"},
       {&Impl::max_attempt_id,
+       // A cache hit's id outlives its decision row in the artifacts rows
+       // it indexed: both count.
        "SELECT max((SELECT COALESCE(MAX(id), 0) FROM attempts), "
-       "(SELECT COALESCE(MAX(hit_id), 0) FROM cache_decisions))",
+       "(SELECT COALESCE(MAX(hit_id), 0) FROM cache_decisions), "
+       "(SELECT COALESCE(MAX(attempt_id), 0) FROM artifacts))",
        "select max attempt id"},
   };
   for (const Def& d : defs) {
@@ -732,10 +735,10 @@ Result<std::vector<ArtifactRecord>> Store::Artifacts(const std::string& job_id,
       impl_->db.get(),
       "SELECT a.attempt_id, a.job_id, a.task, a.path, a.sha256, a.size, a.mode, a.created_ms "
       "FROM artifacts a WHERE a.job_id = ?1 AND (?2 = '' OR a.task = ?2) AND a.attempt_id = "
-      "(SELECT max(id) FROM (SELECT t.id AS id FROM attempts t WHERE t.job_id = a.job_id "
-      "AND t.task = a.task AND t.finished = 1 AND t.reason = 'ok' UNION ALL "
-      "SELECT c.hit_id FROM cache_decisions c WHERE c.job_id = a.job_id AND c.task = a.task "
-      "AND c.cached = 1)) ORDER BY a.task, a.path",
+      "max((SELECT COALESCE(max(t.id), 0) FROM attempts t WHERE t.job_id = a.job_id "
+      "AND t.task = a.task AND t.finished = 1 AND t.reason = 'ok'), "
+      "(SELECT COALESCE(max(c.hit_id), 0) FROM cache_decisions c WHERE c.job_id = a.job_id "
+      "AND c.task = a.task AND c.cached = 1)) ORDER BY a.task, a.path",
       "select artifacts"));
   Statement::Use u(st);
   u.Bind(1, job_id).Bind(2, task);

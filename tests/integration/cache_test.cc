@@ -48,37 +48,48 @@ class CacheTest : public DroverCliTest {
                : "";
   }
 
-  // The pipeline of these tests. Task commands use absolute paths into
-  // work_: a task with artifacts runs in a fresh directory of its own.
-  std::string PipelineSpec(const std::string& build_word = "built") {
+  // `yaml` with every "@W@" replaced by work_: task commands use absolute
+  // paths, since a task with artifacts runs in a fresh directory of its own.
+  std::string InWork(std::string yaml) {
     const std::string w = work_.string();
-    return Spec(
-        "cache.yaml", R"(version: 1
+    for (size_t at = yaml.find("@W@"); at != std::string::npos;
+         at = yaml.find("@W@", at)) {
+      yaml.replace(at, 3, w);
+      at += w.size();
+    }
+    return yaml;
+  }
+
+  // The pipeline of these tests; `build_word` changes build's definition.
+  std::string PipelineSpec(const std::string& build_word = "built") {
+    std::string yaml = InWork(R"yaml(version: 1
 name: cache-pipeline
 defaults: {cache: false}
 tasks:
   gen:
-    run: 'echo "version=$(cat )" +
-                              w + R"(/ver.txt)" >>
-                          "$DROVER_OUTPUT"' art:artifacts
-        : [data.txt] run
-        : 'cat )" + w + R"(/data.src > data.txt' build:cache
-        : true inputs
-        : [ src / main.c, "src/*.h" ] artifacts
-        : [out / app] run
-        : 'echo )" + build_word + R"( >> )" + w + R"(/count_build && mkdir -p out && cp )" + w + R"(/src/main.c out/app && echo "sum=$(cksum < )" + w +
-                  R"(/src/main.c | cut -d" " -f1)" >>
-              "$DROVER_OUTPUT"' consume:cache
-        : true needs
-        : [gen] run
-        : 'echo ${tasks.gen.outputs.version} >> )" + w + R"(/count_consume' pack:cache
-        : true needs
-        : [art] run
-        : 'cat "$DROVER_INPUTS/art/data.txt" >> )" + w + R"(/count_pack' use:needs
-        : [build] run
-        : 'echo "${tasks.build.outputs.sum} $(cat "$DROVER_INPUTS/build/out/app")" > )" + w +
-        R"(/used.txt'
-)");
+    run: 'echo "version=$(cat @W@/ver.txt)" >> "$DROVER_OUTPUT"'
+  art:
+    artifacts: [data.txt]
+    run: 'cat @W@/data.src > data.txt'
+  build:
+    cache: true
+    inputs: [src/main.c, "src/*.h"]
+    artifacts: [out/app]
+    run: 'echo WORD >> @W@/count_build && mkdir -p out && cp @W@/src/main.c out/app && echo "sum=$(cksum < @W@/src/main.c | cut -d" " -f1)" >> "$DROVER_OUTPUT"'
+  consume:
+    cache: true
+    needs: [gen]
+    run: 'echo ${tasks.gen.outputs.version} >> @W@/count_consume'
+  pack:
+    cache: true
+    needs: [art]
+    run: 'cat "$DROVER_INPUTS/art/data.txt" >> @W@/count_pack'
+  use:
+    needs: [build]
+    run: 'echo "${tasks.build.outputs.sum} $(cat "$DROVER_INPUTS/build/out/app")" > @W@/used.txt'
+)yaml");
+    yaml.replace(yaml.find("WORD"), 4, build_word);
+    return Spec("cache.yaml", yaml);
   }
 
   void SetUp() override {
@@ -209,12 +220,12 @@ TEST_F(CacheTest, NoCacheRunsEverything) {
 // Given a job whose every task is cached, `--resume` of it should carry
 // the cached tasks over, and the job should succeed without running any.
 TEST_F(CacheTest, CachedCountsAsSuccessForResume) {
-  const std::string spec = Spec("small.yaml", R"(version: 1
+  const std::string spec = Spec("small.yaml", InWork(R"(version: 1
 name: cache-small
 defaults: {cache: true}
 tasks:
-  a: {run: 'echo a >> )" + work_.string() + R"(/count_a'}
-)");
+  a: {run: 'echo a >> @W@/count_a'}
+)"));
   ASSERT_EQ(Run(spec).exit_code, 0);
   ASSERT_EQ(Run(spec).exit_code, 0);
   EXPECT_EQ(Runs("a"), 1u);
@@ -228,14 +239,14 @@ tasks:
 // Given an input that matches no file, `drover run` should refuse the spec
 // with FILE:LINE:COL naming the input and its task, and run nothing.
 TEST_F(CacheTest, MissingInputIsAnErrorAtItsLine) {
-  const std::string spec = Spec("missing.yaml", R"(version: 1
+  const std::string spec = Spec("missing.yaml", InWork(R"(version: 1
 name: cache-missing
 tasks:
   a:
     cache: true
     inputs: [nothere.c]
-    run: 'echo a >> )" + work_.string() + R"(/count_a'
-)");
+    run: 'echo a >> @W@/count_a'
+)"));
   const ProcessResult r = Run(spec);
   EXPECT_EQ(r.exit_code, 2) << r.Describe();
   EXPECT_NE(

@@ -153,17 +153,11 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
   explain_cmd->add_option("--state-dir", explain.state_dir, "where state lives")
       ->capture_default_str();
   explain_cmd->footer(
-      "For a task with 'cache: true': the first part of its cache key that changed
-"
-      "since the newest earlier success (definition, input, upstream output or
-"
-      "artifact), or the job and attempt a cached task reused. A matrix task's name
-"
-      "explains every instance.
-"
-      "Example:
-  drover explain build
-  drover explain JOB build -o json");
+      "For a task with 'cache: true': the first part of its cache key that changed\n"
+      "since the newest earlier success (definition, input, upstream output or\n"
+      "artifact), or the job and attempt a cached task reused. A matrix task's name\n"
+      "explains every instance.\n"
+      "Example:\n  drover explain build\n  drover explain JOB build -o json");
 
   ServeSubcommand serve = AddServeCommand(app);
 
