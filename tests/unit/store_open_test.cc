@@ -29,7 +29,7 @@ using test_util::Tie;
 TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->SchemaVersion(), 5);
+  EXPECT_EQ(store->SchemaVersion(), 6);
   EXPECT_EQ(store->dir(), fs::absolute(dir_));
   EXPECT_TRUE(fs::is_directory(dir_ / "logs"));
   EXPECT_TRUE(fs::is_regular_file(DbPath()));
@@ -43,7 +43,7 @@ TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   EXPECT_EQ(RawSql("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(RawSql("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
                    "WHERE type = 'table' ORDER BY name)"),
-            "artifacts,attempts,jobs,tasks");
+            "artifacts,attempts,cache_decisions,cache_entries,job_inputs,jobs,tasks");
   EXPECT_EQ(RawSql("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN "
                    "('tasks_by_index', 'attempts_by_task', 'attempts_unfinished')"),
             "3");
@@ -91,7 +91,7 @@ TEST_F(StoreTest, RefusesForeignSqliteDatabase) {
 // Open should refuse it with a clear message and not touch the version.
 TEST_F(StoreTest, RefusesNewerSchemaVersion) {
   ASSERT_NE(Open(), nullptr);
-  RawSql("PRAGMA user_version = 6");
+  RawSql("PRAGMA user_version = " + std::to_string(kSchemaVersion + 1));
   Result<std::unique_ptr<Store>> s = Store::Open(dir_);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
@@ -99,7 +99,7 @@ TEST_F(StoreTest, RefusesNewerSchemaVersion) {
       << s.status().message();
   EXPECT_NE(s.status().message().find("newer drover"), std::string::npos)
       << s.status().message();
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "6");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), std::to_string(kSchemaVersion + 1));
 }
 
 // Given a state directory of schema version 1 (before tasks.attempt_base)
