@@ -3,6 +3,7 @@
 // answered in workers.cc.
 #include <algorithm>
 
+#include "core/artifacts/sha256.h"
 #include "core/coordinator/dispatch_wire.h"
 #include "core/coordinator/fanout.h"
 #include "core/coordinator/job_ids.h"
@@ -33,6 +34,18 @@ void Coordinator::Loop::HandleSubmit(const Message& m) {
   auto job = std::make_unique<Job>();
   job->spec = std::move(*loaded.spec);
   const spec::JobSpec& spec = job->spec;
+  job->no_cache = submit->no_cache();
+  for (const wire::InputPattern& in : submit->inputs()) {
+    auto& files = job->inputs[in.pattern()];
+    for (const wire::InputFile& f : in.files()) {
+      if (f.path().empty() || !artifacts::IsSha256Hex(f.sha256())) {
+        return ReplyError(m.routing_id, "Submit.inputs: input '" + in.pattern() +
+                                            "' has a file without a path or a sha256 of "
+                                            "64 lowercase hex digits");
+      }
+      files.emplace_back(f.path(), f.sha256());
+    }
+  }
 
   // Resume: the latest job of this name gives the tasks already done.
   std::optional<store::JobRecord> previous;
@@ -132,6 +145,7 @@ bool Coordinator::Loop::Admit(std::unique_ptr<Job> job, bool replace, const std:
                               std::string(dag::JobStateName(dag::JobState::kRunning)), 0),
           "reopen job");
   }
+  StoreJobCache(*job);
   wire::Submitted reply;
   reply.set_job_id(rec.id);
   reply.set_tasks(static_cast<uint32_t>(job->rows.size()));

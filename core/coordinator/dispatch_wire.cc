@@ -10,7 +10,10 @@ namespace drover {
 wire::Counts CountsToWire(const dag::PlanCounts& c) {
   wire::Counts out;
   out.set_total(c.total);
-  out.set_succeeded(c.succeeded);
+  // A cached task counts as succeeded (it is one for its dependents and its
+  // job); `cached` says how many of them were.
+  out.set_succeeded(c.succeeded + c.cached);
+  out.set_cached(c.cached);
   out.set_failed(c.failed);
   out.set_running(c.running);
   out.set_pending(c.waiting + c.ready + c.retry_wait);

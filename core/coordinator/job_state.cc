@@ -82,9 +82,9 @@ std::vector<uint32_t> InitJobState(
     const uint64_t fp = ts.fingerprint;
     auto old = old_rows.find(ts.name);
     if (old != old_rows.end()) job.attempt_base[i] = old->second.attempts;
-    if (old != old_rows.end() &&
-        dag::ParseTaskState(old->second.state) == dag::TaskState::kSucceeded &&
-        old->second.fingerprint == fp) {
+    const std::optional<dag::TaskState> old_state =
+        old != old_rows.end() ? dag::ParseTaskState(old->second.state) : std::nullopt;
+    if (old_state && dag::IsSuccess(*old_state) && old->second.fingerprint == fp) {
       row = old->second;  // carried over: its result, attempts and logs stay
       carried.push_back(i);
     } else {
@@ -110,7 +110,14 @@ std::vector<uint32_t> InitJobState(
     }
   }
   MakePlan(job, PlanTasks(job), jitter_seed);
-  for (uint32_t i : carried) job.plan->MarkSucceeded(i);
+  job.cache_looked_up.assign(n, false);
+  for (uint32_t i : carried) {
+    if (dag::ParseTaskState(job.rows[i].state) == dag::TaskState::kCached) {
+      job.plan->MarkCached(i);
+    } else {
+      job.plan->MarkSucceeded(i);
+    }
+  }
   return carried;
 }
 
@@ -144,6 +151,7 @@ Result<std::vector<uint32_t>> RestoreJobState(JobState& job,
     return static_cast<int>(job.rows[i].attempts - job.attempt_base[i]);
   };
   MakePlan(job, PlanTasks(job), jitter_seed);
+  job.cache_looked_up.assign(n, false);
   dag::Plan& plan = *job.plan;
 
   // In an order that keeps every transition legal: successes release their
@@ -156,6 +164,7 @@ Result<std::vector<uint32_t>> RestoreJobState(JobState& job,
   bool skipped = false;
   for (uint32_t i = 0; i < n; ++i) {
     if (is(i, dag::TaskState::kSucceeded)) plan.MarkSucceeded(i);
+    if (is(i, dag::TaskState::kCached)) plan.MarkCached(i);
     skipped = skipped || is(i, dag::TaskState::kSkipped);
   }
   std::vector<uint32_t> running;

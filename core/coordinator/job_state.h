@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/base/status.h"
+#include "core/coordinator/cache_key.h"
 #include "core/dag/plan.h"
 #include "core/spec/job_spec.h"
 #include "core/store/store.h"
@@ -54,13 +55,19 @@ struct JobState {
   // dynamic task, by name (their attempts go on; a success may carry over).
   std::vector<uint32_t> fanouts;
   std::unordered_map<std::string, store::TaskRecord> fanout_old;
+  // Caching (cache.cc): whether the client said --no-cache, the hashes of
+  // the `inputs` it sent, and the `cache: true` tasks already looked up in
+  // this run (a miss is not looked up again while it waits for a worker).
+  bool no_cache = false;
+  cache::InputHashes inputs;
+  std::vector<bool> cache_looked_up;
 };
 
 // Builds rows, current, attempt_base, queues and plan of `job` from
 // job.spec and job.record.id. `old_rows` (by task name) are the rows of the
 // run being resumed or retried, empty for a new job: a task that succeeded
-// there with the same fingerprint is carried over (its row kept, marked
-// succeeded in the plan), and every other task continues its attempt
+// (or was cached) there with the same fingerprint is carried over (its row
+// kept, marked so in the plan), and every other task continues its attempt
 // numbering. A dynamic task's placeholder row says what it waits for
 // (pending_reason). Returns the indices of the carried-over tasks.
 std::vector<uint32_t> InitJobState(
@@ -69,7 +76,8 @@ std::vector<uint32_t> InitJobState(
 
 // Rebuilds a running job after a coordinator restart from job.spec and
 // its task rows as stored (`rows`, in index order): the expansions of
-// dynamic tasks the rows show are made again (ReplayFanouts), succeeded, failed and
+// dynamic tasks the rows show are made again (ReplayFanouts); succeeded,
+// cached, failed and
 // cancelled tasks keep their state (dependents stay blocked), rows that
 // say `running` are started again in the plan with their attempts counted,
 // and the rest is planned afresh (a task in retry-wait is ready at once).

@@ -42,6 +42,9 @@ void CountState(dag::PlanCounts& c, dag::TaskState s) {
     case dag::TaskState::kCancelled:
       ++c.cancelled;
       break;
+    case dag::TaskState::kCached:
+      ++c.cached;
+      break;
   }
 }
 

@@ -13,6 +13,7 @@
 //   artifacts.cc    the artifact store: uploads, downloads, DISPATCH inputs
 //   pipeline_api.cc scheduled pipelines (pipelines.h) hosted by the loop:
 //                   their jobs, PIPELINES, PIPELINE-RUN, SIGHUP's reload
+//   cache.cc        `cache: true` tasks: lookups, hits, entries, decisions
 // Everything runs on the loop thread, except Stop(), Poke() and
 // ReloadPipelines() (an atomic and an eventfd write).
 #ifndef DROVER_CORE_COORDINATOR_LOOP_H_
@@ -372,6 +373,24 @@ class Coordinator::Loop : private PipelineHost {
                    const std::string& sha256 = "", uint64_t size = 0);
   // Fills a DISPATCH's artifacts, artifacts_dir and inputs.
   void AddArtifacts(const Job& job, const spec::TaskSpec& ts, wire::Dispatch* body);
+
+  // cache.cc
+  // Looks ready task `t` up in the cache once per run when it has
+  // `cache: true`: on a hit it becomes cached (not dispatched: its
+  // outputs and artifacts are the entry's) and true is returned. Every
+  // lookup records its decision (`drover explain`).
+  bool TryCache(Job& job, uint32_t t);
+  // The cache key of task `t` now (its upstream tasks have succeeded);
+  // kFailedPrecondition with the reason when none can be made.
+  Result<cache::CacheKey> KeyOf(const Job& job, uint32_t t);
+  // After a success of attempt `id` (number `number`) of a `cache: true`
+  // task: records it as an entry under the key its lookup computed.
+  void RecordCacheEntry(const Job& job, uint32_t t, uint64_t id, uint32_t number,
+                        const AttemptOutcome& outcome);
+  // Stores the job's caching inputs (Admit) when one of its tasks caches;
+  // reads them back for a recovered job.
+  void StoreJobCache(const Job& job);
+  void LoadJobCache(Job& job);
 
   // recovery.cc
   void Recover();    // keeps the jobs left running (options_.recover_jobs)

@@ -139,6 +139,14 @@ std::string RenderPrometheus(const CoordinatorMetrics& m, const MetricsGauges& g
     w.Sample("drover_dispatches_total", {{"backend", backend}}, static_cast<double>(n));
   }
 
+  w.Family("drover_cache_lookups_total", "counter",
+           "Cache lookups of tasks with cache: true, by result (hit: not run).");
+  for (const char* result : {"hit", "miss"}) {
+    auto it = m.cache_lookups.find(result);
+    w.Sample("drover_cache_lookups_total", {{"result", result}},
+             static_cast<double>(it == m.cache_lookups.end() ? 0 : it->second));
+  }
+
   w.Family("drover_results_total", "counter",
            "Attempt outcomes recorded, by backend and reason (ok, exit, signal, timeout, "
            "...).");

@@ -60,6 +60,8 @@ struct CoordinatorMetrics {
   // Workers declared lost, by cause: "heartbeat" (silent past liveness) or
   // "unread" (over its send budget).
   std::map<std::string, uint64_t> workers_lost;
+  // Cache lookups of `cache: true` tasks, by result: "hit" or "miss".
+  std::map<std::string, uint64_t> cache_lookups;
 
   void RecordDispatch(const std::string& backend);
   void RecordResult(const std::string& backend, const std::string& reason,

@@ -68,13 +68,15 @@ void Coordinator::Loop::Schedule() {
   for (Job* job : order_) {
     if (!job->fanouts.empty()) ExpandFanouts(*job);
   }
-  if (workers_.empty()) return;
   for (Job* job : order_) {
     if (job->cancelling) continue;
     dag::Plan& plan = *job->plan;
     for (uint32_t q = 0; q < plan.queues(); ++q) {
       while (auto t = plan.PeekReady(q)) {
-        WorkerConn* w = PickWorker(job->queues[q]);
+        // A cache hit leaves the queue without a worker (cache.cc); a miss
+        // is not looked up again, so it waits for one like any task.
+        if (TryCache(*job, *t)) continue;
+        WorkerConn* w = workers_.empty() ? nullptr : PickWorker(job->queues[q]);
         if (!w) break;  // nothing fits this class now: the next class
         Dispatch(*job, *t, *w);
       }

@@ -70,6 +70,7 @@ void Coordinator::Loop::Recover() {
       continue;
     }
     Job& j = *job;
+    LoadJobCache(j);
     for (uint32_t t : *restored) {
       auto it = latest.find({record.id, j.rows[t].name});
       if (it == latest.end()) {

@@ -181,6 +181,7 @@ void Coordinator::Loop::Finish(uint64_t id, const AttemptOutcome& reported,
   row.worker = worker;
   row.finished_ms = WallMillis(clock_);
   Check(store_->UpdateTask(row), "update task");
+  if (outcome.ok()) RecordCacheEntry(job, t, id, ref.number, outcome);
   EmitTask(job, t, &outcome);
 
   // `drover logs -f` of this task: the attempt is over.
@@ -264,6 +265,9 @@ void Coordinator::Loop::EmitTask(Job& job, uint32_t t, const AttemptOutcome* out
   ev.set_task(job.rows[t].name);
   ev.set_state(std::string(dag::TaskStateName(job.plan->state(t))));
   ev.set_attempt(job.attempt_base[t] + static_cast<uint32_t>(job.plan->attempts(t)));
+  if (!outcome && job.plan->state(t) == dag::TaskState::kCached) {
+    ev.set_detail(job.rows[t].detail);  // from which job and attempt
+  }
   if (outcome) {
     ev.set_reason(std::string(ReasonName(outcome->reason)));
     ev.set_detail(outcome->Describe());

@@ -76,11 +76,17 @@ bool Plan::Finished() const {
          counts_.retry_wait == 0;
 }
 
-bool Plan::Succeeded() const { return counts_.succeeded == counts_.total; }
+bool Plan::Succeeded() const {
+  return counts_.succeeded + counts_.cached == counts_.total;
+}
 
 bool Plan::halted() const { return halted_; }
 
-void Plan::MarkSucceeded(uint32_t task) {
+void Plan::MarkSucceeded(uint32_t task) { MarkDone(task, TaskState::kSucceeded); }
+
+void Plan::MarkCached(uint32_t task) { MarkDone(task, TaskState::kCached); }
+
+void Plan::MarkDone(uint32_t task, TaskState done) {
   if (!Valid(task)) return;
   const TaskState s = nodes_[task].state;
   if (s == TaskState::kReady) {
@@ -88,7 +94,7 @@ void Plan::MarkSucceeded(uint32_t task) {
   } else if (s != TaskState::kWaiting) {
     return;
   }
-  SetState(task, TaskState::kSucceeded);
+  SetState(task, done);
   Release(task);
 }
 
@@ -245,6 +251,7 @@ uint32_t& Plan::Count(TaskState s) {
     case TaskState::kBlocked: return counts_.blocked;
     case TaskState::kSkipped: return counts_.skipped;
     case TaskState::kCancelled: return counts_.cancelled;
+    case TaskState::kCached: return counts_.cached;
   }
   return counts_.waiting;  // unreachable: every enumerator is handled
 }
@@ -292,7 +299,7 @@ void Plan::Release(uint32_t task) {
     Node& dep = nodes_[dependents_[i]];
     if (dep.unmet > 0) --dep.unmet;
     // Only a waiting dependent can become ready: a blocked one stays blocked
-    // (another dependency failed), a resumed one is already succeeded.
+    // (another dependency failed), a resumed one is already succeeded (or cached).
     if (dep.unmet == 0 && dep.state == TaskState::kWaiting) {
       MakeReady(dependents_[i]);
     }

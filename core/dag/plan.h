@@ -57,8 +57,8 @@ struct PlanOptions {
 };
 
 struct PlanCounts {
-  uint32_t total = 0, waiting = 0, ready = 0, running = 0, retry_wait = 0,
-           succeeded = 0, failed = 0, blocked = 0, skipped = 0, cancelled = 0;
+  uint32_t total = 0, waiting = 0, ready = 0, running = 0, retry_wait = 0, succeeded = 0,
+           failed = 0, blocked = 0, skipped = 0, cancelled = 0, cached = 0;
 };
 
 class Plan {
@@ -73,12 +73,16 @@ class Plan {
   const PlanCounts& counts() const;
   // True when every task is in a terminal state.
   bool Finished() const;
-  // True when finished and every task succeeded.
+  // True when finished and every task succeeded or was cached.
   bool Succeeded() const;
 
   // Resume: marks a task succeeded before the run starts (its result is
   // carried over from an earlier run) and releases its dependents.
   void MarkSucceeded(uint32_t task);
+  // A task not run because an earlier attempt with its cache key succeeded
+  // (or carried over as such by a resume): waiting or ready -> cached,
+  // releasing its dependents as a success does. Any other state: ignored.
+  void MarkCached(uint32_t task);
 
   // The oldest ready task (FIFO in the order tasks became ready), without
   // removing it; nullopt when none is ready. O(queues).
@@ -168,6 +172,8 @@ class Plan {
   bool Valid(uint32_t task) const { return task < nodes_.size(); }
   uint32_t& Count(TaskState s);
   void SetState(uint32_t task, TaskState s);
+  // waiting or ready -> `done` (succeeded or cached), releasing dependents.
+  void MarkDone(uint32_t task, TaskState done);
   void MakeReady(uint32_t task);
   void Unlink(uint32_t task);  // removes a ready task from the ready list
   void Release(uint32_t task);  // a task succeeded: unblock dependents

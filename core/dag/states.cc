@@ -6,7 +6,7 @@
 namespace drover::dag {
 namespace {
 
-constexpr std::array<std::pair<TaskState, std::string_view>, 9> kTaskStateNames = {{
+constexpr std::array<std::pair<TaskState, std::string_view>, 10> kTaskStateNames = {{
     {TaskState::kWaiting, "waiting"},
     {TaskState::kReady, "ready"},
     {TaskState::kRunning, "running"},
@@ -16,6 +16,7 @@ constexpr std::array<std::pair<TaskState, std::string_view>, 9> kTaskStateNames 
     {TaskState::kBlocked, "blocked"},
     {TaskState::kSkipped, "skipped"},
     {TaskState::kCancelled, "cancelled"},
+    {TaskState::kCached, "cached"},
 }};
 
 constexpr std::array<std::pair<JobState, std::string_view>, 5> kJobStateNames = {{
@@ -59,6 +60,7 @@ bool IsTerminal(TaskState s) {
     case TaskState::kBlocked:
     case TaskState::kSkipped:
     case TaskState::kCancelled:
+    case TaskState::kCached:
       return true;
     case TaskState::kWaiting:
     case TaskState::kReady:
@@ -67,6 +69,10 @@ bool IsTerminal(TaskState s) {
       return false;
   }
   return false;
+}
+
+bool IsSuccess(TaskState s) {
+  return s == TaskState::kSucceeded || s == TaskState::kCached;
 }
 
 std::string_view JobStateName(JobState s) { return NameOf(kJobStateNames, s); }

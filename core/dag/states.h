@@ -26,11 +26,17 @@ enum class TaskState : uint8_t {
   kBlocked,    // a dependency failed, was cancelled or blocked
   kSkipped,    // not started because of fail_fast or a job cancel
   kCancelled,  // its running attempt was cancelled
+  // Not run: an earlier successful attempt had the same cache key
+  // (docs/spec.md, "cache"). Counts as succeeded for its dependents, its
+  // job's success and `--resume`.
+  kCached,
 };
 
 std::string_view TaskStateName(TaskState s);  // "waiting", "retry-wait", ...
 std::optional<TaskState> ParseTaskState(std::string_view name);  // nullopt: unknown
-bool IsTerminal(TaskState s);  // succeeded, failed, blocked, skipped, cancelled
+bool IsTerminal(TaskState s);  // succeeded, cached, failed, blocked, skipped, cancelled
+// Succeeded or cached: its outputs and artifacts are there for dependents.
+bool IsSuccess(TaskState s);
 
 // A job's state: running until its plan is finished, then succeeded (every
 // task did), cancelled (a cancel stopped it) or failed. A job that a

@@ -39,6 +39,7 @@ void YamlReader::Finish(Settings s, const std::vector<Entry>& entries, RawTask* 
   if (auto v = s.output_limit ? s.output_limit : defaults_.output_limit) {
     task->output_limit = *v;
   }
+  if (auto v = s.cache ? s.cache : defaults_.cache) task->cache = *v;
 
   const TaskKind* kind = s.backend_invalid ? nullptr : kinds_->Find(task->backend);
   if (kind == nullptr) {

@@ -124,6 +124,9 @@ JobSpec Expand(RawJob&& job, const std::string& file) {
     // raises the cap rather than being cut short by it.
     proto.retry_backoff_max = std::max(proto.retry_backoff_max, proto.retry_backoff);
     proto.output_limit = task.output_limit;
+    proto.cache = task.cache;
+    proto.inputs = task.inputs;
+    for (InputDecl& input : proto.inputs) input.where.file = file;
     proto.on = task.on;
     proto.slots = task.slots;
     proto.services = task.services;

@@ -117,6 +117,14 @@ struct TaskLimits {
   bool empty() const { return !cpu && !memory && !files && !processes; }
 };
 
+// One entry of a task's `inputs:` (docs/spec.md, "Caching"): a path or
+// glob of local files, relative to the submitting client's working
+// directory, whose content is part of the task's cache key.
+struct InputDecl {
+  std::string pattern;
+  SourceLocation where;  // of the entry in the file
+};
+
 // One runnable task instance. A task without `matrix` is one instance named
 // like the task; a matrix task `shards` with matrix {shard: [0, 1]} gives the
 // instances "shards[shard=0]" and "shards[shard=1]" (keys in the order of
@@ -167,6 +175,14 @@ struct TaskSpec {
   // task has until the coordinator expands it, named like the task. It is
   // never dispatched.
   std::shared_ptr<const DynamicMatrix> dynamic;
+
+  // `cache: true` (docs/spec.md, "Caching"): the task is not run when an
+  // earlier successful attempt had the same cache key (core/coordinator/
+  // cache.h). Not in the fingerprint: it decides whether the task runs,
+  // not how. `inputs` are the local files whose content is part of that
+  // key (the client hashes them); checked by artifacts::BadArtifactPath.
+  bool cache = false;
+  std::vector<InputDecl> inputs;
 
   std::optional<Duration> timeout;      // none: no timeout
   Duration kill_grace = std::chrono::seconds(5);  // TERM -> KILL grace

@@ -64,6 +64,7 @@ struct Settings {
   std::optional<int> retries;
   std::optional<Duration> retry_backoff;
   std::optional<uint64_t> output_limit;
+  std::optional<bool> cache;
   std::vector<KindSetting> kind;  // in file order
 
   const KindSetting* Find(std::string_view key) const {
@@ -111,6 +112,8 @@ struct RawTask {
   int retries = 0;
   Duration retry_backoff = std::chrono::seconds(1);
   uint64_t output_limit = 8ull << 20;
+  bool cache = false;             // `cache:` (docs/spec.md, "Caching")
+  std::vector<InputDecl> inputs;  // `inputs:`, as written (file left empty)
   // What its backend's kind read (task_kind.h); null after an error.
   std::shared_ptr<const CompiledTask> compiled;
   // Every service the task needs (service_reader.cc), sorted, unique.

@@ -13,7 +13,7 @@ namespace {
 
 // The keys every task has that `defaults` cannot hold; a task's kind adds
 // its own (task_kind.h).
-constexpr std::string_view kTaskOnlyKeys[] = {"needs", "matrix", "on", "slots"};
+constexpr std::string_view kTaskOnlyKeys[] = {"needs", "matrix", "on", "slots", "inputs"};
 // Bounds `slots`: more than any worker offers is legal (the task then waits
 // with a reason), but a value past this is a typo.
 constexpr int64_t kMaxTaskSlots = 1'000'000;
@@ -92,6 +92,8 @@ void YamlReader::ReadTask(const Entry& e, RawTask* out) {
     if (entry.key == "matrix") continue;
     if (entry.key == "needs") {
       ReadNeeds(entry, context, &task);
+    } else if (entry.key == "inputs") {
+      ReadInputs(entry, context, &task);
     } else if (entry.key == "slots") {
       if (auto n = Integer(entry, context, "a positive integer", 1, kMaxTaskSlots)) {
         task.slots = static_cast<uint32_t>(*n);

@@ -13,7 +13,7 @@ namespace {
 
 // Keys of a task that `defaults` cannot hold: they say what one task does
 // (and so does every key of a kind that is not a setting).
-constexpr std::string_view kPerTaskKeys[] = {"needs", "matrix"};
+constexpr std::string_view kPerTaskKeys[] = {"needs", "matrix", "inputs"};
 
 // "a, b, c and d"
 std::string ListOf(const std::vector<std::string>& names) {
@@ -194,6 +194,8 @@ bool YamlReader::ReadSetting(const Entry& e, std::string_view context,
     settings->retry_backoff = DurationValue(e, context, /*allow_zero=*/true);
   } else if (key == "output_limit") {
     settings->output_limit = SizeValue(e, context);
+  } else if (key == "cache") {
+    settings->cache = Bool(e, context);
   } else if (const TaskKey* k = kinds_ != nullptr ? kinds_->FindKey(key) : nullptr;
              k != nullptr && k->setting) {
     ReadKindSetting(e, context, k->type, k->expected, settings);

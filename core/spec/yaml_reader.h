@@ -27,7 +27,8 @@ namespace drover::spec::internal {
 // The keys a task shares with `defaults`, beside those its kinds declare
 // as settings (task_kind.h).
 inline constexpr std::string_view kSettingKeys[] = {
-    "backend", "timeout", "kill_grace", "retries", "retry_backoff", "output_limit"};
+    "backend",       "timeout",      "kill_grace", "retries",
+    "retry_backoff", "output_limit", "cache"};
 // Bounds `retries` so that attempt counters cannot overflow.
 inline constexpr int kMaxRetries = 1000;
 // Bounds a pool's `instances`: each is a process on every worker using it.
@@ -163,6 +164,8 @@ class YamlReader {
   void ReadArgv(const Entry& e, std::string_view context, bool* shell,
                 std::vector<Located>* argv);
   void ReadNeeds(const Entry& e, std::string_view context, RawTask* task);
+  // inputs_reader.cc: `inputs: [PATH or glob, ...]` (docs/spec.md, "Caching").
+  void ReadInputs(const Entry& e, std::string_view context, RawTask* task);
   void ReadMatrix(const Entry& e, std::string_view context, RawTask* task);
   // A matrix key written as a string holding `${tasks.`: a dynamic key
   // when the string is exactly one reference, else an error.

@@ -118,6 +118,53 @@ CREATE TABLE artifacts (
 CREATE INDEX artifacts_by_task ON artifacts (job_id, task);
 CREATE INDEX artifacts_by_sha ON artifacts (sha256);
 )sql"},
+    // Task caching (docs/state.md, "Cache"). cache_entries: one row per
+    // successful attempt of a `cache: true` task, with its key, the parts
+    // the key was made of, and what a hit reuses (result, outputs,
+    // artifacts), so that a hit needs no row of the job it came from.
+    // cache_decisions: per task of a job, why it last ran or was cached
+    // (`drover explain`); hit_id names a hit in the attempt id space (its
+    // artifacts rows carry it). job_inputs: what the client sent with the
+    // job (--no-cache, the hashes of `inputs`), for a restarted coordinator.
+    {6, R"sql(
+CREATE TABLE cache_entries (
+  attempt_id     INTEGER PRIMARY KEY NOT NULL,
+  key            TEXT NOT NULL,
+  job_id         TEXT NOT NULL,
+  job_name       TEXT NOT NULL,
+  task           TEXT NOT NULL,
+  attempt        INTEGER NOT NULL,
+  parts_json     TEXT NOT NULL,
+  result_json    TEXT NOT NULL DEFAULT '',
+  outputs_json   TEXT NOT NULL DEFAULT '',
+  artifacts_json TEXT NOT NULL DEFAULT '',
+  created_ms     INTEGER NOT NULL
+);
+CREATE INDEX cache_entries_by_key ON cache_entries (key, attempt_id);
+CREATE INDEX cache_entries_by_task ON cache_entries (job_name, task, attempt_id);
+CREATE INDEX cache_entries_by_job ON cache_entries (job_id);
+
+CREATE TABLE cache_decisions (
+  job_id        TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  task          TEXT NOT NULL,
+  key           TEXT NOT NULL,
+  parts_json    TEXT NOT NULL,
+  cached        INTEGER NOT NULL DEFAULT 0,
+  hit_id        INTEGER NOT NULL DEFAULT 0,
+  source_job    TEXT NOT NULL DEFAULT '',
+  source_task   TEXT NOT NULL DEFAULT '',
+  source_attempt INTEGER NOT NULL DEFAULT 0,
+  explanation   TEXT NOT NULL,
+  decided_ms    INTEGER NOT NULL,
+  PRIMARY KEY (job_id, task)
+);
+
+CREATE TABLE job_inputs (
+  job_id      TEXT PRIMARY KEY NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  no_cache    INTEGER NOT NULL DEFAULT 0,
+  inputs_json TEXT NOT NULL DEFAULT ''
+);
+)sql"},
     // Scheduled pipelines (docs/state.md, "Pipeline runs"): one row per
     // fire time the coordinator handled (started, queued or skipped) and
     // per manual run, so that a restarted coordinator knows each

@@ -270,7 +270,12 @@ Status Store::Impl::PrepareStatements() {
       {&Impl::unfinished_attempts,
        Sql({"SELECT ", kAttemptCols, " FROM attempts WHERE finished = 0 ORDER BY id"}),
        "select unfinished attempts"},
-      {&Impl::max_attempt_id, "SELECT COALESCE(MAX(id), 0) FROM attempts",
+      {&Impl::max_attempt_id,
+       // A cache hit's id outlives its decision row in the artifacts rows
+       // it indexed: both count.
+       "SELECT max((SELECT COALESCE(MAX(id), 0) FROM attempts), "
+       "(SELECT COALESCE(MAX(hit_id), 0) FROM cache_decisions), "
+       "(SELECT COALESCE(MAX(attempt_id), 0) FROM artifacts))",
        "select max attempt id"},
   };
   for (const Def& d : defs) {
@@ -722,14 +727,18 @@ Status Store::InsertArtifactNow(const ArtifactRecord& a) {
 Result<std::vector<ArtifactRecord>> Store::Artifacts(const std::string& job_id,
                                                      const std::string& task) {
   // The succeeded attempt of a task is its last one with reason 'ok':
-  // a task succeeds once per run; after a resume, the newest wins.
+  // a task succeeds once per run; after a resume, the newest wins. A cache
+  // hit's id comes from the same sequence, so the newer of a hit and a
+  // success wins the same way.
   Statement st;
   DROVER_RETURN_IF_ERROR(st.Prepare(
       impl_->db.get(),
       "SELECT a.attempt_id, a.job_id, a.task, a.path, a.sha256, a.size, a.mode, a.created_ms "
       "FROM artifacts a WHERE a.job_id = ?1 AND (?2 = '' OR a.task = ?2) AND a.attempt_id = "
-      "(SELECT max(t.id) FROM attempts t WHERE t.job_id = a.job_id AND t.task = a.task "
-      "AND t.finished = 1 AND t.reason = 'ok') ORDER BY a.task, a.path",
+      "max((SELECT COALESCE(max(t.id), 0) FROM attempts t WHERE t.job_id = a.job_id "
+      "AND t.task = a.task AND t.finished = 1 AND t.reason = 'ok'), "
+      "(SELECT COALESCE(max(c.hit_id), 0) FROM cache_decisions c WHERE c.job_id = a.job_id "
+      "AND c.task = a.task AND c.cached = 1)) ORDER BY a.task, a.path",
       "select artifacts"));
   Statement::Use u(st);
   u.Bind(1, job_id).Bind(2, task);
@@ -776,7 +785,28 @@ Result<int64_t> Store::ForgetArtifacts(int64_t keep_last, int64_t before_ms) {
   Statement::Use u(st);
   u.Bind(1, keep_last).Bind(2, before_ms);
   DROVER_RETURN_IF_ERROR(u.Run());
-  return static_cast<int64_t>(u.Changes());
+  const int64_t forgotten = static_cast<int64_t>(u.Changes());
+  // The cache entries of the same jobs go too: gc may then remove their
+  // blobs, and a hit needs every blob of its entry.
+  Statement entries;
+  DROVER_RETURN_IF_ERROR(entries.Prepare(
+      impl_->db.get(),
+      "DELETE FROM cache_entries WHERE job_id NOT IN (SELECT id FROM jobs) OR job_id IN "
+      "(SELECT id FROM jobs WHERE (?1 >= 0 AND id NOT IN (SELECT id FROM jobs ORDER BY "
+      "created_ms DESC, id DESC LIMIT ?1)) OR (?2 > 0 AND created_ms < ?2))",
+      "forget cache entries"));
+  Statement::Use e(entries);
+  e.Bind(1, keep_last).Bind(2, before_ms);
+  DROVER_RETURN_IF_ERROR(e.Run());
+  return forgotten;
+}
+
+sqlite3* Store::Db() const { return impl_->db.get(); }
+
+Status Store::CheckBatch() const { return impl_->CheckBatch(); }
+
+Status Store::Journal(Status s, std::function<Status()> redo) {
+  return impl_->Journal(std::move(s), std::move(redo));
 }
 
 std::filesystem::path Store::LogPath(const std::string& job_id, const std::string& task,

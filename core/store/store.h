@@ -32,6 +32,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -133,6 +134,54 @@ struct PipelineHistory {
   uint64_t skipped = 0;  // runs with outcome skipped
 };
 
+// A successful attempt of a `cache: true` task that later runs may reuse
+// (docs/state.md, "Cache"). Holds what a hit gives its task: the attempt's
+// result and outputs, and its artifacts (ArtifactsToJson).
+struct CacheEntryRecord {
+  uint64_t attempt_id = 0;  // the attempt that succeeded
+  std::string key;          // 64 hex digits (core/coordinator/cache_key.h)
+  std::string job_id;
+  std::string job_name;
+  std::string task;        // the instance name
+  uint32_t attempt = 0;    // its number
+  std::string parts_json;  // the parts the key was made of
+  std::string result_json;
+  std::string outputs_json;
+  std::string artifacts_json;
+  int64_t created_ms = 0;
+};
+
+// Why a task of a job last ran or was cached (`drover explain`).
+struct CacheDecisionRecord {
+  std::string job_id;
+  std::string task;
+  std::string key;  // "" when no key could be made (explanation says why)
+  std::string parts_json;
+  bool cached = false;
+  // A hit: its id (from the attempt id space, so artifacts rows can carry
+  // it) and the entry it reused.
+  uint64_t hit_id = 0;
+  std::string source_job;
+  std::string source_task;
+  uint32_t source_attempt = 0;
+  std::string explanation;  // one line for people
+  int64_t decided_ms = 0;
+};
+
+// What the client sent with a job for caching: --no-cache, and the hashes
+// of the files the tasks' `inputs` match (InputHashesToJson).
+struct JobInputsRecord {
+  std::string job_id;
+  bool no_cache = false;
+  std::string inputs_json;
+};
+
+// ArtifactRecords as a JSON list of {path, sha256, size, mode}, and back
+// (job_id, task, attempt_id and created_ms are not kept). FromJson gives
+// nullopt for text that is not such a list.
+std::string ArtifactsToJson(const std::vector<ArtifactRecord>& artifacts);
+std::optional<std::vector<ArtifactRecord>> ArtifactsFromJson(std::string_view json);
+
 class Store {
  public:
   // Opens or creates <state_dir>/state.db (creating state_dir), sets WAL,
@@ -228,7 +277,8 @@ class Store {
                                               const std::string& task);
   // Attempts not finished, across all jobs (coordinator recovery).
   Result<std::vector<AttemptRecord>> UnfinishedAttempts();
-  // The largest attempt id ever used (0 for a new store).
+  // The largest attempt id ever used, cache hit ids included (0 for a new
+  // store).
   Result<uint64_t> MaxAttemptId();
 
   // Artifacts.
@@ -237,14 +287,16 @@ class Store {
   // that finds the disk full redoes it (docs/state.md).
   Status InsertArtifact(const ArtifactRecord& a);
   // The artifacts of the last succeeded attempt of each task of `job_id`
-  // (only of `task` when it is not empty), by task then path.
+  // (only of `task` when it is not empty), by task then path. A task whose
+  // latest success is a cache hit gives the artifacts the hit recorded.
   Result<std::vector<ArtifactRecord>> Artifacts(const std::string& job_id,
                                                 const std::string& task = "");
   // The sha256 of every indexed artifact (gc keeps these blobs).
   Result<std::vector<std::string>> ReferencedBlobs();
   // Forgets the artifact rows of every job but the `keep_last` newest
   // (keep_last < 0: keep all) and of every job created before
-  // `before_ms` (0: none). Returns how many rows went.
+  // `before_ms` (0: none), and the cache entries of those jobs (their
+  // blobs may then be removed). Returns how many artifact rows went.
   Result<int64_t> ForgetArtifacts(int64_t keep_last, int64_t before_ms);
 
   // Pipeline runs (scheduled pipelines; docs/state.md, "Pipeline runs").
@@ -259,6 +311,24 @@ class Store {
   // A pipeline's last started run, queued run, last fire time and skipped
   // count; all empty for a pipeline that never ran.
   Result<PipelineHistory> PipelineHistoryOf(const std::string& pipeline);
+  // Cache (cache_store.cc; docs/state.md, "Cache"). The writes are
+  // journaled like every batch write.
+  // Records a successful attempt of a cached task (replacing one of the
+  // same attempt_id).
+  Status InsertCacheEntry(const CacheEntryRecord& e);
+  // The entries with `key`, newest first, at most `limit`.
+  Result<std::vector<CacheEntryRecord>> CacheEntries(const std::string& key,
+                                                     uint32_t limit);
+  // The newest entry of task `task` of jobs named `job_name`, if any.
+  Result<std::optional<CacheEntryRecord>> LatestCacheEntry(const std::string& job_name,
+                                                           const std::string& task);
+  // Sets the decision of (d.job_id, d.task), replacing the earlier one.
+  Status PutCacheDecision(const CacheDecisionRecord& d);
+  Result<std::optional<CacheDecisionRecord>> CacheDecision(const std::string& job_id,
+                                                           const std::string& task);
+  // Sets (replaces) a job's inputs record.
+  Status PutJobInputs(const JobInputsRecord& r);
+  Result<std::optional<JobInputsRecord>> JobInputs(const std::string& job_id);
 
   // Where the captured output of an attempt lives:
   // <state_dir>/logs/<job>/<task>/<number>.out|.err, with '/' and other
@@ -280,6 +350,14 @@ class Store {
   Status InsertAttemptNow(const AttemptRecord& attempt);
   Result<bool> FinishAttemptNow(uint64_t id, const std::string& worker,
                                 const AttemptOutcome& outcome, int64_t finished_ms);
+  Status InsertCacheEntryNow(const CacheEntryRecord& e);
+  Status PutCacheDecisionNow(const CacheDecisionRecord& d);
+  Status PutJobInputsNow(const JobInputsRecord& r);
+  // For the operations kept in files of their own (cache_store.cc): the
+  // handle, the batch check and the journal of Impl.
+  sqlite3* Db() const;
+  Status CheckBatch() const;
+  Status Journal(Status s, std::function<Status()> redo);
 
   Status InsertPipelineRunNow(const PipelineRunRecord& run);
   Status StartQueuedPipelineRunNow(int64_t id, const std::string& job_id,

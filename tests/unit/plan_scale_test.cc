@@ -81,7 +81,7 @@ TEST_F(PlanTest, FailureAtHeadOfLongChainBlocksAll) {
     const TaskState s = plan.state(t);
     bool all_succeeded = true, any_dead = false;
     for (uint32_t d : tasks[t].needs) {
-      all_succeeded = all_succeeded && plan.state(d) == S::kSucceeded;
+      all_succeeded = all_succeeded && IsSuccess(plan.state(d));
       any_dead = any_dead || is_dead(plan.state(d));
     }
     if ((s == S::kReady || s == S::kRunning || s == S::kRetryWait) && !all_succeeded) {
@@ -165,7 +165,12 @@ TEST_F(PlanTest, CountsStayExactThroughRandomRuns) {
           break;
         case 9:
           if (step < 200) {
-            plan.MarkSucceeded(any);
+            // Resume (succeeded) or a cache hit (cached): both release.
+            if (gen() % 2 == 0) {
+              plan.MarkSucceeded(any);
+            } else {
+              plan.MarkCached(any);
+            }
           } else {
             plan.OnSucceeded(any);
           }

@@ -34,7 +34,7 @@ using test_util::ReadyOrder;
 using test_util::PlanTest;
 
 
-// Given every state, its name should parse back to it and only the five
+// Given every state, its name should parse back to it and only the six
 // end states should be terminal.
 TEST_F(PlanTest, StateNamesRoundTrip) {
   std::set<std::string_view> names;
@@ -46,8 +46,8 @@ TEST_F(PlanTest, StateNamesRoundTrip) {
   EXPECT_EQ(TaskStateName(S::kRetryWait), "retry-wait");
   EXPECT_FALSE(ParseTaskState("retry_wait").has_value());
   EXPECT_FALSE(ParseTaskState("").has_value());
-  const std::set<TaskState> terminal = {S::kSucceeded, S::kFailed, S::kBlocked,
-                                        S::kSkipped, S::kCancelled};
+  const std::set<TaskState> terminal = {S::kSucceeded, S::kFailed,    S::kBlocked,
+                                        S::kSkipped,   S::kCancelled, S::kCached};
   for (TaskState s : kAllStates) {
     EXPECT_EQ(IsTerminal(s), terminal.count(s) == 1) << TaskStateName(s);
   }
@@ -388,6 +388,32 @@ TEST_F(PlanTest, MarkSucceededForResumeReleasesDependents) {
   EXPECT_EQ(plan.state(4), S::kReady);
   Run(plan, 4);
   EXPECT_TRUE(plan.Succeeded());
+}
+
+// Given a ready task found in the cache and a waiting one carried over as
+// cached, MarkCached should release their dependents like a success, count
+// them as cached, and the plan should succeed with them; on a running task
+// it should do nothing.
+TEST_F(PlanTest, MarkCachedCountsAsSuccess) {
+  // 0 -> 1 -> 2, 3 independent.
+  Plan plan({Task(), Task({0}), Task({1}), Task()}, {});
+  plan.MarkCached(0);  // ready: looked up and hit
+  EXPECT_EQ(plan.state(0), S::kCached);
+  EXPECT_EQ(plan.state(1), S::kReady);
+  plan.Start(3);
+  plan.MarkCached(3);  // running: ignored
+  EXPECT_EQ(plan.state(3), S::kRunning);
+  plan.OnSucceeded(3);
+  plan.MarkCached(2);  // waiting: carried over by a resume
+  EXPECT_EQ(plan.state(2), S::kCached);
+  Run(plan, 1);
+  EXPECT_EQ(plan.counts().cached, 2u);
+  EXPECT_EQ(plan.counts().succeeded, 2u);
+  EXPECT_TRUE(CountsMatchStates(plan));
+  EXPECT_TRUE(plan.Finished());
+  EXPECT_TRUE(plan.Succeeded());
+  EXPECT_TRUE(IsSuccess(S::kCached));
+  EXPECT_FALSE(IsSuccess(S::kFailed));
 }
 
 // Given a failure upstream of a task resumed as succeeded, the resumed task

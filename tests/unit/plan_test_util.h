@@ -27,9 +27,9 @@ using std::chrono::nanoseconds;
 using std::chrono::seconds;
 using S = TaskState;
 
-inline constexpr std::array<TaskState, 9> kAllStates = {
-    S::kWaiting,   S::kReady,  S::kRunning, S::kRetryWait, S::kSucceeded,
-    S::kFailed,    S::kBlocked, S::kSkipped, S::kCancelled,
+inline constexpr std::array<TaskState, 10> kAllStates = {
+    S::kWaiting, S::kReady,   S::kRunning, S::kRetryWait, S::kSucceeded,
+    S::kFailed,  S::kBlocked, S::kSkipped, S::kCancelled, S::kCached,
 };
 
 inline PlanTask Task(std::vector<uint32_t> needs = {}, int retries = 0,
@@ -42,9 +42,9 @@ inline PlanTask Task(std::vector<uint32_t> needs = {}, int retries = 0,
   return t;
 }
 
-inline std::array<uint32_t, 10> AsArray(const PlanCounts& c) {
-  return {c.total,     c.waiting, c.ready,   c.running, c.retry_wait,
-          c.succeeded, c.failed,  c.blocked, c.skipped, c.cancelled};
+inline std::array<uint32_t, 11> AsArray(const PlanCounts& c) {
+  return {c.total,  c.waiting, c.ready,   c.running,   c.retry_wait, c.succeeded,
+          c.failed, c.blocked, c.skipped, c.cancelled, c.cached};
 }
 
 inline std::string Show(const PlanCounts& c) {
@@ -53,7 +53,7 @@ inline std::string Show(const PlanCounts& c) {
       << " running=" << c.running << " retry_wait=" << c.retry_wait
       << " succeeded=" << c.succeeded << " failed=" << c.failed
       << " blocked=" << c.blocked << " skipped=" << c.skipped
-      << " cancelled=" << c.cancelled;
+      << " cancelled=" << c.cancelled << " cached=" << c.cached;
   return out.str();
 }
 
@@ -73,6 +73,7 @@ inline ::testing::AssertionResult CountsMatchStates(const Plan& plan) {
       case S::kBlocked: ++want.blocked; break;
       case S::kSkipped: ++want.skipped; break;
       case S::kCancelled: ++want.cancelled; break;
+      case S::kCached: ++want.cached; break;
     }
   }
   if (AsArray(want) == AsArray(plan.counts())) return ::testing::AssertionSuccess();

@@ -43,7 +43,7 @@ TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   EXPECT_EQ(RawSql("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(RawSql("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
                    "WHERE type = 'table' ORDER BY name)"),
-            "artifacts,attempts,jobs,pipeline_runs,tasks");
+            "artifacts,attempts,cache_decisions,cache_entries,job_inputs,jobs,pipeline_runs,tasks");
   EXPECT_EQ(RawSql("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN "
                    "('tasks_by_index', 'attempts_by_task', 'attempts_unfinished')"),
             "3");
@@ -91,7 +91,7 @@ TEST_F(StoreTest, RefusesForeignSqliteDatabase) {
 // Open should refuse it with a clear message and not touch the version.
 TEST_F(StoreTest, RefusesNewerSchemaVersion) {
   ASSERT_NE(Open(), nullptr);
-  RawSql("PRAGMA user_version = 8");
+  RawSql("PRAGMA user_version = " + std::to_string(kSchemaVersion + 1));
   Result<std::unique_ptr<Store>> s = Store::Open(dir_);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
@@ -99,7 +99,7 @@ TEST_F(StoreTest, RefusesNewerSchemaVersion) {
       << s.status().message();
   EXPECT_NE(s.status().message().find("newer drover"), std::string::npos)
       << s.status().message();
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "8");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), std::to_string(kSchemaVersion + 1));
 }
 
 // Given a state directory of schema version 1 (before tasks.attempt_base)
@@ -114,8 +114,9 @@ TEST_F(StoreTest, MigratesSchemaVersion1) {
   // What a version-1 drover left: the table without the column.
   RawSql("ALTER TABLE tasks DROP COLUMN attempt_base; ALTER TABLE jobs DROP COLUMN "
          "submitter_key; ALTER TABLE jobs DROP COLUMN submitter_name; ALTER TABLE tasks DROP "
-         "COLUMN outputs_json; ALTER TABLE attempts DROP COLUMN outputs_json; DROP TABLE pipeline_runs; DROP TABLE "
-         "artifacts; PRAGMA user_version = 1");
+         "COLUMN outputs_json; ALTER TABLE attempts DROP COLUMN outputs_json; DROP TABLE "
+         "artifacts; DROP TABLE cache_entries; DROP TABLE cache_decisions; "
+         "DROP TABLE job_inputs; DROP TABLE pipeline_runs; PRAGMA user_version = 1");
   auto store = Open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawSql("PRAGMA user_version"), "7");
@@ -139,7 +140,9 @@ TEST_F(StoreTest, MigratesSchemaVersion2AddsJobSubmitter) {
   // What a version-2 drover left: jobs without the two columns.
   RawSql("ALTER TABLE jobs DROP COLUMN submitter_key; ALTER TABLE jobs DROP COLUMN "
          "submitter_name; ALTER TABLE tasks DROP COLUMN outputs_json; ALTER TABLE attempts "
-         "DROP COLUMN outputs_json; DROP TABLE artifacts; DROP TABLE pipeline_runs; PRAGMA user_version = 2");
+         "DROP COLUMN outputs_json; DROP TABLE artifacts; "
+         "DROP TABLE cache_entries; DROP TABLE cache_decisions; "
+         "DROP TABLE job_inputs; DROP TABLE pipeline_runs; PRAGMA user_version = 2");
   ASSERT_EQ(RawSql("SELECT count(*) FROM pragma_table_info('jobs') WHERE name LIKE "
                    "'submitter%'"),
             "0");
@@ -186,7 +189,8 @@ TEST_F(StoreTest, MigratesSchemaVersion3AddsOutputs) {
   // What a version-3 drover left: attempts and tasks without outputs_json.
   RawSql(
       "ALTER TABLE tasks DROP COLUMN outputs_json; ALTER TABLE attempts DROP COLUMN "
-      "outputs_json; DROP TABLE artifacts; DROP TABLE pipeline_runs; PRAGMA user_version = 3");
+      "outputs_json; DROP TABLE artifacts; DROP TABLE cache_entries; "
+      "DROP TABLE cache_decisions; DROP TABLE job_inputs; DROP TABLE pipeline_runs; PRAGMA user_version = 3");
   auto store = Open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawSql("PRAGMA user_version"), "7");
@@ -248,7 +252,7 @@ namespace drover::store {
 namespace {
 
 // Given a state directory of schema version 4 (before the artifact index)
-// holding a job, Open should migrate it to version 5: the job is kept and
+// holding a job, Open should migrate it to version 6 (5, then 6): the job is kept and
 // an artifact of one of its attempts can be indexed and listed once the
 // attempt succeeded.
 TEST_F(StoreTest, MigratesSchemaVersion4AddsArtifacts) {
@@ -257,7 +261,8 @@ TEST_F(StoreTest, MigratesSchemaVersion4AddsArtifacts) {
     ASSERT_NE(store, nullptr);
     ASSERT_TRUE(store->InsertJob(MakeJob("j1", "old", 1000), {MakeTask("j1", 0, "a")}).ok());
   }
-  RawSql("DROP TABLE artifacts; DROP TABLE pipeline_runs; PRAGMA user_version = 4");
+  RawSql("DROP TABLE artifacts; DROP TABLE cache_entries; DROP TABLE cache_decisions; "
+         "DROP TABLE job_inputs; DROP TABLE pipeline_runs; PRAGMA user_version = 4");
   auto store = Open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawSql("PRAGMA user_version"), "7");
@@ -296,14 +301,14 @@ TEST_F(StoreTest, MigratesSchemaVersion4AddsArtifacts) {
   EXPECT_TRUE(store->Artifacts("j1")->empty());
 }
 
-// Given a state directory of schema version 5 (before pipeline runs),
-// Open should migrate it to version 7 (6 is another change's, not merged
-// yet); then pipeline runs are recorded and read back as a restarted
-// coordinator reads them: the last started run, a queued run until it
+// Given a state directory of schema version 5 (before the cache and
+// pipeline runs), Open should migrate it to version 7; then pipeline runs
+// are recorded and read back as a restarted coordinator reads them: the last started run, a queued run until it
 // starts, the skipped count and the last fire time (manual runs aside).
 TEST_F(StoreTest, MigratesSchemaVersion5AddsPipelineRuns) {
   ASSERT_NE(Open(), nullptr);
-  RawSql("DROP TABLE pipeline_runs; PRAGMA user_version = 5");
+  RawSql("DROP TABLE pipeline_runs; DROP TABLE cache_entries; DROP TABLE cache_decisions; "
+         "DROP TABLE job_inputs; PRAGMA user_version = 5");
   auto store = Open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawSql("PRAGMA user_version"), "7");
@@ -350,6 +355,57 @@ TEST_F(StoreTest, MigratesSchemaVersion5AddsPipelineRuns) {
   EXPECT_FALSE(h->queued);
   EXPECT_EQ(*store->MaxPipelineRunId(), 4);
   EXPECT_FALSE(store->PipelineHistoryOf("other")->last_started);
+
+// Given a state directory of schema version 5 (before caching) holding a
+// job with an indexed artifact, Open should migrate it to version 7: the
+// job and its artifact are kept, and cache entries, decisions and job
+// inputs can be written and read.
+TEST_F(StoreTest, MigratesSchemaVersion5AddsCache) {
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->InsertJob(MakeJob("j1", "old", 1000), {MakeTask("j1", 0, "a")}).ok());
+    AttemptRecord attempt;
+    attempt.id = 3;
+    attempt.job_id = "j1";
+    attempt.task = "a";
+    attempt.number = 1;
+    ASSERT_TRUE(store->InsertAttempt(attempt).ok());
+    ASSERT_TRUE(store->FinishAttempt(3, "w1", AttemptOutcome(), 2000).ok());
+    ASSERT_TRUE(
+        store->InsertArtifact({3, "j1", "a", "x.bin", std::string(64, 'a'), 1, 0644, 2000})
+            .ok());
+  }
+  RawSql("DROP TABLE cache_entries; DROP TABLE cache_decisions; DROP TABLE job_inputs; "
+         "DROP TABLE pipeline_runs; PRAGMA user_version = 5");
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "7");
+  auto listed = store->Artifacts("j1", "a");
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->size(), 1u);
+  auto max_id = store->MaxAttemptId();
+  ASSERT_TRUE(max_id.ok());
+  EXPECT_EQ(*max_id, 3u);
+  CacheEntryRecord e;
+  e.attempt_id = 3;
+  e.key = std::string(64, 'k');
+  e.job_id = "j1";
+  e.job_name = "old";
+  e.task = "a";
+  e.parts_json = "[]";
+  ASSERT_TRUE(store->InsertCacheEntry(e).ok());
+  auto entries = store->CacheEntries(e.key, 1);
+  ASSERT_TRUE(entries.ok() && entries->size() == 1u);
+  CacheDecisionRecord d;
+  d.job_id = "j1";
+  d.task = "a";
+  d.explanation = "ran: no earlier successful attempt";
+  ASSERT_TRUE(store->PutCacheDecision(d).ok());
+  ASSERT_TRUE(store->PutJobInputs({"j1", false, "{}"}).ok());
+  auto read = store->CacheDecision("j1", "a");
+  ASSERT_TRUE(read.ok() && read->has_value());
+  EXPECT_EQ((*read)->explanation, d.explanation);
 }
 
 }  // namespace

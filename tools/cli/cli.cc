@@ -35,6 +35,8 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
       ->check(CLI::PositiveNumber);
   run_cmd->add_flag("--resume", run.resume,
                     "re-run only the tasks that did not succeed in the latest run of this job");
+  run_cmd->add_flag("--no-cache", run.no_cache,
+                    "run every task, even one with 'cache: true' and an earlier success");
   run_cmd->add_option("--state-dir", run.state_dir, "where state and logs live")
       ->capture_default_str();
   bool no_progress = false;
@@ -139,6 +141,24 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
       "Example:\n  drover outputs plan\n  drover outputs JOB 'build[os=linux]' --output "
       "json");
 
+  ExplainArgs explain;
+  std::string explain_format = "text";
+  auto* explain_cmd = app.add_subcommand("explain", "Say why a task ran or was cached");
+  explain_cmd
+      ->add_option("JOB_TASK", explain.positional, "[JOB] TASK (JOB: default the latest)")
+      ->required()
+      ->expected(1, 2);
+  explain_cmd->add_option("-o,--output", explain_format, "'text' (default) or 'json'")
+      ->check(CLI::IsMember({"text", "json"}));
+  explain_cmd->add_option("--state-dir", explain.state_dir, "where state lives")
+      ->capture_default_str();
+  explain_cmd->footer(
+      "For a task with 'cache: true': the first part of its cache key that changed\n"
+      "since the newest earlier success (definition, input, upstream output or\n"
+      "artifact), or the job and attempt a cached task reused. A matrix task's name\n"
+      "explains every instance.\n"
+      "Example:\n  drover explain build\n  drover explain JOB build -o json");
+
   ServeSubcommand serve = AddServeCommand(app);
 
   CoordinatorArgs coord;
@@ -230,6 +250,8 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
                        "wait, and stream task events and output meanwhile");
   submit_cmd->add_flag("--resume", submit.resume,
                        "re-run only what did not succeed in the latest job of this name");
+  submit_cmd->add_flag("--no-cache", submit.no_cache,
+                       "run every task, even one with 'cache: true' and an earlier success");
   submit_cmd->add_option("--lost-timeout", submit.lost_timeout,
                          "while waiting, how long the coordinator may stay unreachable")
       ->capture_default_str();
@@ -354,7 +376,14 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
     outputs.json = outputs_format == "json";
     return OutputsCommand(outputs);
   }
-  if (*submit_cmd) return SubmitCommand(submit);
+  if (*explain_cmd) {
+    explain.json = explain_format == "json";
+    return ExplainCommand(explain);
+  }
+  if (*submit_cmd) {
+    submit.kinds = &registry.kinds();
+    return SubmitCommand(submit);
+  }
   if (*retry_cmd) return RetryCommand(retry);
   if (*cancel_cmd) return CancelCommand(cancel);
   if (*workers_cmd) {

@@ -13,6 +13,7 @@
 
 #include "core/dag/states.h"
 #include "tools/cli/client.h"
+#include "tools/cli/input_hashes.h"
 #include "tools/cli/job_watcher.h"
 #include "tools/cli/render.h"
 
@@ -29,9 +30,11 @@ int ExitForEnd(const std::string& job_id, const Result<wire::JobEvent>& end) {
     return kExitFailed;
   }
   const auto& c = end->counts();
-  std::fprintf(stderr, "job %s: %s, %s: %u succeeded, %u failed, %u other\n",
+  const std::string cached =
+      c.cached() ? " (" + std::to_string(c.cached()) + " cached)" : std::string();
+  std::fprintf(stderr, "job %s: %s, %s: %u succeeded%s, %u failed, %u other\n",
                job_id.c_str(), end->state().c_str(), Plural(c.total(), "task").c_str(),
-               c.succeeded(), c.failed(), c.other());
+               c.succeeded(), cached.c_str(), c.failed(), c.other());
   return ExitForJobState(end->state());
 }
 
@@ -117,6 +120,27 @@ int SubmitCommand(const SubmitArgs& args) {
   // Asked for in the SUBMIT itself: a WATCH sent after SUBMITTED would miss
   // the lines of a task that ran in between.
   submit->set_output(args.follow);
+  submit->set_no_cache(args.no_cache);
+  if (args.kinds != nullptr) {
+    // The coordinator may not see this host's files: the `inputs` of
+    // cached tasks are hashed here. A spec that does not load locally
+    // (a pool only the workers declare, ...) is left to the coordinator,
+    // which reports its errors; its tasks with inputs then run.
+    spec::LoadOptions options;
+    options.kinds = args.kinds;
+    options.undeclared_pools = true;
+    const spec::LoadResult loaded =
+        spec::LoadString(submit->spec_text(), args.file, options);
+    std::error_code ec;
+    if (loaded.ok()) {
+      if (Status s = AddCacheInputs(*loaded.spec, std::filesystem::current_path(ec),
+                                    args.no_cache, &*submit);
+          !s.ok()) {
+        std::fprintf(stderr, "%s\n", s.message().c_str());
+        return kExitUsage;
+      }
+    }
+  }
   auto answer =
       client.Call(protocol::Make(Command::kSubmit, *submit), {Command::kSubmitted});
   if (!answer.ok()) return PrintError(answer.status());

@@ -10,6 +10,7 @@
 
 #include <zmq.hpp>
 
+#include "core/spec/job_spec.h"
 #include "tools/cli/client.h"
 #include "tools/cli/commands.h"
 
@@ -49,8 +50,12 @@ struct SubmitArgs {
   bool wait = false;
   bool follow = false;
   bool resume = false;
+  bool no_cache = false;            // --no-cache
   std::string lost_timeout = "5m";  // while waiting: how long the coordinator may be away
   ConnectionArgs connection;
+  // The backends to read the spec with locally, to hash its `inputs`
+  // (input_hashes.h); null: no hashes are sent.
+  const spec::TaskKinds* kinds = nullptr;
 };
 int SubmitCommand(const SubmitArgs& args);
 

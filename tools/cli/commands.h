@@ -21,6 +21,11 @@ namespace drover::http {
 class HttpServer;
 }  // namespace drover::http
 
+namespace drover::store {
+class Store;
+struct JobRecord;
+}  // namespace drover::store
+
 namespace drover::cli {
 
 inline constexpr int kExitOk = 0;
@@ -38,6 +43,7 @@ struct RunArgs {
   std::string file;
   int jobs = 0;  // spawn slots of the embedded worker; 0 = number of cores
   bool resume = false;
+  bool no_cache = false;  // --no-cache: reuse no earlier success
   std::string state_dir = ".drover";
   bool progress = true;  // a live line on a TTY (off: one line per task)
   HttpArgs http;         // --http, --http-token
@@ -70,6 +76,20 @@ struct OutputsArgs {
 };
 // Prints the outputs of a task (or of every instance of a matrix task).
 int OutputsCommand(const OutputsArgs& args);
+
+// Opens the store of the state directory `dir` (which must exist) and
+// finds job `id` there (the latest when empty). On failure prints why and
+// returns false. (inspect_commands.cc)
+bool OpenJob(const std::string& dir, const std::string& id,
+             std::unique_ptr<store::Store>* store, store::JobRecord* job);
+
+struct ExplainArgs {
+  std::vector<std::string> positional;  // [JOB] TASK
+  std::string state_dir = ".drover";
+  bool json = false;
+};
+// `drover explain [JOB] TASK`: why a task ran or was cached (explain.cc).
+int ExplainCommand(const ExplainArgs& args);
 
 // ---- daemons (daemon_commands.cc) ------------------------------------------
 

@@ -36,8 +36,8 @@ Result<store::JobRecord> FindJob(store::Store& store, const std::string& id) {
   return **job;
 }
 
-// Opens the store of the state directory `dir` and finds job `id` there
-// (the latest when empty). On failure prints why and returns false.
+}  // namespace
+
 bool OpenJob(const std::string& dir, const std::string& id,
              std::unique_ptr<store::Store>* store, store::JobRecord* job) {
   auto opened = OpenExisting(dir);
@@ -54,6 +54,8 @@ bool OpenJob(const std::string& dir, const std::string& id,
   *job = std::move(*found);
   return true;
 }
+
+namespace {
 
 bool CopyFile(const std::filesystem::path& path, std::FILE* out) {
   std::ifstream in(path, std::ios::binary);

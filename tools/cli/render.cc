@@ -43,7 +43,8 @@ std::string ExitOrReason(const store::TaskRecord& t) {
       dag::ParseTaskState(t.state) == dag::TaskState::kWaiting) {
     return "waiting: " + t.pending_reason;
   }
-  if (t.reason.empty()) return "-";
+  // No attempt ended; a cached task says where its result came from.
+  if (t.reason.empty()) return t.detail.empty() ? "-" : t.detail;
   if (t.reason == "ok") return t.exit_code >= 0 ? "0" : "ok";
   return t.detail.empty() ? t.reason : t.detail;
 }
@@ -68,7 +69,7 @@ Result<StateFilter> ParseStateFilter(std::string_view text) {
     if (!state) {
       return InvalidArgument("unknown task state '" + std::string(name) +
                              "' (states: waiting, ready, running, retry-wait, succeeded, "
-                             "failed, blocked, skipped, cancelled)");
+                             "cached, failed, blocked, skipped, cancelled)");
     }
     filter.insert(*state);
   }
@@ -135,6 +136,8 @@ std::string_view TaskTag(dag::TaskState s) {
   switch (s) {
     case dag::TaskState::kSucceeded:
       return "ok";
+    case dag::TaskState::kCached:
+      return "cached";
     case dag::TaskState::kFailed:
       return "FAILED";
     case dag::TaskState::kRetryWait:
@@ -163,6 +166,9 @@ std::string TaskLine(const wire::TaskEvent& ev) {
   switch (*state) {
     case dag::TaskState::kSucceeded:
       detail = Micros(static_cast<int64_t>(ev.wall_us()));
+      break;
+    case dag::TaskState::kCached:
+      detail = ev.detail();  // from which job and attempt
       break;
     case dag::TaskState::kFailed:
     case dag::TaskState::kRetryWait:
@@ -216,7 +222,8 @@ void PrintJobTable(std::FILE* out, const store::JobRecord& job,
       ++filtered_out;
       continue;
     }
-    const bool succeeded = dag::ParseTaskState(t.state) == dag::TaskState::kSucceeded;
+    const auto state = dag::ParseTaskState(t.state);
+    const bool succeeded = state && dag::IsSuccess(*state);
     if (!brief || tasks.size() <= kBriefRows || !succeeded) rows.push_back(&t);
   }
   const size_t hidden_ok = tasks.size() - filtered_out - rows.size();

@@ -23,6 +23,7 @@
 #include "tools/cli/client.h"
 #include "tools/cli/client_commands.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/input_hashes.h"
 #include "tools/cli/job_watcher.h"
 #include "tools/cli/render.h"
 #include "worker/worker.h"
@@ -60,8 +61,8 @@ Result<std::string> ReadText(const std::string& path) {
 // errors printed), kCancelled at a second Ctrl-C.
 Result<wire::JobEvent> SubmitAndWatch(zmq::context_t& context,
                                       const std::string& endpoint, Duration heartbeat,
-                                      const RunArgs& args, std::string text,
-                                      std::string* job_id) {
+                                      const RunArgs& args, const wire::Submit& cache_inputs,
+                                      std::string text, std::string* job_id) {
   ClientOptions options;
   options.endpoint = endpoint;
   // The coordinator is in this process: no network to wait for, only the
@@ -73,6 +74,12 @@ Result<wire::JobEvent> SubmitAndWatch(zmq::context_t& context,
   auto submit = MakeSubmit(args.file, std::move(text), args.resume, /*watch=*/true);
   if (!submit.ok()) {
     std::fprintf(stderr, "%s\n", submit.status().message().c_str());
+    return InvalidArgument("refused");
+  }
+  submit->MergeFrom(cache_inputs);
+  if (submit->ByteSizeLong() > protocol::Limits{}.max_body) {
+    std::fprintf(stderr, "%s: the spec with the hashes of its inputs is too large to submit "
+                         "(over 4 MiB)\n", args.file.c_str());
     return InvalidArgument("refused");
   }
   auto answer =
@@ -212,6 +219,17 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
       return kExitUsage;
     }
   }
+  // The `inputs` of cached tasks are hashed now, before the spec goes.
+  wire::Submit cache_inputs;
+  {
+    std::error_code ec;
+    if (Status s = AddCacheInputs(*loaded.spec, std::filesystem::current_path(ec),
+                                  args.no_cache, &cache_inputs);
+        !s.ok()) {
+      std::fprintf(stderr, "%s\n", s.message().c_str());
+      return kExitUsage;
+    }
+  }
   loaded.spec.reset();  // the coordinator loads its own copy; keep one in memory
   auto http = StartHttp(context, args.http, endpoint);
   if (!http.ok()) {
@@ -246,7 +264,8 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
 
   std::string job_id;
   const Result<wire::JobEvent> end = SubmitAndWatch(
-      context, endpoint, copt.heartbeat_interval, args, std::move(*text), &job_id);
+      context, endpoint, copt.heartbeat_interval, args, cache_inputs, std::move(*text),
+      &job_id);
 
   if (*http) (*http)->Stop();
   worker.Stop();

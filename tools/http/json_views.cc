@@ -8,7 +8,8 @@ using nlohmann::json;
 
 json CountsJson(const wire::Counts& c) {
   return {{"total", c.total()},     {"succeeded", c.succeeded()}, {"failed", c.failed()},
-          {"running", c.running()}, {"pending", c.pending()},     {"other", c.other()}};
+          {"running", c.running()}, {"pending", c.pending()},     {"other", c.other()},
+          {"cached", c.cached()}};
 }
 
 json JobJson(const wire::JobStatus& js, int64_t now_ms) {

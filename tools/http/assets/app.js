@@ -230,7 +230,7 @@ async function loadTasks() {
   $('#task-page').textContent = r.total ? (state.offset + 1) + '–' +
     Math.min(r.total, state.offset + PAGE) + ' of ' + r.total : 'none';
   $('#tasks tbody').innerHTML = r.tasks.map((t) => {
-    const live = !['succeeded', 'failed', 'blocked', 'skipped', 'cancelled'].includes(t.state);
+    const live = !['succeeded', 'cached', 'failed', 'blocked', 'skipped', 'cancelled'].includes(t.state);
     const why = t.pending_reason || t.detail || '';
     return '<tr data-task="' + esc(t.name) + '"><td>' + esc(t.name) + '</td><td class="state ' +
       esc(t.state) + '">' + esc(t.state) + '</td><td>' + t.attempts + '</td><td>' + esc(t.worker) +
