@@ -214,7 +214,8 @@ Status Store::Impl::PrepareStatements() {
       {&Impl::set_job_state, "UPDATE jobs SET state = ?2, finished_ms = ?3 WHERE id = ?1",
        "update jobs (state)"},
       {&Impl::replace_job,
-       "UPDATE jobs SET spec_text = ?2, state = ?3, finished_ms = ?4, submitter_key = ?5, "
+       "UPDATE jobs SET spec_text = ?2, state = ?3, finished_ms = ?4, submitter_key = "
+       "?5, "
        "submitter_name = ?6 WHERE id = ?1",
        "update jobs (spec)"},
       {&Impl::get_job, Sql({"SELECT ", kJobCols, " FROM jobs WHERE id = ?1"}),
@@ -230,7 +231,8 @@ Status Store::Impl::PrepareStatements() {
        Sql({"SELECT ", kJobCols, " FROM jobs WHERE state = ?1 ORDER BY created_ms, id"}),
        "select jobs by state"},
       {&Impl::recent_jobs,
-       Sql({"SELECT ", kJobCols, " FROM jobs ORDER BY created_ms DESC, id DESC LIMIT ?1"}),
+       Sql({"SELECT ", kJobCols,
+            " FROM jobs ORDER BY created_ms DESC, id DESC LIMIT ?1"}),
        "select recent jobs"},
       {&Impl::find_jobs,
        Sql({"SELECT ", kJobCols,
@@ -238,7 +240,8 @@ Status Store::Impl::PrepareStatements() {
             "created_ms >= ?3 ORDER BY created_ms DESC, id DESC LIMIT ?4"}),
        "select jobs (query)"},
       {&Impl::task_state_counts,
-       "SELECT state, COUNT(*) FROM tasks WHERE job_id = ?1 GROUP BY state ORDER BY state",
+       "SELECT state, COUNT(*) FROM tasks WHERE job_id = ?1 GROUP BY state ORDER BY "
+       "state",
        "count tasks by state"},
       {&Impl::insert_task, InsertTasksSql(1, false), "insert into tasks"},
       {&Impl::insert_tasks, InsertTasksSql(kTaskChunk, false), "insert into tasks"},
@@ -712,11 +715,11 @@ Status Store::InsertArtifact(const ArtifactRecord& a) {
 Status Store::InsertArtifactNow(const ArtifactRecord& a) {
   DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
   Statement st;
-  DROVER_RETURN_IF_ERROR(st.Prepare(
-      impl_->db.get(),
-      "INSERT OR REPLACE INTO artifacts (attempt_id, job_id, task, path, sha256, size, mode, "
-      "created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-      "insert into artifacts"));
+  DROVER_RETURN_IF_ERROR(st.Prepare(impl_->db.get(),
+                                    "INSERT OR REPLACE INTO artifacts (attempt_id, "
+                                    "job_id, task, path, sha256, size, mode, "
+                                    "created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                    "insert into artifacts"));
   Statement::Use u(st);
   u.Bind(1, AsStored(a.attempt_id)).Bind(2, a.job_id).Bind(3, a.task).Bind(4, a.path);
   u.Bind(5, a.sha256).Bind(6, static_cast<int64_t>(a.size)).Bind(7, int64_t{a.mode});
@@ -733,11 +736,14 @@ Result<std::vector<ArtifactRecord>> Store::Artifacts(const std::string& job_id,
   Statement st;
   DROVER_RETURN_IF_ERROR(st.Prepare(
       impl_->db.get(),
-      "SELECT a.attempt_id, a.job_id, a.task, a.path, a.sha256, a.size, a.mode, a.created_ms "
-      "FROM artifacts a WHERE a.job_id = ?1 AND (?2 = '' OR a.task = ?2) AND a.attempt_id = "
+      "SELECT a.attempt_id, a.job_id, a.task, a.path, a.sha256, a.size, a.mode, "
+      "a.created_ms "
+      "FROM artifacts a WHERE a.job_id = ?1 AND (?2 = '' OR a.task = ?2) AND "
+      "a.attempt_id = "
       "max((SELECT COALESCE(max(t.id), 0) FROM attempts t WHERE t.job_id = a.job_id "
       "AND t.task = a.task AND t.finished = 1 AND t.reason = 'ok'), "
-      "(SELECT COALESCE(max(c.hit_id), 0) FROM cache_decisions c WHERE c.job_id = a.job_id "
+      "(SELECT COALESCE(max(c.hit_id), 0) FROM cache_decisions c WHERE c.job_id = "
+      "a.job_id "
       "AND c.task = a.task AND c.cached = 1)) ORDER BY a.task, a.path",
       "select artifacts"));
   Statement::Use u(st);
@@ -761,8 +767,8 @@ Result<std::vector<ArtifactRecord>> Store::Artifacts(const std::string& job_id,
 
 Result<std::vector<std::string>> Store::ReferencedBlobs() {
   Statement st;
-  DROVER_RETURN_IF_ERROR(st.Prepare(impl_->db.get(), "SELECT DISTINCT sha256 FROM artifacts",
-                                    "select artifact blobs"));
+  DROVER_RETURN_IF_ERROR(st.Prepare(
+      impl_->db.get(), "SELECT DISTINCT sha256 FROM artifacts", "select artifact blobs"));
   Statement::Use u(st);
   std::vector<std::string> out;
   for (;;) {
@@ -813,12 +819,6 @@ std::filesystem::path Store::LogPath(const std::string& job_id, const std::strin
                                      uint32_t number, bool stderr_stream) const {
   return impl_->dir / "logs" / EncodePathComponent(job_id) / EncodePathComponent(task) /
          (std::to_string(number) + (stderr_stream ? ".err" : ".out"));
-}
-
-sqlite3* Store::Db() const { return impl_->db.get(); }
-Status Store::CheckBatch() const { return impl_->CheckBatch(); }
-Status Store::Journal(Status s, std::function<Status()> redo) {
-  return impl_->Journal(std::move(s), std::move(redo));
 }
 
 }  // namespace drover::store

@@ -44,12 +44,12 @@ struct sqlite3;
 namespace drover::store {
 
 struct JobRecord {
-  std::string id;           // "20261126-083342-7f3a": sortable by creation
+  std::string id;  // "20261126-083342-7f3a": sortable by creation
   std::string name;
   std::string spec_file;
-  std::string spec_text;    // the YAML as submitted
-  std::string cwd;          // the submitting client's working directory
-  std::string state;        // running, succeeded, failed, cancelled
+  std::string spec_text;  // the YAML as submitted
+  std::string cwd;        // the submitting client's working directory
+  std::string state;      // running, succeeded, failed, cancelled
   int priority = 0;
   int64_t created_ms = 0;   // Unix milliseconds
   int64_t finished_ms = 0;  // 0 while running
@@ -62,48 +62,48 @@ struct JobRecord {
 
 struct TaskRecord {
   std::string job_id;
-  uint32_t index = 0;       // position in the expanded JobSpec
-  std::string name;         // the instance name
-  uint64_t fingerprint = 0; // TaskSpec::Fingerprint()
-  std::string state;        // a dag::TaskStateName
+  uint32_t index = 0;        // position in the expanded JobSpec
+  std::string name;          // the instance name
+  uint64_t fingerprint = 0;  // TaskSpec::Fingerprint()
+  std::string state;         // a dag::TaskStateName
   uint32_t attempts = 0;     // every attempt of the task in this job id
   // Of `attempts`, those made by earlier runs (before a `--resume`): they
   // do not count against this run's retries.
   uint32_t attempt_base = 0;
   // The last finished attempt (empty/zero until one finishes).
-  std::string reason;       // ReasonName, "" before any attempt ended
+  std::string reason;  // ReasonName, "" before any attempt ended
   int exit_code = -1;
   int signal = 0;
-  std::string detail;       // AttemptOutcome::Describe()
+  std::string detail;  // AttemptOutcome::Describe()
   int64_t wall_us = 0;
   std::string result_json;
   // The last finished attempt's outputs (OutputsToJson), "" for none.
   std::string outputs_json;
   std::string worker;
-  int64_t started_ms = 0;   // first attempt's start
+  int64_t started_ms = 0;  // first attempt's start
   int64_t finished_ms = 0;
   std::string pending_reason;  // why a ready task is not placed, "" if none
 };
 
 struct AttemptRecord {
-  uint64_t id = 0;          // unique across the state directory
+  uint64_t id = 0;  // unique across the state directory
   std::string job_id;
   std::string task;
-  uint32_t number = 0;      // 1-based per task
+  uint32_t number = 0;  // 1-based per task
   std::string worker;
   bool finished = false;
   int64_t started_ms = 0;
   int64_t finished_ms = 0;
-  AttemptOutcome outcome;   // meaningful when finished
+  AttemptOutcome outcome;  // meaningful when finished
 };
 
 // One file an attempt uploaded (docs/state.md, "Artifacts").
 struct ArtifactRecord {
   uint64_t attempt_id = 0;
   std::string job_id;
-  std::string task;     // the instance name
-  std::string path;     // relative to the task's working directory
-  std::string sha256;   // the blob's name: 64 lowercase hex digits
+  std::string task;    // the instance name
+  std::string path;    // relative to the task's working directory
+  std::string sha256;  // the blob's name: 64 lowercase hex digits
   uint64_t size = 0;
   uint32_t mode = 0644;
   int64_t created_ms = 0;
@@ -248,15 +248,16 @@ class Store {
   // `drover jobs`: the jobs that match every non-empty field of `query`,
   // newest first, at most `limit` of them (the by-created index serves it).
   struct JobQuery {
-    std::string state;        // "" = any
-    std::string name;         // "" = any
-    int64_t since_ms = 0;     // created at or after (Unix ms); 0 = any
+    std::string state;     // "" = any
+    std::string name;      // "" = any
+    int64_t since_ms = 0;  // created at or after (Unix ms); 0 = any
     uint32_t limit = 100;
   };
   Result<std::vector<JobRecord>> FindJobs(const JobQuery& query);
   // How many of a job's tasks are in each state (state name -> count), from
   // the task rows; empty for an unknown job.
-  Result<std::vector<std::pair<std::string, uint64_t>>> TaskStateCounts(const std::string& job_id);
+  Result<std::vector<std::pair<std::string, uint64_t>>> TaskStateCounts(
+      const std::string& job_id);
 
   // Tasks.
   // Writes a task's progress, found by (job_id, name): every field but
@@ -353,17 +354,12 @@ class Store {
   Status InsertCacheEntryNow(const CacheEntryRecord& e);
   Status PutCacheDecisionNow(const CacheDecisionRecord& d);
   Status PutJobInputsNow(const JobInputsRecord& r);
-  // For the operations kept in files of their own (cache_store.cc): the
-  // handle, the batch check and the journal of Impl.
-  sqlite3* Db() const;
-  Status CheckBatch() const;
-  Status Journal(Status s, std::function<Status()> redo);
-
   Status InsertPipelineRunNow(const PipelineRunRecord& run);
   Status StartQueuedPipelineRunNow(int64_t id, const std::string& job_id,
                                    int64_t started_ms);
-  // For the methods defined outside store.cc (pipeline_runs.cc): the
-  // connection, the batch check every write makes first, and the journal.
+  // For the methods defined outside store.cc (cache_store.cc,
+  // pipeline_runs.cc): the connection, the batch check every write makes
+  // first, and the journal.
   sqlite3* Db() const;
   Status CheckBatch() const;
   Status Journal(Status s, std::function<Status()> redo);

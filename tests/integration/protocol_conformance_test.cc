@@ -12,13 +12,13 @@
 namespace drover {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::Body;
 using testing::Command;
 using testing::CoordinatorTest;
 using testing::FakeClient;
 using testing::FakePeer;
 using testing::FakeWorker;
+using ::testing::HasSubstr;
 using testing::IndependentTasks;
 
 std::string Doc(const std::string& name) {
@@ -34,8 +34,8 @@ TEST(ProtocolDocTest, CommandTableListsEveryCommandOfTheCodec) {
   const std::string doc = Doc("protocol.md");
   std::map<int, std::string> documented;
   const std::regex row(R"(\| `0x([0-9A-F]{2})` \| ([A-Z-]+) +\|)");
-  for (auto it = std::sregex_iterator(doc.begin(), doc.end(), row); it != std::sregex_iterator();
-       ++it) {
+  for (auto it = std::sregex_iterator(doc.begin(), doc.end(), row);
+       it != std::sregex_iterator(); ++it) {
     documented[std::stoi((*it)[1].str(), nullptr, 16)] = (*it)[2].str();
   }
   std::map<int, std::string> known;
@@ -57,7 +57,8 @@ TEST(ProtocolDocTest, StatusAndWorkerFieldsAreDocumented) {
         wire::WorkerInfo::descriptor(), wire::AttemptSummary::descriptor()}) {
     for (int i = 0; i < d->field_count(); ++i) {
       const auto* f = d->field(i);
-      const std::string ref = std::to_string(f->number()) + " `" + std::string(f->name()) + "`";
+      const std::string ref =
+          std::to_string(f->number()) + " `" + std::string(f->name()) + "`";
       EXPECT_NE(doc.find(ref), std::string::npos) << d->name() << ": " << ref;
     }
   }
@@ -66,10 +67,12 @@ TEST(ProtocolDocTest, StatusAndWorkerFieldsAreDocumented) {
 // Given the reconnect backoff, should find the worker's cap in both
 // protocol.md and operations.md.
 TEST(ProtocolDocTest, ReconnectBackoffCapAgrees) {
-  const auto cap = std::chrono::duration_cast<std::chrono::seconds>(
-                       WorkerOptions{}.reconnect_max).count();
+  const auto cap =
+      std::chrono::duration_cast<std::chrono::seconds>(WorkerOptions{}.reconnect_max)
+          .count();
   EXPECT_THAT(Doc("protocol.md"), HasSubstr("up to " + std::to_string(cap) + " s"));
-  EXPECT_THAT(Doc("operations.md"), HasSubstr("doubling to " + std::to_string(cap) + " s"));
+  EXPECT_THAT(Doc("operations.md"),
+              HasSubstr("doubling to " + std::to_string(cap) + " s"));
 }
 
 // Given spec.md's list of the keys `defaults` may hold, should load a
@@ -85,29 +88,33 @@ TEST(ProtocolDocTest, SpecDefaultsKeysAgree) {
        it != std::sregex_iterator(); ++it) {
     if ((*it)[1].str() != "defaults") keys.insert((*it)[1].str());
   }
-  EXPECT_EQ(keys, (std::set<std::string>{"backend", "cwd", "env", "fn", "kill_grace",
-                                         "limits", "output_limit", "pool", "retries", "retry_backoff",
-                                         "service", "timeout"}));
+  EXPECT_EQ(keys,
+            (std::set<std::string>{"backend", "cache", "cwd", "env", "fn", "kill_grace",
+                                   "limits", "output_limit", "pool", "retries",
+                                   "retry_backoff", "service", "timeout"}));
   const std::string tail = "tasks:\n  t: {run: echo}\n";
   spec::TaskKinds kinds;
   AddBuiltinTaskKinds(&kinds);
   spec::LoadOptions options;
   options.kinds = &kinds;
   const std::map<std::string, std::string> values = {
-      {"backend", "spawn"}, {"cwd", "/tmp"},         {"env", "{A: b}"},
-      {"fn", "sort"},       {"kill_grace", "1s"},    {"output_limit", "1MiB"},
-      {"retries", "2"},     {"retry_backoff", "1s"}, {"timeout", "5s"},
-      {"limits", "{files: 64}"}};
+      {"backend", "spawn"}, {"cwd", "/tmp"},
+      {"env", "{A: b}"},    {"fn", "sort"},
+      {"kill_grace", "1s"}, {"output_limit", "1MiB"},
+      {"retries", "2"},     {"retry_backoff", "1s"},
+      {"timeout", "5s"},    {"limits", "{files: 64}"},
+      {"cache", "true"}};
   for (const auto& [k, v] : values) {
-    auto loaded = spec::LoadString("version: 1\nname: d\ndefaults: {" + k + ": " + v + "}\n" +
-                                       tail,
-                                   "d.yaml", options);
+    auto loaded =
+        spec::LoadString("version: 1\nname: d\ndefaults: {" + k + ": " + v + "}\n" + tail,
+                         "d.yaml", options);
     EXPECT_TRUE(loaded.ok()) << k << ": "
-                             << (loaded.errors.empty() ? "" : loaded.errors[0].ToString());
+                             << (loaded.errors.empty() ? ""
+                                                       : loaded.errors[0].ToString());
   }
   for (const std::string refused : {"on: {a: b}", "slots: 2", "run: echo"}) {
-    auto loaded = spec::LoadString("version: 1\nname: d\ndefaults: {" + refused + "}\n" + tail,
-                                   "d.yaml", options);
+    auto loaded = spec::LoadString(
+        "version: 1\nname: d\ndefaults: {" + refused + "}\n" + tail, "d.yaml", options);
     EXPECT_FALSE(loaded.ok()) << refused;
   }
 }
@@ -152,8 +159,8 @@ TEST_F(CoordinatorTest, TaskEventRunningGoesToOutputWatchers) {
 TEST_F(CoordinatorTest, RejectedMessagesGetTheDocumentedReplies) {
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
   FakePeer peer(context_, endpoint_);
-  for (Command c : {Command::kWelcome, Command::kAck, Command::kDispatch, Command::kSubmitted,
-                    Command::kJobDone, Command::kOk}) {
+  for (Command c : {Command::kWelcome, Command::kAck, Command::kDispatch,
+                    Command::kSubmitted, Command::kJobDone, Command::kOk}) {
     peer.Send(c, wire::Ok());
   }
   Sync();

@@ -43,7 +43,8 @@ TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   EXPECT_EQ(RawSql("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(RawSql("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
                    "WHERE type = 'table' ORDER BY name)"),
-            "artifacts,attempts,cache_decisions,cache_entries,job_inputs,jobs,pipeline_runs,tasks");
+            "artifacts,attempts,cache_decisions,cache_entries,job_inputs,jobs,pipeline_"
+            "runs,tasks");
   EXPECT_EQ(RawSql("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN "
                    "('tasks_by_index', 'attempts_by_task', 'attempts_unfinished')"),
             "3");
@@ -109,14 +110,17 @@ TEST_F(StoreTest, MigratesSchemaVersion1) {
   {
     auto store = Open();
     ASSERT_NE(store, nullptr);
-    ASSERT_TRUE(store->InsertJob(MakeJob("j1", "old", 1000), {MakeTask("j1", 0, "a")}).ok());
+    ASSERT_TRUE(
+        store->InsertJob(MakeJob("j1", "old", 1000), {MakeTask("j1", 0, "a")}).ok());
   }
   // What a version-1 drover left: the table without the column.
-  RawSql("ALTER TABLE tasks DROP COLUMN attempt_base; ALTER TABLE jobs DROP COLUMN "
-         "submitter_key; ALTER TABLE jobs DROP COLUMN submitter_name; ALTER TABLE tasks DROP "
-         "COLUMN outputs_json; ALTER TABLE attempts DROP COLUMN outputs_json; DROP TABLE "
-         "artifacts; DROP TABLE cache_entries; DROP TABLE cache_decisions; "
-         "DROP TABLE job_inputs; DROP TABLE pipeline_runs; PRAGMA user_version = 1");
+  RawSql(
+      "ALTER TABLE tasks DROP COLUMN attempt_base; ALTER TABLE jobs DROP COLUMN "
+      "submitter_key; ALTER TABLE jobs DROP COLUMN submitter_name; ALTER TABLE tasks "
+      "DROP "
+      "COLUMN outputs_json; ALTER TABLE attempts DROP COLUMN outputs_json; DROP TABLE "
+      "artifacts; DROP TABLE cache_entries; DROP TABLE cache_decisions; "
+      "DROP TABLE job_inputs; DROP TABLE pipeline_runs; PRAGMA user_version = 1");
   auto store = Open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawSql("PRAGMA user_version"), "7");
@@ -135,14 +139,16 @@ TEST_F(StoreTest, MigratesSchemaVersion2AddsJobSubmitter) {
   {
     auto store = Open();
     ASSERT_NE(store, nullptr);
-    ASSERT_TRUE(store->InsertJob(MakeJob("j1", "old", 1000), {MakeTask("j1", 0, "a")}).ok());
+    ASSERT_TRUE(
+        store->InsertJob(MakeJob("j1", "old", 1000), {MakeTask("j1", 0, "a")}).ok());
   }
   // What a version-2 drover left: jobs without the two columns.
-  RawSql("ALTER TABLE jobs DROP COLUMN submitter_key; ALTER TABLE jobs DROP COLUMN "
-         "submitter_name; ALTER TABLE tasks DROP COLUMN outputs_json; ALTER TABLE attempts "
-         "DROP COLUMN outputs_json; DROP TABLE artifacts; "
-         "DROP TABLE cache_entries; DROP TABLE cache_decisions; "
-         "DROP TABLE job_inputs; DROP TABLE pipeline_runs; PRAGMA user_version = 2");
+  RawSql(
+      "ALTER TABLE jobs DROP COLUMN submitter_key; ALTER TABLE jobs DROP COLUMN "
+      "submitter_name; ALTER TABLE tasks DROP COLUMN outputs_json; ALTER TABLE attempts "
+      "DROP COLUMN outputs_json; DROP TABLE artifacts; "
+      "DROP TABLE cache_entries; DROP TABLE cache_decisions; "
+      "DROP TABLE job_inputs; DROP TABLE pipeline_runs; PRAGMA user_version = 2");
   ASSERT_EQ(RawSql("SELECT count(*) FROM pragma_table_info('jobs') WHERE name LIKE "
                    "'submitter%'"),
             "0");
@@ -190,7 +196,8 @@ TEST_F(StoreTest, MigratesSchemaVersion3AddsOutputs) {
   RawSql(
       "ALTER TABLE tasks DROP COLUMN outputs_json; ALTER TABLE attempts DROP COLUMN "
       "outputs_json; DROP TABLE artifacts; DROP TABLE cache_entries; "
-      "DROP TABLE cache_decisions; DROP TABLE job_inputs; DROP TABLE pipeline_runs; PRAGMA user_version = 3");
+      "DROP TABLE cache_decisions; DROP TABLE job_inputs; DROP TABLE pipeline_runs; "
+      "PRAGMA user_version = 3");
   auto store = Open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawSql("PRAGMA user_version"), "7");
@@ -259,10 +266,12 @@ TEST_F(StoreTest, MigratesSchemaVersion4AddsArtifacts) {
   {
     auto store = Open();
     ASSERT_NE(store, nullptr);
-    ASSERT_TRUE(store->InsertJob(MakeJob("j1", "old", 1000), {MakeTask("j1", 0, "a")}).ok());
+    ASSERT_TRUE(
+        store->InsertJob(MakeJob("j1", "old", 1000), {MakeTask("j1", 0, "a")}).ok());
   }
-  RawSql("DROP TABLE artifacts; DROP TABLE cache_entries; DROP TABLE cache_decisions; "
-         "DROP TABLE job_inputs; DROP TABLE pipeline_runs; PRAGMA user_version = 4");
+  RawSql(
+      "DROP TABLE artifacts; DROP TABLE cache_entries; DROP TABLE cache_decisions; "
+      "DROP TABLE job_inputs; DROP TABLE pipeline_runs; PRAGMA user_version = 4");
   auto store = Open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawSql("PRAGMA user_version"), "7");
@@ -303,12 +312,14 @@ TEST_F(StoreTest, MigratesSchemaVersion4AddsArtifacts) {
 
 // Given a state directory of schema version 5 (before the cache and
 // pipeline runs), Open should migrate it to version 7; then pipeline runs
-// are recorded and read back as a restarted coordinator reads them: the last started run, a queued run until it
-// starts, the skipped count and the last fire time (manual runs aside).
+// are recorded and read back as a restarted coordinator reads them: the last started run,
+// a queued run until it starts, the skipped count and the last fire time (manual runs
+// aside).
 TEST_F(StoreTest, MigratesSchemaVersion5AddsPipelineRuns) {
   ASSERT_NE(Open(), nullptr);
-  RawSql("DROP TABLE pipeline_runs; DROP TABLE cache_entries; DROP TABLE cache_decisions; "
-         "DROP TABLE job_inputs; PRAGMA user_version = 5");
+  RawSql(
+      "DROP TABLE pipeline_runs; DROP TABLE cache_entries; DROP TABLE cache_decisions; "
+      "DROP TABLE job_inputs; PRAGMA user_version = 5");
   auto store = Open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawSql("PRAGMA user_version"), "7");
@@ -355,6 +366,7 @@ TEST_F(StoreTest, MigratesSchemaVersion5AddsPipelineRuns) {
   EXPECT_FALSE(h->queued);
   EXPECT_EQ(*store->MaxPipelineRunId(), 4);
   EXPECT_FALSE(store->PipelineHistoryOf("other")->last_started);
+}
 
 // Given a state directory of schema version 5 (before caching) holding a
 // job with an indexed artifact, Open should migrate it to version 7: the
@@ -364,7 +376,8 @@ TEST_F(StoreTest, MigratesSchemaVersion5AddsCache) {
   {
     auto store = Open();
     ASSERT_NE(store, nullptr);
-    ASSERT_TRUE(store->InsertJob(MakeJob("j1", "old", 1000), {MakeTask("j1", 0, "a")}).ok());
+    ASSERT_TRUE(
+        store->InsertJob(MakeJob("j1", "old", 1000), {MakeTask("j1", 0, "a")}).ok());
     AttemptRecord attempt;
     attempt.id = 3;
     attempt.job_id = "j1";
@@ -373,11 +386,13 @@ TEST_F(StoreTest, MigratesSchemaVersion5AddsCache) {
     ASSERT_TRUE(store->InsertAttempt(attempt).ok());
     ASSERT_TRUE(store->FinishAttempt(3, "w1", AttemptOutcome(), 2000).ok());
     ASSERT_TRUE(
-        store->InsertArtifact({3, "j1", "a", "x.bin", std::string(64, 'a'), 1, 0644, 2000})
+        store
+            ->InsertArtifact({3, "j1", "a", "x.bin", std::string(64, 'a'), 1, 0644, 2000})
             .ok());
   }
-  RawSql("DROP TABLE cache_entries; DROP TABLE cache_decisions; DROP TABLE job_inputs; "
-         "DROP TABLE pipeline_runs; PRAGMA user_version = 5");
+  RawSql(
+      "DROP TABLE cache_entries; DROP TABLE cache_decisions; DROP TABLE job_inputs; "
+      "DROP TABLE pipeline_runs; PRAGMA user_version = 5");
   auto store = Open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawSql("PRAGMA user_version"), "7");
