@@ -1,5 +1,6 @@
 #include "worker/worker.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -12,8 +13,6 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
-
-#include <spdlog/spdlog.h>
 
 #include "core/protocol/codec.h"
 #include "core/protocol/convert.h"
@@ -29,7 +28,8 @@ using protocol::Message;
 
 std::string DefaultName() {
   char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "worker");
+  if (::gethostname(host, sizeof host - 1) != 0)
+    std::snprintf(host, sizeof host, "worker");
   return std::string(host) + "-" + std::to_string(::getpid());
 }
 
@@ -59,7 +59,8 @@ std::string TakeFile(const std::filesystem::path& path) {
   const auto size = in.tellg();
   in.seekg(0, std::ios::beg);
   if (size > 0) {
-    const auto keep = std::min<std::streamoff>(size, static_cast<std::streamoff>(kMaxResultStream));
+    const auto keep =
+        std::min<std::streamoff>(size, static_cast<std::streamoff>(kMaxResultStream));
     in.seekg(size - keep, std::ios::beg);
     data.resize(static_cast<size_t>(keep));
     in.read(data.data(), keep);
@@ -89,6 +90,13 @@ Worker::Loop::Loop(zmq::context_t& context, WorkerOptions options,
       clock_(clock),
       services_(clock_, ServiceThreads(options_), options_.guardian) {
   if (options_.name.empty()) options_.name = DefaultName();
+  // Absolute: paths under it reach tasks ($DROVER_OUTPUT, $DROVER_INPUTS),
+  // and a task with artifacts runs in a directory of its own, where the
+  // default relative `.drover/spool` would name nothing.
+  std::error_code ec;
+  if (auto absolute = std::filesystem::absolute(options_.spool_dir, ec); !ec) {
+    options_.spool_dir = std::move(absolute);
+  }
   session_ = RandomSession();
   transfers_ = std::make_unique<ArtifactTransfers>(
       options_.spool_dir / "cache", [this](protocol::Message m) { Send(m); });
@@ -147,12 +155,14 @@ void Worker::Loop::Connect() {
   dealer_->set(zmq::sockopt::sndhwm, 0);
   dealer_->set(zmq::sockopt::rcvhwm, 0);
   // libzmq's own TCP reconnects back off like our HELLOs do.
-  dealer_->set(zmq::sockopt::reconnect_ivl, static_cast<int>(ToMillis(options_.reconnect_min)));
+  dealer_->set(zmq::sockopt::reconnect_ivl,
+               static_cast<int>(ToMillis(options_.reconnect_min)));
   dealer_->set(zmq::sockopt::reconnect_ivl_max,
                static_cast<int>(ToMillis(options_.reconnect_max)));
   if (options_.configure_socket) {
     if (Status s = options_.configure_socket(*dealer_); !s.ok()) {
-      spdlog::error("worker {}: cannot configure the connection: {}", options_.name, s.message());
+      spdlog::error("worker {}: cannot configure the connection: {}", options_.name,
+                    s.message());
     }
   }
   dealer_->connect(options_.coordinator);
@@ -217,7 +227,8 @@ Status Worker::Loop::Run() {
     const SteadyTime now0 = clock_.Now();
     SteadyTime deadline = next_heartbeat_;
     if (!registered_) deadline = std::min(deadline, next_hello_);
-    deadline = std::min(deadline, last_heard_ + options_.heartbeat_interval * options_.liveness);
+    deadline =
+        std::min(deadline, last_heard_ + options_.heartbeat_interval * options_.liveness);
     if (draining_ && !drain_cancelled_) deadline = std::min(deadline, drain_deadline_);
     if (ack_deadline_) deadline = std::min(deadline, *ack_deadline_);
     if (!running_.empty() && registered_) deadline = std::min(deadline, next_output_);
@@ -256,7 +267,8 @@ Status Worker::Loop::Run() {
     if (now - last_heard_ > options_.heartbeat_interval * options_.liveness) {
       // The coordinator is silent: start over on a fresh connection.
       spdlog::warn("worker {}: no word from the coordinator at {} for {}; reconnecting",
-                   options_.name, options_.coordinator, FormatDuration(now - last_heard_));
+                   options_.name, options_.coordinator,
+                   FormatDuration(now - last_heard_));
       Connect();
       last_heard_ = now;
       SendHello();
@@ -291,9 +303,10 @@ Status Worker::Loop::Run() {
   bye.set_reason(drained ? "worker drained" : "worker stopping");
   bye.set_drained(drained && unacked_.empty());
   if (drained && !unacked_.empty()) {
-    spdlog::error("worker {}: {} results were not acknowledged by {}; their tasks will be "
-                  "re-run",
-                  options_.name, unacked_.size(), options_.coordinator);
+    spdlog::error(
+        "worker {}: {} results were not acknowledged by {}; their tasks will be "
+        "re-run",
+        options_.name, unacked_.size(), options_.coordinator);
   }
   Send(protocol::Make(Command::kDisconnect, bye));
   // The goodbye (and any last RESULT) must leave before the socket closes:
@@ -327,8 +340,8 @@ void Worker::Loop::StreamOutputOf(uint64_t id, Running& r) {
 
 void Worker::Loop::SendDraining(SteadyTime now) {
   wire::Draining d;
-  d.set_deadline_ms(static_cast<uint64_t>(
-      std::max<int64_t>(0, ToMillis(drain_deadline_ - now))));
+  d.set_deadline_ms(
+      static_cast<uint64_t>(std::max<int64_t>(0, ToMillis(drain_deadline_ - now))));
   Send(protocol::Make(Command::kDraining, d));
 }
 
@@ -342,14 +355,14 @@ bool Worker::Loop::DrainStep(SteadyTime now) {
     if (!timeout) return false;
     draining_ = true;
     drain_deadline_ = now + *timeout;
-    spdlog::info("worker {}: draining: {} attempts running, waiting up to {}", options_.name,
-                 running_.size(), FormatDuration(*timeout));
+    spdlog::info("worker {}: draining: {} attempts running, waiting up to {}",
+                 options_.name, running_.size(), FormatDuration(*timeout));
     if (registered_) SendDraining(now);
   }
   if (!running_.empty()) {
     if (!drain_cancelled_ && now >= drain_deadline_) {
-      spdlog::warn("worker {}: drain deadline reached; cancelling {} attempts", options_.name,
-                   running_.size());
+      spdlog::warn("worker {}: drain deadline reached; cancelling {} attempts",
+                   options_.name, running_.size());
       for (const auto& [id, r] : running_) backends_[r.backend]->Cancel(id);
       drain_cancelled_ = true;
     }
@@ -366,7 +379,8 @@ void Worker::Loop::Handle(const Message& m) {
       auto welcome = protocol::Parse<wire::Welcome>(m);
       if (!welcome.ok()) return;
       if (!registered_) {
-        spdlog::info("worker {}: registered with {}", options_.name, options_.coordinator);
+        spdlog::info("worker {}: registered with {}", options_.name,
+                     options_.coordinator);
       }
       registered_ = true;
       backoff_ = options_.reconnect_min;
@@ -375,15 +389,17 @@ void Worker::Loop::Handle(const Message& m) {
         // The coordinator no longer wants these: stop them, forget results.
         auto r = running_.find(id);
         if (r != running_.end()) {
-          spdlog::info("worker {}: attempt {} is no longer current at the coordinator; "
-                       "cancelling it",
-                       options_.name, id);
+          spdlog::info(
+              "worker {}: attempt {} is no longer current at the coordinator; "
+              "cancelling it",
+              options_.name, id);
           if (!CancelTransfers(id, r->second)) backends_[r->second.backend]->Cancel(id);
         }
         if (unacked_.erase(id)) {
-          spdlog::info("worker {}: attempt {} is no longer current at the coordinator; "
-                       "its result is dropped",
-                       options_.name, id);
+          spdlog::info(
+              "worker {}: attempt {} is no longer current at the coordinator; "
+              "its result is dropped",
+              options_.name, id);
         }
       }
       // Every unACKed RESULT goes again, those of this turn too.
@@ -429,8 +445,8 @@ void Worker::Loop::Handle(const Message& m) {
       return;
     case Command::kDisconnect: {
       auto d = protocol::Parse<wire::Disconnect>(m);
-      spdlog::info("worker {}: the coordinator says: {}; registering again", options_.name,
-                   d.ok() ? d->reason() : std::string("disconnect"));
+      spdlog::info("worker {}: the coordinator says: {}; registering again",
+                   options_.name, d.ok() ? d->reason() : std::string("disconnect"));
       registered_ = false;
       transfers_->Disconnected();
       SendHello();
@@ -464,8 +480,9 @@ void Worker::Loop::HandleDispatch(const Message& m) {
   HandleOneDispatch(*d);
   for (wire::Dispatch& entry : more) {
     if (entry.more_size() > 0) {
-      spdlog::warn("worker {}: a DISPATCH entry with attempts of its own (attempt {}); dropped",
-                   options_.name, entry.attempt_id());
+      spdlog::warn(
+          "worker {}: a DISPATCH entry with attempts of its own (attempt {}); dropped",
+          options_.name, entry.attempt_id());
       continue;
     }
     HandleOneDispatch(entry);
@@ -495,8 +512,8 @@ void Worker::Loop::HandleOneDispatch(wire::Dispatch& dispatch) {
   a.number = d->attempt();
   a.timeout = std::chrono::milliseconds(d->timeout_ms());
   a.kill_grace = std::chrono::milliseconds(d->kill_grace_ms());
-  a.output_limit = std::min<uint64_t>(d->output_limit() ? d->output_limit() : kMaxResultStream,
-                                      kMaxResultStream);
+  a.output_limit = std::min<uint64_t>(
+      d->output_limit() ? d->output_limit() : kMaxResultStream, kMaxResultStream);
   // What every task can read about itself, like Slurm's SLURM_JOB_ID; the
   // task's own env comes after (its backend appends it), so a spec may
   // override them.
@@ -531,12 +548,16 @@ void Worker::Loop::HandleOneDispatch(wire::Dispatch& dispatch) {
     return Complete(id, std::move(o));
   }
   services::ServiceNeeds needs;
-  for (const wire::Service& s : d->services()) needs.job.push_back(protocol::ServiceFromWire(s));
+  for (const wire::Service& s : d->services())
+    needs.job.push_back(protocol::ServiceFromWire(s));
   needs.worker.assign(d->worker_services().begin(), d->worker_services().end());
-  running_[id] = Running{d->backend(), a.stdout_path, a.stderr_path,
-                        OutputTail(a.stdout_path, a.output_limit),
-                        OutputTail(a.stderr_path, a.output_limit), !needs.empty(),
-                        outputs_file};
+  running_[id] = Running{d->backend(),
+                         a.stdout_path,
+                         a.stderr_path,
+                         OutputTail(a.stdout_path, a.output_limit),
+                         OutputTail(a.stderr_path, a.output_limit),
+                         !needs.empty(),
+                         outputs_file};
   if (d->artifacts_size() == 0 && d->inputs_size() == 0) {
     return SubmitAttempt(id, std::move(a), std::move(needs), *b->second);
   }
@@ -551,8 +572,9 @@ void Worker::Loop::SubmitAttempt(uint64_t id, TaskAttempt a, services::ServiceNe
                                  Backend& backend) {
   // An attempt that needs services reaches its backend through services_,
   // once they are up (their addresses in a.services).
-  const Status s = needs.empty() ? backend.Submit(std::move(a))
-                                 : services_.Submit(backend, std::move(a), std::move(needs));
+  const Status s = needs.empty()
+                       ? backend.Submit(std::move(a))
+                       : services_.Submit(backend, std::move(a), std::move(needs));
   if (!s.ok()) {
     AttemptOutcome o;
     o.reason = FailureReason::kInternal;
@@ -578,7 +600,8 @@ void Worker::Loop::Complete(uint64_t id, AttemptOutcome outcome) {
   if (UploadArtifacts(id, r->second, outcome)) return;
   // What was printed since the last OUTPUT goes out before the RESULT, so
   // a follower (`submit --follow`, `logs -f`) sees short tasks' output too.
-  if (registered_ && (outcome.out.bytes || outcome.err.bytes)) StreamOutputOf(id, r->second);
+  if (registered_ && (outcome.out.bytes || outcome.err.bytes))
+    StreamOutputOf(id, r->second);
   CollectOutputs(r->second.outputs_file, &outcome);
   Message m = protocol::Make(Command::kResult,
                              protocol::OutcomeToWire(id, options_.name, outcome));

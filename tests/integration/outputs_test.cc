@@ -93,7 +93,8 @@ tasks:
   auto tasks = TasksByName(Status());
   EXPECT_EQ(tasks["sort"]["outputs"]["result"], "[1,2,3]");
   const ProcessResult table = Drover({"status", "--state-dir", state_.string()});
-  EXPECT_EQ(LinesWith(table.out, "  plan", {"numbers=[3, 1, 2]"}).size(), 1u) << table.out;
+  EXPECT_EQ(LinesWith(table.out, "  plan", {"numbers=[3, 1, 2]"}).size(), 1u)
+      << table.out;
 }
 
 // Given a dependent referring to a key its upstream did not write, the
@@ -153,8 +154,7 @@ tasks:
 // Given a matrix task's outputs, a dependent should see them as a JSON list
 // in instance order, or one instance's with [KEY=VALUE].
 TEST_F(DroverCliTest, MatrixOutputsAreAListOrOneInstance) {
-  const std::string spec =
-      Spec("matrix.yaml", R"Y(version: 1
+  const std::string spec = Spec("matrix.yaml", R"Y(version: 1
 name: outputs-matrix
 tasks:
   sq:
@@ -165,7 +165,7 @@ tasks:
     env: {ALL: "${tasks.sq.outputs.v}", TWO: "${tasks.sq[n=2].outputs.v}"}
     run: 'printf "%s %s" "$ALL" "$TWO" > seen.txt'
 )Y");
-      const ProcessResult r = Run(spec);
+  const ProcessResult r = Run(spec);
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
   EXPECT_EQ(ReadAll(work_ / "seen.txt"), "[1,4,9] 4");
 }
@@ -271,6 +271,26 @@ tasks:
   tasks = TasksByName(Status());
   EXPECT_EQ(tasks["work[n=2]"]["attempts"], 2);
   EXPECT_EQ(tasks["work[n=1]"]["attempts"], 1);
+}
+
+// Given the default, relative state directory (.drover) and a task that
+// declares artifacts (so it runs in a directory of its own), the task
+// should still write $DROVER_OUTPUT and its dependent read both the
+// output and the artifact: the spool path it is given is absolute.
+TEST_F(DroverCliTest, OutputsAndArtifactsWithTheDefaultRelativeStateDir) {
+  const std::string spec = Spec("rel.yaml", R"Y(version: 1
+name: outputs-relative
+tasks:
+  make:
+    run: 'echo 42 > out.txt; echo "v=42" >> "$DROVER_OUTPUT"'
+    artifacts: [out.txt]
+  use:
+    needs: [make]
+    run: 'test "${tasks.make.outputs.v}" = 42 && test "$(cat "$DROVER_INPUTS/make/out.txt")" = 42'
+)Y");
+  const ProcessResult r = Drover({"run", spec, "--no-progress"});
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_TRUE(fs::is_directory(work_ / ".drover" / "spool"));
 }
 
 }  // namespace
