@@ -7,11 +7,6 @@
 #include "core/spec/yaml_reader.h"
 
 namespace drover::spec::internal {
-namespace {
-
-std::string TaskRef(std::string_view name) { return "task " + Quoted(name); }
-
-}  // namespace
 
 Template YamlReader::Compile(const Located& located, RawTask* task) {
   std::vector<std::string> messages;
@@ -79,7 +74,8 @@ void YamlReader::Finish(Settings s, const std::vector<Entry>& entries, RawTask* 
 void YamlReader::NotForBackend(const Entry& e, std::string_view applies_to,
                                const RawTask& task) {
   Error(e.key_pos, "'" + e.key + "' in " + TaskRef(task.name) + " only applies to " +
-                       std::string(applies_to) + "; this task's backend is " + task.backend);
+                       std::string(applies_to) + "; this task's backend is " +
+                       task.backend);
 }
 
 }  // namespace drover::spec::internal

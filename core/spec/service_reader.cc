@@ -1,9 +1,9 @@
 // YamlReader, part six: services. The top-level `services` (supervised
 // servers sharing a port), a task's `service` name (backends/cluster's
 // kind reads the rest of a cluster task), and the `${services.NAME.port}` /
-// `${services.NAME.host}` references any task may make. Such a reference is checked here and left
-// in the text: the worker replaces it once the service is up on it, since
-// a port of 0 is only known there.
+// `${services.NAME.host}` references any task may make. Such a reference is checked here
+// and left in the text: the worker replaces it once the service is up on it, since a port
+// of 0 is only known there.
 #include <algorithm>
 #include <limits>
 
@@ -13,16 +13,15 @@
 namespace drover::spec::internal {
 namespace {
 
-constexpr std::string_view kServiceKeys[] = {"command", "instances", "listen",       "mode",
-                                             "ready",   "env",       "cwd",          "idle_timeout",
-                                             "from"};
+constexpr std::string_view kServiceKeys[] = {"command", "instances",    "listen",
+                                             "mode",    "ready",        "env",
+                                             "cwd",     "idle_timeout", "from"};
 constexpr std::string_view kServiceModes[] = {"reuseport", "shared", "round-robin"};
 constexpr std::string_view kReadyKeys[] = {"http", "timeout"};
 constexpr std::string_view kRefFields[] = {"port", "host"};
 constexpr std::string_view kRefOpen = "${services.";
 
 std::string ServiceRefText(std::string_view name) { return "service " + Quoted(name); }
-std::string TaskRef(std::string_view name) { return "task " + Quoted(name); }
 
 bool HasControlOrSpace(std::string_view text) {
   return std::any_of(text.begin(), text.end(), [](char c) {
@@ -47,7 +46,8 @@ NameRef YamlReader::ReadServiceName(const Entry& e, std::string_view context) {
   if (service_names_.empty()) {
     hint = " (no services are declared: add it under 'services:')";
   } else {
-    const std::vector<std::string_view> names(service_names_.begin(), service_names_.end());
+    const std::vector<std::string_view> names(service_names_.begin(),
+                                              service_names_.end());
     hint = DidYouMean(*name, names);
   }
   Error(e.value_pos, "unknown service " + Quoted(*name) + std::string(context) + hint);
@@ -56,7 +56,8 @@ NameRef YamlReader::ReadServiceName(const Entry& e, std::string_view context) {
 
 void YamlReader::ReadServices(const Entry& e, RawJob* job) {
   if (!e.value.IsMap()) {
-    Error(e.value_pos, "'services' must be a map of service name to service, " + Got(e.value));
+    Error(e.value_pos,
+          "'services' must be a map of service name to service, " + Got(e.value));
     services_unreadable_ = true;
     return;
   }
@@ -77,8 +78,8 @@ void YamlReader::ReadService(const Entry& e, RawJob* job) {
                          ": use letters, digits, '_', '.' and '-'");
   }
   if (!e.value.IsMap()) {
-    Error(e.value_pos,
-          ServiceRefText(e.key) + " must be a map with at least 'command', " + Got(e.value));
+    Error(e.value_pos, ServiceRefText(e.key) +
+                           " must be a map with at least 'command', " + Got(e.value));
     return;
   }
 
@@ -129,7 +130,8 @@ void YamlReader::ReadService(const Entry& e, RawJob* job) {
         for (auto& [name, value] : *env) service.env.emplace_back(name, value.text);
       }
     } else if (key == "cwd") {
-      if (auto text = Scalar(entry, context, "a directory")) service.cwd = std::move(*text);
+      if (auto text = Scalar(entry, context, "a directory"))
+        service.cwd = std::move(*text);
     } else if (key == "idle_timeout") {
       if (auto d = DurationValue(entry, context, /*allow_zero=*/false)) {
         service.idle_timeout = *d;
@@ -157,27 +159,32 @@ void YamlReader::ReadService(const Entry& e, RawJob* job) {
 // `NAME: {from: worker}`: the workers' own service NAME. The worker's
 // configuration says how to run it, so no other key may come with it.
 void YamlReader::ReadWorkerService(const Entry& e, const Entry& from,
-                                   const std::vector<Entry>& entries, ServiceDecl* service) {
+                                   const std::vector<Entry>& entries,
+                                   ServiceDecl* service) {
   const std::string context = " in " + ServiceRefText(e.key);
   if (const std::optional<std::string> source = Scalar(from, context, "worker")) {
     if (*source == "worker") {
       service->from_worker = true;
     } else {
-      Error(from.value_pos, "'from'" + context +
-                                " must be 'worker' (the workers' own service of that name), "
-                                "got " + Quoted(*source));
+      Error(from.value_pos,
+            "'from'" + context +
+                " must be 'worker' (the workers' own service of that name), "
+                "got " +
+                Quoted(*source));
     }
   }
   for (const Entry& entry : entries) {
     if (entry.key == "from") continue;
-    Error(entry.key_pos, Quoted(entry.key) + context +
-                             " does not go with 'from: worker': the worker's configuration "
-                             "declares that service");
+    Error(entry.key_pos,
+          Quoted(entry.key) + context +
+              " does not go with 'from: worker': the worker's configuration "
+              "declares that service");
   }
 }
 
 // `listen: HOST:PORT`, `[IPV6]:PORT`, or `PORT` alone (on 127.0.0.1).
-bool YamlReader::ReadListen(const Entry& e, std::string_view context, ServiceDecl* service) {
+bool YamlReader::ReadListen(const Entry& e, std::string_view context,
+                            ServiceDecl* service) {
   constexpr std::string_view kExpected =
       "HOST:PORT, such as 127.0.0.1:8080 or 127.0.0.1:0 (0: a free port)";
   const std::optional<std::string> text = Scalar(e, context, kExpected);
@@ -216,7 +223,8 @@ bool YamlReader::ReadListen(const Entry& e, std::string_view context, ServiceDec
 
 // `ready: tcp`, `ready: http` (GET /), or `ready: {http: /health, timeout: 10s}`
 // (a map without `http` keeps the TCP check).
-bool YamlReader::ReadReady(const Entry& e, std::string_view context, ServiceDecl* service) {
+bool YamlReader::ReadReady(const Entry& e, std::string_view context,
+                           ServiceDecl* service) {
   const std::string ready_context = " in 'ready'" + std::string(context);
   if (!IsEmpty(e.value) && e.value.IsScalar()) {
     const std::string& kind = e.value.Scalar();
@@ -228,26 +236,32 @@ bool YamlReader::ReadReady(const Entry& e, std::string_view context, ServiceDecl
     const std::vector<std::string_view> kinds = {"tcp", "http"};
     std::string hint = DidYouMean(kind, kinds);
     if (hint.empty()) hint = " (write tcp, http, or {http: /path, timeout: 10s})";
-    Error(e.value_pos, "unknown readiness check " + Quoted(kind) + std::string(context) + hint);
+    Error(e.value_pos,
+          "unknown readiness check " + Quoted(kind) + std::string(context) + hint);
     return false;
   }
   if (IsEmpty(e.value) || !e.value.IsMap()) {
-    Error(e.value_pos, "'ready'" + std::string(context) +
-                           " must be tcp, http, or a map such as {http: /health, timeout: "
-                           "10s}, " + Got(e.value));
+    Error(e.value_pos,
+          "'ready'" + std::string(context) +
+              " must be tcp, http, or a map such as {http: /health, timeout: "
+              "10s}, " +
+              Got(e.value));
     return false;
   }
   bool ok = true;
-  const std::vector<std::string_view> candidates(std::begin(kReadyKeys), std::end(kReadyKeys));
+  const std::vector<std::string_view> candidates(std::begin(kReadyKeys),
+                                                 std::end(kReadyKeys));
   for (const Entry& entry : Entries(e.value, ready_context, MapKind::kKeys)) {
     if (entry.key == "http") {
-      const std::optional<std::string> path = Scalar(entry, ready_context, "a path such as /health");
+      const std::optional<std::string> path =
+          Scalar(entry, ready_context, "a path such as /health");
       if (!path) {
         ok = false;
       } else if (path->empty() || path->front() != '/' || HasControlOrSpace(*path)) {
-        Error(entry.value_pos, "'http'" + ready_context +
-                                   " must be a path starting with '/', without spaces, got " +
-                                   Quoted(*path));
+        Error(entry.value_pos,
+              "'http'" + ready_context +
+                  " must be a path starting with '/', without spaces, got " +
+                  Quoted(*path));
         ok = false;
       } else {
         service->ready = "http";
@@ -291,11 +305,12 @@ void YamlReader::NoteServiceRefs(std::string_view text, Pos where, RawTask* task
     const std::string name(inner.substr(0, dot));
     const std::string_view field = inner.substr(dot + 1);
     if (field != "port" && field != "host") {
-      const std::vector<std::string_view> fields(std::begin(kRefFields), std::end(kRefFields));
+      const std::vector<std::string_view> fields(std::begin(kRefFields),
+                                                 std::end(kRefFields));
       std::string hint = DidYouMean(field, fields);
       if (hint.empty()) hint = " (a service has 'port' and 'host')";
-      Error(where, ref + " in " + TaskRef(task->name) + ": unknown field " + Quoted(field) +
-                       hint);
+      Error(where, ref + " in " + TaskRef(task->name) + ": unknown field " +
+                       Quoted(field) + hint);
       continue;
     }
     const auto found = services_.find(name);
@@ -309,8 +324,8 @@ void YamlReader::NoteServiceRefs(std::string_view text, Pos where, RawTask* task
                                                   service_names_.end());
         hint = DidYouMean(name, names);
       }
-      Error(where, ref + " in " + TaskRef(task->name) + ": unknown service " + Quoted(name) +
-                       hint);
+      Error(where, ref + " in " + TaskRef(task->name) + ": unknown service " +
+                       Quoted(name) + hint);
       continue;
     }
     task->services.push_back(name);

@@ -18,9 +18,6 @@ constexpr std::string_view kTaskOnlyKeys[] = {"needs", "matrix", "on", "slots", 
 // with a reason), but a value past this is a typo.
 constexpr int64_t kMaxTaskSlots = 1'000'000;
 
-
-std::string TaskRef(std::string_view name) { return "task " + Quoted(name); }
-
 bool IsBlank(std::string_view text) {
   return std::all_of(text.begin(), text.end(), [](char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -84,7 +81,8 @@ void YamlReader::ReadTask(const Entry& e, RawTask* out) {
   for (const Entry& entry : entries) {
     if (entry.key == "matrix") ReadMatrix(entry, context, &task);
   }
-  std::vector<std::string_view> candidates(std::begin(kTaskOnlyKeys), std::end(kTaskOnlyKeys));
+  std::vector<std::string_view> candidates(std::begin(kTaskOnlyKeys),
+                                           std::end(kTaskOnlyKeys));
   candidates.insert(candidates.end(), std::begin(kSettingKeys), std::end(kSettingKeys));
   for (const TaskKey& key : kinds_->keys()) candidates.push_back(key.name);
   Settings own;
@@ -106,10 +104,11 @@ void YamlReader::ReadTask(const Entry& e, RawTask* out) {
                                    Got(entry.value));
         continue;
       }
-      for (const Entry& label : Entries(entry.value, " in 'on'" + context, MapKind::kKeys)) {
+      for (const Entry& label :
+           Entries(entry.value, " in 'on'" + context, MapKind::kKeys)) {
         if (!IsValidName(label.key)) {
-          Error(label.key_pos, "invalid label " + Quoted(label.key) + " in 'on'" + context +
-                                   ": use letters, digits, '_', '.' and '-'");
+          Error(label.key_pos, "invalid label " + Quoted(label.key) + " in 'on'" +
+                                   context + ": use letters, digits, '_', '.' and '-'");
           continue;
         }
         if (auto value = Scalar(label, " in 'on'" + context, "a label value")) {
@@ -143,7 +142,8 @@ void YamlReader::ReadArgv(const Entry& e, std::string_view context, bool* shell,
   }
   if (!e.value.IsSequence()) {
     Error(e.value_pos, key + std::string(context) +
-                           " must be a command line or a list of arguments, " + Got(e.value));
+                           " must be a command line or a list of arguments, " +
+                           Got(e.value));
     return;
   }
   if (e.value.size() == 0) {
@@ -160,7 +160,8 @@ void YamlReader::ReadArgv(const Entry& e, std::string_view context, bool* shell,
       continue;
     }
     if (number == 1 && item.Scalar().empty()) {
-      Error(where, "the program (" + key + " item 1)" + std::string(context) + " is empty");
+      Error(where,
+            "the program (" + key + " item 1)" + std::string(context) + " is empty");
     }
     argv->push_back(Located{item.Scalar(), where});
   }
@@ -169,7 +170,8 @@ void YamlReader::ReadArgv(const Entry& e, std::string_view context, bool* shell,
 void YamlReader::ReadNeeds(const Entry& e, std::string_view context, RawTask* task) {
   auto add = [&](const YNode& item, Pos where) {
     if (!item.IsScalar()) {
-      Error(where, "'needs'" + std::string(context) + " must list task names, " + Got(item));
+      Error(where,
+            "'needs'" + std::string(context) + " must list task names, " + Got(item));
       return;
     }
     task->needs.push_back(NeedRef{item.Scalar(), where});
@@ -183,7 +185,8 @@ void YamlReader::ReadNeeds(const Entry& e, std::string_view context, RawTask* ta
     }
   } else {
     Error(e.value_pos, "'needs'" + std::string(context) +
-                           " must be a task name or a list of task names, " + Got(e.value));
+                           " must be a task name or a list of task names, " +
+                           Got(e.value));
   }
 }
 
@@ -203,13 +206,14 @@ void YamlReader::ReadMatrix(const Entry& e, std::string_view context, RawTask* t
     task->matrix_ok = false;
     return;
   }
-  const std::vector<Entry> keys = Entries(e.value, " in the matrix" + std::string(context),
-                                          MapKind::kKeys);
+  const std::vector<Entry> keys =
+      Entries(e.value, " in the matrix" + std::string(context), MapKind::kKeys);
   for (const Entry& key : keys) {
     const std::string key_ref = "matrix key " + Quoted(key.key) + std::string(context);
     const bool key_ok = IsValidName(key.key);
     if (!key_ok) {
-      Error(key.key_pos, "invalid " + key_ref + ": use letters, digits, '_', '.' and '-'");
+      Error(key.key_pos,
+            "invalid " + key_ref + ": use letters, digits, '_', '.' and '-'");
     }
     if (IsEmpty(key.value) || (key.value.IsSequence() && key.value.size() == 0)) {
       Error(key.value_pos, key_ref + " has no values");
@@ -245,8 +249,9 @@ void YamlReader::ReadMatrix(const Entry& e, std::string_view context, RawTask* t
       // Values become part of instance names, which must stay one line
       // and, with several keys, split back unambiguously at the commas.
       if (HasControlCharacter(value)) {
-        Error(where, key_ref + ": value " + Quoted(value) +
-                         " cannot contain control characters (it becomes part of a task name)");
+        Error(where,
+              key_ref + ": value " + Quoted(value) +
+                  " cannot contain control characters (it becomes part of a task name)");
         continue;
       }
       if (keys.size() > 1 && value.find(',') != std::string::npos) {
@@ -276,7 +281,8 @@ void YamlReader::ReadMatrix(const Entry& e, std::string_view context, RawTask* t
       task->matrix_json.push_back(std::move(json));
     }
   }
-  if (errors_->size() != errors_before || task->matrix_keys.empty()) task->matrix_ok = false;
+  if (errors_->size() != errors_before || task->matrix_keys.empty())
+    task->matrix_ok = false;
   // A dynamic task is one placeholder until it is expanded.
   task->instances =
       task->dynamic_keys.empty() ? SaturatingProduct(task->matrix_values) : 1;

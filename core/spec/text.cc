@@ -13,7 +13,7 @@ namespace drover::spec::internal {
 
 int ReadWholeFile(const std::string& file, std::string* text) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(file.c_str(), "rb"),
-                                                     &std::fclose);
+                                                    &std::fclose);
   if (!f) return errno;
   errno = 0;
   char buffer[64 * 1024];
@@ -122,6 +122,8 @@ std::string WithCommas(uint64_t n) {
   return out;
 }
 
+std::string TaskRef(std::string_view name) { return "task " + Quoted(name); }
+
 std::string Quoted(std::string_view text) {
   constexpr size_t kMaxChars = 80;
   std::string out = "'";
@@ -152,8 +154,8 @@ std::string Quoted(std::string_view text) {
 bool IsValidName(std::string_view name) {
   if (name.empty()) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '.' || c == '-';
   });
 }
 

@@ -39,7 +39,7 @@ class TextIndex {
   size_t ContinuationsBefore(size_t offset) const;
 
   std::string_view text_;
-  std::vector<size_t> line_starts_;       // offset of each line's first byte
+  std::vector<size_t> line_starts_;          // offset of each line's first byte
   std::vector<size_t> block_continuations_;  // ContinuationsBefore(k * kBlock)
   bool ascii_ = true;  // no multi-byte characters: a column is a byte count
 };
@@ -59,6 +59,9 @@ std::string WithCommas(uint64_t n);
 // `text` in single quotes for a message, cut after 80 characters and with
 // control characters escaped, so that an error stays one readable line.
 std::string Quoted(std::string_view text);
+
+// "task 'NAME'": how an error message names a task.
+std::string TaskRef(std::string_view name);
 
 // [A-Za-z0-9_.-]+: task names and matrix keys.
 bool IsValidName(std::string_view name);
