@@ -7,7 +7,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
 #include <zmq.hpp>
 
 #include "core/base/clock.h"
@@ -24,6 +23,7 @@ class HttpServer;
 namespace drover::store {
 class Store;
 struct JobRecord;
+struct TaskRecord;
 }  // namespace drover::store
 
 namespace drover::cli {
@@ -51,7 +51,8 @@ struct RunArgs {
 // The embedded worker runs the backends of `registry` (RunCli's).
 int RunCommand(const RunArgs& args, const BackendRegistry& registry);
 
-int ValidateCommand(const std::vector<std::string>& files, const BackendRegistry& registry);
+int ValidateCommand(const std::vector<std::string>& files,
+                    const BackendRegistry& registry);
 
 struct StatusArgs {
   std::string job;  // empty: the latest
@@ -82,6 +83,10 @@ int OutputsCommand(const OutputsArgs& args);
 // returns false. (inspect_commands.cc)
 bool OpenJob(const std::string& dir, const std::string& id,
              std::unique_ptr<store::Store>* store, store::JobRecord* job);
+// The rows of `rows` that `task` names: the instance of that name, else
+// every instance of the matrix task `task` (empty when none).
+std::vector<const store::TaskRecord*> ChooseInstances(
+    const std::vector<store::TaskRecord>& rows, const std::string& task);
 
 struct ExplainArgs {
   std::vector<std::string> positional;  // [JOB] TASK
@@ -107,7 +112,7 @@ struct CoordinatorArgs {
 int CoordinatorCommand(const CoordinatorArgs& args, const BackendRegistry& registry);
 
 struct WorkerArgs {
-  std::string connect;  // coordinator endpoint (flag, else config, else env)
+  std::string connect;              // coordinator endpoint (flag, else config, else env)
   std::vector<std::string> slots;   // BACKEND=N
   std::vector<std::string> labels;  // KEY=VALUE
   std::string name;

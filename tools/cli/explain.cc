@@ -82,19 +82,7 @@ int ExplainCommand(const ExplainArgs& args) {
     std::fprintf(stderr, "drover: %s\n", rows.status().ToString().c_str());
     return kExitFailed;
   }
-  // The instance named, or every instance of a matrix task.
-  std::vector<const store::TaskRecord*> chosen;
-  for (const auto& r : *rows) {
-    if (r.name == task) chosen = {&r};
-  }
-  if (chosen.empty()) {
-    for (const auto& r : *rows) {
-      if (r.name.size() > task.size() && r.name.compare(0, task.size(), task) == 0 &&
-          r.name[task.size()] == '[') {
-        chosen.push_back(&r);
-      }
-    }
-  }
+  const std::vector<const store::TaskRecord*> chosen = ChooseInstances(*rows, task);
   if (chosen.empty()) {
     std::fprintf(stderr, "drover: job %s has no task '%s'\n", job.id.c_str(),
                  task.c_str());

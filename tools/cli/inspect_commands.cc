@@ -170,6 +170,21 @@ int LogsCommand(const LogsArgs& args) {
   return kExitOk;
 }
 
+std::vector<const store::TaskRecord*> ChooseInstances(
+    const std::vector<store::TaskRecord>& rows, const std::string& task) {
+  for (const auto& r : rows) {
+    if (r.name == task) return {&r};
+  }
+  std::vector<const store::TaskRecord*> chosen;
+  for (const auto& r : rows) {
+    if (r.name.size() > task.size() && r.name.starts_with(task) &&
+        r.name[task.size()] == '[') {
+      chosen.push_back(&r);
+    }
+  }
+  return chosen;
+}
+
 int OutputsCommand(const OutputsArgs& args) {
   if (args.positional.empty() || args.positional.size() > 2) {
     std::fprintf(stderr, "drover outputs: give TASK or JOB TASK\n");
@@ -185,19 +200,7 @@ int OutputsCommand(const OutputsArgs& args) {
     std::fprintf(stderr, "drover: %s\n", tasks.status().ToString().c_str());
     return kExitFailed;
   }
-  // The instance named `task`, else every instance of matrix task `task`.
-  std::vector<const store::TaskRecord*> chosen;
-  for (const auto& t : *tasks) {
-    if (t.name == task) chosen = {&t};
-  }
-  if (chosen.empty()) {
-    for (const auto& t : *tasks) {
-      if (t.name.size() > task.size() && t.name.starts_with(task) &&
-          t.name[task.size()] == '[') {
-        chosen.push_back(&t);
-      }
-    }
-  }
+  const std::vector<const store::TaskRecord*> chosen = ChooseInstances(*tasks, task);
   if (chosen.empty()) {
     std::fprintf(stderr, "drover: job %s has no task '%s'\n", job.id.c_str(),
                  task.c_str());
