@@ -39,9 +39,6 @@ std::string DefaultName() {
 constexpr Duration kOutputInterval = std::chrono::milliseconds(250);
 constexpr size_t kMaxOutputChunk = 1 << 20;
 
-int64_t ToMillis(Duration d) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-}
 
 std::string RandomSession() {
   std::random_device rd;

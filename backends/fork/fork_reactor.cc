@@ -23,7 +23,6 @@ namespace drover {
 namespace {
 
 constexpr int kMaxEvents = 64;
-constexpr std::string_view kNull = "null";
 
 }  // namespace
 
@@ -195,7 +194,7 @@ void ForkReactor::Enqueue(ForkAttempt attempt) {
     }
   } else {
     std::string_view message = attempt.message_json.empty()
-                                   ? kNull
+                                   ? kJsonNull
                                    : std::string_view(attempt.message_json);
     if (message.size() > kMaxMessageBytes) {
       Report(id, Failed(FailureReason::kLaunchFailed,

@@ -22,6 +22,9 @@ namespace drover {
 // Nesting deeper than this is refused (a reply is data, not a stack test).
 inline constexpr size_t kMaxJsonDepth = 1000;
 
+// The body sent for an absent args or message: JSON null.
+inline constexpr std::string_view kJsonNull = "null";
+
 // Ok when `text` is exactly one JSON value (RFC 8259) with optional
 // surrounding whitespace, in valid UTF-8. What it accepts nlohmann::json
 // parses too: a \u escape of a UTF-16 surrogate must be a proper pair,

@@ -37,7 +37,6 @@ constexpr int kMaxOutputReads = 16;
 // before it is sent SIGTERM.
 constexpr Duration kChannelLostGrace = std::chrono::seconds(1);
 
-constexpr std::string_view kNull = "null";
 constexpr std::string_view kResultHead = R"({"result":)";
 
 // The function name as a JSON string; registry names need no escaping.
@@ -225,10 +224,10 @@ void ForkReactor::Assign(Proc& proc, ForkAttempt attempt) {
   std::string_view tail = "\n";
   if (proc.cow) {
     r.head = "{\"fn\":" + QuoteName(r.attempt.fn) + ",\"args\":";
-    body = r.attempt.args_json.empty() ? kNull : std::string_view(r.attempt.args_json);
+    body = r.attempt.args_json.empty() ? kJsonNull : std::string_view(r.attempt.args_json);
     tail = "}\n";
   } else {
-    body = r.attempt.message_json.empty() ? kNull : std::string_view(r.attempt.message_json);
+    body = r.attempt.message_json.empty() ? kJsonNull : std::string_view(r.attempt.message_json);
   }
   // A newline can only be whitespace in JSON (inside a string it must be
   // escaped), and it would end the frame: make it a space.

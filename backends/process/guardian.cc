@@ -234,7 +234,11 @@ int KillRecordedGroups(const std::filesystem::path& spool_file) {
   // Every process with the marker is the earlier worker's: those still in a
   // recorded group, and those that left it (setsid).
   if (word == "marker" && !marker.empty()) {
-    killed = KillMarked(std::string(kGuardianMarkerEnv) + "=" + marker, -1);
+    // Appended, not `std::string(a) + "=" + b`: gcc 12 reports a false
+    // -Warray-bounds on that operator+ chain when it is inlined (PR 105651).
+    std::string entry(kGuardianMarkerEnv);
+    entry.append("=").append(marker);
+    killed = KillMarked(entry, -1);
   }
   std::error_code ec;
   std::filesystem::remove(spool_file, ec);

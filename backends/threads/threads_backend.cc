@@ -32,9 +32,10 @@
 #include "backends/threads/threads.pb.h"
 
 namespace drover {
-namespace {
-
-using std::chrono::steady_clock;
+// The types State holds: not in an anonymous namespace, since State is
+// declared in the header (gcc's -Wsubobject-linkage, which a unity build
+// reports), but named for this file alone.
+namespace threads_backend_internal {
 
 enum class Phase : uint8_t {
   kQueued,    // in the queue
@@ -68,6 +69,17 @@ struct Call {
   bool has_timer = false;
   Timers::iterator timer;  // its entry in State::timers, when has_timer
 };
+
+}  // namespace threads_backend_internal
+
+using threads_backend_internal::Call;
+using threads_backend_internal::CallPtr;
+using threads_backend_internal::Phase;
+using threads_backend_internal::Timers;
+
+namespace {
+
+using std::chrono::steady_clock;
 
 std::string Seconds(Duration d) {
   char buffer[32];

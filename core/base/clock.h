@@ -21,6 +21,11 @@ using Duration = std::chrono::nanoseconds;
 using SteadyTime = std::chrono::steady_clock::time_point;
 using WallTime = std::chrono::system_clock::time_point;
 
+// Whole milliseconds, truncated: how the wire and the logs carry durations.
+constexpr int64_t ToMillis(Duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
 // Told when a clock's time jumps instead of flowing (FakeClock::Advance).
 // Code that waits for a deadline with a real timeout (epoll_wait, a
 // condition variable) subscribes, so that a test's jump wakes it to re-read

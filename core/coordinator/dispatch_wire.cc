@@ -21,15 +21,6 @@ wire::Counts CountsToWire(const dag::PlanCounts& c) {
   return out;
 }
 
-namespace {
-
-uint64_t Millis(Duration d) {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
-}
-
-}  // namespace
-
 wire::Dispatch DispatchToWire(const spec::JobSpec& job, const std::string& job_id,
                               const spec::TaskSpec& ts, uint64_t id, uint32_t number) {
   wire::Dispatch d;
@@ -50,8 +41,8 @@ wire::Dispatch DispatchToWire(const spec::JobSpec& job, const std::string& job_i
       *d.add_services() = protocol::ServiceToWire(*decl);
     }
   }
-  d.set_timeout_ms(ts.timeout ? std::max<uint64_t>(1, Millis(*ts.timeout)) : 0);
-  d.set_kill_grace_ms(Millis(ts.kill_grace));
+  d.set_timeout_ms(ts.timeout ? std::max<int64_t>(1, ToMillis(*ts.timeout)) : 0);
+  d.set_kill_grace_ms(ToMillis(ts.kill_grace));
   d.set_output_limit(ts.output_limit);
   return d;
 }

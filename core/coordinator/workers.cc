@@ -21,10 +21,6 @@ constexpr size_t kMaxDeparted = 256;
 constexpr Duration kDefaultWorkerHeartbeat = std::chrono::seconds(1);
 constexpr Duration kMaxWorkerHeartbeat = std::chrono::minutes(1);
 
-uint32_t Millis(Duration d) {
-  return static_cast<uint32_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
-}
 
 }  // namespace
 
@@ -124,7 +120,7 @@ void Coordinator::Loop::HandleHello(const Message& m) {
   }
 
   wire::Welcome welcome;
-  welcome.set_heartbeat_ms(Millis(options_.heartbeat_interval));
+  welcome.set_heartbeat_ms(static_cast<uint32_t>(ToMillis(options_.heartbeat_interval)));
   welcome.set_liveness(static_cast<uint32_t>(options_.liveness));
   welcome.set_coordinator(instance_);
   welcome.set_max_batch(kMaxBatch);
@@ -194,7 +190,7 @@ void Coordinator::Loop::ExpireWorkers(SteadyTime now) {
     stats_.workers_lost.fetch_add(1, std::memory_order_relaxed);
     ++metrics_.workers_lost["heartbeat"];
     spdlog::warn("coordinator: worker {} missed {} heartbeats of {} ms; its attempts are lost",
-                 w->name, options_.liveness, Millis(w->heartbeat));
+                 w->name, options_.liveness, ToMillis(w->heartbeat));
     RemoveWorker(*w, "worker " + w->name + " stopped heartbeating", "lost");
   }
   for (WorkerConn* w : unread) {

@@ -65,14 +65,6 @@ AttemptOutcome OutcomeFromWire(const wire::Result& r) {
   return o;
 }
 
-namespace {
-
-uint64_t Millis(Duration d) {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
-}
-
-}  // namespace
-
 wire::Service ServiceToWire(const spec::ServiceDecl& decl) {
   wire::Service s;
   s.set_name(decl.name);
@@ -83,14 +75,14 @@ wire::Service ServiceToWire(const spec::ServiceDecl& decl) {
   s.set_mode(decl.mode);
   s.set_ready(decl.ready);
   s.set_ready_path(decl.ready_path);
-  s.set_ready_timeout_ms(Millis(decl.ready_timeout));
+  s.set_ready_timeout_ms(ToMillis(decl.ready_timeout));
   for (const auto& [name, value] : decl.env) {
     wire::EnvVar* e = s.add_env();
     e->set_name(name);
     e->set_value(value);
   }
   s.set_cwd(decl.cwd);
-  s.set_idle_timeout_ms(Millis(decl.idle_timeout));
+  s.set_idle_timeout_ms(ToMillis(decl.idle_timeout));
   return s;
 }
 
