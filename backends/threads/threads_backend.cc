@@ -113,26 +113,26 @@ struct ThreadsBackend::State {
   std::mutex mu;
   // The functions, copied on write when a job's plugin is loaded. Pool
   // threads keep a snapshot and refresh it when the version moves.
-  std::shared_ptr<const FunctionRegistry> registry;        // guarded by mu
-  uint64_t registry_version = 0;                           // guarded by mu
-  std::condition_variable work_cv;        // pool: a call queued, or stopping
+  std::shared_ptr<const FunctionRegistry> registry;  // guarded by mu
+  uint64_t registry_version = 0;                     // guarded by mu
+  std::condition_variable work_cv;                   // pool: a call queued, or stopping
   std::condition_variable supervisor_cv;  // reports, an earlier deadline, stopping
   std::condition_variable quiet_cv;       // Shutdown: threads out, callbacks done
-  Life life = Life::kNew;                                 // guarded by mu
+  Life life = Life::kNew;                 // guarded by mu
   // The queue's chunks and the map's nodes come from a pool that only
   // ever is used under mu: no malloc per task, and no cross-thread frees.
-  std::pmr::unsynchronized_pool_resource memory;          // guarded by mu
-  std::pmr::deque<CallPtr> queue{&memory};                // guarded by mu
+  std::pmr::unsynchronized_pool_resource memory;             // guarded by mu
+  std::pmr::deque<CallPtr> queue{&memory};                   // guarded by mu
   std::pmr::unordered_map<uint64_t, CallPtr> live{&memory};  // guarded by mu: unreported
-  Timers timers;                                          // guarded by mu
+  Timers timers;                                             // guarded by mu
   // When the supervisor is due to wake; min() while it is awake (it looks
   // at the timers before it sleeps again, so nobody needs to wake it).
-  SteadyTime supervisor_wake = SteadyTime::min();         // guarded by mu
+  SteadyTime supervisor_wake = SteadyTime::min();            // guarded by mu
   std::vector<std::pair<uint64_t, AttemptOutcome>> reports;  // guarded by mu
-  int idle = 0;          // pool threads waiting on work_cv; guarded by mu
-  int lost = 0;          // pool threads running a reported call; guarded by mu
-  int in_callbacks = 0;  // pool threads inside OnStarted/OnFinished; guarded by mu
-  int in_loop = 0;       // pool threads not yet out of PoolLoop; guarded by mu
+  int idle = 0;              // pool threads waiting on work_cv; guarded by mu
+  int lost = 0;              // pool threads running a reported call; guarded by mu
+  int in_callbacks = 0;      // pool threads inside OnStarted/OnFinished; guarded by mu
+  int in_loop = 0;           // pool threads not yet out of PoolLoop; guarded by mu
   std::vector<char> exited;  // per pool thread; guarded by mu
 
   // Serialises plugin loading (dlopen runs the library's constructors, so
@@ -182,7 +182,8 @@ Result<std::shared_ptr<const FunctionRegistry>> ThreadsBackend::State::EnsurePlu
     current = registry;
   }
   bool all_loaded = true;
-  for (const std::string& path : paths) all_loaded = all_loaded && plugins_loaded.count(path);
+  for (const std::string& path : paths)
+    all_loaded = all_loaded && plugins_loaded.count(path);
   if (all_loaded) return current;
 
   // Copy on write: running calls keep the registry they started with.
@@ -208,8 +209,8 @@ void ThreadsBackend::State::PoolLoop(size_t index) {
     if (st.queue.empty()) {
       if (st.life != State::Life::kRunning) break;
       ++st.idle;
-      st.work_cv.wait(lock,
-                      [&] { return !st.queue.empty() || st.life != State::Life::kRunning; });
+      st.work_cv.wait(
+          lock, [&] { return !st.queue.empty() || st.life != State::Life::kRunning; });
       --st.idle;
       continue;
     }
@@ -330,8 +331,8 @@ void ThreadsBackend::State::SupervisorLoop() {
       call->has_timer = false;
       if (call->reported || call->phase != Phase::kRunning) continue;
       call->token.Cancel();
-      st.ReportStop(call, FailureReason::kTimeout, "timed out after " + Seconds(call->timeout),
-                    now);
+      st.ReportStop(call, FailureReason::kTimeout,
+                    "timed out after " + Seconds(call->timeout), now);
     }
     if (!st.reports.empty()) continue;
 
@@ -345,7 +346,8 @@ void ThreadsBackend::State::SupervisorLoop() {
   }
 }
 
-Result<std::unique_ptr<ThreadsBackend>> ThreadsBackend::Create(const BackendConfig& config) {
+Result<std::unique_ptr<ThreadsBackend>> ThreadsBackend::Create(
+    const BackendConfig& config) {
   if (config.slots < 1) {
     return InvalidArgument("threads backend: slots must be at least 1, not " +
                            std::to_string(config.slots));
@@ -355,8 +357,10 @@ Result<std::unique_ptr<ThreadsBackend>> ThreadsBackend::Create(const BackendConf
   return std::make_unique<ThreadsBackend>(config.slots, std::move(registry).value());
 }
 
-ThreadsBackend::ThreadsBackend(int slots, std::shared_ptr<const FunctionRegistry> registry)
-    : slots_(slots < 1 ? 1 : slots), state_(std::make_shared<State>(std::move(registry))) {}
+ThreadsBackend::ThreadsBackend(int slots,
+                               std::shared_ptr<const FunctionRegistry> registry)
+    : slots_(slots < 1 ? 1 : slots),
+      state_(std::make_shared<State>(std::move(registry))) {}
 
 ThreadsBackend::~ThreadsBackend() { Shutdown(Duration(0)); }
 
@@ -394,7 +398,8 @@ Status ThreadsBackend::Start(BackendEvents* events) {
     if (supervisor_.joinable()) supervisor_.join();
     for (std::thread& t : pool_) t.join();
     pool_.clear();
-    return Unavailable(std::string("threads backend: cannot start a thread: ") + e.what());
+    return Unavailable(std::string("threads backend: cannot start a thread: ") +
+                       e.what());
   }
   return Status::Ok();
 }
@@ -467,7 +472,8 @@ void ThreadsBackend::Cancel(uint64_t attempt_id) {
       call->stop_message = "cancelled";
       break;
     case Phase::kRunning:
-      state_->ReportStop(call, FailureReason::kCancelled, "cancelled", steady_clock::now());
+      state_->ReportStop(call, FailureReason::kCancelled, "cancelled",
+                         steady_clock::now());
       break;
     case Phase::kReturned:  // reported in the same critical section: not live
       break;
@@ -501,8 +507,8 @@ void ThreadsBackend::Shutdown(Duration grace) {
       }
     }
     for (const CallPtr& call : stopping) {
-      st.ReportStop(call, FailureReason::kCancelled, "cancelled: the threads backend shut down",
-                    now);
+      st.ReportStop(call, FailureReason::kCancelled,
+                    "cancelled: the threads backend shut down", now);
     }
     st.live.clear();
     for (CallPtr& call : starting) st.live.emplace(call->id, std::move(call));
