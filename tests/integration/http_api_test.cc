@@ -101,6 +101,59 @@ TEST_F(HttpApiTest, ListsPipelines) {
   EXPECT_EQ(denied->status, 401);
 }
 
+// Given pipelines with concurrency skip and queue, POST
+// /api/v1/pipelines/NAME/runs should start a run as `drover pipelines run`
+// does: 201 with the job (recorded with trigger manual), 409 while it runs
+// under skip, 202 under queue, 404 for an unknown name, and nothing
+// without an admin token (401, 403).
+TEST_F(HttpApiTest, StartsPipelineRuns) {
+  fs::create_directories(work_ / "pipelines");
+  WriteFile(work_ / "pipelines" / "skip.yaml",
+            "version: 1\nname: skipper\nschedule: \"@yearly\"\n"
+            "tasks:\n  nap: {run: sleep 60}\n");
+  WriteFile(work_ / "pipelines" / "queue.yaml",
+            "version: 1\nname: queuer\nschedule: \"@yearly\"\nconcurrency: queue\n"
+            "tasks:\n  nap: {run: sleep 60}\n");
+  StartAll({"--pipelines", (work_ / "pipelines").string()});
+
+  Body(Post("/api/v1/pipelines/skipper/runs", ""), 401);
+  Body(Post("/api/v1/pipelines/skipper/runs", kRead), 403);
+  EXPECT_EQ(StoreCount(state_, "SELECT count(*) FROM jobs"), 0);
+  json missing = Body(Post("/api/v1/pipelines/nope/runs", kAdmin), 404);
+  EXPECT_NE(missing["error"]["message"].get<std::string>().find("no pipeline 'nope'"),
+            std::string::npos)
+      << missing.dump();
+
+  json started = Body(Post("/api/v1/pipelines/skipper/runs", kAdmin), 201);
+  EXPECT_EQ(started["pipeline"], "skipper");
+  EXPECT_EQ(started["queued"], false);
+  EXPECT_EQ(started["tasks"], 1);
+  const std::string job = started["job"].get<std::string>();
+  ASSERT_FALSE(job.empty());
+  json refused = Body(Post("/api/v1/pipelines/skipper/runs", kAdmin), 409);
+  EXPECT_NE(refused["error"]["message"].get<std::string>().find("concurrency: skip"),
+            std::string::npos)
+      << refused.dump();
+
+  json first = Body(Post("/api/v1/pipelines/queuer/runs", kAdmin), 201);
+  json waits = Body(Post("/api/v1/pipelines/queuer/runs", kAdmin), 202);
+  EXPECT_EQ(waits["queued"], true);
+  EXPECT_NE(waits["message"].get<std::string>().find(first["job"].get<std::string>()),
+            std::string::npos)
+      << waits.dump();
+  EXPECT_EQ(StoreCount(state_, "SELECT count(*) FROM jobs"), 2);
+
+  json list = Body(Get("/api/v1/pipelines", kRead), 200);
+  bool seen = false;
+  for (const json& p : list["pipelines"]) {
+    if (p["name"] != "skipper") continue;
+    seen = true;
+    EXPECT_EQ(p["last_run"]["job_id"], job) << p.dump();
+    EXPECT_EQ(p["last_run"]["trigger"], "manual") << p.dump();
+  }
+  EXPECT_TRUE(seen) << list.dump();
+}
+
 // Given a finished job with a matrix task, the API should list it, show its
 // DAG with the matrix as one node, page its instances, show one instance
 // and its log, list the worker, and answer errors as JSON with the right

@@ -52,7 +52,9 @@ int HttpStatusOf(const Status& s) {
     return 503;
   }
   const std::string& m = s.message();
-  if (m.rfind("no job", 0) == 0 || m.find(" has no task ") != std::string::npos ||
+  if (m.rfind("no job", 0) == 0 || m.rfind("no pipeline '", 0) == 0 ||
+      m.rfind("this coordinator runs no pipelines", 0) == 0 ||
+      m.find(" has no task ") != std::string::npos ||
       m.find(" has no attempt ") != std::string::npos) {
     return 404;
   }
@@ -275,6 +277,30 @@ class HttpServer::Handlers {
     auto reply = protocol::Parse<wire::PipelinesReply>(*m);
     if (!reply.ok()) return SendError(res, 502, reply.status().message());
     SendJson(res, 200, PipelinesJson(*reply));
+  }
+
+  // POST /api/v1/pipelines/NAME/runs: PIPELINE-RUN, as `drover pipelines
+  // run NAME`. 201 with the job when it started, 202 when it waits for the
+  // running job (concurrency: queue).
+  void RunPipeline(const httplib::Request& req, httplib::Response& res) const {
+    wire::PipelineRun run;
+    run.set_name(req.matches[1]);
+    auto m = Ask(Command::kPipelineRun, run, {Command::kSubmitted, Command::kOk});
+    if (!m.ok()) return SendError(res, HttpStatusOf(m.status()), m.status().message());
+    if (m->command == Command::kOk) {
+      auto ok = protocol::Parse<wire::Ok>(*m);
+      if (!ok.ok()) return SendError(res, 502, ok.status().message());
+      return SendJson(
+          res, 202,
+          {{"pipeline", run.name()}, {"queued", true}, {"message", ok->message()}});
+    }
+    auto sub = protocol::Parse<wire::Submitted>(*m);
+    if (!sub.ok()) return SendError(res, 502, sub.status().message());
+    SendJson(res, 201,
+             {{"pipeline", run.name()},
+              {"queued", false},
+              {"job", sub->job_id()},
+              {"tasks", sub->tasks()}});
   }
 
   void Metrics(const httplib::Request&, httplib::Response& res) const {
@@ -528,6 +554,8 @@ Status HttpServer::Start() {
            [&h](Req q, Res r) { h.Cancel(q, r, true); });
   srv.Get("/api/v1/workers", [&h](Req q, Res r) { h.Workers(q, r); });
   srv.Get("/api/v1/pipelines", [&h](Req q, Res r) { h.Pipelines(q, r); });
+  srv.Post(R"(/api/v1/pipelines/([^/]+)/runs)",
+           [&h](Req q, Res r) { h.RunPipeline(q, r); });
   srv.Get("/api/v1/history", [&h](Req q, Res r) { h.History(q, r); });
   srv.Get("/api/v1/events", [&h](Req q, Res r) { h.Events(q, r); });
   srv.Get("/metrics", [&h](Req q, Res r) { h.Metrics(q, r); });

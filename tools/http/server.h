@@ -4,7 +4,8 @@
 //
 // It is a client of the coordinator, not a part of it: every request is
 // answered by asking the coordinator over the drover protocol (STATUS,
-// WORKERS, LOGS-REQUEST, WATCH, CANCEL-JOB, RETRY-JOB; docs/protocol.md) on
+// WORKERS, LOGS-REQUEST, WATCH, CANCEL-JOB, RETRY-JOB, PIPELINES,
+// PIPELINE-RUN; docs/protocol.md) on
 // an endpoint of the same process (inproc://), exactly as `drover status`
 // or `drover cancel` would. So the coordinator's loop stays the only
 // thread that touches its state; this server only holds its own (the
