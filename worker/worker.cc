@@ -98,6 +98,7 @@ Worker::Loop::Loop(zmq::context_t& context, WorkerOptions options,
     options_.spool_dir = std::move(absolute);
   }
   session_ = RandomSession();
+  metrics_ = std::make_unique<WorkerMetrics>(options_.slots, options_.spool_dir);
   transfers_ = std::make_unique<ArtifactTransfers>(
       options_.spool_dir / "cache", [this](protocol::Message m) { Send(m); });
 }
@@ -167,6 +168,7 @@ void Worker::Loop::Connect() {
   }
   dealer_->connect(options_.coordinator);
   registered_ = false;
+  metrics_->SetRegistered(false);
   transfers_->Disconnected();
 }
 
@@ -383,6 +385,7 @@ void Worker::Loop::Handle(const Message& m) {
                      options_.coordinator);
       }
       registered_ = true;
+      metrics_->SetRegistered(true);
       backoff_ = options_.reconnect_min;
       coordinator_batch_ = std::clamp<uint32_t>(welcome->max_batch(), 1, kMaxBatch);
       for (uint64_t id : welcome->unknown()) {
@@ -448,6 +451,7 @@ void Worker::Loop::Handle(const Message& m) {
       spdlog::info("worker {}: the coordinator says: {}; registering again",
                    options_.name, d.ok() ? d->reason() : std::string("disconnect"));
       registered_ = false;
+      metrics_->SetRegistered(false);
       transfers_->Disconnected();
       SendHello();
       return;
@@ -497,6 +501,8 @@ void Worker::Loop::HandleOneDispatch(wire::Dispatch& dispatch) {
     Send(unacked_[id]);  // already done: the result went astray
     return;
   }
+  // From here on every path enters it in running_, and Complete ends it.
+  metrics_->AttemptStarted(d->backend());
   if (draining_) {
     // It crossed our DRAINING on the wire (docs/protocol.md): hand it back.
     AttemptOutcome o;
@@ -610,6 +616,7 @@ void Worker::Loop::Complete(uint64_t id, AttemptOutcome outcome) {
   m.payloads.push_back(outcome.out.bytes ? TakeFile(r->second.out) : std::string());
   m.payloads.push_back(outcome.err.bytes ? TakeFile(r->second.err) : std::string());
   const bool uses_services = r->second.uses_services;
+  metrics_->AttemptEnded(r->second.backend, ReasonName(outcome.reason), outcome.wall);
   RemoveAttemptDirs(r->second);
   running_.erase(r);
   // Its services may go idle. Only attempts that hold a lease: the others
@@ -695,5 +702,6 @@ std::vector<Status> Worker::UpdateServices(const std::vector<spec::ServiceDecl>&
 }
 std::vector<std::string> Worker::ServiceNames() const { return loop_->ServiceNames(); }
 const std::string& Worker::name() const { return loop_->name(); }
+std::string Worker::MetricsText() const { return loop_->MetricsText(); }
 
 }  // namespace drover

@@ -2,7 +2,8 @@
 // --http 127.0.0.1:0` (its URL read back from its stdout), a real worker,
 // jobs submitted with the CLI, and requests over loopback HTTP: the JSON
 // of each endpoint, paging, 401/403/404 bodies, a task cancelled through
-// the API, an event stream, and /metrics checked by `promtool check
+// the API, an event stream, pipeline runs started, and /metrics (the
+// coordinator's and `drover worker --metrics`) checked by `promtool check
 // metrics` (installed by `tools/setup --promtool` on first use).
 #include <httplib.h>
 
@@ -46,7 +47,10 @@ class HttpApiTest : public DistributedTest {
   }
 
   httplib::Result Get(const std::string& path, const std::string& token) {
-    httplib::Client client("127.0.0.1", port_);
+    return GetAt(port_, path, token);
+  }
+  httplib::Result GetAt(int port, const std::string& path, const std::string& token) {
+    httplib::Client client("127.0.0.1", port);
     client.set_read_timeout(30, 0);
     httplib::Headers headers;
     if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
@@ -71,6 +75,26 @@ class HttpApiTest : public DistributedTest {
     json body = json::parse(r->body, nullptr, false);
     EXPECT_FALSE(body.is_discarded()) << r->body;
     return body;
+  }
+
+  // Runs `promtool check metrics` on `text`; false (after GTEST_SKIP) when
+  // promtool is not installed and `tools/setup --promtool` cannot install it.
+  bool PromtoolAccepts(const std::string& text) {
+    WriteFile(work_ / "metrics.txt", text);
+    if (RunProcess({"/bin/sh", "-c", "command -v promtool"}, work_, work_, kDeadline)
+            .exit_code != 0) {
+      RunProcess({std::string(DROVER_SOURCE_DIR) + "/tools/setup", "--promtool"},
+                 DROVER_SOURCE_DIR, work_, Millis(600'000));
+    }
+    if (RunProcess({"/bin/sh", "-c", "command -v promtool"}, work_, work_, kDeadline)
+            .exit_code != 0) {
+      return false;
+    }
+    const ProcessResult check =
+        RunProcess({"/bin/sh", "-c", "promtool check metrics < metrics.txt"}, work_,
+                   work_, kDeadline);
+    EXPECT_EQ(check.exit_code, 0) << check.Describe() << "\n" << text;
+    return true;
   }
 
   int port_ = 0;
@@ -283,12 +307,15 @@ tasks:
   EXPECT_EQ(again["error"]["status"], 409);
 }
 
-// Given jobs that ran, /metrics should be Prometheus text that promtool
-// accepts, with the families docs/operations.md lists.
+// Given jobs that ran, one storing a 5-byte artifact, /metrics should be
+// Prometheus text that promtool accepts, with the families
+// docs/operations.md lists and the artifact store's size.
 TEST_F(HttpApiTest, MetricsPassPromtool) {
   StartAll();
   Spec("ok.yaml",
-       "version: 1\nname: ok\ntasks:\n  a: {run: echo a}\n  b: {run: exit 3}\n");
+       "version: 1\nname: ok\ntasks:\n  a: {run: \"printf 12345 > a.txt\", artifacts: "
+       "a.txt}\n"
+       "  b: {run: exit 3}\n");
   const std::string job = Submit("ok.yaml");
   ASSERT_EQ(WaitForJobState(job, {"succeeded", "failed"}, kEventDeadline), "failed");
   auto r = Get("/metrics", kRead);
@@ -305,24 +332,101 @@ TEST_F(HttpApiTest, MetricsPassPromtool) {
         "drover_workers{state=\"ready\"} 1",
         "drover_store_commit_duration_seconds_bucket", "drover_messages_rejected_total",
         "drover_peer_queued_bytes", "drover_ready_queue_depth",
-        "drover_worker_heartbeats_missed"}) {
+        "drover_worker_heartbeats_missed", "drover_artifact_store_bytes 5\n",
+        "drover_artifact_store_blobs 1\n"}) {
     EXPECT_NE(text.find(family), std::string::npos) << family << "\n" << text;
   }
-  WriteFile(work_ / "metrics.txt", text);
-  if (RunProcess({"/bin/sh", "-c", "command -v promtool"}, work_, work_, kDeadline)
-          .exit_code != 0) {
-    RunProcess({std::string(DROVER_SOURCE_DIR) + "/tools/setup", "--promtool"},
-               DROVER_SOURCE_DIR, work_, Millis(600'000));
-  }
-  if (RunProcess({"/bin/sh", "-c", "command -v promtool"}, work_, work_, kDeadline)
-          .exit_code != 0) {
+  if (!PromtoolAccepts(text)) {
     GTEST_SKIP()
         << "SKIPPED: promtool is not installed and `tools/setup --promtool` could not "
            "install it (Debian package prometheus)";
   }
-  const ProcessResult check = RunProcess(
-      {"/bin/sh", "-c", "promtool check metrics < metrics.txt"}, work_, work_, kDeadline);
-  EXPECT_EQ(check.exit_code, 0) << check.Describe() << "\n" << text;
+}
+
+// Given `drover worker --metrics 127.0.0.1:0 --metrics-token FILE`, the
+// worker should print its metrics URL, refuse a scrape without a token
+// (401), and serve Prometheus text that promtool accepts: registered, its
+// slots and the busy one while a task runs, then attempts by outcome, and
+// the artifact cache holding the input it staged.
+TEST_F(HttpApiTest, WorkerServesMetrics) {
+  WriteFile(work_ / "tokens", std::string("read ") + kRead + "\n");
+  ASSERT_TRUE(StartCoordinator());
+  DaemonProcess* w = StartWorker(
+      "w1", "spawn=2",
+      {"--metrics", "127.0.0.1:0", "--metrics-token", (work_ / "tokens").string()});
+  ASSERT_TRUE(w);
+  const std::optional<std::string> url = w->WaitForFirstLine(kEventDeadline);
+  ASSERT_TRUE(url) << w->ErrTail();
+  std::smatch m;
+  static const std::regex kUrl(R"(^http://127\.0\.0\.1:([0-9]+)$)");
+  ASSERT_TRUE(std::regex_match(*url, m, kUrl)) << *url;
+  const int port = std::stoi(m[1]);
+
+  auto scrape = [&] {
+    auto r = GetAt(port, "/metrics", kRead);
+    return r && r->status == 200 ? r->body : std::string();
+  };
+  auto denied = GetAt(port, "/metrics", "");
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->status, 401);
+  Body(GetAt(port, "/api/v1/jobs", kRead), 404);
+  ASSERT_TRUE(PollUntil(
+      [&] { return scrape().find("drover_worker_registered 1\n") != std::string::npos; },
+      kEventDeadline, kClientPollInterval));
+
+  const fs::path release = work_ / "release";
+  Spec("m.yaml", R"(version: 1
+name: metered
+tasks:
+  make: {run: "printf 12345 > a.txt", artifacts: a.txt}
+  use: {needs: [make], run: "cat $DROVER_INPUTS/make/a.txt"}
+  bad: {run: exit 3}
+  hold: {run: "while [ ! -f )" +
+                     release.string() + R"( ]; do sleep 0.05; done"}
+)");
+  const std::string job = Submit("m.yaml");
+  ASSERT_FALSE(job.empty());
+  // `hold` holds one of the two slots until it is released.
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        const std::string text = scrape();
+        return text.find(
+                   "drover_worker_attempts_total{backend=\"spawn\",reason=\"ok\"} 2\n") !=
+                   std::string::npos &&
+               text.find("drover_worker_slots_used{backend=\"spawn\"} 1\n") !=
+                   std::string::npos;
+      },
+      kEventDeadline, kClientPollInterval))
+      << scrape();
+  WriteFile(release, "");
+  ASSERT_EQ(WaitForJobState(job, {"succeeded", "failed"}, kEventDeadline), "failed");
+  const std::string text = scrape();
+  for (const char* sample :
+       {"drover_worker_slots{backend=\"spawn\"} 2\n",
+        "drover_worker_slots_used{backend=\"spawn\"} 0\n",
+        "drover_worker_attempts_total{backend=\"spawn\",reason=\"ok\"} 3\n",
+        "drover_worker_attempts_total{backend=\"spawn\",reason=\"exit\"} 1\n",
+        "drover_worker_attempt_duration_seconds_count{backend=\"spawn\"} 4\n",
+        "drover_worker_artifact_cache_bytes 5\n",
+        "drover_worker_artifact_cache_blobs 1\n", "drover_worker_spool_bytes "}) {
+    EXPECT_NE(text.find(sample), std::string::npos) << sample << "\n" << text;
+  }
+  if (!PromtoolAccepts(text)) {
+    GTEST_SKIP() << "SKIPPED: promtool is not installed (Debian package prometheus)";
+  }
+}
+
+// Given a non-loopback --metrics address without --metrics-token, the
+// worker should refuse to start, naming the flag.
+TEST_F(HttpApiTest, WorkerRefusesNonLoopbackMetricsWithoutTokens) {
+  ASSERT_TRUE(StartCoordinator());
+  const ProcessResult r = Drover(
+      {"worker", "--connect", endpoint_, "--slots", "spawn=1", "--metrics", "0.0.0.0:0"});
+  EXPECT_EQ(r.exit_code, 2) << r.Describe();
+  EXPECT_NE(r.err.find("refusing to serve HTTP on 0.0.0.0 without tokens"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("--metrics-token FILE"), std::string::npos) << r.err;
 }
 
 // Given a non-loopback --http address without --http-token, the

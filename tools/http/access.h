@@ -57,8 +57,11 @@ class Tokens {
 };
 
 // The --http rule: a non-loopback host needs tokens. kInvalidArgument with
-// the message the daemon prints otherwise.
-Status CheckHttpSecurity(const HttpAddress& address, const Tokens& tokens);
+// the message the daemon prints otherwise, which names `token_flag` and
+// says what a stranger could do (`exposure`).
+Status CheckHttpSecurity(const HttpAddress& address, const Tokens& tokens,
+                         std::string_view token_flag = "--http-token",
+                         std::string_view exposure = "read your jobs and cancel them");
 
 }  // namespace drover::http
 
