@@ -7,6 +7,8 @@
 // metrics` (installed by `tools/setup --promtool` on first use).
 #include <httplib.h>
 
+#include <csignal>
+#include <fstream>
 #include <regex>
 #include <string>
 
@@ -427,6 +429,120 @@ TEST_F(HttpApiTest, WorkerRefusesNonLoopbackMetricsWithoutTokens) {
             std::string::npos)
       << r.err;
   EXPECT_NE(r.err.find("--metrics-token FILE"), std::string::npos) << r.err;
+}
+
+// `drover run JOB --http 127.0.0.1:0` in work_: the process, and the port
+// of the URL it prints on stderr ("drover: dashboard and API at URL").
+struct EmbeddedRun {
+  DaemonProcess* process = nullptr;
+  int port = 0;
+};
+
+class HttpRunTest : public HttpApiTest {
+ protected:
+  // Starts `drover run` of a job whose task `hold` writes its pid to
+  // work_/hold.pid and runs until work_/release exists, and waits for the
+  // URL. A failure is recorded when it does not come.
+  EmbeddedRun StartRun() {
+    Spec("held.yaml",
+         "version: 1\nname: held\ntasks:\n  quick: {run: echo quick}\n"
+         "  hold: {run: 'echo $$ > " +
+             (work_ / "hold.pid").string() + "; while [ ! -f " +
+             (work_ / "release").string() + " ]; do sleep 0.05; done; echo released'}\n");
+    EmbeddedRun run;
+    run.process = StartClient({"run", "held.yaml", "--http", "127.0.0.1:0"});
+    if (!run.process) return run;
+    std::smatch m;
+    static const std::regex kUrl(
+        R"(drover: dashboard and API at http://127\.0\.0\.1:([0-9]+)\n)");
+    if (!run.process->WaitForOutput(
+            [&](const std::string&, const std::string& err) {
+              return std::regex_search(err, m, kUrl);
+            },
+            kEventDeadline)) {
+      ADD_FAILURE() << "no URL from drover run --http: " << run.process->ErrTail();
+      return run;
+    }
+    run.port = std::stoi(m[1]);
+    return run;
+  }
+
+  // The pid `hold` wrote, once it runs; 0 when it did not.
+  pid_t HoldPid() {
+    pid_t pid = 0;
+    PollUntil(
+        [&] {
+          std::ifstream in(work_ / "hold.pid");
+          return static_cast<bool>(in >> pid) && pid > 0;
+        },
+        kEventDeadline, kClientPollInterval);
+    return pid;
+  }
+};
+
+// Whether `pid` still runs: a zombie (killed, re-parented to this
+// subreaper, not yet reaped) does not.
+bool Running(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  const size_t paren = line.rfind(')');
+  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] != 'Z';
+}
+
+// Given `drover run --http 127.0.0.1:0`, the API should answer while the
+// job runs (the job running, its task running, the embedded worker, the
+// log, /metrics); when the job ends drover run should exit 0 and stop
+// listening.
+TEST_F(HttpRunTest, ServesTheApiWhileTheJobRuns) {
+  const EmbeddedRun run = StartRun();
+  ASSERT_NE(run.port, 0);
+  ASSERT_GT(HoldPid(), 0) << run.process->ErrTail();
+  json jobs = Body(GetAt(run.port, "/api/v1/jobs", ""), 200);
+  ASSERT_EQ(jobs["jobs"].size(), 1u) << jobs.dump();
+  EXPECT_EQ(jobs["jobs"][0]["name"], "held");
+  EXPECT_EQ(jobs["jobs"][0]["state"], "running");
+  const std::string job = jobs["jobs"][0]["id"];
+  json hold = Body(GetAt(run.port, "/api/v1/jobs/" + job + "/tasks/hold", ""), 200);
+  EXPECT_EQ(hold["state"], "running") << hold.dump();
+  json workers = Body(GetAt(run.port, "/api/v1/workers", ""), 200);
+  ASSERT_EQ(workers["workers"].size(), 1u) << workers.dump();
+  EXPECT_EQ(workers["workers"][0]["name"], "local");
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        auto r = GetAt(run.port, "/api/v1/jobs/" + job + "/tasks/quick/log", "");
+        return r && r->status == 200 && json::parse(r->body)["stdout"] == "quick\n";
+      },
+      kEventDeadline, kClientPollInterval));
+  auto metrics = GetAt(run.port, "/metrics", "");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("drover_jobs_running 1\n"), std::string::npos)
+      << metrics->body;
+
+  WriteFile(work_ / "release", "");
+  const ProcessResult done = run.process->Wait(kEventDeadline);
+  EXPECT_EQ(done.exit_code, 0) << done.Describe();
+  httplib::Client client("127.0.0.1", run.port);
+  client.set_connection_timeout(5, 0);
+  EXPECT_FALSE(client.Get("/api/v1/jobs")) << "still listening after drover run ended";
+}
+
+// Given `drover run --http` interrupted (SIGINT) while a task runs, the job
+// should be cancelled through the same path as without --http: drover run
+// exits 1, the task's process is gone, and nothing listens any more.
+TEST_F(HttpRunTest, InterruptedRunStopsItsTasksAndListener) {
+  const EmbeddedRun run = StartRun();
+  ASSERT_NE(run.port, 0);
+  const pid_t hold = HoldPid();
+  ASSERT_GT(hold, 0) << run.process->ErrTail();
+  Body(GetAt(run.port, "/api/v1/jobs", ""), 200);
+  ASSERT_TRUE(run.process->Signal(SIGINT));
+  const ProcessResult done = run.process->Wait(kEventDeadline);
+  EXPECT_EQ(done.exit_code, 1) << done.Describe();
+  EXPECT_FALSE(Running(hold)) << "task process " << hold << " outlived drover run";
+  httplib::Client client("127.0.0.1", run.port);
+  client.set_connection_timeout(5, 0);
+  EXPECT_FALSE(client.Get("/api/v1/jobs")) << "still listening after drover run ended";
 }
 
 // Given a non-loopback --http address without --http-token, the
