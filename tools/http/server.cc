@@ -11,6 +11,7 @@
 #include "core/protocol/codec.h"
 #include "tools/cli/client.h"
 #include "tools/http/assets.h"
+#include "tools/http/http_status.h"
 #include "tools/http/json_views.h"
 #include "tools/http/listener.h"
 #include "tools/http/metrics_server.h"
@@ -32,27 +33,6 @@ constexpr size_t kDefaultLogTail = 64u << 10;
 constexpr auto kKeepalive = std::chrono::seconds(15);
 
 int64_t NowMs() { return ToUnixMillis(std::chrono::system_clock::now()); }
-
-// The HTTP status of a failed call to the coordinator. Its ERROR messages
-// (docs/protocol.md) say what was wrong in words.
-int HttpStatusOf(const Status& s) {
-  if (s.code() == StatusCode::kDeadlineExceeded || s.code() == StatusCode::kUnavailable) {
-    return 503;
-  }
-  const std::string& m = s.message();
-  if (m.rfind("no job", 0) == 0 || m.rfind("no pipeline '", 0) == 0 ||
-      m.rfind("this coordinator runs no pipelines", 0) == 0 ||
-      m.find(" has no task ") != std::string::npos ||
-      m.find(" has no attempt ") != std::string::npos) {
-    return 404;
-  }
-  if (m.find("already") != std::string::npos ||
-      m.find("still running") != std::string::npos ||
-      m.find("is not running") != std::string::npos) {
-    return 409;
-  }
-  return 400;
-}
 
 // A non-negative integer query parameter, `fallback` when absent, capped at
 // `max`; nullopt when it is not a number.
