@@ -1,11 +1,11 @@
 // The dashboard in a real browser (ctest label `browser`): headless
 // Chromium driven by playwright-core against a real `drover coordinator
 // --http` and `drover worker`, a job submitted with the CLI. It loads the
-// page, watches a task turn from running to succeeded, opens its log,
-// cancels a task from the page, checks that requests without the right
-// token are refused, starts a scheduled pipeline from the Pipelines view
-// (the coordinator has --pipelines), and saves screenshots of the main
-// views.
+// page, watches a task turn from running to succeeded, opens its log (and
+// another's outputs), cancels a task from the page, checks that requests
+// without the right token are refused, starts a scheduled pipeline from
+// the Pipelines view (the coordinator has --pipelines), and saves
+// screenshots of the main views.
 //
 // Run by tests/browser/run_dashboard_test, which installs what it needs.
 // Every wait is on a page state or a process event, with a deadline.
@@ -86,7 +86,7 @@ tasks:
   fs.writeFileSync(path.join(work, 'job.yaml'), `version: 1
 name: browser-demo
 tasks:
-  prep: {run: echo prepared}
+  prep: {run: 'echo prepared; echo greeting=hello >> "$DROVER_OUTPUT"'}
   work:
     needs: [prep]
     run: 'echo started; while [ ! -f ${release} ]; do echo waiting; sleep 0.2; done; echo finished'
@@ -132,6 +132,9 @@ tasks:
     await page.waitForSelector('#dag .node[data-group="work"][data-state="succeeded"]');
     await page.waitForSelector('#log-stdout:has-text("started")');
     await page.waitForSelector('#log-stdout:has-text("finished")');
+    // An instance's outputs, under its attempts.
+    await page.click('#tasks tr[data-task="prep"] td:first-child');
+    await page.waitForSelector('#log-outputs tr[data-output="greeting"]:has-text("hello")');
 
     // Cancel `nap` from the page (admin token).
     await page.waitForSelector('#tasks tr[data-task="nap"] td.state.running');

@@ -189,7 +189,7 @@ TEST_F(HttpApiTest, ServesJobsGraphTasksLogsAndWorkers) {
   Spec("m.yaml", R"(version: 1
 name: shards
 tasks:
-  prep: {run: echo prepared}
+  prep: {run: 'echo prepared; echo greeting=hello >> "$DROVER_OUTPUT"'}
   shard:
     needs: [prep]
     matrix: {i: [1, 2, 3]}
@@ -240,6 +240,10 @@ tasks:
   json log = Body(Get("/api/v1/jobs/" + job + "/tasks/" + task + "/log", kRead), 200);
   EXPECT_EQ(log["stdout"], "shard 2\n");
   EXPECT_EQ(log["done"], true);
+
+  json prep = Body(Get("/api/v1/jobs/" + job + "/tasks/prep", kRead), 200);
+  EXPECT_EQ(prep["outputs"], json({{"greeting", "hello"}})) << prep.dump();
+  EXPECT_EQ(t["outputs"], json::object()) << t.dump();
 
   json missing = Body(Get("/api/v1/jobs/20000101-000000-0000", kRead), 404);
   EXPECT_NE(missing["error"]["message"].get<std::string>().find("no job"),

@@ -271,11 +271,16 @@ async function openLog(task) {
   $('#log-title').textContent = 'Log of ' + task;
   $('#log-stdout').textContent = '';
   $('#log-stderr').textContent = '';
+  $('#log-outputs').innerHTML = '';
   try {
     const t = await api('/api/v1/jobs/' + enc(state.job) + '/tasks/' + enc(task));
     $('#log-attempts').innerHTML = t.finished_attempts.map((a) => 'attempt ' + a.attempt + ': ' +
       esc(a.reason) + (a.detail ? ' (' + esc(a.detail) + ')' : '') + (a.worker ? ' on ' + esc(a.worker) : '')).join('<br>') ||
       (t.pending_reason ? 'pending: ' + esc(t.pending_reason) : esc(t.state));
+    const outputs = Object.entries(t.outputs || {});
+    $('#log-outputs').innerHTML = outputs.length ? '<table><thead><tr><th>Output</th><th>Value</th></tr></thead><tbody>' +
+      outputs.map(([k, v]) => '<tr data-output="' + esc(k) + '"><td>' + esc(k) + '</td><td><code>' + esc(v) +
+      '</code></td></tr>').join('') + '</tbody></table>' : '';
   } catch (e) { say(e.message); }
   // The stream sends the kept output first, then chunks while it runs.
   const es = new EventSource(withToken('/api/v1/jobs/' + enc(state.job) + '/tasks/' + enc(task) + '/log/stream'));
