@@ -5,7 +5,8 @@
 // The token file has one token a line, `read TOKEN` or `admin TOKEN`;
 // blank lines and lines starting with # are ignored. A read token may GET
 // everything under /api/v1 and /metrics; an admin token may also POST the
-// actions (cancel, retry).
+// actions (cancel, retry, start a pipeline run). `drover worker
+// --metrics-token` reads the same format; any of its tokens may scrape.
 #ifndef DROVER_TOOLS_HTTP_ACCESS_H_
 #define DROVER_TOOLS_HTTP_ACCESS_H_
 
