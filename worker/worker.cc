@@ -95,6 +95,7 @@ Worker::Loop::Loop(zmq::context_t& context, WorkerOptions options,
     options_.spool_dir = std::move(absolute);
   }
   session_ = RandomSession();
+  metrics_ = std::make_unique<WorkerMetrics>(options_.slots, options_.spool_dir);
   transfers_ = std::make_unique<ArtifactTransfers>(
       options_.spool_dir / "cache", [this](protocol::Message m) { Send(m); });
 }
@@ -164,6 +165,7 @@ void Worker::Loop::Connect() {
   }
   dealer_->connect(options_.coordinator);
   registered_ = false;
+  metrics_->SetRegistered(false);
   transfers_->Disconnected();
 }
 
@@ -380,6 +382,7 @@ void Worker::Loop::Handle(const Message& m) {
                      options_.coordinator);
       }
       registered_ = true;
+      metrics_->SetRegistered(true);
       backoff_ = options_.reconnect_min;
       coordinator_batch_ = std::clamp<uint32_t>(welcome->max_batch(), 1, kMaxBatch);
       for (uint64_t id : welcome->unknown()) {
@@ -445,6 +448,7 @@ void Worker::Loop::Handle(const Message& m) {
       spdlog::info("worker {}: the coordinator says: {}; registering again",
                    options_.name, d.ok() ? d->reason() : std::string("disconnect"));
       registered_ = false;
+      metrics_->SetRegistered(false);
       transfers_->Disconnected();
       SendHello();
       return;
@@ -494,6 +498,8 @@ void Worker::Loop::HandleOneDispatch(wire::Dispatch& dispatch) {
     Send(unacked_[id]);  // already done: the result went astray
     return;
   }
+  // From here on every path enters it in running_, and Complete ends it.
+  metrics_->AttemptStarted(d->backend());
   if (draining_) {
     // It crossed our DRAINING on the wire (docs/protocol.md): hand it back.
     AttemptOutcome o;
@@ -607,6 +613,7 @@ void Worker::Loop::Complete(uint64_t id, AttemptOutcome outcome) {
   m.payloads.push_back(outcome.out.bytes ? TakeFile(r->second.out) : std::string());
   m.payloads.push_back(outcome.err.bytes ? TakeFile(r->second.err) : std::string());
   const bool uses_services = r->second.uses_services;
+  metrics_->AttemptEnded(r->second.backend, ReasonName(outcome.reason), outcome.wall);
   RemoveAttemptDirs(r->second);
   running_.erase(r);
   // Its services may go idle. Only attempts that hold a lease: the others
@@ -692,5 +699,6 @@ std::vector<Status> Worker::UpdateServices(const std::vector<spec::ServiceDecl>&
 }
 std::vector<std::string> Worker::ServiceNames() const { return loop_->ServiceNames(); }
 const std::string& Worker::name() const { return loop_->name(); }
+std::string Worker::MetricsText() const { return loop_->MetricsText(); }
 
 }  // namespace drover

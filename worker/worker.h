@@ -113,6 +113,10 @@ class Worker {
   void Drain(Duration timeout);
 
   const std::string& name() const;
+  // The worker's metrics in the Prometheus text format (worker_metrics.h):
+  // slots, busy slots, attempts by outcome, spool size. Thread-safe; walks
+  // the spool directory.
+  std::string MetricsText() const;
 
  private:
   class Loop;

@@ -28,6 +28,7 @@
 #include "worker/artifact_transfers.h"
 #include "worker/output_tail.h"
 #include "worker/worker.h"
+#include "worker/worker_metrics.h"
 
 namespace drover {
 
@@ -57,6 +58,7 @@ class Worker::Loop final : public BackendEvents {
     Wake();
   }
   const std::string& name() const { return options_.name; }
+  std::string MetricsText() const { return metrics_->Render(); }
   std::vector<Status> UpdateServices(const std::vector<spec::ServiceDecl>& next);
   std::vector<std::string> ServiceNames() const {
     return services_.registry().WorkerServiceNames();
@@ -175,6 +177,9 @@ class Worker::Loop final : public BackendEvents {
   // Uploads of finished attempts' artifacts and staging of inputs, from
   // and to the cache in SPOOL/cache (created in the constructor).
   std::unique_ptr<ArtifactTransfers> transfers_;
+  // What `drover worker --metrics` serves; read from other threads
+  // (thread-safe), made in the constructor.
+  std::unique_ptr<WorkerMetrics> metrics_;
   std::map<uint64_t, protocol::Message> unacked_;  // RESULTs until ACKed, in order
   std::vector<uint64_t> unsent_;  // of unacked_: completed this turn, not yet sent
   // Results the coordinator takes in one RESULT (Welcome.max_batch).

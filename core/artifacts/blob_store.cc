@@ -121,15 +121,21 @@ Result<std::unique_ptr<BlobWriter>> BlobStore::Begin() {
   return std::make_unique<BlobWriter>(fd, temp, root_);
 }
 
-BlobStore::Usage BlobStore::Scan() const {
+BlobStore::Usage BlobStore::Scan() const { return CountFiles(root_ / "sha256"); }
+
+BlobStore::Usage BlobStore::CountFiles(const fs::path& dir) {
   Usage u;
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(root_ / "sha256", ec);
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     std::error_code e2;
     if (!it->is_regular_file(e2)) continue;
+    // A file removed since it was listed (a spool being written) is not
+    // counted; file_size's error value is not a size.
+    const uintmax_t size = it->file_size(e2);
+    if (e2) continue;
     ++u.blobs;
-    u.bytes += it->file_size(e2);
+    u.bytes += size;
   }
   return u;
 }

@@ -81,6 +81,10 @@ class BlobStore {
   };
   // What the store holds: blobs and their bytes. Walks ROOT/sha256.
   Usage Scan() const;
+  // The regular files under `dir` (recursively) and their bytes; 0 for a
+  // directory that does not exist. Only reads: any thread may call it
+  // on any directory, such as a worker's spool while the worker writes it.
+  static Usage CountFiles(const std::filesystem::path& dir);
   // Removes every blob whose name is not in `referenced` and whose file is
   // older than `min_age` (a blob just committed may not be indexed yet).
   // Returns what was removed.

@@ -43,6 +43,7 @@ Status Coordinator::Loop::OpenArtifacts() {
   if (!blobs.ok()) return blobs.status();
   blobs_ = std::move(blobs.value());
   blob_usage_ = blobs_->Scan();
+  blob_counted_ = clock_.Now();
   spdlog::info("coordinator: artifact store {}: {} blobs, {}", blobs_->root().string(),
                blob_usage_.blobs, HumanBytes(blob_usage_.bytes));
   return Status::Ok();

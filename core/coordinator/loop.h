@@ -438,6 +438,7 @@ class Coordinator::Loop : private PipelineHost {
   // The artifact store (STATE/artifacts) and its transfers (artifacts.cc).
   std::unique_ptr<artifacts::BlobStore> blobs_;
   artifacts::BlobStore::Usage blob_usage_;  // what it holds, kept up to date
+  SteadyTime blob_counted_{};               // when blob_usage_ was last Scan()ned
   std::map<TransferKey, Upload> uploads_;
   std::map<TransferKey, Download> downloads_;
   uint64_t next_reload_id_ = 1;

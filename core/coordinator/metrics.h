@@ -9,7 +9,8 @@
 // are not kept up to date turn by turn: the loop computes a MetricsGauges
 // when it is asked, which costs O(tasks of running jobs + workers).
 //
-// RenderPrometheus writes the text exposition format 0.0.4 with names and
+// RenderPrometheus writes the text exposition format 0.0.4
+// (core/base/prometheus.h) with names and
 // labels after the Prometheus conventions: the `drover_` prefix, `_total`
 // on counters, base units in the name (`_seconds`, `_bytes`).
 #ifndef DROVER_CORE_COORDINATOR_METRICS_H_
@@ -21,30 +22,10 @@
 #include <utility>
 #include <vector>
 
+#include "core/base/prometheus.h"
+
 namespace drover {
 
-// A cumulative histogram over fixed upper bounds (seconds), as Prometheus
-// exports it: a count per bucket, +Inf implied, a sum and a count.
-class Histogram {
- public:
-  explicit Histogram(std::vector<double> bounds);
-  // Adds one observation; a negative or NaN value counts as 0.
-  void Observe(double value);
-  const std::vector<double>& bounds() const { return bounds_; }
-  // Observations <= bounds()[i] (cumulative), for i < bounds().size().
-  uint64_t CumulativeCount(size_t i) const;
-  uint64_t count() const { return count_; }
-  double sum() const { return sum_; }
-
- private:
-  std::vector<double> bounds_;    // ascending
-  std::vector<uint64_t> counts_;  // per bucket, not cumulative
-  uint64_t count_ = 0;
-  double sum_ = 0;
-};
-
-// Attempts last from milliseconds (threads) to hours (spawn).
-std::vector<double> AttemptDurationBounds();
 // A store commit takes from tens of microseconds to seconds on a full disk.
 std::vector<double> CommitLatencyBounds();
 
@@ -89,6 +70,9 @@ struct MetricsGauges {
   // stale-result.
   std::map<std::string, uint64_t> rejected;
   uint64_t log_lines_suppressed = 0;
+  // The artifact store (STATE/artifacts): blobs and their bytes.
+  uint64_t artifact_blobs = 0;
+  uint64_t artifact_bytes = 0;
 };
 
 // The text exposition of `m` and `g`, every family with HELP and TYPE.

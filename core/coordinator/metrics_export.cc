@@ -22,6 +22,10 @@ std::string DescribeClass(const Placement& p) {
   return out;
 }
 
+// `drover gc` runs in a process of its own and removes blobs this loop
+// does not see go: a scrape counts the store again when its count is older.
+constexpr auto kBlobRecount = std::chrono::minutes(1);
+
 }  // namespace
 
 std::string Coordinator::Loop::MetricsText() {
@@ -63,6 +67,14 @@ std::string Coordinator::Loop::MetricsText() {
   g.rejected["dropped_peer"] = stats_.ignored.load(std::memory_order_relaxed);
   g.rejected["stale_result"] = stats_.stale_results.load(std::memory_order_relaxed);
   g.log_lines_suppressed = stats_.log_lines_suppressed.load(std::memory_order_relaxed);
+  if (blobs_) {
+    if (now - blob_counted_ >= kBlobRecount) {
+      blob_usage_ = blobs_->Scan();
+      blob_counted_ = now;
+    }
+    g.artifact_blobs = blob_usage_.blobs;
+    g.artifact_bytes = blob_usage_.bytes;
+  }
   return RenderPrometheus(metrics_, g);
 }
 

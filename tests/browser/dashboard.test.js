@@ -1,9 +1,11 @@
 // The dashboard in a real browser (ctest label `browser`): headless
 // Chromium driven by playwright-core against a real `drover coordinator
 // --http` and `drover worker`, a job submitted with the CLI. It loads the
-// page, watches a task turn from running to succeeded, opens its log,
-// cancels a task from the page, checks that requests without the right
-// token are refused, and saves screenshots of the main views.
+// page, watches a task turn from running to succeeded, opens its log (and
+// another's outputs), cancels a task from the page, checks that requests
+// without the right token are refused, starts a scheduled pipeline from
+// the Pipelines view (the coordinator has --pipelines), and saves
+// screenshots of the main views.
 //
 // Run by tests/browser/run_dashboard_test, which installs what it needs.
 // Every wait is on a page state or a process event, with a deadline.
@@ -57,8 +59,18 @@ async function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'drover-browser-'));
   const state = path.join(work, 'state');
   fs.writeFileSync(path.join(work, 'tokens'), 'read ' + READ + '\nadmin ' + ADMIN + '\n');
+  const pipelines = path.join(work, 'pipelines');
+  fs.mkdirSync(pipelines);
+  fs.writeFileSync(path.join(pipelines, 'nightly.yaml'), `version: 1
+name: nightly
+schedule: "30 2 * * *"
+timezone: Europe/Berlin
+tasks:
+  hello: {run: echo nightly}
+`);
   const coordinator = start(['coordinator', '--listen', 'tcp://127.0.0.1:0', '--state-dir', state,
-    '--heartbeat', '200ms', '--http', '127.0.0.1:0', '--http-token', path.join(work, 'tokens')]);
+    '--heartbeat', '200ms', '--http', '127.0.0.1:0', '--http-token', path.join(work, 'tokens'),
+    '--pipelines', pipelines]);
   const endpoint = (await waitForOutput(coordinator, /^(tcp:\/\/\S+)\n/, 'coordinator endpoint'))[1];
   const url = (await waitForOutput(coordinator, /\n(http:\/\/127\.0\.0\.1:\d+)\n/, 'dashboard URL'))[1];
   start(['worker', '--connect', endpoint, '--name', 'w1', '--slots', 'spawn=4', '--heartbeat', '200ms']);
@@ -74,7 +86,7 @@ async function main() {
   fs.writeFileSync(path.join(work, 'job.yaml'), `version: 1
 name: browser-demo
 tasks:
-  prep: {run: echo prepared}
+  prep: {run: 'echo prepared; echo greeting=hello >> "$DROVER_OUTPUT"'}
   work:
     needs: [prep]
     run: 'echo started; while [ ! -f ${release} ]; do echo waiting; sleep 0.2; done; echo finished'
@@ -120,6 +132,9 @@ tasks:
     await page.waitForSelector('#dag .node[data-group="work"][data-state="succeeded"]');
     await page.waitForSelector('#log-stdout:has-text("started")');
     await page.waitForSelector('#log-stdout:has-text("finished")');
+    // An instance's outputs, under its attempts.
+    await page.click('#tasks tr[data-task="prep"] td:first-child');
+    await page.waitForSelector('#log-outputs tr[data-output="greeting"]:has-text("hello")');
 
     // Cancel `nap` from the page (admin token).
     await page.waitForSelector('#tasks tr[data-task="nap"] td.state.running');
@@ -148,6 +163,29 @@ tasks:
       await page.waitForSelector('#workers tr[data-worker="w1"]');
       await page.screenshot({ path: path.join(SHOTS, 'dashboard-workers.png'), fullPage: true });
     }
+    // The Pipelines view: the schedule and its next runs; "Run now" starts
+    // a run (admin token), shown as the last run, manual, until it succeeds.
+    await page.fill('#token', ADMIN);
+    await page.click('#save-token');
+    await page.goto(url + '/#/pipelines');
+    const row = '#pipelines tr[data-pipeline="nightly"]';
+    await page.waitForSelector(row + ':has-text("30 2 * * *")');
+    await page.waitForSelector(row + ' td.last-run:has-text("none")');
+    await page.click(row + ' .run-btn');
+    await page.waitForSelector(row + ' td.last-run:has-text("manual")');
+    await page.waitForSelector(row + ' td.last-run .state.succeeded');
+    const listed = await (await fetch(url + '/api/v1/pipelines', { headers: { Authorization: 'Bearer ' + READ } })).json();
+    const runJob = listed.pipelines[0].last_run.job_id;
+    await page.waitForSelector(row + ` td.last-run a[href="#/jobs/${runJob}"]`);
+    if (SHOTS) await page.screenshot({ path: path.join(SHOTS, 'dashboard-pipelines.png'), fullPage: true });
+    // A read token may not start one: refused (403), and no run is added.
+    await page.fill('#token', READ);
+    await page.click('#save-token');
+    await page.waitForSelector(row + ' td.last-run:has-text("manual")');
+    await page.click(row + ' .run-btn');
+    await page.waitForSelector('#status:has-text("403")');
+    const after = await (await fetch(url + '/api/v1/pipelines', { headers: { Authorization: 'Bearer ' + READ } })).json();
+    check(after.pipelines[0].last_run.job_id === runJob, 'the refused run started nothing: ' + JSON.stringify(after));
     console.log('dashboard test: passed');
   } finally {
     await browser.close();

@@ -1,9 +1,10 @@
-// tools/http: the --http address rule, the token file, and the chart
+// tools/http: the --http address rule, the token file, HttpStatusOf, and the chart
 // history's reading of the metrics text. Plain data.
 #include <gtest/gtest.h>
 
 #include "tools/http/access.h"
 #include "tools/http/history.h"
+#include "tools/http/http_status.h"
 
 namespace drover::http {
 namespace {
@@ -107,6 +108,48 @@ TEST(HttpHistoryTest, RatesBetweenSamples) {
   EXPECT_EQ(points[2]["results_per_s"], 0);
   h.Add({7000, 7, 7, 0, 0, 1});
   EXPECT_EQ(h.Json().size(), 3u);
+}
+
+// Given statuses this process made, HttpStatusOf should map them by their
+// code: no answer 503, not found 404, a bad argument 400.
+TEST(HttpStatusTest, MapsLocalStatusesByCode) {
+  EXPECT_EQ(HttpStatusOf(Unavailable("cannot send")), 503);
+  EXPECT_EQ(HttpStatusOf(DeadlineExceeded("no answer in 10s")), 503);
+  EXPECT_EQ(HttpStatusOf(NotFound("no such thing")), 404);
+  EXPECT_EQ(HttpStatusOf(InvalidArgument("no job here either")), 400);
+  EXPECT_EQ(HttpStatusOf(Internal("bug")), 500);
+}
+
+// Given the coordinator's ERROR messages (which carry no code; the client
+// makes them kFailedPrecondition), HttpStatusOf should map each
+// documented form: what does not exist 404, what the state forbids 409,
+// a key outside its role 403, a full state disk 503, the rest 400.
+TEST(HttpStatusTest, MapsTheCoordinatorsErrorForms) {
+  auto of = [](const std::string& text) {
+    return HttpStatusOf(FailedPrecondition(text));
+  };
+  EXPECT_EQ(of("no job 20261202-101500-aaaa"), 404);
+  EXPECT_EQ(of("no job has been submitted"), 404);
+  EXPECT_EQ(of("job J has no task 'nope'"), 404);
+  EXPECT_EQ(of("task 't' has no attempt 3 (it has made 1)"), 404);
+  EXPECT_EQ(of("no pipeline 'x' (drover pipelines lists them)"), 404);
+  EXPECT_EQ(of("this coordinator runs no pipelines (start it with --pipelines DIR)"),
+            404);
+  EXPECT_EQ(of("job J has already finished (succeeded)"), 409);
+  EXPECT_EQ(of("task 'nap' has already finished (cancelled)"), 409);
+  EXPECT_EQ(of("job J is not running"), 409);
+  EXPECT_EQ(of("job J is still running; wait for it or cancel it first"), 409);
+  EXPECT_EQ(of("pipeline p is still running job J (concurrency: skip); not started"),
+            409);
+  EXPECT_EQ(of("a run of pipeline p already waits for job J"), 409);
+  EXPECT_EQ(
+      of("CANCEL-JOB refused: this connection's key K (ci) has role read, which may "
+         "send ..."),
+      403);
+  EXPECT_EQ(of("the coordinator cannot record anything now (disk full); try again when "
+               "the state disk has room"),
+            503);
+  EXPECT_EQ(of("StatusRequest.task_state: unknown state 'runing'"), 400);
 }
 
 }  // namespace

@@ -236,9 +236,16 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
   worker_cmd->add_option("--log-format", log_format,
                          "'text' (default) or 'json': one JSON object a line on stderr")
       ->check(log_formats);
+  worker_cmd->add_option("--metrics", wargs.metrics,
+                         "serve Prometheus metrics at http://HOST:PORT/metrics (loopback "
+                         "unless --metrics-token)");
+  worker_cmd->add_option("--metrics-token", wargs.metrics_token,
+                         "bearer tokens for --metrics: lines 'read TOKEN' (or admin)")
+      ->check(CLI::ExistingFile);
   worker_cmd->footer(
       "SIGTERM drains: no new tasks, running ones finish (up to --drain-timeout), then it\n"
       "exits 0. A second SIGTERM or SIGINT stops at once (exit 1).\n"
+      "With --metrics it prints the metrics URL (http://HOST:PORT) on stdout.\n"
       "Example:\n"
       "  drover worker --connect tcp://coordinator:7700 --slots spawn=4 --label zone=a");
 

@@ -123,6 +123,8 @@ struct WorkerArgs {
   int liveness = 5;
   std::string curve_secret;      // this worker's secret key file
   std::string curve_server_key;  // the coordinator's public key file
+  std::string metrics;           // --metrics HOST:PORT; empty: none
+  std::string metrics_token;     // --metrics-token FILE
 };
 // The worker runs the backends of `registry` (RunCli's).
 int WorkerCommand(const WorkerArgs& args, const BackendRegistry& registry);

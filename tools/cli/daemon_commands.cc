@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -27,6 +28,7 @@
 #include "core/spec/worker_config.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/render.h"
+#include "tools/http/metrics_server.h"
 #include "tools/http/server.h"
 #include "worker/worker.h"
 
@@ -431,6 +433,26 @@ int WorkerCommand(const WorkerArgs& args, const BackendRegistry& registry) {
   RealClock clock;
   zmq::context_t context;
   Worker worker(context, options, registry, clock);
+  // Bound before the backends start, so that a bad --metrics costs
+  // nothing; stopped before `worker` goes: its requests read it.
+  std::optional<http::MetricsServer> metrics;
+  if (!args.metrics.empty()) {
+    http::ListenOptions listen;
+    listen.address = args.metrics;
+    listen.token_file = args.metrics_token;
+    listen.flag = "--metrics";
+    listen.token_flag = "--metrics-token";
+    listen.exposure = "read this worker's metrics";
+    listen.threads = 2;
+    metrics.emplace(listen, [&worker] { return worker.MetricsText(); });
+    if (Status s = metrics->Start(); !s.ok()) {
+      std::fprintf(stderr, "drover worker: %s\n", s.message().c_str());
+      return s.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
+    }
+    std::printf("%s\n", metrics->url().c_str());
+    std::fflush(stdout);
+    spdlog::info("worker {}: metrics at {}/metrics", worker.name(), metrics->url());
+  }
   if (Status s = worker.Start(); !s.ok()) {
     std::fprintf(stderr, "drover worker: %s\n", s.message().c_str());
     return kExitFailed;
@@ -471,6 +493,7 @@ int WorkerCommand(const WorkerArgs& args, const BackendRegistry& registry) {
   }
   worker.Stop();
   loop.join();
+  if (metrics) metrics->Stop();
   if (!result.ok()) {
     spdlog::error("worker {}: {}", worker.name(), result.ToString());
     return kExitFailed;

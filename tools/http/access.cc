@@ -114,13 +114,15 @@ Access Tokens::Check(std::string_view token) const {
   return found;
 }
 
-Status CheckHttpSecurity(const HttpAddress& address, const Tokens& tokens) {
+Status CheckHttpSecurity(const HttpAddress& address, const Tokens& tokens,
+                         std::string_view token_flag, std::string_view exposure) {
   if (IsLoopbackHost(address.host) || tokens.required()) return Status::Ok();
   return InvalidArgument(
       "refusing to serve HTTP on " +
       (address.host.empty() ? std::string("every interface") : address.host) +
-      " without tokens: anyone who reaches it could read your jobs and cancel them. Give "
-      "--http-token FILE (lines 'read TOKEN' and 'admin TOKEN'), or bind 127.0.0.1");
+      " without tokens: anyone who reaches it could " + std::string(exposure) +
+      ". Give " + std::string(token_flag) +
+      " FILE (lines 'read TOKEN' and 'admin TOKEN'), or bind 127.0.0.1");
 }
 
 }  // namespace drover::http

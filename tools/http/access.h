@@ -5,7 +5,8 @@
 // The token file has one token a line, `read TOKEN` or `admin TOKEN`;
 // blank lines and lines starting with # are ignored. A read token may GET
 // everything under /api/v1 and /metrics; an admin token may also POST the
-// actions (cancel, retry).
+// actions (cancel, retry, start a pipeline run). `drover worker
+// --metrics-token` reads the same format; any of its tokens may scrape.
 #ifndef DROVER_TOOLS_HTTP_ACCESS_H_
 #define DROVER_TOOLS_HTTP_ACCESS_H_
 
@@ -57,8 +58,11 @@ class Tokens {
 };
 
 // The --http rule: a non-loopback host needs tokens. kInvalidArgument with
-// the message the daemon prints otherwise.
-Status CheckHttpSecurity(const HttpAddress& address, const Tokens& tokens);
+// the message the daemon prints otherwise, which names `token_flag` and
+// says what a stranger could do (`exposure`).
+Status CheckHttpSecurity(const HttpAddress& address, const Tokens& tokens,
+                         std::string_view token_flag = "--http-token",
+                         std::string_view exposure = "read your jobs and cancel them");
 
 }  // namespace drover::http
 

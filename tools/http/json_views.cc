@@ -59,6 +59,9 @@ json TaskJson(const wire::TaskStatus& ts) {
               {"finished_unix_ms", ts.finished_unix_ms()},
               {"pending_reason", ts.pending_reason()},
               {"finished_attempts", attempts}};
+  json outputs = json::object();
+  for (const auto& [k, v] : ts.outputs()) outputs[k] = v;
+  out["outputs"] = std::move(outputs);
   if (!ts.result_json().empty()) {
     json result = json::parse(ts.result_json(), nullptr, /*allow_exceptions=*/false);
     out["result"] = result.is_discarded() ? json(ts.result_json()) : result;

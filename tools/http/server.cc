@@ -11,7 +11,10 @@
 #include "core/protocol/codec.h"
 #include "tools/cli/client.h"
 #include "tools/http/assets.h"
+#include "tools/http/http_status.h"
 #include "tools/http/json_views.h"
+#include "tools/http/listener.h"
+#include "tools/http/metrics_server.h"
 
 namespace drover::http {
 namespace {
@@ -31,39 +34,6 @@ constexpr auto kKeepalive = std::chrono::seconds(15);
 
 int64_t NowMs() { return ToUnixMillis(std::chrono::system_clock::now()); }
 
-// Task output is bytes, not always UTF-8: replace what is not.
-std::string Dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-void SendJson(httplib::Response& res, int status, const json& body) {
-  res.status = status;
-  res.set_content(Dump(body), "application/json");
-}
-
-void SendError(httplib::Response& res, int status, const std::string& message) {
-  SendJson(res, status, ErrorJson(status, message));
-}
-
-// The HTTP status of a failed call to the coordinator. Its ERROR messages
-// (docs/protocol.md) say what was wrong in words.
-int HttpStatusOf(const Status& s) {
-  if (s.code() == StatusCode::kDeadlineExceeded || s.code() == StatusCode::kUnavailable) {
-    return 503;
-  }
-  const std::string& m = s.message();
-  if (m.rfind("no job", 0) == 0 || m.find(" has no task ") != std::string::npos ||
-      m.find(" has no attempt ") != std::string::npos) {
-    return 404;
-  }
-  if (m.find("already") != std::string::npos ||
-      m.find("still running") != std::string::npos ||
-      m.find("is not running") != std::string::npos) {
-    return 409;
-  }
-  return 400;
-}
-
 // A non-negative integer query parameter, `fallback` when absent, capped at
 // `max`; nullopt when it is not a number.
 std::optional<uint32_t> UintParam(const httplib::Request& req, const char* name,
@@ -74,13 +44,6 @@ std::optional<uint32_t> UintParam(const httplib::Request& req, const char* name,
   const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
   if (ec != std::errc() || end != v.data() + v.size()) return std::nullopt;
   return std::min(n, max);
-}
-
-std::string BearerToken(const httplib::Request& req) {
-  const std::string auth = req.get_header_value("Authorization");
-  if (auth.rfind("Bearer ", 0) == 0) return auth.substr(7);
-  // EventSource cannot set headers: the page passes its token so.
-  return req.get_param_value("access_token");
 }
 
 // "host:port" of an Origin header ("http://host:port").
@@ -277,13 +240,37 @@ class HttpServer::Handlers {
     SendJson(res, 200, PipelinesJson(*reply));
   }
 
+  // POST /api/v1/pipelines/NAME/runs: PIPELINE-RUN, as `drover pipelines
+  // run NAME`. 201 with the job when it started, 202 when it waits for the
+  // running job (concurrency: queue).
+  void RunPipeline(const httplib::Request& req, httplib::Response& res) const {
+    wire::PipelineRun run;
+    run.set_name(req.matches[1]);
+    auto m = Ask(Command::kPipelineRun, run, {Command::kSubmitted, Command::kOk});
+    if (!m.ok()) return SendError(res, HttpStatusOf(m.status()), m.status().message());
+    if (m->command == Command::kOk) {
+      auto ok = protocol::Parse<wire::Ok>(*m);
+      if (!ok.ok()) return SendError(res, 502, ok.status().message());
+      return SendJson(
+          res, 202,
+          {{"pipeline", run.name()}, {"queued", true}, {"message", ok->message()}});
+    }
+    auto sub = protocol::Parse<wire::Submitted>(*m);
+    if (!sub.ok()) return SendError(res, 502, sub.status().message());
+    SendJson(res, 201,
+             {{"pipeline", run.name()},
+              {"queued", false},
+              {"job", sub->job_id()},
+              {"tasks", sub->tasks()}});
+  }
+
   void Metrics(const httplib::Request&, httplib::Response& res) const {
     wire::StatusRequest sr;
     sr.set_metrics(true);
     auto reply = AskStatus(sr);
     if (!reply.ok())
       return SendError(res, HttpStatusOf(reply.status()), reply.status().message());
-    res.set_content(reply->metrics(), "text/plain; version=0.0.4; charset=utf-8");
+    res.set_content(reply->metrics(), kPrometheusContentType);
   }
 
   void History(const httplib::Request&, httplib::Response& res) const {
@@ -469,32 +456,20 @@ HttpServer::HttpServer(zmq::context_t& context, HttpOptions options)
 HttpServer::~HttpServer() { Stop(); }
 
 Status HttpServer::Start() {
-  auto address = ParseHttpAddress(options_.address);
-  if (!address.ok()) return address.status();
-  if (!options_.token_file.empty()) {
-    auto tokens = Tokens::Load(options_.token_file);
-    if (!tokens.ok()) return tokens.status();
-    tokens_ = std::move(*tokens);
-  }
-  if (Status s = CheckHttpSecurity(*address, tokens_); !s.ok()) return s;
-
-  server_ = std::make_unique<httplib::Server>();
+  ListenOptions listen;
+  listen.address = options_.address;
+  listen.token_file = options_.token_file;
+  listen.threads = options_.max_streams + 8;
+  if (Status s = listener_.Bind(listen); !s.ok()) return s;
   handlers_ = std::make_unique<Handlers>(*this);
-  httplib::Server& srv = *server_;
-  const int threads = options_.max_streams + 8;
-  srv.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  httplib::Server& srv = listener_.server();
 
   srv.set_pre_routing_handler(
       [this](const httplib::Request& req, httplib::Response& res) {
         const bool api = req.path.rfind("/api/", 0) == 0 || req.path == "/metrics";
         if (!api) return httplib::Server::HandlerResponse::Unhandled;
-        const Access access = tokens_.Check(BearerToken(req));
-        if (access == Access::kNone) {
-          res.set_header("WWW-Authenticate", "Bearer realm=\"drover\"");
-          SendError(res, 401,
-                    "a valid bearer token is required (Authorization: Bearer TOKEN)");
-          return httplib::Server::HandlerResponse::Handled;
-        }
+        const Access access = Authenticate(listener_.tokens(), req, res);
+        if (access == Access::kNone) return httplib::Server::HandlerResponse::Handled;
         if (req.method != "GET" && req.method != "HEAD") {
           if (access != Access::kAdmin) {
             SendError(res, 403, "this action needs an admin token");
@@ -528,6 +503,8 @@ Status HttpServer::Start() {
            [&h](Req q, Res r) { h.Cancel(q, r, true); });
   srv.Get("/api/v1/workers", [&h](Req q, Res r) { h.Workers(q, r); });
   srv.Get("/api/v1/pipelines", [&h](Req q, Res r) { h.Pipelines(q, r); });
+  srv.Post(R"(/api/v1/pipelines/([^/]+)/runs)",
+           [&h](Req q, Res r) { h.RunPipeline(q, r); });
   srv.Get("/api/v1/history", [&h](Req q, Res r) { h.History(q, r); });
   srv.Get("/api/v1/events", [&h](Req q, Res r) { h.Events(q, r); });
   srv.Get("/metrics", [&h](Req q, Res r) { h.Metrics(q, r); });
@@ -537,27 +514,7 @@ Status HttpServer::Start() {
     r.set_header("Cache-Control", "no-cache");
     r.set_content(std::string(a->body), a->content_type);
   });
-  srv.set_error_handler([](Req q, Res r) {
-    // Routes that answered already have a body; the rest get a JSON one.
-    if (!r.body.empty()) return;
-    SendError(r, r.status,
-              r.status == 404 ? "no route " + q.method + " " + q.path : "request failed");
-  });
-
-  const std::string host = address->host.empty() ? "0.0.0.0" : address->host;
-  int port = address->port;
-  if (port == 0) {
-    port = srv.bind_to_any_port(host);
-  } else if (!srv.bind_to_port(host, port)) {
-    port = -1;
-  }
-  if (port < 0) {
-    server_.reset();
-    return Unavailable("--http: cannot listen on " + options_.address);
-  }
-  const std::string shown = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  url_ = "http://" + shown + ":" + std::to_string(port);
-  listener_ = std::thread([this] { server_->listen_after_bind(); });
+  listener_.Start();
   sampler_ = std::thread([this] { Sample(); });
   return Status::Ok();
 }
@@ -609,8 +566,7 @@ void HttpServer::Stop() {
   }
   changed_.notify_all();
   if (sampler_.joinable()) sampler_.join();
-  if (server_) server_->stop();
-  if (listener_.joinable()) listener_.join();
+  listener_.Stop();
 }
 
 }  // namespace drover::http

@@ -4,7 +4,8 @@
 //
 // It is a client of the coordinator, not a part of it: every request is
 // answered by asking the coordinator over the drover protocol (STATUS,
-// WORKERS, LOGS-REQUEST, WATCH, CANCEL-JOB, RETRY-JOB; docs/protocol.md) on
+// WORKERS, LOGS-REQUEST, WATCH, CANCEL-JOB, RETRY-JOB, PIPELINES,
+// PIPELINE-RUN; docs/protocol.md) on
 // an endpoint of the same process (inproc://), exactly as `drover status`
 // or `drover cancel` would. So the coordinator's loop stays the only
 // thread that touches its state; this server only holds its own (the
@@ -30,10 +31,7 @@
 #include "core/base/status.h"
 #include "tools/http/access.h"
 #include "tools/http/history.h"
-
-namespace httplib {
-class Server;
-}
+#include "tools/http/listener.h"
 
 namespace drover::http {
 
@@ -60,7 +58,7 @@ class HttpServer {
   // serving. On error nothing runs.
   Status Start();
   // "http://127.0.0.1:PORT", the port chosen when 0 was asked. After Start.
-  std::string url() const { return url_; }
+  std::string url() const { return listener_.url(); }
   // Ends the streams, stops listening and joins every thread.
   void Stop();
 
@@ -70,12 +68,9 @@ class HttpServer {
 
   zmq::context_t& context_;
   HttpOptions options_;
-  Tokens tokens_;
-  std::unique_ptr<httplib::Server> server_;
+  Listener listener_;
   std::unique_ptr<Handlers> handlers_;
-  std::thread listener_;
   std::thread sampler_;
-  std::string url_;
 
   std::mutex mu_;
   std::condition_variable changed_;  // a new sample, or stopping

@@ -2,7 +2,8 @@
 // docs/api.md and stays live through server-sent events: /api/v1/events
 // (a summary every sample: jobs, workers, chart point) and, for the open
 // job, /api/v1/jobs/ID/events (task state changes), plus a log stream for
-// the open task. Instances are paged by the API (100 at a time), so a job
+// the open task. The pipelines view re-reads /api/v1/pipelines at each
+// summary. Instances are paged by the API (100 at a time), so a job
 // of 100,000 instances costs the page what one of 100 does.
 'use strict';
 
@@ -72,6 +73,8 @@ function connectSummary() {
     }
     if (state.route === 'jobs') renderJobs(filterJobs(data.jobs));
     if (state.route === 'workers') renderWorkers(data.workers);
+    // The summary does not carry pipelines: a sample is the moment to re-read them.
+    if (state.route === 'pipelines') loadPipelines();
     if (state.route === 'job' && state.job) scheduleJobRefresh();
   });
   summary.onerror = () => {
@@ -268,11 +271,16 @@ async function openLog(task) {
   $('#log-title').textContent = 'Log of ' + task;
   $('#log-stdout').textContent = '';
   $('#log-stderr').textContent = '';
+  $('#log-outputs').innerHTML = '';
   try {
     const t = await api('/api/v1/jobs/' + enc(state.job) + '/tasks/' + enc(task));
     $('#log-attempts').innerHTML = t.finished_attempts.map((a) => 'attempt ' + a.attempt + ': ' +
       esc(a.reason) + (a.detail ? ' (' + esc(a.detail) + ')' : '') + (a.worker ? ' on ' + esc(a.worker) : '')).join('<br>') ||
       (t.pending_reason ? 'pending: ' + esc(t.pending_reason) : esc(t.state));
+    const outputs = Object.entries(t.outputs || {});
+    $('#log-outputs').innerHTML = outputs.length ? '<table><thead><tr><th>Output</th><th>Value</th></tr></thead><tbody>' +
+      outputs.map(([k, v]) => '<tr data-output="' + esc(k) + '"><td>' + esc(k) + '</td><td><code>' + esc(v) +
+      '</code></td></tr>').join('') + '</tbody></table>' : '';
   } catch (e) { say(e.message); }
   // The stream sends the kept output first, then chunks while it runs.
   const es = new EventSource(withToken('/api/v1/jobs/' + enc(state.job) + '/tasks/' + enc(task) + '/log/stream'));
@@ -319,20 +327,58 @@ async function loadWorkers() {
   try { renderWorkers((await api('/api/v1/workers')).workers); say(''); } catch (e) { say(e.message); }
 }
 
+// ---- pipelines ------------------------------------------------------------
+
+// In the pipeline's zone, as `drover pipelines` shows it: a schedule's
+// times read wrong in the browser's zone.
+function fmtDateTime(ms, zone) {
+  if (!ms) return '';
+  try {
+    return new Date(ms).toLocaleString(undefined, { timeZone: zone || undefined, timeZoneName: 'short' });
+  } catch (e) {
+    return new Date(ms).toLocaleString();  // a zone this browser does not know
+  }
+}
+
+function renderPipelines(doc) {
+  $('#pipelines-dir').textContent = doc.dir ? 'From ' + doc.dir :
+    'This coordinator runs no pipelines (start it with --pipelines DIR).';
+  $('#pipelines tbody').innerHTML = doc.pipelines.map((p) => {
+    const r = p.last_run;
+    const last = r ? (r.job_id ? '<a href="#/jobs/' + enc(r.job_id) + '">' + esc(r.job_id) + '</a> ' : '') +
+      '<span class="state ' + esc(r.state) + '">' + esc(r.state) + '</span> · ' + esc(r.trigger) +
+      ' · ' + fmtDateTime(r.started_unix_ms || r.due_unix_ms, p.timezone) : 'none';
+    const queued = p.queued ? '<br>a run waits (due ' + fmtDateTime(p.queued.due_unix_ms, p.timezone) + ')' : '';
+    const error = p.error ? '<div class="error">' + esc(p.error) + '</div>' : '';
+    return '<tr data-pipeline="' + esc(p.name) + '"><td>' + esc(p.name) + error + '</td><td>' +
+      esc(p.schedule) + ' <span class="muted">' + esc(p.timezone) + '</span></td><td>' +
+      esc(p.concurrency) + (p.catchup ? ', catchup' : '') + '</td><td class="last-run">' + last + queued +
+      '</td><td>' + p.next_runs_unix_ms.map((t) => fmtDateTime(t, p.timezone)).join('<br>') + '</td><td>' + p.skipped +
+      '</td><td><button class="run-btn">Run now</button></td></tr>';
+  }).join('');
+}
+
+async function loadPipelines() {
+  try { renderPipelines(await api('/api/v1/pipelines')); say(''); } catch (e) { say(e.message); }
+}
+
 // ---- routing --------------------------------------------------------------
 
 function route() {
   const h = location.hash || '#/';
   const m = h.match(/^#\/jobs\/([^/]+)$/);
-  state.route = m ? 'job' : h === '#/workers' ? 'workers' : 'jobs';
+  state.route = m ? 'job' : h === '#/workers' ? 'workers' : h === '#/pipelines' ? 'pipelines' : 'jobs';
   $('#view-jobs').hidden = state.route !== 'jobs';
   $('#view-job').hidden = state.route !== 'job';
   $('#view-workers').hidden = state.route !== 'workers';
-  $('#nav-jobs').classList.toggle('active', state.route !== 'workers');
+  $('#view-pipelines').hidden = state.route !== 'pipelines';
+  $('#nav-jobs').classList.toggle('active', state.route === 'jobs' || state.route === 'job');
   $('#nav-workers').classList.toggle('active', state.route === 'workers');
+  $('#nav-pipelines').classList.toggle('active', state.route === 'pipelines');
   if (state.route !== 'job' && state.jobEvents) { state.jobEvents.close(); state.jobEvents = null; closeLog(); state.job = null; }
   if (state.route === 'jobs') loadJobs();
   if (state.route === 'workers') loadWorkers();
+  if (state.route === 'pipelines') loadPipelines();
   if (state.route === 'job') openJob(decodeURIComponent(m[1]));
 }
 
@@ -377,6 +423,12 @@ document.addEventListener('DOMContentLoaded', () => {
   $('#retry-job').addEventListener('click', async () => {
     const r = await act('/api/v1/jobs/' + enc(state.job) + '/retry', 'retry');
     if (r && r.job) location.hash = '#/jobs/' + enc(r.job);
+  });
+  $('#pipelines tbody').addEventListener('click', async (e) => {
+    const tr = e.target.closest('tr');
+    if (!tr || !e.target.classList.contains('run-btn')) return;
+    const name = tr.dataset.pipeline;
+    if (await act('/api/v1/pipelines/' + enc(name) + '/runs', 'run ' + name)) loadPipelines();
   });
   window.addEventListener('hashchange', route);
   connectSummary();
