@@ -228,8 +228,12 @@ void ArtifactTransfers::OnMessage(const protocol::Message& m) {
       auto stored = job->writer->Commit(ref.sha256(), ref.size());
       job->writer.reset();
       job->transfer_id = 0;  // ended: nothing to abort
-      if (!stored.ok())
-        return Fail(attempt, "input '" + name + "': " + stored.status().message());
+      // The bytes came from the coordinator: say so, since a mismatch
+      // there is the link's or the coordinator's fault, not the task's.
+      if (!stored.ok()) {
+        return Fail(attempt, "input '" + name +
+                                 "' from the coordinator: " + stored.status().message());
+      }
       if (Status s = Place(ref, job->dir / ref.task() / ref.path()); !s.ok()) {
         return Fail(attempt, "input '" + name + "': " + s.message());
       }

@@ -27,16 +27,6 @@ int64_t ProcStatusKb(pid_t pid, const std::string& field) {
   return -1;
 }
 
-size_t FilesUnder(const fs::path& dir) {
-  size_t n = 0;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file(ec)) ++n;
-  }
-  return n;
-}
-
 class ArtifactsTest : public DistributedTest {
  protected:
   // Two workers, labelled host=a and host=b, with separate spools.
