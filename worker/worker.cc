@@ -99,7 +99,8 @@ Worker::Loop::Loop(zmq::context_t& context, WorkerOptions options,
   }
   session_ = RandomSession();
   transfers_ = std::make_unique<ArtifactTransfers>(
-      options_.spool_dir / "cache", [this](protocol::Message m) { Send(m); });
+      options_.spool_dir / "cache", [this](protocol::Message m) { Send(m); },
+      options_.local_artifacts);
 }
 
 Status Worker::Loop::Start() {

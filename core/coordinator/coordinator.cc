@@ -184,6 +184,7 @@ Status Coordinator::Loop::Run() {
     TickPipelines();  // after the messages: a run queued behind a job just ended starts
     Schedule();
     PumpDownloads();
+    PumpLocalUploads();
     if (now >= next_heartbeat_) {
       SendHeartbeats();
       next_heartbeat_ = now + options_.heartbeat_interval;
@@ -231,6 +232,8 @@ Status Coordinator::Loop::Run() {
 }
 
 std::optional<SteadyTime> Coordinator::Loop::NextDeadline() const {
+  // A linked upload is hashed a slice a turn: the next turn is now.
+  if (LocalUploadsPending()) return clock_.Now();
   std::optional<SteadyTime> next = next_heartbeat_;
   for (const Job* job : order_) {
     if (auto t = job->plan->NextRetryAt(); t && *t < *next) next = t;
