@@ -93,13 +93,12 @@ void Coordinator::Loop::HandleArtifactPut(WorkerConn& w, const Message& m) {
     if (auto file = options_.local_artifacts->Find(put->attempt_id(), put->path())) {
       auto linked = blobs_->BeginLinked(*file, put->size());
       if (linked.ok()) {
-        Upload& u = uploads_[key];
-        u.attempt_id = put->attempt_id();
-        u.path = put->path();
-        u.size = put->size();
-        u.mode = put->mode() & 07777;
-        u.writer = std::move(linked.value());
-        u.local = true;
+        uploads_[key] = Upload{put->attempt_id(),
+                               put->path(),
+                               put->size(),
+                               put->mode() & 07777,
+                               std::move(linked.value()),
+                               /*local=*/true};
         return;  // no ARTIFACT-CREDIT: PumpLocalUploads ends it with ARTIFACT-DONE
       }
       spdlog::info("coordinator: artifact '{}' of attempt {} is copied, not linked: {}",
@@ -119,12 +118,9 @@ void Coordinator::Loop::HandleArtifactPut(WorkerConn& w, const Message& m) {
   auto writer = blobs_->Begin();
   if (!writer.ok())
     return refuse("the coordinator cannot store it: " + writer.status().message());
-  Upload& u = uploads_[key];
-  u.attempt_id = put->attempt_id();
-  u.path = put->path();
-  u.size = put->size();
-  u.mode = put->mode() & 07777;
-  u.writer = std::move(writer.value());
+  uploads_[key] =
+      Upload{put->attempt_id(),         put->path(),    put->size(), put->mode() & 07777,
+             std::move(writer.value()), /*local=*/false};
   wire::ArtifactCredit credit;
   credit.set_transfer_id(key.second);
   credit.set_chunks(artifacts::kWindow);

@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -109,6 +110,24 @@ class ArtifactFailuresTest : public DistributedTest {
     return StartWorker(
         "w" + host, "spawn=1",
         {"--label", "host=" + host, "--spool-dir", (root_ / ("spool-" + host)).string()});
+  }
+
+  // A relay to the coordinator's port, started; nullptr on failure.
+  std::unique_ptr<CorruptingRelay> StartRelay() {
+    const uint16_t port =
+        static_cast<uint16_t>(std::stoi(endpoint_.substr(endpoint_.rfind(':') + 1)));
+    auto relay = std::make_unique<CorruptingRelay>(port, 'Z');
+    if (!relay->Start()) return nullptr;
+    return relay;
+  }
+
+  // StartLabelledWorker, connected through `relay`.
+  DaemonProcess* StartWorkerVia(const CorruptingRelay& relay, const std::string& host) {
+    return StartClient(
+        {"worker", "--connect", "tcp://127.0.0.1:" + std::to_string(relay.port()),
+         "--name", "w" + host, "--slots", "spawn=1", "--heartbeat", heartbeat_,
+         "--liveness", std::to_string(liveness_), "--label", "host=" + host,
+         "--spool-dir", (root_ / ("spool-" + host)).string()});
   }
 
   // Waits for the upload's temporary file in the store and freezes
@@ -236,22 +255,16 @@ TEST_F(ArtifactFailuresTest, CoordinatorKilledMidUploadRecoversTheAttempt) {
 // should store the artifact, which its dependent gets whole.
 TEST_F(ArtifactFailuresTest, CorruptedChunkIsRefusedNamingThePeer) {
   ASSERT_TRUE(StartCoordinator());
-  const uint16_t port =
-      static_cast<uint16_t>(std::stoi(endpoint_.substr(endpoint_.rfind(':') + 1)));
-  CorruptingRelay relay(port, 'Z');
-  ASSERT_TRUE(relay.Start());
-  relay.Arm(CorruptingRelay::Direction::kToTarget);
-  ASSERT_TRUE(StartClient({"worker", "--connect",
-                           "tcp://127.0.0.1:" + std::to_string(relay.port()), "--name",
-                           "wa", "--slots", "spawn=1", "--heartbeat", heartbeat_,
-                           "--liveness", std::to_string(liveness_), "--label", "host=a",
-                           "--spool-dir", (root_ / "spool-a").string()}));
+  auto relay = StartRelay();
+  ASSERT_TRUE(relay);
+  relay->Arm(CorruptingRelay::Direction::kToTarget);
+  ASSERT_TRUE(StartWorkerVia(*relay, "a"));
   ASSERT_TRUE(StartLabelledWorker("b"));
   const std::string job = Submit(Spec("zzz.yaml", kZedSpec));
   ASSERT_FALSE(job.empty());
   ASSERT_EQ(WaitForJobState(job, {"succeeded", "failed"}, kJobDeadline), "succeeded")
       << Status(job).dump(2);
-  EXPECT_TRUE(relay.corrupted());
+  EXPECT_TRUE(relay->corrupted());
 
   auto tasks = Tasks(job);
   EXPECT_EQ(tasks["make"]["attempts"], 2);
@@ -279,22 +292,16 @@ TEST_F(ArtifactFailuresTest, CorruptedChunkIsRefusedNamingThePeer) {
 // the retry downloads the bytes whole.
 TEST_F(ArtifactFailuresTest, CorruptedDownloadChunkIsRefusedByTheWorker) {
   ASSERT_TRUE(StartCoordinator());
-  const uint16_t port =
-      static_cast<uint16_t>(std::stoi(endpoint_.substr(endpoint_.rfind(':') + 1)));
-  CorruptingRelay relay(port, 'Z');
-  ASSERT_TRUE(relay.Start());
+  auto relay = StartRelay();
+  ASSERT_TRUE(relay);
   ASSERT_TRUE(StartLabelledWorker("a"));
-  ASSERT_TRUE(StartClient({"worker", "--connect",
-                           "tcp://127.0.0.1:" + std::to_string(relay.port()), "--name",
-                           "wb", "--slots", "spawn=1", "--heartbeat", heartbeat_,
-                           "--liveness", std::to_string(liveness_), "--label", "host=b",
-                           "--spool-dir", (root_ / "spool-b").string()}));
-  relay.Arm(CorruptingRelay::Direction::kToClient);
+  ASSERT_TRUE(StartWorkerVia(*relay, "b"));
+  relay->Arm(CorruptingRelay::Direction::kToClient);
   const std::string job = Submit(Spec("zzz.yaml", kZedSpec));
   ASSERT_FALSE(job.empty());
   ASSERT_EQ(WaitForJobState(job, {"succeeded", "failed"}, kJobDeadline), "succeeded")
       << Status(job).dump(2);
-  EXPECT_TRUE(relay.corrupted());
+  EXPECT_TRUE(relay->corrupted());
 
   auto tasks = Tasks(job);
   EXPECT_EQ(tasks["make"]["attempts"], 1);
