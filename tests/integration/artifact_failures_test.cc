@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -315,6 +316,63 @@ TEST_F(ArtifactFailuresTest, CorruptedDownloadChunkIsRefusedByTheWorker) {
       << detail;
   EXPECT_EQ(FilesUnder(root_ / "spool-b" / "cache" / "tmp"), 0u);
   EXPECT_EQ(FilesUnder(root_ / "spool-b" / "cache" / "sha256"), 1u);
+  EXPECT_EQ(FilesUnder(root_ / "spool-b" / "inputs"), 0u);
+}
+
+// Given an artifact whose blob in the coordinator's store was changed on
+// disk after it was stored (same size, one byte flipped), a worker staging
+// it should never get it: the coordinator hashes what it reads, refuses to
+// send the last chunk, logs the corruption, and the attempt fails as
+// artifact-failed saying so; the worker keeps nothing of it (no cached
+// blob, no temporary file, no staged input).
+TEST_F(ArtifactFailuresTest, CorruptedBlobInTheStoreIsNeverServed) {
+  ASSERT_TRUE(StartCoordinator());
+  ASSERT_TRUE(StartLabelledWorker("a"));
+  const std::string job = Submit(Spec("rot.yaml", R"yaml(version: 1
+name: rotten-blob
+tasks:
+  make:
+    on: {host: a}
+    run: head -c 1048576 /dev/zero | tr '\0' Z > data.bin
+    artifacts: [data.bin]
+  use:
+    needs: make
+    on: {host: b}
+    run: cat "$DROVER_INPUTS/make/data.bin" > /dev/null
+)yaml"));
+  ASSERT_FALSE(job.empty());
+  // `use` waits for a worker labelled host=b, which does not exist yet.
+  ASSERT_TRUE(
+      PollUntil([&] { return StoreCount(state_, "SELECT count(*) FROM artifacts") == 1; },
+                kJobDeadline, kClientPollInterval));
+  const auto rows = QueryStore(state_, "SELECT sha256 FROM artifacts");
+  ASSERT_TRUE(rows && rows->size() == 1u);
+  const std::string sha = rows->front().at("sha256");
+  const fs::path blob = StoreBlobs() / sha.substr(0, 2) / sha;
+  ASSERT_TRUE(fs::exists(blob));
+  fs::permissions(blob, fs::perms::owner_write, fs::perm_options::add);
+  {
+    std::fstream f(blob, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4096);
+    f.put('Y');
+  }
+  ASSERT_EQ(SizeOf(blob), 1048576u);
+
+  ASSERT_TRUE(StartLabelledWorker("b"));
+  ASSERT_EQ(WaitForJobState(job, {"succeeded", "failed"}, kJobDeadline), "failed")
+      << Status(job).dump(2);
+  auto tasks = Tasks(job);
+  EXPECT_EQ(tasks["use"]["reason"], "artifact-failed");
+  const std::string detail = tasks["use"]["detail"];
+  EXPECT_NE(detail.find("staging inputs: input 'make/data.bin': the coordinator says: "
+                        "the coordinator's copy of " +
+                        sha + " is corrupt"),
+            std::string::npos)
+      << detail;
+  EXPECT_TRUE(
+      coordinator()->WaitForStderr("artifact blob " + sha + " is corrupt", kDeadline))
+      << coordinator()->ErrTail();
+  EXPECT_EQ(FilesUnder(root_ / "spool-b" / "cache"), 0u);
   EXPECT_EQ(FilesUnder(root_ / "spool-b" / "inputs"), 0u);
 }
 
