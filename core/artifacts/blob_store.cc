@@ -80,11 +80,10 @@ Result<fs::path> BlobWriter::Commit(std::string_view sha256, uint64_t size) {
     Abort();
     return IoError("create " + dest.parent_path().string() + ": " + ec.message());
   }
-  if (fs::exists(dest, ec)) {
-    // Same name, same bytes: keep the one already there.
-    Abort();
-    return dest;
-  }
+  // A blob of that name may exist: same name, same bytes, unless the disk
+  // changed them since (blobs are not fsynced). These were just verified,
+  // so they replace it: storing the content again repairs a damaged blob.
+  // Readers that have the old file open keep reading it.
   fs::rename(temp_, dest, ec);
   if (ec) {
     Abort();

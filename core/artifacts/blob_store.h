@@ -11,7 +11,8 @@
 //    match what the sender announced. A writer destroyed without Commit,
 //    and a failed Commit, remove their temporary file.
 //  - The same content is stored once: committing a blob that exists
-//    already drops the new copy (same name, same bytes).
+//    already replaces it with the new, just verified copy (same name, same
+//    bytes, unless the disk damaged the old one: this repairs it).
 //  - Blobs are not fsynced (a 2 GiB fsync would stall the coordinator's
 //    loop); after a power loss a blob may hold other bytes than its name
 //    says. Every reader verifies the sha256 of what it reads, so such a

@@ -324,11 +324,13 @@ TEST_F(ArtifactFailuresTest, CorruptedDownloadChunkIsRefusedByTheWorker) {
 // it should never get it: the coordinator hashes what it reads, refuses to
 // send the last chunk, logs the corruption, and the attempt fails as
 // artifact-failed saying so; the worker keeps nothing of it (no cached
-// blob, no temporary file, no staged input).
+// blob, no temporary file, no staged input). Submitting the job again
+// should repair the blob (the new upload of the same content replaces it)
+// and succeed.
 TEST_F(ArtifactFailuresTest, CorruptedBlobInTheStoreIsNeverServed) {
   ASSERT_TRUE(StartCoordinator());
   ASSERT_TRUE(StartLabelledWorker("a"));
-  const std::string job = Submit(Spec("rot.yaml", R"yaml(version: 1
+  const std::string spec = Spec("rot.yaml", R"yaml(version: 1
 name: rotten-blob
 tasks:
   make:
@@ -339,7 +341,8 @@ tasks:
     needs: make
     on: {host: b}
     run: cat "$DROVER_INPUTS/make/data.bin" > /dev/null
-)yaml"));
+)yaml");
+  const std::string job = Submit(spec);
   ASSERT_FALSE(job.empty());
   // `use` waits for a worker labelled host=b, which does not exist yet.
   ASSERT_TRUE(
@@ -374,6 +377,13 @@ tasks:
       << coordinator()->ErrTail();
   EXPECT_EQ(FilesUnder(root_ / "spool-b" / "cache"), 0u);
   EXPECT_EQ(FilesUnder(root_ / "spool-b" / "inputs"), 0u);
+
+  const std::string again = Submit(spec);
+  ASSERT_FALSE(again.empty());
+  ASSERT_EQ(WaitForJobState(again, {"succeeded", "failed"}, kJobDeadline), "succeeded")
+      << Status(again).dump(2);
+  EXPECT_EQ(FilesUnder(StoreBlobs()), 1u);
+  EXPECT_EQ(FilesUnder(StoreTmp()), 0u);
 }
 
 }  // namespace

@@ -87,15 +87,15 @@ TEST_F(BlobStoreTest, LinkedWriterRefusesAnotherSize) {
 }
 
 // Given content the store holds already, committing a linked writer of the
-// same bytes should keep the blob that was there and drop the link.
-TEST_F(BlobStoreTest, LinkedWriterOfStoredContentKeepsTheFirstBlob) {
+// same bytes should leave one blob of that name, now the verified file just
+// linked (which repairs a blob the disk damaged), and no temporary file.
+TEST_F(BlobStoreTest, LinkedWriterOfStoredContentReplacesTheBlob) {
   const std::string bytes = "same bytes";
   auto first = store_->Begin();
   ASSERT_TRUE(first.ok());
   ASSERT_TRUE((*first)->Append(bytes).ok());
   auto stored = (*first)->Commit(Sha256Hex(bytes), bytes.size());
   ASSERT_TRUE(stored.ok()) << stored.status().ToString();
-  const ino_t before = Inode(*stored);
 
   const fs::path file = Write("again.out", bytes);
   auto w = store_->BeginLinked(file, bytes.size());
@@ -104,7 +104,8 @@ TEST_F(BlobStoreTest, LinkedWriterOfStoredContentKeepsTheFirstBlob) {
   EXPECT_EQ((*w)->Digest(), Sha256Hex(bytes));
   auto blob = (*w)->Commit("", bytes.size());
   ASSERT_TRUE(blob.ok()) << blob.status().ToString();
-  EXPECT_EQ(Inode(*blob), before);
+  EXPECT_EQ(*blob, *stored);
+  EXPECT_EQ(Inode(*blob), Inode(file));
   EXPECT_EQ(TempFiles(), 0u);
 }
 
