@@ -380,6 +380,8 @@ class Coordinator::Loop : private PipelineHost {
   void StoreUpload(std::map<TransferKey, Upload>::iterator it, const std::string& sha256);
   // Ends every transfer of the peers in `gone` (left, lost, dropped).
   void AbortTransfers(const std::set<std::string>& gone);
+  // A message from `rid` came: if it is a registered worker, it is alive.
+  void TouchWorker(const std::string& rid);
   void EndTransfer(const std::string& rid, uint64_t transfer_id, const std::string& error,
                    const std::string& sha256 = "", uint64_t size = 0);
   // Fills a DISPATCH's artifacts, artifacts_dir and inputs.

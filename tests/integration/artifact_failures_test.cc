@@ -319,6 +319,28 @@ TEST_F(ArtifactFailuresTest, CorruptedDownloadChunkIsRefusedByTheWorker) {
   EXPECT_EQ(FilesUnder(root_ / "spool-b" / "inputs"), 0u);
 }
 
+// Given short heartbeats (100 ms, dead after 500 ms of silence) and a
+// 128 MiB artifact that takes longer than that to pass, neither worker
+// should be declared lost during the upload or the download: both loops
+// keep sending heartbeats between chunks, and a downloading worker's
+// credits count as signs of life. (Seen once under heavy load before both:
+// a worker staging 128 MiB was declared lost; this run does not reproduce
+// that on an idle machine, it checks the promise.)
+TEST_F(ArtifactFailuresTest, HeartbeatsFlowDuringALargeTransfer) {
+  heartbeat_ = "100ms";
+  ASSERT_TRUE(StartCoordinator());
+  ASSERT_TRUE(StartLabelledWorker("a"));
+  ASSERT_TRUE(StartLabelledWorker("b"));
+  const std::string job =
+      Submit(Spec("big.yaml", BigArtifactSpec("    on: {host: a}\n    retries: 0\n",
+                                              "    on: {host: b}\n    retries: 0\n")));
+  ASSERT_FALSE(job.empty());
+  ASSERT_EQ(WaitForJobState(job, {"succeeded", "failed"}, kJobDeadline), "succeeded")
+      << Status(job).dump(2);
+  EXPECT_EQ(coordinator()->Err().find("missed"), std::string::npos)
+      << coordinator()->ErrTail();
+}
+
 // Given an artifact whose blob in the coordinator's store was changed on
 // disk after it was stored (same size, one byte flipped), a worker staging
 // it should never get it: the coordinator hashes what it reads, refuses to
