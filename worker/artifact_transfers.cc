@@ -12,8 +12,11 @@ namespace drover {
 namespace fs = std::filesystem;
 using protocol::Command;
 
-ArtifactTransfers::ArtifactTransfers(fs::path cache_dir, SendFn send)
-    : cache_dir_(std::move(cache_dir)), send_(std::move(send)) {}
+ArtifactTransfers::ArtifactTransfers(fs::path cache_dir, SendFn send,
+                                     std::shared_ptr<artifacts::LocalFiles> local)
+    : cache_dir_(std::move(cache_dir)),
+      send_(std::move(send)),
+      local_(std::move(local)) {}
 
 Status ArtifactTransfers::Open() {
   auto cache = artifacts::BlobStore::Open(cache_dir_);
@@ -50,6 +53,7 @@ void ArtifactTransfers::Cancel(uint64_t attempt) {
     abort.set_error("cancelled");
     send_(protocol::Make(Command::kArtifactDone, abort));
   }
+  if (local_) local_->Forget(attempt);
   jobs_.erase(it);
 }
 
@@ -65,6 +69,7 @@ void ArtifactTransfers::Finish(uint64_t attempt) {
   auto it = jobs_.find(attempt);
   if (it == jobs_.end()) return;
   DoneFn done = std::move(it->second.done);
+  if (local_) local_->Forget(attempt);
   jobs_.erase(it);
   done(Status::Ok());
 }
@@ -84,6 +89,22 @@ Status ArtifactTransfers::Place(const wire::ArtifactRef& ref, const fs::path& de
     return IoError("copy " + blob.string() + " to " + dest.string() + ": " +
                    ec.message());
   return Status::Ok();
+}
+
+bool ArtifactTransfers::LinkFromStore(const wire::ArtifactRef& ref) {
+  if (!local_) return false;
+  // The coordinator verified these bytes when it stored them; the size is
+  // checked again as a cheap guard against a blob cut short on disk.
+  const fs::path blob = artifacts::BlobPath(local_->store_root(), ref.sha256());
+  struct stat st {};
+  if (::stat(blob.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      static_cast<uint64_t>(st.st_size) != ref.size()) {
+    return false;
+  }
+  const fs::path dest = cache_->Path(ref.sha256());
+  std::error_code ec;
+  fs::create_directories(dest.parent_path(), ec);
+  return ::link(blob.c_str(), dest.c_str()) == 0 || errno == EEXIST;
 }
 
 void ArtifactTransfers::Advance(uint64_t attempt) {
@@ -109,6 +130,7 @@ void ArtifactTransfers::Advance(uint64_t attempt) {
       put.set_path(f.path);
       put.set_size(job.source->size());
       put.set_mode(job.source->mode());
+      if (local_) local_->Add(attempt, f.path, f.file);
       send_(protocol::Make(Command::kArtifactPut, put));
       return;
     }
@@ -124,7 +146,7 @@ void ArtifactTransfers::Advance(uint64_t attempt) {
       return Fail(attempt,
                   "input '" + ref.task() + "/" + ref.path() + "' has a bad sha256");
     }
-    if (cache_->Has(ref.sha256())) {
+    if (cache_->Has(ref.sha256()) || LinkFromStore(ref)) {
       if (Status s = Place(ref, dest); !s.ok()) {
         return Fail(attempt,
                     "input '" + ref.task() + "/" + ref.path() + "': " + s.message());
@@ -228,8 +250,12 @@ void ArtifactTransfers::OnMessage(const protocol::Message& m) {
       auto stored = job->writer->Commit(ref.sha256(), ref.size());
       job->writer.reset();
       job->transfer_id = 0;  // ended: nothing to abort
-      if (!stored.ok())
-        return Fail(attempt, "input '" + name + "': " + stored.status().message());
+      // The bytes came from the coordinator: say so, since a mismatch
+      // there is the link's or the coordinator's fault, not the task's.
+      if (!stored.ok()) {
+        return Fail(attempt, "input '" + name +
+                                 "' from the coordinator: " + stored.status().message());
+      }
       if (Status s = Place(ref, job->dir / ref.task() / ref.path()); !s.ok()) {
         return Fail(attempt, "input '" + name + "': " + s.message());
       }

@@ -14,6 +14,11 @@
 //    Stage when everything is cached already).
 //  - Restart() (after the worker registered again with a coordinator)
 //    starts every unfinished file over: the coordinator forgot it.
+//  - With `local` (`drover run`: the coordinator in this process, on this
+//    disk), each uploaded file is listed there before its ARTIFACT-PUT, so
+//    the coordinator links it instead of asking for its chunks, and an
+//    input the coordinator's store holds is linked into the cache instead
+//    of downloaded.
 #ifndef DROVER_WORKER_ARTIFACT_TRANSFERS_H_
 #define DROVER_WORKER_ARTIFACT_TRANSFERS_H_
 
@@ -26,6 +31,7 @@
 #include <vector>
 
 #include "core/artifacts/blob_store.h"
+#include "core/artifacts/local_files.h"
 #include "core/artifacts/transfer.h"
 #include "core/protocol/codec.h"
 #include "core/protocol/drover.pb.h"
@@ -38,7 +44,8 @@ class ArtifactTransfers {
   using SendFn = std::function<void(protocol::Message)>;
   using DoneFn = std::function<void(Status)>;
 
-  ArtifactTransfers(std::filesystem::path cache_dir, SendFn send);
+  ArtifactTransfers(std::filesystem::path cache_dir, SendFn send,
+                    std::shared_ptr<artifacts::LocalFiles> local = nullptr);
   // Opens the cache (emptying its temporary files).
   Status Open();
 
@@ -81,12 +88,16 @@ class ArtifactTransfers {
   void Advance(uint64_t attempt);
   void Fail(uint64_t attempt, const std::string& why);
   void Finish(uint64_t attempt);
+  // Under `drover run`: links the coordinator's blob of `ref` into the
+  // cache. False when there is none (of that size) or it cannot be linked.
+  bool LinkFromStore(const wire::ArtifactRef& ref);
   // Links blob `sha256` of the cache to `dest` (a copy across devices).
   Status Place(const wire::ArtifactRef& ref, const std::filesystem::path& dest);
   Job* ByTransfer(uint64_t transfer_id, uint64_t* attempt);
 
   std::filesystem::path cache_dir_;
   SendFn send_;
+  std::shared_ptr<artifacts::LocalFiles> local_;  // null: none
   std::unique_ptr<artifacts::BlobStore> cache_;
   std::map<uint64_t, Job> jobs_;  // by attempt id
   uint64_t next_transfer_ = 1;

@@ -97,7 +97,8 @@ Worker::Loop::Loop(zmq::context_t& context, WorkerOptions options,
   session_ = RandomSession();
   metrics_ = std::make_unique<WorkerMetrics>(options_.slots, options_.spool_dir);
   transfers_ = std::make_unique<ArtifactTransfers>(
-      options_.spool_dir / "cache", [this](protocol::Message m) { Send(m); });
+      options_.spool_dir / "cache", [this](protocol::Message m) { Send(m); },
+      options_.local_artifacts);
 }
 
 Status Worker::Loop::Start() {
@@ -247,7 +248,12 @@ Status Worker::Loop::Run() {
     }
     DrainCompletions();
     DrainOutbox();
+    // At most 4096 messages, and never past a due heartbeat: a download
+    // keeps chunks coming as fast as they are taken, and a turn that only
+    // ends when the socket is empty would let the coordinator declare this
+    // worker dead in the middle of a large file.
     for (int i = 0; i < 4096; ++i) {
+      if (i > 0 && clock_.Now() >= next_heartbeat_) break;
       auto received = protocol::Receive(*dealer_, /*router=*/false);
       if (!received) break;
       last_heard_ = clock_.Now();

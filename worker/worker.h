@@ -26,6 +26,9 @@
 #include "core/spec/job_spec.h"
 
 namespace drover {
+namespace artifacts {
+class LocalFiles;
+}  // namespace artifacts
 
 struct WorkerOptions {
   std::string coordinator;                  // endpoint to connect to
@@ -67,6 +70,10 @@ struct WorkerOptions {
   // Plugins of the worker's configuration, loaded by every backend that
   // runs functions (threads) at Start().
   std::vector<std::filesystem::path> plugins;
+  // `drover run` only: the coordinator in this process shares its disk;
+  // artifacts are linked between its store and this worker instead of
+  // copied in chunks (core/artifacts/local_files.h). Null: over the wire.
+  std::shared_ptr<artifacts::LocalFiles> local_artifacts;
   // During a drain, how long Run() waits for the coordinator to ACK the
   // last results before it says goodbye anyway.
   Duration drain_ack_timeout = std::chrono::seconds(5);

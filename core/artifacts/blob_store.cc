@@ -1,9 +1,11 @@
 #include "core/artifacts/blob_store.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <random>
 #include <system_error>
 
@@ -30,9 +32,30 @@ Status BlobWriter::Append(std::string_view data) {
   return Status::Ok();
 }
 
+Result<size_t> BlobWriter::HashNext(size_t max) {
+  if (done_) return FailedPrecondition("blob writer already finished");
+  buffer_.resize(max);
+  for (;;) {
+    const ssize_t n = ::read(fd_, buffer_.data(), max);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("read " + temp_.string(), errno);
+    }
+    hash_.Update(std::string_view(buffer_.data(), static_cast<size_t>(n)));
+    size_ += static_cast<uint64_t>(n);
+    return static_cast<size_t>(n);
+  }
+}
+
+const std::string& BlobWriter::Digest() {
+  if (!digest_) digest_ = hash_.Final();
+  return *digest_;
+}
+
 Result<fs::path> BlobWriter::Commit(std::string_view sha256, uint64_t size) {
   if (done_) return FailedPrecondition("blob writer already finished");
-  const std::string got = hash_.Final();
+  const std::string got = Digest();
+  if (sha256.empty()) sha256 = got;
   if (size_ != size) {
     Abort();
     return InvalidArgument("size mismatch: received " + std::to_string(size_) +
@@ -50,19 +73,17 @@ Result<fs::path> BlobWriter::Commit(std::string_view sha256, uint64_t size) {
     return ErrnoError("close " + temp_.string(), err);
   }
   fd_ = -1;
-  const fs::path dest =
-      root_ / "sha256" / std::string(sha256.substr(0, 2)) / std::string(sha256);
+  const fs::path dest = BlobPath(root_, sha256);
   std::error_code ec;
   fs::create_directories(dest.parent_path(), ec);
   if (ec) {
     Abort();
     return IoError("create " + dest.parent_path().string() + ": " + ec.message());
   }
-  if (fs::exists(dest, ec)) {
-    // Same name, same bytes: keep the one already there.
-    Abort();
-    return dest;
-  }
+  // A blob of that name may exist: same name, same bytes, unless the disk
+  // changed them since (blobs are not fsynced). These were just verified,
+  // so they replace it: storing the content again repairs a damaged blob.
+  // Readers that have the old file open keep reading it.
   fs::rename(temp_, dest, ec);
   if (ec) {
     Abort();
@@ -99,9 +120,13 @@ Result<std::unique_ptr<BlobStore>> BlobStore::Open(const fs::path& root) {
   return std::unique_ptr<BlobStore>(new BlobStore(root));
 }
 
+fs::path BlobPath(const fs::path& root, std::string_view sha256) {
+  if (sha256.size() < 2) return root / "sha256" / "invalid";
+  return root / "sha256" / std::string(sha256.substr(0, 2)) / std::string(sha256);
+}
+
 fs::path BlobStore::Path(std::string_view sha256) const {
-  if (sha256.size() < 2) return root_ / "sha256" / "invalid";
-  return root_ / "sha256" / std::string(sha256.substr(0, 2)) / std::string(sha256);
+  return BlobPath(root_, sha256);
 }
 
 bool BlobStore::Has(std::string_view sha256) const {
@@ -109,13 +134,39 @@ bool BlobStore::Has(std::string_view sha256) const {
   return IsSha256Hex(sha256) && fs::is_regular_file(Path(sha256), ec);
 }
 
-Result<std::unique_ptr<BlobWriter>> BlobStore::Begin() {
+fs::path BlobStore::TempName() {
   // A name no other writer of this root uses: the pid, a counter and a
   // random part (a restarted process must not reuse a live name).
   static thread_local std::mt19937_64 rng{std::random_device{}()};
-  const fs::path temp = root_ / "tmp" /
-                        (std::to_string(::getpid()) + "-" + std::to_string(next_temp_++) +
-                         "-" + std::to_string(rng() % 1000000) + ".part");
+  return root_ / "tmp" /
+         (std::to_string(::getpid()) + "-" + std::to_string(next_temp_++) + "-" +
+          std::to_string(rng() % 1000000) + ".part");
+}
+
+Result<std::unique_ptr<BlobWriter>> BlobStore::BeginLinked(const fs::path& source,
+                                                           uint64_t size) {
+  const fs::path temp = TempName();
+  if (::link(source.c_str(), temp.c_str()) != 0) {
+    return Unavailable("link " + source.string() + " into " +
+                       temp.parent_path().string() + ": " + std::strerror(errno));
+  }
+  const int fd = ::open(temp.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    return ErrnoError("open " + temp.string(), err);
+  }
+  auto writer = std::make_unique<BlobWriter>(fd, temp, root_);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != size) {
+    return FailedPrecondition(source.string() + " holds " + std::to_string(st.st_size) +
+                              " bytes, not the " + std::to_string(size) + " announced");
+  }
+  return writer;  // its destructor removes the link on every other path
+}
+
+Result<std::unique_ptr<BlobWriter>> BlobStore::Begin() {
+  const fs::path temp = TempName();
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoError("create " + temp.string(), errno);
   return std::make_unique<BlobWriter>(fd, temp, root_);

@@ -11,12 +11,17 @@
 //    match what the sender announced. A writer destroyed without Commit,
 //    and a failed Commit, remove their temporary file.
 //  - The same content is stored once: committing a blob that exists
-//    already drops the new copy (same name, same bytes).
+//    already replaces it with the new, just verified copy (same name, same
+//    bytes, unless the disk damaged the old one: this repairs it).
 //  - Blobs are not fsynced (a 2 GiB fsync would stall the coordinator's
 //    loop); after a power loss a blob may hold other bytes than its name
 //    says. Every reader verifies the sha256 of what it reads, so such a
 //    blob is refused, never passed on.
 //  - Open() removes what ROOT/tmp/ holds: uploads cut by a crash.
+//  - BeginLinked adopts a file already on the store's file system (a hard
+//    link, no byte copied: `drover run`, docs/state.md): the blob then
+//    shares its inode with that file, and the same rules hold (hashed
+//    before it is named, readers verify).
 //  - Not thread-safe; one owner. Several processes may read the same
 //    root; only one (the coordinator, or one worker) writes it.
 #ifndef DROVER_CORE_ARTIFACTS_BLOB_STORE_H_
@@ -26,6 +31,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -46,11 +52,19 @@ class BlobWriter {
   // when the write fails; the writer is then useless (Abort it).
   Status Append(std::string_view data);
   uint64_t size() const { return size_; }
-  // Checks the bytes appended against `sha256` and `size` and, when they
-  // match, makes them the blob `sha256`. kInvalidArgument ("sha256
-  // mismatch ...") or kIoError otherwise; either way the temporary file is
-  // gone afterwards. Returns the blob's path.
+  // Checks the bytes appended (or hashed) against `sha256` and `size` and,
+  // when they match, makes them the blob `sha256`; an empty `sha256` takes
+  // whatever they hash to (a linked writer: nobody announced one). kInvalidArgument
+  // ("sha256 mismatch ...") or kIoError otherwise; either way the temporary file is gone
+  // afterwards. Returns the blob's path.
   Result<std::filesystem::path> Commit(std::string_view sha256, uint64_t size);
+  // A linked writer (BlobStore::BeginLinked): reads and hashes at most
+  // `max` more bytes of its file, writing none; returns how many (0 at the
+  // end). kIoError when the file cannot be read.
+  Result<size_t> HashNext(size_t max);
+  // The sha256 of every byte appended or hashed so far; call once they
+  // are all there (Commit uses the same value).
+  const std::string& Digest();
   // Removes the temporary file. Idempotent.
   void Abort();
 
@@ -61,7 +75,14 @@ class BlobWriter {
   uint64_t size_ = 0;
   Sha256 hash_;
   bool done_ = false;
+  std::string buffer_;  // HashNext's
+  std::optional<std::string> digest_;
 };
+
+// Where blob `sha256` lives in the store at `root` (whether or not it
+// exists): ROOT/sha256/ab/abcdef...
+std::filesystem::path BlobPath(const std::filesystem::path& root,
+                               std::string_view sha256);
 
 class BlobStore {
  public:
@@ -74,6 +95,13 @@ class BlobStore {
   bool Has(std::string_view sha256) const;
   // A writer of a new blob in ROOT/tmp.
   Result<std::unique_ptr<BlobWriter>> Begin();
+  // A writer whose temporary file is `source` itself, hard-linked into
+  // ROOT/tmp: hash it with HashNext, then Commit("", size). kUnavailable
+  // when it cannot be linked (another file system, a file system without
+  // hard links: the caller then copies the bytes), kFailedPrecondition
+  // when its size is not `size`.
+  Result<std::unique_ptr<BlobWriter>> BeginLinked(const std::filesystem::path& source,
+                                                  uint64_t size);
 
   struct Usage {
     uint64_t blobs = 0;
@@ -93,6 +121,7 @@ class BlobStore {
 
  private:
   explicit BlobStore(std::filesystem::path root) : root_(std::move(root)) {}
+  std::filesystem::path TempName();
   std::filesystem::path root_;
   uint64_t next_temp_ = 0;
 };

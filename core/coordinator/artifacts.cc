@@ -6,12 +6,15 @@
 //
 // The loop is never held for a whole file: each received chunk is one
 // write of at most 256 KiB, each sent chunk one read, and a download sends
-// only while its peer has credit left and room in its send budget.
+// only while its peer has credit left and room in its send budget. Under
+// `drover run` an upload is a hard link of the embedded worker's file,
+// hashed a few chunks' worth a turn.
 #include <sys/statvfs.h>
 
 #include <algorithm>
 #include <cstdio>
 
+#include "core/artifacts/local_files.h"
 #include "core/coordinator/loop.h"
 
 namespace drover {
@@ -22,6 +25,9 @@ using protocol::Command;
 // Room an upload must leave on the state directory's file system, so that
 // the store (SQLite, logs) never runs out because of an artifact.
 constexpr uint64_t kDiskReserve = 64ull << 20;
+
+// What PumpLocalUploads hashes of a linked file per loop turn: a few ms.
+constexpr size_t kLocalBytesPerTurn = 16 * artifacts::kChunkSize;
 
 std::string HumanBytes(uint64_t n) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -81,6 +87,25 @@ void Coordinator::Loop::HandleArtifactPut(WorkerConn& w, const Message& m) {
                   " is not running on this worker (no longer current)");
   }
   if (auto bad = artifacts::BadArtifactPath(put->path())) return refuse(*bad);
+  // In-process (`drover run`): the file is on this disk already; link it
+  // instead of asking for its bytes. It needs no room, so this comes
+  // before the free-space check.
+  if (options_.local_artifacts) {
+    if (auto file = options_.local_artifacts->Find(put->attempt_id(), put->path())) {
+      auto linked = blobs_->BeginLinked(*file, put->size());
+      if (linked.ok()) {
+        uploads_[key] = Upload{put->attempt_id(),
+                               put->path(),
+                               put->size(),
+                               put->mode() & 07777,
+                               std::move(linked.value()),
+                               /*local=*/true};
+        return;  // no ARTIFACT-CREDIT: PumpLocalUploads ends it with ARTIFACT-DONE
+      }
+      spdlog::info("coordinator: artifact '{}' of attempt {} is copied, not linked: {}",
+                   put->path(), put->attempt_id(), linked.status().message());
+    }
+  }
   struct statvfs vfs {};
   if (::statvfs(blobs_->root().c_str(), &vfs) == 0) {
     const uint64_t free_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
@@ -94,12 +119,9 @@ void Coordinator::Loop::HandleArtifactPut(WorkerConn& w, const Message& m) {
   auto writer = blobs_->Begin();
   if (!writer.ok())
     return refuse("the coordinator cannot store it: " + writer.status().message());
-  Upload& u = uploads_[key];
-  u.attempt_id = put->attempt_id();
-  u.path = put->path();
-  u.size = put->size();
-  u.mode = put->mode() & 07777;
-  u.writer = std::move(writer.value());
+  uploads_[key] =
+      Upload{put->attempt_id(),         put->path(),    put->size(), put->mode() & 07777,
+             std::move(writer.value()), /*local=*/false};
   wire::ArtifactCredit credit;
   credit.set_transfer_id(key.second);
   credit.set_chunks(artifacts::kWindow);
@@ -149,8 +171,23 @@ void Coordinator::Loop::HandleArtifactChunk(WorkerConn& w, const Message& m) {
     credit.set_chunks(1);
     return Reply(w.rid, Command::kArtifactCredit, credit);
   }
-  const bool existed = blobs_->Has(chunk->sha256());
-  auto stored = u.writer->Commit(chunk->sha256(), u.size);
+  StoreUpload(it, chunk->sha256());
+}
+
+void Coordinator::Loop::StoreUpload(std::map<TransferKey, Upload>::iterator it,
+                                    const std::string& sha256) {
+  const std::string rid = it->first.first;
+  const uint64_t transfer_id = it->first.second;
+  Upload& u = it->second;
+  auto fail = [&](const std::string& why) {
+    spdlog::warn("coordinator: upload of '{}' (attempt {}) from {} failed: {}", u.path,
+                 u.attempt_id, PeerName(rid), why);
+    EndTransfer(rid, transfer_id, why);
+    uploads_.erase(it);  // the writer removes its temporary file
+  };
+  if (!attempts_.count(u.attempt_id)) return fail("the attempt is no longer current");
+  const bool existed = blobs_->Has(sha256.empty() ? u.writer->Digest() : sha256);
+  auto stored = u.writer->Commit(sha256, u.size);
   if (!stored.ok()) return fail(stored.status().message());
   const AttemptRef& ref = attempts_.at(u.attempt_id);
   store::ArtifactRecord rec;
@@ -158,7 +195,7 @@ void Coordinator::Loop::HandleArtifactChunk(WorkerConn& w, const Message& m) {
   rec.job_id = ref.job->record.id;
   rec.task = ref.job->rows[ref.task].name;
   rec.path = u.path;
-  rec.sha256 = chunk->sha256();
+  rec.sha256 = stored->filename().string();
   rec.size = u.size;
   rec.mode = u.mode;
   rec.created_ms = WallMillis(clock_);
@@ -170,13 +207,51 @@ void Coordinator::Loop::HandleArtifactChunk(WorkerConn& w, const Message& m) {
     blob_usage_.bytes += u.size;
   }
   spdlog::info(
-      "coordinator: stored artifact {}/{} {} ({}, sha256 {}{}); the store holds {} "
+      "coordinator: stored artifact {}/{} {} ({}, sha256 {}{}{}); the store holds {} "
       "blobs, {}",
       rec.job_id, rec.task, rec.path, HumanBytes(rec.size), rec.sha256.substr(0, 12),
+      u.local ? ", linked from the worker's disk" : "",
       existed ? ", content already stored" : "", blob_usage_.blobs,
       HumanBytes(blob_usage_.bytes));
-  EndTransfer(w.rid, key.second, "", rec.sha256, rec.size);
+  EndTransfer(rid, transfer_id, "", rec.sha256, rec.size);
   uploads_.erase(it);
+}
+
+bool Coordinator::Loop::LocalUploadsPending() const {
+  for (const auto& [key, u] : uploads_) {
+    if (u.local) return true;
+  }
+  return false;
+}
+
+void Coordinator::Loop::PumpLocalUploads() {
+  for (auto it = uploads_.begin(); it != uploads_.end();) {
+    auto next = std::next(it);
+    if (!it->second.local) {
+      it = next;
+      continue;
+    }
+    Upload& u = it->second;
+    size_t left = kLocalBytesPerTurn;
+    while (left > 0) {
+      auto n = u.writer->HashNext(std::min(left, artifacts::kChunkSize));
+      if (!n.ok()) {
+        spdlog::warn("coordinator: upload of '{}' (attempt {}) from {} failed: {}",
+                     u.path, u.attempt_id, PeerName(it->first.first),
+                     n.status().message());
+        EndTransfer(it->first.first, it->first.second,
+                    "the coordinator cannot read it: " + n.status().message());
+        uploads_.erase(it);
+        break;
+      }
+      if (*n == 0) {
+        StoreUpload(it, "");
+        break;
+      }
+      left -= *n;
+    }
+    it = next;
+  }
 }
 
 void Coordinator::Loop::HandleArtifactGet(const Message& m) {

@@ -154,6 +154,9 @@ Status Coordinator::Loop::Run() {
     Check(store_->Begin(), "begin");
     HandleDeferred();
     for (int i = 0; i < kMaxMessagesPerTurn; ++i) {
+      // Never past a due heartbeat: uploads keep chunks coming as fast as
+      // they are written, and workers must keep hearing from us meanwhile.
+      if (i > 0 && clock_.Now() >= next_heartbeat_) break;
       std::optional<std::string> wrong_version;
       std::string from;
       auto received =
@@ -184,6 +187,7 @@ Status Coordinator::Loop::Run() {
     TickPipelines();  // after the messages: a run queued behind a job just ended starts
     Schedule();
     PumpDownloads();
+    PumpLocalUploads();
     if (now >= next_heartbeat_) {
       SendHeartbeats();
       next_heartbeat_ = now + options_.heartbeat_interval;
@@ -231,6 +235,8 @@ Status Coordinator::Loop::Run() {
 }
 
 std::optional<SteadyTime> Coordinator::Loop::NextDeadline() const {
+  // A linked upload is hashed a slice a turn: the next turn is now.
+  if (LocalUploadsPending()) return clock_.Now();
   std::optional<SteadyTime> next = next_heartbeat_;
   for (const Job* job : order_) {
     if (auto t = job->plan->NextRetryAt(); t && *t < *next) next = t;
@@ -408,6 +414,11 @@ void Coordinator::Loop::ReplyError(const std::string& rid, const std::string& te
   Reply(rid, Command::kError, e);
 }
 
+void Coordinator::Loop::TouchWorker(const std::string& rid) {
+  if (auto w = workers_.find(rid); w != workers_.end())
+    w->second.last_seen = clock_.Now();
+}
+
 void Coordinator::Loop::Handle(Message m) {
   // A command outside the sender's role reaches no handler (docs/security.md).
   if (!Authorize(m)) return;
@@ -421,9 +432,17 @@ void Coordinator::Loop::Handle(Message m) {
     case Command::kRetryJob: return HandleRetryJob(m);
     case Command::kLogsRequest: return HandleLogs(m);
     case Command::kServiceReload: return HandleServiceReload(m);
-    case Command::kArtifactGet: return HandleArtifactGet(m);
-    case Command::kArtifactCredit: return HandleArtifactCredit(m);
-    case Command::kArtifactDone: return HandleArtifactDone(m);
+    // From a client or a worker. A worker's counts as a sign of life: one
+    // staging a large input sends little else.
+    case Command::kArtifactGet:
+      TouchWorker(m.routing_id);
+      return HandleArtifactGet(m);
+    case Command::kArtifactCredit:
+      TouchWorker(m.routing_id);
+      return HandleArtifactCredit(m);
+    case Command::kArtifactDone:
+      TouchWorker(m.routing_id);
+      return HandleArtifactDone(m);
     case Command::kPipelinesRequest: return HandlePipelines(m);
     case Command::kPipelineRun: return HandlePipelineRun(m);
     default: break;

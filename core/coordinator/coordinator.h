@@ -34,6 +34,9 @@
 #include "core/spec/job_spec.h"
 
 namespace drover {
+namespace artifacts {
+class LocalFiles;
+}  // namespace artifacts
 
 struct CoordinatorOptions {
   // Endpoints to bind, e.g. "inproc://drover" or "tcp://127.0.0.1:7700".
@@ -76,6 +79,11 @@ struct CoordinatorOptions {
   // pipelines (core/coordinator/pipelines.h) run on their `schedule:`;
   // empty: none. A bad spec in it is logged and skipped, never fatal.
   std::filesystem::path pipelines_dir;
+  // `drover run` only: the embedded worker lists the files it uploads
+  // there, and an ARTIFACT-PUT of a listed file is answered by linking the
+  // file into the store (no chunks; core/artifacts/local_files.h). Null:
+  // every upload comes in chunks.
+  std::shared_ptr<artifacts::LocalFiles> local_artifacts;
 };
 
 // Counters of what the loop dropped or ignored; readable from any thread.

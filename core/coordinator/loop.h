@@ -347,6 +347,9 @@ class Coordinator::Loop : private PipelineHost {
     uint64_t size = 0;
     uint32_t mode = 0644;
     std::unique_ptr<artifacts::BlobWriter> writer;
+    // Linked from the embedded worker's disk (`drover run`): no chunks come;
+    // PumpLocalUploads hashes the file, a few chunks' worth a turn.
+    bool local = false;
   };
   // A download in progress: chunks go out while `credit` lasts.
   struct Download {
@@ -367,8 +370,18 @@ class Coordinator::Loop : private PipelineHost {
   // Sends the chunks downloads have credit for, while their peer's queue
   // has room (half its budget): one chunk read per message, never a file.
   void PumpDownloads();
+  // Hashes linked uploads (at most kLocalBytesPerTurn a turn, so the loop
+  // is never held for a whole file) and stores those that are complete.
+  void PumpLocalUploads();
+  bool LocalUploadsPending() const;
+  // The end of an upload whose bytes are all in its writer: commits the
+  // blob (named `sha256`, or what it hashes to when empty), indexes it for
+  // its attempt and answers ARTIFACT-DONE. Erases the upload.
+  void StoreUpload(std::map<TransferKey, Upload>::iterator it, const std::string& sha256);
   // Ends every transfer of the peers in `gone` (left, lost, dropped).
   void AbortTransfers(const std::set<std::string>& gone);
+  // A message from `rid` came: if it is a registered worker, it is alive.
+  void TouchWorker(const std::string& rid);
   void EndTransfer(const std::string& rid, uint64_t transfer_id, const std::string& error,
                    const std::string& sha256 = "", uint64_t size = 0);
   // Fills a DISPATCH's artifacts, artifacts_dir and inputs.

@@ -2,7 +2,9 @@
 // `drover coordinator` and two `drover worker`s over TCP loopback, each
 // worker with its own spool directory (its cache, its attempts' working
 // directories), so that nothing but the protocol carries a file from a task
-// on one to a task on the other.
+// on one to a task on the other; and `drover run`, where they are linked.
+#include <sys/stat.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -25,16 +27,6 @@ int64_t ProcStatusKb(pid_t pid, const std::string& field) {
     }
   }
   return -1;
-}
-
-size_t FilesUnder(const fs::path& dir) {
-  size_t n = 0;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file(ec)) ++n;
-  }
-  return n;
 }
 
 class ArtifactsTest : public DistributedTest {
@@ -143,6 +135,66 @@ tasks:
       {"gc", "--keep-last", "0", "--min-age", "0s", "--state-dir", state_.string()});
   ASSERT_EQ(gc.exit_code, 0) << gc.Describe();
   EXPECT_EQ(FilesUnder(state_ / "artifacts" / "sha256"), 0u) << gc.out;
+}
+
+// Given `drover run` (coordinator and worker in one process, on one disk)
+// and tasks whose 8 MiB artifacts a dependent needs (one made in the
+// attempt's own directory, one in a `cwd` of the task's), should store and
+// stage them without copying a byte: each producer's file, the store's blob
+// and the dependent's staged input are one inode (hard links), whose bytes
+// the dependent checks against the producer's sha256; the store keeps no
+// temporary file.
+TEST_F(ArtifactsTest, DroverRunLinksArtifactsInsteadOfCopyingThem) {
+  const std::string spec = Spec("local.yaml", R"yaml(version: 1
+name: local
+tasks:
+  make:
+    run: >-
+      head -c 8388608 /dev/urandom > data.bin &&
+      set -- $(sha256sum data.bin) && echo "sha256=$1" >> "$DROVER_OUTPUT" &&
+      echo "inode=$(stat -c %i data.bin)" >> "$DROVER_OUTPUT"
+    artifacts: [data.bin]
+  make_in_dir:
+    cwd: outdir
+    run: >-
+      head -c 8388608 /dev/urandom > data.bin &&
+      set -- $(sha256sum data.bin) && echo "sha256=$1" >> "$DROVER_OUTPUT" &&
+      echo "inode=$(stat -c %i data.bin)" >> "$DROVER_OUTPUT"
+    artifacts: [data.bin]
+  use:
+    needs: [make, make_in_dir]
+    env: {WANT: "${tasks.make.outputs.sha256}", WANT2: "${tasks.make_in_dir.outputs.sha256}"}
+    run: >-
+      f="$DROVER_INPUTS/make/data.bin" && set -- $(sha256sum "$f") &&
+      test "$1" = "$WANT" && echo "inode=$(stat -c %i "$f")" >> "$DROVER_OUTPUT" &&
+      f="$DROVER_INPUTS/make_in_dir/data.bin" && set -- $(sha256sum "$f") &&
+      test "$1" = "$WANT2" && echo "inode2=$(stat -c %i "$f")" >> "$DROVER_OUTPUT"
+)yaml");
+  fs::create_directories(work_ / "outdir");
+  const ProcessResult run = Drover({"run", spec, "--no-progress"}, kDeadline * 2);
+  ASSERT_EQ(run.exit_code, 0) << run.Describe();
+  const ProcessResult status = Drover({"status", "--output", "json"});
+  ASSERT_EQ(status.exit_code, 0) << status.Describe();
+  auto tasks = TasksByName(nlohmann::json::parse(status.out, nullptr, false));
+  const std::string sha = tasks["make"]["outputs"].value("sha256", "");
+  const std::string made = tasks["make"]["outputs"].value("inode", "");
+  ASSERT_EQ(sha.size(), 64u) << status.out;
+  EXPECT_EQ(tasks["use"]["outputs"].value("inode", ""), made) << status.out;
+
+  const fs::path store = work_ / ".drover" / "artifacts";
+  struct stat st {};
+  ASSERT_EQ(::stat((store / "sha256" / sha.substr(0, 2) / sha).c_str(), &st), 0);
+  EXPECT_EQ(std::to_string(st.st_ino), made);
+  // Made outside the attempt's directory, so not in the worker's cache
+  // after its upload: staged from the store.
+  const std::string sha2 = tasks["make_in_dir"]["outputs"].value("sha256", "");
+  const std::string made2 = tasks["make_in_dir"]["outputs"].value("inode", "");
+  ASSERT_EQ(sha2.size(), 64u) << status.out;
+  EXPECT_EQ(tasks["use"]["outputs"].value("inode2", ""), made2) << status.out;
+  ASSERT_EQ(::stat((store / "sha256" / sha2.substr(0, 2) / sha2).c_str(), &st), 0);
+  EXPECT_EQ(std::to_string(st.st_ino), made2);
+  EXPECT_EQ(FilesUnder(store / "sha256"), 2u);
+  EXPECT_EQ(FilesUnder(store / "tmp"), 0u);
 }
 
 }  // namespace

@@ -291,6 +291,16 @@ fs::path MakeTempDir(const std::string& prefix) {
   return ec ? fs::path(buf.data()) : canonical;
 }
 
+size_t FilesUnder(const fs::path& dir) {
+  size_t n = 0;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file(ec)) ++n;
+  }
+  return n;
+}
+
 std::vector<std::string> LinesWith(const std::string& text, const std::string& tag,
                                    const std::vector<std::string>& parts) {
   std::vector<std::string> found;

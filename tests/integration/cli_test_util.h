@@ -119,6 +119,9 @@ void KillIfRunning(pid_t pid, const std::string& needle);
 // failure and returns an empty path on error.
 std::filesystem::path MakeTempDir(const std::string& prefix);
 
+// How many regular files the tree under `dir` holds (0 when it is missing).
+size_t FilesUnder(const std::filesystem::path& dir);
+
 // --- The `drover` binary ----------------------------------------------------
 
 // Generous next to what a test run needs (well under a second for most, a

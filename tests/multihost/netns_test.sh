@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Multi-host test: a coordinator and two workers, each in its own network
 # namespace, joined by veth pairs through a bridge that lives in a fourth
-# namespace (a switch). A job runs across both workers over TCP; then one
+# namespace (a switch). A job runs across both workers over TCP; a task on
+# one hands a file (an artifact) to a task on the other, with no shared
+# directory; then one
 # worker's cable is pulled while its tasks run, and the job must still
 # succeed, with those tasks re-queued as worker-lost and finished on the
 # other worker.
@@ -143,7 +145,7 @@ log "coordinator listens on $(head -n1 "$WORK/coordinator.out")"
 for w in w1 w2; do
   ns_var="NS_${w^^}"
   start_in "${!ns_var}" "$w" "$DROVER" worker --connect "$ENDPOINT" \
-    --slots spawn=2 --label "host=$w" --name "$w" \
+    --slots spawn=2 --label "host=$w" --name "$w" --spool-dir "$WORK/$w/spool" \
     --heartbeat "$HEARTBEAT" --liveness "$LIVENESS"
 done
 
@@ -188,7 +190,47 @@ ok="$(json_query 'all(t["status"] == "succeeded" for t in d["tasks"]) and len(d[
 [ "$used" = "['w1', 'w2']" ] || die "spread job ran on $used, expected both w1 and w2"
 log "spread job $SPREAD_JOB succeeded on $used"
 
-# ---- 2. a worker's cable is pulled mid-task ---------------------------------
+# ---- 2. an artifact travels from one host to the other ----------------------
+# Each worker has its own working and spool directory: only the protocol
+# (w1 -> coordinator's store -> w2) can carry the file.
+cat >"$WORK/artifact.yaml" <<'EOF'
+version: 1
+name: multihost-artifact
+tasks:
+  make:
+    on: {host: w1}
+    run: >-
+      head -c 5000000 /dev/urandom > data.bin &&
+      set -- $(sha256sum data.bin) && echo "sha256=$1" >> "$DROVER_OUTPUT"
+    artifacts: [data.bin]
+  check:
+    needs: make
+    on: {host: w2}
+    env: {WANT: "${tasks.make.outputs.sha256}"}
+    run: >-
+      set -- $(sha256sum "$DROVER_INPUTS/make/data.bin") &&
+      echo "sha256=$1" >> "$DROVER_OUTPUT" && test "$1" = "$WANT"
+EOF
+client submit "$WORK/artifact.yaml" --wait --lost-timeout 5s >"$WORK/artifact.submit" 2>>"$WORK/client.log" \
+  || die "the artifact job did not succeed: $(cat "$WORK/artifact.submit")"
+ART_JOB="$(grep -Eo '[0-9]{8}-[0-9]{6}-[0-9a-f]+' "$WORK/artifact.submit" | head -n1)"
+[ -n "$ART_JOB" ] || die "no job id in the output of submit: $(cat "$WORK/artifact.submit")"
+client status "$ART_JOB" --output json >"$WORK/artifact.json"
+placed="$(json_query '" ".join(t["name"] + "@" + t["worker"] for t in d["tasks"])' <"$WORK/artifact.json")"
+[ "$placed" = "make@w1 check@w2" ] || die "the artifact job ran as '$placed', expected make@w1 check@w2"
+read -r made seen <<<"$(json_query '" ".join(t["outputs"].get("sha256", "-") for t in d["tasks"])' <"$WORK/artifact.json")"
+[[ "$made" =~ ^[0-9a-f]{64}$ ]] && [ "$made" = "$seen" ] \
+  || die "w2 saw other bytes than w1 made: sha256 $made on w1, $seen on w2"
+# The bytes are in the coordinator's store and in w2's cache, each under
+# their sha256, and nowhere half-written.
+[ -f "$WORK/coordinator/state/artifacts/sha256/${made:0:2}/$made" ] \
+  || die "the coordinator's store has no blob $made"
+[ -f "$WORK/w2/spool/cache/sha256/${made:0:2}/$made" ] || die "w2's cache has no blob $made"
+leftovers="$(find "$WORK/coordinator/state/artifacts/tmp" "$WORK/w2/spool/cache/tmp" -type f | wc -l)"
+[ "$leftovers" = 0 ] || die "$leftovers temporary files left in the store or w2's cache"
+log "artifact job $ART_JOB: 5 MB from w1 to w2 through the coordinator, sha256 ${made:0:12}... at both ends"
+
+# ---- 3. a worker's cable is pulled mid-task ---------------------------------
 cat >"$WORK/cut.yaml" <<'EOF'
 version: 1
 name: multihost-cut

@@ -15,6 +15,7 @@
 #include "backends/backend.h"
 #include "backends/fork/zygote.h"
 #include "backends/process/guardian.h"
+#include "core/artifacts/local_files.h"
 #include "core/coordinator/coordinator.h"
 #include "tools/http/server.h"
 #include "core/protocol/codec.h"
@@ -178,6 +179,11 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
   // The embedded worker died with an earlier `drover run`: its jobs are
   // interrupted, and --resume re-runs what did not finish.
   copt.recover_jobs = false;
+  // One process, one disk: artifacts are linked between the embedded
+  // worker and the store, not copied through it in chunks.
+  auto local_artifacts = std::make_shared<artifacts::LocalFiles>(
+      std::filesystem::path(args.state_dir) / "artifacts");
+  copt.local_artifacts = local_artifacts;
   Coordinator coordinator(context, copt, clock);
   if (Status s = coordinator.Open(); !s.ok()) {
     std::fprintf(stderr, "drover: %s\n", s.message().c_str());
@@ -248,6 +254,7 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
   wopt.guardian = guardian;
   for (const auto& name : registry.Names()) wopt.slots[name] = slots;
   wopt.spool_dir = spool_dir;
+  wopt.local_artifacts = local_artifacts;
   Worker worker(context, wopt, registry, clock);
   if (Status s = worker.Start(); !s.ok()) {
     std::fprintf(stderr, "drover: %s\n", s.message().c_str());
