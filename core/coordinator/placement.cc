@@ -19,7 +19,8 @@
 namespace drover {
 namespace {
 
-bool HasLabels(const std::map<std::string, std::string>& labels, const spec::EnvList& on) {
+bool HasLabels(const std::map<std::string, std::string>& labels,
+               const spec::EnvList& on) {
   for (const auto& [k, v] : on) {
     auto it = labels.find(k);
     if (it == labels.end() || it->second != v) return false;
@@ -27,7 +28,8 @@ bool HasLabels(const std::map<std::string, std::string>& labels, const spec::Env
   return true;
 }
 
-bool HasServices(const std::set<std::string>& offered, const std::vector<std::string>& needed) {
+bool HasServices(const std::set<std::string>& offered,
+                 const std::vector<std::string>& needed) {
   return std::all_of(needed.begin(), needed.end(),
                      [&](const std::string& name) { return offered.count(name) > 0; });
 }
@@ -179,12 +181,16 @@ std::string Coordinator::Loop::PendingReason(const Placement& p) const {
   if (matching.empty()) {
     // Name the first label nobody has; if each exists somewhere, the
     // combination is what is missing.
-    for (const auto& [k, v] : p.on) {
+    for (const auto& label : p.on) {
+      const std::string& k = label.first;
+      const std::string& v = label.second;
+      // (a lambda cannot capture a structured binding in clang 14)
       const bool somewhere = std::any_of(offering.begin(), offering.end(), [&](auto* w) {
         auto it = w->labels.find(k);
         return it != w->labels.end() && it->second == v;
       });
-      if (!somewhere) return "no worker with label " + k + "=" + v + " offers backend " + b;
+      if (!somewhere)
+        return "no worker with label " + k + "=" + v + " offers backend " + b;
     }
     std::string all;
     for (const auto& [k, v] : p.on) all += (all.empty() ? "" : ",") + k + "=" + v;
@@ -200,9 +206,9 @@ std::string Coordinator::Loop::PendingReason(const Placement& p) const {
       // somewhere, no one worker offers them all.
       const std::string where = p.on.empty() ? "" : " with the labels it needs";
       for (const std::string& name : p.worker_services) {
-        const bool somewhere = std::any_of(matching.begin(), matching.end(), [&](auto* w) {
-          return w->services.count(name) > 0;
-        });
+        const bool somewhere =
+            std::any_of(matching.begin(), matching.end(),
+                        [&](auto* w) { return w->services.count(name) > 0; });
         if (!somewhere) {
           return "no live worker" + where + " offers service '" + name + "'";
         }
@@ -221,9 +227,11 @@ std::string Coordinator::Loop::PendingReason(const Placement& p) const {
       if (w->pools.count(p.worker_pool) > 0) pooled.push_back(w);
     }
     if (pooled.empty()) {
-      return "no live worker" + std::string(p.on.empty() ? "" : " with the labels it needs") +
+      return "no live worker" +
+             std::string(p.on.empty() ? "" : " with the labels it needs") +
              " offers pool '" + p.worker_pool +
-             "' (the job does not declare it: it must come from a worker's configuration)";
+             "' (the job does not declare it: it must come from a worker's "
+             "configuration)";
     }
     matching = std::move(pooled);
   }
@@ -254,7 +262,8 @@ void Coordinator::Loop::Dispatch(Job& job, uint32_t t, WorkerConn& w) {
   const Placement& p = job.queues[job.plan->queue(t)];
   job.plan->Start(t);
   const uint64_t id = next_attempt_id_++;
-  const uint32_t number = job.attempt_base[t] + static_cast<uint32_t>(job.plan->attempts(t));
+  const uint32_t number =
+      job.attempt_base[t] + static_cast<uint32_t>(job.plan->attempts(t));
   const int64_t now_ms = WallMillis(clock_);
 
   store::AttemptRecord rec;

@@ -36,7 +36,8 @@ LoadResult Finish(ErrorSink* errors) {
 
 }  // namespace
 
-LoadResult LoadString(std::string_view text, std::string file, const LoadOptions& options) {
+LoadResult LoadString(std::string_view text, std::string file,
+                      const LoadOptions& options) {
   ErrorSink errors(file);
   if (options.kinds == nullptr) {  // a caller's bug, reported as a load error
     errors.Add(Pos{}, "no backends to read tasks with (LoadOptions::kinds is not set)");
@@ -55,6 +56,19 @@ LoadResult LoadString(std::string_view text, std::string file, const LoadOptions
     errors.Add(Pos{index.Line(bad), index.Column(bad)},
                "the file is not valid UTF-8 (byte " +
                    HexByte(static_cast<unsigned char>(text[bad])) + ")");
+    return Finish(&errors);
+  }
+  // yaml-cpp reads a raw NUL inside a scalar as a lone 0x85 byte, and
+  // YAML allows no raw control character at all.
+  const size_t control = internal::FindControlCharacter(text);
+  if (control != std::string_view::npos) {
+    const internal::TextIndex index(text);
+    errors.Add(
+        Pos{index.Line(control), index.Column(control)},
+        "the file holds a control character (byte " +
+            HexByte(static_cast<unsigned char>(text[control])) +
+            "), which YAML does not allow: write it as an escape in a double-quoted "
+            "string");
     return Finish(&errors);
   }
   const size_t bom = text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;

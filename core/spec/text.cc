@@ -32,6 +32,14 @@ size_t FindInvalidUtf8(std::string_view text) {
   return std::string_view::npos;
 }
 
+size_t FindControlCharacter(std::string_view text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) return i;
+  }
+  return std::string_view::npos;
+}
+
 TextIndex::TextIndex(std::string_view text) : text_(text) {
   line_starts_.push_back(0);
   block_continuations_.reserve(text.size() / kBlock + 1);

@@ -21,6 +21,12 @@ int ReadWholeFile(const std::string& file, std::string* text);
 // surrogates, code points above U+10FFFF), or std::string_view::npos.
 size_t FindInvalidUtf8(std::string_view text);
 
+// The byte offset of the first control character YAML does not allow in a
+// stream (C0 controls other than tab, line feed and carriage return, and
+// DEL), or std::string_view::npos. Such a character can only be written
+// as an escape in a double-quoted string.
+size_t FindControlCharacter(std::string_view text);
+
 // Maps byte offsets of a text to 1-based lines and columns, the column
 // counted in characters (UTF-8 lead bytes): what an editor shows. Each
 // lookup is O(log lines + 256) whatever the line's length, so that a file

@@ -52,6 +52,7 @@ class ArtifactsTest : public DistributedTest {
 // distinct content once, keep the coordinator's RSS within 64 MB of where
 // it started, and leave no temporary file in the store.
 TEST_F(ArtifactsTest, PassesA200MBArtifactBetweenWorkersWithBoundedCoordinatorMemory) {
+  ShrinkAsanQuarantine();
   ASSERT_NO_FATAL_FAILURE(StartTwoWorkers());
   const pid_t coordinator_pid = coordinator()->pid();
   const int64_t rss_start_kb = ProcStatusKb(coordinator_pid, "VmRSS");

@@ -14,14 +14,14 @@
 namespace drover {
 namespace {
 
-using ::testing::ElementsAre;
-using ::testing::IsEmpty;
 using testing::Command;
 using testing::CoordinatorTest;
+using ::testing::ElementsAre;
 using testing::Exit;
 using testing::FakeClient;
 using testing::FakeWorker;
 using testing::IndependentTasks;
+using ::testing::IsEmpty;
 using testing::Ok;
 
 // The next DISPATCH to `w`, skipping the ACKs queued before it.
@@ -62,8 +62,8 @@ TEST_F(CoordinatorTest, RestartedCoordinatorLetsTheWorkerFinishItsAttempt) {
   EXPECT_EQ(JobState(job), "running");
   FakeClient& watcher = AddClient();
   watcher.Watch(job);
-  FakeWorker& after = *workers_.emplace_back(
-      std::make_unique<FakeWorker>(context_, endpoint_, "w1"));
+  FakeWorker& after =
+      *workers_.emplace_back(std::make_unique<FakeWorker>(context_, endpoint_, "w1"));
   ASSERT_TRUE(after.RegisterWith("session-1", {{"spawn", 2}}, {}, {d2->attempt_id()}));
   EXPECT_THAT(after.welcome().unknown(), IsEmpty());
   EXPECT_EQ(Stat(&CoordinatorStats::claimed_attempts), 1u);
@@ -140,8 +140,8 @@ TEST_F(CoordinatorTest, UnclaimedAttemptIsLostAfterTheGrace) {
   EXPECT_EQ(attempts[0].outcome.reason, FailureReason::kWorkerLost);
 
   // w1 comes back late with the old attempt: told to forget it.
-  FakeWorker& late = *workers_.emplace_back(
-      std::make_unique<FakeWorker>(context_, endpoint_, "w1"));
+  FakeWorker& late =
+      *workers_.emplace_back(std::make_unique<FakeWorker>(context_, endpoint_, "w1"));
   ASSERT_TRUE(late.RegisterWith("session-1", {{"spawn", 1}}, {}, {first->attempt_id()}));
   EXPECT_THAT(late.welcome().unknown(), ElementsAre(first->attempt_id()));
   late.SendResult(first->attempt_id(), Ok());
@@ -159,7 +159,8 @@ TEST_F(CoordinatorTest, RestartCountsOnlyThisRunsAttemptsAgainstRetries) {
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
   FakeWorker& w1 = AddWorker("w1", 1);
   FakeClient& client = AddClient();
-  auto first = client.Submit("version: 1\nname: resumed\ntasks:\n  only: {run: 'false'}\n");
+  auto first =
+      client.Submit("version: 1\nname: resumed\ntasks:\n  only: {run: 'false'}\n");
   ASSERT_TRUE(first);
   const std::string job = first->job_id();
   auto a1 = w1.ExpectDispatch();
@@ -180,8 +181,8 @@ TEST_F(CoordinatorTest, RestartCountsOnlyThisRunsAttemptsAgainstRetries) {
   EXPECT_EQ(a2->attempt(), 2u);
 
   ASSERT_NO_FATAL_FAILURE(RestartCoordinator());
-  FakeWorker& again = *workers_.emplace_back(
-      std::make_unique<FakeWorker>(context_, endpoint_, "w1"));
+  FakeWorker& again =
+      *workers_.emplace_back(std::make_unique<FakeWorker>(context_, endpoint_, "w1"));
   ASSERT_TRUE(again.RegisterWith("session-1", {{"spawn", 1}}, {}, {a2->attempt_id()}));
   EXPECT_THAT(again.welcome().unknown(), IsEmpty());
   again.SendResult(a2->attempt_id(), Exit(1));
@@ -212,8 +213,8 @@ TEST_F(CoordinatorTest, WorkerRegisteringWithoutItsAttemptLosesIt) {
   FakeClient& watcher = AddClient();
   watcher.Watch(submitted->job_id());
   Sync();  // watching before the worker registers (different connections)
-  FakeWorker& fresh = *workers_.emplace_back(
-      std::make_unique<FakeWorker>(context_, endpoint_, "w1"));
+  FakeWorker& fresh =
+      *workers_.emplace_back(std::make_unique<FakeWorker>(context_, endpoint_, "w1"));
   ASSERT_TRUE(fresh.RegisterWith("session-new", {{"spawn", 1}}));
   auto failed = watcher.WaitTaskEvent("t1", "failed");
   ASSERT_TRUE(failed);
@@ -231,10 +232,16 @@ TEST_F(CoordinatorTest, RecoveredPlanKeepsFinishedTasks) {
   FakeWorker& before = AddWorker("w1", 2);
   FakeClient& client = AddClient();
   auto submitted = client.Submit(
-      "version: 1\nname: chain\ntasks:\n  a: {run: echo a}\n  b: {run: echo b, needs: a}\n"
+      "version: 1\nname: chain\ntasks:\n  a: {run: echo a}\n  b: {run: echo b, needs: "
+      "a}\n"
       "  c: {run: echo c, needs: b}\n  bad: {run: exit 1}\n");
   ASSERT_TRUE(submitted);
   const std::string job = submitted->job_id();
+  // Watching from another connection, so that the restart comes only after
+  // bad's failure is committed (events follow the commit).
+  FakeClient& early = AddClient();
+  early.Watch(job);
+  Sync();
   std::map<std::string, uint64_t> ids;
   for (int i = 0; i < 2; ++i) {
     auto d = before.ExpectDispatch();
@@ -251,6 +258,7 @@ TEST_F(CoordinatorTest, RecoveredPlanKeepsFinishedTasks) {
   }
   ASSERT_TRUE(b);
   ASSERT_EQ(b->task(), "b");
+  ASSERT_TRUE(early.WaitTaskEvent("bad", "failed"));
 
   ASSERT_NO_FATAL_FAILURE(RestartCoordinator());
   FakeClient& watcher = AddClient();
@@ -258,12 +266,13 @@ TEST_F(CoordinatorTest, RecoveredPlanKeepsFinishedTasks) {
   ASSERT_TRUE(status);
   std::map<std::string, std::string> states;
   for (const auto& t : status->jobs(0).tasks()) states[t.name()] = t.state();
-  EXPECT_EQ(states, (std::map<std::string, std::string>{
-                        {"a", "succeeded"}, {"b", "running"}, {"c", "waiting"},
-                        {"bad", "failed"}}));
+  EXPECT_EQ(
+      states,
+      (std::map<std::string, std::string>{
+          {"a", "succeeded"}, {"b", "running"}, {"c", "waiting"}, {"bad", "failed"}}));
   watcher.Watch(job);
-  FakeWorker& after = *workers_.emplace_back(
-      std::make_unique<FakeWorker>(context_, endpoint_, "w1"));
+  FakeWorker& after =
+      *workers_.emplace_back(std::make_unique<FakeWorker>(context_, endpoint_, "w1"));
   ASSERT_TRUE(after.RegisterWith("session-1", {{"spawn", 2}}, {}, {b->attempt_id()}));
   after.SendResult(b->attempt_id(), Ok());
   auto c = NextDispatch(after);
@@ -327,7 +336,8 @@ TEST_F(CoordinatorTest, RealWorkerOverTcpSurvivesACoordinatorRestart) {
   const std::string job = submitted->job_id();
   // Wait (bounded) until the attempt is committed as running.
   const auto until = std::chrono::steady_clock::now() + testing::kDeadline;
-  while (Task(job, "slow").state != "running" && std::chrono::steady_clock::now() < until) {
+  while (Task(job, "slow").state != "running" &&
+         std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ASSERT_EQ(Task(job, "slow").state, "running");

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -481,7 +482,15 @@ void DistributedTest::DumpDaemonLogs() const {
 std::map<std::string, std::string> DistributedTest::Env() const {
   std::map<std::string, std::string> env = {{"DROVER_LOG", log_level_}};
   if (!endpoint_.empty()) env["DROVER_COORDINATOR"] = endpoint_;
+  for (const auto& [key, value] : extra_env_) env[key] = value;
   return env;
+}
+
+void DistributedTest::ShrinkAsanQuarantine() {
+  const char* inherited = std::getenv("ASAN_OPTIONS");
+  std::string options = inherited != nullptr ? inherited : "";
+  if (!options.empty()) options += ":";
+  extra_env_["ASAN_OPTIONS"] = options + "quarantine_size_mb=16";
 }
 
 DaemonProcess* DistributedTest::Launch(const std::string& label,

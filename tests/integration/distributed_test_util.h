@@ -207,6 +207,14 @@ class DistributedTest : public ::testing::Test {
   std::string heartbeat_ = "200ms";
   int liveness_ = 5;
   std::string log_level_ = "info";
+  // Added to (or replacing entries of) Env() for the drovers started after.
+  std::map<std::string, std::string> extra_env_;
+  // For tests that bound a daemon's RSS: under AddressSanitizer (the CI's
+  // build) freed memory waits in a 256 MB quarantine before it is reused,
+  // so every buffer a transfer ever freed would count. A 16 MB quarantine
+  // still catches a use-after-free of the last few. Applies to the drovers
+  // started after; an uninstrumented build ignores it.
+  void ShrinkAsanQuarantine();
 
   std::filesystem::path root_;
   std::filesystem::path work_;

@@ -30,7 +30,8 @@ void AskLogsWithoutReading(zmq::socket_t& dealer, const std::string& job,
     wire::LogsRequest req;
     req.set_job_id(job);
     req.set_task(task);
-    const Status s = protocol::Send(dealer, protocol::Make(protocol::Command::kLogsRequest, req));
+    const Status s =
+        protocol::Send(dealer, protocol::Make(protocol::Command::kLogsRequest, req));
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
 }
@@ -42,6 +43,7 @@ void AskLogsWithoutReading(zmq::socket_t& dealer, const std::string& job,
 // forget the client (giving its memory back) when it disconnects; a second
 // such client is bounded the same way.
 TEST_F(DistributedTest, NonReadingClientCannotGrowTheCoordinator) {
+  ShrinkAsanQuarantine();
   ASSERT_TRUE(StartCoordinator());
   ASSERT_TRUE(StartWorker("w1"));
   Spec("big.yaml",
@@ -70,7 +72,8 @@ TEST_F(DistributedTest, NonReadingClientCannotGrowTheCoordinator) {
       ASSERT_TRUE(coordinator()->WaitForOutput(
           [&](const std::string&, const std::string& err) {
             size_t n = 0;
-            for (size_t at = 0; (at = err.find("is not reading", at)) != std::string::npos; ++at) {
+            for (size_t at = 0;
+                 (at = err.find("is not reading", at)) != std::string::npos; ++at) {
               ++n;
             }
             return n >= static_cast<size_t>(round);
@@ -84,9 +87,10 @@ TEST_F(DistributedTest, NonReadingClientCannotGrowTheCoordinator) {
       const ProcessResult r = Drover({"submit", "small.yaml", "--wait"}, Millis(30000));
       EXPECT_EQ(r.exit_code, 0) << r.err;
       const int64_t during = RssKib(pid);
-      std::printf("round %d: coordinator VmRSS %lld KiB before, %lld KiB with the "
-                  "non-reading client\n",
-                  round, static_cast<long long>(before), static_cast<long long>(during));
+      std::printf(
+          "round %d: coordinator VmRSS %lld KiB before, %lld KiB with the "
+          "non-reading client\n",
+          round, static_cast<long long>(before), static_cast<long long>(during));
       // Unbounded, 60 replies of 8 MB are 480 MB; bounded, one budget of
       // 32 MiB plus what the kernel buffers. Only a collapse fails this.
       EXPECT_LT(during - before, 200 * 1024) << "round " << round;
@@ -94,7 +98,8 @@ TEST_F(DistributedTest, NonReadingClientCannotGrowTheCoordinator) {
     ASSERT_TRUE(coordinator()->WaitForOutput(
         [&](const std::string&, const std::string& err) {
           size_t n = 0;
-          for (size_t at = 0; (at = err.find("has nothing queued any more", at)) != std::string::npos;
+          for (size_t at = 0;
+               (at = err.find("has nothing queued any more", at)) != std::string::npos;
                ++at) {
             ++n;
           }
@@ -104,7 +109,8 @@ TEST_F(DistributedTest, NonReadingClientCannotGrowTheCoordinator) {
         << "round " << round << ": the dropped client was never forgotten";
     // Reported, not asserted: how much came back (malloc_trim runs when
     // the dropped client is forgotten; the read may come just before).
-    (void)PollUntil([&] { return RssKib(pid) - before < 16 * 1024; }, Millis(3000), Millis(100));
+    (void)PollUntil([&] { return RssKib(pid) - before < 16 * 1024; }, Millis(3000),
+                    Millis(100));
     std::printf("round %d: coordinator VmRSS %lld KiB after the client left\n", round,
                 static_cast<long long>(RssKib(pid)));
   }
@@ -115,8 +121,9 @@ TEST_F(DistributedTest, NonReadingClientCannotGrowTheCoordinator) {
 // as protocol.md and operations.md say.
 TEST_F(DistributedTest, DefaultWorkerNameIsHostnamePid) {
   ASSERT_TRUE(StartCoordinator());
-  DaemonProcess* worker = StartClient({"worker", "--connect", endpoint_, "--slots", "spawn=1",
-                                       "--spool-dir", (work_ / "spool").string()});
+  DaemonProcess* worker =
+      StartClient({"worker", "--connect", endpoint_, "--slots", "spawn=1", "--spool-dir",
+                   (work_ / "spool").string()});
   ASSERT_NE(worker, nullptr);
   char host[256] = {};
   ASSERT_EQ(::gethostname(host, sizeof host - 1), 0);

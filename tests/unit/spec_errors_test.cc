@@ -37,13 +37,30 @@ using test_util::Spec;
 // `echo a`; found again by tests/fuzz), should refuse the file at that
 // string.
 TEST(SpecErrorTest, NulByteInAStringIsRefused) {
-  EXPECT_TRUE(HasOnlyError(Load("version: 1\ntasks:\n  a: {run: \"echo a\\0b\"}\n"), 3, 12,
-                           {"NUL byte"}));
-  EXPECT_TRUE(HasOnlyError(Load("version: 1\ntasks:\n  a:\n    run: echo\n    env: {X: \"\\x00\"}\n"),
-                           5, 14, {"NUL byte"}));
+  EXPECT_TRUE(HasOnlyError(Load("version: 1\ntasks:\n  a: {run: \"echo a\\0b\"}\n"), 3,
+                           12, {"NUL byte"}));
   EXPECT_TRUE(HasOnlyError(
-      Load(std::string_view("version: 1\ntasks:\n  a: {run: \"echo a\0b\"}\n", 41)), 3, 12,
+      Load("version: 1\ntasks:\n  a:\n    run: echo\n    env: {X: \"\\x00\"}\n"), 5, 14,
       {"NUL byte"}));
+  // Raw, it is a control character, refused at the byte itself.
+  EXPECT_TRUE(HasOnlyError(
+      Load(std::string_view("version: 1\ntasks:\n  a: {run: \"echo a\0b\"}\n", 41)), 3,
+      19, {"control character (byte 0x00)"}));
+}
+
+// Given a raw control character in a plain scalar (tests/fuzz found that
+// yaml-cpp reads a raw NUL there as a lone 0x85 byte, a command that is not
+// UTF-8 and a payload protobuf refuses) or anywhere else, should refuse the
+// file at that byte; tab and the line breaks stay allowed.
+TEST(SpecErrorTest, RawControlCharacterIsRefused) {
+  EXPECT_TRUE(HasOnlyError(
+      Load(std::string_view("version: 1\ntasks:\n  a: {run: echo a\3\0b}\n", 40)), 3, 18,
+      {"control character (byte 0x03)", "escape"}));
+  EXPECT_TRUE(HasOnlyError(Load("version: 1\ntasks:\n  a:\n    run: echo\x1b[0m\n"), 4,
+                           14, {"control character (byte 0x1b)"}));
+  EXPECT_TRUE(HasOnlyError(Load("version: 1\ntasks:\n  a: {run: echo \x7f}\n"), 3, 17,
+                           {"control character (byte 0x7f)"}));
+  EXPECT_TRUE(Load("version: 1\r\ntasks:\r\n  a: {run: \"echo\ta\"}\r\n").errors.empty());
 }
 
 // Given a task key one typo away from `needs`, should name it and suggest `needs`.
@@ -56,7 +73,8 @@ tasks:
     neds: [fetch]
   fetch: {run: curl}
 )");
-  EXPECT_TRUE(HasOnlyError(r, 5, 5, {"unknown key 'neds'", "task 'build'", "did you mean 'needs'?"}));
+  EXPECT_TRUE(HasOnlyError(
+      r, 5, 5, {"unknown key 'neds'", "task 'build'", "did you mean 'needs'?"}));
 }
 
 // Given an unknown top-level key, should suggest the closest top-level key.
@@ -66,7 +84,8 @@ version: 1
 fail_fats: true
 tasks: {a: {run: x}}
 )");
-  EXPECT_TRUE(HasOnlyError(r, 2, 1, {"unknown key 'fail_fats'", "did you mean 'fail_fast'?"}));
+  EXPECT_TRUE(
+      HasOnlyError(r, 2, 1, {"unknown key 'fail_fats'", "did you mean 'fail_fast'?"}));
 }
 
 // Given a key far from every known key, should not suggest anything.
@@ -88,7 +107,8 @@ tasks:
     run: x
     retries: three
 )");
-  EXPECT_TRUE(HasOnlyError(r, 5, 14, {"'retries'", "must be a non-negative integer", "got 'three'"}));
+  EXPECT_TRUE(HasOnlyError(
+      r, 5, 14, {"'retries'", "must be a non-negative integer", "got 'three'"}));
 }
 
 // Given a negative retry count, should refuse it the same way.
@@ -153,8 +173,8 @@ tasks:
     needs: [fetch, biuld]
   fetch: {run: curl}
 )");
-  EXPECT_TRUE(HasOnlyError(r, 6, 20, {"task 'test' needs unknown task 'biuld'",
-                                      "did you mean 'build'?"}));
+  EXPECT_TRUE(HasOnlyError(
+      r, 6, 20, {"task 'test' needs unknown task 'biuld'", "did you mean 'build'?"}));
 }
 
 // Given a task that needs itself, should say so at the `needs` entry.
@@ -206,7 +226,8 @@ tasks:
   test: {run: make test}
   build: {run: make again}
 )");
-  EXPECT_TRUE(HasOnlyError(r, 5, 3, {"duplicate task 'build'", "first defined at line 3"}));
+  EXPECT_TRUE(
+      HasOnlyError(r, 5, 3, {"duplicate task 'build'", "first defined at line 3"}));
 }
 
 // Given a key written twice in one task, should report the second.
@@ -219,7 +240,8 @@ tasks:
     retries: 1
     retries: 2
 )");
-  EXPECT_TRUE(HasOnlyError(r, 6, 5, {"duplicate key 'retries'", "task 'a'", "first at line 5"}));
+  EXPECT_TRUE(
+      HasOnlyError(r, 6, 5, {"duplicate key 'retries'", "task 'a'", "first at line 5"}));
 }
 
 // Given `tasks: {}`, should say a job needs a task.
@@ -293,7 +315,8 @@ tasks:
     matrix:
       shard: [1, {two: 2}, 3]
 )");
-  EXPECT_TRUE(HasOnlyError(r, 6, 18, {"matrix key 'shard'", "item 2", "single value", "got a map"}));
+  EXPECT_TRUE(HasOnlyError(
+      r, 6, 18, {"matrix key 'shard'", "item 2", "single value", "got a map"}));
 }
 
 // Given a matrix key that is not a list, should say so.
@@ -302,7 +325,8 @@ TEST(SpecErrorTest, MatrixValueNotAList) {
 version: 1
 tasks: {a: {run: x, matrix: {shard: 3}}}
 )");
-  EXPECT_TRUE(HasOnlyError(r, 2, 37, {"matrix key 'shard'", "must be a list", "got '3'"}));
+  EXPECT_TRUE(
+      HasOnlyError(r, 2, 37, {"matrix key 'shard'", "must be a list", "got '3'"}));
 }
 
 // Given the same value twice in a matrix list, should report the second
@@ -317,7 +341,8 @@ tasks:
       shard: [1, 2,
               1]
 )");
-  EXPECT_TRUE(HasOnlyError(r, 7, 15, {"duplicate value '1'", "matrix key 'shard'", "first at line 6"}));
+  EXPECT_TRUE(HasOnlyError(
+      r, 7, 15, {"duplicate value '1'", "matrix key 'shard'", "first at line 6"}));
 }
 
 // Given matrices that expand past the cap, should give the count and the
@@ -334,7 +359,8 @@ tasks:
     matrix: {a: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], b: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}
 )",
                             options);
-  EXPECT_TRUE(HasOnlyError(r, 6, 5, {"102 task instances", "cap of 100", "'big'", "100)"}));
+  EXPECT_TRUE(
+      HasOnlyError(r, 6, 5, {"102 task instances", "cap of 100", "'big'", "100)"}));
 }
 
 // Given a matrix whose product overflows 64 bits, should refuse it with
@@ -342,10 +368,12 @@ tasks:
 TEST(SpecErrorTest, MatrixProductOverflowIsOverCap) {
   std::string list = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]";
   std::string yaml = "version: 1\ntasks:\n  t:\n    run: x\n    matrix: {";
-  for (int k = 0; k < 17; ++k) yaml += (k ? ", k" : "k") + std::to_string(k) + ": " + list;
+  for (int k = 0; k < 17; ++k)
+    yaml += (k ? ", k" : "k") + std::to_string(k) + ": " + list;
   yaml += "}\n";
   const LoadResult r = Load(yaml);
-  EXPECT_TRUE(HasOnlyError(r, 5, 5, {"more than 18,446,744,073,709,551,615", "cap of 100,000"}));
+  EXPECT_TRUE(
+      HasOnlyError(r, 5, 5, {"more than 18,446,744,073,709,551,615", "cap of 100,000"}));
 }
 
 // Given two matrix tasks where one needs the other, should count every
@@ -471,7 +499,8 @@ TEST(SpecErrorTest, OverlongUtf8) {
 TEST(SpecErrorTest, MissingFile) {
   const LoadResult r = LoadFile("/nonexistent/drover/job.yaml");
   ASSERT_TRUE(HasOnlyError(r, 0, 0, {"cannot read", "No such file"}));
-  EXPECT_EQ(r.errors[0].ToString().rfind("/nonexistent/drover/job.yaml: cannot read", 0), 0u);
+  EXPECT_EQ(r.errors[0].ToString().rfind("/nonexistent/drover/job.yaml: cannot read", 0),
+            0u);
 }
 
 // Given a directory instead of a file, should report it as unreadable.
@@ -486,7 +515,8 @@ TEST(SpecErrorTest, UnknownBackendSuggestsSpawn) {
 version: 1
 tasks: {a: {run: x, backend: spwan}}
 )");
-  EXPECT_TRUE(HasOnlyError(r, 2, 30, {"unknown backend 'spwan'", "did you mean 'spawn'?"}));
+  EXPECT_TRUE(
+      HasOnlyError(r, 2, 30, {"unknown backend 'spwan'", "did you mean 'spawn'?"}));
 }
 
 // Given no `version`, should ask for `version: 1`.
@@ -516,8 +546,9 @@ tasks:
     matrix: {shard: [1, 2]}
     run: [echo, "${matrix.shrad}"]
 )");
-  EXPECT_TRUE(HasOnlyError(r, 5, 17, {"'${matrix.shrad}'", "task 'a'", "no key 'shrad'",
-                                      "did you mean 'shard'?"}));
+  EXPECT_TRUE(HasOnlyError(
+      r, 5, 17,
+      {"'${matrix.shrad}'", "task 'a'", "no key 'shrad'", "did you mean 'shard'?"}));
 }
 
 // Given `${matrix.KEY}` in a task without a matrix, should say it has none.
@@ -558,7 +589,8 @@ version: 1
 defaults: {timout: 5s}
 tasks: {a: {run: x}}
 )");
-  EXPECT_TRUE(HasOnlyError(r, 2, 12, {"unknown key 'timout'", "'defaults'", "did you mean 'timeout'?"}));
+  EXPECT_TRUE(HasOnlyError(
+      r, 2, 12, {"unknown key 'timout'", "'defaults'", "did you mean 'timeout'?"}));
 }
 
 // Given a YAML merge key, should point to `defaults` instead.
@@ -663,7 +695,8 @@ tasks:
       "job.yaml:7:14: 'timeout' in task 'a' must be a duration such as 500ms, 30s, 5m or "
       "1h30m, got 'soon'",
       "job.yaml:8:5: unknown key 'neds' in task 'a' (did you mean 'needs'?)",
-      "job.yaml:9:3: task 'b' has backend fork but no 'pool' (the pool of processes to send "
+      "job.yaml:9:3: task 'b' has backend fork but no 'pool' (the pool of processes to "
+      "send "
       "its message to)",
       "job.yaml:10:13: dependency cycle: b -> c -> b (each task needs the next)",
       "job.yaml:12:3: duplicate task 'a' (first defined at line 4)",
@@ -671,7 +704,6 @@ tasks:
   EXPECT_EQ(got, want);
   EXPECT_FALSE(r.spec.has_value());
 }
-
 
 }  // namespace
 }  // namespace drover::spec

@@ -28,10 +28,17 @@ function fmtDur(ms) {
   const m = Math.floor(s / 60);
   return m < 60 ? m + 'm ' + Math.round(s % 60) + 's' : Math.floor(m / 60) + 'h ' + (m % 60) + 'm';
 }
-function say(text, info) {
+// The status line. What an action (a button) answered stays until the next
+// action: a view re-read at the next sample clears only its own errors, so
+// a refusal cannot flash by unseen.
+function say(text, info, fromAction) {
   const el = $('#status');
   el.textContent = text || '';
   el.className = info ? 'info' : '';
+  el.dataset.action = fromAction ? 'yes' : '';
+}
+function loaded() {
+  if (!$('#status').dataset.action) say('');
 }
 
 function withToken(url) {
@@ -137,7 +144,7 @@ async function loadJobs() {
   try {
     const r = await api('/api/v1/jobs?' + q);
     renderJobs(r.jobs);
-    say('');
+    loaded();
   } catch (e) { say(e.message); }
 }
 
@@ -304,9 +311,9 @@ async function openLog(task) {
 async function act(path, what) {
   try {
     const r = await api(path, { method: 'POST' });
-    say(r.message || (what + ': job ' + r.job), true);
+    say(r.message || (what + ': job ' + r.job), true, true);
     return r;
-  } catch (e) { say(what + ' refused: ' + e.message); return null; }
+  } catch (e) { say(what + ' refused: ' + e.message, false, true); return null; }
 }
 
 // ---- workers --------------------------------------------------------------
@@ -324,7 +331,7 @@ function renderWorkers(workers) {
 }
 
 async function loadWorkers() {
-  try { renderWorkers((await api('/api/v1/workers')).workers); say(''); } catch (e) { say(e.message); }
+  try { renderWorkers((await api('/api/v1/workers')).workers); loaded(); } catch (e) { say(e.message); }
 }
 
 // ---- pipelines ------------------------------------------------------------
@@ -359,7 +366,7 @@ function renderPipelines(doc) {
 }
 
 async function loadPipelines() {
-  try { renderPipelines(await api('/api/v1/pipelines')); say(''); } catch (e) { say(e.message); }
+  try { renderPipelines(await api('/api/v1/pipelines')); loaded(); } catch (e) { say(e.message); }
 }
 
 // ---- routing --------------------------------------------------------------
