@@ -185,7 +185,9 @@ wire::Service HelloWire(const std::string& name, const fs::path& pid_file, int i
   s.add_command("-c");
   s.add_command("echo $$ >> '" + pid_file.string() + "'; exec '" DROVER_BIN "' serve hello");
   s.set_instances(static_cast<uint32_t>(instances));
-  s.set_ready_timeout_ms(10'000);
+  // A deadline, not a wait: generous for a sanitized drover on a loaded
+  // machine (a reload under ASan once missed 10 s with the load at 8).
+  s.set_ready_timeout_ms(30'000);
   return s;
 }
 
@@ -198,7 +200,7 @@ spec::ServiceDecl HelloConfig(const std::string& name, const fs::path& pid_file,
   c.command = {"sh", "-c",
                "echo $$ >> '" + pid_file.string() + "'; exec '" DROVER_BIN "' serve hello"};
   c.instances = instances;
-  c.ready_timeout = seconds(10);
+  c.ready_timeout = seconds(30);  // as HelloWire's
   return c;
 }
 
