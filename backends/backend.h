@@ -21,8 +21,8 @@
 #include "core/base/clock.h"
 #include "core/base/outcome.h"
 #include "core/base/status.h"
-#include "core/spec/task_kind.h"
 #include "core/spec/job_spec.h"
+#include "core/spec/task_kind.h"
 
 namespace drover {
 
@@ -41,8 +41,8 @@ struct ServiceAddress {
 struct TaskAttempt {
   uint64_t attempt_id = 0;  // unique per coordinator; names the attempt
   std::string job_id;
-  std::string task;         // the instance name
-  uint32_t number = 1;      // 1 for the first attempt of the task
+  std::string task;     // the instance name
+  uint32_t number = 1;  // 1 for the first attempt of the task
 
   Duration timeout{0};                            // 0: none
   Duration kill_grace = std::chrono::seconds(5);  // TERM -> KILL
@@ -145,6 +145,14 @@ class Backend {
   // kills what is left, and joins the backend's threads. Every submitted
   // attempt has had its OnFinished when this returns. Idempotent.
   virtual void Shutdown(Duration grace) = 0;
+  // Whether an attempt's task sees TaskAttempt::env (a process started per
+  // attempt, as spawn does). Only then does the worker create the
+  // attempt's $DROVER_OUTPUT file and read it back when the attempt ends
+  // (docs/spec.md, "Outputs"): the other backends hand their outputs back
+  // in the outcome, and a file created and removed per attempt costs them
+  // more than the task itself (ext4's inode allocation dominated a
+  // profile of threads `noop` tasks, docs/benchmarks.md).
+  virtual bool TakesEnvironment() const { return false; }
 };
 
 using BackendFactory =

@@ -39,7 +39,6 @@ std::string DefaultName() {
 constexpr Duration kOutputInterval = std::chrono::milliseconds(250);
 constexpr size_t kMaxOutputChunk = 1 << 20;
 
-
 std::string RandomSession() {
   std::random_device rd;
   char buf[17];
@@ -541,11 +540,6 @@ void Worker::Loop::HandleOneDispatch(wire::Dispatch& dispatch) {
   const std::string stem = std::to_string(id);
   a.stdout_path = options_.spool_dir / (stem + ".out");
   a.stderr_path = options_.spool_dir / (stem + ".err");
-  // Where the task writes its outputs: created empty here, so that
-  // `echo k=v >> "$DROVER_OUTPUT"` works from the first line.
-  const std::filesystem::path outputs_file = options_.spool_dir / (stem + ".outputs");
-  std::ofstream(outputs_file, std::ios::binary | std::ios::trunc).close();
-  a.env.emplace_back("DROVER_OUTPUT", outputs_file.string());
 
   auto b = backends_.find(d->backend());
   if (b == backends_.end()) {
@@ -553,8 +547,16 @@ void Worker::Loop::HandleOneDispatch(wire::Dispatch& dispatch) {
     o.reason = FailureReason::kLaunchFailed;
     o.message = "worker " + options_.name + " has no '" + d->backend() + "' backend";
     running_[id] = Running{d->backend(), a.stdout_path, a.stderr_path};
-    running_[id].outputs_file = outputs_file;
     return Complete(id, std::move(o));
+  }
+  // Where the task writes its outputs: created empty here, so that
+  // `echo k=v >> "$DROVER_OUTPUT"` works from the first line. Only for a
+  // backend whose tasks see the environment (Backend::TakesEnvironment).
+  std::filesystem::path outputs_file;
+  if (b->second->TakesEnvironment()) {
+    outputs_file = options_.spool_dir / (stem + ".outputs");
+    std::ofstream(outputs_file, std::ios::binary | std::ios::trunc).close();
+    a.env.emplace_back("DROVER_OUTPUT", outputs_file.string());
   }
   services::ServiceNeeds needs;
   for (const wire::Service& s : d->services())

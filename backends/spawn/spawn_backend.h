@@ -43,6 +43,7 @@ class SpawnBackend final : public Backend {
   Status Submit(TaskAttempt attempt) override;
   void Cancel(uint64_t attempt_id) override;
   void Shutdown(Duration grace) override;
+  bool TakesEnvironment() const override { return true; }
 
  private:
   class Reactor;

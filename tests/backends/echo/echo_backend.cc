@@ -82,7 +82,8 @@ class EchoBackend : public Backend {
     }
   }
 
-  // Decodes the payload, writes the text and a newline to the stdout file.
+  // Decodes the payload, writes the text and a newline to the stdout file;
+  // the result is {"echo": TEXT, "env": [names of attempt.env]}.
   static AttemptOutcome Echo(const TaskAttempt& attempt) {
     EchoTask task;
     if (!task.ParseFromString(attempt.payload)) {
@@ -99,7 +100,11 @@ class EchoBackend : public Backend {
     std::fclose(out);
     AttemptOutcome outcome;
     outcome.out.bytes = written;
-    outcome.result_json = nlohmann::json{{"echo", task.text()}}.dump();
+    // The names of the environment the worker gave the attempt, so that
+    // tests can see what a backend that starts no process receives.
+    nlohmann::json env = nlohmann::json::array();
+    for (const auto& [name, value] : attempt.env) env.push_back(name);
+    outcome.result_json = nlohmann::json{{"echo", task.text()}, {"env", env}}.dump();
     return outcome;
   }
 

@@ -5,6 +5,7 @@
 // drover CLI with the echo backend registered (drover_echo_main.cc).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 #include "tests/integration/cli_test_util.h"
@@ -47,9 +48,42 @@ TEST_F(EchoRunTest, RunsEchoTasksEndToEnd) {
     if (task["name"] != "greet[who=ann]") continue;
     found = true;
     EXPECT_EQ(task["status"], "succeeded");
-    EXPECT_EQ(task["result"], (nlohmann::json{{"echo", "hello ann"}})) << task.dump();
+    EXPECT_EQ(task["result"]["echo"], "hello ann") << task.dump();
   }
   EXPECT_TRUE(found) << doc.dump();
+}
+
+// Given an echo task (a backend that starts no process, so its task cannot
+// read the environment) and a spawn task, the worker should give the echo
+// attempt the DROVER_* variables but no DROVER_OUTPUT (no file is made for
+// it: a create and an unlink per attempt were most of a threads task's
+// cost), while the spawn task still hands outputs on through its file.
+TEST_F(EchoRunTest, OnlyAProcessGetsAnOutputFile) {
+  const ProcessResult r = Run(Spec("env.yaml", R"yaml(version: 1
+name: env
+tasks:
+  quiet: {backend: echo, text: hi}
+  spawned: {run: 'echo "seen=$(test -f "$DROVER_OUTPUT" && echo file)" >> "$DROVER_OUTPUT"'}
+)yaml"));
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  const nlohmann::json doc = Status();
+  int found = 0;
+  for (const nlohmann::json& task : doc["tasks"]) {
+    if (task["name"] == "quiet") {
+      ++found;
+      const nlohmann::json& env = task["result"]["env"];
+      ASSERT_TRUE(env.is_array()) << task.dump();
+      EXPECT_NE(std::find(env.begin(), env.end(), "DROVER_TASK"), env.end())
+          << env.dump();
+      EXPECT_EQ(std::find(env.begin(), env.end(), "DROVER_OUTPUT"), env.end())
+          << env.dump();
+    }
+  }
+  EXPECT_EQ(found, 1) << doc.dump();
+  const ProcessResult outputs =
+      Drover({"outputs", "spawned", "--state-dir", state_.string()});
+  ASSERT_EQ(outputs.exit_code, 0) << outputs.Describe();
+  EXPECT_NE(outputs.out.find("seen=file"), std::string::npos) << outputs.out;
 }
 
 // Given the echo kind's key misspelt or written in a spawn task, `drover-echo
