@@ -328,18 +328,22 @@ TEST_F(CoordinatorTest, RealWorkerOverTcpSurvivesACoordinatorRestart) {
     }
   } joiner{worker, worker_thread};
 
+  // Submitted watching with output, so that the "running" TASK-EVENT,
+  // sent after the commit, says when the attempt is stored as running.
   FakeClient& client = AddClient();
-  auto submitted = client.Submit(
+  wire::Submit submit;
+  submit.set_spec_file("job.yaml");
+  submit.set_spec_text(
       "version: 1\nname: tcp\ntasks:\n"
       "  slow: {run: 'sleep 1; echo slow'}\n  after: {run: echo after, needs: slow}\n");
-  ASSERT_TRUE(submitted);
-  const std::string job = submitted->job_id();
-  // Wait (bounded) until the attempt is committed as running.
-  const auto until = std::chrono::steady_clock::now() + testing::kDeadline;
-  while (Task(job, "slow").state != "running" &&
-         std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  submit.set_watch(true);
+  submit.set_output(true);
+  submit.set_cwd("/");
+  client.Send(Command::kSubmit, submit);
+  auto m = client.Expect(Command::kSubmitted);
+  ASSERT_TRUE(m);
+  const std::string job = testing::Body<wire::Submitted>(*m).job_id();
+  ASSERT_TRUE(client.WaitTaskEvent("slow", "running"));
   ASSERT_EQ(Task(job, "slow").state, "running");
 
   ASSERT_NO_FATAL_FAILURE(RestartCoordinator());
