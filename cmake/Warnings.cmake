@@ -4,13 +4,16 @@ add_compile_options(-Wall -Wextra -Wpedantic -Wno-missing-field-initializers)
 if(DROVER_WERROR)
   add_compile_options(-Werror)
 endif()
-# Sanitizer builds, each in its own build directory (.ci/run):
-#   DROVER_SANITIZE  ASan+UBSan, the whole suite
-#   DROVER_TSAN      ThreadSanitizer, the threaded tests (suppressions:
-#                    tests/tsan.supp, each with its reason)
-#   DROVER_FUZZ      clang only: libFuzzer coverage on every library plus
-#                    ASan+UBSan; the tests/fuzz targets link the libFuzzer
-#                    driver (tools/fuzz builds them into build-fuzz/)
+# Sanitizer builds, each in its own build directory (tools/build's
+# flavours, which .ci/run uses, configure them with clang):
+#   DROVER_FUZZ      clang only: ASan+UBSan plus libFuzzer coverage on every
+#                    library; the tests/fuzz targets also link the libFuzzer
+#                    driver. The `asan` flavour (build-asan/): the whole
+#                    suite and the fuzz targets from the same objects
+#   DROVER_TSAN      ThreadSanitizer, the threaded tests (the `tsan` flavour;
+#                    suppressions: tests/tsan.supp, each with its reason)
+#   DROVER_SANITIZE  ASan+UBSan alone, for a compiler without libFuzzer
+#                    (g++)
 option(DROVER_TSAN "Build with the thread sanitizer" OFF)
 option(DROVER_FUZZ "Build the libFuzzer targets of tests/fuzz (clang)" OFF)
 if((DROVER_SANITIZE AND DROVER_TSAN) OR (DROVER_TSAN AND DROVER_FUZZ))
@@ -25,7 +28,7 @@ if(DROVER_SANITIZE OR DROVER_FUZZ)
   # gcc 12 under ASan reports -Wmaybe-uninitialized in libstdc++'s own
   # <regex> and <functional> (std::function moved into a regex NFA state):
   # false positives of the instrumented code. The -Werror build without
-  # sanitizers (.ci/run, stage 1) still checks that warning.
+  # sanitizers (tools/build, the users' build) still checks that warning.
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
     add_compile_options(-Wno-maybe-uninitialized)
   endif()
