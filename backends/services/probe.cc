@@ -134,9 +134,28 @@ Status ProbeInherited(const ProbeTarget& target, const ReadyCheck& check,
   if (!target.any_instance) {
     // accept() shows the inode a moment before the descriptor is installed.
     auto short_deadline = std::min(deadline, SteadyClock::now() + std::chrono::milliseconds(50));
-    if (!PollCondition([&] { return ProcessHoldsSocket(target.pid, inode); }, short_deadline,
-                       stop)) {
-      return Unavailable("a probe connection was accepted by another process");
+    const std::vector<pid_t> others = target.others ? target.others() : std::vector<pid_t>{};
+    pid_t holder = 0;
+    PollCondition(
+        [&] {
+          if (ProcessHoldsSocket(target.pid, inode)) {
+            holder = target.pid;
+            return true;
+          }
+          for (pid_t other : others) {
+            if (ProcessHoldsSocket(other, inode)) {
+              holder = other;
+              return true;
+            }
+          }
+          return false;
+        },
+        short_deadline, stop);
+    if (stop.load()) return Cancelled("stopped");
+    if (holder == 0) return Unavailable("a probe connection was accepted by another process");
+    if (holder != target.pid) {
+      return FailedPrecondition("the probe was accepted by another instance (pid " +
+                                std::to_string(holder) + ")");
     }
   }
   if (check.kind == ReadyCheck::Kind::kTcp) return Status::Ok();

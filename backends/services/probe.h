@@ -19,7 +19,9 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "backends/services/listen_socket.h"
 #include "backends/services/service.h"
@@ -36,12 +38,21 @@ struct ProbeTarget {
   // Shared mode: any instance accepting proves the socket is served (the
   // kernel would not route a probe to one instance in particular).
   bool any_instance = false;
+  // The pids of the service's other running instances, asked for after
+  // each accepted probe. With an inherited socket the kernel may hand a
+  // probe to any of them (another socket of the reuseport group, or the
+  // predecessor that shares this slot's socket during a reload); seeing
+  // one of them hold the probe's connection ends that probe at once, with
+  // no verdict. Empty: no other instance is known.
+  std::function<std::vector<pid_t>()> others;
 };
 
 // One probe. Ok: the instance is ready. kUnavailable: not yet, with the
 // reason ("connect to 127.0.0.1:8080: Connection refused", "GET /health
 // answered 503", "a connection waits in the listen queue; no instance
-// accepted it"). kCancelled when `stop` was set.
+// accepted it"). kFailedPrecondition: another instance of the service (one
+// of `others`) accepted the probe, which says nothing of this one: probe
+// again at once. kCancelled when `stop` was set.
 Status ProbeOnce(const ProbeTarget& target, const ReadyCheck& check,
                  std::chrono::steady_clock::time_point deadline, const std::atomic<bool>& stop);
 

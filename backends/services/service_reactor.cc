@@ -89,6 +89,14 @@ Result<std::shared_ptr<Instance>> ServiceImpl::SpawnLocked(
   target.address = address_;
   target.handoff_fd = probe_channel.get();
   target.any_instance = mode_ == ListenMode::kShared;
+  target.others = [this, id = instance->id] {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<pid_t> pids;
+    for (const auto& [other_id, other] : running_) {
+      if (other_id != id && !other->exited) pids.push_back(other->pid);
+    }
+    return pids;
+  };
   // A plain pointer: the Instance outlives its checker, whose thread is
   // joined (by the reactor, or by ~Instance) before the Instance goes.
   instance->checker = std::thread(
@@ -109,11 +117,17 @@ void ServiceImpl::RunChecker(Instance* instance, ProbeTarget target, UniqueFd ch
         std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(2));
     last = ProbeOnce(target, check, attempt_deadline, instance->stop_check);
     if (last.ok() || last.code() == StatusCode::kCancelled) break;
-    if (std::chrono::steady_clock::now() + pause >= deadline) break;
-    // Between probes: a pause (growing to 100 ms) that a stop cuts short.
+    // A probe another instance took (a reload's predecessor shares this
+    // slot's socket, and the kernel spreads connections over the group)
+    // says nothing of this one: try again almost at once. Anything else
+    // is a real "not yet", and the pause before the next probe grows to
+    // 100 ms. A stop cuts either short.
+    const bool missed = last.code() == StatusCode::kFailedPrecondition;
+    const auto wait = missed ? std::chrono::milliseconds(1) : pause;
+    if (std::chrono::steady_clock::now() + wait >= deadline) break;
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, pause, [&] { return instance->stop_check.load(); });
-    pause = std::min(pause * 2, std::chrono::milliseconds(100));
+    cv_.wait_for(lock, wait, [&] { return instance->stop_check.load(); });
+    if (!missed) pause = std::min(pause * 2, std::chrono::milliseconds(100));
   }
   channel.Reset();
   std::lock_guard<std::mutex> lock(mu_);

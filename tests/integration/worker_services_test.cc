@@ -141,6 +141,11 @@ class FakeCoordinator {
       }
       auto r = protocol::Parse<wire::Result>(*m);
       if (!r.ok()) continue;
+      // As a coordinator does: a worker that drains waits for the ACKs of
+      // its last results (for a bounded while) before it exits.
+      wire::Ack ack;
+      ack.add_attempt_ids(r->attempt_id());
+      Send(Command::kAck, ack);
       results_[r->attempt_id()] = *r;
       stdout_[r->attempt_id()] = m->payloads.empty() ? "" : m->payloads[0];
     }
@@ -513,8 +518,7 @@ TEST_F(WorkerServicesTest, SighupReloadsChangedServices) {
   struct Stopper {
     testing::ChildProcess& child;
     ~Stopper() {
-      child.Signal(SIGTERM);
-      child.Signal(SIGTERM);  // now: nothing runs anyway
+      child.Signal(SIGTERM);  // drains: nothing runs and every result is ACKed
       (void)child.Wait(Millis(20'000));
     }
   } stopper{worker};
