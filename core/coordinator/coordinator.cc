@@ -286,23 +286,29 @@ void Coordinator::Loop::SendHeartbeats() {
 }
 
 void Coordinator::Loop::Flush() {
+  // ACKs go first, so that a worker forgets its results before it hears
+  // anything else of this turn.
+  std::vector<Message> acks;
+  acks.reserve(acks_.size());
   for (auto& [rid, ids] : acks_) {
     wire::Ack ack;
     for (uint64_t id : ids) ack.add_attempt_ids(id);
-    Message m = protocol::Make(Command::kAck, ack);
-    m.routing_id = rid;
-    outbox_.insert(outbox_.begin(), std::move(m));  // ACKs first
+    acks.push_back(protocol::Make(Command::kAck, ack));
+    acks.back().routing_id = rid;
   }
   acks_.clear();
+  // Costs O(messages), whatever the number of peers: a peer's `pending`
+  // only grows with a message in outbox_, so it is reset there.
   std::set<std::string> gone;
-  for (auto& m : outbox_) {
-    if (gone.count(m.routing_id)) continue;
+  auto send = [&](Message& m) {
     PeerQueue& q = peer_queues_[m.routing_id];
+    q.pending = 0;  // handed over to ZeroMQ now, or never
+    if (gone.count(m.routing_id)) return;
     if (q.dropped) {
       // Dropped after this message was queued, by a later one.
       stats_.unsent.fetch_add(1, std::memory_order_relaxed);
       gone.insert(m.routing_id);
-      continue;
+      return;
     }
     const Command command = m.command;
     const Status s = protocol::SendCounted(*router_, std::move(m), q.in_zmq);
@@ -311,9 +317,10 @@ void Coordinator::Loop::Flush() {
                     s.message());
       gone.insert(m.routing_id);
     }
-  }
+  };
+  for (Message& m : acks) send(m);
+  for (Message& m : outbox_) send(m);
   outbox_.clear();
-  for (auto& [rid, q] : peer_queues_) q.pending = 0;
   SweepPeers();
   // A client that went away stops watching and following, and its
   // reloads are forgotten.

@@ -43,6 +43,7 @@
 #include "core/coordinator/coordinator.h"
 #include "core/coordinator/job_state.h"
 #include "core/coordinator/job_views.h"
+#include "core/coordinator/load_index.h"
 #include "core/coordinator/metrics.h"
 #include "core/coordinator/pipelines.h"
 #include "core/coordinator/log_limiter.h"
@@ -233,6 +234,8 @@ class Coordinator::Loop : private PipelineHost {
   // expanded fails as missing-input with the reason.
   void ExpandFanouts(Job& job);
   WorkerConn* PickWorker(const Placement& p);
+  // Files w in load_index_ again after its slots, load or draining changed.
+  void Refile(WorkerConn& w) { load_index_.Put(&w, w.slots, w.used, !w.draining); }
   void Dispatch(Job& job, uint32_t task, WorkerConn& w);
   // Queues `body` for `w`: into this turn's batch when it takes batches,
   // else as a DISPATCH of its own.
@@ -432,6 +435,9 @@ class Coordinator::Loop : private PipelineHost {
   bool space_low_logged_ = false;
 
   std::unordered_map<std::string, WorkerConn> workers_;  // by routing id
+  // The workers of workers_ that take work, by backend and load, for
+  // PickWorker (Refile keeps it current; RemoveWorker forgets).
+  LoadIndex<WorkerConn*> load_index_;
   std::deque<Departed> departed_;                          // oldest first
   std::map<std::string, std::unique_ptr<Job>> jobs_;      // running jobs by id
   std::vector<Job*> order_;  // running jobs by priority, then submission

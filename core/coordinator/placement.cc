@@ -5,10 +5,12 @@
 // `from: worker` services it needs) is
 // its own FIFO ready queue of the Plan: a class that no worker can take
 // now is passed over after one look, so it never holds up the others and a
-// turn costs O(jobs * classes + dispatches * workers), not O(ready tasks).
-// A task goes to the least loaded of the live, non-draining workers that
-// have its labels, offer its worker services (and the pool of their own it
-// names, if any) and have enough free slots of its backend.
+// turn costs O(jobs * classes + dispatches * log workers), not O(ready
+// tasks). A task goes to the least loaded of the live, non-draining workers
+// that have its labels, offer its worker services (and the pool of their
+// own it names, if any) and have enough free slots of its backend; the
+// index of load_index.h finds it without looking at every worker (ties go
+// to the worker registered first).
 #include <algorithm>
 
 #include "core/coordinator/dispatch_wire.h"
@@ -44,24 +46,12 @@ void Coordinator::Loop::OrderJobs() {
 }
 
 Coordinator::Loop::WorkerConn* Coordinator::Loop::PickWorker(const Placement& p) {
-  WorkerConn* best = nullptr;
-  double best_load = 2.0;
-  for (auto& [rid, w] : workers_) {
-    if (w.draining) continue;
-    auto s = w.slots.find(p.backend);
-    if (s == w.slots.end() || s->second < p.slots) continue;
-    const uint32_t used = w.used[p.backend];
-    if (used + p.slots > s->second) continue;
-    if (!HasLabels(w.labels, p.on)) continue;
-    if (!HasServices(w.services, p.worker_services)) continue;
-    if (!p.worker_pool.empty() && w.pools.count(p.worker_pool) == 0) continue;
-    const double load = static_cast<double>(used) / s->second;
-    if (load < best_load) {
-      best_load = load;
-      best = &w;
-    }
-  }
-  return best;
+  // The index yields the live, non-draining workers with enough free slots
+  // of the backend, least loaded first (load_index.h).
+  return load_index_.Pick(p.backend, p.slots, [&](const WorkerConn* w) {
+    return HasLabels(w->labels, p.on) && HasServices(w->services, p.worker_services) &&
+           (p.worker_pool.empty() || w->pools.count(p.worker_pool) > 0);
+  });
 }
 
 void Coordinator::Loop::Schedule() {
@@ -285,6 +275,7 @@ void Coordinator::Loop::Dispatch(Job& job, uint32_t t, WorkerConn& w) {
   attempts_[id] = AttemptRef{&job, t, number, w.rid, ts.backend, p.slots, w.name};
   w.attempts.insert(id);
   w.used[ts.backend] += p.slots;
+  Refile(w);
   job.current[t] = id;
   stats_.dispatched.fetch_add(1, std::memory_order_relaxed);
   metrics_.RecordDispatch(ts.backend);

@@ -116,6 +116,7 @@ void Coordinator::Loop::Finish(uint64_t id, const AttemptOutcome& reported,
     w->second.attempts.erase(id);
     auto& used = w->second.used[ref.backend];
     used = used > ref.slots ? used - ref.slots : 0;
+    Refile(w->second);
   }
   if (auto o = orphans_.find(ref.owner); o != orphans_.end()) {
     o->second.erase(id);

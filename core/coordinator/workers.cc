@@ -57,6 +57,7 @@ void Coordinator::Loop::HandleHello(const Message& m) {
     it->second.attempts.clear();
     // Its answer to a reload, if any, would come on the old connection.
     AbandonReloads(it->second, "reconnected before answering");
+    load_index_.Remove(&it->second);
     it = workers_.erase(it);
   }
   WorkerConn& w = workers_[m.routing_id];
@@ -132,6 +133,7 @@ void Coordinator::Loop::HandleHello(const Message& m) {
       w.used[a->second.backend] += a->second.slots;
     }
   }
+  Refile(w);
   for (uint64_t id : hello->running()) {
     if (!w.attempts.count(id)) welcome.add_unknown(id);
   }
@@ -164,6 +166,7 @@ void Coordinator::Loop::HandleDraining(WorkerConn& w, const Message& m) {
                  w.name, w.attempts.size(), d->deadline_ms());
   }
   w.draining = true;
+  Refile(w);
 }
 
 void Coordinator::Loop::HandleDisconnect(WorkerConn& w, const Message& m) {
@@ -176,13 +179,16 @@ void Coordinator::Loop::HandleDisconnect(WorkerConn& w, const Message& m) {
 
 void Coordinator::Loop::ExpireWorkers(SteadyTime now) {
   // Each worker by its own announced interval.
+  // Every turn: O(workers) comparisons, and a lookup per dropped peer.
   std::vector<WorkerConn*> dead;
   std::vector<WorkerConn*> unread;
+  for (const auto& [rid, q] : peer_queues_) {
+    if (!q.dropped) continue;
+    if (auto w = workers_.find(rid); w != workers_.end()) unread.push_back(&w->second);
+  }
   for (auto& [rid, w] : workers_) {
-    auto q = peer_queues_.find(rid);
-    if (q != peer_queues_.end() && q->second.dropped) {
-      unread.push_back(&w);
-    } else if (now - w.last_seen > w.heartbeat * options_.liveness) {
+    if (now - w.last_seen > w.heartbeat * options_.liveness &&
+        std::find(unread.begin(), unread.end(), &w) == unread.end()) {
       dead.push_back(&w);
     }
   }
@@ -226,6 +232,7 @@ void Coordinator::Loop::RemoveWorker(WorkerConn& w, const std::string& why,
   // Its uploads end here: their temporary files go, nothing is indexed.
   AbortTransfers({rid});
   for (uint64_t id : ids) Finish(id, lost, name, nullptr);
+  load_index_.Remove(&w);
   workers_.erase(rid);
 }
 
