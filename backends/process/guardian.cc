@@ -27,20 +27,42 @@ namespace {
 // One message: 'W' (watch) or 'F' (forget), then the pgid in host order.
 constexpr size_t kMessageBytes = 1 + sizeof(int32_t);
 
-// Rewrites the spool record: "marker TOKEN" then one pgid a line. Written
-// to a temporary name and renamed, so a reader never sees half of it.
-void WriteRecord(const std::string& path, const std::string& marker,
-                 const std::set<pid_t>& groups) {
-  if (path.empty()) return;
-  std::string text = "marker " + marker + "\n";
-  for (pid_t g : groups) text += std::to_string(g) + "\n";
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return;  // the record is a fallback; the guardian still works
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  ::close(fd);
-  if (ok) ::rename(tmp.c_str(), path.c_str());
-}
+// The spool record: "marker TOKEN", then one pgid a line. Rewritten in
+// place on each change (pwrite at 0, then truncate), in a file kept open:
+// a rewrite through a temporary file and a rename cost an inode allocation
+// and a free per change, twice per task, which on ext4 grows expensive in
+// a directory with many recent deletes (docs/benchmarks.md, "One file fewer
+// per attempt"). A reader never depends on a whole rewrite: the first line
+// is the same bytes every time, and KillRecordedGroups needs only it (it
+// kills by the marker, which every process of a recorded group carries);
+// the groups are there for an operator to read.
+class Record {
+ public:
+  Record(const std::string& path, std::string marker) : marker_(std::move(marker)) {
+    if (path.empty()) return;
+    // The record is a fallback: without it the guardian still works.
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  }
+  ~Record() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Record(const Record&) = delete;
+  Record& operator=(const Record&) = delete;
+
+  void Write(const std::set<pid_t>& groups) {
+    if (fd_ < 0) return;
+    text_ = "marker " + marker_ + "\n";
+    for (pid_t g : groups) text_ += std::to_string(g) + "\n";
+    if (::pwrite(fd_, text_.data(), text_.size(), 0) == static_cast<ssize_t>(text_.size())) {
+      (void)::ftruncate(fd_, static_cast<off_t>(text_.size()));
+    }
+  }
+
+ private:
+  const std::string marker_;
+  std::string text_;
+  int fd_ = -1;
+};
 
 // SIGKILLs every process but `spare` and ourselves whose environment holds
 // `entry` (NAME=VALUE). A few rounds: a process may fork while we scan.
@@ -72,7 +94,8 @@ int KillMarked(const std::string& entry, pid_t spare);
   }
 
   std::set<pid_t> groups;
-  WriteRecord(spool_file, marker, groups);
+  Record record(spool_file, marker);
+  record.Write(groups);
   char buf[kMessageBytes * 256];
   size_t have = 0;
   for (;;) {
@@ -93,7 +116,7 @@ int KillMarked(const std::string& entry, pid_t spare);
     }
     std::memmove(buf, buf + at, have - at);
     have -= at;
-    WriteRecord(spool_file, marker, groups);
+    record.Write(groups);
   }
   for (pid_t g : groups) SignalGroup(g, SIGKILL);
   // A process that left its group (setsid, setpgid: a daemonizing
