@@ -1,22 +1,21 @@
-// The threads backend's functions without threads: SHA-256 against the
-// FIPS 180-4 vectors, the registry (names, duplicates, Invoke's mapping of
-// results and errors to outcomes) and every built-in. No sleeps: the only
-// "sleep" calls are of zero length or on an already-cancelled token.
+// The threads backend's functions without threads: the registry (names,
+// duplicates, Invoke's mapping of results and errors to outcomes) and every
+// built-in. No sleeps: the only "sleep" calls are of zero length or on an
+// already-cancelled token.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "backends/functions/builtins.h"
 #include "backends/functions/function.h"
 #include "backends/functions/registry.h"
-#include "backends/functions/sha256.h"
+#include "core/artifacts/sha256.h"
 
 namespace drover {
 namespace {
@@ -41,8 +40,8 @@ class BuiltinsTest : public ::testing::Test {
   }
   // Writes `content` to a fresh file and returns its path.
   fs::path WriteFile(const std::string& name, const std::string& content) {
-    const fs::path dir = fs::path(::testing::TempDir()) /
-                         ("functions_test_" + std::to_string(::getpid()));
+    const fs::path dir =
+        fs::path(::testing::TempDir()) / ("functions_test_" + std::to_string(::getpid()));
     fs::create_directories(dir);
     const fs::path path = dir / name;
     std::ofstream(path, std::ios::binary) << content;
@@ -52,38 +51,6 @@ class BuiltinsTest : public ::testing::Test {
   FunctionRegistry registry_;
   CancelToken token_;
 };
-
-// ---------------------------------------------------------------------------
-// SHA-256
-
-// Given the FIPS 180-4 example messages, should produce their published digests.
-TEST(Sha256Test, MatchesFips180Vectors) {
-  EXPECT_EQ(Sha256::HexOf("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  EXPECT_EQ(Sha256::HexOf(""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(Sha256::HexOf("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
-            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-  EXPECT_EQ(Sha256::HexOf(std::string(1'000'000, 'a')),
-            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
-}
-
-// Given a message fed in two pieces split at every offset (across block and
-// padding boundaries), should give the same digest as in one piece.
-TEST(Sha256Test, IncrementalUpdatesMatchOneShot) {
-  std::string message;
-  for (int i = 0; i < 200; ++i) message.push_back(static_cast<char>('a' + i % 26));
-  const std::string expected = Sha256::HexOf(message);
-  for (size_t split = 0; split <= message.size(); ++split) {
-    Sha256 h;
-    h.Update(std::string_view(message).substr(0, split));
-    h.Update(std::string_view(message).substr(split));
-    ASSERT_EQ(Sha256::Hex(h.Finish()), expected) << "split at " << split;
-  }
-  // 55, 56 and 64 bytes sit on the padding's edge cases.
-  EXPECT_EQ(Sha256::HexOf(std::string(55, 'x')).size(), 64u);
-  EXPECT_NE(Sha256::HexOf(std::string(55, 'x')), Sha256::HexOf(std::string(56, 'x')));
-}
 
 // ---------------------------------------------------------------------------
 // CancelToken
@@ -136,7 +103,8 @@ TEST(FunctionRegistryTest, RejectsBadNamesAndEmptyFunctions) {
   EXPECT_EQ(registry.Add("has space", Echo, "test").code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(registry.Add(std::string(129, 'x'), Echo, "test").code(),
             StatusCode::kInvalidArgument);
-  EXPECT_EQ(registry.Add("empty", Function(), "test").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(registry.Add("empty", Function(), "test").code(),
+            StatusCode::kInvalidArgument);
   EXPECT_EQ(registry.size(), 0u);
   EXPECT_TRUE(registry.Add("ns:name-1.v_2", Echo, "test").ok());
 }
@@ -168,12 +136,13 @@ TEST(FunctionRegistryTest, BadArgsJsonIsLaunchFailedWithParseError) {
   FunctionRegistry registry;
   bool called = false;
   ASSERT_TRUE(registry
-                  .Add("f",
-                       [&](const json&, const CancelToken&) -> Result<json> {
-                         called = true;
-                         return json(1);
-                       },
-                       "test")
+                  .Add(
+                      "f",
+                      [&](const json&, const CancelToken&) -> Result<json> {
+                        called = true;
+                        return json(1);
+                      },
+                      "test")
                   .ok());
   CancelToken token;
   const AttemptOutcome o = registry.Invoke("f", "{\"n\": ", token);
@@ -202,30 +171,34 @@ TEST(FunctionRegistryTest, SuccessRecordsResultJson) {
 TEST(FunctionRegistryTest, ErrorsAndExceptionsAreExitOneWithMessage) {
   FunctionRegistry registry;
   ASSERT_TRUE(registry
-                  .Add("throws",
-                       [](const json&, const CancelToken&) -> Result<json> {
-                         throw std::runtime_error("the disk is on fire");
-                       },
-                       "test")
+                  .Add(
+                      "throws",
+                      [](const json&, const CancelToken&) -> Result<json> {
+                        throw std::runtime_error("the disk is on fire");
+                      },
+                      "test")
                   .ok());
   ASSERT_TRUE(registry
-                  .Add("throws_int",
-                       [](const json&, const CancelToken&) -> Result<json> { throw 42; },
-                       "test")
+                  .Add(
+                      "throws_int",
+                      [](const json&, const CancelToken&) -> Result<json> { throw 42; },
+                      "test")
                   .ok());
   ASSERT_TRUE(registry
-                  .Add("errs",
-                       [](const json&, const CancelToken&) -> Result<json> {
-                         return InvalidArgument("n must be positive");
-                       },
-                       "test")
+                  .Add(
+                      "errs",
+                      [](const json&, const CancelToken&) -> Result<json> {
+                        return InvalidArgument("n must be positive");
+                      },
+                      "test")
                   .ok());
   ASSERT_TRUE(registry
-                  .Add("latin1",
-                       [](const json&, const CancelToken&) -> Result<json> {
-                         return json(std::string("caf\xe9"));
-                       },
-                       "test")
+                  .Add(
+                      "latin1",
+                      [](const json&, const CancelToken&) -> Result<json> {
+                        return json(std::string("caf\xe9"));
+                      },
+                      "test")
                   .ok());
   CancelToken token;
   AttemptOutcome o = registry.Invoke("throws", "", token);
@@ -255,8 +228,8 @@ TEST(FunctionRegistryTest, ErrorsAndExceptionsAreExitOneWithMessage) {
 // Given the built-ins, should register exactly the six documented names, and
 // refuse to register them twice.
 TEST_F(BuiltinsTest, RegistersTheSixBuiltinsOnce) {
-  EXPECT_EQ(registry_.Names(),
-            (std::vector<std::string>{"fib", "noop", "sha256", "sleep", "sort", "wordcount"}));
+  EXPECT_EQ(registry_.Names(), (std::vector<std::string>{"fib", "noop", "sha256", "sleep",
+                                                         "sort", "wordcount"}));
   EXPECT_EQ(registry_.SourceOf("sort"), "built-in");
   EXPECT_EQ(RegisterBuiltins(registry_).code(), StatusCode::kAlreadyExists);
 }
@@ -297,7 +270,8 @@ TEST_F(BuiltinsTest, SleepRejectsBadArgs) {
 // Given numbers as an object or a bare array, sort should return them in
 // ascending order, keeping integers integers.
 TEST_F(BuiltinsTest, SortSortsIntegersAndMixedNumbers) {
-  EXPECT_EQ(Ok("sort", R"({"numbers": [5, -4, 3, 2, 1, 3]})"), json::parse("[-4,1,2,3,3,5]"));
+  EXPECT_EQ(Ok("sort", R"({"numbers": [5, -4, 3, 2, 1, 3]})"),
+            json::parse("[-4,1,2,3,3,5]"));
   EXPECT_EQ(Ok("sort", "[3, 1, 2]"), json::parse("[1,2,3]"));
   EXPECT_EQ(Ok("sort", "[]"), json::array());
   EXPECT_EQ(Call("sort", "[2.5, 1, -0.5, 2]").result_json, "[-0.5,1,2,2.5]");
@@ -307,7 +281,8 @@ TEST_F(BuiltinsTest, SortSortsIntegersAndMixedNumbers) {
 
 // Given something other than numbers, sort should fail naming itself.
 TEST_F(BuiltinsTest, SortRejectsNonNumbers) {
-  for (const char* args : {R"({"numbers": [1, "2"]})", R"({"nums": [1]})", "\"abc\"", ""}) {
+  for (const char* args :
+       {R"({"numbers": [1, "2"]})", R"({"nums": [1]})", "\"abc\"", ""}) {
     const AttemptOutcome o = Call("sort", args);
     EXPECT_EQ(o.reason, FailureReason::kExit) << args;
     EXPECT_EQ(o.message.rfind("sort: args must be", 0), 0u) << o.message;
@@ -321,14 +296,16 @@ TEST_F(BuiltinsTest, Sha256HashesStringsAndFiles) {
   // Larger than one read chunk, so several reads are hashed.
   const std::string content(200'000, 'q');
   const fs::path file = WriteFile("hash_me", content);
-  EXPECT_EQ(Ok("sha256", json{{"file", file.string()}}.dump()), Sha256::HexOf(content));
+  EXPECT_EQ(Ok("sha256", json{{"file", file.string()}}.dump()),
+            artifacts::Sha256Hex(content));
 }
 
 // Given a missing file, sha256 should fail naming the path and the errno text.
 TEST_F(BuiltinsTest, Sha256MissingFileNamesPath) {
   const AttemptOutcome o = Call("sha256", R"({"file": "/nonexistent/drover/x"})");
   EXPECT_EQ(o.reason, FailureReason::kExit);
-  EXPECT_EQ(o.message, "sha256: cannot open /nonexistent/drover/x: No such file or directory");
+  EXPECT_EQ(o.message,
+            "sha256: cannot open /nonexistent/drover/x: No such file or directory");
   EXPECT_EQ(Call("sha256", R"({"path": "x"})").reason, FailureReason::kExit);
 }
 
@@ -352,7 +329,8 @@ TEST_F(BuiltinsTest, FileFunctionsStopWhenCancelled) {
   token_.Cancel();
   EXPECT_EQ(Call("wordcount", json{{"file", file.string()}}.dump()).message,
             "wordcount: cancelled");
-  EXPECT_EQ(Call("sha256", json{{"file", file.string()}}.dump()).message, "sha256: cancelled");
+  EXPECT_EQ(Call("sha256", json{{"file", file.string()}}.dump()).message,
+            "sha256: cancelled");
 }
 
 // Given n, fib should return the n-th Fibonacci number.
