@@ -8,9 +8,11 @@
 //   json    the fork channel's scanners (backends/fork/json_scan.h) against
 //           simdjson 3.0: ValidateJson against simdjson's DOM parser and an
 //           On-Demand walk that visits every value (both validate the whole
-//           text and build nothing the caller keeps), ParseIntArray against
-//           an On-Demand array of get_int64; small messages (the round trip)
-//           and the 1,000,000-number array of the sort
+//           text and build nothing the caller keeps); the hand-written
+//           integer-array reader (tools/bench/baselines/, the code simdjson
+//           replaced) against an On-Demand array of get_int64, as drover
+//           now calls it and at its best (padded input); small messages (the
+//           round trip) and the 1,000,000-number array of the sort
 //   http    `drover serve`'s request parser (ParseHttpRequest in
 //           backends/services/http_server.h) against the two parse-only
 //           HTTP/1.1 parsers Debian 12 packages: nodejs's http-parser 2.9.4
@@ -46,6 +48,7 @@
 #include "backends/services/http_server.h"
 #include "core/artifacts/sha256.h"
 #include "tools/bench/baselines/fips_sha256.h"
+#include "tools/bench/baselines/hand_int_array.h"
 #include "tools/bench/libs_ondemand.h"
 
 namespace drover {
@@ -218,25 +221,33 @@ void BenchJson() {
   auto int_array = [&](const std::string& label, const std::string& text) {
     const simdjson::padded_string padded(text);
     std::vector<int64_t> mine;
-    const auto hand = ParseIntArray(text);
-    if (!hand || !bench::portable::IntArray(view(padded), &mine) || mine != *hand ||
+    IntArrayReader reader;
+    const auto hand = bench::HandParseIntArray(text);
+    const auto shipped = ParseIntArray(text);
+    const auto kept = reader.Parse(text);
+    if (!hand || !shipped || *shipped != *hand || !kept || *kept != *hand ||
+        !bench::portable::IntArray(view(padded), &mine) || mine != *hand ||
         (avx2 && (!bench::haswell::IntArray(view(padded), &mine) || mine != *hand))) {
       Mismatch("reading the integers of " + label);
     }
     auto fold = [](const std::vector<int64_t>& v) {
       return v.size() + static_cast<uint64_t>(v.back());
     };
+    auto fold_optional = [&](const std::optional<std::vector<int64_t>>& v) {
+      return v ? fold(*v) : 0;
+    };
     std::vector<Contender> contenders = {
-        {"hand-written ParseIntArray",
-         [&] {
-           const auto v = ParseIntArray(text);
-           return v ? fold(*v) : 0;
-         }},
-        {"simdjson On-Demand get_int64, portable",
+        {"hand-written (the replaced ParseIntArray)",
+         [&] { return fold_optional(bench::HandParseIntArray(text)); }},
+        {"simdjson: drover's IntArrayReader (cow child)",
+         [&] { return fold_optional(reader.Parse(text)); }},
+        {"simdjson: drover's ParseIntArray (afresh)",
+         [&] { return fold_optional(ParseIntArray(text)); }},
+        {"simdjson On-Demand, input padded already",
          [&] { return bench::portable::IntArray(view(padded), &mine) ? fold(mine) : 0; }},
     };
     if (avx2) {
-      contenders.push_back({"simdjson On-Demand get_int64, -march=haswell", [&] {
+      contenders.push_back({"  the same, -march=haswell", [&] {
                               return bench::haswell::IntArray(view(padded), &mine)
                                          ? fold(mine)
                                          : 0;
