@@ -8,11 +8,12 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "backends/fork/ipc_channel.h"
 #include "backends/fork/json_scan.h"

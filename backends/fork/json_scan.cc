@@ -1,13 +1,13 @@
 #include "backends/fork/json_scan.h"
 
-#include <simdjson.h>
-
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <system_error>
+
+#include <simdjson.h>
 
 #include "core/base/utf8.h"
 
@@ -281,8 +281,9 @@ std::optional<std::vector<int64_t>> IntArrayReader::Parse(std::string_view text)
   }
   simdjson::ondemand::array array;
   size_t count = 0;
-  if (doc.get_array().get(array) || array.count_elements().get(count))
+  if (doc.get_array().get(array) || array.count_elements().get(count)) {
     return std::nullopt;
+  }
   std::vector<int64_t> numbers;
   numbers.reserve(count);
   for (auto element : array) {

@@ -3,14 +3,16 @@
 // Every reply of a process pool is validated before it becomes a task's
 // result, and every message before it is sent (an unmodified Node child
 // dies on a line it cannot JSON.parse). A sort of a million numbers moves
-// about 10 MB each way, where a DOM parser costs hundreds of milliseconds.
+// about 10 MB each way, where nlohmann::json's DOM costs hundreds of
+// milliseconds.
 //
-// Each piece is the fastest measured (tools/bench/libs_bench, figures in
-// docs/benchmarks.md): ValidateJson is hand-written, one look at each byte
-// and no allocation beyond the nesting stack, 1.7x simdjson's DOM parser on
-// the million numbers; integer arrays are read with simdjson's On-Demand
-// parser, 1.4x the hand-written reader it replaced; AppendIntArray is
-// std::to_chars (simdjson 3.0 does not write JSON).
+// Each piece was measured against simdjson 3.0 (tools/bench/libs_bench,
+// figures in docs/benchmarks.md). ValidateJson is hand-written: one look at
+// each byte and no allocation beyond the nesting stack, 1.2x to 1.7x
+// simdjson's DOM parser on the million numbers and 1.6x on a small message.
+// Integer arrays are read with simdjson's On-Demand parser, 1.4x the
+// hand-written reader it replaced. AppendIntArray is std::to_chars
+// (simdjson 3.0 writes no JSON).
 #ifndef DROVER_BACKENDS_FORK_JSON_SCAN_H_
 #define DROVER_BACKENDS_FORK_JSON_SCAN_H_
 

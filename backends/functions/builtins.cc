@@ -46,8 +46,7 @@ Status ReadFile(std::string_view fn, const std::string& path, const CancelToken&
                 const std::function<void(const char*, size_t)>& consume) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return IoError(std::string(fn) + ": cannot open " + path + ": " +
-                   std::strerror(errno));
+    return IoError(std::string(fn) + ": cannot open " + path + ": " + std::strerror(errno));
   }
   struct Closer {  // closes fd on every path out
     int fd;
@@ -59,8 +58,7 @@ Status ReadFile(std::string_view fn, const std::string& path, const CancelToken&
     const ssize_t n = ::read(fd, buffer.data(), buffer.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return IoError(std::string(fn) + ": cannot read " + path + ": " +
-                     std::strerror(errno));
+      return IoError(std::string(fn) + ": cannot read " + path + ": " + std::strerror(errno));
     }
     if (n == 0) return Status::Ok();
     consume(buffer.data(), static_cast<size_t>(n));
@@ -70,8 +68,7 @@ Status ReadFile(std::string_view fn, const std::string& path, const CancelToken&
 Result<json> Noop(const json&, const CancelToken&) { return json(nullptr); }
 
 Result<json> Sleep(const json& args, const CancelToken& token) {
-  constexpr std::string_view kUsage =
-      R"({"seconds": S}, {"ms": MS} or a number of seconds)";
+  constexpr std::string_view kUsage = R"({"seconds": S}, {"ms": MS} or a number of seconds)";
   double seconds = 0;
   if (args.is_number()) {
     seconds = args.get<double>();
@@ -86,8 +83,7 @@ Result<json> Sleep(const json& args, const CancelToken& token) {
   if (!std::isfinite(seconds) || seconds < 0 || seconds > 3.0e9) {
     return InvalidArgument("sleep: the time must be between 0 and 3e9 seconds");
   }
-  const auto d =
-      std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds));
+  const auto d = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds));
   if (!token.SleepFor(d)) return Cancelled("sleep: cancelled");
   return json(nullptr);
 }
@@ -108,8 +104,7 @@ Result<json> Sort(const json& args, const CancelToken&) {
     if (!v.is_number()) return BadArgs("sort", kUsage);
     if (v.is_number_float() ||
         (v.is_number_unsigned() &&
-         v.get<uint64_t>() >
-             static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))) {
+         v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))) {
       all_int64 = false;
     }
   }
@@ -140,9 +135,7 @@ Result<json> Sha(const json& args, const CancelToken& token) {
   if (file == nullptr || !file->is_string()) return BadArgs("sha256", kUsage);
   artifacts::Sha256 hash;
   DROVER_RETURN_IF_ERROR(ReadFile("sha256", file->get_ref<const std::string&>(), token,
-                                  [&](const char* p, size_t n) {
-                                    hash.Update({p, n});
-                                  }));
+                                  [&](const char* p, size_t n) { hash.Update({p, n}); }));
   return json(hash.Final());
 }
 
@@ -154,16 +147,13 @@ class WordCounter {
     bytes_ += n;
     for (size_t i = 0; i < n; ++i) {
       const char c = p[i];
-      const bool space =
-          c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+      const bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
       if (c == '\n') ++lines_;
       if (!space && !in_word_) ++words_;
       in_word_ = !space;
     }
   }
-  json ToJson() const {
-    return json{{"lines", lines_}, {"words", words_}, {"bytes", bytes_}};
-  }
+  json ToJson() const { return json{{"lines", lines_}, {"words", words_}, {"bytes", bytes_}}; }
 
  private:
   uint64_t lines_ = 0;
@@ -227,14 +217,12 @@ Status RegisterBuiltins(FunctionRegistry& registry) {
     Result<json> (*fn)(const json&, const CancelToken&);
   };
   static constexpr Builtin kBuiltins[] = {
-      {"noop", Noop},  {"sleep", Sleep},         {"sort", Sort},
-      {"sha256", Sha}, {"wordcount", WordCount}, {"fib", Fib},
+      {"noop", Noop},           {"sleep", Sleep},     {"sort", Sort},
+      {"sha256", Sha},          {"wordcount", WordCount}, {"fib", Fib},
   };
   // All or nothing: check every name before adding any.
-  for (const Builtin& b : kBuiltins)
-    DROVER_RETURN_IF_ERROR(registry.CheckName(b.name, kBuiltinSource));
-  for (const Builtin& b : kBuiltins)
-    DROVER_RETURN_IF_ERROR(registry.Add(b.name, b.fn, kBuiltinSource));
+  for (const Builtin& b : kBuiltins) DROVER_RETURN_IF_ERROR(registry.CheckName(b.name, kBuiltinSource));
+  for (const Builtin& b : kBuiltins) DROVER_RETURN_IF_ERROR(registry.Add(b.name, b.fn, kBuiltinSource));
   return Status::Ok();
 }
 

@@ -1,17 +1,18 @@
 // The fork backend's pure pieces: the JSON reply scanner, the cow request
 // handler, the IPC line framing and the pool policy. No processes; the
 // framing test uses an in-process socketpair.
-#include <gtest/gtest.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "backends/fork/cow_child.h"
 #include "backends/fork/ipc_channel.h"
@@ -30,8 +31,8 @@ using std::chrono::seconds;
 // nlohmann::json::accept on each.
 TEST(JsonScanTest, ValidateAgreesWithNlohmann) {
   const std::vector<std::string> texts = {
-      "null", "true", "false", "0", "-0", "12", "-12.5e+3", "1E9", " [1, 2] ", "{}", "[]",
-      R"({"a": [1, {"b": null}], "c": "x\"y\\u00e9"})", "\"\xc3\xa9\"",
+      "null", "true", "false", "0", "-0", "12", "-12.5e+3", "1E9", " [1, 2] ", "{}",
+      "[]", R"({"a": [1, {"b": null}], "c": "x\"y\\u00e9"})", "\"\xc3\xa9\"",
       "\"\xf0\x9f\x98\x80\"", R"("\ud83d\ude00")", "[[[[]]]]",
       // invalid
       "", " ", "nul", "01", "1.", ".5", "-", "1e", "[1,]", "[1 2]", "{\"a\" 1}", "{a:1}",

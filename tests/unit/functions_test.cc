@@ -1,16 +1,17 @@
 // The threads backend's functions without threads: the registry (names,
 // duplicates, Invoke's mapping of results and errors to outcomes) and every
-// built-in. No sleeps: the only "sleep" calls are of zero length or on an
-// already-cancelled token.
+// built-in (SHA-256 itself is core/artifacts', tested in sha256_test.cc). No sleeps: the only
+// "sleep" calls are of zero length or on an already-cancelled token.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "backends/functions/builtins.h"
 #include "backends/functions/function.h"
@@ -40,8 +41,8 @@ class BuiltinsTest : public ::testing::Test {
   }
   // Writes `content` to a fresh file and returns its path.
   fs::path WriteFile(const std::string& name, const std::string& content) {
-    const fs::path dir =
-        fs::path(::testing::TempDir()) / ("functions_test_" + std::to_string(::getpid()));
+    const fs::path dir = fs::path(::testing::TempDir()) /
+                         ("functions_test_" + std::to_string(::getpid()));
     fs::create_directories(dir);
     const fs::path path = dir / name;
     std::ofstream(path, std::ios::binary) << content;
@@ -103,8 +104,7 @@ TEST(FunctionRegistryTest, RejectsBadNamesAndEmptyFunctions) {
   EXPECT_EQ(registry.Add("has space", Echo, "test").code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(registry.Add(std::string(129, 'x'), Echo, "test").code(),
             StatusCode::kInvalidArgument);
-  EXPECT_EQ(registry.Add("empty", Function(), "test").code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(registry.Add("empty", Function(), "test").code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(registry.size(), 0u);
   EXPECT_TRUE(registry.Add("ns:name-1.v_2", Echo, "test").ok());
 }
@@ -136,13 +136,12 @@ TEST(FunctionRegistryTest, BadArgsJsonIsLaunchFailedWithParseError) {
   FunctionRegistry registry;
   bool called = false;
   ASSERT_TRUE(registry
-                  .Add(
-                      "f",
-                      [&](const json&, const CancelToken&) -> Result<json> {
-                        called = true;
-                        return json(1);
-                      },
-                      "test")
+                  .Add("f",
+                       [&](const json&, const CancelToken&) -> Result<json> {
+                         called = true;
+                         return json(1);
+                       },
+                       "test")
                   .ok());
   CancelToken token;
   const AttemptOutcome o = registry.Invoke("f", "{\"n\": ", token);
@@ -171,34 +170,30 @@ TEST(FunctionRegistryTest, SuccessRecordsResultJson) {
 TEST(FunctionRegistryTest, ErrorsAndExceptionsAreExitOneWithMessage) {
   FunctionRegistry registry;
   ASSERT_TRUE(registry
-                  .Add(
-                      "throws",
-                      [](const json&, const CancelToken&) -> Result<json> {
-                        throw std::runtime_error("the disk is on fire");
-                      },
-                      "test")
+                  .Add("throws",
+                       [](const json&, const CancelToken&) -> Result<json> {
+                         throw std::runtime_error("the disk is on fire");
+                       },
+                       "test")
                   .ok());
   ASSERT_TRUE(registry
-                  .Add(
-                      "throws_int",
-                      [](const json&, const CancelToken&) -> Result<json> { throw 42; },
-                      "test")
+                  .Add("throws_int",
+                       [](const json&, const CancelToken&) -> Result<json> { throw 42; },
+                       "test")
                   .ok());
   ASSERT_TRUE(registry
-                  .Add(
-                      "errs",
-                      [](const json&, const CancelToken&) -> Result<json> {
-                        return InvalidArgument("n must be positive");
-                      },
-                      "test")
+                  .Add("errs",
+                       [](const json&, const CancelToken&) -> Result<json> {
+                         return InvalidArgument("n must be positive");
+                       },
+                       "test")
                   .ok());
   ASSERT_TRUE(registry
-                  .Add(
-                      "latin1",
-                      [](const json&, const CancelToken&) -> Result<json> {
-                        return json(std::string("caf\xe9"));
-                      },
-                      "test")
+                  .Add("latin1",
+                       [](const json&, const CancelToken&) -> Result<json> {
+                         return json(std::string("caf\xe9"));
+                       },
+                       "test")
                   .ok());
   CancelToken token;
   AttemptOutcome o = registry.Invoke("throws", "", token);
@@ -228,8 +223,8 @@ TEST(FunctionRegistryTest, ErrorsAndExceptionsAreExitOneWithMessage) {
 // Given the built-ins, should register exactly the six documented names, and
 // refuse to register them twice.
 TEST_F(BuiltinsTest, RegistersTheSixBuiltinsOnce) {
-  EXPECT_EQ(registry_.Names(), (std::vector<std::string>{"fib", "noop", "sha256", "sleep",
-                                                         "sort", "wordcount"}));
+  EXPECT_EQ(registry_.Names(),
+            (std::vector<std::string>{"fib", "noop", "sha256", "sleep", "sort", "wordcount"}));
   EXPECT_EQ(registry_.SourceOf("sort"), "built-in");
   EXPECT_EQ(RegisterBuiltins(registry_).code(), StatusCode::kAlreadyExists);
 }
@@ -270,8 +265,7 @@ TEST_F(BuiltinsTest, SleepRejectsBadArgs) {
 // Given numbers as an object or a bare array, sort should return them in
 // ascending order, keeping integers integers.
 TEST_F(BuiltinsTest, SortSortsIntegersAndMixedNumbers) {
-  EXPECT_EQ(Ok("sort", R"({"numbers": [5, -4, 3, 2, 1, 3]})"),
-            json::parse("[-4,1,2,3,3,5]"));
+  EXPECT_EQ(Ok("sort", R"({"numbers": [5, -4, 3, 2, 1, 3]})"), json::parse("[-4,1,2,3,3,5]"));
   EXPECT_EQ(Ok("sort", "[3, 1, 2]"), json::parse("[1,2,3]"));
   EXPECT_EQ(Ok("sort", "[]"), json::array());
   EXPECT_EQ(Call("sort", "[2.5, 1, -0.5, 2]").result_json, "[-0.5,1,2,2.5]");
@@ -281,8 +275,7 @@ TEST_F(BuiltinsTest, SortSortsIntegersAndMixedNumbers) {
 
 // Given something other than numbers, sort should fail naming itself.
 TEST_F(BuiltinsTest, SortRejectsNonNumbers) {
-  for (const char* args :
-       {R"({"numbers": [1, "2"]})", R"({"nums": [1]})", "\"abc\"", ""}) {
+  for (const char* args : {R"({"numbers": [1, "2"]})", R"({"nums": [1]})", "\"abc\"", ""}) {
     const AttemptOutcome o = Call("sort", args);
     EXPECT_EQ(o.reason, FailureReason::kExit) << args;
     EXPECT_EQ(o.message.rfind("sort: args must be", 0), 0u) << o.message;
@@ -296,16 +289,14 @@ TEST_F(BuiltinsTest, Sha256HashesStringsAndFiles) {
   // Larger than one read chunk, so several reads are hashed.
   const std::string content(200'000, 'q');
   const fs::path file = WriteFile("hash_me", content);
-  EXPECT_EQ(Ok("sha256", json{{"file", file.string()}}.dump()),
-            artifacts::Sha256Hex(content));
+  EXPECT_EQ(Ok("sha256", json{{"file", file.string()}}.dump()), artifacts::Sha256Hex(content));
 }
 
 // Given a missing file, sha256 should fail naming the path and the errno text.
 TEST_F(BuiltinsTest, Sha256MissingFileNamesPath) {
   const AttemptOutcome o = Call("sha256", R"({"file": "/nonexistent/drover/x"})");
   EXPECT_EQ(o.reason, FailureReason::kExit);
-  EXPECT_EQ(o.message,
-            "sha256: cannot open /nonexistent/drover/x: No such file or directory");
+  EXPECT_EQ(o.message, "sha256: cannot open /nonexistent/drover/x: No such file or directory");
   EXPECT_EQ(Call("sha256", R"({"path": "x"})").reason, FailureReason::kExit);
 }
 
@@ -329,8 +320,7 @@ TEST_F(BuiltinsTest, FileFunctionsStopWhenCancelled) {
   token_.Cancel();
   EXPECT_EQ(Call("wordcount", json{{"file", file.string()}}.dump()).message,
             "wordcount: cancelled");
-  EXPECT_EQ(Call("sha256", json{{"file", file.string()}}.dump()).message,
-            "sha256: cancelled");
+  EXPECT_EQ(Call("sha256", json{{"file", file.string()}}.dump()).message, "sha256: cancelled");
 }
 
 // Given n, fib should return the n-th Fibonacci number.

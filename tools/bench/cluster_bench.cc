@@ -47,8 +47,7 @@ int main(int argc, char** argv) {
   }
   for (; i < argc; ++i) spec.command.emplace_back(argv[i]);
   if (spec.command.empty()) {
-    std::fprintf(
-        stderr, "usage: cluster_bench [--mode M] [--instances N] [--port P] -- CMD...\n");
+    std::fprintf(stderr, "usage: cluster_bench [--mode M] [--instances N] [--port P] -- CMD...\n");
     return 2;
   }
   auto parsed = drover::services::ParseListenMode(mode);
@@ -64,8 +63,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cluster_bench: %s\n", service.status().message().c_str());
     return 1;
   }
-  if (drover::Status ready = (*service)->WaitReady(std::chrono::seconds(30));
-      !ready.ok()) {
+  if (drover::Status ready = (*service)->WaitReady(std::chrono::seconds(30)); !ready.ok()) {
     std::fprintf(stderr, "cluster_bench: %s\n", ready.message().c_str());
     (*service)->Shutdown(std::chrono::seconds(1));
     return 1;
@@ -76,8 +74,7 @@ int main(int argc, char** argv) {
   }
   for (const auto& inst : (*service)->Instances()) {
     std::printf("instance %d pid=%d restarts=%llu connections=%llu\n", inst.slot,
-                static_cast<int>(inst.pid),
-                static_cast<unsigned long long>(inst.restarts),
+                static_cast<int>(inst.pid), static_cast<unsigned long long>(inst.restarts),
                 static_cast<unsigned long long>(inst.connections));
   }
   std::fflush(stdout);

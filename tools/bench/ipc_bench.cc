@@ -18,9 +18,9 @@
 //
 // "cpu here" is the CPU time of the measuring process (all its threads) per
 // round trip: the runner's own cost, which unlike the rate does not depend
-// on how busy the machine is. Prints each figure's median over --runs runs and the ratios
-// the issue sets targets for (cow round trips >= 2.5x the peer; cow sort >= 10x faster
-// than the peer). Asserts nothing: timings are never tests.
+// on how busy the machine is. Prints each figure's median over --runs runs and the ratios the issue
+// sets targets for (cow round trips >= 2.5x the peer; cow sort >= 10x
+// faster than the peer). Asserts nothing: timings are never tests.
 //
 //   ipc_bench [--round-trips N] [--sort-size M] [--runs R] [--skip-node]
 #include <sys/socket.h>
@@ -38,11 +38,12 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "backends/fork/fork_backend.h"
 #include "backends/fork/json_scan.h"
@@ -80,8 +81,7 @@ double Median(std::vector<double> v) {
 // attempt, on the reactor thread, until `count` have finished.
 class ClosedLoop : public BackendEvents {
  public:
-  ClosedLoop(Backend* backend, TaskAttempt attempt)
-      : backend_(backend), template_(attempt) {}
+  ClosedLoop(Backend* backend, TaskAttempt attempt) : backend_(backend), template_(attempt) {}
 
   // Runs `count` attempts; returns the wall time, fills per-attempt
   // latencies (microseconds). Empty on a failed attempt.
@@ -117,8 +117,7 @@ class ClosedLoop : public BackendEvents {
     bool more = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      latencies_.push_back(
-          std::chrono::duration<double, std::micro>(now - sent_).count());
+      latencies_.push_back(std::chrono::duration<double, std::micro>(now - sent_).count());
       if (!outcome.ok()) error_ = outcome.Describe();
       more = error_.empty() && --remaining_ > 0;
       if (!more) {
@@ -158,10 +157,10 @@ class ClosedLoop : public BackendEvents {
 };
 
 struct Figures {
-  std::vector<double> rate;  // round trips per second, per run
-  std::vector<double> p50;   // microseconds, per run
-  std::vector<double> cpu;   // CPU microseconds of this process per round trip
-  std::vector<double> ms;    // sort wall time, per run
+  std::vector<double> rate;   // round trips per second, per run
+  std::vector<double> p50;    // microseconds, per run
+  std::vector<double> cpu;    // CPU microseconds of this process per round trip
+  std::vector<double> ms;     // sort wall time, per run
 };
 
 TaskAttempt CowAttempt(const std::string& fn, const std::string& args) {
@@ -359,10 +358,9 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "ipc_bench: %s\n", zygote.status().ToString().c_str());
     return 1;
   }
-  std::printf(
-      "ipc_bench: %d round trips x %d runs, sort of %d numbers x %d runs "
-      "(runners interleaved run by run; medians)\n",
-      o.round_trips, o.runs, o.sort_size, o.runs);
+  std::printf("ipc_bench: %d round trips x %d runs, sort of %d numbers x %d runs "
+              "(runners interleaved run by run; medians)\n",
+              o.round_trips, o.runs, o.sort_size, o.runs);
 
   std::mt19937_64 rng(20261126);
   std::vector<int64_t> numbers(static_cast<size_t>(o.sort_size));
@@ -370,20 +368,17 @@ int Main(int argc, char** argv) {
   std::string message;
   AppendIntArray(numbers, &message);
   const fs::path numbers_file =
-      fs::temp_directory_path() /
-      ("ipc_bench_numbers_" + std::to_string(::getpid()) + ".json");
+      fs::temp_directory_path() / ("ipc_bench_numbers_" + std::to_string(::getpid()) + ".json");
   std::ofstream(numbers_file) << message;
 
   Figures rt_cow, rt_node, rt_peer, rt_raw, sort_cow, sort_node, sort_peer;
   bool ok = raw_ok;
   {
     auto cow = PoolRunner::Create(*zygote, CowAttempt("noop", "[3,1,2]"), 1000);
-    auto node =
-        o.node ? PoolRunner::Create(*zygote, NodeAttempt("[3,1,2]"), 1000) : nullptr;
+    auto node = o.node ? PoolRunner::Create(*zygote, NodeAttempt("[3,1,2]"), 1000) : nullptr;
     ok = ok && cow != nullptr && (!o.node || node != nullptr);
     for (int run = 0; run < o.runs && ok; ++run) {
-      ok = raw.RoundTrips(o.round_trips, &rt_raw) &&
-           cow->RoundTrips(o.round_trips, &rt_cow);
+      ok = raw.RoundTrips(o.round_trips, &rt_raw) && cow->RoundTrips(o.round_trips, &rt_cow);
       if (ok && o.node) {
         ok = node->RoundTrips(o.round_trips, &rt_node);
         auto line = NodePeer("rt " + std::to_string(o.round_trips));
@@ -415,8 +410,7 @@ int Main(int argc, char** argv) {
       }
     }
   }
-  std::printf("sort %d random integers in a pool process and get them back:\n",
-              o.sort_size);
+  std::printf("sort %d random integers in a pool process and get them back:\n", o.sort_size);
   if (!sort_cow.ms.empty()) Row("drover cow child (sort)", sort_cow);
   if (!sort_node.ms.empty()) Row("drover + node fork_sort.js child", sort_node);
   if (!sort_peer.ms.empty()) Row("node fork example (peer)", sort_peer);

@@ -119,8 +119,7 @@ double Run(const Options& o, const std::shared_ptr<const FunctionRegistry>& regi
     return -1;
   }
   if (counter.failed() != 0) {
-    std::fprintf(stderr, "%llu tasks failed\n",
-                 static_cast<unsigned long long>(counter.failed()));
+    std::fprintf(stderr, "%llu tasks failed\n", static_cast<unsigned long long>(counter.failed()));
     return -1;
   }
   return static_cast<double>(o.tasks) / std::chrono::duration<double>(t1 - t0).count();
@@ -153,9 +152,8 @@ int Main(int argc, char** argv) {
   const double median = rates[rates.size() / 2];
   std::printf("median: %.0f tasks/s\n", median);
   if (o.fn == "noop") {  // the peer figure is for noop tasks only
-    std::printf(
-        "vs piscina (Node worker_threads, ~%.0f tasks/s here): %.1fx (target >= 10x)\n",
-        kPiscinaTasksPerSecond, median / kPiscinaTasksPerSecond);
+    std::printf("vs piscina (Node worker_threads, ~%.0f tasks/s here): %.1fx (target >= 10x)\n",
+                kPiscinaTasksPerSecond, median / kPiscinaTasksPerSecond);
   }
   return 0;
 }
