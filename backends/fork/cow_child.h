@@ -17,14 +17,16 @@
 #include <string>
 #include <string_view>
 
+#include "backends/fork/json_scan.h"
 #include "backends/functions/registry.h"
 
 namespace drover {
 
 // Runs one request line and appends the reply line (ending in "\n") to
-// `reply`. Never throws.
+// `reply`. Never throws. `ints`, when given, reads the fast path's integer
+// arrays with the memory it kept from earlier requests.
 void HandleCowRequest(const FunctionRegistry& registry, std::string_view request,
-                      std::string* reply);
+                      std::string* reply, IntArrayReader* ints = nullptr);
 
 // Serves requests on `fd` (blocking) until the channel closes, then exits
 // the process with _exit(0) (never runs the worker's atexit handlers or

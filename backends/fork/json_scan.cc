@@ -7,6 +7,8 @@
 #include <cstring>
 #include <system_error>
 
+#include <simdjson.h>
+
 #include "core/base/utf8.h"
 
 namespace drover {
@@ -257,49 +259,48 @@ Status ValidateJson(std::string_view text) {
   return Validator(text).Run();
 }
 
-std::optional<std::vector<int64_t>> ParseIntArray(std::string_view text) {
-  const char* s = text.data();
-  const size_t n = text.size();
-  size_t i = 0;
-  auto skip = [&] {
-    while (i < n && IsSpace(s[i])) ++i;
-  };
-  skip();
-  if (i >= n || s[i] != '[') return std::nullopt;
-  ++i;
-  std::vector<int64_t> numbers;
-  // One pass to size the vector exactly: cheaper than regrowing it.
-  numbers.reserve(static_cast<size_t>(std::count(s + i, s + n, ',')) + 1);
-  skip();
-  if (i < n && s[i] == ']') {
-    ++i;
-  } else {
-    while (true) {
-      skip();
-      const size_t start = i;
-      if (i < n && s[i] == '-') ++i;
-      if (i >= n || !IsDigit(s[i])) return std::nullopt;
-      if (s[i] == '0' && i + 1 < n && IsDigit(s[i + 1])) return std::nullopt;
-      while (i < n && IsDigit(s[i])) ++i;
-      if (i < n && (s[i] == '.' || s[i] == 'e' || s[i] == 'E')) return std::nullopt;
-      int64_t value;
-      auto [end, ec] = std::from_chars(s + start, s + i, value);
-      if (ec != std::errc() || end != s + i) return std::nullopt;  // out of range
-      numbers.push_back(value);
-      skip();
-      if (i >= n) return std::nullopt;
-      if (s[i] == ',') {
-        ++i;
-        continue;
-      }
-      if (s[i] != ']') return std::nullopt;
-      ++i;
-      break;
-    }
+// simdjson's On-Demand parser, kept with a padded copy of the text (the
+// parser reads up to SIMDJSON_PADDING bytes past the end of its input).
+struct IntArrayReader::State {
+  simdjson::ondemand::parser parser;
+  std::string padded;
+};
+
+IntArrayReader::IntArrayReader() : state_(std::make_unique<State>()) {}
+IntArrayReader::~IntArrayReader() = default;
+IntArrayReader::IntArrayReader(IntArrayReader&&) noexcept = default;
+IntArrayReader& IntArrayReader::operator=(IntArrayReader&&) noexcept = default;
+
+std::optional<std::vector<int64_t>> IntArrayReader::Parse(std::string_view text) {
+  std::string& padded = state_->padded;
+  padded.reserve(text.size() + simdjson::SIMDJSON_PADDING);
+  padded.assign(text);
+  simdjson::ondemand::document doc;
+  if (state_->parser.iterate(padded.data(), padded.size(), padded.capacity()).get(doc)) {
+    return std::nullopt;
   }
-  skip();
-  if (i != n) return std::nullopt;
+  simdjson::ondemand::array array;
+  size_t count = 0;
+  if (doc.get_array().get(array) || array.count_elements().get(count)) {
+    return std::nullopt;
+  }
+  std::vector<int64_t> numbers;
+  numbers.reserve(count);
+  for (auto element : array) {
+    // get_int64 refuses a fraction, an exponent, a leading zero, a value
+    // beyond int64 and anything that is not a number.
+    int64_t value;
+    if (element.get_int64().get(value)) return std::nullopt;
+    numbers.push_back(value);
+  }
+  // Past the array's end On-Demand has nothing left to read (OUT_OF_BOUNDS);
+  // anything else means text follows it.
+  if (doc.current_location().error() != simdjson::OUT_OF_BOUNDS) return std::nullopt;
   return numbers;
+}
+
+std::optional<std::vector<int64_t>> ParseIntArray(std::string_view text) {
+  return IntArrayReader().Parse(text);
 }
 
 void AppendIntArray(const std::vector<int64_t>& numbers, std::string* out) {

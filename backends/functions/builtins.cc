@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "backends/functions/sha256.h"
+#include "core/artifacts/sha256.h"
 
 namespace drover {
 namespace {
@@ -129,14 +129,14 @@ Result<json> Sort(const json& args, const CancelToken&) {
 Result<json> Sha(const json& args, const CancelToken& token) {
   constexpr std::string_view kUsage = R"({"string": S} or {"file": PATH})";
   if (const json* s = Member(args, "string"); s && s->is_string()) {
-    return json(Sha256::HexOf(s->get_ref<const std::string&>()));
+    return json(artifacts::Sha256Hex(s->get_ref<const std::string&>()));
   }
   const json* file = Member(args, "file");
   if (file == nullptr || !file->is_string()) return BadArgs("sha256", kUsage);
-  Sha256 hash;
+  artifacts::Sha256 hash;
   DROVER_RETURN_IF_ERROR(ReadFile("sha256", file->get_ref<const std::string&>(), token,
-                                  [&](const char* p, size_t n) { hash.Update(p, n); }));
-  return json(Sha256::Hex(hash.Finish()));
+                                  [&](const char* p, size_t n) { hash.Update({p, n}); }));
+  return json(hash.Final());
 }
 
 // Counts like wc: lines are '\n' characters, words are maximal runs of

@@ -3,6 +3,7 @@
 // framing test uses an in-process socketpair.
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <random>
@@ -68,6 +69,74 @@ TEST(JsonScanTest, IntArrayCodecMatchesNlohmann) {
                            "[9223372036854775808]", "[1] x", "[[1]]"}) {
     EXPECT_FALSE(ParseIntArray(text).has_value()) << text;
   }
+}
+
+// Given edge cases of the integer-array reader (simdjson On-Demand since it
+// replaced the hand-written one), it should read exactly what nlohmann
+// reads as an array of int64s and refuse the rest, and a reader reused
+// after a refusal or a larger text should read the next one right.
+TEST(JsonScanTest, IntArrayEdgeCasesMatchNlohmann) {
+  const std::vector<std::string> texts = {"[]",
+                                          " [ ] ",
+                                          "[-0]",
+                                          "[0]",
+                                          " [ 1 ,\t-2 ]\n",
+                                          "[9223372036854775807]",
+                                          "[-9223372036854775808]",
+                                          "[-9223372036854775809]",
+                                          "[18446744073709551615]",
+                                          "[1E2]",
+                                          "[-]",
+                                          "[--1]",
+                                          "[+1]",
+                                          "[1,,2]",
+                                          "[,1]",
+                                          "[1 2]",
+                                          "[1]]",
+                                          "[1][2]",
+                                          "[1",
+                                          "[",
+                                          "",
+                                          " ",
+                                          "1",
+                                          "[true]",
+                                          "[null]",
+                                          "[1a]",
+                                          "[0x10]",
+                                          "[1.]",
+                                          "[-01]",
+                                          "[\"\\u0031\"]",
+                                          "[1,\n2\r,3]",
+                                          std::string("[1]\0", 4),
+                                          std::string("[\0]", 3),
+                                          "[1]\xff",
+                                          "\xef\xbb\xbf[1]",
+                                          "[1]/*c*/"};
+  IntArrayReader reader;
+  for (const std::string& text : texts) {
+    std::optional<std::vector<int64_t>> expected;
+    // nlohmann takes a NUL byte for the end of its input and skips a UTF-8
+    // byte order mark; the reader refuses both (RFC 8259 has neither), and
+    // the caller's full parser then reads the text.
+    const bool bom = text.rfind("\xef\xbb\xbf", 0) == 0;
+    if (!bom && text.find('\0') == std::string::npos && json::accept(text)) {
+      const json parsed = json::parse(text);
+      if (parsed.is_array() &&
+          std::all_of(parsed.begin(), parsed.end(), [](const json& v) {
+            return v.is_number_integer() &&
+                   (v.is_number_unsigned() ? v.get<uint64_t>() <= INT64_MAX : true);
+          })) {
+        expected = parsed.get<std::vector<int64_t>>();
+      }
+    }
+    EXPECT_EQ(ParseIntArray(text), expected) << "text: " << text;
+    EXPECT_EQ(reader.Parse(text), expected) << "text (reused reader): " << text;
+  }
+  std::vector<int64_t> many(100'000);
+  for (size_t i = 0; i < many.size(); ++i)
+    many[i] = static_cast<int64_t>(i * 7919) - 50'000;
+  EXPECT_EQ(reader.Parse(json(many).dump()), many);
+  EXPECT_EQ(reader.Parse("[3,2]"), (std::vector<int64_t>{3, 2}));
 }
 
 // Given requests, the cow handler should answer like the registry, with

@@ -1,6 +1,6 @@
-// The threads backend's functions without threads: SHA-256 against the
-// FIPS 180-4 vectors, the registry (names, duplicates, Invoke's mapping of
-// results and errors to outcomes) and every built-in. No sleeps: the only
+// The threads backend's functions without threads: the registry (names,
+// duplicates, Invoke's mapping of results and errors to outcomes) and every
+// built-in (SHA-256 itself is core/artifacts', tested in sha256_test.cc). No sleeps: the only
 // "sleep" calls are of zero length or on an already-cancelled token.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -16,7 +16,7 @@
 #include "backends/functions/builtins.h"
 #include "backends/functions/function.h"
 #include "backends/functions/registry.h"
-#include "backends/functions/sha256.h"
+#include "core/artifacts/sha256.h"
 
 namespace drover {
 namespace {
@@ -52,38 +52,6 @@ class BuiltinsTest : public ::testing::Test {
   FunctionRegistry registry_;
   CancelToken token_;
 };
-
-// ---------------------------------------------------------------------------
-// SHA-256
-
-// Given the FIPS 180-4 example messages, should produce their published digests.
-TEST(Sha256Test, MatchesFips180Vectors) {
-  EXPECT_EQ(Sha256::HexOf("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  EXPECT_EQ(Sha256::HexOf(""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(Sha256::HexOf("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
-            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-  EXPECT_EQ(Sha256::HexOf(std::string(1'000'000, 'a')),
-            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
-}
-
-// Given a message fed in two pieces split at every offset (across block and
-// padding boundaries), should give the same digest as in one piece.
-TEST(Sha256Test, IncrementalUpdatesMatchOneShot) {
-  std::string message;
-  for (int i = 0; i < 200; ++i) message.push_back(static_cast<char>('a' + i % 26));
-  const std::string expected = Sha256::HexOf(message);
-  for (size_t split = 0; split <= message.size(); ++split) {
-    Sha256 h;
-    h.Update(std::string_view(message).substr(0, split));
-    h.Update(std::string_view(message).substr(split));
-    ASSERT_EQ(Sha256::Hex(h.Finish()), expected) << "split at " << split;
-  }
-  // 55, 56 and 64 bytes sit on the padding's edge cases.
-  EXPECT_EQ(Sha256::HexOf(std::string(55, 'x')).size(), 64u);
-  EXPECT_NE(Sha256::HexOf(std::string(55, 'x')), Sha256::HexOf(std::string(56, 'x')));
-}
 
 // ---------------------------------------------------------------------------
 // CancelToken
@@ -321,7 +289,7 @@ TEST_F(BuiltinsTest, Sha256HashesStringsAndFiles) {
   // Larger than one read chunk, so several reads are hashed.
   const std::string content(200'000, 'q');
   const fs::path file = WriteFile("hash_me", content);
-  EXPECT_EQ(Ok("sha256", json{{"file", file.string()}}.dump()), Sha256::HexOf(content));
+  EXPECT_EQ(Ok("sha256", json{{"file", file.string()}}.dump()), artifacts::Sha256Hex(content));
 }
 
 // Given a missing file, sha256 should fail naming the path and the errno text.

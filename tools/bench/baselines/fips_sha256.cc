@@ -1,9 +1,9 @@
-#include "backends/functions/sha256.h"
+#include "tools/bench/baselines/fips_sha256.h"
 
 #include <algorithm>
 #include <cstring>
 
-namespace drover {
+namespace drover::bench {
 namespace {
 
 // FIPS 180-4 section 4.2.2: the first 32 bits of the fractional parts of the
@@ -25,11 +25,11 @@ constexpr uint32_t Rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); 
 }  // namespace
 
 // FIPS 180-4 section 5.3.3: the initial hash value.
-Sha256::Sha256()
-    : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
-         0x5be0cd19} {}
+FipsSha256::FipsSha256()
+    : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+         0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
 
-void Sha256::Block(const uint8_t* p) {
+void FipsSha256::Block(const uint8_t* p) {
   uint32_t w[64];
   for (int t = 0; t < 16; ++t) {
     w[t] = uint32_t{p[4 * t]} << 24 | uint32_t{p[4 * t + 1]} << 16 |
@@ -68,7 +68,7 @@ void Sha256::Block(const uint8_t* p) {
   h_[7] += h;
 }
 
-void Sha256::Update(const void* data, size_t size) {
+void FipsSha256::Update(const void* data, size_t size) {
   const auto* p = static_cast<const uint8_t*>(data);
   total_bytes_ += size;
   if (buffered_ > 0) {
@@ -88,7 +88,7 @@ void Sha256::Update(const void* data, size_t size) {
   }
 }
 
-Sha256::Digest Sha256::Finish() {
+FipsSha256::Digest FipsSha256::Finish() {
   // FIPS 180-4 section 5.1.1: a 1 bit, zeros up to 56 mod 64 bytes, then the
   // message length in bits as a 64-bit big-endian number.
   const uint64_t bits = total_bytes_ * 8;
@@ -109,7 +109,7 @@ Sha256::Digest Sha256::Finish() {
   return digest;
 }
 
-std::string Sha256::Hex(const Digest& digest) {
+std::string FipsSha256::Hex(const Digest& digest) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(64, '0');
   for (size_t i = 0; i < digest.size(); ++i) {
@@ -119,10 +119,10 @@ std::string Sha256::Hex(const Digest& digest) {
   return out;
 }
 
-std::string Sha256::HexOf(std::string_view data) {
-  Sha256 h;
+std::string FipsSha256::HexOf(std::string_view data) {
+  FipsSha256 h;
   h.Update(data);
   return Hex(h.Finish());
 }
 
-}  // namespace drover
+}  // namespace drover::bench

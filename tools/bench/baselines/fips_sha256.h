@@ -1,7 +1,9 @@
-// SHA-256 (FIPS 180-4), small and dependency-free, for the `sha256`
-// built-in. Tested against the FIPS 180-4 example vectors.
-#ifndef DROVER_BACKENDS_FUNCTIONS_SHA256_H_
-#define DROVER_BACKENDS_FUNCTIONS_SHA256_H_
+// The hand-written SHA-256 (FIPS 180-4) that backends/functions/sha256.cc
+// held until libcrypto replaced it (docs/benchmarks.md, "Libraries against
+// hand-written code"). Kept here only as libs_bench's baseline, so that the
+// comparison that retired it can be run again; nothing else links it.
+#ifndef DROVER_TOOLS_BENCH_BASELINES_FIPS_SHA256_H_
+#define DROVER_TOOLS_BENCH_BASELINES_FIPS_SHA256_H_
 
 #include <array>
 #include <cstddef>
@@ -9,14 +11,14 @@
 #include <string>
 #include <string_view>
 
-namespace drover {
+namespace drover::bench {
 
 // Incremental hashing: Update any number of times, then Finish once.
-class Sha256 {
+class FipsSha256 {
  public:
   using Digest = std::array<uint8_t, 32>;
 
-  Sha256();
+  FipsSha256();
   void Update(const void* data, size_t size);
   void Update(std::string_view data) { Update(data.data(), data.size()); }
   // The digest of everything given to Update. The object must not be used
@@ -37,6 +39,6 @@ class Sha256 {
   uint64_t total_bytes_ = 0;
 };
 
-}  // namespace drover
+}  // namespace drover::bench
 
-#endif  // DROVER_BACKENDS_FUNCTIONS_SHA256_H_
+#endif  // DROVER_TOOLS_BENCH_BASELINES_FIPS_SHA256_H_
