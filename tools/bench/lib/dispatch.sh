@@ -176,7 +176,7 @@ peer_once() {  # NAME RUN
       DAEMON_PIDS+=($!)
       local url="redis://127.0.0.1:$port/0" i
       for ((i = 0; i < 100; i++)); do
-        grep -q 'Ready to accept connections' "$dir/redis.log" && break
+        grep -qs 'Ready to accept connections' "$dir/redis.log" && break
         sleep 0.1
       done
       grep -q 'Ready to accept connections' "$dir/redis.log" ||

@@ -24,7 +24,7 @@ readonly CEIL_RSS_KB=20        # peak RSS a task (KB), 10,000 tasks, above a 1-t
 readonly FLOOR_IPC=0.1         # cow child round trips / raw socketpair ping-pong
 readonly FLOOR_CLUSTER=0.2     # drover serve hello, 2 instances in round-robin /
                                # one drover serve hello process (wrk -d1s)
-readonly FLOOR_ARTIFACTS=0.02  # drover a -> coordinator -> b MB/s / bare socket copy MB/s
+readonly FLOOR_ARTIFACTS=0.05  # drover a -> coordinator -> b MB/s / bare socket copy MB/s
 readonly SMOKE_ATTEMPTS=3
 
 SMOKE_FAILED=0
@@ -84,10 +84,18 @@ smoke_spawn() {
   SMOKE_DETAIL="drover run $ours tasks/s, raw loop $raw tasks/s"
 }
 
-# tasks/s of the threads backend (or, with --bare 1, the bare queue).
+# The best of 3 runs of threads_bench, in tasks/s: 100,000 noop tasks
+# through the threads backend, or with --bare 1 the limit, 1,000,000 empty
+# closures through the bare queue (it is 10 to 30 times faster, and its
+# rate varies with how its threads happen to wake; over a million tasks the
+# best of 3 runs varies by about 25% here). The best, not the median: load
+# only ever slows a run down, so the best run is the one closest to what
+# the code can do.
 threads_rate() {  # [--bare 1]
-  "$BUILD_DIR/backends/threads/threads_bench" --tasks "$THREADS_TASKS" --slots 2 --runs 1 "$@" \
-    2>"$WORK/err" | awk '/^median:/ { print $2 }'
+  local tasks=100000
+  [[ "${1:-}" != --bare ]] || tasks=1000000
+  "$BUILD_DIR/backends/threads/threads_bench" --tasks "$tasks" --slots 2 --runs 3 "$@" \
+    2>"$WORK/err" | awk '/^  run [0-9]+:/ { if ($3 > best) best = $3 } END { if (best) print best }'
 }
 
 smoke_threads() {

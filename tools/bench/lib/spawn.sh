@@ -91,7 +91,7 @@ cmd_spawn() {
         xargs) target=">1" ;;
       esac
       [[ "$name" == drover ]] || rec_ratio "drover / ${SPAWN_LABEL[$name]}" "$r" "$target"
-      r="${r}x"
+      r="$(printf '%.2fx' "$r")"
     fi
     read -ra rates <<<"${RATES[$name]}"
     printf '%-20s %10.0f  %-28s %s\n' "${SPAWN_LABEL[$name]}" "${med[$name]}" \
