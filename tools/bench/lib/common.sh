@@ -44,9 +44,9 @@ median() {  # VALUES...
     awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
-# A / B with 2 decimals ("-" when either is missing or B is 0).
+# A / B to 4 significant digits ("-" when either is missing or B is 0).
 ratio() {  # A B
-  awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.3f", a / b }'
+  awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.4g", a / b }'
 }
 
 # Scales a default size by --size (a fraction), at least MIN.

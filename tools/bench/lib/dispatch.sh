@@ -80,10 +80,13 @@ latency_ms() {  # STATE_DB
     }'
 }
 
+# "drover run -j 64", "drover coordinator + 2 workers"; "base: ..." for --compare's.
 dispatch_label() {  # NAME MODE
+  local prefix=""
+  [[ "$1" == drover ]] || prefix="$1: "
   case "$2" in
-    run) echo "$1: drover run" ;;
-    tcp) echo "$1: coordinator+2 workers" ;;
+    run) echo "${prefix}drover run -j $((2 * ((DISPATCH_JOBS + 1) / 2)))" ;;
+    tcp) echo "${prefix}drover coordinator + 2 workers" ;;
   esac
 }
 

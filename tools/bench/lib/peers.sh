@@ -53,13 +53,13 @@ version_of() {  # NAME
                   "$NPM_CACHE/node_modules/piscina/package.json" 2>/dev/null | head -n1)" ;;
     xargs) v="$(xargs --version 2>/dev/null | head -n1)" ;;
     parallel) v="$(parallel --version 2>/dev/null | head -n1)" ;;
-    wrk) v="$(wrk -v 2>&1 | head -n1 | grep '^wrk' || true)" ;;
+    wrk) v="$(wrk -v 2>&1 | head -n1 | grep '^wrk' | cut -d' ' -f1-2 || true)" ;;
     python3) v="$(python3 --version 2>&1)" ;;
     debian-python3) v="$("$DEBIAN_PYTHON" --version 2>&1)" ;;
     dask) v="distributed $("$DEBIAN_PYTHON" -c 'import distributed; print(distributed.__version__)' 2>/dev/null)" ;;
     celery) v="celery $("$DEBIAN_PYTHON" -c 'import celery; print(celery.__version__)' 2>/dev/null)" ;;
     redis-py) v="redis-py $("$DEBIAN_PYTHON" -c 'import redis; print(redis.__version__)' 2>/dev/null)" ;;
-    redis-server) v="$(redis-server --version 2>/dev/null | head -n1)" ;;
+    redis-server) v="$(redis-server --version 2>/dev/null | head -n1 | cut -d' ' -f1-3)" ;;
     sqlite3) v="sqlite3 $(sqlite3 --version 2>/dev/null | cut -d' ' -f1)" ;;
     cp) v="$(cp --version 2>/dev/null | head -n1)" ;;
     time) v="$(/usr/bin/time --version 2>&1 | head -n1)" ;;
