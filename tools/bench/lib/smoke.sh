@@ -23,7 +23,7 @@ readonly FLOOR_SPAWN=0.06      # drover run -j 2 / raw posix_spawn loop, 1,000 `
                                #   10x: 0.015-0.035)
 readonly FLOOR_THREADS=0.02    # threads backend / bare mutex+condvar queue
                                #   (0.04-0.11, asan 0.053)
-readonly FLOOR_DISPATCH=0.002  # durable tasks/s (drover run, coordinator+2 workers) /
+readonly FLOOR_DISPATCH=0.0015 # durable tasks/s (drover run, coordinator+2 workers) /
                                #   the threads backend alone, 10,000 tasks
                                #   (0.006-0.010, asan 0.020; a coordinator 10x
                                #   slower a dispatch: 0.0007)
