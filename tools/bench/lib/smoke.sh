@@ -25,13 +25,13 @@ readonly FLOOR_THREADS=0.02    # threads backend / bare mutex+condvar queue
                                #   (0.04-0.11, asan 0.053)
 readonly FLOOR_DISPATCH=0.0015 # durable tasks/s (drover run, coordinator+2 workers) /
                                #   the threads backend alone, 10,000 tasks
-                               #   (0.006-0.010, asan 0.020; a coordinator 10x
-                               #   slower a dispatch: 0.0007)
+                               #   (0.004-0.010, asan 0.016-0.020; a coordinator
+                               #   10x slower a dispatch: 0.0007-0.001)
 readonly CEIL_RSS_KB=20        # peak RSS a task (KB), 10,000 tasks, above a 1-task
                                #   job's (2.7, asan 3.7 with its quarantine off)
 readonly FLOOR_CLUSTER=0.2     # drover serve hello, 2 instances in round-robin /
                                #   one drover serve hello process, wrk -d1s (1.06-1.29)
-readonly FLOOR_ARTIFACTS=0.02  # drover a -> coordinator -> b / the best of 3 bare
+readonly FLOOR_ARTIFACTS=0.012 # drover a -> coordinator -> b / the best of 3 bare
                                #   socket copies, MB/s (0.06-0.45, asan 0.078)
 # cow child round trips / raw socketpair ping-pong (0.48-0.72). The raw
 # ping-pong is two syscalls a trip, which ASan does not slow; the cow
