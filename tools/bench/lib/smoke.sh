@@ -32,7 +32,8 @@ readonly CEIL_RSS_KB=20        # peak RSS a task (KB), 10,000 tasks, above a 1-t
 readonly FLOOR_CLUSTER=0.2     # drover serve hello, 2 instances in round-robin /
                                #   one drover serve hello process, wrk -d1s (1.06-1.29)
 readonly FLOOR_ARTIFACTS=0.012 # drover a -> coordinator -> b / the best of 3 bare
-                               #   socket copies, MB/s (0.06-0.45, asan 0.078)
+                               #   socket copies, MB/s (0.06-0.45, asan 0.03-0.08:
+                               #   four processes against one, load hits it hardest)
 # cow child round trips / raw socketpair ping-pong (0.48-0.72). The raw
 # ping-pong is two syscalls a trip, which ASan does not slow; the cow
 # child's JSON and bookkeeping it does (asan 0.16), so an instrumented
