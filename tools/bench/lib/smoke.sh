@@ -97,22 +97,24 @@ smoke_check() {  # NAME OP BOUND MEASURE
   SMOKE_FAILED=1
 }
 
-# Times COMMAND...; prints N / seconds. Fails when the command does.
+# Times COMMAND...; prints N / seconds. Fails when the command does (its
+# stderr is in $WORK/err).
 timed_rate() {  # N COMMAND...
   local n="$1" t0 t1
   shift
   t0="$(now_ns)"
-  "$@" >/dev/null 2>"$WORK/err" || { SMOKE_DETAIL="$* failed: $(tail -n 3 "$WORK/err" | tr '\n' ' ')"; return 1; }
+  "$@" >/dev/null 2>"$WORK/err" || return 1
   t1="$(now_ns)"
   rate_between "$n" "$t0" "$t1"
 }
 
 smoke_spawn() {
   local raw ours
-  raw="$(timed_rate "$SPAWN_TASKS" "$SPAWN_LOOP" "$SPAWN_TASKS" 2 true)" || return 1
+  raw="$(timed_rate "$SPAWN_TASKS" "$SPAWN_LOOP" "$SPAWN_TASKS" 2 true)" ||
+    { SMOKE_DETAIL="spawn_loop failed: $(tail -n 3 "$WORK/err" | tr '\n' ' ')"; return 1; }
   rm -rf -- "$WORK/smoke-state"
   ours="$(timed_rate "$SPAWN_TASKS" "$DROVER" run -j 2 --state-dir "$WORK/smoke-state" "$WORK/spawn.yaml")" ||
-    return 1
+    { SMOKE_DETAIL="drover run failed: $(tail -n 3 "$WORK/err" | tr '\n' ' ')"; return 1; }
   rm -rf -- "$WORK/smoke-state"
   SMOKE_OURS="$ours"
   SMOKE_LIMIT="$raw"
