@@ -68,7 +68,7 @@ smoke_check() {  # NAME OP BOUND MEASURE
     SMOKE_DETAIL=""
     if ! "$measure"; then
       echo "smoke: $name: FAILED to run: $SMOKE_DETAIL"
-      rec check scenario="$name" value="-" op="$op" bound="$bound" attempts="$attempt" passed=0 \
+      rec check scenario=smoke check="$name" value="-" op="$op" bound="$bound" attempts="$attempt" passed=0 \
         detail="failed to run: $SMOKE_DETAIL"
       SMOKE_FAILED=1
       return 0
@@ -84,7 +84,7 @@ smoke_check() {  # NAME OP BOUND MEASURE
          'BEGIN { exit !(op == ">=" ? v >= b : v <= b) }'; then
       printf 'smoke: %-12s %8.4g %s %-6s ok (%s; attempt %d)\n' "$name" "$value" "$op" "$bound" \
         "$SMOKE_DETAIL" "$attempt"
-      rec check scenario="$name" value="$value" op="$op" bound="$bound" attempts="$attempt" \
+      rec check scenario=smoke check="$name" value="$value" op="$op" bound="$bound" attempts="$attempt" \
         passed=1 detail="$SMOKE_DETAIL" load="$(cut -d' ' -f1-3 /proc/loadavg)"
       return 0
     fi
@@ -92,7 +92,7 @@ smoke_check() {  # NAME OP BOUND MEASURE
       "$op" "$bound" "$SMOKE_DETAIL" "$attempt" "$SMOKE_ATTEMPTS" "$(cut -d' ' -f1-3 /proc/loadavg)"
   done
   echo "smoke: $name: COLLAPSE: below its floor after $SMOKE_ATTEMPTS attempts"
-  rec check scenario="$name" value="$value" op="$op" bound="$bound" attempts="$SMOKE_ATTEMPTS" \
+  rec check scenario=smoke check="$name" value="$value" op="$op" bound="$bound" attempts="$SMOKE_ATTEMPTS" \
     passed=0 detail="$SMOKE_DETAIL" load="$(cut -d' ' -f1-3 /proc/loadavg)"
   SMOKE_FAILED=1
 }
@@ -268,7 +268,7 @@ cmd_smoke() {
     smoke_check cluster ">=" "$FLOOR_CLUSTER" smoke_cluster
   else
     echo "smoke: cluster: FAILED: wrk is missing and could not be installed (tools/setup installs it)"
-    rec check scenario=cluster value="-" passed=0 detail="wrk missing"
+    rec check scenario=smoke check=cluster value="-" passed=0 detail="wrk missing"
     SMOKE_FAILED=1
   fi
   smoke_check artifacts ">=" "$FLOOR_ARTIFACTS" smoke_artifacts
