@@ -19,8 +19,8 @@
 # made ten times slower falls under it; docs/benchmarks.md ("The smoke
 # test") has the measurements and the injected slowdowns it caught.
 readonly FLOOR_SPAWN=0.06      # drover run -j 2 / raw posix_spawn loop, 1,000 `true`
-                               #   (0.19-0.27, asan 0.25; drover's per-task cost
-                               #   10x: 0.015-0.035)
+                               #   (0.19-0.90, asan 0.23-0.28; drover's per-task
+                               #   cost 10x: 0.015-0.035)
 readonly FLOOR_THREADS=0.02    # threads backend / bare mutex+condvar queue
                                #   (0.04-0.11, asan 0.053)
 readonly FLOOR_DISPATCH=0.0015 # durable tasks/s (drover run, coordinator+2 workers) /
@@ -28,15 +28,15 @@ readonly FLOOR_DISPATCH=0.0015 # durable tasks/s (drover run, coordinator+2 work
                                #   (0.004-0.010, asan 0.016-0.020; a coordinator
                                #   10x slower a dispatch: 0.0007-0.001)
 readonly CEIL_RSS_KB=20        # peak RSS a task (KB), 10,000 tasks, above a 1-task
-                               #   job's (2.7, asan 3.7 with its quarantine off)
+                               #   job's (2.7, asan 3.7-4.2 with its quarantine off)
 readonly FLOOR_CLUSTER=0.2     # drover serve hello, 2 instances in round-robin /
-                               #   one drover serve hello process, wrk -d1s (1.06-1.29)
+                               #   one drover serve hello process, wrk -d1s (0.89-1.94)
 readonly FLOOR_ARTIFACTS=0.012 # drover a -> coordinator -> b / the best of 3 bare
                                #   socket copies, MB/s (0.06-0.45, asan 0.03-0.08:
                                #   four processes against one, load hits it hardest)
-# cow child round trips / raw socketpair ping-pong (0.48-0.72). The raw
+# cow child round trips / raw socketpair ping-pong (0.48-1.48). The raw
 # ping-pong is two syscalls a trip, which ASan does not slow; the cow
-# child's JSON and bookkeeping it does (asan 0.16), so an instrumented
+# child's JSON and bookkeeping it does (asan 0.16-0.29), so an instrumented
 # build gets its own floor.
 FLOOR_IPC=0.1
 FLOOR_IPC_SANITIZED=0.04
