@@ -3,7 +3,14 @@
 // N OnFinished events, repeat, print the median.
 //
 //   threads_bench [--tasks 200000] [--slots NCPU] [--runs 3]
-//                 [--fn noop] [--args JSON]
+//                 [--fn noop] [--args JSON] [--bare 1]
+//
+// --bare 1 runs the limit instead: the same number of empty closures through
+// a bare mutex-and-condition-variable queue to the same number of threads,
+// with the same completion count and wake-up. No backend, no payload, no
+// function registry: what any thread pool pays per task on this machine.
+// `tools/bench/bench threads` prints the backend's ratio to it, and the
+// bench-smoke test fails when that ratio collapses.
 //
 // The peer is a Node worker_threads pool (piscina), measured on this kind of
 // machine at 35,000 to 47,000 noop tasks/s; the target is 10x that.
@@ -15,6 +22,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -64,6 +73,7 @@ struct Options {
   int runs = 3;
   std::string fn = "noop";
   std::string args;
+  bool bare = false;
 };
 
 bool ParseArgs(int argc, char** argv, Options& o) {
@@ -81,6 +91,8 @@ bool ParseArgs(int argc, char** argv, Options& o) {
       o.fn = value;
     } else if (flag == "--args") {
       o.args = value;
+    } else if (flag == "--bare") {
+      o.bare = std::strcmp(value, "0") != 0;
     } else {
       return false;
     }
@@ -119,9 +131,66 @@ double Run(const Options& o, const std::shared_ptr<const FunctionRegistry>& regi
     return -1;
   }
   if (counter.failed() != 0) {
-    std::fprintf(stderr, "%llu tasks failed\n", static_cast<unsigned long long>(counter.failed()));
+    std::fprintf(stderr, "%llu tasks failed\n",
+                 static_cast<unsigned long long>(counter.failed()));
     return -1;
   }
+  return static_cast<double>(o.tasks) / std::chrono::duration<double>(t1 - t0).count();
+}
+
+// One run of the limit (--bare): returns tasks/s. The queue and its threads
+// are created before the clock starts, as the backend's are in Start().
+double RunBare(const Options& o) {
+  std::mutex mu;
+  std::condition_variable ready;
+  std::deque<std::function<void()>> queue;  // guarded by mu
+  bool stopping = false;                    // guarded by mu
+  std::atomic<uint64_t> done{0};
+  std::mutex done_mu;
+  std::condition_variable all_done_cv;
+  bool all_done = false;  // guarded by done_mu
+  std::vector<std::thread> threads;
+  for (int t = 0; t < o.slots; ++t) {
+    threads.emplace_back([&] {
+      for (;;) {
+        std::function<void()> task;
+        {
+          std::unique_lock<std::mutex> lock(mu);
+          ready.wait(lock, [&] { return stopping || !queue.empty(); });
+          if (queue.empty()) return;
+          task = std::move(queue.front());
+          queue.pop_front();
+        }
+        task();
+        if (done.fetch_add(1, std::memory_order_acq_rel) + 1 == o.tasks) {
+          std::lock_guard<std::mutex> lock(done_mu);
+          all_done = true;
+          all_done_cv.notify_all();
+        }
+      }
+    });
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  for (uint64_t i = 1; i <= o.tasks; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      queue.emplace_back([] {});
+    }
+    ready.notify_one();
+  }
+  bool finished;
+  {
+    std::unique_lock<std::mutex> lock(done_mu);
+    finished = all_done_cv.wait_until(lock, t0 + kRunLimit, [&] { return all_done; });
+  }
+  const auto t1 = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    stopping = true;
+  }
+  ready.notify_all();
+  for (std::thread& t : threads) t.join();
+  if (!finished) return -1;
   return static_cast<double>(o.tasks) / std::chrono::duration<double>(t1 - t0).count();
 }
 
@@ -130,7 +199,7 @@ int Main(int argc, char** argv) {
   if (!ParseArgs(argc, argv, o)) {
     std::fprintf(stderr,
                  "usage: threads_bench [--tasks N] [--slots S] [--runs R] [--fn NAME] "
-                 "[--args JSON]\n");
+                 "[--args JSON] [--bare 1]\n");
     return 2;
   }
   auto registry = BuildFunctionRegistry({});
@@ -138,12 +207,13 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", registry.status().ToString().c_str());
     return 1;
   }
-  std::printf("threads backend: %llu '%s' tasks, %d slots, %d runs (%u cores)\n",
-              static_cast<unsigned long long>(o.tasks), o.fn.c_str(), o.slots, o.runs,
-              std::thread::hardware_concurrency());
+  std::printf("%s: %llu '%s' tasks, %d slots, %d runs (%u cores)\n",
+              o.bare ? "bare queue (the limit)" : "threads backend",
+              static_cast<unsigned long long>(o.tasks), o.bare ? "empty" : o.fn.c_str(),
+              o.slots, o.runs, std::thread::hardware_concurrency());
   std::vector<double> rates;
   for (int r = 0; r < o.runs; ++r) {
-    const double rate = Run(o, *registry);
+    const double rate = o.bare ? RunBare(o) : Run(o, *registry);
     if (rate < 0) return 1;
     std::printf("  run %d: %.0f tasks/s\n", r + 1, rate);
     rates.push_back(rate);
@@ -151,9 +221,10 @@ int Main(int argc, char** argv) {
   std::sort(rates.begin(), rates.end());
   const double median = rates[rates.size() / 2];
   std::printf("median: %.0f tasks/s\n", median);
-  if (o.fn == "noop") {  // the peer figure is for noop tasks only
-    std::printf("vs piscina (Node worker_threads, ~%.0f tasks/s here): %.1fx (target >= 10x)\n",
-                kPiscinaTasksPerSecond, median / kPiscinaTasksPerSecond);
+  if (o.fn == "noop" && !o.bare) {  // the peer figure is for noop tasks only
+    std::printf(
+        "vs piscina (Node worker_threads, ~%.0f tasks/s here): %.1fx (target >= 10x)\n",
+        kPiscinaTasksPerSecond, median / kPiscinaTasksPerSecond);
   }
   return 0;
 }

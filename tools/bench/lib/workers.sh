@@ -1,10 +1,11 @@
-# tools/bench/workers.sh: `tools/bench/bench workers`, sourced by
-# tools/bench/bench (it uses that script's helpers: die, median, machine,
-# now_ns, build, stop_daemons, write_noop_job, DAEMON_PIDS, WORK, RUNS).
+# shellcheck shell=bash
+# tools/bench/lib/workers.sh: `tools/bench/bench workers`, sourced by
+# tools/bench/bench (helpers from lib/common.sh, stop_daemons from
+# lib/dispatch.sh).
 #
 # Many workers against one coordinator (issue 13, "workers"): a matrix job
 # of threads `noop` tasks through `drover coordinator`, once with 1,000
-# simulated workers of one threads slot each (WORKERS=N for another count)
+# simulated workers of one threads slot each (--workers N for another count)
 # and once with 2 simulated workers of 32 slots, interleaved run by run.
 # The simulated workers (tools/bench/workers_bench.cc) are DEALER sockets in
 # one process that register, heartbeat and answer every DISPATCH at once
@@ -67,22 +68,28 @@ workers_once() {  # NAME BINARY COUNT SLOTS RUN
   silence="$(sed -n 's/.* max_silence_ms=\([0-9]*\).*/\1/p' <<<"$line")"
   local lost=$((missed + disconnects + reregistered + unknown))
   local rate
-  rate="$(awk -v n="$WORKERS_TASKS" -v ns="$((t1 - t0))" 'BEGIN { printf "%.1f", n / (ns / 1e9) }')"
+  rate="$(rate_between "$WORKERS_TASKS" "$t0" "$t1")"
   local key="$name/$count"
   WK_RATE[$key]="${WK_RATE[$key]:-} $rate"
   WK_LOST[$key]="${WK_LOST[$key]:-} $lost"
   WK_SILENCE[$key]="${WK_SILENCE[$key]:-} $silence"
   WK_RSS[$key]="${WK_RSS[$key]:-} $rss"
+  rec_run "$(workers_label "$name" "$count" "$slots")" tasks_per_s "$run" "$rate"
+  rec_run "$(workers_label "$name" "$count" "$slots")" falsely_lost "$run" "$lost"
   printf '  run %d  %-6s %5d workers x %2d slots %9.0f tasks/s  falsely lost %d (missed %d, disconnects %d, re-registered %d, unknown %d)  max silence %s ms  RSS %s MB\n' \
     "$run" "$name" "$count" "$slots" "$rate" "$lost" "$missed" "$disconnects" "$reregistered" \
     "$unknown" "$silence" "$rss"
   rm -rf -- "$dir"
 }
 
+workers_label() {  # NAME COUNT SLOTS
+  echo "$1 coordinator, $2 simulated workers x $3 slots"
+}
+
 cmd_workers() {
-  local many="${WORKERS:-1000}"
-  [[ "$many" =~ ^[1-9][0-9]*$ ]] || die "WORKERS needs a positive integer, got '$many'"
-  WORKERS_TASKS="${BENCH_TASKS_GIVEN:-20000}"
+  local many="$WORKERS_COUNT"
+  begin_scenario workers "durable threads noop tasks through a coordinator with many one-slot simulated workers against 2 of 32 slots" \
+    tasks="$WORKERS_TASKS" workers="$many" runs="$RUNS"
   build
   check_drover
   WORKERS_BENCH="$BUILD_DIR/tools/bench/workers_bench"
@@ -113,7 +120,7 @@ cmd_workers() {
   echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo
   printf '%-30s %10s  %-28s %8s %13s %7s\n' runner "tasks/s" "runs (tasks/s)" "vs 2" "falsely lost" "RSS MB"
-  local name count rates two ratio
+  local name count rates two
   for i in "${!names[@]}"; do
     name="${names[$i]}"
     read -ra rates <<<"${WK_RATE[$name/2]}"
@@ -134,11 +141,22 @@ cmd_workers() {
   read -ra rates <<<"${WK_RATE[drover/2]}"
   two="$(median "${rates[@]}")"
   read -ra rates <<<"${WK_RATE[drover/$many]}"
+  local m lost
+  m="$(median "${rates[@]}")"
   # shellcheck disable=SC2086
-  awk -v m="$(median "${rates[@]}")" -v two="$two" -v n="$many" \
-      -v lost="$(printf '%s\n' ${WK_LOST[drover/$many]} | awk '{ s += $1 } END { print s + 0 }')" 'BEGIN {
+  lost="$(printf '%s\n' ${WK_LOST[drover/$many]} | awk '{ s += $1 } END { print s + 0 }')"
+  rec_ratio "drover, $many workers / 2 workers" "$(ratio "$m" "$two")" ">=0.5"
+  rec_figure "workers falsely taken for dead, all runs" "$lost" workers
+  if [[ -n "$COMPARE_BUILD_DIR" ]]; then
+    local base
+    read -ra rates <<<"${WK_RATE[base/$many]}"
+    base="$(median "${rates[@]}")"
+    rec_ratio "drover / base, $many workers" "$(ratio "$m" "$base")"
+  fi
+  awk -v m="$m" -v two="$two" -v n="$many" -v lost="$lost" 'BEGIN {
     r = m / two
     printf "target: %d workers >= 0.5x the 2-worker rate: %.2fx (%s); no worker falsely lost: %d (%s)\n",
            n, r, (r >= 0.5 ? "met" : "missed"), lost, (lost == 0 ? "met" : "missed")
   }'
+  end_scenario
 }

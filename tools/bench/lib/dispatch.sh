@@ -1,0 +1,318 @@
+# shellcheck shell=bash
+# tools/bench/lib/dispatch.sh: the dispatch scenario.
+#
+#   dispatch 100,000 threads `noop` tasks, every result committed to SQLite
+#          before it is acknowledged, under `drover run` and through
+#          `drover coordinator` and two `drover worker`s as separate
+#          processes over TCP loopback (`drover submit --wait`), interleaved,
+#          median of --runs runs: tasks/s, the p50/p99 of each attempt's
+#          dispatch-to-commit latency (read back from the store), peak RSS.
+#          --compare DIR runs another build's drover in the same rounds
+#          (e.g. the commit before a change). Target: 100,000 tasks/s.
+#          Peers in the same rounds (installed on first use from Debian):
+#          Dask distributed (a scheduler and 2 workers) and Celery with Redis
+#          as broker and result backend (2 workers), each running
+#          --peer-tasks no-op tasks (default: the same N, at most 10,000:
+#          they run at about 1,000 tasks/s).
+
+readonly DISPATCH_TARGET=100000  # tasks/s through a coordinator and 2 workers
+
+# Ends the daemons of one run: SIGTERM (workers drain, idle), then SIGKILL
+# whatever has not gone within 10 s. Every one is waited for by pid.
+stop_daemons() {
+  local pid i
+  for pid in "${DAEMON_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for ((i = 0; i < 100; i++)); do
+    local alive=0
+    for pid in "${DAEMON_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    ((alive)) || break
+    sleep 0.1
+  done
+  for pid in "${DAEMON_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  for pid in "${DAEMON_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  DAEMON_PIDS=()
+}
+
+# Starts BINARY's coordinator on an ephemeral loopback port and two workers
+# of SLOTS threads slots each, and waits until both are registered. Sets
+# ENDPOINT; the coordinator's pid is DAEMON_PIDS[0].
+ENDPOINT=""
+start_cluster() {  # BINARY DIR SLOTS
+  local bin="$1" dir="$2" i
+  mkdir -p "$dir/w1" "$dir/w2"
+  "$bin" coordinator --listen tcp://127.0.0.1:0 --state-dir "$dir/state" \
+    >"$dir/coordinator.out" 2>"$dir/coordinator.err" &
+  DAEMON_PIDS+=($!)
+  ENDPOINT=""
+  for ((i = 0; i < 300; i++)); do  # 30 s at most
+    ENDPOINT="$(head -n1 "$dir/coordinator.out" 2>/dev/null | grep -o 'tcp://[0-9.]*:[0-9]*' || true)"
+    [[ -n "$ENDPOINT" ]] && break
+    kill -0 "${DAEMON_PIDS[0]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  [[ -n "$ENDPOINT" ]] || { cat "$dir/coordinator.err" >&2; die "the coordinator printed no endpoint"; }
+  local w
+  for w in w1 w2; do
+    (cd "$dir/$w" && exec "$bin" worker --connect "$ENDPOINT" --name "bench-$w" \
+      --slots "threads=$3" >"$dir/$w.out" 2>"$dir/$w.err") &
+    DAEMON_PIDS+=($!)
+  done
+  for ((i = 0; i < 300; i++)); do  # both registered, 30 s at most
+    local n
+    n="$(DROVER_COORDINATOR="$ENDPOINT" "$bin" workers --output json 2>/dev/null |
+           grep -o '"bench-w[12]"' | sort -u | wc -l || true)"
+    [[ "$n" == 2 ]] && return 0
+    sleep 0.1
+  done
+  cat "$dir"/*.err >&2
+  die "the two workers did not register with $ENDPOINT"
+}
+
+# p50 and p99 of dispatch-to-commit latency, in ms, from a state database:
+# an attempt's started_ms is stamped when it is dispatched and finished_ms
+# when its RESULT is recorded, in the transaction that commits it.
+latency_ms() {  # STATE_DB
+  sqlite3 "$1" "SELECT finished_ms - started_ms FROM attempts WHERE finished = 1" | sort -n |
+    awk '{ a[NR] = $1 } END {
+      if (NR == 0) { print "- -"; exit }
+      p50 = a[int((NR - 1) * 0.50) + 1]; p99 = a[int((NR - 1) * 0.99) + 1]
+      print p50, p99
+    }'
+}
+
+# "drover run -j 64", "drover coordinator + 2 workers"; "base: ..." for --compare's.
+dispatch_label() {  # NAME MODE
+  local prefix=""
+  [[ "$1" == drover ]] || prefix="$1: "
+  case "$2" in
+    run) echo "${prefix}drover run -j $((2 * ((DISPATCH_JOBS + 1) / 2)))" ;;
+    tcp) echo "${prefix}drover coordinator + 2 workers" ;;
+  esac
+}
+
+# One timed run of MODE (run or tcp) with BINARY; appends to the DISPATCH_*
+# arrays of NAME/MODE, records the run and prints a line.
+declare -A DISPATCH_RATE=() DISPATCH_P50=() DISPATCH_P99=() DISPATCH_RSS=()
+dispatch_once() {  # NAME BINARY MODE RUN TOTAL SLOTS
+  local name="$1" bin="$2" mode="$3" run="$4" total="$5" slots="$6"
+  local dir="$WORK/dispatch-$name-$mode-$run" t0 t1 rss db
+  mkdir -p "$dir"
+  if [[ "$mode" == run ]]; then
+    t0="$(now_ns)"
+    /usr/bin/time -f '%M' -o "$dir/rss" "$bin" run -j "$total" --state-dir "$dir/state" \
+      "$WORK/dispatch.yaml" >/dev/null 2>"$WORK/err" ||
+      { cat "$WORK/err" >&2; die "$name: drover run failed (run $run)"; }
+    t1="$(now_ns)"
+    rss="$(tail -n1 "$dir/rss")"
+  else
+    start_cluster "$bin" "$dir" "$slots"
+    t0="$(now_ns)"
+    DROVER_COORDINATOR="$ENDPOINT" "$bin" submit --wait "$WORK/dispatch.yaml" \
+      >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; die "$name: drover submit --wait failed (run $run)"; }
+    t1="$(now_ns)"
+    rss="$(awk '/^VmHWM:/ { print $2 }' "/proc/${DAEMON_PIDS[0]}/status" 2>/dev/null || echo 0)"
+    stop_daemons
+  fi
+  db="$dir/state/state.db"
+  local lat rate label key="$name/$mode"
+  lat="$(latency_ms "$db")"
+  rate="$(rate_between "$DISPATCH_TASKS" "$t0" "$t1")"
+  label="$(dispatch_label "$name" "$mode")"
+  DISPATCH_RATE[$key]="${DISPATCH_RATE[$key]:-} $rate"
+  DISPATCH_P50[$key]="${DISPATCH_P50[$key]:-} ${lat% *}"
+  DISPATCH_P99[$key]="${DISPATCH_P99[$key]:-} ${lat#* }"
+  DISPATCH_RSS[$key]="${DISPATCH_RSS[$key]:-} $((rss / 1024))"
+  rec_run "$label" tasks_per_s "$run" "$rate"
+  rec_run "$label" p50_ms "$run" "${lat% *}"
+  rec_run "$label" p99_ms "$run" "${lat#* }"
+  rec_run "$label" peak_rss_mb "$run" "$((rss / 1024))"
+  printf '  run %d  %-6s %-4s %9.0f tasks/s  p50 %4s ms  p99 %5s ms  peak RSS %4d MB\n' \
+    "$run" "$name" "$mode" "$rate" "${lat% *}" "${lat#* }" "$((rss / 1024))"
+  rm -rf -- "$dir"
+}
+
+# Waits until FILE exists and is not empty, or the process PID is gone.
+wait_for_file() {  # FILE PID SECONDS
+  local i
+  for ((i = 0; i < $3 * 10; i++)); do
+    [[ -s "$1" ]] && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# One run of peer NAME (dask or celery): fresh daemons on loopback, the
+# client script times the tasks; the daemons are stopped by pid.
+declare -A PEER_RATE=()
+peer_once() {  # NAME RUN
+  local name="$1" run="$2" dir="$WORK/peer-$1-$2" out rate
+  mkdir -p "$dir"
+  out="$dir/client.out"
+  case "$name" in
+    dask)
+      "$DEBIAN_PYTHON" -m distributed.cli.dask_scheduler --host 127.0.0.1 --port 0 \
+        --no-dashboard --scheduler-file "$dir/scheduler.json" >"$dir/scheduler.log" 2>&1 &
+      DAEMON_PIDS+=($!)
+      wait_for_file "$dir/scheduler.json" "$!" 60 ||
+        { tail -n 20 "$dir/scheduler.log" >&2; stop_daemons; echo "dask scheduler did not start"; return 1; }
+      local w
+      for w in 1 2; do
+        "$DEBIAN_PYTHON" -m distributed.cli.dask_worker --scheduler-file "$dir/scheduler.json" \
+          --host 127.0.0.1 --nthreads 1 --no-nanny --no-dashboard --name "bench-w$w" \
+          --local-directory "$dir/w$w" >"$dir/w$w.log" 2>&1 &
+        DAEMON_PIDS+=($!)
+      done
+      "$DEBIAN_PYTHON" "$ROOT/tools/bench/dask_peer.py" "$dir/scheduler.json" \
+        "$DISPATCH_PEER_TASKS" 2 >"$out" 2>"$dir/client.err" ||
+        { tail -n 20 "$dir/client.err" "$dir"/*.log >&2; stop_daemons; return 1; }
+      ;;
+    celery)
+      local port
+      port="$(free_port)"
+      mkdir -p "$dir/redis"
+      # Loopback only, on a free port; the append-only file fsync'ed every
+      # second (celery_peer.py says why), no RDB snapshots.
+      redis-server --bind 127.0.0.1 --port "$port" --protected-mode yes --dir "$dir/redis" \
+        --save '' --appendonly yes --appendfsync everysec --daemonize no \
+        >"$dir/redis.log" 2>&1 &
+      DAEMON_PIDS+=($!)
+      local url="redis://127.0.0.1:$port/0" i
+      for ((i = 0; i < 100; i++)); do
+        grep -qs 'Ready to accept connections' "$dir/redis.log" && break
+        sleep 0.1
+      done
+      grep -q 'Ready to accept connections' "$dir/redis.log" ||
+        { tail -n 20 "$dir/redis.log" >&2; stop_daemons; return 1; }
+      local w
+      for w in 1 2; do
+        (cd "$dir" && CELERY_PEER_REDIS="$url" PYTHONPATH="$ROOT/tools/bench" exec \
+          "$DEBIAN_PYTHON" -m celery -A celery_peer worker --pool solo --concurrency 1 \
+          --hostname "bench-w$w@127.0.0.1" --without-gossip --without-mingle \
+          --loglevel WARNING >"$dir/w$w.log" 2>&1) &
+        DAEMON_PIDS+=($!)
+      done
+      CELERY_PEER_REDIS="$url" PYTHONPATH="$ROOT/tools/bench" "$DEBIAN_PYTHON" \
+        "$ROOT/tools/bench/celery_peer.py" "$DISPATCH_PEER_TASKS" 2 >"$out" 2>"$dir/client.err" ||
+        { tail -n 20 "$dir/client.err" "$dir"/*.log >&2; stop_daemons; return 1; }
+      ;;
+  esac
+  stop_daemons
+  rate="$(sed -n 's/.*"tasks_per_s": *\([0-9.e+]*\).*/\1/p' "$out")"
+  [[ -n "$rate" ]] || { cat "$out" >&2; return 1; }
+  rate="$(awk -v r="$rate" 'BEGIN { printf "%.1f", r }')"
+  PEER_RATE[$name]="${PEER_RATE[$name]:-} $rate"
+  rec_run "$(peer_label "$name")" tasks_per_s "$run" "$rate"
+  printf '  run %d  %-11s %9.0f tasks/s\n' "$run" "$name" "$rate"
+  rm -rf -- "$dir"
+}
+
+peer_label() {
+  case "$1" in
+    dask) echo "Dask distributed: scheduler+2 workers" ;;
+    celery) echo "Celery+Redis (results stored): 2 workers" ;;
+  esac
+}
+
+cmd_dispatch() {
+  command -v sqlite3 >/dev/null || die "sqlite3 is missing (apt-get install sqlite3)"
+  [[ -x /usr/bin/time ]] || die "/usr/bin/time is missing (apt-get install time)"
+  local slots=$(((DISPATCH_JOBS + 1) / 2))
+  local total=$((2 * slots))
+  begin_scenario dispatch "durable threads noop tasks under drover run and through a coordinator and 2 workers over TCP loopback, with Dask and Celery+Redis in the same rounds" \
+    tasks="$DISPATCH_TASKS" peer_tasks="$DISPATCH_PEER_TASKS" in_flight="$total" runs="$RUNS" \
+    target_tasks_per_s="$DISPATCH_TARGET"
+  uses sqlite3 time
+  build
+  check_drover
+  local names=(drover) bins=("$DROVER")
+  if [[ -n "$COMPARE_BUILD_DIR" ]]; then
+    [[ -x "$COMPARE_BUILD_DIR/tools/cli/drover" ]] ||
+      die "no drover binary at $COMPARE_BUILD_DIR/tools/cli/drover (--compare)"
+    names+=(base)
+    bins+=("$COMPARE_BUILD_DIR/tools/cli/drover")
+  fi
+  local peers=() p
+  if [[ "$NO_PEERS" == 1 ]]; then
+    rec_skip "dask, celery" "--no-peers given"
+  else
+    ensure_dask && peers+=(dask) || rec_skip dask "Dask distributed: not installed (see above)"
+    ensure_celery && peers+=(celery) || rec_skip celery "Celery with Redis: not installed (see above)"
+  fi
+  write_noop_job "$DISPATCH_TASKS" "$WORK/dispatch.yaml"
+  echo
+  echo "dispatch: $DISPATCH_TASKS threads noop tasks, durable (committed before ACK), $total in flight,"
+  echo "          $RUNS runs each, interleaved"
+  echo "  run:  drover run -j $total (coordinator and worker in one process over inproc://)"
+  echo "  tcp:  drover coordinator + 2 drover workers (threads=$slots each) on tcp://127.0.0.1,"
+  echo "        drover submit --wait (daemons started and registered before the clock starts)"
+  [[ -n "$COMPARE_BUILD_DIR" ]] && echo "  base: the same with $COMPARE_BUILD_DIR/tools/cli/drover"
+  for p in "${peers[@]}"; do
+    echo "  $p: $(peer_label "$p"), $DISPATCH_PEER_TASKS no-op tasks on 127.0.0.1, timed by its client"
+  done
+  echo "  latency: dispatch to commit of each attempt (the store's started_ms, finished_ms)"
+  machine
+  local run i mode
+  local -A peer_failed=()
+  PEER_RATE=()
+  for ((run = 1; run <= RUNS; run++)); do
+    for mode in run tcp; do
+      for i in "${!names[@]}"; do
+        dispatch_once "${names[$i]}" "${bins[$i]}" "$mode" "$run" "$total" "$slots"
+      done
+    done
+    for p in "${peers[@]}"; do
+      [[ -z "${peer_failed[$p]:-}" ]] || continue
+      if ! peer_once "$p" "$run"; then
+        peer_failed[$p]=1
+        rec_skip "$p" "run $run failed (its log is above); no further runs"
+      fi
+    done
+  done
+  echo
+  printf '%-42s %10s  %-30s %7s %7s %9s\n' runner "tasks/s" "runs (tasks/s)" "p50 ms" "p99 ms" "RSS MB"
+  local key rates label
+  for mode in run tcp; do
+    for i in "${!names[@]}"; do
+      key="${names[$i]}/$mode"
+      read -ra rates <<<"${DISPATCH_RATE[$key]}"
+      # shellcheck disable=SC2086
+      printf '%-42s %10.0f  %-30s %7s %7s %9s\n' "$(dispatch_label "${names[$i]}" "$mode")" \
+        "$(median "${rates[@]}")" "$(printf '%.0f ' "${rates[@]}")" "$(median ${DISPATCH_P50[$key]})" \
+        "$(median ${DISPATCH_P99[$key]})" "$(median ${DISPATCH_RSS[$key]})"
+    done
+  done
+  local tcp run_rate
+  read -ra rates <<<"${DISPATCH_RATE[drover/tcp]}"
+  tcp="$(median "${rates[@]}")"
+  read -ra rates <<<"${DISPATCH_RATE[drover/run]}"
+  run_rate="$(median "${rates[@]}")"
+  for p in "${peers[@]}"; do
+    [[ -n "${PEER_RATE[$p]:-}" ]] || continue
+    read -ra rates <<<"${PEER_RATE[$p]}"
+    local pm
+    pm="$(median "${rates[@]}")"
+    printf '%-42s %10.0f  %-30s\n' "$(peer_label "$p")" "$pm" "$(printf '%.0f ' "${rates[@]}")"
+    rec_ratio "drover coordinator+2 workers / $p" "$(ratio "$tcp" "$pm")"
+    rec_ratio "drover run / $p" "$(ratio "$run_rate" "$pm")"
+    printf '  drover coordinator+2 workers / %s: %.1fx, drover run / %s: %.1fx\n' \
+      "$p" "$(ratio "$tcp" "$pm")" "$p" "$(ratio "$run_rate" "$pm")"
+  done
+  if [[ -n "$COMPARE_BUILD_DIR" ]]; then
+    local base_tcp
+    read -ra rates <<<"${DISPATCH_RATE[base/tcp]}"
+    base_tcp="$(median "${rates[@]}")"
+    rec_ratio "drover / base, coordinator+2 workers" "$(ratio "$tcp" "$base_tcp")"
+  fi
+  rec_ratio "drover coordinator+2 workers / target" "$(ratio "$tcp" "$DISPATCH_TARGET")" ">=1"
+  awk -v t="$tcp" -v target="$DISPATCH_TARGET" 'BEGIN {
+    printf "target: coordinator + 2 workers >= %d tasks/s: %.0f (%s)\n", target, t,
+           (t >= target ? "met" : "missed")
+  }'
+  if ((${#peers[@]})); then
+    echo "persisted: drover commits every attempt and result to SQLite (WAL, synchronous=NORMAL) before"
+    echo "  it ACKs; Celery keeps task messages and results in Redis (AOF, fsync every second), acks"
+    echo "  a task when a worker receives it; Dask keeps everything in memory, nothing on disk."
+  fi
+  end_scenario
+}

@@ -1,0 +1,143 @@
+# shellcheck shell=bash
+# tools/bench/lib/spawn.sh: the spawn and rss scenarios.
+#
+#   spawn  no-op tasks (`true`), 2 in flight: `drover run -j 2` against
+#          `xargs -P 2`, GNU `parallel -j 2` (installed on first use) and a
+#          raw posix_spawn loop (tools/bench/spawn_loop.c, the limit), all in
+#          the same run, interleaved, median of --runs runs.
+#   rss    peak RSS of `drover run` (coordinator and embedded worker in one
+#          process) on a 100,000-instance no-op matrix job, via
+#          /usr/bin/time -v, against the 200 MB target.
+
+readonly RSS_TARGET_MB=200
+readonly RAW_RATIO_TARGET=0.9  # issue 13: drover >= 0.9x the raw loop
+
+run_drover() {  # RUN
+  "$DROVER" run -j "$JOBS" --state-dir "$WORK/state-$1" "$WORK/job.yaml" >/dev/null 2>"$WORK/err"
+}
+run_xargs() { seq "$SPAWN_TASKS" | xargs -P "$JOBS" -n 1 true >/dev/null 2>"$WORK/err"; }
+run_parallel() { seq "$SPAWN_TASKS" | parallel --will-cite -j "$JOBS" true >/dev/null 2>"$WORK/err"; }
+run_spawn_loop() { "$SPAWN_LOOP" "$SPAWN_TASKS" "$JOBS" true >/dev/null 2>"$WORK/err"; }
+
+declare -A SPAWN_LABEL=()
+# Times one run of runner NAME; appends its tasks/s to RATES[NAME].
+declare -A RATES=()
+measure_spawn() {  # NAME RUN
+  local t0 t1 rate
+  t0="$(now_ns)"
+  if ! "run_$1" "$2"; then
+    cat "$WORK/err" >&2
+    die "$1 failed (run $2)"
+  fi
+  t1="$(now_ns)"
+  rm -rf -- "$WORK/state-$2"  # drover's state and logs; outside the timing
+  rate="$(rate_between "$SPAWN_TASKS" "$t0" "$t1")"
+  RATES[$1]="${RATES[$1]:-} $rate"
+  rec_run "${SPAWN_LABEL[$1]}" tasks_per_s "$2" "$rate"
+  printf '  run %d  %-10s %8.0f tasks/s\n' "$2" "$1" "$rate"
+}
+
+cmd_spawn() {
+  SPAWN_LABEL=(
+    [drover]="drover run -j $JOBS"
+    [xargs]="xargs -P $JOBS"
+    [parallel]="parallel -j $JOBS"
+    [spawn_loop]="spawn_loop (raw)"
+  )
+  begin_scenario spawn "no-op tasks (true), $JOBS in flight, interleaved, median of $RUNS runs" \
+    tasks="$SPAWN_TASKS" jobs="$JOBS" runs="$RUNS" limit="spawn_loop (raw)"
+  local runners=()
+  [[ "$SKIP_DROVER" == 1 ]] && rec_skip drover "--skip-drover given" || runners+=(drover)
+  runners+=(xargs)
+  uses xargs
+  if [[ "$NO_PEERS" == 0 ]] && ensure_parallel; then
+    runners+=(parallel)
+  elif [[ "$NO_PEERS" == 1 ]]; then
+    rec_skip parallel "--no-peers given"
+  else
+    rec_skip parallel "GNU parallel: not installed (see above)"
+  fi
+  runners+=(spawn_loop)
+
+  build
+  [[ "$SKIP_DROVER" == 1 ]] || check_drover
+  write_job "$SPAWN_TASKS" "$WORK/job.yaml"
+
+  echo
+  echo "spawn: $SPAWN_TASKS no-op tasks (true), $JOBS in flight, $RUNS runs each, interleaved"
+  machine
+  local run name
+  RATES=()
+  for ((run = 1; run <= RUNS; run++)); do
+    for name in "${runners[@]}"; do measure_spawn "$name" "$run"; done
+  done
+
+  local -A med=()
+  local rates=()
+  for name in "${runners[@]}"; do
+    read -ra rates <<<"${RATES[$name]}"
+    med[$name]="$(median "${rates[@]}")"
+  done
+
+  echo
+  printf '%-20s %10s  %-28s %s\n' runner "tasks/s" "runs (tasks/s)" "drover / runner"
+  for name in "${runners[@]}"; do
+    local r="-"
+    if [[ -n "${med[drover]:-}" ]]; then
+      r="$(ratio "${med[drover]}" "${med[$name]}")"
+      local target=""
+      case "$name" in
+        spawn_loop) target=">=$RAW_RATIO_TARGET" ;;
+        xargs) target=">1" ;;
+      esac
+      [[ "$name" == drover ]] || rec_ratio "drover / ${SPAWN_LABEL[$name]}" "$r" "$target"
+      r="$(printf '%.2fx' "$r")"
+    fi
+    read -ra rates <<<"${RATES[$name]}"
+    printf '%-20s %10.0f  %-28s %s\n' "${SPAWN_LABEL[$name]}" "${med[$name]}" \
+      "$(printf '%.0f ' "${rates[@]}")" "$r"
+  done
+
+  if [[ -n "${med[drover]:-}" ]]; then
+    echo
+    awk -v d="${med[drover]}" -v raw="${med[spawn_loop]}" -v x="${med[xargs]}" -v t="$RAW_RATIO_TARGET" 'BEGIN {
+      printf "target: drover >= %.1fx the raw loop: %.2fx (%s)\n", t, d / raw, (d / raw >= t ? "met" : "missed")
+      printf "target: drover above xargs:        %.2fx (%s)\n", d / x, (d > x ? "met" : "missed")
+    }'
+  fi
+  end_scenario
+}
+
+cmd_rss() {
+  [[ -x /usr/bin/time ]] || die "/usr/bin/time is missing (apt-get install time)"
+  begin_scenario rss "peak RSS of drover run -j $JOBS on an N-instance no-op (spawn) matrix job" \
+    tasks="$RSS_TASKS" jobs="$JOBS" target_mb="$RSS_TARGET_MB"
+  uses time
+  build
+  check_drover
+  write_job "$RSS_TASKS" "$WORK/rss.yaml"
+  echo
+  echo "rss: drover run -j $JOBS on a $RSS_TASKS-instance no-op matrix job"
+  machine
+  local log="$WORK/time.log" t0 t1
+  t0="$(now_ns)"
+  if ! /usr/bin/time -v "$DROVER" run -j "$JOBS" --state-dir "$WORK/rss-state" "$WORK/rss.yaml" \
+    >/dev/null 2>"$log"; then
+    tail -n 40 "$log" >&2
+    die "drover run failed on the rss job"
+  fi
+  t1="$(now_ns)"
+  rm -rf -- "$WORK/rss-state"
+  local kb mb
+  kb="$(awk -F: '/Maximum resident set size/ { gsub(/ /, "", $2); print $2 }' "$log")"
+  [[ -n "$kb" ]] || die "no 'Maximum resident set size' in /usr/bin/time output"
+  mb="$(awk -v kb="$kb" 'BEGIN { printf "%.1f", kb / 1024 }')"
+  rec_run "drover run -j $JOBS" peak_rss_mb 1 "$mb"
+  rec_run "drover run -j $JOBS" tasks_per_s 1 "$(rate_between "$RSS_TASKS" "$t0" "$t1")"
+  rec_ratio "peak RSS MB / target MB" "$(ratio "$mb" "$RSS_TARGET_MB")" "<1"
+  awk -v mb="$mb" -v n="$RSS_TASKS" -v ns="$((t1 - t0))" -v target="$RSS_TARGET_MB" 'BEGIN {
+    printf "peak RSS: %.1f MB (target < %d MB: %s), %.0f tasks/s over the run\n",
+           mb, target, (mb < target ? "met" : "missed"), n / (ns / 1e9)
+  }'
+  end_scenario
+}
