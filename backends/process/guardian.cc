@@ -247,6 +247,29 @@ void Guardian::Send(char op, pid_t pgid) {
   // the ids are reused only after the pid space wraps).
 }
 
+Result<SpoolLock> SpoolLock::Acquire(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const std::filesystem::path path = dir / "lock";
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (fd.get() < 0) return ErrnoError("open " + path.string(), errno);
+  struct flock lock {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  if (::fcntl(fd.get(), F_SETLK, &lock) == 0) return SpoolLock(std::move(fd));
+  const int err = errno;
+  if (err != EACCES && err != EAGAIN) return ErrnoError("lock " + path.string(), err);
+  struct flock holder {};
+  holder.l_type = F_WRLCK;
+  holder.l_whence = SEEK_SET;
+  std::string who = "another process";
+  if (::fcntl(fd.get(), F_GETLK, &holder) == 0 && holder.l_type != F_UNLCK) {
+    who = "pid " + std::to_string(holder.l_pid);
+  }
+  return FailedPrecondition("the spool " + dir.string() + " is in use by " + who +
+                            " (a live worker or drover run)");
+}
+
 int KillRecordedGroups(const std::filesystem::path& spool_file) {
   std::ifstream in(spool_file);
   if (!in) return 0;

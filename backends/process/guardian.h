@@ -98,6 +98,24 @@ class Guardian {
   UniqueFd write_end_;
 };
 
+// The spool's owner: one live worker (or `drover run`) per spool
+// directory, since KillRecordedGroups kills whatever the spool's marker
+// names, and a second process on a spool still in use would kill the first
+// one's running tasks. The lock is a POSIX record lock on DIR/lock (fcntl,
+// F_SETLK): the kernel drops it when the process dies, however it dies, and
+// children forked afterwards (zygote, guardian, tasks) do not inherit it.
+// Take it before KillRecordedGroups and keep it for the process's life.
+class SpoolLock {
+ public:
+  // Creates `dir` if needed. FailedPrecondition, naming the holder's pid,
+  // when another live process holds it.
+  static Result<SpoolLock> Acquire(const std::filesystem::path& dir);
+
+ private:
+  explicit SpoolLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;
+};
+
 // SIGKILLs what an earlier worker on `spool_file` left running: each
 // process whose environment carries the recorded marker (in a recorded
 // group or escaped from it). Then removes the file. Returns how many processes it killed;

@@ -547,6 +547,11 @@ DaemonProcess* DistributedTest::StartWorker(const std::string& name,
                                    endpoint_,  "--name",     name,
                                    "--slots",  slots,        "--heartbeat",
                                    heartbeat_, "--liveness", std::to_string(liveness_)};
+  // Each worker its own spool, as on separate hosts: two live workers on
+  // one spool are refused (SpoolLock). A restart of `name` finds its own.
+  if (std::find(extra.begin(), extra.end(), "--spool-dir") == extra.end()) {
+    argv.insert(argv.end(), {"--spool-dir", (work_ / "spool" / name).string()});
+  }
   argv.insert(argv.end(), extra.begin(), extra.end());
   return Launch("worker " + name, argv);
 }

@@ -173,6 +173,54 @@ TEST_F(DistributedTest, RestartedWorkerKillsTheGroupsInItsSpool) {
       << ", grandchild " << *pids.grandchild << ") running";
 }
 
+// Given a worker running a task, when a second worker is started on the
+// same --spool-dir, then it should be refused (exit 2, naming the spool and
+// the first worker's pid) and the first worker's task should still run:
+// a second worker's start-up kill of the spool's recorded groups is for a
+// dead predecessor only.
+TEST_F(DistributedTest, SecondWorkerOnALiveWorkersSpoolIsRefused) {
+  ASSERT_TRUE(StartCoordinator());
+  DaemonProcess* worker = StartWorker("w1", "spawn=1");
+  ASSERT_TRUE(worker);
+  TaskPids pids;
+  ASSERT_FALSE(Submit(Spec("orphans.yaml", kTaskSpec)).empty());
+  ASSERT_TRUE(pids.Read(work_));
+
+  DaemonProcess* second =
+      StartWorker("w2", "spawn=1", {"--spool-dir", (work_ / "spool" / "w1").string()});
+  ASSERT_TRUE(second);
+  const ProcessResult r = second->Wait(kEventDeadline);
+  EXPECT_EQ(r.exit_code, 2) << r.Describe();
+  EXPECT_NE(r.err.find("is in use by pid " + std::to_string(worker->pid())), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("--spool-dir"), std::string::npos) << r.err;
+  EXPECT_FALSE(ProcessGone(*pids.shell)) << "the refused worker killed the first one's task";
+  EXPECT_FALSE(ProcessGone(*pids.grandchild));
+}
+
+// Given `drover run` running a task, when a second `drover run` is started
+// on the same state directory, then it should be refused (exit 2) and the
+// first one's task should still run.
+TEST_F(DistributedTest, SecondDroverRunOnTheSameStateDirLeavesTheFirstsTasks) {
+  DaemonProcess* run = StartClient({"run", Spec("orphans.yaml", kTaskSpec)});
+  ASSERT_TRUE(run);
+  TaskPids pids;
+  ASSERT_TRUE(pids.Read(work_));
+
+  DaemonProcess* second = StartClient({"run", Spec("other.yaml", R"(version: 1
+name: other
+tasks:
+  quick: {run: 'true'}
+)")});
+  ASSERT_TRUE(second);
+  const ProcessResult r = second->Wait(kEventDeadline);
+  EXPECT_EQ(r.exit_code, 2) << r.Describe();
+  EXPECT_NE(r.err.find("is in use by pid " + std::to_string(run->pid())), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(ProcessGone(*pids.shell)) << "the second drover run killed the first one's task";
+  EXPECT_FALSE(ProcessGone(*pids.grandchild));
+}
+
 // The `drover serve` children of `parent` (service instances), by pid.
 std::set<pid_t> ServeChildren(pid_t parent) {
   std::set<pid_t> pids;

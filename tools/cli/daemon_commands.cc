@@ -385,6 +385,14 @@ int WorkerCommand(const WorkerArgs& args, const BackendRegistry& registry) {
     };
   }
 
+  // One live worker per spool: a second one would kill the first one's
+  // running tasks just below. Held until this process exits.
+  auto spool_lock = SpoolLock::Acquire(options.spool_dir);
+  if (!spool_lock.ok()) {
+    std::fprintf(stderr, "drover worker: %s; give each worker on a host its own --spool-dir\n",
+                 spool_lock.status().message().c_str());
+    return kExitUsage;
+  }
   // Tasks of an earlier worker on this spool that outlived it with its
   // guardian (both killed at once) are killed before this one registers,
   // or the coordinator's retry of them would run next to them.

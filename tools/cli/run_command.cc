@@ -132,6 +132,14 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
   // What an earlier `drover run` on this state directory left running
   // when it was killed together with its guardian dies first.
   const std::filesystem::path spool_dir = std::filesystem::path(args.state_dir) / "spool";
+  // Another `drover run` on this state directory: its tasks must not be
+  // killed below (the coordinator's own lock comes later).
+  auto spool_lock = SpoolLock::Acquire(spool_dir);
+  if (!spool_lock.ok()) {
+    std::fprintf(stderr, "drover: %s; wait for it or pass another --state-dir\n",
+                 spool_lock.status().message().c_str());
+    return kExitUsage;
+  }
   if (int killed = KillRecordedGroups(spool_dir / kGuardianSpoolFile); killed > 0) {
     spdlog::warn("killed {} left running by an earlier drover run",
                  Plural(static_cast<uint64_t>(killed), "process", "processes"));
