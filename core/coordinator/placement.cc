@@ -270,7 +270,7 @@ void Coordinator::Loop::Dispatch(Job& job, uint32_t t, WorkerConn& w) {
   row.attempts = number;
   row.worker = w.name;
   if (row.started_ms == 0) row.started_ms = now_ms;
-  Check(store_->UpdateTask(row), "update task");
+  Check(store_->StartTask(row), "update task");
 
   attempts_[id] = AttemptRef{&job, t, number, w.rid, ts.backend, p.slots, w.name};
   w.attempts.insert(id);

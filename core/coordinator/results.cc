@@ -153,7 +153,10 @@ void Coordinator::Loop::Finish(uint64_t id, const AttemptOutcome& reported,
     }
   }
 
-  auto recorded = store_->FinishAttempt(id, worker, outcome, WallMillis(clock_));
+  // Made once: the attempt's row and (on success) the task's row both keep it.
+  const std::string outputs_json = OutputsToJson(outcome.outputs);
+  auto recorded =
+      store_->FinishAttempt(id, worker, outcome, WallMillis(clock_), &outputs_json);
   Check(recorded.status(), "record result");
 
   dag::Plan& plan = *job.plan;
@@ -178,7 +181,7 @@ void Coordinator::Loop::Finish(uint64_t id, const AttemptOutcome& reported,
   row.wall_us = std::chrono::duration_cast<std::chrono::microseconds>(outcome.wall).count();
   row.result_json = outcome.result_json;
   // Only a success hands outputs on (a failed attempt's would be a half).
-  row.outputs_json = outcome.ok() ? OutputsToJson(outcome.outputs) : std::string();
+  row.outputs_json = outcome.ok() ? outputs_json : std::string();
   row.worker = worker;
   row.finished_ms = WallMillis(clock_);
   Check(store_->UpdateTask(row), "update task");

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <system_error>
 #include <type_traits>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
@@ -71,7 +72,17 @@ class Store::Impl {
   Statement insert_job, set_job_state, replace_job, get_job, latest_job, latest_job_named,
       jobs_in_state, recent_jobs, find_jobs, task_state_counts;
   Statement insert_task, insert_tasks, upsert_task, upsert_tasks, update_task,
-      delete_task, task_names, tasks;
+      update_task_at, start_task_at, delete_task, task_names, tasks, task_rowids;
+
+  // Where UpdateTask and StartTask look first: the rowid of each task row
+  // of a job, by idx, read once per job (task_rowids) and forgotten when
+  // the job's rows are rewritten or its state is set. A hint only: the
+  // by-rowid statements also match job_id and name, and one that changes
+  // no row falls back to the (job_id, name) key, so a stale hint costs a
+  // lookup, never a wrong write. Saves the key's index search (a third of
+  // an update; docs/benchmarks.md, "dispatch").
+  std::unordered_map<std::string, std::vector<int64_t>> rowids;
+  int64_t RowidHint(const std::string& job_id, uint32_t idx);
   Statement insert_attempt, finish_attempt, attempts, unfinished_attempts, max_attempt_id;
 
   ~Impl() {
@@ -250,6 +261,16 @@ Status Store::Impl::PrepareStatements() {
       {&Impl::update_task,
        Sql({"UPDATE tasks SET ", kTaskProgressSet, " WHERE job_id = ?1 AND name = ?2"}),
        "update tasks"},
+      {&Impl::update_task_at,
+       Sql({"UPDATE tasks SET ", kTaskProgressSet,
+            " WHERE rowid = ?19 AND job_id = ?1 AND name = ?2"}),
+       "update tasks by rowid"},
+      {&Impl::start_task_at,
+       Sql({"UPDATE tasks SET ", kTaskStartSet,
+            " WHERE rowid = ?19 AND job_id = ?1 AND name = ?2"}),
+       "update started tasks by rowid"},
+      {&Impl::task_rowids, "SELECT rowid, idx FROM tasks WHERE job_id = ?1",
+       "select task rowids"},
       {&Impl::delete_task, "DELETE FROM tasks WHERE job_id = ?1 AND name = ?2",
        "delete from tasks"},
       {&Impl::task_names, "SELECT name FROM tasks WHERE job_id = ?1",
@@ -287,8 +308,28 @@ Status Store::Impl::PrepareStatements() {
   return Status::Ok();
 }
 
+int64_t Store::Impl::RowidHint(const std::string& job_id, uint32_t idx) {
+  auto it = rowids.find(job_id);
+  if (it == rowids.end()) {
+    std::vector<int64_t> by_idx;
+    Statement::Use u(task_rowids);
+    u.Bind(1, job_id);
+    for (;;) {
+      Result<bool> row = u.Step();
+      if (!row.ok() || !*row) break;
+      const int64_t i = u.Int(1);
+      if (i < 0 || i >= (int64_t{1} << 32)) continue;
+      if (static_cast<size_t>(i) >= by_idx.size()) by_idx.resize(static_cast<size_t>(i) + 1);
+      by_idx[static_cast<size_t>(i)] = u.Int(0);
+    }
+    it = rowids.emplace(job_id, std::move(by_idx)).first;
+  }
+  return idx < it->second.size() ? it->second[idx] : 0;
+}
+
 Status Store::Impl::InsertTaskRows(Statement& one, Statement& chunk, const JobRecord& job,
                                    const std::vector<TaskRecord>& tasks) {
+  rowids.erase(job.id);
   for (const TaskRecord& t : tasks) {
     if (!t.job_id.empty() && t.job_id != job.id) {
       return InvalidArgument("store: task " + t.name + " belongs to job " + t.job_id +
@@ -487,6 +528,7 @@ Status Store::SetJobState(const std::string& job_id, const std::string& state,
 Status Store::SetJobStateNow(const std::string& job_id, const std::string& state,
                              int64_t finished_ms) {
   DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
+  impl_->rowids.erase(job_id);  // ended (or restarted): its hints go
   Statement::Use u(impl_->set_job_state);
   u.Bind(1, job_id).Bind(2, state).Bind(3, finished_ms);
   DROVER_RETURN_IF_ERROR(u.Run());
@@ -617,6 +659,14 @@ Status Store::UpdateTask(const TaskRecord& task) {
 
 Status Store::UpdateTaskNow(const TaskRecord& task) {
   DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
+  if (const int64_t rowid = impl_->RowidHint(task.job_id, task.index); rowid > 0) {
+    Statement::Use u(impl_->update_task_at);
+    BindTask(u, 0, task.job_id, task);
+    u.Bind(kTaskParams + 1, rowid);
+    DROVER_RETURN_IF_ERROR(Context(u.Run(), "task", task.name));
+    if (u.Changes() == 1) return Status::Ok();
+  }
+  impl_->rowids.erase(task.job_id);  // the hint was stale: read again next time
   Statement::Use u(impl_->update_task);
   BindTask(u, 0, task.job_id, task);
   DROVER_RETURN_IF_ERROR(Context(u.Run(), "task", task.name));
@@ -624,6 +674,23 @@ Status Store::UpdateTaskNow(const TaskRecord& task) {
     return NotFound("store: no task " + task.name + " in job " + task.job_id);
   }
   return Status::Ok();
+}
+
+Status Store::StartTask(const TaskRecord& task) {
+  return impl_->Journal(StartTaskNow(task), [this, task] { return StartTaskNow(task); });
+}
+
+Status Store::StartTaskNow(const TaskRecord& task) {
+  DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
+  if (const int64_t rowid = impl_->RowidHint(task.job_id, task.index); rowid > 0) {
+    Statement::Use u(impl_->start_task_at);
+    BindTaskStart(u, task);
+    u.Bind(kTaskParams + 1, rowid);
+    DROVER_RETURN_IF_ERROR(Context(u.Run(), "task", task.name));
+    if (u.Changes() == 1) return Status::Ok();
+  }
+  // No hint, or a stale one: the whole row by its key, as UpdateTask.
+  return UpdateTaskNow(task);
 }
 
 Result<std::vector<TaskRecord>> Store::Tasks(const std::string& job_id) {
@@ -657,22 +724,25 @@ Status Store::InsertAttemptNow(const AttemptRecord& a) {
 }
 
 Result<bool> Store::FinishAttempt(uint64_t id, const std::string& worker,
-                                  const AttemptOutcome& outcome, int64_t finished_ms) {
+                                  const AttemptOutcome& outcome, int64_t finished_ms,
+                                  const std::string* outputs_json) {
   if (id > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return false;
-  Result<bool> done = FinishAttemptNow(id, worker, outcome, finished_ms);
-  (void)impl_->Journal(done.status(), [this, id, worker, outcome, finished_ms] {
-    return FinishAttemptNow(id, worker, outcome, finished_ms).status();
+  std::string outputs = outputs_json ? *outputs_json : OutputsToJson(outcome.outputs);
+  Result<bool> done = FinishAttemptNow(outputs, id, worker, outcome, finished_ms);
+  (void)impl_->Journal(done.status(), [this, outputs = std::move(outputs), id, worker,
+                                       outcome, finished_ms] {
+    return FinishAttemptNow(outputs, id, worker, outcome, finished_ms).status();
   });
   return done;
 }
 
-Result<bool> Store::FinishAttemptNow(uint64_t id, const std::string& worker,
+Result<bool> Store::FinishAttemptNow(const std::string& outputs_json, uint64_t id,
+                                     const std::string& worker,
                                      const AttemptOutcome& outcome, int64_t finished_ms) {
   DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
   Statement::Use u(impl_->finish_attempt);
   u.Bind(1, AsStored(id)).Bind(5, worker).Bind(8, finished_ms);
-  const std::string outputs = OutputsToJson(outcome.outputs);
-  BindOutcome(u, outcome, /*finished=*/true, outputs);
+  BindOutcome(u, outcome, /*finished=*/true, outputs_json);
   DROVER_RETURN_IF_ERROR(Context(u.Run(), "attempt", id));
   return u.Changes() == 1;
 }

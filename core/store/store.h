@@ -264,6 +264,10 @@ class Store {
   // index and fingerprint, which only ReplaceTasks changes. kNotFound when
   // there is no such task.
   Status UpdateTask(const TaskRecord& task);
+  // What dispatch changes, and only that: state, attempts, worker,
+  // started_ms and pending_reason (a narrower write than UpdateTask; the
+  // other fields must be as last written). kNotFound as UpdateTask.
+  Status StartTask(const TaskRecord& task);
   Result<std::vector<TaskRecord>> Tasks(const std::string& job_id);  // by index
 
   // Attempts.
@@ -271,9 +275,11 @@ class Store {
   // Records the outcome of attempt `id`. Exactly once: returns false and
   // changes nothing when the attempt is unknown or already finished. An
   // empty `worker` keeps the worker stored at InsertAttempt. Durations are
-  // stored in whole microseconds.
+  // stored in whole microseconds. `outputs_json`, when given, is
+  // OutputsToJson(outcome.outputs), already made by the caller.
   Result<bool> FinishAttempt(uint64_t id, const std::string& worker,
-                             const AttemptOutcome& outcome, int64_t finished_ms);
+                             const AttemptOutcome& outcome, int64_t finished_ms,
+                             const std::string* outputs_json = nullptr);
   Result<std::vector<AttemptRecord>> Attempts(const std::string& job_id,
                                               const std::string& task);
   // Attempts not finished, across all jobs (coordinator recovery).
@@ -347,9 +353,11 @@ class Store {
                         int64_t finished_ms);
   Status ReplaceTasksNow(const JobRecord& job, const std::vector<TaskRecord>& tasks);
   Status UpdateTaskNow(const TaskRecord& task);
+  Status StartTaskNow(const TaskRecord& task);
   Status InsertArtifactNow(const ArtifactRecord& a);
   Status InsertAttemptNow(const AttemptRecord& attempt);
-  Result<bool> FinishAttemptNow(uint64_t id, const std::string& worker,
+  Result<bool> FinishAttemptNow(const std::string& outputs_json, uint64_t id,
+                                const std::string& worker,
                                 const AttemptOutcome& outcome, int64_t finished_ms);
   Status InsertCacheEntryNow(const CacheEntryRecord& e);
   Status PutCacheDecisionNow(const CacheDecisionRecord& d);

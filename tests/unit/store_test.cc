@@ -415,6 +415,99 @@ TEST_F(StoreTest, UpdateTaskStoresProgressAndRefusesUnknownTask) {
   EXPECT_EQ(store->UpdateTask(MakeTask("j9", 0, "t")).code(), StatusCode::kNotFound);
 }
 
+// Given a task row with an outcome, StartTask (dispatch) should write its
+// state, attempts, worker, started_ms and pending_reason and leave every
+// other column as it was; given an unknown task, not-found.
+TEST_F(StoreTest, StartTaskWritesOnlyWhatDispatchChanges) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  TaskRecord t = MakeTask("j1", 0, "t");
+  t.state = "retry-wait";
+  t.attempts = 1;
+  t.reason = "exit";
+  t.exit_code = 3;
+  t.detail = "exit 3";
+  t.result_json = "[1]";
+  t.worker = "w1";
+  t.started_ms = 5;
+  t.finished_ms = 6;
+  t.pending_reason = "waiting for 1 free spawn slot";
+  ASSERT_TRUE(store->InsertJob(MakeJob("j1", "job", 1), {t}).ok());
+
+  TaskRecord started = t;
+  started.state = "running";
+  started.attempts = 2;
+  started.worker = "w2";
+  started.started_ms = 7;
+  started.pending_reason.clear();
+  started.detail = "not written by StartTask";
+  started.result_json = "[2]";
+  ASSERT_TRUE(store->StartTask(started).ok());
+  Result<std::vector<TaskRecord>> tasks = store->Tasks("j1");
+  ASSERT_TRUE(tasks.ok() && tasks->size() == 1);
+  TaskRecord want = t;
+  want.state = "running";
+  want.attempts = 2;
+  want.worker = "w2";
+  want.started_ms = 7;
+  want.pending_reason.clear();
+  EXPECT_EQ(Tie((*tasks)[0]), Tie(want));
+
+  EXPECT_EQ(store->StartTask(MakeTask("j1", 0, "other")).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store->StartTask(MakeTask("j9", 0, "t")).code(), StatusCode::kNotFound);
+}
+
+// UpdateTask and StartTask look a row up by a rowid they remember per job.
+// Given rows that another Store on the same file deleted and inserted again
+// (new rowids, names at other positions) after this Store remembered them,
+// each write should still land on the row of its own name, never on the
+// row now at the remembered rowid.
+TEST_F(StoreTest, TaskWritesFindTheirRowAfterAnotherStoreMovedIt) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  const JobRecord job = MakeJob("j1", "job", 1);
+  ASSERT_TRUE(store
+                  ->InsertJob(job, {MakeTask("j1", 0, "a"), MakeTask("j1", 1, "b"),
+                                    MakeTask("j1", 2, "c")})
+                  .ok());
+  TaskRecord a = MakeTask("j1", 0, "a");
+  a.state = "running";
+  ASSERT_TRUE(store->StartTask(a).ok());  // remembers a, b and c's rowids
+
+  {
+    auto other = Open();
+    ASSERT_NE(other, nullptr);
+    JobRecord again = job;
+    // c and b swap positions; a is rewritten in place.
+    ASSERT_TRUE(other->ReplaceTasks(again, {MakeTask("j1", 0, "a")}).ok());
+    ASSERT_TRUE(other
+                    ->ReplaceTasks(again, {MakeTask("j1", 0, "a"), MakeTask("j1", 1, "c"),
+                                           MakeTask("j1", 2, "b")})
+                    .ok());
+  }
+  TaskRecord b = MakeTask("j1", 1, "b");  // index as this Store last knew it
+  b.state = "succeeded";
+  b.attempts = 1;
+  ASSERT_TRUE(store->UpdateTask(b).ok());
+  TaskRecord c = MakeTask("j1", 2, "c");
+  c.state = "running";
+  c.attempts = 1;
+  c.worker = "w1";
+  ASSERT_TRUE(store->StartTask(c).ok());
+
+  Result<std::vector<TaskRecord>> tasks = store->Tasks("j1");
+  ASSERT_TRUE(tasks.ok());
+  ASSERT_EQ(tasks->size(), 3u);
+  EXPECT_EQ((*tasks)[0].name, "a");
+  EXPECT_EQ((*tasks)[0].state, MakeTask("j1", 0, "a").state);  // rewritten by `other`
+  EXPECT_EQ((*tasks)[1].name, "c");
+  EXPECT_EQ((*tasks)[1].state, "running");
+  EXPECT_EQ((*tasks)[1].worker, "w1");
+  EXPECT_EQ((*tasks)[2].name, "b");
+  EXPECT_EQ((*tasks)[2].state, "succeeded");
+  EXPECT_EQ((*tasks)[2].index, 2u);  // UpdateTask keeps idx
+}
+
 // Given a resumed job whose spec dropped, kept and added tasks, ReplaceTasks
 // should update the job and leave exactly the new task rows, keeping attempts.
 TEST_F(StoreTest, ReplaceTasksAddsRemovesAndUpdates) {
