@@ -149,15 +149,8 @@ void Coordinator::Loop::Interrupt() {
   if (running->empty()) return;
   Check(store_->Begin(), "begin");
   auto unfinished = store_->UnfinishedAttempts();
-  if (unfinished.ok()) {
-    AttemptOutcome lost;
-    lost.reason = FailureReason::kWorkerLost;
-    lost.message = "interrupted: the coordinator stopped before the attempt ended";
-    for (const auto& a : *unfinished) {
-      Check(store_->FinishAttempt(a.id, a.worker, lost, WallMillis(clock_)).status(),
-            "finish interrupted attempt");
-    }
-  }
+  // The rows first: a task is running while its attempt is unfinished
+  // (Store::Tasks), so the attempts are closed after.
   for (const auto& job : *running) {
     auto tasks = store_->Tasks(job.id);
     if (!tasks.ok()) continue;
@@ -175,6 +168,15 @@ void Coordinator::Loop::Interrupt() {
           "interrupt job");
     spdlog::warn("job {} was left running by an earlier coordinator; marked interrupted "
                  "(drover run --resume re-runs what did not finish)", job.id);
+  }
+  if (unfinished.ok()) {
+    AttemptOutcome lost;
+    lost.reason = FailureReason::kWorkerLost;
+    lost.message = "interrupted: the coordinator stopped before the attempt ended";
+    for (const auto& a : *unfinished) {
+      Check(store_->FinishAttempt(a.id, a.worker, lost, WallMillis(clock_)).status(),
+            "finish interrupted attempt");
+    }
   }
   Check(store_->Commit(), "commit");
 }

@@ -94,11 +94,6 @@ void BindTask(Statement::Use& u, int base, const std::string& job_id,
   u.Bind(base + 18, t.outputs_json);
 }
 
-void BindTaskStart(Statement::Use& u, const TaskRecord& t) {
-  u.Bind(1, t.job_id).Bind(2, t.name).Bind(5, t.state).Bind(6, int64_t{t.attempts});
-  u.Bind(13, t.worker).Bind(14, t.started_ms).Bind(16, t.pending_reason);
-}
-
 TaskRecord ReadTask(const Statement::Use& u) {
   TaskRecord t;
   t.job_id = u.Text(0);

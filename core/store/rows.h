@@ -40,9 +40,6 @@ inline constexpr std::string_view kTaskProgressSet =
     "wall_us = ?11, result_json = ?12, worker = ?13, started_ms = ?14, finished_ms = "
     "?15, "
     "pending_reason = ?16, attempt_base = ?17, outputs_json = ?18";
-// What StartTask writes (a subset of kTaskProgressSet, same numbering).
-inline constexpr std::string_view kTaskStartSet =
-    "state = ?5, attempts = ?6, worker = ?13, started_ms = ?14, pending_reason = ?16";
 inline constexpr std::string_view kAttemptCols =
     "id, job_id, task, number, worker, finished, started_ms, finished_ms, reason, "
     "exit_code, "
@@ -78,8 +75,6 @@ JobRecord ReadJob(const Statement::Use& u);
 void BindTask(Statement::Use& u, int base, const std::string& job_id,
               const TaskRecord& t);
 TaskRecord ReadTask(const Statement::Use& u);
-// Binds what kTaskStartSet and its key (?1 job_id, ?2 name) use.
-void BindTaskStart(Statement::Use& u, const TaskRecord& t);
 // Binds the outcome columns, ?9..?22 of kAttemptCols. An unfinished
 // attempt stores reason '' rather than "ok".
 // `outputs_json` is OutputsToJson(o.outputs), which must outlive the

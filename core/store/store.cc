@@ -72,12 +72,12 @@ class Store::Impl {
   Statement insert_job, set_job_state, replace_job, get_job, latest_job, latest_job_named,
       jobs_in_state, recent_jobs, find_jobs, task_state_counts;
   Statement insert_task, insert_tasks, upsert_task, upsert_tasks, update_task,
-      update_task_at, start_task_at, delete_task, task_names, tasks, task_rowids;
+      update_task_at, delete_task, task_names, tasks, task_rowids, running_of_job;
 
-  // Where UpdateTask and StartTask look first: the rowid of each task row
+  // Where UpdateTask looks first: the rowid of each task row
   // of a job, by idx, read once per job (task_rowids) and forgotten when
   // the job's rows are rewritten or its state is set. A hint only: the
-  // by-rowid statements also match job_id and name, and one that changes
+  // by-rowid statement also matches job_id and name, and one that changes
   // no row falls back to the (job_id, name) key, so a stale hint costs a
   // lookup, never a wrong write. Saves the key's index search (a third of
   // an update; docs/benchmarks.md, "dispatch").
@@ -251,8 +251,10 @@ Status Store::Impl::PrepareStatements() {
             "created_ms >= ?3 ORDER BY created_ms DESC, id DESC LIMIT ?4"}),
        "select jobs (query)"},
       {&Impl::task_state_counts,
-       "SELECT state, COUNT(*) FROM tasks WHERE job_id = ?1 GROUP BY state ORDER BY "
-       "state",
+       // A task whose newest attempt is unfinished is running (see Tasks).
+       "SELECT CASE WHEN EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = t.job_id AND "
+       "a.task = t.name AND a.number > t.attempts AND a.finished = 0) THEN 'running' ELSE "
+       "t.state END AS s, COUNT(*) FROM tasks t WHERE t.job_id = ?1 GROUP BY s ORDER BY s",
        "count tasks by state"},
       {&Impl::insert_task, InsertTasksSql(1, false), "insert into tasks"},
       {&Impl::insert_tasks, InsertTasksSql(kTaskChunk, false), "insert into tasks"},
@@ -265,10 +267,10 @@ Status Store::Impl::PrepareStatements() {
        Sql({"UPDATE tasks SET ", kTaskProgressSet,
             " WHERE rowid = ?19 AND job_id = ?1 AND name = ?2"}),
        "update tasks by rowid"},
-      {&Impl::start_task_at,
-       Sql({"UPDATE tasks SET ", kTaskStartSet,
-            " WHERE rowid = ?19 AND job_id = ?1 AND name = ?2"}),
-       "update started tasks by rowid"},
+      {&Impl::running_of_job,
+       "SELECT task, number, worker, started_ms FROM attempts WHERE finished = 0 AND "
+       "job_id = ?1 ORDER BY id",
+       "select unfinished attempts of a job"},
       {&Impl::task_rowids, "SELECT rowid, idx FROM tasks WHERE job_id = ?1",
        "select task rowids"},
       {&Impl::delete_task, "DELETE FROM tasks WHERE job_id = ?1 AND name = ?2",
@@ -676,33 +678,43 @@ Status Store::UpdateTaskNow(const TaskRecord& task) {
   return Status::Ok();
 }
 
-Status Store::StartTask(const TaskRecord& task) {
-  return impl_->Journal(StartTaskNow(task), [this, task] { return StartTaskNow(task); });
-}
-
-Status Store::StartTaskNow(const TaskRecord& task) {
-  DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
-  if (const int64_t rowid = impl_->RowidHint(task.job_id, task.index); rowid > 0) {
-    Statement::Use u(impl_->start_task_at);
-    BindTaskStart(u, task);
-    u.Bind(kTaskParams + 1, rowid);
-    DROVER_RETURN_IF_ERROR(Context(u.Run(), "task", task.name));
-    if (u.Changes() == 1) return Status::Ok();
-  }
-  // No hint, or a stale one: the whole row by its key, as UpdateTask.
-  return UpdateTaskNow(task);
-}
-
 Result<std::vector<TaskRecord>> Store::Tasks(const std::string& job_id) {
-  Statement::Use u(impl_->tasks);
-  u.Bind(1, job_id);
   std::vector<TaskRecord> out;
+  {
+    Statement::Use u(impl_->tasks);
+    u.Bind(1, job_id);
+    for (;;) {
+      Result<bool> row = u.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      out.push_back(ReadTask(u));
+    }
+  }
+  // Dispatch writes the attempt's row, not the task's (docs/state.md,
+  // "tasks"): a task whose newest attempt is unfinished and newer than its
+  // row is running, on that attempt's worker.
+  Statement::Use u(impl_->running_of_job);
+  u.Bind(1, job_id);
+  std::unordered_map<std::string_view, TaskRecord*> by_name;
   for (;;) {
     Result<bool> row = u.Step();
     if (!row.ok()) return row.status();
-    if (!*row) return out;
-    out.push_back(ReadTask(u));
+    if (!*row) break;
+    if (by_name.empty()) {
+      by_name.reserve(out.size());
+      for (TaskRecord& t : out) by_name.emplace(t.name, &t);
+    }
+    auto it = by_name.find(u.Text(0));
+    const int64_t number = u.Int(1);
+    if (it == by_name.end() || number <= int64_t{it->second->attempts}) continue;
+    TaskRecord& t = *it->second;
+    t.state = "running";
+    t.attempts = static_cast<uint32_t>(number);
+    t.worker = u.Text(2);
+    if (t.started_ms == 0) t.started_ms = u.Int(3);
+    t.pending_reason.clear();
   }
+  return out;
 }
 
 Status Store::InsertAttempt(const AttemptRecord& a) {

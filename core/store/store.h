@@ -262,13 +262,14 @@ class Store {
   // Tasks.
   // Writes a task's progress, found by (job_id, name): every field but
   // index and fingerprint, which only ReplaceTasks changes. kNotFound when
-  // there is no such task.
+  // there is no such task. The coordinator does not call it at dispatch:
+  // the attempt's row says the task runs (Tasks).
   Status UpdateTask(const TaskRecord& task);
-  // What dispatch changes, and only that: state, attempts, worker,
-  // started_ms and pending_reason (a narrower write than UpdateTask; the
-  // other fields must be as last written). kNotFound as UpdateTask.
-  Status StartTask(const TaskRecord& task);
-  Result<std::vector<TaskRecord>> Tasks(const std::string& job_id);  // by index
+  // A job's task rows by index, each as the task stands: a row whose task
+  // has an unfinished attempt numbered above the row's `attempts` is
+  // returned `running`, with that attempt's number, worker and (when the row
+  // has none) start time, and no pending_reason (docs/state.md, "tasks").
+  Result<std::vector<TaskRecord>> Tasks(const std::string& job_id);
 
   // Attempts.
   Status InsertAttempt(const AttemptRecord& attempt);
@@ -353,7 +354,6 @@ class Store {
                         int64_t finished_ms);
   Status ReplaceTasksNow(const JobRecord& job, const std::vector<TaskRecord>& tasks);
   Status UpdateTaskNow(const TaskRecord& task);
-  Status StartTaskNow(const TaskRecord& task);
   Status InsertArtifactNow(const ArtifactRecord& a);
   Status InsertAttemptNow(const AttemptRecord& attempt);
   Result<bool> FinishAttemptNow(const std::string& outputs_json, uint64_t id,

@@ -70,6 +70,15 @@ TEST_F(StoreTest, ReopenRecoversJobsTasksAndAttempts) {
   Result<std::optional<JobRecord>> got = store->GetJob(job.id);
   ASSERT_TRUE(got.ok() && got->has_value());
   EXPECT_EQ(Tie(**got), Tie(job));
+  // The two tasks with an unfinished attempt read as running on it (their
+  // rows were not written at dispatch).
+  for (const AttemptRecord* a : {&running_a, &running_b}) {
+    TaskRecord& t = a == &running_a ? tasks[1] : tasks[2];
+    t.state = "running";
+    t.attempts = a->number;
+    t.worker = a->worker;
+    t.started_ms = a->started_ms;
+  }
   Result<std::vector<TaskRecord>> got_tasks = store->Tasks(job.id);
   ASSERT_TRUE(got_tasks.ok());
   ASSERT_EQ(got_tasks->size(), tasks.size());
@@ -415,10 +424,14 @@ TEST_F(StoreTest, UpdateTaskStoresProgressAndRefusesUnknownTask) {
   EXPECT_EQ(store->UpdateTask(MakeTask("j9", 0, "t")).code(), StatusCode::kNotFound);
 }
 
-// Given a task row with an outcome, StartTask (dispatch) should write its
-// state, attempts, worker, started_ms and pending_reason and leave every
-// other column as it was; given an unknown task, not-found.
-TEST_F(StoreTest, StartTaskWritesOnlyWhatDispatchChanges) {
+// Dispatch writes only the attempt's row. Given a task whose row says
+// retry-wait after attempt 1 and an unfinished attempt 2 on w2, Tasks and
+// TaskStateCounts should show it running (attempt 2, on w2, its first start
+// kept, no pending reason) and every other column as the row has it; once
+// attempt 2 is finished and the row written, the row as written. An
+// unfinished attempt no newer than the row (a row a drover before this one
+// wrote at dispatch) changes nothing.
+TEST_F(StoreTest, TasksShowATaskWithAnUnfinishedNewerAttemptRunning) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   TaskRecord t = MakeTask("j1", 0, "t");
@@ -427,41 +440,60 @@ TEST_F(StoreTest, StartTaskWritesOnlyWhatDispatchChanges) {
   t.reason = "exit";
   t.exit_code = 3;
   t.detail = "exit 3";
-  t.result_json = "[1]";
   t.worker = "w1";
   t.started_ms = 5;
   t.finished_ms = 6;
   t.pending_reason = "waiting for 1 free spawn slot";
-  ASSERT_TRUE(store->InsertJob(MakeJob("j1", "job", 1), {t}).ok());
+  TaskRecord old = MakeTask("j1", 1, "old");
+  old.state = "running";
+  old.attempts = 1;
+  old.worker = "w1";
+  TaskRecord idle = MakeTask("j1", 2, "idle");
+  ASSERT_TRUE(store->InsertJob(MakeJob("j1", "job", 1), {t, old, idle}).ok());
+  AttemptRecord second = MakeAttempt(11, "j1", "t", 2);
+  second.worker = "w2";
+  second.started_ms = 9;
+  ASSERT_TRUE(store->InsertAttempt(second).ok());
+  AttemptRecord old_first = MakeAttempt(12, "j1", "old", 1);
+  old_first.worker = "w1";
+  ASSERT_TRUE(store->InsertAttempt(old_first).ok());
 
-  TaskRecord started = t;
-  started.state = "running";
-  started.attempts = 2;
-  started.worker = "w2";
-  started.started_ms = 7;
-  started.pending_reason.clear();
-  started.detail = "not written by StartTask";
-  started.result_json = "[2]";
-  ASSERT_TRUE(store->StartTask(started).ok());
   Result<std::vector<TaskRecord>> tasks = store->Tasks("j1");
-  ASSERT_TRUE(tasks.ok() && tasks->size() == 1);
-  TaskRecord want = t;
-  want.state = "running";
-  want.attempts = 2;
-  want.worker = "w2";
-  want.started_ms = 7;
-  want.pending_reason.clear();
-  EXPECT_EQ(Tie((*tasks)[0]), Tie(want));
+  ASSERT_TRUE(tasks.ok() && tasks->size() == 3);
+  TaskRecord running = t;
+  running.state = "running";
+  running.attempts = 2;
+  running.worker = "w2";
+  running.pending_reason.clear();
+  EXPECT_EQ(Tie((*tasks)[0]), Tie(running));
+  EXPECT_EQ(Tie((*tasks)[1]), Tie(old));
+  EXPECT_EQ(Tie((*tasks)[2]), Tie(idle));
+  auto counts = store->TaskStateCounts("j1");
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(*counts, (std::vector<std::pair<std::string, uint64_t>>{{"running", 2},
+                                                                    {"waiting", 1}}));
 
-  EXPECT_EQ(store->StartTask(MakeTask("j1", 0, "other")).code(), StatusCode::kNotFound);
-  EXPECT_EQ(store->StartTask(MakeTask("j9", 0, "t")).code(), StatusCode::kNotFound);
+  AttemptOutcome failed;
+  failed.reason = FailureReason::kExit;
+  failed.exit_code = 4;
+  Result<bool> finished = store->FinishAttempt(11, "w2", failed, 20);
+  ASSERT_TRUE(finished.ok() && *finished);
+  TaskRecord done = running;
+  done.state = "failed";
+  done.exit_code = 4;
+  done.detail = "exit 4";
+  done.finished_ms = 20;
+  ASSERT_TRUE(store->UpdateTask(done).ok());
+  tasks = store->Tasks("j1");
+  ASSERT_TRUE(tasks.ok() && tasks->size() == 3);
+  EXPECT_EQ(Tie((*tasks)[0]), Tie(done));
 }
 
-// UpdateTask and StartTask look a row up by a rowid they remember per job.
-// Given rows that another Store on the same file deleted and inserted again
-// (new rowids, names at other positions) after this Store remembered them,
-// each write should still land on the row of its own name, never on the
-// row now at the remembered rowid.
+// UpdateTask looks a row up by a rowid it remembers per job. Given rows
+// that another Store on the same file deleted and inserted again (new
+// rowids, names at other positions) after this Store remembered them, each
+// write should still land on the row of its own name, never on the row now
+// at the remembered rowid.
 TEST_F(StoreTest, TaskWritesFindTheirRowAfterAnotherStoreMovedIt) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
@@ -472,17 +504,16 @@ TEST_F(StoreTest, TaskWritesFindTheirRowAfterAnotherStoreMovedIt) {
                   .ok());
   TaskRecord a = MakeTask("j1", 0, "a");
   a.state = "running";
-  ASSERT_TRUE(store->StartTask(a).ok());  // remembers a, b and c's rowids
+  ASSERT_TRUE(store->UpdateTask(a).ok());  // remembers a, b and c's rowids
 
   {
     auto other = Open();
     ASSERT_NE(other, nullptr);
-    JobRecord again = job;
-    // c and b swap positions; a is rewritten in place.
-    ASSERT_TRUE(other->ReplaceTasks(again, {MakeTask("j1", 0, "a")}).ok());
+    // c and b come back at each other's positions (and rowids).
+    ASSERT_TRUE(other->ReplaceTasks(job, {MakeTask("j1", 0, "a")}).ok());
     ASSERT_TRUE(other
-                    ->ReplaceTasks(again, {MakeTask("j1", 0, "a"), MakeTask("j1", 1, "c"),
-                                           MakeTask("j1", 2, "b")})
+                    ->ReplaceTasks(job, {MakeTask("j1", 0, "a"), MakeTask("j1", 1, "c"),
+                                         MakeTask("j1", 2, "b")})
                     .ok());
   }
   TaskRecord b = MakeTask("j1", 1, "b");  // index as this Store last knew it
@@ -490,10 +521,10 @@ TEST_F(StoreTest, TaskWritesFindTheirRowAfterAnotherStoreMovedIt) {
   b.attempts = 1;
   ASSERT_TRUE(store->UpdateTask(b).ok());
   TaskRecord c = MakeTask("j1", 2, "c");
-  c.state = "running";
+  c.state = "failed";
   c.attempts = 1;
   c.worker = "w1";
-  ASSERT_TRUE(store->StartTask(c).ok());
+  ASSERT_TRUE(store->UpdateTask(c).ok());
 
   Result<std::vector<TaskRecord>> tasks = store->Tasks("j1");
   ASSERT_TRUE(tasks.ok());
@@ -501,7 +532,7 @@ TEST_F(StoreTest, TaskWritesFindTheirRowAfterAnotherStoreMovedIt) {
   EXPECT_EQ((*tasks)[0].name, "a");
   EXPECT_EQ((*tasks)[0].state, MakeTask("j1", 0, "a").state);  // rewritten by `other`
   EXPECT_EQ((*tasks)[1].name, "c");
-  EXPECT_EQ((*tasks)[1].state, "running");
+  EXPECT_EQ((*tasks)[1].state, "failed");
   EXPECT_EQ((*tasks)[1].worker, "w1");
   EXPECT_EQ((*tasks)[2].name, "b");
   EXPECT_EQ((*tasks)[2].state, "succeeded");
