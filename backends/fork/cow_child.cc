@@ -87,7 +87,7 @@ bool FastSort(const FunctionRegistry& registry, const Request& request,
   std::optional<std::vector<int64_t>> numbers =
       ints != nullptr ? ints->Parse(request.args) : ParseIntArray(request.args);
   if (!numbers) return false;
-  std::sort(numbers->begin(), numbers->end());
+  SortIntegers(*numbers);
   *reply += kResultHead;
   AppendIntArray(*numbers, reply);
   *reply += '}';

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -94,6 +95,50 @@ long double AsLongDouble(const json& v) {
   return static_cast<long double>(v.get<double>());
 }
 
+}  // namespace
+
+void SortIntegers(std::vector<int64_t>& numbers) {
+  constexpr size_t kRadixFrom = 256;
+  const size_t n = numbers.size();
+  if (n < kRadixFrom) {
+    std::sort(numbers.begin(), numbers.end());
+    return;
+  }
+  // 11 bits a digit: 6 passes cover 64 bits, 3 the numbers below 2^33; a
+  // pass's counts (16 KB) stay in cache. Measured against 8 and 16 bits.
+  constexpr int kBits = 11;
+  constexpr int kPasses = (64 + kBits - 1) / kBits;
+  constexpr size_t kDigits = size_t{1} << kBits;
+  constexpr uint64_t kMask = kDigits - 1;
+  // As unsigned keys with the sign bit flipped, so that unsigned order is
+  // signed order; every pass's counts from one read.
+  constexpr uint64_t kSign = uint64_t{1} << 63;
+  std::vector<uint64_t> keys(n), spare(n);
+  std::vector<std::array<size_t, kDigits>> counts(kPasses);
+  for (auto& c : counts) c.fill(0);
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t k = static_cast<uint64_t>(numbers[i]) ^ kSign;
+    keys[i] = k;
+    for (int p = 0; p < kPasses; ++p) ++counts[p][(k >> (kBits * p)) & kMask];
+  }
+  std::array<size_t, kDigits> at;
+  for (int p = 0; p < kPasses; ++p) {
+    const int shift = kBits * p;
+    // Every key has the same digit here: this pass would not move anything.
+    if (counts[p][(keys[0] >> shift) & kMask] == n) continue;
+    size_t sum = 0;
+    for (size_t d = 0; d < kDigits; ++d) {
+      at[d] = sum;
+      sum += counts[p][d];
+    }
+    for (size_t i = 0; i < n; ++i) spare[at[(keys[i] >> shift) & kMask]++] = keys[i];
+    keys.swap(spare);
+  }
+  for (size_t i = 0; i < n; ++i) numbers[i] = static_cast<int64_t>(keys[i] ^ kSign);
+}
+
+namespace {
+
 Result<json> Sort(const json& args, const CancelToken&) {
   constexpr std::string_view kUsage = R"({"numbers": [...]} or an array of numbers)";
   const json* list = args.is_array() ? &args : Member(args, "numbers");
@@ -113,7 +158,7 @@ Result<json> Sort(const json& args, const CancelToken&) {
     std::vector<int64_t> numbers;
     numbers.reserve(list->size());
     for (const json& v : *list) numbers.push_back(v.get<int64_t>());
-    std::sort(numbers.begin(), numbers.end());
+    SortIntegers(numbers);
     return json(std::move(numbers));
   }
   // Floats, or integers beyond int64: compare as long double, which holds

@@ -14,6 +14,9 @@
 #ifndef DROVER_BACKENDS_FUNCTIONS_BUILTINS_H_
 #define DROVER_BACKENDS_FUNCTIONS_BUILTINS_H_
 
+#include <cstdint>
+#include <vector>
+
 #include "backends/functions/registry.h"
 #include "core/base/status.h"
 
@@ -25,6 +28,14 @@ inline constexpr char kBuiltinSource[] = "built-in";
 // Adds every built-in to `registry`. Fails (kAlreadyExists) only if one of
 // their names is taken already.
 Status RegisterBuiltins(FunctionRegistry& registry);
+
+// Sorts `numbers` ascending: what the built-in `sort` does with plain
+// integers (and a cow child's fast path, backends/fork/cow_child.cc). An
+// LSD radix sort, 11 bits a pass, that skips the passes whose digit every
+// number shares (numbers below 2^33 take 3 passes); std::sort below 256
+// numbers, where it is faster. O(n) extra memory. 3.5-4x std::sort on
+// 1,000,000 numbers below 10^9 (docs/benchmarks.md, "ipc").
+void SortIntegers(std::vector<int64_t>& numbers);
 
 }  // namespace drover
 

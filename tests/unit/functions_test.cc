@@ -5,7 +5,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
+#include <limits>
+#include <random>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -274,6 +278,38 @@ TEST_F(BuiltinsTest, SortSortsIntegersAndMixedNumbers) {
 }
 
 // Given something other than numbers, sort should fail naming itself.
+// SortIntegers is a radix sort above 255 numbers. Given arrays of sizes
+// around that threshold, with negatives, the int64 extremes, duplicates,
+// one shared value and values sharing their high bytes (passes skipped),
+// it should give what std::sort gives.
+TEST(SortIntegersTest, MatchesStdSort) {
+  std::mt19937_64 rng(13);
+  const std::vector<std::function<int64_t()>> shapes = {
+      [&] { return static_cast<int64_t>(rng()); },                  // full range
+      [&] { return static_cast<int64_t>(rng() % 1000000000); },     // 3 passes
+      [&] { return static_cast<int64_t>(rng() % 2001) - 1000; },    // +-, dups
+      [&] { return int64_t{42}; },                                  // one value
+      [&] {
+        switch (rng() % 4) {
+          case 0: return std::numeric_limits<int64_t>::min();
+          case 1: return std::numeric_limits<int64_t>::max();
+          case 2: return int64_t{-1};
+          default: return int64_t{0};
+        }
+      },
+  };
+  for (size_t n : {0u, 1u, 2u, 255u, 256u, 257u, 1000u, 65537u}) {
+    for (size_t s = 0; s < shapes.size(); ++s) {
+      std::vector<int64_t> v(n);
+      for (int64_t& x : v) x = shapes[s]();
+      std::vector<int64_t> want = v;
+      std::sort(want.begin(), want.end());
+      SortIntegers(v);
+      EXPECT_EQ(v, want) << "n=" << n << " shape " << s;
+    }
+  }
+}
+
 TEST_F(BuiltinsTest, SortRejectsNonNumbers) {
   for (const char* args : {R"({"numbers": [1, "2"]})", R"({"nums": [1]})", "\"abc\"", ""}) {
     const AttemptOutcome o = Call("sort", args);
