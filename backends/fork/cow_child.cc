@@ -82,10 +82,10 @@ void AppendError(const AttemptOutcome& outcome, std::string* reply) {
 
 // The built-in `sort` on a plain integer array, without a DOM.
 bool FastSort(const FunctionRegistry& registry, const Request& request,
-              IntArrayReader* ints, std::string* reply) {
+              IntArrayReader* ints, size_t readable, std::string* reply) {
   if (request.fn != "sort" || registry.SourceOf("sort") != kBuiltinSource) return false;
   std::optional<std::vector<int64_t>> numbers =
-      ints != nullptr ? ints->Parse(request.args) : ParseIntArray(request.args);
+      ints != nullptr ? ints->Parse(request.args, readable) : ParseIntArray(request.args);
   if (!numbers) return false;
   SortIntegers(*numbers);
   *reply += kResultHead;
@@ -107,7 +107,7 @@ void WriteAll(int fd, const std::string& data) {
 }  // namespace
 
 void HandleCowRequest(const FunctionRegistry& registry, std::string_view line,
-                      std::string* reply, IntArrayReader* ints) {
+                      std::string* reply, IntArrayReader* ints, size_t readable) {
   try {
     std::string error;
     std::optional<Request> request = ParseRequest(line, &error);
@@ -116,7 +116,13 @@ void HandleCowRequest(const FunctionRegistry& registry, std::string_view line,
       outcome.reason = FailureReason::kLaunchFailed;
       outcome.message = error;
       AppendError(outcome, reply);
-    } else if (!FastSort(registry, *request, ints, reply)) {
+    } else if (!FastSort(registry, *request, ints,
+                         // What the buffer holds from the args on (the fast
+                         // path's args are a part of `line`, not a copy).
+                         request->args_storage.empty() && readable > 0
+                             ? readable - static_cast<size_t>(request->args.data() - line.data())
+                             : 0,
+                         reply)) {
       CancelToken token;  // cow tasks stop by signal, not by token
       AttemptOutcome outcome = registry.Invoke(request->fn, request->args, token);
       if (outcome.ok()) {
@@ -151,7 +157,7 @@ void RunCowChild(const FunctionRegistry& registry, int fd) {
       if (reader.oversize()) _exit(2);  // the backend never sends one
     }
     reply.clear();
-    HandleCowRequest(registry, line, &reply, &ints);
+    HandleCowRequest(registry, line, &reply, &ints, reader.ReadableFrom(line.data()));
     // Output first, so the backend has it before the reply ends the task.
     std::cout.flush();
     std::cerr.flush();

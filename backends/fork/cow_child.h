@@ -24,9 +24,12 @@ namespace drover {
 
 // Runs one request line and appends the reply line (ending in "\n") to
 // `reply`. Never throws. `ints`, when given, reads the fast path's integer
-// arrays with the memory it kept from earlier requests.
+// arrays with the memory it kept from earlier requests. `readable`: how many
+// bytes from request.data() its buffer holds (LineReader::ReadableFrom), so
+// that a large array can be parsed without a copy; 0 when unknown.
 void HandleCowRequest(const FunctionRegistry& registry, std::string_view request,
-                      std::string* reply, IntArrayReader* ints = nullptr);
+                      std::string* reply, IntArrayReader* ints = nullptr,
+                      size_t readable = 0);
 
 // Serves requests on `fd` (blocking) until the channel closes, then exits
 // the process with _exit(0) (never runs the worker's atexit handlers or

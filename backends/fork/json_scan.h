@@ -57,8 +57,11 @@ class IntArrayReader {
   // `text` as a list of integers when it is exactly a JSON array of JSON
   // integers (no fraction or exponent) that each fit in int64; nothing
   // otherwise (including invalid JSON), so the caller falls back to a full
-  // parser, which says what is wrong.
-  std::optional<std::vector<int64_t>> Parse(std::string_view text);
+  // parser, which says what is wrong. `readable` is how many bytes from
+  // text.data() the caller's buffer holds: with at least 64 past the text
+  // (simdjson's padding, which it may read but never uses), the text is
+  // parsed where it is; otherwise it is copied first.
+  std::optional<std::vector<int64_t>> Parse(std::string_view text, size_t readable = 0);
 
  private:
   struct State;  // keeps simdjson.h out of this header

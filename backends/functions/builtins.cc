@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -110,14 +111,18 @@ void SortIntegers(std::vector<int64_t>& numbers) {
   constexpr int kPasses = (64 + kBits - 1) / kBits;
   constexpr size_t kDigits = size_t{1} << kBits;
   constexpr uint64_t kMask = kDigits - 1;
-  // As unsigned keys with the sign bit flipped, so that unsigned order is
-  // signed order; every pass's counts from one read.
+  // Sorted in place as unsigned keys with the sign bit flipped, so that
+  // unsigned order is signed order (int64_t storage may be read as
+  // uint64_t), through one scratch array left uninitialised: no fresh
+  // zeroed pages but those. Every pass's counts come from one read.
   constexpr uint64_t kSign = uint64_t{1} << 63;
-  std::vector<uint64_t> keys(n), spare(n);
+  uint64_t* keys = reinterpret_cast<uint64_t*>(numbers.data());
+  const std::unique_ptr<uint64_t[]> scratch = std::make_unique_for_overwrite<uint64_t[]>(n);
+  uint64_t* spare = scratch.get();
   std::vector<std::array<size_t, kDigits>> counts(kPasses);
   for (auto& c : counts) c.fill(0);
   for (size_t i = 0; i < n; ++i) {
-    const uint64_t k = static_cast<uint64_t>(numbers[i]) ^ kSign;
+    const uint64_t k = keys[i] ^ kSign;
     keys[i] = k;
     for (int p = 0; p < kPasses; ++p) ++counts[p][(k >> (kBits * p)) & kMask];
   }
@@ -132,9 +137,12 @@ void SortIntegers(std::vector<int64_t>& numbers) {
       sum += counts[p][d];
     }
     for (size_t i = 0; i < n; ++i) spare[at[(keys[i] >> shift) & kMask]++] = keys[i];
-    keys.swap(spare);
+    std::swap(keys, spare);
   }
-  for (size_t i = 0; i < n; ++i) numbers[i] = static_cast<int64_t>(keys[i] ^ kSign);
+  if (keys != reinterpret_cast<uint64_t*>(numbers.data())) {
+    std::memcpy(numbers.data(), keys, n * sizeof(uint64_t));  // an odd number of passes
+  }
+  for (int64_t& v : numbers) v = static_cast<int64_t>(static_cast<uint64_t>(v) ^ kSign);
 }
 
 namespace {

@@ -131,6 +131,16 @@ TEST(JsonScanTest, IntArrayEdgeCasesMatchNlohmann) {
     }
     EXPECT_EQ(ParseIntArray(text), expected) << "text: " << text;
     EXPECT_EQ(reader.Parse(text), expected) << "text (reused reader): " << text;
+    // Parsed where it is, in a buffer whose 64 bytes after the text would
+    // change its meaning if they were read as part of it.
+    const std::string buffer = text + std::string(64, ']');
+    EXPECT_EQ(reader.Parse(std::string_view(buffer).substr(0, text.size()), buffer.size()),
+              expected)
+        << "text (in place): " << text;
+    const std::string digits = text + std::string(64, '7');
+    EXPECT_EQ(reader.Parse(std::string_view(digits).substr(0, text.size()), digits.size()),
+              expected)
+        << "text (in place, digits after): " << text;
   }
   std::vector<int64_t> many(100'000);
   for (size_t i = 0; i < many.size(); ++i)
