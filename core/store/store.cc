@@ -16,6 +16,7 @@
 #include <string_view>
 #include <system_error>
 #include <type_traits>
+#include <map>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -72,7 +73,8 @@ class Store::Impl {
   Statement insert_job, set_job_state, replace_job, get_job, latest_job, latest_job_named,
       jobs_in_state, recent_jobs, find_jobs, task_state_counts;
   Statement insert_task, insert_tasks, upsert_task, upsert_tasks, update_task,
-      update_task_at, delete_task, task_names, tasks, task_rowids, running_of_job;
+      update_task_at, delete_task, task_names, tasks, task_rowids, running_of_job,
+      running_rows_of_job;
 
   // Where UpdateTask looks first: the rowid of each task row
   // of a job, by idx, read once per job (task_rowids) and forgotten when
@@ -251,10 +253,8 @@ Status Store::Impl::PrepareStatements() {
             "created_ms >= ?3 ORDER BY created_ms DESC, id DESC LIMIT ?4"}),
        "select jobs (query)"},
       {&Impl::task_state_counts,
-       // A task whose newest attempt is unfinished is running (see Tasks).
-       "SELECT CASE WHEN EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = t.job_id AND "
-       "a.task = t.name AND a.number > t.attempts AND a.finished = 0) THEN 'running' ELSE "
-       "t.state END AS s, COUNT(*) FROM tasks t WHERE t.job_id = ?1 GROUP BY s ORDER BY s",
+       "SELECT state, COUNT(*) FROM tasks WHERE job_id = ?1 GROUP BY state ORDER BY "
+       "state",
        "count tasks by state"},
       {&Impl::insert_task, InsertTasksSql(1, false), "insert into tasks"},
       {&Impl::insert_tasks, InsertTasksSql(kTaskChunk, false), "insert into tasks"},
@@ -267,10 +267,18 @@ Status Store::Impl::PrepareStatements() {
        Sql({"UPDATE tasks SET ", kTaskProgressSet,
             " WHERE rowid = ?19 AND job_id = ?1 AND name = ?2"}),
        "update tasks by rowid"},
+      // `+job_id`: through the small partial index of unfinished attempts,
+      // not every attempt of the job by attempts_by_task (0.05 against 18 ms
+      // for a job of 100,000 finished attempts).
       {&Impl::running_of_job,
        "SELECT task, number, worker, started_ms FROM attempts WHERE finished = 0 AND "
-       "job_id = ?1 ORDER BY id",
+       "+job_id = ?1 ORDER BY id",
        "select unfinished attempts of a job"},
+      {&Impl::running_rows_of_job,
+       "SELECT DISTINCT t.name, t.state FROM attempts a JOIN tasks t ON t.job_id = a.job_id "
+       "AND t.name = a.task WHERE a.finished = 0 AND +a.job_id = ?1 AND a.number > "
+       "t.attempts",
+       "select the rows of running tasks"},
       {&Impl::task_rowids, "SELECT rowid, idx FROM tasks WHERE job_id = ?1",
        "select task rowids"},
       {&Impl::delete_task, "DELETE FROM tasks WHERE job_id = ?1 AND name = ?2",
@@ -643,15 +651,31 @@ Result<std::vector<JobRecord>> Store::FindJobs(const JobQuery& query) {
 
 Result<std::vector<std::pair<std::string, uint64_t>>> Store::TaskStateCounts(
     const std::string& job_id) {
-  Statement::Use u(impl_->task_state_counts);
+  std::map<std::string, uint64_t> counts;
+  {
+    Statement::Use u(impl_->task_state_counts);
+    u.Bind(1, job_id);
+    for (;;) {
+      Result<bool> row = u.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      counts[u.Text(0)] = static_cast<uint64_t>(u.Int(1));
+    }
+  }
+  // The rows of running tasks still show their state before the dispatch
+  // (Tasks): each counts as running instead.
+  Statement::Use u(impl_->running_rows_of_job);
   u.Bind(1, job_id);
-  std::vector<std::pair<std::string, uint64_t>> out;
   for (;;) {
     Result<bool> row = u.Step();
     if (!row.ok()) return row.status();
-    if (!*row) return out;
-    out.emplace_back(u.Text(0), static_cast<uint64_t>(u.Int(1)));
+    if (!*row) break;
+    auto it = counts.find(u.Text(1));
+    if (it == counts.end() || it->second == 0) continue;
+    if (--it->second == 0) counts.erase(it);
+    ++counts["running"];
   }
+  return std::vector<std::pair<std::string, uint64_t>>(counts.begin(), counts.end());
 }
 
 Status Store::UpdateTask(const TaskRecord& task) {
