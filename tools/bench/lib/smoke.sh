@@ -40,6 +40,9 @@ readonly FLOOR_ARTIFACTS=0.012 # drover a -> coordinator -> b / the best of 3 ba
 # build gets its own floor.
 FLOOR_IPC=0.1
 FLOOR_IPC_SANITIZED=0.04
+readonly FLOOR_WORKERS=0.2     # 100 one-slot simulated workers / 2 of 32 slots, 2,000
+                               #   tasks (0.57-0.76, asan 0.64-0.80; 1 ms more a
+                               #   RESULT message: 0.095)
 readonly SMOKE_ATTEMPTS=3
 
 SMOKE_FAILED=0
@@ -196,6 +199,25 @@ smoke_ipc() {
   SMOKE_DETAIL="cow child $cow round trips/s, raw ping-pong $raw/s"
 }
 
+# Durable tasks/s through a coordinator with WORKERS_COUNT simulated
+# one-slot workers over the same with 2 workers of 32 slots (lib/workers.sh),
+# one round each. A worker falsely taken for dead is a failure at once:
+# that is a broken liveness check, not a slow one.
+smoke_workers() {
+  WORKERS_BENCH="$BUILD_DIR/tools/bench/workers_bench"
+  [[ -x "$WORKERS_BENCH" ]] || { SMOKE_DETAIL="no workers_bench in $BUILD_DIR"; return 1; }
+  WK_RATE=()
+  WK_LOST=()
+  workers_once drover "$DROVER" 2 32 1 >/dev/null
+  workers_once drover "$DROVER" "$WORKERS_COUNT" 1 1 >/dev/null
+  local two="${WK_RATE[drover/2]# }" many="${WK_RATE[drover/$WORKERS_COUNT]# }"
+  local lost=$((${WK_LOST[drover/2]# } + ${WK_LOST[drover/$WORKERS_COUNT]# }))
+  SMOKE_DETAIL="$WORKERS_COUNT workers $many tasks/s, 2 workers $two tasks/s, falsely lost $lost"
+  ((lost == 0)) || return 1
+  SMOKE_OURS="$many"
+  SMOKE_LIMIT="$two"
+}
+
 # Requests/s of runner NAME (lib/cluster.sh) over one wrk -d1s.
 cluster_rps() {  # NAME
   CLUSTER_PORT=""
@@ -250,10 +272,12 @@ cmd_smoke() {
   write_job "$SPAWN_TASKS" "$WORK/spawn.yaml"
   write_noop_job "$DISPATCH_TASKS" "$WORK/dispatch.yaml"
   write_noop_job 1 "$WORK/one.yaml"
+  write_noop_job "$WORKERS_TASKS" "$WORK/workers.yaml"
   mkdir -p "$WORK/artifacts"
   write_artifacts_files "$WORK/artifacts" "$ARTIFACT_SIZE_MIB"
   echo "smoke: $SPAWN_TASKS spawn tasks, 100000 threads tasks, $DISPATCH_TASKS durable tasks,"
-  echo "       $IPC_ROUND_TRIPS round trips, wrk -d1s, a $ARTIFACT_SIZE_MIB MiB artifact"
+  echo "       $WORKERS_TASKS tasks to $WORKERS_COUNT simulated workers, $IPC_ROUND_TRIPS round trips,"
+  echo "       wrk -d1s, a $ARTIFACT_SIZE_MIB MiB artifact"
   machine
   local start=$SECONDS
   smoke_check spawn ">=" "$FLOOR_SPAWN" smoke_spawn
@@ -261,6 +285,7 @@ cmd_smoke() {
   smoke_check dispatch-run ">=" "$FLOOR_DISPATCH" smoke_dispatch_run
   smoke_check dispatch-tcp ">=" "$FLOOR_DISPATCH" smoke_dispatch_tcp
   smoke_check rss "<=" "$CEIL_RSS_KB" smoke_rss
+  smoke_check workers ">=" "$FLOOR_WORKERS" smoke_workers
   smoke_check ipc ">=" "$FLOOR_IPC" smoke_ipc
   if [[ -n "$SMOKE_ONLY" && ",$SMOKE_ONLY," != *",cluster,"* ]]; then
     :
