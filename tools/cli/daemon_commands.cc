@@ -388,10 +388,16 @@ int WorkerCommand(const WorkerArgs& args, const BackendRegistry& registry) {
   // One live worker per spool: a second one would kill the first one's
   // running tasks just below. Held until this process exits.
   auto spool_lock = SpoolLock::Acquire(options.spool_dir);
-  if (!spool_lock.ok()) {
+  if (!spool_lock.ok() && spool_lock.status().code() == StatusCode::kFailedPrecondition) {
     std::fprintf(stderr, "drover worker: %s; give each worker on a host its own --spool-dir\n",
                  spool_lock.status().message().c_str());
     return kExitUsage;
+  }
+  if (!spool_lock.ok()) {
+    // A spool that cannot be locked (no write access, a file system without
+    // locks): the worker runs as it did before the lock existed.
+    spdlog::warn("worker: {}; a second worker on {} would not be refused",
+                 spool_lock.status().message(), options.spool_dir.string());
   }
   // Tasks of an earlier worker on this spool that outlived it with its
   // guardian (both killed at once) are killed before this one registers,

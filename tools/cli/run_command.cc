@@ -135,10 +135,16 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
   // Another `drover run` on this state directory: its tasks must not be
   // killed below (the coordinator's own lock comes later).
   auto spool_lock = SpoolLock::Acquire(spool_dir);
-  if (!spool_lock.ok()) {
+  if (!spool_lock.ok() && spool_lock.status().code() == StatusCode::kFailedPrecondition) {
     std::fprintf(stderr, "drover: %s; wait for it or pass another --state-dir\n",
                  spool_lock.status().message().c_str());
     return kExitUsage;
+  }
+  if (!spool_lock.ok()) {
+    // The state directory's own checks (the coordinator's lock, the store)
+    // say what is wrong with it, if anything.
+    spdlog::warn("{}; a second drover run on {} would not be refused",
+                 spool_lock.status().message(), args.state_dir);
   }
   if (int killed = KillRecordedGroups(spool_dir / kGuardianSpoolFile); killed > 0) {
     spdlog::warn("killed {} left running by an earlier drover run",
