@@ -13,10 +13,10 @@
 #include <cerrno>
 #include <functional>
 #include <limits>
+#include <map>
 #include <string_view>
 #include <system_error>
 #include <type_traits>
-#include <map>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -691,8 +691,10 @@ Status Store::UpdateTaskNow(const TaskRecord& task) {
     u.Bind(kTaskParams + 1, rowid);
     DROVER_RETURN_IF_ERROR(Context(u.Run(), "task", task.name));
     if (u.Changes() == 1) return Status::Ok();
+    // Stale (the rows were rewritten elsewhere): read again next time. No
+    // hint at all is not a reason to: that would re-read the whole job.
+    impl_->rowids.erase(task.job_id);
   }
-  impl_->rowids.erase(task.job_id);  // the hint was stale: read again next time
   Statement::Use u(impl_->update_task);
   BindTask(u, 0, task.job_id, task);
   DROVER_RETURN_IF_ERROR(Context(u.Run(), "task", task.name));
