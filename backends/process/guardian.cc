@@ -33,7 +33,7 @@ constexpr size_t kMessageBytes = 1 + sizeof(int32_t);
 // and a free per change, twice per task, which on ext4 grows expensive in
 // a directory with many recent deletes (docs/benchmarks.md, "One file fewer
 // per attempt"). A reader never depends on a whole rewrite: the first line
-// is the same bytes every time, and KillRecordedGroups needs only it (it
+// is the same bytes every time, and ClaimSpool needs only it (it
 // kills by the marker, which every process of a recorded group carries);
 // the groups are there for an operator to read.
 class Record {
@@ -247,16 +247,18 @@ void Guardian::Send(char op, pid_t pgid) {
   // the ids are reused only after the pid space wraps).
 }
 
-Result<SpoolLock> SpoolLock::Acquire(const std::filesystem::path& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+namespace {
+
+// The lock of ClaimSpool: the descriptor holding it, FailedPrecondition when
+// another live process holds it, any other error when it cannot be taken.
+Result<UniqueFd> LockSpool(const std::filesystem::path& dir) {
   const std::filesystem::path path = dir / "lock";
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (fd.get() < 0) return ErrnoError("open " + path.string(), errno);
   struct flock lock {};
   lock.l_type = F_WRLCK;
   lock.l_whence = SEEK_SET;
-  if (::fcntl(fd.get(), F_SETLK, &lock) == 0) return SpoolLock(std::move(fd));
+  if (::fcntl(fd.get(), F_SETLK, &lock) == 0) return fd;
   const int err = errno;
   if (err != EACCES && err != EAGAIN) return ErrnoError("lock " + path.string(), err);
   struct flock holder {};
@@ -270,6 +272,7 @@ Result<SpoolLock> SpoolLock::Acquire(const std::filesystem::path& dir) {
                             " (a live worker or drover run)");
 }
 
+// What an earlier owner of the spool left running (ClaimSpool).
 int KillRecordedGroups(const std::filesystem::path& spool_file) {
   std::ifstream in(spool_file);
   if (!in) return 0;
@@ -289,6 +292,24 @@ int KillRecordedGroups(const std::filesystem::path& spool_file) {
   std::error_code ec;
   std::filesystem::remove(spool_file, ec);
   return killed;
+}
+
+}  // namespace
+
+Result<SpoolClaim> ClaimSpool(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  SpoolClaim claim;
+  Result<UniqueFd> lock = LockSpool(dir);
+  if (lock.ok()) {
+    claim.lock = std::move(lock.value());
+  } else if (lock.status().code() == StatusCode::kFailedPrecondition) {
+    return lock.status();
+  } else {
+    claim.unlocked = lock.status().message();
+  }
+  claim.killed = KillRecordedGroups(dir / kGuardianSpoolFile);
+  return claim;
 }
 
 }  // namespace drover

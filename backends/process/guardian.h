@@ -16,13 +16,13 @@
 // with the worker's marker: a random token every task inherits in its
 // environment as DROVER_GUARDIAN=TOKEN. When worker and guardian both died
 // (the host's OOM killer, a kill of the whole session), a worker restarted
-// on the same spool calls KillRecordedGroups before it registers: it
+// on the same spool claims it (ClaimSpool) before it registers: it
 // SIGKILLs each process of a recorded group whose /proc/PID/environ carries
 // that token, and nothing else, so a recycled pid is never touched.
 //
 // Escapes. A process that leaves its group (setsid or setpgid, as a
 // daemonizing grandchild does) is not reached by the group kill, so after
-// it the guardian (and KillRecordedGroups) also SIGKILLs every process whose
+// it the guardian (and ClaimSpool) also SIGKILLs every process whose
 // /proc/PID/environ holds DROVER_GUARDIAN=TOKEN. What still escapes: a
 // process exec'd with an environment of its own that drops the variable
 // (env -i), one started after the last scan round, or one run as another
@@ -98,29 +98,33 @@ class Guardian {
   UniqueFd write_end_;
 };
 
-// The spool's owner: one live worker (or `drover run`) per spool
-// directory, since KillRecordedGroups kills whatever the spool's marker
-// names, and a second process on a spool still in use would kill the first
-// one's running tasks. The lock is a POSIX record lock on DIR/lock (fcntl,
-// F_SETLK): the kernel drops it when the process dies, however it dies, and
-// children forked afterwards (zygote, guardian, tasks) do not inherit it.
-// Take it before KillRecordedGroups and keep it for the process's life.
-class SpoolLock {
- public:
-  // Creates `dir` if needed. FailedPrecondition, naming the holder's pid,
-  // when another live process holds it.
-  static Result<SpoolLock> Acquire(const std::filesystem::path& dir);
-
- private:
-  explicit SpoolLock(UniqueFd fd) : fd_(std::move(fd)) {}
-  UniqueFd fd_;
+// What ClaimSpool found.
+struct SpoolClaim {
+  // The lock on DIR/lock, held while this lives (keep it for the process's
+  // life); none when the spool cannot be locked (see `unlocked`).
+  UniqueFd lock;
+  // Why the spool could not be locked (a file system without POSIX locks,
+  // a path that cannot be opened); empty when it is locked.
+  std::string unlocked;
+  // Processes an earlier owner of the spool left running, now killed.
+  int killed = 0;
 };
 
-// SIGKILLs what an earlier worker on `spool_file` left running: each
-// process whose environment carries the recorded marker (in a recorded
-// group or escaped from it). Then removes the file. Returns how many processes it killed;
-// a missing file is not an error.
-int KillRecordedGroups(const std::filesystem::path& spool_file);
+// Claims the spool `dir` (created if needed) for this worker or `drover
+// run`, before it starts anything. One live owner per spool: a POSIX record
+// lock on DIR/lock (fcntl F_SETLK), which the kernel drops when the process
+// dies, however it dies, and which children forked afterwards (zygote,
+// guardian, tasks) do not inherit. Then, and only then, it SIGKILLs what an
+// earlier owner left running when it died together with its guardian: each
+// process whose environment carries the marker recorded in
+// DIR/task-groups (in a recorded group or escaped from it), and removes
+// that file; a recycled pid is never touched.
+//
+// FailedPrecondition, naming the holder's pid, when another live process
+// holds the spool: nothing is killed then, since those are its running
+// tasks. A spool that cannot be locked is claimed without the lock
+// (`unlocked` says why): a second owner would then not be refused.
+Result<SpoolClaim> ClaimSpool(const std::filesystem::path& dir);
 
 }  // namespace drover
 

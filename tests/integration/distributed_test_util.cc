@@ -548,7 +548,7 @@ DaemonProcess* DistributedTest::StartWorker(const std::string& name,
                                    "--slots",  slots,        "--heartbeat",
                                    heartbeat_, "--liveness", std::to_string(liveness_)};
   // Each worker its own spool, as on separate hosts: two live workers on
-  // one spool are refused (SpoolLock). A restart of `name` finds its own.
+  // one spool are refused (ClaimSpool). A restart of `name` finds its own.
   if (std::find(extra.begin(), extra.end(), "--spool-dir") == extra.end()) {
     argv.insert(argv.end(), {"--spool-dir", (work_ / "spool" / name).string()});
   }

@@ -385,26 +385,22 @@ int WorkerCommand(const WorkerArgs& args, const BackendRegistry& registry) {
     };
   }
 
-  // One live worker per spool: a second one would kill the first one's
-  // running tasks just below. Held until this process exits.
-  auto spool_lock = SpoolLock::Acquire(options.spool_dir);
-  if (!spool_lock.ok() && spool_lock.status().code() == StatusCode::kFailedPrecondition) {
+  // One live worker per spool, and what a dead one left running on it dies
+  // before this one registers (or the coordinator's retry of those tasks
+  // would run next to them). The claim is held until this process exits.
+  auto spool = ClaimSpool(options.spool_dir);
+  if (!spool.ok()) {
     std::fprintf(stderr, "drover worker: %s; give each worker on a host its own --spool-dir\n",
-                 spool_lock.status().message().c_str());
+                 spool.status().message().c_str());
     return kExitUsage;
   }
-  if (!spool_lock.ok()) {
-    // A spool that cannot be locked (no write access, a file system without
-    // locks): the worker runs as it did before the lock existed.
-    spdlog::warn("worker: {}; a second worker on {} would not be refused",
-                 spool_lock.status().message(), options.spool_dir.string());
+  if (!spool->unlocked.empty()) {
+    spdlog::warn("worker: {}; a second worker on {} would not be refused", spool->unlocked,
+                 options.spool_dir.string());
   }
-  // Tasks of an earlier worker on this spool that outlived it with its
-  // guardian (both killed at once) are killed before this one registers,
-  // or the coordinator's retry of them would run next to them.
-  if (int killed = KillRecordedGroups(options.spool_dir / kGuardianSpoolFile); killed > 0) {
+  if (spool->killed > 0) {
     spdlog::warn("worker: killed {} left running by an earlier worker on {}",
-                 Plural(static_cast<uint64_t>(killed), "process", "processes"),
+                 Plural(static_cast<uint64_t>(spool->killed), "process", "processes"),
                  options.spool_dir.string());
   }
   // Every task, pool process and the zygote inherit the marker.

@@ -132,23 +132,23 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
   // What an earlier `drover run` on this state directory left running
   // when it was killed together with its guardian dies first.
   const std::filesystem::path spool_dir = std::filesystem::path(args.state_dir) / "spool";
-  // Another `drover run` on this state directory: its tasks must not be
-  // killed below (the coordinator's own lock comes later).
-  auto spool_lock = SpoolLock::Acquire(spool_dir);
-  if (!spool_lock.ok() && spool_lock.status().code() == StatusCode::kFailedPrecondition) {
+  // Another `drover run` on this state directory is refused before its
+  // tasks could be killed (the coordinator's own lock comes later).
+  auto spool = ClaimSpool(spool_dir);
+  if (!spool.ok()) {
     std::fprintf(stderr, "drover: %s; wait for it or pass another --state-dir\n",
-                 spool_lock.status().message().c_str());
+                 spool.status().message().c_str());
     return kExitUsage;
   }
-  if (!spool_lock.ok()) {
+  if (!spool->unlocked.empty()) {
     // The state directory's own checks (the coordinator's lock, the store)
     // say what is wrong with it, if anything.
-    spdlog::warn("{}; a second drover run on {} would not be refused",
-                 spool_lock.status().message(), args.state_dir);
+    spdlog::warn("{}; a second drover run on {} would not be refused", spool->unlocked,
+                 args.state_dir);
   }
-  if (int killed = KillRecordedGroups(spool_dir / kGuardianSpoolFile); killed > 0) {
+  if (spool->killed > 0) {
     spdlog::warn("killed {} left running by an earlier drover run",
-                 Plural(static_cast<uint64_t>(killed), "process", "processes"));
+                 Plural(static_cast<uint64_t>(spool->killed), "process", "processes"));
   }
   const std::string marker = SetGuardianMarker();
   // `cow` pools fork from a zygote, which must be forked now, while this
