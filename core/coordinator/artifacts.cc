@@ -389,8 +389,8 @@ void Coordinator::Loop::AddArtifacts(const Job& job, const spec::TaskSpec& ts,
   for (uint32_t need : ts.needs) {
     // A task that declares no artifacts has none: no query on the
     // dispatch path of jobs that do not use them.
-    if (job.spec.tasks[need].artifacts.empty()) continue;
-    const std::string& task = job.spec.tasks[need].name;
+    if (!job.spec.tasks.HasArtifacts(need)) continue;
+    const std::string task = job.spec.tasks.Name(need);
     auto found = store_->Artifacts(job.record.id, task);
     if (!found.ok()) {
       Check(found.status(), "read artifacts");

@@ -22,8 +22,10 @@ namespace {
 constexpr uint32_t kEntriesPerLookup = 8;
 
 bool AnyCaches(const spec::JobSpec& spec) {
-  return std::any_of(spec.tasks.begin(), spec.tasks.end(),
-                     [](const spec::TaskSpec& ts) { return ts.cache; });
+  bool any = false;
+  spec.tasks.ForEachShared(
+      [&](const spec::TaskSpec& ts, spec::TaskList::Span) { any = any || ts.cache; });
+  return any;
 }
 
 }  // namespace
@@ -53,7 +55,7 @@ Result<cache::CacheKey> Coordinator::Loop::KeyOf(const Job& job, uint32_t t) {
             OutputsFromJson(job.rows[i].outputs_json).value_or(Outputs());
         auto value = outputs.find(ref.key);
         parts.push_back(cache::KeyPart{
-            cache::PartKind::kOutput, job.spec.tasks[i].name, ref.key,
+            cache::PartKind::kOutput, job.spec.tasks.Name(i), ref.key,
             value == outputs.end() ? "missing" : artifacts::Sha256Hex(value->second)});
       }
     }
@@ -61,8 +63,8 @@ Result<cache::CacheKey> Coordinator::Loop::KeyOf(const Job& job, uint32_t t) {
 
   // The artifacts its needs give it, as AddArtifacts lists them.
   for (uint32_t need : ts.needs) {
-    if (job.spec.tasks[need].artifacts.empty()) continue;
-    auto found = store_->Artifacts(job.record.id, job.spec.tasks[need].name);
+    if (!job.spec.tasks.HasArtifacts(need)) continue;
+    auto found = store_->Artifacts(job.record.id, job.spec.tasks.Name(need));
     if (!found.ok()) return found.status();
     for (const store::ArtifactRecord& r : *found) {
       parts.push_back(
@@ -181,6 +183,7 @@ bool Coordinator::Loop::TryCache(Job& job, uint32_t t) {
   if (row.started_ms == 0) row.started_ms = now_ms;
   row.finished_ms = now_ms;
   Check(store_->UpdateTask(row), "update task");
+  job.spec.tasks.Release(t);  // `ts` is not used past here
   EmitTask(job, t, nullptr);
   MaybeFinishJob(job);
   return true;

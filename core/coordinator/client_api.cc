@@ -334,14 +334,14 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
       if (!wants(plan.state(t), row.name)) continue;
       wire::TaskStatus* ts = js.add_tasks();
       ts->set_name(row.name);
-      ts->set_group(job->spec.tasks[t].base_name);
+      ts->set_group(job->spec.tasks.Shared(t).base_name);
       ts->set_state(std::string(dag::TaskStateName(plan.state(t))));
       ts->set_attempts(job->attempt_base[t] + static_cast<uint32_t>(plan.attempts(t)));
       ts->set_reason(row.reason);
       ts->set_detail(row.detail);
       ts->set_worker(row.worker);
       ts->set_wall_us(static_cast<uint64_t>(std::max<int64_t>(0, row.wall_us)));
-      ts->set_backend(job->spec.tasks[t].backend);
+      ts->set_backend(job->spec.tasks.Shared(t).backend);
       ts->set_started_unix_ms(row.started_ms);
       ts->set_finished_unix_ms(row.finished_ms);
       if (plan.state(t) == dag::TaskState::kReady) {
@@ -349,7 +349,7 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
         if (!reason) reason = PendingReason(job->queues[plan.queue(t)]);
         ts->set_pending_reason(*reason);
       } else if (plan.state(t) == dag::TaskState::kWaiting &&
-                 job->spec.tasks[t].dynamic) {
+                 job->spec.tasks.Shared(t).dynamic) {
         ts->set_pending_reason(row.pending_reason);  // what the fan-out waits for
       }
       FillLastAttempt(row, ts);

@@ -45,9 +45,10 @@ std::shared_ptr<const spec::DeferredRender> WithIndices(
 
 std::vector<uint32_t> FanoutPlaceholders(const spec::JobSpec& spec) {
   std::vector<uint32_t> out;
-  for (uint32_t t = 0; t < spec.tasks.size(); ++t) {
-    if (spec.tasks[t].dynamic) out.push_back(t);
-  }
+  // A placeholder is held whole: a matrix's shared fields have no `dynamic`.
+  spec.tasks.ForEachShared([&](const spec::TaskSpec& ts, spec::TaskList::Span span) {
+    if (ts.dynamic) out.push_back(span.first);
+  });
   return out;
 }
 
@@ -99,10 +100,10 @@ Result<std::vector<spec::TaskSpec>> BuildFanout(
   }
   uint64_t edges = 0;
   uint64_t dependents = 0;
-  for (const spec::TaskSpec& ts : spec.tasks) {
-    edges += ts.needs.size();
-    dependents += std::count(ts.needs.begin(), ts.needs.end(), t);
-  }
+  spec.tasks.ForEachShared([&](const spec::TaskSpec& ts, spec::TaskList::Span span) {
+    edges += ts.needs.size() * span.count;
+    dependents += std::count(ts.needs.begin(), ts.needs.end(), t) * span.count;
+  });
   const uint64_t added = (count - 1) * (placeholder.needs.size() + dependents);
   if (edges + added > options.max_edges) {
     return FailedPrecondition(
@@ -133,7 +134,7 @@ std::vector<uint32_t> InsertFanout(spec::JobSpec& spec, uint32_t t,
     }
     if (it->second) deferred = it->second;
   };
-  for (spec::TaskSpec& ts : spec.tasks) {
+  spec.tasks.UpdateShared([&](spec::TaskSpec& ts) {
     if (std::find(ts.needs.begin(), ts.needs.end(), t) != ts.needs.end()) {
       ts.needs.insert(ts.needs.end(), indices.begin() + 1, indices.end());
     }
@@ -147,10 +148,10 @@ std::vector<uint32_t> InsertFanout(spec::JobSpec& spec, uint32_t t,
         ts.dynamic = std::move(copy);
       }
     }
-  }
+  });
   // The instances' own references may name an already expanded task: they
   // share the placeholder's DeferredRender, updated by earlier expansions.
-  spec.tasks[t] = std::move(instances[0]);
+  spec.tasks.MutableWhole(t) = std::move(instances[0]);
   spec.tasks.reserve(before + instances.size() - 1);
   for (size_t k = 1; k < instances.size(); ++k)
     spec.tasks.push_back(std::move(instances[k]));

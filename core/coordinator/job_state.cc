@@ -19,12 +19,8 @@ std::vector<dag::PlanTask> PlanTasks(JobState& job) {
   std::unordered_map<std::string, uint32_t> queue_of;
   job.queues.clear();
   std::string key;
-  for (uint32_t i = 0; i < n; ++i) {
-    const spec::TaskSpec& ts = job.spec.tasks[i];
-    plan_tasks[i].needs = ts.needs;
-    plan_tasks[i].retries = ts.retries;
-    plan_tasks[i].backoff = ts.retry_backoff;
-    plan_tasks[i].backoff_max = ts.retry_backoff_max;
+  // Once per task as written: its instances share all of this.
+  job.spec.tasks.ForEachShared([&](const spec::TaskSpec& ts, spec::TaskList::Span span) {
     // NUL separates the parts: names and labels never contain one.
     key.assign(ts.backend);
     key += '\0';
@@ -53,8 +49,14 @@ std::vector<dag::PlanTask> PlanTasks(JobState& job) {
       job.queues.push_back(Placement{ts.backend, ts.on, std::max(1u, ts.slots),
                                      std::move(worker_services), std::move(worker_pool)});
     }
-    plan_tasks[i].queue = it->second;
-  }
+    for (uint32_t i = span.first; i < span.first + span.count; ++i) {
+      plan_tasks[i].needs = ts.needs;
+      plan_tasks[i].retries = ts.retries;
+      plan_tasks[i].backoff = ts.retry_backoff;
+      plan_tasks[i].backoff_max = ts.retry_backoff_max;
+      plan_tasks[i].queue = it->second;
+    }
+  });
   if (job.queues.empty()) job.queues.push_back(Placement{"spawn", {}, 1});
   return plan_tasks;
 }
@@ -76,8 +78,9 @@ std::vector<uint32_t> InitJobState(
   job.current.assign(n, 0);
   job.attempt_base.assign(n, 0);
   std::vector<uint32_t> carried;
-  for (uint32_t i = 0; i < n; ++i) {
-    const spec::TaskSpec& ts = job.spec.tasks[i];
+  // Each matrix instance made for its step only (TaskList), not kept.
+  uint32_t i = 0;
+  for (const spec::TaskSpec& ts : job.spec.tasks) {
     store::TaskRecord& row = job.rows[i];
     const uint64_t fp = ts.fingerprint;
     auto old = old_rows.find(ts.name);
@@ -97,6 +100,7 @@ std::vector<uint32_t> InitJobState(
     row.index = i;
     row.name = ts.name;
     row.fingerprint = fp;
+    ++i;
   }
   job.fanouts = FanoutPlaceholders(job.spec);
   job.fanout_old.clear();
@@ -133,10 +137,10 @@ Result<std::vector<uint32_t>> RestoreJobState(JobState& job,
                               std::to_string(n) + " tasks");
   }
   for (uint32_t i = 0; i < n; ++i) {
-    if (rows[i].name != job.spec.tasks[i].name) {
+    if (std::string name = job.spec.tasks.Name(i); rows[i].name != name) {
       return FailedPrecondition("job " + job.record.id + ": task row " +
                                 std::to_string(i) + " is '" + rows[i].name +
-                                "', the spec says '" + job.spec.tasks[i].name + "'");
+                                "', the spec says '" + name + "'");
     }
   }
   job.rows = std::move(rows);

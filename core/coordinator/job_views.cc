@@ -74,7 +74,7 @@ std::vector<wire::TaskGroup> BuildGroups(
   std::vector<dag::PlanCounts> counts;
   std::vector<std::set<std::string>> needs;
   for (uint32_t t = 0; t < spec.tasks.size(); ++t) {
-    const spec::TaskSpec& ts = spec.tasks[t];
+    const spec::TaskSpec& ts = spec.tasks.Shared(t);  // what its group shares
     auto [it, added] = index.emplace(ts.base_name, groups.size());
     if (added) {
       wire::TaskGroup g;
@@ -87,10 +87,10 @@ std::vector<wire::TaskGroup> BuildGroups(
     const size_t gi = it->second;
     wire::TaskGroup& g = groups[gi];
     g.set_instances(g.instances() + 1);
-    if (!ts.matrix.empty()) g.set_matrix(true);
+    if (!spec.tasks.IsWhole(t) || !ts.matrix.empty()) g.set_matrix(true);
     CountState(counts[gi], state_of(t));
     for (uint32_t n : ts.needs) {
-      if (n < spec.tasks.size()) needs[gi].insert(spec.tasks[n].base_name);
+      if (n < spec.tasks.size()) needs[gi].insert(spec.tasks.Shared(n).base_name);
     }
   }
   for (size_t gi = 0; gi < groups.size(); ++gi) {

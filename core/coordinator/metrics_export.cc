@@ -35,7 +35,7 @@ std::string Coordinator::Loop::MetricsText() {
     const dag::Plan& plan = *job->plan;
     for (uint32_t t = 0; t < plan.size(); ++t) {
       const dag::TaskState s = plan.state(t);
-      ++g.tasks[{std::string(dag::TaskStateName(s)), job->spec.tasks[t].backend}];
+      ++g.tasks[{std::string(dag::TaskStateName(s)), job->spec.tasks.Shared(t).backend}];
       if (s == dag::TaskState::kReady) {
         const Placement& p = job->queues[plan.queue(t)];
         ++g.ready[{p.backend, DescribeClass(p)}];

@@ -199,6 +199,10 @@ void Coordinator::Loop::Finish(uint64_t id, const AttemptOutcome& reported,
     }
   }
 
+  // A matrix instance made for its dispatch is not needed any more
+  // (TaskList): a million-instance job holds only those in flight.
+  if (dag::IsTerminal(plan.state(t))) job.spec.tasks.Release(t);
+
   if (failed_for_good) {
     if (job.spec.fail_fast && !job.cancelling) {
       CancelRunning(job, plan.CancelPending());

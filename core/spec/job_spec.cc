@@ -106,10 +106,7 @@ const ServiceDecl* JobSpec::FindService(std::string_view service_name) const {
 }
 
 std::optional<uint32_t> JobSpec::Find(std::string_view task_name) const {
-  for (size_t i = 0; i < tasks.size(); ++i) {
-    if (tasks[i].name == task_name) return static_cast<uint32_t>(i);
-  }
-  return std::nullopt;
+  return tasks.Find(task_name);
 }
 
 const PoolDecl* JobSpec::FindPool(std::string_view pool_name) const {

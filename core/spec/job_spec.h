@@ -8,10 +8,13 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -226,6 +229,135 @@ struct ScheduleDecl {
   int column = 0;
 };
 
+namespace internal {
+struct MatrixGroup;  // matrix_group.h
+}  // namespace internal
+
+// The task instances of a job, by index (0 .. size()-1, in file order,
+// matrix instances in expansion order). A task without a matrix, and every
+// instance of a dynamic matrix, is held whole. A static matrix's instances
+// are held as one internal::MatrixGroup (the fields they share, the
+// matrix's axes and the task's compiled kind) and made on demand, so that
+// a million-instance matrix costs its axes, not a million TaskSpecs: the
+// coordinator makes an instance when it dispatches it and drops it when
+// the instance has ended (Release).
+class TaskList {
+ public:
+  TaskList();
+  ~TaskList();
+  TaskList(const TaskList& other);
+  TaskList& operator=(const TaskList& other);
+  TaskList(TaskList&& other) noexcept;
+  TaskList& operator=(TaskList&& other) noexcept;
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+
+  // Instance i (< size()). A matrix instance is made on first use and kept
+  // until Release(i); the reference is valid until then, or until the list
+  // is modified (push_back, reserve, ForEachShared). O(log tasks).
+  const TaskSpec& operator[](size_t i) const;
+  const TaskSpec& at(size_t i) const { return (*this)[i]; }
+  const TaskSpec& back() const { return (*this)[size_ - 1]; }
+  // Instance i, made afresh and not kept (a view that reads every instance
+  // of a large job uses this, not operator[]).
+  TaskSpec Make(size_t i) const;
+  // Instance i's name, without making the instance.
+  std::string Name(size_t i) const;
+  // What instance i shares with the other instances of its task, without
+  // making it: the whole instance, or its matrix's shared fields (see
+  // ForEachShared). For the fields every instance of a task has alike:
+  // base_name, backend, needs, retries, timeouts, on, slots, services,
+  // cache, inputs, deferred, dynamic, worker_pool.
+  const TaskSpec& Shared(size_t i) const;
+  // Whether instance i uploads artifacts, without making it.
+  bool HasArtifacts(size_t i) const;
+  // Forgets the made copy of matrix instance i (nothing for a whole one).
+  void Release(size_t i) const;
+  // How many matrix instances are made and kept now.
+  size_t made() const { return made_.size(); }
+
+  // A whole instance, to change it. Precondition: instance i is held whole
+  // (IsWhole(i)); a matrix instance cannot be changed on its own.
+  TaskSpec& MutableWhole(size_t i);
+  bool IsWhole(size_t i) const;
+
+  // The instances of the task (as written in `tasks:`) that instance i
+  // belongs to: [first, first + count). For a whole instance, itself.
+  struct Span {
+    uint32_t first = 0;
+    uint32_t count = 0;
+  };
+  Span SpanOf(size_t i) const;
+
+  // Calls f(shared, span) once per span in index order: `shared` is the
+  // whole instance, or for a matrix the fields every instance shares (its
+  // name, matrix, matrix_json, payload, summary, fingerprint, artifacts
+  // and cwd are those of no instance). O(tasks as written + whole ones).
+  void ForEachShared(const std::function<void(const TaskSpec& shared, Span span)>& f) const;
+  // Changes, with f, what instances share: each whole instance, and each
+  // matrix's shared fields and its made instances. f must change only
+  // fields that are the same for every instance of a task (needs,
+  // deferred, dynamic).
+  void UpdateShared(const std::function<void(TaskSpec& shared)>& f);
+
+  // The index of the instance called `name`. O(tasks as written + whole
+  // ones), not O(instances).
+  std::optional<uint32_t> Find(std::string_view name) const;
+
+  void push_back(TaskSpec ts);  // a whole instance
+  void reserve(size_t n);       // for whole instances
+  // Appends the instances of `group` (group->count of them).
+  void AppendMatrix(std::shared_ptr<const internal::MatrixGroup> group);
+
+  // Iterates over every instance, each made afresh for the iteration step
+  // and not kept (the cost of Make per matrix instance).
+  class const_iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = TaskSpec;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const TaskSpec*;
+    using reference = const TaskSpec&;
+    const_iterator() = default;
+    const_iterator(const TaskList* list, size_t i) : list_(list), i_(i) {}
+    const TaskSpec& operator*() const;
+    const TaskSpec* operator->() const { return &**this; }
+    const_iterator& operator++() {
+      ++i_;
+      made_.reset();
+      return *this;
+    }
+    const_iterator operator++(int) {
+      const_iterator old(list_, i_);
+      ++*this;
+      return old;
+    }
+    bool operator==(const const_iterator& o) const { return i_ == o.i_; }
+
+   private:
+    const TaskList* list_ = nullptr;
+    size_t i_ = 0;
+    mutable std::shared_ptr<TaskSpec> made_;  // this step's matrix instance
+  };
+  const_iterator begin() const { return const_iterator(this, 0); }
+  const_iterator end() const { return const_iterator(this, size_); }
+
+ private:
+  struct Segment {
+    uint32_t first = 0;  // index of its first instance
+    uint32_t count = 0;
+    uint32_t whole = 0;  // whole_[whole .. whole + count) when group is null
+    std::shared_ptr<const internal::MatrixGroup> group;
+  };
+  const Segment& SegmentOf(size_t i) const;
+
+  std::vector<TaskSpec> whole_;
+  std::vector<Segment> segments_;
+  size_t size_ = 0;
+  mutable std::unordered_map<uint32_t, TaskSpec> made_;
+};
+
 struct JobSpec {
   int version = 1;
   std::string name;          // `name:`, or the file's stem when absent
@@ -235,7 +367,7 @@ struct JobSpec {
   std::optional<ScheduleDecl> schedule;  // `schedule:`, if the spec has one
   // Instances in file order, matrix instances in expansion order. Every
   // `needs` index is valid and the graph is acyclic.
-  std::vector<TaskSpec> tasks;
+  TaskList tasks;
   // `pools:`, in file order.
   std::vector<PoolDecl> pools;
   // `services:`, in file order; every name in a TaskSpec::services is one.
@@ -251,7 +383,7 @@ struct JobSpec {
   // against its own working directory.
   std::vector<std::string> plugins;
 
-  // The index of the instance called `name`, if any. O(n).
+  // The index of the instance called `name`, if any (TaskList::Find).
   std::optional<uint32_t> Find(std::string_view name) const;
   // The pool called `name`, or nullptr. O(pools). The pointer is valid
   // while `pools` is not modified.

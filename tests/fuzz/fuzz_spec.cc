@@ -61,10 +61,15 @@ void CheckPayload(const TaskSpec& ts) {
 }
 
 void CheckSpec(const JobSpec& spec) {
-  std::set<std::string_view> names;
+  // Strings, not views: a matrix instance lives for its iteration step.
+  std::set<std::string> names;
+  uint32_t index = 0;
   for (const TaskSpec& ts : spec.tasks) {
     FUZZ_CHECK(!ts.name.empty());
     FUZZ_CHECK(names.insert(ts.name).second);
+    FUZZ_CHECK(spec.tasks.Name(index) == ts.name);
+    FUZZ_CHECK(spec.Find(ts.name) == index);
+    ++index;
     for (uint32_t need : ts.needs) FUZZ_CHECK(need < spec.tasks.size());
     for (const std::string& service : ts.services) {
       FUZZ_CHECK(spec.FindService(service) != nullptr);

@@ -17,11 +17,13 @@ Status AddCacheInputs(const spec::JobSpec& spec, const std::filesystem::path& di
   // Each pattern once, with the first task that names it (for messages).
   std::map<std::string, std::pair<const spec::InputDecl*, const spec::TaskSpec*>>
       patterns;
-  for (const spec::TaskSpec& ts : spec.tasks) {
-    if (!ts.cache) continue;
+  // `cache` and `inputs` are alike for a matrix's instances, and what
+  // they share outlives this loop (an instance made for one step would not).
+  spec.tasks.ForEachShared([&](const spec::TaskSpec& ts, spec::TaskList::Span) {
+    if (!ts.cache) return;
     for (const spec::InputDecl& in : ts.inputs)
       patterns.emplace(in.pattern, std::pair(&in, &ts));
-  }
+  });
   std::map<std::string, std::string> digests;  // by file path: each read once
   std::string errors;
   for (const auto& [pattern, decl] : patterns) {

@@ -206,10 +206,17 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
 
   // The embedded worker must be able to run every task, or the job would
   // wait for a worker that never comes.
-  for (const auto& task : loaded.spec->tasks) {
+  // Per task as written (a matrix's instances share all of this), named
+  // by its first instance.
+  std::vector<std::pair<const spec::TaskSpec*, std::string>> shared;
+  loaded.spec->tasks.ForEachShared([&](const spec::TaskSpec& ts, spec::TaskList::Span span) {
+    shared.emplace_back(&ts, loaded.spec->tasks.Name(span.first));
+  });
+  for (const auto& [shared_fields, name] : shared) {
+    const spec::TaskSpec& task = *shared_fields;
     if (!registry.Has(task.backend)) {
       std::fprintf(stderr, "%s: task '%s' uses the '%s' backend, which this drover does "
-                   "not have\n", args.file.c_str(), task.name.c_str(), task.backend.c_str());
+                   "not have\n", args.file.c_str(), name.c_str(), task.backend.c_str());
       return kExitUsage;
     }
     // The embedded worker has no labels and `slots` slots per backend: a
@@ -221,7 +228,7 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
       for (const auto& [k, v] : task.on) labels += (labels.empty() ? "" : ",") + k + "=" + v;
       std::fprintf(stderr, "%s: task '%s' asks for a worker with labels %s (on:), but drover run's "
                    "embedded worker has no labels; run it with drover submit on a drover worker "
-                   "--label %s\n", at.c_str(), task.name.c_str(), labels.c_str(), labels.c_str());
+                   "--label %s\n", at.c_str(), name.c_str(), labels.c_str(), labels.c_str());
       return kExitUsage;
     }
     // Nor does it have services of its own (a worker configuration's).
@@ -229,12 +236,12 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
       std::fprintf(stderr, "%s: task '%s' needs the workers' own service '%s' (from: worker), "
                    "but drover run's embedded worker has none; declare the service in the job "
                    "or run it with drover submit on a drover worker whose --config declares "
-                   "it\n", at.c_str(), task.name.c_str(), own.front().c_str());
+                   "it\n", at.c_str(), name.c_str(), own.front().c_str());
       return kExitUsage;
     }
     if (task.slots > static_cast<uint32_t>(slots)) {
       std::fprintf(stderr, "%s: task '%s' needs %u %s slots (slots:), but drover run -j %d gives "
-                   "the embedded worker %d\n", at.c_str(), task.name.c_str(), task.slots,
+                   "the embedded worker %d\n", at.c_str(), name.c_str(), task.slots,
                    task.backend.c_str(), slots, slots);
       return kExitUsage;
     }
