@@ -79,7 +79,8 @@ std::optional<std::vector<ArtifactRecord>> ArtifactsFromJson(std::string_view js
 }
 
 Status Store::InsertCacheEntry(const CacheEntryRecord& e) {
-  return Journal(InsertCacheEntryNow(e), [this, e] { return InsertCacheEntryNow(e); });
+  return Journal(InsertCacheEntryNow(e),
+                 [this, e = e] { return InsertCacheEntryNow(e); });
 }
 
 Status Store::InsertCacheEntryNow(const CacheEntryRecord& e) {
@@ -134,7 +135,8 @@ Result<std::optional<CacheEntryRecord>> Store::LatestCacheEntry(
 }
 
 Status Store::PutCacheDecision(const CacheDecisionRecord& d) {
-  return Journal(PutCacheDecisionNow(d), [this, d] { return PutCacheDecisionNow(d); });
+  return Journal(PutCacheDecisionNow(d),
+                 [this, d = d] { return PutCacheDecisionNow(d); });
 }
 
 Status Store::PutCacheDecisionNow(const CacheDecisionRecord& d) {
@@ -185,7 +187,7 @@ Result<std::optional<CacheDecisionRecord>> Store::CacheDecision(const std::strin
 }
 
 Status Store::PutJobInputs(const JobInputsRecord& r) {
-  return Journal(PutJobInputsNow(r), [this, r] { return PutJobInputsNow(r); });
+  return Journal(PutJobInputsNow(r), [this, r = r] { return PutJobInputsNow(r); });
 }
 
 Status Store::PutJobInputsNow(const JobInputsRecord& r) {

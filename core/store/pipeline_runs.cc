@@ -12,7 +12,7 @@ namespace drover::store {
 
 Status Store::InsertPipelineRun(const PipelineRunRecord& run) {
   return Journal(InsertPipelineRunNow(run),
-                 [this, run] { return InsertPipelineRunNow(run); });
+                 [this, run = run] { return InsertPipelineRunNow(run); });
 }
 
 Status Store::InsertPipelineRunNow(const PipelineRunRecord& run) {
@@ -33,7 +33,7 @@ Status Store::InsertPipelineRunNow(const PipelineRunRecord& run) {
 Status Store::StartQueuedPipelineRun(int64_t id, const std::string& job_id,
                                      int64_t started_ms) {
   return Journal(StartQueuedPipelineRunNow(id, job_id, started_ms),
-                 [this, id, job_id, started_ms] {
+                 [this, id, job_id = job_id, started_ms] {
                    return StartQueuedPipelineRunNow(id, job_id, started_ms);
                  });
 }

@@ -114,6 +114,11 @@ class Store::Impl {
   // Keeps `redo` in the batch's journal when the write belongs to the
   // batch: it succeeded, or failed only for want of room (kUnavailable:
   // a full disk, or a batch SQLite abandoned). Returns `s`.
+  //
+  // Callers capture the records they redo with an init-capture (`task =
+  // task`): a plain capture of a const reference makes a const member,
+  // which the move into std::function copies a second time (for a job's
+  // task rows, hundreds of bytes a task).
   Status Journal(Status s, std::function<Status()> redo) {
     if (in_batch && !replaying && (s.ok() || s.code() == StatusCode::kUnavailable)) {
       journal.push_back(std::move(redo));
@@ -511,8 +516,9 @@ Status Store::RestoreReserve() {
 }
 
 Status Store::InsertJob(const JobRecord& job, const std::vector<TaskRecord>& tasks) {
-  return impl_->Journal(InsertJobNow(job, tasks),
-                        [this, job, tasks] { return InsertJobNow(job, tasks); });
+  return impl_->Journal(InsertJobNow(job, tasks), [this, job = job, tasks = tasks] {
+    return InsertJobNow(job, tasks);
+  });
 }
 
 Status Store::InsertJobNow(const JobRecord& job, const std::vector<TaskRecord>& tasks) {
@@ -547,8 +553,9 @@ Status Store::SetJobStateNow(const std::string& job_id, const std::string& state
 }
 
 Status Store::ReplaceTasks(const JobRecord& job, const std::vector<TaskRecord>& tasks) {
-  return impl_->Journal(ReplaceTasksNow(job, tasks),
-                        [this, job, tasks] { return ReplaceTasksNow(job, tasks); });
+  return impl_->Journal(ReplaceTasksNow(job, tasks), [this, job = job, tasks = tasks] {
+    return ReplaceTasksNow(job, tasks);
+  });
 }
 
 Status Store::ReplaceTasksNow(const JobRecord& job,
@@ -680,7 +687,7 @@ Result<std::vector<std::pair<std::string, uint64_t>>> Store::TaskStateCounts(
 
 Status Store::UpdateTask(const TaskRecord& task) {
   return impl_->Journal(UpdateTaskNow(task),
-                        [this, task] { return UpdateTaskNow(task); });
+                        [this, task = task] { return UpdateTaskNow(task); });
 }
 
 Status Store::UpdateTaskNow(const TaskRecord& task) {
@@ -747,7 +754,8 @@ Status Store::InsertAttempt(const AttemptRecord& a) {
   if (a.id > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
     return InvalidArgument("store: attempt id " + std::to_string(a.id) + " out of range");
   }
-  return impl_->Journal(InsertAttemptNow(a), [this, a] { return InsertAttemptNow(a); });
+  return impl_->Journal(InsertAttemptNow(a),
+                        [this, a = a] { return InsertAttemptNow(a); });
 }
 
 Status Store::InsertAttemptNow(const AttemptRecord& a) {
@@ -767,8 +775,8 @@ Result<bool> Store::FinishAttempt(uint64_t id, const std::string& worker,
   if (id > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return false;
   std::string outputs = outputs_json ? *outputs_json : OutputsToJson(outcome.outputs);
   Result<bool> done = FinishAttemptNow(outputs, id, worker, outcome, finished_ms);
-  (void)impl_->Journal(done.status(), [this, outputs = std::move(outputs), id, worker,
-                                       outcome, finished_ms] {
+  (void)impl_->Journal(done.status(), [this, outputs = std::move(outputs), id,
+                                       worker = worker, outcome = outcome, finished_ms] {
     return FinishAttemptNow(outputs, id, worker, outcome, finished_ms).status();
   });
   return done;
@@ -817,7 +825,8 @@ Result<uint64_t> Store::MaxAttemptId() {
 }
 
 Status Store::InsertArtifact(const ArtifactRecord& a) {
-  return impl_->Journal(InsertArtifactNow(a), [this, a] { return InsertArtifactNow(a); });
+  return impl_->Journal(InsertArtifactNow(a),
+                        [this, a = a] { return InsertArtifactNow(a); });
 }
 
 Status Store::InsertArtifactNow(const ArtifactRecord& a) {
