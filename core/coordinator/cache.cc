@@ -171,6 +171,7 @@ bool Coordinator::Loop::TryCache(Job& job, uint32_t t) {
   }
   job.plan->MarkCached(t);
   store::TaskRecord& row = job.rows[t];
+  row.fingerprint = ts.fingerprint;
   row.state = std::string(dag::TaskStateName(dag::TaskState::kCached));
   row.reason.clear();
   row.exit_code = -1;

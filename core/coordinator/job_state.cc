@@ -78,29 +78,29 @@ std::vector<uint32_t> InitJobState(
   job.current.assign(n, 0);
   job.attempt_base.assign(n, 0);
   std::vector<uint32_t> carried;
-  // Each matrix instance made for its step only (TaskList), not kept.
-  uint32_t i = 0;
-  for (const spec::TaskSpec& ts : job.spec.tasks) {
+  for (uint32_t i = 0; i < n; ++i) {
     store::TaskRecord& row = job.rows[i];
-    const uint64_t fp = ts.fingerprint;
-    auto old = old_rows.find(ts.name);
+    std::string name = job.spec.tasks.Name(i);  // without making the instance
+    auto old = old_rows.empty() ? old_rows.end() : old_rows.find(name);
     if (old != old_rows.end()) job.attempt_base[i] = old->second.attempts;
     const std::optional<dag::TaskState> old_state =
         old != old_rows.end() ? dag::ParseTaskState(old->second.state) : std::nullopt;
-    if (old_state && dag::IsSuccess(*old_state) && old->second.fingerprint == fp) {
-      row = old->second;  // carried over: its result, attempts and logs stay
+    if (old_state && dag::IsSuccess(*old_state) &&
+        old->second.fingerprint == job.spec.tasks.Fingerprint(i)) {
+      row = old->second;  // carried over: its result, attempts, logs and fingerprint stay
       carried.push_back(i);
     } else {
       row = store::TaskRecord();
       row.state = dag::TaskStateName(dag::TaskState::kWaiting);
       row.attempts = job.attempt_base[i];
       row.attempt_base = job.attempt_base[i];  // so a restart knows this run's
+      // 0 until the task is dispatched (or cached): a matrix instance is
+      // made then, not for every instance at submit (docs/state.md).
+      row.fingerprint = 0;
     }
     row.job_id = job.record.id;
     row.index = i;
-    row.name = ts.name;
-    row.fingerprint = fp;
-    ++i;
+    row.name = std::move(name);
   }
   job.fanouts = FanoutPlaceholders(job.spec);
   job.fanout_old.clear();

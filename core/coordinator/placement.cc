@@ -269,6 +269,7 @@ void Coordinator::Loop::Dispatch(Job& job, uint32_t t, WorkerConn& w) {
   // row is written when the attempt ends (Store::Tasks reads the two
   // together). One statement a dispatch fewer (docs/benchmarks.md).
   store::TaskRecord& row = job.rows[t];
+  row.fingerprint = ts.fingerprint;
   row.state = dag::TaskStateName(dag::TaskState::kRunning);
   row.attempts = number;
   row.worker = w.name;
@@ -307,6 +308,7 @@ void Coordinator::Loop::FailUndispatched(Job& job, uint32_t t, FailureReason rea
   rec.started_ms = WallMillis(clock_);
   Check(store_->InsertAttempt(rec), "insert attempt");
   store::TaskRecord& row = job.rows[t];
+  row.fingerprint = ts.fingerprint;
   row.attempts = number;
   if (row.started_ms == 0) row.started_ms = rec.started_ms;
   attempts_[id] = AttemptRef{&job, t, number, "", ts.backend, p.slots, ""};

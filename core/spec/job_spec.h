@@ -264,6 +264,9 @@ class TaskList {
   TaskSpec Make(size_t i) const;
   // Instance i's name, without making the instance.
   std::string Name(size_t i) const;
+  // Instance i's fingerprint: a matrix instance is made for it (and not
+  // kept), a whole one is not.
+  uint64_t Fingerprint(size_t i) const;
   // What instance i shares with the other instances of its task, without
   // making it: the whole instance, or its matrix's shared fields (see
   // ForEachShared). For the fields every instance of a task has alike:

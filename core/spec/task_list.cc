@@ -48,6 +48,17 @@ std::string TaskList::Name(size_t i) const {
   return s.group->Name(i - s.first);
 }
 
+uint64_t TaskList::Fingerprint(size_t i) const {
+  const Segment& s = SegmentOf(i);
+  if (!s.group) return whole_[s.whole + (i - s.first)].fingerprint;
+  if (auto it = made_.find(static_cast<uint32_t>(i)); it != made_.end()) {
+    return it->second.fingerprint;
+  }
+  TaskSpec ts;
+  s.group->Make(i - s.first, &ts);
+  return ts.fingerprint;
+}
+
 const TaskSpec& TaskList::Shared(size_t i) const {
   const Segment& s = SegmentOf(i);
   if (!s.group) return whole_[s.whole + (i - s.first)];

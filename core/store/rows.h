@@ -32,14 +32,16 @@ inline constexpr int kTaskParams = 18;  // columns in kTaskCols
 // inserting a 100,000-task job one row at a time. 55 rows are 990
 // parameters, under the 999 that SQLite builds before 3.32 allow.
 inline constexpr size_t kTaskChunk = 55;
-// What UpdateTask writes: the task's progress, not idx and fingerprint,
-// which only a spec change (ReplaceTasks) alters. Leaving idx out of the SET
-// spares the tasks_by_index update that otherwise doubled UpdateTask's cost.
+// What UpdateTask writes: the task's progress and its fingerprint (0 in
+// the row InsertJob writes until the task is first dispatched: a matrix
+// instance is made then, not at submit), not idx, which only a spec change
+// (ReplaceTasks) alters. Leaving idx out of the SET spares the
+// tasks_by_index update that otherwise doubled UpdateTask's cost.
 inline constexpr std::string_view kTaskProgressSet =
-    "state = ?5, attempts = ?6, reason = ?7, exit_code = ?8, signal = ?9, detail = ?10, "
-    "wall_us = ?11, result_json = ?12, worker = ?13, started_ms = ?14, finished_ms = "
-    "?15, "
-    "pending_reason = ?16, attempt_base = ?17, outputs_json = ?18";
+    "fingerprint = ?4, state = ?5, attempts = ?6, reason = ?7, exit_code = ?8, "
+    "signal = ?9, detail = ?10, wall_us = ?11, result_json = ?12, worker = ?13, "
+    "started_ms = ?14, finished_ms = ?15, pending_reason = ?16, attempt_base = ?17, "
+    "outputs_json = ?18";
 inline constexpr std::string_view kAttemptCols =
     "id, job_id, task, number, worker, finished, started_ms, finished_ms, reason, "
     "exit_code, "

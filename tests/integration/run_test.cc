@@ -381,6 +381,41 @@ tasks:
   EXPECT_EQ(CountLines(runs, "after"), 1u) << runs;
 }
 
+// Given a matrix whose instance n=2 fails until a marker exists, `run
+// --resume` should re-run only that instance (the others' fingerprints,
+// written when they ran, match the spec's); after the command changes for
+// every instance, another `--resume` should re-run all three.
+TEST_F(DroverCliTest, ResumeOfAMatrixRerunsTheFailedAndTheChangedInstances) {
+  const std::string body = R"(version: 1
+name: mresume
+tasks:
+  m:
+    run: echo ${matrix.n} >> runs.log; test ${matrix.n} != 2 || test -e marker
+    matrix: {n: [1, 2, 3]}
+)";
+  const std::string spec = Spec("mresume.yaml", body);
+  ASSERT_EQ(Run(spec).exit_code, 1);
+  testing::WriteFile(work_ / "marker", "");
+  const ProcessResult second = Run(spec, {"--resume"});
+  ASSERT_EQ(second.exit_code, 0) << second.Describe();
+  const std::string before = testing::ReadFile(work_ / "runs.log").value_or("");
+  EXPECT_EQ(CountLines(before, "1"), 1u) << before;
+  EXPECT_EQ(CountLines(before, "2"), 2u) << before;
+  EXPECT_EQ(CountLines(before, "3"), 1u) << before;
+
+  std::string changed = body;
+  changed.replace(changed.find("echo "), 5, "echo v2-");
+  Spec("mresume.yaml", changed);
+  const ProcessResult third = Run(spec, {"--resume"});
+  ASSERT_EQ(third.exit_code, 0) << third.Describe();
+  const std::string runs = testing::ReadFile(work_ / "runs.log").value_or("");
+  EXPECT_EQ(CountLines(runs, "v2-1") + CountLines(runs, "v2-2") + CountLines(runs, "v2-3"), 3u)
+      << runs;
+  auto tasks = TasksByName(Status());
+  EXPECT_EQ(tasks["m[n=2]"]["attempts"], 3);
+  EXPECT_EQ(tasks["m[n=1]"]["attempts"], 2);
+}
+
 // Given a fail_fast job where `boom` fails while `holder` runs (holder waits
 // until boom's process has ended, so `after`, which needs holder, cannot
 // have started), the run should fail, `after` should be skipped and never

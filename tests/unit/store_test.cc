@@ -392,8 +392,9 @@ TEST_F(StoreTest, InsertAttemptRefusesUnknownJobAndDuplicateId) {
       << dup.message();
 }
 
-// Given a task row, UpdateTask should store every progress field but keep
-// index and fingerprint (the spec's); given an unknown task, not-found.
+// Given a task row, UpdateTask should store every progress field and the
+// fingerprint (written at first dispatch, docs/state.md) but keep the
+// index (the spec's); given an unknown task, not-found.
 TEST_F(StoreTest, UpdateTaskStoresProgressAndRefusesUnknownTask) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
@@ -412,9 +413,9 @@ TEST_F(StoreTest, UpdateTaskStoresProgressAndRefusesUnknownTask) {
   t.started_ms = 11;
   t.finished_ms = 22;
   t.pending_reason = "no worker with label gpu";
+  t.fingerprint = 1;
   TaskRecord update = t;
   update.index = 4;
-  update.fingerprint = 1;
   ASSERT_TRUE(store->UpdateTask(update).ok());
   Result<std::vector<TaskRecord>> tasks = store->Tasks("j1");
   ASSERT_TRUE(tasks.ok() && tasks->size() == 1);
