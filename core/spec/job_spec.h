@@ -1,4 +1,6 @@
-// JobSpec: a validated, matrix-expanded job, as the coordinator runs it.
+// JobSpec: a validated job, as the coordinator runs it, with its task
+// instances by index (TaskList: a static matrix's instances are made on
+// demand from the matrix).
 //
 // core/spec is the only place that includes yaml-cpp. Load* parse the YAML,
 // check every rule of docs/spec.md, report every error of a file in one pass
