@@ -73,8 +73,9 @@ std::vector<wire::TaskGroup> BuildGroups(
   std::map<std::string, size_t, std::less<>> index;  // key -> position in groups
   std::vector<dag::PlanCounts> counts;
   std::vector<std::set<std::string>> needs;
-  for (uint32_t t = 0; t < spec.tasks.size(); ++t) {
-    const spec::TaskSpec& ts = spec.tasks.Shared(t);  // what its group shares
+  // Once per task as written (a matrix's instances share their group and
+  // needs), then each instance's state.
+  spec.tasks.ForEachShared([&](const spec::TaskSpec& ts, spec::TaskList::Span span) {
     auto [it, added] = index.emplace(ts.base_name, groups.size());
     if (added) {
       wire::TaskGroup g;
@@ -86,13 +87,20 @@ std::vector<wire::TaskGroup> BuildGroups(
     }
     const size_t gi = it->second;
     wire::TaskGroup& g = groups[gi];
-    g.set_instances(g.instances() + 1);
-    if (!spec.tasks.IsWhole(t) || !ts.matrix.empty()) g.set_matrix(true);
-    CountState(counts[gi], state_of(t));
-    for (uint32_t n : ts.needs) {
-      if (n < spec.tasks.size()) needs[gi].insert(spec.tasks.Shared(n).base_name);
+    g.set_instances(g.instances() + span.count);
+    if (!spec.tasks.IsWhole(span.first) || !ts.matrix.empty()) g.set_matrix(true);
+    for (uint32_t t = span.first; t < span.first + span.count; ++t) {
+      CountState(counts[gi], state_of(t));
     }
-  }
+    // A need on a matrix is a run of its instances: one lookup per run.
+    spec::TaskList::Span seen;
+    for (uint32_t n : ts.needs) {
+      const bool in_seen = n >= seen.first && n - seen.first < seen.count;
+      if (n >= spec.tasks.size() || in_seen) continue;
+      seen = spec.tasks.SpanOf(n);
+      needs[gi].insert(spec.tasks.Shared(n).base_name);
+    }
+  });
   for (size_t gi = 0; gi < groups.size(); ++gi) {
     *groups[gi].mutable_counts() = CountsToWire(counts[gi]);
     // Spec order, not alphabetical: a reader sees the file's order.

@@ -129,5 +129,28 @@ tasks:
   EXPECT_EQ(groups[2].needs(1), "shards");
 }
 
+// Given a matrix of one instance and a dynamic one not expanded yet,
+// BuildGroups should mark the first as a matrix (it is one, of one value)
+// and count each as one instance.
+TEST(JobViewsTest, BuildGroupsMarksAOneValueMatrix) {
+  auto loaded = spec::test_util::Load(R"(
+version: 1
+name: g
+tasks:
+  single: {matrix: {i: [7]}, run: echo}
+  plain: {run: echo, needs: [single]}
+)");
+  ASSERT_TRUE(loaded.ok());
+  const spec::JobSpec& s = *loaded.spec;
+  auto groups = BuildGroups(s, [](uint32_t) { return dag::TaskState::kWaiting; });
+  ASSERT_EQ(groups.size(), 2u);
+  EXPECT_TRUE(groups[0].matrix());
+  EXPECT_EQ(groups[0].instances(), 1u);
+  EXPECT_EQ(groups[0].counts().waiting(), 1u);
+  EXPECT_FALSE(groups[1].matrix());
+  ASSERT_EQ(groups[1].needs_size(), 1);
+  EXPECT_EQ(groups[1].needs(0), "single");
+}
+
 }  // namespace
 }  // namespace drover
