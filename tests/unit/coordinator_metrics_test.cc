@@ -146,7 +146,7 @@ tasks:
   ASSERT_EQ(groups.size(), 2u);
   EXPECT_TRUE(groups[0].matrix());
   EXPECT_EQ(groups[0].instances(), 1u);
-  EXPECT_EQ(groups[0].counts().waiting(), 1u);
+  EXPECT_EQ(groups[0].counts().pending(), 1u);
   EXPECT_FALSE(groups[1].matrix());
   ASSERT_EQ(groups[1].needs_size(), 1);
   EXPECT_EQ(groups[1].needs(0), "single");
