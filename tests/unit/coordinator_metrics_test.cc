@@ -129,9 +129,9 @@ tasks:
   EXPECT_EQ(groups[2].needs(1), "shards");
 }
 
-// Given a matrix of one instance and a dynamic one not expanded yet,
-// BuildGroups should mark the first as a matrix (it is one, of one value)
-// and count each as one instance.
+// Given a matrix of one value and a plain task that needs it, BuildGroups
+// should mark the first as a matrix of one instance (held as a matrix
+// group, not whole) and the second as plain, needing it.
 TEST(JobViewsTest, BuildGroupsMarksAOneValueMatrix) {
   auto loaded = spec::test_util::Load(R"(
 version: 1
