@@ -193,7 +193,7 @@ void Coordinator::Loop::StoreUpload(std::map<TransferKey, Upload>::iterator it,
   store::ArtifactRecord rec;
   rec.attempt_id = u.attempt_id;
   rec.job_id = ref.job->record.id;
-  rec.task = ref.job->rows[ref.task].name;
+  rec.task = ref.job->spec.tasks.Name(ref.task);
   rec.path = u.path;
   rec.sha256 = stored->filename().string();
   rec.size = u.size;

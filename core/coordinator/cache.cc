@@ -49,10 +49,9 @@ Result<cache::CacheKey> Coordinator::Loop::KeyOf(const Job& job, uint32_t t) {
     for (const spec::OutputRef& ref : ts.deferred->refs) {
       const uint32_t first = ref.pick ? *ref.pick : ref.first;
       const uint32_t count = ref.pick ? 1 : ref.count;
-      for (uint32_t i = first; i < first + count && i < job.rows.size(); ++i) {
+      for (uint32_t i = first; i < first + count && i < job.size(); ++i) {
         if (!seen.emplace(i, ref.key).second) continue;
-        const Outputs outputs =
-            OutputsFromJson(job.rows[i].outputs_json).value_or(Outputs());
+        const Outputs outputs = OutputsFromJson(job.OutputsJson(i)).value_or(Outputs());
         auto value = outputs.find(ref.key);
         parts.push_back(cache::KeyPart{
             cache::PartKind::kOutput, job.spec.tasks.Name(i), ref.key,
@@ -170,7 +169,7 @@ bool Coordinator::Loop::TryCache(Job& job, uint32_t t) {
     Check(store_->InsertArtifact(a), "index cached artifact");
   }
   job.plan->MarkCached(t);
-  store::TaskRecord& row = job.rows[t];
+  store::TaskRecord& row = job.Row(t);
   row.fingerprint = ts.fingerprint;
   row.state = std::string(dag::TaskStateName(dag::TaskState::kCached));
   row.reason.clear();
@@ -183,9 +182,11 @@ bool Coordinator::Loop::TryCache(Job& job, uint32_t t) {
   row.worker.clear();
   if (row.started_ms == 0) row.started_ms = now_ms;
   row.finished_ms = now_ms;
+  row.pending_reason.clear();
   Check(store_->UpdateTask(row), "update task");
-  job.spec.tasks.Release(t);  // `ts` is not used past here
   EmitTask(job, t, nullptr);
+  job.EndRow(t);
+  job.spec.tasks.Release(t);  // `ts` is not used past here
   MaybeFinishJob(job);
   return true;
 }

@@ -129,8 +129,15 @@ void Coordinator::Loop::HandleRetryJob(const Message& m) {
 bool Coordinator::Loop::Admit(std::unique_ptr<Job> job, bool replace, const std::string& rid,
                               WatchMode watch, uint32_t carried) {
   store::JobRecord& rec = job->record;
-  const Status stored = replace ? store_->ReplaceTasks(rec, job->rows)
-                                : store_->InsertJob(rec, job->rows);
+  rec.tasks = job->size();
+  // The rows that differ from their first state (JobState::held): for a
+  // new job, only its placeholders'.
+  std::vector<store::TaskRecord> rows;
+  for (const auto& row : job->held) {
+    if (row) rows.push_back(*row);
+  }
+  const Status stored =
+      replace ? store_->ReplaceTasks(rec, rows) : store_->InsertJob(rec, rows);
   if (!stored.ok()) {
     const std::string why = "cannot store the job: " + stored.ToString();
     if (rid.empty()) {
@@ -145,17 +152,21 @@ bool Coordinator::Loop::Admit(std::unique_ptr<Job> job, bool replace, const std:
                               std::string(dag::JobStateName(dag::JobState::kRunning)), 0),
           "reopen job");
   }
+  rows.clear();
+  for (uint32_t t = 0; t < job->size(); ++t) {
+    if (dag::IsTerminal(job->plan->state(t))) job->EndRow(t);  // carried over
+  }
   StoreJobCache(*job);
   wire::Submitted reply;
   reply.set_job_id(rec.id);
-  reply.set_tasks(static_cast<uint32_t>(job->rows.size()));
+  reply.set_tasks(job->size());
   reply.set_carried_over(carried);
   if (!rid.empty()) Reply(rid, Command::kSubmitted, reply);
   // Registered before the job can dispatch, so no event or line is missed.
   if (watch.events && !rid.empty()) job->watchers.insert(rid);
   if (watch.output && !rid.empty()) job->output_watchers.insert(rid);
   spdlog::info("coordinator: job {} ({}) submitted: {} tasks, {} carried over", rec.id,
-               rec.name, job->rows.size(), carried);
+               rec.name, job->size(), carried);
   Job* raw = job.get();
   jobs_.emplace(rec.id, std::move(job));
   order_.push_back(raw);
@@ -203,23 +214,26 @@ void Coordinator::Loop::HandleCancelJob(const Message& m) {
       ok.set_message("task '" + req->task() + "' is already being cancelled");
     } else {
       CancelRunning(job, {t});
+      const store::TaskRecord& row = job.Row(t);  // running: held
       ok.set_message("cancelling task '" + req->task() + "' (attempt " +
-                     std::to_string(job.rows[t].attempts) + " on worker " +
-                     job.rows[t].worker + ")");
+                     std::to_string(row.attempts) + " on worker " + row.worker + ")");
     }
     return Reply(m.routing_id, Command::kOk, ok);
   }
   const uint32_t blocked_before = plan.counts().blocked;
   plan.CancelNotStarted(t);
-  store::TaskRecord& row = job.rows[t];
+  store::TaskRecord& row = job.Row(t);
   row.state = std::string(dag::TaskStateName(plan.state(t)));
   row.reason = std::string(ReasonName(FailureReason::kCancelled));
   row.detail = "cancelled before it started";
   row.finished_ms = WallMillis(clock_);
+  row.pending_reason.clear();
   Check(store_->UpdateTask(row), "update task");
   ok.set_message("task '" + req->task() + "' cancelled before it started");
   Reply(m.routing_id, Command::kOk, ok);
   EmitTask(job, t, nullptr);
+  job.EndRow(t);
+  job.spec.tasks.Release(t);
   if (plan.counts().blocked != blocked_before) SyncRows(job);
   MaybeFinishJob(job);
 }
@@ -259,7 +273,7 @@ void Coordinator::Loop::HandleWatch(const Message& m) {
   wire::JobEvent ev;
   ev.set_job_id((*found)->id);
   ev.set_state((*found)->state);
-  *ev.mutable_counts() = CountsToWire(CountRows(*rows));
+  *ev.mutable_counts() = CountsToWire(CountRows(*rows, (*found)->tasks));
   Reply(m.routing_id, Command::kJobEvent, ev);
 }
 
@@ -329,9 +343,28 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
     if (!with_tasks) return js;
     // One reason per placement class, computed when first needed.
     std::vector<std::optional<std::string>> reasons(plan.queues());
-    for (uint32_t t = 0; t < job->rows.size(); ++t) {
-      const store::TaskRecord& row = job->rows[t];
-      if (!wants(plan.state(t), row.name)) continue;
+    // Rows of ended tasks are the store's (JobState::held), read once if
+    // one is listed.
+    std::optional<std::vector<store::TaskRecord>> stored;
+    store::TaskRecord first;
+    for (uint32_t t = 0; t < job->size(); ++t) {
+      const store::TaskRecord* held = job->HeldRow(t);
+      const std::string name = held ? held->name : job->spec.tasks.Name(t);
+      if (!wants(plan.state(t), name)) continue;
+      const store::TaskRecord* found = held;
+      if (!found && job->RowEnded(t)) {
+        if (!stored) {
+          auto rows = store_->Tasks(job->record.id);
+          stored = rows.ok() ? DenseRows(std::move(*rows), job->size(), job->record.id)
+                             : std::vector<store::TaskRecord>();
+        }
+        if (t < stored->size() && (*stored)[t].name == name) found = &(*stored)[t];
+      }
+      if (!found) {
+        first = job->FirstRow(t);
+        found = &first;
+      }
+      const store::TaskRecord& row = *found;
       wire::TaskStatus* ts = js.add_tasks();
       ts->set_name(row.name);
       ts->set_group(job->spec.tasks.Shared(t).base_name);
@@ -363,7 +396,7 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
     spdlog::warn("coordinator: status of job {}: {}", record.id, rows.status().ToString());
     return js;
   }
-  *js.mutable_counts() = CountsToWire(CountRows(*rows));
+  *js.mutable_counts() = CountsToWire(CountRows(*rows, record.tasks));
   auto state_of = [](const store::TaskRecord& row) {
     return dag::ParseTaskState(row.state).value_or(dag::TaskState::kWaiting);
   };
@@ -371,10 +404,12 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
     // A finished job's graph comes from its stored spec; its instances are
     // its rows in spec order.
     auto loaded = spec::LoadString(record.spec_text, record.spec_file, options_.spec_options);
-    if (loaded.ok() && ReplayFanouts(*loaded.spec, *rows).ok() &&
-        loaded.spec->tasks.size() == rows->size()) {
-      for (auto& g : BuildGroups(*loaded.spec,
-                                 [&](uint32_t t) { return state_of((*rows)[t]); })) {
+    const std::vector<store::TaskRecord> dense =
+        DenseRows(*rows, record.tasks, record.id);
+    if (loaded.ok() && ReplayFanouts(*loaded.spec, dense).ok() &&
+        loaded.spec->tasks.size() == dense.size()) {
+      for (auto& g :
+           BuildGroups(*loaded.spec, [&](uint32_t t) { return state_of(dense[t]); })) {
         *js.add_groups() = std::move(g);
       }
     }
@@ -452,7 +487,9 @@ void Coordinator::Loop::HandleLogs(const Message& m) {
     }
     t = *found;
     record = job->record;
-    row = job->rows[t];
+    const store::TaskRecord* held = job->HeldRow(t);
+    row = held ? *held : job->FirstRow(t);
+    row.attempts = job->attempt_base[t] + static_cast<uint32_t>(job->plan->attempts(t));
     state = std::string(dag::TaskStateName(job->plan->state(t)));
   } else {
     auto found = store_->GetJob(req->job_id());
@@ -484,7 +521,7 @@ void Coordinator::Loop::HandleLogs(const Message& m) {
     const bool pending = !dag::IsTerminal(job->plan->state(t)) && req->attempt() == 0;
     done = !running && !pending;
   }
-  SendLogs(m.routing_id, record, row, number, done, state, nullptr);
+  SendLogs(m.routing_id, record, row.name, number, done, state, nullptr);
   if (req->follow() && !done) job->log_followers[t].insert(m.routing_id);
 }
 

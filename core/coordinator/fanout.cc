@@ -52,9 +52,9 @@ std::vector<uint32_t> FanoutPlaceholders(const spec::JobSpec& spec) {
   return out;
 }
 
-Result<std::vector<spec::TaskSpec>> BuildFanout(
-    const spec::JobSpec& spec, const std::vector<store::TaskRecord>& rows, uint32_t t,
-    const spec::LoadOptions& options) {
+Result<std::vector<spec::TaskSpec>> BuildFanout(const spec::JobSpec& spec,
+                                                const OutputsOf& outputs_of, uint32_t t,
+                                                const spec::LoadOptions& options) {
   if (t >= spec.tasks.size() || !spec.tasks[t].dynamic) {
     return FailedPrecondition("task " + std::to_string(t) +
                               " is not a fan-out placeholder");
@@ -67,16 +67,16 @@ Result<std::vector<spec::TaskSpec>> BuildFanout(
     const std::string subject =
         "matrix key '" + d.keys[source.key] + "' from " + Which(source.ref);
     const uint32_t from = spec::SourceIndex(source.ref);
-    if (from >= rows.size()) return FailedPrecondition(subject + ": no such task row");
-    const std::optional<Outputs> outputs = OutputsFromJson(rows[from].outputs_json);
+    if (from >= spec.tasks.size()) return FailedPrecondition(subject + ": no such task");
+    const std::optional<Outputs> outputs = OutputsFromJson(outputs_of(from));
     auto value = outputs ? outputs->find(source.ref.key) : Outputs::const_iterator();
     if (!outputs || value == outputs->end()) {
       std::string keys;
       if (outputs) {
         for (const auto& [k, v] : *outputs) keys += (keys.empty() ? "" : ", ") + k;
       }
-      return NotFound(subject + ": task '" + rows[from].name + "' produced no output '" +
-                      source.ref.key + "' (" +
+      return NotFound(subject + ": task '" + spec.tasks.Name(from) +
+                      "' produced no output '" + source.ref.key + "' (" +
                       (keys.empty() ? "it produced no outputs" : "its outputs: " + keys) +
                       ")");
     }
@@ -159,11 +159,13 @@ std::vector<uint32_t> InsertFanout(spec::JobSpec& spec, uint32_t t,
 }
 
 Result<std::vector<uint32_t>> ExpandFanout(JobState& job, uint32_t t,
-                                           const spec::LoadOptions& options) {
+                                           const spec::LoadOptions& options,
+                                           std::vector<store::TaskRecord>* rows) {
   if (job.plan->state(t) != dag::TaskState::kReady) {
     return FailedPrecondition("the fan-out's upstream tasks have not all succeeded");
   }
-  Result<std::vector<spec::TaskSpec>> built = BuildFanout(job.spec, job.rows, t, options);
+  Result<std::vector<spec::TaskSpec>> built = BuildFanout(
+      job.spec, [&](uint32_t i) { return job.OutputsJson(i); }, t, options);
   if (!built.ok()) return built.status();
   const uint32_t count = static_cast<uint32_t>(built->size());
   const std::vector<uint32_t> needs = job.spec.tasks[t].needs;
@@ -176,31 +178,35 @@ Result<std::vector<uint32_t>> ExpandFanout(JobState& job, uint32_t t,
   });
   const uint32_t first_new = job.plan->Grow(t, count - 1);
   (void)first_new;  // == the old size: the appended instances follow it
-  job.rows.resize(job.spec.tasks.size());
-  job.current.resize(job.spec.tasks.size(), 0);
-  job.attempt_base.resize(job.spec.tasks.size(), 0);
+  job.GrowRows();
+  job.held[t].reset();  // the placeholder's row (its pending_reason) is instance 0's now
+  rows->clear();
+  rows->reserve(indices.size());
   for (uint32_t i : indices) {
     const spec::TaskSpec& ts = job.spec.tasks[i];
-    store::TaskRecord& row = job.rows[i];
     auto old = job.fanout_old.find(ts.name);
     job.attempt_base[i] = old == job.fanout_old.end() ? 0 : old->second.attempts;
+    job.current[i] = 0;
     if (upstream_carried && old != job.fanout_old.end() &&
         dag::ParseTaskState(old->second.state) == dag::TaskState::kSucceeded &&
         old->second.fingerprint == ts.fingerprint) {
-      row = old->second;
+      rows->push_back(old->second);
       job.plan->MarkSucceeded(i);
+      if (!old->second.outputs_json.empty())
+        job.ended_outputs[i] = old->second.outputs_json;
+      job.ended[i] = true;
     } else {
-      row = store::TaskRecord();
-      row.state = dag::TaskStateName(dag::TaskState::kWaiting);
-      row.attempts = job.attempt_base[i];
-      row.attempt_base = job.attempt_base[i];
+      // Written so that a restart finds the expansion (ReplayFanouts); in
+      // its first state, so not held.
+      rows->push_back(job.FirstRow(i));
     }
+    store::TaskRecord& row = rows->back();
     row.job_id = job.record.id;
     row.index = i;
     row.name = ts.name;
     row.fingerprint = ts.fingerprint;
-    job.current[i] = 0;
   }
+  job.record.tasks = job.size();
   return indices;
 }
 
@@ -238,7 +244,13 @@ Status ReplayFanouts(spec::JobSpec& spec, const std::vector<store::TaskRecord>& 
   unlimited.max_instances = std::numeric_limits<uint64_t>::max();
   unlimited.max_edges = std::numeric_limits<uint64_t>::max();
   for (uint32_t p : order) {
-    Result<std::vector<spec::TaskSpec>> built = BuildFanout(spec, rows, p, unlimited);
+    Result<std::vector<spec::TaskSpec>> built = BuildFanout(
+        spec,
+        [&](uint32_t i) {
+          return i < rows.size() ? std::string_view(rows[i].outputs_json)
+                                 : std::string_view();
+        },
+        p, unlimited);
     if (!built.ok()) {
       return FailedPrecondition("cannot expand task '" + spec.tasks[p].name +
                                 "' again: " + built.status().message());

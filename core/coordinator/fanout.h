@@ -15,7 +15,9 @@
 #define DROVER_CORE_COORDINATOR_FANOUT_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -29,16 +31,19 @@ namespace drover {
 // The placeholders of `spec` (tasks with TaskSpec::dynamic), by index.
 std::vector<uint32_t> FanoutPlaceholders(const spec::JobSpec& spec);
 
-// The instances placeholder `t` of `spec` expands to, from the outputs its
-// sources' rows hold (`rows` by index; each source has succeeded). Fails,
+// The outputs (OutputsToJson) of task i's last finished attempt, "" for none.
+using OutputsOf = std::function<std::string_view(uint32_t)>;
+
+// The instances placeholder `t` of `spec` expands to, from the outputs of
+// its sources (each has succeeded). Fails,
 // with a message that names the task, the key and the upstream output,
 // when an output is missing or is not a usable JSON list
 // (spec::ParseMatrixValues), or when the job would pass
 // options.max_instances instances or options.max_edges dependencies.
 // O(instances + size of the outputs) (+ O(tasks) for the edge count).
-Result<std::vector<spec::TaskSpec>> BuildFanout(
-    const spec::JobSpec& spec, const std::vector<store::TaskRecord>& rows, uint32_t t,
-    const spec::LoadOptions& options);
+Result<std::vector<spec::TaskSpec>> BuildFanout(const spec::JobSpec& spec,
+                                                const OutputsOf& outputs_of, uint32_t t,
+                                                const spec::LoadOptions& options);
 
 // Puts `instances` (non-empty, from BuildFanout) in `spec`: the first at
 // `t`, the rest appended; every task that needed `t` needs them all, and
@@ -54,10 +59,12 @@ std::vector<uint32_t> InsertFanout(spec::JobSpec& spec, uint32_t t,
 // the same name), current, attempt_base and plan (dag::Plan::Grow). When
 // every upstream of `t` was carried over from the run being resumed, an
 // instance that succeeded there with the same fingerprint is carried over
-// too (row kept, marked succeeded). Returns the instances' indices; on
-// failure changes nothing. The caller stores the rows.
+// too (row kept, marked succeeded, ended). Returns the instances' indices,
+// and their rows in `rows`, which the caller stores (Store::ExpandTask);
+// on failure changes nothing.
 Result<std::vector<uint32_t>> ExpandFanout(JobState& job, uint32_t t,
-                                           const spec::LoadOptions& options);
+                                           const spec::LoadOptions& options,
+                                           std::vector<store::TaskRecord>* rows);
 
 // After a restart: `spec` (as loaded, placeholders unexpanded) gets the
 // expansions its stored `rows` show, in the order they happened, from the

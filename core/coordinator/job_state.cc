@@ -1,6 +1,8 @@
 #include "core/coordinator/job_state.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string_view>
 
@@ -70,42 +72,97 @@ void MakePlan(JobState& job, std::vector<dag::PlanTask> plan_tasks, uint64_t jit
 
 }  // namespace
 
+store::TaskRecord& JobState::Row(uint32_t t) {
+  if (t >= held.size()) GrowRows();
+  std::unique_ptr<store::TaskRecord>& row = held.at(t);
+  if (!row) {
+    if (RowEnded(t)) {
+      // The store has its record; a row made up here would overwrite it.
+      std::fprintf(stderr, "drover: internal error: task %u of job %s has ended\n", t,
+                   record.id.c_str());
+      std::abort();
+    }
+    row = std::make_unique<store::TaskRecord>(FirstRow(t));
+  }
+  return *row;
+}
+
+store::TaskRecord JobState::FirstRow(uint32_t t) const {
+  store::TaskRecord row;
+  row.job_id = record.id;
+  row.index = t;
+  row.name = spec.tasks.Name(t);
+  row.state = dag::TaskStateName(dag::TaskState::kWaiting);
+  row.attempts = t < attempt_base.size() ? attempt_base[t] : 0;
+  row.attempt_base = row.attempts;  // so a restart knows this run's
+  // 0 until the task is dispatched (or cached): a matrix instance is made
+  // then, not for every instance at submit (docs/state.md).
+  row.fingerprint = 0;
+  return row;
+}
+
+void JobState::EndRow(uint32_t t) {
+  if (t >= held.size()) GrowRows();
+  if (held[t]) {
+    if (!held[t]->outputs_json.empty()) {
+      ended_outputs[t] = std::move(held[t]->outputs_json);
+    } else {
+      ended_outputs.erase(t);
+    }
+    held[t].reset();
+  }
+  ended[t] = true;
+}
+
+std::string_view JobState::OutputsJson(uint32_t t) const {
+  if (const store::TaskRecord* row = HeldRow(t)) return row->outputs_json;
+  auto it = ended_outputs.find(t);
+  return it == ended_outputs.end() ? std::string_view() : std::string_view(it->second);
+}
+
+void JobState::GrowRows() {
+  const uint32_t n = size();
+  held.resize(n);
+  ended.resize(n, false);
+  current.resize(n, 0);
+  attempt_base.resize(n, 0);
+  cache_looked_up.resize(n, false);
+}
+
 std::vector<uint32_t> InitJobState(
     JobState& job, const std::unordered_map<std::string, store::TaskRecord>& old_rows,
     uint64_t jitter_seed) {
-  const uint32_t n = static_cast<uint32_t>(job.spec.tasks.size());
-  job.rows.resize(n);
+  const uint32_t n = job.size();
+  job.held.clear();
+  job.held.resize(n);
+  job.ended.assign(n, false);
+  job.ended_outputs.clear();
   job.current.assign(n, 0);
   job.attempt_base.assign(n, 0);
   std::vector<uint32_t> carried;
-  for (uint32_t i = 0; i < n; ++i) {
-    store::TaskRecord& row = job.rows[i];
-    std::string name = job.spec.tasks.Name(i);  // without making the instance
-    auto old = old_rows.empty() ? old_rows.end() : old_rows.find(name);
-    if (old != old_rows.end()) job.attempt_base[i] = old->second.attempts;
-    const std::optional<dag::TaskState> old_state =
-        old != old_rows.end() ? dag::ParseTaskState(old->second.state) : std::nullopt;
-    if (old_state && dag::IsSuccess(*old_state) &&
-        old->second.fingerprint == job.spec.tasks.Fingerprint(i)) {
-      row = old->second;  // carried over: its result, attempts, logs and fingerprint stay
-      carried.push_back(i);
-    } else {
-      row = store::TaskRecord();
-      row.state = dag::TaskStateName(dag::TaskState::kWaiting);
-      row.attempts = job.attempt_base[i];
-      row.attempt_base = job.attempt_base[i];  // so a restart knows this run's
-      // 0 until the task is dispatched (or cached): a matrix instance is
-      // made then, not for every instance at submit (docs/state.md).
-      row.fingerprint = 0;
+  if (!old_rows.empty()) {
+    for (uint32_t i = 0; i < n; ++i) {
+      auto old = old_rows.find(job.spec.tasks.Name(i));  // without making the instance
+      if (old == old_rows.end()) continue;
+      job.attempt_base[i] = old->second.attempts;
+      const std::optional<dag::TaskState> old_state =
+          dag::ParseTaskState(old->second.state);
+      if (old_state && dag::IsSuccess(*old_state) &&
+          old->second.fingerprint == job.spec.tasks.Fingerprint(i)) {
+        // Carried over: its result, attempts, logs and fingerprint stay.
+        job.held[i] = std::make_unique<store::TaskRecord>(old->second);
+        job.held[i]->job_id = job.record.id;
+        job.held[i]->index = i;
+        carried.push_back(i);
+      } else if (job.attempt_base[i] != 0) {
+        job.Row(i);  // its first state counts the earlier attempts
+      }
     }
-    row.job_id = job.record.id;
-    row.index = i;
-    row.name = std::move(name);
   }
   job.fanouts = FanoutPlaceholders(job.spec);
   job.fanout_old.clear();
   for (uint32_t p : job.fanouts) {
-    job.rows[p].pending_reason = spec::FanoutWaitReason(job.spec.tasks[p]);
+    job.Row(p).pending_reason = spec::FanoutWaitReason(job.spec.tasks[p]);
     for (const auto& [name, old] : old_rows) {
       if (name != job.spec.tasks[p].name &&
           GroupOfInstance(name) == job.spec.tasks[p].base_name) {
@@ -116,7 +173,7 @@ std::vector<uint32_t> InitJobState(
   MakePlan(job, PlanTasks(job), jitter_seed);
   job.cache_looked_up.assign(n, false);
   for (uint32_t i : carried) {
-    if (dag::ParseTaskState(job.rows[i].state) == dag::TaskState::kCached) {
+    if (dag::ParseTaskState(job.held[i]->state) == dag::TaskState::kCached) {
       job.plan->MarkCached(i);
     } else {
       job.plan->MarkSucceeded(i);
@@ -128,31 +185,34 @@ std::vector<uint32_t> InitJobState(
 Result<std::vector<uint32_t>> RestoreJobState(JobState& job,
                                               std::vector<store::TaskRecord> rows,
                                               uint64_t jitter_seed, SteadyTime now) {
+  rows = DenseRows(std::move(rows), job.record.tasks, job.record.id);
   DROVER_RETURN_IF_ERROR(ReplayFanouts(job.spec, rows));
   job.fanouts = FanoutPlaceholders(job.spec);
-  const uint32_t n = static_cast<uint32_t>(job.spec.tasks.size());
+  const uint32_t n = job.size();
   if (rows.size() != n) {
     return FailedPrecondition("job " + job.record.id + " has " +
-                              std::to_string(rows.size()) + " task rows, its spec " +
-                              std::to_string(n) + " tasks");
+                              std::to_string(rows.size()) +
+                              " tasks in the store, its spec " + std::to_string(n));
   }
   for (uint32_t i = 0; i < n; ++i) {
-    if (std::string name = job.spec.tasks.Name(i); rows[i].name != name) {
+    std::string name = job.spec.tasks.Name(i);
+    if (rows[i].name.empty()) {
+      rows[i].name = std::move(name);  // no row: its first state
+    } else if (rows[i].name != name) {
       return FailedPrecondition("job " + job.record.id + ": task row " +
                                 std::to_string(i) + " is '" + rows[i].name +
                                 "', the spec says '" + name + "'");
     }
   }
-  job.rows = std::move(rows);
   job.current.assign(n, 0);
   // Row attempts count every attempt of the task in this job id, earlier
   // resumed runs included; only this run's count against retries.
   job.attempt_base.assign(n, 0);
   for (uint32_t i = 0; i < n; ++i) {
-    job.attempt_base[i] = std::min(job.rows[i].attempt_base, job.rows[i].attempts);
+    job.attempt_base[i] = std::min(rows[i].attempt_base, rows[i].attempts);
   }
   auto this_run = [&](uint32_t i) {
-    return static_cast<int>(job.rows[i].attempts - job.attempt_base[i]);
+    return static_cast<int>(rows[i].attempts - job.attempt_base[i]);
   };
   MakePlan(job, PlanTasks(job), jitter_seed);
   job.cache_looked_up.assign(n, false);
@@ -163,7 +223,7 @@ Result<std::vector<uint32_t>> RestoreJobState(JobState& job,
   // The stored states, read once (a name this drover does not know matches
   // none of them: the task is planned afresh).
   std::vector<std::optional<dag::TaskState>> stored(n);
-  for (uint32_t i = 0; i < n; ++i) stored[i] = dag::ParseTaskState(job.rows[i].state);
+  for (uint32_t i = 0; i < n; ++i) stored[i] = dag::ParseTaskState(rows[i].state);
   auto is = [&](uint32_t i, dag::TaskState s) { return stored[i] == s; };
   bool skipped = false;
   for (uint32_t i = 0; i < n; ++i) {
@@ -203,6 +263,25 @@ Result<std::vector<uint32_t>> RestoreJobState(JobState& job,
     job.cancelling = true;
     plan.CancelPending();
   }
+  // Held: the rows of tasks that have left their first state and not
+  // ended. Ended: those the store has in an ended state.
+  job.held.clear();
+  job.held.resize(n);
+  job.ended.assign(n, false);
+  job.ended_outputs.clear();
+  for (uint32_t i = 0; i < n; ++i) {
+    store::TaskRecord& row = rows[i];
+    if (stored[i] && dag::IsTerminal(*stored[i])) {
+      job.ended[i] = true;
+      if (!row.outputs_json.empty())
+        job.ended_outputs.emplace(i, std::move(row.outputs_json));
+      continue;
+    }
+    const bool first_state = stored[i] == dag::TaskState::kWaiting &&
+                             row.attempts == job.attempt_base[i] &&
+                             row.pending_reason.empty() && row.reason.empty();
+    if (!first_state) job.held[i] = std::make_unique<store::TaskRecord>(std::move(row));
+  }
   return running;
 }
 
@@ -210,12 +289,33 @@ bool JobRunning(const JobState& job) {
   return dag::ParseJobState(job.record.state) == dag::JobState::kRunning;
 }
 
-dag::PlanCounts CountRows(const std::vector<store::TaskRecord>& rows) {
+dag::PlanCounts CountRows(const std::vector<store::TaskRecord>& rows, uint32_t total) {
   dag::PlanCounts c;
   for (const auto& r : rows) {
     CountState(c, dag::ParseTaskState(r.state).value_or(dag::TaskState::kWaiting));
   }
+  for (size_t i = rows.size(); i < total; ++i) CountState(c, dag::TaskState::kWaiting);
   return c;
+}
+
+std::vector<store::TaskRecord> DenseRows(std::vector<store::TaskRecord> rows,
+                                         uint32_t total, const std::string& job_id) {
+  size_t n = total;
+  for (const store::TaskRecord& r : rows) n = std::max<size_t>(n, size_t{r.index} + 1);
+  std::vector<store::TaskRecord> dense(n);
+  std::vector<bool> seen(n, false);
+  for (store::TaskRecord& r : rows) {
+    if (seen[r.index]) continue;
+    seen[r.index] = true;
+    dense[r.index] = std::move(r);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (seen[i]) continue;
+    dense[i].job_id = job_id;
+    dense[i].index = static_cast<uint32_t>(i);
+    dense[i].state = dag::TaskStateName(dag::TaskState::kWaiting);
+  }
+  return dense;
 }
 
 }  // namespace drover

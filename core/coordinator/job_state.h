@@ -37,7 +37,16 @@ struct JobState {
   store::JobRecord record;
   spec::JobSpec spec;
   std::unique_ptr<dag::Plan> plan;
-  std::vector<store::TaskRecord> rows;  // mirror of the task rows in the store
+  // Task rows (docs/state.md, "tasks"). A task's row is held here from when
+  // it leaves its first state until it ends, and is in the store from its
+  // first write on. A task without a held row has either not left its
+  // first state (waiting, no attempt in this run: FirstRow says its row)
+  // or ended (`ended`: the store's row is its record, and ended_outputs
+  // keeps what later tasks read of it). A million waiting tasks cost a
+  // pointer and a bit each.
+  std::vector<std::unique_ptr<store::TaskRecord>> held;
+  std::vector<bool> ended;
+  std::unordered_map<uint32_t, std::string> ended_outputs;  // non-empty outputs_json
   std::vector<uint64_t> current;        // current attempt id per task, or 0
   std::vector<uint32_t> attempt_base;   // attempts made by earlier runs
   std::vector<Placement> queues;        // by Plan queue index
@@ -61,21 +70,45 @@ struct JobState {
   bool no_cache = false;
   cache::InputHashes inputs;
   std::vector<bool> cache_looked_up;
+
+  uint32_t size() const { return static_cast<uint32_t>(spec.tasks.size()); }
+  // Task t's row, held from now until EndRow. t must not have ended.
+  store::TaskRecord& Row(uint32_t t);
+  // Task t's held row, or nullptr.
+  const store::TaskRecord* HeldRow(uint32_t t) const {
+    return t < held.size() ? held[t].get() : nullptr;
+  }
+  // The row of a task in its first state: waiting, with the attempts of
+  // earlier runs.
+  store::TaskRecord FirstRow(uint32_t t) const;
+  // Task t's row after its ended state is written: no longer held, its
+  // outputs kept for the tasks that read them.
+  void EndRow(uint32_t t);
+  bool RowEnded(uint32_t t) const { return t < ended.size() && ended[t]; }
+  // The outputs (OutputsToJson) of task t's last finished attempt, "" for
+  // none.
+  std::string_view OutputsJson(uint32_t t) const;
+  // Sizes held, ended, current, attempt_base and cache_looked_up to the
+  // spec's tasks (after a fan-out added some).
+  void GrowRows();
 };
 
-// Builds rows, current, attempt_base, queues and plan of `job` from
+// Builds the rows, current, attempt_base, queues and plan of `job` from
 // job.spec and job.record.id. `old_rows` (by task name) are the rows of the
 // run being resumed or retried, empty for a new job: a task that succeeded
 // (or was cached) there with the same fingerprint is carried over (its row
 // kept, marked so in the plan), and every other task continues its attempt
 // numbering. A dynamic task's placeholder row says what it waits for
-// (pending_reason). Returns the indices of the carried-over tasks.
+// (pending_reason). The rows that differ from their first state are held
+// (the caller stores them, then ends the carried ones). Returns the
+// indices of the carried-over tasks.
 std::vector<uint32_t> InitJobState(
     JobState& job, const std::unordered_map<std::string, store::TaskRecord>& old_rows,
     uint64_t jitter_seed);
 
 // Rebuilds a running job after a coordinator restart from job.spec and
-// its task rows as stored (`rows`, in index order): the expansions of
+// its task rows as stored (`rows`, as Store::Tasks returns them: by index,
+// none for tasks still in their first state): the expansions of
 // dynamic tasks the rows show are made again (ReplayFanouts); succeeded,
 // cached, failed and
 // cancelled tasks keep their state (dependents stay blocked), rows that
@@ -93,8 +126,16 @@ Result<std::vector<uint32_t>> RestoreJobState(JobState& job,
 bool JobRunning(const JobState& job);
 
 // Counts of rows by state, as CountsToWire groups them; for jobs that are
-// no longer in memory.
-dag::PlanCounts CountRows(const std::vector<store::TaskRecord>& rows);
+// no longer in memory. `total` is the job's task count (JobRecord::tasks):
+// tasks without a row are waiting.
+dag::PlanCounts CountRows(const std::vector<store::TaskRecord>& rows, uint32_t total);
+
+// `rows` as Store::Tasks returns them, one per task index: of `total`
+// tasks, or up to the highest index (state files from before schema 8).
+// A task without a row gets a waiting one with no name; a second row
+// for one index is dropped.
+std::vector<store::TaskRecord> DenseRows(std::vector<store::TaskRecord> rows,
+                                         uint32_t total, const std::string& job_id);
 
 }  // namespace drover
 

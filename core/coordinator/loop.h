@@ -224,7 +224,7 @@ class Coordinator::Loop : private PipelineHost {
   // Sends LOGS for attempt `number` of task `t` to `rid`, with the output
   // kept in the log files (or `payloads` when given).
   void SendLogs(const std::string& rid, const store::JobRecord& record,
-                const store::TaskRecord& row, uint32_t number, bool done,
+                const std::string& task, uint32_t number, bool done,
                 const std::string& state, const std::vector<std::string>* payloads);
 
   // placement.cc

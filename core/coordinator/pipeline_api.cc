@@ -148,7 +148,7 @@ void Coordinator::Loop::HandlePipelineRun(const Message& m) {
   wire::Submitted reply;
   reply.set_job_id(run->job_id);
   if (auto it = jobs_.find(run->job_id); it != jobs_.end()) {
-    reply.set_tasks(static_cast<uint32_t>(it->second->rows.size()));
+    reply.set_tasks(it->second->size());
   }
   Reply(m.routing_id, Command::kSubmitted, reply);
 }

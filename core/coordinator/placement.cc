@@ -84,18 +84,20 @@ void Coordinator::Loop::ExpandFanouts(Job& job) {
     if (s == dag::TaskState::kWaiting) waiting.push_back(t);
     if (s != dag::TaskState::kReady) continue;  // waiting, or blocked/skipped: done
     const std::string name = job.spec.tasks[t].name;
-    Result<std::vector<uint32_t>> instances = ExpandFanout(job, t, options_.spec_options);
+    std::vector<store::TaskRecord> rows;
+    Result<std::vector<uint32_t>> instances =
+        ExpandFanout(job, t, options_.spec_options, &rows);
     if (!instances.ok()) {
       spdlog::info("coordinator: job {}: fan-out of {} failed: {}", job.record.id, name,
                    instances.status().message());
-      job.rows[t].pending_reason.clear();  // it waits no more
+      job.Row(t).pending_reason.clear();  // it waits no more
       FailUndispatched(job, t, FailureReason::kMissingInput,
                        "fan-out: " + instances.status().message());
       continue;
     }
-    // The placeholder's row is renamed and the new ones inserted: the
-    // whole set is written at once, in this turn's transaction.
-    Check(store_->ReplaceTasks(job.record, job.rows), "store a fan-out");
+    // The placeholder's row goes and the instances' rows come, in this
+    // turn's transaction.
+    Check(store_->ExpandTask(job.record, name, rows), "store a fan-out");
     spdlog::info("coordinator: job {}: {} expanded to {} instances", job.record.id, name,
                  instances->size());
     for (uint32_t i : *instances) {
@@ -263,12 +265,13 @@ void Coordinator::Loop::Dispatch(Job& job, uint32_t t, WorkerConn& w) {
   rec.number = number;
   rec.worker = w.name;
   rec.started_ms = now_ms;
+  rec.task_index = t;
   Check(store_->InsertAttempt(rec), "insert attempt");
 
   // The attempt's row is the durable record that the task runs: the task's
   // row is written when the attempt ends (Store::Tasks reads the two
   // together). One statement a dispatch fewer (docs/benchmarks.md).
-  store::TaskRecord& row = job.rows[t];
+  store::TaskRecord& row = job.Row(t);
   row.fingerprint = ts.fingerprint;
   row.state = dag::TaskStateName(dag::TaskState::kRunning);
   row.attempts = number;
@@ -306,8 +309,9 @@ void Coordinator::Loop::FailUndispatched(Job& job, uint32_t t, FailureReason rea
   rec.task = ts.name;
   rec.number = number;
   rec.started_ms = WallMillis(clock_);
+  rec.task_index = t;
   Check(store_->InsertAttempt(rec), "insert attempt");
-  store::TaskRecord& row = job.rows[t];
+  store::TaskRecord& row = job.Row(t);
   row.fingerprint = ts.fingerprint;
   row.attempts = number;
   if (row.started_ms == 0) row.started_ms = rec.started_ms;

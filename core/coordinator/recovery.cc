@@ -72,13 +72,14 @@ void Coordinator::Loop::Recover() {
     Job& j = *job;
     LoadJobCache(j);
     for (uint32_t t : *restored) {
-      auto it = latest.find({record.id, j.rows[t].name});
+      store::TaskRecord& row = j.Row(t);  // running: held
+      auto it = latest.find({record.id, row.name});
       if (it == latest.end()) {
         // Its attempt was never committed (the coordinator died between
         // deciding and committing): plan it again.
         j.plan->Unstart(t);
-        j.rows[t].state = std::string(dag::TaskStateName(j.plan->state(t)));
-        Check(store_->UpdateTask(j.rows[t]), "update task");
+        row.state = std::string(dag::TaskStateName(j.plan->state(t)));
+        Check(store_->UpdateTask(row), "update task");
         continue;
       }
       const store::AttemptRecord& a = *it->second;
@@ -89,9 +90,10 @@ void Coordinator::Loop::Recover() {
       placed.insert(a.id);
     }
     stats_.recovered_jobs.fetch_add(1, std::memory_order_relaxed);
-    spdlog::info("coordinator: recovered job {} ({}): {} of {} tasks running, waiting for "
-                 "their workers",
-                 record.id, record.name, restored->size(), j.rows.size());
+    spdlog::info(
+        "coordinator: recovered job {} ({}): {} of {} tasks running, waiting for "
+        "their workers",
+        record.id, record.name, restored->size(), j.size());
     Job* raw = job.get();
     jobs_.emplace(record.id, std::move(job));
     order_.push_back(raw);

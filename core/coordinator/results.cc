@@ -101,7 +101,7 @@ void Coordinator::Loop::HandleOutput(WorkerConn& w, const Message& m) {
   if (to.empty()) return;
   wire::Output fwd = *out;
   fwd.set_job_id(job.record.id);
-  fwd.set_task(job.rows[a->second.task].name);
+  fwd.set_task(job.spec.tasks.Name(a->second.task));
   for (const auto& rid : to) Reply(rid, Command::kOutput, fwd, {m.payloads[0]});
 }
 
@@ -142,7 +142,7 @@ void Coordinator::Loop::Finish(uint64_t id, const AttemptOutcome& reported,
   // Output that cannot be kept fails the attempt: a success whose output
   // is gone would be taken for one whose output was empty.
   if (payloads) {
-    if (Status kept = KeepLogs(job.record.id, job.rows[t].name, ref.number, *payloads);
+    if (Status kept = KeepLogs(job.record.id, job.Row(t).name, ref.number, *payloads);
         !kept.ok()) {
       if (outcome.ok()) {
         outcome.reason = FailureReason::kInternal;
@@ -172,7 +172,7 @@ void Coordinator::Loop::Finish(uint64_t id, const AttemptOutcome& reported,
     failed_for_good = !retry_at.has_value();
   }
 
-  store::TaskRecord& row = job.rows[t];
+  store::TaskRecord& row = job.Row(t);
   row.state = std::string(dag::TaskStateName(plan.state(t)));
   row.reason = std::string(ReasonName(outcome.reason));
   row.exit_code = outcome.exit_code;
@@ -194,14 +194,18 @@ void Coordinator::Loop::Finish(uint64_t id, const AttemptOutcome& reported,
     job.log_followers.erase(f);
     const std::vector<std::string> none{std::string(), std::string()};
     for (const auto& rid : followers) {
-      SendLogs(rid, job.record, row, ref.number, /*done=*/true, row.state,
+      SendLogs(rid, job.record, row.name, ref.number, /*done=*/true, row.state,
                payloads ? payloads : &none);
     }
   }
 
-  // A matrix instance made for its dispatch is not needed any more
-  // (TaskList): a million-instance job holds only those in flight.
-  if (dag::IsTerminal(plan.state(t))) job.spec.tasks.Release(t);
+  // A matrix instance made for its dispatch, and the task's row, are not
+  // needed any more (TaskList, JobState::held): a million-instance job
+  // holds only those in flight.
+  if (dag::IsTerminal(plan.state(t))) {
+    job.EndRow(t);
+    job.spec.tasks.Release(t);
+  }
 
   if (failed_for_good) {
     if (job.spec.fail_fast && !job.cancelling) {
@@ -216,12 +220,12 @@ void Coordinator::Loop::Finish(uint64_t id, const AttemptOutcome& reported,
 }
 
 void Coordinator::Loop::SendLogs(const std::string& rid, const store::JobRecord& record,
-                                 const store::TaskRecord& row, uint32_t number, bool done,
+                                 const std::string& task, uint32_t number, bool done,
                                  const std::string& state,
                                  const std::vector<std::string>* payloads) {
   wire::Logs logs;
   logs.set_job_id(record.id);
-  logs.set_task(row.name);
+  logs.set_task(task);
   logs.set_attempt(number);
   logs.set_done(done);
   logs.set_state(state);
@@ -229,8 +233,8 @@ void Coordinator::Loop::SendLogs(const std::string& rid, const store::JobRecord&
   if (payloads && payloads->size() == 2) {
     frames = *payloads;
   } else if (number > 0) {
-    frames.push_back(ReadLog(store_->LogPath(record.id, row.name, number, false)));
-    frames.push_back(ReadLog(store_->LogPath(record.id, row.name, number, true)));
+    frames.push_back(ReadLog(store_->LogPath(record.id, task, number, false)));
+    frames.push_back(ReadLog(store_->LogPath(record.id, task, number, true)));
   } else {
     frames = {std::string(), std::string()};
   }
@@ -253,16 +257,20 @@ void Coordinator::Loop::CancelRunning(Job& job, const std::vector<uint32_t>& tas
 }
 
 void Coordinator::Loop::SyncRows(Job& job) {
-  for (uint32_t t = 0; t < job.rows.size(); ++t) {
+  for (uint32_t t = 0; t < job.size(); ++t) {
     const dag::TaskState s = job.plan->state(t);
     if (s != dag::TaskState::kBlocked && s != dag::TaskState::kSkipped &&
         s != dag::TaskState::kCancelled) {
       continue;
     }
-    if (dag::ParseTaskState(job.rows[t].state) == s) continue;
-    job.rows[t].state = dag::TaskStateName(s);
-    Check(store_->UpdateTask(job.rows[t]), "update task");
+    if (job.RowEnded(t)) continue;  // its row says so already
+    store::TaskRecord& row = job.Row(t);
+    row.state = dag::TaskStateName(s);
+    row.pending_reason.clear();
+    Check(store_->UpdateTask(row), "update task");
     EmitTask(job, t, nullptr);
+    job.EndRow(t);
+    job.spec.tasks.Release(t);
   }
 }
 
@@ -270,18 +278,19 @@ void Coordinator::Loop::EmitTask(Job& job, uint32_t t, const AttemptOutcome* out
   if (job.watchers.empty()) return;
   wire::TaskEvent ev;
   ev.set_job_id(job.record.id);
-  ev.set_task(job.rows[t].name);
+  const store::TaskRecord* row = job.HeldRow(t);
+  ev.set_task(row ? row->name : job.spec.tasks.Name(t));
   ev.set_state(std::string(dag::TaskStateName(job.plan->state(t))));
   ev.set_attempt(job.attempt_base[t] + static_cast<uint32_t>(job.plan->attempts(t)));
-  if (!outcome && job.plan->state(t) == dag::TaskState::kCached) {
-    ev.set_detail(job.rows[t].detail);  // from which job and attempt
+  if (!outcome && job.plan->state(t) == dag::TaskState::kCached && row) {
+    ev.set_detail(row->detail);  // from which job and attempt
   }
   if (outcome) {
     ev.set_reason(std::string(ReasonName(outcome->reason)));
     ev.set_detail(outcome->Describe());
     ev.set_wall_us(static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(outcome->wall).count()));
-    ev.set_worker(job.rows[t].worker);
+    if (row) ev.set_worker(row->worker);
   }
   *ev.mutable_counts() = CountsToWire(job.plan->counts());
   for (const auto& rid : job.watchers) Reply(rid, Command::kTaskEvent, ev);
@@ -291,7 +300,7 @@ void Coordinator::Loop::EmitStarted(Job& job, uint32_t t, const std::string& wor
   if (job.output_watchers.empty()) return;
   wire::TaskEvent ev;
   ev.set_job_id(job.record.id);
-  ev.set_task(job.rows[t].name);
+  ev.set_task(job.spec.tasks.Name(t));
   ev.set_state(std::string(dag::TaskStateName(job.plan->state(t))));
   ev.set_attempt(job.attempt_base[t] + static_cast<uint32_t>(job.plan->attempts(t)));
   ev.set_worker(worker);
@@ -316,9 +325,12 @@ void Coordinator::Loop::MaybeFinishJob(Job& job) {
   SendJobDone(job);
   // Followers of tasks that will never run again.
   for (auto& [t, rids] : job.log_followers) {
+    const std::string name = job.spec.tasks.Name(t);
+    const uint32_t attempts =
+        job.attempt_base[t] + static_cast<uint32_t>(job.plan->attempts(t));
+    const std::string state(dag::TaskStateName(job.plan->state(t)));
     for (const auto& rid : rids) {
-      SendLogs(rid, job.record, job.rows[t], job.rows[t].attempts, /*done=*/true,
-               job.rows[t].state, nullptr);
+      SendLogs(rid, job.record, name, attempts, /*done=*/true, state, nullptr);
     }
   }
   job.log_followers.clear();

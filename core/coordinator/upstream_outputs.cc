@@ -9,13 +9,13 @@ namespace drover {
 Status RenderUpstreamOutputs(const JobState& job, uint32_t t, spec::TaskSpec* out) {
   std::unordered_map<uint32_t, Outputs> parsed;
   auto outputs_of = [&](uint32_t index) -> const Outputs* {
-    if (index >= job.rows.size()) return nullptr;
+    if (index >= job.size()) return nullptr;
     auto it = parsed.find(index);
     if (it == parsed.end()) {
-      it = parsed
-               .emplace(index,
-                        OutputsFromJson(job.rows[index].outputs_json).value_or(Outputs()))
-               .first;
+      it =
+          parsed
+              .emplace(index, OutputsFromJson(job.OutputsJson(index)).value_or(Outputs()))
+              .first;
     }
     return &it->second;
   };

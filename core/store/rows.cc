@@ -1,5 +1,6 @@
 #include "core/store/rows.h"
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 
@@ -59,7 +60,7 @@ void BindJob(Statement::Use& u, const JobRecord& j) {
       .Bind(4, j.spec_text)
       .Bind(5, j.cwd);
   u.Bind(6, j.state).Bind(7, j.priority).Bind(8, j.created_ms).Bind(9, j.finished_ms);
-  u.Bind(10, j.submitter_key).Bind(11, j.submitter_name);
+  u.Bind(10, j.submitter_key).Bind(11, j.submitter_name).Bind(12, int64_t{j.tasks});
 }
 
 JobRecord ReadJob(const Statement::Use& u) {
@@ -75,6 +76,7 @@ JobRecord ReadJob(const Statement::Use& u) {
   j.finished_ms = u.Int(8);
   j.submitter_key = u.Text(9);
   j.submitter_name = u.Text(10);
+  j.tasks = static_cast<uint32_t>(std::max<int64_t>(0, u.Int(11)));
   return j;
 }
 
@@ -164,6 +166,7 @@ AttemptRecord ReadAttempt(const Statement::Use& u) {
   o.result_json = u.Text(20);
   // Only this drover writes the column; a row it cannot read has none.
   o.outputs = OutputsFromJson(u.Text(21)).value_or(Outputs());
+  a.task_index = u.Int(22);
   return a;
 }
 

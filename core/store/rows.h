@@ -20,7 +20,7 @@ namespace drover::store {
 // Column lists, in the order the Bind*/Read* functions below use them.
 inline constexpr std::string_view kJobCols =
     "id, name, spec_file, spec_text, cwd, state, priority, created_ms, finished_ms, "
-    "submitter_key, submitter_name";
+    "submitter_key, submitter_name, tasks";
 inline constexpr std::string_view kTaskCols =
     "job_id, name, idx, fingerprint, state, attempts, reason, exit_code, signal, detail, "
     "wall_us, result_json, worker, started_ms, finished_ms, pending_reason, "
@@ -46,11 +46,11 @@ inline constexpr std::string_view kAttemptCols =
     "id, job_id, task, number, worker, finished, started_ms, finished_ms, reason, "
     "exit_code, "
     "signal, message, wall_us, cpu_user_us, cpu_sys_us, max_rss_kb, stdout_bytes, "
-    "stdout_dropped, stderr_bytes, stderr_dropped, result_json, outputs_json";
+    "stdout_dropped, stderr_bytes, stderr_dropped, result_json, outputs_json, task_idx";
 inline constexpr std::string_view kAttemptValues =
     "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
     "?19, "
-    "?20, ?21, ?22";
+    "?20, ?21, ?22, ?23";
 // The outcome columns, ?9..?22 as in kAttemptCols.
 inline constexpr std::string_view kOutcomeSet =
     "reason = ?9, exit_code = ?10, signal = ?11, message = ?12, wall_us = ?13, "
@@ -70,7 +70,7 @@ std::string InsertTasksSql(size_t rows, bool upsert);
 inline int64_t AsStored(uint64_t v) { return static_cast<int64_t>(v); }
 inline uint64_t FromStored(int64_t v) { return static_cast<uint64_t>(v); }
 
-// Binds kJobCols to ?1..?9.
+// Binds kJobCols to ?1..?12.
 void BindJob(Statement::Use& u, const JobRecord& j);
 JobRecord ReadJob(const Statement::Use& u);
 // Binds kTaskCols to ?base+1 .. ?base+16, with `job_id` for the job_id column.

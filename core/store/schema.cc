@@ -183,6 +183,15 @@ CREATE TABLE pipeline_runs (
 );
 CREATE INDEX pipeline_runs_by_name ON pipeline_runs (pipeline, id);
 )sql"},
+    // Task rows made as tasks leave their first state (docs/state.md,
+    // "tasks"): a job's task count, since its rows no longer say it, and
+    // each attempt's task index, so that a running task without a row is
+    // still placed (-1 for the attempts of earlier versions, whose tasks
+    // all have rows).
+    {8, R"sql(
+ALTER TABLE jobs ADD COLUMN tasks INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE attempts ADD COLUMN task_idx INTEGER NOT NULL DEFAULT -1;
+)sql"},
 };
 static_assert(std::size(kMigrations) > 0 &&
               kMigrations[std::size(kMigrations) - 1].version == kSchemaVersion);

@@ -10,7 +10,9 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <deque>
 #include <functional>
 #include <limits>
 #include <map>
@@ -72,9 +74,10 @@ class Store::Impl {
   Statement begin, commit, rollback, savepoint, release, rollback_to;
   Statement insert_job, set_job_state, replace_job, get_job, latest_job, latest_job_named,
       jobs_in_state, recent_jobs, find_jobs, task_state_counts;
-  Statement insert_task, insert_tasks, upsert_task, upsert_tasks, update_task,
-      update_task_at, delete_task, task_names, tasks, task_rowids, running_of_job,
-      running_rows_of_job;
+  Statement upsert_task_rowid, job_tasks, set_job_tasks, running_without_row,
+      unsuccessful_tasks;
+  Statement insert_task, insert_tasks, upsert_task, upsert_tasks, update_task_at,
+      delete_task, task_names, tasks, task_rowids, running_of_job, running_rows_of_job;
 
   // Where UpdateTask looks first: the rowid of each task row
   // of a job, by idx, read once per job (task_rowids) and forgotten when
@@ -85,6 +88,13 @@ class Store::Impl {
   // an update; docs/benchmarks.md, "dispatch").
   std::unordered_map<std::string, std::vector<int64_t>> rowids;
   int64_t RowidHint(const std::string& job_id, uint32_t idx);
+  // Records `rowid` as task idx's row, when the job's hints are loaded.
+  void SetRowidHint(const std::string& job_id, uint32_t idx, int64_t rowid) {
+    auto it = rowids.find(job_id);
+    if (it == rowids.end()) return;
+    if (idx >= it->second.size()) it->second.resize(size_t{idx} + 1);
+    it->second[idx] = rowid;
+  }
   Statement insert_attempt, finish_attempt, attempts, unfinished_attempts, max_attempt_id;
 
   ~Impl() {
@@ -227,14 +237,13 @@ Status Store::Impl::PrepareStatements() {
       {&Impl::rollback_to, "ROLLBACK TO store_op", "rollback to savepoint"},
       {&Impl::insert_job,
        Sql({"INSERT INTO jobs (", kJobCols,
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"}),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"}),
        "insert into jobs"},
       {&Impl::set_job_state, "UPDATE jobs SET state = ?2, finished_ms = ?3 WHERE id = ?1",
        "update jobs (state)"},
       {&Impl::replace_job,
        "UPDATE jobs SET spec_text = ?2, state = ?3, finished_ms = ?4, submitter_key = "
-       "?5, "
-       "submitter_name = ?6 WHERE id = ?1",
+       "?5, submitter_name = ?6, tasks = ?7 WHERE id = ?1",
        "update jobs (spec)"},
       {&Impl::get_job, Sql({"SELECT ", kJobCols, " FROM jobs WHERE id = ?1"}),
        "select from jobs by id"},
@@ -265,9 +274,15 @@ Status Store::Impl::PrepareStatements() {
       {&Impl::insert_tasks, InsertTasksSql(kTaskChunk, false), "insert into tasks"},
       {&Impl::upsert_task, InsertTasksSql(1, true), "upsert into tasks"},
       {&Impl::upsert_tasks, InsertTasksSql(kTaskChunk, true), "upsert into tasks"},
-      {&Impl::update_task,
-       Sql({"UPDATE tasks SET ", kTaskProgressSet, " WHERE job_id = ?1 AND name = ?2"}),
-       "update tasks"},
+      // A task's first write inserts its row; the upsert also updates a
+      // row the hints missed, as update_task_at does (not its idx).
+      {&Impl::upsert_task_rowid,
+       Sql({InsertTasksSql(1, false), " ON CONFLICT (job_id, name) DO UPDATE SET ",
+            kTaskProgressSet, " RETURNING rowid"}),
+       "upsert into tasks"},
+      {&Impl::job_tasks, "SELECT tasks FROM jobs WHERE id = ?1", "select the task count"},
+      {&Impl::set_job_tasks, "UPDATE jobs SET tasks = ?2 WHERE id = ?1",
+       "update jobs (tasks)"},
       {&Impl::update_task_at,
        Sql({"UPDATE tasks SET ", kTaskProgressSet,
             " WHERE rowid = ?19 AND job_id = ?1 AND name = ?2"}),
@@ -276,14 +291,22 @@ Status Store::Impl::PrepareStatements() {
       // not every attempt of the job by attempts_by_task (0.05 against 18 ms
       // for a job of 100,000 finished attempts).
       {&Impl::running_of_job,
-       "SELECT task, number, worker, started_ms FROM attempts WHERE finished = 0 AND "
-       "+job_id = ?1 ORDER BY id",
+       "SELECT task, number, worker, started_ms, task_idx FROM attempts WHERE finished = "
+       "0 "
+       "AND +job_id = ?1 ORDER BY id",
        "select unfinished attempts of a job"},
       {&Impl::running_rows_of_job,
-       "SELECT DISTINCT t.name, t.state FROM attempts a JOIN tasks t ON t.job_id = a.job_id "
+       "SELECT DISTINCT t.name, t.state FROM attempts a JOIN tasks t ON t.job_id = "
+       "a.job_id "
        "AND t.name = a.task WHERE a.finished = 0 AND +a.job_id = ?1 AND a.number > "
        "t.attempts",
        "select the rows of running tasks"},
+      {&Impl::running_without_row,
+       "SELECT COUNT(DISTINCT a.task) FROM attempts a WHERE a.finished = 0 AND +a.job_id "
+       "= "
+       "?1 AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = a.job_id AND t.name = "
+       "a.task)",
+       "count the running tasks without a row"},
       {&Impl::task_rowids, "SELECT rowid, idx FROM tasks WHERE job_id = ?1",
        "select task rowids"},
       {&Impl::delete_task, "DELETE FROM tasks WHERE job_id = ?1 AND name = ?2",
@@ -293,6 +316,12 @@ Status Store::Impl::PrepareStatements() {
       {&Impl::tasks,
        Sql({"SELECT ", kTaskCols, " FROM tasks WHERE job_id = ?1 ORDER BY idx"}),
        "select tasks"},
+      {&Impl::unsuccessful_tasks,
+       Sql({"SELECT ", kTaskCols,
+            " FROM tasks WHERE job_id = ?1 AND state NOT IN ('succeeded', 'cached') "
+            "ORDER "
+            "BY idx LIMIT ?2"}),
+       "select the tasks that did not succeed"},
       {&Impl::insert_attempt,
        Sql({"INSERT INTO attempts (", kAttemptCols, ") VALUES (", kAttemptValues, ")"}),
        "insert into attempts"},
@@ -568,7 +597,8 @@ Status Store::ReplaceTasksNow(const JobRecord& job,
           .Bind(3, job.state)
           .Bind(4, job.finished_ms)
           .Bind(5, job.submitter_key)
-          .Bind(6, job.submitter_name);
+          .Bind(6, job.submitter_name)
+          .Bind(7, int64_t{job.tasks});
       DROVER_RETURN_IF_ERROR(u.Run());
       if (u.Changes() == 0) return NotFound("store: no job " + job.id);
     }
@@ -598,6 +628,33 @@ Status Store::ReplaceTasksNow(const JobRecord& job,
       DROVER_RETURN_IF_ERROR(Context(u.Run(), "task", name));
     }
     return impl_->InsertTaskRows(impl_->upsert_task, impl_->upsert_tasks, job, tasks);
+  });
+}
+
+Status Store::ExpandTask(const JobRecord& job, const std::string& placeholder,
+                         const std::vector<TaskRecord>& rows) {
+  return impl_->Journal(ExpandTaskNow(job, placeholder, rows),
+                        [this, job = job, placeholder = placeholder, rows = rows] {
+                          return ExpandTaskNow(job, placeholder, rows);
+                        });
+}
+
+Status Store::ExpandTaskNow(const JobRecord& job, const std::string& placeholder,
+                            const std::vector<TaskRecord>& rows) {
+  return impl_->Atomically([&]() -> Status {
+    {
+      Statement::Use u(impl_->set_job_tasks);
+      u.Bind(1, job.id).Bind(2, int64_t{job.tasks});
+      DROVER_RETURN_IF_ERROR(u.Run());
+      if (u.Changes() == 0) return NotFound("store: no job " + job.id);
+    }
+    impl_->rowids.erase(job.id);  // rows are renamed and added
+    {
+      Statement::Use u(impl_->delete_task);
+      u.Bind(1, job.id).Bind(2, placeholder);
+      DROVER_RETURN_IF_ERROR(Context(u.Run(), "task", placeholder));
+    }
+    return impl_->InsertTaskRows(impl_->upsert_task, impl_->upsert_tasks, job, rows);
   });
 }
 
@@ -682,6 +739,29 @@ Result<std::vector<std::pair<std::string, uint64_t>>> Store::TaskStateCounts(
     if (--it->second == 0) counts.erase(it);
     ++counts["running"];
   }
+  // Tasks that run before their first row is written have none; those
+  // with neither an attempt nor a row are waiting (JobRecord::tasks).
+  uint64_t counted = 0;
+  for (const auto& [state, n] : counts) counted += n;
+  {
+    Statement::Use r(impl_->running_without_row);
+    r.Bind(1, job_id);
+    Result<bool> row = r.Step();
+    if (!row.ok()) return row.status();
+    if (*row && r.Int(0) > 0) {
+      counts["running"] += static_cast<uint64_t>(r.Int(0));
+      counted += static_cast<uint64_t>(r.Int(0));
+    }
+  }
+  {
+    Statement::Use t(impl_->job_tasks);
+    t.Bind(1, job_id);
+    Result<bool> row = t.Step();
+    if (!row.ok()) return row.status();
+    if (*row && t.Int(0) > 0 && static_cast<uint64_t>(t.Int(0)) > counted) {
+      counts["waiting"] += static_cast<uint64_t>(t.Int(0)) - counted;
+    }
+  }
   return std::vector<std::pair<std::string, uint64_t>>(counts.begin(), counts.end());
 }
 
@@ -698,16 +778,17 @@ Status Store::UpdateTaskNow(const TaskRecord& task) {
     u.Bind(kTaskParams + 1, rowid);
     DROVER_RETURN_IF_ERROR(Context(u.Run(), "task", task.name));
     if (u.Changes() == 1) return Status::Ok();
-    // Stale (the rows were rewritten elsewhere): read again next time. No
-    // hint at all is not a reason to: that would re-read the whole job.
+    // Stale (the rows were rewritten elsewhere): read again next time.
     impl_->rowids.erase(task.job_id);
   }
-  Statement::Use u(impl_->update_task);
+  // No row known for the task: its first write makes it (a task has a row
+  // only once it leaves its first state), or updates the row the hints
+  // missed; either way the row's id is the next write's hint.
+  Statement::Use u(impl_->upsert_task_rowid);
   BindTask(u, 0, task.job_id, task);
-  DROVER_RETURN_IF_ERROR(Context(u.Run(), "task", task.name));
-  if (u.Changes() == 0) {
-    return NotFound("store: no task " + task.name + " in job " + task.job_id);
-  }
+  Result<bool> row = u.Step();
+  if (!row.ok()) return Context(row.status(), "task", task.name);
+  if (*row) impl_->SetRowidHint(task.job_id, task.index, u.Int(0));
   return Status::Ok();
 }
 
@@ -729,6 +810,7 @@ Result<std::vector<TaskRecord>> Store::Tasks(const std::string& job_id) {
   Statement::Use u(impl_->running_of_job);
   u.Bind(1, job_id);
   std::unordered_map<std::string_view, TaskRecord*> by_name;
+  std::deque<TaskRecord> unrowed;  // stable addresses for by_name
   for (;;) {
     Result<bool> row = u.Step();
     if (!row.ok()) return row.status();
@@ -737,9 +819,22 @@ Result<std::vector<TaskRecord>> Store::Tasks(const std::string& job_id) {
       by_name.reserve(out.size());
       for (TaskRecord& t : out) by_name.emplace(t.name, &t);
     }
-    auto it = by_name.find(u.Text(0));
+    std::string name = u.Text(0);
+    auto it = by_name.find(name);
     const int64_t number = u.Int(1);
-    if (it == by_name.end() || number <= int64_t{it->second->attempts}) continue;
+    if (it == by_name.end()) {
+      // Its first attempt runs and its first row is not written yet.
+      const int64_t idx = u.Int(4);
+      if (idx < 0 || idx >= (int64_t{1} << 32)) continue;  // no index to place it at
+      TaskRecord t;
+      t.job_id = job_id;
+      t.index = static_cast<uint32_t>(idx);
+      t.name = std::move(name);
+      t.state = "waiting";
+      unrowed.push_back(std::move(t));
+      it = by_name.emplace(unrowed.back().name, &unrowed.back()).first;
+    }
+    if (number <= int64_t{it->second->attempts}) continue;
     TaskRecord& t = *it->second;
     t.state = "running";
     t.attempts = static_cast<uint32_t>(number);
@@ -747,7 +842,27 @@ Result<std::vector<TaskRecord>> Store::Tasks(const std::string& job_id) {
     if (t.started_ms == 0) t.started_ms = u.Int(3);
     t.pending_reason.clear();
   }
+  if (!unrowed.empty()) {
+    const size_t rowed = out.size();
+    for (TaskRecord& t : unrowed) out.push_back(std::move(t));
+    std::inplace_merge(
+        out.begin(), out.begin() + static_cast<ptrdiff_t>(rowed), out.end(),
+        [](const TaskRecord& a, const TaskRecord& b) { return a.index < b.index; });
+  }
   return out;
+}
+
+Result<std::vector<TaskRecord>> Store::UnsuccessfulTasks(const std::string& job_id,
+                                                         uint32_t limit) {
+  std::vector<TaskRecord> out;
+  Statement::Use u(impl_->unsuccessful_tasks);
+  u.Bind(1, job_id).Bind(2, int64_t{limit});
+  for (;;) {
+    Result<bool> row = u.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    out.push_back(ReadTask(u));
+  }
 }
 
 Status Store::InsertAttempt(const AttemptRecord& a) {
@@ -766,6 +881,7 @@ Status Store::InsertAttemptNow(const AttemptRecord& a) {
   u.Bind(8, a.finished_ms);
   const std::string outputs = OutputsToJson(a.outcome.outputs);
   BindOutcome(u, a.outcome, a.finished, outputs);
+  u.Bind(23, a.task_index);
   return Context(u.Run(), "attempt", a.id);
 }
 

@@ -58,6 +58,11 @@ struct JobRecord {
   // key (inproc, `drover run`, an endpoint without CURVE).
   std::string submitter_key;
   std::string submitter_name;
+  // How many tasks the job has (its expanded spec, dynamic instances
+  // included). Its rows are only those of tasks that have left their first
+  // state (Tasks): the others are waiting. 0 in state files from before
+  // schema 8, where every task has a row.
+  uint32_t tasks = 0;
 };
 
 struct TaskRecord {
@@ -95,6 +100,9 @@ struct AttemptRecord {
   int64_t started_ms = 0;
   int64_t finished_ms = 0;
   AttemptOutcome outcome;  // meaningful when finished
+  // The task's index in its job (TaskRecord::index); -1 in attempts of
+  // state files from before schema 8.
+  int64_t task_index = -1;
 };
 
 // One file an attempt uploaded (docs/state.md, "Artifacts").
@@ -228,7 +236,9 @@ class Store {
 
   // Jobs.
   // Inserts the job and its task rows atomically (all or nothing, also
-  // inside a batch). A TaskRecord's job_id must be job.id or empty.
+  // inside a batch). A TaskRecord's job_id must be job.id or empty. `tasks`
+  // need not hold a row for every task: job.tasks says how many there are,
+  // and a task without a row is waiting with no attempt (Tasks).
   Status InsertJob(const JobRecord& job, const std::vector<TaskRecord>& tasks);
   Status SetJobState(const std::string& job_id, const std::string& state,
                      int64_t finished_ms);
@@ -239,6 +249,11 @@ class Store {
   // other fields stay. Atomic; kNotFound
   // when the job does not exist.
   Status ReplaceTasks(const JobRecord& job, const std::vector<TaskRecord>& tasks);
+  // A dynamic task's expansion: the placeholder's row (named `placeholder`)
+  // goes, `rows` are inserted or updated, and the job's task count becomes
+  // job.tasks. Atomic; kNotFound when the job does not exist.
+  Status ExpandTask(const JobRecord& job, const std::string& placeholder,
+                    const std::vector<TaskRecord>& rows);
   Result<std::optional<JobRecord>> GetJob(const std::string& job_id);
   // The most recently created job; with `name`, the latest of that name.
   Result<std::optional<JobRecord>> LatestJob(const std::string& name = "");
@@ -261,15 +276,24 @@ class Store {
 
   // Tasks.
   // Writes a task's progress, found by (job_id, name): every field but
-  // index and fingerprint, which only ReplaceTasks changes. kNotFound when
-  // there is no such task. The coordinator does not call it at dispatch:
-  // the attempt's row says the task runs (Tasks).
+  // index, which only ReplaceTasks and ExpandTask change. A task without a
+  // row gets one (its first write). The coordinator does not call it at
+  // dispatch: the attempt's row says the task runs (Tasks).
   Status UpdateTask(const TaskRecord& task);
   // A job's task rows by index, each as the task stands: a row whose task
   // has an unfinished attempt numbered above the row's `attempts` is
   // returned `running`, with that attempt's number, worker and (when the row
   // has none) start time, and no pending_reason (docs/state.md, "tasks").
+  // A task whose first attempt runs and that has no row yet is returned so
+  // too (from the attempt's task_index). Tasks with neither are not
+  // returned: they are waiting, with no attempt (JobRecord::tasks counts
+  // them; DenseRows fills them in).
   Result<std::vector<TaskRecord>> Tasks(const std::string& job_id);
+  // Of a job that has ended, the first `limit` rows (by index) of tasks
+  // that did not succeed (neither succeeded nor cached): a summary's rows
+  // without reading every row.
+  Result<std::vector<TaskRecord>> UnsuccessfulTasks(const std::string& job_id,
+                                                    uint32_t limit);
 
   // Attempts.
   Status InsertAttempt(const AttemptRecord& attempt);
@@ -354,6 +378,8 @@ class Store {
                         int64_t finished_ms);
   Status ReplaceTasksNow(const JobRecord& job, const std::vector<TaskRecord>& tasks);
   Status UpdateTaskNow(const TaskRecord& task);
+  Status ExpandTaskNow(const JobRecord& job, const std::string& placeholder,
+                       const std::vector<TaskRecord>& rows);
   Status InsertArtifactNow(const ArtifactRecord& a);
   Status InsertAttemptNow(const AttemptRecord& attempt);
   Result<bool> FinishAttemptNow(const std::string& outputs_json, uint64_t id,

@@ -104,8 +104,10 @@ TEST_F(CoordinatorTest, FanOutExpandsWhenUpstreamSucceeds) {
   ASSERT_TRUE(first);
   EXPECT_EQ(first->task(), "fan[shard=a]");
   EXPECT_EQ(Argv(*first), "/bin/sh -c work a");
-  EXPECT_THAT(RowNames(Reader(), job), ElementsAre("plan", "fan[shard=a]", "report",
-                                                   "fan[shard=b]", "fan[shard=c]"));
+  // `report` has no row until it leaves its first state; the instances
+  // have theirs at once, so that a restart finds the expansion.
+  EXPECT_THAT(RowNames(Reader(), job),
+              ElementsAre("plan", "fan[shard=a]", "fan[shard=b]", "fan[shard=c]"));
   worker.SendResult(first->attempt_id(), WithOutputs({{"n", "a"}}));
   ASSERT_TRUE(worker.ExpectAck());
   EXPECT_THAT(RunInstances(worker, 2), ElementsAre("fan[shard=b]", "fan[shard=c]"));

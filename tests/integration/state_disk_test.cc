@@ -165,7 +165,10 @@ TEST_F(StateDiskTest, NoRoomAtAllHoldsTheTurnAndAnswersClientsWithAnError) {
   ASSERT_TRUE(StartCoordinator());
   ASSERT_TRUE(StartWorker("w1", "spawn=2"));
   Spec("small.yaml", "version: 1\nname: small\ntasks:\n  hi: {run: echo hi}\n");
-  ASSERT_FALSE(Submit("small.yaml").empty());  // the store has a job and a WAL
+  const std::string small = Submit("small.yaml");  // the store has a job and a WAL
+  ASSERT_FALSE(small.empty());
+  // Ended, so that no commit of it takes the reserve before the test does.
+  ASSERT_EQ(WaitForJobState(small, {"failed", "succeeded"}, kJobDeadline), "succeeded");
 
   // Fill the disk; the first commit that finds no room gets the reserve,
   // and the test takes that room too.

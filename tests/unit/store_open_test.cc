@@ -29,7 +29,7 @@ using test_util::Tie;
 TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->SchemaVersion(), 7);
+  EXPECT_EQ(store->SchemaVersion(), 8);
   EXPECT_EQ(store->dir(), fs::absolute(dir_));
   EXPECT_TRUE(fs::is_directory(dir_ / "logs"));
   EXPECT_TRUE(fs::is_regular_file(DbPath()));
@@ -39,7 +39,7 @@ TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   store.reset();
 
   EXPECT_EQ(RawSql("PRAGMA application_id"), std::to_string(0x44525652));
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "7");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "8");
   EXPECT_EQ(RawSql("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(RawSql("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
                    "WHERE type = 'table' ORDER BY name)"),
@@ -120,10 +120,11 @@ TEST_F(StoreTest, MigratesSchemaVersion1) {
       "DROP "
       "COLUMN outputs_json; ALTER TABLE attempts DROP COLUMN outputs_json; DROP TABLE "
       "artifacts; DROP TABLE cache_entries; DROP TABLE cache_decisions; "
+      "ALTER TABLE jobs DROP COLUMN tasks; ALTER TABLE attempts DROP COLUMN task_idx; "
       "DROP TABLE job_inputs; DROP TABLE pipeline_runs; PRAGMA user_version = 1");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "7");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "8");
   auto tasks = store->Tasks("j1");
   ASSERT_TRUE(tasks.ok()) << tasks.status().ToString();
   ASSERT_EQ(tasks->size(), 1u);
@@ -148,13 +149,14 @@ TEST_F(StoreTest, MigratesSchemaVersion2AddsJobSubmitter) {
       "submitter_name; ALTER TABLE tasks DROP COLUMN outputs_json; ALTER TABLE attempts "
       "DROP COLUMN outputs_json; DROP TABLE artifacts; "
       "DROP TABLE cache_entries; DROP TABLE cache_decisions; "
+      "ALTER TABLE jobs DROP COLUMN tasks; ALTER TABLE attempts DROP COLUMN task_idx; "
       "DROP TABLE job_inputs; DROP TABLE pipeline_runs; PRAGMA user_version = 2");
   ASSERT_EQ(RawSql("SELECT count(*) FROM pragma_table_info('jobs') WHERE name LIKE "
                    "'submitter%'"),
             "0");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "7");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "8");
   auto old = store->GetJob("j1");
   ASSERT_TRUE(old.ok() && *old) << old.status().ToString();
   EXPECT_EQ((*old)->name, "old");
@@ -197,10 +199,11 @@ TEST_F(StoreTest, MigratesSchemaVersion3AddsOutputs) {
       "ALTER TABLE tasks DROP COLUMN outputs_json; ALTER TABLE attempts DROP COLUMN "
       "outputs_json; DROP TABLE artifacts; DROP TABLE cache_entries; "
       "DROP TABLE cache_decisions; DROP TABLE job_inputs; DROP TABLE pipeline_runs; "
+      "ALTER TABLE jobs DROP COLUMN tasks; ALTER TABLE attempts DROP COLUMN task_idx; "
       "PRAGMA user_version = 3");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "7");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "8");
   auto tasks = store->Tasks("j1");
   ASSERT_TRUE(tasks.ok() && tasks->size() == 1u) << tasks.status().ToString();
   EXPECT_EQ((*tasks)[0].outputs_json, "");
@@ -271,10 +274,11 @@ TEST_F(StoreTest, MigratesSchemaVersion4AddsArtifacts) {
   }
   RawSql(
       "DROP TABLE artifacts; DROP TABLE cache_entries; DROP TABLE cache_decisions; "
+      "ALTER TABLE jobs DROP COLUMN tasks; ALTER TABLE attempts DROP COLUMN task_idx; "
       "DROP TABLE job_inputs; DROP TABLE pipeline_runs; PRAGMA user_version = 4");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "7");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "8");
   AttemptRecord attempt;
   attempt.id = 7;
   attempt.job_id = "j1";
@@ -311,7 +315,7 @@ TEST_F(StoreTest, MigratesSchemaVersion4AddsArtifacts) {
 }
 
 // Given a state directory of schema version 5 (before the cache and
-// pipeline runs), Open should migrate it to version 7; then pipeline runs
+// pipeline runs), Open should migrate it to version 8; then pipeline runs
 // are recorded and read back as a restarted coordinator reads them: the last started run,
 // a queued run until it starts, the skipped count and the last fire time (manual runs
 // aside).
@@ -319,10 +323,11 @@ TEST_F(StoreTest, MigratesSchemaVersion5AddsPipelineRuns) {
   ASSERT_NE(Open(), nullptr);
   RawSql(
       "DROP TABLE pipeline_runs; DROP TABLE cache_entries; DROP TABLE cache_decisions; "
+      "ALTER TABLE jobs DROP COLUMN tasks; ALTER TABLE attempts DROP COLUMN task_idx; "
       "DROP TABLE job_inputs; PRAGMA user_version = 5");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "7");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "8");
   ASSERT_EQ(*store->MaxPipelineRunId(), 0);
   auto empty = store->PipelineHistoryOf("nightly");
   ASSERT_TRUE(empty.ok()) << empty.status().ToString();
@@ -369,7 +374,7 @@ TEST_F(StoreTest, MigratesSchemaVersion5AddsPipelineRuns) {
 }
 
 // Given a state directory of schema version 5 (before caching) holding a
-// job with an indexed artifact, Open should migrate it to version 7: the
+// job with an indexed artifact, Open should migrate it to version 8: the
 // job and its artifact are kept, and cache entries, decisions and job
 // inputs can be written and read.
 TEST_F(StoreTest, MigratesSchemaVersion5AddsCache) {
@@ -392,10 +397,11 @@ TEST_F(StoreTest, MigratesSchemaVersion5AddsCache) {
   }
   RawSql(
       "DROP TABLE cache_entries; DROP TABLE cache_decisions; DROP TABLE job_inputs; "
+      "ALTER TABLE jobs DROP COLUMN tasks; ALTER TABLE attempts DROP COLUMN task_idx; "
       "DROP TABLE pipeline_runs; PRAGMA user_version = 5");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "7");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), "8");
   auto listed = store->Artifacts("j1", "a");
   ASSERT_TRUE(listed.ok()) << listed.status().ToString();
   ASSERT_EQ(listed->size(), 1u);

@@ -394,8 +394,9 @@ TEST_F(StoreTest, InsertAttemptRefusesUnknownJobAndDuplicateId) {
 
 // Given a task row, UpdateTask should store every progress field and the
 // fingerprint (written at first dispatch, docs/state.md) but keep the
-// index (the spec's); given an unknown task, not-found.
-TEST_F(StoreTest, UpdateTaskStoresProgressAndRefusesUnknownTask) {
+// index (the spec's); given a task without a row, its row; given a task of no
+// job, an error.
+TEST_F(StoreTest, UpdateTaskStoresProgressAndMakesAMissingRow) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   TaskRecord t = MakeTask("j1", 0, "t");
@@ -421,8 +422,18 @@ TEST_F(StoreTest, UpdateTaskStoresProgressAndRefusesUnknownTask) {
   ASSERT_TRUE(tasks.ok() && tasks->size() == 1);
   EXPECT_EQ(Tie((*tasks)[0]), Tie(t));
 
-  EXPECT_EQ(store->UpdateTask(MakeTask("j1", 0, "other")).code(), StatusCode::kNotFound);
-  EXPECT_EQ(store->UpdateTask(MakeTask("j9", 0, "t")).code(), StatusCode::kNotFound);
+  // A task's first write makes its row (a task has none until it leaves
+  // its first state); a task of no job is refused.
+  TaskRecord other = MakeTask("j1", 1, "other");
+  other.state = "running";
+  ASSERT_TRUE(store->UpdateTask(other).ok());
+  tasks = store->Tasks("j1");
+  ASSERT_TRUE(tasks.ok() && tasks->size() == 2);
+  EXPECT_EQ(Tie((*tasks)[1]), Tie(other));
+  EXPECT_FALSE(store->UpdateTask(MakeTask("j9", 0, "t")).ok());
+  tasks = store->Tasks("j9");
+  ASSERT_TRUE(tasks.ok());
+  EXPECT_TRUE(tasks->empty());
 }
 
 // Dispatch writes only the attempt's row. Given a task whose row says

@@ -11,8 +11,6 @@
 namespace drover::cli {
 namespace {
 
-constexpr size_t kBriefRows = 30;
-
 // One line of a value in a table: line breaks shown as \n, long ones cut.
 std::string OneLine(const std::string& value) {
   constexpr size_t kShown = 60;
@@ -200,16 +198,30 @@ std::string SubmitterText(const std::string& key, const std::string& name) {
 
 void PrintJobTable(std::FILE* out, const store::JobRecord& job,
                    const std::vector<store::TaskRecord>& tasks, bool brief,
-                   const StateFilter& filter, const store::Store* logs) {
+                   const StateFilter& filter, const store::Store* logs,
+                   const std::vector<std::pair<std::string, uint64_t>>* counted) {
   std::map<std::string, size_t> by_state;
-  for (const auto& t : tasks) ++by_state[t.state];
+  size_t unrowed = 0;
+  if (counted) {
+    for (const auto& [state, n] : *counted) by_state[state] += n;
+    size_t all = 0;
+    for (const auto& [state, n] : by_state) all += n;
+    unrowed = all > tasks.size() ? all - tasks.size() : 0;  // not listed
+  } else {
+    for (const auto& t : tasks) ++by_state[t.state];
+    // A running job's tasks that have not left their first state have no
+    // row yet (docs/state.md, "tasks"): they are waiting.
+    unrowed = job.tasks > tasks.size() ? job.tasks - tasks.size() : 0;
+    if (unrowed) by_state["waiting"] += unrowed;
+  }
   std::string counts;
   for (const auto& [state, n] : by_state) {
     if (!counts.empty()) counts += ", ";
     counts += std::to_string(n) + " " + state;
   }
   std::fprintf(out, "job %s (%s): %s, %s: %s\n", job.id.c_str(), job.name.c_str(),
-               job.state.c_str(), Plural(tasks.size(), "task").c_str(), counts.c_str());
+               job.state.c_str(), Plural(tasks.size() + unrowed, "task").c_str(),
+               counts.c_str());
   if (const std::string by = SubmitterText(job.submitter_key, job.submitter_name);
       !by.empty()) {
     std::fprintf(out, "submitted by %s\n", by.c_str());
@@ -224,13 +236,20 @@ void PrintJobTable(std::FILE* out, const store::JobRecord& job,
     }
     const auto state = dag::ParseTaskState(t.state);
     const bool succeeded = state && dag::IsSuccess(*state);
-    if (!brief || tasks.size() <= kBriefRows || !succeeded) rows.push_back(&t);
+    if (!brief || tasks.size() <= kBriefTaskRows || !succeeded) rows.push_back(&t);
   }
-  const size_t hidden_ok = tasks.size() - filtered_out - rows.size();
+  size_t hidden_ok = tasks.size() - filtered_out - rows.size();
   size_t cut = 0;
-  if (brief && rows.size() > kBriefRows) {
-    cut = rows.size() - kBriefRows;
-    rows.resize(kBriefRows);
+  if (counted) {
+    // `tasks` are those that did not succeed, or some of them.
+    hidden_ok = by_state["succeeded"] + by_state["cached"];
+    const size_t others = unrowed + tasks.size() - hidden_ok;
+    if (brief && rows.size() > kBriefTaskRows) rows.resize(kBriefTaskRows);
+    cut = others > rows.size() ? others - rows.size() : 0;
+    unrowed = 0;
+  } else if (brief && rows.size() > kBriefTaskRows) {
+    cut = rows.size() - kBriefTaskRows;
+    rows.resize(kBriefTaskRows);
   }
   size_t width = 4;
   for (const auto* t : rows) width = std::max(width, t->name.size());
@@ -256,6 +275,10 @@ void PrintJobTable(std::FILE* out, const store::JobRecord& job,
   if (hidden_ok) {
     std::fprintf(out, "... and %s (drover status shows all)\n",
                  Plural(hidden_ok, "succeeded task").c_str());
+  }
+  if (unrowed && Keeps(filter, "waiting")) {
+    std::fprintf(out, "... and %s not started yet\n",
+                 Plural(unrowed, "more waiting task").c_str());
   }
   if (filtered_out) {
     std::fprintf(out, "(%s in other states not shown)\n",

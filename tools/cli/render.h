@@ -42,6 +42,8 @@ std::string FileTail(const std::filesystem::path& path, size_t max_lines,
 // How many stderr lines the failure summaries show under a failed task,
 // and for how many failed tasks at most (the rest: `drover logs`).
 inline constexpr size_t kStderrTailLines = 10;
+// A brief table lists at most this many tasks (a screenful).
+inline constexpr size_t kBriefTaskRows = 30;
 inline constexpr size_t kStderrTailTasks = 5;
 // Prints `tail` (LastLines' result) under a task row, each line indented
 // with "  | ", as make and CI runners show a failed step's output.
@@ -52,10 +54,15 @@ void PrintTail(std::FILE* out, std::string_view tail);
 // and a count of the rest. `filter` keeps only tasks in those states (the
 // header still counts every task). With `logs` (the store whose LogPath
 // holds the captured output), the first kStderrTailTasks failed tasks show
-// the end of their last attempt's stderr under their row.
-void PrintJobTable(std::FILE* out, const store::JobRecord& job,
-                   const std::vector<store::TaskRecord>& tasks, bool brief,
-                   const StateFilter& filter = {}, const store::Store* logs = nullptr);
+// the end of their last attempt's stderr under their row. With `counted`
+// (Store::TaskStateCounts of the whole job), `tasks` need only hold those
+// that did not succeed (Store::UnsuccessfulTasks): a job of a million tasks
+// is summed up without reading a million rows.
+void PrintJobTable(
+    std::FILE* out, const store::JobRecord& job,
+    const std::vector<store::TaskRecord>& tasks, bool brief,
+    const StateFilter& filter = {}, const store::Store* logs = nullptr,
+    const std::vector<std::pair<std::string, uint64_t>>* counted = nullptr);
 
 // The JSON document of `drover status --output json` (docs/operations.md).
 std::string JobJson(const store::JobRecord& job,

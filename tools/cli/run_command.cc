@@ -316,11 +316,21 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
   }
   auto store = store::Store::Open(args.state_dir);
   if (store.ok()) {
+    // The counts and the tasks that did not succeed, not every row: the
+    // summary of a million-task job reads a screenful.
     auto job = (*store)->GetJob(job_id);
-    auto tasks = (*store)->Tasks(job_id);
-    if (job.ok() && *job && tasks.ok()) {
-      std::fputs("\n", stdout);
-      PrintJobTable(stdout, **job, *tasks, /*brief=*/true, {}, store->get());
+    if (job.ok() && *job && (*job)->tasks <= kBriefTaskRows) {
+      if (auto tasks = (*store)->Tasks(job_id); tasks.ok()) {
+        std::fputs("\n", stdout);
+        PrintJobTable(stdout, **job, *tasks, /*brief=*/true, {}, store->get());
+      }
+    } else if (job.ok() && *job) {
+      auto counts = (*store)->TaskStateCounts(job_id);
+      auto tasks = (*store)->UnsuccessfulTasks(job_id, kBriefTaskRows);
+      if (counts.ok() && tasks.ok()) {
+        std::fputs("\n", stdout);
+        PrintJobTable(stdout, **job, *tasks, /*brief=*/true, {}, store->get(), &*counts);
+      }
     }
   }
   return ExitForJobState(end->state());
