@@ -636,6 +636,55 @@ TEST_F(CoordinatorTest, SecondCoordinatorOnTheSameStateDirIsRefused) {
   Sync();  // the first one still serves
 }
 
+// A task's row is made when the task leaves its first state (docs/state.md,
+// "tasks"). Given a job of 3 independent tasks and a worker with one slot,
+// the store should hold no task row at submit (the job counts 3 waiting),
+// the running task alone while its first attempt runs, its written row
+// once it ends, and every row once the job has ended.
+TEST_F(CoordinatorTest, TaskRowsAreMadeAsTasksLeaveTheirFirstState) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeClient& client = AddClient();
+  auto submitted = client.Submit(IndependentTasks("rows", 3));
+  ASSERT_TRUE(submitted);
+  const std::string job = submitted->job_id();
+  EXPECT_EQ(submitted->tasks(), 3u);
+  auto rows = [&] {
+    std::vector<std::pair<std::string, std::string>> out;
+    auto tasks = Reader().Tasks(job);
+    EXPECT_TRUE(tasks.ok());
+    if (tasks.ok()) {
+      for (const auto& t : *tasks) out.emplace_back(t.name, t.state);
+    }
+    return out;
+  };
+  auto counts = [&] {
+    auto c = Reader().TaskStateCounts(job);
+    EXPECT_TRUE(c.ok());
+    return c.ok() ? *c : std::vector<std::pair<std::string, uint64_t>>();
+  };
+  EXPECT_TRUE(rows().empty());
+  EXPECT_THAT(counts(), ElementsAre(Pair("waiting", 3u)));
+
+  FakeWorker& worker = AddWorker("w1", 1);
+  auto first = worker.ExpectDispatch();
+  ASSERT_TRUE(first);
+  EXPECT_THAT(rows(), ElementsAre(Pair(first->task(), "running")));
+  EXPECT_THAT(counts(), ElementsAre(Pair("running", 1u), Pair("waiting", 2u)));
+  worker.SendResult(first->attempt_id(), Ok());
+  ASSERT_TRUE(worker.ExpectAck());
+  EXPECT_THAT(rows(), Contains(Pair(first->task(), "succeeded")));
+  for (int i = 0; i < 2; ++i) {
+    auto next = worker.ExpectDispatch();
+    ASSERT_TRUE(next);
+    worker.SendResult(next->attempt_id(), Ok());
+    ASSERT_TRUE(worker.ExpectAck());
+  }
+  EXPECT_EQ(JobState(job), "succeeded");
+  EXPECT_THAT(rows(), ElementsAre(Pair("t1", "succeeded"), Pair("t2", "succeeded"),
+                                  Pair("t3", "succeeded")));
+  EXPECT_THAT(counts(), ElementsAre(Pair("succeeded", 3u)));
+}
+
 // Given a job left running in the store by a coordinator destroyed mid-job,
 // should have the next coordinator's Open() with recover_jobs = false (as
 // `drover run` opens it) mark it interrupted and record its unfinished

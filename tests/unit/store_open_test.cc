@@ -130,6 +130,13 @@ TEST_F(StoreTest, MigratesSchemaVersion1) {
   ASSERT_EQ(tasks->size(), 1u);
   EXPECT_EQ((*tasks)[0].name, "a");
   EXPECT_EQ((*tasks)[0].attempt_base, 0u);
+  // Schema 8's task count is 0 for the old job, whose every task has a row.
+  auto job = store->GetJob("j1");
+  ASSERT_TRUE(job.ok() && *job);
+  EXPECT_EQ((*job)->tasks, 0u);
+  auto counts = store->TaskStateCounts("j1");
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(*counts, (std::vector<std::pair<std::string, uint64_t>>{{"waiting", 1}}));
 }
 
 // Given a state directory of schema version 2 (before jobs.submitter_key

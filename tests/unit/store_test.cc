@@ -501,6 +501,100 @@ TEST_F(StoreTest, TasksShowATaskWithAnUnfinishedNewerAttemptRunning) {
   EXPECT_EQ(Tie((*tasks)[0]), Tie(done));
 }
 
+// A task has no row until it leaves its first state (docs/state.md,
+// "tasks"). Given a job of 3 tasks stored without rows and the unfinished
+// first attempt of task 1, Tasks should return that task alone, running on
+// its attempt's worker at its index, and TaskStateCounts 1 running and 2
+// waiting; once the attempt ends and the task's first write makes its row,
+// the row as written, with the counts following.
+TEST_F(StoreTest, TasksShowARunningTaskThatHasNoRowYet) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  JobRecord job = MakeJob("j1", "job", 1);
+  job.tasks = 3;
+  ASSERT_TRUE(store->InsertJob(job, {}).ok());
+  auto stored = store->GetJob("j1");
+  ASSERT_TRUE(stored.ok() && *stored);
+  EXPECT_EQ((*stored)->tasks, 3u);
+  auto counts = store->TaskStateCounts("j1");
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(*counts, (std::vector<std::pair<std::string, uint64_t>>{{"waiting", 3}}));
+
+  AttemptRecord first = MakeAttempt(21, "j1", "b", 1);
+  first.worker = "w2";
+  first.task_index = 1;
+  ASSERT_TRUE(store->InsertAttempt(first).ok());
+  Result<std::vector<TaskRecord>> tasks = store->Tasks("j1");
+  ASSERT_TRUE(tasks.ok() && tasks->size() == 1);
+  const TaskRecord& running = (*tasks)[0];
+  EXPECT_EQ(running.job_id, "j1");
+  EXPECT_EQ(running.name, "b");
+  EXPECT_EQ(running.index, 1u);
+  EXPECT_EQ(running.state, "running");
+  EXPECT_EQ(running.attempts, 1u);
+  EXPECT_EQ(running.worker, "w2");
+  EXPECT_EQ(running.started_ms, first.started_ms);
+  counts = store->TaskStateCounts("j1");
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(*counts, (std::vector<std::pair<std::string, uint64_t>>{{"running", 1},
+                                                                    {"waiting", 2}}));
+
+  Result<bool> finished = store->FinishAttempt(21, "w2", AttemptOutcome(), 30);
+  ASSERT_TRUE(finished.ok() && *finished);
+  TaskRecord done = MakeTask("j1", 1, "b");
+  done.state = "succeeded";
+  done.attempts = 1;
+  done.worker = "w2";
+  done.finished_ms = 30;
+  ASSERT_TRUE(store->UpdateTask(done).ok());
+  tasks = store->Tasks("j1");
+  ASSERT_TRUE(tasks.ok() && tasks->size() == 1);
+  EXPECT_EQ(Tie((*tasks)[0]), Tie(done));
+  done.detail = "written again, by the row's rowid";
+  ASSERT_TRUE(store->UpdateTask(done).ok());
+  tasks = store->Tasks("j1");
+  ASSERT_TRUE(tasks.ok() && tasks->size() == 1);
+  EXPECT_EQ(Tie((*tasks)[0]), Tie(done));
+  counts = store->TaskStateCounts("j1");
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(*counts, (std::vector<std::pair<std::string, uint64_t>>{{"succeeded", 1},
+                                                                    {"waiting", 2}}));
+  auto unsuccessful = store->UnsuccessfulTasks("j1", 10);
+  ASSERT_TRUE(unsuccessful.ok());
+  EXPECT_TRUE(unsuccessful->empty());
+}
+
+// Given a job whose placeholder "fan" (index 1 of 2) expands to 3
+// instances, ExpandTask should drop the placeholder's row, write the
+// instances' rows and the new task count, and leave the other rows be.
+TEST_F(StoreTest, ExpandTaskSwapsThePlaceholderRowForTheInstances) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  JobRecord job = MakeJob("j1", "job", 1);
+  job.tasks = 2;
+  TaskRecord plan = MakeTask("j1", 0, "plan");
+  plan.state = "succeeded";
+  TaskRecord fan = MakeTask("j1", 1, "fan");
+  fan.pending_reason = "fan-out waits for plan's output shards";
+  ASSERT_TRUE(store->InsertJob(job, {plan, fan}).ok());
+  job.tasks = 4;
+  ASSERT_TRUE(store
+                  ->ExpandTask(job, "fan",
+                               {MakeTask("j1", 1, "fan[s=a]"), MakeTask("j1", 2, "fan[s=b]"),
+                                MakeTask("j1", 3, "fan[s=c]")})
+                  .ok());
+  auto tasks = store->Tasks("j1");
+  ASSERT_TRUE(tasks.ok());
+  std::vector<std::string> names;
+  for (const TaskRecord& t : *tasks) names.push_back(t.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"plan", "fan[s=a]", "fan[s=b]", "fan[s=c]"}));
+  auto stored = store->GetJob("j1");
+  ASSERT_TRUE(stored.ok() && *stored);
+  EXPECT_EQ((*stored)->tasks, 4u);
+  EXPECT_EQ(store->ExpandTask(MakeJob("j9", "none", 1), "fan", {}).code(),
+            StatusCode::kNotFound);
+}
+
 // UpdateTask looks a row up by a rowid it remembers per job. Given rows
 // that another Store on the same file deleted and inserted again (new
 // rowids, names at other positions) after this Store remembered them, each
