@@ -404,7 +404,10 @@ struct LoadOptions {
   // backends/kinds.h registers the built-in ones.
   const TaskKinds* kinds = nullptr;
   // A job whose matrices expand to more instances than this is refused.
-  uint64_t max_instances = 100'000;
+  // What the coordinator holds: a job of 1,000,000 no-op instances runs in
+  // about 250 MB (docs/benchmarks.md, "scale"); instances are made as they
+  // are dispatched and task rows as tasks leave their first state.
+  uint64_t max_instances = 1'000'000;
   // A job with more dependency edges between instances than this is
   // refused. A matrix task that needs another matrix task needs every one
   // of its instances, so two large matrices multiply; this bounds the

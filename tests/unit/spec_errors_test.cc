@@ -373,7 +373,7 @@ TEST(SpecErrorTest, MatrixProductOverflowIsOverCap) {
   yaml += "}\n";
   const LoadResult r = Load(yaml);
   EXPECT_TRUE(
-      HasOnlyError(r, 5, 5, {"more than 18,446,744,073,709,551,615", "cap of 100,000"}));
+      HasOnlyError(r, 5, 5, {"more than 18,446,744,073,709,551,615", "cap of 1,000,000"}));
 }
 
 // Given two matrix tasks where one needs the other, should count every

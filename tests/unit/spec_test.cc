@@ -235,7 +235,7 @@ tasks: {a: {run: x, matrix: {i: [1, 2, 3]}}, b: {run: x}}
   EXPECT_EQ(Spec(r).tasks.size(), 4u);
 }
 
-// Given a 100,000-instance matrix (the default cap), should expand it,
+// Given a 100,000-instance matrix, should expand it,
 // in order, with a dependent waiting on all of it.
 TEST(SpecLoadTest, HundredThousandInstances) {
   std::string yaml = "version: 1\ntasks:\n  noop:\n    run: [\"true\", \"${matrix.a}.${matrix.b}\"]\n";

@@ -90,6 +90,29 @@ write_job() {  # N FILE
   } >"$2"
 }
 
+# Writes a job of N instances of the threads backend's `noop` to FILE as a
+# matrix of two keys (1,000 x N/1,000) when N is a multiple of 1,000, as a
+# big job is written; of one key otherwise.
+write_matrix_noop_job() {  # N FILE
+  if (($1 < 1000 || $1 % 1000 != 0)); then
+    write_noop_job "$1" "$2"
+    return
+  fi
+  {
+    echo "version: 1"
+    echo "name: bench-scale"
+    echo "tasks:"
+    echo "  noop:"
+    echo "    backend: threads"
+    echo "    fn: noop"
+    printf '    matrix:\n      i: ['
+    seq -s ', ' 0 999 | tr -d '\n'
+    printf ']\n      j: ['
+    seq -s ', ' 0 $(($1 / 1000 - 1)) | tr -d '\n'
+    echo ']'
+  } >"$2"
+}
+
 # Writes a job of N instances of the threads backend's `noop` to FILE.
 write_noop_job() {  # N FILE
   {
