@@ -347,10 +347,20 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
     // one is listed.
     std::optional<std::vector<store::TaskRecord>> stored;
     store::TaskRecord first;
+    // A name is made only for the tasks listed, or when the page filters
+    // by name or group (a million-instance job's page skips a million).
+    const bool by_name = !page.name.empty() || !page.group.empty();
+    std::string name;
     for (uint32_t t = 0; t < job->size(); ++t) {
       const store::TaskRecord* held = job->HeldRow(t);
-      const std::string name = held ? held->name : job->spec.tasks.Name(t);
+      name.clear();
+      if (held) {
+        name = held->name;
+      } else if (by_name) {
+        name = job->spec.tasks.Name(t);
+      }
       if (!wants(plan.state(t), name)) continue;
+      if (name.empty()) name = job->spec.tasks.Name(t);
       const store::TaskRecord* found = held;
       if (!found && job->RowEnded(t)) {
         if (!stored) {

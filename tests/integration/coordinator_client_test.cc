@@ -110,8 +110,8 @@ TEST_F(CoordinatorTest, OutputIsForwardedToClientsThatAskedForIt) {
 
 // Given a running job with a running, a ready and a waiting task, should
 // answer STATUS with live states, backends and the ready task's pending
-// reason; list recent jobs newest first; and answer an unknown job with an
-// ERROR.
+// reason, and, once a task has ended, its stored row; list recent jobs
+// newest first; and answer an unknown job with an ERROR.
 TEST_F(CoordinatorTest, StatusReportsLiveTasksAndStoredJobs) {
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
   FakeWorker& worker = AddWorker("w1", 1);
@@ -156,6 +156,24 @@ TEST_F(CoordinatorTest, StatusReportsLiveTasksAndStoredJobs) {
   EXPECT_EQ(b->pending_reason(), "waiting for a free spawn slot");
   EXPECT_EQ(c->state(), "waiting");
   EXPECT_EQ(c->pending_reason(), "");
+
+  // A task of a running job that has ended: the coordinator no longer
+  // holds its row, the store's is listed.
+  worker.SendResult(running->attempt_id(), Exit(3));
+  ASSERT_TRUE(worker.ExpectAck());
+  auto later = asker.Status(second->job_id());
+  ASSERT_TRUE(later);
+  EXPECT_EQ(later->jobs(0).state(), "running");
+  const auto* ended = FindTask(later->jobs(0), "a");
+  ASSERT_TRUE(ended);
+  EXPECT_EQ(ended->state(), "failed");
+  EXPECT_EQ(ended->reason(), "exit");
+  EXPECT_EQ(ended->detail(), "exit 3");
+  EXPECT_EQ(ended->worker(), "w1");
+  EXPECT_EQ(ended->attempts(), 1u);
+  const auto* blocked = FindTask(later->jobs(0), "c");
+  ASSERT_TRUE(blocked);
+  EXPECT_EQ(blocked->state(), "blocked");
 
   auto listing = asker.Status("", /*tasks=*/false);
   ASSERT_TRUE(listing);

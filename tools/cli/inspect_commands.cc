@@ -202,8 +202,10 @@ int OutputsCommand(const OutputsArgs& args) {
   }
   const std::vector<const store::TaskRecord*> chosen = ChooseInstances(*tasks, task);
   if (chosen.empty()) {
-    std::fprintf(stderr, "drover: job %s has no task '%s'\n", job.id.c_str(),
-                 task.c_str());
+    // A running job's tasks that have not started have no row yet.
+    std::fprintf(stderr, "drover: job %s has no task '%s'%s\n", job.id.c_str(),
+                 task.c_str(),
+                 job.state == "running" ? " (or it has not started yet)" : "");
     return kExitFailed;
   }
   PrintOutputs(stdout, job.id, chosen, args.json);
