@@ -685,6 +685,55 @@ TEST_F(CoordinatorTest, TaskRowsAreMadeAsTasksLeaveTheirFirstState) {
   EXPECT_THAT(counts(), ElementsAre(Pair("succeeded", 3u)));
 }
 
+// Given a coordinator restarted while a job has a task that ended, one
+// whose first attempt runs (no row yet: its attempt places it) and one that
+// never started (no row at all), the job should come back with the running
+// attempt claimed by its worker, the unstarted task run, and no task run
+// twice.
+TEST_F(CoordinatorTest, RestartRecoversTasksThatHaveNoRowYet) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& worker = AddWorker("w1", 2);
+  FakeClient& client = AddClient();
+  auto submitted = client.Submit(
+      "version: 1\nname: unrowed\ntasks:\n  t1: {run: echo 1}\n  t2: {run: echo 2}\n"
+      "  t3: {run: echo 3, needs: t2}\n");
+  ASSERT_TRUE(submitted);
+  const std::string job = submitted->job_id();
+  auto first = worker.ExpectDispatch();
+  auto second = worker.ExpectDispatch();
+  ASSERT_TRUE(first && second);
+  if (first->task() == "t2") std::swap(first, second);
+  ASSERT_EQ(first->task(), "t1");
+  worker.SendResult(first->attempt_id(), Ok());
+  ASSERT_TRUE(worker.ExpectAck());
+  EXPECT_EQ(Task(job, "t1").state, "succeeded");
+
+  workers_.clear();
+  clients_.clear();
+  ASSERT_NO_FATAL_FAILURE(RestartCoordinator());
+  FakeWorker& again =
+      *workers_.emplace_back(std::make_unique<FakeWorker>(context_, endpoint_, "w1"));
+  ASSERT_TRUE(
+      again.RegisterWith("session-2", {{"spawn", 2}}, {}, {second->attempt_id()}));
+  FakeClient& watcher = AddClient();
+  watcher.Watch(job);
+  Sync();
+  again.SendResult(second->attempt_id(), Ok());
+  ASSERT_TRUE(again.ExpectAck());
+  auto third = again.ExpectDispatch();
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third->task(), "t3");
+  again.SendResult(third->attempt_id(), Ok());
+  ASSERT_TRUE(again.ExpectAck());
+  auto done = watcher.WaitJobEvent();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->state(), "succeeded");
+  for (const char* t : {"t1", "t2", "t3"}) {
+    EXPECT_EQ(Attempts(job, t).size(), 1u) << t;
+    EXPECT_EQ(Task(job, t).state, "succeeded") << t;
+  }
+}
+
 // Given a job left running in the store by a coordinator destroyed mid-job,
 // should have the next coordinator's Open() with recover_jobs = false (as
 // `drover run` opens it) mark it interrupted and record its unfinished
