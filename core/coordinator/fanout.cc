@@ -192,8 +192,7 @@ Result<std::vector<uint32_t>> ExpandFanout(JobState& job, uint32_t t,
         old->second.fingerprint == ts.fingerprint) {
       rows->push_back(old->second);
       job.plan->MarkSucceeded(i);
-      if (!old->second.outputs_json.empty())
-        job.ended_outputs[i] = old->second.outputs_json;
+      job.KeepOutputs(i, old->second.outputs_json);
       job.ended[i] = true;
     } else {
       // Written so that a restart finds the expansion (ReplayFanouts); in

@@ -104,14 +104,20 @@ store::TaskRecord JobState::FirstRow(uint32_t t) const {
 void JobState::EndRow(uint32_t t) {
   if (t >= held.size()) GrowRows();
   if (held[t]) {
-    if (!held[t]->outputs_json.empty()) {
-      ended_outputs[t] = std::move(held[t]->outputs_json);
-    } else {
-      ended_outputs.erase(t);
-    }
+    KeepOutputs(t, std::move(held[t]->outputs_json));
     held[t].reset();
   }
   ended[t] = true;
+}
+
+void JobState::KeepOutputs(uint32_t t, std::string outputs_json) {
+  // A threads task's outputs hold its result ({"result":"null"}): kept for
+  // every task, a million-instance job would hold a million of them.
+  if (outputs_json.empty() || !plan || !plan->HasDependents(t)) {
+    ended_outputs.erase(t);
+    return;
+  }
+  ended_outputs[t] = std::move(outputs_json);
 }
 
 std::string_view JobState::OutputsJson(uint32_t t) const {
@@ -273,8 +279,7 @@ Result<std::vector<uint32_t>> RestoreJobState(JobState& job,
     store::TaskRecord& row = rows[i];
     if (stored[i] && dag::IsTerminal(*stored[i])) {
       job.ended[i] = true;
-      if (!row.outputs_json.empty())
-        job.ended_outputs.emplace(i, std::move(row.outputs_json));
+      job.KeepOutputs(i, std::move(row.outputs_json));
       continue;
     }
     const bool first_state = stored[i] == dag::TaskState::kWaiting &&

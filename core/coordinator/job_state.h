@@ -46,7 +46,9 @@ struct JobState {
   // pointer and a bit each.
   std::vector<std::unique_ptr<store::TaskRecord>> held;
   std::vector<bool> ended;
-  std::unordered_map<uint32_t, std::string> ended_outputs;  // non-empty outputs_json
+  // The outputs_json of ended tasks that other tasks need (only they can
+  // read them: docs/spec.md, "Outputs"), when not empty.
+  std::unordered_map<uint32_t, std::string> ended_outputs;
   std::vector<uint64_t> current;        // current attempt id per task, or 0
   std::vector<uint32_t> attempt_base;   // attempts made by earlier runs
   std::vector<Placement> queues;        // by Plan queue index
@@ -86,8 +88,10 @@ struct JobState {
   void EndRow(uint32_t t);
   bool RowEnded(uint32_t t) const { return t < ended.size() && ended[t]; }
   // The outputs (OutputsToJson) of task t's last finished attempt, "" for
-  // none.
+  // none; of an ended task, those a task that needs it reads (KeepOutputs).
   std::string_view OutputsJson(uint32_t t) const;
+  // Keeps `outputs_json` as ended task t's when a task needs t.
+  void KeepOutputs(uint32_t t, std::string outputs_json);
   // Sizes held, ended, current, attempt_base and cache_looked_up to the
   // spec's tasks (after a fan-out added some).
   void GrowRows();

@@ -93,6 +93,10 @@ class Plan {
   uint32_t queues() const;
   // The queue of `task` (0 when out of range).
   uint32_t queue(uint32_t task) const;
+  // Whether any task needs `task`; false if out of range. O(1).
+  bool HasDependents(uint32_t task) const {
+    return Valid(task) && dep_begin_[task + 1] > dep_begin_[task];
+  }
   // ready -> running; counts an attempt. Precondition: state(task) == kReady.
   void Start(uint32_t task);
   // running -> ready without counting the attempt (a dispatch that never
