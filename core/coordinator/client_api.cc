@@ -343,9 +343,9 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
     if (!with_tasks) return js;
     // One reason per placement class, computed when first needed.
     std::vector<std::optional<std::string>> reasons(plan.queues());
-    // Rows of ended tasks are the store's (JobState::held), read once if
-    // one is listed.
-    std::optional<std::vector<store::TaskRecord>> stored;
+    // Rows of ended tasks are the store's (JobState::held): one indexed
+    // lookup for each one listed (a page is a few of them).
+    std::optional<store::TaskRecord> stored;
     store::TaskRecord first;
     // A name is made only for the tasks listed, or when the page filters
     // by name or group (a million-instance job's page skips a million).
@@ -363,12 +363,9 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
       if (name.empty()) name = job->spec.tasks.Name(t);
       const store::TaskRecord* found = held;
       if (!found && job->RowEnded(t)) {
-        if (!stored) {
-          auto rows = store_->Tasks(job->record.id);
-          stored = rows.ok() ? DenseRows(std::move(*rows), job->size(), job->record.id)
-                             : std::vector<store::TaskRecord>();
-        }
-        if (t < stored->size() && (*stored)[t].name == name) found = &(*stored)[t];
+        auto row = store_->TaskAt(job->record.id, t);
+        stored = row.ok() ? std::move(*row) : std::nullopt;
+        if (stored && stored->name == name) found = &*stored;
       }
       if (!found) {
         first = job->FirstRow(t);

@@ -75,7 +75,7 @@ class Store::Impl {
   Statement insert_job, set_job_state, replace_job, get_job, latest_job, latest_job_named,
       jobs_in_state, recent_jobs, find_jobs, task_state_counts;
   Statement upsert_task_rowid, job_tasks, set_job_tasks, running_without_row,
-      unsuccessful_tasks;
+      unsuccessful_tasks, task_at;
   Statement insert_task, insert_tasks, upsert_task, upsert_tasks, update_task_at,
       delete_task, task_names, tasks, task_rowids, running_of_job, running_rows_of_job;
 
@@ -316,6 +316,9 @@ Status Store::Impl::PrepareStatements() {
       {&Impl::tasks,
        Sql({"SELECT ", kTaskCols, " FROM tasks WHERE job_id = ?1 ORDER BY idx"}),
        "select tasks"},
+      {&Impl::task_at,
+       Sql({"SELECT ", kTaskCols, " FROM tasks WHERE job_id = ?1 AND idx = ?2 LIMIT 1"}),
+       "select a task by index"},
       {&Impl::unsuccessful_tasks,
        Sql({"SELECT ", kTaskCols,
             " FROM tasks WHERE job_id = ?1 AND state NOT IN ('succeeded', 'cached') "
@@ -863,6 +866,15 @@ Result<std::vector<TaskRecord>> Store::UnsuccessfulTasks(const std::string& job_
     if (!*row) return out;
     out.push_back(ReadTask(u));
   }
+}
+
+Result<std::optional<TaskRecord>> Store::TaskAt(const std::string& job_id, uint32_t idx) {
+  Statement::Use u(impl_->task_at);
+  u.Bind(1, job_id).Bind(2, int64_t{idx});
+  Result<bool> row = u.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<TaskRecord>();
+  return std::optional<TaskRecord>(ReadTask(u));
 }
 
 Status Store::InsertAttempt(const AttemptRecord& a) {

@@ -294,6 +294,9 @@ class Store {
   // without reading every row.
   Result<std::vector<TaskRecord>> UnsuccessfulTasks(const std::string& job_id,
                                                     uint32_t limit);
+  // The row of task `idx` of a job as stored (no running overlay), or none:
+  // one indexed lookup, for a view of a few tasks of a big job.
+  Result<std::optional<TaskRecord>> TaskAt(const std::string& job_id, uint32_t idx);
 
   // Attempts.
   Status InsertAttempt(const AttemptRecord& attempt);

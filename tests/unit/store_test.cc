@@ -562,6 +562,12 @@ TEST_F(StoreTest, TasksShowARunningTaskThatHasNoRowYet) {
   auto unsuccessful = store->UnsuccessfulTasks("j1", 10);
   ASSERT_TRUE(unsuccessful.ok());
   EXPECT_TRUE(unsuccessful->empty());
+  auto at = store->TaskAt("j1", 1);
+  ASSERT_TRUE(at.ok() && *at);
+  EXPECT_EQ(Tie(**at), Tie(done));
+  at = store->TaskAt("j1", 0);  // no row
+  ASSERT_TRUE(at.ok());
+  EXPECT_FALSE(*at);
 }
 
 // Given a job whose placeholder "fan" (index 1 of 2) expands to 3
