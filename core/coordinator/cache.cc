@@ -185,8 +185,7 @@ bool Coordinator::Loop::TryCache(Job& job, uint32_t t) {
   row.pending_reason.clear();
   Check(store_->UpdateTask(row), "update task");
   EmitTask(job, t, nullptr);
-  job.EndRow(t);
-  job.spec.tasks.Release(t);  // `ts` is not used past here
+  job.EndRow(t);  // releases `ts`: not used past here
   MaybeFinishJob(job);
   return true;
 }

@@ -233,7 +233,6 @@ void Coordinator::Loop::HandleCancelJob(const Message& m) {
   Reply(m.routing_id, Command::kOk, ok);
   EmitTask(job, t, nullptr);
   job.EndRow(t);
-  job.spec.tasks.Release(t);
   if (plan.counts().blocked != blocked_before) SyncRows(job);
   MaybeFinishJob(job);
 }

@@ -108,6 +108,7 @@ void JobState::EndRow(uint32_t t) {
     held[t].reset();
   }
   ended[t] = true;
+  spec.tasks.Release(t);  // a matrix instance made for it goes too
 }
 
 void JobState::KeepOutputs(uint32_t t, std::string outputs_json) {

@@ -84,7 +84,9 @@ struct JobState {
   // earlier runs.
   store::TaskRecord FirstRow(uint32_t t) const;
   // Task t's row after its ended state is written: no longer held, its
-  // outputs kept for the tasks that read them.
+  // outputs kept for the tasks that read them, and its matrix instance, if
+  // one was made, released (TaskList::Release): a million-instance job
+  // holds only the rows and instances of the tasks in flight.
   void EndRow(uint32_t t);
   bool RowEnded(uint32_t t) const { return t < ended.size() && ended[t]; }
   // The outputs (OutputsToJson) of task t's last finished attempt, "" for

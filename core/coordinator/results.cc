@@ -199,13 +199,8 @@ void Coordinator::Loop::Finish(uint64_t id, const AttemptOutcome& reported,
     }
   }
 
-  // A matrix instance made for its dispatch, and the task's row, are not
-  // needed any more (TaskList, JobState::held): a million-instance job
-  // holds only those in flight.
-  if (dag::IsTerminal(plan.state(t))) {
-    job.EndRow(t);
-    job.spec.tasks.Release(t);
-  }
+  // The task's row and its matrix instance are not needed any more.
+  if (dag::IsTerminal(plan.state(t))) job.EndRow(t);
 
   if (failed_for_good) {
     if (job.spec.fail_fast && !job.cancelling) {
@@ -270,7 +265,6 @@ void Coordinator::Loop::SyncRows(Job& job) {
     Check(store_->UpdateTask(row), "update task");
     EmitTask(job, t, nullptr);
     job.EndRow(t);
-    job.spec.tasks.Release(t);
   }
 }
 
