@@ -129,6 +129,7 @@ Status Worker::Loop::Start() {
       backends_.clear();
       return s.WithContext("backend " + name);
     }
+    backlog_[name].capacity = static_cast<uint32_t>(std::max(1, (*backend)->Capacity()));
     backends_.emplace(name, std::move(backend.value()));
   }
   if (backends_.empty() && options_.services.empty()) {
@@ -187,6 +188,9 @@ void Worker::Loop::SendHello() {
   hello.set_session(session_);
   for (const auto& [name, b] : backends_) {
     (*hello.mutable_slots())[name] = static_cast<uint32_t>(b->Capacity());
+    if (options_.prefetch > 0) {
+      (*hello.mutable_prefetch())[name] = static_cast<uint32_t>(options_.prefetch);
+    }
   }
   for (std::string& service : ServiceNames()) hello.add_services(std::move(service));
   // Its own pools: fork tasks naming a pool their job does not declare are
@@ -195,6 +199,7 @@ void Worker::Loop::SendHello() {
   for (const auto& [k, v] : options_.labels) (*hello.mutable_labels())[k] = v;
   for (const auto& [id, r] : running_) hello.add_running(id);
   for (const auto& [id, m] : unacked_) hello.add_running(id);
+  for (uint64_t id : waiting_ids_) hello.add_running(id);
   hello.set_max_batch(kMaxBatch);
   hello.set_heartbeat_ms(static_cast<uint32_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(options_.heartbeat_interval)
@@ -246,6 +251,7 @@ Status Worker::Loop::Run() {
       (void)!::read(wake_fd_, &n, sizeof n);
     }
     DrainCompletions();
+    StartWaiting();  // slots the completions freed
     DrainOutbox();
     // At most 4096 messages, and never past a due heartbeat: a download
     // keeps chunks coming as fast as they are taken, and a turn that only
@@ -263,6 +269,7 @@ Status Worker::Loop::Run() {
       }
       Handle(received->value());
     }
+    StartWaiting();
     // The results of this turn (completions, and dispatches refused at
     // once), together.
     SendResults();
@@ -299,6 +306,7 @@ Status Worker::Loop::Run() {
   // DISCONNECT go out (best effort: the coordinator may be gone already).
   // After a drain nothing runs any more. The services first: their threads
   // submit to the backends, and the attempts waiting for them end.
+  EndWaiting(FailureReason::kWorkerLost, "worker " + options_.name + " is stopping");
   services_.Shutdown(options_.shutdown_grace);
   for (auto& [name, b] : backends_) b->Shutdown(options_.shutdown_grace);
   DrainCompletions();
@@ -362,6 +370,9 @@ bool Worker::Loop::DrainStep(SteadyTime now) {
     spdlog::info("worker {}: draining: {} attempts running, waiting up to {}",
                  options_.name, running_.size(), FormatDuration(*timeout));
     if (registered_) SendDraining(now);
+    // Those that have not started go back to be placed elsewhere, like a
+    // DISPATCH that crosses our DRAINING.
+    EndWaiting(FailureReason::kWorkerLost, "worker " + options_.name + " is draining");
   }
   if (!running_.empty()) {
     if (!drain_cancelled_ && now >= drain_deadline_) {
@@ -392,6 +403,7 @@ void Worker::Loop::Handle(const Message& m) {
       coordinator_batch_ = std::clamp<uint32_t>(welcome->max_batch(), 1, kMaxBatch);
       for (uint64_t id : welcome->unknown()) {
         // The coordinator no longer wants these: stop them, forget results.
+        if (EndOneWaiting(id, std::nullopt)) continue;
         auto r = running_.find(id);
         if (r != running_.end()) {
           spdlog::info(
@@ -421,6 +433,10 @@ void Worker::Loop::Handle(const Message& m) {
       auto cancel = protocol::Parse<wire::Cancel>(m);
       if (!cancel.ok()) return;
       for (uint64_t id : cancel->attempt_ids()) {
+        AttemptOutcome cancelled;
+        cancelled.reason = FailureReason::kCancelled;
+        cancelled.message = "cancelled before it started";
+        if (EndOneWaiting(id, std::move(cancelled))) continue;
         auto r = running_.find(id);
         if (r == running_.end()) continue;
         // One still waiting for its services has not reached its backend
@@ -495,14 +511,78 @@ void Worker::Loop::HandleDispatch(const Message& m) {
   }
 }
 
-void Worker::Loop::HandleOneDispatch(wire::Dispatch& dispatch) {
-  wire::Dispatch* d = &dispatch;
-  const uint64_t id = d->attempt_id();
-  if (running_.count(id)) return;  // a duplicate: already running
+void Worker::Loop::HandleOneDispatch(wire::Dispatch& d) {
+  const uint64_t id = d.attempt_id();
+  if (running_.count(id) || waiting_ids_.count(id)) return;  // a duplicate
   if (unacked_.count(id)) {
     Send(unacked_[id]);  // already done: the result went astray
     return;
   }
+  // Beyond the backend's slots (prefetch): it waits for one to free. One
+  // that needs more slots than the backend has starts when it runs alone.
+  if (auto b = backlog_.find(d.backend()); b != backlog_.end() && !draining_) {
+    Backlog& q = b->second;
+    const uint32_t need = std::max<uint32_t>(1, d.slots());
+    if (!q.waiting.empty() || (q.used > 0 && q.used + need > q.capacity)) {
+      waiting_ids_.insert(id);
+      q.waiting.push_back(std::move(d));
+      return;
+    }
+  }
+  StartDispatch(d);
+}
+
+void Worker::Loop::StartWaiting() {
+  if (waiting_ids_.empty()) return;
+  for (auto& [backend, q] : backlog_) {
+    while (!q.waiting.empty()) {
+      const uint32_t need = std::max<uint32_t>(1, q.waiting.front().slots());
+      if (q.used > 0 && q.used + need > q.capacity) break;
+      wire::Dispatch d = std::move(q.waiting.front());
+      q.waiting.pop_front();
+      waiting_ids_.erase(d.attempt_id());
+      StartDispatch(d);
+    }
+  }
+}
+
+void Worker::Loop::EndWaiting(FailureReason reason, const std::string& message) {
+  if (waiting_ids_.empty()) return;
+  for (auto& [backend, q] : backlog_) {
+    std::deque<wire::Dispatch> waiting = std::move(q.waiting);
+    q.waiting.clear();
+    for (const wire::Dispatch& d : waiting) {
+      waiting_ids_.erase(d.attempt_id());
+      AttemptOutcome o;
+      o.reason = reason;
+      o.message = message;
+      metrics_->AttemptStarted(backend);
+      running_[d.attempt_id()] = Running{backend, {}, {}};
+      Complete(d.attempt_id(), std::move(o));
+    }
+  }
+}
+
+bool Worker::Loop::EndOneWaiting(uint64_t id, std::optional<AttemptOutcome> outcome) {
+  if (!waiting_ids_.erase(id)) return false;
+  for (auto& [backend, q] : backlog_) {
+    auto it = std::find_if(q.waiting.begin(), q.waiting.end(),
+                           [&](const wire::Dispatch& d) { return d.attempt_id() == id; });
+    if (it == q.waiting.end()) continue;
+    q.waiting.erase(it);
+    if (outcome) {
+      metrics_->AttemptStarted(backend);
+      running_[id] = Running{backend, {}, {}};
+      Complete(id, std::move(*outcome));
+    }
+    return true;
+  }
+  return true;
+}
+
+void Worker::Loop::StartDispatch(wire::Dispatch& dispatch) {
+  wire::Dispatch* d = &dispatch;
+  const uint64_t id = d->attempt_id();
   // From here on every path enters it in running_, and Complete ends it.
   metrics_->AttemptStarted(d->backend());
   if (draining_) {
@@ -569,6 +649,10 @@ void Worker::Loop::HandleOneDispatch(wire::Dispatch& dispatch) {
                          OutputTail(a.stderr_path, a.output_limit),
                          !needs.empty(),
                          outputs_file};
+  // It holds its slots until it ends (Complete gives them back).
+  const uint32_t need = std::max<uint32_t>(1, d->slots());
+  running_[id].slots = need;
+  backlog_[d->backend()].used += need;
   if (d->artifacts_size() == 0 && d->inputs_size() == 0) {
     return SubmitAttempt(id, std::move(a), std::move(needs), *b->second);
   }
@@ -621,6 +705,10 @@ void Worker::Loop::Complete(uint64_t id, AttemptOutcome outcome) {
   m.payloads.push_back(outcome.out.bytes ? TakeFile(r->second.out) : std::string());
   m.payloads.push_back(outcome.err.bytes ? TakeFile(r->second.err) : std::string());
   const bool uses_services = r->second.uses_services;
+  if (r->second.slots > 0) {
+    Backlog& q = backlog_[r->second.backend];
+    q.used -= std::min(q.used, r->second.slots);
+  }
   metrics_->AttemptEnded(r->second.backend, ReasonName(outcome.reason), outcome.wall);
   RemoveAttemptDirs(r->second);
   running_.erase(r);

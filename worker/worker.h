@@ -34,6 +34,13 @@ struct WorkerOptions {
   std::string coordinator;                  // endpoint to connect to
   std::string name;                         // empty: HOSTNAME-PID
   std::map<std::string, int> slots;         // backend -> slots
+  // Slots each backend takes beyond its own (Hello.prefetch): the
+  // coordinator may dispatch that many more, which wait in the worker, in
+  // dispatch order, and start the moment a slot frees, instead of after a
+  // round trip to the coordinator. 0: none. A waiting attempt counts as
+  // running at the coordinator; on a drain or a stop it goes back
+  // (worker-lost) to be placed again.
+  int prefetch = 0;
   std::map<std::string, std::string> labels;
   // Where backends write captured output before it is sent with the RESULT.
   std::filesystem::path spool_dir = ".drover/spool";

@@ -16,9 +16,9 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
-
 #include <zmq.hpp>
 
 #include "backends/backend.h"
@@ -93,6 +93,17 @@ class Worker::Loop final : public BackendEvents {
     bool staging = false;    // its inputs are being staged: not started yet
     bool uploading = false;  // it ended; its artifacts are being uploaded
     bool uploaded = false;   // the upload ended (Complete may now report)
+    // Slots of its backend it holds until it ends (Dispatch.slots, at
+    // least 1); 0 for one that ended before it started.
+    uint32_t slots = 0;
+  };
+
+  // A backend's slots in use, and the attempts dispatched beyond them
+  // (Hello.prefetch) that wait, in dispatch order, for slots to free.
+  struct Backlog {
+    uint32_t capacity = 0;  // Backend::Capacity()
+    uint32_t used = 0;      // slots held by its started attempts
+    std::deque<wire::Dispatch> waiting;
   };
 
   void Wake() {
@@ -114,8 +125,19 @@ class Worker::Loop final : public BackendEvents {
   void Send(const protocol::Message& m);
   void Handle(const protocol::Message& m);
   void HandleDispatch(const protocol::Message& m);
-  // One attempt of a DISPATCH (its head or an entry of Dispatch.more).
+  // One attempt of a DISPATCH (its head or an entry of Dispatch.more):
+  // started now, or left waiting when its backend's slots are taken.
   void HandleOneDispatch(wire::Dispatch& d);
+  // Hands it to its backend (or ends it at once when it cannot run here).
+  void StartDispatch(wire::Dispatch& d);
+  // Starts the waiting attempts that now fit, oldest first.
+  void StartWaiting();
+  // Ends the waiting attempts: `reason` (worker-lost when this worker
+  // drains or stops: the coordinator places them again) with `message`.
+  void EndWaiting(FailureReason reason, const std::string& message);
+  // Ends waiting attempt `id` (CANCEL: cancelled; Welcome.unknown:
+  // forgotten, with no result). False when it is not waiting.
+  bool EndOneWaiting(uint64_t id, std::optional<AttemptOutcome> outcome);
   // Ends attempt `id`: its RESULT is kept until ACKed and, when
   // registered, goes out with SendResults.
   // Hands a dispatched attempt to its backend (through services_ when it
@@ -174,6 +196,8 @@ class Worker::Loop final : public BackendEvents {
   SteadyTime next_output_{};                // next look at running output
 
   std::unordered_map<uint64_t, Running> running_;
+  std::map<std::string, Backlog> backlog_;    // by backend, made by Start()
+  std::unordered_set<uint64_t> waiting_ids_;  // of every backlog's waiting
   // Uploads of finished attempts' artifacts and staging of inputs, from
   // and to the cache in SPOOL/cache (created in the constructor).
   std::unique_ptr<ArtifactTransfers> transfers_;

@@ -6,7 +6,8 @@
 // ties in the order the workers were first filed. Picking a worker for a
 // task walks that order and stops at the first one that has the free slots
 // and passes the caller's other tests (labels, services, pools), or at the
-// first full one, since every one after it is full too. With workers that
+// first one as loaded as the fullest a worker can be, since every one after
+// it is full too. With workers that
 // differ only in load (the common case) a pick costs O(log workers), where
 // looking at every worker cost O(workers) for each dispatch: a coordinator
 // of 1,000 one-slot workers spent a third of its time there.
@@ -31,9 +32,13 @@ class LoadIndex {
  public:
   // Files `who` under each backend of `slots` (backend -> slots offered,
   // 0: none) with its load from `used` (backend -> slots in use), or
-  // refiles it where it already was. `takes_work` false (a draining
-  // worker) removes it.
+  // refiles it where it already was. `prefetch` (backend -> slots it takes
+  // beyond its own, Hello.prefetch) adds to what it may be given, not to
+  // its slots: its load is still used / slots, so a worker with a free
+  // slot of its own comes before one that would only queue the task.
+  // `takes_work` false (a draining worker) removes it.
   void Put(Handle who, const std::map<std::string, uint32_t>& slots,
+           const std::map<std::string, uint32_t>& prefetch,
            const std::map<std::string, uint32_t>& used, bool takes_work) {
     Filed& filed = filed_[who];
     if (filed.order == 0) filed.order = ++next_order_;
@@ -43,9 +48,18 @@ class LoadIndex {
       if (total == 0) continue;
       auto u = used.find(backend);
       const uint32_t in_use = u == used.end() ? 0 : u->second;
-      const double load = static_cast<double>(in_use) / total;
-      by_backend_[backend].insert({load, filed.order, who});
-      filed.entries[backend] = Entry{load, in_use >= total ? 0 : total - in_use};
+      auto p = prefetch.find(backend);
+      const uint32_t extra = p == prefetch.end() ? 0 : p->second;
+      const uint32_t room = total + extra;
+      Entry e;
+      e.load = static_cast<double>(in_use) / total;
+      e.full = static_cast<double>(room) / total;
+      e.total = total;
+      e.free = in_use >= room ? 0 : room - in_use;
+      Backend& b = by_backend_[backend];
+      b.order.insert({e.load, filed.order, who});
+      b.fulls.insert(e.full);
+      filed.entries[backend] = e;
     }
   }
 
@@ -58,15 +72,18 @@ class LoadIndex {
   }
 
   // The least loaded worker filed under `backend` with at least `need` free
-  // slots for which accept(who) is true; `Handle{}` when there is none.
+  // slots (its own or prefetch, and `need` no more than its own) for which
+  // accept(who) is true; `Handle{}` when there is none.
   template <typename Accept>
   Handle Pick(const std::string& backend, uint32_t need, Accept accept) const {
     auto b = by_backend_.find(backend);
     if (b == by_backend_.end()) return Handle{};
-    for (const auto& [load, order, who] : b->second) {
-      if (load >= 1.0) break;  // this one is full, and so is every one after it
+    // No worker is less loaded than this when full: past it, all are full.
+    const double fullest = *b->second.fulls.rbegin();
+    for (const auto& [load, order, who] : b->second.order) {
+      if (load >= fullest) break;
       const Entry& e = filed_.at(who).entries.at(backend);
-      if (e.free >= need && accept(who)) return who;
+      if (e.free >= need && need <= e.total && accept(who)) return who;
     }
     return Handle{};
   }
@@ -75,25 +92,34 @@ class LoadIndex {
 
  private:
   struct Entry {
-    double load = 0;
-    uint32_t free = 0;
+    double load = 0;     // used / slots
+    double full = 1;     // the load at which it takes no more: (slots + prefetch) / slots
+    uint32_t total = 0;  // its own slots
+    uint32_t free = 0;   // slots + prefetch - used
   };
   struct Filed {
     uint64_t order = 0;                     // when it was first filed: breaks ties
     std::map<std::string, Entry> entries;   // by backend
+  };
+  struct Backend {
+    std::set<std::tuple<double, uint64_t, Handle>> order;  // (load, order, who)
+    std::multiset<double> fulls;                           // every filed worker's `full`
   };
 
   void Unfile(Handle who, Filed& filed) {
     for (const auto& [backend, e] : filed.entries) {
       auto b = by_backend_.find(backend);
       if (b == by_backend_.end()) continue;
-      b->second.erase({e.load, filed.order, who});
-      if (b->second.empty()) by_backend_.erase(b);
+      b->second.order.erase({e.load, filed.order, who});
+      if (auto f = b->second.fulls.find(e.full); f != b->second.fulls.end()) {
+        b->second.fulls.erase(f);
+      }
+      if (b->second.order.empty()) by_backend_.erase(b);
     }
     filed.entries.clear();
   }
 
-  std::unordered_map<std::string, std::set<std::tuple<double, uint64_t, Handle>>> by_backend_;
+  std::unordered_map<std::string, Backend> by_backend_;
   std::unordered_map<Handle, Filed> filed_;
   uint64_t next_order_ = 0;
 };

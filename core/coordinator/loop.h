@@ -99,7 +99,8 @@ class Coordinator::Loop : private PipelineHost {
     std::string version;
     uint32_t pid = 0;
     std::map<std::string, uint32_t> slots;
-    std::map<std::string, uint32_t> used;
+    std::map<std::string, uint32_t> prefetch;  // Hello.prefetch: slots beyond slots
+    std::map<std::string, uint32_t> used;      // may pass slots by prefetch
     std::map<std::string, std::string> labels;
     std::set<std::string> services;  // its own (Hello.services)
     std::set<std::string> pools;     // its own (Hello.pools)
@@ -235,7 +236,9 @@ class Coordinator::Loop : private PipelineHost {
   void ExpandFanouts(Job& job);
   WorkerConn* PickWorker(const Placement& p);
   // Files w in load_index_ again after its slots, load or draining changed.
-  void Refile(WorkerConn& w) { load_index_.Put(&w, w.slots, w.used, !w.draining); }
+  void Refile(WorkerConn& w) {
+    load_index_.Put(&w, w.slots, w.prefetch, w.used, !w.draining);
+  }
   void Dispatch(Job& job, uint32_t task, WorkerConn& w);
   // Queues `body` for `w`: into this turn's batch when it takes batches,
   // else as a DISPATCH of its own.

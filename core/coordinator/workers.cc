@@ -73,6 +73,13 @@ void Coordinator::Loop::HandleHello(const Message& m) {
   w.draining = draining;
   w.slots.clear();
   for (const auto& [backend, n] : hello->slots()) w.slots[backend] = n;
+  // Prefetch is offered per backend, at most as many again as its slots.
+  w.prefetch.clear();
+  for (const auto& [backend, n] : hello->prefetch()) {
+    if (auto s = w.slots.find(backend); s != w.slots.end() && n > 0) {
+      w.prefetch[backend] = std::min(n, s->second);
+    }
+  }
   w.max_batch = std::clamp<uint32_t>(hello->max_batch(), 1, kMaxBatch);
   w.labels.clear();
   for (const auto& [k, v] : hello->labels()) w.labels[k] = v;
@@ -251,6 +258,8 @@ wire::WorkerInfo Coordinator::Loop::Info(const WorkerConn& w, SteadyTime now) co
     s.set_total(total);
     auto used = w.used.find(backend);
     s.set_used(used == w.used.end() ? 0 : used->second);
+    if (auto p = w.prefetch.find(backend); p != w.prefetch.end())
+      s.set_prefetch(p->second);
   }
   const auto ago = now - w.last_seen;
   info.set_last_heartbeat_ms_ago(static_cast<uint64_t>(std::max<int64_t>(

@@ -20,9 +20,9 @@ namespace {
 using internal::ErrorSink;
 using internal::Pos;
 
-constexpr std::string_view kConfigKeys[] = {"name",      "coordinator",   "slots",
-                                            "labels",    "drain_timeout", "spool_dir",
-                                            "pools",     "services",      "plugins"};
+constexpr std::string_view kConfigKeys[] = {
+    "name",          "coordinator", "slots", "prefetch", "labels",
+    "drain_timeout", "spool_dir",   "pools", "services", "plugins"};
 // A worker offers at most this many slots of one backend.
 constexpr int64_t kMaxSlots = 100'000;
 
@@ -74,6 +74,9 @@ void YamlReader::ReadWorkerConfig(const YNode& root, WorkerConfig* config) {
                                kMaxSlots);
         if (n) config->slots[slot.key] = static_cast<int>(*n);
       }
+    } else if (key == "prefetch") {
+      const auto n = Integer(e, "", "a slot count (an integer from 0)", 0, kMaxSlots);
+      if (n) config->prefetch = static_cast<int>(*n);
     } else if (key == "labels") {
       if (!e.value.IsMap()) {
         Error(e.value_pos, "'labels' must be a map of label to value, e.g. {zone: a}, " +

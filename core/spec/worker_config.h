@@ -4,6 +4,7 @@
 //   name: w1
 //   coordinator: tcp://coordinator:7700
 //   slots: {spawn: 4, fork: 2, threads: 8}
+//   prefetch: 4       # tasks of each backend held ready beyond its slots
 //   labels: {zone: a, gpu: "no"}
 //   drain_timeout: 30s
 //   spool_dir: /var/lib/drover/spool
@@ -41,6 +42,7 @@ struct WorkerConfig {
   std::string name;         // empty: not set
   std::string coordinator;  // empty: not set
   std::map<std::string, int> slots;  // backend name -> slots (>= 0)
+  std::optional<int> prefetch;       // WorkerOptions::prefetch
   std::map<std::string, std::string> labels;
   std::optional<Duration> drain_timeout;
   std::string spool_dir;    // empty: not set

@@ -4,6 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
+#include <tuple>
+
 #include "backends/fork/fork.pb.h"
 #include "tests/integration/coordinator_fixture.h"
 
@@ -170,6 +173,54 @@ TEST_F(CoordinatorTest, TasksHoldTheirSlotCount) {
   ASSERT_TRUE(mid);
   EXPECT_EQ(mid->task(), "mid");
   EXPECT_EQ(mid->slots(), 2u);
+}
+
+// Given a worker with 1 spawn slot and a prefetch of 1 (Hello.prefetch)
+// and a plain worker with 1 slot, should fill every worker's own slots
+// first, then place one more on the prefetching worker (its slot plus its
+// prefetch), no more, show the prefetch in WORKERS, and place again when a
+// result frees room.
+TEST_F(CoordinatorTest, PrefetchPlacesBeyondSlotsOnlyAfterEveryFreeSlot) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  workers_.push_back(std::make_unique<FakeWorker>(context_, endpoint_, "pre"));
+  FakeWorker& pre = *workers_.back();
+  wire::Hello hello;
+  hello.set_name("pre");
+  hello.set_session("s-pre");
+  (*hello.mutable_slots())["spawn"] = 1;
+  (*hello.mutable_prefetch())["spawn"] = 1;
+  (*hello.mutable_prefetch())["threads"] = 4;  // not offered: ignored
+  pre.Send(Command::kHello, hello);
+  ASSERT_TRUE(pre.Expect(Command::kWelcome));
+  FakeWorker& plain = AddWorker("plain", 1, "s-plain");
+  FakeClient& client = AddClient();
+  ASSERT_TRUE(client.Submit(IndependentTasks("prefetched", 4)));
+
+  auto first = pre.ExpectDispatch();
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(plain.ExpectDispatch());
+  auto second = pre.ExpectDispatch();
+  ASSERT_TRUE(second);
+  Sync();
+  ExpectNothingQueued(pre, "a worker with its slot and its prefetch used");
+  ExpectNothingQueued(plain, "a full worker without prefetch");
+
+  auto workers = client.Workers();
+  ASSERT_TRUE(workers);
+  std::map<std::string, std::tuple<uint32_t, uint32_t, uint32_t>> slots;
+  for (const auto& w : workers->workers()) {
+    const auto& s = w.slots().at("spawn");
+    slots[w.name()] = {s.total(), s.used(), s.prefetch()};
+    EXPECT_EQ(w.slots().count("threads"), 0u) << w.name();
+  }
+  EXPECT_EQ(slots, (std::map<std::string, std::tuple<uint32_t, uint32_t, uint32_t>>{
+                       {"pre", {1, 2, 1}}, {"plain", {1, 1, 0}}}));
+
+  pre.SendResult(first->attempt_id(), Ok());
+  ASSERT_TRUE(pre.ExpectAck());
+  auto fourth = pre.ExpectDispatch();
+  ASSERT_TRUE(fourth);
+  EXPECT_NE(fourth->attempt_id(), second->attempt_id());
 }
 
 // Given two idle workers with 2 slots each, should place two tasks one on

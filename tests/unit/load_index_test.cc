@@ -17,9 +17,9 @@ const auto kAny = [](int) { return true; };
 // needed even if a less loaded one has only one.
 TEST(LoadIndexTest, PicksTheLeastLoadedWorkerWithRoom) {
   LoadIndex<int> index;
-  index.Put(1, {{"spawn", 4}}, {{"spawn", 3}}, true);  // 0.75, 1 free
-  index.Put(2, {{"spawn", 2}}, {{"spawn", 1}}, true);  // 0.5, 1 free
-  index.Put(3, {{"spawn", 8}}, {{"spawn", 5}}, true);  // 0.625, 3 free
+  index.Put(1, {{"spawn", 4}}, {}, {{"spawn", 3}}, true);  // 0.75, 1 free
+  index.Put(2, {{"spawn", 2}}, {}, {{"spawn", 1}}, true);  // 0.5, 1 free
+  index.Put(3, {{"spawn", 8}}, {}, {{"spawn", 5}}, true);  // 0.625, 3 free
   EXPECT_EQ(index.Pick("spawn", 1, kAny), 2);
   EXPECT_EQ(index.Pick("spawn", 2, kAny), 3);
   EXPECT_EQ(index.Pick("spawn", 4, kAny), 0);  // nobody has 4 free
@@ -30,12 +30,12 @@ TEST(LoadIndexTest, PicksTheLeastLoadedWorkerWithRoom) {
 // and keep doing so when they are refiled (it keeps its place).
 TEST(LoadIndexTest, TiesGoToTheWorkerFiledFirst) {
   LoadIndex<int> index;
-  index.Put(7, {{"spawn", 2}}, {}, true);
-  index.Put(5, {{"spawn", 2}}, {}, true);
+  index.Put(7, {{"spawn", 2}}, {}, {}, true);
+  index.Put(5, {{"spawn", 2}}, {}, {}, true);
   EXPECT_EQ(index.Pick("spawn", 1, kAny), 7);
-  index.Put(7, {{"spawn", 2}}, {{"spawn", 1}}, true);
+  index.Put(7, {{"spawn", 2}}, {}, {{"spawn", 1}}, true);
   EXPECT_EQ(index.Pick("spawn", 1, kAny), 5);
-  index.Put(5, {{"spawn", 2}}, {{"spawn", 1}}, true);
+  index.Put(5, {{"spawn", 2}}, {}, {{"spawn", 1}}, true);
   EXPECT_EQ(index.Pick("spawn", 1, kAny), 7);
 }
 
@@ -43,13 +43,13 @@ TEST(LoadIndexTest, TiesGoToTheWorkerFiledFirst) {
 // should follow its current load only: an old entry never answers.
 TEST(LoadIndexTest, RefilingReplacesTheOldEntry) {
   LoadIndex<int> index;
-  index.Put(1, {{"spawn", 1}}, {}, true);
-  index.Put(1, {{"spawn", 1}}, {{"spawn", 1}}, true);
+  index.Put(1, {{"spawn", 1}}, {}, {}, true);
+  index.Put(1, {{"spawn", 1}}, {}, {{"spawn", 1}}, true);
   EXPECT_EQ(index.Pick("spawn", 1, kAny), 0);  // full
-  index.Put(1, {{"spawn", 1}}, {}, true);
+  index.Put(1, {{"spawn", 1}}, {}, {}, true);
   EXPECT_EQ(index.Pick("spawn", 1, kAny), 1);
   // A new offer without that backend takes it out of its list.
-  index.Put(1, {{"threads", 2}}, {}, true);
+  index.Put(1, {{"threads", 2}}, {}, {}, true);
   EXPECT_EQ(index.Pick("spawn", 1, kAny), 0);
   EXPECT_EQ(index.Pick("threads", 2, kAny), 1);
 }
@@ -58,14 +58,14 @@ TEST(LoadIndexTest, RefilingReplacesTheOldEntry) {
 // a worker with 0 slots of a backend is not filed under it.
 TEST(LoadIndexTest, DrainingRemovedAndZeroSlotWorkersAreNotPicked) {
   LoadIndex<int> index;
-  index.Put(1, {{"spawn", 4}}, {}, /*takes_work=*/false);
-  index.Put(2, {{"spawn", 0}}, {}, true);
-  index.Put(3, {{"spawn", 4}}, {{"spawn", 3}}, true);
+  index.Put(1, {{"spawn", 4}}, {}, {}, /*takes_work=*/false);
+  index.Put(2, {{"spawn", 0}}, {}, {}, true);
+  index.Put(3, {{"spawn", 4}}, {}, {{"spawn", 3}}, true);
   EXPECT_EQ(index.Pick("spawn", 1, kAny), 3);
   index.Remove(3);
   EXPECT_EQ(index.Pick("spawn", 1, kAny), 0);
   index.Remove(3);  // twice: nothing happens
-  index.Put(1, {{"spawn", 4}}, {}, true);  // done draining (a new HELLO)
+  index.Put(1, {{"spawn", 4}}, {}, {}, true);  // done draining (a new HELLO)
   EXPECT_EQ(index.Pick("spawn", 1, kAny), 1);
   EXPECT_EQ(index.size(), 2u);
 }
@@ -74,7 +74,7 @@ TEST(LoadIndexTest, DrainingRemovedAndZeroSlotWorkersAreNotPicked) {
 // workers that fail it and return the least loaded one that passes.
 TEST(LoadIndexTest, SkipsWorkersTheCallerRefuses) {
   LoadIndex<int> index;
-  for (int w = 1; w <= 100; ++w) index.Put(w, {{"spawn", 100}}, {{"spawn", w}}, true);
+  for (int w = 1; w <= 100; ++w) index.Put(w, {{"spawn", 100}}, {}, {{"spawn", w}}, true);
   EXPECT_EQ(index.Pick("spawn", 1, [](int w) { return w % 10 == 0; }), 10);
   EXPECT_EQ(index.Pick("spawn", 1, [](int w) { return w > 1000; }), 0);
 }
@@ -84,8 +84,28 @@ TEST(LoadIndexTest, SkipsWorkersTheCallerRefuses) {
 // wrap around to a huge number of free slots.
 TEST(LoadIndexTest, MoreInUseThanOfferedIsFull) {
   LoadIndex<int> index;
-  index.Put(1, {{"spawn", 2}}, {{"spawn", 5}}, true);
+  index.Put(1, {{"spawn", 2}}, {}, {{"spawn", 5}}, true);
   EXPECT_EQ(index.Pick("spawn", 1, kAny), 0);
+}
+
+// Given a worker that takes prefetch, a pick should place on it beyond
+// its own slots, up to slots + prefetch, but only after every worker with
+// a free slot of its own, and never a task needing more than its own slots.
+TEST(LoadIndexTest, PrefetchFillsAfterTheFreeSlotsOfEveryWorker) {
+  LoadIndex<int> index;
+  index.Put(1, {{"spawn", 2}}, {{"spawn", 2}}, {{"spawn", 2}}, true);  // full, 2 to queue
+  index.Put(2, {{"spawn", 2}}, {}, {{"spawn", 1}}, true);              // 1 free
+  EXPECT_EQ(index.Pick("spawn", 1, kAny), 2);
+  index.Put(2, {{"spawn", 2}}, {}, {{"spawn", 2}}, true);  // full, no prefetch
+  EXPECT_EQ(index.Pick("spawn", 1, kAny), 1);
+  EXPECT_EQ(index.Pick("spawn", 2, kAny), 1);
+  EXPECT_EQ(index.Pick("spawn", 3, kAny), 0);  // more than its own slots
+  index.Put(1, {{"spawn", 2}}, {{"spawn", 2}}, {{"spawn", 4}}, true);
+  EXPECT_EQ(index.Pick("spawn", 1, kAny), 0);  // slots and prefetch all used
+  // When the worker with prefetch leaves, the fullest load is 1 again.
+  index.Remove(1);
+  index.Put(2, {{"spawn", 2}}, {}, {{"spawn", 1}}, true);
+  EXPECT_EQ(index.Pick("spawn", 1, kAny), 2);
 }
 
 }  // namespace

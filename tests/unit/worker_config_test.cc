@@ -33,6 +33,7 @@ TEST(WorkerConfigTest, ReadsEveryKey) {
 name: w1
 coordinator: tcp://coordinator:7700
 slots: {spawn: 4, threads: 8, fork: 0}
+prefetch: 2
 labels: {zone: a, gpu: "no"}
 drain_timeout: 45s
 spool_dir: /var/lib/drover/spool
@@ -48,6 +49,7 @@ plugins: [/usr/lib/drover/libmyfns.so]
   EXPECT_EQ(c.name, "w1");
   EXPECT_EQ(c.coordinator, "tcp://coordinator:7700");
   EXPECT_EQ(c.slots, (std::map<std::string, int>{{"spawn", 4}, {"threads", 8}, {"fork", 0}}));
+  EXPECT_EQ(c.prefetch, std::optional<int>(2));
   EXPECT_EQ(c.labels, (std::map<std::string, std::string>{{"zone", "a"}, {"gpu", "no"}}));
   ASSERT_TRUE(c.drain_timeout.has_value());
   EXPECT_EQ(*c.drain_timeout, std::chrono::seconds(45));
@@ -102,6 +104,16 @@ pools:
   EXPECT_NE(r.errors[1].message.find("pool 'p' has no 'command'"), std::string::npos)
       << Dump(r);
   EXPECT_FALSE(r.config.has_value());
+}
+
+// Given a prefetch that is not a count from 0, should name the key and its
+// position.
+TEST(WorkerConfigTest, PrefetchMustBeACount) {
+  const auto r = Load("prefetch: -2\n");
+  ASSERT_EQ(r.errors.size(), 1u) << Dump(r);
+  EXPECT_EQ(r.errors[0].where.line, 1);
+  EXPECT_EQ(r.errors[0].where.column, 11);
+  EXPECT_NE(r.errors[0].message.find("prefetch"), std::string::npos) << Dump(r);
 }
 
 // Given a coordinator that is not an endpoint, should say what is expected.

@@ -33,6 +33,11 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
   run_cmd->add_option("FILE", run.file, "the job spec (YAML)")->required();
   run_cmd->add_option("-j,--jobs", run.jobs, "tasks to run at once (default: number of cores)")
       ->check(CLI::PositiveNumber);
+  run_cmd
+      ->add_option("--prefetch", run.prefetch,
+                   "tasks each backend holds ready beyond -j, started the moment a slot "
+                   "frees (default: as many as -j; 0: none)")
+      ->check(CLI::NonNegativeNumber);
   run_cmd->add_flag("--resume", run.resume,
                     "re-run only the tasks that did not succeed in the latest run of this job");
   run_cmd->add_flag("--no-cache", run.no_cache,
@@ -212,6 +217,11 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
   worker_cmd->add_option("--slots", wargs.slots,
                          "BACKEND=N, tasks of that backend to run at once (repeatable; "
                          "default: every backend, one per core)");
+  worker_cmd
+      ->add_option("--prefetch", wargs.prefetch,
+                   "N, tasks of each backend to hold beyond its slots, started the "
+                   "moment a slot frees (default 0; see docs/operations.md)")
+      ->check(CLI::NonNegativeNumber);
   worker_cmd->add_option("--label", wargs.labels, "KEY=VALUE, matched by tasks' `on:` "
                                                   "(repeatable)");
   worker_cmd->add_option("--name", wargs.name, "unique worker name (default: HOSTNAME-PID)");

@@ -5,6 +5,7 @@
 #define DROVER_TOOLS_CLI_COMMANDS_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 #include <zmq.hpp>
@@ -42,6 +43,8 @@ struct HttpArgs {
 struct RunArgs {
   std::string file;
   int jobs = 0;  // spawn slots of the embedded worker; 0 = number of cores
+  int prefetch =
+      -1;  // slots each backend takes beyond -j (WorkerOptions::prefetch); -1: -j
   bool resume = false;
   bool no_cache = false;  // --no-cache: reuse no earlier success
   std::string state_dir = ".drover";
@@ -115,6 +118,7 @@ struct WorkerArgs {
   std::string connect;              // coordinator endpoint (flag, else config, else env)
   std::vector<std::string> slots;   // BACKEND=N
   std::vector<std::string> labels;  // KEY=VALUE
+  std::optional<int> prefetch;      // --prefetch; unset: the config's, else 0
   std::string name;
   std::string config;         // worker config YAML (core/spec/worker_config.h)
   std::string drain_timeout;  // empty: the config's, else 30s

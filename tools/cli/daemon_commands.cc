@@ -254,6 +254,7 @@ Status BuildWorkerOptions(const WorkerArgs& args, const BackendRegistry& registr
     options->name = c.name;
     options->coordinator = c.coordinator;
     options->slots = c.slots;
+    if (c.prefetch) options->prefetch = *c.prefetch;
     options->labels = c.labels;
     if (c.drain_timeout) *drain_timeout = *c.drain_timeout;
     if (!c.spool_dir.empty()) options->spool_dir = c.spool_dir;
@@ -279,6 +280,7 @@ Status BuildWorkerOptions(const WorkerArgs& args, const BackendRegistry& registr
   if (!heartbeat.ok()) return heartbeat.status();
   options->heartbeat_interval = *heartbeat;
   options->liveness = args.liveness;
+  if (args.prefetch) options->prefetch = *args.prefetch;
   // `--slots spawn=2 --slots cluster=1` or `--slots spawn=2,cluster=1`.
   std::vector<std::string> slot_items;
   for (const auto& flag : args.slots) {

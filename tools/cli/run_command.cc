@@ -274,6 +274,9 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
   wopt.zygote = zygote;
   wopt.guardian = guardian;
   for (const auto& name : registry.Names()) wopt.slots[name] = slots;
+  // One worker, so a task held ready cannot wait on it while another
+  // worker idles: by default each slot has one task ready behind it.
+  wopt.prefetch = args.prefetch < 0 ? slots : args.prefetch;
   wopt.spool_dir = spool_dir;
   wopt.local_artifacts = local_artifacts;
   Worker worker(context, wopt, registry, clock);

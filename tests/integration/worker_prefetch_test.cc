@@ -1,0 +1,193 @@
+// The worker's prefetch (Hello.prefetch, WorkerOptions::prefetch): attempts
+// dispatched beyond a backend's slots wait in the worker, in dispatch
+// order, and start when a slot frees; a CANCEL ends a waiting one at once,
+// and a drain hands the waiting ones back. A real Worker in this process
+// with real spawn tasks, against the scripted coordinator of
+// fake_coordinator.h. Every Worker is stopped (and its tasks reaped) at the
+// end of its test, also when an assertion failed.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "backends/backend.h"
+#include "backends/spawn/spawn_attempt.h"
+#include "core/protocol/drover.pb.h"
+#include "tests/integration/cli_test_util.h"
+#include "tests/integration/fake_coordinator.h"
+#include "worker/worker.h"
+
+namespace drover {
+namespace {
+
+namespace fs = std::filesystem;
+using protocol::Command;
+using testing::FakeCoordinator;
+
+wire::Dispatch ShTask(uint64_t id, const std::string& script) {
+  wire::Dispatch d;
+  d.set_attempt_id(id);
+  d.set_job_id("job-prefetch");
+  d.set_task("t" + std::to_string(id));
+  d.set_attempt(1);
+  d.set_backend("spawn");
+  d.set_payload(SpawnPayload({"sh", "-c", script}));
+  d.set_timeout_ms(60'000);
+  return d;
+}
+
+class WorkerPrefetchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("drover-worker-prefetch-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    RegisterBuiltinBackends(registry_);
+    options_.coordinator = coordinator_.endpoint();
+    options_.name = "w1";
+    options_.slots = {{"spawn", 1}};
+    options_.prefetch = 1;
+    options_.spool_dir = dir_ / "spool";
+    options_.liveness = 60;
+    options_.shutdown_grace = Duration(0);
+  }
+  void TearDown() override {
+    if (started_fd_ >= 0) ::close(started_fd_);
+    if (worker_) {
+      worker_->Stop();
+      if (thread_.joinable()) thread_.join();
+      worker_.reset();
+    }
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  std::optional<wire::Hello> StartWorker() {
+    worker_ = std::make_unique<Worker>(context_, options_, registry_, clock_);
+    const Status s = worker_->Start();
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    if (!s.ok()) {
+      worker_.reset();
+      return std::nullopt;
+    }
+    thread_ = std::thread([this] { (void)worker_->Run(); });
+    return coordinator_.Register();
+  }
+  // A script that says it started on the FIFO `started` (made here, and
+  // held open for reading by started_fd_), then waits until the file
+  // `release` exists (bounded: 60 s).
+  std::string Blocker(const std::string& release) {
+    const fs::path fifo = dir_ / "started";
+    EXPECT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+    started_fd_ = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    EXPECT_GE(started_fd_, 0) << std::strerror(errno);
+    const std::string r = (dir_ / release).string();
+    return "echo started > '" + fifo.string() + "'; i=0; while [ ! -e '" + r +
+           "' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done";
+  }
+  // Whether the Blocker said it started, within 30 s.
+  bool BlockerStarted() {
+    pollfd p{started_fd_, POLLIN, 0};
+    return ::poll(&p, 1, 30'000) == 1;
+  }
+
+  fs::path dir_;
+  zmq::context_t context_;
+  FakeCoordinator coordinator_{context_};
+  BackendRegistry registry_;
+  RealClock clock_;
+  WorkerOptions options_;
+  std::unique_ptr<Worker> worker_;
+  std::thread thread_;
+  int started_fd_ = -1;
+};
+
+// Given a worker with 1 spawn slot and a prefetch of 1, HELLO should offer
+// the prefetch, and a second attempt dispatched while the first runs
+// should start only once the first has ended: the second sees the first's
+// end mark when it starts.
+TEST_F(WorkerPrefetchTest, WaitingAttemptStartsWhenTheSlotFrees) {
+  auto hello = StartWorker();
+  ASSERT_TRUE(hello);
+  EXPECT_EQ(hello->slots().at("spawn"), 1u);
+  ASSERT_EQ(hello->prefetch().count("spawn"), 1u);
+  EXPECT_EQ(hello->prefetch().at("spawn"), 1u);
+
+  const std::string ended = (dir_ / "first.ended").string();
+  // The first runs for a while (the second would start meanwhile if it did
+  // not wait), then leaves its mark as its last act.
+  coordinator_.Send(Command::kDispatch, ShTask(1, "sleep 0.5; touch '" + ended + "'"));
+  coordinator_.Send(Command::kDispatch, ShTask(2, "if [ -e '" + ended +
+                                                      "' ]; then echo after; else echo "
+                                                      "overlapped; fi"));
+  std::string out1, out2;
+  auto first = coordinator_.Result(1, &out1);
+  auto second = coordinator_.Result(2, &out2);
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(first->reason(), "ok") << first->message();
+  EXPECT_EQ(second->reason(), "ok") << second->message();
+  EXPECT_EQ(out2, "after\n");
+}
+
+// Given an attempt waiting behind a running one, a CANCEL of it should end
+// it at once as cancelled, before it ever ran, while the running one goes
+// on; the running one then finishes normally.
+TEST_F(WorkerPrefetchTest, CancelEndsAWaitingAttemptBeforeItRuns) {
+  ASSERT_TRUE(StartWorker());
+  coordinator_.Send(Command::kDispatch, ShTask(1, Blocker("release")));
+  const std::string ran = (dir_ / "two.ran").string();
+  coordinator_.Send(Command::kDispatch, ShTask(2, "touch '" + ran + "'"));
+  // No wait: the CANCEL comes after both DISPATCHes on the one connection.
+  wire::Cancel cancel;
+  cancel.add_attempt_ids(2);
+  coordinator_.Send(Command::kCancel, cancel);
+  auto second = coordinator_.Result(2);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->reason(), "cancelled");
+  EXPECT_EQ(second->message(), "cancelled before it started");
+  EXPECT_FALSE(fs::exists(dir_ / "release")) << "the first ended first";
+
+  std::ofstream(dir_ / "release").close();
+  auto first = coordinator_.Result(1);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->reason(), "ok") << first->message();
+  EXPECT_FALSE(fs::exists(ran)) << "the cancelled attempt ran";
+}
+
+// Given an attempt waiting behind a running one, a drain should hand the
+// waiting one back at once (worker-lost, "is draining"), so that it is
+// placed elsewhere, and let the running one finish.
+TEST_F(WorkerPrefetchTest, DrainHandsWaitingAttemptsBack) {
+  ASSERT_TRUE(StartWorker());
+  coordinator_.Send(Command::kDispatch, ShTask(1, Blocker("release")));
+  const std::string ran = (dir_ / "two.ran").string();
+  coordinator_.Send(Command::kDispatch, ShTask(2, "touch '" + ran + "'"));
+  // The drain must come after both DISPATCHes were handled: the first
+  // running says so.
+  ASSERT_TRUE(BlockerStarted());
+  worker_->Drain(std::chrono::seconds(60));
+  auto second = coordinator_.Result(2);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->reason(), "worker-lost");
+  EXPECT_EQ(second->message(), "worker w1 is draining");
+
+  std::ofstream(dir_ / "release").close();
+  auto first = coordinator_.Result(1);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->reason(), "ok") << first->message();
+  EXPECT_FALSE(fs::exists(ran)) << "the handed-back attempt ran";
+}
+
+}  // namespace
+}  // namespace drover
