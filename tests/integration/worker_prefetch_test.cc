@@ -25,6 +25,7 @@
 #include "core/protocol/drover.pb.h"
 #include "tests/integration/cli_test_util.h"
 #include "tests/integration/fake_coordinator.h"
+#include "tests/integration/worker_thread.h"
 #include "worker/worker.h"
 
 namespace drover {
@@ -65,23 +66,13 @@ class WorkerPrefetchTest : public ::testing::Test {
   }
   void TearDown() override {
     if (started_fd_ >= 0) ::close(started_fd_);
-    if (worker_) {
-      worker_->Stop();
-      if (thread_.joinable()) thread_.join();
-      worker_.reset();
-    }
+    worker_.Stop();  // its backends stop and reap what they started
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
   std::optional<wire::Hello> StartWorker() {
-    worker_ = std::make_unique<Worker>(context_, options_, registry_, clock_);
-    const Status s = worker_->Start();
-    EXPECT_TRUE(s.ok()) << s.ToString();
-    if (!s.ok()) {
-      worker_.reset();
-      return std::nullopt;
-    }
-    thread_ = std::thread([this] { (void)worker_->Run(); });
+    if (!worker_.Start(context_, options_, registry_, clock_)) return std::nullopt;
+    worker_.Run();
     return coordinator_.Register();
   }
   // A script that says it started on the FIFO `started` (made here, and
@@ -108,8 +99,7 @@ class WorkerPrefetchTest : public ::testing::Test {
   BackendRegistry registry_;
   RealClock clock_;
   WorkerOptions options_;
-  std::unique_ptr<Worker> worker_;
-  std::thread thread_;
+  testing::WorkerThread worker_;
   int started_fd_ = -1;
 };
 

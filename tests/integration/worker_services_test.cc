@@ -31,6 +31,7 @@
 #include "core/protocol/drover.pb.h"
 #include "tests/integration/cli_test_util.h"
 #include "tests/integration/fake_coordinator.h"
+#include "tests/integration/worker_thread.h"
 #include "worker/worker.h"
 
 namespace drover {
@@ -147,24 +148,14 @@ class WorkerServicesTest : public ::testing::Test {
     options_.shutdown_grace = Duration(0);
   }
   void TearDown() override {
-    if (worker_) {
-      worker_->Stop();
-      if (thread_.joinable()) thread_.join();
-      worker_.reset();  // its backends stop and reap every service
-    }
+    worker_.Stop();  // its backends stop and reap what they started
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
   // Starts the worker and its loop; the HELLO it sent, WELCOMEd.
   std::optional<wire::Hello> StartWorker() {
-    worker_ = std::make_unique<Worker>(context_, options_, registry_, clock_);
-    const Status s = worker_->Start();
-    EXPECT_TRUE(s.ok()) << s.ToString();
-    if (!s.ok()) {
-      worker_.reset();
-      return std::nullopt;
-    }
-    thread_ = std::thread([this] { (void)worker_->Run(); });
+    if (!worker_.Start(context_, options_, registry_, clock_)) return std::nullopt;
+    worker_.Run();
     return coordinator_.Register();
   }
 
@@ -174,8 +165,7 @@ class WorkerServicesTest : public ::testing::Test {
   BackendRegistry registry_;
   RealClock clock_;
   WorkerOptions options_;
-  std::unique_ptr<Worker> worker_;
-  std::thread thread_;
+  testing::WorkerThread worker_;
 };
 
 // Given two jobs each running their own `hello` service on the worker,
@@ -282,10 +272,9 @@ TEST_F(WorkerServicesTest, WorkerServicesStartAtStartAndServeTasks) {
   const fs::path pids = dir_ / "api.pids";
   options_.slots = {{"spawn", 2}};
   options_.services = {HelloConfig("api", pids, {"worker.yaml", 3, 3})};
-  worker_ = std::make_unique<Worker>(context_, options_, registry_, clock_);
-  ASSERT_TRUE(worker_->Start().ok());
+  ASSERT_TRUE(worker_.Start(context_, options_, registry_, clock_));
   EXPECT_EQ(Pids(pids).size(), 2u);  // started and ready before Start() returned
-  thread_ = std::thread([this] { (void)worker_->Run(); });
+  worker_.Run();
   const auto hello = coordinator_.Register();
   ASSERT_TRUE(hello);
   ASSERT_EQ(hello->services_size(), 1);
