@@ -785,8 +785,23 @@ Status Store::UpdateTaskNow(const TaskRecord& task) {
     impl_->rowids.erase(task.job_id);
   }
   // No row known for the task: its first write makes it (a task has a row
-  // only once it leaves its first state), or updates the row the hints
-  // missed; either way the row's id is the next write's hint.
+  // only once it leaves its first state), with a plain INSERT, whose rowid
+  // is the next write's hint. A plain INSERT costs a third of the upsert
+  // with RETURNING (docs/benchmarks.md), which is kept for the row the
+  // hints missed: the INSERT finds it there (AlreadyExists) and changes
+  // nothing.
+  {
+    Statement::Use u(impl_->insert_task);
+    BindTask(u, 0, task.job_id, task);
+    const Status inserted = u.Run();
+    if (inserted.ok()) {
+      impl_->SetRowidHint(task.job_id, task.index, sqlite3_last_insert_rowid(impl_->db.get()));
+      return Status::Ok();
+    }
+    if (inserted.code() != StatusCode::kAlreadyExists) {
+      return Context(inserted, "task", task.name);
+    }
+  }
   Statement::Use u(impl_->upsert_task_rowid);
   BindTask(u, 0, task.job_id, task);
   Result<bool> row = u.Step();

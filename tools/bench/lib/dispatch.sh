@@ -14,6 +14,10 @@
 #          as broker and result backend (2 workers), each running
 #          --peer-tasks no-op tasks (default: the same N, at most 10,000:
 #          they run at about 1,000 tasks/s).
+#          The limit, in the same rounds: tools/bench/dispatch_floor, the
+#          least a durable coordinator does for a task (drover's own rows in
+#          drover's schema, one transaction a loop turn, plain messages to 2
+#          worker processes over TCP loopback), the same N tasks and slots.
 
 readonly DISPATCH_TARGET=100000  # tasks/s through a coordinator and 2 workers
 
@@ -131,6 +135,23 @@ dispatch_once() {  # NAME BINARY MODE RUN TOTAL SLOTS
   rm -rf -- "$dir"
 }
 
+# One run of the limit (dispatch_floor): the same tasks and slots as
+# drover's TCP runner.
+declare -a FLOOR_RATE=()
+floor_once() {  # RUN SLOTS
+  local dir="$WORK/floor-$1" out rate
+  out="$("$DISPATCH_FLOOR" --tasks "$DISPATCH_TASKS" --slots "$2" --state-dir "$dir" 2>"$WORK/err")" ||
+    { cat "$WORK/err" >&2; die "dispatch_floor failed (run $1)"; }
+  rate="$(sed -n 's/.*"tasks_per_s": *\([0-9.e+]*\).*/\1/p' <<<"$out")"
+  [[ -n "$rate" ]] || die "dispatch_floor printed no rate: $out"
+  FLOOR_RATE+=("$rate")
+  rec_run "$FLOOR_LABEL" tasks_per_s "$1" "$rate"
+  printf '  run %d  %-11s %9.0f tasks/s  (%s commits)\n' "$1" floor "$rate" \
+    "$(sed -n 's/.*"commits": *\([0-9]*\).*/\1/p' <<<"$out")"
+  rm -rf -- "$dir"
+}
+readonly FLOOR_LABEL="bare durable loop (the limit)"
+
 # Waits until FILE exists and is not empty, or the process PID is gone.
 wait_for_file() {  # FILE PID SECONDS
   local i
@@ -221,10 +242,12 @@ cmd_dispatch() {
   local total=$((2 * slots))
   begin_scenario dispatch "durable threads noop tasks under drover run and through a coordinator and 2 workers over TCP loopback, with Dask and Celery+Redis in the same rounds" \
     tasks="$DISPATCH_TASKS" peer_tasks="$DISPATCH_PEER_TASKS" in_flight="$total" runs="$RUNS" \
-    target_tasks_per_s="$DISPATCH_TARGET"
+    target_tasks_per_s="$DISPATCH_TARGET" limit="$FLOOR_LABEL"
   uses sqlite3 time
   build
   check_drover
+  DISPATCH_FLOOR="$BUILD_DIR/tools/bench/dispatch_floor"
+  [[ -x "$DISPATCH_FLOOR" ]] || die "no dispatch_floor at $DISPATCH_FLOOR (build the target dispatch_floor)"
   local names=(drover) bins=("$DROVER")
   if [[ -n "$COMPARE_BUILD_DIR" ]]; then
     [[ -x "$COMPARE_BUILD_DIR/tools/cli/drover" ]] ||
@@ -247,6 +270,8 @@ cmd_dispatch() {
   echo "  tcp:  drover coordinator + 2 drover workers (threads=$slots each) on tcp://127.0.0.1,"
   echo "        drover submit --wait (daemons started and registered before the clock starts)"
   [[ -n "$COMPARE_BUILD_DIR" ]] && echo "  base: the same with $COMPARE_BUILD_DIR/tools/cli/drover"
+  echo "  floor: $FLOOR_LABEL, tools/bench/dispatch_floor: drover's rows and schema, a commit"
+  echo "         a turn, plain messages to 2 worker processes (slots=$slots each) on 127.0.0.1"
   for p in "${peers[@]}"; do
     echo "  $p: $(peer_label "$p"), $DISPATCH_PEER_TASKS no-op tasks on 127.0.0.1, timed by its client"
   done
@@ -255,12 +280,14 @@ cmd_dispatch() {
   local run i mode
   local -A peer_failed=()
   PEER_RATE=()
+  FLOOR_RATE=()
   for ((run = 1; run <= RUNS; run++)); do
     for mode in run tcp; do
       for i in "${!names[@]}"; do
         dispatch_once "${names[$i]}" "${bins[$i]}" "$mode" "$run" "$total" "$slots"
       done
     done
+    floor_once "$run" "$slots"
     for p in "${peers[@]}"; do
       [[ -z "${peer_failed[$p]:-}" ]] || continue
       if ! peer_once "$p" "$run"; then
@@ -282,11 +309,19 @@ cmd_dispatch() {
         "$(median ${DISPATCH_P99[$key]})" "$(median ${DISPATCH_RSS[$key]})"
     done
   done
-  local tcp run_rate
+  local tcp run_rate floor
+  floor="$(median "${FLOOR_RATE[@]}")"
+  printf '%-42s %10.0f  %-30s\n' "$FLOOR_LABEL" "$floor" "$(printf '%.0f ' "${FLOOR_RATE[@]}")"
   read -ra rates <<<"${DISPATCH_RATE[drover/tcp]}"
   tcp="$(median "${rates[@]}")"
   read -ra rates <<<"${DISPATCH_RATE[drover/run]}"
   run_rate="$(median "${rates[@]}")"
+  rec_ratio "drover coordinator+2 workers / the limit" "$(ratio "$tcp" "$floor")"
+  rec_ratio "drover run / the limit" "$(ratio "$run_rate" "$floor")"
+  printf '  drover coordinator+2 workers / the limit: %.2fx, drover run / the limit: %.2fx\n' \
+    "$(ratio "$tcp" "$floor")" "$(ratio "$run_rate" "$floor")"
+  printf '  the limit / target: %.2fx (what this machine allows with this schema)\n' \
+    "$(ratio "$floor" "$DISPATCH_TARGET")"
   for p in "${peers[@]}"; do
     [[ -n "${PEER_RATE[$p]:-}" ]] || continue
     read -ra rates <<<"${PEER_RATE[$p]}"

@@ -1,0 +1,333 @@
+// dispatch_floor: the limit `tools/bench/bench dispatch` reads drover
+// against. The least a durable coordinator must do for a no-op task, with
+// nothing else: the same rows in the same SQLite file as drover's store
+// (its schema, indexes and pragmas, made by store::Store::Open), one
+// transaction a loop turn, and the same messages over TCP loopback to two
+// worker processes that run the task inline.
+//
+//   dispatch_floor --tasks N [--slots 32] --state-dir DIR
+//
+// The coordinator (this process) binds a ROUTER on tcp://127.0.0.1:0 and
+// starts two copies of itself as workers (`--worker ENDPOINT`, a DEALER
+// each, SLOTS tasks in flight each). Every loop turn it
+//   - reads every RESULT waiting and, for each, finishes the attempt's row
+//     (UPDATE attempts) and writes the task's row (INSERT INTO tasks), as
+//     drover does for a task's first attempt;
+//   - fills every free slot: INSERT INTO attempts, the attempt queued;
+//   - COMMITs, then sends each worker one ACK of the results it recorded
+//     and one DISPATCH of the attempts queued for it: nothing leaves before
+//     it is durable.
+// A worker answers each DISPATCH with one RESULT of all its attempts, each
+// run by calling a no-op function. Messages are plain bytes, no protobuf:
+// the limit has no encoding cost.
+//
+// Prints one JSON line: {"tasks": N, "seconds": S, "tasks_per_s": R,
+// "commits": C}. The
+// clock runs from the first dispatch to the commit of the last result.
+// Exit status 0 on success, 1 on an error (named on stderr), 2 on usage.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "core/store/store.h"
+
+extern char** environ;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+[[noreturn]] void Fail(const std::string& what) {
+  std::fprintf(stderr, "dispatch_floor: %s\n", what.c_str());
+  std::exit(1);
+}
+
+// The task a worker runs: called through a volatile pointer so that it is
+// a real call, as the threads backend's `noop` is.
+int Noop(uint64_t x) { return static_cast<int>(x & 1); }
+int (*volatile g_task)(uint64_t) = Noop;
+
+void PutU64(std::string& out, uint64_t v) { out.append(reinterpret_cast<const char*>(&v), 8); }
+uint64_t GetU64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+// A worker: HELLO, then one RESULT (8-byte attempt ids followed by the
+// task's return value) for each DISPATCH (8-byte attempt ids); an empty
+// message ends it. ACKs are read and dropped.
+int RunWorker(const std::string& endpoint) {
+  // Ends with the coordinator, whatever ends it.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() == 1) return 1;
+  zmq::context_t ctx(1);
+  zmq::socket_t s(ctx, zmq::socket_type::dealer);
+  s.set(zmq::sockopt::linger, 0);
+  s.connect(endpoint);
+  s.send(zmq::str_buffer("H"), zmq::send_flags::none);
+  std::string result;
+  for (;;) {
+    zmq::message_t m;
+    if (!s.recv(m)) continue;
+    const char* p = static_cast<const char*>(m.data());
+    if (m.size() == 0) return 0;
+    if (p[0] == 'A') continue;
+    if (p[0] != 'D' || (m.size() - 1) % 8 != 0) Fail("worker: unexpected message");
+    result.assign("R");
+    for (size_t off = 1; off < m.size(); off += 8) {
+      const uint64_t id = GetU64(p + off);
+      PutU64(result, id);
+      PutU64(result, static_cast<uint64_t>(g_task(id)));
+    }
+    s.send(zmq::buffer(result), zmq::send_flags::none);
+  }
+}
+
+void Exec(sqlite3* db, const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    Fail(std::string(sql) + ": " + (err ? err : "?"));
+  }
+}
+
+sqlite3_stmt* Prepare(sqlite3* db, const char* sql) {
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr) != SQLITE_OK) {
+    Fail(std::string("prepare ") + sql + ": " + sqlite3_errmsg(db));
+  }
+  return st;
+}
+
+void Run(sqlite3* db, sqlite3_stmt* st) {
+  if (sqlite3_step(st) != SQLITE_DONE) Fail(std::string("step: ") + sqlite3_errmsg(db));
+  sqlite3_reset(st);
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Worker {
+  std::string identity;
+  uint32_t in_flight = 0;
+  std::string dispatch;  // "D" + ids queued this turn
+  std::string ack;       // "A" + ids recorded this turn
+};
+
+int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
+                   const std::filesystem::path& dir) {
+  const std::string job_id = "20261203-000000-f100";
+  {
+    // drover's own schema, indexes and pragmas, and the job's row.
+    auto store = drover::store::Store::Open(dir);
+    if (!store.ok()) Fail(store.status().message());
+    drover::store::JobRecord job;
+    job.id = job_id;
+    job.name = "floor";
+    job.state = "running";
+    job.created_ms = NowMs();
+    job.tasks = static_cast<uint32_t>(tasks);
+    if (auto s = (*store)->InsertJob(job, {}); !s.ok()) Fail(s.message());
+  }
+  sqlite3* db = nullptr;
+  if (sqlite3_open((dir / "state.db").c_str(), &db) != SQLITE_OK) Fail("open state.db");
+  Exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON");
+  sqlite3_stmt* begin = Prepare(db, "BEGIN");
+  sqlite3_stmt* commit = Prepare(db, "COMMIT");
+  sqlite3_stmt* insert_attempt = Prepare(
+      db,
+      "INSERT INTO attempts (id, job_id, task, number, worker, started_ms, task_idx) "
+      "VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6)");
+  sqlite3_stmt* finish_attempt = Prepare(
+      db,
+      "UPDATE attempts SET finished = 1, finished_ms = ?2, reason = 'ok', exit_code = 0, "
+      "result_json = ?3 WHERE id = ?1 AND finished = 0");
+  sqlite3_stmt* insert_task = Prepare(
+      db,
+      "INSERT INTO tasks (job_id, name, idx, fingerprint, state, attempts, reason, "
+      "exit_code, worker, started_ms, finished_ms, result_json) "
+      "VALUES (?1, ?2, ?3, 7, 'succeeded', 1, 'ok', 0, ?4, ?5, ?6, ?7)");
+
+  zmq::context_t ctx(1);
+  zmq::socket_t router(ctx, zmq::socket_type::router);
+  router.set(zmq::sockopt::linger, 0);
+  router.bind("tcp://127.0.0.1:0");
+  const std::string endpoint = router.get(zmq::sockopt::last_endpoint);
+
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 2; ++i) {
+    std::vector<char*> argv{const_cast<char*>(self.c_str()), const_cast<char*>("--worker"),
+                            const_cast<char*>(endpoint.c_str()), nullptr};
+    pid_t pid;
+    if (posix_spawn(&pid, self.c_str(), nullptr, nullptr, argv.data(), environ) != 0) {
+      Fail("spawn a worker");
+    }
+    pids.push_back(pid);
+  }
+  std::vector<Worker> workers;
+  while (workers.size() < 2) {
+    zmq::message_t id, body;
+    if (!router.recv(id) || !router.recv(body)) continue;
+    workers.push_back(Worker{id.to_string(), 0, "D", "A"});
+  }
+
+  // Names and started_ms are kept per attempt for the task's row, as the
+  // coordinator's memory holds them.
+  std::vector<std::string> names(tasks);
+  std::vector<int64_t> started(tasks);
+  for (uint64_t i = 0; i < tasks; ++i) names[i] = "noop[i=" + std::to_string(i) + "]";
+  const std::string result_json = "null";
+
+  uint64_t next = 0, done = 0, commits = 0;
+  const auto t0 = Clock::now();
+  while (done < tasks) {
+    Run(db, begin);
+    // Results: every message waiting. The turn waits for one only when no
+    // slot is free or nothing is left to dispatch.
+    const bool can_dispatch =
+        next < tasks && (workers[0].in_flight < slots || workers[1].in_flight < slots);
+    auto flags = can_dispatch ? zmq::recv_flags::dontwait : zmq::recv_flags::none;
+    for (;;) {
+      zmq::message_t id, body;
+      if (!router.recv(id, flags)) break;
+      if (!router.recv(body)) Fail("a message without a body");
+      flags = zmq::recv_flags::dontwait;
+      Worker* w = nullptr;
+      for (Worker& c : workers) {
+        if (c.identity == id.to_string_view()) w = &c;
+      }
+      const char* p = static_cast<const char*>(body.data());
+      if (!w || body.size() < 1 || p[0] != 'R' || (body.size() - 1) % 16 != 0) {
+        Fail("an unexpected message from a worker");
+      }
+      const int64_t now = NowMs();
+      for (size_t off = 1; off < body.size(); off += 16) {
+        const uint64_t aid = GetU64(p + off);
+        const uint64_t t = aid - 1;
+        if (t >= tasks) Fail("a result for an attempt never sent");
+        sqlite3_bind_int64(finish_attempt, 1, static_cast<int64_t>(aid));
+        sqlite3_bind_int64(finish_attempt, 2, now);
+        sqlite3_bind_text(finish_attempt, 3, result_json.data(),
+                          static_cast<int>(result_json.size()), SQLITE_STATIC);
+        Run(db, finish_attempt);
+        if (sqlite3_changes(db) != 1) Fail("a result for an attempt already finished");
+        sqlite3_bind_text(insert_task, 1, job_id.data(), static_cast<int>(job_id.size()),
+                          SQLITE_STATIC);
+        sqlite3_bind_text(insert_task, 2, names[t].data(), static_cast<int>(names[t].size()),
+                          SQLITE_STATIC);
+        sqlite3_bind_int64(insert_task, 3, static_cast<int64_t>(t));
+        sqlite3_bind_text(insert_task, 4, w->identity.data(),
+                          static_cast<int>(w->identity.size()), SQLITE_STATIC);
+        sqlite3_bind_int64(insert_task, 5, started[t]);
+        sqlite3_bind_int64(insert_task, 6, now);
+        sqlite3_bind_text(insert_task, 7, result_json.data(),
+                          static_cast<int>(result_json.size()), SQLITE_STATIC);
+        Run(db, insert_task);
+        PutU64(w->ack, aid);
+        --w->in_flight;
+        ++done;
+      }
+    }
+    // Every free slot, fewest in flight first.
+    for (;;) {
+      Worker* w = &workers[0];
+      if (workers[1].in_flight < w->in_flight) w = &workers[1];
+      if (w->in_flight >= slots || next == tasks) break;
+      const uint64_t t = next++;
+      const uint64_t aid = t + 1;
+      started[t] = NowMs();
+      sqlite3_bind_int64(insert_attempt, 1, static_cast<int64_t>(aid));
+      sqlite3_bind_text(insert_attempt, 2, job_id.data(), static_cast<int>(job_id.size()),
+                        SQLITE_STATIC);
+      sqlite3_bind_text(insert_attempt, 3, names[t].data(), static_cast<int>(names[t].size()),
+                        SQLITE_STATIC);
+      sqlite3_bind_text(insert_attempt, 4, w->identity.data(),
+                        static_cast<int>(w->identity.size()), SQLITE_STATIC);
+      sqlite3_bind_int64(insert_attempt, 5, started[t]);
+      sqlite3_bind_int64(insert_attempt, 6, static_cast<int64_t>(t));
+      Run(db, insert_attempt);
+      PutU64(w->dispatch, aid);
+      ++w->in_flight;
+    }
+    Run(db, commit);
+    ++commits;
+    for (Worker& w : workers) {
+      for (std::string* out : {&w.ack, &w.dispatch}) {
+        if (out->size() == 1) continue;
+        router.send(zmq::buffer(w.identity), zmq::send_flags::sndmore);
+        router.send(zmq::buffer(*out), zmq::send_flags::none);
+        out->resize(1);
+      }
+    }
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  for (Worker& w : workers) {
+    router.send(zmq::buffer(w.identity), zmq::send_flags::sndmore);
+    router.send(zmq::message_t(), zmq::send_flags::none);
+  }
+  int failed = 0;
+  for (pid_t pid : pids) {
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      failed = 1;
+    }
+  }
+  for (sqlite3_stmt* st : {begin, commit, insert_attempt, finish_attempt, insert_task}) {
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  if (failed) Fail("a worker did not end cleanly");
+  std::printf("{\"tasks\": %llu, \"seconds\": %.4f, \"tasks_per_s\": %.1f, \"commits\": %llu}\n",
+              static_cast<unsigned long long>(tasks), seconds,
+              static_cast<double>(tasks) / seconds, static_cast<unsigned long long>(commits));
+  return 0;
+}
+
+int Usage() {
+  std::fprintf(stderr, "usage: dispatch_floor --tasks N [--slots 32] --state-dir DIR\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 3 && std::strcmp(argv[1], "--worker") == 0) return RunWorker(argv[2]);
+  uint64_t tasks = 0;
+  uint32_t slots = 32;
+  std::string dir;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--tasks") {
+      tasks = std::strtoull(argv[i + 1], nullptr, 10);
+    } else if (flag == "--slots") {
+      slots = static_cast<uint32_t>(std::strtoul(argv[i + 1], nullptr, 10));
+    } else if (flag == "--state-dir") {
+      dir = argv[i + 1];
+    } else {
+      return Usage();
+    }
+  }
+  if (argc % 2 == 0 || tasks == 0 || slots == 0 || dir.empty()) return Usage();
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) Fail("readlink /proc/self/exe");
+  self[n] = '\0';
+  return RunCoordinator(self, tasks, slots, dir);
+}
