@@ -1,6 +1,7 @@
 #include "core/store/sqlite_util.h"
 
 #include <cerrno>
+#include <mutex>
 #include <utility>
 
 namespace drover::store {
@@ -45,6 +46,11 @@ Status SqliteError(sqlite3* db, int rc, std::string_view op) {
     default:
       return IoError(std::move(msg));
   }
+}
+
+void ConfigureSqliteOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
 }
 
 Status ExecSql(sqlite3* db, const char* sql, std::string_view op) {

@@ -26,6 +26,13 @@ inline constexpr std::string_view kDiskFull = "state disk full: ";
 // error message.
 Status SqliteError(sqlite3* db, int rc, std::string_view op);
 
+// Sets SQLite's process-wide options, once, before its first use:
+// no memory statistics, whose global mutex and counters every one of
+// SQLite's allocations paid (a tenth of the instructions of a task's
+// writes; docs/benchmarks.md). drover reads none of them. Where SQLite was
+// already initialised, it changes nothing.
+void ConfigureSqliteOnce();
+
 // Runs SQL that returns no rows of interest (DDL, PRAGMA writes).
 Status ExecSql(sqlite3* db, const char* sql, std::string_view op);
 

@@ -432,6 +432,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& state_di
                    ": " + ec.message());
   }
   const std::string db_path = (impl->dir / "state.db").string();
+  ConfigureSqliteOnce();
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(
       db_path.c_str(), &raw,

@@ -146,8 +146,13 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
     job.tasks = static_cast<uint32_t>(tasks);
     if (auto s = (*store)->InsertJob(job, {}); !s.ok()) Fail(s.message());
   }
+  // The connection as drover's store opens it: one thread uses it
+  // (NOMUTEX), no memory statistics (Store::Open has configured SQLite).
   sqlite3* db = nullptr;
-  if (sqlite3_open((dir / "state.db").c_str(), &db) != SQLITE_OK) Fail("open state.db");
+  if (sqlite3_open_v2((dir / "state.db").c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
+    Fail("open state.db");
+  }
   Exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON");
   sqlite3_stmt* begin = Prepare(db, "BEGIN");
   sqlite3_stmt* commit = Prepare(db, "COMMIT");
