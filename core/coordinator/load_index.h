@@ -24,6 +24,7 @@
 #include <string>
 #include <tuple>
 #include <unordered_map>
+#include <utility>
 
 namespace drover {
 
@@ -42,8 +43,20 @@ class LoadIndex {
            const std::map<std::string, uint32_t>& used, bool takes_work) {
     Filed& filed = filed_[who];
     if (filed.order == 0) filed.order = ++next_order_;
-    Unfile(who, filed);
-    if (!takes_work) return;
+    if (!takes_work) return Unfile(who, filed);
+    // Backends it no longer offers.
+    for (auto it = filed.entries.begin(); it != filed.entries.end();) {
+      auto s = slots.find(it->first);
+      if (s != slots.end() && s->second > 0) {
+        ++it;
+        continue;
+      }
+      Drop(who, filed.order, it->first, it->second);
+      it = filed.entries.erase(it);
+    }
+    // The rest in place: a refile moves a worker's nodes to their new keys
+    // and allocates nothing (it runs twice a task: at the dispatch and at
+    // the result).
     for (const auto& [backend, total] : slots) {
       if (total == 0) continue;
       auto u = used.find(backend);
@@ -56,10 +69,26 @@ class LoadIndex {
       e.full = static_cast<double>(room) / total;
       e.total = total;
       e.free = in_use >= room ? 0 : room - in_use;
-      Backend& b = by_backend_[backend];
-      b.order.insert({e.load, filed.order, who});
-      b.fulls.insert(e.full);
-      filed.entries[backend] = e;
+      auto [it, added] = filed.entries.try_emplace(backend, e);
+      if (added) {
+        Backend& b = by_backend_[backend];
+        b.order.insert({e.load, filed.order, who});
+        b.fulls.insert(e.full);
+        continue;
+      }
+      Entry& was = it->second;
+      Backend& b = by_backend_.find(backend)->second;
+      if (was.load != e.load) {
+        auto node = b.order.extract({was.load, filed.order, who});
+        node.value() = {e.load, filed.order, who};
+        b.order.insert(std::move(node));
+      }
+      if (was.full != e.full) {
+        auto node = b.fulls.extract(b.fulls.find(was.full));
+        node.value() = e.full;
+        b.fulls.insert(std::move(node));
+      }
+      was = e;
     }
   }
 
@@ -107,16 +136,20 @@ class LoadIndex {
   };
 
   void Unfile(Handle who, Filed& filed) {
-    for (const auto& [backend, e] : filed.entries) {
-      auto b = by_backend_.find(backend);
-      if (b == by_backend_.end()) continue;
-      b->second.order.erase({e.load, filed.order, who});
-      if (auto f = b->second.fulls.find(e.full); f != b->second.fulls.end()) {
-        b->second.fulls.erase(f);
-      }
-      if (b->second.order.empty()) by_backend_.erase(b);
-    }
+    for (const auto& [backend, e] : filed.entries) Drop(who, filed.order, backend, e);
     filed.entries.clear();
+  }
+
+  // Takes `who`'s entry `e` out of its backend's order and fulls; a backend
+  // no worker is filed under any more goes.
+  void Drop(Handle who, uint64_t order, const std::string& backend, const Entry& e) {
+    auto b = by_backend_.find(backend);
+    if (b == by_backend_.end()) return;
+    b->second.order.erase({e.load, order, who});
+    if (auto f = b->second.fulls.find(e.full); f != b->second.fulls.end()) {
+      b->second.fulls.erase(f);
+    }
+    if (b->second.order.empty()) by_backend_.erase(b);
   }
 
   std::unordered_map<std::string, Backend> by_backend_;

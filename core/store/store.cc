@@ -796,7 +796,8 @@ Status Store::UpdateTaskNow(const TaskRecord& task) {
     BindTask(u, 0, task.job_id, task);
     const Status inserted = u.Run();
     if (inserted.ok()) {
-      impl_->SetRowidHint(task.job_id, task.index, sqlite3_last_insert_rowid(impl_->db.get()));
+      impl_->SetRowidHint(task.job_id, task.index,
+                          sqlite3_last_insert_rowid(impl_->db.get()));
       return Status::Ok();
     }
     if (inserted.code() != StatusCode::kAlreadyExists) {

@@ -54,6 +54,25 @@ TEST(LoadIndexTest, RefilingReplacesTheOldEntry) {
   EXPECT_EQ(index.Pick("threads", 2, kAny), 1);
 }
 
+// Given a worker refiled with a new prefetch or new slots (a refile moves
+// its entries in place), a pick should follow the new figures: prefetch
+// taken on makes a full worker take more, prefetch given up makes it full.
+TEST(LoadIndexTest, RefilingFollowsNewPrefetchAndSlots) {
+  LoadIndex<int> index;
+  index.Put(1, {{"spawn", 2}}, {}, {{"spawn", 2}}, true);
+  EXPECT_EQ(index.Pick("spawn", 1, kAny), 0);  // full, no prefetch
+  index.Put(1, {{"spawn", 2}}, {{"spawn", 2}}, {{"spawn", 2}}, true);
+  EXPECT_EQ(index.Pick("spawn", 1, kAny), 1);  // 2 more to queue
+  index.Put(1, {{"spawn", 2}}, {}, {{"spawn", 2}}, true);
+  EXPECT_EQ(index.Pick("spawn", 1, kAny), 0);
+  index.Put(2, {{"spawn", 4}}, {}, {{"spawn", 2}}, true);  // 0.5
+  EXPECT_EQ(index.Pick("spawn", 1, kAny), 2);
+  index.Put(1, {{"spawn", 8}}, {}, {{"spawn", 2}}, true);  // 0.25 with more slots
+  EXPECT_EQ(index.Pick("spawn", 1, kAny), 1);
+  EXPECT_EQ(index.Pick("spawn", 7, kAny), 0);  // 6 free of its 8
+  EXPECT_EQ(index.Pick("spawn", 6, kAny), 1);
+}
+
 // Given a draining worker, or one removed, a pick should never return it;
 // a worker with 0 slots of a backend is not filed under it.
 TEST(LoadIndexTest, DrainingRemovedAndZeroSlotWorkersAreNotPicked) {

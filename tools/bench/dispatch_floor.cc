@@ -27,8 +27,8 @@
 // Exit status 0 on success, 1 on an error (named on stderr), 2 on usage.
 #include <signal.h>
 #include <spawn.h>
-#include <sys/prctl.h>
 #include <sqlite3.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,7 +40,6 @@
 #include <filesystem>
 #include <string>
 #include <vector>
-
 #include <zmq.hpp>
 
 #include "core/store/store.h"
@@ -61,7 +60,9 @@ using Clock = std::chrono::steady_clock;
 int Noop(uint64_t x) { return static_cast<int>(x & 1); }
 int (*volatile g_task)(uint64_t) = Noop;
 
-void PutU64(std::string& out, uint64_t v) { out.append(reinterpret_cast<const char*>(&v), 8); }
+void PutU64(std::string& out, uint64_t v) {
+  out.append(reinterpret_cast<const char*>(&v), 8);
+}
 uint64_t GetU64(const char* p) {
   uint64_t v;
   std::memcpy(&v, p, 8);
@@ -107,7 +108,8 @@ void Exec(sqlite3* db, const char* sql) {
 
 sqlite3_stmt* Prepare(sqlite3* db, const char* sql) {
   sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr) !=
+      SQLITE_OK) {
     Fail(std::string("prepare ") + sql + ": " + sqlite3_errmsg(db));
   }
   return st;
@@ -149,11 +151,14 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
   // The connection as drover's store opens it: one thread uses it
   // (NOMUTEX), no memory statistics (Store::Open has configured SQLite).
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2((dir / "state.db").c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+  if (sqlite3_open_v2((dir / "state.db").c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
     Fail("open state.db");
   }
-  Exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON");
+  Exec(
+      db,
+      "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON");
   sqlite3_stmt* begin = Prepare(db, "BEGIN");
   sqlite3_stmt* commit = Prepare(db, "COMMIT");
   sqlite3_stmt* insert_attempt = Prepare(
@@ -178,7 +183,8 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
 
   std::vector<pid_t> pids;
   for (int i = 0; i < 2; ++i) {
-    std::vector<char*> argv{const_cast<char*>(self.c_str()), const_cast<char*>("--worker"),
+    std::vector<char*> argv{const_cast<char*>(self.c_str()),
+                            const_cast<char*>("--worker"),
                             const_cast<char*>(endpoint.c_str()), nullptr};
     pid_t pid;
     if (posix_spawn(&pid, self.c_str(), nullptr, nullptr, argv.data(), environ) != 0) {
@@ -235,8 +241,8 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
         if (sqlite3_changes(db) != 1) Fail("a result for an attempt already finished");
         sqlite3_bind_text(insert_task, 1, job_id.data(), static_cast<int>(job_id.size()),
                           SQLITE_STATIC);
-        sqlite3_bind_text(insert_task, 2, names[t].data(), static_cast<int>(names[t].size()),
-                          SQLITE_STATIC);
+        sqlite3_bind_text(insert_task, 2, names[t].data(),
+                          static_cast<int>(names[t].size()), SQLITE_STATIC);
         sqlite3_bind_int64(insert_task, 3, static_cast<int64_t>(t));
         sqlite3_bind_text(insert_task, 4, w->identity.data(),
                           static_cast<int>(w->identity.size()), SQLITE_STATIC);
@@ -261,8 +267,8 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
       sqlite3_bind_int64(insert_attempt, 1, static_cast<int64_t>(aid));
       sqlite3_bind_text(insert_attempt, 2, job_id.data(), static_cast<int>(job_id.size()),
                         SQLITE_STATIC);
-      sqlite3_bind_text(insert_attempt, 3, names[t].data(), static_cast<int>(names[t].size()),
-                        SQLITE_STATIC);
+      sqlite3_bind_text(insert_attempt, 3, names[t].data(),
+                        static_cast<int>(names[t].size()), SQLITE_STATIC);
       sqlite3_bind_text(insert_attempt, 4, w->identity.data(),
                         static_cast<int>(w->identity.size()), SQLITE_STATIC);
       sqlite3_bind_int64(insert_attempt, 5, started[t]);
@@ -290,7 +296,8 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
   int failed = 0;
   for (pid_t pid : pids) {
     int status = 0;
-    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0) {
       failed = 1;
     }
   }
@@ -299,9 +306,10 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
   }
   sqlite3_close(db);
   if (failed) Fail("a worker did not end cleanly");
-  std::printf("{\"tasks\": %llu, \"seconds\": %.4f, \"tasks_per_s\": %.1f, \"commits\": %llu}\n",
-              static_cast<unsigned long long>(tasks), seconds,
-              static_cast<double>(tasks) / seconds, static_cast<unsigned long long>(commits));
+  std::printf(
+      "{\"tasks\": %llu, \"seconds\": %.4f, \"tasks_per_s\": %.1f, \"commits\": %llu}\n",
+      static_cast<unsigned long long>(tasks), seconds,
+      static_cast<double>(tasks) / seconds, static_cast<unsigned long long>(commits));
   return 0;
 }
 
