@@ -28,7 +28,7 @@ Status SqliteError(sqlite3* db, int rc, std::string_view op);
 
 // Sets SQLite's process-wide options, once, before its first use:
 // no memory statistics, whose global mutex and counters every one of
-// SQLite's allocations paid (a tenth of the instructions of a task's
+// SQLite's allocations paid (6 to 10% of the instructions of a task's
 // writes; docs/benchmarks.md). drover reads none of them. Where SQLite was
 // already initialised, it changes nothing.
 void ConfigureSqliteOnce();

@@ -787,8 +787,8 @@ Status Store::UpdateTaskNow(const TaskRecord& task) {
   }
   // No row known for the task: its first write makes it (a task has a row
   // only once it leaves its first state), with a plain INSERT, whose rowid
-  // is the next write's hint. A plain INSERT costs a third of the upsert
-  // with RETURNING (docs/benchmarks.md), which is kept for the row the
+  // is the next write's hint. A plain INSERT costs half the upsert with
+  // RETURNING (docs/benchmarks.md), which is kept for the row the
   // hints missed: the INSERT finds it there (AlreadyExists) and changes
   // nothing.
   {
