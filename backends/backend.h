@@ -74,9 +74,12 @@ struct TaskAttempt {
   std::filesystem::path work_dir;
 
   // Where the backend writes the captured stdout and stderr. The files are
-  // created only when the stream produces output.
-  std::filesystem::path stdout_path;
-  std::filesystem::path stderr_path;
+  // created only when the stream produces output. Strings, not paths: a
+  // std::filesystem::path keeps its components in a list of their own,
+  // which every attempt would allocate and copy, and most backends never
+  // open them.
+  std::string stdout_path;
+  std::string stderr_path;
 };
 
 // The outcome of an attempt that ended without running (`reason`, e.g.

@@ -12,7 +12,6 @@
 #define DROVER_WORKER_OUTPUT_TAIL_H_
 
 #include <cstdint>
-#include <filesystem>
 #include <string>
 
 namespace drover {
@@ -20,8 +19,7 @@ namespace drover {
 class OutputTail {
  public:
   OutputTail() = default;
-  OutputTail(std::filesystem::path path, uint64_t limit)
-      : path_(std::move(path)), limit_(limit) {}
+  OutputTail(std::string path, uint64_t limit) : path_(std::move(path)), limit_(limit) {}
 
   // The bytes appended since the last call, at most `max_bytes`; empty when
   // there are none or the limit was reached. offset() before the call is
@@ -30,7 +28,7 @@ class OutputTail {
   uint64_t offset() const { return offset_; }
 
  private:
-  std::filesystem::path path_;
+  std::string path_;
   uint64_t limit_ = 0;
   uint64_t offset_ = 0;
 };

@@ -115,9 +115,13 @@ void CollectOutputs(const std::filesystem::path& file, AttemptOutcome* outcome) 
   }
   if (outcome->ok() && !outcome->result_json.empty()) {
     // A JSON string result reads as its text (`"v1.2"` gives v1.2), any
-    // other result as its JSON.
-    nlohmann::json j =
-        nlohmann::json::parse(outcome->result_json, nullptr, /*allow_exceptions=*/false);
+    // other result as its JSON. Only a string needs parsing.
+    const size_t start = outcome->result_json.find_first_not_of(" \t\r\n");
+    nlohmann::json j;
+    if (start != std::string::npos && outcome->result_json[start] == '"') {
+      j = nlohmann::json::parse(outcome->result_json, nullptr,
+                                /*allow_exceptions=*/false);
+    }
     outcome->outputs["result"] =
         j.is_string() ? j.get<std::string>() : outcome->result_json;
   }

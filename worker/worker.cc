@@ -617,9 +617,13 @@ void Worker::Loop::StartDispatch(wire::Dispatch& dispatch) {
     running_[id] = Running{d->backend(), {}, {}};
     return Complete(id, std::move(o));
   }
-  const std::string stem = std::to_string(id);
-  a.stdout_path = options_.spool_dir / (stem + ".out");
-  a.stderr_path = options_.spool_dir / (stem + ".err");
+  // The capture files' names, joined as strings (a path operator/ costs
+  // more than the rest of this function's string work together).
+  std::string stem = options_.spool_dir.native();
+  if (!stem.empty() && stem.back() != '/') stem += '/';
+  stem += std::to_string(id);
+  a.stdout_path = stem + ".out";
+  a.stderr_path = stem + ".err";
 
   auto b = backends_.find(d->backend());
   if (b == backends_.end()) {
@@ -634,7 +638,7 @@ void Worker::Loop::StartDispatch(wire::Dispatch& dispatch) {
   // backend whose tasks see the environment (Backend::TakesEnvironment).
   std::filesystem::path outputs_file;
   if (b->second->TakesEnvironment()) {
-    outputs_file = options_.spool_dir / (stem + ".outputs");
+    outputs_file = stem + ".outputs";
     std::ofstream(outputs_file, std::ios::binary | std::ios::trunc).close();
     a.env.emplace_back("DROVER_OUTPUT", outputs_file.string());
   }
@@ -642,16 +646,17 @@ void Worker::Loop::StartDispatch(wire::Dispatch& dispatch) {
   for (const wire::Service& s : d->services())
     needs.job.push_back(protocol::ServiceFromWire(s));
   needs.worker.assign(d->worker_services().begin(), d->worker_services().end());
-  running_[id] = Running{d->backend(),
-                         a.stdout_path,
-                         a.stderr_path,
-                         OutputTail(a.stdout_path, a.output_limit),
-                         OutputTail(a.stderr_path, a.output_limit),
-                         !needs.empty(),
-                         outputs_file};
+  Running& r = running_[id];
+  r = Running{d->backend(),
+              a.stdout_path,
+              a.stderr_path,
+              OutputTail(a.stdout_path, a.output_limit),
+              OutputTail(a.stderr_path, a.output_limit),
+              !needs.empty(),
+              outputs_file};
   // It holds its slots until it ends (Complete gives them back).
   const uint32_t need = std::max<uint32_t>(1, d->slots());
-  running_[id].slots = need;
+  r.slots = need;
   backlog_[d->backend()].used += need;
   if (d->artifacts_size() == 0 && d->inputs_size() == 0) {
     return SubmitAttempt(id, std::move(a), std::move(needs), *b->second);
@@ -728,16 +733,16 @@ void Worker::Loop::SendResults() {
   // output goes alone, in its payload frames.
   constexpr size_t kBatchBytes = 1 << 20;
   constexpr size_t kInlineOutput = 64 << 10;
-  std::optional<wire::Result> batch;
-  std::vector<std::string> head_payloads;
+  // The batch is built as bytes (protocol::AppendResultEntry): each
+  // result is encoded once, when it ends, and never parsed back.
+  std::optional<Message> batch;
+  uint32_t entries = 0;
   size_t batch_bytes = 0;
   auto flush = [&] {
     if (!batch) return;
-    Message m = protocol::Make(Command::kResult, *batch);
-    m.payloads = std::move(head_payloads);
-    Send(m);
+    Send(*batch);
     batch.reset();
-    head_payloads.clear();
+    entries = 0;
     batch_bytes = 0;
   };
   for (uint64_t id : unsent_) {
@@ -750,7 +755,7 @@ void Worker::Loop::SendResults() {
     }
     const size_t output = m.payloads[0].size() + m.payloads[1].size();
     const size_t bytes = m.body.size() + output + 16;
-    if (batch && (static_cast<uint32_t>(batch->more_size()) + 1 >= coordinator_batch_ ||
+    if (batch && (entries + 1 >= coordinator_batch_ ||
                   batch_bytes + bytes > kBatchBytes || output > kInlineOutput)) {
       flush();
     }
@@ -759,22 +764,10 @@ void Worker::Loop::SendResults() {
       continue;
     }
     if (!batch) {
-      batch.emplace();
-      if (!batch->ParseFromString(m.body)) {  // our own encoding: cannot fail
-        batch.reset();
-        Send(m);
-        continue;
-      }
-      head_payloads = m.payloads;
+      batch.emplace(m);  // the head: its output stays in payload frames
     } else {
-      wire::Result* entry = batch->add_more();
-      if (!entry->ParseFromString(m.body)) {
-        batch->mutable_more()->RemoveLast();
-        Send(m);
-        continue;
-      }
-      entry->set_stdout_data(m.payloads[0]);
-      entry->set_stderr_data(m.payloads[1]);
+      protocol::AppendResultEntry(&batch->body, m.body, m.payloads[0], m.payloads[1]);
+      ++entries;
     }
     batch_bytes += bytes;
   }

@@ -67,17 +67,23 @@ class Worker::Loop final : public BackendEvents {
   // BackendEvents: called on backend threads.
   void OnStarted(uint64_t, int) override {}
   void OnFinished(uint64_t attempt_id, AttemptOutcome outcome) override {
+    bool first;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      first = done_.empty();
       done_.emplace_back(attempt_id, std::move(outcome));
     }
-    Wake();
+    // Only the first completion since the loop last took them wakes it:
+    // the loop takes them all at once (DrainCompletions), after reading
+    // the wake fd, so the others are taken by the turn this one wakes. One
+    // write(2) a burst instead of one a task.
+    if (first) Wake();
   }
 
  private:
   struct Running {
     std::string backend;
-    std::filesystem::path out, err;
+    std::string out, err;           // the capture files (TaskAttempt::stdout_path)
     OutputTail out_tail, err_tail;  // what was streamed as OUTPUT so far
     // It holds a lease on services (Dispatch.services or worker_services),
     // which services_ releases when it ends.

@@ -182,6 +182,57 @@ zmq::message_t CountedMessage(std::string&& data, int64_t counted,
 
 }  // namespace
 
+namespace {
+
+// Protobuf's wire encoding (protobuf.dev/programming-guides/encoding).
+void AppendVarint(std::string* to, uint64_t v) {
+  while (v >= 0x80) {
+    to->push_back(static_cast<char>((v & 0x7F) | 0x80));
+    v >>= 7;
+  }
+  to->push_back(static_cast<char>(v));
+}
+
+size_t VarintSize(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+// A length-delimited field (wire type 2): its tag, its length, its bytes.
+constexpr uint32_t kLengthDelimited = 2;
+size_t FieldSize(uint32_t number, size_t length) {
+  return VarintSize(number << 3 | kLengthDelimited) + VarintSize(length) + length;
+}
+void AppendFieldHead(std::string* to, uint32_t number, size_t length) {
+  AppendVarint(to, number << 3 | kLengthDelimited);
+  AppendVarint(to, length);
+}
+
+}  // namespace
+
+void AppendResultEntry(std::string* batch, std::string_view entry, std::string_view out,
+                       std::string_view err) {
+  // Empty bytes are left out, as proto3 leaves out every default.
+  const size_t length =
+      entry.size() +
+      (out.empty() ? 0 : FieldSize(wire::Result::kStdoutDataFieldNumber, out.size())) +
+      (err.empty() ? 0 : FieldSize(wire::Result::kStderrDataFieldNumber, err.size()));
+  AppendFieldHead(batch, wire::Result::kMoreFieldNumber, length);
+  batch->append(entry);
+  if (!out.empty()) {
+    AppendFieldHead(batch, wire::Result::kStdoutDataFieldNumber, out.size());
+    batch->append(out);
+  }
+  if (!err.empty()) {
+    AppendFieldHead(batch, wire::Result::kStderrDataFieldNumber, err.size());
+    batch->append(err);
+  }
+}
+
 size_t CountedBytes(const Message& m) {
   size_t n = kMessageOverhead + m.body.size();
   for (const auto& p : m.payloads) n += p.size();

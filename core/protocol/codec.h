@@ -119,6 +119,16 @@ Result<Proto> Parse(const Message& m) {
   return p;
 }
 
+// Appends one entry to `batch`, the encoded RESULT body of the batch's
+// head (docs/protocol.md, "Batches"): `entry` is an encoded Result with no
+// `more`, and `out` and `err` its output, which in an entry travels in
+// `stdout_data` and `stderr_data`. The protobuf encoding of a message is
+// its fields one after the other, a repeated message field one element at
+// a time, so appending gives the bytes SerializeToString gives for the
+// head with the entry added to `more`, without parsing either again.
+void AppendResultEntry(std::string* batch, std::string_view entry, std::string_view out,
+                       std::string_view err);
+
 // Sends `m` on `socket`, prefixed by m.routing_id when it is not empty (a
 // ROUTER). Returns kUnavailable when the socket would block (the peer's
 // queue is full or it is gone from a ROUTER) or the context is closing.

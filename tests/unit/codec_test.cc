@@ -269,6 +269,44 @@ TEST_F(CodecTest, ResultRoundTripsWithLargePayload) {
   RoundTrip(Command::kResult, r, {big, "err"});
 }
 
+// Given a head and entries appended as bytes (empty outputs, binary
+// outputs, one of 200 bytes whose length takes two varint bytes), should
+// give exactly the bytes protobuf gives for the same batch built as a
+// message, and parse back to it.
+TEST(ResultBatchTest, AppendedEntriesAreTheSerializedBatch) {
+  wire::Result head;
+  head.set_attempt_id(1);
+  head.set_reason("ok");
+  head.set_worker("w1");
+  (*head.mutable_outputs())["k"] = "v";
+  std::string appended = head.SerializeAsString();
+  wire::Result expected = head;
+  const std::vector<std::pair<std::string, std::string>> outputs = {
+      {"", ""}, {"hello\n", ""}, {"", AllBytes()}, {std::string(200, 'x'), "e"}};
+  uint64_t id = 2;
+  for (const auto& [out, err] : outputs) {
+    wire::Result entry;
+    entry.set_attempt_id(id++);
+    entry.set_reason(err.empty() ? "ok" : "exit");
+    entry.set_exit_code(err.empty() ? 0 : 3);
+    entry.set_result_json("[1,2]");
+    entry.mutable_stdout()->set_bytes(out.size());
+    protocol::AppendResultEntry(&appended, entry.SerializeAsString(), out, err);
+    wire::Result* e = expected.add_more();
+    *e = entry;
+    e->set_stdout_data(out);
+    e->set_stderr_data(err);
+  }
+  EXPECT_EQ(appended, expected.SerializeAsString());
+  wire::Result parsed;
+  ASSERT_TRUE(parsed.ParseFromString(appended));
+  ASSERT_EQ(parsed.more_size(), 4);
+  EXPECT_EQ(parsed.more(2).stderr_data(), AllBytes());
+  EXPECT_EQ(parsed.more(3).stdout_data(), std::string(200, 'x'));
+  EXPECT_EQ(parsed.more(3).attempt_id(), 5u);
+  EXPECT_EQ(parsed.outputs().at("k"), "v");
+}
+
 // Given ACK and CANCEL with several attempt ids, should round trip them.
 TEST_F(CodecTest, AckAndCancelRoundTrip) {
   wire::Ack ack;

@@ -94,7 +94,7 @@ class EchoBackend : public Backend {
     std::FILE* out = std::fopen(attempt.stdout_path.c_str(), "wb");
     if (out == nullptr) {
       return AttemptFailure(FailureReason::kInternal,
-                            "cannot write " + attempt.stdout_path.string());
+                            "cannot write " + attempt.stdout_path);
     }
     const size_t written = std::fwrite(text.data(), 1, text.size(), out);
     std::fclose(out);
