@@ -27,6 +27,7 @@
 #include "core/store/rows.h"
 #include "core/store/schema.h"
 #include "core/store/sqlite_util.h"
+#include "core/store/wal_checkpointer.h"
 
 namespace drover::store {
 namespace {
@@ -57,6 +58,8 @@ class Store::Impl {
   // Declared first so it is destroyed last, after every statement below has
   // been finalized; sqlite3_close then really closes.
   std::unique_ptr<sqlite3, Closer> db;
+  // db's checkpoints, off the caller's thread: stopped before db closes.
+  std::unique_ptr<WalCheckpointer> checkpointer;
   std::filesystem::path dir;
   int version = 0;
   bool in_batch = false;
@@ -444,6 +447,9 @@ Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& state_di
   if (!version.ok()) return version.status();
   impl->version = *version;
   DROVER_RETURN_IF_ERROR(impl->PrepareStatements().WithContext(db_path));
+  auto checkpointer = WalCheckpointer::Start(raw, db_path, {});
+  if (!checkpointer.ok()) return checkpointer.status();
+  impl->checkpointer = std::move(checkpointer).value();
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 

@@ -1,7 +1,8 @@
 // dispatch_floor: the limit `tools/bench/bench dispatch` reads drover
 // against. The least a durable coordinator must do for a no-op task, with
 // nothing else: the same rows in the same SQLite file as drover's store
-// (its schema, indexes and pragmas, made by store::Store::Open), one
+// (its schema, indexes and pragmas, made by store::Store::Open), its
+// checkpoints on a thread of their own (store::WalCheckpointer), one
 // transaction a loop turn, and the same messages over TCP loopback to two
 // worker processes that run the task inline.
 //
@@ -43,6 +44,7 @@
 #include <zmq.hpp>
 
 #include "core/store/store.h"
+#include "core/store/wal_checkpointer.h"
 
 extern char** environ;
 
@@ -159,6 +161,10 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
   Exec(
       db,
       "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON");
+  // Its checkpoints off this thread, as drover's store does them.
+  auto checkpointer = drover::store::WalCheckpointer::Start(
+      db, (dir / "state.db").string(), drover::store::WalCheckpointer::Limits{});
+  if (!checkpointer.ok()) Fail(checkpointer.status().message());
   sqlite3_stmt* begin = Prepare(db, "BEGIN");
   sqlite3_stmt* commit = Prepare(db, "COMMIT");
   sqlite3_stmt* insert_attempt = Prepare(
@@ -304,6 +310,7 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
   for (sqlite3_stmt* st : {begin, commit, insert_attempt, finish_attempt, insert_task}) {
     sqlite3_finalize(st);
   }
+  checkpointer->reset();
   sqlite3_close(db);
   if (failed) Fail("a worker did not end cleanly");
   std::printf(
