@@ -21,13 +21,22 @@ Result<std::unique_ptr<WalCheckpointer>> WalCheckpointer::Start(
     return s;
   }
   // A connection finds the WAL when it first reads the database; until
-  // then a checkpoint on it does nothing (and says so with -1 frames).
+  // then a checkpoint on it does nothing (and says so with -1 frames). The
+  // busy timeout is the store's, for that read only: a PASSIVE checkpoint
+  // never waits.
+  sqlite3_busy_timeout(own, 5000);
   sqlite3_stmt* mode = nullptr;
   std::string journal;
-  if (sqlite3_prepare_v2(own, "PRAGMA journal_mode", -1, &mode, nullptr) == SQLITE_OK &&
-      sqlite3_step(mode) == SQLITE_ROW) {
+  int step = sqlite3_prepare_v2(own, "PRAGMA journal_mode", -1, &mode, nullptr);
+  if (step == SQLITE_OK) step = sqlite3_step(mode);
+  if (step == SQLITE_ROW) {
     if (const unsigned char* text = sqlite3_column_text(mode, 0))
       journal = reinterpret_cast<const char*>(text);
+  } else {
+    Status s = SqliteError(own, step, db_path + ": read journal_mode to checkpoint it");
+    sqlite3_finalize(mode);
+    sqlite3_close_v2(own);
+    return s;
   }
   sqlite3_finalize(mode);
   if (journal != "wal") {
