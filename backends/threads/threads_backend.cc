@@ -130,6 +130,13 @@ struct ThreadsBackend::State {
   SteadyTime supervisor_wake = SteadyTime::min();            // guarded by mu
   std::vector<std::pair<uint64_t, AttemptOutcome>> reports;  // guarded by mu
   int idle = 0;              // pool threads waiting on work_cv; guarded by mu
+  // Pool threads awake and not running a call: each looks at the queue
+  // before it runs or sleeps. A thread is woken only when a call is queued
+  // and none is searching (Go's scheduler wakes its threads the same way):
+  // a burst of short calls wakes one or two, not one each. Each wake-up
+  // hands a token to the thread it wakes, counted here already.
+  int searching = 0;         // guarded by mu
+  int wake_tokens = 0;       // woken, not yet awake; guarded by mu
   int lost = 0;              // pool threads running a reported call; guarded by mu
   int in_callbacks = 0;      // pool threads inside OnStarted/OnFinished; guarded by mu
   int in_loop = 0;           // pool threads not yet out of PoolLoop; guarded by mu
@@ -146,6 +153,15 @@ struct ThreadsBackend::State {
   // Returns the registry to look the function up in.
   Result<std::shared_ptr<const FunctionRegistry>> EnsurePlugins(
       const std::vector<std::string>& paths);
+
+  // mu held: wakes an idle pool thread, if a call is queued and no thread
+  // is searching. Returns whether it did (the caller then notifies work_cv).
+  bool NeedsAWake() {
+    if (queue.empty() || searching > 0 || idle <= wake_tokens) return false;
+    ++searching;
+    ++wake_tokens;
+    return true;
+  }
 
   // Pool thread, mu held: one callback (or callback pair) is over.
   void EndCallback() {
@@ -205,22 +221,43 @@ void ThreadsBackend::State::PoolLoop(size_t index) {
   // holds anyway, only when a plugin load moved the version.
   std::shared_ptr<const FunctionRegistry> functions = st.registry;
   uint64_t functions_version = st.registry_version;
+  // Whether this thread is one of st.searching: from its wake-up (or the
+  // end of a call) until it takes a call or sleeps.
+  bool searching = false;
+  auto search = [&] {
+    ++st.searching;
+    searching = true;
+  };
   for (;;) {
     if (st.queue.empty()) {
+      if (searching) {
+        --st.searching;
+        searching = false;
+      }
       if (st.life != State::Life::kRunning) break;
       ++st.idle;
       st.work_cv.wait(
-          lock, [&] { return !st.queue.empty() || st.life != State::Life::kRunning; });
+          lock, [&] { return st.wake_tokens > 0 || st.life != State::Life::kRunning; });
       --st.idle;
+      if (st.wake_tokens > 0) {
+        --st.wake_tokens;
+        searching = true;  // counted by whoever woke it
+      }
       continue;
     }
     CallPtr call = std::move(st.queue.front());
     st.queue.pop_front();
-    // Submit wakes a thread only when the queue was empty; the woken
-    // thread passes the baton while work is left. One wake-up per burst
-    // instead of one per task keeps Submit cheap.
-    if (!st.queue.empty() && st.idle > 0) st.work_cv.notify_one();
-    if (call->reported) continue;  // cancelled while it was queued
+    if (searching) {
+      --st.searching;
+      searching = false;
+    }
+    // This thread is about to run a call that may block: if calls are
+    // left and nobody else will look at them, wake a thread that will.
+    if (st.NeedsAWake()) st.work_cv.notify_one();
+    if (call->reported) {  // cancelled while it was queued
+      search();
+      continue;
+    }
 
     call->phase = Phase::kStarting;
     call->started = steady_clock::now();
@@ -264,6 +301,7 @@ void ThreadsBackend::State::PoolLoop(size_t index) {
       st.events->OnFinished(call->id, std::move(o));
       lock.lock();
       st.EndCallback();
+      search();
       continue;
     }
     st.EndCallback();
@@ -288,6 +326,7 @@ void ThreadsBackend::State::PoolLoop(size_t index) {
     }
     if (call->reported) {  // timed out or cancelled: the result is late
       --st.lost;
+      search();
       continue;
     }
     call->reported = true;
@@ -300,6 +339,7 @@ void ThreadsBackend::State::PoolLoop(size_t index) {
     st.events->OnFinished(id, std::move(outcome));
     lock.lock();
     st.EndCallback();
+    search();
   }
   st.exited[index] = 1;
   --st.in_loop;
@@ -446,9 +486,9 @@ Status ThreadsBackend::Submit(TaskAttempt attempt) {
       return AlreadyExists("threads backend: attempt " + std::to_string(call->id) +
                            " is already in flight");
     }
-    // A non-empty queue has a thread on its way already (see PoolLoop).
-    wake = state_->queue.empty() && state_->idle > 0;
+    // A searching thread takes it; with none, one is woken (see PoolLoop).
     state_->queue.push_back(std::move(call));
+    wake = state_->NeedsAWake();
   }
   // Outside the lock, so that the woken thread does not block on it.
   if (wake) state_->work_cv.notify_one();

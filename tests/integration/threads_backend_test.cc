@@ -533,6 +533,27 @@ TEST_F(ThreadsBackendTest, ManyTasksEachReportedExactlyOnce) {
   EXPECT_TRUE(events_.StartsPrecedeFinishes());
 }
 
+// Given 4 slots and 4 calls submitted at once that each block until the
+// test lets them go, all 4 should run at the same time: a thread that is
+// about to run a call wakes another for the calls still queued, though
+// Submit woke only one.
+TEST_F(ThreadsBackendTest, BlockingCallsEachGetAThreadOfTheirOwn) {
+  auto backend = Make(4);
+  // One running already, so that the next Submit wakes a thread and the
+  // two after it (encoded beforehand, submitted back to back) find it
+  // searching.
+  ASSERT_TRUE(backend->Submit(Encode(Attempt(1, "stubborn"))).ok());
+  ASSERT_TRUE(gate_->WaitEntered(1));
+  std::vector<TaskAttempt> burst;
+  for (uint64_t id = 2; id <= 4; ++id) burst.push_back(Encode(Attempt(id, "stubborn")));
+  for (TaskAttempt& a : burst) ASSERT_TRUE(backend->Submit(std::move(a)).ok());
+  EXPECT_TRUE(gate_->WaitEntered(4));
+  EXPECT_EQ(backend->Queued(), 0u);
+  gate_->Open();
+  ASSERT_TRUE(events_.WaitTotal(4));
+  for (uint64_t id = 1; id <= 4; ++id) EXPECT_TRUE(events_.WaitFor(id)->ok()) << id;
+}
+
 // Given misuse, Submit should refuse with a status and send no event.
 TEST_F(ThreadsBackendTest, SubmitRefusesBeforeStartAndDuplicateIds) {
   ThreadsBackend idle(1, Registry());
