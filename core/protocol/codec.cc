@@ -1,5 +1,8 @@
 #include "core/protocol/codec.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
 #include <array>
 #include <utility>
 
@@ -182,55 +185,28 @@ zmq::message_t CountedMessage(std::string&& data, int64_t counted,
 
 }  // namespace
 
-namespace {
-
-// Protobuf's wire encoding (protobuf.dev/programming-guides/encoding).
-void AppendVarint(std::string* to, uint64_t v) {
-  while (v >= 0x80) {
-    to->push_back(static_cast<char>((v & 0x7F) | 0x80));
-    v >>= 7;
-  }
-  to->push_back(static_cast<char>(v));
-}
-
-size_t VarintSize(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
-
-// A length-delimited field (wire type 2): its tag, its length, its bytes.
-constexpr uint32_t kLengthDelimited = 2;
-size_t FieldSize(uint32_t number, size_t length) {
-  return VarintSize(number << 3 | kLengthDelimited) + VarintSize(length) + length;
-}
-void AppendFieldHead(std::string* to, uint32_t number, size_t length) {
-  AppendVarint(to, number << 3 | kLengthDelimited);
-  AppendVarint(to, length);
-}
-
-}  // namespace
-
 void AppendResultEntry(std::string* batch, std::string_view entry, std::string_view out,
                        std::string_view err) {
+  using google::protobuf::io::CodedOutputStream;
+  // A length-delimited field (wire type 2): its tag, its length, its bytes.
+  auto tag = [](int field) { return static_cast<uint32_t>(field) << 3 | 2; };
+  auto size = [&](int field, std::string_view bytes) {
+    return CodedOutputStream::VarintSize32(tag(field)) +
+           CodedOutputStream::VarintSize64(bytes.size()) + bytes.size();
+  };
+  google::protobuf::io::StringOutputStream sink(batch);  // appends
+  CodedOutputStream coded(&sink);
+  auto put = [&](int field, std::string_view bytes, size_t length) {
+    coded.WriteTag(tag(field));
+    coded.WriteVarint64(length);
+    coded.WriteRaw(bytes.data(), static_cast<int>(bytes.size()));
+  };
   // Empty bytes are left out, as proto3 leaves out every default.
-  const size_t length =
-      entry.size() +
-      (out.empty() ? 0 : FieldSize(wire::Result::kStdoutDataFieldNumber, out.size())) +
-      (err.empty() ? 0 : FieldSize(wire::Result::kStderrDataFieldNumber, err.size()));
-  AppendFieldHead(batch, wire::Result::kMoreFieldNumber, length);
-  batch->append(entry);
-  if (!out.empty()) {
-    AppendFieldHead(batch, wire::Result::kStdoutDataFieldNumber, out.size());
-    batch->append(out);
-  }
-  if (!err.empty()) {
-    AppendFieldHead(batch, wire::Result::kStderrDataFieldNumber, err.size());
-    batch->append(err);
-  }
+  put(wire::Result::kMoreFieldNumber, entry,
+      entry.size() + (out.empty() ? 0 : size(wire::Result::kStdoutDataFieldNumber, out)) +
+          (err.empty() ? 0 : size(wire::Result::kStderrDataFieldNumber, err)));
+  if (!out.empty()) put(wire::Result::kStdoutDataFieldNumber, out, out.size());
+  if (!err.empty()) put(wire::Result::kStderrDataFieldNumber, err, err.size());
 }
 
 size_t CountedBytes(const Message& m) {

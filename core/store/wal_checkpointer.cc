@@ -12,39 +12,34 @@ namespace drover::store {
 Result<std::unique_ptr<WalCheckpointer>> WalCheckpointer::Start(
     sqlite3* writer, const std::string& db_path, Limits limits) {
   ConfigureSqliteOnce();
-  sqlite3* own = nullptr;
-  const int rc = sqlite3_open_v2(db_path.c_str(), &own,
+  struct Closer {
+    void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+  };
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(db_path.c_str(), &raw,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    Status s = SqliteError(own, rc, "open " + db_path + " to checkpoint it");
-    sqlite3_close_v2(own);  // sqlite3 allocates a handle even when open fails
-    return s;
-  }
+  std::unique_ptr<sqlite3, Closer> own(raw);  // sqlite3 allocates one even when open fails
+  if (rc != SQLITE_OK) return SqliteError(raw, rc, "open " + db_path + " to checkpoint it");
   // A connection finds the WAL when it first reads the database; until
   // then a checkpoint on it does nothing (and says so with -1 frames). The
   // busy timeout is the store's, for that read only: a PASSIVE checkpoint
   // never waits.
-  sqlite3_busy_timeout(own, 5000);
-  sqlite3_stmt* mode = nullptr;
+  sqlite3_busy_timeout(raw, 5000);
   std::string journal;
-  int step = sqlite3_prepare_v2(own, "PRAGMA journal_mode", -1, &mode, nullptr);
-  if (step == SQLITE_OK) step = sqlite3_step(mode);
-  if (step == SQLITE_ROW) {
-    if (const unsigned char* text = sqlite3_column_text(mode, 0))
-      journal = reinterpret_cast<const char*>(text);
-  } else {
-    Status s = SqliteError(own, step, db_path + ": read journal_mode to checkpoint it");
-    sqlite3_finalize(mode);
-    sqlite3_close_v2(own);
-    return s;
+  {
+    Statement mode;
+    DROVER_RETURN_IF_ERROR(
+        mode.Prepare(raw, "PRAGMA journal_mode", "read journal_mode").WithContext(db_path));
+    Statement::Use use(mode);
+    Result<bool> row = use.Step();
+    if (!row.ok()) return row.status().WithContext(db_path);
+    if (*row) journal = use.Text(0);
   }
-  sqlite3_finalize(mode);
   if (journal != "wal") {
-    sqlite3_close_v2(own);
-    return FailedPrecondition(db_path + ": not in WAL mode (journal_mode is \"" +
-                              journal + "\"), nothing to checkpoint");
+    return FailedPrecondition(db_path + ": not in WAL mode (journal_mode is \"" + journal +
+                              "\"), nothing to checkpoint");
   }
-  std::unique_ptr<WalCheckpointer> c(new WalCheckpointer(writer, own, limits));
+  std::unique_ptr<WalCheckpointer> c(new WalCheckpointer(writer, own.release(), limits));
   sqlite3_wal_hook(writer, &WalCheckpointer::OnCommit, c.get());
   c->thread_ = std::thread([p = c.get()] { p->Run(); });
   pthread_setname_np(c->thread_.native_handle(), "drover-ckpt");  // as top -H shows it
