@@ -29,6 +29,8 @@ struct PoolSpec {
   Duration idle_timeout{0};          // stop idle processes after this; 0: never
   std::vector<std::pair<std::string, std::string>> env;
   std::string cwd;
+
+  bool operator==(const PoolSpec&) const = default;
 };
 
 // The pool a spec (job or worker configuration) declares.

@@ -150,6 +150,10 @@ class ForkReactor {
   int TimeoutMs(SteadyTime now) const;
   void HandleCommands(bool read_wake);
   void Enqueue(ForkAttempt attempt);
+  // What makes `attempt` unfit for a pool of its mode, before it is queued
+  // (the message for a launch failure), or Ok. Loads its plugins into the
+  // zygote (cow).
+  Status CheckAttempt(const ForkAttempt& attempt, bool cow);
   Pool& PoolFor(const PoolSpec& spec);
   void Fill(Pool& pool);
   void Dispatch(Pool& pool);

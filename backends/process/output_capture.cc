@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <filesystem>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -59,23 +60,28 @@ Status CopyRange(int in, uint64_t in_off, int out, uint64_t out_off, uint64_t le
 
 }  // namespace
 
-OutputCapture::OutputCapture(std::filesystem::path path, uint64_t limit)
+OutputCapture::OutputCapture(std::string path, uint64_t limit)
     : path_(std::move(path)), limit_(limit) {}
 
 Status OutputCapture::Open() {
   // Try the open first: the directory usually exists already, and this is
   // one syscall instead of a stat per directory level.
   int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0 && errno == ENOENT && path_.has_parent_path()) {
-    std::error_code ec;
-    std::filesystem::create_directories(path_.parent_path(), ec);
-    if (ec) {
-      return IoError("cannot create " + path_.parent_path().string() + ": " +
-                     ec.message());
+  if (fd < 0 && errno == ENOENT) {
+    const std::filesystem::path path(path_);
+    if (path.has_parent_path()) {
+      std::error_code ec;
+      std::filesystem::create_directories(path.parent_path(), ec);
+      if (ec) {
+        return IoError("cannot create " + path.parent_path().string() + ": " +
+                       ec.message());
+      }
+      fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    } else {
+      errno = ENOENT;
     }
-    fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   }
-  if (fd < 0) return ErrnoError("cannot create " + path_.string(), errno);
+  if (fd < 0) return ErrnoError("cannot create " + path_, errno);
   fd_.Reset(fd);
   return Status::Ok();
 }
@@ -84,7 +90,7 @@ Status OutputCapture::WriteAt(const char* data, size_t n, uint64_t offset) {
   while (n > 0) {
     ssize_t w = ::pwrite(fd_.get(), data, n, static_cast<off_t>(offset));
     if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return ErrnoError("cannot write " + path_.string(), errno);
+    if (w < 0) return ErrnoError("cannot write " + path_, errno);
     data += w;
     n -= static_cast<size_t>(w);
     offset += static_cast<uint64_t>(w);
@@ -120,14 +126,13 @@ Status OutputCapture::Rotate(uint64_t head) {
   // [head, limit) followed by [0, head). Copy it into a sibling file and
   // rename that over the original, so memory stays bounded and a reader
   // never sees a half-rotated file.
-  std::filesystem::path tmp = path_;
-  tmp += ".rotating";
+  const std::string tmp = path_ + ".rotating";
   UniqueFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!out.valid()) return ErrnoError("cannot create " + tmp.string(), errno);
+  if (!out.valid()) return ErrnoError("cannot create " + tmp, errno);
   Status s = CopyRange(fd_.get(), head, out.get(), 0, limit_ - head);
   if (s.ok()) s = CopyRange(fd_.get(), 0, out.get(), limit_ - head, head);
   if (s.ok() && ::rename(tmp.c_str(), path_.c_str()) != 0) {
-    s = ErrnoError("cannot rename " + tmp.string(), errno);
+    s = ErrnoError("cannot rename " + tmp, errno);
   }
   if (!s.ok()) ::unlink(tmp.c_str());
   return s;

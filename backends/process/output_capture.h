@@ -16,7 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <filesystem>
+#include <string>
 
 #include "backends/process/unique_fd.h"
 #include "core/base/outcome.h"
@@ -28,7 +28,9 @@ class OutputCapture {
  public:
   // A capture into `path` that keeps at most `limit` bytes. A limit of 0
   // keeps nothing (and creates no file); every byte counts as dropped.
-  OutputCapture(std::filesystem::path path, uint64_t limit);
+  // A string, not a std::filesystem::path: one is made per attempt, and a
+  // path allocates a list of its components.
+  OutputCapture(std::string path, uint64_t limit);
   ~OutputCapture() = default;  // closes the file without rotating it
 
   OutputCapture(OutputCapture&&) = default;
@@ -57,7 +59,7 @@ class OutputCapture {
   Status WriteAt(const char* data, size_t n, uint64_t offset);
   Status Rotate(uint64_t head);
 
-  std::filesystem::path path_;
+  std::string path_;
   uint64_t limit_;
   uint64_t total_ = 0;  // bytes the stream produced so far
   UniqueFd fd_;

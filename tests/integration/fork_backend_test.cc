@@ -658,6 +658,26 @@ TEST_F(ForkBackendTest, MessageThatIsNotJsonIsRefused) {
   EXPECT_NE(o->message.find("message is not valid JSON"), std::string::npos) << o->message;
 }
 
+// Given a pool that already serves attempts (whose declaration is checked
+// once, when the pool is made), should still refuse a later attempt's
+// message that is not JSON, and keep serving the next one with the same
+// process.
+TEST_F(ForkBackendTest, MessageThatIsNotJsonIsRefusedByARunningPool) {
+  StartBackend(1);
+  Send(1, PythonPool("strict"), R"({"op": "pid"})");
+  const int pid = std::stoi(ResultOf(1));
+  Send(2, PythonPool("strict"), "[1, 2");
+  std::optional<AttemptOutcome> o = events_.WaitFor(2);
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->reason, FailureReason::kLaunchFailed);
+  EXPECT_NE(o->message.find("pool 'strict': the task's message is not valid JSON"),
+            std::string::npos)
+      << o->message;
+  EXPECT_FALSE(events_.WasStarted(2));
+  Send(3, PythonPool("strict"), R"({"op": "pid"})");
+  EXPECT_EQ(std::stoi(ResultOf(3)), pid);
+}
+
 // Given a changed declaration under the same name, should start a new pool
 // (new process, new env) and stop the old one's process.
 TEST_F(ForkBackendTest, ChangedDeclarationIsANewPool) {
@@ -730,6 +750,21 @@ TEST_F(ForkBackendTest, CowPoolRunsFunctions) {
   EXPECT_NE(pid, ::getpid());
   EXPECT_NE(pid, (*g_zygote)->pid());
   EXPECT_EQ(events_.WaitStarted(4), pid);
+}
+
+// Given a cow pool that already runs, should still refuse a later attempt
+// that names no function (launch-failed, without OnStarted).
+TEST_F(ForkBackendTest, CowAttemptWithoutAFunctionIsRefusedByARunningPool) {
+  StartBackend(1);
+  PoolSpec spec = CowPool("named");
+  Call(1, spec, "noop", "");
+  EXPECT_EQ(ResultOf(1), "null");
+  Call(2, spec, "", "null");
+  std::optional<AttemptOutcome> o = events_.WaitFor(2);
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->reason, FailureReason::kLaunchFailed);
+  EXPECT_EQ(o->message, "pool 'named' is a cow pool: the task must name a function (fn)");
+  EXPECT_FALSE(events_.WasStarted(2));
 }
 
 // Given a cow function that crashes with SIGSEGV, should fail only its task
