@@ -10,6 +10,10 @@
 //                  raw    a blocking write/read ping-pong over a socketpair
 //                         with a forked C++ echo child: no runner at all,
 //                         the ceiling of this machine
+//                  epoll  the same echo child, the reply awaited in
+//                         epoll_wait and read from a non-blocking socket:
+//                         what any event loop pays (drover's reactor,
+//                         Node's), the floor of a reactor's design
 //   sort         1,000,000 random integers sorted in a pool process and
 //                returned (Submit to OnFinished, the message already JSON):
 //                  cow    the built-in `sort` in a cow child
@@ -19,7 +23,7 @@
 // After the table, one machine-readable line per runner and figure for
 // tools/bench/bench (which writes them to its JSON file):
 //   figure RUNNER METRIC VALUE_RUN1 VALUE_RUN2 ...
-// RUNNER is raw, cow, node (node child under drover) or peer; METRIC is
+// RUNNER is raw, epoll, cow, node (node child under drover) or peer; METRIC is
 // round_trips_per_s, p50_us, cpu_us_per_rt or sort_ms.
 //
 // "cpu here" is the CPU time of the measuring process (all its threads) per
@@ -30,6 +34,8 @@
 // peer). Asserts nothing: timings are never tests.
 //
 //   ipc_bench [--round-trips N] [--sort-size M] [--runs R] [--skip-node]
+#include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -262,11 +268,15 @@ std::optional<nlohmann::json> NodePeer(const std::string& args) {
 }
 
 // The ceiling: blocking round trips of "[3,1,2]\n" with a forked C++ echo
-// child over a socketpair. Start() must run while the process has a single
-// thread; the runs may come later.
+// child over a socketpair. With `reactor`, the reply is awaited in
+// epoll_wait and read from the socket made non-blocking, as an event loop
+// does. Start() must run while the process has a single thread; the runs
+// may come later.
 class RawEcho {
  public:
+  explicit RawEcho(bool reactor = false) : reactor_(reactor) {}
   ~RawEcho() {
+    if (epoll_ >= 0) ::close(epoll_);
     if (pid_ <= 0) return;
     ::close(fd_);
     while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
@@ -288,6 +298,15 @@ class RawEcho {
     }
     ::close(sv[1]);
     fd_ = sv[0];
+    if (reactor_) {
+      epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      if (epoll_ < 0 || ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK) != 0 ||
+          ::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd_, &ev) != 0) {
+        return false;
+      }
+    }
     bool ok = true;
     for (int i = 0; i < 1000 && ok; ++i) ok = Trip();  // warm-up
     return ok;
@@ -314,12 +333,23 @@ class RawEcho {
   bool Trip() {
     static constexpr char kMessage[] = "[3,1,2]\n";
     char buffer[256];
-    return ::write(fd_, kMessage, sizeof kMessage - 1) == sizeof kMessage - 1 &&
-           ::read(fd_, buffer, sizeof buffer) > 0;
+    if (::write(fd_, kMessage, sizeof kMessage - 1) != sizeof kMessage - 1) return false;
+    if (!reactor_) return ::read(fd_, buffer, sizeof buffer) > 0;
+    while (true) {
+      epoll_event ev;
+      const int n = ::epoll_wait(epoll_, &ev, 1, -1);
+      if (n < 0 && errno != EINTR) return false;
+      if (n <= 0) continue;
+      const ssize_t r = ::read(fd_, buffer, sizeof buffer);
+      if (r > 0) return true;
+      if (r == 0 || errno != EAGAIN) return false;
+    }
   }
 
+  const bool reactor_;
   pid_t pid_ = -1;
   int fd_ = -1;
+  int epoll_ = -1;
 };
 
 void Row(const char* what, const Figures& f) {
@@ -370,7 +400,8 @@ int Main(int argc, char** argv) {
   // First, while this process has one thread: the raw echo child and the
   // zygote are plain forks.
   RawEcho raw;
-  const bool raw_ok = raw.Start();
+  RawEcho raw_epoll(/*reactor=*/true);
+  const bool raw_ok = raw.Start() && raw_epoll.Start();
   Result<std::shared_ptr<Zygote>> zygote = StartZygote();
   if (!zygote.ok()) {
     std::fprintf(stderr, "ipc_bench: %s\n", zygote.status().ToString().c_str());
@@ -391,7 +422,7 @@ int Main(int argc, char** argv) {
       ("ipc_bench_numbers_" + std::to_string(::getpid()) + ".json");
   std::ofstream(numbers_file) << message;
 
-  Figures rt_cow, rt_node, rt_peer, rt_raw, sort_cow, sort_node, sort_peer;
+  Figures rt_cow, rt_node, rt_peer, rt_raw, rt_epoll, sort_cow, sort_node, sort_peer;
   bool ok = raw_ok;
   {
     auto cow = PoolRunner::Create(*zygote, CowAttempt("noop", "[3,1,2]"), 1000);
@@ -400,6 +431,7 @@ int Main(int argc, char** argv) {
     ok = ok && cow != nullptr && (!o.node || node != nullptr);
     for (int run = 0; run < o.runs && ok; ++run) {
       ok = raw.RoundTrips(o.round_trips, &rt_raw) &&
+           raw_epoll.RoundTrips(o.round_trips, &rt_epoll) &&
            cow->RoundTrips(o.round_trips, &rt_cow);
       if (ok && o.node) {
         ok = node->RoundTrips(o.round_trips, &rt_node);
@@ -414,6 +446,7 @@ int Main(int argc, char** argv) {
   }
   std::printf("round trips of a small message, pool of 1 process:\n");
   if (!rt_raw.rate.empty()) Row("raw socketpair ping-pong (ceiling)", rt_raw);
+  if (!rt_epoll.rate.empty()) Row("raw ping-pong through epoll", rt_epoll);
   if (!rt_cow.rate.empty()) Row("drover cow child (noop)", rt_cow);
   if (!rt_node.rate.empty()) Row("drover + node fork_sort.js child", rt_node);
   if (!rt_peer.rate.empty()) Row("node fork parent + child (peer)", rt_peer);
@@ -446,6 +479,10 @@ int Main(int argc, char** argv) {
     std::printf("  cow p50 / raw p50:             %.2fx (target <= 2x)\n",
                 Median(rt_cow.p50) / Median(rt_raw.p50));
   }
+  if (!rt_epoll.rate.empty() && !rt_cow.rate.empty()) {
+    std::printf("  cow round trips / epoll:       %.2fx (drover's code over an event loop's floor)\n",
+                Median(rt_cow.rate) / Median(rt_epoll.rate));
+  }
   if (!rt_peer.rate.empty() && !rt_cow.rate.empty()) {
     std::printf("  cow round trips / node's own:  %.2fx\n",
                 Median(rt_cow.rate) / Median(rt_peer.rate));
@@ -463,7 +500,7 @@ int Main(int argc, char** argv) {
                 Median(sort_peer.ms) / Median(sort_cow.ms));
   }
   const std::pair<const char*, const Figures*> runners[] = {
-      {"raw", &rt_raw}, {"cow", &rt_cow}, {"node", &rt_node}, {"peer", &rt_peer}};
+      {"raw", &rt_raw}, {"epoll", &rt_epoll}, {"cow", &rt_cow}, {"node", &rt_node}, {"peer", &rt_peer}};
   for (const auto& [name, f] : runners) {
     FigureLine(name, "round_trips_per_s", f->rate);
     FigureLine(name, "p50_us", f->p50);

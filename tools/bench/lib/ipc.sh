@@ -7,10 +7,12 @@
 #          process, for drover's C++ `cow` child, Node's fork_sort.js child
 #          under drover, Node's own fork parent and child
 #          (tools/bench/node_fork_peer.js, the peer) and a raw socketpair
-#          ping-pong with a forked echo child (the limit), interleaved run
-#          by run in one process, medians. Ratios: cow to raw (target 0.8x,
-#          p50 within 2x) and to Node; the sort's speed-up over Node's
-#          (target 10x).
+#          ping-pong with a forked echo child (the limit), and the same
+#          ping-pong with the reply awaited in epoll_wait (an event loop's
+#          floor), interleaved run by run in one process, medians. Ratios:
+#          cow to raw (target 0.8x, p50 within 2x), cow to the epoll
+#          ping-pong (drover's own code), and to Node; the sort's speed-up
+#          over Node's (target 10x).
 
 readonly IPC_RAW_TARGET=0.8
 readonly IPC_P50_TARGET=2
@@ -42,6 +44,7 @@ cmd_ipc() {
   grep -v '^figure ' "$out"
   local -A label=(
     [raw]="raw socketpair ping-pong (limit)"
+    [epoll]="raw ping-pong through epoll"
     [cow]="drover cow child"
     [node]="drover + node fork_sort.js child"
     [peer]="node fork parent + child (peer)"
@@ -62,6 +65,10 @@ cmd_ipc() {
   [[ -n "$cow" && -n "$raw" ]] || die "ipc_bench printed no round-trip figures"
   rec_ratio "cow round trips / raw" "$(ratio "$cow" "$raw")" ">=$IPC_RAW_TARGET"
   rec_ratio "cow p50 / raw p50" "$(ratio "${IPC_MED[cow p50_us]}" "${IPC_MED[raw p50_us]}")" "<=$IPC_P50_TARGET"
+  if [[ -n "${IPC_MED[epoll round_trips_per_s]:-}" ]]; then
+    rec_ratio "cow round trips / raw through epoll" "$(ratio "$cow" "${IPC_MED[epoll round_trips_per_s]}")"
+    rec_ratio "raw through epoll / raw" "$(ratio "${IPC_MED[epoll round_trips_per_s]}" "$raw")"
+  fi
   if [[ -n "${IPC_MED[peer round_trips_per_s]:-}" ]]; then
     rec_ratio "cow round trips / node's own fork" "$(ratio "$cow" "${IPC_MED[peer round_trips_per_s]}")"
     rec_ratio "raw round trips / node's own fork" "$(ratio "$raw" "${IPC_MED[peer round_trips_per_s]}")"
