@@ -556,6 +556,7 @@ void Worker::Loop::EndWaiting(FailureReason reason, const std::string& message) 
       AttemptOutcome o;
       o.reason = reason;
       o.message = message;
+      o.not_started = true;  // handed back: it does not spend a retry
       metrics_->AttemptStarted(backend);
       running_[d.attempt_id()] = Running{backend, {}, {}};
       Complete(d.attempt_id(), std::move(o));

@@ -59,6 +59,10 @@ struct AttemptOutcome {
   std::string result_json;  // the returned value (threads/fork backends)
   // Named values for dependents (core/base/outputs.h); set on success only.
   Outputs outputs;
+  // With kWorkerLost: the attempt never began (it waited in a prefetching
+  // worker, which handed it back as it drained or stopped). It does not
+  // count against the task's retries.
+  bool not_started = false;
 
   bool ok() const { return reason == FailureReason::kNone; }
   // "exit 0" (a process) or "ok" (a function or a pool reply), "exit 3",

@@ -167,6 +167,14 @@ void Coordinator::Loop::Finish(uint64_t id, const AttemptOutcome& reported,
   } else if (outcome.reason == FailureReason::kCancelled || job.cancelling) {
     plan.OnCancelled(t);
     failed_for_good = true;
+  } else if (outcome.not_started) {
+    // Handed back before it began (a prefetching worker drains or stops):
+    // placed again with its retries untouched. The attempt stays in the
+    // history and the next one takes the next number, so this run counts
+    // one attempt fewer than it has rows (attempt_base, also for a restart).
+    ++job.attempt_base[t];
+    ++job.Row(t).attempt_base;
+    plan.Unstart(t);
   } else {
     const auto retry_at = plan.OnFailed(t, clock_.Now(), IsRetryable(outcome.reason));
     failed_for_good = !retry_at.has_value();

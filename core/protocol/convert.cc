@@ -40,6 +40,7 @@ wire::Result OutcomeToWire(uint64_t id, const std::string& worker,
   r.set_result_json(o.result_json);
   r.set_worker(worker);
   for (const auto& [k, v] : o.outputs) (*r.mutable_outputs())[k] = v;
+  if (o.not_started) r.set_not_started(true);
   return r;
 }
 
@@ -62,6 +63,7 @@ AttemptOutcome OutcomeFromWire(const wire::Result& r) {
   o.err = StreamInfo{r.stderr().bytes(), r.stderr().dropped()};
   o.result_json = r.result_json();
   for (const auto& [k, v] : r.outputs()) o.outputs.emplace(k, v);
+  o.not_started = r.not_started() && o.reason == FailureReason::kWorkerLost;
   return o;
 }
 

@@ -34,7 +34,9 @@ using nlohmann::json;
 using testing::DaemonProcess;
 using testing::DistributedTest;
 using testing::JobOfStatus;
+using testing::kClientPollInterval;
 using testing::Millis;
+using testing::PollUntil;
 using testing::ProcessGone;
 using testing::ProcessResult;
 using testing::QueryStore;
@@ -475,6 +477,84 @@ tasks:
       ReadFile(work_ / ("started." + std::to_string(second))).value_or("").find(" w2"),
       std::string::npos);
   ExpectOneResultPerTask(state_, job, 2);
+}
+
+// Given a worker with one slot and a prefetch of one, running a task with a
+// second one waiting behind it (retries: 0), when the worker drains, then
+// the waiting task should come back without counting against its retries
+// (it never started) and run on a worker that joins later; the running
+// one finishes where it is.
+TEST_F(DistributedTest, DrainingHandsBackWaitingTasksWithoutSpendingARetry) {
+  ASSERT_TRUE(StartCoordinator());
+  DaemonProcess* w1 =
+      StartWorker("w1", "spawn=1", {"--drain-timeout", "20s", "--prefetch", "1"});
+  ASSERT_TRUE(w1);
+  const std::string spec = Spec("handback.yaml", std::string(R"(version: 1
+name: handback
+tasks:
+  step:
+    matrix: {i: [0, 1]}
+    retries: 0
+    run: [sh, -c, 'echo "$$ $DROVER_WORKER" > started.${matrix.i}; )") +
+                                                     kWaitFor +
+                                                     R"(', sh, release]
+)");
+  const std::string job = Submit(spec);
+  ASSERT_FALSE(job.empty());
+  // Both are on w1: one in its slot, one waiting (prefetch).
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        auto workers = Workers();
+        return workers.count("w1") &&
+               workers["w1"]["slots"]["spawn"].value("used", 0) == 2;
+      },
+      kEventDeadline, kClientPollInterval))
+      << json(Workers()).dump(2);
+  int first = -1;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        for (int i = 0; i < 2; ++i) {
+          if (fs::exists(work_ / ("started." + std::to_string(i)))) first = i;
+        }
+        return first >= 0;
+      },
+      kEventDeadline));
+  const int second = 1 - first;
+  const std::string waiting = "step[i=" + std::to_string(second) + "]";
+  auto state_of_waiting = [&] {
+    auto tasks = Tasks(job);
+    return tasks[waiting].value("status", tasks[waiting].value("state", ""));
+  };
+
+  ASSERT_TRUE(w1->Signal(SIGTERM));
+  std::string handed_back;
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        handed_back = state_of_waiting();
+        return handed_back == "ready" || handed_back == "failed";
+      },
+      kEventDeadline, kClientPollInterval))
+      << json(Tasks(job)).dump(2);
+  EXPECT_EQ(handed_back, "ready") << json(Tasks(job)).dump(2);
+
+  ASSERT_TRUE(StartWorker("w2", "spawn=1"));
+  EXPECT_TRUE(
+      WaitUntil([&] { return fs::exists(work_ / ("started." + std::to_string(second))); },
+                kEventDeadline));
+  WriteFile(work_ / "release", "");
+  EXPECT_EQ(WaitForJobState(job, {"succeeded", "failed", "cancelled"}, kEventDeadline),
+            "succeeded");
+  EXPECT_NE(
+      ReadFile(work_ / ("started." + std::to_string(second))).value_or("").find(" w2"),
+      std::string::npos);
+  const ProcessResult r = w1->Wait(kEventDeadline);
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  // Its history: the attempt handed back (worker-lost, never started) and
+  // the one that ran.
+  EXPECT_EQ(
+      StoreCount(state_, "SELECT count(*) FROM attempts WHERE reason = 'worker-lost'"),
+      1);
+  EXPECT_EQ(state_of_waiting(), "succeeded");
 }
 
 // Given a draining worker whose running task does not finish within

@@ -681,5 +681,28 @@ TEST(ConvertTest, ResultTimesBeyondADurationAreClamped) {
   EXPECT_EQ(o.cpu_sys, std::chrono::microseconds(12));
 }
 
+// Given an attempt handed back unstarted (worker-lost, not_started), the
+// flag should survive the wire; given the flag with any other reason (a
+// broken or forged worker), it should be dropped, so that only a hand-back
+// is spared a retry.
+TEST(ConvertTest, NotStartedTravelsOnlyWithWorkerLost) {
+  AttemptOutcome back;
+  back.reason = FailureReason::kWorkerLost;
+  back.message = "worker w1 is draining";
+  back.not_started = true;
+  wire::Result r = OutcomeToWire(7, "w1", back);
+  EXPECT_TRUE(r.not_started());
+  EXPECT_TRUE(OutcomeFromWire(r).not_started);
+
+  AttemptOutcome lost;
+  lost.reason = FailureReason::kWorkerLost;
+  EXPECT_FALSE(OutcomeToWire(8, "w1", lost).not_started());
+  EXPECT_FALSE(OutcomeFromWire(OutcomeToWire(8, "w1", lost)).not_started);
+
+  r.set_reason("exit");
+  r.set_exit_code(1);
+  EXPECT_FALSE(OutcomeFromWire(r).not_started);
+}
+
 }  // namespace
 }  // namespace drover::protocol
