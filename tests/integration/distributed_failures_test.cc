@@ -51,6 +51,21 @@ using testing::WriteFile;
 // reconnect with backoff (1 s, then 2 s); only a hang reaches it.
 constexpr Millis kEventDeadline{30'000};
 
+// Which of two tasks that write started.0 and started.1 in `dir` started
+// first (waiting for one to), or -1 when neither did by kEventDeadline.
+int FirstStarted(const fs::path& dir) {
+  int first = -1;
+  WaitUntil(
+      [&] {
+        for (int i = 0; i < 2 && first < 0; ++i) {
+          if (fs::exists(dir / ("started." + std::to_string(i)))) first = i;
+        }
+        return first >= 0;
+      },
+      kEventDeadline);
+  return first;
+}
+
 // A shell loop that waits (at most 60 s) for the file $1 to appear.
 constexpr const char* kWaitFor =
     "w=0; while [ ! -e \"$1\" ] && [ $w -lt 1200 ]; do sleep 0.05; w=$((w+1)); done";
@@ -443,15 +458,8 @@ tasks:
 )");
   const std::string job = Submit(spec);
   ASSERT_FALSE(job.empty());
-  int first = -1;
-  ASSERT_TRUE(WaitUntil(
-      [&] {
-        for (int i = 0; i < 2; ++i) {
-          if (fs::exists(work_ / ("started." + std::to_string(i)))) first = i;
-        }
-        return first >= 0;
-      },
-      kEventDeadline));
+  const int first = FirstStarted(work_);
+  ASSERT_GE(first, 0) << "neither task started";
   const int second = 1 - first;
 
   ASSERT_TRUE(w1->Signal(SIGTERM));
@@ -510,15 +518,8 @@ tasks:
       },
       kEventDeadline, kClientPollInterval))
       << json(Workers()).dump(2);
-  int first = -1;
-  ASSERT_TRUE(WaitUntil(
-      [&] {
-        for (int i = 0; i < 2; ++i) {
-          if (fs::exists(work_ / ("started." + std::to_string(i)))) first = i;
-        }
-        return first >= 0;
-      },
-      kEventDeadline));
+  const int first = FirstStarted(work_);
+  ASSERT_GE(first, 0) << "neither task started";
   const int second = 1 - first;
   const std::string waiting = "step[i=" + std::to_string(second) + "]";
   auto state_of_waiting = [&] {
