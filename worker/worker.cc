@@ -201,6 +201,7 @@ void Worker::Loop::SendHello() {
   for (const auto& [id, m] : unacked_) hello.add_running(id);
   for (uint64_t id : waiting_ids_) hello.add_running(id);
   hello.set_max_batch(kMaxBatch);
+  hello.set_takes_recall(true);
   hello.set_heartbeat_ms(static_cast<uint32_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(options_.heartbeat_interval)
           .count()));
@@ -444,6 +445,14 @@ void Worker::Loop::Handle(const Message& m) {
         if (r->second.uses_services && services_.Cancel(id)) continue;
         if (CancelTransfers(id, r->second)) continue;
         backends_[r->second.backend]->Cancel(id);
+      }
+      for (uint64_t id : cancel->recall()) {
+        // Only one still waiting goes back; one that started runs on.
+        AttemptOutcome back;
+        back.reason = FailureReason::kWorkerLost;
+        back.message = "handed back before it started: a slot is free on another worker";
+        back.not_started = true;
+        EndOneWaiting(id, std::move(back));
       }
       return;
     }

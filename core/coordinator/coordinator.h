@@ -101,6 +101,7 @@ struct CoordinatorStats {
   std::atomic<uint64_t> ignored{0};            // messages of a dropped peer, ignored
   std::atomic<uint64_t> log_lines_suppressed{0};  // by the per-peer log limit
   std::atomic<uint64_t> unauthorized{0};       // refused: outside the key's role
+  std::atomic<uint64_t> recalled{0};           // Cancel.recall sent (placement.cc)
 };
 
 class Coordinator {

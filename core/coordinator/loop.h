@@ -100,6 +100,8 @@ class Coordinator::Loop : private PipelineHost {
     uint32_t pid = 0;
     std::map<std::string, uint32_t> slots;
     std::map<std::string, uint32_t> prefetch;  // Hello.prefetch: slots beyond slots
+    bool takes_recall = false;                 // Hello.takes_recall
+    uint32_t recalling = 0;                    // its attempts recalled, not ended yet
     std::map<std::string, uint32_t> used;      // may pass slots by prefetch
     std::map<std::string, std::string> labels;
     std::set<std::string> services;  // its own (Hello.services)
@@ -156,6 +158,7 @@ class Coordinator::Loop : private PipelineHost {
     std::string backend;
     uint32_t slots = 1;
     std::string owner;       // the worker's name
+    bool recalled = false;   // Cancel.recall sent for it (Recall)
   };
 
   // coordinator.cc
@@ -235,6 +238,11 @@ class Coordinator::Loop : private PipelineHost {
   // expanded fails as missing-input with the reason.
   void ExpandFanouts(Job& job);
   WorkerConn* PickWorker(const Placement& p);
+  // After placement: takes back, one a worker and backend a turn, the
+  // newest attempt waiting beyond a prefetching worker's slots when another
+  // worker that could run it has a slot this turn left free
+  // (Cancel.recall, docs/protocol.md "Prefetch").
+  void Recall();
   // Files w in load_index_ again after its slots, load or draining changed.
   void Refile(WorkerConn& w) {
     load_index_.Put(&w, w.slots, w.prefetch, w.used, !w.draining);

@@ -11,6 +11,11 @@
 // own it names, if any) and have enough free slots of its backend; the
 // index of load_index.h finds it without looking at every worker (ties go
 // to the worker registered first).
+//
+// After placement, Recall takes back an attempt that waits beyond a
+// prefetching worker's slots when a worker that could run it has an own
+// slot that this turn left free (docs/protocol.md, "Prefetch"). Workers
+// without prefetch cost it one look each.
 #include <algorithm>
 
 #include "core/coordinator/dispatch_wire.h"
@@ -36,6 +41,15 @@ bool HasServices(const std::set<std::string>& offered,
                      [&](const std::string& name) { return offered.count(name) > 0; });
 }
 
+// Whether `w` may run tasks of class `p` at all (slots aside): its labels,
+// its services, and the pool of its own the class names. (A template: the
+// loop's WorkerConn is private to it.)
+template <typename Worker>
+bool Eligible(const Worker& w, const Placement& p) {
+  return HasLabels(w.labels, p.on) && HasServices(w.services, p.worker_services) &&
+         (p.worker_pool.empty() || w.pools.count(p.worker_pool) > 0);
+}
+
 }  // namespace
 
 void Coordinator::Loop::OrderJobs() {
@@ -48,10 +62,8 @@ void Coordinator::Loop::OrderJobs() {
 Coordinator::Loop::WorkerConn* Coordinator::Loop::PickWorker(const Placement& p) {
   // The index yields the live, non-draining workers with enough free slots
   // of the backend, least loaded first (load_index.h).
-  return load_index_.Pick(p.backend, p.slots, [&](const WorkerConn* w) {
-    return HasLabels(w->labels, p.on) && HasServices(w->services, p.worker_services) &&
-           (p.worker_pool.empty() || w->pools.count(p.worker_pool) > 0);
-  });
+  return load_index_.Pick(p.backend, p.slots,
+                          [&](const WorkerConn* w) { return Eligible(*w, p); });
 }
 
 void Coordinator::Loop::Schedule() {
@@ -74,7 +86,61 @@ void Coordinator::Loop::Schedule() {
       }
     }
   }
+  Recall();
   FlushDispatches();
+}
+
+void Coordinator::Loop::Recall() {
+  // Free own slots that this turn's placement left: no ready task fits
+  // them, so an attempt waiting behind a busy worker's slots would start
+  // sooner there. Reserved per target within the turn, so that one free
+  // slot draws one attempt.
+  std::unordered_map<const WorkerConn*, uint32_t> reserved;
+  auto own_free = [&](const WorkerConn* v, const std::string& backend, uint32_t need) {
+    auto s = v->slots.find(backend);
+    if (s == v->slots.end()) return false;
+    auto u = v->used.find(backend);
+    const uint32_t used = (u == v->used.end() ? 0 : u->second) + reserved[v];
+    return used + need <= s->second;
+  };
+  for (auto& [rid, w] : workers_) {
+    // One recall at a time a worker: until it is answered, the free slot
+    // it was for still looks free.
+    if (w.prefetch.empty() || !w.takes_recall || w.draining || w.recalling > 0) continue;
+    for (const auto& [backend, extra] : w.prefetch) {
+      const uint32_t slots = w.slots[backend];
+      if (w.used[backend] <= slots) continue;  // nothing waits
+      // Cheap first: is any other worker's own slot free at all?
+      if (!load_index_.Pick(backend, 1, [&](const WorkerConn* v) {
+            return v != &w && own_free(v, backend, 1);
+          })) {
+        continue;
+      }
+      // The newest attempt (the last to start, in dispatch order) not
+      // recalled yet.
+      uint64_t newest = 0;
+      for (uint64_t id : w.attempts) {
+        auto a = attempts_.find(id);
+        if (a != attempts_.end() && a->second.backend == backend && !a->second.recalled) {
+          newest = std::max(newest, id);
+        }
+      }
+      if (newest == 0) continue;
+      AttemptRef& ref = attempts_.at(newest);
+      const Placement& p = ref.job->queues[ref.job->plan->queue(ref.task)];
+      WorkerConn* v = load_index_.Pick(p.backend, p.slots, [&](const WorkerConn* c) {
+        return c != &w && own_free(c, p.backend, p.slots) && Eligible(*c, p);
+      });
+      if (v == nullptr) continue;
+      reserved[v] += p.slots;
+      ref.recalled = true;
+      ++w.recalling;
+      stats_.recalled.fetch_add(1, std::memory_order_relaxed);
+      wire::Cancel recall;
+      recall.add_recall(newest);
+      Reply(rid, Command::kCancel, recall);
+    }
+  }
 }
 
 void Coordinator::Loop::ExpandFanouts(Job& job) {

@@ -114,6 +114,7 @@ void Coordinator::Loop::Finish(uint64_t id, const AttemptOutcome& reported,
   attempts_.erase(it);
   if (auto w = workers_.find(ref.worker_rid); w != workers_.end()) {
     w->second.attempts.erase(id);
+    if (ref.recalled && w->second.recalling > 0) --w->second.recalling;
     auto& used = w->second.used[ref.backend];
     used = used > ref.slots ? used - ref.slots : 0;
     Refile(w->second);

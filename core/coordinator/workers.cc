@@ -80,6 +80,7 @@ void Coordinator::Loop::HandleHello(const Message& m) {
       w.prefetch[backend] = std::min(n, s->second);
     }
   }
+  w.takes_recall = hello->takes_recall();
   w.max_batch = std::clamp<uint32_t>(hello->max_batch(), 1, kMaxBatch);
   w.labels.clear();
   for (const auto& [k, v] : hello->labels()) w.labels[k] = v;

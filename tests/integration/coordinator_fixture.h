@@ -137,6 +137,14 @@ class CoordinatorTest : public ::testing::Test {
     StartCoordinator();
   }
 
+  // Adds a fake worker that registers with `hello` as it is (prefetch,
+  // takes_recall, ...) and waits for its WELCOME.
+  FakeWorker& AddWorkerWithHello(const wire::Hello& hello) {
+    workers_.push_back(std::make_unique<FakeWorker>(context_, endpoint_, hello.name()));
+    workers_.back()->Send(Command::kHello, hello);
+    EXPECT_TRUE(workers_.back()->Expect(Command::kWelcome)) << hello.name();
+    return *workers_.back();
+  }
   FakeWorker& AddWorker(const std::string& name, uint32_t slots,
                         const std::string& session = "session-1") {
     workers_.push_back(std::make_unique<FakeWorker>(context_, endpoint_, name));

@@ -22,6 +22,16 @@ using testing::FakeWorker;
 using testing::IndependentTasks;
 using testing::Ok;
 
+// The HELLO of a worker "pre" with 1 spawn slot and a prefetch of 1.
+wire::Hello PrefetchingHello() {
+  wire::Hello hello;
+  hello.set_name("pre");
+  hello.set_session("s-pre");
+  (*hello.mutable_slots())["spawn"] = 1;
+  (*hello.mutable_prefetch())["spawn"] = 1;
+  return hello;
+}
+
 std::map<std::string, std::string> PendingReasons(const wire::StatusReply& status) {
   std::map<std::string, std::string> out;
   for (const auto& t : status.jobs(0).tasks()) {
@@ -62,7 +72,8 @@ TEST_F(CoordinatorTest, LabelsChooseTheWorkerAndAMissingLabelIsAReason) {
   ExpectNothingQueued(wa, "worker zone=a");
   ExpectNothingQueued(wb, "worker zone=b");
 
-  auto status = client.Status(submitted->job_id());
+  // Another client: the submitting one also receives the job's events.
+  auto status = AddClient().Status(submitted->job_id());
   ASSERT_TRUE(status);
   EXPECT_EQ(PendingReasons(*status),
             (std::map<std::string, std::string>{
@@ -157,7 +168,8 @@ TEST_F(CoordinatorTest, TasksHoldTheirSlotCount) {
   EXPECT_EQ(big->slots(), 3u);
   Sync();
   ExpectNothingQueued(worker, "a worker with 1 of 4 slots free");
-  auto status = client.Status(submitted->job_id());
+  // Another client: the submitting one also receives the job's events.
+  auto status = AddClient().Status(submitted->job_id());
   ASSERT_TRUE(status);
   EXPECT_EQ(PendingReasons(*status),
             (std::map<std::string, std::string>{
@@ -182,16 +194,9 @@ TEST_F(CoordinatorTest, TasksHoldTheirSlotCount) {
 // result frees room.
 TEST_F(CoordinatorTest, PrefetchPlacesBeyondSlotsOnlyAfterEveryFreeSlot) {
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
-  workers_.push_back(std::make_unique<FakeWorker>(context_, endpoint_, "pre"));
-  FakeWorker& pre = *workers_.back();
-  wire::Hello hello;
-  hello.set_name("pre");
-  hello.set_session("s-pre");
-  (*hello.mutable_slots())["spawn"] = 1;
-  (*hello.mutable_prefetch())["spawn"] = 1;
+  wire::Hello hello = PrefetchingHello();
   (*hello.mutable_prefetch())["threads"] = 4;  // not offered: ignored
-  pre.Send(Command::kHello, hello);
-  ASSERT_TRUE(pre.Expect(Command::kWelcome));
+  FakeWorker& pre = AddWorkerWithHello(hello);
   FakeWorker& plain = AddWorker("plain", 1, "s-plain");
   FakeClient& client = AddClient();
   ASSERT_TRUE(client.Submit(IndependentTasks("prefetched", 4)));
@@ -221,6 +226,75 @@ TEST_F(CoordinatorTest, PrefetchPlacesBeyondSlotsOnlyAfterEveryFreeSlot) {
   auto fourth = pre.ExpectDispatch();
   ASSERT_TRUE(fourth);
   EXPECT_NE(fourth->attempt_id(), second->attempt_id());
+}
+
+// Given a prefetching worker (1 spawn slot, prefetch 1, Hello.takes_recall)
+// holding a running attempt and a waiting one, when a worker with a free
+// slot registers, should recall the waiting one (Cancel.recall, nothing in
+// attempt_ids), place the task on the free worker once it comes back
+// unstarted, without counting that attempt against retries: 0, and recall
+// nothing more.
+TEST_F(CoordinatorTest, AWaitingAttemptIsRecalledForAFreeSlotElsewhere) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  wire::Hello hello = PrefetchingHello();
+  hello.set_takes_recall(true);
+  FakeWorker& pre = AddWorkerWithHello(hello);
+  FakeClient& client = AddClient();
+  auto submitted = client.Submit(IndependentTasks("recalled", 2));
+  ASSERT_TRUE(submitted);
+  auto running = pre.ExpectDispatch();
+  auto waiting = pre.ExpectDispatch();
+  ASSERT_TRUE(running && waiting);
+  Sync();
+  ExpectNothingQueued(pre, "the only worker, its slot and prefetch used");
+
+  FakeWorker& idle = AddWorker("idle", 1, "s-idle");
+  auto m = pre.Expect(Command::kCancel);
+  ASSERT_TRUE(m);
+  const auto recall = testing::Body<wire::Cancel>(*m);
+  EXPECT_EQ(recall.attempt_ids_size(), 0);
+  ASSERT_EQ(recall.recall_size(), 1);
+  EXPECT_EQ(recall.recall(0), waiting->attempt_id());
+
+  AttemptOutcome back;
+  back.reason = FailureReason::kWorkerLost;
+  back.message = "handed back before it started";
+  back.not_started = true;
+  pre.SendResult(waiting->attempt_id(), back);
+  ASSERT_TRUE(pre.ExpectAck());
+  auto moved = idle.ExpectDispatch();
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(moved->task(), waiting->task());
+  EXPECT_NE(moved->attempt_id(), waiting->attempt_id());
+  EXPECT_EQ(moved->attempt(), waiting->attempt() + 1);
+  Sync();
+  ExpectNothingQueued(pre, "a worker whose waiting attempt was recalled");
+  EXPECT_EQ(Stat(&CoordinatorStats::recalled), 1u);
+
+  // retries: 0, yet the task runs to success: the recall spent nothing.
+  idle.SendResult(moved->attempt_id(), Ok());
+  ASSERT_TRUE(idle.ExpectAck());
+  pre.SendResult(running->attempt_id(), Ok());
+  ASSERT_TRUE(pre.ExpectAck());
+  // Another client: the submitting one also receives the job's events.
+  auto status = AddClient().Status(submitted->job_id());
+  ASSERT_TRUE(status);
+  for (const auto& t : status->jobs(0).tasks())
+    EXPECT_EQ(t.state(), "succeeded") << t.name();
+}
+
+// Given a prefetching worker that does not say Hello.takes_recall, should
+// never recall its waiting attempt, even with a free slot elsewhere.
+TEST_F(CoordinatorTest, AWorkerWithoutTakesRecallIsNeverRecalled) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& pre = AddWorkerWithHello(PrefetchingHello());
+  FakeClient& client = AddClient();
+  ASSERT_TRUE(client.Submit(IndependentTasks("kept", 2)));
+  ASSERT_TRUE(pre.ExpectDispatch());
+  ASSERT_TRUE(pre.ExpectDispatch());
+  AddWorker("idle", 1, "s-idle");
+  Sync();
+  ExpectNothingQueued(pre, "a prefetching worker without takes_recall");
 }
 
 // Given two idle workers with 2 slots each, should place two tasks one on

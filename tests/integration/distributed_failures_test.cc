@@ -51,6 +51,19 @@ using testing::WriteFile;
 // reconnect with backoff (1 s, then 2 s); only a hang reaches it.
 constexpr Millis kEventDeadline{30'000};
 
+// A shell loop that waits (at most 60 s) for the file $1 to appear.
+constexpr const char* kWaitFor =
+    "w=0; while [ ! -e \"$1\" ] && [ $w -lt 1200 ]; do sleep 0.05; w=$((w+1)); done";
+
+// A job `name` of two tasks without retries: each writes "PID WORKER" to
+// started.I, then waits for the file release.
+std::string TwoWaitingTasks(const std::string& name) {
+  return "version: 1\nname: " + name +
+         "\ntasks:\n  step:\n    matrix: {i: [0, 1]}\n    retries: 0\n"
+         "    run: [sh, -c, 'echo \"$$ $DROVER_WORKER\" > started.${matrix.i}; " +
+         std::string(kWaitFor) + "', sh, release]\n";
+}
+
 // Which of two tasks that write started.0 and started.1 in `dir` started
 // first (waiting for one to), or -1 when neither did by kEventDeadline.
 int FirstStarted(const fs::path& dir) {
@@ -65,10 +78,6 @@ int FirstStarted(const fs::path& dir) {
       kEventDeadline);
   return first;
 }
-
-// A shell loop that waits (at most 60 s) for the file $1 to appear.
-constexpr const char* kWaitFor =
-    "w=0; while [ ! -e \"$1\" ] && [ $w -lt 1200 ]; do sleep 0.05; w=$((w+1)); done";
 
 // The attempt rows of one task, by number: number -> row.
 std::map<int, testing::StoreRow> AttemptRows(const fs::path& state,
@@ -497,27 +506,11 @@ TEST_F(DistributedTest, DrainingHandsBackWaitingTasksWithoutSpendingARetry) {
   DaemonProcess* w1 =
       StartWorker("w1", "spawn=1", {"--drain-timeout", "20s", "--prefetch", "1"});
   ASSERT_TRUE(w1);
-  const std::string spec = Spec("handback.yaml", std::string(R"(version: 1
-name: handback
-tasks:
-  step:
-    matrix: {i: [0, 1]}
-    retries: 0
-    run: [sh, -c, 'echo "$$ $DROVER_WORKER" > started.${matrix.i}; )") +
-                                                     kWaitFor +
-                                                     R"(', sh, release]
-)");
+  const std::string spec = Spec("handback.yaml", TwoWaitingTasks("handback"));
   const std::string job = Submit(spec);
   ASSERT_FALSE(job.empty());
   // Both are on w1: one in its slot, one waiting (prefetch).
-  ASSERT_TRUE(PollUntil(
-      [&] {
-        auto workers = Workers();
-        return workers.count("w1") &&
-               workers["w1"]["slots"]["spawn"].value("used", 0) == 2;
-      },
-      kEventDeadline, kClientPollInterval))
-      << json(Workers()).dump(2);
+  ASSERT_TRUE(WaitForSlotsUsed("w1", "spawn", 2, kEventDeadline)) << json(Workers()).dump(2);
   const int first = FirstStarted(work_);
   ASSERT_GE(first, 0) << "neither task started";
   const int second = 1 - first;
@@ -556,6 +549,32 @@ tasks:
       StoreCount(state_, "SELECT count(*) FROM attempts WHERE reason = 'worker-lost'"),
       1);
   EXPECT_EQ(state_of_waiting(), "succeeded");
+}
+
+// Given a worker with one slot and a prefetch of one, running a task with a
+// second one waiting behind it (retries: 0), when a second worker with a
+// free slot joins, then the coordinator should recall the waiting task and
+// run it there while the first still runs, without spending its retry.
+TEST_F(DistributedTest, AWaitingTaskMovesToAWorkerThatJoinsWithAFreeSlot) {
+  ASSERT_TRUE(StartCoordinator());
+  ASSERT_TRUE(StartWorker("w1", "spawn=1", {"--prefetch", "1"}));
+  const std::string spec = Spec("recall.yaml", TwoWaitingTasks("recall"));
+  const std::string job = Submit(spec);
+  ASSERT_FALSE(job.empty());
+  // Both are on w1: one in its slot, one waiting (prefetch).
+  ASSERT_TRUE(WaitForSlotsUsed("w1", "spawn", 2, kEventDeadline)) << json(Workers()).dump(2);
+  const int first = FirstStarted(work_);
+  ASSERT_GE(first, 0) << "neither task started";
+  const std::string moved = "started." + std::to_string(1 - first);
+
+  ASSERT_TRUE(StartWorker("w2", "spawn=1"));
+  EXPECT_TRUE(WaitUntil([&] { return fs::exists(work_ / moved); }, kEventDeadline))
+      << "the waiting task never moved to w2";
+  EXPECT_NE(ReadFile(work_ / moved).value_or("").find(" w2"), std::string::npos);
+  WriteFile(work_ / "release", "");
+  EXPECT_EQ(WaitForJobState(job, {"succeeded", "failed", "cancelled"}, kEventDeadline),
+            "succeeded");
+  EXPECT_EQ(StoreCount(state_, "SELECT count(*) FROM attempts WHERE reason = 'worker-lost'"), 1);
 }
 
 // Given a draining worker whose running task does not finish within

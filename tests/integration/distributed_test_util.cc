@@ -660,6 +660,17 @@ bool DistributedTest::WaitForWorkerState(const std::string& name,
       timeout, kClientPollInterval);
 }
 
+bool DistributedTest::WaitForSlotsUsed(const std::string& name, const std::string& backend,
+                                       int used, Millis timeout) {
+  return PollUntil(
+      [&] {
+        auto workers = Workers();
+        return workers.count(name) &&
+               workers[name]["slots"][backend].value("used", 0) == used;
+      },
+      timeout, kClientPollInterval);
+}
+
 std::string DistributedTest::WaitForStoredJobState(const std::string& job,
                                                    const std::vector<std::string>& states,
                                                    Millis timeout) {

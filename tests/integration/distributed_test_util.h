@@ -192,6 +192,10 @@ class DistributedTest : public ::testing::Test {
   // Polls Workers() (bounded) until worker `name` is in `state`.
   bool WaitForWorkerState(const std::string& name, const std::string& state,
                           Millis timeout);
+  // Polls Workers() (bounded) until worker `name` has `used` slots of
+  // `backend` in use (above its slots by what it prefetched).
+  bool WaitForSlotsUsed(const std::string& name, const std::string& backend, int used,
+                        Millis timeout);
   // Polls the store (bounded) until the job's row has one of `states`:
   // cheaper than Status() when a test polls often or the coordinator is down.
   std::string WaitForStoredJobState(const std::string& job,

@@ -113,6 +113,7 @@ TEST_F(WorkerPrefetchTest, WaitingAttemptStartsWhenTheSlotFrees) {
   EXPECT_EQ(hello->slots().at("spawn"), 1u);
   ASSERT_EQ(hello->prefetch().count("spawn"), 1u);
   EXPECT_EQ(hello->prefetch().at("spawn"), 1u);
+  EXPECT_TRUE(hello->takes_recall());
 
   const std::string ended = (dir_ / "first.ended").string();
   // The first runs for a while (the second would start meanwhile if it did
@@ -171,11 +172,40 @@ TEST_F(WorkerPrefetchTest, DrainHandsWaitingAttemptsBack) {
   ASSERT_TRUE(second);
   EXPECT_EQ(second->reason(), "worker-lost");
   EXPECT_EQ(second->message(), "worker w1 is draining");
+  EXPECT_TRUE(second->not_started());
 
   std::ofstream(dir_ / "release").close();
   auto first = coordinator_.Result(1);
   ASSERT_TRUE(first);
   EXPECT_EQ(first->reason(), "ok") << first->message();
+  EXPECT_FALSE(fs::exists(ran)) << "the handed-back attempt ran";
+}
+
+// Given an attempt running and one waiting behind it, a CANCEL that
+// recalls both should hand back only the waiting one (worker-lost,
+// not_started) and leave the running one to finish.
+TEST_F(WorkerPrefetchTest, RecallHandsBackOnlyAWaitingAttempt) {
+  ASSERT_TRUE(StartWorker());
+  coordinator_.Send(Command::kDispatch, ShTask(1, Blocker("release")));
+  const std::string ran = (dir_ / "two.ran").string();
+  coordinator_.Send(Command::kDispatch, ShTask(2, "touch '" + ran + "'"));
+  ASSERT_TRUE(BlockerStarted());
+  wire::Cancel recall;
+  recall.add_recall(1);
+  recall.add_recall(2);
+  coordinator_.Send(Command::kCancel, recall);
+  auto second = coordinator_.Result(2);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->reason(), "worker-lost");
+  EXPECT_TRUE(second->not_started());
+  EXPECT_EQ(second->message(),
+            "handed back before it started: a slot is free on another worker");
+
+  std::ofstream(dir_ / "release").close();
+  auto first = coordinator_.Result(1);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->reason(), "ok") << first->message();
+  EXPECT_FALSE(first->not_started());
   EXPECT_FALSE(fs::exists(ran)) << "the handed-back attempt ran";
 }
 
