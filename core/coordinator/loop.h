@@ -446,6 +446,10 @@ class Coordinator::Loop : private PipelineHost {
   bool space_low_logged_ = false;
 
   std::unordered_map<std::string, WorkerConn> workers_;  // by routing id
+  // Routing ids of the workers Recall looks at (prefetch and takes_recall),
+  // so that a turn does not walk every worker; one that left is dropped
+  // from it when Recall finds it gone.
+  std::set<std::string> recallable_;
   // The workers of workers_ that take work, by backend and load, for
   // PickWorker (Refile keeps it current; RemoveWorker forgets).
   LoadIndex<WorkerConn*> load_index_;

@@ -91,6 +91,7 @@ void Coordinator::Loop::Schedule() {
 }
 
 void Coordinator::Loop::Recall() {
+  if (recallable_.empty()) return;  // the common case: no worker prefetches
   // Free own slots that this turn's placement left: no ready task fits
   // them, so an attempt waiting behind a busy worker's slots would start
   // sooner there. Reserved per target within the turn, so that one free
@@ -103,10 +104,17 @@ void Coordinator::Loop::Recall() {
     const uint32_t used = (u == v->used.end() ? 0 : u->second) + reserved[v];
     return used + need <= s->second;
   };
-  for (auto& [rid, w] : workers_) {
+  for (auto it = recallable_.begin(); it != recallable_.end();) {
+    auto found = workers_.find(*it);
+    if (found == workers_.end()) {
+      it = recallable_.erase(it);  // it left
+      continue;
+    }
+    const std::string& rid = *it++;
+    WorkerConn& w = found->second;
     // One recall at a time a worker: until it is answered, the free slot
     // it was for still looks free.
-    if (w.prefetch.empty() || !w.takes_recall || w.draining || w.recalling > 0) continue;
+    if (w.draining || w.recalling > 0) continue;
     for (const auto& [backend, extra] : w.prefetch) {
       const uint32_t slots = w.slots[backend];
       if (w.used[backend] <= slots) continue;  // nothing waits

@@ -81,6 +81,11 @@ void Coordinator::Loop::HandleHello(const Message& m) {
     }
   }
   w.takes_recall = hello->takes_recall();
+  if (w.takes_recall && !w.prefetch.empty()) {
+    recallable_.insert(w.rid);
+  } else {
+    recallable_.erase(w.rid);
+  }
   w.max_batch = std::clamp<uint32_t>(hello->max_batch(), 1, kMaxBatch);
   w.labels.clear();
   for (const auto& [k, v] : hello->labels()) w.labels[k] = v;
