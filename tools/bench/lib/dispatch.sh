@@ -38,11 +38,14 @@ stop_daemons() {
 }
 
 # Starts BINARY's coordinator on an ephemeral loopback port and two workers
-# of SLOTS threads slots each, and waits until both are registered. Sets
-# ENDPOINT; the coordinator's pid is DAEMON_PIDS[0].
+# of SLOTS threads slots each (and --prefetch PREFETCH when it is given),
+# and waits until both are registered. Sets ENDPOINT; the coordinator's pid
+# is DAEMON_PIDS[0].
 ENDPOINT=""
-start_cluster() {  # BINARY DIR SLOTS
+start_cluster() {  # BINARY DIR SLOTS [PREFETCH]
   local bin="$1" dir="$2" i
+  local prefetch=()
+  [[ -n "${4:-}" ]] && prefetch=(--prefetch "$4")
   mkdir -p "$dir/w1" "$dir/w2"
   "$bin" coordinator --listen tcp://127.0.0.1:0 --state-dir "$dir/state" \
     >"$dir/coordinator.out" 2>"$dir/coordinator.err" &
@@ -58,7 +61,7 @@ start_cluster() {  # BINARY DIR SLOTS
   local w
   for w in w1 w2; do
     (cd "$dir/$w" && exec "$bin" worker --connect "$ENDPOINT" --name "bench-$w" \
-      --slots "threads=$3" >"$dir/$w.out" 2>"$dir/$w.err") &
+      --slots "threads=$3" "${prefetch[@]}" >"$dir/$w.out" 2>"$dir/$w.err") &
     DAEMON_PIDS+=($!)
   done
   for ((i = 0; i < 300; i++)); do  # both registered, 30 s at most
@@ -91,10 +94,12 @@ dispatch_label() {  # NAME MODE
   case "$2" in
     run) echo "${prefix}drover run -j $((2 * ((DISPATCH_JOBS + 1) / 2)))" ;;
     tcp) echo "${prefix}drover coordinator + 2 workers" ;;
+    tcpp) echo "${prefix}drover coordinator + 2 workers --prefetch $(((DISPATCH_JOBS + 1) / 2))" ;;
   esac
 }
 
-# One timed run of MODE (run or tcp) with BINARY; appends to the DISPATCH_*
+# One timed run of MODE (run, tcp, or tcpp: tcp with workers that prefetch
+# as many as their slots) with BINARY; appends to the DISPATCH_*
 # arrays of NAME/MODE, records the run and prints a line.
 declare -A DISPATCH_RATE=() DISPATCH_P50=() DISPATCH_P99=() DISPATCH_RSS=()
 dispatch_once() {  # NAME BINARY MODE RUN TOTAL SLOTS
@@ -109,7 +114,11 @@ dispatch_once() {  # NAME BINARY MODE RUN TOTAL SLOTS
     t1="$(now_ns)"
     rss="$(tail -n1 "$dir/rss")"
   else
-    start_cluster "$bin" "$dir" "$slots"
+    if [[ "$mode" == tcpp ]]; then
+      start_cluster "$bin" "$dir" "$slots" "$slots"
+    else
+      start_cluster "$bin" "$dir" "$slots"
+    fi
     t0="$(now_ns)"
     DROVER_COORDINATOR="$ENDPOINT" "$bin" submit --wait "$WORK/dispatch.yaml" \
       >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; die "$name: drover submit --wait failed (run $run)"; }
@@ -269,6 +278,7 @@ cmd_dispatch() {
   echo "  run:  drover run -j $total (coordinator and worker in one process over inproc://)"
   echo "  tcp:  drover coordinator + 2 drover workers (threads=$slots each) on tcp://127.0.0.1,"
   echo "        drover submit --wait (daemons started and registered before the clock starts)"
+  echo "  tcp --prefetch: the same with workers that prefetch as many tasks as their slots"
   [[ -n "$COMPARE_BUILD_DIR" ]] && echo "  base: the same with $COMPARE_BUILD_DIR/tools/cli/drover"
   echo "  floor: $FLOOR_LABEL, tools/bench/dispatch_floor: drover's rows and schema, a commit"
   echo "         a turn, plain messages to 2 worker processes (slots=$slots each) on 127.0.0.1"
@@ -287,6 +297,7 @@ cmd_dispatch() {
         dispatch_once "${names[$i]}" "${bins[$i]}" "$mode" "$run" "$total" "$slots"
       done
     done
+    dispatch_once drover "$DROVER" tcpp "$run" "$total" "$slots"
     floor_once "$run" "$slots"
     for p in "${peers[@]}"; do
       [[ -z "${peer_failed[$p]:-}" ]] || continue
@@ -297,21 +308,22 @@ cmd_dispatch() {
     done
   done
   echo
-  printf '%-42s %10s  %-30s %7s %7s %9s\n' runner "tasks/s" "runs (tasks/s)" "p50 ms" "p99 ms" "RSS MB"
+  printf '%-46s %10s  %-30s %7s %7s %9s\n' runner "tasks/s" "runs (tasks/s)" "p50 ms" "p99 ms" "RSS MB"
   local key rates label
-  for mode in run tcp; do
+  for mode in run tcp tcpp; do
     for i in "${!names[@]}"; do
       key="${names[$i]}/$mode"
+      [[ -n "${DISPATCH_RATE[$key]:-}" ]] || continue
       read -ra rates <<<"${DISPATCH_RATE[$key]}"
       # shellcheck disable=SC2086
-      printf '%-42s %10.0f  %-30s %7s %7s %9s\n' "$(dispatch_label "${names[$i]}" "$mode")" \
+      printf '%-46s %10.0f  %-30s %7s %7s %9s\n' "$(dispatch_label "${names[$i]}" "$mode")" \
         "$(median "${rates[@]}")" "$(printf '%.0f ' "${rates[@]}")" "$(median ${DISPATCH_P50[$key]})" \
         "$(median ${DISPATCH_P99[$key]})" "$(median ${DISPATCH_RSS[$key]})"
     done
   done
   local tcp run_rate floor
   floor="$(median "${FLOOR_RATE[@]}")"
-  printf '%-42s %10.0f  %-30s\n' "$FLOOR_LABEL" "$floor" "$(printf '%.0f ' "${FLOOR_RATE[@]}")"
+  printf '%-46s %10.0f  %-30s\n' "$FLOOR_LABEL" "$floor" "$(printf '%.0f ' "${FLOOR_RATE[@]}")"
   read -ra rates <<<"${DISPATCH_RATE[drover/tcp]}"
   tcp="$(median "${rates[@]}")"
   read -ra rates <<<"${DISPATCH_RATE[drover/run]}"
@@ -320,6 +332,13 @@ cmd_dispatch() {
   rec_ratio "drover run / the limit" "$(ratio "$run_rate" "$floor")"
   printf '  drover coordinator+2 workers / the limit: %.2fx, drover run / the limit: %.2fx\n' \
     "$(ratio "$tcp" "$floor")" "$(ratio "$run_rate" "$floor")"
+  local tcpp
+  read -ra rates <<<"${DISPATCH_RATE[drover/tcpp]}"
+  tcpp="$(median "${rates[@]}")"
+  rec_ratio "drover coordinator+2 workers, prefetch / without" "$(ratio "$tcpp" "$tcp")"
+  rec_ratio "drover coordinator+2 workers with prefetch / the limit" "$(ratio "$tcpp" "$floor")"
+  printf '  with --prefetch / without: %.2fx, with --prefetch / the limit: %.2fx\n' \
+    "$(ratio "$tcpp" "$tcp")" "$(ratio "$tcpp" "$floor")"
   printf '  the limit / target: %.2fx (what this machine allows with this schema)\n' \
     "$(ratio "$floor" "$DISPATCH_TARGET")"
   for p in "${peers[@]}"; do
@@ -327,7 +346,7 @@ cmd_dispatch() {
     read -ra rates <<<"${PEER_RATE[$p]}"
     local pm
     pm="$(median "${rates[@]}")"
-    printf '%-42s %10.0f  %-30s\n' "$(peer_label "$p")" "$pm" "$(printf '%.0f ' "${rates[@]}")"
+    printf '%-46s %10.0f  %-30s\n' "$(peer_label "$p")" "$pm" "$(printf '%.0f ' "${rates[@]}")"
     rec_ratio "drover coordinator+2 workers / $p" "$(ratio "$tcp" "$pm")"
     rec_ratio "drover run / $p" "$(ratio "$run_rate" "$pm")"
     printf '  drover coordinator+2 workers / %s: %.1fx, drover run / %s: %.1fx\n' \
