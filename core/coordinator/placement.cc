@@ -115,7 +115,9 @@ void Coordinator::Loop::Recall() {
     // One recall at a time a worker: until it is answered, the free slot
     // it was for still looks free.
     if (w.draining || w.recalling > 0) continue;
-    for (const auto& [backend, extra] : w.prefetch) {
+    for (const auto& offered : w.prefetch) {
+      // Not a structured binding: clang does not let a lambda capture one.
+      const std::string& backend = offered.first;
       const uint32_t slots = w.slots[backend];
       if (w.used[backend] <= slots) continue;  // nothing waits
       // Cheap first: is any other worker's own slot free at all?
