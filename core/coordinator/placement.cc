@@ -149,6 +149,7 @@ void Coordinator::Loop::Recall() {
       wire::Cancel recall;
       recall.add_recall(newest);
       Reply(rid, Command::kCancel, recall);
+      break;  // one at a time a worker, whatever the backend
     }
   }
 }
