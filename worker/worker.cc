@@ -187,10 +187,12 @@ void Worker::Loop::SendHello() {
   hello.set_pid(static_cast<uint32_t>(::getpid()));
   hello.set_session(session_);
   for (const auto& [name, b] : backends_) {
-    (*hello.mutable_slots())[name] = static_cast<uint32_t>(b->Capacity());
-    if (options_.prefetch > 0) {
-      (*hello.mutable_prefetch())[name] = static_cast<uint32_t>(options_.prefetch);
-    }
+    const auto slots = static_cast<uint32_t>(b->Capacity());
+    (*hello.mutable_slots())[name] = slots;
+    const uint32_t prefetch = options_.prefetch == WorkerOptions::kPrefetchAsSlots
+                                  ? slots
+                                  : static_cast<uint32_t>(std::max(0, options_.prefetch));
+    if (prefetch > 0) (*hello.mutable_prefetch())[name] = prefetch;
   }
   for (std::string& service : ServiceNames()) hello.add_services(std::move(service));
   // Its own pools: fork tasks naming a pool their job does not declare are
@@ -199,9 +201,13 @@ void Worker::Loop::SendHello() {
   for (const auto& [k, v] : options_.labels) (*hello.mutable_labels())[k] = v;
   for (const auto& [id, r] : running_) hello.add_running(id);
   for (const auto& [id, m] : unacked_) hello.add_running(id);
-  for (uint64_t id : waiting_ids_) hello.add_running(id);
+  for (uint64_t id : waiting_ids_) {
+    hello.add_running(id);
+    hello.add_waiting(id);
+  }
   hello.set_max_batch(kMaxBatch);
   hello.set_takes_recall(true);
+  hello.set_reports_starts(true);
   hello.set_heartbeat_ms(static_cast<uint32_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(options_.heartbeat_interval)
           .count()));
@@ -402,6 +408,7 @@ void Worker::Loop::Handle(const Message& m) {
       metrics_->SetRegistered(true);
       backoff_ = options_.reconnect_min;
       coordinator_batch_ = std::clamp<uint32_t>(welcome->max_batch(), 1, kMaxBatch);
+      ReportStarts();  // those started since the HELLO was sent
       for (uint64_t id : welcome->unknown()) {
         // The coordinator no longer wants these: stop them, forget results.
         if (EndOneWaiting(id, std::nullopt)) continue;
@@ -543,16 +550,35 @@ void Worker::Loop::HandleOneDispatch(wire::Dispatch& d) {
 
 void Worker::Loop::StartWaiting() {
   if (waiting_ids_.empty()) return;
+  std::vector<wire::Dispatch> starting;
   for (auto& [backend, q] : backlog_) {
+    // What fits, in dispatch order: the slots are taken by StartDispatch,
+    // so they are counted here.
+    uint32_t used = q.used;
     while (!q.waiting.empty()) {
       const uint32_t need = std::max<uint32_t>(1, q.waiting.front().slots());
-      if (q.used > 0 && q.used + need > q.capacity) break;
-      wire::Dispatch d = std::move(q.waiting.front());
+      if (used > 0 && used + need > q.capacity) break;
+      used += need;
+      starting.push_back(std::move(q.waiting.front()));
       q.waiting.pop_front();
-      waiting_ids_.erase(d.attempt_id());
-      StartDispatch(d);
+      waiting_ids_.erase(starting.back().attempt_id());
     }
   }
+  if (starting.empty()) return;
+  // The coordinator hears of the starts before they happen (Hello.
+  // reports_starts): if this worker dies, the attempts it had not started
+  // cost their tasks no retry. Unregistered, they go after the WELCOME.
+  for (const wire::Dispatch& d : starting) starts_unreported_.push_back(d.attempt_id());
+  ReportStarts();
+  for (wire::Dispatch& d : starting) StartDispatch(d);
+}
+
+void Worker::Loop::ReportStarts() {
+  if (!registered_ || starts_unreported_.empty()) return;
+  wire::Heartbeat hb;
+  for (uint64_t id : starts_unreported_) hb.add_started(id);
+  starts_unreported_.clear();
+  Send(protocol::Make(Command::kHeartbeat, hb));
 }
 
 void Worker::Loop::EndWaiting(FailureReason reason, const std::string& message) {

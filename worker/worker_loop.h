@@ -136,8 +136,12 @@ class Worker::Loop final : public BackendEvents {
   void HandleOneDispatch(wire::Dispatch& d);
   // Hands it to its backend (or ends it at once when it cannot run here).
   void StartDispatch(wire::Dispatch& d);
-  // Starts the waiting attempts that now fit, oldest first.
+  // Starts the waiting attempts that now fit, oldest first, after telling
+  // the coordinator (ReportStarts).
   void StartWaiting();
+  // Sends starts_unreported_ in a HEARTBEAT (Heartbeat.started), when
+  // registered.
+  void ReportStarts();
   // Ends the waiting attempts: `reason` (worker-lost when this worker
   // drains or stops: the coordinator places them again) with `message`.
   void EndWaiting(FailureReason reason, const std::string& message);
@@ -204,6 +208,9 @@ class Worker::Loop final : public BackendEvents {
   std::unordered_map<uint64_t, Running> running_;
   std::map<std::string, Backlog> backlog_;    // by backend, made by Start()
   std::unordered_set<uint64_t> waiting_ids_;  // of every backlog's waiting
+  // Attempts that left waiting and started, not yet reported to the
+  // coordinator (ReportStarts).
+  std::vector<uint64_t> starts_unreported_;
   // Uploads of finished attempts' artifacts and staging of inputs, from
   // and to the cache in SPOOL/cache (created in the constructor).
   std::unique_ptr<ArtifactTransfers> transfers_;

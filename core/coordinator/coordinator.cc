@@ -480,7 +480,7 @@ void Coordinator::Loop::Handle(Message m) {
     case Command::kOutput:
       return HandleOutput(w, m);
     case Command::kHeartbeat:
-      return;
+      return HandleHeartbeat(w, m);
     case Command::kDraining:
       return HandleDraining(w, m);
     case Command::kDisconnect:

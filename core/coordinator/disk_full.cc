@@ -120,14 +120,17 @@ void Coordinator::Loop::ServeStalled() {
     }
     Message m = std::move(received->value());
     if (!Authorize(m)) continue;
-    if (auto w = workers_.find(m.routing_id); w != workers_.end())
-      w->second.last_seen = now;
+    auto w = workers_.find(m.routing_id);
+    if (w != workers_.end()) w->second.last_seen = now;
     if (IsClientRequest(m.command)) {
       ReplyError(m.routing_id, "the coordinator cannot record anything now (" +
                                    stall_reason_ +
                                    "); try again when the state disk has room");
-    } else if (m.command == Command::kHeartbeat || m.command == Command::kOutput) {
-      // Liveness is noted above; live output is not kept (RESULT has it).
+    } else if (m.command == Command::kHeartbeat) {
+      // Liveness is noted above; the starts it reports change no record.
+      if (w != workers_.end()) HandleHeartbeat(w->second, m);
+    } else if (m.command == Command::kOutput) {
+      // Live output is not kept (RESULT has it).
     } else if (deferred_.size() < kMaxDeferred) {
       deferred_.push_back(std::move(m));
     } else {

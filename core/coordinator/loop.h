@@ -101,6 +101,7 @@ class Coordinator::Loop : private PipelineHost {
     std::map<std::string, uint32_t> slots;
     std::map<std::string, uint32_t> prefetch;  // Hello.prefetch: slots beyond slots
     bool takes_recall = false;                 // Hello.takes_recall
+    bool reports_starts = false;               // Hello.reports_starts
     uint32_t recalling = 0;                    // its attempts recalled, not ended yet
     std::map<std::string, uint32_t> used;      // may pass slots by prefetch
     std::map<std::string, std::string> labels;
@@ -159,6 +160,10 @@ class Coordinator::Loop : private PipelineHost {
     uint32_t slots = 1;
     std::string owner;       // the worker's name
     bool recalled = false;   // Cancel.recall sent for it (Recall)
+    // Placed beyond its worker's slots on a worker with Hello.reports_starts,
+    // and not reported started (Heartbeat.started): it waits there. Lost
+    // with its worker, it is placed again without spending a retry.
+    bool waiting = false;
   };
 
   // coordinator.cc
@@ -200,10 +205,13 @@ class Coordinator::Loop : private PipelineHost {
   void HandleHello(const Message& m);
   void HandleDisconnect(WorkerConn& w, const Message& m);
   void HandleDraining(WorkerConn& w, const Message& m);
+  // A worker's HEARTBEAT: Heartbeat.started clears AttemptRef::waiting.
+  void HandleHeartbeat(WorkerConn& w, const Message& m);
   void HandleWorkersRequest(const Message& m);
   void ExpireWorkers(SteadyTime now);
-  // Fails every attempt of `w` as worker-lost, remembers it as departed
-  // in `state`, and erases it.
+  // Fails every attempt of `w` as worker-lost (those still waiting in it,
+  // AttemptRef::waiting, as not started), remembers it as departed in
+  // `state`, and erases it.
   void RemoveWorker(WorkerConn& w, const std::string& why, const std::string& state);
   wire::WorkerInfo Info(const WorkerConn& w, SteadyTime now) const;
 

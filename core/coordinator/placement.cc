@@ -126,12 +126,13 @@ void Coordinator::Loop::Recall() {
           })) {
         continue;
       }
-      // The newest attempt (the last to start, in dispatch order) not
-      // recalled yet.
+      // The newest attempt (the last to start, in dispatch order); from a
+      // worker that reports starts, the newest that still waits.
       uint64_t newest = 0;
       for (uint64_t id : w.attempts) {
         auto a = attempts_.find(id);
-        if (a != attempts_.end() && a->second.backend == backend && !a->second.recalled) {
+        if (a != attempts_.end() && a->second.backend == backend &&
+            (a->second.waiting || !w.reports_starts)) {
           newest = std::max(newest, id);
         }
       }
@@ -356,9 +357,15 @@ void Coordinator::Loop::Dispatch(Job& job, uint32_t t, WorkerConn& w) {
   row.pending_reason.clear();
   if (row.started_ms == 0) row.started_ms = now_ms;
 
-  attempts_[id] = AttemptRef{&job, t, number, w.rid, ts.backend, p.slots, w.name};
+  AttemptRef& ref = attempts_[id];
+  ref = AttemptRef{&job, t, number, w.rid, ts.backend, p.slots, w.name};
   w.attempts.insert(id);
-  w.used[ts.backend] += p.slots;
+  uint32_t& used = w.used[ts.backend];
+  // Beyond its own slots (prefetch) it waits in the worker; a worker that
+  // reports starts tells when it leaves (HandleHeartbeat). Within them it
+  // starts at once: the worker's slots in use are never more than ours.
+  ref.waiting = w.reports_starts && used + p.slots > w.slots[ts.backend];
+  used += p.slots;
   Refile(w);
   job.current[t] = id;
   stats_.dispatched.fetch_add(1, std::memory_order_relaxed);

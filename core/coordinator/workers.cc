@@ -81,6 +81,7 @@ void Coordinator::Loop::HandleHello(const Message& m) {
     }
   }
   w.takes_recall = hello->takes_recall();
+  w.reports_starts = hello->reports_starts();
   if (w.takes_recall && !w.prefetch.empty()) {
     recallable_.insert(w.rid);
   } else {
@@ -139,10 +140,15 @@ void Coordinator::Loop::HandleHello(const Message& m) {
   welcome.set_coordinator(instance_);
   welcome.set_max_batch(kMaxBatch);
   w.used.clear();
+  // Which of its attempts wait, as the worker says now (a start it
+  // reported on an old connection may not have arrived).
+  const std::unordered_set<uint64_t> waiting(hello->waiting().begin(),
+                                             hello->waiting().end());
   for (uint64_t id : w.attempts) {
     auto a = attempts_.find(id);
     if (a != attempts_.end()) {
       a->second.worker_rid = w.rid;
+      a->second.waiting = w.reports_starts && waiting.count(id) > 0;
       w.used[a->second.backend] += a->second.slots;
     }
   }
@@ -180,6 +186,28 @@ void Coordinator::Loop::HandleDraining(WorkerConn& w, const Message& m) {
   }
   w.draining = true;
   Refile(w);
+}
+
+void Coordinator::Loop::HandleHeartbeat(WorkerConn& w, const Message& m) {
+  if (m.body.empty()) return;  // the usual one: a sign of life only
+  auto hb = protocol::Parse<wire::Heartbeat>(m);
+  if (!hb.ok()) {
+    stats_.malformed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  for (uint64_t id : hb->started()) {
+    // Only its own attempts: an id it does not hold changes nothing.
+    if (!w.attempts.count(id)) continue;
+    auto a = attempts_.find(id);
+    if (a == attempts_.end()) continue;
+    a->second.waiting = false;
+    if (a->second.recalled) {
+      // It started before our recall reached the worker, which leaves it
+      // be and sends no answer: the next recall need not wait for its end.
+      a->second.recalled = false;
+      if (w.recalling > 0) --w.recalling;
+    }
+  }
 }
 
 void Coordinator::Loop::HandleDisconnect(WorkerConn& w, const Message& m) {
@@ -238,13 +266,23 @@ void Coordinator::Loop::RemoveWorker(WorkerConn& w, const std::string& why,
   AttemptOutcome lost;
   lost.reason = FailureReason::kWorkerLost;
   lost.message = why;
+  // An attempt still waiting for a slot there never ran: it is placed
+  // again without spending a retry (docs/protocol.md, "Prefetch").
+  AttemptOutcome unstarted = lost;
+  unstarted.message =
+      why + "; the attempt was waiting for a slot there and had not started";
+  unstarted.not_started = true;
   const std::vector<uint64_t> ids(w.attempts.begin(), w.attempts.end());
   const std::string name = w.name;
   const std::string rid = w.rid;
   AbandonReloads(w, state == "drained" ? "left (drained)" : why);
   // Its uploads end here: their temporary files go, nothing is indexed.
   AbortTransfers({rid});
-  for (uint64_t id : ids) Finish(id, lost, name, nullptr);
+  for (uint64_t id : ids) {
+    auto a = attempts_.find(id);
+    const bool waited = a != attempts_.end() && a->second.waiting;
+    Finish(id, waited ? unstarted : lost, name, nullptr);
+  }
   load_index_.Remove(&w);
   workers_.erase(rid);
 }

@@ -32,6 +32,13 @@ wire::Hello PrefetchingHello() {
   return hello;
 }
 
+// The same, saying Hello.reports_starts (but not takes_recall).
+wire::Hello ReportingHello() {
+  wire::Hello hello = PrefetchingHello();
+  hello.set_reports_starts(true);
+  return hello;
+}
+
 std::map<std::string, std::string> PendingReasons(const wire::StatusReply& status) {
   std::map<std::string, std::string> out;
   for (const auto& t : status.jobs(0).tasks()) {
@@ -295,6 +302,106 @@ TEST_F(CoordinatorTest, AWorkerWithoutTakesRecallIsNeverRecalled) {
   AddWorker("idle", 1, "s-idle");
   Sync();
   ExpectNothingQueued(pre, "a prefetching worker without takes_recall");
+}
+
+// A prefetching worker "pre" that reports starts (Hello.reports_starts),
+// holding task t1 running and t2 waiting behind it, and a plain worker
+// "idle" with a free slot; retries: 0. (pre does not take recalls, so t2
+// stays on it until it is lost.)
+struct HeldByAReportingWorker {
+  FakeWorker* pre = nullptr;
+  FakeWorker* idle = nullptr;
+  std::string job;
+  wire::Dispatch running;
+  wire::Dispatch waiting;
+};
+
+class ReportedStartsTest : public CoordinatorTest {
+ protected:
+  void Hold(HeldByAReportingWorker* h) {
+    h->pre = &AddWorkerWithHello(ReportingHello());
+    FakeClient& client = AddClient();
+    auto submitted = client.Submit(IndependentTasks("held", 2));
+    ASSERT_TRUE(submitted);
+    h->job = submitted->job_id();
+    auto running = h->pre->ExpectDispatch();
+    auto waiting = h->pre->ExpectDispatch();
+    ASSERT_TRUE(running && waiting);
+    h->running = *running;
+    h->waiting = *waiting;
+    h->idle = &AddWorker("idle", 1, "s-idle");
+    Sync();
+    ExpectNothingQueued(*h->idle, "a free worker while every task is placed");
+  }
+};
+
+// Given a prefetching worker that reports starts and is lost (DISCONNECT,
+// not drained) with one attempt running and one waiting, should fail the
+// running one as worker-lost, and place the waiting one again on another
+// worker without spending a retry (retries: 0, yet it succeeds), its lost
+// attempt kept in the history as worker-lost and "had not started".
+TEST_F(ReportedStartsTest, AWaitingAttemptOfALostWorkerIsPlacedAgainWithoutARetry) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  HeldByAReportingWorker h;
+  ASSERT_NO_FATAL_FAILURE(Hold(&h));
+
+  h.pre->SendDisconnect(/*drained=*/false, "crashed");
+  auto moved = h.idle->ExpectDispatch();
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(moved->task(), h.waiting.task());
+  EXPECT_EQ(moved->attempt(), h.waiting.attempt() + 1);
+  h.idle->SendResult(moved->attempt_id(), Ok());
+  ASSERT_TRUE(h.idle->ExpectAck());
+  Sync();
+  ExpectNothingQueued(*h.idle, "a worker whose one task ended");
+
+  EXPECT_EQ(Task(h.job, h.running.task()).state, "failed");
+  EXPECT_EQ(Task(h.job, h.running.task()).reason, "worker-lost");
+  EXPECT_EQ(Task(h.job, h.waiting.task()).state, "succeeded");
+  const auto attempts = Attempts(h.job, h.waiting.task());
+  ASSERT_EQ(attempts.size(), 2u);
+  EXPECT_EQ(attempts[0].outcome.reason, FailureReason::kWorkerLost);
+  EXPECT_THAT(attempts[0].outcome.message, ::testing::HasSubstr("had not started"));
+  EXPECT_EQ(attempts[1].outcome.reason, FailureReason::kNone);
+}
+
+// Given the same, but the worker reported the waiting attempt's start
+// (Heartbeat.started) before it was lost, should count both attempts: with
+// retries: 0 both tasks fail, and the free worker gets nothing.
+TEST_F(ReportedStartsTest, AnAttemptReportedStartedIsCountedWhenItsWorkerIsLost) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  HeldByAReportingWorker h;
+  ASSERT_NO_FATAL_FAILURE(Hold(&h));
+
+  wire::Heartbeat started;
+  started.add_started(h.waiting.attempt_id());
+  started.add_started(987654321);  // not its own: ignored
+  h.pre->Send(Command::kHeartbeat, started);
+  h.pre->SendDisconnect(/*drained=*/false, "crashed");
+  Sync();
+  ExpectNothingQueued(*h.idle, "a free worker, after a loss that spent the retries");
+  EXPECT_EQ(Task(h.job, h.running.task()).state, "failed");
+  EXPECT_EQ(Task(h.job, h.waiting.task()).state, "failed");
+  EXPECT_EQ(Task(h.job, h.waiting.task()).reason, "worker-lost");
+}
+
+// Given the same worker registering again on a new connection (same
+// session), whose HELLO lists both attempts running and none in
+// Hello.waiting (its start notice went with the old connection), should
+// believe the HELLO: lost after that, both attempts count.
+TEST_F(ReportedStartsTest, AHelloAgainSaysWhichAttemptsStillWait) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  HeldByAReportingWorker h;
+  ASSERT_NO_FATAL_FAILURE(Hold(&h));
+
+  wire::Hello again = ReportingHello();
+  again.add_running(h.running.attempt_id());
+  again.add_running(h.waiting.attempt_id());
+  FakeWorker& reconnected = AddWorkerWithHello(again);
+  reconnected.SendDisconnect(/*drained=*/false, "crashed");
+  Sync();
+  ExpectNothingQueued(*h.idle, "a free worker, after a loss that spent the retries");
+  EXPECT_EQ(Task(h.job, h.waiting.task()).state, "failed");
 }
 
 // Given two idle workers with 2 slots each, should place two tasks one on

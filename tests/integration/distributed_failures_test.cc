@@ -577,6 +577,44 @@ TEST_F(DistributedTest, AWaitingTaskMovesToAWorkerThatJoinsWithAFreeSlot) {
   EXPECT_EQ(StoreCount(state_, "SELECT count(*) FROM attempts WHERE reason = 'worker-lost'"), 1);
 }
 
+// Given a worker with one slot and a prefetch of one, running a task with a
+// second one waiting behind it (retries: 0), when the worker is killed -9,
+// then the running task should fail (worker-lost, its one try spent), and
+// the waiting one, which never started, should run on a worker that joins
+// later and succeed: the coordinator knew it waited (Hello.reports_starts).
+TEST_F(DistributedTest, AKilledWorkersWaitingTaskRunsElsewhereWithoutSpendingARetry) {
+  ASSERT_TRUE(StartCoordinator());
+  DaemonProcess* w1 = StartWorker("w1", "spawn=1", {"--prefetch", "1"});
+  ASSERT_TRUE(w1);
+  const std::string job = Submit(Spec("killed.yaml", TwoWaitingTasks("killed")));
+  ASSERT_FALSE(job.empty());
+  ASSERT_TRUE(WaitForSlotsUsed("w1", "spawn", 2, kEventDeadline))
+      << json(Workers()).dump(2);
+  const int first = FirstStarted(work_);
+  ASSERT_GE(first, 0) << "neither task started";
+  const std::string ran = "step[i=" + std::to_string(first) + "]";
+  const std::string waited = "step[i=" + std::to_string(1 - first) + "]";
+
+  ASSERT_EQ(w1->Crash().term_signal, SIGKILL);
+  ASSERT_TRUE(StartWorker("w2", "spawn=1"));
+  const fs::path moved = work_ / ("started." + std::to_string(1 - first));
+  EXPECT_TRUE(WaitUntil([&] { return fs::exists(moved); }, kEventDeadline))
+      << json(Tasks(job)).dump(2);
+  EXPECT_NE(ReadFile(moved).value_or("").find(" w2"), std::string::npos);
+  WriteFile(work_ / "release", "");
+  EXPECT_EQ(WaitForJobState(job, {"succeeded", "failed", "cancelled"}, kEventDeadline),
+            "failed");
+  auto tasks = Tasks(job);
+  EXPECT_EQ(tasks[ran].value("status", tasks[ran].value("state", "")), "failed");
+  EXPECT_EQ(tasks[waited].value("status", tasks[waited].value("state", "")), "succeeded");
+  auto attempts = AttemptRows(state_, job, waited);
+  ASSERT_EQ(attempts.size(), 2u) << json(tasks[waited]).dump(2);
+  EXPECT_EQ(attempts[1]["reason"], "worker-lost");
+  EXPECT_EQ(attempts[1]["worker"], "w1");
+  EXPECT_EQ(attempts[2]["reason"], "ok");
+  EXPECT_EQ(attempts[2]["worker"], "w2");
+}
+
 // Given a draining worker whose running task does not finish within
 // --drain-timeout, then the worker should kill the task's processes at the
 // deadline, exit 0 soon after, and show as drained.

@@ -56,9 +56,15 @@ class FakeCoordinator {
         }
         protocol::Message m = std::move(received->value());
         worker_ = m.routing_id;
-        if (m.command == protocol::Command::kHeartbeat ||
-            m.command == protocol::Command::kOutput)
+        if (m.command == protocol::Command::kHeartbeat) {
+          // A worker's reported starts (Heartbeat.started), kept in order.
+          if (auto hb = protocol::Parse<wire::Heartbeat>(m); hb.ok()) {
+            for (uint64_t id : hb->started())
+              events_.push_back("started " + std::to_string(id));
+          }
           continue;
+        }
+        if (m.command == protocol::Command::kOutput) continue;
         return m;
       }
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -134,11 +140,15 @@ class FakeCoordinator {
       wire::Ack ack;
       ack.add_attempt_ids(r->attempt_id());
       Send(protocol::Command::kAck, ack);
+      events_.push_back("result " + std::to_string(r->attempt_id()));
       results_[r->attempt_id()] = *r;
       stdout_[r->attempt_id()] = m->payloads.empty() ? "" : m->payloads[0];
     }
   }
   const std::vector<protocol::Message>& others() const { return others_; }
+  // What was read so far, in arrival order: "started ID" for each id of a
+  // Heartbeat.started, "result ID" for each RESULT that Result() took.
+  const std::vector<std::string>& events() const { return events_; }
 
  private:
   zmq::socket_t socket_;
@@ -148,6 +158,7 @@ class FakeCoordinator {
   std::map<uint64_t, wire::Result> results_;
   std::map<uint64_t, std::string> stdout_;
   std::vector<protocol::Message> others_;
+  std::vector<std::string> events_;
 };
 
 }  // namespace drover::testing

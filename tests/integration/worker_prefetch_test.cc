@@ -11,14 +11,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "backends/backend.h"
 #include "backends/spawn/spawn_attempt.h"
@@ -207,6 +210,45 @@ TEST_F(WorkerPrefetchTest, RecallHandsBackOnlyAWaitingAttempt) {
   EXPECT_EQ(first->reason(), "ok") << first->message();
   EXPECT_FALSE(first->not_started());
   EXPECT_FALSE(fs::exists(ran)) << "the handed-back attempt ran";
+}
+
+// Given an attempt running and one waiting behind it, the worker should
+// say Hello.reports_starts, list the waiting one in Hello.waiting when it
+// registers again, and report its start (Heartbeat.started) before its
+// RESULT; the one that never waited is never reported.
+TEST_F(WorkerPrefetchTest, ReportsTheStartOfAnAttemptThatWaited) {
+  auto hello = StartWorker();
+  ASSERT_TRUE(hello);
+  EXPECT_TRUE(hello->reports_starts());
+  EXPECT_EQ(hello->waiting_size(), 0);
+  coordinator_.Send(Command::kDispatch, ShTask(1, Blocker("release")));
+  coordinator_.Send(Command::kDispatch, ShTask(2, "true"));
+  ASSERT_TRUE(BlockerStarted());
+
+  // The coordinator forgets the worker: it registers again, and says
+  // which of its attempts wait.
+  wire::Disconnect bye;
+  bye.set_reason("test: register again");
+  coordinator_.Send(Command::kDisconnect, bye);
+  auto again = coordinator_.Register();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(std::set<uint64_t>(again->running().begin(), again->running().end()),
+            (std::set<uint64_t>{1, 2}));
+  EXPECT_EQ(std::vector<uint64_t>(again->waiting().begin(), again->waiting().end()),
+            std::vector<uint64_t>{2});
+
+  std::ofstream(dir_ / "release").close();
+  auto second = coordinator_.Result(2);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->reason(), "ok") << second->message();
+  auto first = coordinator_.Result(1);
+  ASSERT_TRUE(first);
+  const auto& events = coordinator_.events();
+  const auto started = std::find(events.begin(), events.end(), "started 2");
+  ASSERT_NE(started, events.end()) << "no Heartbeat.started for the waiting attempt";
+  EXPECT_LT(started - events.begin(),
+            std::find(events.begin(), events.end(), "result 2") - events.begin());
+  EXPECT_EQ(std::count(events.begin(), events.end(), "started 1"), 0);
 }
 
 }  // namespace

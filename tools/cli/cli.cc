@@ -220,7 +220,8 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
   worker_cmd
       ->add_option("--prefetch", wargs.prefetch,
                    "N, tasks of each backend to hold beyond its slots, started the "
-                   "moment a slot frees (default 0; see docs/operations.md)")
+                   "moment a slot frees (default: as many as its slots; 0: none; see "
+                   "docs/operations.md)")
       ->check(CLI::NonNegativeNumber);
   worker_cmd->add_option("--label", wargs.labels, "KEY=VALUE, matched by tasks' `on:` "
                                                   "(repeatable)");

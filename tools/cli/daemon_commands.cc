@@ -243,6 +243,9 @@ Result<std::pair<std::string, std::string>> SplitPair(const std::string& flag,
 Status BuildWorkerOptions(const WorkerArgs& args, const BackendRegistry& registry,
                           WorkerOptions* options, Duration* drain_timeout) {
   *drain_timeout = std::chrono::seconds(30);
+  // Tasks held ready beyond the slots, unless told otherwise: as many as
+  // the slots (docs/operations.md, "drover worker").
+  options->prefetch = WorkerOptions::kPrefetchAsSlots;
   if (!args.config.empty()) {
     auto loaded = spec::LoadWorkerConfigFile(args.config);
     if (!loaded.ok()) {

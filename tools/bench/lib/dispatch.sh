@@ -93,13 +93,13 @@ dispatch_label() {  # NAME MODE
   [[ "$1" == drover ]] || prefix="$1: "
   case "$2" in
     run) echo "${prefix}drover run -j $((2 * ((DISPATCH_JOBS + 1) / 2)))" ;;
-    tcp) echo "${prefix}drover coordinator + 2 workers" ;;
+    tcp) echo "${prefix}drover coordinator + 2 workers --prefetch 0" ;;
     tcpp) echo "${prefix}drover coordinator + 2 workers --prefetch $(((DISPATCH_JOBS + 1) / 2))" ;;
   esac
 }
 
-# One timed run of MODE (run, tcp, or tcpp: tcp with workers that prefetch
-# as many as their slots) with BINARY; appends to the DISPATCH_*
+# One timed run of MODE (run, tcp: workers with --prefetch 0, or tcpp:
+# workers that prefetch as many as their slots, drover worker's default) with BINARY; appends to the DISPATCH_*
 # arrays of NAME/MODE, records the run and prints a line.
 declare -A DISPATCH_RATE=() DISPATCH_P50=() DISPATCH_P99=() DISPATCH_RSS=()
 dispatch_once() {  # NAME BINARY MODE RUN TOTAL SLOTS
@@ -117,7 +117,9 @@ dispatch_once() {  # NAME BINARY MODE RUN TOTAL SLOTS
     if [[ "$mode" == tcpp ]]; then
       start_cluster "$bin" "$dir" "$slots" "$slots"
     else
-      start_cluster "$bin" "$dir" "$slots"
+      # Said, not defaulted: drover worker prefetches by default since
+      # session 17, and --compare may run an older binary.
+      start_cluster "$bin" "$dir" "$slots" 0
     fi
     t0="$(now_ns)"
     DROVER_COORDINATOR="$ENDPOINT" "$bin" submit --wait "$WORK/dispatch.yaml" \
