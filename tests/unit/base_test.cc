@@ -4,12 +4,15 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <nlohmann/json.hpp>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "core/base/clock.h"
 #include "core/base/outcome.h"
+#include "core/base/outputs.h"
 #include "core/base/status.h"
 #include "core/base/utf8.h"
 
@@ -264,6 +267,76 @@ TEST(Utf8Test, SequenceLengthAcceptsWellFormedAndRejectsMalformed) {
   EXPECT_EQ(Utf8SequenceLength("\xE2\x82", 0), 0u);          // truncated
   EXPECT_EQ(Utf8SequenceLength("\xE2\x28\xA1", 0), 0u);      // bad continuation
   EXPECT_EQ(Utf8SequenceLength("\x80", 0), 0u);              // a lone continuation
+}
+
+// What nlohmann::json writes for `outputs`: the store's format before
+// OutputsToJson wrote it by hand.
+std::string LibraryJson(const Outputs& outputs) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : outputs) j[k] = v;
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// Given every ASCII byte, escapes and multi-byte characters, and 2,000
+// random byte strings (a fixed seed; valid and invalid UTF-8 alike),
+// OutputsToJson should write exactly what the library writes, and read
+// back (OutputsFromJson) to the same outputs when the bytes were UTF-8.
+TEST(OutputsJsonTest, WritesWhatTheLibraryWrites) {
+  EXPECT_EQ(OutputsToJson({}), "");
+  std::vector<Outputs> cases;
+  for (int c = 0; c < 0x80; ++c)
+    cases.push_back({{"k", std::string(1, static_cast<char>(c))}});
+  cases.push_back({{"a", "say \"hi\"\\n"}, {"b", "tab\there\r\n\f\b"}, {"c", ""}});
+  cases.push_back(
+      {{"u", "\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 \xEF\xBF\xBF \xF4\x8F\xBF\xBF"}});
+  cases.push_back({{"bad", "ok \xC0\xAF then \xE2\x82"}});  // invalid: the library's way
+  // Random strings over pieces that exercise every branch.
+  const std::vector<std::string> pieces = {"a",
+                                           "Z",
+                                           " ",
+                                           "\"",
+                                           "\\",
+                                           "\n",
+                                           "\t",
+                                           "\x01",
+                                           "\x1F",
+                                           "\x7F",
+                                           "\xC3\xA9",
+                                           "\xE2\x82\xAC",
+                                           "\xF0\x9F\x98\x80",
+                                           "\xED\xA0\x80",
+                                           "\x80",
+                                           "\xFF",
+                                           "\xE2\x82"};
+  std::mt19937 rng(17);
+  for (int i = 0; i < 2000; ++i) {
+    Outputs o;
+    const int keys = 1 + static_cast<int>(rng() % 3);
+    for (int k = 0; k < keys; ++k) {
+      std::string v;
+      const int n = static_cast<int>(rng() % 12);
+      for (int p = 0; p < n; ++p) v += pieces[rng() % pieces.size()];
+      o["key" + std::to_string(k)] = v;
+    }
+    cases.push_back(o);
+  }
+  int valid = 0;
+  for (const Outputs& o : cases) {
+    const std::string json = OutputsToJson(o);
+    ASSERT_EQ(json, LibraryJson(o)) << "for " << ::testing::PrintToString(o);
+    bool utf8 = true;
+    for (const auto& [k, v] : o) {
+      for (size_t i = 0; i < v.size() && utf8;) {
+        const size_t len = Utf8SequenceLength(v, i);
+        utf8 = len > 0;
+        i += len;
+      }
+    }
+    if (!utf8) continue;
+    ++valid;
+    EXPECT_EQ(OutputsFromJson(json), o) << json;
+  }
+  EXPECT_GT(valid, 200);  // the round trip was checked, not skipped
 }
 
 }  // namespace
