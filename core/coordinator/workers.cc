@@ -297,8 +297,17 @@ wire::WorkerInfo Coordinator::Loop::Info(const WorkerConn& w, SteadyTime now) co
   for (const auto& [k, v] : w.labels) (*info.mutable_labels())[k] = v;
   for (const auto& name : w.services) info.add_services(name);
   for (const auto& name : w.pools) info.add_pools(name);
+  std::map<std::string, uint32_t> waiting;  // by backend (AttemptRef::waiting)
+  if (w.reports_starts) {
+    for (uint64_t id : w.attempts) {
+      auto a = attempts_.find(id);
+      if (a != attempts_.end() && a->second.waiting)
+        waiting[a->second.backend] += a->second.slots;
+    }
+  }
   for (const auto& [backend, total] : w.slots) {
     wire::BackendSlots& s = (*info.mutable_slots())[backend];
+    if (auto n = waiting.find(backend); n != waiting.end()) s.set_waiting(n->second);
     s.set_total(total);
     auto used = w.used.find(backend);
     s.set_used(used == w.used.end() ? 0 : used->second);

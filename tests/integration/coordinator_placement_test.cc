@@ -385,6 +385,35 @@ TEST_F(ReportedStartsTest, AnAttemptReportedStartedIsCountedWhenItsWorkerIsLost)
   EXPECT_EQ(Task(h.job, h.waiting.task()).reason, "worker-lost");
 }
 
+// Given the same, WORKERS should show the waiting attempt's slot in
+// `waiting` (of `used`), and no longer once the worker reports its start.
+TEST_F(ReportedStartsTest, WorkersShowTheSlotsOfWaitingAttempts) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  HeldByAReportingWorker h;
+  ASSERT_NO_FATAL_FAILURE(Hold(&h));
+  auto spawn_slots = [&] {
+    auto reply = AddClient().Workers();
+    if (reply) {
+      for (const auto& w : reply->workers()) {
+        if (w.name() == "pre") return w.slots().at("spawn");
+      }
+    }
+    ADD_FAILURE() << "no worker pre";
+    return wire::BackendSlots();
+  };
+  wire::BackendSlots s = spawn_slots();
+  EXPECT_EQ(s.used(), 2u);
+  EXPECT_EQ(s.waiting(), 1u);
+
+  wire::Heartbeat started;
+  started.add_started(h.waiting.attempt_id());
+  h.pre->Send(Command::kHeartbeat, started);
+  Sync();
+  s = spawn_slots();
+  EXPECT_EQ(s.used(), 2u);
+  EXPECT_EQ(s.waiting(), 0u);
+}
+
 // Given the same worker registering again on a new connection (same
 // session), whose HELLO lists both attempts running and none in
 // Hello.waiting (its start notice went with the old connection), should

@@ -581,7 +581,8 @@ TEST_F(DistributedTest, AWaitingTaskMovesToAWorkerThatJoinsWithAFreeSlot) {
 // second one waiting behind it (retries: 0), when the worker is killed -9,
 // then the running task should fail (worker-lost, its one try spent), and
 // the waiting one, which never started, should run on a worker that joins
-// later and succeed: the coordinator knew it waited (Hello.reports_starts).
+// later and succeed: the coordinator knew it waited (Hello.reports_starts),
+// and `drover workers` showed it waiting.
 TEST_F(DistributedTest, AKilledWorkersWaitingTaskRunsElsewhereWithoutSpendingARetry) {
   ASSERT_TRUE(StartCoordinator());
   DaemonProcess* w1 = StartWorker("w1", "spawn=1", {"--prefetch", "1"});
@@ -594,6 +595,10 @@ TEST_F(DistributedTest, AKilledWorkersWaitingTaskRunsElsewhereWithoutSpendingARe
   ASSERT_GE(first, 0) << "neither task started";
   const std::string ran = "step[i=" + std::to_string(first) + "]";
   const std::string waited = "step[i=" + std::to_string(1 - first) + "]";
+  // `drover workers` tells the running one from the waiting one.
+  EXPECT_EQ(Workers()["w1"]["slots"]["spawn"]["waiting"], 1) << json(Workers()).dump(2);
+  const ProcessResult table = Drover({"workers"});
+  EXPECT_NE(table.out.find("spawn 1/1+1"), std::string::npos) << table.Describe();
 
   ASSERT_EQ(w1->Crash().term_signal, SIGKILL);
   ASSERT_TRUE(StartWorker("w2", "spawn=1"));

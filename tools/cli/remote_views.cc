@@ -282,7 +282,8 @@ int WorkersCommand(bool json, const ConnectionArgs& connection) {
       for (const auto& [backend, s] : w.slots()) {
         j["slots"][backend] = {{"total", s.total()},
                                {"used", s.used()},
-                               {"free", s.total() > s.used() ? s.total() - s.used() : 0}};
+                               {"free", s.total() > s.used() ? s.total() - s.used() : 0},
+                               {"waiting", s.waiting()}};
       }
       j["running"] = w.running();
       j["last_heartbeat_ms_ago"] = w.last_heartbeat_ms_ago();
@@ -306,8 +307,11 @@ int WorkersCommand(bool json, const ConnectionArgs& connection) {
     for (const auto& [k, v] : labels)
       label_text += (label_text.empty() ? "" : ",") + k + "=" + v;
     for (const auto& [backend, s] : slots) {
+      // "threads 32/32+5": 32 of 32 slots running, 5 more waiting there.
+      const uint32_t running = s.used() - std::min(s.used(), s.waiting());
       slot_text += (slot_text.empty() ? "" : " ") + backend + " " +
-                   std::to_string(s.used()) + "/" + std::to_string(s.total());
+                   std::to_string(running) + "/" + std::to_string(s.total());
+      if (s.waiting() > 0) slot_text += "+" + std::to_string(s.waiting());
     }
     std::printf("%-16s  %-22s  %-8s  %-24s  %-20s  %-16s  %-16s  %s\n", w.name().c_str(),
                 w.address().c_str(), w.state().c_str(), slot_text.c_str(),

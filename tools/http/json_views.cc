@@ -82,7 +82,8 @@ json WorkerJson(const wire::WorkerInfo& w) {
   for (const auto& [backend, s] : w.slots()) {
     slots[backend] = {{"total", s.total()},
                       {"used", s.used()},
-                      {"free", s.total() > s.used() ? s.total() - s.used() : 0}};
+                      {"free", s.total() > s.used() ? s.total() - s.used() : 0},
+                      {"waiting", s.waiting()}};
   }
   json labels = json::object();
   for (const auto& [k, v] : w.labels()) labels[k] = v;
