@@ -131,11 +131,12 @@ class Worker::Loop final : public BackendEvents {
   void Send(const protocol::Message& m);
   void Handle(const protocol::Message& m);
   void HandleDispatch(const protocol::Message& m);
-  // One attempt of a DISPATCH (its head or an entry of Dispatch.more):
-  // started now, or left waiting when its backend's slots are taken.
-  void HandleOneDispatch(wire::Dispatch& d);
   // Hands it to its backend (or ends it at once when it cannot run here).
   void StartDispatch(wire::Dispatch& d);
+  // worker_prefetch.cc. One attempt of a DISPATCH (its head or an entry of
+  // Dispatch.more): started now, or left waiting when its backend's slots
+  // are taken.
+  void HandleOneDispatch(wire::Dispatch& d);
   // Starts the waiting attempts that now fit, oldest first, after telling
   // the coordinator (ReportStarts).
   void StartWaiting();
@@ -148,8 +149,6 @@ class Worker::Loop final : public BackendEvents {
   // Ends waiting attempt `id` (CANCEL: cancelled; Welcome.unknown:
   // forgotten, with no result). False when it is not waiting.
   bool EndOneWaiting(uint64_t id, std::optional<AttemptOutcome> outcome);
-  // Ends attempt `id`: its RESULT is kept until ACKed and, when
-  // registered, goes out with SendResults.
   // Hands a dispatched attempt to its backend (through services_ when it
   // needs services).
   void SubmitAttempt(uint64_t id, TaskAttempt a, services::ServiceNeeds needs,
@@ -165,6 +164,8 @@ class Worker::Loop final : public BackendEvents {
   // Ends an attempt that is staging or uploading (CANCEL, WELCOME unknown).
   bool CancelTransfers(uint64_t id, Running& r);
   void RemoveAttemptDirs(const Running& r);
+  // Ends attempt `id`: its RESULT is kept until ACKed and, when
+  // registered, goes out with SendResults.
   void Complete(uint64_t id, AttemptOutcome outcome);
   // Sends the RESULTs Complete kept this turn: in batches of at most
   // coordinator_batch_ (Result.more) when the coordinator takes them,
