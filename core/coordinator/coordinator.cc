@@ -23,6 +23,7 @@ namespace {
 // Messages handled per loop turn at most, so one turn's transaction stays
 // small and timers are not starved under a flood.
 constexpr int kMaxMessagesPerTurn = 4096;
+constexpr uint64_t kMinResultsPerTurn = 16;  // the turn's budget, below
 
 // Commands a worker sends once registered. From a peer that is not
 // registered they are answered with DISCONNECT, so that it says HELLO
@@ -153,19 +154,23 @@ Status Coordinator::Loop::Run() {
     // 2. One transaction for everything this turn decides.
     Check(store_->Begin(), "begin");
     HandleDeferred();
-    // At most half the attempts in flight end in one turn. Nothing a turn
-    // decides leaves before its commit, so a turn that took every result
-    // waiting would give the workers their next tasks only once it had
-    // written all of them, and workers quicker than that would wait on it
-    // while it then waited on them. Half keeps the other half coming back
-    // while this half is written (docs/benchmarks.md, session 18).
-    const uint64_t result_budget = std::max<uint64_t>(1, attempts_.size() / 2);
-    results_this_turn_ = 0;
+    // At most half the attempts in flight end in one turn, or 16 when that
+    // is more (RESULTs of attempts no longer current do not count).
+    // Nothing a turn decides leaves before its commit, so a turn that took
+    // every result waiting would give the workers their next tasks only
+    // once it had written all of them, and workers quicker than that would
+    // wait on it while it then waited on them. Half keeps the other half
+    // coming back while this half is written; 16 spreads a turn's commit
+    // over enough results when few are in flight (docs/benchmarks.md,
+    // session 18).
+    const uint64_t result_budget =
+        std::max<uint64_t>(kMinResultsPerTurn, attempts_.size() / 2);
+    ended_this_turn_ = 0;
     for (int i = 0; i < kMaxMessagesPerTurn; ++i) {
       // Never past a due heartbeat: uploads keep chunks coming as fast as
       // they are written, and workers must keep hearing from us meanwhile.
       if (i > 0 && clock_.Now() >= next_heartbeat_) break;
-      if (results_this_turn_ >= result_budget) break;
+      if (ended_this_turn_ >= result_budget) break;
       std::optional<std::string> wrong_version;
       std::string from;
       auto received =

@@ -465,7 +465,7 @@ class Coordinator::Loop : private PipelineHost {
   std::map<std::string, std::unique_ptr<Job>> jobs_;      // running jobs by id
   std::vector<Job*> order_;  // running jobs by priority, then submission
   std::unordered_map<uint64_t, AttemptRef> attempts_;     // current attempts
-  uint64_t results_this_turn_ = 0;  // result entries handled this turn (Run)
+  uint64_t ended_this_turn_ = 0;  // current attempts a RESULT ended this turn (Run)
   // Recovered attempts not yet claimed by a worker, by worker name; the
   // grace ends at orphan_deadline_.
   std::map<std::string, std::set<uint64_t>> orphans_;

@@ -56,7 +56,6 @@ void Coordinator::Loop::HandleResult(WorkerConn& w, Message& m) {
 void Coordinator::Loop::HandleOneResult(WorkerConn& w, const wire::Result& result,
                                         std::vector<std::string> payloads) {
   const uint64_t id = result.attempt_id();
-  ++results_this_turn_;
   acks_[w.rid].push_back(id);  // committed below, or stale: ACK either way
   const AttemptOutcome outcome = protocol::OutcomeFromWire(result);
   auto current = attempts_.find(id);
@@ -80,6 +79,7 @@ void Coordinator::Loop::HandleOneResult(WorkerConn& w, const wire::Result& resul
              ", which it does not hold; ignored");
     return;
   }
+  ++ended_this_turn_;  // the turn's budget (Run); stale ones do not count
   Finish(id, outcome, w.name, &payloads);
 }
 

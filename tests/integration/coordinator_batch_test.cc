@@ -142,30 +142,34 @@ TEST_F(CoordinatorTest, NestedResultEntryIsDroppedOthersRecorded) {
   EXPECT_EQ(Task(submitted->job_id(), attempts[1].task()).state, "running");
 }
 
-// Given 8 attempts in flight on a worker and their 8 RESULTs sent at once,
-// should end at most half of them a turn (Run: the others keep coming back
-// while a turn is written): every ACK names at most 4 attempts, and all 8
-// are ACKed and recorded.
+// Given 40 attempts in flight on a worker and their 40 RESULTs sent at
+// once, should end at most half of them a turn (Run: the others keep coming
+// back while a turn is written): every ACK names at most 20 attempts, and
+// all 40 are ACKed and recorded.
 TEST_F(CoordinatorTest, ATurnEndsAtMostHalfTheAttemptsInFlight) {
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
   FakeClient& client = AddClient();
-  auto submitted = client.Submit(IndependentTasks("halves", 8));
+  constexpr size_t kTasks = 40;
+  auto submitted = client.Submit(IndependentTasks("halves", kTasks));
   ASSERT_TRUE(submitted);
   Sync();
   FakeWorker worker(context_, endpoint_, "w1");
-  ASSERT_TRUE(RegisterBatching(worker, /*spawn=*/8, /*max_batch=*/8));
-  auto d = worker.ExpectDispatch();
-  ASSERT_TRUE(d);
-  const std::vector<wire::Dispatch> attempts = Unbatch(*d);
-  ASSERT_EQ(attempts.size(), 8u);
+  ASSERT_TRUE(RegisterBatching(worker, /*spawn=*/kTasks, /*max_batch=*/kTasks));
+  std::vector<wire::Dispatch> attempts;
+  while (attempts.size() < kTasks) {
+    auto d = worker.ExpectDispatch();
+    ASSERT_TRUE(d) << attempts.size() << " of 40 dispatched";
+    for (auto& a : Unbatch(*d)) attempts.push_back(std::move(a));
+  }
+  ASSERT_EQ(attempts.size(), kTasks);
   // One message each, back to back: queued together at the coordinator,
   // where one turn would otherwise take them all.
   for (const auto& a : attempts) worker.SendResult(a.attempt_id(), testing::Ok());
   std::vector<uint64_t> acked;
-  while (acked.size() < attempts.size()) {
+  while (acked.size() < kTasks) {
     auto ack = worker.ExpectAck();
-    ASSERT_TRUE(ack) << acked.size() << " of 8 ACKed";
-    EXPECT_LE(ack->size(), 4u);
+    ASSERT_TRUE(ack) << acked.size() << " of 40 ACKed";
+    EXPECT_LE(ack->size(), kTasks / 2);
     acked.insert(acked.end(), ack->begin(), ack->end());
   }
   std::vector<uint64_t> want;

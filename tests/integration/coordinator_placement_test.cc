@@ -414,6 +414,37 @@ TEST_F(ReportedStartsTest, WorkersShowTheSlotsOfWaitingAttempts) {
   EXPECT_EQ(s.waiting(), 0u);
 }
 
+// Given the same, STATUS should show the waiting task as running and
+// waiting_in_worker (the one that runs: not), and no longer once the worker
+// reports its start.
+TEST_F(ReportedStartsTest, StatusShowsATaskWaitingInItsWorker) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  HeldByAReportingWorker h;
+  ASSERT_NO_FATAL_FAILURE(Hold(&h));
+  FakeClient& asker = AddClient();
+  auto waiting_in_worker = [&](const std::string& task) {
+    auto reply = asker.Status(h.job);
+    if (reply && reply->jobs_size() == 1) {
+      for (const auto& t : reply->jobs(0).tasks()) {
+        if (t.name() != task) continue;
+        EXPECT_EQ(t.state(), "running") << task;
+        EXPECT_EQ(t.worker(), "pre") << task;
+        return t.waiting_in_worker();
+      }
+    }
+    ADD_FAILURE() << "no task " << task << " in the job's status";
+    return false;
+  };
+  EXPECT_TRUE(waiting_in_worker(h.waiting.task()));
+  EXPECT_FALSE(waiting_in_worker(h.running.task()));
+
+  wire::Heartbeat started;
+  started.add_started(h.waiting.attempt_id());
+  h.pre->Send(Command::kHeartbeat, started);
+  Sync();
+  EXPECT_FALSE(waiting_in_worker(h.waiting.task()));
+}
+
 // Given the same worker registering again on a new connection (same
 // session), whose HELLO lists both attempts running and none in
 // Hello.waiting (its start notice went with the old connection), should

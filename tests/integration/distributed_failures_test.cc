@@ -599,6 +599,13 @@ TEST_F(DistributedTest, AKilledWorkersWaitingTaskRunsElsewhereWithoutSpendingARe
   EXPECT_EQ(Workers()["w1"]["slots"]["spawn"]["waiting"], 1) << json(Workers()).dump(2);
   const ProcessResult table = Drover({"workers"});
   EXPECT_NE(table.out.find("spawn 1/1+1"), std::string::npos) << table.Describe();
+  // So does `drover status`, and it says where the waiting one waits.
+  auto held = Tasks(job);
+  EXPECT_EQ(held[waited].value("waiting_in_worker", false), true) << json(held).dump(2);
+  EXPECT_EQ(held[ran].value("waiting_in_worker", true), false) << json(held).dump(2);
+  const ProcessResult status = Drover({"status", job});
+  EXPECT_NE(status.out.find("waiting for a free spawn slot on w1"), std::string::npos)
+      << status.Describe();
 
   ASSERT_EQ(w1->Crash().term_signal, SIGKILL);
   ASSERT_TRUE(StartWorker("w2", "spawn=1"));

@@ -30,6 +30,7 @@ Json TaskJson(const wire::TaskStatus& t) {
   j["backend"] = t.backend();
   j["pending_reason"] =
       t.pending_reason().empty() ? Json(nullptr) : Json(t.pending_reason());
+  j["waiting_in_worker"] = t.waiting_in_worker();
   j["exit_code"] =
       t.reason().empty() || t.exit_code() < 0 ? Json(nullptr) : Json(t.exit_code());
   j["signal"] = t.signal() ? Json(t.signal()) : Json(nullptr);
@@ -104,6 +105,8 @@ void PrintJobStatus(const wire::JobStatus& job,
     std::string detail = t.detail();
     if (!t.pending_reason().empty()) {
       detail = "waiting: " + t.pending_reason();
+    } else if (t.waiting_in_worker()) {
+      detail = "waiting for a free " + t.backend() + " slot on " + t.worker();
     }
     for (const auto& a : t.earlier()) {
       detail += "; attempt " + std::to_string(a.attempt()) + ": " + a.detail();

@@ -333,6 +333,7 @@ std::string JobJson(const store::JobRecord& job,
                                   dag::ParseTaskState(t.state) != dag::TaskState::kWaiting
                               ? nlohmann::ordered_json(nullptr)
                               : nlohmann::ordered_json(t.pending_reason);
+    j["waiting_in_worker"] = false;  // only a coordinator knows (remote_views.cc)
     j["duration_us"] = t.wall_us;
     j["worker"] = t.worker;
     if (t.result_json.empty()) {

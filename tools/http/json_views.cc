@@ -58,6 +58,7 @@ json TaskJson(const wire::TaskStatus& ts) {
               {"started_unix_ms", ts.started_unix_ms()},
               {"finished_unix_ms", ts.finished_unix_ms()},
               {"pending_reason", ts.pending_reason()},
+              {"waiting_in_worker", ts.waiting_in_worker()},
               {"finished_attempts", attempts}};
   json outputs = json::object();
   for (const auto& [k, v] : ts.outputs()) outputs[k] = v;

@@ -241,7 +241,9 @@ async function loadTasks() {
     Math.min(r.total, state.offset + PAGE) + ' of ' + r.total : 'none';
   $('#tasks tbody').innerHTML = r.tasks.map((t) => {
     const live = !['succeeded', 'cached', 'failed', 'blocked', 'skipped', 'cancelled'].includes(t.state);
-    const why = t.pending_reason || t.detail || '';
+    const why = t.pending_reason ||
+      (t.waiting_in_worker ? 'waiting for a free ' + t.backend + ' slot on ' + t.worker : '') ||
+      t.detail || '';
     return '<tr data-task="' + esc(t.name) + '"><td>' + esc(t.name) + '</td><td class="state ' +
       esc(t.state) + '">' + esc(t.state) + '</td><td>' + t.attempts + '</td><td>' + esc(t.worker) +
       '</td><td>' + esc(why) + '</td><td>' + fmtDur(t.wall_ms) + '</td><td>' +
