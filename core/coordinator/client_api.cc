@@ -2,7 +2,6 @@
 // STATUS and LOGS-REQUEST (docs/protocol.md, "Client dialogs"). WORKERS is
 // answered in workers.cc.
 #include <algorithm>
-#include <unordered_set>
 
 #include "core/artifacts/sha256.h"
 #include "core/coordinator/dispatch_wire.h"
@@ -343,12 +342,6 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
     if (!with_tasks) return js;
     // One reason per placement class, computed when first needed.
     std::vector<std::optional<std::string>> reasons(plan.queues());
-    // Its tasks whose attempt waits in a worker for a slot (prefetch):
-    // O(attempts in flight), once a request.
-    std::unordered_set<uint32_t> waiting_in_worker;
-    for (const auto& [id, ref] : attempts_) {
-      if (ref.job == job && ref.waiting) waiting_in_worker.insert(ref.task);
-    }
     // Rows of ended tasks are the store's (JobState::held): one indexed
     // lookup for each one listed (a page is a few of them).
     std::optional<store::TaskRecord> stored;
@@ -390,8 +383,10 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
       ts->set_backend(job->spec.tasks.Shared(t).backend);
       ts->set_started_unix_ms(row.started_ms);
       ts->set_finished_unix_ms(row.finished_ms);
-      if (plan.state(t) == dag::TaskState::kRunning && waiting_in_worker.count(t)) {
-        ts->set_waiting_in_worker(true);
+      if (plan.state(t) == dag::TaskState::kRunning && job->current[t] != 0) {
+        // Sent ahead to its worker, and not started there yet (prefetch).
+        auto a = attempts_.find(job->current[t]);
+        ts->set_waiting_in_worker(a != attempts_.end() && a->second.waiting);
       }
       if (plan.state(t) == dag::TaskState::kReady) {
         auto& reason = reasons[plan.queue(t)];
