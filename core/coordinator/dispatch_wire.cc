@@ -24,6 +24,14 @@ wire::Counts CountsToWire(const dag::PlanCounts& c) {
 wire::Dispatch DispatchToWire(const spec::JobSpec& job, const std::string& job_id,
                               const spec::TaskSpec& ts, uint64_t id, uint32_t number) {
   wire::Dispatch d;
+  DispatchToWire(job, job_id, ts, id, number, &d);
+  return d;
+}
+
+void DispatchToWire(const spec::JobSpec& job, const std::string& job_id,
+                    const spec::TaskSpec& ts, uint64_t id, uint32_t number,
+                    wire::Dispatch* out) {
+  wire::Dispatch& d = *out;
   d.set_attempt_id(id);
   d.set_job_id(job_id);
   d.set_task(ts.name);
@@ -44,7 +52,6 @@ wire::Dispatch DispatchToWire(const spec::JobSpec& job, const std::string& job_i
   d.set_timeout_ms(ts.timeout ? std::max<int64_t>(1, ToMillis(*ts.timeout)) : 0);
   d.set_kill_grace_ms(ToMillis(ts.kill_grace));
   d.set_output_limit(ts.output_limit);
-  return d;
 }
 
 }  // namespace drover

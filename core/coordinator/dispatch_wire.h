@@ -21,6 +21,10 @@ wire::Counts CountsToWire(const dag::PlanCounts& counts);
 // its fork pool and the job's plugins.
 wire::Dispatch DispatchToWire(const spec::JobSpec& job, const std::string& job_id,
                               const spec::TaskSpec& ts, uint64_t id, uint32_t number);
+// The same, into `out` (which may live on an arena).
+void DispatchToWire(const spec::JobSpec& job, const std::string& job_id,
+                    const spec::TaskSpec& ts, uint64_t id, uint32_t number,
+                    wire::Dispatch* out);
 
 }  // namespace drover
 

@@ -116,8 +116,9 @@ class Coordinator::Loop : private PipelineHost {
     // Attempts it takes in one DISPATCH (Hello.max_batch, at most
     // kMaxBatch); 1: a DISPATCH each.
     uint32_t max_batch = 1;
-    // This turn's DISPATCH to it, sent by FlushDispatches (placement.cc).
-    std::optional<wire::Dispatch> batch;
+    // This turn's DISPATCH to it, sent by FlushDispatches (placement.cc);
+    // on dispatch_arena_.
+    wire::Dispatch* batch = nullptr;
     size_t batch_bytes = 0;
     bool in_batched = false;  // listed in batched_
   };
@@ -258,7 +259,7 @@ class Coordinator::Loop : private PipelineHost {
   void Dispatch(Job& job, uint32_t task, WorkerConn& w);
   // Queues `body` for `w`: into this turn's batch when it takes batches,
   // else as a DISPATCH of its own.
-  void QueueDispatch(WorkerConn& w, wire::Dispatch body);
+  void QueueDispatch(WorkerConn& w, wire::Dispatch* body);  // body: on dispatch_arena_
   // Queues the batches Dispatch gathered this turn, one DISPATCH each.
   void FlushDispatches();
   // Ends ready task `task` without a worker (an output it refers to is
@@ -489,6 +490,21 @@ class Coordinator::Loop : private PipelineHost {
   // Workers with a DISPATCH batch gathered this turn (placement.cc); only
   // within Schedule(), where no worker is removed.
   std::vector<WorkerConn*> batched_;
+  // Where a turn's DISPATCH bodies are built (Dispatch): emptied by
+  // FlushDispatches, its first block kept from turn to turn, so that a
+  // dispatch costs no allocation for the message and its strings' objects.
+  struct DispatchArena {
+    DispatchArena() : arena(Options(block, sizeof block)) {}
+    static google::protobuf::ArenaOptions Options(char* b, size_t n) {
+      google::protobuf::ArenaOptions o;
+      o.initial_block = b;
+      o.initial_block_size = n;
+      return o;
+    }
+    alignas(16) char block[32 << 10];
+    google::protobuf::Arena arena;
+  };
+  DispatchArena dispatch_arena_;
   std::unordered_map<std::string, PeerQueue> peer_queues_;  // by routing id
   // At most one log line per peer per reason per minute; at most one
   // version ERROR per peer per heartbeat interval.

@@ -185,30 +185,30 @@ void Coordinator::Loop::ExpandFanouts(Job& job) {
   job.fanouts = std::move(waiting);
 }
 
-void Coordinator::Loop::QueueDispatch(WorkerConn& w, wire::Dispatch body) {
+void Coordinator::Loop::QueueDispatch(WorkerConn& w, wire::Dispatch* body) {
   if (w.max_batch <= 1) {
-    Message m = protocol::Make(Command::kDispatch, body);
+    Message m = protocol::Make(Command::kDispatch, *body);
     m.routing_id = w.rid;
     return Queue(std::move(m));
   }
   // A batch stays far below the 4 MiB body limit: a task's payload may be
   // big (its args), and one that is sends its batch ahead of it.
   constexpr size_t kBatchBytes = 1 << 20;
-  const size_t bytes = body.ByteSizeLong();
+  const size_t bytes = body->ByteSizeLong();
   if (w.batch &&
       (w.batch->more_size() + 1u >= w.max_batch || w.batch_bytes + bytes > kBatchBytes)) {
     Message m = protocol::Make(Command::kDispatch, *w.batch);
     m.routing_id = w.rid;
     Queue(std::move(m));
-    w.batch.reset();
+    w.batch = nullptr;
   }
   if (!w.batch) {
     if (!w.in_batched) batched_.push_back(&w);
     w.in_batched = true;
-    w.batch.emplace(std::move(body));
+    w.batch = body;
     w.batch_bytes = bytes;
   } else {
-    *w.batch->add_more() = std::move(body);
+    w.batch->mutable_more()->AddAllocated(body);  // same arena: no copy
     w.batch_bytes += bytes + 8;  // the entry's tag and length
   }
 }
@@ -220,10 +220,12 @@ void Coordinator::Loop::FlushDispatches() {
     Message m = protocol::Make(Command::kDispatch, *w->batch);
     m.routing_id = w->rid;
     Queue(std::move(m));
-    w->batch.reset();
+    w->batch = nullptr;
     w->batch_bytes = 0;
   }
   batched_.clear();
+  // Every body of this turn is serialized (or queued singly above).
+  dispatch_arena_.arena.Reset();
 }
 
 std::string Coordinator::Loop::PendingReason(const Placement& p) const {
@@ -371,10 +373,12 @@ void Coordinator::Loop::Dispatch(Job& job, uint32_t t, WorkerConn& w) {
   stats_.dispatched.fetch_add(1, std::memory_order_relaxed);
   metrics_.RecordDispatch(ts.backend);
 
-  wire::Dispatch body = DispatchToWire(job.spec, job.record.id, ts, id, number);
-  body.set_slots(p.slots);
-  AddArtifacts(job, ts, &body);
-  QueueDispatch(w, std::move(body));
+  auto* body =
+      google::protobuf::Arena::CreateMessage<wire::Dispatch>(&dispatch_arena_.arena);
+  DispatchToWire(job.spec, job.record.id, ts, id, number, body);
+  body->set_slots(p.slots);
+  AddArtifacts(job, ts, body);
+  QueueDispatch(w, body);
   EmitStarted(job, t, w.name);
 }
 

@@ -360,7 +360,24 @@ class TaskList {
   std::vector<TaskSpec> whole_;
   std::vector<Segment> segments_;
   size_t size_ = 0;
-  mutable std::unordered_map<uint32_t, TaskSpec> made_;
+  using Made = std::unordered_map<uint32_t, TaskSpec>;
+  mutable Made made_;
+  // Nodes of released instances, kept for the next ones: copying the
+  // shared fields into a spec that had them reuses its strings' buffers
+  // (the coordinator makes and releases one instance a dispatch). Not
+  // copied with the list.
+  struct Spare {
+    std::vector<Made::node_type> nodes;
+    Spare() = default;
+    Spare(const Spare&) {}
+    Spare& operator=(const Spare&) {
+      nodes.clear();
+      return *this;
+    }
+    Spare(Spare&&) noexcept = default;
+    Spare& operator=(Spare&&) noexcept = default;
+  };
+  mutable Spare spare_;
 };
 
 struct JobSpec {

@@ -27,9 +27,18 @@ const TaskList::Segment& TaskList::SegmentOf(size_t i) const {
 const TaskSpec& TaskList::operator[](size_t i) const {
   const Segment& s = SegmentOf(i);
   if (!s.group) return whole_[s.whole + (i - s.first)];
-  auto [it, added] = made_.try_emplace(static_cast<uint32_t>(i));
-  if (added) s.group->Make(i - s.first, &it->second);
-  return it->second;
+  const auto key = static_cast<uint32_t>(i);
+  if (auto it = made_.find(key); it != made_.end()) return it->second;
+  if (spare_.nodes.empty()) {
+    auto it = made_.try_emplace(key).first;
+    s.group->Make(i - s.first, &it->second);
+    return it->second;
+  }
+  Made::node_type node = std::move(spare_.nodes.back());
+  spare_.nodes.pop_back();
+  node.key() = key;
+  s.group->Make(i - s.first, &node.mapped());
+  return made_.insert(std::move(node)).position->second;
 }
 
 TaskSpec TaskList::Make(size_t i) const {
@@ -71,7 +80,11 @@ bool TaskList::HasArtifacts(size_t i) const {
   return s.group->has_artifacts;
 }
 
-void TaskList::Release(size_t i) const { made_.erase(static_cast<uint32_t>(i)); }
+void TaskList::Release(size_t i) const {
+  constexpr size_t kSpareNodes = 64;
+  auto node = made_.extract(static_cast<uint32_t>(i));
+  if (node && spare_.nodes.size() < kSpareNodes) spare_.nodes.push_back(std::move(node));
+}
 
 bool TaskList::IsWhole(size_t i) const { return !SegmentOf(i).group; }
 

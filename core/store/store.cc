@@ -69,6 +69,38 @@ class Store::Impl {
   // waits to be redone by the next Begin().
   std::vector<std::function<Status()>> journal;
   bool replaying = false;
+  // The records of the hot writes (a task's three) in the journal: slots
+  // reused from batch to batch, so that journaling one copies into buffers
+  // that are already there, and its redo is a closure of two words, which
+  // std::function holds without an allocation.
+  struct FinishRecord {
+    std::string outputs_json;
+    uint64_t id = 0;
+    std::string worker;
+    AttemptOutcome outcome;
+    int64_t finished_ms = 0;
+  };
+  template <typename Record>
+  struct Slots {
+    std::vector<Record> records;
+    size_t used = 0;
+    // The index of the slot the next record goes to, kept with its buffers.
+    size_t Next() {
+      if (used == records.size()) records.emplace_back();
+      return used++;
+    }
+  };
+  Slots<TaskRecord> task_slots;
+  Slots<AttemptRecord> attempt_slots;
+  Slots<FinishRecord> finish_slots;
+  void ClearJournal() {
+    journal.clear();
+    task_slots.used = attempt_slots.used = finish_slots.used = 0;
+  }
+  // Whether a write that returned `s` belongs to the journal (Journal).
+  bool Journals(const Status& s) const {
+    return in_batch && !replaying && (s.ok() || s.code() == StatusCode::kUnavailable);
+  }
   bool pending = false;
   // KeepReserve: the reserve's size (0: none) and whether a commit used it.
   uint64_t reserve_bytes = 0;
@@ -133,9 +165,7 @@ class Store::Impl {
   // which the move into std::function copies a second time (for a job's
   // task rows, hundreds of bytes a task).
   Status Journal(Status s, std::function<Status()> redo) {
-    if (in_batch && !replaying && (s.ok() || s.code() == StatusCode::kUnavailable)) {
-      journal.push_back(std::move(redo));
-    }
+    if (Journals(s)) journal.push_back(std::move(redo));
     return s;
   }
 
@@ -464,7 +494,7 @@ Status Store::Begin() {
     impl_->pending = false;
     return Status::Ok();
   }
-  impl_->journal.clear();
+  impl_->ClearJournal();
   Statement::Use u(impl_->begin);
   DROVER_RETURN_IF_ERROR(u.Run());
   impl_->in_batch = true;
@@ -475,12 +505,12 @@ Status Store::Commit() {
   if (!impl_->in_batch) return FailedPrecondition("store: Commit: no batch is open");
   Status s = impl_->CommitOpen();
   if (s.ok()) {
-    impl_->journal.clear();
+    impl_->ClearJournal();
     return s;
   }
   if (impl_->in_batch) return s;  // still open (busy): Commit again or Rollback
   if (s.code() != StatusCode::kUnavailable) {
-    impl_->journal.clear();  // another failure: the batch is lost
+    impl_->ClearJournal();  // another failure: the batch is lost
     return s;
   }
   // No room (or SQLite gave the batch up after a write found none): SQLite
@@ -494,7 +524,7 @@ Status Store::Commit() {
     Status redone = impl_->Redo();
     if (redone.ok()) redone = impl_->CommitOpen();
     if (redone.ok()) {
-      impl_->journal.clear();
+      impl_->ClearJournal();
       return redone;
     }
     impl_->RollbackIfOpen();
@@ -514,7 +544,7 @@ Status Store::Rollback() {
     s = u.Run();
   }
   impl_->in_batch = sqlite3_get_autocommit(db) == 0;
-  if (!impl_->in_batch) impl_->journal.clear();
+  if (!impl_->in_batch) impl_->ClearJournal();
   return s;
 }
 
@@ -776,8 +806,15 @@ Result<std::vector<std::pair<std::string, uint64_t>>> Store::TaskStateCounts(
 }
 
 Status Store::UpdateTask(const TaskRecord& task) {
-  return impl_->Journal(UpdateTaskNow(task),
-                        [this, task = task] { return UpdateTaskNow(task); });
+  Status s = UpdateTaskNow(task);
+  if (impl_->Journals(s)) {
+    const size_t i = impl_->task_slots.Next();
+    auto* slot = &impl_->task_slots.records[i];
+    *slot = task;
+    impl_->journal.emplace_back(
+        [this, i] { return UpdateTaskNow(impl_->task_slots.records[i]); });
+  }
+  return s;
 }
 
 Status Store::UpdateTaskNow(const TaskRecord& task) {
@@ -904,8 +941,15 @@ Status Store::InsertAttempt(const AttemptRecord& a) {
   if (a.id > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
     return InvalidArgument("store: attempt id " + std::to_string(a.id) + " out of range");
   }
-  return impl_->Journal(InsertAttemptNow(a),
-                        [this, a = a] { return InsertAttemptNow(a); });
+  Status s = InsertAttemptNow(a);
+  if (impl_->Journals(s)) {
+    const size_t i = impl_->attempt_slots.Next();
+    auto* slot = &impl_->attempt_slots.records[i];
+    *slot = a;
+    impl_->journal.emplace_back(
+        [this, i] { return InsertAttemptNow(impl_->attempt_slots.records[i]); });
+  }
+  return s;
 }
 
 Status Store::InsertAttemptNow(const AttemptRecord& a) {
@@ -924,12 +968,24 @@ Result<bool> Store::FinishAttempt(uint64_t id, const std::string& worker,
                                   const AttemptOutcome& outcome, int64_t finished_ms,
                                   const std::string* outputs_json) {
   if (id > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return false;
-  std::string outputs = outputs_json ? *outputs_json : OutputsToJson(outcome.outputs);
+  std::string made;
+  if (!outputs_json) made = OutputsToJson(outcome.outputs);
+  const std::string& outputs = outputs_json ? *outputs_json : made;
   Result<bool> done = FinishAttemptNow(outputs, id, worker, outcome, finished_ms);
-  (void)impl_->Journal(done.status(), [this, outputs = std::move(outputs), id,
-                                       worker = worker, outcome = outcome, finished_ms] {
-    return FinishAttemptNow(outputs, id, worker, outcome, finished_ms).status();
-  });
+  if (impl_->Journals(done.status())) {
+    const size_t i = impl_->finish_slots.Next();
+    auto* slot = &impl_->finish_slots.records[i];
+    slot->outputs_json = outputs;
+    slot->id = id;
+    slot->worker = worker;
+    slot->outcome = outcome;
+    slot->finished_ms = finished_ms;
+    impl_->journal.emplace_back([this, i] {
+      const Impl::FinishRecord& f = impl_->finish_slots.records[i];
+      return FinishAttemptNow(f.outputs_json, f.id, f.worker, f.outcome, f.finished_ms)
+          .status();
+    });
+  }
   return done;
 }
 
