@@ -112,6 +112,34 @@ TEST(TaskListTest, OnlyIndexingKeepsAMadeInstanceUntilReleased) {
   EXPECT_EQ(spec.tasks[2].name, "grid[os=linux,n=2]");
 }
 
+// Given instances made and released (their nodes are kept for the next
+// ones), should make each later instance exactly as a fresh Make does,
+// whatever instance, of whichever matrix, the reused node held before.
+TEST(TaskListTest, AnInstanceMadeAfterReleasesIsTheOneItsPositionGives) {
+  const LoadResult r = Load(kJob);
+  const JobSpec& spec = Spec(r);
+  const std::vector<uint32_t> matrix = {1, 2, 3, 4, 5, 6, 7, 8};
+  for (uint32_t i : matrix) (void)spec.tasks[i];
+  for (uint32_t i : matrix) spec.tasks.Release(i);
+  EXPECT_EQ(spec.tasks.made(), 0u);
+  // In the order they were released: the nodes are reused last released
+  // first, so each instance gets another instance's node.
+  for (uint32_t i : matrix) {
+    const TaskSpec fresh = spec.tasks.Make(i);
+    const TaskSpec& made = spec.tasks[i];
+    EXPECT_EQ(made.name, fresh.name);
+    EXPECT_EQ(made.matrix, fresh.matrix);
+    EXPECT_EQ(made.payload, fresh.payload);
+    EXPECT_EQ(made.summary, fresh.summary);
+    EXPECT_EQ(made.artifacts, fresh.artifacts);
+    EXPECT_EQ(made.backend, fresh.backend);
+    EXPECT_EQ(made.needs, fresh.needs);
+    EXPECT_EQ(made.fingerprint, fresh.fingerprint);
+  }
+  EXPECT_EQ(spec.tasks[7].name, "sum[n=7,8]");
+  EXPECT_EQ(spec.tasks.made(), matrix.size());
+}
+
 // Given instance names, Find should give their index, matching values that
 // hold '=' (or ',' in a one-key matrix) rather than splitting on them, and
 // nothing for a name that is close but not an instance's.
