@@ -1,6 +1,7 @@
 // A full state disk (docs/operations.md, "When the state disk is full"):
 // `drover coordinator` with its --state-dir on a small tmpfs that the
-// coordinator's task logs fill. The tmpfs is mounted in a private mount
+// coordinator's task logs fill, and the Store's own redo of a batch whose
+// commit found no room. The tmpfs is mounted in a private mount
 // namespace of this test process (unshare(CLONE_NEWNS) while it is still
 // single-threaded), which every process it starts inherits and which goes
 // away with them; it needs root (CAP_SYS_ADMIN), and the tests skip with a
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "core/store/store.h"
 #include "tests/integration/distributed_test_util.h"
 
 namespace drover {
@@ -231,6 +233,101 @@ TEST_F(StateDiskTest, NoRoomAtAllHoldsTheTurnAndAnswersClientsWithAnError) {
   const ProcessResult again = Drover({"submit", "small.yaml", "--wait"});
   EXPECT_EQ(again.exit_code, 0) << again.Describe();
   EXPECT_NE(again.err.find("succeeded"), std::string::npos) << again.Describe();
+}
+
+// Given a batch of a task's three writes for many tasks (the attempt's
+// row, its outcome, the task's row: the hot writes, journaled in reused
+// slots) whose commit finds the disk full, should hold it, and redo each
+// write with its own record once there is room: every row as written,
+// none lost, none twice; and a second such batch reuses the slots.
+TEST_F(StateDiskTest, AHeldBatchIsRedoneWriteForWrite) {
+  auto opened = store::Store::Open(state_);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  store::Store& db = **opened;
+  constexpr uint32_t kTasks = 200;
+  store::JobRecord job;
+  job.id = "20261204-000000-held";
+  job.name = "held";
+  job.spec_text = "version: 1\n";
+  job.state = "running";
+  job.tasks = 2 * kTasks;
+  ASSERT_TRUE(db.InsertJob(job, {}).ok());
+
+  const std::string padding(600, 'p');  // rows big enough to need new pages
+  auto write = [&](uint32_t first) {
+    for (uint32_t i = first; i < first + kTasks; ++i) {
+      const std::string name = "t" + std::to_string(i);
+      store::AttemptRecord a;
+      a.id = 1000 + i;
+      a.job_id = job.id;
+      a.task = name;
+      a.number = 1;
+      a.worker = "w" + std::to_string(i % 7);
+      a.started_ms = 1'000 + i;
+      a.task_index = i;
+      ASSERT_TRUE(db.InsertAttempt(a).ok());
+      AttemptOutcome o;
+      o.reason = FailureReason::kExit;
+      o.exit_code = static_cast<int>(i % 200) + 1;
+      o.message = padding + name;
+      const Result<bool> finished = db.FinishAttempt(a.id, a.worker, o, 2'000 + i);
+      ASSERT_TRUE(finished.ok());
+      store::TaskRecord row;
+      row.job_id = job.id;
+      row.index = i;
+      row.name = name;
+      row.state = "failed";
+      row.attempts = 1;
+      row.reason = "exit";
+      row.exit_code = o.exit_code;
+      row.detail = padding + name;
+      row.worker = a.worker;
+      row.started_ms = a.started_ms;
+      row.finished_ms = 2'000 + i;
+      ASSERT_TRUE(db.UpdateTask(row).ok());
+    }
+  };
+  auto check = [&](uint32_t count) {
+    const Result<std::vector<store::TaskRecord>> rows = db.Tasks(job.id);
+    ASSERT_TRUE(rows.ok());
+    ASSERT_EQ(rows->size(), count);
+    for (uint32_t i = 0; i < count; ++i) {
+      const store::TaskRecord& row = (*rows)[i];
+      const std::string name = "t" + std::to_string(i);
+      EXPECT_EQ(row.name, name);
+      EXPECT_EQ(row.index, i);
+      EXPECT_EQ(row.state, "failed") << name;
+      EXPECT_EQ(row.exit_code, static_cast<int>(i % 200) + 1) << name;
+      EXPECT_EQ(row.detail, padding + name);
+      EXPECT_EQ(row.worker, "w" + std::to_string(i % 7)) << name;
+      const Result<std::vector<store::AttemptRecord>> attempts =
+          db.Attempts(job.id, name);
+      ASSERT_TRUE(attempts.ok());
+      ASSERT_EQ(attempts->size(), 1u) << name;
+      EXPECT_EQ((*attempts)[0].id, 1000 + i);
+      EXPECT_TRUE((*attempts)[0].finished) << name;
+      EXPECT_EQ((*attempts)[0].outcome.exit_code, static_cast<int>(i % 200) + 1) << name;
+      EXPECT_EQ((*attempts)[0].outcome.message, padding + name);
+    }
+  };
+
+  for (uint32_t first : {0u, kTasks}) {
+    const fs::path filler = state_ / "filler";
+    ASSERT_GT(FillDisk(filler), 0u);
+    ASSERT_TRUE(db.Begin().ok());
+    write(first);
+    const drover::Status committed = db.Commit();
+    ASSERT_FALSE(committed.ok()) << "the batch found room on a full disk";
+    EXPECT_NE(committed.message().find("state disk full"), std::string::npos)
+        << committed.ToString();
+    ASSERT_TRUE(db.Pending());
+    ASSERT_TRUE(fs::remove(filler));
+    ASSERT_TRUE(db.Begin().ok());  // redoes the held batch
+    const drover::Status redone = db.Commit();
+    ASSERT_TRUE(redone.ok()) << redone.ToString();
+    EXPECT_FALSE(db.Pending());
+    check(first + kTasks);
+  }
 }
 
 }  // namespace
