@@ -82,6 +82,9 @@ class Store::Impl {
   };
   template <typename Record>
   struct Slots {
+    // Slots kept past a batch that used more: a batch of a large turn (a
+    // few thousand dispatches) does not pin its records for good.
+    static constexpr size_t kKept = 1024;
     std::vector<Record> records;
     size_t used = 0;
     // The index of the slot the next record goes to, kept with its buffers.
@@ -89,13 +92,28 @@ class Store::Impl {
       if (used == records.size()) records.emplace_back();
       return used++;
     }
+    // Keeps a copy of `r` in the next slot; its index.
+    size_t Keep(const Record& r) {
+      const size_t i = Next();
+      records[i] = r;
+      return i;
+    }
+    void Clear() {
+      used = 0;
+      if (records.size() > kKept) {
+        records.resize(kKept);
+        records.shrink_to_fit();
+      }
+    }
   };
   Slots<TaskRecord> task_slots;
   Slots<AttemptRecord> attempt_slots;
   Slots<FinishRecord> finish_slots;
   void ClearJournal() {
     journal.clear();
-    task_slots.used = attempt_slots.used = finish_slots.used = 0;
+    task_slots.Clear();
+    attempt_slots.Clear();
+    finish_slots.Clear();
   }
   // Whether a write that returned `s` belongs to the journal (Journal).
   bool Journals(const Status& s) const {
@@ -808,9 +826,7 @@ Result<std::vector<std::pair<std::string, uint64_t>>> Store::TaskStateCounts(
 Status Store::UpdateTask(const TaskRecord& task) {
   Status s = UpdateTaskNow(task);
   if (impl_->Journals(s)) {
-    const size_t i = impl_->task_slots.Next();
-    auto* slot = &impl_->task_slots.records[i];
-    *slot = task;
+    const size_t i = impl_->task_slots.Keep(task);
     impl_->journal.emplace_back(
         [this, i] { return UpdateTaskNow(impl_->task_slots.records[i]); });
   }
@@ -943,9 +959,7 @@ Status Store::InsertAttempt(const AttemptRecord& a) {
   }
   Status s = InsertAttemptNow(a);
   if (impl_->Journals(s)) {
-    const size_t i = impl_->attempt_slots.Next();
-    auto* slot = &impl_->attempt_slots.records[i];
-    *slot = a;
+    const size_t i = impl_->attempt_slots.Keep(a);
     impl_->journal.emplace_back(
         [this, i] { return InsertAttemptNow(impl_->attempt_slots.records[i]); });
   }
