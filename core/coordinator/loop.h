@@ -54,6 +54,16 @@ namespace drover {
 
 inline int64_t WallMillis(const Clock& clock) { return ToUnixMillis(clock.WallNow()); }
 
+// Options for a protobuf arena whose first block is `block` (on the stack,
+// or kept by its owner): messages built on it cost no allocation until it
+// is full.
+inline google::protobuf::ArenaOptions ArenaOn(char* block, size_t size) {
+  google::protobuf::ArenaOptions o;
+  o.initial_block = block;
+  o.initial_block_size = size;
+  return o;
+}
+
 class Coordinator::Loop : private PipelineHost {
  public:
   Loop(zmq::context_t& context, CoordinatorOptions options, const Clock& clock)
@@ -494,13 +504,7 @@ class Coordinator::Loop : private PipelineHost {
   // FlushDispatches, its first block kept from turn to turn, so that a
   // dispatch costs no allocation for the message and its strings' objects.
   struct DispatchArena {
-    DispatchArena() : arena(Options(block, sizeof block)) {}
-    static google::protobuf::ArenaOptions Options(char* b, size_t n) {
-      google::protobuf::ArenaOptions o;
-      o.initial_block = b;
-      o.initial_block_size = n;
-      return o;
-    }
+    DispatchArena() : arena(ArenaOn(block, sizeof block)) {}
     alignas(16) char block[32 << 10];
     google::protobuf::Arena arena;
   };

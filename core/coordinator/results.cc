@@ -1,8 +1,6 @@
 // Coordinator::Loop, results: RESULT (recorded once, ACKed after commit),
 // OUTPUT forwarding, the outcome of an attempt applied to its task and
 // job, and the events watching clients get.
-#include <google/protobuf/arena.h>
-
 #include <fstream>
 #include <iterator>
 
@@ -25,10 +23,7 @@ void Coordinator::Loop::HandleResult(WorkerConn& w, Message& m) {
   // The batch lives on an arena that starts on the stack: its strings and
   // entries cost no allocation of their own (a few dozen a task otherwise).
   alignas(16) char block[8192];
-  google::protobuf::ArenaOptions options;
-  options.initial_block = block;
-  options.initial_block_size = sizeof block;
-  google::protobuf::Arena arena(options);
+  google::protobuf::Arena arena(ArenaOn(block, sizeof block));
   auto* result = google::protobuf::Arena::CreateMessage<wire::Result>(&arena);
   if (!result->ParseFromString(m.body)) {
     stats_.malformed.fetch_add(1, std::memory_order_relaxed);
@@ -288,10 +283,7 @@ void Coordinator::Loop::SyncRows(Job& job) {
 void Coordinator::Loop::EmitTask(Job& job, uint32_t t, const AttemptOutcome* outcome) {
   if (job.watchers.empty()) return;
   alignas(16) char block[2048];  // as in HandleResult
-  google::protobuf::ArenaOptions options;
-  options.initial_block = block;
-  options.initial_block_size = sizeof block;
-  google::protobuf::Arena arena(options);
+  google::protobuf::Arena arena(ArenaOn(block, sizeof block));
   wire::TaskEvent& ev = *google::protobuf::Arena::CreateMessage<wire::TaskEvent>(&arena);
   ev.set_job_id(job.record.id);
   const store::TaskRecord* row = job.HeldRow(t);
