@@ -3,6 +3,7 @@
 // cwd are for spawn tasks and do not apply.
 #include "backends/threads/threads_kind.h"
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,14 +28,43 @@ class CompiledThreadsTask : public spec::CompiledTask {
     v1.fn = fn;
     v1.args_json = instance.Render(args);
     ts->fingerprint = spec::TaskFingerprintV1(*ts, v1);
-    ts->summary = fn + "(" + v1.args_json + ")";
+    if (constant_) {
+      // Assigned, so that an instance made into a released one's node
+      // keeps its buffers (TaskList::operator[]).
+      ts->summary = constant_->summary;
+      ts->payload = constant_->payload;
+      return;
+    }
+    ts->summary = Summary(v1.args_json);
+    ts->payload = Payload(std::move(v1.args_json));
+  }
 
+  // Once Read has set fn, args and plugins: the summary and payload of
+  // every instance when args does not vary with the matrix, made once
+  // instead of once an instance (docs/benchmarks.md, session 20).
+  void Seal() {
+    if (!args || !args->constant()) return;
+    constant_ = Constant{Summary(args->text()), Payload(args->text())};
+  }
+
+ private:
+  struct Constant {
+    std::string summary;
+    std::string payload;
+  };
+
+  std::string Summary(const std::string& args_json) const {
+    return fn + "(" + args_json + ")";
+  }
+  std::string Payload(std::string args_json) const {
     ThreadsTask task;
     task.set_fn(fn);
-    task.set_args_json(std::move(v1.args_json));
+    task.set_args_json(std::move(args_json));
     for (const std::string& plugin : plugins) task.add_plugins(plugin);
-    task.SerializeToString(&ts->payload);
+    return task.SerializeAsString();
   }
+
+  std::optional<Constant> constant_;
 };
 
 class ThreadsTaskKind : public spec::TaskKind {
@@ -62,6 +92,7 @@ class ThreadsTaskKind : public spec::TaskKind {
     task->args = args ? r.Json(*args) : spec::JsonTemplate::Literal("null");
     if (args) r.NoteServiceRefs(*task->args, args->value_pos());
     task->plugins = r.plugins();
+    task->Seal();
     return task;
   }
 };

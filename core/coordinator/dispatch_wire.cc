@@ -9,16 +9,20 @@ namespace drover {
 
 wire::Counts CountsToWire(const dag::PlanCounts& c) {
   wire::Counts out;
-  out.set_total(c.total);
+  CountsToWire(c, &out);
+  return out;
+}
+
+void CountsToWire(const dag::PlanCounts& c, wire::Counts* out) {
+  out->set_total(c.total);
   // A cached task counts as succeeded (it is one for its dependents and its
   // job); `cached` says how many of them were.
-  out.set_succeeded(c.succeeded + c.cached);
-  out.set_cached(c.cached);
-  out.set_failed(c.failed);
-  out.set_running(c.running);
-  out.set_pending(c.waiting + c.ready + c.retry_wait);
-  out.set_other(c.blocked + c.skipped + c.cancelled);
-  return out;
+  out->set_succeeded(c.succeeded + c.cached);
+  out->set_cached(c.cached);
+  out->set_failed(c.failed);
+  out->set_running(c.running);
+  out->set_pending(c.waiting + c.ready + c.retry_wait);
+  out->set_other(c.blocked + c.skipped + c.cancelled);
 }
 
 wire::Dispatch DispatchToWire(const spec::JobSpec& job, const std::string& job_id,

@@ -15,6 +15,7 @@ namespace drover {
 // The counts of a job's tasks as clients see them: pending is waiting,
 // ready and retry-wait; other is blocked, skipped and cancelled.
 wire::Counts CountsToWire(const dag::PlanCounts& counts);
+void CountsToWire(const dag::PlanCounts& counts, wire::Counts* out);
 
 // The DISPATCH body for attempt `id` (number `number`) of task `ts` of
 // `job`: everything a worker needs to run it, including the declaration of

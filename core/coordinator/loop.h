@@ -509,6 +509,7 @@ class Coordinator::Loop : private PipelineHost {
     google::protobuf::Arena arena;
   };
   DispatchArena dispatch_arena_;
+  wire::TaskEvent task_event_;  // EmitTask's, reused from task to task
   std::unordered_map<std::string, PeerQueue> peer_queues_;  // by routing id
   // At most one log line per peer per reason per minute; at most one
   // version ERROR per peer per heartbeat interval.

@@ -282,25 +282,41 @@ void Coordinator::Loop::SyncRows(Job& job) {
 
 void Coordinator::Loop::EmitTask(Job& job, uint32_t t, const AttemptOutcome* outcome) {
   if (job.watchers.empty()) return;
-  alignas(16) char block[2048];  // as in HandleResult
-  google::protobuf::Arena arena(ArenaOn(block, sizeof block));
-  wire::TaskEvent& ev = *google::protobuf::Arena::CreateMessage<wire::TaskEvent>(&arena);
+  // The loop's one event, every field set anew (an empty string or a 0 is
+  // not sent, as if cleared): its strings and counts keep their buffers
+  // from task to task, so an event allocates only the bytes it sends.
+  // Clear() would free the counts.
+  wire::TaskEvent& ev = task_event_;
   ev.set_job_id(job.record.id);
   const store::TaskRecord* row = job.HeldRow(t);
-  ev.set_task(row ? row->name : job.spec.tasks.Name(t));
-  ev.set_state(std::string(dag::TaskStateName(job.plan->state(t))));
+  if (row) {
+    ev.set_task(row->name);
+  } else {
+    ev.set_task(job.spec.tasks.Name(t));
+  }
+  const std::string_view state = dag::TaskStateName(job.plan->state(t));
+  ev.set_state(state.data(), state.size());
   ev.set_attempt(job.attempt_base[t] + static_cast<uint32_t>(job.plan->attempts(t)));
-  if (!outcome && job.plan->state(t) == dag::TaskState::kCached && row) {
-    ev.set_detail(row->detail);  // from which job and attempt
-  }
+  const std::string_view reason = outcome ? ReasonName(outcome->reason) : "";
+  ev.set_reason(reason.data(), reason.size());
   if (outcome) {
-    ev.set_reason(std::string(ReasonName(outcome->reason)));
     ev.set_detail(outcome->Describe());
-    ev.set_wall_us(static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(outcome->wall).count()));
-    if (row) ev.set_worker(row->worker);
+  } else if (job.plan->state(t) == dag::TaskState::kCached && row) {
+    ev.set_detail(row->detail);  // from which job and attempt
+  } else {
+    ev.clear_detail();
   }
-  *ev.mutable_counts() = CountsToWire(job.plan->counts());
+  ev.set_wall_us(outcome ? static_cast<uint64_t>(
+                               std::chrono::duration_cast<std::chrono::microseconds>(
+                                   outcome->wall)
+                                   .count())
+                         : 0);
+  if (outcome && row) {
+    ev.set_worker(row->worker);
+  } else {
+    ev.clear_worker();
+  }
+  CountsToWire(job.plan->counts(), ev.mutable_counts());
   for (const auto& rid : job.watchers) Reply(rid, Command::kTaskEvent, ev);
 }
 

@@ -452,6 +452,50 @@ TEST_F(CoordinatorTest, CancelJobCancelsRunningAndSkipsPending) {
   ExpectNothingQueued(worker, "the worker of a cancelled job");
 }
 
+// Given a failed attempt's TASK-EVENT and then one with no attempt (its
+// dependent blocked), should send in the second none of the first's
+// reason, detail, wall time or worker: the coordinator reuses one event
+// from task to task.
+TEST_F(CoordinatorTest, ATaskEventCarriesNothingOfTheOneBefore) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& worker = AddWorker("w1", 1);
+  FakeClient& client = AddClient();
+  auto submitted = client.Submit(
+      "version: 1\nname: events\ntasks:\n"
+      "  a: {run: exit 3}\n"
+      "  b: {run: echo b, needs: a}\n");
+  ASSERT_TRUE(submitted);
+  auto d = worker.ExpectDispatch();
+  ASSERT_TRUE(d);
+  ASSERT_EQ(d->task(), "a");
+  AttemptOutcome failed = Exit(3);
+  failed.wall = std::chrono::milliseconds(7);
+  worker.SendResult(d->attempt_id(), failed);
+  ASSERT_TRUE(worker.ExpectAck());
+
+  auto a = client.WaitTaskEvent("a", "failed");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->reason(), "exit");
+  EXPECT_EQ(a->detail(), "exit 3");
+  EXPECT_EQ(a->wall_us(), 7000u);
+  EXPECT_EQ(a->worker(), "w1");
+  EXPECT_EQ(a->attempt(), 1u);
+
+  auto b = client.WaitTaskEvent("b", "blocked");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->job_id(), submitted->job_id());
+  EXPECT_EQ(b->reason(), "");
+  EXPECT_EQ(b->detail(), "");
+  EXPECT_EQ(b->wall_us(), 0u);
+  EXPECT_EQ(b->worker(), "");
+  EXPECT_EQ(b->attempt(), 0u);
+  EXPECT_EQ(b->counts().failed(), 1u);
+  EXPECT_EQ(b->counts().other(), 1u);
+  auto done = client.WaitJobEvent();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->state(), "failed");
+}
+
 // ---- peers that misbehave ------------------------------------------------
 
 // Given a peer that never said HELLO, should answer its HEARTBEAT and its
