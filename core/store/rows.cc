@@ -133,6 +133,15 @@ void BindOutcome(Statement::Use& u, const AttemptOutcome& o, bool finished,
       .Bind(22, outputs_json);
 }
 
+bool IsUnset(const AttemptOutcome& o) {
+  // The reason is not read: an unfinished attempt stores ''.
+  return o.exit_code == -1 && o.signal == 0 && o.message.empty() &&
+         o.wall == Duration::zero() && o.cpu_user == Duration::zero() &&
+         o.cpu_sys == Duration::zero() && o.max_rss_kb == 0 && o.out.bytes == 0 &&
+         o.out.dropped == 0 && o.err.bytes == 0 && o.err.dropped == 0 &&
+         o.result_json.empty() && o.outputs.empty();
+}
+
 AttemptRecord ReadAttempt(const Statement::Use& u) {
   AttemptRecord a;
   a.id = FromStored(u.Int(0));

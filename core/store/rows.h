@@ -83,6 +83,9 @@ TaskRecord ReadTask(const Statement::Use& u);
 // statement's run (bound without a copy).
 void BindOutcome(Statement::Use& u, const AttemptOutcome& o, bool finished,
                  const std::string& outputs_json);
+// Whether BindOutcome would write, for an unfinished attempt, exactly the
+// outcome columns' defaults (schema.cc): an outcome not yet set.
+bool IsUnset(const AttemptOutcome& o);
 AttemptRecord ReadAttempt(const Statement::Use& u);
 
 }  // namespace drover::store

@@ -148,7 +148,7 @@ class Store::Impl {
     if (idx >= it->second.size()) it->second.resize(size_t{idx} + 1);
     it->second[idx] = rowid;
   }
-  Statement insert_attempt, finish_attempt, attempts, unfinished_attempts, max_attempt_id;
+  Statement insert_attempt, insert_started_attempt, finish_attempt, attempts, unfinished_attempts, max_attempt_id;
 
   ~Impl() {
     // An open batch is dropped, never half-kept: roll it back explicitly
@@ -378,6 +378,13 @@ Status Store::Impl::PrepareStatements() {
        "select the tasks that did not succeed"},
       {&Impl::insert_attempt,
        Sql({"INSERT INTO attempts (", kAttemptCols, ") VALUES (", kAttemptValues, ")"}),
+       "insert into attempts"},
+      // An attempt as it starts: its outcome columns take their defaults,
+      // which are an unset AttemptOutcome's (docs/state.md). A sixth of
+      // the binds of the statement above, for the write every dispatch makes.
+      {&Impl::insert_started_attempt,
+       "INSERT INTO attempts (id, job_id, task, number, worker, started_ms, task_idx) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
        "insert into attempts"},
       {&Impl::finish_attempt,
        Sql({"UPDATE attempts SET finished = 1, worker = COALESCE(NULLIF(?5, ''), "
@@ -968,6 +975,12 @@ Status Store::InsertAttempt(const AttemptRecord& a) {
 
 Status Store::InsertAttemptNow(const AttemptRecord& a) {
   DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
+  if (!a.finished && a.finished_ms == 0 && IsUnset(a.outcome)) {
+    Statement::Use u(impl_->insert_started_attempt);
+    u.Bind(1, AsStored(a.id)).Bind(2, a.job_id).Bind(3, a.task).Bind(4, int64_t{a.number});
+    u.Bind(5, a.worker).Bind(6, a.started_ms).Bind(7, a.task_index);
+    return Context(u.Run(), "attempt", a.id);
+  }
   Statement::Use u(impl_->insert_attempt);
   u.Bind(1, AsStored(a.id)).Bind(2, a.job_id).Bind(3, a.task).Bind(4, int64_t{a.number});
   u.Bind(5, a.worker).Bind(6, int64_t{a.finished ? 1 : 0}).Bind(7, a.started_ms);

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -199,6 +200,51 @@ TEST_F(StoreTest, AttemptOutcomeRoundTripsEveryField) {
   EXPECT_EQ(Tie((*attempts)[1]), Tie(inserted));
   for (size_t i = 0; i < std::size(reasons); ++i) {
     EXPECT_EQ((*attempts)[2 + i].outcome.reason, reasons[i]) << ReasonName(reasons[i]);
+  }
+}
+
+// Given unfinished attempts, one with an outcome not yet set (the write
+// every dispatch makes, a statement of its own) and one for each outcome
+// field set alone, should read back each one as it was inserted: a set
+// field is never lost to the short statement.
+TEST_F(StoreTest, AnUnfinishedAttemptKeepsEachOutcomeFieldItWasInsertedWith) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->InsertJob(MakeJob("j1", "job", 1), {MakeTask("j1", 0, "t")}).ok());
+  const AttemptOutcome full = FullOutcome();
+  const std::vector<std::pair<std::string, std::function<void(AttemptOutcome&)>>> fields = {
+      {"none", [](AttemptOutcome&) {}},
+      {"exit_code", [&](AttemptOutcome& o) { o.exit_code = full.exit_code; }},
+      {"signal", [&](AttemptOutcome& o) { o.signal = full.signal; }},
+      {"message", [&](AttemptOutcome& o) { o.message = full.message; }},
+      {"wall", [&](AttemptOutcome& o) { o.wall = full.wall; }},
+      {"cpu_user", [&](AttemptOutcome& o) { o.cpu_user = full.cpu_user; }},
+      {"cpu_sys", [&](AttemptOutcome& o) { o.cpu_sys = full.cpu_sys; }},
+      {"max_rss_kb", [&](AttemptOutcome& o) { o.max_rss_kb = full.max_rss_kb; }},
+      {"out.bytes", [&](AttemptOutcome& o) { o.out.bytes = full.out.bytes; }},
+      {"out.dropped", [&](AttemptOutcome& o) { o.out.dropped = full.out.dropped; }},
+      {"err.bytes", [&](AttemptOutcome& o) { o.err.bytes = full.err.bytes; }},
+      {"err.dropped", [&](AttemptOutcome& o) { o.err.dropped = full.err.dropped; }},
+      {"result_json", [&](AttemptOutcome& o) { o.result_json = full.result_json; }},
+      {"outputs", [](AttemptOutcome& o) { o.outputs = {{"key", "value"}}; }},
+  };
+  std::vector<AttemptRecord> inserted;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    AttemptRecord a = MakeAttempt(i + 1, "j1", "t", static_cast<uint32_t>(i + 1));
+    a.task_index = 0;
+    fields[i].second(a.outcome);
+    ASSERT_TRUE(store->InsertAttempt(a).ok()) << fields[i].first;
+    inserted.push_back(a);
+  }
+  Result<std::vector<AttemptRecord>> attempts = store->Attempts("j1", "t");
+  ASSERT_TRUE(attempts.ok()) << attempts.status().ToString();
+  ASSERT_EQ(attempts->size(), fields.size());
+  for (size_t i = 0; i < fields.size(); ++i) {
+    const AttemptRecord& got = (*attempts)[i];
+    EXPECT_EQ(Tie(got), Tie(inserted[i])) << fields[i].first;
+    EXPECT_EQ(got.outcome.outputs, inserted[i].outcome.outputs) << fields[i].first;
+    EXPECT_EQ(got.task_index, 0) << fields[i].first;
+    EXPECT_FALSE(got.finished) << fields[i].first;
   }
 }
 
