@@ -72,7 +72,7 @@ void MakePlan(JobState& job, std::vector<dag::PlanTask> plan_tasks, uint64_t jit
 
 }  // namespace
 
-store::TaskRecord& JobState::Row(uint32_t t) {
+store::TaskRecord& JobState::Row(uint32_t t, const std::string* name) {
   if (t >= held.size()) GrowRows();
   std::unique_ptr<store::TaskRecord>& row = held.at(t);
   if (!row) {
@@ -82,30 +82,51 @@ store::TaskRecord& JobState::Row(uint32_t t) {
                    record.id.c_str());
       std::abort();
     }
-    row = std::make_unique<store::TaskRecord>(FirstRow(t));
+    if (spare_rows.empty()) {
+      row = std::make_unique<store::TaskRecord>();
+    } else {
+      row = std::move(spare_rows.back());
+      spare_rows.pop_back();
+      row->Clear();
+    }
+    FillFirstRow(t, name, row.get());
   }
   return *row;
 }
 
 store::TaskRecord JobState::FirstRow(uint32_t t) const {
   store::TaskRecord row;
-  row.job_id = record.id;
-  row.index = t;
-  row.name = spec.tasks.Name(t);
-  row.state = dag::TaskStateName(dag::TaskState::kWaiting);
-  row.attempts = t < attempt_base.size() ? attempt_base[t] : 0;
-  row.attempt_base = row.attempts;  // so a restart knows this run's
+  FillFirstRow(t, nullptr, &row);
+  return row;
+}
+
+void JobState::FillFirstRow(uint32_t t, const std::string* name,
+                            store::TaskRecord* row) const {
+  // Every field not set here is its default (a new or Clear()ed record).
+  row->job_id = record.id;
+  row->index = t;
+  if (name) {
+    row->name = *name;
+  } else {
+    row->name = spec.tasks.Name(t);
+  }
+  row->state = dag::TaskStateName(dag::TaskState::kWaiting);
+  row->attempts = t < attempt_base.size() ? attempt_base[t] : 0;
+  row->attempt_base = row->attempts;  // so a restart knows this run's
   // 0 until the task is dispatched (or cached): a matrix instance is made
   // then, not for every instance at submit (docs/state.md).
-  row.fingerprint = 0;
-  return row;
+  row->fingerprint = 0;
 }
 
 void JobState::EndRow(uint32_t t) {
   if (t >= held.size()) GrowRows();
   if (held[t]) {
     KeepOutputs(t, std::move(held[t]->outputs_json));
-    held[t].reset();
+    if (spare_rows.size() < kSpareRows) {
+      spare_rows.push_back(std::move(held[t]));
+    } else {
+      held[t].reset();
+    }
   }
   ended[t] = true;
   spec.tasks.Release(t);  // a matrix instance made for it goes too

@@ -45,6 +45,10 @@ struct JobState {
   // keeps what later tasks read of it). A million waiting tasks cost a
   // pointer and a bit each.
   std::vector<std::unique_ptr<store::TaskRecord>> held;
+  // Records of ended rows, kept (at most kSpareRows) to hold the next
+  // ones: a task's row then costs no allocation.
+  std::vector<std::unique_ptr<store::TaskRecord>> spare_rows;
+  static constexpr size_t kSpareRows = 64;
   std::vector<bool> ended;
   // The outputs_json of ended tasks that other tasks need (only they can
   // read them: docs/spec.md, "Outputs"), when not empty.
@@ -75,7 +79,9 @@ struct JobState {
 
   uint32_t size() const { return static_cast<uint32_t>(spec.tasks.size()); }
   // Task t's row, held from now until EndRow. t must not have ended.
-  store::TaskRecord& Row(uint32_t t);
+  // `name`, when given, is the task's name (a made instance's), which
+  // saves making it again.
+  store::TaskRecord& Row(uint32_t t, const std::string* name = nullptr);
   // Task t's held row, or nullptr.
   const store::TaskRecord* HeldRow(uint32_t t) const {
     return t < held.size() ? held[t].get() : nullptr;
@@ -83,6 +89,7 @@ struct JobState {
   // The row of a task in its first state: waiting, with the attempts of
   // earlier runs.
   store::TaskRecord FirstRow(uint32_t t) const;
+  void FillFirstRow(uint32_t t, const std::string* name, store::TaskRecord* row) const;
   // Task t's row after its ended state is written: no longer held, its
   // outputs kept for the tasks that read them, and its matrix instance, if
   // one was made, released (TaskList::Release): a million-instance job

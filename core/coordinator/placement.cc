@@ -351,7 +351,7 @@ void Coordinator::Loop::Dispatch(Job& job, uint32_t t, WorkerConn& w) {
   // The attempt's row is the durable record that the task runs: the task's
   // row is written when the attempt ends (Store::Tasks reads the two
   // together). One statement a dispatch fewer (docs/benchmarks.md).
-  store::TaskRecord& row = job.Row(t);
+  store::TaskRecord& row = job.Row(t, &ts.name);
   row.fingerprint = ts.fingerprint;
   row.state = dag::TaskStateName(dag::TaskState::kRunning);
   row.attempts = number;

@@ -96,6 +96,27 @@ void BindTask(Statement::Use& u, int base, const std::string& job_id,
   u.Bind(base + 18, t.outputs_json);
 }
 
+void TaskRecord::Clear() {
+  job_id.clear();
+  index = 0;
+  name.clear();
+  fingerprint = 0;
+  state.clear();
+  attempts = 0;
+  attempt_base = 0;
+  reason.clear();
+  exit_code = -1;
+  signal = 0;
+  detail.clear();
+  wall_us = 0;
+  result_json.clear();
+  outputs_json.clear();
+  worker.clear();
+  started_ms = 0;
+  finished_ms = 0;
+  pending_reason.clear();
+}
+
 TaskRecord ReadTask(const Statement::Use& u) {
   TaskRecord t;
   t.job_id = u.Text(0);

@@ -88,6 +88,10 @@ struct TaskRecord {
   int64_t started_ms = 0;  // first attempt's start
   int64_t finished_ms = 0;
   std::string pending_reason;  // why a ready task is not placed, "" if none
+
+  // Every field to its default, the strings keeping their buffers (a
+  // record reused for another task: JobState::Row).
+  void Clear();
 };
 
 struct AttemptRecord {

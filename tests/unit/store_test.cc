@@ -203,6 +203,30 @@ TEST_F(StoreTest, AttemptOutcomeRoundTripsEveryField) {
   }
 }
 
+// Given a task record with every field set, Clear() should leave one equal
+// to a new record (the coordinator reuses records for later tasks' rows).
+TEST_F(StoreTest, AClearedTaskRecordIsANewOne) {
+  TaskRecord t = MakeTask("j1", 7, "t[7]");
+  t.fingerprint = 99;
+  t.state = "succeeded";
+  t.attempts = 3;
+  t.attempt_base = 1;
+  t.reason = "exit";
+  t.exit_code = 2;
+  t.signal = 9;
+  t.detail = "exit 2";
+  t.wall_us = 12;
+  t.result_json = "[1]";
+  t.outputs_json = R"({"a":"b"})";
+  t.worker = "w";
+  t.started_ms = 5;
+  t.finished_ms = 6;
+  t.pending_reason = "no worker";
+  t.Clear();
+  EXPECT_EQ(Tie(t), Tie(TaskRecord{}));
+  EXPECT_EQ(t.outputs_json, "");
+}
+
 // Given unfinished attempts, one with an outcome not yet set (the write
 // every dispatch makes, a statement of its own) and one for each outcome
 // field set alone, should read back each one as it was inserted: a set
