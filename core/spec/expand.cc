@@ -112,8 +112,12 @@ void AppendInstances(std::string_view task, const std::vector<std::string>& keys
 
 void MatrixGroup::Make(uint64_t n, TaskSpec* out) const {
   const size_t n_keys = keys.size();
-  std::vector<const std::string*> v(n_keys);
-  std::vector<const std::string*> j(n_keys);
+  // Once a thread: made for every instance dispatched, and nothing in
+  // FillInstance makes another.
+  thread_local std::vector<const std::string*> v;
+  thread_local std::vector<const std::string*> j;
+  v.resize(n_keys);
+  j.resize(n_keys);
   for (size_t k = n_keys; k-- > 0;) {
     const size_t size = values[k].values.size();
     v[k] = &values[k].values[n % size];
