@@ -519,6 +519,37 @@ tasks:
       << "the task's sleep (pid " << *pid << ") outlived drover";
 }
 
+// Given a failed task and one that runs until the test releases it, the
+// failed task's line should reach `drover run`'s stdout (a file, so fully
+// buffered) while the other still runs: lines are written out when the
+// client has nothing more to read, not only at the end.
+TEST_F(DroverCliTest, RunWritesATaskLineOutWhileTheJobGoesOn) {
+  const std::string spec = Spec("lines.yaml", R"(version: 1
+name: lines
+tasks:
+  fails:
+    run: exit 3
+  holds:
+    run: "echo $$ > holds.pid; i=0; while [ ! -e release ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done"
+)");
+  ChildProcess* drover =
+      StartDrover({"run", spec, "-j", "2", "--state-dir", state_.string(), "--no-progress"});
+  ASSERT_NE(drover, nullptr);
+  const std::optional<pid_t> pid = testing::WaitForPidFile(work_ / "holds.pid", kDeadline);
+  ASSERT_TRUE(pid.has_value()) << "the task never started";
+  KillLater(*pid, "holds.pid");
+  const bool shown = testing::WaitUntil(
+      [&] { return !LinesWith(drover->StdoutSoFar(), "FAILED", {" fails "}).empty(); },
+      seconds(20));
+  const bool held = !fs::exists(work_ / "release");
+  testing::WriteFile(work_ / "release", "");
+  const ProcessResult r = drover->Wait(seconds(30));
+  EXPECT_TRUE(shown) << "no line for the failed task while the other ran: " << r.out;
+  EXPECT_TRUE(held);
+  EXPECT_EQ(r.exit_code, 1) << r.Describe();
+  EXPECT_EQ(LinesWith(r.out, "FAILED", {" fails ", "exit 3"}).size(), 1u) << r.out;
+}
+
 // Given an empty directory, `drover status` should exit 1 and say that
 // there is no state there.
 TEST_F(DroverCliTest, StatusInEmptyDirectoryFails) {

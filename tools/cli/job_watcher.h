@@ -70,6 +70,8 @@ class JobWatcher {
   // line waits for the next chunk of the same stream.
   void PrintOutput(const wire::Output& out, const std::string& bytes);
   void FlushOutput();
+  // Redraws the live line and writes out what stdout holds.
+  void Flush();
   // The live line: "[done/total] N ok, N running, N failed, N pending  R tasks/s".
   void DrawProgress(bool final);
 
@@ -77,6 +79,10 @@ class JobWatcher {
   const std::string job_id_;
   const WatchOptions options_;
   bool cancel_sent_ = false;
+  // Task lines and output are written out when no message is waiting, and
+  // at least this often during a burst.
+  static constexpr Duration kFlushEvery = std::chrono::milliseconds(100);
+  std::chrono::steady_clock::time_point last_flush_ = std::chrono::steady_clock::now();
   std::map<std::string, std::string> partial_;  // unfinished output line by task/stream
   std::chrono::steady_clock::time_point start_;
   wire::Counts counts_;  // of the latest TASK-EVENT
