@@ -156,6 +156,11 @@ class Backend {
   // more than the task itself (ext4's inode allocation dominated a
   // profile of threads `noop` tasks, docs/benchmarks.md).
   virtual bool TakesEnvironment() const { return false; }
+  // Whether it may write an attempt's output to TaskAttempt::stdout_path
+  // and stderr_path. One that never does (threads: a function hands back
+  // a result, not a stream) is given no paths, and the worker makes none
+  // for its attempts.
+  virtual bool CapturesOutput() const { return true; }
 };
 
 using BackendFactory =

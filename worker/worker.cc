@@ -552,10 +552,6 @@ void Worker::Loop::StartDispatch(wire::Dispatch& dispatch) {
   // What every task can read about itself, like Slurm's SLURM_JOB_ID; the
   // task's own env comes after (its backend appends it), so a spec may
   // override them.
-  a.env.emplace_back("DROVER_JOB_ID", d->job_id());
-  a.env.emplace_back("DROVER_TASK", d->task());
-  a.env.emplace_back("DROVER_ATTEMPT", std::to_string(d->attempt()));
-  a.env.emplace_back("DROVER_WORKER", options_.name);
   a.payload = std::move(*d->mutable_payload());
   if (std::optional<std::string> missing = MissingWorkerService(*d)) {
     AttemptOutcome o;
@@ -564,27 +560,40 @@ void Worker::Loop::StartDispatch(wire::Dispatch& dispatch) {
     running_[id] = Running{d->backend(), {}, {}};
     return Complete(id, std::move(o));
   }
-  // The capture files' names, joined as strings (a path operator/ costs
-  // more than the rest of this function's string work together).
-  std::string stem = options_.spool_dir.native();
-  if (!stem.empty() && stem.back() != '/') stem += '/';
-  stem += std::to_string(id);
-  a.stdout_path = stem + ".out";
-  a.stderr_path = stem + ".err";
-
   auto b = backends_.find(d->backend());
   if (b == backends_.end()) {
     AttemptOutcome o;
     o.reason = FailureReason::kLaunchFailed;
     o.message = "worker " + options_.name + " has no '" + d->backend() + "' backend";
-    running_[id] = Running{d->backend(), a.stdout_path, a.stderr_path};
+    running_[id] = Running{d->backend(), {}, {}};
     return Complete(id, std::move(o));
+  }
+  // The variables and files below only for a backend that uses them: a
+  // threads task's attempt made 13 allocations for none of them.
+  const bool takes_env = b->second->TakesEnvironment();
+  if (takes_env) {
+    a.env.emplace_back("DROVER_JOB_ID", d->job_id());
+    a.env.emplace_back("DROVER_TASK", d->task());
+    a.env.emplace_back("DROVER_ATTEMPT", std::to_string(d->attempt()));
+    a.env.emplace_back("DROVER_WORKER", options_.name);
+  }
+  // The capture files' names, joined as strings (a path operator/ costs
+  // more than the rest of this function's string work together).
+  std::string stem;
+  if (takes_env || b->second->CapturesOutput()) {
+    stem = options_.spool_dir.native();
+    if (!stem.empty() && stem.back() != '/') stem += '/';
+    stem += std::to_string(id);
+  }
+  if (b->second->CapturesOutput()) {
+    a.stdout_path = stem + ".out";
+    a.stderr_path = stem + ".err";
   }
   // Where the task writes its outputs: created empty here, so that
   // `echo k=v >> "$DROVER_OUTPUT"` works from the first line. Only for a
   // backend whose tasks see the environment (Backend::TakesEnvironment).
   std::filesystem::path outputs_file;
-  if (b->second->TakesEnvironment()) {
+  if (takes_env) {
     outputs_file = stem + ".outputs";
     std::ofstream(outputs_file, std::ios::binary | std::ios::trunc).close();
     a.env.emplace_back("DROVER_OUTPUT", outputs_file.string());
@@ -594,13 +603,17 @@ void Worker::Loop::StartDispatch(wire::Dispatch& dispatch) {
     needs.job.push_back(protocol::ServiceFromWire(s));
   needs.worker.assign(d->worker_services().begin(), d->worker_services().end());
   Running& r = running_[id];
-  r = Running{d->backend(),
-              a.stdout_path,
-              a.stderr_path,
-              OutputTail(a.stdout_path, a.output_limit),
-              OutputTail(a.stderr_path, a.output_limit),
-              !needs.empty(),
-              outputs_file};
+  if (a.stdout_path.empty()) {
+    r = Running{d->backend(), {}, {}, {}, {}, !needs.empty(), outputs_file};
+  } else {
+    r = Running{d->backend(),
+                a.stdout_path,
+                a.stderr_path,
+                OutputTail(a.stdout_path, a.output_limit),
+                OutputTail(a.stderr_path, a.output_limit),
+                !needs.empty(),
+                outputs_file};
+  }
   // It holds its slots until it ends (Complete gives them back).
   const uint32_t need = std::max<uint32_t>(1, d->slots());
   r.slots = need;

@@ -81,6 +81,7 @@ class ThreadsBackend final : public Backend {
   Status Submit(TaskAttempt attempt) override;
   void Cancel(uint64_t attempt_id) override;
   void Shutdown(Duration grace) override;
+  bool CapturesOutput() const override { return false; }
 
   // Pool threads still running a function whose attempt was already
   // reported (timed out or cancelled): they take no work until it returns.
