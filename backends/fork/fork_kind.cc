@@ -4,6 +4,7 @@
 #include "backends/fork/fork_kind.h"
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,9 +40,38 @@ class CompiledForkTask : public spec::CompiledTask {
     v1.message_json = instance.Render(message);
     ts->fingerprint = spec::TaskFingerprintV1(*ts, v1);
     if (!decl) ts->worker_pool = pool;
-    ts->summary = "pool " + pool + ": " +
-                  (fn.empty() ? v1.message_json : fn + "(" + v1.args_json + ")");
+    if (constant_) {
+      // Assigned, so that an instance made into a released one's node
+      // keeps its buffers (TaskList::operator[]).
+      ts->summary = constant_->summary;
+      ts->payload = constant_->payload;
+      return;
+    }
+    ts->summary = Summary(v1.message_json, v1.args_json);
+    ts->payload = Payload(std::move(v1.message_json), std::move(v1.args_json));
+  }
 
+  // Once Read has set the rest: the summary and payload (with the pool's
+  // declaration) of every instance when neither args nor message varies
+  // with the matrix, made once instead of once an instance.
+  void Seal() {
+    if ((args && !args->constant()) || (message && !message->constant())) return;
+    const std::string a = args ? args->text() : std::string();
+    const std::string m = message ? message->text() : std::string();
+    constant_ = Constant{Summary(m, a), Payload(m, a)};
+  }
+
+ private:
+  struct Constant {
+    std::string summary;
+    std::string payload;
+  };
+
+  std::string Summary(const std::string& message_json, const std::string& args_json) const {
+    return "pool " + pool + ": " + (fn.empty() ? message_json : fn + "(" + args_json + ")");
+  }
+
+  std::string Payload(std::string message_json, std::string args_json) const {
     ForkTask task;
     task.set_pool(pool);
     if (decl) {
@@ -60,12 +90,14 @@ class CompiledForkTask : public spec::CompiledTask {
       }
       p->set_cwd(decl->cwd);
     }
-    task.set_message_json(std::move(v1.message_json));
+    task.set_message_json(std::move(message_json));
     task.set_fn(fn);
-    task.set_args_json(std::move(v1.args_json));
+    task.set_args_json(std::move(args_json));
     for (const std::string& plugin : plugins) task.add_plugins(plugin);
-    task.SerializeToString(&ts->payload);
+    return task.SerializeAsString();
   }
+
+  std::optional<Constant> constant_;
 };
 
 class ForkTaskKind : public spec::TaskKind {
@@ -84,6 +116,13 @@ class ForkTaskKind : public spec::TaskKind {
   }
 
   std::unique_ptr<spec::CompiledTask> Read(spec::TaskReader& r) const override {
+    std::unique_ptr<CompiledForkTask> task = ReadTask(r);
+    task->Seal();
+    return task;
+  }
+
+ private:
+  std::unique_ptr<CompiledForkTask> ReadTask(spec::TaskReader& r) const {
     auto task = std::make_unique<CompiledForkTask>();
     const std::string context = r.Context();
     const std::optional<spec::Field> args = r.Own("args");

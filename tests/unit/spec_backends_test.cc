@@ -487,6 +487,61 @@ tasks:
   EXPECT_EQ(Decode(t).message_json, "");
 }
 
+// Given matrix tasks of threads and fork, some whose args or message do
+// not vary with the matrix (their payload and summary are made once) and
+// some whose do, each instance should carry its own: the same payload for
+// the first kind, its values in the second, and every summary to match.
+// Instances made after others were released reuse their nodes: asked for
+// out of order, they must still be the right ones.
+TEST(SpecBackendTest, MatrixInstancesCarryTheirOwnPayloadAndSummary) {
+  const LoadResult r = Load(R"(
+version: 1
+pools:
+  p: {command: [node, w.js]}
+  c: {mode: cow}
+tasks:
+  same: {backend: threads, fn: f, args: {x: 1}, matrix: {i: [1, 2, 3]}}
+  own: {backend: threads, fn: f, args: {x: "${matrix.i}"}, matrix: {i: [1, 2, 3]}}
+  fsame: {backend: fork, pool: p, message: [7], matrix: {i: [1, 2]}}
+  fown: {backend: fork, pool: p, message: ["${matrix.i}"], matrix: {i: [1, 2]}}
+  cow: {backend: fork, pool: c, fn: g, matrix: {i: [1, 2]}}
+)");
+  const JobSpec& spec = Spec(r);
+  ASSERT_EQ(spec.tasks.size(), 12u);
+  const size_t order[] = {5, 0, 11, 3, 7, 1, 9, 4, 2, 10, 6, 8};
+  for (size_t i : order) {
+    const TaskSpec t = spec.tasks.Make(i);
+    const test_util::Decoded d = Decode(t);
+    const std::string n = t.matrix.empty() ? "" : t.matrix[0].second;
+    SCOPED_TRACE(t.name);
+    if (t.name.rfind("same[", 0) == 0) {
+      EXPECT_EQ(d.args_json, R"({"x":1})");
+      EXPECT_EQ(t.summary, R"(f({"x":1}))");
+    } else if (t.name.rfind("own[", 0) == 0) {
+      EXPECT_EQ(d.args_json, R"({"x":)" + n + "}");
+      EXPECT_EQ(t.summary, R"(f({"x":)" + n + "})");
+    } else if (t.name.rfind("fsame[", 0) == 0) {
+      EXPECT_EQ(d.message_json, "[7]");
+      EXPECT_EQ(d.pool_spec, "p");
+      EXPECT_EQ(t.summary, "pool p: [7]");
+    } else if (t.name.rfind("fown[", 0) == 0) {
+      EXPECT_EQ(d.message_json, "[" + n + "]");
+      EXPECT_EQ(d.pool_spec, "p");
+      EXPECT_EQ(t.summary, "pool p: [" + n + "]");
+    } else {
+      ASSERT_EQ(t.name.rfind("cow[", 0), 0u);
+      EXPECT_EQ(d.fn, "g");
+      EXPECT_EQ(d.args_json, "null");
+      EXPECT_EQ(d.message_json, "");
+      EXPECT_EQ(t.summary, "pool c: g(null)");
+    }
+    const TaskSpec& made = spec.tasks[i];
+    EXPECT_EQ(made.payload, t.payload);
+    EXPECT_EQ(made.summary, t.summary);
+    spec.tasks.Release(i);
+  }
+}
+
 // Given backend, pool and fn in defaults, should apply each where it
 // belongs: pool to fork tasks, fn to threads tasks; a spawn task takes
 // neither, and the defaults' env reaches only spawn tasks.
