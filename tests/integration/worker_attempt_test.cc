@@ -1,8 +1,8 @@
 // What the worker hands a backend with each attempt (TaskAttempt): the
-// DROVER_* variables only to a backend whose tasks see the environment
-// (Backend::TakesEnvironment), capture paths only to one that may write
-// them (Backend::CapturesOutput), and the payload, job, task and number to
-// every one. A real Worker in this process with a recording backend,
+// payload, job, task, number and DROVER_* variables to every one, a
+// $DROVER_OUTPUT file only to a backend whose tasks see the environment
+// (Backend::TakesEnvironment), and capture paths only to one that may
+// write them (Backend::CapturesOutput). A real Worker in this process with a recording backend,
 // against the scripted coordinator of fake_coordinator.h.
 #include <gtest/gtest.h>
 
@@ -126,9 +126,9 @@ class WorkerAttemptTest : public ::testing::Test {
 };
 
 // Given one attempt for each kind of backend, each should be handed its
-// job, task, number and payload; only the backend that takes the
-// environment the DROVER_* variables and a $DROVER_OUTPUT file in the
-// spool; and capture paths in the spool only the backends that capture.
+// job, task, number, payload and DROVER_* variables; only the backend
+// that takes the environment a $DROVER_OUTPUT file in the spool; and
+// capture paths in the spool only the backends that capture.
 TEST_F(WorkerAttemptTest, EachBackendIsHandedWhatItUses) {
   ASSERT_TRUE(worker_.Start(context_, options_, registry_, clock_));
   worker_.Run();
@@ -152,23 +152,26 @@ TEST_F(WorkerAttemptTest, EachBackendIsHandedWhatItUses) {
     EXPECT_EQ(a.payload, "payload " + std::to_string(id)) << id;
   }
 
+  for (const auto& [id, a] : seen_.attempts) {
+    std::map<std::string, std::string> vars(a.env.begin(), a.env.end());
+    EXPECT_EQ(vars["DROVER_JOB_ID"], "job-attempt") << id;
+    EXPECT_EQ(vars["DROVER_TASK"], "t" + std::to_string(id)) << id;
+    EXPECT_EQ(vars["DROVER_ATTEMPT"], "2") << id;
+    EXPECT_EQ(vars["DROVER_WORKER"], "w1") << id;
+    EXPECT_EQ(vars.count("DROVER_OUTPUT"), id == 1 ? 1u : 0u) << id;
+  }
+
   const TaskAttempt& env = seen_.attempts.at(1);
-  std::map<std::string, std::string> vars(env.env.begin(), env.env.end());
-  EXPECT_EQ(vars["DROVER_JOB_ID"], "job-attempt");
-  EXPECT_EQ(vars["DROVER_TASK"], "t1");
-  EXPECT_EQ(vars["DROVER_ATTEMPT"], "2");
-  EXPECT_EQ(vars["DROVER_WORKER"], "w1");
-  EXPECT_EQ(vars["DROVER_OUTPUT"], spool + "/1.outputs");
+  const std::map<std::string, std::string> env_vars(env.env.begin(), env.env.end());
+  EXPECT_EQ(env_vars.at("DROVER_OUTPUT"), spool + "/1.outputs");
   EXPECT_EQ(env.stdout_path, spool + "/1.out");
   EXPECT_EQ(env.stderr_path, spool + "/1.err");
 
   const TaskAttempt& output = seen_.attempts.at(2);
-  EXPECT_TRUE(output.env.empty());
   EXPECT_EQ(output.stdout_path, spool + "/2.out");
   EXPECT_EQ(output.stderr_path, spool + "/2.err");
 
   const TaskAttempt& plain = seen_.attempts.at(3);
-  EXPECT_TRUE(plain.env.empty());
   EXPECT_EQ(plain.stdout_path, "");
   EXPECT_EQ(plain.stderr_path, "");
 }
