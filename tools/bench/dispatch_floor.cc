@@ -161,7 +161,6 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
   Exec(
       db,
       "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON");
-  if (const char* x = getenv("FLOOR_SQL")) Exec(db, x);
   // Its checkpoints off this thread, as drover's store does them.
   auto checkpointer = drover::store::WalCheckpointer::Start(
       db, (dir / "state.db").string(), drover::store::WalCheckpointer::Limits{});
