@@ -67,8 +67,10 @@ class CompiledForkTask : public spec::CompiledTask {
     std::string payload;
   };
 
-  std::string Summary(const std::string& message_json, const std::string& args_json) const {
-    return "pool " + pool + ": " + (fn.empty() ? message_json : fn + "(" + args_json + ")");
+  std::string Summary(const std::string& message_json,
+                      const std::string& args_json) const {
+    return "pool " + pool + ": " +
+           (fn.empty() ? message_json : fn + "(" + args_json + ")");
   }
 
   std::string Payload(std::string message_json, std::string args_json) const {

@@ -306,11 +306,11 @@ void Coordinator::Loop::EmitTask(Job& job, uint32_t t, const AttemptOutcome* out
   } else {
     ev.clear_detail();
   }
-  ev.set_wall_us(outcome ? static_cast<uint64_t>(
-                               std::chrono::duration_cast<std::chrono::microseconds>(
-                                   outcome->wall)
-                                   .count())
-                         : 0);
+  ev.set_wall_us(
+      outcome ? static_cast<uint64_t>(
+                    std::chrono::duration_cast<std::chrono::microseconds>(outcome->wall)
+                        .count())
+              : 0);
   if (outcome && row) {
     ev.set_worker(row->worker);
   } else {

@@ -148,7 +148,8 @@ class Store::Impl {
     if (idx >= it->second.size()) it->second.resize(size_t{idx} + 1);
     it->second[idx] = rowid;
   }
-  Statement insert_attempt, insert_started_attempt, finish_attempt, attempts, unfinished_attempts, max_attempt_id;
+  Statement insert_attempt, insert_started_attempt, finish_attempt, attempts,
+      unfinished_attempts, max_attempt_id;
 
   ~Impl() {
     // An open batch is dropped, never half-kept: roll it back explicitly
@@ -977,7 +978,10 @@ Status Store::InsertAttemptNow(const AttemptRecord& a) {
   DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
   if (!a.finished && a.finished_ms == 0 && IsUnset(a.outcome)) {
     Statement::Use u(impl_->insert_started_attempt);
-    u.Bind(1, AsStored(a.id)).Bind(2, a.job_id).Bind(3, a.task).Bind(4, int64_t{a.number});
+    u.Bind(1, AsStored(a.id))
+        .Bind(2, a.job_id)
+        .Bind(3, a.task)
+        .Bind(4, int64_t{a.number});
     u.Bind(5, a.worker).Bind(6, a.started_ms).Bind(7, a.task_index);
     return Context(u.Run(), "attempt", a.id);
   }

@@ -532,10 +532,11 @@ tasks:
   holds:
     run: "echo $$ > holds.pid; i=0; while [ ! -e release ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done"
 )");
-  ChildProcess* drover =
-      StartDrover({"run", spec, "-j", "2", "--state-dir", state_.string(), "--no-progress"});
+  ChildProcess* drover = StartDrover(
+      {"run", spec, "-j", "2", "--state-dir", state_.string(), "--no-progress"});
   ASSERT_NE(drover, nullptr);
-  const std::optional<pid_t> pid = testing::WaitForPidFile(work_ / "holds.pid", kDeadline);
+  const std::optional<pid_t> pid =
+      testing::WaitForPidFile(work_ / "holds.pid", kDeadline);
   ASSERT_TRUE(pid.has_value()) << "the task never started";
   KillLater(*pid, "holds.pid");
   const bool shown = testing::WaitUntil(

@@ -2,8 +2,8 @@
 // payload, job, task, number and DROVER_* variables to every one, a
 // $DROVER_OUTPUT file only to a backend whose tasks see the environment
 // (Backend::TakesEnvironment), and capture paths only to one that may
-// write them (Backend::CapturesOutput). A real Worker in this process with a recording backend,
-// against the scripted coordinator of fake_coordinator.h.
+// write them (Backend::CapturesOutput). A real Worker in this process with a recording
+// backend, against the scripted coordinator of fake_coordinator.h.
 #include <gtest/gtest.h>
 
 #include <filesystem>

@@ -1,6 +1,8 @@
 // Unit tests of the SQLite state store, on real database files in a fresh
 // temporary directory per test: records, attempts, batches and queries.
 // Opening, creating and refusing state files is in store_open_test.cc.
+#include "core/store/store.h"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -9,7 +11,6 @@
 #include <string>
 #include <vector>
 
-#include "core/store/store.h"
 #include "tests/unit/store_test_util.h"
 
 namespace drover::store {
@@ -236,22 +237,26 @@ TEST_F(StoreTest, AnUnfinishedAttemptKeepsEachOutcomeFieldItWasInsertedWith) {
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->InsertJob(MakeJob("j1", "job", 1), {MakeTask("j1", 0, "t")}).ok());
   const AttemptOutcome full = FullOutcome();
-  const std::vector<std::pair<std::string, std::function<void(AttemptOutcome&)>>> fields = {
-      {"none", [](AttemptOutcome&) {}},
-      {"exit_code", [&](AttemptOutcome& o) { o.exit_code = full.exit_code; }},
-      {"signal", [&](AttemptOutcome& o) { o.signal = full.signal; }},
-      {"message", [&](AttemptOutcome& o) { o.message = full.message; }},
-      {"wall", [&](AttemptOutcome& o) { o.wall = full.wall; }},
-      {"cpu_user", [&](AttemptOutcome& o) { o.cpu_user = full.cpu_user; }},
-      {"cpu_sys", [&](AttemptOutcome& o) { o.cpu_sys = full.cpu_sys; }},
-      {"max_rss_kb", [&](AttemptOutcome& o) { o.max_rss_kb = full.max_rss_kb; }},
-      {"out.bytes", [&](AttemptOutcome& o) { o.out.bytes = full.out.bytes; }},
-      {"out.dropped", [&](AttemptOutcome& o) { o.out.dropped = full.out.dropped; }},
-      {"err.bytes", [&](AttemptOutcome& o) { o.err.bytes = full.err.bytes; }},
-      {"err.dropped", [&](AttemptOutcome& o) { o.err.dropped = full.err.dropped; }},
-      {"result_json", [&](AttemptOutcome& o) { o.result_json = full.result_json; }},
-      {"outputs", [](AttemptOutcome& o) { o.outputs = {{"key", "value"}}; }},
-  };
+  const std::vector<std::pair<std::string, std::function<void(AttemptOutcome&)>>> fields =
+      {
+          {"none", [](AttemptOutcome&) {}},
+          {"exit_code", [&](AttemptOutcome& o) { o.exit_code = full.exit_code; }},
+          {"signal", [&](AttemptOutcome& o) { o.signal = full.signal; }},
+          {"message", [&](AttemptOutcome& o) { o.message = full.message; }},
+          {"wall", [&](AttemptOutcome& o) { o.wall = full.wall; }},
+          {"cpu_user", [&](AttemptOutcome& o) { o.cpu_user = full.cpu_user; }},
+          {"cpu_sys", [&](AttemptOutcome& o) { o.cpu_sys = full.cpu_sys; }},
+          {"max_rss_kb", [&](AttemptOutcome& o) { o.max_rss_kb = full.max_rss_kb; }},
+          {"out.bytes", [&](AttemptOutcome& o) { o.out.bytes = full.out.bytes; }},
+          {"out.dropped", [&](AttemptOutcome& o) { o.out.dropped = full.out.dropped; }},
+          {"err.bytes", [&](AttemptOutcome& o) { o.err.bytes = full.err.bytes; }},
+          {"err.dropped", [&](AttemptOutcome& o) { o.err.dropped = full.err.dropped; }},
+          {"result_json", [&](AttemptOutcome& o) { o.result_json = full.result_json; }},
+          {"outputs",
+           [](AttemptOutcome& o) {
+             o.outputs = {{"key", "value"}};
+           }},
+      };
   std::vector<AttemptRecord> inserted;
   for (size_t i = 0; i < fields.size(); ++i) {
     AttemptRecord a = MakeAttempt(i + 1, "j1", "t", static_cast<uint32_t>(i + 1));
