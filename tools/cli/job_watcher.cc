@@ -170,6 +170,9 @@ void JobWatcher::PrintOutput(const wire::Output& out, const std::string& bytes) 
   const std::string key = out.task() + (out.stream() == 2 ? "!err" : "");
   std::string& pending = partial_[key];
   pending += bytes;
+  // stderr is written at once: what stdout holds goes first, so that the
+  // two keep their order where they meet (2>&1).
+  if (out.stream() == 2) std::fflush(stdout);
   size_t start = 0;
   for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
     std::fprintf(out.stream() == 2 ? stderr : stdout, "%s| %.*s\n", out.task().c_str(),
@@ -183,6 +186,7 @@ void JobWatcher::FlushOutput() {
     if (text.empty()) continue;
     const bool err = key.size() > 4 && key.compare(key.size() - 4, 4, "!err") == 0;
     const std::string task = err ? key.substr(0, key.size() - 4) : key;
+    if (err) std::fflush(stdout);
     std::fprintf(err ? stderr : stdout, "%s| %s\n", task.c_str(), text.c_str());
     text.clear();
   }
