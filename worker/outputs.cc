@@ -1,5 +1,7 @@
 #include "worker/outputs.h"
 
+#include <sys/stat.h>
+
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <system_error>
@@ -86,16 +88,18 @@ Result<Outputs> ParseOutputFile(std::string_view text) {
 
 void CollectOutputs(const std::filesystem::path& file, AttemptOutcome* outcome) {
   std::error_code ec;
-  const bool present = !file.empty() && std::filesystem::exists(file, ec);
+  // One stat(2) for whether it is there and its size.
+  struct stat st {};
+  const bool present = !file.empty() && ::stat(file.c_str(), &st) == 0;
   auto fail = [&](std::string why) {
     outcome->reason = FailureReason::kBadOutputs;
     outcome->message = std::move(why);
     outcome->outputs.clear();
   };
   if (outcome->ok() && present) {
-    const uintmax_t size = std::filesystem::file_size(file, ec);
-    if (ec) {
-      fail("cannot read $DROVER_OUTPUT: " + ec.message());
+    const auto size = static_cast<uintmax_t>(st.st_size);
+    if (!S_ISREG(st.st_mode)) {
+      fail("cannot read $DROVER_OUTPUT: not a regular file");
     } else if (size > 2 * kMaxOutputBytes) {
       // Not read at all: parsing it could only end over the cap.
       fail("$DROVER_OUTPUT is " + std::to_string(size) + " bytes, more than the cap of " +

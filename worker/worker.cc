@@ -1,5 +1,6 @@
 #include "worker/worker.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -594,7 +595,14 @@ void Worker::Loop::StartDispatch(wire::Dispatch& dispatch) {
   std::filesystem::path outputs_file;
   if (takes_env) {
     outputs_file = stem + ".outputs";
-    std::ofstream(outputs_file, std::ios::binary | std::ios::trunc).close();
+    // open(2), not an ofstream (whose buffer and locale added about 3 us
+    // a file). A file that cannot be made here is made by the task's
+    // first `>>`, or the task has no outputs.
+    if (const int fd =
+            ::open(outputs_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        fd >= 0) {
+      ::close(fd);
+    }
     a.env.emplace_back("DROVER_OUTPUT", outputs_file.string());
   }
   services::ServiceNeeds needs;
