@@ -88,13 +88,20 @@ class WorkerAttemptTest : public ::testing::Test {
     fs::create_directories(dir_);
     // Three kinds of backend: as spawn (environment and output), as fork
     // or cluster (output only), as threads (neither).
-    const std::pair<const char*, std::pair<bool, bool>> kinds[] = {
-        {"env", {true, true}}, {"output", {false, true}}, {"plain", {false, false}}};
-    for (const auto& [name, flags] : kinds) {
-      const auto [env, captures] = flags;
+    struct Kind {
+      const char* name;
+      bool env;
+      bool captures;
+    };
+    const Kind kinds[] = {
+        {"env", true, true}, {"output", false, true}, {"plain", false, false}};
+    for (const Kind& kind : kinds) {
+      // Plain variables: clang 14 cannot capture structured bindings.
+      const bool env = kind.env;
+      const bool captures = kind.captures;
       Seen* seen = &seen_;
       ASSERT_TRUE(registry_
-                      .Register(name, threads::MakeThreadsTaskKind(),
+                      .Register(kind.name, threads::MakeThreadsTaskKind(),
                                 [seen, env, captures](const BackendConfig&)
                                     -> Result<std::unique_ptr<Backend>> {
                                   return std::unique_ptr<Backend>(
