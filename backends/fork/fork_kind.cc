@@ -40,13 +40,7 @@ class CompiledForkTask : public spec::CompiledTask {
     v1.message_json = instance.Render(message);
     ts->fingerprint = spec::TaskFingerprintV1(*ts, v1);
     if (!decl) ts->worker_pool = pool;
-    if (constant_) {
-      // Assigned, so that an instance made into a released one's node
-      // keeps its buffers (TaskList::operator[]).
-      ts->summary = constant_->summary;
-      ts->payload = constant_->payload;
-      return;
-    }
+    if (AssignConstant(ts)) return;
     ts->summary = Summary(v1.message_json, v1.args_json);
     ts->payload = Payload(std::move(v1.message_json), std::move(v1.args_json));
   }
@@ -58,15 +52,10 @@ class CompiledForkTask : public spec::CompiledTask {
     if ((args && !args->constant()) || (message && !message->constant())) return;
     const std::string a = args ? args->text() : std::string();
     const std::string m = message ? message->text() : std::string();
-    constant_ = Constant{Summary(m, a), Payload(m, a)};
+    SetConstant(Summary(m, a), Payload(m, a));
   }
 
  private:
-  struct Constant {
-    std::string summary;
-    std::string payload;
-  };
-
   std::string Summary(const std::string& message_json,
                       const std::string& args_json) const {
     return "pool " + pool + ": " +
@@ -98,8 +87,6 @@ class CompiledForkTask : public spec::CompiledTask {
     for (const std::string& plugin : plugins) task.add_plugins(plugin);
     return task.SerializeAsString();
   }
-
-  std::optional<Constant> constant_;
 };
 
 class ForkTaskKind : public spec::TaskKind {

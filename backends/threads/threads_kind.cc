@@ -28,13 +28,7 @@ class CompiledThreadsTask : public spec::CompiledTask {
     v1.fn = fn;
     v1.args_json = instance.Render(args);
     ts->fingerprint = spec::TaskFingerprintV1(*ts, v1);
-    if (constant_) {
-      // Assigned, so that an instance made into a released one's node
-      // keeps its buffers (TaskList::operator[]).
-      ts->summary = constant_->summary;
-      ts->payload = constant_->payload;
-      return;
-    }
+    if (AssignConstant(ts)) return;
     ts->summary = Summary(v1.args_json);
     ts->payload = Payload(std::move(v1.args_json));
   }
@@ -44,15 +38,10 @@ class CompiledThreadsTask : public spec::CompiledTask {
   // instead of once an instance (docs/benchmarks.md, session 20).
   void Seal() {
     if (!args || !args->constant()) return;
-    constant_ = Constant{Summary(args->text()), Payload(args->text())};
+    SetConstant(Summary(args->text()), Payload(args->text()));
   }
 
  private:
-  struct Constant {
-    std::string summary;
-    std::string payload;
-  };
-
   std::string Summary(const std::string& args_json) const {
     return fn + "(" + args_json + ")";
   }
@@ -63,8 +52,6 @@ class CompiledThreadsTask : public spec::CompiledTask {
     for (const std::string& plugin : plugins) task.add_plugins(plugin);
     return task.SerializeAsString();
   }
-
-  std::optional<Constant> constant_;
 };
 
 class ThreadsTaskKind : public spec::TaskKind {

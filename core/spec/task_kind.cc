@@ -190,6 +190,17 @@ std::string Instance::Render(const std::optional<JsonTemplate>& t) const {
   return t->constant() ? t->text() : t->Render(values_, json_);
 }
 
+void CompiledTask::SetConstant(std::string summary, std::string payload) {
+  constant_ = Constant{std::move(summary), std::move(payload)};
+}
+
+bool CompiledTask::AssignConstant(TaskSpec* ts) const {
+  if (!constant_) return false;
+  ts->summary = constant_->summary;
+  ts->payload = constant_->payload;
+  return true;
+}
+
 bool TaskKinds::Add(std::string name, std::unique_ptr<TaskKind> kind) {
   if (Find(name) != nullptr) return false;
   Registered r{std::move(kind), {}};

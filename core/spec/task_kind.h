@@ -204,6 +204,24 @@ class CompiledTask {
   // ts->summary. Every other field of *ts is set: name, matrix, backend,
   // timeout, kill_grace, output_limit, services, services_fingerprint, ...
   virtual void Render(const Instance& instance, TaskSpec* ts) const = 0;
+
+ protected:
+  // For a task whose summary and payload do not vary with its instance (no
+  // matrix reference in what they are made from): the kind's Read makes
+  // them once (SetConstant), and Render assigns them (AssignConstant)
+  // instead of making them again for each of a matrix's instances.
+  void SetConstant(std::string summary, std::string payload);
+  // Sets ts's summary and payload when SetConstant was called, and says
+  // so. Assigned, so that an instance made into a released one's node
+  // keeps its buffers (TaskList::operator[]).
+  bool AssignConstant(TaskSpec* ts) const;
+
+ private:
+  struct Constant {
+    std::string summary;
+    std::string payload;
+  };
+  std::optional<Constant> constant_;
 };
 
 class TaskKind {
