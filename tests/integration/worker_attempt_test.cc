@@ -16,6 +16,7 @@
 #include "backends/backend.h"
 #include "backends/threads/threads_kind.h"
 #include "core/protocol/drover.pb.h"
+#include "tests/integration/cli_test_util.h"
 #include "tests/integration/fake_coordinator.h"
 #include "tests/integration/worker_thread.h"
 #include "worker/worker.h"
@@ -81,11 +82,8 @@ wire::Dispatch Attempt(uint64_t id, const std::string& backend) {
 class WorkerAttemptTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("drover-worker-attempt-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = testing::MakeTempDir("drover-worker-attempt");
+    ASSERT_FALSE(dir_.empty());
     // Three kinds of backend: as spawn (environment and output), as fork
     // or cluster (output only), as threads (neither).
     struct Kind {
