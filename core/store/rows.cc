@@ -37,10 +37,10 @@ std::string Sql(std::initializer_list<std::string_view> parts) {
 
 std::string InsertTasksSql(size_t rows, bool upsert) {
   std::string sql =
-      Sql({"INSERT INTO tasks (", kTaskCols, ") VALUES ", TaskValues(rows)});
+      Sql({"INSERT INTO tasks (", kTaskCols, ", job) VALUES ", TaskValues(rows)});
   if (upsert) {
     sql +=
-        " ON CONFLICT (job_id, name) DO UPDATE SET idx = excluded.idx, "
+        " ON CONFLICT (job, name) DO UPDATE SET idx = excluded.idx, "
         "fingerprint = excluded.fingerprint, state = excluded.state, "
         "attempts = excluded.attempts, reason = excluded.reason, "
         "exit_code = excluded.exit_code, signal = excluded.signal, "
@@ -80,7 +80,7 @@ JobRecord ReadJob(const Statement::Use& u) {
   return j;
 }
 
-void BindTask(Statement::Use& u, int base, const std::string& job_id,
+void BindTask(Statement::Use& u, int base, int64_t job, const std::string& job_id,
               const TaskRecord& t) {
   u.Bind(base + 1, job_id).Bind(base + 2, t.name).Bind(base + 3, int64_t{t.index});
   u.Bind(base + 4, AsStored(t.fingerprint)).Bind(base + 5, t.state);
@@ -94,6 +94,7 @@ void BindTask(Statement::Use& u, int base, const std::string& job_id,
   u.Bind(base + 15, t.finished_ms).Bind(base + 16, t.pending_reason);
   u.Bind(base + 17, int64_t{t.attempt_base});
   u.Bind(base + 18, t.outputs_json);
+  u.Bind(base + 19, job);
 }
 
 void TaskRecord::Clear() {

@@ -26,17 +26,19 @@ inline constexpr std::string_view kTaskCols =
     "wall_us, result_json, worker, started_ms, finished_ms, pending_reason, "
     "attempt_base, "
     "outputs_json";
-inline constexpr int kTaskParams = 18;  // columns in kTaskCols
+// A task row's parameters: kTaskCols, then its job's number (the `job`
+// column, which the store binds and readers do not need).
+inline constexpr int kTaskParams = 19;
 // InsertJob and ReplaceTasks write task rows kTaskChunk per statement: the
 // per-statement cost (step, statement journal, reset) was a third of
-// inserting a 100,000-task job one row at a time. 55 rows are 990
+// inserting a 100,000-task job one row at a time. 52 rows are 988
 // parameters, under the 999 that SQLite builds before 3.32 allow.
-inline constexpr size_t kTaskChunk = 55;
+inline constexpr size_t kTaskChunk = 52;
 // What UpdateTask writes: the task's progress and its fingerprint (0 in
 // the row InsertJob writes until the task is first dispatched: a matrix
 // instance is made then, not at submit), not idx, which only a spec change
-// (ReplaceTasks) alters. Leaving idx out of the SET spares the
-// tasks_by_index update that otherwise doubled UpdateTask's cost.
+// (ReplaceTasks) or an expansion (ExpandTask) alters: idx is half the
+// row's key, (job, idx).
 inline constexpr std::string_view kTaskProgressSet =
     "fingerprint = ?4, state = ?5, attempts = ?6, reason = ?7, exit_code = ?8, "
     "signal = ?9, detail = ?10, wall_us = ?11, result_json = ?12, worker = ?13, "
@@ -60,9 +62,9 @@ inline constexpr std::string_view kOutcomeSet =
 
 std::string Sql(std::initializer_list<std::string_view> parts);
 
-// INSERT of `rows` task rows (?1..?16 for the first, ?17..?32 for the
-// second, ...); with `upsert`, an existing (job_id, name) row is updated to
-// the new values instead of failing.
+// INSERT of `rows` task rows (?1..?19 for the first, ?20..?38 for the
+// second, ...); with `upsert`, an existing row of the task's name is
+// updated to the new values (its idx too) instead of failing.
 std::string InsertTasksSql(size_t rows, bool upsert);
 
 // uint64 values (ids, fingerprints, byte counts) are stored as the int64
@@ -73,8 +75,9 @@ inline uint64_t FromStored(int64_t v) { return static_cast<uint64_t>(v); }
 // Binds kJobCols to ?1..?12.
 void BindJob(Statement::Use& u, const JobRecord& j);
 JobRecord ReadJob(const Statement::Use& u);
-// Binds kTaskCols to ?base+1 .. ?base+16, with `job_id` for the job_id column.
-void BindTask(Statement::Use& u, int base, const std::string& job_id,
+// Binds kTaskCols to ?base+1 .. ?base+18, with `job_id` for the job_id
+// column, and `job` (the job's number, jobs.seq) to ?base+19.
+void BindTask(Statement::Use& u, int base, int64_t job, const std::string& job_id,
               const TaskRecord& t);
 TaskRecord ReadTask(const Statement::Use& u);
 // Binds the outcome columns, ?9..?22 of kAttemptCols. An unfinished

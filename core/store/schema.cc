@@ -192,6 +192,52 @@ CREATE INDEX pipeline_runs_by_name ON pipeline_runs (pipeline, id);
 ALTER TABLE jobs ADD COLUMN tasks INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE attempts ADD COLUMN task_idx INTEGER NOT NULL DEFAULT -1;
 )sql"},
+    // Task rows keyed by (job, idx), the job's number and the task's
+    // position (docs/state.md, "tasks"): one B-tree that a job's rows are
+    // appended to, where the rowid table, its (job_id, name) key and
+    // tasks_by_index were three, the two of them keyed on text; names stay
+    // unique by tasks_by_name. jobs.seq numbers the jobs (the rowid for
+    // those stored before); the foreign key holds (job, job_id) together,
+    // so a row never names one job by number and another by id.
+    {9, R"sql(
+ALTER TABLE jobs ADD COLUMN seq INTEGER;
+UPDATE jobs SET seq = rowid;
+CREATE UNIQUE INDEX jobs_by_seq ON jobs (seq);
+CREATE UNIQUE INDEX jobs_by_seq_id ON jobs (seq, id);
+CREATE TABLE tasks_9 (
+  job            INTEGER NOT NULL,
+  idx            INTEGER NOT NULL,
+  job_id         TEXT NOT NULL,
+  name           TEXT NOT NULL,
+  fingerprint    INTEGER NOT NULL,
+  state          TEXT NOT NULL,
+  attempts       INTEGER NOT NULL DEFAULT 0,
+  reason         TEXT NOT NULL DEFAULT '',
+  exit_code      INTEGER NOT NULL DEFAULT -1,
+  signal         INTEGER NOT NULL DEFAULT 0,
+  detail         TEXT NOT NULL DEFAULT '',
+  wall_us        INTEGER NOT NULL DEFAULT 0,
+  result_json    TEXT NOT NULL DEFAULT '',
+  worker         TEXT NOT NULL DEFAULT '',
+  started_ms     INTEGER NOT NULL DEFAULT 0,
+  finished_ms    INTEGER NOT NULL DEFAULT 0,
+  pending_reason TEXT NOT NULL DEFAULT '',
+  attempt_base   INTEGER NOT NULL DEFAULT 0,
+  outputs_json   TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (job, idx),
+  FOREIGN KEY (job, job_id) REFERENCES jobs (seq, id) ON DELETE CASCADE
+) WITHOUT ROWID;
+INSERT INTO tasks_9 (job, idx, job_id, name, fingerprint, state, attempts, reason,
+    exit_code, signal, detail, wall_us, result_json, worker, started_ms, finished_ms,
+    pending_reason, attempt_base, outputs_json)
+  SELECT j.seq, t.idx, t.job_id, t.name, t.fingerprint, t.state, t.attempts, t.reason,
+    t.exit_code, t.signal, t.detail, t.wall_us, t.result_json, t.worker, t.started_ms,
+    t.finished_ms, t.pending_reason, t.attempt_base, t.outputs_json
+  FROM tasks t JOIN jobs j ON j.id = t.job_id;
+DROP TABLE tasks;
+ALTER TABLE tasks_9 RENAME TO tasks;
+CREATE UNIQUE INDEX tasks_by_name ON tasks (job, name);
+)sql"},
 };
 static_assert(std::size(kMigrations) > 0 &&
               kMigrations[std::size(kMigrations) - 1].version == kSchemaVersion);

@@ -127,27 +127,19 @@ class Store::Impl {
   Statement begin, commit, rollback, savepoint, release, rollback_to;
   Statement insert_job, set_job_state, replace_job, get_job, latest_job, latest_job_named,
       jobs_in_state, recent_jobs, find_jobs, task_state_counts;
-  Statement upsert_task_rowid, job_tasks, set_job_tasks, running_without_row,
-      unsuccessful_tasks, task_at;
-  Statement insert_task, insert_tasks, upsert_task, upsert_tasks, update_task_at,
-      delete_task, task_names, tasks, task_rowids, running_of_job, running_rows_of_job;
+  Statement job_seq, job_tasks, set_job_tasks, running_without_row, unsuccessful_tasks,
+      task_at;
+  Statement insert_task, insert_tasks, upsert_task, upsert_tasks, update_task, delete_task,
+      delete_job_tasks, tasks, running_of_job, running_rows_of_job;
 
-  // Where UpdateTask looks first: the rowid of each task row
-  // of a job, by idx, read once per job (task_rowids) and forgotten when
-  // the job's rows are rewritten or its state is set. A hint only: the
-  // by-rowid statement also matches job_id and name, and one that changes
-  // no row falls back to the (job_id, name) key, so a stale hint costs a
-  // lookup, never a wrong write. Saves the key's index search (a third of
-  // an update; docs/benchmarks.md, "dispatch").
-  std::unordered_map<std::string, std::vector<int64_t>> rowids;
-  int64_t RowidHint(const std::string& job_id, uint32_t idx);
-  // Records `rowid` as task idx's row, when the job's hints are loaded.
-  void SetRowidHint(const std::string& job_id, uint32_t idx, int64_t rowid) {
-    auto it = rowids.find(job_id);
-    if (it == rowids.end()) return;
-    if (idx >= it->second.size()) it->second.resize(size_t{idx} + 1);
-    it->second[idx] = rowid;
-  }
+  // Each job's number (jobs.seq), the first half of its task rows' key,
+  // read once per job (job_seq). Forgotten whenever a transaction or
+  // savepoint is rolled back, since the number of a job whose row was
+  // rolled back goes to the next job inserted; the task rows' foreign key
+  // on (job, job_id) would refuse a stale one anyway.
+  std::unordered_map<std::string, int64_t> seqs;
+  // The job's number; kNotFound when there is no such job.
+  Result<int64_t> JobSeq(const std::string& job_id);
   Statement insert_attempt, insert_started_attempt, finish_attempt, attempts,
       unfinished_attempts, max_attempt_id;
 
@@ -189,6 +181,7 @@ class Store::Impl {
   }
 
   void RollbackIfOpen() {
+    seqs.clear();
     if (sqlite3_get_autocommit(db.get()) == 0) {
       Statement::Use u(rollback);
       (void)u.Run();
@@ -199,6 +192,7 @@ class Store::Impl {
   Status CommitOpen() {
     if (sqlite3_get_autocommit(db.get()) != 0) {
       in_batch = false;
+      seqs.clear();
       return Unavailable(
           "store: Commit: the batch was rolled back by SQLite after an earlier error");
     }
@@ -207,6 +201,7 @@ class Store::Impl {
     // A failed COMMIT may leave the transaction open (busy: retry Commit or
     // Rollback) or may have ended it; follow SQLite's view.
     in_batch = sqlite3_get_autocommit(db.get()) == 0;
+    if (!s.ok()) seqs.clear();
     return s;
   }
 
@@ -254,6 +249,7 @@ class Store::Impl {
       s = u.Run();
       if (s.ok()) return s;
     }
+    seqs.clear();
     if (own) {
       if (sqlite3_get_autocommit(db.get()) == 0) {
         Statement::Use u(rollback);
@@ -287,10 +283,13 @@ Status Store::Impl::PrepareStatements() {
       {&Impl::savepoint, "SAVEPOINT store_op", "savepoint"},
       {&Impl::release, "RELEASE store_op", "release savepoint"},
       {&Impl::rollback_to, "ROLLBACK TO store_op", "rollback to savepoint"},
+      // Numbered one past the highest number (jobs_by_seq).
       {&Impl::insert_job,
        Sql({"INSERT INTO jobs (", kJobCols,
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"}),
+            ", seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+            "(SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs))"}),
        "insert into jobs"},
+      {&Impl::job_seq, "SELECT seq FROM jobs WHERE id = ?1", "select a job's number"},
       {&Impl::set_job_state, "UPDATE jobs SET state = ?2, finished_ms = ?3 WHERE id = ?1",
        "update jobs (state)"},
       {&Impl::replace_job,
@@ -319,26 +318,22 @@ Status Store::Impl::PrepareStatements() {
             "created_ms >= ?3 ORDER BY created_ms DESC, id DESC LIMIT ?4"}),
        "select jobs (query)"},
       {&Impl::task_state_counts,
-       "SELECT state, COUNT(*) FROM tasks WHERE job_id = ?1 GROUP BY state ORDER BY "
-       "state",
+       "SELECT state, COUNT(*) FROM tasks WHERE job = ?1 GROUP BY state ORDER BY state",
        "count tasks by state"},
       {&Impl::insert_task, InsertTasksSql(1, false), "insert into tasks"},
       {&Impl::insert_tasks, InsertTasksSql(kTaskChunk, false), "insert into tasks"},
       {&Impl::upsert_task, InsertTasksSql(1, true), "upsert into tasks"},
       {&Impl::upsert_tasks, InsertTasksSql(kTaskChunk, true), "upsert into tasks"},
-      // A task's first write inserts its row; the upsert also updates a
-      // row the hints missed, as update_task_at does (not its idx).
-      {&Impl::upsert_task_rowid,
-       Sql({InsertTasksSql(1, false), " ON CONFLICT (job_id, name) DO UPDATE SET ",
-            kTaskProgressSet, " RETURNING rowid"}),
+      // A task's first write inserts its row; a later one updates it, all
+      // but its idx. The same row is (job, idx) and (job, name): a row at
+      // the task's idx with another name is a conflict of the key, an error.
+      {&Impl::update_task,
+       Sql({InsertTasksSql(1, false), " ON CONFLICT (job, name) DO UPDATE SET ",
+            kTaskProgressSet}),
        "upsert into tasks"},
       {&Impl::job_tasks, "SELECT tasks FROM jobs WHERE id = ?1", "select the task count"},
       {&Impl::set_job_tasks, "UPDATE jobs SET tasks = ?2 WHERE id = ?1",
        "update jobs (tasks)"},
-      {&Impl::update_task_at,
-       Sql({"UPDATE tasks SET ", kTaskProgressSet,
-            " WHERE rowid = ?19 AND job_id = ?1 AND name = ?2"}),
-       "update tasks by rowid"},
       // `+job_id`: through the small partial index of unfinished attempts,
       // not every attempt of the job by attempts_by_task (0.05 against 18 ms
       // for a job of 100,000 finished attempts).
@@ -347,35 +342,29 @@ Status Store::Impl::PrepareStatements() {
        "0 "
        "AND +job_id = ?1 ORDER BY id",
        "select unfinished attempts of a job"},
+      // ?1 the job's id, ?2 its number.
       {&Impl::running_rows_of_job,
-       "SELECT DISTINCT t.name, t.state FROM attempts a JOIN tasks t ON t.job_id = "
-       "a.job_id "
-       "AND t.name = a.task WHERE a.finished = 0 AND +a.job_id = ?1 AND a.number > "
+       "SELECT DISTINCT t.name, t.state FROM attempts a JOIN tasks t ON t.job = ?2 AND "
+       "t.name = a.task WHERE a.finished = 0 AND +a.job_id = ?1 AND a.number > "
        "t.attempts",
        "select the rows of running tasks"},
       {&Impl::running_without_row,
        "SELECT COUNT(DISTINCT a.task) FROM attempts a WHERE a.finished = 0 AND +a.job_id "
-       "= "
-       "?1 AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = a.job_id AND t.name = "
-       "a.task)",
+       "= ?1 AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.job = ?2 AND t.name = a.task)",
        "count the running tasks without a row"},
-      {&Impl::task_rowids, "SELECT rowid, idx FROM tasks WHERE job_id = ?1",
-       "select task rowids"},
-      {&Impl::delete_task, "DELETE FROM tasks WHERE job_id = ?1 AND name = ?2",
+      {&Impl::delete_task, "DELETE FROM tasks WHERE job = ?1 AND name = ?2",
        "delete from tasks"},
-      {&Impl::task_names, "SELECT name FROM tasks WHERE job_id = ?1",
-       "select task names"},
-      {&Impl::tasks,
-       Sql({"SELECT ", kTaskCols, " FROM tasks WHERE job_id = ?1 ORDER BY idx"}),
+      {&Impl::delete_job_tasks, "DELETE FROM tasks WHERE job = ?1",
+       "delete a job's tasks"},
+      {&Impl::tasks, Sql({"SELECT ", kTaskCols, " FROM tasks WHERE job = ?1 ORDER BY idx"}),
        "select tasks"},
       {&Impl::task_at,
-       Sql({"SELECT ", kTaskCols, " FROM tasks WHERE job_id = ?1 AND idx = ?2 LIMIT 1"}),
+       Sql({"SELECT ", kTaskCols, " FROM tasks WHERE job = ?1 AND idx = ?2"}),
        "select a task by index"},
       {&Impl::unsuccessful_tasks,
        Sql({"SELECT ", kTaskCols,
-            " FROM tasks WHERE job_id = ?1 AND state NOT IN ('succeeded', 'cached') "
-            "ORDER "
-            "BY idx LIMIT ?2"}),
+            " FROM tasks WHERE job = ?1 AND state NOT IN ('succeeded', 'cached') "
+            "ORDER BY idx LIMIT ?2"}),
        "select the tasks that did not succeed"},
       {&Impl::insert_attempt,
        Sql({"INSERT INTO attempts (", kAttemptCols, ") VALUES (", kAttemptValues, ")"}),
@@ -414,39 +403,34 @@ Status Store::Impl::PrepareStatements() {
   return Status::Ok();
 }
 
-int64_t Store::Impl::RowidHint(const std::string& job_id, uint32_t idx) {
-  auto it = rowids.find(job_id);
-  if (it == rowids.end()) {
-    std::vector<int64_t> by_idx;
-    Statement::Use u(task_rowids);
-    u.Bind(1, job_id);
-    for (;;) {
-      Result<bool> row = u.Step();
-      if (!row.ok() || !*row) break;
-      const int64_t i = u.Int(1);
-      if (i < 0 || i >= (int64_t{1} << 32)) continue;
-      if (static_cast<size_t>(i) >= by_idx.size()) by_idx.resize(static_cast<size_t>(i) + 1);
-      by_idx[static_cast<size_t>(i)] = u.Int(0);
-    }
-    it = rowids.emplace(job_id, std::move(by_idx)).first;
-  }
-  return idx < it->second.size() ? it->second[idx] : 0;
+Result<int64_t> Store::Impl::JobSeq(const std::string& job_id) {
+  if (auto it = seqs.find(job_id); it != seqs.end()) return it->second;
+  Statement::Use u(job_seq);
+  u.Bind(1, job_id);
+  Result<bool> row = u.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return NotFound("store: no job " + job_id);
+  const int64_t seq = u.Int(0);
+  seqs.emplace(job_id, seq);
+  return seq;
 }
 
 Status Store::Impl::InsertTaskRows(Statement& one, Statement& chunk, const JobRecord& job,
                                    const std::vector<TaskRecord>& tasks) {
-  rowids.erase(job.id);
   for (const TaskRecord& t : tasks) {
     if (!t.job_id.empty() && t.job_id != job.id) {
       return InvalidArgument("store: task " + t.name + " belongs to job " + t.job_id +
                              ", not " + job.id);
     }
   }
+  if (tasks.empty()) return Status::Ok();
+  Result<int64_t> seq = JobSeq(job.id);
+  if (!seq.ok()) return seq.status();
   size_t i = 0;
   for (; i + kTaskChunk <= tasks.size(); i += kTaskChunk) {
     Statement::Use u(chunk);
     for (size_t k = 0; k < kTaskChunk; ++k) {
-      BindTask(u, static_cast<int>(k) * kTaskParams, job.id, tasks[i + k]);
+      BindTask(u, static_cast<int>(k) * kTaskParams, *seq, job.id, tasks[i + k]);
     }
     Status s = u.Run();
     if (!s.ok()) {
@@ -456,7 +440,7 @@ Status Store::Impl::InsertTaskRows(Statement& one, Statement& chunk, const JobRe
   }
   for (; i < tasks.size(); ++i) {
     Statement::Use u(one);
-    BindTask(u, 0, job.id, tasks[i]);
+    BindTask(u, 0, *seq, job.id, tasks[i]);
     DROVER_RETURN_IF_ERROR(Context(u.Run(), "task", tasks[i].name));
   }
   return Status::Ok();
@@ -565,6 +549,7 @@ Status Store::Rollback() {
   if (!impl_->in_batch) return FailedPrecondition("store: Rollback: no batch is open");
   sqlite3* db = impl_->db.get();
   Status s;
+  impl_->seqs.clear();
   if (sqlite3_get_autocommit(db) == 0) {
     Statement::Use u(impl_->rollback);
     s = u.Run();
@@ -639,7 +624,6 @@ Status Store::SetJobState(const std::string& job_id, const std::string& state,
 Status Store::SetJobStateNow(const std::string& job_id, const std::string& state,
                              int64_t finished_ms) {
   DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
-  impl_->rowids.erase(job_id);  // ended (or restarted): its hints go
   Statement::Use u(impl_->set_job_state);
   u.Bind(1, job_id).Bind(2, state).Bind(3, finished_ms);
   DROVER_RETURN_IF_ERROR(u.Run());
@@ -668,32 +652,24 @@ Status Store::ReplaceTasksNow(const JobRecord& job,
       DROVER_RETURN_IF_ERROR(u.Run());
       if (u.Changes() == 0) return NotFound("store: no job " + job.id);
     }
-    std::unordered_set<std::string_view> keep;
-    keep.reserve(tasks.size());
+    std::unordered_set<std::string_view> names;
+    names.reserve(tasks.size());
     for (const TaskRecord& t : tasks) {
-      // The upsert would quietly keep the last of two rows with one name.
-      if (!keep.insert(t.name).second) {
+      if (!names.insert(t.name).second) {
         return AlreadyExists("store: task " + t.name + " appears twice");
       }
     }
-    std::vector<std::string> stale;
+    // The job's rows become `tasks`: the old ones go, whatever their idx,
+    // and the new ones are inserted (a task's idx may change with the spec,
+    // and a row moved onto another's idx would conflict on the key).
+    Result<int64_t> seq = impl_->JobSeq(job.id);
+    if (!seq.ok()) return seq.status();
     {
-      Statement::Use u(impl_->task_names);
-      u.Bind(1, job.id);
-      for (;;) {
-        Result<bool> row = u.Step();
-        if (!row.ok()) return row.status();
-        if (!*row) break;
-        std::string name = u.Text(0);
-        if (!keep.contains(name)) stale.push_back(std::move(name));
-      }
+      Statement::Use u(impl_->delete_job_tasks);
+      u.Bind(1, *seq);
+      DROVER_RETURN_IF_ERROR(u.Run());
     }
-    for (const std::string& name : stale) {
-      Statement::Use u(impl_->delete_task);
-      u.Bind(1, job.id).Bind(2, name);
-      DROVER_RETURN_IF_ERROR(Context(u.Run(), "task", name));
-    }
-    return impl_->InsertTaskRows(impl_->upsert_task, impl_->upsert_tasks, job, tasks);
+    return impl_->InsertTaskRows(impl_->insert_task, impl_->insert_tasks, job, tasks);
   });
 }
 
@@ -714,10 +690,11 @@ Status Store::ExpandTaskNow(const JobRecord& job, const std::string& placeholder
       DROVER_RETURN_IF_ERROR(u.Run());
       if (u.Changes() == 0) return NotFound("store: no job " + job.id);
     }
-    impl_->rowids.erase(job.id);  // rows are renamed and added
+    Result<int64_t> seq = impl_->JobSeq(job.id);
+    if (!seq.ok()) return seq.status();
     {
       Statement::Use u(impl_->delete_task);
-      u.Bind(1, job.id).Bind(2, placeholder);
+      u.Bind(1, *seq).Bind(2, placeholder);
       DROVER_RETURN_IF_ERROR(Context(u.Run(), "task", placeholder));
     }
     return impl_->InsertTaskRows(impl_->upsert_task, impl_->upsert_tasks, job, rows);
@@ -782,9 +759,16 @@ Result<std::vector<JobRecord>> Store::FindJobs(const JobQuery& query) {
 Result<std::vector<std::pair<std::string, uint64_t>>> Store::TaskStateCounts(
     const std::string& job_id) {
   std::map<std::string, uint64_t> counts;
+  Result<int64_t> seq = impl_->JobSeq(job_id);
+  if (!seq.ok()) {
+    if (seq.status().code() == StatusCode::kNotFound) {
+      return std::vector<std::pair<std::string, uint64_t>>();
+    }
+    return seq.status();
+  }
   {
     Statement::Use u(impl_->task_state_counts);
-    u.Bind(1, job_id);
+    u.Bind(1, *seq);
     for (;;) {
       Result<bool> row = u.Step();
       if (!row.ok()) return row.status();
@@ -795,7 +779,7 @@ Result<std::vector<std::pair<std::string, uint64_t>>> Store::TaskStateCounts(
   // The rows of running tasks still show their state before the dispatch
   // (Tasks): each counts as running instead.
   Statement::Use u(impl_->running_rows_of_job);
-  u.Bind(1, job_id);
+  u.Bind(1, job_id).Bind(2, *seq);
   for (;;) {
     Result<bool> row = u.Step();
     if (!row.ok()) return row.status();
@@ -811,7 +795,7 @@ Result<std::vector<std::pair<std::string, uint64_t>>> Store::TaskStateCounts(
   for (const auto& [state, n] : counts) counted += n;
   {
     Statement::Use r(impl_->running_without_row);
-    r.Bind(1, job_id);
+    r.Bind(1, job_id).Bind(2, *seq);
     Result<bool> row = r.Step();
     if (!row.ok()) return row.status();
     if (*row && r.Int(0) > 0) {
@@ -843,47 +827,25 @@ Status Store::UpdateTask(const TaskRecord& task) {
 
 Status Store::UpdateTaskNow(const TaskRecord& task) {
   DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
-  if (const int64_t rowid = impl_->RowidHint(task.job_id, task.index); rowid > 0) {
-    Statement::Use u(impl_->update_task_at);
-    BindTask(u, 0, task.job_id, task);
-    u.Bind(kTaskParams + 1, rowid);
-    DROVER_RETURN_IF_ERROR(Context(u.Run(), "task", task.name));
-    if (u.Changes() == 1) return Status::Ok();
-    // Stale (the rows were rewritten elsewhere): read again next time.
-    impl_->rowids.erase(task.job_id);
-  }
-  // No row known for the task: its first write makes it (a task has a row
-  // only once it leaves its first state), with a plain INSERT, whose rowid
-  // is the next write's hint. A plain INSERT costs half the upsert with
-  // RETURNING (docs/benchmarks.md), which is kept for the row the
-  // hints missed: the INSERT finds it there (AlreadyExists) and changes
-  // nothing.
-  {
-    Statement::Use u(impl_->insert_task);
-    BindTask(u, 0, task.job_id, task);
-    const Status inserted = u.Run();
-    if (inserted.ok()) {
-      impl_->SetRowidHint(task.job_id, task.index,
-                          sqlite3_last_insert_rowid(impl_->db.get()));
-      return Status::Ok();
-    }
-    if (inserted.code() != StatusCode::kAlreadyExists) {
-      return Context(inserted, "task", task.name);
-    }
-  }
-  Statement::Use u(impl_->upsert_task_rowid);
-  BindTask(u, 0, task.job_id, task);
-  Result<bool> row = u.Step();
-  if (!row.ok()) return Context(row.status(), "task", task.name);
-  if (*row) impl_->SetRowidHint(task.job_id, task.index, u.Int(0));
-  return Status::Ok();
+  Result<int64_t> seq = impl_->JobSeq(task.job_id);
+  if (!seq.ok()) return Context(seq.status(), "task", task.name);
+  // Its first write inserts the row (a task has one only once it leaves
+  // its first state); later ones update it.
+  Statement::Use u(impl_->update_task);
+  BindTask(u, 0, *seq, task.job_id, task);
+  return Context(u.Run(), "task", task.name);
 }
 
 Result<std::vector<TaskRecord>> Store::Tasks(const std::string& job_id) {
   std::vector<TaskRecord> out;
+  Result<int64_t> seq = impl_->JobSeq(job_id);
+  if (!seq.ok()) {
+    if (seq.status().code() == StatusCode::kNotFound) return out;
+    return seq.status();
+  }
   {
     Statement::Use u(impl_->tasks);
-    u.Bind(1, job_id);
+    u.Bind(1, *seq);
     for (;;) {
       Result<bool> row = u.Step();
       if (!row.ok()) return row.status();
@@ -942,8 +904,13 @@ Result<std::vector<TaskRecord>> Store::Tasks(const std::string& job_id) {
 Result<std::vector<TaskRecord>> Store::UnsuccessfulTasks(const std::string& job_id,
                                                          uint32_t limit) {
   std::vector<TaskRecord> out;
+  Result<int64_t> seq = impl_->JobSeq(job_id);
+  if (!seq.ok()) {
+    if (seq.status().code() == StatusCode::kNotFound) return out;
+    return seq.status();
+  }
   Statement::Use u(impl_->unsuccessful_tasks);
-  u.Bind(1, job_id).Bind(2, int64_t{limit});
+  u.Bind(1, *seq).Bind(2, int64_t{limit});
   for (;;) {
     Result<bool> row = u.Step();
     if (!row.ok()) return row.status();
@@ -953,8 +920,13 @@ Result<std::vector<TaskRecord>> Store::UnsuccessfulTasks(const std::string& job_
 }
 
 Result<std::optional<TaskRecord>> Store::TaskAt(const std::string& job_id, uint32_t idx) {
+  Result<int64_t> seq = impl_->JobSeq(job_id);
+  if (!seq.ok()) {
+    if (seq.status().code() == StatusCode::kNotFound) return std::optional<TaskRecord>();
+    return seq.status();
+  }
   Statement::Use u(impl_->task_at);
-  u.Bind(1, job_id).Bind(2, int64_t{idx});
+  u.Bind(1, *seq).Bind(2, int64_t{idx});
   Result<bool> row = u.Step();
   if (!row.ok()) return row.status();
   if (!*row) return std::optional<TaskRecord>();

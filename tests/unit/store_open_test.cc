@@ -24,12 +24,32 @@ using test_util::MakeTask;
 using test_util::StoreTest;
 using test_util::Tie;
 
+// Turns a database of the current schema back into schema 8's tables (the
+// tasks table as it was, keyed by (job_id, name), and jobs without seq),
+// keeping the rows: the start of every older database a test builds.
+constexpr const char* kBackToSchema8 =
+    "CREATE TABLE tasks_8 (job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE, "
+    "name TEXT NOT NULL, idx INTEGER NOT NULL, fingerprint INTEGER NOT NULL, state TEXT "
+    "NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '', "
+    "exit_code INTEGER NOT NULL DEFAULT -1, signal INTEGER NOT NULL DEFAULT 0, detail "
+    "TEXT NOT NULL DEFAULT '', wall_us INTEGER NOT NULL DEFAULT 0, result_json TEXT NOT "
+    "NULL DEFAULT '', worker TEXT NOT NULL DEFAULT '', started_ms INTEGER NOT NULL "
+    "DEFAULT 0, finished_ms INTEGER NOT NULL DEFAULT 0, pending_reason TEXT NOT NULL "
+    "DEFAULT '', attempt_base INTEGER NOT NULL DEFAULT 0, outputs_json TEXT NOT NULL "
+    "DEFAULT '', PRIMARY KEY (job_id, name)); "
+    "INSERT INTO tasks_8 SELECT job_id, name, idx, fingerprint, state, attempts, reason, "
+    "exit_code, signal, detail, wall_us, result_json, worker, started_ms, finished_ms, "
+    "pending_reason, attempt_base, outputs_json FROM tasks; "
+    "DROP TABLE tasks; ALTER TABLE tasks_8 RENAME TO tasks; "
+    "CREATE INDEX tasks_by_index ON tasks (job_id, idx); "
+    "DROP INDEX jobs_by_seq; DROP INDEX jobs_by_seq_id; ALTER TABLE jobs DROP COLUMN seq; ";
+
 // Given a state directory that does not exist, Open should create it with
 // logs/ and a WAL database stamped with drover's application id and schema.
 TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->SchemaVersion(), 8);
+  EXPECT_EQ(store->SchemaVersion(), 9);
   EXPECT_EQ(store->dir(), fs::absolute(dir_));
   EXPECT_TRUE(fs::is_directory(dir_ / "logs"));
   EXPECT_TRUE(fs::is_regular_file(DbPath()));
@@ -39,15 +59,22 @@ TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   store.reset();
 
   EXPECT_EQ(RawSql("PRAGMA application_id"), std::to_string(0x44525652));
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "8");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), std::to_string(kSchemaVersion));
   EXPECT_EQ(RawSql("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(RawSql("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
                    "WHERE type = 'table' ORDER BY name)"),
             "artifacts,attempts,cache_decisions,cache_entries,job_inputs,jobs,pipeline_"
             "runs,tasks");
   EXPECT_EQ(RawSql("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN "
-                   "('tasks_by_index', 'attempts_by_task', 'attempts_unfinished')"),
-            "3");
+                   "('tasks_by_name', 'jobs_by_seq', 'jobs_by_seq_id', 'attempts_by_task', "
+                   "'attempts_unfinished')"),
+            "5");
+  // One B-tree a task row, keyed by (job, idx).
+  EXPECT_EQ(RawSql("SELECT group_concat(name, ',') FROM pragma_index_info('tasks_by_name')"),
+            "job,name");
+  EXPECT_EQ(RawSql("SELECT sql LIKE '%WITHOUT ROWID%' FROM sqlite_schema WHERE name = "
+                   "'tasks'"),
+            "1");
 }
 
 // Given a state.db that is not a SQLite file, Open should refuse it with a
@@ -114,7 +141,7 @@ TEST_F(StoreTest, MigratesSchemaVersion1) {
         store->InsertJob(MakeJob("j1", "old", 1000), {MakeTask("j1", 0, "a")}).ok());
   }
   // What a version-1 drover left: the table without the column.
-  RawSql(
+  RawSql(std::string(kBackToSchema8) +
       "ALTER TABLE tasks DROP COLUMN attempt_base; ALTER TABLE jobs DROP COLUMN "
       "submitter_key; ALTER TABLE jobs DROP COLUMN submitter_name; ALTER TABLE tasks "
       "DROP "
@@ -124,7 +151,7 @@ TEST_F(StoreTest, MigratesSchemaVersion1) {
       "DROP TABLE job_inputs; DROP TABLE pipeline_runs; PRAGMA user_version = 1");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "8");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), std::to_string(kSchemaVersion));
   auto tasks = store->Tasks("j1");
   ASSERT_TRUE(tasks.ok()) << tasks.status().ToString();
   ASSERT_EQ(tasks->size(), 1u);
@@ -139,6 +166,81 @@ TEST_F(StoreTest, MigratesSchemaVersion1) {
   EXPECT_EQ(*counts, (std::vector<std::pair<std::string, uint64_t>>{{"waiting", 1}}));
 }
 
+// Given a state directory of schema version 8 (tasks keyed by (job_id,
+// name) in a rowid table) with two jobs, a finished task and a running one,
+// Open should rebuild the tasks table keyed by (job, idx) and keep every
+// row: each job's tasks read back as before, a new job takes the next
+// number, and a row cannot name one job by number and another by id.
+TEST_F(StoreTest, MigratesSchemaVersion8KeysTasksByJobAndIndex) {
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->InsertJob(MakeJob("j1", "one", 1000), {}).ok());
+    ASSERT_TRUE(store->InsertJob(MakeJob("j2", "two", 2000), {}).ok());
+    TaskRecord a = MakeTask("j1", 0, "a");
+    a.state = "succeeded";
+    a.attempts = 1;
+    a.outputs_json = R"({"v":"1"})";
+    ASSERT_TRUE(store->UpdateTask(a).ok());
+    TaskRecord b = MakeTask("j1", 1, "b");
+    b.state = "retry-wait";
+    b.attempts = 1;
+    ASSERT_TRUE(store->UpdateTask(b).ok());
+    ASSERT_TRUE(store->UpdateTask(MakeTask("j2", 0, "c")).ok());
+    AttemptRecord running = MakeAttempt(7, "j1", "b", 2);
+    running.task_index = 1;
+    ASSERT_TRUE(store->InsertAttempt(running).ok());
+  }
+  RawSql(std::string(kBackToSchema8) + "PRAGMA user_version = 8");
+  ASSERT_EQ(RawSql("SELECT count(*) FROM pragma_table_info('tasks') WHERE name = 'job'"),
+            "0");
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawSql("PRAGMA user_version"), std::to_string(kSchemaVersion));
+  EXPECT_EQ(RawSql("SELECT group_concat(id || '=' || seq, ',') FROM (SELECT id, seq FROM "
+                   "jobs ORDER BY id)"),
+            "j1=1,j2=2");
+  auto one = store->Tasks("j1");
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  ASSERT_EQ(one->size(), 2u);
+  EXPECT_EQ((*one)[0].name, "a");
+  EXPECT_EQ((*one)[0].state, "succeeded");
+  EXPECT_EQ((*one)[0].outputs_json, R"({"v":"1"})");
+  EXPECT_EQ((*one)[0].fingerprint, MakeTask("j1", 0, "a").fingerprint);
+  EXPECT_EQ((*one)[1].name, "b");
+  EXPECT_EQ((*one)[1].state, "running");  // its unfinished attempt 2
+  EXPECT_EQ((*one)[1].attempts, 2u);
+  auto two = store->Tasks("j2");
+  ASSERT_TRUE(two.ok());
+  ASSERT_EQ(two->size(), 1u);
+  EXPECT_EQ((*two)[0].name, "c");
+  auto counts = store->TaskStateCounts("j1");
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(*counts, (std::vector<std::pair<std::string, uint64_t>>{{"running", 1},
+                                                                    {"succeeded", 1}}));
+
+  ASSERT_TRUE(store->InsertJob(MakeJob("j3", "three", 3000), {MakeTask("j3", 0, "d")}).ok());
+  EXPECT_EQ(RawSql("SELECT seq FROM jobs WHERE id = 'j3'"), "3");
+  TaskRecord d = MakeTask("j3", 0, "d");
+  d.state = "failed";
+  ASSERT_TRUE(store->UpdateTask(d).ok());
+  auto at = store->TaskAt("j3", 0);
+  ASSERT_TRUE(at.ok() && at->has_value());
+  EXPECT_EQ((*at)->state, "failed");
+
+  // The foreign key holds the job's number and id together.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA foreign_keys = ON", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  EXPECT_EQ(sqlite3_exec(db,
+                         "INSERT INTO tasks (job, idx, job_id, name, fingerprint, state) "
+                         "VALUES (1, 5, 'j2', 'x', 0, 'waiting')",
+                         nullptr, nullptr, nullptr),
+            SQLITE_CONSTRAINT);
+  sqlite3_close(db);
+}
+
 // Given a state directory of schema version 2 (before jobs.submitter_key
 // and jobs.submitter_name) holding a job, Open should migrate it to version
 // 3 in place: the old job reads back with no submitter, and a new job
@@ -151,7 +253,7 @@ TEST_F(StoreTest, MigratesSchemaVersion2AddsJobSubmitter) {
         store->InsertJob(MakeJob("j1", "old", 1000), {MakeTask("j1", 0, "a")}).ok());
   }
   // What a version-2 drover left: jobs without the two columns.
-  RawSql(
+  RawSql(std::string(kBackToSchema8) +
       "ALTER TABLE jobs DROP COLUMN submitter_key; ALTER TABLE jobs DROP COLUMN "
       "submitter_name; ALTER TABLE tasks DROP COLUMN outputs_json; ALTER TABLE attempts "
       "DROP COLUMN outputs_json; DROP TABLE artifacts; "
@@ -163,7 +265,7 @@ TEST_F(StoreTest, MigratesSchemaVersion2AddsJobSubmitter) {
             "0");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "8");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), std::to_string(kSchemaVersion));
   auto old = store->GetJob("j1");
   ASSERT_TRUE(old.ok() && *old) << old.status().ToString();
   EXPECT_EQ((*old)->name, "old");
@@ -202,7 +304,7 @@ TEST_F(StoreTest, MigratesSchemaVersion3AddsOutputs) {
     ASSERT_TRUE(store->FinishAttempt(1, "w1", done, 2000).ok());
   }
   // What a version-3 drover left: attempts and tasks without outputs_json.
-  RawSql(
+  RawSql(std::string(kBackToSchema8) +
       "ALTER TABLE tasks DROP COLUMN outputs_json; ALTER TABLE attempts DROP COLUMN "
       "outputs_json; DROP TABLE artifacts; DROP TABLE cache_entries; "
       "DROP TABLE cache_decisions; DROP TABLE job_inputs; DROP TABLE pipeline_runs; "
@@ -210,7 +312,7 @@ TEST_F(StoreTest, MigratesSchemaVersion3AddsOutputs) {
       "PRAGMA user_version = 3");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "8");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), std::to_string(kSchemaVersion));
   auto tasks = store->Tasks("j1");
   ASSERT_TRUE(tasks.ok() && tasks->size() == 1u) << tasks.status().ToString();
   EXPECT_EQ((*tasks)[0].outputs_json, "");
@@ -279,13 +381,13 @@ TEST_F(StoreTest, MigratesSchemaVersion4AddsArtifacts) {
     ASSERT_TRUE(
         store->InsertJob(MakeJob("j1", "old", 1000), {MakeTask("j1", 0, "a")}).ok());
   }
-  RawSql(
+  RawSql(std::string(kBackToSchema8) +
       "DROP TABLE artifacts; DROP TABLE cache_entries; DROP TABLE cache_decisions; "
       "ALTER TABLE jobs DROP COLUMN tasks; ALTER TABLE attempts DROP COLUMN task_idx; "
       "DROP TABLE job_inputs; DROP TABLE pipeline_runs; PRAGMA user_version = 4");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "8");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), std::to_string(kSchemaVersion));
   AttemptRecord attempt;
   attempt.id = 7;
   attempt.job_id = "j1";
@@ -328,13 +430,13 @@ TEST_F(StoreTest, MigratesSchemaVersion4AddsArtifacts) {
 // aside).
 TEST_F(StoreTest, MigratesSchemaVersion5AddsPipelineRuns) {
   ASSERT_NE(Open(), nullptr);
-  RawSql(
+  RawSql(std::string(kBackToSchema8) +
       "DROP TABLE pipeline_runs; DROP TABLE cache_entries; DROP TABLE cache_decisions; "
       "ALTER TABLE jobs DROP COLUMN tasks; ALTER TABLE attempts DROP COLUMN task_idx; "
       "DROP TABLE job_inputs; PRAGMA user_version = 5");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "8");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), std::to_string(kSchemaVersion));
   ASSERT_EQ(*store->MaxPipelineRunId(), 0);
   auto empty = store->PipelineHistoryOf("nightly");
   ASSERT_TRUE(empty.ok()) << empty.status().ToString();
@@ -402,13 +504,13 @@ TEST_F(StoreTest, MigratesSchemaVersion5AddsCache) {
             ->InsertArtifact({3, "j1", "a", "x.bin", std::string(64, 'a'), 1, 0644, 2000})
             .ok());
   }
-  RawSql(
+  RawSql(std::string(kBackToSchema8) +
       "DROP TABLE cache_entries; DROP TABLE cache_decisions; DROP TABLE job_inputs; "
       "ALTER TABLE jobs DROP COLUMN tasks; ALTER TABLE attempts DROP COLUMN task_idx; "
       "DROP TABLE pipeline_runs; PRAGMA user_version = 5");
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(RawSql("PRAGMA user_version"), "8");
+  EXPECT_EQ(RawSql("PRAGMA user_version"), std::to_string(kSchemaVersion));
   auto listed = store->Artifacts("j1", "a");
   ASSERT_TRUE(listed.ok()) << listed.status().ToString();
   ASSERT_EQ(listed->size(), 1u);

@@ -150,6 +150,8 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
     job.tasks = static_cast<uint32_t>(tasks);
     if (auto s = (*store)->InsertJob(job, {}); !s.ok()) Fail(s.message());
   }
+  // The job is the directory's first: its number (jobs.seq, the first half
+  // of a task row's key) is 1.
   // The connection as drover's store opens it: one thread uses it
   // (NOMUTEX), no memory statistics (Store::Open has configured SQLite).
   sqlite3* db = nullptr;
@@ -177,9 +179,9 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
       "result_json = ?3 WHERE id = ?1 AND finished = 0");
   sqlite3_stmt* insert_task = Prepare(
       db,
-      "INSERT INTO tasks (job_id, name, idx, fingerprint, state, attempts, reason, "
+      "INSERT INTO tasks (job, job_id, name, idx, fingerprint, state, attempts, reason, "
       "exit_code, worker, started_ms, finished_ms, result_json) "
-      "VALUES (?1, ?2, ?3, 7, 'succeeded', 1, 'ok', 0, ?4, ?5, ?6, ?7)");
+      "VALUES (1, ?1, ?2, ?3, 7, 'succeeded', 1, 'ok', 0, ?4, ?5, ?6, ?7)");
 
   zmq::context_t ctx(1);
   zmq::socket_t router(ctx, zmq::socket_type::router);
