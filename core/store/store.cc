@@ -129,8 +129,8 @@ class Store::Impl {
       jobs_in_state, recent_jobs, find_jobs, task_state_counts;
   Statement job_seq, job_tasks, set_job_tasks, running_without_row, unsuccessful_tasks,
       task_at;
-  Statement insert_task, insert_tasks, upsert_task, upsert_tasks, update_task, delete_task,
-      delete_job_tasks, tasks, running_of_job, running_rows_of_job;
+  Statement insert_task, insert_tasks, upsert_task, upsert_tasks, update_task,
+      delete_task, delete_job_tasks, tasks, running_of_job, running_rows_of_job;
 
   // Each job's number (jobs.seq), the first half of its task rows' key,
   // read once per job (job_seq). Forgotten whenever a transaction or
@@ -356,7 +356,8 @@ Status Store::Impl::PrepareStatements() {
        "delete from tasks"},
       {&Impl::delete_job_tasks, "DELETE FROM tasks WHERE job = ?1",
        "delete a job's tasks"},
-      {&Impl::tasks, Sql({"SELECT ", kTaskCols, " FROM tasks WHERE job = ?1 ORDER BY idx"}),
+      {&Impl::tasks,
+       Sql({"SELECT ", kTaskCols, " FROM tasks WHERE job = ?1 ORDER BY idx"}),
        "select tasks"},
       {&Impl::task_at,
        Sql({"SELECT ", kTaskCols, " FROM tasks WHERE job = ?1 AND idx = ?2"}),

@@ -42,7 +42,8 @@ constexpr const char* kBackToSchema8 =
     "pending_reason, attempt_base, outputs_json FROM tasks; "
     "DROP TABLE tasks; ALTER TABLE tasks_8 RENAME TO tasks; "
     "CREATE INDEX tasks_by_index ON tasks (job_id, idx); "
-    "DROP INDEX jobs_by_seq; DROP INDEX jobs_by_seq_id; ALTER TABLE jobs DROP COLUMN seq; ";
+    "DROP INDEX jobs_by_seq; DROP INDEX jobs_by_seq_id; ALTER TABLE jobs DROP COLUMN "
+    "seq; ";
 
 // Given a state directory that does not exist, Open should create it with
 // logs/ and a WAL database stamped with drover's application id and schema.
@@ -65,13 +66,15 @@ TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
                    "WHERE type = 'table' ORDER BY name)"),
             "artifacts,attempts,cache_decisions,cache_entries,job_inputs,jobs,pipeline_"
             "runs,tasks");
-  EXPECT_EQ(RawSql("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN "
-                   "('tasks_by_name', 'jobs_by_seq', 'jobs_by_seq_id', 'attempts_by_task', "
-                   "'attempts_unfinished')"),
-            "5");
+  EXPECT_EQ(
+      RawSql("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN "
+             "('tasks_by_name', 'jobs_by_seq', 'jobs_by_seq_id', 'attempts_by_task', "
+             "'attempts_unfinished')"),
+      "5");
   // One B-tree a task row, keyed by (job, idx).
-  EXPECT_EQ(RawSql("SELECT group_concat(name, ',') FROM pragma_index_info('tasks_by_name')"),
-            "job,name");
+  EXPECT_EQ(
+      RawSql("SELECT group_concat(name, ',') FROM pragma_index_info('tasks_by_name')"),
+      "job,name");
   EXPECT_EQ(RawSql("SELECT sql LIKE '%WITHOUT ROWID%' FROM sqlite_schema WHERE name = "
                    "'tasks'"),
             "1");
@@ -142,13 +145,13 @@ TEST_F(StoreTest, MigratesSchemaVersion1) {
   }
   // What a version-1 drover left: the table without the column.
   RawSql(std::string(kBackToSchema8) +
-      "ALTER TABLE tasks DROP COLUMN attempt_base; ALTER TABLE jobs DROP COLUMN "
-      "submitter_key; ALTER TABLE jobs DROP COLUMN submitter_name; ALTER TABLE tasks "
-      "DROP "
-      "COLUMN outputs_json; ALTER TABLE attempts DROP COLUMN outputs_json; DROP TABLE "
-      "artifacts; DROP TABLE cache_entries; DROP TABLE cache_decisions; "
-      "ALTER TABLE jobs DROP COLUMN tasks; ALTER TABLE attempts DROP COLUMN task_idx; "
-      "DROP TABLE job_inputs; DROP TABLE pipeline_runs; PRAGMA user_version = 1");
+         "ALTER TABLE tasks DROP COLUMN attempt_base; ALTER TABLE jobs DROP COLUMN "
+         "submitter_key; ALTER TABLE jobs DROP COLUMN submitter_name; ALTER TABLE tasks "
+         "DROP "
+         "COLUMN outputs_json; ALTER TABLE attempts DROP COLUMN outputs_json; DROP TABLE "
+         "artifacts; DROP TABLE cache_entries; DROP TABLE cache_decisions; "
+         "ALTER TABLE jobs DROP COLUMN tasks; ALTER TABLE attempts DROP COLUMN task_idx; "
+         "DROP TABLE job_inputs; DROP TABLE pipeline_runs; PRAGMA user_version = 1");
   auto store = Open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawSql("PRAGMA user_version"), std::to_string(kSchemaVersion));
@@ -219,7 +222,8 @@ TEST_F(StoreTest, MigratesSchemaVersion8KeysTasksByJobAndIndex) {
   EXPECT_EQ(*counts, (std::vector<std::pair<std::string, uint64_t>>{{"running", 1},
                                                                     {"succeeded", 1}}));
 
-  ASSERT_TRUE(store->InsertJob(MakeJob("j3", "three", 3000), {MakeTask("j3", 0, "d")}).ok());
+  ASSERT_TRUE(
+      store->InsertJob(MakeJob("j3", "three", 3000), {MakeTask("j3", 0, "d")}).ok());
   EXPECT_EQ(RawSql("SELECT seq FROM jobs WHERE id = 'j3'"), "3");
   TaskRecord d = MakeTask("j3", 0, "d");
   d.state = "failed";
@@ -253,7 +257,8 @@ TEST_F(StoreTest, MigratesSchemaVersion2AddsJobSubmitter) {
         store->InsertJob(MakeJob("j1", "old", 1000), {MakeTask("j1", 0, "a")}).ok());
   }
   // What a version-2 drover left: jobs without the two columns.
-  RawSql(std::string(kBackToSchema8) +
+  RawSql(
+      std::string(kBackToSchema8) +
       "ALTER TABLE jobs DROP COLUMN submitter_key; ALTER TABLE jobs DROP COLUMN "
       "submitter_name; ALTER TABLE tasks DROP COLUMN outputs_json; ALTER TABLE attempts "
       "DROP COLUMN outputs_json; DROP TABLE artifacts; "
@@ -305,11 +310,11 @@ TEST_F(StoreTest, MigratesSchemaVersion3AddsOutputs) {
   }
   // What a version-3 drover left: attempts and tasks without outputs_json.
   RawSql(std::string(kBackToSchema8) +
-      "ALTER TABLE tasks DROP COLUMN outputs_json; ALTER TABLE attempts DROP COLUMN "
-      "outputs_json; DROP TABLE artifacts; DROP TABLE cache_entries; "
-      "DROP TABLE cache_decisions; DROP TABLE job_inputs; DROP TABLE pipeline_runs; "
-      "ALTER TABLE jobs DROP COLUMN tasks; ALTER TABLE attempts DROP COLUMN task_idx; "
-      "PRAGMA user_version = 3");
+         "ALTER TABLE tasks DROP COLUMN outputs_json; ALTER TABLE attempts DROP COLUMN "
+         "outputs_json; DROP TABLE artifacts; DROP TABLE cache_entries; "
+         "DROP TABLE cache_decisions; DROP TABLE job_inputs; DROP TABLE pipeline_runs; "
+         "ALTER TABLE jobs DROP COLUMN tasks; ALTER TABLE attempts DROP COLUMN task_idx; "
+         "PRAGMA user_version = 3");
   auto store = Open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawSql("PRAGMA user_version"), std::to_string(kSchemaVersion));
@@ -382,9 +387,9 @@ TEST_F(StoreTest, MigratesSchemaVersion4AddsArtifacts) {
         store->InsertJob(MakeJob("j1", "old", 1000), {MakeTask("j1", 0, "a")}).ok());
   }
   RawSql(std::string(kBackToSchema8) +
-      "DROP TABLE artifacts; DROP TABLE cache_entries; DROP TABLE cache_decisions; "
-      "ALTER TABLE jobs DROP COLUMN tasks; ALTER TABLE attempts DROP COLUMN task_idx; "
-      "DROP TABLE job_inputs; DROP TABLE pipeline_runs; PRAGMA user_version = 4");
+         "DROP TABLE artifacts; DROP TABLE cache_entries; DROP TABLE cache_decisions; "
+         "ALTER TABLE jobs DROP COLUMN tasks; ALTER TABLE attempts DROP COLUMN task_idx; "
+         "DROP TABLE job_inputs; DROP TABLE pipeline_runs; PRAGMA user_version = 4");
   auto store = Open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawSql("PRAGMA user_version"), std::to_string(kSchemaVersion));
@@ -430,7 +435,8 @@ TEST_F(StoreTest, MigratesSchemaVersion4AddsArtifacts) {
 // aside).
 TEST_F(StoreTest, MigratesSchemaVersion5AddsPipelineRuns) {
   ASSERT_NE(Open(), nullptr);
-  RawSql(std::string(kBackToSchema8) +
+  RawSql(
+      std::string(kBackToSchema8) +
       "DROP TABLE pipeline_runs; DROP TABLE cache_entries; DROP TABLE cache_decisions; "
       "ALTER TABLE jobs DROP COLUMN tasks; ALTER TABLE attempts DROP COLUMN task_idx; "
       "DROP TABLE job_inputs; PRAGMA user_version = 5");
@@ -505,9 +511,9 @@ TEST_F(StoreTest, MigratesSchemaVersion5AddsCache) {
             .ok());
   }
   RawSql(std::string(kBackToSchema8) +
-      "DROP TABLE cache_entries; DROP TABLE cache_decisions; DROP TABLE job_inputs; "
-      "ALTER TABLE jobs DROP COLUMN tasks; ALTER TABLE attempts DROP COLUMN task_idx; "
-      "DROP TABLE pipeline_runs; PRAGMA user_version = 5");
+         "DROP TABLE cache_entries; DROP TABLE cache_decisions; DROP TABLE job_inputs; "
+         "ALTER TABLE jobs DROP COLUMN tasks; ALTER TABLE attempts DROP COLUMN task_idx; "
+         "DROP TABLE pipeline_runs; PRAGMA user_version = 5");
   auto store = Open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawSql("PRAGMA user_version"), std::to_string(kSchemaVersion));
