@@ -362,7 +362,7 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
       if (name.empty()) name = job->spec.tasks.Name(t);
       const store::TaskRecord* found = held;
       if (!found && job->RowEnded(t)) {
-        auto row = store_->TaskAt(job->record.id, t);
+        auto row = store_->TaskAt(job->record.id, t, name);
         stored = row.ok() ? std::move(*row) : std::nullopt;
         if (stored && stored->name == name) found = &*stored;
       }

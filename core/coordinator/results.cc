@@ -159,9 +159,6 @@ void Coordinator::Loop::Finish(uint64_t id, const AttemptOutcome& reported,
 
   // Made once: the attempt's row and (on success) the task's row both keep it.
   const std::string outputs_json = OutputsToJson(outcome.outputs);
-  auto recorded =
-      store_->FinishAttempt(id, worker, outcome, WallMillis(clock_), &outputs_json);
-  Check(recorded.status(), "record result");
 
   dag::Plan& plan = *job.plan;
   const uint32_t silent_before = plan.counts().blocked + plan.counts().skipped;
@@ -196,7 +193,10 @@ void Coordinator::Loop::Finish(uint64_t id, const AttemptOutcome& reported,
   row.outputs_json = outcome.ok() ? outputs_json : std::string();
   row.worker = worker;
   row.finished_ms = WallMillis(clock_);
-  Check(store_->UpdateTask(row), "update task");
+  // The attempt's row and the task's, in one write when the attempt says
+  // all the task's row would (Store::EndAttempt).
+  Check(store_->EndAttempt(id, ref.number, worker, outcome, outputs_json, row).status(),
+        "record result");
   if (outcome.ok()) RecordCacheEntry(job, t, id, ref.number, outcome);
   EmitTask(job, t, &outcome);
 

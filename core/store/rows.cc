@@ -37,7 +37,7 @@ std::string Sql(std::initializer_list<std::string_view> parts) {
 
 std::string InsertTasksSql(size_t rows, bool upsert) {
   std::string sql =
-      Sql({"INSERT INTO tasks (", kTaskCols, ", job) VALUES ", TaskValues(rows)});
+      Sql({"INSERT INTO task_rows (", kTaskCols, ", job) VALUES ", TaskValues(rows)});
   if (upsert) {
     sql +=
         " ON CONFLICT (job, name) DO UPDATE SET idx = excluded.idx, "
@@ -139,6 +139,44 @@ TaskRecord ReadTask(const Statement::Use& u) {
   t.attempt_base = static_cast<uint32_t>(u.Int(16));
   t.outputs_json = u.Text(17);
   return t;
+}
+
+namespace {
+// A success's detail (AttemptOutcome::Describe): a process's exit 0, or
+// "ok" for what has no exit code.
+std::string_view SuccessDetail(int exit_code) { return exit_code >= 0 ? "exit 0" : "ok"; }
+}  // namespace
+
+TaskRecord ReadStandingTask(const Statement::Use& u, const std::string& job_id) {
+  TaskRecord t;
+  t.job_id = job_id;
+  t.index = static_cast<uint32_t>(u.Int(0));
+  t.name = u.Text(1);
+  t.fingerprint = FromStored(u.Int(2));
+  t.state = "succeeded";
+  t.attempts = static_cast<uint32_t>(u.Int(3));
+  t.reason = u.Text(4);
+  t.exit_code = static_cast<int>(u.Int(5));
+  t.signal = static_cast<int>(u.Int(6));
+  t.detail = SuccessDetail(t.exit_code);
+  t.wall_us = u.Int(7);
+  t.result_json = u.Text(8);
+  t.worker = u.Text(9);
+  t.started_ms = u.Int(10);
+  t.finished_ms = u.Int(11);
+  t.outputs_json = u.Text(12);
+  return t;
+}
+
+bool AttemptCanStandFor(const TaskRecord& task, const AttemptOutcome& outcome,
+                        uint32_t number) {
+  // Every field ReadStandingTask makes up must be what `task` says.
+  return outcome.ok() && task.state == "succeeded" && task.attempt_base == 0 &&
+         task.attempts == number && task.pending_reason.empty() &&
+         task.reason == ReasonName(outcome.reason) &&
+         task.exit_code == outcome.exit_code && task.signal == outcome.signal &&
+         task.detail == SuccessDetail(outcome.exit_code) &&
+         task.wall_us == Micros(outcome.wall) && task.result_json == outcome.result_json;
 }
 
 void BindOutcome(Statement::Use& u, const AttemptOutcome& o, bool finished,

@@ -60,6 +60,14 @@ inline constexpr std::string_view kOutcomeSet =
     "stdout_dropped = ?18, stderr_bytes = ?19, stderr_dropped = ?20, result_json = ?21, "
     "outputs_json = ?22";
 
+// What a task row is made of when an attempt `a` stands for it
+// (attempts.task_row = 1): the task succeeded on that attempt, its first,
+// and has no row of its own (docs/state.md, "tasks"). In the order
+// ReadStandingTask uses them.
+inline constexpr std::string_view kStandingCols =
+    "a.task_idx, a.task, a.fingerprint, a.number, a.reason, a.exit_code, a.signal, "
+    "a.wall_us, a.result_json, a.worker, a.started_ms, a.finished_ms, a.outputs_json";
+
 std::string Sql(std::initializer_list<std::string_view> parts);
 
 // INSERT of `rows` task rows (?1..?19 for the first, ?20..?38 for the
@@ -80,6 +88,14 @@ JobRecord ReadJob(const Statement::Use& u);
 void BindTask(Statement::Use& u, int base, int64_t job, const std::string& job_id,
               const TaskRecord& t);
 TaskRecord ReadTask(const Statement::Use& u);
+// The task row an attempt stands for, from kStandingCols: what UpdateTask
+// would have written when the attempt ended (and the `tasks` view shows).
+TaskRecord ReadStandingTask(const Statement::Use& u, const std::string& job_id);
+// Whether `task`, its row after attempt `number` ended with `outcome`, is
+// one an attempt can stand for: succeeded on that attempt, the first of
+// this run, with nothing of its own (attempt_base, pending_reason).
+bool AttemptCanStandFor(const TaskRecord& task, const AttemptOutcome& outcome,
+                        uint32_t number);
 // Binds the outcome columns, ?9..?22 of kAttemptCols. An unfinished
 // attempt stores reason '' rather than "ok".
 // `outputs_json` is OutputsToJson(o.outputs), which must outlive the

@@ -199,12 +199,17 @@ ALTER TABLE attempts ADD COLUMN task_idx INTEGER NOT NULL DEFAULT -1;
     // unique by tasks_by_name. jobs.seq numbers the jobs (the rowid for
     // those stored before); the foreign key holds (job, job_id) together,
     // so a row never names one job by number and another by id.
+    //
+    // And a task that succeeds on its first attempt gets no row: the
+    // attempt stands for it (attempts.task_row = 1, with the task's
+    // fingerprint). The table is task_rows; `tasks` is the view of both,
+    // what the table was, for readers of the file.
     {9, R"sql(
 ALTER TABLE jobs ADD COLUMN seq INTEGER;
 UPDATE jobs SET seq = rowid;
 CREATE UNIQUE INDEX jobs_by_seq ON jobs (seq);
 CREATE UNIQUE INDEX jobs_by_seq_id ON jobs (seq, id);
-CREATE TABLE tasks_9 (
+CREATE TABLE task_rows (
   job            INTEGER NOT NULL,
   idx            INTEGER NOT NULL,
   job_id         TEXT NOT NULL,
@@ -227,7 +232,7 @@ CREATE TABLE tasks_9 (
   PRIMARY KEY (job, idx),
   FOREIGN KEY (job, job_id) REFERENCES jobs (seq, id) ON DELETE CASCADE
 ) WITHOUT ROWID;
-INSERT INTO tasks_9 (job, idx, job_id, name, fingerprint, state, attempts, reason,
+INSERT INTO task_rows (job, idx, job_id, name, fingerprint, state, attempts, reason,
     exit_code, signal, detail, wall_us, result_json, worker, started_ms, finished_ms,
     pending_reason, attempt_base, outputs_json)
   SELECT j.seq, t.idx, t.job_id, t.name, t.fingerprint, t.state, t.attempts, t.reason,
@@ -235,8 +240,22 @@ INSERT INTO tasks_9 (job, idx, job_id, name, fingerprint, state, attempts, reaso
     t.finished_ms, t.pending_reason, t.attempt_base, t.outputs_json
   FROM tasks t JOIN jobs j ON j.id = t.job_id;
 DROP TABLE tasks;
-ALTER TABLE tasks_9 RENAME TO tasks;
-CREATE UNIQUE INDEX tasks_by_name ON tasks (job, name);
+CREATE UNIQUE INDEX tasks_by_name ON task_rows (job, name);
+ALTER TABLE attempts ADD COLUMN task_row INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE attempts ADD COLUMN fingerprint INTEGER NOT NULL DEFAULT 0;
+CREATE VIEW tasks AS
+SELECT job, idx, job_id, name, fingerprint, state, attempts, reason, exit_code, signal,
+       detail, wall_us, result_json, worker, started_ms, finished_ms, pending_reason,
+       attempt_base, outputs_json
+  FROM task_rows
+UNION ALL
+SELECT j.seq, a.task_idx, a.job_id, a.task, a.fingerprint, 'succeeded', a.number,
+       a.reason, a.exit_code, a.signal,
+       CASE WHEN a.exit_code >= 0 THEN 'exit 0' ELSE 'ok' END, a.wall_us,
+       a.result_json, a.worker, a.started_ms, a.finished_ms, '', 0, a.outputs_json
+  FROM attempts a JOIN jobs j ON j.id = a.job_id
+ WHERE a.task_row = 1
+   AND NOT EXISTS (SELECT 1 FROM task_rows r WHERE r.job = j.seq AND r.name = a.task);
 )sql"},
 };
 static_assert(std::size(kMigrations) > 0 &&

@@ -79,6 +79,8 @@ class Store::Impl {
     std::string worker;
     AttemptOutcome outcome;
     int64_t finished_ms = 0;
+    bool stands = false;  // the attempt stands for its task's row
+    uint64_t fingerprint = 0;
   };
   template <typename Record>
   struct Slots {
@@ -142,6 +144,11 @@ class Store::Impl {
   Result<int64_t> JobSeq(const std::string& job_id);
   Statement insert_attempt, insert_started_attempt, finish_attempt, attempts,
       unfinished_attempts, max_attempt_id;
+  // Attempts that stand for their task's row (docs/state.md, "tasks").
+  Statement finish_standing_attempt, task_row_exists, standing_rows, standing_count,
+      standing_row_at, clear_standing;
+  // Whether task idx of the job numbered `job` has a row.
+  Result<bool> HasTaskRow(int64_t job, uint32_t idx);
 
   ~Impl() {
     // An open batch is dropped, never half-kept: roll it back explicitly
@@ -318,7 +325,8 @@ Status Store::Impl::PrepareStatements() {
             "created_ms >= ?3 ORDER BY created_ms DESC, id DESC LIMIT ?4"}),
        "select jobs (query)"},
       {&Impl::task_state_counts,
-       "SELECT state, COUNT(*) FROM tasks WHERE job = ?1 GROUP BY state ORDER BY state",
+       "SELECT state, COUNT(*) FROM task_rows WHERE job = ?1 GROUP BY state ORDER BY "
+       "state",
        "count tasks by state"},
       {&Impl::insert_task, InsertTasksSql(1, false), "insert into tasks"},
       {&Impl::insert_tasks, InsertTasksSql(kTaskChunk, false), "insert into tasks"},
@@ -344,27 +352,29 @@ Status Store::Impl::PrepareStatements() {
        "select unfinished attempts of a job"},
       // ?1 the job's id, ?2 its number.
       {&Impl::running_rows_of_job,
-       "SELECT DISTINCT t.name, t.state FROM attempts a JOIN tasks t ON t.job = ?2 AND "
+       "SELECT DISTINCT t.name, t.state FROM attempts a JOIN task_rows t ON t.job = ?2 "
+       "AND "
        "t.name = a.task WHERE a.finished = 0 AND +a.job_id = ?1 AND a.number > "
        "t.attempts",
        "select the rows of running tasks"},
       {&Impl::running_without_row,
        "SELECT COUNT(DISTINCT a.task) FROM attempts a WHERE a.finished = 0 AND +a.job_id "
-       "= ?1 AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.job = ?2 AND t.name = a.task)",
+       "= ?1 AND NOT EXISTS (SELECT 1 FROM task_rows t WHERE t.job = ?2 AND t.name = "
+       "a.task)",
        "count the running tasks without a row"},
-      {&Impl::delete_task, "DELETE FROM tasks WHERE job = ?1 AND name = ?2",
+      {&Impl::delete_task, "DELETE FROM task_rows WHERE job = ?1 AND name = ?2",
        "delete from tasks"},
-      {&Impl::delete_job_tasks, "DELETE FROM tasks WHERE job = ?1",
+      {&Impl::delete_job_tasks, "DELETE FROM task_rows WHERE job = ?1",
        "delete a job's tasks"},
       {&Impl::tasks,
-       Sql({"SELECT ", kTaskCols, " FROM tasks WHERE job = ?1 ORDER BY idx"}),
+       Sql({"SELECT ", kTaskCols, " FROM task_rows WHERE job = ?1 ORDER BY idx"}),
        "select tasks"},
       {&Impl::task_at,
-       Sql({"SELECT ", kTaskCols, " FROM tasks WHERE job = ?1 AND idx = ?2"}),
+       Sql({"SELECT ", kTaskCols, " FROM task_rows WHERE job = ?1 AND idx = ?2"}),
        "select a task by index"},
       {&Impl::unsuccessful_tasks,
        Sql({"SELECT ", kTaskCols,
-            " FROM tasks WHERE job = ?1 AND state NOT IN ('succeeded', 'cached') "
+            " FROM task_rows WHERE job = ?1 AND state NOT IN ('succeeded', 'cached') "
             "ORDER BY idx LIMIT ?2"}),
        "select the tasks that did not succeed"},
       {&Impl::insert_attempt,
@@ -383,6 +393,38 @@ Status Store::Impl::PrepareStatements() {
             "finished_ms = ?8, ",
             kOutcomeSet, " WHERE id = ?1 AND finished = 0"}),
        "update attempts (finish)"},
+      // As finish_attempt, and the attempt stands for its task's row, with
+      // the task's fingerprint (?23).
+      {&Impl::finish_standing_attempt,
+       Sql({"UPDATE attempts SET finished = 1, worker = COALESCE(NULLIF(?5, ''), "
+            "worker), finished_ms = ?8, ",
+            kOutcomeSet,
+            ", task_row = 1, fingerprint = ?23 WHERE id = ?1 AND finished = 0"}),
+       "update attempts (finish, standing for the task's row)"},
+      {&Impl::task_row_exists, "SELECT 1 FROM task_rows WHERE job = ?1 AND idx = ?2",
+       "select a task row"},
+      // ?1 the job's id, ?2 its number: its attempts that stand for a row
+      // the task does not have (one written since wins).
+      {&Impl::standing_rows,
+       Sql({"SELECT ", kStandingCols,
+            " FROM attempts a WHERE a.job_id = ?1 AND a.task_row = 1 AND NOT EXISTS "
+            "(SELECT 1 FROM task_rows t WHERE t.job = ?2 AND t.name = a.task) ORDER BY "
+            "a.task_idx"}),
+       "select the attempts that stand for task rows"},
+      {&Impl::standing_count,
+       "SELECT COUNT(*) FROM attempts a WHERE a.job_id = ?1 AND a.task_row = 1 AND NOT "
+       "EXISTS (SELECT 1 FROM task_rows t WHERE t.job = ?2 AND t.name = a.task)",
+       "count the attempts that stand for task rows"},
+      {&Impl::standing_row_at,
+       Sql({"SELECT ", kStandingCols,
+            " FROM attempts a WHERE a.job_id = ?1 AND a.task = ?3 AND a.task_idx = ?4 "
+            "AND "
+            "a.task_row = 1 AND NOT EXISTS (SELECT 1 FROM task_rows t WHERE t.job = ?2 "
+            "AND t.name = a.task) ORDER BY a.number DESC LIMIT 1"}),
+       "select the attempt that stands for a task row"},
+      {&Impl::clear_standing,
+       "UPDATE attempts SET task_row = 0 WHERE job_id = ?1 AND task_row = 1",
+       "update attempts (no longer standing for rows)"},
       {&Impl::attempts,
        Sql({"SELECT ", kAttemptCols,
             " FROM attempts WHERE job_id = ?1 AND task = ?2 ORDER BY number, id"}),
@@ -670,6 +712,13 @@ Status Store::ReplaceTasksNow(const JobRecord& job,
       u.Bind(1, *seq);
       DROVER_RETURN_IF_ERROR(u.Run());
     }
+    // Nor does an attempt of an earlier run stand for a row any more: the
+    // rows carried over are among `tasks`, and the rest are to run again.
+    {
+      Statement::Use u(impl_->clear_standing);
+      u.Bind(1, job.id);
+      DROVER_RETURN_IF_ERROR(u.Run());
+    }
     return impl_->InsertTaskRows(impl_->insert_task, impl_->insert_tasks, job, tasks);
   });
 }
@@ -777,6 +826,14 @@ Result<std::vector<std::pair<std::string, uint64_t>>> Store::TaskStateCounts(
       counts[u.Text(0)] = static_cast<uint64_t>(u.Int(1));
     }
   }
+  // The tasks whose attempt stands for their row succeeded.
+  {
+    Statement::Use u(impl_->standing_count);
+    u.Bind(1, job_id).Bind(2, *seq);
+    Result<bool> row = u.Step();
+    if (!row.ok()) return row.status();
+    if (*row && u.Int(0) > 0) counts["succeeded"] += static_cast<uint64_t>(u.Int(0));
+  }
   // The rows of running tasks still show their state before the dispatch
   // (Tasks): each counts as running instead.
   Statement::Use u(impl_->running_rows_of_job);
@@ -854,6 +911,23 @@ Result<std::vector<TaskRecord>> Store::Tasks(const std::string& job_id) {
       out.push_back(ReadTask(u));
     }
   }
+  // The rows attempts stand for, merged in by index.
+  {
+    const size_t rowed = out.size();
+    Statement::Use u(impl_->standing_rows);
+    u.Bind(1, job_id).Bind(2, *seq);
+    for (;;) {
+      Result<bool> row = u.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      out.push_back(ReadStandingTask(u, job_id));
+    }
+    if (out.size() > rowed) {
+      std::inplace_merge(
+          out.begin(), out.begin() + static_cast<ptrdiff_t>(rowed), out.end(),
+          [](const TaskRecord& a, const TaskRecord& b) { return a.index < b.index; });
+    }
+  }
   // Dispatch writes the attempt's row, not the task's (docs/state.md,
   // "tasks"): a task whose newest attempt is unfinished and newer than its
   // row is running, on that attempt's worker.
@@ -920,18 +994,26 @@ Result<std::vector<TaskRecord>> Store::UnsuccessfulTasks(const std::string& job_
   }
 }
 
-Result<std::optional<TaskRecord>> Store::TaskAt(const std::string& job_id, uint32_t idx) {
+Result<std::optional<TaskRecord>> Store::TaskAt(const std::string& job_id, uint32_t idx,
+                                                const std::string& name) {
   Result<int64_t> seq = impl_->JobSeq(job_id);
   if (!seq.ok()) {
     if (seq.status().code() == StatusCode::kNotFound) return std::optional<TaskRecord>();
     return seq.status();
   }
-  Statement::Use u(impl_->task_at);
-  u.Bind(1, *seq).Bind(2, int64_t{idx});
+  {
+    Statement::Use u(impl_->task_at);
+    u.Bind(1, *seq).Bind(2, int64_t{idx});
+    Result<bool> row = u.Step();
+    if (!row.ok()) return row.status();
+    if (*row) return std::optional<TaskRecord>(ReadTask(u));
+  }
+  Statement::Use u(impl_->standing_row_at);
+  u.Bind(1, job_id).Bind(2, *seq).Bind(3, name).Bind(4, int64_t{idx});
   Result<bool> row = u.Step();
   if (!row.ok()) return row.status();
   if (!*row) return std::optional<TaskRecord>();
-  return std::optional<TaskRecord>(ReadTask(u));
+  return std::optional<TaskRecord>(ReadStandingTask(u, job_id));
 }
 
 Status Store::InsertAttempt(const AttemptRecord& a) {
@@ -971,11 +1053,21 @@ Status Store::InsertAttemptNow(const AttemptRecord& a) {
 Result<bool> Store::FinishAttempt(uint64_t id, const std::string& worker,
                                   const AttemptOutcome& outcome, int64_t finished_ms,
                                   const std::string* outputs_json) {
+  if (outputs_json) {
+    return FinishAttemptJournaled(id, worker, outcome, finished_ms, *outputs_json,
+                                  nullptr);
+  }
+  return FinishAttemptJournaled(id, worker, outcome, finished_ms,
+                                OutputsToJson(outcome.outputs), nullptr);
+}
+
+Result<bool> Store::FinishAttemptJournaled(uint64_t id, const std::string& worker,
+                                           const AttemptOutcome& outcome,
+                                           int64_t finished_ms,
+                                           const std::string& outputs,
+                                           const TaskRecord* stands) {
   if (id > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return false;
-  std::string made;
-  if (!outputs_json) made = OutputsToJson(outcome.outputs);
-  const std::string& outputs = outputs_json ? *outputs_json : made;
-  Result<bool> done = FinishAttemptNow(outputs, id, worker, outcome, finished_ms);
+  Result<bool> done = FinishAttemptNow(outputs, id, worker, outcome, finished_ms, stands);
   if (impl_->Journals(done.status())) {
     const size_t i = impl_->finish_slots.Next();
     auto* slot = &impl_->finish_slots.records[i];
@@ -984,9 +1076,14 @@ Result<bool> Store::FinishAttempt(uint64_t id, const std::string& worker,
     slot->worker = worker;
     slot->outcome = outcome;
     slot->finished_ms = finished_ms;
+    slot->stands = stands != nullptr;
+    slot->fingerprint = stands ? stands->fingerprint : 0;
     impl_->journal.emplace_back([this, i] {
       const Impl::FinishRecord& f = impl_->finish_slots.records[i];
-      return FinishAttemptNow(f.outputs_json, f.id, f.worker, f.outcome, f.finished_ms)
+      TaskRecord fingerprint_only;
+      fingerprint_only.fingerprint = f.fingerprint;
+      return FinishAttemptNow(f.outputs_json, f.id, f.worker, f.outcome, f.finished_ms,
+                              f.stands ? &fingerprint_only : nullptr)
           .status();
     });
   }
@@ -995,13 +1092,42 @@ Result<bool> Store::FinishAttempt(uint64_t id, const std::string& worker,
 
 Result<bool> Store::FinishAttemptNow(const std::string& outputs_json, uint64_t id,
                                      const std::string& worker,
-                                     const AttemptOutcome& outcome, int64_t finished_ms) {
+                                     const AttemptOutcome& outcome, int64_t finished_ms,
+                                     const TaskRecord* stands) {
   DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
-  Statement::Use u(impl_->finish_attempt);
+  Statement::Use u(stands ? impl_->finish_standing_attempt : impl_->finish_attempt);
   u.Bind(1, AsStored(id)).Bind(5, worker).Bind(8, finished_ms);
   BindOutcome(u, outcome, /*finished=*/true, outputs_json);
+  if (stands) u.Bind(23, AsStored(stands->fingerprint));
   DROVER_RETURN_IF_ERROR(Context(u.Run(), "attempt", id));
   return u.Changes() == 1;
+}
+
+Result<bool> Store::Impl::HasTaskRow(int64_t job, uint32_t idx) {
+  Statement::Use u(task_row_exists);
+  u.Bind(1, job).Bind(2, int64_t{idx});
+  return u.Step();
+}
+
+Result<bool> Store::EndAttempt(uint64_t id, uint32_t number, const std::string& worker,
+                               const AttemptOutcome& outcome,
+                               const std::string& outputs_json, const TaskRecord& task) {
+  const TaskRecord* stands = nullptr;
+  if (!worker.empty() && task.worker == worker && task.outputs_json == outputs_json &&
+      AttemptCanStandFor(task, outcome, number)) {
+    Result<int64_t> seq = impl_->JobSeq(task.job_id);
+    if (!seq.ok()) return seq.status();
+    Result<bool> has_row = impl_->HasTaskRow(*seq, task.index);
+    if (!has_row.ok()) return has_row.status();
+    if (!*has_row) stands = &task;
+  }
+  Result<bool> done =
+      FinishAttemptJournaled(id, worker, outcome, task.finished_ms, outputs_json, stands);
+  if (!done.ok()) return done;
+  // An attempt that was not recorded stands for nothing: the row is written.
+  if (stands && *done) return true;
+  DROVER_RETURN_IF_ERROR(UpdateTask(task));
+  return done;
 }
 
 Result<std::vector<AttemptRecord>> Store::Attempts(const std::string& job_id,

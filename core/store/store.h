@@ -298,9 +298,11 @@ class Store {
   // without reading every row.
   Result<std::vector<TaskRecord>> UnsuccessfulTasks(const std::string& job_id,
                                                     uint32_t limit);
-  // The row of task `idx` of a job as stored (no running overlay), or none:
-  // one indexed lookup, for a view of a few tasks of a big job.
-  Result<std::optional<TaskRecord>> TaskAt(const std::string& job_id, uint32_t idx);
+  // The row of task `idx`, named `name`, of a job as stored (no running
+  // overlay; the row its attempt stands for, when it has none), or none:
+  // one or two indexed lookups, for a view of a few tasks of a big job.
+  Result<std::optional<TaskRecord>> TaskAt(const std::string& job_id, uint32_t idx,
+                                           const std::string& name);
 
   // Attempts.
   Status InsertAttempt(const AttemptRecord& attempt);
@@ -312,6 +314,18 @@ class Store {
   Result<bool> FinishAttempt(uint64_t id, const std::string& worker,
                              const AttemptOutcome& outcome, int64_t finished_ms,
                              const std::string* outputs_json = nullptr);
+  // The end of attempt `id`, number `number` of its task, and `task`, the
+  // task's row after it: FinishAttempt (with task.finished_ms), then
+  // UpdateTask(task). Except when the task succeeded on this attempt, its
+  // first in this run (AttemptCanStandFor), and has no row yet: then the
+  // attempt stands for the row (attempts.task_row, with the task's
+  // fingerprint) and no row is written, one write where there were two
+  // (docs/state.md, "tasks"). Readers (Tasks, TaskAt, TaskStateCounts, the
+  // `tasks` view) see the same row either way. `outputs_json` is
+  // OutputsToJson(outcome.outputs). Returns FinishAttempt's answer.
+  Result<bool> EndAttempt(uint64_t id, uint32_t number, const std::string& worker,
+                          const AttemptOutcome& outcome, const std::string& outputs_json,
+                          const TaskRecord& task);
   Result<std::vector<AttemptRecord>> Attempts(const std::string& job_id,
                                               const std::string& task);
   // Attempts not finished, across all jobs (coordinator recovery).
@@ -389,9 +403,14 @@ class Store {
                        const std::vector<TaskRecord>& rows);
   Status InsertArtifactNow(const ArtifactRecord& a);
   Status InsertAttemptNow(const AttemptRecord& attempt);
+  // With `stands`, the attempt stands for that task row.
   Result<bool> FinishAttemptNow(const std::string& outputs_json, uint64_t id,
-                                const std::string& worker,
-                                const AttemptOutcome& outcome, int64_t finished_ms);
+                                const std::string& worker, const AttemptOutcome& outcome,
+                                int64_t finished_ms, const TaskRecord* stands = nullptr);
+  Result<bool> FinishAttemptJournaled(uint64_t id, const std::string& worker,
+                                      const AttemptOutcome& outcome, int64_t finished_ms,
+                                      const std::string& outputs_json,
+                                      const TaskRecord* stands);
   Status InsertCacheEntryNow(const CacheEntryRecord& e);
   Status PutCacheDecisionNow(const CacheDecisionRecord& d);
   Status PutJobInputsNow(const JobInputsRecord& r);

@@ -25,10 +25,12 @@ using test_util::StoreTest;
 using test_util::Tie;
 
 // Turns a database of the current schema back into schema 8's tables (the
-// tasks table as it was, keyed by (job_id, name), and jobs without seq),
+// tasks table as it was, keyed by (job_id, name), in place of task_rows and
+// the view; jobs without seq; attempts without task_row and fingerprint),
 // keeping the rows: the start of every older database a test builds.
 constexpr const char* kBackToSchema8 =
-    "CREATE TABLE tasks_8 (job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE, "
+    "DROP VIEW tasks; CREATE TABLE tasks_8 (job_id TEXT NOT NULL REFERENCES jobs (id) ON "
+    "DELETE CASCADE, "
     "name TEXT NOT NULL, idx INTEGER NOT NULL, fingerprint INTEGER NOT NULL, state TEXT "
     "NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '', "
     "exit_code INTEGER NOT NULL DEFAULT -1, signal INTEGER NOT NULL DEFAULT 0, detail "
@@ -39,8 +41,10 @@ constexpr const char* kBackToSchema8 =
     "DEFAULT '', PRIMARY KEY (job_id, name)); "
     "INSERT INTO tasks_8 SELECT job_id, name, idx, fingerprint, state, attempts, reason, "
     "exit_code, signal, detail, wall_us, result_json, worker, started_ms, finished_ms, "
-    "pending_reason, attempt_base, outputs_json FROM tasks; "
-    "DROP TABLE tasks; ALTER TABLE tasks_8 RENAME TO tasks; "
+    "pending_reason, attempt_base, outputs_json FROM task_rows; "
+    "DROP TABLE task_rows; ALTER TABLE tasks_8 RENAME TO tasks; "
+    "ALTER TABLE attempts DROP COLUMN task_row; ALTER TABLE attempts DROP COLUMN "
+    "fingerprint; "
     "CREATE INDEX tasks_by_index ON tasks (job_id, idx); "
     "DROP INDEX jobs_by_seq; DROP INDEX jobs_by_seq_id; ALTER TABLE jobs DROP COLUMN "
     "seq; ";
@@ -65,7 +69,10 @@ TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   EXPECT_EQ(RawSql("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
                    "WHERE type = 'table' ORDER BY name)"),
             "artifacts,attempts,cache_decisions,cache_entries,job_inputs,jobs,pipeline_"
-            "runs,tasks");
+            "runs,task_rows");
+  EXPECT_EQ(
+      RawSql("SELECT group_concat(name, ',') FROM sqlite_schema WHERE type = 'view'"),
+      "tasks");
   EXPECT_EQ(
       RawSql("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN "
              "('tasks_by_name', 'jobs_by_seq', 'jobs_by_seq_id', 'attempts_by_task', "
@@ -76,7 +83,7 @@ TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
       RawSql("SELECT group_concat(name, ',') FROM pragma_index_info('tasks_by_name')"),
       "job,name");
   EXPECT_EQ(RawSql("SELECT sql LIKE '%WITHOUT ROWID%' FROM sqlite_schema WHERE name = "
-                   "'tasks'"),
+                   "'task_rows'"),
             "1");
 }
 
@@ -228,7 +235,7 @@ TEST_F(StoreTest, MigratesSchemaVersion8KeysTasksByJobAndIndex) {
   TaskRecord d = MakeTask("j3", 0, "d");
   d.state = "failed";
   ASSERT_TRUE(store->UpdateTask(d).ok());
-  auto at = store->TaskAt("j3", 0);
+  auto at = store->TaskAt("j3", 0, "d");
   ASSERT_TRUE(at.ok() && at->has_value());
   EXPECT_EQ((*at)->state, "failed");
 
@@ -237,11 +244,12 @@ TEST_F(StoreTest, MigratesSchemaVersion8KeysTasksByJobAndIndex) {
   ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db, "PRAGMA foreign_keys = ON", nullptr, nullptr, nullptr),
             SQLITE_OK);
-  EXPECT_EQ(sqlite3_exec(db,
-                         "INSERT INTO tasks (job, idx, job_id, name, fingerprint, state) "
-                         "VALUES (1, 5, 'j2', 'x', 0, 'waiting')",
-                         nullptr, nullptr, nullptr),
-            SQLITE_CONSTRAINT);
+  EXPECT_EQ(
+      sqlite3_exec(db,
+                   "INSERT INTO task_rows (job, idx, job_id, name, fingerprint, state) "
+                   "VALUES (1, 5, 'j2', 'x', 0, 'waiting')",
+                   nullptr, nullptr, nullptr),
+      SQLITE_CONSTRAINT);
   sqlite3_close(db);
 }
 

@@ -637,10 +637,10 @@ TEST_F(StoreTest, TasksShowARunningTaskThatHasNoRowYet) {
   auto unsuccessful = store->UnsuccessfulTasks("j1", 10);
   ASSERT_TRUE(unsuccessful.ok());
   EXPECT_TRUE(unsuccessful->empty());
-  auto at = store->TaskAt("j1", 1);
+  auto at = store->TaskAt("j1", 1, "b");
   ASSERT_TRUE(at.ok() && *at);
   EXPECT_EQ(Tie(**at), Tie(done));
-  at = store->TaskAt("j1", 0);  // no row
+  at = store->TaskAt("j1", 0, "a");  // no row
   ASSERT_TRUE(at.ok());
   EXPECT_FALSE(*at);
 }

@@ -12,8 +12,8 @@
 // starts two copies of itself as workers (`--worker ENDPOINT`, a DEALER
 // each, SLOTS tasks in flight each). Every loop turn it
 //   - reads every RESULT waiting and, for each, finishes the attempt's row
-//     (UPDATE attempts) and writes the task's row (INSERT INTO tasks), as
-//     drover does for a task's first attempt;
+//     (UPDATE attempts), which stands for the task's row, as drover does
+//     for a task that succeeds on its first attempt (docs/state.md);
 //   - fills every free slot: INSERT INTO attempts, the attempt queued;
 //   - COMMITs, then sends each worker one ACK of the results it recorded
 //     and one DISPATCH of the attempts queued for it: nothing leaves before
@@ -176,12 +176,7 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
   sqlite3_stmt* finish_attempt = Prepare(
       db,
       "UPDATE attempts SET finished = 1, finished_ms = ?2, reason = 'ok', exit_code = 0, "
-      "result_json = ?3 WHERE id = ?1 AND finished = 0");
-  sqlite3_stmt* insert_task = Prepare(
-      db,
-      "INSERT INTO tasks (job, job_id, name, idx, fingerprint, state, attempts, reason, "
-      "exit_code, worker, started_ms, finished_ms, result_json) "
-      "VALUES (1, ?1, ?2, ?3, 7, 'succeeded', 1, 'ok', 0, ?4, ?5, ?6, ?7)");
+      "result_json = ?3, task_row = 1, fingerprint = 7 WHERE id = ?1 AND finished = 0");
 
   zmq::context_t ctx(1);
   zmq::socket_t router(ctx, zmq::socket_type::router);
@@ -207,8 +202,8 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
     workers.push_back(Worker{id.to_string(), 0, "D", "A"});
   }
 
-  // Names and started_ms are kept per attempt for the task's row, as the
-  // coordinator's memory holds them.
+  // Names and started_ms are kept per attempt, as the coordinator's memory
+  // holds them.
   std::vector<std::string> names(tasks);
   std::vector<int64_t> started(tasks);
   for (uint64_t i = 0; i < tasks; ++i) names[i] = "noop[i=" + std::to_string(i) + "]";
@@ -247,18 +242,6 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
                           static_cast<int>(result_json.size()), SQLITE_STATIC);
         Run(db, finish_attempt);
         if (sqlite3_changes(db) != 1) Fail("a result for an attempt already finished");
-        sqlite3_bind_text(insert_task, 1, job_id.data(), static_cast<int>(job_id.size()),
-                          SQLITE_STATIC);
-        sqlite3_bind_text(insert_task, 2, names[t].data(),
-                          static_cast<int>(names[t].size()), SQLITE_STATIC);
-        sqlite3_bind_int64(insert_task, 3, static_cast<int64_t>(t));
-        sqlite3_bind_text(insert_task, 4, w->identity.data(),
-                          static_cast<int>(w->identity.size()), SQLITE_STATIC);
-        sqlite3_bind_int64(insert_task, 5, started[t]);
-        sqlite3_bind_int64(insert_task, 6, now);
-        sqlite3_bind_text(insert_task, 7, result_json.data(),
-                          static_cast<int>(result_json.size()), SQLITE_STATIC);
-        Run(db, insert_task);
         PutU64(w->ack, aid);
         --w->in_flight;
         ++done;
@@ -309,7 +292,7 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
       failed = 1;
     }
   }
-  for (sqlite3_stmt* st : {begin, commit, insert_attempt, finish_attempt, insert_task}) {
+  for (sqlite3_stmt* st : {begin, commit, insert_attempt, finish_attempt}) {
     sqlite3_finalize(st);
   }
   checkpointer->reset();

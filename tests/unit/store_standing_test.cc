@@ -1,0 +1,265 @@
+// Unit tests of the attempts that stand for their task's row (schema 9,
+// docs/state.md "tasks"): a task that succeeds on its first attempt gets no
+// row of its own, and every reader sees the row it would have had. On real
+// files in a fresh temporary directory per test.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/base/outputs.h"
+#include "core/store/store.h"
+#include "tests/unit/store_test_util.h"
+
+namespace drover::store {
+namespace {
+
+using std::chrono::microseconds;
+using test_util::MakeAttempt;
+using test_util::MakeJob;
+using test_util::MakeTask;
+using test_util::StoreTest;
+using test_util::Tie;
+
+using Counts = std::vector<std::pair<std::string, uint64_t>>;
+
+// Every column of the `tasks` view but the job's, for the task named
+// `name`: what a reader of the file sees of the task.
+constexpr const char* kViewRow =
+    "SELECT idx || '|' || name || '|' || fingerprint || '|' || state || '|' || "
+    "attempts || '|' || reason || '|' || exit_code || '|' || signal || '|' || detail || "
+    "'|' || wall_us || '|' || result_json || '|' || worker || '|' || started_ms || '|' "
+    "|| finished_ms || '|' || pending_reason || '|' || attempt_base || '|' || "
+    "outputs_json FROM tasks WHERE job_id = '";
+
+class StandingTest : public StoreTest {
+ protected:
+  // Job `job` of 3 tasks without rows, and attempt `id` of its task "b"
+  // (index 1) dispatched to w1 as its first.
+  void StartJob(const std::string& job, uint64_t id) {
+    JobRecord rec = MakeJob(job, "standing", 1000);
+    rec.tasks = 3;
+    ASSERT_TRUE(store_->InsertJob(rec, {}).ok());
+    AttemptRecord a = MakeAttempt(id, job, "b", 1);
+    a.worker = "w1";
+    a.task_index = 1;
+    a.started_ms = 1'780'000'000'000;  // the same in every job
+    started_ms_ = a.started_ms;
+    ASSERT_TRUE(store_->InsertAttempt(a).ok());
+  }
+
+  // A process's success, with outputs.
+  static AttemptOutcome Success() {
+    AttemptOutcome ok;
+    ok.exit_code = 0;
+    ok.wall = microseconds(1500);
+    ok.result_json = R"({"n":3})";
+    ok.outputs = {{"version", "1.2"}};
+    return ok;
+  }
+
+  // Task b's row after attempt `number` ended with `o`, as the coordinator
+  // makes it (core/coordinator/results.cc).
+  TaskRecord RowAfter(const std::string& job, const AttemptOutcome& o, uint32_t number,
+                      const std::string& state) const {
+    TaskRecord row = MakeTask(job, 1, "b");
+    row.state = state;
+    row.attempts = number;
+    row.reason = std::string(ReasonName(o.reason));
+    row.exit_code = o.exit_code;
+    row.signal = o.signal;
+    row.detail = o.Describe();
+    row.wall_us = std::chrono::duration_cast<microseconds>(o.wall).count();
+    row.result_json = o.result_json;
+    row.outputs_json = o.ok() ? OutputsToJson(o.outputs) : std::string();
+    row.worker = "w1";
+    row.started_ms = started_ms_;
+    row.finished_ms = 40;
+    return row;
+  }
+
+  std::string ViewRow(const std::string& job) {
+    return RawSql(std::string(kViewRow) + job + "' AND name = 'b'");
+  }
+
+  void SetUp() override {
+    StoreTest::SetUp();
+    store_ = Open();
+    ASSERT_NE(store_, nullptr);
+  }
+  void TearDown() override {
+    store_.reset();
+    StoreTest::TearDown();
+  }
+
+  std::unique_ptr<Store> store_;
+  int64_t started_ms_ = 0;
+};
+
+// Given a task that succeeds on its first attempt and has no row,
+// EndAttempt should write no row (the attempt stands for it), and Tasks,
+// TaskAt, TaskStateCounts and the `tasks` view should each show what they
+// show for the same task whose row was written (job j2, by UpdateTask).
+TEST_F(StandingTest, AnAttemptStandsForTheRowOfATaskThatSucceededOnIt) {
+  StartJob("j1", 11);
+  const AttemptOutcome ok = Success();
+  const TaskRecord row = RowAfter("j1", ok, 1, "succeeded");
+  Result<bool> ended = store_->EndAttempt(11, 1, "w1", ok, row.outputs_json, row);
+  ASSERT_TRUE(ended.ok() && *ended) << ended.status().ToString();
+  EXPECT_EQ(RawSql("SELECT count(*) FROM task_rows"), "0");
+  EXPECT_EQ(RawSql("SELECT task_row || ' ' || fingerprint FROM attempts WHERE id = 11"),
+            "1 " + std::to_string(static_cast<int64_t>(row.fingerprint)));
+
+  // The same task, its row written.
+  StartJob("j2", 21);
+  TaskRecord written = RowAfter("j2", ok, 1, "succeeded");
+  ASSERT_TRUE(store_->FinishAttempt(21, "w1", ok, 40).ok());
+  ASSERT_TRUE(store_->UpdateTask(written).ok());
+  EXPECT_EQ(RawSql("SELECT count(*) FROM task_rows"), "1");
+
+  for (const std::string job : {"j1", "j2"}) {
+    SCOPED_TRACE(job);
+    const TaskRecord want = RowAfter(job, ok, 1, "succeeded");
+    auto tasks = store_->Tasks(job);
+    ASSERT_TRUE(tasks.ok()) << tasks.status().ToString();
+    ASSERT_EQ(tasks->size(), 1u);
+    EXPECT_EQ(Tie((*tasks)[0]), Tie(want));
+    EXPECT_EQ((*tasks)[0].outputs_json, want.outputs_json);
+    auto at = store_->TaskAt(job, 1, "b");
+    ASSERT_TRUE(at.ok() && at->has_value());
+    EXPECT_EQ(Tie(**at), Tie(want));
+    EXPECT_EQ((**at).outputs_json, want.outputs_json);
+    auto counts = store_->TaskStateCounts(job);
+    ASSERT_TRUE(counts.ok());
+    EXPECT_EQ(*counts, (Counts{{"succeeded", 1}, {"waiting", 2}}));
+    auto unsuccessful = store_->UnsuccessfulTasks(job, 10);
+    ASSERT_TRUE(unsuccessful.ok());
+    EXPECT_TRUE(unsuccessful->empty());
+  }
+  EXPECT_EQ(ViewRow("j1"), ViewRow("j2"));
+  EXPECT_NE(ViewRow("j1"), "");
+  EXPECT_EQ(RawSql("SELECT count(*) FROM tasks"), "2");
+  // A process that exited 0 (a function has no exit code: "ok").
+  EXPECT_EQ(RawSql("SELECT detail FROM tasks WHERE job_id = 'j1'"), "exit 0");
+}
+
+// Given a task whose first attempt failed (its row written, retry-wait)
+// and whose second succeeds, EndAttempt should update the row, and no
+// attempt should stand for it; a failure writes its row too.
+TEST_F(StandingTest, ATaskWithARowKeepsWritingIt) {
+  StartJob("j1", 11);
+  AttemptOutcome failed;
+  failed.reason = FailureReason::kExit;
+  failed.exit_code = 3;
+  const TaskRecord waiting = RowAfter("j1", failed, 1, "retry-wait");
+  ASSERT_TRUE(store_->EndAttempt(11, 1, "w1", failed, "", waiting).ok());
+  EXPECT_EQ(RawSql("SELECT state FROM task_rows"), "retry-wait");
+
+  AttemptRecord second = MakeAttempt(12, "j1", "b", 2);
+  second.worker = "w1";
+  second.task_index = 1;
+  ASSERT_TRUE(store_->InsertAttempt(second).ok());
+  const AttemptOutcome ok = Success();
+  TaskRecord done = RowAfter("j1", ok, 2, "succeeded");
+  Result<bool> ended = store_->EndAttempt(12, 2, "w1", ok, done.outputs_json, done);
+  ASSERT_TRUE(ended.ok() && *ended);
+  EXPECT_EQ(RawSql("SELECT state || ' ' || attempts FROM task_rows"), "succeeded 2");
+  EXPECT_EQ(RawSql("SELECT count(*) FROM attempts WHERE task_row = 1"), "0");
+  auto tasks = store_->Tasks("j1");
+  ASSERT_TRUE(tasks.ok() && tasks->size() == 1u);
+  EXPECT_EQ(Tie((*tasks)[0]), Tie(done));
+  EXPECT_EQ(RawSql("SELECT count(*) FROM tasks"), "1");
+}
+
+// Given a success that is not the task's first attempt of this run
+// (attempt_base: one handed back unstarted), or an attempt the store does
+// not know, EndAttempt should write the task's row.
+TEST_F(StandingTest, WhatAnAttemptCannotSayIsWrittenInTheRow) {
+  StartJob("j1", 11);
+  const AttemptOutcome ok = Success();
+  TaskRecord row = RowAfter("j1", ok, 1, "succeeded");
+  row.attempt_base = 1;
+  ASSERT_TRUE(store_->EndAttempt(11, 1, "w1", ok, row.outputs_json, row).ok());
+  EXPECT_EQ(RawSql("SELECT count(*) FROM task_rows"), "1");
+  EXPECT_EQ(RawSql("SELECT count(*) FROM attempts WHERE task_row = 1"), "0");
+
+  StartJob("j2", 21);
+  const TaskRecord other = RowAfter("j2", ok, 1, "succeeded");
+  Result<bool> ended = store_->EndAttempt(99, 1, "w1", ok, other.outputs_json, other);
+  ASSERT_TRUE(ended.ok());
+  EXPECT_FALSE(*ended);  // no attempt 99
+  auto tasks = store_->Tasks("j2");
+  ASSERT_TRUE(tasks.ok() && tasks->size() == 1u);
+  EXPECT_EQ(Tie((*tasks)[0]), Tie(other));
+  EXPECT_EQ(RawSql("SELECT count(*) FROM task_rows"), "2");
+}
+
+// Given a task an attempt stands for, a row written for it later should
+// be what every reader sees, once.
+TEST_F(StandingTest, ARowWrittenLaterWins) {
+  StartJob("j1", 11);
+  const AttemptOutcome ok = Success();
+  const TaskRecord row = RowAfter("j1", ok, 1, "succeeded");
+  ASSERT_TRUE(store_->EndAttempt(11, 1, "w1", ok, row.outputs_json, row).ok());
+  TaskRecord later = row;
+  later.state = "cancelled";
+  later.detail = "written after";
+  ASSERT_TRUE(store_->UpdateTask(later).ok());
+  auto tasks = store_->Tasks("j1");
+  ASSERT_TRUE(tasks.ok() && tasks->size() == 1u);
+  EXPECT_EQ(Tie((*tasks)[0]), Tie(later));
+  auto at = store_->TaskAt("j1", 1, "b");
+  ASSERT_TRUE(at.ok() && at->has_value());
+  EXPECT_EQ((**at).state, "cancelled");
+  auto counts = store_->TaskStateCounts("j1");
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(*counts, (Counts{{"cancelled", 1}, {"waiting", 2}}));
+  EXPECT_EQ(RawSql("SELECT group_concat(state) FROM tasks"), "cancelled");
+}
+
+// Given a job whose task an attempt stands for, ReplaceTasks (a resume)
+// should leave the task as the new rows say: without a row, it waits to
+// run again.
+TEST_F(StandingTest, ReplaceTasksEndsWhatAttemptsStoodFor) {
+  StartJob("j1", 11);
+  const AttemptOutcome ok = Success();
+  const TaskRecord row = RowAfter("j1", ok, 1, "succeeded");
+  ASSERT_TRUE(store_->EndAttempt(11, 1, "w1", ok, row.outputs_json, row).ok());
+  JobRecord rec = MakeJob("j1", "standing", 1000);
+  rec.tasks = 3;
+  ASSERT_TRUE(store_->ReplaceTasks(rec, {MakeTask("j1", 0, "a")}).ok());
+  auto tasks = store_->Tasks("j1");
+  ASSERT_TRUE(tasks.ok());
+  ASSERT_EQ(tasks->size(), 1u);
+  EXPECT_EQ((*tasks)[0].name, "a");
+  auto at = store_->TaskAt("j1", 1, "b");
+  ASSERT_TRUE(at.ok());
+  EXPECT_FALSE(at->has_value());
+  auto counts = store_->TaskStateCounts("j1");
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(*counts, (Counts{{"waiting", 3}}));
+  EXPECT_EQ(RawSql("SELECT count(*) FROM tasks WHERE job_id = 'j1'"), "1");
+  // The attempt itself is history, kept.
+  auto attempts = store_->Attempts("j1", "b");
+  ASSERT_TRUE(attempts.ok());
+  EXPECT_EQ(attempts->size(), 1u);
+}
+
+// Given the standing attempt in a batch that is rolled back, neither the
+// attempt's end nor the task's success should remain.
+TEST_F(StandingTest, ARolledBackBatchTakesTheStandingAttemptWithIt) {
+  StartJob("j1", 11);
+  const AttemptOutcome ok = Success();
+  const TaskRecord row = RowAfter("j1", ok, 1, "succeeded");
+  ASSERT_TRUE(store_->Begin().ok());
+  ASSERT_TRUE(store_->EndAttempt(11, 1, "w1", ok, row.outputs_json, row).ok());
+  ASSERT_TRUE(store_->Rollback().ok());
+  auto tasks = store_->Tasks("j1");
+  ASSERT_TRUE(tasks.ok() && tasks->size() == 1u);
+  EXPECT_EQ((*tasks)[0].state, "running");  // attempt 11 is unfinished again
+  EXPECT_EQ(RawSql("SELECT count(*) FROM attempts WHERE task_row = 1"), "0");
+}
+
+}  // namespace
+}  // namespace drover::store
