@@ -118,7 +118,7 @@ TEST_F(StandingTest, AnAttemptStandsForTheRowOfATaskThatSucceededOnIt) {
   ASSERT_TRUE(store_->UpdateTask(written).ok());
   EXPECT_EQ(RawSql("SELECT count(*) FROM task_rows"), "1");
 
-  for (const std::string job : {"j1", "j2"}) {
+  for (const char* job : {"j1", "j2"}) {
     SCOPED_TRACE(job);
     const TaskRecord want = RowAfter(job, ok, 1, "succeeded");
     auto tasks = store_->Tasks(job);
