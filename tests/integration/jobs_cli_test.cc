@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/integration/cli_test_util.h"
+#include "tests/integration/distributed_test_util.h"
 
 namespace drover::testing {
 namespace {
@@ -67,6 +68,49 @@ tasks:
       Drover({"status", "--state", "broken", "--state-dir", state_.string()});
   EXPECT_EQ(bad.exit_code, 2) << bad.Describe();
   EXPECT_NE(bad.err.find("unknown task state 'broken'"), std::string::npos) << bad.err;
+}
+
+// Given a job of three tasks of which two succeed on their first attempt
+// and one fails, `drover run` should write a row only for the failed task:
+// the successes' attempts stand for their rows (docs/state.md, "tasks").
+// The `tasks` view, `drover status` and `drover jobs` should each still see
+// all three, with what the successes' rows would have said.
+TEST_F(DroverCliTest, ASuccessfulFirstAttemptIsItsTasksRow) {
+  const std::string spec = Spec("standing.yaml", R"(version: 1
+name: standing
+tasks:
+  shards: {matrix: {n: [1, 2, 3]}, run: 'echo out-${matrix.n}; test ${matrix.n} -ne 2'}
+)");
+  ASSERT_EQ(Run(spec).exit_code, 1);
+  EXPECT_EQ(StoreCount(state_, "SELECT count(*) FROM task_rows"), 1);
+  EXPECT_EQ(StoreCount(state_,
+                       "SELECT count(*) FROM task_rows WHERE name = 'shards[n=2]' "
+                       "AND state = 'failed'"),
+            1);
+  EXPECT_EQ(StoreCount(state_,
+                       "SELECT count(*) FROM attempts WHERE task_row = 1 AND "
+                       "fingerprint != 0"),
+            2);
+  EXPECT_EQ(StoreCount(state_, "SELECT count(*) FROM tasks"), 3);
+  EXPECT_EQ(StoreCount(state_,
+                       "SELECT count(*) FROM tasks WHERE state = 'succeeded' AND "
+                       "attempts = 1 AND reason = 'ok' AND detail = 'exit 0' AND "
+                       "exit_code = 0 AND worker != '' AND finished_ms >= "
+                       "started_ms AND started_ms > 0"),
+            2);
+
+  auto tasks = TasksByName(Status());
+  ASSERT_EQ(tasks.size(), 3u);
+  EXPECT_EQ(tasks["shards[n=1]"]["status"], "succeeded");
+  EXPECT_EQ(tasks["shards[n=3]"]["status"], "succeeded");
+  EXPECT_EQ(tasks["shards[n=3]"]["attempts"], 1);
+  EXPECT_EQ(tasks["shards[n=3]"]["detail"], "exit 0");
+  EXPECT_EQ(tasks["shards[n=3]"]["worker"], "local");
+  EXPECT_EQ(tasks["shards[n=2]"]["status"], "failed");
+  const ProcessResult jobs = Drover({"jobs", "--state-dir", state_.string()});
+  ASSERT_EQ(jobs.exit_code, 0) << jobs.Describe();
+  EXPECT_NE(jobs.out.find("3 tasks: 1 failed, 2 succeeded"), std::string::npos)
+      << jobs.out;
 }
 
 // Given several jobs, `drover jobs` should list them all, newest first, and
