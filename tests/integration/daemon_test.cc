@@ -25,6 +25,7 @@ using testing::DistributedTest;
 using testing::Millis;
 using testing::ProcessResult;
 using testing::ReadFile;
+using testing::StoreCount;
 using testing::WaitUntil;
 using testing::WriteFile;
 
@@ -180,6 +181,38 @@ tasks:
   EXPECT_NE(m[0], job);
   auto tasks = Tasks(m[0]);
   EXPECT_EQ(tasks["wait"].value("status", ""), "succeeded");
+}
+
+// Given a running job whose first task has ended, succeeded on its first
+// attempt (so its attempt stands for its row: docs/state.md, "tasks"),
+// `drover status JOB` through the coordinator should show that task's row
+// while the job still runs: its worker, exit code and detail.
+TEST_F(DistributedTest, StatusOfARunningJobShowsTheRowOfATaskThatEnded) {
+  ASSERT_TRUE(StartCoordinator());
+  ASSERT_TRUE(StartWorker("w1", "spawn=2"));
+  // `wait` runs until the file `go` exists (a minute at most).
+  Spec("ended.yaml", R"(version: 1
+name: ended
+tasks:
+  quick: {run: 'exit 0'}
+  wait:
+    needs: [quick]
+    run: 'echo $$ > wait.pid; for i in $(seq 1200); do [ -e go ] && exit 0; sleep 0.05; done; exit 1'
+)");
+  const std::string job = Submit("ended.yaml");
+  ASSERT_FALSE(job.empty());
+  ASSERT_TRUE(testing::WaitForPidFile(work_ / "wait.pid", kEventDeadline));
+  auto tasks = Tasks(job);
+  EXPECT_EQ(tasks["wait"].value("status", ""), "running");
+  EXPECT_EQ(tasks["quick"].value("status", ""), "succeeded");
+  EXPECT_EQ(tasks["quick"].value("worker", ""), "w1");
+  EXPECT_EQ(tasks["quick"].value("exit_code", -1), 0);
+  EXPECT_EQ(tasks["quick"].value("detail", ""), "exit 0");
+  EXPECT_EQ(StoreCount(state_, "SELECT count(*) FROM task_rows"), 0);
+
+  WriteFile(work_ / "go", "");
+  EXPECT_EQ(WaitForJobState(job, {"cancelled", "failed", "succeeded"}, kEventDeadline),
+            "succeeded");
 }
 
 // Given an address where no coordinator listens, a client command should
