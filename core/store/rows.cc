@@ -170,10 +170,12 @@ TaskRecord ReadStandingTask(const Statement::Use& u, const std::string& job_id) 
 
 bool AttemptCanStandFor(const TaskRecord& task, const AttemptOutcome& outcome,
                         uint32_t number) {
-  // Every field ReadStandingTask makes up must be what `task` says.
-  return outcome.ok() && task.state == "succeeded" && task.attempt_base == 0 &&
-         task.attempts == number && task.pending_reason.empty() &&
-         task.reason == ReasonName(outcome.reason) &&
+  // Every field ReadStandingTask makes up must be what `task` says. The
+  // first attempt (number 1, none before this run): the row's started_ms,
+  // set at that attempt's dispatch, is the attempt's.
+  return outcome.ok() && task.state == "succeeded" && number == 1 &&
+         task.attempt_base == 0 && task.attempts == number &&
+         task.pending_reason.empty() && task.reason == ReasonName(outcome.reason) &&
          task.exit_code == outcome.exit_code && task.signal == outcome.signal &&
          task.detail == SuccessDetail(outcome.exit_code) &&
          task.wall_us == Micros(outcome.wall) && task.result_json == outcome.result_json;

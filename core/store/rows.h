@@ -92,8 +92,9 @@ TaskRecord ReadTask(const Statement::Use& u);
 // would have written when the attempt ended (and the `tasks` view shows).
 TaskRecord ReadStandingTask(const Statement::Use& u, const std::string& job_id);
 // Whether `task`, its row after attempt `number` ended with `outcome`, is
-// one an attempt can stand for: succeeded on that attempt, the first of
-// this run, with nothing of its own (attempt_base, pending_reason).
+// one an attempt can stand for: succeeded on that attempt, its first (and
+// no run before this one: attempt_base 0), with no pending_reason, and
+// every outcome field the row keeps equal to the attempt's.
 bool AttemptCanStandFor(const TaskRecord& task, const AttemptOutcome& outcome,
                         uint32_t number);
 // Binds the outcome columns, ?9..?22 of kAttemptCols. An unfinished

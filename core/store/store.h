@@ -289,9 +289,10 @@ class Store {
   // returned `running`, with that attempt's number, worker and (when the row
   // has none) start time, and no pending_reason (docs/state.md, "tasks").
   // A task whose first attempt runs and that has no row yet is returned so
-  // too (from the attempt's task_index). Tasks with neither are not
-  // returned: they are waiting, with no attempt (JobRecord::tasks counts
-  // them; DenseRows fills them in).
+  // too (from the attempt's task_index), and one whose attempt stands for
+  // its row (EndAttempt) is returned as that row. Tasks with none of these
+  // are not returned: they are waiting, with no attempt (JobRecord::tasks
+  // counts them; DenseRows fills them in).
   Result<std::vector<TaskRecord>> Tasks(const std::string& job_id);
   // Of a job that has ended, the first `limit` rows (by index) of tasks
   // that did not succeed (neither succeeded nor cached): a summary's rows
@@ -317,7 +318,7 @@ class Store {
   // The end of attempt `id`, number `number` of its task, and `task`, the
   // task's row after it: FinishAttempt (with task.finished_ms), then
   // UpdateTask(task). Except when the task succeeded on this attempt, its
-  // first in this run (AttemptCanStandFor), and has no row yet: then the
+  // first (AttemptCanStandFor), and has no row yet: then the
   // attempt stands for the row (attempts.task_row, with the task's
   // fingerprint) and no row is written, one write where there were two
   // (docs/state.md, "tasks"). Readers (Tasks, TaskAt, TaskStateCounts, the

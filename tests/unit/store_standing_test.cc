@@ -172,8 +172,8 @@ TEST_F(StandingTest, ATaskWithARowKeepsWritingIt) {
   EXPECT_EQ(RawSql("SELECT count(*) FROM tasks"), "1");
 }
 
-// Given a success that is not the task's first attempt of this run
-// (attempt_base: one handed back unstarted), or an attempt the store does
+// Given a success that is not the task's first attempt (attempt_base: one
+// handed back unstarted; or its number), or of an attempt the store does
 // not know, EndAttempt should write the task's row.
 TEST_F(StandingTest, WhatAnAttemptCannotSayIsWrittenInTheRow) {
   StartJob("j1", 11);
@@ -193,6 +193,20 @@ TEST_F(StandingTest, WhatAnAttemptCannotSayIsWrittenInTheRow) {
   ASSERT_TRUE(tasks.ok() && tasks->size() == 1u);
   EXPECT_EQ(Tie((*tasks)[0]), Tie(other));
   EXPECT_EQ(RawSql("SELECT count(*) FROM task_rows"), "2");
+
+  // A second attempt, even of a task without a row: its row's start is the
+  // first attempt's, which the second does not know.
+  JobRecord third = MakeJob("j3", "standing", 1000);
+  third.tasks = 3;
+  ASSERT_TRUE(store_->InsertJob(third, {}).ok());
+  AttemptRecord second = MakeAttempt(31, "j3", "b", 2);
+  second.worker = "w1";
+  second.task_index = 1;
+  ASSERT_TRUE(store_->InsertAttempt(second).ok());
+  const TaskRecord again = RowAfter("j3", ok, 2, "succeeded");
+  ASSERT_TRUE(store_->EndAttempt(31, 2, "w1", ok, again.outputs_json, again).ok());
+  EXPECT_EQ(RawSql("SELECT count(*) FROM task_rows"), "3");
+  EXPECT_EQ(RawSql("SELECT count(*) FROM attempts WHERE task_row = 1"), "0");
 }
 
 // Given a task an attempt stands for, a row written for it later should
