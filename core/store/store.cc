@@ -79,8 +79,8 @@ class Store::Impl {
     std::string worker;
     AttemptOutcome outcome;
     int64_t finished_ms = 0;
-    bool stands = false;  // the attempt stands for its task's row
-    uint64_t fingerprint = 0;
+    // The task's fingerprint when the attempt stands for its row.
+    std::optional<uint64_t> stands;
   };
   template <typename Record>
   struct Slots {
@@ -1055,17 +1055,17 @@ Result<bool> Store::FinishAttempt(uint64_t id, const std::string& worker,
                                   const std::string* outputs_json) {
   if (outputs_json) {
     return FinishAttemptJournaled(id, worker, outcome, finished_ms, *outputs_json,
-                                  nullptr);
+                                  std::nullopt);
   }
   return FinishAttemptJournaled(id, worker, outcome, finished_ms,
-                                OutputsToJson(outcome.outputs), nullptr);
+                                OutputsToJson(outcome.outputs), std::nullopt);
 }
 
 Result<bool> Store::FinishAttemptJournaled(uint64_t id, const std::string& worker,
                                            const AttemptOutcome& outcome,
                                            int64_t finished_ms,
                                            const std::string& outputs,
-                                           const TaskRecord* stands) {
+                                           std::optional<uint64_t> stands) {
   if (id > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return false;
   Result<bool> done = FinishAttemptNow(outputs, id, worker, outcome, finished_ms, stands);
   if (impl_->Journals(done.status())) {
@@ -1076,14 +1076,11 @@ Result<bool> Store::FinishAttemptJournaled(uint64_t id, const std::string& worke
     slot->worker = worker;
     slot->outcome = outcome;
     slot->finished_ms = finished_ms;
-    slot->stands = stands != nullptr;
-    slot->fingerprint = stands ? stands->fingerprint : 0;
+    slot->stands = stands;
     impl_->journal.emplace_back([this, i] {
       const Impl::FinishRecord& f = impl_->finish_slots.records[i];
-      TaskRecord fingerprint_only;
-      fingerprint_only.fingerprint = f.fingerprint;
       return FinishAttemptNow(f.outputs_json, f.id, f.worker, f.outcome, f.finished_ms,
-                              f.stands ? &fingerprint_only : nullptr)
+                              f.stands)
           .status();
     });
   }
@@ -1093,12 +1090,12 @@ Result<bool> Store::FinishAttemptJournaled(uint64_t id, const std::string& worke
 Result<bool> Store::FinishAttemptNow(const std::string& outputs_json, uint64_t id,
                                      const std::string& worker,
                                      const AttemptOutcome& outcome, int64_t finished_ms,
-                                     const TaskRecord* stands) {
+                                     std::optional<uint64_t> stands) {
   DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
   Statement::Use u(stands ? impl_->finish_standing_attempt : impl_->finish_attempt);
   u.Bind(1, AsStored(id)).Bind(5, worker).Bind(8, finished_ms);
   BindOutcome(u, outcome, /*finished=*/true, outputs_json);
-  if (stands) u.Bind(23, AsStored(stands->fingerprint));
+  if (stands) u.Bind(23, AsStored(*stands));
   DROVER_RETURN_IF_ERROR(Context(u.Run(), "attempt", id));
   return u.Changes() == 1;
 }
@@ -1112,14 +1109,14 @@ Result<bool> Store::Impl::HasTaskRow(int64_t job, uint32_t idx) {
 Result<bool> Store::EndAttempt(uint64_t id, uint32_t number, const std::string& worker,
                                const AttemptOutcome& outcome,
                                const std::string& outputs_json, const TaskRecord& task) {
-  const TaskRecord* stands = nullptr;
+  std::optional<uint64_t> stands;  // the task's fingerprint, when it does
   if (!worker.empty() && task.worker == worker && task.outputs_json == outputs_json &&
       AttemptCanStandFor(task, outcome, number)) {
     Result<int64_t> seq = impl_->JobSeq(task.job_id);
     if (!seq.ok()) return seq.status();
     Result<bool> has_row = impl_->HasTaskRow(*seq, task.index);
     if (!has_row.ok()) return has_row.status();
-    if (!*has_row) stands = &task;
+    if (!*has_row) stands = task.fingerprint;
   }
   Result<bool> done =
       FinishAttemptJournaled(id, worker, outcome, task.finished_ms, outputs_json, stands);

@@ -404,14 +404,16 @@ class Store {
                        const std::vector<TaskRecord>& rows);
   Status InsertArtifactNow(const ArtifactRecord& a);
   Status InsertAttemptNow(const AttemptRecord& attempt);
-  // With `stands`, the attempt stands for that task row.
+  // With `stands` (the task's fingerprint), the attempt stands for its
+  // task's row.
   Result<bool> FinishAttemptNow(const std::string& outputs_json, uint64_t id,
                                 const std::string& worker, const AttemptOutcome& outcome,
-                                int64_t finished_ms, const TaskRecord* stands = nullptr);
+                                int64_t finished_ms,
+                                std::optional<uint64_t> stands = std::nullopt);
   Result<bool> FinishAttemptJournaled(uint64_t id, const std::string& worker,
                                       const AttemptOutcome& outcome, int64_t finished_ms,
                                       const std::string& outputs_json,
-                                      const TaskRecord* stands);
+                                      std::optional<uint64_t> stands);
   Status InsertCacheEntryNow(const CacheEntryRecord& e);
   Status PutCacheDecisionNow(const CacheDecisionRecord& d);
   Status PutJobInputsNow(const JobInputsRecord& r);

@@ -36,12 +36,12 @@ constexpr const char* kViewRow =
 class StandingTest : public StoreTest {
  protected:
   // Job `job` of 3 tasks without rows, and attempt `id` of its task "b"
-  // (index 1) dispatched to w1 as its first.
-  void StartJob(const std::string& job, uint64_t id) {
+  // (index 1) dispatched to w1 as its `number`th.
+  void StartJob(const std::string& job, uint64_t id, uint32_t number = 1) {
     JobRecord rec = MakeJob(job, "standing", 1000);
     rec.tasks = 3;
     ASSERT_TRUE(store_->InsertJob(rec, {}).ok());
-    AttemptRecord a = MakeAttempt(id, job, "b", 1);
+    AttemptRecord a = MakeAttempt(id, job, "b", number);
     a.worker = "w1";
     a.task_index = 1;
     a.started_ms = 1'780'000'000'000;  // the same in every job
@@ -77,6 +77,15 @@ class StandingTest : public StoreTest {
     row.started_ms = started_ms_;
     row.finished_ms = 40;
     return row;
+  }
+
+  // StartJob(job, id), then the attempt's success, for which it stands:
+  // *row is task b's row after it.
+  void StandFor(const std::string& job, uint64_t id, TaskRecord* row) {
+    ASSERT_NO_FATAL_FAILURE(StartJob(job, id));
+    const AttemptOutcome ok = Success();
+    *row = RowAfter(job, ok, 1, "succeeded");
+    ASSERT_TRUE(store_->EndAttempt(id, 1, "w1", ok, row->outputs_json, *row).ok());
   }
 
   std::string ViewRow(const std::string& job) {
@@ -196,13 +205,7 @@ TEST_F(StandingTest, WhatAnAttemptCannotSayIsWrittenInTheRow) {
 
   // A second attempt, even of a task without a row: its row's start is the
   // first attempt's, which the second does not know.
-  JobRecord third = MakeJob("j3", "standing", 1000);
-  third.tasks = 3;
-  ASSERT_TRUE(store_->InsertJob(third, {}).ok());
-  AttemptRecord second = MakeAttempt(31, "j3", "b", 2);
-  second.worker = "w1";
-  second.task_index = 1;
-  ASSERT_TRUE(store_->InsertAttempt(second).ok());
+  ASSERT_NO_FATAL_FAILURE(StartJob("j3", 31, 2));
   const TaskRecord again = RowAfter("j3", ok, 2, "succeeded");
   ASSERT_TRUE(store_->EndAttempt(31, 2, "w1", ok, again.outputs_json, again).ok());
   EXPECT_EQ(RawSql("SELECT count(*) FROM task_rows"), "3");
@@ -212,10 +215,8 @@ TEST_F(StandingTest, WhatAnAttemptCannotSayIsWrittenInTheRow) {
 // Given a task an attempt stands for, a row written for it later should
 // be what every reader sees, once.
 TEST_F(StandingTest, ARowWrittenLaterWins) {
-  StartJob("j1", 11);
-  const AttemptOutcome ok = Success();
-  const TaskRecord row = RowAfter("j1", ok, 1, "succeeded");
-  ASSERT_TRUE(store_->EndAttempt(11, 1, "w1", ok, row.outputs_json, row).ok());
+  TaskRecord row;
+  ASSERT_NO_FATAL_FAILURE(StandFor("j1", 11, &row));
   TaskRecord later = row;
   later.state = "cancelled";
   later.detail = "written after";
@@ -236,10 +237,8 @@ TEST_F(StandingTest, ARowWrittenLaterWins) {
 // should leave the task as the new rows say: without a row, it waits to
 // run again.
 TEST_F(StandingTest, ReplaceTasksEndsWhatAttemptsStoodFor) {
-  StartJob("j1", 11);
-  const AttemptOutcome ok = Success();
-  const TaskRecord row = RowAfter("j1", ok, 1, "succeeded");
-  ASSERT_TRUE(store_->EndAttempt(11, 1, "w1", ok, row.outputs_json, row).ok());
+  TaskRecord row;
+  ASSERT_NO_FATAL_FAILURE(StandFor("j1", 11, &row));
   JobRecord rec = MakeJob("j1", "standing", 1000);
   rec.tasks = 3;
   ASSERT_TRUE(store_->ReplaceTasks(rec, {MakeTask("j1", 0, "a")}).ok());
