@@ -2,7 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -10,22 +12,46 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <bit>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "backends/process/process_group.h"
 
 namespace drover {
 namespace {
 
-// One message: 'W' (watch) or 'F' (forget), then the pgid in host order.
-constexpr size_t kMessageBytes = 1 + sizeof(int32_t);
+using Table = Guardian::Table;
+
+// How often, at most, the guardian rewrites its record of the live groups.
+constexpr int kRecordEveryMs = 1000;
+
+std::atomic_ref<uint64_t> Word(Table* table, pid_t pid) {
+  return std::atomic_ref<uint64_t>(table->bits[static_cast<uint32_t>(pid) / 64]);
+}
+uint64_t Bit(pid_t pid) { return uint64_t{1} << (static_cast<uint32_t>(pid) % 64); }
+bool InTable(pid_t pid) { return pid > 1 && static_cast<uint32_t>(pid) < Table::kPids; }
+
+// The groups whose bits are set, in order.
+std::vector<pid_t> LiveGroups(Table* table) {
+  std::vector<pid_t> groups;
+  for (uint32_t w = 0; w < Table::kPids / 64; ++w) {
+    uint64_t word =
+        std::atomic_ref<uint64_t>(table->bits[w]).load(std::memory_order_acquire);
+    while (word != 0) {
+      groups.push_back(static_cast<pid_t>(w * 64 + std::countr_zero(word)));
+      word &= word - 1;
+    }
+  }
+  return groups;
+}
 
 // The spool record: "marker TOKEN", then one pgid a line. Rewritten in
 // place on each change (pwrite at 0, then truncate), in a file kept open:
@@ -49,7 +75,7 @@ class Record {
   Record(const Record&) = delete;
   Record& operator=(const Record&) = delete;
 
-  void Write(const std::set<pid_t>& groups) {
+  void Write(const std::vector<pid_t>& groups) {
     if (fd_ < 0) return;
     text_ = "marker " + marker_ + "\n";
     for (pid_t g : groups) text_ += std::to_string(g) + "\n";
@@ -69,9 +95,10 @@ class Record {
 // Returns how many it killed.
 int KillMarked(const std::string& entry, pid_t spare);
 
-// The guardian's whole life: read messages until the worker is gone, then
-// kill what it still knows. Never returns.
-[[noreturn]] void GuardianMain(int read_fd, const std::string& marker,
+// The guardian's whole life: sleep until the worker is gone (EOF on
+// `read_fd`), waking once a second to rewrite the record when the table
+// changed, then kill every group still in the table. Never returns.
+[[noreturn]] void GuardianMain(int read_fd, Table* table, const std::string& marker,
                                const std::string& spool_file) {
   const pid_t worker = ::getppid();
   // The worker's terminal or supervisor may signal its whole group; the
@@ -93,31 +120,31 @@ int KillMarked(const std::string& entry, pid_t spare);
     }
   }
 
-  std::set<pid_t> groups;
   Record record(spool_file, marker);
-  record.Write(groups);
-  char buf[kMessageBytes * 256];
-  size_t have = 0;
+  record.Write({});
+  uint64_t recorded = 0;  // the table's change count the record shows
   for (;;) {
-    ssize_t n = ::read(read_fd, buf + have, sizeof(buf) - have);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // EOF (or a broken pipe): the worker is gone
-    have += static_cast<size_t>(n);
-    size_t at = 0;
-    for (; have - at >= kMessageBytes; at += kMessageBytes) {
-      int32_t pgid;
-      std::memcpy(&pgid, buf + at + 1, sizeof(pgid));
-      if (pgid <= 1) continue;
-      if (buf[at] == 'W') {
-        groups.insert(pgid);
-      } else {
-        groups.erase(pgid);
-      }
+    pollfd p{read_fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1, kRecordEveryMs);
+    if (ready < 0 && errno != EINTR) break;
+    if (ready > 0) {
+      // The worker never writes: readable means EOF, or an error, and
+      // either means the worker is gone.
+      char byte;
+      const ssize_t n = ::read(read_fd, &byte, 1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      continue;  // a byte from nobody we know: ignore it
     }
-    std::memmove(buf, buf + at, have - at);
-    have -= at;
-    record.Write(groups);
+    const uint64_t changes =
+        std::atomic_ref<uint64_t>(table->changes).load(std::memory_order_acquire);
+    if (changes != recorded) {
+      recorded = changes;
+      record.Write(LiveGroups(table));
+    }
   }
+  // The worker is dead: its last Watch and Forget are all in the table.
+  const std::vector<pid_t> groups = LiveGroups(table);
   for (pid_t g : groups) SignalGroup(g, SIGKILL);
   // A process that left its group (setsid, setpgid: a daemonizing
   // grandchild) escapes the group kill but not its environment: every
@@ -205,19 +232,31 @@ Result<std::shared_ptr<Guardian>> Guardian::Start(const GuardianOptions& options
     return ErrnoError("guardian: socketpair", errno);
   }
   UniqueFd read_end(fds[0]), write_end(fds[1]);
+  // The table, shared with the guardian: 512 KiB of address space, of
+  // which only the pages holding live ids are ever touched.
+  void* shared = ::mmap(nullptr, sizeof(Table), PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (shared == MAP_FAILED) return ErrnoError("guardian: mmap", errno);
+  auto* table = static_cast<Table*>(shared);
   // Flushed now, or the child would inherit (and never write) our buffers.
   std::fflush(nullptr);
   const std::string spool = options.spool_file.string();
   const pid_t pid = ::fork();
-  if (pid < 0) return ErrnoError("guardian: fork", errno);
+  if (pid < 0) {
+    const int err = errno;
+    ::munmap(shared, sizeof(Table));
+    return ErrnoError("guardian: fork", err);
+  }
   if (pid == 0) {
     write_end.Reset();
-    GuardianMain(read_end.get(), options.marker, spool);
+    GuardianMain(read_end.get(), table, options.marker, spool);
   }
   read_end.Reset();
-  // The worker never reads from it: its end only writes.
+  // The worker never reads from it: its end only closes, at its death.
   ::shutdown(write_end.get(), SHUT_RD);
-  return std::shared_ptr<Guardian>(new Guardian(pid, std::move(write_end)));
+  // A child the worker forks later (ForkExec) must not share the table.
+  (void)::madvise(shared, sizeof(Table), MADV_DONTFORK);
+  return std::shared_ptr<Guardian>(new Guardian(pid, std::move(write_end), table));
 }
 
 Guardian::~Guardian() {
@@ -225,26 +264,27 @@ Guardian::~Guardian() {
   write_end_.Reset();
   while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
   }
+  ::munmap(table_, sizeof(Table));
 }
 
-void Guardian::Watch(pid_t pgid) { Send('W', pgid); }
-void Guardian::Forget(pid_t pgid) { Send('F', pgid); }
+// Release: a guardian that reads the table after the worker's death sees
+// every change made before it. The bit is set before the change is counted,
+// so a record written for a count shows the bits of that count or later.
+void Guardian::Watch(pid_t pgid) {
+  if (!InTable(pgid)) return;  // no such pid on Linux (Table::kPids)
+  Word(table_, pgid).fetch_or(Bit(pgid), std::memory_order_release);
+  std::atomic_ref<uint64_t>(table_->changes).fetch_add(1, std::memory_order_release);
+}
 
-void Guardian::Send(char op, pid_t pgid) {
-  char msg[kMessageBytes];
-  msg[0] = op;
-  const int32_t value = pgid;
-  std::memcpy(msg + 1, &value, sizeof(value));
-  ssize_t n;
-  do {
-    // Never blocks, never raises SIGPIPE: a guardian that died or stalled
-    // must not stop the worker.
-    n = ::send(write_end_.get(), msg, sizeof(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
-  } while (n < 0 && errno == EINTR);
-  // A full socket means a stalled guardian; losing a message costs only the
-  // protection of that group, never a wrong kill (a lost Forget leaves a
-  // group whose leader is reaped, and SignalGroup on a free id is ESRCH;
-  // the ids are reused only after the pid space wraps).
+void Guardian::Forget(pid_t pgid) {
+  if (!InTable(pgid)) return;
+  Word(table_, pgid).fetch_and(~Bit(pgid), std::memory_order_release);
+  std::atomic_ref<uint64_t>(table_->changes).fetch_add(1, std::memory_order_release);
+}
+
+bool Guardian::Watching(pid_t pgid) const {
+  return InTable(pgid) &&
+         (Word(table_, pgid).load(std::memory_order_acquire) & Bit(pgid)) != 0;
 }
 
 namespace {

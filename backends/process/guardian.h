@@ -5,16 +5,26 @@
 // forks a small guardian process at start, while it is still single-threaded
 // (like the zygote: backends/fork/zygote.h). The guardian holds one end of a
 // socket pair whose other end only the worker has (close-on-exec, so no
-// task inherits it; the guardian closes every other descriptor it got). The worker tells
-// it each process group it starts (Watch) and each one it is about to reap (Forget); when
-// the worker dies, however it dies, the socket reaches EOF and the guardian SIGKILLs
-// every group it still knows, then exits. Messages are ordered on the socket and the
-// worker sends Forget before it reaps the leader, so every group the guardian kills is
-// still the worker's (its leader not reaped: the id cannot have been reused).
+// task inherits it; the guardian closes every other descriptor it got), and
+// shares one page-backed table with the worker: a bit per process id, set
+// while the worker has a live group led by that id. The worker sets the bit
+// of each process group it starts (Watch) and clears the bit of each one it
+// is about to reap (Forget); when the worker dies, however it dies, the
+// socket reaches EOF and the guardian SIGKILLs every group whose bit is
+// still set, then exits. The worker clears a bit before it reaps the
+// leader, and the guardian reads the table only once the worker is dead, so
+// every group the guardian kills is still the worker's (its leader not
+// reaped: the id cannot have been reused).
+//
+// Watch and Forget are memory operations, not messages: the guardian sleeps
+// through them. As messages they woke the guardian twice a task, which
+// cost a spawn task 70 us of CPU (docs/benchmarks.md, "The guardian's
+// table").
 //
 // The guardian also keeps the live groups in a spool file (`spool_file`),
 // with the worker's marker: a random token every task inherits in its
-// environment as DROVER_GUARDIAN=TOKEN. When worker and guardian both died
+// environment as DROVER_GUARDIAN=TOKEN. It rewrites the file at most once
+// a second, when the table changed. When worker and guardian both died
 // (the host's OOM killer, a kill of the whole session), a worker restarted
 // on the same spool claims it (ClaimSpool) before it registers: it
 // SIGKILLs each process of a recorded group whose /proc/PID/environ carries
@@ -39,13 +49,14 @@
 // the worker's children, which its backends (each reaping its own pids)
 // would leave as zombies, and a worker killed -9 hands them to init anyway.
 //
-// Thread-safe: Watch and Forget are single non-blocking sends of one
-// 5-byte SOCK_SEQPACKET record, from any thread.
+// Thread-safe: Watch and Forget are atomic operations on the shared table,
+// from any thread, with no syscall.
 #ifndef DROVER_BACKENDS_PROCESS_GUARDIAN_H_
 #define DROVER_BACKENDS_PROCESS_GUARDIAN_H_
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -90,12 +101,25 @@ class Guardian {
   // The group led by `pgid` is about to be reaped: call before wait4.
   void Forget(pid_t pgid);
 
+  // Whether the group led by `pgid` is watched (for tests).
+  bool Watching(pid_t pgid) const;
+
+  // The shared table: a bit per process id, below the kernel's PID_MAX_LIMIT
+  // on 64-bit (4,194,304: no pid is larger, whatever pid_max says), and a
+  // count of changes, by which the guardian knows when to rewrite its record.
+  struct Table {
+    static constexpr uint32_t kPids = 4u << 20;
+    uint64_t changes;
+    uint64_t bits[kPids / 64];
+  };
+
  private:
-  Guardian(pid_t pid, UniqueFd write_end) : pid_(pid), write_end_(std::move(write_end)) {}
-  void Send(char op, pid_t pgid);
+  Guardian(pid_t pid, UniqueFd write_end, Table* table)
+      : pid_(pid), write_end_(std::move(write_end)), table_(table) {}
 
   const pid_t pid_;
   UniqueFd write_end_;
+  Table* const table_;  // MAP_SHARED with the guardian
 };
 
 // What ClaimSpool found.

@@ -2,6 +2,7 @@
 // over inproc:// on exactly the code `drover coordinator` and `drover
 // worker` run over TCP, and this thread as the client that submits the job
 // and watches it.
+#include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -17,7 +18,6 @@
 #include "backends/process/guardian.h"
 #include "core/artifacts/local_files.h"
 #include "core/coordinator/coordinator.h"
-#include "tools/http/server.h"
 #include "core/protocol/codec.h"
 #include "core/spec/job_spec.h"
 #include "core/store/store.h"
@@ -27,6 +27,7 @@
 #include "tools/cli/input_hashes.h"
 #include "tools/cli/job_watcher.h"
 #include "tools/cli/render.h"
+#include "tools/http/server.h"
 #include "worker/worker.h"
 
 namespace drover::cli {
@@ -286,10 +287,14 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
   }
 
   InstallInterruptHandler();
+  // Named, so that top -H, perf and gdb tell the loops apart.
   std::thread coordinator_thread([&] {
-    if (Status s = coordinator.Run(); !s.ok()) spdlog::error("coordinator: {}", s.ToString());
+    pthread_setname_np(pthread_self(), "drover-coord");
+    if (Status s = coordinator.Run(); !s.ok())
+      spdlog::error("coordinator: {}", s.ToString());
   });
   std::thread worker_thread([&] {
+    pthread_setname_np(pthread_self(), "drover-worker");
     if (Status s = worker.Run(); !s.ok()) spdlog::error("worker: {}", s.ToString());
   });
 
