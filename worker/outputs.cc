@@ -86,7 +86,8 @@ Result<Outputs> ParseOutputFile(std::string_view text) {
   return out;
 }
 
-void CollectOutputs(const std::filesystem::path& file, AttemptOutcome* outcome) {
+bool CollectOutputs(const std::filesystem::path& file, AttemptOutcome* outcome,
+                    bool keep_empty) {
   std::error_code ec;
   // One stat(2) for whether it is there and its size.
   struct stat st {};
@@ -134,7 +135,16 @@ void CollectOutputs(const std::filesystem::path& file, AttemptOutcome* outcome) 
   } else {
     outcome->outputs.clear();
   }
-  if (present) std::filesystem::remove(file, ec);
+  if (!present) return false;
+  // A file still empty is as good as a new one for the next attempt, unless
+  // the task made it a link to something else: lstat, not the stat above.
+  struct stat own {};
+  if (keep_empty && st.st_size == 0 && ::lstat(file.c_str(), &own) == 0 &&
+      S_ISREG(own.st_mode) && own.st_nlink == 1 && own.st_size == 0) {
+    return true;
+  }
+  std::filesystem::remove(file, ec);
+  return false;
 }
 
 }  // namespace drover

@@ -30,8 +30,12 @@ Result<Outputs> ParseOutputFile(std::string_view text);
 // empty: none) and its `result_json` as output `result` (the decoded
 // string when the result is a JSON string). A malformed file or outputs
 // past the caps (kMaxOutputBytes, kMaxOutputKeys) turn the success into
-// reason kBadOutputs with the reason. `file` is removed either way.
-void CollectOutputs(const std::filesystem::path& file, AttemptOutcome* outcome);
+// reason kBadOutputs with the reason. `file` is removed either way, except
+// with `keep_empty`: a file that is empty, regular, not a symbolic link and
+// has no other name is then left in place, and the function returns true
+// (the worker renames it for its next attempt: OutputsFiles).
+bool CollectOutputs(const std::filesystem::path& file, AttemptOutcome* outcome,
+                    bool keep_empty = false);
 
 }  // namespace drover
 

@@ -329,6 +329,8 @@ Status Worker::Loop::Run() {
         options_.name, unacked_.size(), options_.coordinator);
   }
   Send(protocol::Make(Command::kDisconnect, bye));
+  for (const std::string& spare : spare_outputs_) ::unlink(spare.c_str());
+  spare_outputs_.clear();
   // The goodbye (and any last RESULT) must leave before the socket closes:
   // give them a bounded linger instead of the usual none.
   try {
@@ -594,16 +596,10 @@ void Worker::Loop::StartDispatch(wire::Dispatch& dispatch) {
   // backend whose tasks see the environment (Backend::TakesEnvironment).
   std::filesystem::path outputs_file;
   if (takes_env) {
-    outputs_file = stem + ".outputs";
-    // open(2), not an ofstream (whose buffer and locale added about 3 us
-    // a file). A file that cannot be made here is made by the task's
-    // first `>>`, or the task has no outputs.
-    if (const int fd =
-            ::open(outputs_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-        fd >= 0) {
-      ::close(fd);
-    }
-    a.env.emplace_back("DROVER_OUTPUT", outputs_file.string());
+    stem += ".outputs";
+    MakeOutputsFile(stem);
+    outputs_file = stem;
+    a.env.emplace_back("DROVER_OUTPUT", std::move(stem));
   }
   services::ServiceNeeds needs;
   for (const wire::Service& s : d->services())
@@ -633,6 +629,21 @@ void Worker::Loop::StartDispatch(wire::Dispatch& dispatch) {
   PrepareArtifacts(id, *d, a, [this, id, held, backend](TaskAttempt ready) {
     SubmitAttempt(id, std::move(ready), std::move(*held), *backend);
   });
+}
+
+void Worker::Loop::MakeOutputsFile(const std::string& file) {
+  while (!spare_outputs_.empty()) {
+    std::string spare = std::move(spare_outputs_.back());
+    spare_outputs_.pop_back();
+    if (::rename(spare.c_str(), file.c_str()) == 0) return;
+  }
+  // open(2), not an ofstream (whose buffer and locale added about 3 us a
+  // file). A file that cannot be made here is made by the task's first
+  // `>>`, or the task has no outputs.
+  if (const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+      fd >= 0) {
+    ::close(fd);
+  }
 }
 
 void Worker::Loop::SubmitAttempt(uint64_t id, TaskAttempt a, services::ServiceNeeds needs,
@@ -669,7 +680,10 @@ void Worker::Loop::Complete(uint64_t id, AttemptOutcome outcome) {
   // a follower (`submit --follow`, `logs -f`) sees short tasks' output too.
   if (registered_ && (outcome.out.bytes || outcome.err.bytes))
     StreamOutputOf(id, r->second);
-  CollectOutputs(r->second.outputs_file, &outcome);
+  if (CollectOutputs(r->second.outputs_file, &outcome,
+                     /*keep_empty=*/spare_outputs_.size() < kMaxSpareOutputs)) {
+    spare_outputs_.push_back(r->second.outputs_file.native());
+  }
   Message m = protocol::Make(Command::kResult,
                              protocol::OutcomeToWire(id, options_.name, outcome));
   // A stream that produced nothing has no file (the backend creates it on

@@ -25,6 +25,11 @@ using testing::LinesWith;
 using testing::ProcessResult;
 using testing::TasksByName;
 
+size_t CountLinesIn(const fs::path& path) {
+  std::ifstream in(path);
+  return static_cast<size_t>(std::count(std::istreambuf_iterator<char>(in), {}, '\n'));
+}
+
 std::string ReadAll(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
@@ -149,6 +154,51 @@ tasks:
       tasks["toobig"]["detail"].get<std::string>().find("more than the cap of 1048576"),
       std::string::npos)
       << tasks["toobig"];
+}
+
+// Given tasks run one after another on one slot, some leaving their
+// $DROVER_OUTPUT empty (the worker renames such a file for the next
+// attempt) and some writing it, each attempt should find its own file,
+// named for it and empty, get only its own outputs, and the spool should
+// hold no outputs file once the run is over.
+TEST_F(DroverCliTest, EachAttemptGetsAnEmptyOutputsFileOfItsOwn) {
+  std::string spec_text = R"(version: 1
+name: outputs-fresh
+tasks:
+)";
+  // Fails when the file is missing, not empty, or named like another's.
+  const std::string check =
+      R"(test -f "$DROVER_OUTPUT" && ! test -s "$DROVER_OUTPUT" && )"
+      R"(case "$DROVER_OUTPUT" in */spool/*.outputs) ;; *) exit 9;; esac && )"
+      R"(! grep -qxF "$DROVER_OUTPUT" seen 2>/dev/null && echo "$DROVER_OUTPUT" >> seen)";
+  std::string previous;
+  for (int i = 0; i < 8; ++i) {
+    const std::string name = "t" + std::to_string(i);
+    spec_text += "  " + name + ":\n    run: ['sh', '-c', '" + check;
+    // Every third task writes an output: the next one gets a new file.
+    if (i % 3 == 2) spec_text += " && echo v=" + name + " >> \"$DROVER_OUTPUT\"";
+    spec_text += "']\n";
+    if (!previous.empty()) spec_text += "    needs: [" + previous + "]\n";
+    previous = name;
+  }
+  const ProcessResult r = Run(Spec("fresh.yaml", spec_text), {"-j", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.Describe() << spec_text;
+  auto tasks = TasksByName(Status());
+  for (int i = 0; i < 8; ++i) {
+    const std::string name = "t" + std::to_string(i);
+    EXPECT_EQ(tasks[name]["status"], "succeeded") << tasks[name];
+    if (i % 3 == 2) {
+      EXPECT_EQ(tasks[name]["outputs"], json({{"v", name}})) << tasks[name];
+    } else {
+      EXPECT_TRUE(!tasks[name].contains("outputs") || tasks[name]["outputs"].empty())
+          << tasks[name];
+    }
+  }
+  EXPECT_EQ(CountLinesIn(work_ / "seen"), 8u);
+  size_t left = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(state_ / "spool"))
+    left += entry.path().extension() == ".outputs";
+  EXPECT_EQ(left, 0u) << "outputs files left in the spool";
 }
 
 // Given a matrix task's outputs, a dependent should see them as a JSON list

@@ -1,6 +1,7 @@
 // worker/outputs.h: the $DROVER_OUTPUT file syntax (GitHub Actions'
 // KEY=VALUE and KEY<<DELIMITER), and what a finished attempt hands on.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -114,6 +115,46 @@ TEST_F(CollectOutputsTest, CapsAreEnforced) {
   EXPECT_NE(keys.message.find("1001 outputs, more than the cap of 1000"),
             std::string::npos)
       << keys.message;
+}
+
+// Given keep_empty, a file the task left empty should stay in place for
+// the worker to rename (true), and any other file go as before: one with
+// outputs, a symbolic link (to an empty file elsewhere) and a file with a
+// second name, whose later writes would reach that other name.
+TEST_F(CollectOutputsTest, KeepsOnlyAnEmptyFileOfItsOwn) {
+  Write("");
+  AttemptOutcome empty;
+  EXPECT_TRUE(CollectOutputs(file_, &empty, /*keep_empty=*/true));
+  EXPECT_TRUE(empty.ok()) << empty.message;
+  EXPECT_TRUE(empty.outputs.empty());
+  EXPECT_TRUE(std::filesystem::exists(file_));
+
+  AttemptOutcome not_asked;
+  EXPECT_FALSE(CollectOutputs(file_, &not_asked));
+  EXPECT_FALSE(std::filesystem::exists(file_));
+
+  Write("a=1\n");
+  AttemptOutcome written;
+  EXPECT_FALSE(CollectOutputs(file_, &written, /*keep_empty=*/true));
+  EXPECT_EQ(written.outputs, (Outputs{{"a", "1"}}));
+  EXPECT_FALSE(std::filesystem::exists(file_));
+
+  const std::filesystem::path elsewhere = dir_ / "elsewhere";
+  std::ofstream(elsewhere).flush();
+  std::filesystem::create_symlink(elsewhere, file_);
+  AttemptOutcome linked;
+  EXPECT_FALSE(CollectOutputs(file_, &linked, /*keep_empty=*/true));
+  EXPECT_FALSE(std::filesystem::is_symlink(file_));
+  EXPECT_TRUE(std::filesystem::exists(elsewhere)) << "the link's target was removed";
+
+  std::filesystem::create_hard_link(elsewhere, file_);
+  AttemptOutcome second_name;
+  EXPECT_FALSE(CollectOutputs(file_, &second_name, /*keep_empty=*/true));
+  EXPECT_FALSE(std::filesystem::exists(file_));
+  EXPECT_TRUE(std::filesystem::exists(elsewhere));
+
+  AttemptOutcome missing;
+  EXPECT_FALSE(CollectOutputs(file_, &missing, /*keep_empty=*/true));
 }
 
 }  // namespace
