@@ -19,6 +19,11 @@ readonly RAW_RATIO_TARGET=0.9  # issue 13: drover >= 0.9x the raw loop
 run_drover() {  # RUN
   "$DROVER" run -j "$JOBS" --state-dir "$WORK/state-$1" "$WORK/job.yaml" >/dev/null 2>"$WORK/err"
 }
+# --compare: the same with another build's drover, interleaved.
+run_base() {  # RUN
+  "$COMPARE_BUILD_DIR/tools/cli/drover" run -j "$JOBS" --state-dir "$WORK/state-$1" \
+    "$WORK/job.yaml" >/dev/null 2>"$WORK/err"
+}
 run_xargs() { seq "$SPAWN_TASKS" | xargs -P "$JOBS" -n 1 true >/dev/null 2>"$WORK/err"; }
 run_parallel() { seq "$SPAWN_TASKS" | parallel --will-cite -j "$JOBS" true >/dev/null 2>"$WORK/err"; }
 run_spawn_loop() { "$SPAWN_LOOP" "$SPAWN_TASKS" "$JOBS" true >/dev/null 2>"$WORK/err"; }
@@ -47,11 +52,17 @@ cmd_spawn() {
     [xargs]="xargs -P $JOBS"
     [parallel]="parallel -j $JOBS"
     [spawn_loop]="spawn_loop (raw)"
+    [base]="base: drover run -j $JOBS"
   )
   begin_scenario spawn "no-op tasks (true), $JOBS in flight, interleaved, median of $RUNS runs" \
     tasks="$SPAWN_TASKS" jobs="$JOBS" runs="$RUNS" limit="spawn_loop (raw)"
   local runners=()
   [[ "$SKIP_DROVER" == 1 ]] && rec_skip drover "--skip-drover given" || runners+=(drover)
+  if [[ -n "$COMPARE_BUILD_DIR" ]]; then
+    [[ -x "$COMPARE_BUILD_DIR/tools/cli/drover" ]] ||
+      die "no drover binary at $COMPARE_BUILD_DIR/tools/cli/drover (--compare)"
+    runners+=(base)
+  fi
   runners+=(xargs)
   uses xargs
   if [[ "$NO_PEERS" == 0 ]] && ensure_parallel; then
