@@ -1,6 +1,7 @@
 #include "backends/process/child_launcher.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -91,6 +92,13 @@ Status SpawnError(const LaunchSpec& spec, int err) {
 }
 
 }  // namespace
+
+void BlockChildExitSignal() {
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  pthread_sigmask(SIG_BLOCK, &chld, nullptr);
+}
 
 ChildLauncher::~ChildLauncher() {
   if (attr_ready_) posix_spawnattr_destroy(&attr_);

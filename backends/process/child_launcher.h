@@ -52,6 +52,20 @@ struct LaunchedChild {
   UniqueFd err;    // read end of its stderr pipe (O_NONBLOCK), or none
 };
 
+// Blocks SIGCHLD in the calling thread, and so in every thread it starts
+// afterwards: call it from main() before any thread exists. drover watches
+// its children through pidfds and never handles SIGCHLD, so the kernel
+// drops the signal at a child's exit, except when the thread that started
+// the child blocks signals at that moment, which the spawn reactor does
+// inside each posix_spawn (glibc blocks every signal around its vfork).
+// Then the signal is queued to the process and delivered to some other
+// thread, waking it and interrupting its poll: half of all child exits in a
+// busy spawn backend (docs/benchmarks.md, "The guardian's table"). Blocked
+// everywhere, it stays pending and wakes nobody. Children start with an
+// empty signal mask (ChildLauncher, ForkExec, the zygote), so none of them
+// inherits the block.
+void BlockChildExitSignal();
+
 class ChildLauncher {
  public:
   ChildLauncher() = default;

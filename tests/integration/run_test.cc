@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -486,6 +487,53 @@ tasks:
   EXPECT_FALSE(fs::exists(work_ / "later.ran"));
   EXPECT_TRUE(testing::WaitUntil([&] { return testing::ProcessGone(*pid); }, seconds(10)))
       << "the task's sleep (pid " << *pid << ") outlived the cancel";
+}
+
+// The signal mask of every thread of `pid` (SigBlk in /proc/PID/task/T/status),
+// by thread id.
+std::map<std::string, uint64_t> BlockedSignals(pid_t pid) {
+  std::map<std::string, uint64_t> masks;
+  for (const auto& t : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::ifstream in(t.path() / "status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("SigBlk:", 0) == 0) {
+        masks[t.path().filename().string()] = std::stoull(line.substr(7), nullptr, 16);
+      }
+    }
+  }
+  return masks;
+}
+
+// Given `drover run` with a task that ended and one still running, every
+// thread of drover should block SIGCHLD (BlockChildExitSignal): a child's
+// exit then wakes no thread of it, and the tasks still start with an empty
+// signal mask.
+TEST_F(DroverCliTest, EveryThreadBlocksSigchldAndTasksStartWithNone) {
+  const std::string spec = Spec("chld.yaml", R"(version: 1
+name: chld
+tasks:
+  quick: {run: "true"}
+  sleeper:
+    needs: [quick]
+    run: "grep SigBlk /proc/self/status > mask.txt; echo $$ > sleep.pid; exec sleep 311"
+)");
+  ChildProcess* drover =
+      StartDrover({"run", spec, "--state-dir", state_.string(), "--no-progress"});
+  ASSERT_NE(drover, nullptr);
+  const std::optional<pid_t> pid =
+      testing::WaitForPidFile(work_ / "sleep.pid", kDeadline);
+  ASSERT_TRUE(pid.has_value()) << "the task never started";
+  KillLater(*pid, "sleep 311");
+
+  const std::map<std::string, uint64_t> masks = BlockedSignals(drover->pid());
+  ASSERT_GT(masks.size(), 3u);
+  const uint64_t chld = uint64_t{1} << (SIGCHLD - 1);
+  for (const auto& [tid, mask] : masks) EXPECT_NE(mask & chld, 0u) << "thread " << tid;
+  EXPECT_EQ(testing::ReadFile(work_ / "mask.txt").value_or(""),
+            "SigBlk:\t0000000000000000\n");
+  ASSERT_TRUE(drover->Signal(SIGINT));
+  drover->Wait(seconds(30));
 }
 
 // Given a task that ignores SIGTERM (so the cancel cannot finish within its
