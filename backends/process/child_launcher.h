@@ -60,7 +60,7 @@ struct LaunchedChild {
 // inside each posix_spawn (glibc blocks every signal around its vfork).
 // Then the signal is queued to the process and delivered to some other
 // thread, waking it and interrupting its poll: half of all child exits in a
-// busy spawn backend (docs/benchmarks.md, "The guardian's table"). Blocked
+// busy spawn backend (docs/benchmarks.md, "SIGCHLD"). Blocked
 // everywhere, it stays pending and wakes nobody. Children start with an
 // empty signal mask (ChildLauncher, ForkExec, the zygote), so none of them
 // inherits the block.
