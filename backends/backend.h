@@ -4,7 +4,8 @@
 //
 // Threading: Submit, Cancel and Shutdown are called from the worker's I/O
 // thread. A backend runs its work on threads of its own and reports through
-// BackendEvents, from any of its threads.
+// BackendEvents, from any of its threads; or, driven (BackendConfig::
+// driven, PollFd), on the worker's thread, through Poll.
 #ifndef DROVER_BACKENDS_BACKEND_H_
 #define DROVER_BACKENDS_BACKEND_H_
 
@@ -123,6 +124,10 @@ struct BackendConfig {
   // idle timeouts, backoff); must outlive the backend. Null: the real
   // steady clock. Tests pass a FakeClock.
   const Clock* clock = nullptr;
+  // Run on the caller's thread, if the backend can (Backend::PollFd): the
+  // worker asks for it, and its loop then drives the backend. The spawn
+  // backend can; the others keep their threads and ignore it.
+  bool driven = false;
 };
 
 class Backend {
@@ -161,6 +166,17 @@ class Backend {
   // a result, not a stream) is given no paths, and the worker makes none
   // for its attempts.
   virtual bool CapturesOutput() const { return true; }
+
+  // A driven backend (BackendConfig::driven) has no thread of its own: its
+  // owner waits until PollFd() is readable, or PollTimeoutMs() passed (-1:
+  // no deadline), and then calls Poll(), which handles what is ready
+  // without blocking and reports through BackendEvents on the caller's
+  // thread. Its owner also calls Poll() after a Submit or Cancel of its
+  // own, which it does not wake for. All three on the owner's one thread;
+  // -1 from PollFd() (the default) means the backend runs its own threads.
+  virtual int PollFd() const { return -1; }
+  virtual void Poll() {}
+  virtual int PollTimeoutMs() const { return -1; }
 };
 
 using BackendFactory =

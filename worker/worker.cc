@@ -123,14 +123,19 @@ Status Worker::Loop::Start() {
     config.guardian = options_.guardian;
     config.plugins = options_.plugins;
     config.pools = options_.pools;
+    // A backend that can runs on this loop's thread (Backend::PollFd): the
+    // spawn backend's exits and launches then cross no thread.
+    config.driven = true;
     auto backend = registry_.Create(name, config);
     Status s = backend.ok() ? (*backend)->Start(this) : backend.status();
     if (!s.ok()) {
       for (auto& [n, b] : backends_) b->Shutdown(Duration(0));
       backends_.clear();
+      driven_.clear();
       return s.WithContext("backend " + name);
     }
     backlog_[name].capacity = static_cast<uint32_t>(std::max(1, (*backend)->Capacity()));
+    if ((*backend)->PollFd() >= 0) driven_.push_back(backend->get());
     backends_.emplace(name, std::move(backend.value()));
   }
   if (backends_.empty() && options_.services.empty()) {
@@ -142,6 +147,7 @@ Status Worker::Loop::Start() {
     services_.Shutdown(Duration(0));
     for (auto& [n, b] : backends_) b->Shutdown(Duration(0));
     backends_.clear();
+    driven_.clear();
     return s;
   }
   started_ = true;
@@ -235,7 +241,11 @@ Status Worker::Loop::Run() {
   SendHello();
 
   bool drained = false;
+  std::vector<zmq::pollitem_t> items;
   while (!stop_.load(std::memory_order_acquire)) {
+    // What this loop asked of a driven backend since its last turn (a
+    // submit, a cancel) woke nothing: it happens before the wait.
+    PollBackends();
     const SteadyTime now0 = clock_.Now();
     SteadyTime deadline = next_heartbeat_;
     if (!registered_) deadline = std::min(deadline, next_hello_);
@@ -244,22 +254,34 @@ Status Worker::Loop::Run() {
     if (draining_ && !drain_cancelled_) deadline = std::min(deadline, drain_deadline_);
     if (ack_deadline_) deadline = std::min(deadline, *ack_deadline_);
     if (!running_.empty() && registered_) deadline = std::min(deadline, next_output_);
-    const auto wait = std::max<long>(
+    auto wait = std::max<long>(
         0, std::chrono::ceil<std::chrono::milliseconds>(deadline - now0).count());
-    zmq::pollitem_t items[] = {{dealer_->handle(), 0, ZMQ_POLLIN, 0},
-                               {nullptr, wake_fd_, ZMQ_POLLIN, 0}};
+    for (Backend* b : driven_) {
+      if (const int ms = b->PollTimeoutMs(); ms >= 0) wait = std::min<long>(wait, ms);
+    }
+    items.resize(2);
+    items[0] = {dealer_->handle(), 0, ZMQ_POLLIN, 0};
+    items[1] = {nullptr, wake_fd_, ZMQ_POLLIN, 0};
+    for (Backend* b : driven_) items.push_back({nullptr, b->PollFd(), ZMQ_POLLIN, 0});
     try {
-      zmq::poll(items, 2, std::chrono::milliseconds(wait));
+      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(wait));
     } catch (const zmq::error_t& e) {
       if (e.num() == ETERM) break;
       continue;
     }
-    if (items[1].revents & ZMQ_POLLIN) {
+    // The driven backends' exits, output and timers; their completions
+    // come now, on this thread, and are taken below with the others.
+    PollBackends();
+    if ((items[1].revents & ZMQ_POLLIN) || !driven_.empty()) {
+      // Read before the completions are taken (a completion from another
+      // thread after it wakes the next turn), also when only a driven
+      // backend's completion wrote it during this turn.
       uint64_t n;
       (void)!::read(wake_fd_, &n, sizeof n);
     }
     DrainCompletions();
     StartWaiting();  // slots the completions freed
+    PollBackends();  // and the driven backends launch them now
     DrainOutbox();
     // At most 4096 messages, and never past a due heartbeat: a download
     // keeps chunks coming as fast as they are taken, and a turn that only
@@ -659,6 +681,10 @@ void Worker::Loop::SubmitAttempt(uint64_t id, TaskAttempt a, services::ServiceNe
     o.message = s.ToString();
     Complete(id, std::move(o));
   }
+}
+
+void Worker::Loop::PollBackends() {
+  for (Backend* b : driven_) b->Poll();
 }
 
 void Worker::Loop::DrainCompletions() {

@@ -164,6 +164,8 @@ class Worker::Loop final : public BackendEvents {
   // Ends an attempt that is staging or uploading (CANCEL, WELCOME unknown).
   bool CancelTransfers(uint64_t id, Running& r);
   void RemoveAttemptDirs(const Running& r);
+  // A turn of each driven backend (Backend::Poll).
+  void PollBackends();
   // Makes `file` an empty $DROVER_OUTPUT for a new attempt: a spare one
   // renamed, or a new one (see spare_outputs_).
   void MakeOutputsFile(const std::string& file);
@@ -209,6 +211,9 @@ class Worker::Loop final : public BackendEvents {
   std::optional<SteadyTime> ack_deadline_;  // set once nothing runs any more
   SteadyTime next_output_{};                // next look at running output
 
+  // The backends that run on this loop's thread (Backend::PollFd), of
+  // backends_.
+  std::vector<Backend*> driven_;
   std::unordered_map<uint64_t, Running> running_;
   // $DROVER_OUTPUT files that ended attempts left empty (CollectOutputs's
   // keep_empty), each renamed to the next attempt's name: a rename costs a

@@ -71,6 +71,16 @@ class ReactorMailbox final : private ClockListener {
   // a second Start, a failed syscall, a failed init.
   Status Start(const std::function<Status()>& init, std::function<void()> run,
                const char* thread_name);
+  // Driven mode: the same, with no thread. The owner runs the reactor's
+  // turns on a thread of its own (the worker's loop, Backend::Poll), calling
+  // Drive() first, and ShutdownDriven instead of Shutdown.
+  Status StartDriven(const std::function<Status()>& init);
+  // The calling thread runs the reactor from now on: commands it queues
+  // need no eventfd write (more()).
+  void Drive() {
+    const std::thread::id self = std::this_thread::get_id();
+    if (reactor_id_.load(std::memory_order_relaxed) != self) reactor_id_.store(self);
+  }
   // Queues an attempt. FailedPrecondition before Start or once shutting
   // down, AlreadyExists for an id in flight, Unavailable when every slot
   // is busy.
@@ -80,6 +90,10 @@ class ReactorMailbox final : private ClockListener {
   // Queues a shutdown with `grace` and, unless called on the reactor's
   // thread, waits for the reactor thread to end. Serialised; idempotent.
   void Shutdown(Duration grace);
+  // Driven mode's Shutdown: queues it, then calls `run` (the reactor's
+  // turns until it has reported everything) on this thread. Serialised;
+  // idempotent.
+  void ShutdownDriven(Duration grace, const std::function<void()>& run);
 
   // ---- the reactor's side
   const Clock& clock() const { return clock_; }
@@ -164,6 +178,51 @@ Status ReactorMailbox<Attempt>::Start(const std::function<Status()>& init,
   state_ = State::kRunning;
   clock_.Subscribe(this);
   return Status::Ok();
+}
+
+template <typename Attempt>
+Status ReactorMailbox<Attempt>::StartDriven(const std::function<Status()>& init) {
+  if (slots_ < 1) {
+    return InvalidArgument(backend_ + " backend: slots must be at least 1, got " +
+                           std::to_string(slots_));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_ != State::kNew) {
+    return FailedPrecondition(backend_ +
+                              " backend: Start called twice or after Shutdown");
+  }
+  DROVER_RETURN_IF_ERROR(OpenEpollWithWake(epoll_fd_, wake_fd_, kWakeToken));
+  DROVER_RETURN_IF_ERROR(init());
+  // No thread drives it until the first turn (Drive): a command queued
+  // before then writes the eventfd, which the driver waits on.
+  state_ = State::kRunning;
+  clock_.Subscribe(this);
+  return Status::Ok();
+}
+
+template <typename Attempt>
+void ReactorMailbox<Attempt>::ShutdownDriven(Duration grace,
+                                             const std::function<void()>& run) {
+  std::lock_guard<std::mutex> serial(shutdown_mu_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ == State::kNew || state_ == State::kStopped) {
+      state_ = State::kStopped;
+      return;
+    }
+    if (state_ == State::kRunning) {
+      state_ = State::kStopping;
+      Command command;
+      command.kind = Command::Kind::kShutdown;
+      command.grace = std::max(grace, Duration(0));
+      Push(std::move(command));
+    }
+  }
+  Drive();
+  run();
+  clock_.Unsubscribe(this);
+  std::lock_guard<std::mutex> lock(mu_);
+  state_ = State::kStopped;
 }
 
 template <typename Attempt>

@@ -79,10 +79,25 @@ class SpawnBackend::Reactor {
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
 
-  Status Start(BackendEvents* events);
+  // `driven`: no thread of its own; the owner calls Poll (SpawnBackend's
+  // header).
+  Status Start(BackendEvents* events, bool driven);
   Status Submit(SpawnAttempt attempt) { return mailbox_.Submit(std::move(attempt)); }
   void Cancel(uint64_t attempt_id) { mailbox_.Cancel(attempt_id); }
-  void Shutdown(Duration grace) { mailbox_.Shutdown(grace); }
+  void Shutdown(Duration grace) {
+    if (driven_) {
+      mailbox_.ShutdownDriven(grace, [this] { Run(); });
+    } else {
+      mailbox_.Shutdown(grace);
+    }
+  }
+  // Driven mode, on the owner's thread.
+  int PollFd() const { return driven_ ? mailbox_.epoll_fd() : -1; }
+  void Poll();
+  int PollTimeoutMs() const {
+    if (!driven_ || failed_) return -1;
+    return mailbox_.more() ? 0 : TimeoutMs(clock_.Now());
+  }
 
  private:
   using Mailbox = ReactorMailbox<SpawnAttempt>;
@@ -111,9 +126,15 @@ class SpawnBackend::Reactor {
     std::string stop_message;
   };
 
-  // Reactor thread.
+  // Reactor thread (or, driven, the owner's).
   void Run();
   void Loop();
+  // One turn: waits up to `timeout_ms` (-1: no limit) for events and
+  // handles them. False when epoll_wait failed.
+  bool Turn(int timeout_ms);
+  bool Done() const { return shutting_down_ && children_.empty(); }
+  // After the loop failed: stops every attempt and reports each.
+  void Fail(std::string failure);
   int TimeoutMs(SteadyTime now) const;
   void HandleCommands(bool read_wake);
   void Launch(SpawnAttempt attempt);
@@ -144,6 +165,8 @@ class SpawnBackend::Reactor {
   std::unordered_map<uint64_t, uint64_t> serial_of_;               // attempt id -> serial
   DeadlineSet deadlines_;                                          // by serial
   uint64_t next_serial_ = 1;
+  bool driven_ = false;  // set by Start
+  bool failed_ = false;  // the loop failed: Fail ran
   bool shutting_down_ = false;
   SteadyTime give_up_at_;  // shutdown: stop waiting for killed children
 };
@@ -151,34 +174,55 @@ class SpawnBackend::Reactor {
 // ---------------------------------------------------------------------------
 // Caller side.
 
-Status SpawnBackend::Reactor::Start(BackendEvents* events) {
+Status SpawnBackend::Reactor::Start(BackendEvents* events, bool driven) {
   if (events == nullptr) return InvalidArgument("spawn backend: no events sink");
+  auto init = [&]() -> Status {
+    DROVER_RETURN_IF_ERROR(launcher_.Init());
+    buffer_ = std::make_unique<char[]>(kReadBufferSize);
+    events_ = events;
+    return Status::Ok();
+  };
+  driven_ = driven;
+  if (driven) return mailbox_.StartDriven(init);
   return mailbox_.Start(
-      [&]() -> Status {
-        DROVER_RETURN_IF_ERROR(launcher_.Init());
-        buffer_ = std::make_unique<char[]>(kReadBufferSize);
-        events_ = events;
-        return Status::Ok();
-      },
-      [this] { Run(); }, "drover-spawn");
+      init, [this] { Run(); }, "drover-spawn");
+}
+
+void SpawnBackend::Reactor::Poll() {
+  if (!driven_ || failed_ || Done()) return;
+  mailbox_.Drive();
+  std::string failure;
+  try {
+    if (Turn(0)) return;
+    failure = "its event loop failed";
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  Fail(std::move(failure));
 }
 
 // ---------------------------------------------------------------------------
 // Reactor thread.
 
 void SpawnBackend::Reactor::Run() {
+  if (failed_) return;  // driven: a Poll failed, and Fail reported everything
   std::string failure;
   try {
     Loop();
   } catch (const std::exception& e) {
     failure = e.what();
   }
-  if (failure.empty() && shutting_down_ && children_.empty()) {
+  if (failure.empty() && Done()) {
     // The normal exit: Shutdown was processed and every child reported.
     mailbox_.DropQueued();
     return;
   }
   if (failure.empty()) failure = "its event loop failed";
+  Fail(std::move(failure));
+}
+
+void SpawnBackend::Reactor::Fail(std::string failure) {
+  failed_ = true;
   spdlog::error("spawn backend: {}; stopping every attempt", failure);
   mailbox_.Abandon();
   try {
@@ -198,39 +242,47 @@ void SpawnBackend::Reactor::Run() {
 }
 
 void SpawnBackend::Reactor::Loop() {
+  while (!Done()) {
+    // Commands queued from this thread (more()) wrote no eventfd: a turn
+    // that has them does not wait.
+    if (!Turn(mailbox_.more() ? 0 : TimeoutMs(clock_.Now()))) return;
+  }
+}
+
+bool SpawnBackend::Reactor::Turn(int timeout_ms) {
   std::array<epoll_event, kMaxEvents> events;
-  while (!(shutting_down_ && children_.empty())) {
-    int n = ::epoll_wait(mailbox_.epoll_fd(), events.data(), kMaxEvents,
-                         TimeoutMs(clock_.Now()));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      spdlog::error("spawn backend: epoll_wait: {}", std::strerror(errno));
-      return;
-    }
-    // Output first, so a child's last bytes are read before its exit is
-    // handled; then exits; then new commands.
-    for (int i = 0; i < n; ++i) {
-      uint64_t token = events[i].data.u64;
-      uint64_t kind = token & 3;
-      if (kind != kOut && kind != kErr) continue;
-      if (Child* child = Find(token >> 2)) {
-        ReadStream(*child, kind == kOut ? child->out : child->err, 1);
-      }
-    }
-    for (int i = 0; i < n; ++i) {
-      uint64_t token = events[i].data.u64;
-      if ((token & 3) != kPidfd) continue;
-      if (Child* child = Find(token >> 2)) Reap(*child);
-    }
-    bool wake = false;
-    for (int i = 0; i < n; ++i) wake = wake || events[i].data.u64 == kWakeToken;
-    if (wake || mailbox_.more()) HandleCommands(wake);
-    SteadyTime now = clock_.Now();
-    Expire(now);
-    if (shutting_down_ && !children_.empty() && now >= give_up_at_) {
-      KillRemaining(FailureReason::kCancelled, "cancelled at shutdown", now);
+  int n;
+  do {
+    n = ::epoll_wait(mailbox_.epoll_fd(), events.data(), kMaxEvents, timeout_ms);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    spdlog::error("spawn backend: epoll_wait: {}", std::strerror(errno));
+    return false;
+  }
+  // Output first, so a child's last bytes are read before its exit is
+  // handled; then exits; then new commands.
+  for (int i = 0; i < n; ++i) {
+    uint64_t token = events[i].data.u64;
+    uint64_t kind = token & 3;
+    if (kind != kOut && kind != kErr) continue;
+    if (Child* child = Find(token >> 2)) {
+      ReadStream(*child, kind == kOut ? child->out : child->err, 1);
     }
   }
+  for (int i = 0; i < n; ++i) {
+    uint64_t token = events[i].data.u64;
+    if ((token & 3) != kPidfd) continue;
+    if (Child* child = Find(token >> 2)) Reap(*child);
+  }
+  bool wake = false;
+  for (int i = 0; i < n; ++i) wake = wake || events[i].data.u64 == kWakeToken;
+  if (wake || mailbox_.more()) HandleCommands(wake);
+  SteadyTime now = clock_.Now();
+  Expire(now);
+  if (shutting_down_ && !children_.empty() && now >= give_up_at_) {
+    KillRemaining(FailureReason::kCancelled, "cancelled at shutdown", now);
+  }
+  return true;
 }
 
 int SpawnBackend::Reactor::TimeoutMs(SteadyTime now) const {
@@ -533,16 +585,22 @@ void SpawnBackend::Reactor::KillRemaining(FailureReason reason,
 
 SpawnBackend::SpawnBackend(const BackendConfig& config)
     : reactor_(std::make_unique<Reactor>(
-          config.slots, config.clock != nullptr ? *config.clock : real_clock_, config.guardian)),
-      slots_(config.slots) {}
+          config.slots, config.clock != nullptr ? *config.clock : real_clock_,
+          config.guardian)),
+      slots_(config.slots),
+      driven_(config.driven) {}
 
 SpawnBackend::~SpawnBackend() { Shutdown(Duration(0)); }
 
 Status SpawnBackend::Start(BackendEvents* events) {
-  Status s = reactor_->Start(events);
+  Status s = reactor_->Start(events, driven_);
   if (s.ok()) events_ = events;
   return s;
 }
+
+int SpawnBackend::PollFd() const { return reactor_->PollFd(); }
+void SpawnBackend::Poll() { reactor_->Poll(); }
+int SpawnBackend::PollTimeoutMs() const { return reactor_->PollTimeoutMs(); }
 
 int SpawnBackend::Capacity() const { return slots_; }
 

@@ -11,6 +11,13 @@
 // epoll timeout set to the nearest deadline on BackendConfig::clock (the
 // steady clock when null); a FakeClock's Advance wakes it.
 //
+// Driven (BackendConfig::driven, what the worker asks for): the reactor has
+// no thread; its owner waits on PollFd() with its own descriptors, for at
+// most PollTimeoutMs(), and calls Poll() for a turn, so a task's exit and
+// the next launch cross no thread (docs/benchmarks.md, "The spawn reactor
+// on the worker's thread"). Events then come on the owner's thread, and
+// Shutdown runs the reactor's last turns on the caller's.
+//
 // Details callers may rely on:
 //   - A stream whose path is empty goes to /dev/null (no pipe, no file).
 //   - The payload is a drover.spawn.SpawnTask (spawn_attempt.h); one that
@@ -44,12 +51,16 @@ class SpawnBackend final : public Backend {
   void Cancel(uint64_t attempt_id) override;
   void Shutdown(Duration grace) override;
   bool TakesEnvironment() const override { return true; }
+  int PollFd() const override;
+  void Poll() override;
+  int PollTimeoutMs() const override;
 
  private:
   class Reactor;
   RealClock real_clock_;  // used when the config gives no clock; before reactor_
   std::unique_ptr<Reactor> reactor_;
   int slots_;
+  bool driven_;                      // BackendConfig::driven
   BackendEvents* events_ = nullptr;  // set by Start
 };
 

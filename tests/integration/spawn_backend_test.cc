@@ -2,11 +2,19 @@
 // cancellation, orphans, output capture, launch failures and capacity.
 // Every wait is on an event (or a bounded poll of a condition) with a
 // deadline; nothing sleeps to synchronise.
+//
+// Each test runs twice: with the backend's own reactor thread (Threaded),
+// and driven (Driven, BackendConfig::driven, as the worker runs it), where
+// a thread of the test plays the worker's loop: it waits on PollFd() for
+// at most PollTimeoutMs() and calls Poll(), until the test stops it before
+// Shutdown.
 #include "backends/spawn/spawn_backend.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -159,8 +167,9 @@ std::string Slurp(const fs::path& path) {
   return s.str();
 }
 
-class SpawnBackendTest : public ::testing::Test {
+class SpawnBackendTest : public ::testing::TestWithParam<bool> {
  protected:
+  bool driven() const { return GetParam(); }
   void SetUp() override {
     std::string tmpl = (fs::temp_directory_path() / "drover-spawn-XXXXXX").string();
     ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
@@ -171,7 +180,7 @@ class SpawnBackendTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (backend_) backend_->Shutdown(Duration(0));
+    if (backend_) Shutdown(Duration(0));
     // Leaders are reaped by the backend; anything a test learned about
     // besides them (grandchildren) is killed by pid if still there.
     for (int pid : extra_pids_) {
@@ -185,10 +194,43 @@ class SpawnBackendTest : public ::testing::Test {
     BackendConfig config;
     config.slots = slots;
     config.clock = clock;
+    config.driven = driven();
     backend_ = std::make_unique<SpawnBackend>(config);
     Status s = backend_->Start(&events_);
     EXPECT_TRUE(s.ok()) << s.ToString();
+    if (s.ok() && driven()) {
+      EXPECT_GE(backend_->PollFd(), 0);
+      StartDriver();
+    }
     return *backend_;
+  }
+
+  // Driven: stops the test's driver thread first, so that Shutdown runs the
+  // reactor's last turns on this thread alone.
+  void Shutdown(Duration grace) {
+    StopDriver();
+    backend_->Shutdown(grace);
+  }
+
+  // The worker's loop, as far as the backend sees it.
+  void StartDriver() {
+    stop_fd_ = ::eventfd(0, EFD_CLOEXEC);
+    ASSERT_GE(stop_fd_, 0);
+    driver_ = std::thread([this] {
+      for (;;) {
+        pollfd fds[2] = {{backend_->PollFd(), POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+        ::poll(fds, 2, backend_->PollTimeoutMs());
+        if (fds[1].revents & POLLIN) return;
+        backend_->Poll();
+      }
+    });
+  }
+  void StopDriver() {
+    if (!driver_.joinable()) return;
+    const uint64_t one = 1;
+    EXPECT_EQ(::write(stop_fd_, &one, sizeof one), 8);
+    driver_.join();
+    ::close(stop_fd_);
   }
 
   SpawnAttempt Attempt(uint64_t id, std::vector<std::string> argv) {
@@ -221,10 +263,17 @@ class SpawnBackendTest : public ::testing::Test {
   FakeClock clock_;  // for the tests that pass it to Make; outlives backend_
   std::unique_ptr<SpawnBackend> backend_;
   std::vector<int> extra_pids_;
+  std::thread driver_;  // driven: plays the worker's loop
+  int stop_fd_ = -1;
 };
 
+INSTANTIATE_TEST_SUITE_P(Modes, SpawnBackendTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Driven" : "Threaded";
+                         });
+
 // Given a command that exits 0, should report success with exit code 0.
-TEST_F(SpawnBackendTest, ExitZeroSucceeds) {
+TEST_P(SpawnBackendTest, ExitZeroSucceeds) {
   Make();
   AttemptOutcome o = Run(Attempt(1, {"true"}));
   EXPECT_EQ(o.reason, FailureReason::kNone) << o.Describe();
@@ -235,7 +284,7 @@ TEST_F(SpawnBackendTest, ExitZeroSucceeds) {
 }
 
 // Given a command that exits 71, should report reason exit with code 71.
-TEST_F(SpawnBackendTest, ExitCodeIsReported) {
+TEST_P(SpawnBackendTest, ExitCodeIsReported) {
   Make();
   AttemptOutcome o = Run(Shell(1, "exit 71"));
   EXPECT_EQ(o.reason, FailureReason::kExit);
@@ -244,7 +293,7 @@ TEST_F(SpawnBackendTest, ExitCodeIsReported) {
 }
 
 // Given a process that dies of SIGABRT, should report the signal and 128+6.
-TEST_F(SpawnBackendTest, DeathBySigabrtIsReported) {
+TEST_P(SpawnBackendTest, DeathBySigabrtIsReported) {
   Make();
   AttemptOutcome o = Run(Shell(1, "kill -ABRT $$"));
   EXPECT_EQ(o.reason, FailureReason::kSignal);
@@ -254,7 +303,7 @@ TEST_F(SpawnBackendTest, DeathBySigabrtIsReported) {
 }
 
 // Given a process that dies of SIGKILL (not sent by us), should report it.
-TEST_F(SpawnBackendTest, DeathBySigkillIsReported) {
+TEST_P(SpawnBackendTest, DeathBySigkillIsReported) {
   Make();
   AttemptOutcome o = Run(Shell(1, "kill -KILL $$"));
   EXPECT_EQ(o.reason, FailureReason::kSignal);
@@ -266,7 +315,7 @@ TEST_F(SpawnBackendTest, DeathBySigkillIsReported) {
 // timeout long before the child would have finished, with its group gone.
 // (Whether the shell set its trap before the 200ms is up depends on the
 // machine's load; the next test covers the SIGKILL path deterministically.)
-TEST_F(SpawnBackendTest, TimeoutStopsAChildThatTrapsTerm) {
+TEST_P(SpawnBackendTest, TimeoutStopsAChildThatTrapsTerm) {
   Make();
   SpawnAttempt attempt = Shell(1, "trap '' TERM; sleep 30");
   attempt.timeout = milliseconds(200);
@@ -285,7 +334,7 @@ TEST_F(SpawnBackendTest, TimeoutStopsAChildThatTrapsTerm) {
 
 // Given a child whose TERM trap is known to be in place, stopping it should
 // escalate to SIGKILL after kill_grace and say so.
-TEST_F(SpawnBackendTest, StopEscalatesToSigkillAfterTheGrace) {
+TEST_P(SpawnBackendTest, StopEscalatesToSigkillAfterTheGrace) {
   SpawnBackend& backend = Make();
   SpawnAttempt attempt = Shell(1, "trap '' TERM; echo ready; sleep 30");
   attempt.kill_grace = milliseconds(200);
@@ -308,7 +357,7 @@ TEST_F(SpawnBackendTest, StopEscalatesToSigkillAfterTheGrace) {
 // the timeout and SIGKILL only once it is past the grace, the reason
 // timeout, the wall time the clock's. No sleeps: each Advance wakes the
 // reactor, and the test waits on what the child writes.
-TEST_F(SpawnBackendTest, FakeClockTimeoutTermsThenKillsAfterTheGrace) {
+TEST_P(SpawnBackendTest, FakeClockTimeoutTermsThenKillsAfterTheGrace) {
   FakeClock& clock = clock_;
   SpawnBackend& backend = Make(4, &clock);
   SpawnAttempt attempt =
@@ -338,7 +387,7 @@ TEST_F(SpawnBackendTest, FakeClockTimeoutTermsThenKillsAfterTheGrace) {
 
 // Given a child that exits on SIGTERM, should report a timeout without
 // waiting for the (long) kill grace.
-TEST_F(SpawnBackendTest, TimeoutTerminatesAChildThatExitsOnTerm) {
+TEST_P(SpawnBackendTest, TimeoutTerminatesAChildThatExitsOnTerm) {
   Make();
   SpawnAttempt attempt = Attempt(1, {"sleep", "30"});
   attempt.timeout = milliseconds(200);
@@ -352,7 +401,7 @@ TEST_F(SpawnBackendTest, TimeoutTerminatesAChildThatExitsOnTerm) {
 
 // Given a child that exits 0 in its SIGTERM handler after a timeout, should
 // still report the timeout: the exit status after our signal is not trusted.
-TEST_F(SpawnBackendTest, ExitStatusAfterTimeoutIsNotTrusted) {
+TEST_P(SpawnBackendTest, ExitStatusAfterTimeoutIsNotTrusted) {
   Make();
   SpawnAttempt attempt = Shell(1, "trap 'exit 0' TERM; sleep 30 & wait");
   attempt.timeout = milliseconds(200);
@@ -364,7 +413,7 @@ TEST_F(SpawnBackendTest, ExitStatusAfterTimeoutIsNotTrusted) {
 
 // Given a leader that exits while a background grandchild holds its stdout,
 // should report promptly and leave no grandchild running.
-TEST_F(SpawnBackendTest, GrandchildIsNotOrphaned) {
+TEST_P(SpawnBackendTest, GrandchildIsNotOrphaned) {
   Make();
   fs::path pid_file = dir_ / "grandchild.pid";
   AttemptOutcome o =
@@ -380,7 +429,7 @@ TEST_F(SpawnBackendTest, GrandchildIsNotOrphaned) {
 
 // Given output far over the cap, should keep exactly the last `cap` bytes
 // and report the rest as dropped.
-TEST_F(SpawnBackendTest, OutputOverTheCapKeepsTheTail) {
+TEST_P(SpawnBackendTest, OutputOverTheCapKeepsTheTail) {
   Make();
   std::string full;
   for (int i = 1; i <= 100000; ++i) full += std::to_string(i) + "\n";
@@ -396,7 +445,7 @@ TEST_F(SpawnBackendTest, OutputOverTheCapKeepsTheTail) {
 }
 
 // Given a task that prints nothing, should create no output files.
-TEST_F(SpawnBackendTest, SilentTaskCreatesNoFiles) {
+TEST_P(SpawnBackendTest, SilentTaskCreatesNoFiles) {
   Make();
   SpawnAttempt attempt = Attempt(1, {"true"});
   fs::path out = attempt.stdout_path, err = attempt.stderr_path;
@@ -408,7 +457,7 @@ TEST_F(SpawnBackendTest, SilentTaskCreatesNoFiles) {
 }
 
 // Given writes to both streams, should capture each in its own file.
-TEST_F(SpawnBackendTest, StdoutAndStderrAreSeparate) {
+TEST_P(SpawnBackendTest, StdoutAndStderrAreSeparate) {
   Make();
   SpawnAttempt attempt = Shell(1, "echo out; echo err >&2; echo more");
   fs::path out = attempt.stdout_path, err = attempt.stderr_path;
@@ -422,7 +471,7 @@ TEST_F(SpawnBackendTest, StdoutAndStderrAreSeparate) {
 
 // Given attempt env, should add new variables, override inherited ones
 // (without duplicates) and keep the rest of the worker's environment.
-TEST_F(SpawnBackendTest, EnvIsAddedAndOverrides) {
+TEST_P(SpawnBackendTest, EnvIsAddedAndOverrides) {
   ::setenv("DROVER_TEST_INHERITED", "inherited", 1);
   ::setenv("DROVER_TEST_OVERRIDDEN", "old", 1);
   Make();
@@ -440,7 +489,7 @@ TEST_F(SpawnBackendTest, EnvIsAddedAndOverrides) {
 }
 
 // Given a cwd, should run the command in it.
-TEST_F(SpawnBackendTest, RunsInTheGivenCwd) {
+TEST_P(SpawnBackendTest, RunsInTheGivenCwd) {
   Make();
   fs::create_directory(dir_ / "work");
   SpawnAttempt attempt = Shell(1, "pwd -P");
@@ -453,7 +502,7 @@ TEST_F(SpawnBackendTest, RunsInTheGivenCwd) {
 
 // Given a command that is not on PATH, should report launch-failed with
 // "command not found" and never report it as started.
-TEST_F(SpawnBackendTest, CommandNotFoundIsALaunchFailure) {
+TEST_P(SpawnBackendTest, CommandNotFoundIsALaunchFailure) {
   Make();
   AttemptOutcome o = Run(Attempt(1, {"drover-no-such-command-xyz", "arg"}));
   EXPECT_EQ(o.reason, FailureReason::kLaunchFailed);
@@ -462,7 +511,7 @@ TEST_F(SpawnBackendTest, CommandNotFoundIsALaunchFailure) {
 }
 
 // Given a cwd that does not exist, should report launch-failed naming it.
-TEST_F(SpawnBackendTest, BadCwdIsALaunchFailure) {
+TEST_P(SpawnBackendTest, BadCwdIsALaunchFailure) {
   Make();
   SpawnAttempt attempt = Attempt(1, {"true"});
   attempt.cwd = (dir_ / "nope").string();
@@ -473,7 +522,7 @@ TEST_F(SpawnBackendTest, BadCwdIsALaunchFailure) {
 }
 
 // Given a file without execute permission, should report permission denied.
-TEST_F(SpawnBackendTest, NonExecutableIsALaunchFailure) {
+TEST_P(SpawnBackendTest, NonExecutableIsALaunchFailure) {
   Make();
   fs::path script = dir_ / "not-executable";
   std::ofstream(script) << "#!/bin/sh\nexit 0\n";
@@ -484,7 +533,7 @@ TEST_F(SpawnBackendTest, NonExecutableIsALaunchFailure) {
 }
 
 // Given an empty argv, should report a launch failure, not crash.
-TEST_F(SpawnBackendTest, EmptyArgvIsALaunchFailure) {
+TEST_P(SpawnBackendTest, EmptyArgvIsALaunchFailure) {
   Make();
   AttemptOutcome o = Run(Attempt(1, {}));
   EXPECT_EQ(o.reason, FailureReason::kLaunchFailed);
@@ -493,7 +542,7 @@ TEST_F(SpawnBackendTest, EmptyArgvIsALaunchFailure) {
 
 // Given a running task with a background child, Cancel should stop it with
 // reason cancelled and leave nothing of its process group.
-TEST_F(SpawnBackendTest, CancelStopsTheWholeGroup) {
+TEST_P(SpawnBackendTest, CancelStopsTheWholeGroup) {
   SpawnBackend& backend = Make();
   SpawnAttempt attempt = Shell(1, "sleep 300 & echo $!; sleep 300");
   fs::path out = attempt.stdout_path;
@@ -518,7 +567,7 @@ TEST_F(SpawnBackendTest, CancelStopsTheWholeGroup) {
 
 // Given running tasks (one ignoring SIGTERM), Shutdown should report every
 // one of them before it returns, and refuse work afterwards.
-TEST_F(SpawnBackendTest, ShutdownReportsEveryRunningTask) {
+TEST_P(SpawnBackendTest, ShutdownReportsEveryRunningTask) {
   SpawnBackend& backend = Make(3);
   ASSERT_TRUE(backend.Submit(EncodeSpawnAttempt(Attempt(1, {"sleep", "30"}))).ok());
   SpawnAttempt stubborn = Shell(2, "trap '' TERM; echo ready; sleep 30");
@@ -536,7 +585,7 @@ TEST_F(SpawnBackendTest, ShutdownReportsEveryRunningTask) {
   ASSERT_TRUE(
       PollUntil([&] { return Slurp(stubborn_out) == "ready\n"; }, In(seconds(10))));
   auto started = steady_clock::now();
-  backend.Shutdown(milliseconds(300));
+  Shutdown(milliseconds(300));
   EXPECT_LT(steady_clock::now() - started, seconds(10));
   for (uint64_t id : {1, 2, 3}) {
     EXPECT_EQ(events_.FinishCount(id), 1u) << id;
@@ -551,15 +600,16 @@ TEST_F(SpawnBackendTest, ShutdownReportsEveryRunningTask) {
     EXPECT_TRUE(PollUntil([&] { return GroupGone(pid); }, In(seconds(5)))) << pid;
   }
   EXPECT_FALSE(backend.Submit(EncodeSpawnAttempt(Attempt(4, {"true"}))).ok());
-  backend.Shutdown(Duration(0));  // idempotent
+  Shutdown(Duration(0));  // idempotent
   EXPECT_EQ(events_.FinishCount(4), 0u);
 }
 
 // Given a full backend, Submit should refuse (and send no event) beyond
 // capacity, for a duplicate id, before Start and after Shutdown.
-TEST_F(SpawnBackendTest, SubmitRefusesWhatItCannotTake) {
+TEST_P(SpawnBackendTest, SubmitRefusesWhatItCannotTake) {
   BackendConfig config;
   config.slots = 2;
+  config.driven = driven();
   SpawnBackend unstarted(config);
   EXPECT_EQ(unstarted.Capacity(), 2);
   EXPECT_FALSE(unstarted.Submit(EncodeSpawnAttempt(Attempt(100, {"true"}))).ok());
@@ -577,7 +627,7 @@ TEST_F(SpawnBackendTest, SubmitRefusesWhatItCannotTake) {
   // The freed slot is usable as soon as OnFinished has been seen.
   EXPECT_TRUE(backend.Submit(EncodeSpawnAttempt(Attempt(4, {"true"}))).ok());
   ASSERT_TRUE(events_.WaitFor(4, In(seconds(10))).has_value());
-  backend.Shutdown(Duration(0));
+  Shutdown(Duration(0));
   EXPECT_FALSE(backend.Submit(EncodeSpawnAttempt(Attempt(5, {"true"}))).ok());
   EXPECT_EQ(events_.FinishCount(1), 1u);
   EXPECT_EQ(events_.FinishCount(2), 1u);
@@ -587,7 +637,7 @@ TEST_F(SpawnBackendTest, SubmitRefusesWhatItCannotTake) {
 }
 
 // Given a busy loop, should report its CPU time and peak RSS.
-TEST_F(SpawnBackendTest, ReportsResourceUsage) {
+TEST_P(SpawnBackendTest, ReportsResourceUsage) {
   Make();
   AttemptOutcome o = Run(Shell(1, "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"));
   EXPECT_EQ(o.reason, FailureReason::kNone);
@@ -597,7 +647,7 @@ TEST_F(SpawnBackendTest, ReportsResourceUsage) {
 }
 
 // Given 200 quick tasks through 2 slots, should report each exactly once.
-TEST_F(SpawnBackendTest, ManyQuickTasksAreEachReportedOnce) {
+TEST_P(SpawnBackendTest, ManyQuickTasksAreEachReportedOnce) {
   SpawnBackend& backend = Make(2);
   constexpr uint64_t kTasks = 200;
   uint64_t next = 1;
@@ -620,13 +670,13 @@ TEST_F(SpawnBackendTest, ManyQuickTasksAreEachReportedOnce) {
     ASSERT_TRUE(o.has_value());
     EXPECT_EQ(o->reason, FailureReason::kNone) << id << ": " << o->Describe();
   }
-  backend.Shutdown(Duration(0));
+  Shutdown(Duration(0));
   EXPECT_EQ(events_.TotalFinished(), kTasks);
 }
 
 // Given limits on an attempt, the process should run under them, as
 // /proc/self/limits shows them (cpu: soft the limit, hard 2 s more).
-TEST_F(SpawnBackendTest, LimitsAreInForceInTheChild) {
+TEST_P(SpawnBackendTest, LimitsAreInForceInTheChild) {
   Make();
   SpawnAttempt a = Attempt(1, {"cat", "/proc/self/limits"});
   a.limits = {
@@ -650,7 +700,7 @@ TEST_F(SpawnBackendTest, LimitsAreInForceInTheChild) {
 
 // Given a CPU limit of 1s and a shell that spins, should end it with
 // reason limit, naming the limit and SIGXCPU.
-TEST_F(SpawnBackendTest, CpuLimitEndsASpinnerWithReasonLimit) {
+TEST_P(SpawnBackendTest, CpuLimitEndsASpinnerWithReasonLimit) {
   Make();
   SpawnAttempt a = Shell(1, "while :; do :; done");
   a.limits.cpu_seconds = 1;
@@ -663,7 +713,7 @@ TEST_F(SpawnBackendTest, CpuLimitEndsASpinnerWithReasonLimit) {
 
 // Given a CPU limit of 1s and a spinner that ignores SIGXCPU, should end
 // it by the hard limit's SIGKILL, still with reason limit.
-TEST_F(SpawnBackendTest, CpuLimitKillsASpinnerThatIgnoresSigxcpu) {
+TEST_P(SpawnBackendTest, CpuLimitKillsASpinnerThatIgnoresSigxcpu) {
   Make();
   SpawnAttempt a = Shell(1, "trap '' XCPU; while :; do :; done");
   a.limits.cpu_seconds = 1;
@@ -676,7 +726,7 @@ TEST_F(SpawnBackendTest, CpuLimitKillsASpinnerThatIgnoresSigxcpu) {
 
 // Given a memory limit and a pipeline whose tail buffers an endless line,
 // should fail with reason limit naming the memory limit.
-TEST_F(SpawnBackendTest, MemoryLimitFailsAHogWithReasonLimit) {
+TEST_P(SpawnBackendTest, MemoryLimitFailsAHogWithReasonLimit) {
   Make();
   SpawnAttempt a = Shell(1, "head -c 1G /dev/zero | tail");
   a.limits.memory_bytes = 64ull << 20;
@@ -687,7 +737,7 @@ TEST_F(SpawnBackendTest, MemoryLimitFailsAHogWithReasonLimit) {
 
 // Given a files limit of 16 and a shell that opens descriptors past it,
 // should fail on its own exit code with the limit in force in the message.
-TEST_F(SpawnBackendTest, FilesLimitFailureSaysTheLimitWasInForce) {
+TEST_P(SpawnBackendTest, FilesLimitFailureSaysTheLimitWasInForce) {
   Make();
   SpawnAttempt a = Attempt(
       1, {"python3", "-c", "import os\nwhile True: os.open('/dev/null', os.O_RDONLY)"});
@@ -701,7 +751,7 @@ TEST_F(SpawnBackendTest, FilesLimitFailureSaysTheLimitWasInForce) {
 
 // Given a command that cannot be found, with limits (the fork + exec
 // launch), should still be a launch failure naming the command.
-TEST_F(SpawnBackendTest, CommandNotFoundUnderLimitsIsALaunchFailure) {
+TEST_P(SpawnBackendTest, CommandNotFoundUnderLimitsIsALaunchFailure) {
   Make();
   SpawnAttempt a = Attempt(1, {"no-such-command-drover"});
   a.limits.files = 64;
