@@ -13,6 +13,10 @@
 // tells the reactor to take it at the end of its turn. Shutdown from the
 // reactor's thread only queues; the owner's Shutdown joins.
 //
+// Driven (StartDriven), the mailbox starts no thread: the backend's owner
+// runs the reactor's turns on its own thread (Backend::Poll), calling
+// Drive() first, and ShutdownDriven runs the last ones.
+//
 // The reactor reads time from the backend's Clock. When that clock jumps (a
 // test's FakeClock::Advance) the mailbox wakes the reactor as a command
 // would, so its epoll timeout, computed from the clock, is computed again.
