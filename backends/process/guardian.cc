@@ -54,9 +54,9 @@ std::vector<pid_t> LiveGroups(Table* table) {
 }
 
 // The spool record: "marker TOKEN", then one pgid a line. Rewritten in
-// place on each change (pwrite at 0, then truncate), in a file kept open:
-// a rewrite through a temporary file and a rename cost an inode allocation
-// and a free per change, twice per task, which on ext4 grows expensive in
+// place (pwrite at 0, then truncate) when the table changed, at most once
+// a second, in a file kept open: a rewrite through a temporary file and a
+// rename cost an inode allocation and a free per change, which on ext4 grows expensive in
 // a directory with many recent deletes (docs/benchmarks.md, "One file fewer
 // per attempt"). A reader never depends on a whole rewrite: the first line
 // is the same bytes every time, and ClaimSpool needs only it (it
@@ -232,8 +232,9 @@ Result<std::shared_ptr<Guardian>> Guardian::Start(const GuardianOptions& options
     return ErrnoError("guardian: socketpair", errno);
   }
   UniqueFd read_end(fds[0]), write_end(fds[1]);
-  // The table, shared with the guardian: 512 KiB of address space, of
-  // which only the pages holding live ids are ever touched.
+  // The table, shared with the guardian: 512 KiB, not reserved (the
+  // worker touches the pages of the ids it watches; the guardian reads
+  // them all when it writes its record).
   void* shared = ::mmap(nullptr, sizeof(Table), PROT_READ | PROT_WRITE,
                         MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (shared == MAP_FAILED) return ErrnoError("guardian: mmap", errno);
