@@ -123,6 +123,11 @@ class ReactorMailbox final : private ClockListener {
  private:
   enum class State { kNew, kRunning, kStopping, kStopped };
 
+  // Start's and StartDriven's checks and set-up, with mu_ held.
+  Status OpenLocked(const std::function<Status()>& init);
+  // Shutdown's and ShutdownDriven's first step: queues the shutdown; false
+  // when there is nothing to stop (never started, or stopped already).
+  bool QueueShutdown(Duration grace);
   void Wake();
   void OnClockJump() override { Wake(); }
   // Appends `command` under mu_ and wakes the reactor when needed.
@@ -157,19 +162,24 @@ ReactorMailbox<Attempt>::~ReactorMailbox() {
 }
 
 template <typename Attempt>
-Status ReactorMailbox<Attempt>::Start(const std::function<Status()>& init,
-                                      std::function<void()> run,
-                                      const char* thread_name) {
+Status ReactorMailbox<Attempt>::OpenLocked(const std::function<Status()>& init) {
   if (slots_ < 1) {
     return InvalidArgument(backend_ + " backend: slots must be at least 1, got " +
                            std::to_string(slots_));
   }
-  std::lock_guard<std::mutex> lock(mu_);
   if (state_ != State::kNew) {
     return FailedPrecondition(backend_ + " backend: Start called twice or after Shutdown");
   }
   DROVER_RETURN_IF_ERROR(OpenEpollWithWake(epoll_fd_, wake_fd_, kWakeToken));
-  DROVER_RETURN_IF_ERROR(init());
+  return init();
+}
+
+template <typename Attempt>
+Status ReactorMailbox<Attempt>::Start(const std::function<Status()>& init,
+                                      std::function<void()> run,
+                                      const char* thread_name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  DROVER_RETURN_IF_ERROR(OpenLocked(init));
   try {
     thread_ = std::thread([this, run = std::move(run), thread_name] {
       reactor_id_.store(std::this_thread::get_id());
@@ -186,17 +196,8 @@ Status ReactorMailbox<Attempt>::Start(const std::function<Status()>& init,
 
 template <typename Attempt>
 Status ReactorMailbox<Attempt>::StartDriven(const std::function<Status()>& init) {
-  if (slots_ < 1) {
-    return InvalidArgument(backend_ + " backend: slots must be at least 1, got " +
-                           std::to_string(slots_));
-  }
   std::lock_guard<std::mutex> lock(mu_);
-  if (state_ != State::kNew) {
-    return FailedPrecondition(backend_ +
-                              " backend: Start called twice or after Shutdown");
-  }
-  DROVER_RETURN_IF_ERROR(OpenEpollWithWake(epoll_fd_, wake_fd_, kWakeToken));
-  DROVER_RETURN_IF_ERROR(init());
+  DROVER_RETURN_IF_ERROR(OpenLocked(init));
   // No thread drives it until the first turn (Drive): a command queued
   // before then writes the eventfd, which the driver waits on.
   state_ = State::kRunning;
@@ -205,23 +206,27 @@ Status ReactorMailbox<Attempt>::StartDriven(const std::function<Status()>& init)
 }
 
 template <typename Attempt>
+bool ReactorMailbox<Attempt>::QueueShutdown(Duration grace) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_ == State::kNew || state_ == State::kStopped) {
+    state_ = State::kStopped;
+    return false;
+  }
+  if (state_ == State::kRunning) {
+    state_ = State::kStopping;
+    Command command;
+    command.kind = Command::Kind::kShutdown;
+    command.grace = std::max(grace, Duration(0));
+    Push(std::move(command));
+  }
+  return true;
+}
+
+template <typename Attempt>
 void ReactorMailbox<Attempt>::ShutdownDriven(Duration grace,
                                              const std::function<void()>& run) {
   std::lock_guard<std::mutex> serial(shutdown_mu_);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (state_ == State::kNew || state_ == State::kStopped) {
-      state_ = State::kStopped;
-      return;
-    }
-    if (state_ == State::kRunning) {
-      state_ = State::kStopping;
-      Command command;
-      command.kind = Command::Kind::kShutdown;
-      command.grace = std::max(grace, Duration(0));
-      Push(std::move(command));
-    }
-  }
+  if (!QueueShutdown(grace)) return;
   Drive();
   run();
   clock_.Unsubscribe(this);
@@ -288,21 +293,7 @@ void ReactorMailbox<Attempt>::Shutdown(Duration grace) {
   const bool from_reactor = on_reactor();
   std::unique_lock<std::mutex> serial(shutdown_mu_, std::defer_lock);
   if (!from_reactor) serial.lock();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (state_ == State::kNew || state_ == State::kStopped) {
-      state_ = State::kStopped;
-      return;
-    }
-    if (state_ == State::kRunning) {
-      state_ = State::kStopping;
-      Command command;
-      command.kind = Command::Kind::kShutdown;
-      command.grace = std::max(grace, Duration(0));
-      Push(std::move(command));
-    }
-  }
-  if (from_reactor) return;
+  if (!QueueShutdown(grace) || from_reactor) return;
   if (thread_.joinable()) thread_.join();
   clock_.Unsubscribe(this);
   std::lock_guard<std::mutex> lock(mu_);
