@@ -12,6 +12,7 @@
 #include "backends/process/guardian.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -24,6 +25,8 @@
 #include <sstream>
 #include <string>
 #include <thread>
+
+#include "backends/process/process_group.h"
 
 namespace drover {
 namespace {
@@ -60,12 +63,17 @@ class PausedGroup {
     }
     return r == 0;
   }
-  // Waits for it to end, up to 30 s, and returns its wait status, or -1
-  // when it still runs.
+  // Waits for it to end (its pidfd becomes readable), up to 30 s, and
+  // returns its wait status, or -1 when it still runs.
   int Reap() {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (Running() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (!reaped_) {
+      const int pidfd = PidfdOpen(pid_);
+      if (pidfd >= 0) {
+        pollfd p{pidfd, POLLIN, 0};
+        ::poll(&p, 1, 30'000);
+        ::close(pidfd);
+      }
+      Running();  // reaps it if it ended
     }
     return reaped_ ? status_ : -1;
   }
