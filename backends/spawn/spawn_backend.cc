@@ -5,12 +5,20 @@
 //   - the mailbox's eventfd, written by Submit/Cancel/Shutdown after they
 //     queue a command (reactor_mailbox.h),
 //   - one pidfd per child (readable when the leader exits),
-//   - the read ends of each child's stdout/stderr pipes,
+//   - the read ends of each child's stdout/stderr pipes, from kQuietStart
+//     after its launch (below),
 // with the epoll timeout set to the nearest deadline (a task's timeout or
 // the end of its kill grace), on the backend's Clock. Output is read before
 // exits are handled, so a child's last bytes are in its files before it is
-// reported. Launching, the process group and the TERM -> grace -> KILL stop
-// are backends/process's.
+// reported.
+//
+// A child's pipes join the epoll set only kQuietStart after its launch.
+// Its exit closes both write ends, and each close woke the reactor on its
+// own, before the pidfd did: two wake-ups of three for a task that ends
+// sooner, which is most short tasks (docs/benchmarks.md, session 23). Its
+// output waits in the pipe meanwhile and is drained when it exits; a child
+// that fills a pipe (64 KiB) sooner waits for the rest of kQuietStart, once. Launching,
+// the process group and the TERM -> grace -> KILL stop are backends/process's.
 #include "backends/spawn/spawn_backend.h"
 
 #include <signal.h>
@@ -52,6 +60,11 @@ constexpr int kMaxEvents = 64;
 // each: enough to empty any pipe, bounded so that a writer which escaped the
 // process group cannot hold the reactor.
 constexpr int kMaxDrainReads = 256;
+// How long a child's pipes stay out of the epoll set after its launch (see
+// the top of the file). Kept on steady_clock, not the backend's Clock: it
+// changes when output is read, never what is captured or when a task ends,
+// and a FakeClock that stands still must not leave a pipe unread.
+constexpr Duration kQuietStart = std::chrono::milliseconds(2);
 // How long the reactor waits for SIGKILLed processes at shutdown (or after
 // an internal error) before reporting them and giving up on reaping them.
 constexpr Duration kKillWait = std::chrono::seconds(5);
@@ -106,6 +119,7 @@ class SpawnBackend::Reactor {
   struct Stream {
     UniqueFd fd;  // read end of the pipe, or none once closed
     OutputCapture capture;
+    bool watched = false;  // in the epoll set (WatchOutput)
   };
 
   struct Child {
@@ -139,7 +153,14 @@ class SpawnBackend::Reactor {
   void HandleCommands(bool read_wake);
   void Launch(SpawnAttempt attempt);
   void ReadStream(Child& child, Stream& stream, int max_reads);
+  // Adds the child's pipes to the epoll set; false (errno set) when
+  // epoll_ctl fails.
+  bool WatchOutput(Child& child);
+  // The pipes of children launched kQuietStart ago join the set, and what
+  // they hold is read.
+  void WatchDueOutput();
   void CloseFd(UniqueFd& fd);
+  void CloseStream(Stream& stream);
   void Reap(Child& child);
   void Expire(SteadyTime now);
   void Stop(Child& child, FailureReason why, std::string message, SteadyTime now);
@@ -164,6 +185,7 @@ class SpawnBackend::Reactor {
   std::unordered_map<uint64_t, std::unique_ptr<Child>> children_;  // by serial
   std::unordered_map<uint64_t, uint64_t> serial_of_;               // attempt id -> serial
   DeadlineSet deadlines_;                                          // by serial
+  DeadlineSet watch_at_;  // by serial: when its pipes join the set (steady_clock)
   uint64_t next_serial_ = 1;
   bool driven_ = false;  // set by Start
   bool failed_ = false;  // the loop failed: Fail ran
@@ -277,6 +299,7 @@ bool SpawnBackend::Reactor::Turn(int timeout_ms) {
   bool wake = false;
   for (int i = 0; i < n; ++i) wake = wake || events[i].data.u64 == kWakeToken;
   if (wake || mailbox_.more()) HandleCommands(wake);
+  WatchDueOutput();
   SteadyTime now = clock_.Now();
   Expire(now);
   if (shutting_down_ && !children_.empty() && now >= give_up_at_) {
@@ -288,7 +311,12 @@ bool SpawnBackend::Reactor::Turn(int timeout_ms) {
 int SpawnBackend::Reactor::TimeoutMs(SteadyTime now) const {
   std::optional<SteadyTime> next = deadlines_.Next();
   if (shutting_down_) next = Earliest(next, give_up_at_);
-  return EpollTimeoutMs(next, now);
+  int ms = EpollTimeoutMs(next, now);
+  if (std::optional<SteadyTime> watch = watch_at_.Next()) {
+    const int watch_ms = EpollTimeoutMs(watch, std::chrono::steady_clock::now());
+    if (ms < 0 || watch_ms < ms) ms = watch_ms;
+  }
+  return ms;
 }
 
 SpawnBackend::Reactor::Child* SpawnBackend::Reactor::Find(uint64_t serial) {
@@ -365,26 +393,21 @@ void SpawnBackend::Reactor::Launch(SpawnAttempt attempt) {
   child->out.fd = std::move(launched->out);
   child->err.fd = std::move(launched->err);
 
-  const std::pair<const UniqueFd*, FdKind> watches[] = {
-      {&child->pidfd, kPidfd}, {&child->out.fd, kOut}, {&child->err.fd, kErr}};
-  for (const auto& [fd, kind] : watches) {
-    if (!fd->valid()) continue;
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = Token(child->serial, kind);
-    if (::epoll_ctl(mailbox_.epoll_fd(), EPOLL_CTL_ADD, fd->get(), &ev) != 0) {
-      // Cannot watch it: stop it at once rather than lose track of it.
-      int err = errno;
-      if (guardian_) guardian_->Forget(child->pid);
-      KillAndReap(child->pid);
-      AttemptOutcome outcome;
-      outcome.reason = FailureReason::kInternal;
-      outcome.message = std::string("epoll_ctl: ") + std::strerror(err);
-      // Closing the fds drops whatever registrations succeeded.
-      child.reset();
-      Report(id, std::move(outcome));
-      return;
-    }
+  // The pidfd is watched from the start, the pipes from kQuietStart on.
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = Token(child->serial, kPidfd);
+  if (::epoll_ctl(mailbox_.epoll_fd(), EPOLL_CTL_ADD, child->pidfd.get(), &ev) != 0) {
+    // Cannot watch it: stop it at once rather than lose track of it.
+    int err = errno;
+    if (guardian_) guardian_->Forget(child->pid);
+    KillAndReap(child->pid);
+    AttemptOutcome outcome;
+    outcome.reason = FailureReason::kInternal;
+    outcome.message = std::string("epoll_ctl: ") + std::strerror(err);
+    child.reset();  // closes its fds
+    Report(id, std::move(outcome));
+    return;
   }
   const pid_t pid = child->pid;
   Child& ref = *child;
@@ -392,6 +415,9 @@ void SpawnBackend::Reactor::Launch(SpawnAttempt attempt) {
   children_.emplace(ref.serial, std::move(child));
   if (ref.attempt.timeout > Duration(0)) {
     deadlines_.Set(ref.serial, After(ref.started, ref.attempt.timeout));
+  }
+  if (ref.out.fd.valid() || ref.err.fd.valid()) {
+    watch_at_.Set(ref.serial, std::chrono::steady_clock::now() + kQuietStart);
   }
   events_->OnStarted(id, pid);
 }
@@ -402,6 +428,49 @@ void SpawnBackend::Reactor::CloseFd(UniqueFd& fd) {
   // descriptor (in any process) shares its open file description.
   ::epoll_ctl(mailbox_.epoll_fd(), EPOLL_CTL_DEL, fd.get(), nullptr);
   fd.Reset();
+}
+
+void SpawnBackend::Reactor::CloseStream(Stream& stream) {
+  if (stream.watched) {
+    CloseFd(stream.fd);
+  } else {
+    stream.fd.Reset();  // never in the set
+  }
+  stream.watched = false;
+}
+
+bool SpawnBackend::Reactor::WatchOutput(Child& child) {
+  for (auto [stream, kind] : {std::pair{&child.out, kOut}, std::pair{&child.err, kErr}}) {
+    if (!stream->fd.valid() || stream->watched) continue;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = Token(child.serial, kind);
+    if (::epoll_ctl(mailbox_.epoll_fd(), EPOLL_CTL_ADD, stream->fd.get(), &ev) != 0) {
+      return false;
+    }
+    stream->watched = true;
+  }
+  return true;
+}
+
+void SpawnBackend::Reactor::WatchDueOutput() {
+  if (watch_at_.empty()) return;
+  const SteadyTime now = std::chrono::steady_clock::now();
+  while (std::optional<uint64_t> serial = watch_at_.PopDue(now)) {
+    Child* child = Find(*serial);
+    if (child == nullptr) continue;
+    if (!WatchOutput(*child)) {
+      // Unwatched, a pipe that fills would hold the child for good: stop
+      // it rather than let it hang.
+      Stop(*child, FailureReason::kInternal,
+           std::string("cannot watch its output: epoll_ctl: ") + std::strerror(errno),
+           clock_.Now());
+      continue;
+    }
+    // What it wrote so far woke nothing.
+    ReadStream(*child, child->out, 1);
+    ReadStream(*child, child->err, 1);
+  }
 }
 
 void SpawnBackend::Reactor::ReadStream(Child& child, Stream& stream, int max_reads) {
@@ -421,7 +490,7 @@ void SpawnBackend::Reactor::ReadStream(Child& child, Stream& stream, int max_rea
       spdlog::warn("attempt {}: reading output: {}", child.attempt.attempt_id,
                    std::strerror(errno));
     }
-    CloseFd(stream.fd);  // EOF or a broken pipe
+    CloseStream(stream);  // EOF or a broken pipe
   }
 }
 
@@ -436,8 +505,8 @@ void SpawnBackend::Reactor::Reap(Child& child) {
   // that escaped the group may still hold a write end.
   ReadStream(child, child.out, kMaxDrainReads);
   ReadStream(child, child.err, kMaxDrainReads);
-  CloseFd(child.out.fd);
-  CloseFd(child.err.fd);
+  CloseStream(child.out);
+  CloseStream(child.err);
 
   // The guardian learns it before the id can be reused (guardian.h).
   if (guardian_) guardian_->Forget(child.pid);
@@ -495,9 +564,10 @@ void SpawnBackend::Reactor::Reap(Child& child) {
 
 void SpawnBackend::Reactor::Forget(Child& child) {
   deadlines_.Clear(child.serial);
+  watch_at_.Clear(child.serial);
   CloseFd(child.pidfd);
-  CloseFd(child.out.fd);
-  CloseFd(child.err.fd);
+  CloseStream(child.out);
+  CloseStream(child.err);
   auto it = serial_of_.find(child.attempt.attempt_id);
   if (it != serial_of_.end() && it->second == child.serial) serial_of_.erase(it);
   children_.erase(child.serial);  // destroys `child`

@@ -444,6 +444,63 @@ TEST_P(SpawnBackendTest, OutputOverTheCapKeepsTheTail) {
   EXPECT_EQ(o.err.bytes, 0u);
 }
 
+// Given a child that prints a line and then sleeps, and a backend Clock that
+// stands still, should have the line in its file while the child still
+// runs: its pipes join the reactor's set a moment after the launch
+// (kQuietStart, on the real clock) and what they held is read then.
+TEST_P(SpawnBackendTest, OutputIsReadWhileTheChildRuns) {
+  SpawnBackend& backend = Make(4, &clock_);
+  SpawnAttempt attempt = Shell(1, "echo early; echo late >&2; exec sleep 30");
+  fs::path out = attempt.stdout_path, err = attempt.stderr_path;
+  ASSERT_TRUE(backend.Submit(EncodeSpawnAttempt(std::move(attempt))).ok());
+  EXPECT_TRUE(PollUntil([&] { return Slurp(out) == "early\n" && Slurp(err) == "late\n"; },
+                        In(seconds(10))))
+      << "stdout '" << Slurp(out) << "', stderr '" << Slurp(err) << "'";
+  EXPECT_FALSE(events_.WaitFor(1, In(milliseconds(0))).has_value()) << "it ended";
+  backend.Cancel(1);
+  auto o = events_.WaitFor(1, In(seconds(10)));
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->reason, FailureReason::kCancelled) << o->Describe();
+  EXPECT_EQ(o->out.bytes, 6u);
+  EXPECT_EQ(o->err.bytes, 5u);
+}
+
+// Given short tasks that print and exit at once, before their pipes are
+// watched, should capture every byte of each, whatever the order of their
+// ends: what waits in a pipe is drained when its leader exits.
+TEST_P(SpawnBackendTest, OutputOfTasksThatEndAtOnceIsDrained) {
+  Make(8);
+  std::vector<fs::path> outs, errs;
+  for (uint64_t id = 1; id <= 8; ++id) {
+    SpawnAttempt attempt =
+        Shell(id, "printf 'out %s' " + std::to_string(id) + "; printf 'err' >&2");
+    outs.push_back(attempt.stdout_path);
+    errs.push_back(attempt.stderr_path);
+    ASSERT_TRUE(backend_->Submit(EncodeSpawnAttempt(std::move(attempt))).ok());
+  }
+  for (uint64_t id = 1; id <= 8; ++id) {
+    auto o = events_.WaitFor(id, In(seconds(20)));
+    ASSERT_TRUE(o.has_value()) << "attempt " << id << " never finished";
+    EXPECT_EQ(o->reason, FailureReason::kNone) << o->Describe();
+    EXPECT_EQ(Slurp(outs[id - 1]), "out " + std::to_string(id));
+    EXPECT_EQ(Slurp(errs[id - 1]), "err");
+  }
+}
+
+// Given a child that writes several pipes' worth (1 MiB) on both streams
+// before it does anything else, with a Clock that stands still, should
+// finish with all of it: a full pipe waits only for the quiet start.
+TEST_P(SpawnBackendTest, AChildThatFillsItsPipesAtOnceIsNotHeld) {
+  Make(4, &clock_);
+  SpawnAttempt attempt =
+      Shell(1, "head -c 1048576 /dev/zero; head -c 1048576 /dev/zero >&2");
+  attempt.output_limit = 4 << 20;
+  AttemptOutcome o = Run(std::move(attempt), seconds(20));
+  EXPECT_EQ(o.reason, FailureReason::kNone) << o.Describe();
+  EXPECT_EQ(o.out.bytes, 1048576u);
+  EXPECT_EQ(o.err.bytes, 1048576u);
+}
+
 // Given a task that prints nothing, should create no output files.
 TEST_P(SpawnBackendTest, SilentTaskCreatesNoFiles) {
   Make();
