@@ -280,6 +280,11 @@ Status Worker::Loop::Run() {
       (void)!::read(wake_fd_, &n, sizeof n);
     }
     DrainCompletions();
+    // The results go out before the starts of the attempts whose slots
+    // they freed (StartWaiting reports those first): the coordinator reads
+    // both in one turn, where starts sent ahead woke it for a turn of
+    // their own, and the result that followed for another.
+    SendResults();
     StartWaiting();  // slots the completions freed
     PollBackends();  // and the driven backends launch them now
     DrainOutbox();
