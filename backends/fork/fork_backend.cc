@@ -11,12 +11,13 @@ ForkBackend::ForkBackend(const BackendConfig& config)
           config.slots, config.zygote,
           config.clock != nullptr ? *config.clock : real_clock_, config.guardian)),
       slots_(config.slots),
+      driven_(config.driven),
       worker_pools_(config.pools) {}
 
 ForkBackend::~ForkBackend() { Shutdown(Duration(0)); }
 
 Status ForkBackend::Start(BackendEvents* events) {
-  Status s = reactor_->Start(events);
+  Status s = reactor_->Start(events, driven_);
   if (s.ok()) events_ = events;
   return s;
 }
@@ -38,5 +39,9 @@ Status ForkBackend::Submit(TaskAttempt attempt) {
 void ForkBackend::Cancel(uint64_t attempt_id) { reactor_->Cancel(attempt_id); }
 
 void ForkBackend::Shutdown(Duration grace) { reactor_->Shutdown(grace); }
+
+int ForkBackend::PollFd() const { return reactor_->PollFd(); }
+void ForkBackend::Poll() { reactor_->Poll(); }
+int ForkBackend::PollTimeoutMs() const { return reactor_->PollTimeoutMs(); }
 
 }  // namespace drover

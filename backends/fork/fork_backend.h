@@ -54,8 +54,13 @@
 //     an unknown function or bad args: kLaunchFailed (after OnStarted).
 //
 // Threading: one reactor thread owns every pool, process, pipe and timer
-// and waits in epoll. Submit/Cancel/Shutdown may be called from any thread,
-// and from inside BackendEvents callbacks. Submit refuses with
+// and waits in epoll. Driven (BackendConfig::driven, what the worker asks
+// for), there is no such thread: the owner waits on PollFd() with its own
+// descriptors, for at most PollTimeoutMs(), and calls Poll() for a turn, so
+// a reply reaches the worker's loop on the thread that reads it, and
+// Shutdown runs the last turns on the caller's thread. Submit/Cancel/
+// Shutdown may be called from any thread, and from inside BackendEvents
+// callbacks. Submit refuses with
 // kFailedPrecondition (not started, shut down), kAlreadyExists (the id is
 // in flight) or kUnavailable (all slots busy).
 #ifndef DROVER_BACKENDS_FORK_FORK_BACKEND_H_
@@ -87,11 +92,17 @@ class ForkBackend final : public Backend {
   Status Submit(TaskAttempt attempt) override;
   void Cancel(uint64_t attempt_id) override;
   void Shutdown(Duration grace) override;
+  // Driven (BackendConfig::driven): the reactor's turns run on the
+  // caller's thread (backend.h).
+  int PollFd() const override;
+  void Poll() override;
+  int PollTimeoutMs() const override;
 
  private:
   RealClock real_clock_;  // used when the config gives no clock; before reactor_
   std::unique_ptr<ForkReactor> reactor_;
   int slots_;
+  bool driven_;  // BackendConfig::driven
   // The worker's configuration's pools, for tasks naming a pool their job
   // does not declare (DecodeForkAttempt).
   std::map<std::string, spec::PoolDecl> worker_pools_;

@@ -36,33 +36,63 @@ ForkReactor::ForkReactor(int slots, std::shared_ptr<Zygote> zygote, const Clock&
 // ---------------------------------------------------------------------------
 // Caller side.
 
-Status ForkReactor::Start(BackendEvents* events) {
+Status ForkReactor::Start(BackendEvents* events, bool driven) {
   if (events == nullptr) return InvalidArgument("fork backend: no events sink");
+  auto init = [&]() -> Status {
+    DROVER_RETURN_IF_ERROR(launcher_.Init());
+    buffer_ = std::make_unique_for_overwrite<char[]>(64 * 1024);
+    events_ = events;
+    return Status::Ok();
+  };
+  driven_ = driven;
+  if (driven) return mailbox_.StartDriven(init);
   return mailbox_.Start(
-      [&]() -> Status {
-        DROVER_RETURN_IF_ERROR(launcher_.Init());
-        buffer_ = std::make_unique_for_overwrite<char[]>(64 * 1024);
-        events_ = events;
-        return Status::Ok();
-      },
-      [this] { Run(); }, "drover-fork");
+      init, [this] { Run(); }, "drover-fork");
+}
+
+void ForkReactor::Shutdown(Duration grace) {
+  if (driven_) {
+    mailbox_.ShutdownDriven(grace, [this] { Run(); });
+  } else {
+    mailbox_.Shutdown(grace);
+  }
+}
+
+void ForkReactor::Poll() {
+  if (!driven_ || failed_ || Done()) return;
+  mailbox_.Drive();
+  try {
+    Turn(0);
+  } catch (const std::exception& e) {
+    Fail(e.what());
+  }
+}
+
+int ForkReactor::PollTimeoutMs() const {
+  if (!driven_ || failed_) return -1;
+  return TimeoutMs(clock_.Now());
 }
 
 // ---------------------------------------------------------------------------
 // Reactor thread: the loop.
 
 void ForkReactor::Run() {
+  if (failed_) return;  // driven: a Poll failed, and Fail reported everything
   std::string failure;
   try {
     Loop();
   } catch (const std::exception& e) {
     failure = e.what();
   }
-  if (failure.empty() && shutting_down_ && procs_.empty()) {
+  if (failure.empty() && Done()) {
     mailbox_.DropQueued();  // only Cancels can be left: Submit is refused by now
     return;
   }
-  if (failure.empty()) failure = "its event loop failed";
+  Fail(failure.empty() ? "its event loop failed" : failure);
+}
+
+void ForkReactor::Fail(const std::string& failure) {
+  failed_ = true;
   spdlog::error("fork backend: {}; stopping every pool", failure);
   mailbox_.Abandon();
   try {
@@ -78,40 +108,41 @@ void ForkReactor::Run() {
 }
 
 void ForkReactor::Loop() {
+  while (!Done()) Turn(TimeoutMs(clock_.Now()));
+}
+
+void ForkReactor::Turn(int timeout_ms) {
   std::array<epoll_event, kMaxEvents> events;
-  while (!(shutting_down_ && procs_.empty())) {
-    int n = ::epoll_wait(mailbox_.epoll_fd(), events.data(), kMaxEvents,
-                         TimeoutMs(clock_.Now()));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw std::runtime_error(std::string("epoll_wait: ") + std::strerror(errno));
+  int n;
+  do {
+    n = ::epoll_wait(mailbox_.epoll_fd(), events.data(), kMaxEvents, timeout_ms);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) throw std::runtime_error(std::string("epoll_wait: ") + std::strerror(errno));
+  // Output, then replies, then exits, then commands (fork_reactor.h).
+  bool wake = false;
+  for (int i = 0; i < n; ++i) {
+    const uint64_t token = events[i].data.u64;
+    const uint64_t kind = token & 3;
+    if (token == kWakeToken) {
+      wake = true;
+    } else if (kind == kOut || kind == kErr) {
+      if (Proc* proc = FindProc(token >> 2)) OnOutput(*proc, kind == kErr, 16);
     }
-    // Output, then replies, then exits, then commands (fork_reactor.h).
-    bool wake = false;
-    for (int i = 0; i < n; ++i) {
-      const uint64_t token = events[i].data.u64;
-      const uint64_t kind = token & 3;
-      if (token == kWakeToken) {
-        wake = true;
-      } else if (kind == kOut || kind == kErr) {
-        if (Proc* proc = FindProc(token >> 2)) OnOutput(*proc, kind == kErr, 16);
-      }
-    }
-    for (int i = 0; i < n; ++i) {
-      const uint64_t token = events[i].data.u64;
-      if (token == kWakeToken || (token & 3) != kChannel) continue;
-      if (Proc* proc = FindProc(token >> 2)) OnChannel(*proc, events[i].events);
-    }
-    for (int i = 0; i < n; ++i) {
-      const uint64_t token = events[i].data.u64;
-      if (token == kWakeToken || (token & 3) != kPidfd) continue;
-      if (Proc* proc = FindProc(token >> 2)) Reap(*proc);
-    }
-    if (wake || mailbox_.more()) HandleCommands(wake);
-    const SteadyTime now = clock_.Now();
-    Expire(now);
-    if (shutting_down_ && !procs_.empty() && now >= give_up_at_) KillRemaining();
   }
+  for (int i = 0; i < n; ++i) {
+    const uint64_t token = events[i].data.u64;
+    if (token == kWakeToken || (token & 3) != kChannel) continue;
+    if (Proc* proc = FindProc(token >> 2)) OnChannel(*proc, events[i].events);
+  }
+  for (int i = 0; i < n; ++i) {
+    const uint64_t token = events[i].data.u64;
+    if (token == kWakeToken || (token & 3) != kPidfd) continue;
+    if (Proc* proc = FindProc(token >> 2)) Reap(*proc);
+  }
+  if (wake || mailbox_.more()) HandleCommands(wake);
+  const SteadyTime now = clock_.Now();
+  Expire(now);
+  if (shutting_down_ && !procs_.empty() && now >= give_up_at_) KillRemaining();
 }
 
 int ForkReactor::TimeoutMs(SteadyTime now) const {

@@ -12,6 +12,12 @@
 // exits, so that what a process printed before replying belongs to the
 // task, and a reply written just before exiting still counts.
 //
+// Driven (Start's `driven`, what the worker asks for: backend.h), the
+// reactor has no thread: its owner waits on PollFd() with descriptors of
+// its own, for at most PollTimeoutMs(), and calls Poll() for one turn, so a
+// reply goes from the pool process to the worker's loop with no hand-off
+// between threads.
+//
 // fork_reactor.cc holds the loop, commands and pools; fork_stops.cc the
 // timers, Cancel and Shutdown; pool_process.cc the life of one process
 // (start, message, reply, stop, reap).
@@ -57,10 +63,20 @@ class ForkReactor {
   ForkReactor(const ForkReactor&) = delete;
   ForkReactor& operator=(const ForkReactor&) = delete;
 
-  Status Start(BackendEvents* events);
+  // `driven`: no thread of its own; the owner calls Poll (above).
+  Status Start(BackendEvents* events, bool driven = false);
   Status Submit(ForkAttempt attempt) { return mailbox_.Submit(std::move(attempt)); }
   void Cancel(uint64_t attempt_id) { mailbox_.Cancel(attempt_id); }
-  void Shutdown(Duration grace) { mailbox_.Shutdown(grace); }
+  // Driven, the last turns (the grace, the kills, the reports) run on the
+  // calling thread.
+  void Shutdown(Duration grace);
+
+  // Driven mode, on the owner's thread: the descriptor to wait on (-1 when
+  // not driven), one turn that waits for nothing, and how long the owner
+  // may wait before the next (-1: until PollFd is readable).
+  int PollFd() const { return driven_ ? mailbox_.epoll_fd() : -1; }
+  void Poll();
+  int PollTimeoutMs() const;
 
  private:
   using Mailbox = ReactorMailbox<ForkAttempt>;
@@ -144,9 +160,16 @@ class ForkReactor {
     int procs = 0;            // processes of this pool not reaped yet
   };
 
-  // Reactor thread: fork_reactor.cc and fork_stops.cc.
+  // Reactor thread (or, driven, the owner's): fork_reactor.cc and
+  // fork_stops.cc.
   void Run();
   void Loop();
+  // One turn: waits up to `timeout_ms` (-1: no limit) in epoll and handles
+  // what is ready. Throws when epoll_wait fails.
+  void Turn(int timeout_ms);
+  bool Done() const { return shutting_down_ && procs_.empty(); }
+  // After the loop failed: stops every process and reports every attempt.
+  void Fail(const std::string& failure);
   int TimeoutMs(SteadyTime now) const;
   void HandleCommands(bool read_wake);
   void Enqueue(ForkAttempt attempt);
@@ -214,6 +237,8 @@ class ForkReactor {
   // added one starts a new generation of cow processes.
   std::set<std::string, std::less<>> zygote_plugins_;
   uint64_t zygote_generation_ = 0;
+  bool driven_ = false;  // set by Start
+  bool failed_ = false;  // the loop failed: Fail ran
   bool shutting_down_ = false;
   Duration shutdown_grace_{0};
   SteadyTime give_up_at_;

@@ -3,6 +3,10 @@
 // Every wait is on an event (or a bounded poll of a condition) with a
 // deadline; nothing sleeps to synchronise. Each test ends by shutting the
 // backend down and checking that no process it started is left.
+//
+// The backend's tests run twice: with its own reactor thread (Threaded),
+// and driven (Driven, BackendConfig::driven, as the worker runs it), where
+// a thread of the test plays the worker's loop (backend_driver.h).
 #include "backends/fork/fork_backend.h"
 
 #include <gtest/gtest.h>
@@ -20,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <set>
@@ -28,14 +33,13 @@
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "backends/fork/cow_child.h"
 #include "backends/fork/ipc_channel.h"
 #include "backends/fork/json_scan.h"
 #include "backends/fork/pool.h"
 #include "backends/fork/zygote.h"
 #include "backends/functions/builtins.h"
+#include "tests/integration/backend_driver.h"
 
 namespace drover {
 namespace {
@@ -224,8 +228,10 @@ for line in os.fdopen(fd, "rb"):
     else: send(json.dumps(m))
 )PY";
 
-class ForkBackendTest : public ::testing::Test {
+class ForkBackendTest : public ::testing::TestWithParam<bool> {
  protected:
+  bool driven() const { return GetParam(); }
+
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
            ("drover-fork-test-" + std::to_string(::getpid()) + "-" +
@@ -237,7 +243,7 @@ class ForkBackendTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (backend_) backend_->Shutdown(seconds(5));
+    if (backend_) Shutdown(seconds(5));
     backend_.reset();
     // Every process the backend started is reaped by Shutdown.
     std::set<int> left = ChildPids();
@@ -252,8 +258,17 @@ class ForkBackendTest : public ::testing::Test {
     config.slots = slots;
     config.clock = clock;
     if (with_zygote && g_zygote != nullptr) config.zygote = *g_zygote;
+    config.driven = driven();
     backend_ = std::make_unique<ForkBackend>(config);
     ASSERT_TRUE(backend_->Start(&events_).ok());
+    if (driven()) driver_.Start(backend_.get());
+  }
+
+  // Driven: stops the test's driver thread first, so that Shutdown runs the
+  // reactor's last turns on this thread alone.
+  void Shutdown(Duration grace) {
+    driver_.Stop();
+    backend_->Shutdown(grace);
   }
 
   PoolSpec PythonPool(const std::string& name, int instances = 1) {
@@ -321,13 +336,19 @@ class ForkBackendTest : public ::testing::Test {
   RecordingEvents events_;
   FakeClock clock_;  // for the tests that pass it to StartBackend; outlives backend_
   std::unique_ptr<ForkBackend> backend_;
+  testing::BackendDriver driver_;  // driven: plays the worker's loop
 };
+
+INSTANTIATE_TEST_SUITE_P(Modes, ForkBackendTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Driven" : "Threaded";
+                         });
 
 // ---------------------------------------------------------------------------
 // Process pools: Node and Python.
 
 // Given the classic Node fork child, should return the message sorted.
-TEST_F(ForkBackendTest, NodeSortChildReturnsSortedNumbers) {
+TEST_P(ForkBackendTest, NodeSortChildReturnsSortedNumbers) {
   StartBackend(2);
   PoolSpec spec;
   spec.name = "sorter";
@@ -345,7 +366,7 @@ TEST_F(ForkBackendTest, NodeSortChildReturnsSortedNumbers) {
 // Given a Node child that sends one of Node's internal messages before its
 // reply, should ignore it and take the reply; its console.log output
 // should be the task's stdout.
-TEST_F(ForkBackendTest, NodeInternalMessageIsIgnoredAndOutputCaptured) {
+TEST_P(ForkBackendTest, NodeInternalMessageIsIgnoredAndOutputCaptured) {
   const fs::path script = dir_ / "chatty.js";
   std::ofstream(script) << "process.on('message', (m) => {\n"
                            "  console.log('got', JSON.stringify(m));\n"
@@ -362,7 +383,7 @@ TEST_F(ForkBackendTest, NodeInternalMessageIsIgnoredAndOutputCaptured) {
 }
 
 // Given the example Python worker, should answer text and number messages.
-TEST_F(ForkBackendTest, PythonExampleWorkerAnswers) {
+TEST_P(ForkBackendTest, PythonExampleWorkerAnswers) {
   StartBackend(2);
   PoolSpec spec;
   spec.name = "stats";
@@ -381,7 +402,7 @@ TEST_F(ForkBackendTest, PythonExampleWorkerAnswers) {
 
 // Given a pool process that prints while it holds a task, should capture
 // stdout and stderr into that attempt's files.
-TEST_F(ForkBackendTest, OutputIsCapturedPerAttempt) {
+TEST_P(ForkBackendTest, OutputIsCapturedPerAttempt) {
   StartBackend(1);
   PoolSpec spec = PythonPool("printer");
   Send(1, spec, R"({"op": "print", "out": "hello out", "err": "hello err"})");
@@ -395,7 +416,7 @@ TEST_F(ForkBackendTest, OutputIsCapturedPerAttempt) {
 
 // Given a pool with room for one process and three tasks, should run them
 // one at a time in submission order on the same warm process.
-TEST_F(ForkBackendTest, QueuedAttemptsRunInOrderOnTheWarmProcess) {
+TEST_P(ForkBackendTest, QueuedAttemptsRunInOrderOnTheWarmProcess) {
   StartBackend(3);
   PoolSpec spec = PythonPool("fifo");
   Send(1, spec, R"({"op": "pid"})");
@@ -409,7 +430,7 @@ TEST_F(ForkBackendTest, QueuedAttemptsRunInOrderOnTheWarmProcess) {
 
 // Given the backend's slots are all taken, Submit should refuse the next
 // attempt with kUnavailable.
-TEST_F(ForkBackendTest, SubmitBeyondCapacityIsRefused) {
+TEST_P(ForkBackendTest, SubmitBeyondCapacityIsRefused) {
   StartBackend(1);
   PoolSpec spec = PythonPool("full");
   Send(1, spec, R"({"op": "sleep", "seconds": 0.2})");
@@ -424,7 +445,7 @@ TEST_F(ForkBackendTest, SubmitBeyondCapacityIsRefused) {
 
 // Given max_tasks 2, should recycle the process after two tasks: the third
 // runs on a new pid and the old process is gone.
-TEST_F(ForkBackendTest, MaxTasksRecyclesTheProcess) {
+TEST_P(ForkBackendTest, MaxTasksRecyclesTheProcess) {
   StartBackend(3);
   PoolSpec spec = PythonPool("recycled");
   spec.max_tasks = 2;
@@ -439,7 +460,7 @@ TEST_F(ForkBackendTest, MaxTasksRecyclesTheProcess) {
 // Given a process that exits mid-task, should fail that task with
 // process-crashed naming the exit code, and the next task should succeed
 // on a new process.
-TEST_F(ForkBackendTest, ProcessDyingMidTaskFailsOnlyThatTask) {
+TEST_P(ForkBackendTest, ProcessDyingMidTaskFailsOnlyThatTask) {
   StartBackend(1);
   PoolSpec spec = PythonPool("fragile");
   Send(1, spec, R"({"op": "pid"})");
@@ -458,7 +479,7 @@ TEST_F(ForkBackendTest, ProcessDyingMidTaskFailsOnlyThatTask) {
 }
 
 // Given a process killed by a signal mid-task, the failure should name it.
-TEST_F(ForkBackendTest, DeathBySignalIsNamed) {
+TEST_P(ForkBackendTest, DeathBySignalIsNamed) {
   StartBackend(1);
   PoolSpec spec = PythonPool("segv");
   Send(1, spec, R"({"op": "signal", "name": "SIGSEGV"})");
@@ -471,7 +492,7 @@ TEST_F(ForkBackendTest, DeathBySignalIsNamed) {
 
 // Given a command that exits at once, should restart it with a growing
 // backoff and say that the pool is crash-looping.
-TEST_F(ForkBackendTest, CrashLoopIsBackedOffAndReported) {
+TEST_P(ForkBackendTest, CrashLoopIsBackedOffAndReported) {
   StartBackend(1);
   PoolSpec spec;
   spec.name = "looping";
@@ -506,7 +527,7 @@ TEST_F(ForkBackendTest, CrashLoopIsBackedOffAndReported) {
 
 // Given a task that runs past its timeout, should kill the process (TERM),
 // report timeout, and serve the next task from a new process.
-TEST_F(ForkBackendTest, TimeoutKillsAndReplacesTheProcess) {
+TEST_P(ForkBackendTest, TimeoutKillsAndReplacesTheProcess) {
   StartBackend(1);
   PoolSpec spec = PythonPool("slow");
   Send(1, spec, R"({"op": "sleep", "seconds": 60})", milliseconds(300));
@@ -524,7 +545,7 @@ TEST_F(ForkBackendTest, TimeoutKillsAndReplacesTheProcess) {
 
 // Given a process that ignores SIGTERM at its timeout, should SIGKILL it
 // after the kill grace and say so.
-TEST_F(ForkBackendTest, TimeoutKillsAProcessThatIgnoresTerm) {
+TEST_P(ForkBackendTest, TimeoutKillsAProcessThatIgnoresTerm) {
   StartBackend(1);
   PoolSpec spec = PythonPool("stubborn");
   Send(1, spec, R"({"op": "pid"})");  // the process is up and reading
@@ -542,7 +563,7 @@ TEST_F(ForkBackendTest, TimeoutKillsAProcessThatIgnoresTerm) {
 // clock is past the timeout and SIGKILL only once it is past the grace, the
 // reason timeout, the wall time the clock's. No sleeps: each Advance wakes
 // the reactor, and the test waits on what the process writes.
-TEST_F(ForkBackendTest, FakeClockTimeoutTermsThenKillsAfterTheGrace) {
+TEST_P(ForkBackendTest, FakeClockTimeoutTermsThenKillsAfterTheGrace) {
   FakeClock& clock = clock_;
   StartBackend(1, true, &clock);
   PoolSpec spec = PythonPool("fake-clock");
@@ -575,7 +596,7 @@ TEST_F(ForkBackendTest, FakeClockTimeoutTermsThenKillsAfterTheGrace) {
 
 // Given a running task and a queued one, Cancel should stop the running
 // one's process (cancelled) and drop the queued one without starting it.
-TEST_F(ForkBackendTest, CancelStopsRunningAndDropsQueued) {
+TEST_P(ForkBackendTest, CancelStopsRunningAndDropsQueued) {
   StartBackend(2);
   PoolSpec spec = PythonPool("cancel");
   Send(1, spec, R"({"op": "sleep", "seconds": 60})");
@@ -598,7 +619,7 @@ TEST_F(ForkBackendTest, CancelStopsRunningAndDropsQueued) {
 
 // Given a reply that is not JSON, should fail the task (internal, with the
 // reason) and keep the process, which answers the next task.
-TEST_F(ForkBackendTest, InvalidJsonReplyFailsTheTaskOnly) {
+TEST_P(ForkBackendTest, InvalidJsonReplyFailsTheTaskOnly) {
   StartBackend(1);
   PoolSpec spec = PythonPool("garbled");
   Send(1, spec, R"({"op": "pid"})");
@@ -616,7 +637,7 @@ TEST_F(ForkBackendTest, InvalidJsonReplyFailsTheTaskOnly) {
 
 // Given a reply over the 16 MiB cap, should fail the task and replace the
 // process, whose channel is out of step.
-TEST_F(ForkBackendTest, OversizeReplyReplacesTheProcess) {
+TEST_P(ForkBackendTest, OversizeReplyReplacesTheProcess) {
   StartBackend(1);
   PoolSpec spec = PythonPool("bloated");
   Send(1, spec, R"({"op": "pid"})");
@@ -633,7 +654,7 @@ TEST_F(ForkBackendTest, OversizeReplyReplacesTheProcess) {
 
 // Given a pool whose command does not exist, should fail its attempts with
 // launch-failed naming the pool and the command, without OnStarted.
-TEST_F(ForkBackendTest, CommandNotFoundFailsQueuedAttempts) {
+TEST_P(ForkBackendTest, CommandNotFoundFailsQueuedAttempts) {
   StartBackend(2);
   PoolSpec spec;
   spec.name = "sorter";
@@ -652,7 +673,7 @@ TEST_F(ForkBackendTest, CommandNotFoundFailsQueuedAttempts) {
 
 // Given a message that is not JSON, should refuse it (launch-failed) rather
 // than send a line that would crash a Node child.
-TEST_F(ForkBackendTest, MessageThatIsNotJsonIsRefused) {
+TEST_P(ForkBackendTest, MessageThatIsNotJsonIsRefused) {
   StartBackend(1);
   Send(1, PythonPool("strict"), "[1, 2");
   std::optional<AttemptOutcome> o = events_.WaitFor(1);
@@ -665,7 +686,7 @@ TEST_F(ForkBackendTest, MessageThatIsNotJsonIsRefused) {
 // once, when the pool is made), should still refuse a later attempt's
 // message that is not JSON, and keep serving the next one with the same
 // process.
-TEST_F(ForkBackendTest, MessageThatIsNotJsonIsRefusedByARunningPool) {
+TEST_P(ForkBackendTest, MessageThatIsNotJsonIsRefusedByARunningPool) {
   StartBackend(1);
   Send(1, PythonPool("strict"), R"({"op": "pid"})");
   const int pid = std::stoi(ResultOf(1));
@@ -683,7 +704,7 @@ TEST_F(ForkBackendTest, MessageThatIsNotJsonIsRefusedByARunningPool) {
 
 // Given a changed declaration under the same name, should start a new pool
 // (new process, new env) and stop the old one's process.
-TEST_F(ForkBackendTest, ChangedDeclarationIsANewPool) {
+TEST_P(ForkBackendTest, ChangedDeclarationIsANewPool) {
   StartBackend(1);
   PoolSpec spec = PythonPool("evolving");
   spec.env = {{"FLAVOUR", "one"}};
@@ -701,7 +722,7 @@ TEST_F(ForkBackendTest, ChangedDeclarationIsANewPool) {
 
 // Given idle_timeout, should stop an idle process and start a new one when
 // work arrives.
-TEST_F(ForkBackendTest, IdleTimeoutStopsIdleProcesses) {
+TEST_P(ForkBackendTest, IdleTimeoutStopsIdleProcesses) {
   StartBackend(1);
   PoolSpec spec = PythonPool("sleepy");
   spec.idle_timeout = milliseconds(300);
@@ -714,7 +735,7 @@ TEST_F(ForkBackendTest, IdleTimeoutStopsIdleProcesses) {
 
 // Given running tasks, Shutdown should cancel them, stop every process and
 // return only when all are reaped.
-TEST_F(ForkBackendTest, ShutdownCancelsRunningTasks) {
+TEST_P(ForkBackendTest, ShutdownCancelsRunningTasks) {
   StartBackend(3);
   PoolSpec spec = PythonPool("busy", 2);
   Send(1, spec, R"({"op": "sleep", "seconds": 60})");
@@ -723,7 +744,7 @@ TEST_F(ForkBackendTest, ShutdownCancelsRunningTasks) {
   std::optional<int> a = events_.WaitStarted(1);
   std::optional<int> b = events_.WaitStarted(2);
   ASSERT_TRUE(a && b);
-  backend_->Shutdown(milliseconds(300));
+  Shutdown(milliseconds(300));
   for (uint64_t id : {1, 2, 3}) {
     std::optional<AttemptOutcome> o = events_.WaitFor(id, Duration(0));
     ASSERT_TRUE(o.has_value()) << id;
@@ -739,7 +760,7 @@ TEST_F(ForkBackendTest, ShutdownCancelsRunningTasks) {
 // cow pools: children of the zygote.
 
 // Given a cow pool, should run built-in functions in zygote children.
-TEST_F(ForkBackendTest, CowPoolRunsFunctions) {
+TEST_P(ForkBackendTest, CowPoolRunsFunctions) {
   StartBackend(2);
   PoolSpec spec = CowPool("cow", 2);
   Call(1, spec, "noop", "");
@@ -757,7 +778,7 @@ TEST_F(ForkBackendTest, CowPoolRunsFunctions) {
 
 // Given a cow pool that already runs, should still refuse a later attempt
 // that names no function (launch-failed, without OnStarted).
-TEST_F(ForkBackendTest, CowAttemptWithoutAFunctionIsRefusedByARunningPool) {
+TEST_P(ForkBackendTest, CowAttemptWithoutAFunctionIsRefusedByARunningPool) {
   StartBackend(1);
   PoolSpec spec = CowPool("named");
   Call(1, spec, "noop", "");
@@ -773,7 +794,7 @@ TEST_F(ForkBackendTest, CowAttemptWithoutAFunctionIsRefusedByARunningPool) {
 // Given a cow function that crashes with SIGSEGV, should fail only its task
 // (process-crashed, SIGSEGV) while the pool's other process finishes its
 // own, and replace the crashed process.
-TEST_F(ForkBackendTest, CowCrashFailsOnlyItsTask) {
+TEST_P(ForkBackendTest, CowCrashFailsOnlyItsTask) {
   StartBackend(2);
   PoolSpec spec = CowPool("isolated", 2);
   Call(1, spec, "sleep", R"({"ms": 300})");
@@ -793,7 +814,7 @@ TEST_F(ForkBackendTest, CowCrashFailsOnlyItsTask) {
 
 // Given cow functions that fail, should map them like the threads backend:
 // unknown name launch-failed, an error exit 1.
-TEST_F(ForkBackendTest, CowFunctionErrorsAreMapped) {
+TEST_P(ForkBackendTest, CowFunctionErrorsAreMapped) {
   StartBackend(2);
   PoolSpec spec = CowPool("errors");
   Call(1, spec, "no-such-function", "null");
@@ -809,7 +830,7 @@ TEST_F(ForkBackendTest, CowFunctionErrorsAreMapped) {
 }
 
 // Given a cow function that prints, its output should be the task's.
-TEST_F(ForkBackendTest, CowOutputIsCaptured) {
+TEST_P(ForkBackendTest, CowOutputIsCaptured) {
   StartBackend(1);
   Call(1, CowPool("printing"), "test.print", R"({"out": "to stdout", "err": "to stderr"})");
   EXPECT_EQ(ResultOf(1), R"("printed")");
@@ -818,7 +839,7 @@ TEST_F(ForkBackendTest, CowOutputIsCaptured) {
 }
 
 // Given a cow task that runs past its timeout, should kill its process.
-TEST_F(ForkBackendTest, CowTimeoutKillsTheChild) {
+TEST_P(ForkBackendTest, CowTimeoutKillsTheChild) {
   StartBackend(1);
   PoolSpec spec = CowPool("cow-slow");
   Call(1, spec, "sleep", R"({"seconds": 60})", milliseconds(300));
@@ -832,7 +853,7 @@ TEST_F(ForkBackendTest, CowTimeoutKillsTheChild) {
 
 // Given a job plugin, a cow task should load it into the zygote and run its
 // function in a freshly forked process; a missing plugin fails to launch.
-TEST_F(ForkBackendTest, CowLoadsJobPlugins) {
+TEST_P(ForkBackendTest, CowLoadsJobPlugins) {
   StartBackend(1);
   PoolSpec spec = CowPool("plugged");
   Call(1, spec, "test.pid", "null");
@@ -859,7 +880,7 @@ TEST_F(ForkBackendTest, CowLoadsJobPlugins) {
 
 // Given no zygote, a cow pool should fail its attempts with a clear
 // launch-failed message.
-TEST_F(ForkBackendTest, CowWithoutZygoteFailsToLaunch) {
+TEST_P(ForkBackendTest, CowWithoutZygoteFailsToLaunch) {
   StartBackend(1, /*with_zygote=*/false);
   Call(1, CowPool("orphan"), "noop", "null");
   std::optional<AttemptOutcome> o = events_.WaitFor(1);

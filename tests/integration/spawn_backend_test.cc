@@ -11,10 +11,8 @@
 #include "backends/spawn/spawn_backend.h"
 
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,6 +32,8 @@
 #include <system_error>
 #include <thread>
 #include <vector>
+
+#include "tests/integration/backend_driver.h"
 
 namespace drover {
 namespace {
@@ -198,39 +198,15 @@ class SpawnBackendTest : public ::testing::TestWithParam<bool> {
     backend_ = std::make_unique<SpawnBackend>(config);
     Status s = backend_->Start(&events_);
     EXPECT_TRUE(s.ok()) << s.ToString();
-    if (s.ok() && driven()) {
-      EXPECT_GE(backend_->PollFd(), 0);
-      StartDriver();
-    }
+    if (s.ok() && driven()) driver_.Start(backend_.get());
     return *backend_;
   }
 
   // Driven: stops the test's driver thread first, so that Shutdown runs the
   // reactor's last turns on this thread alone.
   void Shutdown(Duration grace) {
-    StopDriver();
+    driver_.Stop();
     backend_->Shutdown(grace);
-  }
-
-  // The worker's loop, as far as the backend sees it.
-  void StartDriver() {
-    stop_fd_ = ::eventfd(0, EFD_CLOEXEC);
-    ASSERT_GE(stop_fd_, 0);
-    driver_ = std::thread([this] {
-      for (;;) {
-        pollfd fds[2] = {{backend_->PollFd(), POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-        ::poll(fds, 2, backend_->PollTimeoutMs());
-        if (fds[1].revents & POLLIN) return;
-        backend_->Poll();
-      }
-    });
-  }
-  void StopDriver() {
-    if (!driver_.joinable()) return;
-    const uint64_t one = 1;
-    EXPECT_EQ(::write(stop_fd_, &one, sizeof one), 8);
-    driver_.join();
-    ::close(stop_fd_);
   }
 
   SpawnAttempt Attempt(uint64_t id, std::vector<std::string> argv) {
@@ -263,8 +239,7 @@ class SpawnBackendTest : public ::testing::TestWithParam<bool> {
   FakeClock clock_;  // for the tests that pass it to Make; outlives backend_
   std::unique_ptr<SpawnBackend> backend_;
   std::vector<int> extra_pids_;
-  std::thread driver_;  // driven: plays the worker's loop
-  int stop_fd_ = -1;
+  testing::BackendDriver driver_;  // driven: plays the worker's loop
 };
 
 INSTANTIATE_TEST_SUITE_P(Modes, SpawnBackendTest, ::testing::Bool(),

@@ -3,8 +3,13 @@
 //   round trips  a small message through a pool of one process, closed loop
 //                (the next attempt is submitted from the OnFinished of the
 //                previous one, so only the backend's own path is measured):
-//                  cow    drover's C++ cow child running `noop`
+//                  cow    drover's C++ cow child running `noop`, the
+//                         backend driven by this thread as the worker
+//                         drives it (BackendConfig::driven)
+//                  cow-thread  the same with the backend's own reactor
+//                         thread: a hand-off each way per round trip
 //                  node   configs/examples/fork_sort.js under drover
+//                         (driven)
 //                  peer   Node's own fork parent and the same child
 //                         (tools/bench/node_fork_peer.js)
 //                  raw    a blocking write/read ping-pong over a socketpair
@@ -23,7 +28,8 @@
 // After the table, one machine-readable line per runner and figure for
 // tools/bench/bench (which writes them to its JSON file):
 //   figure RUNNER METRIC VALUE_RUN1 VALUE_RUN2 ...
-// RUNNER is raw, epoll, cow, node (node child under drover) or peer; METRIC is
+// RUNNER is raw, epoll, cow, cow-thread, node (node child under drover) or
+// peer; METRIC is
 // round_trips_per_s, p50_us, cpu_us_per_rt or sort_ms.
 //
 // "cpu here" is the CPU time of the measuring process (all its threads) per
@@ -35,6 +41,7 @@
 //
 //   ipc_bench [--round-trips N] [--sort-size M] [--runs R] [--skip-node]
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -91,7 +98,8 @@ double Median(std::vector<double> v) {
 }
 
 // Drives a backend in a closed loop: each OnFinished submits the next
-// attempt, on the reactor thread, until `count` have finished.
+// attempt, on the reactor thread, until `count` have finished. A driven
+// backend's reactor is the calling thread, as the worker's loop is.
 class ClosedLoop : public BackendEvents {
  public:
   ClosedLoop(Backend* backend, TaskAttempt attempt)
@@ -109,6 +117,10 @@ class ClosedLoop : public BackendEvents {
     }
     const Clock::time_point start = Clock::now();
     SubmitNext();
+    if (backend_->PollFd() >= 0 && !Drive(start + std::chrono::minutes(10))) {
+      std::fprintf(stderr, "ipc_bench: timed out\n");
+      return std::nullopt;
+    }
     std::unique_lock<std::mutex> lock(mu_);
     if (!cv_.wait_for(lock, std::chrono::minutes(10), [&] { return done_; })) {
       std::fprintf(stderr, "ipc_bench: timed out\n");
@@ -145,6 +157,21 @@ class ClosedLoop : public BackendEvents {
   }
 
  private:
+  // The worker's loop, for a driven backend: waits on its descriptor and
+  // runs its turns until the closed loop is done. False past `give_up`.
+  bool Drive(Clock::time_point give_up) {
+    while (true) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (done_) return true;
+      }
+      if (Clock::now() > give_up) return false;
+      pollfd p{backend_->PollFd(), POLLIN, 0};
+      ::poll(&p, 1, backend_->PollTimeoutMs());
+      backend_->Poll();
+    }
+  }
+
   void SubmitNext() {
     TaskAttempt attempt = template_;
     attempt.attempt_id = next_id_++;
@@ -201,11 +228,14 @@ class PoolRunner {
  public:
   // Starts the backend and runs `warm_up` attempts (which also start the
   // pool's process). Null on failure.
+  // `driven`: run by the measuring thread, as the worker runs it.
   static std::unique_ptr<PoolRunner> Create(const std::shared_ptr<Zygote>& zygote,
-                                            const TaskAttempt& attempt, int warm_up) {
+                                            const TaskAttempt& attempt, int warm_up,
+                                            bool driven = true) {
     BackendConfig config;
     config.slots = 1;
     config.zygote = zygote;
+    config.driven = driven;
     auto runner = std::unique_ptr<PoolRunner>(new PoolRunner(config, attempt));
     std::vector<double> latencies;
     if (!runner->backend_.Start(&runner->loop_).ok() ||
@@ -422,17 +452,21 @@ int Main(int argc, char** argv) {
       ("ipc_bench_numbers_" + std::to_string(::getpid()) + ".json");
   std::ofstream(numbers_file) << message;
 
-  Figures rt_cow, rt_node, rt_peer, rt_raw, rt_epoll, sort_cow, sort_node, sort_peer;
+  Figures rt_cow, rt_cow_thread, rt_node, rt_peer, rt_raw, rt_epoll, sort_cow, sort_node,
+      sort_peer;
   bool ok = raw_ok;
   {
     auto cow = PoolRunner::Create(*zygote, CowAttempt("noop", "[3,1,2]"), 1000);
+    auto cow_thread = PoolRunner::Create(*zygote, CowAttempt("noop", "[3,1,2]"), 1000,
+                                         /*driven=*/false);
     auto node =
         o.node ? PoolRunner::Create(*zygote, NodeAttempt("[3,1,2]"), 1000) : nullptr;
-    ok = ok && cow != nullptr && (!o.node || node != nullptr);
+    ok = ok && cow != nullptr && cow_thread != nullptr && (!o.node || node != nullptr);
     for (int run = 0; run < o.runs && ok; ++run) {
       ok = raw.RoundTrips(o.round_trips, &rt_raw) &&
            raw_epoll.RoundTrips(o.round_trips, &rt_epoll) &&
-           cow->RoundTrips(o.round_trips, &rt_cow);
+           cow->RoundTrips(o.round_trips, &rt_cow) &&
+           cow_thread->RoundTrips(o.round_trips, &rt_cow_thread);
       if (ok && o.node) {
         ok = node->RoundTrips(o.round_trips, &rt_node);
         auto line = NodePeer("rt " + std::to_string(o.round_trips));
@@ -448,6 +482,7 @@ int Main(int argc, char** argv) {
   if (!rt_raw.rate.empty()) Row("raw socketpair ping-pong (ceiling)", rt_raw);
   if (!rt_epoll.rate.empty()) Row("raw ping-pong through epoll", rt_epoll);
   if (!rt_cow.rate.empty()) Row("drover cow child (noop)", rt_cow);
+  if (!rt_cow_thread.rate.empty()) Row("drover cow child, reactor thread", rt_cow_thread);
   if (!rt_node.rate.empty()) Row("drover + node fork_sort.js child", rt_node);
   if (!rt_peer.rate.empty()) Row("node fork parent + child (peer)", rt_peer);
 
@@ -500,7 +535,9 @@ int Main(int argc, char** argv) {
                 Median(sort_peer.ms) / Median(sort_cow.ms));
   }
   const std::pair<const char*, const Figures*> runners[] = {
-      {"raw", &rt_raw}, {"epoll", &rt_epoll}, {"cow", &rt_cow}, {"node", &rt_node}, {"peer", &rt_peer}};
+      {"raw", &rt_raw},   {"epoll", &rt_epoll},
+      {"cow", &rt_cow},   {"cow-thread", &rt_cow_thread},
+      {"node", &rt_node}, {"peer", &rt_peer}};
   for (const auto& [name, f] : runners) {
     FigureLine(name, "round_trips_per_s", f->rate);
     FigureLine(name, "p50_us", f->p50);

@@ -4,8 +4,9 @@
 #   ipc    ipc_bench (built by the `ipc_bench` target from
 #          tools/bench/ipc_bench.cc): round trips of a small message through
 #          a pool of one process and a sort of 1,000,000 numbers in a pool
-#          process, for drover's C++ `cow` child, Node's fork_sort.js child
-#          under drover, Node's own fork parent and child
+#          process, for drover's C++ `cow` child (driven, as the worker
+#          runs it, and on the backend's own reactor thread), Node's
+#          fork_sort.js child under drover, Node's own fork parent and child
 #          (tools/bench/node_fork_peer.js, the peer) and a raw socketpair
 #          ping-pong with a forked echo child (the limit), and the same
 #          ping-pong with the reply awaited in epoll_wait (an event loop's
@@ -46,6 +47,7 @@ cmd_ipc() {
     [raw]="raw socketpair ping-pong (limit)"
     [epoll]="raw ping-pong through epoll"
     [cow]="drover cow child"
+    [cow-thread]="drover cow child, reactor thread"
     [node]="drover + node fork_sort.js child"
     [peer]="node fork parent + child (peer)"
   )
