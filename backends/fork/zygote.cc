@@ -36,7 +36,12 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMaxControlPacket = 256 * 1024;
-constexpr int kForkAnswerMs = 10'000;
+// The longest wait for an answer. A fork takes milliseconds; this bounds
+// what a zygote that stopped answering costs its caller, which is the
+// worker's loop when the fork backend is driven: under the coordinator's
+// default liveness (5 heartbeats of 1 s), so the worker is not taken for
+// lost while it waits.
+constexpr int kForkAnswerMs = 3'000;
 constexpr int kStopWaitMs = 2'000;
 
 // Threads of this process, from /proc/self/task; -1 when unknown.
