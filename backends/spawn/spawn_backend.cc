@@ -17,8 +17,9 @@
 // own, before the pidfd did: two wake-ups of three for a task that ends
 // sooner, which is most short tasks (docs/benchmarks.md, session 23). Its
 // output waits in the pipe meanwhile and is drained when it exits; a child
-// that fills a pipe (64 KiB) sooner waits for the rest of kQuietStart, once. Launching,
-// the process group and the TERM -> grace -> KILL stop are backends/process's.
+// that fills a pipe (64 KiB) sooner waits for the rest of kQuietStart,
+// once. Launching, the process group and the TERM -> grace -> KILL stop are
+// backends/process's.
 #include "backends/spawn/spawn_backend.h"
 
 #include <signal.h>
@@ -156,8 +157,8 @@ class SpawnBackend::Reactor {
   // Adds the child's pipes to the epoll set; false (errno set) when
   // epoll_ctl fails.
   bool WatchOutput(Child& child);
-  // The pipes of children launched kQuietStart ago join the set, and what
-  // they hold is read.
+  // The pipes of children launched kQuietStart ago join the set; what they
+  // hold already is read in the next turn (the set is level-triggered).
   void WatchDueOutput();
   void CloseFd(UniqueFd& fd);
   void CloseStream(Stream& stream);
@@ -465,11 +466,7 @@ void SpawnBackend::Reactor::WatchDueOutput() {
       Stop(*child, FailureReason::kInternal,
            std::string("cannot watch its output: epoll_ctl: ") + std::strerror(errno),
            clock_.Now());
-      continue;
     }
-    // What it wrote so far woke nothing.
-    ReadStream(*child, child->out, 1);
-    ReadStream(*child, child->err, 1);
   }
 }
 

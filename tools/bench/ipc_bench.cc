@@ -7,7 +7,8 @@
 //                         backend driven by this thread as the worker
 //                         drives it (BackendConfig::driven)
 //                  cow-thread  the same with the backend's own reactor
-//                         thread: a hand-off each way per round trip
+//                         thread (each next attempt is submitted from it,
+//                         so no round trip crosses threads)
 //                  node   configs/examples/fork_sort.js under drover
 //                         (driven)
 //                  peer   Node's own fork parent and the same child
@@ -29,8 +30,7 @@
 // tools/bench/bench (which writes them to its JSON file):
 //   figure RUNNER METRIC VALUE_RUN1 VALUE_RUN2 ...
 // RUNNER is raw, epoll, cow, cow-thread, node (node child under drover) or
-// peer; METRIC is
-// round_trips_per_s, p50_us, cpu_us_per_rt or sort_ms.
+// peer; METRIC is round_trips_per_s, p50_us, cpu_us_per_rt or sort_ms.
 //
 // "cpu here" is the CPU time of the measuring process (all its threads) per
 // round trip: the runner's own cost, which unlike the rate does not depend
