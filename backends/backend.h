@@ -171,9 +171,11 @@ class Backend {
   // owner waits until PollFd() is readable, or PollTimeoutMs() passed (-1:
   // no deadline), and then calls Poll(), which handles what is ready
   // without blocking and reports through BackendEvents on the caller's
-  // thread. Its owner also calls Poll() after a Submit or Cancel of its
-  // own, which it does not wake for. All three on the owner's one thread;
-  // -1 from PollFd() (the default) means the backend runs its own threads.
+  // thread. The owner calls Poll() only then: when PollFd() was readable,
+  // or PollTimeoutMs() is 0. So a Submit or Cancel made on the owner's
+  // thread, which writes no descriptor, must make PollTimeoutMs() 0 until
+  // the next Poll() takes it. All three on the owner's one thread; -1 from
+  // PollFd() (the default) means the backend runs its own threads.
   virtual int PollFd() const { return -1; }
   virtual void Poll() {}
   virtual int PollTimeoutMs() const { return -1; }

@@ -242,6 +242,11 @@ Status Worker::Loop::Run() {
 
   bool drained = false;
   std::vector<zmq::pollitem_t> items;
+  // Driven backends report on this thread from here on (OnFinished).
+  current_loop = this;
+  struct LeaveLoop {
+    ~LeaveLoop() { current_loop = nullptr; }
+  } leave_loop;
   while (!stop_.load(std::memory_order_acquire)) {
     // What this loop asked of a driven backend since its last turn (a
     // submit, a cancel) woke nothing: it happens before the wait.
@@ -259,6 +264,9 @@ Status Worker::Loop::Run() {
     for (Backend* b : driven_) {
       if (const int ms = b->PollTimeoutMs(); ms >= 0) wait = std::min<long>(wait, ms);
     }
+    // A driven backend reported since the completions were last taken (in
+    // the turn after they were): no wake-up says so.
+    if (completed_here_) wait = 0;
     items.resize(2);
     items[0] = {dealer_->handle(), 0, ZMQ_POLLIN, 0};
     items[1] = {nullptr, wake_fd_, ZMQ_POLLIN, 0};
@@ -271,11 +279,10 @@ Status Worker::Loop::Run() {
     }
     // The driven backends' exits, output and timers; their completions
     // come now, on this thread, and are taken below with the others.
-    PollBackends();
-    if ((items[1].revents & ZMQ_POLLIN) || !driven_.empty()) {
-      // Read before the completions are taken (a completion from another
-      // thread after it wakes the next turn), also when only a driven
-      // backend's completion wrote it during this turn.
+    PollBackends(items.data() + 2);
+    if (items[1].revents & ZMQ_POLLIN) {
+      // Read before the completions are taken: a completion from another
+      // thread after it wakes the next turn.
       uint64_t n;
       (void)!::read(wake_fd_, &n, sizeof n);
     }
@@ -688,12 +695,21 @@ void Worker::Loop::SubmitAttempt(uint64_t id, TaskAttempt a, services::ServiceNe
   }
 }
 
-void Worker::Loop::PollBackends() {
-  for (Backend* b : driven_) b->Poll();
+thread_local const Worker::Loop* Worker::Loop::current_loop = nullptr;
+
+void Worker::Loop::PollBackends(const zmq::pollitem_t* ready) {
+  for (size_t i = 0; i < driven_.size(); ++i) {
+    Backend* b = driven_[i];
+    if ((ready != nullptr && (ready[i].revents & ZMQ_POLLIN)) ||
+        b->PollTimeoutMs() == 0) {
+      b->Poll();
+    }
+  }
 }
 
 void Worker::Loop::DrainCompletions() {
   std::deque<std::pair<uint64_t, AttemptOutcome>> done;
+  completed_here_ = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     done.swap(done_);

@@ -73,6 +73,13 @@ class Worker::Loop final : public BackendEvents {
       first = done_.empty();
       done_.emplace_back(attempt_id, std::move(outcome));
     }
+    // A driven backend reports on the loop's own thread, inside a turn: the
+    // loop does not wait again before it takes the completion (Run), so it
+    // needs no wake-up, and no write(2) and read(2) of the eventfd.
+    if (current_loop == this) {
+      completed_here_ = true;
+      return;
+    }
     // Only the first completion since the loop last took them wakes it:
     // the loop takes them all at once (DrainCompletions), after reading
     // the wake fd, so the others are taken by the turn this one wakes. One
@@ -164,8 +171,12 @@ class Worker::Loop final : public BackendEvents {
   // Ends an attempt that is staging or uploading (CANCEL, WELCOME unknown).
   bool CancelTransfers(uint64_t id, Running& r);
   void RemoveAttemptDirs(const Running& r);
-  // A turn of each driven backend (Backend::Poll).
-  void PollBackends();
+  // A turn of each driven backend that has something to do: its
+  // descriptor was readable in the last wait (`ready`, in driven_'s order,
+  // when given), or its PollTimeoutMs() is 0 (a command this thread
+  // queued, a deadline due). A turn of one with nothing to do would cost
+  // an epoll_wait(2) for nothing, three times a loop turn.
+  void PollBackends(const zmq::pollitem_t* ready = nullptr);
   // Makes `file` an empty $DROVER_OUTPUT for a new attempt: a spare one
   // renamed, or a new one (see spare_outputs_).
   void MakeOutputsFile(const std::string& file);
@@ -191,6 +202,12 @@ class Worker::Loop final : public BackendEvents {
   std::string session_;
   std::atomic<bool> stop_{false};
   int wake_fd_ = -1;
+  // The loop whose Run() this thread is in: OnFinished from it is a driven
+  // backend's, on the loop's thread.
+  static thread_local const Loop* current_loop;
+  // A completion was reported on the loop's thread since the loop last took
+  // them (loop thread only): the next wait does not block.
+  bool completed_here_ = false;
   bool started_ = false;  // Start() succeeded
   std::optional<zmq::socket_t> dealer_;
   std::map<std::string, std::unique_ptr<Backend>> backends_;

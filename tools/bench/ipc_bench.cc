@@ -168,7 +168,8 @@ class ClosedLoop : public BackendEvents {
       if (Clock::now() > give_up) return false;
       pollfd p{backend_->PollFd(), POLLIN, 0};
       ::poll(&p, 1, backend_->PollTimeoutMs());
-      backend_->Poll();
+      // As the worker does: a turn only for what is ready or due.
+      if ((p.revents & POLLIN) || backend_->PollTimeoutMs() == 0) backend_->Poll();
     }
   }
 
