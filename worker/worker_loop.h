@@ -25,6 +25,7 @@
 #include "backends/services/service_host.h"
 #include "core/protocol/codec.h"
 #include "core/protocol/drover.pb.h"
+#include "core/protocol/socket_wait.h"
 #include "worker/artifact_transfers.h"
 #include "worker/output_tail.h"
 #include "worker/worker.h"
@@ -210,6 +211,7 @@ class Worker::Loop final : public BackendEvents {
   bool completed_here_ = false;
   bool started_ = false;  // Start() succeeded
   std::optional<zmq::socket_t> dealer_;
+  protocol::SocketWait socket_wait_;  // Run()'s wait on dealer_ and the descriptors
   std::map<std::string, std::unique_ptr<Backend>> backends_;
   // The services tasks of every backend use (declared after backends_, so
   // destroyed before them: its threads submit to them).

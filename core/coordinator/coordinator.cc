@@ -134,7 +134,7 @@ Status Coordinator::Loop::Run() {
     zmq::pollitem_t items[] = {{router_->handle(), 0, ZMQ_POLLIN, 0},
                                {nullptr, wake_fd_, ZMQ_POLLIN, 0}};
     try {
-      zmq::poll(items, 2, std::chrono::milliseconds(timeout_ms));
+      socket_wait_.Wait(items, std::chrono::milliseconds(timeout_ms));
     } catch (const zmq::error_t& e) {
       if (e.num() == ETERM) break;
       if (e.num() != EINTR) spdlog::warn("coordinator: poll: {}", e.what());

@@ -19,6 +19,7 @@
 #ifndef DROVER_CORE_COORDINATOR_LOOP_H_
 #define DROVER_CORE_COORDINATOR_LOOP_H_
 
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -33,8 +34,6 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
-
-#include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
 #include "core/artifacts/blob_store.h"
@@ -44,10 +43,11 @@
 #include "core/coordinator/job_state.h"
 #include "core/coordinator/job_views.h"
 #include "core/coordinator/load_index.h"
+#include "core/coordinator/log_limiter.h"
 #include "core/coordinator/metrics.h"
 #include "core/coordinator/pipelines.h"
-#include "core/coordinator/log_limiter.h"
 #include "core/protocol/codec.h"
+#include "core/protocol/socket_wait.h"
 #include "core/store/store.h"
 
 namespace drover {
@@ -453,6 +453,7 @@ class Coordinator::Loop : private PipelineHost {
   int wake_fd_ = -1;
   int lock_fd_ = -1;  // flock on <state_dir>/coordinator.lock while open
   std::optional<zmq::socket_t> router_;
+  protocol::SocketWait socket_wait_;  // Run()'s wait on router_ and wake_fd_
   std::vector<std::string> bound_;
   std::unique_ptr<store::Store> store_;
   bool store_failed_ = false;

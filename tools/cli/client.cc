@@ -113,8 +113,9 @@ Status Client::Poll(Duration wait, bool* readable) {
   zmq::pollitem_t items[2] = {{socket_->handle(), 0, ZMQ_POLLIN, 0},
                               {monitor_ ? monitor_->handle() : nullptr, 0, ZMQ_POLLIN, 0}};
   try {
-    zmq::poll(items, monitor_ ? 2 : 1,
-              std::chrono::ceil<std::chrono::milliseconds>(std::max(wait, Duration(0))));
+    socket_wait_.Wait(
+        std::span(items, monitor_ ? 2 : 1),
+        std::chrono::ceil<std::chrono::milliseconds>(std::max(wait, Duration(0))));
   } catch (const zmq::error_t& e) {
     if (e.num() == EINTR) return Status::Ok();
     return Unavailable(std::string("poll: ") + e.what());

@@ -14,17 +14,17 @@
 #ifndef DROVER_TOOLS_CLI_CLIENT_H_
 #define DROVER_TOOLS_CLI_CLIENT_H_
 
+#include <CLI/CLI.hpp>
 #include <functional>
 #include <initializer_list>
 #include <optional>
 #include <string>
-
-#include <CLI/CLI.hpp>
 #include <zmq.hpp>
 
 #include "core/base/clock.h"
 #include "core/base/status.h"
 #include "core/protocol/codec.h"
+#include "core/protocol/socket_wait.h"
 
 namespace drover::cli {
 
@@ -92,6 +92,7 @@ class Client {
   ClientOptions options_;
   std::optional<zmq::socket_t> socket_;
   std::optional<zmq::socket_t> monitor_;  // handshake failures (CURVE only)
+  protocol::SocketWait socket_wait_;      // Poll's wait on both
   int generation_ = 0;                    // names each monitor endpoint
   std::chrono::steady_clock::time_point last_heard_;
 };
