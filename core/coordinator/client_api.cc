@@ -20,11 +20,24 @@ constexpr uint32_t kDefaultStatusLimit = 20;
 
 }  // namespace
 
+spec::LoadResult Coordinator::Loop::LoadSubmitted(const wire::Submit& submit) {
+  {
+    std::lock_guard<std::mutex> lock(handover_mu_);
+    if (handed_over_ && handed_over_->file == submit.spec_file() &&
+        handed_over_->text == submit.spec_text()) {
+      spec::LoadResult loaded;
+      loaded.spec = std::move(handed_over_->spec);
+      handed_over_.reset();
+      return loaded;
+    }
+  }
+  return spec::LoadString(submit.spec_text(), submit.spec_file(), options_.spec_options);
+}
+
 void Coordinator::Loop::HandleSubmit(const Message& m) {
   auto submit = protocol::Parse<wire::Submit>(m);
   if (!submit.ok()) return ReplyError(m.routing_id, submit.status().message());
-  auto loaded = spec::LoadString(submit->spec_text(), submit->spec_file(),
-                                 options_.spec_options);
+  auto loaded = LoadSubmitted(*submit);
   if (!loaded.ok()) {
     wire::Submitted reply;
     for (const auto& e : loaded.errors) reply.add_errors(e.ToString());

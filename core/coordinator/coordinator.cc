@@ -532,6 +532,9 @@ Status Coordinator::Run() { return loop_->Run(); }
 void Coordinator::Stop() { loop_->Stop(); }
 void Coordinator::Poke() { loop_->Poke(); }
 void Coordinator::ReloadPipelines() { loop_->ReloadPipelines(); }
+void Coordinator::HandOver(std::string file, std::string text, spec::JobSpec spec) {
+  loop_->HandOver(std::move(file), std::move(text), std::move(spec));
+}
 const CoordinatorStats& Coordinator::stats() const { return loop_->stats(); }
 
 void Coordinator::Loop::ForgetClients(const std::set<std::string>& gone) {

@@ -129,6 +129,14 @@ class Coordinator {
   // new, changed and removed pipelines are applied; a pipeline whose file
   // no longer loads keeps its previous version. Thread-safe.
   void ReloadPipelines();
+  // For a process that runs its own coordinator and has loaded the job's
+  // spec already (drover run): hands that spec over, so that the SUBMIT of
+  // exactly `text` from `file` takes it instead of loading the text again
+  // (yaml-cpp takes about a second for a million matrix values, and the
+  // job waits for it; docs/benchmarks.md). `spec` must be what
+  // spec::LoadString(text, file, options.spec_options) gives. At most one
+  // is held, until that SUBMIT; another HandOver replaces it. Thread-safe.
+  void HandOver(std::string file, std::string text, spec::JobSpec spec);
 
   const CoordinatorStats& stats() const;
 

@@ -27,6 +27,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
@@ -87,6 +88,10 @@ class Coordinator::Loop : private PipelineHost {
   void ReloadPipelines() {
     reload_pipelines_.store(true, std::memory_order_release);
     Poke();
+  }
+  void HandOver(std::string file, std::string text, spec::JobSpec spec) {
+    std::lock_guard<std::mutex> lock(handover_mu_);
+    handed_over_.emplace(HandedOver{std::move(file), std::move(text), std::move(spec)});
   }
   std::vector<std::string> endpoints() const { return bound_; }
   const CoordinatorStats& stats() const { return stats_; }
@@ -283,6 +288,9 @@ class Coordinator::Loop : private PipelineHost {
 
   // client_api.cc
   void HandleSubmit(const Message& m);
+  // The spec `submit` carries: the one handed over (HandOver) when it was
+  // loaded from exactly this text and file, else spec::LoadString's.
+  spec::LoadResult LoadSubmitted(const wire::Submit& submit);
   void HandleRetryJob(const Message& m);
   void HandleCancelJob(const Message& m);
   void HandleWatch(const Message& m);
@@ -490,6 +498,14 @@ class Coordinator::Loop : private PipelineHost {
   // Scheduled pipelines (pipeline_api.cc); null without options_.pipelines_dir.
   std::unique_ptr<Pipelines> pipelines_;
   std::atomic<bool> reload_pipelines_{false};  // SIGHUP: re-read the directory
+  // A spec its embedding process loaded already (HandOver), for the SUBMIT
+  // of its text; taken by that SUBMIT.
+  struct HandedOver {
+    std::string file, text;
+    spec::JobSpec spec;
+  };
+  std::mutex handover_mu_;
+  std::optional<HandedOver> handed_over_;  // GUARDED_BY(handover_mu_)
   // The artifact store (STATE/artifacts) and its transfers (artifacts.cc).
   std::unique_ptr<artifacts::BlobStore> blobs_;
   artifacts::BlobStore::Usage blob_usage_;  // what it holds, kept up to date

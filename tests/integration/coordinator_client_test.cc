@@ -424,5 +424,35 @@ TEST_F(CoordinatorTest, LogsServesStoredOutputAndFollowsARunningAttempt) {
   EXPECT_THAT(reader.AskError(Command::kLogsRequest, bad), HasSubstr("no attempt 5"));
 }
 
+// Given a spec handed over by the process that embeds the coordinator (as
+// drover run does), the SUBMIT of exactly its text and file should take
+// that spec instead of loading the text, once; a SUBMIT of another text or
+// file loads its own. The handed-over spec here has three tasks where its
+// text has two, so the SUBMITTED count says which was used.
+TEST_F(CoordinatorTest, ASubmitTakesTheSpecHandedOverForItsTextOnce) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  const std::string two = IndependentTasks("handed", 2);
+  auto three =
+      spec::LoadString(IndependentTasks("handed", 3), "job.yaml", options_.spec_options);
+  ASSERT_TRUE(three.ok());
+  coordinator_->HandOver("job.yaml", two, std::move(*three.spec));
+
+  FakeClient& client = AddClient();
+  auto other_file = client.Submit(two, /*resume=*/false, "other.yaml");
+  ASSERT_TRUE(other_file);
+  EXPECT_EQ(other_file->tasks(), 2u) << "another file loads its own text";
+  auto other_text = client.Submit(IndependentTasks("handed", 4));
+  ASSERT_TRUE(other_text);
+  EXPECT_EQ(other_text->tasks(), 4u) << "another text loads its own";
+
+  auto first = client.Submit(two);
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(first->errors().empty()) << first->errors(0);
+  EXPECT_EQ(first->tasks(), 3u) << "the spec handed over for this text";
+  auto second = client.Submit(two);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->tasks(), 2u) << "taken once: the text is loaded again";
+}
+
 }  // namespace
 }  // namespace drover

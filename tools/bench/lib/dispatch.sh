@@ -87,6 +87,19 @@ latency_ms() {  # STATE_DB
     }'
 }
 
+# Where a run's time went, from its state database and the wall clock's
+# start (T0_NS): the time from the start to the first dispatch (the spec
+# loaded by the client and again by the coordinator, the job admitted), in
+# ms, and the rate of the dispatch phase alone (first dispatch to last
+# result recorded), in tasks/s.
+phases() {  # STATE_DB T0_NS TASKS
+  sqlite3 -separator ' ' "$1" "SELECT min(started_ms), max(finished_ms) FROM attempts" |
+    awk -v t0="$2" -v n="$3" '{
+      first = $1 - int(t0 / 1000000); span = $2 - $1
+      printf "%d %.0f\n", first, (span > 0 ? n * 1000 / span : 0)
+    }'
+}
+
 # "drover run -j 64", "drover coordinator + 2 workers"; "base: ..." for --compare's.
 dispatch_label() {  # NAME MODE
   local prefix=""
@@ -102,6 +115,7 @@ dispatch_label() {  # NAME MODE
 # workers that prefetch as many as their slots, drover worker's default) with BINARY; appends to the DISPATCH_*
 # arrays of NAME/MODE, records the run and prints a line.
 declare -A DISPATCH_RATE=() DISPATCH_P50=() DISPATCH_P99=() DISPATCH_RSS=()
+declare -A DISPATCH_FIRST=() DISPATCH_PHASE=()
 dispatch_once() {  # NAME BINARY MODE RUN TOTAL SLOTS
   local name="$1" bin="$2" mode="$3" run="$4" total="$5" slots="$6"
   local dir="$WORK/dispatch-$name-$mode-$run" t0 t1 rss db
@@ -129,20 +143,25 @@ dispatch_once() {  # NAME BINARY MODE RUN TOTAL SLOTS
     stop_daemons
   fi
   db="$dir/state/state.db"
-  local lat rate label key="$name/$mode"
+  local lat rate label key="$name/$mode" phase
   lat="$(latency_ms "$db")"
+  phase="$(phases "$db" "$t0" "$DISPATCH_TASKS")"
   rate="$(rate_between "$DISPATCH_TASKS" "$t0" "$t1")"
   label="$(dispatch_label "$name" "$mode")"
   DISPATCH_RATE[$key]="${DISPATCH_RATE[$key]:-} $rate"
   DISPATCH_P50[$key]="${DISPATCH_P50[$key]:-} ${lat% *}"
   DISPATCH_P99[$key]="${DISPATCH_P99[$key]:-} ${lat#* }"
   DISPATCH_RSS[$key]="${DISPATCH_RSS[$key]:-} $((rss / 1024))"
+  DISPATCH_FIRST[$key]="${DISPATCH_FIRST[$key]:-} ${phase% *}"
+  DISPATCH_PHASE[$key]="${DISPATCH_PHASE[$key]:-} ${phase#* }"
   rec_run "$label" tasks_per_s "$run" "$rate"
   rec_run "$label" p50_ms "$run" "${lat% *}"
   rec_run "$label" p99_ms "$run" "${lat#* }"
   rec_run "$label" peak_rss_mb "$run" "$((rss / 1024))"
-  printf '  run %d  %-6s %-4s %9.0f tasks/s  p50 %4s ms  p99 %5s ms  peak RSS %4d MB\n' \
-    "$run" "$name" "$mode" "$rate" "${lat% *}" "${lat#* }" "$((rss / 1024))"
+  rec_run "$label" first_dispatch_ms "$run" "${phase% *}"
+  rec_run "$label" dispatch_phase_tasks_per_s "$run" "${phase#* }"
+  printf '  run %d  %-6s %-4s %9.0f tasks/s  p50 %4s ms  p99 %5s ms  peak RSS %4d MB  first dispatch %4s ms  then %6s tasks/s\n' \
+    "$run" "$name" "$mode" "$rate" "${lat% *}" "${lat#* }" "$((rss / 1024))" "${phase% *}" "${phase#* }"
   rm -rf -- "$dir"
 }
 
@@ -310,7 +329,8 @@ cmd_dispatch() {
     done
   done
   echo
-  printf '%-46s %10s  %-30s %7s %7s %9s\n' runner "tasks/s" "runs (tasks/s)" "p50 ms" "p99 ms" "RSS MB"
+  printf '%-46s %10s  %-30s %7s %7s %9s %9s %10s\n' runner "tasks/s" "runs (tasks/s)" "p50 ms" \
+    "p99 ms" "RSS MB" "first ms" "then /s"
   local key rates label
   for mode in run tcp tcpp; do
     for i in "${!names[@]}"; do
@@ -318,11 +338,15 @@ cmd_dispatch() {
       [[ -n "${DISPATCH_RATE[$key]:-}" ]] || continue
       read -ra rates <<<"${DISPATCH_RATE[$key]}"
       # shellcheck disable=SC2086
-      printf '%-46s %10.0f  %-30s %7s %7s %9s\n' "$(dispatch_label "${names[$i]}" "$mode")" \
+      printf '%-46s %10.0f  %-30s %7s %7s %9s %9s %10s\n' "$(dispatch_label "${names[$i]}" "$mode")" \
         "$(median "${rates[@]}")" "$(printf '%.0f ' "${rates[@]}")" "$(median ${DISPATCH_P50[$key]})" \
-        "$(median ${DISPATCH_P99[$key]})" "$(median ${DISPATCH_RSS[$key]})"
+        "$(median ${DISPATCH_P99[$key]})" "$(median ${DISPATCH_RSS[$key]})" \
+        "$(median ${DISPATCH_FIRST[$key]})" "$(median ${DISPATCH_PHASE[$key]})"
     done
   done
+  echo "  first ms: from the command's start to the first dispatch (the spec loaded by the client"
+  echo "  and again by the coordinator, the job admitted); then /s: the dispatch phase alone, from"
+  echo "  the first dispatch to the last result recorded. tasks/s, the target's figure, is end to end."
   local tcp run_rate floor
   floor="$(median "${FLOOR_RATE[@]}")"
   printf '%-46s %10.0f  %-30s\n' "$FLOOR_LABEL" "$floor" "$(printf '%.0f ' "${FLOOR_RATE[@]}")"
