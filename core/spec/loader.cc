@@ -108,6 +108,11 @@ LoadResult LoadString(std::string_view text, std::string file,
   return result;
 }
 
+bool MayNameInputs(std::string_view text) {
+  return text.find("inputs") != std::string_view::npos ||
+         text.find('\\') != std::string_view::npos;
+}
+
 LoadResult LoadFile(const std::filesystem::path& path, const LoadOptions& options) {
   const std::string file = path.string();
   std::string text;

@@ -94,5 +94,27 @@ tasks:
                            2, 12, {"'inputs' cannot be in 'defaults'"}));
 }
 
+// Given a spec's text, MayNameInputs should be true whenever a task could
+// have `inputs` (the key written plain, quoted, or spelt with an escape)
+// and false for a text with neither the word nor a backslash; and every
+// spec that loads with inputs should be one it says true for.
+TEST(SpecCacheTest, MayNameInputsMissesNoWayOfWritingTheKey) {
+  const char* with[] = {
+      "version: 1\nname: j\ntasks:\n  a: {run: x, cache: true, inputs: [f]}\n",
+      "version: 1\nname: j\ntasks:\n  a: {run: x, cache: true, 'inputs': [f]}\n",
+      "version: 1\nname: j\ntasks:\n  a: {run: x, cache: true, \"\\x69nputs\": [f]}\n",
+      "version: 1\nname: j\ntasks:\n  a:\n    run: x\n    cache: true\n    ? \"inp\\\n   "
+      "   uts\"\n    : [f]\n",
+  };
+  for (const char* text : with) {
+    EXPECT_TRUE(MayNameInputs(text)) << text;
+    auto loaded = Load(text);
+    ASSERT_TRUE(loaded.ok()) << text << loaded.errors[0].ToString();
+    ASSERT_EQ(loaded.spec->tasks[0].inputs.size(), 1u) << text;
+  }
+  EXPECT_FALSE(MayNameInputs("version: 1\nname: j\ntasks:\n  a: {run: echo in puts}\n"));
+  EXPECT_FALSE(MayNameInputs(""));
+}
+
 }  // namespace
 }  // namespace drover::spec

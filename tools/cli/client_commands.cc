@@ -121,11 +121,13 @@ int SubmitCommand(const SubmitArgs& args) {
   // the lines of a task that ran in between.
   submit->set_output(args.follow);
   submit->set_no_cache(args.no_cache);
-  if (args.kinds != nullptr) {
+  if (args.kinds != nullptr && spec::MayNameInputs(submit->spec_text())) {
     // The coordinator may not see this host's files: the `inputs` of
     // cached tasks are hashed here. A spec that does not load locally
     // (a pool only the workers declare, ...) is left to the coordinator,
-    // which reports its errors; its tasks with inputs then run.
+    // which reports its errors; its tasks with inputs then run. A spec
+    // that cannot have inputs is not loaded here at all: the coordinator
+    // loads it, and the job waits for one load, not two.
     spec::LoadOptions options;
     options.kinds = args.kinds;
     options.undeclared_pools = true;
