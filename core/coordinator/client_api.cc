@@ -34,6 +34,17 @@ spec::LoadResult Coordinator::Loop::LoadSubmitted(const wire::Submit& submit) {
   return spec::LoadString(submit.spec_text(), submit.spec_file(), options_.spec_options);
 }
 
+void Coordinator::Loop::AddWatcher(Job& job, const std::string& rid, WatchMode mode) {
+  job.watchers.insert(rid);
+  if (mode.output) job.output_watchers.insert(rid);
+  // A later WATCH from the same client says anew which events it wants.
+  if (mode.problems_only) {
+    job.quiet_watchers.insert(rid);
+  } else {
+    job.quiet_watchers.erase(rid);
+  }
+}
+
 void Coordinator::Loop::HandleSubmit(const Message& m) {
   auto submit = protocol::Parse<wire::Submit>(m);
   if (!submit.ok()) return ReplyError(m.routing_id, submit.status().message());
@@ -93,7 +104,9 @@ void Coordinator::Loop::HandleSubmit(const Message& m) {
   const std::vector<uint32_t> carried = InitJobState(
       *job, old_rows, options_.jitter_seed ? options_.jitter_seed : rng_());
   (void)Admit(std::move(job), previous.has_value(), m.routing_id,
-              {.events = submit->watch(), .output = submit->watch() && submit->output()},
+              {.events = submit->watch(),
+               .output = submit->watch() && submit->output(),
+               .problems_only = submit->problems_only()},
               static_cast<uint32_t>(carried.size()));
 }
 
@@ -176,8 +189,7 @@ bool Coordinator::Loop::Admit(std::unique_ptr<Job> job, bool replace, const std:
   reply.set_carried_over(carried);
   if (!rid.empty()) Reply(rid, Command::kSubmitted, reply);
   // Registered before the job can dispatch, so no event or line is missed.
-  if (watch.events && !rid.empty()) job->watchers.insert(rid);
-  if (watch.output && !rid.empty()) job->output_watchers.insert(rid);
+  if (watch.events && !rid.empty()) AddWatcher(*job, rid, watch);
   spdlog::info("coordinator: job {} ({}) submitted: {} tasks, {} carried over", rec.id,
                rec.name, job->size(), carried);
   Job* raw = job.get();
@@ -273,8 +285,9 @@ void Coordinator::Loop::HandleWatch(const Message& m) {
       *ev.mutable_counts() = CountsToWire(job.plan->counts());
       return Reply(m.routing_id, Command::kJobEvent, ev);
     }
-    job.watchers.insert(m.routing_id);
-    if (req->output()) job.output_watchers.insert(m.routing_id);
+    AddWatcher(
+        job, m.routing_id,
+        {.events = true, .output = req->output(), .problems_only = req->problems_only()});
     return;
   }
   auto found = store_->GetJob(req->job_id());

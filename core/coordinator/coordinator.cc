@@ -544,6 +544,7 @@ void Coordinator::Loop::ForgetClients(const std::set<std::string>& gone) {
     for (auto& [id, job] : jobs_) {
       job->watchers.erase(rid);
       job->output_watchers.erase(rid);
+      job->quiet_watchers.erase(rid);
       for (auto it = job->log_followers.begin(); it != job->log_followers.end();) {
         it->second.erase(rid);
         it = it->second.empty() ? job->log_followers.erase(it) : std::next(it);

@@ -58,6 +58,9 @@ struct JobState {
   std::vector<Placement> queues;        // by Plan queue index
   std::set<std::string> watchers;       // routing ids of watching clients
   std::set<std::string> output_watchers;  // watchers that asked for OUTPUT
+  // Watchers that asked only for the TASK-EVENTs of problems
+  // (Watch.problems_only); each is in `watchers` too.
+  std::set<std::string> quiet_watchers;
   // `drover logs -f`: routing ids following the next or current attempt of
   // a task, by task index. They get LOGS done=true when it ends.
   std::map<uint32_t, std::set<std::string>> log_followers;

@@ -297,11 +297,15 @@ class Coordinator::Loop : private PipelineHost {
   void HandleStatus(const Message& m);
   void HandleLogs(const Message& m);
   // What the submitting client is sent about its job: TASK-EVENTs and the
-  // JOB-EVENT (`events`), and OUTPUT of the tasks (`output`).
+  // JOB-EVENT (`events`), only the TASK-EVENTs of problems
+  // (`problems_only`), and OUTPUT of the tasks (`output`).
   struct WatchMode {
     bool events = false;
     bool output = false;
+    bool problems_only = false;
   };
+  // Registers `rid` as a watcher of `job` in `mode`.
+  static void AddWatcher(Job& job, const std::string& rid, WatchMode mode);
   // Stores a job built by InitJobState (inserting it, or replacing the
   // rows of the job being resumed), answers SUBMITTED and makes it run.
   // With an empty `rid` (a scheduled run) nothing is answered. Returns

@@ -282,6 +282,12 @@ void Coordinator::Loop::SyncRows(Job& job) {
 
 void Coordinator::Loop::EmitTask(Job& job, uint32_t t, const AttemptOutcome* outcome) {
   if (job.watchers.empty()) return;
+  const dag::TaskState task_state = job.plan->state(t);
+  const bool problem = task_state == dag::TaskState::kFailed ||
+                       task_state == dag::TaskState::kCancelled ||
+                       task_state == dag::TaskState::kRetryWait;
+  // Watch.problems_only: not built at all when every watcher asked so.
+  if (!problem && job.quiet_watchers.size() == job.watchers.size()) return;
   // The loop's one event, every field set anew (an empty string or a 0 is
   // not sent, as if cleared): its strings and counts keep their buffers
   // from task to task, so an event allocates only the bytes it sends.
@@ -317,7 +323,10 @@ void Coordinator::Loop::EmitTask(Job& job, uint32_t t, const AttemptOutcome* out
     ev.clear_worker();
   }
   CountsToWire(job.plan->counts(), ev.mutable_counts());
-  for (const auto& rid : job.watchers) Reply(rid, Command::kTaskEvent, ev);
+  for (const auto& rid : job.watchers) {
+    if (!problem && job.quiet_watchers.count(rid)) continue;
+    Reply(rid, Command::kTaskEvent, ev);
+  }
 }
 
 void Coordinator::Loop::EmitStarted(Job& job, uint32_t t, const std::string& worker) {

@@ -4,6 +4,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
 #include "tests/integration/coordinator_fixture.h"
 
 namespace drover {
@@ -452,6 +457,63 @@ TEST_F(CoordinatorTest, ASubmitTakesTheSpecHandedOverForItsTextOnce) {
   auto second = client.Submit(two);
   ASSERT_TRUE(second);
   EXPECT_EQ(second->tasks(), 2u) << "taken once: the text is loaded again";
+}
+
+// Given three clients of one job, one that submitted it with
+// problems_only, one that watches with problems_only and one that watches
+// plainly, and tasks that succeed, fail and succeed: the first two should
+// get the TASK-EVENT of the failure alone, the third all three, and each
+// the JOB-EVENT.
+TEST_F(CoordinatorTest, AProblemsOnlyWatcherGetsTheEventsOfProblemsAlone) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& worker = AddWorker("w1", 3);
+  FakeClient& submitter = AddClient();
+  wire::Submit submit;
+  submit.set_spec_file("job.yaml");
+  submit.set_spec_text(IndependentTasks("quiet", 3));
+  submit.set_watch(true);
+  submit.set_problems_only(true);
+  auto submitted =
+      submitter.Ask<wire::Submitted>(Command::kSubmit, submit, Command::kSubmitted);
+  ASSERT_TRUE(submitted);
+  const std::string job = submitted->job_id();
+  FakeClient& quiet = AddClient();
+  wire::Watch w;
+  w.set_job_id(job);
+  w.set_problems_only(true);
+  quiet.Send(Command::kWatch, w);
+  FakeClient& plain = AddClient();
+  plain.Watch(job);
+  Sync();  // both WATCHes are handled before the results
+
+  std::map<std::string, uint64_t> attempt_of;
+  for (int i = 0; i < 3; ++i) {
+    auto d = worker.ExpectDispatch();
+    ASSERT_TRUE(d);
+    attempt_of[d->task()] = d->attempt_id();
+  }
+  ASSERT_EQ(attempt_of.size(), 3u);
+  worker.SendResult(attempt_of.at("t1"), Ok());
+  worker.SendResult(attempt_of.at("t2"), Exit(1));
+  worker.SendResult(attempt_of.at("t3"), Ok());
+
+  auto events_of = [](FakeClient& c) {
+    std::vector<std::string> seen;
+    auto done = c.WaitJobEvent();
+    EXPECT_TRUE(done);
+    if (done) {
+      EXPECT_EQ(done->state(), "failed");
+    }
+    for (const wire::TaskEvent& ev : c.events())
+      seen.push_back(ev.task() + " " + ev.state());
+    std::sort(seen.begin(), seen.end());
+    return seen;
+  };
+  const std::vector<std::string> problems = {"t2 failed"};
+  EXPECT_EQ(events_of(submitter), problems);
+  EXPECT_EQ(events_of(quiet), problems);
+  const std::vector<std::string> all = {"t1 succeeded", "t2 failed", "t3 succeeded"};
+  EXPECT_EQ(events_of(plain), all);
 }
 
 }  // namespace

@@ -120,6 +120,10 @@ int SubmitCommand(const SubmitArgs& args) {
   // Asked for in the SUBMIT itself: a WATCH sent after SUBMITTED would miss
   // the lines of a task that ran in between.
   submit->set_output(args.follow);
+  // --wait prints only the tasks that fail, are cancelled or will retry,
+  // so it asks for no other TASK-EVENT.
+  const bool problems_only = args.wait && !args.follow;
+  submit->set_problems_only(problems_only);
   submit->set_no_cache(args.no_cache);
   if (args.kinds != nullptr && spec::MayNameInputs(submit->spec_text())) {
     // The coordinator may not see this host's files: the `inputs` of
@@ -152,6 +156,7 @@ int SubmitCommand(const SubmitArgs& args) {
   WatchOptions options;
   options.lines = args.follow ? TaskLines::kAll : TaskLines::kProblems;
   options.output = args.follow;
+  options.problems_only = problems_only;
   options.lost_timeout = *lost_timeout;
   JobWatcher watcher(client, *job_id, options);
   return ExitForEnd(*job_id, watcher.Run());

@@ -39,6 +39,7 @@ void JobWatcher::SendWatch() {
   wire::Watch w;
   w.set_job_id(job_id_);
   w.set_output(options_.output);
+  w.set_problems_only(options_.problems_only);
   (void)client_.Send(protocol::Make(Command::kWatch, w));
 }
 

@@ -35,6 +35,9 @@ struct WatchOptions {
   TaskLines lines = TaskLines::kProblems;
   // Print the tasks' output, "TASK| line" (the WATCH asks for it).
   bool output = false;
+  // Ask only for the events of problems (Watch.problems_only): set when
+  // nothing else is printed (lines kProblems, no live line, no output).
+  bool problems_only = false;
   // Redraw a progress line on stdout ("[3/10] 2 ok, ...") between task lines.
   bool live = false;
   // How long the coordinator may stay unreachable before Run gives up.
