@@ -89,9 +89,8 @@ latency_ms() {  # STATE_DB
 
 # Where a run's time went, from its state database and the wall clock's
 # start (T0_NS): the time from the start to the first dispatch (the spec
-# loaded by the client and again by the coordinator, the job admitted), in
-# ms, and the rate of the dispatch phase alone (first dispatch to last
-# result recorded), in tasks/s.
+# loaded, the job admitted), in ms, and the rate of the dispatch phase
+# alone (first dispatch to last result recorded), in tasks/s.
 phases() {  # STATE_DB T0_NS TASKS
   sqlite3 -separator ' ' "$1" "SELECT min(started_ms), max(finished_ms) FROM attempts" |
     awk -v t0="$2" -v n="$3" '{
@@ -344,9 +343,9 @@ cmd_dispatch() {
         "$(median ${DISPATCH_FIRST[$key]})" "$(median ${DISPATCH_PHASE[$key]})"
     done
   done
-  echo "  first ms: from the command's start to the first dispatch (the spec loaded by the client"
-  echo "  and again by the coordinator, the job admitted); then /s: the dispatch phase alone, from"
-  echo "  the first dispatch to the last result recorded. tasks/s, the target's figure, is end to end."
+  echo "  first ms: from the command's start to the first dispatch (the spec loaded, the job"
+  echo "  admitted); then /s: the dispatch phase alone, from the first dispatch to the last result"
+  echo "  recorded. tasks/s, the target's figure, is end to end."
   local tcp run_rate floor
   floor="$(median "${FLOOR_RATE[@]}")"
   printf '%-46s %10.0f  %-30s\n' "$FLOOR_LABEL" "$floor" "$(printf '%.0f ' "${FLOOR_RATE[@]}")"
