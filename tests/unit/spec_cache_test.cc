@@ -2,6 +2,8 @@
 // task keeps, `defaults`, and the errors at their positions.
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "core/spec/fingerprint.h"
 #include "tests/unit/spec_test_util.h"
 
@@ -99,14 +101,17 @@ tasks:
 // and false for a text with neither the word nor a backslash; and every
 // spec that loads with inputs should be one it says true for.
 TEST(SpecCacheTest, MayNameInputsMissesNoWayOfWritingTheKey) {
-  const char* with[] = {
-      "version: 1\nname: j\ntasks:\n  a: {run: x, cache: true, inputs: [f]}\n",
-      "version: 1\nname: j\ntasks:\n  a: {run: x, cache: true, 'inputs': [f]}\n",
-      "version: 1\nname: j\ntasks:\n  a: {run: x, cache: true, \"\\x69nputs\": [f]}\n",
-      "version: 1\nname: j\ntasks:\n  a:\n    run: x\n    cache: true\n    ? \"inp\\\n   "
-      "   uts\"\n    : [f]\n",
+  // The last spells the key across an escaped line break, in a
+  // double-quoted explicit key ("inp\ at a line's end joins "uts").
+  const std::string head =
+      "version: 1\nname: j\ntasks:\n  a:\n    run: x\n    cache: true\n";
+  const std::string with[] = {
+      head + "    inputs: [f]\n",
+      head + "    'inputs': [f]\n",
+      head + "    \"\\x69nputs\": [f]\n",
+      head + "    ? \"inp\\\n      uts\"\n    : [f]\n",
   };
-  for (const char* text : with) {
+  for (const std::string& text : with) {
     EXPECT_TRUE(MayNameInputs(text)) << text;
     auto loaded = Load(text);
     ASSERT_TRUE(loaded.ok()) << text << loaded.errors[0].ToString();
