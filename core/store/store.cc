@@ -156,8 +156,8 @@ Status Store::Impl::PrepareStatements() {
             kOutcomeSet,
             ", task_row = 1, fingerprint = ?23 WHERE id = ?1 AND finished = 0"}),
        "update attempts (finish, standing for the task's row)"},
-      {&Impl::task_row_exists, "SELECT 1 FROM task_rows WHERE job = ?1 AND idx = ?2",
-       "select a task row"},
+      {&Impl::task_row_indexes, "SELECT idx FROM task_rows WHERE job = ?1",
+       "select a job's task row indexes"},
       // ?1 the job's id, ?2 its number: its attempts that stand for a row
       // the task does not have (one written since wins).
       {&Impl::standing_rows,
@@ -241,6 +241,7 @@ Status Store::Impl::InsertTaskRows(Statement& one, Statement& chunk, const JobRe
     BindTask(u, 0, *seq, job.id, tasks[i]);
     DROVER_RETURN_IF_ERROR(Context(u.Run(), "task", tasks[i].name));
   }
+  for (const TaskRecord& t : tasks) NoteRow(*seq, t.index);
   return Status::Ok();
 }
 
@@ -347,7 +348,7 @@ Status Store::Rollback() {
   if (!impl_->in_batch) return FailedPrecondition("store: Rollback: no batch is open");
   sqlite3* db = impl_->db.get();
   Status s;
-  impl_->seqs.clear();
+  impl_->ForgetJobs();
   if (sqlite3_get_autocommit(db) == 0) {
     Statement::Use u(impl_->rollback);
     s = u.Run();
@@ -426,6 +427,11 @@ Status Store::SetJobStateNow(const std::string& job_id, const std::string& state
   u.Bind(1, job_id).Bind(2, state).Bind(3, finished_ms);
   DROVER_RETURN_IF_ERROR(u.Run());
   if (u.Changes() == 0) return NotFound("store: no job " + job_id);
+  // A job's state is set when it starts and when it ends: the rows
+  // HasTaskRow read of it are read again if they are asked for.
+  if (auto seq = impl_->seqs.find(job_id); seq != impl_->seqs.end()) {
+    impl_->rows.erase(seq->second);
+  }
   return Status::Ok();
 }
 

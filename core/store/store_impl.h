@@ -142,10 +142,46 @@ class Store::Impl {
   Statement insert_attempt, insert_started_attempt, finish_attempt, attempts,
       unfinished_attempts, max_attempt_id;
   // Attempts that stand for their task's row (docs/state.md, "tasks").
-  Statement finish_standing_attempt, task_row_exists, standing_rows, standing_count,
-      standing_row_at, clear_standing;
-  // Whether task idx of the job numbered `job` has a row.
+  Statement finish_standing_attempt, standing_rows, standing_count, standing_row_at,
+      clear_standing;
+  // Whether task idx of the job numbered `job` has a row. Answered from
+  // `rows`, which reads a job's row indexes once (task_row_indexes) and
+  // is told of every row written since (NoteRow): EndAttempt asks it for
+  // each attempt that ends, and a SELECT each was 3% of the coordinator's
+  // loop (docs/benchmarks.md, session 25).
   Result<bool> HasTaskRow(int64_t job, uint32_t idx);
+  void NoteRow(int64_t job, uint32_t idx) {
+    auto it = rows.find(job);
+    if (it == rows.end()) return;  // not read yet: the read will see it
+    KnownRows& known = it->second;
+    if (known.all) return;
+    if (idx >= KnownRows::kMaxIndex) {
+      known.all = true;
+      return;
+    }
+    if (idx >= known.has.size()) known.has.resize(static_cast<size_t>(idx) + 1);
+    known.has[idx] = true;
+  }
+  // Of each job read by HasTaskRow (by number), whether each task index
+  // has a row. Only ever errs towards "has a row": a row rolled back or
+  // deleted stays marked, and the write EndAttempt then makes (an upsert)
+  // is merely not needed. Only this connection writes task rows (one
+  // coordinator holds the state directory). Forgotten with `seqs` and
+  // when a job's state is set, so a job that ended holds no memory.
+  struct KnownRows {
+    // Beyond any instance cap: an index past it (a file not written by
+    // drover) makes every task count as having a row, not a huge vector.
+    static constexpr int64_t kMaxIndex = int64_t{1} << 24;
+    std::vector<bool> has;  // by task index
+    bool all = false;
+  };
+  std::unordered_map<int64_t, KnownRows> rows;
+  Statement task_row_indexes;
+  // Forgets the job numbers (and their rows) read so far.
+  void ForgetJobs() {
+    seqs.clear();
+    rows.clear();
+  }
 
   ~Impl() {
     // An open batch is dropped, never half-kept: roll it back explicitly
@@ -185,7 +221,7 @@ class Store::Impl {
   }
 
   void RollbackIfOpen() {
-    seqs.clear();
+    ForgetJobs();
     if (sqlite3_get_autocommit(db.get()) == 0) {
       Statement::Use u(rollback);
       (void)u.Run();
@@ -196,7 +232,7 @@ class Store::Impl {
   Status CommitOpen() {
     if (sqlite3_get_autocommit(db.get()) != 0) {
       in_batch = false;
-      seqs.clear();
+      ForgetJobs();
       return Unavailable(
           "store: Commit: the batch was rolled back by SQLite after an earlier error");
     }
@@ -205,7 +241,7 @@ class Store::Impl {
     // A failed COMMIT may leave the transaction open (busy: retry Commit or
     // Rollback) or may have ended it; follow SQLite's view.
     in_batch = sqlite3_get_autocommit(db.get()) == 0;
-    if (!s.ok()) seqs.clear();
+    if (!s.ok()) ForgetJobs();
     return s;
   }
 
@@ -253,7 +289,7 @@ class Store::Impl {
       s = u.Run();
       if (s.ok()) return s;
     }
-    seqs.clear();
+    ForgetJobs();
     if (own) {
       if (sqlite3_get_autocommit(db.get()) == 0) {
         Statement::Use u(rollback);

@@ -41,7 +41,9 @@ Status Store::UpdateTaskNow(const TaskRecord& task) {
   // its first state); later ones update it.
   Statement::Use u(impl_->update_task);
   BindTask(u, 0, *seq, task.job_id, task);
-  return Context(u.Run(), "task", task.name);
+  DROVER_RETURN_IF_ERROR(Context(u.Run(), "task", task.name));
+  impl_->NoteRow(*seq, task.index);
+  return Status::Ok();
 }
 
 Result<std::vector<TaskRecord>> Store::Tasks(const std::string& job_id) {
@@ -251,9 +253,28 @@ Result<bool> Store::FinishAttemptNow(const std::string& outputs_json, uint64_t i
 }
 
 Result<bool> Store::Impl::HasTaskRow(int64_t job, uint32_t idx) {
-  Statement::Use u(task_row_exists);
-  u.Bind(1, job).Bind(2, int64_t{idx});
-  return u.Step();
+  auto it = rows.find(job);
+  if (it == rows.end()) {
+    KnownRows known;
+    Statement::Use u(task_row_indexes);
+    u.Bind(1, job);
+    for (;;) {
+      Result<bool> row = u.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      const int64_t i = u.Int(0);
+      if (i < 0 || i >= KnownRows::kMaxIndex) {
+        known.all = true;  // not an index drover writes: assume every row
+        break;
+      }
+      if (static_cast<size_t>(i) >= known.has.size())
+        known.has.resize(static_cast<size_t>(i) + 1);
+      known.has[static_cast<size_t>(i)] = true;
+    }
+    it = rows.emplace(job, std::move(known)).first;
+  }
+  const KnownRows& known = it->second;
+  return known.all || (idx < known.has.size() && known.has[idx]);
 }
 
 Result<bool> Store::EndAttempt(uint64_t id, uint32_t number, const std::string& worker,

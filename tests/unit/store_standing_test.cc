@@ -181,6 +181,56 @@ TEST_F(StandingTest, ATaskWithARowKeepsWritingIt) {
   EXPECT_EQ(RawSql("SELECT count(*) FROM tasks"), "1");
 }
 
+// Given a job whose task rows the store has already read (an attempt of
+// task b stood for its row), a row then written for task c (UpdateTask) and
+// one for task a (ExpandTask, as a fan-out does) should be known: c's and
+// a's first attempts that succeed update those rows and stand for nothing.
+// (The store answers "has a row" from memory after its first read of the
+// job; a write it did not note would leave c's row "waiting" for good.)
+TEST_F(StandingTest, RowsWrittenAfterTheJobsRowsWereReadAreUpdated) {
+  TaskRecord b_row;
+  ASSERT_NO_FATAL_FAILURE(StandFor("j1", 11, &b_row));
+  EXPECT_EQ(RawSql("SELECT count(*) FROM task_rows"), "0");
+
+  TaskRecord c_waiting = MakeTask("j1", 2, "c");
+  c_waiting.pending_reason = "held by the test";
+  ASSERT_TRUE(store_->UpdateTask(c_waiting).ok());
+  auto job = store_->GetJob("j1");
+  ASSERT_TRUE(job.ok() && job->has_value());
+  TaskRecord a_waiting = MakeTask("j1", 0, "a");
+  a_waiting.pending_reason = "fanned out by the test";
+  ASSERT_TRUE(store_->ExpandTask(**job, "fan", {a_waiting}).ok());
+  EXPECT_EQ(RawSql("SELECT count(*) FROM task_rows"), "2");
+
+  const AttemptOutcome ok = Success();
+  uint64_t id = 12;
+  for (const auto& [idx, name] : {std::pair<uint32_t, const char*>{2, "c"}, {0, "a"}}) {
+    SCOPED_TRACE(name);
+    AttemptRecord first = MakeAttempt(id, "j1", name, 1);
+    first.worker = "w1";
+    first.task_index = idx;
+    first.started_ms = started_ms_;
+    ASSERT_TRUE(store_->InsertAttempt(first).ok());
+    TaskRecord done = RowAfter("j1", ok, 1, "succeeded");
+    done.index = idx;
+    done.name = name;
+    done.fingerprint = MakeTask("j1", idx, name).fingerprint;
+    Result<bool> ended = store_->EndAttempt(id, 1, "w1", ok, done.outputs_json, done);
+    ASSERT_TRUE(ended.ok() && *ended) << ended.status().ToString();
+    EXPECT_EQ(RawSql(std::string("SELECT state || ' ' || pending_reason FROM task_rows "
+                                 "WHERE name = '") +
+                     name + "'"),
+              "succeeded ");
+    EXPECT_EQ(RawSql("SELECT task_row FROM attempts WHERE id = " + std::to_string(id)),
+              "0");
+    ++id;
+  }
+  EXPECT_EQ(RawSql("SELECT count(*) FROM attempts WHERE task_row = 1"), "1");  // b's
+  auto counts = store_->TaskStateCounts("j1");
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(*counts, (Counts{{"succeeded", 3}}));
+}
+
 // Given a success that is not the task's first attempt (attempt_base: one
 // handed back unstarted; or its number), or of an attempt the store does
 // not know, EndAttempt should write the task's row.
