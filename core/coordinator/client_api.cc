@@ -20,18 +20,16 @@ constexpr uint32_t kDefaultStatusLimit = 20;
 
 }  // namespace
 
-spec::LoadResult Coordinator::Loop::LoadSubmitted(const wire::Submit& submit) {
-  {
-    std::lock_guard<std::mutex> lock(handover_mu_);
-    if (handed_over_ && handed_over_->file == submit.spec_file() &&
-        handed_over_->text == submit.spec_text()) {
-      spec::LoadResult loaded;
-      loaded.spec = std::move(handed_over_->spec);
-      handed_over_.reset();
-      return loaded;
-    }
+std::optional<spec::JobSpec> Coordinator::Loop::TakeHandedOver(
+    const wire::Submit& submit) {
+  std::lock_guard<std::mutex> lock(handover_mu_);
+  if (!handed_over_ || handed_over_->file != submit.spec_file() ||
+      handed_over_->text != submit.spec_text()) {
+    return std::nullopt;
   }
-  return spec::LoadString(submit.spec_text(), submit.spec_file(), options_.spec_options);
+  std::optional<spec::JobSpec> spec = std::move(handed_over_->spec);
+  handed_over_.reset();
+  return spec;
 }
 
 void Coordinator::Loop::AddWatcher(Job& job, const std::string& rid, WatchMode mode) {
@@ -48,11 +46,36 @@ void Coordinator::Loop::AddWatcher(Job& job, const std::string& rid, WatchMode m
 void Coordinator::Loop::HandleSubmit(const Message& m) {
   auto submit = protocol::Parse<wire::Submit>(m);
   if (!submit.ok()) return ReplyError(m.routing_id, submit.status().message());
-  auto loaded = LoadSubmitted(*submit);
+  SpecLoader::Request r{m.routing_id, m.peer, std::move(*submit)};
+  if (auto spec = TakeHandedOver(r.submit)) {
+    spec::LoadResult loaded;
+    loaded.spec = std::move(spec);
+    return AdmitSubmitted(r, std::move(loaded));
+  }
+  if (spec_loader_ &&
+      (r.submit.spec_text().size() > kLoadHereBytes || spec_loader_->Busy())) {
+    spec_loader_->Submit(std::move(r));  // AdmitLoaded admits it
+    return;
+  }
+  spec::LoadResult loaded =
+      spec::LoadString(r.submit.spec_text(), r.submit.spec_file(), options_.spec_options);
+  AdmitSubmitted(r, std::move(loaded));
+}
+
+void Coordinator::Loop::AdmitLoaded() {
+  if (!spec_loader_) return;
+  for (SpecLoader::Done& d : spec_loader_->TakeDone()) {
+    AdmitSubmitted(d.request, std::move(d.loaded));
+  }
+}
+
+void Coordinator::Loop::AdmitSubmitted(const SpecLoader::Request& r,
+                                       spec::LoadResult loaded) {
+  const wire::Submit* submit = &r.submit;
   if (!loaded.ok()) {
     wire::Submitted reply;
     for (const auto& e : loaded.errors) reply.add_errors(e.ToString());
-    return Reply(m.routing_id, Command::kSubmitted, reply);
+    return Reply(r.routing_id, Command::kSubmitted, reply);
   }
 
   auto job = std::make_unique<Job>();
@@ -63,7 +86,7 @@ void Coordinator::Loop::HandleSubmit(const Message& m) {
     auto& files = job->inputs[in.pattern()];
     for (const wire::InputFile& f : in.files()) {
       if (f.path().empty() || !artifacts::IsSha256Hex(f.sha256())) {
-        return ReplyError(m.routing_id, "Submit.inputs: input '" + in.pattern() +
+        return ReplyError(r.routing_id, "Submit.inputs: input '" + in.pattern() +
                                             "' has a file without a path or a sha256 of "
                                             "64 lowercase hex digits");
       }
@@ -76,16 +99,16 @@ void Coordinator::Loop::HandleSubmit(const Message& m) {
   std::unordered_map<std::string, store::TaskRecord> old_rows;
   if (submit->resume()) {
     auto latest = store_->LatestJob(spec.name);
-    if (!latest.ok()) return ReplyError(m.routing_id, latest.status().ToString());
+    if (!latest.ok()) return ReplyError(r.routing_id, latest.status().ToString());
     if (*latest) {
       if (jobs_.count((*latest)->id)) {
-        return ReplyError(m.routing_id, "job " + (*latest)->id + " (" + spec.name +
+        return ReplyError(r.routing_id, "job " + (*latest)->id + " (" + spec.name +
                                             ") is still running; cannot resume it");
       }
       previous = **latest;
       auto rows = store_->Tasks(previous->id);
-      if (!rows.ok()) return ReplyError(m.routing_id, rows.status().ToString());
-      for (auto& r : *rows) old_rows.emplace(r.name, std::move(r));
+      if (!rows.ok()) return ReplyError(r.routing_id, rows.status().ToString());
+      for (auto& row : *rows) old_rows.emplace(row.name, std::move(row));
     }
   }
 
@@ -95,15 +118,15 @@ void Coordinator::Loop::HandleSubmit(const Message& m) {
   rec.spec_file = submit->spec_file();
   rec.spec_text = submit->spec_text();
   rec.cwd = submit->cwd();
-  rec.submitter_key = m.peer.key;
-  rec.submitter_name = m.peer.name;
+  rec.submitter_key = r.peer.key;
+  rec.submitter_name = r.peer.name;
   rec.state = dag::JobStateName(dag::JobState::kRunning);
   rec.priority = spec.priority;
   rec.created_ms = previous ? previous->created_ms : WallMillis(clock_);
 
   const std::vector<uint32_t> carried = InitJobState(
       *job, old_rows, options_.jitter_seed ? options_.jitter_seed : rng_());
-  (void)Admit(std::move(job), previous.has_value(), m.routing_id,
+  (void)Admit(std::move(job), previous.has_value(), r.routing_id,
               {.events = submit->watch(),
                .output = submit->watch() && submit->output(),
                .problems_only = submit->problems_only()},

@@ -87,6 +87,8 @@ Status Coordinator::Loop::Open() {
 
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) return ErrnoError("eventfd", errno);
+  spec_loader_ = std::make_unique<SpecLoader>(options_.spec_options, wake_fd_,
+                                              options_.before_spec_load);
   try {
     router_.emplace(context_, zmq::socket_type::router);
     router_->set(zmq::sockopt::router_mandatory, 1);
@@ -154,6 +156,7 @@ Status Coordinator::Loop::Run() {
     // 2. One transaction for everything this turn decides.
     Check(store_->Begin(), "begin");
     HandleDeferred();
+    AdmitLoaded();  // SUBMITs whose specs the loader has read, in order
     // At most half the attempts in flight end in one turn, or 16 when that
     // is more (RESULTs of attempts no longer current do not count).
     // Nothing a turn decides leaves before its commit, so a turn that took

@@ -50,6 +50,10 @@ struct CoordinatorOptions {
   // Called on the ROUTER socket before it binds (CURVE server keys, ZAP
   // domain). An error fails Open().
   std::function<Status(zmq::socket_t&)> configure_socket;
+  // Runs on the spec loader's thread before each SUBMIT's spec that is
+  // loaded there (core/coordinator/spec_loader.h); tests hold a load with
+  // it. Unset: nothing.
+  std::function<void()> before_spec_load;
   // What Open() does with jobs a previous coordinator left running in the
   // store. true (`drover coordinator`): keep running them; their running
   // attempts wait heartbeat_interval * liveness for their workers to

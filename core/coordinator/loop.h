@@ -47,6 +47,7 @@
 #include "core/coordinator/log_limiter.h"
 #include "core/coordinator/metrics.h"
 #include "core/coordinator/pipelines.h"
+#include "core/coordinator/spec_loader.h"
 #include "core/protocol/codec.h"
 #include "core/protocol/socket_wait.h"
 #include "core/store/store.h"
@@ -71,6 +72,7 @@ class Coordinator::Loop : private PipelineHost {
       : context_(context), options_(std::move(options)), clock_(clock) {}
 
   ~Loop() {
+    spec_loader_.reset();  // its thread writes wake_fd_
     if (wake_fd_ >= 0) ::close(wake_fd_);
     if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
   }
@@ -287,10 +289,19 @@ class Coordinator::Loop : private PipelineHost {
   void OrderJobs();
 
   // client_api.cc
+  // A SUBMIT: its spec is the one handed over (HandOver) when that was
+  // loaded from exactly its text and file; else a small spec is loaded
+  // here and a big one (more than kLoadHereBytes), or any while the loader
+  // is busy, by spec_loader_, and admitted when it is loaded (in order).
   void HandleSubmit(const Message& m);
-  // The spec `submit` carries: the one handed over (HandOver) when it was
-  // loaded from exactly this text and file, else spec::LoadString's.
-  spec::LoadResult LoadSubmitted(const wire::Submit& submit);
+  static constexpr size_t kLoadHereBytes = 16 * 1024;  // a few ms of yaml-cpp
+  // The handed-over spec, when `submit` is the SUBMIT of its text and file.
+  std::optional<spec::JobSpec> TakeHandedOver(const wire::Submit& submit);
+  // Admits the job of SUBMIT `r` whose spec loaded as `loaded` (or answers
+  // with its errors).
+  void AdmitSubmitted(const SpecLoader::Request& r, spec::LoadResult loaded);
+  // Admits the SUBMITs whose specs spec_loader_ has loaded since.
+  void AdmitLoaded();
   void HandleRetryJob(const Message& m);
   void HandleCancelJob(const Message& m);
   void HandleWatch(const Message& m);
@@ -510,6 +521,9 @@ class Coordinator::Loop : private PipelineHost {
   };
   std::mutex handover_mu_;
   std::optional<HandedOver> handed_over_;  // GUARDED_BY(handover_mu_)
+  // Loads big SUBMITs' specs off this thread (Open() starts it; destroyed
+  // before wake_fd_ is closed, which it writes).
+  std::unique_ptr<SpecLoader> spec_loader_;
   // The artifact store (STATE/artifacts) and its transfers (artifacts.cc).
   std::unique_ptr<artifacts::BlobStore> blobs_;
   artifacts::BlobStore::Usage blob_usage_;  // what it holds, kept up to date

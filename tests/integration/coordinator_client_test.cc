@@ -3,9 +3,14 @@
 // forwarding and worker drains. The fixture is coordinator_fixture.h.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -457,6 +462,99 @@ TEST_F(CoordinatorTest, ASubmitTakesTheSpecHandedOverForItsTextOnce) {
   auto second = client.Submit(two);
   ASSERT_TRUE(second);
   EXPECT_EQ(second->tasks(), 2u) << "taken once: the text is loaded again";
+}
+
+// The number the store gave job `id` (jobs.seq, docs/state.md): jobs are
+// numbered in the order they are admitted. -1 when there is none.
+int64_t JobNumber(const std::filesystem::path& state_dir, const std::string& id) {
+  sqlite3* db = nullptr;
+  int64_t seq = -1;
+  if (sqlite3_open_v2((state_dir / "state.db").c_str(), &db, SQLITE_OPEN_READONLY,
+                      nullptr) == SQLITE_OK) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db, "SELECT seq FROM jobs WHERE id = ?1", -1, &st, nullptr) ==
+        SQLITE_OK) {
+      sqlite3_bind_text(st, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+      if (sqlite3_step(st) == SQLITE_ROW) seq = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  return seq;
+}
+
+// Given a SUBMIT whose spec is big enough to be loaded off the loop, and
+// its load held on the loader's thread: the coordinator should go on
+// answering other clients meanwhile; a small SUBMIT sent during the load
+// should wait behind it (its spec would load at once) and be answered
+// after it; and both jobs should be admitted in the order they came
+// (their numbers in the store). A loop that loaded the spec itself would
+// stop at the held load, and the WORKERS request would get no answer.
+TEST_F(CoordinatorTest, ABigSpecLoadsOffTheLoopAndSubmitsStayInOrder) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int loads = 0;
+  bool release = false;
+  options_.before_spec_load = [&] {
+    std::unique_lock<std::mutex> lock(mu);
+    ++loads;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  };
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  // Releases the loader whatever the test's end, before the coordinator stops.
+  struct Release {
+    std::mutex& mu;
+    std::condition_variable& cv;
+    bool& release;
+    ~Release() {
+      std::lock_guard<std::mutex> lock(mu);
+      release = true;
+      cv.notify_all();
+    }
+  } releaser{mu, cv, release};
+
+  FakeClient& big = AddClient();
+  FakeClient& small = AddClient();
+  FakeClient& other = AddClient();
+  wire::Submit submit;
+  submit.set_spec_file("big.yaml");
+  submit.set_cwd("/");
+  // Past Loop::kLoadHereBytes by a comment: the spec is still two tasks.
+  submit.set_spec_text(IndependentTasks("big", 2) + "# " + std::string(20000, 'x') +
+                       "\n");
+  big.Send(Command::kSubmit, submit);
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return loads == 1; }))
+        << "the big spec never reached the loader";
+  }
+
+  ASSERT_TRUE(other.Workers()) << "the loop answers while a spec loads";
+  submit.set_spec_file("small.yaml");
+  submit.set_spec_text(IndependentTasks("small", 1));
+  small.Send(Command::kSubmit, submit);
+  ASSERT_NO_FATAL_FAILURE(Sync());
+  ExpectNothingQueued(big, "the big spec's client, while its spec loads");
+  ExpectNothingQueued(small, "the small spec's client, queued behind it");
+
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+    cv.notify_all();
+  }
+  auto big_done = big.Expect(Command::kSubmitted);
+  auto small_done = small.Expect(Command::kSubmitted);
+  ASSERT_TRUE(big_done && small_done);
+  const auto first = Body<wire::Submitted>(*big_done);
+  const auto second = Body<wire::Submitted>(*small_done);
+  ASSERT_TRUE(first.errors().empty()) << first.errors(0);
+  ASSERT_TRUE(second.errors().empty()) << second.errors(0);
+  EXPECT_EQ(first.tasks(), 2u);
+  EXPECT_EQ(second.tasks(), 1u);
+  EXPECT_EQ(loads, 2) << "the small spec waited in the loader's queue";
+  EXPECT_LT(JobNumber(state_dir_, first.job_id()), JobNumber(state_dir_, second.job_id()))
+      << "admitted in the order they came";
 }
 
 // Given three clients of one job, one that submitted it with

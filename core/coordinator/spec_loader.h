@@ -1,0 +1,92 @@
+// SpecLoader: loads the specs of SUBMITs on a thread of its own, so that
+// the coordinator's loop keeps dispatching, recording results and answering
+// while a big spec is read. A spec of 100,000 matrix values takes yaml-cpp
+// about 150 ms, one of a million values more than a second; the loop did
+// that work itself, and every job, worker and client waited for it
+// (docs/benchmarks.md, session 25).
+//
+// One thread, first in first out: specs are loaded, and their jobs
+// admitted by the loop, in the order the SUBMITs arrived. The loop hands
+// over the parsed SUBMIT (Submit), is woken through `wake_fd` when a load
+// ends, and takes the finished loads in order (TakeDone). What waits is
+// bounded (kMaxPendingBytes of spec text): past it, Submit waits for room,
+// as the loop did when it loaded every spec itself, rather than hold
+// without limit what a peer sends.
+//
+// Plain data in and out, no sockets and no store: the loop replies and
+// admits (core/coordinator/client_api.cc).
+#ifndef DROVER_CORE_COORDINATOR_SPEC_LOADER_H_
+#define DROVER_CORE_COORDINATOR_SPEC_LOADER_H_
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/protocol/codec.h"
+#include "core/protocol/drover.pb.h"
+#include "core/spec/job_spec.h"
+
+namespace drover {
+
+class SpecLoader {
+ public:
+  // Spec text queued or being loaded beyond which Submit waits.
+  static constexpr size_t kMaxPendingBytes = size_t{64} << 20;
+
+  struct Request {
+    std::string routing_id;  // whom to answer
+    protocol::PeerKey peer;  // who submitted (the job's submitter_key/_name)
+    wire::Submit submit;
+  };
+  struct Done {
+    Request request;
+    spec::LoadResult loaded;
+  };
+
+  // `wake_fd` (an eventfd the loop waits on) is written once a load ends.
+  // `before_load`, when set, runs on the loader's thread before each load
+  // (tests hold a load with it).
+  SpecLoader(spec::LoadOptions options, int wake_fd,
+             std::function<void()> before_load = nullptr);
+  // Stops the thread; loads not taken are dropped (their clients get no
+  // SUBMITTED, as from a coordinator that stopped).
+  ~SpecLoader();
+  SpecLoader(const SpecLoader&) = delete;
+  SpecLoader& operator=(const SpecLoader&) = delete;
+
+  // Queues `r`'s spec to be loaded; waits first while more than
+  // kMaxPendingBytes of spec text are queued.
+  void Submit(Request r);
+  // Whether a spec is queued, being loaded, or loaded and not yet taken:
+  // a SUBMIT the loop would otherwise admit at once must then queue too,
+  // behind the earlier ones.
+  bool Busy() const;
+  // The loads that ended since the last call, in the order they were
+  // submitted.
+  std::vector<Done> TakeDone();
+
+ private:
+  void Run();
+
+  const spec::LoadOptions options_;
+  const int wake_fd_;
+  const std::function<void()> before_load_;
+  mutable std::mutex mu_;
+  std::condition_variable work_;  // the thread waits for requests (or stop_)
+  std::condition_variable room_;  // Submit waits for pending_bytes_ to fall
+  std::deque<Request> queue_;
+  std::vector<Done> done_;
+  size_t pending_bytes_ = 0;  // spec text queued or being loaded
+  bool loading_ = false;
+  bool stop_ = false;
+  std::thread thread_;  // last: started once everything above exists
+};
+
+}  // namespace drover
+
+#endif  // DROVER_CORE_COORDINATOR_SPEC_LOADER_H_
