@@ -114,18 +114,25 @@ dispatch_label() {  # NAME MODE
 # workers that prefetch as many as their slots, drover worker's default) with BINARY; appends to the DISPATCH_*
 # arrays of NAME/MODE, records the run and prints a line.
 declare -A DISPATCH_RATE=() DISPATCH_P50=() DISPATCH_P99=() DISPATCH_RSS=()
-declare -A DISPATCH_FIRST=() DISPATCH_PHASE=()
+declare -A DISPATCH_FIRST=() DISPATCH_PHASE=() DISPATCH_CPU=()
+# CPU time (user + system, every thread) of process PID so far, in clock
+# ticks (/proc/PID/stat fields 14 and 15; the command name, field 2, has
+# no spaces here).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+CLK_TCK="$(getconf CLK_TCK)"
+readonly CLK_TCK
 dispatch_once() {  # NAME BINARY MODE RUN TOTAL SLOTS
   local name="$1" bin="$2" mode="$3" run="$4" total="$5" slots="$6"
-  local dir="$WORK/dispatch-$name-$mode-$run" t0 t1 rss db
+  local dir="$WORK/dispatch-$name-$mode-$run" t0 t1 rss db cpu
   mkdir -p "$dir"
   if [[ "$mode" == run ]]; then
     t0="$(now_ns)"
-    /usr/bin/time -f '%M' -o "$dir/rss" "$bin" run -j "$total" --state-dir "$dir/state" \
+    /usr/bin/time -f '%M %U %S' -o "$dir/rss" "$bin" run -j "$total" --state-dir "$dir/state" \
       "$WORK/dispatch.yaml" >/dev/null 2>"$WORK/err" ||
       { cat "$WORK/err" >&2; die "$name: drover run failed (run $run)"; }
     t1="$(now_ns)"
-    rss="$(tail -n1 "$dir/rss")"
+    read -r rss cpu < <(tail -n1 "$dir/rss" |
+      awk -v n="$DISPATCH_TASKS" '{ printf "%d %.1f\n", $1, ($2 + $3) * 1e6 / n }')
   else
     if [[ "$mode" == tcpp ]]; then
       start_cluster "$bin" "$dir" "$slots" "$slots"
@@ -134,10 +141,15 @@ dispatch_once() {  # NAME BINARY MODE RUN TOTAL SLOTS
       # session 17, and --compare may run an older binary.
       start_cluster "$bin" "$dir" "$slots" 0
     fi
+    local c0 c1
+    c0="$(cpu_ticks "${DAEMON_PIDS[0]}")"
     t0="$(now_ns)"
     DROVER_COORDINATOR="$ENDPOINT" "$bin" submit --wait "$WORK/dispatch.yaml" \
       >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; die "$name: drover submit --wait failed (run $run)"; }
     t1="$(now_ns)"
+    c1="$(cpu_ticks "${DAEMON_PIDS[0]}")"
+    cpu="$(awk -v d="$((c1 - c0))" -v hz="$CLK_TCK" -v n="$DISPATCH_TASKS" \
+      'BEGIN { printf "%.1f", d * 1e6 / hz / n }')"
     rss="$(awk '/^VmHWM:/ { print $2 }' "/proc/${DAEMON_PIDS[0]}/status" 2>/dev/null || echo 0)"
     stop_daemons
   fi
@@ -153,14 +165,16 @@ dispatch_once() {  # NAME BINARY MODE RUN TOTAL SLOTS
   DISPATCH_RSS[$key]="${DISPATCH_RSS[$key]:-} $((rss / 1024))"
   DISPATCH_FIRST[$key]="${DISPATCH_FIRST[$key]:-} ${phase% *}"
   DISPATCH_PHASE[$key]="${DISPATCH_PHASE[$key]:-} ${phase#* }"
+  DISPATCH_CPU[$key]="${DISPATCH_CPU[$key]:-} $cpu"
   rec_run "$label" tasks_per_s "$run" "$rate"
   rec_run "$label" p50_ms "$run" "${lat% *}"
   rec_run "$label" p99_ms "$run" "${lat#* }"
   rec_run "$label" peak_rss_mb "$run" "$((rss / 1024))"
   rec_run "$label" first_dispatch_ms "$run" "${phase% *}"
   rec_run "$label" dispatch_phase_tasks_per_s "$run" "${phase#* }"
-  printf '  run %d  %-6s %-4s %9.0f tasks/s  p50 %4s ms  p99 %5s ms  peak RSS %4d MB  first dispatch %4s ms  then %6s tasks/s\n' \
-    "$run" "$name" "$mode" "$rate" "${lat% *}" "${lat#* }" "$((rss / 1024))" "${phase% *}" "${phase#* }"
+  rec_run "$label" cpu_us_per_task "$run" "$cpu"
+  printf '  run %d  %-6s %-4s %9.0f tasks/s  p50 %4s ms  p99 %5s ms  peak RSS %4d MB  first dispatch %4s ms  then %6s tasks/s  CPU %5s us/task\n' \
+    "$run" "$name" "$mode" "$rate" "${lat% *}" "${lat#* }" "$((rss / 1024))" "${phase% *}" "${phase#* }" "$cpu"
   rm -rf -- "$dir"
 }
 
@@ -328,8 +342,8 @@ cmd_dispatch() {
     done
   done
   echo
-  printf '%-46s %10s  %-30s %7s %7s %9s %9s %10s\n' runner "tasks/s" "runs (tasks/s)" "p50 ms" \
-    "p99 ms" "RSS MB" "first ms" "then /s"
+  printf '%-46s %10s  %-30s %7s %7s %9s %9s %10s %9s\n' runner "tasks/s" "runs (tasks/s)" "p50 ms" \
+    "p99 ms" "RSS MB" "first ms" "then /s" "CPU us"
   local key rates label
   for mode in run tcp tcpp; do
     for i in "${!names[@]}"; do
@@ -337,15 +351,18 @@ cmd_dispatch() {
       [[ -n "${DISPATCH_RATE[$key]:-}" ]] || continue
       read -ra rates <<<"${DISPATCH_RATE[$key]}"
       # shellcheck disable=SC2086
-      printf '%-46s %10.0f  %-30s %7s %7s %9s %9s %10s\n' "$(dispatch_label "${names[$i]}" "$mode")" \
+      printf '%-46s %10.0f  %-30s %7s %7s %9s %9s %10s %9s\n' "$(dispatch_label "${names[$i]}" "$mode")" \
         "$(median "${rates[@]}")" "$(printf '%.0f ' "${rates[@]}")" "$(median ${DISPATCH_P50[$key]})" \
         "$(median ${DISPATCH_P99[$key]})" "$(median ${DISPATCH_RSS[$key]})" \
-        "$(median ${DISPATCH_FIRST[$key]})" "$(median ${DISPATCH_PHASE[$key]})"
+        "$(median ${DISPATCH_FIRST[$key]})" "$(median ${DISPATCH_PHASE[$key]})" \
+        "$(median ${DISPATCH_CPU[$key]})"
     done
   done
   echo "  first ms: from the command's start to the first dispatch (the spec loaded, the job"
   echo "  admitted); then /s: the dispatch phase alone, from the first dispatch to the last result"
-  echo "  recorded. tasks/s, the target's figure, is end to end."
+  echo "  recorded. tasks/s, the target's figure, is end to end. CPU us: CPU time a task (user +"
+  echo "  system, every thread) of the drover run process, or of the coordinator alone (the spec's"
+  echo "  load included): steadier than a rate on a busy machine."
   local tcp run_rate floor
   floor="$(median "${FLOOR_RATE[@]}")"
   printf '%-46s %10.0f  %-30s\n' "$FLOOR_LABEL" "$floor" "$(printf '%.0f ' "${FLOOR_RATE[@]}")"
