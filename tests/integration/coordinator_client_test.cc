@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -491,28 +492,31 @@ int64_t JobNumber(const std::filesystem::path& state_dir, const std::string& id)
 // (their numbers in the store). A loop that loaded the spec itself would
 // stop at the held load, and the WORKERS request would get no answer.
 TEST_F(CoordinatorTest, ABigSpecLoadsOffTheLoopAndSubmitsStayInOrder) {
-  std::mutex mu;
-  std::condition_variable cv;
-  int loads = 0;
-  bool release = false;
-  options_.before_spec_load = [&] {
-    std::unique_lock<std::mutex> lock(mu);
-    ++loads;
-    cv.notify_all();
-    cv.wait(lock, [&] { return release; });
-  };
-  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
-  // Releases the loader whatever the test's end, before the coordinator stops.
-  struct Release {
-    std::mutex& mu;
-    std::condition_variable& cv;
-    bool& release;
-    ~Release() {
+  // The loader's hook: shared with it, so that it outlives this test's body.
+  struct Gate {
+    std::mutex mu;
+    std::condition_variable cv;
+    int loads = 0;
+    bool release = false;
+    void Open() {
       std::lock_guard<std::mutex> lock(mu);
       release = true;
       cv.notify_all();
     }
-  } releaser{mu, cv, release};
+  };
+  auto gate = std::make_shared<Gate>();
+  options_.before_spec_load = [gate] {
+    std::unique_lock<std::mutex> lock(gate->mu);
+    ++gate->loads;
+    gate->cv.notify_all();
+    gate->cv.wait(lock, [&] { return gate->release; });
+  };
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  // Whatever ends the test, the loader is let go before the coordinator stops.
+  struct Release {
+    Gate& gate;
+    ~Release() { gate.Open(); }
+  } releaser{*gate};
 
   FakeClient& big = AddClient();
   FakeClient& small = AddClient();
@@ -525,9 +529,10 @@ TEST_F(CoordinatorTest, ABigSpecLoadsOffTheLoopAndSubmitsStayInOrder) {
                        "\n");
   big.Send(Command::kSubmit, submit);
   {
-    std::unique_lock<std::mutex> lock(mu);
-    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return loads == 1; }))
-        << "the big spec never reached the loader";
+    std::unique_lock<std::mutex> lock(gate->mu);
+    ASSERT_TRUE(gate->cv.wait_for(lock, std::chrono::seconds(30), [&] {
+      return gate->loads == 1;
+    })) << "the big spec never reached the loader";
   }
 
   ASSERT_TRUE(other.Workers()) << "the loop answers while a spec loads";
@@ -538,11 +543,7 @@ TEST_F(CoordinatorTest, ABigSpecLoadsOffTheLoopAndSubmitsStayInOrder) {
   ExpectNothingQueued(big, "the big spec's client, while its spec loads");
   ExpectNothingQueued(small, "the small spec's client, queued behind it");
 
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    release = true;
-    cv.notify_all();
-  }
+  gate->Open();
   auto big_done = big.Expect(Command::kSubmitted);
   auto small_done = small.Expect(Command::kSubmitted);
   ASSERT_TRUE(big_done && small_done);
@@ -552,7 +553,10 @@ TEST_F(CoordinatorTest, ABigSpecLoadsOffTheLoopAndSubmitsStayInOrder) {
   ASSERT_TRUE(second.errors().empty()) << second.errors(0);
   EXPECT_EQ(first.tasks(), 2u);
   EXPECT_EQ(second.tasks(), 1u);
-  EXPECT_EQ(loads, 2) << "the small spec waited in the loader's queue";
+  {
+    std::lock_guard<std::mutex> lock(gate->mu);
+    EXPECT_EQ(gate->loads, 2) << "the small spec waited in the loader's queue";
+  }
   EXPECT_LT(JobNumber(state_dir_, first.job_id()), JobNumber(state_dir_, second.job_id()))
       << "admitted in the order they came";
 }
