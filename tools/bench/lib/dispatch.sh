@@ -14,6 +14,10 @@
 #          as broker and result backend (2 workers), each running
 #          --peer-tasks no-op tasks (default: the same N, at most 10,000:
 #          they run at about 1,000 tasks/s).
+#          Also, each round: the longest pause in the dispatching of a
+#          running job (N/2 tasks) while another client submits the N-value
+#          spec (docs/benchmarks.md, session 25: the spec is loaded off the
+#          coordinator's loop).
 #          The limit, in the same rounds: tools/bench/dispatch_floor, the
 #          least a durable coordinator does for a task (drover's own rows in
 #          drover's schema, one transaction a loop turn, plain messages to 2
@@ -195,6 +199,49 @@ floor_once() {  # RUN SLOTS
 }
 readonly FLOOR_LABEL="bare durable loop (the limit)"
 
+# One run of the admission pause with BINARY: a coordinator and 2 workers,
+# job A ($WORK/pause-a.yaml, N/2 tasks) submitted, and once its first
+# attempt is in the store, job B (the N-value spec of the timed runs) from
+# another client; both waited for. The longest gap between two of A's
+# dispatches (started_ms, from the store), in ms: what B's admission
+# cost the job already running.
+declare -A PAUSE_MS=()
+pause_once() {  # NAME BINARY RUN SLOTS
+  local name="$1" bin="$2" run="$3" dir="$WORK/pause-$1-$3" a b i gap label
+  mkdir -p "$dir"
+  start_cluster "$bin" "$dir" "$4" "$4"
+  local db="$dir/state/state.db"
+  DROVER_COORDINATOR="$ENDPOINT" "$bin" submit --wait "$WORK/pause-a.yaml" \
+    >/dev/null 2>"$dir/a.err" &
+  a=$!
+  for ((i = 0; i < 300; i++)); do  # A's first dispatch, 30 s at most
+    [[ "$(sqlite3 "$db" 'SELECT count(*) > 0 FROM attempts' 2>/dev/null)" == 1 ]] && break
+    kill -0 "$a" 2>/dev/null || break
+    sleep 0.01
+  done
+  DROVER_COORDINATOR="$ENDPOINT" "$bin" submit --wait "$WORK/dispatch.yaml" \
+    >/dev/null 2>"$dir/b.err" &
+  b=$!
+  wait "$a" || { cat "$dir/a.err" >&2; stop_daemons; die "$name: job A failed (pause, run $run)"; }
+  wait "$b" || { cat "$dir/b.err" >&2; stop_daemons; die "$name: job B failed (pause, run $run)"; }
+  stop_daemons
+  gap="$(sqlite3 "$db" "SELECT max(g) FROM (SELECT a.started_ms - lag(a.started_ms)
+      OVER (ORDER BY a.started_ms) AS g FROM attempts a JOIN jobs j ON j.id = a.job_id
+      WHERE j.name = 'bench-pause-a')")"
+  [[ -n "$gap" ]] || die "$name: no pause measured (run $run)"
+  label="$(pause_label "$name")"
+  PAUSE_MS[$name]="${PAUSE_MS[$name]:-} $gap"
+  rec_run "$label" longest_pause_ms "$run" "$gap"
+  printf '  run %d  %-6s pause %5s ms  (job A'"'"'s longest gap between dispatches while B is submitted)\n' \
+    "$run" "$name" "$gap"
+  rm -rf -- "$dir"
+}
+pause_label() {  # NAME
+  local prefix=""
+  [[ "$1" == drover ]] || prefix="$1: "
+  echo "${prefix}running job's longest pause, another job submitted"
+}
+
 # Waits until FILE exists and is not empty, or the process PID is gone.
 wait_for_file() {  # FILE PID SECONDS
   local i
@@ -306,6 +353,8 @@ cmd_dispatch() {
     ensure_celery && peers+=(celery) || rec_skip celery "Celery with Redis: not installed (see above)"
   fi
   write_noop_job "$DISPATCH_TASKS" "$WORK/dispatch.yaml"
+  write_matrix_noop_job "$((DISPATCH_TASKS / 2))" "$WORK/pause-a.yaml"
+  sed -i 's/^name: .*/name: bench-pause-a/' "$WORK/pause-a.yaml"
   echo
   echo "dispatch: $DISPATCH_TASKS threads noop tasks, durable (committed before ACK), $total in flight,"
   echo "          $RUNS runs each, interleaved"
@@ -320,18 +369,29 @@ cmd_dispatch() {
     echo "  $p: $(peer_label "$p"), $DISPATCH_PEER_TASKS no-op tasks on 127.0.0.1, timed by its client"
   done
   echo "  latency: dispatch to commit of each attempt (the store's started_ms, finished_ms)"
+  echo "  pause: job A of $((DISPATCH_TASKS / 2)) tasks running through the coordinator, job B (the"
+  echo "         $DISPATCH_TASKS-value spec above) submitted by another client once A dispatches:"
+  echo "         A's longest gap between two dispatches"
   machine
   local run i mode
   local -A peer_failed=()
   PEER_RATE=()
   FLOOR_RATE=()
   for ((run = 1; run <= RUNS; run++)); do
+    # With --compare, drover and the base take turns at going first: a
+    # build that always went first measured slower under drover run than
+    # when the two took turns (docs/benchmarks.md, session 25).
+    local order=("${!names[@]}")
+    ((run % 2 == 0 && ${#names[@]} == 2)) && order=(1 0)
     for mode in run tcp; do
-      for i in "${!names[@]}"; do
+      for i in "${order[@]}"; do
         dispatch_once "${names[$i]}" "${bins[$i]}" "$mode" "$run" "$total" "$slots"
       done
     done
     dispatch_once drover "$DROVER" tcpp "$run" "$total" "$slots"
+    for i in "${order[@]}"; do
+      pause_once "${names[$i]}" "${bins[$i]}" "$run" "$slots"
+    done
     floor_once "$run" "$slots"
     for p in "${peers[@]}"; do
       [[ -z "${peer_failed[$p]:-}" ]] || continue
@@ -363,6 +423,12 @@ cmd_dispatch() {
   echo "  recorded. tasks/s, the target's figure, is end to end. CPU us: CPU time a task (user +"
   echo "  system, every thread) of the drover run process, or of the coordinator alone (the spec's"
   echo "  load included): steadier than a rate on a busy machine."
+  for i in "${!names[@]}"; do
+    [[ -n "${PAUSE_MS[${names[$i]}]:-}" ]] || continue
+    # shellcheck disable=SC2086
+    printf '%-46s %7s ms  runs: %s\n' "$(pause_label "${names[$i]}")" \
+      "$(median ${PAUSE_MS[${names[$i]}]})" "${PAUSE_MS[${names[$i]}]# }"
+  done
   local tcp run_rate floor
   floor="$(median "${FLOOR_RATE[@]}")"
   printf '%-46s %10.0f  %-30s\n' "$FLOOR_LABEL" "$floor" "$(printf '%.0f ' "${FLOOR_RATE[@]}")"

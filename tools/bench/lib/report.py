@@ -163,7 +163,8 @@ UNITS = {"tasks_per_s": "tasks/s", "p50_ms": "p50 ms", "p99_ms": "p99 ms",
          "peak_rss_mb": "peak RSS MB", "requests_per_s": "req/s", "round_trips_per_s": "round trips/s",
          "p50_us": "p50 µs", "cpu_us_per_rt": "CPU µs/rt", "sort_ms": "sort ms",
          "seconds": "s", "mb_per_s": "MB/s", "first_dispatch_ms": "first dispatch ms",
-         "dispatch_phase_tasks_per_s": "then tasks/s", "cpu_us_per_task": "CPU µs/task"}
+         "dispatch_phase_tasks_per_s": "then tasks/s", "cpu_us_per_task": "CPU µs/task",
+         "longest_pause_ms": "longest pause ms"}
 
 
 def markdown(doc, json_name):
