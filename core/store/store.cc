@@ -159,12 +159,13 @@ Status Store::Impl::PrepareStatements() {
       {&Impl::task_row_indexes, "SELECT idx FROM task_rows WHERE job = ?1",
        "select a job's task row indexes"},
       // ?1 the job's id, ?2 its number: its attempts that stand for a row
-      // the task does not have (one written since wins).
+      // the task does not have (one written since wins). In no order: the
+      // caller sorts them by index (SQLite sorted the whole rows in a temporary
+      // B-tree, 80 ms of a 100,000-task job's 120).
       {&Impl::standing_rows,
        Sql({"SELECT ", kStandingCols,
             " FROM attempts a WHERE a.job_id = ?1 AND a.task_row = 1 AND NOT EXISTS "
-            "(SELECT 1 FROM task_rows t WHERE t.job = ?2 AND t.name = a.task) ORDER BY "
-            "a.task_idx"}),
+            "(SELECT 1 FROM task_rows t WHERE t.job = ?2 AND t.name = a.task)"}),
        "select the attempts that stand for task rows"},
       {&Impl::standing_count,
        "SELECT COUNT(*) FROM attempts a WHERE a.job_id = ?1 AND a.task_row = 1 AND NOT "

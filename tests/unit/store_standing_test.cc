@@ -324,5 +324,47 @@ TEST_F(StandingTest, ARolledBackBatchTakesTheStandingAttemptWithIt) {
   EXPECT_EQ(RawSql("SELECT count(*) FROM attempts WHERE task_row = 1"), "0");
 }
 
+// Given a job whose tasks' names sort the other way round from their
+// indexes, most of them standing for their rows (in no order the query
+// gives) and one with a row of its own, Tasks should return one row a task,
+// by index, each with its own name and state.
+TEST_F(StandingTest, TasksComeByIndexWhateverOrderTheirNamesSortIn) {
+  JobRecord rec = MakeJob("j1", "order", 1000);
+  rec.tasks = 7;
+  ASSERT_TRUE(store_->InsertJob(rec, {}).ok());
+  started_ms_ = 1'780'000'000'000;
+  const AttemptOutcome ok = Success();
+  AttemptOutcome failed;
+  failed.reason = FailureReason::kExit;
+  failed.exit_code = 1;
+  const std::vector<std::string> names = {"g", "f", "e", "d", "c", "b", "a"};
+  // Ended in an order of their own; index 3 fails and gets its row.
+  for (uint32_t idx : {5u, 0u, 6u, 3u, 2u, 4u, 1u}) {
+    const uint64_t id = 100 + idx;
+    AttemptRecord a = MakeAttempt(id, "j1", names[idx], 1);
+    a.worker = "w1";
+    a.task_index = idx;
+    a.started_ms = started_ms_;
+    ASSERT_TRUE(store_->InsertAttempt(a).ok());
+    const AttemptOutcome& o = idx == 3 ? failed : ok;
+    TaskRecord row = RowAfter("j1", o, 1, idx == 3 ? "failed" : "succeeded");
+    row.index = idx;
+    row.name = names[idx];
+    row.fingerprint = MakeTask("j1", idx, names[idx]).fingerprint;
+    ASSERT_TRUE(store_->EndAttempt(id, 1, "w1", o, row.outputs_json, row).ok());
+  }
+  EXPECT_EQ(RawSql("SELECT count(*) FROM attempts WHERE task_row = 1"), "6");
+  EXPECT_EQ(RawSql("SELECT count(*) FROM task_rows"), "1");
+  auto tasks = store_->Tasks("j1");
+  ASSERT_TRUE(tasks.ok()) << tasks.status().ToString();
+  ASSERT_EQ(tasks->size(), 7u);
+  for (uint32_t idx = 0; idx < 7; ++idx) {
+    SCOPED_TRACE(idx);
+    EXPECT_EQ((*tasks)[idx].index, idx);
+    EXPECT_EQ((*tasks)[idx].name, names[idx]);
+    EXPECT_EQ((*tasks)[idx].state, idx == 3 ? "failed" : "succeeded");
+  }
+}
+
 }  // namespace
 }  // namespace drover::store
