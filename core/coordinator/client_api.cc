@@ -316,12 +316,12 @@ void Coordinator::Loop::HandleWatch(const Message& m) {
   auto found = store_->GetJob(req->job_id());
   if (!found.ok()) return ReplyError(m.routing_id, found.status().ToString());
   if (!*found) return ReplyError(m.routing_id, "no job " + req->job_id());
-  auto rows = store_->Tasks(req->job_id());
-  if (!rows.ok()) return ReplyError(m.routing_id, rows.status().ToString());
+  auto counts = store_->TaskStateCounts(req->job_id());
+  if (!counts.ok()) return ReplyError(m.routing_id, counts.status().ToString());
   wire::JobEvent ev;
   ev.set_job_id((*found)->id);
   ev.set_state((*found)->state);
-  *ev.mutable_counts() = CountsToWire(CountRows(*rows, (*found)->tasks));
+  *ev.mutable_counts() = CountsToWire(CountStates(*counts));
   Reply(m.routing_id, Command::kJobEvent, ev);
 }
 
@@ -449,6 +449,18 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
       bytes += ts->ByteSizeLong() + 4;
     }
     js.set_tasks_matched(matched);
+    return js;
+  }
+  if (!with_tasks && !with_groups) {
+    // Counts alone (a list of jobs): added up by SQLite, not a record made
+    // for each of a finished job's rows (100,000 rows took the loop 150 ms).
+    auto counts = store_->TaskStateCounts(record.id);
+    if (!counts.ok()) {
+      spdlog::warn("coordinator: status of job {}: {}", record.id,
+                   counts.status().ToString());
+      return js;
+    }
+    *js.mutable_counts() = CountsToWire(CountStates(*counts));
     return js;
   }
   auto rows = store_->Tasks(record.id);

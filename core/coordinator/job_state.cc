@@ -1,6 +1,7 @@
 #include "core/coordinator/job_state.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -322,6 +323,15 @@ dag::PlanCounts CountRows(const std::vector<store::TaskRecord>& rows, uint32_t t
     CountState(c, dag::ParseTaskState(r.state).value_or(dag::TaskState::kWaiting));
   }
   for (size_t i = rows.size(); i < total; ++i) CountState(c, dag::TaskState::kWaiting);
+  return c;
+}
+
+dag::PlanCounts CountStates(const std::vector<std::pair<std::string, uint64_t>>& counts) {
+  dag::PlanCounts c;
+  for (const auto& [state, n] : counts) {
+    CountState(c, dag::ParseTaskState(state).value_or(dag::TaskState::kWaiting),
+               static_cast<uint32_t>(std::min<uint64_t>(n, UINT32_MAX)));
+  }
   return c;
 }
 

@@ -145,6 +145,10 @@ bool JobRunning(const JobState& job);
 // no longer in memory. `total` is the job's task count (JobRecord::tasks):
 // tasks without a row are waiting.
 dag::PlanCounts CountRows(const std::vector<store::TaskRecord>& rows, uint32_t total);
+// The same counts from Store::TaskStateCounts (state name -> tasks), which
+// SQLite adds up without a record made for each row: for a view of a job
+// that lists none of its tasks.
+dag::PlanCounts CountStates(const std::vector<std::pair<std::string, uint64_t>>& counts);
 
 // `rows` as Store::Tasks returns them, one per task index: of `total`
 // tasks, or up to the highest index (state files from before schema 8).

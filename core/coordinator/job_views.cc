@@ -12,38 +12,38 @@ std::string_view GroupOfInstance(std::string_view instance) {
   return bracket == std::string_view::npos ? instance : instance.substr(0, bracket);
 }
 
-void CountState(dag::PlanCounts& c, dag::TaskState s) {
-  ++c.total;
+void CountState(dag::PlanCounts& c, dag::TaskState s, uint32_t n) {
+  c.total += n;
   switch (s) {
     case dag::TaskState::kWaiting:
-      ++c.waiting;
+      c.waiting += n;
       break;
     case dag::TaskState::kReady:
-      ++c.ready;
+      c.ready += n;
       break;
     case dag::TaskState::kRunning:
-      ++c.running;
+      c.running += n;
       break;
     case dag::TaskState::kRetryWait:
-      ++c.retry_wait;
+      c.retry_wait += n;
       break;
     case dag::TaskState::kSucceeded:
-      ++c.succeeded;
+      c.succeeded += n;
       break;
     case dag::TaskState::kFailed:
-      ++c.failed;
+      c.failed += n;
       break;
     case dag::TaskState::kBlocked:
-      ++c.blocked;
+      c.blocked += n;
       break;
     case dag::TaskState::kSkipped:
-      ++c.skipped;
+      c.skipped += n;
       break;
     case dag::TaskState::kCancelled:
-      ++c.cancelled;
+      c.cancelled += n;
       break;
     case dag::TaskState::kCached:
-      ++c.cached;
+      c.cached += n;
       break;
   }
 }

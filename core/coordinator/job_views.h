@@ -24,8 +24,8 @@ namespace drover {
 // "build" -> "build".
 std::string_view GroupOfInstance(std::string_view instance);
 
-// Adds one task in state `s` to `c` (total included).
-void CountState(dag::PlanCounts& c, dag::TaskState s);
+// Adds `n` tasks in state `s` to `c` (total included).
+void CountState(dag::PlanCounts& c, dag::TaskState s, uint32_t n = 1);
 
 // Which tasks of a job a STATUS lists (StatusRequest fields 21-24, 27).
 struct TaskPage {

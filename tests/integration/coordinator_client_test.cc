@@ -87,6 +87,70 @@ TEST_F(CoordinatorTest, WatchFollowsRunningJobAndAnswersFinishedOne) {
   EXPECT_THAT(late.AskError(Command::kWatch, unknown), HasSubstr("no job no-such-job"));
 }
 
+// Given a finished job whose tasks ended in several ways (a success that
+// stands for its row, one with a row of its own after a retry, a failure, a
+// task blocked by it, a matrix), the counts of a list of jobs and of a
+// late WATCH (added up by SQLite) should be those of the job's own STATUS
+// (counted from its rows), state by state.
+TEST_F(CoordinatorTest, ListsAndLateWatchesCountAFinishedJobAsItsStatusDoes) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& worker = AddWorker("w1", 8);
+  FakeClient& client = AddClient();
+  auto submitted = client.Submit(
+      "version: 1\nname: mixed\ntasks:\n"
+      "  ok: {run: echo ok}\n"
+      "  again: {run: echo again, retries: 1}\n"
+      "  bad: {run: echo bad}\n"
+      "  after: {run: echo after, needs: bad}\n"
+      "  m: {run: echo m, matrix: {i: [1, 2, 3]}}\n");
+  ASSERT_TRUE(submitted);
+  ASSERT_TRUE(submitted->errors().empty()) << submitted->errors(0);
+  const std::string job = submitted->job_id();
+  std::map<std::string, uint64_t> attempt_of;
+  for (int i = 0; i < 6; ++i) {
+    auto d = worker.ExpectDispatch();
+    ASSERT_TRUE(d);
+    attempt_of[d->task()] = d->attempt_id();
+  }
+  ASSERT_EQ(attempt_of.size(), 6u);
+  for (const auto& [task, id] : attempt_of) {
+    worker.SendResult(id, task == "bad" || task == "again" ? Exit(1) : Ok());
+    ASSERT_TRUE(worker.ExpectAck()) << task;
+  }
+  ASSERT_TRUE(client.WaitTaskEvent("again", "retry-wait"));
+  clock_.Advance(std::chrono::seconds(60));  // past "again"'s retry backoff
+  coordinator_->Poke();
+  auto retry = worker.ExpectDispatch();
+  ASSERT_TRUE(retry);
+  ASSERT_EQ(retry->task(), "again");
+  worker.SendResult(retry->attempt_id(), Ok());
+  ASSERT_TRUE(worker.ExpectAck());
+  ASSERT_TRUE(client.WaitJobEvent());
+
+  FakeClient& asker = AddClient();
+  auto own = asker.Status(job);
+  ASSERT_TRUE(own);
+  ASSERT_EQ(own->jobs_size(), 1);
+  const wire::Counts want = own->jobs(0).counts();
+  EXPECT_EQ(want.total(), 7u);
+  EXPECT_EQ(want.succeeded(), 5u);
+  EXPECT_EQ(want.failed(), 1u);
+  EXPECT_EQ(want.other(), 1u);  // blocked
+
+  auto listing = asker.Status("", /*tasks=*/false);
+  ASSERT_TRUE(listing);
+  ASSERT_EQ(listing->jobs_size(), 1);
+  FakeClient& late = AddClient();
+  late.Watch(job);
+  auto event = late.Expect(Command::kJobEvent);
+  ASSERT_TRUE(event);
+  for (const wire::Counts& got :
+       {listing->jobs(0).counts(), Body<wire::JobEvent>(*event).counts()}) {
+    EXPECT_EQ(got.SerializeAsString(), want.SerializeAsString())
+        << got.ShortDebugString() << " against " << want.ShortDebugString();
+  }
+}
+
 // Given one client watching with output and one without, should forward a
 // worker's OUTPUT chunk (with job id and task name) to the first only, and
 // drop OUTPUT for an attempt the worker does not hold.
