@@ -45,17 +45,21 @@
 
 #include "core/store/store.h"
 #include "core/store/wal_checkpointer.h"
+#include "tools/bench/bench_store.h"
 
 extern char** environ;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using drover::bench::Fail;
+using drover::bench::kFinishAttempt;
+using drover::bench::kInsertAttempt;
+using drover::bench::MakeStateDir;
+using drover::bench::OpenStateDb;
+using drover::bench::Prepare;
+using drover::bench::Step;
 
-[[noreturn]] void Fail(const std::string& what) {
-  std::fprintf(stderr, "dispatch_floor: %s\n", what.c_str());
-  std::exit(1);
-}
+using Clock = std::chrono::steady_clock;
 
 // The task a worker runs: called through a volatile pointer so that it is
 // a real call, as the threads backend's `noop` is.
@@ -101,27 +105,6 @@ int RunWorker(const std::string& endpoint) {
   }
 }
 
-void Exec(sqlite3* db, const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    Fail(std::string(sql) + ": " + (err ? err : "?"));
-  }
-}
-
-sqlite3_stmt* Prepare(sqlite3* db, const char* sql) {
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr) !=
-      SQLITE_OK) {
-    Fail(std::string("prepare ") + sql + ": " + sqlite3_errmsg(db));
-  }
-  return st;
-}
-
-void Run(sqlite3* db, sqlite3_stmt* st) {
-  if (sqlite3_step(st) != SQLITE_DONE) Fail(std::string("step: ") + sqlite3_errmsg(db));
-  sqlite3_reset(st);
-}
-
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -138,45 +121,16 @@ struct Worker {
 int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
                    const std::filesystem::path& dir) {
   const std::string job_id = "20261203-000000-f100";
-  {
-    // drover's own schema, indexes and pragmas, and the job's row.
-    auto store = drover::store::Store::Open(dir);
-    if (!store.ok()) Fail(store.status().message());
-    drover::store::JobRecord job;
-    job.id = job_id;
-    job.name = "floor";
-    job.state = "running";
-    job.created_ms = NowMs();
-    job.tasks = static_cast<uint32_t>(tasks);
-    if (auto s = (*store)->InsertJob(job, {}); !s.ok()) Fail(s.message());
-  }
-  // The job is the directory's first: its number (jobs.seq, the first half
-  // of a task row's key) is 1.
-  // The connection as drover's store opens it: one thread uses it
-  // (NOMUTEX), no memory statistics (Store::Open has configured SQLite).
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2((dir / "state.db").c_str(), &db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                      nullptr) != SQLITE_OK) {
-    Fail("open state.db");
-  }
-  Exec(
-      db,
-      "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON");
+  MakeStateDir(dir, job_id, "floor", tasks, NowMs());
+  sqlite3* db = OpenStateDb(dir);
   // Its checkpoints off this thread, as drover's store does them.
   auto checkpointer = drover::store::WalCheckpointer::Start(
       db, (dir / "state.db").string(), drover::store::WalCheckpointer::Limits{});
   if (!checkpointer.ok()) Fail(checkpointer.status().message());
   sqlite3_stmt* begin = Prepare(db, "BEGIN");
   sqlite3_stmt* commit = Prepare(db, "COMMIT");
-  sqlite3_stmt* insert_attempt = Prepare(
-      db,
-      "INSERT INTO attempts (id, job_id, task, number, worker, started_ms, task_idx) "
-      "VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6)");
-  sqlite3_stmt* finish_attempt = Prepare(
-      db,
-      "UPDATE attempts SET finished = 1, finished_ms = ?2, reason = 'ok', exit_code = 0, "
-      "result_json = ?3, task_row = 1, fingerprint = 7 WHERE id = ?1 AND finished = 0");
+  sqlite3_stmt* insert_attempt = Prepare(db, kInsertAttempt);
+  sqlite3_stmt* finish_attempt = Prepare(db, kFinishAttempt);
 
   zmq::context_t ctx(1);
   zmq::socket_t router(ctx, zmq::socket_type::router);
@@ -212,7 +166,7 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
   uint64_t next = 0, done = 0, commits = 0;
   const auto t0 = Clock::now();
   while (done < tasks) {
-    Run(db, begin);
+    Step(db, begin);
     // Results: every message waiting. The turn waits for one only when no
     // slot is free or nothing is left to dispatch.
     const bool can_dispatch =
@@ -240,7 +194,7 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
         sqlite3_bind_int64(finish_attempt, 2, now);
         sqlite3_bind_text(finish_attempt, 3, result_json.data(),
                           static_cast<int>(result_json.size()), SQLITE_STATIC);
-        Run(db, finish_attempt);
+        Step(db, finish_attempt);
         if (sqlite3_changes(db) != 1) Fail("a result for an attempt already finished");
         PutU64(w->ack, aid);
         --w->in_flight;
@@ -264,11 +218,11 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
                         static_cast<int>(w->identity.size()), SQLITE_STATIC);
       sqlite3_bind_int64(insert_attempt, 5, started[t]);
       sqlite3_bind_int64(insert_attempt, 6, static_cast<int64_t>(t));
-      Run(db, insert_attempt);
+      Step(db, insert_attempt);
       PutU64(w->dispatch, aid);
       ++w->in_flight;
     }
-    Run(db, commit);
+    Step(db, commit);
     ++commits;
     for (Worker& w : workers) {
       for (std::string* out : {&w.ack, &w.dispatch}) {

@@ -8,9 +8,9 @@
 // leaves out is dropped. N tasks, BATCH to a transaction: each task's
 // attempt is inserted as at its dispatch and finished as at its result
 // (standing for its row), with the statements tools/bench/dispatch_floor
-// uses. Variants: the schema as it is; without `attempts_by_task`; without
-// `attempts_unfinished`; without both. Runs are interleaved; printed are
-// the medians of µs a task and of the WAL frames the commits wrote (a WAL
+// uses (tools/bench/bench_store.h). Variants: the schema as it is; without
+// `attempts_by_task`; without `attempts_unfinished`; without both. Runs are interleaved;
+// printed are the medians of µs a task and of the WAL frames the commits wrote (a WAL
 // hook; checkpoints are off so that every variant writes into one WAL),
 // and each variant's time over the schema's. Asserts nothing.
 #include <sqlite3.h>
@@ -25,37 +25,16 @@
 #include <string>
 #include <vector>
 
-#include "core/store/store.h"
+#include "tools/bench/bench_store.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-[[noreturn]] void Fail(const std::string& what) {
-  std::fprintf(stderr, "store_rows: %s\n", what.c_str());
-  std::exit(1);
-}
-
-void Exec(sqlite3* db, const std::string& sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-    Fail(sql + ": " + (err ? err : "?"));
-  }
-}
-
-sqlite3_stmt* Prepare(sqlite3* db, const char* sql) {
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr) !=
-      SQLITE_OK) {
-    Fail(std::string("prepare ") + sql + ": " + sqlite3_errmsg(db));
-  }
-  return st;
-}
-
-void Step(sqlite3* db, sqlite3_stmt* st) {
-  if (sqlite3_step(st) != SQLITE_DONE) Fail(std::string("step: ") + sqlite3_errmsg(db));
-  sqlite3_reset(st);
-}
+using drover::bench::Exec;
+using drover::bench::Fail;
+using drover::bench::Prepare;
+using drover::bench::Step;
 
 struct Variant {
   const char* name;
@@ -72,26 +51,9 @@ int g_frames = 0;  // frames in the WAL after the last commit (the WAL hook)
 Figures RunOnce(const Variant& v, uint64_t tasks, uint32_t batch, const fs::path& dir) {
   fs::remove_all(dir);
   const std::string job_id = "20261206-000000-f100";
-  {
-    auto store = drover::store::Store::Open(dir);
-    if (!store.ok()) Fail(store.status().message());
-    drover::store::JobRecord job;
-    job.id = job_id;
-    job.name = "rows";
-    job.state = "running";
-    job.tasks = static_cast<uint32_t>(tasks);
-    if (auto s = (*store)->InsertJob(job, {}); !s.ok()) Fail(s.message());
-  }
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2((dir / "state.db").c_str(), &db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                      nullptr) != SQLITE_OK) {
-    Fail("open state.db");
-  }
-  Exec(
-      db,
-      "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
-      "PRAGMA wal_autocheckpoint = 0");
+  drover::bench::MakeStateDir(dir, job_id, "rows", tasks, 0);
+  sqlite3* db = drover::bench::OpenStateDb(dir);
+  Exec(db, "PRAGMA wal_autocheckpoint = 0");
   Exec(db, v.drop);
   Exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");  // the WAL starts empty
   g_frames = 0;
@@ -103,14 +65,8 @@ Figures RunOnce(const Variant& v, uint64_t tasks, uint32_t batch, const fs::path
       nullptr);
   sqlite3_stmt* begin = Prepare(db, "BEGIN");
   sqlite3_stmt* commit = Prepare(db, "COMMIT");
-  sqlite3_stmt* insert = Prepare(
-      db,
-      "INSERT INTO attempts (id, job_id, task, number, worker, started_ms, task_idx) "
-      "VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6)");
-  sqlite3_stmt* finish = Prepare(
-      db,
-      "UPDATE attempts SET finished = 1, finished_ms = ?2, reason = 'ok', exit_code = 0, "
-      "result_json = ?3, task_row = 1, fingerprint = 7 WHERE id = ?1 AND finished = 0");
+  sqlite3_stmt* insert = Prepare(db, drover::bench::kInsertAttempt);
+  sqlite3_stmt* finish = Prepare(db, drover::bench::kFinishAttempt);
   std::string name;
   const auto start = std::chrono::steady_clock::now();
   for (uint64_t first = 0; first < tasks; first += batch) {
