@@ -9,16 +9,9 @@
 #include "core/coordinator/job_ids.h"
 #include "core/coordinator/job_views.h"
 #include "core/coordinator/loop.h"
+#include "core/coordinator/stored_status.h"
 
 namespace drover {
-namespace {
-
-// A STATUS-REPLY lists tasks while its body stays under this, well below
-// the 4 MiB body limit of the protocol; jobs are always listed.
-constexpr size_t kMaxStatusBytes = 3u << 20;
-constexpr uint32_t kDefaultStatusLimit = 20;
-
-}  // namespace
 
 std::optional<spec::JobSpec> Coordinator::Loop::TakeHandedOver(
     const wire::Submit& submit) {
@@ -313,63 +306,27 @@ void Coordinator::Loop::HandleWatch(const Message& m) {
         {.events = true, .output = req->output(), .problems_only = req->problems_only()});
     return;
   }
-  auto found = store_->GetJob(req->job_id());
-  if (!found.ok()) return ReplyError(m.routing_id, found.status().ToString());
-  if (!*found) return ReplyError(m.routing_id, "no job " + req->job_id());
-  auto counts = store_->TaskStateCounts(req->job_id());
-  if (!counts.ok()) return ReplyError(m.routing_id, counts.status().ToString());
-  wire::JobEvent ev;
-  ev.set_job_id((*found)->id);
-  ev.set_state((*found)->state);
-  *ev.mutable_counts() = CountsToWire(CountStates(*counts));
-  Reply(m.routing_id, Command::kJobEvent, ev);
+  // A job not running: the JOB-EVENT of its end, from the store (reads.cc).
+  if (reader_) {
+    return ReadOffLoop({.routing_id = m.routing_id,
+                        .kind = StoreReader::Kind::kWatch,
+                        .job_id = req->job_id()});
+  }
+  StoredEvent stored = EventOfStoredJob(*store_, req->job_id());
+  if (!stored.error.empty()) return ReplyError(m.routing_id, stored.error);
+  Reply(m.routing_id, Command::kJobEvent, stored.event);
 }
 
-void Coordinator::Loop::FillLastAttempt(const store::TaskRecord& row, wire::TaskStatus* ts) {
-  const bool has_code = row.reason == "ok" || row.reason == "exit" || row.reason == "signal";
-  ts->set_exit_code(has_code ? row.exit_code : -1);
-  ts->set_signal(row.signal);
-  ts->set_result_json(row.result_json);
-  if (std::optional<Outputs> outputs = OutputsFromJson(row.outputs_json)) {
-    for (auto& [k, v] : *outputs) (*ts->mutable_outputs())[k] = std::move(v);
-  }
-  if (row.attempts < 2) return;
-  auto attempts = store_->Attempts(row.job_id, row.name);
-  if (!attempts.ok()) {
-    spdlog::warn("coordinator: attempts of {}/{}: {}", row.job_id, row.name,
-                 attempts.status().ToString());
-    return;
-  }
-  // Every finished attempt but the newest, which the row already shows.
-  uint32_t newest = 0;
-  for (const auto& a : *attempts) {
-    if (a.finished) newest = std::max(newest, a.number);
-  }
-  for (const auto& a : *attempts) {
-    if (!a.finished || a.number == newest) continue;
-    wire::AttemptSummary* s = ts->add_earlier();
-    s->set_attempt(a.number);
-    s->set_reason(std::string(ReasonName(a.outcome.reason)));
-    s->set_detail(a.outcome.Describe());
-    s->set_worker(a.worker);
-  }
-}
-
-wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool with_tasks,
-                                           const TaskPage& page, bool with_groups) {
-  auto live = jobs_.find(stored.id);
+wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& listed,
+                                            bool with_tasks, const TaskPage& page,
+                                            bool with_groups) {
+  auto live = jobs_.find(listed.id);
   const Job* job = live == jobs_.end() ? nullptr : live->second.get();
-  const store::JobRecord& record = job ? job->record : stored;
-  wire::JobStatus js;
-  js.set_job_id(record.id);
-  js.set_name(record.name);
-  js.set_state(record.state);
-  js.set_priority(record.priority);
-  js.set_submitted_unix_ms(record.created_ms);
-  js.set_finished_unix_ms(record.finished_ms);
-  js.set_spec_file(record.spec_file);
-  js.set_submitter_key(record.submitter_key);
-  js.set_submitter_name(record.submitter_name);
+  if (!job) {
+    return StoredJobStatus(*store_, listed, with_tasks, page, with_groups,
+                           options_.spec_options);
+  }
+  wire::JobStatus js = JobStatusHead(job->record);
   // Tasks that match `page`: counted all, listed from page.offset while the
   // body stays under kMaxStatusBytes and page.limit allows.
   uint32_t matched = 0;
@@ -380,128 +337,71 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& stored, bool
     if (position < page.offset || bytes >= kMaxStatusBytes) return false;
     return page.limit == 0 || position - page.offset < page.limit;
   };
-  if (job) {
-    *js.mutable_counts() = CountsToWire(job->plan->counts());
-    const dag::Plan& plan = *job->plan;
-    if (with_groups) {
-      for (auto& g : BuildGroups(job->spec, [&](uint32_t t) { return plan.state(t); })) {
-        *js.add_groups() = std::move(g);
-      }
-    }
-    if (!with_tasks) return js;
-    // One reason per placement class, computed when first needed.
-    std::vector<std::optional<std::string>> reasons(plan.queues());
-    // Rows of ended tasks are the store's (JobState::held): one indexed
-    // lookup for each one listed (a page is a few of them).
-    std::optional<store::TaskRecord> stored;
-    store::TaskRecord first;
-    // A name is made only for the tasks listed, or when the page filters
-    // by name or group (a million-instance job's page skips a million).
-    const bool by_name = !page.name.empty() || !page.group.empty();
-    std::string name;
-    for (uint32_t t = 0; t < job->size(); ++t) {
-      const store::TaskRecord* held = job->HeldRow(t);
-      name.clear();
-      if (held) {
-        name = held->name;
-      } else if (by_name) {
-        name = job->spec.tasks.Name(t);
-      }
-      if (!wants(plan.state(t), name)) continue;
-      if (name.empty()) name = job->spec.tasks.Name(t);
-      const store::TaskRecord* found = held;
-      if (!found && job->RowEnded(t)) {
-        auto row = store_->TaskAt(job->record.id, t, name);
-        stored = row.ok() ? std::move(*row) : std::nullopt;
-        if (stored && stored->name == name) found = &*stored;
-      }
-      if (!found) {
-        first = job->FirstRow(t);
-        found = &first;
-      }
-      const store::TaskRecord& row = *found;
-      wire::TaskStatus* ts = js.add_tasks();
-      ts->set_name(row.name);
-      ts->set_group(job->spec.tasks.Shared(t).base_name);
-      ts->set_state(std::string(dag::TaskStateName(plan.state(t))));
-      ts->set_attempts(job->attempt_base[t] + static_cast<uint32_t>(plan.attempts(t)));
-      ts->set_reason(row.reason);
-      ts->set_detail(row.detail);
-      ts->set_worker(row.worker);
-      ts->set_wall_us(static_cast<uint64_t>(std::max<int64_t>(0, row.wall_us)));
-      ts->set_backend(job->spec.tasks.Shared(t).backend);
-      ts->set_started_unix_ms(row.started_ms);
-      ts->set_finished_unix_ms(row.finished_ms);
-      if (plan.state(t) == dag::TaskState::kRunning && job->current[t] != 0) {
-        // Sent ahead to its worker, and not started there yet (prefetch).
-        auto a = attempts_.find(job->current[t]);
-        ts->set_waiting_in_worker(a != attempts_.end() && a->second.waiting);
-      }
-      if (plan.state(t) == dag::TaskState::kReady) {
-        auto& reason = reasons[plan.queue(t)];
-        if (!reason) reason = PendingReason(job->queues[plan.queue(t)]);
-        ts->set_pending_reason(*reason);
-      } else if (plan.state(t) == dag::TaskState::kWaiting &&
-                 job->spec.tasks.Shared(t).dynamic) {
-        ts->set_pending_reason(row.pending_reason);  // what the fan-out waits for
-      }
-      FillLastAttempt(row, ts);
-      bytes += ts->ByteSizeLong() + 4;
-    }
-    js.set_tasks_matched(matched);
-    return js;
-  }
-  if (!with_tasks && !with_groups) {
-    // Counts alone (a list of jobs): added up by SQLite, not a record made
-    // for each of a finished job's rows (100,000 rows took the loop 150 ms).
-    auto counts = store_->TaskStateCounts(record.id);
-    if (!counts.ok()) {
-      spdlog::warn("coordinator: status of job {}: {}", record.id,
-                   counts.status().ToString());
-      return js;
-    }
-    *js.mutable_counts() = CountsToWire(CountStates(*counts));
-    return js;
-  }
-  auto rows = store_->Tasks(record.id);
-  if (!rows.ok()) {
-    spdlog::warn("coordinator: status of job {}: {}", record.id, rows.status().ToString());
-    return js;
-  }
-  *js.mutable_counts() = CountsToWire(CountRows(*rows, record.tasks));
-  auto state_of = [](const store::TaskRecord& row) {
-    return dag::ParseTaskState(row.state).value_or(dag::TaskState::kWaiting);
-  };
+  *js.mutable_counts() = CountsToWire(job->plan->counts());
+  const dag::Plan& plan = *job->plan;
   if (with_groups) {
-    // A finished job's graph comes from its stored spec; its instances are
-    // its rows in spec order.
-    auto loaded = spec::LoadString(record.spec_text, record.spec_file, options_.spec_options);
-    const std::vector<store::TaskRecord> dense =
-        DenseRows(*rows, record.tasks, record.id);
-    if (loaded.ok() && ReplayFanouts(*loaded.spec, dense).ok() &&
-        loaded.spec->tasks.size() == dense.size()) {
-      for (auto& g :
-           BuildGroups(*loaded.spec, [&](uint32_t t) { return state_of(dense[t]); })) {
-        *js.add_groups() = std::move(g);
-      }
+    for (auto& g : BuildGroups(job->spec, [&](uint32_t t) { return plan.state(t); })) {
+      *js.add_groups() = std::move(g);
     }
   }
   if (!with_tasks) return js;
-  for (const auto& row : *rows) {
-    if (!wants(state_of(row), row.name)) continue;
+  // One reason per placement class, computed when first needed.
+  std::vector<std::optional<std::string>> reasons(plan.queues());
+  // Rows of ended tasks are the store's (JobState::held): one indexed
+  // lookup for each one listed (a page is a few of them).
+  std::optional<store::TaskRecord> stored;
+  store::TaskRecord first;
+  // A name is made only for the tasks listed, or when the page filters
+  // by name or group (a million-instance job's page skips a million).
+  const bool by_name = !page.name.empty() || !page.group.empty();
+  std::string name;
+  for (uint32_t t = 0; t < job->size(); ++t) {
+    const store::TaskRecord* held = job->HeldRow(t);
+    name.clear();
+    if (held) {
+      name = held->name;
+    } else if (by_name) {
+      name = job->spec.tasks.Name(t);
+    }
+    if (!wants(plan.state(t), name)) continue;
+    if (name.empty()) name = job->spec.tasks.Name(t);
+    const store::TaskRecord* found = held;
+    if (!found && job->RowEnded(t)) {
+      auto row = store_->TaskAt(job->record.id, t, name);
+      stored = row.ok() ? std::move(*row) : std::nullopt;
+      if (stored && stored->name == name) found = &*stored;
+    }
+    if (!found) {
+      first = job->FirstRow(t);
+      found = &first;
+    }
+    const store::TaskRecord& row = *found;
     wire::TaskStatus* ts = js.add_tasks();
     ts->set_name(row.name);
-    ts->set_group(std::string(GroupOfInstance(row.name)));
-    ts->set_state(row.state);
-    ts->set_attempts(row.attempts);
+    ts->set_group(job->spec.tasks.Shared(t).base_name);
+    ts->set_state(std::string(dag::TaskStateName(plan.state(t))));
+    ts->set_attempts(job->attempt_base[t] + static_cast<uint32_t>(plan.attempts(t)));
     ts->set_reason(row.reason);
     ts->set_detail(row.detail);
     ts->set_worker(row.worker);
     ts->set_wall_us(static_cast<uint64_t>(std::max<int64_t>(0, row.wall_us)));
-    ts->set_pending_reason(row.pending_reason);
+    ts->set_backend(job->spec.tasks.Shared(t).backend);
     ts->set_started_unix_ms(row.started_ms);
     ts->set_finished_unix_ms(row.finished_ms);
-    FillLastAttempt(row, ts);
+    if (plan.state(t) == dag::TaskState::kRunning && job->current[t] != 0) {
+      // Sent ahead to its worker, and not started there yet (prefetch).
+      auto a = attempts_.find(job->current[t]);
+      ts->set_waiting_in_worker(a != attempts_.end() && a->second.waiting);
+    }
+    if (plan.state(t) == dag::TaskState::kReady) {
+      auto& reason = reasons[plan.queue(t)];
+      if (!reason) reason = PendingReason(job->queues[plan.queue(t)]);
+      ts->set_pending_reason(*reason);
+    } else if (plan.state(t) == dag::TaskState::kWaiting &&
+               job->spec.tasks.Shared(t).dynamic) {
+      ts->set_pending_reason(row.pending_reason);  // what the fan-out waits for
+    }
+    FillLastAttempt(*store_, row, ts);
     bytes += ts->ByteSizeLong() + 4;
   }
   js.set_tasks_matched(matched);
@@ -513,6 +413,24 @@ void Coordinator::Loop::HandleStatus(const Message& m) {
   if (!req.ok()) return ReplyError(m.routing_id, req.status().message());
   auto page = TaskPage::FromRequest(*req);
   if (!page.ok()) return ReplyError(m.routing_id, page.status().message());
+  if (reader_) {
+    // A job not running, or a list of jobs, is read by reader_ (reads.cc);
+    // the live jobs it lists are made current when its answer is sent.
+    if (req->job_id() == "latest") {
+      auto latest = store_->LatestJob();  // one indexed row
+      if (!latest.ok()) return ReplyError(m.routing_id, latest.status().ToString());
+      if (!*latest) return ReplyError(m.routing_id, "no job has been submitted");
+      req->set_job_id((*latest)->id);
+    }
+    const bool off_loop = req->job_id().empty() ? req->limit() || !req->metrics()
+                                                : !jobs_.contains(req->job_id());
+    if (off_loop) {
+      return ReadOffLoop({.routing_id = m.routing_id,
+                          .kind = StoreReader::Kind::kStatus,
+                          .status = std::move(*req),
+                          .page = std::move(*page)});
+    }
+  }
   wire::StatusReply reply;
   if (req->metrics()) reply.set_metrics(MetricsText());
   if (!req->job_id().empty()) {
@@ -564,20 +482,14 @@ void Coordinator::Loop::HandleLogs(const Message& m) {
     row.attempts = job->attempt_base[t] + static_cast<uint32_t>(job->plan->attempts(t));
     state = std::string(dag::TaskStateName(job->plan->state(t)));
   } else {
-    auto found = store_->GetJob(req->job_id());
-    if (!found.ok()) return ReplyError(m.routing_id, found.status().ToString());
-    if (!*found) return ReplyError(m.routing_id, "no job " + req->job_id());
-    record = **found;
-    auto rows = store_->Tasks(record.id);
-    if (!rows.ok()) return ReplyError(m.routing_id, rows.status().ToString());
-    auto r = std::find_if(rows->begin(), rows->end(),
-                          [&](const store::TaskRecord& x) { return x.name == req->task(); });
-    if (r == rows->end()) {
-      return ReplyError(m.routing_id, "job " + req->job_id() + " has no task '" +
-                                          req->task() + "'");
+    // A job not running: its rows and logs are read off the loop (reads.cc).
+    if (reader_) {
+      return ReadOffLoop(
+          {.routing_id = m.routing_id, .kind = StoreReader::Kind::kLogs, .logs = *req});
     }
-    row = *r;
-    state = row.state;
+    StoredLogs logs = LogsOfStoredJob(*store_, *req);
+    if (!logs.error.empty()) return ReplyError(m.routing_id, logs.error);
+    return Reply(m.routing_id, Command::kLogs, logs.logs, std::move(logs.frames));
   }
   if (req->attempt() > row.attempts) {
     return ReplyError(m.routing_id, "task '" + row.name + "' has no attempt " +

@@ -89,6 +89,16 @@ Status Coordinator::Loop::Open() {
   if (wake_fd_ < 0) return ErrnoError("eventfd", errno);
   spec_loader_ = std::make_unique<SpecLoader>(options_.spec_options, wake_fd_,
                                               options_.before_spec_load);
+  if (auto reader = store::Store::OpenReader(options_.state_dir); reader.ok()) {
+    reader_ =
+        std::make_unique<StoreReader>(std::move(reader).value(), options_.spec_options,
+                                      wake_fd_, options_.before_store_read);
+  } else {
+    spdlog::warn(
+        "coordinator: no second connection to the state file ({}); the loop "
+        "answers every STATUS and LOGS itself",
+        reader.status().ToString());
+  }
   try {
     router_.emplace(context_, zmq::socket_type::router);
     router_->set(zmq::sockopt::router_mandatory, 1);
@@ -157,6 +167,7 @@ Status Coordinator::Loop::Run() {
     Check(store_->Begin(), "begin");
     HandleDeferred();
     AdmitLoaded();  // SUBMITs whose specs the loader has read, in order
+    AnswerReads();  // and the reads the store reader has answered
     // At most half the attempts in flight end in one turn, or 16 when that
     // is more (RESULTs of attempts no longer current do not count).
     // Nothing a turn decides leaves before its commit, so a turn that took
@@ -444,6 +455,7 @@ void Coordinator::Loop::TouchWorker(const std::string& rid) {
 }
 
 void Coordinator::Loop::Handle(Message m) {
+  if (HoldBehindRead(m)) return;  // its sender waits for a read (reads.cc)
   // A command outside the sender's role reaches no handler (docs/security.md).
   if (!Authorize(m)) return;
   switch (m.command) {

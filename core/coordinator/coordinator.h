@@ -54,6 +54,10 @@ struct CoordinatorOptions {
   // loaded there (core/coordinator/spec_loader.h); tests hold a load with
   // it. Unset: nothing.
   std::function<void()> before_spec_load;
+  // Runs on the store reader's thread before each read it answers
+  // (core/coordinator/store_reader.h); tests hold a read with it. Unset:
+  // nothing.
+  std::function<void()> before_store_read;
   // What Open() does with jobs a previous coordinator left running in the
   // store. true (`drover coordinator`): keep running them; their running
   // attempts wait heartbeat_interval * liveness for their workers to
@@ -106,6 +110,7 @@ struct CoordinatorStats {
   std::atomic<uint64_t> log_lines_suppressed{0};  // by the per-peer log limit
   std::atomic<uint64_t> unauthorized{0};       // refused: outside the key's role
   std::atomic<uint64_t> recalled{0};           // Cancel.recall sent (placement.cc)
+  std::atomic<uint64_t> reads_answered{0};     // by the store reader (reads.cc)
 };
 
 class Coordinator {

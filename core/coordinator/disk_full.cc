@@ -119,6 +119,7 @@ void Coordinator::Loop::ServeStalled() {
       continue;
     }
     Message m = std::move(received->value());
+    if (HoldBehindRead(m)) continue;  // answered in order once the turn commits
     if (!Authorize(m)) continue;
     auto w = workers_.find(m.routing_id);
     if (w != workers_.end()) w->second.last_seen = now;

@@ -48,6 +48,7 @@
 #include "core/coordinator/metrics.h"
 #include "core/coordinator/pipelines.h"
 #include "core/coordinator/spec_loader.h"
+#include "core/coordinator/store_reader.h"
 #include "core/protocol/codec.h"
 #include "core/protocol/socket_wait.h"
 #include "core/store/store.h"
@@ -72,7 +73,8 @@ class Coordinator::Loop : private PipelineHost {
       : context_(context), options_(std::move(options)), clock_(clock) {}
 
   ~Loop() {
-    spec_loader_.reset();  // its thread writes wake_fd_
+    spec_loader_.reset();  // its thread writes wake_fd_, as reader_'s does
+    reader_.reset();
     if (wake_fd_ >= 0) ::close(wake_fd_);
     if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
   }
@@ -328,9 +330,19 @@ class Coordinator::Loop : private PipelineHost {
   // few failed tasks are all shown), with `with_groups` its DAG (job_views.h).
   wire::JobStatus StatusOf(const store::JobRecord& record, bool with_tasks,
                            const TaskPage& page, bool with_groups);
-  // The last finished attempt's outcome and, for a retried task, the
-  // attempts before it (read from the store: only tasks with several).
-  void FillLastAttempt(const store::TaskRecord& row, wire::TaskStatus* ts);
+  // reads.cc: the reads of jobs the loop does not run, answered by
+  // reader_ on its thread. ReadOffLoop hands `r` over and holds the
+  // client's later messages until its answer is sent (AnswerReads), so
+  // that its replies keep its requests' order. Only with a reader_.
+  void ReadOffLoop(StoreReader::Read r);
+  // Sends the answers reader_ has ready, each with the live jobs it lists
+  // made current, then handles the messages held behind it.
+  void AnswerReads();
+  void SendAnswer(StoreReader::Answer& a);
+  // Whether `m` waits behind its sender's read (then it is kept, or
+  // dropped past kMaxHeld).
+  bool HoldBehindRead(Message& m);
+  static constexpr size_t kMaxHeld = 256;  // messages a client may send meanwhile
 
   // Cancels every task of running `job` not yet ended (CANCEL-JOB of a
   // whole job); does nothing when it is already being cancelled.
@@ -524,6 +536,12 @@ class Coordinator::Loop : private PipelineHost {
   // Loads big SUBMITs' specs off this thread (Open() starts it; destroyed
   // before wake_fd_ is closed, which it writes).
   std::unique_ptr<SpecLoader> spec_loader_;
+  // Answers the reads of jobs not running (reads.cc), with its own
+  // connection; null when that could not be opened (the loop answers
+  // them). held_: the messages of each client whose read it answers,
+  // received since, in order.
+  std::unique_ptr<StoreReader> reader_;
+  std::unordered_map<std::string, std::deque<Message>> held_;
   // The artifact store (STATE/artifacts) and its transfers (artifacts.cc).
   std::unique_ptr<artifacts::BlobStore> blobs_;
   artifacts::BlobStore::Usage blob_usage_;  // what it holds, kept up to date

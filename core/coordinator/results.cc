@@ -1,23 +1,12 @@
 // Coordinator::Loop, results: RESULT (recorded once, ACKed after commit),
 // OUTPUT forwarding, the outcome of an attempt applied to its task and
 // job, and the events watching clients get.
-#include <fstream>
-#include <iterator>
-
 #include "core/coordinator/dispatch_wire.h"
 #include "core/coordinator/loop.h"
+#include "core/coordinator/stored_status.h"
 #include "core/protocol/convert.h"
 
 namespace drover {
-namespace {
-
-std::string ReadLog(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::string();
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-}  // namespace
 
 void Coordinator::Loop::HandleResult(WorkerConn& w, Message& m) {
   // The batch lives on an arena that starts on the stack: its strings and

@@ -388,4 +388,19 @@ Result<int> PrepareDatabase(sqlite3* db, const std::string& db_path) {
   return kSchemaVersion;
 }
 
+Status PrepareReader(sqlite3* db, const std::string& db_path) {
+  int rc = sqlite3_busy_timeout(db, 5000);
+  if (rc != SQLITE_OK) return SqliteError(db, rc, db_path + ": set busy timeout");
+  Result<Header> h = ReadHeader(db, db_path);
+  if (!h.ok()) return h.status();
+  DROVER_RETURN_IF_ERROR(CheckHeader(*h, db_path));
+  if (h->application_id != kApplicationId || h->user_version != kSchemaVersion) {
+    return FailedPrecondition(db_path + ": schema version " +
+                              std::to_string(h->user_version) + ", not " +
+                              std::to_string(kSchemaVersion) +
+                              " yet; a reader opens a database its writer has made");
+  }
+  return ExecSql(db, "PRAGMA query_only = ON", "set query_only").WithContext(db_path);
+}
+
 }  // namespace drover::store

@@ -31,6 +31,12 @@ inline constexpr int kSchemaVersion = 9;
 // Returns the schema version of the database (kSchemaVersion on success).
 Result<int> PrepareDatabase(sqlite3* db, const std::string& db_path);
 
+// Readies a connection that only reads a database another connection
+// made: the busy timeout, the same refusals, and kFailedPrecondition when
+// the file is not at kSchemaVersion yet (a reader never migrates); then
+// query_only, so that no statement run on it can write.
+Status PrepareReader(sqlite3* db, const std::string& db_path);
+
 }  // namespace drover::store
 
 #endif  // DROVER_CORE_STORE_SCHEMA_H_

@@ -293,6 +293,26 @@ Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& state_di
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
+Result<std::unique_ptr<Store>> Store::OpenReader(const std::filesystem::path& state_dir) {
+  auto impl = std::make_unique<Impl>();
+  std::error_code ec;
+  impl->dir = std::filesystem::absolute(state_dir, ec);
+  if (ec) return IoError("state directory " + state_dir.string() + ": " + ec.message());
+  const std::string db_path = (impl->dir / "state.db").string();
+  ConfigureSqliteOnce();
+  sqlite3* raw = nullptr;
+  // Read-write without create: a WAL reader needs the -shm file it shares
+  // with the writer; query_only (PrepareReader) keeps it from writing.
+  int rc = sqlite3_open_v2(db_path.c_str(), &raw,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  impl->db.reset(raw);
+  if (rc != SQLITE_OK) return SqliteError(raw, rc, "open " + db_path);
+  DROVER_RETURN_IF_ERROR(PrepareReader(raw, db_path));
+  impl->version = kSchemaVersion;
+  DROVER_RETURN_IF_ERROR(impl->PrepareStatements().WithContext(db_path));
+  return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
 const std::filesystem::path& Store::dir() const { return impl_->dir; }
 int Store::SchemaVersion() const { return impl_->version; }
 

@@ -201,6 +201,14 @@ class Store {
   // migrations up to the current schema version. Fails with a clear message
   // when the file is not a drover database or is from a newer drover.
   static Result<std::unique_ptr<Store>> Open(const std::filesystem::path& state_dir);
+  // A second connection to a state directory that a Store opened (and
+  // migrated) already, for reads only: nothing it is asked to write is
+  // written (query_only; a write fails), and it runs no checkpoints. A
+  // reader sees what the writer has committed, each read as of its start
+  // (WAL). The coordinator answers STATUS and LOGS of jobs it does not
+  // run through one, on a thread of its own (core/coordinator/store_reader.h).
+  static Result<std::unique_ptr<Store>> OpenReader(
+      const std::filesystem::path& state_dir);
   ~Store();
 
   const std::filesystem::path& dir() const;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -164,6 +165,18 @@ class CoordinatorTest : public ::testing::Test {
       ping.set_job_id("no-such-job");
       probe_->Send(Command::kCancelJob, ping);
       ASSERT_TRUE(probe_->Expect(Command::kError)) << "sync round trip " << i;
+    }
+  }
+
+  // Round trips (Sync) until the store reader's answers sent reach `n`
+  // (CoordinatorStats::reads_answered); they come off the loop's turn.
+  // Fails after 30 s.
+  void SyncReads(uint64_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (Stat(&CoordinatorStats::reads_answered) < n) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+          << Stat(&CoordinatorStats::reads_answered) << " reads answered, not " << n;
+      ASSERT_NO_FATAL_FAILURE(Sync());
     }
   }
 

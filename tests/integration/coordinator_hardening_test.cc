@@ -219,18 +219,23 @@ TEST_F(CoordinatorTest, ClientOverItsSendBudgetIsDropped) {
       greedy.Send(Command::kLogsRequest, req);
     }
   };
+  // The job has ended: the store reader answers, one read of this peer at
+  // a time (its later requests wait for each answer).
   ask(2);
-  Sync();  // two LOGS of 1 MiB wait in its queue
+  ASSERT_NO_FATAL_FAILURE(SyncReads(2));  // two LOGS of 1 MiB wait in its queue
   EXPECT_EQ(Stat(&CoordinatorStats::peers_dropped), 0u);
   ask(38);
+  ASSERT_NO_FATAL_FAILURE(SyncReads(4));
   Sync();
   EXPECT_EQ(Stat(&CoordinatorStats::peers_dropped), 1u);
   EXPECT_GE(Stat(&CoordinatorStats::unsent), 1u);
   EXPECT_EQ(log.Count("is not reading"), 1u) << ::testing::PrintToString(log.Lines());
-  // It has the two sent before; the third, queued in the turn that dropped
-  // it, was not sent; the rest were ignored.
+  // It has the three that fitted in its budget; the fourth answer, which
+  // would have passed it, was not sent, and the requests held behind it
+  // were ignored: no fifth read was made.
   const auto got = greedy.Queued();
-  EXPECT_EQ(got.size(), 2u);
+  EXPECT_EQ(got.size(), 3u);
+  EXPECT_EQ(Stat(&CoordinatorStats::reads_answered), 4u);
   // Others are still served.
   auto status = client.Status(submitted->job_id());
   ASSERT_TRUE(status);

@@ -1,0 +1,90 @@
+// Coordinator::Loop, reads off the loop: STATUS, LOGS-REQUEST and WATCH of
+// jobs the loop does not run are answered by the store reader on its
+// thread (store_reader.h); the loop sends the answers, in order for each
+// client (docs/protocol.md, "Client dialogs").
+#include "core/coordinator/loop.h"
+
+namespace drover {
+
+void Coordinator::Loop::ReadOffLoop(StoreReader::Read r) {
+  const std::string rid = r.routing_id;
+  if (!reader_->Submit(std::move(r))) {
+    // Its own messages wait for nothing: this ERROR keeps their order.
+    return ReplyError(rid, "the coordinator has " +
+                               std::to_string(StoreReader::kMaxQueued) +
+                               " reads of stored jobs waiting; try again shortly");
+  }
+  held_.try_emplace(rid);  // what it sends next waits for the answer
+}
+
+bool Coordinator::Loop::HoldBehindRead(Message& m) {
+  if (held_.empty()) return false;
+  auto h = held_.find(m.routing_id);
+  if (h == held_.end()) return false;
+  if (h->second.size() < kMaxHeld) {
+    h->second.push_back(std::move(m));
+  } else {
+    stats_.ignored.fetch_add(1, std::memory_order_relaxed);
+    Note(m.routing_id, "held", spdlog::level::warn,
+         "dropped a message from " + PeerName(m.routing_id) + ": " +
+             std::to_string(kMaxHeld) + " already wait for the answer to its read");
+  }
+  return true;
+}
+
+void Coordinator::Loop::AnswerReads() {
+  if (!reader_) return;
+  for (StoreReader::Answer& a : reader_->TakeDone()) {
+    const std::string rid = a.read.routing_id;
+    SendAnswer(a);
+    stats_.reads_answered.fetch_add(1, std::memory_order_relaxed);
+    auto h = held_.find(rid);
+    if (h == held_.end()) continue;
+    std::deque<Message> later = std::move(h->second);
+    held_.erase(h);
+    if (auto q = peer_queues_.find(rid); q != peer_queues_.end() && q->second.dropped) {
+      // Over its send budget (perhaps with this answer): not heard, as
+      // what it sends from now on is not.
+      stats_.ignored.fetch_add(later.size(), std::memory_order_relaxed);
+      continue;
+    }
+    // What the client sent meanwhile, in order, until one more of its
+    // messages is a read handed over: the rest waits for that one.
+    while (!later.empty()) {
+      Message next = std::move(later.front());
+      later.pop_front();
+      Handle(std::move(next));
+      if (auto again = held_.find(rid); again != held_.end()) {
+        for (Message& rest : later) again->second.push_back(std::move(rest));
+        break;
+      }
+    }
+  }
+}
+
+void Coordinator::Loop::SendAnswer(StoreReader::Answer& a) {
+  const std::string& rid = a.read.routing_id;
+  switch (a.command) {
+    case Command::kStatusReply: {
+      const wire::StatusRequest& req = a.read.status;
+      // A job listed that runs now (submitted or retried since, or still
+      // running) is shown as the loop knows it: its rows lag its plan.
+      for (wire::JobStatus& js : *a.status.mutable_jobs()) {
+        auto live = jobs_.find(js.job_id());
+        if (live == jobs_.end()) continue;
+        js = StatusOf(live->second->record, req.tasks(), a.read.page,
+                      !req.job_id().empty() && req.groups());
+      }
+      if (req.metrics()) a.status.set_metrics(MetricsText());
+      return Reply(rid, Command::kStatusReply, a.status);
+    }
+    case Command::kLogs:
+      return Reply(rid, Command::kLogs, a.logs, std::move(a.frames));
+    case Command::kJobEvent:
+      return Reply(rid, Command::kJobEvent, a.event);
+    default:
+      return ReplyError(rid, a.error);
+  }
+}
+
+}  // namespace drover

@@ -1,0 +1,104 @@
+// StoreReader: answers the reads of jobs the coordinator does not run
+// (STATUS, LOGS-REQUEST, a late WATCH) on a thread of its own, with its own
+// connection to the state file (store::Store::OpenReader).
+//
+// Those answers come from the store alone, and a big job's are costly: the
+// STATUS of a finished job of 100,000 tasks reads all its rows, about
+// 200 ms, and its LOGS found the task among them. The loop did that work
+// itself, and every worker, job and client waited meanwhile; a client
+// polling such a status kept the coordinator from dispatching
+// (docs/benchmarks.md, session 26).
+//
+// One thread, first in first out. The loop hands over a parsed request
+// (Submit), is woken through `wake_fd` when an answer is ready, and takes
+// the answers in order (TakeDone). The loop holds a client's later
+// messages until its read is answered, so each client has at most one
+// read here and its replies keep its requests' order; the queue is
+// bounded all the same (kMaxQueued), for many clients at once.
+//
+// A read sees what the loop has committed, as of when it starts: at least
+// everything the loop had replied before the request came, since the loop
+// replies only after it commits.
+#ifndef DROVER_CORE_COORDINATOR_STORE_READER_H_
+#define DROVER_CORE_COORDINATOR_STORE_READER_H_
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/coordinator/job_views.h"
+#include "core/protocol/codec.h"
+#include "core/protocol/drover.pb.h"
+#include "core/spec/job_spec.h"
+#include "core/store/store.h"
+
+namespace drover {
+
+class StoreReader {
+ public:
+  // Reads waiting or being answered beyond which Submit refuses more.
+  static constexpr size_t kMaxQueued = 4096;
+
+  enum class Kind { kStatus, kLogs, kWatch };
+  struct Read {
+    std::string routing_id;  // whom to answer
+    Kind kind = Kind::kStatus;
+    wire::StatusRequest status;  // kStatus: job_id is a job's id or "" (a list)
+    TaskPage page;               // kStatus
+    wire::LogsRequest logs;      // kLogs
+    std::string job_id;          // kWatch
+  };
+  struct Answer {
+    Read read;
+    protocol::Command command = protocol::Command::kError;
+    wire::StatusReply status;  // kStatusReply
+    wire::Logs logs;           // kLogs, with its two frames
+    std::vector<std::string> frames;
+    wire::JobEvent event;  // kJobEvent
+    std::string error;     // kError
+  };
+
+  // `store` is the thread's own connection (Store::OpenReader). `wake_fd`
+  // (an eventfd the loop waits on) is written once an answer is ready.
+  // `before_read`, when set, runs on the reader's thread before each read
+  // (tests hold a read with it).
+  StoreReader(std::unique_ptr<store::Store> store, spec::LoadOptions options, int wake_fd,
+              std::function<void()> before_read = nullptr);
+  // Stops the thread (a read in progress ends first); answers not taken
+  // are dropped, as from a coordinator that stopped.
+  ~StoreReader();
+  StoreReader(const StoreReader&) = delete;
+  StoreReader& operator=(const StoreReader&) = delete;
+
+  // Queues `r`; false (and nothing queued) when kMaxQueued reads wait.
+  bool Submit(Read r);
+  // The answers ready since the last call, in the order of their Submits.
+  std::vector<Answer> TakeDone();
+
+ private:
+  void Run();
+  Answer Serve(Read r);
+  void ServeStatus(Answer& a);
+
+  const std::unique_ptr<store::Store> store_;  // used by the thread only
+  const spec::LoadOptions options_;
+  const int wake_fd_;
+  const std::function<void()> before_read_;
+  std::mutex mu_;
+  std::condition_variable work_;
+  std::deque<Read> queue_;
+  std::vector<Answer> done_;
+  size_t reading_ = 0;  // 1 while the thread answers one
+  bool stop_ = false;
+  std::thread thread_;  // last: started once everything above exists
+};
+
+}  // namespace drover
+
+#endif  // DROVER_CORE_COORDINATOR_STORE_READER_H_

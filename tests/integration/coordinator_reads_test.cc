@@ -1,0 +1,196 @@
+// The reads of jobs the coordinator does not run (STATUS, LOGS-REQUEST, a
+// late WATCH), answered by the store reader on its own thread
+// (core/coordinator/store_reader.h): the loop goes on meanwhile, each
+// client's replies keep its requests' order, and the live jobs a list
+// shows are as the loop knows them. The fixture is coordinator_fixture.h.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
+#include "tests/integration/coordinator_fixture.h"
+
+namespace drover {
+namespace {
+
+using testing::Body;
+using testing::Command;
+using testing::CoordinatorTest;
+using testing::FakeClient;
+using testing::FakeWorker;
+using testing::IndependentTasks;
+
+// The reader's hook: each read waits until the gate opens. Shared with the
+// hook, so that it outlives the test's body.
+struct Gate {
+  std::mutex mu;
+  std::condition_variable cv;
+  int reads = 0;  // reads that reached the hook
+  bool open = false;
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu);
+    open = true;
+    cv.notify_all();
+  }
+  bool WaitForReads(int n) {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(30), [&] { return reads >= n; });
+  }
+};
+
+// Opens the gate whatever ends the test, before the coordinator stops.
+struct OpenAtExit {
+  Gate& gate;
+  ~OpenAtExit() { gate.Open(); }
+};
+
+std::function<void()> HoldAt(const std::shared_ptr<Gate>& gate) {
+  return [gate] {
+    std::unique_lock<std::mutex> lock(gate->mu);
+    ++gate->reads;
+    gate->cv.notify_all();
+    gate->cv.wait(lock, [&] { return gate->open; });
+  };
+}
+
+// Given a finished job and a running one, and the STATUS of the finished
+// job held on the reader's thread: the coordinator should go on answering
+// others meanwhile (WORKERS, the running job's STATUS); the same client's
+// next request, the running job's STATUS, which the loop would answer at
+// once, should wait behind its first; and both should come in the order
+// they were asked once the read ends. A loop that read the finished job
+// itself would stop at the held read, and WORKERS would get no answer.
+TEST_F(CoordinatorTest, ReadsOfEndedJobsComeOffTheLoopInEachClientsOrder) {
+  auto gate = std::make_shared<Gate>();
+  options_.before_store_read = HoldAt(gate);
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  OpenAtExit opener{*gate};
+  FakeWorker& worker = AddWorker("w1", 1);
+  FakeClient& submitter = AddClient();
+  auto ended = submitter.Submit(IndependentTasks("ended", 1));
+  ASSERT_TRUE(ended);
+  auto d = worker.ExpectDispatch();
+  ASSERT_TRUE(d);
+  worker.SendResult(d->attempt_id(), testing::Ok());
+  ASSERT_TRUE(worker.ExpectAck());
+  ASSERT_TRUE(submitter.WaitJobEvent());
+  auto running = submitter.Submit(IndependentTasks("running", 1));
+  ASSERT_TRUE(running);
+  ASSERT_TRUE(worker.ExpectDispatch());  // and it never answers
+
+  FakeClient& client = AddClient();
+  wire::StatusRequest first;
+  first.set_job_id(ended->job_id());
+  first.set_tasks(true);
+  client.Send(Command::kStatusRequest, first);
+  ASSERT_TRUE(gate->WaitForReads(1)) << "the ended job's STATUS never reached the reader";
+  wire::StatusRequest second;
+  second.set_job_id(running->job_id());
+  second.set_tasks(true);
+  client.Send(Command::kStatusRequest, second);
+
+  FakeClient& other = AddClient();
+  ASSERT_TRUE(other.Workers()) << "the loop answers while a read is held";
+  auto live = other.Status(running->job_id());
+  ASSERT_TRUE(live) << "a running job's STATUS is the loop's";
+  ASSERT_EQ(live->jobs_size(), 1);
+  EXPECT_EQ(live->jobs(0).state(), "running");
+  ASSERT_NO_FATAL_FAILURE(Sync());
+  ExpectNothingQueued(client, "the client whose read is held");
+
+  gate->Open();
+  auto a = client.Expect(Command::kStatusReply);
+  auto b = client.Expect(Command::kStatusReply);
+  ASSERT_TRUE(a && b);
+  const auto ra = Body<wire::StatusReply>(*a);
+  const auto rb = Body<wire::StatusReply>(*b);
+  ASSERT_EQ(ra.jobs_size(), 1);
+  ASSERT_EQ(rb.jobs_size(), 1);
+  EXPECT_EQ(ra.jobs(0).job_id(), ended->job_id()) << "the first request's answer first";
+  EXPECT_EQ(ra.jobs(0).state(), "succeeded");
+  ASSERT_EQ(ra.jobs(0).tasks_size(), 1);
+  EXPECT_EQ(ra.jobs(0).tasks(0).state(), "succeeded");
+  EXPECT_EQ(rb.jobs(0).job_id(), running->job_id());
+  EXPECT_EQ(rb.jobs(0).state(), "running");
+  EXPECT_EQ(Stat(&CoordinatorStats::reads_answered), 1u)
+      << "one read: the running job's STATUS is answered by the loop";
+}
+
+// Given a job whose task runs on the only slot and one whose task is ready
+// for it: a list of jobs, read by the store reader, should show them as the
+// loop knows them (the ready task's store row would say it waits), and
+// the finished job as its rows say.
+TEST_F(CoordinatorTest, AListOfJobsShowsTheRunningOnesAsTheLoopKnowsThem) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& worker = AddWorker("w1", 1);
+  FakeClient& submitter = AddClient();
+  auto ended = submitter.Submit(IndependentTasks("ended", 1));
+  ASSERT_TRUE(ended);
+  auto d = worker.ExpectDispatch();
+  ASSERT_TRUE(d);
+  worker.SendResult(d->attempt_id(), testing::Ok());
+  ASSERT_TRUE(worker.ExpectAck());
+  ASSERT_TRUE(submitter.WaitJobEvent());
+  auto busy = submitter.Submit(IndependentTasks("busy", 1));
+  ASSERT_TRUE(busy);
+  ASSERT_TRUE(worker.ExpectDispatch());  // holds the slot
+  auto queued = submitter.Submit(IndependentTasks("queued", 1));
+  ASSERT_TRUE(queued);
+
+  FakeClient& client = AddClient();
+  auto list = client.Status("", /*tasks=*/true);
+  ASSERT_TRUE(list);
+  EXPECT_EQ(Stat(&CoordinatorStats::reads_answered), 1u);
+  std::map<std::string, wire::JobStatus> by_id;
+  for (const auto& js : list->jobs()) by_id[js.job_id()] = js;
+  ASSERT_EQ(by_id.size(), 3u);
+  const wire::JobStatus& q = by_id[queued->job_id()];
+  ASSERT_EQ(q.tasks_size(), 1);
+  EXPECT_EQ(q.tasks(0).state(), "ready") << "the loop's plan, not the row";
+  EXPECT_EQ(q.counts().pending(), 1u);
+  const wire::JobStatus& b = by_id[busy->job_id()];
+  ASSERT_EQ(b.tasks_size(), 1);
+  EXPECT_EQ(b.tasks(0).state(), "running");
+  const wire::JobStatus& e = by_id[ended->job_id()];
+  EXPECT_EQ(e.state(), "succeeded");
+  EXPECT_EQ(e.counts().succeeded(), 1u);
+}
+
+// Given an ended job: its LOGS and a late WATCH of it should be answered
+// by the store reader, as before by the loop (the attempt's output; the
+// JOB-EVENT of its end), and a job that does not exist named in the
+// reader's ERROR.
+TEST_F(CoordinatorTest, LogsAndLateWatchesOfEndedJobsAreTheReaders) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& worker = AddWorker("w1", 1);
+  FakeClient& submitter = AddClient();
+  auto ended = submitter.Submit(IndependentTasks("ended", 1));
+  ASSERT_TRUE(ended);
+  auto d = worker.ExpectDispatch();
+  ASSERT_TRUE(d);
+  worker.SendResult(d->attempt_id(), testing::Ok(), "hello from t1\n");
+  ASSERT_TRUE(worker.ExpectAck());
+  ASSERT_TRUE(submitter.WaitJobEvent());
+
+  FakeClient& client = AddClient();
+  auto logs = client.Logs(ended->job_id(), "t1");
+  ASSERT_TRUE(logs);
+  ASSERT_EQ(logs->payloads.size(), 2u);
+  EXPECT_EQ(logs->payloads[0], "hello from t1\n");
+  EXPECT_TRUE(Body<wire::Logs>(*logs).done());
+  client.Watch(ended->job_id());
+  auto ev = client.Expect(Command::kJobEvent);
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(Body<wire::JobEvent>(*ev).state(), "succeeded");
+  EXPECT_EQ(Body<wire::JobEvent>(*ev).counts().succeeded(), 1u);
+  wire::LogsRequest none;
+  none.set_job_id("20260101-000000-0000");
+  none.set_task("t1");
+  EXPECT_EQ(client.AskError(Command::kLogsRequest, none), "no job 20260101-000000-0000");
+  EXPECT_EQ(Stat(&CoordinatorStats::reads_answered), 3u);
+}
+
+}  // namespace
+}  // namespace drover
