@@ -377,6 +377,54 @@ TEST_F(StoreTest, RefusesStateDirThatIsAFile) {
       << s.status().message();
 }
 
+// Given a state directory a Store opened: a reader should see what the
+// writer commits (each read as of its start), fail every write it is asked
+// for and leave the file as it was; with no database, or one of an older
+// schema, it should refuse, naming the file, and create nothing.
+TEST_F(StoreTest, AReaderSeesCommitsAndWritesNothing) {
+  {
+    auto missing = Store::OpenReader(dir_);
+    ASSERT_FALSE(missing.ok());
+    EXPECT_NE(missing.status().message().find(DbPath().string()), std::string::npos)
+        << missing.status().message();
+    EXPECT_FALSE(fs::exists(DbPath())) << "a reader creates nothing";
+  }
+  auto writer = Open();
+  ASSERT_NE(writer, nullptr);
+  auto reader = Store::OpenReader(dir_);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  EXPECT_EQ((*reader)->SchemaVersion(), kSchemaVersion);
+  auto none = (*reader)->GetJob("j1");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(*none);
+
+  ASSERT_TRUE(
+      writer->InsertJob(MakeJob("j1", "one", 1000), {MakeTask("j1", 0, "a")}).ok());
+  auto seen = (*reader)->GetJob("j1");
+  ASSERT_TRUE(seen.ok());
+  ASSERT_TRUE(*seen) << "the writer's commit is seen";
+  auto tasks = (*reader)->Tasks("j1");
+  ASSERT_TRUE(tasks.ok());
+  ASSERT_EQ(tasks->size(), 1u);
+
+  Status refused = (*reader)->InsertJob(MakeJob("j2", "two", 2000), {});
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find("readonly"), std::string::npos) << refused.message();
+  auto j2 = writer->GetJob("j2");
+  ASSERT_TRUE(j2.ok());
+  EXPECT_FALSE(*j2) << "nothing the reader was asked to write was written";
+
+  // A database of schema 8 is the writer's to migrate, not a reader's.
+  writer.reset();
+  reader->reset();
+  RawSql(std::string(kBackToSchema8) + "PRAGMA user_version = 8");
+  auto old = Store::OpenReader(dir_);
+  ASSERT_FALSE(old.ok());
+  EXPECT_EQ(old.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(old.status().message().find("schema version 8"), std::string::npos)
+      << old.status().message();
+}
+
 }  // namespace
 }  // namespace drover::store
 
