@@ -17,7 +17,9 @@
 #          Also, each round: the longest pause in the dispatching of a
 #          running job (N/2 tasks) while another client submits the N-value
 #          spec (docs/benchmarks.md, session 25: the spec is loaded off the
-#          coordinator's loop).
+#          coordinator's loop), and while another client polls the
+#          status of a finished job of N tasks (session 26: such reads are
+#          answered off the loop).
 #          The limit, in the same rounds: tools/bench/dispatch_floor, the
 #          least a durable coordinator does for a task (drover's own rows in
 #          drover's schema, one transaction a loop turn, plain messages to 2
@@ -242,6 +244,56 @@ pause_label() {  # NAME
   echo "${prefix}running job's longest pause, another job submitted"
 }
 
+# One run of the status poll with BINARY: a coordinator and 2 workers; job
+# B (the N-value spec) run to its end, then job A ($WORK/pause-a.yaml) and,
+# once A dispatches, another client asking `drover status B` (every task
+# listed) over and over until A ends, at most 1,000 times. A's longest gap
+# between two dispatches, in ms: what answering a finished big job's status
+# cost the job running (docs/benchmarks.md, session 26: such reads are
+# answered off the loop). Also the number of statuses answered meanwhile.
+declare -A POLL_MS=() POLLS=()
+poll_once() {  # NAME BINARY RUN SLOTS
+  local name="$1" bin="$2" run="$3" dir="$WORK/poll-$1-$3" a i b_id gap polls=0
+  mkdir -p "$dir"
+  start_cluster "$bin" "$dir" "$4" "$4"
+  local db="$dir/state/state.db"
+  DROVER_COORDINATOR="$ENDPOINT" "$bin" submit --wait "$WORK/dispatch.yaml" \
+    >/dev/null 2>"$dir/b.err" || { cat "$dir/b.err" >&2; stop_daemons; die "$name: job B failed (poll, run $run)"; }
+  b_id="$(sqlite3 "$db" "SELECT id FROM jobs WHERE name = 'bench-dispatch'")"
+  [[ -n "$b_id" ]] || { stop_daemons; die "$name: job B is not in the store (poll, run $run)"; }
+  DROVER_COORDINATOR="$ENDPOINT" "$bin" submit --wait "$WORK/pause-a.yaml" \
+    >/dev/null 2>"$dir/a.err" &
+  a=$!
+  for ((i = 0; i < 300; i++)); do  # A's first dispatch, 30 s at most
+    [[ "$(sqlite3 "$db" "SELECT count(*) > 0 FROM attempts a JOIN jobs j ON j.id = a.job_id
+        WHERE j.name = 'bench-pause-a'" 2>/dev/null)" == 1 ]] && break
+    kill -0 "$a" 2>/dev/null || break
+    sleep 0.01
+  done
+  while ((polls < 1000)) && kill -0 "$a" 2>/dev/null; do
+    DROVER_COORDINATOR="$ENDPOINT" "$bin" status "$b_id" >/dev/null 2>"$dir/poll.err" ||
+      { cat "$dir/poll.err" >&2; stop_daemons; die "$name: drover status $b_id failed (poll, run $run)"; }
+    polls=$((polls + 1))
+  done
+  wait "$a" || { cat "$dir/a.err" >&2; stop_daemons; die "$name: job A failed (poll, run $run)"; }
+  stop_daemons
+  gap="$(sqlite3 "$db" "SELECT max(g) FROM (SELECT a.started_ms - lag(a.started_ms)
+      OVER (ORDER BY a.started_ms) AS g FROM attempts a JOIN jobs j ON j.id = a.job_id
+      WHERE j.name = 'bench-pause-a')")"
+  [[ -n "$gap" ]] || die "$name: no pause measured (poll, run $run)"
+  POLL_MS[$name]="${POLL_MS[$name]:-} $gap"
+  POLLS[$name]="${POLLS[$name]:-} $polls"
+  rec_run "$(poll_label "$name")" longest_pause_ms "$run" "$gap"
+  printf '  run %d  %-6s poll  %5s ms  (job A'"'"'s longest gap while %d statuses of B were answered)\n' \
+    "$run" "$name" "$gap" "$polls"
+  rm -rf -- "$dir"
+}
+poll_label() {  # NAME
+  local prefix=""
+  [[ "$1" == drover ]] || prefix="$1: "
+  echo "${prefix}running job's longest pause, a status polled"
+}
+
 # Waits until FILE exists and is not empty, or the process PID is gone.
 wait_for_file() {  # FILE PID SECONDS
   local i
@@ -372,6 +424,9 @@ cmd_dispatch() {
   echo "  pause: job A of $((DISPATCH_TASKS / 2)) tasks running through the coordinator, job B (the"
   echo "         $DISPATCH_TASKS-value spec above) submitted by another client once A dispatches:"
   echo "         A's longest gap between two dispatches"
+  echo "  poll: the same job A, run once the job of the $DISPATCH_TASKS-value spec has ended, while"
+  echo "        another client asks \`drover status\` of that job (every task listed) until A ends:"
+  echo "        A's longest gap between two dispatches"
   machine
   local run i mode
   local -A peer_failed=()
@@ -391,6 +446,7 @@ cmd_dispatch() {
     dispatch_once drover "$DROVER" tcpp "$run" "$total" "$slots"
     for i in "${order[@]}"; do
       pause_once "${names[$i]}" "${bins[$i]}" "$run" "$slots"
+      poll_once "${names[$i]}" "${bins[$i]}" "$run" "$slots"
     done
     floor_once "$run" "$slots"
     for p in "${peers[@]}"; do
@@ -428,6 +484,12 @@ cmd_dispatch() {
     # shellcheck disable=SC2086
     printf '%-46s %7s ms  runs: %s\n' "$(pause_label "${names[$i]}")" \
       "$(median ${PAUSE_MS[${names[$i]}]})" "${PAUSE_MS[${names[$i]}]# }"
+  done
+  for i in "${!names[@]}"; do
+    [[ -n "${POLL_MS[${names[$i]}]:-}" ]] || continue
+    # shellcheck disable=SC2086
+    printf '%-46s %7s ms  runs: %s  (statuses answered: %s)\n' "$(poll_label "${names[$i]}")" \
+      "$(median ${POLL_MS[${names[$i]}]})" "${POLL_MS[${names[$i]}]# }" "${POLLS[${names[$i]}]# }"
   done
   local tcp run_rate floor
   floor="$(median "${FLOOR_RATE[@]}")"
