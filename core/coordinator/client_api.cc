@@ -505,6 +505,18 @@ void Coordinator::Loop::HandleLogs(const Message& m) {
     const bool pending = !dag::IsTerminal(job->plan->state(t)) && req->attempt() == 0;
     done = !running && !pending;
   }
+  if (done && number > 0 && reader_) {
+    // An ended attempt's output, up to two files of 16 MiB: read off the
+    // loop too (reads.cc).
+    StoreReader::Read read{.routing_id = m.routing_id,
+                           .kind = StoreReader::Kind::kLogFiles};
+    read.head.set_job_id(record.id);
+    read.head.set_task(row.name);
+    read.head.set_attempt(number);
+    read.head.set_done(true);
+    read.head.set_state(state);
+    return ReadOffLoop(std::move(read));
+  }
   SendLogs(m.routing_id, record, row.name, number, done, state, nullptr);
   if (req->follow() && !done) job->log_followers[t].insert(m.routing_id);
 }

@@ -86,6 +86,16 @@ StoreReader::Answer StoreReader::Serve(Read r) {
       a.frames = std::move(l.frames);
       break;
     }
+    case Kind::kLogFiles: {
+      const wire::Logs& head = a.read.head;
+      a.command = Command::kLogs;
+      a.logs = head;
+      for (const bool err : {false, true}) {
+        a.frames.push_back(
+            ReadLog(store_->LogPath(head.job_id(), head.task(), head.attempt(), err)));
+      }
+      break;
+    }
     case Kind::kWatch: {
       StoredEvent e = EventOfStoredJob(*store_, a.read.job_id);
       if (!e.error.empty()) {

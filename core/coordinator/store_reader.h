@@ -1,5 +1,6 @@
 // StoreReader: answers the reads of jobs the coordinator does not run
-// (STATUS, LOGS-REQUEST, a late WATCH) on a thread of its own, with its own
+// (STATUS, LOGS-REQUEST, a late WATCH), and reads the output files of the
+// ended attempts of those it runs, on a thread of its own, with its own
 // connection to the state file (store::Store::OpenReader).
 //
 // Those answers come from the store alone, and a big job's are costly: the
@@ -45,7 +46,9 @@ class StoreReader {
   // Reads waiting or being answered beyond which Submit refuses more.
   static constexpr size_t kMaxQueued = 4096;
 
-  enum class Kind { kStatus, kLogs, kWatch };
+  // kLogFiles: the output files of an ended attempt of a job the loop runs,
+  // for the LOGS the loop has made (`head`).
+  enum class Kind { kStatus, kLogs, kWatch, kLogFiles };
   struct Read {
     std::string routing_id;  // whom to answer
     Kind kind = Kind::kStatus;
@@ -53,6 +56,7 @@ class StoreReader {
     TaskPage page;               // kStatus
     wire::LogsRequest logs;      // kLogs
     std::string job_id;          // kWatch
+    wire::Logs head;             // kLogFiles
   };
   struct Answer {
     Read read;

@@ -161,7 +161,8 @@ TEST_F(CoordinatorTest, AListOfJobsShowsTheRunningOnesAsTheLoopKnowsThem) {
 // Given an ended job: its LOGS and a late WATCH of it should be answered
 // by the store reader, as before by the loop (the attempt's output; the
 // JOB-EVENT of its end), and a job that does not exist named in the
-// reader's ERROR.
+// reader's ERROR. So should the output of an ended attempt of a job that
+// runs: the loop makes the LOGS, the reader reads its files.
 TEST_F(CoordinatorTest, LogsAndLateWatchesOfEndedJobsAreTheReaders) {
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
   FakeWorker& worker = AddWorker("w1", 1);
@@ -190,6 +191,23 @@ TEST_F(CoordinatorTest, LogsAndLateWatchesOfEndedJobsAreTheReaders) {
   none.set_task("t1");
   EXPECT_EQ(client.AskError(Command::kLogsRequest, none), "no job 20260101-000000-0000");
   EXPECT_EQ(Stat(&CoordinatorStats::reads_answered), 3u);
+
+  auto running = submitter.Submit(IndependentTasks("running", 2));
+  ASSERT_TRUE(running);
+  auto first = worker.ExpectDispatch();
+  ASSERT_TRUE(first);
+  worker.SendResult(first->attempt_id(), testing::Ok(), "out of " + first->task() + "\n");
+  ASSERT_TRUE(worker.ExpectAck());
+  ASSERT_TRUE(worker.ExpectDispatch());  // the other task, which never ends
+  auto ended_attempt = client.Logs(running->job_id(), first->task());
+  ASSERT_TRUE(ended_attempt);
+  ASSERT_EQ(ended_attempt->payloads.size(), 2u);
+  EXPECT_EQ(ended_attempt->payloads[0], "out of " + first->task() + "\n");
+  const auto head = Body<wire::Logs>(*ended_attempt);
+  EXPECT_TRUE(head.done());
+  EXPECT_EQ(head.attempt(), 1u);
+  EXPECT_EQ(head.state(), "succeeded");
+  EXPECT_EQ(Stat(&CoordinatorStats::reads_answered), 4u);
 }
 
 }  // namespace
