@@ -133,6 +133,14 @@ void Coordinator::Loop::HandleRetryJob(const Message& m) {
     return ReplyError(m.routing_id, "job " + req->job_id() +
                                         " is still running; wait for it or cancel it first");
   }
+  if (reader_) {
+    // Its spec is loaded again and its rows read off the loop (a job of
+    // 100,000 tasks: about 350 ms); AdmitRetry when they are (reads.cc).
+    return ReadOffLoop({.routing_id = m.routing_id,
+                        .kind = StoreReader::Kind::kRetry,
+                        .retry = std::move(*req),
+                        .peer = m.peer});
+  }
   auto found = store_->GetJob(req->job_id());
   if (!found.ok()) return ReplyError(m.routing_id, found.status().ToString());
   if (!*found) return ReplyError(m.routing_id, "no job " + req->job_id());
@@ -144,11 +152,19 @@ void Coordinator::Loop::HandleRetryJob(const Message& m) {
   }
   auto rows = store_->Tasks(old.id);
   if (!rows.ok()) return ReplyError(m.routing_id, rows.status().ToString());
+  AdmitRetry(m.routing_id, m.peer, req->watch(), old, std::move(*loaded.spec),
+             std::move(*rows));
+}
+
+void Coordinator::Loop::AdmitRetry(const std::string& rid, const protocol::PeerKey& peer,
+                                   bool watch, const store::JobRecord& old,
+                                   spec::JobSpec spec,
+                                   std::vector<store::TaskRecord> rows) {
   std::unordered_map<std::string, store::TaskRecord> old_rows;
-  for (auto& r : *rows) old_rows.emplace(r.name, std::move(r));
+  for (auto& r : rows) old_rows.emplace(r.name, std::move(r));
 
   auto job = std::make_unique<Job>();
-  job->spec = std::move(*loaded.spec);
+  job->spec = std::move(spec);
   store::JobRecord& rec = job->record;
   rec.id = NewJobId(clock_.WallNow(), rng_);
   while (jobs_.count(rec.id) || rec.id == old.id) rec.id = NewJobId(clock_.WallNow(), rng_);
@@ -156,15 +172,15 @@ void Coordinator::Loop::HandleRetryJob(const Message& m) {
   rec.spec_file = old.spec_file;
   rec.spec_text = old.spec_text;
   rec.cwd = old.cwd;
-  rec.submitter_key = m.peer.key;  // who asked for the retry
-  rec.submitter_name = m.peer.name;
+  rec.submitter_key = peer.key;  // who asked for the retry
+  rec.submitter_name = peer.name;
   rec.state = dag::JobStateName(dag::JobState::kRunning);
   rec.priority = job->spec.priority;
   rec.created_ms = WallMillis(clock_);
   const std::vector<uint32_t> carried = InitJobState(
       *job, old_rows, options_.jitter_seed ? options_.jitter_seed : rng_());
   spdlog::info("coordinator: job {} retries job {}", rec.id, old.id);
-  (void)Admit(std::move(job), /*replace=*/false, m.routing_id, {.events = req->watch()},
+  (void)Admit(std::move(job), /*replace=*/false, rid, {.events = watch},
               static_cast<uint32_t>(carried.size()));
 }
 

@@ -305,6 +305,11 @@ class Coordinator::Loop : private PipelineHost {
   // Admits the SUBMITs whose specs spec_loader_ has loaded since.
   void AdmitLoaded();
   void HandleRetryJob(const Message& m);
+  // A new job that runs again what `old` did not finish (RETRY-JOB), from
+  // its spec loaded again and its rows.
+  void AdmitRetry(const std::string& rid, const protocol::PeerKey& peer, bool watch,
+                  const store::JobRecord& old, spec::JobSpec spec,
+                  std::vector<store::TaskRecord> rows);
   void HandleCancelJob(const Message& m);
   void HandleWatch(const Message& m);
   void HandleStatus(const Message& m);

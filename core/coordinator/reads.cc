@@ -1,6 +1,7 @@
 // Coordinator::Loop, reads off the loop: STATUS, LOGS-REQUEST and WATCH of
-// jobs the loop does not run are answered by the store reader on its
-// thread (store_reader.h); the loop sends the answers, in order for each
+// jobs the loop does not run, and what a RETRY-JOB reads of the job it
+// retries, come from the store reader on its thread (store_reader.h); the
+// loop sends the answers (and admits the retries), in order for each
 // client (docs/protocol.md, "Client dialogs").
 #include "core/coordinator/loop.h"
 
@@ -82,6 +83,13 @@ void Coordinator::Loop::SendAnswer(StoreReader::Answer& a) {
       return Reply(rid, Command::kLogs, a.logs, std::move(a.frames));
     case Command::kJobEvent:
       return Reply(rid, Command::kJobEvent, a.event);
+    case Command::kSubmitted:  // a RETRY-JOB's reads
+      if (jobs_.count(a.old.id)) {
+        return ReplyError(
+            rid, "job " + a.old.id + " is still running; wait for it or cancel it first");
+      }
+      return AdmitRetry(rid, a.read.peer, a.read.retry.watch(), a.old, std::move(*a.spec),
+                        std::move(a.rows));
     default:
       return ReplyError(rid, a.error);
   }

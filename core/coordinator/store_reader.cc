@@ -96,6 +96,9 @@ StoreReader::Answer StoreReader::Serve(Read r) {
       }
       break;
     }
+    case Kind::kRetry:
+      ServeRetry(a);
+      break;
     case Kind::kWatch: {
       StoredEvent e = EventOfStoredJob(*store_, a.read.job_id);
       if (!e.error.empty()) {
@@ -137,6 +140,25 @@ void StoreReader::ServeStatus(Answer& a) {
     bytes += js->ByteSizeLong();
   }
   a.command = Command::kStatusReply;
+}
+
+void StoreReader::ServeRetry(Answer& a) {
+  const std::string& id = a.read.retry.job_id();
+  auto found = store_->GetJob(id);
+  if (!found.ok()) return void(a.error = found.status().ToString());
+  if (!*found) return void(a.error = "no job " + id);
+  a.old = std::move(**found);
+  auto loaded = spec::LoadString(a.old.spec_text, a.old.spec_file, options_);
+  if (!loaded.ok()) {
+    a.error = "the spec of job " + a.old.id +
+              " no longer loads: " + loaded.errors.front().ToString();
+    return;
+  }
+  auto rows = store_->Tasks(a.old.id);
+  if (!rows.ok()) return void(a.error = rows.status().ToString());
+  a.spec = std::move(loaded.spec);
+  a.rows = std::move(*rows);
+  a.command = Command::kSubmitted;  // the loop admits the job and answers
 }
 
 }  // namespace drover

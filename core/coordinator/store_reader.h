@@ -29,6 +29,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,8 +48,10 @@ class StoreReader {
   static constexpr size_t kMaxQueued = 4096;
 
   // kLogFiles: the output files of an ended attempt of a job the loop runs,
-  // for the LOGS the loop has made (`head`).
-  enum class Kind { kStatus, kLogs, kWatch, kLogFiles };
+  // for the LOGS the loop has made (`head`). kRetry: what a RETRY-JOB of an
+  // ended job needs, its record, its spec loaded again and its rows; the
+  // loop makes and admits the new job.
+  enum class Kind { kStatus, kLogs, kWatch, kLogFiles, kRetry };
   struct Read {
     std::string routing_id;  // whom to answer
     Kind kind = Kind::kStatus;
@@ -57,6 +60,8 @@ class StoreReader {
     wire::LogsRequest logs;      // kLogs
     std::string job_id;          // kWatch
     wire::Logs head;             // kLogFiles
+    wire::RetryJob retry;        // kRetry
+    protocol::PeerKey peer;      // kRetry: who asked
   };
   struct Answer {
     Read read;
@@ -66,6 +71,10 @@ class StoreReader {
     std::vector<std::string> frames;
     wire::JobEvent event;  // kJobEvent
     std::string error;     // kError
+    // kRetry, when `error` is empty: the job retried, its spec, its rows.
+    store::JobRecord old;
+    std::optional<spec::JobSpec> spec;
+    std::vector<store::TaskRecord> rows;
   };
 
   // `store` is the thread's own connection (Store::OpenReader). `wake_fd`
@@ -89,6 +98,7 @@ class StoreReader {
   void Run();
   Answer Serve(Read r);
   void ServeStatus(Answer& a);
+  void ServeRetry(Answer& a);
 
   const std::unique_ptr<store::Store> store_;  // used by the thread only
   const spec::LoadOptions options_;

@@ -210,5 +210,47 @@ TEST_F(CoordinatorTest, LogsAndLateWatchesOfEndedJobsAreTheReaders) {
   EXPECT_EQ(Stat(&CoordinatorStats::reads_answered), 4u);
 }
 
+// Given a job that failed, and the RETRY-JOB of it held on the reader's
+// thread (its spec loaded again, its rows read): the coordinator should
+// answer others meanwhile, and once the read ends admit the new job, which
+// runs the failed task again.
+TEST_F(CoordinatorTest, ARetryReadsTheJobItRetriesOffTheLoop) {
+  auto gate = std::make_shared<Gate>();
+  options_.before_store_read = HoldAt(gate);
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  OpenAtExit opener{*gate};
+  FakeWorker& worker = AddWorker("w1", 1);
+  FakeClient& submitter = AddClient();
+  auto failed = submitter.Submit(IndependentTasks("flaky", 1));
+  ASSERT_TRUE(failed);
+  auto d = worker.ExpectDispatch();
+  ASSERT_TRUE(d);
+  worker.SendResult(d->attempt_id(), testing::Exit(1));
+  ASSERT_TRUE(worker.ExpectAck());
+  ASSERT_TRUE(submitter.WaitJobEvent());
+
+  FakeClient& client = AddClient();
+  wire::RetryJob retry;
+  retry.set_job_id(failed->job_id());
+  client.Send(Command::kRetryJob, retry);
+  ASSERT_TRUE(gate->WaitForReads(1)) << "the retry's reads never reached the reader";
+  FakeClient& other = AddClient();
+  ASSERT_TRUE(other.Workers()) << "the loop answers while the retry's reads are held";
+  ASSERT_NO_FATAL_FAILURE(Sync());
+  ExpectNothingQueued(client, "the retrying client, while its reads are held");
+  ExpectNothingQueued(worker, "the worker, before the retry is admitted");
+
+  gate->Open();
+  auto submitted = client.Expect(Command::kSubmitted);
+  ASSERT_TRUE(submitted);
+  const auto s = Body<wire::Submitted>(*submitted);
+  EXPECT_NE(s.job_id(), failed->job_id());
+  EXPECT_EQ(s.tasks(), 1u);
+  auto again = worker.ExpectDispatch();
+  ASSERT_TRUE(again) << "the failed task runs again";
+  EXPECT_EQ(again->job_id(), s.job_id());
+  EXPECT_EQ(again->task(), d->task());
+}
+
 }  // namespace
 }  // namespace drover
