@@ -345,9 +345,12 @@ class Coordinator::Loop : private PipelineHost {
   void AnswerReads();
   void SendAnswer(StoreReader::Answer& a);
   // Whether `m` waits behind its sender's read (then it is kept, or
-  // dropped past kMaxHeld).
+  // dropped past kMaxHeld messages or kMaxHeldBytes).
   bool HoldBehindRead(Message& m);
-  static constexpr size_t kMaxHeld = 256;  // messages a client may send meanwhile
+  // What a client may send while its read is answered: messages, and their
+  // bytes (protocol::CountedBytes; a message may be 64 MiB).
+  static constexpr size_t kMaxHeld = 256;
+  static constexpr size_t kMaxHeldBytes = size_t{16} << 20;
 
   // Cancels every task of running `job` not yet ended (CANCEL-JOB of a
   // whole job); does nothing when it is already being cancelled.
@@ -546,7 +549,11 @@ class Coordinator::Loop : private PipelineHost {
   // them). held_: the messages of each client whose read it answers,
   // received since, in order.
   std::unique_ptr<StoreReader> reader_;
-  std::unordered_map<std::string, std::deque<Message>> held_;
+  struct Held {
+    std::deque<Message> messages;
+    size_t bytes = 0;
+  };
+  std::unordered_map<std::string, Held> held_;
   // The artifact store (STATE/artifacts) and its transfers (artifacts.cc).
   std::unique_ptr<artifacts::BlobStore> blobs_;
   artifacts::BlobStore::Usage blob_usage_;  // what it holds, kept up to date

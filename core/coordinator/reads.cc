@@ -22,13 +22,19 @@ bool Coordinator::Loop::HoldBehindRead(Message& m) {
   if (held_.empty()) return false;
   auto h = held_.find(m.routing_id);
   if (h == held_.end()) return false;
-  if (h->second.size() < kMaxHeld) {
-    h->second.push_back(std::move(m));
+  Held& held = h->second;
+  const size_t bytes = protocol::CountedBytes(m);
+  if (held.messages.size() < kMaxHeld && held.bytes + bytes <= kMaxHeldBytes) {
+    held.bytes += bytes;
+    held.messages.push_back(std::move(m));
   } else {
     stats_.ignored.fetch_add(1, std::memory_order_relaxed);
     Note(m.routing_id, "held", spdlog::level::warn,
          "dropped a message from " + PeerName(m.routing_id) + ": " +
-             std::to_string(kMaxHeld) + " already wait for the answer to its read");
+             std::to_string(held.messages.size()) + " messages (" +
+             std::to_string(held.bytes) + " bytes) already wait for the answer to its " +
+             "read, and at most " + std::to_string(kMaxHeld) + " (" +
+             std::to_string(kMaxHeldBytes) + " bytes) may");
   }
   return true;
 }
@@ -41,7 +47,7 @@ void Coordinator::Loop::AnswerReads() {
     stats_.reads_answered.fetch_add(1, std::memory_order_relaxed);
     auto h = held_.find(rid);
     if (h == held_.end()) continue;
-    std::deque<Message> later = std::move(h->second);
+    std::deque<Message> later = std::move(h->second.messages);
     held_.erase(h);
     if (auto q = peer_queues_.find(rid); q != peer_queues_.end() && q->second.dropped) {
       // Over its send budget (perhaps with this answer): not heard, as
@@ -56,7 +62,10 @@ void Coordinator::Loop::AnswerReads() {
       later.pop_front();
       Handle(std::move(next));
       if (auto again = held_.find(rid); again != held_.end()) {
-        for (Message& rest : later) again->second.push_back(std::move(rest));
+        for (Message& rest : later) {
+          again->second.bytes += protocol::CountedBytes(rest);
+          again->second.messages.push_back(std::move(rest));
+        }
         break;
       }
     }

@@ -34,6 +34,10 @@ struct Gate {
     open = true;
     cv.notify_all();
   }
+  void Close() {
+    std::lock_guard<std::mutex> lock(mu);
+    open = false;
+  }
   bool WaitForReads(int n) {
     std::unique_lock<std::mutex> lock(mu);
     return cv.wait_for(lock, std::chrono::seconds(30), [&] { return reads >= n; });
@@ -250,6 +254,65 @@ TEST_F(CoordinatorTest, ARetryReadsTheJobItRetriesOffTheLoop) {
   ASSERT_TRUE(again) << "the failed task runs again";
   EXPECT_EQ(again->job_id(), s.job_id());
   EXPECT_EQ(again->task(), d->task());
+}
+
+// Given a client whose read is held, and who sends 300 more requests
+// meanwhile: the coordinator should hold 256 of them (Loop::kMaxHeld) and
+// drop the rest, and once the read ends answer the read, then the held
+// ones in order; and hold at most 16 MiB of them.
+TEST_F(CoordinatorTest, WhatAClientSendsBehindItsReadIsBounded) {
+  auto gate = std::make_shared<Gate>();
+  options_.before_store_read = HoldAt(gate);
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  OpenAtExit opener{*gate};
+  FakeClient& client = AddClient();
+  wire::StatusRequest list;  // a list of jobs: the reader's
+  client.Send(Command::kStatusRequest, list);
+  ASSERT_TRUE(gate->WaitForReads(1));
+  const uint64_t ignored = Stat(&CoordinatorStats::ignored);
+  for (int i = 0; i < 300; ++i) {
+    wire::CancelJob cancel;  // each answered with an ERROR naming its job
+    cancel.set_job_id("no-such-job-" + std::to_string(i));
+    client.Send(Command::kCancelJob, cancel);
+  }
+  ASSERT_NO_FATAL_FAILURE(Sync());
+  EXPECT_EQ(Stat(&CoordinatorStats::ignored) - ignored, 44u);
+  ExpectNothingQueued(client, "the client, while its read is held");
+
+  gate->Open();
+  ASSERT_TRUE(client.Expect(Command::kStatusReply));
+  for (int i = 0; i < 256; ++i) {
+    auto e = client.Expect(Command::kError);
+    ASSERT_TRUE(e) << "held request " << i;
+    EXPECT_NE(
+        Body<wire::Error>(*e).message().find("no-such-job-" + std::to_string(i) + " "),
+        std::string::npos)
+        << Body<wire::Error>(*e).message();
+  }
+  ASSERT_NO_FATAL_FAILURE(Sync());
+  ExpectNothingQueued(client, "the client, its held requests answered");
+
+  // And at most 16 MiB of them (Loop::kMaxHeldBytes): requests of 1 MiB
+  // each, 15 held and 5 dropped.
+  gate->Close();
+  client.Send(Command::kStatusRequest, list);
+  ASSERT_TRUE(gate->WaitForReads(2));
+  const uint64_t ignored_before_big = Stat(&CoordinatorStats::ignored);
+  for (int i = 0; i < 20; ++i) {
+    wire::CancelJob cancel;
+    cancel.set_job_id(std::to_string(i) + "-" + std::string(1u << 20, 'x'));
+    client.Send(Command::kCancelJob, cancel);
+  }
+  ASSERT_NO_FATAL_FAILURE(Sync());
+  EXPECT_EQ(Stat(&CoordinatorStats::ignored) - ignored_before_big, 5u);
+  gate->Open();
+  ASSERT_TRUE(client.Expect(Command::kStatusReply));
+  for (int i = 0; i < 15; ++i) {
+    auto e = client.Expect(Command::kError);
+    ASSERT_TRUE(e) << "held request " << i;
+    EXPECT_EQ(Body<wire::Error>(*e).message().rfind("job " + std::to_string(i) + "-x", 0),
+              0u);
+  }
 }
 
 }  // namespace
