@@ -77,16 +77,33 @@ void Coordinator::Loop::SendAnswer(StoreReader::Answer& a) {
   switch (a.command) {
     case Command::kStatusReply: {
       const wire::StatusRequest& req = a.read.status;
-      // A job listed that runs now (submitted or retried since, or still
-      // running) is shown as the loop knows it: its rows lag its plan.
-      for (wire::JobStatus& js : *a.status.mutable_jobs()) {
-        auto live = jobs_.find(js.job_id());
-        if (live == jobs_.end()) continue;
-        js = StatusOf(live->second->record, req.tasks(), a.read.page,
-                      !req.job_id().empty() && req.groups());
+      Message reply;
+      reply.routing_id = rid;
+      reply.command = Command::kStatusReply;
+      for (StoreReader::Answer::Listed& l : a.listed) {
+        auto live = jobs_.find(l.job_id);
+        if (live == jobs_.end()) {
+          if (reply.body.empty()) {
+            reply.body = std::move(l.bytes);  // one job's reply: not copied
+          } else {
+            reply.body += l.bytes;
+          }
+          continue;
+        }
+        // A job that runs now (submitted or retried since the read, or
+        // listed running) is shown as the loop knows it: its rows lag its
+        // plan.
+        wire::StatusReply alone;
+        *alone.add_jobs() = StatusOf(live->second->record, req.tasks(), a.read.page,
+                                     !req.job_id().empty() && req.groups());
+        alone.AppendToString(&reply.body);
       }
-      if (req.metrics()) a.status.set_metrics(MetricsText());
-      return Reply(rid, Command::kStatusReply, a.status);
+      if (req.metrics()) {
+        wire::StatusReply metrics;
+        metrics.set_metrics(MetricsText());
+        metrics.AppendToString(&reply.body);
+      }
+      return Queue(std::move(reply));
     }
     case Command::kLogs:
       return Reply(rid, Command::kLogs, a.logs, std::move(a.frames));

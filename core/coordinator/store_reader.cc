@@ -113,14 +113,23 @@ StoreReader::Answer StoreReader::Serve(Read r) {
   return a;
 }
 
+size_t StoreReader::List(Answer& a, wire::JobStatus js) {
+  wire::StatusReply alone;
+  *alone.add_jobs() = std::move(js);
+  Answer::Listed& l = a.listed.emplace_back();
+  l.job_id = alone.jobs(0).job_id();
+  alone.SerializeToString(&l.bytes);
+  return l.bytes.size();
+}
+
 void StoreReader::ServeStatus(Answer& a) {
   const wire::StatusRequest& req = a.read.status;
   if (!req.job_id().empty()) {
     auto found = store_->GetJob(req.job_id());
     if (!found.ok()) return void(a.error = found.status().ToString());
     if (!*found) return void(a.error = "no job " + req.job_id());
-    *a.status.add_jobs() = StoredJobStatus(*store_, **found, req.tasks(), a.read.page,
-                                           req.groups(), options_);
+    List(a, StoredJobStatus(*store_, **found, req.tasks(), a.read.page, req.groups(),
+                            options_));
     a.command = Command::kStatusReply;
     return;
   }
@@ -134,10 +143,8 @@ void StoreReader::ServeStatus(Answer& a) {
   size_t bytes = 0;
   for (const auto& record : *recent) {
     if (bytes >= kMaxStatusBytes) break;
-    wire::JobStatus* js = a.status.add_jobs();
-    *js = StoredJobStatus(*store_, record, req.tasks(), a.read.page,
-                          /*with_groups=*/false, options_);
-    bytes += js->ByteSizeLong();
+    bytes += List(a, StoredJobStatus(*store_, record, req.tasks(), a.read.page,
+                                     /*with_groups=*/false, options_));
   }
   a.command = Command::kStatusReply;
 }

@@ -66,7 +66,17 @@ class StoreReader {
   struct Answer {
     Read read;
     protocol::Command command = protocol::Command::kError;
-    wire::StatusReply status;  // kStatusReply
+    // kStatusReply: each job listed, as the bytes of a StatusReply that
+    // holds it alone. A serialized StatusReply is its fields one after the
+    // other, so these, one after the other, are the reply: the loop sends
+    // them as they are, with a job that runs put in anew. They are built,
+    // serialized and freed here (a reply of 3 MiB, 36,000 tasks, is about
+    // 20 ms of work, its freeing included).
+    struct Listed {
+      std::string job_id;
+      std::string bytes;
+    };
+    std::vector<Listed> listed;
     wire::Logs logs;           // kLogs, with its two frames
     std::vector<std::string> frames;
     wire::JobEvent event;  // kJobEvent
@@ -98,6 +108,8 @@ class StoreReader {
   void Run();
   Answer Serve(Read r);
   void ServeStatus(Answer& a);
+  // Adds `js` to a.listed; its size in bytes.
+  static size_t List(Answer& a, wire::JobStatus js);
   void ServeRetry(Answer& a);
 
   const std::unique_ptr<store::Store> store_;  // used by the thread only
