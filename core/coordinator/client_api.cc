@@ -1,5 +1,5 @@
 // Coordinator::Loop, the client API: SUBMIT, RETRY-JOB, CANCEL-JOB, WATCH,
-// STATUS and LOGS-REQUEST (docs/protocol.md, "Client dialogs"). WORKERS is
+// STATUS and LOGS-REQUEST (docs/protocol.md, "Client dialog"). WORKERS is
 // answered in workers.cc.
 #include <algorithm>
 
@@ -47,8 +47,15 @@ void Coordinator::Loop::HandleSubmit(const Message& m) {
   }
   if (spec_loader_ &&
       (r.submit.spec_text().size() > kLoadHereBytes || spec_loader_->Busy())) {
-    spec_loader_->Submit(std::move(r));  // AdmitLoaded admits it
-    return;
+    const std::string rid = r.routing_id;
+    if (!spec_loader_->Submit(std::move(r))) {
+      // Its own messages wait for nothing: this ERROR keeps their order.
+      return ReplyError(rid, "the coordinator is loading " +
+                                 std::to_string(SpecLoader::kMaxPendingBytes >> 20) +
+                                 " MiB of specs already; try again shortly");
+    }
+    held_.try_emplace(rid);  // its next messages wait for its SUBMITTED
+    return;                  // AdmitLoaded admits it
   }
   spec::LoadResult loaded =
       spec::LoadString(r.submit.spec_text(), r.submit.spec_file(), options_.spec_options);
@@ -59,6 +66,7 @@ void Coordinator::Loop::AdmitLoaded() {
   if (!spec_loader_) return;
   for (SpecLoader::Done& d : spec_loader_->TakeDone()) {
     AdmitSubmitted(d.request, std::move(d.loaded));
+    ReleaseHeld(d.request.routing_id);
   }
 }
 

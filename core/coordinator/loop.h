@@ -343,6 +343,9 @@ class Coordinator::Loop : private PipelineHost {
   // Sends the answers reader_ has ready, each with the live jobs it lists
   // made current, then handles the messages held behind it.
   void AnswerReads();
+  // Handles the messages `rid` sent while one of its requests was served
+  // off the loop, in order, until one of them is served off the loop too.
+  void ReleaseHeld(const std::string& rid);
   void SendAnswer(StoreReader::Answer& a);
   // Whether `m` waits behind its sender's read (then it is kept, or
   // dropped past kMaxHeld messages or kMaxHeldBytes).

@@ -1,8 +1,11 @@
-// Coordinator::Loop, reads off the loop: STATUS, LOGS-REQUEST and WATCH of
-// jobs the loop does not run, and what a RETRY-JOB reads of the job it
-// retries, come from the store reader on its thread (store_reader.h); the
-// loop sends the answers (and admits the retries), in order for each
-// client (docs/protocol.md, "Client dialogs").
+// Coordinator::Loop, requests served off the loop: STATUS, LOGS-REQUEST and
+// WATCH of jobs the loop does not run, and what a RETRY-JOB reads of the
+// job it retries, come from the store reader on its thread
+// (store_reader.h); the loop sends the answers (and admits the retries).
+// A SUBMIT's spec loaded by the spec loader (spec_loader.h) holds its
+// client the same way. While one of a client's requests is served off the
+// loop, what the client sends next waits (held_), so that its replies come
+// in the order of its requests (docs/protocol.md, "Client dialog").
 #include "core/coordinator/loop.h"
 
 namespace drover {
@@ -45,29 +48,33 @@ void Coordinator::Loop::AnswerReads() {
     const std::string rid = a.read.routing_id;
     SendAnswer(a);
     stats_.reads_answered.fetch_add(1, std::memory_order_relaxed);
-    auto h = held_.find(rid);
-    if (h == held_.end()) continue;
-    std::deque<Message> later = std::move(h->second.messages);
-    held_.erase(h);
-    if (auto q = peer_queues_.find(rid); q != peer_queues_.end() && q->second.dropped) {
-      // Over its send budget (perhaps with this answer): not heard, as
-      // what it sends from now on is not.
-      stats_.ignored.fetch_add(later.size(), std::memory_order_relaxed);
-      continue;
-    }
-    // What the client sent meanwhile, in order, until one more of its
-    // messages is a read handed over: the rest waits for that one.
-    while (!later.empty()) {
-      Message next = std::move(later.front());
-      later.pop_front();
-      Handle(std::move(next));
-      if (auto again = held_.find(rid); again != held_.end()) {
-        for (Message& rest : later) {
-          again->second.bytes += protocol::CountedBytes(rest);
-          again->second.messages.push_back(std::move(rest));
-        }
-        break;
+    ReleaseHeld(rid);
+  }
+}
+
+void Coordinator::Loop::ReleaseHeld(const std::string& rid) {
+  auto h = held_.find(rid);
+  if (h == held_.end()) return;
+  std::deque<Message> later = std::move(h->second.messages);
+  held_.erase(h);
+  if (auto q = peer_queues_.find(rid); q != peer_queues_.end() && q->second.dropped) {
+    // Over its send budget (perhaps with the answer just sent): not heard,
+    // as what it sends from now on is not.
+    stats_.ignored.fetch_add(later.size(), std::memory_order_relaxed);
+    return;
+  }
+  // What the client sent meanwhile, in order, until one more of its
+  // messages is served off the loop: the rest waits for that one.
+  while (!later.empty()) {
+    Message next = std::move(later.front());
+    later.pop_front();
+    Handle(std::move(next));
+    if (auto again = held_.find(rid); again != held_.end()) {
+      for (Message& rest : later) {
+        again->second.bytes += protocol::CountedBytes(rest);
+        again->second.messages.push_back(std::move(rest));
       }
+      return;
     }
   }
 }

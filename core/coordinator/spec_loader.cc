@@ -21,23 +21,22 @@ SpecLoader::~SpecLoader() {
     stop_ = true;
   }
   work_.notify_all();
-  room_.notify_all();
   thread_.join();
 }
 
-void SpecLoader::Submit(Request r) {
+bool SpecLoader::Submit(Request r) {
   const size_t bytes = r.submit.spec_text().size();
   {
-    std::unique_lock<std::mutex> lock(mu_);
-    // A spec bigger than the bound alone still goes, once nothing waits.
-    room_.wait(lock, [&] {
-      return stop_ || pending_bytes_ == 0 || pending_bytes_ + bytes <= kMaxPendingBytes;
-    });
-    if (stop_) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    // A spec bigger than the bound alone still goes when nothing waits.
+    if (stop_ || (pending_bytes_ > 0 && pending_bytes_ + bytes > kMaxPendingBytes)) {
+      return false;
+    }
     pending_bytes_ += bytes;
     queue_.push_back(std::move(r));
   }
   work_.notify_one();
+  return true;
 }
 
 bool SpecLoader::Busy() const {
@@ -73,7 +72,6 @@ void SpecLoader::Run() {
     loading_ = false;
     pending_bytes_ -= bytes;
     done_.push_back(std::move(d));
-    room_.notify_all();
     const uint64_t one = 1;
     (void)!::write(wake_fd_, &one, sizeof one);
   }

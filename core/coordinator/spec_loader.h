@@ -9,9 +9,10 @@
 // admitted by the loop, in the order the SUBMITs arrived. The loop hands
 // over the parsed SUBMIT (Submit), is woken through `wake_fd` when a load
 // ends, and takes the finished loads in order (TakeDone). What waits is
-// bounded (kMaxPendingBytes of spec text): past it, Submit waits for room,
-// as the loop did when it loaded every spec itself, rather than hold
-// without limit what a peer sends.
+// bounded (kMaxPendingBytes of spec text): past it, Submit refuses, and the
+// loop answers ERROR at once rather than wait or hold without limit what
+// peers send. (The loop holds a client's later messages until its SUBMIT
+// is admitted, so a client has one spec here at most.)
 //
 // Plain data in and out, no sockets and no store: the loop replies and
 // admits (core/coordinator/client_api.cc).
@@ -35,7 +36,7 @@ namespace drover {
 
 class SpecLoader {
  public:
-  // Spec text queued or being loaded beyond which Submit waits.
+  // Spec text queued or being loaded beyond which Submit refuses.
   static constexpr size_t kMaxPendingBytes = size_t{64} << 20;
 
   struct Request {
@@ -59,9 +60,9 @@ class SpecLoader {
   SpecLoader(const SpecLoader&) = delete;
   SpecLoader& operator=(const SpecLoader&) = delete;
 
-  // Queues `r`'s spec to be loaded; waits first while more than
-  // kMaxPendingBytes of spec text are queued.
-  void Submit(Request r);
+  // Queues `r`'s spec to be loaded; false (nothing queued) when that would
+  // take the spec text queued past kMaxPendingBytes, unless none is.
+  bool Submit(Request r);
   // Whether a spec is queued, being loaded, or loaded and not yet taken:
   // a SUBMIT the loop would otherwise admit at once must then queue too,
   // behind the earlier ones.
@@ -78,7 +79,6 @@ class SpecLoader {
   const std::function<void()> before_load_;
   mutable std::mutex mu_;
   std::condition_variable work_;  // the thread waits for requests (or stop_)
-  std::condition_variable room_;  // Submit waits for pending_bytes_ to fall
   std::deque<Request> queue_;
   std::vector<Done> done_;
   size_t pending_bytes_ = 0;  // spec text queued or being loaded

@@ -550,7 +550,8 @@ int64_t JobNumber(const std::filesystem::path& state_dir, const std::string& id)
 
 // Given a SUBMIT whose spec is big enough to be loaded off the loop, and
 // its load held on the loader's thread: the coordinator should go on
-// answering other clients meanwhile; a small SUBMIT sent during the load
+// answering other clients meanwhile, and answer the same client's next
+// request after its SUBMITTED; a small SUBMIT sent during the load
 // should wait behind it (its spec would load at once) and be answered
 // after it; and both jobs should be admitted in the order they came
 // (their numbers in the store). A loop that loaded the spec itself would
@@ -600,6 +601,8 @@ TEST_F(CoordinatorTest, ABigSpecLoadsOffTheLoopAndSubmitsStayInOrder) {
   }
 
   ASSERT_TRUE(other.Workers()) << "the loop answers while a spec loads";
+  // The big spec's client asks too: answered after its SUBMITTED.
+  big.Send(Command::kWorkersRequest, wire::WorkersRequest());
   submit.set_spec_file("small.yaml");
   submit.set_spec_text(IndependentTasks("small", 1));
   small.Send(Command::kSubmit, submit);
@@ -611,6 +614,8 @@ TEST_F(CoordinatorTest, ABigSpecLoadsOffTheLoopAndSubmitsStayInOrder) {
   auto big_done = big.Expect(Command::kSubmitted);
   auto small_done = small.Expect(Command::kSubmitted);
   ASSERT_TRUE(big_done && small_done);
+  EXPECT_TRUE(big.Expect(Command::kWorkersReply))
+      << "its next request, after its SUBMITTED";
   const auto first = Body<wire::Submitted>(*big_done);
   const auto second = Body<wire::Submitted>(*small_done);
   ASSERT_TRUE(first.errors().empty()) << first.errors(0);

@@ -1,8 +1,10 @@
-// The reads of jobs the coordinator does not run (STATUS, LOGS-REQUEST, a
-// late WATCH), answered by the store reader on its own thread
-// (core/coordinator/store_reader.h): the loop goes on meanwhile, each
-// client's replies keep its requests' order, and the live jobs a list
-// shows are as the loop knows them. The fixture is coordinator_fixture.h.
+// The requests served off the coordinator's loop: the reads of jobs it does
+// not run (STATUS, LOGS-REQUEST, a late WATCH, RETRY-JOB's), answered by
+// the store reader on its own thread (core/coordinator/store_reader.h),
+// and big specs, loaded by the spec loader (spec_loader.h): the loop goes
+// on meanwhile, each client's replies keep its requests' order, what
+// waits is bounded, and the live jobs a list shows are as the loop knows
+// them. The fixture is coordinator_fixture.h.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -312,6 +314,44 @@ TEST_F(CoordinatorTest, WhatAClientSendsBehindItsReadIsBounded) {
     ASSERT_TRUE(e) << "held request " << i;
     EXPECT_EQ(Body<wire::Error>(*e).message().rfind("job " + std::to_string(i) + "-x", 0),
               0u);
+  }
+}
+
+// Given the spec loader held, and 17 clients that each submit a spec of
+// 4,000,000 bytes: the first 16 (64 MB) should wait for the loader, and
+// the 17th, which would take the specs waiting past 64 MiB, be answered
+// with an ERROR at once, the loop never waiting for room; once the loader
+// goes on, the 16 are admitted.
+TEST_F(CoordinatorTest, SpecsWaitingToLoadAreBoundedAndTheLoopNeverWaits) {
+  auto gate = std::make_shared<Gate>();
+  options_.before_spec_load = HoldAt(gate);
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  OpenAtExit opener{*gate};
+  wire::Submit submit;
+  submit.set_spec_file("big.yaml");
+  submit.set_cwd("/");
+  const std::string text = IndependentTasks("big", 1);
+  submit.set_spec_text(text + "# " + std::string(4'000'000 - text.size() - 3, 'x') +
+                       "\n");
+  std::vector<FakeClient*> clients;
+  for (int i = 0; i < 17; ++i) clients.push_back(&AddClient());
+  clients[0]->Send(Command::kSubmit, submit);
+  ASSERT_TRUE(gate->WaitForReads(1)) << "the first spec never reached the loader";
+  for (int i = 1; i < 17; ++i) clients[i]->Send(Command::kSubmit, submit);
+  auto refused = clients[16]->Expect(Command::kError);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(Body<wire::Error>(*refused).message(),
+            "the coordinator is loading 64 MiB of specs already; try again shortly");
+  ASSERT_NO_FATAL_FAILURE(Sync());
+  for (int i = 0; i < 16; ++i) {
+    ExpectNothingQueued(*clients[i],
+                        "client " + std::to_string(i) + ", its spec waiting");
+  }
+  gate->Open();
+  for (int i = 0; i < 16; ++i) {
+    auto done = clients[i]->Expect(Command::kSubmitted, testing::Millis(60000));
+    ASSERT_TRUE(done) << "client " << i;
+    EXPECT_EQ(Body<wire::Submitted>(*done).tasks(), 1u);
   }
 }
 
