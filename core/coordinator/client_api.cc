@@ -341,16 +341,18 @@ void Coordinator::Loop::HandleWatch(const Message& m) {
   Reply(m.routing_id, Command::kJobEvent, stored.event);
 }
 
-wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& listed,
-                                            bool with_tasks, const TaskPage& page,
-                                            bool with_groups) {
+void Coordinator::Loop::StatusOf(const store::JobRecord& listed, bool with_tasks,
+                                 const TaskPage& page, bool with_groups,
+                                 wire::JobStatus* out) {
   auto live = jobs_.find(listed.id);
   const Job* job = live == jobs_.end() ? nullptr : live->second.get();
   if (!job) {
-    return StoredJobStatus(*store_, listed, with_tasks, page, with_groups,
+    *out = StoredJobStatus(*store_, listed, with_tasks, page, with_groups,
                            options_.spec_options);
+    return;
   }
-  wire::JobStatus js = JobStatusHead(job->record);
+  *out = JobStatusHead(job->record);
+  wire::JobStatus& js = *out;  // on the caller's arena, as its task list
   // Tasks that match `page`: counted all, listed from page.offset while the
   // body stays under kMaxStatusBytes and page.limit allows.
   uint32_t matched = 0;
@@ -368,7 +370,7 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& listed,
       *js.add_groups() = std::move(g);
     }
   }
-  if (!with_tasks) return js;
+  if (!with_tasks) return;
   // One reason per placement class, computed when first needed.
   std::vector<std::optional<std::string>> reasons(plan.queues());
   // Rows of ended tasks are the store's (JobState::held): one indexed
@@ -429,7 +431,7 @@ wire::JobStatus Coordinator::Loop::StatusOf(const store::JobRecord& listed,
     bytes += ts->ByteSizeLong() + 4;
   }
   js.set_tasks_matched(matched);
-  return js;
+  return;
 }
 
 void Coordinator::Loop::HandleStatus(const Message& m) {
@@ -455,8 +457,13 @@ void Coordinator::Loop::HandleStatus(const Message& m) {
                           .page = std::move(*page)});
     }
   }
-  wire::StatusReply reply;
-  if (req->metrics()) reply.set_metrics(MetricsText());
+  // A running job's task list is tens of thousands of small messages and
+  // strings: made on an arena, freed at once (with malloc and the page
+  // faults of a heap that grows, they were most of a 100,000-task job's
+  // STATUS).
+  google::protobuf::Arena arena(StatusArena());
+  auto* reply = google::protobuf::Arena::CreateMessage<wire::StatusReply>(&arena);
+  if (req->metrics()) reply->set_metrics(MetricsText());
   if (!req->job_id().empty()) {
     auto found = req->job_id() == "latest" ? store_->LatestJob() : store_->GetJob(req->job_id());
     if (!found.ok()) return ReplyError(m.routing_id, found.status().ToString());
@@ -464,7 +471,7 @@ void Coordinator::Loop::HandleStatus(const Message& m) {
       return ReplyError(m.routing_id, req->job_id() == "latest" ? "no job has been submitted"
                                                                 : "no job " + req->job_id());
     }
-    *reply.add_jobs() = StatusOf(**found, req->tasks(), *page, req->groups());
+    StatusOf(**found, req->tasks(), *page, req->groups(), reply->add_jobs());
   } else if (req->limit() || !req->metrics()) {
     store::Store::JobQuery query;
     query.state = req->state();
@@ -476,12 +483,12 @@ void Coordinator::Loop::HandleStatus(const Message& m) {
     size_t bytes = 0;
     for (const auto& record : *recent) {
       if (bytes >= kMaxStatusBytes) break;
-      wire::JobStatus* js = reply.add_jobs();
-      *js = StatusOf(record, req->tasks(), *page, /*with_groups=*/false);
+      wire::JobStatus* js = reply->add_jobs();
+      StatusOf(record, req->tasks(), *page, /*with_groups=*/false, js);
       bytes += js->ByteSizeLong();
     }
   }
-  Reply(m.routing_id, Command::kStatusReply, reply);
+  Reply(m.routing_id, Command::kStatusReply, *reply);
 }
 
 void Coordinator::Loop::HandleLogs(const Message& m) {

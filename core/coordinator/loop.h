@@ -60,6 +60,14 @@ inline int64_t WallMillis(const Clock& clock) { return ToUnixMillis(clock.WallNo
 // Options for a protobuf arena whose first block is `block` (on the stack,
 // or kept by its owner): messages built on it cost no allocation until it
 // is full.
+// The arena of a STATUS-REPLY: blocks from 64 KiB to 1 MiB.
+inline google::protobuf::ArenaOptions StatusArena() {
+  google::protobuf::ArenaOptions o;
+  o.start_block_size = size_t{64} << 10;
+  o.max_block_size = size_t{1} << 20;
+  return o;
+}
+
 inline google::protobuf::ArenaOptions ArenaOn(char* block, size_t size) {
   google::protobuf::ArenaOptions o;
   o.initial_block = block;
@@ -333,8 +341,9 @@ class Coordinator::Loop : private PipelineHost {
   // The job's status; with `with_tasks` the tasks `page` selects (its
   // states filter applied before the listing's size bound, so a big job's
   // few failed tasks are all shown), with `with_groups` its DAG (job_views.h).
-  wire::JobStatus StatusOf(const store::JobRecord& record, bool with_tasks,
-                           const TaskPage& page, bool with_groups);
+  // Filled into `out` (a caller's message, on its arena: StatusArena).
+  void StatusOf(const store::JobRecord& record, bool with_tasks, const TaskPage& page,
+                bool with_groups, wire::JobStatus* out);
   // reads.cc: the reads of jobs the loop does not run, answered by
   // reader_ on its thread. ReadOffLoop hands `r` over and holds the
   // client's later messages until its answer is sent (AnswerReads), so

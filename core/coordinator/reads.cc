@@ -100,10 +100,11 @@ void Coordinator::Loop::SendAnswer(StoreReader::Answer& a) {
         // A job that runs now (submitted or retried since the read, or
         // listed running) is shown as the loop knows it: its rows lag its
         // plan.
-        wire::StatusReply alone;
-        *alone.add_jobs() = StatusOf(live->second->record, req.tasks(), a.read.page,
-                                     !req.job_id().empty() && req.groups());
-        alone.AppendToString(&reply.body);
+        google::protobuf::Arena arena(StatusArena());
+        auto* alone = google::protobuf::Arena::CreateMessage<wire::StatusReply>(&arena);
+        StatusOf(live->second->record, req.tasks(), a.read.page,
+                 !req.job_id().empty() && req.groups(), alone->add_jobs());
+        alone->AppendToString(&reply.body);
       }
       if (req.metrics()) {
         wire::StatusReply metrics;
