@@ -61,6 +61,22 @@ std::function<void()> HoldAt(const std::shared_ptr<Gate>& gate) {
   };
 }
 
+// Submits a job of one task, `name`, through `submitter` and runs it to its
+// end on `worker` (with `outcome`, and `out` as its stdout); its SUBMITTED,
+// or nullopt (a failure recorded) when any step fails.
+std::optional<wire::Submitted> RunToItsEnd(FakeClient& submitter, FakeWorker& worker,
+                                           const std::string& name,
+                                           AttemptOutcome outcome = testing::Ok(),
+                                           const std::string& out = "") {
+  auto job = submitter.Submit(IndependentTasks(name, 1));
+  if (!job) return std::nullopt;
+  auto d = worker.ExpectDispatch();
+  if (!d) return std::nullopt;
+  worker.SendResult(d->attempt_id(), outcome, out);
+  if (!worker.ExpectAck() || !submitter.WaitJobEvent()) return std::nullopt;
+  return job;
+}
+
 // Given a finished job and a running one, and the STATUS of the finished
 // job held on the reader's thread: the coordinator should go on answering
 // others meanwhile (WORKERS, the running job's STATUS); the same client's
@@ -75,13 +91,8 @@ TEST_F(CoordinatorTest, ReadsOfEndedJobsComeOffTheLoopInEachClientsOrder) {
   OpenAtExit opener{*gate};
   FakeWorker& worker = AddWorker("w1", 1);
   FakeClient& submitter = AddClient();
-  auto ended = submitter.Submit(IndependentTasks("ended", 1));
+  auto ended = RunToItsEnd(submitter, worker, "ended");
   ASSERT_TRUE(ended);
-  auto d = worker.ExpectDispatch();
-  ASSERT_TRUE(d);
-  worker.SendResult(d->attempt_id(), testing::Ok());
-  ASSERT_TRUE(worker.ExpectAck());
-  ASSERT_TRUE(submitter.WaitJobEvent());
   auto running = submitter.Submit(IndependentTasks("running", 1));
   ASSERT_TRUE(running);
   ASSERT_TRUE(worker.ExpectDispatch());  // and it never answers
@@ -132,13 +143,8 @@ TEST_F(CoordinatorTest, AListOfJobsShowsTheRunningOnesAsTheLoopKnowsThem) {
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
   FakeWorker& worker = AddWorker("w1", 1);
   FakeClient& submitter = AddClient();
-  auto ended = submitter.Submit(IndependentTasks("ended", 1));
+  auto ended = RunToItsEnd(submitter, worker, "ended");
   ASSERT_TRUE(ended);
-  auto d = worker.ExpectDispatch();
-  ASSERT_TRUE(d);
-  worker.SendResult(d->attempt_id(), testing::Ok());
-  ASSERT_TRUE(worker.ExpectAck());
-  ASSERT_TRUE(submitter.WaitJobEvent());
   auto busy = submitter.Submit(IndependentTasks("busy", 1));
   ASSERT_TRUE(busy);
   ASSERT_TRUE(worker.ExpectDispatch());  // holds the slot
@@ -173,13 +179,8 @@ TEST_F(CoordinatorTest, LogsAndLateWatchesOfEndedJobsAreTheReaders) {
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
   FakeWorker& worker = AddWorker("w1", 1);
   FakeClient& submitter = AddClient();
-  auto ended = submitter.Submit(IndependentTasks("ended", 1));
+  auto ended = RunToItsEnd(submitter, worker, "ended", testing::Ok(), "hello from t1\n");
   ASSERT_TRUE(ended);
-  auto d = worker.ExpectDispatch();
-  ASSERT_TRUE(d);
-  worker.SendResult(d->attempt_id(), testing::Ok(), "hello from t1\n");
-  ASSERT_TRUE(worker.ExpectAck());
-  ASSERT_TRUE(submitter.WaitJobEvent());
 
   FakeClient& client = AddClient();
   auto logs = client.Logs(ended->job_id(), "t1");
@@ -227,13 +228,8 @@ TEST_F(CoordinatorTest, ARetryReadsTheJobItRetriesOffTheLoop) {
   OpenAtExit opener{*gate};
   FakeWorker& worker = AddWorker("w1", 1);
   FakeClient& submitter = AddClient();
-  auto failed = submitter.Submit(IndependentTasks("flaky", 1));
+  auto failed = RunToItsEnd(submitter, worker, "flaky", testing::Exit(1));
   ASSERT_TRUE(failed);
-  auto d = worker.ExpectDispatch();
-  ASSERT_TRUE(d);
-  worker.SendResult(d->attempt_id(), testing::Exit(1));
-  ASSERT_TRUE(worker.ExpectAck());
-  ASSERT_TRUE(submitter.WaitJobEvent());
 
   FakeClient& client = AddClient();
   wire::RetryJob retry;
@@ -255,7 +251,7 @@ TEST_F(CoordinatorTest, ARetryReadsTheJobItRetriesOffTheLoop) {
   auto again = worker.ExpectDispatch();
   ASSERT_TRUE(again) << "the failed task runs again";
   EXPECT_EQ(again->job_id(), s.job_id());
-  EXPECT_EQ(again->task(), d->task());
+  EXPECT_EQ(again->task(), "t1");
 }
 
 // Given a client whose read is held, and who sends 300 more requests

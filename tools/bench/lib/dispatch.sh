@@ -201,6 +201,24 @@ floor_once() {  # RUN SLOTS
 }
 readonly FLOOR_LABEL="bare durable loop (the limit)"
 
+# Waits until job A (bench-pause-a) has an attempt in the store DB, or its
+# client PID is gone; 30 s at most.
+wait_first_dispatch() {  # DB PID
+  local i
+  for ((i = 0; i < 300; i++)); do
+    [[ "$(sqlite3 "$1" "SELECT count(*) > 0 FROM attempts a JOIN jobs j ON j.id = a.job_id
+        WHERE j.name = 'bench-pause-a'" 2>/dev/null)" == 1 ]] && return
+    kill -0 "$2" 2>/dev/null || return
+    sleep 0.01
+  done
+}
+# Job A's longest gap between two dispatches in the store DB (started_ms), in ms.
+longest_gap() {  # DB
+  sqlite3 "$1" "SELECT max(g) FROM (SELECT a.started_ms - lag(a.started_ms)
+      OVER (ORDER BY a.started_ms) AS g FROM attempts a JOIN jobs j ON j.id = a.job_id
+      WHERE j.name = 'bench-pause-a')"
+}
+
 # One run of the admission pause with BINARY: a coordinator and 2 workers,
 # job A ($WORK/pause-a.yaml, N/2 tasks) submitted, and once its first
 # attempt is in the store, job B (the N-value spec of the timed runs) from
@@ -209,27 +227,21 @@ readonly FLOOR_LABEL="bare durable loop (the limit)"
 # cost the job already running.
 declare -A PAUSE_MS=()
 pause_once() {  # NAME BINARY RUN SLOTS
-  local name="$1" bin="$2" run="$3" dir="$WORK/pause-$1-$3" a b i gap label
+  local name="$1" bin="$2" run="$3" dir="$WORK/pause-$1-$3" a b gap label
   mkdir -p "$dir"
   start_cluster "$bin" "$dir" "$4" "$4"
   local db="$dir/state/state.db"
   DROVER_COORDINATOR="$ENDPOINT" "$bin" submit --wait "$WORK/pause-a.yaml" \
     >/dev/null 2>"$dir/a.err" &
   a=$!
-  for ((i = 0; i < 300; i++)); do  # A's first dispatch, 30 s at most
-    [[ "$(sqlite3 "$db" 'SELECT count(*) > 0 FROM attempts' 2>/dev/null)" == 1 ]] && break
-    kill -0 "$a" 2>/dev/null || break
-    sleep 0.01
-  done
+  wait_first_dispatch "$db" "$a"
   DROVER_COORDINATOR="$ENDPOINT" "$bin" submit --wait "$WORK/dispatch.yaml" \
     >/dev/null 2>"$dir/b.err" &
   b=$!
   wait "$a" || { cat "$dir/a.err" >&2; stop_daemons; die "$name: job A failed (pause, run $run)"; }
   wait "$b" || { cat "$dir/b.err" >&2; stop_daemons; die "$name: job B failed (pause, run $run)"; }
   stop_daemons
-  gap="$(sqlite3 "$db" "SELECT max(g) FROM (SELECT a.started_ms - lag(a.started_ms)
-      OVER (ORDER BY a.started_ms) AS g FROM attempts a JOIN jobs j ON j.id = a.job_id
-      WHERE j.name = 'bench-pause-a')")"
+  gap="$(longest_gap "$db")"
   [[ -n "$gap" ]] || die "$name: no pause measured (run $run)"
   label="$(pause_label "$name")"
   PAUSE_MS[$name]="${PAUSE_MS[$name]:-} $gap"
@@ -253,7 +265,7 @@ pause_label() {  # NAME
 # answered off the loop). Also the number of statuses answered meanwhile.
 declare -A POLL_MS=() POLLS=()
 poll_once() {  # NAME BINARY RUN SLOTS
-  local name="$1" bin="$2" run="$3" dir="$WORK/poll-$1-$3" a i b_id gap polls=0
+  local name="$1" bin="$2" run="$3" dir="$WORK/poll-$1-$3" a b_id gap polls=0
   mkdir -p "$dir"
   start_cluster "$bin" "$dir" "$4" "$4"
   local db="$dir/state/state.db"
@@ -264,12 +276,7 @@ poll_once() {  # NAME BINARY RUN SLOTS
   DROVER_COORDINATOR="$ENDPOINT" "$bin" submit --wait "$WORK/pause-a.yaml" \
     >/dev/null 2>"$dir/a.err" &
   a=$!
-  for ((i = 0; i < 300; i++)); do  # A's first dispatch, 30 s at most
-    [[ "$(sqlite3 "$db" "SELECT count(*) > 0 FROM attempts a JOIN jobs j ON j.id = a.job_id
-        WHERE j.name = 'bench-pause-a'" 2>/dev/null)" == 1 ]] && break
-    kill -0 "$a" 2>/dev/null || break
-    sleep 0.01
-  done
+  wait_first_dispatch "$db" "$a"
   while ((polls < 1000)) && kill -0 "$a" 2>/dev/null; do
     DROVER_COORDINATOR="$ENDPOINT" "$bin" status "$b_id" >/dev/null 2>"$dir/poll.err" ||
       { cat "$dir/poll.err" >&2; stop_daemons; die "$name: drover status $b_id failed (poll, run $run)"; }
@@ -277,9 +284,7 @@ poll_once() {  # NAME BINARY RUN SLOTS
   done
   wait "$a" || { cat "$dir/a.err" >&2; stop_daemons; die "$name: job A failed (poll, run $run)"; }
   stop_daemons
-  gap="$(sqlite3 "$db" "SELECT max(g) FROM (SELECT a.started_ms - lag(a.started_ms)
-      OVER (ORDER BY a.started_ms) AS g FROM attempts a JOIN jobs j ON j.id = a.job_id
-      WHERE j.name = 'bench-pause-a')")"
+  gap="$(longest_gap "$db")"
   [[ -n "$gap" ]] || die "$name: no pause measured (poll, run $run)"
   POLL_MS[$name]="${POLL_MS[$name]:-} $gap"
   POLLS[$name]="${POLLS[$name]:-} $polls"
