@@ -143,7 +143,7 @@ void Coordinator::Loop::HandleRetryJob(const Message& m) {
   }
   if (reader_) {
     // Its spec is loaded again and its rows read off the loop (a job of
-    // 100,000 tasks: about 350 ms); AdmitRetry when they are (reads.cc).
+    // 100,000 tasks: about 400 ms); AdmitRetry when they are (reads.cc).
     return ReadOffLoop({.routing_id = m.routing_id,
                         .kind = StoreReader::Kind::kRetry,
                         .retry = std::move(*req),
