@@ -48,6 +48,10 @@ void Coordinator::Loop::HandleSubmit(const Message& m) {
   if (spec_loader_ &&
       (r.submit.spec_text().size() > kLoadHereBytes || spec_loader_->Busy())) {
     const std::string rid = r.routing_id;
+    // What admission would draw: the loader builds a new job's state with
+    // them (spec_loader.h).
+    r.job_id = NewJobId(clock_.WallNow(), rng_);
+    r.jitter_seed = options_.jitter_seed ? options_.jitter_seed : rng_();
     if (!spec_loader_->Submit(std::move(r))) {
       // Its own messages wait for nothing: this ERROR keeps their order.
       return ReplyError(rid, "the coordinator is loading " +
@@ -65,22 +69,27 @@ void Coordinator::Loop::HandleSubmit(const Message& m) {
 void Coordinator::Loop::AdmitLoaded() {
   if (!spec_loader_) return;
   for (SpecLoader::Done& d : spec_loader_->TakeDone()) {
-    AdmitSubmitted(d.request, std::move(d.loaded));
+    AdmitSubmitted(d.request, std::move(d.loaded), std::move(d.job));
     ReleaseHeld(d.request.routing_id);
   }
 }
 
 void Coordinator::Loop::AdmitSubmitted(const SpecLoader::Request& r,
-                                       spec::LoadResult loaded) {
+                                       spec::LoadResult loaded,
+                                       std::unique_ptr<Job> built) {
   const wire::Submit* submit = &r.submit;
-  if (!loaded.ok()) {
+  if (!built && !loaded.ok()) {
     wire::Submitted reply;
     for (const auto& e : loaded.errors) reply.add_errors(e.ToString());
     return Reply(r.routing_id, Command::kSubmitted, reply);
   }
 
-  auto job = std::make_unique<Job>();
-  job->spec = std::move(*loaded.spec);
+  const bool built_off_loop = built != nullptr;  // record.id, plan and rows made
+  std::unique_ptr<Job> job = std::move(built);
+  if (!job) {
+    job = std::make_unique<Job>();
+    job->spec = std::move(*loaded.spec);
+  }
   const spec::JobSpec& spec = job->spec;
   job->no_cache = submit->no_cache();
   for (const wire::InputPattern& in : submit->inputs()) {
@@ -114,7 +123,8 @@ void Coordinator::Loop::AdmitSubmitted(const SpecLoader::Request& r,
   }
 
   store::JobRecord& rec = job->record;
-  rec.id = previous ? previous->id : NewJobId(clock_.WallNow(), rng_);
+  if (!built_off_loop)
+    rec.id = previous ? previous->id : NewJobId(clock_.WallNow(), rng_);
   rec.name = spec.name;
   rec.spec_file = submit->spec_file();
   rec.spec_text = submit->spec_text();
@@ -125,8 +135,10 @@ void Coordinator::Loop::AdmitSubmitted(const SpecLoader::Request& r,
   rec.priority = spec.priority;
   rec.created_ms = previous ? previous->created_ms : WallMillis(clock_);
 
-  const std::vector<uint32_t> carried = InitJobState(
-      *job, old_rows, options_.jitter_seed ? options_.jitter_seed : rng_());
+  const std::vector<uint32_t> carried =
+      built_off_loop ? std::vector<uint32_t>{}
+                     : InitJobState(*job, old_rows,
+                                    options_.jitter_seed ? options_.jitter_seed : rng_());
   (void)Admit(std::move(job), previous.has_value(), r.routing_id,
               {.events = submit->watch(),
                .output = submit->watch() && submit->output(),

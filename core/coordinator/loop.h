@@ -308,8 +308,10 @@ class Coordinator::Loop : private PipelineHost {
   // The handed-over spec, when `submit` is the SUBMIT of its text and file.
   std::optional<spec::JobSpec> TakeHandedOver(const wire::Submit& submit);
   // Admits the job of SUBMIT `r` whose spec loaded as `loaded` (or answers
-  // with its errors).
-  void AdmitSubmitted(const SpecLoader::Request& r, spec::LoadResult loaded);
+  // with its errors); `built`, when not null, is its state as the spec
+  // loader built it (record.id, spec, plan and rows: SpecLoader::Done::job).
+  void AdmitSubmitted(const SpecLoader::Request& r, spec::LoadResult loaded,
+                      std::unique_ptr<Job> built = nullptr);
   // Admits the SUBMITs whose specs spec_loader_ has loaded since.
   void AdmitLoaded();
   void HandleRetryJob(const Message& m);

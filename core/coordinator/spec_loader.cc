@@ -66,6 +66,12 @@ void SpecLoader::Run() {
     Done d{std::move(r), {}};
     d.loaded = spec::LoadString(d.request.submit.spec_text(),
                                 d.request.submit.spec_file(), options_);
+    if (d.loaded.ok() && !d.request.submit.resume()) {
+      d.job = std::make_unique<JobState>();
+      d.job->spec = std::move(*d.loaded.spec);
+      d.job->record.id = d.request.job_id;
+      (void)InitJobState(*d.job, {}, d.request.jitter_seed);  // nothing carried
+    }
     const size_t bytes = d.request.submit.spec_text().size();
 
     lock.lock();

@@ -18,6 +18,7 @@ using ::testing::ElementsAre;
 using testing::FakeClient;
 using testing::FakeWorker;
 using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
 using testing::Ok;
 
 constexpr const char* kFanJob = R"(version: 1
@@ -72,18 +73,39 @@ std::vector<std::string> RunInstances(FakeWorker& worker, int n) {
   return names;
 }
 
+class CoordinatorFanOutTest : public CoordinatorTest {
+ protected:
+  // Runs kFanJob, submitted as `text`, through one worker, as the test
+  // below says.
+  void ExpandsWhenUpstreamSucceeds(const std::string& text);
+};
+
 // Given a dynamic task, should show one waiting placeholder saying what it
 // waits for until `plan` succeeds; then create one instance per value of
 // plan's list (stored rows, dispatched with ${matrix.shard} rendered), and
 // give the dependent the list of their outputs once all succeeded.
-TEST_F(CoordinatorTest, FanOutExpandsWhenUpstreamSucceeds) {
+TEST_F(CoordinatorFanOutTest, ExpandsWhenUpstreamSucceeds) {
+  ExpandsWhenUpstreamSucceeds(kFanJob);
+}
+
+// Given the same job in a spec big enough to be loaded off the loop (the
+// spec loader then builds the job's plan and rows, its placeholder's
+// among them, with the id the loop drew): the same.
+TEST_F(CoordinatorFanOutTest, ExpandsTheSameWhenItsSpecLoadsOffTheLoop) {
+  const std::string text = std::string(kFanJob) + "# " + std::string(20000, 'x') + "\n";
+  ASSERT_GT(text.size(), size_t{16 * 1024}) << "past the loop's kLoadHereBytes";
+  ExpandsWhenUpstreamSucceeds(text);
+}
+
+void CoordinatorFanOutTest::ExpandsWhenUpstreamSucceeds(const std::string& text) {
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
   FakeWorker& worker = AddWorker("w1", 1);
   FakeClient& client = AddClient();
   FakeClient& asker = AddClient();
-  auto submitted = client.Submit(kFanJob);
+  auto submitted = client.Submit(text);
   ASSERT_TRUE(submitted);
   const std::string job = submitted->job_id();
+  EXPECT_THAT(job, MatchesRegex("[0-9]{8}-[0-9]{6}-[0-9a-f]{4}")) << "a job's id";
   EXPECT_EQ(submitted->tasks(), 3u);
   auto plan = worker.ExpectDispatch();
   ASSERT_TRUE(plan);
