@@ -50,14 +50,16 @@ void Coordinator::Loop::HandleSubmit(const Message& m) {
     const std::string rid = r.routing_id;
     // What admission would draw: the loader builds a new job's state with
     // them (spec_loader.h).
-    r.job_id = NewJobId(clock_.WallNow(), rng_);
+    r.job_id = FreshJobId();
     r.jitter_seed = options_.jitter_seed ? options_.jitter_seed : rng_();
+    const std::string id = r.job_id;
     if (!spec_loader_->Submit(std::move(r))) {
       // Its own messages wait for nothing: this ERROR keeps their order.
       return ReplyError(rid, "the coordinator is loading " +
                                  std::to_string(SpecLoader::kMaxPendingBytes >> 20) +
                                  " MiB of specs already; try again shortly");
     }
+    pending_ids_.insert(id);
     held_.try_emplace(rid);  // its next messages wait for its SUBMITTED
     return;                  // AdmitLoaded admits it
   }
@@ -69,6 +71,7 @@ void Coordinator::Loop::HandleSubmit(const Message& m) {
 void Coordinator::Loop::AdmitLoaded() {
   if (!spec_loader_) return;
   for (SpecLoader::Done& d : spec_loader_->TakeDone()) {
+    pending_ids_.erase(d.request.job_id);
     AdmitSubmitted(d.request, std::move(d.loaded), std::move(d.job));
     ReleaseHeld(d.request.routing_id);
   }
@@ -123,8 +126,7 @@ void Coordinator::Loop::AdmitSubmitted(const SpecLoader::Request& r,
   }
 
   store::JobRecord& rec = job->record;
-  if (!built_off_loop)
-    rec.id = previous ? previous->id : NewJobId(clock_.WallNow(), rng_);
+  if (!built_off_loop) rec.id = previous ? previous->id : FreshJobId();
   rec.name = spec.name;
   rec.spec_file = submit->spec_file();
   rec.spec_text = submit->spec_text();
@@ -153,13 +155,19 @@ void Coordinator::Loop::HandleRetryJob(const Message& m) {
     return ReplyError(m.routing_id, "job " + req->job_id() +
                                         " is still running; wait for it or cancel it first");
   }
+  const std::string new_id = FreshJobId(req->job_id());
+  const uint64_t seed = options_.jitter_seed ? options_.jitter_seed : rng_();
   if (reader_) {
-    // Its spec is loaded again and its rows read off the loop (a job of
-    // 100,000 tasks: about 400 ms); AdmitRetry when they are (reads.cc).
+    pending_ids_.insert(new_id);  // until its answer (AnswerReads)
+    // Its spec is loaded again, its rows read and the new job's state
+    // built off the loop (a job of 100,000 tasks: about 500 ms); AdmitRetry
+    // when they are (reads.cc).
     return ReadOffLoop({.routing_id = m.routing_id,
                         .kind = StoreReader::Kind::kRetry,
                         .retry = std::move(*req),
-                        .peer = m.peer});
+                        .peer = m.peer,
+                        .new_job_id = new_id,
+                        .jitter_seed = seed});
   }
   auto found = store_->GetJob(req->job_id());
   if (!found.ok()) return ReplyError(m.routing_id, found.status().ToString());
@@ -172,22 +180,25 @@ void Coordinator::Loop::HandleRetryJob(const Message& m) {
   }
   auto rows = store_->Tasks(old.id);
   if (!rows.ok()) return ReplyError(m.routing_id, rows.status().ToString());
-  AdmitRetry(m.routing_id, m.peer, req->watch(), old, std::move(*loaded.spec),
-             std::move(*rows));
+  auto job = std::make_unique<Job>();
+  job->spec = std::move(*loaded.spec);
+  job->record.id = new_id;
+  const size_t carried = InitRetryState(*job, std::move(*rows), seed).size();
+  AdmitRetry(m.routing_id, m.peer, req->watch(), old, std::move(job), carried);
+}
+
+std::string Coordinator::Loop::FreshJobId(const std::string& avoid) {
+  std::string id = NewJobId(clock_.WallNow(), rng_);
+  while (jobs_.count(id) || pending_ids_.count(id) || id == avoid) {
+    id = NewJobId(clock_.WallNow(), rng_);
+  }
+  return id;
 }
 
 void Coordinator::Loop::AdmitRetry(const std::string& rid, const protocol::PeerKey& peer,
                                    bool watch, const store::JobRecord& old,
-                                   spec::JobSpec spec,
-                                   std::vector<store::TaskRecord> rows) {
-  std::unordered_map<std::string, store::TaskRecord> old_rows;
-  for (auto& r : rows) old_rows.emplace(r.name, std::move(r));
-
-  auto job = std::make_unique<Job>();
-  job->spec = std::move(spec);
-  store::JobRecord& rec = job->record;
-  rec.id = NewJobId(clock_.WallNow(), rng_);
-  while (jobs_.count(rec.id) || rec.id == old.id) rec.id = NewJobId(clock_.WallNow(), rng_);
+                                   std::unique_ptr<Job> job, size_t carried) {
+  store::JobRecord& rec = job->record;  // its id: FreshJobId's
   rec.name = job->spec.name;
   rec.spec_file = old.spec_file;
   rec.spec_text = old.spec_text;
@@ -197,11 +208,9 @@ void Coordinator::Loop::AdmitRetry(const std::string& rid, const protocol::PeerK
   rec.state = dag::JobStateName(dag::JobState::kRunning);
   rec.priority = job->spec.priority;
   rec.created_ms = WallMillis(clock_);
-  const std::vector<uint32_t> carried = InitJobState(
-      *job, old_rows, options_.jitter_seed ? options_.jitter_seed : rng_());
   spdlog::info("coordinator: job {} retries job {}", rec.id, old.id);
   (void)Admit(std::move(job), /*replace=*/false, rid, {.events = watch},
-              static_cast<uint32_t>(carried.size()));
+              static_cast<uint32_t>(carried));
 }
 
 bool Coordinator::Loop::Admit(std::unique_ptr<Job> job, bool replace, const std::string& rid,

@@ -5,7 +5,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 
 #include "core/coordinator/fanout.h"
 #include "core/coordinator/job_views.h"
@@ -209,6 +212,15 @@ std::vector<uint32_t> InitJobState(
     }
   }
   return carried;
+}
+
+std::vector<uint32_t> InitRetryState(JobState& job, std::vector<store::TaskRecord> rows,
+                                     uint64_t jitter_seed) {
+  std::unordered_map<std::string, store::TaskRecord> old_rows;
+  old_rows.reserve(rows.size());
+  for (auto& r : rows) old_rows.emplace(r.name, std::move(r));
+  rows = {};
+  return InitJobState(job, old_rows, jitter_seed);
 }
 
 Result<std::vector<uint32_t>> RestoreJobState(JobState& job,

@@ -315,11 +315,14 @@ class Coordinator::Loop : private PipelineHost {
   // Admits the SUBMITs whose specs spec_loader_ has loaded since.
   void AdmitLoaded();
   void HandleRetryJob(const Message& m);
-  // A new job that runs again what `old` did not finish (RETRY-JOB), from
-  // its spec loaded again and its rows.
+  // A new job that runs again what `old` did not finish (RETRY-JOB):
+  // `job`, its state built from old's spec loaded again and its rows
+  // (InitRetryState, with `carried` tasks carried over).
   void AdmitRetry(const std::string& rid, const protocol::PeerKey& peer, bool watch,
-                  const store::JobRecord& old, spec::JobSpec spec,
-                  std::vector<store::TaskRecord> rows);
+                  const store::JobRecord& old, std::unique_ptr<Job> job, size_t carried);
+  // An id for a new job: no job that runs or waits to be admitted has it
+  // (pending_ids_), nor `avoid`.
+  std::string FreshJobId(const std::string& avoid = {});
   void HandleCancelJob(const Message& m);
   void HandleWatch(const Message& m);
   void HandleStatus(const Message& m);
@@ -600,6 +603,10 @@ class Coordinator::Loop : private PipelineHost {
   std::string instance_;  // new at every Open(): Welcome.coordinator
   SteadyTime next_heartbeat_{};
   std::mt19937_64 rng_{std::random_device{}()};
+  // The ids drawn for jobs whose state is built off the loop (a SUBMIT on
+  // the spec loader, a RETRY-JOB on the reader) until they are admitted or
+  // refused: FreshJobId draws none of them again.
+  std::unordered_set<std::string> pending_ids_;
 };
 
 }  // namespace drover

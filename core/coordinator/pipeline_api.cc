@@ -4,7 +4,6 @@
 // (docs/protocol.md, "Pipelines").
 #include <algorithm>
 
-#include "core/coordinator/job_ids.h"
 #include "core/coordinator/loop.h"
 
 namespace drover {
@@ -57,9 +56,7 @@ Result<std::string> Coordinator::Loop::StartPipelineJob(const PipelineDef& def) 
   auto job = std::make_unique<Job>();
   job->spec = def.spec;
   store::JobRecord& rec = job->record;
-  do {
-    rec.id = NewJobId(clock_.WallNow(), rng_);
-  } while (jobs_.count(rec.id));
+  rec.id = FreshJobId();
   rec.name = def.spec.name;
   rec.spec_file = def.file.string();
   rec.spec_text = def.spec_text;

@@ -46,6 +46,7 @@ void Coordinator::Loop::AnswerReads() {
   if (!reader_) return;
   for (StoreReader::Answer& a : reader_->TakeDone()) {
     const std::string rid = a.read.routing_id;
+    if (a.read.kind == StoreReader::Kind::kRetry) pending_ids_.erase(a.read.new_job_id);
     SendAnswer(a);
     stats_.reads_answered.fetch_add(1, std::memory_order_relaxed);
     ReleaseHeld(rid);
@@ -122,8 +123,8 @@ void Coordinator::Loop::SendAnswer(StoreReader::Answer& a) {
         return ReplyError(
             rid, "job " + a.old.id + " is still running; wait for it or cancel it first");
       }
-      return AdmitRetry(rid, a.read.peer, a.read.retry.watch(), a.old, std::move(*a.spec),
-                        std::move(a.rows));
+      return AdmitRetry(rid, a.read.peer, a.read.retry.watch(), a.old, std::move(a.job),
+                        a.carried.size());
     default:
       return ReplyError(rid, a.error);
   }

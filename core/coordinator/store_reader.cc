@@ -163,8 +163,10 @@ void StoreReader::ServeRetry(Answer& a) {
   }
   auto rows = store_->Tasks(a.old.id);
   if (!rows.ok()) return void(a.error = rows.status().ToString());
-  a.spec = std::move(loaded.spec);
-  a.rows = std::move(*rows);
+  a.job = std::make_unique<JobState>();
+  a.job->spec = std::move(*loaded.spec);
+  a.job->record.id = a.read.new_job_id;
+  a.carried = InitRetryState(*a.job, std::move(*rows), a.read.jitter_seed);
   a.command = Command::kSubmitted;  // the loop admits the job and answers
 }
 

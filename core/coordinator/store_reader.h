@@ -25,6 +25,7 @@
 
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -34,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/coordinator/job_state.h"
 #include "core/coordinator/job_views.h"
 #include "core/protocol/codec.h"
 #include "core/protocol/drover.pb.h"
@@ -49,8 +51,9 @@ class StoreReader {
 
   // kLogFiles: the output files of an ended attempt of a job the loop runs,
   // for the LOGS the loop has made (`head`). kRetry: what a RETRY-JOB of an
-  // ended job needs, its record, its spec loaded again and its rows; the
-  // loop makes and admits the new job.
+  // ended job needs, its record, its spec loaded again and its rows, and
+  // the new job's state built from them (InitRetryState) with the id and
+  // jitter seed the loop drew; the loop admits the new job.
   enum class Kind { kStatus, kLogs, kWatch, kLogFiles, kRetry };
   struct Read {
     std::string routing_id;  // whom to answer
@@ -62,6 +65,8 @@ class StoreReader {
     wire::Logs head;             // kLogFiles
     wire::RetryJob retry;        // kRetry
     protocol::PeerKey peer;      // kRetry: who asked
+    std::string new_job_id;      // kRetry: the new job's id
+    uint64_t jitter_seed = 0;    // kRetry: the new job's
   };
   struct Answer {
     Read read;
@@ -81,10 +86,12 @@ class StoreReader {
     std::vector<std::string> frames;
     wire::JobEvent event;  // kJobEvent
     std::string error;     // kError
-    // kRetry, when `error` is empty: the job retried, its spec, its rows.
+    // kRetry, when `error` is empty: the job retried, and the new job
+    // (record.id, spec, plan and rows) with the indices of its tasks
+    // carried over.
     store::JobRecord old;
-    std::optional<spec::JobSpec> spec;
-    std::vector<store::TaskRecord> rows;
+    std::unique_ptr<JobState> job;
+    std::vector<uint32_t> carried;
   };
 
   // `store` is the thread's own connection (Store::OpenReader). `wake_fd`
