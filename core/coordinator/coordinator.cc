@@ -90,9 +90,9 @@ Status Coordinator::Loop::Open() {
   spec_loader_ = std::make_unique<SpecLoader>(options_.spec_options, wake_fd_,
                                               options_.before_spec_load);
   if (auto reader = store::Store::OpenReader(options_.state_dir); reader.ok()) {
-    reader_ =
-        std::make_unique<StoreReader>(std::move(reader).value(), options_.spec_options,
-                                      wake_fd_, options_.before_store_read);
+    reader_ = std::make_unique<StoreReader>(
+        std::move(reader).value(), options_.spec_options, wake_fd_,
+        options_.before_store_read, options_.after_store_read);
   } else {
     spdlog::warn(
         "coordinator: no second connection to the state file ({}); the loop "

@@ -58,6 +58,9 @@ struct CoordinatorOptions {
   // (core/coordinator/store_reader.h); tests hold a read with it. Unset:
   // nothing.
   std::function<void()> before_store_read;
+  // Runs there after each read, before its answer is handed to the loop;
+  // tests hold an answer with it. Unset: nothing.
+  std::function<void()> after_store_read;
   // What Open() does with jobs a previous coordinator left running in the
   // store. true (`drover coordinator`): keep running them; their running
   // attempts wait heartbeat_interval * liveness for their workers to

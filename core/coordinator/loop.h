@@ -314,6 +314,14 @@ class Coordinator::Loop : private PipelineHost {
                       std::unique_ptr<Job> built = nullptr);
   // Admits the SUBMITs whose specs spec_loader_ has loaded since.
   void AdmitLoaded();
+  // Admits `job`, built for SUBMIT `r` (record.id, spec, plan and rows):
+  // a resume of `previous` when it is set, with `carried` tasks carried
+  // over. Answers with an ERROR instead when the SUBMIT's inputs are bad.
+  void AdmitBuilt(const SpecLoader::Request& r, std::unique_ptr<Job> job,
+                  const std::optional<store::JobRecord>& previous, size_t carried);
+  // A SUBMIT that resumes, whose job the reader built (reads.cc).
+  void AdmitResumed(StoreReader::Answer& a);
+  void ReplyStillRunning(const std::string& rid, const store::JobRecord& latest);
   void HandleRetryJob(const Message& m);
   // A new job that runs again what `old` did not finish (RETRY-JOB):
   // `job`, its state built from old's spec loaded again and its rows

@@ -46,7 +46,10 @@ void Coordinator::Loop::AnswerReads() {
   if (!reader_) return;
   for (StoreReader::Answer& a : reader_->TakeDone()) {
     const std::string rid = a.read.routing_id;
-    if (a.read.kind == StoreReader::Kind::kRetry) pending_ids_.erase(a.read.new_job_id);
+    if (a.read.kind == StoreReader::Kind::kRetry ||
+        a.read.kind == StoreReader::Kind::kResume) {
+      pending_ids_.erase(a.read.new_job_id);
+    }
     SendAnswer(a);
     stats_.reads_answered.fetch_add(1, std::memory_order_relaxed);
     ReleaseHeld(rid);
@@ -118,7 +121,8 @@ void Coordinator::Loop::SendAnswer(StoreReader::Answer& a) {
       return Reply(rid, Command::kLogs, a.logs, std::move(a.frames));
     case Command::kJobEvent:
       return Reply(rid, Command::kJobEvent, a.event);
-    case Command::kSubmitted:  // a RETRY-JOB's reads
+    case Command::kSubmitted:  // a RETRY-JOB's or a resuming SUBMIT's reads
+      if (a.read.kind == StoreReader::Kind::kResume) return AdmitResumed(a);
       if (jobs_.count(a.old.id)) {
         return ReplyError(
             rid, "job " + a.old.id + " is still running; wait for it or cancel it first");
@@ -128,6 +132,36 @@ void Coordinator::Loop::SendAnswer(StoreReader::Answer& a) {
     default:
       return ReplyError(rid, a.error);
   }
+}
+
+void Coordinator::Loop::AdmitResumed(StoreReader::Answer& a) {
+  const std::string& rid = a.read.routing_id;
+  if (!a.spec_errors.empty()) {
+    wire::Submitted reply;
+    for (const auto& e : a.spec_errors) reply.add_errors(e);
+    return Reply(rid, Command::kSubmitted, reply);
+  }
+  // The reader saw every commit made before it began; what the loop did
+  // since may have changed the run to resume.
+  const std::string& name = a.job->spec.name;
+  for (const auto& [id, job] : jobs_) {
+    if (job->spec.name == name) return ReplyStillRunning(rid, job->record);
+  }
+  auto latest = store_->LatestJobId(name);
+  if (!latest.ok()) return ReplyError(rid, latest.status().ToString());
+  if (latest->value_or("") != (a.resumes ? a.old.id : "")) {
+    return ReplyError(rid, "a job named " + name +
+                               " was submitted while this one's resume was read; "
+                               "submit it again to resume the latest");
+  }
+  std::optional<store::JobRecord> previous;
+  if (a.resumes) previous = std::move(a.old);
+  AdmitBuilt({.routing_id = rid,
+              .peer = a.read.peer,
+              .submit = std::move(a.read.submit),
+              .job_id = {},
+              .jitter_seed = 0},
+             std::move(a.job), previous, a.carried.size());
 }
 
 }  // namespace drover

@@ -13,11 +13,13 @@ namespace drover {
 using protocol::Command;
 
 StoreReader::StoreReader(std::unique_ptr<store::Store> store, spec::LoadOptions options,
-                         int wake_fd, std::function<void()> before_read)
+                         int wake_fd, std::function<void()> before_read,
+                         std::function<void()> after_read)
     : store_(std::move(store)),
       options_(std::move(options)),
       wake_fd_(wake_fd),
       before_read_(std::move(before_read)),
+      after_read_(std::move(after_read)),
       thread_([this] { Run(); }) {}
 
 StoreReader::~StoreReader() {
@@ -59,6 +61,7 @@ void StoreReader::Run() {
 
     if (before_read_) before_read_();
     Answer a = Serve(std::move(r));
+    if (after_read_) after_read_();
 
     lock.lock();
     reading_ = 0;
@@ -96,6 +99,9 @@ StoreReader::Answer StoreReader::Serve(Read r) {
       }
       break;
     }
+    case Kind::kResume:
+      ServeResume(a);
+      break;
     case Kind::kRetry:
       ServeRetry(a);
       break;
@@ -168,6 +174,39 @@ void StoreReader::ServeRetry(Answer& a) {
   a.job->record.id = a.read.new_job_id;
   a.carried = InitRetryState(*a.job, std::move(*rows), a.read.jitter_seed);
   a.command = Command::kSubmitted;  // the loop admits the job and answers
+}
+
+void StoreReader::ServeResume(Answer& a) {
+  const wire::Submit& submit = a.read.submit;
+  auto loaded = spec::LoadString(submit.spec_text(), submit.spec_file(), options_);
+  a.command = Command::kSubmitted;  // the loop admits the job, or says why not
+  if (!loaded.ok()) {
+    for (const auto& e : loaded.errors) a.spec_errors.push_back(e.ToString());
+    return;
+  }
+  a.job = std::make_unique<JobState>();
+  a.job->spec = std::move(*loaded.spec);
+  a.job->record.id = a.read.new_job_id;
+  std::vector<store::TaskRecord> rows;
+  auto latest = store_->LatestJob(a.job->spec.name);
+  if (!latest.ok()) {
+    a.command = Command::kError;
+    a.error = latest.status().ToString();
+    return;
+  }
+  if (*latest) {
+    a.old = std::move(**latest);
+    a.resumes = true;
+    a.job->record.id = a.old.id;
+    auto found = store_->Tasks(a.old.id);
+    if (!found.ok()) {
+      a.command = Command::kError;
+      a.error = found.status().ToString();
+      return;
+    }
+    rows = std::move(*found);
+  }
+  a.carried = InitRetryState(*a.job, std::move(rows), a.read.jitter_seed);
 }
 
 }  // namespace drover

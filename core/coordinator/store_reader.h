@@ -53,8 +53,11 @@ class StoreReader {
   // for the LOGS the loop has made (`head`). kRetry: what a RETRY-JOB of an
   // ended job needs, its record, its spec loaded again and its rows, and
   // the new job's state built from them (InitRetryState) with the id and
-  // jitter seed the loop drew; the loop admits the new job.
-  enum class Kind { kStatus, kLogs, kWatch, kLogFiles, kRetry };
+  // jitter seed the loop drew; the loop admits the new job. kResume: a
+  // SUBMIT that resumes: its spec loaded, the latest job of its name and
+  // that job's rows read, and the job's state built from them (or, with no
+  // such job, a new job's with the id the loop drew).
+  enum class Kind { kStatus, kLogs, kWatch, kLogFiles, kRetry, kResume };
   struct Read {
     std::string routing_id;  // whom to answer
     Kind kind = Kind::kStatus;
@@ -65,8 +68,9 @@ class StoreReader {
     wire::Logs head;             // kLogFiles
     wire::RetryJob retry;        // kRetry
     protocol::PeerKey peer;      // kRetry: who asked
-    std::string new_job_id;      // kRetry: the new job's id
-    uint64_t jitter_seed = 0;    // kRetry: the new job's
+    std::string new_job_id;      // kRetry, kResume: the new job's id
+    uint64_t jitter_seed = 0;    // kRetry, kResume: the new job's
+    wire::Submit submit;         // kResume
   };
   struct Answer {
     Read read;
@@ -88,18 +92,23 @@ class StoreReader {
     std::string error;     // kError
     // kRetry, when `error` is empty: the job retried, and the new job
     // (record.id, spec, plan and rows) with the indices of its tasks
-    // carried over.
+    // carried over. kResume: the same, `old` the run resumed when
+    // `resumes`; or the spec's errors.
     store::JobRecord old;
+    bool resumes = false;
     std::unique_ptr<JobState> job;
     std::vector<uint32_t> carried;
+    std::vector<std::string> spec_errors;  // kResume
   };
 
   // `store` is the thread's own connection (Store::OpenReader). `wake_fd`
   // (an eventfd the loop waits on) is written once an answer is ready.
-  // `before_read`, when set, runs on the reader's thread before each read
-  // (tests hold a read with it).
+  // `before_read` and `after_read`, when set, run on the reader's thread
+  // before each read and after it, before its answer is handed over (tests
+  // hold a read, or its answer, with them).
   StoreReader(std::unique_ptr<store::Store> store, spec::LoadOptions options, int wake_fd,
-              std::function<void()> before_read = nullptr);
+              std::function<void()> before_read = nullptr,
+              std::function<void()> after_read = nullptr);
   // Stops the thread (a read in progress ends first); answers not taken
   // are dropped, as from a coordinator that stopped.
   ~StoreReader();
@@ -118,11 +127,13 @@ class StoreReader {
   // Adds `js` to a.listed; its size in bytes.
   static size_t List(Answer& a, wire::JobStatus js);
   void ServeRetry(Answer& a);
+  void ServeResume(Answer& a);
 
   const std::unique_ptr<store::Store> store_;  // used by the thread only
   const spec::LoadOptions options_;
   const int wake_fd_;
   const std::function<void()> before_read_;
+  const std::function<void()> after_read_;
   std::mutex mu_;
   std::condition_variable work_;
   std::deque<Read> queue_;

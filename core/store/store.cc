@@ -67,6 +67,9 @@ Status Store::Impl::PrepareStatements() {
        Sql({"SELECT ", kJobCols,
             " FROM jobs WHERE name = ?1 ORDER BY created_ms DESC, id DESC LIMIT 1"}),
        "select latest job by name"},
+      {&Impl::latest_job_id_named,
+       "SELECT id FROM jobs WHERE name = ?1 ORDER BY created_ms DESC, id DESC LIMIT 1",
+       "select the latest job's id by name"},
       {&Impl::jobs_in_state,
        Sql({"SELECT ", kJobCols, " FROM jobs WHERE state = ?1 ORDER BY created_ms, id"}),
        "select jobs by state"},
@@ -549,6 +552,15 @@ Result<std::optional<JobRecord>> Store::LatestJob(const std::string& name) {
   if (!row.ok()) return row.status();
   if (!*row) return std::optional<JobRecord>();
   return std::optional<JobRecord>(ReadJob(u));
+}
+
+Result<std::optional<std::string>> Store::LatestJobId(const std::string& name) {
+  Statement::Use u(impl_->latest_job_id_named);
+  u.Bind(1, name);
+  Result<bool> row = u.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<std::string>();
+  return std::optional<std::string>(u.Text(0));
 }
 
 Result<std::vector<JobRecord>> Store::JobsInState(const std::string& state) {

@@ -1,5 +1,6 @@
 // The requests served off the coordinator's loop: the reads of jobs it does
-// not run (STATUS, LOGS-REQUEST, a late WATCH, RETRY-JOB's), answered by
+// not run (STATUS, LOGS-REQUEST, a late WATCH, RETRY-JOB's, a resuming
+// SUBMIT's), answered by
 // the store reader on its own thread (core/coordinator/store_reader.h),
 // and big specs, loaded by the spec loader (spec_loader.h): the loop goes
 // on meanwhile, each client's replies keep its requests' order, what
@@ -252,6 +253,130 @@ TEST_F(CoordinatorTest, ARetryReadsTheJobItRetriesOffTheLoop) {
   ASSERT_TRUE(again) << "the failed task runs again";
   EXPECT_EQ(again->job_id(), s.job_id());
   EXPECT_EQ(again->task(), "t1");
+}
+
+// Given a job that failed, and a SUBMIT that resumes it held on the
+// reader's thread (its spec, the previous run's rows and the job's state
+// are the reader's): the coordinator should answer others meanwhile and
+// hold the client's next request; once the read ends, resume the same job
+// with its succeeded task carried over and run the failed one again, then
+// answer the held request. With no earlier run of its name, the SUBMIT
+// should start a new job; with a spec that does not load, get its located
+// errors.
+TEST_F(CoordinatorTest, AResumeReadsThePreviousRunOffTheLoop) {
+  auto gate = std::make_shared<Gate>();
+  options_.before_store_read = HoldAt(gate);
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  OpenAtExit opener{*gate};
+  FakeWorker& worker = AddWorker("w1", 1);
+  FakeClient& client = AddClient();
+  const std::string spec = IndependentTasks("again", 2);
+  auto first = client.Submit(spec);
+  ASSERT_TRUE(first);
+  for (int i = 0; i < 2; ++i) {
+    auto d = worker.ExpectDispatch();
+    ASSERT_TRUE(d);
+    worker.SendResult(d->attempt_id(),
+                      d->task() == "t1" ? testing::Exit(1) : testing::Ok());
+    ASSERT_TRUE(worker.ExpectAck());
+  }
+  ASSERT_TRUE(client.WaitJobEvent());
+
+  wire::Submit resume;
+  resume.set_spec_file("again.yaml");
+  resume.set_spec_text(spec);
+  resume.set_resume(true);
+  client.Send(Command::kSubmit, resume);
+  ASSERT_TRUE(gate->WaitForReads(1)) << "the resume never reached the reader";
+  client.Send(Command::kWorkersRequest, wire::WorkersRequest());
+  FakeClient& other = AddClient();
+  ASSERT_TRUE(other.Workers()) << "the loop answers while the resume's reads are held";
+  ASSERT_NO_FATAL_FAILURE(Sync());
+  ExpectNothingQueued(client, "the resuming client, while its reads are held");
+  ExpectNothingQueued(worker, "the worker, before the resume is admitted");
+
+  gate->Open();
+  auto submitted = client.Expect(Command::kSubmitted);
+  ASSERT_TRUE(submitted);
+  const auto s = Body<wire::Submitted>(*submitted);
+  ASSERT_TRUE(s.errors().empty()) << s.errors(0);
+  EXPECT_EQ(s.job_id(), first->job_id()) << "the same job, resumed";
+  EXPECT_EQ(s.carried_over(), 1u);
+  EXPECT_TRUE(client.Expect(Command::kWorkersReply)) << "its next request, after it";
+  auto again = worker.ExpectDispatch();
+  ASSERT_TRUE(again) << "the failed task runs again";
+  EXPECT_EQ(again->job_id(), first->job_id());
+  EXPECT_EQ(again->task(), "t1");
+  worker.SendResult(again->attempt_id(), testing::Ok());
+  ASSERT_TRUE(worker.ExpectAck());
+
+  auto fresh = other.Submit(IndependentTasks("never-ran", 1), /*resume=*/true);
+  ASSERT_TRUE(fresh);
+  EXPECT_NE(fresh->job_id(), first->job_id());
+  EXPECT_EQ(fresh->carried_over(), 0u);
+  auto d = worker.ExpectDispatch();
+  ASSERT_TRUE(d) << "a resume of a name that never ran is a new job";
+  EXPECT_EQ(d->job_id(), fresh->job_id());
+
+  resume.set_spec_text("version: 1\nname: bad\ntasks:\n  t: {run: 5, nope: 1}\n");
+  other.Send(Command::kSubmit, resume);
+  auto refused = other.Expect(Command::kSubmitted);
+  ASSERT_TRUE(refused);
+  const auto r = Body<wire::Submitted>(*refused);
+  ASSERT_GT(r.errors_size(), 0);
+  EXPECT_NE(r.errors(0).find("again.yaml:4:"), std::string::npos) << r.errors(0);
+}
+
+// Given a SUBMIT that resumes a job, its reads done and their answer held
+// on the reader's thread, and a job of the same name submitted meanwhile
+// by another client (the loop admits it at once): while that job runs, the
+// resume should be refused as running; when it has ended by then, as
+// overtaken (it, not the run the reader read, is the latest now), rather
+// than resume a run that is no longer the latest.
+TEST_F(CoordinatorTest, AResumeOvertakenByAJobOfItsNameIsRefused) {
+  auto gate = std::make_shared<Gate>();
+  options_.after_store_read = HoldAt(gate);
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  OpenAtExit opener{*gate};
+  FakeWorker& worker = AddWorker("w1", 1);
+  FakeClient& client = AddClient();
+  FakeClient& other = AddClient();
+  ASSERT_TRUE(RunToItsEnd(client, worker, "twice"));
+  wire::Submit resume;
+  resume.set_spec_file("twice.yaml");
+  resume.set_spec_text(IndependentTasks("twice", 1));
+  resume.set_resume(true);
+
+  client.Send(Command::kSubmit, resume);
+  ASSERT_TRUE(gate->WaitForReads(1));
+  clock_.Advance(std::chrono::seconds(1));  // a later created_ms
+  auto overtaking = other.Submit(IndependentTasks("twice", 1));
+  ASSERT_TRUE(overtaking);
+  auto d = worker.ExpectDispatch();
+  ASSERT_TRUE(d);
+  gate->Open();
+  auto running = client.Expect(Command::kError);
+  ASSERT_TRUE(running);
+  EXPECT_EQ(
+      Body<wire::Error>(*running).message(),
+      "job " + overtaking->job_id() + " (twice) is still running; cannot resume it");
+
+  worker.SendResult(d->attempt_id(), testing::Ok());
+  ASSERT_TRUE(worker.ExpectAck());
+  ASSERT_TRUE(other.WaitJobEvent());
+  gate->Close();
+  client.Send(Command::kSubmit, resume);  // the reader reads `overtaking`
+  ASSERT_TRUE(gate->WaitForReads(2));
+  clock_.Advance(std::chrono::seconds(1));
+  ASSERT_TRUE(RunToItsEnd(other, worker, "twice"));
+  gate->Open();
+  auto overtaken = client.Expect(Command::kError);
+  ASSERT_TRUE(overtaken);
+  EXPECT_NE(Body<wire::Error>(*overtaken)
+                .message()
+                .find("a job named twice was submitted while this one's resume was read"),
+            std::string::npos)
+      << Body<wire::Error>(*overtaken).message();
 }
 
 // Given a client whose read is held, and who sends 300 more requests
