@@ -1,7 +1,9 @@
 // The coordinator against peers that misbehave or differ from it (issue
-// 14): liveness by each worker's own heartbeat, a bounded log under a flood
-// of bad messages, the version ERROR limit, and the per-peer send budget.
+// 14): a peer that never registered, malformed messages, liveness by each
+// worker's own heartbeat, a bounded log under a flood of bad messages, the
+// version ERROR limit, and the per-peer send budget.
 // Real coordinator loop, fake peers over inproc://, FakeClock.
+#include <gmock/gmock.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -12,15 +14,18 @@
 namespace drover {
 namespace {
 
-using ::testing::HasSubstr;
+namespace fs = std::filesystem;
 using testing::Body;
 using testing::Command;
 using testing::CoordinatorTest;
+using testing::Exit;
 using testing::FakeClient;
 using testing::FakeWorker;
+using ::testing::HasSubstr;
 using testing::IndependentTasks;
 using testing::Message;
 using testing::Millis;
+using testing::Ok;
 
 // Keeps every line logged through spdlog's default logger while it lives.
 class CapturedLog {
@@ -248,6 +253,81 @@ TEST_F(CoordinatorTest, ClientOverItsSendBudgetIsDropped) {
   again.set_task("t1");
   greedy.Send(Command::kLogsRequest, again);
   EXPECT_TRUE(greedy.Expect(Command::kLogs));
+}
+
+// Given a peer that never said HELLO, should answer its HEARTBEAT and its
+// RESULT with DISCONNECT and record nothing from it.
+TEST_F(CoordinatorTest, UnregisteredPeerIsToldToRegister) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker stranger(context_, kEndpoint, "w1");
+  stranger.SendHeartbeat();
+  auto bye = stranger.Expect(testing::Command::kDisconnect);
+  ASSERT_TRUE(bye);
+  EXPECT_THAT(testing::Body<wire::Disconnect>(*bye).reason(), HasSubstr("HELLO"));
+
+  FakeWorker& worker = AddWorker("w1", 1);
+  FakeClient& client = AddClient();
+  auto submitted = client.Submit(IndependentTasks("stranger", 1));
+  ASSERT_TRUE(submitted);
+  auto d = worker.ExpectDispatch();
+  ASSERT_TRUE(d);
+
+  stranger.SendResult(d->attempt_id(), Exit(9), "forged\n");
+  ASSERT_TRUE(stranger.Expect(testing::Command::kDisconnect));
+  const auto attempts = Attempts(submitted->job_id(), "t1");
+  ASSERT_EQ(attempts.size(), 1u);
+  EXPECT_FALSE(attempts[0].finished);
+  EXPECT_EQ(Task(submitted->job_id(), "t1").state, "running");
+  EXPECT_EQ(Stat(&CoordinatorStats::results), 0u);
+  EXPECT_FALSE(fs::exists(Reader().LogPath(submitted->job_id(), "t1", 1, false)));
+
+  // The real worker's result still counts.
+  worker.SendResult(d->attempt_id(), Ok());
+  ASSERT_TRUE(worker.ExpectAck());
+  auto done = client.WaitJobEvent();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->state(), "succeeded");
+}
+
+// Given a bad header frame, a wrong protocol version and a RESULT with a
+// garbage body, should drop and count each, answer the wrong version with an
+// ERROR naming both versions, and keep serving.
+TEST_F(CoordinatorTest, MalformedMessagesAreDroppedAndCounted) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& worker = AddWorker("w1", 1);
+  const std::string result_byte(1, static_cast<char>(testing::Command::kResult));
+  const std::string hb_byte(1, static_cast<char>(testing::Command::kHeartbeat));
+  // Field 13 (a string) announcing 5 bytes and carrying 2: cannot parse.
+  const std::string garbage(
+      "\x6a\x05"
+      "ab",
+      4);
+  ASSERT_FALSE(wire::Result().ParseFromString(garbage));
+
+  worker.SendRawFrames({"NOTDRV\x01", hb_byte, ""});
+  worker.SendRawFrames({std::string("DROVER") + '\x01', hb_byte, ""});
+  // A peer of another protocol version is told so, in version 2.
+  auto refused = worker.Expect(testing::Command::kError);
+  ASSERT_TRUE(refused);
+  EXPECT_THAT(testing::Body<wire::Error>(*refused).message(),
+              HasSubstr("protocol version 1 is not supported (this is 2)"));
+  worker.SendRawFrames({std::string("DROVER") + '\x02', result_byte, garbage, "", ""});
+  // Same connection, so by its WELCOME the three were handled.
+  ASSERT_TRUE(worker.Register("session-1", 1));
+  EXPECT_EQ(Stat(&CoordinatorStats::malformed), 3u);
+  EXPECT_EQ(Stat(&CoordinatorStats::results), 0u);
+
+  FakeClient& client = AddClient();
+  auto submitted = client.Submit(IndependentTasks("after-garbage", 1));
+  ASSERT_TRUE(submitted);
+  EXPECT_FALSE(submitted->job_id().empty());
+  auto d = worker.ExpectDispatch();
+  ASSERT_TRUE(d);
+  worker.SendResult(d->attempt_id(), Ok());
+  ASSERT_TRUE(worker.ExpectAck());
+  auto done = client.WaitJobEvent();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->state(), "succeeded");
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Protocol tests of the coordinator: dispatch, results, liveness, retries,
-// failure, cancellation, misbehaving peers, submission and the state
-// directory. The fixture is coordinator_fixture.h.
+// failure, cancellation, submission and the state directory (peers that
+// misbehave: coordinator_hardening_test.cc). The fixture is
+// coordinator_fixture.h.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -494,80 +495,6 @@ TEST_F(CoordinatorTest, ATaskEventCarriesNothingOfTheOneBefore) {
   auto done = client.WaitJobEvent();
   ASSERT_TRUE(done);
   EXPECT_EQ(done->state(), "failed");
-}
-
-// ---- peers that misbehave ------------------------------------------------
-
-// Given a peer that never said HELLO, should answer its HEARTBEAT and its
-// RESULT with DISCONNECT and record nothing from it.
-TEST_F(CoordinatorTest, UnregisteredPeerIsToldToRegister) {
-  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
-  FakeWorker stranger(context_, kEndpoint, "w1");
-  stranger.SendHeartbeat();
-  auto bye = stranger.Expect(testing::Command::kDisconnect);
-  ASSERT_TRUE(bye);
-  EXPECT_THAT(testing::Body<wire::Disconnect>(*bye).reason(), HasSubstr("HELLO"));
-
-  FakeWorker& worker = AddWorker("w1", 1);
-  FakeClient& client = AddClient();
-  auto submitted = client.Submit(IndependentTasks("stranger", 1));
-  ASSERT_TRUE(submitted);
-  auto d = worker.ExpectDispatch();
-  ASSERT_TRUE(d);
-
-  stranger.SendResult(d->attempt_id(), Exit(9), "forged\n");
-  ASSERT_TRUE(stranger.Expect(testing::Command::kDisconnect));
-  const auto attempts = Attempts(submitted->job_id(), "t1");
-  ASSERT_EQ(attempts.size(), 1u);
-  EXPECT_FALSE(attempts[0].finished);
-  EXPECT_EQ(Task(submitted->job_id(), "t1").state, "running");
-  EXPECT_EQ(Stat(&CoordinatorStats::results), 0u);
-  EXPECT_FALSE(fs::exists(Reader().LogPath(submitted->job_id(), "t1", 1, false)));
-
-  // The real worker's result still counts.
-  worker.SendResult(d->attempt_id(), Ok());
-  ASSERT_TRUE(worker.ExpectAck());
-  auto done = client.WaitJobEvent();
-  ASSERT_TRUE(done);
-  EXPECT_EQ(done->state(), "succeeded");
-}
-
-// Given a bad header frame, a wrong protocol version and a RESULT with a
-// garbage body, should drop and count each, answer the wrong version with an
-// ERROR naming both versions, and keep serving.
-TEST_F(CoordinatorTest, MalformedMessagesAreDroppedAndCounted) {
-  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
-  FakeWorker& worker = AddWorker("w1", 1);
-  const std::string result_byte(1, static_cast<char>(testing::Command::kResult));
-  const std::string hb_byte(1, static_cast<char>(testing::Command::kHeartbeat));
-  // Field 13 (a string) announcing 5 bytes and carrying 2: cannot parse.
-  const std::string garbage("\x6a\x05" "ab", 4);
-  ASSERT_FALSE(wire::Result().ParseFromString(garbage));
-
-  worker.SendRawFrames({"NOTDRV\x01", hb_byte, ""});
-  worker.SendRawFrames({std::string("DROVER") + '\x01', hb_byte, ""});
-  // A peer of another protocol version is told so, in version 2.
-  auto refused = worker.Expect(testing::Command::kError);
-  ASSERT_TRUE(refused);
-  EXPECT_THAT(testing::Body<wire::Error>(*refused).message(),
-              HasSubstr("protocol version 1 is not supported (this is 2)"));
-  worker.SendRawFrames({std::string("DROVER") + '\x02', result_byte, garbage, "", ""});
-  // Same connection, so by its WELCOME the three were handled.
-  ASSERT_TRUE(worker.Register("session-1", 1));
-  EXPECT_EQ(Stat(&CoordinatorStats::malformed), 3u);
-  EXPECT_EQ(Stat(&CoordinatorStats::results), 0u);
-
-  FakeClient& client = AddClient();
-  auto submitted = client.Submit(IndependentTasks("after-garbage", 1));
-  ASSERT_TRUE(submitted);
-  EXPECT_FALSE(submitted->job_id().empty());
-  auto d = worker.ExpectDispatch();
-  ASSERT_TRUE(d);
-  worker.SendResult(d->attempt_id(), Ok());
-  ASSERT_TRUE(worker.ExpectAck());
-  auto done = client.WaitJobEvent();
-  ASSERT_TRUE(done);
-  EXPECT_EQ(done->state(), "succeeded");
 }
 
 // ---- submission ----------------------------------------------------------
