@@ -2,19 +2,25 @@
 // computed them, so that a state directory written by an older drover stays
 // resumable (`drover run --resume` re-runs a task whose fingerprint
 // changed). The values were computed by the code before each backend read
-// its own task keys (issue 10); never update them to make this pass.
+// its own task keys (issue 10); never update them to make this pass. And
+// what the threads and fork backends' keys (fn, args, pool, message, and
+// the pool's declaration) add to a task's fingerprint.
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include <gtest/gtest.h>
-
+#include "core/spec/fingerprint.h"
+#include "core/spec/job_spec.h"
 #include "tests/unit/spec_test_util.h"
 
 namespace drover::spec {
 namespace {
 
+using test_util::Dump;
 using test_util::Load;
 using test_util::Options;
 using test_util::Spec;
@@ -131,6 +137,73 @@ tasks:
   const std::vector<uint64_t> want = {
       0x8a67acd7f7f3518eull, 0xa024a06f0ee1d650ull, 0x91708eeeb5a913f9ull, 0x270f968ec7e5c89full};
   EXPECT_EQ(got, want) << Hex(got);
+}
+
+// ------------------------------------------- the fork and threads keys
+
+JobSpec LoadPoolJob(std::string_view pool, std::string_view message = "[1, 2]") {
+  const std::string yaml =
+      "version: 1\npools:\n  p: " + std::string(pool) +
+      "\ntasks:\n  a: {backend: fork, pool: p, message: " + std::string(message) + "}\n";
+  const LoadResult r = LoadString(yaml, "job.yaml", Options());
+  EXPECT_TRUE(r.ok()) << Dump(r);
+  return r.spec ? *r.spec : JobSpec();
+}
+
+uint64_t FirstFingerprint(const JobSpec& spec) {
+  return spec.tasks.empty() ? 0 : spec.tasks[0].fingerprint;
+}
+
+// Given a change to a fork task's pool that changes what its processes do
+// (command, env, cwd, mode, max_tasks), should change the task's
+// fingerprint; given one to how many run or for how long, should not.
+TEST(SpecBackendFingerprintTest, PoolDeclarationIsPartOfTheTask) {
+  const uint64_t base = FirstFingerprint(LoadPoolJob("{command: [node, a.js]}"));
+  ASSERT_NE(base, 0u);
+  EXPECT_NE(FirstFingerprint(LoadPoolJob("{command: [node, b.js]}")), base);
+  EXPECT_NE(FirstFingerprint(LoadPoolJob("{command: [node, a.js], env: {A: b}}")), base);
+  EXPECT_NE(FirstFingerprint(LoadPoolJob("{command: [node, a.js], cwd: /tmp}")), base);
+  EXPECT_NE(FirstFingerprint(LoadPoolJob("{command: [node, a.js], max_tasks: 5}")), base);
+  EXPECT_NE(FirstFingerprint(LoadPoolJob("{command: [node, a.js]}", "[2, 1]")), base);
+  EXPECT_EQ(FirstFingerprint(LoadPoolJob("{command: [node, a.js], instances: 8}")), base);
+  EXPECT_EQ(FirstFingerprint(LoadPoolJob("{command: [node, a.js], idle_timeout: 1m}")),
+            base);
+  EXPECT_EQ(FirstFingerprint(LoadPoolJob("{command: [node, a.js]}")), base);
+}
+
+// Given the same threads task with other fn or args, should differ; given
+// fields only a fork task has, should differ from a threads task with the
+// same text in its own fields (the sections are tagged).
+TEST(SpecBackendFingerprintTest, FnArgsPoolAndMessageCount) {
+  TaskSpec ts;
+  ts.backend = "threads";
+  TaskFingerprintV1Fields t;
+  t.fn = "sort";
+  t.args_json = "[1]";
+  const uint64_t base = TaskFingerprintV1(ts, t);
+  TaskFingerprintV1Fields fn = t;
+  fn.fn = "noop";
+  EXPECT_NE(TaskFingerprintV1(ts, fn), base);
+  TaskFingerprintV1Fields args = t;
+  args.args_json = "[2]";
+  EXPECT_NE(TaskFingerprintV1(ts, args), base);
+
+  TaskFingerprintV1Fields as_fork = t;
+  as_fork.fn.clear();
+  as_fork.args_json.clear();
+  as_fork.pool = "sort";
+  as_fork.message_json = "[1]";
+  EXPECT_NE(TaskFingerprintV1(ts, as_fork), base);
+  TaskFingerprintV1Fields other_pool = as_fork;
+  other_pool.pool_fingerprint = 1;
+  EXPECT_NE(TaskFingerprintV1(ts, other_pool), TaskFingerprintV1(ts, as_fork));
+
+  // Without any of them, the encoding is the spawn one: unchanged.
+  TaskSpec plain;
+  TaskFingerprintV1Fields none;
+  TaskFingerprintV1Fields none_again;
+  none_again.pool_fingerprint = 7;  // counted only with a pool or message
+  EXPECT_EQ(TaskFingerprintV1(plain, none), TaskFingerprintV1(plain, none_again));
 }
 
 }  // namespace
