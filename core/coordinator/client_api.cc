@@ -283,10 +283,10 @@ void Coordinator::Loop::HandleCancelJob(const Message& m) {
   if (!req.ok()) return ReplyError(m.routing_id, req.status().message());
   auto it = jobs_.find(req->job_id());
   if (it == jobs_.end()) {
-    auto found = store_->GetJob(req->job_id());
-    if (found.ok() && *found) {
+    auto state = store_->JobStateOf(req->job_id());  // not its spec
+    if (state.ok() && *state) {
       return ReplyError(m.routing_id, "job " + req->job_id() + " has already finished (" +
-                                          (*found)->state + ")");
+                                          **state + ")");
     }
     return ReplyError(m.routing_id, "job " + req->job_id() + " is not running");
   }
@@ -481,10 +481,10 @@ void Coordinator::Loop::HandleStatus(const Message& m) {
     // A job not running, or a list of jobs, is read by reader_ (reads.cc);
     // the live jobs it lists are made current when its answer is sent.
     if (req->job_id() == "latest") {
-      auto latest = store_->LatestJob();  // one indexed row
+      auto latest = store_->LatestJobId();  // from an index, not the job's row
       if (!latest.ok()) return ReplyError(m.routing_id, latest.status().ToString());
       if (!*latest) return ReplyError(m.routing_id, "no job has been submitted");
-      req->set_job_id((*latest)->id);
+      req->set_job_id(**latest);
     }
     const bool off_loop = req->job_id().empty() ? req->limit() || !req->metrics()
                                                 : !jobs_.contains(req->job_id());

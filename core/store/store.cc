@@ -67,6 +67,10 @@ Status Store::Impl::PrepareStatements() {
        Sql({"SELECT ", kJobCols,
             " FROM jobs WHERE name = ?1 ORDER BY created_ms DESC, id DESC LIMIT 1"}),
        "select latest job by name"},
+      {&Impl::latest_job_id,
+       "SELECT id FROM jobs ORDER BY created_ms DESC, id DESC LIMIT 1",
+       "select the latest job's id"},
+      {&Impl::job_state, "SELECT state FROM jobs WHERE id = ?1", "select a job's state"},
       {&Impl::latest_job_id_named,
        "SELECT id FROM jobs WHERE name = ?1 ORDER BY created_ms DESC, id DESC LIMIT 1",
        "select the latest job's id by name"},
@@ -555,8 +559,17 @@ Result<std::optional<JobRecord>> Store::LatestJob(const std::string& name) {
 }
 
 Result<std::optional<std::string>> Store::LatestJobId(const std::string& name) {
-  Statement::Use u(impl_->latest_job_id_named);
-  u.Bind(1, name);
+  Statement::Use u(name.empty() ? impl_->latest_job_id : impl_->latest_job_id_named);
+  if (!name.empty()) u.Bind(1, name);
+  Result<bool> row = u.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<std::string>();
+  return std::optional<std::string>(u.Text(0));
+}
+
+Result<std::optional<std::string>> Store::JobStateOf(const std::string& job_id) {
+  Statement::Use u(impl_->job_state);
+  u.Bind(1, job_id);
   Result<bool> row = u.Step();
   if (!row.ok()) return row.status();
   if (!*row) return std::optional<std::string>();

@@ -269,9 +269,13 @@ class Store {
   Result<std::optional<JobRecord>> GetJob(const std::string& job_id);
   // The most recently created job; with `name`, the latest of that name.
   Result<std::optional<JobRecord>> LatestJob(const std::string& name = "");
-  // The id of the latest job named `name` (LatestJob's), from the index
-  // alone: not its row, whose spec may be megabytes.
-  Result<std::optional<std::string>> LatestJobId(const std::string& name);
+  // The id of the latest job (named `name`, unless empty): LatestJob's,
+  // read from an index alone, not from its row, whose spec may be
+  // megabytes.
+  Result<std::optional<std::string>> LatestJobId(const std::string& name = "");
+  // The state of job `job_id` (its row's `state`, without copying its
+  // spec), or nullopt when there is no such job.
+  Result<std::optional<std::string>> JobStateOf(const std::string& job_id);
   Result<std::vector<JobRecord>> JobsInState(const std::string& state);
   // The `limit` most recently created jobs, newest first (`drover status`).
   Result<std::vector<JobRecord>> RecentJobs(uint32_t limit);

@@ -125,7 +125,8 @@ class Store::Impl {
 
   Statement begin, commit, rollback, savepoint, release, rollback_to;
   Statement insert_job, set_job_state, replace_job, get_job, latest_job, latest_job_named,
-      latest_job_id_named, jobs_in_state, recent_jobs, find_jobs, task_state_counts;
+      latest_job_id, latest_job_id_named, job_state, jobs_in_state, recent_jobs,
+      find_jobs, task_state_counts;
   Statement job_seq, job_tasks, set_job_tasks, running_without_row, unsuccessful_tasks,
       task_at;
   Statement insert_task, insert_tasks, upsert_task, upsert_tasks, update_task,

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/store/store.h"
@@ -51,7 +52,7 @@ TEST_F(StoreTest, LatestJobWithAndWithoutName) {
   latest = store->LatestJob("c");
   ASSERT_TRUE(latest.ok());
   EXPECT_FALSE(latest->has_value());
-  for (const char* name : {"a", "b", "c"}) {
+  for (const char* name : {"", "a", "b", "c"}) {
     Result<std::optional<JobRecord>> job = store->LatestJob(name);
     Result<std::optional<std::string>> id = store->LatestJobId(name);
     ASSERT_TRUE(job.ok() && id.ok());
@@ -63,7 +64,8 @@ TEST_F(StoreTest, LatestJobWithAndWithoutName) {
 }
 
 // Given jobs in several states, JobsInState should list those in one state
-// by creation; SetJobState of an unknown job should fail with not-found.
+// by creation, and JobStateOf say each one's; SetJobState of an unknown job
+// should fail with not-found.
 TEST_F(StoreTest, JobsInStateFollowsSetJobState) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
@@ -81,6 +83,15 @@ TEST_F(StoreTest, JobsInStateFollowsSetJobState) {
   ASSERT_TRUE(done.ok());
   ASSERT_EQ(done->size(), 1u);
   EXPECT_EQ((*done)[0].finished_ms, 500);
+  for (const auto& [id, want] : std::vector<std::pair<std::string, std::string>>{
+           {"j1", "running"}, {"j2", "succeeded"}}) {
+    Result<std::optional<std::string>> state = store->JobStateOf(id);
+    ASSERT_TRUE(state.ok() && state->has_value()) << id;
+    EXPECT_EQ(**state, want) << id;
+  }
+  Result<std::optional<std::string>> unknown = store->JobStateOf("nope");
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_FALSE(unknown->has_value());
   EXPECT_EQ(store->SetJobState("nope", "failed", 1).code(), StatusCode::kNotFound);
   Result<std::optional<JobRecord>> none = store->GetJob("nope");
   ASSERT_TRUE(none.ok());
