@@ -104,8 +104,8 @@ void Coordinator::Loop::HandlePipelines(const Message& m) {
     } else if (auto it = jobs_.find(r.job_id); it != jobs_.end()) {
       out->set_state(it->second->record.state);
     } else {
-      auto found = store_->GetJob(r.job_id);
-      out->set_state(found.ok() && *found ? (*found)->state : "unknown");
+      auto state = store_->JobStateOf(r.job_id);  // not its spec
+      out->set_state(state.ok() && *state ? **state : "unknown");
     }
   };
   for (const auto& [name, p] : pipelines_->all()) {

@@ -43,10 +43,10 @@ void Coordinator::Loop::HandleServiceReload(const Message& m) {
   if (!job_id.empty()) {
     auto it = jobs_.find(job_id);
     if (it == jobs_.end()) {
-      auto found = store_->GetJob(job_id);
-      if (found.ok() && *found) {
+      auto state = store_->JobStateOf(job_id);  // not its spec
+      if (state.ok() && *state) {
         return ReplyError(m.routing_id, "job " + job_id + " has already finished (" +
-                                            (*found)->state + "): its services are stopped");
+                                            **state + "): its services are stopped");
       }
       return ReplyError(m.routing_id, "no running job " + job_id);
     }
