@@ -194,7 +194,11 @@ Result<std::optional<TaskRecord>> Store::TaskAt(const std::string& job_id, uint3
     if (seq.status().code() == StatusCode::kNotFound) return std::optional<TaskRecord>();
     return seq.status();
   }
-  {
+  // Most ended tasks of a big job have no row of their own (their attempt
+  // stands for it): the store's memory of which do saves a query each.
+  Result<bool> has_row = impl_->HasTaskRow(*seq, idx);
+  if (!has_row.ok()) return has_row.status();
+  if (*has_row) {
     Statement::Use u(impl_->task_at);
     u.Bind(1, *seq).Bind(2, int64_t{idx});
     Result<bool> row = u.Step();
