@@ -612,8 +612,8 @@ class Coordinator::Loop : private PipelineHost {
   SteadyTime next_heartbeat_{};
   std::mt19937_64 rng_{std::random_device{}()};
   // The ids drawn for jobs whose state is built off the loop (a SUBMIT on
-  // the spec loader, a RETRY-JOB on the reader) until they are admitted or
-  // refused: FreshJobId draws none of them again.
+  // the spec loader, a RETRY-JOB or a resuming SUBMIT on the reader) until
+  // they are admitted or refused: FreshJobId draws none of them again.
   std::unordered_set<std::string> pending_ids_;
 };
 

@@ -12,7 +12,9 @@ namespace drover {
 
 void Coordinator::Loop::ReadOffLoop(StoreReader::Read r) {
   const std::string rid = r.routing_id;
+  const std::string drawn = r.new_job_id;  // a RETRY-JOB's or a resume's
   if (!reader_->Submit(std::move(r))) {
+    if (!drawn.empty()) pending_ids_.erase(drawn);  // no job will have it
     // Its own messages wait for nothing: this ERROR keeps their order.
     return ReplyError(rid, "the coordinator has " +
                                std::to_string(StoreReader::kMaxQueued) +
