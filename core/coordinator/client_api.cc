@@ -502,7 +502,11 @@ void Coordinator::Loop::HandleStatus(const Message& m) {
   google::protobuf::Arena arena(StatusArena());
   auto* reply = google::protobuf::Arena::CreateMessage<wire::StatusReply>(&arena);
   if (req->metrics()) reply->set_metrics(MetricsText());
-  if (!req->job_id().empty()) {
+  if (auto live = jobs_.find(req->job_id()); live != jobs_.end()) {
+    // A running job: its record is the loop's (its row holds its spec, up
+    // to 4 MiB, which the status does not show).
+    StatusOf(live->second->record, req->tasks(), *page, req->groups(), reply->add_jobs());
+  } else if (!req->job_id().empty()) {
     auto found = req->job_id() == "latest" ? store_->LatestJob() : store_->GetJob(req->job_id());
     if (!found.ok()) return ReplyError(m.routing_id, found.status().ToString());
     if (!*found) {
