@@ -100,14 +100,11 @@ void Coordinator::Loop::AdmitSubmitted(const SpecLoader::Request& r,
     for (const auto& e : loaded.errors) reply.add_errors(e.ToString());
     return Reply(r.routing_id, Command::kSubmitted, reply);
   }
-  auto job = std::make_unique<Job>();
-  job->spec = std::move(*loaded.spec);
-
   // Resume: the latest job of this name gives the tasks already done.
   std::optional<store::JobRecord> previous;
   std::vector<store::TaskRecord> old_rows;
   if (r.submit.resume()) {
-    auto latest = store_->LatestJob(job->spec.name);
+    auto latest = store_->LatestJob(loaded.spec->name);
     if (!latest.ok()) return ReplyError(r.routing_id, latest.status().ToString());
     if (*latest) {
       previous = std::move(**latest);
@@ -117,11 +114,11 @@ void Coordinator::Loop::AdmitSubmitted(const SpecLoader::Request& r,
       old_rows = std::move(*rows);
     }
   }
-  job->record.id = previous ? previous->id : FreshJobId();
-  const size_t carried =
-      InitRetryState(*job, std::move(old_rows),
-                     options_.jitter_seed ? options_.jitter_seed : rng_())
-          .size();
+  std::string id = previous ? previous->id : FreshJobId();
+  const uint64_t seed = options_.jitter_seed ? options_.jitter_seed : rng_();
+  size_t carried = 0;
+  auto job = BuildJobState(std::move(*loaded.spec), std::move(id), std::move(old_rows),
+                           seed, &carried);
   AdmitBuilt(r, std::move(job), previous, carried);
 }
 
@@ -197,10 +194,9 @@ void Coordinator::Loop::HandleRetryJob(const Message& m) {
   }
   auto rows = store_->Tasks(old.id);
   if (!rows.ok()) return ReplyError(m.routing_id, rows.status().ToString());
-  auto job = std::make_unique<Job>();
-  job->spec = std::move(*loaded.spec);
-  job->record.id = new_id;
-  const size_t carried = InitRetryState(*job, std::move(*rows), seed).size();
+  size_t carried = 0;
+  auto job =
+      BuildJobState(std::move(*loaded.spec), new_id, std::move(*rows), seed, &carried);
   AdmitRetry(m.routing_id, m.peer, req->watch(), old, std::move(job), carried);
 }
 

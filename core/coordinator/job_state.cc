@@ -214,13 +214,18 @@ std::vector<uint32_t> InitJobState(
   return carried;
 }
 
-std::vector<uint32_t> InitRetryState(JobState& job, std::vector<store::TaskRecord> rows,
-                                     uint64_t jitter_seed) {
+std::unique_ptr<JobState> BuildJobState(spec::JobSpec spec, std::string id,
+                                        std::vector<store::TaskRecord> previous,
+                                        uint64_t jitter_seed, size_t* carried) {
+  auto job = std::make_unique<JobState>();
+  job->spec = std::move(spec);
+  job->record.id = std::move(id);
   std::unordered_map<std::string, store::TaskRecord> old_rows;
-  old_rows.reserve(rows.size());
-  for (auto& r : rows) old_rows.emplace(r.name, std::move(r));
-  rows = {};
-  return InitJobState(job, old_rows, jitter_seed);
+  old_rows.reserve(previous.size());
+  for (auto& r : previous) old_rows.emplace(r.name, std::move(r));
+  previous = {};
+  *carried = InitJobState(*job, old_rows, jitter_seed).size();
+  return job;
 }
 
 Result<std::vector<uint32_t>> RestoreJobState(JobState& job,

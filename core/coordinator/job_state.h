@@ -122,13 +122,15 @@ std::vector<uint32_t> InitJobState(
     JobState& job, const std::unordered_map<std::string, store::TaskRecord>& old_rows,
     uint64_t jitter_seed);
 
-// InitJobState for a job that retries another (RETRY-JOB): `rows` are the
-// retried job's rows, as Store::Tasks returns them. job.spec and
-// job.record.id must be set. Plain data: the store reader runs it off the
-// coordinator's loop (a job of 100,000 tasks that all carry over: about a
-// third of its admission).
-std::vector<uint32_t> InitRetryState(JobState& job, std::vector<store::TaskRecord> rows,
-                                     uint64_t jitter_seed);
+// A job's state as InitJobState builds it, for a job `id` of `spec`:
+// `previous` are the rows of the run it resumes or retries (as Store::Tasks
+// returns them), empty for a new job. Sets *carried to the number of tasks
+// carried over. Plain data: the spec loader and the store reader build
+// jobs with it off the coordinator's loop (a job of 100,000 tasks that all
+// carry over: about a third of its admission).
+std::unique_ptr<JobState> BuildJobState(spec::JobSpec spec, std::string id,
+                                        std::vector<store::TaskRecord> previous,
+                                        uint64_t jitter_seed, size_t* carried);
 
 // Rebuilds a running job after a coordinator restart from job.spec and
 // its task rows as stored (`rows`, as Store::Tasks returns them: by index,

@@ -325,7 +325,7 @@ class Coordinator::Loop : private PipelineHost {
   void HandleRetryJob(const Message& m);
   // A new job that runs again what `old` did not finish (RETRY-JOB):
   // `job`, its state built from old's spec loaded again and its rows
-  // (InitRetryState, with `carried` tasks carried over).
+  // (BuildJobState, with `carried` tasks carried over).
   void AdmitRetry(const std::string& rid, const protocol::PeerKey& peer, bool watch,
                   const store::JobRecord& old, std::unique_ptr<Job> job, size_t carried);
   // An id for a new job: no job that runs or waits to be admitted has it

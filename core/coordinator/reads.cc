@@ -130,7 +130,7 @@ void Coordinator::Loop::SendAnswer(StoreReader::Answer& a) {
             rid, "job " + a.old.id + " is still running; wait for it or cancel it first");
       }
       return AdmitRetry(rid, a.read.peer, a.read.retry.watch(), a.old, std::move(a.job),
-                        a.carried.size());
+                        a.carried);
     default:
       return ReplyError(rid, a.error);
   }
@@ -163,7 +163,7 @@ void Coordinator::Loop::AdmitResumed(StoreReader::Answer& a) {
               .submit = std::move(a.read.submit),
               .job_id = {},
               .jitter_seed = 0},
-             std::move(a.job), previous, a.carried.size());
+             std::move(a.job), previous, a.carried);
 }
 
 }  // namespace drover

@@ -67,10 +67,9 @@ void SpecLoader::Run() {
     d.loaded = spec::LoadString(d.request.submit.spec_text(),
                                 d.request.submit.spec_file(), options_);
     if (d.loaded.ok() && !d.request.submit.resume()) {
-      d.job = std::make_unique<JobState>();
-      d.job->spec = std::move(*d.loaded.spec);
-      d.job->record.id = d.request.job_id;
-      (void)InitJobState(*d.job, {}, d.request.jitter_seed);  // nothing carried
+      size_t carried = 0;  // a new job carries nothing over
+      d.job = BuildJobState(std::move(*d.loaded.spec), d.request.job_id, {},
+                            d.request.jitter_seed, &carried);
     }
     const size_t bytes = d.request.submit.spec_text().size();
 

@@ -169,10 +169,8 @@ void StoreReader::ServeRetry(Answer& a) {
   }
   auto rows = store_->Tasks(a.old.id);
   if (!rows.ok()) return void(a.error = rows.status().ToString());
-  a.job = std::make_unique<JobState>();
-  a.job->spec = std::move(*loaded.spec);
-  a.job->record.id = a.read.new_job_id;
-  a.carried = InitRetryState(*a.job, std::move(*rows), a.read.jitter_seed);
+  a.job = BuildJobState(std::move(*loaded.spec), a.read.new_job_id, std::move(*rows),
+                        a.read.jitter_seed, &a.carried);
   a.command = Command::kSubmitted;  // the loop admits the job and answers
 }
 
@@ -184,20 +182,16 @@ void StoreReader::ServeResume(Answer& a) {
     for (const auto& e : loaded.errors) a.spec_errors.push_back(e.ToString());
     return;
   }
-  a.job = std::make_unique<JobState>();
-  a.job->spec = std::move(*loaded.spec);
-  a.job->record.id = a.read.new_job_id;
-  std::vector<store::TaskRecord> rows;
-  auto latest = store_->LatestJob(a.job->spec.name);
+  auto latest = store_->LatestJob(loaded.spec->name);
   if (!latest.ok()) {
     a.command = Command::kError;
     a.error = latest.status().ToString();
     return;
   }
+  std::vector<store::TaskRecord> rows;
   if (*latest) {
     a.old = std::move(**latest);
     a.resumes = true;
-    a.job->record.id = a.old.id;
     auto found = store_->Tasks(a.old.id);
     if (!found.ok()) {
       a.command = Command::kError;
@@ -206,7 +200,8 @@ void StoreReader::ServeResume(Answer& a) {
     }
     rows = std::move(*found);
   }
-  a.carried = InitRetryState(*a.job, std::move(rows), a.read.jitter_seed);
+  a.job = BuildJobState(std::move(*loaded.spec), a.resumes ? a.old.id : a.read.new_job_id,
+                        std::move(rows), a.read.jitter_seed, &a.carried);
 }
 
 }  // namespace drover

@@ -52,7 +52,7 @@ class StoreReader {
   // kLogFiles: the output files of an ended attempt of a job the loop runs,
   // for the LOGS the loop has made (`head`). kRetry: what a RETRY-JOB of an
   // ended job needs, its record, its spec loaded again and its rows, and
-  // the new job's state built from them (InitRetryState) with the id and
+  // the new job's state built from them (BuildJobState) with the id and
   // jitter seed the loop drew; the loop admits the new job. kResume: a
   // SUBMIT that resumes: its spec loaded, the latest job of its name and
   // that job's rows read, and the job's state built from them (or, with no
@@ -97,7 +97,7 @@ class StoreReader {
     store::JobRecord old;
     bool resumes = false;
     std::unique_ptr<JobState> job;
-    std::vector<uint32_t> carried;
+    size_t carried = 0;
     std::vector<std::string> spec_errors;  // kResume
   };
 
