@@ -257,6 +257,14 @@ SELECT j.seq, a.task_idx, a.job_id, a.task, a.fingerprint, 'succeeded', a.number
  WHERE a.task_row = 1
    AND NOT EXISTS (SELECT 1 FROM task_rows r WHERE r.job = j.seq AND r.name = a.task);
 )sql"},
+    // No partial index of unfinished attempts (docs/state.md, "attempts"):
+    // every attempt entered it at its dispatch and left it at its result,
+    // two B-tree writes a task and one more B-tree each commit writes, for
+    // reads that attempts_by_task serves by job (a restarted coordinator's,
+    // of its running jobs) (docs/benchmarks.md, session 28).
+    {10, R"sql(
+DROP INDEX IF EXISTS attempts_unfinished;
+)sql"},
 };
 static_assert(std::size(kMigrations) > 0 &&
               kMigrations[std::size(kMigrations) - 1].version == kSchemaVersion);

@@ -301,7 +301,8 @@ class Store {
   Status UpdateTask(const TaskRecord& task);
   // A job's task rows by index, each as the task stands: a row whose task
   // has an unfinished attempt numbered above the row's `attempts` is
-  // returned `running`, with that attempt's number, worker and (when the row
+  // returned `running` (a job not in state `running` has none, and its
+  // attempts are not read for them), with that attempt's number, worker and (when the row
   // has none) start time, and no pending_reason (docs/state.md, "tasks").
   // A task whose first attempt runs and that has no row yet is returned so
   // too (from the attempt's task_index), and one whose attempt stands for
@@ -344,7 +345,8 @@ class Store {
                           const TaskRecord& task);
   Result<std::vector<AttemptRecord>> Attempts(const std::string& job_id,
                                               const std::string& task);
-  // Attempts not finished, across all jobs (coordinator recovery).
+  // Attempts not finished, of the jobs in state `running` (coordinator
+  // recovery): a job ends only after its attempts, so no other job has any.
   Result<std::vector<AttemptRecord>> UnfinishedAttempts();
   // The largest attempt id ever used, cache hit ids included (0 for a new
   // store).

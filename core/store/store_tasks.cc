@@ -53,6 +53,7 @@ Result<std::vector<TaskRecord>> Store::Tasks(const std::string& job_id) {
     if (seq.status().code() == StatusCode::kNotFound) return out;
     return seq.status();
   }
+  bool running = false;  // only a running job has unfinished attempts
   {
     // Room for every task at once: a job's rows are read whole (a finished
     // job of 100,000 tasks spent a fifth of its `drover status` growing
@@ -64,6 +65,7 @@ Result<std::vector<TaskRecord>> Store::Tasks(const std::string& job_id) {
     if (*row && t.Int(0) > 0) {
       out.reserve(static_cast<size_t>(std::min<int64_t>(t.Int(0), int64_t{1} << 21)));
     }
+    running = *row && t.Int(1) != 0;
   }
   {
     Statement::Use u(impl_->tasks);
@@ -124,6 +126,7 @@ Result<std::vector<TaskRecord>> Store::Tasks(const std::string& job_id) {
   // Dispatch writes the attempt's row, not the task's (docs/state.md,
   // "tasks"): a task whose newest attempt is unfinished and newer than its
   // row is running, on that attempt's worker.
+  if (!running) return out;
   Statement::Use u(impl_->running_of_job);
   u.Bind(1, job_id);
   std::unordered_map<std::string_view, TaskRecord*> by_name;

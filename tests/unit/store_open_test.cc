@@ -28,7 +28,11 @@ using test_util::Tie;
 // tasks table as it was, keyed by (job_id, name), in place of task_rows and
 // the view; jobs without seq; attempts without task_row and fingerprint),
 // keeping the rows: the start of every older database a test builds.
+// What schema 10 dropped.
+constexpr const char* kBackToSchema9 =
+    "CREATE INDEX attempts_unfinished ON attempts (id) WHERE finished = 0; ";
 constexpr const char* kBackToSchema8 =
+    "CREATE INDEX attempts_unfinished ON attempts (id) WHERE finished = 0; "
     "DROP VIEW tasks; CREATE TABLE tasks_8 (job_id TEXT NOT NULL REFERENCES jobs (id) ON "
     "DELETE CASCADE, "
     "name TEXT NOT NULL, idx INTEGER NOT NULL, fingerprint INTEGER NOT NULL, state TEXT "
@@ -54,7 +58,7 @@ constexpr const char* kBackToSchema8 =
 TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->SchemaVersion(), 9);
+  EXPECT_EQ(store->SchemaVersion(), kSchemaVersion);
   EXPECT_EQ(store->dir(), fs::absolute(dir_));
   EXPECT_TRUE(fs::is_directory(dir_ / "logs"));
   EXPECT_TRUE(fs::is_regular_file(DbPath()));
@@ -75,9 +79,12 @@ TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
       "tasks");
   EXPECT_EQ(
       RawSql("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN "
-             "('tasks_by_name', 'jobs_by_seq', 'jobs_by_seq_id', 'attempts_by_task', "
-             "'attempts_unfinished')"),
-      "5");
+             "('tasks_by_name', 'jobs_by_seq', 'jobs_by_seq_id', 'attempts_by_task')"),
+      "4");
+  // Unfinished attempts are found job by job (schema 10).
+  EXPECT_EQ(
+      RawSql("SELECT count(*) FROM sqlite_schema WHERE name = 'attempts_unfinished'"),
+      "0");
   // One B-tree a task row, keyed by (job, idx).
   EXPECT_EQ(
       RawSql("SELECT group_concat(name, ',') FROM pragma_index_info('tasks_by_name')"),
@@ -251,6 +258,63 @@ TEST_F(StoreTest, MigratesSchemaVersion8KeysTasksByJobAndIndex) {
                    nullptr, nullptr, nullptr),
       SQLITE_CONSTRAINT);
   sqlite3_close(db);
+}
+
+// Given a state directory of schema version 9 (with the partial index of
+// unfinished attempts) holding a running job with an attempt running and
+// one finished, and an ended job, Open should drop the index, and the
+// running attempt should still be found: by recovery (UnfinishedAttempts,
+// of running jobs), by Tasks and by TaskStateCounts; the ended job's tasks
+// read without it.
+TEST_F(StoreTest, MigratesSchemaVersion9FindsUnfinishedAttemptsByJob) {
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    JobRecord one = MakeJob("j1", "one", 1000);
+    one.tasks = 2;
+    ASSERT_TRUE(store->InsertJob(one, {}).ok());
+    JobRecord two = MakeJob("j2", "two", 2000);
+    two.tasks = 1;
+    ASSERT_TRUE(store->InsertJob(two, {}).ok());
+    AttemptRecord done = MakeAttempt(1, "j1", "a", 1);
+    done.task_index = 0;
+    ASSERT_TRUE(store->InsertAttempt(done).ok());
+    AttemptOutcome ok;
+    ok.reason = FailureReason::kNone;
+    ASSERT_TRUE(store->FinishAttempt(1, "w1", ok, 1500).ok());
+    AttemptRecord running = MakeAttempt(2, "j1", "b", 1);
+    running.task_index = 1;
+    ASSERT_TRUE(store->InsertAttempt(running).ok());
+    TaskRecord c = MakeTask("j2", 0, "c");
+    c.state = "failed";
+    c.attempts = 1;
+    ASSERT_TRUE(store->UpdateTask(c).ok());
+    ASSERT_TRUE(store->SetJobState("j2", "failed", 2500).ok());
+  }
+  RawSql(std::string(kBackToSchema9) + "PRAGMA user_version = 9");
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawSql("PRAGMA user_version"), std::to_string(kSchemaVersion));
+  EXPECT_EQ(
+      RawSql("SELECT count(*) FROM sqlite_schema WHERE name = 'attempts_unfinished'"),
+      "0");
+  auto unfinished = store->UnfinishedAttempts();
+  ASSERT_TRUE(unfinished.ok()) << unfinished.status().ToString();
+  ASSERT_EQ(unfinished->size(), 1u);
+  EXPECT_EQ((*unfinished)[0].id, 2u);
+  EXPECT_EQ((*unfinished)[0].task, "b");
+  auto tasks = store->Tasks("j1");
+  ASSERT_TRUE(tasks.ok()) << tasks.status().ToString();
+  ASSERT_EQ(tasks->size(), 1u);  // a's attempt did not stand for a row
+  EXPECT_EQ((*tasks)[0].name, "b");
+  EXPECT_EQ((*tasks)[0].state, "running");
+  auto counts = store->TaskStateCounts("j1");
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(*counts, (std::vector<std::pair<std::string, uint64_t>>{{"running", 1},
+                                                                    {"waiting", 1}}));
+  auto ended = store->TaskStateCounts("j2");
+  ASSERT_TRUE(ended.ok());
+  EXPECT_EQ(*ended, (std::vector<std::pair<std::string, uint64_t>>{{"failed", 1}}));
 }
 
 // Given a state directory of schema version 2 (before jobs.submitter_key

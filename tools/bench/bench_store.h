@@ -90,6 +90,26 @@ constexpr const char* kFinishAttempt =
     "UPDATE attempts SET finished = 1, finished_ms = ?2, reason = 'ok', exit_code = 0, "
     "result_json = ?3, task_row = 1, fingerprint = 7 WHERE id = ?1 AND finished = 0";
 
+// The same task written another way (store_rows): a row of a `running`
+// table at its dispatch (the binds of kInsertAttempt), deleted at its
+// result (?1 id), and the attempt's row inserted finished (?1 to ?6 as
+// kInsertAttempt, ?7 finished_ms, ?8 result_json).
+constexpr const char* kCreateRunning =
+    "CREATE TABLE running (id INTEGER PRIMARY KEY, job_id TEXT NOT NULL, task TEXT NOT "
+    "NULL, number INTEGER NOT NULL, worker TEXT NOT NULL, started_ms INTEGER NOT NULL, "
+    "task_idx INTEGER NOT NULL)";
+constexpr const char* kInsertRunning =
+    "INSERT INTO running (id, job_id, task, number, worker, started_ms, task_idx) "
+    "VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6)";
+constexpr const char* kDeleteRunning = "DELETE FROM running WHERE id = ?1";
+constexpr const char* kInsertFinishedAttempt =
+    "INSERT INTO attempts (id, job_id, task, number, worker, started_ms, task_idx, "
+    "finished, finished_ms, reason, exit_code, result_json, task_row, fingerprint) "
+    "VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, 1, ?7, 'ok', 0, ?8, 1, 7)";
+// Schema 9's partial index, which schema 10 dropped.
+constexpr const char* kAttemptsUnfinished =
+    "CREATE INDEX attempts_unfinished ON attempts (id) WHERE finished = 0";
+
 }  // namespace drover::bench
 
 #endif  // DROVER_TOOLS_BENCH_BENCH_STORE_H_

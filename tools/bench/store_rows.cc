@@ -1,18 +1,25 @@
-// store_rows: what a task's two writes cost in drover's store, and what
-// each index of `attempts` adds to them (docs/benchmarks.md, session 25).
+// store_rows: what a task's writes cost in drover's store, by the shape of
+// those writes and by the indexes of `attempts` (docs/benchmarks.md,
+// sessions 25 and 28).
 //
 //   store_rows [--tasks 100000] [--batch 64] [--runs 5] [--dir DIR]
 //
 // Each variant gets a fresh state directory made by store::Store::Open
-// (drover's schema, indexes and pragmas) with one job, then the index it
-// leaves out is dropped. N tasks, BATCH to a transaction: each task's
-// attempt is inserted as at its dispatch and finished as at its result
-// (standing for its row), with the statements tools/bench/dispatch_floor
-// uses (tools/bench/bench_store.h). Variants: the schema as it is; without
-// `attempts_by_task`; without `attempts_unfinished`; without both. Runs are interleaved;
-// printed are the medians of µs a task and of the WAL frames the commits wrote (a WAL
-// hook; checkpoints are off so that every variant writes into one WAL),
-// and each variant's time over the schema's. Asserts nothing.
+// (drover's schema, indexes and pragmas) with one job, then its SQL is run
+// (an index dropped or made, a table made). N tasks, BATCH to a
+// transaction; each transaction dispatches a batch and takes the results
+// of the batch before it, as the coordinator's turns do (a result comes a
+// turn or more after the commit its dispatch waited for). A task's writes
+// take one of three shapes: drover's (the attempt's row inserted at the
+// dispatch and finished, standing for the task's row, at the result, with
+// the statements tools/bench/dispatch_floor uses, tools/bench/bench_store.h);
+// a row of a small `running` table at the dispatch, deleted at the result
+// when the attempt's row is inserted whole; and the attempt's row inserted
+// whole at the result and nothing at the dispatch (what no design that
+// records a dispatch before it is sent can reach). Runs are interleaved;
+// printed are the medians of µs a task and of the WAL frames the commits
+// wrote (a WAL hook; checkpoints are off so that every variant writes into
+// one WAL), and each variant's time over the first's. Asserts nothing.
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -36,9 +43,16 @@ using drover::bench::Fail;
 using drover::bench::Prepare;
 using drover::bench::Step;
 
+enum class Writes {
+  kInsertThenUpdate,   // drover's
+  kRunningThenInsert,  // a `running` row, then the attempt's row whole
+  kInsertAtResult,     // the attempt's row whole at the result, only
+};
+
 struct Variant {
   const char* name;
-  const char* drop;  // SQL run after the schema is made
+  const char* sql;  // run after the schema is made
+  Writes writes;
 };
 
 struct Figures {
@@ -48,13 +62,26 @@ struct Figures {
 
 int g_frames = 0;  // frames in the WAL after the last commit (the WAL hook)
 
+// Binds a task's attempt as dispatched: ?1 id, ?2 job, ?3 task, ?4 worker,
+// ?5 started_ms, ?6 task index.
+void BindDispatch(sqlite3_stmt* st, uint64_t i, const std::string& job_id,
+                  const std::string& name) {
+  sqlite3_bind_int64(st, 1, static_cast<int64_t>(i + 1));
+  sqlite3_bind_text(st, 2, job_id.c_str(), -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, name.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 4, "w1", -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 5, 1'780'000'000'000 + static_cast<int64_t>(i));
+  sqlite3_bind_int64(st, 6, static_cast<int64_t>(i));
+}
+
 Figures RunOnce(const Variant& v, uint64_t tasks, uint32_t batch, const fs::path& dir) {
   fs::remove_all(dir);
   const std::string job_id = "20261206-000000-f100";
   drover::bench::MakeStateDir(dir, job_id, "rows", tasks, 0);
   sqlite3* db = drover::bench::OpenStateDb(dir);
   Exec(db, "PRAGMA wal_autocheckpoint = 0");
-  Exec(db, v.drop);
+  Exec(db, v.sql);
+  Exec(db, drover::bench::kCreateRunning);
   Exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");  // the WAL starts empty
   g_frames = 0;
   sqlite3_wal_hook(
@@ -67,33 +94,52 @@ Figures RunOnce(const Variant& v, uint64_t tasks, uint32_t batch, const fs::path
   sqlite3_stmt* commit = Prepare(db, "COMMIT");
   sqlite3_stmt* insert = Prepare(db, drover::bench::kInsertAttempt);
   sqlite3_stmt* finish = Prepare(db, drover::bench::kFinishAttempt);
+  sqlite3_stmt* insert_running = Prepare(db, drover::bench::kInsertRunning);
+  sqlite3_stmt* delete_running = Prepare(db, drover::bench::kDeleteRunning);
+  sqlite3_stmt* whole = Prepare(db, drover::bench::kInsertFinishedAttempt);
   std::string name;
   const auto start = std::chrono::steady_clock::now();
-  for (uint64_t first = 0; first < tasks; first += batch) {
-    const uint64_t end = std::min<uint64_t>(tasks, first + batch);
+  for (uint64_t first = 0; first < tasks + batch; first += batch) {
     Step(db, begin);
-    for (uint64_t i = first; i < end; ++i) {
+    // The results of the batch before.
+    for (uint64_t i = first < batch ? tasks : first - batch; i < std::min(first, tasks);
+         ++i) {
       name = "noop[i=" + std::to_string(i) + "]";
-      sqlite3_bind_int64(insert, 1, static_cast<int64_t>(i + 1));
-      sqlite3_bind_text(insert, 2, job_id.c_str(), -1, SQLITE_STATIC);
-      sqlite3_bind_text(insert, 3, name.c_str(), -1, SQLITE_TRANSIENT);
-      sqlite3_bind_text(insert, 4, "w1", -1, SQLITE_STATIC);
-      sqlite3_bind_int64(insert, 5, 1'780'000'000'000 + static_cast<int64_t>(i));
-      sqlite3_bind_int64(insert, 6, static_cast<int64_t>(i));
-      Step(db, insert);
+      const int64_t finished_ms = 1'780'000'000'100 + static_cast<int64_t>(i);
+      if (v.writes == Writes::kInsertThenUpdate) {
+        sqlite3_bind_int64(finish, 1, static_cast<int64_t>(i + 1));
+        sqlite3_bind_int64(finish, 2, finished_ms);
+        sqlite3_bind_text(finish, 3, "", -1, SQLITE_STATIC);
+        Step(db, finish);
+        if (sqlite3_changes(db) != 1) Fail("an attempt was not finished");
+        continue;
+      }
+      if (v.writes == Writes::kRunningThenInsert) {
+        sqlite3_bind_int64(delete_running, 1, static_cast<int64_t>(i + 1));
+        Step(db, delete_running);
+        if (sqlite3_changes(db) != 1) Fail("a running row was not deleted");
+      }
+      BindDispatch(whole, i, job_id, name);
+      sqlite3_bind_int64(whole, 7, finished_ms);
+      sqlite3_bind_text(whole, 8, "", -1, SQLITE_STATIC);
+      Step(db, whole);
     }
-    for (uint64_t i = first; i < end; ++i) {
-      sqlite3_bind_int64(finish, 1, static_cast<int64_t>(i + 1));
-      sqlite3_bind_int64(finish, 2, 1'780'000'000'100 + static_cast<int64_t>(i));
-      sqlite3_bind_text(finish, 3, "", -1, SQLITE_STATIC);
-      Step(db, finish);
-      if (sqlite3_changes(db) != 1) Fail("an attempt was not finished");
+    // This batch's dispatches.
+    for (uint64_t i = first; i < std::min<uint64_t>(tasks, first + batch); ++i) {
+      if (v.writes == Writes::kInsertAtResult) break;
+      name = "noop[i=" + std::to_string(i) + "]";
+      sqlite3_stmt* st = v.writes == Writes::kInsertThenUpdate ? insert : insert_running;
+      BindDispatch(st, i, job_id, name);
+      Step(db, st);
     }
     Step(db, commit);
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  for (sqlite3_stmt* st : {begin, commit, insert, finish}) sqlite3_finalize(st);
+  for (sqlite3_stmt* st :
+       {begin, commit, insert, finish, insert_running, delete_running, whole}) {
+    sqlite3_finalize(st);
+  }
   sqlite3_close(db);
   fs::remove_all(dir);
   return {seconds * 1e6 / static_cast<double>(tasks), g_frames};
@@ -131,10 +177,17 @@ int main(int argc, char** argv) {
   if (tasks == 0 || batch == 0 || runs <= 0)
     Fail("--tasks, --batch and --runs must be > 0");
   const Variant variants[] = {
-      {"the schema as it is", "SELECT 1"},
-      {"without attempts_by_task", "DROP INDEX attempts_by_task"},
-      {"without attempts_unfinished", "DROP INDEX attempts_unfinished"},
-      {"without both", "DROP INDEX attempts_by_task; DROP INDEX attempts_unfinished"},
+      {"drover's writes, schema 10", "SELECT 1", Writes::kInsertThenUpdate},
+      {"drover's writes, schema 9", drover::bench::kAttemptsUnfinished,
+       Writes::kInsertThenUpdate},
+      {"without attempts_by_task", "DROP INDEX attempts_by_task",
+       Writes::kInsertThenUpdate},
+      {"a running table", "SELECT 1", Writes::kRunningThenInsert},
+      {"a running table, w/o attempts_by_task", "DROP INDEX attempts_by_task",
+       Writes::kRunningThenInsert},
+      {"one insert at the result", "SELECT 1", Writes::kInsertAtResult},
+      {"one insert, w/o attempts_by_task", "DROP INDEX attempts_by_task",
+       Writes::kInsertAtResult},
   };
   std::vector<std::vector<double>> us(std::size(variants)), frames(std::size(variants));
   for (int r = 0; r < runs; ++r) {
@@ -149,7 +202,7 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(tasks), batch, runs);
   const double base = Median(us[0]);
   for (size_t v = 0; v < std::size(variants); ++v) {
-    std::printf("  %-30s %6.2f us a task  %7.0f WAL frames  %.2fx the schema's time\n",
+    std::printf("  %-38s %6.2f us a task  %7.0f WAL frames  %.2fx the first's time\n",
                 variants[v].name, Median(us[v]), Median(frames[v]), Median(us[v]) / base);
   }
   return 0;
