@@ -34,13 +34,7 @@ std::string CheckOutputCaps(const Outputs& outputs) {
   return std::string();
 }
 
-namespace {
-
-// Appends `s` to `out` as a JSON string, escaped as nlohmann::json's dump
-// escapes it (ensure_ascii off: \" \\ \b \f \n \r \t, \u00xx for the other
-// control characters, everything else as it is). False, with `out` in an
-// unspecified state, when `s` is not valid UTF-8.
-bool AppendJsonString(std::string* out, std::string_view s) {
+bool AppendUtf8JsonString(std::string* out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out->push_back('"');
   for (size_t i = 0; i < s.size();) {
@@ -89,8 +83,6 @@ bool AppendJsonString(std::string* out, std::string_view s) {
   return true;
 }
 
-}  // namespace
-
 std::string OutputsToJson(const Outputs& outputs) {
   if (outputs.empty()) return std::string();
   // Written directly: a result's outputs are encoded on every commit, and
@@ -103,9 +95,9 @@ std::string OutputsToJson(const Outputs& outputs) {
   auto write = [&] {
     for (const auto& [k, v] : outputs) {
       if (out.size() > 1) out.push_back(',');
-      if (!AppendJsonString(&out, k)) return false;
+      if (!AppendUtf8JsonString(&out, k)) return false;
       out.push_back(':');
-      if (!AppendJsonString(&out, v)) return false;
+      if (!AppendUtf8JsonString(&out, v)) return false;
     }
     out.push_back('}');
     return true;

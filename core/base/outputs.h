@@ -36,6 +36,12 @@ size_t OutputsSize(const Outputs& outputs);
 // 1,048,600 bytes, more than the cap of 1,048,576").
 std::string CheckOutputCaps(const Outputs& outputs);
 
+// Appends `s` to `out` as a JSON string, escaped as nlohmann::json's dump
+// escapes it (ensure_ascii off: \" \\ \b \f \n \r \t, \u00xx for the other
+// control characters, everything else as it is). False, with `out` in an
+// unspecified state, when `s` is not valid UTF-8.
+bool AppendUtf8JsonString(std::string* out, std::string_view s);
+
 // The JSON object {"key":"value",...} (keys sorted); "" for no outputs, as
 // the store keeps it.
 std::string OutputsToJson(const Outputs& outputs);

@@ -53,6 +53,16 @@ inline constexpr std::string_view kAttemptValues =
     "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
     "?19, "
     "?20, ?21, ?22, ?23";
+// kAttemptCols of a row of the view running_attempts (an attempt of the
+// dispatch log without a row): its outcome columns as an unset outcome's.
+inline constexpr std::string_view kRunningAttemptCols =
+    "id, job_id, task, number, worker, 0, started_ms, 0, '', -1, 0, '', 0, 0, 0, 0, 0, "
+    "0, 0, 0, '', '', task_idx";
+// The unfinished attempts of job ?1, as `r`: the dispatch log's and the
+// rows an older drover left unfinished.
+inline constexpr std::string_view kRunningOfJob =
+    "WITH r AS (SELECT task, number FROM attempts WHERE job_id = ?1 AND finished = 0 "
+    "UNION ALL SELECT task, number FROM running_attempts WHERE job_id = ?1) ";
 // The outcome columns, ?9..?22 as in kAttemptCols.
 inline constexpr std::string_view kOutcomeSet =
     "reason = ?9, exit_code = ?10, signal = ?11, message = ?12, wall_us = ?13, "

@@ -265,6 +265,30 @@ SELECT j.seq, a.task_idx, a.job_id, a.task, a.fingerprint, 'succeeded', a.number
     {10, R"sql(
 DROP INDEX IF EXISTS attempts_unfinished;
 )sql"},
+    // The dispatch log (docs/state.md, "dispatches"): the attempts a
+    // commit dispatched, one row a commit, each attempt a JSON array
+    // [id, job_id, task, number, worker, started_ms, task_idx]; an
+    // attempt's `attempts` row is written whole when it ends, and a row of
+    // the log is deleted once every attempt in it has one. running_attempts
+    // lists what runs: the attempts of the log without a row.
+    {11, R"sql(
+CREATE TABLE dispatches (
+  id       INTEGER PRIMARY KEY NOT NULL,
+  last_id  INTEGER NOT NULL,
+  attempts TEXT NOT NULL
+);
+CREATE VIEW running_attempts AS
+SELECT json_extract(e.value, '$[0]') AS id,
+       json_extract(e.value, '$[1]') AS job_id,
+       json_extract(e.value, '$[2]') AS task,
+       json_extract(e.value, '$[3]') AS number,
+       json_extract(e.value, '$[4]') AS worker,
+       json_extract(e.value, '$[5]') AS started_ms,
+       json_extract(e.value, '$[6]') AS task_idx,
+       d.id AS dispatch
+  FROM dispatches d, json_each(d.attempts) e
+ WHERE NOT EXISTS (SELECT 1 FROM attempts a WHERE a.id = json_extract(e.value, '$[0]'));
+)sql"},
 };
 static_assert(std::size(kMigrations) > 0 &&
               kMigrations[std::size(kMigrations) - 1].version == kSchemaVersion);

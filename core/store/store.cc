@@ -105,25 +105,27 @@ Status Store::Impl::PrepareStatements() {
        "select the task count"},
       {&Impl::set_job_tasks, "UPDATE jobs SET tasks = ?2 WHERE id = ?1",
        "update jobs (tasks)"},
-      // The three reads of a running job's unfinished attempts go through
-      // every attempt of the job (attempts_by_task): about 18 ms for
-      // 100,000. Only a running job has any (Tasks, TaskStateCounts).
+      // A running job's unfinished attempts: in the dispatch log
+      // (running_attempts), and rows an older drover left unfinished. The
+      // rows are found through every attempt of the job (attempts_by_task):
+      // about 18 ms for 100,000. Only a running job has any (Tasks,
+      // TaskStateCounts).
       {&Impl::running_of_job,
-       "SELECT task, number, worker, started_ms, task_idx FROM attempts WHERE job_id = "
-       "?1 "
-       "AND finished = 0 ORDER BY id",
+       "SELECT task, number, worker, started_ms, task_idx, id FROM attempts WHERE job_id "
+       "= "
+       "?1 AND finished = 0 UNION ALL SELECT task, number, worker, started_ms, task_idx, "
+       "id FROM running_attempts WHERE job_id = ?1 ORDER BY 6",
        "select unfinished attempts of a job"},
       // ?1 the job's id, ?2 its number.
       {&Impl::running_rows_of_job,
-       "SELECT DISTINCT t.name, t.state FROM attempts a JOIN task_rows t ON t.job = ?2 "
-       "AND t.name = a.task WHERE a.job_id = ?1 AND a.finished = 0 AND a.number > "
-       "t.attempts",
+       Sql({kRunningOfJob,
+            "SELECT DISTINCT t.name, t.state FROM r JOIN task_rows t ON t.job = ?2 AND "
+            "t.name = r.task WHERE r.number > t.attempts"}),
        "select the rows of running tasks"},
       {&Impl::running_without_row,
-       "SELECT COUNT(DISTINCT a.task) FROM attempts a WHERE a.job_id = ?1 AND a.finished "
-       "= "
-       "0 AND NOT EXISTS (SELECT 1 FROM task_rows t WHERE t.job = ?2 AND t.name = "
-       "a.task)",
+       Sql({kRunningOfJob,
+            "SELECT COUNT(DISTINCT r.task) FROM r WHERE NOT EXISTS (SELECT 1 FROM "
+            "task_rows t WHERE t.job = ?2 AND t.name = r.task)"}),
        "count the running tasks without a row"},
       {&Impl::delete_task, "DELETE FROM task_rows WHERE job = ?1 AND name = ?2",
        "delete from tasks"},
@@ -190,20 +192,24 @@ Status Store::Impl::PrepareStatements() {
        "UPDATE attempts SET task_row = 0 WHERE job_id = ?1 AND task_row = 1",
        "update attempts (no longer standing for rows)"},
       {&Impl::attempts,
-       Sql({"SELECT ", kAttemptCols,
-            " FROM attempts WHERE job_id = ?1 AND task = ?2 ORDER BY number, id"}),
+       Sql({"SELECT ", kAttemptCols, " FROM attempts WHERE job_id = ?1 AND task = ?2 ",
+            "UNION ALL SELECT ", kRunningAttemptCols,
+            " FROM running_attempts WHERE job_id = ?1 AND task = ?2 ORDER BY 4, 1"}),
        "select attempts"},
-      // A job ends after its attempts: only running jobs have unfinished
-      // ones, found through attempts_by_task job by job.
+      // The dispatch log's, and the rows an older drover left unfinished: a
+      // job ends after its attempts, so only running jobs have such rows,
+      // found through attempts_by_task job by job.
       {&Impl::unfinished_attempts,
        Sql({"SELECT ", kAttemptCols,
             " FROM attempts WHERE job_id IN (SELECT id FROM jobs WHERE state = "
-            "'running') AND finished = 0 ORDER BY id"}),
+            "'running') AND finished = 0 UNION ALL SELECT ",
+            kRunningAttemptCols, " FROM running_attempts ORDER BY 1"}),
        "select unfinished attempts"},
       {&Impl::max_attempt_id,
        // A cache hit's id outlives its decision row in the artifacts rows
        // it indexed: both count.
        "SELECT max((SELECT COALESCE(MAX(id), 0) FROM attempts), "
+       "(SELECT COALESCE(MAX(last_id), 0) FROM dispatches), "
        "(SELECT COALESCE(MAX(hit_id), 0) FROM cache_decisions), "
        "(SELECT COALESCE(MAX(attempt_id), 0) FROM artifacts))",
        "select max attempt id"},
@@ -211,7 +217,7 @@ Status Store::Impl::PrepareStatements() {
   for (const Def& d : defs) {
     DROVER_RETURN_IF_ERROR((this->*d.member).Prepare(db.get(), d.sql.c_str(), d.op));
   }
-  return Status::Ok();
+  return PrepareDispatchLog();
 }
 
 Result<int64_t> Store::Impl::JobSeq(const std::string& job_id) {
@@ -299,6 +305,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& state_di
   if (!version.ok()) return version.status();
   impl->version = *version;
   DROVER_RETURN_IF_ERROR(impl->PrepareStatements().WithContext(db_path));
+  DROVER_RETURN_IF_ERROR(impl->LoadInFlight().WithContext(db_path));
   auto checkpointer = WalCheckpointer::Start(raw, db_path, {});
   if (!checkpointer.ok()) return checkpointer.status();
   impl->checkpointer = std::move(checkpointer).value();
@@ -345,6 +352,10 @@ Status Store::Begin() {
 
 Status Store::Commit() {
   if (!impl_->in_batch) return FailedPrecondition("store: Commit: no batch is open");
+  // The batch's row of the dispatch log (journaled: a full disk fails the
+  // commit below, which redoes it).
+  Status logged = impl_->WriteDispatches();
+  if (!logged.ok() && logged.code() != StatusCode::kUnavailable) return logged;
   Status s = impl_->CommitOpen();
   if (s.ok()) {
     impl_->ClearJournal();
@@ -353,6 +364,7 @@ Status Store::Commit() {
   if (impl_->in_batch) return s;  // still open (busy): Commit again or Rollback
   if (s.code() != StatusCode::kUnavailable) {
     impl_->ClearJournal();  // another failure: the batch is lost
+    (void)impl_->LoadInFlight();  // what the log holds without it
     return s;
   }
   // No room (or SQLite gave the batch up after a write found none): SQLite
@@ -387,7 +399,12 @@ Status Store::Rollback() {
     s = u.Run();
   }
   impl_->in_batch = sqlite3_get_autocommit(db) == 0;
-  if (!impl_->in_batch) impl_->ClearJournal();
+  if (!impl_->in_batch) {
+    impl_->ClearJournal();
+    // The batch's dispatches and ends are undone: what runs is the log's.
+    Status loaded = impl_->LoadInFlight();
+    if (s.ok()) s = loaded;
+  }
   return s;
 }
 
@@ -656,6 +673,7 @@ Result<std::vector<std::pair<std::string, uint64_t>>> Store::TaskStateCounts(
     if (*row && t.Int(0) > 0) tasks = static_cast<uint64_t>(t.Int(0));
     running = *row && t.Int(1) != 0;
   }
+  if (running) DROVER_RETURN_IF_ERROR(impl_->WriteDispatchesForRead());
   // The rows of running tasks still show their state before the dispatch
   // (Tasks): each counts as running instead.
   if (running) {

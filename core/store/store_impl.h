@@ -105,14 +105,23 @@ class Store::Impl {
       }
     }
   };
+  // An attempt of the dispatch log written whole at its end: the attempt
+  // as dispatched, with its outcome, worker and finished_ms filled in.
+  struct EndedRecord {
+    AttemptRecord attempt;
+    std::string outputs_json;
+    std::optional<uint64_t> stands;
+  };
   Slots<TaskRecord> task_slots;
   Slots<AttemptRecord> attempt_slots;
   Slots<FinishRecord> finish_slots;
+  Slots<EndedRecord> ended_slots;
   void ClearJournal() {
     journal.clear();
     task_slots.Clear();
     attempt_slots.Clear();
     finish_slots.Clear();
+    ended_slots.Clear();
   }
   // Whether a write that returned `s` belongs to the journal (Journal).
   bool Journals(const Status& s) const {
@@ -194,6 +203,76 @@ class Store::Impl {
   }
 
   Status PrepareStatements();
+
+  // The dispatch log (dispatch_log.cc; docs/state.md, "dispatches"). A
+  // dispatched attempt has no `attempts` row until it ends: the open
+  // batch's dispatches are one row of `dispatches`, written by its commit
+  // (WriteDispatches), and the attempt's row is inserted whole, finished,
+  // when it ends. The writer keeps what the log holds in memory: each
+  // attempt not ended (in_flight, with the log row it is in: 0 while its
+  // row is not written yet), how many attempts of each log row are not
+  // ended, and the rows to delete.
+  struct InFlight {
+    AttemptRecord attempt;
+    int64_t dispatch = 0;
+  };
+  std::unordered_map<uint64_t, InFlight> in_flight;
+  std::vector<uint64_t> undispatched;  // in the open batch, in order
+  std::unordered_map<int64_t, uint32_t> dispatch_open;
+  std::vector<int64_t> dispatch_done;
+  std::string dispatch_json;  // kept for its buffer
+  Statement insert_dispatch, delete_dispatch, load_in_flight, finished_dispatches,
+      insert_ended_attempt, attempt_id_used;
+  Status PrepareDispatchLog();
+  // Writes the open batch's log row and deletes the rows whose attempts all
+  // ended: journaled writes, so a batch redone after a full disk redoes
+  // them. Called before a commit and before a read of what runs.
+  Status WriteDispatches();
+  // Before a read of what runs, inside a batch: the batch's dispatches are
+  // in the state file (a read outside one sees them written already).
+  Status WriteDispatchesForRead() {
+    if (!in_batch || (undispatched.empty() && dispatch_done.empty())) return Status::Ok();
+    return WriteDispatches();
+  }
+  // Fills the memory above from the log (a writer's Open, and after a
+  // batch was rolled back).
+  Status LoadInFlight();
+  void ForgetInFlight() {
+    in_flight.clear();
+    undispatched.clear();
+    dispatch_open.clear();
+    dispatch_done.clear();
+  }
+  Status InsertDispatchNow(int64_t first, int64_t last, const std::string& json);
+  Status DeleteDispatchNow(int64_t row);
+  // An attempt's row as it starts (unfinished), and one written whole at
+  // its end.
+  Status InsertStartedNow(const AttemptRecord& a);
+  Status InsertEndedNow(const EndedRecord& e);
+  // Whether `a` is a started attempt (unfinished, outcome unset), which
+  // the log takes (Dispatch); any other is written as it is.
+  bool Loggable(const AttemptRecord& a) const;
+  // Whether attempt id `id` is in the log or has a row. Ids above the
+  // highest this store has seen are asked of neither.
+  Result<bool> AttemptIdUsed(uint64_t id);
+  uint64_t highest_id = 0;
+  void Dispatch(const AttemptRecord& a);
+  // Ends attempt `id` of the log: its row written whole (journaled), and
+  // true; nullopt when the log does not hold it (a row of an older drover,
+  // or an attempt already ended).
+  std::optional<Result<bool>> EndLogged(uint64_t id, const std::string& worker,
+                                        const AttemptOutcome& outcome,
+                                        int64_t finished_ms,
+                                        const std::string& outputs_json,
+                                        std::optional<uint64_t> stands);
+  // The log row `dispatch` has one attempt fewer not ended.
+  void Ended(int64_t dispatch) {
+    if (dispatch == 0) return;
+    auto it = dispatch_open.find(dispatch);
+    if (it == dispatch_open.end() || --it->second > 0) return;
+    dispatch_open.erase(it);
+    dispatch_done.push_back(dispatch);
+  }
 
   // Every write first checks that a batch it belongs to still exists:
   // SQLite rolls a transaction back by itself after some errors (disk

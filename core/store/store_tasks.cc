@@ -127,6 +127,7 @@ Result<std::vector<TaskRecord>> Store::Tasks(const std::string& job_id) {
   // "tasks"): a task whose newest attempt is unfinished and newer than its
   // row is running, on that attempt's worker.
   if (!running) return out;
+  DROVER_RETURN_IF_ERROR(impl_->WriteDispatchesForRead());
   Statement::Use u(impl_->running_of_job);
   u.Bind(1, job_id);
   std::unordered_map<std::string_view, TaskRecord*> by_name;
@@ -220,7 +221,23 @@ Status Store::InsertAttempt(const AttemptRecord& a) {
   if (a.id > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
     return InvalidArgument("store: attempt id " + std::to_string(a.id) + " out of range");
   }
+  // A started attempt goes to the dispatch log (dispatch_log.cc), which
+  // the batch's commit writes; outside a batch, it is written now. What
+  // the attempts row's keys refused is refused here.
+  if (impl_->Loggable(a)) {
+    Result<int64_t> seq = impl_->JobSeq(a.job_id);
+    if (!seq.ok()) return Context(seq.status(), "attempt", a.id);
+    Result<bool> used = impl_->AttemptIdUsed(a.id);
+    if (!used.ok()) return used.status();
+    if (*used) {
+      return AlreadyExists("insert into attempts: attempt id " + std::to_string(a.id) +
+                           " is already used");
+    }
+    impl_->Dispatch(a);
+    return impl_->in_batch ? Status::Ok() : impl_->WriteDispatches();
+  }
   Status s = InsertAttemptNow(a);
+  if (s.ok()) impl_->highest_id = std::max(impl_->highest_id, a.id);
   if (impl_->Journals(s)) {
     const size_t i = impl_->attempt_slots.Keep(a);
     impl_->journal.emplace_back(
@@ -267,6 +284,12 @@ Result<bool> Store::FinishAttemptJournaled(uint64_t id, const std::string& worke
                                            const std::string& outputs,
                                            std::optional<uint64_t> stands) {
   if (id > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return false;
+  // An attempt of the dispatch log gets its row now, whole; one with a
+  // row (an older drover's) has it updated.
+  if (std::optional<Result<bool>> logged =
+          impl_->EndLogged(id, worker, outcome, finished_ms, outputs, stands)) {
+    return *logged;
+  }
   Result<bool> done = FinishAttemptNow(outputs, id, worker, outcome, finished_ms, stands);
   if (impl_->Journals(done.status())) {
     const size_t i = impl_->finish_slots.Next();
@@ -348,6 +371,7 @@ Result<bool> Store::EndAttempt(uint64_t id, uint32_t number, const std::string& 
 
 Result<std::vector<AttemptRecord>> Store::Attempts(const std::string& job_id,
                                                    const std::string& task) {
+  DROVER_RETURN_IF_ERROR(impl_->WriteDispatchesForRead());
   Statement::Use u(impl_->attempts);
   u.Bind(1, job_id).Bind(2, task);
   std::vector<AttemptRecord> out;
@@ -360,6 +384,7 @@ Result<std::vector<AttemptRecord>> Store::Attempts(const std::string& job_id,
 }
 
 Result<std::vector<AttemptRecord>> Store::UnfinishedAttempts() {
+  DROVER_RETURN_IF_ERROR(impl_->WriteDispatchesForRead());
   Statement::Use u(impl_->unfinished_attempts);
   std::vector<AttemptRecord> out;
   for (;;) {

@@ -28,11 +28,15 @@ using test_util::Tie;
 // tasks table as it was, keyed by (job_id, name), in place of task_rows and
 // the view; jobs without seq; attempts without task_row and fingerprint),
 // keeping the rows: the start of every older database a test builds.
+//
+// What schema 11 made.
+const std::string kBackToSchema10 = "DROP VIEW running_attempts; DROP TABLE dispatches; ";
 // What schema 10 dropped.
-constexpr const char* kBackToSchema9 =
+const std::string kBackToSchema9 =
+    kBackToSchema10 +
     "CREATE INDEX attempts_unfinished ON attempts (id) WHERE finished = 0; ";
-constexpr const char* kBackToSchema8 =
-    "CREATE INDEX attempts_unfinished ON attempts (id) WHERE finished = 0; "
+const std::string kBackToSchema8 =
+    kBackToSchema9 +
     "DROP VIEW tasks; CREATE TABLE tasks_8 (job_id TEXT NOT NULL REFERENCES jobs (id) ON "
     "DELETE CASCADE, "
     "name TEXT NOT NULL, idx INTEGER NOT NULL, fingerprint INTEGER NOT NULL, state TEXT "
@@ -53,6 +57,12 @@ constexpr const char* kBackToSchema8 =
     "DROP INDEX jobs_by_seq; DROP INDEX jobs_by_seq_id; ALTER TABLE jobs DROP COLUMN "
     "seq; ";
 
+// Attempt 7 of the tests' job j1: task b's second, running on worker-1, as
+// drover wrote a dispatch up to schema 10 (an unfinished row).
+const std::string kStartedRowOfB =
+    "INSERT INTO attempts (id, job_id, task, number, worker, started_ms, task_idx) "
+    "VALUES (7, 'j1', 'b', 2, 'worker-1', 1780000000007, 1); ";
+
 // Given a state directory that does not exist, Open should create it with
 // logs/ and a WAL database stamped with drover's application id and schema.
 TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
@@ -72,11 +82,11 @@ TEST_F(StoreTest, OpenCreatesDirectoryAndSchema) {
   EXPECT_EQ(RawSql("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(RawSql("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
                    "WHERE type = 'table' ORDER BY name)"),
-            "artifacts,attempts,cache_decisions,cache_entries,job_inputs,jobs,pipeline_"
-            "runs,task_rows");
-  EXPECT_EQ(
-      RawSql("SELECT group_concat(name, ',') FROM sqlite_schema WHERE type = 'view'"),
-      "tasks");
+            "artifacts,attempts,cache_decisions,cache_entries,dispatches,job_inputs,jobs,"
+            "pipeline_runs,task_rows");
+  EXPECT_EQ(RawSql("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
+                   "WHERE type = 'view' ORDER BY name)"),
+            "running_attempts,tasks");
   EXPECT_EQ(
       RawSql("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN "
              "('tasks_by_name', 'jobs_by_seq', 'jobs_by_seq_id', 'attempts_by_task')"),
@@ -204,11 +214,10 @@ TEST_F(StoreTest, MigratesSchemaVersion8KeysTasksByJobAndIndex) {
     b.attempts = 1;
     ASSERT_TRUE(store->UpdateTask(b).ok());
     ASSERT_TRUE(store->UpdateTask(MakeTask("j2", 0, "c")).ok());
-    AttemptRecord running = MakeAttempt(7, "j1", "b", 2);
-    running.task_index = 1;
-    ASSERT_TRUE(store->InsertAttempt(running).ok());
   }
-  RawSql(std::string(kBackToSchema8) + "PRAGMA user_version = 8");
+  // Attempt 2 of b runs: an unfinished row, as drover wrote it up to
+  // schema 10.
+  RawSql(kStartedRowOfB + kBackToSchema8 + "PRAGMA user_version = 8");
   ASSERT_EQ(RawSql("SELECT count(*) FROM pragma_table_info('tasks') WHERE name = 'job'"),
             "0");
   auto store = Open();
@@ -282,16 +291,16 @@ TEST_F(StoreTest, MigratesSchemaVersion9FindsUnfinishedAttemptsByJob) {
     AttemptOutcome ok;
     ok.reason = FailureReason::kNone;
     ASSERT_TRUE(store->FinishAttempt(1, "w1", ok, 1500).ok());
-    AttemptRecord running = MakeAttempt(2, "j1", "b", 1);
-    running.task_index = 1;
-    ASSERT_TRUE(store->InsertAttempt(running).ok());
     TaskRecord c = MakeTask("j2", 0, "c");
     c.state = "failed";
     c.attempts = 1;
     ASSERT_TRUE(store->UpdateTask(c).ok());
     ASSERT_TRUE(store->SetJobState("j2", "failed", 2500).ok());
   }
-  RawSql(std::string(kBackToSchema9) + "PRAGMA user_version = 9");
+  RawSql(
+      "INSERT INTO attempts (id, job_id, task, number, worker, started_ms, task_idx) "
+      "VALUES (2, 'j1', 'b', 1, 'worker-1', 1000, 1); " +
+      kBackToSchema9 + "PRAGMA user_version = 9");
   auto store = Open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(RawSql("PRAGMA user_version"), std::to_string(kSchemaVersion));

@@ -78,11 +78,11 @@ inline sqlite3* OpenStateDb(const std::filesystem::path& dir) {
   return db;
 }
 
-// A task's two writes, as drover's coordinator makes them for a task that
-// succeeds on its first attempt: the attempt's row at its dispatch
-// (?1 id, ?2 job, ?3 task, ?4 worker, ?5 started_ms, ?6 task index), and at
-// its result the row finished, standing for the task's (?1 id,
-// ?2 finished_ms, ?3 result_json).
+// A task's two writes, as drover's coordinator made them up to schema 10
+// for a task that succeeds on its first attempt: the attempt's row at its
+// dispatch (?1 id, ?2 job, ?3 task, ?4 worker, ?5 started_ms, ?6 task
+// index), and at its result the row finished, standing for the task's
+// (?1 id, ?2 finished_ms, ?3 result_json).
 constexpr const char* kInsertAttempt =
     "INSERT INTO attempts (id, job_id, task, number, worker, started_ms, task_idx) "
     "VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6)";
@@ -90,18 +90,15 @@ constexpr const char* kFinishAttempt =
     "UPDATE attempts SET finished = 1, finished_ms = ?2, reason = 'ok', exit_code = 0, "
     "result_json = ?3, task_row = 1, fingerprint = 7 WHERE id = ?1 AND finished = 0";
 
-// The same task written another way (store_rows): a row of a `running`
-// table at its dispatch (the binds of kInsertAttempt), deleted at its
-// result (?1 id), and the attempt's row inserted finished (?1 to ?6 as
-// kInsertAttempt, ?7 finished_ms, ?8 result_json).
-constexpr const char* kCreateRunning =
-    "CREATE TABLE running (id INTEGER PRIMARY KEY, job_id TEXT NOT NULL, task TEXT NOT "
-    "NULL, number INTEGER NOT NULL, worker TEXT NOT NULL, started_ms INTEGER NOT NULL, "
-    "task_idx INTEGER NOT NULL)";
-constexpr const char* kInsertRunning =
-    "INSERT INTO running (id, job_id, task, number, worker, started_ms, task_idx) "
-    "VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6)";
-constexpr const char* kDeleteRunning = "DELETE FROM running WHERE id = ?1";
+// The same task as drover writes it since schema 11 (the dispatch log,
+// docs/state.md): its entry in the turn's row of `dispatches` at its
+// dispatch (?1 the row's first attempt id, ?2 its last, ?3 the JSON of
+// its entries), the row deleted once its attempts have ended (?1), and the
+// attempt's row inserted whole at its result (?1 to ?6 as kInsertAttempt,
+// ?7 finished_ms, ?8 result_json).
+constexpr const char* kInsertDispatch =
+    "INSERT INTO dispatches (id, last_id, attempts) VALUES (?1, ?2, ?3)";
+constexpr const char* kDeleteDispatch = "DELETE FROM dispatches WHERE id = ?1";
 constexpr const char* kInsertFinishedAttempt =
     "INSERT INTO attempts (id, job_id, task, number, worker, started_ms, task_idx, "
     "finished, finished_ms, reason, exit_code, result_json, task_row, fingerprint) "

@@ -11,10 +11,12 @@
 // The coordinator (this process) binds a ROUTER on tcp://127.0.0.1:0 and
 // starts two copies of itself as workers (`--worker ENDPOINT`, a DEALER
 // each, SLOTS tasks in flight each). Every loop turn it
-//   - reads every RESULT waiting and, for each, finishes the attempt's row
-//     (UPDATE attempts), which stands for the task's row, as drover does
-//     for a task that succeeds on its first attempt (docs/state.md);
-//   - fills every free slot: INSERT INTO attempts, the attempt queued;
+//   - reads every RESULT waiting and, for each, inserts the attempt's row
+//     whole, which stands for the task's row, as drover does for a task
+//     that succeeds on its first attempt (docs/state.md), and deletes the
+//     dispatch log's rows whose attempts have all ended;
+//   - fills every free slot: the attempt queued, and its entry in the
+//     turn's row of the dispatch log (INSERT INTO dispatches, one row);
 //   - COMMITs, then sends each worker one ACK of the results it recorded
 //     and one DISPATCH of the attempts queued for it: nothing leaves before
 //     it is durable.
@@ -52,8 +54,9 @@ extern char** environ;
 namespace {
 
 using drover::bench::Fail;
-using drover::bench::kFinishAttempt;
-using drover::bench::kInsertAttempt;
+using drover::bench::kDeleteDispatch;
+using drover::bench::kInsertDispatch;
+using drover::bench::kInsertFinishedAttempt;
 using drover::bench::MakeStateDir;
 using drover::bench::OpenStateDb;
 using drover::bench::Prepare;
@@ -113,6 +116,7 @@ int64_t NowMs() {
 
 struct Worker {
   std::string identity;
+  std::string name;  // as drover's attempts name their worker
   uint32_t in_flight = 0;
   std::string dispatch;  // "D" + ids queued this turn
   std::string ack;       // "A" + ids recorded this turn
@@ -129,8 +133,9 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
   if (!checkpointer.ok()) Fail(checkpointer.status().message());
   sqlite3_stmt* begin = Prepare(db, "BEGIN");
   sqlite3_stmt* commit = Prepare(db, "COMMIT");
-  sqlite3_stmt* insert_attempt = Prepare(db, kInsertAttempt);
-  sqlite3_stmt* finish_attempt = Prepare(db, kFinishAttempt);
+  sqlite3_stmt* insert_attempt = Prepare(db, kInsertFinishedAttempt);
+  sqlite3_stmt* insert_dispatch = Prepare(db, kInsertDispatch);
+  sqlite3_stmt* delete_dispatch = Prepare(db, kDeleteDispatch);
 
   zmq::context_t ctx(1);
   zmq::socket_t router(ctx, zmq::socket_type::router);
@@ -153,13 +158,19 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
   while (workers.size() < 2) {
     zmq::message_t id, body;
     if (!router.recv(id) || !router.recv(body)) continue;
-    workers.push_back(Worker{id.to_string(), 0, "D", "A"});
+    workers.push_back(
+        Worker{id.to_string(), "w" + std::to_string(workers.size() + 1), 0, "D", "A"});
   }
 
-  // Names and started_ms are kept per attempt, as the coordinator's memory
-  // holds them.
+  // Names, started_ms, workers and log rows are kept per attempt, as the
+  // coordinator's memory holds them; and each log row's attempts not ended.
   std::vector<std::string> names(tasks);
   std::vector<int64_t> started(tasks);
+  std::vector<const Worker*> worker_of(tasks);
+  std::vector<uint64_t> row_of(tasks);
+  std::vector<uint32_t> open_in_row(tasks + 1, 0);  // by the row's first id
+  std::vector<uint64_t> rows_done;
+  std::string log;
   for (uint64_t i = 0; i < tasks; ++i) names[i] = "noop[i=" + std::to_string(i) + "]";
   const std::string result_json = "null";
 
@@ -190,18 +201,35 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
         const uint64_t aid = GetU64(p + off);
         const uint64_t t = aid - 1;
         if (t >= tasks) Fail("a result for an attempt never sent");
-        sqlite3_bind_int64(finish_attempt, 1, static_cast<int64_t>(aid));
-        sqlite3_bind_int64(finish_attempt, 2, now);
-        sqlite3_bind_text(finish_attempt, 3, result_json.data(),
+        if (worker_of[t] == nullptr) Fail("a result for an attempt already finished");
+        sqlite3_bind_int64(insert_attempt, 1, static_cast<int64_t>(aid));
+        sqlite3_bind_text(insert_attempt, 2, job_id.data(),
+                          static_cast<int>(job_id.size()), SQLITE_STATIC);
+        sqlite3_bind_text(insert_attempt, 3, names[t].data(),
+                          static_cast<int>(names[t].size()), SQLITE_STATIC);
+        sqlite3_bind_text(insert_attempt, 4, worker_of[t]->name.data(),
+                          static_cast<int>(worker_of[t]->name.size()), SQLITE_STATIC);
+        sqlite3_bind_int64(insert_attempt, 5, started[t]);
+        sqlite3_bind_int64(insert_attempt, 6, static_cast<int64_t>(t));
+        sqlite3_bind_int64(insert_attempt, 7, now);
+        sqlite3_bind_text(insert_attempt, 8, result_json.data(),
                           static_cast<int>(result_json.size()), SQLITE_STATIC);
-        Step(db, finish_attempt);
-        if (sqlite3_changes(db) != 1) Fail("a result for an attempt already finished");
+        Step(db, insert_attempt);
+        worker_of[t] = nullptr;
+        if (--open_in_row[row_of[t]] == 0) rows_done.push_back(row_of[t]);
         PutU64(w->ack, aid);
         --w->in_flight;
         ++done;
       }
     }
+    for (uint64_t row : rows_done) {
+      sqlite3_bind_int64(delete_dispatch, 1, static_cast<int64_t>(row));
+      Step(db, delete_dispatch);
+    }
+    rows_done.clear();
     // Every free slot, fewest in flight first.
+    log.assign("[");
+    const uint64_t first = next + 1;
     for (;;) {
       Worker* w = &workers[0];
       if (workers[1].in_flight < w->in_flight) w = &workers[1];
@@ -209,18 +237,24 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
       const uint64_t t = next++;
       const uint64_t aid = t + 1;
       started[t] = NowMs();
-      sqlite3_bind_int64(insert_attempt, 1, static_cast<int64_t>(aid));
-      sqlite3_bind_text(insert_attempt, 2, job_id.data(), static_cast<int>(job_id.size()),
-                        SQLITE_STATIC);
-      sqlite3_bind_text(insert_attempt, 3, names[t].data(),
-                        static_cast<int>(names[t].size()), SQLITE_STATIC);
-      sqlite3_bind_text(insert_attempt, 4, w->identity.data(),
-                        static_cast<int>(w->identity.size()), SQLITE_STATIC);
-      sqlite3_bind_int64(insert_attempt, 5, started[t]);
-      sqlite3_bind_int64(insert_attempt, 6, static_cast<int64_t>(t));
-      Step(db, insert_attempt);
+      worker_of[t] = w;
+      row_of[t] = first;
+      ++open_in_row[first];
+      // [id,"job","task",number,"worker",started_ms,task_idx], as drover's
+      // log holds it (the names need no escaping).
+      if (log.size() > 1) log += ',';
+      log += '[' + std::to_string(aid) + ",\"" + job_id + "\",\"" + names[t] + "\",1,\"" +
+             w->name + "\"," + std::to_string(started[t]) + ',' + std::to_string(t) + ']';
       PutU64(w->dispatch, aid);
       ++w->in_flight;
+    }
+    if (next + 1 > first) {
+      log += ']';
+      sqlite3_bind_int64(insert_dispatch, 1, static_cast<int64_t>(first));
+      sqlite3_bind_int64(insert_dispatch, 2, static_cast<int64_t>(next));
+      sqlite3_bind_text(insert_dispatch, 3, log.data(), static_cast<int>(log.size()),
+                        SQLITE_STATIC);
+      Step(db, insert_dispatch);
     }
     Step(db, commit);
     ++commits;
@@ -246,7 +280,8 @@ int RunCoordinator(const std::string& self, uint64_t tasks, uint32_t slots,
       failed = 1;
     }
   }
-  for (sqlite3_stmt* st : {begin, commit, insert_attempt, finish_attempt}) {
+  for (sqlite3_stmt* st :
+       {begin, commit, insert_attempt, insert_dispatch, delete_dispatch}) {
     sqlite3_finalize(st);
   }
   checkpointer->reset();

@@ -6,20 +6,21 @@
 //
 // Each variant gets a fresh state directory made by store::Store::Open
 // (drover's schema, indexes and pragmas) with one job, then its SQL is run
-// (an index dropped or made, a table made). N tasks, BATCH to a
-// transaction; each transaction dispatches a batch and takes the results
-// of the batch before it, as the coordinator's turns do (a result comes a
-// turn or more after the commit its dispatch waited for). A task's writes
-// take one of three shapes: drover's (the attempt's row inserted at the
-// dispatch and finished, standing for the task's row, at the result, with
-// the statements tools/bench/dispatch_floor uses, tools/bench/bench_store.h);
-// a row of a small `running` table at the dispatch, deleted at the result
-// when the attempt's row is inserted whole; and the attempt's row inserted
-// whole at the result and nothing at the dispatch (what no design that
-// records a dispatch before it is sent can reach). Runs are interleaved;
-// printed are the medians of µs a task and of the WAL frames the commits
-// wrote (a WAL hook; checkpoints are off so that every variant writes into
-// one WAL), and each variant's time over the first's. Asserts nothing.
+// (an index dropped or made). N tasks, BATCH to a transaction; each
+// transaction dispatches a batch and takes the results of the batch before
+// it, as the coordinator's turns do (a result comes a turn or more after the
+// commit its dispatch waited for). A task's writes take one of three
+// shapes, each with the statements of tools/bench/bench_store.h: drover's
+// since schema 11 (the batch's dispatches one row of the dispatch log, the
+// attempt's row inserted whole at its result, standing for the task's row,
+// and the log row deleted once its attempts have ended); drover's up to
+// schema 10 (the attempt's row inserted at its dispatch and finished at its
+// result); and the attempt's row inserted whole at the result and nothing
+// at the dispatch (what no design that records a dispatch before it is
+// sent can reach). Runs are interleaved; printed are the medians of µs a
+// task and of the WAL frames the commits wrote (a WAL hook; checkpoints are
+// off so that every variant writes into one WAL), and each variant's time
+// over the first's. Asserts nothing.
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -44,9 +45,9 @@ using drover::bench::Prepare;
 using drover::bench::Step;
 
 enum class Writes {
-  kInsertThenUpdate,   // drover's
-  kRunningThenInsert,  // a `running` row, then the attempt's row whole
-  kInsertAtResult,     // the attempt's row whole at the result, only
+  kLogThenInsert,     // drover's since schema 11
+  kInsertThenUpdate,  // drover's up to schema 10
+  kInsertAtResult,    // the attempt's row whole at the result, only
 };
 
 struct Variant {
@@ -81,7 +82,6 @@ Figures RunOnce(const Variant& v, uint64_t tasks, uint32_t batch, const fs::path
   sqlite3* db = drover::bench::OpenStateDb(dir);
   Exec(db, "PRAGMA wal_autocheckpoint = 0");
   Exec(db, v.sql);
-  Exec(db, drover::bench::kCreateRunning);
   Exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");  // the WAL starts empty
   g_frames = 0;
   sqlite3_wal_hook(
@@ -94,16 +94,18 @@ Figures RunOnce(const Variant& v, uint64_t tasks, uint32_t batch, const fs::path
   sqlite3_stmt* commit = Prepare(db, "COMMIT");
   sqlite3_stmt* insert = Prepare(db, drover::bench::kInsertAttempt);
   sqlite3_stmt* finish = Prepare(db, drover::bench::kFinishAttempt);
-  sqlite3_stmt* insert_running = Prepare(db, drover::bench::kInsertRunning);
-  sqlite3_stmt* delete_running = Prepare(db, drover::bench::kDeleteRunning);
   sqlite3_stmt* whole = Prepare(db, drover::bench::kInsertFinishedAttempt);
+  sqlite3_stmt* insert_log = Prepare(db, drover::bench::kInsertDispatch);
+  sqlite3_stmt* delete_log = Prepare(db, drover::bench::kDeleteDispatch);
   std::string name;
+  std::string log;
   const auto start = std::chrono::steady_clock::now();
   for (uint64_t first = 0; first < tasks + batch; first += batch) {
+    const uint64_t end = std::min<uint64_t>(tasks, first + batch);
     Step(db, begin);
     // The results of the batch before.
-    for (uint64_t i = first < batch ? tasks : first - batch; i < std::min(first, tasks);
-         ++i) {
+    const uint64_t results = first < batch ? tasks : first - batch;
+    for (uint64_t i = results; i < std::min(first, tasks); ++i) {
       name = "noop[i=" + std::to_string(i) + "]";
       const int64_t finished_ms = 1'780'000'000'100 + static_cast<int64_t>(i);
       if (v.writes == Writes::kInsertThenUpdate) {
@@ -114,30 +116,43 @@ Figures RunOnce(const Variant& v, uint64_t tasks, uint32_t batch, const fs::path
         if (sqlite3_changes(db) != 1) Fail("an attempt was not finished");
         continue;
       }
-      if (v.writes == Writes::kRunningThenInsert) {
-        sqlite3_bind_int64(delete_running, 1, static_cast<int64_t>(i + 1));
-        Step(db, delete_running);
-        if (sqlite3_changes(db) != 1) Fail("a running row was not deleted");
-      }
       BindDispatch(whole, i, job_id, name);
       sqlite3_bind_int64(whole, 7, finished_ms);
       sqlite3_bind_text(whole, 8, "", -1, SQLITE_STATIC);
       Step(db, whole);
     }
+    if (v.writes == Writes::kLogThenInsert && results < tasks) {
+      // Every attempt of the batch before has ended: its log row goes.
+      sqlite3_bind_int64(delete_log, 1, static_cast<int64_t>(results + 1));
+      Step(db, delete_log);
+    }
     // This batch's dispatches.
-    for (uint64_t i = first; i < std::min<uint64_t>(tasks, first + batch); ++i) {
-      if (v.writes == Writes::kInsertAtResult) break;
-      name = "noop[i=" + std::to_string(i) + "]";
-      sqlite3_stmt* st = v.writes == Writes::kInsertThenUpdate ? insert : insert_running;
-      BindDispatch(st, i, job_id, name);
-      Step(db, st);
+    if (v.writes == Writes::kInsertThenUpdate) {
+      for (uint64_t i = first; i < end; ++i) {
+        name = "noop[i=" + std::to_string(i) + "]";
+        BindDispatch(insert, i, job_id, name);
+        Step(db, insert);
+      }
+    } else if (v.writes == Writes::kLogThenInsert && first < end) {
+      log.assign("[");
+      for (uint64_t i = first; i < end; ++i) {
+        if (log.size() > 1) log += ',';
+        log += "[" + std::to_string(i + 1) + ",\"" + job_id +
+               "\",\"noop[i=" + std::to_string(i) + "]\",1,\"w1\"," +
+               std::to_string(1'780'000'000'000 + i) + "," + std::to_string(i) + "]";
+      }
+      log += ']';
+      sqlite3_bind_int64(insert_log, 1, static_cast<int64_t>(first + 1));
+      sqlite3_bind_int64(insert_log, 2, static_cast<int64_t>(end));
+      sqlite3_bind_text(insert_log, 3, log.c_str(), -1, SQLITE_TRANSIENT);
+      Step(db, insert_log);
     }
     Step(db, commit);
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (sqlite3_stmt* st :
-       {begin, commit, insert, finish, insert_running, delete_running, whole}) {
+       {begin, commit, insert, finish, whole, insert_log, delete_log}) {
     sqlite3_finalize(st);
   }
   sqlite3_close(db);
@@ -177,14 +192,12 @@ int main(int argc, char** argv) {
   if (tasks == 0 || batch == 0 || runs <= 0)
     Fail("--tasks, --batch and --runs must be > 0");
   const Variant variants[] = {
+      {"drover's writes, schema 11 (the log)", "SELECT 1", Writes::kLogThenInsert},
       {"drover's writes, schema 10", "SELECT 1", Writes::kInsertThenUpdate},
       {"drover's writes, schema 9", drover::bench::kAttemptsUnfinished,
        Writes::kInsertThenUpdate},
-      {"without attempts_by_task", "DROP INDEX attempts_by_task",
-       Writes::kInsertThenUpdate},
-      {"a running table", "SELECT 1", Writes::kRunningThenInsert},
-      {"a running table, w/o attempts_by_task", "DROP INDEX attempts_by_task",
-       Writes::kRunningThenInsert},
+      {"the log, w/o attempts_by_task", "DROP INDEX attempts_by_task",
+       Writes::kLogThenInsert},
       {"one insert at the result", "SELECT 1", Writes::kInsertAtResult},
       {"one insert, w/o attempts_by_task", "DROP INDEX attempts_by_task",
        Writes::kInsertAtResult},
