@@ -202,12 +202,16 @@ floor_once() {  # RUN SLOTS
 readonly FLOOR_LABEL="bare durable loop (the limit)"
 
 # Waits until job A (bench-pause-a) has an attempt in the store DB, or its
-# client PID is gone; 30 s at most.
+# client PID is gone; 30 s at most. An attempt that runs is in the view
+# running_attempts since schema 11 (docs/state.md), one that ended in
+# attempts; a --compare build of an older schema has the table only.
 wait_first_dispatch() {  # DB PID
-  local i
+  local i view
   for ((i = 0; i < 300; i++)); do
-    [[ "$(sqlite3 "$1" "SELECT count(*) > 0 FROM attempts a JOIN jobs j ON j.id = a.job_id
-        WHERE j.name = 'bench-pause-a'" 2>/dev/null)" == 1 ]] && return
+    for view in running_attempts attempts; do
+      [[ "$(sqlite3 "$1" "SELECT count(*) > 0 FROM $view a JOIN jobs j ON j.id = a.job_id
+          WHERE j.name = 'bench-pause-a'" 2>/dev/null)" == 1 ]] && return
+    done
     kill -0 "$2" 2>/dev/null || return
     sleep 0.01
   done
