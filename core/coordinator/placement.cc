@@ -348,9 +348,9 @@ void Coordinator::Loop::Dispatch(Job& job, uint32_t t, WorkerConn& w) {
   rec.task_index = t;
   Check(store_->InsertAttempt(rec), "insert attempt");
 
-  // The attempt's row is the durable record that the task runs: the task's
-  // row is written when the attempt ends (Store::Tasks reads the two
-  // together). One statement a dispatch fewer (docs/benchmarks.md).
+  // The attempt, in the store's dispatch log, is the durable record that
+  // the task runs: the task's row and the attempt's are written when the
+  // attempt ends (Store::Tasks reads them together; docs/state.md).
   store::TaskRecord& row = job.Row(t, &ts.name);
   row.fingerprint = ts.fingerprint;
   row.state = dag::TaskStateName(dag::TaskState::kRunning);

@@ -297,7 +297,7 @@ class Store {
   // Writes a task's progress, found by (job_id, name): every field but
   // index, which only ReplaceTasks and ExpandTask change. A task without a
   // row gets one (its first write). The coordinator does not call it at
-  // dispatch: the attempt's row says the task runs (Tasks).
+  // dispatch: the attempt in the dispatch log says the task runs (Tasks).
   Status UpdateTask(const TaskRecord& task);
   // A job's task rows by index, each as the task stands: a row whose task
   // has an unfinished attempt numbered above the row's `attempts` is
@@ -322,6 +322,11 @@ class Store {
                                            const std::string& name);
 
   // Attempts.
+  // Records an attempt. A started one (unfinished, outcome unset) goes to
+  // the dispatch log (docs/state.md, "dispatches"): written by the batch's
+  // commit (at once outside a batch), its `attempts` row only when it ends
+  // (FinishAttempt); any other is written as it is. An unknown job
+  // (kNotFound) or an id already used (kAlreadyExists) is refused.
   Status InsertAttempt(const AttemptRecord& attempt);
   // Records the outcome of attempt `id`. Exactly once: returns false and
   // changes nothing when the attempt is unknown or already finished. An

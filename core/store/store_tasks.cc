@@ -123,7 +123,7 @@ Result<std::vector<TaskRecord>> Store::Tasks(const std::string& job_id) {
     if (out.size() > rowed)
       std::inplace_merge(out.begin(), standing, out.end(), by_index);
   }
-  // Dispatch writes the attempt's row, not the task's (docs/state.md,
+  // Dispatch logs the attempt and writes no row of the task's (docs/state.md,
   // "tasks"): a task whose newest attempt is unfinished and newer than its
   // row is running, on that attempt's worker.
   if (!running) return out;
