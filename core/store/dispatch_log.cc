@@ -161,8 +161,45 @@ Status Store::Impl::InsertEndedNow(const EndedRecord& e) {
   return Context(u.Run(), "attempt", a.id);
 }
 
+Status Store::Impl::CheckDispatchLog() {
+  // A row that is not what drover writes (a file changed by hand, or by
+  // another program) would stop every read of what runs: it is named.
+  constexpr const char* kChecks[] = {
+      "SELECT id FROM dispatches WHERE json_valid(attempts) = 0 OR json_type(attempts) "
+      "!= "
+      "'array' LIMIT 1",
+      "SELECT d.id FROM dispatches d WHERE EXISTS (SELECT 1 FROM json_each(d.attempts) e "
+      "WHERE json_type(e.value) != 'array' OR json_array_length(e.value) != 7 OR "
+      "json_type(e.value, '$[0]') != 'integer' OR json_type(e.value, '$[1]') != 'text' "
+      "OR "
+      "json_type(e.value, '$[2]') != 'text' OR json_type(e.value, '$[3]') != 'integer' "
+      "OR "
+      "json_type(e.value, '$[4]') != 'text' OR json_type(e.value, '$[5]') != 'integer' "
+      "OR "
+      "json_type(e.value, '$[6]') != 'integer') LIMIT 1",
+  };
+  for (const char* sql : kChecks) {
+    Statement check;
+    DROVER_RETURN_IF_ERROR(check.Prepare(db.get(), sql, "check dispatches"));
+    Statement::Use u(check);
+    Result<bool> row = u.Step();
+    if (!row.ok()) return row.status();
+    if (*row) {
+      return FailedPrecondition(
+          "the dispatch log's row " + std::to_string(u.Int(0)) +
+          " (table dispatches) is not a JSON array of [id, job_id, task, number, worker, "
+          "started_ms, task_idx] arrays, as drover writes it (docs/state.md, "
+          "\"dispatches\"); restore the file from a copy, or delete the row (its "
+          "attempts "
+          "then count as never dispatched)");
+    }
+  }
+  return Status::Ok();
+}
+
 Status Store::Impl::LoadInFlight() {
   ForgetInFlight();
+  DROVER_RETURN_IF_ERROR(CheckDispatchLog());
   {
     Statement::Use u(max_attempt_id);
     Result<bool> row = u.Step();

@@ -237,6 +237,9 @@ class Store::Impl {
   // Fills the memory above from the log (a writer's Open, and after a
   // batch was rolled back).
   Status LoadInFlight();
+  // kFailedPrecondition naming the first row of `dispatches` that is not
+  // what drover writes.
+  Status CheckDispatchLog();
   void ForgetInFlight() {
     in_flight.clear();
     undispatched.clear();

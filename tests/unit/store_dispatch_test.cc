@@ -209,5 +209,29 @@ TEST_F(DispatchLogTest, ARowOfAnOlderDroverIsUpdatedAtItsEnd) {
   EXPECT_TRUE(UnfinishedIds().empty());
 }
 
+// Given a row of the log that is not what drover writes (not JSON, or an
+// entry of another shape), Open should refuse the directory with an error
+// that names the file and the row, and open it once the row is gone.
+TEST_F(DispatchLogTest, ARowThatIsNotDroversIsNamedAtOpen) {
+  store_.reset();
+  for (const char* bad :
+       {"[[1, \"j1\", \"t0\"", "{\"id\": 1}", "[[1, \"j1\", \"t0\", 1, \"w1\", 5]]",
+        "[[1, \"j1\", \"t0\", \"one\", \"w1\", 5, 0]]"}) {
+    SCOPED_TRACE(bad);
+    RawSql(std::string("INSERT INTO dispatches (id, last_id, attempts) VALUES (7, 7, '") +
+           bad + "')");
+    Result<std::unique_ptr<Store>> opened = Store::Open(dir_);
+    ASSERT_FALSE(opened.ok());
+    EXPECT_EQ(opened.status().code(), StatusCode::kFailedPrecondition);
+    const std::string message = opened.status().message();
+    EXPECT_NE(message.find(DbPath().string()), std::string::npos) << message;
+    EXPECT_NE(message.find("row 7 (table dispatches)"), std::string::npos) << message;
+    RawSql("DELETE FROM dispatches");
+  }
+  store_ = Open();
+  ASSERT_NE(store_, nullptr);
+  EXPECT_TRUE(UnfinishedIds().empty());
+}
+
 }  // namespace
 }  // namespace drover::store
