@@ -111,10 +111,11 @@ Status Store::Impl::PrepareStatements() {
       // about 18 ms for 100,000. Only a running job has any (Tasks,
       // TaskStateCounts).
       {&Impl::running_of_job,
-       "SELECT task, number, worker, started_ms, task_idx, id FROM attempts WHERE job_id "
-       "= "
-       "?1 AND finished = 0 UNION ALL SELECT task, number, worker, started_ms, task_idx, "
-       "id FROM running_attempts WHERE job_id = ?1 ORDER BY 6",
+       Sql({"SELECT task, number, worker, started_ms, task_idx, id FROM attempts ",
+            "WHERE job_id = ?1 AND finished = 0 UNION ALL ",
+            "SELECT task, number, worker, started_ms, task_idx, id FROM "
+            "running_attempts ",
+            "WHERE job_id = ?1 ORDER BY 6"}),
        "select unfinished attempts of a job"},
       // ?1 the job's id, ?2 its number.
       {&Impl::running_rows_of_job,
