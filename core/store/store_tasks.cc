@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -171,6 +172,78 @@ Result<std::vector<TaskRecord>> Store::Tasks(const std::string& job_id) {
         [](const TaskRecord& a, const TaskRecord& b) { return a.index < b.index; });
   }
   return out;
+}
+
+Result<std::vector<std::pair<std::string, uint64_t>>> Store::TaskStateCounts(
+    const std::string& job_id) {
+  std::map<std::string, uint64_t> counts;
+  Result<int64_t> seq = impl_->JobSeq(job_id);
+  if (!seq.ok()) {
+    if (seq.status().code() == StatusCode::kNotFound) {
+      return std::vector<std::pair<std::string, uint64_t>>();
+    }
+    return seq.status();
+  }
+  {
+    Statement::Use u(impl_->task_state_counts);
+    u.Bind(1, *seq);
+    for (;;) {
+      Result<bool> row = u.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      counts[u.Text(0)] = static_cast<uint64_t>(u.Int(1));
+    }
+  }
+  // The tasks whose attempt stands for their row succeeded.
+  {
+    Statement::Use u(impl_->standing_count);
+    u.Bind(1, job_id).Bind(2, *seq);
+    Result<bool> row = u.Step();
+    if (!row.ok()) return row.status();
+    if (*row && u.Int(0) > 0) counts["succeeded"] += static_cast<uint64_t>(u.Int(0));
+  }
+  bool running = false;  // only a running job has unfinished attempts
+  uint64_t tasks = 0;
+  {
+    Statement::Use t(impl_->job_tasks);
+    t.Bind(1, job_id);
+    Result<bool> row = t.Step();
+    if (!row.ok()) return row.status();
+    if (*row && t.Int(0) > 0) tasks = static_cast<uint64_t>(t.Int(0));
+    running = *row && t.Int(1) != 0;
+  }
+  if (running) DROVER_RETURN_IF_ERROR(impl_->WriteDispatchesForRead());
+  // The rows of running tasks still show their state before the dispatch
+  // (Tasks): each counts as running instead.
+  if (running) {
+    Statement::Use u(impl_->running_rows_of_job);
+    u.Bind(1, job_id).Bind(2, *seq);
+    for (;;) {
+      Result<bool> row = u.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      auto it = counts.find(u.Text(1));
+      if (it == counts.end() || it->second == 0) continue;
+      if (--it->second == 0) counts.erase(it);
+      ++counts["running"];
+    }
+  }
+  // Tasks that run before their first row is written have none; those
+  // with neither an attempt nor a row are waiting (JobRecord::tasks).
+  uint64_t counted = 0;
+  for (const auto& [state, n] : counts) counted += n;
+  if (running) {
+    Statement::Use r(impl_->running_without_row);
+    r.Bind(1, job_id).Bind(2, *seq);
+    Result<bool> row = r.Step();
+    if (!row.ok()) return row.status();
+    if (*row && r.Int(0) > 0) {
+      counts["running"] += static_cast<uint64_t>(r.Int(0));
+      counted += static_cast<uint64_t>(r.Int(0));
+    }
+  }
+  if (tasks > counted) counts["waiting"] += tasks - counted;
+  return std::vector<std::pair<std::string, uint64_t>>(counts.begin(), counts.end());
 }
 
 Result<std::vector<TaskRecord>> Store::UnsuccessfulTasks(const std::string& job_id,
