@@ -332,5 +332,93 @@ TEST_F(StateDiskTest, AHeldBatchIsRedoneWriteForWrite) {
   }
 }
 
+// Given attempts dispatched by one batch, and a second batch that ends
+// them (their rows made whole, the first batch's row of the dispatch log
+// deleted) and dispatches more (a new log row), when the second batch's
+// commit finds the disk full, the held batch should be redone whole once
+// there is room: the ended attempts with their rows, the new ones running,
+// and the log holding exactly the new row, read back the same by a store
+// opened afresh.
+TEST_F(StateDiskTest, AHeldBatchRedoesItsDispatchLog) {
+  auto opened = store::Store::Open(state_);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<store::Store> db = std::move(*opened);
+  constexpr uint32_t kTasks = 400;
+  store::JobRecord job;
+  job.id = "20261206-000000-log";
+  job.name = "logged";
+  job.spec_text = "version: 1\n";
+  job.state = "running";
+  job.tasks = 2 * kTasks;
+  ASSERT_TRUE(db->InsertJob(job, {}).ok());
+  auto attempt = [&](uint32_t i) {
+    store::AttemptRecord a;
+    a.id = 1 + i;
+    a.job_id = job.id;
+    a.task = "t" + std::to_string(i);
+    a.number = 1;
+    a.worker = "w" + std::to_string(i % 3);
+    a.started_ms = 1'000 + i;
+    a.task_index = i;
+    return a;
+  };
+  ASSERT_TRUE(db->Begin().ok());
+  for (uint32_t i = 0; i < kTasks; ++i) ASSERT_TRUE(db->InsertAttempt(attempt(i)).ok());
+  ASSERT_TRUE(db->Commit().ok());
+
+  const std::string padding(600, 'p');  // rows big enough to need new pages
+  const fs::path filler = state_ / "filler";
+  ASSERT_GT(FillDisk(filler), 0u);
+  ASSERT_TRUE(db->Begin().ok());
+  for (uint32_t i = 0; i < kTasks; ++i) {
+    AttemptOutcome o;
+    o.reason = FailureReason::kExit;
+    o.exit_code = 3;
+    o.message = padding + std::to_string(i);
+    const Result<bool> ended = db->FinishAttempt(1 + i, "", o, 2'000 + i);
+    ASSERT_TRUE(ended.ok() && *ended) << i;
+    ASSERT_TRUE(db->InsertAttempt(attempt(kTasks + i)).ok());
+  }
+  const drover::Status committed = db->Commit();
+  ASSERT_FALSE(committed.ok()) << "the batch found room on a full disk";
+  ASSERT_TRUE(db->Pending());
+  ASSERT_TRUE(fs::remove(filler));
+  ASSERT_TRUE(db->Begin().ok());  // redoes the held batch
+  const drover::Status redone = db->Commit();
+  ASSERT_TRUE(redone.ok()) << redone.ToString();
+
+  for (int pass = 0; pass < 2; ++pass) {
+    SCOPED_TRACE(pass == 0 ? "the store that held the batch" : "a store opened afresh");
+    const Result<std::vector<store::AttemptRecord>> running = db->UnfinishedAttempts();
+    ASSERT_TRUE(running.ok()) << running.status().ToString();
+    ASSERT_EQ(running->size(), kTasks);
+    for (uint32_t i = 0; i < kTasks; ++i) {
+      EXPECT_EQ((*running)[i].id, 1 + kTasks + i);
+      EXPECT_EQ((*running)[i].worker, "w" + std::to_string((kTasks + i) % 3));
+    }
+    const Result<std::vector<store::AttemptRecord>> ended = db->Attempts(job.id, "t7");
+    ASSERT_TRUE(ended.ok());
+    ASSERT_EQ(ended->size(), 1u);
+    EXPECT_TRUE((*ended)[0].finished);
+    EXPECT_EQ((*ended)[0].worker, "w1");  // the dispatch's: the end named none
+    EXPECT_EQ((*ended)[0].outcome.message, padding + "7");
+    EXPECT_EQ(testing::StoreCount(state_, "SELECT count(*) FROM dispatches"), 1);
+    EXPECT_EQ(testing::StoreCount(state_, "SELECT min(id) FROM dispatches"), 1 + kTasks);
+    db.reset();
+    opened = store::Store::Open(state_);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    db = std::move(*opened);
+  }
+  // Their ends empty the log.
+  ASSERT_TRUE(db->Begin().ok());
+  for (uint32_t i = 0; i < kTasks; ++i) {
+    AttemptOutcome ok;
+    ASSERT_TRUE(*db->FinishAttempt(1 + kTasks + i, "", ok, 3'000));
+  }
+  ASSERT_TRUE(db->Commit().ok());
+  EXPECT_EQ(testing::StoreCount(state_, "SELECT count(*) FROM dispatches"), 0);
+  EXPECT_EQ(testing::StoreCount(state_, "SELECT count(*) FROM attempts"), 2 * kTasks);
+}
+
 }  // namespace
 }  // namespace drover
