@@ -72,7 +72,17 @@ Status Store::Impl::PrepareDispatchLog() {
 }
 
 Status Store::Impl::WriteDispatches() {
+  // Every write goes on after one that failed for want of room (it is
+  // journaled and redone with the batch, Commit); the first other failure
+  // stops them and is returned.
   Status result;
+  auto going = [&result] {
+    return result.ok() || result.code() == StatusCode::kUnavailable;
+  };
+  auto go_on = [&](Status s) {
+    if (!s.ok() && going()) result = std::move(s);
+    return going();
+  };
   if (!undispatched.empty()) {
     dispatch_json.clear();
     dispatch_json.push_back('[');
@@ -84,43 +94,42 @@ Status Store::Impl::WriteDispatches() {
       if (it == in_flight.end() || it->second.dispatch != 0) continue;
       const size_t before = dispatch_json.size();
       if (dispatch_json.size() > 1) dispatch_json.push_back(',');
-      if (!AppendEntry(it->second.attempt, &dispatch_json)) {
-        // A name that is not UTF-8 (not one drover makes): this attempt
-        // gets its row now, unfinished, as before the log.
-        dispatch_json.resize(before);
-        const AttemptRecord a = std::move(it->second.attempt);
-        in_flight.erase(it);
-        result = InsertStartedNow(a);
-        if (Journals(result)) {
-          journal.push_back([this, a] { return InsertStartedNow(a); });
-        }
-        if (!result.ok()) break;
+      if (AppendEntry(it->second.attempt, &dispatch_json)) {
+        ids.push_back(id);
         continue;
       }
-      ids.push_back(id);
+      // A name that is not UTF-8 (not one drover makes): this attempt
+      // gets its row now, unfinished, as before the log.
+      dispatch_json.resize(before);
+      const AttemptRecord a = std::move(it->second.attempt);
+      in_flight.erase(it);
+      Status s = InsertStartedNow(a);
+      if (Journals(s)) journal.push_back([this, a] { return InsertStartedNow(a); });
+      if (!go_on(std::move(s))) break;
     }
     dispatch_json.push_back(']');
     undispatched.clear();
-    if (result.ok() && !ids.empty()) {
+    if (going() && !ids.empty()) {
       const auto first = static_cast<int64_t>(ids.front());
       const auto last = static_cast<int64_t>(*std::max_element(ids.begin(), ids.end()));
-      result = InsertDispatchNow(first, last, dispatch_json);
-      if (Journals(result)) {
+      Status s = InsertDispatchNow(first, last, dispatch_json);
+      if (Journals(s)) {
         journal.push_back([this, first, last, json = dispatch_json] {
           return InsertDispatchNow(first, last, json);
         });
       }
-      if (result.ok() || result.code() == StatusCode::kUnavailable) {
+      if (s.ok() || s.code() == StatusCode::kUnavailable) {
         for (uint64_t id : ids) in_flight[id].dispatch = first;
         dispatch_open[first] = static_cast<uint32_t>(ids.size());
       }
+      go_on(std::move(s));
     }
   }
   for (int64_t row : dispatch_done) {
-    if (!result.ok()) break;
-    result = DeleteDispatchNow(row);
-    if (Journals(result))
-      journal.push_back([this, row] { return DeleteDispatchNow(row); });
+    if (!going()) break;
+    Status s = DeleteDispatchNow(row);
+    if (Journals(s)) journal.push_back([this, row] { return DeleteDispatchNow(row); });
+    go_on(std::move(s));
   }
   dispatch_done.clear();
   return result;
