@@ -179,8 +179,13 @@ tasks:
     await page.waitForSelector(row + ` td.last-run a[href="#/jobs/${runJob}"]`);
     if (SHOTS) await page.screenshot({ path: path.join(SHOTS, 'dashboard-pipelines.png'), fullPage: true });
     // A read token may not start one: refused (403), and no run is added.
+    // Saving the token reads the table again: the click waits for that,
+    // since a row replaced between the button's mousedown and mouseup gets
+    // no click at all.
+    const shown = await page.$(row);
     await page.fill('#token', READ);
     await page.click('#save-token');
+    await page.waitForFunction((el) => !el.isConnected, shown);
     await page.waitForSelector(row + ' td.last-run:has-text("manual")');
     await page.click(row + ' .run-btn');
     await page.waitForSelector('#status:has-text("403")');
