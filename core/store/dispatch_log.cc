@@ -248,13 +248,13 @@ bool Store::Impl::Loggable(const AttemptRecord& a) const {
 }
 
 Result<bool> Store::Impl::AttemptIdUsed(uint64_t id) {
-  if (in_flight.count(id)) return true;
-  // The coordinator's ids only grow: past every id this store has seen,
-  // none is used, and the table is not asked.
+  // The coordinator's ids only grow: past every id this store has seen
+  // (those in flight among them), none is used, and nothing is asked.
   if (id > highest_id) {
     highest_id = id;
     return false;
   }
+  if (in_flight.count(id)) return true;
   Statement::Use u(attempt_id_used);
   u.Bind(1, AsStored(id));
   return u.Step();

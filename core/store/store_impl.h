@@ -154,6 +154,13 @@ class Store::Impl {
   // Attempts that stand for their task's row (docs/state.md, "tasks").
   Statement finish_standing_attempt, standing_rows, standing_count, standing_row_at,
       clear_standing;
+  // A job's task count (JobRecord::tasks) and whether it is in state
+  // `running`; zero and false for no such job.
+  struct JobTasks {
+    uint64_t count = 0;
+    bool running = false;
+  };
+  Result<JobTasks> TasksOfJob(const std::string& job_id);
   // Whether task idx of the job numbered `job` has a row. Answered from
   // `rows`, which reads a job's row indexes once (task_row_indexes) and
   // is told of every row written since (NoteRow): EndAttempt asks it for

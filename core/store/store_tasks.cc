@@ -54,20 +54,13 @@ Result<std::vector<TaskRecord>> Store::Tasks(const std::string& job_id) {
     if (seq.status().code() == StatusCode::kNotFound) return out;
     return seq.status();
   }
-  bool running = false;  // only a running job has unfinished attempts
-  {
-    // Room for every task at once: a job's rows are read whole (a finished
-    // job of 100,000 tasks spent a fifth of its `drover status` growing
-    // this vector). Bounded, whatever the file says.
-    Statement::Use t(impl_->job_tasks);
-    t.Bind(1, job_id);
-    Result<bool> row = t.Step();
-    if (!row.ok()) return row.status();
-    if (*row && t.Int(0) > 0) {
-      out.reserve(static_cast<size_t>(std::min<int64_t>(t.Int(0), int64_t{1} << 21)));
-    }
-    running = *row && t.Int(1) != 0;
-  }
+  Result<Impl::JobTasks> job = impl_->TasksOfJob(job_id);
+  if (!job.ok()) return job.status();
+  const bool running = job->running;  // only a running job has unfinished attempts
+  // Room for every task at once: a job's rows are read whole (a finished
+  // job of 100,000 tasks spent a fifth of its `drover status` growing this
+  // vector). Bounded, whatever the file says.
+  out.reserve(static_cast<size_t>(std::min<uint64_t>(job->count, uint64_t{1} << 21)));
   {
     Statement::Use u(impl_->tasks);
     u.Bind(1, *seq);
@@ -202,16 +195,10 @@ Result<std::vector<std::pair<std::string, uint64_t>>> Store::TaskStateCounts(
     if (!row.ok()) return row.status();
     if (*row && u.Int(0) > 0) counts["succeeded"] += static_cast<uint64_t>(u.Int(0));
   }
-  bool running = false;  // only a running job has unfinished attempts
-  uint64_t tasks = 0;
-  {
-    Statement::Use t(impl_->job_tasks);
-    t.Bind(1, job_id);
-    Result<bool> row = t.Step();
-    if (!row.ok()) return row.status();
-    if (*row && t.Int(0) > 0) tasks = static_cast<uint64_t>(t.Int(0));
-    running = *row && t.Int(1) != 0;
-  }
+  Result<Impl::JobTasks> job = impl_->TasksOfJob(job_id);
+  if (!job.ok()) return job.status();
+  const bool running = job->running;  // only a running job has unfinished attempts
+  const uint64_t tasks = job->count;
   if (running) DROVER_RETURN_IF_ERROR(impl_->WriteDispatchesForRead());
   // The rows of running tasks still show their state before the dispatch
   // (Tasks): each counts as running instead.
@@ -394,6 +381,18 @@ Result<bool> Store::FinishAttemptNow(const std::string& outputs_json, uint64_t i
   if (stands) u.Bind(23, AsStored(*stands));
   DROVER_RETURN_IF_ERROR(Context(u.Run(), "attempt", id));
   return u.Changes() == 1;
+}
+
+Result<Store::Impl::JobTasks> Store::Impl::TasksOfJob(const std::string& job_id) {
+  Statement::Use t(job_tasks);
+  t.Bind(1, job_id);
+  Result<bool> row = t.Step();
+  if (!row.ok()) return row.status();
+  JobTasks out;
+  if (!*row) return out;
+  if (t.Int(0) > 0) out.count = static_cast<uint64_t>(t.Int(0));
+  out.running = t.Int(1) != 0;
+  return out;
 }
 
 Result<bool> Store::Impl::HasTaskRow(int64_t job, uint32_t idx) {

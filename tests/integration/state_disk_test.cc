@@ -235,6 +235,19 @@ TEST_F(StateDiskTest, NoRoomAtAllHoldsTheTurnAndAnswersClientsWithAnError) {
   EXPECT_NE(again.err.find("succeeded"), std::string::npos) << again.Describe();
 }
 
+// A running job of `tasks` tasks, none with a row, for the tests that
+// write to the store directly.
+store::JobRecord RunningJob(const std::string& id, const std::string& name,
+                            uint32_t tasks) {
+  store::JobRecord job;
+  job.id = id;
+  job.name = name;
+  job.spec_text = "version: 1\n";
+  job.state = "running";
+  job.tasks = tasks;
+  return job;
+}
+
 // Given a batch of a task's three writes for many tasks (the attempt's
 // row, its outcome, the task's row: the hot writes, journaled in reused
 // slots) whose commit finds the disk full, should hold it, and redo each
@@ -247,12 +260,7 @@ TEST_F(StateDiskTest, AHeldBatchIsRedoneWriteForWrite) {
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   store::Store& db = **opened;
   constexpr uint32_t kTasks = 1100;
-  store::JobRecord job;
-  job.id = "20261204-000000-held";
-  job.name = "held";
-  job.spec_text = "version: 1\n";
-  job.state = "running";
-  job.tasks = 2 * kTasks;
+  const store::JobRecord job = RunningJob("20261204-000000-held", "held", 2 * kTasks);
   ASSERT_TRUE(db.InsertJob(job, {}).ok());
 
   const std::string padding(600, 'p');  // rows big enough to need new pages
@@ -344,12 +352,7 @@ TEST_F(StateDiskTest, AHeldBatchRedoesItsDispatchLog) {
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   std::unique_ptr<store::Store> db = std::move(*opened);
   constexpr uint32_t kTasks = 400;
-  store::JobRecord job;
-  job.id = "20261206-000000-log";
-  job.name = "logged";
-  job.spec_text = "version: 1\n";
-  job.state = "running";
-  job.tasks = 2 * kTasks;
+  const store::JobRecord job = RunningJob("20261206-000000-log", "logged", 2 * kTasks);
   ASSERT_TRUE(db->InsertJob(job, {}).ok());
   auto attempt = [&](uint32_t i) {
     store::AttemptRecord a;
