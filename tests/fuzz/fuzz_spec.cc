@@ -9,10 +9,15 @@
 // becomes an argv entry, an environment entry or a path holds a NUL byte
 // (issue 14: a NUL used to truncate the command silently).
 //
+// The YAML parser's read-ahead of flow sequences (core/spec/yaml_doc.h)
+// must give what yaml-cpp gives for the text whole: the tree, every
+// offset, the errors.
+//
 // The matrix caps are lowered (1,000 instances, 100,000 edges) so that an
 // input costs milliseconds; the caps themselves are checked all the same.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <set>
 #include <string>
 #include <string_view>
@@ -24,7 +29,9 @@
 #include "backends/threads/threads.pb.h"
 #include "core/spec/job_spec.h"
 #include "core/spec/task_kind.h"
+#include "core/spec/yaml_doc.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/fuzz/yaml_parse_diff.h"
 
 namespace {
 
@@ -97,13 +104,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     drover::AddBuiltinTaskKinds(k);
     return k;
   }();
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  {
+    using drover::spec::internal::ParseYamlWith;
+    const std::string diff = drover::spec::internal::YamlParseDiff(
+        ParseYamlWith(text, 1), ParseYamlWith(text, SIZE_MAX));
+    if (!diff.empty()) std::fprintf(stderr, "read ahead: %s\n", diff.c_str());
+    FUZZ_CHECK(diff.empty());
+  }
   drover::spec::LoadOptions options;
   options.kinds = kinds;
   options.max_instances = 1000;
   options.max_edges = 100'000;
-  const LoadResult result =
-      drover::spec::LoadString(std::string_view(reinterpret_cast<const char*>(data), size),
-                               "fuzz.yaml", options);
+  const LoadResult result = drover::spec::LoadString(text, "fuzz.yaml", options);
   FUZZ_CHECK(result.spec.has_value() == result.errors.empty());
   for (const auto& e : result.errors) {
     FUZZ_CHECK(!e.message.empty());
