@@ -379,93 +379,78 @@ void Coordinator::Loop::StatusOf(const store::JobRecord& listed, bool with_tasks
                                  const TaskPage& page, bool with_groups,
                                  wire::JobStatus* out) {
   auto live = jobs_.find(listed.id);
-  const Job* job = live == jobs_.end() ? nullptr : live->second.get();
-  if (!job) {
+  if (live == jobs_.end()) {
     *out = StoredJobStatus(*store_, listed, with_tasks, page, with_groups,
                            options_.spec_options);
     return;
   }
-  *out = JobStatusHead(job->record);
-  wire::JobStatus& js = *out;  // on the caller's arena, as its task list
-  // Tasks that match `page`: counted all, listed from page.offset while the
-  // body stays under kMaxStatusBytes and page.limit allows.
-  uint32_t matched = 0;
-  size_t bytes = js.ByteSizeLong();
-  auto wants = [&](dag::TaskState s, const std::string& name) {
-    if (!page.Matches(s, name)) return false;
-    const uint32_t position = matched++;
-    if (position < page.offset || bytes >= kMaxStatusBytes) return false;
-    return page.limit == 0 || position - page.offset < page.limit;
-  };
-  *js.mutable_counts() = CountsToWire(job->plan->counts());
-  const dag::Plan& plan = *job->plan;
+  RenderLiveStatus(*store_, *SnapshotStatus(*live->second, with_tasks, page, with_groups),
+                   out);
+}
+
+std::unique_ptr<LiveStatus> Coordinator::Loop::SnapshotStatus(const Job& job,
+                                                              bool with_tasks,
+                                                              const TaskPage& page,
+                                                              bool with_groups) {
+  auto live = std::make_unique<LiveStatus>();
+  live->head = JobStatusHead(job.record);
+  *live->head.mutable_counts() = CountsToWire(job.plan->counts());
+  const dag::Plan& plan = *job.plan;
   if (with_groups) {
-    for (auto& g : BuildGroups(job->spec, [&](uint32_t t) { return plan.state(t); })) {
-      *js.add_groups() = std::move(g);
+    for (auto& g : BuildGroups(job.spec, [&](uint32_t t) { return plan.state(t); })) {
+      *live->head.add_groups() = std::move(g);
     }
   }
-  if (!with_tasks) return;
+  if (!with_tasks) return live;
+  live->names = job.spec.tasks.NamesNow();
+  // Tasks that match `page`: counted all, listed from page.offset while
+  // page.limit allows (RenderLiveStatus stops at the size bound).
+  uint32_t matched = 0;
   // One reason per placement class, computed when first needed.
-  std::vector<std::optional<std::string>> reasons(plan.queues());
-  // Rows of ended tasks are the store's (JobState::held): one indexed
-  // lookup for each one listed (a page is a few of them).
-  std::optional<store::TaskRecord> stored;
-  store::TaskRecord first;
-  // A name is made only for the tasks listed, or when the page filters
-  // by name or group (a million-instance job's page skips a million).
+  std::vector<int32_t> reasons(plan.queues(), -1);
+  // A name is made only when the page filters by name or group (a
+  // million-instance job's page skips a million).
   const bool by_name = !page.name.empty() || !page.group.empty();
   std::string name;
-  for (uint32_t t = 0; t < job->size(); ++t) {
-    const store::TaskRecord* held = job->HeldRow(t);
+  live->tasks.reserve(page.limit ? std::min(page.limit, job.size()) : job.size());
+  for (uint32_t t = 0; t < job.size(); ++t) {
+    const dag::TaskState state = plan.state(t);
+    const store::TaskRecord* held = job.HeldRow(t);
     name.clear();
+    if (by_name) name = held ? held->name : job.spec.tasks.Name(t);
+    if (!page.Matches(state, name)) continue;
+    const uint32_t position = matched++;
+    if (position < page.offset) continue;
+    if (page.limit != 0 && position - page.offset >= page.limit) continue;
+    LiveStatus::Task& task = live->tasks.emplace_back();
+    task.index = t;
+    task.state = state;
+    task.attempts = job.attempt_base[t] + static_cast<uint32_t>(plan.attempts(t));
+    task.first_attempts = job.attempt_base[t];
     if (held) {
-      name = held->name;
-    } else if (by_name) {
-      name = job->spec.tasks.Name(t);
+      task.held = static_cast<int32_t>(live->held.size());
+      live->held.push_back(*held);
+    } else {
+      task.ended = job.RowEnded(t);
     }
-    if (!wants(plan.state(t), name)) continue;
-    if (name.empty()) name = job->spec.tasks.Name(t);
-    const store::TaskRecord* found = held;
-    if (!found && job->RowEnded(t)) {
-      auto row = store_->TaskAt(job->record.id, t, name);
-      stored = row.ok() ? std::move(*row) : std::nullopt;
-      if (stored && stored->name == name) found = &*stored;
-    }
-    if (!found) {
-      first = job->FirstRow(t);
-      found = &first;
-    }
-    const store::TaskRecord& row = *found;
-    wire::TaskStatus* ts = js.add_tasks();
-    ts->set_name(row.name);
-    ts->set_group(job->spec.tasks.Shared(t).base_name);
-    ts->set_state(std::string(dag::TaskStateName(plan.state(t))));
-    ts->set_attempts(job->attempt_base[t] + static_cast<uint32_t>(plan.attempts(t)));
-    ts->set_reason(row.reason);
-    ts->set_detail(row.detail);
-    ts->set_worker(row.worker);
-    ts->set_wall_us(static_cast<uint64_t>(std::max<int64_t>(0, row.wall_us)));
-    ts->set_backend(job->spec.tasks.Shared(t).backend);
-    ts->set_started_unix_ms(row.started_ms);
-    ts->set_finished_unix_ms(row.finished_ms);
-    if (plan.state(t) == dag::TaskState::kRunning && job->current[t] != 0) {
+    if (state == dag::TaskState::kRunning && job.current[t] != 0) {
       // Sent ahead to its worker, and not started there yet (prefetch).
-      auto a = attempts_.find(job->current[t]);
-      ts->set_waiting_in_worker(a != attempts_.end() && a->second.waiting);
+      auto a = attempts_.find(job.current[t]);
+      task.waiting_in_worker = a != attempts_.end() && a->second.waiting;
     }
-    if (plan.state(t) == dag::TaskState::kReady) {
-      auto& reason = reasons[plan.queue(t)];
-      if (!reason) reason = PendingReason(job->queues[plan.queue(t)]);
-      ts->set_pending_reason(*reason);
-    } else if (plan.state(t) == dag::TaskState::kWaiting &&
-               job->spec.tasks.Shared(t).dynamic) {
-      ts->set_pending_reason(row.pending_reason);  // what the fan-out waits for
+    if (state == dag::TaskState::kReady) {
+      int32_t& reason = reasons[plan.queue(t)];
+      if (reason < 0) {
+        reason = static_cast<int32_t>(live->reasons.size());
+        live->reasons.push_back(PendingReason(job.queues[plan.queue(t)]));
+      }
+      task.reason = reason;
+    } else if (state == dag::TaskState::kWaiting && job.spec.tasks.Shared(t).dynamic) {
+      task.fanout = true;
     }
-    FillLastAttempt(*store_, row, ts);
-    bytes += ts->ByteSizeLong() + 4;
   }
-  js.set_tasks_matched(matched);
-  return;
+  live->head.set_tasks_matched(matched);
+  return live;
 }
 
 void Coordinator::Loop::HandleStatus(const Message& m) {
@@ -481,6 +466,18 @@ void Coordinator::Loop::HandleStatus(const Message& m) {
       if (!latest.ok()) return ReplyError(m.routing_id, latest.status().ToString());
       if (!*latest) return ReplyError(m.routing_id, "no job has been submitted");
       req->set_job_id(**latest);
+    }
+    if (auto live = jobs_.find(req->job_id()); live != jobs_.end() && req->tasks()) {
+      // A running job's tasks: the loop takes what only it knows, the
+      // reader renders the rest once this turn is committed
+      // (live_status.h). Without its tasks, the loop answers at once.
+      auto snapshot = SnapshotStatus(*live->second, req->tasks(), *page, req->groups());
+      return ReadOffLoop({.routing_id = m.routing_id,
+                          .kind = StoreReader::Kind::kLiveStatus,
+                          .status = std::move(*req),
+                          .page = std::move(*page),
+                          .live = std::move(snapshot),
+                          .after_turn = turn_});
     }
     const bool off_loop = req->job_id().empty() ? req->limit() || !req->metrics()
                                                 : !jobs_.contains(req->job_id());

@@ -164,6 +164,7 @@ Status Coordinator::Loop::Run() {
     }
 
     // 2. One transaction for everything this turn decides.
+    ++turn_;
     Check(store_->Begin(), "begin");
     HandleDeferred();
     AdmitLoaded();  // SUBMITs whose specs the loader has read, in order
@@ -230,6 +231,7 @@ Status Coordinator::Loop::Run() {
     // 3. Commit, then tell the world.
     const SteadyTime commit_start = clock_.Now();
     const Status committed = store_->Commit();
+    if (reader_) reader_->Committed(turn_);  // what it read of this turn is written
     metrics_.commit_seconds.Observe(
         std::chrono::duration<double>(clock_.Now() - commit_start).count());
     if (!committed.ok() && store_->Pending()) {

@@ -43,6 +43,7 @@
 #include "core/coordinator/coordinator.h"
 #include "core/coordinator/job_state.h"
 #include "core/coordinator/job_views.h"
+#include "core/coordinator/live_status.h"
 #include "core/coordinator/load_index.h"
 #include "core/coordinator/log_limiter.h"
 #include "core/coordinator/metrics.h"
@@ -357,6 +358,10 @@ class Coordinator::Loop : private PipelineHost {
   // Filled into `out` (a caller's message, on its arena: StatusArena).
   void StatusOf(const store::JobRecord& record, bool with_tasks, const TaskPage& page,
                 bool with_groups, wire::JobStatus* out);
+  // What only the loop knows of running `job`'s status (live_status.h), for
+  // RenderLiveStatus; the arguments as StatusOf's.
+  std::unique_ptr<LiveStatus> SnapshotStatus(const Job& job, bool with_tasks,
+                                             const TaskPage& page, bool with_groups);
   // reads.cc: the reads of jobs the loop does not run, answered by
   // reader_ on its thread. ReadOffLoop hands `r` over and holds the
   // client's later messages until its answer is sent (AnswerReads), so
@@ -574,6 +579,9 @@ class Coordinator::Loop : private PipelineHost {
   // them). held_: the messages of each client whose read it answers,
   // received since, in order.
   std::unique_ptr<StoreReader> reader_;
+  // Turns begun: a read of a running job's status waits in reader_ for
+  // this turn's commit (StoreReader::Read::after_turn).
+  uint64_t turn_ = 0;
   struct Held {
     std::deque<Message> messages;
     size_t bytes = 0;

@@ -94,7 +94,7 @@ void Coordinator::Loop::SendAnswer(StoreReader::Answer& a) {
       reply.routing_id = rid;
       reply.command = Command::kStatusReply;
       for (StoreReader::Answer::Listed& l : a.listed) {
-        auto live = jobs_.find(l.job_id);
+        auto live = l.live ? jobs_.end() : jobs_.find(l.job_id);
         if (live == jobs_.end()) {
           if (reply.body.empty()) {
             reply.body = std::move(l.bytes);  // one job's reply: not copied

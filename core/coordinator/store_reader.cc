@@ -41,6 +41,14 @@ bool StoreReader::Submit(Read r) {
   return true;
 }
 
+void StoreReader::Committed(uint64_t turn) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    committed_ = turn;
+  }
+  work_.notify_all();
+}
+
 std::vector<StoreReader::Answer> StoreReader::TakeDone() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<Answer> out = std::move(done_);
@@ -57,6 +65,9 @@ void StoreReader::Run() {
     Read r = std::move(queue_.front());
     queue_.pop_front();
     reading_ = 1;
+    // A running job's status reads the rows its turn writes.
+    work_.wait(lock, [&] { return stop_ || committed_ >= r.after_turn; });
+    if (stop_) return;
     lock.unlock();
 
     if (before_read_) before_read_();
@@ -102,6 +113,15 @@ StoreReader::Answer StoreReader::Serve(Read r) {
     case Kind::kResume:
       ServeResume(a);
       break;
+    case Kind::kLiveStatus: {
+      wire::JobStatus js;
+      RenderLiveStatus(*store_, *a.read.live, &js);
+      List(a, std::move(js));
+      a.listed.back().live = true;
+      a.read.live.reset();  // freed here, not on the loop
+      a.command = Command::kStatusReply;
+      break;
+    }
     case Kind::kRetry:
       ServeRetry(a);
       break;

@@ -37,6 +37,7 @@
 
 #include "core/coordinator/job_state.h"
 #include "core/coordinator/job_views.h"
+#include "core/coordinator/live_status.h"
 #include "core/protocol/codec.h"
 #include "core/protocol/drover.pb.h"
 #include "core/spec/job_spec.h"
@@ -57,7 +58,11 @@ class StoreReader {
   // SUBMIT that resumes: its spec loaded, the latest job of its name and
   // that job's rows read, and the job's state built from them (or, with no
   // such job, a new job's with the id the loop drew).
-  enum class Kind { kStatus, kLogs, kWatch, kLogFiles, kRetry, kResume };
+  //
+  // kLiveStatus: the STATUS of a job the loop runs, from the loop's
+  // snapshot (live_status.h), rendered once the loop has committed turn
+  // `after_turn` (Committed), the turn that took the snapshot.
+  enum class Kind { kStatus, kLogs, kWatch, kLogFiles, kRetry, kResume, kLiveStatus };
   struct Read {
     std::string routing_id;  // whom to answer
     Kind kind = Kind::kStatus;
@@ -71,6 +76,8 @@ class StoreReader {
     std::string new_job_id;      // kRetry, kResume: the new job's id
     uint64_t jitter_seed = 0;    // kRetry, kResume: the new job's
     wire::Submit submit;         // kResume
+    std::unique_ptr<LiveStatus> live;  // kLiveStatus
+    uint64_t after_turn = 0;           // kLiveStatus
   };
   struct Answer {
     Read read;
@@ -84,6 +91,7 @@ class StoreReader {
     struct Listed {
       std::string job_id;
       std::string bytes;
+      bool live = false;  // a kLiveStatus: rendered from the loop's snapshot
     };
     std::vector<Listed> listed;
     wire::Logs logs;           // kLogs, with its two frames
@@ -117,6 +125,9 @@ class StoreReader {
 
   // Queues `r`; false (and nothing queued) when kMaxQueued reads wait.
   bool Submit(Read r);
+  // The loop has committed turn `turn` (or found it could not): the
+  // kLiveStatus reads of that turn may be rendered.
+  void Committed(uint64_t turn);
   // The answers ready since the last call, in the order of their Submits.
   std::vector<Answer> TakeDone();
 
@@ -140,6 +151,7 @@ class StoreReader {
   std::vector<Answer> done_;
   size_t reading_ = 0;  // 1 while the thread answers one
   bool stop_ = false;
+  uint64_t committed_ = 0;  // the last turn the loop committed (Committed)
   std::thread thread_;  // last: started once everything above exists
 };
 

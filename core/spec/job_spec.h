@@ -306,6 +306,35 @@ class TaskList {
   // deferred, dynamic).
   void UpdateShared(const std::function<void(TaskSpec& shared)>& f);
 
+  // The names of the instances as they are now, with each one's task (its
+  // base_name) and backend, for use on another thread while this list
+  // changes: matrix groups never change once made (UpdateShared copies
+  // one), so the table shares them, and copies what whole instances have.
+  // O(tasks as written + whole ones) to make.
+  class Names {
+   public:
+    size_t size() const { return size_; }
+    std::string Name(size_t i) const;  // i < size()
+    const std::string& Group(size_t i) const;
+    const std::string& Backend(size_t i) const;
+
+   private:
+    friend class TaskList;
+    struct Whole {
+      std::string name, group, backend;
+    };
+    struct Segment {
+      uint32_t first = 0;
+      uint32_t whole = 0;  // whole_[whole + (i - first)] when group is null
+      std::shared_ptr<const internal::MatrixGroup> group;
+    };
+    const Segment& SegmentOf(size_t i) const;
+    std::vector<Whole> whole_;
+    std::vector<Segment> segments_;
+    size_t size_ = 0;
+  };
+  Names NamesNow() const;
+
   // The index of the instance called `name`. O(tasks as written + whole
   // ones), not O(instances).
   std::optional<uint32_t> Find(std::string_view name) const;

@@ -127,6 +127,47 @@ void TaskList::UpdateShared(const std::function<void(TaskSpec& shared)>& f) {
   }
 }
 
+TaskList::Names TaskList::NamesNow() const {
+  Names n;
+  n.size_ = size_;
+  n.segments_.reserve(segments_.size());
+  for (const Segment& s : segments_) {
+    n.segments_.push_back({s.first, static_cast<uint32_t>(n.whole_.size()), s.group});
+    if (s.group) continue;
+    for (uint32_t k = 0; k < s.count; ++k) {
+      const TaskSpec& ts = whole_[s.whole + k];
+      n.whole_.push_back({ts.name, ts.base_name, ts.backend});
+    }
+  }
+  return n;
+}
+
+const TaskList::Names::Segment& TaskList::Names::SegmentOf(size_t i) const {
+  if (i >= size_) std::abort();  // as TaskList::SegmentOf
+  auto it =
+      std::upper_bound(segments_.begin(), segments_.end(), i,
+                       [](size_t index, const Segment& s) { return index < s.first; });
+  return *std::prev(it);
+}
+
+std::string TaskList::Names::Name(size_t i) const {
+  const Segment& s = SegmentOf(i);
+  if (!s.group) return whole_[s.whole + (i - s.first)].name;
+  return s.group->Name(i - s.first);
+}
+
+const std::string& TaskList::Names::Group(size_t i) const {
+  const Segment& s = SegmentOf(i);
+  if (!s.group) return whole_[s.whole + (i - s.first)].group;
+  return s.group->shared.base_name;
+}
+
+const std::string& TaskList::Names::Backend(size_t i) const {
+  const Segment& s = SegmentOf(i);
+  if (!s.group) return whole_[s.whole + (i - s.first)].backend;
+  return s.group->shared.backend;
+}
+
 std::optional<uint32_t> TaskList::Find(std::string_view name) const {
   for (const Segment& s : segments_) {
     if (s.group) {

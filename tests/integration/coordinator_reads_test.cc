@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 
@@ -80,11 +81,11 @@ std::optional<wire::Submitted> RunToItsEnd(FakeClient& submitter, FakeWorker& wo
 
 // Given a finished job and a running one, and the STATUS of the finished
 // job held on the reader's thread: the coordinator should go on answering
-// others meanwhile (WORKERS, the running job's STATUS); the same client's
-// next request, the running job's STATUS, which the loop would answer at
-// once, should wait behind its first; and both should come in the order
-// they were asked once the read ends. A loop that read the finished job
-// itself would stop at the held read, and WORKERS would get no answer.
+// others meanwhile (WORKERS, the running job's STATUS without its tasks);
+// the same client's next request, the running job's STATUS, should wait
+// behind its first; and both should come in the order they were asked
+// once the read ends. A loop that read the finished job itself would stop
+// at the held read, and WORKERS would get no answer.
 TEST_F(CoordinatorTest, ReadsOfEndedJobsComeOffTheLoopInEachClientsOrder) {
   auto gate = std::make_shared<Gate>();
   options_.before_store_read = HoldAt(gate);
@@ -111,8 +112,8 @@ TEST_F(CoordinatorTest, ReadsOfEndedJobsComeOffTheLoopInEachClientsOrder) {
 
   FakeClient& other = AddClient();
   ASSERT_TRUE(other.Workers()) << "the loop answers while a read is held";
-  auto live = other.Status(running->job_id());
-  ASSERT_TRUE(live) << "a running job's STATUS is the loop's";
+  auto live = other.Status(running->job_id(), /*tasks=*/false);
+  ASSERT_TRUE(live) << "a running job's STATUS without its tasks is the loop's";
   ASSERT_EQ(live->jobs_size(), 1);
   EXPECT_EQ(live->jobs(0).state(), "running");
   ASSERT_NO_FATAL_FAILURE(Sync());
@@ -132,8 +133,74 @@ TEST_F(CoordinatorTest, ReadsOfEndedJobsComeOffTheLoopInEachClientsOrder) {
   EXPECT_EQ(ra.jobs(0).tasks(0).state(), "succeeded");
   EXPECT_EQ(rb.jobs(0).job_id(), running->job_id());
   EXPECT_EQ(rb.jobs(0).state(), "running");
-  EXPECT_EQ(Stat(&CoordinatorStats::reads_answered), 1u)
-      << "one read: the running job's STATUS is answered by the loop";
+  ASSERT_EQ(rb.jobs(0).tasks_size(), 1);
+  EXPECT_EQ(rb.jobs(0).tasks(0).state(), "running");
+  EXPECT_EQ(Stat(&CoordinatorStats::reads_answered), 2u)
+      << "two reads: the running job's tasks are rendered by the reader too";
+}
+
+// Given a running job of three tasks on one slot, one ended, one running,
+// one ready, and its STATUS with tasks held on the reader's thread: the
+// loop should have taken its snapshot and gone on (it takes the running
+// task's result and dispatches the ready one, it answers WORKERS); once
+// the read ends, the status should be the job as it was asked about: the
+// ended task with its stored row (its worker, its exit), the running one,
+// the ready one with why it waits. A loop that rendered it would hold
+// every dispatch for as long (120 ms for 100,000 tasks).
+TEST_F(CoordinatorTest, ARunningJobsTasksAreRenderedOffTheLoop) {
+  auto gate = std::make_shared<Gate>();
+  options_.before_store_read = HoldAt(gate);
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  OpenAtExit opener{*gate};
+  FakeWorker& worker = AddWorker("w1", 1);
+  FakeClient& submitter = AddClient();
+  auto job = submitter.Submit(IndependentTasks("three", 3));
+  ASSERT_TRUE(job);
+  auto first = worker.ExpectDispatch();
+  ASSERT_TRUE(first);
+  worker.SendResult(first->attempt_id(), testing::Ok());
+  ASSERT_TRUE(worker.ExpectAck());
+  auto second = worker.ExpectDispatch();
+  ASSERT_TRUE(second);
+
+  FakeClient& client = AddClient();
+  wire::StatusRequest req;
+  req.set_job_id(job->job_id());
+  req.set_tasks(true);
+  client.Send(Command::kStatusRequest, req);
+  ASSERT_TRUE(gate->WaitForReads(1))
+      << "the running job's STATUS never reached the reader";
+  worker.SendResult(second->attempt_id(), testing::Ok());
+  ASSERT_TRUE(worker.ExpectAck())
+      << "the loop takes results while the status is rendered";
+  auto third = worker.ExpectDispatch();
+  ASSERT_TRUE(third) << "and dispatches";
+  FakeClient& other = AddClient();
+  ASSERT_TRUE(other.Workers());
+  ExpectNothingQueued(client, "the client whose status is being rendered");
+
+  gate->Open();
+  auto reply = client.Expect(Command::kStatusReply);
+  ASSERT_TRUE(reply);
+  const auto r = Body<wire::StatusReply>(*reply);
+  ASSERT_EQ(r.jobs_size(), 1);
+  const wire::JobStatus& js = r.jobs(0);
+  EXPECT_EQ(js.state(), "running");
+  EXPECT_EQ(js.tasks_matched(), 3u);
+  std::map<std::string, wire::TaskStatus> tasks;
+  for (const auto& t : js.tasks()) tasks[t.name()] = t;
+  ASSERT_EQ(tasks.size(), 3u);
+  const wire::TaskStatus& ended = tasks[first->task()];
+  EXPECT_EQ(ended.state(), "succeeded");
+  EXPECT_EQ(ended.worker(), "w1") << "its row, read from the store";
+  EXPECT_EQ(ended.reason(), "ok");
+  EXPECT_EQ(ended.exit_code(), 0);
+  EXPECT_EQ(ended.attempts(), 1u);
+  EXPECT_EQ(tasks[second->task()].state(), "running") << "as it was when asked";
+  const wire::TaskStatus& ready = tasks[third->task()];
+  EXPECT_EQ(ready.state(), "ready");
+  EXPECT_NE(ready.pending_reason(), "");
+  EXPECT_EQ(Stat(&CoordinatorStats::reads_answered), 1u);
 }
 
 // Given a job whose task runs on the only slot and one whose task is ready

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -203,6 +204,35 @@ TEST(TaskListTest, ASharedChangeReachesMadeInstancesAndNotACopy) {
 
 // Given a matrix of a million instances, should load it as one group: the
 // first and last instances are made on demand and nothing else is kept.
+// Given the table of names taken from a list, should give each instance's
+// name, task and backend as the list does, and still give them after the
+// list it came from changed and was destroyed (another thread reads it
+// while the coordinator's loop changes the job).
+TEST(TaskListTest, ItsNamesOutliveChangesToTheList) {
+  const LoadResult r = Load(kJob);
+  auto list = std::make_unique<TaskList>(Spec(r).tasks);
+  const TaskList::Names names = list->NamesNow();
+  ASSERT_EQ(names.size(), list->size());
+  for (uint32_t i = 0; i < list->size(); ++i) {
+    EXPECT_EQ(names.Name(i), list->Name(i));
+    EXPECT_EQ(names.Group(i), list->Shared(i).base_name);
+    EXPECT_EQ(names.Backend(i), list->Shared(i).backend);
+  }
+  list->UpdateShared([](TaskSpec& ts) { ts.needs.clear(); });
+  TaskSpec extra;
+  extra.name = extra.base_name = "extra";
+  list->push_back(extra);
+  list.reset();
+  EXPECT_EQ(names.size(), 10u);
+  EXPECT_EQ(names.Name(0), "setup");
+  EXPECT_EQ(names.Name(5), "grid[os=x=y,n=2]");
+  EXPECT_EQ(names.Group(5), "grid");
+  EXPECT_EQ(names.Name(8), "sum[n=9]");
+  EXPECT_EQ(names.Backend(8), "threads");
+  EXPECT_EQ(names.Name(9), "last");
+  EXPECT_EQ(names.Backend(9), "spawn");
+}
+
 TEST(TaskListTest, AMillionInstancesAreHeldAsTheirAxes) {
   std::string a;
   std::string b;

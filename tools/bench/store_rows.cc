@@ -201,6 +201,15 @@ int main(int argc, char** argv) {
       {"one insert at the result", "SELECT 1", Writes::kInsertAtResult},
       {"one insert, w/o attempts_by_task", "DROP INDEX attempts_by_task",
        Writes::kInsertAtResult},
+      // Would a smaller index do? One in insertion order, by job: of text
+      // (job_id), and of a small integer (task_row, standing for a job's
+      // number).
+      {"the log, an index by (job_id, id)",
+       "DROP INDEX attempts_by_task; CREATE INDEX by_job ON attempts (job_id, id)",
+       Writes::kLogThenInsert},
+      {"the log, an index by (integer, id)",
+       "DROP INDEX attempts_by_task; CREATE INDEX by_job ON attempts (task_row, id)",
+       Writes::kLogThenInsert},
   };
   std::vector<std::vector<double>> us(std::size(variants)), frames(std::size(variants));
   for (int r = 0; r < runs; ++r) {

@@ -261,46 +261,61 @@ pause_label() {  # NAME
 }
 
 # One run of the status poll with BINARY: a coordinator and 2 workers; job
-# B (the N-value spec) run to its end, then job A ($WORK/pause-a.yaml) and,
-# once A dispatches, another client asking `drover status B` (every task
-# listed) over and over until A ends, at most 1,000 times. A's longest gap
-# between two dispatches, in ms: what answering a finished big job's status
-# cost the job running (docs/benchmarks.md, session 26: such reads are
-# answered off the loop). Also the number of statuses answered meanwhile.
+# A ($WORK/pause-a.yaml) and, once A dispatches, another client asking
+# `drover status` (every task listed) over and over until A ends, at most
+# 1,000 times: WHICH=ended asks of job B (the N-value spec), run to its end
+# before A (such reads are answered off the loop: docs/benchmarks.md,
+# session 26); WHICH=own asks of A itself, running (its snapshot taken on
+# the loop, rendered off it: session 29). A's longest gap between two
+# dispatches, in ms: what answering the status cost the job running. Also
+# the number of statuses answered meanwhile.
 declare -A POLL_MS=() POLLS=()
-poll_once() {  # NAME BINARY RUN SLOTS
-  local name="$1" bin="$2" run="$3" dir="$WORK/poll-$1-$3" a b_id gap polls=0
+poll_once() {  # NAME BINARY RUN SLOTS WHICH
+  local name="$1" bin="$2" run="$3" which="$5" dir="$WORK/poll-$1-$3-$5" a of gap polls=0
   mkdir -p "$dir"
   start_cluster "$bin" "$dir" "$4" "$4"
   local db="$dir/state/state.db"
-  DROVER_COORDINATOR="$ENDPOINT" "$bin" submit --wait "$WORK/dispatch.yaml" \
-    >/dev/null 2>"$dir/b.err" || { cat "$dir/b.err" >&2; stop_daemons; die "$name: job B failed (poll, run $run)"; }
-  b_id="$(sqlite3 "$db" "SELECT id FROM jobs WHERE name = 'bench-dispatch'")"
-  [[ -n "$b_id" ]] || { stop_daemons; die "$name: job B is not in the store (poll, run $run)"; }
+  if [[ "$which" == ended ]]; then
+    DROVER_COORDINATOR="$ENDPOINT" "$bin" submit --wait "$WORK/dispatch.yaml" \
+      >/dev/null 2>"$dir/b.err" || { cat "$dir/b.err" >&2; stop_daemons; die "$name: job B failed (poll, run $run)"; }
+  fi
   DROVER_COORDINATOR="$ENDPOINT" "$bin" submit --wait "$WORK/pause-a.yaml" \
     >/dev/null 2>"$dir/a.err" &
   a=$!
   wait_first_dispatch "$db" "$a"
+  local job_name=bench-pause-a
+  [[ "$which" == ended ]] && job_name=bench-dispatch
+  of="$(sqlite3 "$db" "SELECT id FROM jobs WHERE name = '$job_name'")"
+  [[ -n "$of" ]] || { stop_daemons; die "$name: job $job_name is not in the store (poll, run $run)"; }
   while ((polls < 1000)) && kill -0 "$a" 2>/dev/null; do
-    DROVER_COORDINATOR="$ENDPOINT" "$bin" status "$b_id" >/dev/null 2>"$dir/poll.err" ||
-      { cat "$dir/poll.err" >&2; stop_daemons; die "$name: drover status $b_id failed (poll, run $run)"; }
+    DROVER_COORDINATOR="$ENDPOINT" "$bin" status "$of" >/dev/null 2>"$dir/poll.err" ||
+      { cat "$dir/poll.err" >&2; stop_daemons; die "$name: drover status $of failed (poll, run $run)"; }
     polls=$((polls + 1))
   done
   wait "$a" || { cat "$dir/a.err" >&2; stop_daemons; die "$name: job A failed (poll, run $run)"; }
   stop_daemons
   gap="$(longest_gap "$db")"
   [[ -n "$gap" ]] || die "$name: no pause measured (poll, run $run)"
-  POLL_MS[$name]="${POLL_MS[$name]:-} $gap"
-  POLLS[$name]="${POLLS[$name]:-} $polls"
-  rec_run "$(poll_label "$name")" longest_pause_ms "$run" "$gap"
-  printf '  run %d  %-6s poll  %5s ms  (job A'"'"'s longest gap while %d statuses of B were answered)\n' \
-    "$run" "$name" "$gap" "$polls"
+  POLL_MS[$name/$which]="${POLL_MS[$name/$which]:-} $gap"
+  POLLS[$name/$which]="${POLLS[$name/$which]:-} $polls"
+  rec_run "$(poll_label "$name" "$which")" longest_pause_ms "$run" "$gap"
+  if [[ "$which" == ended ]]; then
+    printf '  run %d  %-6s poll  %5s ms  (job A'"'"'s longest gap while %d statuses of B were answered)\n' \
+      "$run" "$name" "$gap" "$polls"
+  else
+    printf '  run %d  %-6s own   %5s ms  (job A'"'"'s longest gap while %d statuses of A were answered)\n' \
+      "$run" "$name" "$gap" "$polls"
+  fi
   rm -rf -- "$dir"
 }
-poll_label() {  # NAME
+poll_label() {  # NAME WHICH
   local prefix=""
   [[ "$1" == drover ]] || prefix="$1: "
-  echo "${prefix}running job's longest pause, a status polled"
+  if [[ "$2" == ended ]]; then
+    echo "${prefix}running job's longest pause, a status polled"
+  else
+    echo "${prefix}running job's longest pause, its own status polled"
+  fi
 }
 
 # Waits until FILE exists and is not empty, or the process PID is gone.
@@ -436,6 +451,7 @@ cmd_dispatch() {
   echo "  poll: the same job A, run once the job of the $DISPATCH_TASKS-value spec has ended, while"
   echo "        another client asks \`drover status\` of that job (every task listed) until A ends:"
   echo "        A's longest gap between two dispatches"
+  echo "  own: the same job A, while another client asks \`drover status\` of A itself"
   machine
   local run i mode
   local -A peer_failed=()
@@ -455,7 +471,8 @@ cmd_dispatch() {
     dispatch_once drover "$DROVER" tcpp "$run" "$total" "$slots"
     for i in "${order[@]}"; do
       pause_once "${names[$i]}" "${bins[$i]}" "$run" "$slots"
-      poll_once "${names[$i]}" "${bins[$i]}" "$run" "$slots"
+      poll_once "${names[$i]}" "${bins[$i]}" "$run" "$slots" ended
+      poll_once "${names[$i]}" "${bins[$i]}" "$run" "$slots" own
     done
     floor_once "$run" "$slots"
     for p in "${peers[@]}"; do
@@ -494,11 +511,16 @@ cmd_dispatch() {
     printf '%-46s %7s ms  runs: %s\n' "$(pause_label "${names[$i]}")" \
       "$(median ${PAUSE_MS[${names[$i]}]})" "${PAUSE_MS[${names[$i]}]# }"
   done
-  for i in "${!names[@]}"; do
-    [[ -n "${POLL_MS[${names[$i]}]:-}" ]] || continue
-    # shellcheck disable=SC2086
-    printf '%-46s %7s ms  runs: %s  (statuses answered: %s)\n' "$(poll_label "${names[$i]}")" \
-      "$(median ${POLL_MS[${names[$i]}]})" "${POLL_MS[${names[$i]}]# }" "${POLLS[${names[$i]}]# }"
+  local which key
+  for which in ended own; do
+    for i in "${!names[@]}"; do
+      key="${names[$i]}/$which"
+      [[ -n "${POLL_MS[$key]:-}" ]] || continue
+      # shellcheck disable=SC2086
+      printf '%-46s %7s ms  runs: %s  (statuses answered: %s)\n' \
+        "$(poll_label "${names[$i]}" "$which")" \
+        "$(median ${POLL_MS[$key]})" "${POLL_MS[$key]# }" "${POLLS[$key]# }"
+    done
   done
   local tcp run_rate floor
   floor="$(median "${FLOOR_RATE[@]}")"
