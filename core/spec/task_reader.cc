@@ -2,8 +2,11 @@
 // The keys that depend on a task's backend: backend_keys.cc and the
 // backends' task kinds (task_kind.h).
 #include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <functional>
 #include <limits>
-#include <unordered_map>
+#include <optional>
 
 #include "core/spec/text.h"
 #include "core/spec/yaml_reader.h"
@@ -190,6 +193,44 @@ void YamlReader::ReadNeeds(const Entry& e, std::string_view context, RawTask* ta
   }
 }
 
+namespace {
+
+// The values of a matrix key seen so far, to find one written twice: open
+// addressing over their indices, each slot with its value's hash. A
+// std::unordered_map of 100,000 values was 10 ms of a submit, most of it
+// cache misses on its nodes.
+class ValueSet {
+ public:
+  explicit ValueSet(size_t n) : slots_(std::bit_ceil(std::max<size_t>(16, 2 * n))) {}
+  // Adds the last of `values`; the index of an equal one added before, if
+  // any (then the last is not added: the caller drops it).
+  std::optional<uint32_t> Insert(const std::vector<std::string>& values) {
+    const auto index = static_cast<uint32_t>(values.size() - 1);
+    const std::string& value = values.back();
+    const size_t hash = std::hash<std::string_view>{}(value);
+    const auto tag = static_cast<uint32_t>(hash >> 32);
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+      Slot& slot = slots_[i];
+      if (slot.index == kEmpty) {
+        slot = {index, tag};
+        return std::nullopt;
+      }
+      if (slot.tag == tag && values[slot.index] == value) return slot.index;
+    }
+  }
+
+ private:
+  static constexpr uint32_t kEmpty = UINT32_MAX;
+  struct Slot {
+    uint32_t index = kEmpty;
+    uint32_t tag = 0;
+  };
+  std::vector<Slot> slots_;  // at most half full
+};
+
+}  // namespace
+
 void YamlReader::ReadMatrix(const Entry& e, std::string_view context, RawTask* task) {
   task->has_matrix = true;
   task->matrix_where = e.key_pos;
@@ -233,9 +274,9 @@ void YamlReader::ReadMatrix(const Entry& e, std::string_view context, RawTask* t
     values.reserve(key.value.size());
     std::vector<std::string> json;  // the JSON form of each of `values`
     json.reserve(key.value.size());
-    // Views into `values`, which never reallocates (reserved above).
-    std::unordered_map<std::string_view, int> first_line;
-    first_line.reserve(key.value.size());
+    ValueSet seen(key.value.size());
+    std::vector<int> lines;  // the line of each of `values`
+    lines.reserve(key.value.size());
     for (size_t i = 0; i < key.value.size(); ++i) {
       const YNode item = key.value.Item(i);
       const size_t number = i + 1;
@@ -261,13 +302,13 @@ void YamlReader::ReadMatrix(const Entry& e, std::string_view context, RawTask* t
         continue;
       }
       values.push_back(value);
-      const auto [seen, inserted] = first_line.emplace(values.back(), where.line);
-      if (!inserted) {
+      if (const std::optional<uint32_t> first = seen.Insert(values)) {
         Error(where, "duplicate value " + Quoted(value) + " for " + key_ref +
-                         " (first at line " + std::to_string(seen->second) + ")");
+                         " (first at line " + std::to_string(lines[*first]) + ")");
         values.pop_back();
         continue;
       }
+      lines.push_back(where.line);
       if (item.IsPlain()) {
         json.push_back(PlainScalarJson(value).value_or(std::string()));
       } else {
