@@ -408,17 +408,21 @@ std::unique_ptr<LiveStatus> Coordinator::Loop::SnapshotStatus(const Job& job,
   uint32_t matched = 0;
   // One reason per placement class, computed when first needed.
   std::vector<int32_t> reasons(plan.queues(), -1);
-  // A name is made only when the page filters by name or group (a
-  // million-instance job's page skips a million).
-  const bool by_name = !page.name.empty() || !page.group.empty();
-  std::string name;
-  live->tasks.reserve(page.limit ? std::min(page.limit, job.size()) : job.size());
-  for (uint32_t t = 0; t < job.size(); ++t) {
+  // No name is made: the page's instance is found by its name (O(tasks as
+  // written)), and a group's instances by their task's key, which is the
+  // part of their names before '[' (a key has none).
+  uint32_t first = 0, end = job.size();
+  if (!page.name.empty()) {
+    const std::optional<uint32_t> only = job.spec.tasks.Find(page.name);
+    first = only.value_or(end);
+    end = only ? *only + 1 : end;
+  }
+  live->tasks.reserve(page.limit ? std::min(page.limit, end - first) : end - first);
+  for (uint32_t t = first; t < end; ++t) {
     const dag::TaskState state = plan.state(t);
+    if (!page.MatchesState(state)) continue;
+    if (!page.group.empty() && job.spec.tasks.Shared(t).base_name != page.group) continue;
     const store::TaskRecord* held = job.HeldRow(t);
-    name.clear();
-    if (by_name) name = held ? held->name : job.spec.tasks.Name(t);
-    if (!page.Matches(state, name)) continue;
     const uint32_t position = matched++;
     if (position < page.offset) continue;
     if (page.limit != 0 && position - page.offset >= page.limit) continue;

@@ -36,12 +36,15 @@ struct TaskPage {
   std::string group;
   std::string name;  // one instance
 
+  // Matches, but for `group` and `name`.
+  bool MatchesState(dag::TaskState s) const {
+    return (!state || *state == s) &&
+           (states.empty() || std::find(states.begin(), states.end(), s) != states.end());
+  }
   // kInvalidArgument naming the unknown state.
   static Result<TaskPage> FromRequest(const wire::StatusRequest& req);
   bool Matches(dag::TaskState s, std::string_view instance) const {
-    return (!state || *state == s) &&
-           (states.empty() || std::find(states.begin(), states.end(), s) != states.end()) &&
-           (group.empty() || GroupOfInstance(instance) == group) &&
+    return MatchesState(s) && (group.empty() || GroupOfInstance(instance) == group) &&
            (name.empty() || instance == name);
   }
 };

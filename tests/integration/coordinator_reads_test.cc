@@ -13,6 +13,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
 
 #include "tests/integration/coordinator_fixture.h"
 
@@ -201,6 +204,29 @@ TEST_F(CoordinatorTest, ARunningJobsTasksAreRenderedOffTheLoop) {
   EXPECT_EQ(ready.state(), "ready");
   EXPECT_NE(ready.pending_reason(), "");
   EXPECT_EQ(Stat(&CoordinatorStats::reads_answered), 1u);
+
+  // A page by name, by group (a task's key), and of a name the job lacks.
+  for (const auto& [name, group, listed] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {third->task(), "", third->task()},
+           {"", first->task(), first->task()},
+           {"t9", "", ""}}) {
+    wire::StatusRequest page;
+    page.set_job_id(job->job_id());
+    page.set_tasks(true);
+    page.set_task_name(name);
+    page.set_task_group(group);
+    client.Send(Command::kStatusRequest, page);
+    auto paged = client.Expect(Command::kStatusReply);
+    ASSERT_TRUE(paged);
+    const auto p = Body<wire::StatusReply>(*paged);
+    ASSERT_EQ(p.jobs_size(), 1);
+    EXPECT_EQ(p.jobs(0).tasks_matched(), listed.empty() ? 0u : 1u) << name << group;
+    ASSERT_EQ(p.jobs(0).tasks_size(), listed.empty() ? 0 : 1) << name << group;
+    if (!listed.empty()) {
+      EXPECT_EQ(p.jobs(0).tasks(0).name(), listed);
+    }
+  }
 }
 
 // Given a job whose task runs on the only slot and one whose task is ready
