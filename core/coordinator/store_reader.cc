@@ -42,10 +42,11 @@ bool StoreReader::Submit(Read r) {
 }
 
 void StoreReader::Committed(uint64_t turn) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    committed_ = turn;
-  }
+  committed_.store(turn);
+  if (!awaiting_turn_.load()) return;
+  // Under the mutex: the thread is then either before its predicate,
+  // which sees `turn`, or asleep, and woken.
+  std::lock_guard<std::mutex> lock(mu_);
   work_.notify_all();
 }
 
@@ -66,7 +67,11 @@ void StoreReader::Run() {
     queue_.pop_front();
     reading_ = 1;
     // A running job's status reads the rows its turn writes.
-    work_.wait(lock, [&] { return stop_ || committed_ >= r.after_turn; });
+    if (committed_.load() < r.after_turn) {
+      awaiting_turn_.store(true);
+      work_.wait(lock, [&] { return stop_ || committed_.load() >= r.after_turn; });
+      awaiting_turn_.store(false);
+    }
     if (stop_) return;
     lock.unlock();
 

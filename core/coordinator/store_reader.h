@@ -23,6 +23,7 @@
 #ifndef DROVER_CORE_COORDINATOR_STORE_READER_H_
 #define DROVER_CORE_COORDINATOR_STORE_READER_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -151,7 +152,13 @@ class StoreReader {
   std::vector<Answer> done_;
   size_t reading_ = 0;  // 1 while the thread answers one
   bool stop_ = false;
-  uint64_t committed_ = 0;  // the last turn the loop committed (Committed)
+  // The last turn the loop committed (Committed), and whether the thread
+  // waits for a later one: the loop, which commits thousands of times a
+  // second, takes the mutex and notifies only then (a notify each turn
+  // was 1.5% of its time). Sequentially consistent, so that one of the
+  // two sides sees the other's store.
+  std::atomic<uint64_t> committed_{0};
+  std::atomic<bool> awaiting_turn_{false};
   std::thread thread_;  // last: started once everything above exists
 };
 
