@@ -402,7 +402,6 @@ std::unique_ptr<LiveStatus> Coordinator::Loop::SnapshotStatus(const Job& job,
     }
   }
   if (!with_tasks) return live;
-  live->names = job.spec.tasks.NamesNow();
   // Tasks that match `page`: counted all, listed from page.offset while
   // page.limit allows (RenderLiveStatus stops at the size bound).
   uint32_t matched = 0;
@@ -454,6 +453,10 @@ std::unique_ptr<LiveStatus> Coordinator::Loop::SnapshotStatus(const Job& job,
     }
   }
   live->head.set_tasks_matched(matched);
+  std::vector<uint32_t> listed;
+  listed.reserve(live->tasks.size());
+  for (const LiveStatus::Task& task : live->tasks) listed.push_back(task.index);
+  live->names = job.spec.tasks.NamesOf(listed);
   return live;
 }
 

@@ -5,7 +5,8 @@
 // job's head, counts and groups, and for each task the page lists what
 // only the loop knows: its state and attempts, whether it waits in its
 // worker, why a ready task waits, and the row of a task in flight. A few
-// bytes a task, and no name, row or message is made for it. Then
+// bytes a task, and no name, row or message is made for it (the names of
+// whole instances among them are copied, a matrix's groups shared). Then
 // RenderLiveStatus, on the store reader's thread (store_reader.h), makes
 // the JobStatus: each name from the snapshot's TaskList::Names, the row
 // of each ended task and its earlier attempts from the store. The reader
@@ -46,7 +47,7 @@ struct LiveStatus {
   std::vector<Task> tasks;  // those the page lists, in order, before the size bound
   std::vector<std::string> reasons;
   std::vector<store::TaskRecord> held;
-  spec::TaskList::Names names;
+  spec::TaskList::Names names;  // of the tasks listed
 };
 
 // The status `live` says into `out`, its tasks listed while the reply

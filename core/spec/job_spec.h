@@ -306,34 +306,36 @@ class TaskList {
   // deferred, dynamic).
   void UpdateShared(const std::function<void(TaskSpec& shared)>& f);
 
-  // The names of the instances as they are now, with each one's task (its
-  // base_name) and backend, for use on another thread while this list
-  // changes: matrix groups never change once made (UpdateShared copies
-  // one), so the table shares them, and copies what whole instances have.
-  // O(tasks as written + whole ones) to make.
+  // The names of instances `indices` (ascending) as they are now, with
+  // each one's task (its base_name) and backend, for use on another thread
+  // while this list changes: matrix groups never change once made
+  // (UpdateShared copies one), so the table shares them, and it copies
+  // what the whole instances among `indices` have. O(tasks as written +
+  // indices) to make.
   class Names {
    public:
-    size_t size() const { return size_; }
-    std::string Name(size_t i) const;  // i < size()
+    // For i one of the indices it was made for.
+    std::string Name(size_t i) const;
     const std::string& Group(size_t i) const;
     const std::string& Backend(size_t i) const;
 
    private:
     friend class TaskList;
     struct Whole {
+      uint32_t index = 0;
       std::string name, group, backend;
     };
     struct Segment {
       uint32_t first = 0;
-      uint32_t whole = 0;  // whole_[whole + (i - first)] when group is null
-      std::shared_ptr<const internal::MatrixGroup> group;
+      std::shared_ptr<const internal::MatrixGroup> group;  // null: whole instances
     };
     const Segment& SegmentOf(size_t i) const;
-    std::vector<Whole> whole_;
+    const Whole& WholeAt(size_t i) const;
+    std::vector<Whole> whole_;  // by index
     std::vector<Segment> segments_;
-    size_t size_ = 0;
+    size_t size_ = 0;  // the list's, when made
   };
-  Names NamesNow() const;
+  Names NamesOf(const std::vector<uint32_t>& indices) const;
 
   // The index of the instance called `name`. O(tasks as written + whole
   // ones), not O(instances).

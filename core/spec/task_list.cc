@@ -127,17 +127,16 @@ void TaskList::UpdateShared(const std::function<void(TaskSpec& shared)>& f) {
   }
 }
 
-TaskList::Names TaskList::NamesNow() const {
+TaskList::Names TaskList::NamesOf(const std::vector<uint32_t>& indices) const {
   Names n;
   n.size_ = size_;
   n.segments_.reserve(segments_.size());
-  for (const Segment& s : segments_) {
-    n.segments_.push_back({s.first, static_cast<uint32_t>(n.whole_.size()), s.group});
+  for (const Segment& s : segments_) n.segments_.push_back({s.first, s.group});
+  for (const uint32_t i : indices) {
+    const Segment& s = SegmentOf(i);
     if (s.group) continue;
-    for (uint32_t k = 0; k < s.count; ++k) {
-      const TaskSpec& ts = whole_[s.whole + k];
-      n.whole_.push_back({ts.name, ts.base_name, ts.backend});
-    }
+    const TaskSpec& ts = whole_[s.whole + (i - s.first)];
+    n.whole_.push_back({i, ts.name, ts.base_name, ts.backend});
   }
   return n;
 }
@@ -150,22 +149,27 @@ const TaskList::Names::Segment& TaskList::Names::SegmentOf(size_t i) const {
   return *std::prev(it);
 }
 
+const TaskList::Names::Whole& TaskList::Names::WholeAt(size_t i) const {
+  auto it =
+      std::lower_bound(whole_.begin(), whole_.end(), i,
+                       [](const Whole& w, size_t index) { return w.index < index; });
+  if (it == whole_.end() || it->index != i) std::abort();  // not one of its indices
+  return *it;
+}
+
 std::string TaskList::Names::Name(size_t i) const {
   const Segment& s = SegmentOf(i);
-  if (!s.group) return whole_[s.whole + (i - s.first)].name;
-  return s.group->Name(i - s.first);
+  return s.group ? s.group->Name(i - s.first) : WholeAt(i).name;
 }
 
 const std::string& TaskList::Names::Group(size_t i) const {
   const Segment& s = SegmentOf(i);
-  if (!s.group) return whole_[s.whole + (i - s.first)].group;
-  return s.group->shared.base_name;
+  return s.group ? s.group->shared.base_name : WholeAt(i).group;
 }
 
 const std::string& TaskList::Names::Backend(size_t i) const {
   const Segment& s = SegmentOf(i);
-  if (!s.group) return whole_[s.whole + (i - s.first)].backend;
-  return s.group->shared.backend;
+  return s.group ? s.group->shared.backend : WholeAt(i).backend;
 }
 
 std::optional<uint32_t> TaskList::Find(std::string_view name) const {
