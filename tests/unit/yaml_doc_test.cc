@@ -85,6 +85,9 @@ TEST(YamlDocTest, ErrorsAndDocumentsAreThoseOfTheWholeText) {
   ExpectSameParse("a: [1,\n...\n]\n", 0);
   ExpectSameParse("a: [1, 2]\n  b: c\n", 0);
   ExpectSameParse("a: [1, 2]\n---\nb: [3]\n", 0);
+  ExpectSameParse("[1, 2] x: y\n", 0);
+  ExpectSameParse("- [1, 2] x\n", 0);
+  ExpectSameParse("{a: [1,\n 2], b: 3}\n", 1);
   ExpectSameParse(std::string("a: [1, 2]\nb: \"x\\0\"\n"), 1);
   const YamlParse p = ParseYaml("a: [1, 2]\nb: [\n");
   EXPECT_TRUE(p.failed);
