@@ -1,6 +1,5 @@
 #include "core/coordinator/live_status.h"
 
-#include <algorithm>
 #include <optional>
 #include <utility>
 
@@ -39,13 +38,7 @@ void RenderLiveStatus(store::Store& store, const LiveStatus& live, wire::JobStat
     ts->set_group(live.names.Group(task.index));
     ts->set_state(std::string(dag::TaskStateName(task.state)));
     ts->set_attempts(task.attempts);
-    ts->set_reason(row->reason);
-    ts->set_detail(row->detail);
-    ts->set_worker(row->worker);
-    ts->set_wall_us(static_cast<uint64_t>(std::max<int64_t>(0, row->wall_us)));
     ts->set_backend(live.names.Backend(task.index));
-    ts->set_started_unix_ms(row->started_ms);
-    ts->set_finished_unix_ms(row->finished_ms);
     if (task.state == dag::TaskState::kRunning) {
       ts->set_waiting_in_worker(task.waiting_in_worker);
     }
@@ -54,7 +47,7 @@ void RenderLiveStatus(store::Store& store, const LiveStatus& live, wire::JobStat
     } else if (task.fanout) {
       ts->set_pending_reason(row->pending_reason);  // what the fan-out waits for
     }
-    FillLastAttempt(store, *row, ts);
+    FillFromRow(store, *row, ts);
     bytes += ts->ByteSizeLong() + 4;
   }
 }

@@ -84,18 +84,23 @@ wire::JobStatus StoredJobStatus(store::Store& store, const store::JobRecord& rec
     ts->set_group(std::string(GroupOfInstance(row.name)));
     ts->set_state(row.state);
     ts->set_attempts(row.attempts);
-    ts->set_reason(row.reason);
-    ts->set_detail(row.detail);
-    ts->set_worker(row.worker);
-    ts->set_wall_us(static_cast<uint64_t>(std::max<int64_t>(0, row.wall_us)));
     ts->set_pending_reason(row.pending_reason);
-    ts->set_started_unix_ms(row.started_ms);
-    ts->set_finished_unix_ms(row.finished_ms);
-    FillLastAttempt(store, row, ts);
+    FillFromRow(store, row, ts);
     bytes += ts->ByteSizeLong() + 4;
   }
   js.set_tasks_matched(matched);
   return js;
+}
+
+void FillFromRow(store::Store& store, const store::TaskRecord& row,
+                 wire::TaskStatus* ts) {
+  ts->set_reason(row.reason);
+  ts->set_detail(row.detail);
+  ts->set_worker(row.worker);
+  ts->set_wall_us(static_cast<uint64_t>(std::max<int64_t>(0, row.wall_us)));
+  ts->set_started_unix_ms(row.started_ms);
+  ts->set_finished_unix_ms(row.finished_ms);
+  FillLastAttempt(store, row, ts);
 }
 
 void FillLastAttempt(store::Store& store, const store::TaskRecord& row,

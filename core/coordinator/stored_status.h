@@ -40,6 +40,9 @@ wire::JobStatus StoredJobStatus(store::Store& store, const store::JobRecord& rec
 // attempt when it made more than one.
 void FillLastAttempt(store::Store& store, const store::TaskRecord& row,
                      wire::TaskStatus* ts);
+// What a task's status says from its row: reason, detail, worker, wall
+// time, start and end, and FillLastAttempt's fields.
+void FillFromRow(store::Store& store, const store::TaskRecord& row, wire::TaskStatus* ts);
 
 // The whole file at `path`; empty when it cannot be read (no log).
 std::string ReadLog(const std::filesystem::path& path);

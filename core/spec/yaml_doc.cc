@@ -76,17 +76,14 @@ class ReadAheads {
   std::string Cut() const;
   // The sequence whose '[' is at `offset` of the cut text, or null.
   Seq* At(uint32_t offset) {
-    auto it = std::lower_bound(seqs_.begin(), seqs_.end(), offset,
-                               [](const Seq& s, uint32_t o) { return s.open_cut < o; });
-    return it != seqs_.end() && it->open_cut == offset ? &*it : nullptr;
+    const size_t i = Before(offset);
+    return i < seqs_.size() && seqs_[i].open_cut == offset ? &seqs_[i] : nullptr;
   }
-  // An offset of the cut text as an offset of the text.
+  // An offset of the cut text as an offset of the text: the items of the
+  // sequences whose '[' comes before it were before it.
   uint32_t Uncut(uint32_t offset) const {
     if (offset == YamlDoc::kNoOffset) return offset;
-    // The sequences whose '[' comes before it: their items were before it.
-    auto it = std::lower_bound(seqs_.begin(), seqs_.end(), offset,
-                               [](const Seq& s, uint32_t o) { return s.open_cut < o; });
-    const size_t before = static_cast<size_t>(it - seqs_.begin());
+    const size_t before = Before(offset);
     return before == 0 ? offset : offset + cut_before_[before - 1];
   }
   bool AllConfirmed() const {
@@ -96,6 +93,12 @@ class ReadAheads {
   std::string_view text() const { return text_; }
 
  private:
+  // How many sequences have their '[' before `offset` of the cut text.
+  size_t Before(uint32_t offset) const {
+    auto it = std::lower_bound(seqs_.begin(), seqs_.end(), offset,
+                               [](const Seq& s, uint32_t o) { return s.open_cut < o; });
+    return static_cast<size_t>(it - seqs_.begin());
+  }
   // Reads the sequence whose '[' is at text_[open]: true, with its items
   // and `*close` at its ']', when it is one ParseYaml reads ahead.
   bool Scan(size_t open, Seq* seq, size_t* close) const;
