@@ -56,11 +56,14 @@ constexpr const char* kWaitFor =
     "w=0; while [ ! -e \"$1\" ] && [ $w -lt 1200 ]; do sleep 0.05; w=$((w+1)); done";
 
 // A job `name` of two tasks without retries: each writes "PID WORKER" to
-// started.I, then waits for the file release.
+// started.I (renamed into place, so that a test that sees the file reads
+// it whole: the shell's `>` makes it empty first), then waits for the file
+// release.
 std::string TwoWaitingTasks(const std::string& name) {
   return "version: 1\nname: " + name +
          "\ntasks:\n  step:\n    matrix: {i: [0, 1]}\n    retries: 0\n"
-         "    run: [sh, -c, 'echo \"$$ $DROVER_WORKER\" > started.${matrix.i}; " +
+         "    run: [sh, -c, 'echo \"$$ $DROVER_WORKER\" > started.${matrix.i}.part; "
+         "mv started.${matrix.i}.part started.${matrix.i}; " +
          std::string(kWaitFor) + "', sh, release]\n";
 }
 
