@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "backends/process/process_group.h"
+#include "core/base/files.h"
 
 namespace drover {
 namespace {
@@ -163,8 +164,10 @@ int KillMarked(const std::string& entry, pid_t spare);
 }
 
 bool EnvironHas(const std::string& pid, const std::string& entry) {
-  std::ifstream in("/proc/" + pid + "/environ", std::ios::binary);
-  std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // A process that exits between the open and the read fails the read
+  // (ESRCH): it has nothing left to kill, and the scan goes on.
+  std::string env;
+  if (ReadWholeFile("/proc/" + pid + "/environ", &env) != 0) return false;
   size_t start = 0;
   while (start < env.size()) {
     size_t end = env.find('\0', start);

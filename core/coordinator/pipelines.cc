@@ -3,9 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <fstream>
-#include <iterator>
+#include <cstring>
 #include <set>
+
+#include "core/base/files.h"
 
 namespace drover {
 namespace {
@@ -59,10 +60,10 @@ LoadedPipelines LoadPipelineDir(const fs::path& dir, const spec::LoadOptions& op
   std::sort(files.begin(), files.end());
   std::map<std::string, fs::path> names;
   for (const fs::path& file : files) {
-    std::ifstream in(file, std::ios::binary);
-    std::string text(std::istreambuf_iterator<char>(in), {});
-    if (!in.good() && !in.eof()) {
-      out.bad.push_back({file, {file.string() + ": cannot read the file"}});
+    std::string text;
+    if (const int err = ReadWholeFile(file.string(), &text); err != 0) {
+      out.bad.push_back(
+          {file, {file.string() + ": cannot read the file: " + std::strerror(err)}});
       continue;
     }
     spec::LoadResult loaded = spec::LoadString(text, file.string(), options);

@@ -3,10 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <fstream>
-#include <iterator>
 #include <optional>
 
+#include "core/base/files.h"
 #include "core/base/outcome.h"
 #include "core/base/outputs.h"
 #include "core/coordinator/dispatch_wire.h"
@@ -136,9 +135,9 @@ void FillLastAttempt(store::Store& store, const store::TaskRecord& row,
 }
 
 std::string ReadLog(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::string();
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  std::string text;
+  if (ReadWholeFile(path.string(), &text) != 0) text.clear();
+  return text;
 }
 
 StoredLogs LogsOfStoredJob(store::Store& store, const wire::LogsRequest& req) {

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 
+#include "core/base/files.h"
 #include "core/spec/job_spec.h"
 #include "core/spec/raw_job.h"
 #include "core/spec/text.h"
@@ -116,7 +117,7 @@ bool MayNameInputs(std::string_view text) {
 LoadResult LoadFile(const std::filesystem::path& path, const LoadOptions& options) {
   const std::string file = path.string();
   std::string text;
-  if (const int err = internal::ReadWholeFile(file, &text); err != 0) {
+  if (const int err = ReadWholeFile(file, &text); err != 0) {
     ErrorSink errors(file);
     errors.Add(Pos{}, std::string("cannot read the file: ") + std::strerror(err));
     return Finish(&errors);

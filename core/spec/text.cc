@@ -1,27 +1,12 @@
 #include "core/spec/text.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
-#include <cstdio>
 #include <limits>
-#include <memory>
 
 #include "core/base/utf8.h"
 
 namespace drover::spec::internal {
-
-int ReadWholeFile(const std::string& file, std::string* text) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(file.c_str(), "rb"),
-                                                    &std::fclose);
-  if (!f) return errno;
-  errno = 0;
-  char buffer[64 * 1024];
-  size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, f.get())) > 0) text->append(buffer, n);
-  if (std::ferror(f.get())) return errno != 0 ? errno : EIO;
-  return 0;
-}
 
 size_t FindInvalidUtf8(std::string_view text) {
   for (size_t i = 0; i < text.size();) {

@@ -12,10 +12,6 @@
 
 namespace drover::spec::internal {
 
-// Reads a whole file into *text. Returns 0, or the errno of the failed open
-// or read (the caller words the error with the file's name).
-int ReadWholeFile(const std::string& file, std::string* text);
-
 // The byte offset of the first byte that is not part of well-formed UTF-8
 // (stray continuation bytes, truncated sequences, overlong forms, UTF-16
 // surrogates, code points above U+10FFFF), or std::string_view::npos.

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 
+#include "core/base/files.h"
 #include "core/spec/raw_job.h"
 #include "core/spec/text.h"
 #include "core/spec/yaml_doc.h"
@@ -163,7 +164,7 @@ WorkerConfigResult LoadWorkerConfigString(std::string_view text, std::string fil
 WorkerConfigResult LoadWorkerConfigFile(const std::filesystem::path& path) {
   const std::string file = path.string();
   std::string text;
-  if (const int err = internal::ReadWholeFile(file, &text); err != 0) {
+  if (const int err = ReadWholeFile(file, &text); err != 0) {
     ErrorSink errors(file);
     errors.Add(Pos{}, std::string("cannot read the file: ") + std::strerror(err));
     return Finish(&errors);

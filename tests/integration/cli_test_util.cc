@@ -1,5 +1,6 @@
 #include "tests/integration/cli_test_util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -18,6 +19,8 @@
 #include <sstream>
 #include <thread>
 #include <utility>
+
+#include "core/base/files.h"
 
 namespace drover::testing {
 namespace {
@@ -226,11 +229,9 @@ bool WaitUntil(const std::function<bool()>& condition, Millis timeout) {
 }
 
 std::optional<std::string> ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::string text;
+  if (ReadWholeFile(path.string(), &text) != 0) return std::nullopt;
+  return text;
 }
 
 void WriteFile(const fs::path& path, const std::string& text) {
@@ -256,6 +257,39 @@ std::optional<pid_t> WaitForPidFile(const fs::path& path, Millis timeout) {
       timeout);
   if (!seen) return std::nullopt;
   return pid;
+}
+
+std::vector<ProcInfo> LiveChildren(pid_t parent) {
+  std::vector<ProcInfo> found;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return found;
+  while (const dirent* d = ::readdir(proc)) {
+    const std::string name = d->d_name;
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    const std::optional<std::string> stat = ReadFile("/proc/" + name + "/stat");
+    if (!stat) continue;
+    // pid (comm) state ppid ...: comm may hold spaces and parentheses.
+    const size_t open = stat->find('('), close = stat->rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close < open) continue;
+    std::istringstream rest(stat->substr(close + 1));
+    ProcInfo info;
+    long ppid = 0;
+    if (!(rest >> info.state >> ppid) || ppid != parent || info.state == 'Z') continue;
+    const std::optional<std::string> cmdline = ReadFile("/proc/" + name + "/cmdline");
+    if (!cmdline) continue;
+    info.pid = static_cast<pid_t>(std::stol(name));
+    info.comm = stat->substr(open + 1, close - open - 1);
+    for (size_t start = 0; start < cmdline->size();) {
+      size_t end = cmdline->find('\0', start);
+      if (end == std::string::npos) end = cmdline->size();
+      info.argv.push_back(cmdline->substr(start, end - start));
+      start = end + 1;
+    }
+    found.push_back(std::move(info));
+  }
+  ::closedir(proc);
+  return found;
 }
 
 bool ProcessGone(pid_t pid) {

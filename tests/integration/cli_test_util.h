@@ -104,6 +104,17 @@ void WriteFile(const std::filesystem::path& path, const std::string& text);
 // pid, or nothing on the deadline.
 std::optional<pid_t> WaitForPidFile(const std::filesystem::path& path, Millis timeout);
 
+// A process as /proc shows it.
+struct ProcInfo {
+  pid_t pid = 0;
+  char state = 0;                 // 'R', 'S', ...
+  std::string comm;               // the name in /proc/PID/stat
+  std::vector<std::string> argv;  // /proc/PID/cmdline
+};
+// The children of `parent` that are not zombies. A process that exits
+// during the scan is left out (its /proc files fail to read with ESRCH).
+std::vector<ProcInfo> LiveChildren(pid_t parent);
+
 // True when `pid` no longer runs: kill(pid, 0) fails with ESRCH, or the
 // process is a zombie (state 'Z' in /proc/PID/stat) waiting for a parent
 // that is not us.

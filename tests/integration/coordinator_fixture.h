@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "backends/kinds.h"
+#include "core/base/files.h"
 #include "core/coordinator/coordinator.h"
 #include "core/store/store.h"
 #include "tests/integration/fake_peer.h"
@@ -61,9 +62,9 @@ inline AttemptOutcome Cancelled() {
 }
 
 inline std::optional<std::string> ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  std::string text;
+  if (ReadWholeFile(path.string(), &text) != 0) return std::nullopt;
+  return text;
 }
 
 // A job of `n` independent tasks t1..tn.

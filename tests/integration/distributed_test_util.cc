@@ -116,6 +116,15 @@ json TasksOf(const json& doc) {
 
 }  // namespace
 
+std::set<pid_t> ServeChildren(pid_t parent) {
+  std::set<pid_t> pids;
+  for (const ProcInfo& p : LiveChildren(parent)) {
+    if (std::find(p.argv.begin(), p.argv.end(), "serve") != p.argv.end())
+      pids.insert(p.pid);
+  }
+  return pids;
+}
+
 bool PollUntil(const std::function<bool()>& condition, Millis timeout, Millis interval) {
   const auto deadline = Clock::now() + timeout;
   while (true) {

@@ -32,6 +32,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -126,6 +127,10 @@ bool PollUntil(const std::function<bool()>& condition, Millis timeout, Millis in
 // How often conditions that start a client process are looked at again:
 // each look competes for the cores with the processes under test.
 inline constexpr Millis kClientPollInterval{100};
+
+// The `drover serve ...` children of `parent` (the instances of a service
+// the worker supervises), by pid.
+std::set<pid_t> ServeChildren(pid_t parent);
 
 // One row of a query on the state store, column name -> text (NULL: "").
 using StoreRow = std::map<std::string, std::string>;

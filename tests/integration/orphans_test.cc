@@ -10,18 +10,15 @@
 //
 // Each task is a shell that starts a background sleep (a grandchild in the
 // task's process group) and then sleeps itself; both write their pids into
-// the test's work directory (a fork pool process does the same). The test waits for those files, kills the
-// supervisor, and polls /proc for the pids with a deadline. Every process
-// of a task is killed by pid at the end whatever happened.
-#include <dirent.h>
+// the test's work directory (a fork pool process does the same). The test waits for those
+// files, kills the supervisor, and polls /proc for the pids with a deadline. Every
+// process of a task is killed by pid at the end whatever happened.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -33,9 +30,12 @@ namespace {
 
 using testing::DaemonProcess;
 using testing::DistributedTest;
+using testing::LiveChildren;
 using testing::Millis;
 using testing::ProcessGone;
 using testing::ProcessResult;
+using testing::ProcInfo;
+using testing::ServeChildren;
 using testing::WaitForPidFile;
 using testing::WaitUntil;
 
@@ -68,27 +68,10 @@ class TaskPids {
 
 // The worker's guardian: its child named drover-guardian, or -1.
 pid_t GuardianOf(pid_t worker) {
-  DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return -1;
-  pid_t found = -1;
-  while (dirent* d = ::readdir(proc)) {
-    const std::string name = d->d_name;
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in("/proc/" + name + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const size_t open = stat.find('('), close = stat.rfind(')');
-    if (open == std::string::npos || close == std::string::npos) continue;
-    std::istringstream rest(stat.substr(close + 1));
-    std::string state;
-    long ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == worker && stat.substr(open + 1, close - open - 1) == "drover-guardian") {
-      found = std::stoi(name);
-      break;
-    }
+  for (const ProcInfo& p : LiveChildren(worker)) {
+    if (p.comm == "drover-guardian") return p.pid;
   }
-  ::closedir(proc);
-  return found;
+  return -1;
 }
 
 // Given a worker running a task whose shell started a grandchild, when the
@@ -219,33 +202,6 @@ tasks:
       << r.err;
   EXPECT_FALSE(ProcessGone(*pids.shell)) << "the second drover run killed the first one's task";
   EXPECT_FALSE(ProcessGone(*pids.grandchild));
-}
-
-// The `drover serve` children of `parent` (service instances), by pid.
-std::set<pid_t> ServeChildren(pid_t parent) {
-  std::set<pid_t> pids;
-  DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return pids;
-  while (dirent* d = ::readdir(proc)) {
-    const std::string name = d->d_name;
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in("/proc/" + name + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(stat.substr(close + 1));
-    std::string state;
-    long ppid = 0;
-    rest >> state >> ppid;
-    if (ppid != parent || state == "Z") continue;
-    std::ifstream cmd("/proc/" + name + "/cmdline");
-    const std::string argv((std::istreambuf_iterator<char>(cmd)), {});
-    if (argv.find(std::string("serve\0", 6)) != std::string::npos) {
-      pids.insert(static_cast<pid_t>(std::stol(name)));
-    }
-  }
-  ::closedir(proc);
-  return pids;
 }
 
 // Given a worker running a job's service (two `drover serve` instances,

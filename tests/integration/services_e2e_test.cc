@@ -9,18 +9,15 @@
 //
 // Service instances are children of the worker process (its supervisor
 // forks them), so they are found as the worker's children in /proc.
-#include <dirent.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/types.h>
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "tests/integration/distributed_test_util.h"
 
@@ -33,37 +30,11 @@ using testing::DistributedTest;
 using testing::Millis;
 using testing::PollUntil;
 using testing::ProcessResult;
+using testing::ServeChildren;
 using testing::WriteFile;
 
 constexpr Millis kEventDeadline{30'000};
 constexpr Millis kProcPoll{50};
-
-// The pids of `parent`'s children whose argv contains `serve` (the
-// instances of a `drover serve ...` service the worker supervises).
-std::set<pid_t> ServeChildren(pid_t parent) {
-  std::set<pid_t> pids;
-  DIR* dir = ::opendir("/proc");
-  if (dir == nullptr) return pids;
-  while (const dirent* e = ::readdir(dir)) {
-    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
-    if (pid <= 0) continue;
-    std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    // pid (comm) state ppid ...: comm may hold spaces, so parse after ')'.
-    const size_t close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    char state = 0;
-    int ppid = 0;
-    if (std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) != 2) continue;
-    if (ppid != parent || state == 'Z') continue;
-    std::ifstream cmd("/proc/" + std::string(e->d_name) + "/cmdline");
-    const std::string argv((std::istreambuf_iterator<char>(cmd)), {});
-    if (argv.find(std::string("serve\0", 6)) != std::string::npos) pids.insert(pid);
-  }
-  ::closedir(dir);
-  return pids;
-}
 
 bool Disjoint(const std::set<pid_t>& a, const std::set<pid_t>& b) {
   return std::none_of(a.begin(), a.end(), [&](pid_t p) { return b.count(p) > 0; });

@@ -1,9 +1,12 @@
-// Unit tests of core/base: Status/Result, durations, failure reasons, clocks.
+// Unit tests of core/base: Status/Result, durations, failure reasons, clocks,
+// reading files.
 #include <gtest/gtest.h>
 
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -11,6 +14,7 @@
 #include <vector>
 
 #include "core/base/clock.h"
+#include "core/base/files.h"
 #include "core/base/outcome.h"
 #include "core/base/outputs.h"
 #include "core/base/status.h"
@@ -337,6 +341,34 @@ TEST(OutputsJsonTest, WritesWhatTheLibraryWrites) {
     EXPECT_EQ(OutputsFromJson(json), o) << json;
   }
   EXPECT_GT(valid, 200);  // the round trip was checked, not skipped
+}
+
+// Given a file of 200,000 bytes with NULs in it (three reads of the
+// buffer), ReadWholeFile should append all of it to what the string holds.
+TEST(ReadWholeFileTest, AppendsTheWholeFile) {
+  const std::filesystem::path path =
+      std::filesystem::path(::testing::TempDir()) / "drover-read-whole-file";
+  std::string bytes;
+  for (int i = 0; i < 200'000; ++i) bytes.push_back(static_cast<char>(i % 251));
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << bytes;
+  }
+  std::string text = "kept:";
+  EXPECT_EQ(ReadWholeFile(path.string(), &text), 0);
+  EXPECT_EQ(text, "kept:" + bytes);
+  std::filesystem::remove(path);
+}
+
+// Given a path that is missing, and one that opens but fails to read (a
+// directory: EISDIR, where std::ifstream's underflow throws, as it does
+// for ESRCH from the /proc file of a process that has just exited),
+// ReadWholeFile should return the errno and throw nothing.
+TEST(ReadWholeFileTest, ReturnsTheErrnoOfAFailedOpenOrRead) {
+  std::string text;
+  EXPECT_EQ(ReadWholeFile("/nonexistent/drover/file", &text), ENOENT);
+  EXPECT_EQ(ReadWholeFile(::testing::TempDir(), &text), EISDIR);
+  EXPECT_EQ(text, "");
 }
 
 }  // namespace
