@@ -34,6 +34,11 @@ void Coordinator::Loop::AddWatcher(Job& job, const std::string& rid, WatchMode m
   } else {
     job.quiet_watchers.erase(rid);
   }
+  if (mode.max_batch > 1) {
+    job.batch_watchers[rid] = mode.max_batch;
+  } else {
+    job.batch_watchers.erase(rid);
+  }
 }
 
 void Coordinator::Loop::HandleSubmit(const Message& m) {
@@ -158,7 +163,8 @@ void Coordinator::Loop::AdmitBuilt(const SpecLoader::Request& r, std::unique_ptr
   (void)Admit(std::move(job), previous.has_value(), r.routing_id,
               {.events = submit->watch(),
                .output = submit->watch() && submit->output(),
-               .problems_only = submit->problems_only()},
+               .problems_only = submit->problems_only(),
+               .max_batch = submit->max_batch()},
               static_cast<uint32_t>(carried));
 }
 
@@ -359,9 +365,11 @@ void Coordinator::Loop::HandleWatch(const Message& m) {
       *ev.mutable_counts() = CountsToWire(job.plan->counts());
       return Reply(m.routing_id, Command::kJobEvent, ev);
     }
-    AddWatcher(
-        job, m.routing_id,
-        {.events = true, .output = req->output(), .problems_only = req->problems_only()});
+    AddWatcher(job, m.routing_id,
+               {.events = true,
+                .output = req->output(),
+                .problems_only = req->problems_only(),
+                .max_batch = req->max_batch()});
     return;
   }
   // A job not running: the JOB-EVENT of its end, from the store (reads.cc).

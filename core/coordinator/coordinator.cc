@@ -246,6 +246,7 @@ Status Coordinator::Loop::Run() {
                     committed.ToString());
       acks_.clear();
       outbox_.clear();
+      event_batches_.clear();
       for (auto& [rid, q] : peer_queues_) q.pending = 0;
       continue;
     }
@@ -316,6 +317,7 @@ void Coordinator::Loop::SendHeartbeats() {
 }
 
 void Coordinator::Loop::Flush() {
+  CloseEventBatches();
   // ACKs go first, so that a worker forgets its results before it hears
   // anything else of this turn.
   std::vector<Message> acks;
@@ -358,6 +360,11 @@ void Coordinator::Loop::Flush() {
 }
 
 void Coordinator::Loop::Queue(Message m) {
+  if (!event_batches_.empty()) CloseEventBatch(m.routing_id);
+  Enqueue(std::move(m));
+}
+
+void Coordinator::Loop::Enqueue(Message m) {
   PeerQueue& q = peer_queues_[m.routing_id];
   if (q.dropped) {
     stats_.unsent.fetch_add(1, std::memory_order_relaxed);
@@ -371,6 +378,58 @@ void Coordinator::Loop::Queue(Message m) {
   }
   q.pending += bytes;
   outbox_.push_back(std::move(m));
+}
+
+void Coordinator::Loop::SendTaskEvent(const std::string& rid, uint32_t max_batch,
+                                      const std::string& body) {
+  // A batch stays far below the 4 MiB body limit, as a DISPATCH batch does.
+  constexpr size_t kBatchBytes = 1 << 20;
+  if (max_batch > 1) {
+    for (EventBatch& b : event_batches_) {
+      if (b.message.routing_id != rid) continue;
+      if (b.events < b.max && b.message.body.size() + body.size() + 6 <= kBatchBytes) {
+        // An entry of `more` (field 10, length-delimited): its tag, its
+        // length as a varint, then the event.
+        std::string& out = b.message.body;
+        out.push_back(static_cast<char>((10 << 3) | 2));
+        for (size_t n = body.size();; n >>= 7) {
+          if (n < 0x80) {
+            out.push_back(static_cast<char>(n));
+            break;
+          }
+          out.push_back(static_cast<char>((n & 0x7F) | 0x80));
+        }
+        out += body;
+        ++b.events;
+        return;
+      }
+      CloseEventBatch(rid);
+      break;
+    }
+  }
+  Message m;
+  m.routing_id = rid;
+  m.command = Command::kTaskEvent;
+  m.body = body;
+  if (max_batch <= 1) return Queue(std::move(m));
+  // Opened after whatever was queued for the client before it.
+  CloseEventBatch(rid);
+  event_batches_.push_back({std::move(m), 1, max_batch});
+}
+
+void Coordinator::Loop::CloseEventBatch(const std::string& rid) {
+  for (size_t i = 0; i < event_batches_.size(); ++i) {
+    if (event_batches_[i].message.routing_id != rid) continue;
+    Message m = std::move(event_batches_[i].message);
+    event_batches_.erase(event_batches_.begin() + static_cast<std::ptrdiff_t>(i));
+    return Enqueue(std::move(m));
+  }
+}
+
+void Coordinator::Loop::CloseEventBatches() {
+  std::vector<EventBatch> open = std::move(event_batches_);
+  event_batches_.clear();
+  for (EventBatch& b : open) Enqueue(std::move(b.message));
 }
 
 void Coordinator::Loop::DropPeer(const std::string& rid, PeerQueue& q, size_t next_bytes) {
@@ -562,6 +621,7 @@ void Coordinator::Loop::ForgetClients(const std::set<std::string>& gone) {
       job->watchers.erase(rid);
       job->output_watchers.erase(rid);
       job->quiet_watchers.erase(rid);
+      job->batch_watchers.erase(rid);
       for (auto it = job->log_followers.begin(); it != job->log_followers.end();) {
         it->second.erase(rid);
         it = it->second.empty() ? job->log_followers.erase(it) : std::next(it);

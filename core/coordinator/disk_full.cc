@@ -89,6 +89,7 @@ bool Coordinator::Loop::Unstall() {
     spdlog::error("coordinator: commit failed, the held turn is lost: {}", s.ToString());
     acks_.clear();
     outbox_.clear();
+    event_batches_.clear();
     return true;
   }
   spdlog::warn("coordinator: the held turn is committed ({} worker messages waited)",
@@ -99,6 +100,7 @@ bool Coordinator::Loop::Unstall() {
 
 void Coordinator::Loop::ServeStalled() {
   // The held turn's messages stay held; this turn's replies go out now.
+  CloseEventBatches();  // the held turn's
   std::vector<Message> held = std::move(outbox_);
   auto held_acks = std::move(acks_);
   outbox_.clear();

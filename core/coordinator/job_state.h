@@ -61,6 +61,8 @@ struct JobState {
   // Watchers that asked only for the TASK-EVENTs of problems
   // (Watch.problems_only); each is in `watchers` too.
   std::set<std::string> quiet_watchers;
+  // Watchers that take TASK-EVENTs in batches: their max_batch (> 1).
+  std::map<std::string, uint32_t> batch_watchers;
   // `drover logs -f`: routing ids following the next or current attempt of
   // a task, by task index. They get LOGS done=true when it ends.
   std::map<uint32_t, std::set<std::string>> log_followers;

@@ -201,6 +201,18 @@ class Coordinator::Loop : private PipelineHost {
   // would take the peer past options_.peer_send_budget (then the peer is
   // dropped: DropPeer).
   void Queue(Message m);
+  // Queue's work once no event batch of m's peer is open.
+  void Enqueue(Message m);
+  // A TASK-EVENT, encoded in `body`, to `rid`: a message of its own, or,
+  // for a client that takes batches (max_batch > 1), an entry of the batch
+  // open for it this turn (docs/protocol.md, TASK-EVENT).
+  void SendTaskEvent(const std::string& rid, uint32_t max_batch, const std::string& body);
+  // Puts the batch open for `rid` (if any), or every open batch, in the
+  // outbox. A batch is closed when another message is queued for its
+  // client, so that the client gets its messages in the order they were
+  // made; when it is full; and at the turn's end (Flush).
+  void CloseEventBatch(const std::string& rid);
+  void CloseEventBatches();
   void DropPeer(const std::string& rid, PeerQueue& q, size_t next_bytes);
   // Forgets the dropped peers whose queue has drained (Flush), and the
   // registration of a dropped worker (ExpireWorkers).
@@ -343,6 +355,7 @@ class Coordinator::Loop : private PipelineHost {
     bool events = false;
     bool output = false;
     bool problems_only = false;
+    uint32_t max_batch = 0;  // Submit/Watch.max_batch: events a TASK-EVENT may carry
   };
   // Registers `rid` as a watcher of `job` in `mode`.
   static void AddWatcher(Job& job, const std::string& rid, WatchMode mode);
@@ -608,6 +621,17 @@ class Coordinator::Loop : private PipelineHost {
   };
   DispatchArena dispatch_arena_;
   wire::TaskEvent task_event_;  // EmitTask's, reused from task to task
+  std::string task_event_body_;  // an event encoded once for all its watchers
+  // TASK-EVENTs gathered this turn for clients that take them in batches:
+  // the message's body is the head event with each later one appended as
+  // an entry of `more` (field 10), which is how protobuf encodes a
+  // repeated field. At most one open batch per client.
+  struct EventBatch {
+    Message message;
+    uint32_t events = 0;
+    uint32_t max = 0;
+  };
+  std::vector<EventBatch> event_batches_;
   std::unordered_map<std::string, PeerQueue> peer_queues_;  // by routing id
   // At most one log line per peer per reason per minute; at most one
   // version ERROR per peer per heartbeat interval.

@@ -7,6 +7,16 @@
 #include "core/protocol/convert.h"
 
 namespace drover {
+namespace {
+
+// The TASK-EVENTs a message to watcher `rid` of `job` may carry.
+uint32_t BatchOf(const JobState& job, const std::string& rid) {
+  if (job.batch_watchers.empty()) return 1;
+  auto it = job.batch_watchers.find(rid);
+  return it == job.batch_watchers.end() ? 1 : it->second;
+}
+
+}  // namespace
 
 void Coordinator::Loop::HandleResult(WorkerConn& w, Message& m) {
   // The batch lives on an arena that starts on the stack: its strings and
@@ -312,9 +322,10 @@ void Coordinator::Loop::EmitTask(Job& job, uint32_t t, const AttemptOutcome* out
     ev.clear_worker();
   }
   CountsToWire(job.plan->counts(), ev.mutable_counts());
+  ev.SerializeToString(&task_event_body_);
   for (const auto& rid : job.watchers) {
     if (!problem && job.quiet_watchers.count(rid)) continue;
-    Reply(rid, Command::kTaskEvent, ev);
+    SendTaskEvent(rid, BatchOf(job, rid), task_event_body_);
   }
 }
 
@@ -327,7 +338,8 @@ void Coordinator::Loop::EmitStarted(Job& job, uint32_t t, const std::string& wor
   ev.set_attempt(job.attempt_base[t] + static_cast<uint32_t>(job.plan->attempts(t)));
   ev.set_worker(worker);
   *ev.mutable_counts() = CountsToWire(job.plan->counts());
-  for (const auto& rid : job.output_watchers) Reply(rid, Command::kTaskEvent, ev);
+  const std::string body = ev.SerializeAsString();
+  for (const auto& rid : job.output_watchers) SendTaskEvent(rid, BatchOf(job, rid), body);
 }
 
 void Coordinator::Loop::MaybeFinishJob(Job& job) {

@@ -497,6 +497,72 @@ TEST_F(CoordinatorTest, ATaskEventCarriesNothingOfTheOneBefore) {
   EXPECT_EQ(done->state(), "failed");
 }
 
+// Given a client that takes TASK-EVENTs in batches of 4 (Submit.max_batch)
+// and one that does not (a WATCH without it), when cancelling a job skips
+// its 9 pending tasks in one turn, then the first should get them in
+// messages of at most 4 events (the head and its `more`, entries without a
+// `more` of their own), the second one event a message, both in the same
+// order, each task once, and each its JOB-EVENT after the last of them.
+TEST_F(CoordinatorTest, ABatchingClientGetsItsTaskEventsInBatchesInOrder) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& worker = AddWorker("w1", 1);
+  FakeClient& batching = AddClient();
+  batching.max_batch = 4;
+  FakeClient& single = AddClient();
+  auto submitted = batching.Submit(IndependentTasks("batched", 10));
+  ASSERT_TRUE(submitted);
+  const std::string job = submitted->job_id();
+  single.Watch(job);
+  auto running = worker.ExpectDispatch();
+  ASSERT_TRUE(running);
+  // The WATCH is in before the cancel: its STATUS is answered after it.
+  ASSERT_TRUE(single.Status(job));
+
+  batching.CancelJob(job);
+  ASSERT_TRUE(worker.ExpectCancel());
+  worker.SendResult(running->attempt_id(), Cancelled());
+  ASSERT_TRUE(worker.ExpectAck());
+
+  // Every message until the JOB-EVENT, flattened: the task of each event.
+  auto read = [&](FakeClient& client, size_t* messages, size_t* largest) {
+    std::vector<std::string> tasks;
+    for (;;) {
+      auto m = client.Next(testing::kDeadline);
+      if (!m) {
+        ADD_FAILURE() << "no JOB-EVENT";
+        return tasks;
+      }
+      if (m->command == testing::Command::kJobEvent) return tasks;
+      if (m->command != testing::Command::kTaskEvent) continue;  // the OK
+      const auto ev = testing::Body<wire::TaskEvent>(*m);
+      ++*messages;
+      *largest = std::max<size_t>(*largest, 1 + ev.more_size());
+      tasks.push_back(ev.task() + " " + ev.state());
+      for (const wire::TaskEvent& e : ev.more()) {
+        EXPECT_EQ(e.more_size(), 0);
+        EXPECT_EQ(e.job_id(), job);
+        tasks.push_back(e.task() + " " + e.state());
+      }
+    }
+  };
+  size_t batched_messages = 0, batched_largest = 0;
+  const std::vector<std::string> batched =
+      read(batching, &batched_messages, &batched_largest);
+  size_t single_messages = 0, single_largest = 0;
+  const std::vector<std::string> singles =
+      read(single, &single_messages, &single_largest);
+
+  // 9 skipped, then the running one cancelled.
+  ASSERT_EQ(batched.size(), 10u);
+  EXPECT_EQ(batched, singles);
+  EXPECT_EQ(std::set<std::string>(batched.begin(), batched.end()).size(), 10u);
+  EXPECT_EQ(batched.back(), running->task() + " cancelled");
+  EXPECT_EQ(batched_largest, 4u);
+  EXPECT_LT(batched_messages, 10u);
+  EXPECT_EQ(single_largest, 1u);
+  EXPECT_EQ(single_messages, 10u);
+}
+
 // ---- submission ----------------------------------------------------------
 
 // Given a SUBMIT whose spec is invalid, should answer SUBMITTED with

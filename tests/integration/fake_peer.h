@@ -256,6 +256,10 @@ class FakeClient : public FakePeer {
  public:
   using FakePeer::FakePeer;
 
+  // Submit/Watch.max_batch of this client's SUBMIT and WATCH: the
+  // TASK-EVENTs one message may carry (0: one each).
+  uint32_t max_batch = 0;
+
   // Sends SUBMIT (watching) and waits for SUBMITTED.
   std::optional<wire::Submitted> Submit(const std::string& yaml, bool resume = false,
                                         const std::string& file = "job.yaml") {
@@ -264,6 +268,7 @@ class FakeClient : public FakePeer {
     submit.set_spec_text(yaml);
     submit.set_resume(resume);
     submit.set_watch(true);
+    submit.set_max_batch(max_batch);
     submit.set_cwd("/");
     Send(Command::kSubmit, submit);
     auto m = Expect(Command::kSubmitted);
@@ -324,6 +329,7 @@ class FakeClient : public FakePeer {
     wire::Watch w;
     w.set_job_id(job_id);
     w.set_output(output);
+    w.set_max_batch(max_batch);
     Send(Command::kWatch, w);
   }
   std::optional<wire::Submitted> Retry(const std::string& job_id, bool watch = true) {

@@ -51,6 +51,7 @@ Result<wire::Submit> MakeSubmit(const std::string& file, std::string text, bool 
   submit.set_spec_text(std::move(text));
   submit.set_resume(resume);
   submit.set_watch(watch);
+  if (watch) submit.set_max_batch(kEventBatch);
   std::error_code ec;
   submit.set_cwd(std::filesystem::current_path(ec).string());
   // docs/protocol.md: a client refuses locally what the coordinator would

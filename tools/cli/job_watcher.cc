@@ -40,6 +40,7 @@ void JobWatcher::SendWatch() {
   w.set_job_id(job_id_);
   w.set_output(options_.output);
   w.set_problems_only(options_.problems_only);
+  w.set_max_batch(kEventBatch);
   (void)client_.Send(protocol::Make(Command::kWatch, w));
 }
 
@@ -108,8 +109,13 @@ Result<wire::JobEvent> JobWatcher::Run() {
 std::optional<wire::JobEvent> JobWatcher::Handle(const Message& m) {
   switch (m.command) {
     case Command::kTaskEvent: {
-      auto ev = protocol::Parse<wire::TaskEvent>(m);
-      if (ev.ok() && ev->job_id() == job_id_) PrintTask(*ev);
+      // The head, then the events of `more` in order; an entry with a
+      // `more` of its own is malformed and skipped.
+      if (!event_.ParseFromString(m.body)) return std::nullopt;
+      if (event_.job_id() == job_id_) PrintTask(event_);
+      for (const wire::TaskEvent& entry : event_.more()) {
+        if (entry.more_size() == 0 && entry.job_id() == job_id_) PrintTask(entry);
+      }
       return std::nullopt;
     }
     case Command::kOutput: {
@@ -157,14 +163,14 @@ bool JobWatcher::Interrupted() {
 
 void JobWatcher::PrintTask(const wire::TaskEvent& ev) {
   counts_ = ev.counts();
-  const std::string line =
-      Shown(options_.lines, dag::ParseTaskState(ev.state())) ? TaskLine(ev) : "";
-  if (!line.empty()) {
-    FlushOutput();
-    // Above the live line, which is drawn again below it.
-    if (options_.live) std::fputs("\r\033[K", stdout);
-    std::fputs(line.c_str(), stdout);
-  }
+  if (!Shown(options_.lines, dag::ParseTaskState(ev.state()))) return;
+  line_.clear();
+  AppendTaskLine(ev, &line_);
+  if (line_.empty()) return;
+  FlushOutput();
+  // Above the live line, which is drawn again below it.
+  if (options_.live) std::fputs("\r\033[K", stdout);
+  std::fwrite(line_.data(), 1, line_.size(), stdout);
 }
 
 void JobWatcher::PrintOutput(const wire::Output& out, const std::string& bytes) {

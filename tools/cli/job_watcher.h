@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -30,6 +31,11 @@ enum class TaskLines {
   kEnded,     // every task that ended or will retry: `run` without a terminal
   kAll,       // and every start: `submit --follow`
 };
+
+// The TASK-EVENTs one message may carry, as this client asks them
+// (Submit/Watch.max_batch; docs/protocol.md, TASK-EVENT): a 100,000-task
+// `drover run` printing every task took one message a task.
+inline constexpr uint32_t kEventBatch = 256;
 
 struct WatchOptions {
   TaskLines lines = TaskLines::kProblems;
@@ -89,6 +95,8 @@ class JobWatcher {
   std::map<std::string, std::string> partial_;  // unfinished output line by task/stream
   std::chrono::steady_clock::time_point start_;
   wire::Counts counts_;  // of the latest TASK-EVENT
+  wire::TaskEvent event_;  // parsed into, message after message
+  std::string line_;       // a task's line, built in place
 };
 
 }  // namespace drover::cli

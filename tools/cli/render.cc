@@ -156,32 +156,40 @@ std::string_view TaskTag(dag::TaskState s) {
 }
 
 std::string TaskLine(const wire::TaskEvent& ev) {
+  std::string line;
+  AppendTaskLine(ev, &line);
+  return line;
+}
+
+void AppendTaskLine(const wire::TaskEvent& ev, std::string* out) {
   const auto state = dag::ParseTaskState(ev.state());
-  if (!state) return "";
+  if (!state) return;
   const std::string_view tag = TaskTag(*state);
-  if (tag.empty()) return "";
-  std::string detail;
+  if (tag.empty()) return;
+  char head[64];
+  std::snprintf(head, sizeof head, "%-7.*s ", static_cast<int>(tag.size()), tag.data());
+  *out += head;
+  *out += ev.task();
   switch (*state) {
     case dag::TaskState::kSucceeded:
-      detail = Micros(static_cast<int64_t>(ev.wall_us()));
+      *out += "  ";
+      *out += Micros(static_cast<int64_t>(ev.wall_us()));
       break;
     case dag::TaskState::kCached:
-      detail = ev.detail();  // from which job and attempt
+      if (!ev.detail().empty()) *out += "  " + ev.detail();  // from which job and attempt
       break;
     case dag::TaskState::kFailed:
     case dag::TaskState::kRetryWait:
     case dag::TaskState::kCancelled:
-      detail = ev.detail() + " (attempt " + std::to_string(ev.attempt()) + ")";
+      *out += "  " + ev.detail() + " (attempt " + std::to_string(ev.attempt()) + ")";
       break;
     case dag::TaskState::kRunning:
-      if (!ev.worker().empty()) detail = "on " + ev.worker();
+      if (!ev.worker().empty()) *out += "  on " + ev.worker();
       break;
     default:
       break;
   }
-  char head[64];
-  std::snprintf(head, sizeof head, "%-7.*s ", static_cast<int>(tag.size()), tag.data());
-  return head + ev.task() + (detail.empty() ? "" : "  " + detail) + "\n";
+  out->push_back('\n');
 }
 
 std::string Micros(int64_t us) {

@@ -77,6 +77,8 @@ std::string_view TaskTag(dag::TaskState s);
 // duration of a success, the reason and attempt of a failure, retry or
 // cancel, the worker a task started on); empty for a state without a tag.
 std::string TaskLine(const wire::TaskEvent& ev);
+// The same line appended to *out (a buffer kept from event to event).
+void AppendTaskLine(const wire::TaskEvent& ev, std::string* out);
 
 // Who submitted a job, for the line under a job's header: "NAME (key
 // KEY)", "key KEY" for a key without a name, NAME alone for a name
