@@ -15,6 +15,7 @@
 #define DROVER_TOOLS_CLI_CLIENT_H_
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <functional>
 #include <initializer_list>
 #include <optional>
@@ -27,6 +28,11 @@
 #include "core/protocol/socket_wait.h"
 
 namespace drover::cli {
+
+// The TASK-EVENTs one message may carry, as drover's clients ask them
+// (Submit/Watch.max_batch; docs/protocol.md, TASK-EVENT): a 100,000-task
+// `drover run` printing every task took one message a task.
+inline constexpr uint32_t kEventBatch = 256;
 
 // The connection flags of every client command.
 struct ConnectionArgs {

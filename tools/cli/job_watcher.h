@@ -13,7 +13,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -31,11 +30,6 @@ enum class TaskLines {
   kEnded,     // every task that ended or will retry: `run` without a terminal
   kAll,       // and every start: `submit --follow`
 };
-
-// The TASK-EVENTs one message may carry, as this client asks them
-// (Submit/Watch.max_batch; docs/protocol.md, TASK-EVENT): a 100,000-task
-// `drover run` printing every task took one message a task.
-inline constexpr uint32_t kEventBatch = 256;
 
 struct WatchOptions {
   TaskLines lines = TaskLines::kProblems;

@@ -12,6 +12,25 @@ json CountsJson(const wire::Counts& c) {
           {"cached", c.cached()}};
 }
 
+std::vector<json> TaskEventsJson(const wire::TaskEvent& ev) {
+  std::vector<json> out;
+  auto add = [&out](const wire::TaskEvent& t) {
+    out.push_back({{"job", t.job_id()},
+                   {"task", t.task()},
+                   {"state", t.state()},
+                   {"attempt", t.attempt()},
+                   {"reason", t.reason()},
+                   {"detail", t.detail()},
+                   {"worker", t.worker()},
+                   {"counts", CountsJson(t.counts())}});
+  };
+  add(ev);
+  for (const wire::TaskEvent& t : ev.more()) {
+    if (t.more_size() == 0) add(t);
+  }
+  return out;
+}
+
 json JobJson(const wire::JobStatus& js, int64_t now_ms) {
   const wire::Counts& c = js.counts();
   const uint32_t finished = c.succeeded() + c.failed() + c.other();

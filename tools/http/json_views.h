@@ -7,12 +7,17 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "core/protocol/drover.pb.h"
 
 namespace drover::http {
 
 nlohmann::json CountsJson(const wire::Counts& c);
+// The "task" events of a TASK-EVENT, in order: its head, then each entry
+// of `more` (an entry with a `more` of its own is malformed and left out;
+// docs/protocol.md, TASK-EVENT).
+std::vector<nlohmann::json> TaskEventsJson(const wire::TaskEvent& ev);
 // A job without its tasks: state, counts, progress (finished / total),
 // submitted, finished, duration_ms (until `now_ms` while it runs).
 nlohmann::json JobJson(const wire::JobStatus& js, int64_t now_ms);

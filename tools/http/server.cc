@@ -381,20 +381,16 @@ class HttpServer::Handlers {
     // With output: the coordinator then also says when a task starts
     // running. The output itself is not forwarded (the log stream is).
     w.set_output(true);
+    // A busy job's events come many to a message (docs/protocol.md,
+    // TASK-EVENT): one "task" event each, in order.
+    w.set_max_batch(cli::kEventBatch);
     Stream(res, protocol::Make(Command::kWatch, w),
            [](const Message& m, std::string* out) {
              if (m.command == Command::kTaskEvent) {
                auto e = protocol::Parse<wire::TaskEvent>(m);
-               if (e.ok()) {
-                 *out = Event("task", Dump({{"job", e->job_id()},
-                                            {"task", e->task()},
-                                            {"state", e->state()},
-                                            {"attempt", e->attempt()},
-                                            {"reason", e->reason()},
-                                            {"detail", e->detail()},
-                                            {"worker", e->worker()},
-                                            {"counts", CountsJson(e->counts())}}));
-               }
+               if (!e.ok()) return true;
+               for (const nlohmann::json& t : TaskEventsJson(*e))
+                 *out += Event("task", Dump(t));
                return true;
              }
              if (m.command == Command::kJobEvent) {
