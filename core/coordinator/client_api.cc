@@ -203,7 +203,7 @@ void Coordinator::Loop::HandleRetryJob(const Message& m) {
   size_t carried = 0;
   auto job =
       BuildJobState(std::move(*loaded.spec), new_id, std::move(*rows), seed, &carried);
-  AdmitRetry(m.routing_id, m.peer, req->watch(), old, std::move(job), carried);
+  AdmitRetry(m.routing_id, m.peer, *req, old, std::move(job), carried);
 }
 
 std::string Coordinator::Loop::FreshJobId(const std::string& avoid) {
@@ -215,7 +215,7 @@ std::string Coordinator::Loop::FreshJobId(const std::string& avoid) {
 }
 
 void Coordinator::Loop::AdmitRetry(const std::string& rid, const protocol::PeerKey& peer,
-                                   bool watch, const store::JobRecord& old,
+                                   const wire::RetryJob& req, const store::JobRecord& old,
                                    std::unique_ptr<Job> job, size_t carried) {
   store::JobRecord& rec = job->record;  // its id: FreshJobId's
   rec.name = job->spec.name;
@@ -228,7 +228,8 @@ void Coordinator::Loop::AdmitRetry(const std::string& rid, const protocol::PeerK
   rec.priority = job->spec.priority;
   rec.created_ms = WallMillis(clock_);
   spdlog::info("coordinator: job {} retries job {}", rec.id, old.id);
-  (void)Admit(std::move(job), /*replace=*/false, rid, {.events = watch},
+  (void)Admit(std::move(job), /*replace=*/false, rid,
+              {.events = req.watch(), .max_batch = req.max_batch()},
               static_cast<uint32_t>(carried));
 }
 

@@ -339,8 +339,10 @@ class Coordinator::Loop : private PipelineHost {
   // A new job that runs again what `old` did not finish (RETRY-JOB):
   // `job`, its state built from old's spec loaded again and its rows
   // (BuildJobState, with `carried` tasks carried over).
-  void AdmitRetry(const std::string& rid, const protocol::PeerKey& peer, bool watch,
-                  const store::JobRecord& old, std::unique_ptr<Job> job, size_t carried);
+  // `req` says how its client watches the new job.
+  void AdmitRetry(const std::string& rid, const protocol::PeerKey& peer,
+                  const wire::RetryJob& req, const store::JobRecord& old,
+                  std::unique_ptr<Job> job, size_t carried);
   // An id for a new job: no job that runs or waits to be admitted has it
   // (pending_ids_), nor `avoid`.
   std::string FreshJobId(const std::string& avoid = {});

@@ -129,7 +129,7 @@ void Coordinator::Loop::SendAnswer(StoreReader::Answer& a) {
         return ReplyError(
             rid, "job " + a.old.id + " is still running; wait for it or cancel it first");
       }
-      return AdmitRetry(rid, a.read.peer, a.read.retry.watch(), a.old, std::move(a.job),
+      return AdmitRetry(rid, a.read.peer, a.read.retry, a.old, std::move(a.job),
                         a.carried);
     default:
       return ReplyError(rid, a.error);

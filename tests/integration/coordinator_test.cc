@@ -503,6 +503,7 @@ TEST_F(CoordinatorTest, ATaskEventCarriesNothingOfTheOneBefore) {
 // messages of at most 4 events (the head and its `more`, entries without a
 // `more` of their own), the second one event a message, both in the same
 // order, each task once, and each its JOB-EVENT after the last of them.
+// A RETRY-JOB of the batching client should have its events batched too.
 TEST_F(CoordinatorTest, ABatchingClientGetsItsTaskEventsInBatchesInOrder) {
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
   FakeWorker& worker = AddWorker("w1", 1);
@@ -524,7 +525,8 @@ TEST_F(CoordinatorTest, ABatchingClientGetsItsTaskEventsInBatchesInOrder) {
   ASSERT_TRUE(worker.ExpectAck());
 
   // Every message until the JOB-EVENT, flattened: the task of each event.
-  auto read = [&](FakeClient& client, size_t* messages, size_t* largest) {
+  auto read = [&](FakeClient& client, const std::string& id, size_t* messages,
+                  size_t* largest) {
     std::vector<std::string> tasks;
     for (;;) {
       auto m = client.Next(testing::kDeadline);
@@ -540,17 +542,17 @@ TEST_F(CoordinatorTest, ABatchingClientGetsItsTaskEventsInBatchesInOrder) {
       tasks.push_back(ev.task() + " " + ev.state());
       for (const wire::TaskEvent& e : ev.more()) {
         EXPECT_EQ(e.more_size(), 0);
-        EXPECT_EQ(e.job_id(), job);
+        EXPECT_EQ(e.job_id(), id);
         tasks.push_back(e.task() + " " + e.state());
       }
     }
   };
   size_t batched_messages = 0, batched_largest = 0;
   const std::vector<std::string> batched =
-      read(batching, &batched_messages, &batched_largest);
+      read(batching, job, &batched_messages, &batched_largest);
   size_t single_messages = 0, single_largest = 0;
   const std::vector<std::string> singles =
-      read(single, &single_messages, &single_largest);
+      read(single, job, &single_messages, &single_largest);
 
   // 9 skipped, then the running one cancelled.
   ASSERT_EQ(batched.size(), 10u);
@@ -561,6 +563,19 @@ TEST_F(CoordinatorTest, ABatchingClientGetsItsTaskEventsInBatchesInOrder) {
   EXPECT_LT(batched_messages, 10u);
   EXPECT_EQ(single_largest, 1u);
   EXPECT_EQ(single_messages, 10u);
+
+  auto retried = batching.Retry(job);
+  ASSERT_TRUE(retried);
+  auto again = worker.ExpectDispatch();
+  ASSERT_TRUE(again);
+  batching.CancelJob(retried->job_id());
+  ASSERT_TRUE(worker.ExpectCancel());
+  worker.SendResult(again->attempt_id(), Cancelled());
+  ASSERT_TRUE(worker.ExpectAck());
+  size_t retried_messages = 0, retried_largest = 0;
+  EXPECT_EQ(read(batching, retried->job_id(), &retried_messages, &retried_largest).size(),
+            10u);
+  EXPECT_EQ(retried_largest, 4u);
 }
 
 // ---- submission ----------------------------------------------------------

@@ -336,6 +336,7 @@ class FakeClient : public FakePeer {
     wire::RetryJob r;
     r.set_job_id(job_id);
     r.set_watch(watch);
+    r.set_max_batch(max_batch);
     return Ask<wire::Submitted>(Command::kRetryJob, r, Command::kSubmitted);
   }
   // LOGS-REQUEST; the LOGS message (body and its two payload frames).

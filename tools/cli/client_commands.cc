@@ -172,6 +172,7 @@ int RetryCommand(const RetryArgs& args) {
   wire::RetryJob retry;
   retry.set_job_id(args.job);
   retry.set_watch(args.wait);
+  if (args.wait) retry.set_max_batch(kEventBatch);
   auto answer = client.Call(protocol::Make(Command::kRetryJob, retry), {Command::kSubmitted});
   if (!answer.ok()) return PrintError(answer.status());
   auto job_id = TakeSubmitted(*answer, /*print_id=*/true);
