@@ -387,19 +387,8 @@ void Coordinator::Loop::SendTaskEvent(const std::string& rid, uint32_t max_batch
   if (max_batch > 1) {
     for (EventBatch& b : event_batches_) {
       if (b.message.routing_id != rid) continue;
-      if (b.events < b.max && b.message.body.size() + body.size() + 6 <= kBatchBytes) {
-        // An entry of `more` (field 10, length-delimited): its tag, its
-        // length as a varint, then the event.
-        std::string& out = b.message.body;
-        out.push_back(static_cast<char>((10 << 3) | 2));
-        for (size_t n = body.size();; n >>= 7) {
-          if (n < 0x80) {
-            out.push_back(static_cast<char>(n));
-            break;
-          }
-          out.push_back(static_cast<char>((n & 0x7F) | 0x80));
-        }
-        out += body;
+      if (b.events < b.max && b.message.body.size() + body.size() + 16 <= kBatchBytes) {
+        protocol::AppendTaskEventEntry(&b.message.body, body);
         ++b.events;
         return;
       }

@@ -626,8 +626,8 @@ class Coordinator::Loop : private PipelineHost {
   std::string task_event_body_;  // an event encoded once for all its watchers
   // TASK-EVENTs gathered this turn for clients that take them in batches:
   // the message's body is the head event with each later one appended as
-  // an entry of `more` (field 10), which is how protobuf encodes a
-  // repeated field. At most one open batch per client.
+  // an entry of `more` (protocol::AppendTaskEventEntry). At most one open
+  // batch per client.
   struct EventBatch {
     Message message;
     uint32_t events = 0;

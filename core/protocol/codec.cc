@@ -183,23 +183,38 @@ zmq::message_t CountedMessage(std::string&& data, int64_t counted,
   return zmq::message_t(bytes, size, &ReleaseCountedFrame, frame);
 }
 
+using google::protobuf::io::CodedOutputStream;
+
+// A length-delimited field (wire type 2): its tag, its length, its bytes.
+uint32_t LengthDelimitedTag(int field) { return static_cast<uint32_t>(field) << 3 | 2; }
+
+// Writes the tag of `field` and `length`, then `bytes` (the field's first
+// bytes, or all of them when length == bytes.size()).
+void PutLengthDelimited(CodedOutputStream& coded, int field, std::string_view bytes,
+                        size_t length) {
+  coded.WriteTag(LengthDelimitedTag(field));
+  coded.WriteVarint64(length);
+  coded.WriteRaw(bytes.data(), static_cast<int>(bytes.size()));
+}
+
 }  // namespace
+
+void AppendTaskEventEntry(std::string* batch, std::string_view entry) {
+  google::protobuf::io::StringOutputStream sink(batch);  // appends
+  CodedOutputStream coded(&sink);
+  PutLengthDelimited(coded, wire::TaskEvent::kMoreFieldNumber, entry, entry.size());
+}
 
 void AppendResultEntry(std::string* batch, std::string_view entry, std::string_view out,
                        std::string_view err) {
-  using google::protobuf::io::CodedOutputStream;
-  // A length-delimited field (wire type 2): its tag, its length, its bytes.
-  auto tag = [](int field) { return static_cast<uint32_t>(field) << 3 | 2; };
   auto size = [&](int field, std::string_view bytes) {
-    return CodedOutputStream::VarintSize32(tag(field)) +
+    return CodedOutputStream::VarintSize32(LengthDelimitedTag(field)) +
            CodedOutputStream::VarintSize64(bytes.size()) + bytes.size();
   };
   google::protobuf::io::StringOutputStream sink(batch);  // appends
   CodedOutputStream coded(&sink);
   auto put = [&](int field, std::string_view bytes, size_t length) {
-    coded.WriteTag(tag(field));
-    coded.WriteVarint64(length);
-    coded.WriteRaw(bytes.data(), static_cast<int>(bytes.size()));
+    PutLengthDelimited(coded, field, bytes, length);
   };
   // Empty bytes are left out, as proto3 leaves out every default.
   put(wire::Result::kMoreFieldNumber, entry,

@@ -129,6 +129,12 @@ Result<Proto> Parse(const Message& m) {
 void AppendResultEntry(std::string* batch, std::string_view entry, std::string_view out,
                        std::string_view err);
 
+// Appends one entry to `batch`, the encoded TASK-EVENT body of the batch's
+// head (docs/protocol.md, TASK-EVENT): `entry` is an encoded TaskEvent with
+// no `more`. As AppendResultEntry, the bytes are those SerializeToString
+// gives for the head with the entry added to `more`.
+void AppendTaskEventEntry(std::string* batch, std::string_view entry);
+
 // Sends `m` on `socket`, prefixed by m.routing_id when it is not empty (a
 // ROUTER). Returns kUnavailable when the socket would block (the peer's
 // queue is full or it is gone from a ROUTER) or the context is closing.

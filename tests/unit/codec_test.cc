@@ -309,6 +309,37 @@ TEST(ResultBatchTest, AppendedEntriesAreTheSerializedBatch) {
   EXPECT_EQ(parsed.outputs().at("k"), "v");
 }
 
+// Given a TASK-EVENT's encoded head and events appended to it one by one
+// (the coordinator's batches for a client), the bytes should be those of
+// the head with the events in `more`, and parse back in order.
+TEST(TaskEventBatchTest, AppendedEntriesAreTheHeadWithMore) {
+  wire::TaskEvent head;
+  head.set_job_id("j1");
+  head.set_task("a");
+  head.set_state("succeeded");
+  head.mutable_counts()->set_total(3);
+  std::string appended = head.SerializeAsString();
+  wire::TaskEvent expected = head;
+  for (const std::string& task : {std::string("b"), std::string(300, 't')}) {
+    wire::TaskEvent entry;
+    entry.set_job_id("j1");
+    entry.set_task(task);
+    entry.set_state("failed");
+    entry.set_detail("exit 3");
+    entry.mutable_counts()->set_failed(1);
+    protocol::AppendTaskEventEntry(&appended, entry.SerializeAsString());
+    *expected.add_more() = entry;
+  }
+  EXPECT_EQ(appended, expected.SerializeAsString());
+  wire::TaskEvent parsed;
+  ASSERT_TRUE(parsed.ParseFromString(appended));
+  ASSERT_EQ(parsed.more_size(), 2);
+  EXPECT_EQ(parsed.task(), "a");
+  EXPECT_EQ(parsed.more(0).task(), "b");
+  EXPECT_EQ(parsed.more(1).task(), std::string(300, 't'));
+  EXPECT_EQ(parsed.more(1).counts().failed(), 1u);
+}
+
 // Given ACK and CANCEL with several attempt ids, should round trip them.
 TEST_F(CodecTest, AckAndCancelRoundTrip) {
   wire::Ack ack;
