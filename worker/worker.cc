@@ -192,6 +192,7 @@ void Worker::Loop::SendHello() {
   hello.set_max_batch(kMaxBatch);
   hello.set_takes_recall(true);
   hello.set_reports_starts(true);
+  hello.set_takes_dispatch_acks(true);
   hello.set_heartbeat_ms(static_cast<uint32_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(options_.heartbeat_interval)
           .count()));

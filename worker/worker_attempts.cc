@@ -59,6 +59,10 @@ void Worker::Loop::HandleDispatch(const Message& m) {
     spdlog::warn("worker {}: {}", options_.name, d.status().message());
     return;
   }
+  // The ACK that rides on it (Hello.takes_dispatch_acks) comes first, as
+  // it would have come in a message of its own.
+  for (uint64_t id : d->acks()) unacked_.erase(id);
+  d->clear_acks();
   // A batch (docs/protocol.md, "Batches"): the head, then each entry.
   auto more = std::move(*d->mutable_more());
   d->clear_more();

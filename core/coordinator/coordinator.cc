@@ -11,6 +11,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "core/coordinator/loop.h"
 #include "core/dag/plan.h"
@@ -319,10 +322,30 @@ void Coordinator::Loop::SendHeartbeats() {
 void Coordinator::Loop::Flush() {
   CloseEventBatches();
   // ACKs go first, so that a worker forgets its results before it hears
-  // anything else of this turn.
+  // anything else of this turn. To a worker that takes them, an ACK rides
+  // on the DISPATCH of this turn when that is the first message it gets:
+  // one message a task fewer for a worker of one slot.
+  std::unordered_map<std::string_view, Message*> first_dispatch;
+  for (const auto& [rid, ids] : acks_) {
+    auto w = workers_.find(rid);
+    if (w != workers_.end() && w->second.takes_dispatch_acks)
+      first_dispatch[rid] = nullptr;
+  }
+  if (!first_dispatch.empty()) {
+    std::unordered_set<std::string_view> seen;
+    for (Message& m : outbox_) {
+      if (!seen.insert(m.routing_id).second) continue;  // not its first message
+      auto f = first_dispatch.find(m.routing_id);
+      if (f != first_dispatch.end() && m.command == Command::kDispatch) f->second = &m;
+    }
+  }
   std::vector<Message> acks;
   acks.reserve(acks_.size());
   for (auto& [rid, ids] : acks_) {
+    if (auto f = first_dispatch.find(rid); f != first_dispatch.end() && f->second) {
+      protocol::AppendDispatchAcks(&f->second->body, ids);
+      continue;
+    }
     wire::Ack ack;
     for (uint64_t id : ids) ack.add_attempt_ids(id);
     acks.push_back(protocol::Make(Command::kAck, ack));

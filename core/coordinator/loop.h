@@ -130,6 +130,7 @@ class Coordinator::Loop : private PipelineHost {
     std::map<std::string, uint32_t> prefetch;  // Hello.prefetch: slots beyond slots
     bool takes_recall = false;                 // Hello.takes_recall
     bool reports_starts = false;               // Hello.reports_starts
+    bool takes_dispatch_acks = false;          // Hello.takes_dispatch_acks
     uint32_t recalling = 0;                    // its attempts recalled, not ended yet
     std::map<std::string, uint32_t> used;      // may pass slots by prefetch
     std::map<std::string, std::string> labels;

@@ -82,6 +82,7 @@ void Coordinator::Loop::HandleHello(const Message& m) {
   }
   w.takes_recall = hello->takes_recall();
   w.reports_starts = hello->reports_starts();
+  w.takes_dispatch_acks = hello->takes_dispatch_acks();
   if (w.takes_recall && !w.prefetch.empty()) {
     recallable_.insert(w.rid);
   } else {

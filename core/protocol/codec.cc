@@ -205,6 +205,17 @@ void AppendTaskEventEntry(std::string* batch, std::string_view entry) {
   PutLengthDelimited(coded, wire::TaskEvent::kMoreFieldNumber, entry, entry.size());
 }
 
+void AppendDispatchAcks(std::string* dispatch, const std::vector<uint64_t>& ids) {
+  if (ids.empty()) return;  // proto3 leaves an empty list out
+  size_t length = 0;
+  for (uint64_t id : ids) length += CodedOutputStream::VarintSize64(id);
+  google::protobuf::io::StringOutputStream sink(dispatch);  // appends
+  CodedOutputStream coded(&sink);
+  coded.WriteTag(LengthDelimitedTag(wire::Dispatch::kAcksFieldNumber));
+  coded.WriteVarint64(length);
+  for (uint64_t id : ids) coded.WriteVarint64(id);
+}
+
 void AppendResultEntry(std::string* batch, std::string_view entry, std::string_view out,
                        std::string_view err) {
   auto size = [&](int field, std::string_view bytes) {

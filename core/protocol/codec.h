@@ -135,6 +135,11 @@ void AppendResultEntry(std::string* batch, std::string_view entry, std::string_v
 // gives for the head with the entry added to `more`.
 void AppendTaskEventEntry(std::string* batch, std::string_view entry);
 
+// Appends `ids` to `dispatch`, the encoded body of a DISPATCH, as its
+// `acks` (docs/protocol.md, ACK): one packed field, the bytes
+// SerializeToString gives for the message with those acks added.
+void AppendDispatchAcks(std::string* dispatch, const std::vector<uint64_t>& ids);
+
 // Sends `m` on `socket`, prefixed by m.routing_id when it is not empty (a
 // ROUTER). Returns kUnavailable when the socket would block (the peer's
 // queue is full or it is gone from a ROUTER) or the context is closing.

@@ -182,5 +182,60 @@ TEST_F(CoordinatorTest, ATurnEndsAtMostHalfTheAttemptsInFlight) {
   EXPECT_EQ(done->state(), "succeeded");
 }
 
+// Given a one-slot worker that takes ACKs on its DISPATCH
+// (Hello.takes_dispatch_acks) and one that does not, each running a job of
+// 3 tasks one at a time: the first should find each ACK in the DISPATCH of
+// its next task and get an ACK message only for its last result, which no
+// DISPATCH follows; the second should get an ACK message, then the
+// DISPATCH without acks, for every result.
+TEST_F(CoordinatorTest, AnAckRidesOnTheNextDispatchToAWorkerThatTakesIt) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  for (const bool takes : {true, false}) {
+    SCOPED_TRACE(takes ? "takes dispatch acks" : "plain worker");
+    const std::string name = takes ? "w-acks" : "w-plain";
+    wire::Hello hello;
+    hello.set_name(name);
+    hello.set_session("session-1");
+    (*hello.mutable_slots())["spawn"] = 1;
+    hello.set_heartbeat_ms(1000);
+    hello.set_takes_dispatch_acks(takes);
+    FakeWorker& worker = AddWorkerWithHello(hello);
+    FakeClient& client = AddClient();
+    ASSERT_TRUE(client.Submit(IndependentTasks("acks-" + name, 3)));
+    auto d = worker.ExpectDispatch();
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->acks_size(), 0);
+    for (int i = 0; i < 2; ++i) {
+      const uint64_t ended = d->attempt_id();
+      worker.SendResult(ended, testing::Ok());
+      if (!takes) {
+        auto ack = worker.ExpectAck();
+        ASSERT_TRUE(ack);
+        EXPECT_EQ(*ack, std::vector<uint64_t>{ended});
+      }
+      d = worker.ExpectDispatch();  // an ACK message first fails here
+      ASSERT_TRUE(d);
+      EXPECT_NE(d->attempt_id(), ended);
+      if (takes) {
+        EXPECT_EQ(std::vector<uint64_t>(d->acks().begin(), d->acks().end()),
+                  std::vector<uint64_t>{ended});
+      } else {
+        EXPECT_EQ(d->acks_size(), 0);
+      }
+    }
+    worker.SendResult(d->attempt_id(), testing::Ok());
+    auto ack = worker.ExpectAck();  // the last: no DISPATCH to ride on
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(*ack, std::vector<uint64_t>{d->attempt_id()});
+    auto done = client.WaitJobEvent();
+    ASSERT_TRUE(done);
+    EXPECT_EQ(done->state(), "succeeded");
+    Sync();
+    ExpectNothingQueued(worker, name);
+    worker.SendDisconnect(/*drained=*/true);  // the next job is the other's
+    Sync();
+  }
+}
+
 }  // namespace
 }  // namespace drover

@@ -2,8 +2,9 @@
 // payload, job, task, number and DROVER_* variables to every one, a
 // $DROVER_OUTPUT file only to a backend whose tasks see the environment
 // (Backend::TakesEnvironment), and capture paths only to one that may
-// write them (Backend::CapturesOutput). A real Worker in this process with a recording
-// backend, against the scripted coordinator of fake_coordinator.h.
+// write them (Backend::CapturesOutput); and an ACK that rides on a
+// DISPATCH. A real Worker in this process with a recording backend,
+// against the scripted coordinator of fake_coordinator.h.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "backends/backend.h"
 #include "backends/threads/threads_kind.h"
@@ -179,6 +181,37 @@ TEST_F(WorkerAttemptTest, EachBackendIsHandedWhatItUses) {
   const TaskAttempt& plain = seen_.attempts.at(3);
   EXPECT_EQ(plain.stdout_path, "");
   EXPECT_EQ(plain.stderr_path, "");
+}
+
+// Given a worker that said it takes ACKs on DISPATCH
+// (Hello.takes_dispatch_acks), a result left unACKed, and the next
+// DISPATCH carrying its id in `acks`: the worker should forget that result
+// as an ACK would make it, so that when it registers again its HELLO
+// lists only the result no ACK covered.
+TEST_F(WorkerAttemptTest, AnAckOnADispatchIsTakenAsAnAck) {
+  ASSERT_TRUE(worker_.Start(context_, options_, registry_, clock_));
+  worker_.Run();
+  auto hello = coordinator_.Register();
+  ASSERT_TRUE(hello);
+  EXPECT_TRUE(hello->takes_dispatch_acks());
+  coordinator_.Send(Command::kDispatch, Attempt(1, "plain"));
+  auto first = coordinator_.Expect<wire::Result>(Command::kResult);  // not ACKed
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->attempt_id(), 1u);
+  wire::Dispatch next = Attempt(2, "plain");
+  next.add_acks(1);
+  coordinator_.Send(Command::kDispatch, next);
+  auto second = coordinator_.Expect<wire::Result>(Command::kResult);  // not ACKed
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->attempt_id(), 2u);
+
+  wire::Disconnect again;
+  again.set_reason("not registered: send HELLO");
+  coordinator_.Send(Command::kDisconnect, again);
+  auto rehello = coordinator_.Expect<wire::Hello>(Command::kHello);
+  ASSERT_TRUE(rehello);
+  EXPECT_EQ(std::vector<uint64_t>(rehello->running().begin(), rehello->running().end()),
+            std::vector<uint64_t>{2});
 }
 
 }  // namespace

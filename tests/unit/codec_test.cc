@@ -340,6 +340,43 @@ TEST(TaskEventBatchTest, AppendedEntriesAreTheHeadWithMore) {
   EXPECT_EQ(parsed.more(1).counts().failed(), 1u);
 }
 
+// Given a DISPATCH's encoded body and the ids of an ACK appended to it
+// (docs/protocol.md, ACK), the body should parse as the same DISPATCH with
+// those `acks`, its `more` entries untouched (a field may come after a
+// higher-numbered one); with no `more`, it should be the very bytes
+// SerializeToString gives. No ids leave the body as it was.
+TEST(DispatchAcksTest, AppendedAcksParseAsTheDispatchsAcks) {
+  wire::Dispatch head;
+  head.set_attempt_id(7);
+  head.set_job_id("j1");
+  head.set_task("t");
+  head.set_backend("threads");
+  head.set_payload(std::string("\0\xff", 2));
+  const std::vector<uint64_t> ids = {1, 300, uint64_t{1} << 40};
+
+  std::string body = head.SerializeAsString();
+  protocol::AppendDispatchAcks(&body, {});
+  EXPECT_EQ(body, head.SerializeAsString());
+  protocol::AppendDispatchAcks(&body, ids);
+  wire::Dispatch expected = head;
+  for (uint64_t id : ids) expected.add_acks(id);
+  EXPECT_EQ(body, expected.SerializeAsString());
+
+  wire::Dispatch entry = head;
+  entry.set_attempt_id(8);
+  *head.add_more() = entry;
+  body = head.SerializeAsString();
+  protocol::AppendDispatchAcks(&body, ids);
+  wire::Dispatch parsed;
+  ASSERT_TRUE(parsed.ParseFromString(body));
+  EXPECT_EQ(std::vector<uint64_t>(parsed.acks().begin(), parsed.acks().end()), ids);
+  ASSERT_EQ(parsed.more_size(), 1);
+  EXPECT_EQ(parsed.more(0).attempt_id(), 8u);
+  EXPECT_EQ(parsed.more(0).acks_size(), 0);
+  EXPECT_EQ(parsed.attempt_id(), 7u);
+  EXPECT_EQ(parsed.payload(), std::string("\0\xff", 2));
+}
+
 // Given ACK and CANCEL with several attempt ids, should round trip them.
 TEST_F(CodecTest, AckAndCancelRoundTrip) {
   wire::Ack ack;
