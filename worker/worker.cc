@@ -265,12 +265,16 @@ Status Worker::Loop::Run() {
       (void)!::read(wake_fd_, &n, sizeof n);
     }
     DrainCompletions();
-    // The results go out before the starts of the attempts whose slots
-    // they freed (StartWaiting reports those first): the coordinator reads
-    // both in one turn, where starts sent ahead woke it for a turn of
-    // their own, and the result that followed for another.
+    // The results go out with the starts of the attempts whose slots they
+    // freed, and before those start: in the last RESULT when the
+    // coordinator takes them there (Welcome.takes_result_starts), else in
+    // a HEARTBEAT right after it. Either way the coordinator reads both in
+    // one turn; a HEARTBEAT of its own woke it for another turn (a commit
+    // and a message back) as often as not.
+    std::vector<wire::Dispatch> starting = TakeStartable();  // slots freed
     SendResults();
-    StartWaiting();  // slots the completions freed
+    ReportStarts();
+    for (wire::Dispatch& d : starting) StartDispatch(d);
     PollBackends();  // and the driven backends launch them now
     DrainOutbox();
     // At most 4096 messages, and never past a due heartbeat: a download
@@ -423,6 +427,7 @@ void Worker::Loop::Handle(const Message& m) {
       metrics_->SetRegistered(true);
       backoff_ = options_.reconnect_min;
       coordinator_batch_ = std::clamp<uint32_t>(welcome->max_batch(), 1, kMaxBatch);
+      coordinator_takes_starts_ = welcome->takes_result_starts();
       ReportStarts();  // those started since the HELLO was sent
       for (uint64_t id : welcome->unknown()) {
         // The coordinator no longer wants these: stop them, forget results.

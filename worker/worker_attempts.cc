@@ -313,6 +313,13 @@ void Worker::Loop::SendResults() {
     }
     batch_bytes += bytes;
   }
+  // The starts of this turn ride on its last RESULT when the coordinator
+  // reads them there; in a copy of the stored RESULT, so a re-sent one
+  // never reports them again.
+  if (batch && coordinator_takes_starts_ && !starts_unreported_.empty()) {
+    protocol::AppendResultStarts(&batch->body, starts_unreported_);
+    starts_unreported_.clear();
+  }
   flush();
   unsent_.clear();
 }

@@ -148,6 +148,10 @@ class Worker::Loop final : public BackendEvents {
   // Starts the waiting attempts that now fit, oldest first, after telling
   // the coordinator (ReportStarts).
   void StartWaiting();
+  // StartWaiting's first half: takes the waiting attempts that now fit out
+  // of their backlog, oldest first, and adds them to starts_unreported_.
+  // The caller tells the coordinator, then starts them.
+  std::vector<wire::Dispatch> TakeStartable();
   // Sends starts_unreported_ in a HEARTBEAT (Heartbeat.started), when
   // registered.
   void ReportStarts();
@@ -186,7 +190,8 @@ class Worker::Loop final : public BackendEvents {
   void Complete(uint64_t id, AttemptOutcome outcome);
   // Sends the RESULTs Complete kept this turn: in batches of at most
   // coordinator_batch_ (Result.more) when the coordinator takes them,
-  // else one each.
+  // else one each. The last batch carries starts_unreported_
+  // (Result.started) when the coordinator takes them there.
   void SendResults();
   void DrainCompletions();
   void SendDraining(SteadyTime now);
@@ -256,6 +261,8 @@ class Worker::Loop final : public BackendEvents {
   std::vector<uint64_t> unsent_;  // of unacked_: completed this turn, not yet sent
   // Results the coordinator takes in one RESULT (Welcome.max_batch).
   uint32_t coordinator_batch_ = 1;
+  // The coordinator reads Result.started (Welcome.takes_result_starts).
+  bool coordinator_takes_starts_ = false;
   // Attempts this worker takes in one DISPATCH (Hello.max_batch).
   static constexpr uint32_t kMaxBatch = 256;
   bool registered_ = false;

@@ -36,8 +36,15 @@ void Worker::Loop::HandleOneDispatch(wire::Dispatch& d) {
 }
 
 void Worker::Loop::StartWaiting() {
-  if (waiting_ids_.empty()) return;
+  std::vector<wire::Dispatch> starting = TakeStartable();
+  if (starting.empty()) return;
+  ReportStarts();
+  for (wire::Dispatch& d : starting) StartDispatch(d);
+}
+
+std::vector<wire::Dispatch> Worker::Loop::TakeStartable() {
   std::vector<wire::Dispatch> starting;
+  if (waiting_ids_.empty()) return starting;
   for (auto& [backend, q] : backlog_) {
     // What fits, in dispatch order: the slots are taken by StartDispatch,
     // so they are counted here.
@@ -51,13 +58,11 @@ void Worker::Loop::StartWaiting() {
       waiting_ids_.erase(starting.back().attempt_id());
     }
   }
-  if (starting.empty()) return;
   // The coordinator hears of the starts before they happen (Hello.
   // reports_starts): if this worker dies, the attempts it had not started
   // cost their tasks no retry. Unregistered, they go after the WELCOME.
   for (const wire::Dispatch& d : starting) starts_unreported_.push_back(d.attempt_id());
-  ReportStarts();
-  for (wire::Dispatch& d : starting) StartDispatch(d);
+  return starting;
 }
 
 void Worker::Loop::ReportStarts() {

@@ -249,6 +249,10 @@ class Coordinator::Loop : private PipelineHost {
   void HandleDraining(WorkerConn& w, const Message& m);
   // A worker's HEARTBEAT: Heartbeat.started clears AttemptRef::waiting.
   void HandleHeartbeat(WorkerConn& w, const Message& m);
+  // Attempts of `w` that waited for a slot start now (Heartbeat.started,
+  // Result.started): they count as attempts if `w` is lost.
+  void NoteStarts(WorkerConn& w,
+                  const google::protobuf::RepeatedField<uint64_t>& started);
   void HandleWorkersRequest(const Message& m);
   void ExpireWorkers(SteadyTime now);
   // Fails every attempt of `w` as worker-lost (those still waiting in it,

@@ -52,6 +52,10 @@ void Coordinator::Loop::HandleResult(WorkerConn& w, Message& m) {
                                       std::move(*entry.mutable_stderr_data())};
     HandleOneResult(w, entry, std::move(payloads));
   }
+  // Starts the worker reports on its RESULT (Welcome.takes_result_starts),
+  // after the results whose slots they take, as a HEARTBEAT sent after
+  // this RESULT would have them.
+  NoteStarts(w, result->started());
 }
 
 void Coordinator::Loop::HandleOneResult(WorkerConn& w, const wire::Result& result,

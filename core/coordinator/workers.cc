@@ -140,6 +140,7 @@ void Coordinator::Loop::HandleHello(const Message& m) {
   welcome.set_liveness(static_cast<uint32_t>(options_.liveness));
   welcome.set_coordinator(instance_);
   welcome.set_max_batch(kMaxBatch);
+  welcome.set_takes_result_starts(true);
   w.used.clear();
   // Which of its attempts wait, as the worker says now (a start it
   // reported on an old connection may not have arrived).
@@ -196,7 +197,12 @@ void Coordinator::Loop::HandleHeartbeat(WorkerConn& w, const Message& m) {
     stats_.malformed.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  for (uint64_t id : hb->started()) {
+  NoteStarts(w, hb->started());
+}
+
+void Coordinator::Loop::NoteStarts(
+    WorkerConn& w, const google::protobuf::RepeatedField<uint64_t>& started) {
+  for (uint64_t id : started) {
     // Only its own attempts: an id it does not hold changes nothing.
     if (!w.attempts.count(id)) continue;
     auto a = attempts_.find(id);

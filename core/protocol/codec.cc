@@ -205,15 +205,28 @@ void AppendTaskEventEntry(std::string* batch, std::string_view entry) {
   PutLengthDelimited(coded, wire::TaskEvent::kMoreFieldNumber, entry, entry.size());
 }
 
-void AppendDispatchAcks(std::string* dispatch, const std::vector<uint64_t>& ids) {
+namespace {
+
+// A packed repeated uint64 `field`: its tag, its length, the varints.
+void AppendPackedIds(std::string* body, int field, const std::vector<uint64_t>& ids) {
   if (ids.empty()) return;  // proto3 leaves an empty list out
   size_t length = 0;
   for (uint64_t id : ids) length += CodedOutputStream::VarintSize64(id);
-  google::protobuf::io::StringOutputStream sink(dispatch);  // appends
+  google::protobuf::io::StringOutputStream sink(body);  // appends
   CodedOutputStream coded(&sink);
-  coded.WriteTag(LengthDelimitedTag(wire::Dispatch::kAcksFieldNumber));
+  coded.WriteTag(LengthDelimitedTag(field));
   coded.WriteVarint64(length);
   for (uint64_t id : ids) coded.WriteVarint64(id);
+}
+
+}  // namespace
+
+void AppendDispatchAcks(std::string* dispatch, const std::vector<uint64_t>& ids) {
+  AppendPackedIds(dispatch, wire::Dispatch::kAcksFieldNumber, ids);
+}
+
+void AppendResultStarts(std::string* result, const std::vector<uint64_t>& ids) {
+  AppendPackedIds(result, wire::Result::kStartedFieldNumber, ids);
 }
 
 void AppendResultEntry(std::string* batch, std::string_view entry, std::string_view out,

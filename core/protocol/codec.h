@@ -140,6 +140,10 @@ void AppendTaskEventEntry(std::string* batch, std::string_view entry);
 // SerializeToString gives for the message with those acks added.
 void AppendDispatchAcks(std::string* dispatch, const std::vector<uint64_t>& ids);
 
+// Appends `ids` to `result`, the encoded body of a RESULT's head, as its
+// `started` (docs/protocol.md, RESULT), the same way.
+void AppendResultStarts(std::string* result, const std::vector<uint64_t>& ids);
+
 // Sends `m` on `socket`, prefixed by m.routing_id when it is not empty (a
 // ROUTER). Returns kUnavailable when the socket would block (the peer's
 // queue is full or it is gone from a ROUTER) or the context is closing.

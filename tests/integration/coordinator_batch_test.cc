@@ -54,6 +54,7 @@ TEST_F(CoordinatorTest, BatchedDispatchAndResultsAreEachRecorded) {
   auto welcome = RegisterBatching(worker, /*spawn=*/4, /*max_batch=*/8);
   ASSERT_TRUE(welcome);
   EXPECT_GT(welcome->max_batch(), 1u);
+  EXPECT_TRUE(welcome->takes_result_starts());
   auto d = worker.ExpectDispatch();
   ASSERT_TRUE(d);
   const std::vector<wire::Dispatch> attempts = Unbatch(*d);

@@ -385,6 +385,28 @@ TEST_F(ReportedStartsTest, AnAttemptReportedStartedIsCountedWhenItsWorkerIsLost)
   EXPECT_EQ(Task(h.job, h.waiting.task()).reason, "worker-lost");
 }
 
+// Given the same, but the start reported on the RESULT of the running
+// attempt (Result.started, which the WELCOME says the coordinator takes):
+// the running one succeeds, and once the worker is lost the started one
+// counts, so with retries: 0 it fails and the free worker gets nothing.
+TEST_F(ReportedStartsTest, AStartReportedOnAResultIsCountedWhenItsWorkerIsLost) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  HeldByAReportingWorker h;
+  ASSERT_NO_FATAL_FAILURE(Hold(&h));
+
+  wire::Result ended = protocol::OutcomeToWire(h.running.attempt_id(), "pre", Ok());
+  ended.add_started(h.waiting.attempt_id());
+  ended.add_started(987654321);  // not its own: ignored
+  h.pre->Send(Command::kResult, ended, {"", ""});
+  ASSERT_TRUE(h.pre->ExpectAck());
+  h.pre->SendDisconnect(/*drained=*/false, "crashed");
+  Sync();
+  ExpectNothingQueued(*h.idle, "a free worker, after a loss that spent the retries");
+  EXPECT_EQ(Task(h.job, h.running.task()).state, "succeeded");
+  EXPECT_EQ(Task(h.job, h.waiting.task()).state, "failed");
+  EXPECT_EQ(Task(h.job, h.waiting.task()).reason, "worker-lost");
+}
+
 // Given the same, WORKERS should show the waiting attempt's slot in
 // `waiting` (of `used`), and no longer once the worker reports its start.
 TEST_F(ReportedStartsTest, WorkersShowTheSlotsOfWaitingAttempts) {

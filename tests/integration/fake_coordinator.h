@@ -95,11 +95,11 @@ class FakeCoordinator {
     }
     return std::move(body.value());
   }
-  // Waits for HELLO and answers WELCOME.
-  std::optional<wire::Hello> Register() {
+  // Waits for HELLO and answers WELCOME: by default a coordinator that
+  // takes no batches and no Result.started, as version 2 began.
+  std::optional<wire::Hello> Register(wire::Welcome welcome = {}) {
     auto hello = Expect<wire::Hello>(protocol::Command::kHello);
     if (hello) {
-      wire::Welcome welcome;
       welcome.set_heartbeat_ms(1000);
       welcome.set_liveness(60);
       Send(protocol::Command::kWelcome, welcome);
@@ -135,14 +135,24 @@ class FakeCoordinator {
       }
       auto r = protocol::Parse<wire::Result>(*m);
       if (!r.ok()) continue;
-      // As a coordinator does: a worker that drains waits for the ACKs of
-      // its last results (for a bounded while) before it exits.
+      // A batch's entries (when the WELCOME took batches), then the starts
+      // it reports (Result.started), in the order a coordinator handles
+      // them. As a coordinator does, it ACKs them: a worker that drains
+      // waits for the ACKs of its last results (for a bounded while)
+      // before it exits.
+      std::vector<wire::Result> all{*r};
+      for (const wire::Result& e : r->more()) all.push_back(e);
       wire::Ack ack;
-      ack.add_attempt_ids(r->attempt_id());
+      for (size_t i = 0; i < all.size(); ++i) {
+        const uint64_t id = all[i].attempt_id();
+        ack.add_attempt_ids(id);
+        events_.push_back("result " + std::to_string(id));
+        results_[id] = all[i];
+        stdout_[id] =
+            i > 0 ? all[i].stdout_data() : (m->payloads.empty() ? "" : m->payloads[0]);
+      }
       Send(protocol::Command::kAck, ack);
-      events_.push_back("result " + std::to_string(r->attempt_id()));
-      results_[r->attempt_id()] = *r;
-      stdout_[r->attempt_id()] = m->payloads.empty() ? "" : m->payloads[0];
+      for (uint64_t id : r->started()) events_.push_back("started " + std::to_string(id));
     }
   }
   const std::vector<protocol::Message>& others() const { return others_; }

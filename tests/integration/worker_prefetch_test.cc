@@ -73,10 +73,10 @@ class WorkerPrefetchTest : public ::testing::Test {
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
-  std::optional<wire::Hello> StartWorker() {
+  std::optional<wire::Hello> StartWorker(wire::Welcome welcome = {}) {
     if (!worker_.Start(context_, options_, registry_, clock_)) return std::nullopt;
     worker_.Run();
-    return coordinator_.Register();
+    return coordinator_.Register(std::move(welcome));
   }
   // A script that says it started on the FIFO `started` (made here, and
   // held open for reading by started_fd_), then waits until the file
@@ -249,6 +249,34 @@ TEST_F(WorkerPrefetchTest, ReportsTheStartOfAnAttemptThatWaited) {
   EXPECT_LT(started - events.begin(),
             std::find(events.begin(), events.end(), "result 2") - events.begin());
   EXPECT_EQ(std::count(events.begin(), events.end(), "started 1"), 0);
+}
+
+// Given a coordinator that takes batches and Result.started, and an
+// attempt waiting behind a running one: the waiting one's start should be
+// reported once, on the RESULT of the attempt whose slot it takes (sent
+// before it starts), and in no HEARTBEAT.
+TEST_F(WorkerPrefetchTest, ReportsAStartOnTheResultThatFreedItsSlot) {
+  wire::Welcome welcome;
+  welcome.set_max_batch(8);
+  welcome.set_takes_result_starts(true);
+  ASSERT_TRUE(StartWorker(welcome));
+  coordinator_.Send(Command::kDispatch, ShTask(1, Blocker("release")));
+  coordinator_.Send(Command::kDispatch, ShTask(2, "true"));
+  ASSERT_TRUE(BlockerStarted());
+  std::ofstream(dir_ / "release").close();
+  auto second = coordinator_.Result(2);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->reason(), "ok") << second->message();
+  EXPECT_EQ(second->started_size(), 0);
+  auto first = coordinator_.Result(1);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(std::vector<uint64_t>(first->started().begin(), first->started().end()),
+            std::vector<uint64_t>{2});
+  const auto& events = coordinator_.events();
+  EXPECT_EQ(std::count(events.begin(), events.end(), "started 2"), 1);
+  EXPECT_EQ(std::count(events.begin(), events.end(), "started 1"), 0);
+  EXPECT_LT(std::find(events.begin(), events.end(), "started 2") - events.begin(),
+            std::find(events.begin(), events.end(), "result 2") - events.begin());
 }
 
 }  // namespace

@@ -377,6 +377,27 @@ TEST(DispatchAcksTest, AppendedAcksParseAsTheDispatchsAcks) {
   EXPECT_EQ(parsed.payload(), std::string("\0\xff", 2));
 }
 
+// Given a RESULT's encoded head with a batch entry and starts appended
+// (docs/protocol.md, RESULT), it should parse with those `started` in the
+// head and none in the entry.
+TEST(ResultStartsTest, AppendedStartsParseAsTheHeadsStarted) {
+  wire::Result head;
+  head.set_attempt_id(3);
+  head.set_reason("ok");
+  wire::Result entry = head;
+  entry.set_attempt_id(4);
+  *head.add_more() = entry;
+  std::string body = head.SerializeAsString();
+  protocol::AppendResultStarts(&body, {9, 10});
+  wire::Result parsed;
+  ASSERT_TRUE(parsed.ParseFromString(body));
+  EXPECT_EQ(std::vector<uint64_t>(parsed.started().begin(), parsed.started().end()),
+            (std::vector<uint64_t>{9, 10}));
+  ASSERT_EQ(parsed.more_size(), 1);
+  EXPECT_EQ(parsed.more(0).started_size(), 0);
+  EXPECT_EQ(parsed.attempt_id(), 3u);
+}
+
 // Given ACK and CANCEL with several attempt ids, should round trip them.
 TEST_F(CodecTest, AckAndCancelRoundTrip) {
   wire::Ack ack;
