@@ -455,6 +455,12 @@ cmd_dispatch() {
   machine
   local run i mode
   local -A peer_failed=()
+  # Which binaries have `drover worker --prefetch` (a --compare base may not).
+  local prefetches=()
+  for i in "${!names[@]}"; do
+    prefetches[i]=""
+    "${bins[$i]}" worker --help 2>&1 | grep -q -- '--prefetch' && prefetches[i]=1
+  done
   PEER_RATE=()
   FLOOR_RATE=()
   for ((run = 1; run <= RUNS; run++)); do
@@ -463,12 +469,13 @@ cmd_dispatch() {
     # when the two took turns (docs/benchmarks.md, session 25).
     local order=("${!names[@]}")
     ((run % 2 == 0 && ${#names[@]} == 2)) && order=(1 0)
-    for mode in run tcp; do
+    for mode in run tcp tcpp; do
       for i in "${order[@]}"; do
+        # A base from before prefetch (session 13) has no tcpp row.
+        [[ "$mode" == tcpp && -z "${prefetches[$i]}" ]] && continue
         dispatch_once "${names[$i]}" "${bins[$i]}" "$mode" "$run" "$total" "$slots"
       done
     done
-    dispatch_once drover "$DROVER" tcpp "$run" "$total" "$slots"
     for i in "${order[@]}"; do
       pause_once "${names[$i]}" "${bins[$i]}" "$run" "$slots"
       poll_once "${names[$i]}" "${bins[$i]}" "$run" "$slots" ended
