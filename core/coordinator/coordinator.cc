@@ -13,7 +13,6 @@
 #include <cstdio>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "core/coordinator/loop.h"
 #include "core/dag/plan.h"
@@ -325,25 +324,26 @@ void Coordinator::Loop::Flush() {
   // anything else of this turn. To a worker that takes them, an ACK rides
   // on the DISPATCH of this turn when that is the first message it gets:
   // one message a task fewer for a worker of one slot.
-  std::unordered_map<std::string_view, Message*> first_dispatch;
+  struct First {
+    bool seen = false;          // its first message of the turn was found
+    Message* dispatch = nullptr;  // and it is this DISPATCH
+  };
+  std::unordered_map<std::string_view, First> first;  // only workers with ACKs to send
   for (const auto& [rid, ids] : acks_) {
     auto w = workers_.find(rid);
-    if (w != workers_.end() && w->second.takes_dispatch_acks)
-      first_dispatch[rid] = nullptr;
+    if (w != workers_.end() && w->second.takes_dispatch_acks) first[rid] = {};
   }
-  if (!first_dispatch.empty()) {
-    std::unordered_set<std::string_view> seen;
-    for (Message& m : outbox_) {
-      if (!seen.insert(m.routing_id).second) continue;  // not its first message
-      auto f = first_dispatch.find(m.routing_id);
-      if (f != first_dispatch.end() && m.command == Command::kDispatch) f->second = &m;
-    }
+  for (Message& m : outbox_) {
+    if (first.empty()) break;
+    auto f = first.find(m.routing_id);
+    if (f == first.end() || f->second.seen) continue;
+    f->second = {true, m.command == Command::kDispatch ? &m : nullptr};
   }
   std::vector<Message> acks;
   acks.reserve(acks_.size());
   for (auto& [rid, ids] : acks_) {
-    if (auto f = first_dispatch.find(rid); f != first_dispatch.end() && f->second) {
-      protocol::AppendDispatchAcks(&f->second->body, ids);
+    if (auto f = first.find(rid); f != first.end() && f->second.dispatch) {
+      protocol::AppendDispatchAcks(&f->second.dispatch->body, ids);
       continue;
     }
     wire::Ack ack;
