@@ -4,7 +4,6 @@
 #include "core/coordinator/coordinator.h"
 
 #include <fcntl.h>
-#include <malloc.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -14,6 +13,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "core/base/allocator.h"
 #include "core/coordinator/loop.h"
 #include "core/dag/plan.h"
 #include "core/protocol/codec.h"
@@ -468,7 +468,7 @@ void Coordinator::Loop::SweepPeers() {
                    PeerName(it->first));
       // The big buffers it held went back to malloc; give them back to the
       // system too, so that a peer that was dropped costs nothing after.
-      ::malloc_trim(0);
+      ReleaseFreeMemory();
     }
     it = peer_queues_.erase(it);
   }

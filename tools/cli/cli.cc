@@ -1,14 +1,14 @@
 #include "tools/cli/cli.h"
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
 
-#include <CLI/CLI.hpp>
-
+#include "core/base/allocator.h"
 #include "core/base/logging.h"
+#include "tools/cli/artifacts_cmd.h"
 #include "tools/cli/client_commands.h"
 #include "tools/cli/commands.h"
-#include "tools/cli/artifacts_cmd.h"
 #include "tools/cli/jobs_command.h"
 #include "tools/cli/serve_command.h"
 
@@ -16,7 +16,9 @@ namespace drover::cli {
 
 int RunCli(int argc, char** argv, BackendRegistry registry) {
   CLI::App app{"drover: a job runner for batch work and pipelines"};
-  app.set_version_flag("--version", std::string("drover ") + DROVER_VERSION);
+  app.set_version_flag("--version", [] {
+    return std::string("drover ") + DROVER_VERSION + "\nmalloc: " + AllocatorName();
+  });
   app.require_subcommand(1);
   app.footer(
       "Examples:\n"
