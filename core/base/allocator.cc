@@ -6,41 +6,66 @@
 namespace drover {
 namespace {
 
-// jemalloc's control entry point (jemalloc(3), "MALLCTL NAMESPACE").
-using Mallctl = int (*)(const char* name, void* oldp, size_t* oldlenp, void* newp,
-                        size_t newlen);
+// The entry points of the allocators drover knows, found in the process's
+// global scope: an allocator that replaces malloc, linked or preloaded, has
+// its own functions beside it there (Debian builds TCMalloc and jemalloc
+// unprefixed).
+struct Allocator {
+  // TCMalloc (gperftools/tcmalloc.h, gperftools/malloc_extension_c.h).
+  const char* (*tc_version)(int* major, int* minor, const char** patch) = nullptr;
+  void (*tc_release)() = nullptr;
+  // jemalloc's control entry point (jemalloc(3), "MALLCTL NAMESPACE").
+  int (*mallctl)(const char* name, void* oldp, size_t* oldlenp, void* newp,
+                 size_t newlen) = nullptr;
+};
 
-// jemalloc's mallctl when the process's malloc is jemalloc, else null.
-// Debian's jemalloc exports its functions unprefixed, so a malloc that is
-// jemalloc's has a `mallctl` beside it in the global scope.
-Mallctl FindMallctl() {
-  static const Mallctl found =
-      reinterpret_cast<Mallctl>(::dlsym(RTLD_DEFAULT, "mallctl"));
+const Allocator& Find() {
+  static const Allocator found = [] {
+    Allocator a;
+    a.tc_version =
+        reinterpret_cast<decltype(a.tc_version)>(::dlsym(RTLD_DEFAULT, "tc_version"));
+    a.tc_release = reinterpret_cast<decltype(a.tc_release)>(
+        ::dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory"));
+    a.mallctl = reinterpret_cast<decltype(a.mallctl)>(::dlsym(RTLD_DEFAULT, "mallctl"));
+    return a;
+  }();
   return found;
 }
 
 }  // namespace
 
 std::string AllocatorName() {
-  Mallctl mallctl = FindMallctl();
-  if (mallctl == nullptr) return "glibc";
-  const char* version = nullptr;
-  size_t size = sizeof version;
-  if (mallctl("version", &version, &size, nullptr, 0) != 0 || version == nullptr) {
-    return "jemalloc";
+  const Allocator& a = Find();
+  if (a.tc_version != nullptr) {
+    int major = 0, minor = 0;
+    const char* patch = nullptr;
+    a.tc_version(&major, &minor, &patch);
+    return "tcmalloc " + std::to_string(major) + "." + std::to_string(minor) +
+           (patch != nullptr ? patch : "");
   }
-  return std::string("jemalloc ") + version;
+  if (a.mallctl != nullptr) {
+    const char* version = nullptr;
+    size_t size = sizeof version;
+    if (a.mallctl("version", &version, &size, nullptr, 0) != 0 || version == nullptr) {
+      return "jemalloc";
+    }
+    return std::string("jemalloc ") + version;
+  }
+  return "glibc";
 }
 
 void ReleaseFreeMemory() {
-  if (Mallctl mallctl = FindMallctl()) {
+  const Allocator& a = Find();
+  if (a.tc_release != nullptr) {
+    a.tc_release();
+  } else if (a.mallctl != nullptr) {
     // "arena.<MALLCTL_ARENAS_ALL>.purge": every arena; MALLCTL_ARENAS_ALL is
-    // 4096 in jemalloc 5 (jemalloc.h), spelled out so that drover's
-    // libraries build without jemalloc's headers.
-    (void)mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);
-    return;
+    // 4096 in jemalloc 5 (jemalloc.h), spelled out so that drover builds
+    // without jemalloc's headers.
+    (void)a.mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);
+  } else {
+    ::malloc_trim(0);
   }
-  ::malloc_trim(0);
 }
 
 }  // namespace drover

@@ -1,8 +1,9 @@
 // Which malloc the process runs on, and giving freed memory back to the
-// system whichever it is. The drover binary links jemalloc
+// system whichever it is. The drover binary links TCMalloc
 // (cmake/Malloc.cmake; why in docs/benchmarks.md); the test binaries and the
-// sanitizer builds keep glibc's malloc. The same code serves both: jemalloc
-// is looked up at run time, not linked by the libraries.
+// sanitizer builds keep glibc's malloc, and a user may preload another. The
+// same code serves them all: the allocator is looked up at run time, not
+// linked by the libraries.
 #ifndef DROVER_CORE_BASE_ALLOCATOR_H_
 #define DROVER_CORE_BASE_ALLOCATOR_H_
 
@@ -10,14 +11,13 @@
 
 namespace drover {
 
-// "jemalloc 5.3.0-0-g54eaed1d8b56b1aa528be3bdd1877e59c56fa90c" when the
-// process's malloc is jemalloc (linked or preloaded), "glibc" otherwise.
+// "tcmalloc 2.10" or "jemalloc 5.3.0-0-g54eaed1..." when the process's
+// malloc is one of those (linked or preloaded), "glibc" otherwise.
 std::string AllocatorName();
 
-// Returns the pages that free() kept to the system now: jemalloc purges
-// every arena's unused dirty pages (it would return them by itself only
-// after its decay time, and only while the process allocates); glibc's
-// malloc trims its heaps (malloc_trim).
+// Returns the pages that free() kept to the system now: TCMalloc releases
+// its free spans (it would by itself only gradually), jemalloc purges every
+// arena's dirty pages, glibc's malloc trims its heaps (malloc_trim).
 void ReleaseFreeMemory();
 
 }  // namespace drover

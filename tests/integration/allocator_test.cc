@@ -24,7 +24,7 @@ using testing::MakeTempDir;
 using testing::ProcessResult;
 using testing::RunProcess;
 
-constexpr bool kWithJemalloc = DROVER_WITH_JEMALLOC;
+constexpr bool kWithTcmalloc = DROVER_WITH_TCMALLOC;
 
 // The resident set of this process, in bytes (/proc/self/statm).
 long long ResidentBytes() {
@@ -41,15 +41,15 @@ TEST(AllocatorTest, TheDroverBinaryNamesItsMalloc) {
   std::filesystem::remove_all(dir);
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
   EXPECT_NE(r.out.find("drover "), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find(kWithJemalloc ? "\nmalloc: jemalloc " : "\nmalloc: glibc\n"),
+  EXPECT_NE(r.out.find(kWithTcmalloc ? "\nmalloc: tcmalloc " : "\nmalloc: glibc\n"),
             std::string::npos)
       << r.out;
 }
 
 TEST(AllocatorTest, ThisProcessRunsOnTheMallocTheBuildLinks) {
   const std::string name = AllocatorName();
-  if (kWithJemalloc) {
-    EXPECT_EQ(name.rfind("jemalloc ", 0), 0u) << name;
+  if (kWithTcmalloc) {
+    EXPECT_EQ(name.rfind("tcmalloc ", 0), 0u) << name;
   } else {
     EXPECT_EQ(name, "glibc");
   }
@@ -57,9 +57,9 @@ TEST(AllocatorTest, ThisProcessRunsOnTheMallocTheBuildLinks) {
 
 // 64 MiB in blocks of 16 KiB (below every mmap threshold: they come from
 // the allocator's own pages), written so that they are resident, then
-// freed. jemalloc keeps freed pages for its decay time (10 s) and returns
-// them only while the process allocates; the coordinator that drops a peer
-// must not keep its buffers that long.
+// freed. TCMalloc keeps freed pages and returns them only gradually, while
+// the process allocates; the coordinator that drops a peer must not keep
+// its buffers that long.
 TEST(AllocatorTest, FreedMemoryGoesBackToTheSystem) {
   constexpr size_t kBlock = 16 * 1024;
   constexpr size_t kBlocks = 4096;
