@@ -9,6 +9,7 @@
 #ifndef DROVER_BACKENDS_BACKEND_H_
 #define DROVER_BACKENDS_BACKEND_H_
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -179,6 +180,12 @@ class Backend {
   virtual int PollFd() const { return -1; }
   virtual void Poll() {}
   virtual int PollTimeoutMs() const { return -1; }
+  // Driven: how long the owner should look for PollFd() to be readable,
+  // without blocking, before its wait blocks (zero: not at all). A backend
+  // that expects an answer within microseconds says so (fork: a pool
+  // process's reply), and a wake-up from a blocking wait costs more than
+  // that on many machines. Bounded by the backend; on the owner's thread.
+  virtual std::chrono::nanoseconds SpinBeforeWait() const { return {}; }
 };
 
 using BackendFactory =

@@ -250,7 +250,7 @@ Status Worker::Loop::Run() {
     items[1] = {nullptr, wake_fd_, ZMQ_POLLIN, 0};
     for (Backend* b : driven_) items.push_back({nullptr, b->PollFd(), ZMQ_POLLIN, 0});
     try {
-      socket_wait_.Wait(items, std::chrono::milliseconds(wait));
+      WaitForTurn(items, std::chrono::milliseconds(wait));
     } catch (const zmq::error_t& e) {
       if (e.num() == ETERM) break;
       continue;

@@ -4,10 +4,12 @@
 // report taken (Complete: its capture files, its $DROVER_OUTPUT, its
 // artifacts), and its RESULT sent and kept until ACKed (SendResults).
 #include <fcntl.h>
+#include <sched.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -219,6 +221,25 @@ void Worker::Loop::PollBackends(const zmq::pollitem_t* ready) {
       b->Poll();
     }
   }
+}
+
+void Worker::Loop::WaitForTurn(std::vector<zmq::pollitem_t>& items,
+                               std::chrono::milliseconds timeout) {
+  std::chrono::nanoseconds spin{0};
+  for (Backend* b : driven_) spin = std::max(spin, b->SpinBeforeWait());
+  if (spin > std::chrono::nanoseconds(0) && timeout > std::chrono::milliseconds(0)) {
+    // Never past the wait's own timeout: the loop's deadlines still hold.
+    const auto until = std::chrono::steady_clock::now() +
+                       std::min<std::chrono::nanoseconds>(spin, timeout);
+    do {
+      socket_wait_.Wait(items, std::chrono::milliseconds(0));
+      for (const zmq::pollitem_t& item : items) {
+        if (item.revents != 0) return;
+      }
+      ::sched_yield();
+    } while (std::chrono::steady_clock::now() < until);
+  }
+  socket_wait_.Wait(items, timeout);
 }
 
 void Worker::Loop::DrainCompletions() {

@@ -182,6 +182,13 @@ class Worker::Loop final : public BackendEvents {
   // queued, a deadline due). A turn of one with nothing to do would cost
   // an epoll_wait(2) for nothing, three times a loop turn.
   void PollBackends(const zmq::pollitem_t* ready = nullptr);
+  // The loop's wait on `items` (the socket, the wake descriptor, the driven
+  // backends' descriptors) for at most `timeout`. When a driven backend
+  // expects an answer within microseconds (Backend::SpinBeforeWait), the
+  // wait first looks without blocking, that long at most: a wake-up from a
+  // blocking wait costs more than that on many machines.
+  void WaitForTurn(std::vector<zmq::pollitem_t>& items,
+                   std::chrono::milliseconds timeout);
   // Makes `file` an empty $DROVER_OUTPUT for a new attempt: a spare one
   // renamed, or a new one (see spare_outputs_).
   void MakeOutputsFile(const std::string& file);

@@ -5,20 +5,21 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "backends/fork/ipc_channel.h"
 #include "backends/fork/json_scan.h"
 #include "backends/functions/builtins.h"
 #include "backends/functions/function.h"
+#include "backends/process/adaptive_spin.h"
 
 namespace drover {
 namespace {
@@ -149,13 +150,23 @@ void RunCowChild(const FunctionRegistry& registry, int fd) {
   LineReader reader;
   std::string reply;
   IntArrayReader ints;  // kept across requests, as the buffers above are
+  // A busy pool's next request comes microseconds after the reply: looked
+  // for before the read blocks (backends/process/adaptive_spin.h).
+  AdaptiveSpin spin;
+  auto replied = std::chrono::steady_clock::now();
   while (true) {
     std::string_view line;
+    bool waited = false;
     while (!reader.NextLine(&line)) {
+      if (!waited) {
+        waited = true;
+        SpinUntilReadable(fd, spin.Budget());
+      }
       LineReader::Fill fill = reader.FillFrom(fd);
       if (fill == LineReader::Fill::kEof || fill == LineReader::Fill::kError) _exit(0);
       if (reader.oversize()) _exit(2);  // the backend never sends one
     }
+    if (waited) spin.Answered(std::chrono::steady_clock::now() - replied);
     reply.clear();
     HandleCowRequest(registry, line, &reply, &ints, reader.ReadableFrom(line.data()));
     // Output first, so the backend has it before the reply ends the task.
@@ -164,6 +175,7 @@ void RunCowChild(const FunctionRegistry& registry, int fd) {
     std::fflush(stdout);
     std::fflush(stderr);
     WriteAll(fd, reply);
+    replied = std::chrono::steady_clock::now();
   }
 }
 

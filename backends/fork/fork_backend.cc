@@ -44,4 +44,9 @@ int ForkBackend::PollFd() const { return reactor_->PollFd(); }
 void ForkBackend::Poll() { reactor_->Poll(); }
 int ForkBackend::PollTimeoutMs() const { return reactor_->PollTimeoutMs(); }
 
+std::chrono::nanoseconds ForkBackend::SpinBeforeWait() const {
+  return reactor_->PollFd() >= 0 ? reactor_->SpinBeforeWait()
+                                 : std::chrono::nanoseconds(0);
+}
+
 }  // namespace drover

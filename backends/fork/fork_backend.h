@@ -97,6 +97,7 @@ class ForkBackend final : public Backend {
   int PollFd() const override;
   void Poll() override;
   int PollTimeoutMs() const override;
+  std::chrono::nanoseconds SpinBeforeWait() const override;
 
  private:
   RealClock real_clock_;  // used when the config gives no clock; before reactor_

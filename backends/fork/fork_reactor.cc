@@ -1,6 +1,7 @@
 // The fork reactor's loop, commands, pools and timers (fork_reactor.h).
 #include "backends/fork/fork_reactor.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
@@ -73,6 +74,11 @@ int ForkReactor::PollTimeoutMs() const {
   return TimeoutMs(clock_.Now());
 }
 
+AdaptiveSpin::Duration ForkReactor::SpinBeforeWait() const {
+  if (failed_ || running_in_.empty()) return AdaptiveSpin::Duration(0);
+  return spin_.Budget();
+}
+
 // ---------------------------------------------------------------------------
 // Reactor thread: the loop.
 
@@ -113,10 +119,29 @@ void ForkReactor::Loop() {
 
 void ForkReactor::Turn(int timeout_ms) {
   std::array<epoll_event, kMaxEvents> events;
-  int n;
-  do {
-    n = ::epoll_wait(mailbox_.epoll_fd(), events.data(), kMaxEvents, timeout_ms);
-  } while (n < 0 && errno == EINTR);
+  int n = 0;
+  // A reply that comes within microseconds is looked for before the wait
+  // blocks (the reactor's thread; a driven reactor's owner does the same
+  // with SpinBeforeWait).
+  if (AdaptiveSpin::Duration spin = SpinBeforeWait();
+      timeout_ms != 0 && spin > AdaptiveSpin::Duration(0)) {
+    // Never past the wait's own timeout: the timers still hold.
+    if (timeout_ms > 0)
+      spin =
+          std::min<AdaptiveSpin::Duration>(spin, std::chrono::milliseconds(timeout_ms));
+    const auto until = std::chrono::steady_clock::now() + spin;
+    do {
+      n = ::epoll_wait(mailbox_.epoll_fd(), events.data(), kMaxEvents, 0);
+      if (n == 0) ::sched_yield();
+    } while ((n == 0 || (n < 0 && errno == EINTR)) &&
+             std::chrono::steady_clock::now() < until);
+    if (n < 0 && errno == EINTR) n = 0;
+  }
+  if (n == 0) {
+    do {
+      n = ::epoll_wait(mailbox_.epoll_fd(), events.data(), kMaxEvents, timeout_ms);
+    } while (n < 0 && errno == EINTR);
+  }
   if (n < 0) throw std::runtime_error(std::string("epoll_wait: ") + std::strerror(errno));
   // Output, then replies, then exits, then commands (fork_reactor.h).
   bool wake = false;

@@ -26,6 +26,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -43,6 +44,7 @@
 #include "backends/fork/fork_attempt.h"
 #include "backends/fork/ipc_channel.h"
 #include "backends/fork/zygote.h"
+#include "backends/process/adaptive_spin.h"
 #include "backends/process/child_launcher.h"
 #include "backends/process/deadline_set.h"
 #include "backends/process/group_stop.h"
@@ -77,6 +79,11 @@ class ForkReactor {
   int PollFd() const { return driven_ ? mailbox_.epoll_fd() : -1; }
   void Poll();
   int PollTimeoutMs() const;
+  // How long the owner should look for PollFd() to be readable before it
+  // blocks on it: a reply is awaited and the recent ones came that soon
+  // (Backend::SpinBeforeWait, backends/process/adaptive_spin.h). Zero when
+  // none is awaited.
+  AdaptiveSpin::Duration SpinBeforeWait() const;
 
  private:
   using Mailbox = ReactorMailbox<ForkAttempt>;
@@ -110,6 +117,9 @@ class ForkReactor {
     bool keep_out;  // the attempt has a stdout path (else output is dropped)
     bool keep_err;
     SteadyTime started;
+    // When its message was handed to the channel, on the real clock: how
+    // soon the reply came tells the reactor whether to spin (spin_).
+    std::chrono::steady_clock::time_point sent;
     std::string head;       // cow: {"fn":"NAME","args":
     std::string body_copy;  // the payload with its newlines made spaces
     FailureReason stop_reason = FailureReason::kNone;  // timeout, cancel, ...
@@ -224,6 +234,7 @@ class ForkReactor {
   // Owned by the reactor thread (Start sets them up before it runs).
   ChildLauncher launcher_;
   std::unique_ptr<char[]> buffer_;  // output reads
+  AdaptiveSpin spin_;               // whether a wait with a reply awaited spins first
   std::map<uint64_t, std::unique_ptr<Pool>> pools_;        // by id
   std::unordered_map<std::string, uint64_t> pool_by_key_;  // key -> id
   std::unordered_map<std::string, uint64_t> current_pool_; // name -> id

@@ -246,6 +246,7 @@ void ForkReactor::Assign(Proc& proc, ForkAttempt attempt) {
   deadlines_.Set(proc.serial, timeout > Duration(0) ? std::optional(After(r.started, timeout))
                                                     : std::nullopt);
   events_->OnStarted(id, proc.pid);
+  proc.running->sent = std::chrono::steady_clock::now();
   Flush(proc);
 }
 
@@ -369,6 +370,7 @@ void ForkReactor::Finish(Proc& proc, AttemptOutcome outcome) {
   std::unique_ptr<Running> r = std::move(proc.running);
   deadlines_.Clear(proc.serial);
   outcome.wall = clock_.Now() - r->started;
+  spin_.Answered(std::chrono::steady_clock::now() - r->sent);
   for (auto [capture, name] :
        {std::pair{&r->out, "stdout"}, std::pair{&r->err, "stderr"}}) {
     Status s = capture->Finish();

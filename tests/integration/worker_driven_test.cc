@@ -1,7 +1,8 @@
 // How the worker's loop runs a driven backend (Backend::PollFd): it turns
 // the backend (Poll) only when the backend's descriptor was readable in the
-// loop's wait or its PollTimeoutMs() is 0, and a completion the backend
-// reports from Poll, on the loop's own thread, reaches the coordinator. A
+// loop's wait or its PollTimeoutMs() is 0, a completion the backend
+// reports from Poll, on the loop's own thread, reaches the coordinator, and
+// a spin the backend asks for (SpinBeforeWait) hides nothing else. A
 // real Worker in this process with a scripted driven backend, against the
 // scripted coordinator of fake_coordinator.h.
 #include <gtest/gtest.h>
@@ -42,6 +43,8 @@ struct DrivenLog {
   std::atomic<int> idle_polls{0};
   // Attempts held until the test writes wake_fd (the backend's PollFd).
   std::atomic<bool> hold{false};
+  // What SpinBeforeWait() answers (zero: no spin).
+  std::atomic<std::chrono::nanoseconds> spin{std::chrono::nanoseconds(0)};
   int wake_fd = -1;
   std::mutex mu;
   std::condition_variable submitted_cv;
@@ -88,6 +91,7 @@ class ScriptedDrivenBackend : public Backend {
 
   int PollFd() const override { return log_->wake_fd; }
   int PollTimeoutMs() const override { return queued_.empty() ? -1 : 0; }
+  std::chrono::nanoseconds SpinBeforeWait() const override { return log_->spin.load(); }
   void Poll() override {
     ++log_->polls;
     pollfd p{log_->wake_fd, POLLIN, 0};
@@ -179,6 +183,7 @@ class WorkerDrivenTest : public ::testing::Test {
     options_.slots = {{"driven", 4}, {"plain", 4}};
     options_.spool_dir = dir_ / "spool";
     options_.liveness = 60;
+    options_.heartbeat_interval = heartbeat_interval_;
     options_.shutdown_grace = Duration(0);
     ASSERT_TRUE(worker_.Start(context_, options_, registry_, clock_));
     worker_.Run();
@@ -201,6 +206,7 @@ class WorkerDrivenTest : public ::testing::Test {
     }
   }
 
+  Duration heartbeat_interval_ = WorkerOptions().heartbeat_interval;
   fs::path dir_;
   DrivenLog log_;
   zmq::context_t context_;
@@ -244,6 +250,26 @@ TEST_F(WorkerDrivenTest, ABackendIsTurnedWhenItsDescriptorIsReadable) {
     EXPECT_EQ(r->reason(), "ok") << id << ": " << r->message();
   }
   EXPECT_EQ(log_.idle_polls, 0);
+}
+
+// A worker whose loop has no deadline for an hour (its heartbeats), so
+// that a wait that missed a descriptor would last that long.
+class WorkerDrivenSpinTest : public WorkerDrivenTest {
+ protected:
+  WorkerDrivenSpinTest() { heartbeat_interval_ = std::chrono::hours(1); }
+};
+
+// Given a driven backend that asks the loop to spin before each wait, for
+// far longer than the test runs (an answer it expects, which does not
+// come), the loop should still take what comes on its other descriptors:
+// the DISPATCHes of another backend are answered at once. A spin that
+// looked only at the backend's descriptor would hold each of them until
+// the loop's next deadline, its heartbeat an hour away.
+TEST_F(WorkerDrivenSpinTest, ASpinBeforeTheWaitStillSeesEveryDescriptor) {
+  log_.spin = std::chrono::hours(1);
+  RunOneByOne(1, 4, "plain");
+  log_.spin = std::chrono::nanoseconds(0);
+  EXPECT_EQ(log_.polls, 0);  // the spin looked; nothing turned the backend
 }
 
 }  // namespace

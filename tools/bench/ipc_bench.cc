@@ -42,6 +42,7 @@
 //   ipc_bench [--round-trips N] [--sort-size M] [--runs R] [--skip-node]
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -167,7 +168,17 @@ class ClosedLoop : public BackendEvents {
       }
       if (Clock::now() > give_up) return false;
       pollfd p{backend_->PollFd(), POLLIN, 0};
-      ::poll(&p, 1, backend_->PollTimeoutMs());
+      // As the worker does (Worker::Loop::WaitForTurn): a reply expected
+      // within microseconds is looked for before the wait blocks.
+      std::chrono::nanoseconds spin = backend_->SpinBeforeWait();
+      if (const int ms = backend_->PollTimeoutMs(); ms >= 0) {
+        spin = std::min<std::chrono::nanoseconds>(spin, std::chrono::milliseconds(ms));
+      }
+      const Clock::time_point until = Clock::now() + spin;
+      while (spin.count() > 0 && ::poll(&p, 1, 0) == 0 && Clock::now() < until) {
+        ::sched_yield();
+      }
+      if (p.revents == 0) ::poll(&p, 1, backend_->PollTimeoutMs());
       // As the worker does: a turn only for what is ready or due.
       if ((p.revents & POLLIN) || backend_->PollTimeoutMs() == 0) backend_->Poll();
     }
