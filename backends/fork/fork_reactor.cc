@@ -75,8 +75,12 @@ int ForkReactor::PollTimeoutMs() const {
 }
 
 AdaptiveSpin::Duration ForkReactor::SpinBeforeWait() const {
-  if (failed_ || running_in_.empty()) return AdaptiveSpin::Duration(0);
-  return spin_.Budget();
+  const AdaptiveSpin::Duration budget = spin_.Budget();
+  if (failed_ || running_in_.empty() || budget <= AdaptiveSpin::Duration(0)) {
+    return AdaptiveSpin::Duration(0);
+  }
+  const auto since = std::chrono::steady_clock::now() - last_sent_;
+  return since < budget ? budget - since : AdaptiveSpin::Duration(0);
 }
 
 // ---------------------------------------------------------------------------

@@ -81,8 +81,9 @@ class ForkReactor {
   int PollTimeoutMs() const;
   // How long the owner should look for PollFd() to be readable before it
   // blocks on it: a reply is awaited and the recent ones came that soon
-  // (Backend::SpinBeforeWait, backends/process/adaptive_spin.h). Zero when
-  // none is awaited.
+  // (Backend::SpinBeforeWait, backends/process/adaptive_spin.h); what is
+  // left of the budget since the last message went out. Zero when no reply
+  // is awaited.
   AdaptiveSpin::Duration SpinBeforeWait() const;
 
  private:
@@ -235,6 +236,10 @@ class ForkReactor {
   ChildLauncher launcher_;
   std::unique_ptr<char[]> buffer_;  // output reads
   AdaptiveSpin spin_;               // whether a wait with a reply awaited spins first
+  // When the last message went to a pool process, on the real clock: a
+  // spin looks for a reply within the budget after it, not after every
+  // wake-up of the owner while a long task runs.
+  std::chrono::steady_clock::time_point last_sent_;
   std::map<uint64_t, std::unique_ptr<Pool>> pools_;        // by id
   std::unordered_map<std::string, uint64_t> pool_by_key_;  // key -> id
   std::unordered_map<std::string, uint64_t> current_pool_; // name -> id

@@ -246,7 +246,7 @@ void ForkReactor::Assign(Proc& proc, ForkAttempt attempt) {
   deadlines_.Set(proc.serial, timeout > Duration(0) ? std::optional(After(r.started, timeout))
                                                     : std::nullopt);
   events_->OnStarted(id, proc.pid);
-  proc.running->sent = std::chrono::steady_clock::now();
+  proc.running->sent = last_sent_ = std::chrono::steady_clock::now();
   Flush(proc);
 }
 
