@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "backends/process/adaptive_spin.h"
 #include "core/protocol/codec.h"
 #include "core/protocol/convert.h"
 #include "worker/output_tail.h"
@@ -227,19 +228,14 @@ void Worker::Loop::WaitForTurn(std::vector<zmq::pollitem_t>& items,
                                std::chrono::milliseconds timeout) {
   std::chrono::nanoseconds spin{0};
   for (Backend* b : driven_) spin = std::max(spin, b->SpinBeforeWait());
-  if (spin > std::chrono::nanoseconds(0) && timeout > std::chrono::milliseconds(0)) {
-    // Never past the wait's own timeout: the loop's deadlines still hold.
-    const auto until = std::chrono::steady_clock::now() +
-                       std::min<std::chrono::nanoseconds>(spin, timeout);
-    do {
-      socket_wait_.Wait(items, std::chrono::milliseconds(0));
-      for (const zmq::pollitem_t& item : items) {
-        if (item.revents != 0) return;
-      }
-      ::sched_yield();
-    } while (std::chrono::steady_clock::now() < until);
-  }
-  socket_wait_.Wait(items, timeout);
+  // Never past the wait's own timeout: the loop's deadlines still hold.
+  spin = std::min<std::chrono::nanoseconds>(spin, timeout);
+  const bool ready = SpinUntil(spin, [&] {
+    socket_wait_.Wait(items, std::chrono::milliseconds(0));
+    return std::any_of(items.begin(), items.end(),
+                       [](const zmq::pollitem_t& item) { return item.revents != 0; });
+  });
+  if (!ready) socket_wait_.Wait(items, timeout);
 }
 
 void Worker::Loop::DrainCompletions() {

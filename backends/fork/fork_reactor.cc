@@ -1,7 +1,6 @@
 // The fork reactor's loop, commands, pools and timers (fork_reactor.h).
 #include "backends/fork/fork_reactor.h"
 
-#include <sched.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
@@ -127,19 +126,16 @@ void ForkReactor::Turn(int timeout_ms) {
   // A reply that comes within microseconds is looked for before the wait
   // blocks (the reactor's thread; a driven reactor's owner does the same
   // with SpinBeforeWait).
-  if (AdaptiveSpin::Duration spin = SpinBeforeWait();
-      timeout_ms != 0 && spin > AdaptiveSpin::Duration(0)) {
+  if (AdaptiveSpin::Duration spin = SpinBeforeWait(); timeout_ms != 0) {
     // Never past the wait's own timeout: the timers still hold.
-    if (timeout_ms > 0)
-      spin =
-          std::min<AdaptiveSpin::Duration>(spin, std::chrono::milliseconds(timeout_ms));
-    const auto until = std::chrono::steady_clock::now() + spin;
-    do {
+    if (timeout_ms > 0) {
+      spin = std::min<AdaptiveSpin::Duration>(spin, std::chrono::milliseconds(timeout_ms));
+    }
+    SpinUntil(spin, [&] {
       n = ::epoll_wait(mailbox_.epoll_fd(), events.data(), kMaxEvents, 0);
-      if (n == 0) ::sched_yield();
-    } while ((n == 0 || (n < 0 && errno == EINTR)) &&
-             std::chrono::steady_clock::now() < until);
-    if (n < 0 && errno == EINTR) n = 0;
+      if (n < 0 && errno == EINTR) n = 0;
+      return n != 0;
+    });
   }
   if (n == 0) {
     do {

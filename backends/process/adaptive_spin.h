@@ -43,19 +43,29 @@ class AdaptiveSpin {
   bool spinning_ = true;
 };
 
-// Polls `fd` for input without blocking until it is readable (or in error)
-// or `budget` passed, on the real clock, yielding the CPU between polls to
-// any thread that is ready to run on it. Returns whether it is readable (or
-// in error: the read that follows says which).
-inline bool SpinUntilReadable(int fd, AdaptiveSpin::Duration budget) {
+// Asks `ready` (a check that does not block) again and again until it says
+// true or `budget` passed, on the real clock, yielding the CPU between
+// asks to any thread that is ready to run on it. Returns its last answer;
+// false at once for a budget of zero. Every spin of drover's goes through
+// here: the cow child's, the fork reactor's, the worker's loop's.
+template <typename Ready>
+bool SpinUntil(AdaptiveSpin::Duration budget, Ready&& ready) {
   if (budget <= AdaptiveSpin::Duration(0)) return false;
   const auto until = std::chrono::steady_clock::now() + budget;
   do {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 0) != 0) return true;
+    if (ready()) return true;
     ::sched_yield();
   } while (std::chrono::steady_clock::now() < until);
   return false;
+}
+
+// SpinUntil `fd` has input (or is in error: the read that follows says
+// which).
+inline bool SpinUntilReadable(int fd, AdaptiveSpin::Duration budget) {
+  return SpinUntil(budget, [fd] {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, 0) != 0;
+  });
 }
 
 }  // namespace drover

@@ -42,7 +42,6 @@
 //   ipc_bench [--round-trips N] [--sort-size M] [--runs R] [--skip-node]
 #include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -67,6 +66,7 @@
 #include <vector>
 
 #include "backends/fork/fork_backend.h"
+#include "backends/process/adaptive_spin.h"
 #include "backends/fork/json_scan.h"
 #include "backends/fork/zygote.h"
 
@@ -174,10 +174,7 @@ class ClosedLoop : public BackendEvents {
       if (const int ms = backend_->PollTimeoutMs(); ms >= 0) {
         spin = std::min<std::chrono::nanoseconds>(spin, std::chrono::milliseconds(ms));
       }
-      const Clock::time_point until = Clock::now() + spin;
-      while (spin.count() > 0 && ::poll(&p, 1, 0) == 0 && Clock::now() < until) {
-        ::sched_yield();
-      }
+      SpinUntil(spin, [&] { return ::poll(&p, 1, 0) != 0; });
       if (p.revents == 0) ::poll(&p, 1, backend_->PollTimeoutMs());
       // As the worker does: a turn only for what is ready or due.
       if ((p.revents & POLLIN) || backend_->PollTimeoutMs() == 0) backend_->Poll();
