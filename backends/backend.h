@@ -69,6 +69,9 @@ struct TaskAttempt {
   // whose NAME is in `services` replaced. Other text, and references to
   // services not in `services`, are left as they are.
   std::string ExpandServiceRefs(std::string_view text) const;
+  // The same in place: `*text` is left alone (not copied) when there is
+  // nothing to expand, as for a large payload without references.
+  void ExpandServiceRefsIn(std::string* text) const;
 
   // A fresh directory the worker made for this attempt (an attempt that
   // declares or receives artifacts), or empty. Backends that start

@@ -15,9 +15,18 @@ AttemptOutcome AttemptFailure(FailureReason reason, std::string message) {
   return o;
 }
 
+namespace {
+constexpr std::string_view kOpen = "${services.";
+}  // namespace
+
+void TaskAttempt::ExpandServiceRefsIn(std::string* text) const {
+  // Without services nothing is expanded: the text is not even looked at.
+  if (services.empty() || text->find(kOpen) == std::string::npos) return;
+  *text = ExpandServiceRefs(*text);
+}
+
 std::string TaskAttempt::ExpandServiceRefs(std::string_view text) const {
-  constexpr std::string_view kOpen = "${services.";
-  if (text.find(kOpen) == std::string_view::npos)
+  if (services.empty() || text.find(kOpen) == std::string_view::npos)
     return std::string(text);  // the common case
   std::string out;
   out.reserve(text.size());

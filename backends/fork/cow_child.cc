@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -27,6 +28,8 @@ namespace {
 constexpr std::string_view kFnPrefix = R"({"fn":")";
 constexpr std::string_view kArgsKey = R"(,"args":)";
 constexpr std::string_view kResultHead = R"({"result":)";
+// A fast-path reply is sent in parts of this size as it is written.
+constexpr size_t kReplyPart = 1 << 20;
 
 struct Request {
   std::string fn;
@@ -83,14 +86,19 @@ void AppendError(const AttemptOutcome& outcome, std::string* reply) {
 
 // The built-in `sort` on a plain integer array, without a DOM.
 bool FastSort(const FunctionRegistry& registry, const Request& request,
-              IntArrayReader* ints, size_t readable, std::string* reply) {
+              IntArrayReader* ints, size_t readable, std::string* reply,
+              const std::function<void(std::string*)>& send_part) {
   if (request.fn != "sort" || registry.SourceOf("sort") != kBuiltinSource) return false;
   std::optional<std::vector<int64_t>> numbers =
       ints != nullptr ? ints->Parse(request.args, readable) : ParseIntArray(request.args);
   if (!numbers) return false;
   SortIntegers(*numbers);
   *reply += kResultHead;
-  AppendIntArray(*numbers, reply);
+  if (send_part) {
+    AppendIntArray(*numbers, reply, kReplyPart, send_part);
+  } else {
+    AppendIntArray(*numbers, reply);
+  }
   *reply += '}';
   return true;
 }
@@ -108,7 +116,8 @@ void WriteAll(int fd, const std::string& data) {
 }  // namespace
 
 void HandleCowRequest(const FunctionRegistry& registry, std::string_view line,
-                      std::string* reply, IntArrayReader* ints, size_t readable) {
+                      std::string* reply, IntArrayReader* ints, size_t readable,
+                      const std::function<void(std::string*)>& send_part) {
   try {
     std::string error;
     std::optional<Request> request = ParseRequest(line, &error);
@@ -121,9 +130,10 @@ void HandleCowRequest(const FunctionRegistry& registry, std::string_view line,
                          // What the buffer holds from the args on (the fast
                          // path's args are a part of `line`, not a copy).
                          request->args_storage.empty() && readable > 0
-                             ? readable - static_cast<size_t>(request->args.data() - line.data())
+                             ? readable -
+                                   static_cast<size_t>(request->args.data() - line.data())
                              : 0,
-                         reply)) {
+                         reply, send_part)) {
       CancelToken token;  // cow tasks stop by signal, not by token
       AttemptOutcome outcome = registry.Invoke(request->fn, request->args, token);
       if (outcome.ok()) {
@@ -168,12 +178,25 @@ void RunCowChild(const FunctionRegistry& registry, int fd) {
     }
     if (waited) spin.Answered(std::chrono::steady_clock::now() - replied);
     reply.clear();
-    HandleCowRequest(registry, line, &reply, &ints, reader.ReadableFrom(line.data()));
-    // Output first, so the backend has it before the reply ends the task.
-    std::cout.flush();
-    std::cerr.flush();
-    std::fflush(stdout);
-    std::fflush(stderr);
+    // A large reply goes out in parts while the rest is written, so that
+    // the backend reads one while this process writes the next. Output
+    // first, so the backend has it before the reply ends the task.
+    bool flushed = false;
+    auto flush_output = [&] {
+      if (flushed) return;
+      flushed = true;
+      std::cout.flush();
+      std::cerr.flush();
+      std::fflush(stdout);
+      std::fflush(stderr);
+    };
+    HandleCowRequest(registry, line, &reply, &ints, reader.ReadableFrom(line.data()),
+                     [&](std::string* part) {
+                       flush_output();
+                       WriteAll(fd, *part);
+                       part->clear();
+                     });
+    flush_output();
     WriteAll(fd, reply);
     replied = std::chrono::steady_clock::now();
   }

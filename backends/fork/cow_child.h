@@ -14,6 +14,7 @@
 #ifndef DROVER_BACKENDS_FORK_COW_CHILD_H_
 #define DROVER_BACKENDS_FORK_COW_CHILD_H_
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -29,7 +30,8 @@ namespace drover {
 // that a large array can be parsed without a copy; 0 when unknown.
 void HandleCowRequest(const FunctionRegistry& registry, std::string_view request,
                       std::string* reply, IntArrayReader* ints = nullptr,
-                      size_t readable = 0);
+                      size_t readable = 0,
+                      const std::function<void(std::string*)>& send_part = {});
 
 // Serves requests on `fd` (blocking) until the channel closes, then exits
 // the process with _exit(0) (never runs the worker's atexit handlers or

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include "backends/fork/fork.pb.h"
 
@@ -75,9 +76,13 @@ Result<ForkAttempt> DecodeForkAttempt(
     }
     a.pool_spec = ToPoolSpec(own->second);
   }
-  a.message_json = a.ExpandServiceRefs(task.message_json());
-  a.fn = task.fn();
-  a.args_json = a.ExpandServiceRefs(task.args_json());
+  // Moved out of the parsed task, not copied: a message or args may be
+  // megabytes (a million numbers to sort are 10 MB).
+  a.message_json = std::move(*task.mutable_message_json());
+  a.ExpandServiceRefsIn(&a.message_json);
+  a.fn = std::move(*task.mutable_fn());
+  a.args_json = std::move(*task.mutable_args_json());
+  a.ExpandServiceRefsIn(&a.args_json);
   a.plugins.assign(task.plugins().begin(), task.plugins().end());
   return a;
 }

@@ -125,6 +125,10 @@ std::string_view TrimJsonSpace(std::string_view text);
 
 // A connected pair of Unix sockets, both close-on-exec. `type` is
 // SOCK_STREAM (the IPC channel) or SOCK_SEQPACKET (the zygote's control).
+// A stream pair's ends ask for a send buffer of kChannelSendBuffer (the
+// kernel grants at most net.core.wmem_max), so that a message of
+// megabytes moves in a few writes.
+inline constexpr int kChannelSendBuffer = 4 << 20;
 Status MakeSocketPair(int type, UniqueFd* a, UniqueFd* b);
 
 // Sends one packet `data` with `fds` attached (SCM_RIGHTS). Blocking;

@@ -17,6 +17,7 @@
 #define DROVER_BACKENDS_FORK_JSON_SCAN_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -74,6 +75,10 @@ std::optional<std::vector<int64_t>> ParseIntArray(std::string_view text);
 // Appends `numbers` as a compact JSON array ("[1,-2,3]"), byte for byte
 // what nlohmann::json(numbers).dump() gives.
 void AppendIntArray(const std::vector<int64_t>& numbers, std::string* out);
+// The same in parts: `drain(out)` is called each time `out` holds `part`
+// bytes or more, and may send what it holds and clear it.
+void AppendIntArray(const std::vector<int64_t>& numbers, std::string* out, size_t part,
+                    const std::function<void(std::string*)>& drain);
 
 }  // namespace drover
 

@@ -5,14 +5,15 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <functional>
-#include <memory>
 #include <limits>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -98,6 +99,52 @@ long double AsLongDouble(const json& v) {
 
 }  // namespace
 
+namespace {
+
+// One LSD radix sort of `keys` (n of them, all below 2^bits_used), through
+// `spare` (as large, contents unused), in as few passes of at most 11 bits
+// as cover bits_used, the bits split evenly between them: 30 bits take 3
+// passes of 10 (1,024 buckets, whose write streams the TLB holds better
+// than 2,048). `counts` holds every pass's counts, taken by the caller in
+// its one read of the input. Returns where the sorted keys are: `keys` or
+// `spare`. A pass whose digit every key shares moves nothing and is
+// skipped.
+template <typename Key>
+Key* RadixPasses(Key* keys, Key* spare, size_t n, int passes, int bits,
+                 const std::vector<size_t>& counts) {
+  const size_t digits = size_t{1} << bits;
+  const Key mask = static_cast<Key>(digits - 1);
+  std::vector<size_t> at(digits);
+  for (int p = 0; p < passes; ++p) {
+    const int shift = bits * p;
+    const size_t* c = counts.data() + p * digits;
+    if (c[(keys[0] >> shift) & mask] == n) continue;
+    size_t sum = 0;
+    for (size_t d = 0; d < digits; ++d) {
+      at[d] = sum;
+      sum += c[d];
+    }
+    for (size_t i = 0; i < n; ++i) spare[at[(keys[i] >> shift) & mask]++] = keys[i];
+    std::swap(keys, spare);
+  }
+  return keys;
+}
+
+// The pass plan for keys of `bits_used` significant bits.
+struct PassPlan {
+  int passes = 0;
+  int bits = 0;
+};
+PassPlan PlanPasses(int bits_used) {
+  constexpr int kMaxBits = 11;  // 2,048 counts of a pass (16 KB) stay in cache
+  PassPlan plan;
+  plan.passes = (bits_used + kMaxBits - 1) / kMaxBits;
+  plan.bits = plan.passes == 0 ? 0 : (bits_used + plan.passes - 1) / plan.passes;
+  return plan;
+}
+
+}  // namespace
+
 void SortIntegers(std::vector<int64_t>& numbers) {
   constexpr size_t kRadixFrom = 256;
   const size_t n = numbers.size();
@@ -105,44 +152,51 @@ void SortIntegers(std::vector<int64_t>& numbers) {
     std::sort(numbers.begin(), numbers.end());
     return;
   }
-  // 11 bits a digit: 6 passes cover 64 bits, 3 the numbers below 2^33; a
-  // pass's counts (16 KB) stay in cache. Measured against 8 and 16 bits.
-  constexpr int kBits = 11;
-  constexpr int kPasses = (64 + kBits - 1) / kBits;
-  constexpr size_t kDigits = size_t{1} << kBits;
-  constexpr uint64_t kMask = kDigits - 1;
-  // Sorted in place as unsigned keys with the sign bit flipped, so that
-  // unsigned order is signed order (int64_t storage may be read as
-  // uint64_t), through one scratch array left uninitialised: no fresh
-  // zeroed pages but those. Every pass's counts come from one read.
-  constexpr uint64_t kSign = uint64_t{1} << 63;
-  uint64_t* keys = reinterpret_cast<uint64_t*>(numbers.data());
-  const std::unique_ptr<uint64_t[]> scratch = std::make_unique_for_overwrite<uint64_t[]>(n);
-  uint64_t* spare = scratch.get();
-  std::vector<std::array<size_t, kDigits>> counts(kPasses);
-  for (auto& c : counts) c.fill(0);
-  for (size_t i = 0; i < n; ++i) {
-    const uint64_t k = keys[i] ^ kSign;
-    keys[i] = k;
-    for (int p = 0; p < kPasses; ++p) ++counts[p][(k >> (kBits * p)) & kMask];
-  }
-  std::array<size_t, kDigits> at;
-  for (int p = 0; p < kPasses; ++p) {
-    const int shift = kBits * p;
-    // Every key has the same digit here: this pass would not move anything.
-    if (counts[p][(keys[0] >> shift) & kMask] == n) continue;
-    size_t sum = 0;
-    for (size_t d = 0; d < kDigits; ++d) {
-      at[d] = sum;
-      sum += counts[p][d];
+  // Keys are the numbers' distances from the smallest (v - min, taken
+  // modulo 2^64, which is exact since no distance reaches 2^64): unsigned
+  // order is then signed order, and only the bits of the range are sorted
+  // on. Numbers below 10^9 differ in 30 bits: 3 passes. A range below 2^32
+  // sorts 32-bit keys, half the memory traffic of 64-bit ones.
+  const auto [lo_it, hi_it] = std::minmax_element(numbers.begin(), numbers.end());
+  const uint64_t lo = static_cast<uint64_t>(*lo_it);
+  const uint64_t range = static_cast<uint64_t>(*hi_it) - lo;
+  if (range == 0) return;  // all equal
+  const PassPlan plan = PlanPasses(std::bit_width(range));
+  const size_t digits = size_t{1} << plan.bits;
+  std::vector<size_t> counts(static_cast<size_t>(plan.passes) * digits, 0);
+  // Scratch left uninitialised: no zeroing of pages about to be written.
+  if (range <= std::numeric_limits<uint32_t>::max()) {
+    const auto scratch = std::make_unique_for_overwrite<uint32_t[]>(2 * n);
+    uint32_t* keys = scratch.get();
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t k = static_cast<uint32_t>(static_cast<uint64_t>(numbers[i]) - lo);
+      keys[i] = k;
+      for (int p = 0; p < plan.passes; ++p) {
+        ++counts[p * digits + ((k >> (plan.bits * p)) & (digits - 1))];
+      }
     }
-    for (size_t i = 0; i < n; ++i) spare[at[(keys[i] >> shift) & kMask]++] = keys[i];
-    std::swap(keys, spare);
+    const uint32_t* sorted =
+        RadixPasses(keys, keys + n, n, plan.passes, plan.bits, counts);
+    for (size_t i = 0; i < n; ++i) numbers[i] = static_cast<int64_t>(lo + sorted[i]);
+    return;
   }
-  if (keys != reinterpret_cast<uint64_t*>(numbers.data())) {
-    std::memcpy(numbers.data(), keys, n * sizeof(uint64_t));  // an odd number of passes
+  // int64_t storage read as uint64_t (the same type but for the sign).
+  uint64_t* keys = reinterpret_cast<uint64_t*>(numbers.data());
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t k = keys[i] - lo;
+    keys[i] = k;
+    for (int p = 0; p < plan.passes; ++p) {
+      ++counts[p * digits + ((k >> (plan.bits * p)) & (digits - 1))];
+    }
   }
-  for (int64_t& v : numbers) v = static_cast<int64_t>(static_cast<uint64_t>(v) ^ kSign);
+  const auto scratch = std::make_unique_for_overwrite<uint64_t[]>(n);
+  const uint64_t* sorted =
+      RadixPasses(keys, scratch.get(), n, plan.passes, plan.bits, counts);
+  if (sorted != keys) {
+    for (size_t i = 0; i < n; ++i) keys[i] = sorted[i] + lo;
+  } else {
+    for (size_t i = 0; i < n; ++i) keys[i] += lo;
+  }
 }
 
 namespace {

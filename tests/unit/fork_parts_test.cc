@@ -1,20 +1,22 @@
 // The fork backend's pure pieces: the JSON reply scanner, the cow request
 // handler, the IPC line framing and the pool policy. No processes; the
 // framing test uses an in-process socketpair.
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include "backends/fork/cow_child.h"
+#include "backends/fork/fork_attempt.h"
 #include "backends/fork/ipc_channel.h"
 #include "backends/fork/json_scan.h"
 #include "backends/fork/pool.h"
@@ -50,13 +52,21 @@ TEST(JsonScanTest, ValidateAgreesWithNlohmann) {
   EXPECT_FALSE(ValidateJson(std::string(2000, '[') + std::string(2000, ']')).ok());
 }
 
-// Given random integer arrays, the fast codec should parse them and print
-// exactly what nlohmann prints, and refuse anything that is not one.
+// Given random integer arrays (some longer than the block AppendIntArray
+// writes at a time, some holding the int64 extremes), the fast codec should
+// parse them and print exactly what nlohmann prints, and refuse anything
+// that is not one.
 TEST(JsonScanTest, IntArrayCodecMatchesNlohmann) {
   std::mt19937_64 rng(42);
-  for (int round = 0; round < 50; ++round) {
-    std::vector<int64_t> numbers(static_cast<size_t>(rng() % 100));
+  for (int round = 0; round < 56; ++round) {
+    static constexpr size_t kLong[] = {1023, 1024, 1025, 2048, 2049, 5000};
+    std::vector<int64_t> numbers(round < 50 ? static_cast<size_t>(rng() % 100)
+                                            : kLong[round - 50]);
     for (int64_t& n : numbers) n = static_cast<int64_t>(rng());
+    if (numbers.size() > 2) {
+      numbers.front() = std::numeric_limits<int64_t>::min();
+      numbers.back() = std::numeric_limits<int64_t>::max();
+    }
     const std::string text = json(numbers).dump(round % 2 ? 1 : -1);
     std::optional<std::vector<int64_t>> parsed = ParseIntArray(text);
     ASSERT_TRUE(parsed.has_value()) << text;
@@ -177,6 +187,103 @@ TEST(CowChildTest, RequestsAreAnsweredLikeTheRegistry) {
   CancelToken token;
   AttemptOutcome slow = registry.Invoke("sort", args, token);
   EXPECT_EQ(reply, "{\"result\":" + slow.result_json + "}\n");
+}
+
+// Given a fork task whose message and args reference a service, decoding
+// it for an attempt that has that service should expand the references
+// (leaving a reference to an unknown service as it is), and decoding it
+// for an attempt without services should leave the text exactly as sent.
+TEST(ForkAttemptTest, DecodingExpandsServiceReferences) {
+  PoolSpec pool;
+  pool.name = "p";
+  pool.mode = "cow";
+  const std::string args =
+      R"({"port": ${services.db.port}, "host": "${services.db.host}",)"
+      R"( "other": "${services.cache.port}"})";
+  TaskAttempt call;
+  call.payload = ForkCallPayload(pool, "echo", args);
+  call.services["db"] = ServiceAddress{"10.0.0.7", 5432};
+  Result<ForkAttempt> decoded = DecodeForkAttempt(call, {});
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->fn, "echo");
+  EXPECT_EQ(decoded->args_json,
+            R"({"port": 5432, "host": "10.0.0.7", "other": "${services.cache.port}"})");
+  EXPECT_TRUE(decoded->payload.empty());
+
+  TaskAttempt message;
+  message.payload = ForkMessagePayload(pool, "[\"${services.db.host}\"]");
+  message.services["db"] = ServiceAddress{"db.internal", 1};
+  decoded = DecodeForkAttempt(message, {});
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->message_json, "[\"db.internal\"]");
+
+  call.services.clear();
+  decoded = DecodeForkAttempt(call, {});
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->args_json, args);
+}
+
+// Given a sort of 300,000 numbers and a sender for parts, the cow request
+// handler should send the reply in several parts of at least 1 MiB (all
+// but the last) and leave the rest in `reply`: together, byte for byte the
+// reply it gives without a sender. A request off the fast path sends none.
+TEST(CowChildTest, ALargeReplyGoesOutInParts) {
+  FunctionRegistry registry;
+  ASSERT_TRUE(RegisterBuiltins(registry).ok());
+  std::mt19937_64 rng(7);
+  std::vector<int64_t> numbers(300000);
+  for (int64_t& n : numbers) n = static_cast<int64_t>(rng() % 1000000000) - 500000000;
+  std::string args;
+  AppendIntArray(numbers, &args);
+  const std::string request = R"({"fn":"sort","args":)" + args + "}";
+
+  std::string whole;
+  HandleCowRequest(registry, request, &whole);
+  std::string sent, rest;
+  std::vector<size_t> parts;
+  IntArrayReader ints;
+  HandleCowRequest(registry, request, &rest, &ints, 0, [&](std::string* part) {
+    parts.push_back(part->size());
+    sent += *part;
+    part->clear();
+  });
+  EXPECT_GE(parts.size(), 2u);
+  for (size_t size : parts) EXPECT_GE(size, size_t{1} << 20);
+  EXPECT_EQ(sent + rest, whole);
+  std::sort(numbers.begin(), numbers.end());
+  std::string want = R"({"result":)";
+  AppendIntArray(numbers, &want);
+  EXPECT_EQ(whole, want + "}\n");
+
+  parts.clear();
+  rest.clear();
+  HandleCowRequest(registry, R"({"fn":"sort","args":{"numbers":[2,1]}})", &rest, nullptr,
+                   0, [&](std::string* part) { parts.push_back(part->size()); });
+  EXPECT_TRUE(parts.empty());
+  EXPECT_EQ(rest, "{\"result\":[1,2]}\n");
+}
+
+// Given the system's cap on send buffers, a stream pair's ends should have
+// asked for kChannelSendBuffer (the kernel grants the smaller of it and the
+// cap, and reports twice that), and a control pair's should not.
+TEST(IpcChannelTest, StreamPairsHaveRoomForLargeMessages) {
+  std::ifstream cap_file("/proc/sys/net/core/wmem_max");
+  int cap = 0;
+  ASSERT_TRUE(cap_file >> cap);
+  const int want = 2 * std::min(cap, kChannelSendBuffer);
+  auto send_buffer = [](const UniqueFd& fd) {
+    int bytes = 0;
+    socklen_t size = sizeof bytes;
+    EXPECT_EQ(::getsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &bytes, &size), 0);
+    return bytes;
+  };
+  UniqueFd a, b;
+  ASSERT_TRUE(MakeSocketPair(SOCK_STREAM, &a, &b).ok());
+  EXPECT_EQ(send_buffer(a), want);
+  EXPECT_EQ(send_buffer(b), want);
+  UniqueFd c, d;
+  ASSERT_TRUE(MakeSocketPair(SOCK_SEQPACKET, &c, &d).ok());
+  EXPECT_NE(send_buffer(c), want);
 }
 
 // Given bytes arriving in pieces, LineReader should hand out whole lines.

@@ -278,23 +278,37 @@ TEST_F(BuiltinsTest, SortSortsIntegersAndMixedNumbers) {
 }
 
 // Given something other than numbers, sort should fail naming itself.
-// SortIntegers is a radix sort above 255 numbers. Given arrays of sizes
-// around that threshold, with negatives, the int64 extremes, duplicates,
-// one shared value and values sharing their high bytes (passes skipped),
-// it should give what std::sort gives.
+// SortIntegers is a radix sort above 255 numbers, on the numbers'
+// distances from the smallest: 32-bit keys when the range fits, 64-bit
+// ones otherwise. Given arrays of sizes around that threshold, with
+// negatives, the int64 extremes, duplicates, one shared value, values
+// sharing their low bits (passes skipped), narrow ranges at either end of
+// int64 and ranges on both sides of 2^32, it should give what std::sort
+// gives.
 TEST(SortIntegersTest, MatchesStdSort) {
   std::mt19937_64 rng(13);
   const std::vector<std::function<int64_t()>> shapes = {
-      [&] { return static_cast<int64_t>(rng()); },                  // full range
-      [&] { return static_cast<int64_t>(rng() % 1000000000); },     // 3 passes
-      [&] { return static_cast<int64_t>(rng() % 2001) - 1000; },    // +-, dups
-      [&] { return int64_t{42}; },                                  // one value
+      [&] { return static_cast<int64_t>(rng()); },                // full range
+      [&] { return static_cast<int64_t>(rng() % 1000000000); },   // 3 passes
+      [&] { return static_cast<int64_t>(rng() % 2001) - 1000; },  // +-, dups
+      [&] { return int64_t{42}; },                                // one value
+      [&] { return static_cast<int64_t>(rng() % 1000) << 40; },   // low bits shared
+      [&] {
+        return std::numeric_limits<int64_t>::max() - static_cast<int64_t>(rng() % 5000);
+      },
+      [&] {
+        return std::numeric_limits<int64_t>::min() + static_cast<int64_t>(rng() % 5000);
+      },
       [&] {
         switch (rng() % 4) {
-          case 0: return std::numeric_limits<int64_t>::min();
-          case 1: return std::numeric_limits<int64_t>::max();
-          case 2: return int64_t{-1};
-          default: return int64_t{0};
+          case 0:
+            return std::numeric_limits<int64_t>::min();
+          case 1:
+            return std::numeric_limits<int64_t>::max();
+          case 2:
+            return int64_t{-1};
+          default:
+            return int64_t{0};
         }
       },
   };
@@ -306,6 +320,30 @@ TEST(SortIntegersTest, MatchesStdSort) {
       std::sort(want.begin(), want.end());
       SortIntegers(v);
       EXPECT_EQ(v, want) << "n=" << n << " shape " << s;
+    }
+  }
+}
+
+// Given ranges on either side of 2^32 (the widest that 32-bit keys hold),
+// starting anywhere in int64, SortIntegers should give what std::sort
+// gives: both ends of each range are in the input.
+TEST(SortIntegersTest, RangesAroundTheKeyWidth) {
+  std::mt19937_64 rng(17);
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  for (uint64_t range : {(uint64_t{1} << 32) - 2, (uint64_t{1} << 32) - 1,
+                         uint64_t{1} << 32, (uint64_t{1} << 33) + 1}) {
+    for (int64_t lo :
+         {int64_t{-7}, kMin, static_cast<int64_t>(static_cast<uint64_t>(kMax) - range)}) {
+      std::vector<int64_t> v(1000);
+      for (int64_t& x : v)
+        x = static_cast<int64_t>(static_cast<uint64_t>(lo) + rng() % (range + 1));
+      v[10] = lo;
+      v[20] = static_cast<int64_t>(static_cast<uint64_t>(lo) + range);
+      std::vector<int64_t> want = v;
+      std::sort(want.begin(), want.end());
+      SortIntegers(v);
+      EXPECT_EQ(v, want) << "range=" << range << " lo=" << lo;
     }
   }
 }
