@@ -1,9 +1,12 @@
 // workers_bench: many simulated workers in one process against one
-// coordinator (issue 13, "workers"). Each is a DEALER socket of its own,
-// registered with HELLO like a real worker (docs/protocol.md, "Worker
-// dialog"), offering SLOTS slots of the threads backend; each answers every
-// DISPATCH at once with a RESULT of reason `ok` (so the coordinator alone
-// is measured) and heartbeats every HEARTBEAT_MS as the protocol asks.
+// coordinator (issue 13, "workers"). Each is a DEALER connection of its own
+// (ZMTP 3.0 spoken directly, tools/bench/zmtp_dealer.h: to the
+// coordinator's ROUTER a DEALER like a worker's, at a fraction of libzmq's
+// CPU a message in the load generator), registered with HELLO like a real
+// worker (docs/protocol.md, "Worker dialog"), offering SLOTS slots of the
+// threads backend; each answers every DISPATCH at once with a RESULT of
+// reason `ok` (so the coordinator alone is measured) and heartbeats every
+// HEARTBEAT_MS as the protocol asks.
 //
 //   workers_bench --connect ENDPOINT [--workers 1000] [--slots 1]
 //                 [--heartbeat-ms 1000] [--seconds 900] [--ready-file F]
@@ -12,12 +15,13 @@
 // SIGTERM, SIGINT or --seconds, and then prints one line of counts:
 //
 //   workers=1000 registered=1000 attempts=20000 results=20000 acked=20000
-//   disconnects=0 reregistered=0 unknown=0 max_silence_ms=812
+//   disconnects=0 reregistered=0 unknown=0 broken=0 max_silence_ms=812
 //
-// The last four say whether the coordinator ever took a live worker for
+// Most of the rest say whether the coordinator ever took a live worker for
 // dead: a DISCONNECT ("not registered: send HELLO") or a second WELCOME
-// means it had dropped the registration, and `unknown` counts attempts it
-// no longer wanted. max_silence_ms is the longest time any worker went
+// means it had dropped the registration, `unknown` counts attempts it no
+// longer wanted, and `broken` connections the coordinator closed or broke
+// (each is named on stderr). max_silence_ms is the longest time any worker went
 // without a message from the coordinator once registered (its heartbeats
 // included): the coordinator's own liveness as the workers see it.
 #include <errno.h>
@@ -33,13 +37,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
-#include <zmq.hpp>
 
 #include "core/protocol/codec.h"
 #include "core/protocol/drover.pb.h"
+#include "tools/bench/zmtp_dealer.h"
 
 namespace drover {
 namespace {
@@ -62,12 +68,14 @@ struct Options {
 
 struct Counts {
   uint64_t registered = 0, attempts = 0, results = 0, acked = 0;
-  uint64_t disconnects = 0, reregistered = 0, unknown = 0;
+  uint64_t disconnects = 0, reregistered = 0, unknown = 0, broken = 0;
   int64_t max_silence_ms = 0;
 };
 
 struct FakeWorker {
-  zmq::socket_t socket;
+  bench::ZmtpDealer connection;
+  bool watching_writes = false;  // EPOLLOUT is in its epoll interest
+  bool dropped = false;          // its connection broke
   std::string name;
   std::string session;
   bool registered = false;
@@ -76,6 +84,31 @@ struct FakeWorker {
   std::set<uint64_t> unacked;        // results sent, not yet ACKed
   Clock::time_point last_heard{};    // the last message from the coordinator
 };
+
+// Queues `m` on `w`'s connection as DWP frames (docs/protocol.md,
+// "Message format"): header, command, body, payloads.
+void Send(FakeWorker& w, const Message& m) {
+  static const std::string header =
+      std::string(protocol::kHeaderPrefix) + static_cast<char>(protocol::kVersion);
+  const char command = static_cast<char>(m.command);
+  std::vector<std::string_view> frames = {header, std::string_view(&command, 1), m.body};
+  for (const std::string& p : m.payloads) frames.push_back(p);
+  w.connection.Send(frames);
+}
+
+// The DWP message of a ZMTP message's frames; nothing when it is not one.
+std::optional<Message> Decode(std::vector<std::string>& frames) {
+  if (frames.size() < 3 || frames[0].size() != protocol::kHeaderPrefix.size() + 1 ||
+      frames[0].compare(0, protocol::kHeaderPrefix.size(), protocol::kHeaderPrefix) !=
+          0 ||
+      frames[1].size() != 1) {
+    return std::nullopt;
+  }
+  Message m;
+  m.command = static_cast<Command>(frames[1][0]);
+  m.body = std::move(frames[2]);
+  return m;
+}
 
 void Hello(FakeWorker& w, const Options& o) {
   wire::Hello hello;
@@ -89,7 +122,7 @@ void Hello(FakeWorker& w, const Options& o) {
   hello.set_max_batch(256);
   hello.set_takes_dispatch_acks(true);  // as drover's worker does
   for (uint64_t id : w.unacked) hello.add_running(id);
-  (void)protocol::Send(w.socket, protocol::Make(Command::kHello, hello));
+  Send(w, protocol::Make(Command::kHello, hello));
 }
 
 wire::Result OkResult(const FakeWorker& w, uint64_t attempt_id) {
@@ -111,7 +144,8 @@ void Answer(FakeWorker& w, const std::vector<uint64_t>& ids, Counts& counts) {
     for (size_t j = i + 1; j < end; ++j) *head.add_more() = OkResult(w, ids[j]);
     Message m = protocol::Make(Command::kResult, head);
     m.payloads = {std::string(), std::string()};
-    if (protocol::Send(w.socket, m).ok()) counts.results += end - i;
+    Send(w, m);
+    counts.results += end - i;
     for (size_t j = i; j < end; ++j) w.unacked.insert(ids[j]);
   }
 }
@@ -162,85 +196,106 @@ void Handle(FakeWorker& w, const Message& m, const Options& o, Counts& counts) {
 }
 
 int Run(const Options& o) {
-  // A socket is a descriptor here and a connection at the coordinator:
-  // 1,000 workers need more than the common soft limit of 1,024.
+  std::string host;
+  uint16_t port = 0;
+  if (!bench::ParseTcpEndpoint(o.connect, &host, &port)) {
+    std::fprintf(stderr, "workers_bench: --connect must be tcp://IPV4:PORT, not %s\n",
+                 o.connect.c_str());
+    return 2;
+  }
+  // A connection is a descriptor here and at the coordinator: 1,000
+  // workers need more than the common soft limit of 1,024.
   rlimit files{};
   if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
     files.rlim_cur = files.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &files);
   }
-  zmq::context_t context(1);
-  context.set(zmq::ctxopt::max_sockets, o.workers + 16);
-  std::vector<FakeWorker> workers(static_cast<size_t>(o.workers));
-  char session[32];
-  for (size_t i = 0; i < workers.size(); ++i) {
-    FakeWorker& w = workers[i];
-    w.socket = zmq::socket_t(context, zmq::socket_type::dealer);
-    w.socket.set(zmq::sockopt::linger, 0);
-    w.socket.connect(o.connect);
-    w.name = "sim-" + std::to_string(i);
-    std::snprintf(session, sizeof session, "%08x%08zx", static_cast<unsigned>(::getpid()), i);
-    w.session = session;
-    Hello(w, o);
-  }
-  // The wait is O(sockets ready), not O(sockets): an epoll set of every
-  // socket's ZMQ_FD (token: its index). A ZMQ_FD only says "look again":
-  // a socket is drained until it has nothing, and one whose drain stopped
-  // at the bound is drained again before the next wait. With zmq_poll of
-  // 1,000 sockets each wait looked at all of them, and the simulator took
-  // as much CPU as the coordinator it measures, on the same cores.
   const int epfd = ::epoll_create1(EPOLL_CLOEXEC);
   if (epfd < 0) {
     std::perror("workers_bench: epoll_create1");
     return 1;
   }
-  for (size_t i = 0; i < workers.size(); ++i) {
+  // One epoll set of every connection (token: its index), level-triggered:
+  // a connection is read until it has nothing, written until the socket
+  // takes no more, and watched for writing only while bytes wait.
+  std::vector<FakeWorker> workers(static_cast<size_t>(o.workers));
+  auto watch = [&](size_t i, bool writes, int op) {
     epoll_event ev{};
-    ev.events = EPOLLIN;
+    ev.events = writes ? EPOLLIN | EPOLLOUT : EPOLLIN;
     ev.data.u64 = i;
-    const int fd = workers[i].socket.get(zmq::sockopt::fd);
-    if (::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-      std::perror("workers_bench: epoll_ctl");
+    workers[i].watching_writes = writes;
+    return ::epoll_ctl(epfd, op, workers[i].connection.fd(), &ev) == 0;
+  };
+  char session[32];
+  for (size_t i = 0; i < workers.size(); ++i) {
+    FakeWorker& w = workers[i];
+    w.name = "sim-" + std::to_string(i);
+    std::snprintf(session, sizeof session, "%08x%08zx", static_cast<unsigned>(::getpid()),
+                  i);
+    w.session = session;
+    if (!w.connection.Connect(host, port) || !watch(i, true, EPOLL_CTL_ADD)) {
+      std::fprintf(
+          stderr, "workers_bench: %s: %s\n", w.name.c_str(),
+          w.connection.failed() ? w.connection.error().c_str() : std::strerror(errno));
       return 1;
     }
+    Hello(w, o);  // queued behind the greeting; sent once connected
   }
 
   Counts counts;
+  std::vector<size_t> written;  // connections with bytes queued this turn
+  // A broken connection is counted, named and dropped from the set.
+  auto drop = [&](size_t i) {
+    FakeWorker& w = workers[i];
+    if (w.dropped) return;
+    w.dropped = true;
+    ++counts.broken;
+    if (w.registered) --counts.registered;
+    w.registered = false;
+    std::fprintf(stderr, "workers_bench: %s: %s\n", w.name.c_str(),
+                 w.connection.error().c_str());
+    ::epoll_ctl(epfd, EPOLL_CTL_DEL, w.connection.fd(), nullptr);
+  };
+  // Sends what `w` has queued, as far as its socket takes it.
+  auto flush = [&](size_t i) {
+    FakeWorker& w = workers[i];
+    if (w.dropped) return;
+    if (!w.connection.Flush()) return drop(i);
+    if (w.connection.wants_write() != w.watching_writes) {
+      watch(i, w.connection.wants_write(), EPOLL_CTL_MOD);
+    }
+  };
+
   bool ready_written = o.ready_file.empty();
   const auto interval = std::chrono::milliseconds(o.heartbeat_ms);
   const auto end = Clock::now() + std::chrono::seconds(o.seconds);
   auto next_beat = Clock::now() + interval;
   const Message beat = protocol::Make(Command::kHeartbeat, wire::Heartbeat());
-  // Sockets to drain without waiting: every one at the start (their HELLO
-  // went out before the epoll set existed) and after each heartbeat round
-  // (a send may take the signal of a message that arrived meanwhile).
-  std::vector<size_t> again(workers.size());
-  for (size_t i = 0; i < again.size(); ++i) again[i] = i;
   std::vector<epoll_event> events(256);
-  std::vector<size_t> ready;
+  std::vector<std::vector<std::string>> messages;
   while (!g_stop && Clock::now() < end) {
     const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::max(Clock::duration::zero(), std::min(next_beat, end) - Clock::now()));
-    const int timeout =
-        again.empty() ? static_cast<int>(std::min<int64_t>(wait.count(), 100)) : 0;
+    const int timeout = static_cast<int>(std::min<int64_t>(wait.count(), 100));
     const int n =
         ::epoll_wait(epfd, events.data(), static_cast<int>(events.size()), timeout);
     if (n < 0 && errno != EINTR) {
       std::perror("workers_bench: epoll_wait");
       return 1;
     }
-    ready.swap(again);
-    again.clear();
-    for (int k = 0; k < n; ++k) ready.push_back(static_cast<size_t>(events[k].data.u64));
     const auto now = Clock::now();
-    for (size_t i : ready) {
+    written.clear();
+    for (int k = 0; k < n; ++k) {
+      const size_t i = static_cast<size_t>(events[k].data.u64);
       FakeWorker& w = workers[i];
-      // Bounded: at most a few hundred messages a turn for one socket.
-      int taken = 0;
-      for (; taken < 512; ++taken) {
-        auto received = protocol::Receive(w.socket, /*router=*/false);
-        if (!received) break;
-        if (!received->ok()) continue;
+      if (w.dropped) continue;
+      written.push_back(i);
+      if (!(events[k].events & (EPOLLIN | EPOLLERR | EPOLLHUP))) continue;
+      messages.clear();
+      const bool open = w.connection.Read(&messages);
+      for (std::vector<std::string>& frames : messages) {
+        std::optional<Message> m = Decode(frames);
+        if (!m) continue;
         if (w.registered && w.last_heard != Clock::time_point{}) {
           counts.max_silence_ms = std::max<int64_t>(
               counts.max_silence_ms,
@@ -248,9 +303,9 @@ int Run(const Options& o) {
                   .count());
         }
         w.last_heard = now;
-        Handle(w, received->value(), o, counts);
+        Handle(w, *m, o, counts);
       }
-      if (taken == 512) again.push_back(i);
+      if (!open) drop(i);
     }
     if (!ready_written && counts.registered == workers.size()) {
       std::ofstream(o.ready_file) << "ready\n";
@@ -258,29 +313,38 @@ int Run(const Options& o) {
     }
     if (now >= next_beat) {
       for (size_t i = 0; i < workers.size(); ++i) {
-        if (workers[i].registered) (void)protocol::Send(workers[i].socket, beat);
-        again.push_back(i);
+        if (!workers[i].registered) continue;
+        Send(workers[i], beat);
+        written.push_back(i);
       }
       next_beat = now + interval;
     }
+    for (size_t i : written) flush(i);
   }
-  ::close(epfd);
-  std::printf("workers=%d registered=%llu attempts=%llu results=%llu acked=%llu "
-              "disconnects=%llu reregistered=%llu unknown=%llu max_silence_ms=%lld\n",
-              o.workers, static_cast<unsigned long long>(counts.registered),
-              static_cast<unsigned long long>(counts.attempts),
-              static_cast<unsigned long long>(counts.results),
-              static_cast<unsigned long long>(counts.acked),
-              static_cast<unsigned long long>(counts.disconnects),
-              static_cast<unsigned long long>(counts.reregistered),
-              static_cast<unsigned long long>(counts.unknown),
-              static_cast<long long>(counts.max_silence_ms));
-  // Leaving cleanly: a DISCONNECT each (drained: every attempt answered).
+  std::printf(
+      "workers=%d registered=%llu attempts=%llu results=%llu acked=%llu "
+      "disconnects=%llu reregistered=%llu unknown=%llu broken=%llu "
+      "max_silence_ms=%lld\n",
+      o.workers, static_cast<unsigned long long>(counts.registered),
+      static_cast<unsigned long long>(counts.attempts),
+      static_cast<unsigned long long>(counts.results),
+      static_cast<unsigned long long>(counts.acked),
+      static_cast<unsigned long long>(counts.disconnects),
+      static_cast<unsigned long long>(counts.reregistered),
+      static_cast<unsigned long long>(counts.unknown),
+      static_cast<unsigned long long>(counts.broken),
+      static_cast<long long>(counts.max_silence_ms));
+  std::fflush(stdout);
+  // Leaving cleanly: a DISCONNECT each (drained: every attempt answered),
+  // written before the connections close.
   wire::Disconnect bye;
   bye.set_drained(true);
-  for (FakeWorker& w : workers) {
-    if (w.registered) (void)protocol::Send(w.socket, protocol::Make(Command::kDisconnect, bye));
+  for (size_t i = 0; i < workers.size(); ++i) {
+    if (!workers[i].registered) continue;
+    Send(workers[i], protocol::Make(Command::kDisconnect, bye));
+    flush(i);
   }
+  ::close(epfd);
   return 0;
 }
 

@@ -7,14 +7,17 @@
 # of threads `noop` tasks through `drover coordinator`, once with 1,000
 # simulated workers of one threads slot each (--workers N for another count)
 # and once with 2 simulated workers of 32 slots, interleaved run by run.
-# The simulated workers (tools/bench/workers_bench.cc) are DEALER sockets in
-# one process that register, heartbeat and answer every DISPATCH at once
-# with a RESULT, so the coordinator alone is measured; every result is still
-# committed to SQLite before it is ACKed. Printed: tasks/s, the ratio of the
+# The simulated workers (tools/bench/workers_bench.cc) are DEALER connections
+# in one process (ZMTP spoken directly, tools/bench/zmtp_dealer.h, so that
+# the load generator takes little of the CPU the coordinator runs on) that
+# register, heartbeat and answer every DISPATCH at once with a RESULT, so
+# the coordinator alone is measured; every result is still committed to
+# SQLite before it is ACKed. Printed: tasks/s, the ratio of the
 # many-worker figure to the 2-worker one (target: at least 0.5x), and every
 # sign of a worker falsely taken for dead (target: none): "missed N
 # heartbeats" in the coordinator's log, a DISCONNECT or a second WELCOME
-# seen by a simulated worker, attempts the coordinator no longer wanted.
+# seen by a simulated worker, attempts the coordinator no longer wanted, a
+# connection the coordinator closed.
 
 declare -A WK_RATE=() WK_LOST=() WK_SILENCE=() WK_RSS=()
 
@@ -61,12 +64,13 @@ workers_once() {  # NAME BINARY COUNT SLOTS RUN
   stop_daemons
   missed="$(grep -c 'missed .* heartbeats' "$dir/coordinator.err" || true)"
   # From the simulated workers' line: key=value pairs.
-  local disconnects reregistered unknown silence
+  local disconnects reregistered unknown broken silence
   disconnects="$(sed -n 's/.* disconnects=\([0-9]*\).*/\1/p' <<<"$line")"
+  broken="$(sed -n 's/.* broken=\([0-9]*\).*/\1/p' <<<"$line")"
   reregistered="$(sed -n 's/.* reregistered=\([0-9]*\).*/\1/p' <<<"$line")"
   unknown="$(sed -n 's/.* unknown=\([0-9]*\).*/\1/p' <<<"$line")"
   silence="$(sed -n 's/.* max_silence_ms=\([0-9]*\).*/\1/p' <<<"$line")"
-  local lost=$((missed + disconnects + reregistered + unknown))
+  local lost=$((missed + disconnects + reregistered + unknown + broken))
   local rate
   rate="$(rate_between "$WORKERS_TASKS" "$t0" "$t1")"
   local key="$name/$count"
@@ -76,9 +80,9 @@ workers_once() {  # NAME BINARY COUNT SLOTS RUN
   WK_RSS[$key]="${WK_RSS[$key]:-} $rss"
   rec_run "$(workers_label "$name" "$count" "$slots")" tasks_per_s "$run" "$rate"
   rec_run "$(workers_label "$name" "$count" "$slots")" falsely_lost "$run" "$lost"
-  printf '  run %d  %-6s %5d workers x %2d slots %9.0f tasks/s  falsely lost %d (missed %d, disconnects %d, re-registered %d, unknown %d)  max silence %s ms  RSS %s MB\n' \
+  printf '  run %d  %-6s %5d workers x %2d slots %9.0f tasks/s  falsely lost %d (missed %d, disconnects %d, re-registered %d, unknown %d, broken %d)  max silence %s ms  RSS %s MB\n' \
     "$run" "$name" "$count" "$slots" "$rate" "$lost" "$missed" "$disconnects" "$reregistered" \
-    "$unknown" "$silence" "$rss"
+    "$unknown" "$broken" "$silence" "$rss"
   rm -rf -- "$dir"
 }
 
@@ -106,7 +110,7 @@ cmd_workers() {
   echo "workers: $WORKERS_TASKS threads noop tasks through drover coordinator on tcp://127.0.0.1,"
   echo "         durable (committed before ACK), $RUNS runs each, interleaved"
   echo "  $many simulated workers x 1 slot, against 2 simulated workers x 32 slots"
-  echo "  (tools/bench/workers_bench: DEALER sockets in one process; each answers a DISPATCH at once)"
+  echo "  (tools/bench/workers_bench: DEALER connections in one process, ZMTP spoken directly; each answers a DISPATCH at once)"
   [[ -n "$COMPARE_BUILD_DIR" ]] && echo "  base: the same with $COMPARE_BUILD_DIR/tools/cli/drover"
   machine
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
