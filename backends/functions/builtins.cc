@@ -97,18 +97,12 @@ long double AsLongDouble(const json& v) {
   return static_cast<long double>(v.get<double>());
 }
 
-}  // namespace
-
-namespace {
-
-// One LSD radix sort of `keys` (n of them, all below 2^bits_used), through
-// `spare` (as large, contents unused), in as few passes of at most 11 bits
-// as cover bits_used, the bits split evenly between them: 30 bits take 3
-// passes of 10 (1,024 buckets, whose write streams the TLB holds better
-// than 2,048). `counts` holds every pass's counts, taken by the caller in
-// its one read of the input. Returns where the sorted keys are: `keys` or
-// `spare`. A pass whose digit every key shares moves nothing and is
-// skipped.
+// An LSD radix sort of `keys` (n of them, all below 2^(passes * bits)),
+// through `spare` (as large, contents unused), `passes` passes of `bits`
+// bits. `counts` holds every pass's counts of each digit (passes x 2^bits),
+// taken by the caller in its one read of the input. Returns where the
+// sorted keys are: `keys` or `spare`. A pass whose digit every key shares
+// moves nothing and is skipped.
 template <typename Key>
 Key* RadixPasses(Key* keys, Key* spare, size_t n, int passes, int bits,
                  const std::vector<size_t>& counts) {
@@ -130,7 +124,9 @@ Key* RadixPasses(Key* keys, Key* spare, size_t n, int passes, int bits,
   return keys;
 }
 
-// The pass plan for keys of `bits_used` significant bits.
+// The passes for keys of `bits_used` significant bits: as few of at most
+// 11 bits as cover them, the bits split evenly: 30 bits take 3 passes of 10
+// (1,024 buckets, whose write streams the TLB holds better than 2,048).
 struct PassPlan {
   int passes = 0;
   int bits = 0;
