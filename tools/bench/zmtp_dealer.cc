@@ -96,8 +96,8 @@ bool ZmtpDealer::Connect(const std::string& host, uint16_t port) {
 }
 
 void ZmtpDealer::Send(const std::vector<std::string_view>& frames) {
-  // Held until the peer's READY: libzmq takes a message that arrives
-  // before it has sent its own READY for a handshake command, and closes.
+  // Held until the peer's READY: libzmq 4.3.4 closed the connection when
+  // a message came in the same write as the greeting and READY.
   std::string& to = ready_ ? out_ : held_;
   for (size_t i = 0; i < frames.size(); ++i) {
     const std::string_view f = frames[i];
