@@ -181,10 +181,7 @@ void RunCowChild(const FunctionRegistry& registry, int fd) {
     // A large reply goes out in parts while the rest is written, so that
     // the backend reads one while this process writes the next. Output
     // first, so the backend has it before the reply ends the task.
-    bool flushed = false;
-    auto flush_output = [&] {
-      if (flushed) return;
-      flushed = true;
+    auto flush_output = [] {
       std::cout.flush();
       std::cerr.flush();
       std::fflush(stdout);

@@ -159,17 +159,20 @@ void SortIntegers(std::vector<int64_t>& numbers) {
   if (range == 0) return;  // all equal
   const PassPlan plan = PlanPasses(std::bit_width(range));
   const size_t digits = size_t{1} << plan.bits;
+  // Every pass's counts, from the one read that makes the keys.
   std::vector<size_t> counts(static_cast<size_t>(plan.passes) * digits, 0);
+  auto count = [&](uint64_t key) {
+    for (int p = 0; p < plan.passes; ++p) {
+      ++counts[p * digits + ((key >> (plan.bits * p)) & (digits - 1))];
+    }
+  };
   // Scratch left uninitialised: no zeroing of pages about to be written.
   if (range <= std::numeric_limits<uint32_t>::max()) {
     const auto scratch = std::make_unique_for_overwrite<uint32_t[]>(2 * n);
     uint32_t* keys = scratch.get();
     for (size_t i = 0; i < n; ++i) {
-      const uint32_t k = static_cast<uint32_t>(static_cast<uint64_t>(numbers[i]) - lo);
-      keys[i] = k;
-      for (int p = 0; p < plan.passes; ++p) {
-        ++counts[p * digits + ((k >> (plan.bits * p)) & (digits - 1))];
-      }
+      keys[i] = static_cast<uint32_t>(static_cast<uint64_t>(numbers[i]) - lo);
+      count(keys[i]);
     }
     const uint32_t* sorted =
         RadixPasses(keys, keys + n, n, plan.passes, plan.bits, counts);
@@ -179,20 +182,14 @@ void SortIntegers(std::vector<int64_t>& numbers) {
   // int64_t storage read as uint64_t (the same type but for the sign).
   uint64_t* keys = reinterpret_cast<uint64_t*>(numbers.data());
   for (size_t i = 0; i < n; ++i) {
-    const uint64_t k = keys[i] - lo;
-    keys[i] = k;
-    for (int p = 0; p < plan.passes; ++p) {
-      ++counts[p * digits + ((k >> (plan.bits * p)) & (digits - 1))];
-    }
+    keys[i] -= lo;
+    count(keys[i]);
   }
   const auto scratch = std::make_unique_for_overwrite<uint64_t[]>(n);
   const uint64_t* sorted =
       RadixPasses(keys, scratch.get(), n, plan.passes, plan.bits, counts);
-  if (sorted != keys) {
-    for (size_t i = 0; i < n; ++i) keys[i] = sorted[i] + lo;
-  } else {
-    for (size_t i = 0; i < n; ++i) keys[i] += lo;
-  }
+  // Back to the numbers (where they are, or out of the scratch).
+  for (size_t i = 0; i < n; ++i) keys[i] = sorted[i] + lo;
 }
 
 namespace {

@@ -14,6 +14,8 @@ namespace {
 using std::chrono::microseconds;
 using std::chrono::milliseconds;
 
+// Given answers within the budget, then one later than it, then one within
+// it again, the spin should stay on, turn off, and come back on.
 TEST(AdaptiveSpinTest, SpinsUntilAnAnswerTakesLongerThanTheBudget) {
   AdaptiveSpin spin(microseconds(50));
   EXPECT_EQ(spin.Budget(), microseconds(50));  // a first answer is expected soon
@@ -29,6 +31,7 @@ TEST(AdaptiveSpinTest, SpinsUntilAnAnswerTakesLongerThanTheBudget) {
   EXPECT_EQ(spin.Budget(), microseconds(50));
 }
 
+// Given a budget of zero, the spin should never be on.
 TEST(AdaptiveSpinTest, AZeroBudgetNeverSpins) {
   AdaptiveSpin spin(AdaptiveSpin::Duration(0));
   EXPECT_EQ(spin.Budget(), AdaptiveSpin::Duration(0));
@@ -46,6 +49,7 @@ class SpinUntilReadableTest : public ::testing::Test {
   int fds_[2] = {-1, -1};
 };
 
+// Given a byte waiting, it should say so.
 TEST_F(SpinUntilReadableTest, SaysReadableWhenInputIsWaiting) {
   ASSERT_EQ(::write(fds_[1], "x", 1), 1);
   EXPECT_TRUE(SpinUntilReadable(fds_[0], milliseconds(10)));
@@ -59,11 +63,13 @@ TEST_F(SpinUntilReadableTest, GivesUpAfterItsBudget) {
   EXPECT_GE(std::chrono::steady_clock::now() - start, milliseconds(2));
 }
 
+// Given a budget of zero, it should not look, even with a byte waiting.
 TEST_F(SpinUntilReadableTest, WithNoBudgetDoesNotLook) {
   ASSERT_EQ(::write(fds_[1], "x", 1), 1);
   EXPECT_FALSE(SpinUntilReadable(fds_[0], AdaptiveSpin::Duration(0)));
 }
 
+// Given a socket shut down, it should say readable (the read finds EOF).
 TEST_F(SpinUntilReadableTest, SaysReadableWhenThePeerHasGone) {
   ::close(fds_[1]);
   fds_[1] = ::dup(fds_[0]);  // keeps TearDown's closes balanced
