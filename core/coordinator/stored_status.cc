@@ -113,7 +113,7 @@ void FillLastAttempt(store::Store& store, const store::TaskRecord& row,
     for (auto& [k, v] : *outputs) (*ts->mutable_outputs())[k] = std::move(v);
   }
   if (row.attempts < 2) return;
-  auto attempts = store.Attempts(row.job_id, row.name);
+  auto attempts = store.Attempts(row.job_id, row.name, row.index);
   if (!attempts.ok()) {
     spdlog::warn("coordinator: attempts of {}/{}: {}", row.job_id, row.name,
                  attempts.status().ToString());

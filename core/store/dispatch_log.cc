@@ -43,9 +43,45 @@ bool AppendEntry(const AttemptRecord& a, std::string* out) {
   return true;
 }
 
+// The ended attempts one INSERT writes (WriteEnded), each a row of
+// kEndedCols parameters: kAttemptCols, task_row and fingerprint.
+constexpr size_t kEndedRows = 16;
+constexpr int kEndedCols = 25;
+
+// "(?1, ..., ?25), (?26, ...)": `rows` rows of kEndedCols parameters.
+std::string EndedValues(size_t rows) {
+  std::string v;
+  for (size_t r = 0; r < rows; ++r) {
+    if (r > 0) v += ", ";
+    v += '(';
+    for (int c = 1; c <= kEndedCols; ++c) {
+      if (c > 1) v += ", ";
+      v += '?' + std::to_string(static_cast<int>(r) * kEndedCols + c);
+    }
+    v += ')';
+  }
+  return v;
+}
+
 }  // namespace
 
+void Store::Impl::BindEnded(Statement::Use& u, const EndedRecord& e, int k) {
+  const AttemptRecord& a = e.attempt;
+  u.Bind(k + 1, AsStored(a.id)).Bind(k + 2, a.job_id).Bind(k + 3, a.task);
+  u.Bind(k + 4, int64_t{a.number}).Bind(k + 5, a.worker).Bind(k + 6, int64_t{1});
+  u.Bind(k + 7, a.started_ms).Bind(k + 8, a.finished_ms);
+  BindOutcome(u, a.outcome, /*finished=*/true, e.outputs_json, k);
+  u.Bind(k + 23, a.task_index);
+  u.Bind(k + 24, int64_t{e.stands ? 1 : 0}).Bind(k + 25, AsStored(e.stands.value_or(0)));
+}
+
 Status Store::Impl::PrepareDispatchLog() {
+  DROVER_RETURN_IF_ERROR(insert_ended_rows.Prepare(
+      db.get(),
+      Sql({"INSERT INTO attempts (", kAttemptCols, ", task_row, fingerprint) VALUES ",
+           EndedValues(kEndedRows)})
+          .c_str(),
+      "insert into attempts (ended)"));
   DROVER_RETURN_IF_ERROR(insert_dispatch.Prepare(
       db.get(), "INSERT INTO dispatches (id, last_id, attempts) VALUES (?1, ?2, ?3)",
       "insert into dispatches"));
@@ -160,14 +196,60 @@ Status Store::Impl::InsertStartedNow(const AttemptRecord& a) {
 
 Status Store::Impl::InsertEndedNow(const EndedRecord& e) {
   DROVER_RETURN_IF_ERROR(CheckBatch());
-  const AttemptRecord& a = e.attempt;
   Statement::Use u(insert_ended_attempt);
-  u.Bind(1, AsStored(a.id)).Bind(2, a.job_id).Bind(3, a.task).Bind(4, int64_t{a.number});
-  u.Bind(5, a.worker).Bind(6, int64_t{1}).Bind(7, a.started_ms).Bind(8, a.finished_ms);
-  BindOutcome(u, a.outcome, /*finished=*/true, e.outputs_json);
-  u.Bind(23, a.task_index);
-  u.Bind(24, int64_t{e.stands ? 1 : 0}).Bind(25, AsStored(e.stands.value_or(0)));
-  return Context(u.Run(), "attempt", a.id);
+  BindEnded(u, e, 0);
+  return Context(u.Run(), "attempt", e.attempt.id);
+}
+
+Status Store::Impl::InsertEndedRows(size_t pos, size_t n) {
+  if (n < kEndedRows) {
+    for (size_t i = pos; i < pos + n; ++i) {
+      DROVER_RETURN_IF_ERROR(InsertEndedNow(ended_slots.records[ended_order[i]]));
+    }
+    return Status::Ok();
+  }
+  DROVER_RETURN_IF_ERROR(CheckBatch());
+  Statement::Use u(insert_ended_rows);
+  for (size_t r = 0; r < n; ++r) {
+    BindEnded(u, ended_slots.records[ended_order[pos + r]],
+              static_cast<int>(r) * kEndedCols);
+  }
+  Status s = u.Run();
+  if (s.ok()) return s;
+  return Context(std::move(s), "attempts",
+                 ended_slots.records[ended_order[pos]].attempt.id);
+}
+
+Status Store::Impl::WriteEnded() {
+  // In the order of their ids: the table's rows and its index's entries
+  // then go in mostly at the end of their B-trees, where SQLite does not
+  // search from the root for each.
+  const size_t from = ended_order.size();
+  for (size_t i = ended_listed; i < ended_slots.used; ++i) {
+    ended_order.push_back(static_cast<uint32_t>(i));
+  }
+  ended_listed = ended_slots.used;
+  std::sort(ended_order.begin() + static_cast<ptrdiff_t>(from), ended_order.end(),
+            [this](uint32_t a, uint32_t b) {
+              return ended_slots.records[a].attempt.id <
+                     ended_slots.records[b].attempt.id;
+            });
+  // As WriteDispatches: every write goes on after one that failed for want
+  // of room (journaled, redone with the batch); another failure stops them.
+  Status result;
+  while (ended_written < ended_order.size()) {
+    const size_t pos = ended_written;
+    const size_t n = std::min(kEndedRows, ended_order.size() - pos);
+    Status s = InsertEndedRows(pos, n);
+    if (Journals(s))
+      journal.push_back([this, pos, n] { return InsertEndedRows(pos, n); });
+    ended_written = pos + n;
+    if (!s.ok()) {
+      if (s.code() != StatusCode::kUnavailable) return s;
+      if (result.ok()) result = std::move(s);
+    }
+  }
+  return result;
 }
 
 Status Store::Impl::CheckDispatchLog() {
@@ -255,6 +337,7 @@ Result<bool> Store::Impl::AttemptIdUsed(uint64_t id) {
     return false;
   }
   if (in_flight.count(id)) return true;
+  DROVER_RETURN_IF_ERROR(WriteForRead());  // an ended attempt's row, not yet written
   Statement::Use u(attempt_id_used);
   u.Bind(1, AsStored(id));
   return u.Step();
@@ -282,12 +365,13 @@ std::optional<Result<bool>> Store::Impl::EndLogged(uint64_t id, const std::strin
   e.attempt.outcome = outcome;
   e.outputs_json = outputs_json;
   e.stands = stands;
-  Status s = InsertEndedNow(e);
-  if (Journals(s)) {
-    journal.push_back([this, i] { return InsertEndedNow(ended_slots.records[i]); });
-  } else {
-    ended_slots.used = i;  // not kept: the slot is free again
+  Status s;
+  if (!in_batch || replaying) {
+    // On its own: written now, and not kept.
+    s = InsertEndedNow(e);
+    ended_slots.used = i;
   }
+  // Else written with the batch's other ended attempts (WriteEnded).
   if (!s.ok() && s.code() != StatusCode::kUnavailable) {
     AttemptRecord& back = it->second.attempt;
     back = std::move(e.attempt);

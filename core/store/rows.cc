@@ -182,17 +182,20 @@ bool AttemptCanStandFor(const TaskRecord& task, const AttemptOutcome& outcome,
 }
 
 void BindOutcome(Statement::Use& u, const AttemptOutcome& o, bool finished,
-                 const std::string& outputs_json) {
-  u.Bind(9, finished ? ReasonName(o.reason) : std::string_view());
-  u.Bind(10, o.exit_code).Bind(11, o.signal).Bind(12, o.message);
-  u.Bind(13, Micros(o.wall)).Bind(14, Micros(o.cpu_user)).Bind(15, Micros(o.cpu_sys));
-  u.Bind(16, o.max_rss_kb)
-      .Bind(17, AsStored(o.out.bytes))
-      .Bind(18, AsStored(o.out.dropped));
-  u.Bind(19, AsStored(o.err.bytes))
-      .Bind(20, AsStored(o.err.dropped))
-      .Bind(21, o.result_json)
-      .Bind(22, outputs_json);
+                 const std::string& outputs_json, int offset) {
+  const int k = offset;
+  u.Bind(k + 9, finished ? ReasonName(o.reason) : std::string_view());
+  u.Bind(k + 10, o.exit_code).Bind(k + 11, o.signal).Bind(k + 12, o.message);
+  u.Bind(k + 13, Micros(o.wall))
+      .Bind(k + 14, Micros(o.cpu_user))
+      .Bind(k + 15, Micros(o.cpu_sys));
+  u.Bind(k + 16, o.max_rss_kb)
+      .Bind(k + 17, AsStored(o.out.bytes))
+      .Bind(k + 18, AsStored(o.out.dropped));
+  u.Bind(k + 19, AsStored(o.err.bytes))
+      .Bind(k + 20, AsStored(o.err.dropped))
+      .Bind(k + 21, o.result_json)
+      .Bind(k + 22, outputs_json);
 }
 
 bool IsUnset(const AttemptOutcome& o) {

@@ -111,8 +111,10 @@ bool AttemptCanStandFor(const TaskRecord& task, const AttemptOutcome& outcome,
 // attempt stores reason '' rather than "ok".
 // `outputs_json` is OutputsToJson(o.outputs), which must outlive the
 // statement's run (bound without a copy).
+// `offset` is added to each parameter's number (a multi-row statement's
+// later rows).
 void BindOutcome(Statement::Use& u, const AttemptOutcome& o, bool finished,
-                 const std::string& outputs_json);
+                 const std::string& outputs_json, int offset = 0);
 // Whether BindOutcome would write, for an unfinished attempt, exactly the
 // outcome columns' defaults (schema.cc): an outcome not yet set.
 bool IsUnset(const AttemptOutcome& o);

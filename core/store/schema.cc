@@ -289,6 +289,27 @@ SELECT json_extract(e.value, '$[0]') AS id,
   FROM dispatches d, json_each(d.attempts) e
  WHERE NOT EXISTS (SELECT 1 FROM attempts a WHERE a.id = json_extract(e.value, '$[0]'));
 )sql"},
+    // attempts_by_task on (job_id, task_idx, number) where it was (job_id,
+    // task, number) (docs/state.md, "attempts"): a matrix's attempts end in
+    // about the order of their indexes, so its entries go in at the end of
+    // the B-tree, where the text of the names put them all over it. A
+    // task's attempts are found by its index (and name); an attempt's
+    // task_idx becomes its task's row's idx, or -1 (not known: found by
+    // name) for the ended attempts of a task without a row that do not
+    // stand for one (a task of an earlier run, run again or gone from the
+    // spec). An older drover's unfinished rows keep theirs: they run.
+    {12, R"sql(
+UPDATE attempts SET task_idx = COALESCE(
+    (SELECT r.idx FROM task_rows r JOIN jobs j ON r.job = j.seq
+      WHERE j.id = attempts.job_id AND r.name = attempts.task),
+    CASE WHEN task_row = 1 OR finished = 0 THEN task_idx ELSE -1 END)
+ WHERE task_idx IS NOT COALESCE(
+    (SELECT r.idx FROM task_rows r JOIN jobs j ON r.job = j.seq
+      WHERE j.id = attempts.job_id AND r.name = attempts.task),
+    CASE WHEN task_row = 1 OR finished = 0 THEN task_idx ELSE -1 END);
+DROP INDEX attempts_by_task;
+CREATE INDEX attempts_by_task ON attempts (job_id, task_idx, number);
+)sql"},
 };
 static_assert(std::size(kMigrations) > 0 &&
               kMigrations[std::size(kMigrations) - 1].version == kSchemaVersion);

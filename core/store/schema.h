@@ -18,7 +18,7 @@ namespace drover::store {
 inline constexpr int32_t kApplicationId = 0x44525652;
 
 // PRAGMA user_version after the last migration this drover knows.
-inline constexpr int kSchemaVersion = 11;
+inline constexpr int kSchemaVersion = 12;
 
 // Readies a freshly opened connection on `db_path`:
 //  - sets the busy timeout;

@@ -192,11 +192,32 @@ Status Store::Impl::PrepareStatements() {
       {&Impl::clear_standing,
        "UPDATE attempts SET task_row = 0 WHERE job_id = ?1 AND task_row = 1",
        "update attempts (no longer standing for rows)"},
+      // A task's attempts, ?1 its job, ?2 its name: those with its index,
+      // ?3 or ?4 (-1 for none), and those whose index is not known (-1).
       {&Impl::attempts,
-       Sql({"SELECT ", kAttemptCols, " FROM attempts WHERE job_id = ?1 AND task = ?2 ",
+       Sql({"SELECT ", kAttemptCols,
+            " FROM attempts WHERE job_id = ?1 AND task_idx IN (-1, ?3, ?4) AND task = "
+            "?2 ",
             "UNION ALL SELECT ", kRunningAttemptCols,
             " FROM running_attempts WHERE job_id = ?1 AND task = ?2 ORDER BY 4, 1"}),
        "select attempts"},
+      // The index of a task without a row, from an attempt of it (?1 its
+      // job, ?2 its name): read through every attempt of the job.
+      {&Impl::attempt_task_idx,
+       "SELECT task_idx FROM attempts WHERE job_id = ?1 AND task = ?2 AND task_idx >= 0 "
+       "LIMIT 1",
+       "select a task's index from its attempts"},
+      {&Impl::task_row_idx, "SELECT idx FROM task_rows WHERE job = ?1 AND name = ?2",
+       "select a task's index"},
+      // After a job's rows were replaced (?1 its id, ?2 its number): each
+      // ended attempt's task_idx its task's row's, or -1 without one
+      // (standing for nothing any more: clear_standing ran first).
+      {&Impl::renumber_attempts,
+       "UPDATE attempts SET task_idx = COALESCE((SELECT r.idx FROM task_rows r WHERE "
+       "r.job = ?2 AND r.name = attempts.task), -1) WHERE job_id = ?1 AND finished = 1 "
+       "AND task_idx IS NOT COALESCE((SELECT r.idx FROM task_rows r WHERE r.job = ?2 AND "
+       "r.name = attempts.task), -1)",
+       "update attempts (task indexes)"},
       // The dispatch log's, and the rows an older drover left unfinished: a
       // job ends after its attempts, so only running jobs have such rows,
       // found through attempts_by_task job by job.
@@ -353,8 +374,17 @@ Status Store::Begin() {
 
 Status Store::Commit() {
   if (!impl_->in_batch) return FailedPrecondition("store: Commit: no batch is open");
-  // The batch's row of the dispatch log (journaled: a full disk fails the
-  // commit below, which redoes it).
+  // The batch's ended attempts and its row of the dispatch log (journaled:
+  // a full disk fails the commit below, which redoes them). Another
+  // failure loses the batch, as a failed COMMIT does.
+  Status ended = impl_->WriteEnded();
+  if (!ended.ok() && ended.code() != StatusCode::kUnavailable) {
+    impl_->RollbackIfOpen();
+    impl_->in_batch = false;
+    impl_->ClearJournal();
+    (void)impl_->LoadInFlight();
+    return ended;
+  }
   Status logged = impl_->WriteDispatches();
   if (!logged.ok() && logged.code() != StatusCode::kUnavailable) return logged;
   Status s = impl_->CommitOpen();
@@ -531,7 +561,14 @@ Status Store::ReplaceTasksNow(const JobRecord& job,
       u.Bind(1, job.id);
       DROVER_RETURN_IF_ERROR(u.Run());
     }
-    return impl_->InsertTaskRows(impl_->insert_task, impl_->insert_tasks, job, tasks);
+    DROVER_RETURN_IF_ERROR(
+        impl_->InsertTaskRows(impl_->insert_task, impl_->insert_tasks, job, tasks));
+    // A task's index may have changed with the spec: its attempts follow
+    // it (attempts_by_task is by index), those of a task without a row
+    // become -1.
+    Statement::Use u(impl_->renumber_attempts);
+    u.Bind(1, job.id).Bind(2, *seq);
+    return u.Run();
   });
 }
 

@@ -348,8 +348,12 @@ class Store {
   Result<bool> EndAttempt(uint64_t id, uint32_t number, const std::string& worker,
                           const AttemptOutcome& outcome, const std::string& outputs_json,
                           const TaskRecord& task);
-  Result<std::vector<AttemptRecord>> Attempts(const std::string& job_id,
-                                              const std::string& task);
+  // The attempts of the task named `task` of job `job_id`, by number;
+  // `index` is the task's, when the caller knows it (without it, a task
+  // without a row has it looked up among the job's attempts).
+  Result<std::vector<AttemptRecord>> Attempts(
+      const std::string& job_id, const std::string& task,
+      std::optional<uint32_t> index = std::nullopt);
   // Attempts not finished, of the jobs in state `running` (coordinator
   // recovery): a job ends only after its attempts, so no other job has any.
   Result<std::vector<AttemptRecord>> UnfinishedAttempts();

@@ -122,6 +122,9 @@ class Store::Impl {
     attempt_slots.Clear();
     finish_slots.Clear();
     ended_slots.Clear();
+    ended_order.clear();
+    ended_listed = 0;
+    ended_written = 0;
   }
   // Whether a write that returned `s` belongs to the journal (Journal).
   bool Journals(const Status& s) const {
@@ -137,7 +140,7 @@ class Store::Impl {
       latest_job_id, latest_job_id_named, job_state, jobs_in_state, recent_jobs,
       find_jobs, task_state_counts;
   Statement job_seq, job_tasks, set_job_tasks, running_without_row, unsuccessful_tasks,
-      task_at;
+      task_at, attempt_task_idx, task_row_idx, renumber_attempts;
   Statement insert_task, insert_tasks, upsert_task, upsert_tasks, update_task,
       delete_task, delete_job_tasks, tasks, running_of_job, running_rows_of_job;
 
@@ -229,16 +232,34 @@ class Store::Impl {
   std::vector<int64_t> dispatch_done;
   std::string dispatch_json;  // kept for its buffer
   Statement insert_dispatch, delete_dispatch, load_in_flight, finished_dispatches,
-      insert_ended_attempt, attempt_id_used;
+      insert_ended_attempt, insert_ended_rows, attempt_id_used;
+  // The attempts of the open batch that ended: their rows are written
+  // together, in the order of their ids, kEndedRows to a statement
+  // (WriteEnded), at the commit or before a read of the batch's rows,
+  // where an INSERT a row cost about a third more (docs/benchmarks.md,
+  // "dispatch", session 34). ended_slots[ended_listed, used) are not in
+  // ended_order yet; ended_order[ended_written, end) are not written.
+  std::vector<uint32_t> ended_order;
+  size_t ended_listed = 0;
+  size_t ended_written = 0;
+  Status WriteEnded();
+  // Writes the ended attempts ended_order[pos, pos + n).
+  Status InsertEndedRows(size_t pos, size_t n);
+  // Binds ended attempt `e` as the row whose first parameter is k + 1.
+  static void BindEnded(Statement::Use& u, const EndedRecord& e, int k);
   Status PrepareDispatchLog();
   // Writes the open batch's log row and deletes the rows whose attempts all
   // ended: journaled writes, so a batch redone after a full disk redoes
   // them. Called before a commit and before a read of what runs.
   Status WriteDispatches();
-  // Before a read of what runs, inside a batch: the batch's dispatches are
-  // in the state file (a read outside one sees them written already).
-  Status WriteDispatchesForRead() {
-    if (!in_batch || (undispatched.empty() && dispatch_done.empty())) return Status::Ok();
+  // Before a read of attempts or of what runs, inside a batch: the batch's
+  // ended attempts and dispatches are in the state file (a read outside
+  // one sees them written already). Also before a write that reads or
+  // changes attempts rows (Atomically, an UPDATE of one).
+  Status WriteForRead() {
+    if (!in_batch || replaying) return Status::Ok();
+    if (ended_listed < ended_slots.used) DROVER_RETURN_IF_ERROR(WriteEnded());
+    if (undispatched.empty() && dispatch_done.empty()) return Status::Ok();
     return WriteDispatches();
   }
   // Fills the memory above from the log (a writer's Open, and after a
@@ -368,6 +389,7 @@ class Store::Impl {
   template <typename Fn>
   Status Atomically(Fn&& fn) {
     DROVER_RETURN_IF_ERROR(CheckBatch());
+    DROVER_RETURN_IF_ERROR(WriteForRead());
     const bool own = sqlite3_get_autocommit(db.get()) != 0;
     {
       Statement::Use u(own ? begin : savepoint);

@@ -48,6 +48,7 @@ Status Store::UpdateTaskNow(const TaskRecord& task) {
 }
 
 Result<std::vector<TaskRecord>> Store::Tasks(const std::string& job_id) {
+  DROVER_RETURN_IF_ERROR(impl_->WriteForRead());
   std::vector<TaskRecord> out;
   Result<int64_t> seq = impl_->JobSeq(job_id);
   if (!seq.ok()) {
@@ -121,7 +122,7 @@ Result<std::vector<TaskRecord>> Store::Tasks(const std::string& job_id) {
   // "tasks"): a task whose newest attempt is unfinished and newer than its
   // row is running, on that attempt's worker.
   if (!running) return out;
-  DROVER_RETURN_IF_ERROR(impl_->WriteDispatchesForRead());
+  DROVER_RETURN_IF_ERROR(impl_->WriteForRead());
   Statement::Use u(impl_->running_of_job);
   u.Bind(1, job_id);
   std::unordered_map<std::string_view, TaskRecord*> by_name;
@@ -169,6 +170,7 @@ Result<std::vector<TaskRecord>> Store::Tasks(const std::string& job_id) {
 
 Result<std::vector<std::pair<std::string, uint64_t>>> Store::TaskStateCounts(
     const std::string& job_id) {
+  DROVER_RETURN_IF_ERROR(impl_->WriteForRead());
   std::map<std::string, uint64_t> counts;
   Result<int64_t> seq = impl_->JobSeq(job_id);
   if (!seq.ok()) {
@@ -199,7 +201,7 @@ Result<std::vector<std::pair<std::string, uint64_t>>> Store::TaskStateCounts(
   if (!job.ok()) return job.status();
   const bool running = job->running;  // only a running job has unfinished attempts
   const uint64_t tasks = job->count;
-  if (running) DROVER_RETURN_IF_ERROR(impl_->WriteDispatchesForRead());
+  if (running) DROVER_RETURN_IF_ERROR(impl_->WriteForRead());
   // The rows of running tasks still show their state before the dispatch
   // (Tasks): each counts as running instead.
   if (running) {
@@ -253,6 +255,7 @@ Result<std::vector<TaskRecord>> Store::UnsuccessfulTasks(const std::string& job_
 
 Result<std::optional<TaskRecord>> Store::TaskAt(const std::string& job_id, uint32_t idx,
                                                 const std::string& name) {
+  DROVER_RETURN_IF_ERROR(impl_->WriteForRead());
   Result<int64_t> seq = impl_->JobSeq(job_id);
   if (!seq.ok()) {
     if (seq.status().code() == StatusCode::kNotFound) return std::optional<TaskRecord>();
@@ -375,6 +378,7 @@ Result<bool> Store::FinishAttemptNow(const std::string& outputs_json, uint64_t i
                                      const AttemptOutcome& outcome, int64_t finished_ms,
                                      std::optional<uint64_t> stands) {
   DROVER_RETURN_IF_ERROR(impl_->CheckBatch());
+  DROVER_RETURN_IF_ERROR(impl_->WriteForRead());
   Statement::Use u(stands ? impl_->finish_standing_attempt : impl_->finish_attempt);
   u.Bind(1, AsStored(id)).Bind(5, worker).Bind(8, finished_ms);
   BindOutcome(u, outcome, /*finished=*/true, outputs_json);
@@ -442,10 +446,32 @@ Result<bool> Store::EndAttempt(uint64_t id, uint32_t number, const std::string& 
 }
 
 Result<std::vector<AttemptRecord>> Store::Attempts(const std::string& job_id,
-                                                   const std::string& task) {
-  DROVER_RETURN_IF_ERROR(impl_->WriteDispatchesForRead());
+                                                   const std::string& task,
+                                                   std::optional<uint32_t> index) {
+  DROVER_RETURN_IF_ERROR(impl_->WriteForRead());
+  // attempts_by_task finds a task's attempts by its index: the caller's,
+  // its row's, or (neither known) an attempt's. Attempts whose index is
+  // not known (-1: docs/state.md, "attempts") are read by name.
+  int64_t from_row = -1;
+  if (Result<int64_t> seq = impl_->JobSeq(job_id); seq.ok()) {
+    Statement::Use r(impl_->task_row_idx);
+    r.Bind(1, *seq).Bind(2, task);
+    Result<bool> row = r.Step();
+    if (!row.ok()) return row.status();
+    if (*row) from_row = r.Int(0);
+  } else if (seq.status().code() != StatusCode::kNotFound) {
+    return seq.status();
+  }
+  int64_t given = index ? int64_t{*index} : -1;
+  if (given < 0 && from_row < 0) {
+    Statement::Use a(impl_->attempt_task_idx);
+    a.Bind(1, job_id).Bind(2, task);
+    Result<bool> row = a.Step();
+    if (!row.ok()) return row.status();
+    if (*row) given = a.Int(0);
+  }
   Statement::Use u(impl_->attempts);
-  u.Bind(1, job_id).Bind(2, task);
+  u.Bind(1, job_id).Bind(2, task).Bind(3, given).Bind(4, from_row);
   std::vector<AttemptRecord> out;
   for (;;) {
     Result<bool> row = u.Step();
@@ -456,7 +482,7 @@ Result<std::vector<AttemptRecord>> Store::Attempts(const std::string& job_id,
 }
 
 Result<std::vector<AttemptRecord>> Store::UnfinishedAttempts() {
-  DROVER_RETURN_IF_ERROR(impl_->WriteDispatchesForRead());
+  DROVER_RETURN_IF_ERROR(impl_->WriteForRead());
   Statement::Use u(impl_->unfinished_attempts);
   std::vector<AttemptRecord> out;
   for (;;) {
@@ -468,6 +494,7 @@ Result<std::vector<AttemptRecord>> Store::UnfinishedAttempts() {
 }
 
 Result<uint64_t> Store::MaxAttemptId() {
+  DROVER_RETURN_IF_ERROR(impl_->WriteForRead());
   Statement::Use u(impl_->max_attempt_id);
   Result<bool> row = u.Step();
   if (!row.ok()) return row.status();
@@ -496,6 +523,7 @@ Status Store::InsertArtifactNow(const ArtifactRecord& a) {
 
 Result<std::vector<ArtifactRecord>> Store::Artifacts(const std::string& job_id,
                                                      const std::string& task) {
+  DROVER_RETURN_IF_ERROR(impl_->WriteForRead());
   // The succeeded attempt of a task is its last one with reason 'ok':
   // a task succeeds once per run; after a resume, the newest wins. A cache
   // hit's id comes from the same sequence, so the newer of a hit and a
@@ -508,6 +536,9 @@ Result<std::vector<ArtifactRecord>> Store::Artifacts(const std::string& job_id,
       "FROM artifacts a WHERE a.job_id = ?1 AND (?2 = '' OR a.task = ?2) AND "
       "a.attempt_id = "
       "max((SELECT COALESCE(max(t.id), 0) FROM attempts t WHERE t.job_id = a.job_id "
+      "AND t.task_idx IN (-1, (SELECT x.task_idx FROM attempts x WHERE x.id = "
+      "a.attempt_id), (SELECT r.idx FROM task_rows r JOIN jobs j ON r.job = j.seq WHERE "
+      "j.id = a.job_id AND r.name = a.task)) "
       "AND t.task = a.task AND t.finished = 1 AND t.reason = 'ok'), "
       "(SELECT COALESCE(max(c.hit_id), 0) FROM cache_decisions c WHERE c.job_id = "
       "a.job_id "

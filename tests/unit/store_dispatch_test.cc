@@ -5,10 +5,12 @@
 // files in a fresh temporary directory per test.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/base/outputs.h"
 #include "core/store/store.h"
 #include "tests/unit/store_test_util.h"
 
@@ -185,6 +187,99 @@ TEST_F(DispatchLogTest, ABatchWritesOnlyWhatStillRunsAndARollbackUndoesIt) {
   ASSERT_TRUE(ended.ok() && *ended);
   ASSERT_TRUE(store_->Commit().ok());
   EXPECT_EQ(RawSql("SELECT finished_ms FROM attempts WHERE id = 2"), "300");
+  EXPECT_EQ(RawSql("SELECT count(*) FROM dispatches"), "0");
+}
+
+// Given 40 attempts of a job dispatched and then ended in one batch in no
+// order of their ids (each with values of its own in every column), the
+// batch's reads should see each ended before the commit, the commit should
+// write every row whole (written 16 to an INSERT, in the order of their
+// ids, the rest one by one), and a second batch's ends should add theirs.
+TEST_F(DispatchLogTest, TheEndsOfABatchAreWrittenTogetherAndReadBeforeItsCommit) {
+  JobRecord job = MakeJob("j2", "many", 1000);
+  job.tasks = 41;
+  ASSERT_TRUE(store_->InsertJob(job, {}).ok());
+  auto started = [](uint64_t id) {
+    AttemptRecord a = MakeAttempt(id, "j2", "t" + std::to_string(id - 100), 1);
+    a.worker = "w1";
+    a.task_index = static_cast<int64_t>(id - 100);
+    return a;
+  };
+  auto outcome = [](uint64_t id) {
+    AttemptOutcome o = test_util::FullOutcome();
+    const auto n = static_cast<int64_t>(id);
+    o.exit_code = static_cast<int>(n);
+    o.signal = static_cast<int>(n % 7);
+    o.message = "m" + std::to_string(n);
+    o.wall = std::chrono::microseconds(n * 10);
+    o.cpu_user = std::chrono::microseconds(n * 11);
+    o.cpu_sys = std::chrono::microseconds(n * 12);
+    o.max_rss_kb = n * 13;
+    o.out.bytes = static_cast<uint64_t>(n * 14);
+    o.out.dropped = static_cast<uint64_t>(n * 15);
+    o.err.bytes = static_cast<uint64_t>(n * 16);
+    o.err.dropped = static_cast<uint64_t>(n * 17);
+    o.result_json = "{\"n\":" + std::to_string(n) + "}";
+    o.outputs = {{"k", std::to_string(n)}};
+    return o;
+  };
+  // Every column of attempt `id`'s row, as the SQL below joins them.
+  auto expected = [&](uint64_t id) {
+    const AttemptRecord a = started(id);
+    const AttemptOutcome o = outcome(id);
+    const auto n = static_cast<int64_t>(id);
+    return std::to_string(id) + "|j2|" + a.task + "|1|w" + std::to_string(id) + "|1|" +
+           std::to_string(a.started_ms) + "|" + std::to_string(5000 + n) + "|timeout|" +
+           std::to_string(n) + "|" + std::to_string(n % 7) + "|m" + std::to_string(n) +
+           "|" + std::to_string(n * 10) + "|" + std::to_string(n * 11) + "|" +
+           std::to_string(n * 12) + "|" + std::to_string(n * 13) + "|" +
+           std::to_string(n * 14) + "|" + std::to_string(n * 15) + "|" +
+           std::to_string(n * 16) + "|" + std::to_string(n * 17) + "|" + o.result_json +
+           "|" + OutputsToJson(o.outputs) + "|" + std::to_string(n - 100) + "|0|0";
+  };
+  constexpr const char* kRows =
+      "SELECT group_concat(r, ' ') FROM (SELECT id || '|' || job_id || '|' || task || "
+      "'|' || number || '|' || worker || '|' || finished || '|' || started_ms || '|' || "
+      "finished_ms || '|' || reason || '|' || exit_code || '|' || signal || '|' || "
+      "message || '|' || wall_us || '|' || cpu_user_us || '|' || cpu_sys_us || '|' || "
+      "max_rss_kb || '|' || stdout_bytes || '|' || stdout_dropped || '|' || "
+      "stderr_bytes || '|' || stderr_dropped || '|' || result_json || '|' || "
+      "outputs_json || '|' || task_idx || '|' || task_row || '|' || fingerprint AS r "
+      "FROM attempts WHERE job_id = 'j2' ORDER BY id)";
+
+  ASSERT_TRUE(store_->Begin().ok());
+  for (uint64_t id = 101; id <= 141; ++id)
+    ASSERT_TRUE(store_->InsertAttempt(started(id)).ok());
+  ASSERT_TRUE(store_->Commit().ok());
+  ASSERT_TRUE(store_->Begin().ok());
+  // 40 of them, odd ids then even ones; 141 stays running.
+  std::vector<uint64_t> order;
+  for (uint64_t id = 101; id <= 139; id += 2) order.push_back(id);
+  for (uint64_t id = 102; id <= 140; id += 2) order.push_back(id);
+  for (uint64_t id : order) {
+    auto ended = store_->FinishAttempt(id, "w" + std::to_string(id), outcome(id),
+                                       5000 + static_cast<int64_t>(id));
+    ASSERT_TRUE(ended.ok() && *ended) << id;
+  }
+  // Read inside the batch: ended, and no longer running.
+  auto listed = store_->Attempts("j2", "t7");
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_TRUE((*listed)[0].finished);
+  EXPECT_EQ((*listed)[0].outcome.message, "m107");
+  EXPECT_EQ(UnfinishedIds(), (std::vector<uint64_t>{141}));
+  ASSERT_TRUE(store_->Commit().ok());
+
+  std::string want;
+  for (uint64_t id = 101; id <= 140; ++id)
+    want += (want.empty() ? "" : " ") + expected(id);
+  EXPECT_EQ(RawSql(kRows), want);
+  EXPECT_EQ(RawSql("SELECT count(*) FROM dispatches"), "1");  // 141's entry
+
+  ASSERT_TRUE(store_->Begin().ok());
+  ASSERT_TRUE(*store_->FinishAttempt(141, "w141", outcome(141), 5141));
+  ASSERT_TRUE(store_->Commit().ok());
+  EXPECT_EQ(RawSql(kRows), want + " " + expected(141));
   EXPECT_EQ(RawSql("SELECT count(*) FROM dispatches"), "0");
 }
 

@@ -29,8 +29,13 @@ using test_util::Tie;
 // the view; jobs without seq; attempts without task_row and fingerprint),
 // keeping the rows: the start of every older database a test builds.
 //
+// What schema 12 changed: attempts_by_task by name.
+const std::string kBackToSchema11 =
+    "DROP INDEX attempts_by_task; CREATE INDEX attempts_by_task ON attempts (job_id, "
+    "task, number); ";
 // What schema 11 made.
-const std::string kBackToSchema10 = "DROP VIEW running_attempts; DROP TABLE dispatches; ";
+const std::string kBackToSchema10 =
+    kBackToSchema11 + "DROP VIEW running_attempts; DROP TABLE dispatches; ";
 // What schema 10 dropped.
 const std::string kBackToSchema9 =
     kBackToSchema10 +
@@ -324,6 +329,53 @@ TEST_F(StoreTest, MigratesSchemaVersion9FindsUnfinishedAttemptsByJob) {
   auto ended = store->TaskStateCounts("j2");
   ASSERT_TRUE(ended.ok());
   EXPECT_EQ(*ended, (std::vector<std::pair<std::string, uint64_t>>{{"failed", 1}}));
+}
+
+// Given a state directory of schema version 11 (attempts_by_task by name)
+// whose attempts carry an index of -1 (stored before schema 8), an index a
+// resume changed since (task b moved from 1 to 2), the index of a task
+// without a row any more (c, run again), and a standing attempt's (d), Open
+// should key attempts_by_task by index, give each attempt its task's row's
+// index or -1 (the standing one keeps its own), and find every attempt of
+// a task by its name.
+TEST_F(StoreTest, MigratesSchemaVersion11FindsAttemptsByTaskIndex) {
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    JobRecord job = MakeJob("j1", "renumbered", 1000);
+    job.tasks = 4;
+    ASSERT_TRUE(store->InsertJob(job, {}).ok());
+    for (const auto& [name, idx] :
+         std::vector<std::pair<std::string, uint32_t>>{{"a", 0}, {"b", 2}}) {
+      TaskRecord row = MakeTask("j1", idx, name);
+      row.state = "succeeded";
+      ASSERT_TRUE(store->UpdateTask(row).ok());
+    }
+  }
+  RawSql(
+      "INSERT INTO attempts (id, job_id, task, number, finished, reason, task_idx, "
+      "task_row) VALUES (1, 'j1', 'a', 1, 1, 'exit', -1, 0), (2, 'j1', 'a', 2, 1, 'ok', "
+      "-1, 0), (3, 'j1', 'b', 1, 1, 'ok', 1, 0), (4, 'j1', 'c', 1, 1, 'exit', 3, 0), "
+      "(5, 'j1', 'd', 1, 1, 'ok', 3, 1); " +
+      kBackToSchema11 + "PRAGMA user_version = 11");
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawSql("PRAGMA user_version"), std::to_string(kSchemaVersion));
+  EXPECT_EQ(RawSql("SELECT group_concat(name, ',') FROM pragma_index_info("
+                   "'attempts_by_task')"),
+            "job_id,task_idx,number");
+  EXPECT_EQ(RawSql("SELECT group_concat(id || ':' || task_idx, ' ') FROM (SELECT id, "
+                   "task_idx FROM attempts ORDER BY id)"),
+            "1:0 2:0 3:2 4:-1 5:3");
+  for (const auto& [name, ids] : std::vector<std::pair<std::string, std::string>>{
+           {"a", "1 2"}, {"b", "3"}, {"c", "4"}, {"d", "5"}}) {
+    auto attempts = store->Attempts("j1", name);
+    ASSERT_TRUE(attempts.ok()) << attempts.status().ToString();
+    std::string got;
+    for (const auto& a : *attempts)
+      got += (got.empty() ? "" : " ") + std::to_string(a.id);
+    EXPECT_EQ(got, ids) << name;
+  }
 }
 
 // Given a state directory of schema version 2 (before jobs.submitter_key

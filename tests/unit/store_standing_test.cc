@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -307,6 +308,86 @@ TEST_F(StandingTest, ReplaceTasksEndsWhatAttemptsStoodFor) {
   auto attempts = store_->Attempts("j1", "b");
   ASSERT_TRUE(attempts.ok());
   EXPECT_EQ(attempts->size(), 1u);
+}
+
+// Given an attempt that came to stand for its task's row in a batch, and
+// the job's tasks replaced later in the same batch (a resume), the
+// attempt should stand for nothing once the batch is committed.
+TEST_F(StandingTest, ReplaceTasksInTheBatchOfTheEndEndsWhatItStoodFor) {
+  StartJob("j1", 11);
+  const AttemptOutcome ok = Success();
+  const TaskRecord row = RowAfter("j1", ok, 1, "succeeded");
+  ASSERT_TRUE(store_->Begin().ok());
+  ASSERT_TRUE(store_->EndAttempt(11, 1, "w1", ok, row.outputs_json, row).ok());
+  JobRecord rec = MakeJob("j1", "standing", 1000);
+  rec.tasks = 3;
+  ASSERT_TRUE(store_->ReplaceTasks(rec, {MakeTask("j1", 0, "a")}).ok());
+  ASSERT_TRUE(store_->Commit().ok());
+  EXPECT_EQ(RawSql("SELECT finished || ' ' || task_row FROM attempts WHERE id = 11"),
+            "1 0");
+  auto tasks = store_->Tasks("j1");
+  ASSERT_TRUE(tasks.ok());
+  ASSERT_EQ(tasks->size(), 1u);
+  EXPECT_EQ((*tasks)[0].name, "a");
+}
+
+// Given a job whose task b (index 1) failed once and whose task c (index
+// 2) failed, resumed with a spec that moved b to index 2 and carried only
+// its row (c runs again), b's attempts should move with it and c's become
+// of no known index; each task's attempts should still be found by name,
+// and b's artifacts should be those of its newest successful attempt.
+TEST_F(StandingTest, AResumeThatMovesATaskMovesItsAttempts) {
+  JobRecord rec = MakeJob("j1", "moved", 1000);
+  rec.tasks = 3;
+  ASSERT_TRUE(store_->InsertJob(rec, {}).ok());
+  AttemptOutcome failed;
+  failed.reason = FailureReason::kExit;
+  failed.exit_code = 1;
+  for (const auto& [id, name, idx] :
+       std::vector<std::tuple<uint64_t, std::string, uint32_t>>{{1, "b", 1},
+                                                                {2, "c", 2}}) {
+    AttemptRecord a = MakeAttempt(id, "j1", name, 1);
+    a.task_index = idx;
+    ASSERT_TRUE(store_->InsertAttempt(a).ok());
+    ASSERT_TRUE(*store_->FinishAttempt(id, "w1", failed, 100));
+    TaskRecord row = MakeTask("j1", idx, name);
+    row.state = "failed";
+    row.attempts = 1;
+    ASSERT_TRUE(store_->UpdateTask(row).ok());
+  }
+  ArtifactRecord art{1, "j1", "b", "out/first", std::string(64, 'a'), 1, 0644, 100};
+  ASSERT_TRUE(store_->InsertArtifact(art).ok());
+
+  TaskRecord b = MakeTask("j1", 2, "b");
+  b.state = "waiting";
+  b.attempts = 1;
+  b.attempt_base = 1;
+  ASSERT_TRUE(store_->ReplaceTasks(rec, {b}).ok());
+  EXPECT_EQ(RawSql("SELECT group_concat(id || ':' || task_idx, ' ') FROM (SELECT id, "
+                   "task_idx FROM attempts ORDER BY id)"),
+            "1:2 2:-1");
+
+  AttemptRecord again = MakeAttempt(3, "j1", "b", 2);
+  again.task_index = 2;
+  ASSERT_TRUE(store_->InsertAttempt(again).ok());
+  ASSERT_TRUE(*store_->FinishAttempt(3, "w1", Success(), 200));
+  art.attempt_id = 3;
+  art.path = "out/second";
+  ASSERT_TRUE(store_->InsertArtifact(art).ok());
+
+  for (const auto& [name, ids] :
+       std::vector<std::pair<std::string, std::string>>{{"b", "1 3"}, {"c", "2"}}) {
+    auto attempts = store_->Attempts("j1", name);
+    ASSERT_TRUE(attempts.ok()) << attempts.status().ToString();
+    std::string got;
+    for (const auto& a : *attempts)
+      got += (got.empty() ? "" : " ") + std::to_string(a.id);
+    EXPECT_EQ(got, ids) << name;
+  }
+  auto artifacts = store_->Artifacts("j1", "b");
+  ASSERT_TRUE(artifacts.ok()) << artifacts.status().ToString();
+  ASSERT_EQ(artifacts->size(), 1u);
+  EXPECT_EQ((*artifacts)[0].path, "out/second");
 }
 
 // Given the standing attempt in a batch that is rolled back, neither the
