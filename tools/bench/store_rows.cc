@@ -1,6 +1,6 @@
 // store_rows: what a task's writes cost in drover's store, by the shape of
 // those writes and by the indexes of `attempts` (docs/benchmarks.md,
-// sessions 25 and 28).
+// sessions 25, 28 and 34).
 //
 //   store_rows [--tasks 100000] [--batch 64] [--runs 5] [--dir DIR]
 //
@@ -13,7 +13,8 @@
 // shapes, each with the statements of tools/bench/bench_store.h: drover's
 // since schema 11 (the batch's dispatches one row of the dispatch log, the
 // attempt's row inserted whole at its result, standing for the task's row,
-// and the log row deleted once its attempts have ended); drover's up to
+// and the log row deleted once its attempts have ended; since schema 12 the
+// rows 16 to an INSERT, and attempts_by_task by index); drover's up to
 // schema 10 (the attempt's row inserted at its dispatch and finished at its
 // result); and the attempt's row inserted whole at the result and nothing
 // at the dispatch (what no design that records a dispatch before it is
@@ -45,9 +46,10 @@ using drover::bench::Prepare;
 using drover::bench::Step;
 
 enum class Writes {
-  kLogThenInsert,     // drover's since schema 11
-  kInsertThenUpdate,  // drover's up to schema 10
-  kInsertAtResult,    // the attempt's row whole at the result, only
+  kLogThenInsertRows,  // drover's since schema 12: the inserts 16 to a statement
+  kLogThenInsert,      // drover's in schema 11
+  kInsertThenUpdate,   // drover's up to schema 10
+  kInsertAtResult,     // the attempt's row whole at the result, only
 };
 
 struct Variant {
@@ -75,6 +77,23 @@ void BindDispatch(sqlite3_stmt* st, uint64_t i, const std::string& job_id,
   sqlite3_bind_int64(st, 6, static_cast<int64_t>(i));
 }
 
+// Binds task i's attempt as ended (kInsertFinishedAttempt's ?1 to ?8), its
+// parameters numbered from k + 1. `name` must outlive the statement's step.
+void BindFinished(sqlite3_stmt* st, int k, uint64_t i, const std::string& job_id,
+                  const std::string& name) {
+  sqlite3_bind_int64(st, k + 1, static_cast<int64_t>(i + 1));
+  sqlite3_bind_text(st, k + 2, job_id.c_str(), -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, k + 3, name.c_str(), -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, k + 4, "w1", -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, k + 5, 1'780'000'000'000 + static_cast<int64_t>(i));
+  sqlite3_bind_int64(st, k + 6, static_cast<int64_t>(i));
+  sqlite3_bind_int64(st, k + 7, 1'780'000'000'100 + static_cast<int64_t>(i));
+  sqlite3_bind_text(st, k + 8, "", -1, SQLITE_STATIC);
+}
+
+constexpr uint64_t kRows = 16;  // drover's (core/store/dispatch_log.cc)
+std::string names[kRows];       // the names a multi-row statement binds
+
 Figures RunOnce(const Variant& v, uint64_t tasks, uint32_t batch, const fs::path& dir) {
   fs::remove_all(dir);
   const std::string job_id = "20261206-000000-f100";
@@ -95,6 +114,7 @@ Figures RunOnce(const Variant& v, uint64_t tasks, uint32_t batch, const fs::path
   sqlite3_stmt* insert = Prepare(db, drover::bench::kInsertAttempt);
   sqlite3_stmt* finish = Prepare(db, drover::bench::kFinishAttempt);
   sqlite3_stmt* whole = Prepare(db, drover::bench::kInsertFinishedAttempt);
+  sqlite3_stmt* rows = Prepare(db, drover::bench::InsertFinishedAttempts(kRows).c_str());
   sqlite3_stmt* insert_log = Prepare(db, drover::bench::kInsertDispatch);
   sqlite3_stmt* delete_log = Prepare(db, drover::bench::kDeleteDispatch);
   std::string name;
@@ -105,7 +125,18 @@ Figures RunOnce(const Variant& v, uint64_t tasks, uint32_t batch, const fs::path
     Step(db, begin);
     // The results of the batch before.
     const uint64_t results = first < batch ? tasks : first - batch;
-    for (uint64_t i = results; i < std::min(first, tasks); ++i) {
+    uint64_t i = results;
+    if (v.writes == Writes::kLogThenInsertRows) {
+      // In the order of their ids (these are), kRows to a statement.
+      for (; i + kRows <= std::min(first, tasks); i += kRows) {
+        for (uint64_t r = 0; r < kRows; ++r) {
+          names[r] = "noop[i=" + std::to_string(i + r) + "]";
+          BindFinished(rows, static_cast<int>(r) * 8, i + r, job_id, names[r]);
+        }
+        Step(db, rows);
+      }
+    }
+    for (; i < std::min(first, tasks); ++i) {
       name = "noop[i=" + std::to_string(i) + "]";
       const int64_t finished_ms = 1'780'000'000'100 + static_cast<int64_t>(i);
       if (v.writes == Writes::kInsertThenUpdate) {
@@ -116,12 +147,11 @@ Figures RunOnce(const Variant& v, uint64_t tasks, uint32_t batch, const fs::path
         if (sqlite3_changes(db) != 1) Fail("an attempt was not finished");
         continue;
       }
-      BindDispatch(whole, i, job_id, name);
-      sqlite3_bind_int64(whole, 7, finished_ms);
-      sqlite3_bind_text(whole, 8, "", -1, SQLITE_STATIC);
+      BindFinished(whole, 0, i, job_id, name);
       Step(db, whole);
     }
-    if (v.writes == Writes::kLogThenInsert && results < tasks) {
+    if (v.writes != Writes::kInsertThenUpdate && v.writes != Writes::kInsertAtResult &&
+        results < tasks) {
       // Every attempt of the batch before has ended: its log row goes.
       sqlite3_bind_int64(delete_log, 1, static_cast<int64_t>(results + 1));
       Step(db, delete_log);
@@ -133,7 +163,7 @@ Figures RunOnce(const Variant& v, uint64_t tasks, uint32_t batch, const fs::path
         BindDispatch(insert, i, job_id, name);
         Step(db, insert);
       }
-    } else if (v.writes == Writes::kLogThenInsert && first < end) {
+    } else if (v.writes != Writes::kInsertAtResult && first < end) {
       log.assign("[");
       for (uint64_t i = first; i < end; ++i) {
         if (log.size() > 1) log += ',';
@@ -152,7 +182,7 @@ Figures RunOnce(const Variant& v, uint64_t tasks, uint32_t batch, const fs::path
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (sqlite3_stmt* st :
-       {begin, commit, insert, finish, whole, insert_log, delete_log}) {
+       {begin, commit, insert, finish, whole, rows, insert_log, delete_log}) {
     sqlite3_finalize(st);
   }
   sqlite3_close(db);
@@ -191,14 +221,24 @@ int main(int argc, char** argv) {
   }
   if (tasks == 0 || batch == 0 || runs <= 0)
     Fail("--tasks, --batch and --runs must be > 0");
+  // attempts_by_task as it was up to schema 11, by name.
+  const std::string by_name =
+      "DROP INDEX attempts_by_task; CREATE INDEX attempts_by_task ON attempts (job_id, "
+      "task, number)";
+  const std::string by_name_unfinished =
+      by_name + "; " + drover::bench::kAttemptsUnfinished;
   const Variant variants[] = {
-      {"drover's writes, schema 11 (the log)", "SELECT 1", Writes::kLogThenInsert},
-      {"drover's writes, schema 10", "SELECT 1", Writes::kInsertThenUpdate},
-      {"drover's writes, schema 9", drover::bench::kAttemptsUnfinished,
+      {"drover's writes, schema 12", "SELECT 1", Writes::kLogThenInsertRows},
+      {"schema 12's index, a row an INSERT", "SELECT 1", Writes::kLogThenInsert},
+      {"schema 11's index, 16 rows an INSERT", by_name.c_str(),
+       Writes::kLogThenInsertRows},
+      {"drover's writes, schema 11 (the log)", by_name.c_str(), Writes::kLogThenInsert},
+      {"drover's writes, schema 10", by_name.c_str(), Writes::kInsertThenUpdate},
+      {"drover's writes, schema 9", by_name_unfinished.c_str(),
        Writes::kInsertThenUpdate},
       {"the log, w/o attempts_by_task", "DROP INDEX attempts_by_task",
        Writes::kLogThenInsert},
-      {"one insert at the result", "SELECT 1", Writes::kInsertAtResult},
+      {"one insert at the result", by_name.c_str(), Writes::kInsertAtResult},
       {"one insert, w/o attempts_by_task", "DROP INDEX attempts_by_task",
        Writes::kInsertAtResult},
       // Would a smaller index do? One in insertion order, by job: of text

@@ -438,6 +438,7 @@ cmd_dispatch() {
   echo "  tcp:  drover coordinator + 2 drover workers (threads=$slots each) on tcp://127.0.0.1,"
   echo "        drover submit --wait (daemons started and registered before the clock starts)"
   echo "  tcp --prefetch: the same with workers that prefetch as many tasks as their slots"
+  echo "        (drover worker's default: the target's figure)"
   [[ -n "$COMPARE_BUILD_DIR" ]] && echo "  base: the same with $COMPARE_BUILD_DIR/tools/cli/drover"
   echo "  floor: $FLOOR_LABEL, tools/bench/dispatch_floor: drover's rows and schema, a commit"
   echo "         a turn, plain messages to 2 worker processes (slots=$slots each) on 127.0.0.1"
@@ -566,10 +567,17 @@ cmd_dispatch() {
     base_tcp="$(median "${rates[@]}")"
     rec_ratio "drover / base, coordinator+2 workers" "$(ratio "$tcp" "$base_tcp")"
   fi
-  rec_ratio "drover coordinator+2 workers / target" "$(ratio "$tcp" "$DISPATCH_TARGET")" ">=1"
-  awk -v t="$tcp" -v target="$DISPATCH_TARGET" 'BEGIN {
-    printf "target: coordinator + 2 workers >= %d tasks/s: %.0f (%s)\n", target, t,
-           (t >= target ? "met" : "missed")
+  # The target's figure is the workers as shipped: `drover worker`
+  # prefetches as many tasks as its slots unless told otherwise (session
+  # 17), as `drover run` does. The --prefetch 0 row is printed beside it.
+  rec_ratio "drover coordinator+2 workers (prefetch, the default) / target" \
+    "$(ratio "$tcpp" "$DISPATCH_TARGET")" ">=1"
+  rec_ratio "drover coordinator+2 workers --prefetch 0 / target" "$(ratio "$tcp" "$DISPATCH_TARGET")"
+  rec_ratio "drover run / target" "$(ratio "$run_rate" "$DISPATCH_TARGET")" ">=1"
+  awk -v t="$tcpp" -v t0="$tcp" -v r="$run_rate" -v target="$DISPATCH_TARGET" 'BEGIN {
+    printf "target: coordinator + 2 workers (as shipped: prefetch) >= %d tasks/s: %.0f (%s); --prefetch 0: %.0f\n",
+           target, t, (t >= target ? "met" : "missed"), t0
+    printf "target: drover run >= %d tasks/s: %.0f (%s)\n", target, r, (r >= target ? "met" : "missed")
   }'
   if ((${#peers[@]})); then
     echo "persisted: drover commits every attempt and result to SQLite (WAL, synchronous=NORMAL) before"
