@@ -202,12 +202,7 @@ Status Store::Impl::InsertEndedNow(const EndedRecord& e) {
 }
 
 Status Store::Impl::InsertEndedRows(size_t pos, size_t n) {
-  if (n < kEndedRows) {
-    for (size_t i = pos; i < pos + n; ++i) {
-      DROVER_RETURN_IF_ERROR(InsertEndedNow(ended_slots.records[ended_order[i]]));
-    }
-    return Status::Ok();
-  }
+  if (n == 1) return InsertEndedNow(ended_slots.records[ended_order[pos]]);
   DROVER_RETURN_IF_ERROR(CheckBatch());
   Statement::Use u(insert_ended_rows);
   for (size_t r = 0; r < n; ++r) {
@@ -235,19 +230,21 @@ Status Store::Impl::WriteEnded() {
                      ended_slots.records[b].attempt.id;
             });
   // As WriteDispatches: every write goes on after one that failed for want
-  // of room (journaled, redone with the batch); another failure stops them.
+  // of room (journaled, redone with the batch). Another failure stops them
+  // and leaves its rows unwritten, so that the commit tries them again and
+  // fails the batch rather than commit it without them.
   Status result;
   while (ended_written < ended_order.size()) {
+    // kEndedRows to a statement, the rest one a statement: each statement
+    // writes all its rows or none.
     const size_t pos = ended_written;
-    const size_t n = std::min(kEndedRows, ended_order.size() - pos);
+    const size_t n = ended_order.size() - pos >= kEndedRows ? kEndedRows : 1;
     Status s = InsertEndedRows(pos, n);
+    if (!s.ok() && s.code() != StatusCode::kUnavailable) return s;
     if (Journals(s))
       journal.push_back([this, pos, n] { return InsertEndedRows(pos, n); });
     ended_written = pos + n;
-    if (!s.ok()) {
-      if (s.code() != StatusCode::kUnavailable) return s;
-      if (result.ok()) result = std::move(s);
-    }
+    if (!s.ok() && result.ok()) result = std::move(s);
   }
   return result;
 }

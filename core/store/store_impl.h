@@ -243,7 +243,7 @@ class Store::Impl {
   size_t ended_listed = 0;
   size_t ended_written = 0;
   Status WriteEnded();
-  // Writes the ended attempts ended_order[pos, pos + n).
+  // Writes the ended attempts ended_order[pos, pos + n), n 1 or kEndedRows.
   Status InsertEndedRows(size_t pos, size_t n);
   // Binds ended attempt `e` as the row whose first parameter is k + 1.
   static void BindEnded(Statement::Use& u, const EndedRecord& e, int k);

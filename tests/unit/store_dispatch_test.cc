@@ -283,6 +283,47 @@ TEST_F(DispatchLogTest, TheEndsOfABatchAreWrittenTogetherAndReadBeforeItsCommit)
   EXPECT_EQ(RawSql("SELECT count(*) FROM dispatches"), "0");
 }
 
+// Given ended attempts whose rows cannot be written (a trigger refuses one),
+// a read of them inside the batch should fail, and so should the commit
+// after it, losing the batch whole: no row written, every attempt running
+// again; once the rows can be written, a batch should write them all.
+TEST_F(DispatchLogTest, AnEndedRowThatCannotBeWrittenFailsTheWholeBatch) {
+  ASSERT_TRUE(store_->Begin().ok());
+  for (uint32_t i = 0; i < 3; ++i)
+    ASSERT_TRUE(store_->InsertAttempt(Started(11 + i, i)).ok());
+  ASSERT_TRUE(store_->Commit().ok());
+  RawSql(
+      "CREATE TRIGGER refuse_13 BEFORE INSERT ON attempts WHEN NEW.id = 13 BEGIN "
+      "SELECT RAISE(ABORT, 'attempt 13 refused'); END");
+  AttemptOutcome ok;
+  for (bool read_first : {true, false}) {
+    SCOPED_TRACE(read_first ? "read inside the batch" : "commit only");
+    ASSERT_TRUE(store_->Begin().ok());
+    for (uint64_t id = 11; id <= 13; ++id)
+      ASSERT_TRUE(*store_->FinishAttempt(id, "w1", ok, 500));
+    if (read_first) {
+      auto read = store_->Attempts("j1", "t0");
+      ASSERT_FALSE(read.ok());
+      EXPECT_NE(read.status().message().find("attempt 13 refused"), std::string::npos)
+          << read.status().ToString();
+    }
+    Status committed = store_->Commit();
+    ASSERT_FALSE(committed.ok());
+    EXPECT_NE(committed.message().find("attempt 13 refused"), std::string::npos)
+        << committed.ToString();
+    EXPECT_FALSE(store_->InBatch());
+    EXPECT_EQ(RawSql("SELECT count(*) FROM attempts"), "0");
+    EXPECT_EQ(UnfinishedIds(), (std::vector<uint64_t>{11, 12, 13}));
+  }
+  RawSql("DROP TRIGGER refuse_13");
+  ASSERT_TRUE(store_->Begin().ok());
+  for (uint64_t id = 11; id <= 13; ++id)
+    ASSERT_TRUE(*store_->FinishAttempt(id, "w1", ok, 600));
+  ASSERT_TRUE(store_->Commit().ok());
+  EXPECT_EQ(RawSql("SELECT count(*) || ' ' || sum(finished_ms) FROM attempts"), "3 1800");
+  EXPECT_TRUE(UnfinishedIds().empty());
+}
+
 // Given an unfinished attempts row written by a drover before the log
 // (schema 10 and older), ending it should update that row, once.
 TEST_F(DispatchLogTest, ARowOfAnOlderDroverIsUpdatedAtItsEnd) {
