@@ -90,6 +90,45 @@ tasks:
   EXPECT_EQ(logs.out, "shard 1\n");
 }
 
+// Given a job of more tasks than its summary lists, all of them succeeding,
+// and the same job with two instances failing, `drover run`'s summary
+// should count every task by its state as `drover status` does, and list
+// only the failed ones.
+TEST_F(DroverCliTest, TheSummaryOfALargeJobCountsEveryTaskAndListsOnlyFailures) {
+  for (const bool failing : {false, true}) {
+    SCOPED_TRACE(failing ? "two failing" : "all succeeding");
+    const std::string spec = Spec(
+        failing ? "some.yaml" : "all.yaml",
+        std::string(R"(version: 1
+name: many
+tasks:
+  work:
+    matrix: {i: [)") +
+            [] {
+              std::string values;
+              for (int i = 0; i < 40; ++i) values += (i ? ", " : "") + std::to_string(i);
+              return values;
+            }() +
+            R"(]}
+    run: [sh, -c, ")" +
+            (failing ? "test ${matrix.i} -ne 7 && test ${matrix.i} -ne 30" : "true") +
+            R"("]
+)");
+    const ProcessResult r = Run(spec);
+    ASSERT_EQ(r.exit_code, failing ? 1 : 0) << r.Describe();
+    const std::string counts =
+        failing ? "40 tasks: 2 failed, 38 succeeded" : "40 tasks: 40 succeeded";
+    const auto summary = LinesWith(r.out, "job ", {"(many): ", counts});
+    EXPECT_EQ(summary.size(), 1u) << r.out;
+    const auto listed = LinesWith(r.out, "work[i=", {"  "});
+    const std::vector<std::string> failed = LinesWith(r.out, "work[i=", {" failed "});
+    EXPECT_EQ(failed.size(), failing ? 2u : 0u) << r.out;
+    EXPECT_EQ(listed.size(), failed.size()) << r.out;
+    const ProcessResult status = Drover({"status", "--state-dir", state_.string()});
+    EXPECT_EQ(LinesWith(status.out, "job ", {counts}).size(), 1u) << status.out;
+  }
+}
+
 // Given a task that exits 3 with a chain of dependents and an independent
 // branch, `drover run` should exit 1, print a FAILED line with "exit 3",
 // leave the dependents blocked (never run) and still run the other branch.
