@@ -19,6 +19,7 @@ namespace drover::store {
 namespace {
 
 namespace fs = std::filesystem;
+using test_util::AttemptIds;
 using test_util::MakeAttempt;
 using test_util::MakeJob;
 using test_util::MakeTask;
@@ -273,15 +274,10 @@ TEST_F(StoreTest, MigratesSchemaVersion11FindsAttemptsByTaskIndex) {
   EXPECT_EQ(RawSql("SELECT group_concat(id || ':' || task_idx, ' ') FROM (SELECT id, "
                    "task_idx FROM attempts ORDER BY id)"),
             "1:0 2:0 3:2 4:-1 5:3");
-  for (const auto& [name, ids] : std::vector<std::pair<std::string, std::string>>{
-           {"a", "1 2"}, {"b", "3"}, {"c", "4"}, {"d", "5"}}) {
-    auto attempts = store->Attempts("j1", name);
-    ASSERT_TRUE(attempts.ok()) << attempts.status().ToString();
-    std::string got;
-    for (const auto& a : *attempts)
-      got += (got.empty() ? "" : " ") + std::to_string(a.id);
-    EXPECT_EQ(got, ids) << name;
-  }
+  EXPECT_EQ(AttemptIds(*store, "j1", "a"), "1 2");
+  EXPECT_EQ(AttemptIds(*store, "j1", "b"), "3");
+  EXPECT_EQ(AttemptIds(*store, "j1", "c"), "4");
+  EXPECT_EQ(AttemptIds(*store, "j1", "d"), "5");
 }
 
 // Given a state directory of schema version 2 (before jobs.submitter_key

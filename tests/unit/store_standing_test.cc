@@ -375,15 +375,8 @@ TEST_F(StandingTest, AResumeThatMovesATaskMovesItsAttempts) {
   art.path = "out/second";
   ASSERT_TRUE(store_->InsertArtifact(art).ok());
 
-  for (const auto& [name, ids] :
-       std::vector<std::pair<std::string, std::string>>{{"b", "1 3"}, {"c", "2"}}) {
-    auto attempts = store_->Attempts("j1", name);
-    ASSERT_TRUE(attempts.ok()) << attempts.status().ToString();
-    std::string got;
-    for (const auto& a : *attempts)
-      got += (got.empty() ? "" : " ") + std::to_string(a.id);
-    EXPECT_EQ(got, ids) << name;
-  }
+  EXPECT_EQ(test_util::AttemptIds(*store_, "j1", "b"), "1 3");
+  EXPECT_EQ(test_util::AttemptIds(*store_, "j1", "c"), "2");
   auto artifacts = store_->Artifacts("j1", "b");
   ASSERT_TRUE(artifacts.ok()) << artifacts.status().ToString();
   ASSERT_EQ(artifacts->size(), 1u);

@@ -102,6 +102,17 @@ inline AttemptOutcome FullOutcome() {
   return o;
 }
 
+// The ids of the attempts Store::Attempts lists for task `task` of job
+// `job_id`, in its order, space-separated; the error if it fails.
+inline std::string AttemptIds(Store& store, const std::string& job_id,
+                              const std::string& task) {
+  auto attempts = store.Attempts(job_id, task);
+  if (!attempts.ok()) return attempts.status().ToString();
+  std::string ids;
+  for (const auto& a : *attempts) ids += (ids.empty() ? "" : " ") + std::to_string(a.id);
+  return ids;
+}
+
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
