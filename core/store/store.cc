@@ -379,10 +379,7 @@ Status Store::Commit() {
   // failure loses the batch, as a failed COMMIT does.
   Status ended = impl_->WriteEnded();
   if (!ended.ok() && ended.code() != StatusCode::kUnavailable) {
-    impl_->RollbackIfOpen();
-    impl_->in_batch = false;
-    impl_->ClearJournal();
-    (void)impl_->LoadInFlight();
+    (void)Rollback();
     return ended;
   }
   Status logged = impl_->WriteDispatches();

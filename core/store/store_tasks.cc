@@ -122,7 +122,6 @@ Result<std::vector<TaskRecord>> Store::Tasks(const std::string& job_id) {
   // "tasks"): a task whose newest attempt is unfinished and newer than its
   // row is running, on that attempt's worker.
   if (!running) return out;
-  DROVER_RETURN_IF_ERROR(impl_->WriteForRead());
   Statement::Use u(impl_->running_of_job);
   u.Bind(1, job_id);
   std::unordered_map<std::string_view, TaskRecord*> by_name;
@@ -201,7 +200,6 @@ Result<std::vector<std::pair<std::string, uint64_t>>> Store::TaskStateCounts(
   if (!job.ok()) return job.status();
   const bool running = job->running;  // only a running job has unfinished attempts
   const uint64_t tasks = job->count;
-  if (running) DROVER_RETURN_IF_ERROR(impl_->WriteForRead());
   // The rows of running tasks still show their state before the dispatch
   // (Tasks): each counts as running instead.
   if (running) {
