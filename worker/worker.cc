@@ -173,8 +173,8 @@ void Worker::Loop::SendHello() {
   for (const auto& [name, b] : backends_) {
     const auto slots = static_cast<uint32_t>(b->Capacity());
     (*hello.mutable_slots())[name] = slots;
-    const uint32_t prefetch = options_.prefetch == WorkerOptions::kPrefetchAsSlots
-                                  ? slots
+    const uint32_t prefetch = options_.prefetch == WorkerOptions::kPrefetchDefault
+                                  ? WorkerOptions::kDefaultPrefetchPerSlot * slots
                                   : static_cast<uint32_t>(std::max(0, options_.prefetch));
     if (prefetch > 0) (*hello.mutable_prefetch())[name] = prefetch;
   }

@@ -37,13 +37,16 @@ struct WorkerOptions {
   // Slots each backend takes beyond its own (Hello.prefetch): the
   // coordinator may dispatch that many more, which wait in the worker, in
   // dispatch order, and start the moment a slot frees, instead of after a
-  // round trip to the coordinator. 0: none; kPrefetchAsSlots: as many as
-  // each backend's slots (`drover worker`'s default). A waiting attempt
+  // round trip to the coordinator. 0: none; kPrefetchDefault: 4 times
+  // each backend's slots (`drover worker`'s default), of which the
+  // coordinator uses more than the slots only while the backend's tasks
+  // are short (core/coordinator/prefetch_grant.h). A waiting attempt
   // counts as running at the coordinator; on a drain or a stop it goes
   // back (worker-lost) to be placed again, and the worker reports its start
   // (Hello.reports_starts) so that one lost with the worker costs no retry.
   int prefetch = 0;
-  static constexpr int kPrefetchAsSlots = -1;
+  static constexpr int kPrefetchDefault = -1;
+  static constexpr uint32_t kDefaultPrefetchPerSlot = 4;
   std::map<std::string, std::string> labels;
   // Where backends write captured output before it is sent with the RESULT.
   std::filesystem::path spool_dir = ".drover/spool";

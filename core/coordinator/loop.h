@@ -48,6 +48,7 @@
 #include "core/coordinator/log_limiter.h"
 #include "core/coordinator/metrics.h"
 #include "core/coordinator/pipelines.h"
+#include "core/coordinator/prefetch_grant.h"
 #include "core/coordinator/spec_loader.h"
 #include "core/coordinator/store_reader.h"
 #include "core/protocol/codec.h"
@@ -127,7 +128,11 @@ class Coordinator::Loop : private PipelineHost {
     std::string version;
     uint32_t pid = 0;
     std::map<std::string, uint32_t> slots;
-    std::map<std::string, uint32_t> prefetch;  // Hello.prefetch: slots beyond slots
+    // Of Hello.prefetch (slots beyond its slots), what it is given now, by
+    // backend: its grant's granted() (prefetch_grant.h), kept here for
+    // LoadIndex::Put and WORKERS.
+    std::map<std::string, uint32_t> prefetch;
+    std::map<std::string, PrefetchGrant> grants;  // by backend, for those it offers
     bool takes_recall = false;                 // Hello.takes_recall
     bool reports_starts = false;               // Hello.reports_starts
     bool takes_dispatch_acks = false;          // Hello.takes_dispatch_acks

@@ -121,9 +121,18 @@ void Coordinator::Loop::Finish(uint64_t id, const AttemptOutcome& reported,
   if (auto w = workers_.find(ref.worker_rid); w != workers_.end()) {
     w->second.attempts.erase(id);
     if (ref.recalled && w->second.recalling > 0) --w->second.recalling;
-    auto& used = w->second.used[ref.backend];
+    WorkerConn& conn = w->second;
+    auto& used = conn.used[ref.backend];
     used = used > ref.slots ? used - ref.slots : 0;
-    Refile(w->second);
+    // How long it ran moves how much of the worker's prefetch is used; an
+    // attempt handed back unstarted did not run.
+    if (!reported.not_started) {
+      if (auto g = conn.grants.find(ref.backend);
+          g != conn.grants.end() && g->second.Observe(reported.wall)) {
+        conn.prefetch[ref.backend] = g->second.granted();
+      }
+    }
+    Refile(conn);
   }
   if (auto o = orphans_.find(ref.owner); o != orphans_.end()) {
     o->second.erase(id);

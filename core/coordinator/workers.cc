@@ -73,11 +73,15 @@ void Coordinator::Loop::HandleHello(const Message& m) {
   w.draining = draining;
   w.slots.clear();
   for (const auto& [backend, n] : hello->slots()) w.slots[backend] = n;
-  // Prefetch is offered per backend, at most as many again as its slots.
+  // Prefetch is offered per backend; how much of it is used follows the
+  // backend's tasks there (prefetch_grant.h), from at most as many again as
+  // its slots until its first attempts end.
   w.prefetch.clear();
+  w.grants.clear();
   for (const auto& [backend, n] : hello->prefetch()) {
-    if (auto s = w.slots.find(backend); s != w.slots.end() && n > 0) {
-      w.prefetch[backend] = std::min(n, s->second);
+    if (auto s = w.slots.find(backend); s != w.slots.end() && n > 0 && s->second > 0) {
+      const PrefetchGrant& grant = w.grants[backend] = PrefetchGrant(s->second, n);
+      w.prefetch[backend] = grant.granted();
     }
   }
   w.takes_recall = hello->takes_recall();

@@ -4,8 +4,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 #include <tuple>
+#include <vector>
 
 #include "backends/fork/fork.pb.h"
 #include "tests/integration/coordinator_fixture.h"
@@ -233,6 +235,71 @@ TEST_F(CoordinatorTest, PrefetchPlacesBeyondSlotsOnlyAfterEveryFreeSlot) {
   auto fourth = pre.ExpectDispatch();
   ASSERT_TRUE(fourth);
   EXPECT_NE(fourth->attempt_id(), second->attempt_id());
+}
+
+// Given a worker with 1 spawn slot offering a prefetch of 3, should use
+// only 1 of it until an attempt has ended there; after a short one (1 ms),
+// all 3 (WORKERS says so); after a long one (2 s), 1 again: nothing more is
+// placed until what it holds falls under its slot plus 1.
+TEST_F(CoordinatorTest, PrefetchBeyondTheSlotsFollowsHowLongTheTasksRun) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  wire::Hello hello = PrefetchingHello();
+  (*hello.mutable_prefetch())["spawn"] = 3;
+  FakeWorker& pre = AddWorkerWithHello(hello);
+  FakeClient& client = AddClient();
+  ASSERT_TRUE(client.Submit(IndependentTasks("grant", 12)));
+  // Another client: the submitting one also receives the job's events.
+  FakeClient& asker = AddClient();
+  auto granted = [&] {
+    auto reply = asker.Workers();
+    if (!reply || reply->workers_size() != 1) {
+      ADD_FAILURE() << "no WORKERS reply with one worker";
+      return uint32_t{0};
+    }
+    return reply->workers(0).slots().at("spawn").prefetch();
+  };
+  auto ended = [&](uint64_t id, std::chrono::milliseconds wall) {
+    AttemptOutcome o = Ok();
+    o.wall = wall;
+    pre.SendResult(id, o);
+    ASSERT_TRUE(pre.ExpectAck());
+  };
+
+  std::vector<uint64_t> held;
+  for (int i = 0; i < 2; ++i) {
+    auto d = pre.ExpectDispatch();
+    ASSERT_TRUE(d);
+    held.push_back(d->attempt_id());
+  }
+  Sync();
+  ExpectNothingQueued(pre, "a worker of unknown tasks: its slot and 1 of its prefetch");
+  EXPECT_EQ(granted(), 1u);
+
+  // A short task: its slot plus all 3, so 3 more for the 1 that ended.
+  ASSERT_NO_FATAL_FAILURE(ended(held[0], std::chrono::milliseconds(1)));
+  held.erase(held.begin());
+  for (int i = 0; i < 3; ++i) {
+    auto d = pre.ExpectDispatch();
+    ASSERT_TRUE(d) << "dispatch " << i << " of 3 after a short task";
+    held.push_back(d->attempt_id());
+  }
+  Sync();
+  ExpectNothingQueued(pre, "a worker of short tasks holding its slot and all 3");
+  EXPECT_EQ(granted(), 3u);
+
+  // A long one: back to its slot plus 1. It holds 3, so nothing comes
+  // until 2 more have ended (long too), and then 1.
+  ASSERT_NO_FATAL_FAILURE(ended(held[0], std::chrono::seconds(2)));
+  Sync();
+  ExpectNothingQueued(pre, "a worker holding 3 after a long task (room for 2)");
+  EXPECT_EQ(granted(), 1u);
+  ASSERT_NO_FATAL_FAILURE(ended(held[1], std::chrono::seconds(2)));
+  Sync();
+  ExpectNothingQueued(pre, "a worker holding 2 after long tasks (room for 2)");
+  ASSERT_NO_FATAL_FAILURE(ended(held[2], std::chrono::seconds(2)));
+  ASSERT_TRUE(pre.ExpectDispatch());
+  Sync();
+  ExpectNothingQueued(pre, "a worker of long tasks holding its slot and 1");
 }
 
 // Given a prefetching worker (1 spawn slot, prefetch 1, Hello.takes_recall)

@@ -222,8 +222,9 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
   worker_cmd
       ->add_option("--prefetch", wargs.prefetch,
                    "N, tasks of each backend to hold beyond its slots, started the "
-                   "moment a slot frees (default: as many as its slots; 0: none; see "
-                   "docs/operations.md)")
+                   "moment a slot frees (default: 4 times its slots, of which the "
+                   "coordinator sends more than its slots only while the tasks are "
+                   "short; 0: none; see docs/operations.md)")
       ->check(CLI::NonNegativeNumber);
   worker_cmd->add_option("--label", wargs.labels, "KEY=VALUE, matched by tasks' `on:` "
                                                   "(repeatable)");

@@ -243,9 +243,10 @@ Result<std::pair<std::string, std::string>> SplitPair(const std::string& flag,
 Status BuildWorkerOptions(const WorkerArgs& args, const BackendRegistry& registry,
                           WorkerOptions* options, Duration* drain_timeout) {
   *drain_timeout = std::chrono::seconds(30);
-  // Tasks held ready beyond the slots, unless told otherwise: as many as
-  // the slots (docs/operations.md, "drover worker").
-  options->prefetch = WorkerOptions::kPrefetchAsSlots;
+  // Tasks held ready beyond the slots, unless told otherwise: 4 times the
+  // slots, used by the coordinator beyond the slots only for short tasks
+  // (docs/operations.md, "drover worker").
+  options->prefetch = WorkerOptions::kPrefetchDefault;
   if (!args.config.empty()) {
     auto loaded = spec::LoadWorkerConfigFile(args.config);
     if (!loaded.ok()) {

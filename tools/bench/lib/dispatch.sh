@@ -112,12 +112,12 @@ dispatch_label() {  # NAME MODE
   case "$2" in
     run) echo "${prefix}drover run -j $((2 * ((DISPATCH_JOBS + 1) / 2)))" ;;
     tcp) echo "${prefix}drover coordinator + 2 workers --prefetch 0" ;;
-    tcpp) echo "${prefix}drover coordinator + 2 workers --prefetch $(((DISPATCH_JOBS + 1) / 2))" ;;
+    tcpp) echo "${prefix}drover coordinator + 2 workers, default prefetch" ;;
   esac
 }
 
 # One timed run of MODE (run, tcp: workers with --prefetch 0, or tcpp:
-# workers that prefetch as many as their slots, drover worker's default) with BINARY; appends to the DISPATCH_*
+# workers as shipped, with drover worker's default prefetch) with BINARY; appends to the DISPATCH_*
 # arrays of NAME/MODE, records the run and prints a line.
 declare -A DISPATCH_RATE=() DISPATCH_P50=() DISPATCH_P99=() DISPATCH_RSS=()
 declare -A DISPATCH_FIRST=() DISPATCH_PHASE=() DISPATCH_CPU=()
@@ -141,7 +141,10 @@ dispatch_once() {  # NAME BINARY MODE RUN TOTAL SLOTS
       awk -v n="$DISPATCH_TASKS" '{ printf "%d %.1f\n", $1, ($2 + $3) * 1e6 / n }')
   else
     if [[ "$mode" == tcpp ]]; then
-      start_cluster "$bin" "$dir" "$slots" "$slots"
+      # As shipped: the binary's own default (4 times the slots, of which
+      # the coordinator uses more than the slots for short tasks, since
+      # session 35; as many as the slots before).
+      start_cluster "$bin" "$dir" "$slots"
     else
       # Said, not defaulted: drover worker prefetches by default since
       # session 17, and --compare may run an older binary.
@@ -437,8 +440,8 @@ cmd_dispatch() {
   echo "  run:  drover run -j $total (coordinator and worker in one process over inproc://)"
   echo "  tcp:  drover coordinator + 2 drover workers (threads=$slots each) on tcp://127.0.0.1,"
   echo "        drover submit --wait (daemons started and registered before the clock starts)"
-  echo "  tcp --prefetch: the same with workers that prefetch as many tasks as their slots"
-  echo "        (drover worker's default: the target's figure)"
+  echo "  tcp, default prefetch: the same with workers as shipped (drover worker's default"
+  echo "        prefetch: 4 times the slots since session 35; the target's figure)"
   [[ -n "$COMPARE_BUILD_DIR" ]] && echo "  base: the same with $COMPARE_BUILD_DIR/tools/cli/drover"
   echo "  floor: $FLOOR_LABEL, tools/bench/dispatch_floor: drover's rows and schema, a commit"
   echo "         a turn, plain messages to 2 worker processes (slots=$slots each) on 127.0.0.1"
@@ -566,10 +569,18 @@ cmd_dispatch() {
     read -ra rates <<<"${DISPATCH_RATE[base/tcp]}"
     base_tcp="$(median "${rates[@]}")"
     rec_ratio "drover / base, coordinator+2 workers" "$(ratio "$tcp" "$base_tcp")"
+    if [[ -n "${DISPATCH_RATE[base/tcpp]:-}" ]]; then
+      local base_tcpp
+      read -ra rates <<<"${DISPATCH_RATE[base/tcpp]}"
+      base_tcpp="$(median "${rates[@]}")"
+      rec_ratio "drover / base, coordinator+2 workers as shipped" "$(ratio "$tcpp" "$base_tcpp")"
+      printf '  drover / base, coordinator+2 workers as shipped: %.2fx\n' "$(ratio "$tcpp" "$base_tcpp")"
+    fi
   fi
   # The target's figure is the workers as shipped: `drover worker`
-  # prefetches as many tasks as its slots unless told otherwise (session
-  # 17), as `drover run` does. The --prefetch 0 row is printed beside it.
+  # prefetches unless told otherwise (as many tasks as its slots since
+  # session 17, 4 times since session 35), as `drover run` does. The
+  # --prefetch 0 row is printed beside it.
   rec_ratio "drover coordinator+2 workers (prefetch, the default) / target" \
     "$(ratio "$tcpp" "$DISPATCH_TARGET")" ">=1"
   rec_ratio "drover coordinator+2 workers --prefetch 0 / target" "$(ratio "$tcp" "$DISPATCH_TARGET")"
