@@ -36,9 +36,11 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
   run_cmd->add_option("-j,--jobs", run.jobs, "tasks to run at once (default: number of cores)")
       ->check(CLI::PositiveNumber);
   run_cmd
-      ->add_option("--prefetch", run.prefetch,
-                   "tasks each backend holds ready beyond -j, started the moment a slot "
-                   "frees (default: as many as -j; 0: none)")
+      ->add_option(
+          "--prefetch", run.prefetch,
+          "tasks each backend holds ready beyond -j, started the moment a slot "
+          "frees (default: 4 times -j, of which more than -j only while the tasks "
+          "are short; 0: none)")
       ->check(CLI::NonNegativeNumber);
   run_cmd->add_flag("--resume", run.resume,
                     "re-run only the tasks that did not succeed in the latest run of this job");

@@ -280,8 +280,10 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
   wopt.guardian = guardian;
   for (const auto& name : registry.Names()) wopt.slots[name] = slots;
   // One worker, so a task held ready cannot wait on it while another
-  // worker idles: by default each slot has one task ready behind it.
-  wopt.prefetch = args.prefetch < 0 ? slots : args.prefetch;
+  // worker idles. By default, as `drover worker`: 4 tasks ready behind each
+  // slot, of which the coordinator sends more than one only while the
+  // tasks are short (core/coordinator/prefetch_grant.h).
+  wopt.prefetch = args.prefetch < 0 ? WorkerOptions::kPrefetchDefault : args.prefetch;
   wopt.spool_dir = spool_dir;
   wopt.local_artifacts = local_artifacts;
   Worker worker(context, wopt, registry, clock);
