@@ -15,7 +15,7 @@
 //
 // "Recent" is an average that weighs each ended attempt 1/8: one long task
 // among short ones ends the larger grant at once, and it takes a run of
-// short ones (about 40 after a task of seconds) to win it back.
+// short ones to win it back (30 after a task of 2 s, 47 after one of 20 s).
 //
 // Plain data, no clock: the coordinator feeds it each RESULT's wall time
 // (core/coordinator/results.cc) and refiles the worker when the grant moves.
