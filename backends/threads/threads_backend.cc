@@ -15,6 +15,7 @@
 
 #include <pthread.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -29,6 +30,7 @@
 #include <vector>
 
 #include "backends/functions/plugin_loader.h"
+#include "backends/process/adaptive_spin.h"
 #include "backends/threads/threads.pb.h"
 
 namespace drover {
@@ -136,6 +138,19 @@ struct ThreadsBackend::State {
   // a burst of short calls wakes one or two, not one each. Each wake-up
   // hands a token to the thread it wakes, counted here already.
   int searching = 0;         // guarded by mu
+  // Before it sleeps, one searching thread at a time looks for a call for
+  // up to the spin's budget (`spinning` counts it, and it stays counted in
+  // `searching`, so that a Submit meanwhile wakes nobody). The calls of a
+  // DISPATCH of many come a microsecond or two apart, and a noop is as
+  // quick: without the look the pool thread slept after each call and the
+  // worker's thread paid a futex wake-up for the next. `queued` mirrors
+  // queue.size() for the look, which does not take mu. The spin turns
+  // itself off when a look finds nothing (AdaptiveSpin), and on again
+  // when a sleeping thread is woken within the budget.
+  int spinning = 0;               // guarded by mu
+  AdaptiveSpin spin{kPoolSpin};   // guarded by mu
+  std::atomic<size_t> queued{0};  // written under mu
+  static constexpr Duration kPoolSpin = std::chrono::microseconds(20);
   int wake_tokens = 0;       // woken, not yet awake; guarded by mu
   int lost = 0;              // pool threads running a reported call; guarded by mu
   int in_callbacks = 0;      // pool threads inside OnStarted/OnFinished; guarded by mu
@@ -230,23 +245,39 @@ void ThreadsBackend::State::PoolLoop(size_t index) {
   };
   for (;;) {
     if (st.queue.empty()) {
+      if (searching && st.spinning == 0 && st.life == State::Life::kRunning &&
+          st.spin.Budget() > Duration(0)) {
+        ++st.spinning;
+        const Duration budget = st.spin.Budget();
+        lock.unlock();
+        const bool found = SpinUntil(
+            budget, [&] { return st.queued.load(std::memory_order_acquire) > 0; });
+        lock.lock();
+        --st.spinning;
+        if (!found) st.spin.Answered(Duration::max());  // off until a quick wake-up
+        if (!st.queue.empty() || st.life != State::Life::kRunning) continue;
+      }
       if (searching) {
         --st.searching;
         searching = false;
       }
       if (st.life != State::Life::kRunning) break;
       ++st.idle;
+      const SteadyTime slept = steady_clock::now();
       st.work_cv.wait(
           lock, [&] { return st.wake_tokens > 0 || st.life != State::Life::kRunning; });
       --st.idle;
       if (st.wake_tokens > 0) {
         --st.wake_tokens;
         searching = true;  // counted by whoever woke it
+        // Woken for a call within the budget: the next look is worth it.
+        st.spin.Answered(steady_clock::now() - slept);
       }
       continue;
     }
     CallPtr call = std::move(st.queue.front());
     st.queue.pop_front();
+    st.queued.store(st.queue.size(), std::memory_order_release);
     if (searching) {
       --st.searching;
       searching = false;
@@ -488,6 +519,7 @@ Status ThreadsBackend::Submit(TaskAttempt attempt) {
     }
     // A searching thread takes it; with none, one is woken (see PoolLoop).
     state_->queue.push_back(std::move(call));
+    state_->queued.store(state_->queue.size(), std::memory_order_release);
     wake = state_->NeedsAWake();
   }
   // Outside the lock, so that the woken thread does not block on it.
@@ -553,6 +585,7 @@ void ThreadsBackend::Shutdown(Duration grace) {
     st.live.clear();
     for (CallPtr& call : starting) st.live.emplace(call->id, std::move(call));
     st.queue.clear();
+    st.queued.store(0, std::memory_order_release);
   }
   st.work_cv.notify_all();
   st.supervisor_cv.notify_all();

@@ -338,6 +338,22 @@ TEST_F(ThreadsBackendTest, BlockingCallsEachGetAThreadOfTheirOwn) {
   for (uint64_t id = 1; id <= 4; ++id) EXPECT_TRUE(events_.WaitFor(id)->ok()) << id;
 }
 
+// Given 1 slot and 2,000 calls each submitted the moment the one before
+// it ended, should run every one: a call that arrives while the pool
+// thread looks for one before it sleeps (the spin) is taken by that look,
+// one that arrives after it gave up wakes it, and none is left queued.
+TEST_F(ThreadsBackendTest, CallsSubmittedOneAfterAnotherEachRun) {
+  auto backend = Make(1);
+  constexpr uint64_t kCalls = 2'000;
+  for (uint64_t id = 1; id <= kCalls; ++id) {
+    ASSERT_TRUE(backend->Submit(Encode(Attempt(id, "noop"))).ok());
+    auto done = events_.WaitFor(id);
+    ASSERT_TRUE(done) << "call " << id << " did not end";
+    ASSERT_TRUE(done->ok()) << id;
+  }
+  EXPECT_EQ(backend->Queued(), 0u);
+}
+
 // Given misuse, Submit should refuse with a status and send no event.
 TEST_F(ThreadsBackendTest, SubmitRefusesBeforeStartAndDuplicateIds) {
   ThreadsBackend idle(1, Registry());
