@@ -120,7 +120,7 @@ dispatch_label() {  # NAME MODE
 # workers as shipped, with drover worker's default prefetch) with BINARY; appends to the DISPATCH_*
 # arrays of NAME/MODE, records the run and prints a line.
 declare -A DISPATCH_RATE=() DISPATCH_P50=() DISPATCH_P99=() DISPATCH_RSS=()
-declare -A DISPATCH_FIRST=() DISPATCH_PHASE=() DISPATCH_CPU=()
+declare -A DISPATCH_FIRST=() DISPATCH_PHASE=() DISPATCH_CPU=() DISPATCH_WCPU=()
 # CPU time (user + system, every thread) of process PID so far, in clock
 # ticks (/proc/PID/stat fields 14 and 15; the command name, field 2, has
 # no spaces here).
@@ -129,7 +129,7 @@ CLK_TCK="$(getconf CLK_TCK)"
 readonly CLK_TCK
 dispatch_once() {  # NAME BINARY MODE RUN TOTAL SLOTS
   local name="$1" bin="$2" mode="$3" run="$4" total="$5" slots="$6"
-  local dir="$WORK/dispatch-$name-$mode-$run" t0 t1 rss db cpu
+  local dir="$WORK/dispatch-$name-$mode-$run" t0 t1 rss db cpu wcpu=""
   mkdir -p "$dir"
   if [[ "$mode" == run ]]; then
     t0="$(now_ns)"
@@ -150,14 +150,19 @@ dispatch_once() {  # NAME BINARY MODE RUN TOTAL SLOTS
       # session 17, and --compare may run an older binary.
       start_cluster "$bin" "$dir" "$slots" 0
     fi
-    local c0 c1
+    local c0 c1 w0 w1
     c0="$(cpu_ticks "${DAEMON_PIDS[0]}")"
+    w0=$(($(cpu_ticks "${DAEMON_PIDS[1]}") + $(cpu_ticks "${DAEMON_PIDS[2]}")))
     t0="$(now_ns)"
     DROVER_COORDINATOR="$ENDPOINT" "$bin" submit --wait "$WORK/dispatch.yaml" \
       >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; die "$name: drover submit --wait failed (run $run)"; }
     t1="$(now_ns)"
     c1="$(cpu_ticks "${DAEMON_PIDS[0]}")"
+    w1=$(($(cpu_ticks "${DAEMON_PIDS[1]}") + $(cpu_ticks "${DAEMON_PIDS[2]}")))
     cpu="$(awk -v d="$((c1 - c0))" -v hz="$CLK_TCK" -v n="$DISPATCH_TASKS" \
+      'BEGIN { printf "%.1f", d * 1e6 / hz / n }')"
+    # The two workers together, for the same tasks.
+    wcpu="$(awk -v d="$((w1 - w0))" -v hz="$CLK_TCK" -v n="$DISPATCH_TASKS" \
       'BEGIN { printf "%.1f", d * 1e6 / hz / n }')"
     rss="$(awk '/^VmHWM:/ { print $2 }' "/proc/${DAEMON_PIDS[0]}/status" 2>/dev/null || echo 0)"
     stop_daemons
@@ -175,6 +180,7 @@ dispatch_once() {  # NAME BINARY MODE RUN TOTAL SLOTS
   DISPATCH_FIRST[$key]="${DISPATCH_FIRST[$key]:-} ${phase% *}"
   DISPATCH_PHASE[$key]="${DISPATCH_PHASE[$key]:-} ${phase#* }"
   DISPATCH_CPU[$key]="${DISPATCH_CPU[$key]:-} $cpu"
+  [[ -n "$wcpu" ]] && DISPATCH_WCPU[$key]="${DISPATCH_WCPU[$key]:-} $wcpu"
   rec_run "$label" tasks_per_s "$run" "$rate"
   rec_run "$label" p50_ms "$run" "${lat% *}"
   rec_run "$label" p99_ms "$run" "${lat#* }"
@@ -182,8 +188,10 @@ dispatch_once() {  # NAME BINARY MODE RUN TOTAL SLOTS
   rec_run "$label" first_dispatch_ms "$run" "${phase% *}"
   rec_run "$label" dispatch_phase_tasks_per_s "$run" "${phase#* }"
   rec_run "$label" cpu_us_per_task "$run" "$cpu"
-  printf '  run %d  %-6s %-4s %9.0f tasks/s  p50 %4s ms  p99 %5s ms  peak RSS %4d MB  first dispatch %4s ms  then %6s tasks/s  CPU %5s us/task\n' \
-    "$run" "$name" "$mode" "$rate" "${lat% *}" "${lat#* }" "$((rss / 1024))" "${phase% *}" "${phase#* }" "$cpu"
+  [[ -n "$wcpu" ]] && rec_run "$label" workers_cpu_us_per_task "$run" "$wcpu"
+  printf '  run %d  %-6s %-4s %9.0f tasks/s  p50 %4s ms  p99 %5s ms  peak RSS %4d MB  first dispatch %4s ms  then %6s tasks/s  CPU %5s us/task%s\n' \
+    "$run" "$name" "$mode" "$rate" "${lat% *}" "${lat#* }" "$((rss / 1024))" "${phase% *}" "${phase#* }" "$cpu" \
+    "${wcpu:+  workers $wcpu us/task}"
   rm -rf -- "$dir"
 }
 
@@ -495,8 +503,8 @@ cmd_dispatch() {
     done
   done
   echo
-  printf '%-46s %10s  %-30s %7s %7s %9s %9s %10s %9s\n' runner "tasks/s" "runs (tasks/s)" "p50 ms" \
-    "p99 ms" "RSS MB" "first ms" "then /s" "CPU us"
+  printf '%-46s %10s  %-30s %7s %7s %9s %9s %10s %9s %10s\n' runner "tasks/s" "runs (tasks/s)" "p50 ms" \
+    "p99 ms" "RSS MB" "first ms" "then /s" "CPU us" "workers us"
   local key rates label
   for mode in run tcp tcpp; do
     for i in "${!names[@]}"; do
@@ -504,18 +512,20 @@ cmd_dispatch() {
       [[ -n "${DISPATCH_RATE[$key]:-}" ]] || continue
       read -ra rates <<<"${DISPATCH_RATE[$key]}"
       # shellcheck disable=SC2086
-      printf '%-46s %10.0f  %-30s %7s %7s %9s %9s %10s %9s\n' "$(dispatch_label "${names[$i]}" "$mode")" \
+      printf '%-46s %10.0f  %-30s %7s %7s %9s %9s %10s %9s %10s\n' "$(dispatch_label "${names[$i]}" "$mode")" \
         "$(median "${rates[@]}")" "$(printf '%.0f ' "${rates[@]}")" "$(median ${DISPATCH_P50[$key]})" \
         "$(median ${DISPATCH_P99[$key]})" "$(median ${DISPATCH_RSS[$key]})" \
         "$(median ${DISPATCH_FIRST[$key]})" "$(median ${DISPATCH_PHASE[$key]})" \
-        "$(median ${DISPATCH_CPU[$key]})"
+        "$(median ${DISPATCH_CPU[$key]})" \
+        "$([[ -n "${DISPATCH_WCPU[$key]:-}" ]] && median ${DISPATCH_WCPU[$key]})"
     done
   done
   echo "  first ms: from the command's start to the first dispatch (the spec loaded, the job"
   echo "  admitted); then /s: the dispatch phase alone, from the first dispatch to the last result"
   echo "  recorded. tasks/s, the target's figure, is end to end. CPU us: CPU time a task (user +"
   echo "  system, every thread) of the drover run process, or of the coordinator alone (the spec's"
-  echo "  load included): steadier than a rate on a busy machine."
+  echo "  load included): steadier than a rate on a busy machine. workers us: the same of the two"
+  echo "  workers together."
   for i in "${!names[@]}"; do
     [[ -n "${PAUSE_MS[${names[$i]}]:-}" ]] || continue
     # shellcheck disable=SC2086

@@ -164,6 +164,7 @@ UNITS = {"tasks_per_s": "tasks/s", "p50_ms": "p50 ms", "p99_ms": "p99 ms",
          "p50_us": "p50 µs", "cpu_us_per_rt": "CPU µs/rt", "sort_ms": "sort ms",
          "seconds": "s", "mb_per_s": "MB/s", "first_dispatch_ms": "first dispatch ms",
          "dispatch_phase_tasks_per_s": "then tasks/s", "cpu_us_per_task": "CPU µs/task",
+         "workers_cpu_us_per_task": "workers CPU µs/task",
          "longest_pause_ms": "longest pause ms"}
 
 
