@@ -44,6 +44,10 @@ class WalCheckpointerTest : public ::testing::Test {
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         nullptr),
         SQLITE_OK);
+    // The store's busy timeout (core/store/schema.cc): a transaction that
+    // starts the WAL over while the thread's checkpoint holds a read lock
+    // for a moment waits for it instead of failing with SQLITE_BUSY.
+    sqlite3_busy_timeout(db_, 5000);
     Exec(std::string("PRAGMA journal_mode = ") + journal_mode);
     Exec("PRAGMA synchronous = NORMAL");
     Exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB NOT NULL)");
