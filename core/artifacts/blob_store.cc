@@ -134,6 +134,28 @@ bool BlobStore::Has(std::string_view sha256) const {
   return IsSha256Hex(sha256) && fs::is_regular_file(Path(sha256), ec);
 }
 
+void BlobStore::NoteVerified(std::string_view sha256, const FileStamp& stamp) {
+  auto it = verified_.find(std::string(sha256));
+  if (it != verified_.end()) {
+    it->second = stamp;
+    return;
+  }
+  if (verified_.size() >= kMaxVerified) verified_.clear();
+  verified_.emplace(std::string(sha256), stamp);
+}
+
+bool BlobStore::NoteVerified(std::string_view sha256) {
+  struct stat st {};
+  if (::stat(Path(sha256).c_str(), &st) != 0) return false;
+  NoteVerified(sha256, FileStamp::Of(st));
+  return true;
+}
+
+bool BlobStore::Verified(std::string_view sha256, const FileStamp& stamp) const {
+  auto it = verified_.find(std::string(sha256));
+  return it != verified_.end() && it->second == stamp;
+}
+
 fs::path BlobStore::TempName() {
   // A name no other writer of this root uses: the pid, a counter and a
   // random part (a restarted process must not reuse a live name).

@@ -15,8 +15,10 @@
 //    bytes, unless the disk damaged the old one: this repairs it).
 //  - Blobs are not fsynced (a 2 GiB fsync would stall the coordinator's
 //    loop); after a power loss a blob may hold other bytes than its name
-//    says. Every reader verifies the sha256 of what it reads, so such a
-//    blob is refused, never passed on.
+//    says. Every receiver verifies the sha256 of what it gets, so such a
+//    blob is refused, never passed on; a sender hashes a blob as it reads
+//    it unless Verified vouches for it (below), which a restarted process
+//    never does.
 //  - Open() removes what ROOT/tmp/ holds: uploads cut by a crash.
 //  - BeginLinked adopts a file already on the store's file system (a hard
 //    link, no byte copied: `drover run`, docs/state.md): the blob then
@@ -35,7 +37,9 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
+#include "core/artifacts/file_stamp.h"
 #include "core/artifacts/sha256.h"
 #include "core/base/status.h"
 
@@ -119,11 +123,26 @@ class BlobStore {
   Usage RemoveUnreferenced(const std::set<std::string>& referenced,
                            std::chrono::seconds min_age) const;
 
+  // Blobs whose bytes this object's owner saw hash to their name (a
+  // Commit, a read that checked them), each with its file's stamp then
+  // (file_stamp.h). A reader may send a blob without hashing it again
+  // while its file still has that stamp. Kept in memory only, so a
+  // restarted owner hashes each blob once more (blobs are not fsynced).
+  // At most kMaxVerified are kept; one more forgets them all (each is then
+  // hashed once more when next sent).
+  static constexpr size_t kMaxVerified = 65536;
+  void NoteVerified(std::string_view sha256, const FileStamp& stamp);
+  // NoteVerified of blob `sha256` with its file's stamp now; false when
+  // the file cannot be stat'ed.
+  bool NoteVerified(std::string_view sha256);
+  bool Verified(std::string_view sha256, const FileStamp& stamp) const;
+
  private:
   explicit BlobStore(std::filesystem::path root) : root_(std::move(root)) {}
   std::filesystem::path TempName();
   std::filesystem::path root_;
   uint64_t next_temp_ = 0;
+  std::unordered_map<std::string, FileStamp> verified_;
 };
 
 }  // namespace drover::artifacts

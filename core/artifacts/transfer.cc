@@ -47,9 +47,12 @@ Result<std::unique_ptr<ChunkSource>> ChunkSource::Open(
   }
   // The whole file is read once, front to back.
   (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  return std::unique_ptr<ChunkSource>(
-      new ChunkSource(fd, path, static_cast<uint64_t>(st.st_size),
-                      static_cast<uint32_t>(st.st_mode & 07777)));
+  return std::unique_ptr<ChunkSource>(new ChunkSource(fd, path, st));
+}
+
+bool ChunkSource::Unchanged() const {
+  struct stat st {};
+  return ::fstat(fd_, &st) == 0 && FileStamp::Of(st) == stamp_;
 }
 
 ChunkSource::~ChunkSource() {
@@ -74,7 +77,7 @@ Result<std::string> ChunkSource::Next() {
     got += static_cast<size_t>(n);
   }
   offset_ += want;
-  hash_.Update(chunk);
+  if (hashing_) hash_.Update(chunk);
   return chunk;
 }
 

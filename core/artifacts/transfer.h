@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/artifacts/file_stamp.h"
 #include "core/artifacts/sha256.h"
 #include "core/base/status.h"
 
@@ -55,18 +56,34 @@ class ChunkSource {
   // while it is read is an error (kFailedPrecondition): what was announced
   // would not match.
   Result<std::string> Next();
-  // The sha256 of every byte Next returned; call once, after done().
+  // The sha256 of every byte Next returned; call once, after done(), and
+  // only while hashing().
   std::string Final() { return hash_.Final(); }
 
+  // The file's stamp when it was opened (file_stamp.h), and whether it
+  // still has it (false also when it cannot be told).
+  const FileStamp& stamp() const { return stamp_; }
+  bool Unchanged() const;
+  // Reads without hashing from here on: for a file whose content its stamp
+  // vouches for (BlobStore::Verified). Call before the first Next.
+  void SkipHash() { hashing_ = false; }
+  bool hashing() const { return hashing_; }
+
  private:
-  ChunkSource(int fd, std::filesystem::path path, uint64_t size, uint32_t mode)
-      : fd_(fd), path_(std::move(path)), size_(size), mode_(mode) {}
+  ChunkSource(int fd, std::filesystem::path path, const struct stat& st)
+      : fd_(fd),
+        path_(std::move(path)),
+        size_(static_cast<uint64_t>(st.st_size)),
+        mode_(static_cast<uint32_t>(st.st_mode & 07777)),
+        stamp_(FileStamp::Of(st)) {}
   int fd_;
   std::filesystem::path path_;
   uint64_t size_;
   uint32_t mode_;
+  FileStamp stamp_;
   uint64_t offset_ = 0;
   bool started_ = false;
+  bool hashing_ = true;
   Sha256 hash_;
 };
 
