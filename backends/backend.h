@@ -189,6 +189,14 @@ class Backend {
   // process's reply), and a wake-up from a blocking wait costs more than
   // that on many machines. Bounded by the backend; on the owner's thread.
   virtual std::chrono::nanoseconds SpinBeforeWait() const { return {}; }
+  // Driven: the owner starts its spin (true), and ends it (false) before
+  // it blocks or turns. While the owner spins, a backend whose peers can
+  // answer through shared memory (fork: a cow process's mailbox,
+  // backends/fork/cow_mailbox.h) lets them skip the descriptor write that
+  // would wake the owner; such an answer makes PollTimeoutMs() 0, which the
+  // owner asks in its spin and once more after Spinning(false), before it
+  // blocks. An owner that never spins need not call it.
+  virtual void Spinning(bool /*on*/) {}
 };
 
 using BackendFactory =

@@ -230,12 +230,22 @@ void Worker::Loop::WaitForTurn(std::vector<zmq::pollitem_t>& items,
   for (Backend* b : driven_) spin = std::max(spin, b->SpinBeforeWait());
   // Never past the wait's own timeout: the loop's deadlines still hold.
   spin = std::min<std::chrono::nanoseconds>(spin, timeout);
+  // A backend may also have an answer that no descriptor shows (a cow
+  // process's reply in shared memory): its PollTimeoutMs() is then 0.
+  auto due = [&] {
+    return std::any_of(driven_.begin(), driven_.end(),
+                       [](const Backend* b) { return b->PollTimeoutMs() == 0; });
+  };
+  if (spin <= std::chrono::nanoseconds(0)) return socket_wait_.Wait(items, timeout);
+  for (Backend* b : driven_) b->Spinning(true);
   const bool ready = SpinUntil(spin, [&] {
+    if (due()) return true;
     socket_wait_.Wait(items, std::chrono::milliseconds(0));
     return std::any_of(items.begin(), items.end(),
                        [](const zmq::pollitem_t& item) { return item.revents != 0; });
   });
-  if (!ready) socket_wait_.Wait(items, timeout);
+  for (Backend* b : driven_) b->Spinning(false);
+  if (!ready) socket_wait_.Wait(items, due() ? std::chrono::milliseconds(0) : timeout);
 }
 
 void Worker::Loop::DrainCompletions() {

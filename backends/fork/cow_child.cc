@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "backends/fork/cow_mailbox.h"
 #include "backends/fork/ipc_channel.h"
 #include "backends/fork/json_scan.h"
 #include "backends/functions/builtins.h"
@@ -156,7 +157,7 @@ void HandleCowRequest(const FunctionRegistry& registry, std::string_view line,
   *reply += '\n';
 }
 
-void RunCowChild(const FunctionRegistry& registry, int fd) {
+void RunCowChild(const FunctionRegistry& registry, int fd, CowMailbox* mailbox) {
   LineReader reader;
   std::string reply;
   IntArrayReader ints;  // kept across requests, as the buffers above are
@@ -165,12 +166,28 @@ void RunCowChild(const FunctionRegistry& registry, int fd) {
   AdaptiveSpin spin;
   auto replied = std::chrono::steady_clock::now();
   while (true) {
+    // The next request: from the mailbox, or a line from the socket (one
+    // too large for the mailbox). An empty line is a doorbell: skipped.
     std::string_view line;
+    size_t readable = 0;
     bool waited = false;
-    while (!reader.NextLine(&line)) {
+    for (;;) {
+      if (mailbox != nullptr && mailbox->Take(&line, &readable)) break;
+      if (reader.NextLine(&line)) {
+        if (TrimJsonSpace(line).empty()) continue;
+        readable = reader.ReadableFrom(line.data());
+        break;
+      }
       if (!waited) {
         waited = true;
-        SpinUntilReadable(fd, spin.Budget());
+        if (mailbox != nullptr) {
+          mailbox->Looking(true);
+          SpinUntil(spin.Budget(), [&] { return mailbox->Waiting(); });
+          mailbox->Looking(false);  // then one more look before the read blocks
+          if (mailbox->Waiting()) continue;
+        } else {
+          SpinUntilReadable(fd, spin.Budget());
+        }
       }
       LineReader::Fill fill = reader.FillFrom(fd);
       if (fill == LineReader::Fill::kEof || fill == LineReader::Fill::kError) _exit(0);
@@ -187,14 +204,22 @@ void RunCowChild(const FunctionRegistry& registry, int fd) {
       std::fflush(stdout);
       std::fflush(stderr);
     };
-    HandleCowRequest(registry, line, &reply, &ints, reader.ReadableFrom(line.data()),
-                     [&](std::string* part) {
-                       flush_output();
-                       WriteAll(fd, *part);
-                       part->clear();
-                     });
+    bool parts_sent = false;
+    HandleCowRequest(registry, line, &reply, &ints, readable, [&](std::string* part) {
+      flush_output();
+      WriteAll(fd, *part);
+      part->clear();
+      parts_sent = true;
+    });
     flush_output();
-    WriteAll(fd, reply);
+    // The reply ends with its "\n"; the mailbox takes it without.
+    if (mailbox != nullptr && !parts_sent &&
+        reply.size() - 1 <= CowMailbox::kMaxMessage) {
+      if (mailbox->Post(std::string_view(reply).substr(0, reply.size() - 1)))
+        WriteAll(fd, "\n");  // the backend is not looking: wake it
+    } else {
+      WriteAll(fd, reply);
+    }
     replied = std::chrono::steady_clock::now();
   }
 }

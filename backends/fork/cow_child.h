@@ -23,6 +23,8 @@
 
 namespace drover {
 
+class CowMailbox;  // cow_mailbox.h
+
 // Runs one request line and appends the reply line (ending in "\n") to
 // `reply`. Never throws. `ints`, when given, reads the fast path's integer
 // arrays with the memory it kept from earlier requests. `readable`: how many
@@ -36,8 +38,11 @@ void HandleCowRequest(const FunctionRegistry& registry, std::string_view request
 // Serves requests on `fd` (blocking) until the channel closes, then exits
 // the process with _exit(0) (never runs the worker's atexit handlers or
 // static destructors). Flushes stdout and stderr before each reply, so a
-// function's output is attributed to its task.
-[[noreturn]] void RunCowChild(const FunctionRegistry& registry, int fd);
+// function's output is attributed to its task. With `mailbox` (may be
+// null), requests and replies that fit go through it (cow_mailbox.h), the
+// others through `fd`.
+[[noreturn]] void RunCowChild(const FunctionRegistry& registry, int fd,
+                              CowMailbox* mailbox = nullptr);
 
 }  // namespace drover
 

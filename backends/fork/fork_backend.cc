@@ -44,6 +44,10 @@ int ForkBackend::PollFd() const { return reactor_->PollFd(); }
 void ForkBackend::Poll() { reactor_->Poll(); }
 int ForkBackend::PollTimeoutMs() const { return reactor_->PollTimeoutMs(); }
 
+void ForkBackend::Spinning(bool on) {
+  if (reactor_->PollFd() >= 0) reactor_->Spinning(on);
+}
+
 std::chrono::nanoseconds ForkBackend::SpinBeforeWait() const {
   return reactor_->PollFd() >= 0 ? reactor_->SpinBeforeWait()
                                  : std::chrono::nanoseconds(0);

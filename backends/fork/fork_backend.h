@@ -98,6 +98,7 @@ class ForkBackend final : public Backend {
   void Poll() override;
   int PollTimeoutMs() const override;
   std::chrono::nanoseconds SpinBeforeWait() const override;
+  void Spinning(bool on) override;
 
  private:
   RealClock real_clock_;  // used when the config gives no clock; before reactor_

@@ -82,6 +82,12 @@ AdaptiveSpin::Duration ForkReactor::SpinBeforeWait() const {
   return since < budget ? budget - since : AdaptiveSpin::Duration(0);
 }
 
+void ForkReactor::Spinning(bool on) {
+  for (auto& [serial, proc] : procs_) {
+    if (proc->shared && (proc->running || !on)) proc->shared->Looking(on);
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Reactor thread: the loop.
 
@@ -123,6 +129,15 @@ void ForkReactor::Loop() {
 void ForkReactor::Turn(int timeout_ms) {
   std::array<epoll_event, kMaxEvents> events;
   int n = 0;
+  // The cow processes whose reply waits in shared memory are noted before
+  // each look at epoll, and only theirs are taken this turn: what they
+  // printed before replying is then in the events seen, and read first.
+  auto wait = [&](int ms) {
+    NoteSharedReplies();
+    do {
+      n = ::epoll_wait(mailbox_.epoll_fd(), events.data(), kMaxEvents, ms);
+    } while (n < 0 && errno == EINTR && ms == 0);
+  };
   // A reply that comes within microseconds is looked for before the wait
   // blocks (the reactor's thread; a driven reactor's owner does the same
   // with SpinBeforeWait).
@@ -131,15 +146,23 @@ void ForkReactor::Turn(int timeout_ms) {
     if (timeout_ms > 0) {
       spin = std::min<AdaptiveSpin::Duration>(spin, std::chrono::milliseconds(timeout_ms));
     }
-    SpinUntil(spin, [&] {
-      n = ::epoll_wait(mailbox_.epoll_fd(), events.data(), kMaxEvents, 0);
-      if (n < 0 && errno == EINTR) n = 0;
-      return n != 0;
-    });
+    if (spin > AdaptiveSpin::Duration(0)) {
+      Spinning(true);
+      SpinUntil(spin, [&] {
+        if (SharedWaiting()) return true;
+        wait(0);
+        if (n < 0 && errno == EINTR) n = 0;
+        return n != 0;
+      });
+      // Cow processes ring from here on; a reply posted before they knew
+      // is taken without blocking.
+      Spinning(false);
+      if (SharedWaiting()) timeout_ms = 0;
+    }
   }
   if (n == 0) {
     do {
-      n = ::epoll_wait(mailbox_.epoll_fd(), events.data(), kMaxEvents, timeout_ms);
+      wait(timeout_ms);
     } while (n < 0 && errno == EINTR);
   }
   if (n < 0) throw std::runtime_error(std::string("epoll_wait: ") + std::strerror(errno));
@@ -154,6 +177,9 @@ void ForkReactor::Turn(int timeout_ms) {
       if (Proc* proc = FindProc(token >> 2)) OnOutput(*proc, kind == kErr, 16);
     }
   }
+  // Replies in shared memory before the channels' events: a process that
+  // replied and then closed its channel (exited) has its reply taken first.
+  TakeShared();
   for (int i = 0; i < n; ++i) {
     const uint64_t token = events[i].data.u64;
     if (token == kWakeToken || (token & 3) != kChannel) continue;
@@ -171,7 +197,7 @@ void ForkReactor::Turn(int timeout_ms) {
 }
 
 int ForkReactor::TimeoutMs(SteadyTime now) const {
-  if (mailbox_.more()) return 0;
+  if (mailbox_.more() || SharedWaiting()) return 0;
   std::optional<SteadyTime> next = deadlines_.Next();
   if (!restarts_.empty()) next = Earliest(next, std::get<0>(*restarts_.begin()));
   if (shutting_down_) next = Earliest(next, give_up_at_);

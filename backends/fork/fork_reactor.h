@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/fork/cow_mailbox.h"
 #include "backends/fork/fork_attempt.h"
 #include "backends/fork/ipc_channel.h"
 #include "backends/fork/zygote.h"
@@ -85,6 +86,9 @@ class ForkReactor {
   // left of the budget since the last message went out. Zero when no reply
   // is awaited.
   AdaptiveSpin::Duration SpinBeforeWait() const;
+  // The spin before a wait starts or ends (Backend::Spinning): while it
+  // lasts, cow processes whose reply is awaited post it without ringing.
+  void Spinning(bool on);
 
  private:
   using Mailbox = ReactorMailbox<ForkAttempt>;
@@ -139,6 +143,8 @@ class ForkReactor {
     UniqueFd channel;
     UniqueFd out;
     UniqueFd err;
+    // Cow: the channel's shared-memory half (cow_mailbox.h); null without.
+    std::unique_ptr<CowMailbox> shared;
     LineReader reader;
     MessageWriter writer;
     bool writing = false;  // a message is partly written: EPOLLOUT is on
@@ -212,6 +218,12 @@ class ForkReactor {
   void Flush(Proc& proc);
   void OnChannel(Proc& proc, uint32_t events);
   void OnLine(Proc& proc, std::string_view line);
+  // Cow processes' replies in shared memory: whether one waits; noting
+  // the processes that have one (before a look at epoll); taking the
+  // replies of those noted (OnLine each).
+  bool SharedWaiting() const;
+  void NoteSharedReplies();
+  void TakeShared();
   void OnOutput(Proc& proc, bool is_err, int max_reads);
   void Finish(Proc& proc, AttemptOutcome outcome);
   void AfterTask(Proc& proc);
@@ -244,6 +256,7 @@ class ForkReactor {
   std::unordered_map<std::string, uint64_t> pool_by_key_;  // key -> id
   std::unordered_map<std::string, uint64_t> current_pool_; // name -> id
   std::unordered_map<uint64_t, std::unique_ptr<Proc>> procs_;  // by serial
+  std::vector<uint64_t> shared_replies_;               // NoteSharedReplies: serials
   std::unordered_map<uint64_t, uint64_t> running_in_;  // attempt id -> serial
   DeadlineSet deadlines_;  // by serial
   std::set<std::tuple<SteadyTime, uint64_t, size_t>> restarts_;  // (when, pool, slot)

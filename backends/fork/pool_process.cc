@@ -175,6 +175,11 @@ Status ForkReactor::StartProcess(const Pool& pool, Proc& proc) {
     proc.channel = std::move(child->channel);
     proc.out = std::move(child->out);
     proc.err = std::move(child->err);
+    if (child->mailbox.valid()) {
+      // Without it the channel is the socket alone, as for any process.
+      auto shared = CowMailbox::Map(child->mailbox.get(), CowMailbox::Side::kBackend);
+      if (shared.ok()) proc.shared = std::move(shared.value());
+    }
     // Our child (CLONE_PARENT) and not reaped: the pid is still its own.
     proc.pidfd.Reset(PidfdOpen(proc.pid));
     if (!proc.pidfd.valid()) {
@@ -238,7 +243,18 @@ void ForkReactor::Assign(Proc& proc, ForkAttempt attempt) {
     }
     body = r.body_copy;
   }
-  proc.writer.Reset(r.head, body, tail);
+  // A request that fits goes through the shared memory: the process, if
+  // it is looking, takes it without a system call on either side; if not,
+  // a "\n" on the socket wakes it. Its reply may come the same way
+  // (TakeShared).
+  const std::string_view bare_tail = tail.substr(0, tail.size() - 1);  // its "\n" off
+  if (proc.shared != nullptr &&
+      r.head.size() + body.size() + bare_tail.size() <= CowMailbox::kMaxMessage) {
+    const bool ring = proc.shared->Post(r.head, body, bare_tail);
+    proc.writer.Reset("", ring ? std::string_view("\n") : std::string_view(), "");
+  } else {
+    proc.writer.Reset(r.head, body, tail);
+  }
   const uint64_t id = r.attempt.attempt_id;
   const Duration timeout = r.attempt.timeout;
   proc.running = std::move(running);
@@ -311,6 +327,33 @@ void ForkReactor::OnChannel(Proc& proc, uint32_t events) {
       return;
     }
     if (!proc.reader.last_read_full()) return;  // drained for now
+  }
+}
+
+bool ForkReactor::SharedWaiting() const {
+  for (const auto& [serial, proc] : procs_) {
+    if (proc->shared && proc->running && proc->shared->Waiting()) return true;
+  }
+  return false;
+}
+
+void ForkReactor::NoteSharedReplies() {
+  shared_replies_.clear();
+  for (const auto& [serial, proc] : procs_) {
+    if (proc->shared && proc->shared->Waiting()) shared_replies_.push_back(serial);
+  }
+}
+
+void ForkReactor::TakeShared() {
+  // By serial: a reply may start or stop processes (AfterTask).
+  std::vector<uint64_t> ready;
+  ready.swap(shared_replies_);
+  for (uint64_t serial : ready) {
+    Proc* proc = FindProc(serial);
+    std::string_view line;
+    if (proc != nullptr && proc->channel.valid() && proc->shared->Take(&line)) {
+      OnLine(*proc, line);
+    }
   }
 }
 
@@ -410,6 +453,15 @@ void ForkReactor::AfterTask(Proc& proc) {
 }
 
 void ForkReactor::ChannelLost(Proc& proc, std::string note) {
+  // A reply it left in shared memory before it closed the channel is its
+  // last word, as a line before the EOF would be; its output first.
+  std::string_view line;
+  if (proc.shared && proc.running && proc.stop == StopKind::kNone &&
+      proc.shared->Waiting()) {
+    OnOutput(proc, false, 16);
+    OnOutput(proc, true, 16);
+    if (proc.shared->Take(&line)) OnLine(proc, line);
+  }
   if (proc.note.empty()) proc.note = std::move(note);
   Stop(proc, StopKind::kChannelLost, "", Duration(0));
 }

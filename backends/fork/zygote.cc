@@ -19,12 +19,12 @@
 #include <cstring>
 #include <exception>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <system_error>
 #include <utility>
 
-#include <nlohmann/json.hpp>
-
 #include "backends/fork/cow_child.h"
+#include "backends/fork/cow_mailbox.h"
 #include "backends/fork/ipc_channel.h"
 #include "backends/functions/builtins.h"
 #include "backends/functions/plugin_loader.h"
@@ -98,7 +98,7 @@ Status CheckCwd(const std::string& cwd) {
 // The start of a cow pool process, right after the clone. Never returns.
 [[noreturn]] void ChildMain(const FunctionRegistry& registry, pid_t worker,
                             const json& request, int channel, int out, int err,
-                            int devnull) {
+                            int devnull, int mailbox_fd) {
   ::setpgid(0, 0);
   // Die with the worker even when a function hangs and never reads the
   // closed channel.
@@ -109,6 +109,12 @@ Status CheckCwd(const std::string& cwd) {
   if (::dup2(devnull, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0 ||
       ::dup2(channel, kChannelFd) < 0) {
     _exit(126);
+  }
+  // Mapped before its descriptor closes; without it, the socket alone.
+  std::unique_ptr<CowMailbox> mailbox;
+  if (mailbox_fd >= 0) {
+    auto mapped = CowMailbox::Map(mailbox_fd, CowMailbox::Side::kProcess);
+    if (mapped.ok()) mailbox = std::move(mapped.value());
   }
   CloseFrom(kChannelFd + 1, -1);
   ResetSignals();
@@ -128,7 +134,7 @@ Status CheckCwd(const std::string& cwd) {
       }
     }
   }
-  RunCowChild(registry, kChannelFd);
+  RunCowChild(registry, kChannelFd, mailbox.get());
 }
 
 // Forks one pool process for `request` and hands its descriptors over.
@@ -162,6 +168,10 @@ void ForkChild(int control, const FunctionRegistry& registry, pid_t worker,
     Send(control, {{"error", s.message()}});
     return;
   }
+  // The channel works without it (the socket alone), so a failure here is
+  // not the fork's.
+  Result<UniqueFd> mailbox = CowMailbox::Create();
+  const int mailbox_fd = mailbox.ok() ? mailbox->get() : -1;
   // CLONE_PARENT makes the child the worker's, not ours (see zygote.h). A
   // raw clone skips glibc's fork bookkeeping; that is safe here because the
   // zygote has one thread and holds no lock, and it leaves only the cached
@@ -170,13 +180,15 @@ void ForkChild(int control, const FunctionRegistry& registry, pid_t worker,
   long pid = ::syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, nullptr, nullptr, 0);
   if (pid == 0) {
     ChildMain(registry, worker, request, theirs.get(), out_w.get(), err_w.get(),
-              devnull.get());
+              devnull.get(), mailbox_fd);
   }
   if (pid < 0) {
     Send(control, {{"error", std::string("clone: ") + std::strerror(errno)}});
     return;
   }
-  Send(control, {{"pid", pid}}, {ours.get(), out_r.get(), err_r.get()});
+  std::vector<int> handed = {ours.get(), out_r.get(), err_r.get()};
+  if (mailbox_fd >= 0) handed.push_back(mailbox_fd);
+  Send(control, {{"pid", pid}}, handed);
 }
 
 // The zygote's life: load, announce, then fork on request until the
@@ -287,7 +299,7 @@ Result<CowProcess> Zygote::Fork(const PoolSpec& spec) {
     return IoError("zygote: " + error);
   }
   if (!reply.is_object() || !reply.contains("pid") || !reply["pid"].is_number_integer() ||
-      fds.size() != 3) {
+      fds.size() < 3 || fds.size() > 4) {
     broken_ = "the zygote sent a malformed answer";
     return FailedPrecondition(broken_);
   }
@@ -296,6 +308,7 @@ Result<CowProcess> Zygote::Fork(const PoolSpec& spec) {
   child.channel = std::move(fds[0]);
   child.out = std::move(fds[1]);
   child.err = std::move(fds[2]);
+  if (fds.size() == 4) child.mailbox = std::move(fds[3]);
   return child;
 }
 

@@ -67,6 +67,9 @@ struct CowProcess {
   UniqueFd channel; // the worker's end of its IPC channel (blocking)
   UniqueFd out;     // read end of its stdout pipe (blocking)
   UniqueFd err;     // read end of its stderr pipe (blocking)
+  // Its channel's shared-memory slots (cow_mailbox.h); invalid when the
+  // zygote could not make them, and the channel is then the socket alone.
+  UniqueFd mailbox;
 };
 
 // The worker's handle on its zygote. Thread-safe: Fork calls are

@@ -174,8 +174,13 @@ class ClosedLoop : public BackendEvents {
       if (const int ms = backend_->PollTimeoutMs(); ms >= 0) {
         spin = std::min<std::chrono::nanoseconds>(spin, std::chrono::milliseconds(ms));
       }
-      SpinUntil(spin, [&] { return ::poll(&p, 1, 0) != 0; });
-      if (p.revents == 0) ::poll(&p, 1, backend_->PollTimeoutMs());
+      // A reply in shared memory shows as PollTimeoutMs() 0, not on the
+      // descriptor.
+      backend_->Spinning(true);
+      const bool ready = SpinUntil(
+          spin, [&] { return backend_->PollTimeoutMs() == 0 || ::poll(&p, 1, 0) != 0; });
+      backend_->Spinning(false);
+      if (!ready) ::poll(&p, 1, backend_->PollTimeoutMs());
       // As the worker does: a turn only for what is ready or due.
       if ((p.revents & POLLIN) || backend_->PollTimeoutMs() == 0) backend_->Poll();
     }
