@@ -330,9 +330,12 @@ void ForkReactor::OnChannel(Proc& proc, uint32_t events) {
   }
 }
 
+// A message in shared memory counts while the process's channel is open:
+// once it is closed (the process is being stopped), nothing it says is
+// taken, and a late reply must not keep the loop from blocking.
 bool ForkReactor::SharedWaiting() const {
   for (const auto& [serial, proc] : procs_) {
-    if (proc->shared && proc->running && proc->shared->Waiting()) return true;
+    if (proc->shared && proc->channel.valid() && proc->shared->Waiting()) return true;
   }
   return false;
 }
@@ -340,7 +343,8 @@ bool ForkReactor::SharedWaiting() const {
 void ForkReactor::NoteSharedReplies() {
   shared_replies_.clear();
   for (const auto& [serial, proc] : procs_) {
-    if (proc->shared && proc->shared->Waiting()) shared_replies_.push_back(serial);
+    if (proc->shared && proc->channel.valid() && proc->shared->Waiting())
+      shared_replies_.push_back(serial);
   }
 }
 
