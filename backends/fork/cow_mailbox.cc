@@ -52,6 +52,7 @@ CowMailbox::~CowMailbox() { ::munmap(shared_, sizeof(Shared)); }
 bool CowMailbox::Post(std::string_view a, std::string_view b, std::string_view c) {
   char* p = out_->data;
   for (std::string_view part : {a, b, c}) {
+    if (part.empty()) continue;  // its data() may be null, which memcpy may not take
     std::memcpy(p, part.data(), part.size());
     p += part.size();
   }
