@@ -95,6 +95,11 @@ struct CoordinatorOptions {
   // file into the store (no chunks; core/artifacts/local_files.h). Null:
   // every upload comes in chunks.
   std::shared_ptr<artifacts::LocalFiles> local_artifacts;
+  // The longest a turn waits, once a message woke it, to gather more
+  // results while every worker holding attempts has more waiting for its
+  // slots (core/coordinator/turn_hold.h; docs/operations.md, "Turns held
+  // for more results"). 0: never.
+  Duration max_turn_hold = std::chrono::milliseconds(5);
 };
 
 // Counters of what the loop dropped or ignored; readable from any thread.
@@ -113,6 +118,7 @@ struct CoordinatorStats {
   std::atomic<uint64_t> log_lines_suppressed{0};  // by the per-peer log limit
   std::atomic<uint64_t> unauthorized{0};       // refused: outside the key's role
   std::atomic<uint64_t> recalled{0};           // Cancel.recall sent (placement.cc)
+  std::atomic<uint64_t> turns_held{0};         // waited to gather results (turn_hold.h)
   std::atomic<uint64_t> reads_answered{0};     // by the store reader (reads.cc)
 };
 

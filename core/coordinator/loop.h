@@ -241,6 +241,11 @@ class Coordinator::Loop : private PipelineHost {
     }
   }
   std::optional<SteadyTime> NextDeadline() const;
+  // What the next turn may wait, from what the workers hold now
+  // (turn_hold.h), and the wait itself: on wake_fd_ only, so that the
+  // messages it gathers wake nobody.
+  Duration NextTurnHold() const;
+  void HoldTurn();
 
   // authorization.cc
   // Whether m.peer's role allows m.command. When not: counts it, logs it
@@ -607,6 +612,10 @@ class Coordinator::Loop : private PipelineHost {
   // Turns begun: a read of a running job's status waits in reader_ for
   // this turn's commit (StoreReader::Read::after_turn).
   uint64_t turn_ = 0;
+  // When the last turn ended, and how long after that the next may wait
+  // for more results (HoldTurn).
+  SteadyTime turn_ended_{};
+  Duration turn_hold_{0};
   struct Held {
     std::deque<Message> messages;
     size_t bytes = 0;

@@ -73,6 +73,13 @@ std::string RenderPrometheus(const CoordinatorMetrics& m, const MetricsGauges& g
            "Store commits that failed (their turn was not acknowledged).");
   w.Sample("drover_store_commit_failures_total", {},
            static_cast<double>(m.commit_failures));
+  w.Family("drover_loop_turns_held_total", "counter",
+           "Loop turns held after a message woke them, to gather more results while "
+           "every worker holding attempts had more waiting for its slots.");
+  w.Sample("drover_loop_turns_held_total", {}, static_cast<double>(m.turns_held));
+  w.Family("drover_loop_turn_hold_seconds_total", "counter",
+           "Time those turns were held, in all.");
+  w.Sample("drover_loop_turn_hold_seconds_total", {}, m.turn_hold_seconds);
 
   w.Family(
       "drover_workers", "gauge",

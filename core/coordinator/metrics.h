@@ -38,6 +38,9 @@ struct CoordinatorMetrics {
   std::map<std::string, Histogram> attempt_seconds;  // by backend
   Histogram commit_seconds{CommitLatencyBounds()};
   uint64_t commit_failures = 0;
+  // Turns held to gather more results (turn_hold.h), and their time.
+  uint64_t turns_held = 0;
+  double turn_hold_seconds = 0;
   // Workers declared lost, by cause: "heartbeat" (silent past liveness) or
   // "unread" (over its send budget).
   std::map<std::string, uint64_t> workers_lost;

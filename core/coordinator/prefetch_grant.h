@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 
 #include "core/base/clock.h"
 
@@ -58,6 +59,12 @@ class PrefetchGrant {
     return short_tasks() ? offered_ : std::min(offered_, slots_);
   }
   uint32_t offered() const { return offered_; }
+  // The average wall time of the recent attempts; nullopt before one ended.
+  std::optional<Duration> recent() const {
+    if (recent_us_ < 0) return std::nullopt;
+    return std::chrono::duration_cast<Duration>(
+        std::chrono::duration<double, std::micro>(recent_us_));
+  }
   bool short_tasks() const {
     return recent_us_ >= 0 &&
            recent_us_ <

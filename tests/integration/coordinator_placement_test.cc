@@ -302,6 +302,51 @@ TEST_F(CoordinatorTest, PrefetchBeyondTheSlotsFollowsHowLongTheTasksRun) {
   ExpectNothingQueued(pre, "a worker of long tasks holding its slot and 1");
 }
 
+// Given a worker of 1 spawn slot holding 100 attempts of tasks that run
+// 4 ms (396 ms of them waiting beyond its slot), when two RESULTs come back
+// to back, should hold the turn the first one wakes (for half that) and
+// acknowledge both in one ACK; and hold no turn while how long its tasks
+// run is not known yet (core/coordinator/turn_hold.h).
+TEST_F(CoordinatorTest, ATurnIsHeldForMoreResultsWhileTheWorkerHasABacklog) {
+  options_.max_turn_hold = std::chrono::seconds(10);  // the backlog decides
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  wire::Hello hello = PrefetchingHello();
+  (*hello.mutable_prefetch())["spawn"] = 99;
+  FakeWorker& pre = AddWorkerWithHello(hello);
+  FakeClient& client = AddClient();
+  ASSERT_TRUE(client.Submit(IndependentTasks("held", 120)));
+  std::vector<uint64_t> held;
+  auto take = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      auto d = pre.ExpectDispatch();
+      ASSERT_TRUE(d) << "dispatch " << i << " of " << n;
+      held.push_back(d->attempt_id());
+    }
+  };
+  ASSERT_NO_FATAL_FAILURE(take(2));  // its slot and 1 until a task ended
+  AttemptOutcome four_ms = Ok();
+  four_ms.wall = std::chrono::milliseconds(4);
+  pre.SendResult(held[0], four_ms);
+  auto first = pre.ExpectAck();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(*first, std::vector<uint64_t>{held[0]});
+  EXPECT_EQ(Stat(&CoordinatorStats::turns_held), 0u)
+      << "a turn held before any task's length was known";
+  held.erase(held.begin());
+  ASSERT_NO_FATAL_FAILURE(take(99));  // short tasks: its slot and all 99
+  Sync();
+  ExpectNothingQueued(pre, "a worker holding its slot and all 99");
+
+  const uint64_t before = Stat(&CoordinatorStats::turns_held);
+  pre.SendResult(held[0], four_ms);
+  pre.SendResult(held[1], four_ms);
+  auto both = pre.ExpectAck();
+  ASSERT_TRUE(both);
+  EXPECT_EQ(*both, (std::vector<uint64_t>{held[0], held[1]}))
+      << "the first RESULT's turn was not held for the second";
+  EXPECT_GT(Stat(&CoordinatorStats::turns_held), before);
+}
+
 // Given a prefetching worker (1 spawn slot, prefetch 1, Hello.takes_recall)
 // holding a running attempt and a waiting one, when a worker with a free
 // slot registers, should recall the waiting one (Cancel.recall, nothing in
