@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "backends/process/child_env.h"
+#include "backends/process/clone_exec.h"
 #include "backends/process/fork_exec.h"
 #include "backends/process/process_group.h"
 
@@ -63,7 +65,8 @@ Status CheckCwd(const std::string& cwd) {
   return Status::Ok();
 }
 
-// Names the cause of a posix_spawnp failure the way a shell user expects.
+// Names the cause of a failed launch (the clone's, or the child's before
+// its exec) the way a shell user expects.
 Status SpawnError(const LaunchSpec& spec, int err) {
   const std::string& cmd = spec.argv[0];
   const std::string cwd(spec.cwd);
@@ -100,45 +103,25 @@ void BlockChildExitSignal() {
   pthread_sigmask(SIG_BLOCK, &chld, nullptr);
 }
 
-ChildLauncher::~ChildLauncher() {
-  if (attr_ready_) posix_spawnattr_destroy(&attr_);
-}
+ChildLauncher::~ChildLauncher() = default;
 
 Status ChildLauncher::Init() {
-  if (attr_ready_) {  // a retried Start
-    posix_spawnattr_destroy(&attr_);
-    attr_ready_ = false;
-  }
   int fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   if (fd < 0) return ErrnoError("open /dev/null", errno);
   devnull_.Reset(AboveStdio(fd));
   if (!devnull_.valid()) return ErrnoError("open /dev/null", errno);
-
-  if (int rc = posix_spawnattr_init(&attr_); rc != 0) {
-    return ErrnoError("posix_spawnattr_init", rc);
-  }
-  attr_ready_ = true;
-  sigset_t empty;
-  sigemptyset(&empty);
-  // The worker may block or ignore these; a task must start with the
-  // defaults so that our SIGTERM works and shells behave normally.
-  sigset_t defaults;
-  sigemptyset(&defaults);
+  // The worker may ignore these; a task must start with the defaults so
+  // that our SIGTERM works and shells behave normally.
+  sigemptyset(&defaults_);
   for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD}) {
-    sigaddset(&defaults, sig);
+    sigaddset(&defaults_, sig);
   }
-  short flags = POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-  int rc = posix_spawnattr_setflags(&attr_, flags);
-  if (rc == 0) rc = posix_spawnattr_setpgroup(&attr_, 0);
-  if (rc == 0) rc = posix_spawnattr_setsigmask(&attr_, &empty);
-  if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr_, &defaults);
-  if (rc != 0) return ErrnoError("posix_spawnattr", rc);
-  return Status::Ok();
+  return exec_.Init();
 }
 
 Result<LaunchedChild> ChildLauncher::Launch(const LaunchSpec& spec) {
   if (spec.argv.empty()) return InvalidArgument("empty command");
-  if (!devnull_.valid() || !attr_ready_) {
+  if (!devnull_.valid()) {
     return Internal("spawn launcher is not initialised");
   }
   const std::string cwd(spec.cwd);
@@ -179,45 +162,25 @@ Result<LaunchedChild> ChildLauncher::Launch(const LaunchSpec& spec) {
   argv.push_back(nullptr);
   const ChildEnv env(spec.env);
 
-  posix_spawn_file_actions_t actions;
-  if (int rc = posix_spawn_file_actions_init(&actions); rc != 0) {
-    return InvalidArgument(std::string("posix_spawn: ") + std::strerror(rc));
-  }
-  // dup2 clears close-on-exec on the target, so 0..2 survive the exec and
+  CloneExecSpec exec;
+  exec.argv = argv.data();
+  exec.envp = env.envp();
+  exec.path = std::getenv("PATH");  // the worker's, as posix_spawnp searched
+  exec.cwd = cwd.empty() ? nullptr : cwd.c_str();
+  // dup2 clears close-on-exec on the target, so 0..3 survive the exec and
   // every other descriptor of ours (all O_CLOEXEC) does not.
-  int rc = posix_spawn_file_actions_adddup2(&actions, devnull_.get(), 0);
-  if (rc == 0) {
-    rc = posix_spawn_file_actions_adddup2(
-        &actions, out_w.valid() ? out_w.get() : devnull_.get(), 1);
-  }
-  if (rc == 0) {
-    rc = posix_spawn_file_actions_adddup2(
-        &actions, err_w.valid() ? err_w.get() : devnull_.get(), 2);
-  }
-  if (rc == 0 && spec.channel_fd > 3) {
-    rc = posix_spawn_file_actions_adddup2(&actions, spec.channel_fd, 3);
-  }
-  if (rc == 0 && !cwd.empty()) {
-    rc = posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
-  }
-  if (rc == 0) {
-    rc = posix_spawnp(&child.pid, argv[0], &actions, &attr_, argv.data(), env.envp());
-  }
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return SpawnError(spec, rc);
-
+  exec.fds[0] = devnull_.get();
+  exec.fds[1] = out_w.valid() ? out_w.get() : devnull_.get();
+  exec.fds[2] = err_w.valid() ? err_w.get() : devnull_.get();
+  exec.fds[3] = spec.channel_fd > 3 ? spec.channel_fd : -1;
+  exec.defaults = defaults_;
+  CloneExec::Started started = exec_.Start(exec);
   // Only the child may hold the write ends, or EOF would never come.
   out_w.Reset();
   err_w.Reset();
-
-  child.pidfd.Reset(PidfdOpen(child.pid));
-  if (!child.pidfd.valid()) {
-    int err = errno;
-    // Without a pidfd the reactor cannot watch the child: stop it now.
-    KillAndReap(child.pid);
-    return Internal(std::string("cannot watch the child: pidfd_open: ") +
-                    std::strerror(err));
-  }
+  if (started.error != 0) return SpawnError(spec, started.error);
+  child.pid = started.pid;
+  child.pidfd = std::move(started.pidfd);
   return child;
 }
 

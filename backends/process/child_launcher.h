@@ -1,7 +1,7 @@
-// ChildLauncher: starts one child process with posix_spawnp (the spawn
-// backend's attempts, the fork backend's process pools), or with fork +
-// execve (fork_exec.h) when it must run under resource limits: setrlimit
-// has to happen in the child before the exec, which posix_spawn cannot do.
+// ChildLauncher: starts one child process the way posix_spawnp does, with
+// less (clone_exec.h: the spawn backend's attempts, the fork backend's
+// process pools), or with fork + execve (fork_exec.h) when it must run
+// under resource limits.
 //
 // The child leads a new process group (pgid = pid), starts with an empty
 // signal mask and default dispositions for the signals a supervisor relies
@@ -15,7 +15,7 @@
 #ifndef DROVER_BACKENDS_PROCESS_CHILD_LAUNCHER_H_
 #define DROVER_BACKENDS_PROCESS_CHILD_LAUNCHER_H_
 
-#include <spawn.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #include <span>
@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "backends/process/clone_exec.h"
 #include "backends/process/resource_limits.h"
 #include "backends/process/unique_fd.h"
 #include "core/base/status.h"
@@ -57,7 +58,8 @@ struct LaunchedChild {
 // its children through pidfds and never handles SIGCHLD, so the kernel
 // drops the signal at a child's exit, except when the thread that started
 // the child blocks signals at that moment, which the spawn reactor does
-// inside each posix_spawn (glibc blocks every signal around its vfork).
+// around each clone (clone_exec.h; glibc's posix_spawn did the same
+// around its vfork).
 // Then the signal is queued to the process and delivered to some other
 // thread, waking it and interrupting its poll: half of all child exits in a
 // busy spawn backend (docs/benchmarks.md, "SIGCHLD"). Blocked
@@ -73,7 +75,7 @@ class ChildLauncher {
   ChildLauncher(const ChildLauncher&) = delete;
   ChildLauncher& operator=(const ChildLauncher&) = delete;
 
-  // Opens /dev/null and prepares the spawn attributes shared by every
+  // Opens /dev/null and maps the children's stack, shared by every
   // launch. On failure the launcher is unusable.
   Status Init();
 
@@ -87,8 +89,8 @@ class ChildLauncher {
 
  private:
   UniqueFd devnull_;  // O_RDWR: stdin, and stdout/stderr nobody captures
-  posix_spawnattr_t attr_{};
-  bool attr_ready_ = false;
+  sigset_t defaults_{};  // reset to SIG_DFL in every child, even if ignored
+  CloneExec exec_;
 };
 
 }  // namespace drover
