@@ -39,9 +39,8 @@
 // user whose environ we cannot read. Closing that needs a cgroup per
 // attempt (kill the cgroup), not done here.
 //
-// Not used: PR_SET_PDEATHSIG. The spawn backend starts tasks with
-// posix_spawn, which cannot set it; it covers one process, not its group;
-// and it fires when the parent *thread* that forked exits (a service host
+// Not used: PR_SET_PDEATHSIG. It covers one process, not its group; and
+// it fires when the parent *thread* that forked exits (a service host
 // thread, a reactor), not when the worker dies, so it would kill tasks and
 // service instances at the wrong time. The guardian sees the worker process
 // itself die (EOF on a socket only the worker holds). Nor

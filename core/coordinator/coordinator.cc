@@ -274,17 +274,32 @@ Status Coordinator::Loop::Run() {
   return Status::Ok();
 }
 
-Duration Coordinator::Loop::NextTurnHold() const {
+Duration Coordinator::Loop::NextTurnHold() {
   TurnHold hold(options_.max_turn_hold);
-  for (const auto& [rid, w] : workers_) {
-    if (w.attempts.empty()) continue;
+  if (hold.settled()) return Duration(0);
+  auto add = [&hold](const WorkerConn& w) {
+    if (w.attempts.empty()) return;
     for (const auto& [backend, used] : w.used) {
       if (used == 0) continue;
       const auto slots = w.slots.find(backend);
       const auto grant = w.grants.find(backend);
       hold.Add(used, slots == w.slots.end() ? 0 : slots->second,
                grant == w.grants.end() ? std::nullopt : grant->second.recent());
-      if (hold.settled()) return Duration(0);
+      if (hold.settled()) return;
+    }
+  };
+  // The worker that ruled out a hold last time most often rules it out
+  // again: asked first, it spares a turn the walk over every worker.
+  if (auto w = workers_.find(hold_breaker_); w != workers_.end()) {
+    add(w->second);
+    if (hold.settled()) return Duration(0);
+  }
+  for (const auto& [rid, w] : workers_) {
+    if (rid == hold_breaker_) continue;
+    add(w);
+    if (hold.settled()) {
+      hold_breaker_ = rid;
+      return Duration(0);
     }
   }
   return hold.hold();

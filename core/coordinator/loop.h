@@ -244,7 +244,7 @@ class Coordinator::Loop : private PipelineHost {
   // What the next turn may wait, from what the workers hold now
   // (turn_hold.h), and the wait itself: on wake_fd_ only, so that the
   // messages it gathers wake nobody.
-  Duration NextTurnHold() const;
+  Duration NextTurnHold();
   void HoldTurn();
 
   // authorization.cc
@@ -616,6 +616,7 @@ class Coordinator::Loop : private PipelineHost {
   // for more results (HoldTurn).
   SteadyTime turn_ended_{};
   Duration turn_hold_{0};
+  std::string hold_breaker_;  // the worker that last ruled a hold out
   struct Held {
     std::deque<Message> messages;
     size_t bytes = 0;
