@@ -330,12 +330,21 @@ void ForkReactor::OnChannel(Proc& proc, uint32_t events) {
   }
 }
 
+namespace {
+
 // A message in shared memory counts while the process's channel is open:
 // once it is closed (the process is being stopped), nothing it says is
 // taken, and a late reply must not keep the loop from blocking.
+template <typename P>
+bool SharedReplyWaits(const P& proc) {
+  return proc.shared && proc.channel.valid() && proc.shared->Waiting();
+}
+
+}  // namespace
+
 bool ForkReactor::SharedWaiting() const {
   for (const auto& [serial, proc] : procs_) {
-    if (proc->shared && proc->channel.valid() && proc->shared->Waiting()) return true;
+    if (SharedReplyWaits(*proc)) return true;
   }
   return false;
 }
@@ -343,8 +352,7 @@ bool ForkReactor::SharedWaiting() const {
 void ForkReactor::NoteSharedReplies() {
   shared_replies_.clear();
   for (const auto& [serial, proc] : procs_) {
-    if (proc->shared && proc->channel.valid() && proc->shared->Waiting())
-      shared_replies_.push_back(serial);
+    if (SharedReplyWaits(*proc)) shared_replies_.push_back(serial);
   }
 }
 

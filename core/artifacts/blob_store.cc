@@ -135,13 +135,9 @@ bool BlobStore::Has(std::string_view sha256) const {
 }
 
 void BlobStore::NoteVerified(std::string_view sha256, const FileStamp& stamp) {
-  auto it = verified_.find(std::string(sha256));
-  if (it != verified_.end()) {
-    it->second = stamp;
-    return;
-  }
-  if (verified_.size() >= kMaxVerified) verified_.clear();
-  verified_.emplace(std::string(sha256), stamp);
+  std::string key(sha256);
+  if (verified_.size() >= kMaxVerified && !verified_.count(key)) verified_.clear();
+  verified_.insert_or_assign(std::move(key), stamp);
 }
 
 bool BlobStore::NoteVerified(std::string_view sha256) {
