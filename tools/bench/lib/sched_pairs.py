@@ -16,8 +16,9 @@ slot of the (k+J)-th fork. Prints, in microseconds, the median and mean of:
 a slot's exit to its next fork, a fork to the child's first run, that to
 its exec, the exec to the exit; the parent (the thread that forked the
 tasks) switched in after an exit, and from then to its next fork; the
-waits over 100 us before a first run, per task; and each CPU's idle time
-while the tasks ran.
+waits over 100 us before a first run, per task; each CPU's idle time
+while the tasks ran; and that idle time by what the CPU ran before it and
+what ended it.
 """
 import argparse
 import bisect
@@ -40,6 +41,15 @@ def parse(lines):
 def field(rest, key):
     m = re.search(key + r"=(\S+)", rest)
     return m.group(1) if m else None
+
+
+def label(pid, comm, tasks):
+    """A thread's name for the idle table: "task" for the tasks (before
+    their exec too), else its comm without the numbers of per-CPU threads
+    ("kworker/1:2" and "kworker/u8:3-events" are both "kworker")."""
+    if pid in tasks:
+        return "task"
+    return re.sub(r"/u?\d.*$", "", comm or "?") or "?"
 
 
 def analyse(lines, jobs, exec_name):
@@ -79,14 +89,19 @@ def analyse(lines, jobs, exec_name):
         if i < len(parent_in) and j < len(forks):
             to_parent.append(parent_in[i] - e)
             to_fork.append(max(0.0, forks[j] - parent_in[i]))
-    idle, since = {}, {}
+    idle, since, causes = {}, {}, {}
     for _, _, cpu, t, name, rest in events:
         if name != "sched:sched_switch" or t < start or t > end:
             continue
         if int(field(rest, "next_pid")) == 0:
-            since[cpu] = t
+            prev = label(int(field(rest, "prev_pid")), field(rest, "prev_comm"), tasks)
+            since[cpu] = (t, f"{prev} ({field(rest, 'prev_state')})")
         elif int(field(rest, "prev_pid")) == 0 and cpu in since:
-            idle[cpu] = idle.get(cpu, 0.0) + t - since.pop(cpu)
+            began, before = since.pop(cpu)
+            idle[cpu] = idle.get(cpu, 0.0) + t - began
+            after = label(int(field(rest, "next_pid")), field(rest, "next_comm"), tasks)
+            total, count = causes.get((before, after), (0.0, 0))
+            causes[(before, after)] = (total + t - began, count + 1)
     waits = [first[k] - fork[k] for k in kids]
     return {
         "tasks": len(kids),
@@ -99,6 +114,7 @@ def analyse(lines, jobs, exec_name):
         "parent_in_to_fork": to_fork,
         "long_waits_per_task": sum(w for w in waits if w > 100e-6) / len(kids),
         "idle_by_cpu": idle,
+        "idle_by_cause": causes,
     }
 
 
@@ -120,6 +136,14 @@ def main(argv):
     print(f"{'waits over 100 us':22} {r['long_waits_per_task'] * 1e6:6.0f} us a task")
     for cpu, seconds in sorted(r["idle_by_cpu"].items()):
         print(f"idle cpu {cpu}: {seconds * 1e3:.0f} ms")
+    # What a CPU ran before it idled, and what ended the idle: "after task
+    # (Z), until task" is a slot whose next child was not forked yet; one
+    # of the runner's threads before it, a CPU that thread had taken while
+    # the next child waited elsewhere.
+    causes = sorted(r["idle_by_cause"].items(), key=lambda kv: -kv[1][0])
+    for (before, after), (seconds, count) in causes[:8]:
+        print(f"idle after {before}, until {after}: {count} times, "
+              f"{seconds * 1e3:.1f} ms, mean {seconds / count * 1e6:.0f} us")
     return 0
 
 

@@ -44,6 +44,15 @@ class SchedPairsTest(unittest.TestCase):
         self.assertEqual(us(r["parent_in_to_fork"]), [50])
         self.assertEqual(round(r["long_waits_per_task"] * 1e6), 50)
         self.assertEqual({cpu: round(s * 1e6) for cpu, s in r["idle_by_cpu"].items()}, {1: 350})
+        self.assertEqual({k: (round(s * 1e6), n) for k, (s, n) in r["idle_by_cause"].items()},
+                         {("other (S)", "task"): (350, 1)})
+
+    def test_per_cpu_threads_are_named_without_their_numbers(self):
+        self.assertEqual(sched_pairs.label(7, "kworker/1:2", set()), "kworker")
+        self.assertEqual(sched_pairs.label(7, "kworker/u8:3-events", set()), "kworker")
+        self.assertEqual(sched_pairs.label(8, "migration/0", set()), "migration")
+        self.assertEqual(sched_pairs.label(9, "drover-worker", set()), "drover-worker")
+        self.assertEqual(sched_pairs.label(9, "drover-worker", {9}), "task")
 
     def test_a_trace_without_the_tasks_is_an_error(self):
         with self.assertRaises(ValueError):
