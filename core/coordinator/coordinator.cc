@@ -138,6 +138,12 @@ Status Coordinator::Loop::Run() {
   next_heartbeat_ = clock_.Now() + options_.heartbeat_interval;
   version_errors_.emplace(options_.heartbeat_interval);
   while (!stop_.load(std::memory_order_acquire)) {
+    // 0. While the last turn left a hold (turn_hold.h), the rest of it is
+    // waited out on the wake fd alone, before the socket is looked at: the
+    // RESULTs that come meanwhile wake nobody (each would otherwise wake
+    // the loop only to start the hold, on a vCPU that a task is about to
+    // need), and this turn takes them all.
+    if (turn_hold_ > Duration(0) && !stalled_) HoldTurn();
     // 1. Wait for a message, the wake fd or the next timer.
     long timeout_ms = -1;
     if (auto deadline = NextDeadline()) {
@@ -157,8 +163,6 @@ Status Coordinator::Loop::Run() {
     if (items[1].revents & ZMQ_POLLIN) {
       uint64_t n;
       (void)!::read(wake_fd_, &n, sizeof n);
-    } else if ((items[0].revents & ZMQ_POLLIN) && turn_hold_ > Duration(0) && !stalled_) {
-      HoldTurn();  // a message woke it: gather more for this turn
     }
 
     // A turn whose commit found the state disk full is held (disk_full.cc).
