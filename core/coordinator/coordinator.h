@@ -95,10 +95,10 @@ struct CoordinatorOptions {
   // file into the store (no chunks; core/artifacts/local_files.h). Null:
   // every upload comes in chunks.
   std::shared_ptr<artifacts::LocalFiles> local_artifacts;
-  // The longest a turn waits, once a message woke it, to gather more
-  // results while every worker holding attempts has more waiting for its
-  // slots (core/coordinator/turn_hold.h; docs/operations.md, "Turns held
-  // for more results"). 0: never.
+  // The longest the loop waits after a turn, its socket unread, to
+  // gather more results for the next while every worker holding attempts
+  // has more waiting for its slots (core/coordinator/turn_hold.h;
+  // docs/operations.md, "Turns held for more results"). 0: never.
   Duration max_turn_hold = std::chrono::milliseconds(5);
 };
 

@@ -1,6 +1,6 @@
-// TurnHold: how long the coordinator may hold its next turn after a
-// message wakes it, so that the turn takes more than that one message
-// (docs/operations.md, "Turns held for more results").
+// TurnHold: how long after a turn the coordinator may hold off the next,
+// without looking at its socket, so that the next turn takes more than
+// one message (docs/operations.md, "Turns held for more results").
 //
 // A turn costs about the same whatever it holds (a transaction, a commit,
 // a message to each peer it concerns, and the wake-ups of the threads that
