@@ -64,7 +64,7 @@ BUILT=0
 build() {
   [[ "$BUILT" == 0 && "$NO_BUILD" == 0 ]] || return 0
   BUILT=1
-  local targets=(spawn_loop threads_bench cluster_bench ipc_bench workers_bench dispatch_floor)
+  local targets=(spawn_loop durable_loop threads_bench cluster_bench ipc_bench workers_bench dispatch_floor)
   [[ "$SKIP_DROVER" == 1 ]] || targets+=(drover)
   local log="$WORK/build.log"
   if [[ ! -f "$BUILD_DIR/CMakeCache.txt" ]]; then

@@ -2,9 +2,12 @@
 # tools/bench/lib/spawn.sh: the spawn and rss scenarios.
 #
 #   spawn  no-op tasks (`true`), 2 in flight: `drover run -j 2` against
-#          `xargs -P 2`, GNU `parallel -j 2` (installed on first use) and a
-#          raw posix_spawn loop (tools/bench/spawn_loop.c, the limit), all in
-#          the same run, interleaved, median of --runs runs.
+#          `xargs -P 2`, GNU `parallel -j 2` (installed on first use), a
+#          raw posix_spawn loop (tools/bench/spawn_loop.c, the limit) and
+#          the same loop doing the work a durable runner cannot skip
+#          (tools/bench/durable_loop.c: pipes, an outputs file, a pidfd, a
+#          SQLite record of each start and end), all in the same run,
+#          interleaved, median of --runs runs.
 #   rss    (also `scale`) peak RSS of `drover run -j 64` (coordinator and
 #          embedded worker in one process) on a 1,000,000-instance matrix
 #          job of threads no-ops (1,000 x 1,000), via /usr/bin/time -v,
@@ -27,6 +30,12 @@ run_base() {  # RUN
 run_xargs() { seq "$SPAWN_TASKS" | xargs -P "$JOBS" -n 1 true >/dev/null 2>"$WORK/err"; }
 run_parallel() { seq "$SPAWN_TASKS" | parallel --will-cite -j "$JOBS" true >/dev/null 2>"$WORK/err"; }
 run_spawn_loop() { "$SPAWN_LOOP" "$SPAWN_TASKS" "$JOBS" true >/dev/null 2>"$WORK/err"; }
+# The raw loop plus the work a durable runner cannot skip, on one thread
+# (tools/bench/durable_loop.c); its database and files are removed outside
+# the timing, like drover's state.
+run_durable_loop() {
+  "$DURABLE_LOOP" "$WORK/state-$1" "$SPAWN_TASKS" "$JOBS" true >/dev/null 2>"$WORK/err"
+}
 
 declare -A SPAWN_LABEL=()
 # Times one run of runner NAME; appends its tasks/s to RATES[NAME].
@@ -52,6 +61,7 @@ cmd_spawn() {
     [xargs]="xargs -P $JOBS"
     [parallel]="parallel -j $JOBS"
     [spawn_loop]="spawn_loop (raw)"
+    [durable_loop]="durable_loop"
     [base]="base: drover run -j $JOBS"
   )
   begin_scenario spawn "no-op tasks (true), $JOBS in flight, interleaved, median of $RUNS runs" \
@@ -72,7 +82,7 @@ cmd_spawn() {
   else
     rec_skip parallel "GNU parallel: not installed (see above)"
   fi
-  runners+=(spawn_loop)
+  runners+=(spawn_loop durable_loop)
 
   build
   [[ "$SKIP_DROVER" == 1 ]] || check_drover
@@ -119,6 +129,13 @@ cmd_spawn() {
       printf "target: drover >= %.1fx the raw loop: %.2fx (%s)\n", t, d / raw, (d / raw >= t ? "met" : "missed")
       printf "target: drover above xargs:        %.2fx (%s)\n", d / x, (d > x ? "met" : "missed")
     }'
+  fi
+  if [[ -n "${med[durable_loop]:-}" ]]; then
+    awk -v w="${med[durable_loop]}" -v raw="${med[spawn_loop]}" -v d="${med[drover]:-0}" 'BEGIN {
+      printf "the durable loop / the raw loop:   %.2fx (what the work a durable runner cannot skip costs)\n", w / raw
+      if (d > 0) printf "drover / the durable loop:         %.2fx (what drover costs beyond that work)\n", d / w
+    }'
+    rec_ratio "durable_loop / spawn_loop (raw)" "$(ratio "${med[durable_loop]}" "${med[spawn_loop]}")" ""
   fi
   end_scenario
 }
