@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loop_args.h"
+
 extern char** environ;
 
 enum { kMaxInFlight = 1024, kMaxEvents = 64 };
@@ -59,14 +61,6 @@ static void Usage(void) {
           "  runs CMD N times with J in flight, with pipes, an outputs file,\n"
           "  a pidfd and a SQLite record of each start and end\n"
           "  and prints: tasks=N seconds=S rate=R/s\n");
-}
-
-static long ParsePositive(const char* text, long max) {
-  char* end = NULL;
-  errno = 0;
-  long value = strtol(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || value <= 0 || value > max) return 0;
-  return value;
 }
 
 static _Noreturn void Die(const char* what, const char* detail) {

@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loop_args.h"
+
 extern char** environ;
 
 static void Usage(void) {
@@ -27,17 +29,6 @@ static void Usage(void) {
           "  runs CMD N times with J in flight (posix_spawnp + waitpid)\n"
           "  and prints: tasks=N seconds=S rate=R/s\n"
           "example: spawn_loop 10000 2 true\n");
-}
-
-// Parses a positive decimal integer no larger than `max`; 0 on failure.
-static long ParsePositive(const char* text, long max) {
-  char* end = NULL;
-  errno = 0;
-  long value = strtol(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || value <= 0 || value > max) {
-    return 0;
-  }
-  return value;
 }
 
 static double Seconds(const struct timespec* start, const struct timespec* end) {
