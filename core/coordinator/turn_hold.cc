@@ -53,8 +53,6 @@ void Coordinator::Loop::HoldTurn() {
   // One bounded wait, whatever the clock does meanwhile: a turn is never
   // held longer than turn_hold_ of real time (a test's FakeClock stands
   // still). The wake fd ends it early (a stop, a loaded spec, a read).
-  ++stats_.turns_held;
-  ++metrics_.turns_held;
   const SteadyTime start = clock_.Now();
   pollfd wake{wake_fd_, POLLIN, 0};
   const timespec ts{static_cast<time_t>(left.count() / 1'000'000'000),
@@ -63,6 +61,12 @@ void Coordinator::Loop::HoldTurn() {
     uint64_t n;
     (void)!::read(wake_fd_, &n, sizeof n);
   }
+  // A turn was held only if something came meanwhile: a hold that ends
+  // with the socket empty was time the loop would have slept anyway, and
+  // the turn comes when the next message does.
+  if ((router_->get(zmq::sockopt::events) & ZMQ_POLLIN) == 0) return;
+  ++stats_.turns_held;
+  ++metrics_.turns_held;
   metrics_.turn_hold_seconds +=
       std::chrono::duration<double>(clock_.Now() - start).count();
 }
