@@ -4,7 +4,6 @@
 
 #include <poll.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -52,15 +51,14 @@ void Coordinator::Loop::HoldTurn() {
   if (left <= std::chrono::nanoseconds(0)) return;
   // One bounded wait, whatever the clock does meanwhile: a turn is never
   // held longer than turn_hold_ of real time (a test's FakeClock stands
-  // still). The wake fd ends it early (a stop, a loaded spec, a read).
+  // still). The wake fd ends it early (a stop, a loaded spec, a read) and
+  // is left unread: the loop's own wait, next, takes it and goes straight
+  // to the turn that the wake-up asked for.
   const SteadyTime start = clock_.Now();
   pollfd wake{wake_fd_, POLLIN, 0};
   const timespec ts{static_cast<time_t>(left.count() / 1'000'000'000),
                     static_cast<long>(left.count() % 1'000'000'000)};
-  if (::ppoll(&wake, 1, &ts, nullptr) > 0 && (wake.revents & POLLIN)) {
-    uint64_t n;
-    (void)!::read(wake_fd_, &n, sizeof n);
-  }
+  (void)::ppoll(&wake, 1, &ts, nullptr);
   // A turn was held only if something came meanwhile: a hold that ends
   // with the socket empty was time the loop would have slept anyway, and
   // the turn comes when the next message does.

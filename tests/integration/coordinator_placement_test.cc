@@ -307,6 +307,37 @@ TEST_F(CoordinatorTest, PrefetchBeyondTheSlotsFollowsHowLongTheTasksRun) {
 // to back, should hold the turn the first one wakes (for half that) and
 // acknowledge both in one ACK; and hold no turn while how long its tasks
 // run is not known yet (core/coordinator/turn_hold.h).
+// Given a worker whose backlog holds the coordinator's turns and no timer
+// due for an hour, a STATUS that the store reader answers (it wakes the
+// loop through its wake fd, during a hold) should still reach the client:
+// the wake-up that ends a hold is not lost with it.
+TEST_F(CoordinatorTest, AReadAnsweredDuringAHeldTurnReachesTheClient) {
+  options_.max_turn_hold = std::chrono::seconds(10);    // the backlog decides
+  options_.heartbeat_interval = std::chrono::hours(1);  // no timer wakes the loop
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  wire::Hello hello = PrefetchingHello();
+  (*hello.mutable_prefetch())["spawn"] = 99;
+  FakeWorker& pre = AddWorkerWithHello(hello);
+  FakeClient& client = AddClient();
+  auto job = client.Submit(IndependentTasks("held-read", 120));
+  ASSERT_TRUE(job);
+  auto d = pre.ExpectDispatch();
+  ASSERT_TRUE(d);
+  ASSERT_TRUE(pre.ExpectDispatch());
+  AttemptOutcome four_ms = Ok();
+  four_ms.wall = std::chrono::milliseconds(4);
+  pre.SendResult(d->attempt_id(), four_ms);  // a known length: the backlog holds turns
+  ASSERT_TRUE(pre.ExpectAck());
+  for (int i = 0; i < 99; ++i) ASSERT_TRUE(pre.ExpectDispatch()) << "dispatch " << i;
+  const uint64_t answered = Stat(&CoordinatorStats::reads_answered);
+  FakeClient& reader = AddClient();  // `client` also gets the job's events
+  auto status = reader.Status(job->job_id(), /*tasks=*/true);
+  ASSERT_TRUE(status) << "the reader's answer never left the loop";
+  ASSERT_EQ(status->jobs_size(), 1);
+  EXPECT_EQ(status->jobs(0).state(), "running");
+  EXPECT_EQ(Stat(&CoordinatorStats::reads_answered), answered + 1);
+}
+
 TEST_F(CoordinatorTest, ATurnIsHeldForMoreResultsWhileTheWorkerHasABacklog) {
   options_.max_turn_hold = std::chrono::seconds(10);  // the backlog decides
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
