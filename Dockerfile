@@ -29,7 +29,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libzmq5 libyaml-cpp0.7 libspdlog1.10 libsqlite3-0 libprotobuf32 \
-      libcpp-httplib0.11 libssl3 libsimdjson14 libtcmalloc-minimal4 \
+      libcpp-httplib0.11 libssl3 libtcmalloc-minimal4 \
  && rm -rf /var/lib/apt/lists/*
 # A fixed uid/gid, so that volumes keep the same owner across rebuilds.
 # /var/lib/drover holds the coordinator's state (a named volume in

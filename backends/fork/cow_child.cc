@@ -87,18 +87,16 @@ void AppendError(const AttemptOutcome& outcome, std::string* reply) {
 
 // The built-in `sort` on a plain integer array, without a DOM.
 bool FastSort(const FunctionRegistry& registry, const Request& request,
-              IntArrayReader* ints, size_t readable, std::string* reply,
-              const std::function<void(std::string*)>& send_part) {
+              std::string* reply, const std::function<void(std::string*)>& send_part) {
   if (request.fn != "sort" || registry.SourceOf("sort") != kBuiltinSource) return false;
-  std::optional<std::vector<int64_t>> numbers =
-      ints != nullptr ? ints->Parse(request.args, readable) : ParseIntArray(request.args);
-  if (!numbers) return false;
-  SortIntegers(*numbers);
+  std::optional<IntArray> ints = ReadIntArray(request.args);
+  if (!ints) return false;
+  SortIntegers(ints->numbers, ints->min, ints->max);
   *reply += kResultHead;
   if (send_part) {
-    AppendIntArray(*numbers, reply, kReplyPart, send_part);
+    AppendIntArray(ints->numbers, reply, kReplyPart, send_part);
   } else {
-    AppendIntArray(*numbers, reply);
+    AppendIntArray(ints->numbers, reply);
   }
   *reply += '}';
   return true;
@@ -117,7 +115,7 @@ void WriteAll(int fd, const std::string& data) {
 }  // namespace
 
 void HandleCowRequest(const FunctionRegistry& registry, std::string_view line,
-                      std::string* reply, IntArrayReader* ints, size_t readable,
+                      std::string* reply,
                       const std::function<void(std::string*)>& send_part) {
   try {
     std::string error;
@@ -127,14 +125,7 @@ void HandleCowRequest(const FunctionRegistry& registry, std::string_view line,
       outcome.reason = FailureReason::kLaunchFailed;
       outcome.message = error;
       AppendError(outcome, reply);
-    } else if (!FastSort(registry, *request, ints,
-                         // What the buffer holds from the args on (the fast
-                         // path's args are a part of `line`, not a copy).
-                         request->args_storage.empty() && readable > 0
-                             ? readable -
-                                   static_cast<size_t>(request->args.data() - line.data())
-                             : 0,
-                         reply, send_part)) {
+    } else if (!FastSort(registry, *request, reply, send_part)) {
       CancelToken token;  // cow tasks stop by signal, not by token
       AttemptOutcome outcome = registry.Invoke(request->fn, request->args, token);
       if (outcome.ok()) {
@@ -160,7 +151,6 @@ void HandleCowRequest(const FunctionRegistry& registry, std::string_view line,
 void RunCowChild(const FunctionRegistry& registry, int fd, CowMailbox* mailbox) {
   LineReader reader;
   std::string reply;
-  IntArrayReader ints;  // kept across requests, as the buffers above are
   // A busy pool's next request comes microseconds after the reply: looked
   // for before the read blocks (backends/process/adaptive_spin.h).
   AdaptiveSpin spin;
@@ -169,13 +159,11 @@ void RunCowChild(const FunctionRegistry& registry, int fd, CowMailbox* mailbox) 
     // The next request: from the mailbox, or a line from the socket (one
     // too large for the mailbox). An empty line is a doorbell: skipped.
     std::string_view line;
-    size_t readable = 0;
     bool waited = false;
     for (;;) {
-      if (mailbox != nullptr && mailbox->Take(&line, &readable)) break;
+      if (mailbox != nullptr && mailbox->Take(&line)) break;
       if (reader.NextLine(&line)) {
         if (TrimJsonSpace(line).empty()) continue;
-        readable = reader.ReadableFrom(line.data());
         break;
       }
       if (!waited) {
@@ -205,7 +193,7 @@ void RunCowChild(const FunctionRegistry& registry, int fd, CowMailbox* mailbox) 
       std::fflush(stderr);
     };
     bool parts_sent = false;
-    HandleCowRequest(registry, line, &reply, &ints, readable, [&](std::string* part) {
+    HandleCowRequest(registry, line, &reply, [&](std::string* part) {
       flush_output();
       WriteAll(fd, *part);
       part->clear();

@@ -26,13 +26,11 @@ namespace drover {
 class CowMailbox;  // cow_mailbox.h
 
 // Runs one request line and appends the reply line (ending in "\n") to
-// `reply`. Never throws. `ints`, when given, reads the fast path's integer
-// arrays with the memory it kept from earlier requests. `readable`: how many
-// bytes from request.data() its buffer holds (LineReader::ReadableFrom), so
-// that a large array can be parsed without a copy; 0 when unknown.
+// `reply`. Never throws. `send_part`, when given, is handed a large
+// reply's first parts (1 MiB or more each) while the rest is written, and
+// may send and clear them; the rest stays in `reply`.
 void HandleCowRequest(const FunctionRegistry& registry, std::string_view request,
-                      std::string* reply, IntArrayReader* ints = nullptr,
-                      size_t readable = 0,
+                      std::string* reply,
                       const std::function<void(std::string*)>& send_part = {});
 
 // Serves requests on `fd` (blocking) until the channel closes, then exits

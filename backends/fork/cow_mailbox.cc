@@ -14,7 +14,7 @@ struct CowMailbox::Slot {
   alignas(64) std::atomic<uint64_t> posted;
   alignas(64) std::atomic<uint32_t> looking;
   uint32_t size;  // of the last message posted, written before `posted`
-  alignas(64) char data[kSlotBytes];
+  alignas(64) char data[kMaxMessage];
 };
 
 struct CowMailbox::Shared {
@@ -63,13 +63,12 @@ bool CowMailbox::Post(std::string_view a, std::string_view b, std::string_view c
 
 bool CowMailbox::Waiting() const { return in_->posted.load() != taken_; }
 
-bool CowMailbox::Take(std::string_view* message, size_t* readable) {
+bool CowMailbox::Take(std::string_view* message) {
   const uint64_t posted = in_->posted.load();
   if (posted == taken_) return false;
   taken_ = posted;
   const size_t size = in_->size < kMaxMessage ? in_->size : kMaxMessage;
   *message = std::string_view(in_->data, size);
-  if (readable != nullptr) *readable = kSlotBytes;
   return true;
 }
 

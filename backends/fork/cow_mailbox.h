@@ -41,11 +41,8 @@ namespace drover {
 
 class CowMailbox {
  public:
-  // Bytes of one slot's message area, and the largest message it takes:
-  // 64 bytes less, so that a parser may read that far past a message
-  // (simdjson's padding, json_scan.h) without leaving the mapping.
-  static constexpr size_t kSlotBytes = size_t{64} << 10;
-  static constexpr size_t kMaxMessage = kSlotBytes - 64;
+  // The largest message a slot takes.
+  static constexpr size_t kMaxMessage = size_t{64} << 10;
 
   enum class Side { kBackend, kProcess };
 
@@ -64,9 +61,8 @@ class CowMailbox {
 
   // Reader. The message posted since the last Take, if any: a view into
   // the mapping, valid until the peer posts again (which it does only
-  // after this end has answered). `readable` (may be null): the bytes the
-  // mapping holds from the view's start on.
-  bool Take(std::string_view* message, size_t* readable = nullptr);
+  // after this end has answered).
+  bool Take(std::string_view* message);
   // Whether Take would give a message: one atomic load.
   bool Waiting() const;
   // While looking, the writer does not ring: the reader must Take before

@@ -70,13 +70,6 @@ class LineReader {
   bool last_read_full() const { return last_full_; }
   // Bytes buffered that are not part of a complete line yet.
   size_t pending() const { return end_ - begin_; }
-  // How many bytes of the buffer may be read from `p`, a byte of a line
-  // NextLine gave (its text, what follows it, and the free space after):
-  // what IntArrayReader::Parse needs to parse a line where it is. Valid
-  // until the next FillFrom.
-  size_t ReadableFrom(const char* p) const {
-    return capacity_ - static_cast<size_t>(p - data_.get());
-  }
   const std::string& error() const { return error_; }
 
  private:

@@ -10,15 +10,15 @@
 // figures in docs/benchmarks.md). ValidateJson is hand-written: one look at
 // each byte and no allocation beyond the nesting stack, 1.2x to 1.7x
 // simdjson's DOM parser on the million numbers and 1.6x on a small message.
-// Integer arrays are read with simdjson's On-Demand parser, 1.4x the
-// hand-written reader it replaced. AppendIntArray is std::to_chars
-// (simdjson 3.0 writes no JSON).
+// Integer arrays are read eight digits at a time, with their smallest and
+// largest found on the way: faster than simdjson's On-Demand parser, which
+// read them before (docs/benchmarks.md, "bench libs"). AppendIntArray is
+// std::to_chars (simdjson 3.0 writes no JSON).
 #ifndef DROVER_BACKENDS_FORK_JSON_SCAN_H_
 #define DROVER_BACKENDS_FORK_JSON_SCAN_H_
 
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,34 +42,23 @@ inline constexpr std::string_view kJsonNull = "null";
 // ends inside a string", "nesting deeper than 1000 levels".
 Status ValidateJson(std::string_view text);
 
-// Reads JSON arrays of integers with simdjson's On-Demand parser, keeping
-// the parser and a padded copy of the text for the next call: reading a
-// million numbers with them kept takes three quarters of the time it takes
-// afresh (no page faults). What is kept grows with the largest text read
-// (its copy and the parser's index of it; the fork channel caps a message
-// at 16 MiB). Not thread-safe: one owner.
-class IntArrayReader {
- public:
-  IntArrayReader();
-  ~IntArrayReader();
-  IntArrayReader(IntArrayReader&&) noexcept;
-  IntArrayReader& operator=(IntArrayReader&&) noexcept;
-
-  // `text` as a list of integers when it is exactly a JSON array of JSON
-  // integers (no fraction or exponent) that each fit in int64; nothing
-  // otherwise (including invalid JSON), so the caller falls back to a full
-  // parser, which says what is wrong. `readable` is how many bytes from
-  // text.data() the caller's buffer holds: with at least 64 past the text
-  // (simdjson's padding, which it may read but never uses), the text is
-  // parsed where it is; otherwise it is copied first.
-  std::optional<std::vector<int64_t>> Parse(std::string_view text, size_t readable = 0);
-
- private:
-  struct State;  // keeps simdjson.h out of this header
-  std::unique_ptr<State> state_;
+// A JSON array of integers, read: its numbers in order, and the smallest
+// and the largest of them (both 0 when there are none), found on the way
+// so that a sort need not look for them.
+struct IntArray {
+  std::vector<int64_t> numbers;
+  int64_t min = 0;
+  int64_t max = 0;
 };
 
-// IntArrayReader().Parse(text): the same, with nothing kept.
+// `text` as a list of integers when it is exactly a JSON array of JSON
+// integers (no fraction or exponent) that each fit in int64, with JSON
+// whitespace around its parts; nothing otherwise (including invalid JSON,
+// a NUL byte or a byte order mark), so the caller falls back to a full
+// parser, which says what is wrong. Reads only `text`, in place.
+std::optional<IntArray> ReadIntArray(std::string_view text);
+
+// ReadIntArray(text)'s numbers.
 std::optional<std::vector<int64_t>> ParseIntArray(std::string_view text);
 
 // Appends `numbers` as a compact JSON array ("[1,-2,3]"), byte for byte

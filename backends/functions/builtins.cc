@@ -141,8 +141,19 @@ PassPlan PlanPasses(int bits_used) {
 
 }  // namespace
 
+// Below this many numbers std::sort is faster than the radix passes.
+constexpr size_t kRadixFrom = 256;
+
 void SortIntegers(std::vector<int64_t>& numbers) {
-  constexpr size_t kRadixFrom = 256;
+  if (numbers.size() < kRadixFrom) {
+    std::sort(numbers.begin(), numbers.end());
+    return;
+  }
+  const auto [lo_it, hi_it] = std::minmax_element(numbers.begin(), numbers.end());
+  SortIntegers(numbers, *lo_it, *hi_it);
+}
+
+void SortIntegers(std::vector<int64_t>& numbers, int64_t min, int64_t max) {
   const size_t n = numbers.size();
   if (n < kRadixFrom) {
     std::sort(numbers.begin(), numbers.end());
@@ -153,9 +164,8 @@ void SortIntegers(std::vector<int64_t>& numbers) {
   // order is then signed order, and only the bits of the range are sorted
   // on. Numbers below 10^9 differ in 30 bits: 3 passes. A range below 2^32
   // sorts 32-bit keys, half the memory traffic of 64-bit ones.
-  const auto [lo_it, hi_it] = std::minmax_element(numbers.begin(), numbers.end());
-  const uint64_t lo = static_cast<uint64_t>(*lo_it);
-  const uint64_t range = static_cast<uint64_t>(*hi_it) - lo;
+  const uint64_t lo = static_cast<uint64_t>(min);
+  const uint64_t range = static_cast<uint64_t>(max) - lo;
   if (range == 0) return;  // all equal
   const PassPlan plan = PlanPasses(std::bit_width(range));
   const size_t digits = size_t{1} << plan.bits;

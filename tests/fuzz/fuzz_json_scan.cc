@@ -6,15 +6,17 @@
 // nlohmann::json, the full parser they stand in for:
 // - ValidateJson accepts exactly what nlohmann::json accepts, except that
 //   it refuses nesting deeper than kMaxJsonDepth and text after a NUL byte;
-// - ParseIntArray returns numbers only for a valid array of integers, the
-//   same ones nlohmann::json reads;
+// - ReadIntArray (and ParseIntArray) returns numbers only for a valid
+//   array of integers, the same ones nlohmann::json reads, with their
+//   smallest and largest;
 // - AppendIntArray writes what nlohmann::json dumps.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
+#include <vector>
 
 #include "backends/fork/json_scan.h"
 #include "tests/fuzz/fuzz_check.h"
@@ -60,14 +62,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (accepted && !has_nul && Depth(text) <= kMaxJsonDepth) FUZZ_CHECK(valid.ok());
   if (!valid.ok()) FUZZ_CHECK(!valid.message().empty());
 
-  const auto numbers = drover::ParseIntArray(text);
-  if (numbers.has_value()) {
+  const auto read = drover::ReadIntArray(text);
+  FUZZ_CHECK(read.has_value() == drover::ParseIntArray(text).has_value());
+  if (read.has_value()) {
+    const std::vector<int64_t>* numbers = &read->numbers;
     FUZZ_CHECK(valid.ok());
     const nlohmann::json parsed = nlohmann::json::parse(text.begin(), text.end());
     FUZZ_CHECK(parsed.is_array() && parsed.size() == numbers->size());
     for (size_t i = 0; i < numbers->size(); ++i) {
       FUZZ_CHECK(parsed[i].is_number_integer());
       FUZZ_CHECK(parsed[i].get<int64_t>() == (*numbers)[i]);
+    }
+    if (!numbers->empty()) {
+      FUZZ_CHECK(read->min == *std::min_element(numbers->begin(), numbers->end()));
+      FUZZ_CHECK(read->max == *std::max_element(numbers->begin(), numbers->end()));
     }
     std::string out;
     drover::AppendIntArray(*numbers, &out);

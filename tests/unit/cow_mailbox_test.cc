@@ -48,10 +48,8 @@ TEST(CowMailboxTest, AMessageGoesEachWayOnce) {
   e.backend->Post(R"({"fn":"noop","args":)", "null", "}");
   EXPECT_TRUE(e.process->Waiting());
   EXPECT_FALSE(e.backend->Waiting());  // its own message is not for it
-  size_t readable = 0;
-  ASSERT_TRUE(e.process->Take(&got, &readable));
+  ASSERT_TRUE(e.process->Take(&got));
   EXPECT_EQ(got, R"({"fn":"noop","args":null})");
-  EXPECT_GE(readable, got.size() + 64);
   EXPECT_FALSE(e.process->Take(&got));
   const std::string big(CowMailbox::kMaxMessage, 'x');
   e.process->Post(big);

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <fstream>
 #include <limits>
@@ -13,6 +14,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "backends/fork/cow_child.h"
@@ -81,10 +83,10 @@ TEST(JsonScanTest, IntArrayCodecMatchesNlohmann) {
   }
 }
 
-// Given edge cases of the integer-array reader (simdjson On-Demand since it
-// replaced the hand-written one), it should read exactly what nlohmann
-// reads as an array of int64s and refuse the rest, and a reader reused
-// after a refusal or a larger text should read the next one right.
+// Given edge cases of the integer-array reader, it should read exactly
+// what nlohmann reads as an array of int64s, with their smallest and
+// largest, and refuse the rest; text just past the view (digits, a closing
+// bracket) must not change what it reads.
 TEST(JsonScanTest, IntArrayEdgeCasesMatchNlohmann) {
   const std::vector<std::string> texts = {"[]",
                                           " [ ] ",
@@ -122,7 +124,6 @@ TEST(JsonScanTest, IntArrayEdgeCasesMatchNlohmann) {
                                           "[1]\xff",
                                           "\xef\xbb\xbf[1]",
                                           "[1]/*c*/"};
-  IntArrayReader reader;
   for (const std::string& text : texts) {
     std::optional<std::vector<int64_t>> expected;
     // nlohmann takes a NUL byte for the end of its input and skips a UTF-8
@@ -140,23 +141,94 @@ TEST(JsonScanTest, IntArrayEdgeCasesMatchNlohmann) {
       }
     }
     EXPECT_EQ(ParseIntArray(text), expected) << "text: " << text;
-    EXPECT_EQ(reader.Parse(text), expected) << "text (reused reader): " << text;
-    // Parsed where it is, in a buffer whose 64 bytes after the text would
-    // change its meaning if they were read as part of it.
-    const std::string buffer = text + std::string(64, ']');
-    EXPECT_EQ(reader.Parse(std::string_view(buffer).substr(0, text.size()), buffer.size()),
-              expected)
-        << "text (in place): " << text;
-    const std::string digits = text + std::string(64, '7');
-    EXPECT_EQ(reader.Parse(std::string_view(digits).substr(0, text.size()), digits.size()),
-              expected)
-        << "text (in place, digits after): " << text;
+    std::optional<IntArray> read = ReadIntArray(text);
+    ASSERT_EQ(read.has_value(), expected.has_value()) << "text: " << text;
+    if (read && !read->numbers.empty()) {
+      EXPECT_EQ(read->min, *std::min_element(expected->begin(), expected->end())) << text;
+      EXPECT_EQ(read->max, *std::max_element(expected->begin(), expected->end())) << text;
+    }
+    // In a buffer whose bytes after the text would change its meaning if
+    // they were read as part of it.
+    for (char after : {']', '7'}) {
+      const std::string buffer = text + std::string(64, after);
+      EXPECT_EQ(ParseIntArray(std::string_view(buffer).substr(0, text.size())), expected)
+          << "text (with '" << after << "' after it): " << text;
+    }
   }
-  std::vector<int64_t> many(100'000);
-  for (size_t i = 0; i < many.size(); ++i)
-    many[i] = static_cast<int64_t>(i * 7919) - 50'000;
-  EXPECT_EQ(reader.Parse(json(many).dump()), many);
-  EXPECT_EQ(reader.Parse("[3,2]"), (std::vector<int64_t>{3, 2}));
+}
+
+// Given integers of every length from 1 to 20 digits, each sign, at every
+// offset from the text's end (the reader takes eight digits at a time
+// where 24 bytes are left, a byte at a time after), in arrays with and
+// without spaces, it should read what std::from_chars reads and refuse
+// what does not fit int64 or has a leading zero, as nlohmann does.
+TEST(JsonScanTest, IntArrayReadsEveryLengthAtEveryOffset) {
+  std::mt19937_64 rng(39);
+  for (int length = 1; length <= 20; ++length) {
+    for (int round = 0; round < 40; ++round) {
+      std::string digits;
+      for (int i = 0; i < length; ++i) digits += static_cast<char>('0' + rng() % 10);
+      if (round % 4 != 3 && length > 1 && digits[0] == '0') digits[0] = '1';
+      if (round == 0) digits = std::string(static_cast<size_t>(length), '9');
+      const std::string number = (round % 2 ? "-" : "") + digits;
+      for (size_t tail = 0; tail < 30; ++tail) {
+        // `number` as the first of two, `tail` bytes of small numbers after it.
+        std::string text = "[" + number + (round % 3 ? "," : " , ") + "1";
+        while (text.size() < number.size() + 5 + tail) text += ",2";
+        text += "]";
+        std::optional<std::vector<int64_t>> expected;
+        if (json::accept(text)) {
+          const json parsed = json::parse(text);
+          if (parsed[0].is_number_integer() && !(parsed[0].is_number_unsigned() &&
+                                                 parsed[0].get<uint64_t>() > INT64_MAX)) {
+            expected = parsed.get<std::vector<int64_t>>();
+            int64_t want = 0;
+            ASSERT_EQ(
+                std::from_chars(number.data(), number.data() + number.size(), want).ec,
+                std::errc());
+            EXPECT_EQ((*expected)[0], want) << number;
+          }
+        }
+        EXPECT_EQ(ParseIntArray(text), expected) << "text: " << text;
+      }
+    }
+  }
+}
+
+// Given long arrays mutated a byte at a time (a digit, a sign, a dot, an
+// 'e', a space, a comma, a bracket, a deleted byte), the reader should
+// agree with nlohmann on every one: the numbers it reads, or a refusal.
+TEST(JsonScanTest, IntArrayMutantsMatchNlohmann) {
+  std::mt19937_64 rng(3939);
+  static constexpr char kBytes[] = "0123456789-+.eE ,[]\n\t";
+  std::vector<int64_t> numbers(40);
+  for (int round = 0; round < 3000; ++round) {
+    for (int64_t& n : numbers) {
+      n = static_cast<int64_t>(rng() >> (rng() % 64));
+      if (rng() % 2) n = -n;
+    }
+    std::string text = json(numbers).dump(round % 5 == 0 ? 1 : -1);
+    for (int k = 1 + static_cast<int>(rng() % 3); k > 0; --k) {
+      const size_t at = rng() % text.size();
+      if (rng() % 4 == 0) {
+        text.erase(at, 1);
+      } else {
+        text[at] = kBytes[rng() % (sizeof kBytes - 1)];
+      }
+    }
+    std::optional<std::vector<int64_t>> expected;
+    if (json::accept(text)) {
+      const json parsed = json::parse(text);
+      if (parsed.is_array() &&
+          std::all_of(parsed.begin(), parsed.end(), [](const json& v) {
+            return v.is_number_integer() &&
+                   !(v.is_number_unsigned() && v.get<uint64_t>() > INT64_MAX);
+          })) {
+        expected = parsed.get<std::vector<int64_t>>();
+      }
+    }
+    ASSERT_EQ(ParseIntArray(text), expected) << "text: " << text;
+  }
 }
 
 // Given requests, the cow handler should answer like the registry, with
@@ -241,8 +313,7 @@ TEST(CowChildTest, ALargeReplyGoesOutInParts) {
   HandleCowRequest(registry, request, &whole);
   std::string sent, rest;
   std::vector<size_t> parts;
-  IntArrayReader ints;
-  HandleCowRequest(registry, request, &rest, &ints, 0, [&](std::string* part) {
+  HandleCowRequest(registry, request, &rest, [&](std::string* part) {
     parts.push_back(part->size());
     sent += *part;
     part->clear();
@@ -257,8 +328,8 @@ TEST(CowChildTest, ALargeReplyGoesOutInParts) {
 
   parts.clear();
   rest.clear();
-  HandleCowRequest(registry, R"({"fn":"sort","args":{"numbers":[2,1]}})", &rest, nullptr,
-                   0, [&](std::string* part) { parts.push_back(part->size()); });
+  HandleCowRequest(registry, R"({"fn":"sort","args":{"numbers":[2,1]}})", &rest,
+                   [&](std::string* part) { parts.push_back(part->size()); });
   EXPECT_TRUE(parts.empty());
   EXPECT_EQ(rest, "{\"result\":[1,2]}\n");
 }
