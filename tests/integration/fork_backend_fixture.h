@@ -191,9 +191,12 @@ class ForkBackendTest : public ::testing::TestWithParam<bool> {
   bool driven() const { return GetParam(); }
 
   void SetUp() override {
+    // A parameterised test's name has a '/' ("Name/Driven"): one directory,
+    // not a parent left behind by TearDown's remove_all.
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::replace(name.begin(), name.end(), '/', '-');
     dir_ = fs::temp_directory_path() /
-           ("drover-fork-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+           ("drover-fork-test-" + std::to_string(::getpid()) + "-" + name);
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     worker_ = dir_ / "test_worker.py";

@@ -75,8 +75,14 @@ class StateDiskTest : public DistributedTest {
     mounted_ = true;
   }
   void TearDown() override {
-    DistributedTest::TearDown();  // stops every process, which may use the mount
-    if (mounted_) ::umount2(state_.c_str(), MNT_DETACH);
+    // Stops every process, which may use the mount; the test's directory
+    // cannot go while the tmpfs is mounted in it, so it goes after.
+    DistributedTest::TearDown();
+    if (mounted_) {
+      ::umount2(state_.c_str(), MNT_DETACH);
+      std::error_code ec;
+      fs::remove_all(root_, ec);
+    }
   }
 
   // A job of `tasks` tasks, each printing `bytes` bytes.

@@ -32,6 +32,10 @@ using nlohmann::json;
 class BuiltinsTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(RegisterBuiltins(registry_).ok()); }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(files_, ec);
+  }
 
   AttemptOutcome Call(const std::string& fn, const std::string& args) {
     return registry_.Invoke(fn, args, token_);
@@ -44,17 +48,18 @@ class BuiltinsTest : public ::testing::Test {
     return o.ok() ? json::parse(o.result_json) : json();
   }
   // Writes `content` to a fresh file and returns its path.
+  // Removed with everything in it by TearDown.
   fs::path WriteFile(const std::string& name, const std::string& content) {
-    const fs::path dir = fs::path(::testing::TempDir()) /
-                         ("functions_test_" + std::to_string(::getpid()));
-    fs::create_directories(dir);
-    const fs::path path = dir / name;
+    fs::create_directories(files_);
+    const fs::path path = files_ / name;
     std::ofstream(path, std::ios::binary) << content;
     return path;
   }
 
   FunctionRegistry registry_;
   CancelToken token_;
+  const fs::path files_ =
+      fs::path(::testing::TempDir()) / ("functions_test_" + std::to_string(::getpid()));
 };
 
 // ---------------------------------------------------------------------------
