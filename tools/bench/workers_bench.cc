@@ -4,12 +4,15 @@
 // coordinator's ROUTER a DEALER like a worker's, at a fraction of libzmq's
 // CPU a message in the load generator), registered with HELLO like a real
 // worker (docs/protocol.md, "Worker dialog"), offering SLOTS slots of the
-// threads backend; each answers every DISPATCH at once with a RESULT of
-// reason `ok` (so the coordinator alone is measured) and heartbeats every
-// HEARTBEAT_MS as the protocol asks.
+// threads backend and, like `drover worker`, PREFETCH attempts beyond them
+// (default 4 x SLOTS; 0: none); each answers every DISPATCH at once with a
+// RESULT of reason `ok` (so the coordinator alone is measured: zero-length
+// tasks, which a real worker would also end and report in one turn) and
+// heartbeats every HEARTBEAT_MS as the protocol asks.
 //
 //   workers_bench --connect ENDPOINT [--workers 1000] [--slots 1]
-//                 [--heartbeat-ms 1000] [--seconds 900] [--ready-file F]
+//                 [--prefetch 4xSLOTS] [--heartbeat-ms 1000] [--seconds 900]
+//                 [--ready-file F]
 //
 // It writes READY-FILE once every worker has its WELCOME, runs until
 // SIGTERM, SIGINT or --seconds, and then prints one line of counts:
@@ -61,6 +64,9 @@ struct Options {
   std::string connect;
   int workers = 1000;
   uint32_t slots = 1;
+  // Attempts a worker takes beyond its slots (Hello.prefetch); -1: 4 x
+  // slots, what `drover worker` asks for unless told otherwise.
+  int prefetch = -1;
   int heartbeat_ms = 1000;
   int seconds = 900;
   std::string ready_file;
@@ -118,6 +124,9 @@ void Hello(FakeWorker& w, const Options& o) {
   hello.set_session(w.session);
   hello.set_version("workers-bench");
   (*hello.mutable_slots())["threads"] = o.slots;
+  const uint32_t prefetch =
+      o.prefetch < 0 ? 4 * o.slots : static_cast<uint32_t>(o.prefetch);
+  if (prefetch > 0) (*hello.mutable_prefetch())["threads"] = prefetch;
   hello.set_heartbeat_ms(static_cast<uint32_t>(o.heartbeat_ms));
   hello.set_max_batch(256);
   hello.set_takes_dispatch_acks(true);  // as drover's worker does
@@ -351,7 +360,7 @@ int Run(const Options& o) {
 int Usage() {
   std::fprintf(stderr,
                "usage: workers_bench --connect ENDPOINT [--workers N] [--slots S] "
-               "[--heartbeat-ms MS] [--seconds N] [--ready-file F]\n");
+               "[--prefetch P] [--heartbeat-ms MS] [--seconds N] [--ready-file F]\n");
   return 2;
 }
 
@@ -370,6 +379,8 @@ int main(int argc, char** argv) {
       o.workers = std::atoi(value);
     } else if (arg == "--slots") {
       o.slots = static_cast<uint32_t>(std::atoi(value));
+    } else if (arg == "--prefetch") {
+      o.prefetch = std::atoi(value);
     } else if (arg == "--heartbeat-ms") {
       o.heartbeat_ms = std::atoi(value);
     } else if (arg == "--seconds") {
@@ -380,8 +391,8 @@ int main(int argc, char** argv) {
       return drover::Usage();
     }
   }
-  if (o.connect.empty() || o.workers < 1 || o.slots < 1 || o.heartbeat_ms < 10 ||
-      o.seconds < 1) {
+  if (o.connect.empty() || o.workers < 1 || o.slots < 1 || o.prefetch < -1 ||
+      o.heartbeat_ms < 10 || o.seconds < 1) {
     return drover::Usage();
   }
   ::signal(SIGTERM, drover::OnSignal);
