@@ -280,9 +280,10 @@ uint64_t Load8(const char* p) {
 
 // How many of the bytes of `chunk`, from its first in memory, are ASCII
 // digits in a row (0 to 8). A byte's high bit is set in `bad` when it is
-// below '0' (the subtraction wraps) or above '9' (the addition reaches
-// 0x80); a borrow or carry leaves only such a byte, into the later ones,
-// so the first bad byte is exact.
+// not a digit: below '0' the subtraction wraps, from ':' to 0xB9 the
+// addition reaches 0x80, above that the subtraction leaves it set. Only
+// such a byte passes a borrow or a carry on, to the bytes after it, so the
+// first bad byte is exact.
 int DigitRun(uint64_t chunk) {
   const uint64_t bad =
       ((chunk + 0x4646464646464646) | (chunk - 0x3030303030303030)) & 0x8080808080808080;
