@@ -25,6 +25,36 @@ int HexValue(char c) {
   return -1;
 }
 
+static_assert(std::endian::native == std::endian::little,
+              "the scanners load text in little-endian words");
+
+uint64_t Load8(const char* p) {
+  uint64_t chunk;
+  std::memcpy(&chunk, p, sizeof chunk);
+  return chunk;
+}
+
+// How many bytes from `p` (of `n`) need no look of their own inside a JSON
+// string: printable ASCII other than '"' and '\\', eight bytes at a time
+// (the rest of the text, under eight bytes, is left to the caller). A
+// byte's high bit is set in `stop` when it is below 0x20 (the subtraction
+// wraps), '"' or '\\' (its XOR with them is 0, which the subtraction of 1
+// wraps) or 0x80 and above; for the other bytes every term stays under
+// 0x80. Only a stop byte passes a borrow on, to the bytes after it, so the
+// first set bit is the first byte to look at.
+size_t PlainRun(const char* p, size_t n) {
+  constexpr uint64_t kOnes = 0x0101010101010101;
+  size_t done = 0;
+  for (; n - done >= 8; done += 8) {
+    const uint64_t x = Load8(p + done);
+    const uint64_t stop = ((x - kOnes * 0x20) | ((x ^ (kOnes * '"')) - kOnes) |
+                           ((x ^ (kOnes * '\\')) - kOnes) | x) &
+                          0x8080808080808080;
+    if (stop != 0) return done + (std::countr_zero(stop) >> 3);
+  }
+  return done;
+}
+
 // One pass over a JSON text, with an explicit stack instead of recursion
 // (a hostile reply cannot overflow ours).
 class Validator {
@@ -215,6 +245,8 @@ class Validator {
   bool String() {
     ++i_;  // the opening quote
     while (i_ < n_) {
+      i_ += PlainRun(s_ + i_, n_ - i_);
+      if (i_ >= n_) break;
       const auto c = static_cast<unsigned char>(s_[i_]);
       if (c == '"') {
         ++i_;
@@ -249,7 +281,8 @@ class Validator {
   const char* s_;
   size_t n_;
   size_t i_ = 0;
-  std::vector<char> stack_;  // '{' or '[' per open container
+  // '{' or '[' per open container: a string, whose first 15 need no heap.
+  std::string stack_;
   std::string error_;
 };
 
@@ -268,15 +301,6 @@ namespace {
 // which bytes are digits, a few multiplications for their value (the
 // technique of fast_float's parse_eight_digits, written here). The last 24
 // bytes of the text, too few for the loads, are read a byte at a time.
-
-static_assert(std::endian::native == std::endian::little,
-              "the integer reader loads text in little-endian words");
-
-uint64_t Load8(const char* p) {
-  uint64_t chunk;
-  std::memcpy(&chunk, p, sizeof chunk);
-  return chunk;
-}
 
 // How many of the bytes of `chunk`, from its first in memory, are ASCII
 // digits in a row (0 to 8). A byte's high bit is set in `bad` when it is

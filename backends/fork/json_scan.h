@@ -8,8 +8,11 @@
 //
 // Each piece was measured against simdjson 3.0 (tools/bench/libs_bench,
 // figures in docs/benchmarks.md). ValidateJson is hand-written: one look at
-// each byte and no allocation beyond the nesting stack, 1.2x to 1.7x
-// simdjson's DOM parser on the million numbers and 1.6x on a small message.
+// each byte (plain string bytes eight at a time) and no allocation for the
+// first 15 levels of nesting, 1.0x to 1.7x simdjson's DOM parser on the
+// million numbers and 1.6x to 1.9x on a small message, slower on a
+// mid-sized object; it accepts what JSON.parse accepts and names the byte
+// at fault.
 // Integer arrays are read eight digits at a time, with their smallest and
 // largest found on the way: faster than simdjson's On-Demand parser, which
 // read them before (docs/benchmarks.md, "bench libs"). AppendIntArray is

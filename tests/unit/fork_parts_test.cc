@@ -54,6 +54,54 @@ TEST(JsonScanTest, ValidateAgreesWithNlohmann) {
   EXPECT_FALSE(ValidateJson(std::string(2000, '[') + std::string(2000, ']')).ok());
 }
 
+// Given strings of 0 to 40 plain bytes with one byte that needs a look of
+// its own (a quote, an escape, a control character, the start of a UTF-8
+// sequence, valid or not) at every offset, and the same bytes after the
+// closing quote, ValidateJson (which skips plain bytes eight at a time)
+// should agree with nlohmann::json::accept on each, and name the byte of
+// a control character exactly.
+TEST(JsonScanTest, ValidateFindsEveryStringByteAtEveryOffset) {
+  const std::vector<std::string> specials = {"\"",
+                                             "\\\"",
+                                             "\\n",
+                                             "\\u00e9",
+                                             "\\x",
+                                             "\x01",
+                                             "\x1f",
+                                             "\x7f",
+                                             "\xc3\xa9",
+                                             "\xc3",
+                                             "\xe2\x98\x83",
+                                             "\xed\xa0\x80",
+                                             "\xf0\x9f\x98\x80",
+                                             "\xff",
+                                             "\\",
+                                             std::string(1, '\0')};
+  for (size_t length = 0; length <= 40; ++length) {
+    for (size_t at = 0; at <= length; ++at) {
+      for (const std::string& special : specials) {
+        std::string body(length, 'a');
+        for (size_t k = 0; k < length; ++k)
+          body[k] = static_cast<char>('!' + (k * 7) % 90);
+        std::replace(body.begin(), body.end(), '"', 'q');
+        std::replace(body.begin(), body.end(), '\\', 'b');
+        body.insert(at, special);
+        for (const std::string& text :
+             {"\"" + body + "\"", "[\"" + body + "\", 1]", "{\"k\": \"" + body + "\"}"}) {
+          const bool nul = text.find('\0') != std::string::npos;
+          EXPECT_EQ(ValidateJson(text).ok(), !nul && json::accept(text))
+              << "text: "
+              << json(text).dump(-1, ' ', true, json::error_handler_t::replace);
+        }
+      }
+      const std::string control =
+          "\"" + std::string(at, 'a') + "\x02" + std::string(length, 'b') + "\"";
+      EXPECT_EQ(ValidateJson(control).message(),
+                "control character in a string at byte " + std::to_string(at + 1));
+    }
+  }
+}
+
 // Given random integer arrays (some longer than the block AppendIntArray
 // writes at a time, some holding the int64 extremes), the fast codec should
 // parse them and print exactly what nlohmann prints, and refuse anything
