@@ -145,10 +145,7 @@ PassPlan PlanPasses(int bits_used) {
 constexpr size_t kRadixFrom = 256;
 
 void SortIntegers(std::vector<int64_t>& numbers) {
-  if (numbers.size() < kRadixFrom) {
-    std::sort(numbers.begin(), numbers.end());
-    return;
-  }
+  if (numbers.empty()) return;
   const auto [lo_it, hi_it] = std::minmax_element(numbers.begin(), numbers.end());
   SortIntegers(numbers, *lo_it, *hi_it);
 }

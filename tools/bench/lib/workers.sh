@@ -93,6 +93,13 @@ workers_once() {  # NAME BINARY COUNT SLOTS RUN [PREFETCH]
   rm -rf -- "$dir"
 }
 
+# The median of the rates recorded under KEY (NAME/COUNT[/p0]).
+wk_median() {  # KEY
+  local rates
+  read -ra rates <<<"${WK_RATE[$1]}"
+  median "${rates[@]}"
+}
+
 prefetch_label() {  # PREFETCH: "" (as drover's worker asks) or 0
   if [[ -n "$1" ]]; then echo "no prefetch"; else echo "prefetch 4x"; fi
 }
@@ -142,8 +149,7 @@ cmd_workers() {
   for i in "${!names[@]}"; do
     name="${names[$i]}"
     for suffix in "" /p0; do
-      read -ra rates <<<"${WK_RATE[$name/2$suffix]}"
-      two="$(median "${rates[@]}")"
+      two="$(wk_median "$name/2$suffix")"
       for count in 2 "$many"; do
         read -ra rates <<<"${WK_RATE[$name/$count$suffix]}"
         local m lost_total
@@ -162,14 +168,10 @@ cmd_workers() {
   # The target: workers as drover's ask (prefetch). Without prefetch the
   # per-message cost shows (recorded, no target).
   local m lost m0 two0
-  read -ra rates <<<"${WK_RATE[drover/2]}"
-  two="$(median "${rates[@]}")"
-  read -ra rates <<<"${WK_RATE[drover/$many]}"
-  m="$(median "${rates[@]}")"
-  read -ra rates <<<"${WK_RATE[drover/2/p0]}"
-  two0="$(median "${rates[@]}")"
-  read -ra rates <<<"${WK_RATE[drover/$many/p0]}"
-  m0="$(median "${rates[@]}")"
+  two="$(wk_median "drover/2")"
+  m="$(wk_median "drover/$many")"
+  two0="$(wk_median "drover/2/p0")"
+  m0="$(wk_median "drover/$many/p0")"
   # shellcheck disable=SC2086
   lost="$(printf '%s\n' ${WK_LOST[drover/$many]} ${WK_LOST[drover/$many/p0]} ${WK_LOST[drover/2]} \
     ${WK_LOST[drover/2/p0]} | awk '{ s += $1 } END { print s + 0 }')"
@@ -178,11 +180,9 @@ cmd_workers() {
   rec_figure "workers falsely taken for dead, all runs" "$lost" workers
   if [[ -n "$COMPARE_BUILD_DIR" ]]; then
     local base
-    read -ra rates <<<"${WK_RATE[base/$many]}"
-    base="$(median "${rates[@]}")"
+    base="$(wk_median "base/$many")"
     rec_ratio "drover / base, $many workers" "$(ratio "$m" "$base")"
-    read -ra rates <<<"${WK_RATE[base/$many/p0]}"
-    base="$(median "${rates[@]}")"
+    base="$(wk_median "base/$many/p0")"
     rec_ratio "drover / base, $many workers, no prefetch" "$(ratio "$m0" "$base")"
   fi
   awk -v m="$m" -v two="$two" -v m0="$m0" -v two0="$two0" -v n="$many" -v lost="$lost" 'BEGIN {
