@@ -5,14 +5,23 @@
 #ifndef DROVER_CORE_BASE_FILES_H_
 #define DROVER_CORE_BASE_FILES_H_
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace drover {
 
-// Appends the whole of `path` to *text. Returns 0, or the errno of the
-// failed open or read (the caller words the error with the file's name);
-// after a failed read *text holds what was read before it.
-int ReadWholeFile(const std::string& path, std::string* text);
+// Appends the whole of `path` to *text. Returns 0, or an errno for the
+// caller to word with the file's name: that of the failed open or read,
+// EISDIR for a directory, EFBIG for more than `limit` bytes. After a
+// failure *text holds what was read before it.
+//
+// Safe on any path a user may name: a regular file larger than `limit`
+// is refused before it is read, anything else (a pipe, /dev/zero, a
+// device) is read up to `limit` + 1 bytes, and a FIFO that no process
+// has open for writing reads as empty instead of blocking in open(2).
+// A pipe with a writer (`<(cat job.yaml)`) is read to its end.
+int ReadWholeFile(const std::string& path, std::string* text, size_t limit = SIZE_MAX);
 
 }  // namespace drover
 

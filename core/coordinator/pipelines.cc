@@ -61,11 +61,14 @@ LoadedPipelines LoadPipelineDir(const fs::path& dir, const spec::LoadOptions& op
   std::map<std::string, fs::path> names;
   for (const fs::path& file : files) {
     std::string text;
-    if (const int err = ReadWholeFile(file.string(), &text); err != 0) {
-      out.bad.push_back(
-          {file, {file.string() + ": cannot read the file: " + std::strerror(err)}});
+    // Capped as every spec is: a huge file in the directory costs a
+    // refusal, not the coordinator's memory.
+    auto read = spec::ReadSpecFile(file.string());
+    if (!read.ok()) {
+      out.bad.push_back({file, {read.status().message()}});
       continue;
     }
+    text = std::move(*read);
     spec::LoadResult loaded = spec::LoadString(text, file.string(), options);
     if (!loaded.ok()) {
       PipelineFileError bad{file, {}};

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/base/clock.h"
+#include "core/base/status.h"
 
 namespace drover::spec {
 
@@ -487,8 +488,21 @@ LoadResult LoadString(std::string_view text, std::string file,
 // coordinator loads the text again anyway.
 bool MayNameInputs(std::string_view text);
 
-// Reads `path` and calls LoadString. A missing or unreadable file is one
-// error at line 0.
+// The most text a job spec (or a worker configuration) may hold: what a
+// SUBMIT body carries (docs/protocol.md: 4 MiB bodies). `drover validate`,
+// `run` and `submit` read files through ReadSpecFile, so they refuse the
+// same ones.
+inline constexpr size_t kMaxSpecBytes = 4u << 20;
+
+// Reads a spec file whole (core/base/files.h: never blocking on a FIFO
+// without a writer, never past kMaxSpecBytes, never a directory). The
+// error's message starts with the file's name: "job.yaml: the file is
+// larger than 4 MiB", "jobs: cannot read the file: it is a directory",
+// "x.yaml: cannot read the file: No such file or directory".
+Result<std::string> ReadSpecFile(const std::string& path);
+
+// Reads `path` (as ReadSpecFile does) and calls LoadString. A missing,
+// unreadable or too large file is one error at line 0.
 LoadResult LoadFile(const std::filesystem::path& path,
                     const LoadOptions& options = {});
 

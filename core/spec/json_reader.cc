@@ -65,6 +65,8 @@ struct YamlReader::JsonBuild {
 };
 
 JsonTemplate YamlReader::ReadJson(const Entry& e, RawTask* task) {
+  // The job is refused already: converting more would only hold memory.
+  if (json_over_job_cap_) return JsonTemplate::Literal("null");
   JsonBuild b{task, "'" + e.key + "' in task " + Quoted(task->name), JsonTemplate(), 0, false,
               {}, {}};
   AppendJson(e.value, e.value_pos, 0, &b);

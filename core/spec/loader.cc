@@ -26,7 +26,22 @@ std::string HexByte(unsigned char c) {
 
 std::string DefaultName(const std::string& file) {
   std::string stem = std::filesystem::path(file).stem().string();
-  return stem.empty() ? "job" : stem;
+  // A job's name goes to logs and terminals; so may a file's name, but
+  // not with a line break or an escape sequence in it.
+  if (stem.empty() || internal::FindInvalidUtf8(stem) != std::string::npos ||
+      internal::HasControlCharacter(stem)) {
+    return "job";
+  }
+  return stem;
+}
+
+// The first CR not followed by LF, or npos.
+size_t FindLoneCr(std::string_view text) {
+  for (size_t i = text.find('\r'); i != std::string_view::npos;
+       i = text.find('\r', i + 1)) {
+    if (i + 1 == text.size() || text[i + 1] != '\n') return i;
+  }
+  return std::string_view::npos;
 }
 
 LoadResult Finish(ErrorSink* errors) {
@@ -79,6 +94,16 @@ LoadResult LoadString(std::string_view text, std::string file,
 
   internal::YamlParse parsed = internal::ParseYaml(text);
   if (parsed.failed) {
+    // yaml-cpp reads a lone CR as part of a line, so a file saved with
+    // classic Mac line endings is one line it refuses somewhere inside.
+    const size_t cr = FindLoneCr(text);
+    if (cr != std::string_view::npos) {
+      const internal::TextIndex index(text);
+      errors.Add(Pos{index.Line(cr), index.Column(cr)},
+                 "a line ends with a lone CR (classic Mac line endings), which drover "
+                 "does not read: save the file with LF or CRLF line endings");
+      return Finish(&errors);
+    }
     errors.Add(reader.At(parsed.error_offset), "not valid YAML: " + parsed.error);
     return Finish(&errors);
   }
@@ -114,12 +139,35 @@ bool MayNameInputs(std::string_view text) {
          text.find('\\') != std::string_view::npos;
 }
 
+namespace internal {
+
+std::string ReadFailure(int err) {
+  switch (err) {
+    case EFBIG:
+      return "the file is larger than " + std::to_string(kMaxSpecBytes >> 20) + " MiB";
+    case EISDIR:
+      return "cannot read the file: it is a directory";
+    default:
+      return std::string("cannot read the file: ") + std::strerror(err);
+  }
+}
+
+}  // namespace internal
+
+Result<std::string> ReadSpecFile(const std::string& path) {
+  std::string text;
+  if (const int err = ReadWholeFile(path, &text, kMaxSpecBytes); err != 0) {
+    return InvalidArgument(path + ": " + internal::ReadFailure(err));
+  }
+  return text;
+}
+
 LoadResult LoadFile(const std::filesystem::path& path, const LoadOptions& options) {
   const std::string file = path.string();
   std::string text;
-  if (const int err = ReadWholeFile(file, &text); err != 0) {
+  if (const int err = ReadWholeFile(file, &text, kMaxSpecBytes); err != 0) {
     ErrorSink errors(file);
-    errors.Add(Pos{}, std::string("cannot read the file: ") + std::strerror(err));
+    errors.Add(Pos{}, internal::ReadFailure(err));
     return Finish(&errors);
   }
   return LoadString(text, file, options);

@@ -44,6 +44,10 @@ class ErrorSink {
   std::vector<SpecError> errors_;
 };
 
+// loader.cc: why a spec file could not be read, from ReadWholeFile's
+// errno: "the file is larger than 4 MiB", "is a directory", ...
+std::string ReadFailure(int err);
+
 // A key a task kind declares as a setting (task_kind.h), as read from a
 // task or `defaults`: one of `name`, `env` and `text` is set when the value
 // was readable (a name is set, with ok == false, even when it was not).

@@ -27,12 +27,6 @@ bool IsBlank(std::string_view text) {
   });
 }
 
-bool HasControlCharacter(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
-  });
-}
-
 uint64_t SaturatingProduct(const std::vector<std::vector<std::string>>& lists) {
   uint64_t product = 1;
   for (const auto& list : lists) {

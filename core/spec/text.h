@@ -65,6 +65,11 @@ std::string Quoted(std::string_view text);
 // "task 'NAME'": how an error message names a task.
 std::string TaskRef(std::string_view name);
 
+// Whether UTF-8 `text` holds a control character: C0 (line breaks and
+// tabs included), DEL, or C1 (U+0080 to U+009F, which terminals may take
+// for escapes). Names printed in logs and on terminals must not.
+bool HasControlCharacter(std::string_view text);
+
 // [A-Za-z0-9_.-]+: task names and matrix keys.
 bool IsValidName(std::string_view name);
 

@@ -43,6 +43,7 @@ void YamlReader::ReadWorkerConfig(const YNode& root, WorkerConfig* config) {
                     "pools, ...), " + Got(root));
     return;
   }
+  if (!WithinExpansionCap(root)) return;  // before a single copy is made
   const std::vector<std::string_view> candidates(std::begin(kConfigKeys), std::end(kConfigKeys));
   for (const Entry& e : Entries(root, "", MapKind::kKeys)) {
     const std::string& key = e.key;
@@ -164,9 +165,9 @@ WorkerConfigResult LoadWorkerConfigString(std::string_view text, std::string fil
 WorkerConfigResult LoadWorkerConfigFile(const std::filesystem::path& path) {
   const std::string file = path.string();
   std::string text;
-  if (const int err = ReadWholeFile(file, &text); err != 0) {
+  if (const int err = ReadWholeFile(file, &text, kMaxSpecBytes); err != 0) {
     ErrorSink errors(file);
-    errors.Add(Pos{}, std::string("cannot read the file: ") + std::strerror(err));
+    errors.Add(Pos{}, internal::ReadFailure(err));
     return Finish(&errors);
   }
   return LoadWorkerConfigString(text, file);

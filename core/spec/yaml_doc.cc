@@ -16,6 +16,15 @@ const std::string& YamlDoc::Node::Scalar() const {
   return IsScalar() ? doc_->scalars_[rec().first] : kEmpty;
 }
 
+uint32_t YamlDoc::Node::ChildAlias(size_t i) const {
+  const uint32_t slot = rec().first + static_cast<uint32_t>(i);
+  const auto& aliases = doc_->aliases_;
+  const auto it = std::lower_bound(
+      aliases.begin(), aliases.end(), slot,
+      [](const std::pair<uint32_t, uint32_t>& a, uint32_t s) { return a.first < s; });
+  return it != aliases.end() && it->first == slot ? it->second : kNoOffset;
+}
+
 namespace {
 
 uint32_t OffsetOf(const YAML::Mark& mark) {
@@ -23,6 +32,27 @@ uint32_t OffsetOf(const YAML::Mark& mark) {
     return YamlDoc::kNoOffset;
   }
   return static_cast<uint32_t>(mark.pos);
+}
+
+uint32_t SaturatingAdd(uint32_t a, uint64_t b) {
+  return static_cast<uint32_t>(std::min<uint64_t>(a + b, YamlDoc::kHeavy));
+}
+
+// Whether the quoted scalar opening at text[open] has its closing quote.
+// Inside double quotes a backslash escapes the next character; inside
+// single quotes '' is a quote. Nothing else ends or escapes one, wherever
+// it is in the document.
+bool IsClosed(std::string_view text, size_t open) {
+  const char quote = text[open];
+  for (size_t p = open + 1; p < text.size(); ++p) {
+    if (quote == '"' && text[p] == '\\') {
+      ++p;
+    } else if (text[p] == quote) {
+      if (quote == '"' || p + 1 >= text.size() || text[p + 1] != '\'') return true;
+      ++p;
+    }
+  }
+  return false;
 }
 
 // An istream over the caller's bytes, without copying them.
@@ -226,8 +256,10 @@ std::string ReadAheads::Cut() const {
 // vectors.
 class DocBuilder : public YAML::EventHandler {
  public:
-  // With `read_ahead`, the events are those of its cut text.
-  DocBuilder(YamlDoc* doc, ReadAheads* read_ahead) : doc_(doc), read_ahead_(read_ahead) {}
+  // With `read_ahead`, the events are those of its cut text. `text` is
+  // the text as given (offsets count after a byte order mark, `bom`).
+  DocBuilder(YamlDoc* doc, ReadAheads* read_ahead, std::string_view text, size_t bom)
+      : doc_(doc), read_ahead_(read_ahead), text_(text), bom_(bom) {}
 
   void OnDocumentStart(const YAML::Mark&) override {}
   void OnDocumentEnd() override {}
@@ -237,7 +269,7 @@ class DocBuilder : public YAML::EventHandler {
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
     // yaml-cpp refuses an alias to an unknown anchor; be safe anyway.
     if (anchor < anchors_.size()) {
-      Add(anchors_[anchor]);
+      Add(anchors_[anchor], Offset(mark));
     } else {
       Add(NewNode(YamlDoc::Kind::kNull, mark, YAML::NullAnchor));
     }
@@ -252,7 +284,9 @@ class DocBuilder : public YAML::EventHandler {
     // explicit tag (!!str, !foo) comes through as written.
     doc_->nodes_[index].plain = tag == "?";
     doc_->nodes_[index].first = static_cast<uint32_t>(doc_->scalars_.size());
+    doc_->nodes_[index].weight = SaturatingAdd(YamlDoc::kValueCost, value.size());
     doc_->scalars_.push_back(value);
+    NoteUnclosedQuote(doc_->nodes_[index].offset);
     Add(index);
   }
   void OnSequenceStart(const YAML::Mark& mark, const std::string& /*tag*/,
@@ -268,6 +302,9 @@ class DocBuilder : public YAML::EventHandler {
   void OnMapEnd() override { Close(/*pairs=*/true); }
 
   uint32_t nul_scalar() const { return nul_scalar_; }
+  // The opening quote of a quoted scalar without a closing one, or
+  // kNoOffset.
+  uint32_t unclosed_quote() const { return unclosed_quote_; }
 
  private:
   struct Open_ {
@@ -276,11 +313,38 @@ class DocBuilder : public YAML::EventHandler {
     ReadAheads::Seq* read_ahead;  // the sequence read ahead that it is, or null
   };
 
+  uint32_t Offset(const YAML::Mark& mark) const {
+    return read_ahead_ ? read_ahead_->Uncut(OffsetOf(mark)) : OffsetOf(mark);
+  }
+  void NoteUnclosedQuote(uint32_t offset) {
+    if (unclosed_quote_ != YamlDoc::kNoOffset || offset == YamlDoc::kNoOffset) return;
+    size_t at = offset + bom_;
+    // A scalar's mark is that of its anchor or tag when it has them
+    // (`&a "x"`, `!!str "x"`): the quote, if any, comes after them.
+    auto blank = [&](size_t i) {
+      return text_[i] == ' ' || text_[i] == '\t' || text_[i] == '\r' || text_[i] == '\n';
+    };
+    for (int property = 0;
+         property < 2 && at < text_.size() && (text_[at] == '&' || text_[at] == '!');
+         ++property) {
+      while (at < text_.size() && !blank(at)) ++at;
+      while (at < text_.size() && blank(at)) ++at;
+    }
+    if (at >= text_.size() || (text_[at] != '"' && text_[at] != '\'')) return;
+    if (!IsClosed(text_, at)) {
+      unclosed_quote_ = static_cast<uint32_t>(at - bom_);
+    }
+  }
   uint32_t NewNode(YamlDoc::Kind kind, const YAML::Mark& mark, YAML::anchor_t anchor) {
     const auto index = static_cast<uint32_t>(doc_->nodes_.size());
     YamlDoc::Rec rec;
     rec.kind = kind;
-    rec.offset = read_ahead_ ? read_ahead_->Uncut(OffsetOf(mark)) : OffsetOf(mark);
+    rec.offset = Offset(mark);
+    // A container weighs its items once it is closed; until then an alias
+    // to it (from inside: `&a [*a]`) is a value without end.
+    rec.weight = kind == YamlDoc::Kind::kNull     ? YamlDoc::kValueCost
+                 : kind == YamlDoc::Kind::kScalar ? 0
+                                                  : YamlDoc::kHeavy;
     doc_->nodes_.push_back(rec);
     if (anchor != YAML::NullAnchor) {
       if (anchors_.size() <= anchor) anchors_.resize(anchor + 1, index);
@@ -288,11 +352,14 @@ class DocBuilder : public YAML::EventHandler {
     }
     return index;
   }
-  void Add(uint32_t index) {
+  // Adds a value to the open container (or makes it the root); `alias`
+  // is where it was written as an alias, or kNoOffset.
+  void Add(uint32_t index, uint32_t alias = YamlDoc::kNoOffset) {
     if (open_.empty()) {
       doc_->root_ = index;
     } else {
       pending_.push_back(index);
+      pending_alias_.push_back(alias);
     }
   }
   void Open(uint32_t index, ReadAheads::Seq* read_ahead = nullptr) {
@@ -312,26 +379,43 @@ class DocBuilder : public YAML::EventHandler {
         rec.plain = true;
         rec.offset = offset;
         rec.first = static_cast<uint32_t>(doc_->scalars_.size());
+        rec.weight = SaturatingAdd(YamlDoc::kValueCost, length);
         doc_->scalars_.emplace_back(read_ahead_->text().substr(offset, length));
         pending_.push_back(static_cast<uint32_t>(doc_->nodes_.size()));
+        pending_alias_.push_back(YamlDoc::kNoOffset);
         doc_->nodes_.push_back(rec);
+      }
+    }
+    uint32_t weight = YamlDoc::kValueCost;
+    for (size_t i = top.first_pending; i < pending_.size(); ++i) {
+      weight = SaturatingAdd(weight, doc_->nodes_[pending_[i]].weight);
+      if (pending_alias_[i] != YamlDoc::kNoOffset) {
+        const size_t slot = doc_->children_.size() + (i - top.first_pending);
+        doc_->aliases_.emplace_back(static_cast<uint32_t>(slot), pending_alias_[i]);
       }
     }
     YamlDoc::Rec& rec = doc_->nodes_[top.node];
     rec.first = static_cast<uint32_t>(doc_->children_.size());
     const size_t n = pending_.size() - top.first_pending;
     rec.count = static_cast<uint32_t>(pairs ? n / 2 : n);
+    rec.weight = weight;
     doc_->children_.insert(doc_->children_.end(), pending_.begin() + top.first_pending,
                            pending_.end());
     pending_.resize(top.first_pending);
+    pending_alias_.resize(top.first_pending);
   }
 
   YamlDoc* doc_;
   ReadAheads* read_ahead_;
+  std::string_view text_;
+  size_t bom_;
   std::vector<Open_> open_;
   std::vector<uint32_t> pending_;
+  std::vector<uint32_t>
+      pending_alias_;  // where each of pending_ is an alias, or kNoOffset
   std::vector<uint32_t> anchors_;
   uint32_t nul_scalar_ = YamlDoc::kNoOffset;
+  uint32_t unclosed_quote_ = YamlDoc::kNoOffset;
 };
 
 namespace {
@@ -344,8 +428,16 @@ YamlParse Parse(std::string_view text, ReadAheads* read_ahead) {
   try {
     YAML::Parser parser(in);
     YamlDoc doc;
-    DocBuilder builder(&doc, read_ahead);
+    const std::string_view whole = read_ahead ? read_ahead->text() : text;
+    const size_t bom = whole.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;
+    DocBuilder builder(&doc, read_ahead, whole, bom);
     if (!parser.HandleNextDocument(builder)) return result;
+    if (builder.unclosed_quote() != YamlDoc::kNoOffset) {
+      result.failed = true;
+      result.error = "the string opened here has no closing quote";
+      result.error_offset = builder.unclosed_quote();
+      return result;
+    }
     result.nul_scalar = builder.nul_scalar();
     result.doc = std::move(doc);
     StartRecorder second;

@@ -2,9 +2,11 @@
 //
 // Built from yaml-cpp's parser events rather than with YAML::Load: a
 // YAML::Node costs some 300 bytes and a shared_ptr per value, which made a
-// 100,000-task file take ~300 MB and seconds to load. Here a value is 16
+// 100,000-task file take ~300 MB and seconds to load. Here a value is 20
 // bytes plus its text. Aliases (*x) share the anchored node; nothing is
-// copied. yaml_doc.cc is the only file of drover that includes yaml-cpp.
+// copied, but each value knows its weight: what reading it copies, aliases
+// included (yaml_reader.h bounds a job's). yaml_doc.cc is the only file of
+// drover that includes yaml-cpp.
 #ifndef DROVER_CORE_SPEC_YAML_DOC_H_
 #define DROVER_CORE_SPEC_YAML_DOC_H_
 
@@ -12,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace drover::spec::internal {
@@ -20,6 +23,11 @@ class YamlDoc {
  public:
   enum class Kind : uint8_t { kNull, kScalar, kSequence, kMap };
   static constexpr uint32_t kNoOffset = UINT32_MAX;
+  // What a value weighs beside its text: the least a copy of it costs.
+  static constexpr uint32_t kValueCost = 16;
+  // A weight this large or larger (also that of a value holding itself
+  // through an alias, `&a [*a]`).
+  static constexpr uint32_t kHeavy = UINT32_MAX;
 
  private:
   struct Rec {
@@ -28,6 +36,7 @@ class YamlDoc {
     uint32_t offset = kNoOffset;
     uint32_t first = 0;  // scalar: index in scalars_; container: in children_
     uint32_t count = 0;  // container: items, or pairs of a map
+    uint32_t weight = 0;  // Node::weight()
   };
 
  public:
@@ -54,6 +63,19 @@ class YamlDoc {
     // Byte offset where the value starts in the parsed text (yaml-cpp skips
     // a byte order mark before counting), or kNoOffset.
     uint32_t offset() const { return rec().offset; }
+    // What reading the value whole copies: the bytes of its scalars (map
+    // keys included) plus kValueCost per value, a value an alias repeats
+    // counted again each time, saturating at kHeavy. O(1): computed once
+    // by the parse, so that a bound on it is checked before any copy.
+    uint32_t weight() const { return rec().weight; }
+    // Where child i (Item(i), or Child(2i) / Child(2i+1) of a map: see
+    // KeyAlias / ValueAlias) was written as an alias (*x), or kNoOffset
+    // when it was written out there. A value an alias repeats has the
+    // offset of its anchor; this is where the repetition is.
+    // O(log aliases in the document).
+    uint32_t ItemAlias(size_t i) const { return ChildAlias(i); }
+    uint32_t KeyAlias(size_t i) const { return ChildAlias(2 * i); }
+    uint32_t ValueAlias(size_t i) const { return ChildAlias(2 * i + 1); }
 
    private:
     friend class YamlDoc;
@@ -62,6 +84,7 @@ class YamlDoc {
     Node Child(size_t i) const {
       return Node(doc_, doc_->children_[rec().first + static_cast<uint32_t>(i)]);
     }
+    uint32_t ChildAlias(size_t i) const;
 
     const YamlDoc* doc_;
     uint32_t index_;
@@ -75,6 +98,8 @@ class YamlDoc {
   std::vector<Rec> nodes_;
   std::vector<uint32_t> children_;  // a map's are key, value, key, value, ...
   std::vector<std::string> scalars_;
+  // (index in children_, offset of the alias written there), by index.
+  std::vector<std::pair<uint32_t, uint32_t>> aliases_;
   uint32_t root_ = 0;
 };
 
@@ -107,6 +132,10 @@ struct YamlParse {
 // scalar, a comment) has the whole text parsed again as it is, and so
 // does a text yaml-cpp refuses, so that its error is the original's. The
 // tree and every offset are those of parsing the text whole.
+//
+// A quoted scalar without its closing quote is `failed` at its opening
+// quote: yaml-cpp ends it at the end of the text without a word, which
+// made the rest of a spec one string.
 YamlParse ParseYaml(std::string_view text);
 
 // ParseYaml reading ahead only flow sequences of at least `min_items`

@@ -357,6 +357,7 @@ void YamlReader::ReadJob(const YNode& root, RawJob* job) {
     Error(where, "the top level must be a map with 'version' and 'tasks', " + Got(root));
     return;
   }
+  if (!WithinExpansionCap(root)) return;  // before a single copy is made
   const std::vector<std::string_view> candidates = {
       "version", "name",    "defaults", "fail_fast", "priority",    "tasks",
       "pools",   "plugins", "services", "schedule",  "timezone", "concurrency", "catchup"};
@@ -380,6 +381,12 @@ void YamlReader::ReadJob(const YNode& root, RawJob* job) {
       if (auto name = Scalar(e, "", "a string")) {
         if (name->empty()) {
           Error(e.value_pos, "'name' is empty");
+        } else if (HasControlCharacter(*name)) {
+          // It is printed in logs and on terminals: a line break would
+          // forge a log line, an escape sequence drive the terminal.
+          Error(e.value_pos, "'name' " + Quoted(*name) +
+                                 " cannot contain control characters (line breaks, tabs, "
+                                 "escapes)");
         } else {
           job->name = std::move(*name);
         }

@@ -43,6 +43,14 @@ inline constexpr uint64_t kMaxJobJsonBytes = 256ull << 20;
 // How deep `args` and `message` may nest (YAML aliases can even refer to
 // themselves: `&a [*a]`).
 inline constexpr int kMaxJsonDepth = 128;
+// What reading a job may copy, checked before anything is read (yaml_doc.h,
+// Node::weight: text plus 16 bytes a value, aliases repeated, `defaults`
+// once per task since each task keeps its own). An alias copies what it
+// names each time it is used, so a 1 MB file of them stood for 10 GB and
+// killed the coordinator. A spec without aliases (kMaxSpecBytes of text
+// at most) weighs less than 40 MiB even with 100,000 tasks each copying
+// a few hundred bytes of `defaults`.
+inline constexpr uint64_t kMaxExpandedBytes = 64ull << 20;
 
 using YNode = YamlDoc::Node;
 
@@ -68,7 +76,7 @@ class YamlReader {
   // `text` is the document's source (for lines and columns), `bom` the
   // length of a byte order mark yaml-cpp skipped before counting offsets.
   YamlReader(std::string_view text, size_t bom, ErrorSink* errors)
-      : index_(text), bom_(bom), errors_(errors) {}
+      : text_(text), index_(text), bom_(bom), errors_(errors) {}
 
   // Reads the document's root into `job`. `job->name` is left empty when
   // the file has no `name:`.
@@ -98,6 +106,21 @@ class YamlReader {
   struct JsonBuild;  // json_reader.cc
 
   void Error(Pos where, std::string message) { errors_->Add(where, std::move(message)); }
+
+  // expansion_cap.cc: true when the document `root` weighs at most
+  // kMaxExpandedBytes; else reports where the count passes it (the alias,
+  // or the innermost value written out) and returns false. Reads nothing.
+  bool WithinExpansionCap(const YNode& root);
+  // Reports where `node`, which takes `used` past the cap, passes it: the
+  // alias if it was written as one at `alias` (else kNoOffset), or the
+  // innermost part of it that does. `subject` names it for the message
+  // ("'run' in task 'a'"). Returns false.
+  bool PastCap(const YNode& node, uint32_t alias, const std::string& subject,
+               uint64_t used);
+  // "SUBJECT takes the job past 64 MiB, ..." and `why`, at `where`.
+  void OverExpansionCap(Pos where, const std::string& subject, std::string_view why = "");
+  // "*name", the alias written at `offset`.
+  std::string AliasText(uint32_t offset) const;
 
   // The entries of `map` in file order. yaml-cpp keeps duplicate keys, so
   // they are reported here (at the second one) and only the first is kept.
@@ -183,6 +206,7 @@ class YamlReader {
   void AppendJson(const YNode& node, Pos where, int depth, JsonBuild* b);
   void AppendJsonScalar(const YNode& node, Pos where, JsonBuild* b);
 
+  std::string_view text_;
   TextIndex index_;
   size_t bom_;
   ErrorSink* errors_;

@@ -338,8 +338,8 @@ tasks:
             "job.yaml:9:7: duplicate key 'k' in 'args' in task 'a' (first at line 8)");
 }
 
-// Given an alias that refers to itself, should stop at the depth limit
-// with an error instead of recursing forever.
+// Given an alias that refers to itself, should refuse it at the alias,
+// before reading (the expansion cap), instead of recursing forever.
 TEST(SpecBackendErrorTest, SelfReferentialAliasInArgs) {
   const LoadResult r = Load(R"(
 version: 1
@@ -350,12 +350,32 @@ tasks:
     args: &loop [1, *loop]
 )");
   ASSERT_EQ(r.errors.size(), 1u) << Dump(r);
+  EXPECT_EQ(r.errors[0].where.line, 6);
+  EXPECT_EQ(r.errors[0].where.column, 21);
+  EXPECT_NE(
+      r.errors[0].message.find("the alias *loop for item 2 of 'args' in task 'a' takes "
+                               "the job past 64 MiB"),
+      std::string::npos)
+      << Dump(r);
+  EXPECT_NE(r.errors[0].message.find("repeats without end"), std::string::npos)
+      << Dump(r);
+}
+
+// Given a value nested past the JSON depth limit without aliases, should
+// stop there with an error.
+TEST(SpecBackendErrorTest, ArgsNestedPastTheDepthLimit) {
+  const LoadResult r = Load(
+      "version: 1\ntasks:\n  a:\n    backend: threads\n    fn: f\n"
+      "    args: " +
+      std::string(200, '[') + std::string(200, ']') + "\n");
+  ASSERT_EQ(r.errors.size(), 1u) << Dump(r);
   EXPECT_NE(r.errors[0].message.find("nests more than 128 levels deep"), std::string::npos)
       << Dump(r);
 }
 
 // Given aliases that double at each level (a few lines standing for 2^40
-// items), should refuse the args at the size cap, quickly.
+// items), should refuse the job at the expansion cap, at the first alias
+// that passes it, before converting anything.
 TEST(SpecBackendErrorTest, AliasBombInArgsHitsTheSizeCap) {
   std::string yaml = "version: 1\ndefaults:\n  timeout: 1s\ntasks:\n  a:\n    backend: threads\n"
          "    fn: f\n    args:\n      - &x0 [1, 1]\n";
@@ -365,9 +385,12 @@ TEST(SpecBackendErrorTest, AliasBombInArgsHitsTheSizeCap) {
   }
   const LoadResult r = Load(yaml);
   ASSERT_EQ(r.errors.size(), 1u) << Dump(r);
-  EXPECT_NE(r.errors[0].message.find("'args' in task 'a' is more than 1,048,576 bytes as "
-                                     "JSON"),
-            std::string::npos)
+  // 2^18 pairs of [1, 1] pass 64 MiB at 16 bytes and more a value.
+  EXPECT_EQ(
+      r.errors[0].ToString().rfind("job.yaml:28:21: the alias *x18 for item 2 of item 20 "
+                                   "of 'args' in task 'a' takes the job past 64 MiB",
+                                   0),
+      0u)
       << Dump(r);
 }
 

@@ -100,20 +100,21 @@ int PrintError(const Status& s) {
 }
 
 int SubmitCommand(const SubmitArgs& args) {
-  std::ifstream in(args.file, std::ios::binary);
-  if (!in) {
-    std::fprintf(stderr, "%s: cannot read the file\n", args.file.c_str());
+  // As `drover validate` and `drover run` read a spec: capped in size,
+  // never a directory, never blocking on a FIFO without a writer.
+  auto text = spec::ReadSpecFile(args.file);
+  if (!text.ok()) {
+    std::fprintf(stderr, "%s\n", text.status().message().c_str());
     return kExitUsage;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
   auto lost_timeout = ParseDurationFlag("--lost-timeout", args.lost_timeout);
   if (!lost_timeout.ok()) return PrintError(lost_timeout.status());
   auto session = ClientSession::Open(args.connection);
   if (!session.ok()) return PrintError(session.status());
   Client& client = (*session)->client();
 
-  auto submit = MakeSubmit(args.file, text.str(), args.resume, args.wait || args.follow);
+  auto submit =
+      MakeSubmit(args.file, std::move(*text), args.resume, args.wait || args.follow);
   if (!submit.ok()) {
     std::fprintf(stderr, "%s\n", submit.status().message().c_str());
     return kExitUsage;

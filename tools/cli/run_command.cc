@@ -48,13 +48,9 @@ void InstallInterruptHandler() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-Result<std::string> ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound(path + ": cannot read the file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+// As `drover validate` and `drover submit` read a spec: capped in size,
+// never a directory, never blocking on a FIFO without a writer.
+Result<std::string> ReadText(const std::string& path) { return spec::ReadSpecFile(path); }
 
 // This thread's part of `drover run`: the client of the embedded
 // coordinator at `endpoint`, as `drover submit --wait` is of a remote one
@@ -109,14 +105,17 @@ int RunCommand(const RunArgs& args, const BackendRegistry& registry) {
   spec::LoadOptions spec_options;
   spec_options.kinds = &registry.kinds();
   // Validate here first: a bad spec is reported before anything starts.
-  // The text is read once: the spec loaded from it is handed to the
-  // coordinator with it (Coordinator::HandOver).
+  // The text is read once (a pipe cannot be read twice): the spec loaded
+  // from it is handed to the coordinator with it (Coordinator::HandOver).
   auto text = ReadText(args.file);
-  spec::LoadResult loaded = text.ok() ? spec::LoadString(*text, args.file, spec_options)
-                                      : spec::LoadFile(args.file, spec_options);
-  if (!loaded.ok() || !text.ok()) {
-    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.ToString().c_str());
-    if (loaded.ok()) std::fprintf(stderr, "%s\n", text.status().message().c_str());
+  if (!text.ok()) {
+    std::fprintf(stderr, "%s\n", text.status().message().c_str());
+    return kExitUsage;
+  }
+  spec::LoadResult loaded = spec::LoadString(*text, args.file, spec_options);
+  if (!loaded.ok()) {
+    for (const auto& e : loaded.errors)
+      std::fprintf(stderr, "%s\n", e.ToString().c_str());
     return kExitUsage;
   }
   if (loaded.spec->schedule) {
