@@ -14,6 +14,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/base/version.h"
 #include "core/protocol/codec.h"
 #include "core/protocol/convert.h"
 #include "worker/output_tail.h"
@@ -196,9 +197,7 @@ void Worker::Loop::SendHello() {
   hello.set_heartbeat_ms(static_cast<uint32_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(options_.heartbeat_interval)
           .count()));
-#ifdef DROVER_VERSION
-  hello.set_version(DROVER_VERSION);
-#endif
+  hello.set_version(DroverVersion());
   Send(protocol::Make(Command::kHello, hello));
   // Until a WELCOME arrives, say HELLO again with growing pauses.
   next_hello_ = clock_.Now() + backoff_;

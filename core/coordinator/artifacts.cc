@@ -66,53 +66,58 @@ void Coordinator::Loop::EndTransfer(const std::string& rid, uint64_t transfer_id
   Reply(rid, Command::kArtifactDone, done);
 }
 
-void Coordinator::Loop::HandleArtifactPut(WorkerConn& w, const Message& m) {
+bool Coordinator::Loop::HandleArtifactPut(WorkerConn& w, const Message& m) {
   auto put = protocol::Parse<wire::ArtifactPut>(m);
   if (!put.ok()) {
     stats_.malformed.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return false;
   }
-  const TransferKey key{w.rid, put->transfer_id()};
+  BeginUpload(w, *put);
+  return true;
+}
+
+void Coordinator::Loop::BeginUpload(WorkerConn& w, const wire::ArtifactPut& put) {
+  const TransferKey key{w.rid, put.transfer_id()};
   auto refuse = [&](const std::string& why) {
     Note(w.rid, "artifact refusals", spdlog::level::warn,
-         "refused artifact '" + put->path() + "' of attempt " +
-             std::to_string(put->attempt_id()) + " from worker " + w.name + ": " + why);
-    EndTransfer(w.rid, put->transfer_id(), why);
+         "refused artifact '" + put.path() + "' of attempt " +
+             std::to_string(put.attempt_id()) + " from worker " + w.name + ": " + why);
+    EndTransfer(w.rid, put.transfer_id(), why);
   };
   if (uploads_.count(key))
     return refuse("transfer id " + std::to_string(key.second) + " is in use");
-  auto a = attempts_.find(put->attempt_id());
+  auto a = attempts_.find(put.attempt_id());
   if (a == attempts_.end() || a->second.worker_rid != w.rid) {
-    return refuse("attempt " + std::to_string(put->attempt_id()) +
+    return refuse("attempt " + std::to_string(put.attempt_id()) +
                   " is not running on this worker (no longer current)");
   }
-  if (auto bad = artifacts::BadArtifactPath(put->path())) return refuse(*bad);
+  if (auto bad = artifacts::BadArtifactPath(put.path())) return refuse(*bad);
   // In-process (`drover run`): the file is on this disk already; link it
   // instead of asking for its bytes. It needs no room, so this comes
   // before the free-space check.
   if (options_.local_artifacts) {
-    if (auto file = options_.local_artifacts->Find(put->attempt_id(), put->path())) {
-      auto linked = blobs_->BeginLinked(*file, put->size());
+    if (auto file = options_.local_artifacts->Find(put.attempt_id(), put.path())) {
+      auto linked = blobs_->BeginLinked(*file, put.size());
       if (linked.ok()) {
-        uploads_[key] = Upload{put->attempt_id(),
-                               put->path(),
-                               put->size(),
-                               put->mode() & 07777,
+        uploads_[key] = Upload{put.attempt_id(),
+                               put.path(),
+                               put.size(),
+                               put.mode() & 07777,
                                std::move(linked.value()),
                                /*local=*/true};
         return;  // no ARTIFACT-CREDIT: PumpLocalUploads ends it with ARTIFACT-DONE
       }
       spdlog::info("coordinator: artifact '{}' of attempt {} is copied, not linked: {}",
-                   put->path(), put->attempt_id(), linked.status().message());
+                   put.path(), put.attempt_id(), linked.status().message());
     }
   }
   struct statvfs vfs {};
   if (::statvfs(blobs_->root().c_str(), &vfs) == 0) {
     const uint64_t free_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
-    if (free_bytes < put->size() + kDiskReserve) {
+    if (free_bytes < put.size() + kDiskReserve) {
       return refuse("the coordinator's artifact store (" + blobs_->root().string() +
                     ") has " + HumanBytes(free_bytes) + " free; " +
-                    HumanBytes(put->size()) + " plus a reserve of " +
+                    HumanBytes(put.size()) + " plus a reserve of " +
                     HumanBytes(kDiskReserve) + " are needed");
     }
   }
@@ -120,7 +125,7 @@ void Coordinator::Loop::HandleArtifactPut(WorkerConn& w, const Message& m) {
   if (!writer.ok())
     return refuse("the coordinator cannot store it: " + writer.status().message());
   uploads_[key] =
-      Upload{put->attempt_id(),         put->path(),    put->size(), put->mode() & 07777,
+      Upload{put.attempt_id(),          put.path(),     put.size(), put.mode() & 07777,
              std::move(writer.value()), /*local=*/false};
   wire::ArtifactCredit credit;
   credit.set_transfer_id(key.second);
@@ -128,13 +133,19 @@ void Coordinator::Loop::HandleArtifactPut(WorkerConn& w, const Message& m) {
   Reply(w.rid, Command::kArtifactCredit, credit);
 }
 
-void Coordinator::Loop::HandleArtifactChunk(WorkerConn& w, const Message& m) {
+bool Coordinator::Loop::HandleArtifactChunk(WorkerConn& w, const Message& m) {
   auto chunk = protocol::Parse<wire::ArtifactChunk>(m);
   if (!chunk.ok() || m.payloads.size() != 1) {
     stats_.malformed.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return false;
   }
-  const TransferKey key{w.rid, chunk->transfer_id()};
+  TakeChunk(w, *chunk, m.payloads[0]);
+  return true;
+}
+
+void Coordinator::Loop::TakeChunk(WorkerConn& w, const wire::ArtifactChunk& chunk,
+                                  const std::string& data) {
+  const TransferKey key{w.rid, chunk.transfer_id()};
   auto it = uploads_.find(key);
   if (it == uploads_.end()) {
     // Aborted here already (its ARTIFACT-DONE is on its way) or never
@@ -145,7 +156,6 @@ void Coordinator::Loop::HandleArtifactChunk(WorkerConn& w, const Message& m) {
     return EndTransfer(w.rid, key.second, "unknown transfer");
   }
   Upload& u = it->second;
-  const std::string& data = m.payloads[0];
   auto fail = [&](const std::string& why) {
     spdlog::warn("coordinator: upload of '{}' (attempt {}) from worker {} failed: {}",
                  u.path, u.attempt_id, w.name, why);
@@ -153,25 +163,25 @@ void Coordinator::Loop::HandleArtifactChunk(WorkerConn& w, const Message& m) {
     uploads_.erase(it);  // the writer removes its temporary file
   };
   if (!attempts_.count(u.attempt_id)) return fail("the attempt is no longer current");
-  if (chunk->offset() != u.writer->size()) {
-    return fail("chunk at offset " + std::to_string(chunk->offset()) + ", expected " +
+  if (chunk.offset() != u.writer->size()) {
+    return fail("chunk at offset " + std::to_string(chunk.offset()) + ", expected " +
                 std::to_string(u.writer->size()));
   }
   if (data.size() > artifacts::kChunkSize || u.writer->size() + data.size() > u.size) {
     return fail("chunk of " + std::to_string(data.size()) + " bytes at offset " +
-                std::to_string(chunk->offset()) + " passes the announced size " +
+                std::to_string(chunk.offset()) + " passes the announced size " +
                 std::to_string(u.size) + " or the chunk limit");
   }
   if (Status s = u.writer->Append(data); !s.ok()) {
     return fail("the coordinator cannot store it: " + s.message());
   }
-  if (!chunk->last()) {
+  if (!chunk.last()) {
     wire::ArtifactCredit credit;
     credit.set_transfer_id(key.second);
     credit.set_chunks(1);
     return Reply(w.rid, Command::kArtifactCredit, credit);
   }
-  StoreUpload(it, chunk->sha256());
+  StoreUpload(it, chunk.sha256());
 }
 
 void Coordinator::Loop::StoreUpload(std::map<TransferKey, Upload>::iterator it,

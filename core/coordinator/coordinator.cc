@@ -37,6 +37,33 @@ bool IsWorkerCommand(protocol::Command c) {
          c == Command::kArtifactPut || c == Command::kArtifactChunk;
 }
 
+// Checks 6 and 7 of docs/protocol.md, "Malformed messages", for a worker
+// command from a peer that is not registered: its body parses, and its
+// payload frames are those of its command. (A registered worker's handler
+// parses the body itself, once.)
+bool WorkerMessageParses(const protocol::Message& m) {
+  using protocol::Command;
+  auto parses = [&](auto&& message) { return message.ParseFromString(m.body); };
+  switch (m.command) {
+    case Command::kHeartbeat:
+      return m.body.empty() || parses(wire::Heartbeat());
+    case Command::kResult:
+      return m.payloads.size() == 2 && parses(wire::Result());
+    case Command::kOutput:
+      return m.payloads.size() == 1 && parses(wire::Output());
+    case Command::kDraining:
+      return parses(wire::Draining());
+    case Command::kServiceReloaded:
+      return parses(wire::ServiceReloaded());
+    case Command::kArtifactPut:
+      return parses(wire::ArtifactPut());
+    case Command::kArtifactChunk:
+      return m.payloads.size() == 1 && parses(wire::ArtifactChunk());
+    default:
+      return true;
+  }
+}
+
 }  // namespace
 
 // ---- set-up --------------------------------------------------------------
@@ -272,6 +299,10 @@ Status Coordinator::Loop::Run() {
     turn_ended_ = clock_.Now();
     turn_hold_ = NextTurnHold();
   }
+  // A clean stop: every registered worker and every client waiting on us
+  // hears it, instead of waiting out its liveness (docs/protocol.md,
+  // "Closing").
+  if (stop_.load(std::memory_order_acquire)) SayGoodbye();
   return Status::Ok();
 }
 
@@ -307,10 +338,7 @@ std::optional<SteadyTime> Coordinator::Loop::NextDeadline() const {
   return next;
 }
 
-void Coordinator::Loop::SendHeartbeats() {
-  // Workers, and the clients watching a job, following a log or waiting
-  // for a reload, so that they can tell a quiet wait from a dead
-  // coordinator (and we learn when they are gone).
+std::set<std::string> Coordinator::Loop::Listeners() const {
   std::set<std::string> peers;
   for (const auto& [rid, w] : workers_) peers.insert(rid);
   for (const auto& [id, reload] : reloads_) peers.insert(reload.client);
@@ -318,12 +346,40 @@ void Coordinator::Loop::SendHeartbeats() {
     peers.insert(job->watchers.begin(), job->watchers.end());
     for (const auto& [t, rids] : job->log_followers) peers.insert(rids.begin(), rids.end());
   }
-  for (const auto& rid : peers) {
+  return peers;
+}
+
+void Coordinator::Loop::SendHeartbeats() {
+  // So that they can tell a quiet wait from a dead coordinator (and we
+  // learn when they are gone).
+  for (const auto& rid : Listeners()) {
     Message hb;
     hb.routing_id = rid;
     hb.command = Command::kHeartbeat;
     Queue(std::move(hb));
   }
+}
+
+void Coordinator::Loop::SayGoodbye() {
+  // Straight to ZeroMQ, not through the outbox: a turn held while the
+  // state disk is full may have left answers there that must not go out
+  // uncommitted.
+  wire::Disconnect bye;
+  bye.set_reason("the coordinator is stopping");
+  size_t told = 0;
+  try {
+    for (const auto& rid : Listeners()) {
+      Message m = protocol::Make(Command::kDisconnect, bye);
+      m.routing_id = rid;
+      if (protocol::Send(*router_, m).ok()) ++told;
+    }
+    // The socket closes with the loop: give what was just queued a moment
+    // to leave (a peer that is gone costs at most this, once).
+    router_->set(zmq::sockopt::linger, 500);
+  } catch (const zmq::error_t& e) {
+    spdlog::debug("coordinator: goodbye: {}", e.what());  // the context is closing
+  }
+  spdlog::info("coordinator: stopping; told {} workers and clients", told);
 }
 
 void Coordinator::Loop::Flush() {
@@ -571,6 +627,15 @@ void Coordinator::Loop::Handle(Message m) {
     // DISCONNECT or an ERROR (no loops), nor a command that no peer sends
     // the coordinator (WELCOME, DISPATCH, ...): those are dropped.
     if (IsWorkerCommand(m.command)) {
+      // The body is checked before the registration (docs/protocol.md,
+      // "Malformed messages", checks 6 and 7): a malformed one gets no reply.
+      if (!WorkerMessageParses(m)) {
+        stats_.malformed.fetch_add(1, std::memory_order_relaxed);
+        Note(m.routing_id, "bad bodies", spdlog::level::warn,
+             PeerName(m.routing_id) + " sent a malformed " +
+                 std::string(protocol::CommandName(m.command)) + "; dropped");
+        return;
+      }
       wire::Disconnect d;
       d.set_reason("not registered: send HELLO");
       Reply(m.routing_id, Command::kDisconnect, d);
@@ -583,36 +648,54 @@ void Coordinator::Loop::Handle(Message m) {
     return;
   }
   WorkerConn& w = it->second;
-  w.last_seen = clock_.Now();
+  bool well_formed = true;
   switch (m.command) {
     case Command::kResult:
-      return HandleResult(w, m);
+      well_formed = HandleResult(w, m);
+      break;
     case Command::kOutput:
-      return HandleOutput(w, m);
+      well_formed = HandleOutput(w, m);
+      break;
     case Command::kHeartbeat:
-      return HandleHeartbeat(w, m);
+      well_formed = HandleHeartbeat(w, m);
+      break;
     case Command::kDraining:
-      return HandleDraining(w, m);
+      well_formed = HandleDraining(w, m);
+      break;
     case Command::kDisconnect:
-      return HandleDisconnect(w, m);
+      return HandleDisconnect(w, m);  // the registration ends
     case Command::kServiceReloaded:
-      return HandleServiceReloaded(w, m);
+      well_formed = HandleServiceReloaded(w, m);
+      break;
     case Command::kArtifactPut:
-      return HandleArtifactPut(w, m);
+      well_formed = HandleArtifactPut(w, m);
+      break;
     case Command::kArtifactChunk:
-      return HandleArtifactChunk(w, m);
+      well_formed = HandleArtifactChunk(w, m);
+      break;
     case Command::kError: {
       auto e = protocol::Parse<wire::Error>(m);
+      well_formed = e.ok();
       Note(m.routing_id, "error reports", spdlog::level::warn,
            "worker " + w.name + " reports an error: " +
                (e.ok() ? e->message() : std::string("(malformed)")));
-      return;
+      break;
     }
     default:
       stats_.malformed.fetch_add(1, std::memory_order_relaxed);
       Note(m.routing_id, "unexpected", spdlog::level::warn,
            "worker " + w.name + " sent " + std::string(protocol::CommandName(m.command)) +
                ", which workers do not send; dropped");
+      return;
+  }
+  // Only a well-formed message is a sign of life (docs/protocol.md,
+  // "Heartbeating"): a worker that sends nothing else is lost in time.
+  // Looked up again, not through `w`: a handler may have ended a job and
+  // with it sent the worker messages, but must not have to keep `w` alive.
+  if (well_formed) {
+    if (auto again = workers_.find(m.routing_id); again != workers_.end()) {
+      again->second.last_seen = clock_.Now();
+    }
   }
 }
 

@@ -233,7 +233,13 @@ class Coordinator::Loop : private PipelineHost {
              std::vector<std::string> payloads = {});
   void ReplyError(const std::string& rid, const std::string& text);
   void Flush();
+  // The peers that hear from us every heartbeat interval: registered
+  // workers, and clients watching a job, following a log or waiting for a
+  // reload.
+  std::set<std::string> Listeners() const;
   void SendHeartbeats();
+  // DISCONNECT to every listener, at a clean stop.
+  void SayGoodbye();
   void Check(const Status& s, const char* what) {
     if (!s.ok()) {
       spdlog::error("coordinator: {}: {}", what, s.ToString());
@@ -256,9 +262,13 @@ class Coordinator::Loop : private PipelineHost {
   // workers.cc
   void HandleHello(const Message& m);
   void HandleDisconnect(WorkerConn& w, const Message& m);
-  void HandleDraining(WorkerConn& w, const Message& m);
+  // The handlers of the other worker commands from a registered worker
+  // return false when the message is malformed (its body does not parse,
+  // or a RESULT without its 2 payload frames): that is no sign of life
+  // (Handle; docs/protocol.md, "Malformed messages").
+  bool HandleDraining(WorkerConn& w, const Message& m);
   // A worker's HEARTBEAT: Heartbeat.started clears AttemptRef::waiting.
-  void HandleHeartbeat(WorkerConn& w, const Message& m);
+  bool HandleHeartbeat(WorkerConn& w, const Message& m);
   // Attempts of `w` that waited for a slot start now (Heartbeat.started,
   // Result.started): they count as attempts if `w` is lost.
   void NoteStarts(WorkerConn& w,
@@ -272,12 +282,12 @@ class Coordinator::Loop : private PipelineHost {
   wire::WorkerInfo Info(const WorkerConn& w, SteadyTime now) const;
 
   // results.cc
-  void HandleResult(WorkerConn& w, Message& m);  // takes m's payloads
+  bool HandleResult(WorkerConn& w, Message& m);  // takes m's payloads
   // One result of a RESULT (its head or an entry of Result.more), with
   // its stdout and stderr.
   void HandleOneResult(WorkerConn& w, const wire::Result& result,
                        std::vector<std::string> payloads);
-  void HandleOutput(WorkerConn& w, const Message& m);
+  bool HandleOutput(WorkerConn& w, const Message& m);
   // Applies the outcome of the current attempt `id` (a result, a lost
   // worker, a cancel that never reached a worker).
   void Finish(uint64_t id, const AttemptOutcome& outcome, const std::string& worker,
@@ -441,7 +451,7 @@ class Coordinator::Loop : private PipelineHost {
   // registers during the recovery grace.
   void SendRecoveredJobDone(const std::string& rid);
   void HandleServiceReload(const Message& m);
-  void HandleServiceReloaded(WorkerConn& w, const Message& m);
+  bool HandleServiceReloaded(WorkerConn& w, const Message& m);
   // `w` will not answer the pending reloads it was asked (lost, left or on
   // a new connection): it is listed as missing with `why`.
   void AbandonReloads(const WorkerConn& w, const std::string& why);
@@ -496,9 +506,13 @@ class Coordinator::Loop : private PipelineHost {
   };
   using TransferKey = std::pair<std::string, uint64_t>;  // peer rid, transfer id
   Status OpenArtifacts();
-  // ARTIFACT-PUT and ARTIFACT-CHUNK from a registered worker.
-  void HandleArtifactPut(WorkerConn& w, const Message& m);
-  void HandleArtifactChunk(WorkerConn& w, const Message& m);
+  // ARTIFACT-PUT and ARTIFACT-CHUNK from a registered worker (false when
+  // malformed), and what each asks for once parsed.
+  bool HandleArtifactPut(WorkerConn& w, const Message& m);
+  bool HandleArtifactChunk(WorkerConn& w, const Message& m);
+  void BeginUpload(WorkerConn& w, const wire::ArtifactPut& put);
+  void TakeChunk(WorkerConn& w, const wire::ArtifactChunk& chunk,
+                 const std::string& data);
   // ARTIFACT-GET, ARTIFACT-CREDIT, ARTIFACT-DONE from any peer.
   void HandleArtifactGet(const Message& m);
   void HandleArtifactCredit(const Message& m);

@@ -18,7 +18,7 @@ uint32_t BatchOf(const JobState& job, const std::string& rid) {
 
 }  // namespace
 
-void Coordinator::Loop::HandleResult(WorkerConn& w, Message& m) {
+bool Coordinator::Loop::HandleResult(WorkerConn& w, Message& m) {
   // The batch lives on an arena that starts on the stack: its strings and
   // entries cost no allocation of their own (a few dozen a task otherwise).
   alignas(16) char block[8192];
@@ -28,14 +28,14 @@ void Coordinator::Loop::HandleResult(WorkerConn& w, Message& m) {
     stats_.malformed.fetch_add(1, std::memory_order_relaxed);
     Note(w.rid, "bad bodies", spdlog::level::warn,
          "worker " + w.name + ": malformed RESULT body");
-    return;
+    return false;
   }
   if (m.payloads.size() != 2) {
     stats_.malformed.fetch_add(1, std::memory_order_relaxed);
     Note(w.rid, "unexpected", spdlog::level::warn,
          "worker " + w.name + ": RESULT with " + std::to_string(m.payloads.size()) +
              " payload frames (2 expected), dropped");
-    return;
+    return false;
   }
   // A batch (docs/protocol.md, "Batches"): the head's output is in the
   // payload frames, each entry of `more` carries its own.
@@ -56,6 +56,7 @@ void Coordinator::Loop::HandleResult(WorkerConn& w, Message& m) {
   // after the results whose slots they take, as a HEARTBEAT sent after
   // this RESULT would have them.
   NoteStarts(w, result->started());
+  return true;
 }
 
 void Coordinator::Loop::HandleOneResult(WorkerConn& w, const wire::Result& result,
@@ -88,27 +89,28 @@ void Coordinator::Loop::HandleOneResult(WorkerConn& w, const wire::Result& resul
   Finish(id, outcome, w.name, &payloads);
 }
 
-void Coordinator::Loop::HandleOutput(WorkerConn& w, const Message& m) {
+bool Coordinator::Loop::HandleOutput(WorkerConn& w, const Message& m) {
   auto out = protocol::Parse<wire::Output>(m);
   if (!out.ok() || m.payloads.size() != 1) {
     stats_.malformed.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return false;
   }
   stats_.outputs.fetch_add(1, std::memory_order_relaxed);
   auto a = attempts_.find(out->attempt_id());
   // Output of an attempt that is not current, or not this worker's, is
   // dropped like its RESULT would be.
-  if (a == attempts_.end() || a->second.worker_rid != w.rid) return;
+  if (a == attempts_.end() || a->second.worker_rid != w.rid) return true;
   Job& job = *a->second.job;
   std::set<std::string> to = job.output_watchers;
   if (auto f = job.log_followers.find(a->second.task); f != job.log_followers.end()) {
     to.insert(f->second.begin(), f->second.end());
   }
-  if (to.empty()) return;
+  if (to.empty()) return true;
   wire::Output fwd = *out;
   fwd.set_job_id(job.record.id);
   fwd.set_task(job.spec.tasks.Name(a->second.task));
   for (const auto& rid : to) Reply(rid, Command::kOutput, fwd, {m.payloads[0]});
+  return true;
 }
 
 void Coordinator::Loop::Finish(uint64_t id, const AttemptOutcome& reported,

@@ -85,19 +85,19 @@ void Coordinator::Loop::HandleServiceReload(const Message& m) {
   reloads_.emplace(id, std::move(reload));
 }
 
-void Coordinator::Loop::HandleServiceReloaded(WorkerConn& w, const Message& m) {
+bool Coordinator::Loop::HandleServiceReloaded(WorkerConn& w, const Message& m) {
   auto answer = protocol::Parse<wire::ServiceReloaded>(m);
   if (!answer.ok()) {
     stats_.malformed.fetch_add(1, std::memory_order_relaxed);
     spdlog::warn("coordinator: worker {}: {}", w.name, answer.status().message());
-    return;
+    return false;
   }
   auto it = reloads_.find(answer->request_id());
   if (it == reloads_.end() || it->second.waiting.erase(w.rid) == 0) {
     // Past its deadline, its client gone, or not asked of this worker.
     spdlog::debug("coordinator: worker {} answered reload {}, which no longer waits for it",
                   w.name, answer->request_id());
-    return;
+    return true;
   }
   for (const wire::ReloadedService& s : answer->services()) {
     wire::ReloadedService* out = it->second.reply.add_services();
@@ -105,6 +105,7 @@ void Coordinator::Loop::HandleServiceReloaded(WorkerConn& w, const Message& m) {
     out->set_worker(w.name);
   }
   if (it->second.waiting.empty()) FinishReload(it->first);
+  return true;
 }
 
 void Coordinator::Loop::AbandonReloads(const WorkerConn& w, const std::string& why) {

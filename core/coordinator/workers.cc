@@ -21,6 +21,69 @@ constexpr size_t kMaxDeparted = 256;
 constexpr Duration kDefaultWorkerHeartbeat = std::chrono::seconds(1);
 constexpr Duration kMaxWorkerHeartbeat = std::chrono::minutes(1);
 
+// What a HELLO may say (docs/protocol.md, HELLO, "Limits of a HELLO"): its
+// strings are logged, stored and listed by WORKERS, so each is bounded and
+// has no control characters (a newline would forge a log line, an escape
+// would reach a terminal).
+constexpr size_t kMaxHelloString = 256;   // name, hostname, version, a label value
+constexpr size_t kMaxHelloKey = 128;      // a label key, a service or pool name
+constexpr size_t kMaxHelloBackends = 64;  // entries of slots and of prefetch
+constexpr size_t kMaxHelloLabels = 64;
+constexpr size_t kMaxHelloNames = 256;  // entries of services and of pools
+
+// Empty when `s` may be shown: at most `max` bytes, no control character.
+std::string TextProblem(std::string_view s, size_t max) {
+  if (s.size() > max) {
+    return "is " + std::to_string(s.size()) + " bytes, more than " + std::to_string(max);
+  }
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) return "has a control character";
+  }
+  return {};
+}
+
+// Empty when the HELLO keeps to those limits, else what is wrong with it.
+std::string HelloProblem(const wire::Hello& h) {
+  auto text = [](const std::string& what, std::string_view s, size_t max) -> std::string {
+    const std::string p = TextProblem(s, max);
+    return p.empty() ? p : what + " " + p;
+  };
+  auto count = [](const char* what, size_t n, size_t max) -> std::string {
+    if (n <= max) return {};
+    return std::string(what) + " has " + std::to_string(n) + " entries, more than " +
+           std::to_string(max);
+  };
+  std::string p;
+  if (!(p = text("name", h.name(), kMaxHelloString)).empty()) return p;
+  if (!(p = text("hostname", h.hostname(), kMaxHelloString)).empty()) return p;
+  if (!(p = text("version", h.version(), kMaxHelloString)).empty()) return p;
+  if (!(p = count("slots", h.slots_size(), kMaxHelloBackends)).empty()) return p;
+  if (!(p = count("prefetch", h.prefetch_size(), kMaxHelloBackends)).empty()) return p;
+  if (!(p = count("labels", h.labels_size(), kMaxHelloLabels)).empty()) return p;
+  if (!(p = count("services", h.services_size(), kMaxHelloNames)).empty()) return p;
+  if (!(p = count("pools", h.pools_size(), kMaxHelloNames)).empty()) return p;
+  for (const auto& [backend, n] : h.slots()) {
+    if (!(p = text("a slots backend", backend, kMaxHelloKey)).empty()) return p;
+  }
+  for (const auto& [backend, n] : h.prefetch()) {
+    if (!(p = text("a prefetch backend", backend, kMaxHelloKey)).empty()) return p;
+  }
+  for (const auto& [k, v] : h.labels()) {
+    if (!(p = text("a label key", k, kMaxHelloKey)).empty()) return p;
+    if (!(p = text("the value of label " + k, v, kMaxHelloString)).empty()) return p;
+  }
+  for (const auto& name : h.services()) {
+    if (!(p = text("a service name", name, kMaxHelloKey)).empty()) return p;
+  }
+  for (const auto& name : h.pools()) {
+    if (!(p = text("a pool name", name, kMaxHelloKey)).empty()) return p;
+  }
+  return {};
+}
+
+// The most bytes of WorkerInfo a WORKERS-REPLY carries (docs/protocol.md,
+// WORKERS): under the 4 MiB body limit, with room to spare.
+constexpr size_t kWorkersReplyBudget = size_t{3} << 20;
 
 }  // namespace
 
@@ -35,6 +98,12 @@ void Coordinator::Loop::HandleHello(const Message& m) {
   if (hello->name().empty()) {
     stats_.malformed.fetch_add(1, std::memory_order_relaxed);
     return ReplyError(m.routing_id, "HELLO without a name: a worker must name itself");
+  }
+  if (const std::string problem = HelloProblem(*hello); !problem.empty()) {
+    stats_.malformed.fetch_add(1, std::memory_order_relaxed);
+    Note(m.routing_id, "refused HELLOs", spdlog::level::warn,
+         PeerName(m.routing_id) + ": HELLO refused: " + problem);
+    return ReplyError(m.routing_id, "HELLO refused: " + problem);
   }
   // The same worker process (same session) on a new connection adopts its
   // attempts.
@@ -106,13 +175,25 @@ void Coordinator::Loop::HandleHello(const Message& m) {
                     ? kDefaultWorkerHeartbeat
                     : std::min<Duration>(std::chrono::milliseconds(hello->heartbeat_ms()),
                                          kMaxWorkerHeartbeat);
-  for (uint64_t id : adopted) w.attempts.insert(id);
+  const std::unordered_set<uint64_t> running(hello->running().begin(),
+                                             hello->running().end());
+  // On a new connection the old one is gone with whatever was still in it:
+  // an attempt placed there that the worker does not hold never reached it
+  // (a worker lists every attempt it holds), so it is placed again without
+  // spending a retry. On the same connection a DISPATCH may still be on its
+  // way, so there every attempt stays (docs/protocol.md, "Registration").
+  std::vector<uint64_t> undelivered;
+  for (uint64_t id : adopted) {
+    if (running.count(id)) {
+      w.attempts.insert(id);
+    } else {
+      undelivered.push_back(id);
+    }
+  }
   departed_.erase(std::remove_if(departed_.begin(), departed_.end(),
                                  [&](const Departed& d) { return d.info.name() == w.name; }),
                   departed_.end());
 
-  const std::unordered_set<uint64_t> running(hello->running().begin(),
-                                             hello->running().end());
   // After a coordinator restart: the attempts the store says this worker
   // ran are claimed if it still holds them, lost otherwise.
   wire::Cancel cancel;
@@ -167,6 +248,15 @@ void Coordinator::Loop::HandleHello(const Message& m) {
   // After WELCOME: ending a job here may send this worker JOB-DONE, which
   // must not come before it is registered. The lost attempts held no slot
   // of w, so WELCOME is the same either way.
+  if (!undelivered.empty()) {
+    AttemptOutcome outcome;
+    outcome.reason = FailureReason::kWorkerLost;
+    outcome.message = "worker " + w.name +
+                      " registered again on a new connection without the attempt: its "
+                      "DISPATCH was lost with the old connection, and it had not started";
+    outcome.not_started = true;
+    for (uint64_t id : undelivered) Finish(id, outcome, w.name, nullptr);
+  }
   if (!lost.empty()) {
     AttemptOutcome outcome;
     outcome.reason = FailureReason::kWorkerLost;
@@ -180,11 +270,11 @@ void Coordinator::Loop::HandleHello(const Message& m) {
   }
 }
 
-void Coordinator::Loop::HandleDraining(WorkerConn& w, const Message& m) {
+bool Coordinator::Loop::HandleDraining(WorkerConn& w, const Message& m) {
   auto d = protocol::Parse<wire::Draining>(m);
   if (!d.ok()) {
     stats_.malformed.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return false;
   }
   if (!w.draining) {
     spdlog::info("coordinator: worker {} is draining ({} attempts running, deadline {} ms)",
@@ -192,16 +282,18 @@ void Coordinator::Loop::HandleDraining(WorkerConn& w, const Message& m) {
   }
   w.draining = true;
   Refile(w);
+  return true;
 }
 
-void Coordinator::Loop::HandleHeartbeat(WorkerConn& w, const Message& m) {
-  if (m.body.empty()) return;  // the usual one: a sign of life only
+bool Coordinator::Loop::HandleHeartbeat(WorkerConn& w, const Message& m) {
+  if (m.body.empty()) return true;  // the usual one: a sign of life only
   auto hb = protocol::Parse<wire::Heartbeat>(m);
   if (!hb.ok()) {
     stats_.malformed.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return false;
   }
   NoteStarts(w, hb->started());
+  return true;
 }
 
 void Coordinator::Loop::NoteStarts(
@@ -340,7 +432,18 @@ void Coordinator::Loop::HandleWorkersRequest(const Message& m) {
   for (const auto& [rid, w] : workers_) live.push_back(&w);
   std::sort(live.begin(), live.end(),
             [](const WorkerConn* a, const WorkerConn* b) { return a->name < b->name; });
-  for (const WorkerConn* w : live) *reply.add_workers() = Info(*w, now);
+  // Within the budget; what does not fit is counted in `omitted`.
+  size_t bytes = 0;
+  auto add = [&](wire::WorkerInfo info) {
+    const size_t size = info.ByteSizeLong();
+    if (reply.omitted() > 0 || bytes + size > kWorkersReplyBudget) {
+      reply.set_omitted(reply.omitted() + 1);
+      return;
+    }
+    bytes += size;
+    *reply.add_workers() = std::move(info);
+  };
+  for (const WorkerConn* w : live) add(Info(*w, now));
   // Departed ones after the live ones, most recent first; their last
   // heartbeat age keeps growing.
   for (auto it = departed_.rbegin(); it != departed_.rend(); ++it) {
@@ -348,7 +451,7 @@ void Coordinator::Loop::HandleWorkersRequest(const Message& m) {
     const auto since = std::chrono::duration_cast<std::chrono::milliseconds>(now - it->at);
     info.set_last_heartbeat_ms_ago(info.last_heartbeat_ms_ago() +
                                    static_cast<uint64_t>(std::max<int64_t>(0, since.count())));
-    *reply.add_workers() = std::move(info);
+    add(std::move(info));
   }
   Reply(m.routing_id, Command::kWorkersReply, reply);
 }

@@ -312,6 +312,33 @@ bool IsLoopbackEndpoint(std::string_view endpoint) {
   return dots == 3;
 }
 
+std::string EndpointProblem(std::string_view endpoint) {
+  const std::string shown(endpoint);
+  if (endpoint.rfind("inproc://", 0) == 0 || endpoint.rfind("ipc://", 0) == 0) {
+    const size_t at = endpoint.find("://") + 3;
+    return endpoint.size() > at ? "" : shown + ": the name after :// is empty";
+  }
+  if (endpoint.rfind("tcp://", 0) != 0) {
+    return shown + ": not an endpoint (tcp://HOST:PORT, ipc://PATH or inproc://NAME)";
+  }
+  std::string_view rest = endpoint.substr(6);
+  if (const size_t semi = rest.rfind(';'); semi != std::string_view::npos) {
+    rest = rest.substr(semi + 1);
+  }
+  const size_t colon = rest.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    return shown + ": tcp:// needs HOST:PORT";
+  }
+  const std::string_view port = rest.substr(colon + 1);
+  if (port == "*") return {};
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string_view::npos ||
+      std::stoi(std::string(port)) > 65535) {
+    return shown + ": the port '" + std::string(port) + "' is not 0 to 65535 (or *)";
+  }
+  return {};
+}
+
 // ---- ZAP handler ---------------------------------------------------------
 
 class ZapHandler::Impl {

@@ -101,6 +101,12 @@ Status ConfigureCurveClient(zmq::socket_t& socket, const std::string& secret_z85
 // interface name or any other address are not.
 bool IsLoopbackEndpoint(std::string_view endpoint);
 
+// Empty when `endpoint` is one drover can bind or connect: tcp://HOST:PORT
+// (PORT 0 to 65535, or * to bind any), ipc://PATH or inproc://NAME; else
+// why not ("tcp://127.0.0.1:99999: the port is not 0 to 65535"). ZeroMQ
+// itself would take a port above 65535 modulo 65536.
+std::string EndpointProblem(std::string_view endpoint);
+
 // The ZAP handler (ZeroMQ RFC 27) of one zmq context: a REP socket on
 // inproc://zeromq.zap.01, served by a thread of its own, that accepts a
 // CURVE client only when its public key is in the authorized_keys file.

@@ -227,6 +227,36 @@ TEST_F(DistributedTest, UnreachableCoordinatorIsAClearErrorNotAHang) {
   EXPECT_LT(r.elapsed.count(), 10'000);
 }
 
+// Given flags out of their documented ranges (docs/operations.md), each
+// daemon and `drover run` should refuse to start with a usage error that
+// names the flag and the range, before anything listens or runs.
+TEST_F(DistributedTest, FlagsOutOfRangeAreUsageErrors) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  const std::string dir = state_.string();
+  const std::vector<Case> cases = {
+      {{"coordinator", "--listen", "tcp://127.0.0.1:99999", "--state-dir", dir},
+       "--listen tcp://127.0.0.1:99999: the port '99999' is not 0 to 65535 (or *)"},
+      {{"coordinator", "--listen", "tcp://127.0.0.1:0", "--state-dir", dir, "--heartbeat",
+        "0s"},
+       "--heartbeat: '0s' is out of range (10ms to 10m)"},
+      {{"worker", "--connect", "tcp://127.0.0.1:70000", "--spool-dir", dir},
+       "coordinator tcp://127.0.0.1:70000: the port '70000' is not 0 to 65535 (or *)"},
+      {{"worker", "--connect", "tcp://127.0.0.1:7700", "--spool-dir", dir, "--heartbeat",
+        "1ms"},
+       "--heartbeat: '1ms' is out of range (10ms to 10m)"},
+      {{"run", "-j", "0", "job.yaml"}, "--jobs: Value 0 not in range 1 to 10000"},
+      {{"run", "-j", "99999", "job.yaml"}, "--jobs: Value 99999 not in range 1 to 10000"},
+  };
+  for (const Case& c : cases) {
+    const ProcessResult r = Drover(c.args);
+    EXPECT_EQ(r.exit_code, 2) << r.Describe();
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << r.Describe();
+  }
+}
+
 // Given a non-loopback endpoint and no CURVE key, the coordinator should
 // refuse to start and say how to fix it; --insecure lets it start.
 TEST_F(DistributedTest, ClearTextOnANetworkAddressIsRefusedUnlessInsecure) {

@@ -152,10 +152,12 @@ TEST_F(CoordinatorTest, TaskEventRunningGoesToOutputWatchers) {
   EXPECT_EQ(plain.events().size(), 1u);  // succeeded
 }
 
-// Given an unregistered peer, should answer a worker command with
-// DISCONNECT, drop a command the coordinator never receives without a
-// reply, and answer a client request or HELLO whose body does not parse
-// with ERROR (docs/protocol.md, "Malformed messages").
+// Given an unregistered peer, should answer a well-formed worker command
+// with DISCONNECT, drop a command the coordinator never receives and a
+// worker command whose body does not parse (or a RESULT without its 2
+// payload frames) without a reply, and answer a client request or HELLO
+// whose body does not parse with ERROR (docs/protocol.md, "Malformed
+// messages": the body, check 6, comes before the registration, check 7).
 TEST_F(CoordinatorTest, RejectedMessagesGetTheDocumentedReplies) {
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
   FakePeer peer(context_, endpoint_);
@@ -163,15 +165,24 @@ TEST_F(CoordinatorTest, RejectedMessagesGetTheDocumentedReplies) {
                     Command::kSubmitted, Command::kJobDone, Command::kOk}) {
     peer.Send(c, wire::Ok());
   }
-  Sync();
-  ExpectNothingQueued(peer, "a peer that sent commands the coordinator never receives");
-  for (Command c : {Command::kHeartbeat, Command::kResult, Command::kOutput,
-                    Command::kDraining, Command::kServiceReloaded}) {
-    peer.Send(c, wire::Heartbeat());
-    EXPECT_TRUE(peer.Expect(Command::kDisconnect)) << testing::Name(c);
-  }
   protocol::Message bad;
   bad.body = "\xff\xff\xff";
+  for (Command c : {Command::kHeartbeat, Command::kResult, Command::kOutput,
+                    Command::kDraining, Command::kServiceReloaded}) {
+    bad.command = c;
+    peer.SendMessage(bad);
+  }
+  peer.Send(Command::kResult, wire::Result());  // no payload frames
+  Sync();
+  ExpectNothingQueued(peer, "a peer that sent malformed or misdirected messages");
+  for (Command c : {Command::kHeartbeat, Command::kResult, Command::kOutput,
+                    Command::kDraining, Command::kServiceReloaded}) {
+    std::vector<std::string> payloads;
+    if (c == Command::kResult) payloads = {"", ""};
+    if (c == Command::kOutput) payloads = {""};
+    peer.Send(c, wire::Heartbeat(), payloads);
+    EXPECT_TRUE(peer.Expect(Command::kDisconnect)) << testing::Name(c);
+  }
   for (Command c : {Command::kSubmit, Command::kHello}) {
     bad.command = c;
     peer.SendMessage(bad);
@@ -201,6 +212,89 @@ TEST_F(CoordinatorTest, HelloWhileRegisteredIsWelcomedAndKeepsAttempts) {
   EXPECT_EQ(done->state(), "succeeded");
 }
 
+// Given a registered worker that sends only HEARTBEATs whose body does not
+// parse, should declare it lost when its liveness runs out, as if it were
+// silent: a malformed message is no sign of life (docs/protocol.md,
+// "Malformed messages"); a well-formed HEARTBEAT keeps another alive.
+TEST_F(CoordinatorTest, MalformedMessagesAreNoSignOfLife) {
+  EXPECT_THAT(Doc("protocol.md"), HasSubstr("does not count as a sign of life"));
+  options_.liveness = 5;  // 5 s of silence at a 1 s heartbeat
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& babbler = AddWorker("babbler", 1, "session-a");
+  FakeWorker& steady = AddWorker("steady", 1, "session-b");
+  protocol::Message bad;
+  bad.command = Command::kHeartbeat;
+  bad.body = "\xff\xff\xff";
+  for (int second = 1; second <= 6; ++second) {
+    clock_.Advance(std::chrono::seconds(1));
+    babbler.SendMessage(bad);
+    steady.SendHeartbeat();
+    Sync();
+  }
+  EXPECT_EQ(Stat(&CoordinatorStats::workers_lost), 1u);
+  auto workers = AddClient().Workers();
+  ASSERT_TRUE(workers);
+  for (const auto& w : workers->workers()) {
+    EXPECT_EQ(w.state(), w.name() == "steady" ? "ready" : "lost") << w.name();
+  }
+}
+
+// Given an attempt placed on a worker, a HELLO of the same process (same
+// session) that does not list it should keep it when it comes on the same
+// connection (a DISPATCH may still be on its way) and, on a new
+// connection, place it again without spending a retry: the old connection
+// took the DISPATCH with it (docs/protocol.md, "Registration").
+TEST_F(CoordinatorTest, HelloOnANewConnectionPlacesUndeliveredAttemptsAgain) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& old_connection = AddWorker("w1", 1, "session-1");
+  FakeClient& client = AddClient();
+  ASSERT_TRUE(client.Submit("version: 1\nname: moved\ntasks:\n  only: {run: echo hi}\n"));
+  auto first = old_connection.ExpectDispatch();
+  ASSERT_TRUE(first);
+
+  ASSERT_TRUE(old_connection.Register("session-1", 1));  // same connection, nothing held
+  Sync();
+  ExpectNothingQueued(old_connection, "w1 after a HELLO on its own connection");
+
+  FakeWorker new_connection(context_, endpoint_, "w1");
+  ASSERT_TRUE(new_connection.Register("session-1", 1));
+  auto again = new_connection.ExpectDispatch();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->task(), "only");
+  EXPECT_NE(again->attempt_id(), first->attempt_id());
+  new_connection.SendResult(again->attempt_id(), testing::Ok());
+  ASSERT_TRUE(new_connection.ExpectAck());
+  auto done = client.WaitJobEvent();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->state(), "succeeded");  // no retries, and none was spent
+}
+
+// Given a registered worker and a client watching a running job, a clean
+// stop of the coordinator should send each a DISCONNECT (docs/protocol.md,
+// "Closing"), so that neither waits out its liveness.
+TEST_F(CoordinatorTest, CleanStopSaysDisconnectToWorkersAndWatchers) {
+  EXPECT_THAT(Doc("protocol.md"),
+              HasSubstr("sends DISCONNECT to every registered worker"));
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& worker = AddWorker("w1", 1);
+  FakeClient& client = AddClient();
+  ASSERT_TRUE(client.Submit(IndependentTasks("stopping", 1)));
+  ASSERT_TRUE(worker.ExpectDispatch());
+  StopCoordinator();
+  for (FakePeer* peer :
+       {static_cast<FakePeer*>(&worker), static_cast<FakePeer*>(&client)}) {
+    std::optional<protocol::Message> bye;
+    // Bounded: TASK-EVENTs may come first.
+    for (int i = 0; i < 10 && !bye; ++i) {
+      auto m = peer->Next(testing::kDeadline);
+      if (!m) break;
+      if (m->command == Command::kDisconnect) bye = std::move(m);
+    }
+    ASSERT_TRUE(bye);
+    EXPECT_EQ(Body<wire::Disconnect>(*bye).reason(), "the coordinator is stopping");
+  }
+}
+
 // Given a HELLO with no name (and no slots), should refuse it with ERROR
 // and register nothing, as HELLO's `name` says.
 TEST_F(CoordinatorTest, HelloWithoutNameIsRefused) {
@@ -214,6 +308,58 @@ TEST_F(CoordinatorTest, HelloWithoutNameIsRefused) {
   auto workers = AddClient().Workers();
   ASSERT_TRUE(workers);
   EXPECT_EQ(workers->workers_size(), 0);
+}
+
+// Given HELLOs over their documented limits (a name with a newline, 65
+// labels), should refuse each with ERROR saying what is wrong and register
+// nothing (docs/protocol.md, HELLO, "Limits of a HELLO").
+TEST_F(CoordinatorTest, HelloOverItsLimitsIsRefused) {
+  EXPECT_THAT(Doc("protocol.md"), HasSubstr("more than 64 entries in `slots`"));
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakePeer peer(context_, endpoint_);
+  wire::Hello forged;
+  forged.set_name("w1\n2026-12-07 info coordinator: worker root registered");
+  wire::Hello crowded;
+  crowded.set_name("w2");
+  for (int i = 0; i < 65; ++i) (*crowded.mutable_labels())["k" + std::to_string(i)] = "v";
+  for (const auto& [hello, why] :
+       {std::pair{forged, "name has a control character"},
+        std::pair{crowded, "labels has 65 entries, more than 64"}}) {
+    peer.Send(Command::kHello, hello);
+    auto e = peer.Expect(Command::kError);
+    ASSERT_TRUE(e) << why;
+    EXPECT_EQ(Body<wire::Error>(*e).message(), std::string("HELLO refused: ") + why);
+  }
+  auto workers = AddClient().Workers();
+  ASSERT_TRUE(workers);
+  EXPECT_EQ(workers->workers_size(), 0);
+}
+
+// Given 200 departed workers with 64 labels of 256 bytes each (over 4 MiB
+// of WorkerInfo in all), should answer WORKERS with those that fit in
+// 3 MiB and count the rest in `omitted`, so that the reply stays under the
+// 4 MiB body limit a client reads.
+TEST_F(CoordinatorTest, WorkersReplyStaysUnderTheBodyLimit) {
+  EXPECT_THAT(Doc("protocol.md"), HasSubstr("`omitted`"));
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  constexpr int kWorkers = 200;
+  for (int i = 0; i < kWorkers; ++i) {
+    wire::Hello hello;
+    hello.set_name("w" + std::to_string(i));
+    hello.set_session("s");
+    for (int l = 0; l < 64; ++l) {
+      (*hello.mutable_labels())[std::string(120, 'k') + std::to_string(l)] =
+          std::string(256, 'v');
+    }
+    FakeWorker& w = AddWorkerWithHello(hello);
+    w.SendDisconnect(/*drained=*/true);
+  }
+  Sync();
+  auto workers = AddClient().Workers();
+  ASSERT_TRUE(workers);
+  EXPECT_GT(workers->omitted(), 0u);
+  EXPECT_EQ(workers->workers_size() + static_cast<int>(workers->omitted()), kWorkers);
+  EXPECT_LE(workers->ByteSizeLong(), size_t{3} << 20);
 }
 
 // Given 300 workers that registered and left, should list the 256 most

@@ -25,6 +25,7 @@
 
 #include "backends/backend.h"
 #include "backends/spawn/spawn_attempt.h"
+#include "core/base/version.h"
 #include "core/protocol/drover.pb.h"
 #include "tests/integration/cli_test_util.h"
 #include "tests/integration/fake_coordinator.h"
@@ -117,6 +118,9 @@ TEST_F(WorkerPrefetchTest, WaitingAttemptStartsWhenTheSlotFrees) {
   ASSERT_EQ(hello->prefetch().count("spawn"), 1u);
   EXPECT_EQ(hello->prefetch().at("spawn"), 1u);
   EXPECT_TRUE(hello->takes_recall());
+  // HELLO's version is the drover version, as `drover --version` says.
+  EXPECT_FALSE(hello->version().empty());
+  EXPECT_EQ(hello->version(), DroverVersion());
 
   const std::string ended = (dir_ / "first.ended").string();
   // The first runs for a while (the second would start meanwhile if it did

@@ -252,5 +252,28 @@ TEST(LoopbackTest, OnlyLocalEndpointsAreLoopback) {
   EXPECT_FALSE(IsLoopbackEndpoint("tcp://[::]:7700"));
 }
 
+// Given endpoints, should accept those ZeroMQ takes as written and name
+// what is wrong with the others: above all a port over 65535, which
+// ZeroMQ would bind modulo 65536.
+TEST(EndpointTest, PortsOutOfRangeAndNonEndpointsAreNamed) {
+  for (const char* ok :
+       {"tcp://127.0.0.1:0", "tcp://127.0.0.1:65535", "tcp://*:7700", "tcp://0.0.0.0:*",
+        "tcp://[::1]:7700", "tcp://eth0:7700", "tcp://127.0.0.1:7701;127.0.0.1:7700",
+        "ipc:///tmp/d.sock", "inproc://drover"}) {
+    EXPECT_EQ(EndpointProblem(ok), "") << ok;
+  }
+  EXPECT_EQ(EndpointProblem("tcp://127.0.0.1:99999"),
+            "tcp://127.0.0.1:99999: the port '99999' is not 0 to 65535 (or *)");
+  EXPECT_EQ(EndpointProblem("tcp://127.0.0.1:65536"),
+            "tcp://127.0.0.1:65536: the port '65536' is not 0 to 65535 (or *)");
+  EXPECT_EQ(EndpointProblem("tcp://127.0.0.1:x1"),
+            "tcp://127.0.0.1:x1: the port 'x1' is not 0 to 65535 (or *)");
+  EXPECT_EQ(EndpointProblem("tcp://127.0.0.1"),
+            "tcp://127.0.0.1: tcp:// needs HOST:PORT");
+  EXPECT_EQ(EndpointProblem("garbage"),
+            "garbage: not an endpoint (tcp://HOST:PORT, ipc://PATH or inproc://NAME)");
+  EXPECT_EQ(EndpointProblem("ipc://"), "ipc://: the name after :// is empty");
+}
+
 }  // namespace
 }  // namespace drover::protocol

@@ -302,7 +302,7 @@ ArtifactsSubcommands AddArtifactsCommands(CLI::App& app) {
       "only once it is whole.");
   c.gc = app.add_subcommand("gc", "Free the artifact store of old jobs' artifacts");
   c.gc->add_option("--keep-last", a.keep_last, "keep the artifacts of the N newest jobs")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 1000000));
   c.gc->add_option("--older-than", a.older_than,
                    "forget the artifacts of jobs created longer ago (7d, 12h, 30m)");
   c.gc->add_option("--min-age", a.min_age,

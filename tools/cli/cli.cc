@@ -6,6 +6,7 @@
 
 #include "core/base/allocator.h"
 #include "core/base/logging.h"
+#include "core/base/version.h"
 #include "tools/cli/artifacts_cmd.h"
 #include "tools/cli/client_commands.h"
 #include "tools/cli/commands.h"
@@ -17,7 +18,7 @@ namespace drover::cli {
 int RunCli(int argc, char** argv, BackendRegistry registry) {
   CLI::App app{"drover: a job runner for batch work and pipelines"};
   app.set_version_flag("--version", [] {
-    return std::string("drover ") + DROVER_VERSION + "\nmalloc: " + AllocatorName();
+    return std::string("drover ") + DroverVersion() + "\nmalloc: " + AllocatorName();
   });
   app.require_subcommand(1);
   app.footer(
@@ -33,15 +34,17 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
   RunArgs run;
   auto* run_cmd = app.add_subcommand("run", "Run a job spec to completion in this process");
   run_cmd->add_option("FILE", run.file, "the job spec (YAML)")->required();
-  run_cmd->add_option("-j,--jobs", run.jobs, "tasks to run at once (default: number of cores)")
-      ->check(CLI::PositiveNumber);
+  run_cmd
+      ->add_option("-j,--jobs", run.jobs,
+                   "tasks to run at once, 1 to 10000 (default: number of cores)")
+      ->check(CLI::Range(1, 10000));
   run_cmd
       ->add_option(
           "--prefetch", run.prefetch,
           "tasks each backend holds ready beyond -j, started the moment a slot "
           "frees (default: 4 times -j, of which more than -j only while the tasks "
           "are short; 0: none)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 100000));
   run_cmd->add_flag("--resume", run.resume,
                     "re-run only the tasks that did not succeed in the latest run of this job");
   run_cmd->add_flag("--no-cache", run.no_cache,
@@ -99,7 +102,7 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
   jobs_cmd->add_option("--since", jobs.since, "only jobs created within this long, e.g. 1h");
   jobs_cmd->add_option("--limit", jobs.limit, "at most this many")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1000000));
   jobs_cmd->add_option("-o,--output", jobs_output, "'table' (default) or 'json'")
       ->check(CLI::IsMember({"table", "json"}));
   jobs_cmd->add_option("--state-dir", jobs.state_dir, "where state lives")
@@ -117,7 +120,7 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
       ->required()
       ->expected(1, 2);
   logs_cmd->add_option("--attempt", logs.attempt, "attempt number (default: the latest)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1000000));
   logs_cmd->add_option("--stream", logs.stream, "out, err or both (default)")
       ->check(CLI::IsMember({"out", "err", "both"}));
   logs_cmd->add_option("--state-dir", logs.state_dir, "where state lives")
@@ -180,10 +183,11 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
       ->capture_default_str();
   coord_cmd->add_option("--heartbeat", coord.heartbeat, "heartbeat interval")
       ->capture_default_str();
-  coord_cmd->add_option("--liveness", coord.liveness,
-                        "heartbeats a worker may miss before it is declared lost")
+  coord_cmd
+      ->add_option("--liveness", coord.liveness,
+                   "heartbeats a worker may miss before it is declared lost")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 100));
   coord_cmd->add_option("--curve-secret", coord.curve_secret,
                         "the coordinator's CURVE secret key file (drover keygen)")
       ->envname("DROVER_CURVE_SECRET");
@@ -227,7 +231,7 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
                    "moment a slot frees (default: 4 times its slots, of which the "
                    "coordinator sends more than its slots only while the tasks are "
                    "short; 0: none; see docs/operations.md)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 100000));
   worker_cmd->add_option("--label", wargs.labels, "KEY=VALUE, matched by tasks' `on:` "
                                                   "(repeatable)");
   worker_cmd->add_option("--name", wargs.name, "unique worker name (default: HOSTNAME-PID)");
@@ -240,10 +244,11 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
                          ".drover/spool)");
   worker_cmd->add_option("--heartbeat", wargs.heartbeat, "heartbeat interval")
       ->capture_default_str();
-  worker_cmd->add_option("--liveness", wargs.liveness,
-                         "heartbeats the coordinator may miss before the worker reconnects")
+  worker_cmd
+      ->add_option("--liveness", wargs.liveness,
+                   "heartbeats the coordinator may miss before the worker reconnects")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 100));
   worker_cmd->add_option("--curve-secret", wargs.curve_secret, "this worker's CURVE secret key")
       ->envname("DROVER_CURVE_SECRET");
   worker_cmd->add_option("--curve-server-key", wargs.curve_server_key,

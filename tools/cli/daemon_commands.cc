@@ -9,6 +9,8 @@
 // `services:`, the coordinator its --pipelines directory.
 // Spawned tasks get an empty signal mask from the backends.
 #include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,8 +18,6 @@
 #include <filesystem>
 #include <optional>
 #include <thread>
-
-#include <spdlog/spdlog.h>
 
 #include "backends/backend.h"
 #include "backends/fork/zygote.h"
@@ -106,6 +106,48 @@ Result<Duration> ParseDurationFlag(const std::string& flag, const std::string& t
   return *d;
 }
 
+namespace {
+
+// --heartbeat of the daemons: 10 ms to 10 min. Shorter would reconnect or
+// expire peers in a busy loop; longer leaves a dead peer unnoticed for hours.
+Result<Duration> ParseHeartbeatFlag(const std::string& text) {
+  auto d = ParseDurationFlag("--heartbeat", text);
+  if (!d.ok()) return d;
+  if (*d < std::chrono::milliseconds(10) || *d > std::chrono::minutes(10)) {
+    return InvalidArgument("--heartbeat: '" + text + "' is out of range (10ms to 10m)");
+  }
+  return d;
+}
+
+// Each connected peer holds a descriptor of the coordinator: it takes the
+// open-files limit its hard limit allows, so that a thousand connections
+// do not exhaust a soft limit of 1,024 (libzmq then retries its accept in
+// a busy loop, and says nothing).
+void RaiseOpenFilesLimit() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur >= r.rlim_max) return;
+  const rlim_t before = r.rlim_cur;
+  r.rlim_cur = r.rlim_max == RLIM_INFINITY ? std::max<rlim_t>(before, rlim_t{1} << 20)
+                                           : r.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &r) == 0) {
+    spdlog::info("coordinator: open files limit raised from {} to {}", before,
+                 r.rlim_cur);
+  }
+}
+
+// Every endpoint in `endpoints` is one ZeroMQ takes as written.
+Status CheckEndpoints(const std::string& flag,
+                      const std::vector<std::string>& endpoints) {
+  for (const auto& e : endpoints) {
+    if (std::string problem = protocol::EndpointProblem(e); !problem.empty()) {
+      return InvalidArgument(flag + " " + problem);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<http::HttpServer>> StartHttp(zmq::context_t& context,
                                                     const HttpArgs& args,
                                                     const std::string& endpoint) {
@@ -120,11 +162,15 @@ Result<std::unique_ptr<http::HttpServer>> StartHttp(zmq::context_t& context,
 }
 
 int CoordinatorCommand(const CoordinatorArgs& args, const BackendRegistry& registry) {
+  if (Status s = CheckEndpoints("--listen", args.listen); !s.ok()) {
+    std::fprintf(stderr, "drover coordinator: %s\n", s.message().c_str());
+    return kExitUsage;
+  }
   if (Status s = CheckListenSecurity(args); !s.ok()) {
     std::fprintf(stderr, "drover coordinator: %s\n", s.message().c_str());
     return kExitUsage;
   }
-  auto heartbeat = ParseDurationFlag("--heartbeat", args.heartbeat);
+  auto heartbeat = ParseHeartbeatFlag(args.heartbeat);
   if (!heartbeat.ok()) {
     std::fprintf(stderr, "drover coordinator: %s\n", heartbeat.status().message().c_str());
     return kExitUsage;
@@ -147,6 +193,7 @@ int CoordinatorCommand(const CoordinatorArgs& args, const BackendRegistry& regis
 
   sigset_t signals = BlockStopSignals();
   AddHangupSignal(&signals);
+  RaiseOpenFilesLimit();
   RealClock clock;
   zmq::context_t context;
   // The ZAP handler must be bound in this context before the ROUTER binds.
@@ -273,6 +320,7 @@ Status BuildWorkerOptions(const WorkerArgs& args, const BackendRegistry& registr
         "no coordinator: give --connect tcp://HOST:PORT (or `coordinator:` in --config, or "
         "DROVER_COORDINATOR)");
   }
+  if (Status s = CheckEndpoints("coordinator", {options->coordinator}); !s.ok()) return s;
   if (!args.name.empty()) options->name = args.name;
   if (!args.spool_dir.empty()) options->spool_dir = args.spool_dir;
   if (!args.drain_timeout.empty()) {
@@ -280,7 +328,7 @@ Status BuildWorkerOptions(const WorkerArgs& args, const BackendRegistry& registr
     if (!d.ok()) return d.status();
     *drain_timeout = *d;
   }
-  auto heartbeat = ParseDurationFlag("--heartbeat", args.heartbeat);
+  auto heartbeat = ParseHeartbeatFlag(args.heartbeat);
   if (!heartbeat.ok()) return heartbeat.status();
   options->heartbeat_interval = *heartbeat;
   options->liveness = args.liveness;

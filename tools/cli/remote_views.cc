@@ -293,7 +293,9 @@ int WorkersCommand(bool json, const ConnectionArgs& connection) {
       j["version"] = w.version();
       doc.push_back(std::move(j));
     }
-    std::printf("%s\n", Json{{"workers", doc}}.dump(2).c_str());
+    Json out{{"workers", doc}};
+    if (reply->omitted() > 0) out["omitted"] = reply->omitted();
+    std::printf("%s\n", out.dump(2).c_str());
     return kExitOk;
   }
   std::printf("%-16s  %-22s  %-8s  %-24s  %-20s  %-16s  %-16s  %s\n", "NAME", "ADDRESS",
@@ -322,6 +324,10 @@ int WorkersCommand(bool json, const ConnectionArgs& connection) {
                 service_text.empty() ? "-" : service_text.c_str(),
                 pool_text.empty() ? "-" : pool_text.c_str(),
                 Ago(w.last_heartbeat_ms_ago()).c_str());
+  }
+  if (reply->omitted() > 0) {
+    std::printf("... and %u more, not listed (the reply's size limit)\n",
+                reply->omitted());
   }
   return kExitOk;
 }

@@ -225,7 +225,10 @@ class HttpServer::Handlers {
     if (!reply.ok()) return SendError(res, 502, reply.status().message());
     json workers = json::array();
     for (const auto& w : reply->workers()) workers.push_back(WorkerJson(w));
-    SendJson(res, 200, {{"workers", workers}});
+    json body{{"workers", workers}};
+    // Those left out of the coordinator's reply for its size (protocol.md).
+    if (reply->omitted() > 0) body["omitted"] = reply->omitted();
+    SendJson(res, 200, body);
   }
 
   void Pipelines(const httplib::Request& req, httplib::Response& res) const {
