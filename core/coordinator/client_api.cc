@@ -43,7 +43,7 @@ void Coordinator::Loop::AddWatcher(Job& job, const std::string& rid, WatchMode m
 
 void Coordinator::Loop::HandleSubmit(const Message& m) {
   auto submit = protocol::Parse<wire::Submit>(m);
-  if (!submit.ok()) return ReplyError(m.routing_id, submit.status().message());
+  if (!submit.ok()) return RefuseMalformed(m.routing_id, submit.status());
   SpecLoader::Request r{m.routing_id, m.peer, std::move(*submit)};
   if (auto spec = TakeHandedOver(r.submit)) {
     spec::LoadResult loaded;
@@ -170,7 +170,7 @@ void Coordinator::Loop::AdmitBuilt(const SpecLoader::Request& r, std::unique_ptr
 
 void Coordinator::Loop::HandleRetryJob(const Message& m) {
   auto req = protocol::Parse<wire::RetryJob>(m);
-  if (!req.ok()) return ReplyError(m.routing_id, req.status().message());
+  if (!req.ok()) return RefuseMalformed(m.routing_id, req.status());
   if (jobs_.count(req->job_id())) {
     return ReplyError(m.routing_id, "job " + req->job_id() +
                                         " is still running; wait for it or cancel it first");
@@ -283,7 +283,7 @@ bool Coordinator::Loop::Admit(std::unique_ptr<Job> job, bool replace, const std:
 
 void Coordinator::Loop::HandleCancelJob(const Message& m) {
   auto req = protocol::Parse<wire::CancelJob>(m);
-  if (!req.ok()) return ReplyError(m.routing_id, req.status().message());
+  if (!req.ok()) return RefuseMalformed(m.routing_id, req.status());
   auto it = jobs_.find(req->job_id());
   if (it == jobs_.end()) {
     auto state = store_->JobStateOf(req->job_id());  // not its spec
@@ -353,7 +353,7 @@ void Coordinator::Loop::CancelWholeJob(Job& job) {
 
 void Coordinator::Loop::HandleWatch(const Message& m) {
   auto req = protocol::Parse<wire::Watch>(m);
-  if (!req.ok()) return ReplyError(m.routing_id, req.status().message());
+  if (!req.ok()) return RefuseMalformed(m.routing_id, req.status());
   if (auto it = jobs_.find(req->job_id()); it != jobs_.end()) {
     Job& job = *it->second;
     if (job.record.state != "running") {
@@ -471,7 +471,7 @@ std::unique_ptr<LiveStatus> Coordinator::Loop::SnapshotStatus(const Job& job,
 
 void Coordinator::Loop::HandleStatus(const Message& m) {
   auto req = protocol::Parse<wire::StatusRequest>(m);
-  if (!req.ok()) return ReplyError(m.routing_id, req.status().message());
+  if (!req.ok()) return RefuseMalformed(m.routing_id, req.status());
   auto page = TaskPage::FromRequest(*req);
   if (!page.ok()) return ReplyError(m.routing_id, page.status().message());
   if (reader_) {
@@ -544,7 +544,7 @@ void Coordinator::Loop::HandleStatus(const Message& m) {
 
 void Coordinator::Loop::HandleLogs(const Message& m) {
   auto req = protocol::Parse<wire::LogsRequest>(m);
-  if (!req.ok()) return ReplyError(m.routing_id, req.status().message());
+  if (!req.ok()) return RefuseMalformed(m.routing_id, req.status());
   Job* job = nullptr;
   store::JobRecord record;
   store::TaskRecord row;

@@ -580,6 +580,13 @@ void Coordinator::Loop::Reply(const std::string& rid, Command c,
   Queue(std::move(m));
 }
 
+void Coordinator::Loop::RefuseMalformed(const std::string& rid, const Status& malformed) {
+  stats_.malformed.fetch_add(1, std::memory_order_relaxed);
+  Note(rid, "bad bodies", spdlog::level::warn,
+       PeerName(rid) + ": " + malformed.message());
+  ReplyError(rid, malformed.message());
+}
+
 void Coordinator::Loop::ReplyError(const std::string& rid, const std::string& text) {
   wire::Error e;
   e.set_message(text);

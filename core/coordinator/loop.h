@@ -232,6 +232,9 @@ class Coordinator::Loop : private PipelineHost {
   void Reply(const std::string& rid, Command c, const google::protobuf::Message& body,
              std::vector<std::string> payloads = {});
   void ReplyError(const std::string& rid, const std::string& text);
+  // A client request whose body does not parse (`malformed` says how):
+  // counted, logged (rate-limited per peer) and answered with ERROR.
+  void RefuseMalformed(const std::string& rid, const Status& malformed);
   void Flush();
   // The peers that hear from us every heartbeat interval: registered
   // workers, and clients watching a job, following a log or waiting for a

@@ -87,7 +87,7 @@ void Coordinator::Loop::CancelPipelineJob(const std::string& job_id) {
 
 void Coordinator::Loop::HandlePipelines(const Message& m) {
   auto req = protocol::Parse<wire::PipelinesRequest>(m);
-  if (!req.ok()) return ReplyError(m.routing_id, req.status().message());
+  if (!req.ok()) return RefuseMalformed(m.routing_id, req.status());
   const uint32_t n =
       req->next_runs() == 0 ? kDefaultNextRuns : std::min(req->next_runs(), kMaxNextRuns);
   wire::PipelinesReply reply;
@@ -129,7 +129,7 @@ void Coordinator::Loop::HandlePipelines(const Message& m) {
 
 void Coordinator::Loop::HandlePipelineRun(const Message& m) {
   auto req = protocol::Parse<wire::PipelineRun>(m);
-  if (!req.ok()) return ReplyError(m.routing_id, req.status().message());
+  if (!req.ok()) return RefuseMalformed(m.routing_id, req.status());
   if (!pipelines_) {
     return ReplyError(
         m.routing_id,

@@ -1,6 +1,7 @@
 // Coordinator::Loop, results: RESULT (recorded once, ACKed after commit),
 // OUTPUT forwarding, the outcome of an attempt applied to its task and
 // job, and the events watching clients get.
+#include "core/base/outputs.h"
 #include "core/coordinator/dispatch_wire.h"
 #include "core/coordinator/loop.h"
 #include "core/coordinator/stored_status.h"
@@ -63,7 +64,23 @@ void Coordinator::Loop::HandleOneResult(WorkerConn& w, const wire::Result& resul
                                         std::vector<std::string> payloads) {
   const uint64_t id = result.attempt_id();
   acks_[w.rid].push_back(id);  // committed below, or stale: ACK either way
-  const AttemptOutcome outcome = protocol::OutcomeFromWire(result);
+  AttemptOutcome outcome = protocol::OutcomeFromWire(result);
+  // A worker keeps its outputs to the caps and names (docs/protocol.md,
+  // RESULT field 14); from one that does not, an attempt it says ended
+  // well ends as bad-outputs here, so that no peer stores more than that.
+  if (outcome.ok() && !outcome.outputs.empty()) {
+    std::string over = CheckOutputCaps(outcome.outputs);
+    for (const auto& [key, value] : outcome.outputs) {
+      if (!over.empty()) break;
+      if (!ValidOutputKey(key))
+        over = "an output name that is not 1 to 128 of A-Z a-z 0-9 _ -";
+    }
+    if (!over.empty()) {
+      outcome.reason = FailureReason::kBadOutputs;
+      outcome.message = over + " (refused by the coordinator)";
+      outcome.outputs.clear();
+    }
+  }
   auto current = attempts_.find(id);
   if (current == attempts_.end()) {
     // Not current: re-queued meanwhile, or from before a restart. Record it

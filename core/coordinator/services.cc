@@ -36,7 +36,7 @@ void Coordinator::Loop::SendRecoveredJobDone(const std::string& rid) {
 
 void Coordinator::Loop::HandleServiceReload(const Message& m) {
   auto req = protocol::Parse<wire::ServiceReload>(m);
-  if (!req.ok()) return ReplyError(m.routing_id, req.status().message());
+  if (!req.ok()) return RefuseMalformed(m.routing_id, req.status());
   const std::string& name = req->service();
   if (name.empty()) return ReplyError(m.routing_id, "SERVICE-RELOAD names no service");
   const std::string& job_id = req->job_id();

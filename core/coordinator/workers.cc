@@ -89,10 +89,7 @@ constexpr size_t kWorkersReplyBudget = size_t{3} << 20;
 
 void Coordinator::Loop::HandleHello(const Message& m) {
   auto hello = protocol::Parse<wire::Hello>(m);
-  if (!hello.ok()) {
-    stats_.malformed.fetch_add(1, std::memory_order_relaxed);
-    return ReplyError(m.routing_id, hello.status().message());
-  }
+  if (!hello.ok()) return RefuseMalformed(m.routing_id, hello.status());
   // Names identify workers in the store, in results and in `drover
   // workers`: a worker without one is refused (docs/protocol.md, HELLO).
   if (hello->name().empty()) {

@@ -362,6 +362,47 @@ TEST_F(CoordinatorTest, WorkersReplyStaysUnderTheBodyLimit) {
   EXPECT_LE(workers->ByteSizeLong(), size_t{3} << 20);
 }
 
+// Given a worker that reports an attempt ok with outputs over the caps
+// (1,001 keys) or with a name outside A-Z a-z 0-9 _ -, should record it as
+// bad-outputs with none of them, as drover's own worker would have: the
+// caps of RESULT field 14 hold whatever the peer (docs/protocol.md).
+TEST_F(CoordinatorTest, OutputsOverTheCapsFromAWorkerAreBadOutputs) {
+  EXPECT_THAT(Doc("protocol.md"), HasSubstr("At most 1,000 keys and 1,048,576 bytes"));
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  FakeWorker& worker = AddWorker("w1", 2);
+  FakeClient& client = AddClient();
+  auto submitted = client.Submit(IndependentTasks("caps", 2));
+  ASSERT_TRUE(submitted);
+  auto first = worker.ExpectDispatch();
+  auto second = worker.ExpectDispatch();
+  ASSERT_TRUE(first && second);
+  AttemptOutcome crowded = testing::Ok();
+  for (int k = 0; k <= 1000; ++k) crowded.outputs["k" + std::to_string(k)] = "v";
+  worker.SendResult(first->attempt_id(), crowded);
+  AttemptOutcome misnamed = testing::Ok();
+  misnamed.outputs["bad\nname"] = "v";
+  worker.SendResult(second->attempt_id(), misnamed);
+  auto done = client.WaitJobEvent();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->state(), "failed");
+  auto tasks = Reader().Tasks(submitted->job_id());
+  ASSERT_TRUE(tasks.ok());
+  ASSERT_EQ(tasks->size(), 2u);
+  for (const auto& t : *tasks) {
+    EXPECT_EQ(t.reason, "bad-outputs") << t.name;
+    EXPECT_THAT(t.detail, HasSubstr("refused by the coordinator")) << t.name;
+  }
+  EXPECT_EQ(Stat(&CoordinatorStats::malformed), 0u);
+  // A client request whose body does not parse is answered, and counted.
+  FakePeer peer(context_, endpoint_);
+  protocol::Message bad;
+  bad.command = Command::kStatusRequest;
+  bad.body = "\xff\xff";
+  peer.SendMessage(bad);
+  ASSERT_TRUE(peer.Expect(Command::kError));
+  EXPECT_EQ(Stat(&CoordinatorStats::malformed), 1u);
+}
+
 // Given 300 workers that registered and left, should list the 256 most
 // recent in WORKERS, as the document says.
 TEST_F(CoordinatorTest, WorkersListsAtMost256Departed) {
