@@ -17,6 +17,7 @@
 #include "core/base/version.h"
 #include "core/protocol/codec.h"
 #include "core/protocol/convert.h"
+#include "core/protocol/hello_limits.h"
 #include "worker/output_tail.h"
 #include "worker/outputs.h"
 #include "worker/worker_loop.h"
@@ -92,6 +93,18 @@ Status Worker::Loop::Start() {
   // tasks died with it.
   std::filesystem::remove_all(options_.spool_dir / "work", ec);
   std::filesystem::remove_all(options_.spool_dir / "inputs", ec);
+  // An offer the coordinator would refuse (protocol/hello_limits.h) is a
+  // configuration error, said now, not a HELLO refused for ever after.
+  wire::Hello offer;
+  offer.set_name(options_.name);
+  for (const auto& [name, slots] : options_.slots) (*offer.mutable_slots())[name] = 1;
+  for (const auto& [k, v] : options_.labels) (*offer.mutable_labels())[k] = v;
+  for (const auto& [name, pool] : options_.pools) offer.add_pools(name);
+  for (const auto& service : options_.services) offer.add_services(service.name);
+  if (std::string problem = protocol::HelloProblem(offer); !problem.empty()) {
+    return InvalidArgument("the coordinator would refuse this worker's offer: " +
+                           problem);
+  }
   DROVER_RETURN_IF_ERROR(transfers_->Open());
   for (const auto& [name, slots] : options_.slots) {
     if (slots <= 0) continue;

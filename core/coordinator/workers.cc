@@ -5,6 +5,7 @@
 
 #include "core/coordinator/loop.h"
 #include "core/protocol/codec.h"
+#include "core/protocol/hello_limits.h"
 
 namespace drover {
 namespace {
@@ -21,66 +22,6 @@ constexpr size_t kMaxDeparted = 256;
 constexpr Duration kDefaultWorkerHeartbeat = std::chrono::seconds(1);
 constexpr Duration kMaxWorkerHeartbeat = std::chrono::minutes(1);
 
-// What a HELLO may say (docs/protocol.md, HELLO, "Limits of a HELLO"): its
-// strings are logged, stored and listed by WORKERS, so each is bounded and
-// has no control characters (a newline would forge a log line, an escape
-// would reach a terminal).
-constexpr size_t kMaxHelloString = 256;   // name, hostname, version, a label value
-constexpr size_t kMaxHelloKey = 128;      // a label key, a service or pool name
-constexpr size_t kMaxHelloBackends = 64;  // entries of slots and of prefetch
-constexpr size_t kMaxHelloLabels = 64;
-constexpr size_t kMaxHelloNames = 256;  // entries of services and of pools
-
-// Empty when `s` may be shown: at most `max` bytes, no control character.
-std::string TextProblem(std::string_view s, size_t max) {
-  if (s.size() > max) {
-    return "is " + std::to_string(s.size()) + " bytes, more than " + std::to_string(max);
-  }
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f) return "has a control character";
-  }
-  return {};
-}
-
-// Empty when the HELLO keeps to those limits, else what is wrong with it.
-std::string HelloProblem(const wire::Hello& h) {
-  auto text = [](const std::string& what, std::string_view s, size_t max) -> std::string {
-    const std::string p = TextProblem(s, max);
-    return p.empty() ? p : what + " " + p;
-  };
-  auto count = [](const char* what, size_t n, size_t max) -> std::string {
-    if (n <= max) return {};
-    return std::string(what) + " has " + std::to_string(n) + " entries, more than " +
-           std::to_string(max);
-  };
-  std::string p;
-  if (!(p = text("name", h.name(), kMaxHelloString)).empty()) return p;
-  if (!(p = text("hostname", h.hostname(), kMaxHelloString)).empty()) return p;
-  if (!(p = text("version", h.version(), kMaxHelloString)).empty()) return p;
-  if (!(p = count("slots", h.slots_size(), kMaxHelloBackends)).empty()) return p;
-  if (!(p = count("prefetch", h.prefetch_size(), kMaxHelloBackends)).empty()) return p;
-  if (!(p = count("labels", h.labels_size(), kMaxHelloLabels)).empty()) return p;
-  if (!(p = count("services", h.services_size(), kMaxHelloNames)).empty()) return p;
-  if (!(p = count("pools", h.pools_size(), kMaxHelloNames)).empty()) return p;
-  for (const auto& [backend, n] : h.slots()) {
-    if (!(p = text("a slots backend", backend, kMaxHelloKey)).empty()) return p;
-  }
-  for (const auto& [backend, n] : h.prefetch()) {
-    if (!(p = text("a prefetch backend", backend, kMaxHelloKey)).empty()) return p;
-  }
-  for (const auto& [k, v] : h.labels()) {
-    if (!(p = text("a label key", k, kMaxHelloKey)).empty()) return p;
-    if (!(p = text("the value of label " + k, v, kMaxHelloString)).empty()) return p;
-  }
-  for (const auto& name : h.services()) {
-    if (!(p = text("a service name", name, kMaxHelloKey)).empty()) return p;
-  }
-  for (const auto& name : h.pools()) {
-    if (!(p = text("a pool name", name, kMaxHelloKey)).empty()) return p;
-  }
-  return {};
-}
-
 // The most bytes of WorkerInfo a WORKERS-REPLY carries (docs/protocol.md,
 // WORKERS): under the 4 MiB body limit, with room to spare.
 constexpr size_t kWorkersReplyBudget = size_t{3} << 20;
@@ -96,7 +37,7 @@ void Coordinator::Loop::HandleHello(const Message& m) {
     stats_.malformed.fetch_add(1, std::memory_order_relaxed);
     return ReplyError(m.routing_id, "HELLO without a name: a worker must name itself");
   }
-  if (const std::string problem = HelloProblem(*hello); !problem.empty()) {
+  if (const std::string problem = protocol::HelloProblem(*hello); !problem.empty()) {
     stats_.malformed.fetch_add(1, std::memory_order_relaxed);
     Note(m.routing_id, "refused HELLOs", spdlog::level::warn,
          PeerName(m.routing_id) + ": HELLO refused: " + problem);

@@ -255,6 +255,15 @@ TEST_F(DistributedTest, FlagsOutOfRangeAreUsageErrors) {
     EXPECT_EQ(r.exit_code, 2) << r.Describe();
     EXPECT_NE(r.err.find(c.says), std::string::npos) << r.Describe();
   }
+  // A worker whose HELLO the coordinator would refuse (docs/protocol.md,
+  // "Limits of a HELLO") stops at once and says why, connecting nowhere.
+  const ProcessResult r = Drover({"worker", "--connect", "tcp://127.0.0.1:9",
+                                  "--spool-dir", dir, "--name", "w\x1b[31m"});
+  EXPECT_NE(r.exit_code, 0) << r.Describe();
+  EXPECT_NE(r.err.find("the coordinator would refuse this worker's offer: name has a "
+                       "control character"),
+            std::string::npos)
+      << r.Describe();
 }
 
 // Given a non-loopback endpoint and no CURVE key, the coordinator should
