@@ -117,7 +117,11 @@ class SpawnTaskKind : public spec::TaskKind {
           r.Error(path.where, *bad + r.Context());
           continue;
         }
-        task->artifacts.push_back(r.Compile(path));
+        spec::Template compiled = r.Compile(path);
+        r.CheckEachValue(compiled, path.where, [](std::string_view p) {
+          return artifacts::BadArtifactPath(p);
+        });
+        task->artifacts.push_back(std::move(compiled));
       }
     }
     task->limits = r.Limits("limits");

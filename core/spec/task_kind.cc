@@ -162,6 +162,38 @@ Template TaskReader::Compile(const Located& text) {
   return reader_->Compile(text, task_);
 }
 
+void TaskReader::CheckEachValue(
+    const Template& t, Pos where,
+    const std::function<std::optional<std::string>(std::string_view)>& bad) {
+  const internal::RawTask& task = *task_;
+  if (t.constant() || !task.matrix_ok) return;
+  const size_t keys = task.matrix_keys.size();
+  std::vector<bool> dynamic(keys, false);  // their values come at run time
+  for (const internal::DynamicKey& d : task.dynamic_keys) {
+    if (d.key < keys) dynamic[d.key] = true;
+  }
+  std::vector<const std::string*> values(keys, nullptr);
+  for (size_t k = 0; k < keys; ++k) {
+    if (task.matrix_values[k].empty()) return;  // reported where it was read
+    values[k] = &task.matrix_values[k].front();
+  }
+  std::vector<bool> done(keys, false);
+  for (uint32_t k : t.refs()) {
+    if (k >= keys || done[k] || dynamic[k]) continue;
+    done[k] = true;
+    const std::string* first = values[k];
+    for (const std::string& value : task.matrix_values[k]) {
+      values[k] = &value;
+      if (std::optional<std::string> why = bad(t.Render(values))) {
+        Error(where, *why + " (with matrix value " + task.matrix_keys[k] + "=" +
+                         internal::Quoted(value) + ")" + Context());
+        return;
+      }
+    }
+    values[k] = first;
+  }
+}
+
 void TaskReader::NoteServiceRefs(std::string_view text, Pos where) {
   reader_->NoteServiceRefs(text, where, task_);
 }

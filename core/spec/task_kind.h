@@ -31,6 +31,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -156,6 +157,14 @@ class TaskReader {
   // `text` with its `${matrix.KEY}` references resolved (errors reported
   // at text.where), after noting its `${services.NAME.port|host}` ones.
   Template Compile(const Located& text);
+  // Renders `t` with each value of each static matrix key it refers to, one
+  // key at a time (the other keys at their first value), and reports at
+  // `where` the first rendering `bad` refuses, naming the value. For rules
+  // on each part of a path, which no other key's value can mend: a `..`
+  // or an absolute start is caught at load, not in every attempt.
+  void CheckEachValue(
+      const Template& t, Pos where,
+      const std::function<std::optional<std::string>(std::string_view)>& bad);
   // Notes the `${services...}` references in `text` or `json` (written at
   // `where`): the task needs those services up on its worker.
   void NoteServiceRefs(std::string_view text, Pos where);

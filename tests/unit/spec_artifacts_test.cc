@@ -46,6 +46,42 @@ tasks:
       r, 3, 38, {"'../secret' leaves the task's working directory", "in task 'a'"}));
 }
 
+// Given an artifact path filled from the matrix whose values make it
+// leave the working directory or absolute, should refuse it at load, at the
+// path, naming the value, and accept a matrix whose values all keep it in
+// (other keys at any value: a bad part is bad whatever they hold).
+TEST(SpecArtifactsTest, MatrixValuesThatMakeABadPathAreRefusedAtLoad) {
+  const LoadResult up = Load(R"(
+version: 1
+tasks:
+  a:
+    matrix: {d: [x, y], p: [ok, "..", /etc]}
+    run: make
+    artifacts: ["${matrix.d}/out", "${matrix.p}/passwd"]
+)");
+  EXPECT_TRUE(HasOnlyError(up, 6, 36,
+                           {"'../passwd' leaves the task's working directory",
+                            "(with matrix value p='..')", "in task 'a'"}));
+  const LoadResult absolute = Load(R"(
+version: 1
+tasks:
+  a:
+    matrix: {p: [/etc, ok]}
+    run: make
+    artifacts: "${matrix.p}"
+)");
+  EXPECT_TRUE(HasOnlyError(absolute, 6, 16, {"'/etc' is absolute", "p='/etc'"}));
+  const LoadResult fine = Load(R"(
+version: 1
+tasks:
+  a:
+    matrix: {d: [x, y], p: [a, b/c]}
+    run: make
+    artifacts: ["${matrix.d}/${matrix.p}.txt"]
+)");
+  EXPECT_TRUE(fine.ok()) << fine.errors[0].ToString();
+}
+
 // Given an absolute artifact path, should refuse it.
 TEST(SpecArtifactsTest, AbsolutePathIsRefused) {
   const LoadResult r = Load(R"(
