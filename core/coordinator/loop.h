@@ -1,7 +1,8 @@
 // Coordinator::Loop: the coordinator's state and its loop. Private to
 // core/coordinator (coordinator.h is the public face); its methods are
 // spread over files by concern:
-//   coordinator.cc  set-up, the loop turn, sending, message routing
+//   coordinator.cc  set-up, the loop turn, message routing
+//   sending.cc      the outbox and Flush, peer budgets, replies, heartbeats
 //   authorization.cc  the role check before routing (docs/security.md)
 //   workers.cc      registration, heartbeats, draining, loss, WORKERS
 //   results.cc      RESULT, OUTPUT, attempt outcomes, events to clients
