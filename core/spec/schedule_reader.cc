@@ -35,6 +35,14 @@ void YamlReader::ReadSchedule(const std::optional<Entry>& schedule,
       }
       Error(at, "'schedule': " + e->message);
       ok = false;
+    } else if (!std::get<sched::Schedule>(parsed).Next(
+                   WallTime(std::chrono::hours(24 * 11323)), cctz::utc_time_zone())) {
+      // From 2001-01-01 UTC (any start would do: a calendar repeats within
+      // the eight years Next looks at): a day that no month has, like the
+      // 30th of February, would pass for a schedule and never run.
+      Error(schedule->value_pos, "'schedule': \"" + *text +
+                                     "\" never fires: no day matches its day and month");
+      ok = false;
     } else {
       decl.schedule = std::move(*text);
     }

@@ -57,6 +57,18 @@ TEST(SpecScheduleTest, BadCronFieldIsReportedAtTheField) {
                    {"five fields"}));
 }
 
+// Given a schedule whose day and month never meet (the 30th of February),
+// should refuse it at its value rather than keep a pipeline that never
+// runs; the 29th of February, every four years, and a day-of-week that
+// widens it (cron's "either") are schedules.
+TEST(SpecScheduleTest, ScheduleThatNeverFiresIsRefused) {
+  EXPECT_TRUE(
+      HasOnlyError(Load("version: 1\nschedule: \"0 0 30 2 *\"\ntasks: {a: {run: x}}\n"),
+                   2, 11, {"'schedule': \"0 0 30 2 *\" never fires"}));
+  EXPECT_TRUE(Load("version: 1\nschedule: \"0 0 29 2 *\"\ntasks: {a: {run: x}}\n").ok());
+  EXPECT_TRUE(Load("version: 1\nschedule: \"0 0 30 2 1\"\ntasks: {a: {run: x}}\n").ok());
+}
+
 // Given an unknown zone, a bad concurrency or a companion key without
 // `schedule`, should say so at the value or the key.
 TEST(SpecScheduleTest, BadCompanions) {
