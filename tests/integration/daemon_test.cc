@@ -249,6 +249,7 @@ TEST_F(DistributedTest, FlagsOutOfRangeAreUsageErrors) {
        "--heartbeat: '1ms' is out of range (10ms to 10m)"},
       {{"run", "-j", "0", "job.yaml"}, "--jobs: Value 0 not in range 1 to 10000"},
       {{"run", "-j", "99999", "job.yaml"}, "--jobs: Value 99999 not in range 1 to 10000"},
+      {{"--log-level", "bogus", "run", "job.yaml"}, "--log-level: bogus not in"},
   };
   for (const Case& c : cases) {
     const ProcessResult r = Drover(c.args);

@@ -28,8 +28,11 @@ int RunCli(int argc, char** argv, BackendRegistry registry) {
       "  drover logs TASK\n"
       "Run `drover SUBCOMMAND --help` for its options.");
   std::string log_level;
+  // Checked: spdlog reads a name it does not know as `off`, so a typo
+  // would silence every log line.
   app.add_option("--log-level", log_level,
-                 "trace, debug, info, warn, error or off (default: warn, or $DROVER_LOG)");
+                 "trace, debug, info, warn, error or off (default: warn, or $DROVER_LOG)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
 
   RunArgs run;
   auto* run_cmd = app.add_subcommand("run", "Run a job spec to completion in this process");
