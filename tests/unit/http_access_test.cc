@@ -26,6 +26,11 @@ TEST(HttpAccessTest, ParsesAddresses) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("'localhost'"), std::string::npos);
   EXPECT_FALSE(ParseHttpAddress("1.2.3.4:99999").ok());
+  // The flag it came from is named: a worker's is --metrics.
+  auto metrics = ParseHttpAddress("bad", "--metrics");
+  ASSERT_FALSE(metrics.ok());
+  EXPECT_EQ(metrics.status().message().rfind("--metrics: 'bad' has no port", 0), 0u)
+      << metrics.status().message();
 }
 
 // Given loopback and other hosts, only loopback ones should count as such.

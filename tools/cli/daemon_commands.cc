@@ -355,7 +355,8 @@ Status BuildWorkerOptions(const WorkerArgs& args, const BackendRegistry& registr
       n = -1;
     }
     if (n < 0 || n > 100000) {
-      return InvalidArgument("--slots " + text + ": the count must be an integer from 0");
+      return InvalidArgument("--slots " + text +
+                             ": the count must be a whole number from 0 to 100000");
     }
     options->slots[kv->first] = n;
   }

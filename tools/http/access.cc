@@ -6,10 +6,10 @@
 
 namespace drover::http {
 
-Result<HttpAddress> ParseHttpAddress(std::string_view text) {
+Result<HttpAddress> ParseHttpAddress(std::string_view text, std::string_view flag) {
   auto bad = [&](const std::string& why) {
     return InvalidArgument(
-        "--http: '" + std::string(text) + "' " + why +
+        std::string(flag) + ": '" + std::string(text) + "' " + why +
         " (give HOST:PORT, e.g. 127.0.0.1:8080; port 0 picks a free one)");
   };
   HttpAddress out;

@@ -29,7 +29,8 @@ struct HttpAddress {
   std::string host;
   int port = 0;
 };
-Result<HttpAddress> ParseHttpAddress(std::string_view text);
+Result<HttpAddress> ParseHttpAddress(std::string_view text,
+                                     std::string_view flag = "--http");
 
 // 127.0.0.0/8, ::1 and localhost. An empty host, 0.0.0.0 and :: are not.
 bool IsLoopbackHost(std::string_view host);

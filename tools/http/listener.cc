@@ -13,7 +13,7 @@ Listener::Listener() = default;
 Listener::~Listener() { Stop(); }
 
 Status Listener::Bind(const ListenOptions& options) {
-  auto address = ParseHttpAddress(options.address);
+  auto address = ParseHttpAddress(options.address, options.flag);
   if (!address.ok()) return address.status();
   if (!options.token_file.empty()) {
     auto tokens = Tokens::Load(options.token_file);
