@@ -442,13 +442,9 @@ void Coordinator::Loop::Handle(Message m) {
   }
   // Only a well-formed message is a sign of life (docs/protocol.md,
   // "Heartbeating"): a worker that sends nothing else is lost in time.
-  // Looked up again, not through `w`: a handler may have ended a job and
-  // with it sent the worker messages, but must not have to keep `w` alive.
-  if (well_formed) {
-    if (auto again = workers_.find(m.routing_id); again != workers_.end()) {
-      again->second.last_seen = clock_.Now();
-    }
-  }
+  // `w` is still registered: only DISCONNECT (returned above) and
+  // ExpireWorkers, outside Handle, end a registration.
+  if (well_formed) w.last_seen = clock_.Now();
 }
 
 // ---- Coordinator ---------------------------------------------------------

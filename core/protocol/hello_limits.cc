@@ -2,6 +2,8 @@
 
 #include <string_view>
 
+#include "core/spec/text.h"
+
 namespace drover::protocol {
 namespace {
 
@@ -11,14 +13,13 @@ constexpr size_t kMaxHelloBackends = 64;  // entries of slots and of prefetch
 constexpr size_t kMaxHelloLabels = 64;
 constexpr size_t kMaxHelloNames = 256;  // entries of services and of pools
 
-// Empty when `s` may be shown: at most `max` bytes, no control character.
+// Empty when `s` may be shown: at most `max` bytes, no control character
+// (the rule of job names in a spec: C0, DEL and C1).
 std::string TextProblem(std::string_view s, size_t max) {
   if (s.size() > max) {
     return "is " + std::to_string(s.size()) + " bytes, more than " + std::to_string(max);
   }
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f) return "has a control character";
-  }
+  if (spec::internal::HasControlCharacter(s)) return "has a control character";
   return {};
 }
 
